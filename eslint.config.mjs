@@ -1,0 +1,38 @@
+// Flat ESLint config. The Nx module-boundary rule keeps the pure libs (type:pure) free of
+// NestJS and NATS, and lets apps depend on libs but never the other way round.
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+export default [
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            {
+              sourceTag: 'type:pure',
+              onlyDependOnLibsWithTags: ['type:pure'],
+              bannedExternalImports: ['@nestjs/*', 'nats', 'nats/*', 'pino', 'rxjs'],
+            },
+            {
+              sourceTag: 'type:runtime',
+              onlyDependOnLibsWithTags: ['type:pure', 'type:runtime'],
+              bannedExternalImports: ['@nestjs/*'],
+            },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:pure', 'type:runtime'] },
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:pure', 'type:runtime'] },
+          ],
+        },
+      ],
+    },
+  },
+];

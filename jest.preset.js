@@ -1,0 +1,20 @@
+/** Shared Jest settings: swc transform (keeps decorator metadata for NestJS DI) and the
+ * `@cairn/source` export condition so tests import workspace libs from their sources. */
+module.exports = {
+  testEnvironment: 'node',
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: {
+          parser: { syntax: 'typescript', decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true },
+          target: 'es2022',
+        },
+        module: { type: 'commonjs' },
+      },
+    ],
+  },
+  testEnvironmentOptions: { customExportConditions: ['@cairn/source', 'node', 'require', 'default'] },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
