@@ -1,1 +1,10 @@
-export {};
+export {
+  ClusterConfig,
+  ConsensusConfig,
+  GatewayConfig,
+  GatewayMemberConfig,
+  MemberConfig,
+  NatsConfig,
+  StorageConfig,
+} from './schema';
+export { ConfigError, loadClusterConfig, parseClusterConfig, roleOf } from './load';

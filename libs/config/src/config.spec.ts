@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadClusterConfig, parseClusterConfig, roleOf } from './index';
+
+const valid = () => ({
+  clusterName: 'test',
+  nats: { servers: ['nats://127.0.0.1:4222'] },
+  consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }] },
+  storage: { nodes: [{ id: 's1' }, { id: 's2' }] },
+  gateway: { gateways: [{ id: 'g1', port: 7380 }] },
+});
+
+function problemsOf(plain: unknown): string[] {
+  try {
+    parseClusterConfig(plain);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems;
+  }
+  throw new Error('expected ConfigError');
+}
+
+describe('cluster config', () => {
+  it('accepts a minimal config and applies documented defaults', () => {
+    const c = parseClusterConfig(valid());
+    expect(c.consensus.electionTimeoutMinMs).toBe(150);
+    expect(c.consensus.heartbeatIntervalMs).toBe(50);
+    expect(c.consensus.fsyncPolicy).toBe('group');
+    expect(c.gateway.keyBytesMax).toBe(1024);
+    expect(c.gateway.valueBytesMax).toBe(1048576);
+    expect(c.gateway.gateways[0].host).toBe('127.0.0.1');
+    expect(roleOf(c, 'c2')).toBe('consensus');
+    expect(roleOf(c, 's1')).toBe('storage');
+    expect(roleOf(c, 'g1')).toBe('gateway');
+    expect(() => roleOf(c, 'zz')).toThrow(ConfigError);
+  });
+
+  it('names the field of a bad value', () => {
+    const plain = valid();
+    (plain.gateway.gateways[0] as { port: unknown }).port = 70000;
+    expect(problemsOf(plain)).toEqual([expect.stringMatching(/^gateway\.gateways\.0\.port: /)]);
+  });
+
+  it('rejects unknown fields, bad ids, duplicates and inconsistent timing', () => {
+    expect(problemsOf({ ...valid(), colour: 'red' })).toEqual([expect.stringMatching(/^colour: /)]);
+    const badId = valid();
+    badId.consensus.replicas[0].id = 'Bad Id';
+    expect(problemsOf(badId)[0]).toMatch(/^consensus\.replicas\.0\.id: /);
+    const dup = valid();
+    dup.storage.nodes[1].id = 's1';
+    expect(problemsOf(dup).join()).toMatch(/storage\.nodes ids must be unique/);
+    const cross = valid();
+    cross.storage.nodes[0].id = 'c1';
+    expect(problemsOf(cross).join()).toMatch(/c1: process ids must be unique/);
+    const timing = valid() as ReturnType<typeof valid> & { consensus: { heartbeatIntervalMs?: number } };
+    timing.consensus.heartbeatIntervalMs = 200;
+    expect(problemsOf(timing).join()).toMatch(/heartbeatIntervalMs: must be less than/);
+    expect(problemsOf({ ...valid(), consensus: undefined }).join()).toMatch(/^consensus: /);
+  });
+
+  it('loads a file, resolving dataDir next to it, and reports unreadable or non-JSON files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-config-'));
+    const file = join(dir, 'cairn.json');
+    writeFileSync(file, JSON.stringify(valid()));
+    expect(loadClusterConfig(file).dataDir).toBe(join(dir, 'data'));
+    writeFileSync(file, '{ nope');
+    expect(() => loadClusterConfig(file)).toThrow(/not valid JSON/);
+    expect(() => loadClusterConfig(join(dir, 'missing.json'))).toThrow(/cannot read config file/);
+  });
+});

@@ -1,0 +1,218 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  ArrayMinSize,
+  ArrayUnique,
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+  ArrayMaxSize,
+} from 'class-validator';
+
+/** Process ids appear in NATS subjects and directory names: keep them to a safe alphabet. */
+const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const ID_MESSAGE = 'must match /^[a-z0-9][a-z0-9_-]{0,31}$/ (lower-case letters, digits, _ and -)';
+
+export class NatsConfig {
+  /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
+  @IsDefined()
+  @IsString({ each: true })
+  @ArrayMinSize(1)
+  servers!: string[];
+}
+
+export class MemberConfig {
+  @IsDefined()
+  @Matches(ID_PATTERN, { message: `id ${ID_MESSAGE}` })
+  id!: string;
+}
+
+export class GatewayMemberConfig extends MemberConfig {
+  @IsString()
+  @IsNotEmpty()
+  host: string = '127.0.0.1';
+
+  /** TCP port of the client protocol listener. */
+  @IsDefined()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port!: number;
+}
+
+export class ConsensusConfig {
+  /** Voting replicas (static membership). 3 or 5 for fault tolerance; 1 for development. */
+  @IsDefined()
+  @IsDefined()
+  @IsDefined()
+  @ValidateNested({ each: true })
+  @Type(() => MemberConfig)
+  @ArrayMinSize(1)
+  @ArrayMaxSize(7)
+  @ArrayUnique((m: MemberConfig) => m.id, { message: 'consensus.replicas ids must be unique' })
+  replicas!: MemberConfig[];
+
+  /** Logical clock tick of the Raft state machine, ms. Timeouts below are rounded to ticks. */
+  @IsInt() @Min(1) @Max(1000)
+  tickMs: number = 10;
+
+  /** Minimum election timeout, ms; each timeout is drawn uniformly from [min, 2·min) (Raft §5.2). */
+  @IsInt() @Min(10) @Max(60_000)
+  electionTimeoutMinMs: number = 150;
+
+  /** Leader heartbeat interval, ms; must be well below electionTimeoutMinMs. */
+  @IsInt() @Min(1) @Max(10_000)
+  heartbeatIntervalMs: number = 50;
+
+  /** Pipelining window: Append messages in flight per follower. */
+  @IsInt() @Min(1) @Max(4096)
+  inflightMsgsMax: number = 64;
+
+  /** Entries per Append message. */
+  @IsInt() @Min(1) @Max(65_536)
+  entriesPerMsgMax: number = 1024;
+
+  /** Entry data bytes per Append message (one entry always fits). */
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  msgBytesMax: number = 1024 * 1024;
+
+  /** Proposals (client batches) awaiting commit on the leader before it answers UNAVAILABLE. */
+  @IsInt() @Min(1) @Max(1_000_000)
+  proposalsPendingMax: number = 4096;
+
+  /** Raft messages queued for the state machine while a Ready is being persisted. */
+  @IsInt() @Min(16) @Max(1_000_000)
+  inboxMessagesMax: number = 65_536;
+
+  @IsIn(['always', 'group', 'interval'])
+  fsyncPolicy: 'always' | 'group' | 'interval' = 'group';
+
+  /** Raft log segment size bound, bytes. */
+  @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)
+  segmentBytesMax: number = 64 * 1024 * 1024;
+}
+
+export class StorageConfig {
+  @IsDefined()
+  @ValidateNested({ each: true })
+  @Type(() => MemberConfig)
+  @ArrayMinSize(1)
+  @ArrayUnique((m: MemberConfig) => m.id, { message: 'storage.nodes ids must be unique' })
+  nodes!: MemberConfig[];
+
+  @IsIn(['always', 'group', 'interval'])
+  fsyncPolicy: 'always' | 'group' | 'interval' = 'group';
+
+  /** Bitcask data file (log segment) size bound, bytes. */
+  @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)
+  segmentBytesMax: number = 64 * 1024 * 1024;
+
+  /** Committed entries buffered for apply (shipped or fetched) before further ones are dropped and later backfilled. */
+  @IsInt() @Min(1024) @Max(10_000_000)
+  applyQueueEntriesMax: number = 100_000;
+
+  /** Entries per backfill fetch from a consensus replica. */
+  @IsInt() @Min(1) @Max(100_000)
+  fetchEntriesMax: number = 4096;
+
+  /** How long a read waits for the node's applied index to reach the read's index, ms. */
+  @IsInt() @Min(1) @Max(60_000)
+  readWaitMs: number = 2000;
+
+  /** Reads waiting for the applied index at once, per node. */
+  @IsInt() @Min(1) @Max(1_000_000)
+  readsWaitingMax: number = 100_000;
+}
+
+export class GatewayConfig {
+  @IsDefined()
+  @ValidateNested({ each: true })
+  @Type(() => GatewayMemberConfig)
+  @ArrayMinSize(1)
+  @ArrayUnique((m: GatewayMemberConfig) => m.id, { message: 'gateway.gateways ids must be unique' })
+  gateways!: GatewayMemberConfig[];
+
+  /** Largest key, bytes (protocol hard ceiling 64 KiB). */
+  @IsInt() @Min(1) @Max(64 * 1024)
+  keyBytesMax: number = 1024;
+
+  /** Largest value, bytes (protocol hard ceiling 16 MiB). */
+  @IsInt() @Min(0) @Max(16 * 1024 * 1024)
+  valueBytesMax: number = 1024 * 1024;
+
+  /** A connection with no traffic and nothing in flight for this long is closed, ms. */
+  @IsInt() @Min(1000) @Max(24 * 3600 * 1000)
+  idleTimeoutMs: number = 300_000;
+
+  /** A write is retried (leader changes, lost messages) for at most this long, then UNAVAILABLE, ms. */
+  @IsInt() @Min(100) @Max(600_000)
+  writeTimeoutMs: number = 10_000;
+
+  /** A read is retried across storage nodes for at most this long, then UNAVAILABLE, ms. */
+  @IsInt() @Min(100) @Max(600_000)
+  readTimeoutMs: number = 5_000;
+
+  /** Pipelined requests in flight per connection; beyond it the gateway stops reading the socket. */
+  @IsInt() @Min(1) @Max(65_536)
+  inflightPerConnectionMax: number = 1024;
+
+  @IsInt() @Min(1) @Max(1_000_000)
+  connectionsMax: number = 10_000;
+
+  /** Client commands per proposal batch sent to the leader. */
+  @IsInt() @Min(1) @Max(65_536)
+  commandsPerProposalMax: number = 1024;
+
+  /** Proposal batches in flight to the leader at once. */
+  @IsInt() @Min(1) @Max(4096)
+  proposalsInflightMax: number = 64;
+
+  /** On shutdown, time allowed for in-flight requests to finish, ms. */
+  @IsInt() @Min(0) @Max(600_000)
+  drainTimeoutMs: number = 5_000;
+}
+
+/**
+ * The whole cluster's static configuration (one JSON file shared by every process).
+ * Relative `dataDir` is resolved against the directory of the config file.
+ */
+export class ClusterConfig {
+  /** Cluster name: the NATS subject prefix is `cairn.<clusterName>`. */
+  @Matches(ID_PATTERN, { message: `clusterName ${ID_MESSAGE}` })
+  clusterName: string = 'local';
+
+  @IsString()
+  @IsNotEmpty()
+  dataDir: string = './data';
+
+  @IsDefined()
+  @ValidateNested()
+  @Type(() => NatsConfig)
+  nats!: NatsConfig;
+
+  @IsDefined()
+  @ValidateNested()
+  @Type(() => ConsensusConfig)
+  consensus!: ConsensusConfig;
+
+  @IsDefined()
+  @ValidateNested()
+  @Type(() => StorageConfig)
+  storage!: StorageConfig;
+
+  @IsDefined()
+  @ValidateNested()
+  @Type(() => GatewayConfig)
+  gateway!: GatewayConfig;
+
+  @IsOptional()
+  @IsIn(['trace', 'debug', 'info', 'warn', 'error'])
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' = 'info';
+}
