@@ -1,0 +1,51 @@
+/**
+ * Status heartbeats: each process publishes its own every `STATUS_INTERVAL_MS` on the
+ * `status.*` subjects. JSON on purpose: control plane, a few messages per second per process.
+ * Gateways use them to track the leader and the storage nodes' applied indexes.
+ */
+export const STATUS_INTERVAL_MS = 100;
+
+export interface ConsensusStatus {
+  kind: 'consensus';
+  id: string;
+  role: 'follower' | 'candidate' | 'leader';
+  term: number;
+  leaderId: string | null;
+  /** Highest log index known committed (Raft §5.3). */
+  commitIndex: number;
+  /** Index of the last entry in this replica's log. */
+  lastIndex: number;
+  /** Highest index handed to the state machine side (replied and shipped). */
+  appliedIndex: number;
+  /** Bytes of the Raft log on disk. */
+  logBytes: number;
+  /** Unix time of the heartbeat, ms. */
+  atMs: number;
+}
+
+export interface StorageStatus {
+  kind: 'storage';
+  id: string;
+  /** Highest index applied to the engine and durable. */
+  appliedIndex: number;
+  /** Highest commit index this node has heard of. */
+  knownCommitIndex: number;
+  keys: number;
+  dataBytes: number;
+  atMs: number;
+}
+
+export function encodeStatus(s: ConsensusStatus | StorageStatus): Uint8Array {
+  return Buffer.from(JSON.stringify(s));
+}
+
+/** @returns the status, or null when the payload is not a status heartbeat. */
+export function decodeStatus(data: Uint8Array): ConsensusStatus | StorageStatus | null {
+  try {
+    const s = JSON.parse(Buffer.from(data).toString('utf8')) as ConsensusStatus | StorageStatus;
+    if ((s.kind === 'consensus' || s.kind === 'storage') && typeof s.id === 'string') return s;
+  } catch {
+    // fall through: a foreign or garbled message on the subject is ignored, not fatal
+  }
+  return null;
+}

@@ -1,0 +1,40 @@
+/**
+ * NATS subject names for one Cairn cluster. Every subject starts with `cairn.<cluster>.` so
+ * several clusters can share one NATS server.
+ *
+ * | subject                          | pattern       | payload (libs/protocol internal codec)      |
+ * |----------------------------------|---------------|---------------------------------------------|
+ * | `raft.<replica>`                 | publish       | Raft message batch for one replica           |
+ * | `propose.<replica>`              | request/reply | ProposeRequest → ProposeReply                |
+ * | `ship`                           | publish       | ShipBatch (committed entries, leader → all)  |
+ * | `log.fetch.<replica>`            | request/reply | FetchRequest → FetchReply (backfill)         |
+ * | `read.<node>`                    | request/reply | ReadRequest → ReadReply                      |
+ * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
+ */
+export class Subjects {
+  readonly prefix: string;
+  constructor(readonly cluster: string) {
+    this.prefix = `cairn.${cluster}`;
+  }
+  raft(replicaId: string): string {
+    return `${this.prefix}.raft.${replicaId}`;
+  }
+  propose(replicaId: string): string {
+    return `${this.prefix}.propose.${replicaId}`;
+  }
+  ship(): string {
+    return `${this.prefix}.ship`;
+  }
+  fetch(replicaId: string): string {
+    return `${this.prefix}.log.fetch.${replicaId}`;
+  }
+  read(nodeId: string): string {
+    return `${this.prefix}.read.${nodeId}`;
+  }
+  consensusStatus(): string {
+    return `${this.prefix}.status.consensus`;
+  }
+  storageStatus(): string {
+    return `${this.prefix}.status.storage`;
+  }
+}
