@@ -1,0 +1,3 @@
+export { parseProcessArgs, type ProcessArgs, type ProcessRole } from './process-args';
+export { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, PROCESS_ID, SUBJECTS } from './process.module';
+export { runProcess } from './bootstrap';

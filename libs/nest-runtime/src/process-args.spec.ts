@@ -1,0 +1,26 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseProcessArgs } from './process-args';
+
+describe('parseProcessArgs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-args-'));
+  const file = join(dir, 'c.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      nats: { servers: ['nats://127.0.0.1:4222'] },
+      consensus: { replicas: [{ id: 'c1' }] },
+      storage: { nodes: [{ id: 's1' }] },
+      gateway: { gateways: [{ id: 'g1', port: 7000 }] },
+    }),
+  );
+  const argv = (...a: string[]) => ['node', 'main.js', ...a];
+
+  it('loads the config and checks the role of the id', () => {
+    expect(parseProcessArgs(argv('--config', file, '--id', 'c1'), 'consensus').id).toBe('c1');
+    expect(() => parseProcessArgs(argv('--config', file, '--id', 's1'), 'consensus')).toThrow(/is a storage member, not a consensus member/);
+    expect(() => parseProcessArgs(argv('--config', file), 'gateway')).toThrow(/--id is required/);
+    expect(() => parseProcessArgs(argv('--config', join(dir, 'nope.json'), '--id', 'g1'), 'gateway')).toThrow(/cannot read config file/);
+  });
+});
