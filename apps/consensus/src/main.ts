@@ -1,1 +1,4 @@
-console.log('consensus');
+import { runProcess } from '@cairn/nest-runtime';
+import { ConsensusModule } from './consensus.module';
+
+void runProcess('consensus', (args) => ConsensusModule.forRoot(args));

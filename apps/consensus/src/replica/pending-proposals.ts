@@ -1,0 +1,75 @@
+import type { Entry } from '@cairn/raft';
+
+/** A client batch appended by this leader and not yet known committed or lost. */
+export interface PendingProposal {
+  firstIndex: number;
+  lastIndex: number;
+  /** Term the entries were appended in: a committed entry at lastIndex with another term means they were overwritten. */
+  term: number;
+  resolve(outcome: ProposalOutcome): void;
+}
+
+export type ProposalOutcome =
+  | { kind: 'committed'; firstIndex: number; lastIndex: number }
+  /** Definitely not applied: another leader's entry was committed at that index (safe to retry). */
+  | { kind: 'overwritten' }
+  /** Leadership was lost or the replica stopped: the entries may or may not commit later. */
+  | { kind: 'unknown'; reason: string };
+
+/**
+ * FIFO of proposals awaiting commit, in index order (a leader appends at increasing indexes).
+ * Bounded by `pendingMax`; the caller answers UNAVAILABLE when `full()`.
+ */
+export class PendingProposals {
+  private readonly queue: PendingProposal[] = [];
+  private head = 0;
+
+  constructor(private readonly pendingMax: number) {}
+
+  size(): number {
+    return this.queue.length - this.head;
+  }
+
+  full(): boolean {
+    return this.size() >= this.pendingMax;
+  }
+
+  add(p: PendingProposal): void {
+    const last = this.queue[this.queue.length - 1];
+    if (this.size() > 0 && last.lastIndex >= p.firstIndex) {
+      throw new Error(`pending proposals out of order: ${p.firstIndex} after ${last.lastIndex}`);
+    }
+    this.queue.push(p);
+  }
+
+  /** Resolves every proposal whose last entry is in `committed` (contiguous, increasing). */
+  onCommitted(committed: Entry[]): void {
+    if (committed.length === 0) return;
+    const first = committed[0].index;
+    const last = committed[committed.length - 1].index;
+    while (this.head < this.queue.length && this.queue[this.head].lastIndex <= last) {
+      const p = this.queue[this.head++];
+      const e = p.lastIndex >= first ? committed[p.lastIndex - first] : undefined;
+      if (!e) p.resolve({ kind: 'unknown', reason: 'commit of the proposal was not observed' });
+      else if (e.term === p.term) p.resolve({ kind: 'committed', firstIndex: p.firstIndex, lastIndex: p.lastIndex });
+      else p.resolve({ kind: 'overwritten' });
+    }
+    this.compact();
+  }
+
+  /** Fails everything still pending (leadership lost, shutdown). */
+  failAll(reason: string): void {
+    while (this.head < this.queue.length) this.queue[this.head++].resolve({ kind: 'unknown', reason });
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    } else if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+  }
+}

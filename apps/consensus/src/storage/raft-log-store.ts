@@ -1,0 +1,82 @@
+import { SegmentedLog, type FsyncPolicy } from '@cairn/log';
+import type { Entry, EntryType } from '@cairn/raft';
+
+/** Bytes before an entry's data in its log record: u64 term (as two u32) | u8 entry type. */
+const ENTRY_HEADER_BYTES = 9;
+
+/**
+ * Layout of one Raft entry as a record payload in `@cairn/log` (the record index IS the Raft
+ * index, so the index is not stored again): `u32 termHigh | u32 termLow | u8 type | data`.
+ */
+export function encodeLogEntry(e: Entry): Buffer {
+  const buf = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + e.data.length);
+  buf.writeUInt32BE(Math.floor(e.term / 0x1_0000_0000), 0);
+  buf.writeUInt32BE(e.term >>> 0, 4);
+  buf[8] = e.type;
+  buf.set(e.data, ENTRY_HEADER_BYTES);
+  return buf;
+}
+
+export function decodeLogEntry(index: number, buf: Buffer): Entry {
+  if (buf.length < ENTRY_HEADER_BYTES) throw new Error(`raft log record ${index} is ${buf.length} bytes, shorter than an entry header`);
+  return {
+    index,
+    term: buf.readUInt32BE(0) * 0x1_0000_0000 + buf.readUInt32BE(4),
+    type: buf[8] as EntryType,
+    data: buf.subarray(ENTRY_HEADER_BYTES),
+  };
+}
+
+/** The Raft log of one replica on a `SegmentedLog` (group commit: one fdatasync per Ready). */
+export class RaftLogStore {
+  private constructor(private readonly log: SegmentedLog) {}
+
+  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy }): Promise<RaftLogStore> {
+    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, firstIndex: 1 }));
+  }
+
+  get recovery() {
+    return this.log.recovery;
+  }
+
+  lastIndex(): number {
+    return this.log.lastIndex();
+  }
+
+  sizeBytes(): number {
+    return this.log.sizeBytes();
+  }
+
+  /** Every entry on disk, for restoring the state machine at start-up. */
+  readAll(): Entry[] {
+    const first = this.log.firstIndex();
+    const last = this.log.lastIndex();
+    const out: Entry[] = new Array(Math.max(0, last - first + 1));
+    for (let i = first; i <= last; i++) out[i - first] = decodeLogEntry(i, this.log.read(i));
+    return out;
+  }
+
+  /** Entries `fromIndex..toIndex` (inclusive), stopping once `bytesMax` is reached (at least one). */
+  entries(fromIndex: number, toIndex: number, bytesMax: number): Entry[] {
+    if (fromIndex > toIndex) return [];
+    return this.log.readRange(fromIndex, toIndex, bytesMax).map((b, i) => decodeLogEntry(fromIndex + i, b));
+  }
+
+  /**
+   * Durably appends `entries` (contiguous). When they start at or before the last stored index the
+   * stored suffix is replaced (a follower resolving a conflict, Raft §5.3).
+   */
+  async persist(entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const first = entries[0].index;
+    if (first <= this.log.lastIndex()) await this.log.truncateSuffix(first);
+    if (first !== this.log.lastIndex() + 1) {
+      throw new Error(`raft log gap: appending index ${first} after last index ${this.log.lastIndex()}`);
+    }
+    await this.log.append(entries.map(encodeLogEntry));
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+}

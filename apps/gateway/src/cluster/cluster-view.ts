@@ -1,0 +1,113 @@
+import { decodeStatus, type ConsensusStatus, type StorageStatus, type Subjects } from '@cairn/messaging';
+import type { NatsConnection, Subscription } from 'nats';
+
+/** A status heartbeat older than this marks its process as not alive, ms (heartbeats come every 100 ms). */
+export const STATUS_STALE_MS = 1000;
+
+/**
+ * What this gateway knows of the cluster, from the status heartbeats (libs/messaging) and from
+ * NOT_LEADER hints: which replica leads (highest term wins) and how far each storage node applied.
+ */
+export class ClusterView {
+  private readonly consensus = new Map<string, ConsensusStatus & { seenAtMs: number }>();
+  private readonly storage = new Map<string, StorageStatus & { seenAtMs: number }>();
+  private leader: { id: string; term: number } | null = null;
+  private leaderWaiters: (() => void)[] = [];
+  private sub: Subscription[] = [];
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  start(nc: NatsConnection, subjects: Subjects): void {
+    for (const subject of [subjects.consensusStatus(), subjects.storageStatus()]) {
+      this.sub.push(
+        nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err) return;
+            const s = decodeStatus(msg.data);
+            if (s?.kind === 'consensus') this.onConsensusStatus(s);
+            else if (s?.kind === 'storage') this.onStorageStatus(s);
+          },
+        }),
+      );
+    }
+  }
+
+  stop(): void {
+    for (const s of this.sub) s.unsubscribe();
+    this.wakeLeaderWaiters();
+  }
+
+  onConsensusStatus(s: ConsensusStatus): void {
+    this.consensus.set(s.id, { ...s, seenAtMs: this.now() });
+    if (s.role === 'leader' && (!this.leader || s.term >= this.leader.term)) this.setLeader(s.id, s.term);
+    else if (this.leader?.id === s.id && s.role !== 'leader') this.leader = null;
+  }
+
+  onStorageStatus(s: StorageStatus): void {
+    this.storage.set(s.id, { ...s, seenAtMs: this.now() });
+  }
+
+  /** The replica believed to lead, or null when unknown. */
+  leaderId(): string | null {
+    return this.leader?.id ?? null;
+  }
+
+  /** A NOT_LEADER reply named `id` as the leader (term unknown: keep the one we had). */
+  hintLeader(id: string): void {
+    if (id && this.leader?.id !== id) this.setLeader(id, this.leader?.term ?? 0);
+  }
+
+  /** `id` did not answer a proposal: forget it as leader so the next heartbeat or hint decides. */
+  suspectLeader(id: string): void {
+    if (this.leader?.id === id) this.leader = null;
+  }
+
+  /** Resolves when a leader becomes known (or changes), or after `timeoutMs`. */
+  waitForLeader(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, timeoutMs);
+      const waiters = this.leaderWaiters;
+      function done() {
+        clearTimeout(t);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  /** Storage nodes whose last heartbeat is fresh, highest applied index first. */
+  liveStorageNodes(): (StorageStatus & { seenAtMs: number })[] {
+    const now = this.now();
+    return [...this.storage.values()].filter((s) => now - s.seenAtMs <= STATUS_STALE_MS).sort((a, b) => b.appliedIndex - a.appliedIndex);
+  }
+
+  /** Raises the known applied index of a node after one of its read replies. */
+  noteApplied(nodeId: string, appliedIndex: number): void {
+    const s = this.storage.get(nodeId);
+    if (s && appliedIndex > s.appliedIndex) s.appliedIndex = appliedIndex;
+  }
+
+  snapshot() {
+    const now = this.now();
+    return {
+      leaderId: this.leaderId(),
+      term: this.leader?.term ?? Math.max(0, ...[...this.consensus.values()].map((c) => c.term)),
+      consensus: [...this.consensus.values()].sort((a, b) => a.id.localeCompare(b.id)).map(({ seenAtMs, ...s }) => ({ ...s, ageMs: now - seenAtMs })),
+      storage: [...this.storage.values()].sort((a, b) => a.id.localeCompare(b.id)).map(({ seenAtMs, ...s }) => ({ ...s, ageMs: now - seenAtMs })),
+    };
+  }
+
+  private setLeader(id: string, term: number): void {
+    const changed = this.leader?.id !== id;
+    this.leader = { id, term };
+    if (changed) this.wakeLeaderWaiters();
+  }
+
+  private wakeLeaderWaiters(): void {
+    const ws = this.leaderWaiters;
+    this.leaderWaiters = [];
+    for (const w of ws) w();
+  }
+}

@@ -1,0 +1,150 @@
+import { CommandOp, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import type { Socket } from 'node:net';
+import type { ReadPath } from '../paths/read-path';
+import type { WritePath } from '../paths/write-path';
+
+export interface ConnectionDeps {
+  limits: FrameLimits;
+  inflightMax: number;
+  idleTimeoutMs: number;
+  reads: ReadPath;
+  writes: WritePath;
+  status: () => unknown;
+  onClose: (c: ClientConnection) => void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * One client TCP connection speaking protocol v1 (docs/protocol.md): a streaming decoder, many
+ * requests in flight (pipelining; responses are written as they complete, matched by request id),
+ * backpressure by pausing the socket at `inflightMax`, and read-your-writes: every read carries
+ * the index of this connection's last acknowledged write.
+ */
+export class ClientConnection {
+  private readonly decoder: RequestDecoder;
+  private inflight = 0;
+  private lastWriteIndex = 0;
+  private corked = false;
+  private draining = false;
+  private closed = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.decoder = new RequestDecoder(deps.limits);
+    socket.setNoDelay(true);
+    socket.setTimeout(deps.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('timeout', () => {
+      if (this.inflight === 0) socket.end();
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.closed = true;
+      this.wakeDrainWaiters();
+      deps.onClose(this);
+    });
+  }
+
+  /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.socket.pause();
+    if (this.inflight > 0 && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        this.drainWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.socket.end();
+  }
+
+  private onData(chunk: Buffer): void {
+    for (const ev of this.decoder.push(chunk)) {
+      if (ev.kind === 'request') this.handle(ev.request);
+      else if (ev.kind === 'reject') this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
+      else {
+        // Framing is lost: answer once, then close (docs/protocol.md, "bad headers").
+        this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
+        this.socket.end();
+        this.socket.pause();
+        return;
+      }
+    }
+    if (this.inflight >= this.deps.inflightMax) this.socket.pause();
+  }
+
+  private handle(req: Request): void {
+    switch (req.opcode) {
+      case Opcode.Ping:
+        this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: req.value });
+        return;
+      case Opcode.Status:
+        this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(JSON.stringify(this.deps.status())) });
+        return;
+      case Opcode.Get: {
+        const minIndex = req.flags & RequestFlags.Stale ? 0 : this.lastWriteIndex;
+        this.track(
+          this.deps.reads.get(req.key, minIndex).then((r) => ({
+            status: r.status,
+            flags: 0,
+            requestId: req.requestId,
+            revision: r.revision,
+            payload: r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound ? EMPTY : Buffer.from(r.message),
+          })),
+        );
+        return;
+      }
+      case Opcode.Set:
+      case Opcode.Del: {
+        const op = req.opcode === Opcode.Set ? CommandOp.Set : CommandOp.Delete;
+        this.track(
+          this.deps.writes.submit({ op, key: req.key, value: op === CommandOp.Set ? req.value : EMPTY }).then((w) => {
+            if (w.status === Status.Ok && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
+            return { status: w.status, flags: 0, requestId: req.requestId, revision: w.revision, payload: w.status === Status.Ok ? EMPTY : Buffer.from(w.message) };
+          }),
+        );
+        return;
+      }
+      default:
+        this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
+    }
+  }
+
+  private track(p: Promise<Response>): void {
+    this.inflight++;
+    p.catch((e: Error) => ({ status: Status.Error, flags: 0, requestId: 0, revision: 0, payload: Buffer.from(`gateway error: ${e.message}`) }))
+      .then((res) => {
+        this.inflight--;
+        this.respond(res);
+        if (this.inflight === 0) this.wakeDrainWaiters();
+        if (!this.draining && !this.closed && this.inflight < this.deps.inflightMax / 2 && this.socket.isPaused()) this.socket.resume();
+      });
+  }
+
+  private respond(res: Response): void {
+    if (this.closed || this.socket.destroyed) return;
+    // Cork for the rest of this tick so responses completed together leave in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(encodeResponse(res));
+  }
+
+  private wakeDrainWaiters(): void {
+    const ws = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of ws) w();
+  }
+}
