@@ -1,0 +1,521 @@
+import { loadClusterConfig, type ClusterConfig } from '@cairn/config';
+import {
+  Subjects,
+  decodeStatus,
+  startNatsServer,
+  type ConsensusStatus,
+  type NatsServerHandle,
+  type StorageStatus,
+} from '@cairn/messaging';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { connect as natsConnect, type NatsConnection } from 'nats';
+
+export type ProcessRole = 'consensus' | 'storage' | 'gateway';
+
+/** The app directory (under `<repo>/apps/`) that runs each role. */
+export const APP_OF_ROLE: Record<ProcessRole, string> = {
+  consensus: 'consensus',
+  storage: 'storage-node',
+  gateway: 'gateway',
+};
+
+/** Repo root: this file is `tools/cluster/{src,dist}/cluster.{ts,js}` in both the source and built layouts. */
+export const REPO_ROOT = resolve(__dirname, '../../..');
+
+/** A status heartbeat is "fresh" when received within this window (10 heartbeat intervals). */
+export const STATUS_FRESH_MS = 1_000;
+/** How long `stop()`/graceful kills wait after SIGTERM before SIGKILL. */
+export const STOP_GRACE_MS = 10_000;
+
+export interface LocalClusterOptions {
+  configPath: string;
+  /** Default true: start a private nats-server on the port of `config.nats.servers[0]`. */
+  startNats?: boolean;
+  /** Default `<dataDir>/logs`. One `<id>.log` per process (stdout+stderr appended), plus `nats-server.log`. */
+  logDir?: string;
+  /** Extra environment for the Cairn processes (merged over `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** Called when a Cairn process exits without `kill`/`stop` asking it to, once start-up is done. */
+  onUnexpectedExit?: (info: ProcessExit) => void;
+}
+
+export interface ProcessExit {
+  id: string;
+  role: ProcessRole;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Last lines of the process's log. */
+  logTail: string;
+}
+
+/** Thrown when a Cairn process exits while the launcher waits for it (or the cluster) to be ready. */
+export class ProcessExitedError extends Error {
+  readonly code = 'PROCESS_EXITED';
+  constructor(readonly exit: ProcessExit) {
+    super(
+      `${exit.role} process ${exit.id} exited (code ${exit.code}, signal ${exit.signal}) during start-up; ` +
+        `last lines of its log:\n${exit.logTail}`,
+    );
+    this.name = 'ProcessExitedError';
+  }
+}
+
+/** Thrown when the cluster (or one process) is not ready in time; the message says what is missing. */
+export class ReadyTimeoutError extends Error {
+  readonly code = 'READY_TIMEOUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReadyTimeoutError';
+  }
+}
+
+/** Thrown when an app's `dist/main.js` is missing (not built). */
+export class AppNotBuiltError extends Error {
+  readonly code = 'APP_NOT_BUILT';
+  constructor(path: string) {
+    super(`${path} does not exist: build the apps first (\`npm run build\` or \`npx nx run-many -t build\`)`);
+    this.name = 'AppNotBuiltError';
+  }
+}
+
+interface ManagedProcess {
+  id: string;
+  role: ProcessRole;
+  child: ChildProcess | null;
+  exited: Promise<void> | null;
+  /** Set by kill/stop so the exit is not reported as unexpected. */
+  exitExpected: boolean;
+  /** Local time of the latest spawn; heartbeats received before it belong to a previous incarnation. */
+  spawnedAtMs: number;
+}
+
+interface Heard<S> {
+  status: S;
+  receivedAtMs: number;
+}
+
+/** Last `lines` lines (at most the last 8 KiB) of a log file, '' when unreadable. */
+export function logTail(path: string, lines = 20): string {
+  try {
+    const size = statSync(path).size;
+    const len = Math.min(size, 8192);
+    const buf = Buffer.alloc(len);
+    const fd = openSync(path, 'r');
+    try {
+      readSync(fd, buf, 0, len, size - len);
+    } finally {
+      closeSync(fd);
+    }
+    return buf.toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
+  } catch {
+    return '';
+  }
+}
+
+/** The TCP port of a `nats://host:port` URL (4222 when absent). */
+export function natsPort(url: string): number {
+  const u = new URL(url.includes('://') ? url : `nats://${url}`);
+  return u.port ? Number(u.port) : 4222;
+}
+
+function tcpAccepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const sock = tcpConnect({ host, port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolvePromise(true);
+    });
+    sock.once('error', () => {
+      sock.destroy();
+      resolvePromise(false);
+    });
+  });
+}
+
+/**
+ * A local Cairn cluster: a private nats-server plus one Node process per consensus replica,
+ * storage node and gateway of a config file. Used by `npm start` (src/main.ts) and the e2e tests.
+ *
+ * Readiness is event-driven: the launcher subscribes to the status heartbeats every process
+ * publishes (`status.consensus` / `status.storage`, every 100 ms) and re-evaluates on each one.
+ */
+export class LocalCluster {
+  readonly config: ClusterConfig;
+  readonly configPath: string;
+  readonly logDir: string;
+  private readonly procs = new Map<string, ManagedProcess>();
+  private readonly consensus = new Map<string, Heard<ConsensusStatus>>();
+  private readonly storage = new Map<string, Heard<StorageStatus>>();
+  /** Emits 'status' on every heartbeat and 'exit' (ProcessExit) when a process exits. */
+  private readonly events = new EventEmitter();
+  private nats: NatsServerHandle | null = null;
+  private nc: NatsConnection | null = null;
+  private stopping = false;
+  /** Set once launch() succeeded: from then on, exits go to onUnexpectedExit (before, they fail the launch). */
+  private launched = false;
+
+  private constructor(private readonly opts: LocalClusterOptions) {
+    this.configPath = resolve(opts.configPath);
+    this.config = loadClusterConfig(this.configPath);
+    this.logDir = resolve(opts.logDir ?? join(this.config.dataDir, 'logs'));
+    this.events.setMaxListeners(0);
+    const add = (role: ProcessRole, id: string) =>
+      this.procs.set(id, { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0 });
+    for (const m of this.config.consensus.replicas) add('consensus', m.id);
+    for (const m of this.config.storage.nodes) add('storage', m.id);
+    for (const m of this.config.gateway.gateways) add('gateway', m.id);
+  }
+
+  /**
+   * Starts nats-server (unless `startNats: false`), then every consensus replica, storage node and
+   * gateway, and resolves when the cluster is ready (see `waitReady`).
+   * @throws ConfigError on a bad config, NatsServerMissingError when nats-server is absent,
+   *   AppNotBuiltError, ProcessExitedError (with the log tail) or ReadyTimeoutError; everything
+   *   already started is stopped before the error is thrown.
+   */
+  static async start(opts: LocalClusterOptions, readyTimeoutMs = 30_000): Promise<LocalCluster> {
+    const cluster = LocalCluster.create(opts);
+    await cluster.launch(readyTimeoutMs);
+    return cluster;
+  }
+
+  /** Loads the config without starting anything (then `launch()`), so a caller can `stop()` mid-launch. @throws ConfigError */
+  static create(opts: LocalClusterOptions): LocalCluster {
+    return new LocalCluster(opts);
+  }
+
+  /** The second half of `start()`: same behaviour and errors. */
+  async launch(readyTimeoutMs = 30_000): Promise<void> {
+    for (const role of Object.keys(APP_OF_ROLE) as ProcessRole[]) {
+      const main = this.appMain(role);
+      if (!existsSync(main)) throw new AppNotBuiltError(main);
+    }
+    mkdirSync(this.logDir, { recursive: true });
+    try {
+      if (this.opts.startNats ?? true) {
+        this.nats = await startNatsServer({ port: natsPort(this.config.nats.servers[0]), dir: this.logDir });
+        if (this.stopping) throw new Error('cluster stopped during launch');
+      }
+      await this.connectStatus();
+      for (const role of ['consensus', 'storage', 'gateway'] as const) {
+        for (const id of this.ids(role)) this.spawnProcess(id);
+      }
+      await this.waitReady(readyTimeoutMs);
+      this.launched = true;
+    } catch (e) {
+      await this.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Process ids from the config, in config order; only those of `role` when given. */
+  ids(role?: ProcessRole): string[] {
+    return [...this.procs.values()].filter((p) => !role || p.role === role).map((p) => p.id);
+  }
+
+  /** Role of a process id. @throws Error when the id is not in the config. */
+  role(id: string): ProcessRole {
+    return this.proc(id).role;
+  }
+
+  /** OS pid of a running process, null when it is stopped. */
+  pid(id: string): number | null {
+    const p = this.proc(id);
+    return p.child ? (p.child.pid ?? null) : null;
+  }
+
+  /** True while the process is running. */
+  isRunning(id: string): boolean {
+    return this.proc(id).child !== null;
+  }
+
+  /** Path of a process's log file. */
+  logPath(id: string): string {
+    return join(this.logDir, `${id}.log`);
+  }
+
+  /** Sends `signal` to a running process; resolves when it has exited (no-op when stopped). */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc(id);
+    if (!p.child || !p.exited) return;
+    p.exitExpected = true;
+    const exited = p.exited;
+    p.child.kill(signal);
+    // A graceful signal that is ignored or slow must not hang the caller forever.
+    const t = signal === 'SIGKILL' ? null : setTimeout(() => p.child?.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    if (t) clearTimeout(t);
+  }
+
+  /**
+   * Starts a stopped process (a running one is first stopped with SIGTERM) and resolves when that
+   * process is up: its first status heartbeat (consensus, storage) or its port accepting TCP (gateway).
+   * @throws ProcessExitedError when it exits first, ReadyTimeoutError after `timeoutMs`.
+   */
+  async restart(id: string, timeoutMs = 30_000): Promise<void> {
+    if (this.isRunning(id)) await this.kill(id, 'SIGTERM');
+    this.spawnProcess(id);
+    await this.waitFor(timeoutMs, () => this.processUp(id), [id]);
+  }
+
+  /** Kills every Cairn process (not nats-server) with `signal`; resolves when all have exited. */
+  async killAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await Promise.all(this.ids().map((id) => this.kill(id, signal)));
+  }
+
+  /** Starts every stopped process and waits until the cluster is ready. */
+  async startAll(timeoutMs = 30_000): Promise<void> {
+    for (const id of this.ids()) if (!this.isRunning(id)) this.spawnProcess(id);
+    await this.waitReady(timeoutMs);
+  }
+
+  /**
+   * Resolves when the cluster is ready: every running consensus replica and storage node has sent
+   * a heartbeat since it was (re)started, one running replica reports itself leader at the highest
+   * fresh term, and every running gateway's port accepts TCP.
+   * @throws ProcessExitedError when a process exits meanwhile; ReadyTimeoutError naming what is missing.
+   */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    await this.waitFor(timeoutMs, () => this.clusterReady(), this.ids());
+  }
+
+  /** The current leader's id, from heartbeats of running replicas; waits for one (default 30 s). */
+  async leaderId(timeoutMs = 30_000): Promise<string> {
+    let leader: string | null = null;
+    await this.waitFor(timeoutMs, async () => {
+      leader = this.currentLeader();
+      return leader ? null : 'no consensus replica reports itself leader';
+    }, []);
+    return leader!;
+  }
+
+  /** Latest heartbeats (with their age) of the consensus replicas and storage nodes. */
+  statuses(): { consensus: (ConsensusStatus & { ageMs: number })[]; storage: (StorageStatus & { ageMs: number })[] } {
+    const now = Date.now();
+    return {
+      consensus: [...this.consensus.values()].map((h) => ({ ...h.status, ageMs: now - h.receivedAtMs })),
+      storage: [...this.storage.values()].map((h) => ({ ...h.status, ageMs: now - h.receivedAtMs })),
+    };
+  }
+
+  /**
+   * Stops everything: SIGTERM the gateways, then the storage nodes, then the consensus replicas
+   * (SIGKILL after STOP_GRACE_MS each), then closes the status subscription and stops nats-server.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.events.emit('stop');
+    for (const role of ['gateway', 'storage', 'consensus'] as const) {
+      await Promise.all(this.ids(role).map((id) => this.kill(id, 'SIGTERM')));
+    }
+    if (this.nc) {
+      const nc = this.nc;
+      this.nc = null;
+      await nc.close().catch(() => undefined);
+    }
+    if (this.nats) {
+      const nats = this.nats;
+      this.nats = null;
+      await nats.stop();
+    }
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private proc(id: string): ManagedProcess {
+    const p = this.procs.get(id);
+    if (!p) throw new Error(`unknown process id "${id}" (config has ${this.ids().join(', ')})`);
+    return p;
+  }
+
+  private appMain(role: ProcessRole): string {
+    return join(REPO_ROOT, 'apps', APP_OF_ROLE[role], 'dist', 'main.js');
+  }
+
+  private async connectStatus(): Promise<void> {
+    this.nc = await natsConnect({
+      servers: this.config.nats.servers,
+      name: `cairn-cluster-launcher-${process.pid}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    const subjects = new Subjects(this.config.clusterName);
+    for (const subject of [subjects.consensusStatus(), subjects.storageStatus()]) {
+      this.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return;
+          const s = decodeStatus(msg.data);
+          if (!s) return;
+          const heard = { receivedAtMs: Date.now() };
+          if (s.kind === 'consensus') this.consensus.set(s.id, { status: s, ...heard });
+          else this.storage.set(s.id, { status: s, ...heard });
+          this.events.emit('status');
+        },
+      });
+    }
+  }
+
+  private spawnProcess(id: string): void {
+    const p = this.proc(id);
+    if (p.child) throw new Error(`process ${id} is already running (pid ${p.child.pid})`);
+    if (this.stopping) throw new Error(`cluster is stopping: cannot start ${id}`);
+    const logPath = this.logPath(id);
+    const fd = openSync(logPath, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [this.appMain(p.role), '--config', this.configPath, '--id', id], {
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, ...this.opts.env },
+        // Own process group: a terminal Ctrl-C reaches only the launcher, which then stops the
+        // processes in order (gateways first) instead of all of them at once.
+        detached: true,
+      });
+    } finally {
+      closeSync(fd);
+    }
+    p.child = child;
+    p.exitExpected = false;
+    p.spawnedAtMs = Date.now();
+    p.exited = new Promise<void>((resolveExit) => {
+      child.once('exit', (code, signal) => {
+        if (p.child === child) {
+          p.child = null;
+          p.exited = null;
+        }
+        const info: ProcessExit = { id, role: p.role, code, signal, logTail: logTail(logPath) };
+        if (!p.exitExpected && !this.stopping) {
+          this.events.emit('exit', info);
+          if (this.launched) this.opts.onUnexpectedExit?.(info);
+        }
+        resolveExit();
+      });
+    });
+    // spawn() failures (e.g. EMFILE) arrive as 'error' and may come without 'exit'.
+    child.once('error', (err) => {
+      if (child.exitCode === null && child.signalCode === null && p.child === child) {
+        p.child = null;
+        p.exited = null;
+        this.events.emit('exit', { id, role: p.role, code: null, signal: null, logTail: String(err) });
+      }
+    });
+  }
+
+  private heardSinceSpawn(id: string): boolean {
+    const p = this.proc(id);
+    const h = p.role === 'consensus' ? this.consensus.get(id) : this.storage.get(id);
+    return !!h && h.receivedAtMs >= p.spawnedAtMs && Date.now() - h.receivedAtMs <= STATUS_FRESH_MS;
+  }
+
+  /** Leader at the highest term among fresh heartbeats of running replicas, else null. */
+  private currentLeader(): string | null {
+    const now = Date.now();
+    let best: ConsensusStatus | null = null;
+    for (const [id, h] of this.consensus) {
+      const p = this.procs.get(id);
+      if (!p?.child || h.receivedAtMs < p.spawnedAtMs || now - h.receivedAtMs > STATUS_FRESH_MS) continue;
+      if (h.status.role === 'leader' && (!best || h.status.term > best.term)) best = h.status;
+    }
+    if (!best) return null;
+    // A stale leader (partitioned, lower term) must not win over a newer term seen elsewhere.
+    for (const h of this.consensus.values()) {
+      if (now - h.receivedAtMs <= STATUS_FRESH_MS && h.status.term > best.term) return null;
+    }
+    return best.id;
+  }
+
+  /** null when this process is up, else what is missing. */
+  private async processUp(id: string): Promise<string | null> {
+    const p = this.proc(id);
+    if (!p.child) return `${id} is not running`;
+    if (p.role === 'gateway') {
+      const g = this.config.gateway.gateways.find((m) => m.id === id)!;
+      return (await tcpAccepts(g.host, g.port)) ? null : `gateway ${id} is not accepting TCP on ${g.host}:${g.port}`;
+    }
+    return this.heardSinceSpawn(id) ? null : `${p.role} ${id} has not reported status`;
+  }
+
+  /** null when the cluster is ready, else what is missing. */
+  private async clusterReady(): Promise<string | null> {
+    const missing: string[] = [];
+    for (const p of this.procs.values()) {
+      if (p.child && p.role !== 'gateway' && !this.heardSinceSpawn(p.id)) missing.push(`${p.role} ${p.id} has not reported status`);
+    }
+    if (!this.currentLeader()) missing.push('no leader');
+    if (missing.length) return missing.join('; ');
+    for (const p of this.procs.values()) {
+      if (p.child && p.role === 'gateway') {
+        const why = await this.processUp(p.id);
+        if (why) missing.push(why);
+      }
+    }
+    return missing.length ? missing.join('; ') : null;
+  }
+
+  /**
+   * Re-evaluates `check` on every status heartbeat (and once at once) until it returns null.
+   * Rejects with ProcessExitedError when one of `watch` exits unexpectedly, ReadyTimeoutError
+   * (carrying the last reason) after `timeoutMs`.
+   */
+  private waitFor(timeoutMs: number, check: () => Promise<string | null>, watch: string[]): Promise<void> {
+    return new Promise<void>((resolveWait, reject) => {
+      let lastReason = 'no status heartbeat received';
+      let checking = false;
+      let again = false;
+      let done = false;
+      const finish = (err?: Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.events.off('status', onEvent);
+        this.events.off('exit', onExit);
+        this.events.off('stop', onStop);
+        if (err) reject(err);
+        else resolveWait();
+      };
+      const onEvent = () => {
+        if (done) return;
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        check().then(
+          (reason) => {
+            checking = false;
+            if (reason === null) return finish();
+            lastReason = reason;
+            if (again) {
+              again = false;
+              onEvent();
+            }
+          },
+          (e: unknown) => finish(e as Error),
+        );
+      };
+      const onExit = (info: ProcessExit) => {
+        if (watch.includes(info.id)) finish(new ProcessExitedError(info));
+      };
+      const onStop = () => finish(new Error('cluster is stopping'));
+      const timer = setTimeout(
+        () => finish(new ReadyTimeoutError(`not ready after ${timeoutMs} ms: ${lastReason} (logs in ${this.logDir})`)),
+        timeoutMs,
+      );
+      this.events.on('status', onEvent);
+      this.events.on('exit', onExit);
+      this.events.on('stop', onStop);
+      if (this.stopping) return onStop();
+      for (const id of watch) {
+        const p = this.proc(id);
+        if (!p.child && p.spawnedAtMs > 0 && !p.exitExpected) {
+          // Exited before we started listening.
+          return finish(new ProcessExitedError({ id, role: p.role, code: null, signal: null, logTail: logTail(this.logPath(id)) }));
+        }
+      }
+      onEvent();
+    });
+  }
+}
