@@ -2,5 +2,6 @@ module.exports = {
   ...require('../../jest.preset.js'),
   displayName: 'e2e',
   rootDir: __dirname,
-  testMatch: ['<rootDir>/src/**/*.spec.ts'],
+  testMatch: ['<rootDir>/src/**/*.e2e.spec.ts'],
+  testTimeout: 300_000,
 };

@@ -1,0 +1,125 @@
+import { CairnClient } from '@cairn/client';
+import { LocalCluster } from '@cairn/cluster';
+import { connectNats, decodeStatus, Subjects, type ConsensusStatus } from '@cairn/messaging';
+import type { NatsConnection } from 'nats';
+import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+
+/**
+ * The whole store on real processes and a real nats-server: 3 consensus replicas, 2 storage nodes,
+ * 1 gateway. A smaller version of issue 2's acceptance: import through the CLI while the leader is
+ * SIGKILLed, verify; SIGKILL everything, restart, verify.
+ */
+describe('Cairn cluster end to end', () => {
+  const ROWS = Number(process.env.CAIRN_E2E_ROWS ?? 20_000);
+  let cluster: LocalCluster;
+  let nc: NatsConnection;
+  let gateway: string;
+  let dir: string;
+  let tsv: string;
+  const statuses = new Map<string, ConsensusStatus>();
+
+  beforeAll(async () => {
+    const cfg = await writeTestConfig();
+    dir = cfg.dir;
+    gateway = `127.0.0.1:${cfg.gatewayPort}`;
+    tsv = await datasetSlice(dir, ROWS);
+    cluster = await LocalCluster.start({ configPath: cfg.configPath });
+    nc = await connectNats({ servers: cluster.config.nats.servers, name: 'e2e-observer' });
+    const subjects = new Subjects(cluster.config.clusterName);
+    nc.subscribe(subjects.consensusStatus(), {
+      callback: (_e, m) => {
+        const s = decodeStatus(m.data);
+        if (s?.kind === 'consensus') statuses.set(s.id, s);
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.stop();
+  });
+
+  /** Resolves with a leader id other than `not`, from the status heartbeats (event-driven). */
+  function nextLeader(not: string | null, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no new leader within ${timeoutMs} ms`)), timeoutMs);
+      const check = () => {
+        const l = [...statuses.values()].find((s) => s.role === 'leader' && s.id !== not && Date.now() - s.atMs < 500);
+        if (l) {
+          clearTimeout(t);
+          sub.unsubscribe();
+          resolve(l.id);
+        }
+      };
+      const sub = nc.subscribe(new Subjects(cluster.config.clusterName).consensusStatus(), { callback: check });
+      check();
+    });
+  }
+
+  it('serves PING, SET, GET, DEL with read-your-writes, and rejects bad input without losing the connection', async () => {
+    const [host, port] = gateway.split(':');
+    const client = await CairnClient.connect({ host, port: Number(port) });
+    try {
+      await client.ping();
+      const { revision } = await client.set('greeting', 'hello');
+      expect(revision).toBeGreaterThan(0);
+      expect(await client.get('greeting')).toEqual({ value: Buffer.from('hello'), revision });
+      const bin = Buffer.from([0, 1, 2, 255, 0]);
+      await client.set(bin, bin);
+      expect((await client.get(bin))!.value).toEqual(bin);
+      const del = await client.del('greeting');
+      expect(del.revision).toBeGreaterThan(revision);
+      expect(await client.get('greeting')).toBeNull();
+      await expect(client.set('big', Buffer.alloc(cluster.config.gateway.valueBytesMax + 1))).rejects.toMatchObject({ code: 'TOO_LARGE' });
+      expect(await client.get(bin)).not.toBeNull(); // same connection still works
+      const status = (await client.status()) as { leaderId: string; consensus: unknown[]; storage: unknown[] };
+      expect(status.leaderId).toMatch(/^c[123]$/);
+      expect(status.consensus).toHaveLength(3);
+      expect(status.storage).toHaveLength(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('imports through a leader SIGKILL, then verifies with 0 mismatches', async () => {
+    const leader = await cluster.leaderId();
+    const startCommit = statuses.get(leader)?.commitIndex ?? 0;
+    let killedAt = 0;
+    let newLeaderMs = -1;
+    const importing = runCli(['--gateway', gateway, 'import', tsv]);
+    // Kill the leader once a third of the rows are committed (watching the heartbeats, no sleeps).
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('import made no progress')), 120_000);
+      const sub = nc.subscribe(new Subjects(cluster.config.clusterName).consensusStatus(), {
+        callback: (_e, m) => {
+          const s = decodeStatus(m.data);
+          if (s?.kind === 'consensus' && s.id === leader && s.commitIndex - startCommit >= ROWS / 3) {
+            clearTimeout(t);
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+      });
+    });
+    killedAt = Date.now();
+    await cluster.kill(leader, 'SIGKILL');
+    const newLeader = await nextLeader(leader, 10_000);
+    newLeaderMs = Date.now() - killedAt;
+    process.stderr.write(`e2e: leader ${leader} SIGKILLed; ${newLeader} leads after ${newLeaderMs} ms\n`);
+    const imported = await importing;
+    expect(imported.stderr).not.toMatch(/Error:/);
+    expect(imported.code).toBe(0);
+    const verified = await runCli(['--gateway', gateway, 'verify', tsv]);
+    expect(verified.stdout).toMatch(new RegExp(`rows=${ROWS} ok=${ROWS} missing=0 mismatched=0`));
+    expect(verified.code).toBe(0);
+    await cluster.restart(leader);
+  });
+
+  it('survives SIGKILL of every process and a restart: verify reports 0 mismatches', async () => {
+    await cluster.killAll('SIGKILL');
+    await cluster.startAll();
+    const verified = await runCli(['--gateway', gateway, 'verify', tsv]);
+    expect(verified.stdout).toMatch(new RegExp(`rows=${ROWS} ok=${ROWS} missing=0 mismatched=0`));
+    expect(verified.code).toBe(0);
+  });
+});
