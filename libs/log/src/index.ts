@@ -1,1 +1,23 @@
-export {};
+/**
+ * `@cairn/log`: the durable segmented append-only log under the Raft log and the storage engine.
+ * Format and recovery rules: docs/log.md and `format.ts`.
+ */
+export {
+  SegmentedLog,
+  type FsyncPolicy,
+  type LogStats,
+  type RecordPosition,
+  type RecoveryReport,
+  type SegmentInfo,
+  type SegmentedLogOptions,
+} from './segmented-log';
+export type { TornTail } from './recovery';
+export { LogClosedError, LogCorruptionError, RecordTooLargeError } from './errors';
+export {
+  FRAME_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_MAGIC,
+  SEGMENT_FORMAT_VERSION,
+  segmentFileName,
+  parseSegmentFileName,
+} from './format';
