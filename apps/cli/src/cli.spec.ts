@@ -1,0 +1,204 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
+import { formatStatus, summarizePings, table } from './format';
+import { parseHostPort, resolveGateway } from './gateway';
+
+const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
+
+class Sink {
+  chunks: string[] = [];
+  isTTY = false;
+  write(s: string | Uint8Array) {
+    this.chunks.push(typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
+    return true;
+  }
+  get text() {
+    return this.chunks.join('');
+  }
+}
+
+function harness(opts: { connectError?: Error; setErrors?: Error[] } = {}) {
+  const data = new Map<string, string>();
+  let revision = 0;
+  const connects: ConnectOptions[] = [];
+  const client: CliClient = {
+    async set(k, v) {
+      const e = opts.setErrors?.shift();
+      if (e) throw e;
+      data.set(k, v);
+      return { revision: ++revision };
+    },
+    async get(k) {
+      const v = data.get(k);
+      return v === undefined ? null : { value: Buffer.from(v), revision: 1 };
+    },
+    async del(k) {
+      data.delete(k);
+      return { revision: ++revision };
+    },
+    async ping() {
+      return undefined;
+    },
+    async status() {
+      return {
+        gateway: { id: 'g1' },
+        leaderId: 'c2',
+        term: 3,
+        consensus: [
+          { id: 'c2', role: 'leader', term: 3, commitIndex: 10, lastIndex: 10, ageMs: 12 },
+          { id: 'c1', role: 'follower', term: 3, commitIndex: 9, lastIndex: 10, ageMs: 40 },
+        ],
+        storage: [{ id: 's1', appliedIndex: 9, keys: 4, ageMs: 5 }],
+      };
+    },
+    close: () => undefined,
+  };
+  const stdout = new Sink();
+  const stderr = new Sink();
+  const deps: CliDeps = {
+    connect: async (o) => {
+      connects.push(o);
+      if (opts.connectError) throw opts.connectError;
+      return client;
+    },
+    stdout,
+    stderr,
+    env: {},
+    sleep: async () => undefined,
+    progress: () => ({ update: () => undefined, stop: () => undefined }),
+  };
+  const cairn = (...args: string[]) => run(['node', 'cairn', ...args], deps);
+  return { data, connects, stdout, stderr, cairn };
+}
+
+function tsvFile(text: string): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'cairn-')), 'rows.tsv');
+  writeFileSync(f, text);
+  return f;
+}
+
+describe('cairn commands', () => {
+  it('put prints the revision, get prints the raw value, del deletes', async () => {
+    const h = harness();
+    expect(await h.cairn('put', 'k', 'v 1')).toBe(0);
+    expect(h.stdout.text).toBe('1\n');
+    expect(await h.cairn('get', 'k')).toBe(0);
+    expect(h.stdout.text).toBe('1\nv 1');
+    expect(await h.cairn('del', 'k')).toBe(0);
+    expect(h.data.has('k')).toBe(false);
+  });
+
+  it('get of a missing key exits 1', async () => {
+    const h = harness();
+    expect(await h.cairn('get', 'nope')).toBe(1);
+    expect(h.stderr.text).toContain('key not found: nope');
+  });
+
+  it('usage errors exit 2', async () => {
+    const h = harness();
+    expect(await h.cairn('put', 'only-key')).toBe(2);
+    expect(await h.cairn('frobnicate')).toBe(2);
+    expect(await h.cairn('--gateway', 'no-port', 'get', 'k')).toBe(2);
+    expect(await h.cairn('ping', '--count', '0')).toBe(2);
+    expect(await h.cairn('import', '/nonexistent/file.tsv')).toBe(2);
+    expect(h.connects).toHaveLength(0);
+  });
+
+  it('--help exits 0 and documents the exit codes', async () => {
+    const h = harness();
+    expect(await h.cairn('--help')).toBe(0);
+    expect(h.stdout.text).toContain('Exit codes:');
+    expect(h.stdout.text).toContain('4  verify found missing or mismatched keys');
+  });
+
+  it('cannot connect exits 3', async () => {
+    const h = harness({ connectError: coded('ECONNREFUSED') });
+    expect(await h.cairn('get', 'k')).toBe(3);
+  });
+
+  it('a non-retryable server error exits 5', async () => {
+    const h = harness({ setErrors: [coded('VALUE_TOO_LARGE', { retryable: false })] });
+    expect(await h.cairn('put', 'k', 'v')).toBe(5);
+    expect(h.stderr.text).toContain('VALUE_TOO_LARGE');
+  });
+
+  it('passes --gateway and --timeout to connect', async () => {
+    const h = harness();
+    await h.cairn('--gateway', '10.0.0.5:9000', '--timeout', '250', 'ping', '-n', '2');
+    expect(h.connects[0]).toMatchObject({ host: '10.0.0.5', port: 9000, requestTimeoutMs: 250 });
+    expect(h.stdout.text).toMatch(/^ping 1: \d+ µs\nping 2: \d+ µs\n2 pings: min=\d+µs avg=\d+µs p50=\d+µs max=\d+µs\n$/);
+  });
+
+  it('status prints the leader and both tables', async () => {
+    const h = harness();
+    expect(await h.cairn('status')).toBe(0);
+    expect(h.stdout.text).toContain('leader:  c2 (term 3)');
+    expect(h.stdout.text).toMatch(/c1\s+follower\s+3\s+9\s+10/);
+    expect(h.stdout.text).toMatch(/s1\s+9\s+4/);
+  });
+
+  it('import then verify a file; verify exits 4 after a key changed', async () => {
+    const h = harness({ setErrors: [coded('UNAVAILABLE', { retryable: true })] });
+    const f = tsvFile('name\tversion\tsummary\na\t1\tx\ty\nb\t2\t\n');
+    expect(await h.cairn('import', f, '--inflight', '2')).toBe(0);
+    expect(h.stdout.text).toMatch(/^imported rows=2 seconds=[\d.]+ rows\/s=\d+\n$/);
+    expect(h.data.get('a')).toBe('1\tx\ty');
+    expect(h.connects[0].inflightMax).toBe(2);
+    expect(await h.cairn('verify', f)).toBe(0);
+    expect(h.stdout.text).toContain('rows=2 ok=2 missing=0 mismatched=0');
+    h.data.set('b', 'changed');
+    expect(await h.cairn('verify', f)).toBe(4);
+    expect(h.stdout.text).toContain('rows=2 ok=1 missing=0 mismatched=1');
+    expect(h.stderr.text).toContain('mismatched: line 3 key "b"');
+  });
+
+  it('import gives up with exit 3 when the cluster stays unavailable past --retry-ms', async () => {
+    const h = harness({ connectError: coded('ECONNREFUSED') });
+    const f = tsvFile('a\t1\n');
+    // Zero-length waits with a real clock: retries until 1 ms has passed.
+    expect(await h.cairn('import', f, '--retry-ms', '1')).toBe(3);
+    expect(h.connects.length).toBeGreaterThan(1);
+  });
+});
+
+describe('gateway address', () => {
+  it('--gateway wins, then --config, then $CAIRN_GATEWAY, then the default', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-'));
+    const cfg = join(dir, 'c.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        clusterName: 't',
+        dataDir: './d',
+        nats: { servers: ['nats://127.0.0.1:4999'] },
+        consensus: { replicas: [{ id: 'c1' }] },
+        storage: { nodes: [{ id: 's1' }] },
+        gateway: { gateways: [{ id: 'g1', host: '127.0.0.2', port: 7001 }] },
+      }),
+    );
+    expect(resolveGateway({ gateway: 'h:1', config: cfg }, { CAIRN_GATEWAY: 'e:2' })).toEqual({ host: 'h', port: 1 });
+    expect(resolveGateway({ config: cfg }, { CAIRN_GATEWAY: 'e:2' })).toEqual({ host: '127.0.0.2', port: 7001 });
+    expect(resolveGateway({}, { CAIRN_GATEWAY: 'e:2' })).toEqual({ host: 'e', port: 2 });
+    expect(resolveGateway({}, {})).toEqual({ host: '127.0.0.1', port: 7380 });
+  });
+  it('parses host:port and [v6]:port, rejects the rest', () => {
+    expect(parseHostPort('[::1]:80')).toEqual({ host: '::1', port: 80 });
+    expect(() => parseHostPort('h:99999')).toThrow(/host:port/);
+    expect(() => parseHostPort('h')).toThrow(/host:port/);
+  });
+});
+
+describe('formatting', () => {
+  it('summarizes pings with nearest-rank p50', () => {
+    expect(summarizePings([30, 10, 20, 40])).toEqual({ count: 4, minUs: 10, avgUs: 25, p50Us: 20, maxUs: 40 });
+    expect(() => summarizePings([])).toThrow(RangeError);
+  });
+  it('pads table columns', () => {
+    expect(table(['A', 'BB'], [['xyz', 1]])).toBe('A    BB\nxyz  1');
+  });
+  it('status without a leader says so', () => {
+    expect(formatStatus({ gateway: { id: 'g' }, leaderId: null, term: 0, consensus: [], storage: [] })).toContain('leader:  (none) (term 0)');
+  });
+});

@@ -1,0 +1,233 @@
+import { Command, CommanderError, Option } from 'commander';
+import { statSync } from 'node:fs';
+import { EXIT_CODES_HELP, ExitCode, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
+import { formatPingSummary, formatStatus, summarizePings, type ClusterStatus } from './format';
+import { resolveGateway, type GatewayAddress } from './gateway';
+import { createProgress, type ProgressReporter } from './progress';
+import { ResilientConnection, type KvConnection } from './retry';
+import { assertVerified, formatVerify, importRows, verifyRows } from './transfer';
+import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
+
+/** What the commands need from a Cairn connection (`CairnClient` satisfies it). */
+export interface CliClient extends KvConnection {
+  del(key: string): Promise<{ revision: number | bigint }>;
+  ping(): Promise<unknown>;
+  status(): Promise<unknown>;
+}
+
+export interface ConnectOptions extends GatewayAddress {
+  requestTimeoutMs: number;
+  inflightMax: number;
+}
+
+export interface CliDeps {
+  connect(opts: ConnectOptions): Promise<CliClient>;
+  stdout: NodeJS.WriteStream | { write(s: string | Uint8Array): unknown; isTTY?: boolean };
+  stderr: NodeJS.WriteStream | { write(s: string | Uint8Array): unknown; isTTY?: boolean };
+  env?: NodeJS.ProcessEnv;
+  /** Progress reporter factory; default cli-progress bar on a TTY stderr, else periodic lines. */
+  progress?: (label: string, totalBytes: number) => ProgressReporter;
+  /** Backoff wait between retries; default setTimeout (tests inject an immediate one). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+interface GlobalOpts {
+  gateway?: string;
+  config?: string;
+  timeout: number;
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+/** Builds the `cairn` commander program; `run` drives it. Exposed for tests (fake `connect`). */
+export function buildProgram(deps: CliDeps): Command {
+  const out = (s: string) => deps.stdout.write(s.endsWith('\n') ? s : s + '\n');
+  const err = (s: string) => deps.stderr.write(s.endsWith('\n') ? s : s + '\n');
+
+  const program = new Command('cairn')
+    .description('Command-line client for Cairn, a replicated key-value store.')
+    .option('-g, --gateway <host:port>', 'gateway address (default: first gateway of --config, else $CAIRN_GATEWAY, else 127.0.0.1:7380)')
+    .option('-c, --config <file>', 'cluster config file to take the gateway address from')
+    .option('-t, --timeout <ms>', 'per-request timeout, ms', positiveInt('--timeout'), 5_000)
+    .addHelpText('after', `\n${EXIT_CODES_HELP}\n`)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) });
+
+  const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOpts>();
+  const connectOne = async (cmd: Command, inflightMax = 16): Promise<CliClient> => {
+    const g = globals(cmd);
+    return deps.connect({ ...resolveGateway(g, deps.env), requestTimeoutMs: g.timeout, inflightMax });
+  };
+  /** Runs `fn` on a fresh connection and always closes it. */
+  const withClient = async (cmd: Command, fn: (c: CliClient) => Promise<void>) => {
+    const c = await connectOne(cmd);
+    try {
+      await fn(c);
+    } finally {
+      await c.close();
+    }
+  };
+
+  program
+    .command('put')
+    .description('set KEY to VALUE; prints the new revision')
+    .argument('<key>')
+    .argument('<value>')
+    .action(async (key: string, value: string, _o, cmd: Command) =>
+      withClient(cmd, async (c) => {
+        out(String((await c.set(key, value)).revision));
+      }),
+    );
+
+  program
+    .command('get')
+    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found')
+    .argument('<key>')
+    .action(async (key: string, _o, cmd: Command) =>
+      withClient(cmd, async (c) => {
+        const r = await c.get(key);
+        if (!r) throw new NotFoundError(key);
+        deps.stdout.write(typeof r.value === 'string' ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+      }),
+    );
+
+  program
+    .command('del')
+    .description('delete KEY; prints the revision of the delete')
+    .argument('<key>')
+    .action(async (key: string, _o, cmd: Command) =>
+      withClient(cmd, async (c) => {
+        out(String((await c.del(key)).revision));
+      }),
+    );
+
+  program
+    .command('ping')
+    .description('round trips to the gateway: RTT of each in µs, then min/avg/p50/max')
+    .option('-n, --count <n>', 'number of pings', positiveInt('--count'), 4)
+    .action(async (o: { count: number }, cmd: Command) =>
+      withClient(cmd, async (c) => {
+        const rtts: number[] = [];
+        for (let i = 1; i <= o.count; i++) {
+          const t0 = process.hrtime.bigint();
+          await c.ping();
+          const us = Number((process.hrtime.bigint() - t0) / 1000n);
+          rtts.push(us);
+          out(`ping ${i}: ${us} µs`);
+        }
+        out(formatPingSummary(summarizePings(rtts)));
+      }),
+    );
+
+  program
+    .command('status')
+    .description("the gateway's view of the cluster: leader, consensus replicas, storage nodes")
+    .option('--json', 'print the raw STATUS JSON')
+    .action(async (o: { json?: boolean }, cmd: Command) =>
+      withClient(cmd, async (c) => {
+        const raw = await c.status();
+        const s = (typeof raw === 'string' ? JSON.parse(raw) : raw) as ClusterStatus;
+        out(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      }),
+    );
+
+  const transferOptions = (cmd: Command) =>
+    cmd
+      .argument('<file>', 'TSV file: key = first column, value = the rest of the row after the first tab')
+      .option('--inflight <n>', 'requests in flight (pipelining window)', positiveInt('--inflight'), 512)
+      .addOption(
+        new Option('--skip-header <mode>', 'skip line 1: auto = when it starts with "name<TAB>"').choices(['auto', 'yes', 'no']).default('auto'),
+      )
+      .option('--retry-ms <ms>', 'keep retrying a row on retryable errors for this long, ms', positiveInt('--retry-ms'), 60_000);
+
+  interface TransferOpts {
+    inflight: number;
+    skipHeader: string;
+    retryMs: number;
+  }
+
+  /** Shared set-up of import/verify: file check, resilient connection, progress, retry warnings. */
+  const transfer = async <T>(
+    label: string,
+    file: string,
+    o: TransferOpts,
+    cmd: Command,
+    fn: (rows: AsyncIterable<TsvRow>, conn: ResilientConnection, progress: ProgressReporter) => Promise<T>,
+  ): Promise<T> => {
+    let size: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) throw new UsageError(`${file} is not a file`);
+      size = st.size;
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    if (!isSkipHeader(o.skipHeader)) throw new UsageError(`--skip-header must be auto, yes or no`);
+    const g = globals(cmd);
+    const addr = resolveGateway(g, deps.env);
+    let lastWarnMs = 0;
+    const conn = new ResilientConnection(() => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax: o.inflight }), {
+      retryMs: o.retryMs,
+      sleep: deps.sleep,
+      onRetry: (e) => {
+        // Hundreds of pipelined rows fail together when a gateway dies: one line per 2 s is enough.
+        const now = Date.now();
+        if (now - lastWarnMs < 2_000) return;
+        lastWarnMs = now;
+        err(`${label}: retrying (${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message})`);
+      },
+    });
+    const progress = deps.progress?.(label, size) ?? createProgress({ label, totalBytes: size, stream: deps.stderr as NodeJS.WriteStream });
+    try {
+      return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, progress);
+    } finally {
+      progress.stop();
+      await conn.close().catch(() => undefined);
+    }
+  };
+
+  transferOptions(program.command('import').description('SET every row of a TSV file, pipelined, retrying retryable errors')).action(
+    async (file: string, o: TransferOpts, cmd: Command) => {
+      const r = await transfer('import', file, o, cmd, (rows, conn, progress) => importRows(rows, conn, { windowMax: o.inflight, progress }));
+      out(`imported rows=${r.rows} seconds=${r.seconds.toFixed(2)} rows/s=${Math.round(r.rowsPerSecond)}`);
+    },
+  );
+
+  transferOptions(program.command('verify').description('GET every key of a TSV file and compare; exit 4 on any missing or mismatched key')).action(
+    async (file: string, o: TransferOpts, cmd: Command) => {
+      const r = await transfer('verify', file, o, cmd, (rows, conn, progress) => verifyRows(rows, conn, { windowMax: o.inflight, progress }));
+      out(formatVerify(r));
+      for (const x of r.examples) err(`${x.problem}: line ${x.lineNo} key ${JSON.stringify(x.key)}`);
+      assertVerified(r);
+    },
+  );
+
+  return program;
+}
+
+/**
+ * Runs `cairn` with `argv` (as process.argv) and returns the exit code; errors are printed to
+ * stderr as `cairn: <message>`.
+ */
+export async function run(argv: string[], deps: CliDeps): Promise<number> {
+  const program = buildProgram(deps);
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    const code = exitCodeFor(e);
+    // An error without a code is a bug somewhere: show its stack.
+    const detail = code === ExitCode.serverError && !(e as { code?: unknown }).code ? (e as Error).stack : (e as Error).message;
+    deps.stderr.write(`cairn: ${detail}\n`);
+    return code;
+  }
+}

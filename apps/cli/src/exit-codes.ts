@@ -1,0 +1,94 @@
+/**
+ * Process exit codes of `cairn` (documented in `cairn --help` and docs/cli.md).
+ */
+export const ExitCode = {
+  ok: 0,
+  notFound: 1,
+  usage: 2,
+  unavailable: 3,
+  verifyFailed: 4,
+  serverError: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const EXIT_CODES_HELP = `Exit codes:
+  0  ok
+  1  key not found (get)
+  2  usage error (bad arguments, unreadable file, bad config)
+  3  unavailable: cannot connect, connection lost, timeout, no leader (after retries)
+  4  verify found missing or mismatched keys
+  5  other server error`;
+
+/** Bad arguments or input the user must fix (exit 2). */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** `get` of a missing key (exit 1). */
+export class NotFoundError extends Error {
+  readonly code = 'NOT_FOUND';
+  constructor(key: string) {
+    super(`key not found: ${key}`);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** `verify` found missing or mismatched keys (exit 4). */
+export class VerifyFailedError extends Error {
+  readonly code = 'VERIFY_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'VerifyFailedError';
+  }
+}
+
+/** Error codes of socket/timeouts that mean "could not reach the cluster" rather than "it refused". */
+export const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+type Coded = { code?: unknown; retryable?: unknown; name?: unknown };
+
+function codeOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && typeof (err as Coded).code === 'string' ? ((err as Coded).code as string) : '';
+}
+
+/**
+ * True when retrying the same request may succeed: the client marks it `retryable` (UNAVAILABLE:
+ * no leader, replicas catching up), the connection was refused/closed/reset, or it timed out.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  if ((err as Coded).retryable === true) return true;
+  return isConnectionError(err) || /TIMEOUT|UNAVAILABLE/.test(codeOf(err));
+}
+
+/** True when the connection itself is broken (reconnect before retrying), not just the request. */
+export function isConnectionError(err: unknown): boolean {
+  const code = codeOf(err);
+  return CONNECTION_ERROR_CODES.has(code) || /CONNECTION|CLOSED|DISCONNECT/.test(code) || /TIMEOUT/.test(code);
+}
+
+/** Maps any error a command throws to the process exit code. */
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof NotFoundError) return ExitCode.notFound;
+  if (err instanceof UsageError) return ExitCode.usage;
+  if (err instanceof VerifyFailedError) return ExitCode.verifyFailed;
+  const code = codeOf(err);
+  if (code === 'CONFIG_INVALID' || code === 'TSV_ROW_INVALID' || code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') return ExitCode.usage;
+  if (code.startsWith('commander.')) return ExitCode.usage;
+  if (isRetryable(err)) return ExitCode.unavailable;
+  return ExitCode.serverError;
+}
