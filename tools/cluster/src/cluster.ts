@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   logDir?: string;
   /** Extra environment for the Cairn processes (merged over `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /** Script run for a role instead of `<repo>/apps/<app>/dist/main.js` (tests use stand-ins). */
+  appMain?: Partial<Record<ProcessRole, string>>;
   /** Called when a Cairn process exits without `kill`/`stop` asking it to, once start-up is done. */
   onUnexpectedExit?: (info: ProcessExit) => void;
 }
@@ -333,7 +335,7 @@ export class LocalCluster {
   }
 
   private appMain(role: ProcessRole): string {
-    return join(REPO_ROOT, 'apps', APP_OF_ROLE[role], 'dist', 'main.js');
+    return this.opts.appMain?.[role] ?? join(REPO_ROOT, 'apps', APP_OF_ROLE[role], 'dist', 'main.js');
   }
 
   private async connectStatus(): Promise<void> {
