@@ -65,6 +65,7 @@ describe('SegmentedLog matches an in-memory model (fast-check)', () => {
             }
             for (let i = 0; i < records.length; i++) expect(log.read(first + i)).toEqual(records[i]);
             if (records.length > 0) expect(log.readRange(first, first + records.length - 1)).toEqual(records);
+            expect([...log.scan()].map((r) => r.payload)).toEqual(records);
           } finally {
             await log.close();
             fs.rmSync(dir, { recursive: true, force: true });
