@@ -1,1 +1,25 @@
-export {};
+/**
+ * @cairn/raft: the Raft consensus algorithm as a pure deterministic state machine (etcd raft
+ * style: tick/step/propose in, Ready out, advance), plus a deterministic in-memory test harness.
+ */
+export {
+  EntryType,
+  MessageType,
+  NotLeaderError,
+  makeMessage,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type ProgressStatus,
+  type RaftConfig,
+  type RaftStatus,
+  type Ready,
+  type Role,
+  type SoftState,
+} from './types';
+export { RaftNode } from './raft-node';
+export { mulberry32 } from './prng';
+export { DurableStore } from './testing/durable-store';
+export { SafetyChecker, SafetyViolationError } from './testing/safety';
+export { Simulator, type SimulatorOptions } from './testing/simulator';

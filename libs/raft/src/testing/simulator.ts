@@ -1,0 +1,276 @@
+import { mulberry32 } from '../prng';
+import { RaftNode } from '../raft-node';
+import type { Entry, Message, NodeId, RaftConfig, Ready } from '../types';
+import { DurableStore } from './durable-store';
+import { SafetyChecker } from './safety';
+
+export interface SimulatorOptions {
+  /** Node ids (default `n1..n3`). */
+  ids?: NodeId[];
+  /** Seeds the network PRNG and every node's election-timeout PRNG. */
+  seed?: number;
+  /** Overrides for every node's RaftConfig (defaults: electionTicks 10, heartbeatTicks 2, inflightMsgsMax 64, entriesPerMsgMax 64, msgBytesMax 1 MiB). */
+  config?: Partial<Omit<RaftConfig, 'id' | 'voters' | 'random' | 'restored' | 'applied'>>;
+  /** Run the SafetyChecker after every Ready (default true). */
+  checkSafety?: boolean;
+}
+
+/** A message in flight, tagged with a sequence number for stable ordering. */
+interface InFlight {
+  seq: number;
+  msg: Message;
+}
+
+/**
+ * Deterministic in-memory cluster for Raft tests: N `RaftNode`s, one `DurableStore` each, and a
+ * message queue with controllable delivery. No timers: time advances only through `tick()`.
+ *
+ * - Ready loop per node exactly like a driver: persist (`DurableStore.persist`), enqueue messages,
+ *   record committed entries (`applied`), `advance`.
+ * - Faults (decided at delivery, with the seeded PRNG): `dropRate`, `duplicateRate`, `reorder`,
+ *   `dropIf(filter)`, `partition(...groups)` / `isolate(id)` / `heal()`, `crash(id)` (keeps only
+ *   the DurableStore) and `restart(id)`.
+ * - Safety: a `SafetyChecker` observes every node after each Ready (election safety, leader
+ *   completeness, state machine safety); call `checkLogMatching()` whenever you like.
+ */
+export class Simulator {
+  readonly ids: NodeId[];
+  readonly stores = new Map<NodeId, DurableStore>();
+  /** Every committed entry each node delivered, in order (its applied state machine input). */
+  readonly applied = new Map<NodeId, Entry[]>();
+  readonly checker = new SafetyChecker();
+  /** Every message handed to the network (before faults), for assertions. */
+  readonly sent: Message[] = [];
+  /** Every Ready processed, per node, for assertions. */
+  readonly readies = new Map<NodeId, Ready[]>();
+  recordReadies = false;
+  recordSent = false;
+
+  dropRate = 0;
+  duplicateRate = 0;
+  reorder = false;
+  private dropFilter: ((m: Message) => boolean) | null = null;
+  private cut = new Set<string>();
+  private queue: InFlight[] = [];
+  private seq = 0;
+  private readonly nodes = new Map<NodeId, RaftNode | null>();
+  private readonly restarts = new Map<NodeId, number>();
+  private readonly rng: () => number;
+  private readonly seed: number;
+  private readonly baseConfig: Omit<RaftConfig, 'id' | 'voters' | 'random'>;
+  private readonly checkSafety: boolean;
+
+  constructor(opts: SimulatorOptions = {}) {
+    this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
+    this.seed = opts.seed ?? 1;
+    this.rng = mulberry32(this.seed);
+    this.checkSafety = opts.checkSafety ?? true;
+    this.baseConfig = { electionTicks: 10, heartbeatTicks: 2, inflightMsgsMax: 64, entriesPerMsgMax: 64, msgBytesMax: 1 << 20, ...opts.config };
+    for (const id of this.ids) {
+      this.stores.set(id, new DurableStore());
+      this.applied.set(id, []);
+      this.readies.set(id, []);
+      this.restarts.set(id, 0);
+      this.nodes.set(id, this.build(id, false));
+    }
+  }
+
+  /** The live node `id`. @throws if it is crashed. */
+  node(id: NodeId): RaftNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`node ${id} is ${n === null ? 'crashed' : 'unknown'}`);
+    return n;
+  }
+
+  isUp(id: NodeId): boolean {
+    return !!this.nodes.get(id);
+  }
+
+  liveNodes(): RaftNode[] {
+    return this.ids.filter((id) => this.isUp(id)).map((id) => this.node(id));
+  }
+
+  /** The live leader with the highest term, or null. */
+  leader(): NodeId | null {
+    let best: RaftNode | null = null;
+    for (const n of this.liveNodes()) {
+      const st = n.status();
+      if (st.role === 'leader' && (!best || st.term > best.status().term)) best = n;
+    }
+    return best ? best.id : null;
+  }
+
+  /** Messages currently in flight (copies of the references). */
+  inFlight(): Message[] {
+    return this.queue.map((f) => f.msg);
+  }
+
+  // ---- driving ----------------------------------------------------------------------------
+
+  /** Runs the driver's Ready loop on `id` until it has nothing pending. */
+  processReady(id: NodeId): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    while (n.hasReady()) {
+      const rd = n.ready();
+      this.stores.get(id)!.persist(rd);
+      for (const m of rd.messages) this.enqueue(m);
+      if (rd.committedEntries.length) {
+        const log = this.applied.get(id)!;
+        const want = (log.length ? log[log.length - 1].index : 0) + 1;
+        if (rd.committedEntries[0].index !== want) throw new Error(`AppliedNotContiguous: ${id} got committed ${rd.committedEntries[0].index}, expected ${want}`);
+        log.push(...rd.committedEntries);
+        if (this.checkSafety) this.checker.onCommitted(id, rd.committedEntries);
+      }
+      if (this.recordReadies) this.readies.get(id)!.push(rd);
+      n.advance(rd);
+      if (this.checkSafety) this.checker.observe(n);
+    }
+  }
+
+  processAll(): void {
+    for (const id of this.ids) this.processReady(id);
+  }
+
+  /** One tick on every live node (or just `only`), then their Ready loops. */
+  tick(only?: NodeId[]): void {
+    for (const id of only ?? this.ids) {
+      const n = this.nodes.get(id);
+      if (n) n.tick();
+    }
+    this.processAll();
+  }
+
+  /**
+   * Delivers the messages in flight now (in send order, or shuffled if `reorder`), applying faults.
+   * Messages produced meanwhile wait for the next call. Returns how many were stepped.
+   */
+  deliver(): number {
+    const batch = this.queue;
+    this.queue = [];
+    if (this.reorder) shuffle(batch, this.rng);
+    let n = 0;
+    for (const f of batch) {
+      if (this.duplicateRate > 0 && this.rng() < this.duplicateRate) this.queue.push({ seq: this.seq++, msg: f.msg });
+      if (!this.deliverable(f.msg)) continue;
+      if (this.dropRate > 0 && this.rng() < this.dropRate) continue;
+      this.node(f.msg.to).step(f.msg);
+      this.processReady(f.msg.to);
+      n++;
+    }
+    return n;
+  }
+
+  /** Processes Readies and delivers until no message is in flight (or `roundsMax` rounds). */
+  stabilize(roundsMax = 1000): void {
+    this.processAll();
+    for (let r = 0; r < roundsMax && this.queue.length; r++) {
+      this.deliver();
+      this.processAll();
+    }
+  }
+
+  /** `ticks` times: tick every live node, then deliver one round of messages. */
+  run(ticks: number): void {
+    for (let t = 0; t < ticks; t++) {
+      this.tick();
+      this.deliver();
+    }
+  }
+
+  /** Makes `id` campaign and delivers until quiet. Returns whether it became leader. */
+  elect(id: NodeId): boolean {
+    this.node(id).campaign();
+    this.stabilize();
+    return this.node(id).status().role === 'leader';
+  }
+
+  /** Proposes UTF-8 strings on `id` (must be leader) and returns the index range. */
+  propose(id: NodeId, ...data: string[]): { firstIndex: number; lastIndex: number; term: number } {
+    const r = this.node(id).propose(data.map((s) => new TextEncoder().encode(s)));
+    this.processReady(id);
+    return r;
+  }
+
+  // ---- faults -----------------------------------------------------------------------------
+
+  /** Drops in-flight and future messages matching `filter` (null clears). */
+  dropIf(filter: ((m: Message) => boolean) | null): void {
+    this.dropFilter = filter;
+  }
+
+  /** Cuts every link between different groups (nodes not listed form their own group). */
+  partition(...groups: NodeId[][]): void {
+    this.cut.clear();
+    const groupOf = new Map<NodeId, number>();
+    groups.forEach((g, i) => g.forEach((id) => groupOf.set(id, i)));
+    for (const a of this.ids) {
+      for (const b of this.ids) {
+        if (a !== b && (groupOf.get(a) ?? `solo-${a}`) !== (groupOf.get(b) ?? `solo-${b}`)) this.cut.add(`${a}>${b}`);
+      }
+    }
+  }
+
+  isolate(id: NodeId): void {
+    this.partition(this.ids.filter((x) => x !== id));
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Stops `id`: it loses all volatile state; only its DurableStore survives. */
+  crash(id: NodeId): void {
+    this.node(id);
+    this.nodes.set(id, null);
+  }
+
+  /** Rebuilds `id` from its DurableStore (applied = what it delivered before the crash). */
+  restart(id: NodeId): RaftNode {
+    if (this.isUp(id)) throw new Error(`node ${id} is up`);
+    this.restarts.set(id, this.restarts.get(id)! + 1);
+    const n = this.build(id, true);
+    this.nodes.set(id, n);
+    return n;
+  }
+
+  /** Throws SafetyViolationError if two live logs violate Log Matching. */
+  checkLogMatching(): void {
+    this.checker.checkLogMatching(this.liveNodes());
+  }
+
+  private build(id: NodeId, restore: boolean): RaftNode {
+    const store = this.stores.get(id)!;
+    const applied = this.applied.get(id)!;
+    const salt = this.ids.indexOf(id) * 7919 + this.restarts.get(id)! * 104729;
+    return new RaftNode({
+      ...this.baseConfig,
+      id,
+      voters: this.ids,
+      random: mulberry32((this.seed * 2654435761 + salt) >>> 0),
+      ...(restore
+        ? {
+            restored: { hardState: { ...store.hardState }, entries: store.entries.slice() },
+            applied: applied.length ? applied[applied.length - 1].index : 0,
+          }
+        : {}),
+    });
+  }
+
+  private enqueue(m: Message): void {
+    if (this.recordSent) this.sent.push(m);
+    this.queue.push({ seq: this.seq++, msg: m });
+  }
+
+  private deliverable(m: Message): boolean {
+    if (!this.isUp(m.to) || this.cut.has(`${m.from}>${m.to}`)) return false;
+    return !(this.dropFilter && this.dropFilter(m));
+  }
+}
+
+function shuffle<T>(a: T[], rng: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+}
