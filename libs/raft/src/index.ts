@@ -23,3 +23,4 @@ export { mulberry32 } from './prng';
 export { DurableStore } from './testing/durable-store';
 export { SafetyChecker, SafetyViolationError } from './testing/safety';
 export { Simulator, type SimulatorOptions } from './testing/simulator';
+export { logWithTerms, newTestNode } from './testing/fixtures';

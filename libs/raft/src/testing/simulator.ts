@@ -1,6 +1,6 @@
 import { mulberry32 } from '../prng';
 import { RaftNode } from '../raft-node';
-import type { Entry, Message, NodeId, RaftConfig, Ready } from '../types';
+import type { Entry, HardState, Message, NodeId, RaftConfig, Ready } from '../types';
 import { DurableStore } from './durable-store';
 import { SafetyChecker } from './safety';
 
@@ -13,6 +13,8 @@ export interface SimulatorOptions {
   config?: Partial<Omit<RaftConfig, 'id' | 'voters' | 'random' | 'restored' | 'applied'>>;
   /** Run the SafetyChecker after every Ready (default true). */
   checkSafety?: boolean;
+  /** Durable state to start some nodes from (e.g. paper Figure 7/8 logs), as if restarted from disk. */
+  restored?: Record<NodeId, { hardState: HardState; entries: Entry[] }>;
 }
 
 /** A message in flight, tagged with a sequence number for stable ordering. */
@@ -71,7 +73,15 @@ export class Simulator {
       this.applied.set(id, []);
       this.readies.set(id, []);
       this.restarts.set(id, 0);
-      this.nodes.set(id, this.build(id, false));
+      const r = opts.restored?.[id];
+      if (r) {
+        // Restored-at-start nodes have applied their committed prefix already.
+        this.stores.get(id)!.persist({ hardState: r.hardState, entries: r.entries });
+        const prefix = r.entries.slice(0, r.hardState.commit);
+        this.applied.set(id, prefix);
+        if (this.checkSafety) this.checker.onCommitted(id, prefix);
+      }
+      this.nodes.set(id, this.build(id, !!r));
     }
   }
 
