@@ -189,6 +189,20 @@ describe('elections (Raft §5.2)', () => {
     expect(() => c.propose([new Uint8Array([1])])).toThrow(expect.objectContaining({ code: 'NOT_LEADER', leaderId: null }));
   });
 
+  it('a rejected higher-term Vote does not restart the election timer (a stale candidate cannot stall elections)', () => {
+    const n = newTestNode('a', ['a', 'b', 'c'], { log: logWithTerms([1, 1]), hardState: { term: 1, vote: null, commit: 0 }, random: () => 0 });
+    for (let i = 0; i < 9; i++) n.tick();
+    n.step(makeMessage({ type: MessageType.Vote, from: 'b', to: 'a', term: 5, logTerm: 1, index: 1 })); // stale log: rejected
+    expect(n.status()).toMatchObject({ term: 5, vote: null, role: 'follower' });
+    n.tick();
+    expect(n.status()).toMatchObject({ term: 6, role: 'candidate' });
+    const m = newTestNode('a', ['a', 'b', 'c'], { random: () => 0 });
+    for (let i = 0; i < 9; i++) m.tick();
+    m.step(makeMessage({ type: MessageType.Vote, from: 'b', to: 'a', term: 5 })); // granted: timer restarts
+    m.tick();
+    expect(m.status()).toMatchObject({ term: 5, vote: 'b', role: 'follower' });
+  });
+
   it('a candidate steps down when a majority rejects it', () => {
     const n = newTestNode('a', ['a', 'b', 'c']);
     n.campaign();

@@ -115,7 +115,11 @@ export class RaftNode {
     if (m.from === this.id) throw new Error(`MessageMisrouted: message from ${m.from} to itself`);
     if (m.term > this.term) {
       const fromLeader = m.type === MessageType.Append || m.type === MessageType.Heartbeat;
-      this.becomeFollower(m.term, fromLeader ? m.from : null);
+      // Raft §5.2: the election timer restarts on hearing from a leader or granting a vote, not on
+      // a mere higher-term Vote (else a candidate with a stale log, which can never win, would keep
+      // resetting everyone's timer). handleVote resets it if the vote is granted.
+      const resetTimer = m.type !== MessageType.Vote || this.role === 'leader';
+      this.becomeFollower(m.term, fromLeader ? m.from : null, resetTimer);
     } else if (m.term < this.term) {
       if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) {
         // index 0 marks it stale for the receiver's reject handling (0 <= any match).
@@ -264,7 +268,7 @@ export class RaftNode {
 
   // ---- role transitions -----------------------------------------------------------------
 
-  private becomeFollower(term: number, leaderId: NodeId | null): void {
+  private becomeFollower(term: number, leaderId: NodeId | null, resetTimer = true): void {
     if (term < this.term) throw new Error(`TermDecreasing: ${this.id} asked to follow term ${term} < ${this.term}`);
     if (term > this.term) {
       this.term = term;
@@ -275,7 +279,7 @@ export class RaftNode {
     this.progress = null;
     this.votes.clear();
     this.commitBroadcastPending = false;
-    this.resetElectionTimer();
+    if (resetTimer) this.resetElectionTimer();
   }
 
   private becomeCandidate(): void {
@@ -384,7 +388,7 @@ export class RaftNode {
       hintTerm = 0;
     } else {
       const conflictTerm = this.log.term(m.index)!;
-      hint = Math.max(this.log.firstIndexWithTermAtLeast(conflictTerm), this.commit + 1);
+      hint = Math.min(Math.max(this.log.firstIndexWithTermAtLeast(conflictTerm), this.commit + 1), m.index);
       hintTerm = this.log.term(hint)!;
     }
     this.send({ type: MessageType.AppendResponse, to: m.from, index: m.index, reject: true, rejectHint: hint, logTerm: hintTerm });

@@ -31,7 +31,7 @@ interface InFlight {
  *   record committed entries (`applied`), `advance`.
  * - Faults (decided at delivery, with the seeded PRNG): `dropRate`, `duplicateRate`, `reorder`,
  *   `dropIf(filter)`, `partition(...groups)` / `isolate(id)` / `heal()`, `crash(id)` (keeps only
- *   the DurableStore) and `restart(id)`.
+ *   the DurableStore), `crashAfterNextPersist(id)` (between fsync and send) and `restart(id)`.
  * - Safety: a `SafetyChecker` observes every node after each Ready (election safety, leader
  *   completeness, state machine safety); call `checkLogMatching()` whenever you like.
  */
@@ -53,6 +53,7 @@ export class Simulator {
   reorder = false;
   private dropFilter: ((m: Message) => boolean) | null = null;
   private cut = new Set<string>();
+  private readonly crashAfterPersist = new Set<NodeId>();
   private queue: InFlight[] = [];
   private seq = 0;
   private readonly nodes = new Map<NodeId, RaftNode | null>();
@@ -124,6 +125,11 @@ export class Simulator {
     while (n.hasReady()) {
       const rd = n.ready();
       this.stores.get(id)!.persist(rd);
+      if (this.crashAfterPersist.delete(id)) {
+        // Crash between fsync and send: the Ready is durable, its messages and applies are lost.
+        this.nodes.set(id, null);
+        return;
+      }
       for (const m of rd.messages) this.enqueue(m);
       if (rd.committedEntries.length) {
         const log = this.applied.get(id)!;
@@ -235,9 +241,21 @@ export class Simulator {
     this.nodes.set(id, null);
   }
 
+  /** Crashes `id` right after it persists its next Ready, before sending its messages or applying. */
+  crashAfterNextPersist(id: NodeId): void {
+    this.node(id);
+    this.crashAfterPersist.add(id);
+  }
+
+  /** Forgets every pending `crashAfterNextPersist`. */
+  cancelPendingCrashes(): void {
+    this.crashAfterPersist.clear();
+  }
+
   /** Rebuilds `id` from its DurableStore (applied = what it delivered before the crash). */
   restart(id: NodeId): RaftNode {
     if (this.isUp(id)) throw new Error(`node ${id} is up`);
+    this.crashAfterPersist.delete(id);
     this.restarts.set(id, this.restarts.get(id)! + 1);
     const n = this.build(id, true);
     this.nodes.set(id, n);
