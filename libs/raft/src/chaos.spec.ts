@@ -9,7 +9,7 @@ import { Simulator, mulberry32, type NodeId } from './index';
  */
 function chaos(seed: number, size: number, ticks: number): void {
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const sim = new Simulator({ ids, seed, config: { entriesPerMsgMax: 4, inflightMsgsMax: 4 } });
+  const sim = new Simulator({ ids, seed, config: { entriesPerMsgMax: 4, inflightMsgsMax: 4, checkQuorum: seed % 3 === 0 } });
   const rng = mulberry32(seed ^ 0x9e3779b9);
   const pick = (): NodeId => ids[Math.floor(rng() * ids.length)];
   let n = 0;

@@ -203,6 +203,27 @@ describe('elections (Raft §5.2)', () => {
     expect(m.status()).toMatchObject({ term: 5, vote: 'b', role: 'follower' });
   });
 
+  it('checkQuorum: an isolated leader steps down after an election timeout; a connected one stays', () => {
+    const sim = new Simulator({ seed: 14, config: { checkQuorum: true } });
+    expect(sim.elect('n1')).toBe(true);
+    sim.run(40);
+    expect(sim.node('n1').status().role).toBe('leader');
+    sim.isolate('n1');
+    for (let t = 0; t < 20; t++) {
+      sim.tick(['n1']);
+      sim.deliver();
+    }
+    expect(sim.node('n1').status()).toMatchObject({ role: 'follower', leaderId: null });
+    const off = new Simulator({ seed: 14 });
+    expect(off.elect('n1')).toBe(true);
+    off.isolate('n1');
+    for (let t = 0; t < 20; t++) {
+      off.tick(['n1']);
+      off.deliver();
+    }
+    expect(off.node('n1').status().role).toBe('leader');
+  });
+
   it('a candidate steps down when a majority rejects it', () => {
     const n = newTestNode('a', ['a', 'b', 'c']);
     n.campaign();

@@ -14,6 +14,8 @@ export class Progress {
   match = 0;
   state: 'probe' | 'replicate' = 'probe';
   probeSent = false;
+  /** CheckQuorum: a response arrived from this follower since the leader's last quorum check. */
+  recentActive = false;
   /** Last entry index of each in-flight Append (replicate state), ascending. */
   inflights: number[] = [];
 

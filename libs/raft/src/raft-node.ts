@@ -30,7 +30,7 @@ const EMPTY = new Uint8Array(0);
  * only after persisting; the leader counts its own entries toward commit only once `advance()`
  * reports them persisted (etcd's MsgStorageAppendResp).
  *
- * Not yet implemented: snapshots/compaction, membership changes (thesis §4), PreVote/CheckQuorum.
+ * Not yet implemented: snapshots/compaction, membership changes (thesis §4), PreVote.
  */
 export class RaftNode {
   readonly id: NodeId;
@@ -91,6 +91,15 @@ export class RaftNode {
   tick(): void {
     this.assertNotOutstanding('tick');
     if (this.role === 'leader') {
+      this.electionElapsed++;
+      if (this.electionElapsed >= this.cfg.electionTicks) {
+        this.electionElapsed = 0;
+        if (this.cfg.checkQuorum && !this.quorumActive()) {
+          // etcd CheckQuorum: a leader cut off from a quorum steps down so clients go elsewhere.
+          this.becomeFollower(this.term, null);
+          return;
+        }
+      }
       this.heartbeatElapsed++;
       if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
         this.heartbeatElapsed = 0;
@@ -145,6 +154,7 @@ export class RaftNode {
       case MessageType.HeartbeatResponse: {
         const pr = this.role === 'leader' ? this.progress!.get(m.from) : undefined;
         if (!pr) return;
+        pr.recentActive = true;
         return m.type === MessageType.AppendResponse ? this.handleAppendResponse(m, pr) : this.handleHeartbeatResponse(m, pr);
       }
       default:
@@ -303,6 +313,7 @@ export class RaftNode {
     this.leaderId = this.id;
     this.votes.clear();
     this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
     const next = this.log.lastIndex() + 1;
     this.progress = new Map();
     for (const v of this.voters) {
@@ -347,6 +358,16 @@ export class RaftNode {
   private quorumReached(granted: boolean): boolean {
     let n = 0;
     for (const v of this.votes.values()) if (v === granted) n++;
+    return n >= this.quorum();
+  }
+
+  /** CheckQuorum: were a quorum (counting this leader) heard from since the last check? Clears the marks. */
+  private quorumActive(): boolean {
+    let n = 0;
+    for (const [id, pr] of this.progress!) {
+      if (id === this.id || pr.recentActive) n++;
+      pr.recentActive = false;
+    }
     return n >= this.quorum();
   }
 

@@ -124,6 +124,12 @@ export interface RaftConfig {
    * After a restart, `committedEntries` start at `applied + 1`; must be <= the restored commit.
    */
   applied?: number;
+  /**
+   * etcd's CheckQuorum (default false): a leader that has not heard from a quorum (itself
+   * included) within each electionTicks period steps down to follower, so an isolated leader
+   * stops accepting proposals. Safe without leases: it only ever gives up leadership.
+   */
+  checkQuorum?: boolean;
 }
 
 /** Per-follower replication state as seen by the leader (etcd's tracker.Progress). */
