@@ -85,6 +85,17 @@ describe('render', () => {
     );
   });
 
+  it('sets images like kustomize: newName and newTag each replace their part, other images stay', () => {
+    const dir = tree({
+      ...base,
+      'base/sts.yaml':
+        'apiVersion: apps/v1\nkind: StatefulSet\nmetadata: { name: s }\nspec: { template: { spec: { containers: [{ name: a, image: "cairn:0.1.0" }, { name: b, image: "reg:5000/cairn" }, { name: c, image: "nats:2.10" }] } } }\n',
+      'o/kustomization.yaml': 'resources: [../base]\nimages:\n  - { name: cairn, newName: reg:5000/cairn }\n  - { name: "reg:5000/cairn", newTag: "0.2.0" }\n',
+    });
+    const sts = render(join(dir, 'o')).objects[0] as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } };
+    expect(sts.spec.template.spec.containers.map((c) => c.image)).toEqual(['reg:5000/cairn:0.2.0', 'reg:5000/cairn:0.2.0', 'nats:2.10']);
+  });
+
   it.each([
     ['namePrefix (it would rename pods away from their config ids)', 'resources: [../base]\nnamePrefix: x-\n'],
     ['a patch with a target', 'resources: [../base]\npatches: [{ path: p.yaml, target: { kind: StatefulSet } }]\n'],

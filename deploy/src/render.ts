@@ -10,7 +10,8 @@ import { parseAllDocuments } from 'yaml';
  *
  * Subset: `resources` (files and directories), `configMapGenerator` (`name`, `files` as plain
  * paths, `behavior` create|replace), `patches` (`path` only: strategic merge patches matched by
- * apiVersion, kind and name) and `replicas` (`name`, `count`). Generated ConfigMaps keep their
+ * apiVersion, kind and name), `replicas` (`name`, `count`) and `images` (`name`, `newName`, `newTag`
+ * on Deployment and StatefulSet containers). Generated ConfigMaps keep their
  * plain name (kustomize appends a content hash and rewrites the references).
  */
 
@@ -49,7 +50,7 @@ export class ManifestError extends DeployError {
 
 type Plain = Record<string, unknown>;
 
-const KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'configMapGenerator', 'patches', 'replicas']);
+const KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'configMapGenerator', 'patches', 'replicas', 'images']);
 const SCALABLE_KINDS = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
 
 export function isPlainObject(value: unknown): value is Plain {
@@ -143,6 +144,8 @@ export function render(dir: string): Rendering {
     if (!targets.length) throw new ManifestError(`${kfile}: replicas: no Deployment or StatefulSet ${r.name}`);
     for (const t of targets) t.spec = { ...(t.spec as Plain), replicas: r.count };
   }
+
+  for (const image of list(k.images, kfile, 'images')) setImage(objects, image, kfile);
   return { objects, files };
 }
 
@@ -150,6 +153,25 @@ function list(value: unknown, kfile: string, field: string): unknown[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new ManifestError(`${kfile}: ${field} must be a list`);
   return value;
+}
+
+/** kustomize's images transformer, on the containers of Deployments and StatefulSets. */
+function setImage(objects: KubeObject[], image: unknown, kfile: string): void {
+  const fields = isPlainObject(image) ? Object.keys(image) : [];
+  if (!isPlainObject(image) || typeof image.name !== 'string' || fields.some((f) => !['name', 'newName', 'newTag'].includes(f))) {
+    throw new UnsupportedKustomizationError(`${kfile}: images entries must be { name, newName?, newTag? }`);
+  }
+  for (const o of objects.filter((x) => SCALABLE_KINDS.has(x.kind))) {
+    const pod = (o.spec as { template?: { spec?: { containers?: Plain[]; initContainers?: Plain[] } } } | undefined)?.template?.spec;
+    for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
+      const ref = String(c.image);
+      const [, name, tag] = /^(.*?)(?::([^:/@]+))?(@.*)?$/.exec(ref)!;
+      if (name !== image.name) continue;
+      if (ref.includes('@')) throw new UnsupportedKustomizationError(`${kfile}: images: digest references are not supported`);
+      const newTag = image.newTag ?? tag;
+      c.image = `${image.newName ?? name}${newTag === undefined ? '' : `:${newTag}`}`;
+    }
+  }
 }
 
 function generateConfigMap(gen: unknown, root: string, kfile: string, files: Set<string>): KubeObject {
