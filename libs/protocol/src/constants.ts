@@ -1,0 +1,143 @@
+/**
+ * Constants, enums, limits and the error type of client protocol v1 (docs/protocol.md).
+ */
+
+export const PROTOCOL_VERSION = 1;
+/** First byte of every request frame. */
+export const REQUEST_MAGIC = 0xca;
+/** First byte of every response frame. */
+export const RESPONSE_MAGIC = 0xcb;
+/** `u8 magic | u8 version | u8 opcode | u8 flags | u32 requestId | u32 keyLength | u32 valueLength`. */
+export const REQUEST_HEADER_BYTES = 16;
+/** `u8 magic | u8 version | u8 status | u8 flags | u32 requestId | u64 revision | u32 payloadLength`. */
+export const RESPONSE_HEADER_BYTES = 20;
+
+export enum Opcode {
+  /** Liveness / round trip: the value is echoed back as the payload. No key. */
+  Ping = 0x01,
+  /** Read a key. Key 1..keyBytesMax, no value. Flag STALE allowed. */
+  Get = 0x02,
+  /** Write a key. Key 1..keyBytesMax, value 0..valueBytesMax. */
+  Set = 0x03,
+  /** Delete a key (OK even when missing: a tombstone is written). Key 1..keyBytesMax, no value. */
+  Del = 0x04,
+  /** Cluster status; the payload is UTF-8 JSON. No key, no value. */
+  Status = 0x10,
+}
+
+export enum Status {
+  Ok = 0x00,
+  /** GET of a key that does not exist (or was deleted). Empty payload, revision 0. */
+  NotFound = 0x01,
+  /** Internal failure. Payload: UTF-8 message. */
+  Error = 0x02,
+  /** Malformed request. Payload: UTF-8 message. */
+  BadRequest = 0x03,
+  /** Key or value over the gateway's limits. Payload: UTF-8 message. */
+  TooLarge = 0x04,
+  /** Retryable: no leader, replicas catching up, timeouts inside the cluster. Payload: UTF-8 message. */
+  Unavailable = 0x05,
+  /** The addressed replica is not the leader. Payload: UTF-8 leader id hint (may be empty). */
+  NotLeader = 0x06,
+}
+
+/** Request flag bits (byte 3 of the request header). Unknown bits are rejected with BAD_REQUEST. */
+export const RequestFlags = {
+  /** GET may be served without waiting for the connection's last acknowledged write. Accepted on every opcode; only GET uses it. */
+  Stale: 0x01,
+} as const;
+/** Union of every defined request flag bit. */
+export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale;
+
+/** Per-frame size bounds enforced by the request decoder, bytes. */
+export interface FrameLimits {
+  keyBytesMax: number;
+  valueBytesMax: number;
+}
+
+/** Hard ceiling of `keyBytesMax`, bytes (64 KiB). */
+export const KEY_BYTES_CEILING = 64 * 1024;
+/** Hard ceiling of `valueBytesMax`, bytes (16 MiB). */
+export const VALUE_BYTES_CEILING = 16 * 1024 * 1024;
+
+/** keyBytesMax 1024, valueBytesMax 1 MiB (1,048,576). */
+export const DEFAULT_LIMITS: FrameLimits = Object.freeze({ keyBytesMax: 1024, valueBytesMax: 1024 * 1024 });
+
+/**
+ * Checks `limits` against the hard ceilings. @throws RangeError when a limit is not an integer in
+ * 1..KEY_BYTES_CEILING (key) or 0..VALUE_BYTES_CEILING (value).
+ */
+export function assertFrameLimits(limits: FrameLimits): void {
+  const { keyBytesMax, valueBytesMax } = limits;
+  if (!Number.isInteger(keyBytesMax) || keyBytesMax < 1 || keyBytesMax > KEY_BYTES_CEILING) {
+    throw new RangeError(`keyBytesMax must be an integer in 1..${KEY_BYTES_CEILING}, got ${keyBytesMax}`);
+  }
+  if (!Number.isInteger(valueBytesMax) || valueBytesMax < 0 || valueBytesMax > VALUE_BYTES_CEILING) {
+    throw new RangeError(`valueBytesMax must be an integer in 0..${VALUE_BYTES_CEILING}, got ${valueBytesMax}`);
+  }
+}
+
+/** A decoded client request. `key` and `value` may be views into the received chunk. */
+export interface Request {
+  opcode: Opcode;
+  flags: number;
+  requestId: number;
+  key: Buffer;
+  value: Buffer;
+}
+
+/** A decoded or to-be-encoded response. `revision` is a non-negative integer < 2^53. */
+export interface Response {
+  status: Status;
+  flags: number;
+  requestId: number;
+  revision: number;
+  payload: Buffer;
+}
+
+/**
+ * Bytes that do not follow the protocol: bad magic, unsupported version, an oversized response
+ * payload, or truncated / overrunning internal messages. `requestId` is set when the offending
+ * frame's id is known (oversized response).
+ */
+export class ProtocolError extends Error {
+  readonly code = 'PROTOCOL_ERROR';
+  constructor(
+    message: string,
+    readonly requestId?: number,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Status]: 'STATUS' };
+const STATUS_NAMES: Record<Status, string> = {
+  [Status.Ok]: 'OK',
+  [Status.NotFound]: 'NOT_FOUND',
+  [Status.Error]: 'ERROR',
+  [Status.BadRequest]: 'BAD_REQUEST',
+  [Status.TooLarge]: 'TOO_LARGE',
+  [Status.Unavailable]: 'UNAVAILABLE',
+  [Status.NotLeader]: 'NOT_LEADER',
+};
+
+export function isOpcode(n: number): n is Opcode {
+  return Object.hasOwn(OPCODE_NAMES, n);
+}
+
+export function isStatus(n: number): n is Status {
+  return Object.hasOwn(STATUS_NAMES, n);
+}
+
+const hexByte = (b: number) => `0x${b.toString(16).padStart(2, '0')}`;
+
+/** Upper-case wire name of a status (`NOT_LEADER`), or `STATUS_0x..` for an unknown byte. */
+export function statusName(s: number): string {
+  return isStatus(s) ? STATUS_NAMES[s] : `STATUS_${hexByte(s)}`;
+}
+
+/** Upper-case wire name of an opcode (`PING`), or `OPCODE_0x..` for an unknown byte. */
+export function opcodeName(op: number): string {
+  return isOpcode(op) ? OPCODE_NAMES[op] : `OPCODE_${hexByte(op)}`;
+}

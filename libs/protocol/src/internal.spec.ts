@@ -1,0 +1,196 @@
+import fc from 'fast-check';
+import {
+  ByteReader,
+  ByteWriter,
+  CommandOp,
+  ProtocolError,
+  Status,
+  clampString,
+  internal,
+  type Command,
+  type WireEntry,
+  type WireRaftMessage,
+} from './index';
+
+const {
+  MessageType,
+  decodeCommand,
+  decodeFetchReply,
+  decodeFetchRequest,
+  decodeProposeReply,
+  decodeProposeRequest,
+  decodeRaftMessages,
+  decodeReadReply,
+  decodeReadRequest,
+  decodeShipBatch,
+  encodeCommand,
+  encodeFetchReply,
+  encodeFetchRequest,
+  encodeProposeReply,
+  encodeProposeRequest,
+  encodeRaftMessages,
+  encodeReadReply,
+  encodeReadRequest,
+  encodeShipBatch,
+  peekMessageType,
+} = internal;
+
+const bytes = (maxLength = 40) => fc.uint8Array({ maxLength }).map((a) => Buffer.from(a));
+const index = fc.maxSafeNat();
+const status = fc.constantFrom(Status.Ok, Status.NotFound, Status.Error, Status.BadRequest, Status.TooLarge, Status.Unavailable, Status.NotLeader);
+const text = fc.string({ maxLength: 20, unit: 'grapheme' });
+
+const commandArb: fc.Arbitrary<Command> = fc.record({ op: fc.constantFrom(CommandOp.Set, CommandOp.Delete), key: bytes(), value: bytes() });
+const entryArb: fc.Arbitrary<WireEntry> = fc.record({ index, term: index, type: fc.nat({ max: 255 }), data: bytes() });
+const raftMessageArb: fc.Arbitrary<WireRaftMessage> = fc.record({
+  type: fc.nat({ max: 255 }),
+  from: text,
+  to: text,
+  term: index,
+  logTerm: index,
+  index,
+  entries: fc.array(entryArb, { maxLength: 4 }),
+  commit: index,
+  reject: fc.boolean(),
+  rejectHint: index,
+});
+
+/** A codec under test: an arbitrary of values, its encoder and decoder. */
+interface Codec<T> {
+  name: string;
+  arb: fc.Arbitrary<T>;
+  encode(v: T): Buffer;
+  decode(b: Uint8Array): T;
+}
+const codec = <T>(name: string, arb: fc.Arbitrary<T>, encode: (v: T) => Buffer, decode: (b: Uint8Array) => T): Codec<unknown> =>
+  ({ name, arb, encode, decode }) as Codec<unknown>;
+
+const codecs: Codec<unknown>[] = [
+  codec('Command', commandArb, encodeCommand, decodeCommand),
+  codec('RaftMessages', fc.array(raftMessageArb, { maxLength: 4 }), encodeRaftMessages, decodeRaftMessages),
+  codec('ProposeRequest', fc.record({ commands: fc.array(commandArb, { maxLength: 5 }) }), encodeProposeRequest, decodeProposeRequest),
+  codec('ProposeReply', fc.record({ status, firstIndex: index, lastIndex: index, leaderHint: text, message: text }), encodeProposeReply, decodeProposeReply),
+  codec('ShipBatch', fc.record({ leaderId: text, term: index, commitIndex: index, entries: fc.array(entryArb, { maxLength: 5 }) }), encodeShipBatch, decodeShipBatch),
+  codec('FetchRequest', fc.record({ fromIndex: index, entriesMax: fc.nat({ max: 0xffff_ffff }), bytesMax: fc.nat({ max: 0xffff_ffff }) }), encodeFetchRequest, decodeFetchRequest),
+  codec('FetchReply', fc.record({ status, commitIndex: index, entries: fc.array(entryArb, { maxLength: 5 }), message: text }), encodeFetchReply, decodeFetchReply),
+  codec('ReadRequest', fc.record({ reads: fc.array(fc.record({ key: bytes(), minIndex: index }), { maxLength: 5 }) }), encodeReadRequest, decodeReadRequest),
+  codec(
+    'ReadReply',
+    fc.record({ appliedIndex: index, results: fc.array(fc.record({ status, revision: index, value: bytes(), message: text }), { maxLength: 5 }) }),
+    encodeReadReply,
+    decodeReadReply,
+  ),
+];
+
+/** Views → plain Buffers so decoded values compare equal to generated ones. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+describe.each(codecs.map((c) => [c.name, c] as const))('internal %s', (name, c) => {
+  it('round-trips', () => {
+    fc.assert(
+      fc.property(c.arb, (v) => {
+        const encoded = c.encode(v);
+        expect(peekMessageType(encoded)).toBe(MessageType[name as keyof typeof MessageType]);
+        expect(plain(c.decode(encoded))).toEqual(plain(v));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('decodes from a view at a non-zero offset of a larger buffer', () => {
+    fc.assert(
+      fc.property(c.arb, (v) => {
+        const encoded = c.encode(v);
+        const host = Buffer.concat([Buffer.from([9, 9, 9]), encoded, Buffer.from([7])]);
+        const view = new Uint8Array(host.buffer, host.byteOffset + 3, encoded.length);
+        expect(plain(c.decode(view))).toEqual(plain(v));
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('throws ProtocolError on every truncation and on trailing bytes', () => {
+    fc.assert(
+      fc.property(c.arb, (v) => {
+        const encoded = c.encode(v);
+        for (let n = 0; n < encoded.length; n++) expect(() => c.decode(encoded.subarray(0, n))).toThrow(ProtocolError);
+        expect(() => c.decode(Buffer.concat([encoded, Buffer.from([0])]))).toThrow(/trailing/);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('checks the message type and version', () => {
+    fc.assert(
+      fc.property(c.arb, (v) => {
+        const encoded = Buffer.from(c.encode(v));
+        const wrongType = Buffer.from(encoded);
+        wrongType[0] = wrongType[0] === 1 ? 2 : 1;
+        expect(() => c.decode(wrongType)).toThrow(/expected internal message type/);
+        encoded[1] = 2;
+        expect(() => c.decode(encoded)).toThrow(/version 2/);
+      }),
+      { numRuns: 5 },
+    );
+  });
+});
+
+describe('internal message details', () => {
+  it('encodes a Command byte for byte', () => {
+    expect(encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.from('v1') }).toString('hex')).toBe('0101' + '01' + '000000016b' + '000000027631');
+  });
+
+  it('returns views of the input for entry data, keys and values', () => {
+    const encoded = encodeShipBatch({ leaderId: 'c1', term: 2, commitIndex: 3, entries: [{ index: 3, term: 2, type: 0, data: Buffer.from('abc') }] });
+    expect((decodeShipBatch(encoded).entries[0].data as Buffer).buffer).toBe(encoded.buffer);
+  });
+
+  it('rejects a corrupt count without allocating a huge array', () => {
+    const encoded = encodeReadRequest({ reads: [] });
+    encoded.writeUInt32BE(0xffff_ffff, 2);
+    expect(() => decodeReadRequest(encoded)).toThrow(/elements/);
+  });
+
+  it('rejects unknown statuses, command ops, booleans and u64 >= 2^53', () => {
+    const reply = encodeProposeReply({ status: Status.Ok, firstIndex: 1, lastIndex: 1, leaderHint: '', message: '' });
+    reply[2] = 0x77;
+    expect(() => decodeProposeReply(reply)).toThrow(/unknown status/);
+    const cmd = encodeCommand({ op: CommandOp.Delete, key: Buffer.from('k'), value: Buffer.alloc(0) });
+    cmd[2] = 9;
+    expect(() => decodeCommand(cmd)).toThrow(/command op 9/);
+    const fetch = encodeFetchRequest({ fromIndex: 1, entriesMax: 1, bytesMax: 1 });
+    fetch.writeUInt32BE(0x20_0000, 2);
+    expect(() => decodeFetchRequest(fetch)).toThrow(/2\^53/);
+    const msgs = encodeRaftMessages([{ type: 1, from: 'a', to: 'b', term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: true, rejectHint: 0 }]);
+    const rejectAt = 2 + 4 + 1 + 3 + 3 + 32;
+    expect(msgs[rejectAt]).toBe(1);
+    msgs[rejectAt] = 2;
+    expect(() => decodeRaftMessages(msgs)).toThrow(/boolean/);
+  });
+
+  it('refuses out-of-range fields when encoding', () => {
+    expect(() => encodeFetchRequest({ fromIndex: 2 ** 53, entriesMax: 1, bytesMax: 1 })).toThrow(RangeError);
+    expect(() => encodeCommand({ op: 3 as CommandOp, key: Buffer.from('k'), value: Buffer.alloc(0) })).toThrow(/command op/);
+    expect(() => encodeShipBatch({ leaderId: 'x'.repeat(70_000), term: 1, commitIndex: 1, entries: [] })).toThrow(RangeError);
+  });
+
+  it('cuts free-text messages to 65535 UTF-8 bytes at a character boundary', () => {
+    const long = 'é'.repeat(40_000); // 80,000 UTF-8 bytes
+    const reply = decodeProposeReply(encodeProposeReply({ status: Status.Error, firstIndex: 0, lastIndex: 0, leaderHint: '', message: long }));
+    expect(reply.message).toBe('é'.repeat(32_767));
+    expect(clampString('short')).toBe('short');
+  });
+
+  it('ByteWriter asserts the precomputed size', () => {
+    expect(() => new ByteWriter(3).u32(1)).toThrow(/EncodedSizeExceeded/);
+    expect(() => new ByteWriter(3).u8(1).finish()).toThrow(/EncodedSizeMismatch/);
+    const r = new ByteReader(new ByteWriter(2 + 1 + 4 + 8).string('a').u32(5).u64(2 ** 40).finish());
+    expect([r.string(), r.u32(), r.u64(), r.remaining()]).toEqual(['a', 5, 2 ** 40, 0]);
+    expect(() => r.u8()).toThrow(ProtocolError);
+  });
+});

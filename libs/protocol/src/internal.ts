@@ -1,0 +1,355 @@
+/**
+ * Internal binary messages between gateway, consensus replicas and storage nodes (docs/protocol.md,
+ * "Internal messages"). Every message starts with `u8 messageType | u8 version=1`; decoders check
+ * both and that the message ends exactly where its last field does. Field encodings (big-endian):
+ * u8/u16/u32; u64 = a number < 2^53; bool = u8 0|1; bytes = `u32 length | bytes`;
+ * string = `u16 length | UTF-8`; lists = `u32 count | elements`.
+ *
+ * Encoders compute the exact size first and allocate once. Decoded `data`/`key`/`value` are views
+ * of the input. Decoders throw ProtocolError on truncation, overrun, a wrong type/version, a u64
+ * >= 2^53 or trailing bytes; encoders throw RangeError on out-of-range fields.
+ */
+import { asBuffer, ByteReader, ByteWriter, bytesFieldBytes, clampString, stringFieldBytes } from './bytes';
+import { isStatus, ProtocolError, type Status } from './constants';
+
+export const INTERNAL_VERSION = 1;
+
+export enum MessageType {
+  Command = 1,
+  RaftMessages = 2,
+  ProposeRequest = 3,
+  ProposeReply = 4,
+  ShipBatch = 5,
+  FetchRequest = 6,
+  FetchReply = 7,
+  ReadRequest = 8,
+  ReadReply = 9,
+}
+
+/** `u8 messageType | u8 version`. */
+const MESSAGE_HEADER_BYTES = 2;
+
+export enum CommandOp {
+  Set = 1,
+  Delete = 2,
+}
+
+/** One client write; the data of one Raft entry. `value` is empty for Delete. */
+export interface Command {
+  op: CommandOp;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** A Raft log entry on the wire (same shape as `@cairn/raft` Entry). */
+export interface WireEntry {
+  index: number;
+  term: number;
+  type: number;
+  data: Uint8Array;
+}
+
+/** A Raft message on the wire (same shape as `@cairn/raft` Message; field meanings there). */
+export interface WireRaftMessage {
+  type: number;
+  from: string;
+  to: string;
+  term: number;
+  logTerm: number;
+  index: number;
+  entries: WireEntry[];
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+}
+
+/** Gateway → leader: client writes batched into one proposal. */
+export interface ProposeRequest {
+  commands: Command[];
+}
+
+/** Leader → gateway. OK: the commands committed at firstIndex..lastIndex in order (each index is that write's revision). */
+export interface ProposeReply {
+  status: Status;
+  firstIndex: number;
+  lastIndex: number;
+  leaderHint: string;
+  message: string;
+}
+
+/** Leader → storage nodes: committed entries in index order; empty entries = a commit heartbeat. */
+export interface ShipBatch {
+  leaderId: string;
+  term: number;
+  commitIndex: number;
+  entries: WireEntry[];
+}
+
+/** Storage node → any consensus replica: backfill of committed entries from `fromIndex`. */
+export interface FetchRequest {
+  fromIndex: number;
+  entriesMax: number;
+  bytesMax: number;
+}
+
+export interface FetchReply {
+  status: Status;
+  commitIndex: number;
+  entries: WireEntry[];
+  message: string;
+}
+
+/** Gateway → storage node, batched; the node answers each read once appliedIndex >= minIndex. */
+export interface ReadRequest {
+  reads: { key: Uint8Array; minIndex: number }[];
+}
+
+/** One result per read, in request order. OK: value + revision; NOT_FOUND: revision 0, empty value. */
+export interface ReadReply {
+  appliedIndex: number;
+  results: { status: Status; revision: number; value: Uint8Array; message: string }[];
+}
+
+function writer(type: MessageType, bodyBytes: number): ByteWriter {
+  return new ByteWriter(MESSAGE_HEADER_BYTES + bodyBytes).u8(type).u8(INTERNAL_VERSION);
+}
+
+function reader(b: Uint8Array, type: MessageType): ByteReader {
+  const r = new ByteReader(b);
+  const got = r.u8();
+  if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${MessageType[type]}), got ${got}`);
+  const version = r.u8();
+  if (version !== INTERNAL_VERSION) throw new ProtocolError(`unsupported ${MessageType[type]} version ${version}, expected ${INTERNAL_VERSION}`);
+  return r;
+}
+
+function readStatus(r: ByteReader): Status {
+  const s = r.u8();
+  if (!isStatus(s)) throw new ProtocolError(`unknown status 0x${s.toString(16)}`);
+  return s;
+}
+
+// ---- Command: u8 op | bytes key | bytes value ----------------------------------------------------
+
+const COMMAND_BODY_BYTES_MIN = 1 + 4 + 4;
+
+function commandBodyBytes(c: Command): number {
+  return 1 + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
+}
+
+function writeCommandBody(w: ByteWriter, c: Command): void {
+  if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete) throw new RangeError(`unknown command op ${c.op as number}`);
+  w.u8(c.op).bytes(c.key).bytes(c.value);
+}
+
+function readCommandBody(r: ByteReader): Command {
+  const op = r.u8();
+  if (op !== CommandOp.Set && op !== CommandOp.Delete) throw new ProtocolError(`unknown command op ${op}`);
+  return { op, key: r.bytes(), value: r.bytes() };
+}
+
+/** `header(1) | u8 op | bytes key | bytes value`: one Raft entry's data. */
+export function encodeCommand(c: Command): Buffer {
+  const w = writer(MessageType.Command, commandBodyBytes(c));
+  writeCommandBody(w, c);
+  return w.finish();
+}
+
+export function decodeCommand(b: Uint8Array): Command {
+  const r = reader(b, MessageType.Command);
+  const c = readCommandBody(r);
+  r.end();
+  return c;
+}
+
+// ---- Entries: u64 index | u64 term | u8 type | bytes data ----------------------------------------
+
+const ENTRY_BYTES_MIN = 8 + 8 + 1 + 4;
+
+function entriesBytes(entries: WireEntry[]): number {
+  let n = 4;
+  for (const e of entries) n += 17 + bytesFieldBytes(e.data);
+  return n;
+}
+
+function writeEntries(w: ByteWriter, entries: WireEntry[]): void {
+  w.u32(entries.length);
+  for (const e of entries) w.u64(e.index).u64(e.term).u8(e.type).bytes(e.data);
+}
+
+function readEntries(r: ByteReader): WireEntry[] {
+  const n = r.count(ENTRY_BYTES_MIN);
+  const entries: WireEntry[] = new Array(n);
+  for (let i = 0; i < n; i++) entries[i] = { index: r.u64(), term: r.u64(), type: r.u8(), data: r.bytes() };
+  return entries;
+}
+
+// ---- Raft messages ---------------------------------------------------------------------------------
+
+/** u8 type | string from | string to | u64 term | u64 logTerm | u64 index | u64 commit | bool reject | u64 rejectHint | entries */
+const RAFT_MESSAGE_BYTES_MIN = 1 + 2 + 2 + 8 * 4 + 1 + 8 + 4;
+
+/** `header(2) | u32 count | messages`: a batch of Raft messages for one peer. */
+export function encodeRaftMessages(msgs: WireRaftMessage[]): Buffer {
+  let size = 4;
+  for (const m of msgs) size += 1 + stringFieldBytes(m.from) + stringFieldBytes(m.to) + 8 * 4 + 1 + 8 + entriesBytes(m.entries);
+  const w = writer(MessageType.RaftMessages, size).u32(msgs.length);
+  for (const m of msgs) {
+    w.u8(m.type).string(m.from).string(m.to).u64(m.term).u64(m.logTerm).u64(m.index).u64(m.commit).bool(m.reject).u64(m.rejectHint);
+    writeEntries(w, m.entries);
+  }
+  return w.finish();
+}
+
+export function decodeRaftMessages(b: Uint8Array): WireRaftMessage[] {
+  const r = reader(b, MessageType.RaftMessages);
+  const n = r.count(RAFT_MESSAGE_BYTES_MIN);
+  const msgs: WireRaftMessage[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const type = r.u8();
+    const from = r.string();
+    const to = r.string();
+    const term = r.u64();
+    const logTerm = r.u64();
+    const index = r.u64();
+    const commit = r.u64();
+    const reject = r.bool();
+    const rejectHint = r.u64();
+    msgs[i] = { type, from, to, term, logTerm, index, entries: readEntries(r), commit, reject, rejectHint };
+  }
+  r.end();
+  return msgs;
+}
+
+// ---- Propose ---------------------------------------------------------------------------------------
+
+/** `header(3) | u32 count | (u8 op | bytes key | bytes value)*`. */
+export function encodeProposeRequest(p: ProposeRequest): Buffer {
+  let size = 4;
+  for (const c of p.commands) size += commandBodyBytes(c);
+  const w = writer(MessageType.ProposeRequest, size).u32(p.commands.length);
+  for (const c of p.commands) writeCommandBody(w, c);
+  return w.finish();
+}
+
+export function decodeProposeRequest(b: Uint8Array): ProposeRequest {
+  const r = reader(b, MessageType.ProposeRequest);
+  const n = r.count(COMMAND_BODY_BYTES_MIN);
+  const commands: Command[] = new Array(n);
+  for (let i = 0; i < n; i++) commands[i] = readCommandBody(r);
+  r.end();
+  return { commands };
+}
+
+/** `header(4) | u8 status | u64 firstIndex | u64 lastIndex | string leaderHint | string message`. Message is cut to 65535 UTF-8 bytes. */
+export function encodeProposeReply(p: ProposeReply): Buffer {
+  const message = clampString(p.message);
+  const w = writer(MessageType.ProposeReply, 1 + 16 + stringFieldBytes(p.leaderHint) + stringFieldBytes(message));
+  return w.u8(p.status).u64(p.firstIndex).u64(p.lastIndex).string(p.leaderHint).string(message).finish();
+}
+
+export function decodeProposeReply(b: Uint8Array): ProposeReply {
+  const r = reader(b, MessageType.ProposeReply);
+  const reply = { status: readStatus(r), firstIndex: r.u64(), lastIndex: r.u64(), leaderHint: r.string(), message: r.string() };
+  r.end();
+  return reply;
+}
+
+// ---- Ship ------------------------------------------------------------------------------------------
+
+/** `header(5) | string leaderId | u64 term | u64 commitIndex | entries`. */
+export function encodeShipBatch(s: ShipBatch): Buffer {
+  const w = writer(MessageType.ShipBatch, stringFieldBytes(s.leaderId) + 16 + entriesBytes(s.entries));
+  w.string(s.leaderId).u64(s.term).u64(s.commitIndex);
+  writeEntries(w, s.entries);
+  return w.finish();
+}
+
+export function decodeShipBatch(b: Uint8Array): ShipBatch {
+  const r = reader(b, MessageType.ShipBatch);
+  const batch = { leaderId: r.string(), term: r.u64(), commitIndex: r.u64(), entries: readEntries(r) };
+  r.end();
+  return batch;
+}
+
+// ---- Fetch -----------------------------------------------------------------------------------------
+
+/** `header(6) | u64 fromIndex | u32 entriesMax | u32 bytesMax`. */
+export function encodeFetchRequest(f: FetchRequest): Buffer {
+  return writer(MessageType.FetchRequest, 16).u64(f.fromIndex).u32(f.entriesMax).u32(f.bytesMax).finish();
+}
+
+export function decodeFetchRequest(b: Uint8Array): FetchRequest {
+  const r = reader(b, MessageType.FetchRequest);
+  const req = { fromIndex: r.u64(), entriesMax: r.u32(), bytesMax: r.u32() };
+  r.end();
+  return req;
+}
+
+/** `header(7) | u8 status | u64 commitIndex | string message | entries`. Message is cut to 65535 UTF-8 bytes. */
+export function encodeFetchReply(f: FetchReply): Buffer {
+  const message = clampString(f.message);
+  const w = writer(MessageType.FetchReply, 1 + 8 + stringFieldBytes(message) + entriesBytes(f.entries));
+  w.u8(f.status).u64(f.commitIndex).string(message);
+  writeEntries(w, f.entries);
+  return w.finish();
+}
+
+export function decodeFetchReply(b: Uint8Array): FetchReply {
+  const r = reader(b, MessageType.FetchReply);
+  const status = readStatus(r);
+  const commitIndex = r.u64();
+  const message = r.string();
+  const reply = { status, commitIndex, entries: readEntries(r), message };
+  r.end();
+  return reply;
+}
+
+// ---- Read ------------------------------------------------------------------------------------------
+
+/** `header(8) | u32 count | (bytes key | u64 minIndex)*`. */
+export function encodeReadRequest(q: ReadRequest): Buffer {
+  let size = 4;
+  for (const x of q.reads) size += bytesFieldBytes(x.key) + 8;
+  const w = writer(MessageType.ReadRequest, size).u32(q.reads.length);
+  for (const x of q.reads) w.bytes(x.key).u64(x.minIndex);
+  return w.finish();
+}
+
+export function decodeReadRequest(b: Uint8Array): ReadRequest {
+  const r = reader(b, MessageType.ReadRequest);
+  const n = r.count(4 + 8);
+  const reads: ReadRequest['reads'] = new Array(n);
+  for (let i = 0; i < n; i++) reads[i] = { key: r.bytes(), minIndex: r.u64() };
+  r.end();
+  return { reads };
+}
+
+/** `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | bytes value | string message)*`. Messages are cut to 65535 UTF-8 bytes. */
+export function encodeReadReply(q: ReadReply): Buffer {
+  const messages = q.results.map((x) => clampString(x.message));
+  let size = 8 + 4;
+  for (let i = 0; i < q.results.length; i++) size += 1 + 8 + bytesFieldBytes(q.results[i].value) + stringFieldBytes(messages[i]);
+  const w = writer(MessageType.ReadReply, size).u64(q.appliedIndex).u32(q.results.length);
+  for (let i = 0; i < q.results.length; i++) {
+    const x = q.results[i];
+    w.u8(x.status).u64(x.revision).bytes(x.value).string(messages[i]);
+  }
+  return w.finish();
+}
+
+export function decodeReadReply(b: Uint8Array): ReadReply {
+  const r = reader(b, MessageType.ReadReply);
+  const appliedIndex = r.u64();
+  const n = r.count(1 + 8 + 4 + 2);
+  const results: ReadReply['results'] = new Array(n);
+  for (let i = 0; i < n; i++) results[i] = { status: readStatus(r), revision: r.u64(), value: r.bytes(), message: r.string() };
+  r.end();
+  return { appliedIndex, results };
+}
+
+/** The message type byte of an internal message (for routing / diagnostics). @throws ProtocolError on empty input. */
+export function peekMessageType(b: Uint8Array): MessageType {
+  if (b.length < MESSAGE_HEADER_BYTES) throw new ProtocolError(`internal message of ${b.length} bytes is shorter than its ${MESSAGE_HEADER_BYTES}-byte header`);
+  return asBuffer(b)[0];
+}

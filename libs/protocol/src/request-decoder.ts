@@ -1,0 +1,128 @@
+import {
+  assertFrameLimits,
+  isOpcode,
+  Opcode,
+  opcodeName,
+  PROTOCOL_VERSION,
+  REQUEST_FLAGS_KNOWN,
+  REQUEST_HEADER_BYTES,
+  REQUEST_MAGIC,
+  Status,
+  type FrameLimits,
+  type Request,
+} from './constants';
+import { FrameAssembler } from './frame-assembler';
+
+/**
+ * What the request decoder produced (docs/protocol.md, "Bad headers"):
+ * - `request`: a valid frame.
+ * - `reject`: the header is well-framed but the request is not acceptable; its body (if any) is
+ *   discarded by count, the connection stays usable. Answer `status` with `message`.
+ * - `fatal`: bad magic or unsupported version, so frame boundaries are lost. Answer once
+ *   (requestId 0), then close; the decoder ignores all further input.
+ */
+export type DecodeEvent =
+  | { kind: 'request'; request: Request }
+  | { kind: 'reject'; requestId: number; status: Status.BadRequest | Status.TooLarge; message: string }
+  | { kind: 'fatal'; requestId: number; status: Status.BadRequest; message: string };
+
+/** Opcodes that need a key of 1..keyBytesMax bytes; the others take none. */
+const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del]);
+/** Opcodes that may carry a value; the others take none. */
+const VALUED = new Set<number>([Opcode.Set, Opcode.Ping]);
+
+/**
+ * Streaming decoder of client request frames for the gateway: `push(chunk)` any slicing of the
+ * stream (one frame over many chunks, many frames in one chunk) and act on the returned events in
+ * order. Holds at most a partial header plus one partial body (<= keyBytesMax + valueBytesMax);
+ * a body is allocated only after its header passed the limits, and a body that lies whole in a
+ * chunk is a view of it. Decoded `key`/`value` may be views of the pushed chunk.
+ * @throws RangeError from the constructor when the limits exceed the hard ceilings.
+ */
+export class RequestDecoder extends FrameAssembler {
+  private readonly limits: FrameLimits;
+  private events: DecodeEvent[] = [];
+  private opcode = 0;
+  private flags = 0;
+  private requestId = 0;
+  private keyLength = 0;
+
+  constructor(limits: FrameLimits) {
+    super(REQUEST_HEADER_BYTES);
+    assertFrameLimits(limits);
+    this.limits = { keyBytesMax: limits.keyBytesMax, valueBytesMax: limits.valueBytesMax };
+  }
+
+  /** Feeds the next chunk of the stream; returns the events it completed, in stream order. */
+  push(chunk: Buffer): DecodeEvent[] {
+    if (this.stopped()) return [];
+    this.events = [];
+    this.feed(chunk);
+    return this.events;
+  }
+
+  protected onHeaderPrefix(buf: Buffer, filled: number): void {
+    this.checkFraming(buf, 0, filled);
+  }
+
+  protected onHeader(buf: Buffer, off: number): void {
+    if (!this.checkFraming(buf, off, REQUEST_HEADER_BYTES)) return;
+    const opcode = buf[off + 2];
+    const flags = buf[off + 3];
+    const requestId = buf.readUInt32BE(off + 4);
+    const keyLength = buf.readUInt32BE(off + 8);
+    const valueLength = buf.readUInt32BE(off + 12);
+    const bodyBytes = keyLength + valueLength;
+    const bad = this.validate(opcode, flags, keyLength, valueLength);
+    if (bad) {
+      this.events.push({ kind: 'reject', requestId, status: bad.status, message: bad.message });
+      this.skipBody(bodyBytes);
+      return;
+    }
+    this.opcode = opcode;
+    this.flags = flags;
+    this.requestId = requestId;
+    this.keyLength = keyLength;
+    this.expectBody(bodyBytes);
+  }
+
+  protected onBody(body: Buffer): void {
+    const request: Request = {
+      opcode: this.opcode,
+      flags: this.flags,
+      requestId: this.requestId,
+      key: body.subarray(0, this.keyLength),
+      value: body.subarray(this.keyLength),
+    };
+    this.events.push({ kind: 'request', request });
+  }
+
+  /** False (after emitting `fatal` and stopping) when the magic or version byte is wrong. */
+  private checkFraming(buf: Buffer, off: number, filled: number): boolean {
+    let message = '';
+    if (filled >= 1 && buf[off] !== REQUEST_MAGIC) message = `bad magic 0x${hex(buf[off])}, expected 0xca: not a Cairn v1 request stream`;
+    else if (filled >= 2 && buf[off + 1] !== PROTOCOL_VERSION) message = `unsupported protocol version ${buf[off + 1]}, this gateway speaks ${PROTOCOL_VERSION}`;
+    if (!message) return true;
+    this.events.push({ kind: 'fatal', requestId: 0, status: Status.BadRequest, message });
+    this.stop();
+    return false;
+  }
+
+  /** Why a well-framed header is not acceptable, in a fixed order of checks; null when it is. */
+  private validate(opcode: number, flags: number, keyLength: number, valueLength: number): { status: Status.BadRequest | Status.TooLarge; message: string } | null {
+    if (!isOpcode(opcode)) return { status: Status.BadRequest, message: `unknown opcode 0x${hex(opcode)}` };
+    const name = opcodeName(opcode);
+    if (flags & ~REQUEST_FLAGS_KNOWN) return { status: Status.BadRequest, message: `unknown flag bits 0x${hex(flags & ~REQUEST_FLAGS_KNOWN)} on ${name}` };
+    const keyed = KEYED.has(opcode);
+    if (!keyed && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
+    if (!VALUED.has(opcode) && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };
+    if (keyed && keyLength === 0) return { status: Status.BadRequest, message: `${name} needs a key of 1..${this.limits.keyBytesMax} bytes, got keyLength 0` };
+    if (keyLength > this.limits.keyBytesMax) return { status: Status.TooLarge, message: `key of ${keyLength} bytes exceeds keyBytesMax ${this.limits.keyBytesMax}` };
+    if (valueLength > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
+    return null;
+  }
+}
+
+function hex(b: number): string {
+  return b.toString(16).padStart(2, '0');
+}
