@@ -69,7 +69,6 @@ export class Replica {
   private role: 'follower' | 'candidate' | 'leader' = 'follower';
   private leaderId: string | null = null;
   private term = 0;
-  private leaderSinceMs = 0;
 
   private timers: NodeJS.Timeout[] = [];
   private subs: Subscription[] = [];
@@ -246,7 +245,14 @@ export class Replica {
     for (; this.ticks > 0; this.ticks--) this.node.tick();
     const inbox = this.inbox;
     this.inbox = [];
-    for (const m of inbox) this.node.step(m);
+    for (const m of inbox) {
+      try {
+        this.node.step(m);
+      } catch (e) {
+        // A malformed or misaddressed message from the wire must not stop the replica: drop it.
+        this.opts.log.warn({ err: e, type: m.type, from: m.from }, 'dropping a raft message the state machine refused');
+      }
+    }
     const proposals = this.proposals;
     this.proposals = [];
     for (const p of proposals) this.propose(p);
@@ -308,7 +314,6 @@ export class Replica {
     this.leaderId = ss.leaderId;
     this.term = ss.term;
     if (ss.role === 'leader' && !wasLeader) {
-      this.leaderSinceMs = Date.now();
       this.opts.log.info({ term: ss.term }, 'became leader');
     } else if (wasLeader && ss.role !== 'leader') {
       this.opts.log.info({ term: ss.term, leaderId: ss.leaderId }, 'lost leadership');

@@ -13,7 +13,7 @@ export class TcpServer {
 
   constructor(
     private readonly deps: Omit<ConnectionDeps, 'onClose'> & { connectionsMax: number; drainTimeoutMs: number },
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.server = createServer((socket) => {
       if (this.connections.size >= deps.connectionsMax) {
