@@ -18,3 +18,4 @@ module.exports = {
   testEnvironmentOptions: { customExportConditions: ['@cairn/source', 'node', 'require', 'default'] },
   moduleFileExtensions: ['ts', 'js', 'json'],
 };
+module.exports.reporters = ['default', require('node:path').join(__dirname, 'tools/scripts/jest-summary-reporter.js')];
