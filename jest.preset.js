@@ -19,3 +19,5 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
 };
 module.exports.reporters = ['default', require('node:path').join(__dirname, 'tools/scripts/jest-summary-reporter.js')];
+// Generous per-test timeout: CI runs suites side by side on 2 cores; tests assert on outcomes, never on speed.
+module.exports.testTimeout = 60_000;
