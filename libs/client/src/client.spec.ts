@@ -1,0 +1,311 @@
+import { DEFAULT_LIMITS, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { CairnClient, CairnError, ConnectionClosedError, NotLeaderError, ResponseProtocolError, TimeoutError, type ClientOptions } from './index';
+
+/** A server-side connection of the fake gateway: the requests it decoded and a way to answer them. */
+interface FakeConn {
+  socket: Socket;
+  reply(req: Request, res: Partial<Response>): void;
+}
+
+/**
+ * A tiny in-process gateway built on the protocol codec. `onRequest` decides what to do with each
+ * decoded request (answer at once, hold it, close...). Answers are written as given, so tests can
+ * reorder them.
+ */
+class FakeServer {
+  readonly server: Server;
+  readonly conns: FakeConn[] = [];
+  onRequest: (req: Request, conn: FakeConn) => void = (req, conn) => conn.reply(req, {});
+
+  private constructor() {
+    this.server = createServer((socket) => {
+      const decoder = new RequestDecoder(DEFAULT_LIMITS);
+      const conn: FakeConn = {
+        socket,
+        reply: (req, res) => {
+          if (!socket.destroyed) socket.write(encodeResponse({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.alloc(0), ...res }));
+        },
+      };
+      this.conns.push(conn);
+      socket.on('error', () => undefined);
+      socket.on('data', (chunk: Buffer) => {
+        for (const ev of decoder.push(chunk)) {
+          if (ev.kind !== 'request') throw new Error(`client sent a bad frame: ${ev.message}`);
+          this.onRequest(ev.request, conn);
+        }
+      });
+    });
+  }
+
+  static async start(): Promise<FakeServer> {
+    const f = new FakeServer();
+    await new Promise<void>((r) => f.server.listen(0, '127.0.0.1', r));
+    return f;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  connect(opts: Partial<ClientOptions> = {}): Promise<CairnClient> {
+    return CairnClient.connect({ host: '127.0.0.1', port: this.port, ...opts });
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.conns) c.socket.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** A small KV store behind the fake server: revision = a global counter, like the Raft index. */
+function kvHandler() {
+  const data = new Map<string, { value: Buffer; revision: number }>();
+  let index = 0;
+  const seen: Request[] = [];
+  const handler = (req: Request, conn: FakeConn) => {
+    seen.push(req);
+    const key = req.key.toString('hex');
+    switch (req.opcode) {
+      case Opcode.Ping:
+        return conn.reply(req, { payload: req.value });
+      case Opcode.Get: {
+        const got = data.get(key);
+        return conn.reply(req, got ? { revision: got.revision, payload: got.value } : { status: Status.NotFound });
+      }
+      case Opcode.Set:
+        data.set(key, { value: Buffer.from(req.value), revision: ++index });
+        return conn.reply(req, { revision: index });
+      case Opcode.Del:
+        data.delete(key);
+        return conn.reply(req, { revision: ++index });
+      case Opcode.Status:
+        return conn.reply(req, { payload: Buffer.from(JSON.stringify({ leaderId: 'c1', consensus: [] })) });
+    }
+  };
+  return { handler, seen };
+}
+
+let server: FakeServer;
+let clients: CairnClient[] = [];
+
+async function connect(opts: Partial<ClientOptions> = {}): Promise<CairnClient> {
+  const c = await server.connect(opts);
+  clients.push(c);
+  return c;
+}
+
+beforeEach(async () => {
+  server = await FakeServer.start();
+  clients = [];
+});
+
+afterEach(async () => {
+  for (const c of clients) c.destroy();
+  await server.stop();
+});
+
+describe('CairnClient operations', () => {
+  it('ping, set, get, del, status against the fake gateway', async () => {
+    const kv = kvHandler();
+    server.onRequest = kv.handler;
+    const c = await connect();
+    await c.ping();
+    await c.ping(Buffer.from('echo me'));
+    expect(await c.set('greeting', 'hello')).toEqual({ revision: 1 });
+    expect(await c.get('greeting')).toEqual({ value: Buffer.from('hello'), revision: 1 });
+    const bin = new Uint8Array([0, 255, 1]);
+    expect(await c.set(bin, bin)).toEqual({ revision: 2 });
+    expect((await c.get(bin))!.value).toEqual(Buffer.from(bin));
+    expect(await c.del('greeting')).toEqual({ revision: 3 });
+    expect(await c.get('greeting')).toBeNull();
+    expect(await c.del('never-there')).toEqual({ revision: 4 });
+    expect(await c.status()).toEqual({ leaderId: 'c1', consensus: [] });
+    await c.get('greeting', { stale: true });
+    expect(kv.seen.map((r) => r.flags)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, RequestFlags.Stale]);
+    expect(kv.seen.map((r) => r.opcode)).toEqual([Opcode.Ping, Opcode.Ping, Opcode.Set, Opcode.Get, Opcode.Set, Opcode.Get, Opcode.Del, Opcode.Get, Opcode.Del, Opcode.Status, Opcode.Get]);
+    await c.close();
+    expect(c.stats().closed).toBe(true);
+  });
+
+  it('maps error statuses to typed errors with codes and retryability', async () => {
+    const answers: Record<string, Partial<Response>> = {
+      unavailable: { status: Status.Unavailable, payload: Buffer.from('no leader') },
+      bad: { status: Status.BadRequest, payload: Buffer.from('unknown flag bits') },
+      big: { status: Status.TooLarge, payload: Buffer.from('value of 2 bytes exceeds valueBytesMax 1') },
+      error: { status: Status.Error, payload: Buffer.from('boom') },
+      leader: { status: Status.NotLeader, payload: Buffer.from('c2') },
+      nohint: { status: Status.NotLeader },
+      weird: { status: 0x7f as Status, payload: Buffer.from('from the future') },
+    };
+    server.onRequest = (req, conn) => conn.reply(req, answers[req.key.toString()]);
+    const c = await connect();
+    const fail = (key: string) => c.set(key, 'v').then(() => Promise.reject(new Error('resolved')), (e: CairnError) => e);
+    expect(await fail('unavailable')).toMatchObject({ name: 'UnavailableError', code: 'UNAVAILABLE', status: Status.Unavailable, retryable: true, message: 'no leader' });
+    expect(await fail('bad')).toMatchObject({ name: 'BadRequestError', code: 'BAD_REQUEST', retryable: false, message: 'unknown flag bits' });
+    expect(await fail('big')).toMatchObject({ name: 'TooLargeError', code: 'TOO_LARGE', retryable: false });
+    expect(await fail('error')).toMatchObject({ name: 'ServerError', code: 'SERVER_ERROR', status: Status.Error, message: 'boom' });
+    const nl = await fail('leader');
+    expect(nl).toBeInstanceOf(NotLeaderError);
+    expect(nl).toMatchObject({ code: 'NOT_LEADER', leaderHint: 'c2', retryable: true });
+    expect(await fail('nohint')).toMatchObject({ leaderHint: '' });
+    expect(await fail('weird')).toMatchObject({ code: 'SERVER_ERROR', status: 0x7f, message: expect.stringContaining('STATUS_0x7f') });
+    expect(await fail('bad')).toBeInstanceOf(CairnError);
+    // The raw request() does not map statuses.
+    expect(await c.request(Opcode.Set, 'leader', 'v')).toMatchObject({ status: Status.NotLeader, payload: Buffer.from('c2') });
+  });
+
+  it('rejects a wrong PING echo', async () => {
+    server.onRequest = (req, conn) => conn.reply(req, { payload: Buffer.from('other') });
+    const c = await connect();
+    await expect(c.ping(Buffer.from('mine'))).rejects.toBeInstanceOf(ResponseProtocolError);
+  });
+});
+
+describe('CairnClient pipelining', () => {
+  it('keeps up to inflightMax requests in flight, matches out-of-order replies, 10k requests', async () => {
+    const total = 10_000;
+    const inflightMax = 1024;
+    const c = await connect({ inflightMax });
+    let held: { req: Request; conn: FakeConn }[] = [];
+    let answered = 0;
+    let firstWindow: { keys: string[]; stats: ReturnType<CairnClient['stats']> } | null = null;
+    const requestIds = new Set<number>();
+    // Hold requests until a full window (or the rest) is outstanding, then answer them in reverse.
+    server.onRequest = (req, conn) => {
+      requestIds.add(req.requestId);
+      held.push({ req, conn });
+      if (held.length === Math.min(inflightMax, total - answered)) {
+        // Before any answer the client must have sent exactly the first window, the rest waiting.
+        firstWindow ??= { keys: held.map((h) => h.req.key.toString()), stats: c.stats() };
+        const batch = held.reverse();
+        held = [];
+        answered += batch.length;
+        for (const h of batch) h.conn.reply(h.req, { revision: Number(h.req.key.toString()) + 1 });
+      }
+    };
+    const results = await Promise.all(Array.from({ length: total }, (_, i) => c.set(String(i), 'v')));
+    expect(results.map((r) => r.revision)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(firstWindow!.keys).toEqual(Array.from({ length: inflightMax }, (_, i) => String(i)));
+    expect(firstWindow!.stats).toMatchObject({ inflight: inflightMax, waiting: total - inflightMax });
+    expect(requestIds.size).toBeGreaterThan(inflightMax); // fresh ids as slots free up
+    expect(c.stats()).toEqual({ inflight: 0, waiting: 0, lateResponses: 0, closed: false });
+  });
+
+  it('coalesces the frames of one tick into one write', async () => {
+    const chunks: number[] = [];
+    server.onRequest = (req, conn) => conn.reply(req, {});
+    const c = await connect();
+    server.conns[0].socket.prependListener('data', (chunk: Buffer) => chunks.push(chunk.length));
+    await Promise.all(Array.from({ length: 50 }, () => c.ping()));
+    expect(chunks.reduce((a, b) => a + b, 0)).toBe(50 * 16);
+    expect(chunks.length).toBeLessThan(50);
+  });
+
+  it('delivers responses that arrive in one chunk, in any order', async () => {
+    const held: { req: Request; conn: FakeConn }[] = [];
+    server.onRequest = (req, conn) => {
+      held.push({ req, conn });
+      if (held.length < 3) return;
+      const frames = [2, 0, 1].map((i) => encodeResponse({ status: Status.Ok, flags: 0, requestId: held[i].req.requestId, revision: i + 10, payload: held[i].req.key }));
+      conn.socket.write(Buffer.concat(frames));
+    };
+    const c = await connect();
+    const got = await Promise.all(['a', 'b', 'c'].map((k) => c.get(k)));
+    expect(got).toEqual([
+      { value: Buffer.from('a'), revision: 10 },
+      { value: Buffer.from('b'), revision: 11 },
+      { value: Buffer.from('c'), revision: 12 },
+    ]);
+  });
+});
+
+describe('CairnClient failures', () => {
+  it('times out one request, keeps the connection, and drops the late response', async () => {
+    let hung: { req: Request; conn: FakeConn } | null = null;
+    server.onRequest = (req, conn) => {
+      if (req.key.toString() === 'hang') hung = { req, conn };
+      else conn.reply(req, { payload: req.value });
+    };
+    const c = await connect({ requestTimeoutMs: 50 });
+    const err = await c.get('hang').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ code: 'TIMEOUT', retryable: true });
+    expect(c.stats().inflight).toBe(0);
+    hung!.conn.reply(hung!.req, { payload: Buffer.from('too late') });
+    await c.ping(Buffer.from('still alive'));
+    expect(c.stats().lateResponses).toBe(1);
+  });
+
+  it('times out calls still waiting for an in-flight slot', async () => {
+    server.onRequest = () => undefined; // never answers
+    const c = await connect({ requestTimeoutMs: 50, inflightMax: 1 });
+    const errs = await Promise.all([c.ping(), c.ping(), c.ping()].map((p) => p.catch((e: unknown) => e)));
+    expect(errs.map((e) => (e as CairnError).code)).toEqual(['TIMEOUT', 'TIMEOUT', 'TIMEOUT']);
+    expect(c.stats()).toMatchObject({ inflight: 0, waiting: 0 });
+  });
+
+  it('rejects every in-flight and waiting request when the server closes the connection, and every later call', async () => {
+    let n = 0;
+    server.onRequest = (_req, conn) => {
+      if (++n === 3) conn.socket.destroy();
+    };
+    const c = await connect({ inflightMax: 3 });
+    const errs = await Promise.all(Array.from({ length: 5 }, (_, i) => c.set(`k${i}`, 'v').catch((e: unknown) => e)));
+    for (const e of errs) expect(e).toBeInstanceOf(ConnectionClosedError);
+    expect(errs[0]).toMatchObject({ code: 'CONNECTION_CLOSED', retryable: true });
+    await expect(c.get('after')).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+    expect(c.stats()).toEqual({ inflight: 0, waiting: 0, lateResponses: 0, closed: true });
+    await c.close(); // already closed: resolves
+  });
+
+  it('rejects an oversized response, fails the rest and closes the connection', async () => {
+    const held: { req: Request; conn: FakeConn }[] = [];
+    server.onRequest = (req, conn) => {
+      held.push({ req, conn });
+      if (held.length === 3) {
+        conn.reply(held[0].req, { payload: Buffer.alloc(8) }); // fits
+        conn.reply(held[1].req, { payload: Buffer.alloc(9) }); // over payloadBytesMax
+      }
+    };
+    const c = await connect({ payloadBytesMax: 8 });
+    const [ok, big, other] = await Promise.all(['a', 'b', 'c'].map((k) => c.get(k).catch((e: unknown) => e)));
+    expect(ok).toEqual({ value: Buffer.alloc(8), revision: 0 });
+    expect(big).toBeInstanceOf(ResponseProtocolError);
+    expect(big).toMatchObject({ code: 'PROTOCOL_ERROR', message: expect.stringContaining('payloadBytesMax 8') });
+    expect(other).toBeInstanceOf(ConnectionClosedError);
+    expect(c.stats().closed).toBe(true);
+  });
+
+  it('treats a response with bad magic as a protocol violation', async () => {
+    server.onRequest = (_req, conn) => conn.socket.write(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    const c = await connect();
+    await expect(c.ping()).rejects.toMatchObject({ code: 'CONNECTION_CLOSED', message: expect.stringContaining('magic') });
+  });
+
+  it('close() waits for in-flight requests, then refuses new ones', async () => {
+    const held: { req: Request; conn: FakeConn }[] = [];
+    server.onRequest = (req, conn) => held.push({ req, conn });
+    const c = await connect();
+    const pending = c.set('k', 'v');
+    await new Promise<void>((r) => server.conns[0].socket.once('data', () => setImmediate(r)));
+    const closed = c.close();
+    await expect(c.ping()).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+    held[0].conn.reply(held[0].req, { revision: 7 });
+    expect(await pending).toEqual({ revision: 7 });
+    await closed;
+    expect(c.stats().closed).toBe(true);
+  });
+
+  it('passes the socket error through when the connection is refused', async () => {
+    const port = server.port;
+    await server.stop();
+    server = await FakeServer.start(); // for afterEach
+    await expect(CairnClient.connect({ host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('validates options', async () => {
+    await expect(server.connect({ inflightMax: 0 })).rejects.toThrow(RangeError);
+    await expect(server.connect({ requestTimeoutMs: -1 })).rejects.toThrow(/requestTimeoutMs/);
+  });
+});

@@ -1,0 +1,336 @@
+import { Opcode, ProtocolError, RequestFlags, ResponseDecoder, Status, VALUE_BYTES_CEILING, encodeRequest, opcodeName, type Response } from '@cairn/protocol';
+import { connect as netConnect, type Socket } from 'node:net';
+import { ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError, errorForResponse } from './errors';
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  /** TCP connect timeout, ms; default 5000. */
+  connectTimeoutMs?: number;
+  /** Per-request timeout, ms, counted from the call (waiting for an in-flight slot included); default 10000. */
+  requestTimeoutMs?: number;
+  /** Pipelined requests in flight on the connection; callers beyond wait. Default 1024. */
+  inflightMax?: number;
+  /** Callers allowed to wait for an in-flight slot; beyond that calls reject ClientOverloadedError. Default 1,000,000. */
+  waitingMax?: number;
+  /** Largest response payload accepted, bytes; a larger one is a protocol violation. Default 16 MiB (the value ceiling). */
+  payloadBytesMax?: number;
+}
+
+/** What `get` resolves for an existing key. `value` may be a view of a received chunk. */
+export interface GetResult {
+  value: Buffer;
+  revision: number;
+}
+
+const DEFAULTS = { connectTimeoutMs: 5000, requestTimeoutMs: 10_000, inflightMax: 1024, waitingMax: 1_000_000 };
+const EMPTY = Buffer.alloc(0);
+
+interface Call {
+  opcode: Opcode;
+  flags: number;
+  key: Buffer;
+  value: Buffer;
+  resolve(r: Response): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout | null;
+  /** Set once resolved/rejected; a settled call still in the waiting queue is skipped. */
+  settled: boolean;
+  requestId: number;
+}
+
+function toBuffer(b: string | Uint8Array): Buffer {
+  if (typeof b === 'string') return Buffer.from(b, 'utf8');
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+type ResolvedOptions = Required<ClientOptions>;
+
+/** Options with defaults applied. @throws RangeError on a non-positive or non-integer bound. */
+function resolveOptions(o: ClientOptions): ResolvedOptions {
+  const payloadBytesMax = o.payloadBytesMax ?? VALUE_BYTES_CEILING;
+  if (!Number.isSafeInteger(payloadBytesMax) || payloadBytesMax < 0 || payloadBytesMax > 0xffff_ffff) throw new RangeError(`payloadBytesMax must be a u32, got ${payloadBytesMax}`);
+  return {
+    host: o.host,
+    port: o.port,
+    connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs),
+    requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
+    inflightMax: positiveInt('inflightMax', o.inflightMax ?? DEFAULTS.inflightMax),
+    waitingMax: positiveInt('waitingMax', o.waitingMax ?? DEFAULTS.waitingMax),
+    payloadBytesMax,
+  };
+}
+
+/**
+ * Cairn client over one TCP connection speaking protocol v1 (docs/protocol.md).
+ *
+ * - Pipelined: up to `inflightMax` requests in flight, matched by requestId; responses may arrive
+ *   in any order. Further callers wait (FIFO) for a slot, up to `waitingMax`.
+ * - Writes are coalesced: frames produced in the same tick leave in one corked (writev) write.
+ * - Every request has a timeout (`requestTimeoutMs`, from the call) → TimeoutError; a response
+ *   arriving after that is dropped (counted in `stats().lateResponses`).
+ * - Losing the connection rejects every pending call with ConnectionClosedError; so does every
+ *   later call. A protocol violation by the server closes the connection; the offending request
+ *   (when identifiable) rejects ResponseProtocolError.
+ *
+ * Reads on a connection see that connection's acknowledged writes (read-your-writes); a request
+ * pipelined behind an unacknowledged write may not. Not reconnecting: create a new client.
+ */
+export class CairnClient {
+  private readonly decoder: ResponseDecoder;
+  private readonly inflightCalls = new Map<number, Call>();
+  /** FIFO of calls waiting for an in-flight slot; `waitingHead` is the next one to dispatch. */
+  private waitingCalls: Call[] = [];
+  private waitingHead = 0;
+  private outgoing: Buffer[] = [];
+  private flushScheduled = false;
+  private lastRequestId = 0;
+  private closedError: ConnectionClosedError | null = null;
+  private closing: Promise<void> | null = null;
+  private closeWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private lateResponses = 0;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly opts: ResolvedOptions,
+  ) {
+    this.decoder = new ResponseDecoder({ payloadBytesMax: opts.payloadBytesMax });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    let socketError: Error | undefined;
+    socket.on('error', (e) => (socketError = e));
+    socket.on('close', () => this.shutDown(new ConnectionClosedError(this.closing ? 'connection closed by the client' : `connection to the server closed${socketError ? `: ${socketError.message}` : ''}`, socketError)));
+  }
+
+  /**
+   * Opens the connection. @throws the socket error of a failed connect (e.g. code ECONNREFUSED,
+   * ENOTFOUND), TimeoutError after `connectTimeoutMs`, RangeError on bad options.
+   */
+  static async connect(options: ClientOptions): Promise<CairnClient> {
+    const opts = resolveOptions(options);
+    const { connectTimeoutMs } = opts;
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: opts.host, port: opts.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new TimeoutError(`no connection to ${opts.host}:${opts.port} within ${connectTimeoutMs} ms`));
+      }, connectTimeoutMs);
+      const onError = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve(new CairnClient(socket, opts));
+      });
+    });
+  }
+
+  /** PING: resolves when the echo arrives (measure the round trip around it). @throws ResponseProtocolError on a wrong echo. */
+  async ping(payload?: Uint8Array): Promise<void> {
+    const sent = payload ? toBuffer(payload) : EMPTY;
+    const res = this.expectOk(await this.request(Opcode.Ping, EMPTY, sent));
+    if (!res.payload.equals(sent)) throw new ResponseProtocolError(`PING echo of ${res.payload.length} bytes does not match the ${sent.length} bytes sent`);
+  }
+
+  /** GET: the value and its revision, or null when the key does not exist. `stale` skips the read-your-writes wait. */
+  async get(key: string | Uint8Array, opts: { stale?: boolean } = {}): Promise<GetResult | null> {
+    const res = await this.request(Opcode.Get, key, EMPTY, opts.stale ? RequestFlags.Stale : 0);
+    if (res.status === Status.NotFound) return null;
+    this.expectOk(res);
+    return { value: res.payload, revision: res.revision };
+  }
+
+  /** SET: resolves with the revision (Raft log index) the write committed at. */
+  async set(key: string | Uint8Array, value: string | Uint8Array): Promise<{ revision: number }> {
+    const res = this.expectOk(await this.request(Opcode.Set, key, value));
+    return { revision: res.revision };
+  }
+
+  /**
+   * DEL: resolves with the revision of the tombstone; OK also for a missing key (protocol v1 does
+   * not say whether it existed, so `found` is left undefined).
+   */
+  async del(key: string | Uint8Array): Promise<{ revision: number; found?: boolean }> {
+    const res = this.expectOk(await this.request(Opcode.Del, key, EMPTY));
+    return { revision: res.revision };
+  }
+
+  /** STATUS: the cluster status, parsed from the JSON payload. */
+  async status(): Promise<unknown> {
+    const res = this.expectOk(await this.request(Opcode.Status, EMPTY, EMPTY));
+    try {
+      return JSON.parse(res.payload.toString('utf8'));
+    } catch (e) {
+      throw new ResponseProtocolError(`STATUS payload is not JSON: ${(e as Error).message}`, e);
+    }
+  }
+
+  /**
+   * Sends any request and resolves with the raw response, whatever its status (no error mapping).
+   * Rejects only with TimeoutError, ConnectionClosedError, ResponseProtocolError,
+   * ClientOverloadedError, or RangeError from the encoder.
+   */
+  request(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags = 0): Promise<Response> {
+    if (this.closedError) return Promise.reject(new ConnectionClosedError(this.closedError.message, this.closedError.cause));
+    if (this.closing) return Promise.reject(new ConnectionClosedError('client is closing'));
+    return new Promise<Response>((resolve, reject) => {
+      const call: Call = { opcode, flags, key: toBuffer(key), value: toBuffer(value), resolve, reject, timer: null, settled: false, requestId: 0 };
+      if (this.inflightCalls.size < this.opts.inflightMax && this.waitingHead === this.waitingCalls.length) {
+        this.dispatch(call); // may throw RangeError from the encoder → rejects this promise
+      } else if (this.waitingCalls.length - this.waitingHead >= this.opts.waitingMax) {
+        throw new ClientOverloadedError(this.opts.waitingMax);
+      } else {
+        this.waitingCalls.push(call);
+      }
+      call.timer = setTimeout(() => this.onTimeout(call), this.opts.requestTimeoutMs);
+    });
+  }
+
+  /**
+   * Stops accepting requests, waits for the in-flight and waiting ones to settle (each within its
+   * timeout), then closes the connection. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closedError) return Promise.resolve();
+    this.closing ??= (async () => {
+      if (this.pendingCount() > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+      if (this.closedError) return;
+      await new Promise<void>((r) => {
+        this.closeWaiters.push(r);
+        this.socket.end();
+      });
+    })();
+    return this.closing;
+  }
+
+  /** Closes the connection at once; pending calls reject ConnectionClosedError. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Counters for diagnostics: calls in flight / waiting for a slot, responses that arrived after their request timed out. */
+  stats(): { inflight: number; waiting: number; lateResponses: number; closed: boolean } {
+    return { inflight: this.inflightCalls.size, waiting: this.waitingCalls.length - this.waitingHead, lateResponses: this.lateResponses, closed: this.closedError !== null };
+  }
+
+  private expectOk(res: Response): Response {
+    if (res.status !== Status.Ok) throw errorForResponse(res);
+    return res;
+  }
+
+  private pendingCount(): number {
+    return this.inflightCalls.size + this.waitingCalls.length - this.waitingHead;
+  }
+
+  private dispatch(call: Call): void {
+    let id = this.lastRequestId;
+    do id = (id + 1) >>> 0;
+    while (this.inflightCalls.has(id));
+    this.lastRequestId = id;
+    this.outgoing.push(encodeRequest({ opcode: call.opcode, flags: call.flags, requestId: id, key: call.key, value: call.value }));
+    call.requestId = id;
+    this.inflightCalls.set(id, call);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  /** One corked write (writev) for every frame produced this tick. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const frames = this.outgoing;
+    this.outgoing = [];
+    if (this.closedError || frames.length === 0) return;
+    this.socket.cork();
+    for (const f of frames) this.socket.write(f);
+    this.socket.uncork();
+  }
+
+  /** Moves waiting calls into free in-flight slots, in call order. */
+  private pump(): void {
+    while (this.inflightCalls.size < this.opts.inflightMax && this.waitingHead < this.waitingCalls.length) {
+      const call = this.waitingCalls[this.waitingHead++];
+      if (call.settled) continue;
+      try {
+        this.dispatch(call);
+      } catch (e) {
+        this.settle(call, null, e as Error);
+      }
+    }
+    if (this.waitingHead === this.waitingCalls.length) {
+      this.waitingCalls = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waitingCalls.length) {
+      this.waitingCalls = this.waitingCalls.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+    if (this.pendingCount() === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private settle(call: Call, res: Response | null, err: Error | null): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.timer) clearTimeout(call.timer);
+    if (err) call.reject(err);
+    else call.resolve(res!);
+  }
+
+  private onTimeout(call: Call): void {
+    if (call.settled) return;
+    // An in-flight call frees its slot now; the server may still answer it (dropped as late).
+    if (this.inflightCalls.get(call.requestId) === call) this.inflightCalls.delete(call.requestId);
+    this.settle(call, null, new TimeoutError(`no response to ${opcodeName(call.opcode)} (request ${call.requestId || 'not sent yet'}) within ${this.opts.requestTimeoutMs} ms`));
+    this.pump();
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.decoder.pushTo(chunk, (res) => this.onResponse(res));
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      const call = e.requestId === undefined ? undefined : this.inflightCalls.get(e.requestId);
+      if (call) {
+        this.inflightCalls.delete(e.requestId!);
+        this.settle(call, null, new ResponseProtocolError(`response to request ${e.requestId}: ${e.message}`, e));
+      }
+      this.shutDown(new ConnectionClosedError(`connection closed: the server broke the protocol: ${e.message}`, e));
+      this.socket.destroy();
+    }
+  }
+
+  private onResponse(res: Response): void {
+    const call = this.inflightCalls.get(res.requestId);
+    if (!call) {
+      this.lateResponses++;
+      return;
+    }
+    this.inflightCalls.delete(res.requestId);
+    this.settle(call, res, null);
+    this.pump();
+  }
+
+  /** Rejects everything pending with `err` and refuses later calls. */
+  private shutDown(err: ConnectionClosedError): void {
+    if (!this.closedError) {
+      this.closedError = err;
+      const calls = [...this.inflightCalls.values(), ...this.waitingCalls.slice(this.waitingHead)];
+      this.inflightCalls.clear();
+      this.waitingCalls = [];
+      this.waitingHead = 0;
+      this.outgoing = [];
+      for (const c of calls) this.settle(c, null, new ConnectionClosedError(err.message, err.cause));
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+    if (this.socket.destroyed) for (const w of this.closeWaiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,122 @@
+import { Status, statusName, type Response } from '@cairn/protocol';
+
+/**
+ * Base of every error the client rejects with (except the raw socket error of a failed connect,
+ * e.g. `ECONNREFUSED`, which is passed through). `code` is stable: switch on it rather than on
+ * `instanceof` across package copies. `retryable`: repeating the same request may succeed
+ * (for writes: SET/DEL are idempotent in the state they leave, so retrying them is safe).
+ */
+export class CairnError extends Error {
+  constructor(
+    readonly code: string,
+    /** The response status, or the status the failure is closest to for client-side failures. */
+    readonly status: Status,
+    message: string,
+    readonly retryable = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CairnError';
+  }
+}
+
+/** NOT_FOUND for an opcode other than GET (GET resolves null instead). */
+export class NotFoundError extends CairnError {
+  constructor(message: string) {
+    super('NOT_FOUND', Status.NotFound, message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** UNAVAILABLE: no leader yet, replicas catching up, cluster timeouts. Retryable; a write may still have been applied. */
+export class UnavailableError extends CairnError {
+  constructor(message: string) {
+    super('UNAVAILABLE', Status.Unavailable, message, true);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** BAD_REQUEST: the gateway refused the frame (unknown opcode/flags, missing or forbidden key/value). */
+export class BadRequestError extends CairnError {
+  constructor(message: string) {
+    super('BAD_REQUEST', Status.BadRequest, message);
+    this.name = 'BadRequestError';
+  }
+}
+
+/** TOO_LARGE: key over keyBytesMax or value over valueBytesMax of the gateway. */
+export class TooLargeError extends CairnError {
+  constructor(message: string) {
+    super('TOO_LARGE', Status.TooLarge, message);
+    this.name = 'TooLargeError';
+  }
+}
+
+/** ERROR, or a status byte this client does not know (`status` holds the raw byte). */
+export class ServerError extends CairnError {
+  constructor(message: string, status: Status = Status.Error) {
+    super('SERVER_ERROR', status, message);
+    this.name = 'ServerError';
+  }
+}
+
+/** NOT_LEADER; `leaderHint` is the leader's id when the server knew it, else ''. Retryable. */
+export class NotLeaderError extends CairnError {
+  constructor(readonly leaderHint: string) {
+    super('NOT_LEADER', Status.NotLeader, leaderHint ? `not the leader; leader is ${leaderHint}` : 'not the leader; leader unknown', true);
+    this.name = 'NotLeaderError';
+  }
+}
+
+/** No response within `requestTimeoutMs` (or no connection within `connectTimeoutMs`). Retryable. */
+export class TimeoutError extends CairnError {
+  constructor(message: string) {
+    super('TIMEOUT', Status.Unavailable, message, true);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** The connection closed (by the server, a network error, a protocol violation or `close()`) before the response. Retryable on a new connection. */
+export class ConnectionClosedError extends CairnError {
+  constructor(message: string, cause?: unknown) {
+    super('CONNECTION_CLOSED', Status.Unavailable, message, true, cause === undefined ? undefined : { cause });
+    this.name = 'ConnectionClosedError';
+  }
+}
+
+/** The server broke protocol v1 (bad magic/version, a payload over `payloadBytesMax`, a wrong PING echo); the connection is closed. */
+export class ResponseProtocolError extends CairnError {
+  constructor(message: string, cause?: unknown) {
+    super('PROTOCOL_ERROR', Status.Error, message, false, cause === undefined ? undefined : { cause });
+    this.name = 'ResponseProtocolError';
+  }
+}
+
+/** More callers waiting for an in-flight slot than `waitingMax`. Retryable once load drops. */
+export class ClientOverloadedError extends CairnError {
+  constructor(waitingMax: number) {
+    super('CLIENT_OVERLOADED', Status.Unavailable, `more than waitingMax ${waitingMax} requests are waiting for an in-flight slot`, true);
+    this.name = 'ClientOverloadedError';
+  }
+}
+
+/** The typed error for a non-OK response (NOT_FOUND included: callers decide when it is not an error). */
+export function errorForResponse(res: Response): CairnError {
+  const text = res.payload.toString('utf8');
+  switch (res.status) {
+    case Status.NotFound:
+      return new NotFoundError(text || 'not found');
+    case Status.Unavailable:
+      return new UnavailableError(text || 'unavailable');
+    case Status.BadRequest:
+      return new BadRequestError(text || 'bad request');
+    case Status.TooLarge:
+      return new TooLargeError(text || 'too large');
+    case Status.NotLeader:
+      return new NotLeaderError(text);
+    case Status.Error:
+      return new ServerError(text || 'server error');
+    default:
+      return new ServerError(`unknown response status ${statusName(res.status)}${text ? `: ${text}` : ''}`, res.status);
+  }
+}
