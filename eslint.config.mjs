@@ -30,7 +30,7 @@ export default [
             },
             { sourceTag: 'type:nest', onlyDependOnLibsWithTags: ['type:pure', 'type:runtime'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:pure', 'type:runtime', 'type:nest'] },
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:pure', 'type:runtime'] },
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:pure', 'type:runtime', 'type:tool'] },
           ],
         },
       ],
