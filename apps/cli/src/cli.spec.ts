@@ -23,6 +23,7 @@ function harness(opts: { connectError?: Error; setErrors?: Error[] } = {}) {
   const data = new Map<string, string>();
   let revision = 0;
   const connects: ConnectOptions[] = [];
+  let clock = 0;
   const client: CliClient = {
     async set(k, v) {
       const e = opts.setErrors?.shift();
@@ -66,7 +67,11 @@ function harness(opts: { connectError?: Error; setErrors?: Error[] } = {}) {
     stdout,
     stderr,
     env: {},
-    sleep: async () => undefined,
+    // A fake clock that only backoff waits advance: retry deadlines do not depend on machine speed.
+    sleep: async (ms: number) => {
+      clock += Math.max(1, ms);
+    },
+    now: () => clock,
     progress: () => ({ update: () => undefined, stop: () => undefined }),
   };
   const cairn = (...args: string[]) => run(['node', 'cairn', ...args], deps);
@@ -157,8 +162,8 @@ describe('cairn commands', () => {
   it('import gives up with exit 3 when the cluster stays unavailable past --retry-ms', async () => {
     const h = harness({ connectError: coded('ECONNREFUSED') });
     const f = tsvFile('a\t1\n');
-    // Zero-length waits with a real clock: retries until 1 ms has passed.
-    expect(await h.cairn('import', f, '--retry-ms', '1')).toBe(3);
+    // Each backoff wait advances the fake clock: retries until 500 ms of (fake) time have passed.
+    expect(await h.cairn('import', f, '--retry-ms', '500')).toBe(3);
     expect(h.connects.length).toBeGreaterThan(1);
   });
 });

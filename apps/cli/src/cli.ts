@@ -29,6 +29,8 @@ export interface CliDeps {
   progress?: (label: string, totalBytes: number) => ProgressReporter;
   /** Backoff wait between retries; default setTimeout (tests inject an immediate one). */
   sleep?: (ms: number) => Promise<void>;
+  /** Clock for retry deadlines, ms; default Date.now (tests inject one that `sleep` advances). */
+  now?: () => number;
 }
 
 interface GlobalOpts {
@@ -177,6 +179,7 @@ export function buildProgram(deps: CliDeps): Command {
     const conn = new ResilientConnection(() => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax: o.inflight }), {
       retryMs: o.retryMs,
       sleep: deps.sleep,
+      now: deps.now,
       onRetry: (e) => {
         // Hundreds of pipelined rows fail together when a gateway dies: one line per 2 s is enough.
         const now = Date.now();
