@@ -1,4 +1,9 @@
-import { runProcess } from '@cairn/nest-runtime';
-import { ConsensusModule } from './consensus.module';
+import { join } from 'node:path';
+import { componentModule, runProcess } from '@cairn/nest-runtime';
+import { Replica } from './replica/replica';
 
-void runProcess('consensus', (args) => ConsensusModule.forRoot(args));
+void runProcess('consensus', (args) =>
+  componentModule('consensus', args, ({ config, id, nc, subjects, log }) =>
+    new Replica({ id, voters: config.consensus.replicas.map((r) => r.id), config: config.consensus, dataDir: join(config.dataDir, id), nc, subjects, log }),
+  ),
+);

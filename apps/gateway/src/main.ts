@@ -1,4 +1,4 @@
-import { runProcess } from '@cairn/nest-runtime';
-import { GatewayModule } from './gateway.module';
+import { componentModule, runProcess } from '@cairn/nest-runtime';
+import { Gateway } from './gateway';
 
-void runProcess('gateway', (args) => GatewayModule.forRoot(args));
+void runProcess('gateway', (args) => componentModule('gateway', args, (deps) => new Gateway(deps)));

@@ -1,3 +1,4 @@
 export { parseProcessArgs, type ProcessArgs, type ProcessRole } from './process-args';
 export { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, PROCESS_ID, SUBJECTS } from './process.module';
 export { runProcess } from './bootstrap';
+export { COMPONENT, componentModule, type ProcessComponent, type ProcessDeps } from './component.module';

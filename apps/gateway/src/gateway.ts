@@ -1,0 +1,52 @@
+import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
+import { ClusterView } from './cluster/cluster-view';
+import { ReadPath } from './paths/read-path';
+import { WritePath } from './paths/write-path';
+import { TcpServer } from './server/tcp-server';
+
+/** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
+export class Gateway implements ProcessComponent {
+  readonly view = new ClusterView();
+  private readonly writes: WritePath;
+  private readonly server: TcpServer;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(private readonly deps: ProcessDeps) {
+    const { config, id, nc, subjects, log } = deps;
+    const g = config.gateway;
+    const me = g.gateways.find((x) => x.id === id);
+    if (!me) throw new Error(`gateway id ${id} is not in gateway.gateways`);
+    // Overrides for running a second gateway by hand (`nx serve gateway`) without editing the config.
+    this.host = process.env.CAIRN_GATEWAY_HOST ?? me.host;
+    this.port = Number(process.env.CAIRN_GATEWAY_PORT ?? me.port);
+    this.writes = new WritePath(nc, subjects, this.view, g, log);
+    const reads = new ReadPath(nc, subjects, this.view, g, log);
+    this.server = new TcpServer(
+      {
+        limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax },
+        inflightMax: g.inflightPerConnectionMax,
+        idleTimeoutMs: g.idleTimeoutMs,
+        connectionsMax: g.connectionsMax,
+        drainTimeoutMs: g.drainTimeoutMs,
+        reads,
+        writes: this.writes,
+        status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
+      },
+      log,
+    );
+  }
+
+  async start(): Promise<void> {
+    this.view.start(this.deps.nc, this.deps.subjects);
+    await this.server.listen(this.host, this.port);
+    this.deps.log.info({ host: this.host, port: this.port }, 'gateway listening');
+  }
+
+  /** Graceful: stop accepting, drain in-flight requests (bounded by drainTimeoutMs), close. */
+  async stop(): Promise<void> {
+    await this.server.close();
+    this.writes.stop();
+    this.view.stop();
+  }
+}
