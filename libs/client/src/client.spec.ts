@@ -1,90 +1,6 @@
-import { DEFAULT_LIMITS, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Opcode, RequestFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
 import { CairnClient, CairnError, ConnectionClosedError, NotLeaderError, ResponseProtocolError, TimeoutError, type ClientOptions } from './index';
-
-/** A server-side connection of the fake gateway: the requests it decoded and a way to answer them. */
-interface FakeConn {
-  socket: Socket;
-  reply(req: Request, res: Partial<Response>): void;
-}
-
-/**
- * A tiny in-process gateway built on the protocol codec. `onRequest` decides what to do with each
- * decoded request (answer at once, hold it, close...). Answers are written as given, so tests can
- * reorder them.
- */
-class FakeServer {
-  readonly server: Server;
-  readonly conns: FakeConn[] = [];
-  onRequest: (req: Request, conn: FakeConn) => void = (req, conn) => conn.reply(req, {});
-
-  private constructor() {
-    this.server = createServer((socket) => {
-      const decoder = new RequestDecoder(DEFAULT_LIMITS);
-      const conn: FakeConn = {
-        socket,
-        reply: (req, res) => {
-          if (!socket.destroyed) socket.write(encodeResponse({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.alloc(0), ...res }));
-        },
-      };
-      this.conns.push(conn);
-      socket.on('error', () => undefined);
-      socket.on('data', (chunk: Buffer) => {
-        for (const ev of decoder.push(chunk)) {
-          if (ev.kind !== 'request') throw new Error(`client sent a bad frame: ${ev.message}`);
-          this.onRequest(ev.request, conn);
-        }
-      });
-    });
-  }
-
-  static async start(): Promise<FakeServer> {
-    const f = new FakeServer();
-    await new Promise<void>((r) => f.server.listen(0, '127.0.0.1', r));
-    return f;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  connect(opts: Partial<ClientOptions> = {}): Promise<CairnClient> {
-    return CairnClient.connect({ host: '127.0.0.1', port: this.port, ...opts });
-  }
-
-  async stop(): Promise<void> {
-    for (const c of this.conns) c.socket.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
-
-/** A small KV store behind the fake server: revision = a global counter, like the Raft index. */
-function kvHandler() {
-  const data = new Map<string, { value: Buffer; revision: number }>();
-  let index = 0;
-  const seen: Request[] = [];
-  const handler = (req: Request, conn: FakeConn) => {
-    seen.push(req);
-    const key = req.key.toString('hex');
-    switch (req.opcode) {
-      case Opcode.Ping:
-        return conn.reply(req, { payload: req.value });
-      case Opcode.Get: {
-        const got = data.get(key);
-        return conn.reply(req, got ? { revision: got.revision, payload: got.value } : { status: Status.NotFound });
-      }
-      case Opcode.Set:
-        data.set(key, { value: Buffer.from(req.value), revision: ++index });
-        return conn.reply(req, { revision: index });
-      case Opcode.Del:
-        data.delete(key);
-        return conn.reply(req, { revision: ++index });
-      case Opcode.Status:
-        return conn.reply(req, { payload: Buffer.from(JSON.stringify({ leaderId: 'c1', consensus: [] })) });
-    }
-  };
-  return { handler, seen };
-}
+import { FakeServer, kvHandler, type FakeConn } from './testing/fake-gateway';
 
 let server: FakeServer;
 let clients: CairnClient[] = [];
@@ -307,5 +223,45 @@ describe('CairnClient failures', () => {
   it('validates options', async () => {
     await expect(server.connect({ inflightMax: 0 })).rejects.toThrow(RangeError);
     await expect(server.connect({ requestTimeoutMs: -1 })).rejects.toThrow(/requestTimeoutMs/);
+  });
+});
+
+describe('CairnClient per-request options', () => {
+  it('a per-request timeoutMs overrides requestTimeoutMs and says whether the frame was sent', async () => {
+    server.onRequest = () => undefined; // never answers
+    const c = await connect({ requestTimeoutMs: 60_000, inflightMax: 1 });
+    const [sent, queued] = await Promise.all([c.get('a', { timeoutMs: 30 }), c.get('b', { timeoutMs: 10 })].map((p) => p.catch((e: unknown) => e)));
+    expect(sent).toMatchObject({ code: 'TIMEOUT', requestSent: true, message: expect.stringContaining('within 30 ms') });
+    expect(queued).toMatchObject({ code: 'TIMEOUT', requestSent: false });
+    await expect(c.get('x', { timeoutMs: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('abort rejects AbortError and frees the in-flight slot; a pre-aborted call is never sent', async () => {
+    const held: { req: Request; conn: FakeConn }[] = [];
+    server.onRequest = (req, conn) => (req.key.toString() === 'hold' ? held.push({ req, conn }) : conn.reply(req, {}));
+    const c = await connect({ inflightMax: 1 });
+    const ac = new AbortController();
+    const pending = c.set('hold', 'v', { signal: ac.signal }).catch((e: unknown) => e);
+    await new Promise<void>((r) => server.conns[0].socket.once('data', () => setImmediate(r)));
+    expect(c.stats().inflight).toBe(1);
+    ac.abort(new Error('user gave up'));
+    const err = await pending;
+    expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', retryable: false, message: expect.stringContaining('after it was sent') });
+    expect((err as Error).cause).toMatchObject({ message: 'user gave up' });
+    expect(c.stats().inflight).toBe(0);
+    await c.ping(); // the freed slot takes the next request
+    await expect(c.get('k', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    expect(server.seen.map((r) => r.key.toString())).toEqual(['hold', '']);
+    held[0].conn.reply(held[0].req, {});
+    await c.ping();
+    expect(c.stats().lateResponses).toBe(1);
+  });
+
+  it('requests still waiting for a slot when the connection closes were never sent', async () => {
+    server.onRequest = (_req, conn) => setImmediate(() => conn.socket.destroy());
+    const c = await connect({ inflightMax: 1 });
+    const errs = await Promise.all([c.set('a', 'v'), c.set('b', 'v')].map((p) => p.catch((e: unknown) => e)));
+    expect(errs).toMatchObject([{ code: 'CONNECTION_CLOSED', requestSent: true }, { code: 'CONNECTION_CLOSED', requestSent: false }]);
+    expect(await c.whenClosed()).toBeInstanceOf(ConnectionClosedError);
   });
 });

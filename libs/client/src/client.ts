@@ -1,6 +1,9 @@
-import { Opcode, ProtocolError, RequestFlags, ResponseDecoder, Status, VALUE_BYTES_CEILING, encodeRequest, opcodeName, type Response } from '@cairn/protocol';
+import { Opcode, ProtocolError, ResponseDecoder, VALUE_BYTES_CEILING, encodeRequest, opcodeName, type Response } from '@cairn/protocol';
 import { connect as netConnect, type Socket } from 'node:net';
-import { ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError, errorForResponse } from './errors';
+import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError } from './errors';
+import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
+
+export type { GetOptions, GetResult, RequestOptions } from './commands';
 
 export interface ClientOptions {
   host: string;
@@ -17,14 +20,7 @@ export interface ClientOptions {
   payloadBytesMax?: number;
 }
 
-/** What `get` resolves for an existing key. `value` may be a view of a received chunk. */
-export interface GetResult {
-  value: Buffer;
-  revision: number;
-}
-
 const DEFAULTS = { connectTimeoutMs: 5000, requestTimeoutMs: 10_000, inflightMax: 1024, waitingMax: 1_000_000 };
-const EMPTY = Buffer.alloc(0);
 
 interface Call {
   opcode: Opcode;
@@ -34,19 +30,16 @@ interface Call {
   resolve(r: Response): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout | null;
+  timeoutMs: number;
   /** Set once resolved/rejected; a settled call still in the waiting queue is skipped. */
   settled: boolean;
   requestId: number;
-}
-
-function toBuffer(b: string | Uint8Array): Buffer {
-  if (typeof b === 'string') return Buffer.from(b, 'utf8');
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-function positiveInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
-  return v;
+  /** The encoded frame between dispatch and flush; a call settled before the flush is never written. */
+  frame: Buffer | null;
+  /** Handed to the socket: from here on the gateway may have received (and applied) it. */
+  written: boolean;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
 }
 
 type ResolvedOptions = Required<ClientOptions>;
@@ -81,13 +74,13 @@ function resolveOptions(o: ClientOptions): ResolvedOptions {
  * Reads on a connection see that connection's acknowledged writes (read-your-writes); a request
  * pipelined behind an unacknowledged write may not. Not reconnecting: create a new client.
  */
-export class CairnClient {
+export class CairnClient extends KvCommands {
   private readonly decoder: ResponseDecoder;
   private readonly inflightCalls = new Map<number, Call>();
   /** FIFO of calls waiting for an in-flight slot; `waitingHead` is the next one to dispatch. */
   private waitingCalls: Call[] = [];
   private waitingHead = 0;
-  private outgoing: Buffer[] = [];
+  private outgoing: Call[] = [];
   private flushScheduled = false;
   private lastRequestId = 0;
   private closedError: ConnectionClosedError | null = null;
@@ -95,12 +88,16 @@ export class CairnClient {
   private closeWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private lateResponses = 0;
+  private readonly closedPromise: Promise<ConnectionClosedError>;
+  private resolveClosed!: (e: ConnectionClosedError) => void;
 
   private constructor(
     private readonly socket: Socket,
     private readonly opts: ResolvedOptions,
   ) {
+    super();
     this.decoder = new ResponseDecoder({ payloadBytesMax: opts.payloadBytesMax });
+    this.closedPromise = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     let socketError: Error | undefined;
@@ -134,56 +131,20 @@ export class CairnClient {
     });
   }
 
-  /** PING: resolves when the echo arrives (measure the round trip around it). @throws ResponseProtocolError on a wrong echo. */
-  async ping(payload?: Uint8Array): Promise<void> {
-    const sent = payload ? toBuffer(payload) : EMPTY;
-    const res = this.expectOk(await this.request(Opcode.Ping, EMPTY, sent));
-    if (!res.payload.equals(sent)) throw new ResponseProtocolError(`PING echo of ${res.payload.length} bytes does not match the ${sent.length} bytes sent`);
-  }
-
-  /** GET: the value and its revision, or null when the key does not exist. `stale` skips the read-your-writes wait. */
-  async get(key: string | Uint8Array, opts: { stale?: boolean } = {}): Promise<GetResult | null> {
-    const res = await this.request(Opcode.Get, key, EMPTY, opts.stale ? RequestFlags.Stale : 0);
-    if (res.status === Status.NotFound) return null;
-    this.expectOk(res);
-    return { value: res.payload, revision: res.revision };
-  }
-
-  /** SET: resolves with the revision (Raft log index) the write committed at. */
-  async set(key: string | Uint8Array, value: string | Uint8Array): Promise<{ revision: number }> {
-    const res = this.expectOk(await this.request(Opcode.Set, key, value));
-    return { revision: res.revision };
-  }
-
-  /**
-   * DEL: resolves with the revision of the tombstone; OK also for a missing key (protocol v1 does
-   * not say whether it existed, so `found` is left undefined).
-   */
-  async del(key: string | Uint8Array): Promise<{ revision: number; found?: boolean }> {
-    const res = this.expectOk(await this.request(Opcode.Del, key, EMPTY));
-    return { revision: res.revision };
-  }
-
-  /** STATUS: the cluster status, parsed from the JSON payload. */
-  async status(): Promise<unknown> {
-    const res = this.expectOk(await this.request(Opcode.Status, EMPTY, EMPTY));
-    try {
-      return JSON.parse(res.payload.toString('utf8'));
-    } catch (e) {
-      throw new ResponseProtocolError(`STATUS payload is not JSON: ${(e as Error).message}`, e);
-    }
-  }
-
   /**
    * Sends any request and resolves with the raw response, whatever its status (no error mapping).
    * Rejects only with TimeoutError, ConnectionClosedError, ResponseProtocolError,
-   * ClientOverloadedError, or RangeError from the encoder.
+   * ClientOverloadedError, AbortError (`opts.signal`), or RangeError from the encoder or a bad
+   * `opts.timeoutMs`. Errors that prove the frame was never written carry `requestSent: false`.
    */
-  request(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags = 0): Promise<Response> {
-    if (this.closedError) return Promise.reject(new ConnectionClosedError(this.closedError.message, this.closedError.cause));
-    if (this.closing) return Promise.reject(new ConnectionClosedError('client is closing'));
+  request(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags = 0, opts: RequestOptions = {}): Promise<Response> {
+    if (this.closedError) return Promise.reject(new ConnectionClosedError(this.closedError.message, this.closedError.cause, false));
+    if (this.closing) return Promise.reject(new ConnectionClosedError('client is closing', undefined, false));
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(new AbortError(`${opcodeName(opcode)} aborted before it was sent`, signal.reason));
     return new Promise<Response>((resolve, reject) => {
-      const call: Call = { opcode, flags, key: toBuffer(key), value: toBuffer(value), resolve, reject, timer: null, settled: false, requestId: 0 };
+      const timeoutMs = opts.timeoutMs === undefined ? this.opts.requestTimeoutMs : positiveInt('timeoutMs', opts.timeoutMs);
+      const call: Call = { opcode, flags, key: toBuffer(key), value: toBuffer(value), resolve, reject, timer: null, timeoutMs, settled: false, requestId: 0, frame: null, written: false, signal, onAbort: null };
       if (this.inflightCalls.size < this.opts.inflightMax && this.waitingHead === this.waitingCalls.length) {
         this.dispatch(call); // may throw RangeError from the encoder → rejects this promise
       } else if (this.waitingCalls.length - this.waitingHead >= this.opts.waitingMax) {
@@ -191,8 +152,17 @@ export class CairnClient {
       } else {
         this.waitingCalls.push(call);
       }
-      call.timer = setTimeout(() => this.onTimeout(call), this.opts.requestTimeoutMs);
+      call.timer = setTimeout(() => this.onTimeout(call), timeoutMs);
+      if (signal) {
+        call.onAbort = () => this.onAbort(call);
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
     });
+  }
+
+  /** Resolves (never rejects) once the connection is closed, for any reason, with the error pending calls got. */
+  whenClosed(): Promise<ConnectionClosedError> {
+    return this.closedPromise;
   }
 
   /**
@@ -222,11 +192,6 @@ export class CairnClient {
     return { inflight: this.inflightCalls.size, waiting: this.waitingCalls.length - this.waitingHead, lateResponses: this.lateResponses, closed: this.closedError !== null };
   }
 
-  private expectOk(res: Response): Response {
-    if (res.status !== Status.Ok) throw errorForResponse(res);
-    return res;
-  }
-
   private pendingCount(): number {
     return this.inflightCalls.size + this.waitingCalls.length - this.waitingHead;
   }
@@ -236,7 +201,8 @@ export class CairnClient {
     do id = (id + 1) >>> 0;
     while (this.inflightCalls.has(id));
     this.lastRequestId = id;
-    this.outgoing.push(encodeRequest({ opcode: call.opcode, flags: call.flags, requestId: id, key: call.key, value: call.value }));
+    call.frame = encodeRequest({ opcode: call.opcode, flags: call.flags, requestId: id, key: call.key, value: call.value });
+    this.outgoing.push(call);
     call.requestId = id;
     this.inflightCalls.set(id, call);
     if (!this.flushScheduled) {
@@ -245,14 +211,20 @@ export class CairnClient {
     }
   }
 
-  /** One corked write (writev) for every frame produced this tick. */
+  /** One corked write (writev) for every frame produced this tick; calls settled meanwhile (timeout, abort) are not sent. */
   private flush(): void {
     this.flushScheduled = false;
-    const frames = this.outgoing;
+    const calls = this.outgoing;
     this.outgoing = [];
-    if (this.closedError || frames.length === 0) return;
+    if (this.closedError || calls.length === 0) return;
     this.socket.cork();
-    for (const f of frames) this.socket.write(f);
+    for (const c of calls) {
+      if (!c.settled) {
+        this.socket.write(c.frame!);
+        c.written = true;
+      }
+      c.frame = null;
+    }
     this.socket.uncork();
   }
 
@@ -281,16 +253,28 @@ export class CairnClient {
     if (call.settled) return;
     call.settled = true;
     if (call.timer) clearTimeout(call.timer);
+    if (call.onAbort) call.signal!.removeEventListener('abort', call.onAbort);
     if (err) call.reject(err);
     else call.resolve(res!);
   }
 
   private onTimeout(call: Call): void {
     if (call.settled) return;
-    // An in-flight call frees its slot now; the server may still answer it (dropped as late).
-    if (this.inflightCalls.get(call.requestId) === call) this.inflightCalls.delete(call.requestId);
-    this.settle(call, null, new TimeoutError(`no response to ${opcodeName(call.opcode)} (request ${call.requestId || 'not sent yet'}) within ${this.opts.requestTimeoutMs} ms`));
+    this.release(call);
+    this.settle(call, null, new TimeoutError(`no response to ${opcodeName(call.opcode)} (request ${call.written ? call.requestId : 'not sent'}) within ${call.timeoutMs} ms`, call.written));
     this.pump();
+  }
+
+  private onAbort(call: Call): void {
+    if (call.settled) return;
+    this.release(call);
+    this.settle(call, null, new AbortError(`${opcodeName(call.opcode)} aborted ${call.written ? 'after it was sent (it may still be applied)' : 'before it was sent'}`, call.signal!.reason));
+    this.pump();
+  }
+
+  /** An in-flight call gives up its slot early; the server may still answer it (dropped as late). */
+  private release(call: Call): void {
+    if (this.inflightCalls.get(call.requestId) === call) this.inflightCalls.delete(call.requestId);
   }
 
   private onData(chunk: Buffer): void {
@@ -328,8 +312,9 @@ export class CairnClient {
       this.waitingCalls = [];
       this.waitingHead = 0;
       this.outgoing = [];
-      for (const c of calls) this.settle(c, null, new ConnectionClosedError(err.message, err.cause));
+      for (const c of calls) this.settle(c, null, new ConnectionClosedError(err.message, err.cause, c.written));
       for (const w of this.idleWaiters.splice(0)) w();
+      this.resolveClosed(err);
     }
     if (this.socket.destroyed) for (const w of this.closeWaiters.splice(0)) w();
   }

@@ -68,19 +68,54 @@ export class NotLeaderError extends CairnError {
   }
 }
 
-/** No response within `requestTimeoutMs` (or no connection within `connectTimeoutMs`). Retryable. */
+/**
+ * No response within the request timeout (or no connection within `connectTimeoutMs`). Retryable.
+ * `requestSent`: false only when the frame provably never left the client (the request was still
+ * waiting for an in-flight slot or for its write); true means the outcome is unknown.
+ */
 export class TimeoutError extends CairnError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly requestSent = true,
+  ) {
     super('TIMEOUT', Status.Unavailable, message, true);
     this.name = 'TimeoutError';
   }
 }
 
-/** The connection closed (by the server, a network error, a protocol violation or `close()`) before the response. Retryable on a new connection. */
+/**
+ * The connection closed (by the server, a network error, a protocol violation or `close()`) before
+ * the response. Retryable on a new connection. `requestSent` as for TimeoutError: false proves the
+ * gateway never received the frame, so even a write may be re-sent.
+ */
 export class ConnectionClosedError extends CairnError {
-  constructor(message: string, cause?: unknown) {
+  constructor(
+    message: string,
+    cause?: unknown,
+    readonly requestSent = true,
+  ) {
     super('CONNECTION_CLOSED', Status.Unavailable, message, true, cause === undefined ? undefined : { cause });
     this.name = 'ConnectionClosedError';
+  }
+}
+
+/**
+ * The caller's AbortSignal fired (name `AbortError`, code `ABORT_ERR` as Node's own abort errors);
+ * `cause` is the signal's reason. Not retryable. The request's in-flight slot is freed at once; a
+ * frame already written may still be applied by the gateway (its response is dropped as late).
+ */
+export class AbortError extends CairnError {
+  constructor(message: string, reason?: unknown) {
+    super('ABORT_ERR', Status.Error, message, false, reason === undefined ? undefined : { cause: reason });
+    this.name = 'AbortError';
+  }
+}
+
+/** CairnPool: no gateway has a live connection right now (all down or reconnecting). Nothing was sent; retryable. */
+export class NoGatewayError extends CairnError {
+  constructor(message: string) {
+    super('NO_GATEWAY', Status.Unavailable, message, true);
+    this.name = 'NoGatewayError';
   }
 }
 

@@ -1,13 +1,19 @@
 /**
- * `@cairn/client`: the TypeScript client of Cairn over protocol v1 (docs/protocol.md): one
- * pipelined TCP connection to a gateway.
+ * `@cairn/client`: the TypeScript client of Cairn over protocol v1 (docs/protocol.md):
+ * `CairnClient`, one pipelined TCP connection to a gateway, and `CairnPool`, connections to several
+ * gateways with deadlines, abort, retries and failover.
  */
-export { CairnClient, type ClientOptions, type GetResult } from './client';
+export { CairnClient, type ClientOptions } from './client';
+export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
+export type { GetOptions, GetResult, RequestOptions } from './commands';
+export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
+  AbortError,
   BadRequestError,
   CairnError,
   ClientOverloadedError,
   ConnectionClosedError,
+  NoGatewayError,
   NotFoundError,
   NotLeaderError,
   ResponseProtocolError,

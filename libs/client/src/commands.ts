@@ -1,0 +1,104 @@
+import { Opcode, RequestFlags, Status, type Response } from '@cairn/protocol';
+import { ResponseProtocolError, errorForResponse } from './errors';
+
+/** What `get` resolves for an existing key. `value` may be a view of a received chunk. */
+export interface GetResult {
+  value: Buffer;
+  revision: number;
+}
+
+/** Per-request options of CairnClient and CairnPool calls. */
+export interface RequestOptions {
+  /** Timeout of this request, ms, from the call (waiting for a slot included); default the client's `requestTimeoutMs`. */
+  timeoutMs?: number;
+  /** Aborting rejects the call with AbortError and frees its in-flight slot at once. */
+  signal?: AbortSignal;
+}
+
+export interface GetOptions extends RequestOptions {
+  /** Skip the read-your-writes wait (request flag STALE). */
+  stale?: boolean;
+}
+
+// The status → result mapping shared by CairnClient and CairnPool (one definition of each reply's meaning).
+
+/** @throws the typed error of a non-OK response. */
+export function expectOk(res: Response): Response {
+  if (res.status !== Status.Ok) throw errorForResponse(res);
+  return res;
+}
+
+/** GET: the value and revision, or null on NOT_FOUND. @throws the typed error of any other non-OK status. */
+export function getResult(res: Response): GetResult | null {
+  if (res.status === Status.NotFound) return null;
+  expectOk(res);
+  return { value: res.payload, revision: res.revision };
+}
+
+/** PING: @throws ResponseProtocolError when the echo differs from what was sent. */
+export function checkPingEcho(res: Response, sent: Buffer): void {
+  expectOk(res);
+  if (!res.payload.equals(sent)) throw new ResponseProtocolError(`PING echo of ${res.payload.length} bytes does not match the ${sent.length} bytes sent`);
+}
+
+/** STATUS: the parsed JSON payload. @throws ResponseProtocolError when it is not JSON. */
+export function parseStatus(res: Response): unknown {
+  expectOk(res);
+  try {
+    return JSON.parse(res.payload.toString('utf8'));
+  } catch (e) {
+    throw new ResponseProtocolError(`STATUS payload is not JSON: ${(e as Error).message}`, e);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The typed commands over one `request` primitive: CairnClient sends on its connection, CairnPool
+ * adds routing, retries and failover. Each maps the reply with the functions above.
+ */
+export abstract class KvCommands {
+  /** Sends one request; resolves the raw response whatever its status. */
+  abstract request(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags?: number, opts?: RequestOptions): Promise<Response>;
+
+  /** PING: resolves when the echo arrives (measure the round trip around it). @throws ResponseProtocolError on a wrong echo. */
+  async ping(payload?: Uint8Array, opts?: RequestOptions): Promise<void> {
+    const sent = payload ? toBuffer(payload) : EMPTY;
+    checkPingEcho(await this.request(Opcode.Ping, EMPTY, sent, 0, opts), sent);
+  }
+
+  /** GET: the value and its revision, or null when the key does not exist. `stale` skips the read-your-writes wait. */
+  async get(key: string | Uint8Array, opts: GetOptions = {}): Promise<GetResult | null> {
+    return getResult(await this.request(Opcode.Get, key, EMPTY, opts.stale ? RequestFlags.Stale : 0, opts));
+  }
+
+  /** SET: resolves with the revision (Raft log index) the write committed at. */
+  async set(key: string | Uint8Array, value: string | Uint8Array, opts?: RequestOptions): Promise<{ revision: number }> {
+    const res = expectOk(await this.request(Opcode.Set, key, value, 0, opts));
+    return { revision: res.revision };
+  }
+
+  /**
+   * DEL: resolves with the revision of the tombstone; OK also for a missing key (protocol v1 does
+   * not say whether it existed, so `found` is left undefined).
+   */
+  async del(key: string | Uint8Array, opts?: RequestOptions): Promise<{ revision: number; found?: boolean }> {
+    const res = expectOk(await this.request(Opcode.Del, key, EMPTY, 0, opts));
+    return { revision: res.revision };
+  }
+
+  /** STATUS: the cluster status, parsed from the JSON payload. */
+  async status(opts?: RequestOptions): Promise<unknown> {
+    return parseStatus(await this.request(Opcode.Status, EMPTY, EMPTY, 0, opts));
+  }
+}
+
+export function toBuffer(b: string | Uint8Array): Buffer {
+  if (typeof b === 'string') return Buffer.from(b, 'utf8');
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function positiveInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
