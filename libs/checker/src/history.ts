@@ -1,0 +1,169 @@
+/**
+ * Histories of key-value operations as seen by clients: the input of the linearizability checker.
+ *
+ * The model follows Jepsen/Knossos histories: every operation is an invocation and a completion,
+ * and a completion is `ok` (it happened, with this output), `fail` (it definitely did not happen)
+ * or `info` (indeterminate: a timeout or a lost connection; it may take effect at any time after
+ * its invocation, or never).
+ */
+
+/** Operation kinds of the key-value model: one register per key. */
+export type OperationKind = 'put' | 'get' | 'delete';
+
+/** How an operation completed (Jepsen's `:ok` / `:fail` / `:info`). */
+export type Outcome = 'ok' | 'fail' | 'info';
+
+/**
+ * One client operation on one key.
+ * - `value`: a put's input; a get's output (`null`/`undefined` = not found); unused for delete.
+ * - `invokeMs` / `completeMs`: when the client sent the request and saw its answer, on one clock
+ *   shared by all clients (milliseconds, any origin). Equal instants count as concurrent.
+ * - `outcome`: `ok` = happened; `fail` = definitely did not happen (the checker drops it);
+ *   `info` = indeterminate: the checker treats it as pending forever (`completeMs` is ignored,
+ *   read as +Infinity) and drops info gets, whose output is unknown and so constrains nothing.
+ *   `completeMs` is `null` for an operation that never completed (recorded as info).
+ */
+export interface Operation {
+  clientId: number;
+  kind: OperationKind;
+  key: string;
+  value?: string | null;
+  invokeMs: number;
+  completeMs: number | null;
+  outcome: Outcome;
+}
+
+/** Thrown for a malformed history: a missing field, an ok operation without completion, completion before invocation, a bad JSON line. */
+export class HistoryError extends Error {
+  readonly code = 'HISTORY_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'HistoryError';
+  }
+}
+
+const KINDS: ReadonlySet<string> = new Set<OperationKind>(['put', 'get', 'delete']);
+const OUTCOMES: ReadonlySet<string> = new Set<Outcome>(['ok', 'fail', 'info']);
+
+/**
+ * Asserts that `op` is a well-formed Operation (the invariant the checker relies on).
+ * @throws HistoryError naming the field, prefixed by `where` (e.g. `line 3`).
+ */
+export function assertOperation(op: unknown, where: string): asserts op is Operation {
+  const bad = (what: string): never => {
+    throw new HistoryError(`${where}: ${what}`);
+  };
+  if (typeof op !== 'object' || op === null || Array.isArray(op)) bad('expected an operation object');
+  const o = op as Record<string, unknown>;
+  if (!Number.isInteger(o.clientId)) bad('clientId must be an integer');
+  if (typeof o.kind !== 'string' || !KINDS.has(o.kind)) bad(`kind must be put, get or delete, got ${JSON.stringify(o.kind)}`);
+  if (typeof o.key !== 'string') bad('key must be a string');
+  if (typeof o.outcome !== 'string' || !OUTCOMES.has(o.outcome)) bad(`outcome must be ok, fail or info, got ${JSON.stringify(o.outcome)}`);
+  if (typeof o.invokeMs !== 'number' || !Number.isFinite(o.invokeMs)) bad('invokeMs must be a finite number');
+  if (o.completeMs !== null && (typeof o.completeMs !== 'number' || Number.isNaN(o.completeMs))) bad('completeMs must be a number or null');
+  if (o.value !== undefined && o.value !== null && typeof o.value !== 'string') bad('value must be a string, null or absent');
+  if (o.kind === 'put' && typeof o.value !== 'string') bad('a put needs a string value');
+  if (o.outcome === 'ok') {
+    if (o.completeMs === null) bad('an ok operation needs completeMs');
+    if ((o.completeMs as number) < (o.invokeMs as number)) bad(`completeMs ${String(o.completeMs)} is before invokeMs ${String(o.invokeMs)}`);
+  }
+}
+
+/** Serialises a history as JSON lines: one Operation object per line, in the given order. */
+export function historyToJsonLines(ops: readonly Operation[]): string {
+  // JSON has no Infinity: a non-finite completeMs (only meaningful for info) is written as null.
+  return ops.map((op) => JSON.stringify({ ...op, completeMs: op.completeMs !== null && Number.isFinite(op.completeMs) ? op.completeMs : null }) + '\n').join('');
+}
+
+/**
+ * Parses JSON lines written by `historyToJsonLines` / `HistoryRecorder.toJSON` (blank lines skipped).
+ * @throws HistoryError naming the line of the first malformed operation.
+ */
+export function parseHistoryJsonLines(text: string): Operation[] {
+  const ops: Operation[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (e) {
+      throw new HistoryError(`line ${i + 1}: not JSON (${(e as Error).message})`);
+    }
+    assertOperation(parsed, `line ${i + 1}`);
+    ops.push(parsed);
+  }
+  return ops;
+}
+
+/**
+ * Records a history event by event, the way a test client sees it: `invoke` before sending a
+ * request, then exactly one of `ok` / `fail` / `info` when the outcome is known. Times come from
+ * the injected clock (default `performance.now`), which must be shared by all recorded clients.
+ * Operations still pending when the history is read are reported as `info` with `completeMs: null`.
+ */
+export class HistoryRecorder {
+  private readonly ops: Operation[] = [];
+  private readonly pending: boolean[] = [];
+
+  constructor(private readonly clock: () => number = () => performance.now()) {}
+
+  /** Rebuilds a recorder from JSON lines (see `toJSON`); its operations are all completed. */
+  static fromJSON(text: string, clock?: () => number): HistoryRecorder {
+    const recorder = new HistoryRecorder(clock);
+    for (const op of parseHistoryJsonLines(text)) {
+      recorder.ops.push(op);
+      recorder.pending.push(false);
+    }
+    return recorder;
+  }
+
+  /** Records the invocation; `value` is a put's input. Returns the operation id for ok/fail/info. */
+  invoke(clientId: number, kind: OperationKind, key: string, value?: string): number {
+    const op: Operation = { clientId, kind, key, invokeMs: this.clock(), completeMs: null, outcome: 'info' };
+    if (value !== undefined) op.value = value;
+    assertOperation({ ...op, outcome: 'info' }, `invoke(${clientId}, ${kind}, ${JSON.stringify(key)})`);
+    this.ops.push(op);
+    this.pending.push(true);
+    return this.ops.length - 1;
+  }
+
+  /** The operation happened; `value` is a get's output (`null`/`undefined` = not found), not allowed for put/delete. */
+  ok(id: number, value?: string | null): void {
+    const op = this.complete(id, 'ok');
+    if (op.kind === 'get') op.value = value ?? null;
+    else if (value !== undefined) throw new HistoryError(`ok(${id}): only a get has an output value`);
+  }
+
+  /** The operation definitely did not happen. */
+  fail(id: number): void {
+    this.complete(id, 'fail');
+  }
+
+  /** The outcome is unknown (timeout, lost connection): the operation may take effect later, or never. */
+  info(id: number): void {
+    this.complete(id, 'info');
+  }
+
+  /** The history so far (copies), in invocation order; pending operations appear as info. */
+  operations(): Operation[] {
+    return this.ops.map((op) => ({ ...op }));
+  }
+
+  /** The history as JSON lines (one operation per line), for a file that `checkHistoryFile` reads. */
+  toJSON(): string {
+    return historyToJsonLines(this.ops);
+  }
+
+  private complete(id: number, outcome: Outcome): Operation {
+    if (!Number.isInteger(id) || id < 0 || id >= this.ops.length) throw new HistoryError(`${outcome}(${id}): unknown operation id`);
+    if (!this.pending[id]) throw new HistoryError(`${outcome}(${id}): operation already completed`);
+    const op = this.ops[id]!;
+    op.completeMs = this.clock();
+    op.outcome = outcome;
+    this.pending[id] = false;
+    assertOperation(op, `${outcome}(${id})`); // a clock running backwards would make completeMs < invokeMs
+    return op;
+  }
+}

@@ -1,0 +1,20 @@
+export {
+  HistoryError,
+  HistoryRecorder,
+  assertOperation,
+  historyToJsonLines,
+  parseHistoryJsonLines,
+  type Operation,
+  type OperationKind,
+  type Outcome,
+} from './history';
+export type { Violation } from './register';
+export {
+  CHECK_DEFAULTS,
+  checkHistory,
+  checkHistoryFile,
+  formatCheckResult,
+  type CheckOptions,
+  type CheckResult,
+  type UnknownKey,
+} from './check';
