@@ -1,10 +1,16 @@
 import { Progress } from './progress';
 import { RaftLog } from './raft-log';
 import {
+  CONTEXT_CAMPAIGN_TRANSFER,
   EntryType,
+  LeadershipTransferInProgressError,
   MessageType,
   NotLeaderError,
+  ReadIndexPendingFullError,
   makeMessage,
+  type ReadContext,
+  type ReadState,
+  type ReadStateFailed,
   type Entry,
   type HardState,
   type Message,
@@ -18,6 +24,16 @@ import {
 } from './types';
 
 const EMPTY = new Uint8Array(0);
+const READ_INDEX_PENDING_MAX_DEFAULT = 4096;
+
+/** A ReadIndex request waiting on the leader (thesis §6.4). */
+interface PendingRead {
+  ctx: ReadContext;
+  /** Commit index to serve at; -1 until the leader has committed an entry of its term. */
+  index: number;
+  /** The read round (Heartbeat context) whose quorum ack confirms it: the first round started after the request. */
+  round: number;
+}
 
 /**
  * Raft (Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm", and the thesis)
@@ -30,7 +46,11 @@ const EMPTY = new Uint8Array(0);
  * only after persisting; the leader counts its own entries toward commit only once `advance()`
  * reports them persisted (etcd's MsgStorageAppendResp).
  *
- * Not yet implemented: snapshots/compaction, membership changes (thesis §4), PreVote.
+ * Optional: pre-vote (thesis §9.6, `preVote`), CheckQuorum with a leader lease on votes
+ * (etcd, `checkQuorum`), ReadIndex (thesis §6.4, `readIndex()` → `Ready.readStates`) and
+ * leadership transfer (thesis §3.10, `transferLeadership()`). See docs/raft.md.
+ *
+ * Not yet implemented: snapshots/compaction, membership changes (thesis §4).
  */
 export class RaftNode {
   readonly id: NodeId;
@@ -54,6 +74,23 @@ export class RaftNode {
   private progress: Map<NodeId, Progress> | null = null;
   /** Leader: commit advanced since the last Append broadcast, so followers should learn it. */
   private commitBroadcastPending = false;
+  /** Candidate only: collecting pre-votes at term+1 (thesis §9.6); the term is not incremented yet. */
+  private preCandidate = false;
+
+  /** Leader only: transfer target (thesis §3.10) and ticks since the transfer started. */
+  private leadTransferee: NodeId | null = null;
+  private transferElapsed = 0;
+
+  /** ReadIndex (thesis §6.4). Rounds are numbered across terms so a round number is never reused. */
+  private readRound = 0;
+  /** Leader: requests waiting for a quorum ack of their round, in request order. */
+  private readsPending: PendingRead[] = [];
+  /** Leader: highest read round each voter acknowledged in this term (this node: always `readRound`). */
+  private readAcks = new Map<NodeId, number>();
+  /** Leader: an entry of the current term is committed, so `commit` covers every earlier commit (§6.4 step 1). */
+  private committedInTerm = false;
+  private readStates: ReadState[] = [];
+  private readStatesFailed: ReadStateFailed[] = [];
 
   private msgs: Message[] = [];
   private prevSoft: SoftState;
@@ -87,11 +124,19 @@ export class RaftNode {
 
   // ---- inputs ---------------------------------------------------------------------------
 
-  /** One logical clock tick: election timeout for followers/candidates (§5.2), heartbeats for the leader. */
+  /**
+   * One logical clock tick: election timeout for followers/candidates (§5.2; with `preVote` the
+   * timeout starts a pre-vote round, thesis §9.6), heartbeats for the leader, and the leader's
+   * CheckQuorum and leadership-transfer deadlines (both one `electionTicks`).
+   */
   tick(): void {
     this.assertNotOutstanding('tick');
     if (this.role === 'leader') {
       this.electionElapsed++;
+      if (this.leadTransferee !== null && ++this.transferElapsed >= this.cfg.electionTicks) {
+        // Thesis §3.10: the target did not take over within an election timeout; resume service.
+        this.abortLeadershipTransfer();
+      }
       if (this.electionElapsed >= this.cfg.electionTicks) {
         this.electionElapsed = 0;
         if (this.cfg.checkQuorum && !this.quorumActive()) {
@@ -108,7 +153,7 @@ export class RaftNode {
       return;
     }
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) this.campaign();
+    if (this.electionElapsed >= this.randomizedElectionTimeout) this.startElection(false);
   }
 
   /**
@@ -122,6 +167,21 @@ export class RaftNode {
     this.assertNotOutstanding('step');
     if (m.to !== this.id) throw new Error(`MessageMisrouted: message to ${m.to} stepped into ${this.id}`);
     if (m.from === this.id) throw new Error(`MessageMisrouted: message from ${m.from} to itself`);
+    if (m.term > this.term && m.type === MessageType.Vote && this.cfg.checkQuorum && this.inLease() && m.context !== CONTEXT_CAMPAIGN_TRANSFER) {
+      // Leader lease (thesis §4.2.3, etcd): a node that heard from a leader within the minimum
+      // election timeout neither adopts the term nor votes, unless the campaign is a transfer.
+      // Only under checkQuorum: only then does a leader that lost its quorum step down, which is
+      // what keeps honouring the lease live. (PreVote: handlePreVote, always.)
+      return;
+    }
+    if (m.term > this.term && m.type === MessageType.PreVote) {
+      // Never change our term for a PreVote (thesis §9.6): the candidate has not adopted it either.
+      return this.handlePreVote(m);
+    }
+    if (m.term > this.term && m.type === MessageType.PreVoteResponse && !m.reject) {
+      // A grant comes at the term we asked for (ours + 1); we adopt it only on a quorum.
+      return this.handlePreVoteResponse(m);
+    }
     if (m.term > this.term) {
       const fromLeader = m.type === MessageType.Append || m.type === MessageType.Heartbeat;
       // Raft §5.2: the election timer restarts on hearing from a leader or granting a vote, not on
@@ -135,6 +195,9 @@ export class RaftNode {
         this.send({ type: MessageType.AppendResponse, to: m.from, reject: true });
       } else if (m.type === MessageType.Vote) {
         this.send({ type: MessageType.VoteResponse, to: m.from, reject: true });
+      } else if (m.type === MessageType.PreVote) {
+        // Our higher term in the reject makes the stale pre-candidate catch up.
+        this.send({ type: MessageType.PreVoteResponse, to: m.from, reject: true });
       }
       return;
     }
@@ -144,6 +207,12 @@ export class RaftNode {
         return this.handleVote(m);
       case MessageType.VoteResponse:
         return this.handleVoteResponse(m);
+      case MessageType.PreVote:
+        return this.handlePreVote(m);
+      case MessageType.PreVoteResponse:
+        return this.handlePreVoteResponse(m);
+      case MessageType.TimeoutNow:
+        return this.handleTimeoutNow(m);
       case MessageType.Append:
       case MessageType.Heartbeat:
         if (this.role === 'leader') throw new Error(`ElectionSafety: leader ${this.id} got ${MessageType[m.type]} from ${m.from} in its own term ${m.term}`);
@@ -155,7 +224,12 @@ export class RaftNode {
         const pr = this.role === 'leader' ? this.progress!.get(m.from) : undefined;
         if (!pr) return;
         pr.recentActive = true;
-        return m.type === MessageType.AppendResponse ? this.handleAppendResponse(m, pr) : this.handleHeartbeatResponse(m, pr);
+        if (m.type === MessageType.AppendResponse) {
+          this.handleAppendResponse(m, pr);
+          this.maybeSendTimeoutNow(m.from);
+          return;
+        }
+        return this.handleHeartbeatResponse(m, pr);
       }
       default:
         throw new Error(`MessageTypeUnknown: ${String(m.type)}`);
@@ -166,22 +240,70 @@ export class RaftNode {
    * Leader only: appends one Normal entry per element at contiguous indexes in the current term.
    * They go into the next Ready's `entries`, and Appends are sent at `ready()` so proposals made
    * between two Readies are batched into as few Appends as the size bounds allow.
-   * @throws NotLeaderError (with the known leader id) on a follower/candidate; RangeError on an empty array.
+   * @throws NotLeaderError (with the known leader id) on a follower/candidate;
+   *   LeadershipTransferInProgressError (a NotLeaderError hinting the target) during a transfer
+   *   (thesis §3.10); RangeError on an empty array.
    */
   propose(data: Uint8Array[]): { firstIndex: number; lastIndex: number; term: number } {
     this.assertNotOutstanding('propose');
     if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    if (this.leadTransferee !== null) throw new LeadershipTransferInProgressError(this.leadTransferee);
     if (data.length === 0) throw new RangeError('ProposalEmpty: propose() needs at least one entry');
     const firstIndex = this.log.lastIndex() + 1;
     this.log.append(data.map((d, i) => ({ index: firstIndex + i, term: this.term, type: EntryType.Normal, data: d })));
     return { firstIndex, lastIndex: this.log.lastIndex(), term: this.term };
   }
 
-  /** Starts an election now (Raft §5.2): term+1, vote for self, Vote to all. No-op on a leader. */
+  /**
+   * Starts an election now (Raft §5.2): term+1, vote for self, Vote to all; with `preVote`, a
+   * pre-vote round first (thesis §9.6). No-op on a leader.
+   */
   campaign(): void {
     this.assertNotOutstanding('campaign');
     if (this.role === 'leader') return;
-    this.becomeCandidate();
+    this.startElection(false);
+  }
+
+  /**
+   * ReadIndex (thesis §6.4), leader only: records a linearizable read request. The leader
+   * confirms it is still leader with a heartbeat round (every request recorded before the next
+   * `ready()` shares one round, its number carried in `Message.context`); once a quorum
+   * acknowledged that round (or a later one) and an entry of the leader's term is committed, the
+   * request comes out in `Ready.readStates` as `{ index, ctx }`, index = the commit index when it
+   * was recorded (or when the term's first entry committed, if later). Serve the read once the
+   * applied index reaches `index`. If the node stops being leader first, the request comes out in
+   * `Ready.readStatesFailed`. A single-voter cluster confirms at the next `ready()`.
+   * Not answered by a leader that cannot reach a quorum (no stale reads from a deposed leader).
+   * @throws NotLeaderError on a follower/candidate (forward the read to `leaderId`);
+   *   ReadIndexPendingFullError with `readIndexPendingMax` requests pending.
+   */
+  readIndex(ctx: ReadContext): void {
+    this.assertNotOutstanding('readIndex');
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    const max = this.cfg.readIndexPendingMax ?? READ_INDEX_PENDING_MAX_DEFAULT;
+    if (this.readsPending.length >= max) throw new ReadIndexPendingFullError(max);
+    this.readsPending.push({ ctx, index: this.committedInTerm ? this.commit : -1, round: this.readRound + 1 });
+  }
+
+  /**
+   * Leadership transfer (thesis §3.10), leader only. The leader stops accepting proposals
+   * (`propose()` throws LeadershipTransferInProgressError), brings `to` up to date, then sends it
+   * TimeoutNow; `to` campaigns at once, skipping pre-vote and the voters' lease. If `to` has not
+   * taken over within `electionTicks` ticks the transfer aborts and proposals are accepted again.
+   * A second call with another target replaces the transfer; with the same target, or `to` = this
+   * node, it is a no-op.
+   * @throws NotLeaderError on a follower/candidate; RangeError `TransferTargetUnknown` if `to` is not a voter.
+   */
+  transferLeadership(to: NodeId): void {
+    this.assertNotOutstanding('transferLeadership');
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    if (!this.voters.includes(to)) throw new RangeError(`TransferTargetUnknown: ${to} is not a voter of ${JSON.stringify(this.voters)}`);
+    if (to === this.id || to === this.leadTransferee) return;
+    this.leadTransferee = to;
+    this.transferElapsed = 0;
+    // Up to date already: hand over now. Else the Appends flushed at ready() catch it up and
+    // the AppendResponse that shows match = lastIndex triggers TimeoutNow.
+    this.maybeSendTimeoutNow(to);
   }
 
   // ---- Ready cycle ----------------------------------------------------------------------
@@ -191,6 +313,9 @@ export class RaftNode {
     if (this.outstanding) return false;
     return (
       this.msgs.length > 0 ||
+      this.readStates.length > 0 ||
+      this.readStatesFailed.length > 0 ||
+      this.readRoundPending() ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       this.commit > this.applied ||
       !sameHard(this.hardState(), this.prevHard) ||
@@ -205,7 +330,10 @@ export class RaftNode {
    */
   ready(): Ready {
     if (this.outstanding) return this.outstanding;
-    if (this.role === 'leader') this.flushAppends();
+    if (this.role === 'leader') {
+      this.maybeStartReadRound();
+      this.flushAppends();
+    }
     const soft = this.softState();
     const hard = this.hardState();
     const rd: Ready = {
@@ -214,8 +342,12 @@ export class RaftNode {
       entries: this.log.unstableEntries(),
       messages: this.msgs,
       committedEntries: this.log.slice(this.applied + 1, this.commit),
+      readStates: this.readStates,
+      readStatesFailed: this.readStatesFailed,
     };
     this.msgs = [];
+    this.readStates = [];
+    this.readStatesFailed = [];
     this.log.unstableFrom = this.log.lastIndex() + 1;
     this.prevSoft = soft;
     this.prevHard = hard;
@@ -268,6 +400,9 @@ export class RaftNode {
       lastTerm: this.log.lastTerm(),
       persistedIndex: this.log.persistedIndex,
       progress,
+      preCandidate: this.preCandidate,
+      leadTransferee: this.leadTransferee,
+      readIndexPending: this.readsPending.length,
     };
   }
 
@@ -284,7 +419,9 @@ export class RaftNode {
       this.term = term;
       this.vote = null;
     }
+    if (this.role === 'leader') this.resetLeaderState();
     this.role = 'follower';
+    this.preCandidate = false;
     this.leaderId = leaderId;
     this.progress = null;
     this.votes.clear();
@@ -292,10 +429,45 @@ export class RaftNode {
     if (resetTimer) this.resetElectionTimer();
   }
 
-  private becomeCandidate(): void {
+  /** Leaving leadership: pending reads can no longer be confirmed by us (thesis §6.4), the transfer is over. */
+  private resetLeaderState(): void {
+    for (const r of this.readsPending) this.readStatesFailed.push({ ctx: r.ctx });
+    this.readsPending = [];
+    this.readAcks.clear();
+    this.committedInTerm = false;
+    this.leadTransferee = null;
+    this.transferElapsed = 0;
+  }
+
+  /** Election timeout or campaign(): pre-vote first if configured, unless forced by a transfer (thesis §3.10). */
+  private startElection(transfer: boolean): void {
+    if (this.cfg.preVote && !transfer) this.becomePreCandidate();
+    else this.becomeCandidate(transfer);
+  }
+
+  /**
+   * Thesis §9.6: ask for pre-votes at term+1 without touching term or vote (nothing to persist),
+   * so a node that cannot win (partitioned, stale log) never bumps the cluster's term.
+   */
+  private becomePreCandidate(): void {
+    this.role = 'candidate';
+    this.preCandidate = true;
+    this.leaderId = null;
+    this.progress = null;
+    this.votes = new Map([[this.id, true]]);
+    this.resetElectionTimer();
+    if (this.quorumReached(true)) return this.becomeCandidate(false);
+    for (const to of this.voters) {
+      if (to === this.id) continue;
+      this.send({ type: MessageType.PreVote, to, term: this.term + 1, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+    }
+  }
+
+  private becomeCandidate(transfer: boolean): void {
     this.term++;
     this.vote = this.id;
     this.role = 'candidate';
+    this.preCandidate = false;
     this.leaderId = null;
     this.progress = null;
     this.votes = new Map([[this.id, true]]);
@@ -303,14 +475,19 @@ export class RaftNode {
     if (this.quorumReached(true)) return this.becomeLeader();
     for (const to of this.voters) {
       if (to === this.id) continue;
-      this.send({ type: MessageType.Vote, to, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+      this.send({ type: MessageType.Vote, to, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context: transfer ? CONTEXT_CAMPAIGN_TRANSFER : 0 });
     }
   }
 
   /** Raft §5.2/§8: progress next = lastIndex+1, match = 0, probe; then a Noop in the new term. */
   private becomeLeader(): void {
     this.role = 'leader';
+    this.preCandidate = false;
     this.leaderId = this.id;
+    this.readsPending = [];
+    this.readAcks.clear();
+    this.committedInTerm = false;
+    this.leadTransferee = null;
     this.votes.clear();
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
@@ -349,10 +526,46 @@ export class RaftNode {
   }
 
   private handleVoteResponse(m: Message): void {
-    if (this.role !== 'candidate' || !this.voters.includes(m.from)) return;
+    if (this.role !== 'candidate' || this.preCandidate || !this.voters.includes(m.from)) return;
     if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
     if (this.quorumReached(true)) this.becomeLeader();
     else if (this.quorumReached(false)) this.becomeFollower(this.term, null);
+  }
+
+  /**
+   * Thesis §9.6: grant a pre-vote iff the candidate could win a real election now: its log is up
+   * to date (§5.4.1), we could vote for it in its term, and we have not heard from a leader within
+   * the minimum election timeout (so a healthy leader's followers never help depose it).
+   * Grants carry the PreVote's term, rejects our own. Term and vote are never changed.
+   */
+  private handlePreVote(m: Message): void {
+    const canVote = m.term > this.term || this.vote === m.from || (this.vote === null && this.leaderId === null);
+    const inLease = this.inLease() && m.context !== CONTEXT_CAMPAIGN_TRANSFER;
+    if (canVote && !inLease && this.log.isUpToDate(m.index, m.logTerm)) {
+      this.send({ type: MessageType.PreVoteResponse, to: m.from, term: m.term, reject: false });
+    } else {
+      this.send({ type: MessageType.PreVoteResponse, to: m.from, reject: true });
+    }
+  }
+
+  /** Thesis §9.6: a quorum of grants starts the real election; a quorum of rejects ends the round. */
+  private handlePreVoteResponse(m: Message): void {
+    if (this.role !== 'candidate' || !this.preCandidate || !this.voters.includes(m.from)) return;
+    if (!m.reject && m.term !== this.term + 1) return; // a grant for another round's term
+    if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
+    if (this.quorumReached(true)) this.becomeCandidate(false);
+    else if (this.quorumReached(false)) this.becomeFollower(this.term, null);
+  }
+
+  /** Leader lease (etcd `inLease`): heard from a leader (or are it) within the minimum election timeout. */
+  private inLease(): boolean {
+    return this.leaderId !== null && this.electionElapsed < this.cfg.electionTicks;
+  }
+
+  /** Thesis §3.10: the leader says we are up to date; campaign now at term+1, skipping pre-vote. */
+  private handleTimeoutNow(m: Message): void {
+    if (this.role === 'leader') throw new Error(`ElectionSafety: leader ${this.id} got TimeoutNow from ${m.from} in its own term ${m.term}`);
+    this.startElection(true);
   }
 
   private quorumReached(granted: boolean): boolean {
@@ -418,7 +631,8 @@ export class RaftNode {
   private handleHeartbeat(m: Message): void {
     // The leader sends min(commit, our match), which we hold; clamp defensively.
     this.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: MessageType.HeartbeatResponse, to: m.from });
+    // Echo the read round so the leader can confirm its ReadIndex requests (thesis §6.4).
+    this.send({ type: MessageType.HeartbeatResponse, to: m.from, context: m.context ?? 0 });
   }
 
   private commitTo(index: number): void {
@@ -456,6 +670,11 @@ export class RaftNode {
 
   /** etcd: a heartbeat response unpauses a probe and re-sends what the follower lacks (lost Appends). */
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    const round = m.context ?? 0;
+    if (round > (this.readAcks.get(m.from) ?? 0)) {
+      this.readAcks.set(m.from, round);
+      this.releaseReads();
+    }
     pr.probeSent = false;
     if (pr.match < this.log.lastIndex()) {
       if (pr.state === 'replicate' && pr.isPaused()) pr.freeFirstOne();
@@ -466,8 +685,57 @@ export class RaftNode {
   private broadcastHeartbeat(): void {
     for (const [to, pr] of this.progress!) {
       if (to === this.id) continue;
-      this.send({ type: MessageType.Heartbeat, to, commit: Math.min(this.commit, pr.match) });
+      // Every heartbeat carries the latest read round, so a lost round is retried by the next one.
+      this.send({ type: MessageType.Heartbeat, to, commit: Math.min(this.commit, pr.match), context: this.readRound });
     }
+  }
+
+  // ---- ReadIndex (thesis §6.4) ----------------------------------------------------------
+
+  /** A recorded read still needs a heartbeat round started after it. */
+  private readRoundPending(): boolean {
+    const n = this.readsPending.length;
+    return this.role === 'leader' && n > 0 && this.readsPending[n - 1].round > this.readRound;
+  }
+
+  /**
+   * At ready(): one heartbeat round for every read recorded since the last round started (that is
+   * the batching: N concurrent reads, one round). A quorum ack of round r (or later) proves we
+   * were still leader after each read with `round <= r` was recorded.
+   */
+  private maybeStartReadRound(): void {
+    if (!this.readRoundPending()) return;
+    this.readRound++;
+    this.heartbeatElapsed = 0;
+    this.broadcastHeartbeat();
+    this.releaseReads(); // a single voter is its own quorum
+  }
+
+  /** Moves reads whose round a quorum acknowledged, and whose index is known, to `readStates`. */
+  private releaseReads(): void {
+    if (this.readsPending.length === 0 || !this.committedInTerm) return;
+    const acks = this.voters.map((v) => (v === this.id ? this.readRound : (this.readAcks.get(v) ?? 0))).sort((a, b) => b - a);
+    const confirmed = acks[this.quorum() - 1];
+    let n = 0;
+    while (n < this.readsPending.length && this.readsPending[n].round <= confirmed) {
+      const r = this.readsPending[n++];
+      if (r.index < 0) throw new Error(`ReadIndexUnset: read confirmed before an entry of term ${this.term} committed`);
+      this.readStates.push({ index: r.index, ctx: r.ctx });
+    }
+    if (n) this.readsPending.splice(0, n);
+  }
+
+  // ---- leadership transfer (thesis §3.10) -----------------------------------------------
+
+  /** Sends TimeoutNow once the transfer target holds the leader's whole log (proposals are refused meanwhile). */
+  private maybeSendTimeoutNow(to: NodeId): void {
+    if (this.role !== 'leader' || this.leadTransferee !== to) return;
+    if (this.progress!.get(to)!.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
+  }
+
+  private abortLeadershipTransfer(): void {
+    this.leadTransferee = null;
+    this.transferElapsed = 0;
   }
 
   /**
@@ -515,6 +783,13 @@ export class RaftNode {
     if (mci > this.commit && this.log.term(mci) === this.term) {
       this.commitTo(mci);
       this.commitBroadcastPending = true;
+      if (!this.committedInTerm) {
+        // Thesis §6.4 step 1: only now does our commit index cover every entry committed before
+        // our term, so reads recorded earlier are served at this commit index.
+        this.committedInTerm = true;
+        for (const r of this.readsPending) if (r.index < 0) r.index = this.commit;
+        this.releaseReads();
+      }
     }
   }
 

@@ -42,7 +42,19 @@ export enum MessageType {
   /** Empty AppendEntries that only asserts leadership and carries a safe commit index (Raft §5.2). */
   Heartbeat = 5,
   HeartbeatResponse = 6,
+  /**
+   * Pre-vote request (thesis §9.6): like Vote but at `term` = candidate's term + 1, which the
+   * candidate has NOT adopted; receivers never change their own term or vote on it.
+   */
+  PreVote = 7,
+  /** Answer to PreVote: granted at the PreVote's term, rejected at the responder's term. */
+  PreVoteResponse = 8,
+  /** Leader → transfer target: campaign now, skipping pre-vote and the leader lease (thesis §3.10). */
+  TimeoutNow = 9,
 }
+
+/** `Message.context` on a Vote/PreVote sent because of a leadership transfer (etcd's campaignTransfer): voters skip the lease check. */
+export const CONTEXT_CAMPAIGN_TRANSFER = 1;
 
 /**
  * A flat Raft message like etcd's raftpb.Message. Unused fields are 0 / false / [].
@@ -55,6 +67,12 @@ export enum MessageType {
  * - `reject`: VoteResponse / AppendResponse.
  * - `rejectHint`: AppendResponse reject: the follower's suggested next index for the leader
  *   (its lastIndex+1 if its log is too short, else the first index of its conflicting term).
+ * - PreVote / PreVoteResponse use `logTerm`, `index`, `reject` exactly like Vote / VoteResponse.
+ * - `context` (optional, u64 on the wire, absent = 0): Heartbeat: the leader's ReadIndex round
+ *   number (thesis §6.4; 0 = no read round yet); HeartbeatResponse: echoes the Heartbeat's
+ *   context. Vote/PreVote: `CONTEXT_CAMPAIGN_TRANSFER` (1) when the campaign comes from a
+ *   leadership transfer (thesis §3.10), else 0. Optional so codecs that do not carry it yet still
+ *   type-check; without it reads are never confirmed and transfers honour the lease.
  */
 export interface Message {
   type: MessageType;
@@ -67,6 +85,7 @@ export interface Message {
   commit: number;
   reject: boolean;
   rejectHint: number;
+  context?: number;
 }
 
 export type Role = 'follower' | 'candidate' | 'leader';
@@ -99,6 +118,33 @@ export interface Ready {
    * include entries of this same Ready's `entries` (hence: apply only after persisting).
    */
   committedEntries: Entry[];
+  /**
+   * ReadIndex requests confirmed by this leader (thesis §6.4), in request order. Serve each one
+   * once the applied index reaches `index`; it is then linearizable. Always [] unless
+   * `readIndex()` was called.
+   */
+  readStates: ReadState[];
+  /**
+   * ReadIndex requests this node will never confirm because it stopped being leader (stepped
+   * down, or deposed by a higher term) before a quorum confirmed them. Answer them NOT_LEADER
+   * (retry on the new leader). Always [] unless `readIndex()` was called.
+   */
+  readStatesFailed: ReadStateFailed[];
+}
+
+/** Opaque to Raft: what the driver needs to find the client request again (request id, or bytes). */
+export type ReadContext = Uint8Array | number;
+
+/** A confirmed ReadIndex request: reads are linearizable once the applied index is >= `index`. */
+export interface ReadState {
+  /** The leader's commit index when the request was recorded (or when its term's first entry committed, if later). */
+  index: number;
+  ctx: ReadContext;
+}
+
+/** A ReadIndex request dropped because this node is no longer leader. */
+export interface ReadStateFailed {
+  ctx: ReadContext;
 }
 
 export interface RaftConfig {
@@ -130,6 +176,17 @@ export interface RaftConfig {
    * stops accepting proposals. Safe without leases: it only ever gives up leadership.
    */
   checkQuorum?: boolean;
+  /**
+   * Pre-vote (thesis §9.6, default false): on election timeout a node first asks for pre-votes at
+   * term+1 without incrementing its term; only a quorum of grants starts the real election. A node
+   * grants a pre-vote only if the candidate's log is up to date (§5.4.1) and it has not heard from
+   * a leader within `electionTicks` (so a rejoining partitioned node cannot depose a healthy
+   * leader). Combine with `checkQuorum` so a leader cut off from a quorum steps down and lets the
+   * followers that still hear it grant pre-votes again.
+   */
+  preVote?: boolean;
+  /** Most ReadIndex requests pending confirmation at once (default 4096); beyond, `readIndex()` throws ReadIndexPendingFullError. */
+  readIndexPendingMax?: number;
 }
 
 /** Per-follower replication state as seen by the leader (etcd's tracker.Progress). */
@@ -155,6 +212,12 @@ export interface RaftStatus {
   persistedIndex: number;
   /** Leader only (includes the leader itself, whose match is its persisted index); null otherwise. */
   progress: Record<NodeId, ProgressStatus> | null;
+  /** True while a candidate is only collecting pre-votes (thesis §9.6): term not yet incremented. */
+  preCandidate: boolean;
+  /** Leader only: the target of the leadership transfer in progress (thesis §3.10), else null. */
+  leadTransferee: NodeId | null;
+  /** Leader only: ReadIndex requests waiting for confirmation. */
+  readIndexPending: number;
 }
 
 /** `propose()` on a non-leader. `leaderId` is the leader this node knows for its term, or null. */
@@ -166,7 +229,30 @@ export class NotLeaderError extends Error {
   }
 }
 
+/**
+ * `propose()` on a leader that is transferring leadership (thesis §3.10): proposals are refused
+ * until the transfer completes or aborts (after an election timeout). A NotLeaderError whose
+ * `leaderId` hint is the transfer target, so drivers that map NotLeaderError to NOT_LEADER redirect
+ * clients to the next leader; `code` stays 'NOT_LEADER'.
+ */
+export class LeadershipTransferInProgressError extends NotLeaderError {
+  constructor(readonly transferee: NodeId) {
+    super(transferee);
+    this.message = `leadership transfer to ${transferee} in progress; proposals are refused until it completes or aborts`;
+    this.name = 'LeadershipTransferInProgressError';
+  }
+}
+
+/** `readIndex()` with `readIndexPendingMax` requests already waiting for confirmation. */
+export class ReadIndexPendingFullError extends Error {
+  readonly code = 'READ_INDEX_PENDING_FULL';
+  constructor(readonly pendingMax: number) {
+    super(`${pendingMax} ReadIndex requests already pending confirmation`);
+    this.name = 'ReadIndexPendingFullError';
+  }
+}
+
 /** Builds a message with every unused field zeroed (codecs encode all fields always). */
 export function makeMessage(m: Pick<Message, 'type' | 'from' | 'to' | 'term'> & Partial<Message>): Message {
-  return { logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...m };
+  return { logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: 0, ...m };
 }
