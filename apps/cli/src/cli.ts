@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { statSync } from 'node:fs';
+import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
 import { EXIT_CODES_HELP, ExitCode, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
 import { formatPingSummary, formatStatus, summarizePings, type ClusterStatus } from './format';
 import { resolveGateway, type GatewayAddress } from './gateway';
@@ -31,6 +32,8 @@ export interface CliDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Clock for retry deadlines, ms; default Date.now (tests inject one that `sleep` advances). */
   now?: () => number;
+  /** Monotonic clock of `bench`, ms; default performance.now. */
+  benchClock?: () => number;
 }
 
 interface GlobalOpts {
@@ -139,6 +142,35 @@ export function buildProgram(deps: CliDeps): Command {
         out(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
       }),
     );
+
+  program
+    .command('bench')
+    .description('load generator (like redis-benchmark): throughput and latency percentiles of SET/GET')
+    .option('--op <op>', 'set | get | mixed', 'set')
+    .option('--ratio <r>', 'share of GETs for --op mixed, 0..1', '0.9')
+    .option('--clients <n>', 'connections, each with its own pipeline', '16')
+    .option('--pipeline <n>', 'requests in flight per connection', '1')
+    .option('--keyspace <n>', 'keys are key:000000000000 .. key:<keyspace-1>, chosen uniformly', '100000')
+    .option('--value-size <bytes>', 'SET value size', '100')
+    .option('--duration <time>', 'how long to measure: 10s, 500ms, 2m (default 10s)')
+    .option('--requests <n>', 'measure this many requests instead of a duration')
+    .option('--json', 'print the result as one JSON object')
+    .option('--warmup-keys', 'SET every key of the keyspace first (default for get and mixed)')
+    .option('--no-warmup-keys', 'do not load the keyspace first')
+    .action(async (o: RawBenchOptions, cmd: Command) => {
+      const cfg = benchConfig(o);
+      const g = globals(cmd);
+      const addr = resolveGateway(g, deps.env);
+      const inflightMax = Math.max(cfg.pipeline, cfg.warmupKeys ? WARMUP_PIPELINE : 1);
+      const tty = deps.stderr.isTTY === true;
+      const report = await runBench(cfg, {
+        connect: () => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax }),
+        onProgress: (p) => deps.stderr.write(tty ? `\r${formatProgress(cfg.op, p)}\x1b[K` : `${formatProgress(cfg.op, p)}\n`),
+        now: deps.benchClock,
+      });
+      if (tty) deps.stderr.write('\r\x1b[K');
+      out(cfg.json ? JSON.stringify(report) : formatBenchReport(report));
+    });
 
   const transferOptions = (cmd: Command) =>
     cmd

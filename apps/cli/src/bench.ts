@@ -1,0 +1,296 @@
+import { build, type Histogram } from 'hdr-histogram-js';
+import { performance } from 'node:perf_hooks';
+import { UsageError, isConnectionError } from './exit-codes';
+
+export type BenchOp = 'set' | 'get' | 'mixed';
+
+/** A validated `cairn bench` run. Exactly one of `durationMs` / `requests` is set. */
+export interface BenchConfig {
+  op: BenchOp;
+  /** Share of GETs in `mixed`, 0..1. */
+  ratio: number;
+  /** Connections, each issuing `pipeline` requests at a time. */
+  clients: number;
+  pipeline: number;
+  /** Keys are `key:` + a 12-digit number in [0, keyspace). */
+  keyspace: number;
+  valueSize: number;
+  durationMs: number | null;
+  requests: number | null;
+  json: boolean;
+  /** SET every key of the keyspace before measuring (default: on for get/mixed). */
+  warmupKeys: boolean;
+}
+
+/** What commander hands over (strings as typed, flags as booleans). */
+export interface RawBenchOptions {
+  op?: string;
+  ratio?: string;
+  clients?: string;
+  pipeline?: string;
+  keyspace?: string;
+  valueSize?: string;
+  duration?: string;
+  requests?: string;
+  json?: boolean;
+  warmupKeys?: boolean;
+}
+
+/** Parses `10s`, `500ms`, `2m` or a bare number of seconds into ms. @throws UsageError. */
+export function parseDurationMs(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000) : NaN;
+  if (!(ms >= 1)) throw new UsageError(`--duration must look like 10s, 500ms or 2m, got "${s}"`);
+  return Math.round(ms);
+}
+
+function intOption(name: string, s: string | undefined, dflt: number, min: number): number {
+  if (s === undefined) return dflt;
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got "${s}"`);
+  return n;
+}
+
+/** Validates and defaults the options of `cairn bench`. @throws UsageError. */
+export function benchConfig(o: RawBenchOptions): BenchConfig {
+  const op = (o.op ?? 'set') as BenchOp;
+  if (!['set', 'get', 'mixed'].includes(op)) throw new UsageError(`--op must be set, get or mixed, got "${o.op}"`);
+  const ratio = o.ratio === undefined ? 0.9 : Number(o.ratio);
+  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`--ratio must be between 0 and 1, got "${o.ratio}"`);
+  if (o.duration !== undefined && o.requests !== undefined) throw new UsageError('give --duration or --requests, not both');
+  const requests = o.requests === undefined ? null : intOption('--requests', o.requests, 0, 1);
+  return {
+    op,
+    ratio,
+    clients: intOption('--clients', o.clients, 16, 1),
+    pipeline: intOption('--pipeline', o.pipeline, 1, 1),
+    keyspace: intOption('--keyspace', o.keyspace, 100_000, 1),
+    valueSize: intOption('--value-size', o.valueSize, 100, 0),
+    durationMs: requests === null ? parseDurationMs(o.duration ?? '10s') : null,
+    requests,
+    json: o.json === true,
+    warmupKeys: o.warmupKeys ?? op !== 'set',
+  };
+}
+
+/** What the benchmark needs from one connection (`CairnClient` satisfies it). */
+export interface BenchClient {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: string): Promise<unknown>;
+  close(): Promise<void> | void;
+}
+
+export interface LatencySummaryUs {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+export interface BenchReport {
+  op: BenchOp;
+  ratio: number | null;
+  clients: number;
+  pipeline: number;
+  keyspace: number;
+  valueSize: number;
+  /** Requests answered without error (NOT_FOUND counts as an answer). */
+  requests: number;
+  errors: number;
+  /** Error count per error code. */
+  errorCodes: Record<string, number>;
+  seconds: number;
+  opsPerSec: number;
+  /** From issue to response of each answered request, µs (HDR histogram, 3 significant digits). */
+  latencyUs: LatencySummaryUs;
+  warmup: { keys: number; seconds: number } | null;
+}
+
+/** One progress sample: the last interval's rate and latencies. */
+export interface BenchProgress {
+  elapsedS: number;
+  opsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+}
+
+export interface BenchDeps {
+  /** Opens one connection. */
+  connect(): Promise<BenchClient>;
+  /** Monotonic clock, ms; default performance.now (tests inject one). */
+  now?: () => number;
+  /** For key and op choice; default Math.random. */
+  random?: () => number;
+  /** Called every `tickMs` (1000) with the last interval's numbers. */
+  onProgress?: (p: BenchProgress) => void;
+  tickMs?: number;
+}
+
+/** Requests in flight per connection while loading the keyspace. */
+export const WARMUP_PIPELINE = 64;
+const HIGHEST_US = 60_000_000;
+
+export function newHistogram(): Histogram {
+  return build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3, autoResize: false });
+}
+
+export function keyName(i: number): string {
+  return 'key:' + String(i).padStart(12, '0');
+}
+
+export function summarize(h: Histogram): LatencySummaryUs {
+  if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+  const at = (p: number) => h.getValueAtPercentile(p);
+  return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: h.maxValue, mean: Math.round(h.mean) };
+}
+
+/**
+ * Keeps up to `pipeline` operations in flight on each of `clients`, issuing while `mayIssue()`.
+ * A client whose connection breaks stops; other errors are counted and it goes on.
+ */
+async function drive(clients: BenchClient[], pipeline: number, mayIssue: () => boolean, op: (c: BenchClient) => Promise<unknown>, done: (startMs: number, err: unknown) => void, now: () => number): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          let inflight = 0;
+          let broken = false;
+          const issue = () => {
+            while (!broken && inflight < pipeline && mayIssue()) {
+              inflight++;
+              const t0 = now();
+              op(c).then(
+                () => finish(t0, null),
+                (e: unknown) => finish(t0, e),
+              );
+            }
+            if (inflight === 0) resolve();
+          };
+          const finish = (t0: number, err: unknown) => {
+            inflight--;
+            if (err !== null && isConnectionError(err) && !/TIMEOUT/.test(String((err as { code?: unknown }).code))) broken = true;
+            done(t0, err);
+            issue();
+          };
+          issue();
+        }),
+    ),
+  );
+}
+
+/**
+ * Runs the benchmark: opens `clients` connections, loads the keyspace when `warmupKeys`, then
+ * measures until `durationMs` has passed or `requests` were issued.
+ * @throws the connect error; the first error when no request at all succeeded.
+ */
+export async function runBench(cfg: BenchConfig, deps: BenchDeps): Promise<BenchReport> {
+  const now = deps.now ?? (() => performance.now());
+  const random = deps.random ?? Math.random;
+  const clients = await Promise.all(Array.from({ length: cfg.clients }, () => deps.connect()));
+  const value = 'x'.repeat(cfg.valueSize);
+  let firstError: unknown = null;
+  try {
+    let warmup: BenchReport['warmup'] = null;
+    if (cfg.warmupKeys) {
+      const t0 = now();
+      let next = 0;
+      await drive(clients, WARMUP_PIPELINE, () => next < cfg.keyspace, (c) => c.set(keyName(next++), value), (_t, e) => (firstError ??= e), now);
+      if (firstError) throw firstError;
+      warmup = { keys: cfg.keyspace, seconds: (now() - t0) / 1000 };
+    }
+
+    const total = newHistogram();
+    const interval = newHistogram();
+    const errorCodes: Record<string, number> = {};
+    let ok = 0;
+    let errors = 0;
+    let issued = 0;
+    let intervalOps = 0;
+    let intervalErrors = 0;
+    const started = now();
+    const endMs = cfg.durationMs === null ? Infinity : started + cfg.durationMs;
+    const mayIssue = cfg.requests === null ? () => now() < endMs : () => issued < cfg.requests!;
+    const op = (c: BenchClient) => {
+      issued++;
+      const key = keyName(Math.floor(random() * cfg.keyspace));
+      const isGet = cfg.op === 'get' || (cfg.op === 'mixed' && random() < cfg.ratio);
+      return isGet ? c.get(key) : c.set(key, value);
+    };
+    const done = (t0: number, err: unknown) => {
+      if (err === null) {
+        const us = Math.min(HIGHEST_US, Math.max(1, Math.round((now() - t0) * 1000)));
+        total.recordValue(us);
+        interval.recordValue(us);
+        ok++;
+        intervalOps++;
+      } else {
+        firstError ??= err;
+        errors++;
+        intervalErrors++;
+        const code = String((err as { code?: unknown }).code ?? 'ERROR');
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+      }
+    };
+    let lastTick = started;
+    const ticker = deps.onProgress
+      ? setInterval(() => {
+          const t = now();
+          const s = interval.totalCount ? summarize(interval) : { p50: 0, p99: 0 };
+          deps.onProgress!({ elapsedS: (t - started) / 1000, opsPerSec: (intervalOps * 1000) / Math.max(1, t - lastTick), p50Us: s.p50, p99Us: s.p99, errors: intervalErrors });
+          interval.reset();
+          intervalOps = 0;
+          intervalErrors = 0;
+          lastTick = t;
+        }, deps.tickMs ?? 1000)
+      : null;
+    try {
+      await drive(clients, cfg.pipeline, mayIssue, op, done, now);
+    } finally {
+      if (ticker) clearInterval(ticker);
+    }
+    const seconds = (now() - started) / 1000;
+    if (ok === 0 && firstError) throw firstError;
+    return {
+      op: cfg.op,
+      ratio: cfg.op === 'mixed' ? cfg.ratio : null,
+      clients: cfg.clients,
+      pipeline: cfg.pipeline,
+      keyspace: cfg.keyspace,
+      valueSize: cfg.valueSize,
+      requests: ok,
+      errors,
+      errorCodes,
+      seconds,
+      opsPerSec: seconds > 0 ? ok / seconds : 0,
+      latencyUs: summarize(total),
+      warmup,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => Promise.resolve(c.close()).catch(() => undefined)));
+  }
+}
+
+/** `set: 3s 12345 ops/s p50=812µs p99=2400µs` (+ errors when any). */
+export function formatProgress(op: string, p: BenchProgress): string {
+  return `${op}: ${Math.round(p.elapsedS)}s ${Math.round(p.opsPerSec)} ops/s p50=${p.p50Us}µs p99=${p.p99Us}µs${p.errors ? ` errors=${p.errors}` : ''}`;
+}
+
+/** The human-readable end report (the `--json` form is the BenchReport itself). */
+export function formatBenchReport(r: BenchReport): string {
+  const l = r.latencyUs;
+  const lines = [
+    `op=${r.op}${r.ratio === null ? '' : ` ratio=${r.ratio}`} clients=${r.clients} pipeline=${r.pipeline} keyspace=${r.keyspace} value-size=${r.valueSize}`,
+  ];
+  if (r.warmup) lines.push(`warmup: ${r.warmup.keys} keys in ${r.warmup.seconds.toFixed(2)} s`);
+  lines.push(
+    `requests=${r.requests} errors=${r.errors} seconds=${r.seconds.toFixed(2)}`,
+    `throughput: ${Math.round(r.opsPerSec)} ops/s`,
+    `latency µs: p50=${l.p50} p90=${l.p90} p99=${l.p99} p99.9=${l.p999} max=${l.max} mean=${l.mean}`,
+  );
+  const codes = Object.entries(r.errorCodes);
+  if (codes.length) lines.push(`errors by code: ${codes.map(([c, n]) => `${c}=${n}`).join(' ')}`);
+  return lines.join('\n');
+}
