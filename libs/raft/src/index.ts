@@ -3,9 +3,12 @@
  * style: tick/step/propose in, Ready out, advance), plus a deterministic in-memory test harness.
  */
 export {
+  CONTEXT_CAMPAIGN_TRANSFER,
   EntryType,
+  LeadershipTransferInProgressError,
   MessageType,
   NotLeaderError,
+  ReadIndexPendingFullError,
   makeMessage,
   type Entry,
   type HardState,
@@ -14,6 +17,9 @@ export {
   type ProgressStatus,
   type RaftConfig,
   type RaftStatus,
+  type ReadContext,
+  type ReadState,
+  type ReadStateFailed,
   type Ready,
   type Role,
   type SoftState,

@@ -441,41 +441,32 @@ export class RaftNode {
 
   /** Election timeout or campaign(): pre-vote first if configured, unless forced by a transfer (thesis §3.10). */
   private startElection(transfer: boolean): void {
-    if (this.cfg.preVote && !transfer) this.becomePreCandidate();
-    else this.becomeCandidate(transfer);
+    this.becomeCandidate(this.cfg.preVote === true && !transfer, transfer);
   }
 
   /**
-   * Thesis §9.6: ask for pre-votes at term+1 without touching term or vote (nothing to persist),
-   * so a node that cannot win (partitioned, stale log) never bumps the cluster's term.
+   * Raft §5.2: term+1, vote for self, Vote to every voter. With `pre` (thesis §9.6) ask for
+   * pre-votes at term+1 instead, touching neither term nor vote (nothing to persist), so a node
+   * that cannot win (partitioned, stale log) never bumps the cluster's term. `transfer` marks the
+   * Votes so voters skip their lease (thesis §3.10).
    */
-  private becomePreCandidate(): void {
-    this.role = 'candidate';
-    this.preCandidate = true;
-    this.leaderId = null;
-    this.progress = null;
-    this.votes = new Map([[this.id, true]]);
-    this.resetElectionTimer();
-    if (this.quorumReached(true)) return this.becomeCandidate(false);
-    for (const to of this.voters) {
-      if (to === this.id) continue;
-      this.send({ type: MessageType.PreVote, to, term: this.term + 1, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+  private becomeCandidate(pre: boolean, transfer = false): void {
+    if (!pre) {
+      this.term++;
+      this.vote = this.id;
     }
-  }
-
-  private becomeCandidate(transfer: boolean): void {
-    this.term++;
-    this.vote = this.id;
     this.role = 'candidate';
-    this.preCandidate = false;
+    this.preCandidate = pre;
     this.leaderId = null;
     this.progress = null;
     this.votes = new Map([[this.id, true]]);
     this.resetElectionTimer();
-    if (this.quorumReached(true)) return this.becomeLeader();
+    if (this.quorumReached(true)) return pre ? this.becomeCandidate(false) : this.becomeLeader();
+    const type = pre ? MessageType.PreVote : MessageType.Vote;
+    const context = transfer ? CONTEXT_CAMPAIGN_TRANSFER : 0;
     for (const to of this.voters) {
       if (to === this.id) continue;
-      this.send({ type: MessageType.Vote, to, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context: transfer ? CONTEXT_CAMPAIGN_TRANSFER : 0 });
+      this.send({ type, to, term: pre ? this.term + 1 : this.term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context });
     }
   }
 

@@ -14,6 +14,7 @@ export class SafetyViolationError extends Error {
 }
 
 function sameEntry(a: Entry, b: Entry): boolean {
+  if (a === b) return true;
   if (a.index !== b.index || a.term !== b.term || a.type !== b.type || a.data.length !== b.data.length) return false;
   for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
   return true;
@@ -25,7 +26,9 @@ function sameEntry(a: Entry, b: Entry): boolean {
  * - Leader Completeness: a leader's log holds every entry committed before its term (checked
  *   when a leader is first observed);
  * - State Machine Safety: no two nodes apply different entries at one index (`onCommitted`);
- * - Log Matching: same index+term ⇒ identical prefixes (`checkLogMatching`).
+ * - Log Matching: same index+term ⇒ identical prefixes (`checkLogMatching`);
+ * - committed entries never change: every node's log up to its commit index holds exactly the
+ *   committed entries (`checkCommittedPrefixes`, reported as StateMachineSafety).
  * Throws SafetyViolationError.
  */
 export class SafetyChecker {
@@ -63,6 +66,20 @@ export class SafetyChecker {
         this.committedIndex = e.index;
       } else if (!sameEntry(prev, e)) {
         throw new SafetyViolationError('StateMachineSafety', `${id} applied entry ${e.index} term ${e.term}, another node applied term ${prev.term}`);
+      }
+    }
+  }
+
+  /** Each node's log at indexes <= its commit index equals the entries committed there. */
+  checkCommittedPrefixes(nodes: RaftNode[]): void {
+    for (const n of nodes) {
+      const hi = Math.min(n.status().commit, this.committedIndex);
+      const ents = n.entries(1, hi);
+      for (let i = 0; i < hi; i++) {
+        const want = this.committed.get(i + 1)!;
+        if (!sameEntry(ents[i], want)) {
+          throw new SafetyViolationError('StateMachineSafety', `${n.id} has entry ${i + 1} term ${ents[i].term} at or below its commit, committed was term ${want.term}`);
+        }
       }
     }
   }

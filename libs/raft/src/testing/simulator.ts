@@ -1,6 +1,6 @@
 import { mulberry32 } from '../prng';
 import { RaftNode } from '../raft-node';
-import type { Entry, HardState, Message, NodeId, RaftConfig, Ready } from '../types';
+import type { Entry, HardState, Message, NodeId, RaftConfig, ReadContext, ReadState, ReadStateFailed, Ready } from '../types';
 import { DurableStore } from './durable-store';
 import { SafetyChecker } from './safety';
 
@@ -21,6 +21,9 @@ export interface SimulatorOptions {
 interface InFlight {
   seq: number;
   msg: Message;
+  /** Delivery rounds still to skip (delay fault); each message is delayed at most once. */
+  hold: number;
+  delayed: boolean;
 }
 
 /**
@@ -30,6 +33,7 @@ interface InFlight {
  * - Ready loop per node exactly like a driver: persist (`DurableStore.persist`), enqueue messages,
  *   record committed entries (`applied`), `advance`.
  * - Faults (decided at delivery, with the seeded PRNG): `dropRate`, `duplicateRate`, `reorder`,
+ *   `delayRate` (hold a message back 1..`delayRoundsMax` delivery rounds),
  *   `dropIf(filter)`, `partition(...groups)` / `isolate(id)` / `heal()`, `crash(id)` (keeps only
  *   the DurableStore), `crashAfterNextPersist(id)` (between fsync and send) and `restart(id)`.
  * - Safety: a `SafetyChecker` observes every node after each Ready (election safety, leader
@@ -47,10 +51,20 @@ export class Simulator {
   readonly readies = new Map<NodeId, Ready[]>();
   recordReadies = false;
   recordSent = false;
+  /** Every ReadIndex confirmation (`Ready.readStates`) each node emitted, in order. */
+  readonly readStates = new Map<NodeId, ReadState[]>();
+  /** Every ReadIndex failure (`Ready.readStatesFailed`) each node emitted, in order. */
+  readonly readStatesFailed = new Map<NodeId, ReadStateFailed[]>();
+  /** Called with every Ready after it is persisted, before `advance` (not for a Ready lost in a crash). */
+  onReady: ((id: NodeId, rd: Ready) => void) | null = null;
 
   dropRate = 0;
   duplicateRate = 0;
   reorder = false;
+  /** Probability that a deliverable message is held back instead (once per message). */
+  delayRate = 0;
+  /** A delayed message waits 1..delayRoundsMax delivery rounds. */
+  delayRoundsMax = 3;
   private dropFilter: ((m: Message) => boolean) | null = null;
   private cut = new Set<string>();
   private readonly crashAfterPersist = new Set<NodeId>();
@@ -73,6 +87,8 @@ export class Simulator {
       this.stores.set(id, new DurableStore());
       this.applied.set(id, []);
       this.readies.set(id, []);
+      this.readStates.set(id, []);
+      this.readStatesFailed.set(id, []);
       this.restarts.set(id, 0);
       const r = opts.restored?.[id];
       if (r) {
@@ -138,7 +154,10 @@ export class Simulator {
         log.push(...rd.committedEntries);
         if (this.checkSafety) this.checker.onCommitted(id, rd.committedEntries);
       }
+      if (rd.readStates.length) this.readStates.get(id)!.push(...rd.readStates);
+      if (rd.readStatesFailed.length) this.readStatesFailed.get(id)!.push(...rd.readStatesFailed);
       if (this.recordReadies) this.readies.get(id)!.push(rd);
+      if (this.onReady) this.onReady(id, rd);
       n.advance(rd);
       if (this.checkSafety) this.checker.observe(n);
     }
@@ -167,9 +186,20 @@ export class Simulator {
     if (this.reorder) shuffle(batch, this.rng);
     let n = 0;
     for (const f of batch) {
-      if (this.duplicateRate > 0 && this.rng() < this.duplicateRate) this.queue.push({ seq: this.seq++, msg: f.msg });
+      if (f.hold > 0) {
+        f.hold--;
+        this.queue.push(f);
+        continue;
+      }
+      if (this.duplicateRate > 0 && this.rng() < this.duplicateRate) this.queue.push({ seq: this.seq++, msg: f.msg, hold: 0, delayed: false });
       if (!this.deliverable(f.msg)) continue;
       if (this.dropRate > 0 && this.rng() < this.dropRate) continue;
+      if (this.delayRate > 0 && !f.delayed && this.rng() < this.delayRate) {
+        f.delayed = true;
+        f.hold = Math.floor(this.rng() * this.delayRoundsMax);
+        this.queue.push(f);
+        continue;
+      }
       this.node(f.msg.to).step(f.msg);
       this.processReady(f.msg.to);
       n++;
@@ -206,6 +236,18 @@ export class Simulator {
     const r = this.node(id).propose(data.map((s) => new TextEncoder().encode(s)));
     this.processReady(id);
     return r;
+  }
+
+  /** `readIndex(ctx)` on `id` (thesis §6.4), then its Ready loop. @throws NotLeaderError on a non-leader. */
+  readIndex(id: NodeId, ctx: ReadContext): void {
+    this.node(id).readIndex(ctx);
+    this.processReady(id);
+  }
+
+  /** `transferLeadership(to)` on `id` (thesis §3.10), then its Ready loop. @throws NotLeaderError on a non-leader. */
+  transferLeadership(id: NodeId, to: NodeId): void {
+    this.node(id).transferLeadership(to);
+    this.processReady(id);
   }
 
   // ---- faults -----------------------------------------------------------------------------
@@ -267,6 +309,11 @@ export class Simulator {
     this.checker.checkLogMatching(this.liveNodes());
   }
 
+  /** Throws SafetyViolationError if a live node's log differs from what was committed at or below its commit index. */
+  checkCommittedPrefixes(): void {
+    this.checker.checkCommittedPrefixes(this.liveNodes());
+  }
+
   private build(id: NodeId, restore: boolean): RaftNode {
     const store = this.stores.get(id)!;
     const applied = this.applied.get(id)!;
@@ -287,7 +334,7 @@ export class Simulator {
 
   private enqueue(m: Message): void {
     if (this.recordSent) this.sent.push(m);
-    this.queue.push({ seq: this.seq++, msg: m });
+    this.queue.push({ seq: this.seq++, msg: m, hold: 0, delayed: false });
   }
 
   private deliverable(m: Message): boolean {
