@@ -301,9 +301,12 @@ export class RaftNode {
     if (to === this.id || to === this.leadTransferee) return;
     this.leadTransferee = to;
     this.transferElapsed = 0;
-    // Up to date already: hand over now. Else the Appends flushed at ready() catch it up and
-    // the AppendResponse that shows match = lastIndex triggers TimeoutNow.
-    this.maybeSendTimeoutNow(to);
+    const pr = this.progress!.get(to)!;
+    if (pr.match === this.log.lastIndex()) return this.maybeSendTimeoutNow(to);
+    // Catch the target up from its match index now rather than trusting the pipeline (Appends
+    // in flight may be lost); the AppendResponse that shows match = lastIndex sends TimeoutNow.
+    pr.becomeProbe(pr.match + 1);
+    this.sendAppend(to, true);
   }
 
   // ---- Ready cycle ----------------------------------------------------------------------
