@@ -28,13 +28,13 @@ describe('ReadIndex (thesis §6.4)', () => {
     expect(sim.elect('n1')).toBe(true);
     sim.stabilize();
     sim.dropIf((m) => m.type === MessageType.HeartbeatResponse && m.from !== 'n2'); // only n2 acks: 2 of 5
-    sim.readIndex('n1', 'ctx');
+    sim.readIndex('n1', 77);
     sim.stabilize();
     expect(sim.readStates.get('n1')).toEqual([]);
     sim.dropIf((m) => m.type === MessageType.HeartbeatResponse && m.from !== 'n2' && m.from !== 'n3');
     sim.run(2); // the next periodic heartbeat repeats the round: 3 of 5
     sim.stabilize();
-    expect(ctxs(sim, 'n1')).toEqual(['ctx']);
+    expect(ctxs(sim, 'n1')).toEqual([77]);
   });
 
   it('a follower refuses with NotLeaderError naming the leader', () => {
@@ -68,12 +68,12 @@ describe('ReadIndex (thesis §6.4)', () => {
     expect(s2.elect('n1')).toBe(true);
     s2.stabilize();
     const n1 = s2.node('n1');
-    n1.readIndex('early');
+    n1.readIndex(10);
     const rd = n1.ready(); // round r goes out (not yet delivered)
     s2.stores.get('n1')!.persist(rd);
     n1.advance(rd);
     const roundMsgs = rd.messages.filter((m) => m.type === MessageType.Heartbeat);
-    n1.readIndex('late'); // recorded after round r was sent
+    n1.readIndex(11); // recorded after round r was sent
     // Deliver only round r to the followers and their answers back, without another ready() on n1.
     for (const m of roundMsgs) {
       s2.node(m.to).step(m);
@@ -81,9 +81,9 @@ describe('ReadIndex (thesis §6.4)', () => {
       s2.node(m.to).advance(frd);
       for (const resp of frd.messages) if (resp.type === MessageType.HeartbeatResponse) n1.step(resp);
     }
-    expect(n1.status().readIndexPending).toBe(1); // 'late' still waits
+    expect(n1.status().readIndexPending).toBe(1); // 11 still waits
     s2.stabilize();
-    expect(ctxs(s2, 'n1')).toEqual(['early', 'late']);
+    expect(ctxs(s2, 'n1')).toEqual([10, 11]);
   });
 
   it('a new leader answers reads only once an entry of its term is committed (its commit index may be behind before)', () => {
@@ -93,7 +93,7 @@ describe('ReadIndex (thesis §6.4)', () => {
     sim.stabilize();
     sim.dropIf((m) => m.type === MessageType.Append || m.type === MessageType.AppendResponse);
     expect(sim.elect('n2')).toBe(true); // its Noop cannot replicate
-    sim.readIndex('n2', 'r');
+    sim.readIndex('n2', 5);
     sim.stabilize();
     expect(sim.node('n2').status().readIndexPending).toBe(1); // heartbeats acked, but nothing of term 2 committed
     expect(sim.readStates.get('n2')).toEqual([]);
@@ -101,7 +101,7 @@ describe('ReadIndex (thesis §6.4)', () => {
     sim.run(2); // a heartbeat response unpauses the probe; the Noop replicates
     sim.stabilize();
     const st = sim.node('n2').status();
-    expect(sim.readStates.get('n2')).toEqual([{ index: st.commit, ctx: 'r' }]);
+    expect(sim.readStates.get('n2')).toEqual([{ index: st.commit, ctx: 5 }]);
     expect(st.commit).toBe(3); // 1 Noop(t1), 2 'a', 3 Noop(t2)
   });
 
@@ -129,7 +129,7 @@ describe('ReadIndex (thesis §6.4)', () => {
     sim.run(5);
     expect(sim.node(l!).status().commit).toBe(lastIndex);
     expect(sim.node('n1').status().role).toBe('leader'); // no checkQuorum: it still believes it leads
-    sim.readIndex('n1', 'stale?');
+    sim.readIndex('n1', 501);
     sim.run(300);
     expect(sim.readStates.get('n1')).toEqual([]);
     expect(sim.node('n1').status().readIndexPending).toBe(1);
@@ -137,9 +137,9 @@ describe('ReadIndex (thesis §6.4)', () => {
     sim.run(20);
     expect(sim.node('n1').status().role).toBe('follower');
     expect(sim.readStates.get('n1')).toEqual([]);
-    expect(sim.readStatesFailed.get('n1')).toEqual([{ ctx: 'stale?' }]);
+    expect(sim.readStatesFailed.get('n1')).toEqual([{ ctx: 501 }]);
     // The same read on the real leader is answered at or after the majority's write.
-    sim.readIndex(l!, 'fresh');
+    sim.readIndex(l!, 502);
     sim.stabilize();
     expect(sim.readStates.get(l!)![0].index).toBeGreaterThanOrEqual(lastIndex);
   });
@@ -149,10 +149,10 @@ describe('ReadIndex (thesis §6.4)', () => {
     expect(sim.elect('n1')).toBe(true);
     sim.stabilize();
     sim.isolate('n1');
-    sim.readIndex('n1', 'x');
+    sim.readIndex('n1', 6);
     sim.run(20);
     expect(sim.node('n1').status().role).toBe('follower');
-    expect(sim.readStatesFailed.get('n1')).toEqual([{ ctx: 'x' }]);
+    expect(sim.readStatesFailed.get('n1')).toEqual([{ ctx: 6 }]);
     expect(sim.readStates.get('n1')).toEqual([]);
   });
 

@@ -75,11 +75,11 @@ describe('leadership transfer (thesis §3.10)', () => {
     expect(sim.elect('n1')).toBe(true);
     sim.stabilize();
     sim.dropIf((m) => m.type === MessageType.HeartbeatResponse);
-    sim.node('n1').readIndex('r');
+    sim.node('n1').readIndex(new Uint8Array([1, 2]));
     sim.transferLeadership('n1', 'n2');
     sim.stabilize();
     expect(sim.leader()).toBe('n2');
     expect(sim.readStates.get('n1')).toEqual([]);
-    expect(sim.readStatesFailed.get('n1')).toEqual([{ ctx: 'r' }]);
+    expect(sim.readStatesFailed.get('n1')).toEqual([{ ctx: new Uint8Array([1, 2]) }]);
   });
 });
