@@ -143,7 +143,8 @@ export function keyName(i: number): string {
 
 export function summarize(h: Histogram): LatencySummaryUs {
   if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
-  const at = (p: number) => h.getValueAtPercentile(p);
+  // A percentile is reported as its bucket's highest equivalent value: cap it at the recorded max.
+  const at = (p: number) => Math.min(h.getValueAtPercentile(p), h.maxValue);
   return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: h.maxValue, mean: Math.round(h.mean) };
 }
 
