@@ -27,6 +27,8 @@ import { crc32 } from 'node:zlib';
 export const SEGMENT_MAGIC = Buffer.from('CAIRNLOG', 'latin1');
 export const SEGMENT_FORMAT_VERSION = 1;
 export const SEGMENT_HEADER_BYTES = 24;
+/** Size of every `encodeFileHeader` header (the segment header is one). */
+export const FILE_HEADER_BYTES = 24;
 export const FRAME_HEADER_BYTES = 8;
 export const SEGMENT_FILE_SUFFIX = '.seg';
 /** A segment being created is written under this suffix, fsynced, then renamed into place. */
@@ -56,25 +58,41 @@ export function readU64(buf: Buffer, offset: number): number {
   return buf.readUInt32BE(offset) * 0x1_0000_0000 + buf.readUInt32BE(offset + 4);
 }
 
-export function encodeSegmentHeader(firstIndex: number): Buffer {
-  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
-  SEGMENT_MAGIC.copy(buf, 0);
-  buf.writeUInt32BE(SEGMENT_FORMAT_VERSION, 8);
-  writeU64(buf, firstIndex, 12);
+/**
+ * A 24-byte file header `magic (8) | version u32 | id u64 | CRC32 of bytes 0..19`, big-endian: the
+ * segment header's layout, shared with other files that carry CRC-framed records (the engine's
+ * merged data files and hint files use their own magic).
+ */
+export function encodeFileHeader(magic: Buffer, version: number, id: number): Buffer {
+  if (magic.length !== 8) throw new RangeError(`FileHeaderMagicIs8Bytes: got ${magic.length}`);
+  const buf = Buffer.alloc(FILE_HEADER_BYTES);
+  magic.copy(buf, 0);
+  buf.writeUInt32BE(version, 8);
+  writeU64(buf, id, 12);
   buf.writeUInt32BE(crc32(buf.subarray(0, 20)), 20);
   return buf;
 }
 
+/** Returns the id stored in a header written by `encodeFileHeader`, or a reason string when it is not one of `magic` / `version`. */
+export function decodeFileHeader(buf: Buffer, magic: Buffer, version: number, what: string): { id: number } | { error: string } {
+  if (buf.length < FILE_HEADER_BYTES) return { error: `${what} header truncated (${buf.length} of ${FILE_HEADER_BYTES} bytes)` };
+  if (!buf.subarray(0, 8).equals(magic)) return { error: `bad ${what} magic (not a ${magic.toString('latin1')} file)` };
+  if (buf.readUInt32BE(20) !== crc32(buf.subarray(0, 20))) return { error: `${what} header CRC32 mismatch` };
+  const got = buf.readUInt32BE(8);
+  if (got !== version) return { error: `unsupported ${what} format version ${got}` };
+  const id = readU64(buf, 12);
+  if (!Number.isSafeInteger(id)) return { error: `${what} header id ${id} above 2^53` };
+  return { id };
+}
+
+export function encodeSegmentHeader(firstIndex: number): Buffer {
+  return encodeFileHeader(SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION, firstIndex);
+}
+
 /** Returns the first index stored in a segment header, or a reason string when it is not one. */
 export function decodeSegmentHeader(buf: Buffer): { firstIndex: number } | { error: string } {
-  if (buf.length < SEGMENT_HEADER_BYTES) return { error: `segment header truncated (${buf.length} of ${SEGMENT_HEADER_BYTES} bytes)` };
-  if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) return { error: 'bad segment magic (not a cairn log segment)' };
-  if (buf.readUInt32BE(20) !== crc32(buf.subarray(0, 20))) return { error: 'segment header CRC32 mismatch' };
-  const version = buf.readUInt32BE(8);
-  if (version !== SEGMENT_FORMAT_VERSION) return { error: `unsupported segment format version ${version}` };
-  const firstIndex = readU64(buf, 12);
-  if (!Number.isSafeInteger(firstIndex)) return { error: `segment first index ${firstIndex} above 2^53` };
-  return { firstIndex };
+  const h = decodeFileHeader(buf, SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION, 'segment');
+  return 'error' in h ? h : { firstIndex: h.id };
 }
 
 /** CRC32 of a frame: over the 4 big-endian length bytes, then the payload. */
@@ -89,4 +107,20 @@ export function encodeFrame(payload: Uint8Array): Buffer {
   frame.set(payload, FRAME_HEADER_BYTES);
   frame.writeUInt32BE(frameCrc(frame.subarray(0, 4), frame.subarray(FRAME_HEADER_BYTES)), 4);
   return frame;
+}
+
+/**
+ * Decodes the complete frame starting at `offset` of `buf` (`u32 length | u32 CRC32 | payload`):
+ * the payload (a view into `buf`) and the offset just past the frame, or why it is not a valid
+ * frame (incomplete, length above `recordBytesMax`, CRC32 mismatch). Never throws.
+ */
+export function decodeFrame(buf: Buffer, offset: number, recordBytesMax: number): { payload: Buffer; end: number } | { error: string } {
+  if (buf.length - offset < FRAME_HEADER_BYTES) return { error: 'incomplete record header' };
+  const len = buf.readUInt32BE(offset);
+  if (len > recordBytesMax) return { error: `record length ${len} exceeds recordBytesMax ${recordBytesMax}` };
+  const end = offset + FRAME_HEADER_BYTES + len;
+  if (end > buf.length) return { error: 'incomplete record payload' };
+  const payload = buf.subarray(offset + FRAME_HEADER_BYTES, end);
+  if (frameCrc(buf.subarray(offset, offset + 4), payload) !== buf.readUInt32BE(offset + 4)) return { error: 'record CRC32 mismatch' };
+  return { payload, end };
 }

@@ -18,6 +18,15 @@ export {
   SEGMENT_HEADER_BYTES,
   SEGMENT_MAGIC,
   SEGMENT_FORMAT_VERSION,
+  FILE_HEADER_BYTES,
   segmentFileName,
   parseSegmentFileName,
+  encodeFrame,
+  decodeFrame,
+  frameCrc,
+  encodeFileHeader,
+  decodeFileHeader,
+  readU64,
+  writeU64,
 } from './format';
+export { fsyncDir, writeFileAtomic } from './files';

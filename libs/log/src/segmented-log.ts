@@ -30,6 +30,7 @@ import {
   parseSegmentFileName,
   segmentFileName,
 } from './format';
+import { fsyncDir } from './files';
 import { OffsetTable } from './offset-table';
 import { scanSegment, type TornTail } from './recovery';
 
@@ -126,15 +127,6 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   const v = value ?? fallback;
   if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return v;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const dh = await fsp.open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
 }
 
 export class SegmentedLog {
