@@ -229,7 +229,10 @@ export class RaftNode {
           this.maybeSendTimeoutNow(m.from);
           return;
         }
-        return this.handleHeartbeatResponse(m, pr);
+        this.handleHeartbeatResponse(m, pr);
+        // An up-to-date target gets no AppendResponse: heartbeats repeat a lost TimeoutNow.
+        this.maybeSendTimeoutNow(m.from);
+        return;
       }
       default:
         throw new Error(`MessageTypeUnknown: ${String(m.type)}`);

@@ -46,6 +46,21 @@ describe('leadership transfer (thesis §3.10)', () => {
     sim.checkLogMatching();
   });
 
+  it('a lost TimeoutNow is repeated on the next heartbeat response of the up-to-date target', () => {
+    const sim = new Simulator({ ids: ['n1', 'n2', 'n3'], seed: 6 });
+    expect(sim.elect('n1')).toBe(true);
+    sim.stabilize();
+    let dropped = 0;
+    sim.dropIf((m) => m.type === MessageType.TimeoutNow && dropped++ === 0);
+    sim.transferLeadership('n1', 'n2');
+    sim.stabilize();
+    expect(dropped).toBe(1);
+    expect(sim.leader()).toBe('n1');
+    sim.run(2); // one heartbeat interval, far below the election timeout
+    sim.stabilize();
+    expect(sim.leader()).toBe('n2');
+  });
+
   it('aborts after an election timeout if the target does not take over, then accepts proposals again', () => {
     const sim = new Simulator({ ids: ['n1', 'n2', 'n3'], seed: 6 });
     expect(sim.elect('n1')).toBe(true);
