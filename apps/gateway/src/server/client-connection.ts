@@ -1,4 +1,4 @@
-import { CommandOp, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandOp, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
@@ -29,6 +29,9 @@ export class ClientConnection {
   private draining = false;
   private closed = false;
   private drainWaiters: (() => void)[] = [];
+  /** Decoded frames not yet handled because `inflightMax` requests are in flight. */
+  private backlog: DecodeEvent[] = [];
+  private backlogHead = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -66,7 +69,22 @@ export class ClientConnection {
   }
 
   private onData(chunk: Buffer): void {
-    for (const ev of this.decoder.push(chunk)) {
+    for (const ev of this.decoder.push(chunk)) this.backlog.push(ev);
+    this.processBacklog();
+  }
+
+  /**
+   * Handles decoded frames while fewer than `inflightMax` requests are in flight. One TCP chunk
+   * can hold many frames, so the rest wait in `backlog` (at most one chunk's worth) with the
+   * socket paused, and resume as answers go out: the bound is exact, not per chunk.
+   */
+  private processBacklog(): void {
+    while (this.backlogHead < this.backlog.length && !this.closed) {
+      if (this.inflight >= this.deps.inflightMax) {
+        this.socket.pause();
+        return;
+      }
+      const ev = this.backlog[this.backlogHead++];
       if (ev.kind === 'request') this.handle(ev.request);
       else if (ev.kind === 'reject') this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
       else {
@@ -74,10 +92,14 @@ export class ClientConnection {
         this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
         this.socket.end();
         this.socket.pause();
+        this.backlog = [];
+        this.backlogHead = 0;
         return;
       }
     }
-    if (this.inflight >= this.deps.inflightMax) this.socket.pause();
+    this.backlog = [];
+    this.backlogHead = 0;
+    if (!this.draining && !this.closed && this.socket.isPaused()) this.socket.resume();
   }
 
   private handle(req: Request): void {
@@ -124,7 +146,7 @@ export class ClientConnection {
         this.inflight--;
         this.respond(res);
         if (this.inflight === 0) this.wakeDrainWaiters();
-        if (!this.draining && !this.closed && this.inflight < this.deps.inflightMax / 2 && this.socket.isPaused()) this.socket.resume();
+        if (!this.draining) this.processBacklog();
       });
   }
 
