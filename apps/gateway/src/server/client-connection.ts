@@ -1,5 +1,6 @@
-import { CommandOp, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
+import { KvSession, type KvResult } from '../paths/kv-session';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 
@@ -23,8 +24,8 @@ const EMPTY = Buffer.alloc(0);
  */
 export class ClientConnection {
   private readonly decoder: RequestDecoder;
+  private readonly session: KvSession;
   private inflight = 0;
-  private lastWriteIndex = 0;
   private corked = false;
   private draining = false;
   private closed = false;
@@ -38,6 +39,7 @@ export class ClientConnection {
     private readonly deps: ConnectionDeps,
   ) {
     this.decoder = new RequestDecoder(deps.limits);
+    this.session = new KvSession({ reads: deps.reads, writes: deps.writes, limits: deps.limits });
     socket.setNoDelay(true);
     socket.setTimeout(deps.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -110,44 +112,29 @@ export class ClientConnection {
       case Opcode.Status:
         this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(JSON.stringify(this.deps.status())) });
         return;
-      case Opcode.Get: {
-        const minIndex = req.flags & RequestFlags.Stale ? 0 : this.lastWriteIndex;
-        this.track(
-          this.deps.reads.get(req.key, minIndex).then((r) => ({
-            status: r.status,
-            flags: 0,
-            requestId: req.requestId,
-            revision: r.revision,
-            payload: r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound ? EMPTY : Buffer.from(r.message),
-          })),
-        );
+      case Opcode.Get:
+        this.track(req.requestId, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
         return;
-      }
       case Opcode.Set:
-      case Opcode.Del: {
-        const op = req.opcode === Opcode.Set ? CommandOp.Set : CommandOp.Delete;
-        this.track(
-          this.deps.writes.submit({ op, key: req.key, value: op === CommandOp.Set ? req.value : EMPTY }).then((w) => {
-            if (w.status === Status.Ok && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
-            return { status: w.status, flags: 0, requestId: req.requestId, revision: w.revision, payload: w.status === Status.Ok ? EMPTY : Buffer.from(w.message) };
-          }),
-        );
+        this.track(req.requestId, this.session.set(req.key, req.value));
         return;
-      }
+      case Opcode.Del:
+        this.track(req.requestId, this.session.del(req.key));
+        return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
     }
   }
 
-  private track(p: Promise<Response>): void {
+  private track(requestId: number, p: Promise<KvResult>): void {
     this.inflight++;
-    p.catch((e: Error) => ({ status: Status.Error, flags: 0, requestId: 0, revision: 0, payload: Buffer.from(`gateway error: ${e.message}`) }))
-      .then((res) => {
-        this.inflight--;
-        this.respond(res);
-        if (this.inflight === 0) this.wakeDrainWaiters();
-        if (!this.draining) this.processBacklog();
-      });
+    p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
+      this.inflight--;
+      const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound ? EMPTY : Buffer.from(r.message);
+      this.respond({ status: r.status, flags: 0, requestId, revision: r.revision, payload });
+      if (this.inflight === 0) this.wakeDrainWaiters();
+      if (!this.draining) this.processBacklog();
+    });
   }
 
   private respond(res: Response): void {

@@ -1,0 +1,75 @@
+import { CommandOp, Status, type FrameLimits } from '@cairn/protocol';
+import type { ReadPath } from './read-path';
+import type { WritePath } from './write-path';
+
+/** The outcome of one key-value request, whatever front door it came through. */
+export interface KvResult {
+  status: Status;
+  /** SET/DEL: the index the write committed at; GET: the key's revision (0 when not found). */
+  revision: number;
+  /** GET OK: the value. */
+  value: Uint8Array;
+  /** Error statuses: a human-readable reason. */
+  message: string;
+}
+
+/** What every session shares: the gateway's read and write paths and its request limits. */
+export interface KvPaths {
+  reads: ReadPath;
+  writes: WritePath;
+  limits: FrameLimits;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * One client's session with the store, shared by every front door (binary protocol, and the RESP
+ * and HTTP doors to come) so they behave identically: same limits, same errors, same consistency.
+ * Read-your-writes: every read carries the index of this session's last acknowledged write, so
+ * the storage node that serves it has applied at least that write. A `stale` read skips that wait.
+ */
+export class KvSession {
+  private lastWriteIndex = 0;
+
+  constructor(private readonly paths: KvPaths) {}
+
+  /** Index of the last write this session saw acknowledged (0 before any). */
+  lastAcknowledgedIndex(): number {
+    return this.lastWriteIndex;
+  }
+
+  /** Checks a key (and value) against the limits: a BAD_REQUEST/TOO_LARGE result, or null when fine. */
+  check(key: Uint8Array, value?: Uint8Array): KvResult | null {
+    const { keyBytesMax, valueBytesMax } = this.paths.limits;
+    if (key.length === 0) return fail(Status.BadRequest, 'empty key');
+    if (key.length > keyBytesMax) return fail(Status.TooLarge, `key is ${key.length} bytes; keyBytesMax is ${keyBytesMax}`);
+    if (value && value.length > valueBytesMax) return fail(Status.TooLarge, `value is ${value.length} bytes; valueBytesMax is ${valueBytesMax}`);
+    return null;
+  }
+
+  get(key: Uint8Array, opts: { stale?: boolean } = {}): Promise<KvResult> {
+    const bad = this.check(key);
+    if (bad) return Promise.resolve(bad);
+    return this.paths.reads.get(key, opts.stale ? 0 : this.lastWriteIndex);
+  }
+
+  set(key: Uint8Array, value: Uint8Array): Promise<KvResult> {
+    return this.write(CommandOp.Set, key, value);
+  }
+
+  del(key: Uint8Array): Promise<KvResult> {
+    return this.write(CommandOp.Delete, key, EMPTY);
+  }
+
+  private async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<KvResult> {
+    const bad = this.check(key, value);
+    if (bad) return bad;
+    const w = await this.paths.writes.submit({ op, key, value });
+    if (w.status === Status.Ok && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
+    return { status: w.status, revision: w.revision, value: EMPTY, message: w.message };
+  }
+}
+
+function fail(status: Status, message: string): KvResult {
+  return { status, revision: 0, value: EMPTY, message };
+}
