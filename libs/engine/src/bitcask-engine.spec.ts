@@ -13,7 +13,7 @@ describe('BitcaskEngine', () => {
   let dir: string;
   let engine: BitcaskEngine | null;
   const open = async (o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {
-    engine = await BitcaskEngine.open({ dir, ...o });
+    engine = await BitcaskEngine.open({ dir, autoMerge: false, ...o });
     return engine;
   };
   const reopen = async (o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {

@@ -1,14 +1,18 @@
 /**
  * `BitcaskEngine`: a Bitcask-style key-value store (Sheehy & Smith, "Bitcask: A Log-Structured
- * Hash Table for Fast Key/Value Data", 2010) whose data files are the segments of a
- * `@cairn/log` `SegmentedLog`. Every applied Raft entry becomes one data record (`record.ts`),
- * appended through the log's group commit; an in-memory keydir maps each live key to the
- * position of its latest value, so a get is one CRC-checked pread. See docs/engine.md.
+ * Hash Table for Fast Key/Value Data", 2010). New data records are appended to the data files of
+ * a `@cairn/log` `SegmentedLog` (group commit; log index = revision); a merge rewrites the live
+ * records of the immutable files into merged data files with hint files (`merged-file.ts`),
+ * committed by the merge manifest (`manifest.ts`). An in-memory keydir maps each live key to
+ * (file id, offset, size, revision), so a get is one CRC-checked pread. See docs/engine.md.
  */
+import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { LogClosedError, LogCorruptionError, SegmentedLog, segmentFileName, type FsyncPolicy, type SegmentInfo } from '@cairn/log';
-import { EngineEntryTooLargeError, EngineGapError } from './errors';
+import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, parseSegmentFileName, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
+import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError } from './errors';
 import { Keydir, keyString } from './keydir';
+import { MANIFEST_FILE_NAME, readManifest, writeManifest, type MergeManifest } from './manifest';
+import { MergedFile, MergedFileWriter, hintEntries, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord } from './record';
 
 /** One committed Raft entry for the state machine. `index` = Raft log index = the key's new revision. */
@@ -19,10 +23,16 @@ export interface EngineEntry {
   value: Uint8Array;
 }
 
+/**
+ * Points of a merge, in order, at which `EngineOptions.mergeHook` is called (test hook: throwing
+ * from it simulates a crash there). `chunk` is called after each chunk of input bytes.
+ */
+export type MergeStep = 'started' | 'chunk' | 'written' | 'installed' | 'committed' | 'switched' | 'deleted';
+
 export interface EngineOptions {
-  /** Directory of the data files (log segments); created if missing. */
+  /** Directory of the data files; created if missing. */
   dir: string;
-  /** Data file size before rolling to a new one; default 64 MiB (the log's default). */
+  /** Size of a data file (log segment or merged file) before rolling to a new one; default 64 MiB (the log's default). */
   segmentBytesMax?: number;
   /** Default 'group' (see `FsyncPolicy` in `@cairn/log`). */
   fsyncPolicy?: FsyncPolicy;
@@ -30,6 +40,18 @@ export interface EngineOptions {
   keyBytesMax?: number;
   /** Default 8 MiB. */
   valueBytesMax?: number;
+  /** Start a merge in the background after an apply when the triggers below hold; default true. */
+  autoMerge?: boolean;
+  /** Merge trigger: dead bytes / record bytes of the immutable data files at least this; default 0.5. */
+  mergeDeadBytesRatioMin?: number;
+  /** Merge trigger: at least this many immutable data files (merged files + sealed log files); default 2. */
+  mergeFilesMin?: number;
+  /** Merge input read rate bound, bytes/s; default 64 MiB/s; `Infinity` = unbounded. */
+  mergeBytesPerSecondMax?: number;
+  /** A merge yields to the event loop after each chunk of this many input bytes; default 1 MiB. */
+  mergeChunkBytes?: number;
+  /** Test hook, called at each `MergeStep`; a throw aborts the merge there as a crash would. */
+  mergeHook?: (step: MergeStep) => void | Promise<void>;
 }
 
 export interface GetResult {
@@ -38,64 +60,192 @@ export interface GetResult {
   revision: number;
 }
 
+/** One merge's figures (`merge()`'s result, `stats().lastMerge`). */
+export interface MergeReport {
+  startedAtMs: number;
+  durationMs: number;
+  /** Immutable data files merged (0: nothing to merge). */
+  inputFiles: number;
+  /** Merged data files written (each with a hint file). */
+  outputFiles: number;
+  /** Record bytes read from the inputs. */
+  bytesRead: number;
+  /** Bytes of the merged data files and hint files written. */
+  bytesWritten: number;
+  recordsCopied: number;
+  tombstonesDropped: number;
+  /** Disk bytes of the inputs minus those of the outputs (data + hint files). */
+  bytesReclaimed: number;
+  /** Why the merge failed (null on success). */
+  error: string | null;
+}
+
 export interface EngineStats {
   /** Live keys in the keydir. */
   keys: number;
-  /** Log-frame bytes of the records the keydir points to. */
+  /** Frame bytes of the records the keydir points to. */
   liveBytes: number;
-  /** Bytes of the data files on disk (segment headers included). */
+  /** Bytes of the data files on disk (merged files and log files, headers included; hint files not). */
   dataBytes: number;
-  /** Log-frame bytes of records no key points to (overwritten values, tombstones, noops): what a merge can reclaim. */
+  /** Frame bytes of records no key points to (overwritten values, tombstones, noops): what merges can reclaim. */
   deadBytes: number;
   appliedIndex: number;
+  /** Data files: merged files + log files (the active one included). */
+  files: number;
+  mergedFiles: number;
+  /** Bytes of the hint files. */
+  hintBytes: number;
+  /** Record bytes of the immutable data files (merged + sealed log files): a merge's input now. */
+  mergeableBytes: number;
+  /** Dead bytes among `mergeableBytes` (the auto-merge trigger compares their ratio). */
+  mergeableDeadBytes: number;
+  merging: boolean;
+  /** Merges completed since open. */
+  merges: number;
+  lastMerge: MergeReport | null;
 }
 
+/** What `open` found and did. */
+export interface EngineOpenReport {
+  /** The log's recovery of its data files (torn tail etc., docs/log.md). */
+  log: RecoveryReport;
+  mergedFiles: number;
+  /** Merged data files whose keys were loaded from their hint file (the data file was not read). */
+  hintFilesLoaded: number;
+  /** Merged data files scanned record by record because their hint file was missing or invalid. */
+  mergedFilesScanned: number;
+  /** Log data files scanned (they have no hint files). */
+  logFilesScanned: number;
+  /** Half-finished merge leftovers and superseded files deleted. */
+  removedFiles: string[];
+  /** e.g. `hint file <path> unusable (<reason>): scanned <data file>`. */
+  warnings: string[];
+  durationMs: number;
+}
+
+const MiB = 1024 * 1024;
+const DEFAULT_SEGMENT_BYTES_MAX = 64 * MiB;
 const DEFAULT_KEY_BYTES_MAX = 64 * 1024;
-const DEFAULT_VALUE_BYTES_MAX = 8 * 1024 * 1024;
+const DEFAULT_VALUE_BYTES_MAX = 8 * MiB;
+const DEFAULT_MERGE_DEAD_BYTES_RATIO_MIN = 0.5;
+const DEFAULT_MERGE_FILES_MIN = 2;
+const DEFAULT_MERGE_BYTES_PER_SECOND_MAX = 64 * MiB;
+const DEFAULT_MERGE_CHUNK_BYTES = MiB;
+/** Keydir entries switched to a merged file between two yields to the event loop. */
+const SWITCH_ENTRIES_PER_YIELD = 65_536;
+
+type ResolvedOptions = Required<Omit<EngineOptions, 'mergeHook' | 'fsyncPolicy'>> & Pick<EngineOptions, 'mergeHook' | 'fsyncPolicy'>;
+
+function resolveOptions(o: EngineOptions): ResolvedOptions {
+  const r: ResolvedOptions = {
+    dir: nodePath.resolve(o.dir),
+    segmentBytesMax: o.segmentBytesMax ?? DEFAULT_SEGMENT_BYTES_MAX,
+    fsyncPolicy: o.fsyncPolicy,
+    keyBytesMax: o.keyBytesMax ?? DEFAULT_KEY_BYTES_MAX,
+    valueBytesMax: o.valueBytesMax ?? DEFAULT_VALUE_BYTES_MAX,
+    autoMerge: o.autoMerge ?? true,
+    mergeDeadBytesRatioMin: o.mergeDeadBytesRatioMin ?? DEFAULT_MERGE_DEAD_BYTES_RATIO_MIN,
+    mergeFilesMin: o.mergeFilesMin ?? DEFAULT_MERGE_FILES_MIN,
+    mergeBytesPerSecondMax: o.mergeBytesPerSecondMax ?? DEFAULT_MERGE_BYTES_PER_SECOND_MAX,
+    mergeChunkBytes: o.mergeChunkBytes ?? DEFAULT_MERGE_CHUNK_BYTES,
+    mergeHook: o.mergeHook,
+  };
+  if (!(r.mergeDeadBytesRatioMin >= 0 && r.mergeDeadBytesRatioMin <= 1)) throw new RangeError(`mergeDeadBytesRatioMin must be in [0, 1], got ${o.mergeDeadBytesRatioMin}`);
+  if (!Number.isSafeInteger(r.mergeFilesMin) || r.mergeFilesMin < 1) throw new RangeError(`mergeFilesMin must be a positive integer, got ${o.mergeFilesMin}`);
+  if (!(r.mergeBytesPerSecondMax > 0)) throw new RangeError(`mergeBytesPerSecondMax must be > 0, got ${o.mergeBytesPerSecondMax}`);
+  if (!Number.isSafeInteger(r.mergeChunkBytes) || r.mergeChunkBytes <= 0) throw new RangeError(`mergeChunkBytes must be a positive integer, got ${o.mergeChunkBytes}`);
+  return r;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A merge input: a merged file or a sealed log data file. */
+interface MergeInput {
+  fileId: number;
+  recordBytes: number;
+  diskBytes: number;
+  records(): Iterable<{ offset: number; payload: Buffer }>;
+}
 
 export class BitcaskEngine {
   private readonly keydir = new Keydir();
+  /** Merged data files in use, by keydir file id (-n). */
+  private readonly merged = new Map<number, MergedFile>();
+  private manifest: MergeManifest;
   /** Highest index applied and durable. */
-  private durableIndex: number;
+  private durableIndex = 0;
   /** Highest index handed to the log (durable or not): where the next apply must continue. */
-  private assignedIndex: number;
+  private assignedIndex = 0;
   /** Settles when the latest apply is durable; lets a fully skipped re-delivery wait for it. */
   private lastDurable: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private closing: Promise<void> | null = null;
+  private merging: Promise<MergeReport> | null = null;
+  /** Set when a merge failed after its commit point: memory and the manifest may disagree until reopen. */
+  private mergeBroken: Error | null = null;
+  private merges = 0;
+  private lastMerge: MergeReport | null = null;
 
   private constructor(
     private readonly log: SegmentedLog,
-    private readonly dir: string,
-    private readonly keyBytesMax: number,
-    private readonly valueBytesMax: number,
+    private readonly opts: ResolvedOptions,
+    manifest: MergeManifest | null,
+    readonly openReport: EngineOpenReport,
   ) {
-    this.durableIndex = 0;
-    this.assignedIndex = 0;
+    this.manifest = manifest ?? { generation: 0, upto: 1, nextFileNumber: 1, files: [] };
   }
 
   /**
-   * Opens the data files (recovering a torn tail, see `@cairn/log`) and rebuilds the keydir by
-   * scanning them oldest first. `appliedIndex()` is then the revision of the last record.
-   * @throws LogCorruptionError for corrupt data files or a record that is not a valid data record.
+   * Opens the data files and rebuilds the keydir: first deletes half-finished merge leftovers
+   * (`*.tmp`, merged files the manifest does not list, log files the manifest supersedes), then
+   * loads the merged files (from their hint files when valid, else by a scan, with a warning in
+   * `openReport`), then scans the log's data files oldest first (recovering a torn tail of the
+   * last one, see `@cairn/log`). `appliedIndex()` is then the revision of the last record.
+   * @throws LogCorruptionError for corrupt data files, a bad manifest, a merged file the manifest
+   *   lists but that is missing or of the wrong size, or a record that is not a valid data record.
    */
   static async open(options: EngineOptions): Promise<BitcaskEngine> {
-    const keyBytesMax = options.keyBytesMax ?? DEFAULT_KEY_BYTES_MAX;
-    const valueBytesMax = options.valueBytesMax ?? DEFAULT_VALUE_BYTES_MAX;
-    const log = await SegmentedLog.open({
-      dir: options.dir,
-      segmentBytesMax: options.segmentBytesMax,
-      fsyncPolicy: options.fsyncPolicy,
-      recordBytesMax: RECORD_HEADER_BYTES + keyBytesMax + valueBytesMax,
-      firstIndex: 1,
-    });
-    const engine = new BitcaskEngine(log, nodePath.resolve(options.dir), keyBytesMax, valueBytesMax);
+    const started = Date.now();
+    const opts = resolveOptions(options);
+    const dir = opts.dir;
+    await fsp.mkdir(dir, { recursive: true });
+    const manifest = readManifest(dir);
+    const listed = new Set(manifest?.files.map((f) => f.n));
+    const removedFiles: string[] = [];
+    for (const name of await fsp.readdir(dir)) {
+      const merged = parseMergedFileName(name);
+      const segmentId = parseSegmentFileName(name);
+      const stale =
+        (name.endsWith('.tmp') && (name.startsWith('merged-') || name === MANIFEST_FILE_NAME + '.tmp')) ||
+        (merged !== null && !listed.has(merged.n)) ||
+        (segmentId !== null && manifest !== null && segmentId < manifest.upto);
+      if (stale) {
+        await fsp.rm(nodePath.join(dir, name), { force: true });
+        removedFiles.push(name);
+      }
+    }
+    if (removedFiles.length) await fsyncDir(dir);
+
+    const recordBytesMax = RECORD_HEADER_BYTES + opts.keyBytesMax + opts.valueBytesMax;
+    const mergedFiles: MergedFile[] = [];
+    let log: SegmentedLog | null = null;
     try {
+      for (const f of manifest?.files ?? []) mergedFiles.push(MergedFile.open(dir, f.n, f.dataBytes, recordBytesMax));
+      log = await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, recordBytesMax, firstIndex: manifest?.upto ?? 1 });
+      if (manifest && log.firstIndex() !== manifest.upto) {
+        throw new LogCorruptionError(nodePath.join(dir, segmentFileName(log.firstIndex())), 0, `the merged files cover revisions below ${manifest.upto} but the oldest data file starts at ${log.firstIndex()}`);
+      }
+      const report: EngineOpenReport = { log: log.recovery, mergedFiles: mergedFiles.length, hintFilesLoaded: 0, mergedFilesScanned: 0, logFilesScanned: 0, removedFiles, warnings: [], durationMs: 0 };
+      const engine = new BitcaskEngine(log, opts, manifest, report);
+      for (const mf of mergedFiles) engine.merged.set(mf.fileId, mf);
       engine.rebuildKeydir();
+      report.durationMs = Date.now() - started;
+      return engine;
     } catch (err) {
-      await log.close();
+      for (const mf of mergedFiles) mf.close();
+      await log?.close();
       throw err;
     }
-    return engine;
   }
 
   /** Highest entry index applied AND durable (the revision of the last data record; 0 when empty). */
@@ -103,8 +253,8 @@ export class BitcaskEngine {
     return this.durableIndex;
   }
 
-  /** What `open` found in the data files (torn tail etc.), from `@cairn/log`. */
-  get recovery(): SegmentedLog['recovery'] {
+  /** What `open` found in the log's data files (torn tail etc.), from `@cairn/log`; `openReport.log`. */
+  get recovery(): RecoveryReport {
     return this.log.recovery;
   }
 
@@ -114,6 +264,7 @@ export class BitcaskEngine {
    * contiguous from there. Writes one record per entry (Noop too, so the applied index is
    * durable), updates the keydir at once (gets see the new values before the fsync), and resolves
    * with the new appliedIndex once the records are durable (group commit through the log).
+   * Then, with `autoMerge`, starts a background merge when the merge triggers hold.
    * @throws EngineGapError (nothing written) when the first new entry is not appliedIndex + 1 or
    *   the entries are not contiguous; EngineEntryTooLargeError; LogClosedError.
    */
@@ -131,37 +282,42 @@ export class BitcaskEngine {
       const e = entries[i];
       const expected = this.assignedIndex + 1 + (i - start);
       if (e.index !== expected) throw new EngineGapError(expected, e.index);
-      if (e.key.length > this.keyBytesMax) throw new EngineEntryTooLargeError(e.index, 'key', e.key.length, this.keyBytesMax);
-      if (e.value.length > this.valueBytesMax) throw new EngineEntryTooLargeError(e.index, 'value', e.value.length, this.valueBytesMax);
+      if (e.key.length > this.opts.keyBytesMax) throw new EngineEntryTooLargeError(e.index, 'key', e.key.length, this.opts.keyBytesMax);
+      if (e.value.length > this.opts.valueBytesMax) throw new EngineEntryTooLargeError(e.index, 'value', e.value.length, this.opts.valueBytesMax);
       if (e.op !== EngineOp.Noop && e.op !== EngineOp.Set && e.op !== EngineOp.Delete) throw new RangeError(`entry ${e.index}: unknown op ${String(e.op)}`);
       payloads[i - start] = encodeRecord(e.op, now, e.index, e.key, e.op === EngineOp.Set ? e.value : new Uint8Array(0));
     }
     const { positions, durable } = this.log.enqueue(payloads);
     for (let i = 0; i < positions.length; i++) {
       const e = entries[start + i];
+      const p = positions[i];
       // The log index and the revision advance together (one record per entry, no gaps).
-      if (positions[i].index !== e.index) throw new Error(`LogIndexMatchesRevision: record ${positions[i].index} for entry ${e.index}`);
-      this.keydir.record(e.op, keyString(e.key), positions[i], e.index);
+      if (p.index !== e.index) throw new Error(`LogIndexMatchesRevision: record ${p.index} for entry ${e.index}`);
+      this.keydir.record(e.op, keyString(e.key), p.segmentId, p.offset, p.sizeBytes, e.index);
     }
     const last = entries[entries.length - 1].index;
     this.assignedIndex = last;
     this.lastDurable = durable;
     await durable;
     if (last > this.durableIndex) this.durableIndex = last;
+    this.maybeAutoMerge();
     return this.durableIndex;
   }
 
   /**
    * The live value of `key` and the revision that wrote it, or null when absent or deleted.
-   * Synchronous: one pread (or the log's pending buffer for a record not yet written).
-   * @throws LogCorruptionError when the record's CRC32 (or layout) is wrong: never wrong bytes.
+   * Synchronous: one pread (or the log's pending buffer for a record not yet written). Works
+   * during a merge: the keydir points at old files until each key is switched to its copy, and
+   * old files are deleted only after the switch.
+   * @throws LogCorruptionError naming the data file and offset when the record's CRC32 (or
+   *   layout) is wrong: never wrong bytes.
    */
   get(key: Uint8Array): GetResult | null {
     this.assertOpen('get');
     const entry = this.keydir.get(keyString(key));
     if (!entry) return null;
-    const payload = this.log.readAt(entry.segmentId, entry.offset, entry.sizeBytes);
-    const rec = this.decode(payload, entry.segmentId, entry.offset);
+    const payload = entry.fileId > 0 ? this.log.readAt(entry.fileId, entry.offset, entry.sizeBytes) : this.mergedFile(entry.fileId).read(entry.offset, entry.sizeBytes);
+    const rec = this.decode(payload, entry.fileId, entry.offset);
     // The keydir and the data file must agree; a mismatch is a bug, not a miss.
     if (rec.op !== EngineOp.Set || rec.revision !== entry.revision || !rec.key.equals(key)) {
       throw new Error(`KeydirMatchesRecord: keydir entry (revision ${entry.revision}) points to op ${rec.op} revision ${rec.revision}`);
@@ -171,55 +327,317 @@ export class BitcaskEngine {
 
   stats(): EngineStats {
     this.assertOpen('stats');
+    let mergedBytes = 0;
+    let hintBytes = 0;
+    for (const mf of this.merged.values()) {
+      mergedBytes += mf.sizeBytes;
+      hintBytes += mf.hintBytes;
+    }
+    const { bytes, deadBytes } = this.mergeable();
     return {
       keys: this.keydir.size,
       liveBytes: this.keydir.liveBytes,
-      dataBytes: this.log.sizeBytes(),
+      dataBytes: mergedBytes + this.log.sizeBytes(),
       deadBytes: this.keydir.deadBytes,
       appliedIndex: this.durableIndex,
+      files: this.merged.size + this.log.segments().length,
+      mergedFiles: this.merged.size,
+      hintBytes,
+      mergeableBytes: bytes,
+      mergeableDeadBytes: deadBytes,
+      merging: this.merging !== null,
+      merges: this.merges,
+      lastMerge: this.lastMerge,
     };
   }
 
-  /** Flushes and fsyncs pending records, closes the data files; later calls throw LogClosedError. Idempotent. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.log.close();
+  /**
+   * Runs one merge now (or joins the running one) and resolves with its figures. A merge rewrites
+   * the live records of every immutable data file (merged files and sealed log files; never the
+   * active one) into new merged files with hint files, in the background: it reads at most
+   * `mergeBytesPerSecondMax`, yields to the event loop every `mergeChunkBytes`, and gets and
+   * applies go on meanwhile. Crash-safe at every step (docs/engine.md "Merge").
+   * @throws MergeAbortedError when `close()` interrupts it (nothing committed, nothing left
+   *   behind); the I/O error that stopped it; LogClosedError.
+   */
+  merge(): Promise<MergeReport> {
+    if (this.closed) return Promise.reject(new LogClosedError('merge'));
+    if (this.mergeBroken) return Promise.reject(this.mergeBroken);
+    if (!this.merging) {
+      const startedAtMs = Date.now();
+      this.merging = this.runMerge(startedAtMs).then(
+        (report) => {
+          this.merging = null;
+          this.merges++;
+          this.lastMerge = report;
+          return report;
+        },
+        (err: unknown) => {
+          this.merging = null;
+          this.lastMerge = { ...emptyMergeReport(startedAtMs), error: String(err) };
+          throw err;
+        },
+      );
+    }
+    return this.merging;
+  }
+
+  /** Stops a running merge (before its commit point) or lets it finish (after), fsyncs pending records, closes the files; later calls throw LogClosedError. Idempotent. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      this.closing = (async () => {
+        await this.merging?.catch(() => undefined);
+        for (const mf of this.merged.values()) mf.close();
+        await this.log.close();
+      })();
+    }
+    return this.closing;
   }
 
   private assertOpen(operation: string): void {
     if (this.closed) throw new LogClosedError(operation);
   }
 
-  private decode(payload: Buffer, segmentId: number, offset: number): DataRecord {
+  private filePath(fileId: number): string {
+    return fileId > 0 ? nodePath.join(this.opts.dir, segmentFileName(fileId)) : this.mergedFile(fileId).path;
+  }
+
+  private mergedFile(fileId: number): MergedFile {
+    const mf = this.merged.get(fileId);
+    if (!mf) throw new Error(`KeydirFileExists: no merged data file ${-fileId}`);
+    return mf;
+  }
+
+  private decode(payload: Buffer, fileId: number, offset: number): DataRecord {
     const rec = decodeRecord(payload);
-    if ('error' in rec) throw new LogCorruptionError(nodePath.join(this.dir, segmentFileName(segmentId)), offset, rec.error);
+    if ('error' in rec) throw new LogCorruptionError(this.filePath(fileId), offset, rec.error);
     return rec;
   }
 
   /**
-   * Rebuilds the keydir from the data files, oldest first. Seam for hint files (a later issue):
-   * `loadDataFile` is the only per-file loader; a `loadHintFile(segment)` that feeds the same
-   * `keydir.record(...)` calls from `<segmentId>.hint` (key, position, revision, op; no values)
-   * will be tried first for sealed segments, falling back to the scan when absent or invalid.
+   * Rebuilds the keydir, oldest data first: the merged files (each key at most once per merge,
+   * all older than any log record), from their hint files when valid, else by scanning; then the
+   * log's data files, whose records fold in revision order (Set points the key at the record,
+   * Delete removes it).
    */
   private rebuildKeydir(): void {
-    for (const segment of this.log.segments()) this.loadDataFile(segment);
-    const last = this.log.lastIndex();
-    this.durableIndex = this.assignedIndex = last >= this.log.firstIndex() ? this.revisionAt(last) : 0;
+    const report = this.openReport;
+    for (const mf of this.merged.values()) {
+      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
+      if ('payloads' in hint) {
+        for (const e of hintEntries(hint.payloads)) this.keydir.record(e.op, e.key, mf.fileId, e.offset, e.sizeBytes, e.revision);
+        this.keydir.addDead(mf.recordBytes - this.keydir.liveBytesOf(mf.fileId) - this.tombstoneBytesOf(hint.payloads));
+        report.hintFilesLoaded++;
+        continue;
+      }
+      report.warnings.push(`hint file ${mf.hintPath} unusable (${hint.error}): scanned ${mf.path}`);
+      report.mergedFilesScanned++;
+      let recordBytes = 0;
+      for (const { offset, payload } of mf.scan()) {
+        const rec = this.decode(payload, mf.fileId, offset);
+        this.keydir.record(rec.op, rec.key.toString('latin1'), mf.fileId, offset, payload.length + 8, rec.revision);
+        recordBytes += rec.op === EngineOp.Set ? payload.length + 8 : 0;
+      }
+      // Copies the merge could not switch to (overwritten meanwhile) are dead in this file.
+      this.keydir.addDead(recordBytes - this.keydir.liveBytesOf(mf.fileId));
+    }
+    for (const segment of this.log.segments()) this.loadLogFile(segment);
+    this.durableIndex = this.assignedIndex = this.log.lastIndex();
   }
 
-  private loadDataFile(segment: SegmentInfo): void {
+  /** Frame bytes of the tombstones a hint file lists (they are counted dead by `Keydir.record` already). */
+  private tombstoneBytesOf(payloads: Buffer[]): number {
+    let bytes = 0;
+    for (const e of hintEntries(payloads)) if (e.op !== EngineOp.Set) bytes += e.sizeBytes;
+    return bytes;
+  }
+
+  private loadLogFile(segment: SegmentInfo): void {
+    this.openReport.logFilesScanned++;
     for (const { position, payload } of this.log.scan(segment.firstIndex, segment.lastIndex)) {
       const rec = this.decode(payload, position.segmentId, position.offset);
       if (rec.revision !== position.index) {
-        throw new LogCorruptionError(nodePath.join(this.dir, segmentFileName(position.segmentId)), position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
+        throw new LogCorruptionError(segment.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
       }
-      this.keydir.record(rec.op, rec.key.toString('latin1'), position, rec.revision);
+      this.keydir.record(rec.op, rec.key.toString('latin1'), position.segmentId, position.offset, position.sizeBytes, rec.revision);
     }
   }
 
-  private revisionAt(index: number): number {
-    const pos = this.log.position(index);
-    return this.decode(this.log.read(index), pos.segmentId, pos.offset).revision;
+  /** Record bytes and dead bytes of the immutable data files (merged files + sealed log files). */
+  private mergeable(): { files: number; bytes: number; deadBytes: number } {
+    let files = 0;
+    let bytes = 0;
+    let live = 0;
+    for (const mf of this.merged.values()) {
+      files++;
+      bytes += mf.recordBytes;
+      live += this.keydir.liveBytesOf(mf.fileId);
+    }
+    const segs = this.log.segments();
+    for (let i = 0; i < segs.length - 1; i++) {
+      files++;
+      bytes += segs[i].sizeBytes - SEGMENT_HEADER_BYTES;
+      live += this.keydir.liveBytesOf(segs[i].segmentId);
+    }
+    return { files, bytes, deadBytes: Math.max(0, bytes - live) };
   }
+
+  private maybeAutoMerge(): void {
+    if (!this.opts.autoMerge || this.merging || this.closed || this.mergeBroken) return;
+    const m = this.mergeable();
+    if (m.files < this.opts.mergeFilesMin || m.bytes === 0 || m.deadBytes / m.bytes < this.opts.mergeDeadBytesRatioMin) return;
+    // Background: the outcome is in stats().lastMerge; a failure must not reject an apply.
+    this.merge().catch(() => undefined);
+  }
+
+  private async hook(step: MergeStep): Promise<void> {
+    if (this.opts.mergeHook) await this.opts.mergeHook(step);
+  }
+
+  /**
+   * The merge (Bitcask merge with a manifest as the commit point):
+   * 1. inputs = every merged file + every log data file before the active one (`upto` = the
+   *    active file's first index); the log is synced so they are complete on disk;
+   * 2. copy each input record the keydir still points at into `merged-<n>.data.tmp` (new file
+   *    every `segmentBytesMax`) with its hint entry in `merged-<n>.hint.tmp`; drop tombstones and
+   *    noops: every file older than them is an input, so no value they shadow survives;
+   * 3. fsync, rename into place, fsync the directory;
+   * 4. commit: replace `merge.manifest` (new files, `upto`) atomically;
+   * 5. switch every key whose revision is unchanged to its copy (yielding between batches);
+   * 6. delete the inputs (old merged files and hints; `dropPrefix(upto)` of the log).
+   * A crash before 4 leaves leftovers that open deletes; after 4, open deletes the superseded inputs.
+   */
+  private async runMerge(startedAtMs: number): Promise<MergeReport> {
+    const report = emptyMergeReport(startedAtMs);
+    const segments = this.log.segments();
+    const upto = segments[segments.length - 1].segmentId;
+    if (this.merged.size === 0 && segments.length === 1) return report;
+    // Files before `upto` took no record enqueued after this sync, so after it they are complete on disk.
+    await this.log.sync();
+    const sealed = this.log.segments().filter((s) => s.segmentId < upto);
+    const inputs: MergeInput[] = [
+      ...[...this.merged.values()].map((mf) => ({ fileId: mf.fileId, recordBytes: mf.recordBytes, diskBytes: mf.sizeBytes + mf.hintBytes, records: () => mf.scan() })),
+      ...sealed.map((s) => ({
+        fileId: s.segmentId,
+        recordBytes: s.sizeBytes - SEGMENT_HEADER_BYTES,
+        diskBytes: s.sizeBytes,
+        records: () => this.logRecords(s),
+      })),
+    ];
+    report.inputFiles = inputs.length;
+    await this.hook('started');
+
+    const writers: MergedFileWriter[] = [];
+    let committed = false;
+    try {
+      let writer: MergedFileWriter | null = null;
+      let chunkRead = 0;
+      for (const input of inputs) {
+        for (const { offset, payload } of input.records()) {
+          const rec = this.decode(payload, input.fileId, offset);
+          const frameBytes = payload.length + 8;
+          report.bytesRead += frameBytes;
+          chunkRead += frameBytes;
+          const e = rec.op === EngineOp.Set ? this.keydir.get(rec.key.toString('latin1')) : undefined;
+          if (e && e.fileId === input.fileId && e.offset === offset) {
+            if (!writer || (writer.records > 0 && writer.sizeBytes + frameBytes > this.opts.segmentBytesMax)) {
+              if (writer) await writer.finish();
+              writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++);
+              writers.push(writer);
+              await writer.create();
+            }
+            writer.add(encodeFrame(payload), rec.op, rec.revision, rec.key);
+            report.recordsCopied++;
+          } else if (rec.op === EngineOp.Delete) {
+            report.tombstonesDropped++;
+          }
+          if (chunkRead >= this.opts.mergeChunkBytes) {
+            chunkRead = 0;
+            await writer?.flush();
+            await this.pace(startedAtMs, report.bytesRead);
+            await this.hook('chunk');
+          }
+        }
+      }
+      if (writer) await writer.finish();
+      await this.hook('written');
+      for (const w of writers) await w.install();
+      await fsyncDir(this.opts.dir);
+      await this.hook('installed');
+      if (this.closed) throw new MergeAbortedError();
+
+      const manifest: MergeManifest = {
+        generation: this.manifest.generation + 1,
+        upto,
+        nextFileNumber: this.manifest.nextFileNumber,
+        files: writers.map((w) => ({ n: w.n, dataBytes: w.sizeBytes })),
+      };
+      await writeManifest(this.opts.dir, manifest);
+      committed = true;
+      this.manifest = manifest;
+      await this.hook('committed');
+      await this.switchAndDelete(inputs, writers);
+    } catch (err) {
+      if (committed) this.mergeBroken = err instanceof Error ? err : new Error(String(err));
+      else for (const w of writers) await w.discard().catch(() => undefined);
+      throw err;
+    }
+    report.outputFiles = writers.length;
+    for (const w of writers) report.bytesWritten += w.sizeBytes + w.hintBytes;
+    report.bytesReclaimed = inputs.reduce((n, i) => n + i.diskBytes, 0) - report.bytesWritten;
+    report.durationMs = Date.now() - startedAtMs;
+    return report;
+  }
+
+  /** Steps 5 and 6 of a committed merge. */
+  private async switchAndDelete(inputs: MergeInput[], writers: MergedFileWriter[]): Promise<void> {
+    const recordBytesMax = RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
+    const outputs = writers.map((w) => MergedFile.open(this.opts.dir, w.n, w.sizeBytes, recordBytesMax));
+    for (const mf of outputs) this.merged.set(mf.fileId, mf);
+    let sinceYield = 0;
+    for (let i = 0; i < outputs.length; i++) {
+      for (const e of hintEntries(writers[i].hintPayloads)) {
+        this.keydir.repoint(e.key, e.revision, outputs[i].fileId, e.offset);
+        if (++sinceYield === SWITCH_ENTRIES_PER_YIELD) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
+      }
+      // Copies of keys overwritten or deleted during the merge are dead from the start.
+      this.keydir.addDead(outputs[i].recordBytes - this.keydir.liveBytesOf(outputs[i].fileId));
+    }
+    await this.hook('switched');
+
+    for (const input of inputs) {
+      this.keydir.forgetFile(input.fileId, input.recordBytes);
+      const mf = this.merged.get(input.fileId);
+      if (!mf) continue;
+      this.merged.delete(input.fileId);
+      mf.close();
+      await fsp.rm(mf.path, { force: true });
+      await fsp.rm(mf.hintPath, { force: true });
+    }
+    await this.log.dropPrefix(this.manifest.upto);
+    await fsyncDir(this.opts.dir);
+    await this.hook('deleted');
+  }
+
+  /** The records of a sealed log data file with their offsets. */
+  private *logRecords(s: SegmentInfo): Generator<{ offset: number; payload: Buffer }> {
+    for (const { position, payload } of this.log.scan(s.firstIndex, s.lastIndex)) yield { offset: position.offset, payload };
+  }
+
+  /** Yields to the event loop, waiting longer when the merge is ahead of `mergeBytesPerSecondMax`; aborts when closing. */
+  private async pace(startedAtMs: number, bytesRead: number): Promise<void> {
+    const dueMs = startedAtMs + (bytesRead / this.opts.mergeBytesPerSecondMax) * 1000;
+    const waitMs = dueMs - Date.now();
+    if (waitMs >= 1) await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(waitMs)).unref());
+    else await yieldToEventLoop();
+    if (this.closed) throw new MergeAbortedError();
+  }
+}
+
+function emptyMergeReport(startedAtMs: number): MergeReport {
+  return { startedAtMs, durationMs: 0, inputFiles: 0, outputFiles: 0, bytesRead: 0, bytesWritten: 0, recordsCopied: 0, tombstonesDropped: 0, bytesReclaimed: 0, error: null };
 }

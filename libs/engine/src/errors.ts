@@ -30,3 +30,12 @@ export class EngineEntryTooLargeError extends Error {
     this.name = 'EngineEntryTooLargeError';
   }
 }
+
+/** `close()` was called while a merge was copying records: the merge stopped before its commit point and left nothing behind. */
+export class MergeAbortedError extends Error {
+  readonly code = 'ENGINE_MERGE_ABORTED';
+  constructor() {
+    super('merge aborted: the engine is closing');
+    this.name = 'MergeAbortedError';
+  }
+}

@@ -14,6 +14,8 @@
  * i.e. `SET k=v1` at revision 7, 1700000000000 ms. The log frame around it is
  * `00 00 00 1c | 03 d6 3f a9 | <28 bytes above>`.
  */
+import { readU64, writeU64 } from '@cairn/log';
+
 export enum EngineOp {
   Noop = 0,
   Set = 1,
@@ -28,15 +30,6 @@ export interface DataRecord {
   revision: number;
   key: Buffer;
   value: Buffer;
-}
-
-function writeU64(buf: Buffer, value: number, offset: number): void {
-  buf.writeUInt32BE(Math.floor(value / 0x1_0000_0000), offset);
-  buf.writeUInt32BE(value >>> 0, offset + 4);
-}
-
-function readU64(buf: Buffer, offset: number): number {
-  return buf.readUInt32BE(offset) * 0x1_0000_0000 + buf.readUInt32BE(offset + 4);
 }
 
 export function encodeRecord(op: EngineOp, timestampMs: number, revision: number, key: Uint8Array, value: Uint8Array): Buffer {

@@ -1,0 +1,374 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FILE_HEADER_BYTES, LogCorruptionError, SEGMENT_HEADER_BYTES } from '@cairn/log';
+import { BitcaskEngine, EngineOp, MANIFEST_FILE_NAME, MergeAbortedError, hintFileName, mergedDataFileName, type EngineEntry, type EngineOptions, type MergeStep } from './index';
+
+const b = (s: string): Buffer => Buffer.from(s);
+type Expected = Map<string, { value: string; revision: number } | null>;
+
+/** Every file an opened engine directory may hold. */
+const KNOWN_FILE = /^(\d{20}\.seg|merged-\d{20}\.(data|hint)|merge\.manifest)$/;
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of fs.readdirSync(dir)) total += fs.statSync(path.join(dir, name)).size;
+  return total;
+}
+
+function flipByte(file: string, at: number): void {
+  const data = fs.readFileSync(file);
+  data[at] ^= 0x40;
+  fs.writeFileSync(file, data);
+}
+
+/** Applies entries built by `make(index)` for indexes after the engine's, in batches; folds them into `expected`. */
+async function applyMany(e: BitcaskEngine, expected: Expected, count: number, make: (index: number) => EngineEntry, batch = 2_000): Promise<void> {
+  let next = e.appliedIndex() + 1;
+  const end = next + count;
+  while (next < end) {
+    const entries: EngineEntry[] = [];
+    for (; next < end && entries.length < batch; next++) {
+      const entry = make(next);
+      entries.push(entry);
+      if (entry.op === EngineOp.Set) expected.set(entry.key.toString(), { value: Buffer.from(entry.value).toString(), revision: entry.index });
+      else if (entry.op === EngineOp.Delete) expected.set(entry.key.toString(), null);
+    }
+    await e.apply(entries);
+  }
+}
+
+const set = (index: number, key: string, value: string): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
+const del = (index: number, key: string): EngineEntry => ({ index, op: EngineOp.Delete, key: b(key), value: Buffer.alloc(0) });
+
+/** Overwrites `keys` keys round-robin, deleting every 7th write's key, with a no-op every 50th index. */
+const workload =
+  (keys: number, tag: string) =>
+  (index: number): EngineEntry => {
+    if (index % 50 === 0) return { index, op: EngineOp.Noop, key: Buffer.alloc(0), value: Buffer.alloc(0) };
+    const key = `key-${index % keys}`;
+    return index % 7 === 0 ? del(index, key) : set(index, key, `${tag}-value-${index}-${'x'.repeat(index % 40)}`);
+  };
+
+function expectContents(e: BitcaskEngine, expected: Expected): void {
+  let live = 0;
+  for (const [key, want] of expected) {
+    const got = e.get(b(key));
+    if (want === null) {
+      if (got !== null) throw new Error(`${key}: expected deleted, got revision ${got.revision}`);
+    } else {
+      live++;
+      if (!got || got.revision !== want.revision || got.value.toString() !== want.value) {
+        throw new Error(`${key}: expected ${want.value}@${want.revision}, got ${got ? `${got.value.toString()}@${got.revision}` : 'null'}`);
+      }
+    }
+  }
+  expect(e.stats().keys).toBe(live);
+}
+
+/** Byte accounting invariant: every record byte of every data file is live or dead. */
+function expectAccounting(e: BitcaskEngine): void {
+  const s = e.stats();
+  expect(s.liveBytes + s.deadBytes + s.mergedFiles * FILE_HEADER_BYTES + (s.files - s.mergedFiles) * SEGMENT_HEADER_BYTES).toBe(s.dataBytes);
+}
+
+describe('BitcaskEngine merge and hint files', () => {
+  let dir: string;
+  const engines: BitcaskEngine[] = [];
+  const dirs: string[] = [];
+  const open = async (o: Partial<EngineOptions> = {}, at = dir): Promise<BitcaskEngine> => {
+    const e = await BitcaskEngine.open({ dir: at, autoMerge: false, segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, ...o });
+    engines.push(e);
+    return e;
+  };
+  const tempDir = (): string => {
+    const d = fs.mkdtempSync(os.tmpdir() + '/cairn-');
+    dirs.push(d);
+    return d;
+  };
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close();
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('10,000 keys overwritten 10 times: after a merge the directory is under 2x the live bytes and every key reads its last value', async () => {
+    const e = await open({ segmentBytesMax: 256 * 1024 });
+    const expected: Expected = new Map();
+    const keys = 10_000;
+    await applyMany(e, expected, keys * 10, (i) => set(i, `key-${i % keys}`, `value-${i}-${'v'.repeat(40)}`), 5_000);
+    const before = e.stats();
+    expect(before.liveBytes * 5).toBeLessThan(dirBytes(dir)); // the overwrites really are on disk
+    const report = await e.merge();
+    expect(report).toMatchObject({ error: null, recordsCopied: expect.any(Number), outputFiles: expect.any(Number) });
+    expect(report.inputFiles).toBe(before.files - 1);
+    const after = e.stats();
+    expect(after.liveBytes).toBe(before.liveBytes);
+    expect(dirBytes(dir)).toBeLessThanOrEqual(2 * after.liveBytes);
+    expect(after).toMatchObject({ keys, merges: 1, merging: false, mergedFiles: report.outputFiles, lastMerge: report });
+    expect(after.mergeableDeadBytes).toBe(0);
+    expectAccounting(e);
+    expectContents(e, expected);
+    await e.close();
+    const r = await open({ segmentBytesMax: 256 * 1024 });
+    expectContents(r, expected);
+    expect(r.appliedIndex()).toBe(keys * 10);
+    expectAccounting(r);
+  });
+
+  it('deletes stay deleted after merges and restarts; tombstones are dropped', async () => {
+    const e = await open();
+    const expected: Expected = new Map();
+    await applyMany(e, expected, 6_000, workload(500, 'a'));
+    const first = await e.merge();
+    expect(first.tombstonesDropped).toBeGreaterThan(0);
+    // Delete keys that now live in a merged file, and re-set some deleted ones.
+    await applyMany(e, expected, 3_000, (i) => (i % 2 ? del(i, `key-${i % 500}`) : set(i, `key-${(i * 7) % 500}`, `b-${i}`)));
+    expectContents(e, expected);
+    const second = await e.merge();
+    expect(second.inputFiles).toBeGreaterThan(1);
+    expectContents(e, expected);
+    expectAccounting(e);
+    await e.close();
+    const r = await open();
+    expectContents(r, expected);
+    expect([...expected.values()].filter((v) => v === null).length).toBeGreaterThan(50);
+    expectAccounting(r);
+  });
+
+  it('reads and writes during a merge see the right values; copies overwritten meanwhile are dead', async () => {
+    const steps: MergeStep[] = [];
+    const expected: Expected = new Map();
+    const engine: { e?: BitcaskEngine } = {};
+    let checks = 0;
+    const hook = async (step: MergeStep): Promise<void> => {
+      const e = engine.e!;
+      steps.push(step);
+      expectContents(e, expected); // gets go on during the merge
+      checks++;
+      if (step === 'chunk' || step === 'installed' || step === 'committed') {
+        // Writes go to the active file meanwhile: overwrite and delete keys the merge is copying.
+        await applyMany(e, expected, 40, (i) => (i % 3 ? set(i, `key-${i % 300}`, `during-${step}-${i}`) : del(i, `key-${(i * 11) % 300}`)));
+      }
+    };
+    const e = (engine.e = await open({ mergeHook: hook, mergeChunkBytes: 16 * 1024 }));
+    await applyMany(e, expected, 5_000, workload(300, 'pre'));
+    const report = await e.merge();
+    expect(report.error).toBeNull();
+    expect(steps.filter((s) => s === 'chunk').length).toBeGreaterThan(3);
+    expect(steps.filter((s) => s !== 'chunk')).toEqual(['started', 'written', 'installed', 'committed', 'switched', 'deleted']);
+    expect(checks).toBe(steps.length);
+    expectContents(e, expected);
+    expectAccounting(e);
+    expect(e.stats().deadBytes).toBeGreaterThan(0);
+    await e.close();
+    const r = await open();
+    expectContents(r, expected);
+    expectAccounting(r);
+  });
+
+  it('restart after a merge loads the merged files from their hint files, not by scanning them', async () => {
+    const e = await open();
+    const expected: Expected = new Map();
+    await applyMany(e, expected, 8_000, workload(2_000, 'h'));
+    const report = await e.merge();
+    expect(report.outputFiles).toBeGreaterThan(1);
+    const statsBefore = e.stats();
+    await e.close();
+    const r = await open();
+    expect(r.openReport).toMatchObject({ mergedFiles: report.outputFiles, hintFilesLoaded: report.outputFiles, mergedFilesScanned: 0, logFilesScanned: 1, warnings: [], removedFiles: [] });
+    expectContents(r, expected);
+    expect(r.stats()).toEqual({ ...statsBefore, merges: 0, lastMerge: null });
+    expect(r.appliedIndex()).toBe(8_000);
+  });
+
+  it('a corrupt, torn or missing hint file falls back to scanning its data file, with a warning', async () => {
+    const e = await open({ segmentBytesMax: 16 * 1024 });
+    const expected: Expected = new Map();
+    await applyMany(e, expected, 4_000, workload(1_000, 'c'));
+    const { outputFiles } = await e.merge();
+    expect(outputFiles).toBeGreaterThanOrEqual(2);
+    const before = e.stats();
+    await e.close();
+    const hint1 = path.join(dir, hintFileName(1));
+    flipByte(hint1, fs.statSync(hint1).size >> 1);
+    const r1 = await open({ segmentBytesMax: 16 * 1024 });
+    expect(r1.openReport).toMatchObject({ hintFilesLoaded: outputFiles - 1, mergedFilesScanned: 1 });
+    expect(r1.openReport.warnings).toEqual([expect.stringMatching(/hint file .*merged-0+1\.hint unusable \(.*CRC32 mismatch.*\): scanned .*merged-0+1\.data/)]);
+    expectContents(r1, expected);
+    expect(r1.stats()).toEqual({ ...before, merges: 0, lastMerge: null });
+    await r1.close();
+
+    const hint2 = path.join(dir, hintFileName(2));
+    fs.truncateSync(hint2, fs.statSync(hint2).size - 3);
+    fs.rmSync(hint1);
+    const r2 = await open({ segmentBytesMax: 16 * 1024 });
+    expect(r2.openReport.mergedFilesScanned).toBe(2);
+    expect(r2.openReport.warnings.join('\n')).toMatch(/merged-0+1\.hint unusable \(cannot read[\s\S]*merged-0+2\.hint unusable \(incomplete record/);
+    expectContents(r2, expected);
+    expectAccounting(r2);
+  });
+
+  it('a flipped byte in a merged data file: get throws LogCorruptionError naming the file and offset; other keys read', async () => {
+    const e = await open();
+    await e.apply([set(1, 'a', 'value-of-a'), set(2, 'b', 'value-of-b'), set(3, 'a', 'value-of-a-2')]);
+    // Roll the active file so the records above become mergeable.
+    await applyMany(e, new Map(), 2_000, (i) => set(i, `filler-${i % 10}`, 'f'.repeat(100)));
+    await e.merge();
+    await e.close();
+    const file = path.join(dir, mergedDataFileName(1));
+    const data = fs.readFileSync(file);
+    const at = data.indexOf(b('value-of-a-2'));
+    expect(at).toBeGreaterThan(0);
+    flipByte(file, at + 3);
+    const r = await open(); // loaded from the hint file: the data file is not read at open
+    expect(r.openReport.hintFilesLoaded).toBe(1);
+    const err = (() => {
+      try {
+        r.get(b('a'));
+      } catch (x) {
+        return x;
+      }
+      return null;
+    })();
+    expect(err).toBeInstanceOf(LogCorruptionError);
+    expect(err).toMatchObject({ segmentPath: file, offset: at - 8 - 25 - 1, reason: 'record CRC32 mismatch' });
+    expect(r.get(b('b'))).toEqual({ value: b('value-of-b'), revision: 2 });
+    await r.close();
+    // Without a usable hint file the scan at open finds the damage.
+    fs.rmSync(path.join(dir, hintFileName(1)));
+    await expect(open()).rejects.toMatchObject({ code: 'LOG_CORRUPTION', segmentPath: file, offset: at - 8 - 25 - 1 });
+  });
+
+  describe('a crash at any step of a merge leaves a store that opens with the same contents', () => {
+    const steps: MergeStep[] = ['started', 'chunk', 'written', 'installed', 'committed', 'switched', 'deleted'];
+    const preCommit: MergeStep[] = ['started', 'chunk', 'written', 'installed'];
+    it.each(steps)('crash at %s', async (crashAt) => {
+      const crashDir = tempDir();
+      const expected: Expected = new Map();
+      let armed = false;
+      const hook = (step: MergeStep): void => {
+        if (!armed || step !== crashAt) return;
+        // For 'chunk': the first chunk after which merged output is half written.
+        if (step === 'chunk' && !fs.readdirSync(dir).some((n) => n.endsWith('.tmp'))) return;
+        armed = false;
+        fs.cpSync(dir, crashDir, { recursive: true }); // the disk as a crash right here leaves it
+        throw new Error(`injected crash at ${step}`);
+      };
+      const e = await open({ mergeHook: hook, mergeChunkBytes: 32 * 1024 });
+      await applyMany(e, expected, 3_000, workload(1_500, 'g1'));
+      await e.merge(); // so that the crashing merge also has merged files among its inputs
+      await applyMany(e, expected, 3_000, workload(1_500, 'g2'));
+      armed = true;
+      await expect(e.merge()).rejects.toThrow(`injected crash at ${crashAt}`);
+      expect(e.stats().lastMerge?.error).toMatch(/injected crash/);
+
+      // The engine that saw the failure keeps serving; before the commit point it cleaned up and can merge again.
+      expectContents(e, expected);
+      if (preCommit.includes(crashAt)) {
+        expect(fs.readdirSync(dir).filter((n) => !KNOWN_FILE.test(n))).toEqual([]);
+        expect(fs.readdirSync(dir).filter((n) => n.endsWith('.data')).length).toBe(e.stats().mergedFiles);
+        await e.merge();
+        expectContents(e, expected);
+        expectAccounting(e);
+      } else {
+        await expect(e.merge()).rejects.toThrow(`injected crash at ${crashAt}`); // reopen to merge again
+      }
+
+      // The crashed disk image.
+      const leftovers = fs.readdirSync(crashDir).filter((n) => !KNOWN_FILE.test(n));
+      if (crashAt === 'chunk' || crashAt === 'written') expect(leftovers.length).toBeGreaterThan(0);
+      const r = await open({}, crashDir);
+      expectContents(r, expected);
+      expectAccounting(r);
+      expect(r.appliedIndex()).toBe(6_000);
+      expect(fs.readdirSync(crashDir).filter((n) => !KNOWN_FILE.test(n))).toEqual([]);
+      expect(r.openReport.removedFiles).toEqual(expect.arrayContaining(leftovers));
+      if (crashAt === 'installed') expect(r.openReport.removedFiles.some((n) => n.endsWith('.data'))).toBe(true); // renamed, never committed
+      if (crashAt === 'committed') expect(r.openReport.removedFiles.some((n) => n.endsWith('.seg'))).toBe(true); // superseded inputs
+      expect(r.openReport.mergedFilesScanned).toBe(0);
+      await r.merge();
+      expectContents(r, expected);
+      await r.close();
+      expectContents(await open({}, crashDir), expected);
+    });
+
+    it('a crash halfway through deleting the inputs', async () => {
+      const crashDir = tempDir();
+      const expected: Expected = new Map();
+      let armed = false;
+      const e = await open({
+        mergeHook: (step) => {
+          if (!armed || step !== 'committed') return;
+          fs.cpSync(dir, crashDir, { recursive: true });
+          // Of the superseded inputs, only the old merged data file and the newest log file were deleted.
+          const segs = fs.readdirSync(crashDir).filter((n) => n.endsWith('.seg'));
+          fs.rmSync(path.join(crashDir, mergedDataFileName(1)));
+          fs.rmSync(path.join(crashDir, segs[segs.length - 2]));
+        },
+      });
+      await applyMany(e, expected, 2_000, workload(300, 'p1'));
+      await e.merge();
+      await applyMany(e, expected, 2_000, workload(300, 'p2'));
+      armed = true;
+      await e.merge();
+      expect(fs.existsSync(path.join(crashDir, hintFileName(1)))).toBe(true);
+      const r = await open({}, crashDir);
+      expect(r.openReport.removedFiles).toContain(hintFileName(1));
+      expect(fs.readdirSync(crashDir).filter((n) => !KNOWN_FILE.test(n))).toEqual([]);
+      expectContents(r, expected);
+      expectAccounting(r);
+    });
+  });
+
+  it('close() during a merge aborts it before its commit point and leaves nothing behind', async () => {
+    const expected: Expected = new Map();
+    let closing: Promise<void> | null = null;
+    const e = await open({ mergeChunkBytes: 8 * 1024, mergeHook: (step) => void (step === 'chunk' && !closing && (closing = e.close())) });
+    await applyMany(e, expected, 3_000, workload(300, 'x'));
+    await expect(e.merge()).rejects.toBeInstanceOf(MergeAbortedError);
+    await closing;
+    expect(fs.readdirSync(dir).filter((n) => !/^\d{20}\.seg$/.test(n))).toEqual([]);
+    const r = await open();
+    expect(r.openReport.removedFiles).toEqual([]);
+    expectContents(r, expected);
+  });
+
+  it('autoMerge (default on) starts a merge after an apply once dead bytes pass mergeDeadBytesRatioMin', async () => {
+    const expected: Expected = new Map();
+    const e = await open({ autoMerge: undefined, mergeDeadBytesRatioMin: 0.6, mergeFilesMin: 3 });
+    // Distinct keys only: nothing dead, nothing to merge however many files.
+    await applyMany(e, expected, 2_000, (i) => set(i, `unique-${i}`, 'u'.repeat(60)), 100);
+    expect(e.stats().files).toBeGreaterThan(3);
+    expect(e.stats()).toMatchObject({ merging: false, merges: 0, mergeableDeadBytes: 0 });
+    // Overwrites of the same keys: dead bytes grow until the trigger fires.
+    let fired = -1;
+    for (let round = 0; fired < 0 && round < 50; round++) {
+      await applyMany(e, expected, 100, (i) => set(i, `unique-${1 + (i % 2_000)}`, 'w'.repeat(60)), 100);
+      if (e.stats().merging) fired = round;
+    }
+    expect(fired).toBeGreaterThanOrEqual(0);
+    const s = e.stats();
+    expect(s.mergeableDeadBytes / s.mergeableBytes).toBeGreaterThanOrEqual(0.6);
+    await e.merge(); // joins the running one
+    expect(e.stats()).toMatchObject({ merges: 1, merging: false, lastMerge: { error: null } });
+    expectContents(e, expected);
+    expectAccounting(e);
+  });
+
+  it('merge() with nothing immutable is a no-op; a second merge rewrites the first one\'s files', async () => {
+    const e = await open();
+    expect(await e.merge()).toMatchObject({ inputFiles: 0, outputFiles: 0, error: null });
+    const expected: Expected = new Map();
+    await applyMany(e, expected, 3_000, workload(100, 'n'));
+    const first = await e.merge();
+    expect(fs.existsSync(path.join(dir, mergedDataFileName(1)))).toBe(true);
+    const second = await e.merge();
+    expect(second.inputFiles).toBe(first.outputFiles); // only merged files: the active file is never an input
+    expect(fs.existsSync(path.join(dir, mergedDataFileName(1)))).toBe(false);
+    expect(fs.existsSync(path.join(dir, MANIFEST_FILE_NAME))).toBe(true);
+    expectContents(e, expected);
+  });
+});

@@ -1,0 +1,353 @@
+/**
+ * Merged data files and their hint files (Bitcask §"merge"), written by a merge next to the log's
+ * segments. Byte layouts (docs/engine.md "Files"), all big-endian, all records framed with the
+ * `@cairn/log` frame `u32 length | u32 CRC32(length bytes, payload) | payload`:
+ *
+ * `merged-<n, 20 digits>.data`: 24-byte header `CAIRNMDF | u32 version 1 | u64 n | u32 CRC32`,
+ * then one frame per copied data record (payload = the data record of `record.ts`, unchanged).
+ *
+ * `merged-<n>.hint`: 24-byte header `CAIRNHNT | u32 version 1 | u64 n | u32 CRC32`, then frames:
+ * ```
+ * entries frame payload: u8 tag 1, then entries until the end of the payload:
+ *   u8 op (1 Set, 2 Delete) | u64 revision | u64 offset of the record frame in the data file
+ *   | u32 frame sizeBytes | u32 keySize | key
+ * footer frame payload (last frame): u8 tag 2 | u64 entry count | u64 data file size in bytes
+ * ```
+ * A hint file is used only when every frame checks, the footer is last and its count and data
+ * file size match; otherwise open scans the data file instead.
+ */
+import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LogCorruptionError, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, readU64, writeU64 } from '@cairn/log';
+import { EngineOp } from './record';
+
+export const MERGED_DATA_MAGIC = Buffer.from('CAIRNMDF', 'latin1');
+export const HINT_MAGIC = Buffer.from('CAIRNHNT', 'latin1');
+export const MERGED_FORMAT_VERSION = 1;
+const HINT_TAG_ENTRIES = 1;
+const HINT_TAG_FOOTER = 2;
+export const HINT_ENTRY_HEADER_BYTES = 25;
+const HINT_FOOTER_BYTES = 17;
+/** Hint entries are grouped into frames of about this many payload bytes (one CRC per frame, not per key). */
+const HINT_FRAME_BYTES = 64 * 1024;
+const MERGED_NAME_RE = /^merged-(\d{20})\.(data|hint)$/;
+
+export function mergedDataFileName(n: number): string {
+  return `merged-${String(n).padStart(20, '0')}.data`;
+}
+
+export function hintFileName(n: number): string {
+  return `merged-${String(n).padStart(20, '0')}.hint`;
+}
+
+/** `{ n, kind }` for a merged data or hint file name, else null. */
+export function parseMergedFileName(name: string): { n: number; kind: 'data' | 'hint' } | null {
+  const m = MERGED_NAME_RE.exec(name);
+  return m ? { n: Number(m[1]), kind: m[2] as 'data' | 'hint' } : null;
+}
+
+/** One hint entry: where a record of the data file is, without its value. */
+export interface HintEntry {
+  op: EngineOp;
+  key: string;
+  revision: number;
+  offset: number;
+  sizeBytes: number;
+}
+
+/** Appends the encoded entry for `key` (latin1 bytes) to `out` at `at`; returns the new end. */
+function encodeHintEntry(out: Buffer, at: number, op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array): number {
+  out[at] = op;
+  writeU64(out, revision, at + 1);
+  writeU64(out, offset, at + 9);
+  out.writeUInt32BE(sizeBytes, at + 17);
+  out.writeUInt32BE(key.length, at + 21);
+  out.set(key, at + HINT_ENTRY_HEADER_BYTES);
+  return at + HINT_ENTRY_HEADER_BYTES + key.length;
+}
+
+/** Iterates the entries of hint entries-frame payloads (tag byte included). */
+export function* hintEntries(payloads: Buffer[]): Generator<HintEntry> {
+  for (const p of payloads) {
+    let at = 1;
+    while (at < p.length) {
+      const keySize = p.readUInt32BE(at + 21);
+      const keyStart = at + HINT_ENTRY_HEADER_BYTES;
+      yield { op: p[at], revision: readU64(p, at + 1), offset: readU64(p, at + 9), sizeBytes: p.readUInt32BE(at + 17), key: p.toString('latin1', keyStart, keyStart + keySize) };
+      at = keyStart + keySize;
+    }
+  }
+}
+
+/**
+ * Reads and validates a whole hint file. Returns the entries-frame payloads (for `hintEntries`)
+ * or why the file cannot be used; never throws for bad content.
+ * @param dataBytes the size of the data file the hint must describe.
+ */
+export function readHintFile(path: string, n: number, dataBytes: number, recordBytesMax: number): { payloads: Buffer[]; entries: number } | { error: string } {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(path);
+  } catch (err) {
+    return { error: `cannot read: ${(err as Error).message}` };
+  }
+  const header = decodeFileHeader(data, HINT_MAGIC, MERGED_FORMAT_VERSION, 'hint file');
+  if ('error' in header) return header;
+  if (header.id !== n) return { error: `hint file header names merged file ${header.id}, expected ${n}` };
+  const payloads: Buffer[] = [];
+  let entries = 0;
+  let pos = FILE_HEADER_BYTES;
+  while (pos < data.length) {
+    const f = decodeFrame(data, pos, Math.max(recordBytesMax, HINT_FRAME_BYTES * 2));
+    if ('error' in f) return { error: `${f.error} at byte offset ${pos}` };
+    const p = f.payload;
+    if (p[0] === HINT_TAG_FOOTER) {
+      if (p.length !== HINT_FOOTER_BYTES || f.end !== data.length) return { error: `misplaced or malformed footer at byte offset ${pos}` };
+      if (readU64(p, 1) !== entries) return { error: `footer counts ${readU64(p, 1)} entries, file holds ${entries}` };
+      if (readU64(p, 9) !== dataBytes) return { error: `footer data file size ${readU64(p, 9)} differs from the data file's ${dataBytes} bytes` };
+      return { payloads, entries };
+    }
+    if (p[0] !== HINT_TAG_ENTRIES) return { error: `unknown hint frame tag ${p[0]} at byte offset ${pos}` };
+    // Structural check of every entry before any is used, so a bad file never half-loads.
+    let at = 1;
+    while (at < p.length) {
+      if (p.length - at < HINT_ENTRY_HEADER_BYTES) return { error: `truncated entry in frame at byte offset ${pos}` };
+      const end = at + HINT_ENTRY_HEADER_BYTES + p.readUInt32BE(at + 21);
+      const offset = readU64(p, at + 9);
+      const sizeBytes = p.readUInt32BE(at + 17);
+      if (end > p.length || (p[at] !== EngineOp.Set && p[at] !== EngineOp.Delete) || offset < FILE_HEADER_BYTES || offset + sizeBytes > dataBytes || sizeBytes < FRAME_HEADER_BYTES) {
+        return { error: `invalid entry in frame at byte offset ${pos}` };
+      }
+      entries++;
+      at = end;
+    }
+    payloads.push(p);
+    pos = f.end;
+  }
+  return { error: 'no footer (torn hint file)' };
+}
+
+/** An open, immutable merged data file. Reads are synchronous CRC-checked preads. */
+export class MergedFile {
+  private constructor(
+    /** The file number `n`; its keydir file id is `-n`. */
+    readonly n: number,
+    readonly path: string,
+    readonly hintPath: string,
+    private fd: number,
+    readonly sizeBytes: number,
+    readonly hintBytes: number,
+    private readonly recordBytesMax: number,
+  ) {}
+
+  get fileId(): number {
+    return -this.n;
+  }
+
+  /** Frame bytes of records (the file without its header). */
+  get recordBytes(): number {
+    return this.sizeBytes - FILE_HEADER_BYTES;
+  }
+
+  /**
+   * Opens `merged-<n>.data` in `dir` and checks its header and size.
+   * @throws LogCorruptionError when the file is missing, foreign, or not `expectedBytes` long.
+   */
+  static open(dir: string, n: number, expectedBytes: number, recordBytesMax: number): MergedFile {
+    const path = nodePath.join(dir, mergedDataFileName(n));
+    const hintPath = nodePath.join(dir, hintFileName(n));
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      throw new LogCorruptionError(path, 0, `merged data file listed in the merge manifest cannot be opened: ${(err as Error).message}`);
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size !== expectedBytes) throw new LogCorruptionError(path, 0, `merged data file has ${size} bytes, the merge manifest says ${expectedBytes}`);
+      const head = Buffer.alloc(FILE_HEADER_BYTES);
+      fs.readSync(fd, head, 0, FILE_HEADER_BYTES, 0);
+      const h = decodeFileHeader(head, MERGED_DATA_MAGIC, MERGED_FORMAT_VERSION, 'merged data file');
+      if ('error' in h) throw new LogCorruptionError(path, 0, h.error);
+      if (h.id !== n) throw new LogCorruptionError(path, 0, `merged data file header names file ${h.id}, expected ${n}`);
+      let hintBytes = 0;
+      try {
+        hintBytes = fs.statSync(hintPath).size;
+      } catch {
+        // A missing hint file only means a scan at open.
+      }
+      return new MergedFile(n, path, hintPath, fd, size, hintBytes, recordBytesMax);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * The payload of the frame at `offset` (`sizeBytes` = frame size), CRC-checked.
+   * @throws LogCorruptionError naming this file and the offset: never wrong bytes.
+   */
+  read(offset: number, sizeBytes: number): Buffer {
+    if (offset < FILE_HEADER_BYTES || offset + sizeBytes > this.sizeBytes || sizeBytes < FRAME_HEADER_BYTES) {
+      throw new LogCorruptionError(this.path, offset, `record frame of ${sizeBytes} bytes does not fit the file`);
+    }
+    const frame = Buffer.allocUnsafe(sizeBytes);
+    const n = fs.readSync(this.fd, frame, 0, sizeBytes, offset);
+    if (n !== sizeBytes) throw new LogCorruptionError(this.path, offset, `short read (${n} of ${sizeBytes} bytes)`);
+    const f = decodeFrame(frame, 0, this.recordBytesMax);
+    if ('error' in f) throw new LogCorruptionError(this.path, offset, f.error);
+    if (f.end !== sizeBytes) throw new LogCorruptionError(this.path, offset, `record length field does not match the expected ${sizeBytes - FRAME_HEADER_BYTES}`);
+    return f.payload;
+  }
+
+  /**
+   * Every frame in file order, read sequentially in chunks of about `chunkBytes`, CRC-checked.
+   * @throws LogCorruptionError on any bad frame (merged files are fsynced before they are used, so
+   *   there is no torn tail to forgive).
+   */
+  *scan(chunkBytes = 1024 * 1024): Generator<{ offset: number; payload: Buffer }> {
+    let chunk: Buffer = Buffer.alloc(0);
+    let chunkStart = FILE_HEADER_BYTES;
+    let pos = FILE_HEADER_BYTES;
+    while (pos < this.sizeBytes) {
+      const rel = pos - chunkStart;
+      if (rel + FRAME_HEADER_BYTES > chunk.length || rel + FRAME_HEADER_BYTES + chunk.readUInt32BE(rel) > chunk.length) {
+        // Refill from `pos`: one chunk, or the whole frame when it is longer (and plausible).
+        chunk = this.readChunk(pos, chunkBytes);
+        chunkStart = pos;
+        if (chunk.length >= FRAME_HEADER_BYTES) {
+          const len = chunk.readUInt32BE(0);
+          if (len <= this.recordBytesMax && FRAME_HEADER_BYTES + len > chunk.length) chunk = this.readChunk(pos, FRAME_HEADER_BYTES + len);
+        }
+      }
+      const f = decodeFrame(chunk, pos - chunkStart, this.recordBytesMax);
+      if ('error' in f) throw new LogCorruptionError(this.path, pos, f.error);
+      yield { offset: pos, payload: f.payload };
+      pos = chunkStart + f.end;
+    }
+  }
+
+  private readChunk(pos: number, bytes: number): Buffer {
+    const chunk = Buffer.allocUnsafe(Math.min(bytes, this.sizeBytes - pos));
+    const n = fs.readSync(this.fd, chunk, 0, chunk.length, pos);
+    if (n !== chunk.length) throw new LogCorruptionError(this.path, pos, `short read (${n} of ${chunk.length} bytes)`);
+    return chunk;
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/**
+ * Writes one merged data file and its hint file under `.tmp` names; `finish` fsyncs both,
+ * `install` renames them into place (the caller fsyncs the directory and commits the manifest).
+ */
+export class MergedFileWriter {
+  readonly dataPath: string;
+  readonly hintPath: string;
+  /** Entries-frame payloads written to the hint file, kept for the keydir switch. */
+  readonly hintPayloads: Buffer[] = [];
+  /** Bytes of the data file so far (header included). */
+  sizeBytes = FILE_HEADER_BYTES;
+  hintBytes = FILE_HEADER_BYTES;
+  records = 0;
+  private data: FileHandle | null = null;
+  private hint: FileHandle | null = null;
+  private dataQueue: Buffer[] = [];
+  private hintQueue: Buffer[] = [];
+  private hintChunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
+  private hintChunkBytes = 1;
+  private dataWritten = 0;
+
+  constructor(
+    dir: string,
+    readonly n: number,
+  ) {
+    this.dataPath = nodePath.join(dir, mergedDataFileName(n));
+    this.hintPath = nodePath.join(dir, hintFileName(n));
+  }
+
+  async create(): Promise<void> {
+    this.data = await fsp.open(this.dataPath + '.tmp', 'w');
+    this.hint = await fsp.open(this.hintPath + '.tmp', 'w');
+    this.dataQueue.push(encodeFileHeader(MERGED_DATA_MAGIC, MERGED_FORMAT_VERSION, this.n));
+    this.hintQueue.push(encodeFileHeader(HINT_MAGIC, MERGED_FORMAT_VERSION, this.n));
+  }
+
+  /** Queues one record frame (a complete `@cairn/log` frame) and its hint entry; returns its offset. */
+  add(frame: Buffer, op: EngineOp, revision: number, key: Uint8Array): number {
+    const offset = this.sizeBytes;
+    this.dataQueue.push(frame);
+    this.sizeBytes += frame.length;
+    this.records++;
+    const need = HINT_ENTRY_HEADER_BYTES + key.length;
+    if (this.hintChunkBytes > 1 && this.hintChunkBytes + need > HINT_FRAME_BYTES) this.sealHintChunk();
+    if (1 + need > this.hintChunk.length) this.hintChunk = Buffer.allocUnsafe(1 + need);
+    this.hintChunkBytes = encodeHintEntry(this.hintChunk, this.hintChunkBytes, op, revision, offset, frame.length, key);
+    return offset;
+  }
+
+  /** Writes what is queued (data frames and sealed hint frames). */
+  async flush(): Promise<void> {
+    const data = this.dataQueue;
+    const hint = this.hintQueue;
+    this.dataQueue = [];
+    this.hintQueue = [];
+    if (data.length) this.dataWritten += (await this.data!.writev(data, this.dataWritten)).bytesWritten;
+    if (hint.length) await this.hint!.writev(hint);
+  }
+
+  /** Writes the rest and the hint footer, fsyncs both files and closes them. */
+  async finish(): Promise<void> {
+    this.sealHintChunk();
+    const footer = Buffer.alloc(HINT_FOOTER_BYTES);
+    footer[0] = HINT_TAG_FOOTER;
+    writeU64(footer, this.records, 1);
+    writeU64(footer, this.sizeBytes, 9);
+    const frame = encodeFrame(footer);
+    this.hintQueue.push(frame);
+    this.hintBytes += frame.length;
+    await this.flush();
+    if (this.dataWritten !== this.sizeBytes) throw new Error(`ShortWrite: wrote ${this.dataWritten} of ${this.sizeBytes} bytes to ${this.dataPath}.tmp`);
+    await this.data!.sync();
+    await this.hint!.sync();
+    await this.closeHandles();
+  }
+
+  /** Renames both files from their `.tmp` names into place. */
+  async install(): Promise<void> {
+    await fsp.rename(this.dataPath + '.tmp', this.dataPath);
+    await fsp.rename(this.hintPath + '.tmp', this.hintPath);
+  }
+
+  /** Closes and deletes everything this writer created (a merge that did not commit). */
+  async discard(): Promise<void> {
+    await this.closeHandles();
+    for (const p of [this.dataPath, this.hintPath]) {
+      await fsp.rm(p + '.tmp', { force: true });
+      await fsp.rm(p, { force: true });
+    }
+  }
+
+  private async closeHandles(): Promise<void> {
+    const handles = [this.data, this.hint];
+    this.data = this.hint = null;
+    for (const h of handles) await h?.close();
+  }
+
+  private sealHintChunk(): void {
+    if (this.hintChunkBytes <= 1) return;
+    this.hintChunk[0] = HINT_TAG_ENTRIES;
+    const payload = Buffer.from(this.hintChunk.subarray(0, this.hintChunkBytes));
+    this.hintPayloads.push(payload);
+    const frame = encodeFrame(payload);
+    this.hintQueue.push(frame);
+    this.hintBytes += frame.length;
+    this.hintChunkBytes = 1;
+    if (this.hintChunk.length > HINT_FRAME_BYTES) this.hintChunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
+  }
+}
