@@ -32,12 +32,7 @@ function chaos(seed: number, size: number, ticks: number): void {
     if (l && rng() < 0.3) sim.propose(l, `s${seed}-${n++}`);
     if (t % 25 === 0) sim.checkLogMatching();
   }
-  sim.dropRate = 0;
-  sim.duplicateRate = 0;
-  sim.reorder = false;
-  sim.heal();
-  sim.cancelPendingCrashes();
-  for (const id of ids) if (!sim.isUp(id)) sim.restart(id);
+  sim.calm();
   sim.run(80);
   const l = sim.leader();
   if (!l) throw new Error(`seed ${seed}: no leader after healing`);

@@ -162,13 +162,7 @@ function simulate(seed: number): void {
       checkAll();
     }
     note('faults stop');
-    sim.dropRate = 0;
-    sim.duplicateRate = 0;
-    sim.delayRate = 0;
-    sim.reorder = false;
-    sim.heal();
-    sim.cancelPendingCrashes();
-    for (const id of ids) if (!sim.isUp(id)) sim.restart(id);
+    sim.calm();
     const end = step + HEAL_TICKS_MAX;
     let converged = false;
     for (; step < end && !converged; step++) {

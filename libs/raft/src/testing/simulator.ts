@@ -294,6 +294,21 @@ export class Simulator {
     this.crashAfterPersist.clear();
   }
 
+  /**
+   * Ends every fault: loss, duplication, delay and reordering off, drop filter cleared,
+   * partitions healed, pending crashes cancelled, crashed nodes restarted. Messages in flight stay.
+   */
+  calm(): void {
+    this.dropRate = 0;
+    this.duplicateRate = 0;
+    this.delayRate = 0;
+    this.reorder = false;
+    this.dropFilter = null;
+    this.heal();
+    this.cancelPendingCrashes();
+    for (const id of this.ids) if (!this.isUp(id)) this.restart(id);
+  }
+
   /** Rebuilds `id` from its DurableStore (applied = what it delivered before the crash). */
   restart(id: NodeId): RaftNode {
     if (this.isUp(id)) throw new Error(`node ${id} is up`);
