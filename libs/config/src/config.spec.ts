@@ -42,6 +42,15 @@ describe('cluster config', () => {
     expect(problemsOf(plain)).toEqual([expect.stringMatching(/^gateway\.gateways\.0\.port: /)]);
   });
 
+  it('takes an optional httpPort per gateway', () => {
+    expect(parseClusterConfig(valid()).gateway.gateways[0].httpPort).toBeUndefined();
+    const plain = valid();
+    (plain.gateway.gateways[0] as { httpPort?: unknown }).httpPort = 8380;
+    expect(parseClusterConfig(plain).gateway.gateways[0].httpPort).toBe(8380);
+    (plain.gateway.gateways[0] as { httpPort?: unknown }).httpPort = 0;
+    expect(problemsOf(plain)).toEqual([expect.stringMatching(/^gateway\.gateways\.0\.httpPort: /)]);
+  });
+
   it('rejects unknown fields, bad ids, duplicates and inconsistent timing', () => {
     expect(problemsOf({ ...valid(), colour: 'red' })).toEqual([expect.stringMatching(/^colour: /)]);
     const badId = valid();

@@ -45,6 +45,13 @@ export class GatewayMemberConfig extends MemberConfig {
   @Min(1)
   @Max(65535)
   port!: number;
+
+  /** TCP port of the HTTP API and `/metrics` (docs/http.md); no HTTP listener when absent. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  httpPort?: number;
 }
 
 export class ConsensusConfig {
