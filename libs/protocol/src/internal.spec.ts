@@ -20,6 +20,8 @@ const {
   decodeProposeReply,
   decodeProposeRequest,
   decodeRaftMessages,
+  decodeReadIndexReply,
+  decodeReadIndexRequest,
   decodeReadReply,
   decodeReadRequest,
   decodeShipBatch,
@@ -29,6 +31,8 @@ const {
   encodeProposeReply,
   encodeProposeRequest,
   encodeRaftMessages,
+  encodeReadIndexReply,
+  encodeReadIndexRequest,
   encodeReadReply,
   encodeReadRequest,
   encodeShipBatch,
@@ -80,6 +84,8 @@ const codecs: Codec<unknown>[] = [
     encodeReadReply,
     decodeReadReply,
   ),
+  codec('ReadIndexRequest', fc.record({ reads: fc.nat({ max: 0xffffffff }) }), encodeReadIndexRequest, decodeReadIndexRequest),
+  codec('ReadIndexReply', fc.record({ status, readIndex: index, leaderHint: text, message: text }), encodeReadIndexReply, decodeReadIndexReply),
 ];
 
 /** Views → plain Buffers so decoded values compare equal to generated ones. */

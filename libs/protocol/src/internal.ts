@@ -24,6 +24,8 @@ export enum MessageType {
   FetchReply = 7,
   ReadRequest = 8,
   ReadReply = 9,
+  ReadIndexRequest = 10,
+  ReadIndexReply = 11,
 }
 
 /** `u8 messageType | u8 version`. */
@@ -100,6 +102,22 @@ export interface FetchReply {
 }
 
 /** Gateway → storage node, batched; the node answers each read once appliedIndex >= minIndex. */
+/**
+ * gateway → leader: "at which index may I read linearizably?" (ReadIndex, Raft thesis §6.4).
+ * One request stands for `reads` client reads the gateway batched.
+ */
+export interface ReadIndexRequest {
+  reads: number;
+}
+
+/** OK: reading at any storage node once it applied `readIndex` is linearizable. NOT_LEADER: see `leaderHint`. */
+export interface ReadIndexReply {
+  status: Status;
+  readIndex: number;
+  leaderHint: string;
+  message: string;
+}
+
 export interface ReadRequest {
   reads: { key: Uint8Array; minIndex: number }[];
 }
@@ -253,6 +271,38 @@ export function decodeProposeReply(b: Uint8Array): ProposeReply {
   const reply = { status: readStatus(r), firstIndex: r.u64(), lastIndex: r.u64(), leaderHint: r.string(), message: r.string() };
   r.end();
   return reply;
+}
+
+// ---- ReadIndex -------------------------------------------------------------------------------------
+
+/** `header(10) | u32 reads`. */
+export function encodeReadIndexRequest(q: ReadIndexRequest): Buffer {
+  return writer(MessageType.ReadIndexRequest, 4).u32(q.reads).finish();
+}
+
+export function decodeReadIndexRequest(b: Uint8Array): ReadIndexRequest {
+  const r = reader(b, MessageType.ReadIndexRequest);
+  const q = { reads: r.u32() };
+  r.end();
+  return q;
+}
+
+/** `header(11) | u8 status | u64 readIndex | string leaderHint | string message`. */
+export function encodeReadIndexReply(q: ReadIndexReply): Buffer {
+  const message = clampString(q.message);
+  return writer(MessageType.ReadIndexReply, 1 + 8 + stringFieldBytes(q.leaderHint) + stringFieldBytes(message))
+    .u8(q.status)
+    .u64(q.readIndex)
+    .string(q.leaderHint)
+    .string(message)
+    .finish();
+}
+
+export function decodeReadIndexReply(b: Uint8Array): ReadIndexReply {
+  const r = reader(b, MessageType.ReadIndexReply);
+  const q = { status: readStatus(r), readIndex: r.u64(), leaderHint: r.string(), message: r.string() };
+  r.end();
+  return q;
 }
 
 // ---- Ship ------------------------------------------------------------------------------------------
