@@ -6,6 +6,7 @@
  * |----------------------------------|---------------|---------------------------------------------|
  * | `raft.<replica>`                 | publish       | Raft message batch for one replica           |
  * | `propose.<replica>`              | request/reply | ProposeRequest → ProposeReply                |
+ * | `readindex.<replica>`            | request/reply | ReadIndexRequest → ReadIndexReply            |
  * | `ship`                           | publish       | ShipBatch (committed entries, leader → all)  |
  * | `log.fetch.<replica>`            | request/reply | FetchRequest → FetchReply (backfill)         |
  * | `read.<node>`                    | request/reply | ReadRequest → ReadReply                      |
@@ -21,6 +22,9 @@ export class Subjects {
   }
   propose(replicaId: string): string {
     return `${this.prefix}.propose.${replicaId}`;
+  }
+  readIndex(replicaId: string): string {
+    return `${this.prefix}.readindex.${replicaId}`;
   }
   ship(): string {
     return `${this.prefix}.ship`;
