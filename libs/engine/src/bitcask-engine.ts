@@ -40,7 +40,7 @@ export interface EngineOptions {
   keyBytesMax?: number;
   /** Default 8 MiB. */
   valueBytesMax?: number;
-  /** Start a merge in the background after an apply when the triggers below hold; default true. */
+  /** Start a merge in the background after an apply when the triggers below hold; default true. Paused after a failed merge until a `merge()` call succeeds. */
   autoMerge?: boolean;
   /** Merge trigger: dead bytes / record bytes of the immutable data files at least this; default 0.5. */
   mergeDeadBytesRatioMin?: number;
@@ -484,7 +484,8 @@ export class BitcaskEngine {
   }
 
   private maybeAutoMerge(): void {
-    if (!this.opts.autoMerge || this.merging || this.closed || this.mergeBroken) return;
+    // After a failed merge (e.g. a corrupt input) only a successful `merge()` call or a reopen re-arms it: no retry loop per apply.
+    if (!this.opts.autoMerge || this.merging || this.closed || this.mergeBroken || this.lastMerge?.error) return;
     const m = this.mergeable();
     if (m.files < this.opts.mergeFilesMin || m.bytes === 0 || m.deadBytes / m.bytes < this.opts.mergeDeadBytesRatioMin) return;
     // Background: the outcome is in stats().lastMerge; a failure must not reject an apply.

@@ -358,6 +358,31 @@ describe('BitcaskEngine merge and hint files', () => {
     expectAccounting(e);
   });
 
+  it('a failed automatic merge is not retried on every apply; a successful merge() re-arms it', async () => {
+    let failures = 0;
+    const e = await open({
+      autoMerge: true,
+      mergeHook: (step) => {
+        if (step === 'started' && failures < 1) {
+          failures++;
+          throw new Error('input unreadable');
+        }
+      },
+    });
+    const expected: Expected = new Map();
+    await applyMany(e, expected, 3_000, workload(100, 'f'), 100);
+    if (e.stats().merging) await e.merge().catch(() => undefined); // joins the automatic merge still running
+    expect(failures).toBe(1);
+    expect(e.stats().lastMerge?.error).toMatch(/input unreadable/);
+    await applyMany(e, expected, 1_000, workload(100, 'f2'), 100);
+    expect(e.stats()).toMatchObject({ merging: false, merges: 0 });
+    await e.merge();
+    await applyMany(e, expected, 3_000, workload(100, 'f3'), 100);
+    await e.merge();
+    expect(e.stats().merges).toBeGreaterThanOrEqual(3); // the manual ones and at least one automatic one
+    expectContents(e, expected);
+  });
+
   it('merge() with nothing immutable is a no-op; a second merge rewrites the first one\'s files', async () => {
     const e = await open();
     expect(await e.merge()).toMatchObject({ inputFiles: 0, outputFiles: 0, error: null });
