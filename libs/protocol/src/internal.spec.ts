@@ -57,6 +57,7 @@ const raftMessageArb: fc.Arbitrary<WireRaftMessage> = fc.record({
   commit: index,
   reject: fc.boolean(),
   rejectHint: index,
+  context: index,
 });
 
 /** A codec under test: an arbitrary of values, its encoder and decoder. */

@@ -63,6 +63,8 @@ export interface WireRaftMessage {
   commit: number;
   reject: boolean;
   rejectHint: number;
+  /** Heartbeat/HeartbeatResponse: ReadIndex round (Raft thesis §6.4); Vote/PreVote: 1 = leadership transfer. Absent = 0. */
+  context?: number;
 }
 
 /** Gateway → leader: client writes batched into one proposal. */
@@ -204,16 +206,16 @@ function readEntries(r: ByteReader): WireEntry[] {
 
 // ---- Raft messages ---------------------------------------------------------------------------------
 
-/** u8 type | string from | string to | u64 term | u64 logTerm | u64 index | u64 commit | bool reject | u64 rejectHint | entries */
-const RAFT_MESSAGE_BYTES_MIN = 1 + 2 + 2 + 8 * 4 + 1 + 8 + 4;
+/** u8 type | string from | string to | u64 term | u64 logTerm | u64 index | u64 commit | bool reject | u64 rejectHint | u64 context | entries */
+const RAFT_MESSAGE_BYTES_MIN = 1 + 2 + 2 + 8 * 4 + 1 + 8 + 8 + 4;
 
 /** `header(2) | u32 count | messages`: a batch of Raft messages for one peer. */
 export function encodeRaftMessages(msgs: WireRaftMessage[]): Buffer {
   let size = 4;
-  for (const m of msgs) size += 1 + stringFieldBytes(m.from) + stringFieldBytes(m.to) + 8 * 4 + 1 + 8 + entriesBytes(m.entries);
+  for (const m of msgs) size += 1 + stringFieldBytes(m.from) + stringFieldBytes(m.to) + 8 * 4 + 1 + 8 + 8 + entriesBytes(m.entries);
   const w = writer(MessageType.RaftMessages, size).u32(msgs.length);
   for (const m of msgs) {
-    w.u8(m.type).string(m.from).string(m.to).u64(m.term).u64(m.logTerm).u64(m.index).u64(m.commit).bool(m.reject).u64(m.rejectHint);
+    w.u8(m.type).string(m.from).string(m.to).u64(m.term).u64(m.logTerm).u64(m.index).u64(m.commit).bool(m.reject).u64(m.rejectHint).u64(m.context ?? 0);
     writeEntries(w, m.entries);
   }
   return w.finish();
@@ -233,7 +235,8 @@ export function decodeRaftMessages(b: Uint8Array): WireRaftMessage[] {
     const commit = r.u64();
     const reject = r.bool();
     const rejectHint = r.u64();
-    msgs[i] = { type, from, to, term, logTerm, index, entries: readEntries(r), commit, reject, rejectHint };
+    const context = r.u64();
+    msgs[i] = { type, from, to, term, logTerm, index, entries: readEntries(r), commit, reject, rejectHint, context };
   }
   r.end();
   return msgs;
