@@ -29,9 +29,18 @@ const EMPTY = new Uint8Array(0);
  * the storage node that serves it has applied at least that write. A `stale` read skips that wait.
  */
 export class KvSession {
-  private lastWriteIndex = 0;
+  private lastWriteIndex: number;
 
-  constructor(private readonly paths: KvPaths) {}
+  /**
+   * @param lastWriteIndex resume read-your-writes from an index the client already saw
+   *   acknowledged (the HTTP door's `X-Cairn-Min-Revision`: HTTP requests share no connection).
+   */
+  constructor(
+    private readonly paths: KvPaths,
+    lastWriteIndex = 0,
+  ) {
+    this.lastWriteIndex = lastWriteIndex;
+  }
 
   /** Index of the last write this session saw acknowledged (0 before any). */
   lastAcknowledgedIndex(): number {
