@@ -52,6 +52,13 @@ export class GatewayMemberConfig extends MemberConfig {
   @Min(1)
   @Max(65535)
   httpPort?: number;
+
+  /** TCP port of the RESP2 (Redis protocol) listener (docs/resp.md); no RESP listener when absent. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  respPort?: number;
 }
 
 export class ConsensusConfig {
