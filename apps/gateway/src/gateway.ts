@@ -1,5 +1,6 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
 import { ClusterView } from './cluster/cluster-view';
+import { ReadIndexClient } from './paths/read-index';
 import { ReadPath } from './paths/read-path';
 import { WritePath } from './paths/write-path';
 import { TcpServer } from './server/tcp-server';
@@ -30,6 +31,7 @@ export class Gateway implements ProcessComponent {
         connectionsMax: g.connectionsMax,
         drainTimeoutMs: g.drainTimeoutMs,
         reads,
+        readIndex: new ReadIndexClient({ nc, subjects, view: this.view, log }, g),
         writes: this.writes,
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
       },

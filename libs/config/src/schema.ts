@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import {
   ArrayMinSize,
   ArrayUnique,
+  IsBoolean,
   IsDefined,
   IsIn,
   IsInt,
@@ -107,6 +108,22 @@ export class ConsensusConfig {
 
   @IsIn(['always', 'group', 'interval'])
   fsyncPolicy: 'always' | 'group' | 'interval' = 'group';
+
+  /** Pre-vote (Raft thesis §9.6): a partitioned or restarted replica cannot disrupt a healthy leader. */
+  @IsBoolean()
+  preVote: boolean = true;
+
+  /** Check-quorum (thesis §6.2): a leader that has not heard from a quorum for an election timeout steps down. */
+  @IsBoolean()
+  checkQuorum: boolean = true;
+
+  /** Linearizable reads awaiting their ReadIndex round on the leader (thesis §6.4). */
+  @IsInt() @Min(1) @Max(1_000_000)
+  readIndexPendingMax: number = 4096;
+
+  /** On graceful shutdown a leader hands leadership to the most up-to-date follower (thesis §3.10) within this, ms. */
+  @IsInt() @Min(0) @Max(60_000)
+  transferLeadershipTimeoutMs: number = 2000;
 
   /** Raft log segment size bound, bytes. */
   @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)

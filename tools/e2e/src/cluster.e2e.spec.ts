@@ -2,6 +2,7 @@ import { CairnClient } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { connectNats, decodeStatus, Subjects, type ConsensusStatus } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
+import { readFileSync } from 'node:fs';
 import { datasetSlice, runCli, writeTestConfig } from './fixtures';
 
 /**
@@ -72,6 +73,14 @@ describe('Cairn cluster end to end', () => {
       expect(await client.get('greeting')).toBeNull();
       await expect(client.set('big', Buffer.alloc(cluster.config.gateway.valueBytesMax + 1))).rejects.toMatchObject({ code: 'TOO_LARGE' });
       expect(await client.get(bin)).not.toBeNull(); // same connection still works
+      // Linearizable by default (ReadIndex): another connection sees the acknowledged write at once.
+      const other = await CairnClient.connect({ host, port: Number(port) });
+      try {
+        const w = await client.set('shared', 'v2');
+        expect(await other.get('shared')).toEqual({ value: Buffer.from('v2'), revision: w.revision });
+      } finally {
+        await other.close();
+      }
       const status = (await client.status()) as { leaderId: string; consensus: unknown[]; storage: unknown[] };
       expect(status.leaderId).toMatch(/^c[123]$/);
       expect(status.consensus).toHaveLength(3);
@@ -112,6 +121,22 @@ describe('Cairn cluster end to end', () => {
     const verified = await runCli(['--gateway', gateway, 'verify', tsv]);
     expect(verified.stdout).toMatch(new RegExp(`rows=${ROWS} ok=${ROWS} missing=0 mismatched=0`));
     expect(verified.code).toBe(0);
+    await cluster.restart(leader);
+  });
+
+  it('a leader stopped gracefully (SIGTERM) hands leadership over (thesis §3.10), and the store keeps serving', async () => {
+    const leader = await cluster.leaderId();
+    await cluster.kill(leader, 'SIGTERM');
+    const next = await nextLeader(leader, 10_000);
+    expect(readFileSync(cluster.logPath(leader), 'utf8')).toContain(`"target":"${next}","msg":"transferring leadership before shutdown"`);
+    const [host, port] = gateway.split(':');
+    const client = await CairnClient.connect({ host, port: Number(port) });
+    try {
+      const w = await client.set('after-transfer', 'ok');
+      expect(await client.get('after-transfer')).toEqual({ value: Buffer.from('ok'), revision: w.revision });
+    } finally {
+      await client.close();
+    }
     await cluster.restart(leader);
   });
 

@@ -3,16 +3,19 @@ import {
   decodeFetchRequest,
   decodeProposeRequest,
   decodeRaftMessages,
+  decodeReadIndexRequest,
   encodeCommand,
   encodeFetchReply,
   encodeProposeReply,
   encodeRaftMessages,
+  encodeReadIndexReply,
   encodeShipBatch,
   type ProposeReply,
+  type ReadIndexReply,
   type WireEntry,
   type WireRaftMessage,
 } from '@cairn/protocol';
-import { NotLeaderError, RaftNode, type Entry, type Message, type Ready } from '@cairn/raft';
+import { NotLeaderError, RaftNode, ReadIndexPendingFullError, type Entry, type Message, type Ready } from '@cairn/raft';
 import { encodeStatus, serveRequests, STATUS_INTERVAL_MS, type ConsensusStatus, type Logger, type Subjects } from '@cairn/messaging';
 import type { ConsensusConfig } from '@cairn/config';
 import type { Msg, NatsConnection, Subscription } from 'nats';
@@ -58,9 +61,18 @@ export class Replica {
 
   private inbox: Message[] = [];
   private proposals: QueuedProposal[] = [];
+  /** ReadIndex requests (thesis §6.4) waiting to be handed to the state machine. */
+  private readRequests: Msg[] = [];
+  /** ReadIndex requests handed to the state machine, by the context number given to it. */
+  private readsPending = new Map<number, Msg>();
+  private readSeq = 0;
+  /** Set by stop(): hand leadership to this follower before leaving (thesis §3.10). */
+  private transferTo: string | null = null;
+  private leadershipLost: (() => void) | null = null;
   private ticks = 0;
   private running = false;
   private stopped = false;
+  private stopping: Promise<void> | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
   private pending: PendingProposals;
@@ -99,6 +111,9 @@ export class Replica {
       entriesPerMsgMax: config.entriesPerMsgMax,
       msgBytesMax: config.msgBytesMax,
       random: Math.random,
+      preVote: config.preVote,
+      checkQuorum: config.checkQuorum,
+      readIndexPendingMax: config.readIndexPendingMax,
       restored: { hardState: { ...hs, commit }, entries },
       applied: commit,
     });
@@ -114,6 +129,11 @@ export class Replica {
       nc.subscribe(subjects.propose(id), {
         callback: (err, msg) => {
           if (!err) this.onPropose(msg);
+        },
+      }),
+      nc.subscribe(subjects.readIndex(id), {
+        callback: (err, msg) => {
+          if (!err) this.onReadIndex(msg);
         },
       }),
       serveRequests(nc, subjects.fetch(id), (data) => this.onFetch(data), {
@@ -133,13 +153,21 @@ export class Replica {
   }
 
   /** Stops serving, fails pending proposals, waits for the loop, closes the log. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.transferLeadershipAway();
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
     this.pending.failAll('replica shutting down');
+    this.failReads([...this.readsPending.values(), ...this.readRequests], 'replica shutting down');
+    this.readsPending.clear();
+    this.readRequests = [];
     for (const p of this.proposals) this.reply(p.msg, { status: Status.Unavailable, firstIndex: 0, lastIndex: 0, leaderHint: '', message: 'replica shutting down' });
     this.proposals = [];
     await this.store.close();
@@ -200,6 +228,46 @@ export class Replica {
     this.kick();
   }
 
+  private onReadIndex(msg: Msg): void {
+    try {
+      decodeReadIndexRequest(msg.data);
+    } catch (e) {
+      this.replyRead(msg, { status: Status.BadRequest, readIndex: 0, leaderHint: '', message: `bad read index request: ${(e as Error).message}` });
+      return;
+    }
+    if (this.role !== 'leader') {
+      this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: this.leaderId ?? '', message: 'not the leader' });
+      return;
+    }
+    this.readRequests.push(msg);
+    this.kick();
+  }
+
+  /**
+   * Graceful shutdown of a leader: hand leadership to a follower first (thesis §3.10) so a rolling
+   * restart costs no election timeout. Bounded by transferLeadershipTimeoutMs; on timeout the
+   * replica leaves anyway and the others elect a leader as after a crash.
+   */
+  private async transferLeadershipAway(): Promise<void> {
+    const st = this.node?.status();
+    if (!st || st.role !== 'leader' || !st.progress || this.opts.voters.length < 2) return;
+    const target = Object.entries(st.progress)
+      .filter(([id]) => id !== this.opts.id)
+      .sort((a, b) => b[1].match - a[1].match)[0]?.[0];
+    if (!target) return;
+    this.opts.log.info({ target }, 'transferring leadership before shutdown');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.opts.config.transferLeadershipTimeoutMs);
+      this.leadershipLost = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.transferTo = target;
+      this.kick();
+    });
+    this.leadershipLost = null;
+  }
+
   private onFetch(data: Uint8Array): Uint8Array {
     const req = decodeFetchRequest(data);
     const to = Math.min(this.applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
@@ -224,6 +292,7 @@ export class Replica {
         await this.persist(rd);
         this.send(rd.messages);
         this.handleCommitted(rd.committedEntries);
+        this.handleReadStates(rd);
         if (rd.softState) this.handleSoftState(rd.softState);
         this.node.advance(rd);
       }
@@ -238,7 +307,7 @@ export class Replica {
     } finally {
       this.running = false;
     }
-    if (!this.stopped && (this.inbox.length || this.proposals.length || this.ticks)) this.kick();
+    if (!this.stopped && (this.inbox.length || this.proposals.length || this.readRequests.length || this.ticks)) this.kick();
   }
 
   private drainInputs(): void {
@@ -256,6 +325,57 @@ export class Replica {
     const proposals = this.proposals;
     this.proposals = [];
     for (const p of proposals) this.propose(p);
+    const reads = this.readRequests;
+    this.readRequests = [];
+    for (const msg of reads) this.readIndex(msg);
+    if (this.transferTo) {
+      const to = this.transferTo;
+      this.transferTo = null;
+      try {
+        this.node.transferLeadership(to);
+      } catch (e) {
+        this.opts.log.warn({ err: e, to }, 'leadership transfer refused');
+        this.leadershipLost?.();
+      }
+    }
+  }
+
+  private readIndex(msg: Msg): void {
+    const ctx = ++this.readSeq;
+    try {
+      this.node.readIndex(ctx);
+      this.readsPending.set(ctx, msg);
+    } catch (e) {
+      if (e instanceof NotLeaderError) {
+        this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: e.leaderId ?? '', message: 'not the leader' });
+      } else if (e instanceof ReadIndexPendingFullError) {
+        this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: this.opts.id, message: 'leader overloaded: too many reads pending' });
+      } else throw e;
+    }
+  }
+
+  /** Answers confirmed reads with their read index, and fails those the state machine dropped. */
+  private handleReadStates(rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const msg = this.readsPending.get(rs.ctx as number);
+      if (!msg) continue;
+      this.readsPending.delete(rs.ctx as number);
+      this.replyRead(msg, { status: Status.Ok, readIndex: rs.index, leaderHint: this.opts.id, message: '' });
+    }
+    for (const f of rd.readStatesFailed) {
+      const msg = this.readsPending.get(f.ctx as number);
+      if (!msg) continue;
+      this.readsPending.delete(f.ctx as number);
+      this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: this.leaderId ?? '', message: 'leadership lost before the read was confirmed' });
+    }
+  }
+
+  private failReads(msgs: Msg[], message: string): void {
+    for (const msg of msgs) this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: '', message });
+  }
+
+  private replyRead(msg: Msg, r: ReadIndexReply): void {
+    if (msg.reply) msg.respond(encodeReadIndexReply(r));
   }
 
   private propose(p: QueuedProposal): void {
@@ -268,7 +388,8 @@ export class Replica {
       r = this.node.propose(p.commands);
     } catch (e) {
       if (e instanceof NotLeaderError) {
-        this.reply(p.msg, this.notLeader());
+        // During a leadership transfer the error names the transferee: send the gateway there.
+        this.reply(p.msg, { ...this.notLeader(), leaderHint: e.leaderId ?? this.leaderId ?? '' });
         return;
       }
       throw e;
@@ -318,6 +439,7 @@ export class Replica {
     } else if (wasLeader && ss.role !== 'leader') {
       this.opts.log.info({ term: ss.term, leaderId: ss.leaderId }, 'lost leadership');
       this.pending.failAll('leadership lost before commit; outcome unknown');
+      this.leadershipLost?.();
     }
   }
 

@@ -1,4 +1,5 @@
 import { CommandOp, Status, type FrameLimits } from '@cairn/protocol';
+import type { ReadIndexClient } from './read-index';
 import type { ReadPath } from './read-path';
 import type { WritePath } from './write-path';
 
@@ -16,6 +17,8 @@ export interface KvResult {
 /** What every session shares: the gateway's read and write paths and its request limits. */
 export interface KvPaths {
   reads: ReadPath;
+  /** Absent: reads are read-your-writes only (no ReadIndex round), as a `stale` read. */
+  readIndex?: ReadIndexClient;
   writes: WritePath;
   limits: FrameLimits;
 }
@@ -25,8 +28,10 @@ const EMPTY = new Uint8Array(0);
 /**
  * One client's session with the store, shared by every front door (binary protocol, and the RESP
  * and HTTP doors to come) so they behave identically: same limits, same errors, same consistency.
- * Read-your-writes: every read carries the index of this session's last acknowledged write, so
- * the storage node that serves it has applied at least that write. A `stale` read skips that wait.
+ * Reads are linearizable by default: the read index comes from the leader (ReadIndex, Raft thesis
+ * §6.4) and the storage node serving the read has applied at least that index and this session's
+ * last acknowledged write. A `stale` read skips both: any live storage node answers at once, so it
+ * may return a value older than writes other clients (or this one) saw acknowledged.
  */
 export class KvSession {
   private lastWriteIndex: number;
@@ -59,7 +64,18 @@ export class KvSession {
   get(key: Uint8Array, opts: { stale?: boolean } = {}): Promise<KvResult> {
     const bad = this.check(key);
     if (bad) return Promise.resolve(bad);
-    return this.paths.reads.get(key, opts.stale ? 0 : this.lastWriteIndex);
+    if (opts.stale) return this.paths.reads.get(key, 0);
+    return this.linearizableGet(key);
+  }
+
+  private async linearizableGet(key: Uint8Array): Promise<KvResult> {
+    let minIndex = this.lastWriteIndex;
+    if (this.paths.readIndex) {
+      const ri = await this.paths.readIndex.readIndex();
+      if (!ri.ok) return fail(ri.status, ri.message);
+      if (ri.index > minIndex) minIndex = ri.index;
+    }
+    return this.paths.reads.get(key, minIndex);
   }
 
   set(key: Uint8Array, value: Uint8Array): Promise<KvResult> {

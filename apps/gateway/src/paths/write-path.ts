@@ -2,12 +2,10 @@ import { Status, decodeProposeReply, encodeProposeRequest, type Command } from '
 import type { Logger, Subjects } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
-import { backoffMs, delay } from './backoff';
+import { requestLeader } from './leader-request';
 
 /** One proposal's encoded commands stay under this, bytes (NATS max_payload; one command always fits). */
 const PROPOSAL_BYTES_MAX = 1024 * 1024;
-/** One proposal request's timeout, ms: a dead leader is detected this fast (then an election). */
-const PROPOSE_TIMEOUT_MS = 2000;
 
 export interface WriteResult {
   status: Status;
@@ -91,49 +89,20 @@ export class WritePath {
   }
 
   private async send(batch: QueuedWrite[]): Promise<void> {
-    const payload = encodeProposeRequest({ commands: batch.map((w) => w.command) });
-    const deadlineMs = batch[0].deadlineMs;
-    let lastError = 'no leader known';
-    for (let attempt = 0; ; attempt++) {
-      const remainingMs = deadlineMs - Date.now();
-      if (remainingMs <= 0 || this.stopped) break;
-      const leader = this.view.leaderId();
-      if (!leader) {
-        await this.view.waitForLeader(Math.min(remainingMs, 100));
-        continue;
-      }
-      try {
-        const res = await this.nc.request(this.subjects.propose(leader), payload, { timeout: Math.min(remainingMs, PROPOSE_TIMEOUT_MS) });
-        const reply = decodeProposeReply(res.data);
-        switch (reply.status) {
-          case Status.Ok:
-            for (let i = 0; i < batch.length; i++) batch[i].resolve({ status: Status.Ok, revision: reply.firstIndex + i, message: '' });
-            return;
-          case Status.NotLeader:
-            lastError = `replica ${leader} is not the leader`;
-            if (reply.leaderHint && reply.leaderHint !== leader) {
-              this.view.hintLeader(reply.leaderHint);
-              continue;
-            }
-            this.view.suspectLeader(leader);
-            await this.view.waitForLeader(Math.min(remainingMs, 50));
-            continue;
-          case Status.Unavailable:
-            lastError = reply.message;
-            await delay(backoffMs(attempt));
-            continue;
-          default:
-            for (const w of batch) w.resolve({ status: reply.status, revision: 0, message: reply.message });
-            return;
-        }
-      } catch (e) {
-        // Timeout or no responders: the leader is dead or partitioned; an election follows.
-        lastError = `leader ${leader} did not answer: ${(e as Error).message}`;
-        this.log.debug({ leader, err: e }, 'proposal failed; retrying');
-        this.view.suspectLeader(leader);
-        await delay(backoffMs(attempt));
-      }
+    const reply = await requestLeader(
+      { nc: this.nc, subjects: this.subjects, view: this.view, log: this.log },
+      (leader) => this.subjects.propose(leader),
+      encodeProposeRequest({ commands: batch.map((w) => w.command) }),
+      decodeProposeReply,
+      batch[0].deadlineMs,
+      () => this.stopped,
+    );
+    if ('timedOut' in reply) {
+      for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `write not acknowledged within ${this.opts.writeTimeoutMs} ms: ${reply.timedOut}` });
+    } else if (reply.status === Status.Ok) {
+      for (let i = 0; i < batch.length; i++) batch[i].resolve({ status: Status.Ok, revision: reply.firstIndex + i, message: '' });
+    } else {
+      for (const w of batch) w.resolve({ status: reply.status, revision: 0, message: reply.message });
     }
-    for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `write not acknowledged within ${this.opts.writeTimeoutMs} ms: ${lastError}` });
   }
 }

@@ -1,6 +1,7 @@
 import { Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import { KvSession, type KvResult } from '../paths/kv-session';
+import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 
@@ -9,6 +10,8 @@ export interface ConnectionDeps {
   inflightMax: number;
   idleTimeoutMs: number;
   reads: ReadPath;
+  /** Absent (tests): reads are read-your-writes only. */
+  readIndex?: ReadIndexClient;
   writes: WritePath;
   status: () => unknown;
   onClose: (c: ClientConnection) => void;
@@ -39,7 +42,7 @@ export class ClientConnection {
     private readonly deps: ConnectionDeps,
   ) {
     this.decoder = new RequestDecoder(deps.limits);
-    this.session = new KvSession({ reads: deps.reads, writes: deps.writes, limits: deps.limits });
+    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits });
     socket.setNoDelay(true);
     socket.setTimeout(deps.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -1,0 +1,52 @@
+import { Status } from '@cairn/protocol';
+import { KvSession } from './kv-session';
+import type { ReadIndexClient, ReadIndexResult } from './read-index';
+import type { ReadPath, ReadResult } from './read-path';
+import type { WritePath, WriteResult } from './write-path';
+
+function session(readIndex: ReadIndexResult | null) {
+  const reads: number[] = [];
+  let calls = 0;
+  const ok: ReadResult = { status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' };
+  const paths = {
+    reads: { get: async (_k: Uint8Array, minIndex: number) => (reads.push(minIndex), ok) } as unknown as ReadPath,
+    writes: { submit: async (): Promise<WriteResult> => ({ status: Status.Ok, revision: 7, message: '' }) } as unknown as WritePath,
+    readIndex: readIndex ? ({ readIndex: async () => (calls++, readIndex) } as unknown as ReadIndexClient) : undefined,
+    limits: { keyBytesMax: 4, valueBytesMax: 8 },
+  };
+  return { s: new KvSession(paths), reads, calls: () => calls };
+}
+
+describe('KvSession', () => {
+  it('reads at max(read index, last acknowledged write)', async () => {
+    const t = session({ ok: true, index: 5 });
+    await t.s.get(Buffer.from('k'));
+    await t.s.set(Buffer.from('k'), Buffer.from('v'));
+    await t.s.get(Buffer.from('k'));
+    expect(t.reads).toEqual([5, 7]);
+    expect(t.s.lastAcknowledgedIndex()).toBe(7);
+    expect(t.calls()).toBe(2);
+  });
+
+  it('a stale read skips the ReadIndex round and the write index', async () => {
+    const t = session({ ok: true, index: 5 });
+    await t.s.set(Buffer.from('k'), Buffer.from('v'));
+    await t.s.get(Buffer.from('k'), { stale: true });
+    expect(t.reads).toEqual([0]);
+    expect(t.calls()).toBe(0);
+  });
+
+  it('answers the ReadIndex failure instead of reading', async () => {
+    const t = session({ ok: false, status: Status.Unavailable, message: 'no leader' });
+    expect(await t.s.get(Buffer.from('k'))).toMatchObject({ status: Status.Unavailable, message: 'no leader' });
+    expect(t.reads).toEqual([]);
+  });
+
+  it('applies the same limits for every door', async () => {
+    const t = session(null);
+    expect(await t.s.get(Buffer.alloc(0))).toMatchObject({ status: Status.BadRequest });
+    expect(await t.s.set(Buffer.from('kkkkk'), Buffer.from('v'))).toMatchObject({ status: Status.TooLarge });
+    expect(await t.s.set(Buffer.from('k'), Buffer.alloc(9))).toMatchObject({ status: Status.TooLarge });
+    expect(await t.s.del(Buffer.from('k'))).toMatchObject({ status: Status.Ok, revision: 7 });
+  });
+});

@@ -1,0 +1,57 @@
+import { Status, decodeReadIndexReply, encodeReadIndexRequest } from '@cairn/protocol';
+import { requestLeader, type LeaderRequestDeps } from './leader-request';
+
+export type ReadIndexResult = { ok: true; index: number } | { ok: false; status: Status; message: string };
+
+interface Waiter {
+  deadlineMs: number;
+  resolve(r: ReadIndexResult): void;
+}
+
+/**
+ * Linearizable reads (ReadIndex, Raft thesis §6.4): before a read, ask the leader for the index
+ * at which reading is linearizable; a storage node that has applied that index then serves it.
+ * Every read that arrives in the same event-loop turn shares one request (and the leader batches
+ * the requests of all gateways into one heartbeat round). A read never joins a request that was
+ * already sent: the index must be fixed after the read began.
+ */
+export class ReadIndexClient {
+  private waiting: Waiter[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly deps: LeaderRequestDeps,
+    private readonly opts: { readTimeoutMs: number },
+  ) {}
+
+  readIndex(): Promise<ReadIndexResult> {
+    return new Promise((resolve) => {
+      this.waiting.push({ deadlineMs: Date.now() + this.opts.readTimeoutMs, resolve });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        const batch = this.waiting;
+        this.waiting = [];
+        void this.send(batch);
+      });
+    });
+  }
+
+  private async send(batch: Waiter[]): Promise<void> {
+    const reply = await requestLeader(
+      this.deps,
+      (leader) => this.deps.subjects.readIndex(leader),
+      encodeReadIndexRequest({ reads: batch.length }),
+      decodeReadIndexReply,
+      batch[0].deadlineMs,
+    );
+    const result: ReadIndexResult =
+      'timedOut' in reply
+        ? { ok: false, status: Status.Unavailable, message: `read index not confirmed within ${this.opts.readTimeoutMs} ms: ${reply.timedOut}` }
+        : reply.status === Status.Ok
+          ? { ok: true, index: reply.readIndex }
+          : { ok: false, status: reply.status, message: reply.message };
+    for (const w of batch) w.resolve(result);
+  }
+}
