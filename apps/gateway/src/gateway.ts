@@ -3,11 +3,15 @@ import { ClusterView } from './cluster/cluster-view';
 import { ReadIndexClient } from './paths/read-index';
 import { ReadPath } from './paths/read-path';
 import { WritePath } from './paths/write-path';
+import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
 
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
   readonly view = new ClusterView();
+  /** The RESP2 listener (docs/resp.md); null when this member has no respPort. */
+  private readonly resp: RespServer | null = null;
+  private readonly respPort: number = 0;
   private readonly writes: WritePath;
   private readonly server: TcpServer;
   private readonly host: string;
@@ -23,6 +27,7 @@ export class Gateway implements ProcessComponent {
     this.port = Number(process.env.CAIRN_GATEWAY_PORT ?? me.port);
     this.writes = new WritePath(nc, subjects, this.view, g, log);
     const reads = new ReadPath(nc, subjects, this.view, g, log);
+    const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
     this.server = new TcpServer(
       {
         limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax },
@@ -31,23 +36,34 @@ export class Gateway implements ProcessComponent {
         connectionsMax: g.connectionsMax,
         drainTimeoutMs: g.drainTimeoutMs,
         reads,
-        readIndex: new ReadIndexClient({ nc, subjects, view: this.view, log }, g),
+        readIndex,
         writes: this.writes,
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
       },
       log,
     );
+    const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
+    if (respPort !== undefined) {
+      this.respPort = Number(respPort);
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
+      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, log });
+    }
   }
 
   async start(): Promise<void> {
     this.view.start(this.deps.nc, this.deps.subjects);
     await this.server.listen(this.host, this.port);
     this.deps.log.info({ host: this.host, port: this.port }, 'gateway listening');
+    if (this.resp) {
+      await this.resp.listen(this.host, this.respPort);
+      this.deps.log.info({ host: this.host, respPort: this.respPort }, 'gateway RESP listening');
+    }
   }
 
   /** Graceful: stop accepting, drain in-flight requests (bounded by drainTimeoutMs), close. */
   async stop(): Promise<void> {
     await this.server.close();
+    await this.resp?.close();
     this.writes.stop();
     this.view.stop();
   }

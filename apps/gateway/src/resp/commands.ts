@@ -1,0 +1,331 @@
+import { Status } from '@cairn/protocol';
+import { EMPTY_ARRAY, NULL_BULK, OK, PONG, encodeArray, encodeBulk, encodeBulkArray, encodeError, encodeInteger } from '@cairn/resp';
+import type { KvResult, KvSession } from '../paths/kv-session';
+import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from './info';
+
+/** One RESP connection's state, as the commands see it. */
+export interface RespClient {
+  id: number;
+  /** CLIENT SETNAME; null when unset. */
+  name: string | null;
+  remote: string;
+  local: string;
+  /** The connection's session: limits, errors and read-your-writes shared with the binary protocol. */
+  session: KvSession;
+  /** Set by QUIT: answer, then close. */
+  quit: boolean;
+}
+
+/** An encoded reply, now or when the cluster answers. */
+export type Reply = Buffer | Promise<Buffer>;
+
+interface Command {
+  /** Redis arity: > 0 exact argument count (command name included), < 0 at least -arity. */
+  arity: number;
+  run: (args: Buffer[], c: RespClient) => Reply;
+}
+
+const err = (message: string) => encodeError(message);
+const wrongArity = (name: string) => err(`ERR wrong number of arguments for '${name}' command`);
+const SYNTAX = err('ERR syntax error');
+const NOT_INTEGER = err('ERR value is not an integer or out of range');
+export const TTL_UNSUPPORTED = 'ERR EX/PX need TTL support, which Cairn does not have yet';
+export const CAS_UNSUPPORTED = 'ERR NX/XX/GET need compare-and-set, which Cairn does not have yet';
+
+/**
+ * The error reply for a failed KvResult (docs/resp.md, "Errors"). UNAVAILABLE on a read is
+ * `-TRYAGAIN` (nothing happened, retrying is safe); on a write it is `-ERR` saying the outcome is
+ * unknown, because the write may have been applied and an automatic retry could overwrite a later
+ * write of another client (docs/protocol.md, UNAVAILABLE).
+ */
+export function kvError(r: KvResult, kind: 'read' | 'write'): Buffer {
+  if (r.status === Status.Unavailable) {
+    return kind === 'read' ? err(`TRYAGAIN ${r.message}`) : err(`ERR ${r.message} (outcome unknown: the write may have been applied)`);
+  }
+  return err(`ERR ${r.message || Status[r.status]}`);
+}
+
+function lower(b: Buffer): string {
+  return b.toString('latin1').toLowerCase();
+}
+
+/** Redis `string2ll` on an argument; null when it is not an integer. */
+function integerArg(b: Buffer): number | null {
+  const s = b.toString('latin1');
+  return /^(0|-?[1-9][0-9]{0,15})$/.test(s) ? Number(s) : null;
+}
+
+/** Redis's reply to an unknown command: names and arguments quoted and cut at 128 bytes (server.c processCommand). */
+export function unknownCommand(args: Buffer[]): Buffer {
+  let rest = '';
+  for (let i = 1; i < args.length && rest.length < 128; i++) rest += `'${args[i].toString('latin1').slice(0, 128 - rest.length)}' `;
+  return err(`ERR unknown command '${args[0].toString('latin1').slice(0, 128)}', with args beginning with: ${rest}`);
+}
+
+const unknownSubcommand = (sub: Buffer, cmd: string) => err(`ERR unknown subcommand '${sub.toString('latin1').slice(0, 128)}'. Try ${cmd} HELP.`);
+
+/** Reads `keys` in order; a read that is not OK/NOT_FOUND fails the whole command. */
+async function readAll(session: KvSession, keys: Buffer[]): Promise<KvResult[] | Buffer> {
+  const rs = await Promise.all(keys.map((k) => session.get(k)));
+  const bad = rs.find((r) => r.status !== Status.Ok && r.status !== Status.NotFound);
+  return bad ? kvError(bad, 'read') : rs;
+}
+
+/** Writes all (key, value) pairs, each its own Raft entry; OK only if all were. Checks every limit before writing any. */
+async function writeAll(session: KvSession, ops: { key: Buffer; value?: Buffer }[]): Promise<Buffer> {
+  for (const op of ops) {
+    const bad = session.check(op.key, op.value);
+    if (bad) return kvError(bad, 'write');
+  }
+  const rs = await Promise.all(ops.map((op) => (op.value ? session.set(op.key, op.value) : session.del(op.key))));
+  const bad = rs.find((r) => r.status !== Status.Ok);
+  return bad ? kvError(bad, 'write') : OK;
+}
+
+function checkAll(session: KvSession, keys: Buffer[]): Buffer | null {
+  for (const k of keys) {
+    const bad = session.check(k);
+    if (bad) return kvError(bad, 'read');
+  }
+  return null;
+}
+
+/** Commands Redis has that Cairn refuses on purpose, with the reason (rather than "unknown command"). */
+const REFUSED: Record<string, string> = Object.fromEntries([
+  ...['setnx', 'getset', 'msetnx', 'getdel', 'incr', 'incrby', 'incrbyfloat', 'decr', 'decrby', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
+  ...['setex', 'psetex', 'getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL support, which Cairn does not have yet']),
+  ...['multi', 'exec', 'watch', 'discard'].map((n) => [n, 'needs transactions, which Cairn does not have']),
+]);
+
+/**
+ * The RESP commands (docs/resp.md): each runs on the connection's KvSession and yields its
+ * encoded reply. Pure of sockets, so tests call `handle` with fake read/write paths.
+ */
+export class RespCommands {
+  private readonly table: Record<string, Command>;
+
+  constructor(private readonly info: RespServerInfo) {
+    this.table = {
+      ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
+      echo: { arity: 2, run: (a) => encodeBulk(a[1]) },
+      get: { arity: 2, run: (a, c) => this.get(a[1], c.session) },
+      set: { arity: -3, run: (a, c) => this.set(a, c.session) },
+      del: { arity: -2, run: (a, c) => this.del(a.slice(1), c.session) },
+      exists: { arity: -2, run: (a, c) => this.exists(a.slice(1), c.session) },
+      mget: { arity: -2, run: (a, c) => this.mget(a.slice(1), c.session) },
+      mset: { arity: -3, run: (a, c) => this.mset(a, c.session) },
+      dbsize: { arity: 1, run: () => this.dbsize() },
+      info: { arity: -1, run: (a) => encodeBulk(infoText(this.info, a.slice(1).map((x) => x.toString('latin1')))) },
+      command: { arity: -1, run: (a) => this.command(a) },
+      config: { arity: -2, run: (a) => this.config(a) },
+      client: { arity: -2, run: (a, c) => this.client(a, c) },
+      select: { arity: 2, run: (a) => this.select(a[1]) },
+      hello: { arity: -1, run: (a, c) => this.hello(a, c) },
+      auth: { arity: -2, run: () => err('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?') },
+      quit: {
+        arity: -1,
+        run: (_a, c) => {
+          c.quit = true;
+          return OK;
+        },
+      },
+    };
+  }
+
+  /** Names of the supported commands (COMMAND COUNT / COMMAND LIST). */
+  names(): string[] {
+    return Object.keys(this.table);
+  }
+
+  /** Runs one command. Never throws: a failure is an error reply. */
+  handle(args: Buffer[], client: RespClient): Reply {
+    const name = lower(args[0]);
+    const cmd = Object.prototype.hasOwnProperty.call(this.table, name) ? this.table[name] : undefined;
+    if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
+    if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) return wrongArity(name);
+    try {
+      const r = cmd.run(args, client);
+      return Buffer.isBuffer(r) ? r : r.catch((e: Error) => err(`ERR gateway error: ${e.message}`));
+    } catch (e) {
+      return err(`ERR gateway error: ${(e as Error).message}`);
+    }
+  }
+
+  private async get(key: Buffer, session: KvSession): Promise<Buffer> {
+    const r = await session.get(key);
+    if (r.status === Status.Ok) return encodeBulk(r.value);
+    return r.status === Status.NotFound ? NULL_BULK : kvError(r, 'read');
+  }
+
+  /**
+   * SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options parsed with Redis's
+   * rules (t_string.c). TTLs and the conditional forms are refused: Cairn has neither TTLs nor
+   * compare-and-set, and a read-then-write NX would let two clients both "win" (docs/resp.md).
+   */
+  private set(a: Buffer[], session: KvSession): Reply {
+    let nx = false;
+    let xx = false;
+    let get = false;
+    let keepTtl = false;
+    let expire = false;
+    for (let i = 3; i < a.length; i++) {
+      const opt = lower(a[i]);
+      if (opt === 'nx' && !xx) nx = true;
+      else if (opt === 'xx' && !nx) xx = true;
+      else if (opt === 'get') get = true;
+      else if (opt === 'keepttl' && !expire) keepTtl = true;
+      else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !expire && !keepTtl && i + 1 < a.length) {
+        expire = true;
+        const t = integerArg(a[++i]);
+        if (t === null) return NOT_INTEGER;
+        if (t <= 0) return err("ERR invalid expire time in 'set' command");
+      } else return SYNTAX;
+    }
+    if (expire) return err(TTL_UNSUPPORTED);
+    if (nx || xx || get) return err(CAS_UNSUPPORTED);
+    // KEEPTTL keeps no TTL: there are none.
+    return writeAll(session, [{ key: a[1], value: a[2] }]);
+  }
+
+  /**
+   * DEL: reads every key (to count those that existed, as Redis replies), then deletes every key
+   * whatever the read said — a key this node did not see yet may exist. The count is therefore
+   * exact only without concurrent writers of those keys; the deletes always happen.
+   */
+  private async del(keys: Buffer[], session: KvSession): Promise<Buffer> {
+    const bad = checkAll(session, keys);
+    if (bad) return bad;
+    const rs = await readAll(session, keys);
+    if (Buffer.isBuffer(rs)) return rs;
+    const w = await writeAll(
+      session,
+      keys.map((key) => ({ key })),
+    );
+    return w === OK ? encodeInteger(rs.filter((r) => r.status === Status.Ok).length) : w;
+  }
+
+  private async exists(keys: Buffer[], session: KvSession): Promise<Buffer> {
+    const bad = checkAll(session, keys);
+    if (bad) return bad;
+    const rs = await readAll(session, keys);
+    return Buffer.isBuffer(rs) ? rs : encodeInteger(rs.filter((r) => r.status === Status.Ok).length);
+  }
+
+  private async mget(keys: Buffer[], session: KvSession): Promise<Buffer> {
+    const bad = checkAll(session, keys);
+    if (bad) return bad;
+    const rs = await readAll(session, keys);
+    return Buffer.isBuffer(rs) ? rs : encodeBulkArray(rs.map((r) => (r.status === Status.Ok ? r.value : null)));
+  }
+
+  /** MSET: one Raft entry per key, submitted together (usually one proposal) but not atomic: a reader may see some keys set before others. */
+  private mset(a: Buffer[], session: KvSession): Reply {
+    if (a.length % 2 === 0) return wrongArity('mset');
+    const ops: { key: Buffer; value: Buffer }[] = [];
+    for (let i = 1; i < a.length; i += 2) ops.push({ key: a[i], value: a[i + 1] });
+    return writeAll(session, ops);
+  }
+
+  private dbsize(): Buffer {
+    const keys = storedKeys(this.info.view);
+    return keys === null ? err('TRYAGAIN no live storage node status yet') : encodeInteger(keys);
+  }
+
+  /** COMMAND: no command table (an empty array is enough for redis-cli and clients), COUNT, LIST, INFO (nil per name), DOCS (empty). */
+  private command(a: Buffer[]): Buffer {
+    if (a.length === 1) return EMPTY_ARRAY;
+    const sub = lower(a[1]);
+    if (sub === 'count' && a.length === 2) return encodeInteger(this.names().length);
+    if (sub === 'list' && a.length === 2) return encodeBulkArray(this.names());
+    if (sub === 'docs') return EMPTY_ARRAY;
+    if (sub === 'info') return encodeArray(a.slice(2).map(() => NULL_BULK));
+    return unknownSubcommand(a[1], 'COMMAND');
+  }
+
+  /**
+   * CONFIG GET answers the few parameters that have a true meaning here (redis-benchmark asks for
+   * `save` and `appendonly`): no RDB snapshots, no AOF (durability is the Raft log), one database.
+   */
+  private config(a: Buffer[]): Buffer {
+    const sub = lower(a[1]);
+    if (sub === 'get') {
+      if (a.length < 3) return wrongArity('config|get');
+      const params: [string, string][] = [
+        ['save', ''],
+        ['appendonly', 'no'],
+        ['databases', '1'],
+      ];
+      const out: string[] = [];
+      for (const [k, v] of params) if (a.slice(2).some((p) => globMatch(lower(p), k))) out.push(k, v);
+      return encodeBulkArray(out);
+    }
+    if (sub === 'resetstat' && a.length === 2) return OK;
+    if (sub === 'set') return err('ERR CONFIG SET is not supported: Cairn is configured by its cluster config file');
+    return unknownSubcommand(a[1], 'CONFIG');
+  }
+
+  private client(a: Buffer[], c: RespClient): Buffer {
+    const sub = lower(a[1]);
+    if (sub === 'setname') {
+      if (a.length !== 3) return wrongArity('client|setname');
+      const name = a[2].toString('latin1');
+      if (!/^[!-~]*$/.test(name)) return err('ERR Client names cannot contain spaces, newlines or special characters.');
+      c.name = name === '' ? null : name;
+      return OK;
+    }
+    if (sub === 'getname' && a.length === 2) return encodeBulk(c.name);
+    if (sub === 'id' && a.length === 2) return encodeInteger(c.id);
+    if (sub === 'info' && a.length === 2) return encodeBulk(`id=${c.id} addr=${c.remote} laddr=${c.local} name=${c.name ?? ''} db=0 resp=2 lib=cairn-gateway\n`);
+    if (sub === 'setinfo' && a.length === 4) return OK; // clients announce their library; nothing to keep
+    return unknownSubcommand(a[1], 'CLIENT');
+  }
+
+  private select(db: Buffer): Buffer {
+    const n = integerArg(db);
+    if (n === null) return NOT_INTEGER;
+    return n === 0 ? OK : err('ERR DB index is out of range');
+  }
+
+  /** HELLO [protover [AUTH u p] [SETNAME name]]: RESP2 only; 3 → -NOPROTO so clients fall back. */
+  private hello(a: Buffer[], c: RespClient): Buffer {
+    if (a.length >= 2) {
+      const v = integerArg(a[1]);
+      if (v === null) return err('ERR Protocol version is not an integer or out of range');
+      if (v !== 2) return err('NOPROTO unsupported protocol version');
+      for (let i = 2; i < a.length; i++) {
+        const opt = lower(a[i]);
+        if (opt === 'auth' && i + 2 < a.length) return this.table.auth.run(a, c) as Buffer;
+        if (opt === 'setname' && i + 1 < a.length) {
+          const r = this.client([a[0], Buffer.from('setname'), a[++i]], c);
+          if (r !== OK) return r;
+        } else return err(`ERR Syntax error in HELLO option '${a[i].toString('latin1')}'`);
+      }
+    }
+    return encodeArray([
+      encodeBulk('server'),
+      encodeBulk('redis'),
+      encodeBulk('version'),
+      encodeBulk(REDIS_COMPAT_VERSION),
+      encodeBulk('proto'),
+      encodeInteger(2),
+      encodeBulk('id'),
+      encodeInteger(c.id),
+      encodeBulk('mode'),
+      encodeBulk('standalone'),
+      encodeBulk('role'),
+      encodeBulk('master'),
+      encodeBulk('modules'),
+      EMPTY_ARRAY,
+    ]);
+  }
+}
+
+/** Redis-style glob (`*`, `?`, `[...]`) on a lower-case name. */
+function globMatch(pattern: string, name: string): boolean {
+  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  try {
+    return new RegExp(`^${re}$`).test(name);
+  } catch {
+    return false;
+  }
+}

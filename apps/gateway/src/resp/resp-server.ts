@@ -1,0 +1,97 @@
+import { createServer, type Server } from 'node:net';
+import type { GatewayConfig } from '@cairn/config';
+import type { Logger } from '@cairn/messaging';
+import type { RespParserLimits } from '@cairn/resp';
+import type { ClusterView } from '../cluster/cluster-view';
+import type { KvPaths } from '../paths/kv-session';
+import { RespCommands } from './commands';
+import { gatewayVersion, type RespServerInfo } from './info';
+import { RespConnection, type RespConnectionDeps } from './resp-connection';
+
+export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'commands'> {
+  connectionsMax: number;
+  drainTimeoutMs: number;
+  info: Omit<RespServerInfo, 'connections'>;
+}
+
+/**
+ * The RESP2 listener (docs/resp.md): up to `connectionsMax` connections, each a RespConnection
+ * with its own KvSession. `close()` is graceful like the binary protocol's TcpServer: stop
+ * accepting, let pending replies go out (bounded by `drainTimeoutMs`), close every connection.
+ */
+export class RespServer {
+  private readonly server: Server;
+  private readonly connections = new Set<RespConnection>();
+  private nextId = 1;
+  readonly commands: RespCommands;
+
+  constructor(
+    private readonly deps: RespServerDeps,
+    log: Logger,
+  ) {
+    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size });
+    this.server = createServer({ allowHalfOpen: true }, (socket) => {
+      if (this.connections.size >= deps.connectionsMax) {
+        log.warn({ remote: socket.remoteAddress }, 'RESP connection refused: connectionsMax reached');
+        socket.destroy();
+        return;
+      }
+      const c = new RespConnection(socket, this.nextId++, { ...deps, commands: this.commands, onClose: (x) => this.connections.delete(x) });
+      this.connections.add(c);
+    });
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** The bound port (useful with port 0). */
+  port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([...this.connections].map((c) => c.drain(this.deps.drainTimeoutMs)));
+    await closed;
+  }
+}
+
+/**
+ * Parser bounds from the gateway config: a bulk may exceed valueBytesMax by 64 KiB so a slightly
+ * oversized value gets the session's TOO_LARGE error and the connection stays usable (beyond it:
+ * `Protocol error: invalid bulk length` and close, like Redis's proto-max-bulk-len); 1 Mi
+ * arguments and 64 MiB of arguments per command.
+ */
+export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBytesMax'>): RespParserLimits {
+  const bulkBytesMax = Math.max(g.keyBytesMax, g.valueBytesMax) + 64 * 1024;
+  return { bulkBytesMax, arrayLengthMax: 1024 * 1024, commandBytesMax: Math.max(64 * 1024 * 1024, bulkBytesMax) };
+}
+
+/** The gateway's RESP listener from its config (the wiring Gateway uses). */
+export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; log: Logger }): RespServer {
+  const { g } = o;
+  return new RespServer(
+    {
+      paths: o.paths,
+      parserLimits: respParserLimits(g),
+      inflightMax: g.inflightPerConnectionMax,
+      idleTimeoutMs: g.idleTimeoutMs,
+      connectionsMax: g.connectionsMax,
+      drainTimeoutMs: g.drainTimeoutMs,
+      info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: Date.now(), respPort: o.respPort, view: o.view },
+    },
+    o.log,
+  );
+}
