@@ -1,5 +1,7 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
 import { ClusterView } from './cluster/cluster-view';
+import { HttpApi } from './http/http-api';
+import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ReadIndexClient } from './paths/read-index';
 import { ReadPath } from './paths/read-path';
 import { WritePath } from './paths/write-path';
@@ -9,6 +11,11 @@ import { TcpServer } from './server/tcp-server';
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
   readonly view = new ClusterView();
+  /** One Prometheus registry for every front door, served on the HTTP door's /metrics. */
+  readonly metrics = new GatewayMetrics(this.view);
+  /** The HTTP API (docs/http.md); null when this member has no httpPort. */
+  private readonly http: HttpApi | null = null;
+  private readonly httpPort: number = 0;
   /** The RESP2 listener (docs/resp.md); null when this member has no respPort. */
   private readonly resp: RespServer | null = null;
   private readonly respPort: number = 0;
@@ -39,9 +46,17 @@ export class Gateway implements ProcessComponent {
         readIndex,
         writes: this.writes,
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
+        observer: this.metrics.observer('tlv'),
       },
       log,
     );
+    this.metrics.trackConnections('tlv', () => this.server.connectionCount());
+    const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
+    if (httpPort !== undefined) {
+      this.httpPort = Number(httpPort);
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics });
+    }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
@@ -58,12 +73,17 @@ export class Gateway implements ProcessComponent {
       await this.resp.listen(this.host, this.respPort);
       this.deps.log.info({ host: this.host, respPort: this.respPort }, 'gateway RESP listening');
     }
+    if (this.http) {
+      await this.http.listen(this.host, this.httpPort);
+      this.deps.log.info({ host: this.host, httpPort: this.httpPort }, 'gateway HTTP API listening');
+    }
   }
 
   /** Graceful: stop accepting, drain in-flight requests (bounded by drainTimeoutMs), close. */
   async stop(): Promise<void> {
     await this.server.close();
     await this.resp?.close();
+    await this.http?.close();
     this.writes.stop();
     this.view.stop();
   }

@@ -34,18 +34,9 @@ const EMPTY = new Uint8Array(0);
  * may return a value older than writes other clients (or this one) saw acknowledged.
  */
 export class KvSession {
-  private lastWriteIndex: number;
+  private lastWriteIndex = 0;
 
-  /**
-   * @param lastWriteIndex resume read-your-writes from an index the client already saw
-   *   acknowledged (the HTTP door's `X-Cairn-Min-Revision`: HTTP requests share no connection).
-   */
-  constructor(
-    private readonly paths: KvPaths,
-    lastWriteIndex = 0,
-  ) {
-    this.lastWriteIndex = lastWriteIndex;
-  }
+  constructor(private readonly paths: KvPaths) {}
 
   /** Index of the last write this session saw acknowledged (0 before any). */
   lastAcknowledgedIndex(): number {

@@ -1,5 +1,6 @@
 import { Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
+import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
@@ -15,6 +16,8 @@ export interface ConnectionDeps {
   writes: WritePath;
   status: () => unknown;
   onClose: (c: ClientConnection) => void;
+  /** Called once per answered request (GatewayMetrics.observer('tlv')); absent in tests. */
+  observer?: RequestObserver;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -91,8 +94,10 @@ export class ClientConnection {
       }
       const ev = this.backlog[this.backlogHead++];
       if (ev.kind === 'request') this.handle(ev.request);
-      else if (ev.kind === 'reject') this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
-      else {
+      else if (ev.kind === 'reject') {
+        this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
+        this.deps.observer?.observe('other', ev.status, 0);
+      } else {
         // Framing is lost: answer once, then close (docs/protocol.md, "bad headers").
         this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
         this.socket.end();
@@ -108,33 +113,39 @@ export class ClientConnection {
   }
 
   private handle(req: Request): void {
+    const startMs = performance.now();
     switch (req.opcode) {
       case Opcode.Ping:
         this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: req.value });
+        this.deps.observer?.observe('ping', Status.Ok, (performance.now() - startMs) / 1000);
         return;
       case Opcode.Status:
         this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(JSON.stringify(this.deps.status())) });
+        this.deps.observer?.observe('status', Status.Ok, (performance.now() - startMs) / 1000);
         return;
       case Opcode.Get:
-        this.track(req.requestId, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
+        this.track(req.requestId, 'get', startMs, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
         return;
       case Opcode.Set:
-        this.track(req.requestId, this.session.set(req.key, req.value));
+        this.track(req.requestId, 'set', startMs, this.session.set(req.key, req.value));
         return;
       case Opcode.Del:
-        this.track(req.requestId, this.session.del(req.key));
+        this.track(req.requestId, 'del', startMs, this.session.del(req.key));
         return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
+        this.deps.observer?.observe('other', Status.BadRequest, 0);
     }
   }
 
-  private track(requestId: number, p: Promise<KvResult>): void {
+  /** `startMs` (performance.now() at decode) times the request for the observer. */
+  private track(requestId: number, op: RequestOp, startMs: number, p: Promise<KvResult>): void {
     this.inflight++;
     p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
       this.inflight--;
       const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound ? EMPTY : Buffer.from(r.message);
       this.respond({ status: r.status, flags: 0, requestId, revision: r.revision, payload });
+      this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       if (this.inflight === 0) this.wakeDrainWaiters();
       if (!this.draining) this.processBacklog();
     });

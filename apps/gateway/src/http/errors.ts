@@ -1,0 +1,77 @@
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter, type ValidationError } from '@nestjs/common';
+import { Status, statusName } from '@cairn/protocol';
+import type { Response } from 'express';
+
+/** Protocol status → HTTP status (docs/http.md, "Status mapping"). NOT_LEADER never leaves the gateway; 503 if it did. */
+const HTTP_STATUS: Record<Status, number> = {
+  [Status.Ok]: 200,
+  [Status.NotFound]: 404,
+  [Status.Error]: 500,
+  [Status.BadRequest]: 400,
+  [Status.TooLarge]: 413,
+  [Status.Unavailable]: 503,
+  [Status.NotLeader]: 503,
+};
+
+export function httpStatusOf(status: Status): number {
+  return HTTP_STATUS[status] ?? 500;
+}
+
+/** HTTP status → the protocol status it stands for (Nest's own 404/400s, body-parser's 413, metrics labels). */
+export function statusOfHttp(httpStatus: number): Status {
+  if (httpStatus < 400) return Status.Ok;
+  if (httpStatus === 404) return Status.NotFound;
+  if (httpStatus === 413) return Status.TooLarge;
+  if (httpStatus === 503) return Status.Unavailable;
+  if (httpStatus < 500) return Status.BadRequest;
+  return Status.Error;
+}
+
+/** The HTTP form of a non-OK protocol status: JSON body `{ error: CODE, message }`. */
+export class CairnHttpException extends HttpException {
+  readonly code: string;
+
+  constructor(status: Status, message: string) {
+    super({ error: statusName(status), message }, httpStatusOf(status));
+    this.code = statusName(status);
+  }
+}
+
+/** ValidationPipe errors → 400 BAD_REQUEST listing every violated constraint. */
+export function validationException(errors: ValidationError[]): CairnHttpException {
+  const messages = errors.flatMap((e) => Object.values(e.constraints ?? { [e.property]: `${e.property} is invalid` }));
+  return new CairnHttpException(Status.BadRequest, messages.join('; '));
+}
+
+/**
+ * Every error leaves as `{ error: CODE, message }` with the mapped HTTP status — Nest's own
+ * exceptions (unknown route → 404 NOT_FOUND) and unexpected throws (500 ERROR) included — and
+ * every 503 carries `Retry-After: 1` (UNAVAILABLE is retryable: no leader yet, catching up).
+ */
+@Catch()
+export class ErrorBodyFilter implements ExceptionFilter {
+  catch(e: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { httpStatus, body } = errorBody(e);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendError(res, httpStatus, body);
+  }
+}
+
+export function errorBody(e: unknown): { httpStatus: number; body: { error: string; message: string } } {
+  if (e instanceof CairnHttpException) return { httpStatus: e.getStatus(), body: e.getResponse() as { error: string; message: string } };
+  if (e instanceof HttpException) {
+    const r = e.getResponse();
+    const message = typeof r === 'string' ? r : String((r as { message?: unknown }).message ?? e.message);
+    return { httpStatus: e.getStatus(), body: { error: statusName(statusOfHttp(e.getStatus())), message } };
+  }
+  return { httpStatus: 500, body: { error: statusName(Status.Error), message: `gateway error: ${(e as Error)?.message ?? String(e)}` } };
+}
+
+export function sendError(res: Response, httpStatus: number, body: { error: string; message: string }): void {
+  if (httpStatus === 503) res.setHeader('Retry-After', '1');
+  res.status(httpStatus).json(body);
+}

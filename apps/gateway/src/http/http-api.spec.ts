@@ -1,0 +1,256 @@
+import { CommandOp, Status, type Command } from '@cairn/protocol';
+import { ClusterView } from '../cluster/cluster-view';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
+import type { ReadIndexClient } from '../paths/read-index';
+import type { ReadPath, ReadResult } from '../paths/read-path';
+import type { WritePath, WriteResult } from '../paths/write-path';
+import { HttpApi } from './http-api';
+import { percentDecode } from './kv-key';
+
+/** An in-memory store behind fake read/write paths, with a switch that makes both answer a given status. */
+function fakeStore() {
+  const data = new Map<string, { value: Buffer; revision: number }>();
+  let index = 0;
+  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number }[] };
+  const writes = {
+    submit: async (c: Command): Promise<WriteResult> => {
+      if (state.failWith !== null) return { status: state.failWith, revision: 0, message: 'no leader' };
+      index++;
+      const k = Buffer.from(c.key).toString('hex');
+      if (c.op === CommandOp.Set) data.set(k, { value: Buffer.from(c.value), revision: index });
+      else data.delete(k);
+      return { status: Status.Ok, revision: index, message: '' };
+    },
+  } as unknown as WritePath;
+  const reads = {
+    get: async (key: Uint8Array, minIndex: number): Promise<ReadResult> => {
+      state.reads.push({ key: Buffer.from(key), minIndex });
+      if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
+      const e = data.get(Buffer.from(key).toString('hex'));
+      return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+    },
+  } as unknown as ReadPath;
+  const readIndex = { readIndex: async () => ({ ok: true, index: 41 }) } as unknown as ReadIndexClient;
+  return { data, state, writes, reads, readIndex };
+}
+
+async function startApi() {
+  let nowMs = 1_000_000;
+  const view = new ClusterView(() => nowMs);
+  const metrics = new GatewayMetrics(view);
+  const store = fakeStore();
+  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: store.reads, readIndex: store.readIndex, writes: store.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics });
+  await api.listen('127.0.0.1', 0);
+  const base = `http://127.0.0.1:${api.port()}`;
+  return { api, base, view, metrics, store, advance: (ms: number) => (nowMs += ms) };
+}
+
+type Api = Awaited<ReturnType<typeof startApi>>;
+let s: Api;
+beforeEach(async () => {
+  s = await startApi();
+});
+afterEach(async () => {
+  await s.api.close();
+});
+
+const errorOf = async (r: Response) => (await r.json()) as { error: string; message: string };
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+/** Percent-encodes every byte, so any byte string is a valid path segment. */
+const encodeKey = (key: Buffer) => [...key].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+
+describe('HTTP API: /v1/kv', () => {
+  it('round-trips binary values under binary keys (bytes 0x00-0xff) with revisions', async () => {
+    const key = ALL_BYTES.subarray(0, 64);
+    const put = await fetch(`${s.base}/v1/kv/${encodeKey(key)}`, { method: 'PUT', body: ALL_BYTES, headers: { 'Content-Type': 'application/json' } });
+    expect(put.status).toBe(200);
+    expect(put.headers.get('x-cairn-revision')).toBe('1');
+    expect(await put.json()).toEqual({ revision: 1 });
+    const get = await fetch(`${s.base}/v1/kv/${encodeKey(key)}`);
+    expect(get.status).toBe(200);
+    expect(get.headers.get('content-type')).toBe('application/octet-stream');
+    expect(get.headers.get('x-cairn-revision')).toBe('1');
+    expect(Buffer.from(await get.arrayBuffer()).equals(ALL_BYTES)).toBe(true);
+    // A key with non-UTF-8 bytes, '/', '%' and '?' is reachable; the second half of the byte range too.
+    const key2 = ALL_BYTES.subarray(192);
+    expect((await fetch(`${s.base}/v1/kv/${encodeKey(key2)}`, { method: 'PUT', body: 'v' })).status).toBe(200);
+    expect([...s.store.data.keys()]).toEqual([key.toString('hex'), key2.toString('hex')]);
+    // Plain UTF-8 keys arrive as their UTF-8 bytes.
+    await fetch(`${s.base}/v1/kv/${encodeURIComponent('clé/1')}`, { method: 'PUT', body: 'x' });
+    expect(s.store.data.has(Buffer.from('clé/1').toString('hex'))).toBe(true);
+  });
+
+  it('answers 404 for a missing key, DELETE with its revision, and an empty body as an empty value', async () => {
+    const missing = await fetch(`${s.base}/v1/kv/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'NOT_FOUND', message: 'no such key' });
+    expect((await fetch(`${s.base}/v1/kv/k`, { method: 'PUT' })).status).toBe(200);
+    const empty = await fetch(`${s.base}/v1/kv/k`);
+    expect(empty.status).toBe(200);
+    expect((await empty.arrayBuffer()).byteLength).toBe(0);
+    const del = await fetch(`${s.base}/v1/kv/k`, { method: 'DELETE' });
+    expect(del.status).toBe(200);
+    expect(del.headers.get('x-cairn-revision')).toBe('2');
+    expect((await fetch(`${s.base}/v1/kv/k`)).status).toBe(404);
+  });
+
+  it('answers 413 TOO_LARGE for a value or key over the limits, before the write path', async () => {
+    const big = await fetch(`${s.base}/v1/kv/k`, { method: 'PUT', body: Buffer.alloc(1025) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toEqual({ error: 'TOO_LARGE', message: 'value is 1025 bytes; valueBytesMax is 1024' });
+    expect((await fetch(`${s.base}/v1/kv/k`, { method: 'PUT', body: Buffer.alloc(1024) })).status).toBe(200);
+    const longKey = await fetch(`${s.base}/v1/kv/${'k'.repeat(65)}`, { method: 'PUT', body: 'v' });
+    expect(longKey.status).toBe(413);
+    expect((await errorOf(longKey)).error).toBe('TOO_LARGE');
+    expect(s.store.data.size).toBe(1);
+  });
+
+  it('maps UNAVAILABLE to 503 with Retry-After and ERROR to 500', async () => {
+    s.store.state.failWith = Status.Unavailable;
+    const put = await fetch(`${s.base}/v1/kv/k`, { method: 'PUT', body: 'v' });
+    expect(put.status).toBe(503);
+    expect(put.headers.get('retry-after')).toBe('1');
+    expect(await put.json()).toEqual({ error: 'UNAVAILABLE', message: 'no leader' });
+    expect((await fetch(`${s.base}/v1/kv/k`)).status).toBe(503);
+    s.store.state.failWith = Status.Error;
+    const err = await fetch(`${s.base}/v1/kv/k`, { method: 'DELETE' });
+    expect(err.status).toBe(500);
+    expect((await errorOf(err)).error).toBe('ERROR');
+    expect(err.headers.get('retry-after')).toBeNull();
+  });
+
+  it('validates query and headers: 400 BAD_REQUEST with the constraint messages', async () => {
+    const bad = await fetch(`${s.base}/v1/kv/k?stale=maybe`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: 'BAD_REQUEST', message: 'stale must be true or false' });
+    const unknown = await fetch(`${s.base}/v1/kv/k?colour=red`);
+    expect(unknown.status).toBe(400);
+    expect((await errorOf(unknown)).message).toMatch(/property colour should not exist/);
+    expect((await fetch(`${s.base}/v1/kv/%zz`)).status).toBe(400);
+    expect((await fetch(`${s.base}/v1/kv/`)).status).toBe(400); // empty key
+    const route = await fetch(`${s.base}/v2/nothing`);
+    expect(route.status).toBe(404);
+    expect((await errorOf(route)).error).toBe('NOT_FOUND');
+    expect(s.store.state.reads).toHaveLength(0);
+  });
+
+  it('reads are linearizable (at the read index) unless stale=true', async () => {
+    await fetch(`${s.base}/v1/kv/k`);
+    await fetch(`${s.base}/v1/kv/k?stale=true`);
+    await fetch(`${s.base}/v1/kv/k?stale=false`);
+    expect(s.store.state.reads.map((r) => r.minIndex)).toEqual([41, 0, 41]);
+  });
+});
+
+describe('HTTP API: cluster, probes, metrics', () => {
+  const leaderStatus = (term: number) => ({ kind: 'consensus' as const, id: 'c1', role: 'leader' as const, term, leaderId: 'c1', commitIndex: 9, lastIndex: 10, appliedIndex: 9, logBytes: 4096, atMs: 0 });
+  const storageStatus = { kind: 'storage' as const, id: 's1', appliedIndex: 8, knownCommitIndex: 9, keys: 3, dataBytes: 777, atMs: 0 };
+
+  it('/readyz is 503 until a live leader and a live storage node are known, and again when their heartbeats go stale', async () => {
+    const notReady = await fetch(`${s.base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(notReady.headers.get('retry-after')).toBe('1');
+    expect(await notReady.json()).toEqual({ error: 'UNAVAILABLE', message: 'no live leader known; no live storage node' });
+    s.view.onConsensusStatus(leaderStatus(2));
+    expect((await errorOf(await fetch(`${s.base}/readyz`))).message).toBe('no live storage node');
+    s.view.onStorageStatus(storageStatus);
+    const ready = await fetch(`${s.base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', leaderId: 'c1', storageLive: 1 });
+    s.advance(5000);
+    expect((await fetch(`${s.base}/readyz`)).status).toBe(503);
+    expect((await fetch(`${s.base}/healthz`)).status).toBe(200);
+  });
+
+  it('/v1/cluster reports replicas and storage nodes from the status heartbeats', async () => {
+    s.view.onConsensusStatus(leaderStatus(3));
+    s.view.onStorageStatus(storageStatus);
+    const body = await (await fetch(`${s.base}/v1/cluster`)).json();
+    expect(body).toEqual({
+      gateway: 'g1',
+      leaderId: 'c1',
+      leaderLive: true,
+      term: 3,
+      replicas: [{ id: 'c1', role: 'leader', term: 3, commitIndex: 9, lastIndex: 10, appliedIndex: 9, logBytes: 4096, ageMs: 0, live: true }],
+      storage: [{ id: 's1', appliedIndex: 8, knownCommitIndex: 9, keys: 3, dataBytes: 777, ageMs: 0, live: true }],
+    });
+  });
+
+  it('/metrics is Prometheus text: # TYPE lines, request counters per door/op/status, histograms, cluster gauges', async () => {
+    s.view.onConsensusStatus(leaderStatus(4));
+    s.view.onStorageStatus(storageStatus);
+    s.metrics.observer('tlv').observe('get', Status.Ok, 0.0003);
+    await fetch(`${s.base}/v1/kv/k`, { method: 'PUT', body: 'v' });
+    await fetch(`${s.base}/v1/kv/k`);
+    await fetch(`${s.base}/v1/kv/missing`);
+    await fetch(`${s.base}/v1/kv/k`, { method: 'PUT', body: Buffer.alloc(2000) });
+    const res = await fetch(`${s.base}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const samples = parsePrometheus(await res.text());
+    expect(samples.types).toMatchObject({
+      cairn_gateway_requests_total: 'counter',
+      cairn_gateway_request_duration_seconds: 'histogram',
+      cairn_gateway_connections: 'gauge',
+      cairn_raft_term: 'gauge',
+      cairn_leader_known: 'gauge',
+      cairn_storage_applied_index: 'gauge',
+    });
+    const expected: [string, number][] = [
+      ['cairn_gateway_requests_total{door="http",op="set",status="OK"}', 1],
+      ['cairn_gateway_requests_total{door="http",op="get",status="OK"}', 1],
+      ['cairn_gateway_requests_total{door="http",op="get",status="NOT_FOUND"}', 1],
+      ['cairn_gateway_requests_total{door="http",op="set",status="TOO_LARGE"}', 1],
+      ['cairn_gateway_requests_total{door="tlv",op="get",status="OK"}', 1],
+      ['cairn_gateway_request_duration_seconds_bucket{door="tlv",op="get",le="0.00025"}', 0],
+      ['cairn_gateway_request_duration_seconds_bucket{door="tlv",op="get",le="0.0005"}', 1],
+      ['cairn_gateway_request_duration_seconds_count{door="http",op="get"}', 2],
+      ['cairn_raft_term{}', 4],
+      ['cairn_leader_known{}', 1],
+      ['cairn_raft_commit_index{replica="c1"}', 9],
+      ['cairn_raft_last_index{replica="c1"}', 10],
+      ['cairn_raft_log_bytes{replica="c1"}', 4096],
+      ['cairn_storage_applied_index{node="s1"}', 8],
+      ['cairn_storage_keys{node="s1"}', 3],
+      ['cairn_storage_data_bytes{node="s1"}', 777],
+    ];
+    expect(expected.map(([k]) => [k, samples.values.get(k)])).toEqual(expected);
+    expect(samples.values.get('cairn_gateway_connections{door="http"}')).toBeGreaterThanOrEqual(1);
+    s.advance(5000);
+    expect(parsePrometheus(await (await fetch(`${s.base}/metrics`)).text()).values.get('cairn_leader_known{}')).toBe(0);
+  });
+});
+
+describe('percentDecode', () => {
+  it('decodes %XX to bytes, other characters to UTF-8, and rejects malformed escapes', () => {
+    expect(percentDecode('%00%ff%2F%25a')).toEqual(Buffer.from([0, 0xff, 0x2f, 0x25, 0x61]));
+    expect(percentDecode('é😀')).toEqual(Buffer.from('é😀'));
+    expect(percentDecode('a%é')).toBeNull();
+    expect(percentDecode('%')).toBeNull();
+    expect(percentDecode('%4')).toBeNull();
+  });
+});
+
+/**
+ * A strict reader of the Prometheus text format (0.0.4): every line is a comment, blank, or
+ * `name{label="value",...} number`; every sample's family has a # TYPE line before it.
+ * Returns the types and the samples keyed `name{labels}`.
+ */
+function parsePrometheus(text: string): { types: Record<string, string>; values: Map<string, number> } {
+  const types: Record<string, string> = {};
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ')) continue;
+    const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (t) {
+      types[t[1]] = t[2];
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+    const family = m[1].replace(/_(bucket|sum|count)$/, '');
+    if (!types[m[1]] && !types[family]) throw new Error(`sample before its # TYPE line: ${line}`);
+    values.set(`${m[1]}{${(m[2] ?? '').replace(/,$/, '')}}`, Number(m[3]));
+  }
+  return { types, values };
+}

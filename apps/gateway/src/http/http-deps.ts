@@ -1,0 +1,14 @@
+import type { ClusterView } from '../cluster/cluster-view';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
+import type { KvPaths } from '../paths/kv-session';
+
+/** What the HTTP door shares with the rest of the gateway (one provider: HTTP_DEPS). */
+export interface HttpDeps {
+  gatewayId: string;
+  /** The gateway's read/write paths and request limits: every request gets a KvSession on them. */
+  paths: KvPaths;
+  view: ClusterView;
+  metrics: GatewayMetrics;
+}
+
+export const HTTP_DEPS = Symbol('HTTP_DEPS');

@@ -1,0 +1,65 @@
+import { Controller, Delete, Get, Inject, Put, Query, Req, Res } from '@nestjs/common';
+import { Status } from '@cairn/protocol';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsOptional } from 'class-validator';
+import type { Request, Response } from 'express';
+import { KvSession, type KvResult } from '../paths/kv-session';
+import { CairnHttpException } from './errors';
+import { HTTP_DEPS, type HttpDeps } from './http-deps';
+import { KvKey } from './kv-key';
+
+/** `GET /v1/kv/:key` query. */
+export class GetKvQuery {
+  /** Skip the linearizable read (no ReadIndex round, no wait for the node to catch up): any live storage node answers. */
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'stale must be true or false' })
+  stale?: boolean;
+}
+
+/**
+ * The key-value routes (docs/http.md). The key is the path segment, percent-decoded to bytes
+ * (kvKeyMiddleware); values are the raw body / response body. Each request is its own KvSession
+ * (HTTP keeps no per-client state in the gateway): reads are linearizable by default, so a GET
+ * sees every write acknowledged before it began, to any client through any gateway.
+ */
+@Controller('v1/kv')
+export class KvController {
+  constructor(@Inject(HTTP_DEPS) private readonly deps: HttpDeps) {}
+
+  @Get(':key')
+  async get(@KvKey() key: Buffer, @Query() query: GetKvQuery, @Res() res: Response): Promise<void> {
+    const r = await this.session().get(key, { stale: query.stale === true });
+    if (r.status === Status.NotFound) throw new CairnHttpException(Status.NotFound, 'no such key');
+    check(r);
+    res.status(200).setHeader('Content-Type', 'application/octet-stream').setHeader('X-Cairn-Revision', String(r.revision));
+    res.end(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+  }
+
+  @Put(':key')
+  async put(@KvKey() key: Buffer, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    written(res, await this.session().set(key, value));
+  }
+
+  @Delete(':key')
+  async del(@KvKey() key: Buffer, @Res() res: Response): Promise<void> {
+    written(res, await this.session().del(key));
+  }
+
+  private session(): KvSession {
+    return new KvSession(this.deps.paths);
+  }
+}
+
+/** Throws the HTTP form of a non-OK result. */
+function check(r: KvResult): void {
+  if (r.status !== Status.Ok) throw new CairnHttpException(r.status, r.message || 'request failed');
+}
+
+/** PUT/DELETE OK: 200, `X-Cairn-Revision` = the index the write committed at, body `{ revision }`. */
+function written(res: Response, r: KvResult): void {
+  check(r);
+  res.status(200).setHeader('X-Cairn-Revision', String(r.revision));
+  res.json({ revision: r.revision });
+}

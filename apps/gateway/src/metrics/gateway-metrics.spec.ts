@@ -1,0 +1,73 @@
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { Opcode, ResponseDecoder, Status, encodeRequest, type Response } from '@cairn/protocol';
+import { createLogger } from '@cairn/messaging';
+import { ClusterView } from '../cluster/cluster-view';
+import type { ReadPath } from '../paths/read-path';
+import type { WritePath } from '../paths/write-path';
+import { TcpServer } from '../server/tcp-server';
+import { GatewayMetrics } from './gateway-metrics';
+
+/** `name{labels} value` lines of a scrape, keyed by `name{labels}`. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m) out.set(m[1] + (m[2] ?? '{}'), Number(m[3]));
+  }
+  return out;
+}
+
+describe('GatewayMetrics', () => {
+  it('counts TLV requests per op and status through the connection hook, and open TLV connections', async () => {
+    const metrics = new GatewayMetrics(new ClusterView());
+    const writes = { submit: async () => ({ status: Status.Unavailable, revision: 0, message: 'no leader' }) } as unknown as WritePath;
+    const reads = { get: async () => ({ status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } as unknown as ReadPath;
+    const server = new TcpServer(
+      {
+        limits: { keyBytesMax: 16, valueBytesMax: 64 },
+        inflightMax: 16,
+        idleTimeoutMs: 60_000,
+        connectionsMax: 4,
+        drainTimeoutMs: 1000,
+        reads,
+        writes,
+        status: () => ({}),
+        observer: metrics.observer('tlv'),
+      },
+      createLogger('test', 'silent'),
+    );
+    metrics.trackConnections('tlv', () => server.connectionCount());
+    await server.listen('127.0.0.1', 0);
+    const socket = connect((server as unknown as { server: { address(): { port: number } } }).server.address().port, '127.0.0.1');
+    await once(socket, 'connect');
+    const decoder = new ResponseDecoder();
+    const responses: Response[] = [];
+    const got = new Promise<void>((resolve) =>
+      socket.on('data', (chunk: Buffer) => {
+        responses.push(...decoder.push(chunk));
+        if (responses.length === 5) resolve();
+      }),
+    );
+    const send = (opcode: Opcode, requestId: number, key = '', value = '') => socket.write(encodeRequest({ opcode, requestId, flags: 0, key: Buffer.from(key), value: Buffer.from(value) }));
+    send(Opcode.Ping, 1);
+    send(Opcode.Get, 2, 'k');
+    send(Opcode.Get, 3, 'k');
+    send(Opcode.Set, 4, 'k', 'v');
+    send(Opcode.Set, 5, 'k', 'x'.repeat(65)); // rejected by the decoder: TOO_LARGE
+    await got;
+
+    const s = samples(await metrics.scrape());
+    expect(s.get('cairn_gateway_requests_total{door="tlv",op="ping",status="OK"}')).toBe(1);
+    expect(s.get('cairn_gateway_requests_total{door="tlv",op="get",status="NOT_FOUND"}')).toBe(2);
+    expect(s.get('cairn_gateway_requests_total{door="tlv",op="set",status="UNAVAILABLE"}')).toBe(1);
+    expect(s.get('cairn_gateway_requests_total{door="tlv",op="other",status="TOO_LARGE"}')).toBe(1);
+    expect(s.get('cairn_gateway_request_duration_seconds_count{door="tlv",op="get"}')).toBe(2);
+    expect(s.get('cairn_gateway_request_duration_seconds_bucket{door="tlv",op="get",le="+Inf"}')).toBe(2);
+    expect(s.get('cairn_gateway_connections{door="tlv"}')).toBe(1);
+    expect(s.get('cairn_leader_known{}')).toBe(0);
+    expect([...s.keys()].some((k) => k.includes('door="http"'))).toBe(false); // only observed label sets
+    socket.destroy();
+    await server.close();
+  });
+});

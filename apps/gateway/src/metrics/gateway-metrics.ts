@@ -1,0 +1,97 @@
+import { Gauge, Registry } from 'prom-client';
+import { STATUS_STALE_MS, type ClusterView } from '../cluster/cluster-view';
+import { DOORS, RequestMetrics, type Door, type RequestObserver } from './request-metrics';
+
+/** The leader the view names, if its status heartbeat is fresh (not just remembered from a hint). */
+export function liveLeaderId(snapshot: ReturnType<ClusterView['snapshot']>): string | null {
+  const leader = snapshot.consensus.find((c) => c.id === snapshot.leaderId);
+  return leader && leader.ageMs <= STATUS_STALE_MS ? leader.id : null;
+}
+
+/**
+ * The gateway's one Prometheus registry, shared by every front door (docs/http.md, "Metrics"):
+ * request counts and latencies per door (RequestMetrics, fed by each door's RequestObserver), open
+ * connections per door (read from each door's counter at scrape time), and the cluster as the
+ * gateway sees it (ClusterView status heartbeats, read at scrape time).
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new RequestMetrics();
+  private readonly connectionSources = new Map<Door, () => number>();
+
+  constructor(view: ClusterView) {
+    for (const m of this.requests.promMetrics()) this.registry.registerMetric(m);
+    const sources = this.connectionSources;
+    new Gauge({
+      name: 'cairn_gateway_connections',
+      help: 'Open client connections, by front door.',
+      labelNames: ['door'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const door of DOORS) {
+          const count = sources.get(door);
+          if (count) this.set({ door }, count());
+        }
+      },
+    });
+    clusterGauges(this.registry, view);
+  }
+
+  /** The hook a door calls once per answered request. */
+  observer(door: Door): RequestObserver {
+    return this.requests.observer(door);
+  }
+
+  /** Registers how to count `door`'s open connections (read at each scrape). */
+  trackConnections(door: Door, count: () => number): void {
+    this.connectionSources.set(door, count);
+  }
+
+  /** Prometheus text exposition format (version 0.0.4). */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+type Snapshot = ReturnType<ClusterView['snapshot']>;
+
+/** Gauges computed from a ClusterView snapshot at each scrape; members are those the view has heard from. */
+function clusterGauges(registry: Registry, view: ClusterView): void {
+  // Each gauge takes its own snapshot: a few members, cheap, and no state shared across collects.
+  const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge, s: Snapshot) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill(this, view.snapshot());
+      },
+    });
+  gauge('cairn_leader_known', '1 when the gateway knows a leader whose status heartbeat is fresh, else 0.', [], (g, s) => g.set(liveLeaderId(s) ? 1 : 0));
+  gauge('cairn_raft_term', 'Highest Raft term the gateway has seen (the known leader term).', [], (g, s) => g.set(s.term));
+  const perReplica: [string, string, (c: Snapshot['consensus'][number]) => number][] = [
+    ['cairn_raft_commit_index', 'Commit index reported by each consensus replica.', (c) => c.commitIndex],
+    ['cairn_raft_last_index', 'Index of the last entry in each replica log.', (c) => c.lastIndex],
+    ['cairn_raft_log_bytes', 'Bytes of each replica Raft log on disk.', (c) => c.logBytes],
+  ];
+  for (const [name, help, field] of perReplica)
+    gauge(name, help, ['replica'], (g, s) => {
+      for (const c of s.consensus) g.set({ replica: c.id }, field(c));
+    });
+  const perNode: [string, string, (n: Snapshot['storage'][number]) => number][] = [
+    ['cairn_storage_applied_index', 'Highest index each storage node applied durably.', (n) => n.appliedIndex],
+    ['cairn_storage_keys', 'Live keys on each storage node.', (n) => n.keys],
+    ['cairn_storage_data_bytes', 'Bytes of each storage node data files.', (n) => n.dataBytes],
+  ];
+  for (const [name, help, field] of perNode)
+    gauge(name, help, ['node'], (g, s) => {
+      for (const n of s.storage) g.set({ node: n.id }, field(n));
+    });
+}
