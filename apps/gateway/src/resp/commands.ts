@@ -189,8 +189,10 @@ export class RespCommands {
 
   /**
    * DEL: reads every key (to count those that existed, as Redis replies), then deletes every key
-   * whatever the read said — a key this node did not see yet may exist. The count is therefore
-   * exact only without concurrent writers of those keys; the deletes always happen.
+   * whatever the read said (a key set by another client between the read and the delete must go
+   * too). The reads are the session's (linearizable by default), so the count is exact unless
+   * another client writes one of the keys between the read and the delete; the deletes always
+   * happen. Costs a read and a write per key.
    */
   private async del(keys: Buffer[], session: KvSession): Promise<Buffer> {
     const bad = checkAll(session, keys);

@@ -1,0 +1,145 @@
+import { Status } from '@cairn/protocol';
+import { ClusterView } from '../cluster/cluster-view';
+import { KvSession } from '../paths/kv-session';
+import { CAS_UNSUPPORTED, RespCommands, TTL_UNSUPPORTED, type RespClient } from './commands';
+import { fakeStore } from './testing';
+
+function setup(store = fakeStore()) {
+  let nowMs = 1_000_000;
+  const view = new ClusterView(() => nowMs);
+  const commands = new RespCommands({ gatewayId: 'g1', version: '9.9.9', startedAtMs: nowMs - 90_000, respPort: 6380, connections: () => 3, view, now: () => nowMs });
+  const client: RespClient = { id: 7, name: null, remote: '127.0.0.1:5000', local: '127.0.0.1:6380', session: new KvSession(store.paths), quit: false };
+  /** Runs one command and returns its reply as text. */
+  const run = async (...args: string[]) => (await commands.handle(args.map((a) => Buffer.from(a, 'latin1')), client)).toString('latin1');
+  return { store, view, client, run, commands, advance: (ms: number) => (nowMs += ms) };
+}
+
+describe('RESP commands', () => {
+  it('PING, ECHO and arity errors as Redis words them', async () => {
+    const { run } = setup();
+    expect(await run('PING')).toBe('+PONG\r\n');
+    expect(await run('ping', 'hi')).toBe('$2\r\nhi\r\n');
+    expect(await run('PING', 'a', 'b')).toBe("-ERR wrong number of arguments for 'ping' command\r\n");
+    expect(await run('ECHO', 'x y')).toBe('$3\r\nx y\r\n');
+    expect(await run('GET')).toBe("-ERR wrong number of arguments for 'get' command\r\n");
+    expect(await run('MSET', 'a', '1', 'b')).toBe("-ERR wrong number of arguments for 'mset' command\r\n");
+  });
+
+  it('SET, GET, MSET, MGET, EXISTS, DEL on the session (DEL/EXISTS count keys that existed)', async () => {
+    const { run, store } = setup();
+    expect(await run('SET', 'a', '1')).toBe('+OK\r\n');
+    expect(await run('GET', 'a')).toBe('$1\r\n1\r\n');
+    expect(await run('GET', 'nope')).toBe('$-1\r\n');
+    expect(await run('SET', 'e', '')).toBe('+OK\r\n');
+    expect(await run('GET', 'e')).toBe('$0\r\n\r\n');
+    expect(await run('MSET', 'b', '2', 'c', '3')).toBe('+OK\r\n');
+    expect(await run('MGET', 'a', 'x', 'c')).toBe('*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n');
+    expect(await run('EXISTS', 'a', 'a', 'x')).toBe(':2\r\n'); // duplicates count twice, as in Redis
+    expect(await run('DEL', 'a', 'b', 'x')).toBe(':2\r\n');
+    expect([...store.data.keys()].sort()).toEqual(['c', 'e']);
+    expect(await run('DEL', 'a')).toBe(':0\r\n');
+  });
+
+  it('reads carry the last acknowledged write index (read-your-writes)', async () => {
+    const store = fakeStore({ hold: true });
+    const { commands, client } = setup(store);
+    const set = commands.handle([Buffer.from('SET'), Buffer.from('k'), Buffer.from('v')], client);
+    store.held.shift()!.release();
+    await set;
+    const get = commands.handle([Buffer.from('GET'), Buffer.from('k')], client);
+    await new Promise((r) => setImmediate(r));
+    expect(store.held.map((h) => [h.kind, h.minIndex])).toEqual([['read', 1]]);
+    store.held.shift()!.release();
+    expect((await get).toString()).toBe('$1\r\nv\r\n');
+  });
+
+  it('SET options: Redis syntax rules; TTLs and NX/XX/GET refused with a clear error', async () => {
+    const { run, store } = setup();
+    expect(await run('SET', 'k', 'v', 'EX', '10')).toBe(`-${TTL_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'px', '100')).toBe(`-${TTL_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'EX', 'ten')).toBe('-ERR value is not an integer or out of range\r\n');
+    expect(await run('SET', 'k', 'v', 'EX', '0')).toBe("-ERR invalid expire time in 'set' command\r\n");
+    expect(await run('SET', 'k', 'v', 'EX')).toBe('-ERR syntax error\r\n');
+    expect(await run('SET', 'k', 'v', 'NX')).toBe(`-${CAS_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'XX')).toBe(`-${CAS_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'GET')).toBe(`-${CAS_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'NX', 'XX')).toBe('-ERR syntax error\r\n');
+    expect(await run('SET', 'k', 'v', 'bogus')).toBe('-ERR syntax error\r\n');
+    expect(store.data.size).toBe(0); // none of those wrote
+    expect(await run('SET', 'k', 'v', 'KEEPTTL')).toBe('+OK\r\n');
+  });
+
+  it('the session limits apply, and a multi-key write with one bad key writes nothing', async () => {
+    const { run, store } = setup();
+    expect(await run('SET', '', 'v')).toBe('-ERR empty key\r\n');
+    expect(await run('SET', 'k', 'x'.repeat(65))).toBe('-ERR value is 65 bytes; valueBytesMax is 64\r\n');
+    expect(await run('GET', 'k'.repeat(17))).toBe('-ERR key is 17 bytes; keyBytesMax is 16\r\n');
+    expect(await run('MSET', 'a', '1', 'b', 'x'.repeat(65))).toBe('-ERR value is 65 bytes; valueBytesMax is 64\r\n');
+    expect(await run('DEL', 'a', '')).toBe('-ERR empty key\r\n');
+    expect(store.data.size).toBe(0);
+  });
+
+  it('UNAVAILABLE: -TRYAGAIN on reads (nothing happened), -ERR "outcome unknown" on writes', async () => {
+    const { run } = setup(fakeStore({ fail: { status: Status.Unavailable, message: 'no leader' } }));
+    expect(await run('GET', 'k')).toBe('-TRYAGAIN no leader\r\n');
+    expect(await run('MGET', 'k', 'j')).toBe('-TRYAGAIN no leader\r\n');
+    expect(await run('SET', 'k', 'v')).toBe('-ERR no leader (outcome unknown: the write may have been applied)\r\n');
+    expect(await run('DEL', 'k')).toBe('-TRYAGAIN no leader\r\n'); // its read failed first: nothing deleted
+  });
+
+  it('unknown commands are answered exactly as Redis does; refused ones say why', async () => {
+    const { run } = setup();
+    expect(await run('FOO', 'a', 'b c')).toBe("-ERR unknown command 'FOO', with args beginning with: 'a' 'b c' \r\n");
+    expect(await run('foo')).toBe("-ERR unknown command 'foo', with args beginning with: \r\n");
+    expect(await run('x', 'y'.repeat(200), 'z')).toBe(`-ERR unknown command 'x', with args beginning with: '${'y'.repeat(128)}' \r\n`);
+    expect(await run('toString')).toBe("-ERR unknown command 'toString', with args beginning with: \r\n");
+    expect(await run('SETNX', 'k', 'v')).toMatch(/^-ERR 'setnx' needs compare-and-set/);
+    expect(await run('EXPIRE', 'k', '1')).toMatch(/^-ERR 'expire' needs TTL support/);
+  });
+
+  it('SELECT, HELLO, CLIENT, COMMAND, CONFIG GET, QUIT: what clients send on connect', async () => {
+    const { run, client } = setup();
+    expect(await run('SELECT', '0')).toBe('+OK\r\n');
+    expect(await run('SELECT', '1')).toBe('-ERR DB index is out of range\r\n');
+    expect(await run('SELECT', 'x')).toBe('-ERR value is not an integer or out of range\r\n');
+    expect(await run('HELLO', '3')).toBe('-NOPROTO unsupported protocol version\r\n');
+    expect(await run('HELLO', '2', 'SETNAME', 'app')).toMatch(/^\*14\r\n\$6\r\nserver\r\n\$5\r\nredis\r\n.*\$5\r\nproto\r\n:2\r\n\$2\r\nid\r\n:7\r\n/s);
+    expect(await run('CLIENT', 'GETNAME')).toBe('$3\r\napp\r\n');
+    expect(await run('CLIENT', 'SETNAME', 'a b')).toBe('-ERR Client names cannot contain spaces, newlines or special characters.\r\n');
+    expect(await run('CLIENT', 'SETNAME', 'worker-1')).toBe('+OK\r\n');
+    expect(await run('CLIENT', 'ID')).toBe(':7\r\n');
+    expect(await run('CLIENT', 'INFO')).toMatch(/^\$\d+\r\nid=7 addr=127\.0\.0\.1:5000 .*name=worker-1 db=0/);
+    expect(await run('CLIENT', 'KILL', 'x')).toBe("-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n");
+    expect(await run('COMMAND')).toBe('*0\r\n');
+    expect(await run('COMMAND', 'DOCS')).toBe('*0\r\n');
+    expect(await run('COMMAND', 'COUNT')).toMatch(/^:\d+\r\n$/);
+    expect(await run('CONFIG', 'GET', 'save')).toBe('*2\r\n$4\r\nsave\r\n$0\r\n\r\n');
+    expect(await run('CONFIG', 'GET', 'appendonly')).toBe('*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n');
+    expect(await run('CONFIG', 'GET', 'maxmemory')).toBe('*0\r\n');
+    expect(client.quit).toBe(false);
+    expect(await run('QUIT')).toBe('+OK\r\n');
+    expect(client.quit).toBe(true);
+  });
+
+  it('INFO and DBSIZE report the cluster as the status heartbeats show it', async () => {
+    const { run, view, advance } = setup();
+    expect(await run('DBSIZE')).toBe('-TRYAGAIN no live storage node status yet\r\n');
+    view.onConsensusStatus({ kind: 'consensus', id: 'c1', role: 'leader', term: 3, leaderId: 'c1', commitIndex: 120, lastIndex: 121, appliedIndex: 120, logBytes: 1, atMs: 0 });
+    view.onConsensusStatus({ kind: 'consensus', id: 'c2', role: 'follower', term: 3, leaderId: 'c1', commitIndex: 118, lastIndex: 121, appliedIndex: 118, logBytes: 1, atMs: 0 });
+    view.onStorageStatus({ kind: 'storage', id: 's1', appliedIndex: 120, knownCommitIndex: 120, keys: 42, dataBytes: 1, atMs: 0 });
+    view.onStorageStatus({ kind: 'storage', id: 's2', appliedIndex: 100, knownCommitIndex: 120, keys: 40, dataBytes: 1, atMs: 0 });
+    // Every storage node holds every key: DBSIZE is the freshest node's count, not a sum.
+    expect(await run('DBSIZE')).toBe(':42\r\n');
+    const info = await run('INFO');
+    for (const line of ['# Server', 'redis_version:7.0.0', 'cairn_version:9.9.9', 'uptime_in_seconds:90', 'connected_clients:3', 'loading:0', 'role:master', 'cairn_role:gateway', 'cairn_leader_id:c1', 'cairn_term:3', 'cairn_commit_index:120', 'db0:keys=42,expires=0,avg_ttl=0']) {
+      expect(info).toContain(`${line}\r\n`);
+    }
+    expect(info).toMatch(/cairn_replica_c2:role=follower,term=3,commit_index=118,applied_index=118,/);
+    expect(info).toMatch(/cairn_storage_s2:applied_index=100,known_commit_index=120,keys=40,/);
+    const keyspace = await run('info', 'KEYSPACE');
+    expect(keyspace).toBe(`$${'# Keyspace\r\ndb0:keys=42,expires=0,avg_ttl=0\r\n'.length}\r\n# Keyspace\r\ndb0:keys=42,expires=0,avg_ttl=0\r\n\r\n`);
+    expect(await run('INFO', 'nosuch')).toBe('$0\r\n\r\n');
+    advance(5000); // heartbeats stop: no live storage node
+    expect(await run('DBSIZE')).toBe('-TRYAGAIN no live storage node status yet\r\n');
+  });
+});

@@ -1,0 +1,41 @@
+import { CommandOp, Status, type Command } from '@cairn/protocol';
+import type { KvPaths } from '../paths/kv-session';
+import type { ReadPath, ReadResult } from '../paths/read-path';
+import type { WritePath, WriteResult } from '../paths/write-path';
+
+/**
+ * Test double of the gateway's read and write paths (no NATS): a map with Raft-like revisions.
+ * `hold` makes every request wait until the test releases it (to reorder completions);
+ * `fail` answers every request with that status instead.
+ */
+export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; message: string } } = {}) {
+  const data = new Map<string, { value: Buffer; revision: number }>();
+  let index = 0;
+  const held: { kind: 'read' | 'write'; key: string; minIndex: number; release: () => void }[] = [];
+  const later = <T>(kind: 'read' | 'write', key: string, minIndex: number, answer: () => T): Promise<T> =>
+    new Promise((resolve) => {
+      const release = () => resolve(answer());
+      if (opts.hold) held.push({ kind, key, minIndex, release });
+      else release();
+    });
+  const writes = {
+    submit: (c: Command) =>
+      later<WriteResult>('write', Buffer.from(c.key).toString(), 0, () => {
+        if (opts.fail) return { status: opts.fail.status, revision: 0, message: opts.fail.message };
+        const revision = ++index;
+        if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision });
+        else data.delete(Buffer.from(c.key).toString('latin1'));
+        return { status: Status.Ok, revision, message: '' };
+      }),
+  } as unknown as WritePath;
+  const reads = {
+    get: (key: Uint8Array, minIndex: number) =>
+      later<ReadResult>('read', Buffer.from(key).toString(), minIndex, () => {
+        if (opts.fail) return { status: opts.fail.status, revision: 0, value: new Uint8Array(0), message: opts.fail.message };
+        const e = data.get(Buffer.from(key).toString('latin1'));
+        return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+      }),
+  } as unknown as ReadPath;
+  const paths: KvPaths = { reads, writes, limits: { keyBytesMax: 16, valueBytesMax: 64 } };
+  return { data, held, paths };
+}
