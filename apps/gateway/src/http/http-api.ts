@@ -34,7 +34,9 @@ export class HttpApi {
   constructor(private readonly deps: HttpDeps) {}
 
   async listen(host: string, port: number): Promise<void> {
-    const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), new ExpressAdapter(), { bodyParser: false, logger: ['error', 'warn'] });
+    const adapter = new ExpressAdapter();
+    adapter.getInstance().disable('x-powered-by');
+    const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), adapter, { bodyParser: false, logger: ['error', 'warn'] });
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
     app.use(KV_PREFIX, rawBodyMiddleware(this.deps.paths.limits.valueBytesMax));
     app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, exceptionFactory: validationException }));
