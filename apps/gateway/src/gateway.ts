@@ -62,6 +62,8 @@ export class Gateway implements ProcessComponent {
       this.respPort = Number(respPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
       this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, log });
+      const resp = this.resp;
+      this.metrics.trackConnections('resp', () => resp.connectionCount());
     }
   }
 
