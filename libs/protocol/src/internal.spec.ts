@@ -74,7 +74,7 @@ const codecs: Codec<unknown>[] = [
   codec('Command', commandArb, encodeCommand, decodeCommand),
   codec('RaftMessages', fc.array(raftMessageArb, { maxLength: 4 }), encodeRaftMessages, decodeRaftMessages),
   codec('ProposeRequest', fc.record({ commands: fc.array(commandArb, { maxLength: 5 }) }), encodeProposeRequest, decodeProposeRequest),
-  codec('ProposeReply', fc.record({ status, firstIndex: index, lastIndex: index, leaderHint: text, message: text }), encodeProposeReply, decodeProposeReply),
+  codec('ProposeReply', fc.record({ status, retrySafe: fc.boolean(), firstIndex: index, lastIndex: index, leaderHint: text, message: text }), encodeProposeReply, decodeProposeReply),
   codec('ShipBatch', fc.record({ leaderId: text, term: index, commitIndex: index, entries: fc.array(entryArb, { maxLength: 5 }) }), encodeShipBatch, decodeShipBatch),
   codec('FetchRequest', fc.record({ fromIndex: index, entriesMax: fc.nat({ max: 0xffff_ffff }), bytesMax: fc.nat({ max: 0xffff_ffff }) }), encodeFetchRequest, decodeFetchRequest),
   codec('FetchReply', fc.record({ status, commitIndex: index, entries: fc.array(entryArb, { maxLength: 5 }), message: text }), encodeFetchReply, decodeFetchReply),

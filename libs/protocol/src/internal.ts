@@ -79,6 +79,11 @@ export interface ProposeReply {
   lastIndex: number;
   leaderHint: string;
   message: string;
+  /**
+   * UNAVAILABLE only: true when the commands were definitely NOT applied (never appended, or
+   * overwritten by a new leader), so re-sending them cannot apply them twice; false = outcome unknown.
+   */
+  retrySafe?: boolean;
 }
 
 /** Leader → storage nodes: committed entries in index order; empty entries = a commit heartbeat. */
@@ -265,13 +270,13 @@ export function decodeProposeRequest(b: Uint8Array): ProposeRequest {
 /** `header(4) | u8 status | u64 firstIndex | u64 lastIndex | string leaderHint | string message`. Message is cut to 65535 UTF-8 bytes. */
 export function encodeProposeReply(p: ProposeReply): Buffer {
   const message = clampString(p.message);
-  const w = writer(MessageType.ProposeReply, 1 + 16 + stringFieldBytes(p.leaderHint) + stringFieldBytes(message));
-  return w.u8(p.status).u64(p.firstIndex).u64(p.lastIndex).string(p.leaderHint).string(message).finish();
+  const w = writer(MessageType.ProposeReply, 1 + 1 + 16 + stringFieldBytes(p.leaderHint) + stringFieldBytes(message));
+  return w.u8(p.status).bool(p.retrySafe ?? false).u64(p.firstIndex).u64(p.lastIndex).string(p.leaderHint).string(message).finish();
 }
 
 export function decodeProposeReply(b: Uint8Array): ProposeReply {
   const r = reader(b, MessageType.ProposeReply);
-  const reply = { status: readStatus(r), firstIndex: r.u64(), lastIndex: r.u64(), leaderHint: r.string(), message: r.string() };
+  const reply = { status: readStatus(r), retrySafe: r.bool(), firstIndex: r.u64(), lastIndex: r.u64(), leaderHint: r.string(), message: r.string() };
   r.end();
   return reply;
 }

@@ -168,7 +168,7 @@ export class Replica {
     this.failReads([...this.readsPending.values(), ...this.readRequests], 'replica shutting down');
     this.readsPending.clear();
     this.readRequests = [];
-    for (const p of this.proposals) this.reply(p.msg, { status: Status.Unavailable, firstIndex: 0, lastIndex: 0, leaderHint: '', message: 'replica shutting down' });
+    for (const p of this.proposals) this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: '', message: 'replica shutting down' });
     this.proposals = [];
     await this.store.close();
   }
@@ -380,7 +380,7 @@ export class Replica {
 
   private propose(p: QueuedProposal): void {
     if (this.pending.full()) {
-      this.reply(p.msg, { status: Status.Unavailable, firstIndex: 0, lastIndex: 0, leaderHint: this.opts.id, message: 'leader overloaded: too many proposals pending' });
+      this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.opts.id, message: 'leader overloaded: too many proposals pending' });
       return;
     }
     let r: { firstIndex: number; lastIndex: number; term: number };
@@ -477,7 +477,7 @@ export class Replica {
   // ---- replies -----------------------------------------------------------------------------
 
   private notLeader(): ProposeReply {
-    return { status: Status.NotLeader, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: 'not the leader' };
+    return { status: Status.NotLeader, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: 'not the leader' };
   }
 
   private outcomeReply(o: ProposalOutcome): ProposeReply {
@@ -485,7 +485,7 @@ export class Replica {
       case 'committed':
         return { status: Status.Ok, firstIndex: o.firstIndex, lastIndex: o.lastIndex, leaderHint: this.opts.id, message: '' };
       case 'overwritten':
-        return { status: Status.Unavailable, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: 'proposal overwritten by a new leader; not applied' };
+        return { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: 'proposal overwritten by a new leader; not applied' };
       case 'unknown':
         return { status: Status.Unavailable, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: o.reason };
     }

@@ -1,6 +1,6 @@
 import { Status } from '@cairn/protocol';
 import type { Logger, Subjects } from '@cairn/messaging';
-import type { NatsConnection } from 'nats';
+import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { backoffMs, delay } from './backoff';
 
@@ -12,6 +12,8 @@ export interface LeaderReply {
   status: Status;
   leaderHint: string;
   message: string;
+  /** UNAVAILABLE: true when the request definitely had no effect (ProposeReply.retrySafe). */
+  retrySafe?: boolean;
 }
 
 export interface LeaderRequestDeps {
@@ -23,8 +25,14 @@ export interface LeaderRequestDeps {
 
 /**
  * Sends `payload` to whichever replica leads, following NOT_LEADER hints and elections and retrying
- * lost requests and UNAVAILABLE answers with backoff, until `deadlineMs`.
- * @returns the first reply that is neither NOT_LEADER nor UNAVAILABLE (OK or a definite error), or
+ * with backoff, until `deadlineMs`.
+ *
+ * With `idempotent` (ReadIndex) every failure is retried. Without it (proposals), only failures
+ * that prove the request had no effect are: NOT_LEADER, UNAVAILABLE with `retrySafe`, and NATS "no
+ * responders" (nobody received it). A timeout or an UNAVAILABLE without `retrySafe` may hide an
+ * applied write, and re-sending it could apply it twice after another client's write: the caller
+ * gets `{ unknown }` and the client decides (docs/protocol.md, UNAVAILABLE).
+ * @returns the first final reply (OK or a definite error), `{ unknown: reason }`, or
  *   `{ timedOut: reason }` when the deadline passed first.
  */
 export async function requestLeader<R extends LeaderReply>(
@@ -33,12 +41,12 @@ export async function requestLeader<R extends LeaderReply>(
   payload: Uint8Array,
   decode: (data: Uint8Array) => R,
   deadlineMs: number,
-  stopped: () => boolean = () => false,
-): Promise<R | { timedOut: string }> {
+  opts: { idempotent: boolean; stopped?: () => boolean },
+): Promise<R | { timedOut: string } | { unknown: string }> {
   let lastError = 'no leader known';
   for (let attempt = 0; ; attempt++) {
     const remainingMs = deadlineMs - Date.now();
-    if (remainingMs <= 0 || stopped()) return { timedOut: lastError };
+    if (remainingMs <= 0 || opts.stopped?.()) return { timedOut: lastError };
     const leader = deps.view.leaderId();
     if (!leader) {
       await deps.view.waitForLeader(Math.min(remainingMs, 100));
@@ -58,6 +66,7 @@ export async function requestLeader<R extends LeaderReply>(
         continue;
       }
       if (reply.status === Status.Unavailable) {
+        if (!opts.idempotent && !reply.retrySafe) return { unknown: reply.message };
         lastError = reply.message;
         await delay(backoffMs(attempt));
         continue;
@@ -65,6 +74,11 @@ export async function requestLeader<R extends LeaderReply>(
       return reply;
     } catch (e) {
       // Timeout or no responders: the leader is dead or partitioned; an election follows.
+      const neverDelivered = (e as NatsError).code === ErrorCode.NoResponders;
+      if (!opts.idempotent && !neverDelivered) {
+        deps.view.suspectLeader(leader);
+        return { unknown: `leader ${leader} did not answer within the request timeout` };
+      }
       lastError = `leader ${leader} did not answer: ${(e as Error).message}`;
       deps.log.debug({ leader, err: e }, 'leader request failed; retrying');
       deps.view.suspectLeader(leader);

@@ -45,10 +45,11 @@ export class ReadIndexClient {
       encodeReadIndexRequest({ reads: batch.length }),
       decodeReadIndexReply,
       batch[0].deadlineMs,
+      { idempotent: true },
     );
     const result: ReadIndexResult =
-      'timedOut' in reply
-        ? { ok: false, status: Status.Unavailable, message: `read index not confirmed within ${this.opts.readTimeoutMs} ms: ${reply.timedOut}` }
+      'timedOut' in reply || 'unknown' in reply
+        ? { ok: false, status: Status.Unavailable, message: `read index not confirmed within ${this.opts.readTimeoutMs} ms: ${'timedOut' in reply ? reply.timedOut : reply.unknown}` }
         : reply.status === Status.Ok
           ? { ok: true, index: reply.readIndex }
           : { ok: false, status: reply.status, message: reply.message };

@@ -32,9 +32,9 @@ export interface WritePathOptions {
  * `proposalsInflightMax` in flight. A batch follows NOT_LEADER hints and elections and is retried
  * until its oldest write's deadline (`writeTimeoutMs`), then answered UNAVAILABLE.
  *
- * Retried proposals may apply twice when a reply was lost after commit; SET and DEL are
- * idempotent in the value they leave, so the outcome is the same (exactly-once sessions come with
- * the duplicate-safe writes issue).
+ * A batch is re-sent only when that cannot apply it twice (see requestLeader); an unknown outcome
+ * is answered UNAVAILABLE ("may have been applied") for the client to decide, because a blind
+ * re-send could re-apply an old value over another client's later write.
  */
 export class WritePath {
   private queue: QueuedWrite[] = [];
@@ -95,9 +95,11 @@ export class WritePath {
       encodeProposeRequest({ commands: batch.map((w) => w.command) }),
       decodeProposeReply,
       batch[0].deadlineMs,
-      () => this.stopped,
+      { idempotent: false, stopped: () => this.stopped },
     );
-    if ('timedOut' in reply) {
+    if ('unknown' in reply) {
+      for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown (the write may have been applied): ${reply.unknown}` });
+    } else if ('timedOut' in reply) {
       for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `write not acknowledged within ${this.opts.writeTimeoutMs} ms: ${reply.timedOut}` });
     } else if (reply.status === Status.Ok) {
       for (let i = 0; i < batch.length; i++) batch[i].resolve({ status: Status.Ok, revision: reply.firstIndex + i, message: '' });
