@@ -305,6 +305,29 @@ export class LocalCluster {
   }
 
   /**
+   * Stops the private nats-server (fault injection: every Cairn process and the status
+   * subscription lose NATS and reconnect once `startNats()` brings it back). No-op when it is not
+   * running or the cluster was created with `startNats: false`.
+   */
+  async stopNats(): Promise<void> {
+    if (!this.nats) return;
+    const nats = this.nats;
+    this.nats = null;
+    await nats.stop();
+  }
+
+  /**
+   * Starts the private nats-server again on the config's port after `stopNats()`; resolves when
+   * it is ready (the Cairn processes reconnect on their own). No-op when it is running.
+   * @throws Error when the cluster is stopping or nats-server does not become ready.
+   */
+  async startNats(): Promise<void> {
+    if (this.nats) return;
+    if (this.stopping) throw new Error('cluster is stopping: cannot start nats-server');
+    this.nats = await startNatsServer({ port: natsPort(this.config.nats.servers[0]), dir: this.logDir });
+  }
+
+  /**
    * Stops everything: SIGTERM the gateways, then the storage nodes, then the consensus replicas
    * (SIGKILL after STOP_GRACE_MS each), then closes the status subscription and stops nats-server.
    */

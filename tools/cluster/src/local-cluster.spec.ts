@@ -93,6 +93,21 @@ describe('LocalCluster (stand-in processes, real nats-server)', () => {
     expect(cluster.ids().every((id) => cluster.pid(id) === null)).toBe(true);
   });
 
+  itNats('stops and restarts nats-server on the same port; the processes reconnect and the cluster is ready again', async () => {
+    const { opts } = await setup();
+    const cluster = await LocalCluster.start(opts);
+    try {
+      await cluster.stopNats();
+      await cluster.startNats();
+      // A heartbeat from a process spawned after the restart proves the status subscription reconnected.
+      await cluster.restart('s2');
+      await cluster.waitReady();
+      expect(await cluster.leaderId()).toBe('c1');
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   itNats('fails the start with the log tail of a process that dies, and cleans up', async () => {
     const { opts } = await setup({ STAND_IN_CRASH: 's2' });
     const err = await LocalCluster.start(opts).then(

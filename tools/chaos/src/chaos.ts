@@ -1,0 +1,474 @@
+import { CHECK_DEFAULTS, HistoryRecorder, checkHistory, formatCheckResult, type CheckResult, type Operation, type OperationKind } from '@cairn/checker';
+import { BadRequestError, CairnClient, TooLargeError, provablyNotSent } from '@cairn/client';
+import { LocalCluster } from '@cairn/cluster';
+import { SEGMENT_HEADER_BYTES, encodeFrame, parseSegmentFileName } from '@cairn/log';
+import { freePort } from '@cairn/messaging';
+import { mulberry32 } from '@cairn/raft';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeTarget, planFaults, type FaultKind, type FaultPlanOptions, type PlannedFault, FAULT_KINDS } from './schedule';
+
+export interface ChaosOptions {
+  seed: number;
+  /** Client load and fault injection last this long, ms; healing, final reads and the check follow. */
+  durationMs: number;
+  /** Concurrent clients, each with its own connection to the gateway (default 8). */
+  clients?: number;
+  /** Keys `k0..k{keys-1}` (default 20): few keys, so operations on one key overlap. */
+  keys?: number;
+  /** Directory for the cluster config, data and logs (kept). Default: a fresh temp dir, deleted after a passing run. */
+  configOut?: string;
+  /** Where to save the history (JSON lines). Always written when given; on failure written to `<dir>/history.jsonl` otherwise. */
+  historyPath?: string;
+  /** Client request timeout, ms (default 5000): a write that times out is indeterminate (info). */
+  requestTimeoutMs?: number;
+  /** Pause between one client's operations, ms (default 0). */
+  thinkMs?: number;
+  /** Checker wall-clock budget, ms (default the checker's 60 000). */
+  checkTimeoutMs?: number;
+  /** Fault schedule tuning (the seed, duration and cluster size come from the run). */
+  faults?: Omit<FaultPlanOptions, 'seed' | 'durationMs' | 'counts'>;
+  /** Aborting ends the load and faults early; the run still heals, reads and checks. */
+  signal?: AbortSignal;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** A fault as it was injected: `target` is the process id (or nats-server), times are offsets from the run start, ms. */
+export interface InjectedFault {
+  kind: FaultKind;
+  target: string;
+  plannedAtMs: number;
+  startedAtMs: number;
+  healedAtMs: number;
+  holdMs: number;
+  detail?: string;
+}
+
+export interface OutcomeCounts {
+  ok: number;
+  fail: number;
+  info: number;
+}
+
+export interface ChaosResult {
+  /** True when the history is linearizable (final reads included) and nothing else went wrong. */
+  passed: boolean;
+  seed: number;
+  durationMs: number;
+  clients: number;
+  keys: number;
+  /** Wall-clock time of the whole run (start-up to check), ms. */
+  elapsedMs: number;
+  operations: OutcomeCounts & { total: number; byKind: Record<OperationKind, OutcomeCounts> };
+  /** Faults injected, by kind. */
+  faults: Record<FaultKind, number>;
+  faultLog: InjectedFault[];
+  check: CheckResult;
+  /** What failed besides linearizability: a process that exited on its own, a recovery or a final read that failed. */
+  problems: string[];
+  historyPath: string | null;
+  /** Config, data and process logs of the run (deleted after a passing run in a temp dir). */
+  dir: string;
+  dirKept: boolean;
+  /** The command that replays the same fault schedule and operation choices (timing differs). */
+  replay: string;
+}
+
+/** Consensus replicas, storage nodes and gateways of a chaos cluster. */
+export const CHAOS_CLUSTER = { consensus: 3, storage: 2, gateway: 1 } as const;
+/** How long healing, a restart or the final readiness may take, ms. */
+const READY_TIMEOUT_MS = 60_000;
+/** A replica must have caught up with the leader's commit index this fast after a fault heals, ms. */
+const CATCH_UP_TIMEOUT_MS = 30_000;
+/** Attempts of each final read (one every FINAL_READ_BACKOFF_MS). */
+const FINAL_READ_ATTEMPTS_MAX = 30;
+const FINAL_READ_BACKOFF_MS = 500;
+/** A client waits this long after a failed operation before the next (no hot loop during an outage), ms. */
+const ERROR_BACKOFF_MS = 100;
+/** Hard bound on one client's operations (the duration normally ends the loop first). */
+const OPS_PER_CLIENT_MAX = 50_000_000;
+
+/**
+ * Writes a chaos cluster config into `dir` (3 consensus replicas, 2 storage nodes, 1 gateway, free
+ * ports, data under `dir/data`) and returns its path and the gateway's address.
+ */
+export async function writeChaosConfig(dir: string): Promise<{ configPath: string; host: string; port: number; dataDir: string }> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const dataDir = join(dir, 'data');
+  const config = {
+    clusterName: 'chaos',
+    dataDir,
+    nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
+    consensus: { replicas: Array.from({ length: CHAOS_CLUSTER.consensus }, (_, i) => ({ id: `c${i + 1}` })) },
+    storage: { nodes: Array.from({ length: CHAOS_CLUSTER.storage }, (_, i) => ({ id: `s${i + 1}` })) },
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port }] },
+    logLevel: 'info',
+  };
+  const configPath = join(dir, 'cairn.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  return { configPath, host: '127.0.0.1', port, dataDir };
+}
+
+/** The last Raft log segment of a replica's data dir, or null when it has none. */
+function lastSegment(replicaDataDir: string): string | null {
+  const dir = join(replicaDataDir, 'raft-log');
+  if (!existsSync(dir)) return null;
+  const segments = readdirSync(dir)
+    .filter((f) => parseSegmentFileName(f) !== null)
+    .sort();
+  const last = segments[segments.length - 1];
+  return last ? join(dir, last) : null;
+}
+
+/**
+ * Cuts up to `bytes` off the end of the last Raft log segment of a (stopped) replica, never into
+ * the segment header. The records cut were fsynced (a replica acknowledges only after that), so
+ * this loses possibly acknowledged entries on that replica: never do it to more than one.
+ * @returns what was cut, or null when the last segment holds no record.
+ */
+export function tearRaftLogTail(replicaDataDir: string, bytes: number): { file: string; cutBytes: number; sizeBytes: number } | null {
+  const file = lastSegment(replicaDataDir);
+  if (!file) return null;
+  const sizeBytes = statSync(file).size;
+  const cutBytes = Math.min(bytes, sizeBytes - SEGMENT_HEADER_BYTES);
+  if (cutBytes <= 0) return null;
+  truncateSync(file, sizeBytes - cutBytes);
+  return { file, cutBytes, sizeBytes };
+}
+
+/**
+ * Appends the first `bytes` (1..frame length - 1) of a well-formed record frame to the last Raft
+ * log segment of a (stopped) replica: what a crash in the middle of an append leaves behind, a
+ * record that was never fsynced and so never acknowledged (docs/log.md, torn tail).
+ * @returns the segment and the bytes appended, or null when the replica has no segment.
+ */
+export function appendTornRecord(replicaDataDir: string, bytes: number): { file: string; appendedBytes: number } | null {
+  const file = lastSegment(replicaDataDir);
+  if (!file) return null;
+  const frame = encodeFrame(Buffer.alloc(64, 0x5a));
+  const appendedBytes = Math.max(1, Math.min(bytes, frame.length - 1));
+  appendFileSync(file, frame.subarray(0, appendedBytes));
+  return { file, appendedBytes };
+}
+
+/** Counts by outcome, overall and per kind. */
+export function countOutcomes(ops: readonly Operation[]): ChaosResult['operations'] {
+  const zero = (): OutcomeCounts => ({ ok: 0, fail: 0, info: 0 });
+  const out = { total: ops.length, ...zero(), byKind: { put: zero(), get: zero(), delete: zero() } };
+  for (const op of ops) {
+    out[op.outcome]++;
+    out.byKind[op.kind][op.outcome]++;
+  }
+  return out;
+}
+
+/**
+ * How a failed write is recorded: `fail` only when the error proves the gateway never received
+ * it (nothing sent, NOT_LEADER) or refused it before proposing (BAD_REQUEST, TOO_LARGE); anything
+ * else (UNAVAILABLE, a timeout or lost connection after sending) may hide an applied write: `info`.
+ */
+export function writeOutcome(err: unknown): 'fail' | 'info' {
+  if (provablyNotSent(err) || err instanceof BadRequestError || err instanceof TooLargeError) return 'fail';
+  return 'info';
+}
+
+/**
+ * One chaos run: a real cluster (nats-server, 3 consensus, 2 storage, 1 gateway), `clients`
+ * concurrent clients doing random put/get/delete on `keys` keys, the faults of `planFaults(seed)`
+ * one at a time; then every fault healed, a final linearizable GET of every key, and the whole
+ * history checked for linearizability (an acknowledged write missing at the end makes a final read
+ * non-linearizable). Never throws for what it finds: failures are in the result.
+ * @throws AppNotBuiltError, NatsServerMissingError, ProcessExitedError / ReadyTimeoutError when the
+ *   cluster cannot start at all.
+ */
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const startedMs = Date.now();
+  const say = options.log ?? (() => undefined);
+  const clients = options.clients ?? 8;
+  const keys = options.keys ?? 20;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+  const dirGiven = options.configOut !== undefined;
+  const dir = dirGiven ? resolve(options.configOut!) : mkdtempSync(join(tmpdir(), 'cairn-chaos-'));
+  const { configPath, host, port, dataDir } = await writeChaosConfig(dir);
+  const problems: string[] = [];
+  const faultLog: InjectedFault[] = [];
+  const recorder = new HistoryRecorder();
+  const plan = planFaults({ ...options.faults, seed: options.seed, durationMs: options.durationMs, counts: CHAOS_CLUSTER });
+  const paused = new Set<string>();
+  let natsDown = false;
+  let passed = false;
+
+  const cluster = LocalCluster.create({
+    configPath,
+    onUnexpectedExit: (x) => problems.push(`${x.role} ${x.id} exited on its own (code ${x.code}, signal ${x.signal}); log tail:\n${x.logTail}`),
+  });
+  say(`chaos: seed ${options.seed}, ${options.durationMs} ms, ${clients} clients, ${keys} keys, ${plan.length} faults planned; dir ${dir}`);
+  try {
+    await cluster.launch(READY_TIMEOUT_MS);
+    const t0 = Date.now();
+    const elapsed = () => Date.now() - t0;
+    let loadOver = false;
+    const over = () => loadOver || elapsed() >= options.durationMs || options.signal?.aborted === true;
+
+    // --- clients ----------------------------------------------------------------------------
+    const clientLoop = async (clientId: number): Promise<void> => {
+      const rng = mulberry32((options.seed ^ Math.imul(clientId + 1, 0x9e3779b1)) >>> 0);
+      let conn: CairnClient | null = null;
+      let writes = 0;
+      for (let n = 0; n < OPS_PER_CLIENT_MAX && !over(); n++) {
+        const r = rng();
+        const key = `k${Math.floor(rng() * keys)}`;
+        const kind: OperationKind = r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
+        const value = kind === 'put' ? `c${clientId}-w${++writes}` : undefined;
+        const id = recorder.invoke(clientId, kind, key, value);
+        if (!conn) {
+          try {
+            conn = await CairnClient.connect({ host, port, connectTimeoutMs: 2000, requestTimeoutMs });
+          } catch {
+            recorder.fail(id); // no connection: nothing was sent
+            await sleep(ERROR_BACKOFF_MS);
+            continue;
+          }
+        }
+        try {
+          if (kind === 'get') {
+            const got = await conn.get(key);
+            recorder.ok(id, got ? got.value.toString('utf8') : null);
+          } else {
+            if (kind === 'put') await conn.set(key, value!);
+            else await conn.del(key);
+            recorder.ok(id);
+          }
+          if (options.thinkMs) await sleep(options.thinkMs);
+        } catch (e) {
+          // A read has no effect: a failed or indeterminate GET is a fail.
+          if (kind === 'get') recorder.fail(id);
+          else if (writeOutcome(e) === 'fail') recorder.fail(id);
+          else recorder.info(id);
+          if (conn.stats().closed) conn = null;
+          await sleep(ERROR_BACKOFF_MS);
+        }
+      }
+      if (conn) await conn.close().catch(() => conn?.destroy());
+    };
+
+    // --- faults -----------------------------------------------------------------------------
+    const resolveTarget = async (f: PlannedFault): Promise<string> => {
+      if (f.target.kind === 'leader') return cluster.leaderId(READY_TIMEOUT_MS);
+      if (f.target.kind === 'nats') return 'nats-server';
+      const ids = cluster.ids(f.target.role);
+      return ids[f.target.index % ids.length]!;
+    };
+    /** Injects `f`, heals it and waits until replicas caught up; `started` gets the fault as soon as it is injected. */
+    const inject = async (f: PlannedFault, started: InjectedFault[]): Promise<InjectedFault> => {
+      const target = await resolveTarget(f);
+      const done: InjectedFault = { kind: f.kind, target, plannedAtMs: f.atMs, startedAtMs: elapsed(), healedAtMs: 0, holdMs: f.holdMs };
+      started.push(done);
+      say(`chaos: +${(done.startedAtMs / 1000).toFixed(1)}s ${f.kind} ${target} (${describeTarget(f.target)}) for ${f.holdMs} ms`);
+      switch (f.kind) {
+        case 'kill':
+        case 'kill-leader':
+          await cluster.kill(target, 'SIGKILL');
+          await sleep(f.holdMs);
+          await cluster.restart(target, READY_TIMEOUT_MS);
+          break;
+        case 'pause':
+        case 'pause-leader': {
+          const pid = cluster.pid(target);
+          if (pid === null) throw new Error(`${target} is not running: cannot pause it`);
+          process.kill(pid, 'SIGSTOP');
+          paused.add(target);
+          await sleep(f.holdMs);
+          process.kill(pid, 'SIGCONT');
+          paused.delete(target);
+          break;
+        }
+        case 'nats-restart':
+          natsDown = true;
+          await cluster.stopNats();
+          await sleep(f.holdMs);
+          await cluster.startNats();
+          natsDown = false;
+          break;
+        case 'torn-write':
+        case 'torn-tail': {
+          await cluster.kill(target, 'SIGKILL');
+          const logPath = cluster.logPath(target);
+          const logBytesBefore = existsSync(logPath) ? statSync(logPath).size : 0;
+          const replicaDir = join(dataDir, target);
+          let torn = false;
+          if (f.kind === 'torn-tail') {
+            const cut = tearRaftLogTail(replicaDir, f.tornBytes ?? 1);
+            torn = cut !== null;
+            done.detail = cut ? `cut ${cut.cutBytes} of ${cut.sizeBytes} bytes of ${cut.file}` : 'last segment had no record to tear';
+          } else {
+            const added = appendTornRecord(replicaDir, f.tornBytes ?? 1);
+            torn = added !== null;
+            done.detail = added ? `appended ${added.appendedBytes} bytes of a partial record to ${added.file}` : 'no segment yet';
+          }
+          await sleep(f.holdMs);
+          await cluster.restart(target, READY_TIMEOUT_MS);
+          if (torn) {
+            const since = readFileSync(logPath).subarray(logBytesBefore).toString('utf8');
+            done.detail += since.includes('torn tail truncated on recovery') ? '; recovery truncated the torn record' : '; recovery found no torn record (the cut ended on a record boundary)';
+          }
+          break;
+        }
+      }
+      await cluster.waitReady(READY_TIMEOUT_MS);
+      const lag = await waitCaughtUp(cluster, CATCH_UP_TIMEOUT_MS);
+      done.healedAtMs = elapsed();
+      // A replica that did not catch up may miss acknowledged entries: another fault now could
+      // lose them for real, so the run injects nothing more (the load and the check go on).
+      if (lag) throw new Error(`${lag} (no further faults injected)`);
+      return done;
+    };
+    const faultLoop = async (): Promise<void> => {
+      for (const f of plan) {
+        const waitMs = f.atMs - elapsed();
+        if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
+        if (over() || elapsed() + f.holdMs > options.durationMs) break;
+        const injected: InjectedFault[] = [];
+        try {
+          faultLog.push(await inject(f, injected));
+        } catch (e) {
+          faultLog.push(...injected);
+          problems.push(`${f.kind} at +${elapsed()} ms: recovery failed: ${(e as Error).message}`);
+          break;
+        }
+      }
+    };
+
+    const load = Array.from({ length: clients }, (_, i) => clientLoop(i));
+    await faultLoop();
+    const restMs = options.durationMs - elapsed();
+    if (restMs > 0) await sleep(restMs, undefined, { signal: options.signal }).catch(() => undefined);
+    loadOver = true;
+    await Promise.all(load);
+    say(`chaos: load over after ${elapsed()} ms; healing`);
+
+    // --- heal, final reads, check ------------------------------------------------------------
+    await healAll(cluster, paused, natsDown).catch((e: unknown) => problems.push(`healing failed: ${(e as Error).message}`));
+    natsDown = false;
+    await cluster.waitReady(READY_TIMEOUT_MS).catch((e: unknown) => problems.push(`not ready after healing: ${(e as Error).message}`));
+    await finalReads(recorder, clients, keys, host, port, requestTimeoutMs, problems);
+    say('chaos: checking the history');
+    const ops = recorder.operations();
+    const check = checkHistory(ops, { timeoutMs: options.checkTimeoutMs ?? CHECK_DEFAULTS.timeoutMs });
+    passed = check.ok && problems.length === 0;
+    const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, faultLog.filter((f) => f.kind === k).length])) as Record<FaultKind, number>;
+    let historyPath: string | null = options.historyPath ? resolve(options.historyPath) : null;
+    if (!historyPath && !passed) historyPath = join(dir, 'history.jsonl');
+    if (historyPath) writeFileSync(historyPath, recorder.toJSON());
+    return {
+      passed,
+      seed: options.seed,
+      durationMs: options.durationMs,
+      clients,
+      keys,
+      elapsedMs: Date.now() - startedMs,
+      operations: countOutcomes(ops),
+      faults,
+      faultLog,
+      check,
+      problems,
+      historyPath,
+      dir,
+      dirKept: dirGiven || !passed,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',')}` : ''}`,
+    };
+  } finally {
+    // A stopped process ignores SIGTERM until continued: resume before stopping.
+    for (const id of paused) {
+      const pid = cluster.pid(id);
+      if (pid !== null) process.kill(pid, 'SIGCONT');
+    }
+    await cluster.stop();
+    if (passed && !dirGiven) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resumes paused processes, restarts stopped ones and nats-server. */
+async function healAll(cluster: LocalCluster, paused: Set<string>, natsDown: boolean): Promise<void> {
+  for (const id of paused) {
+    const pid = cluster.pid(id);
+    if (pid !== null) process.kill(pid, 'SIGCONT');
+  }
+  paused.clear();
+  if (natsDown) await cluster.startNats();
+  for (const id of cluster.ids()) if (!cluster.isRunning(id)) await cluster.restart(id, READY_TIMEOUT_MS);
+}
+
+/**
+ * Waits until every consensus replica reports (fresh heartbeat) a last index and commit index at
+ * least the highest commit index heard when called: after a torn tail, the replica holds again
+ * every entry it may have acknowledged before the next fault can hit another replica.
+ * @returns null when caught up, else what lags after `timeoutMs`.
+ */
+async function waitCaughtUp(cluster: LocalCluster, timeoutMs: number): Promise<string | null> {
+  const fresh = () => cluster.statuses().consensus.filter((s) => s.ageMs <= 1000);
+  const target = Math.max(0, ...fresh().map((s) => s.commitIndex));
+  const deadlineMs = Date.now() + timeoutMs;
+  let lagging = '';
+  while (Date.now() < deadlineMs) {
+    const byId = new Map(fresh().map((s) => [s.id, s]));
+    const behind = cluster.ids('consensus').filter((id) => {
+      const s = byId.get(id);
+      return !s || s.lastIndex < target || s.commitIndex < target;
+    });
+    if (behind.length === 0) return null;
+    lagging = behind.join(', ');
+    await sleep(100);
+  }
+  return `consensus ${lagging} did not catch up to commit index ${target} within ${timeoutMs} ms`;
+}
+
+/** One linearizable GET of every key by client `clientId`, recorded; retried until one succeeds. */
+async function finalReads(recorder: HistoryRecorder, clientId: number, keys: number, host: string, port: number, requestTimeoutMs: number, problems: string[]): Promise<void> {
+  let conn: CairnClient | null = null;
+  try {
+    for (let k = 0; k < keys; k++) {
+      const key = `k${k}`;
+      let done = false;
+      for (let attempt = 0; attempt < FINAL_READ_ATTEMPTS_MAX && !done; attempt++) {
+        const id = recorder.invoke(clientId, 'get', key);
+        try {
+          conn ??= await CairnClient.connect({ host, port, connectTimeoutMs: 2000, requestTimeoutMs });
+          const got = await conn.get(key);
+          recorder.ok(id, got ? got.value.toString('utf8') : null);
+          done = true;
+        } catch {
+          recorder.fail(id);
+          if (conn?.stats().closed) conn = null;
+          await sleep(FINAL_READ_BACKOFF_MS);
+        }
+      }
+      if (!done) problems.push(`final read of ${key} failed ${FINAL_READ_ATTEMPTS_MAX} times`);
+    }
+  } finally {
+    await conn?.close().catch(() => conn?.destroy());
+  }
+}
+
+/** The run's summary: verdict, operations, faults, check result, problems, history and replay command. */
+export function formatChaosSummary(r: ChaosResult): string {
+  const o = r.operations;
+  const kinds = (['put', 'get', 'delete'] as const).map((k) => `${k} ${o.byKind[k].ok}/${o.byKind[k].fail}/${o.byKind[k].info}`).join(', ');
+  const faultTotal = Object.values(r.faults).reduce((a, b) => a + b, 0);
+  const lines = [
+    `chaos: ${r.passed ? 'PASSED' : 'FAILED'} seed=${r.seed} duration=${r.durationMs / 1000}s clients=${r.clients} keys=${r.keys} elapsed=${(r.elapsedMs / 1000).toFixed(1)}s`,
+    `operations: ${o.total} (ok ${o.ok}, fail ${o.fail}, info ${o.info}); ok/fail/info by kind: ${kinds}`,
+    `faults: ${faultTotal} (${FAULT_KINDS.map((k) => `${k} ${r.faults[k]}`).join(', ')})`,
+    `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}`,
+    formatCheckResult(r.check),
+  ];
+  for (const p of r.problems) lines.push(`problem: ${p}`);
+  if (r.historyPath) lines.push(`history: ${r.historyPath}`);
+  if (r.dirKept) lines.push(`config, data and logs: ${r.dir}`);
+  lines.push(`replay: ${r.replay}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,27 @@
+export {
+  CHAOS_CLUSTER,
+  appendTornRecord,
+  countOutcomes,
+  formatChaosSummary,
+  runChaos,
+  tearRaftLogTail,
+  writeChaosConfig,
+  writeOutcome,
+  type ChaosOptions,
+  type ChaosResult,
+  type InjectedFault,
+  type OutcomeCounts,
+} from './chaos';
+export {
+  FAULT_KINDS,
+  FaultPlanError,
+  KIND_WEIGHTS,
+  describeTarget,
+  parseDurationMs,
+  planFaults,
+  type FaultKind,
+  type FaultPlanOptions,
+  type FaultRole,
+  type FaultTarget,
+  type PlannedFault,
+} from './schedule';
