@@ -17,3 +17,4 @@ export {
   type RespValue,
 } from './encode';
 export { ReplyDecoder, RespProtocolError } from './reply-decoder';
+export { RespSocketClient } from './socket-client';

@@ -2,13 +2,14 @@ import { Status } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { KvSession } from '../paths/kv-session';
 import { CAS_UNSUPPORTED, RespCommands, TTL_UNSUPPORTED, type RespClient } from './commands';
+import { OrderGate } from './order-gate';
 import { fakeStore } from './testing';
 
 function setup(store = fakeStore()) {
   let nowMs = 1_000_000;
   const view = new ClusterView(() => nowMs);
   const commands = new RespCommands({ gatewayId: 'g1', version: '9.9.9', startedAtMs: nowMs - 90_000, respPort: 6380, connections: () => 3, view, now: () => nowMs });
-  const client: RespClient = { id: 7, name: null, remote: '127.0.0.1:5000', local: '127.0.0.1:6380', session: new KvSession(store.paths), quit: false };
+  const client: RespClient = { id: 7, name: null, remote: '127.0.0.1:5000', local: '127.0.0.1:6380', session: new KvSession(store.paths), quit: false, gate: new OrderGate() };
   /** Runs one command and returns its reply as text. */
   const run = async (...args: string[]) => (await commands.handle(args.map((a) => Buffer.from(a, 'latin1')), client)).toString('latin1');
   return { store, view, client, run, commands, advance: (ms: number) => (nowMs += ms) };
@@ -44,6 +45,7 @@ describe('RESP commands', () => {
     const store = fakeStore({ hold: true });
     const { commands, client } = setup(store);
     const set = commands.handle([Buffer.from('SET'), Buffer.from('k'), Buffer.from('v')], client);
+    await new Promise((r) => setImmediate(r));
     store.held.shift()!.release();
     await set;
     const get = commands.handle([Buffer.from('GET'), Buffer.from('k')], client);
@@ -51,6 +53,25 @@ describe('RESP commands', () => {
     expect(store.held.map((h) => [h.kind, h.minIndex])).toEqual([['read', 1]]);
     store.held.shift()!.release();
     expect((await get).toString()).toBe('$1\r\nv\r\n');
+  });
+
+  it('pipelined commands take effect in order: reads wait for earlier writes, writes for earlier reads, DEL for everything', async () => {
+    const store = fakeStore({ hold: true });
+    const { commands, client } = setup(store);
+    const send = (...a: string[]) => commands.handle(a.map((x) => Buffer.from(x)), client);
+    const replies = [send('SET', 'k', 'v1'), send('SET', 'j', 'v2'), send('GET', 'k'), send('MGET', 'j', 'k'), send('SET', 'k', 'v3'), send('DEL', 'k'), send('GET', 'k')];
+    const step = async (expected: string[]) => {
+      await new Promise((r) => setImmediate(r));
+      expect(store.held.map((h) => `${h.kind} ${h.key}`)).toEqual(expected);
+      for (const h of store.held.splice(0).reverse()) h.release(); // complete each group out of order
+    };
+    await step(['write k', 'write j']); // consecutive writes run together
+    await step(['read k', 'read j', 'read k']); // then the reads, which see both writes
+    await step(['write k']);
+    await step(['read k']); // DEL reads, then deletes
+    await step(['write k']);
+    await step(['read k']);
+    expect(await Promise.all(replies.map(async (r) => (await r).toString()))).toEqual(['+OK\r\n', '+OK\r\n', '$2\r\nv1\r\n', '*2\r\n$2\r\nv2\r\n$2\r\nv1\r\n', '+OK\r\n', ':1\r\n', '$-1\r\n']);
   });
 
   it('SET options: Redis syntax rules; TTLs and NX/XX/GET refused with a clear error', async () => {

@@ -1,6 +1,7 @@
 import { Status } from '@cairn/protocol';
 import { EMPTY_ARRAY, NULL_BULK, OK, PONG, encodeArray, encodeBulk, encodeBulkArray, encodeError, encodeInteger } from '@cairn/resp';
 import type { KvResult, KvSession } from '../paths/kv-session';
+import { OrderGate, type Effect } from './order-gate';
 import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from './info';
 
 /** One RESP connection's state, as the commands see it. */
@@ -14,6 +15,8 @@ export interface RespClient {
   session: KvSession;
   /** Set by QUIT: answer, then close. */
   quit: boolean;
+  /** Orders the effects of this connection's pipelined commands (OrderGate). */
+  gate: OrderGate;
 }
 
 /** An encoded reply, now or when the cluster answers. */
@@ -22,6 +25,8 @@ export type Reply = Buffer | Promise<Buffer>;
 interface Command {
   /** Redis arity: > 0 exact argument count (command name included), < 0 at least -arity. */
   arity: number;
+  /** Store effect, for the connection's OrderGate (default none). */
+  effect?: Effect;
   run: (args: Buffer[], c: RespClient) => Reply;
 }
 
@@ -108,12 +113,12 @@ export class RespCommands {
     this.table = {
       ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
       echo: { arity: 2, run: (a) => encodeBulk(a[1]) },
-      get: { arity: 2, run: (a, c) => this.get(a[1], c.session) },
-      set: { arity: -3, run: (a, c) => this.set(a, c.session) },
-      del: { arity: -2, run: (a, c) => this.del(a.slice(1), c.session) },
-      exists: { arity: -2, run: (a, c) => this.exists(a.slice(1), c.session) },
-      mget: { arity: -2, run: (a, c) => this.mget(a.slice(1), c.session) },
-      mset: { arity: -3, run: (a, c) => this.mset(a, c.session) },
+      get: { arity: 2, effect: 'read', run: (a, c) => this.get(a[1], c.session) },
+      set: { arity: -3, effect: 'write', run: (a, c) => this.set(a, c.session) },
+      del: { arity: -2, effect: 'both', run: (a, c) => this.del(a.slice(1), c.session) },
+      exists: { arity: -2, effect: 'read', run: (a, c) => this.exists(a.slice(1), c.session) },
+      mget: { arity: -2, effect: 'read', run: (a, c) => this.mget(a.slice(1), c.session) },
+      mset: { arity: -3, effect: 'write', run: (a, c) => this.mset(a, c.session) },
       dbsize: { arity: 1, run: () => this.dbsize() },
       info: { arity: -1, run: (a) => encodeBulk(infoText(this.info, a.slice(1).map((x) => x.toString('latin1')))) },
       command: { arity: -1, run: (a) => this.command(a) },
@@ -144,7 +149,7 @@ export class RespCommands {
     if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
     if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) return wrongArity(name);
     try {
-      const r = cmd.run(args, client);
+      const r = client.gate.run(cmd.effect ?? 'none', () => cmd.run(args, client));
       return Buffer.isBuffer(r) ? r : r.catch((e: Error) => err(`ERR gateway error: ${e.message}`));
     } catch (e) {
       return err(`ERR gateway error: ${(e as Error).message}`);

@@ -2,6 +2,7 @@ import { RespParser, encodeError, type RespEvent, type RespParserLimits } from '
 import type { Socket } from 'node:net';
 import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
+import { OrderGate } from './order-gate';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
@@ -60,6 +61,7 @@ export class RespConnection {
       local: `${socket.localAddress}:${socket.localPort}`,
       session: new KvSession(deps.paths),
       quit: false,
+      gate: new OrderGate(),
     };
     socket.setNoDelay(true);
     socket.setTimeout(deps.idleTimeoutMs);

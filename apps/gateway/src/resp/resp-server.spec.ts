@@ -1,7 +1,7 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
 import { createLogger } from '@cairn/messaging';
-import { ReplyDecoder, encodeCommand, type RespValue } from '@cairn/resp';
+import { RespSocketClient, encodeCommand } from '@cairn/resp';
 import { ClusterView } from '../cluster/cluster-view';
 import { RespServer, respParserLimits } from './resp-server';
 import { fakeStore } from './testing';
@@ -24,25 +24,16 @@ async function startServer(opts: { hold?: boolean; inflightMax?: number } = {}) 
   return { server, store, port: server.port() };
 }
 
-/** A raw RESP client: writes bytes, collects decoded replies, resolves waiters by count. */
+/** A RESP client whose replies the tests read as text: simple strings, `-errors`, bulks (null for nil). */
 async function rawClient(port: number) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const decoder = new ReplyDecoder();
-  const replies: RespValue[] = [];
-  let waiter: { n: number; resolve: () => void } | null = null;
-  socket.on('data', (chunk: Buffer) => {
-    replies.push(...decoder.push(chunk));
-    if (waiter && replies.length >= waiter.n) waiter.resolve();
-  });
-  const closed = once(socket, 'close');
+  const c = await RespSocketClient.connect(port);
   return {
-    socket,
-    replies,
-    closed,
-    send: (...commands: (string[] | string)[]) => socket.write(Buffer.concat(commands.map((c) => (typeof c === 'string' ? Buffer.from(c) : encodeCommand(c))))),
-    waitFor: (n: number) => (replies.length >= n ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { n, resolve }))),
-    text: () => replies.map((r) => (r.type === 'bulk' ? (r.value?.toString() ?? null) : r.type === 'array' ? r.value : `${r.type === 'error' ? '-' : ''}${r.value}`)),
+    socket: c.socket,
+    replies: c.replies,
+    closed: c.closed,
+    send: (...commands: (string[] | string)[]) => c.socket.write(Buffer.concat(commands.map((x) => (typeof x === 'string' ? Buffer.from(x) : encodeCommand(x))))),
+    waitFor: (n: number) => c.waitFor(n),
+    text: () => c.replies.map((r) => (r.type === 'bulk' ? (r.value?.toString() ?? null) : r.type === 'array' ? r.value : `${r.type === 'error' ? '-' : ''}${r.value}`)),
   };
 }
 
@@ -55,13 +46,15 @@ describe('gateway RESP server', () => {
   it('answers pipelined commands in the order received although they complete out of order', async () => {
     const s = await startServer({ hold: true });
     const c = await rawClient(s.port);
-    c.send(['SET', 'a', '1'], ['GET', 'b'], ['PING'], 'ECHO inline\r\n');
+    c.send(['SET', 'a', '1'], ['SET', 'b', '2'], ['PING'], 'ECHO inline\r\n');
     await until(() => s.store.held.length === 2);
-    // Release the read before the write: the replies still leave in command order.
+    // Release the second write before the first: the replies still leave in command order.
     s.store.held[1].release();
+    await until(() => s.store.data.has('b'));
+    expect(c.replies).toEqual([]);
     s.store.held[0].release();
     await c.waitFor(4);
-    expect(c.text()).toEqual(['OK', null, 'PONG', 'inline']);
+    expect(c.text()).toEqual(['OK', 'OK', 'PONG', 'inline']);
     c.socket.destroy();
     await s.server.close();
   });

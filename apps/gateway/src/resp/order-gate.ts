@@ -1,0 +1,50 @@
+/** What a command does to the store: reads, writes, both (DEL: reads then writes), or neither. */
+export type Effect = 'read' | 'write' | 'both' | 'none';
+
+interface Group {
+  effect: Effect;
+  /** Members not finished yet (started or waiting to start). */
+  pending: number;
+  /** Resolves when the group before this one has finished: members start then. */
+  start: Promise<void>;
+  idleWaiters: (() => void)[];
+}
+
+/**
+ * Makes one connection's pipelined commands take effect in the order they arrived, as Redis
+ * clients expect (a GET pipelined behind a SET of the same key sees it; a SET behind a GET does
+ * not change what the GET returns), while keeping concurrency where order cannot be observed:
+ * consecutive reads run together, and so do consecutive writes (the write path proposes them in
+ * submission order). A command of another effect waits for the whole group before it; a `both`
+ * command is a group of its own. `none` commands (PING, INFO) are not gated.
+ */
+export class OrderGate {
+  private current: Group | null = null;
+
+  run(effect: Effect, fn: () => Promise<Buffer> | Buffer): Promise<Buffer> | Buffer {
+    if (effect === 'none') return fn();
+    let g = this.current;
+    if (!g || g.effect !== effect || effect === 'both') {
+      const prev = g;
+      g = { effect, pending: 0, start: prev ? idle(prev) : Promise.resolve(), idleWaiters: [] };
+      this.current = g;
+    }
+    const group = g;
+    group.pending++;
+    const done = () => {
+      if (--group.pending === 0) {
+        const ws = group.idleWaiters;
+        group.idleWaiters = [];
+        for (const w of ws) w();
+      }
+    };
+    const p = group.start.then(fn);
+    p.then(done, done);
+    return p;
+  }
+}
+
+/** Resolves once every member of `g` has finished (members join only while it is the current group). */
+function idle(g: Group): Promise<void> {
+  return g.pending === 0 ? Promise.resolve() : new Promise((resolve) => g.idleWaiters.push(resolve));
+}
