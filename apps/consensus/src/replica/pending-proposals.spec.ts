@@ -28,6 +28,14 @@ describe('PendingProposals', () => {
     expect(a).toEqual([{ kind: 'overwritten' }]);
   });
 
+  it('reports an unknown outcome when a new leader kept only a prefix of the batch', () => {
+    const p = new PendingProposals(10);
+    const a = add(p, 3, 5, 1);
+    p.onCommitted([entry(3, 1)]);
+    p.onCommitted([entry(4, 2), entry(5, 2)]);
+    expect(a).toEqual([{ kind: 'unknown', reason: expect.stringMatching(/part of the proposal/) }]);
+  });
+
   it('fails everything on leadership loss, bounds the queue and rejects out-of-order adds', () => {
     const p = new PendingProposals(2);
     const a = add(p, 1, 1, 1);

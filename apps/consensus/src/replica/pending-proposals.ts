@@ -6,6 +6,8 @@ export interface PendingProposal {
   lastIndex: number;
   /** Term the entries were appended in: a committed entry at lastIndex with another term means they were overwritten. */
   term: number;
+  /** Term of the committed entry at firstIndex, once seen (a batch may commit across Readies). */
+  firstCommittedTerm?: number;
   resolve(outcome: ProposalOutcome): void;
 }
 
@@ -42,17 +44,27 @@ export class PendingProposals {
     this.queue.push(p);
   }
 
-  /** Resolves every proposal whose last entry is in `committed` (contiguous, increasing). */
+  /**
+   * Resolves every proposal whose last entry is in `committed` (contiguous, increasing):
+   * committed when that entry is of the proposal's term (then, by log matching, all its entries
+   * are); overwritten — definitely not applied — only when already its FIRST entry is of another
+   * term; otherwise (a new leader kept a prefix of the batch) the outcome is unknown.
+   */
   onCommitted(committed: Entry[]): void {
     if (committed.length === 0) return;
     const first = committed[0].index;
     const last = committed[committed.length - 1].index;
+    for (let i = this.head; i < this.queue.length && this.queue[i].firstIndex <= last; i++) {
+      const p = this.queue[i];
+      if (p.firstCommittedTerm === undefined && p.firstIndex >= first) p.firstCommittedTerm = committed[p.firstIndex - first].term;
+    }
     while (this.head < this.queue.length && this.queue[this.head].lastIndex <= last) {
       const p = this.queue[this.head++];
       const e = p.lastIndex >= first ? committed[p.lastIndex - first] : undefined;
-      if (!e) p.resolve({ kind: 'unknown', reason: 'commit of the proposal was not observed' });
+      if (!e || p.firstCommittedTerm === undefined) p.resolve({ kind: 'unknown', reason: 'commit of the proposal was not observed' });
       else if (e.term === p.term) p.resolve({ kind: 'committed', firstIndex: p.firstIndex, lastIndex: p.lastIndex });
-      else p.resolve({ kind: 'overwritten' });
+      else if (p.firstCommittedTerm !== p.term) p.resolve({ kind: 'overwritten' });
+      else p.resolve({ kind: 'unknown', reason: 'a new leader kept only part of the proposal; outcome unknown' });
     }
     this.compact();
   }

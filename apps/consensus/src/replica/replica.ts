@@ -291,9 +291,11 @@ export class Replica {
         const rd = this.node.ready();
         await this.persist(rd);
         this.send(rd.messages);
+        // Role first: a leader that stepped down in this Ready fails its proposals as "unknown"
+        // before any commit could be misread, and a new leader ships what commits in it.
+        if (rd.softState) this.handleSoftState(rd.softState);
         this.handleCommitted(rd.committedEntries);
         this.handleReadStates(rd);
-        if (rd.softState) this.handleSoftState(rd.softState);
         this.node.advance(rd);
       }
     } catch (e) {
