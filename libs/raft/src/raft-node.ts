@@ -642,8 +642,20 @@ export class RaftNode {
 
   private handleAppendResponse(m: Message, pr: Progress): void {
     if (m.reject) {
-      // A reject of a prevLogIndex at or below match (or of a probe we no longer wait for) is stale.
-      if (m.index <= pr.match) return;
+      // A reject of a prevLogIndex below match (or of a probe we no longer wait for) is stale.
+      if (m.index < pr.match) return;
+      if (m.index === pr.match) {
+        // The follower rejects the very probe at its match index: its log now ends below what it
+        // once acknowledged (its disk lost fsynced entries, e.g. a torn tail cut into them). etcd
+        // drops this as stale and would probe at `match` forever; instead forget the lost
+        // acknowledgements and probe from the end of its log. Lowering match never lowers commit.
+        if (pr.state === 'probe' && m.index === pr.next - 1 && m.rejectHint <= pr.match) {
+          pr.match = Math.max(0, m.rejectHint - 1);
+          pr.becomeProbe(m.rejectHint);
+          this.sendAppend(m.from, true);
+        }
+        return;
+      }
       if (pr.state === 'probe' && m.index !== pr.next - 1) return;
       if (pr.state === 'replicate' && m.index >= pr.next) return;
       // Fast backtracking (Raft §5.3): skip the follower's whole conflicting term, or to its end.
