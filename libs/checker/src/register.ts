@@ -10,7 +10,12 @@
  * 2. `search`: the Wing & Gong (1993) backtracking search with Lowe's "just-in-time" linearization
  *    and memoisation of (linearized set, state) (G. Lowe, "Testing for linearizability", 2017; the
  *    same algorithm as Porcupine's `checkSingle` and Knossos' `wgl`). It decides linearizability,
- *    bounded by a step, memory and time budget (then the answer is `unknown`).
+ *    bounded by a step, memory and time budget (then the answer is `unknown`). Four reductions,
+ *    each argued where it is coded and cross-checked against brute force in property.spec.ts:
+ *    reads the state satisfies are taken without branching; info writes are used only right
+ *    before a read of their value, earliest-invoked first; a configuration is dominated by one
+ *    with the same ok operations and fewer info writes; a configuration where a pending read can
+ *    no longer be satisfied (its value is not the state and no write of it is left) is cut at once.
  */
 import type { Operation } from './history';
 
@@ -26,7 +31,10 @@ export interface RegisterBudget {
   precheck: boolean;
 }
 
-/** A definite violation on one key: `operations` is the smallest window that shows it, in invocation order. */
+/**
+ * A definite violation on one key. `message` explains it; `operations` is the window that shows it,
+ * in invocation order: the read that cannot be linearized and the operations it conflicts with.
+ */
 export interface Violation {
   key: string;
   message: string;
@@ -255,21 +263,36 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
   const bits = new Uint32Array(words);
   const z1 = zobrist(n, 0x243f6a88);
   const z2 = zobrist(n, 0x85a308d3);
+  const okMask = new Uint32Array(words);
+  calls.forEach((c, i) => {
+    if (c.ok) okMask[i >>> 5] |= 1 << (i & 31);
+    else z1[i] = z2[i] = 0; // the hash covers the ok operations only: see `remember`
+  });
   let h1 = 0;
   let h2 = 0;
   const memo = new Map<number, MemoEntry[]>();
   const memoEntryBytes = words * 4 + BYTES_PER_MEMO_OVERHEAD;
   let memoBytes = 0;
-  /** Adds (bits, state) to the memo; false if it was already there (this configuration is a dead end). */
+  /**
+   * Adds (bits, state) to the memo; false if it is dominated by a configuration already there:
+   * the same ok operations and state, with a subset of the info writes. Every completion of the
+   * new one is a completion of that one (an info write need never take effect), so if that one is
+   * a dead end, or is being explored further up the stack, this one adds nothing (Lowe's memo,
+   * extended to indeterminate operations).
+   */
   const remember = (state: number): boolean => {
-    const slot = (((h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + ((h2 ^ state) & 0x1fffff));
+    const slot = ((h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + ((h2 ^ state) & 0x1fffff);
     let list = memo.get(slot);
     if (list) {
       for (const e of list) {
         if (e.state !== state) continue;
-        let same = true;
-        for (let w = 0; w < words && same; w++) same = e.bits[w] === bits[w];
-        if (same) return false;
+        let dominated = true;
+        for (let w = 0; w < words && dominated; w++) {
+          const old = e.bits[w];
+          const cur = bits[w];
+          dominated = (old & ~cur) === 0 && ((old ^ cur) & okMask[w]) === 0;
+        }
+        if (dominated) return false;
       }
     } else {
       memo.set(slot, (list = []));
@@ -278,6 +301,7 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
     memoBytes += memoEntryBytes;
     return true;
   };
+  const isSet = (i: number): boolean => ((bits[i >>> 5] >>> (i & 31)) & 1) === 1;
   const flip = (i: number): void => {
     bits[i >>> 5] ^= 1 << (i & 31);
     h1 ^= z1[i];
@@ -286,19 +310,63 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
 
   // Info writes are never linearized on their own, only as the immediate predecessor of a get
   // that reads their value: any linearization can be rewritten so (an info write followed by a
-  // write, or by nothing, is dropped: it may never have taken effect). This keeps the search from
-  // trying every subset of the indeterminate writes.
-  const infoWriters = new Map<number, number[]>();
+  // write, or by nothing, can be dropped: it may never have taken effect). And info writes of one
+  // value can be used in invocation order (swapping two keeps every real-time constraint: an info
+  // write never returns), so the candidate for a get is the earliest unused one. This keeps the
+  // search from trying every subset of the indeterminate writes.
+  const infoWriters = new Map<number, { writers: number[]; used: number }>();
   calls.forEach((c, i) => {
     if (c.ok || !c.write) return;
-    const list = infoWriters.get(c.state);
-    if (list) list.push(i);
-    else infoWriters.set(c.state, [i]);
+    const entry = infoWriters.get(c.state);
+    if (entry) entry.writers.push(i);
+    else infoWriters.set(c.state, { writers: [i], used: 0 });
   });
-  const isSet = (i: number): boolean => ((bits[i >>> 5] >>> (i & 31)) & 1) === 1;
+  for (const entry of infoWriters.values()) entry.writers.sort((a, b) => callSlot[a] - callSlot[b]);
+  // Starvation: a pending read of v with no pending write of v left (ok, or unused info) can be
+  // satisfied only if the state is v now and stays v, so a configuration where two values starve,
+  // or one other than the state does, is a dead end. Detecting it at once, instead of at the read's
+  // return, stops the search from trying every subset of the writes concurrent with the read.
+  const pendingReads = new Int32Array(names.length);
+  const pendingWrites = new Int32Array(names.length);
+  const readsOf: number[][] = names.map(() => []);
+  calls.forEach((c, i) => {
+    if (c.write) pendingWrites[c.state]++;
+    else {
+      pendingReads[c.state]++;
+      readsOf[c.state].push(i);
+    }
+  });
+  const starved = new Set<number>();
+  names.forEach((_, v) => {
+    if (pendingReads[v] > 0 && pendingWrites[v] === 0) starved.add(v);
+  });
+  const count = (c: Call, delta: number): void => {
+    if (c.write) pendingWrites[c.state] += delta;
+    else pendingReads[c.state] += delta;
+    if (pendingReads[c.state] > 0 && pendingWrites[c.state] === 0) starved.add(c.state);
+    else starved.delete(c.state);
+  };
+  const dead = (): boolean => starved.size > 1 || (starved.size === 1 && !starved.has(state));
 
-  /** A choice on the stack: op `i`, preceded by info write `w` (NIL if none), candidate `k` of its list. */
-  const stack: { i: number; w: number; k: number; prevState: number }[] = [];
+  /**
+   * A choice on the stack: op `i`, preceded by info write `w` (NIL if none). `forced`: a read the
+   * state already satisfied, linearized without branching: a read changes no state and, its call
+   * being before every pending return, can move to the front of any completion (a partial-order
+   * reduction), so if the configuration with it fails, the one without it fails too.
+   */
+  const stack: { i: number; w: number; prevState: number; forced: boolean }[] = [];
+  const choose = (i: number, w: number, after: number, forced: boolean): void => {
+    stack.push({ i, w, prevState: state, forced });
+    state = after;
+    linearizedOk++;
+    if (w !== NIL) {
+      infoWriters.get(calls[w].state)!.used++;
+      count(calls[w], -1);
+      lift(w);
+    }
+    count(calls[i], -1);
+    lift(i);
+  };
   let state = 0;
   let linearizedOk = 0;
   let steps = 0;
@@ -310,69 +378,83 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
   let bestContext: Call[] = [];
 
   let s = next[0];
-  let candidate = 0; // the first info-writer candidate to try for the get at s
-  search: while (linearizedOk < okCount) {
+  let eager = true; // first pass after each choice: take every read the state satisfies
+  let stuck = false;
+  while (linearizedOk < okCount) {
     steps++;
     if (steps > budget.stepsMax) return { kind: 'unknown', reason: `search budget of ${budget.stepsMax} steps exhausted (stepsMax)`, steps };
     if (steps % DEADLINE_CHECK_EVERY === 0 && budget.clock() > budget.deadlineMs) {
       return { kind: 'unknown', reason: `timed out after ${steps} search steps (timeoutMs)`, steps };
     }
     if (memoBytes > budget.memoBytesMax) return { kind: 'unknown', reason: `memo exceeded ${budget.memoBytesMax} bytes (memoBytesMax)`, steps };
-    if (s !== NIL && slotIsCall[s]) {
+    const atCall = !stuck && s !== NIL && slotIsCall[s] === 1;
+    let blocking = NIL;
+    if (stuck) {
+      // Starved: blame the earliest pending read of a starved value other than the state.
+      for (const v of starved) {
+        if (v === state) continue; // reads of the state itself can still be taken now
+        const r = readsOf[v].find((g) => !isSet(g));
+        if (r !== undefined && (blocking === NIL || calls[r].completeMs < calls[blocking].completeMs)) blocking = r;
+      }
+    } else if (atCall && eager) {
       const i = slotOp[s];
       const c = calls[i];
-      if (c.ok && (c.write || c.state === state)) {
-        const after = c.write ? c.state : state;
+      if (!(c.ok && !c.write && c.state === state)) {
+        s = next[s];
+        continue;
+      }
+      flip(i);
+      if (remember(state)) {
+        const before = prev[s]; // still linked: the scan only passed calls
+        choose(i, NIL, state, true);
+        s = next[before];
+        continue; // a read cannot starve anything
+      }
+      flip(i); // a known configuration: dead end, backtrack below
+    } else if (atCall) {
+      const i = slotOp[s];
+      const c = calls[i];
+      let w = NIL;
+      if (c.ok && !c.write && c.state !== state) {
+        const entry = infoWriters.get(c.state);
+        w = entry && entry.used < entry.writers.length ? entry.writers[entry.used] : NIL;
+        // w must be invoked before the first pending return (the list before s holds only calls).
+        let firstReturn = s;
+        while (w !== NIL && firstReturn !== NIL && slotIsCall[firstReturn]) firstReturn = next[firstReturn];
+        if (w !== NIL && firstReturn !== NIL && callSlot[w] > firstReturn) w = NIL;
+      }
+      if (c.ok && (c.write || c.state === state || w !== NIL)) {
+        if (w !== NIL) flip(w);
         flip(i);
-        if (remember(after)) {
-          stack.push({ i, w: NIL, k: 0, prevState: state });
-          state = after;
-          linearizedOk++;
-          lift(i);
+        if (remember(c.state)) {
+          choose(i, w, c.state, false); // a write sets its value; a read keeps (or its info write sets) it
           s = next[0]; // just-in-time: restart from the earliest pending call
-          candidate = 0;
+          eager = true;
           continue;
         }
         flip(i);
-      } else if (c.ok && !c.write) {
-        const writers = infoWriters.get(c.state);
-        if (writers && candidate < writers.length) {
-          // Valid info writers were invoked before the first pending return (the list before s holds only calls).
-          let firstReturn = s;
-          while (firstReturn !== NIL && slotIsCall[firstReturn]) firstReturn = next[firstReturn];
-          const limit = firstReturn === NIL ? slots : firstReturn;
-          for (let k = candidate; k < writers.length; k++) {
-            const w = writers[k];
-            if (isSet(w) || callSlot[w] > limit) continue;
-            flip(w);
-            flip(i);
-            if (remember(c.state)) {
-              stack.push({ i, w, k, prevState: state });
-              state = c.state;
-              linearizedOk++;
-              lift(w);
-              lift(i);
-              s = next[0];
-              candidate = 0;
-              continue search;
-            }
-            flip(i);
-            flip(w);
-          }
-        }
+        if (w !== NIL) flip(w);
       }
       s = next[s];
-      candidate = 0;
       continue;
+    } else if (eager) {
+      // The eager pass reached the first return: unless starved, branch on the writes.
+      s = next[0];
+      eager = false;
+      stuck = dead();
+      continue;
+    } else if (s !== NIL) {
+      // A return: the operation returning here could not be linearized before its response given
+      // the choices on the stack.
+      blocking = slotOp[s];
     }
-    // A return (or the end of the list): the operation returning here could not be linearized
-    // before its response given the choices on the stack, so undo the latest choice.
-    if (stack.length > bestDepth && s !== NIL) {
+    if (blocking !== NIL && stack.length > bestDepth) {
+      // Remember the deepest dead end for the explanation, with the write that set the state and
+      // the latest choice after it if it is a read.
       bestDepth = stack.length;
-      bestBlocking = slotOp[s];
+      bestBlocking = blocking;
       bestBits = bits.slice();
       bestState = state;
-      // The write that set the state, and the latest choice after it if it is a read.
       bestContext = [];
       for (let d = stack.length - 1; d >= 0; d--) {
         const f = stack[d];
@@ -381,20 +463,27 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
         if (calls[f.i].write || f.w !== NIL) break;
       }
     }
-    const top = stack.pop();
-    if (!top) return { kind: 'violation', violation: explainStuck(key, calls, names, bestBlocking, bestBits, bestState, bestDepth, bestContext), steps };
-    state = top.prevState;
-    linearizedOk--;
-    unlift(top.i);
-    flip(top.i);
-    if (top.w !== NIL) {
-      unlift(top.w);
-      flip(top.w);
-      s = callSlot[top.i]; // the same get, with the next info-writer candidate
-      candidate = top.k + 1;
-    } else {
-      s = next[callSlot[top.i]];
-      candidate = 0;
+    // Backtrack: undo choices up to the latest one that had alternatives, then try the next call.
+    stuck = false;
+    for (;;) {
+      const top = stack.pop();
+      if (!top) return { kind: 'violation', violation: explainStuck(key, calls, names, bestBlocking, bestBits, bestState, bestDepth, bestContext), steps };
+      state = top.prevState;
+      linearizedOk--;
+      unlift(top.i);
+      flip(top.i);
+      count(calls[top.i], +1);
+      if (top.w !== NIL) {
+        unlift(top.w);
+        flip(top.w);
+        count(calls[top.w], +1);
+        infoWriters.get(calls[top.w].state)!.used--;
+      }
+      if (!top.forced) {
+        s = next[callSlot[top.i]];
+        eager = false;
+        break;
+      }
     }
   }
   return { kind: 'ok', steps };
