@@ -1,3 +1,4 @@
+import { CairnClient } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
 import { writeTestConfig } from './fixtures';
@@ -8,10 +9,14 @@ const bulk = (s: string | null): RespValue => ({ type: 'bulk', value: s === null
 describe('RESP2 door end to end', () => {
   let cluster: LocalCluster;
   let respPort: number;
+  let gatewayPort: number;
+  let httpPort: number;
 
   beforeAll(async () => {
     const cfg = await writeTestConfig();
     respPort = cfg.respPort;
+    gatewayPort = cfg.gatewayPort;
+    httpPort = cfg.httpPort;
     cluster = await LocalCluster.start({ configPath: cfg.configPath });
   });
 
@@ -49,6 +54,34 @@ describe('RESP2 door end to end', () => {
     expect(await c.send(encodeCommand(['SET', 'k', 'v', 'EX', '10']), 1)).toEqual([{ type: 'error', value: 'ERR EX/PX need TTL support, which Cairn does not have yet' }]);
     expect(await c.send(encodeCommand(['QUIT']), 1)).toEqual([{ type: 'simple', value: 'OK' }]);
     await c.closed;
+  });
+
+  it('a key written through any door reads back identically through the other two', async () => {
+    const value = Buffer.from([0, 1, 2, 13, 10, 128, 255]);
+    const resp = await RespSocketClient.connect(respPort);
+    const tlv = await CairnClient.connect({ host: '127.0.0.1', port: gatewayPort });
+    const http = (key: string) => `http://127.0.0.1:${httpPort}/v1/kv/${encodeURIComponent(key)}`;
+    // The HTTP listener may open a moment after the TCP one the launcher waited for.
+    for (let i = 0; i < 600 && (await fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    try {
+      // RESP → binary protocol and HTTP
+      expect(await resp.send(encodeCommand(['SET', 'from-resp', value]), 1)).toEqual([{ type: 'simple', value: 'OK' }]);
+      expect((await tlv.get('from-resp'))!.value).toEqual(value);
+      expect(Buffer.from(await (await fetch(http('from-resp'))).arrayBuffer())).toEqual(value);
+      // binary protocol → RESP and HTTP
+      await tlv.set('from-tlv', value);
+      expect(await resp.send(encodeCommand(['GET', 'from-tlv']), 1)).toEqual([{ type: 'bulk', value }]);
+      expect(Buffer.from(await (await fetch(http('from-tlv'))).arrayBuffer())).toEqual(value);
+      // HTTP → RESP and binary protocol
+      expect((await fetch(http('from-http'), { method: 'PUT', body: value })).status).toBe(200);
+      expect(await resp.send(encodeCommand(['GET', 'from-http']), 1)).toEqual([{ type: 'bulk', value }]);
+      expect((await tlv.get('from-http'))!.value).toEqual(value);
+    } finally {
+      resp.socket.destroy();
+      await tlv.close();
+    }
   });
 
   it('a protocol error gets Redis text and closes the connection', async () => {
