@@ -7,6 +7,7 @@ import type { KvPaths } from '../paths/kv-session';
 import { RespCommands } from './commands';
 import { gatewayVersion, type RespServerInfo } from './info';
 import { RespConnection, type RespConnectionDeps } from './resp-connection';
+import { listenOn } from '../server/listen';
 
 export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'commands'> {
   connectionsMax: number;
@@ -42,13 +43,7 @@ export class RespServer {
   }
 
   listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** The bound port (useful with port 0). */

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Logger } from '@cairn/messaging';
 import { ClientConnection, type ConnectionDeps } from './client-connection';
+import { listenOn } from './listen';
 
 /**
  * The client-facing TCP listener: accepts up to `connectionsMax` connections, each a
@@ -26,13 +27,7 @@ export class TcpServer {
   }
 
   listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   connectionCount(): number {
