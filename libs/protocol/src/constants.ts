@@ -17,7 +17,7 @@ export enum Opcode {
   Ping = 0x01,
   /** Read a key. Key 1..keyBytesMax, no value. Flag STALE allowed. */
   Get = 0x02,
-  /** Write a key. Key 1..keyBytesMax, value 0..valueBytesMax. */
+  /** Write a key. Key 1..keyBytesMax, value 0..valueBytesMax. Flags IF_ABSENT / IF_PRESENT make it conditional. */
   Set = 0x03,
   /** Delete a key (OK even when missing: a tombstone is written). Key 1..keyBytesMax, no value. */
   Del = 0x04,
@@ -39,15 +39,23 @@ export enum Status {
   Unavailable = 0x05,
   /** The addressed replica is not the leader. Payload: UTF-8 leader id hint (may be empty). */
   NotLeader = 0x06,
+  /** A conditional SET (IF_ABSENT / IF_PRESENT) whose condition was false when applied: nothing written. Empty payload; revision = the log index it was evaluated at. */
+  ConditionFailed = 0x07,
 }
 
 /** Request flag bits (byte 3 of the request header). Unknown bits are rejected with BAD_REQUEST. */
 export const RequestFlags = {
   /** GET may be served without waiting for the connection's last acknowledged write. Accepted on every opcode; only GET uses it. */
   Stale: 0x01,
+  /** SET only: apply only when the key does not exist (SET NX), evaluated atomically at apply time. */
+  IfAbsent: 0x02,
+  /** SET only: apply only when the key exists (SET XX), evaluated atomically at apply time. */
+  IfPresent: 0x04,
 } as const;
 /** Union of every defined request flag bit. */
-export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale;
+export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent;
+/** The condition bits: at most one, and only on SET. */
+export const REQUEST_FLAGS_CONDITION = RequestFlags.IfAbsent | RequestFlags.IfPresent;
 
 /** Per-frame size bounds enforced by the request decoder, bytes. */
 export interface FrameLimits {
@@ -120,6 +128,7 @@ const STATUS_NAMES: Record<Status, string> = {
   [Status.TooLarge]: 'TOO_LARGE',
   [Status.Unavailable]: 'UNAVAILABLE',
   [Status.NotLeader]: 'NOT_LEADER',
+  [Status.ConditionFailed]: 'CONDITION_FAILED',
 };
 
 export function isOpcode(n: number): n is Opcode {

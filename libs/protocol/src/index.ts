@@ -8,4 +8,5 @@ export { RequestDecoder, type DecodeEvent } from './request-decoder';
 export { ResponseDecoder, type ResponseDecoderOptions } from './response-decoder';
 export { ByteReader, ByteWriter, STRING_BYTES_MAX, clampString } from './bytes';
 export * from './internal';
+export * from './command';
 export * as internal from './internal';

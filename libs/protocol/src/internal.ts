@@ -11,6 +11,7 @@
  */
 import { asBuffer, ByteReader, ByteWriter, bytesFieldBytes, clampString, stringFieldBytes } from './bytes';
 import { isStatus, ProtocolError, type Status } from './constants';
+import { COMMAND_BODY_BYTES_MIN, commandBodyBytes, readCommandBody, writeCommandBody, type Command } from './command';
 
 export const INTERNAL_VERSION = 1;
 
@@ -30,18 +31,6 @@ export enum MessageType {
 
 /** `u8 messageType | u8 version`. */
 const MESSAGE_HEADER_BYTES = 2;
-
-export enum CommandOp {
-  Set = 1,
-  Delete = 2,
-}
-
-/** One client write; the data of one Raft entry. `value` is empty for Delete. */
-export interface Command {
-  op: CommandOp;
-  key: Uint8Array;
-  value: Uint8Array;
-}
 
 /** A Raft log entry on the wire (same shape as `@cairn/raft` Entry). */
 export interface WireEntry {
@@ -154,38 +143,8 @@ function readStatus(r: ByteReader): Status {
   return s;
 }
 
-// ---- Command: u8 op | bytes key | bytes value ----------------------------------------------------
-
-const COMMAND_BODY_BYTES_MIN = 1 + 4 + 4;
-
-function commandBodyBytes(c: Command): number {
-  return 1 + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
-}
-
-function writeCommandBody(w: ByteWriter, c: Command): void {
-  if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete) throw new RangeError(`unknown command op ${c.op as number}`);
-  w.u8(c.op).bytes(c.key).bytes(c.value);
-}
-
-function readCommandBody(r: ByteReader): Command {
-  const op = r.u8();
-  if (op !== CommandOp.Set && op !== CommandOp.Delete) throw new ProtocolError(`unknown command op ${op}`);
-  return { op, key: r.bytes(), value: r.bytes() };
-}
-
-/** `header(1) | u8 op | bytes key | bytes value`: one Raft entry's data. */
-export function encodeCommand(c: Command): Buffer {
-  const w = writer(MessageType.Command, commandBodyBytes(c));
-  writeCommandBody(w, c);
-  return w.finish();
-}
-
-export function decodeCommand(b: Uint8Array): Command {
-  const r = reader(b, MessageType.Command);
-  const c = readCommandBody(r);
-  r.end();
-  return c;
-}
+// Command (type 1) and the outcome messages live in command.ts; re-exported for the `internal` namespace.
+export { CommandOp, CommandCondition, encodeCommand, decodeCommand, type Command, type CommandSession } from './command';
 
 // ---- Entries: u64 index | u64 term | u8 type | bytes data ----------------------------------------
 

@@ -21,7 +21,7 @@ const bytes = (maxLength: number, minLength = 0) => fc.uint8Array({ minLength, m
 const requestArb: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ opcode: fc.constant(Opcode.Ping), flags: fc.constantFrom(0, RequestFlags.Stale), requestId: fc.nat({ max: 0xffff_ffff }), key: fc.constant(Buffer.alloc(0)), value: bytes(LIMITS.valueBytesMax) }),
   fc.record({ opcode: fc.constantFrom(Opcode.Get, Opcode.Del), flags: fc.constantFrom(0, RequestFlags.Stale), requestId: fc.nat({ max: 0xffff_ffff }), key: bytes(LIMITS.keyBytesMax, 1), value: fc.constant(Buffer.alloc(0)) }),
-  fc.record({ opcode: fc.constant(Opcode.Set), flags: fc.constantFrom(0, RequestFlags.Stale), requestId: fc.nat({ max: 0xffff_ffff }), key: bytes(LIMITS.keyBytesMax, 1), value: bytes(LIMITS.valueBytesMax) }),
+  fc.record({ opcode: fc.constant(Opcode.Set), flags: fc.constantFrom(0, RequestFlags.Stale, RequestFlags.IfAbsent, RequestFlags.IfPresent, RequestFlags.IfAbsent | RequestFlags.Stale), requestId: fc.nat({ max: 0xffff_ffff }), key: bytes(LIMITS.keyBytesMax, 1), value: bytes(LIMITS.valueBytesMax) }),
   fc.record({ opcode: fc.constant(Opcode.Status), flags: fc.constant(0), requestId: fc.nat({ max: 0xffff_ffff }), key: fc.constant(Buffer.alloc(0)), value: fc.constant(Buffer.alloc(0)) }),
 );
 
@@ -119,6 +119,9 @@ describe('RequestDecoder bad headers', () => {
     ['value on DEL', Buffer.concat([header({ opcode: Opcode.Del, requestId: 13, keyLength: 1, valueLength: 1 }), Buffer.from('kv')]), { kind: 'reject', requestId: 13, status: Status.BadRequest, match: /DEL takes no value/ }],
     ['value on STATUS', Buffer.concat([header({ opcode: Opcode.Status, requestId: 14, keyLength: 0, valueLength: 1 }), Buffer.from('v')]), { kind: 'reject', requestId: 14, status: Status.BadRequest, match: /STATUS takes no value/ }],
     ['unknown flags', Buffer.concat([header({ opcode: Opcode.Get, flags: 0x81, requestId: 15, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 15, status: Status.BadRequest, match: /flag bits 0x80/ }],
+    ['IF_ABSENT on GET', Buffer.concat([header({ opcode: Opcode.Get, flags: 0x02, requestId: 16, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 16, status: Status.BadRequest, match: /apply to SET only, got GET/ }],
+    ['IF_PRESENT on DEL', Buffer.concat([header({ opcode: Opcode.Del, flags: 0x04, requestId: 17, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 17, status: Status.BadRequest, match: /apply to SET only, got DEL/ }],
+    ['IF_ABSENT and IF_PRESENT on SET', Buffer.concat([header({ opcode: Opcode.Set, flags: 0x06, requestId: 18, keyLength: 1, valueLength: 1 }), Buffer.from('kv')]), { kind: 'reject', requestId: 18, status: Status.BadRequest, match: /exclude each other/ }],
   ];
 
   describe.each(cases)('%s', (_name, frame, want) => {

@@ -4,6 +4,7 @@ import {
   Opcode,
   opcodeName,
   PROTOCOL_VERSION,
+  REQUEST_FLAGS_CONDITION,
   REQUEST_FLAGS_KNOWN,
   REQUEST_HEADER_BYTES,
   REQUEST_MAGIC,
@@ -113,6 +114,9 @@ export class RequestDecoder extends FrameAssembler {
     if (!isOpcode(opcode)) return { status: Status.BadRequest, message: `unknown opcode 0x${hex(opcode)}` };
     const name = opcodeName(opcode);
     if (flags & ~REQUEST_FLAGS_KNOWN) return { status: Status.BadRequest, message: `unknown flag bits 0x${hex(flags & ~REQUEST_FLAGS_KNOWN)} on ${name}` };
+    const condition = flags & REQUEST_FLAGS_CONDITION;
+    if (condition && opcode !== Opcode.Set) return { status: Status.BadRequest, message: `condition flag bits 0x${hex(condition)} (IF_ABSENT/IF_PRESENT) apply to SET only, got ${name}` };
+    if (condition === REQUEST_FLAGS_CONDITION) return { status: Status.BadRequest, message: 'flags IF_ABSENT and IF_PRESENT exclude each other' };
     const keyed = KEYED.has(opcode);
     if (!keyed && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
     if (!VALUED.has(opcode) && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };

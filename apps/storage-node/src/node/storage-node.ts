@@ -1,13 +1,17 @@
-import { BitcaskEngine, EngineOp, type EngineEntry } from '@cairn/engine';
+import { BitcaskEngine, type EngineEntry } from '@cairn/engine';
 import {
-  CommandOp,
+  ApplyOutcome,
+  OUTCOME_REQUEST_TYPE,
   Status,
-  decodeCommand,
   decodeFetchReply,
+  decodeOutcomeRequest,
   decodeReadRequest,
   decodeShipBatch,
   encodeFetchRequest,
+  encodeOutcomeReply,
   encodeReadReply,
+  peekMessageType,
+  type OutcomeReply,
   type ReadReply,
   type WireEntry,
 } from '@cairn/protocol';
@@ -15,9 +19,8 @@ import { encodeStatus, serveRequests, STATUS_INTERVAL_MS, type Logger, type Stor
 import type { StorageConfig } from '@cairn/config';
 import type { NatsConnection, Subscription } from 'nats';
 import { ReadWaiters } from './read-waiters';
+import { CommandApplier } from './command-applier';
 
-/** Raft entry type of a leader's no-op (libs/raft EntryType.Noop). */
-const ENTRY_TYPE_NOOP = 1;
 /** Entries handed to the engine per apply call (one group-committed fsync each). */
 const APPLY_BATCH_ENTRIES_MAX = 4096;
 /** Backfill request timeout, ms. */
@@ -49,7 +52,9 @@ export class StorageNode {
   private nextIndex = 1;
   private knownCommitIndex = 0;
   private leaderHint: string | null = null;
-  private queue: EngineEntry[] = [];
+  /** Committed entries waiting to be applied; turned into engine entries only when applied (conditions see the state right before them). */
+  private queue: WireEntry[] = [];
+  private applier!: CommandApplier;
   private applying = false;
   private fetching = false;
   private fetchTarget = 0;
@@ -68,6 +73,10 @@ export class StorageNode {
     const started = Date.now();
     this.engine = await BitcaskEngine.open({ dir: `${dataDir}/engine`, segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy });
     this.nextIndex = this.engine.appliedIndex() + 1;
+    this.applier = new CommandApplier({
+      exists: (key) => this.engine.get(key) !== null,
+      onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
+    });
     const stats = this.engine.stats();
     log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, openMs: Date.now() - started }, 'engine opened');
     this.subs.push(
@@ -124,25 +133,10 @@ export class StorageNode {
       if (e.index !== this.nextIndex) break;
       // Full queue: stop taking; the missing range is backfilled once the queue drains.
       if (this.queue.length >= this.opts.config.applyQueueEntriesMax) break;
-      this.queue.push(this.toEngineEntry(e));
+      this.queue.push(e);
       this.nextIndex++;
     }
     this.kickApply();
-  }
-
-  private toEngineEntry(e: WireEntry): EngineEntry {
-    const empty = new Uint8Array(0);
-    if (e.type === ENTRY_TYPE_NOOP) return { index: e.index, op: EngineOp.Noop, key: empty, value: empty };
-    try {
-      const c = decodeCommand(e.data);
-      if (c.op === CommandOp.Set) return { index: e.index, op: EngineOp.Set, key: c.key, value: c.value };
-      return { index: e.index, op: EngineOp.Delete, key: c.key, value: empty };
-    } catch (err) {
-      // Every node decodes the same committed bytes the same way, so treating an undecodable
-      // command as a no-op keeps the nodes identical; it is logged loudly because it is a bug.
-      this.opts.log.error({ err, index: e.index }, 'undecodable committed command applied as a no-op');
-      return { index: e.index, op: EngineOp.Noop, key: empty, value: empty };
-    }
   }
 
   private kickApply(): void {
@@ -157,15 +151,18 @@ export class StorageNode {
 
   private async applyLoop(): Promise<void> {
     while (!this.stopped && this.queue.length) {
-      let batch: EngineEntry[];
+      let wire: WireEntry[];
       if (this.queue.length <= APPLY_BATCH_ENTRIES_MAX) {
-        batch = this.queue;
+        wire = this.queue;
         this.queue = [];
       } else {
-        batch = this.queue.slice(0, APPLY_BATCH_ENTRIES_MAX);
+        wire = this.queue.slice(0, APPLY_BATCH_ENTRIES_MAX);
         this.queue = this.queue.slice(APPLY_BATCH_ENTRIES_MAX);
       }
       try {
+        // Conditions are evaluated here, against the engine state the previous apply left (the
+        // keydir is updated as apply is called) plus this batch's earlier entries.
+        const batch: EngineEntry[] = this.applier.toEngineEntries(wire);
         const applied = await this.engine.apply(batch);
         this.waiters.notify(applied);
       } catch (e) {
@@ -221,6 +218,8 @@ export class StorageNode {
   // ---- reads ----------------------------------------------------------------------------------
 
   private async onRead(data: Uint8Array): Promise<Uint8Array> {
+    // The outcome query shares the read subject (same routing, same wait for the applied index).
+    if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
     const req = decodeReadRequest(data);
     const results: ReadReply['results'] = new Array(req.reads.length);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
@@ -244,6 +243,16 @@ export class StorageNode {
       }
     }
     return encodeReadReply({ appliedIndex: applied, results });
+  }
+
+  /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */
+  private async onOutcome(data: Uint8Array): Promise<Uint8Array> {
+    const req = decodeOutcomeRequest(data);
+    const minIndex = req.indexes.reduce((m, i) => Math.max(m, i), 0);
+    if (this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    const applied = this.engine.appliedIndex();
+    const results: OutcomeReply['results'] = req.indexes.map((i) => (i > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcome(i)));
+    return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 
   private publishStatus(): void {

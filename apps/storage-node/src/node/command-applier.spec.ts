@@ -1,0 +1,117 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { BitcaskEngine, EngineOp } from '@cairn/engine';
+import { ApplyOutcome, CommandCondition, CommandOp, encodeCommand, type Command, type WireEntry } from '@cairn/protocol';
+import { CommandApplier, ENTRY_TYPE_NOOP } from './command-applier';
+
+const set = (key: string, value: string, condition?: CommandCondition): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), ...(condition ? { condition } : {}) });
+const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: Buffer.alloc(0) });
+const entries = (from: number, cmds: (Command | 'noop')[]): WireEntry[] =>
+  cmds.map((c, i) => (c === 'noop' ? { index: from + i, term: 1, type: ENTRY_TYPE_NOOP, data: new Uint8Array(0) } : { index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
+
+/** A storage node's apply loop in miniature: a real engine, the applier in front of it. */
+async function node(dir: string) {
+  const engine = await BitcaskEngine.open({ dir });
+  const applier = new CommandApplier({ exists: (k) => engine.get(k) !== null });
+  return {
+    engine,
+    applier,
+    async apply(batch: WireEntry[]) {
+      return engine.apply(applier.toEngineEntries(batch));
+    },
+    value: (k: string) => engine.get(Buffer.from(k))?.value.toString() ?? null,
+  };
+}
+
+describe('CommandApplier', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('applies IF_ABSENT only to a missing key and IF_PRESENT only to an existing one, within and across batches', async () => {
+    const n = await node(dir);
+    // one batch: the second NX sees the first (not yet in the engine), XX sees it too; DEL then NX again
+    await n.apply(entries(1, [set('lock', 'a', CommandCondition.IfAbsent), set('lock', 'b', CommandCondition.IfAbsent), set('lock', 'c', CommandCondition.IfPresent), set('x', 'x', CommandCondition.IfPresent)]));
+    expect(n.value('lock')).toBe('c');
+    expect(n.value('x')).toBeNull();
+    await n.apply(entries(5, [del('lock'), 'noop']));
+    await n.apply(entries(7, [set('lock', 'd', CommandCondition.IfPresent), set('lock', 'e', CommandCondition.IfAbsent), set('plain', 'p')]));
+    expect(n.value('lock')).toBe('e');
+    expect([1, 2, 3, 4, 7, 8].map((i) => n.applier.outcome(i))).toEqual([
+      { outcome: ApplyOutcome.Applied, revision: 1 },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 2 },
+      { outcome: ApplyOutcome.Applied, revision: 3 },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 4 },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 7 },
+      { outcome: ApplyOutcome.Applied, revision: 8 },
+    ]);
+    // plain writes and no-ops are not recorded: their commit reply is their outcome
+    expect(n.applier.outcome(9)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });
+    expect(n.applier.outcome(6)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });
+    // a failed condition still advances the applied index (a no-op record), so revisions stay contiguous
+    expect(n.engine.appliedIndex()).toBe(9);
+    expect(n.engine.get(Buffer.from('lock'))?.revision).toBe(8);
+    await n.engine.close();
+  });
+
+  it('gives the same outcomes on every node and on a replay after a restart, however the log is batched', async () => {
+    const cmds: Command[] = [];
+    for (let i = 0; i < 200; i++) {
+      const key = `k${i % 7}`;
+      const r = (i * 7919) % 5;
+      cmds.push(r === 0 ? del(key) : r < 3 ? set(key, `v${i}`, CommandCondition.IfAbsent) : r === 3 ? set(key, `v${i}`, CommandCondition.IfPresent) : set(key, `v${i}`));
+    }
+    const log = entries(1, cmds);
+    const run = async (sub: string, batchSizes: number[]) => {
+      const n = await node(`${dir}/${sub}`);
+      for (let at = 0, b = 0; at < log.length; b++) {
+        const size = batchSizes[b % batchSizes.length];
+        await n.apply(log.slice(at, at + size));
+        at += size;
+      }
+      const outcomes = log.map((e) => n.applier.outcome(e.index).outcome);
+      const state = [...Array(7).keys()].map((i) => n.value(`k${i}`));
+      return { n, outcomes, state };
+    };
+    const a = await run('a', [200]);
+    const b = await run('b', [1, 3, 17]);
+    expect(b.outcomes).toEqual(a.outcomes);
+    expect(b.state).toEqual(a.state);
+    expect(a.outcomes.filter((o) => o === ApplyOutcome.ConditionFailed).length).toBeGreaterThan(0);
+    expect(a.outcomes.filter((o) => o === ApplyOutcome.Applied).length).toBeGreaterThan(0);
+    await b.n.engine.close();
+
+    // crash after index 120: reopen, replay the rest from the engine's applied index on
+    await a.n.engine.close();
+    const c1 = await node(`${dir}/c`);
+    await c1.apply(log.slice(0, 120));
+    await c1.engine.close();
+    const c2 = await node(`${dir}/c`);
+    expect(c2.engine.appliedIndex()).toBe(120);
+    await c2.apply(log.slice(120));
+    expect(log.slice(120).map((e) => c2.applier.outcome(e.index).outcome)).toEqual(a.outcomes.slice(120));
+    expect([...Array(7).keys()].map((i) => c2.value(`k${i}`))).toEqual(a.state);
+    await c2.engine.close();
+  });
+
+  it('bounds the results table: the oldest result is forgotten first and then answered Unknown', () => {
+    const present = new Set<string>();
+    const applier = new CommandApplier({ exists: (k) => present.has(Buffer.from(k).toString()), resultsMax: 3 });
+    const out = applier.toEngineEntries(entries(1, [set('a', '1', CommandCondition.IfAbsent), set('b', '1', CommandCondition.IfAbsent), set('a', '2', CommandCondition.IfAbsent), set('c', '1', CommandCondition.IfPresent)]));
+    expect(out.map((e) => e.op)).toEqual([EngineOp.Set, EngineOp.Set, EngineOp.Noop, EngineOp.Noop]);
+    expect(applier.resultsSize()).toBe(3);
+    expect(applier.outcome(1)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });
+    expect(applier.outcome(2)).toEqual({ outcome: ApplyOutcome.Applied, revision: 2 });
+    expect(() => new CommandApplier({ exists: () => false, resultsMax: 0 })).toThrow(/resultsMax/);
+  });
+
+  it('applies an undecodable command as a no-op and reports it', () => {
+    const bad: number[] = [];
+    const applier = new CommandApplier({ exists: () => false, onUndecodable: (i) => bad.push(i) });
+    const out = applier.toEngineEntries([{ index: 1, term: 1, type: 0, data: Buffer.from('0101ff', 'hex') }]);
+    expect(out[0].op).toBe(EngineOp.Noop);
+    expect(bad).toEqual([1]);
+  });
+});

@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import {
+  ApplyOutcome,
+  CommandCondition,
+  CommandOp,
+  ProtocolError,
+  decodeCommand,
+  decodeOutcomeReply,
+  decodeOutcomeRequest,
+  decodeProposeRequest,
+  encodeCommand,
+  encodeOutcomeReply,
+  encodeOutcomeRequest,
+  encodeProposeRequest,
+  type Command,
+} from './index';
+
+const bytes = () => fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.from(b));
+const sessionArb = fc
+  .record({ sessionId: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }), back: fc.nat({ max: 1000 }) })
+  .map(({ sessionId, seq, back }) => ({ sessionId, seq, firstPendingSeq: Math.max(0, seq - back) }));
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({ op: fc.constant(CommandOp.Set), key: bytes(), value: bytes(), condition: fc.constantFrom(CommandCondition.IfAbsent, CommandCondition.IfPresent), session: sessionArb }, { requiredKeys: ['op', 'key', 'value'] }),
+  fc.record({ op: fc.constant(CommandOp.Delete), key: bytes(), value: fc.constant(Buffer.alloc(0)), session: sessionArb }, { requiredKeys: ['op', 'key', 'value'] }),
+);
+
+describe('write command encoding', () => {
+  it('round-trips every op, condition and session (alone and inside a ProposeRequest)', () => {
+    fc.assert(
+      fc.property(commandArb, (c) => {
+        expect(decodeCommand(encodeCommand(c))).toEqual(c);
+        expect(decodeProposeRequest(encodeProposeRequest({ commands: [c, c] })).commands).toEqual([c, c]);
+      }),
+    );
+  });
+
+  it('keeps the pre-condition encoding of a plain SET and DEL byte for byte (old logs decode unchanged)', () => {
+    expect(encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.from('v1') }).toString('hex')).toBe('0101' + '01' + '000000016b' + '000000027631');
+    expect(encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.from('v1'), condition: CommandCondition.None }).toString('hex')).toBe('0101' + '01' + '000000016b' + '000000027631');
+    expect(decodeCommand(Buffer.from('0101' + '02' + '000000016b' + '00000000', 'hex'))).toEqual({ op: CommandOp.Delete, key: Buffer.from('k'), value: Buffer.alloc(0) });
+  });
+
+  it('encodes a conditional SET with a session byte for byte', () => {
+    const c: Command = {
+      op: CommandOp.Set,
+      key: Buffer.from('k'),
+      value: Buffer.from('v'),
+      condition: CommandCondition.IfAbsent,
+      session: { sessionId: 0x0123456789abcdefn, seq: 7, firstPendingSeq: 5 },
+    };
+    // op byte 0x91 = session bit | condition 1 << 4 | op 1
+    expect(encodeCommand(c).toString('hex')).toBe('0101' + '91' + '0123456789abcdef' + '0000000000000007' + '0000000000000005' + '000000016b' + '0000000176');
+    expect(encodeCommand({ ...c, condition: CommandCondition.IfPresent, session: undefined }).toString('hex')).toBe('0101' + '21' + '000000016b' + '0000000176');
+  });
+
+  it('refuses conditions on DEL, unknown conditions and reserved bits, on both sides', () => {
+    expect(() => encodeCommand({ op: CommandOp.Delete, key: Buffer.from('k'), value: Buffer.alloc(0), condition: CommandCondition.IfPresent })).toThrow(/ConditionOnlyOnSet/);
+    expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), condition: 3 as CommandCondition })).toThrow(/condition 3/);
+    expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), session: { sessionId: 1n, seq: 1, firstPendingSeq: 2 } })).toThrow(/FirstPendingAfterSeq/);
+    const body = (opByte: string) => Buffer.from('0101' + opByte + '000000016b' + '00000000', 'hex');
+    expect(() => decodeCommand(body('22'))).toThrow(/condition 2 on a Delete/);
+    expect(() => decodeCommand(body('31'))).toThrow(/unknown command condition 3/);
+    expect(() => decodeCommand(body('41'))).toThrow(/reserved bit/);
+    expect(() => decodeCommand(body('81'))).toThrow(ProtocolError); // session bit without its 24 bytes
+  });
+});
+
+describe('outcome messages', () => {
+  it('round-trip', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: Number.MAX_SAFE_INTEGER }), { maxLength: 20 }), (indexes) => {
+        expect(decodeOutcomeRequest(encodeOutcomeRequest({ indexes }))).toEqual({ indexes });
+        const reply = { appliedIndex: 99, results: indexes.map((i) => ({ outcome: (i % 4) as ApplyOutcome, revision: i })) };
+        expect(decodeOutcomeReply(encodeOutcomeReply(reply))).toEqual(reply);
+      }),
+    );
+  });
+
+  it('have a fixed layout and reject unknown outcomes, wrong types and trailing bytes', () => {
+    expect(encodeOutcomeRequest({ indexes: [42] }).toString('hex')).toBe('1401' + '00000001' + '000000000000002a');
+    const reply = encodeOutcomeReply({ appliedIndex: 43, results: [{ outcome: ApplyOutcome.ConditionFailed, revision: 42 }] });
+    expect(reply.toString('hex')).toBe('1501' + '000000000000002b' + '00000001' + '02' + '000000000000002a');
+    const bad = Buffer.from(reply);
+    bad[14] = 9;
+    expect(() => decodeOutcomeReply(bad)).toThrow(/unknown apply outcome 9/);
+    expect(() => decodeOutcomeRequest(reply)).toThrow(/expected internal message type 20/);
+    expect(() => decodeOutcomeReply(Buffer.concat([reply, Buffer.from([0])]))).toThrow(/trailing/);
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * The write command (the data of one Raft entry, built by the gateway, opaque to Raft) and the
+ * messages that ask a storage node what applying a command did (docs/protocol.md, "Write commands"
+ * and "Outcomes"). Field encodings as in `internal.ts`.
+ *
+ * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | bytes key | bytes value`.
+ * opByte bits: 0-3 op (1 Set, 2 Delete), 4-5 condition (0 none, 1 if-absent, 2 if-present; Set
+ * only), 6 reserved (0), 7 session fields present. A plain Set/Delete is byte-for-byte the
+ * encoding that predates conditions and sessions, so logs written before them decode unchanged.
+ */
+import { ByteReader, ByteWriter, bytesFieldBytes } from './bytes';
+import { ProtocolError } from './constants';
+
+/** Internal message type of a Command (same numbering as `MessageType` in internal.ts). */
+const COMMAND_TYPE = 1;
+/** Internal message types of the outcome query (storage node subject `read.<node>`). */
+export const OUTCOME_REQUEST_TYPE = 20;
+export const OUTCOME_REPLY_TYPE = 21;
+const VERSION = 1;
+
+export enum CommandOp {
+  Set = 1,
+  Delete = 2,
+}
+
+/**
+ * Condition of a Set, evaluated by every storage node when it applies the entry (so the same log
+ * order gives the same outcome on every node, replays included).
+ */
+export enum CommandCondition {
+  None = 0,
+  /** Apply only when the key does not exist (SET NX). */
+  IfAbsent = 1,
+  /** Apply only when the key exists (SET XX). */
+  IfPresent = 2,
+}
+
+/**
+ * A client session's identity on a write (Raft thesis §6.3): the applier applies each
+ * (sessionId, seq) at most once and may forget results of seqs below `firstPendingSeq` (the
+ * client's lowest seq still awaiting a reply). `sessionId` is a 64-bit unsigned integer.
+ */
+export interface CommandSession {
+  sessionId: bigint;
+  seq: number;
+  firstPendingSeq: number;
+}
+
+/** One client write; the data of one Raft entry. `value` is empty for Delete. */
+export interface Command {
+  op: CommandOp;
+  key: Uint8Array;
+  value: Uint8Array;
+  /** Absent = None. Only Set may carry a condition. */
+  condition?: CommandCondition;
+  /** Absent = a write outside any session (no deduplication). */
+  session?: CommandSession;
+}
+
+const OP_MASK = 0x0f;
+const CONDITION_SHIFT = 4;
+const CONDITION_MASK = 0x30;
+const RESERVED_BIT = 0x40;
+const SESSION_BIT = 0x80;
+const SESSION_FIELDS_BYTES = 24;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Smallest encoded command body, bytes (op byte + two empty bytes fields). */
+export const COMMAND_BODY_BYTES_MIN = 1 + 4 + 4;
+
+/** Encoded size of a command body (no message header), bytes. */
+export function commandBodyBytes(c: Command): number {
+  return 1 + (c.session ? SESSION_FIELDS_BYTES : 0) + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
+}
+
+/** @throws RangeError on an unknown op or condition, a condition on Delete, or session fields out of range. */
+export function writeCommandBody(w: ByteWriter, c: Command): void {
+  if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete) throw new RangeError(`unknown command op ${c.op as number}`);
+  const condition = c.condition ?? CommandCondition.None;
+  if (condition !== CommandCondition.None && condition !== CommandCondition.IfAbsent && condition !== CommandCondition.IfPresent) throw new RangeError(`unknown command condition ${condition as number}`);
+  if (condition !== CommandCondition.None && c.op !== CommandOp.Set) throw new RangeError('ConditionOnlyOnSet: a Delete carries no condition');
+  w.u8(c.op | (condition << CONDITION_SHIFT) | (c.session ? SESSION_BIT : 0));
+  if (c.session) {
+    const s = c.session;
+    if (s.sessionId < 0n || s.sessionId > U64_MAX) throw new RangeError(`sessionId must be a u64, got ${s.sessionId}`);
+    if (s.firstPendingSeq > s.seq) throw new RangeError(`FirstPendingAfterSeq: firstPendingSeq ${s.firstPendingSeq} > seq ${s.seq}`);
+    w.u32(Number(s.sessionId >> 32n)).u32(Number(s.sessionId & 0xffff_ffffn)).u64(s.seq).u64(s.firstPendingSeq);
+  }
+  w.bytes(c.key).bytes(c.value);
+}
+
+/** @throws ProtocolError on an unknown op, condition or reserved bit, or a condition on Delete. */
+export function readCommandBody(r: ByteReader): Command {
+  const b = r.u8();
+  const op = b & OP_MASK;
+  if (op !== CommandOp.Set && op !== CommandOp.Delete) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
+  if (b & RESERVED_BIT) throw new ProtocolError(`reserved bit set in command op byte 0x${b.toString(16)}`);
+  const condition = (b & CONDITION_MASK) >> CONDITION_SHIFT;
+  if (condition > CommandCondition.IfPresent) throw new ProtocolError(`unknown command condition ${condition}`);
+  if (condition !== CommandCondition.None && op !== CommandOp.Set) throw new ProtocolError(`condition ${condition} on a Delete command`);
+  const c: Command = { op, key: Buffer.alloc(0), value: Buffer.alloc(0) };
+  if (condition !== CommandCondition.None) c.condition = condition;
+  if (b & SESSION_BIT) {
+    const sessionId = (BigInt(r.u32()) << 32n) | BigInt(r.u32());
+    const seq = r.u64();
+    const firstPendingSeq = r.u64();
+    if (firstPendingSeq > seq) throw new ProtocolError(`firstPendingSeq ${firstPendingSeq} > seq ${seq}`);
+    c.session = { sessionId, seq, firstPendingSeq };
+  }
+  c.key = r.bytes();
+  c.value = r.bytes();
+  return c;
+}
+
+function header(r: ByteReader, type: number, name: string): void {
+  const got = r.u8();
+  if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${got}`);
+  const version = r.u8();
+  if (version !== VERSION) throw new ProtocolError(`unsupported ${name} version ${version}, expected ${VERSION}`);
+}
+
+/** `header(1) | command body`: one Raft entry's data. */
+export function encodeCommand(c: Command): Buffer {
+  const w = new ByteWriter(2 + commandBodyBytes(c)).u8(COMMAND_TYPE).u8(VERSION);
+  writeCommandBody(w, c);
+  return w.finish();
+}
+
+export function decodeCommand(b: Uint8Array): Command {
+  const r = new ByteReader(b);
+  header(r, COMMAND_TYPE, 'Command');
+  const c = readCommandBody(r);
+  r.end();
+  return c;
+}
+
+// ---- Outcomes ------------------------------------------------------------------------------------
+
+/** What applying one committed entry did, as a storage node recorded it. */
+export enum ApplyOutcome {
+  /** The node has not applied the index yet (it waited its readWaitMs). Ask again or elsewhere. */
+  Pending = 0,
+  /** Applied; `revision` = the index it took effect at (for a duplicate: the original's index). */
+  Applied = 1,
+  /** A condition was false: not applied; `revision` = the index it was evaluated at. */
+  ConditionFailed = 2,
+  /** Applied index ≥ the index but no result recorded: evicted from the bounded results table, recorded before the node restarted, or not a recorded write. */
+  Unknown = 3,
+}
+
+/** Gateway → storage node: the outcome of each entry index; answered once appliedIndex ≥ every index (or the node's wait ends). */
+export interface OutcomeRequest {
+  indexes: number[];
+}
+
+/** One result per index, in request order. */
+export interface OutcomeReply {
+  appliedIndex: number;
+  results: { outcome: ApplyOutcome; revision: number }[];
+}
+
+/** `header(20) | u32 count | u64 index*`. */
+export function encodeOutcomeRequest(q: OutcomeRequest): Buffer {
+  const w = new ByteWriter(2 + 4 + 8 * q.indexes.length).u8(OUTCOME_REQUEST_TYPE).u8(VERSION).u32(q.indexes.length);
+  for (const i of q.indexes) w.u64(i);
+  return w.finish();
+}
+
+export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
+  const r = new ByteReader(b);
+  header(r, OUTCOME_REQUEST_TYPE, 'OutcomeRequest');
+  const n = r.count(8);
+  const indexes: number[] = new Array(n);
+  for (let i = 0; i < n; i++) indexes[i] = r.u64();
+  r.end();
+  return { indexes };
+}
+
+/** `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision)*`. */
+export function encodeOutcomeReply(q: OutcomeReply): Buffer {
+  const w = new ByteWriter(2 + 8 + 4 + 9 * q.results.length).u8(OUTCOME_REPLY_TYPE).u8(VERSION).u64(q.appliedIndex).u32(q.results.length);
+  for (const x of q.results) w.u8(x.outcome).u64(x.revision);
+  return w.finish();
+}
+
+export function decodeOutcomeReply(b: Uint8Array): OutcomeReply {
+  const r = new ByteReader(b);
+  header(r, OUTCOME_REPLY_TYPE, 'OutcomeReply');
+  const appliedIndex = r.u64();
+  const n = r.count(9);
+  const results: OutcomeReply['results'] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const outcome = r.u8();
+    if (outcome > ApplyOutcome.Unknown) throw new ProtocolError(`unknown apply outcome ${outcome}`);
+    results[i] = { outcome, revision: r.u64() };
+  }
+  r.end();
+  return { appliedIndex, results };
+}
