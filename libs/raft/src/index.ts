@@ -4,7 +4,13 @@
  */
 export {
   CONTEXT_CAMPAIGN_TRANSFER,
+  ConfChangeInProgressError,
+  ConfChangeInvalidError,
   EntryType,
+  decodeConfState,
+  encodeConfState,
+  type ConfChange,
+  type ConfState,
   LeadershipTransferInProgressError,
   MessageType,
   NotLeaderError,
@@ -24,7 +30,7 @@ export {
   type Role,
   type SoftState,
 } from './types';
-export { RaftNode } from './raft-node';
+export { RaftNode, applyConfChange } from './raft-node';
 export { mulberry32 } from './prng';
 export { DurableStore } from './testing/durable-store';
 export { SafetyChecker, SafetyViolationError } from './testing/safety';

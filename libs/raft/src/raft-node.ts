@@ -2,7 +2,13 @@ import { Progress } from './progress';
 import { RaftLog } from './raft-log';
 import {
   CONTEXT_CAMPAIGN_TRANSFER,
+  ConfChangeInProgressError,
+  ConfChangeInvalidError,
   EntryType,
+  decodeConfState,
+  encodeConfState,
+  type ConfChange,
+  type ConfState,
   LeadershipTransferInProgressError,
   MessageType,
   NotLeaderError,
@@ -50,12 +56,20 @@ interface PendingRead {
  * (etcd, `checkQuorum`), ReadIndex (thesis §6.4, `readIndex()` → `Ready.readStates`) and
  * leadership transfer (thesis §3.10, `transferLeadership()`). See docs/raft.md.
  *
- * Not yet implemented: snapshots/compaction, membership changes (thesis §4).
+ * Membership: single-server changes (thesis §4.1) through `proposeConfChange()`, with learners
+ * for the catch-up phase (§4.2.1) and removal of the leader (§4.2.2). See docs/raft.md.
+ *
+ * Not yet implemented: snapshots/compaction.
  */
 export class RaftNode {
   readonly id: NodeId;
-  private readonly voters: readonly NodeId[];
   private readonly cfg: RaftConfig;
+  /** The configuration before any config entry in the log (RaftConfig voters/learners/storage). */
+  private readonly initialConf: ConfState;
+  /** The configuration in effect: the last config entry in the log, else `initialConf` (thesis §4.1). */
+  private conf: ConfState;
+  /** Index of the config entry `conf` came from; 0 = `initialConf`. */
+  private confIndex = 0;
   private readonly log: RaftLog;
 
   private term = 0;
@@ -102,9 +116,11 @@ export class RaftNode {
     validateConfig(config);
     this.cfg = config;
     this.id = config.id;
-    this.voters = [...config.voters];
+    this.initialConf = normalizeConf({ voters: config.voters, learners: config.learners ?? [], storage: config.storage ?? [] });
+    this.conf = this.initialConf;
     const restored = config.restored;
     this.log = new RaftLog(restored?.entries ?? []);
+    this.refreshConf();
     if (restored) {
       const hs = restored.hardState;
       if (hs.commit < 0 || hs.commit > this.log.lastIndex()) {
@@ -153,7 +169,8 @@ export class RaftNode {
       return;
     }
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) this.startElection(false);
+    // Only voters campaign: a learner, a joining node or a removed one just waits to be told.
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.promotable()) this.startElection(false);
   }
 
   /**
@@ -258,12 +275,40 @@ export class RaftNode {
   }
 
   /**
+   * Single-server membership change (thesis §4.1), leader only: appends one `EntryType.Config`
+   * entry holding the whole new configuration, in effect at once on this node (and on each
+   * follower as it appends it). Removing a learner or a voter, the leader itself included: a
+   * removed leader keeps replicating without counting itself in quorums until the entry commits,
+   * then hands leadership to an up-to-date voter (TimeoutNow) and steps down (thesis §4.2.2).
+   * Adding a voter that lags makes it count in quorums before it holds the log: add it as a
+   * learner first and promote it once caught up (thesis §4.2.1).
+   * @returns the config entry's index and term; it is committed once `commit` reaches `index`.
+   * @throws NotLeaderError on a follower/candidate; LeadershipTransferInProgressError during a
+   *   transfer; ConfChangeInProgressError while a change is uncommitted or before this leader
+   *   committed an entry of its term; ConfChangeInvalidError if the change does not apply.
+   */
+  proposeConfChange(cc: ConfChange): { index: number; term: number; conf: ConfState } {
+    this.assertNotOutstanding('proposeConfChange');
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    if (this.leadTransferee !== null) throw new LeadershipTransferInProgressError(this.leadTransferee);
+    if (this.confIndex > this.commit) throw new ConfChangeInProgressError(`the change at index ${this.confIndex} is not committed yet (commit ${this.commit})`);
+    // A new leader's earlier-term config entries may still be uncommitted without it knowing:
+    // committing one entry of its own term first settles them (Ongaro, raft-dev 2015).
+    if (!this.committedInTerm) throw new ConfChangeInProgressError(`leader of term ${this.term} has not committed an entry of its term yet`);
+    const conf = applyConfChange(this.conf, cc);
+    const index = this.log.lastIndex() + 1;
+    this.log.append([{ index, term: this.term, type: EntryType.Config, data: encodeConfState(conf) }]);
+    this.setConf(conf, index);
+    return { index, term: this.term, conf };
+  }
+
+  /**
    * Starts an election now (Raft §5.2): term+1, vote for self, Vote to all; with `preVote`, a
    * pre-vote round first (thesis §9.6). No-op on a leader.
    */
   campaign(): void {
     this.assertNotOutstanding('campaign');
-    if (this.role === 'leader') return;
+    if (this.role === 'leader' || !this.promotable()) return;
     this.startElection(false);
   }
 
@@ -386,6 +431,95 @@ export class RaftNode {
     }
   }
 
+  // ---- membership (thesis §4) -----------------------------------------------------------
+
+  private get voters(): readonly NodeId[] {
+    return this.conf.voters;
+  }
+
+  private isVoter(): boolean {
+    return this.conf.voters.includes(this.id);
+  }
+
+  /**
+   * Whether this node may campaign: it is a voter in its latest configuration, or that
+   * configuration removed it but is not committed yet and it was a voter before. Thesis §4.2.2:
+   * "a server that is not part of its own latest configuration should still start new elections,
+   * as it might still be needed until the Cnew entry is committed" (else a removed leader that
+   * lost leadership while holding the only copy of Cnew deadlocks the cluster); it does not count
+   * its own vote.
+   */
+  private promotable(): boolean {
+    if (this.isVoter()) return true;
+    if (this.confIndex <= this.commit) return false;
+    for (let i = this.confIndex - 1; i >= 1; i--) {
+      const e = this.log.entry(i);
+      if (e.type === EntryType.Config) return decodeConfState(e.data).voters.includes(this.id);
+    }
+    return this.initialConf.voters.includes(this.id);
+  }
+
+  /** Recomputes the configuration from the log: the last config entry, else the initial one. */
+  private refreshConf(): void {
+    for (let i = this.log.lastIndex(); i >= 1; i--) {
+      const e = this.log.entry(i);
+      if (e.type === EntryType.Config) return this.setConf(decodeConfState(e.data), i);
+    }
+    this.setConf(this.initialConf, 0);
+  }
+
+  /** After appending `entries` (none truncated at or below `confIndex`): adopt the last config among them. */
+  private adoptConfEntries(entries: Entry[]): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      if (entries[i].type === EntryType.Config) return this.setConf(decodeConfState(entries[i].data), entries[i].index);
+    }
+  }
+
+  private setConf(conf: ConfState, index: number): void {
+    this.conf = conf;
+    this.confIndex = index;
+    if (this.role !== 'leader') return;
+    // Track every member. Removed ones stop counting at once (quorums are over `voters`) but
+    // keep receiving the log until the change commits, so they usually learn they were removed
+    // and stop campaigning (thesis §4.2.3); `pruneProgress` forgets them then.
+    for (const id of [...conf.voters, ...conf.learners]) {
+      if (!this.progress!.has(id)) this.progress!.set(id, new Progress(this.log.lastIndex() + 1, this.cfg.inflightMsgsMax));
+    }
+    if (index <= this.commit) this.pruneProgress();
+    if (this.leadTransferee !== null && !conf.voters.includes(this.leadTransferee)) this.abortLeadershipTransfer();
+  }
+
+  /**
+   * Leader: drops the progress of nodes the (committed) configuration no longer has, with a last
+   * heartbeat telling each one that holds the change that it is committed, so it stops
+   * campaigning (`promotable`); best effort, pre-vote covers a lost one (thesis §4.2.3).
+   */
+  private pruneProgress(): void {
+    for (const [id, pr] of [...this.progress!]) {
+      if (id !== this.id && !this.conf.voters.includes(id) && !this.conf.learners.includes(id)) {
+        this.send({ type: MessageType.Heartbeat, to: id, commit: Math.min(this.commit, pr.match), context: this.readRound });
+        this.progress!.delete(id);
+        this.readAcks.delete(id);
+      }
+    }
+  }
+
+  /**
+   * Thesis §4.2.2: once the configuration that removed this leader commits, hand over to the
+   * most up-to-date voter at once (TimeoutNow, as in a transfer) instead of leaving the others
+   * to wait out an election timeout, and step down.
+   */
+  private stepDownRemoved(): void {
+    let target: NodeId | null = null;
+    let best = -1;
+    for (const v of this.voters) {
+      const m = this.progress!.get(v)?.match ?? 0;
+      if (m > best) [target, best] = [v, m];
+    }
+    if (target !== null && best === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to: target });
+    this.becomeFollower(this.term, null);
+  }
+
   // ---- observation ----------------------------------------------------------------------
 
   status(): RaftStatus {
@@ -409,6 +543,8 @@ export class RaftNode {
       preCandidate: this.preCandidate,
       leadTransferee: this.leadTransferee,
       readIndexPending: this.readsPending.length,
+      conf: { voters: [...this.conf.voters], learners: [...this.conf.learners], storage: [...this.conf.storage] },
+      confIndex: this.confIndex,
     };
   }
 
@@ -465,7 +601,8 @@ export class RaftNode {
     this.preCandidate = pre;
     this.leaderId = null;
     this.progress = null;
-    this.votes = new Map([[this.id, true]]);
+    // A node campaigning while its pending configuration excludes it does not vote for itself (thesis §4.2.2).
+    this.votes = new Map(this.isVoter() ? [[this.id, true]] : []);
     this.resetElectionTimer();
     if (this.quorumReached(true)) return pre ? this.becomeCandidate(false) : this.becomeLeader();
     const type = pre ? MessageType.PreVote : MessageType.Vote;
@@ -490,7 +627,7 @@ export class RaftNode {
     this.electionElapsed = 0;
     const next = this.log.lastIndex() + 1;
     this.progress = new Map();
-    for (const v of this.voters) {
+    for (const v of new Set([this.id, ...this.conf.voters, ...this.conf.learners])) {
       const pr = new Progress(next, this.cfg.inflightMsgsMax);
       if (v === this.id) {
         pr.match = this.log.persistedIndex;
@@ -562,6 +699,7 @@ export class RaftNode {
   /** Thesis §3.10: the leader says we are up to date; campaign now at term+1, skipping pre-vote. */
   private handleTimeoutNow(m: Message): void {
     if (this.role === 'leader') throw new Error(`ElectionSafety: leader ${this.id} got TimeoutNow from ${m.from} in its own term ${m.term}`);
+    if (!this.promotable()) return;
     this.startElection(true);
   }
 
@@ -575,7 +713,7 @@ export class RaftNode {
   private quorumActive(): boolean {
     let n = 0;
     for (const [id, pr] of this.progress!) {
-      if (id === this.id || pr.recentActive) n++;
+      if (this.voters.includes(id) && (id === this.id || pr.recentActive)) n++;
       pr.recentActive = false;
     }
     return n >= this.quorum();
@@ -606,7 +744,11 @@ export class RaftNode {
       const ci = this.log.findConflict(m.entries);
       if (ci !== 0) {
         if (ci <= this.commit) throw new Error(`CommittedEntryConflict: entry ${ci} conflicts but commit is ${this.commit}`);
-        this.log.truncateAndAppend(m.entries.slice(ci - (m.index + 1)));
+        const appended = m.entries.slice(ci - (m.index + 1));
+        this.log.truncateAndAppend(appended);
+        // A config entry is in effect once in the log; a truncated one reverts (thesis §4.1).
+        if (ci <= this.confIndex) this.refreshConf();
+        else this.adoptConfEntries(appended);
       }
       this.commitTo(Math.min(m.commit, lastNew));
       this.send({ type: MessageType.AppendResponse, to: m.from, index: lastNew });
@@ -787,7 +929,8 @@ export class RaftNode {
 
   /** Raft §5.4.2 / Figure 8: commit the quorum match index only if its entry is of the current term. */
   private maybeCommit(): void {
-    const matches = [...this.progress!.values()].map((p) => p.match).sort((a, b) => b - a);
+    // Voters only: learners do not count, nor does a leader its configuration removed (thesis §4.2.2).
+    const matches = this.voters.map((v) => this.progress!.get(v)!.match).sort((a, b) => b - a);
     const mci = matches[this.quorum() - 1];
     if (mci > this.commit && this.log.term(mci) === this.term) {
       this.commitTo(mci);
@@ -798,6 +941,10 @@ export class RaftNode {
         this.committedInTerm = true;
         for (const r of this.readsPending) if (r.index < 0) r.index = this.commit;
         this.releaseReads();
+      }
+      if (this.confIndex <= this.commit) {
+        this.pruneProgress();
+        if (!this.isVoter()) this.stepDownRemoved();
       }
     }
   }
@@ -834,8 +981,8 @@ function validateConfig(c: RaftConfig): void {
     throw new Error(`RaftConfigInvalid: ${why}`);
   };
   if (!c.id) bad('id is empty');
-  if (!c.voters.includes(c.id)) bad(`voters ${JSON.stringify(c.voters)} do not include id ${c.id}`);
   if (new Set(c.voters).size !== c.voters.length) bad(`voters ${JSON.stringify(c.voters)} has duplicates`);
+  if ((c.learners ?? []).some((l) => c.voters.includes(l))) bad(`learners ${JSON.stringify(c.learners)} overlap voters ${JSON.stringify(c.voters)}`);
   for (const [k, v] of [
     ['electionTicks', c.electionTicks],
     ['heartbeatTicks', c.heartbeatTicks],
@@ -847,4 +994,38 @@ function validateConfig(c: RaftConfig): void {
   }
   if (c.heartbeatTicks >= c.electionTicks) bad(`heartbeatTicks ${c.heartbeatTicks} must be < electionTicks ${c.electionTicks}`);
   if (typeof c.random !== 'function') bad('random must be a function returning [0,1)');
+}
+
+function normalizeConf(c: ConfState): ConfState {
+  const sorted = (xs: NodeId[]) => [...new Set(xs)].sort();
+  return { voters: sorted(c.voters), learners: sorted(c.learners), storage: sorted(c.storage) };
+}
+
+/** The configuration after `cc` (thesis §4.1: one server at a time). @throws ConfChangeInvalidError */
+export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
+  const { node } = cc;
+  if (typeof node !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(node)) throw new ConfChangeInvalidError(`node id ${JSON.stringify(node)} must be 1-64 of [A-Za-z0-9_-]`);
+  const isVoter = conf.voters.includes(node);
+  const isLearner = conf.learners.includes(node);
+  const without = (xs: NodeId[]) => xs.filter((x) => x !== node);
+  switch (cc.type) {
+    case 'addLearner':
+      if (isVoter || isLearner) throw new ConfChangeInvalidError(`${node} is already a ${isVoter ? 'voter' : 'learner'}`);
+      return normalizeConf({ ...conf, learners: [...conf.learners, node] });
+    case 'addVoter':
+      if (isVoter) throw new ConfChangeInvalidError(`${node} is already a voter`);
+      return normalizeConf({ ...conf, voters: [...conf.voters, node], learners: without(conf.learners) });
+    case 'removeNode':
+      if (!isVoter && !isLearner) throw new ConfChangeInvalidError(`${node} is not a member`);
+      if (isVoter && conf.voters.length === 1) throw new ConfChangeInvalidError(`${node} is the last voter`);
+      return normalizeConf({ ...conf, voters: without(conf.voters), learners: without(conf.learners) });
+    case 'addStorage':
+      if (conf.storage.includes(node)) throw new ConfChangeInvalidError(`${node} is already a storage node`);
+      return normalizeConf({ ...conf, storage: [...conf.storage, node] });
+    case 'removeStorage':
+      if (!conf.storage.includes(node)) throw new ConfChangeInvalidError(`${node} is not a storage node`);
+      return normalizeConf({ ...conf, storage: without(conf.storage) });
+    default:
+      throw new ConfChangeInvalidError(`unknown change type ${JSON.stringify((cc as { type: unknown }).type)}`);
+  }
 }

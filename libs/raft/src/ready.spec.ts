@@ -161,7 +161,7 @@ describe('restart from persisted state', () => {
 
   it('rejects invalid config', () => {
     const base = { id: 'a', voters: ['a'], electionTicks: 10, heartbeatTicks: 2, inflightMsgsMax: 1, entriesPerMsgMax: 1, msgBytesMax: 1, random: mulberry32(1) };
-    expect(() => new RaftNode({ ...base, voters: ['b'] })).toThrow(/RaftConfigInvalid/);
+    expect(() => new RaftNode({ ...base, learners: ['a'] })).toThrow(/RaftConfigInvalid/);
     expect(() => new RaftNode({ ...base, heartbeatTicks: 10 })).toThrow(/RaftConfigInvalid/);
     expect(() => new RaftNode({ ...base, inflightMsgsMax: 0 })).toThrow(/RaftConfigInvalid/);
     expect(() => new RaftNode({ ...base, voters: ['a', 'a'] })).toThrow(/RaftConfigInvalid/);

@@ -1,4 +1,4 @@
-import { NotLeaderError, Simulator, mulberry32, type NodeId, type RaftConfig, type Ready } from './index';
+import { ConfChangeInProgressError, ConfChangeInvalidError, NotLeaderError, Simulator, type ConfChange, mulberry32, type NodeId, type RaftConfig, type Ready } from './index';
 
 /**
  * Seeded simulation at scale (docs/raft.md). Every seed builds a cluster (1-5 voters; preVote +
@@ -9,6 +9,10 @@ import { NotLeaderError, Simulator, mulberry32, type NodeId, type RaftConfig, ty
  * on every Ready), log matching, that committed entries never change, and that each read state's
  * index is >= every index committed before the read was issued (linearizable ReadIndex). Then the
  * faults stop and the cluster must elect a leader, commit a write everywhere and answer a read.
+ *
+ * Every third seed also changes membership (thesis §4.1): two spare nodes start outside the
+ * configuration, and the leader adds learners, promotes them and removes members, the leader
+ * included, one change at a time, under the same faults.
  *
  * CAIRN_SIM_SEEDS (default 1000) seeds from CAIRN_SIM_SEED_START (default 1);
  * CAIRN_SIM_SEED=n replays one seed. A failure prints the replay command.
@@ -21,7 +25,7 @@ const FAULT_TICKS = 500;
 /** Steps allowed after healing for a leader to emerge and the cluster to converge. */
 const HEAL_TICKS_MAX = 400;
 const SEEDS_PER_TEST = 100;
-const EVENTS_KEPT = 30;
+const EVENTS_KEPT = Number(process.env.CAIRN_SIM_EVENTS ?? 30);
 
 class SimulationFailure extends Error {
   readonly code = 'SIMULATION_FAILURE';
@@ -58,13 +62,16 @@ function simulate(seed: number): void {
     entriesPerMsgMax: 1 + Math.floor(rng() * 8),
     inflightMsgsMax: 1 + Math.floor(rng() * 8),
   };
-  const sim = new Simulator({ ids, seed, config });
+  const membership = seed % 3 === 0;
+  const spares = membership ? [`n${size + 1}`, `n${size + 2}`] : [];
+  const allIds = [...ids, ...spares];
+  const sim = new Simulator({ ids: allIds, voters: ids, seed, config });
   const events: string[] = [];
   const note = (e: string): void => {
     events.push(`${step}: ${e}`);
     if (events.length > EVENTS_KEPT) events.shift();
   };
-  const pick = (): NodeId => ids[Math.floor(rng() * ids.length)];
+  const pick = (): NodeId => allIds[Math.floor(rng() * allIds.length)];
   const reads = new Map<number, PendingRead>();
   let readSeq = 0;
   let step = 0;
@@ -146,10 +153,27 @@ function simulate(seed: number): void {
     } else if (r < 0.1) {
       const l = sim.leader();
       const to = pick();
-      if (l && to !== l) {
+      if (l && to !== l && sim.node(l).status().conf.voters.includes(to)) {
         sim.transferLeadership(l, to);
         note(`transfer ${l} -> ${to}`);
       }
+    } else if (r < 0.115 && membership) {
+      changeMembership();
+    }
+  };
+
+  const changeMembership = (): void => {
+    const l = sim.leader();
+    if (!l) return;
+    const { conf } = sim.node(l).status();
+    const node = pick();
+    const member = conf.voters.includes(node) || conf.learners.includes(node);
+    const cc: ConfChange = !member ? { type: rng() < 0.7 ? 'addLearner' : 'addVoter', node } : conf.learners.includes(node) && rng() < 0.7 ? { type: 'addVoter', node } : { type: 'removeNode', node };
+    try {
+      const r = sim.proposeConfChange(l, cc);
+      note(`${l} conf ${cc.type} ${node} at ${r.index} -> voters [${r.conf.voters.join(',')}] learners [${r.conf.learners.join(',')}]`);
+    } catch (e) {
+      if (!(e instanceof ConfChangeInProgressError || e instanceof ConfChangeInvalidError || e instanceof NotLeaderError)) throw e;
     }
   };
 
@@ -181,9 +205,18 @@ function simulate(seed: number): void {
       sim.readIndex(leaderNow, ctx);
       sim.stabilize();
       checkAll();
-      converged = !reads.has(ctx) && sim.liveNodes().every((n) => n.status().commit >= lastIndex && n.status().lastIndex === n.status().commit);
+      // Nodes removed from the configuration stop hearing from the leader: only members must converge.
+      const { conf } = sim.node(leaderNow).status();
+      const members = sim.liveNodes().filter((n) => conf.voters.includes(n.id) || conf.learners.includes(n.id));
+      converged = !reads.has(ctx) && members.every((n) => n.status().commit >= lastIndex && n.status().lastIndex === n.status().commit);
     }
-    if (!converged) throw new Error(`Liveness: no leader committed a write everywhere and answered a read within ${HEAL_TICKS_MAX} steps of healing`);
+    if (!converged) {
+      const nodes = sim.liveNodes().map((n) => {
+        const st = n.status();
+        return `${st.id} ${st.role} t${st.term} commit ${st.commit} last ${st.lastIndex} voters [${st.conf.voters.join(',')}]@${st.confIndex} learners [${st.conf.learners.join(',')}]`;
+      });
+      throw new Error(`Liveness: no leader committed a write everywhere and answered a read within ${HEAL_TICKS_MAX} steps of healing\n  ${nodes.join('\n  ')}`);
+    }
   } catch (e) {
     throw new SimulationFailure(seed, step, e, events);
   }

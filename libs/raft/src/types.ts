@@ -11,6 +11,58 @@ export enum EntryType {
   Normal = 0,
   /** Empty entry a new leader appends at the start of its term so it can commit earlier-term entries (Raft §8, thesis §6.4). */
   Noop = 1,
+  /**
+   * A cluster configuration (thesis §4.1): `data` is the whole new `ConfState`
+   * (`encodeConfState`), not a delta, so any node reading the log knows the configuration
+   * without the ones before it. In effect on every node as soon as it is in its log, committed
+   * or not; a truncated config entry reverts to the previous one.
+   */
+  Config = 2,
+}
+
+/**
+ * A cluster configuration (thesis §4). `voters` elect and form quorums; `learners` receive the
+ * log but neither vote nor count toward commit (etcd learners; thesis §4.2.1 catch-up phase);
+ * `storage` lists the storage nodes that consume committed entries by log shipping: Raft ignores
+ * them, the list travels with the configuration so it too changes through the log.
+ * Each list is sorted; a node is in at most one of voters/learners.
+ */
+export interface ConfState {
+  voters: NodeId[];
+  learners: NodeId[];
+  storage: NodeId[];
+}
+
+/** One single-server change (thesis §4.1): at most one is pending (uncommitted) at a time. */
+export interface ConfChange {
+  /**
+   * - `addLearner`: a new node that receives the log without voting (catch it up, then `addVoter`);
+   * - `addVoter`: promote a learner, or add a node as voter directly;
+   * - `removeNode`: remove a voter (the leader included: it steps down once the change commits,
+   *   thesis §4.2.2) or a learner;
+   * - `addStorage` / `removeStorage`: change the storage-node list.
+   */
+  type: 'addLearner' | 'addVoter' | 'removeNode' | 'addStorage' | 'removeStorage';
+  node: NodeId;
+}
+
+/** `ConfState` as the data of an `EntryType.Config` entry: UTF-8 JSON `{"voters":[..],"learners":[..],"storage":[..]}`. */
+export function encodeConfState(c: ConfState): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ voters: c.voters, learners: c.learners, storage: c.storage }));
+}
+
+/** @throws Error `ConfStateInvalid` when `data` is not an encoded ConfState. */
+export function decodeConfState(data: Uint8Array): ConfState {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch (e) {
+    throw new Error(`ConfStateInvalid: ${(e as Error).message}`);
+  }
+  const o = v as Partial<ConfState> | null;
+  const list = (x: unknown): x is string[] => Array.isArray(x) && x.every((y) => typeof y === 'string' && y.length > 0);
+  if (!o || !list(o.voters) || !list(o.learners) || !list(o.storage)) throw new Error('ConfStateInvalid: expected {voters, learners, storage} string arrays');
+  return { voters: [...o.voters], learners: [...o.learners], storage: [...o.storage] };
 }
 
 /** One log entry. `index` starts at 1 and is contiguous; `term` never decreases along the log (Raft §5.3). */
@@ -149,8 +201,17 @@ export interface ReadStateFailed {
 
 export interface RaftConfig {
   id: NodeId;
-  /** All voting members including `id` (static membership; single-server changes, thesis §4, can come later). */
+  /**
+   * The initial (bootstrap) voters, in effect until the log holds an `EntryType.Config` entry;
+   * afterwards the last config entry in the log rules (thesis §4.1). `id` need not be a member:
+   * a node joining a running cluster starts outside the configuration, never campaigns, and
+   * learns its configuration from the log the leader replicates to it.
+   */
   voters: NodeId[];
+  /** Initial learners (default none); see `ConfState`. */
+  learners?: NodeId[];
+  /** Initial storage-node list (default none); see `ConfState`. */
+  storage?: NodeId[];
   /** Minimum election timeout, ticks; each timeout is drawn uniformly in [electionTicks, 2*electionTicks) (Raft §5.2). */
   electionTicks: number;
   /** Leader heartbeat interval, ticks; must be < electionTicks. */
@@ -218,6 +279,10 @@ export interface RaftStatus {
   leadTransferee: NodeId | null;
   /** Leader only: ReadIndex requests waiting for confirmation. */
   readIndexPending: number;
+  /** The configuration in effect (the last config entry in the log, or the initial one). */
+  conf: ConfState;
+  /** Index of the config entry in effect; 0 = the initial configuration. Pending while > `commit`. */
+  confIndex: number;
 }
 
 /** `propose()` on a non-leader. `leaderId` is the leader this node knows for its term, or null. */
@@ -240,6 +305,28 @@ export class LeadershipTransferInProgressError extends NotLeaderError {
     super(transferee);
     this.message = `leadership transfer to ${transferee} in progress; proposals are refused until it completes or aborts`;
     this.name = 'LeadershipTransferInProgressError';
+  }
+}
+
+/**
+ * `proposeConfChange()` refused: another change is pending (its entry is not committed yet), or
+ * the leader has not committed an entry of its own term yet (thesis §4.1, and the fix to the
+ * single-server bug in Ongaro's 2015 raft-dev post). Retry later.
+ */
+export class ConfChangeInProgressError extends Error {
+  readonly code = 'CONF_CHANGE_IN_PROGRESS';
+  constructor(why: string) {
+    super(`configuration change refused: ${why}`);
+    this.name = 'ConfChangeInProgressError';
+  }
+}
+
+/** `proposeConfChange()` with a change that does not apply to the current configuration (e.g. removing a non-member, removing the last voter). */
+export class ConfChangeInvalidError extends Error {
+  readonly code = 'CONF_CHANGE_INVALID';
+  constructor(why: string) {
+    super(`invalid configuration change: ${why}`);
+    this.name = 'ConfChangeInvalidError';
   }
 }
 

@@ -1,12 +1,14 @@
 import { mulberry32 } from '../prng';
 import { RaftNode } from '../raft-node';
-import type { Entry, HardState, Message, NodeId, RaftConfig, ReadContext, ReadState, ReadStateFailed, Ready } from '../types';
+import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, RaftConfig, ReadContext, ReadState, ReadStateFailed, Ready } from '../types';
 import { DurableStore } from './durable-store';
 import { SafetyChecker } from './safety';
 
 export interface SimulatorOptions {
   /** Node ids (default `n1..n3`). */
   ids?: NodeId[];
+  /** The initial voters (default: every id); the other ids start outside the configuration, ready to be added. */
+  voters?: NodeId[];
   /** Seeds the network PRNG and every node's election-timeout PRNG. */
   seed?: number;
   /** Overrides for every node's RaftConfig (defaults: electionTicks 10, heartbeatTicks 2, inflightMsgsMax 64, entriesPerMsgMax 64, msgBytesMax 1 MiB). */
@@ -41,6 +43,8 @@ interface InFlight {
  */
 export class Simulator {
   readonly ids: NodeId[];
+  /** The initial voters every node starts from (the log's config entries override it). */
+  readonly initialVoters: NodeId[];
   readonly stores = new Map<NodeId, DurableStore>();
   /** Every committed entry each node delivered, in order (its applied state machine input). */
   readonly applied = new Map<NodeId, Entry[]>();
@@ -79,6 +83,7 @@ export class Simulator {
 
   constructor(opts: SimulatorOptions = {}) {
     this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
+    this.initialVoters = opts.voters ?? this.ids;
     this.seed = opts.seed ?? 1;
     this.rng = mulberry32(this.seed);
     this.checkSafety = opts.checkSafety ?? true;
@@ -238,6 +243,13 @@ export class Simulator {
     return r;
   }
 
+  /** `proposeConfChange(cc)` on `id` (thesis §4.1), then its Ready loop. @throws as RaftNode.proposeConfChange. */
+  proposeConfChange(id: NodeId, cc: ConfChange): { index: number; term: number; conf: ConfState } {
+    const r = this.node(id).proposeConfChange(cc);
+    this.processReady(id);
+    return r;
+  }
+
   /** `readIndex(ctx)` on `id` (thesis §6.4), then its Ready loop. @throws NotLeaderError on a non-leader. */
   readIndex(id: NodeId, ctx: ReadContext): void {
     this.node(id).readIndex(ctx);
@@ -336,7 +348,7 @@ export class Simulator {
     return new RaftNode({
       ...this.baseConfig,
       id,
-      voters: this.ids,
+      voters: this.initialVoters,
       random: mulberry32((this.seed * 2654435761 + salt) >>> 0),
       ...(restore
         ? {
