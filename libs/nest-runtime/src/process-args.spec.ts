@@ -23,4 +23,13 @@ describe('parseProcessArgs', () => {
     expect(() => parseProcessArgs(argv('--config', file), 'gateway')).toThrow(/--id is required/);
     expect(() => parseProcessArgs(argv('--config', join(dir, 'nope.json'), '--id', 'g1'), 'gateway')).toThrow(/cannot read config file/);
   });
+
+  it('--join admits an id outside the config for consensus and storage only', () => {
+    expect(() => parseProcessArgs(argv('--config', file, '--id', 'c4'), 'consensus')).toThrow(/use --join/);
+    expect(parseProcessArgs(argv('--config', file, '--id', 'c4', '--join'), 'consensus')).toMatchObject({ id: 'c4', join: true });
+    expect(parseProcessArgs(argv('--config', file, '--id', 's9', '--join'), 'storage').join).toBe(true);
+    expect(() => parseProcessArgs(argv('--config', file, '--id', 's1', '--join'), 'consensus')).toThrow(/is a storage member/);
+    expect(() => parseProcessArgs(argv('--config', file, '--id', 'g9', '--join'), 'gateway')).toThrow(/--join is for consensus/);
+    expect(() => parseProcessArgs(argv('--config', file, '--id', 'a.b', '--join'), 'consensus')).toThrow(/must be 1-64/);
+  });
 });

@@ -1,12 +1,20 @@
 import { ConfigError, loadClusterConfig, roleOf, type ClusterConfig } from '@cairn/config';
 import { Command } from 'commander';
 
+/** Same alphabet as config ids and Raft ConfChange node ids (they appear in NATS subjects and paths). */
+const PROCESS_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 export type ProcessRole = 'consensus' | 'storage' | 'gateway';
 
 export interface ProcessArgs {
   configPath: string;
   id: string;
   config: ClusterConfig;
+  /**
+   * `--join`: this consensus replica or storage node is not in the config file; it joins a
+   * running cluster and waits to be added with `cairn member add` (Raft thesis §4).
+   */
+  join: boolean;
 }
 
 /**
@@ -18,13 +26,26 @@ export function parseProcessArgs(argv: string[], role: ProcessRole): ProcessArgs
   const cmd = new Command(`cairn-${role}`)
     .option('-c, --config <file>', 'cluster config JSON file', process.env.CAIRN_CONFIG ?? 'cairn.config.json')
     .option('-i, --id <id>', `this ${role} process's id in the config`, process.env.CAIRN_ID)
+    .option('--join', 'the id is not in the config: join a running cluster (consensus and storage only; then `cairn member add`)', process.env.CAIRN_JOIN === '1')
     .allowExcessArguments(false)
     .exitOverride();
   cmd.parse(argv);
-  const opts = cmd.opts<{ config: string; id?: string }>();
+  const opts = cmd.opts<{ config: string; id?: string; join: boolean }>();
   if (!opts.id) throw new ConfigError(`--id is required (the id of this ${role} process in ${opts.config})`);
   const config = loadClusterConfig(opts.config);
+  if (opts.join) {
+    if (role === 'gateway') throw new ConfigError('--join is for consensus replicas and storage nodes; gateways are listed in the config');
+    if (!PROCESS_ID.test(opts.id)) throw new ConfigError(`process id "${opts.id}" must be 1-64 of [A-Za-z0-9_-]`);
+    let actual: string | null = null;
+    try {
+      actual = roleOf(config, opts.id);
+    } catch {
+      // not in the config: that is what --join is for
+    }
+    if (actual !== null && actual !== role) throw new ConfigError(`process id "${opts.id}" is a ${actual} member, not a ${role} member`);
+    return { configPath: opts.config, id: opts.id, config, join: true };
+  }
   const actual = roleOf(config, opts.id);
-  if (actual !== role) throw new ConfigError(`process id "${opts.id}" is a ${actual} member, not a ${role} member`);
-  return { configPath: opts.config, id: opts.id, config };
+  if (actual !== role) throw new ConfigError(`process id "${opts.id}" is a ${actual} member, not a ${role} member; to add a new ${role} process use --join`);
+  return { configPath: opts.config, id: opts.id, config, join: false };
 }
