@@ -45,7 +45,13 @@ export function parseProcessArgs(argv: string[], role: ProcessRole): ProcessArgs
     if (actual !== null && actual !== role) throw new ConfigError(`process id "${opts.id}" is a ${actual} member, not a ${role} member`);
     return { configPath: opts.config, id: opts.id, config, join: true };
   }
-  const actual = roleOf(config, opts.id);
-  if (actual !== role) throw new ConfigError(`process id "${opts.id}" is a ${actual} member, not a ${role} member; to add a new ${role} process use --join`);
+  let actual: string;
+  try {
+    actual = roleOf(config, opts.id);
+  } catch (e) {
+    const hint = role === 'gateway' ? '' : `; to add a new ${role} process to a running cluster use --join`;
+    throw new ConfigError(`${(e as Error).message}${hint}`);
+  }
+  if (actual !== role) throw new ConfigError(`process id "${opts.id}" is a ${actual} member, not a ${role} member`);
   return { configPath: opts.config, id: opts.id, config, join: false };
 }
