@@ -12,7 +12,7 @@ import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog,
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError } from './errors';
 import { Keydir, keyString } from './keydir';
 import { MANIFEST_FILE_NAME, readManifest, writeManifest, type MergeManifest } from './manifest';
-import { MergedFile, MergedFileWriter, hintEntries, parseMergedFileName, readHintFile } from './merged-file';
+import { MergedFile, MergedFileWriter, forEachHintEntry, hintFooterEntryCount, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord } from './record';
 
 /** One committed Raft entry for the state machine. `index` = Raft log index = the key's new revision. */
@@ -423,11 +423,24 @@ export class BitcaskEngine {
    */
   private rebuildKeydir(): void {
     const report = this.openReport;
+    // Size the keydir's slab once: every hint entry and every log record is at most one key.
+    let keysMax = 0;
+    for (const mf of this.merged.values()) keysMax += hintFooterEntryCount(mf.hintPath);
+    for (const s of this.log.segments()) keysMax += s.lastIndex - s.firstIndex + 1;
+    this.keydir.reserve(keysMax);
     for (const mf of this.merged.values()) {
       const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
       if ('payloads' in hint) {
-        for (const e of hintEntries(hint.payloads)) this.keydir.record(e.op, e.key, mf.fileId, e.offset, e.sizeBytes, e.revision);
-        this.keydir.addDead(mf.recordBytes - this.keydir.liveBytesOf(mf.fileId) - this.tombstoneBytesOf(hint.payloads));
+        const keydir = this.keydir;
+        const fileId = mf.fileId;
+        let tombstoneBytes = 0;
+        const visit = (op: EngineOp, key: string, revision: number, offset: number, sizeBytes: number): void => {
+          keydir.record(op, key, fileId, offset, sizeBytes, revision);
+          // Tombstones are counted dead by `Keydir.record` already.
+          if (op !== EngineOp.Set) tombstoneBytes += sizeBytes;
+        };
+        for (const payload of hint.payloads) forEachHintEntry(payload, visit);
+        this.keydir.addDead(mf.recordBytes - this.keydir.liveBytesOf(fileId) - tombstoneBytes);
         report.hintFilesLoaded++;
         continue;
       }
@@ -444,13 +457,6 @@ export class BitcaskEngine {
     }
     for (const segment of this.log.segments()) this.loadLogFile(segment);
     this.durableIndex = this.assignedIndex = this.log.lastIndex();
-  }
-
-  /** Frame bytes of the tombstones a hint file lists (they are counted dead by `Keydir.record` already). */
-  private tombstoneBytesOf(payloads: Buffer[]): number {
-    let bytes = 0;
-    for (const e of hintEntries(payloads)) if (e.op !== EngineOp.Set) bytes += e.sizeBytes;
-    return bytes;
   }
 
   private loadLogFile(segment: SegmentInfo): void {
@@ -540,8 +546,7 @@ export class BitcaskEngine {
           const frameBytes = payload.length + 8;
           report.bytesRead += frameBytes;
           chunkRead += frameBytes;
-          const e = rec.op === EngineOp.Set ? this.keydir.get(rec.key.toString('latin1')) : undefined;
-          if (e && e.fileId === input.fileId && e.offset === offset) {
+          if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key.toString('latin1'), input.fileId, offset)) {
             if (!writer || (writer.records > 0 && writer.sizeBytes + frameBytes > this.opts.segmentBytesMax)) {
               if (writer) await writer.finish();
               writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++);
@@ -598,9 +603,13 @@ export class BitcaskEngine {
     for (const mf of outputs) this.merged.set(mf.fileId, mf);
     let sinceYield = 0;
     for (let i = 0; i < outputs.length; i++) {
-      for (const e of hintEntries(writers[i].hintPayloads)) {
-        this.keydir.repoint(e.key, e.revision, outputs[i].fileId, e.offset);
-        if (++sinceYield === SWITCH_ENTRIES_PER_YIELD) {
+      const fileId = outputs[i].fileId;
+      const repoint = (_op: EngineOp, key: string, revision: number, offset: number): void => {
+        this.keydir.repoint(key, revision, fileId, offset);
+      };
+      for (const payload of writers[i].hintPayloads) {
+        sinceYield += forEachHintEntry(payload, repoint);
+        if (sinceYield >= SWITCH_ENTRIES_PER_YIELD) {
           sinceYield = 0;
           await yieldToEventLoop();
         }

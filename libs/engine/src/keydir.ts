@@ -1,8 +1,19 @@
 /**
- * The keydir: for every live key, where its latest value record is. Keyed by the key bytes as a
- * latin1 string (one char per byte, so binary-safe and cheap to hash); entries are small
- * fixed-shape objects of four numbers. Also keeps the byte accounting merge decisions use:
- * live bytes in total and per data file, dead bytes in total.
+ * The keydir: for every live key, where its latest value record is. Also keeps the byte
+ * accounting merge decisions use: live bytes in total and per data file, dead bytes in total.
+ *
+ * Memory layout (docs/engine.md "Keydir"): a `Map` from the key bytes as a latin1 string (one
+ * char per byte, so binary-safe and hashed natively) to a **slot** number (a small integer, so
+ * no object per key), and the entry fields in a packed slab of typed-array columns indexed by
+ * slot:
+ * ```
+ * revision  Float64Array  8 B   Raft index that wrote the value (< 2^53)
+ * offset    Float64Array  8 B   byte offset of the record frame in its data file
+ * sizeBytes Uint32Array   4 B   frame size (8 + data record bytes; < 2^32 by recordBytesMax)
+ * file      Uint32Array   4 B   index into the file table (file ids are few: one per data file)
+ * ```
+ * = 24 bytes per slot, off the V8 heap. Freed slots (deleted keys) are reused; the slab grows by
+ * half when full, and `reserve` sizes it once at open from the hint files' entry counts.
  */
 import { EngineOp } from './record';
 
@@ -24,26 +35,65 @@ export function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
 }
 
+const INITIAL_SLOTS = 1024;
+/** A frame size must fit the `sizeBytes` column. */
+const SIZE_BYTES_MAX = 0xffff_ffff;
+
 export class Keydir {
-  private readonly map = new Map<string, KeydirEntry>();
-  /** Frame bytes of live records, per data file. */
-  private readonly liveByFile = new Map<number, number>();
+  /** Key (latin1) → slot in the columns below. */
+  private readonly slots = new Map<string, number>();
+  private revisions = new Float64Array(INITIAL_SLOTS);
+  private offsets = new Float64Array(INITIAL_SLOTS);
+  private sizes = new Uint32Array(INITIAL_SLOTS);
+  private files = new Uint32Array(INITIAL_SLOTS);
+  /** Slots ever handed out (the high-water mark); slots below it not in use are in `freeSlots`. */
+  private slotsUsed = 0;
+  private readonly freeSlots: number[] = [];
+  /** File table: file index → file id, and back (ids of forgotten files are dropped from `fileIndexes`). */
+  private readonly fileIds: number[] = [];
+  private readonly fileIndexes = new Map<number, number>();
+  /** One-entry cache for `fileIndexOf`: consecutive records mostly share a file. */
+  private lastFileId = 0;
+  private lastFileIndex = -1;
+  /** Frame bytes of live records, per file index. */
+  private readonly liveByFile: number[] = [];
   /** Frame bytes of the records the keydir points to. */
   liveBytes = 0;
   /** Frame bytes of records nothing points to any more: overwritten values, tombstones, noops. A merge reclaims them. */
   deadBytes = 0;
 
   get size(): number {
-    return this.map.size;
+    return this.slots.size;
   }
 
+  /** Slots the columns hold (in use or not): what the slab costs, 24 bytes each. */
+  get capacity(): number {
+    return this.revisions.length;
+  }
+
+  /** A copy of the entry for `key` (changing it does not change the keydir). */
   get(key: string): KeydirEntry | undefined {
-    return this.map.get(key);
+    const slot = this.slots.get(key);
+    if (slot === undefined) return undefined;
+    return { fileId: this.fileIds[this.files[slot]], offset: this.offsets[slot], sizeBytes: this.sizes[slot], revision: this.revisions[slot] };
+  }
+
+  /** Whether `key`'s live record is the frame at `offset` of `fileId` (merge: is this copy still wanted?). Allocates nothing. */
+  pointsAt(key: string, fileId: number, offset: number): boolean {
+    const slot = this.slots.get(key);
+    return slot !== undefined && this.offsets[slot] === offset && this.fileIds[this.files[slot]] === fileId;
   }
 
   /** Frame bytes of the live records in data file `fileId`. */
   liveBytesOf(fileId: number): number {
-    return this.liveByFile.get(fileId) ?? 0;
+    const index = this.fileIndexes.get(fileId);
+    return index === undefined ? 0 : this.liveByFile[index];
+  }
+
+  /** Makes room for `keys` more keys in one step (open: from the hint files' entry counts), so the slab is not regrown and over-allocated while loading. */
+  reserve(keys: number): void {
+    const need = this.slots.size + keys;
+    if (need > this.capacity) this.resize(need);
   }
 
   /**
@@ -52,11 +102,29 @@ export class Keydir {
    */
   record(op: EngineOp, key: string, fileId: number, offset: number, sizeBytes: number, revision: number): void {
     if (op === EngineOp.Set) {
-      this.dropLive(key);
-      this.map.set(key, { fileId, offset, sizeBytes, revision });
-      this.addLive(fileId, sizeBytes);
+      if (!(sizeBytes <= SIZE_BYTES_MAX)) throw new RangeError(`KeydirSizeBytesFits: frame of ${sizeBytes} bytes`);
+      let slot = this.slots.get(key);
+      if (slot === undefined) {
+        slot = this.allocSlot();
+        this.slots.set(key, slot);
+      } else {
+        this.dropLiveSlot(slot);
+      }
+      const file = this.fileIndexOf(fileId);
+      this.revisions[slot] = revision;
+      this.offsets[slot] = offset;
+      this.sizes[slot] = sizeBytes;
+      this.files[slot] = file;
+      this.addLive(file, sizeBytes);
     } else {
-      if (op === EngineOp.Delete) this.dropLive(key);
+      if (op === EngineOp.Delete) {
+        const slot = this.slots.get(key);
+        if (slot !== undefined) {
+          this.dropLiveSlot(slot);
+          this.slots.delete(key);
+          this.freeSlots.push(slot);
+        }
+      }
       // A tombstone is dead from the start: it only has to outlive the values it shadows.
       this.deadBytes += sizeBytes;
     }
@@ -68,13 +136,13 @@ export class Keydir {
    * Returns whether it moved.
    */
   repoint(key: string, revision: number, fileId: number, offset: number): boolean {
-    const e = this.map.get(key);
-    if (!e || e.revision !== revision) return false;
-    this.addLive(e.fileId, -e.sizeBytes);
-    this.deadBytes += e.sizeBytes; // the original is dead now, until `forgetFile` drops its file
-    e.fileId = fileId;
-    e.offset = offset;
-    this.addLive(fileId, e.sizeBytes);
+    const slot = this.slots.get(key);
+    if (slot === undefined || this.revisions[slot] !== revision) return false;
+    this.dropLiveSlot(slot); // the original is dead now, until `forgetFile` drops its file
+    const file = this.fileIndexOf(fileId);
+    this.offsets[slot] = offset;
+    this.files[slot] = file;
+    this.addLive(file, this.sizes[slot]);
     return true;
   }
 
@@ -82,7 +150,9 @@ export class Keydir {
   forgetFile(fileId: number, recordBytes: number): void {
     const live = this.liveBytesOf(fileId);
     if (live !== 0) throw new Error(`MergeInputHasNoLiveRecords: file ${fileId} still holds ${live} live bytes`);
-    this.liveByFile.delete(fileId);
+    // No slot points at it (live bytes 0, every frame >= 8 bytes): its file index is never read again.
+    this.fileIndexes.delete(fileId);
+    if (this.lastFileId === fileId) this.lastFileIndex = -1;
     this.deadBytes -= recordBytes;
   }
 
@@ -91,16 +161,48 @@ export class Keydir {
     this.deadBytes += bytes;
   }
 
-  private addLive(fileId: number, bytes: number): void {
-    this.liveByFile.set(fileId, (this.liveByFile.get(fileId) ?? 0) + bytes);
+  private allocSlot(): number {
+    const free = this.freeSlots.pop();
+    if (free !== undefined) return free;
+    if (this.slotsUsed === this.capacity) this.resize(Math.ceil(this.capacity * 1.5));
+    return this.slotsUsed++;
+  }
+
+  private resize(slots: number): void {
+    const grow = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(slots);
+      next.set(old.subarray(0, this.slotsUsed));
+      return next;
+    };
+    this.revisions = grow(this.revisions, (n) => new Float64Array(n));
+    this.offsets = grow(this.offsets, (n) => new Float64Array(n));
+    this.sizes = grow(this.sizes, (n) => new Uint32Array(n));
+    this.files = grow(this.files, (n) => new Uint32Array(n));
+  }
+
+  private fileIndexOf(fileId: number): number {
+    if (fileId === this.lastFileId && this.lastFileIndex >= 0) return this.lastFileIndex;
+    let index = this.fileIndexes.get(fileId);
+    if (index === undefined) {
+      index = this.fileIds.length;
+      this.fileIds.push(fileId);
+      this.liveByFile.push(0);
+      this.fileIndexes.set(fileId, index);
+    }
+    this.lastFileId = fileId;
+    this.lastFileIndex = index;
+    return index;
+  }
+
+  private addLive(file: number, bytes: number): void {
+    this.liveByFile[file] += bytes;
     this.liveBytes += bytes;
   }
 
-  private dropLive(key: string): void {
-    const old = this.map.get(key);
-    if (!old) return;
-    this.map.delete(key);
-    this.addLive(old.fileId, -old.sizeBytes);
-    this.deadBytes += old.sizeBytes;
+  /** The slot's current record is dead now (overwritten or deleted). */
+  private dropLiveSlot(slot: number): void {
+    const sizeBytes = this.sizes[slot];
+    this.addLive(this.files[slot], -sizeBytes);
+    this.deadBytes += sizeBytes;
   }
 }

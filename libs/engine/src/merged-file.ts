@@ -48,15 +48,6 @@ export function parseMergedFileName(name: string): { n: number; kind: 'data' | '
   return m ? { n: Number(m[1]), kind: m[2] as 'data' | 'hint' } : null;
 }
 
-/** One hint entry: where a record of the data file is, without its value. */
-export interface HintEntry {
-  op: EngineOp;
-  key: string;
-  revision: number;
-  offset: number;
-  sizeBytes: number;
-}
-
 /** Appends the encoded entry for `key` (latin1 bytes) to `out` at `at`; returns the new end. */
 function encodeHintEntry(out: Buffer, at: number, op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array): number {
   out[at] = op;
@@ -68,21 +59,53 @@ function encodeHintEntry(out: Buffer, at: number, op: EngineOp, revision: number
   return at + HINT_ENTRY_HEADER_BYTES + key.length;
 }
 
-/** Iterates the entries of hint entries-frame payloads (tag byte included). */
-export function* hintEntries(payloads: Buffer[]): Generator<HintEntry> {
-  for (const p of payloads) {
-    let at = 1;
-    while (at < p.length) {
-      const keySize = p.readUInt32BE(at + 21);
-      const keyStart = at + HINT_ENTRY_HEADER_BYTES;
-      yield { op: p[at], revision: readU64(p, at + 1), offset: readU64(p, at + 9), sizeBytes: p.readUInt32BE(at + 17), key: p.toString('latin1', keyStart, keyStart + keySize) };
-      at = keyStart + keySize;
-    }
+/** Called per hint entry with its fields (no object per entry: open loads a million of them). `key` is the key bytes as latin1. */
+export type HintEntryVisitor = (op: EngineOp, key: string, revision: number, offset: number, sizeBytes: number) => void;
+
+/**
+ * Visits the entries of one entries-frame payload (tag byte included) of a hint file that
+ * `readHintFile` validated (or that a `MergedFileWriter` wrote); returns how many.
+ */
+export function forEachHintEntry(payload: Buffer, visit: HintEntryVisitor): number {
+  let count = 0;
+  let at = 1;
+  while (at < payload.length) {
+    const keySize = payload.readUInt32BE(at + 21);
+    const keyStart = at + HINT_ENTRY_HEADER_BYTES;
+    const keyEnd = keyStart + keySize;
+    visit(payload[at], payload.toString('latin1', keyStart, keyEnd), readU64(payload, at + 1), readU64(payload, at + 9), payload.readUInt32BE(at + 17));
+    at = keyEnd;
+    count++;
+  }
+  return count;
+}
+
+/**
+ * The entry count the footer of a hint file claims, or 0 when it cannot be read: a sizing hint
+ * only (for `Keydir.reserve`), read with one small pread; `readHintFile` validates the file.
+ */
+export function hintFooterEntryCount(path: string): number {
+  let fd = -1;
+  try {
+    fd = fs.openSync(path, 'r');
+    const size = fs.fstatSync(fd).size;
+    const frameBytes = FRAME_HEADER_BYTES + HINT_FOOTER_BYTES;
+    if (size < FILE_HEADER_BYTES + frameBytes) return 0;
+    const buf = Buffer.alloc(frameBytes);
+    fs.readSync(fd, buf, 0, frameBytes, size - frameBytes);
+    const f = decodeFrame(buf, 0, frameBytes);
+    if ('error' in f || f.payload[0] !== HINT_TAG_FOOTER) return 0;
+    const count = readU64(f.payload, 1);
+    return Number.isSafeInteger(count) ? count : 0;
+  } catch {
+    return 0;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 
 /**
- * Reads and validates a whole hint file. Returns the entries-frame payloads (for `hintEntries`)
+ * Reads and validates a whole hint file. Returns the entries-frame payloads (for `forEachHintEntry`)
  * or why the file cannot be used; never throws for bad content.
  * @param dataBytes the size of the data file the hint must describe.
  */
