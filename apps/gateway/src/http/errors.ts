@@ -11,6 +11,7 @@ const HTTP_STATUS: Record<Status, number> = {
   [Status.TooLarge]: 413,
   [Status.Unavailable]: 503,
   [Status.NotLeader]: 503,
+  [Status.ConditionFailed]: 412,
 };
 
 export function httpStatusOf(status: Status): number {
@@ -22,6 +23,7 @@ export function statusOfHttp(httpStatus: number): Status {
   if (httpStatus < 400) return Status.Ok;
   if (httpStatus === 404) return Status.NotFound;
   if (httpStatus === 413) return Status.TooLarge;
+  if (httpStatus === 412) return Status.ConditionFailed;
   if (httpStatus === 503) return Status.Unavailable;
   if (httpStatus < 500) return Status.BadRequest;
   return Status.Error;

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, Inject, Put, Query, Req, Res } from '@nestjs/common';
-import { Status } from '@cairn/protocol';
+import { CommandCondition, Status } from '@cairn/protocol';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsOptional } from 'class-validator';
+import { IsBoolean, IsIn, IsOptional } from 'class-validator';
 import type { Request, Response } from 'express';
 import { KvSession, type KvResult } from '../paths/kv-session';
 import { CairnHttpException } from './errors';
@@ -15,6 +15,14 @@ export class GetKvQuery {
   @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean({ message: 'stale must be true or false' })
   stale?: boolean;
+}
+
+/** `PUT /v1/kv/:key` query. */
+export class PutKvQuery {
+  /** Conditional write, evaluated atomically where it is applied: `absent` = only if the key does not exist (SET NX), `present` = only if it does (SET XX). Not applied → 412. */
+  @IsOptional()
+  @IsIn(['absent', 'present'], { message: 'if must be absent or present' })
+  if?: 'absent' | 'present';
 }
 
 /**
@@ -37,9 +45,16 @@ export class KvController {
   }
 
   @Put(':key')
-  async put(@KvKey() key: Buffer, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async put(@KvKey() key: Buffer, @Query() query: PutKvQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
     const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    written(res, await this.session().set(key, value));
+    const condition = query.if === 'absent' ? CommandCondition.IfAbsent : query.if === 'present' ? CommandCondition.IfPresent : CommandCondition.None;
+    const r = await this.session().set(key, value, { condition });
+    if (r.status === Status.ConditionFailed) {
+      // 412 with the index the condition was evaluated at, so a client can read at least that state.
+      res.setHeader('X-Cairn-Revision', String(r.revision));
+      throw new CairnHttpException(Status.ConditionFailed, query.if === 'absent' ? 'the key exists (if=absent)' : 'the key does not exist (if=present)');
+    }
+    written(res, r);
   }
 
   @Delete(':key')

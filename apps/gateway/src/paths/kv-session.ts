@@ -1,4 +1,4 @@
-import { CommandOp, Status, type FrameLimits } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, type FrameLimits } from '@cairn/protocol';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath } from './read-path';
 import type { WritePath } from './write-path';
@@ -6,7 +6,7 @@ import type { WritePath } from './write-path';
 /** The outcome of one key-value request, whatever front door it came through. */
 export interface KvResult {
   status: Status;
-  /** SET/DEL: the index the write committed at; GET: the key's revision (0 when not found). */
+  /** SET/DEL: the index the write committed at (CONDITION_FAILED: the index it was evaluated at); GET: the key's revision (0 when not found). */
   revision: number;
   /** GET OK: the value. */
   value: Uint8Array;
@@ -69,19 +69,25 @@ export class KvSession {
     return this.paths.reads.get(key, minIndex);
   }
 
-  set(key: Uint8Array, value: Uint8Array): Promise<KvResult> {
-    return this.write(CommandOp.Set, key, value);
+  /**
+   * SET. With a `condition` (IF_ABSENT = SET NX, IF_PRESENT = SET XX) the condition is evaluated
+   * atomically where the write is applied, in log order: OK when it held and the value was
+   * written, CONDITION_FAILED (nothing written) when it did not.
+   */
+  set(key: Uint8Array, value: Uint8Array, opts: { condition?: CommandCondition } = {}): Promise<KvResult> {
+    return this.write(CommandOp.Set, key, value, opts.condition ?? CommandCondition.None);
   }
 
   del(key: Uint8Array): Promise<KvResult> {
-    return this.write(CommandOp.Delete, key, EMPTY);
+    return this.write(CommandOp.Delete, key, EMPTY, CommandCondition.None);
   }
 
-  private async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<KvResult> {
+  private async write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition): Promise<KvResult> {
     const bad = this.check(key, value);
     if (bad) return bad;
-    const w = await this.paths.writes.submit({ op, key, value });
-    if (w.status === Status.Ok && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
+    const w = await this.paths.writes.submit(condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition });
+    // A failed condition was evaluated at its index: later reads must not see an older state either.
+    if ((w.status === Status.Ok || w.status === Status.ConditionFailed) && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
     return { status: w.status, revision: w.revision, value: EMPTY, message: w.message };
   }
 }

@@ -1,12 +1,17 @@
-import { Status, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
+import { ApplyOutcome, Status, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
 import type { Logger, Subjects } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { requestLeader } from './leader-request';
+import { OutcomePath } from './outcome-path';
 
 /** One proposal's encoded commands stay under this, bytes (NATS max_payload; one command always fits). */
 const PROPOSAL_BYTES_MAX = 1024 * 1024;
 
+/**
+ * OK: applied at `revision`. CONDITION_FAILED: a conditional write whose condition was false when
+ * applied at `revision` (nothing written). Other statuses: `message` says why.
+ */
 export interface WriteResult {
   status: Status;
   revision: number;
@@ -24,6 +29,8 @@ export interface WritePathOptions {
   commandsPerProposalMax: number;
   proposalsInflightMax: number;
   writeTimeoutMs: number;
+  /** Budget for learning a conditional write's outcome from a storage node after it committed, ms; default writeTimeoutMs. */
+  readTimeoutMs?: number;
 }
 
 /**
@@ -41,6 +48,7 @@ export class WritePath {
   private inflight = 0;
   private flushScheduled = false;
   private stopped = false;
+  private readonly outcomes: OutcomePath;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -48,7 +56,9 @@ export class WritePath {
     private readonly view: ClusterView,
     private readonly opts: WritePathOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.outcomes = new OutcomePath(nc, subjects, view, log);
+  }
 
   submit(command: Command): Promise<WriteResult> {
     if (this.stopped) return Promise.resolve({ status: Status.Unavailable, revision: 0, message: 'gateway shutting down' });
@@ -102,9 +112,22 @@ export class WritePath {
     } else if ('timedOut' in reply) {
       for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `write not acknowledged within ${this.opts.writeTimeoutMs} ms: ${reply.timedOut}` });
     } else if (reply.status === Status.Ok) {
-      for (let i = 0; i < batch.length; i++) batch[i].resolve({ status: Status.Ok, revision: reply.firstIndex + i, message: '' });
+      for (let i = 0; i < batch.length; i++) {
+        const w = batch[i];
+        const index = reply.firstIndex + i;
+        // Plain writes: the commit is the outcome (no extra round trip). Conditional ones: ask a storage node what applying them did.
+        if (w.command.condition) void this.resolveOutcome(w, index);
+        else w.resolve({ status: Status.Ok, revision: index, message: '' });
+      }
     } else {
       for (const w of batch) w.resolve({ status: reply.status, revision: 0, message: reply.message });
     }
+  }
+
+  private async resolveOutcome(w: QueuedWrite, index: number): Promise<void> {
+    const a = await this.outcomes.outcome(index, Date.now() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs));
+    if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the conditional write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
+    else if (a.outcome === ApplyOutcome.Applied) w.resolve({ status: Status.Ok, revision: a.revision, message: '' });
+    else w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: 'condition not met' });
   }
 }

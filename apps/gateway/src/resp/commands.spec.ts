@@ -1,7 +1,7 @@
 import { Status } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { KvSession } from '../paths/kv-session';
-import { CAS_UNSUPPORTED, RespCommands, TTL_UNSUPPORTED, type RespClient } from './commands';
+import { GET_OPTION_UNSUPPORTED, RespCommands, TTL_UNSUPPORTED, type RespClient } from './commands';
 import { OrderGate } from './order-gate';
 import { fakeStore } from './testing';
 
@@ -74,16 +74,15 @@ describe('RESP commands', () => {
     expect(await Promise.all(replies.map(async (r) => (await r).toString()))).toEqual(['+OK\r\n', '+OK\r\n', '$2\r\nv1\r\n', '*2\r\n$2\r\nv2\r\n$2\r\nv1\r\n', '+OK\r\n', ':1\r\n', '$-1\r\n']);
   });
 
-  it('SET options: Redis syntax rules; TTLs and NX/XX/GET refused with a clear error', async () => {
+  it('SET options: Redis syntax rules; TTLs and GET refused with a clear error', async () => {
     const { run, store } = setup();
     expect(await run('SET', 'k', 'v', 'EX', '10')).toBe(`-${TTL_UNSUPPORTED}\r\n`);
     expect(await run('SET', 'k', 'v', 'px', '100')).toBe(`-${TTL_UNSUPPORTED}\r\n`);
     expect(await run('SET', 'k', 'v', 'EX', 'ten')).toBe('-ERR value is not an integer or out of range\r\n');
     expect(await run('SET', 'k', 'v', 'EX', '0')).toBe("-ERR invalid expire time in 'set' command\r\n");
     expect(await run('SET', 'k', 'v', 'EX')).toBe('-ERR syntax error\r\n');
-    expect(await run('SET', 'k', 'v', 'NX')).toBe(`-${CAS_UNSUPPORTED}\r\n`);
-    expect(await run('SET', 'k', 'v', 'XX')).toBe(`-${CAS_UNSUPPORTED}\r\n`);
-    expect(await run('SET', 'k', 'v', 'GET')).toBe(`-${CAS_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'GET')).toBe(`-${GET_OPTION_UNSUPPORTED}\r\n`);
+    expect(await run('SET', 'k', 'v', 'NX', 'GET')).toBe(`-${GET_OPTION_UNSUPPORTED}\r\n`);
     expect(await run('SET', 'k', 'v', 'NX', 'XX')).toBe('-ERR syntax error\r\n');
     expect(await run('SET', 'k', 'v', 'bogus')).toBe('-ERR syntax error\r\n');
     expect(store.data.size).toBe(0); // none of those wrote
@@ -100,6 +99,28 @@ describe('RESP commands', () => {
     expect(store.data.size).toBe(0);
   });
 
+  it('SET NX / XX and SETNX: +OK or :1 when applied, a nil reply or :0 when the condition was false (Redis semantics)', async () => {
+    const store = fakeStore();
+    const { run } = setup(store);
+    expect(await run('SET', 'lock', 'a', 'XX')).toBe('$-1\r\n');
+    expect(store.data.has('lock')).toBe(false);
+    expect(await run('SET', 'lock', 'a', 'NX')).toBe('+OK\r\n');
+    expect(await run('SET', 'lock', 'b', 'nx')).toBe('$-1\r\n');
+    expect(await run('SETNX', 'lock', 'c')).toBe(':0\r\n');
+    expect(await run('GET', 'lock')).toBe('$1\r\na\r\n');
+    expect(await run('SET', 'lock', 'd', 'XX', 'KEEPTTL')).toBe('+OK\r\n');
+    expect(await run('GET', 'lock')).toBe('$1\r\nd\r\n');
+    expect(await run('SETNX', 'other', 'e')).toBe(':1\r\n');
+    expect(await run('SETNX', 'other')).toBe("-ERR wrong number of arguments for 'setnx' command\r\n");
+    expect(await run('SET', '', 'v', 'NX')).toBe('-ERR empty key\r\n');
+  });
+
+  it('a conditional SET with an unknown outcome is an error, never a nil reply', async () => {
+    const { run } = setup(fakeStore({ fail: { status: Status.Unavailable, message: 'no storage node reported' } }));
+    expect(await run('SET', 'k', 'v', 'NX')).toBe('-ERR no storage node reported (outcome unknown: the write may have been applied)\r\n');
+    expect(await run('SETNX', 'k', 'v')).toBe('-ERR no storage node reported (outcome unknown: the write may have been applied)\r\n');
+  });
+
   it('UNAVAILABLE: -TRYAGAIN on reads (nothing happened), -ERR "outcome unknown" on writes', async () => {
     const { run } = setup(fakeStore({ fail: { status: Status.Unavailable, message: 'no leader' } }));
     expect(await run('GET', 'k')).toBe('-TRYAGAIN no leader\r\n');
@@ -114,7 +135,7 @@ describe('RESP commands', () => {
     expect(await run('foo')).toBe("-ERR unknown command 'foo', with args beginning with: \r\n");
     expect(await run('x', 'y'.repeat(200), 'z')).toBe(`-ERR unknown command 'x', with args beginning with: '${'y'.repeat(128)}' \r\n`);
     expect(await run('toString')).toBe("-ERR unknown command 'toString', with args beginning with: \r\n");
-    expect(await run('SETNX', 'k', 'v')).toMatch(/^-ERR 'setnx' needs compare-and-set/);
+    expect(await run('MSETNX', 'k', 'v')).toMatch(/^-ERR 'msetnx' needs compare-and-set/);
     expect(await run('EXPIRE', 'k', '1')).toMatch(/^-ERR 'expire' needs TTL support/);
   });
 

@@ -1,4 +1,4 @@
-import { Status } from '@cairn/protocol';
+import { CommandCondition, Status } from '@cairn/protocol';
 import { EMPTY_ARRAY, NULL_BULK, OK, PONG, encodeArray, encodeBulk, encodeBulkArray, encodeError, encodeInteger } from '@cairn/resp';
 import type { KvResult, KvSession } from '../paths/kv-session';
 import { OrderGate, type Effect } from './order-gate';
@@ -35,7 +35,7 @@ const wrongArity = (name: string) => err(`ERR wrong number of arguments for '${n
 const SYNTAX = err('ERR syntax error');
 const NOT_INTEGER = err('ERR value is not an integer or out of range');
 export const TTL_UNSUPPORTED = 'ERR EX/PX need TTL support, which Cairn does not have yet';
-export const CAS_UNSUPPORTED = 'ERR NX/XX/GET need compare-and-set, which Cairn does not have yet';
+export const GET_OPTION_UNSUPPORTED = 'ERR SET ... GET needs an atomic read-modify-write, which Cairn does not have yet';
 
 /**
  * The error reply for a failed KvResult (docs/resp.md, "Errors"). UNAVAILABLE on a read is
@@ -97,7 +97,7 @@ function checkAll(session: KvSession, keys: Buffer[]): Buffer | null {
 
 /** Commands Redis has that Cairn refuses on purpose, with the reason (rather than "unknown command"). */
 const REFUSED: Record<string, string> = Object.fromEntries([
-  ...['setnx', 'getset', 'msetnx', 'getdel', 'incr', 'incrby', 'incrbyfloat', 'decr', 'decrby', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
+  ...['getset', 'msetnx', 'getdel', 'incr', 'incrby', 'incrbyfloat', 'decr', 'decrby', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
   ...['setex', 'psetex', 'getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL support, which Cairn does not have yet']),
   ...['multi', 'exec', 'watch', 'discard'].map((n) => [n, 'needs transactions, which Cairn does not have']),
 ]);
@@ -115,6 +115,7 @@ export class RespCommands {
       echo: { arity: 2, run: (a) => encodeBulk(a[1]) },
       get: { arity: 2, effect: 'read', run: (a, c) => this.get(a[1], c.session) },
       set: { arity: -3, effect: 'write', run: (a, c) => this.set(a, c.session) },
+      setnx: { arity: 3, effect: 'write', run: (a, c) => this.setnx(a[1], a[2], c.session) },
       del: { arity: -2, effect: 'both', run: (a, c) => this.del(a.slice(1), c.session) },
       exists: { arity: -2, effect: 'read', run: (a, c) => this.exists(a.slice(1), c.session) },
       mget: { arity: -2, effect: 'read', run: (a, c) => this.mget(a.slice(1), c.session) },
@@ -164,8 +165,9 @@ export class RespCommands {
 
   /**
    * SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options parsed with Redis's
-   * rules (t_string.c). TTLs and the conditional forms are refused: Cairn has neither TTLs nor
-   * compare-and-set, and a read-then-write NX would let two clients both "win" (docs/resp.md).
+   * rules (t_string.c). NX / XX are atomic: the condition travels in the replicated write and is
+   * evaluated where it is applied, in log order, so of many clients racing SET NX on a key exactly
+   * one gets +OK; the others get a nil reply, as from Redis. TTLs and GET are refused (docs/resp.md).
    */
   private set(a: Buffer[], session: KvSession): Reply {
     let nx = false;
@@ -187,9 +189,21 @@ export class RespCommands {
       } else return SYNTAX;
     }
     if (expire) return err(TTL_UNSUPPORTED);
-    if (nx || xx || get) return err(CAS_UNSUPPORTED);
+    if (get) return err(GET_OPTION_UNSUPPORTED);
     // KEEPTTL keeps no TTL: there are none.
-    return writeAll(session, [{ key: a[1], value: a[2] }]);
+    if (!nx && !xx) return writeAll(session, [{ key: a[1], value: a[2] }]);
+    return this.conditionalSet(a[1], a[2], nx ? CommandCondition.IfAbsent : CommandCondition.IfPresent, session, OK, NULL_BULK);
+  }
+
+  /** SETNX key value: `:1` when set, `:0` when the key existed (SET NX with Redis's integer replies). */
+  private setnx(key: Buffer, value: Buffer, session: KvSession): Promise<Buffer> {
+    return this.conditionalSet(key, value, CommandCondition.IfAbsent, session, encodeInteger(1), encodeInteger(0));
+  }
+
+  private async conditionalSet(key: Buffer, value: Buffer, condition: CommandCondition, session: KvSession, applied: Buffer, notApplied: Buffer): Promise<Buffer> {
+    const r = await session.set(key, value, { condition });
+    if (r.status === Status.Ok) return applied;
+    return r.status === Status.ConditionFailed ? notApplied : kvError(r, 'write');
   }
 
   /**

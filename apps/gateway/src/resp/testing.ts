@@ -1,4 +1,4 @@
-import { CommandOp, Status, type Command } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, type Command } from '@cairn/protocol';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadPath, ReadResult } from '../paths/read-path';
 import type { WritePath, WriteResult } from '../paths/write-path';
@@ -6,7 +6,7 @@ import type { WritePath, WriteResult } from '../paths/write-path';
 /**
  * Test double of the gateway's read and write paths (no NATS): a map with Raft-like revisions.
  * `hold` makes every request wait until the test releases it (to reorder completions);
- * `fail` answers every request with that status instead.
+ * `fail` answers every request with that status instead. Conditional SETs are evaluated on the map.
  */
 export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; message: string } } = {}) {
   const data = new Map<string, { value: Buffer; revision: number }>();
@@ -23,6 +23,8 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
       later<WriteResult>('write', Buffer.from(c.key).toString(), 0, () => {
         if (opts.fail) return { status: opts.fail.status, revision: 0, message: opts.fail.message };
         const revision = ++index;
+        const exists = data.has(Buffer.from(c.key).toString('latin1'));
+        if (c.condition && exists !== (c.condition === CommandCondition.IfPresent)) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
         if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision });
         else data.delete(Buffer.from(c.key).toString('latin1'));
         return { status: Status.Ok, revision, message: '' };

@@ -1,4 +1,4 @@
-import { Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -127,7 +127,7 @@ export class ClientConnection {
         this.track(req.requestId, 'get', startMs, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
         return;
       case Opcode.Set:
-        this.track(req.requestId, 'set', startMs, this.session.set(req.key, req.value));
+        this.track(req.requestId, 'set', startMs, this.session.set(req.key, req.value, { condition: conditionOf(req.flags) }));
         return;
       case Opcode.Del:
         this.track(req.requestId, 'del', startMs, this.session.del(req.key));
@@ -143,7 +143,7 @@ export class ClientConnection {
     this.inflight++;
     p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
       this.inflight--;
-      const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound ? EMPTY : Buffer.from(r.message);
+      const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
       this.respond({ status: r.status, flags: 0, requestId, revision: r.revision, payload });
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       if (this.inflight === 0) this.wakeDrainWaiters();
@@ -170,4 +170,11 @@ export class ClientConnection {
     this.drainWaiters = [];
     for (const w of ws) w();
   }
+}
+
+/** The write condition of a SET's request flags (the decoder already refused both bits at once). */
+function conditionOf(flags: number): CommandCondition {
+  if (flags & RequestFlags.IfAbsent) return CommandCondition.IfAbsent;
+  if (flags & RequestFlags.IfPresent) return CommandCondition.IfPresent;
+  return CommandCondition.None;
 }

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, encodeRequest, type Command, type Response } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, encodeRequest, type Command, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/messaging';
 import { TcpServer } from './tcp-server';
 import type { ReadPath, ReadResult } from '../paths/read-path';
@@ -65,6 +65,31 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 describe('gateway TCP server', () => {
+  it('SET with IF_ABSENT / IF_PRESENT carries the condition; CONDITION_FAILED goes out with an empty payload and the evaluated index', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    c.send(Opcode.Set, 1, 'lock', 'a', RequestFlags.IfAbsent);
+    c.send(Opcode.Set, 2, 'lock', 'b', RequestFlags.IfPresent);
+    c.send(Opcode.Set, 3, 'lock', 'c');
+    await until(() => s.writes.length === 3);
+    expect(s.writes.map((w) => [w.command.op, w.command.condition])).toEqual([
+      [CommandOp.Set, CommandCondition.IfAbsent],
+      [CommandOp.Set, CommandCondition.IfPresent],
+      [CommandOp.Set, undefined],
+    ]);
+    s.writes[0].resolve({ status: Status.Ok, revision: 7, message: '' });
+    s.writes[1].resolve({ status: Status.ConditionFailed, revision: 8, message: 'condition not met' });
+    s.writes[2].resolve({ status: Status.Ok, revision: 9, message: '' });
+    await c.waitFor(3);
+    expect(c.responses.map((r) => [r.requestId, r.status, r.revision, r.payload.length])).toEqual([
+      [1, Status.Ok, 7, 0],
+      [2, Status.ConditionFailed, 8, 0],
+      [3, Status.Ok, 9, 0],
+    ]);
+    c.socket.end();
+    await s.server.close();
+  });
+
   it('pipelines: answers out of order, matched by request id, and reads carry the last acknowledged write index', async () => {
     const s = await startServer();
     const c = await rawClient(s.port);

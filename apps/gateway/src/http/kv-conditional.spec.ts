@@ -1,0 +1,44 @@
+import { ClusterView } from '../cluster/cluster-view';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { fakeStore } from '../resp/testing';
+import { HttpApi } from './http-api';
+
+describe('PUT /v1/kv/:key?if=absent|present (conditional writes)', () => {
+  let api: HttpApi;
+  let base: string;
+  let store: ReturnType<typeof fakeStore>;
+  beforeEach(async () => {
+    const view = new ClusterView();
+    store = fakeStore();
+    api = new HttpApi({ gatewayId: 'g1', paths: { ...store.paths, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view) });
+    await api.listen('127.0.0.1', 0);
+    base = `http://127.0.0.1:${api.port()}`;
+  });
+  afterEach(() => api.close());
+
+  const put = (key: string, body: string, cond?: string) => fetch(`${base}/v1/kv/${key}${cond ? `?if=${cond}` : ''}`, { method: 'PUT', body });
+
+  it('applies if=absent only to a missing key and if=present only to an existing one; 412 otherwise', async () => {
+    const xx = await put('lock', 'a', 'present');
+    expect(xx.status).toBe(412);
+    expect(await xx.json()).toEqual({ error: 'CONDITION_FAILED', message: 'the key does not exist (if=present)' });
+    expect(xx.headers.get('x-cairn-revision')).toBe('1');
+    const nx = await put('lock', 'a', 'absent');
+    expect(nx.status).toBe(200);
+    expect(await nx.json()).toEqual({ revision: 2 });
+    const nx2 = await put('lock', 'b', 'absent');
+    expect(nx2.status).toBe(412);
+    expect(((await nx2.json()) as { message: string }).message).toBe('the key exists (if=absent)');
+    expect((await put('lock', 'c', 'present')).status).toBe(200);
+    expect(store.data.get('lock')?.value.toString()).toBe('c');
+    const got = await fetch(`${base}/v1/kv/lock`);
+    expect(await got.text()).toBe('c');
+  });
+
+  it('refuses any other value of if with 400', async () => {
+    const r = await put('k', 'v', 'maybe');
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { message: string }).message).toMatch(/if must be absent or present/);
+    expect(store.data.size).toBe(0);
+  });
+});
