@@ -25,11 +25,13 @@ function harness(opts: { connectError?: Error; setErrors?: Error[] } = {}) {
   const connects: ConnectOptions[] = [];
   let clock = 0;
   const client: CliClient = {
-    async set(k, v) {
+    async set(k, v, o = {}) {
       const e = opts.setErrors?.shift();
       if (e) throw e;
+      ++revision;
+      if ((o.ifAbsent && data.has(k)) || (o.ifPresent && !data.has(k))) return { revision, applied: false };
       data.set(k, v);
-      return { revision: ++revision };
+      return { revision, applied: true };
     },
     async get(k) {
       const v = data.get(k);
@@ -93,6 +95,19 @@ describe('cairn commands', () => {
     expect(h.stdout.text).toBe('1\nv 1');
     expect(await h.cairn('del', 'k')).toBe(0);
     expect(h.data.has('k')).toBe(false);
+  });
+
+  it('put --nx / --xx write only when the key is absent / present; exit 6 when not applied', async () => {
+    const h = harness();
+    expect(await h.cairn('put', '--xx', 'lock', 'a')).toBe(6);
+    expect(h.stderr.text).toContain('not applied: lock does not exist (--xx)');
+    expect(await h.cairn('put', '--nx', 'lock', 'a')).toBe(0);
+    expect(h.stdout.text).toBe('2\n');
+    expect(await h.cairn('put', 'lock', 'b', '--nx')).toBe(6);
+    expect(h.stderr.text).toContain('not applied: lock exists (--nx); condition evaluated at revision 3');
+    expect(await h.cairn('put', '--xx', 'lock', 'c')).toBe(0);
+    expect(h.data.get('lock')).toBe('c');
+    expect(await h.cairn('put', '--nx', '--xx', 'lock', 'd')).toBe(2);
   });
 
   it('get of a missing key exits 1', async () => {

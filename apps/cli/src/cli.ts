@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { statSync } from 'node:fs';
 import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
-import { EXIT_CODES_HELP, ExitCode, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
+import { EXIT_CODES_HELP, ExitCode, NotAppliedError, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
 import { formatPingSummary, formatStatus, summarizePings, type ClusterStatus } from './format';
 import { resolveGateway, type GatewayAddress } from './gateway';
 import { createProgress, type ProgressReporter } from './progress';
@@ -11,6 +11,8 @@ import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from '
 
 /** What the commands need from a Cairn connection (`CairnClient` satisfies it). */
 export interface CliClient extends KvConnection {
+  /** `applied` is false only for a conditional set whose condition was false. */
+  set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean }): Promise<{ revision: number | bigint; applied?: boolean }>;
   del(key: string): Promise<{ revision: number | bigint }>;
   ping(): Promise<unknown>;
   status(): Promise<unknown>;
@@ -82,12 +84,16 @@ export function buildProgram(deps: CliDeps): Command {
 
   program
     .command('put')
-    .description('set KEY to VALUE; prints the new revision')
+    .description('set KEY to VALUE; prints the new revision. --nx / --xx: only if KEY is absent / present (atomic); exit 6 when not applied')
     .argument('<key>')
     .argument('<value>')
-    .action(async (key: string, value: string, _o, cmd: Command) =>
+    .addOption(new Option('--nx', 'only if KEY does not exist (like Redis SET NX)').conflicts('xx'))
+    .addOption(new Option('--xx', 'only if KEY exists (like Redis SET XX)').conflicts('nx'))
+    .action(async (key: string, value: string, o: { nx?: boolean; xx?: boolean }, cmd: Command) =>
       withClient(cmd, async (c) => {
-        out(String((await c.set(key, value)).revision));
+        const r = o.nx || o.xx ? await c.set(key, value, { ifAbsent: o.nx === true, ifPresent: o.xx === true }) : await c.set(key, value);
+        if (r.applied === false) throw new NotAppliedError(`not applied: ${key} ${o.nx ? 'exists (--nx)' : 'does not exist (--xx)'}; condition evaluated at revision ${r.revision}`);
+        out(String(r.revision));
       }),
     );
 

@@ -8,6 +8,7 @@ export const ExitCode = {
   unavailable: 3,
   verifyFailed: 4,
   serverError: 5,
+  notApplied: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -17,7 +18,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error (bad arguments, unreadable file, bad config)
   3  unavailable: cannot connect, connection lost, timeout, no leader (after retries)
   4  verify found missing or mismatched keys
-  5  other server error`;
+  5  other server error
+  6  not applied: the condition of put --nx / --xx was false`;
 
 /** Bad arguments or input the user must fix (exit 2). */
 export class UsageError extends Error {
@@ -34,6 +36,15 @@ export class NotFoundError extends Error {
   constructor(key: string) {
     super(`key not found: ${key}`);
     this.name = 'NotFoundError';
+  }
+}
+
+/** `put --nx` / `put --xx` whose condition was false: nothing written (exit 6). */
+export class NotAppliedError extends Error {
+  readonly code = 'NOT_APPLIED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotAppliedError';
   }
 }
 
@@ -86,6 +97,7 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof NotFoundError) return ExitCode.notFound;
   if (err instanceof UsageError) return ExitCode.usage;
   if (err instanceof VerifyFailedError) return ExitCode.verifyFailed;
+  if (err instanceof NotAppliedError) return ExitCode.notApplied;
   const code = codeOf(err);
   if (code === 'CONFIG_INVALID' || code === 'TSV_ROW_INVALID' || code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') return ExitCode.usage;
   if (code.startsWith('commander.')) return ExitCode.usage;

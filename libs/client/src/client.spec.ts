@@ -28,10 +28,10 @@ describe('CairnClient operations', () => {
     const c = await connect();
     await c.ping();
     await c.ping(Buffer.from('echo me'));
-    expect(await c.set('greeting', 'hello')).toEqual({ revision: 1 });
+    expect(await c.set('greeting', 'hello')).toEqual({ revision: 1, applied: true });
     expect(await c.get('greeting')).toEqual({ value: Buffer.from('hello'), revision: 1 });
     const bin = new Uint8Array([0, 255, 1]);
-    expect(await c.set(bin, bin)).toEqual({ revision: 2 });
+    expect(await c.set(bin, bin)).toEqual({ revision: 2, applied: true });
     expect((await c.get(bin))!.value).toEqual(Buffer.from(bin));
     expect(await c.del('greeting')).toEqual({ revision: 3 });
     expect(await c.get('greeting')).toBeNull();
@@ -42,6 +42,19 @@ describe('CairnClient operations', () => {
     expect(kv.seen.map((r) => r.opcode)).toEqual([Opcode.Ping, Opcode.Ping, Opcode.Set, Opcode.Get, Opcode.Set, Opcode.Get, Opcode.Del, Opcode.Get, Opcode.Del, Opcode.Status, Opcode.Get]);
     await c.close();
     expect(c.stats().closed).toBe(true);
+  });
+
+  it('set with ifAbsent / ifPresent sends the condition flag and reports whether it applied', async () => {
+    const kv = kvHandler();
+    server.onRequest = kv.handler;
+    const c = await connect();
+    expect(await c.set('lock', 'a', { ifPresent: true })).toEqual({ revision: 1, applied: false });
+    expect(await c.set('lock', 'a', { ifAbsent: true })).toEqual({ revision: 2, applied: true });
+    expect(await c.set('lock', 'b', { ifAbsent: true })).toEqual({ revision: 3, applied: false });
+    expect(await c.set('lock', 'c', { ifPresent: true })).toEqual({ revision: 4, applied: true });
+    expect((await c.get('lock'))!.value.toString()).toBe('c');
+    expect(kv.seen.map((r) => r.flags)).toEqual([RequestFlags.IfPresent, RequestFlags.IfAbsent, RequestFlags.IfAbsent, RequestFlags.IfPresent, 0]);
+    await expect(c.set('lock', 'd', { ifAbsent: true, ifPresent: true })).rejects.toThrow(/exclude each other/);
   });
 
   it('maps error statuses to typed errors with codes and retryability', async () => {
@@ -208,7 +221,7 @@ describe('CairnClient failures', () => {
     const closed = c.close();
     await expect(c.ping()).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
     held[0].conn.reply(held[0].req, { revision: 7 });
-    expect(await pending).toEqual({ revision: 7 });
+    expect(await pending).toEqual({ revision: 7, applied: true });
     await closed;
     expect(c.stats().closed).toBe(true);
   });

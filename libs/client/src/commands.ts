@@ -15,6 +15,20 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** SET options: at most one condition, evaluated atomically where the write is applied (request flags IF_ABSENT / IF_PRESENT). */
+export interface SetOptions extends RequestOptions {
+  /** Write only if the key does not exist (Redis SET NX). */
+  ifAbsent?: boolean;
+  /** Write only if the key exists (Redis SET XX). */
+  ifPresent?: boolean;
+}
+
+/** What `set` resolves: `applied` is false only for a conditional SET whose condition was false (nothing written); `revision` is then the index it was evaluated at. */
+export interface SetResult {
+  revision: number;
+  applied: boolean;
+}
+
 export interface GetOptions extends RequestOptions {
   /** Skip the read-your-writes wait (request flag STALE). */
   stale?: boolean;
@@ -33,6 +47,19 @@ export function getResult(res: Response): GetResult | null {
   if (res.status === Status.NotFound) return null;
   expectOk(res);
   return { value: res.payload, revision: res.revision };
+}
+
+/** SET: OK → applied; CONDITION_FAILED → not applied. @throws the typed error of any other non-OK status. */
+export function setResult(res: Response): SetResult {
+  if (res.status === Status.ConditionFailed) return { revision: res.revision, applied: false };
+  expectOk(res);
+  return { revision: res.revision, applied: true };
+}
+
+/** Request flags of a SET's options. @throws RangeError when both conditions are given. */
+export function setFlags(opts: SetOptions): number {
+  if (opts.ifAbsent && opts.ifPresent) throw new RangeError('ifAbsent and ifPresent exclude each other');
+  return opts.ifAbsent ? RequestFlags.IfAbsent : opts.ifPresent ? RequestFlags.IfPresent : 0;
 }
 
 /** PING: @throws ResponseProtocolError when the echo differs from what was sent. */
@@ -72,10 +99,13 @@ export abstract class KvCommands {
     return getResult(await this.request(Opcode.Get, key, EMPTY, opts.stale ? RequestFlags.Stale : 0, opts));
   }
 
-  /** SET: resolves with the revision (Raft log index) the write committed at. */
-  async set(key: string | Uint8Array, value: string | Uint8Array, opts?: RequestOptions): Promise<{ revision: number }> {
-    const res = expectOk(await this.request(Opcode.Set, key, value, 0, opts));
-    return { revision: res.revision };
+  /**
+   * SET: resolves with the revision (Raft log index) the write committed at and `applied: true`.
+   * With `ifAbsent` / `ifPresent` the write is conditional (atomic: evaluated in log order where it
+   * is applied); `applied: false` when the condition was false. @throws RangeError when both are set.
+   */
+  async set(key: string | Uint8Array, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
+    return setResult(await this.request(Opcode.Set, key, value, setFlags(opts), opts));
   }
 
   /**

@@ -60,7 +60,7 @@ describe('CairnPool', () => {
       kv.handler(req, conn);
     };
     const p = await pool([a, b], { connectionsPerGateway: 3 });
-    expect(await p.set('k', 'v')).toEqual({ revision: 1 });
+    expect(await p.set('k', 'v')).toEqual({ revision: 1, applied: true });
     expect(await p.get('k')).toEqual({ value: Buffer.from('v'), revision: 1 });
     expect(await p.get('missing')).toBeNull();
     expect(await p.del('k')).toEqual({ revision: 2 });
@@ -127,7 +127,7 @@ describe('CairnPool', () => {
       await a.stop();
       expect(await held).toMatchObject({ code: 'CONNECTION_CLOSED', requestSent: true });
       if (retryWrites === 'safe') {
-        expect(await queued).toEqual({ revision: 1 });
+        expect(await queued).toEqual({ revision: 1, applied: true });
         expect(ops(b)).toEqual(['Get warm', 'Set queued']);
       } else {
         expect(await queued).toMatchObject({ code: 'CONNECTION_CLOSED', requestSent: false });
@@ -210,7 +210,7 @@ describe('CairnPool', () => {
     const closed = p.close();
     await expect(p.get('k')).rejects.toMatchObject({ code: 'CONNECTION_CLOSED', requestSent: false });
     held[0].conn.reply(held[0].req, { revision: 9 });
-    expect(await pending).toEqual({ revision: 9 });
+    expect(await pending).toEqual({ revision: 9, applied: true });
     await closed;
   });
 });

@@ -1,5 +1,5 @@
 // Test helper (not part of the build): a tiny in-process gateway built on the protocol codec.
-import { DEFAULT_LIMITS, Opcode, RequestDecoder, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
+import { DEFAULT_LIMITS, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { CairnClient, type ClientOptions } from '../client';
 
@@ -92,9 +92,13 @@ export function kvHandler() {
         const got = data.get(key);
         return conn.reply(req, got ? { revision: got.revision, payload: got.value } : { status: Status.NotFound });
       }
-      case Opcode.Set:
-        data.set(key, { value: Buffer.from(req.value), revision: ++index });
-        return conn.reply(req, { revision: index });
+      case Opcode.Set: {
+        const revision = ++index;
+        const cond = req.flags & (RequestFlags.IfAbsent | RequestFlags.IfPresent);
+        if (cond && data.has(key) !== (cond === RequestFlags.IfPresent)) return conn.reply(req, { status: Status.ConditionFailed, revision });
+        data.set(key, { value: Buffer.from(req.value), revision });
+        return conn.reply(req, { revision });
+      }
       case Opcode.Del:
         data.delete(key);
         return conn.reply(req, { revision: ++index });
