@@ -4,6 +4,7 @@ import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBen
 import { EXIT_CODES_HELP, ExitCode, NotAppliedError, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
 import { formatPingSummary, formatStatus, summarizePings, type ClusterStatus } from './format';
 import { resolveGateway, type GatewayAddress } from './gateway';
+import { memberCommand } from './member';
 import { createProgress, type ProgressReporter } from './progress';
 import { ResilientConnection, type KvConnection } from './retry';
 import { assertVerified, formatVerify, importRows, verifyRows } from './transfer';
@@ -36,6 +37,8 @@ export interface CliDeps {
   now?: () => number;
   /** Monotonic clock of `bench`, ms; default performance.now. */
   benchClock?: () => number;
+  /** HTTP client of `member` (gateway HTTP API); default global fetch. */
+  fetch?: typeof fetch;
 }
 
 interface GlobalOpts {
@@ -118,6 +121,8 @@ export function buildProgram(deps: CliDeps): Command {
         out(String((await c.del(key)).revision));
       }),
     );
+
+  program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out }));
 
   program
     .command('ping')

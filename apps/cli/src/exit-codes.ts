@@ -19,7 +19,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  unavailable: cannot connect, connection lost, timeout, no leader (after retries)
   4  verify found missing or mismatched keys
   5  other server error
-  6  not applied: the condition of put --nx / --xx was false`;
+  6  not applied: the condition of put --nx / --xx was false, or the member change does not apply`;
 
 /** Bad arguments or input the user must fix (exit 2). */
 export class UsageError extends Error {

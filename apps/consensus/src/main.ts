@@ -4,6 +4,6 @@ import { Replica } from './replica/replica';
 
 void runProcess('consensus', (args) =>
   componentModule('consensus', args, ({ config, id, nc, subjects, log }) =>
-    new Replica({ id, voters: config.consensus.replicas.map((r) => r.id), config: config.consensus, dataDir: join(config.dataDir, id), nc, subjects, log }),
+    new Replica({ id, voters: config.consensus.replicas.map((r) => r.id), storage: config.storage.nodes.map((n) => n.id), config: config.consensus, dataDir: join(config.dataDir, id), nc, subjects, log }),
   ),
 );

@@ -1,4 +1,5 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
+import { MembershipClient } from './cluster/membership-client';
 import { ClusterView } from './cluster/cluster-view';
 import { HttpApi } from './http/http-api';
 import { GatewayMetrics } from './metrics/gateway-metrics';
@@ -55,7 +56,8 @@ export class Gateway implements ProcessComponent {
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics });
+      const members = new MembershipClient(nc, subjects, this.view, log);
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members });
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {

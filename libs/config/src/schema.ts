@@ -63,9 +63,11 @@ export class GatewayMemberConfig extends MemberConfig {
 }
 
 export class ConsensusConfig {
-  /** Voting replicas (static membership). 3 or 5 for fault tolerance; 1 for development. */
-  @IsDefined()
-  @IsDefined()
+  /**
+   * The initial voting replicas (the bootstrap configuration). 3 or 5 for fault tolerance; 1 for
+   * development. Membership changes at run time (`cairn member add|remove`, Raft thesis §4) are
+   * kept in the Raft log and override this list; replicas added later start with `--join`.
+   */
   @IsDefined()
   @ValidateNested({ each: true })
   @Type(() => MemberConfig)
@@ -124,6 +126,14 @@ export class ConsensusConfig {
   /** On graceful shutdown a leader hands leadership to the most up-to-date follower (thesis §3.10) within this, ms. */
   @IsInt() @Min(0) @Max(60_000)
   transferLeadershipTimeoutMs: number = 2000;
+
+  /**
+   * `cairn member add` of a replica: how long the leader waits for the new learner to catch up
+   * with the log before promoting it to voter (thesis §4.2.1), ms. On timeout it stays a learner
+   * and the add answers UNAVAILABLE (run it again to retry the promotion).
+   */
+  @IsInt() @Min(100) @Max(3_600_000)
+  memberCatchUpTimeoutMs: number = 60_000;
 
   /** Raft log segment size bound, bytes. */
   @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)

@@ -10,3 +10,13 @@ export {
   type NatsServerHandle,
   type NatsServerOptions,
 } from './nats-server';
+export {
+  MemberRequestInvalidError,
+  decodeMemberReply,
+  decodeMemberRequest,
+  encodeMemberReply,
+  encodeMemberRequest,
+  type MemberKind,
+  type MemberReply,
+  type MemberRequest,
+} from './membership';

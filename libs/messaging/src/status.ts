@@ -19,6 +19,13 @@ export interface ConsensusStatus {
   appliedIndex: number;
   /** Bytes of the Raft log on disk. */
   logBytes: number;
+  /**
+   * The configuration this replica has in effect (thesis §4.1: the last config entry in its log,
+   * committed or not) and that entry's index (0 = the initial configuration from the config file).
+   * Optional: heartbeats of older replicas lack it.
+   */
+  conf?: { voters: string[]; learners: string[]; storage: string[] };
+  confIndex?: number;
   /** Unix time of the heartbeat, ms. */
   atMs: number;
 }

@@ -10,6 +10,7 @@
  * | `ship`                           | publish       | ShipBatch (committed entries, leader → all)  |
  * | `log.fetch.<replica>`            | request/reply | FetchRequest → FetchReply (backfill)         |
  * | `read.<node>`                    | request/reply | ReadRequest → ReadReply                      |
+ * | `member.<replica>`               | request/reply | JSON MemberRequest → MemberReply (membership) |
  * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
  */
 export class Subjects {
@@ -34,6 +35,9 @@ export class Subjects {
   }
   read(nodeId: string): string {
     return `${this.prefix}.read.${nodeId}`;
+  }
+  member(replicaId: string): string {
+    return `${this.prefix}.member.${replicaId}`;
   }
   consensusStatus(): string {
     return `${this.prefix}.status.consensus`;

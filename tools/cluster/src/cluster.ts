@@ -93,6 +93,8 @@ interface ManagedProcess {
   exitExpected: boolean;
   /** Local time of the latest spawn; heartbeats received before it belong to a previous incarnation. */
   spawnedAtMs: number;
+  /** Not in the config file: started with `--join` (added at run time with `cairn member add`). */
+  join: boolean;
 }
 
 interface Heard<S> {
@@ -166,7 +168,7 @@ export class LocalCluster {
     this.logDir = resolve(opts.logDir ?? join(this.config.dataDir, 'logs'));
     this.events.setMaxListeners(0);
     const add = (role: ProcessRole, id: string) =>
-      this.procs.set(id, { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0 });
+      this.procs.set(id, { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0, join: false });
     for (const m of this.config.consensus.replicas) add('consensus', m.id);
     for (const m of this.config.storage.nodes) add('storage', m.id);
     for (const m of this.config.gateway.gateways) add('gateway', m.id);
@@ -262,6 +264,27 @@ export class LocalCluster {
     if (this.isRunning(id)) await this.kill(id, 'SIGTERM');
     this.spawnProcess(id);
     await this.waitFor(timeoutMs, () => this.processUp(id), [id]);
+  }
+
+  /**
+   * Starts a consensus replica or storage node whose id is not in the config file (`--join`), and
+   * resolves on its first status heartbeat. It serves once a member: `cairn member add <id>`
+   * (Raft thesis §4). From then on it is managed like the others (kill, restart, stop).
+   * @throws Error if the id is taken; ProcessExitedError / ReadyTimeoutError as `restart`.
+   */
+  async join(id: string, role: 'consensus' | 'storage', timeoutMs = 30_000): Promise<void> {
+    if (this.procs.has(id)) throw new Error(`process id ${id} is already in this cluster`);
+    this.procs.set(id, { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0, join: true });
+    this.spawnProcess(id);
+    await this.waitFor(timeoutMs, () => this.processUp(id), [id]);
+  }
+
+  /** Stops `id` with SIGTERM (after `cairn member remove`) and forgets it: no longer started, waited for or listed. */
+  async forget(id: string): Promise<void> {
+    await this.kill(id, 'SIGTERM');
+    this.procs.delete(id);
+    this.consensus.delete(id);
+    this.storage.delete(id);
   }
 
   /** Kills every Cairn process (not nats-server) with `signal`; resolves when all have exited. */
@@ -392,7 +415,8 @@ export class LocalCluster {
     const fd = openSync(logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [this.appMain(p.role), '--config', this.configPath, '--id', id], {
+      const args = [this.appMain(p.role), '--config', this.configPath, '--id', id, ...(p.join ? ['--join'] : [])];
+      child = spawn(process.execPath, args, {
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...this.opts.env },
         // Own process group: a terminal Ctrl-C reaches only the launcher, which then stops the

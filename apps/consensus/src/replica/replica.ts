@@ -15,8 +15,30 @@ import {
   type WireEntry,
   type WireRaftMessage,
 } from '@cairn/protocol';
-import { NotLeaderError, RaftNode, ReadIndexPendingFullError, type Entry, type Message, type Ready } from '@cairn/raft';
-import { encodeStatus, serveRequests, STATUS_INTERVAL_MS, type ConsensusStatus, type Logger, type Subjects } from '@cairn/messaging';
+import {
+  ConfChangeInProgressError,
+  ConfChangeInvalidError,
+  EntryType,
+  NotLeaderError,
+  RaftNode,
+  ReadIndexPendingFullError,
+  type ConfChange,
+  type Entry,
+  type Message,
+  type Ready,
+} from '@cairn/raft';
+import {
+  decodeMemberRequest,
+  encodeMemberReply,
+  encodeStatus,
+  serveRequests,
+  STATUS_INTERVAL_MS,
+  type ConsensusStatus,
+  type Logger,
+  type MemberReply,
+  type MemberRequest,
+  type Subjects,
+} from '@cairn/messaging';
 import type { ConsensusConfig } from '@cairn/config';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { HardStateFile } from '../storage/hard-state-file';
@@ -27,10 +49,34 @@ import { PendingProposals, type ProposalOutcome } from './pending-proposals';
 const SHIP_BATCH_BYTES_MAX = 512 * 1024;
 /** Largest entry count per ShipBatch. */
 const SHIP_BATCH_ENTRIES_MAX = 4096;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * What storage nodes receive in place of a Raft config entry: a no-op at the same index (they hold
+ * no Raft configuration, and their apply loop needs every index).
+ */
+function forStorage(e: Entry): Entry {
+  return e.type === EntryType.Config ? { index: e.index, term: e.term, type: EntryType.Noop, data: EMPTY } : e;
+}
+
+/** A membership step that failed; `status` is the MemberReply status to answer with. */
+class MemberStepError extends Error {
+  constructor(
+    readonly status: MemberReply['status'],
+    message: string,
+    readonly leaderHint = '',
+  ) {
+    super(message);
+    this.name = 'MemberStepError';
+  }
+}
 
 export interface ReplicaOptions {
   id: string;
+  /** The initial voters (config file); config entries in the log override them (thesis §4.1). */
   voters: string[];
+  /** The initial storage-node list (config file), carried in the Raft configuration. */
+  storage?: string[];
   config: ConsensusConfig;
   dataDir: string;
   nc: NatsConnection;
@@ -66,6 +112,12 @@ export class Replica {
   /** ReadIndex requests handed to the state machine, by the context number given to it. */
   private readsPending = new Map<number, Msg>();
   private readSeq = 0;
+  /** Membership changes waiting to be handed to the state machine (thesis §4.1). */
+  private confChanges: { cc: ConfChange; resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Proposed config entries awaiting commit, by index. */
+  private confWaiters = new Map<number, { term: number; resolve: () => void; reject: (e: Error) => void }>();
+  /** One membership operation at a time per replica (the state machine allows one change at a time anyway). */
+  private memberBusy = false;
   /** Set by stop(): hand leadership to this follower before leaving (thesis §3.10). */
   private transferTo: string | null = null;
   private leadershipLost: (() => void) | null = null;
@@ -105,6 +157,7 @@ export class Replica {
     this.node = new RaftNode({
       id: this.opts.id,
       voters: this.opts.voters,
+      storage: this.opts.storage ?? [],
       electionTicks: Math.max(2, Math.round(config.electionTimeoutMinMs / config.tickMs)),
       heartbeatTicks: Math.max(1, Math.round(config.heartbeatIntervalMs / config.tickMs)),
       inflightMsgsMax: config.inflightMsgsMax,
@@ -136,6 +189,11 @@ export class Replica {
           if (!err) this.onReadIndex(msg);
         },
       }),
+      nc.subscribe(subjects.member(id), {
+        callback: (err, msg) => {
+          if (!err) void this.onMember(msg);
+        },
+      }),
       serveRequests(nc, subjects.fetch(id), (data) => this.onFetch(data), {
         log,
         onError: (e) => encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: String(e) }),
@@ -165,6 +223,7 @@ export class Replica {
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
     this.pending.failAll('replica shutting down');
+    this.failConfChanges('replica shutting down');
     this.failReads([...this.readsPending.values(), ...this.readRequests], 'replica shutting down');
     this.readsPending.clear();
     this.readRequests = [];
@@ -185,6 +244,8 @@ export class Replica {
       lastIndex: st.lastIndex,
       appliedIndex: this.applied,
       logBytes: this.store.sizeBytes(),
+      conf: st.conf,
+      confIndex: st.confIndex,
       atMs: Date.now(),
     };
   }
@@ -250,9 +311,9 @@ export class Replica {
    */
   private async transferLeadershipAway(): Promise<void> {
     const st = this.node?.status();
-    if (!st || st.role !== 'leader' || !st.progress || this.opts.voters.length < 2) return;
+    if (!st || st.role !== 'leader' || !st.progress || st.conf.voters.length < 2) return;
     const target = Object.entries(st.progress)
-      .filter(([id]) => id !== this.opts.id)
+      .filter(([id]) => id !== this.opts.id && st.conf.voters.includes(id))
       .sort((a, b) => b[1].match - a[1].match)[0]?.[0];
     if (!target) return;
     this.opts.log.info({ target }, 'transferring leadership before shutdown');
@@ -272,7 +333,7 @@ export class Replica {
     const req = decodeFetchRequest(data);
     const to = Math.min(this.applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
     const entries = req.fromIndex >= 1 && req.fromIndex <= to ? this.store.entries(req.fromIndex, to, req.bytesMax) : [];
-    return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: entries as WireEntry[], message: '' });
+    return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: (entries as Entry[]).map(forStorage) as WireEntry[], message: '' });
   }
 
   // ---- the Ready loop ---------------------------------------------------------------------
@@ -293,6 +354,9 @@ export class Replica {
         this.send(rd.messages);
         // Role first: a leader that stepped down in this Ready fails its proposals as "unknown"
         // before any commit could be misread, and a new leader ships what commits in it.
+        // Config commits before the role: a leader that removed itself steps down in the very
+        // Ready that commits its removal, and that change did succeed (thesis §4.2.2).
+        this.resolveConfWaiters(rd.committedEntries);
         if (rd.softState) this.handleSoftState(rd.softState);
         this.handleCommitted(rd.committedEntries);
         this.handleReadStates(rd);
@@ -309,7 +373,7 @@ export class Replica {
     } finally {
       this.running = false;
     }
-    if (!this.stopped && (this.inbox.length || this.proposals.length || this.readRequests.length || this.ticks)) this.kick();
+    if (!this.stopped && (this.inbox.length || this.proposals.length || this.readRequests.length || this.confChanges.length || this.ticks)) this.kick();
   }
 
   private drainInputs(): void {
@@ -330,6 +394,17 @@ export class Replica {
     const reads = this.readRequests;
     this.readRequests = [];
     for (const msg of reads) this.readIndex(msg);
+    const changes = this.confChanges;
+    this.confChanges = [];
+    for (const c of changes) {
+      try {
+        const r = this.node.proposeConfChange(c.cc);
+        // Registered before the next Ready, so its commit cannot be missed.
+        this.confWaiters.set(r.index, { term: r.term, resolve: c.resolve, reject: c.reject });
+      } catch (e) {
+        c.reject(e as Error);
+      }
+    }
     if (this.transferTo) {
       const to = this.transferTo;
       this.transferTo = null;
@@ -441,6 +516,7 @@ export class Replica {
     } else if (wasLeader && ss.role !== 'leader') {
       this.opts.log.info({ term: ss.term, leaderId: ss.leaderId }, 'lost leadership');
       this.pending.failAll('leadership lost before commit; outcome unknown');
+      this.failConfChanges('leadership lost before the configuration change committed; outcome unknown (list the members)');
       this.leadershipLost?.();
     }
   }
@@ -457,7 +533,7 @@ export class Replica {
         bytes += entries[end].data.length;
         end++;
       }
-      const batch = entries.slice(start, end);
+      const batch = entries.slice(start, end).map(forStorage);
       this.opts.nc.publish(
         this.opts.subjects.ship(),
         encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: batch[batch.length - 1].index, entries: batch as WireEntry[] }),
@@ -474,6 +550,117 @@ export class Replica {
   private publishStatus(): void {
     if (this.stopped) return;
     this.opts.nc.publish(this.opts.subjects.consensusStatus(), encodeStatus(this.status()));
+  }
+
+  // ---- membership (thesis §4) -------------------------------------------------------------
+
+  private async onMember(msg: Msg): Promise<void> {
+    const answer = (r: Omit<MemberReply, 'conf' | 'confIndex'>): void => {
+      const st = this.node.status();
+      if (msg.reply) msg.respond(encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }));
+    };
+    let req: MemberRequest;
+    try {
+      req = decodeMemberRequest(msg.data);
+    } catch (e) {
+      return answer({ status: 'bad_request', message: (e as Error).message, leaderHint: '' });
+    }
+    if (this.role !== 'leader' || this.stopped) return answer({ status: 'not_leader', message: 'not the leader', leaderHint: this.leaderId ?? '' });
+    if (this.memberBusy) return answer({ status: 'busy', message: 'another membership change is in progress on this leader', leaderHint: this.opts.id });
+    this.memberBusy = true;
+    try {
+      const message = await this.changeMembership(req);
+      this.opts.log.info({ req, conf: this.node.status().conf }, `membership: ${message}`);
+      answer({ status: 'ok', message, leaderHint: this.opts.id });
+    } catch (e) {
+      const err = e instanceof MemberStepError ? e : null;
+      this.opts.log.warn({ req, err: e }, 'membership change failed');
+      answer({ status: err?.status ?? 'unavailable', message: (e as Error).message, leaderHint: err?.leaderHint ?? this.leaderId ?? '' });
+    } finally {
+      this.memberBusy = false;
+    }
+  }
+
+  /**
+   * Runs one membership operation as single-server changes, each committed before the next
+   * (thesis §4.1). Adding a replica: learner → caught up → voter (§4.2.1). Idempotent: asking for
+   * what is already true answers ok, so an operator can re-run a command whose outcome was unknown.
+   * @returns a human-readable summary. @throws MemberStepError
+   */
+  private async changeMembership(req: MemberRequest): Promise<string> {
+    const conf = this.node.status().conf;
+    const { id } = req;
+    if (req.kind === 'storage') {
+      const has = conf.storage.includes(id);
+      if (req.op === 'add' ? has : !has) return `storage node ${id} already ${req.op === 'add' ? 'a member' : 'absent'}`;
+      await this.commitConfChange({ type: req.op === 'add' ? 'addStorage' : 'removeStorage', node: id });
+      return `storage node ${id} ${req.op === 'add' ? 'added' : 'removed'}`;
+    }
+    if (req.op === 'remove') {
+      if (!conf.voters.includes(id) && !conf.learners.includes(id)) return `replica ${id} already absent`;
+      await this.commitConfChange({ type: 'removeNode', node: id });
+      return `replica ${id} removed`;
+    }
+    if (conf.voters.includes(id)) return `replica ${id} already a voter`;
+    if (!conf.learners.includes(id)) await this.commitConfChange({ type: 'addLearner', node: id });
+    await this.waitCaughtUp(id);
+    await this.commitConfChange({ type: 'addVoter', node: id });
+    return `replica ${id} added as voter`;
+  }
+
+  /** Proposes `cc` through the Ready loop and resolves once its entry is committed. @throws MemberStepError (rejections carry it, or a state machine error mapped here) */
+  private async commitConfChange(cc: ConfChange): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.confChanges.push({ cc, resolve, reject });
+        this.kick();
+      });
+    } catch (e) {
+      if (e instanceof ConfChangeInProgressError) throw new MemberStepError('busy', e.message, this.opts.id);
+      if (e instanceof ConfChangeInvalidError) throw new MemberStepError('invalid', e.message, this.opts.id);
+      if (e instanceof NotLeaderError) throw new MemberStepError('not_leader', e.message, e.leaderId ?? '');
+      throw e;
+    }
+  }
+
+  /**
+   * Thesis §4.2.1: a new server joins as a learner and becomes a voter only once its log has
+   * caught up with the leader's commit index as of the start of the wait, so adding it does not
+   * stall commits. Polls the leader's progress every heartbeat interval.
+   * @throws MemberStepError 'unavailable' after memberCatchUpTimeoutMs, 'not_leader' on leadership loss.
+   */
+  private async waitCaughtUp(id: string): Promise<void> {
+    const target = this.node.status().commit;
+    const deadline = Date.now() + this.opts.config.memberCatchUpTimeoutMs;
+    for (;;) {
+      const st = this.node.status();
+      if (st.role !== 'leader' || this.stopped) throw new MemberStepError('not_leader', 'leadership lost while the new replica was catching up', st.leaderId ?? '');
+      const match = st.progress?.[id]?.match ?? 0;
+      if (match >= target) return;
+      if (Date.now() >= deadline) {
+        throw new MemberStepError('unavailable', `replica ${id} did not catch up within ${this.opts.config.memberCatchUpTimeoutMs} ms (match ${match}, target ${target}); it stays a learner: is it running with --join? run the add again to retry`);
+      }
+      await new Promise((r) => setTimeout(r, this.opts.config.heartbeatIntervalMs));
+    }
+  }
+
+  private resolveConfWaiters(entries: Entry[]): void {
+    if (this.confWaiters.size === 0) return;
+    for (const e of entries) {
+      if (e.type !== EntryType.Config) continue;
+      const w = this.confWaiters.get(e.index);
+      if (!w) continue;
+      this.confWaiters.delete(e.index);
+      if (e.term === w.term) w.resolve();
+      else w.reject(new MemberStepError('unavailable', 'configuration change overwritten by a new leader; not applied'));
+    }
+  }
+
+  private failConfChanges(message: string): void {
+    for (const c of this.confChanges) c.reject(new MemberStepError('unavailable', message));
+    this.confChanges = [];
+    for (const w of this.confWaiters.values()) w.reject(new MemberStepError('unavailable', message));
+    this.confWaiters.clear();
   }
 
   // ---- replies -----------------------------------------------------------------------------

@@ -89,6 +89,23 @@ export class ClusterView {
     if (s && appliedIndex > s.appliedIndex) s.appliedIndex = appliedIndex;
   }
 
+  /**
+   * The cluster configuration (thesis §4): the one with the highest config index among the live
+   * replicas' heartbeats (the leader's is never behind a committed change), or null when no live
+   * replica reported one. `committed`: whether that index is at or below the reporter's commit index.
+   */
+  members(): { voters: string[]; learners: string[]; storage: string[]; confIndex: number; committed: boolean } | null {
+    const now = this.now();
+    let best: (ConsensusStatus & { seenAtMs: number }) | null = null;
+    for (const c of this.consensus.values()) {
+      if (!c.conf || now - c.seenAtMs > STATUS_STALE_MS) continue;
+      if (!best || (c.confIndex ?? 0) > (best.confIndex ?? 0) || ((c.confIndex ?? 0) === (best.confIndex ?? 0) && c.role === 'leader')) best = c;
+    }
+    if (!best?.conf) return null;
+    const confIndex = best.confIndex ?? 0;
+    return { ...best.conf, confIndex, committed: confIndex <= best.commitIndex };
+  }
+
   snapshot() {
     const now = this.now();
     return {

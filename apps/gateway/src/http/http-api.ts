@@ -8,6 +8,8 @@ import { HTTP_DEPS, type HttpDeps } from './http-deps';
 import { KV_PREFIX, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
 import { OpsController } from './ops.controller';
+import { MembersController } from './members.controller';
+import { json } from 'express';
 
 /** The HTTP door's Nest module: its controllers plus the gateway's shared pieces as HTTP_DEPS. */
 @Module({})
@@ -15,7 +17,7 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, OpsController],
+      controllers: [KvController, OpsController, MembersController],
       providers: [{ provide: HTTP_DEPS, useValue: deps }],
     };
   }
@@ -39,6 +41,8 @@ export class HttpApi {
     const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), adapter, { bodyParser: false, logger: ['error', 'warn'] });
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
     app.use(KV_PREFIX, rawBodyMiddleware(this.deps.paths.limits.valueBytesMax));
+    // JSON bodies on the membership route only (a few bytes: {"id":"c4","kind":"replica"}).
+    app.use('/v1/cluster/members', json({ limit: '4kb' }));
     app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, exceptionFactory: validationException }));
     app.useGlobalFilters(new ErrorBodyFilter());
     const server = app.getHttpServer() as Server;

@@ -1,4 +1,5 @@
 import type { ClusterView } from '../cluster/cluster-view';
+import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
 
@@ -9,6 +10,8 @@ export interface HttpDeps {
   paths: KvPaths;
   view: ClusterView;
   metrics: GatewayMetrics;
+  /** Forwards membership changes to the leader; absent in HTTP unit tests without NATS. */
+  members?: MembershipClient;
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');

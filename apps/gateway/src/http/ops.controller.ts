@@ -35,6 +35,7 @@ export class OpsController {
         ageMs: c.ageMs,
         live: c.ageMs <= STATUS_STALE_MS,
       })),
+      members: this.deps.view.members(),
       storage: s.storage.map((n) => ({
         id: n.id,
         appliedIndex: n.appliedIndex,

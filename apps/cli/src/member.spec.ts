@@ -1,0 +1,70 @@
+import { run, type CliDeps } from './cli';
+import { formatMembers, resolveHttp } from './member';
+
+class Sink {
+  text = '';
+  isTTY = false;
+  write(s: string | Uint8Array) {
+    this.text += typeof s === 'string' ? s : Buffer.from(s).toString('utf8');
+    return true;
+  }
+}
+
+/** A fake gateway HTTP API: records requests, answers from `answer`. */
+function harness(answer: (method: string, url: string, body: unknown) => { status: number; json: unknown } | Error) {
+  const calls: { method: string; url: string; body: unknown }[] = [];
+  const stdout = new Sink();
+  const stderr = new Sink();
+  const fakeFetch = (async (url: string, init: RequestInit) => {
+    const body = init.body ? JSON.parse(String(init.body)) : undefined;
+    calls.push({ method: init.method ?? 'GET', url, body });
+    const a = answer(init.method ?? 'GET', url, body);
+    if (a instanceof Error) throw a;
+    return new Response(JSON.stringify(a.json), { status: a.status, headers: { 'content-type': 'application/json' } });
+  }) as unknown as typeof fetch;
+  const deps: CliDeps = {
+    connect: () => Promise.reject(new Error('member must not use the TLV connection')),
+    stdout,
+    stderr,
+    env: {},
+    fetch: fakeFetch,
+  };
+  return { calls, stdout, stderr, cairn: (...args: string[]) => run(['node', 'cairn', ...args], deps) };
+}
+
+const conf = { voters: ['c1', 'c2', 'c3', 'c4'], learners: [], storage: ['s1', 's2'] };
+
+describe('cairn member', () => {
+  it('add posts {id, kind} to the HTTP API and prints the new configuration', async () => {
+    const h = harness(() => ({ status: 200, json: { status: 'ok', message: 'replica c4 added as voter', conf, confIndex: 42 } }));
+    expect(await h.cairn('member', 'add', 'c4', '--http', '127.0.0.1:9000', '--wait-ms', '1000')).toBe(0);
+    expect(h.calls).toEqual([{ method: 'POST', url: 'http://127.0.0.1:9000/v1/cluster/members?timeoutMs=1000', body: { id: 'c4', kind: 'replica' } }]);
+    expect(h.stdout.text).toContain('replica c4 added as voter');
+    expect(h.stdout.text).toContain('voters:   c1, c2, c3, c4');
+  });
+
+  it('remove --storage sends DELETE with kind=storage; list prints the configuration', async () => {
+    const h = harness((method) => (method === 'GET' ? { status: 200, json: { ...conf, confIndex: 7, committed: true } } : { status: 200, json: { status: 'ok', message: 'storage node s2 removed', conf, confIndex: 9 } }));
+    expect(await h.cairn('member', 'remove', 's2', '--storage', '--http', 'h:1')).toBe(0);
+    expect(h.calls[0]).toMatchObject({ method: 'DELETE', url: 'http://h:1/v1/cluster/members/s2?timeoutMs=90000&kind=storage' });
+    expect(await h.cairn('member', 'list', '--http', 'h:1')).toBe(0);
+    expect(h.stdout.text).toContain('config index: 7');
+  });
+
+  it('maps answers to exit codes: 412 → 6, 503 → 3, unreachable → 3, 400 → 2', async () => {
+    expect(await harness(() => ({ status: 412, json: { message: 'c1 is the last voter' } })).cairn('member', 'remove', 'c1')).toBe(6);
+    expect(await harness(() => ({ status: 503, json: { message: 'no leader' } })).cairn('member', 'add', 'c4')).toBe(3);
+    const refused = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+    const h = harness(() => refused);
+    expect(await h.cairn('member', 'list')).toBe(3);
+    expect(h.stderr.text).toContain('ECONNREFUSED');
+    expect(await harness(() => ({ status: 400, json: { message: 'id must be' } })).cairn('member', 'add', 'c4')).toBe(2);
+  });
+
+  it('resolves the HTTP address from --http, $CAIRN_HTTP, then the default', () => {
+    expect(resolveHttp({ http: '10.0.0.1:81' })).toEqual({ host: '10.0.0.1', port: 81 });
+    expect(resolveHttp({}, { CAIRN_HTTP: 'x:82' })).toEqual({ host: 'x', port: 82 });
+    expect(resolveHttp({}, {})).toEqual({ host: '127.0.0.1', port: 8380 });
+    expect(formatMembers({ voters: ['a'], learners: [], storage: [], confIndex: 3, committed: false })).toContain('(not committed yet)');
+  });
+});
