@@ -10,9 +10,9 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, parseSegmentFileName, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError } from './errors';
-import { Keydir, keyString } from './keydir';
+import { Keydir } from './keydir';
 import { MANIFEST_FILE_NAME, readManifest, writeManifest, type MergeManifest } from './manifest';
-import { MergedFile, MergedFileWriter, forEachHintEntry, hintFooterEntryCount, parseMergedFileName, readHintFile } from './merged-file';
+import { MergedFile, MergedFileWriter, forEachHintEntry, hintFooterSizes, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord } from './record';
 
 /** One committed Raft entry for the state machine. `index` = Raft log index = the key's new revision. */
@@ -293,7 +293,7 @@ export class BitcaskEngine {
       const p = positions[i];
       // The log index and the revision advance together (one record per entry, no gaps).
       if (p.index !== e.index) throw new Error(`LogIndexMatchesRevision: record ${p.index} for entry ${e.index}`);
-      this.keydir.record(e.op, keyString(e.key), p.segmentId, p.offset, p.sizeBytes, e.index);
+      this.keydir.record(e.op, e.key, 0, e.key.length, p.segmentId, p.offset, p.sizeBytes, e.index);
     }
     const last = entries[entries.length - 1].index;
     this.assignedIndex = last;
@@ -314,7 +314,7 @@ export class BitcaskEngine {
    */
   get(key: Uint8Array): GetResult | null {
     this.assertOpen('get');
-    const entry = this.keydir.get(keyString(key));
+    const entry = this.keydir.get(key);
     if (!entry) return null;
     const payload = entry.fileId > 0 ? this.log.readAt(entry.fileId, entry.offset, entry.sizeBytes) : this.mergedFile(entry.fileId).read(entry.offset, entry.sizeBytes);
     const rec = this.decode(payload, entry.fileId, entry.offset);
@@ -425,17 +425,22 @@ export class BitcaskEngine {
     const report = this.openReport;
     // Size the keydir's slab once: every hint entry and every log record is at most one key.
     let keysMax = 0;
-    for (const mf of this.merged.values()) keysMax += hintFooterEntryCount(mf.hintPath);
+    let keyBytesMax = 0;
+    for (const mf of this.merged.values()) {
+      const sizes = hintFooterSizes(mf.hintPath);
+      keysMax += sizes.entries;
+      keyBytesMax += sizes.keyBytes;
+    }
     for (const s of this.log.segments()) keysMax += s.lastIndex - s.firstIndex + 1;
-    this.keydir.reserve(keysMax);
+    this.keydir.reserve(keysMax, keyBytesMax);
     for (const mf of this.merged.values()) {
       const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
       if ('payloads' in hint) {
         const keydir = this.keydir;
         const fileId = mf.fileId;
         let tombstoneBytes = 0;
-        const visit = (op: EngineOp, key: string, revision: number, offset: number, sizeBytes: number): void => {
-          keydir.record(op, key, fileId, offset, sizeBytes, revision);
+        const visit = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
+          keydir.record(op, payload, keyStart, keyEnd, fileId, offset, sizeBytes, revision);
           // Tombstones are counted dead by `Keydir.record` already.
           if (op !== EngineOp.Set) tombstoneBytes += sizeBytes;
         };
@@ -449,7 +454,7 @@ export class BitcaskEngine {
       let recordBytes = 0;
       for (const { offset, payload } of mf.scan()) {
         const rec = this.decode(payload, mf.fileId, offset);
-        this.keydir.record(rec.op, rec.key.toString('latin1'), mf.fileId, offset, payload.length + 8, rec.revision);
+        this.keydir.record(rec.op, rec.key, 0, rec.key.length, mf.fileId, offset, payload.length + 8, rec.revision);
         recordBytes += rec.op === EngineOp.Set ? payload.length + 8 : 0;
       }
       // Copies the merge could not switch to (overwritten meanwhile) are dead in this file.
@@ -466,7 +471,7 @@ export class BitcaskEngine {
       if (rec.revision !== position.index) {
         throw new LogCorruptionError(segment.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
       }
-      this.keydir.record(rec.op, rec.key.toString('latin1'), position.segmentId, position.offset, position.sizeBytes, rec.revision);
+      this.keydir.record(rec.op, rec.key, 0, rec.key.length, position.segmentId, position.offset, position.sizeBytes, rec.revision);
     }
   }
 
@@ -546,7 +551,7 @@ export class BitcaskEngine {
           const frameBytes = payload.length + 8;
           report.bytesRead += frameBytes;
           chunkRead += frameBytes;
-          if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key.toString('latin1'), input.fileId, offset)) {
+          if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key, 0, rec.key.length, input.fileId, offset)) {
             if (!writer || (writer.records > 0 && writer.sizeBytes + frameBytes > this.opts.segmentBytesMax)) {
               if (writer) await writer.finish();
               writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++);
@@ -604,8 +609,8 @@ export class BitcaskEngine {
     let sinceYield = 0;
     for (let i = 0; i < outputs.length; i++) {
       const fileId = outputs[i].fileId;
-      const repoint = (_op: EngineOp, key: string, revision: number, offset: number): void => {
-        this.keydir.repoint(key, revision, fileId, offset);
+      const repoint = (_op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number): void => {
+        this.keydir.repoint(payload, keyStart, keyEnd, revision, fileId, offset);
       };
       for (const payload of writers[i].hintPayloads) {
         sinceYield += forEachHintEntry(payload, repoint);

@@ -2,18 +2,22 @@
  * The keydir: for every live key, where its latest value record is. Also keeps the byte
  * accounting merge decisions use: live bytes in total and per data file, dead bytes in total.
  *
- * Memory layout (docs/engine.md "Keydir"): a `Map` from the key bytes as a latin1 string (one
- * char per byte, so binary-safe and hashed natively) to a **slot** number (a small integer, so
- * no object per key), and the entry fields in a packed slab of typed-array columns indexed by
- * slot:
+ * Memory layout (docs/engine.md "Keydir"): no JS object or string per key. Keys are hashed
+ * (FNV-1a 32 with a murmur3 finaliser) into an open-addressing table (`Int32Array` of slot + 1,
+ * 0 = empty; linear probing, load <= 0.7, backward-shift deletion so there are no tombstones), and
+ * everything else sits in a slab of typed-array columns indexed by **slot**:
  * ```
+ * hash      Uint32Array   4 B   the key's hash (probe without touching the key bytes; rehash)
+ * keyAt     Float64Array  8 B   where the key bytes start in the key arena (one Buffer)
+ * keyBytes  Uint32Array   4 B   key length
  * revision  Float64Array  8 B   Raft index that wrote the value (< 2^53)
  * offset    Float64Array  8 B   byte offset of the record frame in its data file
  * sizeBytes Uint32Array   4 B   frame size (8 + data record bytes; < 2^32 by recordBytesMax)
  * file      Uint32Array   4 B   index into the file table (file ids are few: one per data file)
  * ```
- * = 24 bytes per slot, off the V8 heap. Freed slots (deleted keys) are reused; the slab grows by
- * half when full, and `reserve` sizes it once at open from the hint files' entry counts.
+ * = 40 bytes per slot + ~6–11 bytes of table per key, all outside the V8 heap (nothing for the GC
+ * to trace). Freed slots (deleted keys) are reused; the arena is compacted when more than half of
+ * it is deleted keys. Everything grows by half when full; `reserve` sizes it once at open.
  */
 import { EngineOp } from './record';
 
@@ -31,21 +35,53 @@ export interface KeydirEntry {
   revision: number;
 }
 
+/** The key bytes as a latin1 string (one char per byte): for messages and tests. */
 export function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
 }
 
+/** FNV-1a 32 over `key[start..end)`, then the murmur3 finaliser (FNV alone clusters under linear probing). */
+export function keyHash(key: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ key[i], 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 const INITIAL_SLOTS = 1024;
+const INITIAL_ARENA_BYTES = 64 * 1024;
+/** Table slots per key at most 1 / this. */
+const LOAD_MAX = 0.7;
 /** A frame size must fit the `sizeBytes` column. */
 const SIZE_BYTES_MAX = 0xffff_ffff;
+/** Arena compaction: only when deleted key bytes are at least this many (and half the arena). */
+const ARENA_COMPACT_BYTES_MIN = 1024 * 1024;
+
+function tableSizeFor(keys: number): number {
+  let size = 1024;
+  while (size * LOAD_MAX < keys) size *= 2;
+  return size;
+}
 
 export class Keydir {
-  /** Key (latin1) → slot in the columns below. */
-  private readonly slots = new Map<string, number>();
+  /** Open-addressing table: slot + 1, 0 = empty. Its length is a power of two. */
+  private table = new Int32Array(tableSizeFor(INITIAL_SLOTS));
+  private hashes = new Uint32Array(INITIAL_SLOTS);
+  private keyAt = new Float64Array(INITIAL_SLOTS);
+  private keyBytes = new Uint32Array(INITIAL_SLOTS);
   private revisions = new Float64Array(INITIAL_SLOTS);
   private offsets = new Float64Array(INITIAL_SLOTS);
   private sizes = new Uint32Array(INITIAL_SLOTS);
   private files = new Uint32Array(INITIAL_SLOTS);
+  /** Key bytes, appended; `arenaUsed` bytes in use, `arenaDeadBytes` of them belong to deleted keys. */
+  private arena = Buffer.allocUnsafe(INITIAL_ARENA_BYTES);
+  private arenaUsed = 0;
+  private arenaDeadBytes = 0;
+  private keys = 0;
   /** Slots ever handed out (the high-water mark); slots below it not in use are in `freeSlots`. */
   private slotsUsed = 0;
   private readonly freeSlots: number[] = [];
@@ -63,25 +99,25 @@ export class Keydir {
   deadBytes = 0;
 
   get size(): number {
-    return this.slots.size;
+    return this.keys;
   }
 
-  /** Slots the columns hold (in use or not): what the slab costs, 24 bytes each. */
+  /** Slots the columns hold (in use or not). */
   get capacity(): number {
     return this.revisions.length;
   }
 
-  /** A copy of the entry for `key` (changing it does not change the keydir). */
-  get(key: string): KeydirEntry | undefined {
-    const slot = this.slots.get(key);
-    if (slot === undefined) return undefined;
+  /** A copy of the entry for `key[start..end)` (changing it does not change the keydir). */
+  get(key: Uint8Array, start = 0, end = key.length): KeydirEntry | undefined {
+    const slot = this.find(key, start, end, keyHash(key, start, end));
+    if (slot < 0) return undefined;
     return { fileId: this.fileIds[this.files[slot]], offset: this.offsets[slot], sizeBytes: this.sizes[slot], revision: this.revisions[slot] };
   }
 
-  /** Whether `key`'s live record is the frame at `offset` of `fileId` (merge: is this copy still wanted?). Allocates nothing. */
-  pointsAt(key: string, fileId: number, offset: number): boolean {
-    const slot = this.slots.get(key);
-    return slot !== undefined && this.offsets[slot] === offset && this.fileIds[this.files[slot]] === fileId;
+  /** Whether the live record of `key[start..end)` is the frame at `offset` of `fileId` (merge: is this copy still wanted?). Allocates nothing. */
+  pointsAt(key: Uint8Array, start: number, end: number, fileId: number, offset: number): boolean {
+    const slot = this.find(key, start, end, keyHash(key, start, end));
+    return slot >= 0 && this.offsets[slot] === offset && this.fileIds[this.files[slot]] === fileId;
   }
 
   /** Frame bytes of the live records in data file `fileId`. */
@@ -90,23 +126,28 @@ export class Keydir {
     return index === undefined ? 0 : this.liveByFile[index];
   }
 
-  /** Makes room for `keys` more keys in one step (open: from the hint files' entry counts), so the slab is not regrown and over-allocated while loading. */
-  reserve(keys: number): void {
-    const need = this.slots.size + keys;
-    if (need > this.capacity) this.resize(need);
+  /**
+   * Makes room for `keys` more keys with `keyBytes` more key bytes in one step (open: from the
+   * hint files), so nothing is regrown (and over-allocated) while loading.
+   */
+  reserve(keys: number, keyBytes = 0): void {
+    const need = this.keys + keys;
+    if (need > this.capacity) this.resizeSlots(need);
+    if (need > this.table.length * LOAD_MAX) this.rehash(tableSizeFor(need));
+    if (this.arenaUsed + keyBytes > this.arena.length) this.resizeArena(this.arenaUsed + keyBytes);
   }
 
   /**
    * Folds one data record (in revision order per key) into the keydir: the same path serves
-   * `apply`, the data-file scan at open and hint files.
+   * `apply`, the data-file scan at open and hint files. The key is `key[start..end)` (copied).
    */
-  record(op: EngineOp, key: string, fileId: number, offset: number, sizeBytes: number, revision: number): void {
+  record(op: EngineOp, key: Uint8Array, start: number, end: number, fileId: number, offset: number, sizeBytes: number, revision: number): void {
     if (op === EngineOp.Set) {
       if (!(sizeBytes <= SIZE_BYTES_MAX)) throw new RangeError(`KeydirSizeBytesFits: frame of ${sizeBytes} bytes`);
-      let slot = this.slots.get(key);
-      if (slot === undefined) {
-        slot = this.allocSlot();
-        this.slots.set(key, slot);
+      const hash = keyHash(key, start, end);
+      let slot = this.find(key, start, end, hash);
+      if (slot < 0) {
+        slot = this.insert(key, start, end, hash);
       } else {
         this.dropLiveSlot(slot);
       }
@@ -118,11 +159,11 @@ export class Keydir {
       this.addLive(file, sizeBytes);
     } else {
       if (op === EngineOp.Delete) {
-        const slot = this.slots.get(key);
-        if (slot !== undefined) {
+        const hash = keyHash(key, start, end);
+        const slot = this.find(key, start, end, hash);
+        if (slot >= 0) {
           this.dropLiveSlot(slot);
-          this.slots.delete(key);
-          this.freeSlots.push(slot);
+          this.remove(slot, hash);
         }
       }
       // A tombstone is dead from the start: it only has to outlive the values it shadows.
@@ -131,13 +172,13 @@ export class Keydir {
   }
 
   /**
-   * Merge switch: points `key` at its copy in `fileId` when the keydir still holds the same
-   * revision (else the key was overwritten or deleted during the merge and the copy is dead).
-   * Returns whether it moved.
+   * Merge switch: points `key[start..end)` at its copy in `fileId` when the keydir still holds
+   * the same revision (else the key was overwritten or deleted during the merge and the copy is
+   * dead). Returns whether it moved.
    */
-  repoint(key: string, revision: number, fileId: number, offset: number): boolean {
-    const slot = this.slots.get(key);
-    if (slot === undefined || this.revisions[slot] !== revision) return false;
+  repoint(key: Uint8Array, start: number, end: number, revision: number, fileId: number, offset: number): boolean {
+    const slot = this.find(key, start, end, keyHash(key, start, end));
+    if (slot < 0 || this.revisions[slot] !== revision) return false;
     this.dropLiveSlot(slot); // the original is dead now, until `forgetFile` drops its file
     const file = this.fileIndexOf(fileId);
     this.offsets[slot] = offset;
@@ -161,23 +202,129 @@ export class Keydir {
     this.deadBytes += bytes;
   }
 
-  private allocSlot(): number {
-    const free = this.freeSlots.pop();
-    if (free !== undefined) return free;
-    if (this.slotsUsed === this.capacity) this.resize(Math.ceil(this.capacity * 1.5));
-    return this.slotsUsed++;
+  /** The slot of `key[start..end)` (hash `hash`), or -1. */
+  private find(key: Uint8Array, start: number, end: number, hash: number): number {
+    const table = this.table;
+    const mask = table.length - 1;
+    const length = end - start;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const s = table[i] - 1;
+      if (s < 0) return -1;
+      if (this.hashes[s] === hash && this.keyBytes[s] === length && this.keyEquals(s, key, start, length)) return s;
+    }
   }
 
-  private resize(slots: number): void {
-    const grow = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
-      const next = make(slots);
-      next.set(old.subarray(0, this.slotsUsed));
+  private keyEquals(slot: number, key: Uint8Array, start: number, length: number): boolean {
+    const arena = this.arena;
+    const at = this.keyAt[slot];
+    for (let i = 0; i < length; i++) if (arena[at + i] !== key[start + i]) return false;
+    return true;
+  }
+
+  /** Adds a key that is not in the table; returns its new slot. */
+  private insert(key: Uint8Array, start: number, end: number, hash: number): number {
+    if (this.keys + 1 > this.table.length * LOAD_MAX) this.rehash(this.table.length * 2);
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.slotsUsed === this.capacity) this.resizeSlots(Math.ceil(this.capacity * 1.5));
+      slot = this.slotsUsed++;
+    }
+    const length = end - start;
+    if (this.arenaUsed + length > this.arena.length) this.makeArenaRoom(length);
+    const at = this.arenaUsed;
+    if (length <= 32) for (let i = 0; i < length; i++) this.arena[at + i] = key[start + i];
+    else this.arena.set(key.subarray(start, end), at);
+    this.arenaUsed += length;
+    this.hashes[slot] = hash;
+    this.keyAt[slot] = at;
+    this.keyBytes[slot] = length;
+    const mask = this.table.length - 1;
+    let i = hash & mask;
+    while (this.table[i] !== 0) i = (i + 1) & mask;
+    this.table[i] = slot + 1;
+    this.keys++;
+    return slot;
+  }
+
+  /** Removes `slot` (hash `hash`) from the table with a backward shift (linear probing without tombstones). */
+  private remove(slot: number, hash: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let hole = hash & mask;
+    while (table[hole] !== slot + 1) hole = (hole + 1) & mask;
+    for (let j = (hole + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
+      const home = this.hashes[table[j] - 1] & mask;
+      // Move the entry at j into the hole unless its home lies cyclically in (hole, j].
+      const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!stays) {
+        table[hole] = table[j];
+        hole = j;
+      }
+    }
+    table[hole] = 0;
+    this.arenaDeadBytes += this.keyBytes[slot];
+    this.keys--;
+    this.freeSlots.push(slot);
+  }
+
+  private rehash(size: number): void {
+    const table = new Int32Array(size);
+    const mask = size - 1;
+    for (const entry of this.table) {
+      if (entry === 0) continue;
+      let i = this.hashes[entry - 1] & mask;
+      while (table[i] !== 0) i = (i + 1) & mask;
+      table[i] = entry;
+    }
+    this.table = table;
+  }
+
+  private resizeSlots(slots: number): void {
+    const used = this.slotsUsed;
+    const grow = <T extends Float64Array | Uint32Array>(old: T, next: T): T => {
+      next.set(old.subarray(0, used));
       return next;
     };
-    this.revisions = grow(this.revisions, (n) => new Float64Array(n));
-    this.offsets = grow(this.offsets, (n) => new Float64Array(n));
-    this.sizes = grow(this.sizes, (n) => new Uint32Array(n));
-    this.files = grow(this.files, (n) => new Uint32Array(n));
+    this.hashes = grow(this.hashes, new Uint32Array(slots));
+    this.keyAt = grow(this.keyAt, new Float64Array(slots));
+    this.keyBytes = grow(this.keyBytes, new Uint32Array(slots));
+    this.revisions = grow(this.revisions, new Float64Array(slots));
+    this.offsets = grow(this.offsets, new Float64Array(slots));
+    this.sizes = grow(this.sizes, new Uint32Array(slots));
+    this.files = grow(this.files, new Uint32Array(slots));
+  }
+
+  /** Room for `length` more key bytes: compacts away deleted keys when they are most of the arena, else grows it by half. */
+  private makeArenaRoom(length: number): void {
+    if (this.arenaDeadBytes >= ARENA_COMPACT_BYTES_MIN && this.arenaDeadBytes * 2 >= this.arenaUsed) {
+      this.compactArena();
+      if (this.arenaUsed + length <= this.arena.length) return;
+    }
+    this.resizeArena(Math.max(this.arenaUsed + length, Math.ceil(this.arena.length * 1.5)));
+  }
+
+  private resizeArena(bytes: number): void {
+    const next = Buffer.allocUnsafe(bytes);
+    this.arena.copy(next, 0, 0, this.arenaUsed);
+    this.arena = next;
+  }
+
+  /** Copies the keys in use to a fresh arena (same size), in table order. */
+  private compactArena(): void {
+    const next = Buffer.allocUnsafe(this.arena.length);
+    let used = 0;
+    for (const entry of this.table) {
+      if (entry === 0) continue;
+      const slot = entry - 1;
+      const at = this.keyAt[slot];
+      const length = this.keyBytes[slot];
+      this.arena.copy(next, used, at, at + length);
+      this.keyAt[slot] = used;
+      used += length;
+    }
+    this.arena = next;
+    this.arenaUsed = used;
+    this.arenaDeadBytes = 0;
   }
 
   private fileIndexOf(fileId: number): number {

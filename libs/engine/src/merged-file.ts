@@ -59,8 +59,8 @@ function encodeHintEntry(out: Buffer, at: number, op: EngineOp, revision: number
   return at + HINT_ENTRY_HEADER_BYTES + key.length;
 }
 
-/** Called per hint entry with its fields (no object per entry: open loads a million of them). `key` is the key bytes as latin1. */
-export type HintEntryVisitor = (op: EngineOp, key: string, revision: number, offset: number, sizeBytes: number) => void;
+/** Called per hint entry with its fields (no object per entry: open loads a million of them); the key is `payload[keyStart..keyEnd)`. */
+export type HintEntryVisitor = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number) => void;
 
 /**
  * Visits the entries of one entries-frame payload (tag byte included) of a hint file that
@@ -73,7 +73,7 @@ export function forEachHintEntry(payload: Buffer, visit: HintEntryVisitor): numb
     const keySize = payload.readUInt32BE(at + 21);
     const keyStart = at + HINT_ENTRY_HEADER_BYTES;
     const keyEnd = keyStart + keySize;
-    visit(payload[at], payload.toString('latin1', keyStart, keyEnd), readU64(payload, at + 1), readU64(payload, at + 9), payload.readUInt32BE(at + 17));
+    visit(payload[at], payload, keyStart, keyEnd, readU64(payload, at + 1), readU64(payload, at + 9), payload.readUInt32BE(at + 17));
     at = keyEnd;
     count++;
   }
@@ -81,24 +81,26 @@ export function forEachHintEntry(payload: Buffer, visit: HintEntryVisitor): numb
 }
 
 /**
- * The entry count the footer of a hint file claims, or 0 when it cannot be read: a sizing hint
- * only (for `Keydir.reserve`), read with one small pread; `readHintFile` validates the file.
+ * What the footer of a hint file claims: its entry count, and an upper bound of its key bytes (the
+ * file's bytes less headers and entry headers); zeros when it cannot be read. A sizing hint only
+ * (for `Keydir.reserve`), read with one small pread; `readHintFile` validates the file.
  */
-export function hintFooterEntryCount(path: string): number {
+export function hintFooterSizes(path: string): { entries: number; keyBytes: number } {
   let fd = -1;
   try {
     fd = fs.openSync(path, 'r');
     const size = fs.fstatSync(fd).size;
     const frameBytes = FRAME_HEADER_BYTES + HINT_FOOTER_BYTES;
-    if (size < FILE_HEADER_BYTES + frameBytes) return 0;
+    if (size < FILE_HEADER_BYTES + frameBytes) return { entries: 0, keyBytes: 0 };
     const buf = Buffer.alloc(frameBytes);
     fs.readSync(fd, buf, 0, frameBytes, size - frameBytes);
     const f = decodeFrame(buf, 0, frameBytes);
-    if ('error' in f || f.payload[0] !== HINT_TAG_FOOTER) return 0;
-    const count = readU64(f.payload, 1);
-    return Number.isSafeInteger(count) ? count : 0;
+    if ('error' in f || f.payload[0] !== HINT_TAG_FOOTER) return { entries: 0, keyBytes: 0 };
+    const entries = readU64(f.payload, 1);
+    const keyBytes = size - FILE_HEADER_BYTES - frameBytes - entries * HINT_ENTRY_HEADER_BYTES;
+    return Number.isSafeInteger(entries) && keyBytes >= 0 ? { entries, keyBytes } : { entries: 0, keyBytes: 0 };
   } catch {
-    return 0;
+    return { entries: 0, keyBytes: 0 };
   } finally {
     if (fd >= 0) fs.closeSync(fd);
   }
