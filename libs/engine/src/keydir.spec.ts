@@ -12,15 +12,12 @@ const del = (kd: Keydir, key: string, fileId: number, offset: number, sizeBytes:
 };
 const get = (kd: Keydir, key: string): KeydirEntry | undefined => kd.get(b(key));
 
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
+/** Deterministic PRNG (a 32-bit LCG, Numerical Recipes constants) so a failure reproduces. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  let x = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 4294967296;
   };
 }
 
