@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -396,4 +397,179 @@ describe('BitcaskEngine merge and hint files', () => {
     expect(fs.existsSync(path.join(dir, MANIFEST_FILE_NAME))).toBe(true);
     expectContents(e, expected);
   });
+
+  describe('one flipped byte per file kind has its defined outcome', () => {
+    /** A store with merged files (+ hint files, manifest) and two log files; returns its contents. */
+    const build = async (): Promise<Expected> => {
+      const e = await open({ segmentBytesMax: 16 * 1024 });
+      const expected: Expected = new Map();
+      await applyMany(e, expected, 3_000, workload(500, 'f1'));
+      await e.merge();
+      await applyMany(e, expected, 600, workload(500, 'f2'));
+      await e.close();
+      return expected;
+    };
+    const logFiles = (): string[] => fs.readdirSync(dir).filter((n) => n.endsWith('.seg')).map((n) => path.join(dir, n));
+    /** The offset of every record frame of a log file. */
+    const frameOffsets = (file: string): number[] => {
+      const data = fs.readFileSync(file);
+      const offsets: number[] = [];
+      for (let at = SEGMENT_HEADER_BYTES; at < data.length; at += 8 + data.readUInt32BE(at)) offsets.push(at);
+      return offsets;
+    };
+
+    it('data file, a record in the middle: open fails with LogCorruptionError naming the file and offset; a running engine never returns the bytes', async () => {
+      const expected = await build();
+      const files = logFiles();
+      expect(files.length).toBeGreaterThanOrEqual(2);
+      for (const file of [files[0], files[files.length - 1]]) {
+        const copy = tempDir();
+        fs.cpSync(dir, copy, { recursive: true });
+        const target = path.join(copy, path.basename(file));
+        const offsets = frameOffsets(target);
+        const at = offsets[offsets.length >> 1];
+        flipByte(target, at + 8 + 30); // inside the key or value of that record
+        await expect(open({ segmentBytesMax: 16 * 1024 }, copy)).rejects.toMatchObject({ code: 'LOG_CORRUPTION', segmentPath: target, offset: at });
+      }
+      // The same damage under a running engine: the get of that key throws, the others read.
+      const e = await open({ segmentBytesMax: 16 * 1024 });
+      const file = files[files.length - 1];
+      const offsets = frameOffsets(file);
+      let victim: string | null = null;
+      for (const [key, want] of expected) {
+        const pos = want && offsets.find((o) => e.get(b(key))?.revision === want.revision && fs.readFileSync(file).subarray(o, o + 8 + 25 + key.length).includes(b(key)) && readRevisionAt(file, o) === want.revision);
+        if (pos) {
+          victim = key;
+          flipByte(file, pos + 8 + 25 + key.length); // the first value byte
+          break;
+        }
+      }
+      expect(victim).not.toBeNull();
+      expect(() => e.get(b(victim!))).toThrow(LogCorruptionError);
+      for (const [key, want] of expected) if (key !== victim) expect(e.get(b(key))?.revision ?? null).toBe(want?.revision ?? null);
+    });
+
+    it('data file, the tail record: a torn tail, truncated; reopens with every record before it', async () => {
+      const expected = await build();
+      const last = logFiles().pop()!;
+      const offsets = frameOffsets(last);
+      const tail = offsets[offsets.length - 1];
+      const tailRevision = readRevisionAt(last, tail);
+      flipByte(last, fs.statSync(last).size - 1);
+      const r = await open({ segmentBytesMax: 16 * 1024 });
+      expect(r.recovery.tornTail).toMatchObject({ segmentPath: last, offset: tail, reason: expect.stringMatching(/CRC32/) });
+      expect(fs.statSync(last).size).toBe(tail);
+      expect(r.appliedIndex()).toBe(tailRevision - 1);
+      // The lost record is the last entry (revision 3,600); every acknowledged record before it is there.
+      expect(tailRevision).toBe(3_600);
+      expect(workload(500, 'f2')(3_600).op).toBe(EngineOp.Noop);
+      expectContents(r, expected);
+      expectAccounting(r);
+    });
+
+    it('hint file, anywhere (header, an entry, the footer): falls back to scanning the data file, same contents', async () => {
+      const expected = await build();
+      const hint = path.join(dir, hintFileName(1));
+      const size = fs.statSync(hint).size;
+      for (const at of [3, FILE_HEADER_BYTES + 4, FILE_HEADER_BYTES + 8 + 5, size >> 1, size - 10, size - 1]) {
+        const copy = tempDir();
+        fs.cpSync(dir, copy, { recursive: true });
+        flipByte(path.join(copy, hintFileName(1)), at);
+        const r = await open({ segmentBytesMax: 16 * 1024 }, copy);
+        expect(r.openReport.mergedFilesScanned).toBe(1);
+        expect(r.openReport.warnings).toEqual([expect.stringMatching(/merged-0+1\.hint unusable/)]);
+        expectContents(r, expected);
+        expectAccounting(r);
+      }
+    });
+
+    it('merge manifest, anywhere: open fails with LogCorruptionError naming the manifest (which files hold the data is unknown)', async () => {
+      await build();
+      const manifest = path.join(dir, MANIFEST_FILE_NAME);
+      const size = fs.statSync(manifest).size;
+      for (const at of [0, 12, FILE_HEADER_BYTES + 2, FILE_HEADER_BYTES + 6, FILE_HEADER_BYTES + 8 + 3, size - 1]) {
+        const copy = tempDir();
+        fs.cpSync(dir, copy, { recursive: true });
+        flipByte(path.join(copy, MANIFEST_FILE_NAME), at);
+        await expect(open({ segmentBytesMax: 16 * 1024 }, copy)).rejects.toMatchObject({ code: 'LOG_CORRUPTION', segmentPath: path.join(copy, MANIFEST_FILE_NAME) });
+        // Nothing was deleted on the way: the store is as it was.
+        expect(fs.readdirSync(copy).sort()).toEqual(fs.readdirSync(dir).sort());
+      }
+    });
+  });
+
+  describe('a merge process SIGKILLed at a seeded moment leaves a store that opens with the same contents', () => {
+    // The child compiles the engine's TypeScript sources with swc (as Jest does) and merges; it
+    // SIGKILLs itself at the seed's chosen merge step call or after the seed's number of
+    // event-loop turns (so also between steps: mid-write, mid-rename, mid-delete).
+    const child = `
+      const fs = require('node:fs');
+      const swc = require(${JSON.stringify(require.resolve('@swc/core'))});
+      require.extensions['.ts'] = (m, filename) => m._compile(swc.transformSync(fs.readFileSync(filename, 'utf8'), { filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }).code, filename);
+      const { BitcaskEngine } = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
+      const [dir, mode, n] = [process.argv[1], process.argv[2], Number(process.argv[3])]; // node -e: the arguments start at 1
+      const die = () => process.kill(process.pid, 'SIGKILL');
+      let calls = 0;
+      (async () => {
+        const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 16 * 1024,
+          mergeHook: () => { if (mode === 'hook' && ++calls === n) die(); } });
+        if (mode === 'ticks') { let t = 0; const tick = () => (++t === n ? die() : setImmediate(tick)); setImmediate(tick); }
+        await e.merge();
+        await e.close();
+        process.stdout.write('merged');
+      })().catch((err) => { console.error(err); process.exit(2); });
+    `;
+    const runChild = (at: string, mode: string, n: number): Promise<{ signal: string | null; code: number | null; out: string }> =>
+      new Promise((resolve, reject) => {
+        const p = spawn(process.execPath, ['--conditions=@cairn/source', '-e', child, at, mode, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('error', reject);
+        p.on('exit', (code, signal) => resolve({ code, signal, out }));
+      });
+
+    it('hook steps and event-loop turns from 6 seeds', async () => {
+      const expected: Expected = new Map();
+      const e = await open();
+      await applyMany(e, expected, 3_000, workload(1_000, 'k1'));
+      await e.merge(); // so that the killed merge also has merged files among its inputs
+      await applyMany(e, expected, 3_000, workload(1_000, 'k2'));
+      await e.close();
+      const random = (seed: number): number => ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
+      const outcomes: string[] = [];
+      for (let seed = 1; seed <= 6; seed++) {
+        const at = tempDir();
+        fs.cpSync(dir, at, { recursive: true });
+        const mode = seed % 2 ? 'hook' : 'ticks';
+        const n = mode === 'hook' ? 1 + Math.floor(random(seed) * 12) : 1 + Math.floor(random(seed) * 400);
+        const res = await runChild(at, mode, n);
+        expect(fs.existsSync(path.join(at, MANIFEST_FILE_NAME))).toBe(true);
+        expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'merged' : 'SIGKILL');
+        outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}`);
+        const r = await open({}, at);
+        expectContents(r, expected);
+        expectAccounting(r);
+        expect(r.appliedIndex()).toBe(6_000);
+        expect(r.openReport.mergedFilesScanned).toBe(0);
+        expect(fs.readdirSync(at).filter((name) => !KNOWN_FILE.test(name))).toEqual([]);
+        await r.merge();
+        expectContents(r, expected);
+      }
+      // At least some runs really were killed mid-merge.
+      expect(outcomes.filter((o) => o.endsWith('SIGKILL')).length).toBeGreaterThanOrEqual(3);
+      expect(outcomes.filter((o) => o.startsWith('hook') && o.endsWith('SIGKILL')).length).toBe(3);
+    });
+  });
 });
+
+/** The revision field of the data record in the log frame at `offset` of `file`. */
+function readRevisionAt(file: string, offset: number): number {
+  const head = Buffer.alloc(8 + 17);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, head, 0, head.length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return head.readUInt32BE(8 + 9) * 0x1_0000_0000 + head.readUInt32BE(8 + 13);
+}
