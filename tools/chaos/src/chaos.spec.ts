@@ -115,4 +115,17 @@ describe('chaos run (real cluster, real nats-server)', () => {
     expect(summary).toContain('replay: node tools/chaos/dist/main.js --seed 7 --duration 20s --clients 4 --keys 6');
     expect(existsSync(result.dir)).toBe(false); // a passing run in a temp dir cleans up
   });
+
+  itNats('membership under load: 3 → 5 → 3 replicas, the leader removed on the way, is linearizable', async () => {
+    const result = await runChaos({ seed: 11, durationMs: 24_000, clients: 4, keys: 6, faults: { kinds: [] }, membership: true });
+    const summary = formatChaosSummary(result);
+    if (!result.passed) process.stderr.write(`${summary}\n`);
+    expect(result.problems).toEqual([]);
+    expect(result.check.violations).toEqual([]);
+    expect(result.membershipLog.map((m) => m.action)).toEqual(['join and add c4', 'join and add c5', expect.stringMatching(/^removed leader c[123]$/), 'remove a first-three follower']);
+    expect(result.membershipLog.map((m) => m.voters.length)).toEqual([4, 5, 4, 3]);
+    expect(result.membershipLog[3].voters).toEqual(expect.arrayContaining(['c4', 'c5']));
+    expect(result.passed).toBe(true);
+    expect(summary).toContain('--faults none --membership');
+  });
 });

@@ -30,6 +30,13 @@ export interface ChaosOptions {
   checkTimeoutMs?: number;
   /** Fault schedule tuning (the seed, duration and cluster size come from the run). */
   faults?: Omit<FaultPlanOptions, 'seed' | 'durationMs' | 'counts'>;
+  /**
+   * Also change membership during the load (Raft thesis §4), through the gateway HTTP API: start
+   * c4 and c5 with `--join` and add each (learner → caught up → voter), then remove the leader,
+   * then another of the first three replicas: the consensus group goes 3 → 5 → 3. `faults.kinds`
+   * = [] runs membership changes alone. Fault injection and membership steps never overlap.
+   */
+  membership?: boolean;
   /** Aborting ends the load and faults early; the run still heals, reads and checks. */
   signal?: AbortSignal;
   /** Progress lines (default: none). */
@@ -45,6 +52,15 @@ export interface InjectedFault {
   healedAtMs: number;
   holdMs: number;
   detail?: string;
+}
+
+/** A membership step as it was done: `ms` is how long the gateway took to answer. */
+export interface MembershipStep {
+  action: string;
+  atMs: number;
+  ms: number;
+  /** The voters after the step. */
+  voters: string[];
 }
 
 export interface OutcomeCounts {
@@ -66,6 +82,8 @@ export interface ChaosResult {
   /** Faults injected, by kind. */
   faults: Record<FaultKind, number>;
   faultLog: InjectedFault[];
+  /** Membership steps done (empty unless `membership`). */
+  membershipLog: MembershipStep[];
   check: CheckResult;
   /** What failed besides linearizability: a process that exited on its own, a recovery or a final read that failed. */
   problems: string[];
@@ -88,6 +106,8 @@ const FINAL_READ_ATTEMPTS_MAX = 30;
 const FINAL_READ_BACKOFF_MS = 500;
 /** A client waits this long after a failed operation before the next (no hot loop during an outage), ms. */
 const ERROR_BACKOFF_MS = 100;
+/** Bound on one membership call, retries of 503 included, ms. */
+const MEMBERSHIP_TIMEOUT_MS = 90_000;
 /** Hard bound on one client's operations (the duration normally ends the loop first). */
 const OPS_PER_CLIENT_MAX = 50_000_000;
 
@@ -95,9 +115,10 @@ const OPS_PER_CLIENT_MAX = 50_000_000;
  * Writes a chaos cluster config into `dir` (3 consensus replicas, 2 storage nodes, 1 gateway, free
  * ports, data under `dir/data`) and returns its path and the gateway's address.
  */
-export async function writeChaosConfig(dir: string): Promise<{ configPath: string; host: string; port: number; dataDir: string }> {
+export async function writeChaosConfig(dir: string): Promise<{ configPath: string; host: string; port: number; httpPort: number; dataDir: string }> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
+  const httpPort = await freePort();
   const dataDir = join(dir, 'data');
   const config = {
     clusterName: 'chaos',
@@ -105,12 +126,12 @@ export async function writeChaosConfig(dir: string): Promise<{ configPath: strin
     nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
     consensus: { replicas: Array.from({ length: CHAOS_CLUSTER.consensus }, (_, i) => ({ id: `c${i + 1}` })) },
     storage: { nodes: Array.from({ length: CHAOS_CLUSTER.storage }, (_, i) => ({ id: `s${i + 1}` })) },
-    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port }] },
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort }] },
     logLevel: 'info',
   };
   const configPath = join(dir, 'cairn.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  return { configPath, host: '127.0.0.1', port, dataDir };
+  return { configPath, host: '127.0.0.1', port, httpPort, dataDir };
 }
 
 /** The last Raft log segment of a replica's data dir, or null when it has none. */
@@ -193,11 +214,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const dirGiven = options.configOut !== undefined;
   const dir = dirGiven ? resolve(options.configOut!) : mkdtempSync(join(tmpdir(), 'cairn-chaos-'));
-  const { configPath, host, port, dataDir } = await writeChaosConfig(dir);
+  const { configPath, host, port, httpPort, dataDir } = await writeChaosConfig(dir);
   const problems: string[] = [];
   const faultLog: InjectedFault[] = [];
+  const membershipLog: MembershipStep[] = [];
   const recorder = new HistoryRecorder();
-  const plan = planFaults({ ...options.faults, seed: options.seed, durationMs: options.durationMs, counts: CHAOS_CLUSTER });
+  const noFaults = options.faults?.kinds !== undefined && options.faults.kinds.length === 0;
+  const plan = noFaults ? [] : planFaults({ ...options.faults, seed: options.seed, durationMs: options.durationMs, counts: CHAOS_CLUSTER });
+  /** Faults and membership steps take turns (a kill in the middle of a removal could cost the quorum). */
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => undefined);
+    return run;
+  };
   const paused = new Set<string>();
   let natsDown = false;
   let passed = false;
@@ -334,7 +364,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         if (over() || elapsed() + f.holdMs > options.durationMs) break;
         const injected: InjectedFault[] = [];
         try {
-          faultLog.push(await inject(f, injected));
+          faultLog.push(await exclusive(() => inject(f, injected)));
         } catch (e) {
           faultLog.push(...injected);
           problems.push(`${f.kind} at +${elapsed()} ms: recovery failed: ${(e as Error).message}`);
@@ -343,8 +373,57 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     };
 
+    // --- membership (thesis §4): 3 → 5 → 3, the leader removed on the way --------------------
+    const members = new MembersApi(host, httpPort);
+    const membershipLoop = async (): Promise<void> => {
+      if (!options.membership) return;
+      // Each step resolves to the voters in the configuration its last change committed.
+      const steps: { atFraction: number; action: string; run: () => Promise<string[]> }[] = [
+        { atFraction: 0.12, action: 'join and add c4', run: () => cluster.join('c4', 'consensus', READY_TIMEOUT_MS).then(() => members.add('c4')) },
+        { atFraction: 0.3, action: 'join and add c5', run: () => cluster.join('c5', 'consensus', READY_TIMEOUT_MS).then(() => members.add('c5')) },
+        {
+          atFraction: 0.5,
+          action: 'remove the leader',
+          run: async () => {
+            const leader = await cluster.leaderId(READY_TIMEOUT_MS);
+            const voters = await members.remove(leader);
+            await cluster.forget(leader);
+            return voters;
+          },
+        },
+        {
+          atFraction: 0.7,
+          action: 'remove a first-three follower',
+          run: async () => {
+            const leader = await cluster.leaderId(READY_TIMEOUT_MS);
+            const victim = ['c1', 'c2', 'c3'].find((id) => id !== leader && cluster.ids('consensus').includes(id));
+            if (!victim) throw new Error('no first-three follower left to remove');
+            const voters = await members.remove(victim);
+            await cluster.forget(victim);
+            return voters;
+          },
+        },
+      ];
+      for (const step of steps) {
+        const waitMs = step.atFraction * options.durationMs - elapsed();
+        if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
+        if (over()) break;
+        const atMs = elapsed();
+        try {
+          const leaderBefore = await cluster.leaderId(READY_TIMEOUT_MS);
+          const voters = await exclusive(step.run);
+          const action = step.action === 'remove the leader' ? `removed leader ${leaderBefore}` : step.action;
+          membershipLog.push({ action, atMs, ms: elapsed() - atMs, voters });
+          say(`chaos: +${(atMs / 1000).toFixed(1)}s membership: ${action} in ${elapsed() - atMs} ms; voters ${voters.join(',')}`);
+        } catch (e) {
+          problems.push(`membership step "${step.action}" at +${atMs} ms failed: ${(e as Error).message}`);
+          break;
+        }
+      }
+    };
+
     const load = Array.from({ length: clients }, (_, i) => clientLoop(i));
-    await faultLoop();
+    await Promise.all([faultLoop(), membershipLoop()]);
     const restMs = options.durationMs - elapsed();
     if (restMs > 0) await sleep(restMs, undefined, { signal: options.signal }).catch(() => undefined);
     loadOver = true;
@@ -356,6 +435,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     natsDown = false;
     await cluster.waitReady(READY_TIMEOUT_MS).catch((e: unknown) => problems.push(`not ready after healing: ${(e as Error).message}`));
     await finalReads(recorder, clients, keys, host, port, requestTimeoutMs, problems);
+    if (options.membership && membershipLog.length === 4) {
+      const conf = await members.list().catch((e: unknown) => ({ voters: [], learners: [], error: (e as Error).message }));
+      if (conf.voters.length !== 3 || conf.learners.length !== 0) problems.push(`membership: expected 3 voters and no learners at the end, got ${JSON.stringify(conf)}`);
+    } else if (options.membership && !problems.some((p) => p.startsWith('membership'))) {
+      problems.push(`membership: only ${membershipLog.length} of 4 steps ran (run too short or aborted)`);
+    }
     say('chaos: checking the history');
     const ops = recorder.operations();
     const check = checkHistory(ops, { timeoutMs: options.checkTimeoutMs ?? CHECK_DEFAULTS.timeoutMs });
@@ -374,12 +459,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       operations: countOutcomes(ops),
       faults,
       faultLog,
+      membershipLog,
       check,
       problems,
       historyPath,
       dir,
       dirKept: dirGiven || !passed,
-      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',')}` : ''}`,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}`,
     };
   } finally {
     // A stopped process ignores SIGTERM until continued: resume before stopping.
@@ -463,6 +549,7 @@ export function formatChaosSummary(r: ChaosResult): string {
     `chaos: ${r.passed ? 'PASSED' : 'FAILED'} seed=${r.seed} duration=${r.durationMs / 1000}s clients=${r.clients} keys=${r.keys} elapsed=${(r.elapsedMs / 1000).toFixed(1)}s`,
     `operations: ${o.total} (ok ${o.ok}, fail ${o.fail}, info ${o.info}); ok/fail/info by kind: ${kinds}`,
     `faults: ${faultTotal} (${FAULT_KINDS.map((k) => `${k} ${r.faults[k]}`).join(', ')})`,
+    ...(r.membershipLog.length ? [`membership: ${r.membershipLog.map((m) => `+${(m.atMs / 1000).toFixed(1)}s ${m.action} (${m.ms} ms) → voters ${m.voters.join(',')}`).join('; ')}`] : []),
     `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}`,
     formatCheckResult(r.check),
   ];
@@ -471,4 +558,42 @@ export function formatChaosSummary(r: ChaosResult): string {
   if (r.dirKept) lines.push(`config, data and logs: ${r.dir}`);
   lines.push(`replay: ${r.replay}`);
   return lines.join('\n');
+}
+
+/** Membership through the gateway HTTP API (docs/http.md "Membership"); throws on any non-200 answer. */
+class MembersApi {
+  constructor(
+    private readonly host: string,
+    private readonly httpPort: number,
+  ) {}
+
+  list(): Promise<{ voters: string[]; learners: string[] }> {
+    return this.call('GET', '/v1/cluster/members');
+  }
+
+  /** @returns the voters once the replica is a voter. */
+  async add(id: string): Promise<string[]> {
+    return (await this.call<{ conf: { voters: string[] } }>('POST', '/v1/cluster/members', { id, kind: 'replica' })).conf.voters;
+  }
+
+  /** @returns the voters once the removal committed. */
+  async remove(id: string): Promise<string[]> {
+    return (await this.call<{ conf: { voters: string[] } }>('DELETE', `/v1/cluster/members/${id}`)).conf.voters;
+  }
+
+  /** Retries 503 (no leader, outcome unknown: the API is idempotent) for up to MEMBERSHIP_TIMEOUT_MS. */
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const deadline = Date.now() + MEMBERSHIP_TIMEOUT_MS;
+    for (;;) {
+      const res = await fetch(`http://${this.host}:${this.httpPort}${path}`, {
+        method,
+        headers: body ? { 'content-type': 'application/json' } : {},
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const json = (await res.json().catch(() => ({}))) as T & { message?: string };
+      if (res.ok) return json;
+      if (res.status !== 503 || Date.now() >= deadline) throw new Error(`${method} ${path}: ${res.status} ${json.message ?? ''}`);
+      await sleep(200);
+    }
+  }
 }

@@ -31,7 +31,8 @@ async function main(): Promise<number> {
     .option('--request-timeout <ms>', 'client request timeout, ms', int('request-timeout', 1), 5000)
     .option('--think <ms>', 'pause between one client\'s operations, ms', int('think', 0), 0)
     .option('--check-timeout <ms>', 'checker budget, ms', int('check-timeout', 1), 300_000)
-    .option('--faults <kinds>', `comma-separated fault kinds to draw from (default all: ${FAULT_KINDS.join(',')})`)
+    .option('--faults <kinds>', `comma-separated fault kinds to draw from (default all: ${FAULT_KINDS.join(',')}), or none`)
+    .option('--membership', 'also grow the consensus group 3 → 5 and shrink it back to 3 (removing the leader) during the run')
     .option('--check-history <file>', 're-check a saved history and exit')
     .allowExcessArguments(false)
     .exitOverride();
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
       checkTimeout: number;
       checkHistory?: string;
       faults?: string;
+      membership?: boolean;
     }>();
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 3;
@@ -64,7 +66,7 @@ async function main(): Promise<number> {
   let kinds: FaultKind[] | undefined;
   try {
     durationMs = parseDurationMs(o.duration);
-    kinds = o.faults?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
+    kinds = o.faults === 'none' ? [] : (o.faults?.split(',').map((k) => k.trim()) as FaultKind[] | undefined);
     for (const k of kinds ?? []) if (!FAULT_KINDS.includes(k)) throw new RangeError(`--faults: unknown kind ${JSON.stringify(k)} (kinds: ${FAULT_KINDS.join(', ')})`);
   } catch (e) {
     process.stderr.write(`cairn-chaos: ${(e as Error).message}\n`);
@@ -91,6 +93,7 @@ async function main(): Promise<number> {
       thinkMs: o.think,
       checkTimeoutMs: o.checkTimeout,
       faults: kinds ? { kinds } : undefined,
+      membership: o.membership === true,
       signal: abort.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     });
