@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FRAME_HEADER_BYTES, LogClosedError, LogCorruptionError, SegmentedLog, segmentFileName } from '@cairn/log';
-import { BitcaskEngine, EngineEntryTooLargeError, EngineGapError, EngineOp, decodeRecord, encodeRecord, type EngineEntry, type EngineOptions } from './index';
+import { BitcaskEngine, ENGINE_DEFAULTS, EngineEntryTooLargeError, EngineGapError, EngineOp, decodeRecord, encodeRecord, type EngineEntry, type EngineOptions } from './index';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string | Buffer, value: string | Buffer): EngineEntry => ({ index, op: EngineOp.Set, key: typeof key === 'string' ? b(key) : key, value: typeof value === 'string' ? b(value) : value });
@@ -165,6 +165,22 @@ describe('BitcaskEngine', () => {
     await log.close();
     await expect(open()).rejects.toBeInstanceOf(LogCorruptionError);
     engine = null;
+  });
+
+  it('configured limits: documented defaults (docs/engine.md), invalid values refused', async () => {
+    expect(ENGINE_DEFAULTS).toEqual({
+      segmentBytesMax: 64 * 1024 * 1024,
+      keyBytesMax: 64 * 1024,
+      valueBytesMax: 8 * 1024 * 1024,
+      mergeDeadBytesRatioMin: 0.5,
+      mergeFilesMin: 2,
+      mergeBytesPerSecondMax: 64 * 1024 * 1024,
+      mergeChunkBytes: 1024 * 1024,
+    });
+    for (const bad of [{ segmentBytesMax: 0 }, { segmentBytesMax: 1.5 }, { keyBytesMax: -1 }, { valueBytesMax: NaN }, { mergeDeadBytesRatioMin: 1.5 }, { mergeBytesPerSecondMax: 0 }, { mergeFilesMin: 0 }, { mergeChunkBytes: 0 }]) {
+      await expect(BitcaskEngine.open({ dir, ...bad })).rejects.toBeInstanceOf(RangeError);
+    }
+    expect(fs.readdirSync(dir)).toEqual([]); // refused before touching the directory
   });
 
   it('bounds keys and values; close makes later calls throw LogClosedError', async () => {

@@ -124,13 +124,22 @@ export interface EngineOpenReport {
 }
 
 const MiB = 1024 * 1024;
-const DEFAULT_SEGMENT_BYTES_MAX = 64 * MiB;
-const DEFAULT_KEY_BYTES_MAX = 64 * 1024;
-const DEFAULT_VALUE_BYTES_MAX = 8 * MiB;
-const DEFAULT_MERGE_DEAD_BYTES_RATIO_MIN = 0.5;
-const DEFAULT_MERGE_FILES_MIN = 2;
-const DEFAULT_MERGE_BYTES_PER_SECOND_MAX = 64 * MiB;
-const DEFAULT_MERGE_CHUNK_BYTES = MiB;
+/**
+ * The defaults of the configured limits (docs/engine.md "API"): data file size, entry bounds, the
+ * merge trigger (dead-bytes ratio, file count) and the merge I/O bound.
+ */
+export const ENGINE_DEFAULTS = Object.freeze({
+  /** A data file (log file or merged file) rolls over at this size. */
+  segmentBytesMax: 64 * MiB,
+  keyBytesMax: 64 * 1024,
+  valueBytesMax: 8 * MiB,
+  /** Merge trigger: dead bytes / record bytes of the immutable data files. */
+  mergeDeadBytesRatioMin: 0.5,
+  mergeFilesMin: 2,
+  /** Merge input read rate bound (bytes/s). */
+  mergeBytesPerSecondMax: 64 * MiB,
+  mergeChunkBytes: MiB,
+});
 /** Keydir entries switched to a merged file between two yields to the event loop. */
 const SWITCH_ENTRIES_PER_YIELD = 65_536;
 
@@ -139,17 +148,20 @@ type ResolvedOptions = Required<Omit<EngineOptions, 'mergeHook' | 'fsyncPolicy'>
 function resolveOptions(o: EngineOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     dir: nodePath.resolve(o.dir),
-    segmentBytesMax: o.segmentBytesMax ?? DEFAULT_SEGMENT_BYTES_MAX,
+    segmentBytesMax: o.segmentBytesMax ?? ENGINE_DEFAULTS.segmentBytesMax,
     fsyncPolicy: o.fsyncPolicy,
-    keyBytesMax: o.keyBytesMax ?? DEFAULT_KEY_BYTES_MAX,
-    valueBytesMax: o.valueBytesMax ?? DEFAULT_VALUE_BYTES_MAX,
+    keyBytesMax: o.keyBytesMax ?? ENGINE_DEFAULTS.keyBytesMax,
+    valueBytesMax: o.valueBytesMax ?? ENGINE_DEFAULTS.valueBytesMax,
     autoMerge: o.autoMerge ?? true,
-    mergeDeadBytesRatioMin: o.mergeDeadBytesRatioMin ?? DEFAULT_MERGE_DEAD_BYTES_RATIO_MIN,
-    mergeFilesMin: o.mergeFilesMin ?? DEFAULT_MERGE_FILES_MIN,
-    mergeBytesPerSecondMax: o.mergeBytesPerSecondMax ?? DEFAULT_MERGE_BYTES_PER_SECOND_MAX,
-    mergeChunkBytes: o.mergeChunkBytes ?? DEFAULT_MERGE_CHUNK_BYTES,
+    mergeDeadBytesRatioMin: o.mergeDeadBytesRatioMin ?? ENGINE_DEFAULTS.mergeDeadBytesRatioMin,
+    mergeFilesMin: o.mergeFilesMin ?? ENGINE_DEFAULTS.mergeFilesMin,
+    mergeBytesPerSecondMax: o.mergeBytesPerSecondMax ?? ENGINE_DEFAULTS.mergeBytesPerSecondMax,
+    mergeChunkBytes: o.mergeChunkBytes ?? ENGINE_DEFAULTS.mergeChunkBytes,
     mergeHook: o.mergeHook,
   };
+  for (const name of ['segmentBytesMax', 'keyBytesMax', 'valueBytesMax'] as const) {
+    if (!Number.isSafeInteger(r[name]) || r[name] <= 0) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
+  }
   if (!(r.mergeDeadBytesRatioMin >= 0 && r.mergeDeadBytesRatioMin <= 1)) throw new RangeError(`mergeDeadBytesRatioMin must be in [0, 1], got ${o.mergeDeadBytesRatioMin}`);
   if (!Number.isSafeInteger(r.mergeFilesMin) || r.mergeFilesMin < 1) throw new RangeError(`mergeFilesMin must be a positive integer, got ${o.mergeFilesMin}`);
   if (!(r.mergeBytesPerSecondMax > 0)) throw new RangeError(`mergeBytesPerSecondMax must be > 0, got ${o.mergeBytesPerSecondMax}`);

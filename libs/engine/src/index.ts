@@ -4,6 +4,7 @@
  */
 export {
   BitcaskEngine,
+  ENGINE_DEFAULTS,
   type EngineEntry,
   type EngineOpenReport,
   type EngineOptions,
