@@ -162,8 +162,9 @@ describe('HTTP API: cluster, probes, metrics', () => {
     expect((await fetch(`${s.base}/healthz`)).status).toBe(200);
   });
 
-  it('/v1/cluster reports replicas and storage nodes from the status heartbeats', async () => {
-    s.view.onConsensusStatus(leaderStatus(3));
+  it('/v1/cluster reports replicas, members and storage nodes from the status heartbeats', async () => {
+    const conf = { voters: ['c1', 'c2', 'c3'], learners: ['c4'], storage: ['s1'] };
+    s.view.onConsensusStatus({ ...leaderStatus(3), conf, confIndex: 7 });
     s.view.onStorageStatus(storageStatus);
     const body = await (await fetch(`${s.base}/v1/cluster`)).json();
     expect(body).toEqual({
@@ -172,8 +173,24 @@ describe('HTTP API: cluster, probes, metrics', () => {
       leaderLive: true,
       term: 3,
       replicas: [{ id: 'c1', role: 'leader', term: 3, commitIndex: 9, lastIndex: 10, appliedIndex: 9, logBytes: 4096, ageMs: 0, live: true }],
+      members: { ...conf, confIndex: 7, committed: true },
       storage: [{ id: 's1', appliedIndex: 8, knownCommitIndex: 9, keys: 3, dataBytes: 777, ageMs: 0, live: true }],
     });
+  });
+
+  it('/v1/cluster/members lists the configuration (503 before any heartbeat) and validates changes', async () => {
+    expect((await fetch(`${s.base}/v1/cluster/members`)).status).toBe(503);
+    const conf = { voters: ['c1', 'c2', 'c3'], learners: [], storage: ['s1'] };
+    s.view.onConsensusStatus({ ...leaderStatus(3), conf, confIndex: 12 });
+    expect(await (await fetch(`${s.base}/v1/cluster/members`)).json()).toEqual({ ...conf, confIndex: 12, committed: false });
+    const post = (body: unknown) => fetch(`${s.base}/v1/cluster/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const bad = await post({ id: 'no spaces allowed' });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).message).toMatch(/id must be/);
+    expect((await post({ id: 'c4', kind: 'witness' })).status).toBe(400);
+    expect((await fetch(`${s.base}/v1/cluster/members/c%2F1`, { method: 'DELETE' })).status).toBe(400);
+    // No membership client wired in this harness (no NATS): a well-formed change is 503, not 500.
+    expect((await post({ id: 'c4' })).status).toBe(503);
   });
 
   it('/metrics is Prometheus text: # TYPE lines, request counters per door/op/status, histograms, cluster gauges', async () => {
