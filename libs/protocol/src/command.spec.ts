@@ -68,8 +68,9 @@ describe('write command encoding', () => {
 describe('outcome messages', () => {
   it('round-trip', () => {
     fc.assert(
-      fc.property(fc.array(fc.nat({ max: Number.MAX_SAFE_INTEGER }), { maxLength: 20 }), (indexes) => {
-        expect(decodeOutcomeRequest(encodeOutcomeRequest({ indexes }))).toEqual({ indexes });
+      fc.property(fc.array(fc.nat({ max: Number.MAX_SAFE_INTEGER }), { maxLength: 20 }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (indexes, sessionId) => {
+        const queries = indexes.map((index) => (index % 2 ? { index, session: { sessionId, seq: index } } : { index }));
+        expect(decodeOutcomeRequest(encodeOutcomeRequest({ queries }))).toEqual({ queries });
         const reply = { appliedIndex: 99, results: indexes.map((i) => ({ outcome: (i % 4) as ApplyOutcome, revision: i })) };
         expect(decodeOutcomeReply(encodeOutcomeReply(reply))).toEqual(reply);
       }),
@@ -77,7 +78,10 @@ describe('outcome messages', () => {
   });
 
   it('have a fixed layout and reject unknown outcomes, wrong types and trailing bytes', () => {
-    expect(encodeOutcomeRequest({ indexes: [42] }).toString('hex')).toBe('1401' + '00000001' + '000000000000002a');
+    expect(encodeOutcomeRequest({ queries: [{ index: 42 }] }).toString('hex')).toBe('1401' + '00000001' + '000000000000002a' + '00');
+    expect(encodeOutcomeRequest({ queries: [{ index: 42, session: { sessionId: 0xfedcba9876543210n, seq: 3 } }] }).toString('hex')).toBe(
+      '1401' + '00000001' + '000000000000002a' + '01' + 'fedcba9876543210' + '0000000000000003',
+    );
     const reply = encodeOutcomeReply({ appliedIndex: 43, results: [{ outcome: ApplyOutcome.ConditionFailed, revision: 42 }] });
     expect(reply.toString('hex')).toBe('1501' + '000000000000002b' + '00000001' + '02' + '000000000000002a');
     const bad = Buffer.from(reply);

@@ -148,9 +148,13 @@ export enum ApplyOutcome {
   Unknown = 3,
 }
 
-/** Gateway → storage node: the outcome of each entry index; answered once appliedIndex ≥ every index (or the node's wait ends). */
+/**
+ * Gateway → storage node: the outcome of each committed entry; answered once appliedIndex ≥ every
+ * index (or the node's wait ends). `session` (the write's sessionId and seq) lets the node answer
+ * from its session table, which survives restarts and knows the original outcome of a duplicate.
+ */
 export interface OutcomeRequest {
-  indexes: number[];
+  queries: { index: number; session?: { sessionId: bigint; seq: number } }[];
 }
 
 /** One result per index, in request order. */
@@ -159,21 +163,33 @@ export interface OutcomeReply {
   results: { outcome: ApplyOutcome; revision: number }[];
 }
 
-/** `header(20) | u32 count | u64 index*`. */
+/** `header(20) | u32 count | (u64 index | bool hasSession | [u64 sessionId | u64 seq])*`. */
 export function encodeOutcomeRequest(q: OutcomeRequest): Buffer {
-  const w = new ByteWriter(2 + 4 + 8 * q.indexes.length).u8(OUTCOME_REQUEST_TYPE).u8(VERSION).u32(q.indexes.length);
-  for (const i of q.indexes) w.u64(i);
+  let size = 2 + 4;
+  for (const x of q.queries) size += 9 + (x.session ? 16 : 0);
+  const w = new ByteWriter(size).u8(OUTCOME_REQUEST_TYPE).u8(VERSION).u32(q.queries.length);
+  for (const x of q.queries) {
+    w.u64(x.index).bool(x.session !== undefined);
+    if (x.session) {
+      const id = x.session.sessionId;
+      if (id < 0n || id > U64_MAX) throw new RangeError(`sessionId must be a u64, got ${id}`);
+      w.u32(Number(id >> 32n)).u32(Number(id & 0xffff_ffffn)).u64(x.session.seq);
+    }
+  }
   return w.finish();
 }
 
 export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
   const r = new ByteReader(b);
   header(r, OUTCOME_REQUEST_TYPE, 'OutcomeRequest');
-  const n = r.count(8);
-  const indexes: number[] = new Array(n);
-  for (let i = 0; i < n; i++) indexes[i] = r.u64();
+  const n = r.count(9);
+  const queries: OutcomeRequest['queries'] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const index = r.u64();
+    queries[i] = r.bool() ? { index, session: { sessionId: (BigInt(r.u32()) << 32n) | BigInt(r.u32()), seq: r.u64() } } : { index };
+  }
   r.end();
-  return { indexes };
+  return { queries };
 }
 
 /** `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision)*`. */

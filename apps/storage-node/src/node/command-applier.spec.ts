@@ -17,7 +17,7 @@ async function node(dir: string) {
     engine,
     applier,
     async apply(batch: WireEntry[]) {
-      return engine.apply(applier.toEngineEntries(batch));
+      return engine.apply(applier.toEngineEntries(batch).engine);
     },
     value: (k: string) => engine.get(Buffer.from(k))?.value.toString() ?? null,
   };
@@ -100,7 +100,7 @@ describe('CommandApplier', () => {
     const present = new Set<string>();
     const applier = new CommandApplier({ exists: (k) => present.has(Buffer.from(k).toString()), resultsMax: 3 });
     const out = applier.toEngineEntries(entries(1, [set('a', '1', CommandCondition.IfAbsent), set('b', '1', CommandCondition.IfAbsent), set('a', '2', CommandCondition.IfAbsent), set('c', '1', CommandCondition.IfPresent)]));
-    expect(out.map((e) => e.op)).toEqual([EngineOp.Set, EngineOp.Set, EngineOp.Noop, EngineOp.Noop]);
+    expect(out.engine.map((e) => e.op)).toEqual([EngineOp.Set, EngineOp.Set, EngineOp.Noop, EngineOp.Noop]);
     expect(applier.resultsSize()).toBe(3);
     expect(applier.outcome(1)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });
     expect(applier.outcome(2)).toEqual({ outcome: ApplyOutcome.Applied, revision: 2 });
@@ -111,7 +111,7 @@ describe('CommandApplier', () => {
     const bad: number[] = [];
     const applier = new CommandApplier({ exists: () => false, onUndecodable: (i) => bad.push(i) });
     const out = applier.toEngineEntries([{ index: 1, term: 1, type: 0, data: Buffer.from('0101ff', 'hex') }]);
-    expect(out[0].op).toBe(EngineOp.Noop);
+    expect(out.engine[0].op).toBe(EngineOp.Noop);
     expect(bad).toEqual([1]);
   });
 });

@@ -1,5 +1,7 @@
 import { EngineOp, type EngineEntry } from '@cairn/engine';
-import { ApplyOutcome, CommandCondition, CommandOp, decodeCommand, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandCondition, CommandOp, decodeCommand, type Command, type WireEntry } from '@cairn/protocol';
+import type { SessionRecord } from './session-store';
+import type { SessionTable } from './session-table';
 
 /** Raft entry type of a leader's no-op (libs/raft EntryType.Noop). */
 export const ENTRY_TYPE_NOOP = 1;
@@ -20,6 +22,14 @@ export interface CommandApplierOptions {
   resultsMax?: number;
   /** Called for a committed entry whose data does not decode (it is applied as a no-op). */
   onUndecodable?(index: number, err: unknown): void;
+  /** Client sessions (Raft thesis §6.3): a write carrying a session is applied at most once per (session, seq). */
+  sessions?: SessionTable;
+}
+
+/** One batch turned into engine entries, plus its session writes for the session journal. */
+export interface AppliedBatch {
+  engine: EngineEntry[];
+  sessionRecords: SessionRecord[];
 }
 
 const EMPTY = new Uint8Array(0);
@@ -34,6 +44,10 @@ const EMPTY = new Uint8Array(0);
  * `resultsMax` (oldest forgotten first); the gateway asks for it after the leader's commit reply.
  * A forgotten or never-recorded index is answered `Unknown` (the gateway then reports the outcome
  * as unknown, as for a lost reply). Plain writes are not recorded: the commit reply is their outcome.
+ *
+ * A write that carries a session goes through the SessionTable first: a duplicate (same session
+ * and seq as a write already applied) or a stale copy is applied as a no-op, and the index of a
+ * duplicate records the original outcome.
  */
 export class CommandApplier {
   private readonly results = new Map<number, ApplyResult>();
@@ -45,7 +59,7 @@ export class CommandApplier {
   }
 
   /** Engine entries for `entries` (contiguous, in index order), outcomes recorded. Call once per entry, in log order. */
-  toEngineEntries(entries: WireEntry[]): EngineEntry[] {
+  toEngineEntries(entries: WireEntry[]): AppliedBatch {
     // Keys written earlier in this batch: the engine sees them only once the batch is applied.
     const batchState = new Map<string, boolean>();
     const exists = (key: Uint8Array): boolean => {
@@ -53,12 +67,22 @@ export class CommandApplier {
       return s ?? this.opts.exists(key);
     };
     const out: EngineEntry[] = new Array(entries.length);
+    const sessionRecords: SessionRecord[] = [];
     for (let i = 0; i < entries.length; i++) {
-      const ee = this.toEngineEntry(entries[i], exists);
+      const ee = this.toEngineEntry(entries[i], exists, sessionRecords);
       if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set);
       out[i] = ee;
     }
-    return out;
+    return { engine: out, sessionRecords };
+  }
+
+  /**
+   * The outcome of the write at `index`: from the session table when `session` is given and it
+   * holds that seq (it survives restarts), else from the per-index results, else Unknown.
+   */
+  outcomeOf(index: number, session?: { sessionId: bigint; seq: number }): ApplyResult {
+    const r = session && this.opts.sessions?.result(session.sessionId, session.seq);
+    return r ?? this.outcome(index);
   }
 
   /** The recorded outcome of the entry at `index`, or Unknown when none is recorded (see the class doc). */
@@ -71,7 +95,7 @@ export class CommandApplier {
     return this.results.size;
   }
 
-  private toEngineEntry(e: WireEntry, exists: (key: Uint8Array) => boolean): EngineEntry {
+  private toEngineEntry(e: WireEntry, exists: (key: Uint8Array) => boolean, sessionRecords: SessionRecord[]): EngineEntry {
     const noop: EngineEntry = { index: e.index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
     if (e.type === ENTRY_TYPE_NOOP) return noop;
     let c;
@@ -83,21 +107,38 @@ export class CommandApplier {
       this.opts.onUndecodable?.(e.index, err);
       return noop;
     }
-    const condition = c.condition ?? CommandCondition.None;
-    if (condition !== CommandCondition.None) {
-      const holds = exists(c.key) === (condition === CommandCondition.IfPresent);
-      this.record(e.index, holds ? { outcome: ApplyOutcome.Applied, revision: e.index } : { outcome: ApplyOutcome.ConditionFailed, revision: e.index });
-      if (!holds) return noop;
+    const sessions = this.opts.sessions;
+    if (c.session && sessions) {
+      const d = sessions.apply(e.index, c.session, () => evaluate(c, e.index, exists));
+      sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
+      if (d.kind === 'stale') return noop;
+      if (c.condition || d.kind === 'duplicate') this.record(e.index, d.result);
+      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index) : noop;
     }
-    if (c.op === CommandOp.Set) return { index: e.index, op: EngineOp.Set, key: c.key, value: c.value };
-    return { index: e.index, op: EngineOp.Delete, key: c.key, value: EMPTY };
+    if (!c.condition) return write(c, e.index);
+    const r = evaluate(c, e.index, exists);
+    this.record(e.index, r);
+    return r.outcome === ApplyOutcome.Applied ? write(c, e.index) : noop;
   }
 
   private record(index: number, r: ApplyResult): void {
+    this.results.delete(index); // re-recording an index (never in practice) keeps insertion order = index order
     this.results.set(index, r);
     if (this.results.size > this.resultsMax) {
       const oldest = this.results.keys().next().value as number;
       this.results.delete(oldest);
     }
   }
+}
+
+/** Whether `c` applies at `index` given the state right before it: its condition (if any) against `exists`. */
+function evaluate(c: Command, index: number, exists: (key: Uint8Array) => boolean): ApplyResult {
+  const condition = c.condition ?? CommandCondition.None;
+  const holds = condition === CommandCondition.None || exists(c.key) === (condition === CommandCondition.IfPresent);
+  return { outcome: holds ? ApplyOutcome.Applied : ApplyOutcome.ConditionFailed, revision: index };
+}
+
+function write(c: Command, index: number): EngineEntry {
+  if (c.op === CommandOp.Set) return { index, op: EngineOp.Set, key: c.key, value: c.value };
+  return { index, op: EngineOp.Delete, key: c.key, value: EMPTY };
 }

@@ -1,4 +1,4 @@
-import { BitcaskEngine, type EngineEntry } from '@cairn/engine';
+import { BitcaskEngine } from '@cairn/engine';
 import {
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
@@ -20,6 +20,7 @@ import type { StorageConfig } from '@cairn/config';
 import type { NatsConnection, Subscription } from 'nats';
 import { ReadWaiters } from './read-waiters';
 import { CommandApplier } from './command-applier';
+import { SessionStore } from './session-store';
 
 /** Entries handed to the engine per apply call (one group-committed fsync each). */
 const APPLY_BATCH_ENTRIES_MAX = 4096;
@@ -55,6 +56,7 @@ export class StorageNode {
   /** Committed entries waiting to be applied; turned into engine entries only when applied (conditions see the state right before them). */
   private queue: WireEntry[] = [];
   private applier!: CommandApplier;
+  private sessions!: SessionStore;
   private applying = false;
   private fetching = false;
   private fetchTarget = 0;
@@ -73,7 +75,15 @@ export class StorageNode {
     const started = Date.now();
     this.engine = await BitcaskEngine.open({ dir: `${dataDir}/engine`, segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy });
     this.nextIndex = this.engine.appliedIndex() + 1;
+    // The session table as of the engine's applied index (docs/reliability.md, "Duplicate-safe writes").
+    this.sessions = await SessionStore.open({
+      dir: `${dataDir}/sessions`,
+      fsync: config.fsyncPolicy !== 'interval',
+      appliedIndex: this.engine.appliedIndex(),
+      onWarning: (msg) => log.warn(msg),
+    });
     this.applier = new CommandApplier({
+      sessions: this.sessions.table,
       exists: (key) => this.engine.get(key) !== null,
       onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
     });
@@ -102,6 +112,7 @@ export class StorageNode {
     this.waiters.cancelAll();
     await this.applyDone;
     await this.engine.close();
+    await this.sessions.close();
   }
 
   status(): StorageStatus {
@@ -162,8 +173,12 @@ export class StorageNode {
       try {
         // Conditions are evaluated here, against the engine state the previous apply left (the
         // keydir is updated as apply is called) plus this batch's earlier entries.
-        const batch: EngineEntry[] = this.applier.toEngineEntries(wire);
-        const applied = await this.engine.apply(batch);
+        const batch = this.applier.toEngineEntries(wire);
+        // The batch's session writes reach the journal before the engine sees the batch, so the
+        // session table can always be rebuilt as of the engine's applied index.
+        await this.sessions.append(batch.sessionRecords);
+        const applied = await this.engine.apply(batch.engine);
+        await this.sessions.maybeCompact(applied);
         this.waiters.notify(applied);
       } catch (e) {
         // Disk full or I/O error: the engine's durable state is unknown beyond appliedIndex.
@@ -248,10 +263,10 @@ export class StorageNode {
   /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */
   private async onOutcome(data: Uint8Array): Promise<Uint8Array> {
     const req = decodeOutcomeRequest(data);
-    const minIndex = req.indexes.reduce((m, i) => Math.max(m, i), 0);
+    const minIndex = req.queries.reduce((m, q) => Math.max(m, q.index), 0);
     if (this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
     const applied = this.engine.appliedIndex();
-    const results: OutcomeReply['results'] = req.indexes.map((i) => (i > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcome(i)));
+    const results: OutcomeReply['results'] = req.queries.map((q) => (q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session)));
     return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 
