@@ -31,7 +31,10 @@ export interface LeaderRequestDeps {
  * that prove the request had no effect are: NOT_LEADER, UNAVAILABLE with `retrySafe`, and NATS "no
  * responders" (nobody received it). A timeout or an UNAVAILABLE without `retrySafe` may hide an
  * applied write, and re-sending it could apply it twice after another client's write: the caller
- * gets `{ unknown }` and the client decides (docs/protocol.md, UNAVAILABLE).
+ * gets `{ unknown }` and the client decides (docs/protocol.md, UNAVAILABLE). Session writes are
+ * deduplicated where they are applied, so the write path sends them as `idempotent` and learns
+ * through `onAmbiguous` that an earlier attempt may have been applied (then it asks a storage node
+ * for the true outcome instead of trusting the index of the final reply).
  * @returns the first final reply (OK or a definite error), `{ unknown: reason }`, or
  *   `{ timedOut: reason }` when the deadline passed first.
  */
@@ -41,7 +44,7 @@ export async function requestLeader<R extends LeaderReply>(
   payload: Uint8Array,
   decode: (data: Uint8Array) => R,
   deadlineMs: number,
-  opts: { idempotent: boolean; stopped?: () => boolean },
+  opts: { idempotent: boolean; stopped?: () => boolean; onAmbiguous?: (reason: string) => void },
 ): Promise<R | { timedOut: string } | { unknown: string }> {
   let lastError = 'no leader known';
   for (let attempt = 0; ; attempt++) {
@@ -67,6 +70,7 @@ export async function requestLeader<R extends LeaderReply>(
       }
       if (reply.status === Status.Unavailable) {
         if (!opts.idempotent && !reply.retrySafe) return { unknown: reply.message };
+        if (!reply.retrySafe) opts.onAmbiguous?.(reply.message);
         lastError = reply.message;
         await delay(backoffMs(attempt));
         continue;
@@ -80,6 +84,7 @@ export async function requestLeader<R extends LeaderReply>(
         return { unknown: `leader ${leader} did not answer within the request timeout` };
       }
       lastError = `leader ${leader} did not answer: ${(e as Error).message}`;
+      if (!neverDelivered) opts.onAmbiguous?.(lastError);
       deps.log.debug({ leader, err: e }, 'leader request failed; retrying');
       deps.view.suspectLeader(leader);
       await delay(backoffMs(attempt));

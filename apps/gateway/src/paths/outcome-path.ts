@@ -27,7 +27,8 @@ export class OutcomePath {
     private readonly log: Logger,
   ) {}
 
-  async outcome(index: number, deadlineMs: number): Promise<OutcomeAnswer> {
+  /** `session`: the write's session id and seq, so the node can answer from its session table. */
+  async outcome(index: number, deadlineMs: number, session?: { sessionId: bigint; seq: number }): Promise<OutcomeAnswer> {
     const saidUnknown = new Set<string>();
     let why = 'no storage node is alive';
     let avoid: string | null = null;
@@ -38,7 +39,7 @@ export class OutcomePath {
       const node = candidates.find((n) => n.appliedIndex >= index) ?? candidates[0];
       if (node) {
         try {
-          const res = await this.nc.request(this.subjects.read(node.id), encodeOutcomeRequest({ indexes: [index] }), {
+          const res = await this.nc.request(this.subjects.read(node.id), encodeOutcomeRequest({ queries: [session ? { index, session } : { index }] }), {
             timeout: Math.max(1, Math.min(deadlineMs - Date.now(), OUTCOME_REQUEST_TIMEOUT_MS)),
           });
           const reply = decodeOutcomeReply(res.data);

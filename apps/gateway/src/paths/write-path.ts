@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ApplyOutcome, Status, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
 import type { Logger, Subjects } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
@@ -20,6 +21,7 @@ export interface WriteResult {
 
 interface QueuedWrite {
   command: Command;
+  seq: number;
   sizeBytes: number;
   deadlineMs: number;
   resolve(r: WriteResult): void;
@@ -29,8 +31,10 @@ export interface WritePathOptions {
   commandsPerProposalMax: number;
   proposalsInflightMax: number;
   writeTimeoutMs: number;
-  /** Budget for learning a conditional write's outcome from a storage node after it committed, ms; default writeTimeoutMs. */
+  /** Budget for learning a write's outcome from a storage node after it committed, ms; default writeTimeoutMs. */
   readTimeoutMs?: number;
+  /** This gateway's client-session id (Raft thesis §6.3); default random 64-bit. */
+  sessionId?: bigint;
 }
 
 /**
@@ -39,9 +43,13 @@ export interface WritePathOptions {
  * `proposalsInflightMax` in flight. A batch follows NOT_LEADER hints and elections and is retried
  * until its oldest write's deadline (`writeTimeoutMs`), then answered UNAVAILABLE.
  *
- * A batch is re-sent only when that cannot apply it twice (see requestLeader); an unknown outcome
- * is answered UNAVAILABLE ("may have been applied") for the client to decide, because a blind
- * re-send could re-apply an old value over another client's later write.
+ * Every write carries this gateway's session id, a seq, and the lowest seq still awaiting its
+ * reply; storage nodes apply each (session, seq) at most once (docs/reliability.md,
+ * "Duplicate-safe writes"). So a batch whose outcome is unknown (the leader died after appending
+ * it, a reply was lost) is re-sent, to the new leader, until the deadline; when it finally
+ * commits, the true outcome of each write (applied by this copy, by an earlier copy at an earlier
+ * index, or a failed condition) is asked from a storage node. A batch that never needed a re-send
+ * is answered from the commit reply alone (conditional writes excepted): no extra round trip.
  */
 export class WritePath {
   private queue: QueuedWrite[] = [];
@@ -49,6 +57,11 @@ export class WritePath {
   private flushScheduled = false;
   private stopped = false;
   private readonly outcomes: OutcomePath;
+  readonly sessionId: bigint;
+  private nextSeq = 1;
+  /** Seqs submitted and not yet answered; `lowestPending` is the smallest (or nextSeq when none). */
+  private readonly pending = new Set<number>();
+  private lowestPending = 1;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -58,12 +71,20 @@ export class WritePath {
     private readonly log: Logger,
   ) {
     this.outcomes = new OutcomePath(nc, subjects, view, log);
+    this.sessionId = opts.sessionId ?? randomBytes(8).readBigUInt64BE(0);
   }
 
   submit(command: Command): Promise<WriteResult> {
     if (this.stopped) return Promise.resolve({ status: Status.Unavailable, revision: 0, message: 'gateway shutting down' });
     return new Promise((resolve) => {
-      this.queue.push({ command, sizeBytes: command.key.length + command.value.length + 16, deadlineMs: Date.now() + this.opts.writeTimeoutMs, resolve });
+      const seq = this.nextSeq++;
+      this.pending.add(seq);
+      const done = (r: WriteResult) => {
+        this.pending.delete(seq);
+        while (this.lowestPending < this.nextSeq && !this.pending.has(this.lowestPending)) this.lowestPending++;
+        resolve(r);
+      };
+      this.queue.push({ command, seq, sizeBytes: command.key.length + command.value.length + 40, deadlineMs: Date.now() + this.opts.writeTimeoutMs, resolve: done });
       this.scheduleFlush();
     });
   }
@@ -99,24 +120,39 @@ export class WritePath {
   }
 
   private async send(batch: QueuedWrite[]): Promise<void> {
+    // Fixed for every attempt: a re-sent copy is the same (session, seq), which the applier recognizes.
+    const firstPendingSeq = this.lowestPending;
+    const commands = batch.map((w) => ({ ...w.command, session: { sessionId: this.sessionId, seq: w.seq, firstPendingSeq } }));
+    let ambiguous: string | null = null;
     const reply = await requestLeader(
       { nc: this.nc, subjects: this.subjects, view: this.view, log: this.log },
       (leader) => this.subjects.propose(leader),
-      encodeProposeRequest({ commands: batch.map((w) => w.command) }),
+      encodeProposeRequest({ commands }),
       decodeProposeReply,
       batch[0].deadlineMs,
-      { idempotent: false, stopped: () => this.stopped },
+      {
+        idempotent: true,
+        stopped: () => this.stopped,
+        onAmbiguous: (why) => {
+          ambiguous = why;
+        },
+      },
     );
-    if ('unknown' in reply) {
-      for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown (the write may have been applied): ${reply.unknown}` });
-    } else if ('timedOut' in reply) {
-      for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message: `write not acknowledged within ${this.opts.writeTimeoutMs} ms: ${reply.timedOut}` });
+    if ('unknown' in reply || 'timedOut' in reply) {
+      const why = 'unknown' in reply ? reply.unknown : reply.timedOut;
+      const message = ambiguous
+        ? `outcome unknown (the write may have been applied): not acknowledged within ${this.opts.writeTimeoutMs} ms after ${ambiguous}: ${why}`
+        : `write not acknowledged within ${this.opts.writeTimeoutMs} ms: ${why}`;
+      for (const w of batch) w.resolve({ status: Status.Unavailable, revision: 0, message });
     } else if (reply.status === Status.Ok) {
+      if (ambiguous) this.log.info({ sessionId: this.sessionId.toString(16), firstSeq: batch[0].seq, writes: batch.length, index: reply.firstIndex, after: ambiguous }, 're-sent writes committed; asking storage for their outcome');
       for (let i = 0; i < batch.length; i++) {
         const w = batch[i];
         const index = reply.firstIndex + i;
-        // Plain writes: the commit is the outcome (no extra round trip). Conditional ones: ask a storage node what applying them did.
-        if (w.command.condition) void this.resolveOutcome(w, index);
+        // A plain write sent once: the commit is the outcome (no extra round trip). A conditional
+        // write, or any write re-sent after an unknown outcome (this copy may be a duplicate of an
+        // earlier one): ask a storage node what applying it did.
+        if (w.command.condition || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {
@@ -125,8 +161,8 @@ export class WritePath {
   }
 
   private async resolveOutcome(w: QueuedWrite, index: number): Promise<void> {
-    const a = await this.outcomes.outcome(index, Date.now() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs));
-    if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the conditional write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
+    const a = await this.outcomes.outcome(index, Date.now() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: this.sessionId, seq: w.seq });
+    if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
     else if (a.outcome === ApplyOutcome.Applied) w.resolve({ status: Status.Ok, revision: a.revision, message: '' });
     else w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: 'condition not met' });
   }

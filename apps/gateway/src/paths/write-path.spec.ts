@@ -1,0 +1,103 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ApplyOutcome,
+  CommandOp,
+  Status,
+  decodeOutcomeRequest,
+  decodeProposeRequest,
+  encodeOutcomeReply,
+  encodeProposeReply,
+  type OutcomeRequest,
+  type ProposeReply,
+  type ProposeRequest,
+} from '@cairn/protocol';
+import { connectNats, createLogger, startNatsServer, Subjects, type NatsServerHandle } from '@cairn/messaging';
+import type { NatsConnection } from 'nats';
+import { ClusterView } from '../cluster/cluster-view';
+import { WritePath } from './write-path';
+
+const reply = (r: Partial<ProposeReply>): Uint8Array => encodeProposeReply({ status: Status.Ok, firstIndex: 0, lastIndex: 0, leaderHint: '', message: '', ...r });
+const set = (key: string, value: string) => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value) });
+
+describe('WritePath sessions and re-sends (real nats-server, fake leader and storage node)', () => {
+  let server: NatsServerHandle;
+  let nc: NatsConnection;
+  const subjects = new Subjects('wp');
+  beforeAll(async () => {
+    server = await startNatsServer({ dir: mkdtempSync(join(tmpdir(), 'cairn-wp-')) });
+    nc = await connectNats({ servers: [server.url], name: 'test' });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  /** A leader answering proposals with `answers` in turn (recording them), and a storage node answering outcome queries with `outcome`. */
+  function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => { outcome: ApplyOutcome; revision: number }) {
+    const proposals: { raw: Buffer; req: ProposeRequest }[] = [];
+    const queries: OutcomeRequest['queries'] = [];
+    const subs = [
+      nc.subscribe(subjects.propose(leader), {
+        callback: (_e, m) => {
+          proposals.push({ raw: Buffer.from(m.data), req: decodeProposeRequest(m.data) });
+          m.respond(answers[Math.min(proposals.length - 1, answers.length - 1)]);
+        },
+      }),
+      nc.subscribe(subjects.read('s1'), {
+        callback: (_e, m) => {
+          const q = decodeOutcomeRequest(m.data).queries;
+          queries.push(...q);
+          m.respond(encodeOutcomeReply({ appliedIndex: 1000, results: q.map(outcome) }));
+        },
+      }),
+    ];
+    const view = new ClusterView();
+    view.hintLeader(leader);
+    view.onStorageStatus({ kind: 'storage', id: 's1', appliedIndex: 1000, knownCommitIndex: 1000, keys: 1, dataBytes: 1, atMs: Date.now() });
+    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 64, proposalsInflightMax: 4, writeTimeoutMs: 5000, sessionId: 0xabcdef0123456789n }, createLogger('test', 'silent'));
+    return { writes, proposals, queries, stop: () => subs.forEach((s) => s.unsubscribe()) };
+  }
+
+  it('every write carries the session, a growing seq and the lowest seq awaiting a reply; a write sent once is answered from the commit alone', async () => {
+    const c = cluster('l1', [reply({ firstIndex: 10, lastIndex: 11 }), reply({ firstIndex: 12, lastIndex: 12 })], () => ({ outcome: ApplyOutcome.Unknown, revision: 0 }));
+    const [a, b] = await Promise.all([c.writes.submit(set('a', '1')), c.writes.submit(set('b', '2'))]);
+    expect([a, b]).toEqual([
+      { status: Status.Ok, revision: 10, message: '' },
+      { status: Status.Ok, revision: 11, message: '' },
+    ]);
+    expect(await c.writes.submit(set('c', '3'))).toEqual({ status: Status.Ok, revision: 12, message: '' });
+    expect(c.proposals.map((p) => p.req.commands.map((x) => x.session))).toEqual([
+      [
+        { sessionId: 0xabcdef0123456789n, seq: 1, firstPendingSeq: 1 },
+        { sessionId: 0xabcdef0123456789n, seq: 2, firstPendingSeq: 1 },
+      ],
+      [{ sessionId: 0xabcdef0123456789n, seq: 3, firstPendingSeq: 3 }],
+    ]);
+    expect(c.queries).toEqual([]); // no extra round trip
+    c.stop();
+  });
+
+  it('re-sends a write whose outcome is unknown, byte for byte, and answers the outcome the storage node recorded (the original index for a duplicate)', async () => {
+    const c = cluster(
+      'l2',
+      [reply({ status: Status.Unavailable, retrySafe: false, message: 'leadership lost; outcome unknown' }), reply({ firstIndex: 40, lastIndex: 40 })],
+      // the first copy was applied at index 37; the re-sent copy at 40 is its duplicate
+      (q) => (q.index === 40 && q.session?.seq === 1 ? { outcome: ApplyOutcome.Applied, revision: 37 } : { outcome: ApplyOutcome.Unknown, revision: 0 }),
+    );
+    expect(await c.writes.submit(set('k', 'v'))).toEqual({ status: Status.Ok, revision: 37, message: '' });
+    expect(c.proposals).toHaveLength(2);
+    expect(c.proposals[1].raw.equals(c.proposals[0].raw)).toBe(true);
+    expect(c.queries).toEqual([{ index: 40, session: { sessionId: 0xabcdef0123456789n, seq: 1 } }]);
+    c.stop();
+  });
+
+  it('a re-sent write whose outcome no storage node knows is answered UNAVAILABLE, never OK', async () => {
+    const c = cluster('l3', [reply({ status: Status.Unavailable, retrySafe: false, message: 'lost' }), reply({ firstIndex: 50, lastIndex: 50 })], () => ({ outcome: ApplyOutcome.Unknown, revision: 0 }));
+    const r = await c.writes.submit(set('k', 'v'));
+    expect(r.status).toBe(Status.Unavailable);
+    expect(r.message).toMatch(/outcome unknown.*index 50/);
+    c.stop();
+  });
+});
