@@ -1,0 +1,97 @@
+import { LocalCluster } from '@cairn/cluster';
+import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+
+/**
+ * Membership through the `cairn member` CLI on real processes (Raft thesis §4; docs/cli.md): a
+ * storage node joins with `--join`, is added and serves every key once the original storage
+ * nodes are gone; a replica joins, is added as voter, the leader is removed and the cluster keeps
+ * committing. The replica changes under load with the linearizability checker are the chaos
+ * membership run (tools/chaos, `--membership`).
+ */
+describe('membership end to end (cairn member)', () => {
+  let cluster: LocalCluster;
+  let http: string;
+  let gateway: string;
+  let rows: string;
+
+  beforeAll(async () => {
+    const cfg = await writeTestConfig();
+    cluster = await LocalCluster.start({ configPath: cfg.configPath });
+    http = `127.0.0.1:${cfg.httpPort}`;
+    gateway = `127.0.0.1:${cfg.gatewayPort}`;
+    rows = await datasetSlice(cfg.dir, 2000);
+    const imported = await runCli(['--gateway', gateway, 'import', rows]);
+    expect(imported.stderr).toBe('');
+    expect(imported.code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  /** `cairn member list --json`, polled until `pred` holds (the list comes from 100 ms heartbeats). */
+  async function membersUntil(pred: (c: { voters: string[]; learners: string[]; storage: string[] }) => boolean) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await runCli(['member', 'list', '--json', '--http', http]);
+      const c = r.code === 0 ? (JSON.parse(r.stdout) as { voters: string[]; learners: string[]; storage: string[] }) : null;
+      if (c && pred(c)) return c;
+      if (Date.now() > deadline) throw new Error(`member list never matched; last: ${r.code} ${r.stdout} ${r.stderr}`);
+    }
+  }
+
+  it('a storage node joins, is added, and serves every key after the original storage nodes stop', async () => {
+    await cluster.join('s3', 'storage');
+    const add = await runCli(['member', 'add', 's3', '--storage', '--http', http]);
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    expect(add.stdout).toContain('storage:  s1, s2, s3');
+    await cluster.kill('s1', 'SIGTERM');
+    await cluster.kill('s2', 'SIGTERM');
+    const verify = await runCli(['--gateway', gateway, 'verify', rows]);
+    expect(verify.stdout).toMatch(/missing=0 mismatched=0/);
+    expect(verify.code).toBe(0);
+    const remove = await runCli(['member', 'remove', 's1', '--storage', '--http', http]);
+    expect(remove.code).toBe(0);
+    expect(remove.stdout).toContain('storage:  s2, s3');
+    await cluster.forget('s1');
+    await cluster.restart('s2');
+  });
+
+  it('a replica joins and becomes a voter; removing the leader hands over and the cluster keeps committing', async () => {
+    await cluster.join('c4', 'consensus');
+    const add = await runCli(['member', 'add', 'c4', '--http', http]);
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    expect(add.stdout).toContain('voters:   c1, c2, c3, c4');
+    // Idempotent: adding a voter again answers ok with the same configuration.
+    expect((await runCli(['member', 'add', 'c4', '--http', http])).stdout).toContain('already a voter');
+
+    const leader = await cluster.leaderId();
+    const remove = await runCli(['member', 'remove', leader, '--http', http]);
+    expect(remove.stderr).toBe('');
+    expect(remove.code).toBe(0);
+    await cluster.forget(leader);
+    const conf = await membersUntil((c) => !c.voters.includes(leader));
+    expect(conf.voters).toHaveLength(3);
+    expect(conf.voters).toContain('c4');
+    const next = await cluster.leaderId();
+    expect(next).not.toBe(leader);
+
+    const put = await runCli(['--gateway', gateway, 'put', 'after-membership', 'yes']);
+    expect(put.code).toBe(0);
+    const get = await runCli(['--gateway', gateway, 'get', 'after-membership']);
+    expect(get.stdout).toBe('yes');
+
+    // Removing down to one voter works; removing the last one cannot apply: exit 6.
+    const left = conf.voters.filter((v) => v !== next);
+    for (const v of left) {
+      expect((await runCli(['member', 'remove', v, '--http', http])).code).toBe(0);
+      await cluster.forget(v);
+    }
+    const last = await runCli(['member', 'remove', next, '--http', http]);
+    expect(last.code).toBe(6);
+    expect(last.stderr).toMatch(/last voter/);
+    expect((await runCli(['--gateway', gateway, 'put', 'single-voter', 'ok'])).code).toBe(0);
+  });
+});
