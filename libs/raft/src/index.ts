@@ -29,6 +29,7 @@ export {
   type Ready,
   type Role,
   type SoftState,
+  type Snapshot,
 } from './types';
 export { RaftNode, applyConfChange } from './raft-node';
 export { mulberry32 } from './prng';

@@ -25,6 +25,7 @@ import {
   type RaftConfig,
   type RaftStatus,
   type Ready,
+  type Snapshot,
   type Role,
   type SoftState,
 } from './types';
@@ -70,6 +71,11 @@ export class RaftNode {
   private conf: ConfState;
   /** Index of the config entry `conf` came from; 0 = `initialConf`. */
   private confIndex = 0;
+  /** The configuration in effect at the compacted prefix's last index (Raft §7), and where it came from. */
+  private snapshotConf: ConfState;
+  private snapshotConfIndex = 0;
+  /** Follower: a leader's snapshot installed since the last Ready (for `Ready.snapshot`). */
+  private pendingSnapshot: Snapshot | null = null;
   private readonly log: RaftLog;
 
   private term = 0;
@@ -118,20 +124,28 @@ export class RaftNode {
     this.id = config.id;
     this.initialConf = normalizeConf({ voters: config.voters, learners: config.learners ?? [], storage: config.storage ?? [] });
     this.conf = this.initialConf;
+    this.snapshotConf = this.initialConf;
     const restored = config.restored;
-    this.log = new RaftLog(restored?.entries ?? []);
+    const snap = restored?.snapshot;
+    this.log = new RaftLog(restored?.entries ?? [], snap);
+    if (snap) {
+      this.snapshotConf = normalizeConf(snap.conf);
+      this.snapshotConfIndex = snap.index;
+    }
     this.refreshConf();
     if (restored) {
       const hs = restored.hardState;
-      if (hs.commit < 0 || hs.commit > this.log.lastIndex()) {
+      // Everything a snapshot covers is committed, even if the hard state saved before it says less.
+      const commit = Math.max(hs.commit, snap?.index ?? 0);
+      if (commit < 0 || commit > this.log.lastIndex()) {
         throw new Error(`RestoredStateInvalid: commit ${hs.commit} outside the restored log 0..${this.log.lastIndex()}`);
       }
       if (hs.term < this.log.lastTerm()) throw new Error(`RestoredStateInvalid: term ${hs.term} < last log term ${this.log.lastTerm()}`);
       this.term = hs.term;
       this.vote = hs.vote;
-      this.commit = hs.commit;
+      this.commit = commit;
     }
-    this.applied = config.applied ?? this.commit;
+    this.applied = Math.max(config.applied ?? this.commit, snap?.index ?? 0);
     if (this.applied < 0 || this.applied > this.commit) throw new Error(`RestoredStateInvalid: applied ${this.applied} outside 0..commit ${this.commit}`);
     this.prevHard = this.hardState();
     this.prevSoft = this.softState();
@@ -200,14 +214,14 @@ export class RaftNode {
       return this.handlePreVoteResponse(m);
     }
     if (m.term > this.term) {
-      const fromLeader = m.type === MessageType.Append || m.type === MessageType.Heartbeat;
+      const fromLeader = m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.Snapshot;
       // Raft §5.2: the election timer restarts on hearing from a leader or granting a vote, not on
       // a mere higher-term Vote (else a candidate with a stale log, which can never win, would keep
       // resetting everyone's timer). handleVote resets it if the vote is granted.
       const resetTimer = m.type !== MessageType.Vote || this.role === 'leader';
       this.becomeFollower(m.term, fromLeader ? m.from : null, resetTimer);
     } else if (m.term < this.term) {
-      if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) {
+      if (m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.Snapshot) {
         // index 0 marks it stale for the receiver's reject handling (0 <= any match).
         this.send({ type: MessageType.AppendResponse, to: m.from, reject: true });
       } else if (m.type === MessageType.Vote) {
@@ -232,9 +246,11 @@ export class RaftNode {
         return this.handleTimeoutNow(m);
       case MessageType.Append:
       case MessageType.Heartbeat:
+      case MessageType.Snapshot:
         if (this.role === 'leader') throw new Error(`ElectionSafety: leader ${this.id} got ${MessageType[m.type]} from ${m.from} in its own term ${m.term}`);
         if (this.role === 'candidate' || this.leaderId !== m.from) this.becomeFollower(m.term, m.from);
         this.electionElapsed = 0;
+        if (m.type === MessageType.Snapshot) return this.handleSnapshot(m);
         return m.type === MessageType.Append ? this.handleAppend(m) : this.handleHeartbeat(m);
       case MessageType.AppendResponse:
       case MessageType.HeartbeatResponse: {
@@ -303,6 +319,33 @@ export class RaftNode {
   }
 
   /**
+   * Log compaction (Raft §7): forgets the entries up to `index`, keeping their last index, term
+   * and the configuration in effect there. The driver calls it once nothing needs those entries
+   * any more (Cairn: every storage node durably applied them) and drops them from its own storage;
+   * a follower that still needs them later gets a `MessageType.Snapshot` instead.
+   * @throws RangeError `CompactInvalid` when `index` > the applied index.
+   */
+  compact(index: number): void {
+    this.assertNotOutstanding('compact');
+    if (index <= this.log.snapshotIndex) return;
+    if (!Number.isSafeInteger(index) || index > this.applied) throw new RangeError(`CompactInvalid: compact to ${index} beyond the applied index ${this.applied}`);
+    for (let i = index; i >= this.log.firstIndex(); i--) {
+      const e = this.log.entry(i);
+      if (e.type === EntryType.Config) {
+        this.snapshotConf = decodeConfState(e.data);
+        this.snapshotConfIndex = i;
+        break;
+      }
+    }
+    this.log.compact(index);
+  }
+
+  /** The compacted prefix (index 0 when nothing was compacted). */
+  snapshot(): Snapshot {
+    return { index: this.log.snapshotIndex, term: this.log.snapshotTerm, conf: this.snapshotConf };
+  }
+
+  /**
    * Starts an election now (Raft §5.2): term+1, vote for self, Vote to all; with `preVote`, a
    * pre-vote round first (thesis §9.6). No-op on a leader.
    */
@@ -363,6 +406,7 @@ export class RaftNode {
   hasReady(): boolean {
     if (this.outstanding) return false;
     return (
+      this.pendingSnapshot !== null ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.readStatesFailed.length > 0 ||
@@ -390,6 +434,7 @@ export class RaftNode {
     const rd: Ready = {
       softState: sameSoft(soft, this.prevSoft) ? null : soft,
       hardState: sameHard(hard, this.prevHard) ? null : hard,
+      snapshot: this.pendingSnapshot,
       entries: this.log.unstableEntries(),
       messages: this.msgs,
       committedEntries: this.log.slice(this.applied + 1, this.commit),
@@ -397,6 +442,7 @@ export class RaftNode {
       readStatesFailed: this.readStatesFailed,
     };
     this.msgs = [];
+    this.pendingSnapshot = null;
     this.readStates = [];
     this.readStatesFailed = [];
     this.log.unstableFrom = this.log.lastIndex() + 1;
@@ -452,20 +498,20 @@ export class RaftNode {
   private promotable(): boolean {
     if (this.isVoter()) return true;
     if (this.confIndex <= this.commit) return false;
-    for (let i = this.confIndex - 1; i >= 1; i--) {
+    for (let i = this.confIndex - 1; i >= this.log.firstIndex(); i--) {
       const e = this.log.entry(i);
       if (e.type === EntryType.Config) return decodeConfState(e.data).voters.includes(this.id);
     }
-    return this.initialConf.voters.includes(this.id);
+    return this.snapshotConf.voters.includes(this.id);
   }
 
   /** Recomputes the configuration from the log: the last config entry, else the initial one. */
   private refreshConf(): void {
-    for (let i = this.log.lastIndex(); i >= 1; i--) {
+    for (let i = this.log.lastIndex(); i >= this.log.firstIndex(); i--) {
       const e = this.log.entry(i);
       if (e.type === EntryType.Config) return this.setConf(decodeConfState(e.data), i);
     }
-    this.setConf(this.initialConf, 0);
+    this.setConf(this.snapshotConf, this.snapshotConfIndex);
   }
 
   /** After appending `entries` (none truncated at or below `confIndex`): adopt the last config among them. */
@@ -543,13 +589,14 @@ export class RaftNode {
       preCandidate: this.preCandidate,
       leadTransferee: this.leadTransferee,
       readIndexPending: this.readsPending.length,
+      firstIndex: this.log.firstIndex(),
       conf: { voters: [...this.conf.voters], learners: [...this.conf.learners], storage: [...this.conf.storage] },
       confIndex: this.confIndex,
     };
   }
 
   /** Copy of log entries lo..hi inclusive (tests and safety checkers). @throws on an index outside the log. */
-  entries(lo = 1, hi = this.log.lastIndex()): Entry[] {
+  entries(lo = this.log.firstIndex(), hi = this.log.lastIndex()): Entry[] {
     return this.log.slice(lo, hi);
   }
 
@@ -774,6 +821,36 @@ export class RaftNode {
     this.send({ type: MessageType.HeartbeatResponse, to: m.from, context: m.context ?? 0 });
   }
 
+  /**
+   * InstallSnapshot receiver (Raft §7). Already covered by our commit: just acknowledge. Our log
+   * holds the snapshot's last entry: keep the log, commit up to it. Otherwise discard the whole log
+   * and start after the snapshot, adopting its configuration; `Ready.snapshot` tells the driver.
+   */
+  private handleSnapshot(m: Message): void {
+    const index = m.index;
+    const term = m.logTerm;
+    const confEntry = m.entries[0];
+    if (!confEntry || confEntry.type !== EntryType.Config || confEntry.index !== index) throw new Error(`SnapshotInvalid: snapshot at ${index} from ${m.from} lacks its configuration entry`);
+    if (index <= this.commit) {
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.commit });
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      this.commitTo(index);
+      this.send({ type: MessageType.AppendResponse, to: m.from, index });
+      return;
+    }
+    const conf = decodeConfState(confEntry.data);
+    this.log.restore(index, term);
+    this.snapshotConf = conf;
+    this.snapshotConfIndex = index;
+    this.commit = index;
+    this.applied = index;
+    this.pendingSnapshot = { index, term, conf };
+    this.refreshConf();
+    this.send({ type: MessageType.AppendResponse, to: m.from, index });
+  }
+
   private commitTo(index: number): void {
     if (index <= this.commit) return;
     if (index > this.log.lastIndex()) throw new Error(`CommitBeyondLog: commit ${index} > last index ${this.log.lastIndex()}`);
@@ -898,6 +975,7 @@ export class RaftNode {
     const pr = this.progress!.get(to)!;
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
+    if (prevIndex < this.log.snapshotIndex) return this.sendSnapshot(to, pr);
     const prevTerm = this.log.term(prevIndex);
     if (prevTerm === undefined) throw new Error(`ProgressBeyondLog: next ${pr.next} for ${to} > last index ${this.log.lastIndex()} + 1`);
     const entries = this.log.sliceBounded(pr.next, this.cfg.entriesPerMsgMax, this.cfg.msgBytesMax);
@@ -905,6 +983,20 @@ export class RaftNode {
     this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit: this.commit });
     if (pr.state === 'probe') pr.probeSent = true;
     else if (entries.length) pr.sent(entries[entries.length - 1].index);
+    return true;
+  }
+
+  /**
+   * Raft §7: the follower needs entries we compacted. Send the snapshot (metadata and the
+   * configuration at its index) and wait in probe for its answer (a lost one is re-sent after the
+   * next heartbeat response, like a lost probe).
+   */
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    const snap = this.snapshot();
+    const confEntry: Entry = { index: snap.index, term: snap.term, type: EntryType.Config, data: encodeConfState(snap.conf) };
+    this.send({ type: MessageType.Snapshot, to, index: snap.index, logTerm: snap.term, entries: [confEntry], commit: this.commit });
+    pr.becomeProbe(snap.index + 1);
+    pr.probeSent = true;
     return true;
   }
 

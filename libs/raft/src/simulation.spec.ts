@@ -10,6 +10,9 @@ import { ConfChangeInProgressError, ConfChangeInvalidError, NotLeaderError, Simu
  * index is >= every index committed before the read was issued (linearizable ReadIndex). Then the
  * faults stop and the cluster must elect a leader, commit a write everywhere and answer a read.
  *
+ * Nodes also compact their logs (Raft §7) at random, so lagging, restarted and new nodes are
+ * caught up with InstallSnapshot.
+ *
  * Every third seed also changes membership (thesis §4.1): two spare nodes start outside the
  * configuration, and the leader adds learners, promotes them and removes members, the leader
  * included, one change at a time, under the same faults.
@@ -159,6 +162,17 @@ function simulate(seed: number): void {
       }
     } else if (r < 0.115 && membership) {
       changeMembership();
+    } else if (r >= 0.115 && r < 0.135) {
+      // Log compaction (Raft §7) on one node, up to a few entries below its applied index:
+      // followers that fall behind it must be caught up with a snapshot.
+      const id = pick();
+      if (!sim.isUp(id)) return;
+      const { applied, firstIndex } = sim.node(id).status();
+      const index = Math.max(firstIndex - 1, applied - Math.floor(rng() * 4));
+      if (index >= firstIndex) {
+        sim.compact(id, index);
+        note(`compact ${id} to ${index}`);
+      }
     }
   };
 

@@ -103,6 +103,22 @@ export enum MessageType {
   PreVoteResponse = 8,
   /** Leader → transfer target: campaign now, skipping pre-vote and the leader lease (thesis §3.10). */
   TimeoutNow = 9,
+  /**
+   * InstallSnapshot (Raft §7) to a follower whose next entry the leader compacted away: `index` /
+   * `logTerm` = the snapshot's last index and term, `entries` = one `EntryType.Config` entry at
+   * that index holding the configuration in effect there, `commit` = the leader's commit. Answered
+   * with an AppendResponse (success at `index`). A Cairn consensus replica keeps no state machine
+   * of its own (storage nodes do, with their own snapshots), so its snapshot is only this
+   * metadata: it always fits one message.
+   */
+  Snapshot = 10,
+}
+
+/** A compacted log prefix (Raft §7): everything up to `index` (whose term is `term`) is gone; `conf` was in effect at `index`. */
+export interface Snapshot {
+  index: number;
+  term: number;
+  conf: ConfState;
 }
 
 /** `Message.context` on a Vote/PreVote sent because of a leadership transfer (etcd's campaignTransfer): voters skip the lease check. */
@@ -158,6 +174,12 @@ export interface Ready {
   softState: SoftState | null;
   /** Set when term/vote/commit changed: persist (fsync) BEFORE sending messages. */
   hardState: HardState | null;
+  /**
+   * Set when this follower installed a leader's snapshot (Raft §7): persist it (atomically)
+   * BEFORE `hardState` and `entries`, and discard the whole stored log; the log now starts at
+   * `snapshot.index + 1` and the applied index jumps to `snapshot.index`.
+   */
+  snapshot: Snapshot | null;
   /**
    * Entries to persist durably BEFORE sending messages, contiguous. If `entries[0].index <=` the
    * persisted last index, the persisted suffix from `entries[0].index` on is replaced (truncate, then append).
@@ -224,8 +246,12 @@ export interface RaftConfig {
   msgBytesMax: number;
   /** Seeded PRNG returning [0,1), injected for determinism (see `mulberry32`). */
   random: () => number;
-  /** What the driver read back from disk (durable log, indexes 1..n contiguous). Undefined/empty = fresh node. */
-  restored?: { hardState: HardState; entries: Entry[] };
+  /**
+   * What the driver read back from disk: hard state, the durable log (contiguous, starting at
+   * `snapshot.index + 1`, or 1 without a snapshot) and the last snapshot (compacted prefix).
+   * Undefined/empty = fresh node.
+   */
+  restored?: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot };
   /**
    * Highest index the driver has already applied (default: `restored.hardState.commit`, or 0).
    * After a restart, `committedEntries` start at `applied + 1`; must be <= the restored commit.
@@ -279,6 +305,8 @@ export interface RaftStatus {
   leadTransferee: NodeId | null;
   /** Leader only: ReadIndex requests waiting for confirmation. */
   readIndexPending: number;
+  /** First index still in the log (1 + the snapshot index): earlier entries were compacted (Raft §7). */
+  firstIndex: number;
   /** The configuration in effect (the last config entry in the log, or the initial one). */
   conf: ConfState;
   /** Index of the config entry in effect; 0 = the initial configuration. Pending while > `commit`. */

@@ -1,35 +1,55 @@
-import type { Entry, HardState, Ready } from '../types';
+import type { Entry, HardState, Ready, Snapshot } from '../types';
 
 /**
- * What a driver keeps on "disk" for one node: the last persisted hard state and the durable log
- * (indexes 1..n contiguous). `persist(rd)` applies a Ready exactly as the Ready contract says
- * (hard state replaced; entries truncate-then-append from `entries[0].index`). A crash-restart
+ * What a driver keeps on "disk" for one node: the last persisted hard state, the last snapshot
+ * (compacted prefix, Raft §7) and the durable log after it (contiguous from `firstIndex()`).
+ * `persist(rd)` applies a Ready exactly as the Ready contract says (snapshot first: the log is
+ * discarded; hard state replaced; entries truncate-then-append from `entries[0].index`);
+ * `compact(index)` drops a prefix as a driver does after `RaftNode.compact`. A crash-restart
  * rebuilds the node from this alone.
  */
 export class DurableStore {
   hardState: HardState = { term: 0, vote: null, commit: 0 };
+  snapshot: Snapshot | null = null;
+  /** Entries `firstIndex()..lastIndex()`. */
   entries: Entry[] = [];
   /** Number of Readies that carried something to persist (fsyncs a driver would do). */
   syncs = 0;
 
-  persist(rd: Pick<Ready, 'hardState' | 'entries'>): void {
-    if (rd.hardState) this.hardState = { ...rd.hardState };
-    if (rd.entries.length) {
-      const first = rd.entries[0].index;
-      if (first < 1 || first > this.entries.length + 1) throw new Error(`DurableLogGap: Ready entries start at ${first}, durable last index ${this.entries.length}`);
-      this.entries.length = first - 1;
-      for (const e of rd.entries) {
-        if (e.index !== this.entries.length + 1) throw new Error(`DurableLogGap: entry ${e.index} after ${this.entries.length}`);
-        this.entries.push(e);
-      }
-    }
-    if (rd.hardState || rd.entries.length) this.syncs++;
-    if (this.hardState.commit > this.entries.length) {
-      throw new Error(`DurableCommitBeyondLog: persisted commit ${this.hardState.commit} > durable last index ${this.entries.length}`);
-    }
+  firstIndex(): number {
+    return (this.snapshot?.index ?? 0) + 1;
   }
 
   lastIndex(): number {
-    return this.entries.length;
+    return this.firstIndex() - 1 + this.entries.length;
+  }
+
+  persist(rd: Pick<Ready, 'hardState' | 'entries'> & { snapshot?: Snapshot | null }): void {
+    if (rd.snapshot) {
+      this.snapshot = { ...rd.snapshot };
+      this.entries = [];
+    }
+    if (rd.hardState) this.hardState = { ...rd.hardState };
+    if (rd.entries.length) {
+      const first = rd.entries[0].index;
+      if (first < this.firstIndex() || first > this.lastIndex() + 1) throw new Error(`DurableLogGap: Ready entries start at ${first}, durable log ${this.firstIndex()}..${this.lastIndex()}`);
+      this.entries.length = first - this.firstIndex();
+      for (const e of rd.entries) {
+        if (e.index !== this.lastIndex() + 1) throw new Error(`DurableLogGap: entry ${e.index} after ${this.lastIndex()}`);
+        this.entries.push(e);
+      }
+    }
+    if (rd.hardState || rd.entries.length || rd.snapshot) this.syncs++;
+    if (this.hardState.commit > this.lastIndex()) {
+      throw new Error(`DurableCommitBeyondLog: persisted commit ${this.hardState.commit} > durable last index ${this.lastIndex()}`);
+    }
+  }
+
+  /** Drops the durable entries up to `snap.index` (the driver's side of `RaftNode.compact`). */
+  compact(snap: Snapshot): void {
+    if (snap.index <= (this.snapshot?.index ?? 0)) return;
+    if (snap.index > this.lastIndex()) throw new Error(`DurableCompactBeyondLog: ${snap.index} > ${this.lastIndex()}`);
+    this.entries = this.entries.slice(snap.index - this.firstIndex() + 1);
+    this.snapshot = { ...snap };
   }
 }

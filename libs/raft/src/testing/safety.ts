@@ -45,7 +45,11 @@ export class SafetyChecker {
     const known = this.leaders.get(st.term);
     if (known === undefined) {
       this.leaders.set(st.term, st.id);
-      for (let i = 1; i <= this.committedIndex; i++) {
+      const snap = node.snapshot();
+      if (snap.index > 0 && snap.index <= this.committedIndex && this.committed.get(snap.index)!.term !== snap.term) {
+        throw new SafetyViolationError('LeaderCompleteness', `leader ${st.id} of term ${st.term} has snapshot ${snap.index}@${snap.term}, committed was term ${this.committed.get(snap.index)!.term}`);
+      }
+      for (let i = st.firstIndex; i <= this.committedIndex; i++) {
         const want = this.committed.get(i)!;
         const have = i <= st.lastIndex ? node.entries(i, i)[0] : undefined;
         if (!have || !sameEntry(have, want)) {
@@ -73,12 +77,15 @@ export class SafetyChecker {
   /** Each node's log at indexes <= its commit index equals the entries committed there. */
   checkCommittedPrefixes(nodes: RaftNode[]): void {
     for (const n of nodes) {
-      const hi = Math.min(n.status().commit, this.committedIndex);
-      const ents = n.entries(1, hi);
-      for (let i = 0; i < hi; i++) {
-        const want = this.committed.get(i + 1)!;
-        if (!sameEntry(ents[i], want)) {
-          throw new SafetyViolationError('StateMachineSafety', `${n.id} has entry ${i + 1} term ${ents[i].term} at or below its commit, committed was term ${want.term}`);
+      const st = n.status();
+      const hi = Math.min(st.commit, this.committedIndex);
+      const lo = st.firstIndex;
+      const ents = n.entries(lo, hi);
+      for (let i = lo; i <= hi; i++) {
+        const want = this.committed.get(i)!;
+        const have = ents[i - lo];
+        if (!sameEntry(have, want)) {
+          throw new SafetyViolationError('StateMachineSafety', `${n.id} has entry ${i} term ${have.term} at or below its commit, committed was term ${want.term}`);
         }
       }
     }
@@ -86,16 +93,19 @@ export class SafetyChecker {
 
   /** Pairwise Log Matching over the given nodes' current logs. */
   checkLogMatching(nodes: RaftNode[]): void {
-    const logs = nodes.map((n) => ({ id: n.id, ents: n.entries() }));
+    // Compared over the indexes both still hold (compaction drops prefixes).
+    const logs = nodes.map((n) => ({ id: n.id, first: n.status().firstIndex, ents: n.entries() }));
     for (let a = 0; a < logs.length; a++) {
       for (let b = a + 1; b < logs.length; b++) {
-        const x = logs[a].ents;
-        const y = logs[b].ents;
-        let i = Math.min(x.length, y.length);
-        while (i > 0 && x[i - 1].term !== y[i - 1].term) i--;
-        for (let j = 0; j < i; j++) {
-          if (!sameEntry(x[j], y[j])) {
-            throw new SafetyViolationError('LogMatching', `${logs[a].id} and ${logs[b].id} agree at index ${i} but differ at ${j + 1}`);
+        const x = logs[a];
+        const y = logs[b];
+        const lo = Math.max(x.first, y.first);
+        const at = (l: typeof x, i: number) => l.ents[i - l.first];
+        let i = Math.min(x.first + x.ents.length, y.first + y.ents.length) - 1;
+        while (i >= lo && at(x, i).term !== at(y, i).term) i--;
+        for (let j = lo; j <= i; j++) {
+          if (!sameEntry(at(x, j), at(y, j))) {
+            throw new SafetyViolationError('LogMatching', `${x.id} and ${y.id} agree at index ${i} but differ at ${j}`);
           }
         }
       }

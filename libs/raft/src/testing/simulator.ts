@@ -154,7 +154,8 @@ export class Simulator {
       for (const m of rd.messages) this.enqueue(m);
       if (rd.committedEntries.length) {
         const log = this.applied.get(id)!;
-        const want = (log.length ? log[log.length - 1].index : 0) + 1;
+        // A snapshot installed from a leader moves the applied index past entries never delivered.
+        const want = Math.max(log.length ? log[log.length - 1].index : 0, this.stores.get(id)!.snapshot?.index ?? 0) + 1;
         if (rd.committedEntries[0].index !== want) throw new Error(`AppliedNotContiguous: ${id} got committed ${rd.committedEntries[0].index}, expected ${want}`);
         log.push(...rd.committedEntries);
         if (this.checkSafety) this.checker.onCommitted(id, rd.committedEntries);
@@ -248,6 +249,13 @@ export class Simulator {
     const r = this.node(id).proposeConfChange(cc);
     this.processReady(id);
     return r;
+  }
+
+  /** Log compaction on `id` up to `index` (<= its applied index), as a driver does: the node, then its durable store. */
+  compact(id: NodeId, index: number): void {
+    const n = this.node(id);
+    n.compact(index);
+    this.stores.get(id)!.compact(n.snapshot());
   }
 
   /** `readIndex(ctx)` on `id` (thesis §6.4), then its Ready loop. @throws NotLeaderError on a non-leader. */
@@ -352,8 +360,8 @@ export class Simulator {
       random: mulberry32((this.seed * 2654435761 + salt) >>> 0),
       ...(restore
         ? {
-            restored: { hardState: { ...store.hardState }, entries: store.entries.slice() },
-            applied: applied.length ? applied[applied.length - 1].index : 0,
+            restored: { hardState: { ...store.hardState }, entries: store.entries.slice(), ...(store.snapshot ? { snapshot: store.snapshot } : {}) },
+            applied: Math.max(applied.length ? applied[applied.length - 1].index : 0, store.snapshot?.index ?? 0),
           }
         : {}),
     });
