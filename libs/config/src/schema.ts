@@ -135,6 +135,26 @@ export class ConsensusConfig {
   @IsInt() @Min(100) @Max(3_600_000)
   memberCatchUpTimeoutMs: number = 60_000;
 
+  /**
+   * Log compaction (Raft §7): entries kept below the point every storage node of the
+   * configuration has durably applied, so a storage node that lags briefly backfills from the log
+   * instead of needing a snapshot.
+   */
+  @IsInt() @Min(0) @Max(1_000_000_000)
+  logRetainedEntries: number = 100_000;
+
+  /**
+   * Hard bound on the entries a replica keeps. Beyond it the replica compacts down to
+   * `logRetainedEntries` below its applied index even if a storage node has not applied that far
+   * (a dead one must not grow the log forever); such a node then needs a storage snapshot.
+   */
+  @IsInt() @Min(1000) @Max(1_000_000_000)
+  logEntriesMax: number = 2_000_000;
+
+  /** How often a replica considers compacting its log, ms. */
+  @IsInt() @Min(10) @Max(3_600_000)
+  compactionIntervalMs: number = 1000;
+
   /** Raft log segment size bound, bytes. */
   @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)
   segmentBytesMax: number = 64 * 1024 * 1024;

@@ -19,6 +19,8 @@ export interface ConsensusStatus {
   appliedIndex: number;
   /** Bytes of the Raft log on disk. */
   logBytes: number;
+  /** First index still in the Raft log (earlier ones were compacted, Raft §7). Optional: older replicas lack it. */
+  firstIndex?: number;
   /**
    * The configuration this replica has in effect (thesis §4.1: the last config entry in its log,
    * committed or not) and that entry's index (0 = the initial configuration from the config file).

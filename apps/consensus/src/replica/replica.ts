@@ -28,6 +28,7 @@ import {
   type Ready,
 } from '@cairn/raft';
 import {
+  decodeStatus,
   decodeMemberRequest,
   encodeMemberReply,
   encodeStatus,
@@ -41,7 +42,9 @@ import {
 } from '@cairn/messaging';
 import type { ConsensusConfig } from '@cairn/config';
 import type { Msg, NatsConnection, Subscription } from 'nats';
+import { mkdirSync } from 'node:fs';
 import { HardStateFile } from '../storage/hard-state-file';
+import { SnapshotFile } from '../storage/snapshot-file';
 import { RaftLogStore } from '../storage/raft-log-store';
 import { PendingProposals, type ProposalOutcome } from './pending-proposals';
 
@@ -102,6 +105,11 @@ export class Replica {
   private node!: RaftNode;
   private store!: RaftLogStore;
   private hardStateFile!: HardStateFile;
+  private snapshotFile!: SnapshotFile;
+  /** Durable applied index each storage node last reported (status heartbeats): what compaction may drop. */
+  private readonly storageApplied = new Map<string, number>();
+  /** Set by the compaction timer; the Ready loop compacts (node, snapshot file, log prefix) when set. */
+  private compactDue = false;
   private persistedTerm = 0;
   private persistedVote: string | null = null;
 
@@ -144,12 +152,24 @@ export class Replica {
   /** Restores the log and hard state from disk, then starts ticking and serving. */
   async start(): Promise<void> {
     const { config, dataDir, log } = this.opts;
-    this.store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy });
+    mkdirSync(dataDir, { recursive: true });
+    this.snapshotFile = new SnapshotFile(dataDir);
+    const snap = this.snapshotFile.read();
+    this.store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy }, snap ? snap.index + 1 : 1);
     if (this.store.recovery.tornTail) log.warn({ tornTail: this.store.recovery.tornTail }, 'raft log: torn tail truncated on recovery');
+    if (snap) {
+      // The snapshot file is written before the log changes: a log that does not continue it is
+      // the pre-install log of a crash between the two (Raft §7: discard it).
+      const t = this.store.termAt(snap.index);
+      if (this.store.firstIndex() > snap.index + 1 || this.store.lastIndex() < snap.index || (t !== null && t !== snap.term)) {
+        log.warn({ snapshot: { index: snap.index, term: snap.term }, first: this.store.firstIndex(), last: this.store.lastIndex() }, 'raft log does not continue the snapshot: discarded');
+        await this.store.reset(snap.index + 1);
+      }
+    }
     this.hardStateFile = new HardStateFile(dataDir);
     const hs = this.hardStateFile.read() ?? { term: 0, vote: null, commit: 0 };
-    const entries = this.store.readAll();
-    const commit = Math.min(hs.commit, this.store.lastIndex());
+    const entries = this.store.readAll(snap ? snap.index + 1 : 1);
+    const commit = Math.max(Math.min(hs.commit, this.store.lastIndex()), snap?.index ?? 0);
     this.persistedTerm = hs.term;
     this.persistedVote = hs.vote;
     this.applied = commit;
@@ -167,10 +187,10 @@ export class Replica {
       preVote: config.preVote,
       checkQuorum: config.checkQuorum,
       readIndexPendingMax: config.readIndexPendingMax,
-      restored: { hardState: { ...hs, commit }, entries },
+      restored: { hardState: { ...hs, commit }, entries, ...(snap ? { snapshot: snap } : {}) },
       applied: commit,
     });
-    log.info({ term: hs.term, vote: hs.vote, commit, lastIndex: this.store.lastIndex() }, 'raft state restored');
+    log.info({ term: hs.term, vote: hs.vote, commit, firstIndex: this.store.firstIndex(), lastIndex: this.store.lastIndex(), snapshotIndex: snap?.index ?? 0 }, 'raft state restored');
 
     const { nc, subjects, id } = this.opts;
     this.subs.push(
@@ -194,6 +214,13 @@ export class Replica {
           if (!err) void this.onMember(msg);
         },
       }),
+      nc.subscribe(subjects.storageStatus(), {
+        callback: (err, msg) => {
+          if (err) return;
+          const st = decodeStatus(msg.data);
+          if (st?.kind === 'storage') this.storageApplied.set(st.id, st.appliedIndex);
+        },
+      }),
       serveRequests(nc, subjects.fetch(id), (data) => this.onFetch(data), {
         log,
         onError: (e) => encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: String(e) }),
@@ -205,6 +232,10 @@ export class Replica {
         this.kick();
       }, config.tickMs),
       setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS),
+      setInterval(() => {
+        this.compactDue = true;
+        this.kick();
+      }, config.compactionIntervalMs),
       // Commit heartbeat to the storage nodes: tells a node that missed a ShipBatch how far to backfill.
       setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
     );
@@ -244,6 +275,7 @@ export class Replica {
       lastIndex: st.lastIndex,
       appliedIndex: this.applied,
       logBytes: this.store.sizeBytes(),
+      firstIndex: st.firstIndex,
       conf: st.conf,
       confIndex: st.confIndex,
       atMs: Date.now(),
@@ -331,6 +363,10 @@ export class Replica {
 
   private onFetch(data: Uint8Array): Uint8Array {
     const req = decodeFetchRequest(data);
+    if (req.fromIndex < this.store.firstIndex()) {
+      // Raft §7: compacted. The storage node must bootstrap from a storage snapshot of a peer.
+      return encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: `compacted: entries before ${this.store.firstIndex()} are gone from the Raft log; bootstrap from a storage snapshot` });
+    }
     const to = Math.min(this.applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
     const entries = req.fromIndex >= 1 && req.fromIndex <= to ? this.store.entries(req.fromIndex, to, req.bytesMax) : [];
     return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: (entries as Entry[]).map(forStorage) as WireEntry[], message: '' });
@@ -348,6 +384,10 @@ export class Replica {
     try {
       while (!this.stopped) {
         this.drainInputs();
+        if (this.compactDue) {
+          this.compactDue = false;
+          await this.maybeCompact();
+        }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
         await this.persist(rd);
@@ -475,6 +515,13 @@ export class Replica {
   }
 
   private async persist(rd: Ready): Promise<void> {
+    if (rd.snapshot) {
+      // InstallSnapshot (Raft §7): the snapshot is durable before the log it replaces goes.
+      await this.snapshotFile.write(rd.snapshot);
+      await this.store.reset(rd.snapshot.index + 1);
+      this.applied = rd.snapshot.index;
+      this.opts.log.info({ index: rd.snapshot.index, term: rd.snapshot.term, conf: rd.snapshot.conf }, 'installed the leader\'s snapshot');
+    }
     const hs = rd.hardState;
     if (hs && (hs.term !== this.persistedTerm || hs.vote !== this.persistedVote)) {
       // Term/vote must be durable before any message reflecting them leaves (Raft Figure 2).
@@ -550,6 +597,37 @@ export class Replica {
   private publishStatus(): void {
     if (this.stopped) return;
     this.opts.nc.publish(this.opts.subjects.consensusStatus(), encodeStatus(this.status()));
+  }
+
+  // ---- log compaction (Raft §7) ------------------------------------------------------------
+
+  /**
+   * Drops the log prefix every storage node of the configuration has durably applied, keeping
+   * `logRetainedEntries` below it; past `logEntriesMax` entries, compacts regardless (a dead
+   * storage node must not grow the log forever; it then needs a storage snapshot). Runs inside
+   * the Ready loop (between Readies): the node, then the snapshot file, then the segments.
+   */
+  private async maybeCompact(): Promise<void> {
+    const { config, log } = this.opts;
+    const st = this.node.status();
+    const storage = st.conf.storage;
+    if (storage.length === 0) return; // nobody registered: every entry may still be needed
+    const durable = Math.min(...storage.map((id) => this.storageApplied.get(id) ?? 0));
+    let target = Math.min(this.applied, durable) - config.logRetainedEntries;
+    const kept = st.lastIndex - st.firstIndex + 1;
+    if (kept > config.logEntriesMax) {
+      const forced = this.applied - config.logRetainedEntries;
+      if (forced > target) {
+        log.warn({ kept, logEntriesMax: config.logEntriesMax, storageApplied: Object.fromEntries(this.storageApplied), forced }, 'raft log over logEntriesMax: compacting past a lagging storage node');
+        target = forced;
+      }
+    }
+    // Compact in steps worth a segment's bookkeeping, not on every entry.
+    if (target < st.firstIndex + Math.max(1, Math.floor(config.logRetainedEntries / 10))) return;
+    this.node.compact(target);
+    await this.snapshotFile.write(this.node.snapshot());
+    await this.store.dropPrefix(target + 1);
+    log.debug({ compactedTo: target, firstIndex: this.store.firstIndex(), segments: this.store.segmentCount() }, 'raft log compacted');
   }
 
   // ---- membership (thesis §4) -------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { SegmentedLog, type FsyncPolicy } from '@cairn/log';
 import type { Entry, EntryType } from '@cairn/raft';
 
@@ -29,10 +30,45 @@ export function decodeLogEntry(index: number, buf: Buffer): Entry {
 
 /** The Raft log of one replica on a `SegmentedLog` (group commit: one fdatasync per Ready). */
 export class RaftLogStore {
-  private constructor(private readonly log: SegmentedLog) {}
+  private constructor(
+    private log: SegmentedLog,
+    private readonly dir: string,
+    private readonly opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy },
+  ) {}
 
-  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy }): Promise<RaftLogStore> {
-    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, firstIndex: 1 }));
+  /** Opens (or creates, its first record at `firstIndex`, default 1) the log in `dir`. */
+  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy }, firstIndex = 1): Promise<RaftLogStore> {
+    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, firstIndex }), dir, opts);
+  }
+
+  firstIndex(): number {
+    return this.log.firstIndex();
+  }
+
+  /** Term of the stored entry at `index`, or null when it is not stored. */
+  termAt(index: number): number | null {
+    if (index < this.log.firstIndex() || index > this.log.lastIndex()) return null;
+    return decodeLogEntry(index, this.log.read(index)).term;
+  }
+
+  /**
+   * Discards the whole log and starts an empty one whose first record will be `firstIndex` (a
+   * follower that installed a leader's snapshot, Raft §7). Call only after the snapshot is durable:
+   * a crash in between leaves the old log, which start-up discards against the snapshot.
+   */
+  async reset(firstIndex: number): Promise<void> {
+    await this.log.close();
+    await rm(this.dir, { recursive: true, force: true });
+    this.log = await SegmentedLog.open({ dir: this.dir, segmentBytesMax: this.opts.segmentBytesMax, fsyncPolicy: this.opts.fsyncPolicy, firstIndex });
+  }
+
+  /** Drops whole segments below `beforeIndex` (compaction after a durable snapshot; the active segment stays). */
+  dropPrefix(beforeIndex: number): Promise<void> {
+    return this.log.dropPrefix(beforeIndex);
+  }
+
+  segmentCount(): number {
+    return this.log.segments().length;
   }
 
   get recovery() {
@@ -47,9 +83,9 @@ export class RaftLogStore {
     return this.log.sizeBytes();
   }
 
-  /** Every entry on disk, for restoring the state machine at start-up. */
-  readAll(): Entry[] {
-    const first = this.log.firstIndex();
+  /** Every entry on disk from `from` (default the first stored), for restoring the state machine at start-up. */
+  readAll(from = this.log.firstIndex()): Entry[] {
+    const first = Math.max(from, this.log.firstIndex());
     const last = this.log.lastIndex();
     const out: Entry[] = new Array(Math.max(0, last - first + 1));
     for (let i = first; i <= last; i++) out[i - first] = decodeLogEntry(i, this.log.read(i));
