@@ -19,7 +19,22 @@ export type OutcomeAnswer = { outcome: ApplyOutcome.Applied | ApplyOutcome.Condi
  * or fails is skipped for the next node; once every live node said Unknown, or at the deadline,
  * the outcome is unknown.
  */
+/** Queries per OutcomeRequest of the first, batched attempt. */
+const QUERIES_PER_REQUEST_MAX = 1024;
+
+type Query = { index: number; session?: { sessionId: bigint; seq: number } };
+type Result = { outcome: ApplyOutcome; revision: number };
+
+interface Pending {
+  query: Query;
+  deadlineMs: number;
+  resolve(a: OutcomeAnswer): void;
+}
+
 export class OutcomePath {
+  private batch: Pending[] = [];
+  private flushScheduled = false;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
@@ -27,11 +42,50 @@ export class OutcomePath {
     private readonly log: Logger,
   ) {}
 
-  /** `session`: the write's session id and seq, so the node can answer from its session table. */
-  async outcome(index: number, deadlineMs: number, session?: { sessionId: bigint; seq: number }): Promise<OutcomeAnswer> {
-    const saidUnknown = new Set<string>();
-    let why = 'no storage node is alive';
-    let avoid: string | null = null;
+  /**
+   * `session`: the write's session id and seq, so the node can answer from its session table.
+   * Queries made in the same event-loop turn share one request to one node on their first
+   * attempt; a query that attempt does not settle goes on alone.
+   */
+  outcome(index: number, deadlineMs: number, session?: { sessionId: bigint; seq: number }): Promise<OutcomeAnswer> {
+    return new Promise((resolve) => {
+      this.batch.push({ query: session ? { index, session } : { index }, deadlineMs, resolve });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        const all = this.batch;
+        this.batch = [];
+        for (let i = 0; i < all.length; i += QUERIES_PER_REQUEST_MAX) void this.firstAttempt(all.slice(i, i + QUERIES_PER_REQUEST_MAX));
+      });
+    });
+  }
+
+  private async firstAttempt(batch: Pending[]): Promise<void> {
+    const maxIndex = Math.max(...batch.map((p) => p.query.index));
+    const live = this.view.liveStorageNodes();
+    const node = live.find((n) => n.appliedIndex >= maxIndex) ?? live[0];
+    let results: Result[] | null = null;
+    if (node) {
+      try {
+        results = await this.ask(node.id, batch.map((p) => p.query), Math.min(...batch.map((p) => p.deadlineMs)));
+      } catch (e) {
+        this.log.debug({ node: node.id, err: e }, 'outcome request failed; retrying one by one');
+      }
+    }
+    batch.forEach((p, i) => {
+      const r = results?.[i];
+      if (r && (r.outcome === ApplyOutcome.Applied || r.outcome === ApplyOutcome.ConditionFailed)) p.resolve({ outcome: r.outcome, revision: r.revision });
+      else void this.retry(p.query, p.deadlineMs, node && r?.outcome === ApplyOutcome.Unknown ? node.id : null, node?.id ?? null).then(p.resolve);
+    });
+  }
+
+  /** One query, node by node, until a node knows the outcome, every live node said Unknown, or the deadline. */
+  private async retry(query: Query, deadlineMs: number, saidUnknownFirst: string | null, avoidFirst: string | null): Promise<OutcomeAnswer> {
+    const { index } = query;
+    const saidUnknown = new Set<string>(saidUnknownFirst ? [saidUnknownFirst] : []);
+    let why = saidUnknownFirst ? `storage node ${saidUnknownFirst} has no record of it` : 'no storage node is alive';
+    let avoid: string | null = avoidFirst;
     for (let attempt = 0; Date.now() < deadlineMs; attempt++) {
       const live = this.view.liveStorageNodes().filter((n) => !saidUnknown.has(n.id));
       if (live.length === 0 && saidUnknown.size > 0) return { unknown: `no storage node has a record of index ${index} (${why})` };
@@ -39,13 +93,7 @@ export class OutcomePath {
       const node = candidates.find((n) => n.appliedIndex >= index) ?? candidates[0];
       if (node) {
         try {
-          const res = await this.nc.request(this.subjects.read(node.id), encodeOutcomeRequest({ queries: [session ? { index, session } : { index }] }), {
-            timeout: Math.max(1, Math.min(deadlineMs - Date.now(), OUTCOME_REQUEST_TIMEOUT_MS)),
-          });
-          const reply = decodeOutcomeReply(res.data);
-          this.view.noteApplied(node.id, reply.appliedIndex);
-          const r = reply.results[0];
-          if (reply.results.length !== 1) throw new Error(`storage node ${node.id} answered ${reply.results.length} outcomes for 1 index`);
+          const [r] = await this.ask(node.id, [query], deadlineMs);
           if (r.outcome === ApplyOutcome.Applied || r.outcome === ApplyOutcome.ConditionFailed) return { outcome: r.outcome, revision: r.revision };
           if (r.outcome === ApplyOutcome.Unknown) {
             saidUnknown.add(node.id);
@@ -63,5 +111,16 @@ export class OutcomePath {
       await delay(Math.min(backoffMs(attempt), Math.max(0, deadlineMs - Date.now())));
     }
     return { unknown: why };
+  }
+
+  /** One OutcomeRequest to `node`; its results in query order. @throws on a timeout, no responders or a malformed reply. */
+  private async ask(node: string, queries: Query[], deadlineMs: number): Promise<Result[]> {
+    const res = await this.nc.request(this.subjects.read(node), encodeOutcomeRequest({ queries }), {
+      timeout: Math.max(1, Math.min(deadlineMs - Date.now(), OUTCOME_REQUEST_TIMEOUT_MS)),
+    });
+    const reply = decodeOutcomeReply(res.data);
+    this.view.noteApplied(node, reply.appliedIndex);
+    if (reply.results.length !== queries.length) throw new Error(`storage node ${node} answered ${reply.results.length} outcomes for ${queries.length} indexes`);
+    return reply.results;
   }
 }
