@@ -1,7 +1,6 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { join } from 'node:path';
 import type { HardState } from '@cairn/raft';
+import { ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x43524853; // "CRHS"
 const VERSION = 1;
@@ -20,29 +19,19 @@ export class HardStateCorruptionError extends Error {
  * u64 commit | u16 voteLength | vote (UTF-8; length 0 = no vote).
  */
 export class HardStateFile {
-  private readonly path: string;
+  private readonly file: ChecksummedFile;
   constructor(dir: string) {
-    this.path = join(dir, 'hardstate');
+    this.file = new ChecksummedFile(join(dir, 'hardstate'), MAGIC, VERSION, (m) => new HardStateCorruptionError(m));
   }
 
   /** @returns the stored hard state, or null when none was ever written. @throws HardStateCorruptionError */
   read(): HardState | null {
-    let buf: Buffer;
-    try {
-      buf = readFileSync(this.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-    if (buf.length < 27 || buf.readUInt32BE(0) !== MAGIC || buf[4] !== VERSION) {
-      throw new HardStateCorruptionError(`${this.path}: bad magic, version or size (${buf.length} bytes)`);
-    }
-    const body = buf.subarray(9);
-    if (crc32(body) !== buf.readUInt32BE(5)) throw new HardStateCorruptionError(`${this.path}: checksum mismatch`);
+    const body = this.file.read(18);
+    if (!body) return null;
     const term = Number(body.readBigUInt64BE(0));
     const commit = Number(body.readBigUInt64BE(8));
     const voteLength = body.readUInt16BE(16);
-    if (body.length !== 18 + voteLength) throw new HardStateCorruptionError(`${this.path}: bad vote length`);
+    if (body.length !== 18 + voteLength) throw new HardStateCorruptionError(`${this.file.path}: bad vote length`);
     const vote = voteLength ? body.subarray(18).toString('utf8') : null;
     return { term, vote, commit };
   }
@@ -55,24 +44,6 @@ export class HardStateFile {
     body.writeBigUInt64BE(BigInt(hs.commit), 8);
     body.writeUInt16BE(vote.length, 16);
     vote.copy(body, 18);
-    const head = Buffer.alloc(9);
-    head.writeUInt32BE(MAGIC, 0);
-    head[4] = VERSION;
-    head.writeUInt32BE(crc32(body), 5);
-    const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, Buffer.concat([head, body]));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    const dfd = openSync(dirname(this.path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    this.file.write(body);
   }
 }

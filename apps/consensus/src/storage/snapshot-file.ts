@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
-import { writeFileAtomic } from '@cairn/log';
 import { decodeConfState, encodeConfState, type Snapshot } from '@cairn/raft';
+import { ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x4352534e; // "CRSN"
 const VERSION = 1;
-const HEADER_BYTES = 9;
 
 /** Thrown when the snapshot file exists but fails its checksum or layout check. */
 export class SnapshotFileCorruptionError extends Error {
@@ -16,41 +13,31 @@ export class SnapshotFileCorruptionError extends Error {
 /**
  * The replica's Raft snapshot (Raft §7): the last index and term of the compacted log prefix and
  * the configuration in effect there. A consensus replica keeps no state machine of its own
- * (storage nodes do), so this is all its snapshot holds. Replaced atomically (write tmp, fsync,
- * rename, fsync dir) BEFORE the log prefix is dropped or the log is reset for an installed
- * snapshot, so a crash in between leaves a snapshot that covers what the log lost.
+ * (storage nodes do), so this is all its snapshot holds. Replaced atomically (ChecksummedFile)
+ * BEFORE the log prefix is dropped or the log is reset for an installed snapshot, so a crash in
+ * between leaves a snapshot that covers what the log lost.
  *
- * Layout (big-endian): u32 magic "CRSN" | u8 version=1 | u32 CRC32 of the rest | u64 index |
+ * Body (big-endian, after the ChecksummedFile header with magic "CRSN", version 1): u64 index |
  * u64 term | u32 confLength | conf (UTF-8 JSON, libs/raft encodeConfState).
  */
 export class SnapshotFile {
-  private readonly path: string;
+  private readonly file: ChecksummedFile;
   constructor(dir: string) {
-    this.path = join(dir, 'raft-snapshot');
+    this.file = new ChecksummedFile(join(dir, 'raft-snapshot'), MAGIC, VERSION, (m) => new SnapshotFileCorruptionError(m));
   }
 
   /** @returns the stored snapshot, or null when none was ever written. @throws SnapshotFileCorruptionError */
   read(): Snapshot | null {
-    let buf: Buffer;
-    try {
-      buf = readFileSync(this.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-    if (buf.length < HEADER_BYTES + 20 || buf.readUInt32BE(0) !== MAGIC || buf[4] !== VERSION) {
-      throw new SnapshotFileCorruptionError(`${this.path}: bad magic, version or size (${buf.length} bytes)`);
-    }
-    const body = buf.subarray(HEADER_BYTES);
-    if (crc32(body) !== buf.readUInt32BE(5)) throw new SnapshotFileCorruptionError(`${this.path}: checksum mismatch`);
+    const body = this.file.read(20);
+    if (!body) return null;
     const index = Number(body.readBigUInt64BE(0));
     const term = Number(body.readBigUInt64BE(8));
     const confLength = body.readUInt32BE(16);
-    if (body.length !== 20 + confLength) throw new SnapshotFileCorruptionError(`${this.path}: bad configuration length`);
+    if (body.length !== 20 + confLength) throw new SnapshotFileCorruptionError(`${this.file.path}: bad configuration length`);
     try {
       return { index, term, conf: decodeConfState(body.subarray(20)) };
     } catch (e) {
-      throw new SnapshotFileCorruptionError(`${this.path}: ${(e as Error).message}`);
+      throw new SnapshotFileCorruptionError(`${this.file.path}: ${(e as Error).message}`);
     }
   }
 
@@ -62,10 +49,6 @@ export class SnapshotFile {
     body.writeBigUInt64BE(BigInt(s.term), 8);
     body.writeUInt32BE(conf.length, 16);
     conf.copy(body, 20);
-    const head = Buffer.alloc(HEADER_BYTES);
-    head.writeUInt32BE(MAGIC, 0);
-    head[4] = VERSION;
-    head.writeUInt32BE(crc32(body), 5);
-    await writeFileAtomic(this.path, Buffer.concat([head, body]));
+    this.file.write(body);
   }
 }

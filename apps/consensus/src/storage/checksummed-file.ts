@@ -1,0 +1,59 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** Bytes of the header: u32 magic | u8 version | u32 CRC32 of the body. */
+export const CHECKSUMMED_HEADER_BYTES = 9;
+
+/**
+ * A small file replaced atomically whose body is guarded by a CRC32 (hard state, Raft snapshot
+ * metadata). Layout (big-endian): u32 magic | u8 version | u32 CRC32(body) | body.
+ */
+export class ChecksummedFile {
+  constructor(
+    readonly path: string,
+    private readonly magic: number,
+    private readonly version: number,
+    private readonly corrupt: (message: string) => Error,
+  ) {}
+
+  /** @returns the body, or null when the file does not exist. @throws the `corrupt` error on a bad magic, version, size or checksum. */
+  read(bodyBytesMin: number): Buffer | null {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    if (buf.length < CHECKSUMMED_HEADER_BYTES + bodyBytesMin || buf.readUInt32BE(0) !== this.magic || buf[4] !== this.version) {
+      throw this.corrupt(`${this.path}: bad magic, version or size (${buf.length} bytes)`);
+    }
+    const body = buf.subarray(CHECKSUMMED_HEADER_BYTES);
+    if (crc32(body) !== buf.readUInt32BE(5)) throw this.corrupt(`${this.path}: checksum mismatch`);
+    return body;
+  }
+
+  /** Durably replaces the file: write `<path>.tmp`, fsync, rename over `path`, fsync the directory (synchronous: these files are tiny and rare). */
+  write(body: Buffer): void {
+    const head = Buffer.alloc(CHECKSUMMED_HEADER_BYTES);
+    head.writeUInt32BE(this.magic, 0);
+    head[4] = this.version;
+    head.writeUInt32BE(crc32(body), 5);
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, Buffer.concat([head, body]));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    const dfd = openSync(dirname(this.path), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  }
+}
