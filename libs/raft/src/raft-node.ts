@@ -60,7 +60,8 @@ interface PendingRead {
  * Membership: single-server changes (thesis §4.1) through `proposeConfChange()`, with learners
  * for the catch-up phase (§4.2.1) and removal of the leader (§4.2.2). See docs/raft.md.
  *
- * Not yet implemented: snapshots/compaction.
+ * Log compaction (Raft §7): `compact()`, and `MessageType.Snapshot` (InstallSnapshot) for followers that
+ * need a compacted entry; a Cairn replica snapshot is metadata only (index, term, configuration).
  */
 export class RaftNode {
   readonly id: NodeId;
