@@ -176,8 +176,10 @@ describe('BitcaskEngine', () => {
       mergeFilesMin: 2,
       mergeBytesPerSecondMax: 64 * 1024 * 1024,
       mergeChunkBytes: 1024 * 1024,
+      snapshotsRetainedMax: 2,
+      snapshotChunkBytesMax: 1024 * 1024,
     });
-    for (const bad of [{ segmentBytesMax: 0 }, { segmentBytesMax: 1.5 }, { keyBytesMax: -1 }, { valueBytesMax: NaN }, { mergeDeadBytesRatioMin: 1.5 }, { mergeBytesPerSecondMax: 0 }, { mergeFilesMin: 0 }, { mergeChunkBytes: 0 }]) {
+    for (const bad of [{ segmentBytesMax: 0 }, { segmentBytesMax: 1.5 }, { keyBytesMax: -1 }, { valueBytesMax: NaN }, { mergeDeadBytesRatioMin: 1.5 }, { mergeBytesPerSecondMax: 0 }, { mergeFilesMin: 0 }, { mergeChunkBytes: 0 }, { snapshotsRetainedMax: 0 }, { snapshotChunkBytesMax: 0.5 }]) {
       await expect(BitcaskEngine.open({ dir, ...bad })).rejects.toBeInstanceOf(RangeError);
     }
     expect(fs.readdirSync(dir)).toEqual([]); // refused before touching the directory

@@ -9,11 +9,13 @@
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, parseSegmentFileName, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
-import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError } from './errors';
+import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
 import { Keydir } from './keydir';
-import { MANIFEST_FILE_NAME, readManifest, writeManifest, type MergeManifest } from './manifest';
-import { MergedFile, MergedFileWriter, forEachHintEntry, hintFooterSizes, parseMergedFileName, readHintFile } from './merged-file';
+import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
+import { MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, mergedDataFileName, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord } from './record';
+import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, writeNewFileDurable, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
+import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
 
 /** One committed Raft entry for the state machine. `index` = Raft log index = the key's new revision. */
 export interface EngineEntry {
@@ -28,6 +30,23 @@ export interface EngineEntry {
  * from it simulates a crash there). `chunk` is called after each chunk of input bytes.
  */
 export type MergeStep = 'started' | 'chunk' | 'written' | 'installed' | 'committed' | 'switched' | 'deleted';
+
+/**
+ * Points of `createSnapshot`, in order, at which `EngineOptions.snapshotHook` is called (test
+ * hook: a throw there fails the snapshot as a crash would). `captured`: the applied index and file
+ * set are fixed; `linked`: the files are linked/copied into `snapshots/<index>.tmp`; `file` after
+ * each file's CRC32; `written`: the manifest is durable; `committed`: renamed into place;
+ * `pruned`: older snapshots beyond `snapshotsRetainedMax` deleted.
+ */
+export type SnapshotStep = 'captured' | 'linked' | 'file' | 'written' | 'committed' | 'pruned';
+
+export interface CreateSnapshotOptions {
+  /**
+   * Called synchronously with the applied index the snapshot captures; returns the Raft term of
+   * that entry for the manifest (the engine does not know terms). Default: term 0 (unknown).
+   */
+  termAt?: (appliedIndex: number) => number;
+}
 
 export interface EngineOptions {
   /** Directory of the data files; created if missing. */
@@ -52,6 +71,12 @@ export interface EngineOptions {
   mergeChunkBytes?: number;
   /** Test hook, called at each `MergeStep`; a throw aborts the merge there as a crash would. */
   mergeHook?: (step: MergeStep) => void | Promise<void>;
+  /** Committed snapshots kept in `<dir>/snapshots` (older ones are deleted once no reader holds them); default 2. */
+  snapshotsRetainedMax?: number;
+  /** Largest chunk a `SnapshotReader` of this engine yields, and the read size of a snapshot's CRC32 pass; default 1 MiB. */
+  snapshotChunkBytesMax?: number;
+  /** Test hook, called at each `SnapshotStep`; a throw fails the snapshot there as a crash would. */
+  snapshotHook?: (step: SnapshotStep) => void | Promise<void>;
 }
 
 export interface GetResult {
@@ -103,6 +128,11 @@ export interface EngineStats {
   /** Merges completed since open. */
   merges: number;
   lastMerge: MergeReport | null;
+  /** Committed snapshots on disk. */
+  snapshots: number;
+  /** Applied index of the newest snapshot (0: none). */
+  lastSnapshotIndex: number;
+  snapshotting: boolean;
 }
 
 /** What `open` found and did. */
@@ -116,8 +146,10 @@ export interface EngineOpenReport {
   mergedFilesScanned: number;
   /** Log data files scanned (they have no hint files). */
   logFilesScanned: number;
-  /** Half-finished merge leftovers and superseded files deleted. */
+  /** Half-finished merge leftovers and superseded files deleted; half-written snapshots and unfinished installs (`snapshots/<n>.tmp`, `snapshot-install.staging`). */
   removedFiles: string[];
+  /** An install past its commit point that open completed (a crash interrupted `SnapshotInstaller.finish`), else null. */
+  installCompleted: SnapshotInstallReport | null;
   /** e.g. `hint file <path> unusable (<reason>): scanned <data file>`. */
   warnings: string[];
   durationMs: number;
@@ -139,11 +171,15 @@ export const ENGINE_DEFAULTS = Object.freeze({
   /** Merge input read rate bound (bytes/s). */
   mergeBytesPerSecondMax: 64 * MiB,
   mergeChunkBytes: MiB,
+  /** Committed snapshots kept. */
+  snapshotsRetainedMax: 2,
+  /** Largest snapshot chunk. */
+  snapshotChunkBytesMax: MiB,
 });
 /** Keydir entries switched to a merged file between two yields to the event loop. */
 const SWITCH_ENTRIES_PER_YIELD = 65_536;
 
-type ResolvedOptions = Required<Omit<EngineOptions, 'mergeHook' | 'fsyncPolicy'>> & Pick<EngineOptions, 'mergeHook' | 'fsyncPolicy'>;
+type ResolvedOptions = Required<Omit<EngineOptions, 'mergeHook' | 'fsyncPolicy' | 'snapshotHook'>> & Pick<EngineOptions, 'mergeHook' | 'fsyncPolicy' | 'snapshotHook'>;
 
 function resolveOptions(o: EngineOptions): ResolvedOptions {
   const r: ResolvedOptions = {
@@ -158,8 +194,11 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
     mergeBytesPerSecondMax: o.mergeBytesPerSecondMax ?? ENGINE_DEFAULTS.mergeBytesPerSecondMax,
     mergeChunkBytes: o.mergeChunkBytes ?? ENGINE_DEFAULTS.mergeChunkBytes,
     mergeHook: o.mergeHook,
+    snapshotsRetainedMax: o.snapshotsRetainedMax ?? ENGINE_DEFAULTS.snapshotsRetainedMax,
+    snapshotChunkBytesMax: o.snapshotChunkBytesMax ?? ENGINE_DEFAULTS.snapshotChunkBytesMax,
+    snapshotHook: o.snapshotHook,
   };
-  for (const name of ['segmentBytesMax', 'keyBytesMax', 'valueBytesMax'] as const) {
+  for (const name of ['segmentBytesMax', 'keyBytesMax', 'valueBytesMax', 'snapshotsRetainedMax', 'snapshotChunkBytesMax'] as const) {
     if (!Number.isSafeInteger(r[name]) || r[name] <= 0) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
   }
   if (!(r.mergeDeadBytesRatioMin >= 0 && r.mergeDeadBytesRatioMin <= 1)) throw new RangeError(`mergeDeadBytesRatioMin must be in [0, 1], got ${o.mergeDeadBytesRatioMin}`);
@@ -197,6 +236,13 @@ export class BitcaskEngine {
   private mergeBroken: Error | null = null;
   private merges = 0;
   private lastMerge: MergeReport | null = null;
+  /** Committed snapshots, oldest first. */
+  private snapshotList: EngineSnapshot[] = [];
+  private snapshotting: Promise<EngineSnapshot> | null = null;
+  /** Set while a snapshot links the files it captured: a merge waits for it before deleting its inputs. */
+  private snapshotLinking: Promise<void> | null = null;
+  /** Open `SnapshotReader`s per snapshot applied index: retention does not delete those. */
+  private readonly snapshotReaders = new Map<number, number>();
 
   private constructor(
     private readonly log: SegmentedLog,
@@ -221,9 +267,11 @@ export class BitcaskEngine {
     const opts = resolveOptions(options);
     const dir = opts.dir;
     await fsp.mkdir(dir, { recursive: true });
+    // First: finish or discard an install, so the files read below are one store's.
+    const snaps = await recoverSnapshots(dir);
     const manifest = readManifest(dir);
     const listed = new Set(manifest?.files.map((f) => f.n));
-    const removedFiles: string[] = [];
+    const removedFiles: string[] = [...snaps.removed];
     for (const name of await fsp.readdir(dir)) {
       const merged = parseMergedFileName(name);
       const segmentId = parseSegmentFileName(name);
@@ -247,10 +295,12 @@ export class BitcaskEngine {
       if (manifest && log.firstIndex() !== manifest.upto) {
         throw new LogCorruptionError(nodePath.join(dir, segmentFileName(log.firstIndex())), 0, `the merged files cover revisions below ${manifest.upto} but the oldest data file starts at ${log.firstIndex()}`);
       }
-      const report: EngineOpenReport = { log: log.recovery, mergedFiles: mergedFiles.length, hintFilesLoaded: 0, mergedFilesScanned: 0, logFilesScanned: 0, removedFiles, warnings: [], durationMs: 0 };
+      const report: EngineOpenReport = { log: log.recovery, mergedFiles: mergedFiles.length, hintFilesLoaded: 0, mergedFilesScanned: 0, logFilesScanned: 0, removedFiles, installCompleted: snaps.installed, warnings: [...snaps.warnings], durationMs: 0 };
       const engine = new BitcaskEngine(log, opts, manifest, report);
       for (const mf of mergedFiles) engine.merged.set(mf.fileId, mf);
       engine.rebuildKeydir();
+      engine.snapshotList = snaps.snapshots;
+      openEngineDirs.set(dir, (openEngineDirs.get(dir) ?? 0) + 1);
       report.durationMs = Date.now() - started;
       return engine;
     } catch (err) {
@@ -360,6 +410,9 @@ export class BitcaskEngine {
       merging: this.merging !== null,
       merges: this.merges,
       lastMerge: this.lastMerge,
+      snapshots: this.snapshotList.length,
+      lastSnapshotIndex: this.snapshotList.at(-1)?.appliedIndex ?? 0,
+      snapshotting: this.snapshotting !== null,
     };
   }
 
@@ -394,14 +447,76 @@ export class BitcaskEngine {
     return this.merging;
   }
 
+  /**
+   * Writes a snapshot of the store at its current applied index A into `<dir>/snapshots/<A>` and
+   * resolves with it once it is durable (or joins the one running; resolves with the newest
+   * snapshot when it is already at A). Writes and reads go on meanwhile: it captures A and the
+   * file set in one synchronous step (the merge manifest in use, the merged and hint files it
+   * lists, the log files from its `upto` on, the active file's length at A), waits for A to be
+   * durable, hard-links the immutable files and copies the active file's first bytes up to A, then
+   * reads every file once for its CRC32, writes `snapshot.manifest`, fsyncs, and renames
+   * `<A>.tmp` to `<A>` (the commit point), then deletes snapshots beyond `snapshotsRetainedMax`
+   * that no reader holds. A merge finishing meanwhile waits for the linking before deleting its
+   * inputs. A crash leaves `<A>.tmp`, which open deletes; earlier snapshots are untouched.
+   * @throws SnapshotAbortedError when `close()` interrupts it (nothing left behind);
+   *   LogClosedError; the I/O error that stopped it.
+   */
+  createSnapshot(options: CreateSnapshotOptions = {}): Promise<EngineSnapshot> {
+    if (this.closed) return Promise.reject(new LogClosedError('createSnapshot'));
+    if (!this.snapshotting) {
+      this.snapshotting = this.runSnapshot(options).finally(() => {
+        this.snapshotting = null;
+      });
+    }
+    return this.snapshotting;
+  }
+
+  /** The committed snapshots, oldest first. */
+  snapshots(): EngineSnapshot[] {
+    return [...this.snapshotList];
+  }
+
+  /** The newest committed snapshot, or null. */
+  latestSnapshot(): EngineSnapshot | null {
+    return this.snapshotList.at(-1) ?? null;
+  }
+
+  /**
+   * A reader serving the snapshot at `appliedIndex` (default: the newest) in chunks of at most
+   * `chunkBytesMax` (default `snapshotChunkBytesMax`). Retention keeps that snapshot on disk until
+   * the reader's `close()`.
+   * @throws SnapshotNotFoundError when there is no such snapshot; LogClosedError.
+   */
+  openSnapshotReader(appliedIndex?: number, chunkBytesMax = this.opts.snapshotChunkBytesMax): SnapshotReader {
+    this.assertOpen('openSnapshotReader');
+    const snap = appliedIndex === undefined ? this.latestSnapshot() : this.snapshotList.find((x) => x.appliedIndex === appliedIndex);
+    if (!snap) throw new SnapshotNotFoundError(appliedIndex ?? null);
+    const at = snap.appliedIndex;
+    this.snapshotReaders.set(at, (this.snapshotReaders.get(at) ?? 0) + 1);
+    return new SnapshotReader(snap, chunkBytesMax, () => {
+      const n = (this.snapshotReaders.get(at) ?? 1) - 1;
+      if (n > 0) this.snapshotReaders.set(at, n);
+      else this.snapshotReaders.delete(at);
+      // A running snapshot prunes when it commits; a failed prune is retried by the next one.
+      return this.closed || this.snapshotting ? Promise.resolve() : this.pruneSnapshots().catch(() => undefined);
+    });
+  }
+
   /** Stops a running merge (before its commit point) or lets it finish (after), fsyncs pending records, closes the files; later calls throw LogClosedError. Idempotent. */
   close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
       this.closing = (async () => {
         await this.merging?.catch(() => undefined);
+        await this.snapshotting?.catch(() => undefined);
         for (const mf of this.merged.values()) mf.close();
-        await this.log.close();
+        try {
+          await this.log.close();
+        } finally {
+          const n = (openEngineDirs.get(this.opts.dir) ?? 1) - 1;
+          if (n > 0) openEngineDirs.set(this.opts.dir, n);
+          else openEngineDirs.delete(this.opts.dir);
+        }
       })();
     }
     return this.closing;
@@ -636,6 +751,8 @@ export class BitcaskEngine {
     }
     await this.hook('switched');
 
+    // A snapshot that captured these inputs before the commit links them first.
+    while (this.snapshotLinking) await this.snapshotLinking;
     for (const input of inputs) {
       this.keydir.forgetFile(input.fileId, input.recordBytes);
       const mf = this.merged.get(input.fileId);
@@ -648,6 +765,113 @@ export class BitcaskEngine {
     await this.log.dropPrefix(this.manifest.upto);
     await fsyncDir(this.opts.dir);
     await this.hook('deleted');
+  }
+
+  private async snapshotHook(step: SnapshotStep): Promise<void> {
+    if (this.opts.snapshotHook) await this.opts.snapshotHook(step);
+  }
+
+  private async runSnapshot(options: CreateSnapshotOptions): Promise<EngineSnapshot> {
+    // Capture, synchronously: the applied index, the merge manifest in use and the files holding
+    // exactly the entries up to it (log files from `upto` on, the last one cut at entry A).
+    const appliedIndex = this.log.lastIndex();
+    if (appliedIndex !== this.assignedIndex) throw new Error(`LogIndexMatchesAssigned: log ${appliedIndex}, engine ${this.assignedIndex}`);
+    const durable = this.lastDurable;
+    const latest = this.latestSnapshot();
+    if (latest && latest.appliedIndex === appliedIndex) {
+      await durable;
+      return latest;
+    }
+    const term = options.termAt ? options.termAt(appliedIndex) : 0;
+    if (!Number.isSafeInteger(term) || term < 0) throw new RangeError(`termAt(${appliedIndex}) must be a non-negative integer, got ${term}`);
+    const manifest = this.manifest;
+    const dir = this.opts.dir;
+    type Source = { name: string; from: string; sizeBytes: number | null; copy: boolean };
+    const sources: Source[] = [];
+    for (const f of manifest.files) {
+      sources.push({ name: mergedDataFileName(f.n), from: nodePath.join(dir, mergedDataFileName(f.n)), sizeBytes: f.dataBytes, copy: false });
+      sources.push({ name: hintFileName(f.n), from: nodePath.join(dir, hintFileName(f.n)), sizeBytes: null, copy: false });
+    }
+    const segments = this.log.segments().filter((seg) => seg.segmentId >= manifest.upto);
+    segments.forEach((seg, i) => {
+      const end = seg.lastIndex >= seg.firstIndex ? this.log.position(seg.lastIndex) : null;
+      sources.push({ name: segmentFileName(seg.segmentId), from: seg.path, sizeBytes: end ? end.offset + end.sizeBytes : SEGMENT_HEADER_BYTES, copy: i === segments.length - 1 });
+    });
+    const snapshotsDir = nodePath.join(dir, SNAPSHOTS_DIR_NAME);
+    const tmp = nodePath.join(snapshotsDir, snapshotDirName(appliedIndex) + '.tmp');
+    const final = nodePath.join(snapshotsDir, snapshotDirName(appliedIndex));
+    const chunkBytes = this.opts.snapshotChunkBytesMax;
+    let releaseLinking = (): void => undefined;
+    this.snapshotLinking = new Promise<void>((resolve) => (releaseLinking = resolve));
+    try {
+      try {
+        await this.snapshotHook('captured');
+        await durable;
+        if (!(await fsp.stat(snapshotsDir).catch(() => null))) {
+          await fsp.mkdir(snapshotsDir, { recursive: true });
+          await fsyncDir(dir);
+        }
+        await fsp.rm(tmp, { recursive: true, force: true });
+        await fsp.mkdir(tmp);
+        for (const src of sources) {
+          const to = nodePath.join(tmp, src.name);
+          if (src.copy) await copyPrefix(src.from, to, src.sizeBytes!, chunkBytes);
+          else await fsp.link(src.from, to);
+          // Immutable files are durable already (merged files are fsynced before use, sealed log files before the next starts).
+          if (src.sizeBytes !== null) {
+            const size = (await fsp.stat(to)).size;
+            if (size !== src.sizeBytes) throw new Error(`SnapshotFileSizeAtCapture: ${src.name} is ${size} bytes, ${src.sizeBytes} captured`);
+          }
+        }
+        // The merge manifest as captured (the file may already be a newer one).
+        if (manifest.generation > 0) {
+          await writeNewFileDurable(nodePath.join(tmp, MANIFEST_FILE_NAME), encodeManifest(manifest));
+          sources.push({ name: MANIFEST_FILE_NAME, from: '', sizeBytes: null, copy: false });
+        }
+      } finally {
+        this.snapshotLinking = null;
+        releaseLinking();
+      }
+      await this.snapshotHook('linked');
+      const checkOpen = (): void => {
+        if (this.closed) throw new SnapshotAbortedError();
+      };
+      checkOpen();
+      const files: SnapshotFile[] = [];
+      for (const src of sources) {
+        files.push({ name: src.name, ...(await fileCrc32(nodePath.join(tmp, src.name), chunkBytes, checkOpen)) });
+        await this.snapshotHook('file');
+      }
+      const manifestOfSnapshot: SnapshotManifest = { appliedIndex, term, createdAtMs: Date.now(), files };
+      const encoded = encodeSnapshotManifest(manifestOfSnapshot);
+      const full: EngineSnapshot = { ...manifestOfSnapshot, dir: final, manifestBytes: encoded, sizeBytes: files.reduce((n, f) => n + f.sizeBytes, 0) };
+      await writeNewFileDurable(nodePath.join(tmp, SNAPSHOT_MANIFEST_FILE_NAME), encoded);
+      await fsyncDir(tmp);
+      await this.snapshotHook('written');
+      checkOpen();
+      await fsp.rm(final, { recursive: true, force: true });
+      await fsp.rename(tmp, final);
+      await fsyncDir(snapshotsDir);
+      this.snapshotList.push(full);
+      await this.snapshotHook('committed');
+      await this.pruneSnapshots();
+      await this.snapshotHook('pruned');
+      return full;
+    } catch (err) {
+      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Deletes the oldest snapshots beyond `snapshotsRetainedMax` that no reader holds. */
+  private async pruneSnapshots(): Promise<void> {
+    const excess = this.snapshotList.length - this.opts.snapshotsRetainedMax;
+    if (excess <= 0) return;
+    const victims = this.snapshotList.slice(0, excess).filter((x) => !this.snapshotReaders.has(x.appliedIndex));
+    if (!victims.length) return;
+    this.snapshotList = this.snapshotList.filter((x) => !victims.includes(x));
+    for (const v of victims) await fsp.rm(v.dir, { recursive: true, force: true });
+    await fsyncDir(nodePath.join(this.opts.dir, SNAPSHOTS_DIR_NAME));
   }
 
   /** The records of a sealed log data file with their offsets. */

@@ -39,3 +39,65 @@ export class MergeAbortedError extends Error {
     this.name = 'MergeAbortedError';
   }
 }
+
+/**
+ * A snapshot (its manifest, a chunk message or a file) does not hold what its manifest and CRC32s
+ * say: a flipped byte, a truncated or oversized file. `file` is the file's name inside the
+ * snapshot (`snapshot.manifest` for the manifest); `offset` the byte offset in that file of the
+ * bad part when it is known (a chunk or a manifest field), null for a whole-file CRC32 mismatch.
+ */
+export class SnapshotCorruptionError extends Error {
+  readonly code = 'ENGINE_SNAPSHOT_CORRUPT';
+  constructor(
+    readonly file: string,
+    readonly offset: number | null,
+    readonly reason: string,
+  ) {
+    super(`snapshot corruption in ${file}${offset === null ? '' : ` at byte offset ${offset}`}: ${reason}`);
+    this.name = 'SnapshotCorruptionError';
+  }
+}
+
+/**
+ * A chunk handed to a `SnapshotInstaller` is not the one it needs next (another snapshot, file or
+ * offset, a chunk after the last), or `finish()` was called before the last chunk. Nothing of it
+ * was written; the install must restart from scratch (installs do not resume).
+ */
+export class SnapshotSequenceError extends Error {
+  readonly code = 'ENGINE_SNAPSHOT_SEQUENCE';
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(`snapshot chunk out of sequence at ${file} byte offset ${offset}: ${reason}`);
+    this.name = 'SnapshotSequenceError';
+  }
+}
+
+/** `createSnapshot` was interrupted by `close()`: the half-written snapshot was removed. */
+export class SnapshotAbortedError extends Error {
+  readonly code = 'ENGINE_SNAPSHOT_ABORTED';
+  constructor() {
+    super('snapshot aborted: the engine is closing');
+    this.name = 'SnapshotAbortedError';
+  }
+}
+
+/** The snapshot asked for is not (or no longer) on disk: retention deleted it, or it never existed. */
+export class SnapshotNotFoundError extends Error {
+  readonly code = 'ENGINE_SNAPSHOT_NOT_FOUND';
+  constructor(readonly appliedIndex: number | null) {
+    super(appliedIndex === null ? 'no snapshot' : `no snapshot at applied index ${appliedIndex}`);
+    this.name = 'SnapshotNotFoundError';
+  }
+}
+
+/** `SnapshotInstaller.finish()` refused to replace a directory that a `BitcaskEngine` of this process still has open (close it first). */
+export class SnapshotTargetOpenError extends Error {
+  readonly code = 'ENGINE_SNAPSHOT_TARGET_OPEN';
+  constructor(readonly dir: string) {
+    super(`cannot install a snapshot into ${dir}: an engine has it open`);
+    this.name = 'SnapshotTargetOpenError';
+  }
+}

@@ -12,10 +12,45 @@ export {
   type GetResult,
   type MergeReport,
   type MergeStep,
+  type SnapshotStep,
+  type CreateSnapshotOptions,
 } from './bitcask-engine';
 export { EngineOp, RECORD_HEADER_BYTES, encodeRecord, decodeRecord, type DataRecord } from './record';
-export { EngineEntryTooLargeError, EngineGapError, MergeAbortedError } from './errors';
+export {
+  EngineEntryTooLargeError,
+  EngineGapError,
+  MergeAbortedError,
+  SnapshotAbortedError,
+  SnapshotCorruptionError,
+  SnapshotNotFoundError,
+  SnapshotSequenceError,
+  SnapshotTargetOpenError,
+} from './errors';
 export { hintFileName, mergedDataFileName } from './merged-file';
 export { MANIFEST_FILE_NAME } from './manifest';
 export type { KeydirEntry } from './keydir';
 export type { FsyncPolicy } from '@cairn/log';
+export {
+  SnapshotReader,
+  SnapshotInstaller,
+  installSnapshot,
+  verifySnapshot,
+  SNAPSHOTS_DIR_NAME,
+  INSTALL_STAGING_DIR_NAME,
+  INSTALL_READY_DIR_NAME,
+  type EngineSnapshot,
+  type InstallStep,
+  type SnapshotInstallerOptions,
+  type SnapshotInstallReport,
+} from './snapshot';
+export {
+  SNAPSHOT_MANIFEST_FILE_NAME,
+  SNAPSHOT_CHUNK_OVERHEAD_BYTES,
+  encodeSnapshotChunk,
+  decodeSnapshotChunk,
+  encodeSnapshotManifest,
+  decodeSnapshotManifest,
+  type SnapshotChunk,
+  type SnapshotFile,
+  type SnapshotManifest,
+} from './snapshot-format';
