@@ -186,7 +186,7 @@ describe('HTTP API: cluster, probes, metrics', () => {
     const post = (body: unknown) => fetch(`${s.base}/v1/cluster/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const bad = await post({ id: 'no spaces allowed' });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).message).toMatch(/id must be/);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/id must be/);
     expect((await post({ id: 'c4', kind: 'witness' })).status).toBe(400);
     expect((await fetch(`${s.base}/v1/cluster/members/c%2F1`, { method: 'DELETE' })).status).toBe(400);
     // No membership client wired in this harness (no NATS): a well-formed change is 503, not 500.
