@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -468,5 +469,166 @@ describe('engine snapshots', () => {
     await expect(installer.write({ appliedIndex: 20, file: '../../evil.seg', offset: 0, bytes: Buffer.from('x'), last: false })).rejects.toBeInstanceOf(SnapshotSequenceError);
     expect(fs.readdirSync(target)).toEqual([]);
     await expect(SnapshotInstaller.begin(target, Buffer.from('nope'))).rejects.toBeInstanceOf(SnapshotCorruptionError);
+  });
+});
+
+describe('a process SIGKILLed at a seeded moment of a snapshot or an install', () => {
+  // The child compiles the engine's TypeScript sources with swc (as Jest does), as merge.spec.ts's
+  // crash test does; it SIGKILLs itself at the seed's hook call or after the seed's number of
+  // event-loop turns (so also between steps: mid-link, mid-copy, mid-rename, mid-move).
+  const prelude = `
+    const fs = require('node:fs');
+    const swc = require(${JSON.stringify(require.resolve('@swc/core'))});
+    require.extensions['.ts'] = (m, filename) => m._compile(swc.transformSync(fs.readFileSync(filename, 'utf8'), { filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }).code, filename);
+    const engine = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
+    const snapshot = require(${JSON.stringify(path.join(__dirname, 'snapshot.ts'))});
+    const [a, b, mode, n] = [process.argv[1], process.argv[2], process.argv[3], Number(process.argv[4])]; // node -e: the arguments start at 1
+    const die = () => process.kill(process.pid, 'SIGKILL');
+    let calls = 0;
+    const hook = () => { if (mode === 'hook' && ++calls === n) die(); };
+    if (mode === 'ticks') { let t = 0; const tick = () => (++t === n ? die() : setImmediate(tick)); setImmediate(tick); }
+  `;
+  /** a = engine dir, b = a JSON file of entries to apply while the snapshot runs. */
+  const snapshotChild = `${prelude}
+    (async () => {
+      const e = await engine.BitcaskEngine.open({ dir: a, autoMerge: false, segmentBytesMax: 16 * 1024, snapshotChunkBytesMax: 4096, snapshotHook: hook });
+      const entries = JSON.parse(fs.readFileSync(b, 'utf8')).map(([index, op, key, value]) => ({ index, op, key: Buffer.from(key, 'base64'), value: Buffer.from(value, 'base64') }));
+      const writing = (async () => { for (let i = 0; i < entries.length; i += 50) await e.apply(entries.slice(i, i + 50)); })();
+      await e.createSnapshot();
+      await writing;
+      await e.close();
+      process.stdout.write('done');
+    })().catch((err) => { console.error(err); process.exit(2); });
+  `;
+  /** a = target engine dir, b = a committed snapshot directory to install from. */
+  const installChild = `${prelude}
+    (async () => {
+      const snap = await snapshot.readSnapshot(b);
+      const reader = new snapshot.SnapshotReader(snap, 4096);
+      const installer = await snapshot.SnapshotInstaller.begin(a, snap.manifestBytes, { chunkBytesMax: 4096, hook });
+      for await (const c of reader.chunks()) await installer.write(c);
+      await installer.finish();
+      process.stdout.write('done');
+    })().catch((err) => { console.error(err); process.exit(2); });
+  `;
+  const runChild = (code: string, args: string[]): Promise<{ signal: string | null; code: number | null; out: string }> =>
+    new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ['--conditions=@cairn/source', '-e', code, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('error', reject);
+      p.on('exit', (exitCode, signal) => resolve({ code: exitCode, signal, out }));
+    });
+  const random = (seed: number): number => ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
+  const dirs: string[] = [];
+  const engines: BitcaskEngine[] = [];
+  const tempDir = (): string => {
+    const d = fs.mkdtempSync(os.tmpdir() + '/cairn-');
+    dirs.push(d);
+    return d;
+  };
+  const open = async (dir: string): Promise<BitcaskEngine> => {
+    const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 16 * 1024 });
+    engines.push(e);
+    return e;
+  };
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close();
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  const leftovers = (dir: string): string[] => [
+    ...fs.readdirSync(dir).filter((n) => n.startsWith('snapshot-install')),
+    ...(fs.existsSync(path.join(dir, SNAPSHOTS_DIR_NAME)) ? fs.readdirSync(path.join(dir, SNAPSHOTS_DIR_NAME)).filter((n) => !/^\d{20}$/.test(n)) : []),
+  ];
+
+  it('snapshot, 8 seeds: the store holds exactly a prefix of the applied entries, the previous snapshot is intact, a half-written one is removed at open', async () => {
+    const base = tempDir();
+    const e = await open(base);
+    await applyUpTo(e, 2_000);
+    await e.merge();
+    await applyUpTo(e, 2_500);
+    const previous = await e.createSnapshot();
+    await e.close();
+    const entriesFile = path.join(tempDir(), 'entries.json');
+    const more: [number, number, string, string][] = [];
+    for (let i = 2_501; i <= 3_500; i++) {
+      const x = entryAt(i);
+      more.push([x.index, x.op, Buffer.from(x.key).toString('base64'), Buffer.from(x.value).toString('base64')]);
+    }
+    fs.writeFileSync(entriesFile, JSON.stringify(more));
+    const outcomes: string[] = [];
+    for (let seed = 1; seed <= 8; seed++) {
+      const dir = tempDir();
+      fs.cpSync(base, dir, { recursive: true });
+      const mode = seed % 2 ? 'hook' : 'ticks';
+      // hook calls: captured, linked, one per file (more than the previous snapshot's), written, committed, pruned
+      const n = mode === 'hook' ? 1 + Math.floor(random(seed) * (previous.files.length + 3)) : 1_500 + Math.floor(random(seed) * 7_000);
+      const res = await runChild(snapshotChild, [dir, entriesFile, mode, String(n)]);
+      expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'done' : 'SIGKILL');
+      const halfWritten = leftovers(dir);
+      const r = await open(dir);
+      outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}:${halfWritten.length ? 'tmp' : ''}:${r.snapshots().length}`);
+      expect(r.appliedIndex()).toBeGreaterThanOrEqual(2_500);
+      expectState(r, stateAt(r.appliedIndex()));
+      expect(leftovers(dir)).toEqual([]);
+      expect(r.openReport.removedFiles.filter((f) => f.startsWith(SNAPSHOTS_DIR_NAME))).toEqual(halfWritten.map((f) => path.join(SNAPSHOTS_DIR_NAME, f)));
+      const snaps = r.snapshots();
+      expect(snaps[0]).toMatchObject({ appliedIndex: 2_500, files: previous.files });
+      for (const s of snaps) await verifySnapshot(s);
+      if (snaps.length === 2) {
+        // The new snapshot, committed before the kill: it installs as the state at its index.
+        const target = tempDir();
+        const reader = r.openSnapshotReader(snaps[1].appliedIndex);
+        await installSnapshot(target, reader.manifestBytes, reader.chunks());
+        await reader.close();
+        const t = await open(target);
+        expect(t.appliedIndex()).toBe(snaps[1].appliedIndex);
+        expectState(t, stateAt(snaps[1].appliedIndex));
+      }
+    }
+    // Some runs really were killed mid-snapshot, leaving a half-written one behind.
+    expect(outcomes.filter((o) => o.includes('SIGKILL')).length).toBeGreaterThanOrEqual(4);
+    expect(outcomes.filter((o) => o.includes(':tmp:')).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('install, 8 seeds: the target opens as the old store or exactly the snapshot, never a mix; the staging directory is discarded', async () => {
+    const source = await open(tempDir());
+    await applyUpTo(source, 3_000, 400, 'new');
+    await source.merge();
+    await applyUpTo(source, 3_300, 400, 'new');
+    const snap = await source.createSnapshot();
+    await source.close();
+    const old = tempDir();
+    const o = await open(old);
+    await applyUpTo(o, 1_200, 400, 'old');
+    await o.merge();
+    await applyUpTo(o, 1_400, 400, 'old');
+    await o.close();
+    // Install hook calls: one per chunk, staged, ready (the commit point), one per file moved, replaced.
+    const chunks = snap.files.reduce((n, f) => n + Math.max(1, Math.ceil(f.sizeBytes / 4096)), 0);
+    const points = [Math.floor(chunks / 2), chunks + 1, chunks + 2, chunks + 3, chunks + 2 + snap.files.length + 1];
+    const outcomes: string[] = [];
+    for (let seed = 1; seed <= 8; seed++) {
+      const target = tempDir();
+      fs.cpSync(old, target, { recursive: true });
+      const mode = seed <= points.length ? 'hook' : 'ticks';
+      const n = mode === 'hook' ? points[seed - 1] : 20 + Math.floor(random(seed) * 400);
+      const res = await runChild(installChild, [target, snap.dir, mode, String(n)]);
+      expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'done' : 'SIGKILL');
+      const r = await open(target);
+      const installed = r.appliedIndex() === 3_300;
+      outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}:${installed ? 'new' : 'old'}`);
+      if (installed) expectState(r, stateAt(3_300, 400, 'new'));
+      else {
+        expect(r.appliedIndex()).toBe(1_400);
+        expectState(r, stateAt(1_400, 400, 'old'));
+      }
+      expect(leftovers(target)).toEqual([]);
+      // Before the commit point the old store is untouched, byte for byte.
+      if (mode === 'hook' && n <= chunks + 1) expect(installed).toBe(false);
+      if (mode === 'hook' && n >= chunks + 2) expect(installed).toBe(true);
+    }
+    expect(outcomes.filter((x) => x.includes('SIGKILL:old')).length).toBeGreaterThanOrEqual(2);
+    expect(outcomes.filter((x) => x.includes('SIGKILL:new')).length).toBeGreaterThanOrEqual(2);
   });
 });
