@@ -1,5 +1,5 @@
 /**
- * `@cairn/engine`: the Bitcask-style storage engine on `@cairn/log`. Layout, keydir, merge and
+ * `@cairn/engine`: the Bitcask-style storage engine on `@cairn/log`. Layout, keydir, merge, snapshots and
  * hint files: docs/engine.md, `record.ts` and `merged-file.ts`.
  */
 export {
