@@ -7,6 +7,7 @@ import {
   IsDefined,
   IsIn,
   IsInt,
+  IsNumber,
   IsNotEmpty,
   IsOptional,
   IsString,
@@ -174,6 +175,18 @@ export class StorageConfig {
   /** Bitcask data file (log segment) size bound, bytes. */
   @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)
   segmentBytesMax: number = 64 * 1024 * 1024;
+
+  /**
+   * Merge trigger (Bitcask): a background merge starts when dead bytes make up at least this
+   * share of the immutable data files. Lower keeps disk closer to the live data at the cost of
+   * more merge I/O; docs/engine.md has the measured trade-off.
+   */
+  @IsNumber() @Min(0.05) @Max(1)
+  mergeDeadBytesRatioMin: number = 0.3;
+
+  /** Merge read rate bound, bytes/s: merging never takes the disk from foreground writes. */
+  @IsInt() @Min(1024 * 1024) @Max(10 * 1024 * 1024 * 1024)
+  mergeBytesPerSecondMax: number = 64 * 1024 * 1024;
 
   /** Committed entries buffered for apply (shipped or fetched) before further ones are dropped and later backfilled. */
   @IsInt() @Min(1024) @Max(10_000_000)

@@ -73,7 +73,13 @@ export class StorageNode {
   async start(): Promise<void> {
     const { config, dataDir, nc, subjects, id, log } = this.opts;
     const started = Date.now();
-    this.engine = await BitcaskEngine.open({ dir: `${dataDir}/engine`, segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy });
+    this.engine = await BitcaskEngine.open({
+      dir: `${dataDir}/engine`,
+      segmentBytesMax: config.segmentBytesMax,
+      fsyncPolicy: config.fsyncPolicy,
+      mergeDeadBytesRatioMin: config.mergeDeadBytesRatioMin,
+      mergeBytesPerSecondMax: config.mergeBytesPerSecondMax,
+    });
     this.nextIndex = this.engine.appliedIndex() + 1;
     // The session table as of the engine's applied index (docs/reliability.md, "Duplicate-safe writes").
     this.sessions = await SessionStore.open({
