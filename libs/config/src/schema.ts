@@ -203,6 +203,22 @@ export class StorageConfig {
   /** Reads waiting for the applied index at once, per node. */
   @IsInt() @Min(1) @Max(1_000_000)
   readsWaitingMax: number = 100_000;
+
+  /**
+   * Snapshot transfers (docs/architecture.md, "Storage node lifecycle"): a transfer this node
+   * serves is dropped (its snapshot released) after this long without a request, and a receiver
+   * gives up on a peer that does not answer one request within it, ms.
+   */
+  @IsInt() @Min(100) @Max(600_000)
+  snapshotTransferTimeoutMs: number = 10_000;
+
+  /** Snapshot transfers this node serves at once; a further begin request is answered UNAVAILABLE. */
+  @IsInt() @Min(1) @Max(64)
+  snapshotTransfersMax: number = 4;
+
+  /** Wait before a failed bootstrap (peer died, checksum error) starts again with another peer, ms (doubles per failure, up to 10×). */
+  @IsInt() @Min(10) @Max(60_000)
+  snapshotRetryBackoffMs: number = 500;
 }
 
 export class GatewayConfig {

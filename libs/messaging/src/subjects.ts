@@ -11,6 +11,7 @@
  * | `log.fetch.<replica>`            | request/reply | FetchRequest → FetchReply (backfill)         |
  * | `read.<node>`                    | request/reply | ReadRequest → ReadReply                      |
  * | `member.<replica>`               | request/reply | JSON MemberRequest → MemberReply (membership) |
+ * | `snapshot.<node>`                | request/reply | SnapshotBegin/ChunkRequest → …Reply (storage-node bootstrap) |
  * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
  */
 export class Subjects {
@@ -38,6 +39,10 @@ export class Subjects {
   }
   member(replicaId: string): string {
     return `${this.prefix}.member.${replicaId}`;
+  }
+  /** A storage node's snapshot transfers to peers (libs/protocol snapshot-messages.ts). */
+  snapshot(nodeId: string): string {
+    return `${this.prefix}.snapshot.${nodeId}`;
   }
   consensusStatus(): string {
     return `${this.prefix}.status.consensus`;

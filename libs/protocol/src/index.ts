@@ -10,3 +10,4 @@ export { ByteReader, ByteWriter, STRING_BYTES_MAX, clampString } from './bytes';
 export * from './internal';
 export * from './command';
 export * as internal from './internal';
+export * from './snapshot-messages';
