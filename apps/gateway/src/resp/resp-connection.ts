@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
 import { OrderGate } from './order-gate';
+import { drainConnection } from '../server/drain';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
@@ -89,17 +90,7 @@ export class RespConnection {
   /** Stops reading new commands, waits (at most `timeoutMs`) for the pending replies, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    this.socket.pause();
-    if (this.pending() > 0 && !this.closed) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, timeoutMs);
-        this.drainWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    this.socket.end();
+    await drainConnection(this.socket, () => this.pending(), () => this.closed, this.drainWaiters, timeoutMs);
   }
 
   private onData(chunk: Buffer): void {

@@ -5,6 +5,7 @@ import { KvSession, type KvResult } from '../paths/kv-session';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
+import { drainConnection } from './drain';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
@@ -63,17 +64,7 @@ export class ClientConnection {
   /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    this.socket.pause();
-    if (this.inflight > 0 && !this.closed) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, timeoutMs);
-        this.drainWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    this.socket.end();
+    await drainConnection(this.socket, () => this.inflight, () => this.closed, this.drainWaiters, timeoutMs);
   }
 
   private onData(chunk: Buffer): void {
