@@ -224,6 +224,22 @@ describe('elections (Raft §5.2)', () => {
     expect(off.node('n1').status().role).toBe('leader');
   });
 
+  it('checkQuorum: a new leader counts the voters that elected it in its first period, and steps down a period later if none answers again', () => {
+    const sim = new Simulator({ seed: 14, config: { checkQuorum: true } });
+    sim.node('n1').campaign();
+    sim.processReady('n1');
+    // Deliver only the vote requests and grants, then cut n1 off: its Appends and heartbeats go unanswered.
+    sim.deliver();
+    sim.deliver();
+    expect(sim.node('n1').status().role).toBe('leader');
+    sim.isolate('n1');
+    const electionTicks = 10;
+    for (let t = 0; t < electionTicks; t++) sim.tick(['n1']);
+    expect(sim.node('n1').status().role).toBe('leader'); // the grants count for the first check
+    for (let t = 0; t < electionTicks; t++) sim.tick(['n1']);
+    expect(sim.node('n1').status()).toMatchObject({ role: 'follower', leaderId: null });
+  });
+
   it('a candidate steps down when a majority rejects it', () => {
     const n = newTestNode('a', ['a', 'b', 'c']);
     n.campaign();

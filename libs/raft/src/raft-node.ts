@@ -670,6 +670,10 @@ export class RaftNode {
     this.readAcks.clear();
     this.committedInTerm = false;
     this.leadTransferee = null;
+    // The voters that granted this election were heard from in this check-quorum period: counting
+    // them keeps a leader elected under load from stepping down at its first check only because
+    // their first AppendResponses are slow (etcd counts only itself there).
+    const granted = new Set([...this.votes].filter(([, g]) => g).map(([id]) => id));
     this.votes.clear();
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
@@ -681,6 +685,7 @@ export class RaftNode {
         pr.match = this.log.persistedIndex;
         pr.becomeReplicate();
       }
+      pr.recentActive = granted.has(v);
       this.progress.set(v, pr);
     }
     this.log.append([{ index: next, term: this.term, type: EntryType.Noop, data: EMPTY }]);
