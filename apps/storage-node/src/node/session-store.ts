@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDir, writeFileAtomic } from '@cairn/log';
 import { ApplyOutcome, ByteReader, ByteWriter, type CommandSession } from '@cairn/protocol';
 import type { ApplyResult } from './command-applier';
 import { SessionTable, type SessionLimits } from './session-table';
@@ -9,6 +10,8 @@ import { SessionTable, type SessionLimits } from './session-table';
 export const SESSION_JOURNAL_BYTES_MAX = 4 * 1024 * 1024;
 const BASE_FILE = 'sessions.base';
 const JOURNAL_FILE = 'sessions.journal';
+/** A session table received with a snapshot, staged in the base format until the engine reopens at its index. */
+export const SESSION_INSTALL_FILE = 'sessions.install';
 const BASE_MAGIC = 0xca5e5510;
 /** `u32 magic | u64 index | u32 crc32(table) | u32 length | table`. */
 const BASE_HEADER_BYTES = 4 + 8 + 4 + 4;
@@ -77,7 +80,21 @@ export class SessionStore {
         table = new SessionTable(opts.limits);
       }
     }
-    const journal = await readIfExists(join(opts.dir, JOURNAL_FILE));
+    // A session table staged by a snapshot install (`stageInstall`): it is the table exactly when
+    // the engine reopened at its index (the install committed); otherwise the install never
+    // committed (or the engine moved on: impossible, it is deleted before anything is applied).
+    const staged = await readIfExists(join(opts.dir, SESSION_INSTALL_FILE));
+    let adopted = false;
+    if (staged) {
+      const s = decodeBase(staged, opts.limits);
+      if (s.baseIndex === opts.appliedIndex) {
+        ({ baseIndex, table } = s);
+        adopted = true;
+      } else {
+        opts.onWarning?.(`staged session table at index ${s.baseIndex} does not match the engine's applied index ${opts.appliedIndex} (snapshot install not committed): discarded`);
+      }
+    }
+    const journal = adopted ? null : await readIfExists(join(opts.dir, JOURNAL_FILE));
     if (journal) {
       for (const rec of decodeJournal(journal)) {
         if (rec.index <= baseIndex || rec.index > opts.appliedIndex) continue;
@@ -91,7 +108,28 @@ export class SessionStore {
     const fh = await fsp.open(join(opts.dir, JOURNAL_FILE), 'a');
     const store = new SessionStore(opts.dir, opts.fsync, fh, table);
     await store.compact(opts.appliedIndex);
+    if (staged) {
+      await fsp.rm(join(opts.dir, SESSION_INSTALL_FILE), { force: true });
+      await fsyncDir(opts.dir);
+    }
     return store;
+  }
+
+  /**
+   * Stages the session table of a snapshot at `index` (the bytes of `SessionTable.encode()`, checked
+   * by decoding) next to the store: written in the base format to a temporary file, fsynced,
+   * renamed, directory fsynced. Call before the engine install's commit point; the next `open`
+   * whose engine is at `index` adopts it (journal ignored), any other discards it.
+   * @throws SessionStoreCorruptionError when `tableBytes` do not decode.
+   */
+  static async stageInstall(dir: string, index: number, tableBytes: Uint8Array, limits?: SessionLimits): Promise<void> {
+    try {
+      SessionTable.decode(tableBytes, limits);
+    } catch (e) {
+      throw new SessionStoreCorruptionError(`snapshot session table at index ${index}: ${(e as Error).message}`);
+    }
+    await fsp.mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, SESSION_INSTALL_FILE), encodeBase(index, Buffer.from(tableBytes.buffer, tableBytes.byteOffset, tableBytes.byteLength)));
   }
 
   /** Appends one apply batch's session writes (call before handing the batch to the engine). No-op for none. */
@@ -119,23 +157,7 @@ export class SessionStore {
 
   /** Writes the table as the base at `index` (atomically), then empties the journal. The table must be exactly the state at `index`. */
   async compact(index: number): Promise<void> {
-    const table = this.table.encode();
-    const header = Buffer.alloc(BASE_HEADER_BYTES);
-    header.writeUInt32BE(BASE_MAGIC, 0);
-    header.writeUInt32BE(Math.floor(index / 2 ** 32), 4);
-    header.writeUInt32BE(index >>> 0, 8);
-    header.writeUInt32BE(crc32(table), 12);
-    header.writeUInt32BE(table.length, 16);
-    const tmp = join(this.dir, `${BASE_FILE}.tmp`);
-    const fh = await fsp.open(tmp, 'w');
-    try {
-      await fh.writeFile(Buffer.concat([header, table]));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, join(this.dir, BASE_FILE));
-    await syncDir(this.dir);
+    await writeFileAtomic(join(this.dir, BASE_FILE), encodeBase(index, this.table.encode()));
     // A crash from here until the truncate leaves journal records ≤ index: open skips them.
     await this.journal.truncate(0);
     await this.journal.sync();
@@ -147,21 +169,23 @@ export class SessionStore {
   }
 }
 
+/** `u32 magic | u64 index | u32 crc32(table) | u32 length | table`. */
+function encodeBase(index: number, table: Buffer): Buffer {
+  const header = Buffer.alloc(BASE_HEADER_BYTES);
+  header.writeUInt32BE(BASE_MAGIC, 0);
+  header.writeUInt32BE(Math.floor(index / 2 ** 32), 4);
+  header.writeUInt32BE(index >>> 0, 8);
+  header.writeUInt32BE(crc32(table), 12);
+  header.writeUInt32BE(table.length, 16);
+  return Buffer.concat([header, table]);
+}
+
 async function readIfExists(path: string): Promise<Buffer | null> {
   try {
     return await fsp.readFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

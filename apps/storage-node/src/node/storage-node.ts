@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { BitcaskEngine } from '@cairn/engine';
 import {
   ApplyOutcome,
@@ -10,17 +11,20 @@ import {
   encodeFetchRequest,
   encodeOutcomeReply,
   encodeReadReply,
+  encodeSnapshotChunkReply,
   peekMessageType,
   type OutcomeReply,
   type ReadReply,
   type WireEntry,
 } from '@cairn/protocol';
-import { encodeStatus, serveRequests, STATUS_INTERVAL_MS, type Logger, type StorageStatus, type Subjects } from '@cairn/messaging';
+import { decodeStatus, encodeStatus, serveRequests, STATUS_INTERVAL_MS, type Logger, type StorageStatus, type Subjects } from '@cairn/messaging';
 import type { StorageConfig } from '@cairn/config';
 import type { NatsConnection, Subscription } from 'nats';
 import { ReadWaiters } from './read-waiters';
 import { CommandApplier } from './command-applier';
 import { SessionStore } from './session-store';
+import { SnapshotServer, type NodeSnapshot } from './snapshot-server';
+import { BootstrapLoop, BootstrapStoppedError, fetchSnapshot, type FetchedSnapshot, type PeerInfo } from './snapshot-bootstrap';
 
 /** Entries handed to the engine per apply call (one group-committed fsync each). */
 const APPLY_BATCH_ENTRIES_MAX = 4096;
@@ -28,6 +32,12 @@ const APPLY_BATCH_ENTRIES_MAX = 4096;
 const FETCH_TIMEOUT_MS = 2000;
 /** Backfill bytes per fetch reply (NATS max_payload is 8 MiB in the local cluster). */
 const FETCH_BYTES_MAX = 1024 * 1024;
+/** A snapshot this node took for a peer is handed to further peers for this long (then a new one is taken), ms. */
+const SNAPSHOT_REUSE_MS = 10_000;
+/** A peer storage node is live while its last status heartbeat is this recent, ms. */
+const PEER_LIVE_MS = 10 * STATUS_INTERVAL_MS;
+/** The consensus replica's FetchReply message for entries gone from its log (apps/consensus). */
+const COMPACTED_PREFIX = 'compacted:';
 
 export interface StorageNodeOptions {
   id: string;
@@ -65,36 +75,48 @@ export class StorageNode {
   private readonly waiters: ReadWaiters;
   private subs: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
+  /** Engine and session store open (false only while a snapshot install swaps them). */
+  private storesOpen = false;
+  /** Installing a peer's snapshot: no apply, reads answered UNAVAILABLE (never a half-installed state). */
+  private bootstrapping = false;
+  private lastStatus: Omit<StorageStatus, 'atMs'> | null = null;
+  /** The term of the last entry handed to the engine (for the snapshot manifest; 0 = unknown). */
+  private lastTerm = { index: 0, term: 0 };
+  /** Run at the next boundary between two apply batches (snapshot capture). */
+  private boundaryTasks: (() => void)[] = [];
+  private snapshotTaking: Promise<NodeSnapshot> | null = null;
+  private lastSnapshot: (NodeSnapshot & { atMs: number }) | null = null;
+  private readonly peers = new Map<string, { appliedIndex: number; heardAtMs: number }>();
+  private snapshotServer!: SnapshotServer;
 
   constructor(private readonly opts: StorageNodeOptions) {
     this.waiters = new ReadWaiters(opts.config.readsWaitingMax, opts.config.readWaitMs);
   }
 
   async start(): Promise<void> {
-    const { config, dataDir, nc, subjects, id, log } = this.opts;
-    const started = Date.now();
-    this.engine = await BitcaskEngine.open({
-      dir: `${dataDir}/engine`,
-      segmentBytesMax: config.segmentBytesMax,
-      fsyncPolicy: config.fsyncPolicy,
-      mergeDeadBytesRatioMin: config.mergeDeadBytesRatioMin,
-      mergeBytesPerSecondMax: config.mergeBytesPerSecondMax,
+    const { config, nc, subjects, id, log } = this.opts;
+    await this.openStores();
+    this.snapshotServer = new SnapshotServer({
+      unavailable: () => (this.bootstrapping ? 'bootstrapping from a peer snapshot itself' : this.stopped || !this.storesOpen ? 'stopping' : null),
+      take: (min) => this.takeSnapshot(min),
+      openReader: (index, chunkBytesMax) => this.engine.openSnapshotReader(index, chunkBytesMax),
+      transfersMax: config.snapshotTransfersMax,
+      idleTimeoutMs: config.snapshotTransferTimeoutMs,
+      log,
     });
-    this.nextIndex = this.engine.appliedIndex() + 1;
-    // The session table as of the engine's applied index (docs/reliability.md, "Duplicate-safe writes").
-    this.sessions = await SessionStore.open({
-      dir: `${dataDir}/sessions`,
-      fsync: config.fsyncPolicy !== 'interval',
-      appliedIndex: this.engine.appliedIndex(),
-      onWarning: (msg) => log.warn(msg),
-    });
-    this.applier = new CommandApplier({
-      sessions: this.sessions.table,
-      exists: (key) => this.engine.get(key) !== null,
-      onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
-    });
-    const stats = this.engine.stats();
-    log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, openMs: Date.now() - started }, 'engine opened');
+    this.subs.push(
+      nc.subscribe(subjects.storageStatus(), {
+        callback: (err, msg) => {
+          const st = err ? null : decodeStatus(msg.data);
+          if (st?.kind === 'storage' && st.id !== id) this.peers.set(st.id, { appliedIndex: st.appliedIndex, heardAtMs: Date.now() });
+        },
+      }),
+      serveRequests(nc, subjects.snapshot(id), (data) => this.snapshotServer.handle(data), {
+        log,
+        onError: (e) => encodeSnapshotChunkReply({ status: Status.Error, message: String(e), data: Buffer.alloc(0) }),
+      }),
+    );
+    this.timers.push(setInterval(() => this.snapshotServer.sweep(), Math.max(100, Math.floor(config.snapshotTransferTimeoutMs / 4))));
     this.subs.push(
       nc.subscribe(subjects.ship(), {
         callback: (err, msg) => {
@@ -110,20 +132,64 @@ export class StorageNode {
     this.timers.push(setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS));
   }
 
+  /** Opens the engine and the session table as of its applied index; applying resumes from there. */
+  private async openStores(): Promise<void> {
+    const { config, dataDir, log } = this.opts;
+    const started = Date.now();
+    this.engine = await BitcaskEngine.open({
+      dir: this.engineDir(),
+      segmentBytesMax: config.segmentBytesMax,
+      fsyncPolicy: config.fsyncPolicy,
+      mergeDeadBytesRatioMin: config.mergeDeadBytesRatioMin,
+      mergeBytesPerSecondMax: config.mergeBytesPerSecondMax,
+    });
+    if (this.engine.openReport?.installCompleted) log.warn({ appliedIndex: this.engine.appliedIndex() }, 'engine open finished a snapshot install interrupted past its commit point');
+    this.nextIndex = this.engine.appliedIndex() + 1;
+    // The session table as of the engine's applied index (docs/reliability.md, "Duplicate-safe
+    // writes"); a table staged by a snapshot install is adopted when the engine is at its index.
+    this.sessions = await SessionStore.open({
+      dir: join(dataDir, 'sessions'),
+      fsync: config.fsyncPolicy !== 'interval',
+      appliedIndex: this.engine.appliedIndex(),
+      onWarning: (msg) => log.warn(msg),
+    });
+    this.applier = new CommandApplier({
+      sessions: this.sessions.table,
+      exists: (key) => this.engine.get(key) !== null,
+      onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
+    });
+    this.storesOpen = true;
+    this.status();
+    const stats = this.engine.stats();
+    log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, openMs: Date.now() - started }, 'engine opened');
+  }
+
+  private engineDir(): string {
+    return join(this.opts.dataDir, 'engine');
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subs) s.unsubscribe();
     this.waiters.cancelAll();
+    this.snapshotServer?.closeAll();
     await this.applyDone;
-    await this.engine.close();
-    await this.sessions.close();
+    await this.bootstrapDone;
+    if (this.storesOpen) {
+      this.storesOpen = false;
+      await this.engine.close();
+      await this.sessions.close();
+    }
   }
 
   status(): StorageStatus {
-    const s = this.engine.stats();
-    return { kind: 'storage', id: this.opts.id, appliedIndex: s.appliedIndex, knownCommitIndex: this.knownCommitIndex, keys: s.keys, dataBytes: s.dataBytes, atMs: Date.now() };
+    if (this.storesOpen) {
+      const s = this.engine.stats();
+      this.lastStatus = { kind: 'storage', id: this.opts.id, appliedIndex: s.appliedIndex, knownCommitIndex: this.knownCommitIndex, keys: s.keys, dataBytes: s.dataBytes };
+    }
+    return { ...this.lastStatus!, knownCommitIndex: this.knownCommitIndex, atMs: Date.now() };
   }
 
   // ---- log shipping consumer -----------------------------------------------------------------
@@ -138,6 +204,7 @@ export class StorageNode {
     }
     this.leaderHint = batch.leaderId;
     if (batch.commitIndex > this.knownCommitIndex) this.knownCommitIndex = batch.commitIndex;
+    if (this.bootstrapping) return;
     if (batch.entries.length > 0 && batch.entries[0].index <= this.nextIndex) this.enqueue(batch.entries);
     // A gap (a lost ShipBatch) or a commit heartbeat ahead of us: pull the missing range.
     if (this.knownCommitIndex >= this.nextIndex) this.backfill();
@@ -157,17 +224,32 @@ export class StorageNode {
   }
 
   private kickApply(): void {
-    if (this.applying || this.stopped || this.queue.length === 0) return;
+    if (this.applying || this.stopped || this.bootstrapping || this.queue.length === 0) return;
     this.applying = true;
     this.applyDone = this.applyLoop().finally(() => {
       this.applying = false;
-      if (!this.stopped && this.queue.length) this.kickApply();
-      else if (!this.stopped && this.knownCommitIndex >= this.nextIndex) this.backfill();
+      this.runBoundaryTasks();
+      if (this.stopped || this.bootstrapping) return;
+      if (this.queue.length) this.kickApply();
+      else if (this.knownCommitIndex >= this.nextIndex) this.backfill();
     });
   }
 
+  /** Runs `task` between two apply batches: now when no batch is being applied, else before the next one starts. */
+  private atBatchBoundary(task: () => void): void {
+    if (!this.applying) task();
+    else this.boundaryTasks.push(task);
+  }
+
+  private runBoundaryTasks(): void {
+    const tasks = this.boundaryTasks;
+    this.boundaryTasks = [];
+    for (const t of tasks) t();
+  }
+
   private async applyLoop(): Promise<void> {
-    while (!this.stopped && this.queue.length) {
+    while (!this.stopped && !this.bootstrapping && this.queue.length) {
+      this.runBoundaryTasks();
       let wire: WireEntry[];
       if (this.queue.length <= APPLY_BATCH_ENTRIES_MAX) {
         wire = this.queue;
@@ -183,6 +265,8 @@ export class StorageNode {
         // The batch's session writes reach the journal before the engine sees the batch, so the
         // session table can always be rebuilt as of the engine's applied index.
         await this.sessions.append(batch.sessionRecords);
+        const last = wire[wire.length - 1];
+        this.lastTerm = { index: last.index, term: last.term };
         const applied = await this.engine.apply(batch.engine);
         await this.sessions.maybeCompact(applied);
         this.waiters.notify(applied);
@@ -200,7 +284,7 @@ export class StorageNode {
 
   /** Pulls committed entries from `nextIndex` up to the known commit index, leader first. */
   private backfill(): void {
-    if (this.fetching || this.stopped) return;
+    if (this.fetching || this.stopped || this.bootstrapping) return;
     if (this.queue.length >= this.opts.config.applyQueueEntriesMax) return; // resumes when the queue drains
     this.fetching = true;
     void this.fetchLoop().finally(() => {
@@ -211,7 +295,9 @@ export class StorageNode {
   private async fetchLoop(): Promise<void> {
     const { nc, subjects, replicaIds, config, log } = this.opts;
     let attempt = 0;
-    while (!this.stopped && this.knownCommitIndex >= this.nextIndex && this.queue.length < config.applyQueueEntriesMax) {
+    /** The first index a replica still holds, when one answered that `nextIndex` was compacted away. */
+    let compactedFirst = 0;
+    while (!this.stopped && !this.bootstrapping && this.knownCommitIndex >= this.nextIndex && this.queue.length < config.applyQueueEntriesMax) {
       const replica = attempt === 0 && this.leaderHint ? this.leaderHint : replicaIds[this.fetchTarget++ % replicaIds.length];
       try {
         const res = await nc.request(
@@ -223,7 +309,13 @@ export class StorageNode {
         if (reply.status === Status.Ok && reply.entries.length > 0) {
           this.enqueue(reply.entries);
           attempt = 0;
+          compactedFirst = 0;
           continue;
+        }
+        if (reply.status === Status.Error && reply.message.startsWith(COMPACTED_PREFIX)) {
+          // This replica compacted the entries we need (Raft §7); another may still hold them.
+          compactedFirst = Math.max(compactedFirst, Number(/before (\d+)/.exec(reply.message)?.[1] ?? this.nextIndex + 1));
+          log.debug({ replica, nextIndex: this.nextIndex, message: reply.message }, 'backfill: compacted');
         }
       } catch (e) {
         log.debug({ err: e, replica }, 'backfill fetch failed');
@@ -231,7 +323,11 @@ export class StorageNode {
       // That replica had nothing for us (lagging, restarting) or did not answer: try another,
       // backing off so a cluster without a leader is not hammered.
       attempt++;
-      if (attempt > replicaIds.length) return; // the next ShipBatch, commit heartbeat or status tick retries
+      if (attempt > replicaIds.length) {
+        // No replica holds `nextIndex` any more: only a peer's snapshot can bring this node up.
+        if (compactedFirst > this.nextIndex) this.startBootstrap(compactedFirst - 1);
+        return; // else the next ShipBatch, commit heartbeat or status tick retries
+      }
       await new Promise((r) => setTimeout(r, Math.min(200, 10 * attempt)));
     }
   }
@@ -244,7 +340,12 @@ export class StorageNode {
     const req = decodeReadRequest(data);
     const results: ReadReply['results'] = new Array(req.reads.length);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
-    if (this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    if (this.bootstrapping || !this.storesOpen) {
+      // Never a read from a half-installed store: the gateway tries another node.
+      const message = `storage node ${this.opts.id} is bootstrapping from a peer snapshot`;
+      return encodeReadReply({ appliedIndex: 0, results: req.reads.map(() => ({ status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message })) });
+    }
     const applied = this.engine.appliedIndex();
     for (let i = 0; i < req.reads.length; i++) {
       const r = req.reads[i];
@@ -270,7 +371,8 @@ export class StorageNode {
   private async onOutcome(data: Uint8Array): Promise<Uint8Array> {
     const req = decodeOutcomeRequest(data);
     const minIndex = req.queries.reduce((m, q) => Math.max(m, q.index), 0);
-    if (this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    if (this.bootstrapping || !this.storesOpen) return encodeOutcomeReply({ appliedIndex: 0, results: req.queries.map(() => ({ outcome: ApplyOutcome.Pending, revision: 0 })) });
     const applied = this.engine.appliedIndex();
     const results: OutcomeReply['results'] = req.queries.map((q) => (q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session)));
     return encodeOutcomeReply({ appliedIndex: applied, results });
@@ -281,5 +383,125 @@ export class StorageNode {
     this.opts.nc.publish(this.opts.subjects.storageStatus(), encodeStatus(this.status()));
     // Safety net: a fetch that gave up (no leader at the time) is retried on the status tick.
     if (this.knownCommitIndex >= this.nextIndex) this.backfill();
+  }
+
+  // ---- snapshots: serving peers ----------------------------------------------------------------
+
+  /**
+   * An engine snapshot plus the session table at the same applied index: both captured in one
+   * synchronous step between two apply batches (the engine fixes its applied index synchronously
+   * when createSnapshot is called). A snapshot taken for a peer less than SNAPSHOT_REUSE_MS ago
+   * and recent enough is handed out again; concurrent requests share one capture.
+   */
+  private takeSnapshot(minAppliedIndex: number): Promise<NodeSnapshot> {
+    const last = this.lastSnapshot;
+    if (last && last.snapshot.appliedIndex >= minAppliedIndex && Date.now() - last.atMs < SNAPSHOT_REUSE_MS && this.engine.snapshots().some((x) => x.appliedIndex === last.snapshot.appliedIndex)) {
+      return Promise.resolve(last);
+    }
+    if (this.snapshotTaking) return this.snapshotTaking;
+    const taking = new Promise<NodeSnapshot>((resolve, reject) => {
+      this.atBatchBoundary(() => {
+        if (!this.storesOpen || this.bootstrapping) return reject(new Error('the node is not serving snapshots now'));
+        const termAt = (index: number) => (index === this.lastTerm.index ? this.lastTerm.term : 0);
+        const snapshot = this.engine.createSnapshot({ termAt });
+        const sessions = this.sessions.table.encode();
+        snapshot.then((snap) => resolve({ snapshot: snap, sessions }), reject);
+      });
+    });
+    this.snapshotTaking = taking
+      .then((t) => {
+        this.lastSnapshot = { ...t, atMs: Date.now() };
+        return t;
+      })
+      .finally(() => {
+        this.snapshotTaking = null;
+      });
+    return this.snapshotTaking;
+  }
+
+  // ---- snapshots: bootstrapping from a peer ----------------------------------------------------
+
+  private bootstrapDone: Promise<void> = Promise.resolve();
+
+  /** Live peer storage nodes (heartbeat within PEER_LIVE_MS). */
+  private livePeers(): PeerInfo[] {
+    const now = Date.now();
+    const out: PeerInfo[] = [];
+    for (const [id, p] of this.peers) if (now - p.heardAtMs <= PEER_LIVE_MS) out.push({ id, appliedIndex: p.appliedIndex });
+    return out;
+  }
+
+  /**
+   * The Raft log no longer holds `nextIndex` (compacted, Raft §7): stop applying, answer reads
+   * UNAVAILABLE, pull a peer's snapshot at ≥ `minAppliedIndex`, install it, and continue with the
+   * log after it (docs/architecture.md, "Storage node lifecycle").
+   */
+  private startBootstrap(minAppliedIndex: number): void {
+    if (this.bootstrapping || this.stopped) return;
+    const { log, config, id, nc, subjects } = this.opts;
+    this.bootstrapping = true;
+    this.queue = [];
+    this.snapshotServer.closeAll();
+    const started = Date.now();
+    log.warn({ nextIndex: this.nextIndex, minAppliedIndex, peers: this.livePeers() }, 'bootstrap: the Raft log is compacted past this node; installing a peer storage node snapshot (reads answer UNAVAILABLE meanwhile)');
+    const loop = new BootstrapLoop({
+      peers: () => this.livePeers(),
+      fetch: (peer, min) =>
+        fetchSnapshot({
+          request: async (p, data, timeoutMs) => (await nc.request(subjects.snapshot(p), data, { timeout: timeoutMs })).data,
+          peer,
+          requesterId: id,
+          minAppliedIndex: min,
+          engineDir: this.engineDir(),
+          timeoutMs: config.snapshotTransferTimeoutMs,
+          cancelled: () => this.stopped,
+          onBegin: (info) => log.info(info, 'bootstrap: receiving snapshot'),
+        }),
+      install: (f) => this.installFetched(f),
+      backoffMs: config.snapshotRetryBackoffMs,
+      wait: (ms) => new Promise((r) => setTimeout(r, ms)),
+      stopped: () => this.stopped,
+      log,
+    });
+    this.bootstrapDone = loop.run(minAppliedIndex).then(
+      (f) => {
+        log.info({ peer: f.peer, appliedIndex: f.appliedIndex, bytes: f.bytes, chunks: f.chunks, transferMs: f.durationMs, totalMs: Date.now() - started, keys: this.engine.stats().keys }, 'bootstrap: snapshot installed; continuing from the log after it');
+        this.bootstrapping = false;
+        this.waiters.notify(this.engine.appliedIndex());
+        this.backfill();
+      },
+      (e) => {
+        if (e instanceof BootstrapStoppedError) return;
+        this.fatal(e, 'snapshot install failed; stopping the storage node');
+      },
+    );
+  }
+
+  /**
+   * Commits a fetched snapshot: the session table is staged first (adopted by SessionStore.open
+   * only when the engine is at its index), then, with the stores closed, the engine install's
+   * commit point; then both reopen at the snapshot's applied index. A crash anywhere leaves either
+   * the old engine (the staged table is discarded at open) or the complete new one with its table.
+   */
+  private async installFetched(f: FetchedSnapshot): Promise<void> {
+    await SessionStore.stageInstall(join(this.opts.dataDir, 'sessions'), f.appliedIndex, f.sessions);
+    await this.applyDone;
+    this.storesOpen = false;
+    try {
+      await this.engine.close();
+      await this.sessions.close();
+      await f.installer.finish();
+    } finally {
+      // Reopen whatever is on disk: the snapshot (committed) or, before the commit point, the old store.
+      await this.openStores();
+    }
+    this.queue = [];
+  }
+
+  private fatal(e: unknown, msg: string): void {
+    this.opts.log.fatal({ err: e }, msg);
+    process.exitCode = 70;
+    this.stopped = true;
+    process.kill(process.pid, 'SIGTERM');
   }
 }
