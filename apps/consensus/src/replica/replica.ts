@@ -157,14 +157,8 @@ export class Replica {
     const snap = this.snapshotFile.read();
     this.store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy }, snap ? snap.index + 1 : 1);
     if (this.store.recovery.tornTail) log.warn({ tornTail: this.store.recovery.tornTail }, 'raft log: torn tail truncated on recovery');
-    if (snap) {
-      // The snapshot file is written before the log changes: a log that does not continue it is
-      // the pre-install log of a crash between the two (Raft §7: discard it).
-      const t = this.store.termAt(snap.index);
-      if (this.store.firstIndex() > snap.index + 1 || this.store.lastIndex() < snap.index || (t !== null && t !== snap.term)) {
-        log.warn({ snapshot: { index: snap.index, term: snap.term }, first: this.store.firstIndex(), last: this.store.lastIndex() }, 'raft log does not continue the snapshot: discarded');
-        await this.store.reset(snap.index + 1);
-      }
+    if (snap && (await this.store.alignWithSnapshot(snap))) {
+      log.warn({ snapshot: { index: snap.index, term: snap.term } }, 'raft log did not continue the snapshot (crash while installing one): discarded');
     }
     this.hardStateFile = new HardStateFile(dataDir);
     const hs = this.hardStateFile.read() ?? { term: 0, vote: null, commit: 0 };

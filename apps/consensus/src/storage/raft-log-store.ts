@@ -62,6 +62,19 @@ export class RaftLogStore {
     this.log = await SegmentedLog.open({ dir: this.dir, segmentBytesMax: this.opts.segmentBytesMax, fsyncPolicy: this.opts.fsyncPolicy, firstIndex });
   }
 
+  /**
+   * Start-up after a crash (Raft §7): the snapshot file is written before the log changes, so a
+   * log that does not continue the snapshot — it ends before the snapshot index, starts after it,
+   * or holds another term there — is the pre-install log of a crash between the two: discard it.
+   * @returns whether the log was discarded.
+   */
+  async alignWithSnapshot(snap: { index: number; term: number }): Promise<boolean> {
+    const t = this.termAt(snap.index);
+    if (this.firstIndex() <= snap.index + 1 && this.lastIndex() >= snap.index && (t === null || t === snap.term)) return false;
+    await this.reset(snap.index + 1);
+    return true;
+  }
+
   /** Drops whole segments below `beforeIndex` (compaction after a durable snapshot; the active segment stays). */
   dropPrefix(beforeIndex: number): Promise<void> {
     return this.log.dropPrefix(beforeIndex);
