@@ -1,0 +1,111 @@
+import { LocalCluster } from '@cairn/cluster';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+
+/**
+ * A wiped storage node bootstraps from a peer storage node's snapshot plus the Raft log after it
+ * (docs/architecture.md, "Storage node lifecycle"): the replicas compacted their log, so the log
+ * alone can no longer rebuild it. Then only the bootstrapped node serves reads and every row
+ * verifies; a node SIGKILLed while receiving/installing a snapshot restarts and ends consistent.
+ */
+describe('storage node bootstrap from a peer snapshot', () => {
+  let cluster: LocalCluster;
+  let gateway: string;
+  let rows: string;
+  let dataDir: string;
+  const ROWS = 3000;
+
+  beforeAll(async () => {
+    const cfg = await writeTestConfig({ consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 } });
+    const json = JSON.parse(readFileSync(cfg.configPath, 'utf8'));
+    json.storage.segmentBytesMax = 64 * 1024; // many engine files: many chunks
+    json.storage.snapshotTransferTimeoutMs = 2000;
+    json.storage.snapshotRetryBackoffMs = 100;
+    writeFileSync(cfg.configPath, JSON.stringify(json, null, 2));
+    dataDir = json.dataDir;
+    cluster = await LocalCluster.start({ configPath: cfg.configPath });
+    gateway = `127.0.0.1:${cfg.gatewayPort}`;
+    rows = await datasetSlice(cfg.dir, ROWS);
+    const imported = await runCli(['--gateway', gateway, 'import', rows]);
+    expect(imported.code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  /** Polls heartbeats (every 100 ms) of real processes until `check` returns a value. */
+  async function until<T>(what: string, check: () => T | null, timeoutMs = 60_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = check();
+      if (v !== null) return v;
+      if (Date.now() > deadline) throw new Error(`never ${what}: ${JSON.stringify(cluster.statuses())}`);
+      await new Promise((r) => setTimeout(r, 50)); // polling heartbeats / logs of real processes
+    }
+  }
+
+  const storage = (id: string) => cluster.statuses().storage.find((s) => s.id === id && s.ageMs < 1000) ?? null;
+  const leaderCommit = () => Math.max(0, ...cluster.statuses().consensus.filter((s) => s.ageMs < 1000).map((s) => s.commitIndex));
+
+  /** Waits until `id` applied at least what the leader had committed when called. */
+  async function caughtUp(id: string): Promise<number> {
+    const target = leaderCommit();
+    const s = await until(`${id} caught up to ${target}`, () => {
+      const st = storage(id);
+      return st && st.appliedIndex >= target ? st : null;
+    });
+    return s.appliedIndex;
+  }
+
+  async function wipeAndRestart(id: string): Promise<number> {
+    await cluster.kill(id, 'SIGKILL');
+    rmSync(join(dataDir, id), { recursive: true, force: true });
+    const started = Date.now();
+    await cluster.restart(id);
+    return started;
+  }
+
+  async function verifyServedOnlyBy(survivor: string, stopped: string): Promise<void> {
+    await cluster.kill(stopped, 'SIGTERM');
+    const verify = await runCli(['--gateway', gateway, 'verify', rows]);
+    expect(verify.stdout).toMatch(/missing=0 mismatched=0/);
+    expect(verify.code).toBe(0);
+    expect(storage(survivor)).not.toBeNull();
+    await cluster.restart(stopped);
+    await caughtUp(stopped);
+  }
+
+  it('every replica compacts its log past the start', async () => {
+    await until('compacted', () => {
+      const st = cluster.statuses().consensus.filter((s) => s.ageMs < 1000);
+      return st.length === 3 && st.every((s) => (s.firstIndex ?? 1) > ROWS / 2) ? st : null;
+    });
+  });
+
+  it('a wiped storage node bootstraps from its peer snapshot, continues from the log, and alone serves every row', async () => {
+    const started = await wipeAndRestart('s2');
+    const applied = await caughtUp('s2');
+    const log = readFileSync(cluster.logPath('s2'), 'utf8');
+    expect(log).toContain('bootstrap: snapshot installed');
+    const installed = JSON.parse(log.split('\n').find((l) => l.includes('bootstrap: snapshot installed'))!);
+    process.stderr.write(`e2e: s2 bootstrapped ${installed.keys} keys (${installed.bytes} bytes, ${installed.chunks} chunks, snapshot index ${installed.appliedIndex}) in ${installed.totalMs} ms; caught up to ${applied} ${Date.now() - started} ms after the restart\n`);
+    expect(installed.keys).toBeGreaterThan(0);
+    expect(readFileSync(cluster.logPath('s1'), 'utf8')).toContain('snapshot transfer started');
+    await verifyServedOnlyBy('s2', 's1');
+  });
+
+  it('a storage node SIGKILLed while bootstrapping restarts and ends consistent', async () => {
+    await wipeAndRestart('s2');
+    // SIGKILL as soon as the transfer began: in the transfer or the install, whichever it reached.
+    await until('s2 receiving a snapshot', () => (readFileSync(cluster.logPath('s2'), 'utf8').includes('bootstrap: receiving snapshot') ? true : null));
+    await cluster.kill('s2', 'SIGKILL');
+    const engineDir = join(dataDir, 's2', 'engine');
+    const phase = existsSync(join(engineDir, 'snapshot-install.ready')) ? 'past the commit point' : existsSync(join(engineDir, 'snapshot-install.staging')) ? 'during the transfer' : 'before or after the install';
+    process.stderr.write(`e2e: s2 SIGKILLed ${phase}\n`);
+    await cluster.restart('s2');
+    await caughtUp('s2');
+    await verifyServedOnlyBy('s2', 's1');
+  });
+});
