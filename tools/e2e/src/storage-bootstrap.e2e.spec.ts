@@ -1,5 +1,5 @@
 import { LocalCluster } from '@cairn/cluster';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { datasetSlice, runCli, writeTestConfig } from './fixtures';
 
@@ -96,16 +96,40 @@ describe('storage node bootstrap from a peer snapshot', () => {
     await verifyServedOnlyBy('s2', 's1');
   });
 
-  it('a storage node SIGKILLed while bootstrapping restarts and ends consistent', async () => {
-    await wipeAndRestart('s2');
-    // SIGKILL as soon as the transfer began: in the transfer or the install, whichever it reached.
-    await until('s2 receiving a snapshot', () => (readFileSync(cluster.logPath('s2'), 'utf8').includes('bootstrap: receiving snapshot') ? true : null));
+  /**
+   * Restarts `id` (its engine directory prepared and watched) and SIGKILLs it the moment `entry`
+   * appears in its engine directory (inotify event, not a timer): `snapshot-install.staging` = in
+   * the middle of the transfer, `snapshot-install.ready` = past the install's commit point.
+   */
+  async function restartAndKillAt(id: string, entry: string): Promise<void> {
+    const engineDir = join(dataDir, id, 'engine');
+    mkdirSync(engineDir, { recursive: true });
+    let killed: Promise<void> | null = null;
+    const seen = new Promise<void>((resolve) => {
+      const w = watch(engineDir, (_event, name) => {
+        if (name !== entry || killed !== null) return;
+        killed = cluster.kill(id, 'SIGKILL'); // the signal is sent synchronously
+        w.close();
+        resolve();
+      });
+    });
+    await cluster.restart(id);
+    await seen;
+    await killed;
+  }
+
+  it('a storage node SIGKILLed in the middle of the transfer, then past the install commit point, restarts and ends consistent', async () => {
     await cluster.kill('s2', 'SIGKILL');
-    const engineDir = join(dataDir, 's2', 'engine');
-    const phase = existsSync(join(engineDir, 'snapshot-install.ready')) ? 'past the commit point' : existsSync(join(engineDir, 'snapshot-install.staging')) ? 'during the transfer' : 'before or after the install';
-    process.stderr.write(`e2e: s2 SIGKILLed ${phase}\n`);
+    rmSync(join(dataDir, 's2'), { recursive: true, force: true });
+    await restartAndKillAt('s2', 'snapshot-install.staging');
+    expect(existsSync(join(dataDir, 's2', 'engine', 'snapshot-install.staging'))).toBe(true);
+    await restartAndKillAt('s2', 'snapshot-install.ready');
+    // The roll-forward after the commit point takes a few fsyncs; the SIGKILL normally lands in it.
+    const interrupted = existsSync(join(dataDir, 's2', 'engine', 'snapshot-install.ready'));
+    process.stderr.write(`e2e: s2 SIGKILLed past the commit point, ${interrupted ? 'during' : 'after'} the roll-forward\n`);
     await cluster.restart('s2');
     await caughtUp('s2');
+    if (interrupted) expect(readFileSync(cluster.logPath('s2'), 'utf8')).toContain('engine open finished a snapshot install interrupted past its commit point');
     await verifyServedOnlyBy('s2', 's1');
   });
 });
