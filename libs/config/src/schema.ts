@@ -212,6 +212,15 @@ export class StorageConfig {
   @IsInt() @Min(100) @Max(600_000)
   snapshotTransferTimeoutMs: number = 10_000;
 
+  /**
+   * How often a storage node takes an engine snapshot on its own, ms; 0 (default) = only when a
+   * peer asks for one to bootstrap from. A snapshot's hard links keep the data files a later merge
+   * replaced on disk until it is pruned (`snapshotsRetainedMax` 2), so a periodic snapshot costs
+   * disk up to the size of the store; on demand costs nothing until needed.
+   */
+  @IsInt() @Min(0) @Max(86_400_000)
+  snapshotIntervalMs: number = 0;
+
   /** Snapshot transfers this node serves at once; a further begin request is answered UNAVAILABLE. */
   @IsInt() @Min(1) @Max(64)
   snapshotTransfersMax: number = 4;

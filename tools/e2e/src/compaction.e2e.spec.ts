@@ -1,5 +1,6 @@
 import { LocalCluster } from '@cairn/cluster';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { datasetSlice, runCli, writeTestConfig } from './fixtures';
 
 /**
@@ -12,10 +13,12 @@ describe('raft log compaction end to end', () => {
   let http: string;
   let gateway: string;
   let rows: string;
+  let dataDir: string;
   const ROWS = 3000;
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig({ consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 } });
+    const cfg = await writeTestConfig({ consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 }, storage: { snapshotIntervalMs: 500 } });
+    dataDir = JSON.parse(readFileSync(cfg.configPath, 'utf8')).dataDir;
     cluster = await LocalCluster.start({ configPath: cfg.configPath });
     http = `127.0.0.1:${cfg.httpPort}`;
     gateway = `127.0.0.1:${cfg.gatewayPort}`;
@@ -43,6 +46,15 @@ describe('raft log compaction end to end', () => {
   it('every replica compacts its log below what both storage nodes applied', async () => {
     const st = await replicasUntil('compacted', (s) => (s.firstIndex ?? 1) > ROWS / 2);
     for (const s of st) expect(s.lastIndex - (s.firstIndex ?? 1)).toBeLessThan(ROWS / 2);
+  });
+
+  it('storage nodes take engine snapshots on their own every storage.snapshotIntervalMs', async () => {
+    const dir = join(dataDir, 's1', 'engine', 'snapshots');
+    const deadline = Date.now() + 30_000;
+    while (!(existsSync(dir) && readdirSync(dir).some((n) => /^\d+$/.test(n)))) {
+      if (Date.now() > deadline) throw new Error(`no committed snapshot in ${dir} within 30 s`);
+      await new Promise((r) => setTimeout(r, 100)); // polling the data dir of a real process
+    }
   });
 
   it('a replica added after compaction catches up through InstallSnapshot', async () => {

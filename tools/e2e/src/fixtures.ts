@@ -10,7 +10,7 @@ export const DATASET = resolve(REPO_ROOT, '../shared/data/npm-packages.tsv');
 export const CLI = join(REPO_ROOT, 'apps/cli/dist/main.js');
 
 /** Writes a cluster config with free ports and a fresh data dir; returns its path. */
-export async function writeTestConfig(overrides: { replicas?: number; storageNodes?: number; consensus?: Record<string, unknown> } = {}): Promise<{ dir: string; configPath: string; gatewayPort: number; httpPort: number; respPort: number }> {
+export async function writeTestConfig(overrides: { replicas?: number; storageNodes?: number; consensus?: Record<string, unknown>; storage?: Record<string, unknown> } = {}): Promise<{ dir: string; configPath: string; gatewayPort: number; httpPort: number; respPort: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-e2e-'));
   const natsPort = await freePort();
   const gatewayPort = await freePort();
@@ -21,7 +21,7 @@ export async function writeTestConfig(overrides: { replicas?: number; storageNod
     dataDir: join(dir, 'data'),
     nats: { servers: [`nats://127.0.0.1:${natsPort}`] },
     consensus: { replicas: Array.from({ length: overrides.replicas ?? 3 }, (_, i) => ({ id: `c${i + 1}` })), ...overrides.consensus },
-    storage: { nodes: Array.from({ length: overrides.storageNodes ?? 2 }, (_, i) => ({ id: `s${i + 1}` })) },
+    storage: { nodes: Array.from({ length: overrides.storageNodes ?? 2 }, (_, i) => ({ id: `s${i + 1}` })), ...overrides.storage },
     gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port: gatewayPort, httpPort, respPort }] },
     logLevel: 'info',
   };

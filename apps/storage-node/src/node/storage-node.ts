@@ -130,6 +130,14 @@ export class StorageNode {
       }),
     );
     this.timers.push(setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS));
+    if (config.snapshotIntervalMs > 0) {
+      // A snapshot ready before a peer needs one; its hard links keep pre-merge files on disk until pruned.
+      this.timers.push(
+        setInterval(() => {
+          if (!this.bootstrapping && this.storesOpen) this.takeSnapshot(0).catch((err: unknown) => this.opts.log.warn({ err }, 'periodic snapshot failed'));
+        }, config.snapshotIntervalMs),
+      );
+    }
   }
 
   /** Opens the engine and the session table as of its applied index; applying resumes from there. */
