@@ -12,7 +12,7 @@ import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog,
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
 import { Keydir } from './keydir';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
-import { MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, mergedDataFileName, parseMergedFileName, readHintFile } from './merged-file';
+import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord } from './record';
 import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, writeNewFileDurable, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
@@ -39,6 +39,14 @@ export type MergeStep = 'started' | 'chunk' | 'written' | 'installed' | 'committ
  * `pruned`: older snapshots beyond `snapshotsRetainedMax` deleted.
  */
 export type SnapshotStep = 'captured' | 'linked' | 'file' | 'written' | 'committed' | 'pruned';
+
+/**
+ * Points of writing one sealed log file's hint file, at which `EngineOptions.logHintHook` is
+ * called: `chunk` after each `mergeChunkBytes` of the data file read (entries written so far),
+ * `written` once `<id>.hint.tmp` is complete and fsynced, `installed` once renamed into place
+ * and the directory fsynced.
+ */
+export type LogHintStep = 'chunk' | 'written' | 'installed';
 
 export interface CreateSnapshotOptions {
   /**
@@ -77,6 +85,14 @@ export interface EngineOptions {
   snapshotChunkBytesMax?: number;
   /** Test hook, called at each `SnapshotStep`; a throw fails the snapshot there as a crash would. */
   snapshotHook?: (step: SnapshotStep) => void | Promise<void>;
+  /**
+   * Write a hint file for each sealed log data file in the background (when it is sealed, and
+   * after open for sealed files without a usable one), read at `mergeBytesPerSecondMax`, so the
+   * next open loads its keys without scanning it; default true.
+   */
+  logHints?: boolean;
+  /** Test hook, called at each `LogHintStep`; a throw fails that hint file (it is not retried until reopen). */
+  logHintHook?: (step: LogHintStep, segmentId: number) => void | Promise<void>;
 }
 
 export interface GetResult {
@@ -133,6 +149,14 @@ export interface EngineStats {
   /** Applied index of the newest snapshot (0: none). */
   lastSnapshotIndex: number;
   snapshotting: boolean;
+  /** Sealed log data files with a hint file (loaded at open or written since). */
+  logHintFiles: number;
+  /** Sealed log data files still without a hint file (being written in the background, or failed). */
+  logFilesUnhinted: number;
+  /** A log hint file is being written. */
+  logHinting: boolean;
+  /** Why the last log hint file failed (null: none since open). */
+  logHintError: string | null;
 }
 
 /** What `open` found and did. */
@@ -144,8 +168,10 @@ export interface EngineOpenReport {
   hintFilesLoaded: number;
   /** Merged data files scanned record by record because their hint file was missing or invalid. */
   mergedFilesScanned: number;
-  /** Log data files scanned (they have no hint files). */
+  /** Log data files scanned record by record (the active one, and sealed ones with no usable hint file). */
   logFilesScanned: number;
+  /** Sealed log data files whose keys were loaded from their hint file (the data file was not read). */
+  logHintFilesLoaded: number;
   /** Half-finished merge leftovers and superseded files deleted; half-written snapshots and unfinished installs (`snapshots/<n>.tmp`, `snapshot-install.staging`). */
   removedFiles: string[];
   /** An install past its commit point that open completed (a crash interrupted `SnapshotInstaller.finish`), else null. */
@@ -179,7 +205,8 @@ export const ENGINE_DEFAULTS = Object.freeze({
 /** Keydir entries switched to a merged file between two yields to the event loop. */
 const SWITCH_ENTRIES_PER_YIELD = 65_536;
 
-type ResolvedOptions = Required<Omit<EngineOptions, 'mergeHook' | 'fsyncPolicy' | 'snapshotHook'>> & Pick<EngineOptions, 'mergeHook' | 'fsyncPolicy' | 'snapshotHook'>;
+type HookOptions = 'mergeHook' | 'fsyncPolicy' | 'snapshotHook' | 'logHintHook';
+type ResolvedOptions = Required<Omit<EngineOptions, HookOptions>> & Pick<EngineOptions, HookOptions>;
 
 function resolveOptions(o: EngineOptions): ResolvedOptions {
   const r: ResolvedOptions = {
@@ -197,6 +224,8 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
     snapshotsRetainedMax: o.snapshotsRetainedMax ?? ENGINE_DEFAULTS.snapshotsRetainedMax,
     snapshotChunkBytesMax: o.snapshotChunkBytesMax ?? ENGINE_DEFAULTS.snapshotChunkBytesMax,
     snapshotHook: o.snapshotHook,
+    logHints: o.logHints ?? true,
+    logHintHook: o.logHintHook,
   };
   for (const name of ['segmentBytesMax', 'keyBytesMax', 'valueBytesMax', 'snapshotsRetainedMax', 'snapshotChunkBytesMax'] as const) {
     if (!Number.isSafeInteger(r[name]) || r[name] <= 0) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
@@ -209,6 +238,22 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Yields to the event loop, or waits (an `unref`'d timer) while `bytes` read since `startedAtMs` are ahead of `bytesPerSecondMax`. */
+async function paceIo(startedAtMs: number, bytes: number, bytesPerSecondMax: number): Promise<void> {
+  const waitMs = startedAtMs + (bytes / bytesPerSecondMax) * 1000 - Date.now();
+  if (waitMs >= 1) await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(waitMs)).unref());
+  else await yieldToEventLoop();
+}
+
+/** A log hint file write stopped by `close()` or by a merge about to delete its data file. */
+class LogHintAbortedError extends Error {
+  readonly code = 'ENGINE_LOG_HINT_ABORTED';
+  constructor() {
+    super('log hint file write aborted');
+    this.name = 'LogHintAbortedError';
+  }
+}
 
 /** A merge input: a merged file or a sealed log data file. */
 interface MergeInput {
@@ -243,6 +288,17 @@ export class BitcaskEngine {
   private snapshotLinking: Promise<void> | null = null;
   /** Open `SnapshotReader`s per snapshot applied index: retention does not delete those. */
   private readonly snapshotReaders = new Map<number, number>();
+  /** Sealed log files (by first index) with a valid hint file on disk. */
+  private readonly hintedSegments = new Set<number>();
+  /** Sealed log files whose hint file failed: not retried until reopen (no retry loop). */
+  private readonly hintFailedSegments = new Set<number>();
+  /** The background log hint writer, while it runs. */
+  private logHinting: Promise<void> | null = null;
+  /** Set while a merge waits for the log hint writer to stop before deleting its inputs. */
+  private logHintAbort = false;
+  private logHintError: string | null = null;
+  /** First index of the active log file when last looked at: a new one means a file was sealed. */
+  private activeSegmentId = 0;
 
   private constructor(
     private readonly log: SegmentedLog,
@@ -272,13 +328,18 @@ export class BitcaskEngine {
     const manifest = readManifest(dir);
     const listed = new Set(manifest?.files.map((f) => f.n));
     const removedFiles: string[] = [...snaps.removed];
-    for (const name of await fsp.readdir(dir)) {
+    const names = await fsp.readdir(dir);
+    const segmentIds = new Set(names.map(parseSegmentFileName).filter((id) => id !== null && !(manifest !== null && id < manifest.upto)));
+    for (const name of names) {
       const merged = parseMergedFileName(name);
       const segmentId = parseSegmentFileName(name);
+      const logHintOf = parseLogHintFileName(name);
       const stale =
-        (name.endsWith('.tmp') && (name.startsWith('merged-') || name === MANIFEST_FILE_NAME + '.tmp')) ||
+        (name.endsWith('.tmp') && (name.startsWith('merged-') || name === MANIFEST_FILE_NAME + '.tmp' || parseLogHintFileName(name.slice(0, -'.tmp'.length)) !== null)) ||
         (merged !== null && !listed.has(merged.n)) ||
-        (segmentId !== null && manifest !== null && segmentId < manifest.upto);
+        (segmentId !== null && manifest !== null && segmentId < manifest.upto) ||
+        // The hint file of a log file a merge deleted (a crash came between the two deletes).
+        (logHintOf !== null && !segmentIds.has(logHintOf));
       if (stale) {
         await fsp.rm(nodePath.join(dir, name), { force: true });
         removedFiles.push(name);
@@ -295,13 +356,15 @@ export class BitcaskEngine {
       if (manifest && log.firstIndex() !== manifest.upto) {
         throw new LogCorruptionError(nodePath.join(dir, segmentFileName(log.firstIndex())), 0, `the merged files cover revisions below ${manifest.upto} but the oldest data file starts at ${log.firstIndex()}`);
       }
-      const report: EngineOpenReport = { log: log.recovery, mergedFiles: mergedFiles.length, hintFilesLoaded: 0, mergedFilesScanned: 0, logFilesScanned: 0, removedFiles, installCompleted: snaps.installed, warnings: [...snaps.warnings], durationMs: 0 };
+      const report: EngineOpenReport = { log: log.recovery, mergedFiles: mergedFiles.length, hintFilesLoaded: 0, mergedFilesScanned: 0, logFilesScanned: 0, logHintFilesLoaded: 0, removedFiles, installCompleted: snaps.installed, warnings: [...snaps.warnings], durationMs: 0 };
       const engine = new BitcaskEngine(log, opts, manifest, report);
       for (const mf of mergedFiles) engine.merged.set(mf.fileId, mf);
       engine.rebuildKeydir();
       engine.snapshotList = snaps.snapshots;
       openEngineDirs.set(dir, (openEngineDirs.get(dir) ?? 0) + 1);
       report.durationMs = Date.now() - started;
+      // Sealed files that had no usable hint file get one now, so the next open is fast too.
+      engine.scheduleLogHints();
       return engine;
     } catch (err) {
       for (const mf of mergedFiles) mf.close();
@@ -360,8 +423,14 @@ export class BitcaskEngine {
     const last = entries[entries.length - 1].index;
     this.assignedIndex = last;
     this.lastDurable = durable;
+    const activeSegmentId = positions[positions.length - 1].segmentId;
     await durable;
     if (last > this.durableIndex) this.durableIndex = last;
+    // A new active file: the previous one is sealed, and durable now (its records preceded these).
+    if (activeSegmentId !== this.activeSegmentId) {
+      this.activeSegmentId = activeSegmentId;
+      this.scheduleLogHints();
+    }
     this.maybeAutoMerge();
     return this.durableIndex;
   }
@@ -413,6 +482,10 @@ export class BitcaskEngine {
       snapshots: this.snapshotList.length,
       lastSnapshotIndex: this.snapshotList.at(-1)?.appliedIndex ?? 0,
       snapshotting: this.snapshotting !== null,
+      logHintFiles: this.hintedSegments.size,
+      logFilesUnhinted: this.log.segments().length - 1 - this.hintedSegments.size,
+      logHinting: this.logHinting !== null,
+      logHintError: this.logHintError,
     };
   }
 
@@ -435,11 +508,13 @@ export class BitcaskEngine {
           this.merging = null;
           this.merges++;
           this.lastMerge = report;
+          this.scheduleLogHints();
           return report;
         },
         (err: unknown) => {
           this.merging = null;
           this.lastMerge = { ...emptyMergeReport(startedAtMs), error: String(err) };
+          this.scheduleLogHints();
           throw err;
         },
       );
@@ -502,6 +577,24 @@ export class BitcaskEngine {
     });
   }
 
+  /**
+   * Resolves once every sealed log data file has a hint file (written by the background writer,
+   * which this starts or joins), or its write failed (`stats().logHintError`). With `logHints:
+   * false` it writes them too (on demand only).
+   * @throws LogClosedError.
+   */
+  async writeLogHints(): Promise<void> {
+    this.assertOpen('writeLogHints');
+    this.scheduleLogHints(true);
+    while (this.logHinting) {
+      await this.logHinting;
+      // A merge may have stopped it (and restarts it when done): wait for that merge, then go on.
+      if (this.closed) return;
+      if (this.merging) await this.merging.catch(() => undefined);
+      this.scheduleLogHints(true);
+    }
+  }
+
   /** Stops a running merge (before its commit point) or lets it finish (after), fsyncs pending records, closes the files; later calls throw LogClosedError. Idempotent. */
   close(): Promise<void> {
     if (!this.closing) {
@@ -509,6 +602,7 @@ export class BitcaskEngine {
       this.closing = (async () => {
         await this.merging?.catch(() => undefined);
         await this.snapshotting?.catch(() => undefined);
+        await this.logHinting;
         for (const mf of this.merged.values()) mf.close();
         try {
           await this.log.close();
@@ -558,7 +652,9 @@ export class BitcaskEngine {
       keysMax += sizes.entries;
       keyBytesMax += sizes.keyBytes;
     }
-    for (const s of this.log.segments()) keysMax += s.lastIndex - s.firstIndex + 1;
+    const segments = this.log.segments();
+    for (const s of segments) keysMax += s.lastIndex - s.firstIndex + 1;
+    for (const s of segments.slice(0, -1)) keyBytesMax += hintFooterSizes(nodePath.join(this.opts.dir, logHintFileName(s.segmentId))).keyBytes;
     this.keydir.reserve(keysMax, keyBytesMax);
     for (const mf of this.merged.values()) {
       const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
@@ -587,8 +683,58 @@ export class BitcaskEngine {
       // Copies the merge could not switch to (overwritten meanwhile) are dead in this file.
       this.keydir.addDead(recordBytes - this.keydir.liveBytesOf(mf.fileId));
     }
-    for (const segment of this.log.segments()) this.loadLogFile(segment);
+    segments.forEach((segment, i) => {
+      // The active file is still growing: never from a hint file.
+      if (i < segments.length - 1 && this.loadLogHint(segment)) return;
+      this.loadLogFile(segment);
+    });
+    this.activeSegmentId = segments[segments.length - 1].segmentId;
     this.durableIndex = this.assignedIndex = this.log.lastIndex();
+  }
+
+  /**
+   * Loads the keys of sealed log file `segment` from its hint file when that is valid: the file
+   * checks (`readHintFile`) and every entry is a record the log has at that place (revision within
+   * the file, in increasing order, at the log's offset and size for that index), all checked
+   * before any entry is used. Returns false (with a warning, unless the file is missing) otherwise.
+   */
+  private loadLogHint(segment: SegmentInfo): boolean {
+    const path = nodePath.join(this.opts.dir, logHintFileName(segment.segmentId));
+    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
+    if ('error' in hint) {
+      if (!hint.error.includes('ENOENT')) this.openReport.warnings.push(`hint file ${path} unusable (${hint.error}): scanned ${segment.path}`);
+      return false;
+    }
+    let previous = segment.firstIndex - 1;
+    let entryBytes = 0;
+    let bad: string | null = null;
+    const check = (_op: EngineOp, _payload: Buffer, _keyStart: number, _keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
+      if (bad !== null) return;
+      if (!(revision > previous && revision <= segment.lastIndex)) {
+        bad = `entry revision ${revision} out of order or outside ${segment.firstIndex}..${segment.lastIndex}`;
+        return;
+      }
+      const at = this.log.position(revision);
+      if (at.offset !== offset || at.sizeBytes !== sizeBytes) bad = `entry for revision ${revision} at offset ${offset} (${sizeBytes} bytes), the log has it at ${at.offset} (${at.sizeBytes} bytes)`;
+      previous = revision;
+      entryBytes += sizeBytes;
+    };
+    for (const payload of hint.payloads) forEachHintEntry(payload, check);
+    if (bad !== null) {
+      this.openReport.warnings.push(`hint file ${path} unusable (${bad}): scanned ${segment.path}`);
+      return false;
+    }
+    const keydir = this.keydir;
+    const fileId = segment.segmentId;
+    const visit = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
+      keydir.record(op, payload, keyStart, keyEnd, fileId, offset, sizeBytes, revision);
+    };
+    for (const payload of hint.payloads) forEachHintEntry(payload, visit);
+    // No-op records are not in the hint file: dead bytes, as `Keydir.record` counts them in a scan.
+    this.keydir.addDead(segment.sizeBytes - SEGMENT_HEADER_BYTES - entryBytes);
+    this.hintedSegments.add(segment.segmentId);
+    this.openReport.logHintFilesLoaded++;
+    return true;
   }
 
   private loadLogFile(segment: SegmentInfo): void {
@@ -599,6 +745,104 @@ export class BitcaskEngine {
         throw new LogCorruptionError(segment.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
       }
       this.keydir.record(rec.op, rec.key, 0, rec.key.length, position.segmentId, position.offset, position.sizeBytes, rec.revision);
+    }
+  }
+
+  /**
+   * Starts the background log hint writer unless it runs, the engine is closing, a merge is
+   * stopping it, or there is nothing to do (`force`: even with `logHints: false`).
+   */
+  private scheduleLogHints(force = false): void {
+    if ((!this.opts.logHints && !force) || this.closed || this.logHinting || this.logHintAbort || this.merging) return;
+    if (this.nextUnhintedSegment() === null) return;
+    this.logHinting = this.runLogHints().finally(() => {
+      this.logHinting = null;
+    });
+  }
+
+  /**
+   * The oldest sealed log file with no hint file that was not tried in vain, or null. Only a file
+   * whose records are all durable: the log seals a file as soon as a record does not fit, before
+   * the file's last records are written.
+   */
+  private nextUnhintedSegment(): SegmentInfo | null {
+    const segs = this.log.segments();
+    for (let i = 0; i < segs.length - 1 && segs[i].lastIndex <= this.durableIndex; i++) {
+      const id = segs[i].segmentId;
+      if (!this.hintedSegments.has(id) && !this.hintFailedSegments.has(id)) return segs[i];
+    }
+    return null;
+  }
+
+  /** Writes hint files for the sealed log files without one, oldest first, one at a time; never rejects. */
+  private async runLogHints(): Promise<void> {
+    for (let seg = this.nextUnhintedSegment(); seg && !this.closed && !this.logHintAbort; seg = this.nextUnhintedSegment()) {
+      try {
+        await this.writeLogHint(seg);
+        this.hintedSegments.add(seg.segmentId);
+      } catch (err) {
+        if (err instanceof LogHintAbortedError) return;
+        this.hintFailedSegments.add(seg.segmentId);
+        this.logHintError = `hint file for ${seg.path}: ${String(err)}`;
+      }
+    }
+  }
+
+  /**
+   * Writes `<first index>.hint` for sealed (so immutable and durable) log file `seg`: reads its
+   * records with the log's chunked scan, at most `mergeBytesPerSecondMax`, yielding every
+   * `mergeChunkBytes`; writes `.hint.tmp`, fsyncs it, renames it into place, fsyncs the directory.
+   * A crash at any point leaves at most a `.tmp` (deleted at open) or a complete hint file.
+   * @throws LogHintAbortedError when closing or a merge stops it (the `.tmp` is removed).
+   */
+  private async writeLogHint(seg: SegmentInfo): Promise<void> {
+    const id = seg.segmentId;
+    const writer = new HintFileWriter(nodePath.join(this.opts.dir, logHintFileName(id)), id, false);
+    const startedAtMs = Date.now();
+    let installed = false;
+    await writer.create();
+    try {
+      let bytesRead = 0;
+      let chunkRead = 0;
+      for (const { position, payload } of this.log.scan(seg.firstIndex, seg.lastIndex)) {
+        const rec = this.decode(payload, id, position.offset);
+        if (rec.revision !== position.index) throw new LogCorruptionError(seg.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
+        if (rec.op !== EngineOp.Noop) writer.add(rec.op, rec.revision, position.offset, position.sizeBytes, rec.key);
+        bytesRead += position.sizeBytes;
+        chunkRead += position.sizeBytes;
+        if (chunkRead >= this.opts.mergeChunkBytes) {
+          chunkRead = 0;
+          await writer.flush();
+          // The scan's generator holds no file across this await: the log only drops a file after the merge stopped this writer.
+          await paceIo(startedAtMs, bytesRead, this.opts.mergeBytesPerSecondMax);
+          if (this.closed || this.logHintAbort) throw new LogHintAbortedError();
+          if (this.opts.logHintHook) await this.opts.logHintHook('chunk', id);
+        }
+      }
+      // The file's size from the log's offsets (all written: every record is durable).
+      const end = seg.lastIndex >= seg.firstIndex ? this.log.position(seg.lastIndex) : null;
+      const dataBytes = end ? end.offset + end.sizeBytes : SEGMENT_HEADER_BYTES;
+      if (dataBytes !== seg.sizeBytes) throw new Error(`SealedLogFileComplete: ${seg.path} has ${seg.sizeBytes} bytes written of ${dataBytes}`);
+      await writer.finish(dataBytes);
+      if (this.opts.logHintHook) await this.opts.logHintHook('written', id);
+      if (this.closed || this.logHintAbort) throw new LogHintAbortedError();
+      await writer.install();
+      installed = true;
+      await fsyncDir(this.opts.dir);
+      if (this.opts.logHintHook) await this.opts.logHintHook('installed', id);
+    } catch (err) {
+      await writer.discard(installed).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Stops the background log hint writer (a merge is about to delete log files) and waits for it. */
+  private async stopLogHints(): Promise<void> {
+    this.logHintAbort = true;
+    try {
+      while (this.logHinting) await this.logHinting;
+    } finally {
+      this.logHintAbort = false;
     }
   }
 
@@ -762,7 +1006,15 @@ export class BitcaskEngine {
       await fsp.rm(mf.path, { force: true });
       await fsp.rm(mf.hintPath, { force: true });
     }
+    await this.stopLogHints();
     await this.log.dropPrefix(this.manifest.upto);
+    // Their hint files go with them (a crash in between: open deletes hint files with no log file).
+    for (const input of inputs) {
+      if (input.fileId < 0) continue;
+      await fsp.rm(nodePath.join(this.opts.dir, logHintFileName(input.fileId)), { force: true });
+      this.hintedSegments.delete(input.fileId);
+      this.hintFailedSegments.delete(input.fileId);
+    }
     await fsyncDir(this.opts.dir);
     await this.hook('deleted');
   }
@@ -881,10 +1133,7 @@ export class BitcaskEngine {
 
   /** Yields to the event loop, waiting longer when the merge is ahead of `mergeBytesPerSecondMax`; aborts when closing. */
   private async pace(startedAtMs: number, bytesRead: number): Promise<void> {
-    const dueMs = startedAtMs + (bytesRead / this.opts.mergeBytesPerSecondMax) * 1000;
-    const waitMs = dueMs - Date.now();
-    if (waitMs >= 1) await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(waitMs)).unref());
-    else await yieldToEventLoop();
+    await paceIo(startedAtMs, bytesRead, this.opts.mergeBytesPerSecondMax);
     if (this.closed) throw new MergeAbortedError();
   }
 }

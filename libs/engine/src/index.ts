@@ -12,6 +12,7 @@ export {
   type GetResult,
   type MergeReport,
   type MergeStep,
+  type LogHintStep,
   type SnapshotStep,
   type CreateSnapshotOptions,
 } from './bitcask-engine';
@@ -26,7 +27,7 @@ export {
   SnapshotSequenceError,
   SnapshotTargetOpenError,
 } from './errors';
-export { hintFileName, mergedDataFileName } from './merged-file';
+export { hintFileName, logHintFileName, mergedDataFileName } from './merged-file';
 export { MANIFEST_FILE_NAME } from './manifest';
 export type { KeydirEntry } from './keydir';
 export type { FsyncPolicy } from '@cairn/log';

@@ -15,6 +15,10 @@
  * ```
  * A hint file is used only when every frame checks, the footer is last and its count and data
  * file size match; otherwise open scans the data file instead.
+ *
+ * `<first index, 20 digits>.hint`: the same layout for a sealed log data file (header id = the
+ * file's first index; Set and Delete records only, no-ops are not listed), written in the
+ * background once the file is sealed (`BitcaskEngine`), so open need not scan it.
  */
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -40,6 +44,19 @@ export function mergedDataFileName(n: number): string {
 
 export function hintFileName(n: number): string {
   return `merged-${String(n).padStart(20, '0')}.hint`;
+}
+
+/** The hint file of the log data file (segment) with first index `segmentId`: `<20 digits>.hint`. */
+export function logHintFileName(segmentId: number): string {
+  return `${String(segmentId).padStart(20, '0')}.hint`;
+}
+
+const LOG_HINT_NAME_RE = /^(\d{20})\.hint$/;
+
+/** The segment id (first index) named by a log hint file name, else null. */
+export function parseLogHintFileName(name: string): number | null {
+  const m = LOG_HINT_NAME_RE.exec(name);
+  return m ? Number(m[1]) : null;
 }
 
 /** `{ n, kind }` for a merged data or hint file name, else null. */
@@ -268,24 +285,108 @@ export class MergedFile {
 }
 
 /**
+ * Writes one hint file (layout above; header id = the merged file's n or the log file's first
+ * index) under `<path>.tmp`: `add` entries in data file order, `flush` what is queued, `finish`
+ * writes the footer, fsyncs and closes, `install` renames it into place (the caller fsyncs the
+ * directory). Used by a merge for its merged files and in the background for sealed log files.
+ */
+export class HintFileWriter {
+  /** Entries-frame payloads written, kept when `keepPayloads` (a merge switches the keydir with them). */
+  readonly payloads: Buffer[] = [];
+  /** Bytes of the hint file so far (queued included). */
+  sizeBytes = FILE_HEADER_BYTES;
+  entries = 0;
+  private fh: FileHandle | null = null;
+  private queue: Buffer[] = [];
+  private chunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
+  private chunkBytes = 1;
+
+  constructor(
+    readonly path: string,
+    private readonly id: number,
+    private readonly keepPayloads: boolean,
+  ) {}
+
+  async create(): Promise<void> {
+    this.fh = await fsp.open(this.path + '.tmp', 'w');
+    this.queue.push(encodeFileHeader(HINT_MAGIC, MERGED_FORMAT_VERSION, this.id));
+  }
+
+  /** Queues the entry of the record frame at `offset` (`sizeBytes` long) of the data file. */
+  add(op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array): void {
+    const need = HINT_ENTRY_HEADER_BYTES + key.length;
+    if (this.chunkBytes > 1 && this.chunkBytes + need > HINT_FRAME_BYTES) this.sealChunk();
+    if (1 + need > this.chunk.length) this.chunk = Buffer.allocUnsafe(1 + need);
+    this.chunkBytes = encodeHintEntry(this.chunk, this.chunkBytes, op, revision, offset, sizeBytes, key);
+    this.entries++;
+  }
+
+  /** Writes the sealed frames queued so far. */
+  async flush(): Promise<void> {
+    const q = this.queue;
+    this.queue = [];
+    if (q.length) await this.fh!.writev(q);
+  }
+
+  /** Writes the rest and the footer (entry count, `dataBytes` = the data file's size), fsyncs and closes. */
+  async finish(dataBytes: number): Promise<void> {
+    this.sealChunk();
+    const footer = Buffer.alloc(HINT_FOOTER_BYTES);
+    footer[0] = HINT_TAG_FOOTER;
+    writeU64(footer, this.entries, 1);
+    writeU64(footer, dataBytes, 9);
+    const frame = encodeFrame(footer);
+    this.queue.push(frame);
+    this.sizeBytes += frame.length;
+    await this.flush();
+    await this.fh!.sync();
+    await this.close();
+  }
+
+  /** Renames `<path>.tmp` to `path`. */
+  async install(): Promise<void> {
+    await fsp.rename(this.path + '.tmp', this.path);
+  }
+
+  /** Closes and deletes `<path>.tmp` (and `path` when `installed`). */
+  async discard(installed = false): Promise<void> {
+    await this.close();
+    await fsp.rm(this.path + '.tmp', { force: true });
+    if (installed) await fsp.rm(this.path, { force: true });
+  }
+
+  private async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    await fh?.close();
+  }
+
+  private sealChunk(): void {
+    if (this.chunkBytes <= 1) return;
+    this.chunk[0] = HINT_TAG_ENTRIES;
+    const payload = Buffer.from(this.chunk.subarray(0, this.chunkBytes));
+    if (this.keepPayloads) this.payloads.push(payload);
+    const frame = encodeFrame(payload);
+    this.queue.push(frame);
+    this.sizeBytes += frame.length;
+    this.chunkBytes = 1;
+    if (this.chunk.length > HINT_FRAME_BYTES) this.chunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
+  }
+}
+
+/**
  * Writes one merged data file and its hint file under `.tmp` names; `finish` fsyncs both,
  * `install` renames them into place (the caller fsyncs the directory and commits the manifest).
  */
 export class MergedFileWriter {
   readonly dataPath: string;
   readonly hintPath: string;
-  /** Entries-frame payloads written to the hint file, kept for the keydir switch. */
-  readonly hintPayloads: Buffer[] = [];
   /** Bytes of the data file so far (header included). */
   sizeBytes = FILE_HEADER_BYTES;
-  hintBytes = FILE_HEADER_BYTES;
   records = 0;
   private data: FileHandle | null = null;
-  private hint: FileHandle | null = null;
+  private readonly hint: HintFileWriter;
   private dataQueue: Buffer[] = [];
-  private hintQueue: Buffer[] = [];
-  private hintChunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
-  private hintChunkBytes = 1;
   private dataWritten = 0;
 
   constructor(
@@ -294,13 +395,22 @@ export class MergedFileWriter {
   ) {
     this.dataPath = nodePath.join(dir, mergedDataFileName(n));
     this.hintPath = nodePath.join(dir, hintFileName(n));
+    this.hint = new HintFileWriter(this.hintPath, n, true);
+  }
+
+  /** Entries-frame payloads written to the hint file, kept for the keydir switch. */
+  get hintPayloads(): Buffer[] {
+    return this.hint.payloads;
+  }
+
+  get hintBytes(): number {
+    return this.hint.sizeBytes;
   }
 
   async create(): Promise<void> {
     this.data = await fsp.open(this.dataPath + '.tmp', 'w');
-    this.hint = await fsp.open(this.hintPath + '.tmp', 'w');
+    await this.hint.create();
     this.dataQueue.push(encodeFileHeader(MERGED_DATA_MAGIC, MERGED_FORMAT_VERSION, this.n));
-    this.hintQueue.push(encodeFileHeader(HINT_MAGIC, MERGED_FORMAT_VERSION, this.n));
   }
 
   /** Queues one record frame (a complete `@cairn/log` frame) and its hint entry; returns its offset. */
@@ -309,70 +419,44 @@ export class MergedFileWriter {
     this.dataQueue.push(frame);
     this.sizeBytes += frame.length;
     this.records++;
-    const need = HINT_ENTRY_HEADER_BYTES + key.length;
-    if (this.hintChunkBytes > 1 && this.hintChunkBytes + need > HINT_FRAME_BYTES) this.sealHintChunk();
-    if (1 + need > this.hintChunk.length) this.hintChunk = Buffer.allocUnsafe(1 + need);
-    this.hintChunkBytes = encodeHintEntry(this.hintChunk, this.hintChunkBytes, op, revision, offset, frame.length, key);
+    this.hint.add(op, revision, offset, frame.length, key);
     return offset;
   }
 
   /** Writes what is queued (data frames and sealed hint frames). */
   async flush(): Promise<void> {
     const data = this.dataQueue;
-    const hint = this.hintQueue;
     this.dataQueue = [];
-    this.hintQueue = [];
     if (data.length) this.dataWritten += (await this.data!.writev(data, this.dataWritten)).bytesWritten;
-    if (hint.length) await this.hint!.writev(hint);
+    await this.hint.flush();
   }
 
   /** Writes the rest and the hint footer, fsyncs both files and closes them. */
   async finish(): Promise<void> {
-    this.sealHintChunk();
-    const footer = Buffer.alloc(HINT_FOOTER_BYTES);
-    footer[0] = HINT_TAG_FOOTER;
-    writeU64(footer, this.records, 1);
-    writeU64(footer, this.sizeBytes, 9);
-    const frame = encodeFrame(footer);
-    this.hintQueue.push(frame);
-    this.hintBytes += frame.length;
     await this.flush();
     if (this.dataWritten !== this.sizeBytes) throw new Error(`ShortWrite: wrote ${this.dataWritten} of ${this.sizeBytes} bytes to ${this.dataPath}.tmp`);
     await this.data!.sync();
-    await this.hint!.sync();
-    await this.closeHandles();
+    await this.closeData();
+    await this.hint.finish(this.sizeBytes);
   }
 
   /** Renames both files from their `.tmp` names into place. */
   async install(): Promise<void> {
     await fsp.rename(this.dataPath + '.tmp', this.dataPath);
-    await fsp.rename(this.hintPath + '.tmp', this.hintPath);
+    await this.hint.install();
   }
 
   /** Closes and deletes everything this writer created (a merge that did not commit). */
   async discard(): Promise<void> {
-    await this.closeHandles();
-    for (const p of [this.dataPath, this.hintPath]) {
-      await fsp.rm(p + '.tmp', { force: true });
-      await fsp.rm(p, { force: true });
-    }
+    await this.closeData();
+    await fsp.rm(this.dataPath + '.tmp', { force: true });
+    await fsp.rm(this.dataPath, { force: true });
+    await this.hint.discard(true);
   }
 
-  private async closeHandles(): Promise<void> {
-    const handles = [this.data, this.hint];
-    this.data = this.hint = null;
-    for (const h of handles) await h?.close();
-  }
-
-  private sealHintChunk(): void {
-    if (this.hintChunkBytes <= 1) return;
-    this.hintChunk[0] = HINT_TAG_ENTRIES;
-    const payload = Buffer.from(this.hintChunk.subarray(0, this.hintChunkBytes));
-    this.hintPayloads.push(payload);
-    const frame = encodeFrame(payload);
-    this.hintQueue.push(frame);
-    this.hintBytes += frame.length;
-    this.hintChunkBytes = 1;
-    if (this.hintChunk.length > HINT_FRAME_BYTES) this.hintChunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
+  private async closeData(): Promise<void> {
+    const h = this.data;
+    this.data = null;
+    await h?.close();
   }
 }

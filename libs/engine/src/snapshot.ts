@@ -35,6 +35,8 @@ export const INSTALL_READY_DIR_NAME = 'snapshot-install.ready';
 const SNAPSHOT_DIR_RE = /^\d{20}$/;
 /** Engine files and their `.tmp` leftovers: what an install replaces (nothing else in the directory is touched). */
 const ENGINE_TMP_RE = /^(\d{20}\.seg|merged-\d{20}\.(data|hint)|merge\.manifest)\.tmp$/;
+/** Hint files of log data files (and their `.tmp`): never in a snapshot; the old store's describe files that are gone. */
+const LOG_HINT_RE = /^\d{20}\.hint(\.tmp)?$/;
 const MiB = 1024 * 1024;
 
 /** Directories of this process that a `BitcaskEngine` has open, with how many engines (an install refuses to replace them). */
@@ -237,7 +239,7 @@ async function rollForwardInstall(dir: string, startedAtMs: number, hook?: (step
   await fsyncDir(dir);
   const replacedFiles: string[] = [];
   for (const name of await fsp.readdir(dir)) {
-    if ((isSnapshotFileName(name) && !names.has(name)) || ENGINE_TMP_RE.test(name)) {
+    if ((isSnapshotFileName(name) && !names.has(name)) || ENGINE_TMP_RE.test(name) || LOG_HINT_RE.test(name)) {
       await fsp.rm(nodePath.join(dir, name), { force: true });
       replacedFiles.push(name);
     }

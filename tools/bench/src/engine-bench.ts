@@ -10,7 +10,8 @@
  * removed (every merged file scanned). Prints one JSON object.
  *
  * Run (after `npx tsc -b tools/bench/tsconfig.build.json`):
- *   node --expose-gc tools/bench/dist/engine-bench.js [--keys 1000000] [--segment-mib 8] [--reopens 3] [--scan] [--dir D]
+ *   node --expose-gc tools/bench/dist/engine-bench.js [--keys 1000000] [--segment-mib 8] [--reopens 3] [--scan] [--no-merge] [--dir D]
+ * `--no-merge` skips the merge (a store that was never merged: only log data files).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,11 +23,13 @@ interface Args {
   segmentMib: number;
   reopens: number;
   scan: boolean;
+  /** Skip the merge: every data file stays a log file (no merged files). */
+  noMerge: boolean;
   dir: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { keys: 1_000_000, segmentMib: 8, reopens: 3, scan: false, dir: null };
+  const a: Args = { keys: 1_000_000, segmentMib: 8, reopens: 3, scan: false, noMerge: false, dir: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const next = (): string => {
@@ -38,6 +41,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--segment-mib') a.segmentMib = Number(next());
     else if (flag === '--reopens') a.reopens = Number(next());
     else if (flag === '--scan') a.scan = true;
+    else if (flag === '--no-merge') a.noMerge = true;
     else if (flag === '--dir') a.dir = next();
     else throw new Error(`unknown flag ${flag}`);
   }
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
       await writer.apply(entries);
     }
     const fillMs = Date.now() - fillStarted;
-    const merge = await writer.merge();
+    const merge = args.noMerge ? null : await writer.merge();
     const stats = writer.stats();
     await writer.close();
 
@@ -152,7 +156,7 @@ async function main(): Promise<void> {
           valueBytes: 100,
           segmentBytesMax,
           fillMs,
-          merge: { durationMs: merge.durationMs, inputFiles: merge.inputFiles, outputFiles: merge.outputFiles, bytesRead: merge.bytesRead, bytesWritten: merge.bytesWritten },
+          merge: merge && { durationMs: merge.durationMs, inputFiles: merge.inputFiles, outputFiles: merge.outputFiles, bytesRead: merge.bytesRead, bytesWritten: merge.bytesWritten },
           dataBytes: stats.dataBytes,
           hintBytes: stats.hintBytes,
           reopenMsMedian: sorted[Math.floor(sorted.length / 2)]?.reopenMs ?? null,
