@@ -124,7 +124,8 @@ export async function writeChaosConfig(dir: string): Promise<{ configPath: strin
     clusterName: 'chaos',
     dataDir,
     nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
-    consensus: { replicas: Array.from({ length: CHAOS_CLUSTER.consensus }, (_, i) => ({ id: `c${i + 1}` })) },
+    // Compaction on a short leash, so compaction, InstallSnapshot and storage snapshots run under the faults too.
+    consensus: { replicas: Array.from({ length: CHAOS_CLUSTER.consensus }, (_, i) => ({ id: `c${i + 1}` })), logRetainedEntries: 2000, compactionIntervalMs: 500 },
     storage: { nodes: Array.from({ length: CHAOS_CLUSTER.storage }, (_, i) => ({ id: `s${i + 1}` })) },
     gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort }] },
     logLevel: 'info',
@@ -324,6 +325,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           await cluster.startNats();
           natsDown = false;
           break;
+        case 'wipe': {
+          await cluster.kill(target, 'SIGKILL');
+          rmSync(join(dataDir, target), { recursive: true, force: true });
+          await sleep(f.holdMs);
+          await cluster.restart(target, READY_TIMEOUT_MS);
+          // It rebuilds (snapshot from its peer, or the log): until then only the peer serves reads,
+          // so the next fault waits for it.
+          const lag = await waitStorageCaughtUp(cluster, target, CATCH_UP_TIMEOUT_MS);
+          const log = readFileSync(cluster.logPath(target), 'utf8');
+          done.detail = `data dir deleted; rebuilt ${log.includes('bootstrap: snapshot installed') ? 'from a peer snapshot' : 'from the Raft log'}${lag ? `; ${lag}` : ''}`;
+          if (lag) throw new Error(lag);
+          break;
+        }
         case 'torn-write':
         case 'torn-tail': {
           await cluster.kill(target, 'SIGKILL');
@@ -511,6 +525,18 @@ async function waitCaughtUp(cluster: LocalCluster, timeoutMs: number): Promise<s
     await sleep(100);
   }
   return `consensus ${lagging} did not catch up to commit index ${target} within ${timeoutMs} ms`;
+}
+
+/** Waits until storage node `id` applied the highest commit index heard when called. @returns null, or what lags after `timeoutMs`. */
+async function waitStorageCaughtUp(cluster: LocalCluster, id: string, timeoutMs: number): Promise<string | null> {
+  const target = Math.max(0, ...cluster.statuses().consensus.filter((s) => s.ageMs <= 1000).map((s) => s.commitIndex));
+  const deadlineMs = Date.now() + timeoutMs;
+  while (Date.now() < deadlineMs) {
+    const s = cluster.statuses().storage.find((x) => x.id === id && x.ageMs <= 1000);
+    if (s && s.appliedIndex >= target) return null;
+    await sleep(100);
+  }
+  return `storage ${id} did not catch up to commit index ${target} within ${timeoutMs} ms`;
 }
 
 /** One linearizable GET of every key by client `clientId`, recorded; retried until one succeeds. */

@@ -11,10 +11,12 @@ import { mulberry32 } from '@cairn/raft';
  * - `torn-tail`: SIGKILL one consensus replica, cut `tornBytes` off the end of its last Raft log
  *   segment, restart it after `holdMs`. The records cut were fsynced and may have been
  *   acknowledged: this is a lost write on one replica, beyond what a crash does to an fsynced log.
+ * - `wipe`: SIGKILL one storage node, delete its whole data directory, restart it after `holdMs`:
+ *   it rebuilds from a peer's snapshot (once the replicas compacted past its start) plus the log.
  */
-export type FaultKind = 'kill' | 'kill-leader' | 'pause' | 'pause-leader' | 'nats-restart' | 'torn-write' | 'torn-tail';
+export type FaultKind = 'kill' | 'kill-leader' | 'pause' | 'pause-leader' | 'nats-restart' | 'torn-write' | 'torn-tail' | 'wipe';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'kill-leader', 'pause', 'pause-leader', 'nats-restart', 'torn-write', 'torn-tail'];
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'kill-leader', 'pause', 'pause-leader', 'nats-restart', 'torn-write', 'torn-tail', 'wipe'];
 
 export type FaultRole = 'consensus' | 'storage' | 'gateway';
 
@@ -59,7 +61,7 @@ export interface FaultPlanOptions {
 }
 
 /** Relative frequency of each kind when drawn at random: leader faults matter most, so they are frequent. */
-export const KIND_WEIGHTS: Readonly<Record<FaultKind, number>> = { kill: 3, 'kill-leader': 3, pause: 2, 'pause-leader': 2, 'nats-restart': 1, 'torn-write': 1, 'torn-tail': 1 };
+export const KIND_WEIGHTS: Readonly<Record<FaultKind, number>> = { kill: 3, 'kill-leader': 3, pause: 2, 'pause-leader': 2, 'nats-restart': 1, 'torn-write': 1, 'torn-tail': 1, wipe: 1 };
 
 /** Thrown on plan options that cannot describe a valid run (e.g. min above max, no kind). */
 export class FaultPlanError extends Error {
@@ -130,6 +132,10 @@ export function planFaults(opts: FaultPlanOptions): PlannedFault[] {
     const fault: PlannedFault = { kind, atMs: at, holdMs, target: { kind: 'leader' } };
     if (kind === 'kill' || kind === 'pause') fault.target = drawProcess();
     else if (kind === 'nats-restart') fault.target = { kind: 'nats' };
+    else if (kind === 'wipe') {
+      if (o.counts.storage < 1) throw new FaultPlanError('wipe needs a storage node');
+      fault.target = { kind: 'process', role: 'storage', index: Math.floor(rng() * o.counts.storage) };
+    }
     else if (kind === 'torn-tail' || kind === 'torn-write') {
       fault.target = { kind: 'process', role: 'consensus', index: Math.floor(rng() * o.counts.consensus) };
       fault.tornBytes = between(1, 64);
