@@ -121,6 +121,24 @@ describe('SegmentedLog recovery', () => {
     expect(err).toMatchObject({ segmentPath: file, offset: firstSegLast.offset, reason: expect.stringMatching(/non-last segment/) });
   });
 
+  it('verifySealedSegments: false skips the CRC pass over sealed segments at open; reads still check and name path and offset', async () => {
+    const pos = await writeLog(dir, 12, 200);
+    const firstSegLast = pos.filter((p) => p.segmentId === 1).at(-1)!;
+    flip(file, firstSegLast.offset + FRAME_HEADER_BYTES);
+    const log = await SegmentedLog.open({ dir, segmentBytesMax: 200, verifySealedSegments: false });
+    try {
+      expect(log.lastIndex()).toBe(12);
+      expect(log.read(1)).toEqual(rec(1));
+      expect(() => log.read(firstSegLast.index)).toThrow(LogCorruptionError);
+      expect(() => log.readAt(firstSegLast.segmentId, firstSegLast.offset)).toThrow(expect.objectContaining({ segmentPath: file, offset: firstSegLast.offset }));
+    } finally {
+      await log.close();
+    }
+    // The length walk still finds a torn sealed segment, and the last segment is always fully checked.
+    fs.truncateSync(file, fs.statSync(file).size - 2);
+    await expect(SegmentedLog.open({ dir, segmentBytesMax: 200, verifySealedSegments: false })).rejects.toThrow(LogCorruptionError);
+  });
+
   it('a torn non-last segment is corruption', async () => {
     await writeLog(dir, 12, 200);
     fs.truncateSync(file, fs.statSync(file).size - 2);

@@ -32,9 +32,11 @@ function allZero(data: Buffer, from: number): boolean {
  * Scans the bytes of one segment file.
  * @param expectedFirstIndex the first index the file name (and the previous segment) imply.
  * @param isLast only the last segment may have a torn tail.
+ * @param verifyCrc false: walk the frames by their lengths only (a sealed segment whose records are
+ *   checked when read, SegmentedLogOptions.verifySealedSegments); the last segment is always checked.
  * @throws LogCorruptionError naming `path` and the byte offset of the bad header or frame.
  */
-export function scanSegment(path: string, data: Buffer, expectedFirstIndex: number, isLast: boolean, recordBytesMax: number): SegmentScan {
+export function scanSegment(path: string, data: Buffer, expectedFirstIndex: number, isLast: boolean, recordBytesMax: number, verifyCrc = true): SegmentScan {
   const header = decodeSegmentHeader(data.subarray(0, SEGMENT_HEADER_BYTES));
   if ('error' in header) throw new LogCorruptionError(path, 0, header.error);
   if (header.firstIndex !== expectedFirstIndex) {
@@ -60,7 +62,7 @@ export function scanSegment(path: string, data: Buffer, expectedFirstIndex: numb
     if (len > recordBytesMax) return bad(`record length ${len} exceeds recordBytesMax ${recordBytesMax}`, false);
     const end = pos + FRAME_HEADER_BYTES + len;
     if (end > size) return bad('incomplete record payload at end of file', true);
-    if (frameCrc(data.subarray(pos, pos + 4), data.subarray(pos + FRAME_HEADER_BYTES, end)) !== crc) {
+    if ((verifyCrc || isLast) && frameCrc(data.subarray(pos, pos + 4), data.subarray(pos + FRAME_HEADER_BYTES, end)) !== crc) {
       // A CRC mismatch is torn only when nothing but zeros (an unwritten, pre-extended tail) follows.
       return bad('record CRC32 mismatch', allZero(data, end));
     }

@@ -49,6 +49,15 @@ export interface SegmentedLogOptions {
   fsyncIntervalMs?: number;
   /** Index of the first record of a NEW, empty log; default 1. Ignored when segments exist. */
   firstIndex?: number;
+  /**
+   * Default true: open checks the CRC32 of every record of every segment. False: records of the
+   * segments before the last are only walked by their lengths (the offset table) and their CRC is
+   * checked when they are read (`read`, `readRange`, `scan`, `readAt` always check), which is what
+   * makes reopening a large store fast (the CRC pass costs ~0.8 s per million records). For
+   * stores that read every record at start anyway or check them elsewhere (the engine with hint
+   * files). The last segment is always fully checked: its tail is where a crash tears records.
+   */
+  verifySealedSegments?: boolean;
 }
 
 /** Where a record lives. `segmentId` = first index of its segment file; `offset` = byte offset of its frame in that file; `sizeBytes` = frame size (8 + payload). */
@@ -204,7 +213,7 @@ export class SegmentedLog {
           throw new LogCorruptionError(path, 0, `segment first index ${ids[i]} does not follow ${prev.path} (last index ${prev.lastIndex}): gap or overlap`);
         }
         const data = await fsp.readFile(path);
-        const scan = scanSegment(path, data, ids[i], i === ids.length - 1, opts.recordBytesMax);
+        const scan = scanSegment(path, data, ids[i], i === ids.length - 1, opts.recordBytesMax, options.verifySealedSegments ?? true);
         const seg = new Segment(ids[i], path, scan.offsets);
         seg.fh = await fsp.open(path, 'r+');
         segs.push(seg);
