@@ -169,7 +169,9 @@ export class StorageNode {
     this.storesOpen = true;
     this.status();
     const stats = this.engine.stats();
-    log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, openMs: Date.now() - started }, 'engine opened');
+    const r = this.engine.openReport;
+    const files = r ? { hintFilesLoaded: r.hintFilesLoaded, logHintFilesLoaded: r.logHintFilesLoaded, logFilesScanned: r.logFilesScanned, mergedFilesScanned: r.mergedFilesScanned, engineOpenMs: r.durationMs } : {};
+    log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, ...files, openMs: Date.now() - started }, 'engine opened');
   }
 
   private engineDir(): string {
