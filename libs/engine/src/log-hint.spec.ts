@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ENGINE_CRASH_PRELUDE, runCrashChild } from './crash-child.spec-helpers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -303,31 +303,16 @@ describe('hint files of sealed log data files', () => {
     // As merge.spec.ts's crash test: the child compiles the engine's sources with swc, opens a
     // store that has no log hint files (so open starts writing them) and SIGKILLs itself at the
     // seed's hook call or after the seed's number of event-loop turns.
-    const child = `
-      const fs = require('node:fs');
-      const swc = require(${JSON.stringify(require.resolve('@swc/core'))});
-      require.extensions['.ts'] = (m, filename) => m._compile(swc.transformSync(fs.readFileSync(filename, 'utf8'), { filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }).code, filename);
-      const { BitcaskEngine } = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
-      const [dir, mode, n] = [process.argv[1], process.argv[2], Number(process.argv[3])];
-      const die = () => process.kill(process.pid, 'SIGKILL');
-      let calls = 0;
+    const child = `${ENGINE_CRASH_PRELUDE}
       (async () => {
-        const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 2 * 1024,
-          logHintHook: () => { if (mode === 'hook' && ++calls === n) die(); } });
-        if (mode === 'ticks') { let t = 0; const tick = () => (++t === n ? die() : setImmediate(tick)); setImmediate(tick); }
+        const e = await engine.BitcaskEngine.open({ dir: a, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 2 * 1024, logHintHook: hook });
+        startTicks();
         await e.writeLogHints();
         await e.close();
         process.stdout.write('done');
       })().catch((err) => { console.error(err); process.exit(2); });
     `;
-    const runChild = (at: string, mode: string, n: number): Promise<{ signal: string | null; code: number | null; out: string }> =>
-      new Promise((resolve, reject) => {
-        const p = spawn(process.execPath, ['--conditions=@cairn/source', '-e', child, at, mode, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        p.on('error', reject);
-        p.on('exit', (code, signal) => resolve({ code, signal, out }));
-      });
+    const runChild = (at: string, mode: string, n: number) => runCrashChild(child, [at, mode, String(n)]);
 
     it('hook steps and event-loop turns from 6 seeds', async () => {
       const expected: Expected = new Map();

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ENGINE_CRASH_PRELUDE, runCrashChild } from './crash-child.spec-helpers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -476,17 +476,8 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
   // The child compiles the engine's TypeScript sources with swc (as Jest does), as merge.spec.ts's
   // crash test does; it SIGKILLs itself at the seed's hook call or after the seed's number of
   // event-loop turns (so also between steps: mid-link, mid-copy, mid-rename, mid-move).
-  const prelude = `
-    const fs = require('node:fs');
-    const swc = require(${JSON.stringify(require.resolve('@swc/core'))});
-    require.extensions['.ts'] = (m, filename) => m._compile(swc.transformSync(fs.readFileSync(filename, 'utf8'), { filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }).code, filename);
-    const engine = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
-    const snapshot = require(${JSON.stringify(path.join(__dirname, 'snapshot.ts'))});
-    const [a, b, mode, n] = [process.argv[1], process.argv[2], process.argv[3], Number(process.argv[4])]; // node -e: the arguments start at 1
-    const die = () => process.kill(process.pid, 'SIGKILL');
-    let calls = 0;
-    const hook = () => { if (mode === 'hook' && ++calls === n) die(); };
-    if (mode === 'ticks') { let t = 0; const tick = () => (++t === n ? die() : setImmediate(tick)); setImmediate(tick); }
+  const prelude = `${ENGINE_CRASH_PRELUDE}
+    startTicks();
   `;
   /** a = engine dir, b = a JSON file of entries to apply while the snapshot runs. */
   const snapshotChild = `${prelude}
@@ -511,14 +502,7 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
       process.stdout.write('done');
     })().catch((err) => { console.error(err); process.exit(2); });
   `;
-  const runChild = (code: string, args: string[]): Promise<{ signal: string | null; code: number | null; out: string }> =>
-    new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--conditions=@cairn/source', '-e', code, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.on('error', reject);
-      p.on('exit', (exitCode, signal) => resolve({ code: exitCode, signal, out }));
-    });
+  const runChild = runCrashChild;
   const random = (seed: number): number => ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
   const dirs: string[] = [];
   const engines: BitcaskEngine[] = [];

@@ -1,0 +1,37 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+/**
+ * Shared by the engine's crash tests (merge, log hint files, snapshots and installs): the start of
+ * a child process's source that loads the engine's TypeScript sources through swc (as Jest does)
+ * and arranges to SIGKILL itself at a seeded moment. The child's arguments end with `mode n`:
+ * `mode` 'hook' dies at the n-th call of `hook` (pass it as the engine's test hook), 'ticks' dies
+ * after n event-loop turns counted from `startTicks()`. Defines `fs`, `engine` (index.ts),
+ * `snapshot` (snapshot.ts), `a`, `b` (the arguments before `mode`), `mode`, `n`, `hook`, `startTicks`.
+ */
+export const ENGINE_CRASH_PRELUDE = `
+  const fs = require('node:fs');
+  const swc = require(${JSON.stringify(require.resolve('@swc/core'))});
+  require.extensions['.ts'] = (m, filename) => m._compile(swc.transformSync(fs.readFileSync(filename, 'utf8'), { filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }).code, filename);
+  const engine = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
+  const snapshot = require(${JSON.stringify(path.join(__dirname, 'snapshot.ts'))});
+  const args = process.argv.slice(1); // node -e: the arguments start at 1
+  const n = Number(args.pop());
+  const mode = args.pop();
+  const [a, b] = args;
+  const die = () => process.kill(process.pid, 'SIGKILL');
+  let calls = 0;
+  const hook = () => { if (mode === 'hook' && ++calls === n) die(); };
+  const startTicks = () => { if (mode === 'ticks') { let t = 0; const tick = () => (++t === n ? die() : setImmediate(tick)); setImmediate(tick); } };
+`;
+
+/** Runs a child (`ENGINE_CRASH_PRELUDE` + body) with `args`; resolves with how it ended and what it printed. */
+export function runCrashChild(code: string, args: string[]): Promise<{ signal: string | null; code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--conditions=@cairn/source', '-e', code, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (exitCode, signal) => resolve({ code: exitCode, signal, out }));
+  });
+}
