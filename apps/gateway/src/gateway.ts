@@ -56,7 +56,7 @@ export class Gateway implements ProcessComponent {
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
-      const members = new MembershipClient(nc, subjects, this.view, log);
+      const members = new MembershipClient({ nc, subjects, view: this.view, log });
       this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members });
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;

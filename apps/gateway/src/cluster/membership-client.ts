@@ -1,72 +1,48 @@
-import { decodeMemberReply, encodeMemberRequest, type Logger, type MemberReply, type MemberRequest, type Subjects } from '@cairn/messaging';
-import type { NatsConnection } from 'nats';
-import type { ClusterView } from './cluster-view';
+import { Status } from '@cairn/protocol';
+import { decodeMemberReply, encodeMemberRequest, type MemberReply, type MemberRequest } from '@cairn/messaging';
+import { requestLeader, type LeaderReply, type LeaderRequestDeps } from '../paths/leader-request';
 
 /** Default bound on one membership operation, ms: adding a replica waits for it to catch up. */
 export const MEMBER_TIMEOUT_MS_DEFAULT = 90_000;
-/** Pause between retries on `busy` / no leader, ms. */
-const RETRY_PAUSE_MS = 100;
 
-/**
- * Gateway → leader membership requests (`member.<replica>`, docs/protocol.md "Membership").
- * Follows NOT_LEADER hints and retries `busy` (another change in flight, or a new leader that has
- * not committed in its term) until `timeoutMs`; every other answer goes back to the caller as is.
- * Safe to retry: the leader treats asking for the current state as success.
- */
-export class MembershipClient {
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly subjects: Subjects,
-    private readonly view: ClusterView,
-    private readonly log: Logger,
-  ) {}
-
-  /** @returns the leader's reply; on timeout or no leader, a synthesized `unavailable` reply. */
-  async change(req: MemberRequest, timeoutMs = MEMBER_TIMEOUT_MS_DEFAULT): Promise<MemberReply> {
-    const deadline = Date.now() + timeoutMs;
-    let last: MemberReply | null = null;
-    while (Date.now() < deadline) {
-      const leader = this.view.leaderId();
-      if (!leader) {
-        await this.view.waitForLeader(Math.min(1000, Math.max(1, deadline - Date.now())));
-        continue;
-      }
-      let reply: MemberReply;
-      try {
-        const msg = await this.nc.request(this.subjects.member(leader), encodeMemberRequest(req), { timeout: Math.max(1, deadline - Date.now()) });
-        reply = decodeMemberReply(msg.data);
-      } catch (e) {
-        // No responder (leader died) or timeout: the outcome is unknown; a retry is safe (idempotent).
-        this.log.warn({ err: e, leader, req }, 'membership request to the leader failed');
-        this.view.suspectLeader(leader);
-        last = { status: 'unavailable', message: `leader ${leader} did not answer: ${(e as Error).message}`, leaderHint: '', conf: null, confIndex: 0 };
-        await pause(RETRY_PAUSE_MS);
-        continue;
-      }
-      if (reply.status === 'not_leader') {
-        if (reply.leaderHint && reply.leaderHint !== leader) this.view.hintLeader(reply.leaderHint);
-        else this.view.suspectLeader(leader);
-        last = reply;
-        await pause(RETRY_PAUSE_MS);
-        continue;
-      }
-      if (reply.status === 'busy') {
-        last = reply;
-        await pause(RETRY_PAUSE_MS);
-        continue;
-      }
-      return reply;
-    }
-    return {
-      status: 'unavailable',
-      message: `membership change not done within ${timeoutMs} ms${last ? ` (last answer: ${last.status}: ${last.message})` : ' (no leader known)'}`,
-      leaderHint: '',
-      conf: null,
-      confIndex: 0,
-    };
-  }
+/** A MemberReply in the shape `requestLeader` follows: NOT_LEADER hints, retry-safe `busy`. */
+interface MemberLeaderReply extends LeaderReply {
+  member: MemberReply;
 }
 
-function pause(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+const STATUS_OF: Record<MemberReply['status'], Status> = {
+  ok: Status.Ok,
+  not_leader: Status.NotLeader,
+  busy: Status.Unavailable,
+  unavailable: Status.Unavailable,
+  invalid: Status.ConditionFailed,
+  bad_request: Status.BadRequest,
+};
+
+function decode(data: Uint8Array): MemberLeaderReply {
+  const member = decodeMemberReply(data);
+  // `busy` (another change in flight, or a new leader not yet committed in its term) changed
+  // nothing; an `unavailable` outcome is unknown but the operation is idempotent, so both retry.
+  return { status: STATUS_OF[member.status] ?? Status.Error, leaderHint: member.leaderHint, message: member.message, retrySafe: member.status === 'busy', member };
+}
+
+/**
+ * Gateway → leader membership requests (`member.<replica>`, docs/http.md "Membership") over the
+ * gateway's one leader-following loop (`requestLeader`): NOT_LEADER hints, elections, and retries
+ * of `busy` and of unknown outcomes until `timeoutMs` — safe because the leader treats asking for
+ * the current state as success. One attempt may take the whole remaining time (a replica catching up).
+ */
+export class MembershipClient {
+  constructor(private readonly deps: LeaderRequestDeps) {}
+
+  /** @returns the leader's final reply; on timeout, a synthesized `unavailable` reply with the last reason. */
+  async change(req: MemberRequest, timeoutMs = MEMBER_TIMEOUT_MS_DEFAULT): Promise<MemberReply> {
+    const r = await requestLeader(this.deps, (leader) => this.deps.subjects.member(leader), encodeMemberRequest(req), decode, Date.now() + timeoutMs, {
+      idempotent: true,
+      requestTimeoutMs: timeoutMs,
+    });
+    if ('member' in r) return r.member;
+    const reason = 'timedOut' in r ? r.timedOut : r.unknown;
+    return { status: 'unavailable', message: `membership change not done within ${timeoutMs} ms (last: ${reason})`, leaderHint: '', conf: null, confIndex: 0 };
+  }
 }

@@ -35,6 +35,8 @@ export interface LeaderRequestDeps {
  * deduplicated where they are applied, so the write path sends them as `idempotent` and learns
  * through `onAmbiguous` that an earlier attempt may have been applied (then it asks a storage node
  * for the true outcome instead of trusting the index of the final reply).
+ * `requestTimeoutMs` (default 2000) bounds one attempt: a slow operation (a membership change
+ * waits for a new replica to catch up) needs longer, at the price of noticing a dead leader later.
  * @returns the first final reply (OK or a definite error), `{ unknown: reason }`, or
  *   `{ timedOut: reason }` when the deadline passed first.
  */
@@ -44,7 +46,7 @@ export async function requestLeader<R extends LeaderReply>(
   payload: Uint8Array,
   decode: (data: Uint8Array) => R,
   deadlineMs: number,
-  opts: { idempotent: boolean; stopped?: () => boolean; onAmbiguous?: (reason: string) => void },
+  opts: { idempotent: boolean; stopped?: () => boolean; onAmbiguous?: (reason: string) => void; requestTimeoutMs?: number },
 ): Promise<R | { timedOut: string } | { unknown: string }> {
   let lastError = 'no leader known';
   for (let attempt = 0; ; attempt++) {
@@ -56,7 +58,7 @@ export async function requestLeader<R extends LeaderReply>(
       continue;
     }
     try {
-      const res = await deps.nc.request(subject(leader), payload, { timeout: Math.min(remainingMs, LEADER_REQUEST_TIMEOUT_MS) });
+      const res = await deps.nc.request(subject(leader), payload, { timeout: Math.min(remainingMs, opts.requestTimeoutMs ?? LEADER_REQUEST_TIMEOUT_MS) });
       const reply = decode(res.data);
       if (reply.status === Status.NotLeader) {
         lastError = `replica ${leader} is not the leader`;
