@@ -1,4 +1,10 @@
+import { assertPayloadBounds, serverMaxPayloadBytes } from '@cairn/messaging';
 import { componentModule, runProcess } from '@cairn/nest-runtime';
 import { Gateway } from './gateway';
 
-void runProcess('gateway', (args) => componentModule('gateway', args, (deps) => new Gateway(deps)));
+void runProcess('gateway', (args) =>
+  componentModule('gateway', args, (deps) => {
+    assertPayloadBounds(deps.config, serverMaxPayloadBytes(deps.nc));
+    return new Gateway(deps);
+  }),
+);

@@ -1,5 +1,6 @@
 import { connect, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
+import { logNetworkFault, PayloadTooLargeError, respondSafe, serverMaxPayloadBytes } from './bus';
 
 export interface NatsOptions {
   servers: string[];
@@ -36,6 +37,11 @@ export async function connectNats(opts: NatsOptions, log?: Logger): Promise<Nats
  * Serves binary request/reply on `subject`: each message's data goes to `handler`; its result (if
  * not null) is the reply. A handler error is logged and answered by `onError(err)` when given, so a
  * requester never waits for its timeout because of a bug on this side.
+ *
+ * Nothing here throws out of the subscription callback or a promise: a reply over the server's
+ * `max_payload` is replaced by `onError(PayloadTooLargeError)` (the handler's TOO_LARGE answer)
+ * when that fits, else dropped and logged; a reply the connection refuses (closed, draining) is a
+ * network fault, logged rate-limited (`respondSafe`). The requester then times out and retries.
  */
 export function serveRequests(
   nc: NatsConnection,
@@ -43,19 +49,39 @@ export function serveRequests(
   handler: (data: Uint8Array, msg: Msg) => Uint8Array | null | Promise<Uint8Array | null>,
   opts: { log?: Logger; queue?: string; onError?: (err: unknown) => Uint8Array } = {},
 ): Subscription {
+  const { log, onError } = opts;
+  const errorReply = (msg: Msg, e: unknown): void => {
+    if (!onError || !msg.reply) return;
+    let out: Uint8Array;
+    try {
+      out = onError(e);
+    } catch (e2) {
+      log?.error({ err: e2, subject }, 'request error handler failed');
+      return;
+    }
+    respondSafe(msg, out, log, nc);
+  };
   return nc.subscribe(subject, {
     queue: opts.queue,
     callback: (err, msg) => {
       if (err) {
-        opts.log?.error({ err, subject }, 'subscription error');
+        log?.error({ err, subject }, 'subscription error');
         return;
       }
-      const reply = (data: Uint8Array | null) => {
-        if (data && msg.reply) msg.respond(data);
+      const reply = (data: Uint8Array | null): void => {
+        if (!data || !msg.reply) return;
+        const max = serverMaxPayloadBytes(nc);
+        if (data.length > max) {
+          const tooLarge = new PayloadTooLargeError(subject, data.length, max);
+          logNetworkFault(log, `serve:${subject}:PAYLOAD_TOO_LARGE`, { subject, bytes: data.length, maxPayloadBytes: max }, 'reply over the NATS max_payload; answering with the error reply instead');
+          errorReply(msg, tooLarge);
+          return;
+        }
+        respondSafe(msg, data, log, nc);
       };
-      const fail = (e: unknown) => {
-        opts.log?.error({ err: e, subject }, 'request handler failed');
-        if (opts.onError && msg.reply) msg.respond(opts.onError(e));
+      const fail = (e: unknown): void => {
+        log?.error({ err: e, subject }, 'request handler failed');
+        errorReply(msg, e);
       };
       try {
         const out = handler(msg.data, msg);

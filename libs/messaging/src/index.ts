@@ -20,3 +20,24 @@ export {
   type MemberReply,
   type MemberRequest,
 } from './membership';
+export {
+  PAYLOAD_HEADROOM_BYTES,
+  PUBLISH_FAULT_LOG_INTERVAL_MS,
+  PayloadTooLargeError,
+  logNetworkFault,
+  payloadBytesMax,
+  publishSafe,
+  respondSafe,
+  serverMaxPayloadBytes,
+} from './bus';
+export {
+  COMMAND_OVERHEAD_BYTES,
+  PayloadBoundsError,
+  RAFT_MESSAGE_OVERHEAD_BYTES,
+  WIRE_ENTRY_OVERHEAD_BYTES,
+  assertPayloadBounds,
+  busSizes,
+  payloadBoundsProblems,
+  type BusLimits,
+  type BusSizes,
+} from './bounds';

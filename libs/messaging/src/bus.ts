@@ -1,0 +1,117 @@
+import type { Msg, NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+
+/**
+ * Bytes of the server's `max_payload` that Cairn's batchers leave unused (docs/protocol.md,
+ * "Message size bounds on the internal bus"). nats-server counts payload plus headers against
+ * `max_payload` (subject and reply are not counted); Cairn sends no headers, so this is slack for
+ * a future header and for rounding in callers' size estimates, not a measured overhead.
+ */
+export const PAYLOAD_HEADROOM_BYTES = 4096;
+
+/** How often one kind of publish failure is logged at most, ms; the others are counted. */
+export const PUBLISH_FAULT_LOG_INTERVAL_MS = 5_000;
+
+/** An internal message or reply larger than the server accepts (`bytes` > `bytesMax`). */
+export class PayloadTooLargeError extends Error {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  constructor(
+    readonly subject: string,
+    readonly bytes: number,
+    readonly bytesMax: number,
+  ) {
+    super(`message of ${bytes} bytes on ${subject} is over the NATS server's max_payload of ${bytesMax} bytes`);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/**
+ * The connected server's `max_payload` (INFO at connect, updated on reconnect), bytes. Before the
+ * first INFO (never, after `connectNats`, which waits for the connection) it is nats-server's
+ * default of 1 MiB.
+ */
+export function serverMaxPayloadBytes(nc: NatsConnection): number {
+  return nc.info?.max_payload ?? 1024 * 1024;
+}
+
+/**
+ * Largest payload a Cairn batcher may put in one publish or reply on `nc`, bytes: the server's
+ * `max_payload` minus PAYLOAD_HEADROOM_BYTES. Read it per batch, not once: a reconnect may land
+ * on a server with another `max_payload`.
+ */
+export function payloadBytesMax(nc: NatsConnection): number {
+  return Math.max(0, serverMaxPayloadBytes(nc) - PAYLOAD_HEADROOM_BYTES);
+}
+
+/** Last log time and suppressed count per kind of fault (a handful of kinds: bounded by FAULT_KINDS_MAX). */
+const faultLog = new Map<string, { atMs: number; suppressed: number }>();
+const FAULT_KINDS_MAX = 256;
+
+/**
+ * Logs a network fault at most once per PUBLISH_FAULT_LOG_INTERVAL_MS per `kind` (with the count
+ * suppressed since the last line): a publish failing on every message must not flood the log.
+ */
+export function logNetworkFault(log: Logger | undefined, kind: string, fields: Record<string, unknown>, message: string): void {
+  if (!log) return;
+  const now = Date.now();
+  let s = faultLog.get(kind);
+  if (s && now - s.atMs < PUBLISH_FAULT_LOG_INTERVAL_MS) {
+    s.suppressed++;
+    return;
+  }
+  if (!s) {
+    if (faultLog.size >= FAULT_KINDS_MAX) faultLog.clear();
+    faultLog.set(kind, (s = { atMs: now, suppressed: 0 }));
+  }
+  log.warn({ ...fields, suppressed: s.suppressed }, message);
+  s.atMs = now;
+  s.suppressed = 0;
+}
+
+function faultCode(e: unknown): string {
+  return (e as { code?: string })?.code ?? (e as Error)?.name ?? 'unknown';
+}
+
+/**
+ * Publishes `data` on `subject` and never throws: a message over the server's `max_payload`, a
+ * closed or draining connection or any other client error is a network fault (core NATS is
+ * at-most-once anyway), logged rate-limited and reported as `false`. Callers treat `false` like
+ * a lost message: Raft retransmits, shipping is backfilled, a requester times out.
+ * @returns true when the client accepted the message (not a delivery guarantee).
+ */
+export function publishSafe(nc: NatsConnection, subject: string, data: Uint8Array, log?: Logger): boolean {
+  const max = serverMaxPayloadBytes(nc);
+  if (data.length > max) {
+    logNetworkFault(log, `publish:PAYLOAD_TOO_LARGE`, { subject, bytes: data.length, maxPayloadBytes: max }, 'dropped a message over the NATS max_payload (a bug in its batcher)');
+    return false;
+  }
+  try {
+    nc.publish(subject, data);
+    return true;
+  } catch (e) {
+    const code = faultCode(e);
+    logNetworkFault(log, `publish:${code}`, { subject, bytes: data.length, code, err: e }, 'publish failed; treated as a lost message');
+    return false;
+  }
+}
+
+/**
+ * Answers a request (`msg.respond`) and never throws; like `publishSafe`. `nc` gives the server's
+ * `max_payload` for the size check (without it, the client's own check still applies).
+ * @returns true when the reply was handed to the client; false when `msg` has no reply subject,
+ *   the reply is too large or the connection refused it.
+ */
+export function respondSafe(msg: Msg, data: Uint8Array, log?: Logger, nc?: NatsConnection): boolean {
+  if (!msg.reply) return false;
+  if (nc && data.length > serverMaxPayloadBytes(nc)) {
+    logNetworkFault(log, `respond:PAYLOAD_TOO_LARGE`, { subject: msg.subject, bytes: data.length, maxPayloadBytes: serverMaxPayloadBytes(nc) }, 'dropped a reply over the NATS max_payload');
+    return false;
+  }
+  try {
+    return msg.respond(data);
+  } catch (e) {
+    const code = faultCode(e);
+    logNetworkFault(log, `respond:${code}`, { subject: msg.subject, bytes: data.length, code, err: e }, 'reply failed; the requester will time out');
+    return false;
+  }
+}
