@@ -7,7 +7,6 @@ import {
   encodeCommand,
   encodeFetchReply,
   encodeProposeReply,
-  encodeRaftMessages,
   encodeReadIndexReply,
   encodeShipBatch,
   type ProposeReply,
@@ -32,6 +31,9 @@ import {
   decodeMemberRequest,
   encodeMemberReply,
   encodeStatus,
+  payloadBytesMax,
+  publishSafe,
+  respondSafe,
   serveRequests,
   STATUS_INTERVAL_MS,
   type ConsensusStatus,
@@ -47,10 +49,21 @@ import { HardStateFile } from '../storage/hard-state-file';
 import { SnapshotFile } from '../storage/snapshot-file';
 import { RaftLogStore } from '../storage/raft-log-store';
 import { PendingProposals, type ProposalOutcome } from './pending-proposals';
+import { clampFetchEntries, packRaftMessages, packShipBatches } from './bus-batches';
 
-/** Largest ShipBatch payload, bytes (entries beyond go in the next batch; one entry always fits). */
-const SHIP_BATCH_BYTES_MAX = 512 * 1024;
-/** Largest entry count per ShipBatch. */
+/** A disk write, fsync or file operation of the Raft state failed: the only fault that stops a replica. */
+class PersistenceError extends Error {
+  readonly code = 'RAFT_PERSISTENCE';
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${step} failed: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'PersistenceError';
+  }
+}
+
+/** Largest entry count per ShipBatch (bytes: bounded by the server's max_payload, payloadBytesMax). */
 const SHIP_BATCH_ENTRIES_MAX = 4096;
 const EMPTY = new Uint8Array(0);
 
@@ -362,8 +375,10 @@ export class Replica {
       return encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: `compacted: entries before ${this.store.firstIndex()} are gone from the Raft log; bootstrap from a storage snapshot` });
     }
     const to = Math.min(this.applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
-    const entries = req.fromIndex >= 1 && req.fromIndex <= to ? this.store.entries(req.fromIndex, to, req.bytesMax) : [];
-    return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: (entries as Entry[]).map(forStorage) as WireEntry[], message: '' });
+    // The reply must fit one NATS message whatever the requester asked for.
+    const bytesMax = Math.min(req.bytesMax, payloadBytesMax(this.opts.nc));
+    const entries = req.fromIndex >= 1 && req.fromIndex <= to ? this.store.entries(req.fromIndex, to, bytesMax) : [];
+    return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: clampFetchEntries(entries.map(forStorage) as WireEntry[], bytesMax), message: '' });
   }
 
   // ---- the Ready loop ---------------------------------------------------------------------
@@ -380,11 +395,14 @@ export class Replica {
         this.drainInputs();
         if (this.compactDue) {
           this.compactDue = false;
-          await this.maybeCompact();
+          await this.durably('log compaction', () => this.maybeCompact());
         }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
-        await this.persist(rd);
+        await this.durably('persisting a Ready', () => this.persist(rd));
+        // From here on only the network and bookkeeping: publishes and replies never throw (a
+        // failed one is a lost message: Raft retransmits, shipping is backfilled by fetch, a
+        // proposer times out and asks for the outcome).
         this.send(rd.messages);
         // Role first: a leader that stepped down in this Ready fails its proposals as "unknown"
         // before any commit could be misread, and a new leader ships what commits in it.
@@ -399,8 +417,10 @@ export class Replica {
     } catch (e) {
       // A failed fsync/append (disk full, I/O error) leaves durability unknown: Raft must not go on
       // acknowledging. Stop the process with a clear error; a supervisor restarts it and recovery
-      // re-reads what is durable.
-      this.opts.log.fatal({ err: e }, 'raft persistence failed; stopping the replica');
+      // re-reads what is durable. The only other way here is a violated invariant of the Raft
+      // state machine (an Error named after it): a bug, and going on could break safety.
+      if (e instanceof PersistenceError) this.opts.log.fatal({ err: e.cause, step: e.step }, 'raft persistence failed; stopping the replica');
+      else this.opts.log.fatal({ err: e }, 'raft invariant violated; stopping the replica');
       process.exitCode = 70;
       process.kill(process.pid, 'SIGTERM');
       this.stopped = true;
@@ -408,6 +428,15 @@ export class Replica {
       this.running = false;
     }
     if (!this.stopped && (this.inbox.length || this.proposals.length || this.readRequests.length || this.confChanges.length || this.ticks)) this.kick();
+  }
+
+  /** Runs a disk step of the loop; its failure is a PersistenceError (the fatal path). */
+  private async durably(step: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      throw new PersistenceError(step, e);
+    }
   }
 
   private drainInputs(): void {
@@ -461,7 +490,10 @@ export class Replica {
         this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: e.leaderId ?? '', message: 'not the leader' });
       } else if (e instanceof ReadIndexPendingFullError) {
         this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: this.opts.id, message: 'leader overloaded: too many reads pending' });
-      } else throw e;
+      } else {
+        this.opts.log.error({ err: e }, 'read index refused');
+        this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: this.leaderId ?? '', message: `read index refused: ${(e as Error).message}` });
+      }
     }
   }
 
@@ -486,7 +518,7 @@ export class Replica {
   }
 
   private replyRead(msg: Msg, r: ReadIndexReply): void {
-    if (msg.reply) msg.respond(encodeReadIndexReply(r));
+    respondSafe(msg, encodeReadIndexReply(r), this.opts.log, this.opts.nc);
   }
 
   private propose(p: QueuedProposal): void {
@@ -503,7 +535,10 @@ export class Replica {
         this.reply(p.msg, { ...this.notLeader(), leaderHint: e.leaderId ?? this.leaderId ?? '' });
         return;
       }
-      throw e;
+      // Nothing was appended: the gateway may re-send.
+      this.opts.log.error({ err: e }, 'proposal refused');
+      this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: `proposal refused: ${(e as Error).message}` });
+      return;
     }
     this.pending.add({ ...r, resolve: (o) => this.reply(p.msg, this.outcomeReply(o)) });
   }
@@ -526,6 +561,11 @@ export class Replica {
     await this.store.persist(rd.entries);
   }
 
+  /**
+   * Publishes a Ready's messages, per peer in order, in as many publishes as it takes to keep each
+   * under payloadBytesMax (one Append alone always fits: start-up validation). A failed publish is
+   * a lost message (Raft §5.3 retransmission), never an error of the loop.
+   */
   private send(messages: Message[]): void {
     if (messages.length === 0) return;
     const byPeer = new Map<string, WireRaftMessage[]>();
@@ -534,7 +574,11 @@ export class Replica {
       if (!batch) byPeer.set(m.to, (batch = []));
       batch.push(m as unknown as WireRaftMessage);
     }
-    for (const [peer, batch] of byPeer) this.opts.nc.publish(this.opts.subjects.raft(peer), encodeRaftMessages(batch));
+    const { nc, subjects, log } = this.opts;
+    const bytesMax = payloadBytesMax(nc);
+    for (const [peer, batch] of byPeer) {
+      for (const payload of packRaftMessages(batch, bytesMax)) publishSafe(nc, subjects.raft(peer), payload, log);
+    }
   }
 
   private handleCommitted(entries: Entry[]): void {
@@ -564,33 +608,25 @@ export class Replica {
 
   // ---- log shipping ------------------------------------------------------------------------
 
-  /** Publishes committed entries to every storage node, in index order, in bounded batches. */
+  /**
+   * Publishes committed entries to every storage node, in index order, in batches of at most
+   * payloadBytesMax bytes and SHIP_BATCH_ENTRIES_MAX entries. A lost batch is backfilled: the
+   * node sees the gap and fetches (commit heartbeat below).
+   */
   private ship(entries: Entry[]): void {
-    let start = 0;
-    while (start < entries.length) {
-      let bytes = 0;
-      let end = start;
-      while (end < entries.length && end - start < SHIP_BATCH_ENTRIES_MAX && (end === start || bytes + entries[end].data.length <= SHIP_BATCH_BYTES_MAX)) {
-        bytes += entries[end].data.length;
-        end++;
-      }
-      const batch = entries.slice(start, end).map(forStorage);
-      this.opts.nc.publish(
-        this.opts.subjects.ship(),
-        encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: batch[batch.length - 1].index, entries: batch as WireEntry[] }),
-      );
-      start = end;
-    }
+    const { nc, subjects, log, id } = this.opts;
+    const batches = packShipBatches(entries.map(forStorage) as WireEntry[], { leaderId: id, term: this.term, bytesMax: payloadBytesMax(nc), entriesMax: SHIP_BATCH_ENTRIES_MAX });
+    for (const payload of batches) publishSafe(nc, subjects.ship(), payload, log);
   }
 
   private shipCommitHeartbeat(): void {
     if (this.role !== 'leader' || this.stopped) return;
-    this.opts.nc.publish(this.opts.subjects.ship(), encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: this.applied, entries: [] }));
+    publishSafe(this.opts.nc, this.opts.subjects.ship(), encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: this.applied, entries: [] }), this.opts.log);
   }
 
   private publishStatus(): void {
     if (this.stopped) return;
-    this.opts.nc.publish(this.opts.subjects.consensusStatus(), encodeStatus(this.status()));
+    publishSafe(this.opts.nc, this.opts.subjects.consensusStatus(), encodeStatus(this.status()), this.opts.log);
   }
 
   // ---- log compaction (Raft §7) ------------------------------------------------------------
@@ -629,7 +665,7 @@ export class Replica {
   private async onMember(msg: Msg): Promise<void> {
     const answer = (r: Omit<MemberReply, 'conf' | 'confIndex'>): void => {
       const st = this.node.status();
-      if (msg.reply) msg.respond(encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }));
+      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), this.opts.log, this.opts.nc);
     };
     let req: MemberRequest;
     try {
@@ -753,6 +789,6 @@ export class Replica {
   }
 
   private reply(msg: Msg, r: ProposeReply): void {
-    if (msg.reply) msg.respond(encodeProposeReply(r));
+    respondSafe(msg, encodeProposeReply(r), this.opts.log, this.opts.nc);
   }
 }
