@@ -13,12 +13,17 @@ const INCOMPLETE = Symbol('incomplete');
 /**
  * Streaming decoder of RESP2 replies (the client side: tests, tools). Keeps the undecoded tail and
  * re-parses the one unfinished reply when more bytes arrive, so it suits replies of modest size.
- * Integers must be safe integers; bulk lengths are bounded by `bulkBytesMax` (default 512 MiB).
+ * Integers must be safe integers; bulk lengths are bounded by `bulkBytesMax` (default 512 MiB);
+ * arrays nest at most `arrayDepthMax` deep (default 64; parsing recurses once per level, so an
+ * unbounded depth would overflow the stack on `*1\r\n*1\r\n…`).
  */
 export class ReplyDecoder {
   private buf: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly bulkBytesMax = 512 * 1024 * 1024) {}
+  constructor(
+    private readonly bulkBytesMax = 512 * 1024 * 1024,
+    private readonly arrayDepthMax = 64,
+  ) {}
 
   /** @returns the replies completed by `chunk`. @throws RespProtocolError on malformed input. */
   push(chunk: Buffer): RespValue[] {
@@ -42,7 +47,7 @@ export class ReplyDecoder {
     return { start: pos, end: lf - 1, next: lf + 1 };
   }
 
-  private parse(pos: number): { value: RespValue; next: number } | typeof INCOMPLETE {
+  private parse(pos: number, depth = 0): { value: RespValue; next: number } | typeof INCOMPLETE {
     if (pos >= this.buf.length) return INCOMPLETE;
     const l = this.line(pos);
     if (l === INCOMPLETE) return INCOMPLETE;
@@ -74,10 +79,11 @@ export class ReplyDecoder {
         const count = int();
         if (count === -1) return { value: { type: 'array', value: null }, next: l.next };
         if (count < 0) throw new RespProtocolError(`bad array length ${count}`);
+        if (depth >= this.arrayDepthMax) throw new RespProtocolError(`arrays nested deeper than arrayDepthMax ${this.arrayDepthMax}`);
         const items: RespValue[] = [];
         let next = l.next;
         for (let k = 0; k < count; k++) {
-          const r = this.parse(next);
+          const r = this.parse(next, depth + 1);
           if (r === INCOMPLETE) return INCOMPLETE;
           items.push(r.value);
           next = r.next;
