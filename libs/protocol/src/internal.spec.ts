@@ -193,6 +193,19 @@ describe('internal message details', () => {
     expect(clampString('short')).toBe('short');
   });
 
+  it('read request and reply sizes are computable item by item (a node fills a reply up to its payload bound)', () => {
+    const keys = [Buffer.from('a'), Buffer.alloc(1000, 1), Buffer.alloc(0)];
+    const req = encodeReadRequest({ reads: keys.map((key, i) => ({ key, minIndex: i })) });
+    expect(req.length).toBe(internal.READ_REQUEST_BYTES_BASE + keys.reduce((n, k) => n + internal.readRequestItemBytes(k), 0));
+    const results = [
+      { status: Status.Ok, revision: 7, value: Buffer.alloc(65_536, 2), message: '' },
+      { status: Status.TooLarge, revision: 0, value: Buffer.alloc(0), message: 'é'.repeat(40_000) },
+      { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: 'x' },
+    ];
+    const reply = encodeReadReply({ appliedIndex: 9, results });
+    expect(reply.length).toBe(internal.READ_REPLY_BYTES_BASE + results.reduce((n, r) => n + internal.readResultBytes(r), 0));
+  });
+
   it('ByteWriter asserts the precomputed size', () => {
     expect(() => new ByteWriter(3).u32(1)).toThrow(/EncodedSizeExceeded/);
     expect(() => new ByteWriter(3).u8(1).finish()).toThrow(/EncodedSizeMismatch/);

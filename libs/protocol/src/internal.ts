@@ -118,7 +118,12 @@ export interface ReadRequest {
   reads: { key: Uint8Array; minIndex: number }[];
 }
 
-/** One result per read, in request order. OK: value + revision; NOT_FOUND: revision 0, empty value. */
+/**
+ * Results in request order, for a prefix of the reads: a node whose whole reply would not fit its
+ * NATS payload bound answers the first reads that fit (at least one) and the requester asks again
+ * for the rest (docs/protocol.md, "Message size bounds"). OK: value + revision; NOT_FOUND:
+ * revision 0, empty value; TOO_LARGE: the value alone cannot fit a reply.
+ */
 export interface ReadReply {
   appliedIndex: number;
   results: { status: Status; revision: number; value: Uint8Array; message: string }[];
@@ -323,6 +328,22 @@ export function decodeFetchReply(b: Uint8Array): FetchReply {
 }
 
 // ---- Read ------------------------------------------------------------------------------------------
+
+/** Bytes of a ReadRequest with no reads: header(2) | u32 count. */
+export const READ_REQUEST_BYTES_BASE = MESSAGE_HEADER_BYTES + 4;
+
+/** Bytes one read adds to a ReadRequest: `bytes key | u64 minIndex`. */
+export function readRequestItemBytes(key: Uint8Array): number {
+  return bytesFieldBytes(key) + 8;
+}
+
+/** Bytes of a ReadReply with no results: header(2) | u64 appliedIndex | u32 count. */
+export const READ_REPLY_BYTES_BASE = MESSAGE_HEADER_BYTES + 8 + 4;
+
+/** Bytes one result adds to a ReadReply (its message cut to 65535 UTF-8 bytes, as encodeReadReply cuts it). */
+export function readResultBytes(x: ReadReply['results'][number]): number {
+  return 1 + 8 + bytesFieldBytes(x.value) + stringFieldBytes(clampString(x.message));
+}
 
 /** `header(8) | u32 count | (bytes key | u64 minIndex)*`. */
 export function encodeReadRequest(q: ReadRequest): Buffer {

@@ -19,7 +19,7 @@ export type OutcomeAnswer = { outcome: ApplyOutcome.Applied | ApplyOutcome.Condi
  * or fails is skipped for the next node; once every live node said Unknown, or at the deadline,
  * the outcome is unknown.
  */
-/** Queries per OutcomeRequest of the first, batched attempt. */
+/** Queries per OutcomeRequest of the first, batched attempt (≤ 25 bytes each: far under any payload bound the start-up check accepts). */
 const QUERIES_PER_REQUEST_MAX = 1024;
 
 type Query = { index: number; session?: { sessionId: bigint; seq: number } };
@@ -76,7 +76,8 @@ export class OutcomePath {
     batch.forEach((p, i) => {
       const r = results?.[i];
       if (r && (r.outcome === ApplyOutcome.Applied || r.outcome === ApplyOutcome.ConditionFailed)) p.resolve({ outcome: r.outcome, revision: r.revision });
-      else void this.retry(p.query, p.deadlineMs, node && r?.outcome === ApplyOutcome.Unknown ? node.id : null, node?.id ?? null).then(p.resolve);
+      // No result (request failed, or left out of a reply at the node's payload bound): on its own.
+      else void this.retry(p.query, p.deadlineMs, node && r?.outcome === ApplyOutcome.Unknown ? node.id : null, results && !r ? null : (node?.id ?? null)).then(p.resolve);
     });
   }
 
@@ -113,14 +114,18 @@ export class OutcomePath {
     return { unknown: why };
   }
 
-  /** One OutcomeRequest to `node`; its results in query order. @throws on a timeout, no responders or a malformed reply. */
+  /**
+   * One OutcomeRequest to `node`; its results in query order, for a prefix of the queries when the
+   * whole reply would not fit the node's payload bound (at least one). @throws on a timeout, no
+   * responders or a malformed reply.
+   */
   private async ask(node: string, queries: Query[], deadlineMs: number): Promise<Result[]> {
     const res = await this.nc.request(this.subjects.read(node), encodeOutcomeRequest({ queries }), {
       timeout: Math.max(1, Math.min(deadlineMs - Date.now(), OUTCOME_REQUEST_TIMEOUT_MS)),
     });
     const reply = decodeOutcomeReply(res.data);
     this.view.noteApplied(node, reply.appliedIndex);
-    if (reply.results.length !== queries.length) throw new Error(`storage node ${node} answered ${reply.results.length} outcomes for ${queries.length} indexes`);
+    if (reply.results.length > queries.length || reply.results.length === 0) throw new Error(`storage node ${node} answered ${reply.results.length} outcomes for ${queries.length} indexes`);
     return reply.results;
   }
 }

@@ -1,10 +1,10 @@
-import { Status, decodeReadReply, encodeReadRequest } from '@cairn/protocol';
-import type { Logger, Subjects } from '@cairn/messaging';
+import { READ_REQUEST_BYTES_BASE, Status, decodeReadReply, encodeReadRequest, readRequestItemBytes } from '@cairn/protocol';
+import { payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { backoffMs, delay } from './backoff';
 
-/** Reads per ReadRequest to one storage node. */
+/** Reads per ReadRequest to one storage node (and the request's bytes stay under the NATS payload bound). */
 const READS_PER_REQUEST_MAX = 1024;
 /** One read request's timeout, ms (the node itself waits at most its readWaitMs for its applied index). */
 const READ_REQUEST_TIMEOUT_MS = 3000;
@@ -29,8 +29,11 @@ interface QueuedRead {
  * Client reads → storage nodes. A read carries `minIndex` (the index of the connection's last
  * acknowledged write) and is routed to a live node that has applied at least that index when one
  * is known, else to the most advanced node, which waits for it. Reads queued in the same tick are
- * batched per node. A node that times out or answers UNAVAILABLE is avoided on the retry; after
- * `readTimeoutMs` the read is answered UNAVAILABLE.
+ * batched per node, each request under READS_PER_REQUEST_MAX reads and the NATS payload bound. A
+ * node answers the reads whose results fit its reply's payload bound (a prefix, docs/protocol.md
+ * "Message size bounds on the internal bus"); the rest are asked again at once. A node that times
+ * out or answers UNAVAILABLE is avoided on the retry; after `readTimeoutMs` the read is answered
+ * UNAVAILABLE.
  */
 export class ReadPath {
   private queue: QueuedRead[] = [];
@@ -83,9 +86,8 @@ export class ReadPath {
       if (!list) byNode.set(node, (list = []));
       list.push(r);
     }
-    for (const [node, reads] of byNode) {
-      for (let i = 0; i < reads.length; i += READS_PER_REQUEST_MAX) void this.send(node, reads.slice(i, i + READS_PER_REQUEST_MAX));
-    }
+    const bytesMax = payloadBytesMax(this.nc);
+    for (const [node, reads] of byNode) for (const batch of splitReads(reads, bytesMax)) void this.send(node, batch);
   }
 
   private async send(node: string, reads: QueuedRead[]): Promise<void> {
@@ -96,9 +98,14 @@ export class ReadPath {
       });
       const reply = decodeReadReply(res.data);
       this.view.noteApplied(node, reply.appliedIndex);
-      if (reply.results.length !== reads.length) throw new Error(`storage node ${node} answered ${reply.results.length} results for ${reads.length} reads`);
-      reads.forEach((r, i) => {
-        const out = reply.results[i];
+      if (reply.results.length > reads.length || (reply.results.length === 0 && reads.length > 0)) {
+        throw new Error(`storage node ${node} answered ${reply.results.length} results for ${reads.length} reads`);
+      }
+      // The reads left out did not fit the node's reply: asked again now (no backoff, no attempt
+      // counted: the node made progress); each reply answers at least one read.
+      for (const r of reads.slice(reply.results.length)) this.enqueue(r);
+      reply.results.forEach((out, i) => {
+        const r = reads[i];
         if (out.status === Status.Unavailable || out.status === Status.Error) {
           r.avoid = node;
           void this.retry(r, out.message);
@@ -123,4 +130,26 @@ export class ReadPath {
     await delay(backoffMs(r.attempt++));
     this.enqueue(r);
   }
+}
+
+/**
+ * Splits one node's reads into requests of at most READS_PER_REQUEST_MAX reads and `bytesMax`
+ * encoded bytes (a read alone always forms a request: a key is at most 64 KiB).
+ */
+export function splitReads<T extends { key: Uint8Array }>(reads: T[], bytesMax: number): T[][] {
+  const out: T[][] = [];
+  let batch: T[] = [];
+  let bytes = READ_REQUEST_BYTES_BASE;
+  for (const r of reads) {
+    const size = readRequestItemBytes(r.key);
+    if (batch.length > 0 && (batch.length >= READS_PER_REQUEST_MAX || bytes + size > bytesMax)) {
+      out.push(batch);
+      batch = [];
+      bytes = READ_REQUEST_BYTES_BASE;
+    }
+    batch.push(r);
+    bytes += size;
+  }
+  if (batch.length) out.push(batch);
+  return out;
 }

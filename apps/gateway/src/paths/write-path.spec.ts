@@ -13,7 +13,7 @@ import {
   type ProposeReply,
   type ProposeRequest,
 } from '@cairn/protocol';
-import { connectNats, createLogger, startNatsServer, Subjects, type NatsServerHandle } from '@cairn/messaging';
+import { connectNats, createLogger, payloadBytesMax, startNatsServer, Subjects, type NatsServerHandle } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
 import { ClusterView } from '../cluster/cluster-view';
 import { WritePath } from './write-path';
@@ -91,6 +91,29 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     expect(c.proposals[1].raw.equals(c.proposals[0].raw)).toBe(true);
     expect(c.queries).toEqual([{ index: 40, session: { sessionId: 0xabcdef0123456789n, seq: 1 } }]);
     c.stop();
+  });
+
+  it('cuts proposals at the NATS payload bound; a write that alone cannot fit is TOO_LARGE and nothing else fails', async () => {
+    const sizes: number[] = [];
+    let next = 100;
+    const sub = nc.subscribe(subjects.propose('l4'), {
+      callback: (_e, m) => {
+        sizes.push(m.data.length);
+        const n = decodeProposeRequest(m.data).commands.length;
+        m.respond(reply({ firstIndex: next, lastIndex: next + n - 1 }));
+        next += n;
+      },
+    });
+    const view = new ClusterView();
+    view.hintLeader('l4');
+    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 1024, proposalsInflightMax: 4, writeTimeoutMs: 5000 }, createLogger('test', 'silent'));
+    const value = 'v'.repeat(1024 * 1024);
+    const results = await Promise.all([...Array.from({ length: 12 }, (_, i) => writes.submit(set(`k${i}`, value))), writes.submit(set('huge', 'x'.repeat(payloadBytesMax(nc))))]);
+    expect(results.slice(0, 12).map((r) => r.status)).toEqual(Array(12).fill(Status.Ok));
+    expect(results[12]).toMatchObject({ status: Status.TooLarge, message: expect.stringMatching(/cannot fit/) });
+    expect(sizes.length).toBeGreaterThanOrEqual(2); // 12 MiB of values in 8 MiB messages
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(payloadBytesMax(nc));
+    sub.unsubscribe();
   });
 
   it('a re-sent write whose outcome no storage node knows is answered UNAVAILABLE, never OK', async () => {

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { ApplyOutcome, Status, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
-import type { Logger, Subjects } from '@cairn/messaging';
+import { ApplyOutcome, Status, commandBodyBytes, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
+import { payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { requestLeader } from './leader-request';
 import { OutcomePath } from './outcome-path';
 
-/** One proposal's encoded commands stay under this, bytes (NATS max_payload; one command always fits). */
-const PROPOSAL_BYTES_MAX = 1024 * 1024;
+/** A ProposeRequest around its commands: `header(2) | u32 count`. */
+const PROPOSE_REQUEST_BASE_BYTES = 2 + 4;
+/** The session fields every command carries here: a zero session gives the same encoded size as the real one. */
+const SESSION_FOR_SIZE = { sessionId: 0n, seq: 0, firstPendingSeq: 0 };
 
 /**
  * OK: applied at `revision`. CONDITION_FAILED: a conditional write whose condition was false when
@@ -39,7 +41,8 @@ export interface WritePathOptions {
 
 /**
  * Client writes → proposals to the Raft leader. Writes from all connections are batched into one
- * ProposeRequest per flush (up to `commandsPerProposalMax` / PROPOSAL_BYTES_MAX), at most
+ * ProposeRequest per flush (up to `commandsPerProposalMax` commands and the NATS payload bound,
+ * docs/protocol.md "Message size bounds on the internal bus"), at most
  * `proposalsInflightMax` in flight. A batch follows NOT_LEADER hints and elections and is retried
  * until its oldest write's deadline (`writeTimeoutMs`), then answered UNAVAILABLE.
  *
@@ -84,7 +87,14 @@ export class WritePath {
         while (this.lowestPending < this.nextSeq && !this.pending.has(this.lowestPending)) this.lowestPending++;
         resolve(r);
       };
-      this.queue.push({ command, seq, sizeBytes: command.key.length + command.value.length + 40, deadlineMs: Date.now() + this.opts.writeTimeoutMs, resolve: done });
+      const sizeBytes = commandBodyBytes({ ...command, session: SESSION_FOR_SIZE });
+      const bytesMax = payloadBytesMax(this.nc);
+      if (PROPOSE_REQUEST_BASE_BYTES + sizeBytes > bytesMax) {
+        // Only a configuration the start-up payload check refuses lets this happen: this write alone fails.
+        done({ status: Status.TooLarge, revision: 0, message: `the write (${sizeBytes} bytes encoded) cannot fit in one internal message of at most ${bytesMax} bytes (NATS max_payload)` });
+        return;
+      }
+      this.queue.push({ command, seq, sizeBytes, deadlineMs: Date.now() + this.opts.writeTimeoutMs, resolve: done });
       this.scheduleFlush();
     });
   }
@@ -103,10 +113,11 @@ export class WritePath {
   }
 
   private flush(): void {
+    const bytesMax = payloadBytesMax(this.nc);
     while (this.queue.length && this.inflight < this.opts.proposalsInflightMax) {
       let n = 0;
-      let bytes = 0;
-      while (n < this.queue.length && n < this.opts.commandsPerProposalMax && (n === 0 || bytes + this.queue[n].sizeBytes <= PROPOSAL_BYTES_MAX)) {
+      let bytes = PROPOSE_REQUEST_BASE_BYTES;
+      while (n < this.queue.length && n < this.opts.commandsPerProposalMax && (n === 0 || bytes + this.queue[n].sizeBytes <= bytesMax)) {
         bytes += this.queue[n].sizeBytes;
         n++;
       }

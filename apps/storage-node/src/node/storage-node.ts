@@ -11,16 +11,18 @@ import {
   encodeFetchRequest,
   encodeOutcomeReply,
   encodeReadReply,
+  SNAPSHOT_CHUNK_BYTES_MAX,
   encodeSnapshotChunkReply,
   peekMessageType,
   type OutcomeReply,
   type ReadReply,
   type WireEntry,
 } from '@cairn/protocol';
-import { decodeStatus, encodeStatus, serveRequests, STATUS_INTERVAL_MS, type Logger, type StorageStatus, type Subjects } from '@cairn/messaging';
+import { decodeStatus, encodeStatus, payloadBytesMax, publishSafe, serveRequests, STATUS_INTERVAL_MS, type Logger, type StorageStatus, type Subjects } from '@cairn/messaging';
 import type { StorageConfig } from '@cairn/config';
 import type { NatsConnection, Subscription } from 'nats';
 import { ReadWaiters } from './read-waiters';
+import { encodeBoundedReadReply } from './read-reply';
 import { CommandApplier } from './command-applier';
 import { SessionStore } from './session-store';
 import { SnapshotServer, type NodeSnapshot } from './snapshot-server';
@@ -30,14 +32,25 @@ import { BootstrapLoop, BootstrapStoppedError, fetchSnapshot, type FetchedSnapsh
 const APPLY_BATCH_ENTRIES_MAX = 4096;
 /** Backfill request timeout, ms. */
 const FETCH_TIMEOUT_MS = 2000;
-/** Backfill bytes per fetch reply (NATS max_payload is 8 MiB in the local cluster). */
+/** Backfill entry bytes per fetch reply at most, bytes; lower when the NATS payload bound is (see fetchBytesMax). */
 const FETCH_BYTES_MAX = 1024 * 1024;
+/** Bytes of a FetchReply around its entries' data: header, status, commit index, a message of up to 1 KiB, count. */
+const FETCH_REPLY_OVERHEAD_BYTES = 2 + 1 + 8 + 2 + 1024 + 4;
+/** Bytes each entry adds to a FetchReply around its data: `u64 index | u64 term | u8 type | u32 length`. */
+const FETCH_ENTRY_OVERHEAD_BYTES = 8 + 8 + 1 + 4;
+/** Bytes of a SnapshotChunkReply around its data: header, status, a message of up to 1 KiB, length; plus the engine chunk's own framing (≤ 64). */
+const SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES = 2 + 1 + 2 + 1024 + 4 + 64;
+/** OutcomeReply: `header(2) | u64 appliedIndex | u32 count`, then `u8 outcome | u64 revision` per result (libs/protocol command.ts). */
+const OUTCOME_REPLY_BASE_BYTES = 2 + 8 + 4;
+const OUTCOME_RESULT_BYTES = 1 + 8;
 /** A snapshot this node took for a peer is handed to further peers for this long (then a new one is taken), ms. */
 const SNAPSHOT_REUSE_MS = 10_000;
 /** A peer storage node is live while its last status heartbeat is this recent, ms. */
 const PEER_LIVE_MS = 10 * STATUS_INTERVAL_MS;
 /** The consensus replica's FetchReply message for entries gone from its log (apps/consensus). */
 const COMPACTED_PREFIX = 'compacted:';
+
+type ReadResult = ReadReply['results'][number];
 
 export interface StorageNodeOptions {
   id: string;
@@ -102,6 +115,8 @@ export class StorageNode {
       openReader: (index, chunkBytesMax) => this.engine.openSnapshotReader(index, chunkBytesMax),
       transfersMax: config.snapshotTransfersMax,
       idleTimeoutMs: config.snapshotTransferTimeoutMs,
+      // A chunk reply stays under the payload bound (the start-up check makes that the full 512 KiB).
+      chunkBytesMax: Math.max(1024, Math.min(SNAPSHOT_CHUNK_BYTES_MAX, payloadBytesMax(nc) - SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES)),
       log,
     });
     this.subs.push(
@@ -312,7 +327,7 @@ export class StorageNode {
       try {
         const res = await nc.request(
           subjects.fetch(replica),
-          encodeFetchRequest({ fromIndex: this.nextIndex, entriesMax: config.fetchEntriesMax, bytesMax: FETCH_BYTES_MAX }),
+          encodeFetchRequest({ fromIndex: this.nextIndex, entriesMax: config.fetchEntriesMax, bytesMax: this.fetchBytesMax() }),
           { timeout: FETCH_TIMEOUT_MS },
         );
         const reply = decodeFetchReply(res.data);
@@ -342,13 +357,22 @@ export class StorageNode {
     }
   }
 
+  /**
+   * Entry data bytes to ask per fetch, so that the reply (entry framing for up to fetchEntriesMax
+   * entries included) fits the NATS payload bound; at least 1 (the replica always sends one entry,
+   * and the start-up check makes one entry fit).
+   */
+  private fetchBytesMax(): number {
+    const room = payloadBytesMax(this.opts.nc) - FETCH_REPLY_OVERHEAD_BYTES - this.opts.config.fetchEntriesMax * FETCH_ENTRY_OVERHEAD_BYTES;
+    return Math.max(1, Math.min(FETCH_BYTES_MAX, room));
+  }
+
   // ---- reads ----------------------------------------------------------------------------------
 
   private async onRead(data: Uint8Array): Promise<Uint8Array> {
     // The outcome query shares the read subject (same routing, same wait for the applied index).
     if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
     const req = decodeReadRequest(data);
-    const results: ReadReply['results'] = new Array(req.reads.length);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
     if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
     if (this.bootstrapping || !this.storesOpen) {
@@ -357,24 +381,21 @@ export class StorageNode {
       return encodeReadReply({ appliedIndex: 0, results: req.reads.map(() => ({ status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message })) });
     }
     const applied = this.engine.appliedIndex();
-    for (let i = 0; i < req.reads.length; i++) {
+    const resultAt = (i: number): ReadResult => {
       const r = req.reads[i];
-      if (applied < r.minIndex) {
-        results[i] = { status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: `storage node ${this.opts.id} has not applied index ${r.minIndex} yet` };
-        continue;
-      }
+      if (applied < r.minIndex) return { status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: `storage node ${this.opts.id} has not applied index ${r.minIndex} yet` };
       try {
         const got = this.engine.get(r.key);
-        results[i] = got
-          ? { status: Status.Ok, revision: got.revision, value: got.value, message: '' }
-          : { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
+        return got ? { status: Status.Ok, revision: got.revision, value: got.value, message: '' } : { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
       } catch (e) {
         // A corrupt record is never returned as data: the gateway retries on another node.
         this.opts.log.error({ err: e }, 'read failed');
-        results[i] = { status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: `storage node ${this.opts.id}: ${(e as Error).message}` };
+        return { status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: `storage node ${this.opts.id}: ${(e as Error).message}` };
       }
-    }
-    return encodeReadReply({ appliedIndex: applied, results });
+    };
+    // The reply fits the NATS payload bound: the reads that do not fit are left out, and the
+    // gateway asks again for them (docs/protocol.md, "Message size bounds on the internal bus").
+    return encodeBoundedReadReply(applied, req.reads.length, resultAt, payloadBytesMax(this.opts.nc)).reply;
   }
 
   /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */
@@ -384,13 +405,15 @@ export class StorageNode {
     if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
     if (this.bootstrapping || !this.storesOpen) return encodeOutcomeReply({ appliedIndex: 0, results: req.queries.map(() => ({ outcome: ApplyOutcome.Pending, revision: 0 })) });
     const applied = this.engine.appliedIndex();
-    const results: OutcomeReply['results'] = req.queries.map((q) => (q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session)));
+    // A prefix when the whole reply would not fit the payload bound; the gateway asks again for the rest.
+    const fit = Math.max(1, Math.floor((payloadBytesMax(this.opts.nc) - OUTCOME_REPLY_BASE_BYTES) / OUTCOME_RESULT_BYTES));
+    const results: OutcomeReply['results'] = req.queries.slice(0, fit).map((q) => (q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session)));
     return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 
   private publishStatus(): void {
     if (this.stopped) return;
-    this.opts.nc.publish(this.opts.subjects.storageStatus(), encodeStatus(this.status()));
+    publishSafe(this.opts.nc, this.opts.subjects.storageStatus(), encodeStatus(this.status()), this.opts.log);
     // Safety net: a fetch that gave up (no leader at the time) is retried on the status tick.
     if (this.knownCommitIndex >= this.nextIndex) this.backfill();
   }

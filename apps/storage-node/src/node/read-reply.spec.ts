@@ -1,0 +1,45 @@
+import { Status, decodeReadReply } from '@cairn/protocol';
+import { encodeBoundedReadReply } from './read-reply';
+
+const ok = (bytes: number) => ({ status: Status.Ok, revision: 3, value: Buffer.alloc(bytes, 7), message: '' });
+
+describe('encodeBoundedReadReply', () => {
+  it('answers every read when the whole reply fits', () => {
+    const { reply, answered } = encodeBoundedReadReply(9, 3, () => ok(100), 1024);
+    expect(answered).toBe(3);
+    const d = decodeReadReply(reply);
+    expect(d.appliedIndex).toBe(9);
+    expect(d.results.map((r) => r.value.length)).toEqual([100, 100, 100]);
+  });
+
+  it('answers the prefix that fits, never above the bound, and computes nothing past it', () => {
+    const asked: number[] = [];
+    // 16 reads of 64 KiB under a 256 KiB bound: 3 fit (each result adds 64 KiB + 15 bytes).
+    const { reply, answered } = encodeBoundedReadReply(
+      1,
+      16,
+      (i) => {
+        asked.push(i);
+        return ok(64 * 1024);
+      },
+      256 * 1024,
+    );
+    expect(reply.length).toBeLessThanOrEqual(256 * 1024);
+    expect(answered).toBe(3);
+    expect(decodeReadReply(reply).results).toHaveLength(3);
+    expect(asked).toEqual([0, 1, 2, 3]);
+  });
+
+  it('answers TOO_LARGE for a first value that alone cannot fit, and only for it', () => {
+    const { reply, answered } = encodeBoundedReadReply(1, 2, () => ok(2000), 1024);
+    expect(answered).toBe(1);
+    expect(reply.length).toBeLessThanOrEqual(1024);
+    const [r] = decodeReadReply(reply).results;
+    expect(r.status).toBe(Status.TooLarge);
+    expect(r.message).toMatch(/2000 bytes.*1024 bytes/);
+  });
+
+  it('answers an empty request with an empty reply', () => {
+    expect(decodeReadReply(encodeBoundedReadReply(4, 0, () => ok(1), 1024).reply).results).toEqual([]);
+  });
+});

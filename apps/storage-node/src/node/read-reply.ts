@@ -1,0 +1,29 @@
+import { READ_REPLY_BYTES_BASE, Status, encodeReadReply, readResultBytes, type ReadReply } from '@cairn/protocol';
+
+type ReadResult = ReadReply['results'][number];
+
+/**
+ * Encodes a ReadReply that never exceeds `payloadBytesMax` bytes (docs/protocol.md, "Message size
+ * bounds on the internal bus"): results are computed in request order by `resultAt(i)` and added
+ * while they fit; the reply holds that prefix of the `count` reads and the requester asks again for
+ * the rest (results not included are never computed, so no value is read for nothing). The first
+ * result is always included: when even it alone cannot fit, it is replaced by TOO_LARGE for that
+ * read alone (the start-up payload check makes that impossible with a sane configuration).
+ * @returns the encoded reply and how many reads it answers (≥ 1 when `count` ≥ 1).
+ */
+export function encodeBoundedReadReply(appliedIndex: number, count: number, resultAt: (i: number) => ReadResult, payloadBytesMax: number): { reply: Buffer; answered: number } {
+  const results: ReadResult[] = [];
+  let bytes = READ_REPLY_BYTES_BASE;
+  for (let i = 0; i < count; i++) {
+    let r = resultAt(i);
+    let size = readResultBytes(r);
+    if (bytes + size > payloadBytesMax) {
+      if (i > 0) break;
+      r = { status: Status.TooLarge, revision: 0, value: Buffer.alloc(0), message: `the value (${r.value.length} bytes) cannot fit in one internal reply of at most ${payloadBytesMax} bytes (NATS max_payload)` };
+      size = readResultBytes(r);
+    }
+    results.push(r);
+    bytes += size;
+  }
+  return { reply: encodeReadReply({ appliedIndex, results }), answered: results.length };
+}
