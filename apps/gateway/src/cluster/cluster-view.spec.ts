@@ -41,4 +41,25 @@ describe('ClusterView', () => {
     expect(v.liveStorageNodes().map((s) => s.id)).toEqual(['s2']);
     expect(v.snapshot().storage.map((s) => s.ageMs)).toEqual([STATUS_STALE_MS + 1, 0]);
   });
+
+  it('a replica whose heartbeats stopped is down since its last one, never the leader, whatever its last role', () => {
+    let now = 5000;
+    const v = new ClusterView(() => now);
+    v.onConsensusStatus(consensus('c1', 'leader', 1));
+    v.onConsensusStatus(consensus('c2', 'follower', 1));
+    expect(v.leaderId()).toBe('c1');
+    now += STATUS_STALE_MS + 1; // c1 was SIGKILLed: only c2 keeps sending
+    v.onConsensusStatus(consensus('c2', 'follower', 1));
+    expect(v.leaderId()).toBeNull();
+    const snap = v.snapshot();
+    expect(snap.leaderId).toBeNull();
+    expect(snap.consensus.map(({ id, role, live, lastSeenAtMs, downSinceMs }) => ({ id, role, live, lastSeenAtMs, downSinceMs }))).toEqual([
+      { id: 'c1', role: 'down', live: false, lastSeenAtMs: 5000, downSinceMs: 5000 },
+      { id: 'c2', role: 'follower', live: true, lastSeenAtMs: now, downSinceMs: null },
+    ]);
+    // Back (restarted, heartbeats again): its current role, live again.
+    v.onConsensusStatus(consensus('c1', 'leader', 1));
+    expect(v.leaderId()).toBe('c1');
+    expect(v.snapshot().consensus[0]).toMatchObject({ role: 'leader', live: true, downSinceMs: null });
+  });
 });

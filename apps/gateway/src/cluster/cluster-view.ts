@@ -47,9 +47,16 @@ export class ClusterView {
     this.storage.set(s.id, { ...s, seenAtMs: this.now() });
   }
 
-  /** The replica believed to lead, or null when unknown. */
+  /**
+   * The replica believed to lead, or null when unknown. A leader whose status heartbeats stopped
+   * (older than STATUS_STALE_MS) is down, never the leader, whatever its last heartbeat said; a
+   * leader learnt only from a NOT_LEADER hint (no heartbeat yet) counts.
+   */
   leaderId(): string | null {
-    return this.leader?.id ?? null;
+    if (!this.leader) return null;
+    const hb = this.consensus.get(this.leader.id);
+    if (hb && this.now() - hb.seenAtMs > STATUS_STALE_MS) return null;
+    return this.leader.id;
   }
 
   /** A NOT_LEADER reply named `id` as the leader (term unknown: keep the one we had). */
@@ -106,13 +113,30 @@ export class ClusterView {
     return { ...best.conf, confIndex, committed: confIndex <= best.commitIndex };
   }
 
+  /**
+   * The cluster as the status heartbeats show it (the STATUS opcode's and `cairn status`'s JSON).
+   * Every process carries `ageMs` (since its last heartbeat reached this gateway), `live` (ageMs ≤
+   * STATUS_STALE_MS), `lastSeenAtMs` (Unix ms, this gateway's clock, of that last heartbeat) and
+   * `downSinceMs` (= lastSeenAtMs when not live, else null). A replica that is not live has role
+   * `'down'`: its last heartbeat's role (say "leader") is history, never shown as current.
+   */
   snapshot() {
     const now = this.now();
+    const liveness = (seenAtMs: number) => {
+      const live = now - seenAtMs <= STATUS_STALE_MS;
+      return { ageMs: now - seenAtMs, live, lastSeenAtMs: seenAtMs, downSinceMs: live ? null : seenAtMs };
+    };
     return {
       leaderId: this.leaderId(),
       term: this.leader?.term ?? Math.max(0, ...[...this.consensus.values()].map((c) => c.term)),
-      consensus: [...this.consensus.values()].sort((a, b) => a.id.localeCompare(b.id)).map(({ seenAtMs, ...s }) => ({ ...s, ageMs: now - seenAtMs })),
-      storage: [...this.storage.values()].sort((a, b) => a.id.localeCompare(b.id)).map(({ seenAtMs, ...s }) => ({ ...s, ageMs: now - seenAtMs })),
+      consensus: [...this.consensus.values()]
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map(({ seenAtMs, ...s }) => {
+          const l = liveness(seenAtMs);
+          const role: ConsensusStatus['role'] | 'down' = l.live ? s.role : 'down';
+          return { ...s, role, ...l };
+        }),
+      storage: [...this.storage.values()].sort((a, b) => a.id.localeCompare(b.id)).map(({ seenAtMs, ...s }) => ({ ...s, ...liveness(seenAtMs) })),
     };
   }
 
