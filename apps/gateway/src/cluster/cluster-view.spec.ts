@@ -62,4 +62,24 @@ describe('ClusterView', () => {
     expect(v.leaderId()).toBe('c1');
     expect(v.snapshot().consensus[0]).toMatchObject({ role: 'leader', live: true, downSinceMs: null });
   });
+
+  it('watchLeader fires on proof the leader is gone (new leader, other role, NOT_LEADER / no responders), not on a mere timeout', async () => {
+    const v = new ClusterView();
+    v.onConsensusStatus(consensus('c1', 'leader', 1));
+    const fired: string[] = [];
+    const watch = (id: string) => void v.watchLeader(id).moved.then((why) => fired.push(`${id}: ${why}`));
+    watch('c1');
+    v.suspectLeader('c1'); // a timeout: c1 may just be slow
+    v.onConsensusStatus(consensus('c1', 'leader', 1)); // its heartbeat: still leading
+    await new Promise((r) => setImmediate(r));
+    expect(fired).toEqual([]);
+    v.suspectLeader('c1', 'no responders');
+    watch('c2');
+    v.onConsensusStatus(consensus('c2', 'follower', 2));
+    const cancelled = v.watchLeader('c3');
+    cancelled.cancel();
+    v.hintLeader('c9');
+    await new Promise((r) => setImmediate(r));
+    expect(fired).toEqual(['c1: no responders', 'c2: replica c2 reports role follower (term 2)']);
+  });
 });

@@ -13,6 +13,8 @@ export class ClusterView {
   private readonly storage = new Map<string, StorageStatus & { seenAtMs: number }>();
   private leader: { id: string; term: number } | null = null;
   private leaderWaiters: (() => void)[] = [];
+  /** In-flight leader requests watching their leader (one entry per request attempt; removed when it settles). */
+  private readonly leaderWatches = new Set<{ id: string; fire(why: string): void }>();
   private sub: Subscription[] = [];
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -41,6 +43,7 @@ export class ClusterView {
     this.consensus.set(s.id, { ...s, seenAtMs: this.now() });
     if (s.role === 'leader' && (!this.leader || s.term >= this.leader.term)) this.setLeader(s.id, s.term);
     else if (this.leader?.id === s.id && s.role !== 'leader') this.leader = null;
+    this.checkLeaderWatches(s);
   }
 
   onStorageStatus(s: StorageStatus): void {
@@ -64,9 +67,38 @@ export class ClusterView {
     if (id && this.leader?.id !== id) this.setLeader(id, this.leader?.term ?? 0);
   }
 
-  /** `id` did not answer a proposal: forget it as leader so the next heartbeat or hint decides. */
-  suspectLeader(id: string): void {
+  /**
+   * `id` did not answer a request: forget it as leader so the next heartbeat or hint decides.
+   * `gone`: proof that it does not lead (it answered NOT_LEADER, or nobody subscribes to its
+   * subject): requests in flight to it are abandoned too (`watchLeader`). A timeout alone is no
+   * such proof (a loaded leader is slow, not gone).
+   */
+  suspectLeader(id: string, gone?: string): void {
     if (this.leader?.id === id) this.leader = null;
+    if (gone) this.fireLeaderWatches(id, gone);
+  }
+
+  /**
+   * Watches `id`, the leader a request was just sent to: `moved` resolves (with the reason) as soon
+   * as this view learns that `id` no longer leads: another replica is the leader (heartbeat at the
+   * same or a higher term, or a NOT_LEADER hint), `id`'s own heartbeat reports another role, its
+   * heartbeats stopped (none for STATUS_STALE_MS, checked on every replica heartbeat) or another
+   * request proved it gone (`suspectLeader` with `gone`). It never resolves otherwise; call
+   * `cancel` when the request settles.
+   */
+  watchLeader(id: string): { moved: Promise<string>; cancel(): void } {
+    let watch!: { id: string; fire(why: string): void };
+    const moved = new Promise<string>((resolve) => {
+      watch = {
+        id,
+        fire: (why) => {
+          this.leaderWatches.delete(watch);
+          resolve(why);
+        },
+      };
+    });
+    this.leaderWatches.add(watch);
+    return { moved, cancel: () => this.leaderWatches.delete(watch) };
   }
 
   /** Resolves when a leader becomes known (or changes), or after `timeoutMs`. */
@@ -144,6 +176,22 @@ export class ClusterView {
     const changed = this.leader?.id !== id;
     this.leader = { id, term };
     if (changed) this.wakeLeaderWaiters();
+    for (const w of [...this.leaderWatches]) if (w.id !== id) w.fire(`replica ${id} leads now (term ${term || 'unknown'})`);
+  }
+
+  private fireLeaderWatches(id: string, why: string): void {
+    for (const w of [...this.leaderWatches]) if (w.id === id) w.fire(why);
+  }
+
+  /** After heartbeat `s`: watched leaders that report another role, or whose heartbeats stopped. */
+  private checkLeaderWatches(s: ConsensusStatus): void {
+    if (this.leaderWatches.size === 0) return;
+    if (s.role !== 'leader') this.fireLeaderWatches(s.id, `replica ${s.id} reports role ${s.role} (term ${s.term})`);
+    const now = this.now();
+    for (const w of [...this.leaderWatches]) {
+      const hb = this.consensus.get(w.id);
+      if (hb && now - hb.seenAtMs > STATUS_STALE_MS) w.fire(`replica ${w.id} sent no heartbeat for ${now - hb.seenAtMs} ms`);
+    }
   }
 
   private wakeLeaderWaiters(): void {

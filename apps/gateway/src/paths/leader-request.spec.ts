@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Status, decodeProposeReply, encodeProposeReply, type ProposeReply } from '@cairn/protocol';
 import { connectNats, createLogger, startNatsServer, Subjects, type NatsServerHandle } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
-import { ClusterView } from '../cluster/cluster-view';
+import { ClusterView, STATUS_STALE_MS } from '../cluster/cluster-view';
 import { requestLeader } from './leader-request';
 
 const reply = (r: Partial<ProposeReply>): Uint8Array =>
@@ -74,5 +74,73 @@ describe('requestLeader (real nats-server)', () => {
     // An idempotent request (ReadIndex) is retried after any failure until the deadline.
     expect(await propose(deps('a4'), true, Date.now() + 300)).toEqual({ timedOut: expect.any(String) });
     silent.stop();
+  });
+
+  describe('failover: an idempotent attempt is abandoned when the view learns its leader is gone', () => {
+    const heartbeat = (id: string, role: 'leader' | 'follower', term: number) => ({
+      kind: 'consensus' as const, id, role, term, leaderId: role === 'leader' ? id : null, commitIndex: 0, lastIndex: 0, appliedIndex: 0, logBytes: 0, atMs: 0,
+    });
+    /** A leader that receives and never answers, calling `onReceive` when the request is in flight. */
+    function silentLeader(id: string, onReceive: () => void) {
+      let received = 0;
+      const sub = nc.subscribe(subjects.propose(id), {
+        callback: () => {
+          received++;
+          onReceive();
+        },
+      });
+      return { received: () => received, stop: () => sub.unsubscribe() };
+    }
+    // Per-attempt timeout far beyond the deadline: without the abandon, each case below ends
+    // timedOut/unknown at its deadline instead of answering OK from the new leader.
+    const slow = { requestTimeoutMs: 600_000 };
+    const deadline = () => Date.now() + 20_000;
+
+    it('a new leader elected while a request waits on the old one: re-sent there at once, reported ambiguous', async () => {
+      const view = new ClusterView();
+      view.onConsensusStatus(heartbeat('f1', 'leader', 1));
+      const old = silentLeader('f1', () => view.onConsensusStatus(heartbeat('g1', 'leader', 2)));
+      const next = replica('g1', [reply({ status: Status.Ok, firstIndex: 3, lastIndex: 3 })]);
+      const ambiguous: string[] = [];
+      const d = { nc, subjects, view, log: createLogger('test', 'silent') };
+      const r = await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, deadline(), { idempotent: true, ...slow, onAmbiguous: (w) => ambiguous.push(w) });
+      expect(r).toMatchObject({ status: Status.Ok, firstIndex: 3 });
+      expect([old.received(), next.received()]).toEqual([1, 1]);
+      expect(ambiguous).toEqual([expect.stringMatching(/f1 was replaced.*g1 leads now/)]);
+      old.stop();
+      next.stop();
+    });
+
+    it('a leader whose heartbeats stop (SIGKILL, partition) is abandoned once a heartbeat of another replica shows it stale', async () => {
+      let now = 1_000_000;
+      const view = new ClusterView(() => now);
+      view.onConsensusStatus(heartbeat('f2', 'leader', 1));
+      const ambiguous: string[] = [];
+      const old = silentLeader('f2', () => {
+        now += STATUS_STALE_MS + 1;
+        view.onConsensusStatus(heartbeat('g2', 'follower', 1)); // f2 is stale: abandoned, no leader known
+        setImmediate(() => view.onConsensusStatus(heartbeat('g2', 'leader', 2))); // then g2 wins the election
+      });
+      const next = replica('g2', [reply({ status: Status.Ok, firstIndex: 4, lastIndex: 4 })]);
+      const d = { nc, subjects, view, log: createLogger('test', 'silent') };
+      const r = await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, deadline(), { idempotent: true, ...slow, onAmbiguous: (w) => ambiguous.push(w) });
+      expect(r).toMatchObject({ status: Status.Ok, firstIndex: 4 });
+      expect(ambiguous).toEqual([expect.stringMatching(/f2 sent no heartbeat/)]);
+      old.stop();
+      next.stop();
+    });
+
+    it('a non-idempotent attempt is never abandoned: a leader change does not make it re-sent', async () => {
+      const view = new ClusterView();
+      view.onConsensusStatus(heartbeat('f3', 'leader', 1));
+      const old = silentLeader('f3', () => view.onConsensusStatus(heartbeat('g3', 'leader', 2)));
+      const next = replica('g3', [reply({ status: Status.Ok, firstIndex: 5, lastIndex: 5 })]);
+      const d = { nc, subjects, view, log: createLogger('test', 'silent') };
+      const r = await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, Date.now() + 60_000, { idempotent: false, requestTimeoutMs: 300 });
+      expect(r).toEqual({ unknown: expect.stringMatching(/f3 did not answer/) });
+      expect([old.received(), next.received()]).toEqual([1, 0]);
+      old.stop();
+      next.stop();
+    });
   });
 });

@@ -37,6 +37,16 @@ export interface LeaderRequestDeps {
  * for the true outcome instead of trusting the index of the final reply).
  * `requestTimeoutMs` (default 2000) bounds one attempt: a slow operation (a membership change
  * waits for a new replica to catch up) needs longer, at the price of noticing a dead leader later.
+ *
+ * Failover: an `idempotent` attempt does not wait out its timeout on a leader that is gone. It is
+ * abandoned as soon as the cluster view learns that its leader no longer leads (a new leader's
+ * heartbeat or a NOT_LEADER hint, the leader's own heartbeat with another role, its heartbeats
+ * stopping for STATUS_STALE_MS, or another request to it answering NOT_LEADER or finding no
+ * responders; `ClusterView.watchLeader`) and
+ * re-sent to the new leader at once, so a leader kill or isolation costs about one election
+ * timeout plus one status interval, not `requestTimeoutMs`. The abandoned attempt counts as
+ * ambiguous (`onAmbiguous`: the old leader may have appended it and the new one committed it).
+ * A non-idempotent attempt is never abandoned: only its reply or its timeout ends it.
  * @returns the first final reply (OK or a definite error), `{ unknown: reason }`, or
  *   `{ timedOut: reason }` when the deadline passed first.
  */
@@ -57,8 +67,19 @@ export async function requestLeader<R extends LeaderReply>(
       await deps.view.waitForLeader(Math.min(remainingMs, 100));
       continue;
     }
+    const watch = opts.idempotent ? deps.view.watchLeader(leader) : null;
     try {
-      const res = await deps.nc.request(subject(leader), payload, { timeout: Math.min(remainingMs, opts.requestTimeoutMs ?? LEADER_REQUEST_TIMEOUT_MS) });
+      const request = deps.nc.request(subject(leader), payload, { timeout: Math.min(remainingMs, opts.requestTimeoutMs ?? LEADER_REQUEST_TIMEOUT_MS) });
+      // An abandoned request still settles (reply or timeout) later: nobody awaits it then.
+      request.catch(() => undefined);
+      const res = watch ? await Promise.race([request, watch.moved.then((why) => ({ moved: why }))]) : await request;
+      if ('moved' in res) {
+        lastError = `leader ${leader} was replaced while the request was in flight: ${res.moved}`;
+        opts.onAmbiguous?.(lastError);
+        deps.log.debug({ leader, why: res.moved }, 'leader request abandoned: the leader changed; re-sending');
+        if (!deps.view.leaderId()) await deps.view.waitForLeader(Math.min(Math.max(0, deadlineMs - Date.now()), 100));
+        continue;
+      }
       const reply = decode(res.data);
       if (reply.status === Status.NotLeader) {
         lastError = `replica ${leader} is not the leader`;
@@ -66,7 +87,7 @@ export async function requestLeader<R extends LeaderReply>(
           deps.view.hintLeader(reply.leaderHint);
           continue;
         }
-        deps.view.suspectLeader(leader);
+        deps.view.suspectLeader(leader, `replica ${leader} answered NOT_LEADER`);
         await deps.view.waitForLeader(Math.min(remainingMs, 50));
         continue;
       }
@@ -88,8 +109,10 @@ export async function requestLeader<R extends LeaderReply>(
       lastError = `leader ${leader} did not answer: ${(e as Error).message}`;
       if (!neverDelivered) opts.onAmbiguous?.(lastError);
       deps.log.debug({ leader, err: e }, 'leader request failed; retrying');
-      deps.view.suspectLeader(leader);
+      deps.view.suspectLeader(leader, neverDelivered ? `no process subscribes to replica ${leader}'s subject` : undefined);
       await delay(backoffMs(attempt));
+    } finally {
+      watch?.cancel();
     }
   }
 }
