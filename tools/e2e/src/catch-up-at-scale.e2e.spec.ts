@@ -21,6 +21,8 @@ const MAX_PAYLOAD = 2 * 1024 * 1024;
 const WRITERS = 32;
 /** Concurrent reads: the gateway batches them into one storage read, kept well under max_payload. */
 const READERS = 8;
+/** Per-phase budget: the short form needs well under a minute; the long form ~10 ms per write on 2 cores. */
+const PHASE_TIMEOUT_MS = Math.max(300_000, WRITES * 10);
 
 /** Value size of write `i`: 1 in 20 is 64 KiB, 1 in 5 is 16 KiB, the rest 200-2000 bytes. */
 function sizeOf(i: number): number {
@@ -91,7 +93,7 @@ describe('catch-up at scale: a replica far behind, then a full restart', () => {
   }
 
   /** Waits (heartbeats, every 100 ms) until replica `id` has applied at least `index`. */
-  async function caughtUp(id: string, index: number, timeoutMs = 120_000): Promise<void> {
+  async function caughtUp(id: string, index: number, timeoutMs = PHASE_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = cluster.statuses().consensus.find((c) => c.id === id && c.ageMs < 1000);
@@ -135,7 +137,7 @@ describe('catch-up at scale: a replica far behind, then a full restart', () => {
     await cluster.restart(lagging);
     await caughtUp(lagging, target);
     expectAllAlive();
-  });
+  }, PHASE_TIMEOUT_MS);
 
   it('the whole cluster stopped and started while one replica is far behind: every row reads back', async () => {
     const leader = await cluster.leaderId();
@@ -156,5 +158,5 @@ describe('catch-up at scale: a replica far behind, then a full restart', () => {
     expect(wrong.slice(0, 10)).toEqual([]);
     expect(wrong.length).toBe(0);
     expectAllAlive();
-  });
+  }, 2 * PHASE_TIMEOUT_MS);
 });
