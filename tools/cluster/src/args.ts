@@ -9,6 +9,8 @@ export interface LauncherArgs {
   logDir?: string;
   /** `--ready-timeout`, ms. */
   readyTimeoutMs: number;
+  /** False with `--no-restart`: a process that exits stays down (default: restarted with backoff). */
+  restart: boolean;
 }
 
 /** Thrown on bad launcher arguments (or `--help`); `exitCode` is what the process should exit with. */
@@ -24,7 +26,7 @@ export class LauncherArgsError extends Error {
 }
 
 /**
- * Parses `cairn-cluster [--config FILE] [--no-nats] [--log-dir DIR] [--ready-timeout MS]`
+ * Parses `cairn-cluster [--config FILE] [--no-nats] [--log-dir DIR] [--ready-timeout MS] [--no-restart]`
  * (`argv` as in process.argv). Output (help, errors) goes to `write`.
  * @throws LauncherArgsError on an unknown option, a bad number, or `--help` (exitCode 0).
  */
@@ -35,6 +37,7 @@ export function parseLauncherArgs(argv: string[], write: (s: string) => void = (
     .option('--no-nats', 'do not start a private nats-server; use the one at config nats.servers')
     .option('--log-dir <dir>', 'directory for the process logs (default <dataDir>/logs)')
     .option('--ready-timeout <ms>', 'how long to wait for the cluster to be ready, ms', '30000')
+    .option('--no-restart', 'do not restart a process that exits unexpectedly (default: restart it with exponential backoff, 0.5 s doubling to 30 s)')
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr: write });
@@ -44,10 +47,10 @@ export function parseLauncherArgs(argv: string[], write: (s: string) => void = (
     if (e instanceof CommanderError) throw new LauncherArgsError(e.message, e.exitCode === 0 ? 0 : 2);
     throw e;
   }
-  const o = cmd.opts<{ config: string; nats: boolean; logDir?: string; readyTimeout: string }>();
+  const o = cmd.opts<{ config: string; nats: boolean; logDir?: string; readyTimeout: string; restart: boolean }>();
   const readyTimeoutMs = Number(o.readyTimeout);
   if (!Number.isInteger(readyTimeoutMs) || readyTimeoutMs <= 0) {
     throw new LauncherArgsError(`--ready-timeout must be a positive integer (ms), got "${o.readyTimeout}"`, 2);
   }
-  return { configPath: o.config, startNats: o.nats, logDir: o.logDir, readyTimeoutMs };
+  return { configPath: o.config, startNats: o.nats, logDir: o.logDir, readyTimeoutMs, restart: o.restart };
 }

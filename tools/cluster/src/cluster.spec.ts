@@ -2,20 +2,21 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LauncherArgsError, parseLauncherArgs } from './args';
-import { LocalCluster, REPO_ROOT, logTail, natsPort } from './cluster';
+import { LocalCluster, REPO_ROOT, SUPERVISION_DEFAULTS, logTail, natsPort, restartBackoffMs } from './cluster';
 
 const argv = (...a: string[]) => ['node', 'main.js', ...a];
 
 describe('parseLauncherArgs', () => {
   it('defaults to ./cairn.config.json, a private nats-server and 30 s', () => {
-    expect(parseLauncherArgs(argv())).toEqual({ configPath: 'cairn.config.json', startNats: true, logDir: undefined, readyTimeoutMs: 30_000 });
+    expect(parseLauncherArgs(argv())).toEqual({ configPath: 'cairn.config.json', startNats: true, logDir: undefined, readyTimeoutMs: 30_000, restart: true });
   });
   it('reads --config, --no-nats, --log-dir and --ready-timeout', () => {
-    expect(parseLauncherArgs(argv('--config', 'x.json', '--no-nats', '--log-dir', '/tmp/l', '--ready-timeout', '500'))).toEqual({
+    expect(parseLauncherArgs(argv('--config', 'x.json', '--no-nats', '--log-dir', '/tmp/l', '--ready-timeout', '500', '--no-restart'))).toEqual({
       configPath: 'x.json',
       startNats: false,
       logDir: '/tmp/l',
       readyTimeoutMs: 500,
+      restart: false,
     });
   });
   it('rejects unknown options and stray arguments with exit code 2', () => {
@@ -47,6 +48,14 @@ describe('helpers', () => {
     const tail = logTail(f, 3).split('\n');
     expect(tail).toEqual(['line 47', 'line 48', 'line 49']);
     expect(logTail(join(dir, 'missing.log'))).toBe('');
+  });
+  it('restartBackoffMs doubles from the initial backoff up to the bound', () => {
+    const o = { backoffInitialMs: 100, backoffMaxMs: 1000 };
+    expect([1, 2, 3, 4, 5, 6].map((n) => restartBackoffMs(n, o))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(restartBackoffMs(10_000, o)).toBe(1000);
+    expect(restartBackoffMs(1)).toBe(SUPERVISION_DEFAULTS.backoffInitialMs);
+    expect(restartBackoffMs(100)).toBe(SUPERVISION_DEFAULTS.backoffMaxMs);
+    expect(() => restartBackoffMs(0, o)).toThrow(RangeError);
   });
   it('REPO_ROOT is the monorepo root', () => {
     expect(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).name).toBe('cairn');

@@ -43,6 +43,53 @@ export interface LocalClusterOptions {
   appMain?: Partial<Record<ProcessRole, string>>;
   /** Called when a Cairn process exits without `kill`/`stop` asking it to, once start-up is done. */
   onUnexpectedExit?: (info: ProcessExit) => void;
+  /**
+   * Restart a process that exits unexpectedly once start-up is done, with exponential backoff
+   * (Kubernetes `restartPolicy: Always`). Off by default: callers that kill on purpose still can
+   * (`kill`, `restart`, `stop` and `forget` cancel a pending restart), but tests that count
+   * unexpected exits usually want them to stay visible. `true` = SUPERVISION_DEFAULTS.
+   */
+  supervise?: boolean | Partial<SupervisionOptions>;
+  /** Called when supervision schedules a restart (after `onUnexpectedExit`). */
+  onRestartScheduled?: (info: RestartInfo) => void;
+  /**
+   * Config file passed to one process instead of `configPath` (same cluster, e.g. a different
+   * `nats.servers` so the process goes through its own proxy). Undefined or absent: `configPath`.
+   */
+  configPathFor?: (id: string) => string | undefined;
+}
+
+/**
+ * Restart backoff of a supervised cluster: the n-th consecutive restart of a process waits
+ * `min(backoffInitialMs × 2^(n-1), backoffMaxMs)`; a process that stayed up `stableAfterMs` starts
+ * over at `backoffInitialMs` (as the kubelet's CrashLoopBackOff: 10 s doubling to 5 min, reset
+ * after 10 min; shorter here, a local cluster restarts fast).
+ */
+export interface SupervisionOptions {
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  stableAfterMs: number;
+}
+
+export const SUPERVISION_DEFAULTS: Readonly<SupervisionOptions> = { backoffInitialMs: 500, backoffMaxMs: 30_000, stableAfterMs: 60_000 };
+
+/** A restart scheduled by supervision: `restarts` counts this one; `delayMs` is its backoff. */
+export interface RestartInfo {
+  id: string;
+  role: ProcessRole;
+  restarts: number;
+  delayMs: number;
+  exit: ProcessExit;
+}
+
+/**
+ * Backoff before the `consecutive`-th consecutive restart (1-based), ms.
+ * @throws RangeError when `consecutive` < 1.
+ */
+export function restartBackoffMs(consecutive: number, o: Pick<SupervisionOptions, 'backoffInitialMs' | 'backoffMaxMs'> = SUPERVISION_DEFAULTS): number {
+  if (!(consecutive >= 1)) throw new RangeError(`consecutive restart count must be >= 1, got ${consecutive}`);
+  // 2^30 ms is already past any sane bound: cap the exponent so the product stays finite.
+  return Math.min(o.backoffInitialMs * 2 ** Math.min(consecutive - 1, 30), o.backoffMaxMs);
 }
 
 export interface ProcessExit {
@@ -95,6 +142,10 @@ interface ManagedProcess {
   spawnedAtMs: number;
   /** Not in the config file: started with `--join` (added at run time with `cairn member add`). */
   join: boolean;
+  /** Supervision: restarts so far, restarts since the process last stayed up `stableAfterMs`, and the pending one. */
+  restarts: number;
+  consecutiveRestarts: number;
+  restartTimer: NodeJS.Timeout | null;
 }
 
 interface Heard<S> {
@@ -162,13 +213,16 @@ export class LocalCluster {
   /** Set once launch() succeeded: from then on, exits go to onUnexpectedExit (before, they fail the launch). */
   private launched = false;
 
+  private readonly supervision: SupervisionOptions | null;
+
   private constructor(private readonly opts: LocalClusterOptions) {
+    this.supervision = opts.supervise ? { ...SUPERVISION_DEFAULTS, ...(opts.supervise === true ? {} : opts.supervise) } : null;
     this.configPath = resolve(opts.configPath);
     this.config = loadClusterConfig(this.configPath);
     this.logDir = resolve(opts.logDir ?? join(this.config.dataDir, 'logs'));
     this.events.setMaxListeners(0);
     const add = (role: ProcessRole, id: string) =>
-      this.procs.set(id, { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0, join: false });
+      this.procs.set(id, LocalCluster.managed(id, role, false));
     for (const m of this.config.consensus.replicas) add('consensus', m.id);
     for (const m of this.config.storage.nodes) add('storage', m.id);
     for (const m of this.config.gateway.gateways) add('gateway', m.id);
@@ -232,6 +286,11 @@ export class LocalCluster {
     return p.child ? (p.child.pid ?? null) : null;
   }
 
+  /** Restarts supervision made of `id` so far (0 without supervision). */
+  restarts(id: string): number {
+    return this.proc(id).restarts;
+  }
+
   /** True while the process is running. */
   isRunning(id: string): boolean {
     return this.proc(id).child !== null;
@@ -245,8 +304,11 @@ export class LocalCluster {
   /** Sends `signal` to a running process; resolves when it has exited (no-op when stopped). */
   async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc(id);
-    if (!p.child || !p.exited) return;
+    // Killed on purpose: a restart supervision scheduled after an earlier crash must not revive it.
+    LocalCluster.cancelRestart(p);
+    // Also for a process that is down already (crashed): it is now down on purpose.
     p.exitExpected = true;
+    if (!p.child || !p.exited) return;
     const exited = p.exited;
     p.child.kill(signal);
     // A graceful signal that is ignored or slow must not hang the caller forever.
@@ -274,7 +336,7 @@ export class LocalCluster {
    */
   async join(id: string, role: 'consensus' | 'storage', timeoutMs = 30_000): Promise<void> {
     if (this.procs.has(id)) throw new Error(`process id ${id} is already in this cluster`);
-    this.procs.set(id, { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0, join: true });
+    this.procs.set(id, LocalCluster.managed(id, role, true));
     this.spawnProcess(id);
     await this.waitFor(timeoutMs, () => this.processUp(id), [id]);
   }
@@ -302,7 +364,9 @@ export class LocalCluster {
    * Resolves when the cluster is ready: every running consensus replica and storage node has sent
    * a heartbeat since it was (re)started, one running replica reports itself leader at the highest
    * fresh term, and every running gateway's port accepts TCP.
-   * @throws ProcessExitedError when a process exits meanwhile; ReadyTimeoutError naming what is missing.
+   * A process waiting for a supervised restart counts as not ready.
+   * @throws ProcessExitedError when a process exits meanwhile (unless supervision restarts it);
+   *   ReadyTimeoutError naming what is missing.
    */
   async waitReady(timeoutMs = 30_000): Promise<void> {
     await this.waitFor(timeoutMs, () => this.clusterReady(), this.ids());
@@ -356,6 +420,7 @@ export class LocalCluster {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const p of this.procs.values()) LocalCluster.cancelRestart(p);
     this.events.emit('stop');
     for (const role of ['gateway', 'storage', 'consensus'] as const) {
       await Promise.all(this.ids(role).map((id) => this.kill(id, 'SIGTERM')));
@@ -373,6 +438,36 @@ export class LocalCluster {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  private static managed(id: string, role: ProcessRole, join: boolean): ManagedProcess {
+    return { id, role, child: null, exited: null, exitExpected: false, spawnedAtMs: 0, join, restarts: 0, consecutiveRestarts: 0, restartTimer: null };
+  }
+
+  private static cancelRestart(p: ManagedProcess): void {
+    if (p.restartTimer) clearTimeout(p.restartTimer);
+    p.restartTimer = null;
+  }
+
+  /** Supervision: schedules the restart of `p` after its unexpected exit `info`. */
+  private scheduleRestart(p: ManagedProcess, info: ProcessExit, upMs: number): void {
+    const s = this.supervision;
+    if (!s || this.stopping || p.restartTimer || this.procs.get(p.id) !== p) return;
+    if (upMs >= s.stableAfterMs) p.consecutiveRestarts = 0;
+    p.consecutiveRestarts++;
+    p.restarts++;
+    const delayMs = restartBackoffMs(p.consecutiveRestarts, s);
+    this.opts.onRestartScheduled?.({ id: p.id, role: p.role, restarts: p.restarts, delayMs, exit: info });
+    p.restartTimer = setTimeout(() => {
+      p.restartTimer = null;
+      if (this.stopping || p.child || this.procs.get(p.id) !== p) return;
+      try {
+        this.spawnProcess(p.id);
+      } catch (e) {
+        // A spawn that fails synchronously (e.g. EMFILE): count it as another crash and back off again.
+        this.scheduleRestart(p, { ...info, code: null, signal: null, logTail: String(e) }, 0);
+      }
+    }, delayMs);
+  }
 
   private proc(id: string): ManagedProcess {
     const p = this.procs.get(id);
@@ -410,12 +505,14 @@ export class LocalCluster {
   private spawnProcess(id: string): void {
     const p = this.proc(id);
     if (p.child) throw new Error(`process ${id} is already running (pid ${p.child.pid})`);
+    LocalCluster.cancelRestart(p);
     if (this.stopping) throw new Error(`cluster is stopping: cannot start ${id}`);
     const logPath = this.logPath(id);
     const fd = openSync(logPath, 'a');
     let child: ChildProcess;
     try {
-      const args = [this.appMain(p.role), '--config', this.configPath, '--id', id, ...(p.join ? ['--join'] : [])];
+      const configPath = this.opts.configPathFor?.(id) ?? this.configPath;
+      const args = [this.appMain(p.role), '--config', configPath, '--id', id, ...(p.join ? ['--join'] : [])];
       child = spawn(process.execPath, args, {
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...this.opts.env },
@@ -429,6 +526,7 @@ export class LocalCluster {
     p.child = child;
     p.exitExpected = false;
     p.spawnedAtMs = Date.now();
+    const spawnedAtMs = p.spawnedAtMs;
     p.exited = new Promise<void>((resolveExit) => {
       child.once('exit', (code, signal) => {
         if (p.child === child) {
@@ -438,7 +536,10 @@ export class LocalCluster {
         const info: ProcessExit = { id, role: p.role, code, signal, logTail: logTail(logPath) };
         if (!p.exitExpected && !this.stopping) {
           this.events.emit('exit', info);
-          if (this.launched) this.opts.onUnexpectedExit?.(info);
+          if (this.launched) {
+            this.opts.onUnexpectedExit?.(info);
+            if (p.child === null) this.scheduleRestart(p, info, Date.now() - spawnedAtMs);
+          }
         }
         resolveExit();
       });
@@ -448,7 +549,12 @@ export class LocalCluster {
       if (child.exitCode === null && child.signalCode === null && p.child === child) {
         p.child = null;
         p.exited = null;
-        this.events.emit('exit', { id, role: p.role, code: null, signal: null, logTail: String(err) });
+        const info: ProcessExit = { id, role: p.role, code: null, signal: null, logTail: String(err) };
+        this.events.emit('exit', info);
+        if (this.launched && !p.exitExpected && !this.stopping) {
+          this.opts.onUnexpectedExit?.(info);
+          this.scheduleRestart(p, info, 0);
+        }
       }
     });
   }
@@ -491,6 +597,7 @@ export class LocalCluster {
   private async clusterReady(): Promise<string | null> {
     const missing: string[] = [];
     for (const p of this.procs.values()) {
+      if (p.restartTimer) missing.push(`${p.role} ${p.id} is waiting for its restart (supervision backoff)`);
       if (p.child && p.role !== 'gateway' && !this.heardSinceSpawn(p.id)) missing.push(`${p.role} ${p.id} has not reported status`);
     }
     if (!this.currentLeader()) missing.push('no leader');
@@ -546,7 +653,8 @@ export class LocalCluster {
         );
       };
       const onExit = (info: ProcessExit) => {
-        if (watch.includes(info.id)) finish(new ProcessExitedError(info));
+        // Under supervision a launched cluster restarts the process: keep waiting for it.
+        if (watch.includes(info.id) && !(this.supervision && this.launched)) finish(new ProcessExitedError(info));
       };
       const onStop = () => finish(new Error('cluster is stopping'));
       const timer = setTimeout(
@@ -559,7 +667,7 @@ export class LocalCluster {
       if (this.stopping) return onStop();
       for (const id of watch) {
         const p = this.proc(id);
-        if (!p.child && p.spawnedAtMs > 0 && !p.exitExpected) {
+        if (!p.child && p.spawnedAtMs > 0 && !p.exitExpected && !p.restartTimer) {
           // Exited before we started listening.
           return finish(new ProcessExitedError({ id, role: p.role, code: null, signal: null, logTail: logTail(this.logPath(id)) }));
         }

@@ -7,10 +7,14 @@ export {
   ReadyTimeoutError,
   STATUS_FRESH_MS,
   STOP_GRACE_MS,
+  SUPERVISION_DEFAULTS,
   logTail,
   natsPort,
+  restartBackoffMs,
   type LocalClusterOptions,
   type ProcessExit,
   type ProcessRole,
+  type RestartInfo,
+  type SupervisionOptions,
 } from './cluster';
 export { LauncherArgsError, parseLauncherArgs, type LauncherArgs } from './args';

@@ -7,7 +7,7 @@ import { findNatsServer, freePort } from '@cairn/messaging';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, ProcessExitedError, REPO_ROOT } from './cluster';
+import { LocalCluster, ProcessExitedError, REPO_ROOT, type RestartInfo } from './cluster';
 
 let natsInstalled = true;
 try {
@@ -46,6 +46,28 @@ console.log(JSON.stringify({ msg: 'started', id, role }));
   process.on('SIGTERM', () => { clearInterval(t); nc.close().then(() => process.exit(0)); });
 })();
 `;
+
+/** Restart events of a supervised cluster, awaitable per process. */
+function restartLog() {
+  const seen: RestartInfo[] = [];
+  const waiters = new Map<string, (r: RestartInfo) => void>();
+  return {
+    seen,
+    on: (r: RestartInfo) => {
+      seen.push(r);
+      waiters.get(r.id)?.(r);
+      waiters.delete(r.id);
+    },
+    next: (id: string) => new Promise<RestartInfo>((resolve) => waiters.set(id, resolve)),
+  };
+}
+
+/** Waits until the cluster is ready again (through `id`'s restart) and checks `id` runs as a new process. */
+async function restartedReady(cluster: LocalCluster, id: string, oldPid: number): Promise<void> {
+  await cluster.waitReady();
+  expect(cluster.pid(id)).toEqual(expect.any(Number));
+  expect(cluster.pid(id)).not.toBe(oldPid);
+}
 
 async function setup(env: NodeJS.ProcessEnv = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-'));
@@ -122,5 +144,80 @@ describe('LocalCluster (stand-in processes, real nats-server)', () => {
   itNats('times out naming what is missing when no replica is leader', async () => {
     const { opts } = await setup({ STAND_IN_LEADER: 'nobody' });
     await expect(LocalCluster.start(opts, 1_000)).rejects.toThrow(/not ready after 1000 ms: .*no leader/);
+  });
+
+  itNats('supervision restarts a process that exits on its own, with doubling backoff, and counts its restarts', async () => {
+    const { opts } = await setup();
+    const restarts = restartLog();
+    const exits: string[] = [];
+    const cluster = await LocalCluster.start({
+      ...opts,
+      supervise: { backoffInitialMs: 50, backoffMaxMs: 100, stableAfterMs: 60_000 },
+      onUnexpectedExit: (x) => exits.push(`${x.id}:${x.signal}`),
+      onRestartScheduled: restarts.on,
+    });
+    try {
+      for (const expectedDelayMs of [50, 100, 100]) {
+        const pid = cluster.pid('c2')!;
+        const next = restarts.next('c2');
+        process.kill(pid, 'SIGKILL'); // not through the cluster: an unexpected exit
+        const r = await next;
+        expect(r).toMatchObject({ id: 'c2', role: 'consensus', delayMs: expectedDelayMs, exit: { signal: 'SIGKILL' } });
+        // A process waiting for its restart is not ready; waitReady waits through the restart.
+        await restartedReady(cluster, 'c2', pid);
+      }
+      expect(cluster.restarts('c2')).toBe(3);
+      expect(restarts.seen.map((r) => r.restarts)).toEqual([1, 2, 3]);
+      expect(exits).toEqual(['c2:SIGKILL', 'c2:SIGKILL', 'c2:SIGKILL']);
+      expect(cluster.restarts('c1')).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  itNats('supervision never revives a process killed on purpose, nor one killed while it waits for its restart', async () => {
+    const { opts } = await setup();
+    const restarts = restartLog();
+    const cluster = await LocalCluster.start({ ...opts, supervise: { backoffInitialMs: 50, backoffMaxMs: 50 }, onRestartScheduled: restarts.on });
+    try {
+      // Killed through the cluster (what the chaos tool and the e2e tests do): stays down.
+      await cluster.kill('s2');
+      // Crashed, then killed on purpose before its backoff ran out: the pending restart is cancelled.
+      const crashed = restarts.next('c3');
+      process.kill(cluster.pid('c3')!, 'SIGKILL');
+      await crashed;
+      await cluster.kill('c3');
+      // s1 crashes after both: its restart (same backoff, scheduled later) fires after theirs would have.
+      const s1Pid = cluster.pid('s1')!;
+      const s1Restart = restarts.next('s1');
+      process.kill(s1Pid, 'SIGKILL');
+      await s1Restart;
+      await restartedReady(cluster, 's1', s1Pid);
+      expect(cluster.isRunning('s2')).toBe(false);
+      expect(cluster.isRunning('c3')).toBe(false);
+      expect(restarts.seen.map((r) => r.id)).toEqual(['c3', 's1']);
+      // restart() of a stopped process still works as before.
+      await cluster.restart('s2');
+      await cluster.restart('c3');
+      await cluster.waitReady();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  itNats('stop() cancels a pending restart', async () => {
+    const { opts } = await setup();
+    const restarts = restartLog();
+    const cluster = await LocalCluster.start({ ...opts, supervise: { backoffInitialMs: 60_000, backoffMaxMs: 60_000 }, onRestartScheduled: restarts.on });
+    let delayMs = 0;
+    try {
+      const scheduled = restarts.next('g1');
+      process.kill(cluster.pid('g1')!, 'SIGKILL');
+      delayMs = (await scheduled).delayMs;
+    } finally {
+      await cluster.stop(); // would leave a 60 s timer (jest reports open handles) if not cancelled
+    }
+    expect(delayMs).toBe(60_000);
+    expect(cluster.isRunning('g1')).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
  * `npm start`: starts a local Cairn cluster from a config file (default ./cairn.config.json) with its
  * data under the config's dataDir, prints where to reach it, and stays up until Ctrl-C / SIGTERM,
  * which stop every process in order (gateways, storage, consensus, nats-server) and exit 0.
+ * A process that exits on its own is restarted with exponential backoff (`--no-restart`: not).
  * Exit codes: 0 stopped cleanly, 1 start-up failed (nats-server missing, a process died, not ready),
  * 2 bad arguments or config.
  */
@@ -31,11 +32,14 @@ async function main(): Promise<void> {
       configPath: args.configPath,
       startNats: args.startNats,
       logDir: args.logDir,
+      supervise: args.restart,
       onUnexpectedExit: (x) =>
         process.stderr.write(
           `cairn-cluster: ${x.role} ${x.id} exited unexpectedly (code ${x.code}, signal ${x.signal}); last log lines:\n${x.logTail}\n` +
-            `The rest of the cluster keeps running; Ctrl-C to stop.\n`,
+            (args.restart ? '' : `The rest of the cluster keeps running (--no-restart: it stays down); Ctrl-C to stop.\n`),
         ),
+      onRestartScheduled: (r) =>
+        process.stderr.write(`cairn-cluster: restarting ${r.role} ${r.id} in ${r.delayMs} ms (restart #${r.restarts})\n`),
     });
   } catch (e) {
     process.stderr.write(`cairn-cluster: ${e instanceof ConfigError ? e.message : (e as Error).stack}\n`);
