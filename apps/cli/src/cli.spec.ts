@@ -221,4 +221,48 @@ describe('formatting', () => {
   it('status without a leader says so', () => {
     expect(formatStatus({ gateway: { id: 'g' }, leaderId: null, term: 0, consensus: [], storage: [] })).toContain('leader:  (none) (term 0)');
   });
+  it('status shows a process whose heartbeats stopped as DOWN since when, never with its last role', () => {
+    const now = Date.parse('2026-12-07T02:15:10.000Z');
+    const downSinceMs = now - 70_000;
+    const text = formatStatus(
+      {
+        gateway: { id: 'g1' },
+        leaderId: 'c2',
+        term: 2,
+        consensus: [
+          // What the gateway sends (ClusterView.snapshot): role 'down', live false, downSinceMs.
+          { id: 'c1', role: 'down', term: 1, commitIndex: 7, lastIndex: 7, ageMs: 70_000, live: false, lastSeenAtMs: downSinceMs, downSinceMs },
+          { id: 'c2', role: 'leader', term: 2, commitIndex: 9, lastIndex: 9, ageMs: 40, live: true, lastSeenAtMs: now - 40, downSinceMs: null },
+        ],
+        storage: [{ id: 's1', appliedIndex: 9, keys: 4, ageMs: 2_500, live: false, lastSeenAtMs: now - 2_500, downSinceMs: now - 2_500 }],
+      },
+      now,
+    );
+    expect(text).toContain('leader:  c2 (term 2)');
+    expect(text).toContain('down:    c1, s1');
+    expect(text).toMatch(/c1\s+down\s+1\s+7\s+7\s+DOWN since 2026-12-07 02:14:00Z \(1 min 10 s\)/);
+    expect(text).toMatch(/c2\s+leader\s+2\s+9\s+9\s+up \(40 ms ago\)/);
+    expect(text).toMatch(/s1\s+9\s+4\s+DOWN since 2026-12-07 02:15:07Z \(2.5 s\)/);
+  });
+  it('status from a gateway that sends only ageMs: a stale replica is down and not the leader, even if the gateway names it', () => {
+    const now = Date.parse('2026-12-07T02:15:10.000Z');
+    const text = formatStatus(
+      {
+        gateway: { id: 'g1' },
+        leaderId: 'c1',
+        term: 1,
+        consensus: [
+          { id: 'c1', role: 'leader', term: 1, commitIndex: 7, lastIndex: 7, ageMs: 70_000 },
+          { id: 'c2', role: 'follower', term: 1, commitIndex: 7, lastIndex: 7, ageMs: 1_000 },
+        ],
+        storage: [],
+      },
+      now,
+    );
+    expect(text).toContain('leader:  (none) (term 1)');
+    expect(text).not.toMatch(/c1\s+leader/);
+    expect(text).toMatch(/c1\s+down\s+1\s+7\s+7\s+DOWN since 2026-12-07 02:14:00Z \(1 min 10 s\)/);
+    expect(text).toMatch(/c2\s+follower\s+.*up \(1.0 s ago\)/);
+    expect(text).not.toContain('down:    c2');
+  });
 });

@@ -1,11 +1,28 @@
+/**
+ * Liveness of one process as the gateway reports it (apps/gateway ClusterView.snapshot): `ageMs`
+ * since its last status heartbeat reached the gateway, `live` (heartbeat fresh), `lastSeenAtMs`
+ * and `downSinceMs` (Unix ms, the gateway's clock; downSinceMs null while live). Older gateways
+ * send only `ageMs`: the CLI then applies the same rule itself (STATUS_STALE_MS).
+ */
+export interface Liveness {
+  ageMs?: number;
+  live?: boolean;
+  lastSeenAtMs?: number;
+  downSinceMs?: number | null;
+}
+
 /** Gateway STATUS reply (JSON): the gateway's view of every consensus replica and storage node. */
 export interface ClusterStatus {
   gateway: { id: string };
   leaderId: string | null;
   term: number;
-  consensus: { id: string; role: string; term: number; commitIndex: number; lastIndex: number; appliedIndex?: number; ageMs?: number }[];
-  storage: { id: string; appliedIndex: number; knownCommitIndex?: number; keys: number; dataBytes?: number; ageMs?: number }[];
+  /** `role` is 'down' for a replica whose heartbeats stopped (never its last role). */
+  consensus: ({ id: string; role: string; term: number; commitIndex: number; lastIndex: number; appliedIndex?: number } & Liveness)[];
+  storage: ({ id: string; appliedIndex: number; knownCommitIndex?: number; keys: number; dataBytes?: number } & Liveness)[];
 }
+
+/** A heartbeat older than this means the process is down, ms: the gateway's rule (10 heartbeat intervals). */
+export const STATUS_STALE_MS = 1000;
 
 /** Left-aligned text table: columns as wide as their widest cell, two spaces apart. */
 export function table(header: string[], rows: (string | number)[][]): string {
@@ -14,19 +31,60 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
-const age = (ms: number | undefined) => (ms === undefined ? '-' : `${ms} ms`);
+/** Whether the gateway still hears `p`: its own `live` flag, else the age rule. Unknown age counts as live. */
+export function isLive(p: Liveness): boolean {
+  if (p.live !== undefined) return p.live;
+  return p.ageMs === undefined || p.ageMs <= STATUS_STALE_MS;
+}
 
-/** The `cairn status` report: the leader, then a consensus table and a storage table. */
-export function formatStatus(s: ClusterStatus): string {
+/** `12 ms`, `3.4 s`, `2 min 5 s`, `1 h 3 min`. */
+export function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/**
+ * The STATE cell: `up` (last heartbeat age), or `DOWN since <UTC time> (<how long>)`. The
+ * duration is the gateway's own `ageMs` (no clock skew); the time is its `downSinceMs`, else
+ * `nowMs - ageMs`.
+ */
+export function formatState(p: Liveness, nowMs: number): string {
+  if (isLive(p)) return p.ageMs === undefined ? 'up' : `up (${formatAge(p.ageMs)} ago)`;
+  const sinceMs = p.downSinceMs ?? p.lastSeenAtMs ?? (p.ageMs !== undefined ? nowMs - p.ageMs : undefined);
+  const since = sinceMs === undefined ? '' : ` since ${new Date(sinceMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`;
+  return `DOWN${since}${p.ageMs === undefined ? '' : ` (${formatAge(p.ageMs)})`}`;
+}
+
+/**
+ * The `cairn status` report: the leader, then a consensus table and a storage table. A process
+ * whose heartbeats stopped shows as DOWN (since when), and a replica that is down is never shown
+ * with its last role nor named leader, whatever an older gateway says.
+ */
+export function formatStatus(s: ClusterStatus, nowMs: number = Date.now()): string {
+  const byId = <T extends { id: string }>(xs: T[]) => [...xs].sort((a, b) => a.id.localeCompare(b.id));
   const consensus = table(
-    ['REPLICA', 'ROLE', 'TERM', 'COMMIT', 'LAST', 'AGE'],
-    [...s.consensus].sort((a, b) => a.id.localeCompare(b.id)).map((c) => [c.id, c.role, c.term, c.commitIndex, c.lastIndex, age(c.ageMs)]),
+    ['REPLICA', 'ROLE', 'TERM', 'COMMIT', 'LAST', 'STATE'],
+    byId(s.consensus).map((c) => [c.id, isLive(c) ? c.role : 'down', c.term, c.commitIndex, c.lastIndex, formatState(c, nowMs)]),
   );
   const storage = table(
-    ['STORAGE', 'APPLIED', 'KEYS', 'AGE'],
-    [...s.storage].sort((a, b) => a.id.localeCompare(b.id)).map((n) => [n.id, n.appliedIndex, n.keys, age(n.ageMs)]),
+    ['STORAGE', 'APPLIED', 'KEYS', 'STATE'],
+    byId(s.storage).map((n) => [n.id, n.appliedIndex, n.keys, formatState(n, nowMs)]),
   );
-  return [`gateway: ${s.gateway.id}`, `leader:  ${s.leaderId ?? '(none)'} (term ${s.term})`, '', consensus, '', storage].join('\n');
+  const leaderRow = s.consensus.find((c) => c.id === s.leaderId);
+  const leader = s.leaderId && (!leaderRow || isLive(leaderRow)) ? s.leaderId : '(none)';
+  const down = [...s.consensus, ...s.storage].filter((p) => !isLive(p)).map((p) => p.id);
+  return [
+    `gateway: ${s.gateway.id}`,
+    `leader:  ${leader} (term ${s.term})`,
+    ...(down.length ? [`down:    ${down.sort().join(', ')}`] : []),
+    '',
+    consensus,
+    '',
+    storage,
+  ].join('\n');
 }
 
 export interface PingSummary {
