@@ -188,6 +188,26 @@ describe('CairnClient failures', () => {
     await c.close(); // already closed: resolves
   });
 
+  it('never uses request id 0 (the id of gateway notices), also when the counter wraps', async () => {
+    const c = await connect();
+    (c as unknown as { lastRequestId: number }).lastRequestId = 0xffff_fffe;
+    await c.ping();
+    await c.ping();
+    expect(server.seen.map((r) => r.requestId)).toEqual([0xffff_ffff, 1]);
+  });
+
+  it('a requestId-0 notice before the server closes goes into the close error, not into lateResponses', async () => {
+    server.onRequest = (_req, conn) => {
+      conn.socket.end(encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: Buffer.from('too many connections') }));
+    };
+    const c = await connect();
+    const err = await c.set('k', 'v').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect((err as Error).message).toContain('UNAVAILABLE "too many connections"');
+    expect(err).toMatchObject({ requestSent: true }); // the frame was written: outcome unknown
+    expect(c.stats().lateResponses).toBe(0);
+  });
+
   it('rejects an oversized response, fails the rest and closes the connection', async () => {
     const held: { req: Request; conn: FakeConn }[] = [];
     server.onRequest = (req, conn) => {

@@ -1,4 +1,4 @@
-import { Opcode, ProtocolError, ResponseDecoder, VALUE_BYTES_CEILING, encodeRequest, opcodeName, type Response } from '@cairn/protocol';
+import { Opcode, ProtocolError, ResponseDecoder, VALUE_BYTES_CEILING, encodeRequest, opcodeName, statusName, type Response } from '@cairn/protocol';
 import { connect as netConnect, type Socket } from 'node:net';
 import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
@@ -10,7 +10,7 @@ export interface ClientOptions {
   port: number;
   /** TCP connect timeout, ms; default 5000. */
   connectTimeoutMs?: number;
-  /** Per-request timeout, ms, counted from the call (waiting for an in-flight slot included); default 10000. */
+  /** Per-request timeout, ms, counted from the call (waiting for an in-flight slot included); default 16000: a gateway answers a write within writeTimeoutMs + readTimeoutMs + 0.2 s (10 + 5 s by default; docs/protocol.md, "The longest wait for a final answer"). */
   requestTimeoutMs?: number;
   /** Pipelined requests in flight on the connection; callers beyond wait. Default 1024. */
   inflightMax?: number;
@@ -20,7 +20,7 @@ export interface ClientOptions {
   payloadBytesMax?: number;
 }
 
-const DEFAULTS = { connectTimeoutMs: 5000, requestTimeoutMs: 10_000, inflightMax: 1024, waitingMax: 1_000_000 };
+const DEFAULTS = { connectTimeoutMs: 5000, requestTimeoutMs: 16_000, inflightMax: 1024, waitingMax: 1_000_000 };
 
 interface Call {
   opcode: Opcode;
@@ -88,6 +88,8 @@ export class CairnClient extends KvCommands {
   private closeWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private lateResponses = 0;
+  /** The last answer with requestId 0 (a notice before the gateway closes, e.g. a refused connection), for the close error. */
+  private closeNotice = '';
   private readonly closedPromise: Promise<ConnectionClosedError>;
   private resolveClosed!: (e: ConnectionClosedError) => void;
 
@@ -102,7 +104,11 @@ export class CairnClient extends KvCommands {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     let socketError: Error | undefined;
     socket.on('error', (e) => (socketError = e));
-    socket.on('close', () => this.shutDown(new ConnectionClosedError(this.closing ? 'connection closed by the client' : `connection to the server closed${socketError ? `: ${socketError.message}` : ''}`, socketError)));
+    socket.on('close', () =>
+      this.shutDown(
+        new ConnectionClosedError(this.closing ? 'connection closed by the client' : `connection to the server closed${this.closeNotice ? ` after its notice ${this.closeNotice}` : ''}${socketError ? `: ${socketError.message}` : ''}`, socketError),
+      ),
+    );
   }
 
   /**
@@ -198,8 +204,9 @@ export class CairnClient extends KvCommands {
 
   private dispatch(call: Call): void {
     let id = this.lastRequestId;
+    // Id 0 is never used: the gateway answers with requestId 0 what belongs to no request (docs/protocol.md, "Request ids").
     do id = (id + 1) >>> 0;
-    while (this.inflightCalls.has(id));
+    while (id === 0 || this.inflightCalls.has(id));
     this.lastRequestId = id;
     call.frame = encodeRequest({ opcode: call.opcode, flags: call.flags, requestId: id, key: call.key, value: call.value });
     this.outgoing.push(call);
@@ -295,7 +302,8 @@ export class CairnClient extends KvCommands {
   private onResponse(res: Response): void {
     const call = this.inflightCalls.get(res.requestId);
     if (!call) {
-      this.lateResponses++;
+      if (res.requestId === 0) this.closeNotice = `${statusName(res.status)} "${res.payload.toString('utf8')}"`;
+      else this.lateResponses++;
       return;
     }
     this.inflightCalls.delete(res.requestId);

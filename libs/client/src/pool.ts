@@ -16,7 +16,7 @@ export interface PoolOptions {
   connectionsPerGateway?: number;
   /** TCP connect timeout, ms; default 5000. */
   connectTimeoutMs?: number;
-  /** Default deadline of one call, ms, from the call: every attempt, backoff wait and wait for a live gateway included. Default 10000. */
+  /** Default deadline of one call, ms, from the call: every attempt, backoff wait and wait for a live gateway included. Default 16000 (a gateway's longest wait for a write with default settings, docs/protocol.md). */
   requestTimeoutMs?: number;
   /** Timeout of a single attempt, ms (a hung gateway is given up on after this and the request retried elsewhere, when allowed); default = the call's deadline. */
   attemptTimeoutMs?: number;
@@ -69,7 +69,7 @@ function resolvePoolOptions(o: PoolOptions): Resolved {
   const r: Resolved = {
     connectionsPerGateway: 1,
     connectTimeoutMs: 5000,
-    requestTimeoutMs: 10_000,
+    requestTimeoutMs: 16_000,
     inflightMax: 1024,
     waitingMax: 1_000_000,
     payloadBytesMax: 16 * 1024 * 1024,

@@ -43,7 +43,8 @@ function hexOf(span: string): string | null {
 
 /** Every backticked span of `text` that is hex bytes in groups (at least two groups: `ca 01 …`, `01 01 | …`). */
 function hexSpans(text: string): string[] {
-  return [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]).filter((s) => /^[0-9a-f]{2}(\s|\\?\|)/.test(s) && hexOf(s) !== null);
+  const prose = text.replace(/^```[^\n]*\n[\s\S]*?^```$/gm, ''); // fenced blocks would pair their backticks wrongly
+  return [...prose.matchAll(/`([^`]+)`/g)].map((m) => m[1]).filter((s) => /^[0-9a-f]{2}(\s|\\?\|)/.test(s) && hexOf(s) !== null);
 }
 
 /** The rows of the client-protocol examples table: [example, vector, hex]. */
