@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ApplyOutcome,
+  CommandCondition,
   CommandOp,
   Status,
   decodeOutcomeRequest,
@@ -114,6 +115,39 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     expect(sizes.length).toBeGreaterThanOrEqual(2); // 12 MiB of values in 8 MiB messages
     expect(Math.max(...sizes)).toBeLessThanOrEqual(payloadBytesMax(nc));
     sub.unsubscribe();
+  });
+
+  it('outcome queries left out of a reply cut at the payload bound are asked again, and every conditional write gets its outcome', async () => {
+    const leader = nc.subscribe(subjects.propose('l5'), {
+      callback: (_e, m) => {
+        const n = decodeProposeRequest(m.data).commands.length;
+        m.respond(reply({ firstIndex: 200, lastIndex: 200 + n - 1 }));
+      },
+    });
+    const asked: number[] = [];
+    // A storage node that answers only the first query of each request (as a reply at its bound would).
+    const node = nc.subscribe(subjects.read('s5'), {
+      callback: (_e, m) => {
+        const [q] = decodeOutcomeRequest(m.data).queries;
+        asked.push(q.index);
+        m.respond(encodeOutcomeReply({ appliedIndex: 1000, results: [{ outcome: q.index % 2 ? ApplyOutcome.ConditionFailed : ApplyOutcome.Applied, revision: q.index }] }));
+      },
+    });
+    const view = new ClusterView(() => 0);
+    view.hintLeader('l5');
+    view.onStorageStatus({ kind: 'storage', id: 's5', appliedIndex: 1000, knownCommitIndex: 1000, keys: 1, dataBytes: 1, atMs: 0 });
+    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 64, proposalsInflightMax: 4, writeTimeoutMs: 5000 }, createLogger('test', 'silent'));
+    const nx = (k: string) => ({ ...set(k, 'v'), condition: CommandCondition.IfAbsent });
+    const results = await Promise.all(['a', 'b', 'c', 'd'].map((k) => writes.submit(nx(k))));
+    expect(results.map((r) => [r.status, r.revision])).toEqual([
+      [Status.Ok, 200],
+      [Status.ConditionFailed, 201],
+      [Status.Ok, 202],
+      [Status.ConditionFailed, 203],
+    ]);
+    expect([...asked].sort()).toEqual([200, 201, 202, 203]); // one batch (answered for 200), then 201..203 alone
+    leader.unsubscribe();
+    node.unsubscribe();
   });
 
   it('a re-sent write whose outcome no storage node knows is answered UNAVAILABLE, never OK', async () => {
