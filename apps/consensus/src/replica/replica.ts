@@ -31,6 +31,7 @@ import {
   decodeMemberRequest,
   encodeMemberReply,
   encodeStatus,
+  logNetworkFault,
   payloadBytesMax,
   publishSafe,
   respondSafe,
@@ -626,7 +627,16 @@ export class Replica {
 
   private publishStatus(): void {
     if (this.stopped) return;
-    publishSafe(this.opts.nc, this.opts.subjects.consensusStatus(), encodeStatus(this.status()), this.opts.log);
+    let status: ConsensusStatus;
+    try {
+      status = this.status();
+    } catch (e) {
+      // The log is closed for a moment while a leader's snapshot is installed (RaftLogStore.reset):
+      // skip this heartbeat; a timer callback that throws would end the process.
+      logNetworkFault(this.opts.log, 'status:unavailable', { err: e }, 'status heartbeat skipped');
+      return;
+    }
+    publishSafe(this.opts.nc, this.opts.subjects.consensusStatus(), encodeStatus(status), this.opts.log);
   }
 
   // ---- log compaction (Raft §7) ------------------------------------------------------------
