@@ -116,6 +116,31 @@ describe('chaos run (real cluster, real nats-server)', () => {
     expect(existsSync(result.dir)).toBe(false); // a passing run in a temp dir cleans up
   });
 
+  itNats('big values (1 byte to 1 MiB, RESP MGETs, pipelined TLV reads) while the leader, replicas, a storage node and the gateway are cut off NATS is linearizable', async () => {
+    const result = await runChaos({
+      seed: 23,
+      durationMs: 20_000,
+      clients: 2,
+      keys: 4,
+      bigValues: { clients: 2, keys: 4, mgetKeys: 16, pipelinedReads: 16 },
+      faults: { kinds: ['partition-leader', 'partition'], cycle: true, startMs: 1000, endMarginMs: 1000, gapMinMs: 500, gapMaxMs: 1000, downMinMs: 1000, downMaxMs: 2000 },
+    });
+    const summary = formatChaosSummary(result);
+    if (!result.passed) process.stderr.write(`${summary}\n`);
+    expect(result.problems).toEqual([]);
+    expect(result.unexpectedExits).toBe(0);
+    expect(result.check.violations).toEqual([]);
+    expect(result.passed).toBe(true);
+    expect(result.faults['partition-leader']).toBeGreaterThanOrEqual(1);
+    expect(result.faults.partition).toBeGreaterThanOrEqual(1);
+    expect(result.faultLog[0].detail).toMatch(/^[1-9]\d* NATS connection\(s\) reset/);
+    const big = result.bigValues!;
+    expect(big.setBytesMax).toBe(1024 * 1024);
+    expect(big.mgets).toBeGreaterThan(0);
+    expect(big.pipelinedBursts).toBeGreaterThan(0);
+    expect(summary).toContain('--big-values');
+  });
+
   itNats('membership under load: 3 → 5 → 3 replicas, the leader removed on the way, is linearizable', async () => {
     const result = await runChaos({ seed: 11, durationMs: 24_000, clients: 4, keys: 6, faults: { kinds: [] }, membership: true });
     const summary = formatChaosSummary(result);

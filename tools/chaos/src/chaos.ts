@@ -8,7 +8,9 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeTarget, planFaults, type FaultKind, type FaultPlanOptions, type PlannedFault, FAULT_KINDS } from './schedule';
+import { bigKeys, formatBigValuesStats, newBigValuesStats, runBigValues, valueIdentity, type BigValuesOptions, type BigValuesStats } from './big-values';
+import { TcpProxy } from './nats-proxy';
+import { describeTarget, planFaults, type FaultKind, type FaultPlanOptions, type PlannedFault, FAULT_KINDS, PARTITION_KINDS } from './schedule';
 
 export interface ChaosOptions {
   seed: number;
@@ -37,6 +39,17 @@ export interface ChaosOptions {
    * = [] runs membership changes alone. Fault injection and membership steps never overlap.
    */
   membership?: boolean;
+  /**
+   * Also run the big-values workload (big-values.ts) next to the small-value clients: values of 1
+   * byte to 1 MiB on keys big0.., pipelined TLV reads and RESP MGETs of many large values, all in
+   * the history. `true` = its defaults.
+   */
+  bigValues?: boolean | BigValuesOptions;
+  /**
+   * Put every process behind its own TCP proxy to nats-server (TcpProxy) even when no partition
+   * fault is planned (default: only then).
+   */
+  proxies?: boolean;
   /** Aborting ends the load and faults early; the run still heals, reads and checks. */
   signal?: AbortSignal;
   /** Progress lines (default: none). */
@@ -87,6 +100,10 @@ export interface ChaosResult {
   check: CheckResult;
   /** What failed besides linearizability: a process that exited on its own, a recovery or a final read that failed. */
   problems: string[];
+  /** Cairn processes that exited without the run killing them (each is also a problem). */
+  unexpectedExits: number;
+  /** What the big-values workload did (null when it did not run). */
+  bigValues: BigValuesStats | null;
   historyPath: string | null;
   /** Config, data and process logs of the run (deleted after a passing run in a temp dir). */
   dir: string;
@@ -115,10 +132,11 @@ const OPS_PER_CLIENT_MAX = 50_000_000;
  * Writes a chaos cluster config into `dir` (3 consensus replicas, 2 storage nodes, 1 gateway, free
  * ports, data under `dir/data`) and returns its path and the gateway's address.
  */
-export async function writeChaosConfig(dir: string): Promise<{ configPath: string; host: string; port: number; httpPort: number; dataDir: string }> {
+export async function writeChaosConfig(dir: string): Promise<{ configPath: string; host: string; port: number; httpPort: number; respPort: number; dataDir: string }> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const httpPort = await freePort();
+  const respPort = await freePort();
   const dataDir = join(dir, 'data');
   const config = {
     clusterName: 'chaos',
@@ -127,12 +145,44 @@ export async function writeChaosConfig(dir: string): Promise<{ configPath: strin
     // Compaction on a short leash, so compaction, InstallSnapshot and storage snapshots run under the faults too.
     consensus: { replicas: Array.from({ length: CHAOS_CLUSTER.consensus }, (_, i) => ({ id: `c${i + 1}` })), logRetainedEntries: 2000, compactionIntervalMs: 500 },
     storage: { nodes: Array.from({ length: CHAOS_CLUSTER.storage }, (_, i) => ({ id: `s${i + 1}` })) },
-    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort }] },
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort, respPort }] },
     logLevel: 'info',
   };
   const configPath = join(dir, 'cairn.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  return { configPath, host: '127.0.0.1', port, httpPort, dataDir };
+  return { configPath, host: '127.0.0.1', port, httpPort, respPort, dataDir };
+}
+
+/** Process ids a chaos cluster may run: its config's, plus c4 and c5 (membership runs join them). */
+const CHAOS_PROCESS_IDS = [
+  ...Array.from({ length: CHAOS_CLUSTER.consensus + 2 }, (_, i) => `c${i + 1}`),
+  ...Array.from({ length: CHAOS_CLUSTER.storage }, (_, i) => `s${i + 1}`),
+  'g1',
+];
+
+/**
+ * One TcpProxy per process id in front of the config's nats-server, and per process a copy of the
+ * config (`cairn.<id>.json`, next to it) naming its proxy as the only NATS server.
+ * @returns the proxies and the config path of each id (for LocalCluster's configPathFor).
+ */
+export async function startNatsProxies(configPath: string, ids: readonly string[]): Promise<{ proxies: Map<string, TcpProxy>; configs: Map<string, string> }> {
+  const config = JSON.parse(readFileSync(configPath, 'utf8')) as { nats: { servers: string[] } };
+  const upstream = new URL(config.nats.servers[0]!);
+  const proxies = new Map<string, TcpProxy>();
+  const configs = new Map<string, string>();
+  try {
+    for (const id of ids) {
+      const proxy = await TcpProxy.start({ upstreamHost: upstream.hostname, upstreamPort: Number(upstream.port) });
+      proxies.set(id, proxy);
+      const path = join(configPath, '..', `cairn.${id}.json`);
+      writeFileSync(path, JSON.stringify({ ...config, nats: { ...config.nats, servers: [proxy.url] } }, null, 2));
+      configs.set(id, path);
+    }
+  } catch (e) {
+    await Promise.all([...proxies.values()].map((p) => p.close()));
+    throw e;
+  }
+  return { proxies, configs };
 }
 
 /** The last Raft log segment of a replica's data dir, or null when it has none. */
@@ -215,7 +265,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const dirGiven = options.configOut !== undefined;
   const dir = dirGiven ? resolve(options.configOut!) : mkdtempSync(join(tmpdir(), 'cairn-chaos-'));
-  const { configPath, host, port, httpPort, dataDir } = await writeChaosConfig(dir);
+  const { configPath, host, port, httpPort, respPort, dataDir } = await writeChaosConfig(dir);
   const problems: string[] = [];
   const faultLog: InjectedFault[] = [];
   const membershipLog: MembershipStep[] = [];
@@ -232,12 +282,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const paused = new Set<string>();
   let natsDown = false;
   let passed = false;
+  let unexpectedExits = 0;
+  const bigValues: BigValuesOptions | null = options.bigValues ? (options.bigValues === true ? {} : options.bigValues) : null;
+  const bigStats = bigValues ? newBigValuesStats() : null;
+  const useProxies = options.proxies === true || plan.some((f) => PARTITION_KINDS.includes(f.kind));
+  const { proxies, configs } = useProxies ? await startNatsProxies(configPath, CHAOS_PROCESS_IDS) : { proxies: new Map<string, TcpProxy>(), configs: new Map<string, string>() };
 
   const cluster = LocalCluster.create({
     configPath,
-    onUnexpectedExit: (x) => problems.push(`${x.role} ${x.id} exited on its own (code ${x.code}, signal ${x.signal}); log tail:\n${x.logTail}`),
+    configPathFor: (id) => configs.get(id),
+    onUnexpectedExit: (x) => {
+      unexpectedExits++;
+      problems.push(`${x.role} ${x.id} exited on its own (code ${x.code}, signal ${x.signal}); log tail:\n${x.logTail}`);
+    },
   });
-  say(`chaos: seed ${options.seed}, ${options.durationMs} ms, ${clients} clients, ${keys} keys, ${plan.length} faults planned; dir ${dir}`);
+  say(
+    `chaos: seed ${options.seed}, ${options.durationMs} ms, ${clients} clients, ${keys} keys${bigValues ? ', big values' : ''}${useProxies ? ', NATS proxies' : ''}, ${plan.length} faults planned; dir ${dir}`,
+  );
   try {
     await cluster.launch(READY_TIMEOUT_MS);
     const t0 = Date.now();
@@ -316,6 +377,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           await sleep(f.holdMs);
           process.kill(pid, 'SIGCONT');
           paused.delete(target);
+          break;
+        }
+        case 'partition':
+        case 'partition-leader': {
+          const proxy = proxies.get(target);
+          if (!proxy) throw new Error(`${target} has no NATS proxy: cannot partition it`);
+          const severed = proxy.cut();
+          const refusedBefore = proxy.stats().refused;
+          await sleep(f.holdMs);
+          proxy.heal();
+          done.detail = `${severed} NATS connection(s) reset, ${proxy.stats().refused - refusedBefore} reconnect(s) refused`;
           break;
         }
         case 'nats-restart':
@@ -436,7 +508,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     };
 
-    const load = Array.from({ length: clients }, (_, i) => clientLoop(i));
+    const load: Promise<unknown>[] = Array.from({ length: clients }, (_, i) => clientLoop(i));
+    if (bigValues) {
+      // Client ids after the small clients and the final reader (id = clients).
+      load.push(
+        runBigValues(bigValues, { recorder, seed: options.seed, host, port, respPort, requestTimeoutMs, firstClientId: clients + 1, over, writeOutcome, errorBackoffMs: ERROR_BACKOFF_MS }, bigStats!),
+      );
+    }
     await Promise.all([faultLoop(), membershipLoop()]);
     const restMs = options.durationMs - elapsed();
     if (restMs > 0) await sleep(restMs, undefined, { signal: options.signal }).catch(() => undefined);
@@ -445,10 +523,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     say(`chaos: load over after ${elapsed()} ms; healing`);
 
     // --- heal, final reads, check ------------------------------------------------------------
+    for (const p of proxies.values()) p.heal();
     await healAll(cluster, paused, natsDown).catch((e: unknown) => problems.push(`healing failed: ${(e as Error).message}`));
     natsDown = false;
     await cluster.waitReady(READY_TIMEOUT_MS).catch((e: unknown) => problems.push(`not ready after healing: ${(e as Error).message}`));
-    await finalReads(recorder, clients, keys, host, port, requestTimeoutMs, problems);
+    const keyNames = [...Array.from({ length: keys }, (_, k) => `k${k}`), ...(bigValues ? bigKeys(bigValues.keys ?? 4) : [])];
+    await finalReads(recorder, clients, keyNames, host, port, requestTimeoutMs, problems);
     if (options.membership && membershipLog.length === 4) {
       const conf = await members.list().catch((e: unknown) => ({ voters: [], learners: [], error: (e as Error).message }));
       if (conf.voters.length !== 3 || conf.learners.length !== 0) problems.push(`membership: expected 3 voters and no learners at the end, got ${JSON.stringify(conf)}`);
@@ -476,10 +556,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       membershipLog,
       check,
       problems,
+      unexpectedExits,
+      bigValues: bigStats,
       historyPath,
       dir,
       dirKept: dirGiven || !passed,
-      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}`,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}`,
     };
   } finally {
     // A stopped process ignores SIGTERM until continued: resume before stopping.
@@ -488,6 +570,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (pid !== null) process.kill(pid, 'SIGCONT');
     }
     await cluster.stop();
+    await Promise.all([...proxies.values()].map((p) => p.close()));
     if (passed && !dirGiven) rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -540,18 +623,18 @@ async function waitStorageCaughtUp(cluster: LocalCluster, id: string, timeoutMs:
 }
 
 /** One linearizable GET of every key by client `clientId`, recorded; retried until one succeeds. */
-async function finalReads(recorder: HistoryRecorder, clientId: number, keys: number, host: string, port: number, requestTimeoutMs: number, problems: string[]): Promise<void> {
+async function finalReads(recorder: HistoryRecorder, clientId: number, keys: readonly string[], host: string, port: number, requestTimeoutMs: number, problems: string[]): Promise<void> {
   let conn: CairnClient | null = null;
   try {
-    for (let k = 0; k < keys; k++) {
-      const key = `k${k}`;
+    for (const key of keys) {
       let done = false;
       for (let attempt = 0; attempt < FINAL_READ_ATTEMPTS_MAX && !done; attempt++) {
         const id = recorder.invoke(clientId, 'get', key);
         try {
           conn ??= await CairnClient.connect({ host, port, connectTimeoutMs: 2000, requestTimeoutMs });
           const got = await conn.get(key);
-          recorder.ok(id, got ? got.value.toString('utf8') : null);
+          // The identity the writers recorded (small values: the value itself; big ones: tag#bytes).
+          recorder.ok(id, got ? valueIdentity(got.value) : null);
           done = true;
         } catch {
           recorder.fail(id);
@@ -575,8 +658,9 @@ export function formatChaosSummary(r: ChaosResult): string {
     `chaos: ${r.passed ? 'PASSED' : 'FAILED'} seed=${r.seed} duration=${r.durationMs / 1000}s clients=${r.clients} keys=${r.keys} elapsed=${(r.elapsedMs / 1000).toFixed(1)}s`,
     `operations: ${o.total} (ok ${o.ok}, fail ${o.fail}, info ${o.info}); ok/fail/info by kind: ${kinds}`,
     `faults: ${faultTotal} (${FAULT_KINDS.map((k) => `${k} ${r.faults[k]}`).join(', ')})`,
+    ...(r.bigValues ? [formatBigValuesStats(r.bigValues)] : []),
     ...(r.membershipLog.length ? [`membership: ${r.membershipLog.map((m) => `+${(m.atMs / 1000).toFixed(1)}s ${m.action} (${m.ms} ms) → voters ${m.voters.join(',')}`).join('; ')}`] : []),
-    `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}`,
+    `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}; unexpected process exits: ${r.unexpectedExits}`,
     formatCheckResult(r.check),
   ];
   for (const p of r.problems) lines.push(`problem: ${p}`);

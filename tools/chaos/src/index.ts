@@ -4,6 +4,7 @@ export {
   countOutcomes,
   formatChaosSummary,
   runChaos,
+  startNatsProxies,
   tearRaftLogTail,
   writeChaosConfig,
   writeOutcome,
@@ -13,7 +14,24 @@ export {
   type OutcomeCounts,
 } from './chaos';
 export {
+  BIG_VALUE_BYTES_MAX,
+  RespConnection,
+  RespReplyError,
+  bigKeys,
+  bigValue,
+  drawValueBytes,
+  formatBigValuesStats,
+  newBigValuesStats,
+  runBigValues,
+  valueIdentity,
+  type BigValuesOptions,
+  type BigValuesStats,
+  type RespReply,
+} from './big-values';
+export { PROXY_CONNECTIONS_MAX, TcpProxy, type TcpProxyOptions, type TcpProxyStats } from './nats-proxy';
+export {
   FAULT_KINDS,
+  PARTITION_KINDS,
   FaultPlanError,
   KIND_WEIGHTS,
   describeTarget,

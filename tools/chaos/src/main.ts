@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `node tools/chaos/dist/main.js --seed N --duration 600s --clients 8 --keys 20 [--config-out DIR] [--history FILE]`:
+ * `node tools/chaos/dist/main.js --seed N --duration 600s --clients 8 --keys 20 [--config-out DIR] [--history FILE]
+ *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--proxies]`:
  * one chaos run (src/chaos.ts) on a real local cluster, then its summary on stdout.
  * `--check-history FILE` re-checks a saved history instead of running.
  * Exit codes: 0 passed (linearizable), 1 failed (violation or problem), 2 inconclusive (the
@@ -33,6 +34,9 @@ async function main(): Promise<number> {
     .option('--check-timeout <ms>', 'checker budget, ms', int('check-timeout', 1), 300_000)
     .option('--faults <kinds>', `comma-separated fault kinds to draw from (default all: ${FAULT_KINDS.join(',')}), or none`)
     .option('--membership', 'also grow the consensus group 3 → 5 and shrink it back to 3 (removing the leader) during the run')
+    .option('--big-values', 'also run the big-values workload: values of 1 byte to 1 MiB on keys big0..big3, pipelined TLV reads, RESP MGETs of 16 large values')
+    .option('--big-value-max <bytes>', 'largest value of the big-values workload, bytes', int('big-value-max', 1), 1024 * 1024)
+    .option('--proxies', 'put every process behind its own NATS proxy even without partition faults')
     .option('--check-history <file>', 're-check a saved history and exit')
     .allowExcessArguments(false)
     .exitOverride();
@@ -51,6 +55,9 @@ async function main(): Promise<number> {
       checkHistory?: string;
       faults?: string;
       membership?: boolean;
+      bigValues?: boolean;
+      bigValueMax: number;
+      proxies?: boolean;
     }>();
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 3;
@@ -94,6 +101,8 @@ async function main(): Promise<number> {
       checkTimeoutMs: o.checkTimeout,
       faults: kinds ? { kinds } : undefined,
       membership: o.membership === true,
+      bigValues: o.bigValues ? { valueBytesMax: o.bigValueMax } : false,
+      proxies: o.proxies === true,
       signal: abort.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     });

@@ -36,7 +36,8 @@ describe('planFaults', () => {
     expect([...kinds].sort()).toEqual([...FAULT_KINDS].sort());
     const roles = new Set<string>();
     for (const f of faults) {
-      if (f.kind === 'kill-leader' || f.kind === 'pause-leader') expect(f.target).toEqual({ kind: 'leader' });
+      if (f.kind === 'kill-leader' || f.kind === 'pause-leader' || f.kind === 'partition-leader') expect(f.target).toEqual({ kind: 'leader' });
+      if (f.kind === 'partition') expect(f.target).toMatchObject({ kind: 'process' });
       if (f.kind === 'nats-restart') expect(f.target).toEqual({ kind: 'nats' });
       if (f.kind === 'torn-tail' || f.kind === 'torn-write') {
         expect(f.target).toMatchObject({ kind: 'process', role: 'consensus' });

@@ -13,10 +13,26 @@ import { mulberry32 } from '@cairn/raft';
  *   acknowledged: this is a lost write on one replica, beyond what a crash does to an fsynced log.
  * - `wipe`: SIGKILL one storage node, delete its whole data directory, restart it after `holdMs`:
  *   it rebuilds from a peer's snapshot (once the replicas compacted past its start) plus the log.
+ * - `partition` / `partition-leader`: cut one process (any role) / the leader off NATS for
+ *   `holdMs` through its own TCP proxy in front of nats-server (TcpProxy): its connections are
+ *   reset and new ones refused, the rest of the cluster keeps talking.
  */
-export type FaultKind = 'kill' | 'kill-leader' | 'pause' | 'pause-leader' | 'nats-restart' | 'torn-write' | 'torn-tail' | 'wipe';
+export type FaultKind =
+  | 'kill'
+  | 'kill-leader'
+  | 'pause'
+  | 'pause-leader'
+  | 'nats-restart'
+  | 'torn-write'
+  | 'torn-tail'
+  | 'wipe'
+  | 'partition'
+  | 'partition-leader';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'kill-leader', 'pause', 'pause-leader', 'nats-restart', 'torn-write', 'torn-tail', 'wipe'];
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'kill-leader', 'pause', 'pause-leader', 'nats-restart', 'torn-write', 'torn-tail', 'wipe', 'partition', 'partition-leader'];
+
+/** Kinds that need every process behind its own NATS proxy. */
+export const PARTITION_KINDS: readonly FaultKind[] = ['partition', 'partition-leader'];
 
 export type FaultRole = 'consensus' | 'storage' | 'gateway';
 
@@ -46,7 +62,7 @@ export interface FaultPlanOptions {
   /** Quiet time between one fault's start + hold and the next fault's start, ms (defaults 2000..8000). */
   gapMinMs?: number;
   gapMaxMs?: number;
-  /** Hold of a kill / torn-tail / nats-restart, ms (defaults 500..5000). */
+  /** Hold of a kill / torn-tail / nats-restart / partition, ms (defaults 500..5000). */
   downMinMs?: number;
   downMaxMs?: number;
   /** Hold of a pause, ms (defaults 500..3000); must exceed the election timeout so followers elect. */
@@ -61,7 +77,18 @@ export interface FaultPlanOptions {
 }
 
 /** Relative frequency of each kind when drawn at random: leader faults matter most, so they are frequent. */
-export const KIND_WEIGHTS: Readonly<Record<FaultKind, number>> = { kill: 3, 'kill-leader': 3, pause: 2, 'pause-leader': 2, 'nats-restart': 1, 'torn-write': 1, 'torn-tail': 1, wipe: 1 };
+export const KIND_WEIGHTS: Readonly<Record<FaultKind, number>> = {
+  kill: 3,
+  'kill-leader': 3,
+  pause: 2,
+  'pause-leader': 2,
+  'nats-restart': 1,
+  'torn-write': 1,
+  'torn-tail': 1,
+  wipe: 1,
+  partition: 2,
+  'partition-leader': 2,
+};
 
 /** Thrown on plan options that cannot describe a valid run (e.g. min above max, no kind). */
 export class FaultPlanError extends Error {
@@ -130,7 +157,7 @@ export function planFaults(opts: FaultPlanOptions): PlannedFault[] {
     // A fault must be over before the run ends: cap its hold at what is left.
     const holdMs = Math.max(0, Math.min(pause ? between(o.pauseMinMs, o.pauseMaxMs) : between(o.downMinMs, o.downMaxMs), o.durationMs - at));
     const fault: PlannedFault = { kind, atMs: at, holdMs, target: { kind: 'leader' } };
-    if (kind === 'kill' || kind === 'pause') fault.target = drawProcess();
+    if (kind === 'kill' || kind === 'pause' || kind === 'partition') fault.target = drawProcess();
     else if (kind === 'nats-restart') fault.target = { kind: 'nats' };
     else if (kind === 'wipe') {
       if (o.counts.storage < 1) throw new FaultPlanError('wipe needs a storage node');
