@@ -1,13 +1,14 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
 import { MembershipClient } from './cluster/membership-client';
 import { ClusterView } from './cluster/cluster-view';
-import { HttpApi } from './http/http-api';
+import { HttpApi, httpLimits } from './http/http-api';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ReadIndexClient } from './paths/read-index';
 import { ReadPath } from './paths/read-path';
 import { WritePath } from './paths/write-path';
 import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
+import { ByteBudget, flowLimits } from './server/flow';
 
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
@@ -36,11 +37,14 @@ export class Gateway implements ProcessComponent {
     this.writes = new WritePath(nc, subjects, this.view, g, log);
     const reads = new ReadPath(nc, subjects, this.view, g, log);
     const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
+    // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
+    const budget = new ByteBudget(g.pendingBytesMax);
     this.server = new TcpServer(
       {
         limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax },
         inflightMax: g.inflightPerConnectionMax,
-        idleTimeoutMs: g.idleTimeoutMs,
+        flow: flowLimits(g),
+        budget,
         connectionsMax: g.connectionsMax,
         drainTimeoutMs: g.drainTimeoutMs,
         reads,
@@ -57,13 +61,13 @@ export class Gateway implements ProcessComponent {
       this.httpPort = Number(httpPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
       const members = new MembershipClient({ nc, subjects, view: this.view, log });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members });
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, limits: httpLimits(g) });
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
-      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, log });
+      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());
     }

@@ -262,8 +262,45 @@ export class GatewayConfig {
   @IsInt() @Min(1) @Max(65_536)
   inflightPerConnectionMax: number = 1024;
 
+  /** Open connections per door (TLV, RESP, HTTP each); one more is answered with a defined error and closed. */
   @IsInt() @Min(1) @Max(1_000_000)
   connectionsMax: number = 10_000;
+
+  /** Reply bytes handed to a connection's socket but not yet flushed to the kernel above which the gateway stops reading that connection. */
+  @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
+  connectionReplyBytesMax: number = 1024 * 1024;
+
+  /** Bytes of a connection's requests read but not yet answered above which the gateway stops reading that connection. */
+  @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
+  connectionRequestBytesMax: number = 8 * 1024 * 1024;
+
+  /** Bytes of pending requests and unflushed replies across all connections of the gateway above which it stops reading every connection (sized so RSS stays ≤ 256 MB with clients that never read). */
+  @IsInt() @Min(1024 * 1024) @Max(64 * 1024 * 1024 * 1024)
+  pendingBytesMax: number = 64 * 1024 * 1024;
+
+  /** A frame (TLV), command (RESP) or request (HTTP headers and body) that has started must be complete within this, ms; else a defined error and close. */
+  @IsInt() @Min(100) @Max(3_600_000)
+  frameDeadlineMs: number = 30_000;
+
+  /** A connection that must close (protocol error, QUIT, idle, over a cap) is destroyed at the latest this long after its last reply was written, ms. */
+  @IsInt() @Min(10) @Max(600_000)
+  closeTimeoutMs: number = 2_000;
+
+  /** RESP: most arguments in one command (the `*<n>` count, command name included); beyond it a protocol error and close. */
+  @IsInt() @Min(3) @Max(1024 * 1024)
+  respArgumentsMax: number = 4096;
+
+  /** RESP: most bytes of arguments in one command (at least the largest bulk is always allowed); beyond it a protocol error and close. */
+  @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
+  respCommandBytesMax: number = 16 * 1024 * 1024;
+
+  /** RESP: most keys in one MGET, MSET, DEL or EXISTS; beyond it the command gets an error and the connection stays open. */
+  @IsInt() @Min(1) @Max(1024 * 1024)
+  keysPerCommandMax: number = 1024;
+
+  /** HTTP: most bytes of a request's headers (Node's maxHeaderSize); beyond it 431 and close. */
+  @IsInt() @Min(1024) @Max(1024 * 1024)
+  httpHeaderBytesMax: number = 16 * 1024;
 
   /** Client commands per proposal batch sent to the leader. */
   @IsInt() @Min(1) @Max(65_536)

@@ -23,6 +23,14 @@ export abstract class FrameAssembler {
     return this.headerFill + this.bodyFill;
   }
 
+  /**
+   * True while a frame has started but not finished: part of a header, a body being filled, or a
+   * rejected body still being skipped (the gateway's frame deadline runs only then).
+   */
+  midFrame(): boolean {
+    return this.headerFill > 0 || this.bodyFill > 0 || this.mode === 'skip' || (this.mode === 'body' && this.bodyBytes > 0);
+  }
+
   /** True once the subclass stopped the stream (framing lost); further input is ignored. */
   stopped(): boolean {
     return this.mode === 'stopped';

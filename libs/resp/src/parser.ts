@@ -104,6 +104,11 @@ export class RespParser {
     return this.failed;
   }
 
+  /** True while a command has started but not finished (part of a line, of a multibulk command or of a bulk). */
+  midCommand(): boolean {
+    return !this.failed && (this.pendingBytes > 0 || this.argsLeft > 0 || this.body !== null);
+  }
+
   /** Feeds bytes; @returns the events completed by them, in order (an `error` is always last). */
   push(chunk: Buffer): RespEvent[] {
     const out: RespEvent[] = [];

@@ -1,3 +1,5 @@
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { CommandOp, Status, type Command } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
@@ -139,6 +141,77 @@ describe('HTTP API: /v1/kv', () => {
     await fetch(`${s.base}/v1/kv/k?stale=true`);
     await fetch(`${s.base}/v1/kv/k?stale=false`);
     expect(s.store.state.reads.map((r) => r.minIndex)).toEqual([41, 0, 41]);
+  });
+});
+
+/** Sends raw bytes to the API and collects what comes back until the server closes (or `until` matches). */
+async function rawHttp(port: number, bytes: string, until?: RegExp): Promise<{ text: string; closed: boolean; socket: Socket }> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let text = '';
+  let closed = false;
+  socket.on('error', () => undefined);
+  const done = new Promise<void>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (until?.test(text)) resolve();
+    });
+    socket.on('close', () => {
+      closed = true;
+      resolve();
+    });
+  });
+  socket.write(bytes);
+  await done;
+  return { text, closed, socket };
+}
+
+describe('HTTP API: limits and request forms', () => {
+  it('an absolute-form request target (as sent to a proxy) is served like its origin form', async () => {
+    expect((await fetch(`${s.base}/v1/kv/k`, { method: 'PUT', body: 'v' })).status).toBe(200);
+    const port = s.api.port();
+    const r = await rawHttp(port, `GET http://x/v1/kv/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(r.text.endsWith('\r\n\r\nv')).toBe(true);
+    const missing = await rawHttp(port, `GET http://x:8380/v1/kv/nope?stale=true HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(missing.text).toMatch(/^HTTP\/1\.1 404 /);
+  });
+
+  it('a PUT whose Content-Length is over valueBytesMax gets 413 from its headers, before any body byte, and the connection closes', async () => {
+    const r = await rawHttp(s.api.port(), `PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n`);
+    // No body byte was sent: the answer and the close came from the headers alone.
+    expect(r.closed).toBe(true);
+    expect(r.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(r.text).toMatch(/connection: close/i);
+    expect(r.text).toContain('{"error":"TOO_LARGE","message":"value is 2000 bytes; valueBytesMax is 1024"}');
+    // Expect: 100-continue: refused without a 100, so the client never sends the body.
+    const c = await rawHttp(s.api.port(), `PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n`);
+    expect(c.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(c.text).not.toMatch(/100 Continue/);
+    // Within the limit, the 100 comes and the body is read.
+    const ok = await rawHttp(s.api.port(), `PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n`, /100 Continue\r\n\r\n/);
+    ok.socket.write('v');
+    await new Promise<void>((resolve) => ok.socket.on('data', (d: Buffer) => (d.toString().includes('"revision"') ? resolve() : undefined)));
+    ok.socket.destroy();
+    expect(s.store.data.size).toBe(1);
+  });
+
+  it('an oversize or malformed body on POST /v1/cluster/members is 413 / 400, not 500', async () => {
+    const big = await fetch(`${s.base}/v1/cluster/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'c4', pad: 'x'.repeat(5000) }) });
+    expect(big.status).toBe(413);
+    expect((await errorOf(big)).error).toBe('TOO_LARGE');
+    // Chunked (no Content-Length): refused as soon as the parser crosses the limit.
+    const chunked = await rawHttp(s.api.port(), `POST /v1/cluster/members HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1388\r\n${'x'.repeat(5000)}\r\n0\r\n\r\n`);
+    expect(chunked.text).toMatch(/^HTTP\/1\.1 413 /);
+    const bad = await fetch(`${s.base}/v1/cluster/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":' });
+    expect(bad.status).toBe(400);
+    expect((await errorOf(bad)).error).toBe('BAD_REQUEST');
+  });
+
+  it('headers over httpHeaderBytesMax are refused (431) and the connection closed', async () => {
+    const r = await rawHttp(s.api.port(), `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(20 * 1024)}\r\n\r\n`);
+    expect(r.text).toMatch(/^HTTP\/1\.1 431 /);
+    expect(r.closed).toBe(true);
   });
 });
 

@@ -9,7 +9,13 @@ import { KV_PREFIX, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
-import { json } from 'express';
+import { json, type NextFunction, type Request, type Response } from 'express';
+import { MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits } from './http-limits';
+
+export { httpLimits } from './http-limits';
+
+/** Limits when HttpDeps has none (tests): the config defaults. */
+const DEFAULT_LIMITS = { connectionsMax: 10_000, httpHeaderBytesMax: 16 * 1024, frameDeadlineMs: 30_000, idleTimeoutMs: 300_000, closeTimeoutMs: 2_000 };
 
 /** The HTTP door's Nest module: its controllers plus the gateway's shared pieces as HTTP_DEPS. */
 @Module({})
@@ -27,11 +33,11 @@ export class HttpApiModule {
  * The gateway's HTTP API and `/metrics` (docs/http.md): a Nest HTTP application of its own on
  * Express, created in Gateway.start() next to the process's Nest application context (which has
  * no HTTP server) and closed in Gateway.stop(). Body parsing is Cairn's: raw bytes up to
- * `valueBytesMax` on /v1/kv only, never JSON.
+ * `valueBytesMax` on /v1/kv only, never JSON; bodies over a route's bound are refused from their
+ * Content-Length (413, before reading); connections, headers and deadlines are bounded (HttpLimits).
  */
 export class HttpApi {
   private app: INestApplication | null = null;
-  private connections = 0;
 
   constructor(private readonly deps: HttpDeps) {}
 
@@ -39,18 +45,19 @@ export class HttpApi {
     const adapter = new ExpressAdapter();
     adapter.getInstance().disable('x-powered-by');
     const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), adapter, { bodyParser: false, logger: ['error', 'warn'] });
+    const limits = this.deps.limits ?? httpLimits(DEFAULT_LIMITS);
+    const server = app.getHttpServer() as Server;
+    const tracked = applyHttpLimits(server, limits);
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
+    app.use(bodyLimitMiddleware(this.deps.paths.limits.valueBytesMax, limits.closeTimeoutMs));
     app.use(KV_PREFIX, rawBodyMiddleware(this.deps.paths.limits.valueBytesMax));
     // JSON bodies on the membership route only (a few bytes: {"id":"c4","kind":"replica"}).
-    app.use('/v1/cluster/members', json({ limit: '4kb' }));
+    const parseJson = json({ limit: MEMBERS_BODY_BYTES_MAX });
+    const jsonErrors = bodyParserErrors('the membership body limit', MEMBERS_BODY_BYTES_MAX, 'body');
+    app.use('/v1/cluster/members', (req: Request, res: Response, next: NextFunction) => parseJson(req, res, (err?: unknown) => (err ? jsonErrors(err, res) : next())));
     app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, exceptionFactory: validationException }));
     app.useGlobalFilters(new ErrorBodyFilter());
-    const server = app.getHttpServer() as Server;
-    server.on('connection', (socket) => {
-      this.connections++;
-      socket.once('close', () => this.connections--);
-    });
-    this.deps.metrics.trackConnections('http', () => this.connections);
+    this.deps.metrics.trackConnections('http', tracked.count);
     await app.listen(port, host);
     this.app = app;
   }

@@ -2,6 +2,7 @@ import type { ClusterView } from '../cluster/cluster-view';
 import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
+import type { HttpLimits } from './http-limits';
 
 /** What the HTTP door shares with the rest of the gateway (one provider: HTTP_DEPS). */
 export interface HttpDeps {
@@ -12,6 +13,8 @@ export interface HttpDeps {
   metrics: GatewayMetrics;
   /** Forwards membership changes to the leader; absent in HTTP unit tests without NATS. */
   members?: MembershipClient;
+  /** Connection, header and deadline bounds; absent in tests: the config defaults. */
+  limits?: HttpLimits;
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');

@@ -3,6 +3,7 @@ import { Status, statusName } from '@cairn/protocol';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { sendError, statusOfHttp } from './errors';
+import { bodyParserErrors } from './http-limits';
 
 /** Path prefix of the key routes; the key is the one path segment after it. */
 export const KV_PREFIX = '/v1/kv/';
@@ -72,21 +73,13 @@ export function kvKeyMiddleware(observer: RequestObserver) {
 
 /**
  * The request body as raw bytes (any Content-Type), at most `valueBytesMax`: over it the answer
- * is 413 TOO_LARGE (from Content-Length before reading, or once the limit is crossed), with the
- * same JSON error body as every other error.
+ * is 413 TOO_LARGE (bodyLimitMiddleware answers from Content-Length before reading; here, a
+ * chunked body as soon as it crosses the limit), with the same JSON error body as every other error.
  */
 export function rawBodyMiddleware(valueBytesMax: number) {
   const parse = express.raw({ type: () => true, limit: valueBytesMax });
+  const onError = bodyParserErrors('valueBytesMax', valueBytesMax, 'value');
   return (req: Request, res: Response, next: NextFunction): void => {
-    parse(req, res, (err?: unknown) => {
-      if (!err) return next();
-      const e = err as { type?: string; status?: number; length?: number; message?: string };
-      if (e.type === 'entity.too.large') {
-        const size = e.length !== undefined ? `value is ${e.length} bytes` : 'value is too large';
-        return sendError(res, 413, { error: statusName(Status.TooLarge), message: `${size}; valueBytesMax is ${valueBytesMax}` });
-      }
-      const httpStatus = e.status && e.status >= 400 && e.status < 500 ? e.status : 400;
-      sendError(res, httpStatus, { error: statusName(statusOfHttp(httpStatus)), message: e.message ?? 'bad request body' });
-    });
+    parse(req, res, (err?: unknown) => (err ? onError(err, res) : next()));
   };
 }

@@ -5,6 +5,8 @@ import { createLogger } from '@cairn/messaging';
 import { ClusterView } from '../cluster/cluster-view';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
+import { ByteBudget } from '../server/flow';
+import { testFlowLimits } from '../server/testing';
 import { TcpServer } from '../server/tcp-server';
 import { GatewayMetrics } from './gateway-metrics';
 
@@ -27,7 +29,8 @@ describe('GatewayMetrics', () => {
       {
         limits: { keyBytesMax: 16, valueBytesMax: 64 },
         inflightMax: 16,
-        idleTimeoutMs: 60_000,
+        flow: testFlowLimits(),
+        budget: new ByteBudget(1024 * 1024),
         connectionsMax: 4,
         drainTimeoutMs: 1000,
         reads,

@@ -27,6 +27,8 @@ interface Command {
   arity: number;
   /** Store effect, for the connection's OrderGate (default none). */
   effect?: Effect;
+  /** Multi-key commands: how many keys `args` name (bounded by keysPerCommandMax). */
+  keysOf?: (args: Buffer[]) => number;
   run: (args: Buffer[], c: RespClient) => Reply;
 }
 
@@ -109,17 +111,24 @@ const REFUSED: Record<string, string> = Object.fromEntries([
 export class RespCommands {
   private readonly table: Record<string, Command>;
 
-  constructor(private readonly info: RespServerInfo) {
+  /**
+   * @param keysPerCommandMax most keys in one MGET, MSET, DEL or EXISTS (gateway.keysPerCommandMax);
+   *   more: `-ERR too many keys: N; keysPerCommandMax is M`, nothing read or written.
+   */
+  constructor(
+    private readonly info: RespServerInfo,
+    private readonly keysPerCommandMax = 1024,
+  ) {
     this.table = {
       ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
       echo: { arity: 2, run: (a) => encodeBulk(a[1]) },
       get: { arity: 2, effect: 'read', run: (a, c) => this.get(a[1], c.session) },
       set: { arity: -3, effect: 'write', run: (a, c) => this.set(a, c.session) },
       setnx: { arity: 3, effect: 'write', run: (a, c) => this.setnx(a[1], a[2], c.session) },
-      del: { arity: -2, effect: 'both', run: (a, c) => this.del(a.slice(1), c.session) },
-      exists: { arity: -2, effect: 'read', run: (a, c) => this.exists(a.slice(1), c.session) },
-      mget: { arity: -2, effect: 'read', run: (a, c) => this.mget(a.slice(1), c.session) },
-      mset: { arity: -3, effect: 'write', run: (a, c) => this.mset(a, c.session) },
+      del: { arity: -2, effect: 'both', keysOf: (a) => a.length - 1, run: (a, c) => this.del(a.slice(1), c.session) },
+      exists: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.exists(a.slice(1), c.session) },
+      mget: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.mget(a.slice(1), c.session) },
+      mset: { arity: -3, effect: 'write', keysOf: (a) => Math.floor((a.length - 1) / 2), run: (a, c) => this.mset(a, c.session) },
       dbsize: { arity: 1, run: () => this.dbsize() },
       info: { arity: -1, run: (a) => encodeBulk(infoText(this.info, a.slice(1).map((x) => x.toString('latin1')))) },
       command: { arity: -1, run: (a) => this.command(a) },
@@ -149,6 +158,8 @@ export class RespCommands {
     const cmd = Object.prototype.hasOwnProperty.call(this.table, name) ? this.table[name] : undefined;
     if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
     if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) return wrongArity(name);
+    const keys = cmd.keysOf?.(args) ?? 0;
+    if (keys > this.keysPerCommandMax) return err(`ERR too many keys: ${keys}; keysPerCommandMax is ${this.keysPerCommandMax}`);
     try {
       const r = client.gate.run(cmd.effect ?? 'none', () => cmd.run(args, client));
       return Buffer.isBuffer(r) ? r : r.catch((e: Error) => err(`ERR gateway error: ${e.message}`));

@@ -4,14 +4,18 @@ import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
 import { OrderGate } from './order-gate';
 import { drainConnection } from '../server/drain';
+import { ConnectionFlow, type ByteBudget, type FlowLimits } from '../server/flow';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
   parserLimits: RespParserLimits;
   commands: RespCommands;
-  /** Commands answered-or-pending but not yet written, per connection; beyond it the socket is paused. */
+  /** Replies per connection from parse until flushed (pending, or written but not yet flushed); beyond it the socket is paused. */
   inflightMax: number;
-  idleTimeoutMs: number;
+  /** Byte bounds, deadlines and the idle timeout of a connection (ConnectionFlow). */
+  flow: FlowLimits;
+  /** The gateway-wide bound on bytes held for clients (shared with the TLV door). */
+  budget: ByteBudget;
   onClose: (c: RespConnection) => void;
 }
 
@@ -22,31 +26,40 @@ interface Slot {
   reply: Buffer | null;
   /** Close the connection once this reply is written (QUIT, protocol error). */
   thenClose: boolean;
+  /** Bytes of the command's arguments, held until its reply is written. */
+  requestBytes: number;
 }
 
 /**
  * One RESP2 connection. RESP has no request ids, so replies must leave in the order the commands
  * arrived although reads and writes complete out of order: each command takes a slot in a FIFO and
- * the head is written as soon as it is filled. At `inflightMax` slots the socket is paused (parsed
- * commands of the last chunk wait in a backlog), like the binary protocol's connection.
+ * the head is written as soon as it is filled. Backpressure as on the binary protocol
+ * (docs/protocol.md, "Connection limits and backpressure"): the socket is paused while
+ * `inflightMax` replies are pending or unflushed, or while a byte bound of ConnectionFlow is
+ * crossed (parsed commands of the last chunk wait in a backlog). A command half read for
+ * `frameDeadlineMs` is a protocol error.
  * After QUIT or a protocol error the remaining input is ignored and the connection closes once
- * every earlier reply and the final one are written, as Redis does. The server must be created
- * with `allowHalfOpen`: a client that shuts its side after its last command still gets every reply.
+ * every earlier reply and the final one are flushed (ConnectionFlow.closeAfterFlush), as Redis
+ * does. The server must be created with `allowHalfOpen`: a client that shuts its side after its
+ * last command still gets every reply.
  */
 export class RespConnection {
   private readonly parser: RespParser;
+  private readonly flow: ConnectionFlow;
   readonly client: RespClient;
   private slots: Slot[] = [];
   private slotsHead = 0;
+  /** Replies written but not yet flushed. */
+  private unflushed = 0;
+  /** Slots whose reply the cluster has not produced yet. */
+  private awaiting = 0;
   private backlog: RespEvent[] = [];
   private backlogHead = 0;
-  private corked = false;
   private draining = false;
   /** QUIT or a protocol error seen: take no further commands. */
   private ending = false;
   /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
   private peerEnded = false;
-  private closed = false;
   private drainWaiters: (() => void)[] = [];
 
   constructor(
@@ -65,32 +78,40 @@ export class RespConnection {
       gate: new OrderGate(),
     };
     socket.setNoDelay(true);
-    socket.setTimeout(deps.idleTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('timeout', () => {
-      if (this.pending() === 0) socket.end();
+    this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
+      update: () => this.processBacklog(),
+      frameDeadline: () => {
+        this.backlog = [];
+        this.backlogHead = 0;
+        this.end(encodeError(`ERR Protocol error: command not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`));
+      },
+      awaitingCluster: () => this.awaiting,
+      closed: () => {
+        this.wakeDrainWaiters();
+        deps.onClose(this);
+      },
     });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       this.peerEnded = true;
       this.processBacklog();
     });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      this.closed = true;
-      this.wakeDrainWaiters();
-      deps.onClose(this);
-    });
   }
 
-  /** Replies not yet written (their commands are in flight or wait behind one that is). */
+  /** Replies not yet flushed (their commands are in flight, wait behind one that is, or sit in the socket). */
   pending(): number {
-    return this.slots.length - this.slotsHead;
+    return this.slots.length - this.slotsHead + this.unflushed;
+  }
+
+  /** Bytes this connection holds (tests): unflushed replies and commands not yet answered. */
+  heldBytes(): { reply: number; request: number } {
+    return this.flow.heldBytes();
   }
 
   /** Stops reading new commands, waits (at most `timeoutMs`) for the pending replies, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    await drainConnection(this.socket, () => this.pending(), () => this.closed, this.drainWaiters, timeoutMs);
+    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs);
   }
 
   private onData(chunk: Buffer): void {
@@ -99,12 +120,13 @@ export class RespConnection {
     this.processBacklog();
   }
 
+  private stopped(): boolean {
+    return this.draining || this.pending() >= this.deps.inflightMax || this.flow.blocked();
+  }
+
   private processBacklog(): void {
-    while (this.backlogHead < this.backlog.length && !this.closed && !this.ending) {
-      if (this.pending() >= this.deps.inflightMax) {
-        this.socket.pause();
-        return;
-      }
+    while (this.backlogHead < this.backlog.length && !this.flow.closed() && !this.ending) {
+      if (this.stopped()) break;
       const ev = this.backlog[this.backlogHead++];
       if (ev.kind === 'error') {
         this.end(encodeError(`ERR ${ev.message}`));
@@ -115,32 +137,39 @@ export class RespConnection {
         this.end(reply as Buffer);
         break;
       }
-      this.enqueue(reply);
+      this.enqueue(reply, argBytes(ev.args));
     }
-    this.backlog = [];
-    this.backlogHead = 0;
-    if (this.peerEnded && !this.ending && !this.closed) this.end(EMPTY);
-    if (!this.draining && !this.closed && !this.ending && this.socket.isPaused()) this.socket.resume();
+    if (this.backlogHead === this.backlog.length || this.ending) {
+      this.backlog = [];
+      this.backlogHead = 0;
+    }
+    if (this.peerEnded && !this.ending && !this.flow.closed() && this.backlog.length === 0) this.end(EMPTY);
+    if (this.ending) return;
+    this.flow.setReading(!this.stopped() && this.backlog.length === 0, this.parser.midCommand());
   }
 
-  /** The last reply of the connection: written after every earlier one, then the socket ends. */
+  /** The last reply of the connection: written after every earlier one, then the socket closes. */
   private end(last: Buffer): void {
     this.ending = true;
-    this.socket.pause();
-    this.slots.push({ reply: last, thenClose: true });
+    this.flow.setReading(false, false);
+    this.slots.push({ reply: last, thenClose: true, requestBytes: 0 });
     this.flush();
   }
 
-  private enqueue(reply: Buffer | Promise<Buffer>): void {
+  private enqueue(reply: Buffer | Promise<Buffer>, requestBytes: number): void {
     if (Buffer.isBuffer(reply)) {
-      if (this.pending() === 0) this.write(reply);
-      else this.slots.push({ reply, thenClose: false });
+      if (this.slotsHead === this.slots.length) this.write(reply);
+      else this.slots.push({ reply, thenClose: false, requestBytes: 0 });
       return;
     }
-    const slot: Slot = { reply: null, thenClose: false };
+    const slot: Slot = { reply: null, thenClose: false, requestBytes };
+    this.flow.holdRequest(requestBytes);
+    this.awaiting++;
     this.slots.push(slot);
     reply.then((r) => {
       slot.reply = r;
+      this.awaiting--;
+      if (this.awaiting === 0) this.wakeDrainWaiters();
       this.flush();
       if (!this.draining && !this.ending) this.processBacklog();
     });
@@ -152,13 +181,14 @@ export class RespConnection {
       const slot = this.slots[this.slotsHead];
       if (slot.reply === null) break;
       this.slotsHead++;
+      if (slot.requestBytes > 0) this.flow.releaseRequest(slot.requestBytes);
+      if (this.flow.isClosing()) continue; // closing on a drain timeout: nothing more is written
       this.write(slot.reply);
-      if (slot.thenClose) this.socket.end();
+      if (slot.thenClose) this.flow.closeAfterFlush();
     }
     if (this.slotsHead === this.slots.length) {
       this.slots = [];
       this.slotsHead = 0;
-      this.wakeDrainWaiters();
     } else if (this.slotsHead > 1024 && this.slotsHead * 2 > this.slots.length) {
       this.slots = this.slots.slice(this.slotsHead);
       this.slotsHead = 0;
@@ -166,17 +196,9 @@ export class RespConnection {
   }
 
   private write(b: Buffer): void {
-    if (this.closed || this.socket.destroyed) return;
-    // Cork for the rest of this tick so replies completed together leave in one write.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(b);
+    if (this.flow.closed()) return;
+    this.unflushed++;
+    this.flow.write(b, () => this.unflushed--);
   }
 
   private wakeDrainWaiters(): void {
@@ -184,4 +206,10 @@ export class RespConnection {
     this.drainWaiters = [];
     for (const w of ws) w();
   }
+}
+
+function argBytes(args: Buffer[]): number {
+  let n = 0;
+  for (const a of args) n += a.length;
+  return n;
 }

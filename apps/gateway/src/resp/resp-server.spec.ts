@@ -5,23 +5,30 @@ import { RespSocketClient, encodeCommand } from '@cairn/resp';
 import { ClusterView } from '../cluster/cluster-view';
 import { RespServer, respParserLimits } from './resp-server';
 import { fakeStore } from './testing';
+import { ByteBudget, type FlowLimits } from '../server/flow';
+import { floodUntilClosed, testFlowLimits, until } from '../server/testing';
 
-async function startServer(opts: { hold?: boolean; inflightMax?: number } = {}) {
+const RESP_BOUNDS = { respArgumentsMax: 64, respCommandBytesMax: 4096 };
+
+async function startServer(opts: { hold?: boolean; inflightMax?: number; flow?: Partial<FlowLimits>; budgetBytes?: number; connectionsMax?: number; keysPerCommandMax?: number } = {}) {
   const store = fakeStore({ hold: opts.hold });
+  const budget = new ByteBudget(opts.budgetBytes ?? 64 * 1024 * 1024);
   const server = new RespServer(
     {
       paths: store.paths,
-      parserLimits: respParserLimits(store.paths.limits),
+      parserLimits: respParserLimits({ ...store.paths.limits, ...RESP_BOUNDS }),
       inflightMax: opts.inflightMax ?? 128,
-      idleTimeoutMs: 60_000,
-      connectionsMax: 10,
+      flow: testFlowLimits(opts.flow),
+      budget,
+      keysPerCommandMax: opts.keysPerCommandMax ?? 8,
+      connectionsMax: opts.connectionsMax ?? 10,
       drainTimeoutMs: 60_000,
       info: { gatewayId: 'g1', version: '0.0.0', startedAtMs: Date.now(), respPort: 0, view: new ClusterView() },
     },
     createLogger('test', 'silent'),
   );
   await server.listen('127.0.0.1', 0);
-  return { server, store, port: server.port() };
+  return { server, store, budget, port: server.port() };
 }
 
 /** A RESP client whose replies the tests read as text: simple strings, `-errors`, bulks (null for nil). */
@@ -37,10 +44,6 @@ async function rawClient(port: number) {
   };
 }
 
-/** Resolves once `cond()` holds, re-checking after each I/O turn (an event wait, not a sleep). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setImmediate(r));
-}
 
 describe('gateway RESP server', () => {
   it('answers pipelined commands in the order received although they complete out of order', async () => {
@@ -85,9 +88,80 @@ describe('gateway RESP server', () => {
     c.send(['SET', 'k', 'x'.repeat(65)], ['PING']);
     await c.waitFor(2);
     expect(c.text()).toEqual(['-ERR value is 65 bytes; valueBytesMax is 64', 'PONG']);
-    c.send(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${respParserLimits(s.store.paths.limits).bulkBytesMax + 1}\r\n`);
+    c.send(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${respParserLimits({ ...s.store.paths.limits, ...RESP_BOUNDS }).bulkBytesMax + 1}\r\n`);
     await c.closed;
     expect(c.text()[2]).toBe('-ERR Protocol error: invalid bulk length');
+    await s.server.close();
+  });
+
+  it('a protocol error from a client that keeps writing: the error reply, then the socket is destroyed (the client gets a reset)', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    c.closed.catch(() => undefined); // once() rejects on the expected EPIPE / ECONNRESET
+    // The "Protocol desync" shape of Redis's test suite: a bad header, then 1 KiB lines forever.
+    c.socket.write('*1\r\nx4\r\n');
+    const error = await floodUntilClosed(c.socket, Buffer.from('A'.repeat(1024) + '\n'));
+    expect(c.text()[0]).toBe("-ERR Protocol error: expected '$', got 'x'");
+    expect(error).toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
+    await s.server.close();
+  });
+
+  it('a client that never reads: the connection stops being read at connectionReplyBytesMax; its bytes are released when it goes', async () => {
+    const s = await startServer({ flow: { connectionReplyBytesMax: 64 * 1024 }, inflightMax: 1 << 20 });
+    const c = await rawClient(s.port);
+    c.socket.pause();
+    c.closed.catch(() => undefined);
+    const echo = encodeCommand(['ECHO', 'x'.repeat(1000)]);
+    let sent = 0;
+    const writeMore = () => {
+      while (sent < 100_000 && c.socket.write(echo)) sent++;
+    };
+    c.socket.on('drain', writeMore);
+    writeMore();
+    await until(() => s.budget.used() > 64 * 1024 && [...(s.server as unknown as { connections: Set<{ heldBytes(): { reply: number } }> }).connections].length === 1);
+    const conn = [...(s.server as unknown as { connections: Set<{ heldBytes(): { reply: number } }> }).connections][0];
+    // Paused: what it holds stays within the bound plus one chunk of replies.
+    expect(conn.heldBytes().reply).toBeLessThanOrEqual(64 * 1024 + 70 * 1024);
+    expect(sent).toBeLessThan(100_000);
+    c.socket.destroy();
+    await until(() => s.server.connectionCount() === 0);
+    expect(s.budget.used()).toBe(0);
+    await s.server.close();
+  });
+
+  it('a command not completed within frameDeadlineMs is a protocol error and closes', async () => {
+    const s = await startServer({ flow: { frameDeadlineMs: 20 } });
+    const c = await rawClient(s.port);
+    c.send(['PING'], '*2\r\n$3\r\nGET\r\n$1\r\n');
+    await c.closed;
+    expect(c.text()).toEqual(['PONG', '-ERR Protocol error: command not completed within frameDeadlineMs (20 ms)']);
+    await s.server.close();
+  });
+
+  it('bounds: too many arguments closes (invalid multibulk length); too many keys is an error and the connection stays', async () => {
+    const s = await startServer({ keysPerCommandMax: 3 });
+    const c = await rawClient(s.port);
+    c.send(['MGET', 'a', 'b', 'c', 'd'], ['MSET', 'a', '1', 'b', '2', 'c', '3', 'd', '4'], ['MGET', 'a', 'b', 'c']);
+    await c.waitFor(3);
+    expect(c.text().slice(0, 2)).toEqual(['-ERR too many keys: 4; keysPerCommandMax is 3', '-ERR too many keys: 4; keysPerCommandMax is 3']);
+    expect(c.replies[2]).toMatchObject({ type: 'array' });
+    expect(s.store.data.size).toBe(0);
+    c.send(`*${RESP_BOUNDS.respArgumentsMax + 1}\r\n`);
+    await c.closed;
+    expect(c.text()[3]).toBe('-ERR Protocol error: invalid multibulk length');
+    await s.server.close();
+  });
+
+  it('a connection over connectionsMax gets -ERR max number of clients reached and is closed', async () => {
+    const s = await startServer({ connectionsMax: 1 });
+    const first = await rawClient(s.port);
+    await until(() => s.server.connectionCount() === 1);
+    const second = await rawClient(s.port);
+    await second.closed;
+    expect(second.text()).toEqual(['-ERR max number of clients reached']);
+    first.send(['PING']);
+    await first.waitFor(1);
+    first.socket.destroy();
     await s.server.close();
   });
 

@@ -1,15 +1,19 @@
 import { createServer, type Server } from 'node:net';
 import type { GatewayConfig } from '@cairn/config';
 import type { Logger } from '@cairn/messaging';
-import type { RespParserLimits } from '@cairn/resp';
+import { encodeError, type RespParserLimits } from '@cairn/resp';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { KvPaths } from '../paths/kv-session';
 import { RespCommands } from './commands';
 import { gatewayVersion, type RespServerInfo } from './info';
 import { RespConnection, type RespConnectionDeps } from './resp-connection';
 import { listenOn } from '../server/listen';
+import { refuse } from '../server/tcp-server';
+import { flowLimits, type ByteBudget } from '../server/flow';
 
 export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'commands'> {
+  /** Most keys in one MGET, MSET, DEL or EXISTS. */
+  keysPerCommandMax: number;
   connectionsMax: number;
   drainTimeoutMs: number;
   info: Omit<RespServerInfo, 'connections'>;
@@ -17,7 +21,7 @@ export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'co
 
 /**
  * The RESP2 listener (docs/resp.md): up to `connectionsMax` connections, each a RespConnection
- * with its own KvSession. `close()` is graceful like the binary protocol's TcpServer: stop
+ * with its own KvSession; one more gets Redis's `-ERR max number of clients reached` and is closed. `close()` is graceful like the binary protocol's TcpServer: stop
  * accepting, let pending replies go out (bounded by `drainTimeoutMs`), close every connection.
  */
 export class RespServer {
@@ -30,11 +34,11 @@ export class RespServer {
     private readonly deps: RespServerDeps,
     log: Logger,
   ) {
-    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size });
+    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax);
     this.server = createServer({ allowHalfOpen: true }, (socket) => {
       if (this.connections.size >= deps.connectionsMax) {
         log.warn({ remote: socket.remoteAddress }, 'RESP connection refused: connectionsMax reached');
-        socket.destroy();
+        refuse(socket, encodeError('ERR max number of clients reached'), deps.flow.closeTimeoutMs);
         return;
       }
       const c = new RespConnection(socket, this.nextId++, { ...deps, commands: this.commands, onClose: (x) => this.connections.delete(x) });
@@ -66,23 +70,26 @@ export class RespServer {
 /**
  * Parser bounds from the gateway config: a bulk may exceed valueBytesMax by 64 KiB so a slightly
  * oversized value gets the session's TOO_LARGE error and the connection stays usable (beyond it:
- * `Protocol error: invalid bulk length` and close, like Redis's proto-max-bulk-len); 1 Mi
- * arguments and 64 MiB of arguments per command.
+ * `Protocol error: invalid bulk length` and close, like Redis's proto-max-bulk-len);
+ * `respArgumentsMax` arguments and `respCommandBytesMax` bytes of arguments per command (at least
+ * one largest bulk).
  */
-export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBytesMax'>): RespParserLimits {
+export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBytesMax' | 'respArgumentsMax' | 'respCommandBytesMax'>): RespParserLimits {
   const bulkBytesMax = Math.max(g.keyBytesMax, g.valueBytesMax) + 64 * 1024;
-  return { bulkBytesMax, arrayLengthMax: 1024 * 1024, commandBytesMax: Math.max(64 * 1024 * 1024, bulkBytesMax) };
+  return { bulkBytesMax, arrayLengthMax: g.respArgumentsMax, commandBytesMax: Math.max(g.respCommandBytesMax, bulkBytesMax) };
 }
 
 /** The gateway's RESP listener from its config (the wiring Gateway uses). */
-export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; log: Logger }): RespServer {
+export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger }): RespServer {
   const { g } = o;
   return new RespServer(
     {
       paths: o.paths,
       parserLimits: respParserLimits(g),
       inflightMax: g.inflightPerConnectionMax,
-      idleTimeoutMs: g.idleTimeoutMs,
+      flow: flowLimits(g),
+      budget: o.budget,
+      keysPerCommandMax: g.keysPerCommandMax,
       connectionsMax: g.connectionsMax,
       drainTimeoutMs: g.drainTimeoutMs,
       info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: Date.now(), respPort: o.respPort, view: o.view },

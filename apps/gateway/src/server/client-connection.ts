@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -6,11 +6,16 @@ import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 import { drainConnection } from './drain';
+import { ConnectionFlow, type ByteBudget, type FlowLimits } from './flow';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
+  /** Requests per connection from decode until their response is flushed; beyond it the socket is paused. */
   inflightMax: number;
-  idleTimeoutMs: number;
+  /** Byte bounds, deadlines and the idle timeout of a connection (ConnectionFlow). */
+  flow: FlowLimits;
+  /** The gateway-wide bound on bytes held for clients (shared with the RESP door). */
+  budget: ByteBudget;
   reads: ReadPath;
   /** Absent (tests): reads are read-your-writes only. */
   readIndex?: ReadIndexClient;
@@ -22,22 +27,28 @@ export interface ConnectionDeps {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Bytes a request holds while in flight: its frame (header + key + value). */
+const frameBytes = (req: Request) => REQUEST_HEADER_BYTES + req.key.length + req.value.length;
 
 /**
  * One client TCP connection speaking protocol v1 (docs/protocol.md): a streaming decoder, many
- * requests in flight (pipelining; responses are written as they complete, matched by request id),
- * backpressure by pausing the socket at `inflightMax`, and read-your-writes: every read carries
- * the index of this connection's last acknowledged write.
+ * requests in flight (pipelining; responses are written as they complete, matched by request id)
+ * and read-your-writes: every read carries the index of this connection's last acknowledged write.
+ * Backpressure (docs/protocol.md, "Connection limits and backpressure"): the socket is paused
+ * while `inflightMax` requests are between decode and a flushed response, or while a byte bound of
+ * ConnectionFlow is crossed; a frame half read for `frameDeadlineMs` is answered and closed.
  */
 export class ClientConnection {
   private readonly decoder: RequestDecoder;
   private readonly session: KvSession;
+  private readonly flow: ConnectionFlow;
+  /** Requests from decode until their response is flushed (or the socket closed). */
   private inflight = 0;
-  private corked = false;
+  /** Of those, the ones the cluster has not answered yet. */
+  private awaiting = 0;
   private draining = false;
-  private closed = false;
   private drainWaiters: (() => void)[] = [];
-  /** Decoded frames not yet handled because `inflightMax` requests are in flight. */
+  /** Decoded frames not yet handled because a bound stopped the connection. */
   private backlog: DecodeEvent[] = [];
   private backlogHead = 0;
 
@@ -48,41 +59,43 @@ export class ClientConnection {
     this.decoder = new RequestDecoder(deps.limits);
     this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits });
     socket.setNoDelay(true);
-    socket.setTimeout(deps.idleTimeoutMs);
+    this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
+      update: () => this.processBacklog(),
+      frameDeadline: () => this.fatal(`frame not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`),
+      awaitingCluster: () => this.awaiting,
+      closed: () => {
+        this.wakeDrainWaiters();
+        deps.onClose(this);
+      },
+    });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('timeout', () => {
-      if (this.inflight === 0) socket.end();
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      this.closed = true;
-      this.wakeDrainWaiters();
-      deps.onClose(this);
-    });
+  }
+
+  /** Bytes this connection holds (tests): unflushed replies and requests in flight. */
+  heldBytes(): { reply: number; request: number } {
+    return this.flow.heldBytes();
   }
 
   /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    await drainConnection(this.socket, () => this.inflight, () => this.closed, this.drainWaiters, timeoutMs);
+    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs);
   }
 
   private onData(chunk: Buffer): void {
+    if (this.flow.isClosing()) return;
     for (const ev of this.decoder.push(chunk)) this.backlog.push(ev);
     this.processBacklog();
   }
 
   /**
-   * Handles decoded frames while fewer than `inflightMax` requests are in flight. One TCP chunk
-   * can hold many frames, so the rest wait in `backlog` (at most one chunk's worth) with the
-   * socket paused, and resume as answers go out: the bound is exact, not per chunk.
+   * Handles decoded frames while no bound stops the connection. One TCP chunk can hold many
+   * frames, so the rest wait in `backlog` (at most one chunk's worth) with the socket paused, and
+   * resume as responses are flushed: the bounds are exact, not per chunk.
    */
   private processBacklog(): void {
-    while (this.backlogHead < this.backlog.length && !this.closed) {
-      if (this.inflight >= this.deps.inflightMax) {
-        this.socket.pause();
-        return;
-      }
+    while (this.backlogHead < this.backlog.length && !this.flow.closed() && !this.flow.isClosing()) {
+      if (this.stopped()) break;
       const ev = this.backlog[this.backlogHead++];
       if (ev.kind === 'request') this.handle(ev.request);
       else if (ev.kind === 'reject') {
@@ -90,17 +103,28 @@ export class ClientConnection {
         this.deps.observer?.observe('other', ev.status, 0);
       } else {
         // Framing is lost: answer once, then close (docs/protocol.md, "bad headers").
-        this.respond({ status: ev.status, flags: 0, requestId: ev.requestId, revision: 0, payload: Buffer.from(ev.message) });
-        this.socket.end();
-        this.socket.pause();
-        this.backlog = [];
-        this.backlogHead = 0;
+        this.fatal(ev.message, ev.requestId, ev.status);
         return;
       }
     }
+    if (this.backlogHead === this.backlog.length) {
+      this.backlog = [];
+      this.backlogHead = 0;
+    }
+    this.flow.setReading(!this.stopped() && this.backlogHead === this.backlog.length, this.decoder.midFrame());
+  }
+
+  private stopped(): boolean {
+    return this.draining || this.inflight >= this.deps.inflightMax || this.flow.blocked();
+  }
+
+  /** Answers once (BAD_REQUEST), takes no more input, closes after the answer is flushed. */
+  private fatal(message: string, requestId = 0, status: Status = Status.BadRequest): void {
+    if (this.flow.isClosing()) return;
     this.backlog = [];
     this.backlogHead = 0;
-    if (!this.draining && !this.closed && this.socket.isPaused()) this.socket.resume();
+    this.respond({ status, flags: 0, requestId, revision: 0, payload: Buffer.from(message) });
+    this.flow.closeAfterFlush();
   }
 
   private handle(req: Request): void {
@@ -115,13 +139,13 @@ export class ClientConnection {
         this.deps.observer?.observe('status', Status.Ok, (performance.now() - startMs) / 1000);
         return;
       case Opcode.Get:
-        this.track(req.requestId, 'get', startMs, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
+        this.track(req, 'get', startMs, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
         return;
       case Opcode.Set:
-        this.track(req.requestId, 'set', startMs, this.session.set(req.key, req.value, { condition: conditionOf(req.flags) }));
+        this.track(req, 'set', startMs, this.session.set(req.key, req.value, { condition: conditionOf(req.flags) }));
         return;
       case Opcode.Del:
-        this.track(req.requestId, 'del', startMs, this.session.del(req.key));
+        this.track(req, 'del', startMs, this.session.del(req.key));
         return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
@@ -129,31 +153,35 @@ export class ClientConnection {
     }
   }
 
-  /** `startMs` (performance.now() at decode) times the request for the observer. */
-  private track(requestId: number, op: RequestOp, startMs: number, p: Promise<KvResult>): void {
+  /**
+   * Counts the request in flight (and its frame bytes) from now until its response is flushed;
+   * `startMs` (performance.now() at decode) times it for the observer.
+   */
+  private track(req: Request, op: RequestOp, startMs: number, p: Promise<KvResult>): void {
+    const requestId = req.requestId;
+    const bytes = frameBytes(req);
     this.inflight++;
+    this.awaiting++;
+    this.flow.holdRequest(bytes);
     p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
-      this.inflight--;
+      this.awaiting--;
+      this.flow.releaseRequest(bytes);
       const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
-      this.respond({ status: r.status, flags: 0, requestId, revision: r.revision, payload });
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
-      if (this.inflight === 0) this.wakeDrainWaiters();
-      if (!this.draining) this.processBacklog();
+      if (this.awaiting === 0) this.wakeDrainWaiters();
+      if (this.flow.closed() || this.flow.isClosing()) {
+        this.inflight--;
+        return;
+      }
+      this.respond({ status: r.status, flags: 0, requestId, revision: r.revision, payload }, () => {
+        this.inflight--;
+      });
+      this.processBacklog();
     });
   }
 
-  private respond(res: Response): void {
-    if (this.closed || this.socket.destroyed) return;
-    // Cork for the rest of this tick so responses completed together leave in one write.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(encodeResponse(res));
+  private respond(res: Response, onFlushed?: () => void): void {
+    this.flow.write(encodeResponse(res), onFlushed);
   }
 
   private wakeDrainWaiters(): void {

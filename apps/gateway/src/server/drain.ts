@@ -1,13 +1,18 @@
 import type { Socket } from 'node:net';
+import type { ConnectionFlow } from './flow';
 
 /**
- * Graceful close of one client connection, shared by the TLV and RESP doors: stop reading, wait
- * (at most `timeoutMs`) until `pending()` answers are written — the connection calls the
- * functions in `waiters` when its last answer went out or the socket closed — then end the socket.
+ * Graceful close of one client connection, shared by the TLV and RESP doors: stop reading (the
+ * caller set its draining flag and the socket is paused), wait (at most `timeoutMs`) until no
+ * request is `awaiting()` the cluster — the connection calls the functions in `waiters` when its
+ * last answer was written or the socket closed — then close by the flow's rule (FIN once the
+ * replies are flushed; destroyed after closeTimeoutMs at the latest). Resolves once the socket closed.
  */
-export async function drainConnection(socket: Socket, pending: () => number, closed: () => boolean, waiters: (() => void)[], timeoutMs: number): Promise<void> {
-  socket.pause();
-  if (pending() > 0 && !closed()) {
+export async function drainConnection(socket: Socket, flow: ConnectionFlow, awaiting: () => number, waiters: (() => void)[], timeoutMs: number): Promise<void> {
+  if (flow.closed()) return;
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  flow.setReading(false, false);
+  if (awaiting() > 0) {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, timeoutMs);
       waiters.push(() => {
@@ -16,5 +21,7 @@ export async function drainConnection(socket: Socket, pending: () => number, clo
       });
     });
   }
-  socket.end();
+  // Replies of requests still in flight after the timeout are not written (the socket closes).
+  flow.closeAfterFlush();
+  await closed;
 }

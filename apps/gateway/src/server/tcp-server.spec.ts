@@ -1,8 +1,10 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { CommandCondition, CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, encodeRequest, type Command, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/messaging';
 import { TcpServer } from './tcp-server';
+import { ByteBudget, type FlowLimits } from './flow';
+import { floodUntilClosed, testFlowLimits, until } from './testing';
 import type { ReadPath, ReadResult } from '../paths/read-path';
 import type { WritePath, WriteResult } from '../paths/write-path';
 
@@ -17,14 +19,16 @@ function fakePaths() {
   return { writes, reads, writePath, readPath };
 }
 
-async function startServer(overrides: Partial<{ inflightMax: number; idleTimeoutMs: number; drainTimeoutMs: number }> = {}) {
+async function startServer(overrides: Partial<{ inflightMax: number; drainTimeoutMs: number; flow: Partial<FlowLimits>; budgetBytes: number; connectionsMax: number; valueBytesMax: number }> = {}) {
   const paths = fakePaths();
+  const budget = new ByteBudget(overrides.budgetBytes ?? 64 * 1024 * 1024);
   const server = new TcpServer(
     {
-      limits: { keyBytesMax: 16, valueBytesMax: 64 },
+      limits: { keyBytesMax: 16, valueBytesMax: overrides.valueBytesMax ?? 64 },
       inflightMax: overrides.inflightMax ?? 128,
-      idleTimeoutMs: overrides.idleTimeoutMs ?? 60_000,
-      connectionsMax: 10,
+      flow: testFlowLimits(overrides.flow),
+      budget,
+      connectionsMax: overrides.connectionsMax ?? 10,
       drainTimeoutMs: overrides.drainTimeoutMs ?? 60_000,
       reads: paths.readPath,
       writes: paths.writePath,
@@ -33,8 +37,7 @@ async function startServer(overrides: Partial<{ inflightMax: number; idleTimeout
     createLogger('test', 'silent'),
   );
   await server.listen('127.0.0.1', 0);
-  const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
-  return { server, port, ...paths };
+  return { server, port: server.port(), budget, ...paths };
 }
 
 /** A raw protocol client: sends frames, collects responses, resolves waiters by count. */
@@ -59,9 +62,12 @@ async function rawClient(port: number) {
   };
 }
 
-/** Resolves once `cond()` holds, re-checking after each I/O turn (an event wait, not a sleep). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setImmediate(r));
+
+/** The server-side sockets of `server`, in accept order (to emit their 'timeout' by hand). */
+function captureSockets(server: TcpServer): Socket[] {
+  const sockets: Socket[] = [];
+  (server as unknown as { server: Server }).server.on('connection', (sock: Socket) => sockets.push(sock));
+  return sockets;
 }
 
 describe('gateway TCP server', () => {
@@ -146,16 +152,124 @@ describe('gateway TCP server', () => {
   });
 
   it('closes an idle connection but not one with requests in flight', async () => {
-    const s = await startServer({ idleTimeoutMs: 50 });
+    // The idle timer's 'timeout' event is emitted by hand on the server's sockets: no wall-clock race.
+    const s = await startServer();
+    const serverSockets = captureSockets(s.server);
     const busy = await rawClient(s.port);
     busy.send(Opcode.Set, 1, 'k', 'v');
-    const idle = await rawClient(s.port);
-    await idle.closed; // closed by the idle timeout
     await until(() => s.writes.length === 1);
+    const idle = await rawClient(s.port);
+    await until(() => serverSockets.length === 2);
+    for (const sock of serverSockets) sock.emit('timeout');
+    await idle.closed;
     expect(busy.socket.destroyed).toBe(false);
     s.writes[0].resolve({ status: Status.Ok, revision: 1, message: '' });
     await busy.waitFor(1);
-    await busy.closed; // idle again after its answer
+    serverSockets[0].emit('timeout'); // idle again after its answer
+    await busy.closed;
+    await s.server.close();
+  });
+
+  it('a client that never reads: the connection stops being read once its unflushed replies pass connectionReplyBytesMax', async () => {
+    const s = await startServer({ valueBytesMax: 64 * 1024, flow: { connectionReplyBytesMax: 256 * 1024 }, inflightMax: 100_000 });
+    const serverSockets = captureSockets(s.server);
+    const c = await rawClient(s.port);
+    c.socket.pause(); // never reads
+    const payload = Buffer.alloc(60 * 1024, 1);
+    // PINGs echo their payload: each answer is ~60 KiB the client never takes.
+    let sent = 0;
+    const writeMore = () => {
+      while (sent < 2000 && c.send(Opcode.Ping, ++sent, '', payload));
+    };
+    c.socket.on('drain', writeMore);
+    writeMore();
+    await until(() => serverSockets.length === 1);
+    const server = serverSockets[0];
+    // The gateway pauses the socket: the client's sending side fills up and stops draining.
+    await until(() => server.isPaused() && s.budget.used() > 256 * 1024);
+    const held = s.budget.used();
+    // Bound: the reply bytes over the limit are at most one TCP chunk's worth of echoed PINGs.
+    expect(held).toBeLessThanOrEqual(256 * 1024 + 128 * 1024);
+    expect(sent).toBeLessThan(2000);
+    const serverClosed = new Promise((r) => server.once('close', r)); // not once(): the server side sees ECONNRESET first
+    c.socket.destroy();
+    await serverClosed;
+    expect(s.budget.used()).toBe(0);
+    await s.server.close();
+  });
+
+  it('counts a request in flight until its response is flushed, not when it is handed to the socket', async () => {
+    const s = await startServer({ inflightMax: 2, flow: { connectionReplyBytesMax: 1 << 30 }, budgetBytes: 1 << 30 });
+    const serverSockets = captureSockets(s.server);
+    const c = await rawClient(s.port);
+    c.socket.pause(); // never reads
+    for (let i = 1; i <= 2000; i++) c.send(Opcode.Get, i, 'k');
+    const value = Buffer.alloc(256 * 1024, 3);
+    let answered = 0;
+    // Answer every read the gateway issues, until it stops issuing: its socket is paused with
+    // every read answered (the answers sit unflushed: the client does not read them).
+    await until(() => {
+      while (answered < s.reads.length) s.reads[answered++].resolve({ status: Status.Ok, revision: 1, value, message: '' });
+      return serverSockets.length === 1 && serverSockets[0].isPaused() && answered === s.reads.length && answered >= 2;
+    });
+    expect(s.reads.length).toBeLessThan(2000);
+    // At most inflightMax answers are held unflushed.
+    expect(s.budget.used()).toBeLessThanOrEqual(2 * (value.length + 16));
+    c.socket.destroy();
+    await s.server.close();
+  });
+
+  it('closes a slow sender at frameDeadlineMs: half a frame is answered BAD_REQUEST (requestId 0) and closed', async () => {
+    const s = await startServer({ flow: { frameDeadlineMs: 20 } });
+    const c = await rawClient(s.port);
+    const frame = encodeRequest({ opcode: Opcode.Set, requestId: 5, flags: 0, key: Buffer.from('k'), value: Buffer.from('value') });
+    c.socket.write(frame.subarray(0, 10)); // and never the rest
+    await c.closed;
+    expect(c.responses).toEqual([expect.objectContaining({ requestId: 0, status: Status.BadRequest })]);
+    expect(c.responses[0].payload.toString()).toMatch(/frameDeadlineMs/);
+    expect(s.writes).toHaveLength(0);
+    await s.server.close();
+  });
+
+  it('a whole frame is not held to the deadline: a connection between frames stays open', async () => {
+    const s = await startServer({ flow: { frameDeadlineMs: 20 } });
+    const serverSockets = captureSockets(s.server);
+    const c = await rawClient(s.port);
+    c.send(Opcode.Ping, 1);
+    await c.waitFor(1);
+    // Past the deadline by events: a second connection's half frame is closed by its deadline...
+    const slow = await rawClient(s.port);
+    slow.socket.write(Buffer.from([0xca]));
+    await slow.closed;
+    // ...while the first, idle between frames all that time, still answers.
+    c.send(Opcode.Ping, 2);
+    await c.waitFor(2);
+    expect(serverSockets[0].destroyed).toBe(false);
+    c.socket.destroy();
+    await s.server.close();
+  });
+
+  it('answers a connection over connectionsMax UNAVAILABLE (requestId 0) and closes it', async () => {
+    const s = await startServer({ connectionsMax: 1 });
+    const first = await rawClient(s.port);
+    await until(() => s.server.connectionCount() === 1);
+    const second = await rawClient(s.port);
+    await second.closed;
+    expect(second.responses).toEqual([expect.objectContaining({ requestId: 0, status: Status.Unavailable })]);
+    expect(second.responses[0].payload.toString()).toMatch(/connectionsMax is 1/);
+    first.send(Opcode.Ping, 1);
+    await first.waitFor(1);
+    first.socket.destroy();
+    await s.server.close();
+  });
+
+  it('a fatal frame from a client that keeps writing: answered, then the socket is destroyed (the client gets a reset)', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    c.closed.catch(() => undefined); // once() rejects on the expected EPIPE / ECONNRESET
+    const error = await floodUntilClosed(c.socket, Buffer.alloc(64 * 1024, 0x41));
+    expect(c.responses[0]).toMatchObject({ requestId: 0, status: Status.BadRequest });
+    expect(error).toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
     await s.server.close();
   });
 

@@ -1,12 +1,14 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Status, encodeResponse } from '@cairn/protocol';
 import type { Logger } from '@cairn/messaging';
 import { ClientConnection, type ConnectionDeps } from './client-connection';
 import { listenOn } from './listen';
 
 /**
  * The client-facing TCP listener: accepts up to `connectionsMax` connections, each a
- * ClientConnection. `close()` is the graceful shutdown: stop accepting, drain in-flight requests
- * (bounded by `drainTimeoutMs`), then close every connection.
+ * ClientConnection. One more is answered UNAVAILABLE (requestId 0, "too many connections") and
+ * closed. `close()` is the graceful shutdown: stop accepting, drain in-flight requests (bounded
+ * by `drainTimeoutMs`), then close every connection.
  */
 export class TcpServer {
   private readonly server: Server;
@@ -19,7 +21,8 @@ export class TcpServer {
     this.server = createServer((socket) => {
       if (this.connections.size >= deps.connectionsMax) {
         log.warn({ remote: socket.remoteAddress }, 'connection refused: connectionsMax reached');
-        socket.destroy();
+        const message = Buffer.from(`too many connections: connectionsMax is ${deps.connectionsMax}`);
+        refuse(socket, encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: message }), deps.flow.closeTimeoutMs);
         return;
       }
       this.connections.add(new ClientConnection(socket, { ...deps, onClose: (c) => this.connections.delete(c) }));
@@ -28,6 +31,12 @@ export class TcpServer {
 
   listen(host: string, port: number): Promise<void> {
     return listenOn(this.server, host, port);
+  }
+
+  /** The bound port (useful with port 0). */
+  port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
   }
 
   connectionCount(): number {
@@ -39,4 +48,16 @@ export class TcpServer {
     await Promise.all([...this.connections].map((c) => c.drain(this.deps.drainTimeoutMs)));
     await closed;
   }
+}
+
+/**
+ * A connection over the cap: writes `answer`, reads nothing, sends FIN and destroys the socket
+ * once flushed, or after `closeTimeoutMs` at the latest (shared with the RESP door).
+ */
+export function refuse(socket: Socket, answer: Buffer, closeTimeoutMs: number): void {
+  socket.on('error', () => socket.destroy());
+  socket.pause();
+  const t = setTimeout(() => socket.destroy(), closeTimeoutMs);
+  socket.once('close', () => clearTimeout(t));
+  socket.end(answer, () => socket.destroy());
 }

@@ -1,0 +1,134 @@
+import { Status, statusName } from '@cairn/protocol';
+import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { sendError, statusOfHttp } from './errors';
+import { KV_PREFIX } from './kv-key';
+
+/** Bounds of the HTTP door (gateway config; docs/http.md, "Limits"). */
+export interface HttpLimits {
+  /** Open connections; one more gets its first request answered 503 (`Connection: close`) and is closed. */
+  connectionsMax: number;
+  /** Bytes of a request's headers (Node's maxHeaderSize): beyond, Node answers 431 and closes. */
+  headerBytesMax: number;
+  /** Headers, and the whole request, must arrive within this, ms (Node answers 408 and closes). */
+  frameDeadlineMs: number;
+  /** Keep-alive connections idle this long are closed, ms. */
+  idleTimeoutMs: number;
+  /** A connection over the cap or answered 413 from its headers is destroyed at the latest after this, ms. */
+  closeTimeoutMs: number;
+}
+
+/** The HttpLimits of a gateway config. */
+export function httpLimits(g: { connectionsMax: number; httpHeaderBytesMax: number; frameDeadlineMs: number; idleTimeoutMs: number; closeTimeoutMs: number }): HttpLimits {
+  return { connectionsMax: g.connectionsMax, headerBytesMax: g.httpHeaderBytesMax, frameDeadlineMs: g.frameDeadlineMs, idleTimeoutMs: g.idleTimeoutMs, closeTimeoutMs: g.closeTimeoutMs };
+}
+
+/** Largest JSON body of `POST /v1/cluster/members`, bytes (`{"id":"c4","kind":"replica"}` is 28). */
+export const MEMBERS_BODY_BYTES_MAX = 4096;
+
+const overCap = new WeakSet<Socket>();
+
+/**
+ * Applies the limits to the Node server under the Nest app: request targets in origin form
+ * (toOriginForm), header size, header and request deadlines, keep-alive idle timeout, the connection cap (counted here; `count()` for metrics),
+ * and `Expect: 100-continue` decided by our middleware (`bodyLimitMiddleware`) instead of Node's
+ * automatic `100 Continue`, so an oversized body is refused before the client sends it.
+ */
+export function applyHttpLimits(server: Server, limits: HttpLimits): { count: () => number } {
+  let open = 0;
+  // Read by Node for each new connection's parser (http.Server option of the same name).
+  (server as Server & { maxHeaderSize?: number }).maxHeaderSize = limits.headerBytesMax;
+  server.headersTimeout = limits.frameDeadlineMs;
+  server.requestTimeout = limits.frameDeadlineMs;
+  server.keepAliveTimeout = Math.min(limits.idleTimeoutMs, 2 ** 31 - 1);
+  server.on('connection', (socket: Socket) => {
+    open++;
+    socket.once('close', () => open--);
+    if (open > limits.connectionsMax) {
+      overCap.add(socket);
+      const t = setTimeout(() => socket.destroy(), limits.closeTimeoutMs);
+      socket.once('close', () => clearTimeout(t));
+    }
+  });
+  server.prependListener('request', toOriginForm);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+  return { count: () => open };
+}
+
+/** What a route accepts as a body, bytes; null: no bound here (no body parser reads it). */
+function bodyBytesMaxOf(req: Request, valueBytesMax: number): { max: number; name: string } | null {
+  const path = req.url;
+  if (path.startsWith(KV_PREFIX)) return { max: valueBytesMax, name: 'valueBytesMax' };
+  if (req.method === 'POST' && (path === '/v1/cluster/members' || path.startsWith('/v1/cluster/members?'))) return { max: MEMBERS_BODY_BYTES_MAX, name: 'the membership body limit' };
+  return null;
+}
+
+/**
+ * First middleware of the HTTP door:
+ * - a request on a connection over `connectionsMax` is answered 503 UNAVAILABLE with
+ *   `Connection: close`;
+ * - a body whose `Content-Length` is over the route's bound is answered 413 TOO_LARGE from the
+ *   headers alone, with `Connection: close`: the body is never read (a client that sent
+ *   `Expect: 100-continue` never sends it) and the connection closes once the answer is flushed;
+ * - otherwise `100 Continue` is sent when the client asked for it.
+ */
+export function bodyLimitMiddleware(valueBytesMax: number, closeTimeoutMs: number) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (overCap.has(req.socket)) {
+      res.setHeader('Connection', 'close');
+      return sendError(res, 503, { error: statusName(Status.Unavailable), message: 'too many connections: connectionsMax reached' });
+    }
+    const bound = bodyBytesMaxOf(req, valueBytesMax);
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (bound && Number.isFinite(length) && length > bound.max) {
+      closeAfterAnswer(req, res, closeTimeoutMs);
+      const what = req.url.startsWith(KV_PREFIX) ? 'value' : 'body';
+      return sendError(res, 413, { error: statusName(Status.TooLarge), message: `${what} is ${length} bytes; ${bound.name} is ${bound.max}` });
+    }
+    if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
+    next();
+  };
+}
+
+/** `Connection: close` on the answer; the socket is ended once it is flushed and destroyed within closeTimeoutMs. */
+function closeAfterAnswer(req: Request, res: Response, closeTimeoutMs: number): void {
+  res.setHeader('Connection', 'close');
+  const socket = req.socket;
+  socket.pause(); // the body is not read
+  res.once('finish', () => {
+    const t = setTimeout(() => socket.destroy(), closeTimeoutMs);
+    socket.once('close', () => clearTimeout(t));
+    socket.end(() => socket.destroy());
+  });
+}
+
+/**
+ * Maps a body parser's error (raw-body / body-parser `type`s) to Cairn's JSON errors: over the
+ * limit → 413 TOO_LARGE, anything else (bad JSON, aborted, bad encoding) → its 4xx or 400.
+ */
+export function bodyParserErrors(limitName: string, limit: number, what: string) {
+  return (err: unknown, res: Response): void => {
+    const e = err as { type?: string; status?: number; length?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      const size = e.length !== undefined ? `${what} is ${e.length} bytes` : `${what} is too large`;
+      return sendError(res, 413, { error: statusName(Status.TooLarge), message: `${size}; ${limitName} is ${limit}` });
+    }
+    const httpStatus = e.status && e.status >= 400 && e.status < 500 ? e.status : 400;
+    sendError(res, httpStatus, { error: statusName(statusOfHttp(httpStatus)), message: e.message ?? 'bad request body' });
+  };
+}
+
+/**
+ * Rewrites an absolute-form request target (`GET http://host/v1/kv/k`, what a client sends to a
+ * proxy, RFC 9112 §3.2.2) to its origin form (`/v1/kv/k`) so every route and the key decoding see
+ * the same path; the authority is ignored, as the Host header is. Done on the Node request before
+ * Express sees it (Express's router keeps the scheme and authority aside and would put them back).
+ */
+export function toOriginForm(req: IncomingMessage): void {
+  const url = req.url ?? '/';
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+  if (!m) return;
+  const rest = url.slice(m[0].length);
+  req.url = rest.startsWith('/') ? rest : `/${rest}`;
+}

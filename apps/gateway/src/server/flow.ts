@@ -1,0 +1,251 @@
+import type { Socket } from 'node:net';
+
+/**
+ * Bytes the gateway holds for its clients, across every connection of every door: request bytes
+ * read but not yet answered plus reply bytes handed to a socket but not yet flushed to the kernel.
+ * Above `bytesMax` every connection stops reading (ConnectionFlow) until enough is released.
+ * It is a soft bound: replies of requests already in flight still arrive and are queued, so the
+ * worst case is `bytesMax` plus those replies (docs/protocol.md, "Connection limits and backpressure").
+ */
+export class ByteBudget {
+  private usedBytes = 0;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly bytesMax: number) {
+    if (!(bytesMax > 0)) throw new Error('ByteBudgetPositive: bytesMax must be > 0');
+  }
+
+  used(): number {
+    return this.usedBytes;
+  }
+
+  over(): boolean {
+    return this.usedBytes > this.bytesMax;
+  }
+
+  take(bytes: number): void {
+    this.usedBytes += bytes;
+  }
+
+  give(bytes: number): void {
+    this.usedBytes -= bytes;
+    if (this.usedBytes < 0) throw new Error('ByteBudgetNonNegative: released more bytes than taken');
+    if (this.waiters.size > 0 && !this.over()) {
+      const ws = [...this.waiters];
+      this.waiters.clear();
+      for (const w of ws) w();
+    }
+  }
+
+  /** Calls `fn` once, the next time bytes are released and the budget is no longer over. */
+  whenUnder(fn: () => void): void {
+    this.waiters.add(fn);
+  }
+
+  forget(fn: () => void): void {
+    this.waiters.delete(fn);
+  }
+}
+
+/** Per-connection bounds shared by the TLV and RESP doors (gateway config; docs/protocol.md). */
+export interface FlowLimits {
+  /** Unflushed reply bytes (handed to the socket, not yet taken by the kernel) above which the connection stops reading. */
+  connectionReplyBytesMax: number;
+  /** Bytes of requests read but not yet answered above which the connection stops reading. */
+  connectionRequestBytesMax: number;
+  /** A frame (RESP: a command) that has started must be complete within this, ms of reading time. */
+  frameDeadlineMs: number;
+  /** A connection that must close is destroyed at the latest this long after its last reply was handed to the socket, ms. */
+  closeTimeoutMs: number;
+  /** A connection with no traffic for this long is closed, ms (see ConnectionFlow's idle rule). */
+  idleTimeoutMs: number;
+}
+
+/** The FlowLimits of a gateway config. */
+export function flowLimits(g: FlowLimits): FlowLimits {
+  return {
+    connectionReplyBytesMax: g.connectionReplyBytesMax,
+    connectionRequestBytesMax: g.connectionRequestBytesMax,
+    frameDeadlineMs: g.frameDeadlineMs,
+    closeTimeoutMs: g.closeTimeoutMs,
+    idleTimeoutMs: g.idleTimeoutMs,
+  };
+}
+
+export interface FlowHooks {
+  /** Something that gates reading changed (bytes flushed, budget released): re-decide. */
+  update: () => void;
+  /** A frame started and did not finish within frameDeadlineMs of reading. */
+  frameDeadline: () => void;
+  /** Requests whose answer the cluster has not produced yet (they keep an idle connection open). */
+  awaitingCluster: () => number;
+  /** The socket closed (after the flow released its bytes). */
+  closed: () => void;
+}
+
+/**
+ * Reading, writing and closing of one client connection, by bytes (docs/protocol.md, "Connection
+ * limits and backpressure"): counts the connection's request bytes and unflushed reply bytes
+ * (each also in the gateway-wide ByteBudget), says when the connection must stop reading, runs
+ * the frame deadline while a frame is half read, and closes by a defined rule: after the last
+ * reply is flushed, or by force after `closeTimeoutMs`.
+ *
+ * Idle rule: after `idleTimeoutMs` without socket activity the connection is closed unless a
+ * request is still waiting for the cluster; replies the client does not read do not keep it open.
+ */
+export class ConnectionFlow {
+  private replyBytes = 0;
+  private requestBytes = 0;
+  private corked = false;
+  private closedFlag = false;
+  private closing = false;
+  private reading = true;
+  private frameTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private readonly onBudget = () => this.hooks.update();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly limits: FlowLimits,
+    private readonly budget: ByteBudget,
+    private readonly hooks: FlowHooks,
+  ) {
+    socket.setTimeout(limits.idleTimeoutMs);
+    socket.on('timeout', () => {
+      if (hooks.awaitingCluster() === 0) this.closeAfterFlush(true);
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.closedFlag = true;
+      this.clearFrameTimer();
+      if (this.closeTimer) clearTimeout(this.closeTimer);
+      this.budget.forget(this.onBudget);
+      // The socket's buffers are gone: what it still held no longer counts. Requests in flight
+      // release their bytes when they complete (releaseRequest).
+      this.budget.give(this.replyBytes);
+      this.replyBytes = 0;
+      hooks.closed();
+    });
+  }
+
+  closed(): boolean {
+    return this.closedFlag || this.socket.destroyed;
+  }
+
+  /** True once closeAfterFlush was called: no further input is taken. */
+  isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Unflushed reply bytes and request bytes held (tests, status). */
+  heldBytes(): { reply: number; request: number } {
+    return { reply: this.replyBytes, request: this.requestBytes };
+  }
+
+  /** True while a byte bound says: do not read (this connection's replies or requests, or the whole gateway's). */
+  blocked(): boolean {
+    return this.replyBytes > this.limits.connectionReplyBytesMax || this.requestBytes > this.limits.connectionRequestBytesMax || this.budget.over();
+  }
+
+  /**
+   * Starts or stops reading the socket. While stopped because the gateway-wide budget is over,
+   * the connection is woken (hooks.update) when bytes are released anywhere.
+   */
+  setReading(on: boolean, midFrame: boolean): void {
+    if (this.closed()) return;
+    if (on && !this.closing) {
+      this.budget.forget(this.onBudget);
+      if (!this.reading) {
+        this.reading = true;
+        this.socket.resume();
+      }
+      // The deadline counts reading time only: a frame the gateway stopped reading is not late.
+      this.frame(midFrame);
+      return;
+    }
+    if (this.reading) {
+      this.reading = false;
+      this.socket.pause();
+    }
+    this.clearFrameTimer();
+    if (this.budget.over()) this.budget.whenUnder(this.onBudget);
+  }
+
+  /** After input was decoded: arms the frame deadline while a frame is half read, clears it at a boundary. */
+  frame(midFrame: boolean): void {
+    if (!midFrame) return this.clearFrameTimer();
+    if (this.frameTimer || this.closing || !this.reading) return;
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = null;
+      if (!this.closed() && !this.closing) this.hooks.frameDeadline();
+    }, this.limits.frameDeadlineMs);
+  }
+
+  holdRequest(bytes: number): void {
+    this.requestBytes += bytes;
+    this.budget.take(bytes);
+  }
+
+  releaseRequest(bytes: number): void {
+    this.requestBytes -= bytes;
+    this.budget.give(bytes);
+  }
+
+  /**
+   * Writes one reply; its bytes count until the kernel took them, then `onFlushed` runs (not when
+   * the socket closed first). Replies written in the same tick leave in one write (cork).
+   */
+  write(reply: Buffer, onFlushed?: () => void): void {
+    if (this.closed()) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    const n = reply.length;
+    this.replyBytes += n;
+    this.budget.take(n);
+    this.socket.write(reply, () => {
+      if (this.closedFlag) return; // released in bulk by the 'close' handler
+      this.replyBytes -= n;
+      this.budget.give(n);
+      onFlushed?.();
+      if (this.closing) this.finishClose();
+      else this.hooks.update();
+    });
+  }
+
+  /**
+   * The connection must close (protocol error, QUIT, idle, shutdown): stop reading; once every
+   * reply handed to the socket is flushed, send FIN and destroy the socket (input the client kept
+   * sending is not read, so it gets a reset, as from Redis). At the latest after `closeTimeoutMs`
+   * (a client that does not read its last replies) the socket is destroyed anyway.
+   * `now`: do not wait for replies still to be written (idle close); otherwise the caller has
+   * written its last reply already.
+   */
+  closeAfterFlush(now = false): void {
+    if (this.closing || this.closed()) return;
+    this.closing = true;
+    this.setReading(false, false);
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.limits.closeTimeoutMs);
+    if (now && this.replyBytes > 0) {
+      // Idle with replies the client has not read for idleTimeoutMs: it is not reading.
+      this.socket.destroy();
+      return;
+    }
+    this.finishClose();
+  }
+
+  private finishClose(): void {
+    if (this.replyBytes > 0 || this.closed()) return;
+    this.socket.end(() => this.socket.destroy());
+  }
+
+  private clearFrameTimer(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = null;
+  }
+}

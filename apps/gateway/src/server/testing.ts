@@ -1,0 +1,28 @@
+import type { Socket } from 'node:net';
+import type { FlowLimits } from './flow';
+
+/** FlowLimits for unit tests: generous unless a test narrows one (deadlines made short there, never raced against). */
+export function testFlowLimits(overrides: Partial<FlowLimits> = {}): FlowLimits {
+  return { connectionReplyBytesMax: 1024 * 1024, connectionRequestBytesMax: 1024 * 1024, frameDeadlineMs: 60_000, closeTimeoutMs: 60_000, idleTimeoutMs: 60_000, ...overrides };
+}
+
+/** Resolves once `cond()` holds, re-checking after each I/O turn (an event wait, not a sleep). */
+export async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+}
+
+/**
+ * Writes `chunk` to `socket` as fast as it drains until the server closes it; resolves with the
+ * socket's error (EPIPE / ECONNRESET: the reset a client that keeps writing gets) or null.
+ */
+export function floodUntilClosed(socket: Socket, chunk: Buffer): Promise<NodeJS.ErrnoException | null> {
+  let error: NodeJS.ErrnoException | null = null;
+  socket.on('error', (e) => (error = e));
+  const closed = new Promise<NodeJS.ErrnoException | null>((resolve) => socket.once('close', () => resolve(error)));
+  const flood = () => {
+    while (!socket.destroyed && socket.write(chunk));
+  };
+  socket.on('drain', flood);
+  flood();
+  return closed;
+}
