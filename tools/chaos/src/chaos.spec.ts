@@ -4,7 +4,8 @@ import { findNatsServer } from '@cairn/messaging';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendTornRecord, formatChaosSummary, runChaos, tearRaftLogTail, writeOutcome } from './chaos';
+import type { Operation } from '@cairn/checker';
+import { appendTornRecord, formatChaosSummary, lostAcknowledgedWrites, runChaos, tearRaftLogTail, writeOutcome } from './chaos';
 
 /** The cluster run needs a real nats-server binary; skipped without one (as tools/cluster's launcher tests). */
 const itNats = ((): jest.It => {
@@ -26,6 +27,49 @@ describe('writeOutcome', () => {
     expect(writeOutcome(new UnavailableError('outcome unknown'))).toBe('info');
     expect(writeOutcome(new ServerError('boom'))).toBe('info');
     expect(writeOutcome(new Error('anything else'))).toBe('info');
+  });
+});
+
+describe('lostAcknowledgedWrites', () => {
+  const op = (clientId: number, kind: Operation['kind'], key: string, value: string | null | undefined, invokeMs: number, completeMs: number | null, outcome: Operation['outcome'] = 'ok'): Operation => ({
+    clientId,
+    kind,
+    key,
+    ...(value !== undefined ? { value } : {}),
+    invokeMs,
+    completeMs,
+    outcome,
+  });
+  const FINAL = 9;
+  it('counts ok writes invoked after the write the final read returned had completed', () => {
+    const ops = [
+      op(0, 'put', 'a', 'v1', 0, 10),
+      op(1, 'put', 'a', 'v2', 20, 30), // acknowledged after v1 completed...
+      op(1, 'delete', 'a', undefined, 40, 50), // ...and so was this delete
+      op(FINAL, 'get', 'a', 'v1', 100, 110), // ...yet the final read sees v1: two lost writes
+      op(0, 'put', 'b', 'w1', 0, 10),
+      op(1, 'put', 'b', 'w2', 5, 30), // concurrent with w1: may come first
+      op(FINAL, 'get', 'b', 'w1', 100, 110),
+      op(0, 'put', 'c', 'x1', 0, 10),
+      op(0, 'delete', 'c', undefined, 20, 30),
+      op(FINAL, 'get', 'c', null, 100, 110),
+      op(0, 'put', 'd', 'y1', 0, 10), // no delete at all: a final null loses it
+      op(FINAL, 'get', 'd', null, 100, 110),
+    ];
+    expect(lostAcknowledgedWrites(ops, FINAL)).toBe(3);
+  });
+  it('proves nothing when an indeterminate write could explain the final read', () => {
+    const ops = [
+      op(0, 'put', 'a', 'v1', 0, null, 'info'),
+      op(1, 'put', 'a', 'v2', 20, 30),
+      op(FINAL, 'get', 'a', 'v1', 100, 110),
+      op(0, 'put', 'b', 'w1', 0, 10),
+      op(0, 'delete', 'b', undefined, 1, null, 'info'),
+      op(FINAL, 'get', 'b', null, 100, 110),
+      op(FINAL, 'get', 'c', 'never-written', 100, 110),
+      op(FINAL, 'get', 'e', 'v1', 100, 120, 'fail'),
+    ];
+    expect(lostAcknowledgedWrites(ops, FINAL)).toBe(0);
   });
 });
 
@@ -129,6 +173,7 @@ describe('chaos run (real cluster, real nats-server)', () => {
     if (!result.passed) process.stderr.write(`${summary}\n`);
     expect(result.problems).toEqual([]);
     expect(result.unexpectedExits).toBe(0);
+    expect(result.lostWrites).toBe(0);
     expect(result.check.violations).toEqual([]);
     expect(result.passed).toBe(true);
     expect(result.faults['partition-leader']).toBeGreaterThanOrEqual(1);

@@ -102,6 +102,8 @@ export interface ChaosResult {
   problems: string[];
   /** Cairn processes that exited without the run killing them (each is also a problem). */
   unexpectedExits: number;
+  /** Acknowledged writes the final reads prove lost (lostAcknowledgedWrites); each also fails the check. */
+  lostWrites: number;
   /** What the big-values workload did (null when it did not run). */
   bigValues: BigValuesStats | null;
   historyPath: string | null;
@@ -225,6 +227,29 @@ export function appendTornRecord(replicaDataDir: string, bytes: number): { file:
   const appendedBytes = Math.max(1, Math.min(bytes, frame.length - 1));
   appendFileSync(file, frame.subarray(0, appendedBytes));
   return { file, appendedBytes };
+}
+
+/**
+ * Acknowledged writes that the final reads prove lost (independently of the checker, which also
+ * fails such a history): per key, take the last ok read of `finalClientId` and the writes of the
+ * value it returned (null: the deletes, and the initial state). When all of those are ok (an info
+ * write may take effect at any time, so it proves nothing), every ok write of the key invoked
+ * after the latest of them completed was acknowledged, yet did not survive: one lost write each.
+ * A value no write wrote is not counted here (it is a violation of its own).
+ */
+export function lostAcknowledgedWrites(ops: readonly Operation[], finalClientId: number): number {
+  const finalRead = new Map<string, Operation>();
+  for (const op of ops) if (op.clientId === finalClientId && op.kind === 'get' && op.outcome === 'ok') finalRead.set(op.key, op);
+  let lost = 0;
+  for (const [key, read] of finalRead) {
+    const v = read.value ?? null;
+    const writers = ops.filter((op) => op.key === key && op.kind !== 'get' && (v === null ? op.kind === 'delete' : op.kind === 'put' && op.value === v) && op.outcome !== 'fail');
+    if (writers.some((w) => w.outcome === 'info')) continue;
+    if (v !== null && writers.length === 0) continue;
+    const writtenAtMs = Math.max(-Infinity, ...writers.map((w) => w.completeMs ?? Infinity));
+    lost += ops.filter((op) => op.key === key && op.kind !== 'get' && op.outcome === 'ok' && op.invokeMs > writtenAtMs && op !== read).length;
+  }
+  return lost;
 }
 
 /** Counts by outcome, overall and per kind. */
@@ -557,6 +582,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       check,
       problems,
       unexpectedExits,
+      lostWrites: lostAcknowledgedWrites(ops, clients),
       bigValues: bigStats,
       historyPath,
       dir,
@@ -660,7 +686,7 @@ export function formatChaosSummary(r: ChaosResult): string {
     `faults: ${faultTotal} (${FAULT_KINDS.map((k) => `${k} ${r.faults[k]}`).join(', ')})`,
     ...(r.bigValues ? [formatBigValuesStats(r.bigValues)] : []),
     ...(r.membershipLog.length ? [`membership: ${r.membershipLog.map((m) => `+${(m.atMs / 1000).toFixed(1)}s ${m.action} (${m.ms} ms) → voters ${m.voters.join(',')}`).join('; ')}`] : []),
-    `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}; unexpected process exits: ${r.unexpectedExits}`,
+    `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}; lost acknowledged writes: ${r.lostWrites}; unexpected process exits: ${r.unexpectedExits}`,
     formatCheckResult(r.check),
   ];
   for (const p of r.problems) lines.push(`problem: ${p}`);
