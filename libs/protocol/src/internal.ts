@@ -32,7 +32,11 @@ export enum MessageType {
 /** `u8 messageType | u8 version`. */
 const MESSAGE_HEADER_BYTES = 2;
 
-/** A Raft log entry on the wire (same shape as `@cairn/raft` Entry). */
+/**
+ * A Raft log entry on the wire. The one declaration of these fields: `@cairn/raft`'s `Entry`
+ * extends it, narrowing `type` to its EntryType, so the two cannot drift apart. It lives here, not
+ * in raft, so this package depends on nothing and can be packed alone for third-party clients.
+ */
 export interface WireEntry {
   index: number;
   term: number;
@@ -40,7 +44,11 @@ export interface WireEntry {
   data: Uint8Array;
 }
 
-/** A Raft message on the wire (same shape as `@cairn/raft` Message; field meanings there). */
+/**
+ * A Raft message on the wire. The one declaration of these fields: `@cairn/raft`'s `Message`
+ * extends it, narrowing `type` to its MessageType (field meanings there); raft's `isRaftMessage`
+ * checks a decoded one before it is stepped.
+ */
 export interface WireRaftMessage {
   type: number;
   from: string;

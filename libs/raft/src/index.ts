@@ -15,6 +15,7 @@ export {
   MessageType,
   NotLeaderError,
   ReadIndexPendingFullError,
+  isRaftMessage,
   makeMessage,
   type Entry,
   type HardState,

@@ -1,7 +1,14 @@
 /**
  * Wire-level and driver-facing types of `@cairn/raft`. Shapes follow etcd's raftpb (flat
  * `Message`, `HardState`, `Entry`) so a binary codec can encode every field of every message.
+ *
+ * One definition of each wire message: the fields of `Message` and `Entry` are declared once, in
+ * `@cairn/protocol` (`WireRaftMessage`, `WireEntry`, next to their byte layout). Raft narrows
+ * them (its enums for `type`) instead of re-declaring them. The dependency points this way so
+ * that protocol stays free of other packages and can be packed alone for third-party clients;
+ * the import is type-only, so raft has no runtime dependency.
  */
+import type { WireEntry, WireRaftMessage } from '@cairn/protocol';
 
 /** A member's id (stable across restarts), e.g. `c1`. */
 export type NodeId = string;
@@ -65,12 +72,12 @@ export function decodeConfState(data: Uint8Array): ConfState {
   return { voters: [...o.voters], learners: [...o.learners], storage: [...o.storage] };
 }
 
-/** One log entry. `index` starts at 1 and is contiguous; `term` never decreases along the log (Raft §5.3). */
-export interface Entry {
-  index: number;
-  term: number;
+/**
+ * One log entry (fields: `WireEntry` in @cairn/protocol). `index` starts at 1 and is contiguous;
+ * `term` never decreases along the log (Raft §5.3).
+ */
+export interface Entry extends WireEntry {
   type: EntryType;
-  data: Uint8Array;
 }
 
 /**
@@ -125,7 +132,8 @@ export interface Snapshot {
 export const CONTEXT_CAMPAIGN_TRANSFER = 1;
 
 /**
- * A flat Raft message like etcd's raftpb.Message. Unused fields are 0 / false / [].
+ * A flat Raft message like etcd's raftpb.Message (fields: `WireRaftMessage` in @cairn/protocol;
+ * their Raft meaning here). Unused fields are 0 / false / [].
  *
  * - `logTerm`: Vote: candidate's last log term. Append: term of the entry at `index` (prevLogTerm).
  *   AppendResponse reject: hint term = term of the follower's entry at `rejectHint` (0 if none).
@@ -139,21 +147,22 @@ export const CONTEXT_CAMPAIGN_TRANSFER = 1;
  * - `context` (optional, u64 on the wire, absent = 0): Heartbeat: the leader's ReadIndex round
  *   number (thesis §6.4; 0 = no read round yet); HeartbeatResponse: echoes the Heartbeat's
  *   context. Vote/PreVote: `CONTEXT_CAMPAIGN_TRANSFER` (1) when the campaign comes from a
- *   leadership transfer (thesis §3.10), else 0. Optional so codecs that do not carry it yet still
- *   type-check; without it reads are never confirmed and transfers honour the lease.
+ *   leadership transfer (thesis §3.10), else 0. The internal codec always carries it (docs/protocol.md);
+ *   a transport that dropped it would leave reads never confirmed and transfers honouring the lease.
  */
-export interface Message {
+export interface Message extends WireRaftMessage {
   type: MessageType;
-  from: NodeId;
-  to: NodeId;
-  term: number;
-  logTerm: number;
-  index: number;
   entries: Entry[];
-  commit: number;
-  reject: boolean;
-  rejectHint: number;
-  context?: number;
+}
+
+/**
+ * Whether a decoded wire message is a Raft `Message` this version knows: its `type` is a
+ * `MessageType` and each entry's `type` an `EntryType`. Drivers check it at the network boundary
+ * and drop what fails (a lost message, which Raft tolerates), because `RaftNode.step` treats an
+ * unknown type as a broken invariant (throws `MessageTypeUnknown`).
+ */
+export function isRaftMessage(m: WireRaftMessage): m is Message {
+  return MessageType[m.type] !== undefined && m.entries.every((e) => EntryType[e.type] !== undefined);
 }
 
 export type Role = 'follower' | 'candidate' | 'leader';

@@ -21,6 +21,7 @@ import {
   NotLeaderError,
   RaftNode,
   ReadIndexPendingFullError,
+  isRaftMessage,
   type ConfChange,
   type Entry,
   type Message,
@@ -302,9 +303,14 @@ export class Replica {
     }
     for (const m of msgs) {
       if (m.to !== this.opts.id) continue;
+      // A type this version does not know is a lost message to Raft, never a broken invariant.
+      if (!isRaftMessage(m)) {
+        this.opts.log.warn({ type: m.type, from: m.from }, 'dropping raft message of unknown type');
+        continue;
+      }
       // Raft tolerates lost messages (retransmission): dropping beyond the bound keeps memory bounded.
       if (this.inbox.length >= this.opts.config.inboxMessagesMax) break;
-      this.inbox.push(m as unknown as Message);
+      this.inbox.push(m);
     }
     this.kick();
   }
@@ -573,7 +579,7 @@ export class Replica {
     for (const m of messages) {
       let batch = byPeer.get(m.to);
       if (!batch) byPeer.set(m.to, (batch = []));
-      batch.push(m as unknown as WireRaftMessage);
+      batch.push(m);
     }
     const { nc, subjects, log } = this.opts;
     const bytesMax = payloadBytesMax(nc);
