@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { Simulator, mulberry32, type NodeId } from './index';
+import { mulberry32, type NodeId } from './index';
+import { Simulator } from './testing';
 
 /**
  * Seeded chaos: random drops, duplicates, reordering, partitions and crash-restarts (keeping only

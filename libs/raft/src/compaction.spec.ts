@@ -1,4 +1,5 @@
-import { MessageType, Simulator, newTestNode, type Ready } from './index';
+import { MessageType, type Ready } from './index';
+import { Simulator, newTestNode } from './testing';
 
 /** Log compaction and InstallSnapshot (Raft §7). */
 

@@ -1,4 +1,5 @@
-import { EntryType, MessageType, NotLeaderError, Simulator, logWithTerms, makeMessage, newTestNode, type RaftNode, type Ready } from './index';
+import { EntryType, MessageType, NotLeaderError, makeMessage, type RaftNode, type Ready } from './index';
+import { Simulator, logWithTerms, newTestNode } from './testing';
 
 /** Runs one Ready cycle on a standalone node (nothing persisted anywhere) and returns it. */
 function cycle(n: RaftNode): Ready {

@@ -1,4 +1,5 @@
-import { EntryType, MessageType, Simulator, type Message } from './index';
+import { EntryType, MessageType, type Message } from './index';
+import { Simulator } from './testing';
 
 const appendsTo = (msgs: Message[], to: string) => msgs.filter((m) => m.type === MessageType.Append && m.to === to);
 

@@ -1,6 +1,7 @@
 /**
  * @cairn/raft: the Raft consensus algorithm as a pure deterministic state machine (etcd raft
- * style: tick/step/propose in, Ready out, advance), plus a deterministic in-memory test harness.
+ * style: tick/step/propose in, Ready out, advance). The test harness (simulator, fixtures) is
+ * the separate entry point `@cairn/raft/testing`.
  */
 export {
   CONTEXT_CAMPAIGN_TRANSFER,
@@ -34,7 +35,3 @@ export {
 } from './types';
 export { RaftNode, applyConfChange } from './raft-node';
 export { mulberry32 } from './prng';
-export { DurableStore } from './testing/durable-store';
-export { SafetyChecker, SafetyViolationError } from './testing/safety';
-export { Simulator, type SimulatorOptions } from './testing/simulator';
-export { logWithTerms, newTestNode } from './testing/fixtures';

@@ -1,4 +1,4 @@
-import { Simulator } from './index';
+import { Simulator } from './testing';
 
 describe('a follower whose disk lost acknowledged entries', () => {
   it('is repaired by the same leader (no leader change needed)', () => {

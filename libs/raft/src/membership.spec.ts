@@ -2,14 +2,13 @@ import {
   ConfChangeInProgressError,
   ConfChangeInvalidError,
   EntryType,
-  Simulator,
   applyConfChange,
   decodeConfState,
   encodeConfState,
-  newTestNode,
   type ConfState,
   type Entry,
 } from './index';
+import { Simulator, newTestNode } from './testing';
 
 /** Single-server membership changes (thesis §4.1) with learners (§4.2.1) and leader removal (§4.2.2). */
 

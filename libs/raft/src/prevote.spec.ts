@@ -1,4 +1,5 @@
-import { MessageType, Simulator, logWithTerms, makeMessage, newTestNode, type Message, type RaftNode, type Ready } from './index';
+import { MessageType, makeMessage, type Message, type RaftNode, type Ready } from './index';
+import { Simulator, logWithTerms, newTestNode } from './testing';
 
 /** Runs one Ready cycle on a standalone node and returns it. */
 function cycle(n: RaftNode): Ready {

@@ -1,4 +1,5 @@
-import { MessageType, NotLeaderError, ReadIndexPendingFullError, Simulator, newTestNode, type NodeId } from './index';
+import { MessageType, NotLeaderError, ReadIndexPendingFullError, type NodeId } from './index';
+import { Simulator, newTestNode } from './testing';
 
 const ids5 = ['n1', 'n2', 'n3', 'n4', 'n5'];
 

@@ -1,4 +1,5 @@
-import { EntryType, MessageType, RaftNode, Simulator, logWithTerms, makeMessage, mulberry32, newTestNode, type Ready } from './index';
+import { EntryType, MessageType, RaftNode, makeMessage, mulberry32, type Ready } from './index';
+import { Simulator, logWithTerms, newTestNode } from './testing';
 
 function cycle(n: RaftNode): Ready {
   const rd = n.ready();

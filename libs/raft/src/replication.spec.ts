@@ -1,4 +1,5 @@
-import { EntryType, MessageType, Simulator, logWithTerms, makeMessage, newTestNode, type Entry, type RaftNode, type Ready } from './index';
+import { EntryType, MessageType, makeMessage, type Entry, type RaftNode, type Ready } from './index';
+import { Simulator, logWithTerms, newTestNode } from './testing';
 
 const text = (e: Entry) => new TextDecoder().decode(e.data);
 const terms = (n: RaftNode) => n.entries().map((e) => e.term);

@@ -1,4 +1,5 @@
-import { ConfChangeInProgressError, ConfChangeInvalidError, NotLeaderError, Simulator, type ConfChange, mulberry32, type NodeId, type RaftConfig, type Ready } from './index';
+import { ConfChangeInProgressError, ConfChangeInvalidError, NotLeaderError, type ConfChange, mulberry32, type NodeId, type RaftConfig, type Ready } from './index';
+import { Simulator } from './testing';
 
 /**
  * Seeded simulation at scale (docs/raft.md). Every seed builds a cluster (1-5 voters; preVote +

@@ -1,4 +1,5 @@
-import { LeadershipTransferInProgressError, MessageType, NotLeaderError, Simulator, type RaftConfig } from './index';
+import { LeadershipTransferInProgressError, MessageType, NotLeaderError, type RaftConfig } from './index';
+import { Simulator } from './testing';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -1,6 +1,7 @@
 import { busSizes, PAYLOAD_HEADROOM_BYTES, payloadBoundsProblems, type BusLimits } from '@cairn/messaging';
 import { decodeFetchReply, decodeRaftMessages, decodeShipBatch, encodeFetchReply, Status, type WireEntry, type WireRaftMessage } from '@cairn/protocol';
-import { MessageType, Simulator } from '@cairn/raft';
+import { MessageType } from '@cairn/raft';
+import { Simulator } from '@cairn/raft/testing';
 import { clampFetchEntries, packRaftMessages, packShipBatches, raftMessageBytes } from './bus-batches';
 
 const MiB = 1024 * 1024;

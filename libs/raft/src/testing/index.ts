@@ -1,0 +1,10 @@
+/**
+ * @cairn/raft/testing: the deterministic test harness for `@cairn/raft` and its drivers, kept out
+ * of the main entry so production code does not pull it in. `Simulator` (an in-memory cluster on
+ * one seeded PRNG with faults), `DurableStore` (a node's "disk"), `SafetyChecker` (Raft Figure 3
+ * properties), and fixtures (`logWithTerms`, `newTestNode`).
+ */
+export { DurableStore } from './durable-store';
+export { SafetyChecker, SafetyViolationError } from './safety';
+export { Simulator, type SimulatorOptions } from './simulator';
+export { logWithTerms, newTestNode } from './fixtures';
