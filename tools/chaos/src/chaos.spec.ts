@@ -161,8 +161,9 @@ describe('chaos run (real cluster, real nats-server)', () => {
   });
 
   itNats('big values (1 byte to 1 MiB, RESP MGETs, pipelined TLV reads) while the leader, replicas, a storage node and the gateway are cut off NATS is linearizable', async () => {
+    // Seed 18's partitions in turn: the leader, the gateway, the leader, a storage node, the leader, a follower, ...
     const result = await runChaos({
-      seed: 23,
+      seed: 18,
       durationMs: 20_000,
       clients: 2,
       keys: 4,
