@@ -1,5 +1,7 @@
-import type { Msg, NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
+import { realClock, type Clock, type Transport, type TransportMsg } from '@cairn/world';
+import { asTransport } from './transport';
 
 /**
  * Bytes of the server's `max_payload` that Cairn's batchers leave unused (docs/protocol.md,
@@ -39,21 +41,28 @@ export function serverMaxPayloadBytes(nc: NatsConnection): number {
  * `max_payload` minus PAYLOAD_HEADROOM_BYTES. Read it per batch, not once: a reconnect may land
  * on a server with another `max_payload`.
  */
-export function payloadBytesMax(nc: NatsConnection): number {
-  return Math.max(0, serverMaxPayloadBytes(nc) - PAYLOAD_HEADROOM_BYTES);
+export function payloadBytesMax(t: Transport | NatsConnection): number {
+  return Math.max(0, asTransport(t).maxPayloadBytes() - PAYLOAD_HEADROOM_BYTES);
 }
 
-/** Last log time and suppressed count per kind of fault (a handful of kinds: bounded by FAULT_KINDS_MAX). */
-const faultLog = new Map<string, { atMs: number; suppressed: number }>();
+/**
+ * Last log time and suppressed count per kind of fault, per logger (a process has one logger
+ * tree; several simulated processes in one test each have their own, so one's suppression never
+ * hides another's first line). A handful of kinds: bounded by FAULT_KINDS_MAX.
+ */
+const faultLogs = new WeakMap<Logger, Map<string, { atMs: number; suppressed: number }>>();
 const FAULT_KINDS_MAX = 256;
 
 /**
  * Logs a network fault at most once per PUBLISH_FAULT_LOG_INTERVAL_MS per `kind` (with the count
  * suppressed since the last line): a publish failing on every message must not flood the log.
+ * `clock`: whose time the interval is measured on (the simulator's virtual clock in a simulation).
  */
-export function logNetworkFault(log: Logger | undefined, kind: string, fields: Record<string, unknown>, message: string): void {
+export function logNetworkFault(log: Logger | undefined, kind: string, fields: Record<string, unknown>, message: string, clock: Clock = realClock): void {
   if (!log) return;
-  const now = Date.now();
+  const now = clock.nowMs();
+  let faultLog = faultLogs.get(log);
+  if (!faultLog) faultLogs.set(log, (faultLog = new Map()));
   let s = faultLog.get(kind);
   if (s && now - s.atMs < PUBLISH_FAULT_LOG_INTERVAL_MS) {
     s.suppressed++;
@@ -69,6 +78,9 @@ export function logNetworkFault(log: Logger | undefined, kind: string, fields: R
 }
 
 function faultCode(e: unknown): string {
+  // The client library's own code when the Transport wrapped one (nats.js: CONNECTION_CLOSED, ...).
+  const inner = (e as { cause?: { code?: unknown } })?.cause?.code;
+  if (typeof inner === 'string') return inner;
   return (e as { code?: string })?.code ?? (e as Error)?.name ?? 'unknown';
 }
 
@@ -79,14 +91,15 @@ function faultCode(e: unknown): string {
  * a lost message: Raft retransmits, shipping is backfilled, a requester times out.
  * @returns true when the client accepted the message (not a delivery guarantee).
  */
-export function publishSafe(nc: NatsConnection, subject: string, data: Uint8Array, log?: Logger): boolean {
-  const max = serverMaxPayloadBytes(nc);
+export function publishSafe(bus: Transport | NatsConnection, subject: string, data: Uint8Array, log?: Logger): boolean {
+  const t = asTransport(bus);
+  const max = t.maxPayloadBytes();
   if (data.length > max) {
     logNetworkFault(log, `publish:PAYLOAD_TOO_LARGE`, { subject, bytes: data.length, maxPayloadBytes: max }, 'dropped a message over the NATS max_payload (a bug in its batcher)');
     return false;
   }
   try {
-    nc.publish(subject, data);
+    t.publish(subject, data);
     return true;
   } catch (e) {
     const code = faultCode(e);
@@ -101,10 +114,11 @@ export function publishSafe(nc: NatsConnection, subject: string, data: Uint8Arra
  * @returns true when the reply was handed to the client; false when `msg` has no reply subject,
  *   the reply is too large or the connection refused it.
  */
-export function respondSafe(msg: Msg, data: Uint8Array, log?: Logger, nc?: NatsConnection): boolean {
+export function respondSafe(msg: Pick<TransportMsg, 'subject' | 'reply' | 'respond'>, data: Uint8Array, log?: Logger, bus?: Transport | NatsConnection): boolean {
   if (!msg.reply) return false;
-  if (nc && data.length > serverMaxPayloadBytes(nc)) {
-    logNetworkFault(log, `respond:PAYLOAD_TOO_LARGE`, { subject: msg.subject, bytes: data.length, maxPayloadBytes: serverMaxPayloadBytes(nc) }, 'dropped a reply over the NATS max_payload');
+  const max = bus ? asTransport(bus).maxPayloadBytes() : Infinity;
+  if (data.length > max) {
+    logNetworkFault(log, `respond:PAYLOAD_TOO_LARGE`, { subject: msg.subject, bytes: data.length, maxPayloadBytes: max }, 'dropped a reply over the NATS max_payload');
     return false;
   }
   try {

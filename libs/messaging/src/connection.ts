@@ -1,6 +1,8 @@
-import { connect, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { connect, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { logNetworkFault, PayloadTooLargeError, respondSafe, serverMaxPayloadBytes } from './bus';
+import type { Transport, TransportMsg, TransportSubscription } from '@cairn/world';
+import { logNetworkFault, PayloadTooLargeError, respondSafe } from './bus';
+import { asTransport } from './transport';
 
 export interface NatsOptions {
   servers: string[];
@@ -44,13 +46,14 @@ export async function connectNats(opts: NatsOptions, log?: Logger): Promise<Nats
  * network fault, logged rate-limited (`respondSafe`). The requester then times out and retries.
  */
 export function serveRequests(
-  nc: NatsConnection,
+  bus: Transport | NatsConnection,
   subject: string,
-  handler: (data: Uint8Array, msg: Msg) => Uint8Array | null | Promise<Uint8Array | null>,
+  handler: (data: Uint8Array, msg: TransportMsg) => Uint8Array | null | Promise<Uint8Array | null>,
   opts: { log?: Logger; queue?: string; onError?: (err: unknown) => Uint8Array } = {},
-): Subscription {
+): TransportSubscription {
   const { log, onError } = opts;
-  const errorReply = (msg: Msg, e: unknown): void => {
+  const nc = asTransport(bus);
+  const errorReply = (msg: TransportMsg, e: unknown): void => {
     if (!onError || !msg.reply) return;
     let out: Uint8Array;
     try {
@@ -61,16 +64,12 @@ export function serveRequests(
     }
     respondSafe(msg, out, log, nc);
   };
-  return nc.subscribe(subject, {
-    queue: opts.queue,
-    callback: (err, msg) => {
-      if (err) {
-        log?.error({ err, subject }, 'subscription error');
-        return;
-      }
+  return nc.subscribe(
+    subject,
+    (msg) => {
       const reply = (data: Uint8Array | null): void => {
         if (!data || !msg.reply) return;
-        const max = serverMaxPayloadBytes(nc);
+        const max = nc.maxPayloadBytes();
         if (data.length > max) {
           const tooLarge = new PayloadTooLargeError(subject, data.length, max);
           logNetworkFault(log, `serve:${subject}:PAYLOAD_TOO_LARGE`, { subject, bytes: data.length, maxPayloadBytes: max }, 'reply over the NATS max_payload; answering with the error reply instead');
@@ -91,5 +90,6 @@ export function serveRequests(
         fail(e);
       }
     },
-  });
+    { queue: opts.queue },
+  );
 }

@@ -1,6 +1,7 @@
 export { Subjects } from './subjects';
 export { STATUS_INTERVAL_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status';
 export { connectNats, serveRequests, type NatsOptions } from './connection';
+export { asTransport, natsTransport } from './transport';
 export { createLogger, type Logger } from './logger';
 export {
   NatsServerMissingError,

@@ -45,7 +45,7 @@ import {
   type Subjects,
 } from '@cairn/messaging';
 import type { ConsensusConfig } from '@cairn/config';
-import type { Msg, NatsConnection, Subscription } from 'nats';
+import { sleep, type TimerHandle, type Transport, type TransportMsg, type TransportSubscription, type World } from '@cairn/world';
 import { mkdirSync } from 'node:fs';
 import { HardStateFile } from '../storage/hard-state-file';
 import { SnapshotFile } from '../storage/snapshot-file';
@@ -97,14 +97,29 @@ export interface ReplicaOptions {
   storage?: string[];
   config: ConsensusConfig;
   dataDir: string;
-  nc: NatsConnection;
+  /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
+  bus: Transport;
+  /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
+  world: World;
   subjects: Subjects;
   log: Logger;
+  /**
+   * Called once when the replica must stop: a failed disk write or fsync (`err.code` RAFT_PERSISTENCE)
+   * or a violated Raft invariant. The replica has already stopped its loop; the process shell ends
+   * the process (exit code 70), the simulator records a failure.
+   */
+  onFatal: (err: Error) => void;
+  /**
+   * Test switch for the simulator (never set in production): one publish per peer per Ready with
+   * all its messages, whatever their size, restoring the coalescing bug of issue 9 (a batch over
+   * max_payload is refused and lost, so a large Append never reaches its follower). Default false.
+   */
+  coalesceRaftMessages?: boolean;
 }
 
 interface QueuedProposal {
   commands: Uint8Array[];
-  msg: Msg;
+  msg: TransportMsg;
 }
 
 /**
@@ -131,9 +146,9 @@ export class Replica {
   private inbox: Message[] = [];
   private proposals: QueuedProposal[] = [];
   /** ReadIndex requests (thesis §6.4) waiting to be handed to the state machine. */
-  private readRequests: Msg[] = [];
+  private readRequests: TransportMsg[] = [];
   /** ReadIndex requests handed to the state machine, by the context number given to it. */
-  private readsPending = new Map<number, Msg>();
+  private readsPending = new Map<number, TransportMsg>();
   private readSeq = 0;
   /** Membership changes waiting to be handed to the state machine (thesis §4.1). */
   private confChanges: { cc: ConfChange; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -146,6 +161,8 @@ export class Replica {
   private leadershipLost: (() => void) | null = null;
   private ticks = 0;
   private running = false;
+  /** True while `loop()` runs (a kicked loop waits for its deferred start first). */
+  private inLoop = false;
   private stopped = false;
   private stopping: Promise<void> | null = null;
   private loopDone: Promise<void> = Promise.resolve();
@@ -157,8 +174,8 @@ export class Replica {
   private leaderId: string | null = null;
   private term = 0;
 
-  private timers: NodeJS.Timeout[] = [];
-  private subs: Subscription[] = [];
+  private timers: TimerHandle[] = [];
+  private subs: TransportSubscription[] = [];
 
   constructor(private readonly opts: ReplicaOptions) {
     this.pending = new PendingProposals(opts.config.proposalsPendingMax);
@@ -192,7 +209,7 @@ export class Replica {
       inflightMsgsMax: config.inflightMsgsMax,
       entriesPerMsgMax: config.entriesPerMsgMax,
       msgBytesMax: config.msgBytesMax,
-      random: Math.random,
+      random: () => this.opts.world.random.float(),
       preVote: config.preVote,
       checkQuorum: config.checkQuorum,
       readIndexPendingMax: config.readIndexPendingMax,
@@ -201,52 +218,34 @@ export class Replica {
     });
     log.info({ term: hs.term, vote: hs.vote, commit, firstIndex: this.store.firstIndex(), lastIndex: this.store.lastIndex(), snapshotIndex: snap?.index ?? 0 }, 'raft state restored');
 
-    const { nc, subjects, id } = this.opts;
+    const { bus, subjects, id } = this.opts;
+    const { clock } = this.opts.world;
     this.subs.push(
-      nc.subscribe(subjects.raft(id), {
-        callback: (err, msg) => {
-          if (!err) this.onRaftMessages(msg.data);
-        },
+      bus.subscribe(subjects.raft(id), (msg) => this.onRaftMessages(msg.data)),
+      bus.subscribe(subjects.propose(id), (msg) => this.onPropose(msg)),
+      bus.subscribe(subjects.readIndex(id), (msg) => this.onReadIndex(msg)),
+      bus.subscribe(subjects.member(id), (msg) => void this.onMember(msg)),
+      bus.subscribe(subjects.storageStatus(), (msg) => {
+        const st = decodeStatus(msg.data);
+        if (st?.kind === 'storage') this.storageApplied.set(st.id, st.appliedIndex);
       }),
-      nc.subscribe(subjects.propose(id), {
-        callback: (err, msg) => {
-          if (!err) this.onPropose(msg);
-        },
-      }),
-      nc.subscribe(subjects.readIndex(id), {
-        callback: (err, msg) => {
-          if (!err) this.onReadIndex(msg);
-        },
-      }),
-      nc.subscribe(subjects.member(id), {
-        callback: (err, msg) => {
-          if (!err) void this.onMember(msg);
-        },
-      }),
-      nc.subscribe(subjects.storageStatus(), {
-        callback: (err, msg) => {
-          if (err) return;
-          const st = decodeStatus(msg.data);
-          if (st?.kind === 'storage') this.storageApplied.set(st.id, st.appliedIndex);
-        },
-      }),
-      serveRequests(nc, subjects.fetch(id), (data) => this.onFetch(data), {
+      serveRequests(bus, subjects.fetch(id), (data) => this.onFetch(data), {
         log,
         onError: (e) => encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: String(e) }),
       }),
     );
     this.timers.push(
-      setInterval(() => {
+      clock.setInterval(() => {
         this.ticks++;
         this.kick();
       }, config.tickMs),
-      setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS),
-      setInterval(() => {
+      clock.setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS),
+      clock.setInterval(() => {
         this.compactDue = true;
         this.kick();
       }, config.compactionIntervalMs),
       // Commit heartbeat to the storage nodes: tells a node that missed a ShipBatch how far to backfill.
-      setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
+      clock.setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
     );
   }
 
@@ -259,7 +258,7 @@ export class Replica {
   private async shutdown(): Promise<void> {
     await this.transferLeadershipAway();
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.opts.world.clock.clearTimer(t);
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
     this.pending.failAll('replica shutting down');
@@ -270,6 +269,24 @@ export class Replica {
     for (const p of this.proposals) this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: '', message: 'replica shutting down' });
     this.proposals = [];
     await this.store.close();
+  }
+
+  /**
+   * A crash as the simulator models it (the process vanishes; its world incarnation is killed by
+   * the caller): no leadership transfer, no replies, nothing more sent. Waits for a Ready being
+   * persisted, then closes the log so a new Replica can open the same directory.
+   */
+  async abandon(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) this.opts.world.clock.clearTimer(t);
+    for (const s of this.subs) s.unsubscribe();
+    if (this.inLoop) await this.loopDone;
+    await this.store?.close();
+  }
+
+  /** The Ready being processed, when one is (the simulator waits for it before advancing virtual time); else null. */
+  busy(): Promise<void> | null {
+    return this.inLoop ? this.loopDone : null;
   }
 
   status(): ConsensusStatus {
@@ -287,7 +304,7 @@ export class Replica {
       firstIndex: st.firstIndex,
       conf: st.conf,
       confIndex: st.confIndex,
-      atMs: Date.now(),
+      atMs: this.opts.world.clock.nowMs(),
     };
   }
 
@@ -315,7 +332,7 @@ export class Replica {
     this.kick();
   }
 
-  private onPropose(msg: Msg): void {
+  private onPropose(msg: TransportMsg): void {
     let commands: Uint8Array[];
     try {
       commands = decodeProposeRequest(msg.data).commands.map(encodeCommand);
@@ -335,7 +352,7 @@ export class Replica {
     this.kick();
   }
 
-  private onReadIndex(msg: Msg): void {
+  private onReadIndex(msg: TransportMsg): void {
     try {
       decodeReadIndexRequest(msg.data);
     } catch (e) {
@@ -364,9 +381,10 @@ export class Replica {
     if (!target) return;
     this.opts.log.info({ target }, 'transferring leadership before shutdown');
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.opts.config.transferLeadershipTimeoutMs);
+      const { clock } = this.opts.world;
+      const timer = clock.setTimeout(resolve, this.opts.config.transferLeadershipTimeoutMs);
       this.leadershipLost = () => {
-        clearTimeout(timer);
+        clock.clearTimer(timer);
         resolve();
       };
       this.transferTo = target;
@@ -383,7 +401,7 @@ export class Replica {
     }
     const to = Math.min(this.applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
     // The reply must fit one NATS message whatever the requester asked for.
-    const bytesMax = Math.min(req.bytesMax, payloadBytesMax(this.opts.nc));
+    const bytesMax = Math.min(req.bytesMax, payloadBytesMax(this.opts.bus));
     const entries = req.fromIndex >= 1 && req.fromIndex <= to ? this.store.entries(req.fromIndex, to, bytesMax) : [];
     return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: clampFetchEntries(entries.map(forStorage) as WireEntry[], bytesMax), message: '' });
   }
@@ -393,10 +411,11 @@ export class Replica {
   private kick(): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    this.loopDone = new Promise<void>((resolve) => setImmediate(() => this.loop().finally(resolve)));
+    this.loopDone = new Promise<void>((resolve) => this.opts.world.clock.defer(() => void this.loop().finally(resolve)));
   }
 
   private async loop(): Promise<void> {
+    this.inLoop = true;
     try {
       while (!this.stopped) {
         this.drainInputs();
@@ -428,11 +447,11 @@ export class Replica {
       // state machine (an Error named after it): a bug, and going on could break safety.
       if (e instanceof PersistenceError) this.opts.log.fatal({ err: e.cause, step: e.step }, 'raft persistence failed; stopping the replica');
       else this.opts.log.fatal({ err: e }, 'raft invariant violated; stopping the replica');
-      process.exitCode = 70;
-      process.kill(process.pid, 'SIGTERM');
       this.stopped = true;
+      this.opts.onFatal(e as Error);
     } finally {
       this.running = false;
+      this.inLoop = false;
     }
     if (!this.stopped && (this.inbox.length || this.proposals.length || this.readRequests.length || this.confChanges.length || this.ticks)) this.kick();
   }
@@ -487,7 +506,7 @@ export class Replica {
     }
   }
 
-  private readIndex(msg: Msg): void {
+  private readIndex(msg: TransportMsg): void {
     const ctx = ++this.readSeq;
     try {
       this.node.readIndex(ctx);
@@ -520,12 +539,12 @@ export class Replica {
     }
   }
 
-  private failReads(msgs: Msg[], message: string): void {
+  private failReads(msgs: TransportMsg[], message: string): void {
     for (const msg of msgs) this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: '', message });
   }
 
-  private replyRead(msg: Msg, r: ReadIndexReply): void {
-    respondSafe(msg, encodeReadIndexReply(r), this.opts.log, this.opts.nc);
+  private replyRead(msg: TransportMsg, r: ReadIndexReply): void {
+    respondSafe(msg, encodeReadIndexReply(r), this.opts.log, this.opts.bus);
   }
 
   private propose(p: QueuedProposal): void {
@@ -581,10 +600,10 @@ export class Replica {
       if (!batch) byPeer.set(m.to, (batch = []));
       batch.push(m);
     }
-    const { nc, subjects, log } = this.opts;
-    const bytesMax = payloadBytesMax(nc);
+    const { bus, subjects, log } = this.opts;
+    const bytesMax = payloadBytesMax(bus);
     for (const [peer, batch] of byPeer) {
-      for (const payload of packRaftMessages(batch, bytesMax)) publishSafe(nc, subjects.raft(peer), payload, log);
+      for (const payload of packRaftMessages(batch, this.opts.coalesceRaftMessages ? Infinity : bytesMax)) publishSafe(bus, subjects.raft(peer), payload, log);
     }
   }
 
@@ -621,14 +640,14 @@ export class Replica {
    * node sees the gap and fetches (commit heartbeat below).
    */
   private ship(entries: Entry[]): void {
-    const { nc, subjects, log, id } = this.opts;
-    const batches = packShipBatches(entries.map(forStorage) as WireEntry[], { leaderId: id, term: this.term, bytesMax: payloadBytesMax(nc), entriesMax: SHIP_BATCH_ENTRIES_MAX });
-    for (const payload of batches) publishSafe(nc, subjects.ship(), payload, log);
+    const { bus, subjects, log, id } = this.opts;
+    const batches = packShipBatches(entries.map(forStorage) as WireEntry[], { leaderId: id, term: this.term, bytesMax: payloadBytesMax(bus), entriesMax: SHIP_BATCH_ENTRIES_MAX });
+    for (const payload of batches) publishSafe(bus, subjects.ship(), payload, log);
   }
 
   private shipCommitHeartbeat(): void {
     if (this.role !== 'leader' || this.stopped) return;
-    publishSafe(this.opts.nc, this.opts.subjects.ship(), encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: this.applied, entries: [] }), this.opts.log);
+    publishSafe(this.opts.bus, this.opts.subjects.ship(), encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: this.applied, entries: [] }), this.opts.log);
   }
 
   private publishStatus(): void {
@@ -639,10 +658,10 @@ export class Replica {
     } catch (e) {
       // The log is closed for a moment while a leader's snapshot is installed (RaftLogStore.reset):
       // skip this heartbeat; a timer callback that throws would end the process.
-      logNetworkFault(this.opts.log, 'status:unavailable', { err: e }, 'status heartbeat skipped');
+      logNetworkFault(this.opts.log, 'status:unavailable', { err: e }, 'status heartbeat skipped', this.opts.world.clock);
       return;
     }
-    publishSafe(this.opts.nc, this.opts.subjects.consensusStatus(), encodeStatus(status), this.opts.log);
+    publishSafe(this.opts.bus, this.opts.subjects.consensusStatus(), encodeStatus(status), this.opts.log);
   }
 
   // ---- log compaction (Raft §7) ------------------------------------------------------------
@@ -678,10 +697,10 @@ export class Replica {
 
   // ---- membership (thesis §4) -------------------------------------------------------------
 
-  private async onMember(msg: Msg): Promise<void> {
+  private async onMember(msg: TransportMsg): Promise<void> {
     const answer = (r: Omit<MemberReply, 'conf' | 'confIndex'>): void => {
       const st = this.node.status();
-      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), this.opts.log, this.opts.nc);
+      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), this.opts.log, this.opts.bus);
     };
     let req: MemberRequest;
     try {
@@ -755,16 +774,17 @@ export class Replica {
    */
   private async waitCaughtUp(id: string): Promise<void> {
     const target = this.node.status().commit;
-    const deadline = Date.now() + this.opts.config.memberCatchUpTimeoutMs;
+    const { clock } = this.opts.world;
+    const deadline = clock.nowMs() + this.opts.config.memberCatchUpTimeoutMs;
     for (;;) {
       const st = this.node.status();
       if (st.role !== 'leader' || this.stopped) throw new MemberStepError('not_leader', 'leadership lost while the new replica was catching up', st.leaderId ?? '');
       const match = st.progress?.[id]?.match ?? 0;
       if (match >= target) return;
-      if (Date.now() >= deadline) {
+      if (clock.nowMs() >= deadline) {
         throw new MemberStepError('unavailable', `replica ${id} did not catch up within ${this.opts.config.memberCatchUpTimeoutMs} ms (match ${match}, target ${target}); it stays a learner: is it running with --join? run the add again to retry`);
       }
-      await new Promise((r) => setTimeout(r, this.opts.config.heartbeatIntervalMs));
+      await sleep(clock, this.opts.config.heartbeatIntervalMs);
     }
   }
 
@@ -804,7 +824,7 @@ export class Replica {
     }
   }
 
-  private reply(msg: Msg, r: ProposeReply): void {
-    respondSafe(msg, encodeProposeReply(r), this.opts.log, this.opts.nc);
+  private reply(msg: TransportMsg, r: ProposeReply): void {
+    respondSafe(msg, encodeProposeReply(r), this.opts.log, this.opts.bus);
   }
 }

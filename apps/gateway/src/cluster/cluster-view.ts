@@ -1,5 +1,6 @@
-import { decodeStatus, type ConsensusStatus, type StorageStatus, type Subjects } from '@cairn/messaging';
-import type { NatsConnection, Subscription } from 'nats';
+import { asTransport, decodeStatus, type ConsensusStatus, type StorageStatus, type Subjects } from '@cairn/messaging';
+import { realClock, type Clock, type Transport, type TransportSubscription } from '@cairn/world';
+import type { NatsConnection } from 'nats';
 
 /** A status heartbeat older than this marks its process as not alive, ms (heartbeats come every 100 ms). */
 export const STATUS_STALE_MS = 1000;
@@ -15,20 +16,24 @@ export class ClusterView {
   private leaderWaiters: (() => void)[] = [];
   /** In-flight leader requests watching their leader (one entry per request attempt; removed when it settles). */
   private readonly leaderWatches = new Set<{ id: string; fire(why: string): void }>();
-  private sub: Subscription[] = [];
+  private sub: TransportSubscription[] = [];
+  private readonly now: () => number;
+  private readonly clock: Clock;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** `time`: a Clock (the simulator's), or just a time source with real timers (tests); default the real clock. */
+  constructor(time: Clock | (() => number) = realClock) {
+    this.clock = typeof time === 'function' ? realClock : time;
+    this.now = typeof time === 'function' ? time : () => time.nowMs();
+  }
 
-  start(nc: NatsConnection, subjects: Subjects): void {
+  start(bus: Transport | NatsConnection, subjects: Subjects): void {
+    const t = asTransport(bus);
     for (const subject of [subjects.consensusStatus(), subjects.storageStatus()]) {
       this.sub.push(
-        nc.subscribe(subject, {
-          callback: (err, msg) => {
-            if (err) return;
-            const s = decodeStatus(msg.data);
-            if (s?.kind === 'consensus') this.onConsensusStatus(s);
-            else if (s?.kind === 'storage') this.onStorageStatus(s);
-          },
+        t.subscribe(subject, (msg) => {
+          const s = decodeStatus(msg.data);
+          if (s?.kind === 'consensus') this.onConsensusStatus(s);
+          else if (s?.kind === 'storage') this.onStorageStatus(s);
         }),
       );
     }
@@ -104,10 +109,11 @@ export class ClusterView {
   /** Resolves when a leader becomes known (or changes), or after `timeoutMs`. */
   waitForLeader(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, timeoutMs);
+      const clock = this.clock;
+      const t = clock.setTimeout(done, timeoutMs);
       const waiters = this.leaderWaiters;
       function done() {
-        clearTimeout(t);
+        clock.clearTimer(t);
         const i = waiters.indexOf(done);
         if (i >= 0) waiters.splice(i, 1);
         resolve();

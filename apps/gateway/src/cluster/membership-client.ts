@@ -1,5 +1,6 @@
 import { Status } from '@cairn/protocol';
 import { decodeMemberReply, encodeMemberRequest, type MemberReply, type MemberRequest } from '@cairn/messaging';
+import { realWorld } from '@cairn/world';
 import { requestLeader, type LeaderReply, type LeaderRequestDeps } from '../paths/leader-request';
 
 /** Default bound on one membership operation, ms: adding a replica waits for it to catch up. */
@@ -37,7 +38,7 @@ export class MembershipClient {
 
   /** @returns the leader's final reply; on timeout, a synthesized `unavailable` reply with the last reason. */
   async change(req: MemberRequest, timeoutMs = MEMBER_TIMEOUT_MS_DEFAULT): Promise<MemberReply> {
-    const r = await requestLeader(this.deps, (leader) => this.deps.subjects.member(leader), encodeMemberRequest(req), decode, Date.now() + timeoutMs, {
+    const r = await requestLeader(this.deps, (leader) => this.deps.subjects.member(leader), encodeMemberRequest(req), decode, (this.deps.world ?? realWorld).clock.nowMs() + timeoutMs, {
       idempotent: true,
       requestTimeoutMs: timeoutMs,
     });

@@ -1,6 +1,7 @@
 import { Status } from '@cairn/protocol';
-import type { Logger, Subjects } from '@cairn/messaging';
-import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
+import { asTransport, type Logger, type Subjects } from '@cairn/messaging';
+import { isTransportError, realWorld, type Transport, type World } from '@cairn/world';
+import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { backoffMs, delay } from './backoff';
 
@@ -17,10 +18,13 @@ export interface LeaderReply {
 }
 
 export interface LeaderRequestDeps {
-  nc: NatsConnection;
+  /** The bus (a nats.js connection is wrapped by `asTransport`). */
+  nc: Transport | NatsConnection;
   subjects: Subjects;
   view: ClusterView;
   log: Logger;
+  /** Time and randomness; default the real ones. */
+  world?: World;
 }
 
 /**
@@ -59,8 +63,10 @@ export async function requestLeader<R extends LeaderReply>(
   opts: { idempotent: boolean; stopped?: () => boolean; onAmbiguous?: (reason: string) => void; requestTimeoutMs?: number },
 ): Promise<R | { timedOut: string } | { unknown: string }> {
   let lastError = 'no leader known';
+  const bus = asTransport(deps.nc);
+  const { clock, random } = deps.world ?? realWorld;
   for (let attempt = 0; ; attempt++) {
-    const remainingMs = deadlineMs - Date.now();
+    const remainingMs = deadlineMs - clock.nowMs();
     if (remainingMs <= 0 || opts.stopped?.()) return { timedOut: lastError };
     const leader = deps.view.leaderId();
     if (!leader) {
@@ -69,7 +75,7 @@ export async function requestLeader<R extends LeaderReply>(
     }
     const watch = opts.idempotent ? deps.view.watchLeader(leader) : null;
     try {
-      const request = deps.nc.request(subject(leader), payload, { timeout: Math.min(remainingMs, opts.requestTimeoutMs ?? LEADER_REQUEST_TIMEOUT_MS) });
+      const request = bus.request(subject(leader), payload, { timeoutMs: Math.min(remainingMs, opts.requestTimeoutMs ?? LEADER_REQUEST_TIMEOUT_MS) });
       // An abandoned request still settles (reply or timeout) later: nobody awaits it then.
       request.catch(() => undefined);
       const res = watch ? await Promise.race([request, watch.moved.then((why) => ({ moved: why }))]) : await request;
@@ -77,7 +83,7 @@ export async function requestLeader<R extends LeaderReply>(
         lastError = `leader ${leader} was replaced while the request was in flight: ${res.moved}`;
         opts.onAmbiguous?.(lastError);
         deps.log.debug({ leader, why: res.moved }, 'leader request abandoned: the leader changed; re-sending');
-        if (!deps.view.leaderId()) await deps.view.waitForLeader(Math.min(Math.max(0, deadlineMs - Date.now()), 100));
+        if (!deps.view.leaderId()) await deps.view.waitForLeader(Math.min(Math.max(0, deadlineMs - clock.nowMs()), 100));
         continue;
       }
       const reply = decode(res.data);
@@ -95,13 +101,13 @@ export async function requestLeader<R extends LeaderReply>(
         if (!opts.idempotent && !reply.retrySafe) return { unknown: reply.message };
         if (!reply.retrySafe) opts.onAmbiguous?.(reply.message);
         lastError = reply.message;
-        await delay(backoffMs(attempt));
+        await delay(backoffMs(attempt, undefined, random), clock);
         continue;
       }
       return reply;
     } catch (e) {
       // Timeout or no responders: the leader is dead or partitioned; an election follows.
-      const neverDelivered = (e as NatsError).code === ErrorCode.NoResponders;
+      const neverDelivered = isTransportError(e, 'NO_RESPONDERS');
       if (!opts.idempotent && !neverDelivered) {
         deps.view.suspectLeader(leader);
         return { unknown: `leader ${leader} did not answer within the request timeout` };
@@ -110,7 +116,7 @@ export async function requestLeader<R extends LeaderReply>(
       if (!neverDelivered) opts.onAmbiguous?.(lastError);
       deps.log.debug({ leader, err: e }, 'leader request failed; retrying');
       deps.view.suspectLeader(leader, neverDelivered ? `no process subscribes to replica ${leader}'s subject` : undefined);
-      await delay(backoffMs(attempt));
+      await delay(backoffMs(attempt, undefined, random), clock);
     } finally {
       watch?.cancel();
     }

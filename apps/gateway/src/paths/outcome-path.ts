@@ -1,5 +1,6 @@
 import { ApplyOutcome, decodeOutcomeReply, encodeOutcomeRequest } from '@cairn/protocol';
-import type { Logger, Subjects } from '@cairn/messaging';
+import { asTransport, type Logger, type Subjects } from '@cairn/messaging';
+import { realWorld, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { backoffMs, delay } from './backoff';
@@ -34,13 +35,17 @@ interface Pending {
 export class OutcomePath {
   private batch: Pending[] = [];
   private flushScheduled = false;
+  private readonly nc: Transport;
 
   constructor(
-    private readonly nc: NatsConnection,
+    bus: Transport | NatsConnection,
     private readonly subjects: Subjects,
     private readonly view: ClusterView,
     private readonly log: Logger,
-  ) {}
+    private readonly world: World = realWorld,
+  ) {
+    this.nc = asTransport(bus);
+  }
 
   /**
    * `session`: the write's session id and seq, so the node can answer from its session table.
@@ -52,7 +57,7 @@ export class OutcomePath {
       this.batch.push({ query: session ? { index, session } : { index }, deadlineMs, resolve });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
-      setImmediate(() => {
+      this.world.clock.defer(() => {
         this.flushScheduled = false;
         const all = this.batch;
         this.batch = [];
@@ -87,7 +92,8 @@ export class OutcomePath {
     const saidUnknown = new Set<string>(saidUnknownFirst ? [saidUnknownFirst] : []);
     let why = saidUnknownFirst ? `storage node ${saidUnknownFirst} has no record of it` : 'no storage node is alive';
     let avoid: string | null = avoidFirst;
-    for (let attempt = 0; Date.now() < deadlineMs; attempt++) {
+    const { clock } = this.world;
+    for (let attempt = 0; clock.nowMs() < deadlineMs; attempt++) {
       const live = this.view.liveStorageNodes().filter((n) => !saidUnknown.has(n.id));
       if (live.length === 0 && saidUnknown.size > 0) return { unknown: `no storage node has a record of index ${index} (${why})` };
       const candidates = live.length > 1 ? live.filter((n) => n.id !== avoid) : live;
@@ -109,7 +115,7 @@ export class OutcomePath {
           why = `storage node ${node.id}: ${(e as Error).message}`;
         }
       }
-      await delay(Math.min(backoffMs(attempt), Math.max(0, deadlineMs - Date.now())));
+      await delay(Math.min(backoffMs(attempt, undefined, this.world.random), Math.max(0, deadlineMs - clock.nowMs())), clock);
     }
     return { unknown: why };
   }
@@ -121,7 +127,7 @@ export class OutcomePath {
    */
   private async ask(node: string, queries: Query[], deadlineMs: number): Promise<Result[]> {
     const res = await this.nc.request(this.subjects.read(node), encodeOutcomeRequest({ queries }), {
-      timeout: Math.max(1, Math.min(deadlineMs - Date.now(), OUTCOME_REQUEST_TIMEOUT_MS)),
+      timeoutMs: Math.max(1, Math.min(deadlineMs - this.world.clock.nowMs(), OUTCOME_REQUEST_TIMEOUT_MS)),
     });
     const reply = decodeOutcomeReply(res.data);
     this.view.noteApplied(node, reply.appliedIndex);

@@ -1,4 +1,5 @@
 import { Status, decodeReadIndexReply, encodeReadIndexRequest } from '@cairn/protocol';
+import { realWorld } from '@cairn/world';
 import { requestLeader, type LeaderRequestDeps } from './leader-request';
 
 export type ReadIndexResult = { ok: true; index: number } | { ok: false; status: Status; message: string };
@@ -26,10 +27,11 @@ export class ReadIndexClient {
 
   readIndex(): Promise<ReadIndexResult> {
     return new Promise((resolve) => {
-      this.waiting.push({ deadlineMs: Date.now() + this.opts.readTimeoutMs, resolve });
+      const { clock } = this.deps.world ?? realWorld;
+      this.waiting.push({ deadlineMs: clock.nowMs() + this.opts.readTimeoutMs, resolve });
       if (this.scheduled) return;
       this.scheduled = true;
-      setImmediate(() => {
+      clock.defer(() => {
         this.scheduled = false;
         const batch = this.waiting;
         this.waiting = [];

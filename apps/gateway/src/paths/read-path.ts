@@ -1,5 +1,6 @@
 import { READ_REQUEST_BYTES_BASE, Status, decodeReadReply, encodeReadRequest, readRequestItemBytes } from '@cairn/protocol';
-import { payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
+import { asTransport, payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
+import { realWorld, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { backoffMs, delay } from './backoff';
@@ -39,18 +40,23 @@ export class ReadPath {
   private queue: QueuedRead[] = [];
   private flushScheduled = false;
   private rr = 0;
+  private readonly nc: Transport;
 
+  /** `world`: time and randomness (default the real ones; the simulator passes its own). */
   constructor(
-    private readonly nc: NatsConnection,
+    bus: Transport | NatsConnection,
     private readonly subjects: Subjects,
     private readonly view: ClusterView,
     private readonly opts: { readTimeoutMs: number },
     private readonly log: Logger,
-  ) {}
+    private readonly world: World = realWorld,
+  ) {
+    this.nc = asTransport(bus);
+  }
 
   get(key: Uint8Array, minIndex: number): Promise<ReadResult> {
     return new Promise((resolve) => {
-      this.enqueue({ key, minIndex, deadlineMs: Date.now() + this.opts.readTimeoutMs, attempt: 0, avoid: null, resolve });
+      this.enqueue({ key, minIndex, deadlineMs: this.world.clock.nowMs() + this.opts.readTimeoutMs, attempt: 0, avoid: null, resolve });
     });
   }
 
@@ -58,7 +64,7 @@ export class ReadPath {
     this.queue.push(r);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    this.world.clock.defer(() => {
       this.flushScheduled = false;
       this.flush();
     });
@@ -91,10 +97,10 @@ export class ReadPath {
   }
 
   private async send(node: string, reads: QueuedRead[]): Promise<void> {
-    const remainingMs = Math.max(1, Math.min(...reads.map((r) => r.deadlineMs)) - Date.now());
+    const remainingMs = Math.max(1, Math.min(...reads.map((r) => r.deadlineMs)) - this.world.clock.nowMs());
     try {
       const res = await this.nc.request(this.subjects.read(node), encodeReadRequest({ reads: reads.map((r) => ({ key: r.key, minIndex: r.minIndex })) }), {
-        timeout: Math.min(remainingMs, READ_REQUEST_TIMEOUT_MS),
+        timeoutMs: Math.min(remainingMs, READ_REQUEST_TIMEOUT_MS),
       });
       const reply = decodeReadReply(res.data);
       this.view.noteApplied(node, reply.appliedIndex);
@@ -123,11 +129,11 @@ export class ReadPath {
   }
 
   private async retry(r: QueuedRead, why: string): Promise<void> {
-    if (Date.now() >= r.deadlineMs) {
+    if (this.world.clock.nowMs() >= r.deadlineMs) {
       r.resolve({ status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: `read not served within ${this.opts.readTimeoutMs} ms: ${why}` });
       return;
     }
-    await delay(backoffMs(r.attempt++));
+    await delay(backoffMs(r.attempt++, undefined, this.world.random), this.world.clock);
     this.enqueue(r);
   }
 }

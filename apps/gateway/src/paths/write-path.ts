@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { ApplyOutcome, Status, commandBodyBytes, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
-import { payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
+import { asTransport, payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
+import { realWorld, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { requestLeader } from './leader-request';
@@ -65,16 +65,20 @@ export class WritePath {
   /** Seqs submitted and not yet answered; `lowestPending` is the smallest (or nextSeq when none). */
   private readonly pending = new Set<number>();
   private lowestPending = 1;
+  private readonly nc: Transport;
 
+  /** `world`: time and randomness (default the real ones; the simulator passes its own). */
   constructor(
-    private readonly nc: NatsConnection,
+    bus: Transport | NatsConnection,
     private readonly subjects: Subjects,
     private readonly view: ClusterView,
     private readonly opts: WritePathOptions,
     private readonly log: Logger,
+    private readonly world: World = realWorld,
   ) {
-    this.outcomes = new OutcomePath(nc, subjects, view, log);
-    this.sessionId = opts.sessionId ?? randomBytes(8).readBigUInt64BE(0);
+    this.nc = asTransport(bus);
+    this.outcomes = new OutcomePath(this.nc, subjects, view, log, world);
+    this.sessionId = opts.sessionId ?? world.random.uint64();
   }
 
   submit(command: Command): Promise<WriteResult> {
@@ -94,7 +98,7 @@ export class WritePath {
         done({ status: Status.TooLarge, revision: 0, message: `the write (${sizeBytes} bytes encoded) cannot fit in one internal message of at most ${bytesMax} bytes (NATS max_payload)` });
         return;
       }
-      this.queue.push({ command, seq, sizeBytes, deadlineMs: Date.now() + this.opts.writeTimeoutMs, resolve: done });
+      this.queue.push({ command, seq, sizeBytes, deadlineMs: this.world.clock.nowMs() + this.opts.writeTimeoutMs, resolve: done });
       this.scheduleFlush();
     });
   }
@@ -106,7 +110,7 @@ export class WritePath {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    this.world.clock.defer(() => {
       this.flushScheduled = false;
       this.flush();
     });
@@ -136,7 +140,7 @@ export class WritePath {
     const commands = batch.map((w) => ({ ...w.command, session: { sessionId: this.sessionId, seq: w.seq, firstPendingSeq } }));
     let ambiguous: string | null = null;
     const reply = await requestLeader(
-      { nc: this.nc, subjects: this.subjects, view: this.view, log: this.log },
+      { nc: this.nc, subjects: this.subjects, view: this.view, log: this.log, world: this.world },
       (leader) => this.subjects.propose(leader),
       encodeProposeRequest({ commands }),
       decodeProposeReply,
@@ -172,7 +176,7 @@ export class WritePath {
   }
 
   private async resolveOutcome(w: QueuedWrite, index: number): Promise<void> {
-    const a = await this.outcomes.outcome(index, Date.now() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: this.sessionId, seq: w.seq });
+    const a = await this.outcomes.outcome(index, this.world.clock.nowMs() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: this.sessionId, seq: w.seq });
     if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
     else if (a.outcome === ApplyOutcome.Applied) w.resolve({ status: Status.Ok, revision: a.revision, message: '' });
     else w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: 'condition not met' });

@@ -1,6 +1,6 @@
 import { EngineOp, type EngineEntry } from '@cairn/engine';
 import { ApplyOutcome, CommandCondition, CommandOp, decodeCommand, type Command, type WireEntry } from '@cairn/protocol';
-import type { SessionRecord } from './session-store';
+import type { ApplyResult, SessionRecord } from './apply-result';
 import type { SessionTable } from './session-table';
 
 /** Raft entry type of a leader's no-op (libs/raft EntryType.Noop). */
@@ -8,12 +8,7 @@ export const ENTRY_TYPE_NOOP = 1;
 /** Default bound of the per-index results table (entries). */
 export const APPLY_RESULTS_MAX = 65_536;
 
-/** What applying one entry did (docs/protocol.md, "Outcomes"). */
-export interface ApplyResult {
-  outcome: ApplyOutcome;
-  /** Applied: the index it took effect at; ConditionFailed: the index it was evaluated at. */
-  revision: number;
-}
+export type { ApplyResult } from './apply-result';
 
 export interface CommandApplierOptions {
   /** Whether `key` exists in the engine's state (everything handed to the engine so far). */

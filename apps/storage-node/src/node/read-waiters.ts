@@ -1,14 +1,17 @@
+import { realClock, type Clock, type TimerHandle } from '@cairn/world';
+
 /**
  * Reads parked until the applied index reaches their index (read-your-writes: a gateway asks for
  * at least the index of the client's last acknowledged write). Bounded by `waitingMax`; each
  * waiter has its own deadline.
  */
 export class ReadWaiters {
-  private waiters: { minIndex: number; wake: (ok: boolean) => void; timer: NodeJS.Timeout }[] = [];
+  private waiters: { minIndex: number; wake: (ok: boolean) => void; timer: TimerHandle }[] = [];
 
   constructor(
     private readonly waitingMax: number,
     private readonly waitMs: number,
+    private readonly clock: Clock = realClock,
   ) {}
 
   size(): number {
@@ -22,10 +25,10 @@ export class ReadWaiters {
       const w = {
         minIndex,
         wake: (ok: boolean) => {
-          clearTimeout(w.timer);
+          this.clock.clearTimer(w.timer);
           resolve(ok);
         },
-        timer: setTimeout(() => {
+        timer: this.clock.setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w);
           resolve(false);
         }, this.waitMs),

@@ -2,8 +2,8 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir, writeFileAtomic } from '@cairn/log';
-import { ApplyOutcome, ByteReader, ByteWriter, type CommandSession } from '@cairn/protocol';
-import type { ApplyResult } from './command-applier';
+import { ApplyOutcome, ByteReader, ByteWriter } from '@cairn/protocol';
+import type { SessionRecord } from './apply-result';
 import { SessionTable, type SessionLimits } from './session-table';
 
 /** Rewrite the base and empty the journal once the journal holds this many bytes. */
@@ -20,16 +20,7 @@ const FRAME_HEADER_BYTES = 8;
 /** `u64 index | u32 idHigh | u32 idLow | u64 seq | u64 firstPendingSeq | u8 outcome | u64 revision`. */
 const RECORD_BYTES = 8 + 8 + 8 + 8 + 1 + 8;
 
-/**
- * One session write as applied: enough to replay the table's decision without the engine (the
- * outcome of a new write is recorded; a duplicate or stale one is re-derived by the table).
- */
-export interface SessionRecord {
-  index: number;
-  session: CommandSession;
-  /** The evaluated result of a new write; null for a duplicate or stale one. */
-  result: ApplyResult | null;
-}
+export type { SessionRecord } from './apply-result';
 
 export class SessionStoreCorruptionError extends Error {
   readonly code = 'SESSION_STORE_CORRUPT';

@@ -1,5 +1,5 @@
 import { ApplyOutcome, ByteReader, ByteWriter, ProtocolError, type CommandSession } from '@cairn/protocol';
-import type { ApplyResult } from './command-applier';
+import type { ApplyResult } from './apply-result';
 
 /** Default bound of the sessions a storage node remembers. */
 export const SESSIONS_MAX = 4096;

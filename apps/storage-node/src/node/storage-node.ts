@@ -20,7 +20,7 @@ import {
 } from '@cairn/protocol';
 import { decodeStatus, encodeStatus, payloadBytesMax, publishSafe, serveRequests, STATUS_INTERVAL_MS, type Logger, type StorageStatus, type Subjects } from '@cairn/messaging';
 import type { StorageConfig } from '@cairn/config';
-import type { NatsConnection, Subscription } from 'nats';
+import { sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
 import { ReadWaiters } from './read-waiters';
 import { encodeBoundedReadReply } from './read-reply';
 import { CommandApplier } from './command-applier';
@@ -57,9 +57,27 @@ export interface StorageNodeOptions {
   replicaIds: string[];
   config: StorageConfig;
   dataDir: string;
-  nc: NatsConnection;
+  /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
+  bus: Transport;
+  /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
+  world: World;
   subjects: Subjects;
   log: Logger;
+  /**
+   * Called once when the node must stop: a failed engine write or fsync, or a failed snapshot
+   * install. The node has stopped applying; the process shell ends the process (exit code 70).
+   */
+  onFatal: (err: unknown) => void;
+  /**
+   * Test hook (the simulator's invariant "every storage node applies the same sequence"): called
+   * with each batch of committed entries after the engine applied it durably.
+   */
+  onApplied?: (entries: readonly WireEntry[]) => void;
+  /**
+   * Test switch for the simulator (never set in production): lifts the read reply's payload bound,
+   * restoring the read-reply bug of issue 9 (a reply over max_payload). Default false.
+   */
+  unboundedReadReplies?: boolean;
 }
 
 /**
@@ -86,8 +104,8 @@ export class StorageNode {
   private stopped = false;
   private applyDone: Promise<void> = Promise.resolve();
   private readonly waiters: ReadWaiters;
-  private subs: Subscription[] = [];
-  private timers: NodeJS.Timeout[] = [];
+  private subs: TransportSubscription[] = [];
+  private timers: TimerHandle[] = [];
   /** Engine and session store open (false only while a snapshot install swaps them). */
   private storesOpen = false;
   /** Installing a peer's snapshot: no apply, reads answered UNAVAILABLE (never a half-installed state). */
@@ -103,11 +121,12 @@ export class StorageNode {
   private snapshotServer!: SnapshotServer;
 
   constructor(private readonly opts: StorageNodeOptions) {
-    this.waiters = new ReadWaiters(opts.config.readsWaitingMax, opts.config.readWaitMs);
+    this.waiters = new ReadWaiters(opts.config.readsWaitingMax, opts.config.readWaitMs, opts.world.clock);
   }
 
   async start(): Promise<void> {
-    const { config, nc, subjects, id, log } = this.opts;
+    const { config, bus, subjects, id, log } = this.opts;
+    const { clock } = this.opts.world;
     await this.openStores();
     this.snapshotServer = new SnapshotServer({
       unavailable: () => (this.bootstrapping ? 'bootstrapping from a peer snapshot itself' : this.stopped || !this.storesOpen ? 'stopping' : null),
@@ -116,39 +135,34 @@ export class StorageNode {
       transfersMax: config.snapshotTransfersMax,
       idleTimeoutMs: config.snapshotTransferTimeoutMs,
       // A chunk reply stays under the payload bound (the start-up check makes that the full 512 KiB).
-      chunkBytesMax: Math.max(1024, Math.min(SNAPSHOT_CHUNK_BYTES_MAX, payloadBytesMax(nc) - SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES)),
+      chunkBytesMax: Math.max(1024, Math.min(SNAPSHOT_CHUNK_BYTES_MAX, payloadBytesMax(bus) - SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES)),
+      now: () => clock.nowMs(),
       log,
     });
     this.subs.push(
-      nc.subscribe(subjects.storageStatus(), {
-        callback: (err, msg) => {
-          const st = err ? null : decodeStatus(msg.data);
-          if (st?.kind === 'storage' && st.id !== id) this.peers.set(st.id, { appliedIndex: st.appliedIndex, heardAtMs: Date.now() });
-        },
+      bus.subscribe(subjects.storageStatus(), (msg) => {
+        const st = decodeStatus(msg.data);
+        if (st?.kind === 'storage' && st.id !== id) this.peers.set(st.id, { appliedIndex: st.appliedIndex, heardAtMs: clock.nowMs() });
       }),
-      serveRequests(nc, subjects.snapshot(id), (data) => this.snapshotServer.handle(data), {
+      serveRequests(bus, subjects.snapshot(id), (data) => this.snapshotServer.handle(data), {
         log,
         onError: (e) => encodeSnapshotChunkReply({ status: Status.Error, message: String(e), data: Buffer.alloc(0) }),
       }),
     );
-    this.timers.push(setInterval(() => this.snapshotServer.sweep(), Math.max(100, Math.floor(config.snapshotTransferTimeoutMs / 4))));
+    this.timers.push(clock.setInterval(() => this.snapshotServer.sweep(), Math.max(100, Math.floor(config.snapshotTransferTimeoutMs / 4))));
     this.subs.push(
-      nc.subscribe(subjects.ship(), {
-        callback: (err, msg) => {
-          if (!err) this.onShip(msg.data);
-        },
-      }),
-      serveRequests(nc, subjects.read(id), (data) => this.onRead(data), {
+      bus.subscribe(subjects.ship(), (msg) => this.onShip(msg.data)),
+      serveRequests(bus, subjects.read(id), (data) => this.onRead(data), {
         log,
         onError: (e) =>
           encodeReadReply({ appliedIndex: this.engine.appliedIndex(), results: [{ status: Status.Error, revision: 0, value: Buffer.alloc(0), message: String(e) }] }),
       }),
     );
-    this.timers.push(setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS));
+    this.timers.push(clock.setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS));
     if (config.snapshotIntervalMs > 0) {
       // A snapshot ready before a peer needs one; its hard links keep pre-merge files on disk until pruned.
       this.timers.push(
-        setInterval(() => {
+        clock.setInterval(() => {
           if (!this.bootstrapping && this.storesOpen) this.takeSnapshot(0).catch((err: unknown) => this.opts.log.warn({ err }, 'periodic snapshot failed'));
         }, config.snapshotIntervalMs),
       );
@@ -158,7 +172,7 @@ export class StorageNode {
   /** Opens the engine and the session table as of its applied index; applying resumes from there. */
   private async openStores(): Promise<void> {
     const { config, dataDir, log } = this.opts;
-    const started = Date.now();
+    const started = this.opts.world.clock.nowMs();
     this.engine = await BitcaskEngine.open({
       dir: this.engineDir(),
       segmentBytesMax: config.segmentBytesMax,
@@ -186,7 +200,7 @@ export class StorageNode {
     const stats = this.engine.stats();
     const r = this.engine.openReport;
     const files = r ? { hintFilesLoaded: r.hintFilesLoaded, logHintFilesLoaded: r.logHintFilesLoaded, logFilesScanned: r.logFilesScanned, mergedFilesScanned: r.mergedFilesScanned, engineOpenMs: r.durationMs } : {};
-    log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, ...files, openMs: Date.now() - started }, 'engine opened');
+    log.info({ appliedIndex: stats.appliedIndex, keys: stats.keys, dataBytes: stats.dataBytes, ...files, openMs: this.opts.world.clock.nowMs() - started }, 'engine opened');
   }
 
   private engineDir(): string {
@@ -196,7 +210,7 @@ export class StorageNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.opts.world.clock.clearTimer(t);
     for (const s of this.subs) s.unsubscribe();
     this.waiters.cancelAll();
     this.snapshotServer?.closeAll();
@@ -214,7 +228,7 @@ export class StorageNode {
       const s = this.engine.stats();
       this.lastStatus = { kind: 'storage', id: this.opts.id, appliedIndex: s.appliedIndex, knownCommitIndex: this.knownCommitIndex, keys: s.keys, dataBytes: s.dataBytes };
     }
-    return { ...this.lastStatus!, knownCommitIndex: this.knownCommitIndex, atMs: Date.now() };
+    return { ...this.lastStatus!, knownCommitIndex: this.knownCommitIndex, atMs: this.opts.world.clock.nowMs() };
   }
 
   // ---- log shipping consumer -----------------------------------------------------------------
@@ -294,14 +308,12 @@ export class StorageNode {
         this.lastTerm = { index: last.index, term: last.term };
         const applied = await this.engine.apply(batch.engine);
         await this.sessions.maybeCompact(applied);
+        this.opts.onApplied?.(wire);
         this.waiters.notify(applied);
       } catch (e) {
         // Disk full or I/O error: the engine's durable state is unknown beyond appliedIndex.
         // Stop with a clear error rather than serve from a state we cannot vouch for.
-        this.opts.log.fatal({ err: e }, 'engine apply failed; stopping the storage node');
-        process.exitCode = 70;
-        this.stopped = true;
-        process.kill(process.pid, 'SIGTERM');
+        this.fatal(e, 'engine apply failed; stopping the storage node');
         return;
       }
     }
@@ -318,17 +330,17 @@ export class StorageNode {
   }
 
   private async fetchLoop(): Promise<void> {
-    const { nc, subjects, replicaIds, config, log } = this.opts;
+    const { bus, subjects, replicaIds, config, log } = this.opts;
     let attempt = 0;
     /** The first index a replica still holds, when one answered that `nextIndex` was compacted away. */
     let compactedFirst = 0;
     while (!this.stopped && !this.bootstrapping && this.knownCommitIndex >= this.nextIndex && this.queue.length < config.applyQueueEntriesMax) {
       const replica = attempt === 0 && this.leaderHint ? this.leaderHint : replicaIds[this.fetchTarget++ % replicaIds.length];
       try {
-        const res = await nc.request(
+        const res = await bus.request(
           subjects.fetch(replica),
           encodeFetchRequest({ fromIndex: this.nextIndex, entriesMax: config.fetchEntriesMax, bytesMax: this.fetchBytesMax() }),
-          { timeout: FETCH_TIMEOUT_MS },
+          { timeoutMs: FETCH_TIMEOUT_MS },
         );
         const reply = decodeFetchReply(res.data);
         if (reply.status === Status.Ok && reply.entries.length > 0) {
@@ -353,7 +365,7 @@ export class StorageNode {
         if (compactedFirst > this.nextIndex) this.startBootstrap(compactedFirst - 1);
         return; // else the next ShipBatch, commit heartbeat or status tick retries
       }
-      await new Promise((r) => setTimeout(r, Math.min(200, 10 * attempt)));
+      await sleep(this.opts.world.clock, Math.min(200, 10 * attempt));
     }
   }
 
@@ -363,7 +375,7 @@ export class StorageNode {
    * and the start-up check makes one entry fit).
    */
   private fetchBytesMax(): number {
-    const room = payloadBytesMax(this.opts.nc) - FETCH_REPLY_OVERHEAD_BYTES - this.opts.config.fetchEntriesMax * FETCH_ENTRY_OVERHEAD_BYTES;
+    const room = payloadBytesMax(this.opts.bus) - FETCH_REPLY_OVERHEAD_BYTES - this.opts.config.fetchEntriesMax * FETCH_ENTRY_OVERHEAD_BYTES;
     return Math.max(1, Math.min(FETCH_BYTES_MAX, room));
   }
 
@@ -395,7 +407,7 @@ export class StorageNode {
     };
     // The reply fits the NATS payload bound: the reads that do not fit are left out, and the
     // gateway asks again for them (docs/protocol.md, "Message size bounds on the internal bus").
-    return encodeBoundedReadReply(applied, req.reads.length, resultAt, payloadBytesMax(this.opts.nc)).reply;
+    return encodeBoundedReadReply(applied, req.reads.length, resultAt, this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus)).reply;
   }
 
   /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */
@@ -406,14 +418,14 @@ export class StorageNode {
     if (this.bootstrapping || !this.storesOpen) return encodeOutcomeReply({ appliedIndex: 0, results: req.queries.map(() => ({ outcome: ApplyOutcome.Pending, revision: 0 })) });
     const applied = this.engine.appliedIndex();
     // A prefix when the whole reply would not fit the payload bound; the gateway asks again for the rest.
-    const fit = Math.max(1, Math.floor((payloadBytesMax(this.opts.nc) - OUTCOME_REPLY_BASE_BYTES) / OUTCOME_RESULT_BYTES));
+    const fit = Math.max(1, Math.floor((payloadBytesMax(this.opts.bus) - OUTCOME_REPLY_BASE_BYTES) / OUTCOME_RESULT_BYTES));
     const results: OutcomeReply['results'] = req.queries.slice(0, fit).map((q) => (q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session)));
     return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 
   private publishStatus(): void {
     if (this.stopped) return;
-    publishSafe(this.opts.nc, this.opts.subjects.storageStatus(), encodeStatus(this.status()), this.opts.log);
+    publishSafe(this.opts.bus, this.opts.subjects.storageStatus(), encodeStatus(this.status()), this.opts.log);
     // Safety net: a fetch that gave up (no leader at the time) is retried on the status tick.
     if (this.knownCommitIndex >= this.nextIndex) this.backfill();
   }
@@ -428,7 +440,7 @@ export class StorageNode {
    */
   private takeSnapshot(minAppliedIndex: number): Promise<NodeSnapshot> {
     const last = this.lastSnapshot;
-    if (last && last.snapshot.appliedIndex >= minAppliedIndex && Date.now() - last.atMs < SNAPSHOT_REUSE_MS && this.engine.snapshots().some((x) => x.appliedIndex === last.snapshot.appliedIndex)) {
+    if (last && last.snapshot.appliedIndex >= minAppliedIndex && this.opts.world.clock.nowMs() - last.atMs < SNAPSHOT_REUSE_MS && this.engine.snapshots().some((x) => x.appliedIndex === last.snapshot.appliedIndex)) {
       return Promise.resolve(last);
     }
     if (this.snapshotTaking) return this.snapshotTaking;
@@ -443,7 +455,7 @@ export class StorageNode {
     });
     this.snapshotTaking = taking
       .then((t) => {
-        this.lastSnapshot = { ...t, atMs: Date.now() };
+        this.lastSnapshot = { ...t, atMs: this.opts.world.clock.nowMs() };
         return t;
       })
       .finally(() => {
@@ -458,7 +470,7 @@ export class StorageNode {
 
   /** Live peer storage nodes (heartbeat within PEER_LIVE_MS). */
   private livePeers(): PeerInfo[] {
-    const now = Date.now();
+    const now = this.opts.world.clock.nowMs();
     const out: PeerInfo[] = [];
     for (const [id, p] of this.peers) if (now - p.heardAtMs <= PEER_LIVE_MS) out.push({ id, appliedIndex: p.appliedIndex });
     return out;
@@ -471,17 +483,18 @@ export class StorageNode {
    */
   private startBootstrap(minAppliedIndex: number): void {
     if (this.bootstrapping || this.stopped) return;
-    const { log, config, id, nc, subjects } = this.opts;
+    const { log, config, id, bus, subjects } = this.opts;
+    const { clock } = this.opts.world;
     this.bootstrapping = true;
     this.queue = [];
     this.snapshotServer.closeAll();
-    const started = Date.now();
+    const started = clock.nowMs();
     log.warn({ nextIndex: this.nextIndex, minAppliedIndex, peers: this.livePeers() }, 'bootstrap: the Raft log is compacted past this node; installing a peer storage node snapshot (reads answer UNAVAILABLE meanwhile)');
     const loop = new BootstrapLoop({
       peers: () => this.livePeers(),
       fetch: (peer, min) =>
         fetchSnapshot({
-          request: async (p, data, timeoutMs) => (await nc.request(subjects.snapshot(p), data, { timeout: timeoutMs })).data,
+          request: async (p, data, timeoutMs) => (await bus.request(subjects.snapshot(p), data, { timeoutMs })).data,
           peer,
           requesterId: id,
           minAppliedIndex: min,
@@ -492,13 +505,13 @@ export class StorageNode {
         }),
       install: (f) => this.installFetched(f),
       backoffMs: config.snapshotRetryBackoffMs,
-      wait: (ms) => new Promise((r) => setTimeout(r, ms)),
+      wait: (ms) => sleep(clock, ms),
       stopped: () => this.stopped,
       log,
     });
     this.bootstrapDone = loop.run(minAppliedIndex).then(
       (f) => {
-        log.info({ peer: f.peer, appliedIndex: f.appliedIndex, bytes: f.bytes, chunks: f.chunks, transferMs: f.durationMs, totalMs: Date.now() - started, keys: this.engine.stats().keys }, 'bootstrap: snapshot installed; continuing from the log after it');
+        log.info({ peer: f.peer, appliedIndex: f.appliedIndex, bytes: f.bytes, chunks: f.chunks, transferMs: f.durationMs, totalMs: clock.nowMs() - started, keys: this.engine.stats().keys }, 'bootstrap: snapshot installed; continuing from the log after it');
         this.bootstrapping = false;
         this.waiters.notify(this.engine.appliedIndex());
         this.backfill();
@@ -533,8 +546,29 @@ export class StorageNode {
 
   private fatal(e: unknown, msg: string): void {
     this.opts.log.fatal({ err: e }, msg);
-    process.exitCode = 70;
     this.stopped = true;
-    process.kill(process.pid, 'SIGTERM');
+    this.opts.onFatal(e);
+  }
+
+  /**
+   * A crash as the simulator models it (its world incarnation is killed by the caller): nothing
+   * more is answered or sent. Waits for an apply batch being written, then closes the stores so a
+   * new StorageNode can open the same directory.
+   */
+  async abandon(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) this.opts.world.clock.clearTimer(t);
+    for (const s of this.subs) s.unsubscribe();
+    await this.applyDone;
+    if (this.storesOpen) {
+      this.storesOpen = false;
+      await this.engine.close();
+      await this.sessions.close();
+    }
+  }
+
+  /** The apply batch being written, when one is (the simulator waits for it before advancing virtual time); else null. */
+  busy(): Promise<void> | null {
+    return this.applying ? this.applyDone : null;
   }
 }

@@ -1,0 +1,24 @@
+import type { ApplyOutcome, CommandSession } from '@cairn/protocol';
+
+/**
+ * The types the applier, the session table and its journal share. A leaf module: the three import
+ * it and not each other's types (no import cycle command-applier ↔ session-table ↔ session-store).
+ */
+
+/** What applying one entry did (docs/protocol.md, "Outcomes"). */
+export interface ApplyResult {
+  outcome: ApplyOutcome;
+  /** Applied: the index it took effect at; ConditionFailed: the index it was evaluated at. */
+  revision: number;
+}
+
+/**
+ * One session write as applied: enough to replay the table's decision without the engine (the
+ * outcome of a new write is recorded; a duplicate or stale one is re-derived by the table).
+ */
+export interface SessionRecord {
+  index: number;
+  session: CommandSession;
+  /** The evaluated result of a new write; null for a duplicate or stale one. */
+  result: ApplyResult | null;
+}

@@ -1,0 +1,79 @@
+import { ErrorCode, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { TransportError, type Transport, type TransportMsg } from '@cairn/world';
+
+/** nats.js error codes → the Transport's; other errors pass through unchanged. */
+function mapError(e: unknown): unknown {
+  switch ((e as NatsError)?.code) {
+    case ErrorCode.MaxPayloadExceeded:
+      return new TransportError('MAX_PAYLOAD_EXCEEDED', (e as Error).message, e);
+    case ErrorCode.NoResponders:
+      return new TransportError('NO_RESPONDERS', (e as Error).message, e);
+    case ErrorCode.Timeout:
+      return new TransportError('TIMEOUT', (e as Error).message, e);
+    case ErrorCode.ConnectionClosed:
+    case ErrorCode.ConnectionDraining:
+      return new TransportError('CLOSED', (e as Error).message, e);
+    default:
+      return e;
+  }
+}
+
+function wrapMsg(msg: Msg): TransportMsg {
+  return {
+    subject: msg.subject,
+    data: msg.data,
+    reply: msg.reply || undefined,
+    respond: (data) => {
+      try {
+        return msg.respond(data);
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+  };
+}
+
+/**
+ * The production Transport: a nats.js connection. `maxPayloadBytes` is the connected server's
+ * `max_payload` (INFO at connect, updated on reconnect; nats-server's default 1 MiB before the
+ * first INFO). Errors of nats.js are mapped to TransportError codes (docs/architecture.md, "The
+ * injected world").
+ */
+export function natsTransport(nc: NatsConnection): Transport {
+  return {
+    maxPayloadBytes: () => nc.info?.max_payload ?? 1024 * 1024,
+    publish: (subject, data) => {
+      try {
+        nc.publish(subject, data);
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+    subscribe: (subject, callback, opts = {}) =>
+      nc.subscribe(subject, {
+        queue: opts.queue,
+        callback: (err, msg) => {
+          // A subscription error (permissions, slow consumer) loses messages; core NATS is at-most-once anyway.
+          if (!err) callback(wrapMsg(msg));
+        },
+      }),
+    request: async (subject, data, opts) => {
+      try {
+        return wrapMsg(await nc.request(subject, data, { timeout: opts.timeoutMs }));
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+  };
+}
+
+const wrapped = new WeakMap<NatsConnection, Transport>();
+
+/** `t` itself when it is a Transport; a nats.js connection wrapped once (`natsTransport`) otherwise. */
+export function asTransport(t: Transport | NatsConnection): Transport {
+  if (typeof (t as Transport).maxPayloadBytes === 'function') return t as Transport;
+  const nc = t as NatsConnection;
+  let w = wrapped.get(nc);
+  if (!w) wrapped.set(nc, (w = natsTransport(nc)));
+  return w;
+}
