@@ -56,6 +56,7 @@ export class Gateway implements ProcessComponent {
       log,
     );
     this.metrics.trackConnections('tlv', () => this.server.connectionCount());
+    this.metrics.trackPendingBytes(() => budget.used());
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);

@@ -7,6 +7,7 @@ import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath, ReadResult } from '../paths/read-path';
 import type { WritePath, WriteResult } from '../paths/write-path';
 import { HttpApi } from './http-api';
+import type { HttpLimits } from './http-limits';
 import { percentDecode } from './kv-key';
 
 /** An in-memory store behind fake read/write paths, with a switch that makes both answer a given status. */
@@ -36,12 +37,12 @@ function fakeStore() {
   return { data, state, writes, reads, readIndex };
 }
 
-async function startApi() {
+async function startApi(limits?: HttpLimits) {
   let nowMs = 1_000_000;
   const view = new ClusterView(() => nowMs);
   const metrics = new GatewayMetrics(view);
   const store = fakeStore();
-  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: store.reads, readIndex: store.readIndex, writes: store.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics });
+  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: store.reads, readIndex: store.readIndex, writes: store.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics, limits });
   await api.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${api.port()}`;
   return { api, base, view, metrics, store, advance: (ms: number) => (nowMs += ms) };
@@ -206,6 +207,28 @@ describe('HTTP API: limits and request forms', () => {
     const bad = await fetch(`${s.base}/v1/cluster/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":' });
     expect(bad.status).toBe(400);
     expect((await errorOf(bad)).error).toBe('BAD_REQUEST');
+  });
+
+  it('a request on a connection over connectionsMax is answered 503 with Connection: close', async () => {
+    const capped = await startApi({ connectionsMax: 1, headerBytesMax: 16 * 1024, frameDeadlineMs: 60_000, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000 });
+    try {
+      const first = connect(capped.api.port(), '127.0.0.1');
+      await once(first, 'connect');
+      const second = await rawHttp(capped.api.port(), `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(second.text).toMatch(/^HTTP\/1\.1 503 /);
+      expect(second.text).toMatch(/connection: close/i);
+      expect(second.text).toContain('too many connections');
+      expect(second.closed).toBe(true);
+      // The connection within the cap is served.
+      let text = '';
+      first.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      const closed = once(first, 'close');
+      first.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await closed;
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      await capped.api.close();
+    }
   });
 
   it('headers over httpHeaderBytesMax are refused (431) and the connection closed', async () => {

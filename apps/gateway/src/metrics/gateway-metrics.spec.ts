@@ -41,6 +41,7 @@ describe('GatewayMetrics', () => {
       createLogger('test', 'silent'),
     );
     metrics.trackConnections('tlv', () => server.connectionCount());
+    metrics.trackPendingBytes(() => 4242);
     await server.listen('127.0.0.1', 0);
     const socket = connect((server as unknown as { server: { address(): { port: number } } }).server.address().port, '127.0.0.1');
     await once(socket, 'connect');
@@ -62,6 +63,7 @@ describe('GatewayMetrics', () => {
 
     const s = samples(await metrics.scrape());
     expect(s.get('cairn_gateway_requests_total{door="tlv",op="ping",status="OK"}')).toBe(1);
+    expect(s.get('cairn_gateway_pending_bytes{}')).toBe(4242);
     expect(s.get('cairn_gateway_requests_total{door="tlv",op="get",status="NOT_FOUND"}')).toBe(2);
     expect(s.get('cairn_gateway_requests_total{door="tlv",op="set",status="UNAVAILABLE"}')).toBe(1);
     expect(s.get('cairn_gateway_requests_total{door="tlv",op="other",status="TOO_LARGE"}')).toBe(1);

@@ -18,6 +18,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly requests = new RequestMetrics();
   private readonly connectionSources = new Map<Door, () => number>();
+  private pendingBytes: () => number = () => 0;
 
   constructor(view: ClusterView) {
     for (const m of this.requests.promMetrics()) this.registry.registerMetric(m);
@@ -35,12 +36,26 @@ export class GatewayMetrics {
         }
       },
     });
+    const pendingBytes = () => this.pendingBytes();
+    new Gauge({
+      name: 'cairn_gateway_pending_bytes',
+      help: 'Bytes of pending requests and unflushed replies held for clients of the TLV and RESP doors (bounded by gateway.pendingBytesMax).',
+      registers: [this.registry],
+      collect() {
+        this.set(pendingBytes());
+      },
+    });
     clusterGauges(this.registry, view);
   }
 
   /** The hook a door calls once per answered request. */
   observer(door: Door): RequestObserver {
     return this.requests.observer(door);
+  }
+
+  /** Registers how to read the bytes held for clients (ByteBudget.used; read at each scrape). */
+  trackPendingBytes(used: () => number): void {
+    this.pendingBytes = used;
   }
 
   /** Registers how to count `door`'s open connections (read at each scrape). */

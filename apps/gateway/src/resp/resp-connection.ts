@@ -20,6 +20,10 @@ export interface RespConnectionDeps {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Replies up to this size are always queued (every write's, errors): only reads can be large. */
+const NOT_READING_CHECK_BYTES = 1024;
+const notReading = (bytes: number) =>
+  encodeError(`TRYAGAIN reply of ${bytes} bytes not sent: this connection does not read its replies and the gateway holds pendingBytesMax`);
 
 /** One reply slot in command order: `reply` is null while the cluster has not answered. */
 interface Slot {
@@ -167,7 +171,8 @@ export class RespConnection {
     this.awaiting++;
     this.slots.push(slot);
     reply.then((r) => {
-      slot.reply = r;
+      // A large reply (a read's) to a client that does not read, with the gateway at pendingBytesMax.
+      slot.reply = r.length > NOT_READING_CHECK_BYTES && this.flow.replyRefused(r.length) ? notReading(r.length) : r;
       this.awaiting--;
       if (this.awaiting === 0) this.wakeDrainWaiters();
       this.flush();

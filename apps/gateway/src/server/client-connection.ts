@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -27,6 +27,13 @@ export interface ConnectionDeps {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The answer to a GET whose value is not queued: the client is not reading and the gateway is at pendingBytesMax. */
+const notReading = (bytes: number): KvResult => ({
+  status: Status.Unavailable,
+  revision: 0,
+  value: EMPTY,
+  message: `value of ${bytes} bytes not sent: this connection does not read its responses and the gateway holds pendingBytesMax`,
+});
 /** Bytes a request holds while in flight: its frame (header + key + value). */
 const frameBytes = (req: Request) => REQUEST_HEADER_BYTES + req.key.length + req.value.length;
 
@@ -166,6 +173,7 @@ export class ClientConnection {
     p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
       this.awaiting--;
       this.flow.releaseRequest(bytes);
+      if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength)) r = notReading(r.value.byteLength);
       const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       if (this.awaiting === 0) this.wakeDrainWaiters();

@@ -4,8 +4,9 @@ import type { Socket } from 'node:net';
  * Bytes the gateway holds for its clients, across every connection of every door: request bytes
  * read but not yet answered plus reply bytes handed to a socket but not yet flushed to the kernel.
  * Above `bytesMax` every connection stops reading (ConnectionFlow) until enough is released.
- * It is a soft bound: replies of requests already in flight still arrive and are queued, so the
- * worst case is `bytesMax` plus those replies (docs/protocol.md, "Connection limits and backpressure").
+ * Replies of requests already in flight still arrive when it is over: they are queued for
+ * connections that read, and replaced by a small error for connections that do not
+ * (ConnectionFlow.replyRefused; docs/protocol.md, "Connection limits and backpressure").
  */
 export class ByteBudget {
   private usedBytes = 0;
@@ -179,6 +180,17 @@ export class ConnectionFlow {
       this.frameTimer = null;
       if (!this.closed() && !this.closing) this.hooks.frameDeadline();
     }, this.limits.frameDeadlineMs);
+  }
+
+  /**
+   * True when a reply of `bytes` to a read must not be queued: this connection already holds more
+   * than connectionReplyBytesMax unflushed (its client is not reading) and the reply would take
+   * the gateway-wide bytes above pendingBytesMax. Replies of requests taken before reading stopped
+   * would otherwise pile up without bound (1024 pipelined GETs of 1 MiB values are 1 GiB); the
+   * caller answers a small retryable error instead (docs/protocol.md).
+   */
+  replyRefused(bytes: number): boolean {
+    return this.replyBytes > this.limits.connectionReplyBytesMax && this.budget.used() + bytes > this.budget.bytesMax;
   }
 
   holdRequest(bytes: number): void {

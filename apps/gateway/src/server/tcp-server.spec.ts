@@ -219,6 +219,35 @@ describe('gateway TCP server', () => {
     await s.server.close();
   });
 
+  it('replies to a client that does not read are replaced by UNAVAILABLE once the gateway holds pendingBytesMax', async () => {
+    const s = await startServer({ inflightMax: 1000, flow: { connectionReplyBytesMax: 64 * 1024 }, budgetBytes: 1024 * 1024 });
+    const c = await rawClient(s.port);
+    c.socket.pause(); // does not read, for now
+    // 400 values of 256 KiB: 100 MiB, more than the kernel's socket buffers take (tcp_rmem max is often 32 MiB).
+    for (let i = 1; i <= 400; i++) c.send(Opcode.Get, i, 'k');
+    const value = Buffer.alloc(256 * 1024, 4);
+    let answered = 0;
+    const answerAll = () => {
+      while (answered < s.reads.length) s.reads[answered++].resolve({ status: Status.Ok, revision: 1, value, message: '' });
+    };
+    await until(() => {
+      answerAll();
+      return answered === 400;
+    });
+    // Held: at most pendingBytesMax, plus one value queued while the connection was under its own bound.
+    expect(s.budget.used()).toBeLessThanOrEqual(1024 * 1024 + value.length + 20);
+    c.socket.resume();
+    await until(() => {
+      answerAll();
+      return c.responses.length === 400;
+    });
+    const statuses = new Set(c.responses.map((r) => r.status));
+    expect(statuses).toEqual(new Set([Status.Ok, Status.Unavailable]));
+    expect(c.responses.find((r) => r.status === Status.Unavailable)!.payload.toString()).toMatch(/does not read its responses/);
+    c.socket.destroy();
+    await s.server.close();
+  });
+
   it('closes a slow sender at frameDeadlineMs: half a frame is answered BAD_REQUEST (requestId 0) and closed', async () => {
     const s = await startServer({ flow: { frameDeadlineMs: 20 } });
     const c = await rawClient(s.port);
