@@ -129,6 +129,30 @@ describe('gateway RESP server', () => {
     await s.server.close();
   });
 
+  it('large replies to a client that does not read become -TRYAGAIN once the gateway holds pendingBytesMax', async () => {
+    const s = await startServer({ hold: true, inflightMax: 1000, flow: { connectionReplyBytesMax: 64 * 1024 }, budgetBytes: 1024 * 1024 });
+    s.store.data.set('k', { value: Buffer.alloc(256 * 1024, 5), revision: 1 });
+    const c = await rawClient(s.port);
+    c.socket.pause(); // does not read, for now
+    c.send(...Array.from({ length: 400 }, () => ['GET', 'k']));
+    let released = 0;
+    const releaseAll = () => {
+      while (released < s.store.held.length) s.store.held[released++].release();
+    };
+    await until(() => {
+      releaseAll();
+      return released === 400;
+    });
+    expect(s.budget.used()).toBeLessThanOrEqual(1024 * 1024 + 256 * 1024 + 64);
+    c.socket.resume();
+    await c.waitFor(400);
+    const kinds = new Set(c.replies.map((r) => r.type));
+    expect(kinds).toEqual(new Set(['bulk', 'error']));
+    expect(c.text().find((t) => typeof t === 'string' && t.startsWith('-'))).toMatch(/^-TRYAGAIN reply of \d+ bytes not sent/);
+    c.socket.destroy();
+    await s.server.close();
+  });
+
   it('a command not completed within frameDeadlineMs is a protocol error and closes', async () => {
     const s = await startServer({ flow: { frameDeadlineMs: 20 } });
     const c = await rawClient(s.port);
