@@ -231,6 +231,28 @@ describe('HTTP API: limits and request forms', () => {
     }
   });
 
+  it('a slow sender is answered 408 and closed at frameDeadlineMs; a keep-alive connection between requests is not', async () => {
+    const api = await startApi({ connectionsMax: 100, headerBytesMax: 16 * 1024, frameDeadlineMs: 50, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000 });
+    try {
+      const port = api.api.port();
+      // Keep-alive: one whole request, answered; the connection then waits between requests.
+      const kept = await rawHttp(port, `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`, /\{"status":"ok"\}/);
+      // A slow sender: half a request, never the rest (its close proves the deadline fired).
+      const slow = await rawHttp(port, `PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc`);
+      expect(slow.text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(slow.closed).toBe(true);
+      // The keep-alive connection, idle for longer than that, still answers.
+      let text = '';
+      kept.socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      const closed = once(kept.socket, 'close');
+      kept.socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await closed;
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      await api.api.close();
+    }
+  });
+
   it('headers over httpHeaderBytesMax are refused (431) and the connection closed', async () => {
     const r = await rawHttp(s.api.port(), `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(20 * 1024)}\r\n\r\n`);
     expect(r.text).toMatch(/^HTTP\/1\.1 431 /);

@@ -45,15 +45,51 @@ export function applyHttpLimits(server: Server, limits: HttpLimits): { count: ()
   server.on('connection', (socket: Socket) => {
     open++;
     socket.once('close', () => open--);
+    requestDeadline(socket, limits);
     if (open > limits.connectionsMax) {
       overCap.add(socket);
       const t = setTimeout(() => socket.destroy(), limits.closeTimeoutMs);
       socket.once('close', () => clearTimeout(t));
     }
   });
-  server.prependListener('request', toOriginForm);
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    toOriginForm(req);
+    // Headers are in: the deadline now waits for the body (fully read: 'end'), or the answer.
+    const clear = deadlines.get(req.socket);
+    if (clear) {
+      req.once('end', clear);
+      res.once('finish', clear);
+    }
+  });
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   return { count: () => open };
+}
+
+const deadlines = new WeakMap<Socket, () => void>();
+const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+
+/**
+ * The request deadline, ours because Node checks `requestTimeout` only every 30 s: from the first
+ * byte of a request, its headers and body must arrive within `frameDeadlineMs`; otherwise 408,
+ * `Connection: close`, and the socket is destroyed within `closeTimeoutMs`. Between requests
+ * (keep-alive) only the idle timeout applies.
+ */
+function requestDeadline(socket: Socket, limits: HttpLimits): void {
+  let timer: NodeJS.Timeout | null = null;
+  const clear = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
+  deadlines.set(socket, clear);
+  // Before Node's parser sees the bytes, so a request completed by this chunk clears it after.
+  socket.prependListener('data', () => {
+    timer ??= setTimeout(() => {
+      const t = setTimeout(() => socket.destroy(), limits.closeTimeoutMs);
+      socket.once('close', () => clearTimeout(t));
+      socket.end(REQUEST_TIMEOUT, () => socket.destroy());
+    }, limits.frameDeadlineMs);
+  });
+  socket.once('close', clear);
 }
 
 /** What a route accepts as a body, bytes; null: no bound here (no body parser reads it). */
