@@ -1,4 +1,4 @@
-import { ResilientConnection, backoffMs, runPipelined, type KvConnection } from './retry';
+import { ResilientConnection, runPipelined, type KvConnection } from './retry';
 
 const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
 
@@ -26,15 +26,6 @@ function fakeConn(set: KvConnection['set']): KvConnection & { closed: boolean } 
     },
   };
 }
-
-describe('backoffMs', () => {
-  it('doubles from min up to max, with jitter in [ms/2, ms]', () => {
-    expect(backoffMs(0, 50, 2000, () => 0)).toBe(25);
-    expect(backoffMs(0, 50, 2000, () => 1)).toBe(50);
-    expect(backoffMs(3, 50, 2000, () => 1)).toBe(400);
-    expect(backoffMs(40, 50, 2000, () => 1)).toBe(2000);
-  });
-});
 
 describe('ResilientConnection', () => {
   it('retries UNAVAILABLE on the same connection, then succeeds', async () => {

@@ -1,3 +1,4 @@
+import { fullJitterBackoffMs } from '@cairn/client';
 import { isConnectionError, isRetryable } from './exit-codes';
 
 /** What the CLI needs from a Cairn connection (`CairnClient` satisfies it; tests pass fakes). */
@@ -10,7 +11,7 @@ export interface KvConnection {
 export interface RetryOptions {
   /** How long one operation may keep retrying, ms, counted from its first attempt. */
   retryMs: number;
-  /** First backoff, ms; doubles per attempt up to `backoffMaxMs`. */
+  /** Backoff ceiling of the first retry, ms; doubles per attempt up to `backoffMaxMs` (full jitter below it). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
   /** Injected for tests (no real waiting); default setTimeout. */
@@ -21,12 +22,6 @@ export interface RetryOptions {
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Exponential backoff with full jitter in [ms/2, ms]: many pipelined requests must not retry in lockstep. */
-export function backoffMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ms = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ms / 2 + (random() * ms) / 2);
-}
 
 /**
  * A connection that survives gateway restarts: operations run through `call`, which retries
@@ -64,7 +59,7 @@ export class ResilientConnection {
         if (this.closed || !isRetryable(e) || this.now() >= deadline) throw e;
         if (conn && isConnectionError(e)) this.drop(conn);
         this.opts.onRetry?.(e, attempt + 1);
-        const wait = backoffMs(attempt, this.opts.backoffMinMs ?? 50, this.opts.backoffMaxMs ?? 2_000);
+        const wait = fullJitterBackoffMs(attempt, this.opts.backoffMinMs ?? 50, this.opts.backoffMaxMs ?? 2_000, Math.random);
         await this.sleep(Math.max(0, Math.min(wait, deadline - this.now())));
       }
     }

@@ -253,7 +253,7 @@ describe('retry rules', () => {
       }
     }
     expect([0, 1, 2, 3, 6, 7].map((a) => fullJitterBackoffMs(a, 10, 1000, () => 0.999999))).toEqual([9, 19, 39, 79, 639, 999]);
-    expect(() => fullJitterBackoffMs(-1, 10, 1000)).toThrow(RangeError);
+    expect(() => fullJitterBackoffMs(-1, 10, 1000, () => 0.5)).toThrow(RangeError);
   });
 
   it('the retry budget refills by ratio per success up to tokensMax', () => {

@@ -42,11 +42,15 @@ export function mayRetry(opcode: Opcode, err: unknown, retryWrites: RetryWrites)
 }
 
 /**
- * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"):
- * uniform in [0, min(capMs, baseMs * 2^attempt)). Attempt 0 is the first retry. Always within
- * [0, capMs]. @throws RangeError on a negative attempt or bounds.
+ * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter":
+ * full jitter draws from [0, ceiling); "equal jitter" would draw from [ceiling/2, ceiling)):
+ * `floor(random() * min(capMs, baseMs * 2^attempt))`, ms. Attempt 0 is the first retry. Always
+ * within [0, capMs]. The one backoff of Cairn: CairnPool (and so the CLI) and the gateway's retries
+ * towards the cluster use it, each with its own base and cap. `random` is injected (a float in
+ * [0, 1): `Math.random`, or a seeded one so a simulation replays).
+ * @throws RangeError on a negative attempt or bounds.
  */
-export function fullJitterBackoffMs(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+export function fullJitterBackoffMs(attempt: number, baseMs: number, capMs: number, random: () => number): number {
   if (!(attempt >= 0) || !(baseMs >= 0) || !(capMs >= 0)) throw new RangeError(`backoff needs attempt, baseMs, capMs >= 0, got ${attempt}, ${baseMs}, ${capMs}`);
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 52));
   return Math.floor(random() * ceiling);

@@ -1,10 +1,16 @@
-import { realClock, systemRandom, type Clock, type Random } from '@cairn/world';
+import { fullJitterBackoffMs } from '@cairn/client';
+import type { Random } from '@cairn/world';
 
-/** Exponential backoff with full jitter: attempt 0 → up to 5 ms, doubling, capped at `capMs`. */
-export function backoffMs(attempt: number, capMs = 200, random: Random = systemRandom): number {
-  return random.float() * Math.min(capMs, 5 * 2 ** Math.min(attempt, 16));
-}
+/** First retry's backoff ceiling towards the cluster, ms: an election or a catching-up node is short. */
+export const RETRY_BACKOFF_BASE_MS = 5;
+/** Backoff ceiling, ms: a retry is never postponed by more than this. */
+export const RETRY_BACKOFF_CAP_MS = 200;
 
-export function delay(ms: number, clock: Clock = realClock): Promise<void> {
-  return new Promise((r) => clock.setTimeout(r, ms));
+/**
+ * The gateway's wait before retry `attempt` (0 = the first retry) towards a leader or a storage
+ * node, ms: full jitter (`fullJitterBackoffMs` of @cairn/client, the one backoff of Cairn) from
+ * 5 ms doubling to 200 ms, drawn from the injected `random`.
+ */
+export function retryBackoffMs(attempt: number, random: Random): number {
+  return fullJitterBackoffMs(attempt, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_CAP_MS, () => random.float());
 }

@@ -1,9 +1,9 @@
 import { Status } from '@cairn/protocol';
 import { asTransport, type Logger, type Subjects } from '@cairn/messaging';
-import { isTransportError, realWorld, type Transport, type World } from '@cairn/world';
+import { isTransportError, realWorld, sleep, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
-import { backoffMs, delay } from './backoff';
+import { retryBackoffMs } from './backoff';
 
 /** One request's timeout towards the leader, ms: a dead leader is detected this fast (then an election). */
 const LEADER_REQUEST_TIMEOUT_MS = 2000;
@@ -101,7 +101,7 @@ export async function requestLeader<R extends LeaderReply>(
         if (!opts.idempotent && !reply.retrySafe) return { unknown: reply.message };
         if (!reply.retrySafe) opts.onAmbiguous?.(reply.message);
         lastError = reply.message;
-        await delay(backoffMs(attempt, undefined, random), clock);
+        await sleep(clock, retryBackoffMs(attempt, random));
         continue;
       }
       return reply;
@@ -116,7 +116,7 @@ export async function requestLeader<R extends LeaderReply>(
       if (!neverDelivered) opts.onAmbiguous?.(lastError);
       deps.log.debug({ leader, err: e }, 'leader request failed; retrying');
       deps.view.suspectLeader(leader, neverDelivered ? `no process subscribes to replica ${leader}'s subject` : undefined);
-      await delay(backoffMs(attempt, undefined, random), clock);
+      await sleep(clock, retryBackoffMs(attempt, random));
     } finally {
       watch?.cancel();
     }

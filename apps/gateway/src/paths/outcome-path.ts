@@ -1,9 +1,9 @@
 import { ApplyOutcome, decodeOutcomeReply, encodeOutcomeRequest } from '@cairn/protocol';
 import { asTransport, type Logger, type Subjects } from '@cairn/messaging';
-import { realWorld, type Transport, type World } from '@cairn/world';
+import { realWorld, sleep, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
-import { backoffMs, delay } from './backoff';
+import { retryBackoffMs } from './backoff';
 
 /** One outcome request's timeout, ms (the node itself waits at most its readWaitMs for its applied index). */
 const OUTCOME_REQUEST_TIMEOUT_MS = 3000;
@@ -115,7 +115,7 @@ export class OutcomePath {
           why = `storage node ${node.id}: ${(e as Error).message}`;
         }
       }
-      await delay(Math.min(backoffMs(attempt, undefined, this.world.random), Math.max(0, deadlineMs - clock.nowMs())), clock);
+      await sleep(clock, Math.min(retryBackoffMs(attempt, this.world.random), Math.max(0, deadlineMs - clock.nowMs())));
     }
     return { unknown: why };
   }

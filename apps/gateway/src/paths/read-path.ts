@@ -1,9 +1,9 @@
 import { READ_REQUEST_BYTES_BASE, Status, decodeReadReply, encodeReadRequest, readRequestItemBytes } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
-import { realWorld, type Transport, type World } from '@cairn/world';
+import { realWorld, sleep, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
-import { backoffMs, delay } from './backoff';
+import { retryBackoffMs } from './backoff';
 
 /** Reads per ReadRequest to one storage node (and the request's bytes stay under the NATS payload bound). */
 const READS_PER_REQUEST_MAX = 1024;
@@ -133,7 +133,7 @@ export class ReadPath {
       r.resolve({ status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: `read not served within ${this.opts.readTimeoutMs} ms: ${why}` });
       return;
     }
-    await delay(backoffMs(r.attempt++, undefined, this.world.random), this.world.clock);
+    await sleep(this.world.clock, retryBackoffMs(r.attempt++, this.world.random));
     this.enqueue(r);
   }
 }
