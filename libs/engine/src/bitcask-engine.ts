@@ -6,9 +6,8 @@
  * committed by the merge manifest (`manifest.ts`). An in-memory keydir maps each live key to
  * (file id, offset, size, revision), so a get is one CRC-checked pread. See docs/engine.md.
  */
-import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, parseSegmentFileName, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
+import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, nodeDisk, parseSegmentFileName, type Disk, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
 import { Keydir } from './keydir';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
@@ -93,6 +92,8 @@ export interface EngineOptions {
   logHints?: boolean;
   /** Test hook, called at each `LogHintStep`; a throw fails that hint file (it is not retried until reopen). */
   logHintHook?: (step: LogHintStep, segmentId: number) => void | Promise<void>;
+  /** The file operations (default `nodeDisk`, node:fs; the simulator passes a simulated disk). */
+  disk?: Disk;
 }
 
 export interface GetResult {
@@ -205,8 +206,9 @@ export const ENGINE_DEFAULTS = Object.freeze({
 /** Keydir entries switched to a merged file between two yields to the event loop. */
 const SWITCH_ENTRIES_PER_YIELD = 65_536;
 
-type HookOptions = 'mergeHook' | 'fsyncPolicy' | 'snapshotHook' | 'logHintHook';
-type ResolvedOptions = Required<Omit<EngineOptions, HookOptions>> & Pick<EngineOptions, HookOptions>;
+type HookOptions = 'mergeHook' | 'fsyncPolicy' | 'snapshotHook' | 'logHintHook' | 'disk';
+type ResolvedOptionsBase = Required<Omit<EngineOptions, HookOptions>> & Pick<EngineOptions, Exclude<HookOptions, 'disk'>>;
+type ResolvedOptions = ResolvedOptionsBase & { disk: Disk };
 
 function resolveOptions(o: EngineOptions): ResolvedOptions {
   const r: ResolvedOptions = {
@@ -226,6 +228,7 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
     snapshotHook: o.snapshotHook,
     logHints: o.logHints ?? true,
     logHintHook: o.logHintHook,
+    disk: o.disk ?? nodeDisk,
   };
   for (const name of ['segmentBytesMax', 'keyBytesMax', 'valueBytesMax', 'snapshotsRetainedMax', 'snapshotChunkBytesMax'] as const) {
     if (!Number.isSafeInteger(r[name]) || r[name] <= 0) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
@@ -322,13 +325,14 @@ export class BitcaskEngine {
     const started = Date.now();
     const opts = resolveOptions(options);
     const dir = opts.dir;
-    await fsp.mkdir(dir, { recursive: true });
+    const disk = opts.disk;
+    await disk.mkdir(dir, { recursive: true });
     // First: finish or discard an install, so the files read below are one store's.
-    const snaps = await recoverSnapshots(dir);
-    const manifest = readManifest(dir);
+    const snaps = await recoverSnapshots(dir, disk);
+    const manifest = readManifest(dir, disk);
     const listed = new Set(manifest?.files.map((f) => f.n));
     const removedFiles: string[] = [...snaps.removed];
-    const names = await fsp.readdir(dir);
+    const names = await disk.readdir(dir);
     const segmentIds = new Set(names.map(parseSegmentFileName).filter((id) => id !== null && !(manifest !== null && id < manifest.upto)));
     for (const name of names) {
       const merged = parseMergedFileName(name);
@@ -341,20 +345,20 @@ export class BitcaskEngine {
         // The hint file of a log file a merge deleted (a crash came between the two deletes).
         (logHintOf !== null && !segmentIds.has(logHintOf));
       if (stale) {
-        await fsp.rm(nodePath.join(dir, name), { force: true });
+        await disk.rm(nodePath.join(dir, name), { force: true });
         removedFiles.push(name);
       }
     }
-    if (removedFiles.length) await fsyncDir(dir);
+    if (removedFiles.length) await fsyncDir(dir, disk);
 
     const recordBytesMax = RECORD_HEADER_BYTES + opts.keyBytesMax + opts.valueBytesMax;
     const mergedFiles: MergedFile[] = [];
     let log: SegmentedLog | null = null;
     try {
-      for (const f of manifest?.files ?? []) mergedFiles.push(MergedFile.open(dir, f.n, f.dataBytes, recordBytesMax));
+      for (const f of manifest?.files ?? []) mergedFiles.push(MergedFile.open(dir, f.n, f.dataBytes, recordBytesMax, disk));
       // Sealed data files are CRC-checked when read (every get, scan and merge read checks), and
       // a file without a valid hint is scanned with checks below: skip the open-time CRC pass.
-      log = await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, recordBytesMax, firstIndex: manifest?.upto ?? 1, verifySealedSegments: false });
+      log = await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, recordBytesMax, firstIndex: manifest?.upto ?? 1, verifySealedSegments: false, disk });
       if (manifest && log.firstIndex() !== manifest.upto) {
         throw new LogCorruptionError(nodePath.join(dir, segmentFileName(log.firstIndex())), 0, `the merged files cover revisions below ${manifest.upto} but the oldest data file starts at ${log.firstIndex()}`);
       }
@@ -576,7 +580,7 @@ export class BitcaskEngine {
       else this.snapshotReaders.delete(at);
       // A running snapshot prunes when it commits; a failed prune is retried by the next one.
       return this.closed || this.snapshotting ? Promise.resolve() : this.pruneSnapshots().catch(() => undefined);
-    });
+    }, this.opts.disk);
   }
 
   /**
@@ -650,16 +654,16 @@ export class BitcaskEngine {
     let keysMax = 0;
     let keyBytesMax = 0;
     for (const mf of this.merged.values()) {
-      const sizes = hintFooterSizes(mf.hintPath);
+      const sizes = hintFooterSizes(mf.hintPath, this.opts.disk);
       keysMax += sizes.entries;
       keyBytesMax += sizes.keyBytes;
     }
     const segments = this.log.segments();
     for (const s of segments) keysMax += s.lastIndex - s.firstIndex + 1;
-    for (const s of segments.slice(0, -1)) keyBytesMax += hintFooterSizes(nodePath.join(this.opts.dir, logHintFileName(s.segmentId))).keyBytes;
+    for (const s of segments.slice(0, -1)) keyBytesMax += hintFooterSizes(nodePath.join(this.opts.dir, logHintFileName(s.segmentId)), this.opts.disk).keyBytes;
     this.keydir.reserve(keysMax, keyBytesMax);
     for (const mf of this.merged.values()) {
-      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
+      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
       if ('payloads' in hint) {
         const keydir = this.keydir;
         const fileId = mf.fileId;
@@ -702,7 +706,7 @@ export class BitcaskEngine {
    */
   private loadLogHint(segment: SegmentInfo): boolean {
     const path = nodePath.join(this.opts.dir, logHintFileName(segment.segmentId));
-    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax);
+    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
     if ('error' in hint) {
       if (!hint.error.includes('ENOENT')) this.openReport.warnings.push(`hint file ${path} unusable (${hint.error}): scanned ${segment.path}`);
       return false;
@@ -799,7 +803,7 @@ export class BitcaskEngine {
    */
   private async writeLogHint(seg: SegmentInfo): Promise<void> {
     const id = seg.segmentId;
-    const writer = new HintFileWriter(nodePath.join(this.opts.dir, logHintFileName(id)), id, false);
+    const writer = new HintFileWriter(nodePath.join(this.opts.dir, logHintFileName(id)), id, false, this.opts.disk);
     const startedAtMs = Date.now();
     let installed = false;
     await writer.create();
@@ -830,7 +834,7 @@ export class BitcaskEngine {
       if (this.closed || this.logHintAbort) throw new LogHintAbortedError();
       await writer.install();
       installed = true;
-      await fsyncDir(this.opts.dir);
+      await fsyncDir(this.opts.dir, this.opts.disk);
       if (this.opts.logHintHook) await this.opts.logHintHook('installed', id);
     } catch (err) {
       await writer.discard(installed).catch(() => undefined);
@@ -927,7 +931,7 @@ export class BitcaskEngine {
           if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key, 0, rec.key.length, input.fileId, offset)) {
             if (!writer || (writer.records > 0 && writer.sizeBytes + frameBytes > this.opts.segmentBytesMax)) {
               if (writer) await writer.finish();
-              writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++);
+              writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++, this.opts.disk);
               writers.push(writer);
               await writer.create();
             }
@@ -947,7 +951,7 @@ export class BitcaskEngine {
       if (writer) await writer.finish();
       await this.hook('written');
       for (const w of writers) await w.install();
-      await fsyncDir(this.opts.dir);
+      await fsyncDir(this.opts.dir, this.opts.disk);
       await this.hook('installed');
       if (this.closed) throw new MergeAbortedError();
 
@@ -957,7 +961,7 @@ export class BitcaskEngine {
         nextFileNumber: this.manifest.nextFileNumber,
         files: writers.map((w) => ({ n: w.n, dataBytes: w.sizeBytes })),
       };
-      await writeManifest(this.opts.dir, manifest);
+      await writeManifest(this.opts.dir, manifest, this.opts.disk);
       committed = true;
       this.manifest = manifest;
       await this.hook('committed');
@@ -977,7 +981,7 @@ export class BitcaskEngine {
   /** Steps 5 and 6 of a committed merge. */
   private async switchAndDelete(inputs: MergeInput[], writers: MergedFileWriter[]): Promise<void> {
     const recordBytesMax = RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
-    const outputs = writers.map((w) => MergedFile.open(this.opts.dir, w.n, w.sizeBytes, recordBytesMax));
+    const outputs = writers.map((w) => MergedFile.open(this.opts.dir, w.n, w.sizeBytes, recordBytesMax, this.opts.disk));
     for (const mf of outputs) this.merged.set(mf.fileId, mf);
     let sinceYield = 0;
     for (let i = 0; i < outputs.length; i++) {
@@ -1005,19 +1009,19 @@ export class BitcaskEngine {
       if (!mf) continue;
       this.merged.delete(input.fileId);
       mf.close();
-      await fsp.rm(mf.path, { force: true });
-      await fsp.rm(mf.hintPath, { force: true });
+      await this.opts.disk.rm(mf.path, { force: true });
+      await this.opts.disk.rm(mf.hintPath, { force: true });
     }
     await this.stopLogHints();
     await this.log.dropPrefix(this.manifest.upto);
     // Their hint files go with them (a crash in between: open deletes hint files with no log file).
     for (const input of inputs) {
       if (input.fileId < 0) continue;
-      await fsp.rm(nodePath.join(this.opts.dir, logHintFileName(input.fileId)), { force: true });
+      await this.opts.disk.rm(nodePath.join(this.opts.dir, logHintFileName(input.fileId)), { force: true });
       this.hintedSegments.delete(input.fileId);
       this.hintFailedSegments.delete(input.fileId);
     }
-    await fsyncDir(this.opts.dir);
+    await fsyncDir(this.opts.dir, this.opts.disk);
     await this.hook('deleted');
   }
 
@@ -1061,25 +1065,25 @@ export class BitcaskEngine {
       try {
         await this.snapshotHook('captured');
         await durable;
-        if (!(await fsp.stat(snapshotsDir).catch(() => null))) {
-          await fsp.mkdir(snapshotsDir, { recursive: true });
-          await fsyncDir(dir);
+        if (!(await this.opts.disk.stat(snapshotsDir).catch(() => null))) {
+          await this.opts.disk.mkdir(snapshotsDir, { recursive: true });
+          await fsyncDir(dir, this.opts.disk);
         }
-        await fsp.rm(tmp, { recursive: true, force: true });
-        await fsp.mkdir(tmp);
+        await this.opts.disk.rm(tmp, { recursive: true, force: true });
+        await this.opts.disk.mkdir(tmp);
         for (const src of sources) {
           const to = nodePath.join(tmp, src.name);
-          if (src.copy) await copyPrefix(src.from, to, src.sizeBytes!, chunkBytes);
-          else await fsp.link(src.from, to);
+          if (src.copy) await copyPrefix(src.from, to, src.sizeBytes!, chunkBytes, this.opts.disk);
+          else await this.opts.disk.link(src.from, to);
           // Immutable files are durable already (merged files are fsynced before use, sealed log files before the next starts).
           if (src.sizeBytes !== null) {
-            const size = (await fsp.stat(to)).size;
+            const size = (await this.opts.disk.stat(to)).size;
             if (size !== src.sizeBytes) throw new Error(`SnapshotFileSizeAtCapture: ${src.name} is ${size} bytes, ${src.sizeBytes} captured`);
           }
         }
         // The merge manifest as captured (the file may already be a newer one).
         if (manifest.generation > 0) {
-          await writeNewFileDurable(nodePath.join(tmp, MANIFEST_FILE_NAME), encodeManifest(manifest));
+          await writeNewFileDurable(nodePath.join(tmp, MANIFEST_FILE_NAME), encodeManifest(manifest), this.opts.disk);
           sources.push({ name: MANIFEST_FILE_NAME, from: '', sizeBytes: null, copy: false });
         }
       } finally {
@@ -1093,26 +1097,26 @@ export class BitcaskEngine {
       checkOpen();
       const files: SnapshotFile[] = [];
       for (const src of sources) {
-        files.push({ name: src.name, ...(await fileCrc32(nodePath.join(tmp, src.name), chunkBytes, checkOpen)) });
+        files.push({ name: src.name, ...(await fileCrc32(nodePath.join(tmp, src.name), chunkBytes, checkOpen, this.opts.disk)) });
         await this.snapshotHook('file');
       }
       const manifestOfSnapshot: SnapshotManifest = { appliedIndex, term, createdAtMs: Date.now(), files };
       const encoded = encodeSnapshotManifest(manifestOfSnapshot);
       const full: EngineSnapshot = { ...manifestOfSnapshot, dir: final, manifestBytes: encoded, sizeBytes: files.reduce((n, f) => n + f.sizeBytes, 0) };
-      await writeNewFileDurable(nodePath.join(tmp, SNAPSHOT_MANIFEST_FILE_NAME), encoded);
-      await fsyncDir(tmp);
+      await writeNewFileDurable(nodePath.join(tmp, SNAPSHOT_MANIFEST_FILE_NAME), encoded, this.opts.disk);
+      await fsyncDir(tmp, this.opts.disk);
       await this.snapshotHook('written');
       checkOpen();
-      await fsp.rm(final, { recursive: true, force: true });
-      await fsp.rename(tmp, final);
-      await fsyncDir(snapshotsDir);
+      await this.opts.disk.rm(final, { recursive: true, force: true });
+      await this.opts.disk.rename(tmp, final);
+      await fsyncDir(snapshotsDir, this.opts.disk);
       this.snapshotList.push(full);
       await this.snapshotHook('committed');
       await this.pruneSnapshots();
       await this.snapshotHook('pruned');
       return full;
     } catch (err) {
-      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      await this.opts.disk.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
   }
@@ -1124,8 +1128,8 @@ export class BitcaskEngine {
     const victims = this.snapshotList.slice(0, excess).filter((x) => !this.snapshotReaders.has(x.appliedIndex));
     if (!victims.length) return;
     this.snapshotList = this.snapshotList.filter((x) => !victims.includes(x));
-    for (const v of victims) await fsp.rm(v.dir, { recursive: true, force: true });
-    await fsyncDir(nodePath.join(this.opts.dir, SNAPSHOTS_DIR_NAME));
+    for (const v of victims) await this.opts.disk.rm(v.dir, { recursive: true, force: true });
+    await fsyncDir(nodePath.join(this.opts.dir, SNAPSHOTS_DIR_NAME), this.opts.disk);
   }
 
   /** The records of a sealed log data file with their offsets. */

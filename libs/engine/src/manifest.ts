@@ -10,9 +10,8 @@
  * ```
  * A missing manifest means no merge ever committed: no merged file is in use.
  */
-import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { FILE_HEADER_BYTES, LogCorruptionError, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, readU64, writeFileAtomic, writeU64 } from '@cairn/log';
+import { FILE_HEADER_BYTES, LogCorruptionError, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, readU64, writeFileAtomic, writeU64, nodeDisk, type Disk } from '@cairn/log';
 
 export const MANIFEST_FILE_NAME = 'merge.manifest';
 const MANIFEST_MAGIC = Buffer.from('CAIRNMAN', 'latin1');
@@ -44,11 +43,11 @@ export function encodeManifest(m: MergeManifest): Buffer {
  * @throws LogCorruptionError when it exists but does not decode (it is replaced atomically, so
  *   that is damage, and which files hold the data would be unknown).
  */
-export function readManifest(dir: string): MergeManifest | null {
+export function readManifest(dir: string, disk: Disk = nodeDisk): MergeManifest | null {
   const path = nodePath.join(dir, MANIFEST_FILE_NAME);
   let data: Buffer;
   try {
-    data = fs.readFileSync(path);
+    data = disk.readFileSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -66,6 +65,6 @@ export function readManifest(dir: string): MergeManifest | null {
 }
 
 /** Commits `m` atomically (the merge's commit point). */
-export function writeManifest(dir: string, m: MergeManifest): Promise<void> {
-  return writeFileAtomic(nodePath.join(dir, MANIFEST_FILE_NAME), encodeManifest(m));
+export function writeManifest(dir: string, m: MergeManifest, disk: Disk = nodeDisk): Promise<void> {
+  return writeFileAtomic(nodePath.join(dir, MANIFEST_FILE_NAME), encodeManifest(m), disk);
 }

@@ -20,11 +20,8 @@
  * file's first index; Set and Delete records only, no-ops are not listed), written in the
  * background once the file is sealed (`BitcaskEngine`), so open need not scan it.
  */
-import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LogCorruptionError, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, readU64, writeU64 } from '@cairn/log';
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LogCorruptionError, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, readU64, writeU64, nodeDisk, type Disk, type DiskFile } from '@cairn/log';
 import { EngineOp } from './record';
 
 export const MERGED_DATA_MAGIC = Buffer.from('CAIRNMDF', 'latin1');
@@ -102,15 +99,15 @@ export function forEachHintEntry(payload: Buffer, visit: HintEntryVisitor): numb
  * file's bytes less headers and entry headers); zeros when it cannot be read. A sizing hint only
  * (for `Keydir.reserve`), read with one small pread; `readHintFile` validates the file.
  */
-export function hintFooterSizes(path: string): { entries: number; keyBytes: number } {
-  let fd = -1;
+export function hintFooterSizes(path: string, disk: Disk = nodeDisk): { entries: number; keyBytes: number } {
+  let fd: DiskFile | null = null;
   try {
-    fd = fs.openSync(path, 'r');
-    const size = fs.fstatSync(fd).size;
+    fd = disk.openSync(path, 'r');
+    const size = fd.statSync().size;
     const frameBytes = FRAME_HEADER_BYTES + HINT_FOOTER_BYTES;
     if (size < FILE_HEADER_BYTES + frameBytes) return { entries: 0, keyBytes: 0 };
     const buf = Buffer.alloc(frameBytes);
-    fs.readSync(fd, buf, 0, frameBytes, size - frameBytes);
+    fd.readSync(buf, 0, frameBytes, size - frameBytes);
     const f = decodeFrame(buf, 0, frameBytes);
     if ('error' in f || f.payload[0] !== HINT_TAG_FOOTER) return { entries: 0, keyBytes: 0 };
     const entries = readU64(f.payload, 1);
@@ -119,7 +116,7 @@ export function hintFooterSizes(path: string): { entries: number; keyBytes: numb
   } catch {
     return { entries: 0, keyBytes: 0 };
   } finally {
-    if (fd >= 0) fs.closeSync(fd);
+    fd?.closeSync();
   }
 }
 
@@ -128,10 +125,10 @@ export function hintFooterSizes(path: string): { entries: number; keyBytes: numb
  * or why the file cannot be used; never throws for bad content.
  * @param dataBytes the size of the data file the hint must describe.
  */
-export function readHintFile(path: string, n: number, dataBytes: number, recordBytesMax: number): { payloads: Buffer[]; entries: number } | { error: string } {
+export function readHintFile(path: string, n: number, dataBytes: number, recordBytesMax: number, disk: Disk = nodeDisk): { payloads: Buffer[]; entries: number } | { error: string } {
   let data: Buffer;
   try {
-    data = fs.readFileSync(path);
+    data = disk.readFileSync(path);
   } catch (err) {
     return { error: `cannot read: ${(err as Error).message}` };
   }
@@ -178,7 +175,7 @@ export class MergedFile {
     readonly n: number,
     readonly path: string,
     readonly hintPath: string,
-    private fd: number,
+    private fd: DiskFile | null,
     readonly sizeBytes: number,
     readonly hintBytes: number,
     private readonly recordBytesMax: number,
@@ -186,6 +183,11 @@ export class MergedFile {
 
   get fileId(): number {
     return -this.n;
+  }
+
+  private file(): DiskFile {
+    if (!this.fd) throw new LogCorruptionError(this.path, 0, 'merged data file read after close');
+    return this.fd;
   }
 
   /** Frame bytes of records (the file without its header). */
@@ -197,32 +199,32 @@ export class MergedFile {
    * Opens `merged-<n>.data` in `dir` and checks its header and size.
    * @throws LogCorruptionError when the file is missing, foreign, or not `expectedBytes` long.
    */
-  static open(dir: string, n: number, expectedBytes: number, recordBytesMax: number): MergedFile {
+  static open(dir: string, n: number, expectedBytes: number, recordBytesMax: number, disk: Disk = nodeDisk): MergedFile {
     const path = nodePath.join(dir, mergedDataFileName(n));
     const hintPath = nodePath.join(dir, hintFileName(n));
-    let fd: number;
+    let fd: DiskFile;
     try {
-      fd = fs.openSync(path, 'r');
+      fd = disk.openSync(path, 'r');
     } catch (err) {
       throw new LogCorruptionError(path, 0, `merged data file listed in the merge manifest cannot be opened: ${(err as Error).message}`);
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const size = fd.statSync().size;
       if (size !== expectedBytes) throw new LogCorruptionError(path, 0, `merged data file has ${size} bytes, the merge manifest says ${expectedBytes}`);
       const head = Buffer.alloc(FILE_HEADER_BYTES);
-      fs.readSync(fd, head, 0, FILE_HEADER_BYTES, 0);
+      fd.readSync(head, 0, FILE_HEADER_BYTES, 0);
       const h = decodeFileHeader(head, MERGED_DATA_MAGIC, MERGED_FORMAT_VERSION, 'merged data file');
       if ('error' in h) throw new LogCorruptionError(path, 0, h.error);
       if (h.id !== n) throw new LogCorruptionError(path, 0, `merged data file header names file ${h.id}, expected ${n}`);
       let hintBytes = 0;
       try {
-        hintBytes = fs.statSync(hintPath).size;
+        hintBytes = disk.statSync(hintPath).size;
       } catch {
         // A missing hint file only means a scan at open.
       }
       return new MergedFile(n, path, hintPath, fd, size, hintBytes, recordBytesMax);
     } catch (err) {
-      fs.closeSync(fd);
+      fd.closeSync();
       throw err;
     }
   }
@@ -236,7 +238,7 @@ export class MergedFile {
       throw new LogCorruptionError(this.path, offset, `record frame of ${sizeBytes} bytes does not fit the file`);
     }
     const frame = Buffer.allocUnsafe(sizeBytes);
-    const n = fs.readSync(this.fd, frame, 0, sizeBytes, offset);
+    const n = this.file().readSync(frame, 0, sizeBytes, offset);
     if (n !== sizeBytes) throw new LogCorruptionError(this.path, offset, `short read (${n} of ${sizeBytes} bytes)`);
     const f = decodeFrame(frame, 0, this.recordBytesMax);
     if ('error' in f) throw new LogCorruptionError(this.path, offset, f.error);
@@ -273,14 +275,14 @@ export class MergedFile {
 
   private readChunk(pos: number, bytes: number): Buffer {
     const chunk = Buffer.allocUnsafe(Math.min(bytes, this.sizeBytes - pos));
-    const n = fs.readSync(this.fd, chunk, 0, chunk.length, pos);
+    const n = this.file().readSync(chunk, 0, chunk.length, pos);
     if (n !== chunk.length) throw new LogCorruptionError(this.path, pos, `short read (${n} of ${chunk.length} bytes)`);
     return chunk;
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    this.fd?.closeSync();
+    this.fd = null;
   }
 }
 
@@ -296,7 +298,7 @@ export class HintFileWriter {
   /** Bytes of the hint file so far (queued included). */
   sizeBytes = FILE_HEADER_BYTES;
   entries = 0;
-  private fh: FileHandle | null = null;
+  private fh: DiskFile | null = null;
   private queue: Buffer[] = [];
   private chunk = Buffer.allocUnsafe(HINT_FRAME_BYTES);
   private chunkBytes = 1;
@@ -305,10 +307,11 @@ export class HintFileWriter {
     readonly path: string,
     private readonly id: number,
     private readonly keepPayloads: boolean,
+    private readonly disk: Disk = nodeDisk,
   ) {}
 
   async create(): Promise<void> {
-    this.fh = await fsp.open(this.path + '.tmp', 'w');
+    this.fh = await this.disk.open(this.path + '.tmp', 'w');
     this.queue.push(encodeFileHeader(HINT_MAGIC, MERGED_FORMAT_VERSION, this.id));
   }
 
@@ -345,14 +348,14 @@ export class HintFileWriter {
 
   /** Renames `<path>.tmp` to `path`. */
   async install(): Promise<void> {
-    await fsp.rename(this.path + '.tmp', this.path);
+    await this.disk.rename(this.path + '.tmp', this.path);
   }
 
   /** Closes and deletes `<path>.tmp` (and `path` when `installed`). */
   async discard(installed = false): Promise<void> {
     await this.close();
-    await fsp.rm(this.path + '.tmp', { force: true });
-    if (installed) await fsp.rm(this.path, { force: true });
+    await this.disk.rm(this.path + '.tmp', { force: true });
+    if (installed) await this.disk.rm(this.path, { force: true });
   }
 
   private async close(): Promise<void> {
@@ -384,7 +387,7 @@ export class MergedFileWriter {
   /** Bytes of the data file so far (header included). */
   sizeBytes = FILE_HEADER_BYTES;
   records = 0;
-  private data: FileHandle | null = null;
+  private data: DiskFile | null = null;
   private readonly hint: HintFileWriter;
   private dataQueue: Buffer[] = [];
   private dataWritten = 0;
@@ -392,10 +395,11 @@ export class MergedFileWriter {
   constructor(
     dir: string,
     readonly n: number,
+    private readonly disk: Disk = nodeDisk,
   ) {
     this.dataPath = nodePath.join(dir, mergedDataFileName(n));
     this.hintPath = nodePath.join(dir, hintFileName(n));
-    this.hint = new HintFileWriter(this.hintPath, n, true);
+    this.hint = new HintFileWriter(this.hintPath, n, true, disk);
   }
 
   /** Entries-frame payloads written to the hint file, kept for the keydir switch. */
@@ -408,7 +412,7 @@ export class MergedFileWriter {
   }
 
   async create(): Promise<void> {
-    this.data = await fsp.open(this.dataPath + '.tmp', 'w');
+    this.data = await this.disk.open(this.dataPath + '.tmp', 'w');
     await this.hint.create();
     this.dataQueue.push(encodeFileHeader(MERGED_DATA_MAGIC, MERGED_FORMAT_VERSION, this.n));
   }
@@ -442,15 +446,15 @@ export class MergedFileWriter {
 
   /** Renames both files from their `.tmp` names into place. */
   async install(): Promise<void> {
-    await fsp.rename(this.dataPath + '.tmp', this.dataPath);
+    await this.disk.rename(this.dataPath + '.tmp', this.dataPath);
     await this.hint.install();
   }
 
   /** Closes and deletes everything this writer created (a merge that did not commit). */
   async discard(): Promise<void> {
     await this.closeData();
-    await fsp.rm(this.dataPath + '.tmp', { force: true });
-    await fsp.rm(this.dataPath, { force: true });
+    await this.disk.rm(this.dataPath + '.tmp', { force: true });
+    await this.disk.rm(this.dataPath, { force: true });
     await this.hint.discard(true);
   }
 

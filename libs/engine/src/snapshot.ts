@@ -14,11 +14,9 @@
  * Pure: Node built-ins and `@cairn/log` only; transport is the caller's (a storage node sends the
  * manifest bytes and `encodeSnapshotChunk` messages over NATS request/reply).
  */
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
-import { fsyncDir } from '@cairn/log';
+import { fsyncDir, nodeDisk, type Disk, type DiskFile } from '@cairn/log';
 import { SnapshotCorruptionError, SnapshotNotFoundError, SnapshotSequenceError, SnapshotTargetOpenError } from './errors';
 import {
   SNAPSHOT_MANIFEST_FILE_NAME,
@@ -60,6 +58,8 @@ export interface SnapshotInstallerOptions {
   chunkBytesMax?: number;
   /** Test hook, called at each `InstallStep`. */
   hook?: (step: InstallStep) => void | Promise<void>;
+  /** The file operations (default `nodeDisk`). */
+  disk?: Disk;
 }
 
 /** What an install did. */
@@ -83,8 +83,8 @@ const isEnoent = (err: unknown): boolean => (err as NodeJS.ErrnoException).code 
  * Reads `path` sequentially in `chunkBytes` reads and returns its size and CRC32; `check` runs
  * between reads (it throws to abort, e.g. when the engine closes) and may yield.
  */
-export async function fileCrc32(path: string, chunkBytes: number, check?: () => void | Promise<void>): Promise<{ sizeBytes: number; crc32: number }> {
-  const fh = await fsp.open(path, 'r');
+export async function fileCrc32(path: string, chunkBytes: number, check?: () => void | Promise<void>, disk: Disk = nodeDisk): Promise<{ sizeBytes: number; crc32: number }> {
+  const fh = await disk.open(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(chunkBytes);
     let crc = 0;
@@ -103,8 +103,8 @@ export async function fileCrc32(path: string, chunkBytes: number, check?: () => 
 }
 
 /** Creates `path` (which must not exist) holding `data`, fsynced (its directory entry is the caller's to fsync). */
-export async function writeNewFileDurable(path: string, data: Uint8Array): Promise<void> {
-  const fh = await fsp.open(path, 'wx');
+export async function writeNewFileDurable(path: string, data: Uint8Array, disk: Disk = nodeDisk): Promise<void> {
+  const fh = await disk.open(path, 'wx');
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -114,11 +114,11 @@ export async function writeNewFileDurable(path: string, data: Uint8Array): Promi
 }
 
 /** Copies bytes `0 .. sizeBytes` of `from` into a new file `to` and fsyncs it. */
-export async function copyPrefix(from: string, to: string, sizeBytes: number, chunkBytes: number): Promise<void> {
-  const src = await fsp.open(from, 'r');
-  let dst: FileHandle | null = null;
+export async function copyPrefix(from: string, to: string, sizeBytes: number, chunkBytes: number, disk: Disk = nodeDisk): Promise<void> {
+  const src = await disk.open(from, 'r');
+  let dst: DiskFile | null = null;
   try {
-    dst = await fsp.open(to, 'wx');
+    dst = await disk.open(to, 'wx');
     const buf = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(1, sizeBytes)));
     for (let at = 0; at < sizeBytes; ) {
       const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, sizeBytes - at), at);
@@ -134,8 +134,8 @@ export async function copyPrefix(from: string, to: string, sizeBytes: number, ch
 }
 
 /** Reads the committed snapshot in `dir` (its manifest decoded). @throws SnapshotCorruptionError, or an fs error. */
-export async function readSnapshot(dir: string): Promise<EngineSnapshot> {
-  const manifestBytes = await fsp.readFile(nodePath.join(dir, SNAPSHOT_MANIFEST_FILE_NAME));
+export async function readSnapshot(dir: string, disk: Disk = nodeDisk): Promise<EngineSnapshot> {
+  const manifestBytes = await disk.readFile(nodePath.join(dir, SNAPSHOT_MANIFEST_FILE_NAME));
   const m = decodeSnapshotManifest(manifestBytes);
   if (nodePath.basename(dir) !== snapshotDirName(m.appliedIndex)) {
     throw new SnapshotCorruptionError(SNAPSHOT_MANIFEST_FILE_NAME, 12, `applied index ${m.appliedIndex} but the directory is ${nodePath.basename(dir)}`);
@@ -147,11 +147,11 @@ export async function readSnapshot(dir: string): Promise<EngineSnapshot> {
  * Re-reads every file of a snapshot and checks its size and CRC32 against the manifest.
  * @throws SnapshotCorruptionError naming the first bad file.
  */
-export async function verifySnapshot(s: EngineSnapshot, chunkBytes = MiB): Promise<void> {
+export async function verifySnapshot(s: EngineSnapshot, chunkBytes = MiB, disk: Disk = nodeDisk): Promise<void> {
   for (const f of s.files) {
     let got: { sizeBytes: number; crc32: number };
     try {
-      got = await fileCrc32(nodePath.join(s.dir, f.name), chunkBytes);
+      got = await fileCrc32(nodePath.join(s.dir, f.name), chunkBytes, undefined, disk);
     } catch (err) {
       if (isEnoent(err)) throw new SnapshotCorruptionError(f.name, null, 'missing');
       throw err;
@@ -170,20 +170,20 @@ const hex = (n: number): string => n.toString(16).padStart(8, '0');
  * committed snapshots oldest first. A committed snapshot whose manifest does not decode is
  * deleted with a warning (it is a copy: the store itself is intact).
  */
-export async function recoverSnapshots(engineDir: string): Promise<{ removed: string[]; warnings: string[]; snapshots: EngineSnapshot[]; installed: SnapshotInstallReport | null }> {
+export async function recoverSnapshots(engineDir: string, disk: Disk = nodeDisk): Promise<{ removed: string[]; warnings: string[]; snapshots: EngineSnapshot[]; installed: SnapshotInstallReport | null }> {
   const removed: string[] = [];
   const warnings: string[] = [];
   let installed: SnapshotInstallReport | null = null;
-  if (await exists(nodePath.join(engineDir, INSTALL_READY_DIR_NAME))) installed = await rollForwardInstall(engineDir, Date.now());
-  if (await exists(nodePath.join(engineDir, INSTALL_STAGING_DIR_NAME))) {
-    await fsp.rm(nodePath.join(engineDir, INSTALL_STAGING_DIR_NAME), { recursive: true, force: true });
+  if (await exists(nodePath.join(engineDir, INSTALL_READY_DIR_NAME), disk)) installed = await rollForwardInstall(engineDir, Date.now(), undefined, disk);
+  if (await exists(nodePath.join(engineDir, INSTALL_STAGING_DIR_NAME), disk)) {
+    await disk.rm(nodePath.join(engineDir, INSTALL_STAGING_DIR_NAME), { recursive: true, force: true });
     removed.push(INSTALL_STAGING_DIR_NAME);
   }
   const snapshotsDir = nodePath.join(engineDir, SNAPSHOTS_DIR_NAME);
   const snapshots: EngineSnapshot[] = [];
   let names: string[] = [];
   try {
-    names = await fsp.readdir(snapshotsDir);
+    names = await disk.readdir(snapshotsDir);
   } catch (err) {
     if (!isEnoent(err)) throw err;
   }
@@ -191,23 +191,23 @@ export async function recoverSnapshots(engineDir: string): Promise<{ removed: st
     const path = nodePath.join(snapshotsDir, name);
     if (SNAPSHOT_DIR_RE.test(name)) {
       try {
-        snapshots.push(await readSnapshot(path));
+        snapshots.push(await readSnapshot(path, disk));
         continue;
       } catch (err) {
         warnings.push(`snapshot ${path} unusable (${(err as Error).message}): deleted`);
       }
     }
-    await fsp.rm(path, { recursive: true, force: true });
+    await disk.rm(path, { recursive: true, force: true });
     removed.push(nodePath.join(SNAPSHOTS_DIR_NAME, name));
   }
-  if (removed.length) await fsyncDir(engineDir);
-  if (names.length !== snapshots.length) await fsyncDir(snapshotsDir);
+  if (removed.length) await fsyncDir(engineDir, disk);
+  if (names.length !== snapshots.length) await fsyncDir(snapshotsDir, disk);
   return { removed, warnings, snapshots, installed };
 }
 
-async function exists(path: string): Promise<boolean> {
+async function exists(path: string, disk: Disk): Promise<boolean> {
   try {
-    await fsp.stat(path);
+    await disk.stat(path);
     return true;
   } catch (err) {
     if (isEnoent(err)) return false;
@@ -221,35 +221,35 @@ async function exists(path: string): Promise<boolean> {
  * old store (and its snapshots), then removes the ready directory. Idempotent: a crash anywhere
  * in here is finished by the next call (open calls it), so open sees the new store only.
  */
-async function rollForwardInstall(dir: string, startedAtMs: number, hook?: (step: InstallStep) => void | Promise<void>): Promise<SnapshotInstallReport> {
+async function rollForwardInstall(dir: string, startedAtMs: number, hook: ((step: InstallStep) => void | Promise<void>) | undefined, disk: Disk): Promise<SnapshotInstallReport> {
   const ready = nodePath.join(dir, INSTALL_READY_DIR_NAME);
-  const m = decodeSnapshotManifest(await fsp.readFile(nodePath.join(ready, SNAPSHOT_MANIFEST_FILE_NAME)));
+  const m = decodeSnapshotManifest(await disk.readFile(nodePath.join(ready, SNAPSHOT_MANIFEST_FILE_NAME)));
   const names = new Set(m.files.map((f) => f.name));
   for (const f of m.files) {
     try {
-      await fsp.rename(nodePath.join(ready, f.name), nodePath.join(dir, f.name));
+      await disk.rename(nodePath.join(ready, f.name), nodePath.join(dir, f.name));
     } catch (err) {
       if (!isEnoent(err)) throw err;
       // Moved before a crash: it must be there, whole.
-      const st = await fsp.stat(nodePath.join(dir, f.name)).catch(() => null);
+      const st = await disk.stat(nodePath.join(dir, f.name)).catch(() => null);
       if (st?.size !== f.sizeBytes) throw new SnapshotCorruptionError(f.name, null, `missing from ${ready} and not installed in ${dir}`);
     }
     if (hook) await hook('moved');
   }
-  await fsyncDir(dir);
+  await fsyncDir(dir, disk);
   const replacedFiles: string[] = [];
-  for (const name of await fsp.readdir(dir)) {
+  for (const name of await disk.readdir(dir)) {
     if ((isSnapshotFileName(name) && !names.has(name)) || ENGINE_TMP_RE.test(name) || LOG_HINT_RE.test(name)) {
-      await fsp.rm(nodePath.join(dir, name), { force: true });
+      await disk.rm(nodePath.join(dir, name), { force: true });
       replacedFiles.push(name);
     }
   }
   // The old store's snapshots describe a store that is gone.
-  await fsp.rm(nodePath.join(dir, SNAPSHOTS_DIR_NAME), { recursive: true, force: true });
-  await fsyncDir(dir);
+  await disk.rm(nodePath.join(dir, SNAPSHOTS_DIR_NAME), { recursive: true, force: true });
+  await fsyncDir(dir, disk);
   if (hook) await hook('replaced');
-  await fsp.rm(ready, { recursive: true, force: true });
-  await fsyncDir(dir);
+  await disk.rm(ready, { recursive: true, force: true });
+  await fsyncDir(dir, disk);
   return { appliedIndex: m.appliedIndex, term: m.term, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.sizeBytes, 0), replacedFiles, durationMs: Date.now() - startedAtMs };
 }
 
@@ -266,6 +266,7 @@ export class SnapshotReader {
     readonly snapshot: EngineSnapshot,
     readonly chunkBytesMax: number,
     private readonly onClose: () => Promise<void> = () => Promise.resolve(),
+    private readonly disk: Disk = nodeDisk,
   ) {
     if (!Number.isSafeInteger(chunkBytesMax) || chunkBytesMax <= 0) throw new RangeError(`chunkBytesMax must be a positive integer, got ${chunkBytesMax}`);
   }
@@ -292,9 +293,9 @@ export class SnapshotReader {
     }
     const n = Math.min(this.chunkBytesMax, f.sizeBytes - offset);
     const bytes = Buffer.allocUnsafe(n);
-    let fh: FileHandle;
+    let fh: DiskFile;
     try {
-      fh = await fsp.open(nodePath.join(this.snapshot.dir, f.name), 'r');
+      fh = await this.disk.open(nodePath.join(this.snapshot.dir, f.name), 'r');
     } catch (err) {
       if (isEnoent(err)) throw new SnapshotNotFoundError(this.snapshot.appliedIndex);
       throw err;
@@ -352,7 +353,7 @@ export class SnapshotInstaller {
   private fileIndex = 0;
   private offset = 0;
   private crc = 0;
-  private fh: FileHandle | null = null;
+  private fh: DiskFile | null = null;
   private failed: Error | null = null;
   private finished = false;
   private readonly startedAtMs = Date.now();
@@ -375,11 +376,12 @@ export class SnapshotInstaller {
     if (!Number.isSafeInteger(chunkBytesMax) || chunkBytesMax <= 0) throw new RangeError(`chunkBytesMax must be a positive integer, got ${options.chunkBytesMax}`);
     const abs = nodePath.resolve(dir);
     const staging = nodePath.join(abs, INSTALL_STAGING_DIR_NAME);
-    await fsp.mkdir(abs, { recursive: true });
-    await fsp.rm(staging, { recursive: true, force: true });
-    await fsp.mkdir(staging);
-    await writeNewFileDurable(nodePath.join(staging, SNAPSHOT_MANIFEST_FILE_NAME), manifestBytes);
-    const installer = new SnapshotInstaller(abs, manifest, staging, { chunkBytesMax, hook: options.hook });
+    const disk = options.disk ?? nodeDisk;
+    await disk.mkdir(abs, { recursive: true });
+    await disk.rm(staging, { recursive: true, force: true });
+    await disk.mkdir(staging);
+    await writeNewFileDurable(nodePath.join(staging, SNAPSHOT_MANIFEST_FILE_NAME), manifestBytes, disk);
+    const installer = new SnapshotInstaller(abs, manifest, staging, { chunkBytesMax, hook: options.hook, disk });
     await installer.openFile();
     return installer;
   }
@@ -459,19 +461,19 @@ export class SnapshotInstaller {
     if (this.finished) throw new Error('SnapshotInstallOnce: finish() called twice');
     this.finished = true;
     try {
-      await fsyncDir(this.staging);
+      await fsyncDir(this.staging, this.opts.disk);
       if (this.opts.hook) await this.opts.hook('staged');
       const ready = nodePath.join(this.dir, INSTALL_READY_DIR_NAME);
-      await fsp.rm(ready, { recursive: true, force: true });
-      await fsp.rename(this.staging, ready);
-      await fsyncDir(this.dir);
+      await this.opts.disk.rm(ready, { recursive: true, force: true });
+      await this.opts.disk.rename(this.staging, ready);
+      await fsyncDir(this.dir, this.opts.disk);
     } catch (err) {
       await this.fail(err);
       throw err;
     }
     if (this.opts.hook) await this.opts.hook('ready');
     // Past the commit point: a failure from here on is finished by the next open.
-    return rollForwardInstall(this.dir, this.startedAtMs, this.opts.hook);
+    return rollForwardInstall(this.dir, this.startedAtMs, this.opts.hook, this.opts.disk);
   }
 
   /** Abandons the install and deletes its staging directory; the store in `dir` is unchanged. */
@@ -482,7 +484,7 @@ export class SnapshotInstaller {
 
   private async openFile(): Promise<void> {
     const f = this.manifest.files[this.fileIndex];
-    this.fh = await fsp.open(nodePath.join(this.staging, f.name), 'wx');
+    this.fh = await this.opts.disk.open(nodePath.join(this.staging, f.name), 'wx');
     if (f.sizeBytes === 0) {
       // An empty file has no bytes to wait for: it completes at once (its CRC32 is 0).
       if (f.crc32 !== 0) throw new SnapshotCorruptionError(f.name, null, `CRC32 0, the manifest says ${hex(f.crc32)}`);
@@ -493,7 +495,7 @@ export class SnapshotInstaller {
     if (!this.failed) this.failed = err instanceof Error ? err : new Error(String(err));
     await this.fh?.close().catch(() => undefined);
     this.fh = null;
-    await fsp.rm(this.staging, { recursive: true, force: true });
+    await this.opts.disk.rm(this.staging, { recursive: true, force: true });
   }
 }
 

@@ -30,3 +30,4 @@ export {
   writeU64,
 } from './format';
 export { fsyncDir, writeFileAtomic } from './files';
+export { nodeDisk, type Disk, type DiskFile, type DiskOpenFlags, type DiskStat } from './disk';

@@ -9,15 +9,12 @@
  * - `append` assigns indexes synchronously and queues the frames in a pending buffer that `read`
  *   and `readAt` serve until they are written.
  * - All file mutations (writes, fsyncs, truncation, segment creation/deletion) run one at a time
- *   on an internal promise chain, with async `FileHandle` calls so the event loop is not blocked.
+ *   on an internal promise chain, with async `DiskFile` calls so the event loop is not blocked.
  * - Group commit (`fsyncPolicy: 'group'`): every append queued while a write+fdatasync is in
  *   flight is written by ONE `writev` and made durable by ONE `fdatasync` (cf. the group commit
  *   of database WALs; Raft §10.2.1 "write to disk in parallel / batch").
  * - Reads are synchronous `pread`s on the file descriptors kept open for every segment.
  */
-import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { LogClosedError, LogCorruptionError, RecordTooLargeError } from './errors';
 import {
@@ -30,6 +27,7 @@ import {
   parseSegmentFileName,
   segmentFileName,
 } from './format';
+import { nodeDisk, type Disk, type DiskFile } from './disk';
 import { fsyncDir } from './files';
 import { OffsetTable } from './offset-table';
 import { scanSegment, type TornTail } from './recovery';
@@ -58,6 +56,8 @@ export interface SegmentedLogOptions {
    * files). The last segment is always fully checked: its tail is where a crash tears records.
    */
   verifySealedSegments?: boolean;
+  /** The file operations (default `nodeDisk`, node:fs; the simulator passes a simulated disk). */
+  disk?: Disk;
 }
 
 /** Where a record lives. `segmentId` = first index of its segment file; `offset` = byte offset of its frame in that file; `sizeBytes` = frame size (8 + payload). */
@@ -102,8 +102,8 @@ const DEFAULT_RECORD_BYTES_MAX = 16 * MiB;
 const DEFAULT_FSYNC_INTERVAL_MS = 10;
 
 class Segment {
-  /** Open for the log's lifetime: async writes go through it, sync preads use `fh.fd`. null until the file is created. */
-  fh: FileHandle | null = null;
+  /** Open for the log's lifetime: async writes go through it, sync preads use `fh.readSync`. null until the file is created. */
+  fh: DiskFile | null = null;
   /** Bytes in the file; frames at offsets >= this are still pending (in `SegmentedLog.pending`). */
   fileBytes: number;
   constructor(
@@ -158,11 +158,13 @@ export class SegmentedLog {
   private closed = false;
   /** First write/fsync error: the on-disk state no longer matches memory, so the log refuses further writes. */
   private failure: Error | null = null;
+  private readonly disk: Disk;
   private timer: NodeJS.Timeout | null = null;
   private readonly counters: LogStats = { appends: 0, records: 0, writes: 0, fsyncs: 0, dirFsyncs: 0, bytesWritten: 0 };
 
-  private constructor(dir: string, opts: { segmentBytesMax: number; recordBytesMax: number; fsyncPolicy: FsyncPolicy; fsyncIntervalMs: number }, segs: Segment[], recovery: RecoveryReport) {
+  private constructor(dir: string, opts: { segmentBytesMax: number; recordBytesMax: number; fsyncPolicy: FsyncPolicy; fsyncIntervalMs: number; disk: Disk }, segs: Segment[], recovery: RecoveryReport) {
     this.dir = dir;
+    this.disk = opts.disk;
     this.segmentBytesMax = opts.segmentBytesMax;
     this.recordBytesMax = opts.recordBytesMax;
     this.fsyncPolicy = opts.fsyncPolicy;
@@ -187,17 +189,19 @@ export class SegmentedLog {
       recordBytesMax: positiveInt('recordBytesMax', options.recordBytesMax, DEFAULT_RECORD_BYTES_MAX),
       fsyncPolicy: options.fsyncPolicy ?? 'group',
       fsyncIntervalMs: positiveInt('fsyncIntervalMs', options.fsyncIntervalMs, DEFAULT_FSYNC_INTERVAL_MS),
+      disk: options.disk ?? nodeDisk,
     };
+    const disk = opts.disk;
     if (!['always', 'group', 'interval'].includes(opts.fsyncPolicy)) throw new RangeError(`unknown fsyncPolicy ${String(opts.fsyncPolicy)}`);
     const newFirstIndex = options.firstIndex ?? 1;
     if (!Number.isSafeInteger(newFirstIndex) || newFirstIndex < 0) throw new RangeError(`firstIndex must be a non-negative integer, got ${options.firstIndex}`);
     const dir = nodePath.resolve(options.dir);
-    await fsp.mkdir(dir, { recursive: true });
+    await disk.mkdir(dir, { recursive: true });
 
     const ids: number[] = [];
-    for (const name of await fsp.readdir(dir)) {
+    for (const name of await disk.readdir(dir)) {
       // A segment that was being created when the process died: never renamed, so never holds records.
-      if (name.endsWith(SEGMENT_TMP_SUFFIX)) await fsp.rm(nodePath.join(dir, name), { force: true });
+      if (name.endsWith(SEGMENT_TMP_SUFFIX)) await disk.rm(nodePath.join(dir, name), { force: true });
       const id = parseSegmentFileName(name);
       if (id !== null) ids.push(id);
     }
@@ -212,10 +216,10 @@ export class SegmentedLog {
         if (prev && ids[i] !== prev.lastIndex + 1) {
           throw new LogCorruptionError(path, 0, `segment first index ${ids[i]} does not follow ${prev.path} (last index ${prev.lastIndex}): gap or overlap`);
         }
-        const data = await fsp.readFile(path);
+        const data = await disk.readFile(path);
         const scan = scanSegment(path, data, ids[i], i === ids.length - 1, opts.recordBytesMax, options.verifySealedSegments ?? true);
         const seg = new Segment(ids[i], path, scan.offsets);
-        seg.fh = await fsp.open(path, 'r+');
+        seg.fh = await disk.open(path, 'r+');
         segs.push(seg);
         if (scan.torn) {
           await seg.fh.truncate(scan.validBytes);
@@ -227,8 +231,8 @@ export class SegmentedLog {
       }
       if (segs.length === 0) {
         const seg = new Segment(newFirstIndex, nodePath.join(dir, segmentFileName(newFirstIndex)), new OffsetTable(SEGMENT_HEADER_BYTES));
-        await createSegmentFile(seg);
-        await fsyncDir(dir);
+        await createSegmentFile(seg, disk);
+        await fsyncDir(dir, disk);
         segs.push(seg);
       }
     } catch (err) {
@@ -458,7 +462,7 @@ export class SegmentedLog {
     for (let seg = next(); seg; seg = next()) {
       this.unsynced.delete(seg);
       await seg.fh?.close();
-      await fsp.rm(seg.path, { force: true });
+      await this.disk.rm(seg.path, { force: true });
       deleted = true;
     }
     if (deleted) await this.syncDir();
@@ -562,7 +566,7 @@ export class SegmentedLog {
   private preadFully(seg: Segment, buf: Buffer, offset: number): void {
     let done = 0;
     while (done < buf.length) {
-      const n = fs.readSync(seg.fh!.fd, buf, done, buf.length - done, offset + done);
+      const n = seg.fh!.readSync(buf, done, buf.length - done, offset + done);
       if (n === 0) throw new LogCorruptionError(seg.path, offset, `file ends inside the record frame (read ${done} of ${buf.length} bytes)`);
       done += n;
     }
@@ -650,7 +654,7 @@ export class SegmentedLog {
         // Earlier segments must be durable before a later one exists, so that recovery never
         // sees a torn non-last segment.
         await this.syncUnsynced();
-        await createSegmentFile(seg);
+        await createSegmentFile(seg, this.disk);
         this.counters.fsyncs++;
         await this.syncDir();
       }
@@ -682,7 +686,7 @@ export class SegmentedLog {
   }
 
   private async syncDir(): Promise<void> {
-    await fsyncDir(this.dir);
+    await fsyncDir(this.dir, this.disk);
     this.counters.dirFsyncs++;
   }
 
@@ -695,14 +699,14 @@ export class SegmentedLog {
 }
 
 /** Creates a segment file atomically: header to `<name>.tmp`, fsync, rename (the caller fsyncs the directory). */
-async function createSegmentFile(seg: Segment): Promise<void> {
+async function createSegmentFile(seg: Segment, disk: Disk): Promise<void> {
   const tmp = seg.path.slice(0, -'.seg'.length) + SEGMENT_TMP_SUFFIX;
-  const fh = await fsp.open(tmp, 'w+');
+  const fh = await disk.open(tmp, 'w+');
   try {
     const header = encodeSegmentHeader(seg.id);
     await fh.write(header, 0, header.length, 0);
     await fh.sync();
-    await fsp.rename(tmp, seg.path);
+    await disk.rename(tmp, seg.path);
   } catch (err) {
     await fh.close();
     throw err;

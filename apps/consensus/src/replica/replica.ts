@@ -46,7 +46,7 @@ import {
 } from '@cairn/messaging';
 import type { ConsensusConfig } from '@cairn/config';
 import { sleep, type TimerHandle, type Transport, type TransportMsg, type TransportSubscription, type World } from '@cairn/world';
-import { mkdirSync } from 'node:fs';
+import { nodeDisk, type Disk } from '@cairn/log';
 import { HardStateFile } from '../storage/hard-state-file';
 import { SnapshotFile } from '../storage/snapshot-file';
 import { RaftLogStore } from '../storage/raft-log-store';
@@ -97,6 +97,8 @@ export interface ReplicaOptions {
   storage?: string[];
   config: ConsensusConfig;
   dataDir: string;
+  /** The disk under `dataDir` (default node:fs; the simulator passes a simulated disk). */
+  disk?: Disk;
   /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
   bus: Transport;
   /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
@@ -184,15 +186,16 @@ export class Replica {
   /** Restores the log and hard state from disk, then starts ticking and serving. */
   async start(): Promise<void> {
     const { config, dataDir, log } = this.opts;
-    mkdirSync(dataDir, { recursive: true });
-    this.snapshotFile = new SnapshotFile(dataDir);
+    const disk = this.opts.disk ?? nodeDisk;
+    disk.mkdirSync(dataDir, { recursive: true });
+    this.snapshotFile = new SnapshotFile(dataDir, disk);
     const snap = this.snapshotFile.read();
-    this.store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy }, snap ? snap.index + 1 : 1);
+    this.store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy, disk }, snap ? snap.index + 1 : 1);
     if (this.store.recovery.tornTail) log.warn({ tornTail: this.store.recovery.tornTail }, 'raft log: torn tail truncated on recovery');
     if (snap && (await this.store.alignWithSnapshot(snap))) {
       log.warn({ snapshot: { index: snap.index, term: snap.term } }, 'raft log did not continue the snapshot (crash while installing one): discarded');
     }
-    this.hardStateFile = new HardStateFile(dataDir);
+    this.hardStateFile = new HardStateFile(dataDir, disk);
     const hs = this.hardStateFile.read() ?? { term: 0, vote: null, commit: 0 };
     const entries = this.store.readAll(snap ? snap.index + 1 : 1);
     const commit = Math.max(Math.min(hs.commit, this.store.lastIndex()), snap?.index ?? 0);

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { nodeDisk, type Disk } from '@cairn/log';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -15,13 +15,14 @@ export class ChecksummedFile {
     private readonly magic: number,
     private readonly version: number,
     private readonly corrupt: (message: string) => Error,
+    private readonly disk: Disk = nodeDisk,
   ) {}
 
   /** @returns the body, or null when the file does not exist. @throws the `corrupt` error on a bad magic, version, size or checksum. */
   read(bodyBytesMin: number): Buffer | null {
     let buf: Buffer;
     try {
-      buf = readFileSync(this.path);
+      buf = this.disk.readFileSync(this.path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
@@ -41,19 +42,20 @@ export class ChecksummedFile {
     head[4] = this.version;
     head.writeUInt32BE(crc32(body), 5);
     const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
+    const f = this.disk.openSync(tmp, 'w');
     try {
-      writeSync(fd, Buffer.concat([head, body]));
-      fsyncSync(fd);
+      const data = Buffer.concat([head, body]);
+      for (let done = 0; done < data.length; ) done += f.writeSync(data, done, data.length - done, done);
+      f.syncSync();
     } finally {
-      closeSync(fd);
+      f.closeSync();
     }
-    renameSync(tmp, this.path);
-    const dfd = openSync(dirname(this.path), 'r');
+    this.disk.renameSync(tmp, this.path);
+    const d = this.disk.openSync(dirname(this.path), 'r');
     try {
-      fsyncSync(dfd);
+      d.syncSync();
     } finally {
-      closeSync(dfd);
+      d.closeSync();
     }
   }
 }

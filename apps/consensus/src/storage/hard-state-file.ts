@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { HardState } from '@cairn/raft';
+import type { Disk } from '@cairn/log';
 import { ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x43524853; // "CRHS"
@@ -20,8 +21,8 @@ export class HardStateCorruptionError extends Error {
  */
 export class HardStateFile {
   private readonly file: ChecksummedFile;
-  constructor(dir: string) {
-    this.file = new ChecksummedFile(join(dir, 'hardstate'), MAGIC, VERSION, (m) => new HardStateCorruptionError(m));
+  constructor(dir: string, disk?: Disk) {
+    this.file = new ChecksummedFile(join(dir, 'hardstate'), MAGIC, VERSION, (m) => new HardStateCorruptionError(m), disk);
   }
 
   /** @returns the stored hard state, or null when none was ever written. @throws HardStateCorruptionError */

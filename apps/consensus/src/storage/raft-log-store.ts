@@ -1,5 +1,4 @@
-import { rm } from 'node:fs/promises';
-import { SegmentedLog, type FsyncPolicy } from '@cairn/log';
+import { SegmentedLog, nodeDisk, type Disk, type FsyncPolicy } from '@cairn/log';
 import type { Entry, EntryType } from '@cairn/raft';
 
 /** Bytes before an entry's data in its log record: u64 term (as two u32) | u8 entry type. */
@@ -33,12 +32,13 @@ export class RaftLogStore {
   private constructor(
     private log: SegmentedLog,
     private readonly dir: string,
-    private readonly opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy },
+    private readonly opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy; disk: Disk },
   ) {}
 
-  /** Opens (or creates, its first record at `firstIndex`, default 1) the log in `dir`. */
-  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy }, firstIndex = 1): Promise<RaftLogStore> {
-    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, firstIndex }), dir, opts);
+  /** Opens (or creates, its first record at `firstIndex`, default 1) the log in `dir`, on `opts.disk` (default node:fs). */
+  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy; disk?: Disk }, firstIndex = 1): Promise<RaftLogStore> {
+    const o = { ...opts, disk: opts.disk ?? nodeDisk };
+    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: o.segmentBytesMax, fsyncPolicy: o.fsyncPolicy, firstIndex, disk: o.disk }), dir, o);
   }
 
   firstIndex(): number {
@@ -58,8 +58,8 @@ export class RaftLogStore {
    */
   async reset(firstIndex: number): Promise<void> {
     await this.log.close();
-    await rm(this.dir, { recursive: true, force: true });
-    this.log = await SegmentedLog.open({ dir: this.dir, segmentBytesMax: this.opts.segmentBytesMax, fsyncPolicy: this.opts.fsyncPolicy, firstIndex });
+    await this.opts.disk.rm(this.dir, { recursive: true, force: true });
+    this.log = await SegmentedLog.open({ dir: this.dir, segmentBytesMax: this.opts.segmentBytesMax, fsyncPolicy: this.opts.fsyncPolicy, firstIndex, disk: this.opts.disk });
   }
 
   /**

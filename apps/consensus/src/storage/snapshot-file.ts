@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { decodeConfState, encodeConfState, type Snapshot } from '@cairn/raft';
+import type { Disk } from '@cairn/log';
 import { ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x4352534e; // "CRSN"
@@ -22,8 +23,8 @@ export class SnapshotFileCorruptionError extends Error {
  */
 export class SnapshotFile {
   private readonly file: ChecksummedFile;
-  constructor(dir: string) {
-    this.file = new ChecksummedFile(join(dir, 'raft-snapshot'), MAGIC, VERSION, (m) => new SnapshotFileCorruptionError(m));
+  constructor(dir: string, disk?: Disk) {
+    this.file = new ChecksummedFile(join(dir, 'raft-snapshot'), MAGIC, VERSION, (m) => new SnapshotFileCorruptionError(m), disk);
   }
 
   /** @returns the stored snapshot, or null when none was ever written. @throws SnapshotFileCorruptionError */

@@ -1,7 +1,6 @@
-import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { fsyncDir, writeFileAtomic } from '@cairn/log';
+import { fsyncDir, nodeDisk, writeFileAtomic, type Disk, type DiskFile } from '@cairn/log';
 import { ApplyOutcome, ByteReader, ByteWriter } from '@cairn/protocol';
 import type { SessionRecord } from './apply-result';
 import { SessionTable, type SessionLimits } from './session-table';
@@ -48,7 +47,8 @@ export class SessionStore {
   private constructor(
     private readonly dir: string,
     private readonly fsync: boolean,
-    private journal: fsp.FileHandle,
+    private readonly disk: Disk,
+    private journal: DiskFile,
     readonly table: SessionTable,
   ) {}
 
@@ -58,11 +58,12 @@ export class SessionStore {
    * starts empty then, and `onWarning` says so (duplicates of writes in flight are not detected).
    * @throws SessionStoreCorruptionError on a base whose CRC or layout is wrong.
    */
-  static async open(opts: { dir: string; fsync: boolean; appliedIndex: number; limits?: SessionLimits; onWarning?: (msg: string) => void }): Promise<SessionStore> {
-    await fsp.mkdir(opts.dir, { recursive: true });
+  static async open(opts: { dir: string; fsync: boolean; appliedIndex: number; limits?: SessionLimits; onWarning?: (msg: string) => void; disk?: Disk }): Promise<SessionStore> {
+    const disk = opts.disk ?? nodeDisk;
+    await disk.mkdir(opts.dir, { recursive: true });
     let baseIndex = 0;
     let table = new SessionTable(opts.limits);
-    const base = await readIfExists(join(opts.dir, BASE_FILE));
+    const base = await readIfExists(disk, join(opts.dir, BASE_FILE));
     if (base) {
       ({ baseIndex, table } = decodeBase(base, opts.limits));
       if (baseIndex > opts.appliedIndex) {
@@ -74,7 +75,7 @@ export class SessionStore {
     // A session table staged by a snapshot install (`stageInstall`): it is the table exactly when
     // the engine reopened at its index (the install committed); otherwise the install never
     // committed (or the engine moved on: impossible, it is deleted before anything is applied).
-    const staged = await readIfExists(join(opts.dir, SESSION_INSTALL_FILE));
+    const staged = await readIfExists(disk, join(opts.dir, SESSION_INSTALL_FILE));
     let adopted = false;
     if (staged) {
       const s = decodeBase(staged, opts.limits);
@@ -85,7 +86,7 @@ export class SessionStore {
         opts.onWarning?.(`staged session table at index ${s.baseIndex} does not match the engine's applied index ${opts.appliedIndex} (snapshot install not committed): discarded`);
       }
     }
-    const journal = adopted ? null : await readIfExists(join(opts.dir, JOURNAL_FILE));
+    const journal = adopted ? null : await readIfExists(disk, join(opts.dir, JOURNAL_FILE));
     if (journal) {
       for (const rec of decodeJournal(journal)) {
         if (rec.index <= baseIndex || rec.index > opts.appliedIndex) continue;
@@ -96,12 +97,12 @@ export class SessionStore {
         if (d.kind !== 'new' && rec.result) throw new SessionStoreCorruptionError(`journal replay diverged at index ${rec.index}: a write recorded as new is a ${d.kind}`);
       }
     }
-    const fh = await fsp.open(join(opts.dir, JOURNAL_FILE), 'a');
-    const store = new SessionStore(opts.dir, opts.fsync, fh, table);
+    const fh = await disk.open(join(opts.dir, JOURNAL_FILE), 'a');
+    const store = new SessionStore(opts.dir, opts.fsync, disk, fh, table);
     await store.compact(opts.appliedIndex);
     if (staged) {
-      await fsp.rm(join(opts.dir, SESSION_INSTALL_FILE), { force: true });
-      await fsyncDir(opts.dir);
+      await disk.rm(join(opts.dir, SESSION_INSTALL_FILE), { force: true });
+      await fsyncDir(opts.dir, disk);
     }
     return store;
   }
@@ -113,14 +114,14 @@ export class SessionStore {
    * whose engine is at `index` adopts it (journal ignored), any other discards it.
    * @throws SessionStoreCorruptionError when `tableBytes` do not decode.
    */
-  static async stageInstall(dir: string, index: number, tableBytes: Uint8Array, limits?: SessionLimits): Promise<void> {
+  static async stageInstall(dir: string, index: number, tableBytes: Uint8Array, limits?: SessionLimits, disk: Disk = nodeDisk): Promise<void> {
     try {
       SessionTable.decode(tableBytes, limits);
     } catch (e) {
       throw new SessionStoreCorruptionError(`snapshot session table at index ${index}: ${(e as Error).message}`);
     }
-    await fsp.mkdir(dir, { recursive: true });
-    await writeFileAtomic(join(dir, SESSION_INSTALL_FILE), encodeBase(index, Buffer.from(tableBytes.buffer, tableBytes.byteOffset, tableBytes.byteLength)));
+    await disk.mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, SESSION_INSTALL_FILE), encodeBase(index, Buffer.from(tableBytes.buffer, tableBytes.byteOffset, tableBytes.byteLength)), disk);
   }
 
   /** Appends one apply batch's session writes (call before handing the batch to the engine). No-op for none. */
@@ -148,7 +149,7 @@ export class SessionStore {
 
   /** Writes the table as the base at `index` (atomically), then empties the journal. The table must be exactly the state at `index`. */
   async compact(index: number): Promise<void> {
-    await writeFileAtomic(join(this.dir, BASE_FILE), encodeBase(index, this.table.encode()));
+    await writeFileAtomic(join(this.dir, BASE_FILE), encodeBase(index, this.table.encode()), this.disk);
     // A crash from here until the truncate leaves journal records ≤ index: open skips them.
     await this.journal.truncate(0);
     await this.journal.sync();
@@ -171,9 +172,9 @@ function encodeBase(index: number, table: Buffer): Buffer {
   return Buffer.concat([header, table]);
 }
 
-async function readIfExists(path: string): Promise<Buffer | null> {
+async function readIfExists(disk: Disk, path: string): Promise<Buffer | null> {
   try {
-    return await fsp.readFile(path);
+    return await disk.readFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;

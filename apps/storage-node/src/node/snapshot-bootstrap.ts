@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { SnapshotInstaller } from '@cairn/engine';
+import type { Disk } from '@cairn/log';
 import {
   SNAPSHOT_CHUNK_BYTES_MAX,
   SnapshotPart,
@@ -45,6 +46,8 @@ export interface FetchSnapshotOptions {
   minAppliedIndex: number;
   /** The engine directory the installer stages into (`<dir>/snapshot-install.staging`). */
   engineDir: string;
+  /** The file operations of the install (default node:fs). */
+  disk?: Disk;
   timeoutMs: number;
   /** Checked between requests: a true answer aborts the fetch (the node is stopping). */
   cancelled?: () => boolean;
@@ -77,7 +80,7 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
   const end = () => o.request(o.peer, encodeSnapshotChunkRequest({ transferId: begin.transferId, part: SnapshotPart.End, file: '', offset: 0 }), o.timeoutMs).catch(() => undefined);
   let installer: SnapshotInstaller | null = null;
   try {
-    installer = await SnapshotInstaller.begin(o.engineDir, begin.manifest, { chunkBytesMax: begin.chunkBytesMax });
+    installer = await SnapshotInstaller.begin(o.engineDir, begin.manifest, { chunkBytesMax: begin.chunkBytesMax, disk: o.disk });
     if (installer.manifest.appliedIndex !== begin.appliedIndex) throw new SnapshotFetchError(o.peer, `manifest at index ${installer.manifest.appliedIndex}, begin reply says ${begin.appliedIndex}`);
     o.onBegin?.({ peer: o.peer, appliedIndex: begin.appliedIndex, bytesTotal: installer.progress().bytesTotal + begin.sessionBytes });
     let chunks = 0;

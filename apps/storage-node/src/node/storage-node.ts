@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { BitcaskEngine } from '@cairn/engine';
+import type { Disk } from '@cairn/log';
 import {
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
@@ -57,6 +58,8 @@ export interface StorageNodeOptions {
   replicaIds: string[];
   config: StorageConfig;
   dataDir: string;
+  /** The disk under `dataDir` (default node:fs; the simulator passes a simulated disk). */
+  disk?: Disk;
   /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
   bus: Transport;
   /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
@@ -179,6 +182,7 @@ export class StorageNode {
       fsyncPolicy: config.fsyncPolicy,
       mergeDeadBytesRatioMin: config.mergeDeadBytesRatioMin,
       mergeBytesPerSecondMax: config.mergeBytesPerSecondMax,
+      disk: this.opts.disk,
     });
     if (this.engine.openReport?.installCompleted) log.warn({ appliedIndex: this.engine.appliedIndex() }, 'engine open finished a snapshot install interrupted past its commit point');
     this.nextIndex = this.engine.appliedIndex() + 1;
@@ -189,6 +193,7 @@ export class StorageNode {
       fsync: config.fsyncPolicy !== 'interval',
       appliedIndex: this.engine.appliedIndex(),
       onWarning: (msg) => log.warn(msg),
+      disk: this.opts.disk,
     });
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
@@ -499,6 +504,7 @@ export class StorageNode {
           requesterId: id,
           minAppliedIndex: min,
           engineDir: this.engineDir(),
+          disk: this.opts.disk,
           timeoutMs: config.snapshotTransferTimeoutMs,
           cancelled: () => this.stopped,
           onBegin: (info) => log.info(info, 'bootstrap: receiving snapshot'),
@@ -530,7 +536,7 @@ export class StorageNode {
    * the old engine (the staged table is discarded at open) or the complete new one with its table.
    */
   private async installFetched(f: FetchedSnapshot): Promise<void> {
-    await SessionStore.stageInstall(join(this.opts.dataDir, 'sessions'), f.appliedIndex, f.sessions);
+    await SessionStore.stageInstall(join(this.opts.dataDir, 'sessions'), f.appliedIndex, f.sessions, undefined, this.opts.disk);
     await this.applyDone;
     this.storesOpen = false;
     try {
