@@ -12,9 +12,9 @@ import { datasetSlice, runCli, writeTestConfig } from './fixtures';
 /**
  * Hostile clients on real sockets at all three doors of a real gateway (issue 9): random and
  * structured malformed input, truncations, frames cut by a close, a RESP client that keeps writing
- * after a protocol error. After each: no Cairn process exited, gateway RSS stayed under
- * GATEWAY_RSS_BYTES_MAX, a fresh connection on each door gets PING/SET/GET right; at the end the
- * rows imported first verify intact.
+ * after a protocol error, slow senders, connection floods. After each: no Cairn process exited, gateway RSS stayed
+ * under GATEWAY_RSS_BYTES_MAX, a fresh connection on each door gets PING/SET/GET right; at the end
+ * the rows imported first verify intact.
  *
  * Short form (the test command): one round of each attack. Long form (docs/reliability.md):
  * `CAIRN_BAD_INPUT_ROUNDS=N` repeats each attack N times, with the checks after every round.
@@ -25,7 +25,8 @@ const ROWS = Number(process.env.CAIRN_BAD_INPUT_ROWS ?? 2_000);
 /** The documented bound of gateway RSS with misbehaving clients (docs/reliability.md), bytes. */
 const GATEWAY_RSS_BYTES_MAX = 256 * 1024 * 1024;
 /** Gateway settings that make the bounds bite within a short test; set only when the tree has them. */
-const GATEWAY_OVERRIDES: Record<string, number> = { closeTimeoutMs: 1_000, idleTimeoutMs: 20_000 };
+const GATEWAY_OVERRIDES: Record<string, number> = { frameDeadlineMs: 2_000, closeTimeoutMs: 1_000, connectionsMax: 400, idleTimeoutMs: 20_000 };
+const FLOOD_CONNECTIONS = 600;
 const EMPTY = Buffer.alloc(0);
 /** How long the gateway may take to close a connection it must close, beyond its own deadline, ms. */
 const CLOSE_SLACK_MS = 5_000;
@@ -274,6 +275,13 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
     await cluster?.stop();
   });
 
+  /** The gateway's `cairn_gateway_connections{door}` gauge (docs/http.md, Metrics); -1 when absent. */
+  async function gatewayConnections(door: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
+    const m = new RegExp(`^cairn_gateway_connections\\{door="${door}"\\} (\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : -1;
+  }
+
   /** The checks after every attack: nothing exited, RSS under the bound, each door serves a fresh connection. */
   async function expectHealthy(what: string, rss: RssWatch, startRss: number): Promise<void> {
     const attackPeakRss = rss.peak();
@@ -391,6 +399,67 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
       const firstLine = (b: Buffer) => JSON.stringify(b.toString('latin1').split('\r\n')[0].slice(0, 60));
       expect(requests.flatMap((r, i) => (statuses[i].includes(500) ? [`${firstLine(r)} -> 500`] : []))).toEqual([]);
       expect(statuses.flat().length).toBeGreaterThan(0);
+    });
+  });
+
+  it('slow senders (one byte at intervals) are closed by the frame deadline on every door while others are served', async () => {
+    const deadlineMs = Number(gatewayConfig.frameDeadlineMs ?? GATEWAY_OVERRIDES.frameDeadlineMs);
+    await rounds('slow-senders', async () => {
+      const frames = [
+        { door: 'tlv', port: ports.tlv, bytes: encodeRequest({ opcode: Opcode.Set, requestId: 1, key: Buffer.from('slow'), value: Buffer.alloc(200, 1) }) },
+        { door: 'resp', port: ports.resp, bytes: encodeCommand(['SET', 'slow', 'x'.repeat(200)]) },
+        { door: 'http', port: ports.http, bytes: Buffer.from(`PUT /v1/kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n${'x'.repeat(200)}`, 'latin1') },
+      ];
+      const senders = await Promise.all(
+        frames.flatMap(({ door, port, bytes }) =>
+          Array.from({ length: 10 }, async () => {
+            const s = await open(port);
+            let i = 0;
+            const drip = setInterval(() => (i < bytes.length - 1 && s.writable ? s.write(bytes.subarray(i, ++i)) : undefined), 200);
+            s.once('close', () => clearInterval(drip));
+            return { door, s, drip };
+          }),
+        ),
+      );
+      const closed = await Promise.all(senders.map(({ s }) => closedWithin(s, deadlineMs + CLOSE_SLACK_MS)));
+      for (const { s, drip } of senders) {
+        clearInterval(drip);
+        s.destroy();
+      }
+      expect(senders.filter((_, i) => !closed[i]).map((x) => `${x.door} slow sender still open after ${deadlineMs + CLOSE_SLACK_MS} ms`)).toEqual([]);
+    });
+  });
+
+  it('connection floods on every door: over the cap are closed, the gateway keeps serving once they go', async () => {
+    const cap = Number(gatewayConfig.connectionsMax ?? Infinity);
+    await rounds('flood', async () => {
+      for (const [door, port] of Object.entries(ports)) {
+        const heldBefore = await gatewayConnections(door);
+        const overCap = Number.isFinite(cap) && cap < FLOOD_CONNECTIONS ? FLOOD_CONNECTIONS - cap : 0;
+        let closedCount = 0;
+        let enoughClosed: () => void = () => undefined;
+        const enough = new Promise<void>((resolve) => (enoughClosed = resolve));
+        const sockets = await pool(
+          64,
+          Array.from({ length: FLOOD_CONNECTIONS }, () => async () => {
+            const s = connect(port, '127.0.0.1');
+            s.on('error', () => undefined);
+            s.on('close', () => ++closedCount >= overCap && enoughClosed());
+            s.resume();
+            await new Promise((resolve) => {
+              s.once('connect', resolve);
+              s.once('close', resolve);
+            });
+            return s;
+          }),
+        );
+        // Every connection over the cap is answered and closed, within a bound.
+        if (overCap > 0 && !(await within(enough, CLOSE_SLACK_MS))) {
+          const held = `the gateway held ${heldBefore} before the flood, ${await gatewayConnections(door)} now`;
+          throw new Error(`${door}: ${closedCount} of ${FLOOD_CONNECTIONS} flood connections closed within ${CLOSE_SLACK_MS} ms, expected at least the ${overCap} over connectionsMax ${cap} (${held})`);
+        }
+        for (const s of sockets) s.destroy();
+      }
     });
   });
 
