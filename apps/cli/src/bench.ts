@@ -182,6 +182,65 @@ async function drive(clients: BenchClient[], pipeline: number, mayIssue: () => b
   );
 }
 
+/** SETs every key of the keyspace, `WARMUP_PIPELINE` in flight per client. @throws the first error. */
+async function warmUp(clients: BenchClient[], cfg: BenchConfig, value: string, now: () => number): Promise<NonNullable<BenchReport['warmup']>> {
+  const t0 = now();
+  let next = 0;
+  let firstError: unknown = null;
+  await drive(clients, WARMUP_PIPELINE, () => next < cfg.keyspace, (c) => c.set(keyName(next++), value), (_t, e) => (firstError ??= e), now);
+  if (firstError) throw firstError;
+  return { keys: cfg.keyspace, seconds: (now() - t0) / 1000 };
+}
+
+/** Answers and errors of the measured phase: in total, and since the last progress tick. */
+class Tally {
+  readonly total = newHistogram();
+  readonly errorCodes: Record<string, number> = {};
+  ok = 0;
+  errors = 0;
+  firstError: unknown = null;
+  private readonly interval = newHistogram();
+  private intervalOps = 0;
+  private intervalErrors = 0;
+  private lastTickMs: number;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly startedMs: number,
+  ) {
+    this.lastTickMs = startedMs;
+  }
+
+  /** One request issued at `t0` (ms) finished, answered (`err` null) or failed. */
+  record(t0: number, err: unknown): void {
+    if (err === null) {
+      const us = Math.min(HIGHEST_US, Math.max(1, Math.round((this.now() - t0) * 1000)));
+      this.total.recordValue(us);
+      this.interval.recordValue(us);
+      this.ok++;
+      this.intervalOps++;
+      return;
+    }
+    this.firstError ??= err;
+    this.errors++;
+    this.intervalErrors++;
+    const code = String((err as { code?: unknown }).code ?? 'ERROR');
+    this.errorCodes[code] = (this.errorCodes[code] ?? 0) + 1;
+  }
+
+  /** The numbers since the last tick; starts a new interval. */
+  tick(): BenchProgress {
+    const t = this.now();
+    const s = this.interval.totalCount ? summarize(this.interval) : { p50: 0, p99: 0 };
+    const p = { elapsedS: (t - this.startedMs) / 1000, opsPerSec: (this.intervalOps * 1000) / Math.max(1, t - this.lastTickMs), p50Us: s.p50, p99Us: s.p99, errors: this.intervalErrors };
+    this.interval.reset();
+    this.intervalOps = 0;
+    this.intervalErrors = 0;
+    this.lastTickMs = t;
+    return p;
+  }
+}
+
 /**
  * Runs the benchmark: opens `clients` connections, loads the keyspace when `warmupKeys`, then
  * measures until `durationMs` has passed or `requests` were issued.
@@ -192,26 +251,11 @@ export async function runBench(cfg: BenchConfig, deps: BenchDeps): Promise<Bench
   const random = deps.random ?? Math.random;
   const clients = await Promise.all(Array.from({ length: cfg.clients }, () => deps.connect()));
   const value = 'x'.repeat(cfg.valueSize);
-  let firstError: unknown = null;
   try {
-    let warmup: BenchReport['warmup'] = null;
-    if (cfg.warmupKeys) {
-      const t0 = now();
-      let next = 0;
-      await drive(clients, WARMUP_PIPELINE, () => next < cfg.keyspace, (c) => c.set(keyName(next++), value), (_t, e) => (firstError ??= e), now);
-      if (firstError) throw firstError;
-      warmup = { keys: cfg.keyspace, seconds: (now() - t0) / 1000 };
-    }
-
-    const total = newHistogram();
-    const interval = newHistogram();
-    const errorCodes: Record<string, number> = {};
-    let ok = 0;
-    let errors = 0;
+    const warmup = cfg.warmupKeys ? await warmUp(clients, cfg, value, now) : null;
     let issued = 0;
-    let intervalOps = 0;
-    let intervalErrors = 0;
     const started = now();
+    const tally = new Tally(now, started);
     const endMs = cfg.durationMs === null ? Infinity : started + cfg.durationMs;
     const mayIssue = cfg.requests === null ? () => now() < endMs : () => issued < cfg.requests!;
     const op = (c: BenchClient) => {
@@ -220,40 +264,15 @@ export async function runBench(cfg: BenchConfig, deps: BenchDeps): Promise<Bench
       const isGet = cfg.op === 'get' || (cfg.op === 'mixed' && random() < cfg.ratio);
       return isGet ? c.get(key) : c.set(key, value);
     };
-    const done = (t0: number, err: unknown) => {
-      if (err === null) {
-        const us = Math.min(HIGHEST_US, Math.max(1, Math.round((now() - t0) * 1000)));
-        total.recordValue(us);
-        interval.recordValue(us);
-        ok++;
-        intervalOps++;
-      } else {
-        firstError ??= err;
-        errors++;
-        intervalErrors++;
-        const code = String((err as { code?: unknown }).code ?? 'ERROR');
-        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
-      }
-    };
-    let lastTick = started;
-    const ticker = deps.onProgress
-      ? setInterval(() => {
-          const t = now();
-          const s = interval.totalCount ? summarize(interval) : { p50: 0, p99: 0 };
-          deps.onProgress!({ elapsedS: (t - started) / 1000, opsPerSec: (intervalOps * 1000) / Math.max(1, t - lastTick), p50Us: s.p50, p99Us: s.p99, errors: intervalErrors });
-          interval.reset();
-          intervalOps = 0;
-          intervalErrors = 0;
-          lastTick = t;
-        }, deps.tickMs ?? 1000)
-      : null;
+    const onProgress = deps.onProgress;
+    const ticker = onProgress ? setInterval(() => onProgress(tally.tick()), deps.tickMs ?? 1000) : null;
     try {
-      await drive(clients, cfg.pipeline, mayIssue, op, done, now);
+      await drive(clients, cfg.pipeline, mayIssue, op, (t0, err) => tally.record(t0, err), now);
     } finally {
       if (ticker) clearInterval(ticker);
     }
     const seconds = (now() - started) / 1000;
-    if (ok === 0 && firstError) throw firstError;
+    if (tally.ok === 0 && tally.firstError) throw tally.firstError;
     return {
       op: cfg.op,
       ratio: cfg.op === 'mixed' ? cfg.ratio : null,
@@ -261,12 +280,12 @@ export async function runBench(cfg: BenchConfig, deps: BenchDeps): Promise<Bench
       pipeline: cfg.pipeline,
       keyspace: cfg.keyspace,
       valueSize: cfg.valueSize,
-      requests: ok,
-      errors,
-      errorCodes,
+      requests: tally.ok,
+      errors: tally.errors,
+      errorCodes: tally.errorCodes,
       seconds,
-      opsPerSec: seconds > 0 ? ok / seconds : 0,
-      latencyUs: summarize(total),
+      opsPerSec: seconds > 0 ? tally.ok / seconds : 0,
+      latencyUs: summarize(tally.total),
       warmup,
     };
   } finally {

@@ -55,11 +55,18 @@ function positiveInt(name: string) {
   };
 }
 
+/** What every command's action uses: the deps, output lines, global options, a connection. */
+interface Ctx {
+  deps: CliDeps;
+  out(s: string): void;
+  err(s: string): void;
+  globals(cmd: Command): GlobalOpts;
+  /** Runs `fn` on a fresh connection and always closes it. */
+  withClient(cmd: Command, fn: (c: CliClient) => Promise<void>): Promise<void>;
+}
+
 /** Builds the `cairn` commander program; `run` drives it. Exposed for tests (fake `connect`). */
 export function buildProgram(deps: CliDeps): Command {
-  const out = (s: string) => deps.stdout.write(s.endsWith('\n') ? s : s + '\n');
-  const err = (s: string) => deps.stderr.write(s.endsWith('\n') ? s : s + '\n');
-
   const program = new Command('cairn')
     .description('Command-line client for Cairn, a replicated key-value store.')
     .option('-g, --gateway <host:port>', 'gateway address (default: first gateway of --config, else $CAIRN_GATEWAY, else 127.0.0.1:7380)')
@@ -71,20 +78,31 @@ export function buildProgram(deps: CliDeps): Command {
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) });
 
   const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOpts>();
-  const connectOne = async (cmd: Command, inflightMax = 16): Promise<CliClient> => {
-    const g = globals(cmd);
-    return deps.connect({ ...resolveGateway(g, deps.env), requestTimeoutMs: g.timeout, inflightMax });
+  const ctx: Ctx = {
+    deps,
+    out: (s) => deps.stdout.write(s.endsWith('\n') ? s : s + '\n'),
+    err: (s) => deps.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+    globals,
+    withClient: async (cmd, fn) => {
+      const g = globals(cmd);
+      const c = await deps.connect({ ...resolveGateway(g, deps.env), requestTimeoutMs: g.timeout, inflightMax: 16 });
+      try {
+        await fn(c);
+      } finally {
+        await c.close();
+      }
+    },
   };
-  /** Runs `fn` on a fresh connection and always closes it. */
-  const withClient = async (cmd: Command, fn: (c: CliClient) => Promise<void>) => {
-    const c = await connectOne(cmd);
-    try {
-      await fn(c);
-    } finally {
-      await c.close();
-    }
-  };
+  addKeyCommands(program, ctx);
+  program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
+  addInfoCommands(program, ctx);
+  addBenchCommand(program, ctx);
+  addTransferCommands(program, ctx);
+  return program;
+}
 
+/** put, get, del. */
+function addKeyCommands(program: Command, { deps, out, withClient }: Ctx): void {
   program
     .command('put')
     .description('set KEY to VALUE; prints the new revision. --nx / --xx: only if KEY is absent / present (atomic); exit 6 when not applied')
@@ -121,9 +139,10 @@ export function buildProgram(deps: CliDeps): Command {
         out(String((await c.del(key)).revision));
       }),
     );
+}
 
-  program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out }));
-
+/** ping, status. */
+function addInfoCommands(program: Command, { out, withClient }: Ctx): void {
   program
     .command('ping')
     .description('round trips to the gateway: RTT of each in µs, then min/avg/p50/max')
@@ -153,7 +172,9 @@ export function buildProgram(deps: CliDeps): Command {
         out(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
       }),
     );
+}
 
+function addBenchCommand(program: Command, { deps, out, globals }: Ctx): void {
   program
     .command('bench')
     .description('load generator (like redis-benchmark): throughput and latency percentiles of SET/GET')
@@ -182,7 +203,65 @@ export function buildProgram(deps: CliDeps): Command {
       if (tty) deps.stderr.write('\r\x1b[K');
       out(cfg.json ? JSON.stringify(report) : formatBenchReport(report));
     });
+}
 
+interface TransferOpts {
+  inflight: number;
+  skipHeader: string;
+  retryMs: number;
+}
+
+/** The size of the TSV file to transfer. @throws UsageError when it is not a readable file or --skip-header is bad. */
+function transferFileBytes(file: string, o: TransferOpts): number {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new UsageError(`${file} is not a file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!isSkipHeader(o.skipHeader)) throw new UsageError(`--skip-header must be auto, yes or no`);
+  return size;
+}
+
+/** Shared set-up of import/verify: file check, resilient connection, progress, retry warnings. */
+async function transfer<T>(
+  { deps, err, globals }: Ctx,
+  label: string,
+  file: string,
+  o: TransferOpts,
+  cmd: Command,
+  fn: (rows: AsyncIterable<TsvRow>, conn: ResilientConnection, progress: ProgressReporter) => Promise<T>,
+): Promise<T> {
+  const size = transferFileBytes(file, o);
+  const g = globals(cmd);
+  const addr = resolveGateway(g, deps.env);
+  let lastWarnMs = 0;
+  const conn = new ResilientConnection(() => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax: o.inflight }), {
+    retryMs: o.retryMs,
+    sleep: deps.sleep,
+    now: deps.now,
+    onRetry: (e) => {
+      // Hundreds of pipelined rows fail together when a gateway dies: one line per 2 s is enough.
+      const now = Date.now();
+      if (now - lastWarnMs < 2_000) return;
+      lastWarnMs = now;
+      err(`${label}: retrying (${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message})`);
+    },
+  });
+  const progress = deps.progress?.(label, size) ?? createProgress({ label, totalBytes: size, stream: deps.stderr as NodeJS.WriteStream });
+  try {
+    return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, progress);
+  } finally {
+    progress.stop();
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** import, verify. */
+function addTransferCommands(program: Command, ctx: Ctx): void {
   const transferOptions = (cmd: Command) =>
     cmd
       .argument('<file>', 'TSV file: key = first column, value = the rest of the row after the first tab')
@@ -192,71 +271,21 @@ export function buildProgram(deps: CliDeps): Command {
       )
       .option('--retry-ms <ms>', 'keep retrying a row on retryable errors for this long, ms', positiveInt('--retry-ms'), 60_000);
 
-  interface TransferOpts {
-    inflight: number;
-    skipHeader: string;
-    retryMs: number;
-  }
-
-  /** Shared set-up of import/verify: file check, resilient connection, progress, retry warnings. */
-  const transfer = async <T>(
-    label: string,
-    file: string,
-    o: TransferOpts,
-    cmd: Command,
-    fn: (rows: AsyncIterable<TsvRow>, conn: ResilientConnection, progress: ProgressReporter) => Promise<T>,
-  ): Promise<T> => {
-    let size: number;
-    try {
-      const st = statSync(file);
-      if (!st.isFile()) throw new UsageError(`${file} is not a file`);
-      size = st.size;
-    } catch (e) {
-      if (e instanceof UsageError) throw e;
-      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-    if (!isSkipHeader(o.skipHeader)) throw new UsageError(`--skip-header must be auto, yes or no`);
-    const g = globals(cmd);
-    const addr = resolveGateway(g, deps.env);
-    let lastWarnMs = 0;
-    const conn = new ResilientConnection(() => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax: o.inflight }), {
-      retryMs: o.retryMs,
-      sleep: deps.sleep,
-      now: deps.now,
-      onRetry: (e) => {
-        // Hundreds of pipelined rows fail together when a gateway dies: one line per 2 s is enough.
-        const now = Date.now();
-        if (now - lastWarnMs < 2_000) return;
-        lastWarnMs = now;
-        err(`${label}: retrying (${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message})`);
-      },
-    });
-    const progress = deps.progress?.(label, size) ?? createProgress({ label, totalBytes: size, stream: deps.stderr as NodeJS.WriteStream });
-    try {
-      return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, progress);
-    } finally {
-      progress.stop();
-      await conn.close().catch(() => undefined);
-    }
-  };
-
   transferOptions(program.command('import').description('SET every row of a TSV file, pipelined, retrying retryable errors')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {
-      const r = await transfer('import', file, o, cmd, (rows, conn, progress) => importRows(rows, conn, { windowMax: o.inflight, progress }));
-      out(`imported rows=${r.rows} seconds=${r.seconds.toFixed(2)} rows/s=${Math.round(r.rowsPerSecond)}`);
+      const r = await transfer(ctx, 'import', file, o, cmd, (rows, conn, progress) => importRows(rows, conn, { windowMax: o.inflight, progress }));
+      ctx.out(`imported rows=${r.rows} seconds=${r.seconds.toFixed(2)} rows/s=${Math.round(r.rowsPerSecond)}`);
     },
   );
 
   transferOptions(program.command('verify').description('GET every key of a TSV file and compare; exit 4 on any missing or mismatched key')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {
-      const r = await transfer('verify', file, o, cmd, (rows, conn, progress) => verifyRows(rows, conn, { windowMax: o.inflight, progress }));
-      out(formatVerify(r));
-      for (const x of r.examples) err(`${x.problem}: line ${x.lineNo} key ${JSON.stringify(x.key)}`);
+      const r = await transfer(ctx, 'verify', file, o, cmd, (rows, conn, progress) => verifyRows(rows, conn, { windowMax: o.inflight, progress }));
+      ctx.out(formatVerify(r));
+      for (const x of r.examples) ctx.err(`${x.problem}: line ${x.lineNo} key ${JSON.stringify(x.key)}`);
       assertVerified(r);
     },
   );
-
-  return program;
 }
 
 /**
