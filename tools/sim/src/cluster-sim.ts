@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HistoryRecorder, checkHistory, type CheckResult } from '@cairn/checker';
 import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
 import { Subjects, assertPayloadBounds, type Logger } from '@cairn/messaging';
 import pino from 'pino';
 import { Status, type WireEntry } from '@cairn/protocol';
-import { SimNetwork, SimScheduler, seededRandom, sleep, type Incarnation, type NetworkFaults, type Random, type World } from '@cairn/world';
+import { SimDisk, SimNetwork, SimScheduler, seededRandom, sleep, type DiskFaults, type DiskStats, type Incarnation, type NetworkFaults, type Random, type World } from '@cairn/world';
 // The simulator assembles the apps' own classes in one process (eslint.config.mjs: tools/sim may import apps).
 import { Replica } from '../../../apps/consensus/src/replica/replica';
 import { StorageNode } from '../../../apps/storage-node/src/node/storage-node';
@@ -56,6 +54,8 @@ export interface SimResult {
   okOperations: number;
   faults: Record<string, number>;
   network: SimNetwork['stats'];
+  /** Summed over every process's simulated disk. */
+  disk: DiskStats;
   check: CheckResult | null;
 }
 
@@ -74,11 +74,10 @@ const GATEWAY = 'g1';
 /** Largest client value, bytes: large enough that a few of them overflow one max_payload. */
 const VALUE_BYTES_MAX = 160 * 1024;
 
-/** Where the processes' files go: a tmpfs when there is one (fsync is then cheap; the disk is real, not simulated). */
-function tempRoot(): string {
-  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-  return mkdtempSync(join(base, 'cairn-sim-'));
-}
+/** Where the processes' files go on their simulated disks. */
+const DATA_ROOT = '/sim';
+/** Share of crashes that tear a file's unsynced writes (a prefix survives) instead of losing them all. */
+const TORN_WRITE_RATE = 0.5;
 
 function simConfig(maxPayloadBytes: number): ClusterConfig {
   const config = parseClusterConfig({
@@ -115,7 +114,8 @@ export class ClusterSim {
   private readonly rnd: Random;
   private readonly config: ClusterConfig;
   private readonly subjects = new Subjects('sim');
-  private readonly root = tempRoot();
+  /** One simulated disk per process, kept across its incarnations. */
+  private readonly disks = new Map<string, SimDisk>();
   private readonly log: Logger;
   private readonly procs = new Map<string, Proc>();
   private readonly leaders = new Map<number, string>();
@@ -150,8 +150,7 @@ export class ClusterSim {
       this.failure ??= e instanceof SimInvariantError ? e.message : `exception: ${(e as Error)?.stack ?? String(e)}`;
     } finally {
       this.stopClients = true;
-      for (const p of this.procs.values()) await this.crash(p).catch(() => undefined);
-      rmSync(this.root, { recursive: true, force: true });
+      for (const p of this.procs.values()) this.crash(p);
     }
     const ops = this.history.operations();
     let check: CheckResult | null = null;
@@ -173,6 +172,7 @@ export class ClusterSim {
       okOperations: ops.filter((o) => o.outcome === 'ok').length,
       faults: this.faults,
       network: { ...this.net.stats },
+      disk: this.diskStats(),
       check,
     };
   }
@@ -203,14 +203,13 @@ export class ClusterSim {
   private processDeps(id: string, inc: Incarnation) {
     return {
       id,
-      dataDir: join(this.root, id),
+      dataDir: join(DATA_ROOT, id),
+      disk: this.diskOf(id).view(inc),
       bus: this.net.connect(inc),
       world: this.world(inc),
       subjects: this.subjects,
       log: this.log.child({ process: id }),
-      onFatal: (e: unknown) => {
-        this.failure ??= `${id} stopped on a fatal error: ${(e as Error)?.message ?? String(e)}`;
-      },
+      onFatal: (e: unknown) => this.onFatal(id, inc, e),
     };
   }
 
@@ -224,7 +223,8 @@ export class ClusterSim {
       coalesceRaftMessages: this.o.bugs.coalesceRaftMessages,
     });
     this.procs.set(id, { id, inc, replica });
-    await replica.start();
+    // A start that fails on an injected disk fault is a process that exits at start-up (onFatal).
+    await replica.start().catch((e: unknown) => this.onFatal(id, inc, e));
   }
 
   private async startNode(id: string): Promise<void> {
@@ -237,7 +237,7 @@ export class ClusterSim {
       unboundedReadReplies: this.o.bugs.unboundedReadReplies,
     });
     this.procs.set(id, { id, inc, node });
-    await node.start();
+    await node.start().catch((e: unknown) => this.onFatal(id, inc, e));
   }
 
   private async startGateway(): Promise<void> {
@@ -256,10 +256,46 @@ export class ClusterSim {
     this.procs.set(GATEWAY, { id: GATEWAY, inc });
   }
 
-  private async crash(p: Proc): Promise<void> {
+  private diskOf(id: string): SimDisk {
+    let d = this.disks.get(id);
+    if (!d) {
+      this.disks.set(id, (d = new SimDisk(this.sched, seededRandom(Math.floor(this.rnd.float() * 2 ** 32)))));
+      d.faults.tornWriteRate = TORN_WRITE_RATE;
+    }
+    return d;
+  }
+
+  private diskStats(): DiskStats {
+    const sum: DiskStats = { writes: 0, fsyncs: 0, fsyncErrors: 0, enospc: 0, crashes: 0, lostWrites: 0, tornWrites: 0 };
+    for (const d of this.disks.values()) for (const k of Object.keys(sum) as (keyof DiskStats)[]) sum[k] += d.stats[k];
+    return sum;
+  }
+
+  /**
+   * A process took its fatal path. After an injected disk fault (fsync EIO, ENOSPC) that is what
+   * production does (exit, supervisor restart): the simulator crashes it, and a later fault
+   * restarts it. Anything else fails the seed. A dead incarnation's late errors are ignored.
+   */
+  private onFatal(id: string, inc: Incarnation, e: unknown): void {
+    if (!inc.alive) return;
+    const message = (e as Error)?.message ?? String(e);
+    const p = this.procs.get(id);
+    if (/simulated disk/.test(message) && /EIO|ENOSPC/.test(message) && p?.inc === inc) {
+      this.count('disk-fatal');
+      this.crash(p);
+      return;
+    }
+    this.failure ??= `${id} stopped on a fatal error: ${message}`;
+  }
+
+  /** A crash: the incarnation dies (timers, subscriptions, pending disk completions with it) and its disk loses what was not fsynced. */
+  private crash(p: Proc): void {
+    if (!p.inc.alive) return;
     p.inc.kill();
-    await p.replica?.abandon();
-    await p.node?.abandon();
+    this.disks.get(p.id)?.crash();
+    // Releases its handles; it never finishes (its disk completions died with it), which is fine.
+    void p.replica?.abandon().catch(() => undefined);
+    void p.node?.abandon().catch(() => undefined);
   }
 
   private async restart(id: string): Promise<void> {
@@ -269,7 +305,7 @@ export class ClusterSim {
 
   // ---- the event loop ------------------------------------------------------------------------
 
-  /** Steps the scheduler to `untilMs`; between events, waits for any disk work they started (see class doc). */
+  /** Steps the scheduler to `untilMs`; after each event, lets the promise chains it resumed run (no real I/O is left to wait for). */
   private async runUntil(untilMs: number, faulty: boolean): Promise<void> {
     let nextFaultMs = faulty ? this.sched.nowMs + this.faultGapMs() : Infinity;
     while (!this.failure) {
@@ -290,18 +326,8 @@ export class ClusterSim {
     }
   }
 
-  private async settle(): Promise<void> {
-    for (;;) {
-      await new Promise<void>((r) => setImmediate(r));
-      const busy: Promise<void>[] = [];
-      for (const p of this.procs.values()) {
-        if (!p.inc.alive) continue;
-        const b = p.replica?.busy() ?? p.node?.busy();
-        if (b) busy.push(b);
-      }
-      if (busy.length === 0) return;
-      await Promise.all(busy);
-    }
+  private settle(): Promise<void> {
+    return new Promise<void>((r) => setImmediate(r));
   }
 
   // ---- faults --------------------------------------------------------------------------------
@@ -334,11 +360,12 @@ export class ClusterSim {
     } else if (r < 0.55) {
       this.net.heal();
       this.count('heal');
-    } else if (r < 0.8) {
+    } else if (r < 0.72) {
       const down = [...this.procs.values()].filter((p) => !p.inc.alive && p.id !== GATEWAY);
       if (down.length && this.rnd.float() < 0.6) {
         const p = pick(down);
-        await this.restart(p.id);
+        // Not awaited: with disk latency, start-up needs the scheduler to run.
+        void this.restart(p.id);
         this.count('restart');
       } else {
         const up = [...this.procs.values()].filter((p) => p.inc.alive && p.id !== GATEWAY);
@@ -347,10 +374,12 @@ export class ClusterSim {
         const downNodes = down.filter((p) => NODES.includes(p.id)).length;
         const candidates = up.filter((p) => (REPLICAS.includes(p.id) ? downReplicas === 0 : downNodes === 0));
         if (candidates.length) {
-          await this.crash(pick(candidates));
+          this.crash(pick(candidates));
           this.count('crash');
         }
       }
+    } else if (r < 0.84) {
+      this.diskWeather(pick(all));
     } else {
       // The next writes carry large values: Append batches, ship batches and read replies near max_payload.
       this.count('large-values-burst');
@@ -358,7 +387,16 @@ export class ClusterSim {
     }
   }
 
+  /** Disk faults on one process's disk until the next disk fault or the end of the faults: fsync errors, ENOSPC, latency, or healthy again. */
+  private diskWeather(id: string): void {
+    const pick = <T>(xs: T[]): T => xs[Math.floor(this.rnd.float() * xs.length)];
+    const weather: Partial<DiskFaults> = { fsyncErrorRate: pick([0, 0, 0.01, 0.05]), enospcRate: pick([0, 0, 0.01, 0.05]), latencyMsMax: pick([0, 0, 1, 5]) };
+    Object.assign(this.diskOf(id).faults, weather);
+    this.count('disk-weather');
+  }
+
   private async endFaults(): Promise<void> {
+    for (const d of this.disks.values()) Object.assign(d.faults, { fsyncErrorRate: 0, enospcRate: 0, latencyMsMax: 0 });
     Object.assign(this.net.faults, { dropRate: 0, duplicateRate: 0, reorderRate: 0, latencyMsMax: 4, maxPayloadBytes: this.o.maxPayloadBytes });
     this.net.heal();
     for (const p of [...this.procs.values()]) if (!p.inc.alive) await this.restart(p.id);

@@ -10,7 +10,7 @@ const one = process.env.CAIRN_SIM_SEED ? Number(process.env.CAIRN_SIM_SEED) : nu
 const seedCount = Number(process.env.CAIRN_SIM_SEEDS ?? 8);
 const envBug = process.env.CAIRN_SIM_BUG as keyof BugSwitches | undefined;
 /** Seeds the bug-switch tests may use before they must have failed. */
-const BUG_SEEDS_MAX = 3;
+const BUG_SEEDS_MAX = 8;
 /** A bound on each test (virtual time never waits, but a loaded 2-core box is slow): a hang is a red run, not a stuck one. */
 const TEST_TIMEOUT_MS = Number(process.env.CAIRN_SIM_TIMEOUT_MS ?? 10 * 60_000);
 

@@ -157,7 +157,7 @@ export class SimNetwork {
   /** Routes one message from `from`: to each plain subscriber and one member per queue group, or to a request's inbox. */
   route(from: Incarnation, subject: string, data: Uint8Array, reply?: string): void {
     this.stats.sent++;
-    const payload = Uint8Array.from(data); // the sender may reuse its buffer
+    const payload = new Uint8Array(data); // a copy (one memcpy): the sender may reuse its buffer
     const inbox = this.inboxes.get(subject);
     if (inbox) {
       this.send(from, inbox.owner, payload.length, () => {
