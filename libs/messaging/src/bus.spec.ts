@@ -13,9 +13,8 @@ import {
   respondSafe,
   serveRequests,
   serverMaxPayloadBytes,
-  startNatsServer,
-  type NatsServerHandle,
 } from './index';
+import { startNatsServer, type NatsServerHandle } from './testing';
 
 /** A pino logger whose lines are collected (JSON-parsed) for assertions. */
 function captureLog(): { log: pino.Logger; lines: Record<string, unknown>[] } {

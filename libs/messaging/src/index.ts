@@ -4,14 +4,6 @@ export { connectNats, serveRequests, type NatsOptions } from './connection';
 export { asTransport, natsTransport } from './transport';
 export { createLogger, type Logger } from './logger';
 export {
-  NatsServerMissingError,
-  findNatsServer,
-  freePort,
-  startNatsServer,
-  type NatsServerHandle,
-  type NatsServerOptions,
-} from './nats-server';
-export {
   MemberRequestInvalidError,
   decodeMemberReply,
   decodeMemberRequest,

@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
-import { connectNats, decodeStatus, encodeStatus, serveRequests, startNatsServer, Subjects, type NatsServerHandle } from './index';
+import { connectNats, decodeStatus, encodeStatus, serveRequests, Subjects } from './index';
+import { startNatsServer, type NatsServerHandle } from './testing';
 
 describe('messaging against a real nats-server', () => {
   let server: NatsServerHandle;

@@ -1,6 +1,6 @@
 import { BadRequestError, ConnectionClosedError, NotLeaderError, ServerError, TimeoutError, UnavailableError } from '@cairn/client';
 import { SegmentedLog } from '@cairn/log';
-import { findNatsServer } from '@cairn/messaging';
+import { findNatsServer } from '@cairn/messaging/testing';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -2,7 +2,7 @@ import { CHECK_DEFAULTS, HistoryRecorder, checkHistory, formatCheckResult, type 
 import { BadRequestError, CairnClient, TooLargeError, provablyNotSent } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { SEGMENT_HEADER_BYTES, encodeFrame, parseSegmentFileName } from '@cairn/log';
-import { freePort } from '@cairn/messaging';
+import { freePort } from '@cairn/messaging/testing';
 import { mulberry32 } from '@cairn/raft';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

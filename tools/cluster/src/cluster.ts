@@ -1,12 +1,6 @@
 import { loadClusterConfig, type ClusterConfig } from '@cairn/config';
-import {
-  Subjects,
-  decodeStatus,
-  startNatsServer,
-  type ConsensusStatus,
-  type NatsServerHandle,
-  type StorageStatus,
-} from '@cairn/messaging';
+import { Subjects, decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/messaging';
+import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';

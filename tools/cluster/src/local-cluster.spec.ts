@@ -3,7 +3,7 @@
  * publishes status heartbeats / listens on the gateway port), so the launcher is tested without
  * the real apps. Skipped when nats-server is not installed.
  */
-import { findNatsServer, freePort } from '@cairn/messaging';
+import { findNatsServer, freePort } from '@cairn/messaging/testing';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -8,7 +8,7 @@
  * 2 bad arguments or config.
  */
 import { ConfigError } from '@cairn/config';
-import { NatsServerMissingError } from '@cairn/messaging';
+import { NatsServerMissingError } from '@cairn/messaging/testing';
 import { join, relative } from 'node:path';
 import { LauncherArgsError, parseLauncherArgs } from './args';
 import { LocalCluster, REPO_ROOT } from './cluster';

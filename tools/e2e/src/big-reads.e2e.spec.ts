@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CairnClient } from '@cairn/client';
 import { LocalCluster, type ProcessExit } from '@cairn/cluster';
-import { startNatsServer, type NatsServerHandle } from '@cairn/messaging';
+import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
 import { writeTestConfig } from './fixtures';
 

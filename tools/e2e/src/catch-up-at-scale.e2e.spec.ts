@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
 import { LocalCluster, type ProcessExit } from '@cairn/cluster';
-import { startNatsServer, type NatsServerHandle } from '@cairn/messaging';
+import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import { REPO_ROOT, writeTestConfig } from './fixtures';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnPool, type CairnError } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
-import { freePort } from '@cairn/messaging';
+import { freePort } from '@cairn/messaging/testing';
 
 /**
  * The client library against a real cluster with two gateways: one gateway is SIGKILLed in the

@@ -3,7 +3,7 @@ import { createReadStream, existsSync, mkdtempSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort } from '@cairn/messaging';
+import { freePort } from '@cairn/messaging/testing';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 export const DATASET = resolve(REPO_ROOT, '../shared/data/npm-packages.tsv');
