@@ -141,7 +141,8 @@ export class RespConnection {
         this.end(reply as Buffer);
         break;
       }
-      this.enqueue(reply, argBytes(ev.args));
+      const readKeys = this.readKeys(ev.args);
+      this.enqueue(reply, argBytes(ev.args) + readKeys * this.deps.budget.readEstimate(), readKeys);
     }
     if (this.backlogHead === this.backlog.length || this.ending) {
       this.backlog = [];
@@ -152,6 +153,18 @@ export class RespConnection {
     this.flow.setReading(!this.stopped() && this.backlog.length === 0, this.parser.midCommand());
   }
 
+  /**
+   * Keys a command reads (GET 1, MGET n): each reserves what its answer is expected to bring back
+   * (ByteBudget.readEstimate). The values of SET, SETNX and MSET feed that estimate.
+   */
+  private readKeys(args: Buffer[]): number {
+    const name = args[0].toString('latin1').toLowerCase();
+    if (name === 'get' || name === 'mget') return args.length - 1;
+    if (name === 'set' || name === 'setnx') this.deps.budget.observeValue(args[2]?.length ?? 0);
+    else if (name === 'mset') for (let i = 2; i < args.length; i += 2) this.deps.budget.observeValue(args[i].length);
+    return 0;
+  }
+
   /** The last reply of the connection: written after every earlier one, then the socket closes. */
   private end(last: Buffer): void {
     this.ending = true;
@@ -160,7 +173,8 @@ export class RespConnection {
     this.flush();
   }
 
-  private enqueue(reply: Buffer | Promise<Buffer>, requestBytes: number): void {
+  /** `readKeys`: keys the command reads; its reply's size per key feeds the read estimate. */
+  private enqueue(reply: Buffer | Promise<Buffer>, requestBytes: number, readKeys: number): void {
     if (Buffer.isBuffer(reply)) {
       if (this.slotsHead === this.slots.length) this.write(reply);
       else this.slots.push({ reply, thenClose: false, requestBytes: 0 });
@@ -171,6 +185,7 @@ export class RespConnection {
     this.awaiting++;
     this.slots.push(slot);
     reply.then((r) => {
+      if (readKeys > 0) this.deps.budget.observeValue(Math.floor(r.length / readKeys));
       // A large reply (a read's) to a client that does not read, with the gateway at pendingBytesMax.
       slot.reply = r.length > NOT_READING_CHECK_BYTES && this.flow.replyRefused(r.length) ? notReading(r.length) : r;
       this.awaiting--;

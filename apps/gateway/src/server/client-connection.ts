@@ -166,13 +166,16 @@ export class ClientConnection {
    */
   private track(req: Request, op: RequestOp, startMs: number, p: Promise<KvResult>): void {
     const requestId = req.requestId;
-    const bytes = frameBytes(req);
+    // A GET reserves what its answer is expected to bring back; a SET's value feeds that estimate.
+    if (op === 'set') this.deps.budget.observeValue(req.value.length);
+    const bytes = frameBytes(req) + (op === 'get' ? this.deps.budget.readEstimate() : 0);
     this.inflight++;
     this.awaiting++;
     this.flow.holdRequest(bytes);
     p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
       this.awaiting--;
       this.flow.releaseRequest(bytes);
+      if (op === 'get' && r.status === Status.Ok) this.deps.budget.observeValue(r.value.byteLength);
       if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength)) r = notReading(r.value.byteLength);
       const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
  */
 export class ByteBudget {
   private usedBytes = 0;
+  private valueEstimate = 0;
   private readonly waiters = new Set<() => void>();
 
   constructor(readonly bytesMax: number) {
@@ -18,6 +19,23 @@ export class ByteBudget {
 
   used(): number {
     return this.usedBytes;
+  }
+
+  /**
+   * A value of `bytes` went through the gateway (a SET's value, a GET's answer): feeds the
+   * estimate of what a read in flight will bring back (a maximum that decays by 1% per value).
+   */
+  observeValue(bytes: number): void {
+    this.valueEstimate = Math.max(bytes, this.valueEstimate * 0.99);
+  }
+
+  /**
+   * Bytes a read in flight is assumed to bring back, reserved until its answer arrives: without
+   * it a connection's first `inflightPerConnectionMax` GETs of large values (1024 × 1 MiB) would
+   * all be fetched before any answer counted (docs/protocol.md).
+   */
+  readEstimate(): number {
+    return Math.round(this.valueEstimate);
   }
 
   over(): boolean {

@@ -223,8 +223,10 @@ describe('gateway TCP server', () => {
     const s = await startServer({ inflightMax: 1000, flow: { connectionReplyBytesMax: 64 * 1024 }, budgetBytes: 1024 * 1024 });
     const c = await rawClient(s.port);
     c.socket.pause(); // does not read, for now
-    // 400 values of 256 KiB: 100 MiB, more than the kernel's socket buffers take (tcp_rmem max is often 32 MiB).
-    for (let i = 1; i <= 400; i++) c.send(Opcode.Get, i, 'k');
+    // 400 values of 256 KiB: 100 MiB, more than the kernel's socket buffers take (tcp_rmem max is often
+    // 32 MiB). One write (one chunk, 6.8 KB): all 400 are taken before any answer teaches the
+    // gateway how large its values are (the reservation of the test below).
+    c.socket.write(Buffer.concat(Array.from({ length: 400 }, (_, i) => encodeRequest({ opcode: Opcode.Get, requestId: i + 1, flags: 0, key: Buffer.from('k'), value: Buffer.alloc(0) }))));
     const value = Buffer.alloc(256 * 1024, 4);
     let answered = 0;
     const answerAll = () => {
@@ -244,6 +246,25 @@ describe('gateway TCP server', () => {
     const statuses = new Set(c.responses.map((r) => r.status));
     expect(statuses).toEqual(new Set([Status.Ok, Status.Unavailable]));
     expect(c.responses.find((r) => r.status === Status.Unavailable)!.payload.toString()).toMatch(/does not read its responses/);
+    c.socket.destroy();
+    await s.server.close();
+  });
+
+  it('a GET in flight reserves the size of the values seen: large values mean fewer reads in flight per connection', async () => {
+    const s = await startServer({ inflightMax: 1000, flow: { connectionRequestBytesMax: 1024 * 1024 } });
+    s.budget.observeValue(256 * 1024); // e.g. a SET of a 256 KiB value went through
+    const serverSockets = captureSockets(s.server);
+    const c = await rawClient(s.port);
+    for (let i = 1; i <= 100; i++) c.send(Opcode.Get, i, 'k');
+    // The gateway stops reading once the reads it issued reserve more than connectionRequestBytesMax.
+    await until(() => serverSockets.length === 1 && serverSockets[0].isPaused() && s.reads.length > 0);
+    expect(s.reads.length).toBe(4); // 4 × (256 KiB + 17) > 1 MiB ≥ 3 × (256 KiB + 17)
+    // Answers release the reservations: every GET is answered in the end.
+    let answered = 0;
+    await until(() => {
+      while (answered < s.reads.length) s.reads[answered++].resolve({ status: Status.Ok, revision: 1, value: Buffer.alloc(256 * 1024), message: '' });
+      return c.responses.length === 100;
+    });
     c.socket.destroy();
     await s.server.close();
   });
