@@ -3,4 +3,6 @@ module.exports = {
   displayName: 'sim',
   rootDir: __dirname,
   testMatch: ['<rootDir>/src/**/*.spec.ts'],
+  // The seeds are sharded over sim-shard-*.spec.ts: one worker per core of the 2-core box.
+  maxWorkers: 2,
 };

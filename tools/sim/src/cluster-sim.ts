@@ -25,10 +25,17 @@ export interface BugSwitches {
 
 export interface SimOptions {
   seed: number;
-  /** Virtual time with faults, ms (default 12 000). */
+  /** Virtual time with faults, ms (default 800). */
   faultyMs?: number;
-  /** Virtual time after the faults end, in which every client operation must succeed and every process converge, ms (default 8 000). */
+  /** Virtual time after the faults end in which the clients keep going; every operation they start then must succeed, ms (default 500). */
   calmMs?: number;
+  /** Virtual time after the calm phase (the large-value sweep included) by which every calm operation has succeeded and every process converged, ms (default 10 000: a storage node's lost fetch waits out its 2 s timeout). */
+  convergeMs?: number;
+  /** Virtual time between two faults, drawn uniformly from [faultGapMsMin, faultGapMsMax), ms (default 50–300). */
+  faultGapMsMin?: number;
+  faultGapMsMax?: number;
+  /** Raft tick of the replicas, ms (default 25, or production's 10 on every 4th seed: fewer events per virtual ms; the election timeout and heartbeat stay 150 ms and 50 ms). */
+  tickMs?: number;
   /** Concurrent clients, each one operation at a time (default 4). */
   clients?: number;
   /** Keys the clients share (default 6). */
@@ -79,11 +86,11 @@ const DATA_ROOT = '/sim';
 /** Share of crashes that tear a file's unsynced writes (a prefix survives) instead of losing them all. */
 const TORN_WRITE_RATE = 0.5;
 
-function simConfig(maxPayloadBytes: number): ClusterConfig {
+function simConfig(maxPayloadBytes: number, tickMs: number): ClusterConfig {
   const config = parseClusterConfig({
     clusterName: 'sim',
     nats: { servers: ['nats://sim.invalid:4222'] },
-    consensus: { replicas: REPLICAS.map((id) => ({ id })), tickMs: 10, electionTimeoutMinMs: 150, heartbeatIntervalMs: 50, msgBytesMax: 64 * 1024, entriesPerMsgMax: 64, compactionIntervalMs: 1000 },
+    consensus: { replicas: REPLICAS.map((id) => ({ id })), tickMs, electionTimeoutMinMs: 150, heartbeatIntervalMs: 50, msgBytesMax: 64 * 1024, entriesPerMsgMax: 64, compactionIntervalMs: 1000 },
     storage: { nodes: NODES.map((id) => ({ id })), readWaitMs: 1000 },
     gateway: { gateways: [{ id: GATEWAY, host: '127.0.0.1', port: 7380 }], valueBytesMax: VALUE_BYTES_MAX, writeTimeoutMs: 4000, readTimeoutMs: 3000 },
   });
@@ -102,11 +109,11 @@ interface Proc {
  * One seed of the whole-cluster simulation: 3 consensus replicas (the real `Replica`), 2 storage
  * nodes (the real `StorageNode`), one gateway's read and write paths (`WritePath`, `ReadPath`,
  * `ReadIndexClient`, `KvSession`) and clients, in this process, on one SimScheduler and one
- * SimNetwork. Disk is real (temp directories; see docs/reliability.md "Whole-cluster simulation"
- * for what that costs in determinism). Invariants checked while it runs: one leader per term, the
- * same entry at each index on every storage node; at the end: the clients' history is
+ * SimNetwork, each process on its own SimDisk (docs/reliability.md "Whole-cluster simulation").
+ * Invariants checked while it runs: one leader per term (on role changes), the same entry at each
+ * index on every storage node, nothing sent over max_payload; at the end: the clients' history is
  * linearizable (libs/checker) and, after the faults stop, every operation succeeds and every
- * process converges.
+ * process converges within `convergeMs`.
  */
 export class ClusterSim {
   private readonly sched: SimScheduler;
@@ -127,15 +134,19 @@ export class ClusterSim {
   private sessions: KvSession[] = [];
   private stopClients = false;
   private calm = false;
+  /** Set when the faults end: from then on a process that takes its fatal path is restarted at once. */
+  private faultsEnded = false;
   private calmFailures: string[] = [];
+  /** Client operations started in the calm phase and not answered yet. */
+  private calmPending = 0;
   private readonly o: Required<Omit<SimOptions, 'bugs' | 'logLevel' | 'logLevelEcho'>> & { bugs: BugSwitches; logLevelEcho?: boolean };
 
   constructor(opts: SimOptions) {
-    this.o = { faultyMs: 12_000, calmMs: 8_000, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
+    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
     this.sched = new SimScheduler(opts.seed);
     this.rnd = seededRandom((opts.seed * 2654435761) >>> 0);
     this.net = new SimNetwork(this.sched, { maxPayloadBytes: this.o.maxPayloadBytes, latencyMsMin: 1, latencyMsMax: 4 });
-    this.config = simConfig(this.o.maxPayloadBytes);
+    this.config = simConfig(this.o.maxPayloadBytes, this.o.tickMs);
     // Warnings and worse are read by the simulator: a message over max_payload that a component
     // tried to send is a violated invariant (publishSafe / serveRequests drop it and log it).
     this.log = pino({ level: opts.logLevel ?? 'warn', base: null, timestamp: false }, { write: (line: string) => this.onLog(line) });
@@ -188,9 +199,11 @@ export class ClusterSim {
     this.calm = true;
     await this.runUntil(faultyEnd + this.o.calmMs, false);
     this.stopClients = true;
-    await this.largeValueSweep(faultyEnd + this.o.calmMs + 20_000);
-    await this.checkConverged();
+    const convergeEnd = faultyEnd + this.o.calmMs + this.o.convergeMs;
+    await this.largeValueSweep(convergeEnd);
+    await this.awaitConverged(convergeEnd);
     if (this.calmFailures.length) throw new SimInvariantError(`after the faults ended, ${this.calmFailures.length} operations failed; first: ${this.calmFailures[0]}`);
+    if (this.calmPending) throw new SimInvariantError(`${this.calmPending} operations started after the faults ended were still unanswered ${this.o.calmMs + this.o.convergeMs} ms later`);
   }
 
   // ---- processes -----------------------------------------------------------------------------
@@ -221,6 +234,7 @@ export class ClusterSim {
       storage: NODES,
       config: this.config.consensus,
       coalesceRaftMessages: this.o.bugs.coalesceRaftMessages,
+      onSoftState: (ss) => this.checkLeader(id, inc, ss),
     });
     this.procs.set(id, { id, inc, replica });
     // A start that fails on an injected disk fault is a process that exits at start-up (onFatal).
@@ -273,8 +287,8 @@ export class ClusterSim {
 
   /**
    * A process took its fatal path. After an injected disk fault (fsync EIO, ENOSPC) that is what
-   * production does (exit, supervisor restart): the simulator crashes it, and a later fault
-   * restarts it. Anything else fails the seed. A dead incarnation's late errors are ignored.
+   * production does (exit, supervisor restart): the simulator crashes it, and a later fault (or,
+   * once the faults have ended, the supervisor at once) restarts it. Anything else fails the seed. A dead incarnation's late errors are ignored.
    */
   private onFatal(id: string, inc: Incarnation, e: unknown): void {
     if (!inc.alive) return;
@@ -283,6 +297,9 @@ export class ClusterSim {
     if (/simulated disk/.test(message) && /EIO|ENOSPC/.test(message) && p?.inc === inc) {
       this.count('disk-fatal');
       this.crash(p);
+      // A fault drawn before the faults ended (e.g. during a restart then under way) can land after;
+      // once calm, the supervisor restarts the process at once.
+      if (this.faultsEnded) void this.restart(id);
       return;
     }
     this.failure ??= `${id} stopped on a fatal error: ${message}`;
@@ -322,7 +339,6 @@ export class ClusterSim {
       }
       this.sched.step();
       await this.settle();
-      this.checkLeaders();
     }
   }
 
@@ -333,7 +349,7 @@ export class ClusterSim {
   // ---- faults --------------------------------------------------------------------------------
 
   private faultGapMs(): number {
-    return 200 + Math.floor(this.rnd.float() * 1500);
+    return this.o.faultGapMsMin + Math.floor(this.rnd.float() * (this.o.faultGapMsMax - this.o.faultGapMsMin));
   }
 
   private count(kind: string): void {
@@ -396,6 +412,7 @@ export class ClusterSim {
   }
 
   private async endFaults(): Promise<void> {
+    this.faultsEnded = true;
     for (const d of this.disks.values()) Object.assign(d.faults, { fsyncErrorRate: 0, enospcRate: 0, latencyMsMax: 0 });
     Object.assign(this.net.faults, { dropRate: 0, duplicateRate: 0, reorderRate: 0, latencyMsMax: 4, maxPayloadBytes: this.o.maxPayloadBytes });
     this.net.heal();
@@ -426,6 +443,7 @@ export class ClusterSim {
       const kb = Buffer.from(key);
       const r = this.rnd.float();
       const calm = this.calm;
+      if (calm) this.calmPending++;
       if (r < 0.45) {
         const id = this.history.invoke(c, 'get', key);
         const res = await session.get(kb);
@@ -439,6 +457,7 @@ export class ClusterSim {
         else this.history.info(id); // UNAVAILABLE may hide an applied write
         if (calm && res.status !== Status.Ok) this.calmFailures.push(`${del ? 'del' : 'set'} ${key}: ${Status[res.status]} ${res.message}`);
       }
+      if (calm) this.calmPending--;
     }
   }
 
@@ -487,7 +506,7 @@ export class ClusterSim {
       if (!this.sched.step()) break;
       await this.settle();
     }
-    if (!done && !this.failure) throw new SimInvariantError('the large-value sweep did not finish within 20 s of virtual time');
+    if (!done && !this.failure) throw new SimInvariantError(`the large-value sweep did not finish ${this.o.calmMs + this.o.convergeMs} ms after the faults ended`);
   }
 
   /** Every message fits max_payload: a log line about one that did not is a failure. */
@@ -506,16 +525,16 @@ export class ClusterSim {
 
   // ---- invariants ----------------------------------------------------------------------------
 
-  /** Election safety (Raft §5.2): at most one leader per term, over the whole run. */
-  private checkLeaders(): void {
-    for (const p of this.procs.values()) {
-      if (!p.replica || !p.inc.alive) continue;
-      const st = p.replica.status();
-      if (st.role !== 'leader') continue;
-      const had = this.leaders.get(st.term);
-      if (had && had !== p.id) throw new SimInvariantError(`two leaders in term ${st.term}: ${had} and ${p.id}`);
-      this.leaders.set(st.term, p.id);
-    }
+  /**
+   * Election safety (Raft §5.2): at most one leader per term, over the whole run. Checked on each
+   * soft-state change a replica's Ready carries (a leader acts only through its Readies), not after
+   * every event: role changes are rare, events are not.
+   */
+  private checkLeader(id: string, inc: Incarnation, ss: { role: string; term: number }): void {
+    if (ss.role !== 'leader' || !inc.alive) return;
+    const had = this.leaders.get(ss.term);
+    if (had && had !== id) this.failure ??= `two leaders in term ${ss.term}: ${had} and ${id}`;
+    this.leaders.set(ss.term, id);
   }
 
   /** Every storage node applies the same entry at each index (state machine safety, Raft §5.4.3). */
@@ -528,17 +547,44 @@ export class ClusterSim {
     }
   }
 
-  /** After the calm phase: every replica has the leader's log, every storage node applied the commit index. */
-  private async checkConverged(): Promise<void> {
-    const statuses = REPLICAS.map((id) => this.procs.get(id)!.replica!.status());
+  /**
+   * Steps the scheduler until every replica has the leader's commit index and every storage node
+   * applied it, or `deadlineMs` passes (then throws what is still behind). Looks every 50 virtual ms.
+   */
+  private async awaitConverged(deadlineMs: number): Promise<void> {
+    for (;;) {
+      const behind = this.notConverged();
+      if (!behind) return;
+      if (this.failure) return;
+      if (this.sched.nowMs >= deadlineMs) throw new SimInvariantError(`${behind}, ${this.o.calmMs + this.o.convergeMs} ms after the faults ended`);
+      const lookMs = Math.min(deadlineMs, this.sched.nowMs + 50);
+      while (!this.failure && this.sched.nextAtMs() <= lookMs) {
+        this.sched.step();
+        await this.settle();
+      }
+      this.sched.nowMs = Math.max(this.sched.nowMs, lookMs);
+    }
+  }
+
+  /** @returns what is not converged yet (no leader, a replica or storage node behind its commit index), or null. */
+  private notConverged(): string | null {
+    if (this.calmPending) return `${this.calmPending} client operations unanswered`;
+    let statuses;
+    try {
+      statuses = REPLICAS.map((id) => this.procs.get(id)!.replica!.status());
+    } catch (e) {
+      // A replica installing a leader's snapshot has its log closed for a moment (RaftLogStore.reset).
+      return `a replica has no status: ${(e as Error).message}`;
+    }
     const leader = statuses.find((s) => s.role === 'leader');
-    if (!leader) throw new SimInvariantError(`no leader ${this.o.calmMs} ms after the faults ended: ${statuses.map((s) => `${s.id}:${s.role}@${s.term}`).join(' ')}`);
+    if (!leader) return `no leader: ${statuses.map((s) => `${s.id}:${s.role}@${s.term}`).join(' ')}`;
     for (const s of statuses) {
-      if (s.commitIndex < leader.commitIndex) throw new SimInvariantError(`replica ${s.id} commit index ${s.commitIndex} behind the leader's ${leader.commitIndex} ${this.o.calmMs} ms after the faults ended`);
+      if (s.commitIndex < leader.commitIndex) return `replica ${s.id} commit index ${s.commitIndex} behind the leader's ${leader.commitIndex}`;
     }
     for (const id of NODES) {
       const st = this.procs.get(id)!.node!.status();
-      if (st.appliedIndex < leader.commitIndex - 1) throw new SimInvariantError(`storage node ${id} applied ${st.appliedIndex}, behind the commit index ${leader.commitIndex}, ${this.o.calmMs} ms after the faults ended`);
+      if (st.appliedIndex < leader.commitIndex - 1) return `storage node ${id} applied ${st.appliedIndex}, behind the commit index ${leader.commitIndex}`;
     }
+    return null;
   }
 }

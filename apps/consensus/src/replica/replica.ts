@@ -117,6 +117,8 @@ export interface ReplicaOptions {
    * max_payload is refused and lost, so a large Append never reaches its follower). Default false.
    */
   coalesceRaftMessages?: boolean;
+  /** Called on every soft-state change a Ready carries (role, term, leader), before the replica acts on it; the simulator checks election safety here. */
+  onSoftState?: (ss: { role: 'follower' | 'candidate' | 'leader'; leaderId: string | null; term: number }) => void;
 }
 
 interface QueuedProposal {
@@ -621,6 +623,7 @@ export class Replica {
   }
 
   private handleSoftState(ss: { role: 'follower' | 'candidate' | 'leader'; leaderId: string | null; term: number }): void {
+    this.opts.onSoftState?.(ss);
     const wasLeader = this.role === 'leader';
     this.role = ss.role;
     this.leaderId = ss.leaderId;

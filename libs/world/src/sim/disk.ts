@@ -76,7 +76,8 @@ class Inode {
   }
   private grow(end: number): void {
     if (end <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(end, this.buf.length * 2, 4096));
+    // Unzeroed: every byte past `size` is written or zero-filled (write, truncate) before it is read.
+    const next = Buffer.allocUnsafe(Math.max(end, this.buf.length * 2, 4096));
     this.buf.copy(next, 0, 0, this.size);
     this.buf = next;
   }

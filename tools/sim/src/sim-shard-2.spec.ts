@@ -1,0 +1,4 @@
+import { simSuite } from './sim-suite';
+
+// One of two shards of the seed range, so that jest runs them on two workers (jest.config.js maxWorkers).
+simSuite(1, 2);
