@@ -2,7 +2,7 @@
 // Usage, against a running cluster (npm start):
 //   node apps/gateway/bench/never-read.js tlv|resp [seconds=60] [valueBytes=1024] [connections=1]
 // Env: CAIRN_GATEWAY_PID (default: the first `apps/gateway/dist/main.js` process), CAIRN_TLV_PORT
-// (7380), CAIRN_RESP_PORT (6380). SETs key `k` to valueBytes bytes, then each connection pipelines
+// (7380), CAIRN_RESP_PORT (6380), CAIRN_MGET_KEYS (resp: MGET of that many copies of `k` instead of GET). SETs key `k` to valueBytes bytes, then each connection pipelines
 // GETs of it without ever reading; prints the gateway's RSS while it does and after it closes.
 const net = require('node:net');
 const { execSync } = require('node:child_process');
@@ -21,7 +21,9 @@ async function main() {
     s.once('data', () => resolve(s.destroy()));
   });
   console.log(`gateway pid ${pid}, baseline RSS ${rssMb()} MB`);
-  const get = door === 'tlv' ? encodeRequest({ opcode: Opcode.Get, requestId: 7, flags: 0, key: Buffer.from('k'), value: Buffer.alloc(0) }) : Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n');
+  const mgetKeys = Number(process.env.CAIRN_MGET_KEYS ?? 0);
+  const resp = mgetKeys > 0 ? `*${mgetKeys + 1}\r\n$4\r\nMGET\r\n${'$1\r\nk\r\n'.repeat(mgetKeys)}` : '*2\r\n$3\r\nGET\r\n$1\r\nk\r\n';
+  const get = door === 'tlv' ? encodeRequest({ opcode: Opcode.Get, requestId: 7, flags: 0, key: Buffer.from('k'), value: Buffer.alloc(0) }) : Buffer.from(resp);
   const batch = Buffer.concat(Array(1000).fill(get));
   let sent = 0;
   const sockets = [];
