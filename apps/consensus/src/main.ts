@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { assertPayloadBounds, natsTransport, serverMaxPayloadBytes } from '@cairn/messaging';
-import { componentModule, runProcess } from '@cairn/nest-runtime';
+import { componentModule, runProcess, withMetricsServer } from '@cairn/nest-runtime';
 import { exitProcessOnFatal, realWorld } from '@cairn/world';
+import { ReplicaMetrics } from './metrics/replica-metrics';
 import { Replica } from './replica/replica';
 
 void runProcess('consensus', (args) =>
   componentModule('consensus', args, ({ config, id, nc, subjects, log }) => {
     assertPayloadBounds(config, serverMaxPayloadBytes(nc));
-    return new Replica({
+    let metrics: ReplicaMetrics | null = null;
+    const replica = new Replica({
       id,
       voters: config.consensus.replicas.map((r) => r.id),
       storage: config.storage.nodes.map((n) => n.id),
@@ -18,6 +20,10 @@ void runProcess('consensus', (args) =>
       subjects,
       log,
       onFatal: exitProcessOnFatal,
+      onSoftState: (ss) => metrics?.onSoftState(ss),
     });
+    metrics = new ReplicaMetrics(replica);
+    const port = config.consensus.replicas.find((r) => r.id === id)?.metricsPort ?? config.consensus.metricsPort;
+    return withMetricsServer(replica, port, metrics.registry, () => metrics.notReadyReason(), log);
   }),
 );

@@ -4,6 +4,7 @@ export {
   GatewayConfig,
   GatewayMemberConfig,
   MemberConfig,
+  ProcessMemberConfig,
   NatsConfig,
   StorageConfig,
 } from './schema';

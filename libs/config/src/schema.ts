@@ -36,6 +36,19 @@ export class MemberConfig {
   id!: string;
 }
 
+/** A consensus replica or storage node of the config. */
+export class ProcessMemberConfig extends MemberConfig {
+  /**
+   * TCP port of this process's `/metrics`, `/healthz` and `/readyz` listener (docs/metrics.md),
+   * overriding the role's `metricsPort` (several processes on one host need their own).
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  metricsPort?: number;
+}
+
 export class GatewayMemberConfig extends MemberConfig {
   @IsString()
   @IsNotEmpty()
@@ -71,11 +84,18 @@ export class ConsensusConfig {
    */
   @IsDefined()
   @ValidateNested({ each: true })
-  @Type(() => MemberConfig)
+  @Type(() => ProcessMemberConfig)
   @ArrayMinSize(1)
   @ArrayMaxSize(7)
   @ArrayUnique((m: MemberConfig) => m.id, { message: 'consensus.replicas ids must be unique' })
-  replicas!: MemberConfig[];
+  replicas!: ProcessMemberConfig[];
+
+  /**
+   * TCP port of every replica's `/metrics`, `/healthz` and `/readyz` listener on 0.0.0.0
+   * (docs/metrics.md); a replica's own `metricsPort` overrides it. No listener when both are absent.
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(65535)
+  metricsPort?: number;
 
   /** Logical clock tick of the Raft state machine, ms. Timeouts below are rounded to ticks. */
   @IsInt() @Min(1) @Max(1000)
@@ -164,10 +184,17 @@ export class ConsensusConfig {
 export class StorageConfig {
   @IsDefined()
   @ValidateNested({ each: true })
-  @Type(() => MemberConfig)
+  @Type(() => ProcessMemberConfig)
   @ArrayMinSize(1)
   @ArrayUnique((m: MemberConfig) => m.id, { message: 'storage.nodes ids must be unique' })
-  nodes!: MemberConfig[];
+  nodes!: ProcessMemberConfig[];
+
+  /**
+   * TCP port of every storage node's `/metrics`, `/healthz` and `/readyz` listener on 0.0.0.0
+   * (docs/metrics.md); a node's own `metricsPort` overrides it. No listener when both are absent.
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(65535)
+  metricsPort?: number;
 
   @IsIn(['always', 'group', 'interval'])
   fsyncPolicy: 'always' | 'group' | 'interval' = 'group';

@@ -18,6 +18,7 @@ import {
   ConfChangeInProgressError,
   ConfChangeInvalidError,
   EntryType,
+  MessageType,
   NotLeaderError,
   RaftNode,
   ReadIndexPendingFullError,
@@ -142,6 +143,8 @@ export class Replica {
   private snapshotFile!: SnapshotFile;
   /** Durable applied index each storage node last reported (status heartbeats): what compaction may drop. */
   private readonly storageApplied = new Map<string, number>();
+  /** Counts since start, read by the metrics endpoint (apps/consensus/src/metrics). */
+  readonly counters = { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
   /** Set by the compaction timer; the Ready loop compacts (node, snapshot file, log prefix) when set. */
   private compactDue = false;
   private persistedTerm = 0;
@@ -426,7 +429,9 @@ export class Replica {
         this.drainInputs();
         if (this.compactDue) {
           this.compactDue = false;
+          const firstIndex = this.store.firstIndex();
           await this.durably('log compaction', () => this.maybeCompact());
+          if (this.store.firstIndex() > firstIndex) this.counters.compactions++;
         }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
@@ -580,6 +585,7 @@ export class Replica {
       await this.snapshotFile.write(rd.snapshot);
       await this.store.reset(rd.snapshot.index + 1);
       this.applied = rd.snapshot.index;
+      this.counters.snapshotsInstalled++;
       this.opts.log.info({ index: rd.snapshot.index, term: rd.snapshot.term, conf: rd.snapshot.conf }, 'installed the leader\'s snapshot');
     }
     const hs = rd.hardState;
@@ -601,6 +607,7 @@ export class Replica {
     if (messages.length === 0) return;
     const byPeer = new Map<string, WireRaftMessage[]>();
     for (const m of messages) {
+      if (m.type === MessageType.Snapshot) this.counters.snapshotsSent++;
       let batch = byPeer.get(m.to);
       if (!batch) byPeer.set(m.to, (batch = []));
       batch.push(m);

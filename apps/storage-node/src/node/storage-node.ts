@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BitcaskEngine } from '@cairn/engine';
+import { BitcaskEngine, type EngineStats } from '@cairn/engine';
 import type { Disk } from '@cairn/log';
 import {
   ApplyOutcome,
@@ -122,6 +122,8 @@ export class StorageNode {
   private lastSnapshot: (NodeSnapshot & { atMs: number }) | null = null;
   private readonly peers = new Map<string, { appliedIndex: number; heardAtMs: number }>();
   private snapshotServer!: SnapshotServer;
+  /** Peer snapshots installed since start (metrics). */
+  private snapshotsInstalled = 0;
 
   constructor(private readonly opts: StorageNodeOptions) {
     this.waiters = new ReadWaiters(opts.config.readsWaitingMax, opts.config.readWaitMs, opts.world.clock);
@@ -226,6 +228,11 @@ export class StorageNode {
       await this.engine.close();
       await this.sessions.close();
     }
+  }
+
+  /** Figures for the metrics endpoint (apps/storage-node/src/metrics): engine stats (null while the stores are closed), snapshot transfers served now, peer snapshots installed since start. */
+  metrics(): { engine: EngineStats | null; transfersServing: number; snapshotsInstalled: number } {
+    return { engine: this.storesOpen ? this.engine.stats() : null, transfersServing: this.snapshotServer?.size() ?? 0, snapshotsInstalled: this.snapshotsInstalled };
   }
 
   status(): StorageStatus {
@@ -519,6 +526,7 @@ export class StorageNode {
       (f) => {
         log.info({ peer: f.peer, appliedIndex: f.appliedIndex, bytes: f.bytes, chunks: f.chunks, transferMs: f.durationMs, totalMs: clock.nowMs() - started, keys: this.engine.stats().keys }, 'bootstrap: snapshot installed; continuing from the log after it');
         this.bootstrapping = false;
+        this.snapshotsInstalled++;
         this.waiters.notify(this.engine.appliedIndex());
         this.backfill();
       },

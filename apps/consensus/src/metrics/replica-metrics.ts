@@ -1,0 +1,111 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ConsensusStatus } from '@cairn/messaging';
+import { countedCounter, readGauge } from '@cairn/nest-runtime';
+
+/** What the metrics read from a replica (Replica implements it; tests pass a fake). */
+export interface ReplicaMetricsSource {
+  /** Throws while the log is closed for a moment (a leader's snapshot being installed): that scrape leaves the gauges as they were. */
+  status(): ConsensusStatus;
+  /** Monotonic counts since start (Replica.counters). */
+  readonly counters: { compactions: number; snapshotsSent: number; snapshotsInstalled: number };
+}
+
+type Role = 'follower' | 'candidate' | 'leader';
+const ROLES: Role[] = ['follower', 'candidate', 'leader'];
+
+/**
+ * One consensus replica's Prometheus registry (docs/metrics.md): Raft state read from
+ * `status()` at scrape time (term, role, commit/applied/last/first index, log bytes and entries,
+ * configuration sizes), counters fed by `onSoftState` (elections started, leader changes seen) and
+ * read from `counters` (compactions, snapshots sent and installed), and prom-client's default
+ * process and Node.js runtime metrics. Every family is `cairn_consensus_*` except the defaults.
+ */
+export class ReplicaMetrics {
+  readonly registry = new Registry();
+  private readonly elections: Counter;
+  private readonly leaderChanges: Counter;
+  /** Term of the last campaign counted. */
+  private campaignTerm = 0;
+  private leaderId: string | null = null;
+
+  constructor(private readonly source: ReplicaMetricsSource) {
+    collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    this.elections = new Counter({ name: 'cairn_consensus_elections_total', help: 'Elections this replica started (a new term as candidate or leader; Raft §5.2).', registers });
+    this.leaderChanges = new Counter({ name: 'cairn_consensus_leader_changes_total', help: 'Changes of the leader this replica knows (including to none).', registers });
+    const read = (): ConsensusStatus | null => {
+      try {
+        return this.source.status();
+      } catch {
+        return null; // the log is being swapped for a snapshot: keep the last values this scrape
+      }
+    };
+    const gauge = (name: string, help: string, value: (s: ConsensusStatus) => number | undefined) =>
+      readGauge(registers, name, help, () => {
+        const s = read();
+        return s ? value(s) : undefined;
+      });
+    gauge('cairn_consensus_term', 'Current Raft term.', (s) => s.term);
+    gauge('cairn_consensus_commit_index', 'Highest log index known committed.', (s) => s.commitIndex);
+    gauge('cairn_consensus_applied_index', 'Highest committed index handed on (proposals answered, entries shipped).', (s) => s.appliedIndex);
+    gauge('cairn_consensus_last_index', 'Index of the last entry in the log.', (s) => s.lastIndex);
+    gauge('cairn_consensus_first_index', 'Index of the first entry still in the log (after compaction).', (s) => s.firstIndex);
+    gauge('cairn_consensus_log_entries', 'Entries in the log (last index - first index + 1).', (s) => (s.firstIndex === undefined ? undefined : Math.max(0, s.lastIndex - s.firstIndex + 1)));
+    gauge('cairn_consensus_log_bytes', 'Bytes of the Raft log segments on disk.', (s) => s.logBytes);
+    gauge('cairn_consensus_leader_known', '1 when this replica knows a leader, else 0.', (s) => (s.leaderId ? 1 : 0));
+    new Gauge({
+      name: 'cairn_consensus_role',
+      help: '1 for the role this replica has now (follower, candidate, leader), 0 for the others.',
+      labelNames: ['role'],
+      registers,
+      collect() {
+        const s = read();
+        if (s) for (const r of ROLES) this.set({ role: r }, s.role === r ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cairn_consensus_members',
+      help: 'Members of the configuration in effect on this replica, by kind (voter, learner, storage).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const conf = read()?.conf;
+        if (!conf) return;
+        this.set({ kind: 'voter' }, conf.voters.length);
+        this.set({ kind: 'learner' }, conf.learners.length);
+        this.set({ kind: 'storage' }, conf.storage.length);
+      },
+    });
+    const c = this.source.counters;
+    countedCounter(registers, 'cairn_consensus_compactions_total', 'Log compactions (Raft §7): a prefix dropped after a snapshot of the state machine.', () => c.compactions);
+    countedCounter(registers, 'cairn_consensus_snapshots_sent_total', 'InstallSnapshot messages sent to followers behind the log (Raft §7).', () => c.snapshotsSent);
+    countedCounter(registers, 'cairn_consensus_snapshots_installed_total', "Leader snapshots this replica installed in place of its log (Raft §7).", () => c.snapshotsInstalled);
+  }
+
+  /** Pass as `ReplicaOptions.onSoftState`: counts elections started (once per term campaigned in) and leader changes. */
+  onSoftState(ss: { role: Role; leaderId: string | null; term: number }): void {
+    // A campaign is seen as a candidate or, when it was won within one Ready, only as a leader of a new term.
+    if (ss.role !== 'follower' && ss.term > this.campaignTerm) {
+      this.elections.inc();
+      this.campaignTerm = ss.term;
+    }
+    if (ss.leaderId !== this.leaderId) this.leaderChanges.inc();
+    this.leaderId = ss.leaderId;
+  }
+
+  /**
+   * `/readyz` (docs/metrics.md): ready when this replica knows a leader and has handed on every
+   * entry it knows committed. Returns null when ready, else the reason.
+   */
+  notReadyReason(): string | null {
+    let s: ConsensusStatus;
+    try {
+      s = this.source.status();
+    } catch {
+      return 'installing a snapshot';
+    }
+    if (!s.leaderId) return `no leader known in term ${s.term}`;
+    if (s.appliedIndex < s.commitIndex) return `applied index ${s.appliedIndex} behind commit index ${s.commitIndex}`;
+    return null;
+  }
+}
