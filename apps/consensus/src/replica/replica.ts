@@ -46,13 +46,15 @@ import {
   type Subjects,
 } from '@cairn/messaging';
 import type { ConsensusConfig } from '@cairn/config';
-import { sleep, type TimerHandle, type Transport, type TransportMsg, type TransportSubscription, type World } from '@cairn/world';
+import { type TimerHandle, type Transport, type TransportMsg, type TransportSubscription, type World } from '@cairn/world';
 import { nodeDisk, type Disk } from '@cairn/log';
 import { HardStateFile } from '../storage/hard-state-file';
 import { SnapshotFile } from '../storage/snapshot-file';
 import { RaftLogStore } from '../storage/raft-log-store';
 import { PendingProposals, type ProposalOutcome } from './pending-proposals';
 import { clampFetchEntries, packRaftMessages, packShipBatches } from './bus-batches';
+import { compactionPlan } from './compaction-policy';
+import { catchUpVerdict, planMembership } from './membership-plan';
 
 /** A disk write, fsync or file operation of the Raft state failed: the only fault that stops a replica. */
 class PersistenceError extends Error {
@@ -163,6 +165,8 @@ export class Replica {
   private confWaiters = new Map<number, { term: number; resolve: () => void; reject: (e: Error) => void }>();
   /** One membership operation at a time per replica (the state machine allows one change at a time anyway). */
   private memberBusy = false;
+  /** The learner being waited for (thesis §4.2.1), checked after each batch of inputs; at most one (memberBusy). */
+  private catchUp: { node: string; target: number; timer: TimerHandle; resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Set by stop(): hand leadership to this follower before leaving (thesis §3.10). */
   private transferTo: string | null = null;
   private leadershipLost: (() => void) | null = null;
@@ -271,6 +275,7 @@ export class Replica {
     await this.loopDone;
     this.pending.failAll('replica shutting down');
     this.failConfChanges('replica shutting down');
+    this.checkCatchUp(false);
     this.failReads([...this.readsPending.values(), ...this.readRequests], 'replica shutting down');
     this.readsPending.clear();
     this.readRequests = [];
@@ -427,6 +432,8 @@ export class Replica {
     try {
       while (!this.stopped) {
         this.drainInputs();
+        // Progress (a learner's match index) and the role only move when inputs are stepped.
+        this.checkCatchUp(false);
         if (this.compactDue) {
           this.compactDue = false;
           const firstIndex = this.store.firstIndex();
@@ -641,6 +648,7 @@ export class Replica {
       this.opts.log.info({ term: ss.term, leaderId: ss.leaderId }, 'lost leadership');
       this.pending.failAll('leadership lost before commit; outcome unknown');
       this.failConfChanges('leadership lost before the configuration change committed; outcome unknown (list the members)');
+      this.checkCatchUp(false);
       this.leadershipLost?.();
     }
   }
@@ -680,28 +688,27 @@ export class Replica {
   // ---- log compaction (Raft §7) ------------------------------------------------------------
 
   /**
-   * Drops the log prefix every storage node of the configuration has durably applied, keeping
-   * `logRetainedEntries` below it; past `logEntriesMax` entries, compacts regardless (a dead
-   * storage node must not grow the log forever; it then needs a storage snapshot). Runs inside
-   * the Ready loop (between Readies): the node, then the snapshot file, then the segments.
+   * Drops the log prefix `compactionPlan` allows (what every storage node of the configuration has
+   * durably applied, less `logRetainedEntries`; past `logEntriesMax` entries, regardless). Runs
+   * inside the Ready loop (between Readies): the node, then the snapshot file, then the segments.
    */
   private async maybeCompact(): Promise<void> {
     const { config, log } = this.opts;
     const st = this.node.status();
-    const storage = st.conf.storage;
-    if (storage.length === 0) return; // nobody registered: every entry may still be needed
-    const durable = Math.min(...storage.map((id) => this.storageApplied.get(id) ?? 0));
-    let target = Math.min(this.applied, durable) - config.logRetainedEntries;
-    const kept = st.lastIndex - st.firstIndex + 1;
-    if (kept > config.logEntriesMax) {
-      const forced = this.applied - config.logRetainedEntries;
-      if (forced > target) {
-        log.warn({ kept, logEntriesMax: config.logEntriesMax, storageApplied: Object.fromEntries(this.storageApplied), forced }, 'raft log over logEntriesMax: compacting past a lagging storage node');
-        target = forced;
-      }
+    const plan = compactionPlan({
+      applied: this.applied,
+      firstIndex: st.firstIndex,
+      lastIndex: st.lastIndex,
+      storage: st.conf.storage,
+      storageApplied: this.storageApplied,
+      logRetainedEntries: config.logRetainedEntries,
+      logEntriesMax: config.logEntriesMax,
+    });
+    if (plan.forced) {
+      log.warn({ kept: plan.keptEntries, logEntriesMax: config.logEntriesMax, storageApplied: Object.fromEntries(this.storageApplied), forced: plan.compactTo }, 'raft log over logEntriesMax: compacting past a lagging storage node');
     }
-    // Compact in steps worth a segment's bookkeeping, not on every entry.
-    if (target < st.firstIndex + Math.max(1, Math.floor(config.logRetainedEntries / 10))) return;
+    if (plan.compactTo === null) return;
+    const target = plan.compactTo;
     this.node.compact(target);
     await this.snapshotFile.write(this.node.snapshot());
     await this.store.dropPrefix(target + 1);
@@ -738,30 +745,17 @@ export class Replica {
   }
 
   /**
-   * Runs one membership operation as single-server changes, each committed before the next
-   * (thesis §4.1). Adding a replica: learner → caught up → voter (§4.2.1). Idempotent: asking for
-   * what is already true answers ok, so an operator can re-run a command whose outcome was unknown.
-   * @returns a human-readable summary. @throws MemberStepError
+   * Runs one membership operation as the single-server changes `planMembership` gives (thesis
+   * §4.1), each committed (or caught up) before the next. Idempotent: asking for what is already
+   * true answers ok. @returns a human-readable summary. @throws MemberStepError
    */
   private async changeMembership(req: MemberRequest): Promise<string> {
-    const conf = this.node.status().conf;
-    const { id } = req;
-    if (req.kind === 'storage') {
-      const has = conf.storage.includes(id);
-      if (req.op === 'add' ? has : !has) return `storage node ${id} already ${req.op === 'add' ? 'a member' : 'absent'}`;
-      await this.commitConfChange({ type: req.op === 'add' ? 'addStorage' : 'removeStorage', node: id });
-      return `storage node ${id} ${req.op === 'add' ? 'added' : 'removed'}`;
+    const plan = planMembership(this.node.status().conf, req);
+    for (const step of plan.steps) {
+      if (step.kind === 'confChange') await this.commitConfChange(step.cc);
+      else await this.waitCaughtUp(step.node);
     }
-    if (req.op === 'remove') {
-      if (!conf.voters.includes(id) && !conf.learners.includes(id)) return `replica ${id} already absent`;
-      await this.commitConfChange({ type: 'removeNode', node: id });
-      return `replica ${id} removed`;
-    }
-    if (conf.voters.includes(id)) return `replica ${id} already a voter`;
-    if (!conf.learners.includes(id)) await this.commitConfChange({ type: 'addLearner', node: id });
-    await this.waitCaughtUp(id);
-    await this.commitConfChange({ type: 'addVoter', node: id });
-    return `replica ${id} added as voter`;
+    return plan.message;
   }
 
   /** Proposes `cc` through the Ready loop and resolves once its entry is committed. @throws MemberStepError (rejections carry it, or a state machine error mapped here) */
@@ -782,22 +776,31 @@ export class Replica {
   /**
    * Thesis §4.2.1: a new server joins as a learner and becomes a voter only once its log has
    * caught up with the leader's commit index as of the start of the wait, so adding it does not
-   * stall commits. Polls the leader's progress every heartbeat interval.
-   * @throws MemberStepError 'unavailable' after memberCatchUpTimeoutMs, 'not_leader' on leadership loss.
+   * stall commits. Checked (catchUpVerdict) now, after each batch of inputs the Ready loop steps,
+   * and at the deadline.
+   * @throws MemberStepError 'unavailable' after memberCatchUpTimeoutMs, 'not_leader' on leadership loss or stop.
    */
-  private async waitCaughtUp(id: string): Promise<void> {
+  private waitCaughtUp(node: string): Promise<void> {
     const target = this.node.status().commit;
-    const { clock } = this.opts.world;
-    const deadline = clock.nowMs() + this.opts.config.memberCatchUpTimeoutMs;
-    for (;;) {
-      const st = this.node.status();
-      if (st.role !== 'leader' || this.stopped) throw new MemberStepError('not_leader', 'leadership lost while the new replica was catching up', st.leaderId ?? '');
-      const match = st.progress?.[id]?.match ?? 0;
-      if (match >= target) return;
-      if (clock.nowMs() >= deadline) {
-        throw new MemberStepError('unavailable', `replica ${id} did not catch up within ${this.opts.config.memberCatchUpTimeoutMs} ms (match ${match}, target ${target}); it stays a learner: is it running with --join? run the add again to retry`);
-      }
-      await sleep(clock, this.opts.config.heartbeatIntervalMs);
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.opts.world.clock.setTimeout(() => this.checkCatchUp(true), this.opts.config.memberCatchUpTimeoutMs);
+      this.catchUp = { node, target, timer, resolve, reject };
+      this.checkCatchUp(false);
+    });
+  }
+
+  /** Settles the catch-up wait, if there is one and `catchUpVerdict` says it is over. */
+  private checkCatchUp(expired: boolean): void {
+    const w = this.catchUp;
+    if (!w) return;
+    const v = catchUpVerdict(this.node.status(), w.node, w.target, expired, this.stopped);
+    if (v.kind === 'waiting') return;
+    this.catchUp = null;
+    this.opts.world.clock.clearTimer(w.timer);
+    if (v.kind === 'caughtUp') w.resolve();
+    else if (v.kind === 'notLeader') w.reject(new MemberStepError('not_leader', 'leadership lost while the new replica was catching up', v.leaderHint));
+    else {
+      w.reject(new MemberStepError('unavailable', `replica ${w.node} did not catch up within ${this.opts.config.memberCatchUpTimeoutMs} ms (match ${v.match}, target ${w.target}); it stays a learner: is it running with --join? run the add again to retry`));
     }
   }
 
