@@ -212,67 +212,202 @@ interface MemoEntry {
 }
 
 function search(key: string, calls: Call[], names: string[], budget: RegisterBudget): RegisterResult {
-  const n = calls.length;
-  const okCount = calls.reduce((k, c) => k + (c.ok ? 1 : 0), 0);
-  // Events: a call per operation, a return per ok operation (info operations never return, so they
-  // never force the search to backtrack). Calls sort before returns at equal times: concurrent.
-  const events: { t: number; call: boolean; i: number }[] = [];
-  calls.forEach((c, i) => {
-    events.push({ t: c.invokeMs, call: true, i });
-    if (c.ok) events.push({ t: c.completeMs, call: false, i });
-  });
-  events.sort((a, b) => a.t - b.t || Number(b.call) - Number(a.call) || a.i - b.i);
+  return new WglSearch(key, calls, names, budget).run();
+}
+
+/** Returned by a search step that moved on without reaching a dead end. */
+const CONTINUE = -2;
+
+/**
+ * A choice on the stack: op `i`, preceded by info write `w` (NIL if none). `forced`: a read the
+ * state already satisfied, linearized without branching: a read changes no state and, its call
+ * being before every pending return, can move to the front of any completion (a partial-order
+ * reduction), so if the configuration with it fails, the one without it fails too.
+ */
+interface Choice {
+  i: number;
+  w: number;
+  prevState: number;
+  forced: boolean;
+}
+
+/** One run of the search on one key (the state of `search`, with each part of it a method). */
+class WglSearch {
+  private readonly okCount: number;
   // Doubly linked list over event slots 1..E, slot 0 = head sentinel.
-  const slots = events.length + 1;
-  const next = new Int32Array(slots);
-  const prev = new Int32Array(slots);
-  const slotOp = new Int32Array(slots);
-  const slotIsCall = new Uint8Array(slots);
-  const callSlot = new Int32Array(n);
-  const returnSlot = new Int32Array(n).fill(NIL);
-  for (let s = 0; s < slots; s++) {
-    next[s] = s + 1 < slots ? s + 1 : NIL;
-    prev[s] = s - 1;
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
+  private readonly slotOp: Int32Array;
+  private readonly slotIsCall: Uint8Array;
+  private readonly callSlot: Int32Array;
+  private readonly returnSlot: Int32Array;
+  // The linearized set as a bitset, with two Zobrist hashes of its ok operations.
+  private readonly words: number;
+  private readonly bits: Uint32Array;
+  private readonly z1: Uint32Array;
+  private readonly z2: Uint32Array;
+  private readonly okMask: Uint32Array;
+  private h1 = 0;
+  private h2 = 0;
+  private readonly memo = new Map<number, MemoEntry[]>();
+  private readonly memoEntryBytes: number;
+  private memoBytes = 0;
+  private readonly infoWriters = new Map<number, { writers: number[]; used: number }>();
+  private readonly pendingReads: Int32Array;
+  private readonly pendingWrites: Int32Array;
+  private readonly readsOf: number[][];
+  private readonly starved = new Set<number>();
+  private readonly stack: Choice[] = [];
+  private state = 0;
+  private linearizedOk = 0;
+  private steps = 0;
+  // The deepest point at which the search got stuck, for the explanation.
+  private bestDepth = -1;
+  private bestBlocking = NIL;
+  private bestBits = new Uint32Array(0);
+  private bestState = 0;
+  private bestContext: Call[] = [];
+  // The scan: the current slot; `eager`: first pass after each choice, taking every read the
+  // state satisfies; `stuck`: the configuration is starved (see `dead`).
+  private s: number;
+  private eager = true;
+  private stuck = false;
+
+  constructor(
+    private readonly key: string,
+    private readonly calls: Call[],
+    private readonly names: string[],
+    private readonly budget: RegisterBudget,
+  ) {
+    const n = calls.length;
+    this.okCount = calls.reduce((k, c) => k + (c.ok ? 1 : 0), 0);
+    const slots = this.countEvents() + 1;
+    this.next = new Int32Array(slots);
+    this.prev = new Int32Array(slots);
+    this.slotOp = new Int32Array(slots);
+    this.slotIsCall = new Uint8Array(slots);
+    this.callSlot = new Int32Array(n);
+    this.returnSlot = new Int32Array(n).fill(NIL);
+    this.linkEvents();
+    this.words = (n + 31) >>> 5;
+    this.bits = new Uint32Array(this.words);
+    this.z1 = zobrist(n, 0x243f6a88);
+    this.z2 = zobrist(n, 0x85a308d3);
+    this.okMask = new Uint32Array(this.words);
+    calls.forEach((c, i) => {
+      if (c.ok) this.okMask[i >>> 5] |= 1 << (i & 31);
+      else this.z1[i] = this.z2[i] = 0; // the hash covers the ok operations only: see `remember`
+    });
+    this.memoEntryBytes = this.words * 4 + BYTES_PER_MEMO_OVERHEAD;
+    this.indexInfoWriters();
+    this.pendingReads = new Int32Array(names.length);
+    this.pendingWrites = new Int32Array(names.length);
+    this.readsOf = names.map(() => []);
+    this.indexStarvation();
+    this.s = this.next[0];
   }
-  events.forEach((e, k) => {
-    const s = k + 1;
-    slotOp[s] = e.i;
-    slotIsCall[s] = e.call ? 1 : 0;
-    if (e.call) callSlot[e.i] = s;
-    else returnSlot[e.i] = s;
-  });
-  const unlink = (s: number): void => {
+
+  private countEvents(): number {
+    return this.calls.length + this.calls.reduce((k, c) => k + (c.ok ? 1 : 0), 0);
+  }
+
+  /**
+   * Events: a call per operation, a return per ok operation (info operations never return, so they
+   * never force the search to backtrack). Calls sort before returns at equal times: concurrent.
+   */
+  private linkEvents(): void {
+    const { next, prev, slotOp, slotIsCall, callSlot, returnSlot } = this;
+    const events: { t: number; call: boolean; i: number }[] = [];
+    this.calls.forEach((c, i) => {
+      events.push({ t: c.invokeMs, call: true, i });
+      if (c.ok) events.push({ t: c.completeMs, call: false, i });
+    });
+    events.sort((a, b) => a.t - b.t || Number(b.call) - Number(a.call) || a.i - b.i);
+    const slots = events.length + 1;
+    for (let s = 0; s < slots; s++) {
+      next[s] = s + 1 < slots ? s + 1 : NIL;
+      prev[s] = s - 1;
+    }
+    events.forEach((e, k) => {
+      const s = k + 1;
+      slotOp[s] = e.i;
+      slotIsCall[s] = e.call ? 1 : 0;
+      if (e.call) callSlot[e.i] = s;
+      else returnSlot[e.i] = s;
+    });
+  }
+
+  /**
+   * Info writes are never linearized on their own, only as the immediate predecessor of a get
+   * that reads their value: any linearization can be rewritten so (an info write followed by a
+   * write, or by nothing, can be dropped: it may never have taken effect). And info writes of one
+   * value can be used in invocation order (swapping two keeps every real-time constraint: an info
+   * write never returns), so the candidate for a get is the earliest unused one. This keeps the
+   * search from trying every subset of the indeterminate writes.
+   */
+  private indexInfoWriters(): void {
+    this.calls.forEach((c, i) => {
+      if (c.ok || !c.write) return;
+      const entry = this.infoWriters.get(c.state);
+      if (entry) entry.writers.push(i);
+      else this.infoWriters.set(c.state, { writers: [i], used: 0 });
+    });
+    for (const entry of this.infoWriters.values()) entry.writers.sort((a, b) => this.callSlot[a] - this.callSlot[b]);
+  }
+
+  /**
+   * Starvation: a pending read of v with no pending write of v left (ok, or unused info) can be
+   * satisfied only if the state is v now and stays v, so a configuration where two values starve,
+   * or one other than the state does, is a dead end. Detecting it at once, instead of at the read's
+   * return, stops the search from trying every subset of the writes concurrent with the read.
+   */
+  private indexStarvation(): void {
+    this.calls.forEach((c, i) => {
+      if (c.write) this.pendingWrites[c.state]++;
+      else {
+        this.pendingReads[c.state]++;
+        this.readsOf[c.state].push(i);
+      }
+    });
+    this.names.forEach((_, v) => {
+      if (this.pendingReads[v] > 0 && this.pendingWrites[v] === 0) this.starved.add(v);
+    });
+  }
+
+  private count(c: Call, delta: number): void {
+    if (c.write) this.pendingWrites[c.state] += delta;
+    else this.pendingReads[c.state] += delta;
+    if (this.pendingReads[c.state] > 0 && this.pendingWrites[c.state] === 0) this.starved.add(c.state);
+    else this.starved.delete(c.state);
+  }
+
+  private dead(): boolean {
+    return this.starved.size > 1 || (this.starved.size === 1 && !this.starved.has(this.state));
+  }
+
+  private unlink(s: number): void {
+    const { next, prev } = this;
     next[prev[s]!] = next[s]!;
     if (next[s] !== NIL) prev[next[s]!] = prev[s]!;
-  };
-  const relink = (s: number): void => {
+  }
+
+  private relink(s: number): void {
+    const { next, prev } = this;
     next[prev[s]!] = s;
     if (next[s] !== NIL) prev[next[s]!] = s;
-  };
-  // Lift an operation out of the list (its call and return), and put it back in reverse order.
-  const lift = (i: number): void => {
-    unlink(callSlot[i]!);
-    if (returnSlot[i] !== NIL) unlink(returnSlot[i]!);
-  };
-  const unlift = (i: number): void => {
-    if (returnSlot[i] !== NIL) relink(returnSlot[i]!);
-    relink(callSlot[i]!);
-  };
+  }
 
-  const words = (n + 31) >>> 5;
-  const bits = new Uint32Array(words);
-  const z1 = zobrist(n, 0x243f6a88);
-  const z2 = zobrist(n, 0x85a308d3);
-  const okMask = new Uint32Array(words);
-  calls.forEach((c, i) => {
-    if (c.ok) okMask[i >>> 5] |= 1 << (i & 31);
-    else z1[i] = z2[i] = 0; // the hash covers the ok operations only: see `remember`
-  });
-  let h1 = 0;
-  let h2 = 0;
-  const memo = new Map<number, MemoEntry[]>();
-  const memoEntryBytes = words * 4 + BYTES_PER_MEMO_OVERHEAD;
-  let memoBytes = 0;
+  /** Lifts an operation out of the list (its call and return); `unlift` puts it back in reverse order. */
+  private lift(i: number): void {
+    this.unlink(this.callSlot[i]!);
+    if (this.returnSlot[i] !== NIL) this.unlink(this.returnSlot[i]!);
+  }
+
+  private unlift(i: number): void {
+    if (this.returnSlot[i] !== NIL) this.relink(this.returnSlot[i]!);
+    this.relink(this.callSlot[i]!);
+  }
+
   /**
    * Adds (bits, state) to the memo; false if it is dominated by a configuration already there:
    * the same ok operations and state, with a subset of the info writes. Every completion of the
@@ -280,9 +415,10 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
    * a dead end, or is being explored further up the stack, this one adds nothing (Lowe's memo,
    * extended to indeterminate operations).
    */
-  const remember = (state: number): boolean => {
-    const slot = ((h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + ((h2 ^ state) & 0x1fffff);
-    let list = memo.get(slot);
+  private remember(state: number): boolean {
+    const { bits, okMask, words } = this;
+    const slot = ((this.h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + ((this.h2 ^ state) & 0x1fffff);
+    let list = this.memo.get(slot);
     if (list) {
       for (const e of list) {
         if (e.state !== state) continue;
@@ -295,198 +431,186 @@ function search(key: string, calls: Call[], names: string[], budget: RegisterBud
         if (dominated) return false;
       }
     } else {
-      memo.set(slot, (list = []));
+      this.memo.set(slot, (list = []));
     }
     list.push({ bits: bits.slice(), state });
-    memoBytes += memoEntryBytes;
+    this.memoBytes += this.memoEntryBytes;
     return true;
-  };
-  const isSet = (i: number): boolean => ((bits[i >>> 5] >>> (i & 31)) & 1) === 1;
-  const flip = (i: number): void => {
-    bits[i >>> 5] ^= 1 << (i & 31);
-    h1 ^= z1[i];
-    h2 ^= z2[i];
-  };
+  }
 
-  // Info writes are never linearized on their own, only as the immediate predecessor of a get
-  // that reads their value: any linearization can be rewritten so (an info write followed by a
-  // write, or by nothing, can be dropped: it may never have taken effect). And info writes of one
-  // value can be used in invocation order (swapping two keeps every real-time constraint: an info
-  // write never returns), so the candidate for a get is the earliest unused one. This keeps the
-  // search from trying every subset of the indeterminate writes.
-  const infoWriters = new Map<number, { writers: number[]; used: number }>();
-  calls.forEach((c, i) => {
-    if (c.ok || !c.write) return;
-    const entry = infoWriters.get(c.state);
-    if (entry) entry.writers.push(i);
-    else infoWriters.set(c.state, { writers: [i], used: 0 });
-  });
-  for (const entry of infoWriters.values()) entry.writers.sort((a, b) => callSlot[a] - callSlot[b]);
-  // Starvation: a pending read of v with no pending write of v left (ok, or unused info) can be
-  // satisfied only if the state is v now and stays v, so a configuration where two values starve,
-  // or one other than the state does, is a dead end. Detecting it at once, instead of at the read's
-  // return, stops the search from trying every subset of the writes concurrent with the read.
-  const pendingReads = new Int32Array(names.length);
-  const pendingWrites = new Int32Array(names.length);
-  const readsOf: number[][] = names.map(() => []);
-  calls.forEach((c, i) => {
-    if (c.write) pendingWrites[c.state]++;
-    else {
-      pendingReads[c.state]++;
-      readsOf[c.state].push(i);
-    }
-  });
-  const starved = new Set<number>();
-  names.forEach((_, v) => {
-    if (pendingReads[v] > 0 && pendingWrites[v] === 0) starved.add(v);
-  });
-  const count = (c: Call, delta: number): void => {
-    if (c.write) pendingWrites[c.state] += delta;
-    else pendingReads[c.state] += delta;
-    if (pendingReads[c.state] > 0 && pendingWrites[c.state] === 0) starved.add(c.state);
-    else starved.delete(c.state);
-  };
-  const dead = (): boolean => starved.size > 1 || (starved.size === 1 && !starved.has(state));
+  private isSet(i: number): boolean {
+    return ((this.bits[i >>> 5] >>> (i & 31)) & 1) === 1;
+  }
 
-  /**
-   * A choice on the stack: op `i`, preceded by info write `w` (NIL if none). `forced`: a read the
-   * state already satisfied, linearized without branching: a read changes no state and, its call
-   * being before every pending return, can move to the front of any completion (a partial-order
-   * reduction), so if the configuration with it fails, the one without it fails too.
-   */
-  const stack: { i: number; w: number; prevState: number; forced: boolean }[] = [];
-  const choose = (i: number, w: number, after: number, forced: boolean): void => {
-    stack.push({ i, w, prevState: state, forced });
-    state = after;
-    linearizedOk++;
+  private flip(i: number): void {
+    this.bits[i >>> 5] ^= 1 << (i & 31);
+    this.h1 ^= this.z1[i];
+    this.h2 ^= this.z2[i];
+  }
+
+  private choose(i: number, w: number, after: number, forced: boolean): void {
+    this.stack.push({ i, w, prevState: this.state, forced });
+    this.state = after;
+    this.linearizedOk++;
     if (w !== NIL) {
-      infoWriters.get(calls[w].state)!.used++;
-      count(calls[w], -1);
-      lift(w);
+      this.infoWriters.get(this.calls[w].state)!.used++;
+      this.count(this.calls[w], -1);
+      this.lift(w);
     }
-    count(calls[i], -1);
-    lift(i);
-  };
-  let state = 0;
-  let linearizedOk = 0;
-  let steps = 0;
-  // The deepest point at which the search got stuck, for the explanation.
-  let bestDepth = -1;
-  let bestBlocking = NIL;
-  let bestBits = new Uint32Array(0);
-  let bestState = 0;
-  let bestContext: Call[] = [];
+    this.count(this.calls[i], -1);
+    this.lift(i);
+  }
 
-  let s = next[0];
-  let eager = true; // first pass after each choice: take every read the state satisfies
-  let stuck = false;
-  while (linearizedOk < okCount) {
-    steps++;
-    if (steps > budget.stepsMax) return { kind: 'unknown', reason: `search budget of ${budget.stepsMax} steps exhausted (stepsMax)`, steps };
-    if (steps % DEADLINE_CHECK_EVERY === 0 && budget.clock() > budget.deadlineMs) {
-      return { kind: 'unknown', reason: `timed out after ${steps} search steps (timeoutMs)`, steps };
+  run(): RegisterResult {
+    while (this.linearizedOk < this.okCount) {
+      this.steps++;
+      const over = this.overBudget();
+      if (over) return { kind: 'unknown', reason: over, steps: this.steps };
+      const blocking = this.step();
+      if (blocking === CONTINUE) continue;
+      if (blocking !== NIL && this.stack.length > this.bestDepth) this.recordDeadEnd(blocking);
+      if (!this.backtrack()) {
+        const violation = explainStuck(this.key, this.calls, this.names, this.bestBlocking, this.bestBits, this.bestState, this.bestDepth, this.bestContext);
+        return { kind: 'violation', violation, steps: this.steps };
+      }
     }
-    if (memoBytes > budget.memoBytesMax) return { kind: 'unknown', reason: `memo exceeded ${budget.memoBytesMax} bytes (memoBytesMax)`, steps };
-    const atCall = !stuck && s !== NIL && slotIsCall[s] === 1;
-    let blocking = NIL;
-    if (stuck) {
-      // Starved: blame the earliest pending read of a starved value other than the state.
-      for (const v of starved) {
-        if (v === state) continue; // reads of the state itself can still be taken now
-        const r = readsOf[v].find((g) => !isSet(g));
-        if (r !== undefined && (blocking === NIL || calls[r].completeMs < calls[blocking].completeMs)) blocking = r;
-      }
-    } else if (atCall && eager) {
-      const i = slotOp[s];
-      const c = calls[i];
-      if (!(c.ok && !c.write && c.state === state)) {
-        s = next[s];
-        continue;
-      }
-      flip(i);
-      if (remember(state)) {
-        const before = prev[s]; // still linked: the scan only passed calls
-        choose(i, NIL, state, true);
-        s = next[before];
-        continue; // a read cannot starve anything
-      }
-      flip(i); // a known configuration: dead end, backtrack below
-    } else if (atCall) {
-      const i = slotOp[s];
-      const c = calls[i];
-      let w = NIL;
-      if (c.ok && !c.write && c.state !== state) {
-        const entry = infoWriters.get(c.state);
-        w = entry && entry.used < entry.writers.length ? entry.writers[entry.used] : NIL;
-        // w must be invoked before the first pending return (the list before s holds only calls).
-        let firstReturn = s;
-        while (w !== NIL && firstReturn !== NIL && slotIsCall[firstReturn]) firstReturn = next[firstReturn];
-        if (w !== NIL && firstReturn !== NIL && callSlot[w] > firstReturn) w = NIL;
-      }
-      if (c.ok && (c.write || c.state === state || w !== NIL)) {
-        if (w !== NIL) flip(w);
-        flip(i);
-        if (remember(c.state)) {
-          choose(i, w, c.state, false); // a write sets its value; a read keeps (or its info write sets) it
-          s = next[0]; // just-in-time: restart from the earliest pending call
-          eager = true;
-          continue;
-        }
-        flip(i);
-        if (w !== NIL) flip(w);
-      }
-      s = next[s];
-      continue;
-    } else if (eager) {
+    return { kind: 'ok', steps: this.steps };
+  }
+
+  /** The reason the budget is exhausted, or null. */
+  private overBudget(): string | null {
+    const { steps, budget } = this;
+    if (steps > budget.stepsMax) return `search budget of ${budget.stepsMax} steps exhausted (stepsMax)`;
+    if (steps % DEADLINE_CHECK_EVERY === 0 && budget.clock() > budget.deadlineMs) return `timed out after ${steps} search steps (timeoutMs)`;
+    if (this.memoBytes > budget.memoBytesMax) return `memo exceeded ${budget.memoBytesMax} bytes (memoBytesMax)`;
+    return null;
+  }
+
+  /** One step of the scan: CONTINUE, or a dead end (the op blocking there, or NIL) to backtrack from. */
+  private step(): number {
+    const { s } = this;
+    const atCall = !this.stuck && s !== NIL && this.slotIsCall[s] === 1;
+    if (this.stuck) return this.starvedBlocker();
+    if (atCall && this.eager) return this.takeSatisfiedRead() ? CONTINUE : NIL;
+    if (atCall) {
+      this.tryCall();
+      return CONTINUE;
+    }
+    if (this.eager) {
       // The eager pass reached the first return: unless starved, branch on the writes.
-      s = next[0];
-      eager = false;
-      stuck = dead();
-      continue;
-    } else if (s !== NIL) {
-      // A return: the operation returning here could not be linearized before its response given
-      // the choices on the stack.
-      blocking = slotOp[s];
+      this.s = this.next[0];
+      this.eager = false;
+      this.stuck = this.dead();
+      return CONTINUE;
     }
-    if (blocking !== NIL && stack.length > bestDepth) {
-      // Remember the deepest dead end for the explanation, with the write that set the state and
-      // the latest choice after it if it is a read.
-      bestDepth = stack.length;
-      bestBlocking = blocking;
-      bestBits = bits.slice();
-      bestState = state;
-      bestContext = [];
-      for (let d = stack.length - 1; d >= 0; d--) {
-        const f = stack[d];
-        if (f.w !== NIL) bestContext.push(calls[f.w]);
-        if (calls[f.i].write || f.w !== NIL || d === stack.length - 1) bestContext.push(calls[f.i]);
-        if (calls[f.i].write || f.w !== NIL) break;
+    // A return: the operation returning here could not be linearized before its response given
+    // the choices on the stack.
+    return s !== NIL ? this.slotOp[s] : NIL;
+  }
+
+  /** Starved: blames the earliest pending read of a starved value other than the state. */
+  private starvedBlocker(): number {
+    let blocking = NIL;
+    for (const v of this.starved) {
+      if (v === this.state) continue; // reads of the state itself can still be taken now
+      const r = this.readsOf[v].find((g) => !this.isSet(g));
+      if (r !== undefined && (blocking === NIL || this.calls[r].completeMs < this.calls[blocking].completeMs)) blocking = r;
+    }
+    return blocking;
+  }
+
+  /** Eager pass at a call: takes it if it is a read the state satisfies; false at a known configuration (a dead end). */
+  private takeSatisfiedRead(): boolean {
+    const s = this.s;
+    const i = this.slotOp[s];
+    const c = this.calls[i];
+    if (!(c.ok && !c.write && c.state === this.state)) {
+      this.s = this.next[s];
+      return true;
+    }
+    this.flip(i);
+    if (this.remember(this.state)) {
+      const before = this.prev[s]; // still linked: the scan only passed calls
+      this.choose(i, NIL, this.state, true);
+      this.s = this.next[before];
+      return true; // a read cannot starve anything
+    }
+    this.flip(i); // a known configuration: dead end, backtrack
+    return false;
+  }
+
+  /** Branching pass at a call: linearizes it next if it can be (a read possibly after an info write of its value), else moves on. */
+  private tryCall(): void {
+    const s = this.s;
+    const i = this.slotOp[s];
+    const c = this.calls[i];
+    const w = c.ok && !c.write && c.state !== this.state ? this.infoWriterFor(c) : NIL;
+    if (c.ok && (c.write || c.state === this.state || w !== NIL)) {
+      if (w !== NIL) this.flip(w);
+      this.flip(i);
+      if (this.remember(c.state)) {
+        this.choose(i, w, c.state, false); // a write sets its value; a read keeps (or its info write sets) it
+        this.s = this.next[0]; // just-in-time: restart from the earliest pending call
+        this.eager = true;
+        return;
       }
+      this.flip(i);
+      if (w !== NIL) this.flip(w);
     }
-    // Backtrack: undo choices up to the latest one that had alternatives, then try the next call.
-    stuck = false;
+    this.s = this.next[s];
+  }
+
+  /** The earliest unused info write of what read `c` returns, if invoked before the first pending return; else NIL. */
+  private infoWriterFor(c: Call): number {
+    const entry = this.infoWriters.get(c.state);
+    let w = entry && entry.used < entry.writers.length ? entry.writers[entry.used] : NIL;
+    // w must be invoked before the first pending return (the list before s holds only calls).
+    let firstReturn = this.s;
+    while (w !== NIL && firstReturn !== NIL && this.slotIsCall[firstReturn]) firstReturn = this.next[firstReturn];
+    if (w !== NIL && firstReturn !== NIL && this.callSlot[w] > firstReturn) w = NIL;
+    return w;
+  }
+
+  /** Remembers the deepest dead end for the explanation, with the write that set the state and the latest choice after it if it is a read. */
+  private recordDeadEnd(blocking: number): void {
+    const { stack, calls } = this;
+    this.bestDepth = stack.length;
+    this.bestBlocking = blocking;
+    this.bestBits = this.bits.slice();
+    this.bestState = this.state;
+    this.bestContext = [];
+    for (let d = stack.length - 1; d >= 0; d--) {
+      const f = stack[d];
+      if (f.w !== NIL) this.bestContext.push(calls[f.w]);
+      if (calls[f.i].write || f.w !== NIL || d === stack.length - 1) this.bestContext.push(calls[f.i]);
+      if (calls[f.i].write || f.w !== NIL) break;
+    }
+  }
+
+  /** Undoes choices up to the latest one that had alternatives, then resumes after it; false when none is left. */
+  private backtrack(): boolean {
+    this.stuck = false;
     for (;;) {
-      const top = stack.pop();
-      if (!top) return { kind: 'violation', violation: explainStuck(key, calls, names, bestBlocking, bestBits, bestState, bestDepth, bestContext), steps };
-      state = top.prevState;
-      linearizedOk--;
-      unlift(top.i);
-      flip(top.i);
-      count(calls[top.i], +1);
+      const top = this.stack.pop();
+      if (!top) return false;
+      this.state = top.prevState;
+      this.linearizedOk--;
+      this.unlift(top.i);
+      this.flip(top.i);
+      this.count(this.calls[top.i], +1);
       if (top.w !== NIL) {
-        unlift(top.w);
-        flip(top.w);
-        count(calls[top.w], +1);
-        infoWriters.get(calls[top.w].state)!.used--;
+        this.unlift(top.w);
+        this.flip(top.w);
+        this.count(this.calls[top.w], +1);
+        this.infoWriters.get(this.calls[top.w].state)!.used--;
       }
       if (!top.forced) {
-        s = next[callSlot[top.i]];
-        eager = false;
-        break;
+        this.s = this.next[this.callSlot[top.i]];
+        this.eager = false;
+        return true;
       }
     }
   }
-  return { kind: 'ok', steps };
 }
 
 function explainStuck(
