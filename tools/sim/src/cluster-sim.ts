@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { HistoryRecorder, checkHistory, type CheckResult } from '@cairn/checker';
 import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
-import { Subjects, assertPayloadBounds, type Logger } from '@cairn/messaging';
+import { Subjects, assertPayloadBounds, decodeMemberReply, encodeMemberRequest, type Logger, type MemberRequest } from '@cairn/messaging';
 import pino from 'pino';
 import { Status, type WireEntry } from '@cairn/protocol';
-import { SimDisk, SimNetwork, SimScheduler, seededRandom, sleep, type DiskFaults, type DiskStats, type Incarnation, type NetworkFaults, type Random, type World } from '@cairn/world';
+import { SimDisk, SimNetwork, SimScheduler, seededRandom, sleep, type DiskFaults, type DiskStats, type Incarnation, type NetworkFaults, type Random, type World, type Clock, type Transport } from '@cairn/world';
 // The simulator assembles the apps' own classes in one process (eslint.config.mjs: tools/sim may import apps).
 import { Replica } from '../../../apps/consensus/src/replica/replica';
 import { StorageNode } from '../../../apps/storage-node/src/node/storage-node';
@@ -36,6 +36,8 @@ export interface SimOptions {
   faultGapMsMax?: number;
   /** Raft tick of the replicas, ms (default 25, or production's 10 on every 4th seed: fewer events per virtual ms; the election timeout and heartbeat stay 150 ms and 50 ms). */
   tickMs?: number;
+  /** Compact the Raft log every 100 ms down to 8 entries below the storage nodes (default: every 3rd seed; otherwise production-like, rarely within a seed). */
+  compacting?: boolean;
   /** Concurrent clients, each one operation at a time (default 4). */
   clients?: number;
   /** Keys the clients share (default 6). */
@@ -75,9 +77,22 @@ export class SimInvariantError extends Error {
   }
 }
 
+/** The initial voters (config file). */
 const REPLICAS = ['c1', 'c2', 'c3'];
+/** Every replica id a seed may run: the initial voters and one spare that membership changes add. */
+const ALL_REPLICAS = [...REPLICAS, 'c4'];
 const NODES = ['s1', 's2'];
 const GATEWAY = 'g1';
+/** The operator's host: it sends membership requests (as `cairn member` does through a gateway). */
+const OPERATOR = 'op';
+/** The clients' host: never crashes; its clock bounds each client operation (a gateway that died never answers). */
+const CLIENTS = 'clients';
+/** Every host on the bus, for partitions. */
+const HOSTS = [...ALL_REPLICAS, ...NODES, GATEWAY, OPERATOR];
+/** A client gives up on an operation after this long without an answer (the gateway's own deadlines are 3–4 s), ms. */
+const CLIENT_OP_TIMEOUT_MS = 6000;
+/** Bound on one membership request (the catch-up wait is memberCatchUpTimeoutMs = 2 s), ms. */
+const MEMBER_REQUEST_TIMEOUT_MS = 3000;
 /** Largest client value, bytes: large enough that a few of them overflow one max_payload. */
 const VALUE_BYTES_MAX = 160 * 1024;
 
@@ -86,11 +101,27 @@ const DATA_ROOT = '/sim';
 /** Share of crashes that tear a file's unsynced writes (a prefix survives) instead of losing them all. */
 const TORN_WRITE_RATE = 0.5;
 
-function simConfig(maxPayloadBytes: number, tickMs: number): ClusterConfig {
+/**
+ * Compaction on a seed that compacts (every 3rd): every 100 ms, keeping 8 entries below what every
+ * storage node durably applied, so a wiped storage node finds its entries gone (Raft §7) and
+ * bootstraps from its peer's snapshot, and a lagging replica gets the leader's snapshot.
+ */
+const COMPACTION = { compactionIntervalMs: 100, logRetainedEntries: 8 };
+
+function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean): ClusterConfig {
   const config = parseClusterConfig({
     clusterName: 'sim',
     nats: { servers: ['nats://sim.invalid:4222'] },
-    consensus: { replicas: REPLICAS.map((id) => ({ id })), tickMs, electionTimeoutMinMs: 150, heartbeatIntervalMs: 50, msgBytesMax: 64 * 1024, entriesPerMsgMax: 64, compactionIntervalMs: 1000 },
+    consensus: {
+      replicas: REPLICAS.map((id) => ({ id })),
+      tickMs,
+      electionTimeoutMinMs: 150,
+      heartbeatIntervalMs: 50,
+      msgBytesMax: 64 * 1024,
+      entriesPerMsgMax: 64,
+      memberCatchUpTimeoutMs: 2000,
+      ...(compacting ? COMPACTION : { compactionIntervalMs: 1000 }),
+    },
     storage: { nodes: NODES.map((id) => ({ id })), readWaitMs: 1000 },
     gateway: { gateways: [{ id: GATEWAY, host: '127.0.0.1', port: 7380 }], valueBytesMax: VALUE_BYTES_MAX, writeTimeoutMs: 4000, readTimeoutMs: 3000 },
   });
@@ -121,6 +152,14 @@ export class ClusterSim {
   private readonly rnd: Random;
   private readonly config: ClusterConfig;
   private readonly subjects = new Subjects('sim');
+  /** The operator's end of the bus (membership requests). */
+  private readonly operator: Transport;
+  /** The clients' clock: bounds each operation, whatever happens to the gateway. */
+  private readonly clientClock: Clock;
+  /** Set while a membership request is in flight: one at a time, as an operator would. */
+  private memberBusy = false;
+  /** Disk stats of disks that were wiped (data dir lost), kept for the totals. */
+  private readonly wipedStats: DiskStats[] = [];
   /** One simulated disk per process, kept across its incarnations. */
   private readonly disks = new Map<string, SimDisk>();
   private readonly log: Logger;
@@ -142,11 +181,13 @@ export class ClusterSim {
   private readonly o: Required<Omit<SimOptions, 'bugs' | 'logLevel' | 'logLevelEcho'>> & { bugs: BugSwitches; logLevelEcho?: boolean };
 
   constructor(opts: SimOptions) {
-    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
+    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, compacting: opts.seed % 3 === 0, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
     this.sched = new SimScheduler(opts.seed);
     this.rnd = seededRandom((opts.seed * 2654435761) >>> 0);
     this.net = new SimNetwork(this.sched, { maxPayloadBytes: this.o.maxPayloadBytes, latencyMsMin: 1, latencyMsMax: 4 });
-    this.config = simConfig(this.o.maxPayloadBytes, this.o.tickMs);
+    this.config = simConfig(this.o.maxPayloadBytes, this.o.tickMs, this.o.compacting);
+    this.operator = this.net.connect(this.sched.incarnation(OPERATOR));
+    this.clientClock = this.sched.incarnation(CLIENTS).clock;
     // Warnings and worse are read by the simulator: a message over max_payload that a component
     // tried to send is a violated invariant (publishSafe / serveRequests drop it and log it).
     this.log = pino({ level: opts.logLevel ?? 'warn', base: null, timestamp: false }, { write: (line: string) => this.onLog(line) });
@@ -230,7 +271,9 @@ export class ClusterSim {
     const inc = this.sched.incarnation(id);
     const replica = new Replica({
       ...this.processDeps(id, inc),
-      voters: REPLICAS,
+      // A replica that joins (the spare, or a removed one back with an empty disk) is not in its own
+      // initial configuration: it never campaigns and learns the real one from the leader's log.
+      voters: this.joiners.has(id) ? REPLICAS.filter((r) => r !== id) : REPLICAS,
       storage: NODES,
       config: this.config.consensus,
       coalesceRaftMessages: this.o.bugs.coalesceRaftMessages,
@@ -245,7 +288,7 @@ export class ClusterSim {
     const inc = this.sched.incarnation(id);
     const node = new StorageNode({
       ...this.processDeps(id, inc),
-      replicaIds: REPLICAS,
+      replicaIds: ALL_REPLICAS,
       config: this.config.storage,
       onApplied: (entries) => this.onApplied(id, entries),
       unboundedReadReplies: this.o.bugs.unboundedReadReplies,
@@ -253,6 +296,9 @@ export class ClusterSim {
     this.procs.set(id, { id, inc, node });
     await node.start().catch((e: unknown) => this.onFatal(id, inc, e));
   }
+
+  /** Replicas that start with an empty disk and join through a membership change. */
+  private readonly joiners = new Set<string>(ALL_REPLICAS.filter((r) => !REPLICAS.includes(r)));
 
   private async startGateway(): Promise<void> {
     const inc = this.sched.incarnation(GATEWAY);
@@ -270,6 +316,13 @@ export class ClusterSim {
     this.procs.set(GATEWAY, { id: GATEWAY, inc });
   }
 
+  /** The process's data dir is lost (a new empty disk): it starts over as a new member would. */
+  private wipe(id: string): void {
+    const d = this.disks.get(id);
+    if (d) this.wipedStats.push(d.stats);
+    this.disks.delete(id);
+  }
+
   private diskOf(id: string): SimDisk {
     let d = this.disks.get(id);
     if (!d) {
@@ -281,7 +334,7 @@ export class ClusterSim {
 
   private diskStats(): DiskStats {
     const sum: DiskStats = { writes: 0, fsyncs: 0, fsyncErrors: 0, enospc: 0, crashes: 0, lostWrites: 0, tornWrites: 0 };
-    for (const d of this.disks.values()) for (const k of Object.keys(sum) as (keyof DiskStats)[]) sum[k] += d.stats[k];
+    for (const st of [...[...this.disks.values()].map((d) => d.stats), ...this.wipedStats]) for (const k of Object.keys(sum) as (keyof DiskStats)[]) sum[k] += st[k];
     return sum;
   }
 
@@ -316,7 +369,8 @@ export class ClusterSim {
   }
 
   private async restart(id: string): Promise<void> {
-    if (REPLICAS.includes(id)) await this.startReplica(id);
+    if (id === GATEWAY) await this.startGateway();
+    else if (ALL_REPLICAS.includes(id)) await this.startReplica(id);
     else await this.startNode(id);
   }
 
@@ -356,57 +410,172 @@ export class ClusterSim {
     this.faults[kind] = (this.faults[kind] ?? 0) + 1;
   }
 
+  private pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.rnd.float() * xs.length)];
+  }
+
+  /** Ids of the running-or-crashed consensus replicas and storage nodes (not the gateway). */
+  private serverIds(): string[] {
+    return [...this.procs.keys()].filter((id) => id !== GATEWAY);
+  }
+
   /** One fault, drawn from the mix documented in docs/reliability.md. */
   private async injectFault(): Promise<void> {
-    const f = this.net.faults;
     const r = this.rnd.float();
-    const all = [...REPLICAS, ...NODES];
-    const pick = <T>(xs: T[]): T => xs[Math.floor(this.rnd.float() * xs.length)];
-    if (r < 0.25) {
-      // Network weather: loss, duplication, reordering, latency.
-      const weather: Partial<NetworkFaults> = { dropRate: pick([0, 0, 0.02, 0.1]), duplicateRate: pick([0, 0.02, 0.05]), reorderRate: pick([0, 0.05, 0.2]), latencyMsMax: pick([4, 10, 40]) };
-      Object.assign(f, weather);
-      this.count('network-weather');
-    } else if (r < 0.45) {
-      const a = pick(all);
-      const others = all.filter((x) => x !== a);
+    if (r < 0.2) this.networkWeather();
+    else if (r < 0.36) {
+      const a = this.pick(this.serverIds());
       // The gateway stays with the majority side, or alone on its side for a minority cut.
-      this.net.partition([a], [...others, GATEWAY]);
+      this.net.partition([a], HOSTS.filter((h) => h !== a));
       this.count('partition');
-    } else if (r < 0.55) {
+    } else if (r < 0.44) {
       this.net.heal();
       this.count('heal');
-    } else if (r < 0.72) {
-      const down = [...this.procs.values()].filter((p) => !p.inc.alive && p.id !== GATEWAY);
-      if (down.length && this.rnd.float() < 0.6) {
-        const p = pick(down);
-        // Not awaited: with disk latency, start-up needs the scheduler to run.
-        void this.restart(p.id);
-        this.count('restart');
-      } else {
-        const up = [...this.procs.values()].filter((p) => p.inc.alive && p.id !== GATEWAY);
-        // At most one replica and one storage node down at a time: the cluster can still make progress.
-        const downReplicas = down.filter((p) => REPLICAS.includes(p.id)).length;
-        const downNodes = down.filter((p) => NODES.includes(p.id)).length;
-        const candidates = up.filter((p) => (REPLICAS.includes(p.id) ? downReplicas === 0 : downNodes === 0));
-        if (candidates.length) {
-          this.crash(pick(candidates));
-          this.count('crash');
-        }
-      }
-    } else if (r < 0.84) {
-      this.diskWeather(pick(all));
-    } else {
+    } else if (r < 0.59) this.crashOrRestart();
+    else if (r < 0.7) this.diskWeather(this.pick(this.serverIds()));
+    else if (r < 0.86) {
       // The next writes carry large values: Append batches, ship batches and read replies near max_payload.
       this.count('large-values-burst');
       this.burst = 8;
+    } else if (r < 0.92) this.memberChange();
+    else if (r < 0.96) this.wipeStorageNode();
+    else this.crashGateway();
+  }
+
+  /** Network weather: loss, duplication, reordering, latency. */
+  private networkWeather(): void {
+    const weather: Partial<NetworkFaults> = { dropRate: this.pick([0, 0, 0.02, 0.1]), duplicateRate: this.pick([0, 0.02, 0.05]), reorderRate: this.pick([0, 0.05, 0.2]), latencyMsMax: this.pick([4, 10, 40]) };
+    Object.assign(this.net.faults, weather);
+    this.count('network-weather');
+  }
+
+  /** How many replicas and storage nodes are down now. */
+  private downCounts(): { replicas: number; nodes: number } {
+    const down = [...this.procs.values()].filter((p) => !p.inc.alive);
+    return { replicas: down.filter((p) => ALL_REPLICAS.includes(p.id)).length, nodes: down.filter((p) => NODES.includes(p.id)).length };
+  }
+
+  private crashOrRestart(): void {
+    const down = [...this.procs.values()].filter((p) => !p.inc.alive);
+    if (down.length && this.rnd.float() < 0.6) {
+      // Not awaited: with disk latency, start-up needs the scheduler to run.
+      void this.restart(this.pick(down).id);
+      this.count('restart');
+      return;
     }
+    // At most one replica and one storage node down at a time: the cluster can still make progress.
+    const d = this.downCounts();
+    const candidates = [...this.procs.values()].filter((p) => p.inc.alive && p.id !== GATEWAY && (NODES.includes(p.id) ? d.nodes === 0 : d.replicas === 0));
+    if (candidates.length) {
+      this.crash(this.pick(candidates));
+      this.count('crash');
+    }
+  }
+
+  /**
+   * A storage node loses its data dir (crash, then an empty disk): when it restarts (a later fault,
+   * or the end of the faults), it replays the Raft log from index 1 or, on a compacting seed whose
+   * log no longer holds it, bootstraps from its peer's snapshot over the bus (counted from its
+   * warning as `snapshot-bootstrap`).
+   */
+  private wipeStorageNode(): void {
+    const d = this.downCounts();
+    const candidates = NODES.filter((id) => d.nodes === 0 || !this.procs.get(id)!.inc.alive);
+    const id = this.pick(candidates);
+    this.crash(this.procs.get(id)!);
+    this.wipe(id);
+    this.count('wipe-storage-node');
+  }
+
+  /** The gateway process dies: its paths, its view of the cluster, its requests in flight. A later fault (or the end of the faults) starts a new one; the clients move to it. */
+  private crashGateway(): void {
+    const p = this.procs.get(GATEWAY)!;
+    if (!p.inc.alive) return;
+    this.crash(p);
+    this.count('gateway-crash');
+  }
+
+  /** The replica that leads in the highest term, among the live ones, or null. */
+  private leaderStatus(): ReturnType<Replica['status']> | null {
+    let best: ReturnType<Replica['status']> | null = null;
+    for (const p of this.procs.values()) {
+      if (!p.replica || !p.inc.alive) continue;
+      let st;
+      try {
+        st = p.replica.status();
+      } catch {
+        continue; // installing a snapshot: its log is closed for a moment
+      }
+      if (st.role === 'leader' && (!best || st.term > best.term)) best = st;
+    }
+    return best;
+  }
+
+  /**
+   * One membership step through the leader's member request path (thesis §4), one at a time:
+   * 3 voters → add the spare (learner, caught up, voter); 4 voters → remove one, half the time
+   * the leader itself (§4.2.2); a learner left by a failed add → add it again.
+   */
+  private memberChange(): void {
+    const leader = this.memberBusy ? null : this.leaderStatus();
+    if (!leader?.conf) return;
+    const { voters, learners } = leader.conf;
+    let req: MemberRequest | null = null;
+    if (learners.length) req = { op: 'add', kind: 'replica', id: learners[0] };
+    else if (voters.length > REPLICAS.length) req = { op: 'remove', kind: 'replica', id: this.rnd.float() < 0.5 ? leader.id : this.pick(voters) };
+    else {
+      const spare = ALL_REPLICAS.find((id) => !voters.includes(id));
+      if (spare) req = { op: 'add', kind: 'replica', id: spare };
+    }
+    if (!req) return;
+    this.count(`member-${req.op}`);
+    if (req.op === 'remove' && req.id === leader.id) this.count('member-remove-leader');
+    void this.memberRequest(req, leader.id, learners.includes(req.id));
+  }
+
+  /** Sends `req` to `leaderId` as the operator; a removed replica stops and loses its disk (it may come back later as a new member). */
+  private async memberRequest(req: MemberRequest, leaderId: string, isLearner: boolean): Promise<void> {
+    this.memberBusy = true;
+    let added = false;
+    try {
+      if (req.op === 'add') this.prepareJoiner(req.id, isLearner);
+      const msg = await this.operator.request(this.subjects.member(leaderId), encodeMemberRequest(req), { timeoutMs: MEMBER_REQUEST_TIMEOUT_MS });
+      const reply = decodeMemberReply(msg.data);
+      if (reply.status === 'ok') this.count(`member-${req.op}-ok`);
+      added = reply.status === 'ok' && req.op === 'add';
+      const p = this.procs.get(req.id);
+      if (reply.status === 'ok' && req.op === 'remove' && p && !this.faultsEnded) {
+        this.crash(p);
+        this.procs.delete(req.id);
+        this.wipe(req.id);
+        this.joiners.add(req.id);
+      }
+    } catch {
+      // Timeout or no responders: the outcome is unknown; the next change starts from the configuration then.
+    } finally {
+      this.memberBusy = false;
+    }
+    // Most of the time a removal follows an addition at once (4 → 3 voters), so that seeds see both.
+    if (added && !this.faultsEnded && this.rnd.float() < 0.7) this.memberChange();
+  }
+
+  /** Makes sure the replica about to be added runs: a learner is restarted if down; a new member starts on an empty disk. */
+  private prepareJoiner(id: string, isLearner: boolean): void {
+    const p = this.procs.get(id);
+    if (isLearner) {
+      if (!p?.inc.alive) void this.startReplica(id);
+      return;
+    }
+    // Removed without the operator hearing it (or never started): it starts over as a new member.
+    if (p) this.crash(p);
+    this.wipe(id);
+    this.joiners.add(id);
+    void this.startReplica(id);
   }
 
   /** Disk faults on one process's disk until the next disk fault or the end of the faults: fsync errors, ENOSPC, latency, or healthy again. */
   private diskWeather(id: string): void {
-    const pick = <T>(xs: T[]): T => xs[Math.floor(this.rnd.float() * xs.length)];
-    const weather: Partial<DiskFaults> = { fsyncErrorRate: pick([0, 0, 0.01, 0.05]), enospcRate: pick([0, 0, 0.01, 0.05]), latencyMsMax: pick([0, 0, 1, 5]) };
+    const weather: Partial<DiskFaults> = { fsyncErrorRate: this.pick([0, 0, 0.01, 0.05]), enospcRate: this.pick([0, 0, 0.01, 0.05]), latencyMsMax: this.pick([0, 0, 1, 5]) };
     Object.assign(this.diskOf(id).faults, weather);
     this.count('disk-weather');
   }
@@ -432,13 +601,29 @@ export class ClusterSim {
     return tag + 'v'.repeat(bytes);
   }
 
+  /**
+   * `op` on the current gateway, bounded by CLIENT_OP_TIMEOUT_MS on the clients' clock: a gateway
+   * that crashed never answers, and the client then moves on to the next gateway incarnation.
+   */
+  private bounded<T extends { status: Status; message: string }>(op: Promise<T>, timedOut: T): Promise<T> {
+    return new Promise<T>((resolve) => {
+      const timer = this.clientClock.setTimeout(() => resolve(timedOut), CLIENT_OP_TIMEOUT_MS);
+      void op.then((r) => {
+        this.clientClock.clearTimer(timer);
+        resolve(r);
+      });
+    });
+  }
+
   private async client(c: number): Promise<void> {
-    const session = this.sessions[c];
-    const gw = this.procs.get(GATEWAY)!.inc.clock;
     let n = 0;
     while (!this.stopClients && !this.failure) {
-      await sleep(gw, 5 + Math.floor(this.rnd.float() * 40));
+      await sleep(this.clientClock, 5 + Math.floor(this.rnd.float() * 40));
       if (this.stopClients) return;
+      // No gateway running (it crashed and was not restarted yet): nothing to connect to.
+      if (!this.procs.get(GATEWAY)!.inc.alive) continue;
+      const session = this.sessions[c];
+      const lost = { status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: 'no answer: the gateway was lost' };
       const key = `k${Math.floor(this.rnd.float() * this.o.keys)}`;
       const kb = Buffer.from(key);
       const r = this.rnd.float();
@@ -446,13 +631,13 @@ export class ClusterSim {
       if (calm) this.calmPending++;
       if (r < 0.45) {
         const id = this.history.invoke(c, 'get', key);
-        const res = await session.get(kb);
+        const res = await this.bounded(session.get(kb), lost);
         if (!this.recordGet(id, res) && calm) this.calmFailures.push(`get ${key}: ${Status[res.status]} ${res.message}`);
       } else {
         const del = r > 0.9;
         const value = del ? undefined : this.value(c, n++);
         const id = this.history.invoke(c, del ? 'delete' : 'put', key, value);
-        const res = del ? await session.del(kb) : await session.set(kb, Buffer.from(value!));
+        const res = await this.bounded(del ? session.del(kb) : session.set(kb, Buffer.from(value!)), lost);
         if (res.status === Status.Ok) this.history.ok(id);
         else this.history.info(id); // UNAVAILABLE may hide an applied write
         if (calm && res.status !== Status.Ok) this.calmFailures.push(`${del ? 'del' : 'set'} ${key}: ${Status[res.status]} ${res.message}`);
@@ -518,6 +703,7 @@ export class ClusterSim {
     } catch {
       return;
     }
+    if (rec.msg?.startsWith('bootstrap: the Raft log is compacted past this node')) this.count('snapshot-bootstrap');
     if (rec.maxPayloadBytes !== undefined) {
       this.failure ??= `${rec.process ?? '?'} tried to send ${rec.bytes} bytes on ${rec.subject}, over max_payload ${rec.maxPayloadBytes}: ${rec.msg}`;
     }
@@ -566,19 +752,25 @@ export class ClusterSim {
     }
   }
 
-  /** @returns what is not converged yet (no leader, a replica or storage node behind its commit index), or null. */
+  /** @returns what is not converged yet (no leader, a member replica or storage node behind its commit index), or null. */
   private notConverged(): string | null {
     if (this.calmPending) return `${this.calmPending} client operations unanswered`;
-    let statuses;
-    try {
-      statuses = REPLICAS.map((id) => this.procs.get(id)!.replica!.status());
-    } catch (e) {
-      // A replica installing a leader's snapshot has its log closed for a moment (RaftLogStore.reset).
-      return `a replica has no status: ${(e as Error).message}`;
+    const replicas = [...this.procs.values()].filter((p) => p.replica);
+    const statuses = [];
+    for (const p of replicas) {
+      try {
+        statuses.push(p.replica!.status());
+      } catch (e) {
+        // A replica installing a leader's snapshot has its log closed for a moment (RaftLogStore.reset).
+        return `replica ${p.id} has no status: ${(e as Error).message}`;
+      }
     }
-    const leader = statuses.find((s) => s.role === 'leader');
+    const leader = this.leaderStatus();
     if (!leader) return `no leader: ${statuses.map((s) => `${s.id}:${s.role}@${s.term}`).join(' ')}`;
-    for (const s of statuses) {
+    const members = leader.conf ? [...leader.conf.voters, ...leader.conf.learners] : REPLICAS;
+    for (const id of members) {
+      const s = statuses.find((x) => x.id === id);
+      if (!s) return `member replica ${id} is not running`;
       if (s.commitIndex < leader.commitIndex) return `replica ${s.id} commit index ${s.commitIndex} behind the leader's ${leader.commitIndex}`;
     }
     for (const id of NODES) {

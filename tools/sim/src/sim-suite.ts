@@ -20,7 +20,7 @@ const BUG_SEEDS_MAX = 50;
 const TEST_TIMEOUT_MS = Number(env.CAIRN_SIM_TIMEOUT_MS ?? 5 * 60_000);
 /** Every fault kind of the mix must occur in a shard of at least this many seeds. */
 const COVERAGE_SEEDS_MIN = 100;
-const FAULT_KINDS = ['network-weather', 'partition', 'heal', 'crash', 'restart', 'disk-weather', 'disk-fatal', 'large-values-burst'];
+const FAULT_KINDS = ['network-weather', 'partition', 'heal', 'crash', 'restart', 'disk-weather', 'disk-fatal', 'large-values-burst', 'member-add', 'member-add-ok', 'member-remove', 'member-remove-ok', 'wipe-storage-node', 'gateway-crash'];
 
 /** Seeds A..B from CAIRN_SIM_SEEDS (`N` or `A-B`). @throws Error on any other form. */
 function seedRange(): [number, number] {
