@@ -284,320 +284,431 @@ export function writeOutcome(err: unknown): 'fail' | 'info' {
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const startedMs = Date.now();
-  const say = options.log ?? (() => undefined);
-  const clients = options.clients ?? 8;
-  const keys = options.keys ?? 20;
-  const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const dirGiven = options.configOut !== undefined;
   const dir = dirGiven ? resolve(options.configOut!) : mkdtempSync(join(tmpdir(), 'cairn-chaos-'));
-  const { configPath, host, port, httpPort, respPort, dataDir } = await writeChaosConfig(dir);
-  const problems: string[] = [];
-  const faultLog: InjectedFault[] = [];
-  const membershipLog: MembershipStep[] = [];
-  const recorder = new HistoryRecorder();
+  const files = await writeChaosConfig(dir);
   const noFaults = options.faults?.kinds !== undefined && options.faults.kinds.length === 0;
   const plan = noFaults ? [] : planFaults({ ...options.faults, seed: options.seed, durationMs: options.durationMs, counts: CHAOS_CLUSTER });
-  /** Faults and membership steps take turns (a kill in the middle of a removal could cost the quorum). */
-  let turn: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = turn.then(fn, fn);
-    turn = run.catch(() => undefined);
-    return run;
-  };
-  const paused = new Set<string>();
-  let natsDown = false;
-  let passed = false;
-  let unexpectedExits = 0;
-  const bigValues: BigValuesOptions | null = options.bigValues ? (options.bigValues === true ? {} : options.bigValues) : null;
-  const bigStats = bigValues ? newBigValuesStats() : null;
   const useProxies = options.proxies === true || plan.some((f) => PARTITION_KINDS.includes(f.kind));
-  const { proxies, configs } = useProxies ? await startNatsProxies(configPath, CHAOS_PROCESS_IDS) : { proxies: new Map<string, TcpProxy>(), configs: new Map<string, string>() };
+  const { proxies, configs } = useProxies ? await startNatsProxies(files.configPath, CHAOS_PROCESS_IDS) : { proxies: new Map<string, TcpProxy>(), configs: new Map<string, string>() };
+  return new ChaosRun(options, { startedMs, dir, dirGiven, ...files, plan, useProxies, proxies, configs }).execute();
+}
 
-  const cluster = LocalCluster.create({
-    configPath,
-    configPathFor: (id) => configs.get(id),
-    onUnexpectedExit: (x) => {
-      unexpectedExits++;
-      problems.push(`${x.role} ${x.id} exited on its own (code ${x.code}, signal ${x.signal}); log tail:\n${x.logTail}`);
-    },
-  });
-  say(
-    `chaos: seed ${options.seed}, ${options.durationMs} ms, ${clients} clients, ${keys} keys${bigValues ? ', big values' : ''}${useProxies ? ', NATS proxies' : ''}, ${plan.length} faults planned; dir ${dir}`,
-  );
-  try {
-    await cluster.launch(READY_TIMEOUT_MS);
-    const t0 = Date.now();
-    const elapsed = () => Date.now() - t0;
-    let loadOver = false;
-    const over = () => loadOver || elapsed() >= options.durationMs || options.signal?.aborted === true;
+/** What `runChaos` prepares before the cluster starts. */
+interface ChaosSetup {
+  startedMs: number;
+  dir: string;
+  dirGiven: boolean;
+  configPath: string;
+  host: string;
+  port: number;
+  httpPort: number;
+  respPort: number;
+  dataDir: string;
+  plan: PlannedFault[];
+  useProxies: boolean;
+  proxies: Map<string, TcpProxy>;
+  configs: Map<string, string>;
+}
 
-    // --- clients ----------------------------------------------------------------------------
-    const clientLoop = async (clientId: number): Promise<void> => {
-      const rng = mulberry32((options.seed ^ Math.imul(clientId + 1, 0x9e3779b1)) >>> 0);
-      let conn: CairnClient | null = null;
-      let writes = 0;
-      for (let n = 0; n < OPS_PER_CLIENT_MAX && !over(); n++) {
-        const r = rng();
-        const key = `k${Math.floor(rng() * keys)}`;
-        const kind: OperationKind = r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
-        const value = kind === 'put' ? `c${clientId}-w${++writes}` : undefined;
-        const id = recorder.invoke(clientId, kind, key, value);
-        if (!conn) {
-          try {
-            conn = await CairnClient.connect({ host, port, connectTimeoutMs: 2000, requestTimeoutMs });
-          } catch {
-            recorder.fail(id); // no connection: nothing was sent
-            await sleep(ERROR_BACKOFF_MS);
-            continue;
-          }
-        }
-        try {
-          if (kind === 'get') {
-            const got = await conn.get(key);
-            recorder.ok(id, got ? got.value.toString('utf8') : null);
-          } else {
-            if (kind === 'put') await conn.set(key, value!);
-            else await conn.del(key);
-            recorder.ok(id);
-          }
-          if (options.thinkMs) await sleep(options.thinkMs);
-        } catch (e) {
-          // A read has no effect: a failed or indeterminate GET is a fail.
-          if (kind === 'get') recorder.fail(id);
-          else if (writeOutcome(e) === 'fail') recorder.fail(id);
-          else recorder.info(id);
-          if (conn.stats().closed) conn = null;
-          await sleep(ERROR_BACKOFF_MS);
-        }
-      }
-      if (conn) await conn.close().catch(() => conn?.destroy());
-    };
+/** One chaos run: the cluster, the load, the faults and membership steps, and what was recorded. */
+class ChaosRun {
+  private readonly say: (line: string) => void;
+  private readonly clients: number;
+  private readonly keys: number;
+  private readonly requestTimeoutMs: number;
+  private readonly problems: string[] = [];
+  private readonly faultLog: InjectedFault[] = [];
+  private readonly membershipLog: MembershipStep[] = [];
+  private readonly recorder = new HistoryRecorder();
+  /** Faults and membership steps take turns (a kill in the middle of a removal could cost the quorum). */
+  private turn: Promise<unknown> = Promise.resolve();
+  private readonly paused = new Set<string>();
+  private natsDown = false;
+  private passed = false;
+  private unexpectedExits = 0;
+  private readonly bigValues: BigValuesOptions | null;
+  private readonly bigStats: BigValuesStats | null;
+  private readonly cluster: LocalCluster;
+  private readonly members: MembersApi;
+  private t0 = 0;
+  private loadOver = false;
 
-    // --- faults -----------------------------------------------------------------------------
-    const resolveTarget = async (f: PlannedFault): Promise<string> => {
-      if (f.target.kind === 'leader') return cluster.leaderId(READY_TIMEOUT_MS);
-      if (f.target.kind === 'nats') return 'nats-server';
-      const ids = cluster.ids(f.target.role);
-      return ids[f.target.index % ids.length]!;
-    };
-    /** Injects `f`, heals it and waits until replicas caught up; `started` gets the fault as soon as it is injected. */
-    const inject = async (f: PlannedFault, started: InjectedFault[]): Promise<InjectedFault> => {
-      const target = await resolveTarget(f);
-      const done: InjectedFault = { kind: f.kind, target, plannedAtMs: f.atMs, startedAtMs: elapsed(), healedAtMs: 0, holdMs: f.holdMs };
-      started.push(done);
-      say(`chaos: +${(done.startedAtMs / 1000).toFixed(1)}s ${f.kind} ${target} (${describeTarget(f.target)}) for ${f.holdMs} ms`);
-      switch (f.kind) {
-        case 'kill':
-        case 'kill-leader':
-          await cluster.kill(target, 'SIGKILL');
-          await sleep(f.holdMs);
-          await cluster.restart(target, READY_TIMEOUT_MS);
-          break;
-        case 'pause':
-        case 'pause-leader': {
-          const pid = cluster.pid(target);
-          if (pid === null) throw new Error(`${target} is not running: cannot pause it`);
-          process.kill(pid, 'SIGSTOP');
-          paused.add(target);
-          await sleep(f.holdMs);
-          process.kill(pid, 'SIGCONT');
-          paused.delete(target);
-          break;
-        }
-        case 'partition':
-        case 'partition-leader': {
-          const proxy = proxies.get(target);
-          if (!proxy) throw new Error(`${target} has no NATS proxy: cannot partition it`);
-          const severed = proxy.cut();
-          const refusedBefore = proxy.stats().refused;
-          await sleep(f.holdMs);
-          proxy.heal();
-          done.detail = `${severed} NATS connection(s) reset, ${proxy.stats().refused - refusedBefore} reconnect(s) refused`;
-          break;
-        }
-        case 'nats-restart':
-          natsDown = true;
-          await cluster.stopNats();
-          await sleep(f.holdMs);
-          await cluster.startNats();
-          natsDown = false;
-          break;
-        case 'wipe': {
-          await cluster.kill(target, 'SIGKILL');
-          rmSync(join(dataDir, target), { recursive: true, force: true });
-          await sleep(f.holdMs);
-          await cluster.restart(target, READY_TIMEOUT_MS);
-          // It rebuilds (snapshot from its peer, or the log): until then only the peer serves reads,
-          // so the next fault waits for it.
-          const lag = await waitStorageCaughtUp(cluster, target, CATCH_UP_TIMEOUT_MS);
-          const log = readFileSync(cluster.logPath(target), 'utf8');
-          done.detail = `data dir deleted; rebuilt ${log.includes('bootstrap: snapshot installed') ? 'from a peer snapshot' : 'from the Raft log'}${lag ? `; ${lag}` : ''}`;
-          if (lag) throw new Error(lag);
-          break;
-        }
-        case 'torn-write':
-        case 'torn-tail': {
-          await cluster.kill(target, 'SIGKILL');
-          const logPath = cluster.logPath(target);
-          const logBytesBefore = existsSync(logPath) ? statSync(logPath).size : 0;
-          const replicaDir = join(dataDir, target);
-          let torn = false;
-          if (f.kind === 'torn-tail') {
-            const cut = tearRaftLogTail(replicaDir, f.tornBytes ?? 1);
-            torn = cut !== null;
-            done.detail = cut ? `cut ${cut.cutBytes} of ${cut.sizeBytes} bytes of ${cut.file}` : 'last segment had no record to tear';
-          } else {
-            const added = appendTornRecord(replicaDir, f.tornBytes ?? 1);
-            torn = added !== null;
-            done.detail = added ? `appended ${added.appendedBytes} bytes of a partial record to ${added.file}` : 'no segment yet';
-          }
-          await sleep(f.holdMs);
-          await cluster.restart(target, READY_TIMEOUT_MS);
-          if (torn) {
-            const since = readFileSync(logPath).subarray(logBytesBefore).toString('utf8');
-            done.detail += since.includes('torn tail truncated on recovery') ? '; recovery truncated the torn record' : '; recovery found no torn record (the cut ended on a record boundary)';
-          }
-          break;
-        }
-      }
-      await cluster.waitReady(READY_TIMEOUT_MS);
-      const lag = await waitCaughtUp(cluster, CATCH_UP_TIMEOUT_MS);
-      done.healedAtMs = elapsed();
-      // A replica that did not catch up may miss acknowledged entries: another fault now could
-      // lose them for real, so the run injects nothing more (the load and the check go on).
-      if (lag) throw new Error(`${lag} (no further faults injected)`);
-      return done;
-    };
-    const faultLoop = async (): Promise<void> => {
-      for (const f of plan) {
-        const waitMs = f.atMs - elapsed();
-        if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
-        if (over() || elapsed() + f.holdMs > options.durationMs) break;
-        const injected: InjectedFault[] = [];
-        try {
-          faultLog.push(await exclusive(() => inject(f, injected)));
-        } catch (e) {
-          faultLog.push(...injected);
-          problems.push(`${f.kind} at +${elapsed()} ms: recovery failed: ${(e as Error).message}`);
-          break;
-        }
-      }
-    };
+  constructor(
+    private readonly options: ChaosOptions,
+    private readonly setup: ChaosSetup,
+  ) {
+    this.say = options.log ?? (() => undefined);
+    this.clients = options.clients ?? 8;
+    this.keys = options.keys ?? 20;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+    this.bigValues = options.bigValues ? (options.bigValues === true ? {} : options.bigValues) : null;
+    this.bigStats = this.bigValues ? newBigValuesStats() : null;
+    this.cluster = LocalCluster.create({
+      configPath: setup.configPath,
+      configPathFor: (id) => setup.configs.get(id),
+      onUnexpectedExit: (x) => {
+        this.unexpectedExits++;
+        this.problems.push(`${x.role} ${x.id} exited on its own (code ${x.code}, signal ${x.signal}); log tail:\n${x.logTail}`);
+      },
+    });
+    this.members = new MembersApi(setup.host, setup.httpPort);
+  }
 
-    // --- membership (thesis §4): 3 → 5 → 3, the leader removed on the way --------------------
-    const members = new MembersApi(host, httpPort);
-    const membershipLoop = async (): Promise<void> => {
-      if (!options.membership) return;
-      // Each step resolves to the voters in the configuration its last change committed.
-      const steps: { atFraction: number; action: string; run: () => Promise<string[]> }[] = [
-        { atFraction: 0.12, action: 'join and add c4', run: () => cluster.join('c4', 'consensus', READY_TIMEOUT_MS).then(() => members.add('c4')) },
-        { atFraction: 0.3, action: 'join and add c5', run: () => cluster.join('c5', 'consensus', READY_TIMEOUT_MS).then(() => members.add('c5')) },
-        {
-          atFraction: 0.5,
-          action: 'remove the leader',
-          run: async () => {
-            const leader = await cluster.leaderId(READY_TIMEOUT_MS);
-            const voters = await members.remove(leader);
-            await cluster.forget(leader);
-            return voters;
-          },
-        },
-        {
-          atFraction: 0.7,
-          action: 'remove a first-three follower',
-          run: async () => {
-            const leader = await cluster.leaderId(READY_TIMEOUT_MS);
-            const victim = ['c1', 'c2', 'c3'].find((id) => id !== leader && cluster.ids('consensus').includes(id));
-            if (!victim) throw new Error('no first-three follower left to remove');
-            const voters = await members.remove(victim);
-            await cluster.forget(victim);
-            return voters;
-          },
-        },
-      ];
-      for (const step of steps) {
-        const waitMs = step.atFraction * options.durationMs - elapsed();
-        if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
-        if (over()) break;
-        const atMs = elapsed();
-        try {
-          const leaderBefore = await cluster.leaderId(READY_TIMEOUT_MS);
-          const voters = await exclusive(step.run);
-          const action = step.action === 'remove the leader' ? `removed leader ${leaderBefore}` : step.action;
-          membershipLog.push({ action, atMs, ms: elapsed() - atMs, voters });
-          say(`chaos: +${(atMs / 1000).toFixed(1)}s membership: ${action} in ${elapsed() - atMs} ms; voters ${voters.join(',')}`);
-        } catch (e) {
-          problems.push(`membership step "${step.action}" at +${atMs} ms failed: ${(e as Error).message}`);
-          break;
-        }
-      }
-    };
+  async execute(): Promise<ChaosResult> {
+    const { options, setup, clients, keys, bigValues } = this;
+    this.say(
+      `chaos: seed ${options.seed}, ${options.durationMs} ms, ${clients} clients, ${keys} keys${bigValues ? ', big values' : ''}${setup.useProxies ? ', NATS proxies' : ''}, ${setup.plan.length} faults planned; dir ${setup.dir}`,
+    );
+    try {
+      await this.cluster.launch(READY_TIMEOUT_MS);
+      this.t0 = Date.now();
+      await this.runLoad();
+      await this.heal();
+      return await this.finish();
+    } finally {
+      await this.cleanup();
+    }
+  }
 
-    const load: Promise<unknown>[] = Array.from({ length: clients }, (_, i) => clientLoop(i));
+  private readonly elapsed = (): number => Date.now() - this.t0;
+  private readonly over = (): boolean => this.loadOver || this.elapsed() >= this.options.durationMs || this.options.signal?.aborted === true;
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Clients (and big values) for durationMs, with the faults and membership steps alongside. */
+  private async runLoad(): Promise<void> {
+    const { options, setup, bigValues, clients } = this;
+    const load: Promise<unknown>[] = Array.from({ length: clients }, (_, i) => this.clientLoop(i));
     if (bigValues) {
       // Client ids after the small clients and the final reader (id = clients).
+      const { recorder, requestTimeoutMs, over } = this;
       load.push(
-        runBigValues(bigValues, { recorder, seed: options.seed, host, port, respPort, requestTimeoutMs, firstClientId: clients + 1, over, writeOutcome, errorBackoffMs: ERROR_BACKOFF_MS }, bigStats!),
+        runBigValues(bigValues, { recorder, seed: options.seed, host: setup.host, port: setup.port, respPort: setup.respPort, requestTimeoutMs, firstClientId: clients + 1, over, writeOutcome, errorBackoffMs: ERROR_BACKOFF_MS }, this.bigStats!),
       );
     }
-    await Promise.all([faultLoop(), membershipLoop()]);
-    const restMs = options.durationMs - elapsed();
+    await Promise.all([this.faultLoop(), this.membershipLoop()]);
+    const restMs = options.durationMs - this.elapsed();
     if (restMs > 0) await sleep(restMs, undefined, { signal: options.signal }).catch(() => undefined);
-    loadOver = true;
+    this.loadOver = true;
     await Promise.all(load);
-    say(`chaos: load over after ${elapsed()} ms; healing`);
+    this.say(`chaos: load over after ${this.elapsed()} ms; healing`);
+  }
 
-    // --- heal, final reads, check ------------------------------------------------------------
-    for (const p of proxies.values()) p.heal();
-    await healAll(cluster, paused, natsDown).catch((e: unknown) => problems.push(`healing failed: ${(e as Error).message}`));
-    natsDown = false;
+  // --- clients ----------------------------------------------------------------------------
+
+  private async clientLoop(clientId: number): Promise<void> {
+    const { options, recorder, keys } = this;
+    const rng = mulberry32((options.seed ^ Math.imul(clientId + 1, 0x9e3779b1)) >>> 0);
+    let conn: CairnClient | null = null;
+    let writes = 0;
+    for (let n = 0; n < OPS_PER_CLIENT_MAX && !this.over(); n++) {
+      const r = rng();
+      const key = `k${Math.floor(rng() * keys)}`;
+      const kind: OperationKind = r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
+      const value = kind === 'put' ? `c${clientId}-w${++writes}` : undefined;
+      const id = recorder.invoke(clientId, kind, key, value);
+      if (!conn) {
+        try {
+          conn = await CairnClient.connect({ host: this.setup.host, port: this.setup.port, connectTimeoutMs: 2000, requestTimeoutMs: this.requestTimeoutMs });
+        } catch {
+          recorder.fail(id); // no connection: nothing was sent
+          await sleep(ERROR_BACKOFF_MS);
+          continue;
+        }
+      }
+      if (!(await this.clientOp(conn, id, kind, key, value))) {
+        if (conn.stats().closed) conn = null;
+        await sleep(ERROR_BACKOFF_MS);
+      }
+    }
+    if (conn) await conn.close().catch(() => conn?.destroy());
+  }
+
+  /** Runs one operation and records its outcome; false when it failed (the caller backs off). */
+  private async clientOp(conn: CairnClient, id: number, kind: OperationKind, key: string, value: string | undefined): Promise<boolean> {
+    const { recorder } = this;
+    try {
+      if (kind === 'get') {
+        const got = await conn.get(key);
+        recorder.ok(id, got ? got.value.toString('utf8') : null);
+      } else {
+        if (kind === 'put') await conn.set(key, value!);
+        else await conn.del(key);
+        recorder.ok(id);
+      }
+      if (this.options.thinkMs) await sleep(this.options.thinkMs);
+      return true;
+    } catch (e) {
+      // A read has no effect: a failed or indeterminate GET is a fail.
+      if (kind === 'get') recorder.fail(id);
+      else if (writeOutcome(e) === 'fail') recorder.fail(id);
+      else recorder.info(id);
+      return false;
+    }
+  }
+
+  // --- faults -----------------------------------------------------------------------------
+
+  private async faultLoop(): Promise<void> {
+    const { options } = this;
+    for (const f of this.setup.plan) {
+      const waitMs = f.atMs - this.elapsed();
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
+      if (this.over() || this.elapsed() + f.holdMs > options.durationMs) break;
+      const injected: InjectedFault[] = [];
+      try {
+        this.faultLog.push(await this.exclusive(() => this.inject(f, injected)));
+      } catch (e) {
+        this.faultLog.push(...injected);
+        this.problems.push(`${f.kind} at +${this.elapsed()} ms: recovery failed: ${(e as Error).message}`);
+        break;
+      }
+    }
+  }
+
+  private async resolveTarget(f: PlannedFault): Promise<string> {
+    if (f.target.kind === 'leader') return this.cluster.leaderId(READY_TIMEOUT_MS);
+    if (f.target.kind === 'nats') return 'nats-server';
+    const ids = this.cluster.ids(f.target.role);
+    return ids[f.target.index % ids.length]!;
+  }
+
+  /** Injects `f`, heals it and waits until replicas caught up; `started` gets the fault as soon as it is injected. */
+  private async inject(f: PlannedFault, started: InjectedFault[]): Promise<InjectedFault> {
+    const { cluster } = this;
+    const target = await this.resolveTarget(f);
+    const done: InjectedFault = { kind: f.kind, target, plannedAtMs: f.atMs, startedAtMs: this.elapsed(), healedAtMs: 0, holdMs: f.holdMs };
+    started.push(done);
+    this.say(`chaos: +${(done.startedAtMs / 1000).toFixed(1)}s ${f.kind} ${target} (${describeTarget(f.target)}) for ${f.holdMs} ms`);
+    switch (f.kind) {
+      case 'kill':
+      case 'kill-leader':
+        await cluster.kill(target, 'SIGKILL');
+        await sleep(f.holdMs);
+        await cluster.restart(target, READY_TIMEOUT_MS);
+        break;
+      case 'pause':
+      case 'pause-leader':
+        await this.pause(target, f.holdMs);
+        break;
+      case 'partition':
+      case 'partition-leader':
+        await this.partition(target, f.holdMs, done);
+        break;
+      case 'nats-restart':
+        this.natsDown = true;
+        await cluster.stopNats();
+        await sleep(f.holdMs);
+        await cluster.startNats();
+        this.natsDown = false;
+        break;
+      case 'wipe':
+        await this.wipe(target, f.holdMs, done);
+        break;
+      case 'torn-write':
+      case 'torn-tail':
+        await this.tear(f, target, done);
+        break;
+    }
+    await cluster.waitReady(READY_TIMEOUT_MS);
+    const lag = await waitCaughtUp(cluster, CATCH_UP_TIMEOUT_MS);
+    done.healedAtMs = this.elapsed();
+    // A replica that did not catch up may miss acknowledged entries: another fault now could
+    // lose them for real, so the run injects nothing more (the load and the check go on).
+    if (lag) throw new Error(`${lag} (no further faults injected)`);
+    return done;
+  }
+
+  private async pause(target: string, holdMs: number): Promise<void> {
+    const pid = this.cluster.pid(target);
+    if (pid === null) throw new Error(`${target} is not running: cannot pause it`);
+    process.kill(pid, 'SIGSTOP');
+    this.paused.add(target);
+    await sleep(holdMs);
+    process.kill(pid, 'SIGCONT');
+    this.paused.delete(target);
+  }
+
+  private async partition(target: string, holdMs: number, done: InjectedFault): Promise<void> {
+    const proxy = this.setup.proxies.get(target);
+    if (!proxy) throw new Error(`${target} has no NATS proxy: cannot partition it`);
+    const severed = proxy.cut();
+    const refusedBefore = proxy.stats().refused;
+    await sleep(holdMs);
+    proxy.heal();
+    done.detail = `${severed} NATS connection(s) reset, ${proxy.stats().refused - refusedBefore} reconnect(s) refused`;
+  }
+
+  private async wipe(target: string, holdMs: number, done: InjectedFault): Promise<void> {
+    const { cluster } = this;
+    await cluster.kill(target, 'SIGKILL');
+    rmSync(join(this.setup.dataDir, target), { recursive: true, force: true });
+    await sleep(holdMs);
+    await cluster.restart(target, READY_TIMEOUT_MS);
+    // It rebuilds (snapshot from its peer, or the log): until then only the peer serves reads,
+    // so the next fault waits for it.
+    const lag = await waitStorageCaughtUp(cluster, target, CATCH_UP_TIMEOUT_MS);
+    const log = readFileSync(cluster.logPath(target), 'utf8');
+    done.detail = `data dir deleted; rebuilt ${log.includes('bootstrap: snapshot installed') ? 'from a peer snapshot' : 'from the Raft log'}${lag ? `; ${lag}` : ''}`;
+    if (lag) throw new Error(lag);
+  }
+
+  /** torn-tail cuts the last record of the Raft log, torn-write appends a partial one; then restarts the replica. */
+  private async tear(f: PlannedFault, target: string, done: InjectedFault): Promise<void> {
+    const { cluster } = this;
+    await cluster.kill(target, 'SIGKILL');
+    const logPath = cluster.logPath(target);
+    const logBytesBefore = existsSync(logPath) ? statSync(logPath).size : 0;
+    const replicaDir = join(this.setup.dataDir, target);
+    let torn = false;
+    if (f.kind === 'torn-tail') {
+      const cut = tearRaftLogTail(replicaDir, f.tornBytes ?? 1);
+      torn = cut !== null;
+      done.detail = cut ? `cut ${cut.cutBytes} of ${cut.sizeBytes} bytes of ${cut.file}` : 'last segment had no record to tear';
+    } else {
+      const added = appendTornRecord(replicaDir, f.tornBytes ?? 1);
+      torn = added !== null;
+      done.detail = added ? `appended ${added.appendedBytes} bytes of a partial record to ${added.file}` : 'no segment yet';
+    }
+    await sleep(f.holdMs);
+    await cluster.restart(target, READY_TIMEOUT_MS);
+    if (torn) {
+      const since = readFileSync(logPath).subarray(logBytesBefore).toString('utf8');
+      done.detail += since.includes('torn tail truncated on recovery') ? '; recovery truncated the torn record' : '; recovery found no torn record (the cut ended on a record boundary)';
+    }
+  }
+
+  // --- membership (thesis §4): 3 → 5 → 3, the leader removed on the way --------------------
+
+  /** Each step resolves to the voters in the configuration its last change committed. */
+  private membershipSteps(): { atFraction: number; action: string; run: () => Promise<string[]> }[] {
+    const { cluster, members } = this;
+    return [
+      { atFraction: 0.12, action: 'join and add c4', run: () => cluster.join('c4', 'consensus', READY_TIMEOUT_MS).then(() => members.add('c4')) },
+      { atFraction: 0.3, action: 'join and add c5', run: () => cluster.join('c5', 'consensus', READY_TIMEOUT_MS).then(() => members.add('c5')) },
+      {
+        atFraction: 0.5,
+        action: 'remove the leader',
+        run: async () => {
+          const leader = await cluster.leaderId(READY_TIMEOUT_MS);
+          const voters = await members.remove(leader);
+          await cluster.forget(leader);
+          return voters;
+        },
+      },
+      {
+        atFraction: 0.7,
+        action: 'remove a first-three follower',
+        run: async () => {
+          const leader = await cluster.leaderId(READY_TIMEOUT_MS);
+          const victim = ['c1', 'c2', 'c3'].find((id) => id !== leader && cluster.ids('consensus').includes(id));
+          if (!victim) throw new Error('no first-three follower left to remove');
+          const voters = await members.remove(victim);
+          await cluster.forget(victim);
+          return voters;
+        },
+      },
+    ];
+  }
+
+  private async membershipLoop(): Promise<void> {
+    const { options, cluster } = this;
+    if (!options.membership) return;
+    for (const step of this.membershipSteps()) {
+      const waitMs = step.atFraction * options.durationMs - this.elapsed();
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
+      if (this.over()) break;
+      const atMs = this.elapsed();
+      try {
+        const leaderBefore = await cluster.leaderId(READY_TIMEOUT_MS);
+        const voters = await this.exclusive(step.run);
+        const action = step.action === 'remove the leader' ? `removed leader ${leaderBefore}` : step.action;
+        this.membershipLog.push({ action, atMs, ms: this.elapsed() - atMs, voters });
+        this.say(`chaos: +${(atMs / 1000).toFixed(1)}s membership: ${action} in ${this.elapsed() - atMs} ms; voters ${voters.join(',')}`);
+      } catch (e) {
+        this.problems.push(`membership step "${step.action}" at +${atMs} ms failed: ${(e as Error).message}`);
+        break;
+      }
+    }
+  }
+
+  // --- heal, final reads, check ------------------------------------------------------------
+
+  private async heal(): Promise<void> {
+    const { cluster, problems } = this;
+    for (const p of this.setup.proxies.values()) p.heal();
+    await healAll(cluster, this.paused, this.natsDown).catch((e: unknown) => problems.push(`healing failed: ${(e as Error).message}`));
+    this.natsDown = false;
     await cluster.waitReady(READY_TIMEOUT_MS).catch((e: unknown) => problems.push(`not ready after healing: ${(e as Error).message}`));
+  }
+
+  /** Final reads of every key, the membership outcome, the linearizability check; the result. */
+  private async finish(): Promise<ChaosResult> {
+    const { options, setup, clients, keys, bigValues, recorder } = this;
     const keyNames = [...Array.from({ length: keys }, (_, k) => `k${k}`), ...(bigValues ? bigKeys(bigValues.keys ?? 4) : [])];
-    await finalReads(recorder, clients, keyNames, host, port, requestTimeoutMs, problems);
+    await finalReads(recorder, clients, keyNames, setup.host, setup.port, this.requestTimeoutMs, this.problems);
+    await this.checkMembershipEnd();
+    this.say('chaos: checking the history');
+    const ops = recorder.operations();
+    const check = checkHistory(ops, { timeoutMs: options.checkTimeoutMs ?? CHECK_DEFAULTS.timeoutMs });
+    this.passed = check.ok && this.problems.length === 0;
+    let historyPath: string | null = options.historyPath ? resolve(options.historyPath) : null;
+    if (!historyPath && !this.passed) historyPath = join(setup.dir, 'history.jsonl');
+    if (historyPath) writeFileSync(historyPath, recorder.toJSON());
+    return this.result(ops, check, historyPath);
+  }
+
+  private async checkMembershipEnd(): Promise<void> {
+    const { options, problems, membershipLog } = this;
     if (options.membership && membershipLog.length === 4) {
-      const conf = await members.list().catch((e: unknown) => ({ voters: [], learners: [], error: (e as Error).message }));
+      const conf = await this.members.list().catch((e: unknown) => ({ voters: [], learners: [], error: (e as Error).message }));
       if (conf.voters.length !== 3 || conf.learners.length !== 0) problems.push(`membership: expected 3 voters and no learners at the end, got ${JSON.stringify(conf)}`);
     } else if (options.membership && !problems.some((p) => p.startsWith('membership'))) {
       problems.push(`membership: only ${membershipLog.length} of 4 steps ran (run too short or aborted)`);
     }
-    say('chaos: checking the history');
-    const ops = recorder.operations();
-    const check = checkHistory(ops, { timeoutMs: options.checkTimeoutMs ?? CHECK_DEFAULTS.timeoutMs });
-    passed = check.ok && problems.length === 0;
+  }
+
+  private result(ops: Operation[], check: CheckResult, historyPath: string | null): ChaosResult {
+    const { options, setup, clients, keys, bigValues, faultLog } = this;
     const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, faultLog.filter((f) => f.kind === k).length])) as Record<FaultKind, number>;
-    let historyPath: string | null = options.historyPath ? resolve(options.historyPath) : null;
-    if (!historyPath && !passed) historyPath = join(dir, 'history.jsonl');
-    if (historyPath) writeFileSync(historyPath, recorder.toJSON());
     return {
-      passed,
+      passed: this.passed,
       seed: options.seed,
       durationMs: options.durationMs,
       clients,
       keys,
-      elapsedMs: Date.now() - startedMs,
+      elapsedMs: Date.now() - setup.startedMs,
       operations: countOutcomes(ops),
       faults,
       faultLog,
-      membershipLog,
+      membershipLog: this.membershipLog,
       check,
-      problems,
-      unexpectedExits,
+      problems: this.problems,
+      unexpectedExits: this.unexpectedExits,
       lostWrites: lostAcknowledgedWrites(ops, clients),
-      bigValues: bigStats,
+      bigValues: this.bigStats,
       historyPath,
-      dir,
-      dirKept: dirGiven || !passed,
+      dir: setup.dir,
+      dirKept: setup.dirGiven || !this.passed,
       replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}`,
     };
-  } finally {
+  }
+
+  private async cleanup(): Promise<void> {
+    const { cluster, setup } = this;
     // A stopped process ignores SIGTERM until continued: resume before stopping.
-    for (const id of paused) {
+    for (const id of this.paused) {
       const pid = cluster.pid(id);
       if (pid !== null) process.kill(pid, 'SIGCONT');
     }
     await cluster.stop();
-    await Promise.all([...proxies.values()].map((p) => p.close()));
-    if (passed && !dirGiven) rmSync(dir, { recursive: true, force: true });
+    await Promise.all([...setup.proxies.values()].map((p) => p.close()));
+    if (this.passed && !setup.dirGiven) rmSync(setup.dir, { recursive: true, force: true });
   }
 }
 
