@@ -289,6 +289,10 @@ export class GatewayConfig {
   @IsInt() @Min(1) @Max(65_536)
   inflightPerConnectionMax: number = 1024;
 
+  /** HTTP: requests of one connection in flight (pipelined, not yet answered); one more is answered 503 unrun. Lower than the TLV bound: HTTP/1.1 answers in order, so the responses of a client that pipelines without reading can only be held. */
+  @IsInt() @Min(1) @Max(65_536)
+  httpInflightPerConnectionMax: number = 64;
+
   /** Open connections per door (TLV, RESP, HTTP each); one more is answered with a defined error and closed. */
   @IsInt() @Min(1) @Max(1_000_000)
   connectionsMax: number = 10_000;

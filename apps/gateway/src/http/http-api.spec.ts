@@ -9,12 +9,13 @@ import type { WritePath, WriteResult } from '../paths/write-path';
 import { HttpApi } from './http-api';
 import type { HttpLimits } from './http-limits';
 import { percentDecode } from './kv-key';
+import { ByteBudget } from '../server/flow';
 
 /** An in-memory store behind fake read/write paths, with a switch that makes both answer a given status. */
 function fakeStore() {
   const data = new Map<string, { value: Buffer; revision: number }>();
   let index = 0;
-  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number }[] };
+  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number }[], hold: null as Promise<void> | null };
   const writes = {
     submit: async (c: Command): Promise<WriteResult> => {
       if (state.failWith !== null) return { status: state.failWith, revision: 0, message: 'no leader' };
@@ -28,6 +29,7 @@ function fakeStore() {
   const reads = {
     get: async (key: Uint8Array, minIndex: number): Promise<ReadResult> => {
       state.reads.push({ key: Buffer.from(key), minIndex });
+      if (state.hold) await state.hold;
       if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
       const e = data.get(Buffer.from(key).toString('hex'));
       return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
@@ -37,12 +39,12 @@ function fakeStore() {
   return { data, state, writes, reads, readIndex };
 }
 
-async function startApi(limits?: HttpLimits) {
+async function startApi(limits?: HttpLimits, budget?: ByteBudget) {
   let nowMs = 1_000_000;
   const view = new ClusterView(() => nowMs);
   const metrics = new GatewayMetrics(view);
   const store = fakeStore();
-  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: store.reads, readIndex: store.readIndex, writes: store.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics, limits });
+  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: store.reads, readIndex: store.readIndex, writes: store.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics, limits, budget });
   await api.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${api.port()}`;
   return { api, base, view, metrics, store, advance: (ms: number) => (nowMs += ms) };
@@ -56,6 +58,8 @@ beforeEach(async () => {
 afterEach(async () => {
   await s.api.close();
 });
+
+const LIMITS: HttpLimits = { connectionsMax: 10_000, headerBytesMax: 16 * 1024, frameDeadlineMs: 30_000, idleTimeoutMs: 300_000, closeTimeoutMs: 2_000, inflightPerConnectionMax: 1024, connectionReplyBytesMax: 1024 * 1024 };
 
 const errorOf = async (r: Response) => (await r.json()) as { error: string; message: string };
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -210,7 +214,7 @@ describe('HTTP API: limits and request forms', () => {
   });
 
   it('a request on a connection over connectionsMax is answered 503 with Connection: close', async () => {
-    const capped = await startApi({ connectionsMax: 1, headerBytesMax: 16 * 1024, frameDeadlineMs: 60_000, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000 });
+    const capped = await startApi({ ...LIMITS, connectionsMax: 1, frameDeadlineMs: 60_000, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000 });
     try {
       const first = connect(capped.api.port(), '127.0.0.1');
       await once(first, 'connect');
@@ -232,7 +236,7 @@ describe('HTTP API: limits and request forms', () => {
   });
 
   it('a slow sender is answered 408 and closed at frameDeadlineMs; a keep-alive connection between requests is not', async () => {
-    const api = await startApi({ connectionsMax: 100, headerBytesMax: 16 * 1024, frameDeadlineMs: 50, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000 });
+    const api = await startApi({ ...LIMITS, connectionsMax: 100, frameDeadlineMs: 50, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000 });
     try {
       const port = api.api.port();
       // Keep-alive: one whole request, answered; the connection then waits between requests.
@@ -248,6 +252,49 @@ describe('HTTP API: limits and request forms', () => {
       kept.socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       await closed;
       expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      await api.api.close();
+    }
+  });
+
+  it('pipelined requests beyond inflightPerConnectionMax are answered 503 unrun, in order after those in flight', async () => {
+    const api = await startApi({ ...LIMITS, inflightPerConnectionMax: 4 });
+    let release = () => {};
+    api.store.state.hold = new Promise<void>((r) => (release = r));
+    try {
+      await fetch(`${api.base}/v1/kv/k`, { method: 'PUT', body: 'v' });
+      const socket = connect(api.api.port(), '127.0.0.1');
+      await once(socket, 'connect');
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(9) + 'GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const closed = once(socket, 'close');
+      // Only the first 4 reached the read path; the others were refused without a read.
+      while (api.store.state.reads.length < 4) await new Promise((r) => setImmediate(r));
+      release();
+      await closed;
+      const codes = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+      expect(codes).toEqual([200, 200, 200, 200, 503, 503, 503, 503, 503, 503]);
+      expect(api.store.state.reads).toHaveLength(4);
+      expect(text).toContain('httpInflightPerConnectionMax');
+    } finally {
+      release();
+      await api.api.close();
+    }
+  });
+
+  it('a /v1/kv request while the gateway holds pendingBytesMax is answered 503; probes still answer', async () => {
+    const budget = new ByteBudget(1024 * 1024);
+    const api = await startApi(LIMITS, budget);
+    try {
+      budget.take(2 * 1024 * 1024); // other connections hold more than the bound
+      const r = await fetch(`${api.base}/v1/kv/k`);
+      expect(r.status).toBe(503);
+      expect((await errorOf(r)).message).toContain('pendingBytesMax');
+      expect((await fetch(`${api.base}/healthz`)).status).toBe(200);
+      budget.give(2 * 1024 * 1024);
+      expect((await fetch(`${api.base}/v1/kv/k`)).status).toBe(404);
+      expect(budget.used()).toBe(0); // every reservation released
     } finally {
       await api.api.close();
     }

@@ -10,12 +10,12 @@ import { KvController } from './kv.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
 import { json, type NextFunction, type Request, type Response } from 'express';
-import { MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits } from './http-limits';
+import { MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware } from './http-limits';
 
 export { httpLimits } from './http-limits';
 
 /** Limits when HttpDeps has none (tests): the config defaults. */
-const DEFAULT_LIMITS = { connectionsMax: 10_000, httpHeaderBytesMax: 16 * 1024, frameDeadlineMs: 30_000, idleTimeoutMs: 300_000, closeTimeoutMs: 2_000 };
+const DEFAULT_LIMITS = { connectionsMax: 10_000, httpHeaderBytesMax: 16 * 1024, frameDeadlineMs: 30_000, idleTimeoutMs: 300_000, closeTimeoutMs: 2_000, httpInflightPerConnectionMax: 64, connectionReplyBytesMax: 1024 * 1024 };
 
 /** The HTTP door's Nest module: its controllers plus the gateway's shared pieces as HTTP_DEPS. */
 @Module({})
@@ -48,6 +48,7 @@ export class HttpApi {
     const limits = this.deps.limits ?? httpLimits(DEFAULT_LIMITS);
     const server = app.getHttpServer() as Server;
     const tracked = applyHttpLimits(server, limits);
+    app.use(pipelineLimitMiddleware(limits, this.deps.budget));
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
     app.use(bodyLimitMiddleware(this.deps.paths.limits.valueBytesMax, limits.closeTimeoutMs));
     app.use(KV_PREFIX, rawBodyMiddleware(this.deps.paths.limits.valueBytesMax));

@@ -2,6 +2,7 @@ import type { ClusterView } from '../cluster/cluster-view';
 import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
+import type { ByteBudget } from '../server/flow';
 import type { HttpLimits } from './http-limits';
 
 /** What the HTTP door shares with the rest of the gateway (one provider: HTTP_DEPS). */
@@ -15,6 +16,8 @@ export interface HttpDeps {
   members?: MembershipClient;
   /** Connection, header and deadline bounds; absent in tests: the config defaults. */
   limits?: HttpLimits;
+  /** The gateway-wide bytes bound shared with the TLV and RESP doors (pendingBytesMax); absent in tests: unbounded. */
+  budget?: ByteBudget;
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');

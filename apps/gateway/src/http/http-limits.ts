@@ -2,6 +2,7 @@ import { Status, statusName } from '@cairn/protocol';
 import type { NextFunction, Request, Response } from 'express';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ByteBudget } from '../server/flow';
 import { sendError, statusOfHttp } from './errors';
 import { KV_PREFIX } from './kv-key';
 
@@ -17,11 +18,31 @@ export interface HttpLimits {
   idleTimeoutMs: number;
   /** A connection over the cap or answered 413 from its headers is destroyed at the latest after this, ms. */
   closeTimeoutMs: number;
+  /** Requests of one connection in flight (pipelined, not yet answered; `gateway.httpInflightPerConnectionMax`); one more is answered 503 without being run. */
+  inflightPerConnectionMax: number;
+  /** Response bytes a connection has not read (socket.writableLength); above it while requests are pipelined behind, the connection is closed. */
+  connectionReplyBytesMax: number;
 }
 
 /** The HttpLimits of a gateway config. */
-export function httpLimits(g: { connectionsMax: number; httpHeaderBytesMax: number; frameDeadlineMs: number; idleTimeoutMs: number; closeTimeoutMs: number }): HttpLimits {
-  return { connectionsMax: g.connectionsMax, headerBytesMax: g.httpHeaderBytesMax, frameDeadlineMs: g.frameDeadlineMs, idleTimeoutMs: g.idleTimeoutMs, closeTimeoutMs: g.closeTimeoutMs };
+export function httpLimits(g: {
+  connectionsMax: number;
+  httpHeaderBytesMax: number;
+  frameDeadlineMs: number;
+  idleTimeoutMs: number;
+  closeTimeoutMs: number;
+  httpInflightPerConnectionMax: number;
+  connectionReplyBytesMax: number;
+}): HttpLimits {
+  return {
+    connectionsMax: g.connectionsMax,
+    headerBytesMax: g.httpHeaderBytesMax,
+    frameDeadlineMs: g.frameDeadlineMs,
+    idleTimeoutMs: g.idleTimeoutMs,
+    closeTimeoutMs: g.closeTimeoutMs,
+    inflightPerConnectionMax: g.httpInflightPerConnectionMax,
+    connectionReplyBytesMax: g.connectionReplyBytesMax,
+  };
 }
 
 /** Largest JSON body of `POST /v1/cluster/members`, bytes (`{"id":"c4","kind":"replica"}` is 28). */
@@ -90,6 +111,58 @@ function requestDeadline(socket: Socket, limits: HttpLimits): void {
     }, limits.frameDeadlineMs);
   });
   socket.once('close', clear);
+}
+
+const inflight = new WeakMap<Socket, number>();
+
+/**
+ * Bounds pipelined HTTP/1.1 requests (docs/http.md, "Limits"). Node's HTTP server parses and
+ * dispatches every request a client pipelines, and HTTP/1.1 answers strictly in order, so the
+ * gateway can neither stop reading one request nor answer a later one first. Hence, at a
+ * request's arrival (first middleware, before any read or write starts):
+ * - the connection already has more than `connectionReplyBytesMax` of responses it has not read
+ *   (socket.writableLength) and sends yet another request, or a response is handed to the socket
+ *   over that bound while more requests of it are in flight: it is closed at once (destroyed, as
+ *   Redis's client-output-buffer-limit does), which frees everything it held;
+ * - `inflightPerConnectionMax` requests of the connection are in flight, or (a /v1/kv request) the
+ *   gateway holds `pendingBytesMax` (ByteBudget over): answered 503 UNAVAILABLE at once, unrun;
+ * - otherwise it runs, reserving in the gateway-wide ByteBudget its body (Content-Length) plus,
+ *   for a GET, the size its answer is expected to have (ByteBudget.readEstimate), released when
+ *   its response is handed to the socket or the connection closes.
+ */
+export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget | undefined) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const socket = req.socket;
+    const n = inflight.get(socket) ?? 0;
+    if (socket.writableLength > limits.connectionReplyBytesMax) {
+      socket.destroy();
+      return;
+    }
+    // Operations routes (/metrics, /healthz, /readyz, members) stay answerable when the KV load is over budget.
+    const kv = req.url.startsWith(KV_PREFIX);
+    if (n >= limits.inflightPerConnectionMax || (kv && budget?.over())) {
+      const why = n >= limits.inflightPerConnectionMax ? `${n} requests of this connection in flight (httpInflightPerConnectionMax)` : 'the gateway holds pendingBytesMax of unanswered requests and unread replies';
+      return sendError(res, 503, { error: statusName(Status.Unavailable), message: `overloaded: ${why}; read the answers, then retry` });
+    }
+    const length = Number(req.headers['content-length'] ?? 0);
+    const reserved = (Number.isFinite(length) && length > 0 ? length : 0) + (req.method === 'GET' && budget ? budget.readEstimate() : 0);
+    inflight.set(socket, n + 1);
+    budget?.take(reserved);
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      const left = (inflight.get(socket) ?? 1) - 1;
+      inflight.set(socket, left);
+      budget?.give(reserved);
+      // Handed to the socket, this response joins what the client has not read; with more
+      // requests still in flight behind it, a client over the bound is not reading: close it.
+      if (left > 0 && socket.writableLength > limits.connectionReplyBytesMax) socket.destroy();
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    next();
+  };
 }
 
 /** What a route accepts as a body, bytes; null: no bound here (no body parser reads it). */

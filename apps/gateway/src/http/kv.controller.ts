@@ -40,6 +40,7 @@ export class KvController {
     const r = await this.session().get(key, { stale: query.stale === true });
     if (r.status === Status.NotFound) throw new CairnHttpException(Status.NotFound, 'no such key');
     check(r);
+    this.deps.budget?.observeValue(r.value.byteLength);
     res.status(200).setHeader('Content-Type', 'application/octet-stream').setHeader('X-Cairn-Revision', String(r.revision));
     res.end(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
   }
@@ -47,6 +48,7 @@ export class KvController {
   @Put(':key')
   async put(@KvKey() key: Buffer, @Query() query: PutKvQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
     const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    this.deps.budget?.observeValue(value.length);
     const condition = query.if === 'absent' ? CommandCondition.IfAbsent : query.if === 'present' ? CommandCondition.IfPresent : CommandCondition.None;
     const r = await this.session().set(key, value, { condition });
     if (r.status === Status.ConditionFailed) {
