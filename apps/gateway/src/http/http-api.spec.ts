@@ -283,6 +283,30 @@ describe('HTTP API: limits and request forms', () => {
     }
   });
 
+  it('a connection that dies with pipelined requests in flight releases every reservation', async () => {
+    const budget = new ByteBudget(64 * 1024 * 1024);
+    const api = await startApi(LIMITS, budget);
+    let release = () => {};
+    api.store.state.hold = new Promise<void>((r) => (release = r));
+    try {
+      const socket = connect(api.api.port(), '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc'.repeat(8));
+      while (api.store.state.reads.length < 8) await new Promise((r) => setImmediate(r));
+      expect(budget.used()).toBeGreaterThan(0);
+      const closed = once(socket, 'close');
+      socket.destroy();
+      await closed;
+      release();
+      // The responses queued behind the first never finish: they are released with the socket.
+      for (let i = 0; i < 200 && budget.used() > 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(budget.used()).toBe(0);
+    } finally {
+      release();
+      await api.api.close();
+    }
+  });
+
   it('a /v1/kv request while the gateway holds pendingBytesMax is answered 503; probes still answer', async () => {
     const budget = new ByteBudget(1024 * 1024);
     const api = await startApi(LIMITS, budget);

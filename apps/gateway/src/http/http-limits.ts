@@ -114,6 +114,8 @@ function requestDeadline(socket: Socket, limits: HttpLimits): void {
 }
 
 const inflight = new WeakMap<Socket, number>();
+/** Per socket: the releases of its requests in flight (all run when the socket closes). */
+const releases = new WeakMap<Socket, Set<() => void>>();
 
 /**
  * Bounds pipelined HTTP/1.1 requests (docs/http.md, "Limits"). Node's HTTP server parses and
@@ -152,6 +154,7 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
     const release = () => {
       if (done) return;
       done = true;
+      releases.get(socket)?.delete(release);
       const left = (inflight.get(socket) ?? 1) - 1;
       inflight.set(socket, left);
       budget?.give(reserved);
@@ -161,6 +164,14 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
     };
     res.once('finish', release);
     res.once('close', release);
+    // A response queued behind an unfinished one emits neither when the socket dies: release with it.
+    let held = releases.get(socket);
+    if (!held) {
+      const set = new Set<() => void>();
+      releases.set(socket, (held = set));
+      socket.once('close', () => [...set].forEach((r) => r()));
+    }
+    held.add(release);
     next();
   };
 }
