@@ -92,40 +92,45 @@ function faultCode(e: unknown): string {
  * @returns true when the client accepted the message (not a delivery guarantee).
  */
 export function publishSafe(bus: Transport | NatsConnection, subject: string, data: Uint8Array, log?: Logger): boolean {
+  // The size check is the client's own (nats.js, the simulated bus): one check, where it is enforced.
   const t = asTransport(bus);
-  const max = t.maxPayloadBytes();
-  if (data.length > max) {
-    logNetworkFault(log, `publish:PAYLOAD_TOO_LARGE`, { subject, bytes: data.length, maxPayloadBytes: max }, 'dropped a message over the NATS max_payload (a bug in its batcher)');
-    return false;
-  }
   try {
     t.publish(subject, data);
     return true;
   } catch (e) {
     const code = faultCode(e);
-    logNetworkFault(log, `publish:${code}`, { subject, bytes: data.length, code, err: e }, 'publish failed; treated as a lost message');
+    if (code === 'MAX_PAYLOAD_EXCEEDED') {
+      logNetworkFault(log, `publish:${code}`, { subject, bytes: data.length, code, maxPayloadBytes: t.maxPayloadBytes() }, 'dropped a message over the NATS max_payload (a bug in its batcher)');
+    } else {
+      logNetworkFault(log, `publish:${code}`, { subject, bytes: data.length, code, err: e }, 'publish failed; treated as a lost message');
+    }
     return false;
   }
 }
 
 /**
- * Answers a request (`msg.respond`) and never throws; like `publishSafe`. `nc` gives the server's
- * `max_payload` for the size check (without it, the client's own check still applies).
+ * `msg.respond(data)` that never throws: the client's own size check (nats.js, the simulated bus)
+ * and a closed connection come back as the fault's code (`MAX_PAYLOAD_EXCEEDED`, `CONNECTION_CLOSED`, …).
+ */
+export function tryRespond(msg: Pick<TransportMsg, 'respond'>, data: Uint8Array): { ok: boolean; code?: string; err?: unknown } {
+  try {
+    return { ok: msg.respond(data) };
+  } catch (e) {
+    return { ok: false, code: faultCode(e), err: e };
+  }
+}
+
+/**
+ * Answers a request (`msg.respond`) and never throws; like `publishSafe`: a reply over the
+ * server's `max_payload` (the client's own check) or one the connection refuses is logged
+ * rate-limited, and the requester times out.
  * @returns true when the reply was handed to the client; false when `msg` has no reply subject,
  *   the reply is too large or the connection refused it.
  */
-export function respondSafe(msg: Pick<TransportMsg, 'subject' | 'reply' | 'respond'>, data: Uint8Array, log?: Logger, bus?: Transport | NatsConnection): boolean {
+export function respondSafe(msg: Pick<TransportMsg, 'subject' | 'reply' | 'respond'>, data: Uint8Array, log?: Logger): boolean {
   if (!msg.reply) return false;
-  const max = bus ? asTransport(bus).maxPayloadBytes() : Infinity;
-  if (data.length > max) {
-    logNetworkFault(log, `respond:PAYLOAD_TOO_LARGE`, { subject: msg.subject, bytes: data.length, maxPayloadBytes: max }, 'dropped a reply over the NATS max_payload');
-    return false;
-  }
-  try {
-    return msg.respond(data);
-  } catch (e) {
-    const code = faultCode(e);
-    logNetworkFault(log, `respond:${code}`, { subject: msg.subject, bytes: data.length, code, err: e }, 'reply failed; the requester will time out');
-    return false;
-  }
+  const r = tryRespond(msg, data);
+  if (r.code === 'MAX_PAYLOAD_EXCEEDED') logNetworkFault(log, `respond:${r.code}`, { subject: msg.subject, bytes: data.length, code: r.code }, 'dropped a reply over the NATS max_payload');
+  else if (r.code) logNetworkFault(log, `respond:${r.code}`, { subject: msg.subject, bytes: data.length, code: r.code, err: r.err }, 'reply failed; the requester will time out');
+  return r.ok;
 }

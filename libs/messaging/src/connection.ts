@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { Transport, TransportMsg, TransportSubscription } from '@cairn/world';
-import { logNetworkFault, PayloadTooLargeError, respondSafe } from './bus';
+import { logNetworkFault, PayloadTooLargeError, respondSafe, tryRespond } from './bus';
 import { asTransport } from './transport';
 
 export interface NatsOptions {
@@ -62,21 +62,23 @@ export function serveRequests(
       log?.error({ err: e2, subject }, 'request error handler failed');
       return;
     }
-    respondSafe(msg, out, log, nc);
+    respondSafe(msg, out, log);
   };
   return nc.subscribe(
     subject,
     (msg) => {
       const reply = (data: Uint8Array | null): void => {
         if (!data || !msg.reply) return;
-        const max = nc.maxPayloadBytes();
-        if (data.length > max) {
-          const tooLarge = new PayloadTooLargeError(subject, data.length, max);
+        // The client checks the size (one check, where it is enforced); a refused reply is
+        // replaced by the handler's TOO_LARGE answer.
+        const r = tryRespond(msg, data);
+        if (r.code === 'MAX_PAYLOAD_EXCEEDED') {
+          const max = nc.maxPayloadBytes();
           logNetworkFault(log, `serve:${subject}:PAYLOAD_TOO_LARGE`, { subject, bytes: data.length, maxPayloadBytes: max }, 'reply over the NATS max_payload; answering with the error reply instead');
-          errorReply(msg, tooLarge);
-          return;
+          errorReply(msg, new PayloadTooLargeError(subject, data.length, max));
+        } else if (r.code) {
+          logNetworkFault(log, `respond:${r.code}`, { subject, bytes: data.length, code: r.code, err: r.err }, 'reply failed; the requester will time out');
         }
-        respondSafe(msg, data, log, nc);
       };
       const fail = (e: unknown): void => {
         log?.error({ err: e, subject }, 'request handler failed');

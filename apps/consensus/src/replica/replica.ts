@@ -561,7 +561,7 @@ export class Replica {
   }
 
   private replyRead(msg: TransportMsg, r: ReadIndexReply): void {
-    respondSafe(msg, encodeReadIndexReply(r), this.opts.log, this.opts.bus);
+    respondSafe(msg, encodeReadIndexReply(r), this.opts.log);
   }
 
   private propose(p: QueuedProposal): void {
@@ -720,7 +720,7 @@ export class Replica {
   private async onMember(msg: TransportMsg): Promise<void> {
     const answer = (r: Omit<MemberReply, 'conf' | 'confIndex'>): void => {
       const st = this.node.status();
-      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), this.opts.log, this.opts.bus);
+      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), this.opts.log);
     };
     let req: MemberRequest;
     try {
@@ -841,6 +841,6 @@ export class Replica {
   }
 
   private reply(msg: TransportMsg, r: ProposeReply): void {
-    respondSafe(msg, encodeProposeReply(r), this.opts.log, this.opts.bus);
+    respondSafe(msg, encodeProposeReply(r), this.opts.log);
   }
 }

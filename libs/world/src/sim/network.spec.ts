@@ -34,7 +34,9 @@ describe('SimNetwork', () => {
     const a = s.incarnation('a');
     const b = s.incarnation('b');
     const ta = net.connect(a);
+    expect(net.firstPayloadRefused).toBeNull();
     expect(() => ta.publish('x', new Uint8Array(101))).toThrow(expect.objectContaining({ code: 'MAX_PAYLOAD_EXCEEDED' }));
+    expect(net.firstPayloadRefused).toEqual({ host: 'a', subject: 'x', bytes: 101 });
     const none = ta.request('nobody', Uint8Array.of(1), { timeoutMs: 1000 }).catch((e: unknown) => e);
     let served = 0;
     net.connect(b).subscribe('svc', (m) => {

@@ -80,6 +80,8 @@ export class SimNetwork {
   private readonly linkLastMs = new Map<string, number>();
   private readonly pending = new Map<string, { msgs: number; bytes: number }>();
   private inboxSeq = 0;
+  /** The first message refused for max_payload (stats.payloadRefused counts them all): a simulator's invariant. */
+  firstPayloadRefused: { host: string; subject: string; bytes: number } | null = null;
 
   constructor(
     private readonly sched: SimScheduler,
@@ -147,9 +149,10 @@ export class SimNetwork {
   }
 
   /** Size check shared by publish, respond and request. @throws TransportError MAX_PAYLOAD_EXCEEDED */
-  checkPayload(subject: string, data: Uint8Array): void {
+  checkPayload(from: Incarnation, subject: string, data: Uint8Array): void {
     if (data.length > this.faults.maxPayloadBytes) {
       this.stats.payloadRefused++;
+      this.firstPayloadRefused ??= { host: from.host, subject, bytes: data.length };
       throw new TransportError('MAX_PAYLOAD_EXCEEDED', `message of ${data.length} bytes on ${subject} exceeds max_payload ${this.faults.maxPayloadBytes}`);
     }
   }
@@ -202,7 +205,7 @@ export class SimNetwork {
       respond: (out) => {
         if (!reply) return false;
         if (!to.alive) throw new TransportError('CLOSED', 'connection closed');
-        this.checkPayload(reply, out);
+        this.checkPayload(to, reply, out);
         this.route(to, reply, out);
         return true;
       },
@@ -265,7 +268,7 @@ class SimTransport implements Transport {
 
   publish(subject: string, data: Uint8Array): void {
     this.assertAlive();
-    this.net.checkPayload(subject, data);
+    this.net.checkPayload(this.who, subject, data);
     this.net.route(this.who, subject, data);
   }
 
@@ -279,7 +282,7 @@ class SimTransport implements Transport {
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number }): Promise<TransportMsg> {
     return new Promise((resolve, reject) => {
       this.assertAlive();
-      this.net.checkPayload(subject, data);
+      this.net.checkPayload(this.who, subject, data);
       const clock = this.who.clock;
       if (!this.net.hasSubscribers(subject)) {
         // nats-server answers a request without interest with a 503 status, one round trip later.
