@@ -15,7 +15,16 @@ import { ByteBudget } from '../server/flow';
 function fakeStore() {
   const data = new Map<string, { value: Buffer; revision: number }>();
   let index = 0;
-  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number }[], hold: null as Promise<void> | null };
+  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number }[], hold: null as Promise<void> | null, onRead: null as (() => void) | null };
+  /** Resolves once `n` reads reached the read path (an event, not a poll). */
+  const readsReached = (n: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (state.reads.length >= n) resolve();
+      };
+      state.onRead = check;
+      check();
+    });
   const writes = {
     submit: async (c: Command): Promise<WriteResult> => {
       if (state.failWith !== null) return { status: state.failWith, revision: 0, message: 'no leader' };
@@ -29,6 +38,7 @@ function fakeStore() {
   const reads = {
     get: async (key: Uint8Array, minIndex: number): Promise<ReadResult> => {
       state.reads.push({ key: Buffer.from(key), minIndex });
+      state.onRead?.();
       if (state.hold) await state.hold;
       if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
       const e = data.get(Buffer.from(key).toString('hex'));
@@ -36,7 +46,7 @@ function fakeStore() {
     },
   } as unknown as ReadPath;
   const readIndex = { readIndex: async () => ({ ok: true, index: 41 }) } as unknown as ReadIndexClient;
-  return { data, state, writes, reads, readIndex };
+  return { data, state, writes, reads, readIndex, readsReached };
 }
 
 async function startApi(limits?: HttpLimits, budget?: ByteBudget) {
@@ -47,7 +57,7 @@ async function startApi(limits?: HttpLimits, budget?: ByteBudget) {
   const api = new HttpApi({ gatewayId: 'g1', paths: { reads: store.reads, readIndex: store.readIndex, writes: store.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics, limits, budget });
   await api.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${api.port()}`;
-  return { api, base, view, metrics, store, advance: (ms: number) => (nowMs += ms) };
+  return { api, base, view, metrics, store, advance: (ms: number) => (nowMs += ms), releaseHeld: null as (() => void) | null };
 }
 
 type Api = Awaited<ReturnType<typeof startApi>>;
@@ -55,9 +65,22 @@ let s: Api;
 beforeEach(async () => {
   s = await startApi();
 });
+/** APIs a test started besides `s`: closed after it even when it failed while waiting, so a red test never holds jest open. */
+const extra: Api[] = [];
 afterEach(async () => {
   await s.api.close();
+  for (const a of extra.splice(0)) {
+    a.store.state.hold = null;
+    a.releaseHeld?.();
+    await a.api.close();
+  }
 });
+
+/** Registers an API for closing in afterEach. */
+function track(a: Api): Api {
+  extra.push(a);
+  return a;
+}
 
 const LIMITS: HttpLimits = { connectionsMax: 10_000, headerBytesMax: 16 * 1024, frameDeadlineMs: 30_000, idleTimeoutMs: 300_000, closeTimeoutMs: 2_000, inflightPerConnectionMax: 1024, connectionReplyBytesMax: 1024 * 1024 };
 
@@ -258,70 +281,55 @@ describe('HTTP API: limits and request forms', () => {
   });
 
   it('pipelined requests beyond inflightPerConnectionMax are answered 503 unrun, in order after those in flight', async () => {
-    const api = await startApi({ ...LIMITS, inflightPerConnectionMax: 4 });
-    let release = () => {};
-    api.store.state.hold = new Promise<void>((r) => (release = r));
-    try {
-      await fetch(`${api.base}/v1/kv/k`, { method: 'PUT', body: 'v' });
-      const socket = connect(api.api.port(), '127.0.0.1');
-      await once(socket, 'connect');
-      let text = '';
-      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-      socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(9) + 'GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-      const closed = once(socket, 'close');
-      // Only the first 4 reached the read path; the others were refused without a read.
-      while (api.store.state.reads.length < 4) await new Promise((r) => setImmediate(r));
-      release();
-      await closed;
-      const codes = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
-      expect(codes).toEqual([200, 200, 200, 200, 503, 503, 503, 503, 503, 503]);
-      expect(api.store.state.reads).toHaveLength(4);
-      expect(text).toContain('httpInflightPerConnectionMax');
-    } finally {
-      release();
-      await api.api.close();
-    }
+    const api = track(await startApi({ ...LIMITS, inflightPerConnectionMax: 4 }));
+    api.store.state.hold = new Promise<void>((r) => (api.releaseHeld = r));
+    await fetch(`${api.base}/v1/kv/k`, { method: 'PUT', body: 'v' });
+    const socket = connect(api.api.port(), '127.0.0.1');
+    await once(socket, 'connect');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(9) + 'GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const closed = once(socket, 'close');
+    // Only the first 4 reached the read path; the others were refused without a read.
+    await api.store.readsReached(4);
+    api.releaseHeld?.();
+    await closed;
+    const codes = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    expect(codes).toEqual([200, 200, 200, 200, 503, 503, 503, 503, 503, 503]);
+    expect(api.store.state.reads).toHaveLength(4);
+    expect(text).toContain('httpInflightPerConnectionMax');
   });
 
   it('a connection that dies with pipelined requests in flight releases every reservation', async () => {
     const budget = new ByteBudget(64 * 1024 * 1024);
-    const api = await startApi(LIMITS, budget);
-    let release = () => {};
-    api.store.state.hold = new Promise<void>((r) => (release = r));
-    try {
-      const socket = connect(api.api.port(), '127.0.0.1');
-      await once(socket, 'connect');
-      socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc'.repeat(8));
-      while (api.store.state.reads.length < 8) await new Promise((r) => setImmediate(r));
-      expect(budget.used()).toBeGreaterThan(0);
-      const closed = once(socket, 'close');
-      socket.destroy();
-      await closed;
-      release();
-      // The responses queued behind the first never finish: they are released with the socket.
-      for (let i = 0; i < 200 && budget.used() > 0; i++) await new Promise((r) => setTimeout(r, 5));
-      expect(budget.used()).toBe(0);
-    } finally {
-      release();
-      await api.api.close();
-    }
+    const api = track(await startApi(LIMITS, budget));
+    api.store.state.hold = new Promise<void>((r) => (api.releaseHeld = r));
+    const socket = connect(api.api.port(), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc'.repeat(8));
+    await api.store.readsReached(8);
+    expect(budget.used()).toBeGreaterThan(0);
+    const closed = once(socket, 'close');
+    socket.destroy();
+    await closed;
+    api.releaseHeld?.();
+    // The responses queued behind the first never finish: they are released with the socket.
+    // Each wait is for a release event (ByteBudget.whenUnder), not a timer.
+    while (budget.used() > 0) await new Promise<void>((r) => budget.whenUnder(r));
+    expect(budget.used()).toBe(0);
   });
 
   it('a /v1/kv request while the gateway holds pendingBytesMax is answered 503; probes still answer', async () => {
     const budget = new ByteBudget(1024 * 1024);
-    const api = await startApi(LIMITS, budget);
-    try {
-      budget.take(2 * 1024 * 1024); // other connections hold more than the bound
-      const r = await fetch(`${api.base}/v1/kv/k`);
-      expect(r.status).toBe(503);
-      expect((await errorOf(r)).message).toContain('pendingBytesMax');
-      expect((await fetch(`${api.base}/healthz`)).status).toBe(200);
-      budget.give(2 * 1024 * 1024);
-      expect((await fetch(`${api.base}/v1/kv/k`)).status).toBe(404);
-      expect(budget.used()).toBe(0); // every reservation released
-    } finally {
-      await api.api.close();
-    }
+    const api = track(await startApi(LIMITS, budget));
+    budget.take(2 * 1024 * 1024); // other connections hold more than the bound
+    const r = await fetch(`${api.base}/v1/kv/k`);
+    expect(r.status).toBe(503);
+    expect((await errorOf(r)).message).toContain('pendingBytesMax');
+    expect((await fetch(`${api.base}/healthz`)).status).toBe(200);
+    budget.give(2 * 1024 * 1024);
+    expect((await fetch(`${api.base}/v1/kv/k`)).status).toBe(404);
+    expect(budget.used()).toBe(0); // every reservation released
   });
 
   it('headers over httpHeaderBytesMax are refused (431) and the connection closed', async () => {
