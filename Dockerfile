@@ -4,7 +4,12 @@
 #   docker run --rm cairn:0.1.0 apps/gateway/dist/main.js --config /etc/cairn/cairn.config.json --id g1
 #   (apps/consensus, apps/storage-node, apps/gateway, and apps/cli for `cairn`)
 # Kubernetes manifests: deploy/ (docs/deploy.md).
-ARG NODE_IMAGE=node:20-bookworm-slim
+#
+# Node 24 LTS (maintenance LTS until 2028-04-30), pinned to an exact release. No
+# registry was reachable when this was written, so the tag is not pinned by digest: resolve one
+# with `docker buildx imagetools inspect node:24.21.0-bookworm-slim` and build with
+# `--build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:<digest>` (docs/deploy.md, "Images").
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -13,11 +18,14 @@ ENV CI=true NX_DAEMON=false NX_NO_CLOUD=true
 COPY . .
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 RUN npx nx run-many -t build --skip-nx-cache
-# Runtime tree: production dependencies only, and of each workspace package only package.json,
-# dist/ (without build info, source maps and declarations) and any nested node_modules/.
+# Runtime tree: production dependencies only; of each app and lib only package.json, dist/
+# (without build info, source maps and declarations) and any nested node_modules/; no tools/
+# (bench, chaos, e2e, sim, the local launcher) and no links to them.
 RUN npm prune --omit=dev --no-audit --no-fund \
- && find apps libs tools -mindepth 2 -maxdepth 2 ! -name dist ! -name package.json ! -name node_modules -exec rm -rf {} + \
- && find apps libs tools -path '*/dist/*' -type f \( -name '*.tsbuildinfo' -o -name '*.map' -o -name '*.d.ts' \) -delete
+ && find apps libs -mindepth 2 -maxdepth 2 ! -name dist ! -name package.json ! -name node_modules -exec rm -rf {} + \
+ && find apps libs -path '*/dist/*' -type f \( -name '*.tsbuildinfo' -o -name '*.map' -o -name '*.d.ts' \) -delete \
+ && rm -rf tools \
+ && find node_modules -xtype l -delete
 
 FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="cairn" \
@@ -30,7 +38,6 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/libs ./libs
 COPY --from=build /app/apps ./apps
-COPY --from=build /app/tools ./tools
 # uid/gid 1000 is the image's `node` user; numeric so that runAsNonRoot can verify it.
 USER 1000:1000
 # SIGTERM goes straight to node, whose shutdown hooks stop the process gracefully.

@@ -144,17 +144,54 @@ describe.each(KUSTOMIZATIONS)('kustomization %s', (dir) => {
     }
   });
 
-  it('gateways listen on a non-loopback host at the port the Services target', () => {
+  it('gateways listen on a non-loopback host, every door (TLV, RESP, HTTP) at the ports the Services target', () => {
     const [c] = podSpec(rendered(), 'cairn-gateway').containers;
     for (const g of config().gateway.gateways) {
       expect(['127.0.0.1', 'localhost', '::1']).not.toContain(g.host);
-      expect(c.ports).toContainEqual({ name: 'cairn', containerPort: g.port });
+      expect(c.ports).toEqual([
+        { name: 'cairn', containerPort: g.port },
+        { name: 'resp', containerPort: g.respPort },
+        { name: 'http', containerPort: g.httpPort },
+      ]);
     }
     for (const name of ['cairn-gateway', 'cairn-gateway-headless']) {
       const ports = find<IService>(rendered(), 'Service', name).spec!.ports!;
-      expect(ports.map((p) => p.targetPort)).toEqual(['cairn']);
+      expect(ports.map((p) => p.targetPort)).toEqual(['cairn', 'resp', 'http']);
     }
-    expect(c.readinessProbe?.tcpSocket?.port).toBe('cairn');
+  });
+
+  it.each([...ROLES.map((r) => r.statefulSet), 'cairn-nats'])('%s probes readiness on /readyz (NATS: /healthz) and liveness on /healthz over HTTP, on a declared port', (statefulSet) => {
+    const [c] = podSpec(rendered(), statefulSet).containers;
+    const names = (c.ports ?? []).map((p) => p.name);
+    const ready = statefulSet === 'cairn-nats' ? '/healthz' : '/readyz';
+    for (const [probe, path] of [[c.startupProbe, '/healthz'], [c.readinessProbe, ready], [c.livenessProbe, '/healthz']] as const) {
+      expect([statefulSet, probe?.httpGet?.path]).toEqual([statefulSet, path]);
+      expect(names).toContain(probe?.httpGet?.port);
+    }
+  });
+
+  it.each([
+    ['cairn-consensus', (c: ClusterConfig) => [c.consensus.metricsPort, ...c.consensus.replicas.map((r) => r.metricsPort)]],
+    ['cairn-storage', (c: ClusterConfig) => [c.storage.metricsPort, ...c.storage.nodes.map((n) => n.metricsPort)]],
+  ] as const)('%s: the metrics port the config opens is the container port the probes and the headless Service use', (statefulSet, ports) => {
+    const [c] = podSpec(rendered(), statefulSet).containers;
+    const [rolePort, ...memberPorts] = ports(config());
+    expect(memberPorts.filter((p) => p !== undefined)).toEqual([]);
+    expect(c.ports).toEqual([{ name: 'metrics', containerPort: rolePort }]);
+    const svc = find<IService>(rendered(), 'Service', `${statefulSet}-headless`).spec!;
+    expect(svc.ports).toEqual([{ name: 'metrics', port: rolePort, targetPort: 'metrics' }]);
+    expect(svc.publishNotReadyAddresses).toBe(true);
+  });
+
+  it('runs NATS as a cluster whose routes name every pod of its StatefulSet', () => {
+    const sts = find<IStatefulSet>(rendered(), 'StatefulSet', 'cairn-nats');
+    const conf = (find<IConfigMap>(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
+    const routes = [...conf.matchAll(/nats:\/\/([a-z0-9-]+)\.([a-z0-9-]+):(\d+)/g)];
+    expect(sts.spec!.replicas).toBe(3);
+    expect(routes.map((m) => m[1])).toEqual(Array.from({ length: sts.spec!.replicas! }, (_, i) => `cairn-nats-${i}`));
+    expect(new Set(routes.map((m) => m[2]))).toEqual(new Set([sts.spec!.serviceName]));
+    expect(sts.spec!.template.spec!.containers[0].ports).toContainEqual({ name: 'cluster', containerPort: Number(routes[0][3]) });
+    expect(find<IPodDisruptionBudget>(rendered(), 'PodDisruptionBudget', 'cairn-nats').spec!.maxUnavailable).toBe(1);
   });
 
   it('points the config at the NATS Service, which runs core NATS with max_payload 8MB above the largest message', () => {
@@ -188,6 +225,15 @@ describe.each(KUSTOMIZATIONS)('kustomization %s', (dir) => {
         }
       }
     }
+  });
+
+  it('pins every image to an exact version (x.y.z) or a digest, never latest or a floating tag', () => {
+    const images = rendered()
+      .objects.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+      .flatMap((o) => (o as unknown as IStatefulSet).spec!.template.spec!.containers.map((c) => c.image));
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) expect(image).toMatch(/^[^:@]+(:[^:@]*\d+\.\d+\.\d+[^:@]*)?(@sha256:[0-9a-f]{64})?$/);
+    for (const image of images) expect(image).toMatch(/(:[^:@]*\d+\.\d+\.\d+|@sha256:)/);
   });
 
   it.each(ROLES)('$statefulSet has a PodDisruptionBudget and prefers spreading across nodes', ({ statefulSet }) => {
