@@ -74,7 +74,7 @@ describe('bench arguments', () => {
     const deps: CliDeps = {
       connect: async (o) => {
         connects++;
-        expect(o).toMatchObject({ host: '10.1.2.3', port: 7000, inflightMax: 64 });
+        expect(o).toMatchObject({ endpoints: [{ host: '10.1.2.3', port: 7000 }], inflightMax: 64, retries: 'none' });
         return (await fake.connect()) as unknown as CliClient;
       },
       stdout: { write: (s) => stdout.push(String(s)) },

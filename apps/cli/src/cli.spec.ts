@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
 import { formatStatus, summarizePings, table } from './format';
-import { parseHostPort, resolveGateway } from './gateway';
+import { parseEndpoints, parseHostPort, resolveEndpoints } from './gateway';
 
 const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
 
@@ -19,14 +19,14 @@ class Sink {
   }
 }
 
-function harness(opts: { connectError?: Error; setErrors?: Error[] } = {}) {
+function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error } = {}) {
   const data = new Map<string, string>();
   let revision = 0;
   const connects: ConnectOptions[] = [];
   let clock = 0;
   const client: CliClient = {
     async set(k, v, o = {}) {
-      const e = opts.setErrors?.shift();
+      const e = opts.setErrors?.shift() ?? opts.setAlwaysFails;
       if (e) throw e;
       ++revision;
       if ((o.ifAbsent && data.has(k)) || (o.ifPresent && !data.has(k))) return { revision, applied: false };
@@ -147,7 +147,7 @@ describe('cairn commands', () => {
   it('passes --gateway and --timeout to connect', async () => {
     const h = harness();
     await h.cairn('--gateway', '10.0.0.5:9000', '--timeout', '250', 'ping', '-n', '2');
-    expect(h.connects[0]).toMatchObject({ host: '10.0.0.5', port: 9000, requestTimeoutMs: 250 });
+    expect(h.connects[0]).toMatchObject({ endpoints: [{ host: '10.0.0.5', port: 9000 }], requestTimeoutMs: 250, retries: 'pool' });
     expect(h.stdout.text).toMatch(/^ping 1: \d+ µs\nping 2: \d+ µs\n2 pings: min=\d+µs avg=\d+µs p50=\d+µs max=\d+µs\n$/);
   });
 
@@ -175,16 +175,40 @@ describe('cairn commands', () => {
   });
 
   it('import gives up with exit 3 when the cluster stays unavailable past --retry-ms', async () => {
-    const h = harness({ connectError: coded('ECONNREFUSED') });
+    const h = harness({ setAlwaysFails: coded('UNAVAILABLE', { retryable: true }) });
     const f = tsvFile('a\t1\n');
     // Each backoff wait advances the fake clock: retries until 500 ms of (fake) time have passed.
     expect(await h.cairn('import', f, '--retry-ms', '500')).toBe(3);
-    expect(h.connects.length).toBeGreaterThan(1);
+    expect(h.stderr.text).toContain('import: retrying (UNAVAILABLE');
+    expect(h.stderr.text).toContain('line 1 (key "a"): UNAVAILABLE');
+    // One connection (a CairnPool: it reconnects by itself); the rows make one attempt per call.
+    expect(h.connects).toEqual([expect.objectContaining({ retries: 'none', inflightMax: 512 })]);
+  });
+
+  it('import exits 3 at once when no endpoint can be reached', async () => {
+    const h = harness({ connectError: coded('ECONNREFUSED') });
+    expect(await h.cairn('import', tsvFile('a\t1\n'))).toBe(3);
+    expect(h.connects).toHaveLength(1);
+  });
+
+  it('--endpoints and $CAIRN_ENDPOINTS reach connect as a list; bench spreads its clients over them', async () => {
+    const h = harness();
+    expect(await h.cairn('--endpoints', 'a:1, b:2,c:3', 'get', 'k')).toBe(1);
+    expect(h.connects[0].endpoints).toEqual([
+      { host: 'a', port: 1 },
+      { host: 'b', port: 2 },
+      { host: 'c', port: 3 },
+    ]);
+    expect(await h.cairn('--endpoints', 'a:1', '--gateway', 'b:2', 'get', 'k')).toBe(2);
+    expect(h.stderr.text).toContain('give --endpoints or --gateway, not both');
+    expect(await h.cairn('--endpoints', 'a:1,b:2', 'bench', '--clients', '3', '--requests', '3')).toBe(0);
+    expect(h.connects.slice(1).map((c) => c.endpoints)).toEqual([[{ host: 'a', port: 1 }], [{ host: 'b', port: 2 }], [{ host: 'a', port: 1 }]]);
+    expect(h.connects.slice(1).every((c) => c.retries === 'none')).toBe(true);
   });
 });
 
 describe('gateway address', () => {
-  it('--gateway wins, then --config, then $CAIRN_GATEWAY, then the default', () => {
+  it('--endpoints or --gateway win, then --config (every gateway), then $CAIRN_ENDPOINTS, then $CAIRN_GATEWAY, then the default', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-'));
     const cfg = join(dir, 'c.json');
     writeFileSync(
@@ -195,13 +219,39 @@ describe('gateway address', () => {
         nats: { servers: ['nats://127.0.0.1:4999'] },
         consensus: { replicas: [{ id: 'c1' }] },
         storage: { nodes: [{ id: 's1' }] },
-        gateway: { gateways: [{ id: 'g1', host: '127.0.0.2', port: 7001 }] },
+        gateway: {
+          gateways: [
+            { id: 'g1', host: '127.0.0.2', port: 7001 },
+            { id: 'g2', host: '127.0.0.3', port: 7002 },
+          ],
+        },
       }),
     );
-    expect(resolveGateway({ gateway: 'h:1', config: cfg }, { CAIRN_GATEWAY: 'e:2' })).toEqual({ host: 'h', port: 1 });
-    expect(resolveGateway({ config: cfg }, { CAIRN_GATEWAY: 'e:2' })).toEqual({ host: '127.0.0.2', port: 7001 });
-    expect(resolveGateway({}, { CAIRN_GATEWAY: 'e:2' })).toEqual({ host: 'e', port: 2 });
-    expect(resolveGateway({}, {})).toEqual({ host: '127.0.0.1', port: 7380 });
+    const env = { CAIRN_ENDPOINTS: 'x:3,y:4', CAIRN_GATEWAY: 'e:2' };
+    expect(resolveEndpoints({ endpoints: 'p:5,q:6', config: cfg }, env)).toEqual([
+      { host: 'p', port: 5 },
+      { host: 'q', port: 6 },
+    ]);
+    expect(resolveEndpoints({ gateway: 'h:1', config: cfg }, env)).toEqual([{ host: 'h', port: 1 }]);
+    expect(resolveEndpoints({ config: cfg }, env)).toEqual([
+      { host: '127.0.0.2', port: 7001 },
+      { host: '127.0.0.3', port: 7002 },
+    ]);
+    expect(resolveEndpoints({}, env)).toEqual([
+      { host: 'x', port: 3 },
+      { host: 'y', port: 4 },
+    ]);
+    expect(resolveEndpoints({}, { CAIRN_GATEWAY: 'e:2' })).toEqual([{ host: 'e', port: 2 }]);
+    expect(resolveEndpoints({}, {})).toEqual([{ host: '127.0.0.1', port: 7380 }]);
+    expect(() => resolveEndpoints({ endpoints: 'a:1', gateway: 'b:2' }, {})).toThrow(/not both/);
+  });
+  it('parses endpoint lists, rejects empty ones', () => {
+    expect(parseEndpoints('[::1]:80,h:9')).toEqual([
+      { host: '::1', port: 80 },
+      { host: 'h', port: 9 },
+    ]);
+    expect(() => parseEndpoints(' , ')).toThrow(/empty/);
+    expect(() => parseEndpoints('a:1,b')).toThrow(/host:port/);
   });
   it('parses host:port and [v6]:port, rejects the rest', () => {
     expect(parseHostPort('[::1]:80')).toEqual({ host: '::1', port: 80 });

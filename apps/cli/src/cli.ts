@@ -3,25 +3,36 @@ import { statSync } from 'node:fs';
 import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
 import { EXIT_CODES_HELP, ExitCode, NotAppliedError, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
 import { formatPingSummary, formatStatus, summarizePings, type ClusterStatus } from './format';
-import { resolveGateway, type GatewayAddress } from './gateway';
+import { resolveEndpoints, type GatewayAddress } from './gateway';
 import { memberCommand } from './member';
 import { createProgress, type ProgressReporter } from './progress';
-import { ResilientConnection, type KvConnection } from './retry';
-import { assertVerified, formatVerify, importRows, verifyRows } from './transfer';
+import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
 import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
 
-/** What the commands need from a Cairn connection (`CairnClient` satisfies it). */
+/** What the commands need from a Cairn connection (`CairnPool` satisfies it). */
 export interface CliClient extends KvConnection {
   /** `applied` is false only for a conditional set whose condition was false. */
   set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean }): Promise<{ revision: number | bigint; applied?: boolean }>;
   del(key: string): Promise<{ revision: number | bigint }>;
   ping(): Promise<unknown>;
   status(): Promise<unknown>;
+  close(): Promise<void> | void;
 }
 
-export interface ConnectOptions extends GatewayAddress {
+/** How `connect` opens a CairnPool (main.ts: connection.ts `poolOptions`). */
+export interface ConnectOptions {
+  /** The gateways to fail over between (resolveEndpoints), at least one. */
+  endpoints: GatewayAddress[];
+  /** Deadline of one call, ms (`--timeout`): every attempt and the wait for a reachable endpoint included. */
   requestTimeoutMs: number;
+  /** Requests in flight per connection. */
   inflightMax: number;
+  /**
+   * `pool`: CairnPool's retries (reads on any retryable error, on another endpoint; writes only
+   * when provably never sent). `none`: one attempt per call (bench measures what the gateway
+   * answers; import/verify retry rows themselves, transfer.ts `retryRow`).
+   */
+  retries: 'pool' | 'none';
 }
 
 export interface CliDeps {
@@ -42,6 +53,7 @@ export interface CliDeps {
 }
 
 interface GlobalOpts {
+  endpoints?: string;
   gateway?: string;
   config?: string;
   timeout: number;
@@ -69,9 +81,10 @@ interface Ctx {
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('cairn')
     .description('Command-line client for Cairn, a replicated key-value store.')
-    .option('-g, --gateway <host:port>', 'gateway address (default: first gateway of --config, else $CAIRN_GATEWAY, else 127.0.0.1:7380)')
-    .option('-c, --config <file>', 'cluster config file to take the gateway address from')
-    .option('-t, --timeout <ms>', 'per-request timeout, ms', positiveInt('--timeout'), 5_000)
+    .option('--endpoints <list>', 'gateways to fail over between, host:port[,host:port...] (default: every gateway of --config, else $CAIRN_ENDPOINTS, else $CAIRN_GATEWAY, else 127.0.0.1:7380)')
+    .option('-g, --gateway <host:port>', 'one gateway (the same as --endpoints with one address)')
+    .option('-c, --config <file>', 'cluster config file to take the gateway addresses from')
+    .option('-t, --timeout <ms>', 'deadline of one request, ms (retries and failover included)', positiveInt('--timeout'), 5_000)
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n`)
     .showHelpAfterError()
     .exitOverride()
@@ -85,7 +98,7 @@ export function buildProgram(deps: CliDeps): Command {
     globals,
     withClient: async (cmd, fn) => {
       const g = globals(cmd);
-      const c = await deps.connect({ ...resolveGateway(g, deps.env), requestTimeoutMs: g.timeout, inflightMax: 16 });
+      const c = await deps.connect({ endpoints: resolveEndpoints(g, deps.env), requestTimeoutMs: g.timeout, inflightMax: 16, retries: 'pool' });
       try {
         await fn(c);
       } finally {
@@ -192,11 +205,13 @@ function addBenchCommand(program: Command, { deps, out, globals }: Ctx): void {
     .action(async (o: RawBenchOptions, cmd: Command) => {
       const cfg = benchConfig(o);
       const g = globals(cmd);
-      const addr = resolveGateway(g, deps.env);
+      const endpoints = resolveEndpoints(g, deps.env);
       const inflightMax = Math.max(cfg.pipeline, cfg.warmupKeys ? WARMUP_PIPELINE : 1);
       const tty = deps.stderr.isTTY === true;
+      let opened = 0;
       const report = await runBench(cfg, {
-        connect: () => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax }),
+        // Each bench client is one connection; clients are spread round-robin over the endpoints.
+        connect: () => deps.connect({ endpoints: [endpoints[opened++ % endpoints.length]], requestTimeoutMs: g.timeout, inflightMax, retries: 'none' }),
         onProgress: (p) => deps.stderr.write(tty ? `\r${formatProgress(cfg.op, p)}\x1b[K` : `${formatProgress(cfg.op, p)}\n`),
         now: deps.benchClock,
       });
@@ -226,20 +241,19 @@ function transferFileBytes(file: string, o: TransferOpts): number {
   return size;
 }
 
-/** Shared set-up of import/verify: file check, resilient connection, progress, retry warnings. */
+/** Shared set-up of import/verify: file check, connection, row retries with warnings, progress. */
 async function transfer<T>(
   { deps, err, globals }: Ctx,
   label: string,
   file: string,
   o: TransferOpts,
   cmd: Command,
-  fn: (rows: AsyncIterable<TsvRow>, conn: ResilientConnection, progress: ProgressReporter) => Promise<T>,
+  fn: (rows: AsyncIterable<TsvRow>, conn: CliClient, retry: RowRetry, progress: ProgressReporter) => Promise<T>,
 ): Promise<T> {
   const size = transferFileBytes(file, o);
   const g = globals(cmd);
-  const addr = resolveGateway(g, deps.env);
   let lastWarnMs = 0;
-  const conn = new ResilientConnection(() => deps.connect({ ...addr, requestTimeoutMs: g.timeout, inflightMax: o.inflight }), {
+  const retry: RowRetry = {
     retryMs: o.retryMs,
     sleep: deps.sleep,
     now: deps.now,
@@ -250,13 +264,14 @@ async function transfer<T>(
       lastWarnMs = now;
       err(`${label}: retrying (${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message})`);
     },
-  });
+  };
+  const conn = await deps.connect({ endpoints: resolveEndpoints(g, deps.env), requestTimeoutMs: g.timeout, inflightMax: o.inflight, retries: 'none' });
   const progress = deps.progress?.(label, size) ?? createProgress({ label, totalBytes: size, stream: deps.stderr as NodeJS.WriteStream });
   try {
-    return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, progress);
+    return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, retry, progress);
   } finally {
     progress.stop();
-    await conn.close().catch(() => undefined);
+    await Promise.resolve(conn.close()).catch(() => undefined);
   }
 }
 
@@ -273,14 +288,14 @@ function addTransferCommands(program: Command, ctx: Ctx): void {
 
   transferOptions(program.command('import').description('SET every row of a TSV file, pipelined, retrying retryable errors')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {
-      const r = await transfer(ctx, 'import', file, o, cmd, (rows, conn, progress) => importRows(rows, conn, { windowMax: o.inflight, progress }));
+      const r = await transfer(ctx, 'import', file, o, cmd, (rows, conn, retry, progress) => importRows(rows, conn, { windowMax: o.inflight, retry, progress }));
       ctx.out(`imported rows=${r.rows} seconds=${r.seconds.toFixed(2)} rows/s=${Math.round(r.rowsPerSecond)}`);
     },
   );
 
   transferOptions(program.command('verify').description('GET every key of a TSV file and compare; exit 4 on any missing or mismatched key')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {
-      const r = await transfer(ctx, 'verify', file, o, cmd, (rows, conn, progress) => verifyRows(rows, conn, { windowMax: o.inflight, progress }));
+      const r = await transfer(ctx, 'verify', file, o, cmd, (rows, conn, retry, progress) => verifyRows(rows, conn, { windowMax: o.inflight, retry, progress }));
       ctx.out(formatVerify(r));
       for (const x of r.examples) ctx.err(`${x.problem}: line ${x.lineNo} key ${JSON.stringify(x.key)}`);
       assertVerified(r);

@@ -16,15 +16,32 @@ export function parseHostPort(s: string): GatewayAddress {
   return { host: m[1] ?? m[2], port };
 }
 
+/** Parses a comma-separated endpoint list (`a:1,b:2`; blanks around commas ignored). @throws UsageError when empty or malformed. */
+export function parseEndpoints(s: string, what = '--endpoints'): GatewayAddress[] {
+  const parts = s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (parts.length === 0) throw new UsageError(`${what} is empty: expected host:port[,host:port...]`);
+  return parts.map((p) => parseHostPort(p));
+}
+
+/** `host:port` (`[v6]:port` for an IPv6 host). */
+export function formatAddress(a: GatewayAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
 /**
- * The gateway to talk to: `--gateway`, else the first gateway of `--config`, else $CAIRN_GATEWAY,
- * else 127.0.0.1:7380. @throws UsageError / ConfigError on a malformed address or config.
+ * The gateways to talk to (etcdctl's rules and names): `--endpoints a,b,c`, else `--gateway`
+ * (one), else every gateway of `--config`, else $CAIRN_ENDPOINTS, else $CAIRN_GATEWAY, else
+ * 127.0.0.1:7380. The CLI fails over between them (CairnPool).
+ * @throws UsageError when both flags are given or an address is malformed; ConfigError on a bad config.
  */
-export function resolveGateway(opts: { gateway?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): GatewayAddress {
-  if (opts.gateway) return parseHostPort(opts.gateway);
-  if (opts.config) {
-    const g = loadClusterConfig(opts.config).gateway.gateways[0];
-    return { host: g.host, port: g.port };
-  }
-  return parseHostPort(env.CAIRN_GATEWAY || DEFAULT_GATEWAY);
+export function resolveEndpoints(opts: { endpoints?: string; gateway?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): GatewayAddress[] {
+  if (opts.endpoints !== undefined && opts.gateway !== undefined) throw new UsageError('give --endpoints or --gateway, not both (--gateway is one endpoint)');
+  if (opts.endpoints !== undefined) return parseEndpoints(opts.endpoints);
+  if (opts.gateway !== undefined) return [parseHostPort(opts.gateway)];
+  if (opts.config) return loadClusterConfig(opts.config).gateway.gateways.map((g) => ({ host: g.host, port: g.port }));
+  if (env.CAIRN_ENDPOINTS) return parseEndpoints(env.CAIRN_ENDPOINTS, '$CAIRN_ENDPOINTS');
+  return [parseHostPort(env.CAIRN_GATEWAY || DEFAULT_GATEWAY)];
 }

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 /** `cairn`: the command-line client. Commands and exit codes: see `cairn --help` and docs/cli.md. */
-import { CairnClient } from '@cairn/client';
-import { run, type CliClient } from './cli';
+import { run } from './cli';
+import { connectPool } from './connection';
 
 run(process.argv, {
-  connect: (o) =>
-    CairnClient.connect({ host: o.host, port: o.port, requestTimeoutMs: o.requestTimeoutMs, inflightMax: o.inflightMax }) as Promise<CliClient>,
+  connect: connectPool,
   stdout: process.stdout,
   stderr: process.stderr,
 }).then(

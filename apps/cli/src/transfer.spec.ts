@@ -1,5 +1,4 @@
-import { ResilientConnection, type KvConnection } from './retry';
-import { assertVerified, formatVerify, importRows, sameValue, verifyRows } from './transfer';
+import { assertVerified, formatVerify, importRows, retryRow, sameValue, verifyRows, type KvConnection } from './transfer';
 import { tsvRows } from './tsv';
 
 const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
@@ -21,20 +20,21 @@ function fakeStore(failures: { set?: Error[]; get?: Error[] } = {}) {
       const v = data.get(key);
       return v === undefined ? null : { value: Buffer.from(v, 'utf8'), revision: 1 };
     },
-    close: () => undefined,
   };
   return { data, conn };
 }
 
 const noWait = { retryMs: 60_000, sleep: async () => undefined };
+const retry = noWait;
 const lines = ['name\tversion\tdownloads_a_month\tsummary', 'a\t1.0.0\t10\tfirst\tpackage', 'b\t2.0.0\t20\t', 'c\t3.0.0\t30\tñandú'];
 
 describe('importRows', () => {
   it('stores every row (key → rest of the row) and reports progress', async () => {
     const { data, conn } = fakeStore();
     const progress: number[] = [];
-    const r = await importRows(tsvRows(lines), new ResilientConnection(async () => conn, noWait), {
+    const r = await importRows(tsvRows(lines), conn, {
       windowMax: 2,
+      retry,
       progress: { update: (rows) => progress.push(rows) },
     });
     expect(r.rows).toBe(3);
@@ -50,14 +50,14 @@ describe('importRows', () => {
 
   it('retries rows that fail with retryable errors (idempotent SET)', async () => {
     const { data, conn } = fakeStore({ set: [coded('UNAVAILABLE', { retryable: true }), coded('CONNECTION_CLOSED'), coded('TIMEOUT')] });
-    const r = await importRows(tsvRows(lines), new ResilientConnection(async () => conn, noWait), { windowMax: 8 });
+    const r = await importRows(tsvRows(lines), conn, { windowMax: 8, retry });
     expect(r.rows).toBe(3);
     expect(data.size).toBe(3);
   });
 
   it('fails on a non-retryable error, naming the line', async () => {
     const { conn } = fakeStore({ set: [coded('VALUE_TOO_LARGE', { retryable: false })] });
-    await expect(importRows(tsvRows(lines), new ResilientConnection(async () => conn, noWait), { windowMax: 1 })).rejects.toThrow(
+    await expect(importRows(tsvRows(lines), conn, { windowMax: 1, retry })).rejects.toThrow(
       /^line 2 \(key "a"\): VALUE_TOO_LARGE/,
     );
   });
@@ -68,7 +68,7 @@ describe('verifyRows', () => {
     const { data, conn } = fakeStore({ get: [coded('UNAVAILABLE', { retryable: true })] });
     data.set('a', '1.0.0\t10\tfirst\tpackage');
     data.set('b', '2.0.0\t20'); // lost its trailing tab
-    const r = await verifyRows(tsvRows(lines), new ResilientConnection(async () => conn, noWait), { windowMax: 4 });
+    const r = await verifyRows(tsvRows(lines), conn, { windowMax: 4, retry });
     expect(formatVerify(r)).toBe('rows=3 ok=1 missing=1 mismatched=1');
     expect(r.examples).toEqual(
       expect.arrayContaining([
@@ -81,11 +81,69 @@ describe('verifyRows', () => {
 
   it('passes when everything matches', async () => {
     const { conn } = fakeStore();
-    const rc = new ResilientConnection(async () => conn, noWait);
-    await importRows(tsvRows(lines), rc, { windowMax: 4 });
-    const r = await verifyRows(tsvRows(lines), rc, { windowMax: 4 });
+    await importRows(tsvRows(lines), conn, { windowMax: 4, retry });
+    const r = await verifyRows(tsvRows(lines), conn, { windowMax: 4, retry });
     expect(formatVerify(r)).toBe('rows=3 ok=3 missing=0 mismatched=0');
     expect(() => assertVerified(r)).not.toThrow();
+  });
+});
+
+/** A fake clock that only moves when the code under test "sleeps". */
+function fakeTime() {
+  let t = 0;
+  const sleeps: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      t += ms;
+    },
+    sleeps,
+  };
+}
+
+describe('retryRow', () => {
+  it('retries retryable errors (UNAVAILABLE, a lost connection, a timeout, no gateway) until the row succeeds', async () => {
+    const time = fakeTime();
+    const errors = [coded('UNAVAILABLE', { retryable: true }), coded('ECONNRESET'), coded('TIMEOUT', { retryable: true }), coded('NO_GATEWAY', { retryable: true })];
+    let calls = 0;
+    const retries: number[] = [];
+    const r = await retryRow(
+      async () => {
+        calls++;
+        const e = errors.shift();
+        if (e) throw e;
+        return 7;
+      },
+      { retryMs: 10_000, ...time, onRetry: (_e, n) => retries.push(n) },
+    );
+    expect(r).toBe(7);
+    expect(calls).toBe(5);
+    expect(retries).toEqual([1, 2, 3, 4]);
+  });
+
+  it('waits with full jitter: uniform below a ceiling of 50 ms doubling to 2 s', async () => {
+    const time = fakeTime();
+    let calls = 0;
+    await retryRow(
+      async () => {
+        if (++calls <= 8) throw coded('UNAVAILABLE', { retryable: true });
+      },
+      { retryMs: 60_000, ...time, random: () => 0.5 },
+    );
+    expect(time.sleeps).toEqual([25, 50, 100, 200, 400, 800, 1000, 1000]);
+  });
+
+  it('throws a non-retryable error at once', async () => {
+    const time = fakeTime();
+    await expect(retryRow(() => Promise.reject(coded('VALUE_TOO_LARGE', { retryable: false })), { retryMs: 10_000, ...time })).rejects.toMatchObject({ code: 'VALUE_TOO_LARGE' });
+    expect(time.sleeps).toHaveLength(0);
+  });
+
+  it('gives up with the last retryable error after retryMs', async () => {
+    const time = fakeTime();
+    await expect(retryRow(() => Promise.reject(coded('UNAVAILABLE', { retryable: true })), { retryMs: 5_000, ...time })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(time.now()).toBe(5_000);
   });
 });
 

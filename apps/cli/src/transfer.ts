@@ -1,6 +1,58 @@
-import { VerifyFailedError } from './exit-codes';
-import { runPipelined, type ResilientConnection } from './retry';
+import { fullJitterBackoffMs } from '@cairn/client';
+import { VerifyFailedError, isRetryable } from './exit-codes';
+import { runPipelined } from './pipeline';
 import type { TsvRow } from './tsv';
+
+/** What import/verify need from the connection (CairnPool satisfies it; tests pass fakes). */
+export interface KvConnection {
+  get(key: string): Promise<{ value: string | Uint8Array; revision: number | bigint } | null>;
+  set(key: string, value: string): Promise<{ revision: number | bigint }>;
+}
+
+/**
+ * How a row is retried. CairnPool sends a write at most once when its outcome is unknown (an
+ * UNAVAILABLE reply, a timeout or a lost connection after sending): it cannot know the write is
+ * safe to repeat. A row of import is (same key, same value, written again: the same end state),
+ * and a GET always is; so import/verify retry a row themselves on any retryable error until
+ * `retryMs` after its first attempt. The pool still does the connecting: endpoint failover and
+ * background reconnects.
+ */
+export interface RowRetry {
+  /** How long one row may keep retrying, ms, counted from its first attempt. */
+  retryMs: number;
+  /** Backoff ceiling of the first retry, ms, doubling per retry up to `backoffMaxMs` (full jitter below it); defaults 50 and 2000. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Injected for tests (no real waiting, a clock that the waits advance); defaults setTimeout, Date.now, Math.random. */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+  /** Told about every retry (for a warning line), with the error and the retry number (1 = first). */
+  onRetry?: (err: unknown, retry: number) => void;
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Runs `op` until it resolves, retrying retryable errors (exit-codes `isRetryable`) with
+ * full-jitter backoff (`fullJitterBackoffMs`). @throws a non-retryable error at once, or the last
+ * retryable one once `retryMs` have passed since the first attempt.
+ */
+export async function retryRow<T>(op: () => Promise<T>, r: RowRetry): Promise<T> {
+  const now = r.now ?? Date.now;
+  const sleep = r.sleep ?? realSleep;
+  const deadline = now() + r.retryMs;
+  for (let retry = 0; ; retry++) {
+    try {
+      return await op();
+    } catch (e) {
+      if (!isRetryable(e) || now() >= deadline) throw e;
+      r.onRetry?.(e, retry + 1);
+      const waitMs = fullJitterBackoffMs(retry, r.backoffBaseMs ?? 50, r.backoffMaxMs ?? 2_000, r.random ?? Math.random);
+      await sleep(Math.max(0, Math.min(waitMs, deadline - now())));
+    }
+  }
+}
 
 /** Receives progress after each finished row; `bytes` counts the input consumed so far. */
 export interface ProgressSink {
@@ -37,21 +89,24 @@ function tracker(progress: ProgressSink | undefined) {
   };
 }
 
+export interface TransferOptions {
+  /** Rows in flight (the pipelining window). */
+  windowMax: number;
+  retry: RowRetry;
+  progress?: ProgressSink;
+}
+
 /**
- * SETs every row (key → value), `windowMax` in flight; each row is retried through `conn` on
- * retryable errors (a SET is idempotent). @throws the first non-retryable error, or a retryable one
- * that outlived the retry deadline, with the row's line number prefixed.
+ * SETs every row (key → value), `windowMax` in flight; each row is retried on retryable errors
+ * (`retryRow`: a SET of the same value is idempotent). @throws the first non-retryable error, or a
+ * retryable one that outlived the retry deadline, with the row's line number prefixed.
  */
-export async function importRows(
-  rows: AsyncIterable<TsvRow>,
-  conn: ResilientConnection,
-  opts: { windowMax: number; progress?: ProgressSink; now?: () => number },
-): Promise<ImportResult> {
+export async function importRows(rows: AsyncIterable<TsvRow>, conn: KvConnection, opts: TransferOptions & { now?: () => number }): Promise<ImportResult> {
   const now = opts.now ?? Date.now;
   const started = now();
   const t = tracker(opts.progress);
   await runPipelined(rows, opts.windowMax, async (row) => {
-    await conn.call((c) => c.set(row.key, row.value)).catch((e: unknown) => {
+    await retryRow(() => conn.set(row.key, row.value), opts.retry).catch((e: unknown) => {
       throw withLine(e, row);
     });
     t.done(row);
@@ -67,16 +122,12 @@ export function sameValue(expected: string, actual: string | Uint8Array): boolea
 }
 
 /** GETs every row's key and compares with the row's value; same pipelining and retries as import. */
-export async function verifyRows(
-  rows: AsyncIterable<TsvRow>,
-  conn: ResilientConnection,
-  opts: { windowMax: number; progress?: ProgressSink; examplesMax?: number },
-): Promise<VerifyResult> {
+export async function verifyRows(rows: AsyncIterable<TsvRow>, conn: KvConnection, opts: TransferOptions & { examplesMax?: number }): Promise<VerifyResult> {
   const r: VerifyResult = { rows: 0, ok: 0, missing: 0, mismatched: 0, examples: [] };
   const examplesMax = opts.examplesMax ?? 10;
   const t = tracker(opts.progress);
   await runPipelined(rows, opts.windowMax, async (row) => {
-    const got = await conn.call((c) => c.get(row.key)).catch((e: unknown) => {
+    const got = await retryRow(() => conn.get(row.key), opts.retry).catch((e: unknown) => {
       throw withLine(e, row);
     });
     r.rows++;

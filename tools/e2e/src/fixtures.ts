@@ -59,10 +59,10 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the `cairn` CLI as a child process. */
-export function runCli(args: string[], opts: { onStart?: (pid: number) => void } = {}): Promise<CliRun> {
+/** Runs the `cairn` CLI as a child process (`env` is added to this process's environment). */
+export function runCli(args: string[], opts: { onStart?: (pid: number) => void; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -1,0 +1,84 @@
+import { LocalCluster } from '@cairn/cluster';
+import { connectNats, decodeStatus, Subjects } from '@cairn/messaging';
+import { freePort } from '@cairn/messaging/testing';
+import type { NatsConnection } from 'nats';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+
+/**
+ * The `cairn` CLI on real processes with two gateways: endpoint lists (`--endpoints`,
+ * `CAIRN_ENDPOINTS`) with failover through CairnPool, an import that goes on when the gateway it
+ * was using is SIGKILLed.
+ */
+describe('cairn CLI end to end', () => {
+  const ROWS = 6_000;
+  let cluster: LocalCluster;
+  let nc: NatsConnection;
+  let g1: string;
+  let g2: string;
+  let dead: string;
+  let tsv: string;
+
+  beforeAll(async () => {
+    const cfg = await writeTestConfig();
+    const config = JSON.parse(readFileSync(cfg.configPath, 'utf8')) as { gateway: { gateways: object[] } };
+    const g2Port = await freePort();
+    config.gateway.gateways.push({ id: 'g2', host: '127.0.0.1', port: g2Port });
+    writeFileSync(cfg.configPath, JSON.stringify(config, null, 2));
+    g1 = `127.0.0.1:${cfg.gatewayPort}`;
+    g2 = `127.0.0.1:${g2Port}`;
+    dead = `127.0.0.1:${await freePort()}`; // nothing listens there
+    tsv = await datasetSlice(cfg.dir, ROWS);
+    cluster = await LocalCluster.start({ configPath: cfg.configPath });
+    nc = await connectNats({ servers: cluster.config.nats.servers, name: 'e2e-cli' });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.stop();
+  });
+
+  it('--endpoints with an unreachable endpoint first: put, get and del go to a live one', async () => {
+    const eps = ['--endpoints', `${dead},${g1}`];
+    const put = await runCli([...eps, 'put', 'cli-key', 'v1']);
+    expect(put).toMatchObject({ code: 0 });
+    expect(put.stdout).toMatch(/^\d+\n$/);
+    expect(await runCli([...eps, 'get', 'cli-key'])).toMatchObject({ code: 0, stdout: 'v1' });
+    expect(await runCli(['--gateway', g2, 'get', 'cli-key'])).toMatchObject({ code: 0, stdout: 'v1' });
+    expect(await runCli([...eps, 'del', 'cli-key'])).toMatchObject({ code: 0 });
+    expect(await runCli([...eps, 'get', 'cli-key'])).toMatchObject({ code: 1 });
+  });
+
+  it('imports with CAIRN_ENDPOINTS=g1,g2 while g1 is SIGKILLed, then verifies through g2 alone', async () => {
+    const leader = await cluster.leaderId();
+    const subjects = new Subjects(cluster.config.clusterName);
+    let startCommit = -1;
+    // Kill g1 once a third of the rows are committed (watching the leader's heartbeats, no sleeps).
+    const third = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('import made no progress')), 120_000);
+      const sub = nc.subscribe(subjects.consensusStatus(), {
+        callback: (_e, m) => {
+          const s = decodeStatus(m.data);
+          if (s?.kind !== 'consensus' || s.id !== leader) return;
+          if (startCommit < 0) startCommit = s.commitIndex;
+          else if (s.commitIndex - startCommit >= ROWS / 3) {
+            clearTimeout(t);
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+      });
+    });
+    const importing = runCli(['import', tsv, '--inflight', '64'], { env: { CAIRN_ENDPOINTS: `${g1},${g2}` } });
+    await third;
+    await cluster.kill('g1', 'SIGKILL');
+    const imported = await importing;
+    expect(imported.stderr).not.toMatch(/Error:/);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(new RegExp(`^imported rows=${ROWS} `));
+    const verified = await runCli(['--endpoints', g2, 'verify', tsv]);
+    expect(verified.stdout).toContain(`rows=${ROWS} ok=${ROWS} missing=0 mismatched=0`);
+    expect(verified.code).toBe(0);
+    await cluster.restart('g1');
+  });
+});
