@@ -4,7 +4,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
-import { DeployError, type KubeObject } from './render';
+import { DeployError, type KubeObject } from './kustomize';
 
 /**
  * The kinds Cairn's manifests may use, keyed `apiVersion/kind`, with the kubernetes-models class

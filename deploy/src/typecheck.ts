@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import ts from 'typescript';
 import { MODELS, modelKey, UnknownKindError, type ModelKey } from './models';
-import type { KubeObject } from './render';
+import type { KubeObject } from './kustomize';
 
 /**
  * Type-checks objects against the kubernetes-models TypeScript interfaces of their kinds, as
