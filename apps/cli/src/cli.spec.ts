@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
-import { formatStatus, summarizePings, table } from './format';
+import { formatStatus, summarizePings, table, valueJson } from './format';
 import { parseEndpoints, parseHostPort, resolveEndpoints } from './gateway';
 
 const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
@@ -19,7 +19,7 @@ class Sink {
   }
 }
 
-function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error } = {}) {
+function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error; getError?: Error; endpointsUp?: boolean[] } = {}) {
   const data = new Map<string, string>();
   let revision = 0;
   const connects: ConnectOptions[] = [];
@@ -34,6 +34,7 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
       return { revision, applied: true };
     },
     async get(k) {
+      if (opts.getError) throw opts.getError;
       const v = data.get(k);
       return v === undefined ? null : { value: Buffer.from(v), revision: 1 };
     },
@@ -57,6 +58,7 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
       };
     },
     close: () => undefined,
+    ...(opts.endpointsUp ? { stats: () => ({ gateways: opts.endpointsUp!.map((up, i) => ({ host: '127.0.0.1', port: 7380 + i, up })) }) } : {}),
   };
   const stdout = new Sink();
   const stderr = new Sink();
@@ -204,6 +206,88 @@ describe('cairn commands', () => {
     expect(await h.cairn('--endpoints', 'a:1,b:2', 'bench', '--clients', '3', '--requests', '3')).toBe(0);
     expect(h.connects.slice(1).map((c) => c.endpoints)).toEqual([[{ host: 'a', port: 1 }], [{ host: 'b', port: 2 }], [{ host: 'a', port: 1 }]]);
     expect(h.connects.slice(1).every((c) => c.retries === 'none')).toBe(true);
+  });
+});
+
+describe('--version, --json, errors that say what to check', () => {
+  it('--version prints the version of apps/cli/package.json', async () => {
+    const h = harness();
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(await h.cairn('--version')).toBe(0);
+    expect(h.stdout.text).toBe(`${version}\n`);
+    expect(h.connects).toHaveLength(0);
+  });
+
+  it('--json: put, get (value and revision), del, ping print one JSON object each', async () => {
+    const h = harness();
+    const json = () => JSON.parse(h.stdout.chunks.pop()!) as Record<string, unknown>;
+    expect(await h.cairn('--json', 'put', 'k', 'v 1')).toBe(0);
+    expect(json()).toEqual({ key: 'k', revision: 1, applied: true });
+    expect(await h.cairn('get', 'k', '--json')).toBe(0);
+    expect(json()).toEqual({ key: 'k', value: 'v 1', revision: 1 });
+    expect(await h.cairn('put', '--nx', 'k', 'w', '--json')).toBe(6);
+    expect(json()).toEqual({ key: 'k', revision: 2, applied: false });
+    expect(await h.cairn('del', 'k', '--json')).toBe(0);
+    expect(json()).toEqual({ key: 'k', revision: 3 });
+    expect(await h.cairn('ping', '-n', '3', '--json')).toBe(0);
+    expect(h.stdout.chunks).toHaveLength(1); // no per-ping lines in JSON mode
+    expect(json()).toMatchObject({ count: 3, rttUs: [expect.any(Number), expect.any(Number), expect.any(Number)] });
+  });
+
+  it('--json: a value that is not UTF-8 comes as valueBase64', () => {
+    expect(valueJson(Buffer.from([0xff, 0x00]))).toEqual({ valueBase64: '/wA=' });
+    expect(valueJson(Buffer.from('ñ'))).toEqual({ value: 'ñ' });
+  });
+
+  it('--json: import and verify summaries', async () => {
+    const h = harness();
+    const f = tsvFile('a\t1\nb\t2\n');
+    expect(await h.cairn('--json', 'import', f)).toBe(0);
+    expect(JSON.parse(h.stdout.chunks.pop()!)).toMatchObject({ rows: 2, seconds: expect.any(Number), rowsPerSecond: expect.any(Number) });
+    h.data.set('b', 'x');
+    expect(await h.cairn('--json', 'verify', f)).toBe(4);
+    expect(JSON.parse(h.stdout.chunks.pop()!)).toEqual({ rows: 2, ok: 1, missing: 0, mismatched: 1, examples: [{ key: 'b', problem: 'mismatched', lineNo: 2 }] });
+  });
+
+  it('status marks the endpoints the CLI could not reach; --json adds them to the STATUS JSON', async () => {
+    const h = harness({ endpointsUp: [true, false] });
+    expect(await h.cairn('--endpoints', '127.0.0.1:7380,127.0.0.1:7381', 'status')).toBe(0);
+    expect(h.stdout.text).toContain('endpoints: 127.0.0.1:7380 up, 127.0.0.1:7381 UNREACHABLE\ngateway: g1');
+    expect(await h.cairn('status', '--json')).toBe(0);
+    expect(JSON.parse(h.stdout.chunks.pop()!)).toMatchObject({
+      leaderId: 'c2',
+      endpoints: [
+        { address: '127.0.0.1:7380', reachable: true },
+        { address: '127.0.0.1:7381', reachable: false },
+      ],
+    });
+  });
+
+  it('no gateway: names the endpoints and says how to start a cluster (exit 3)', async () => {
+    const h = harness({ connectError: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7380'), { code: 'ECONNREFUSED' }) });
+    expect(await h.cairn('get', 'k')).toBe(3);
+    expect(h.stderr.text).toBe(
+      'cairn: no gateway at 127.0.0.1:7380 (connection refused) — is the cluster running? `npm start` starts one (else point --endpoints or $CAIRN_ENDPOINTS at a running gateway)\n',
+    );
+    expect(await h.cairn('--endpoints', 'a:1,[::1]:2', 'put', 'k', 'v')).toBe(3);
+    expect(h.stderr.text).toContain('cairn: no gateway at a:1, [::1]:2 (connection refused)');
+  });
+
+  it('a timeout names --timeout; UNAVAILABLE points at cairn status; both exit 3', async () => {
+    const t = harness({ getError: coded('TIMEOUT', { retryable: true, message: 'GET timed out after 250 ms' }) });
+    expect(await t.cairn('-t', '250', 'get', 'k')).toBe(3);
+    expect(t.stderr.text).toContain('GET timed out after 250 ms — no answer within --timeout 250 ms: check `cairn status` (is there a leader?), or raise --timeout');
+    const u = harness({ setErrors: [coded('UNAVAILABLE', { retryable: true, message: 'no leader' })] });
+    expect(await u.cairn('put', 'k', 'v')).toBe(3);
+    expect(u.stderr.text).toContain('no leader — the cluster could not serve it in time');
+    expect(u.stderr.text).toContain('`cairn status` shows which processes are down');
+  });
+
+  it('usage errors and not-found keep their own message', async () => {
+    const h = harness();
+    expect(await h.cairn('get', 'nope')).toBe(1);
+    expect(h.stderr.text).toBe('cairn: key not found: nope\n');
   });
 });
 

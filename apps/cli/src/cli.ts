@@ -1,9 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
 import { EXIT_CODES_HELP, ExitCode, NotAppliedError, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
-import { formatPingSummary, formatStatus, summarizePings, type ClusterStatus } from './format';
-import { resolveEndpoints, type GatewayAddress } from './gateway';
+import { formatEndpoints, formatPingSummary, formatStatus, summarizePings, valueJson, type ClusterStatus, type EndpointState } from './format';
+import { formatAddress, resolveEndpoints, type GatewayAddress } from './gateway';
+import { explainError, type HintContext } from './hints';
 import { memberCommand } from './member';
 import { createProgress, type ProgressReporter } from './progress';
 import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
@@ -17,6 +19,8 @@ export interface CliClient extends KvConnection {
   ping(): Promise<unknown>;
   status(): Promise<unknown>;
   close(): Promise<void> | void;
+  /** Which endpoints have a live connection (CairnPool `stats`); `status` marks the others unreachable. */
+  stats?(): { gateways: EndpointState[] };
 }
 
 /** How `connect` opens a CairnPool (main.ts: connection.ts `poolOptions`). */
@@ -50,9 +54,17 @@ export interface CliDeps {
   benchClock?: () => number;
   /** HTTP client of `member` (gateway HTTP API); default global fetch. */
   fetch?: typeof fetch;
+  /** What `--version` prints; default the `version` of apps/cli/package.json. */
+  version?: string;
+}
+
+/** The `version` field of apps/cli/package.json (read next to src/ or dist/). */
+export function cliVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 interface GlobalOpts {
+  json?: boolean;
   endpoints?: string;
   gateway?: string;
   config?: string;
@@ -73,18 +85,29 @@ interface Ctx {
   out(s: string): void;
   err(s: string): void;
   globals(cmd: Command): GlobalOpts;
+  /** The command's endpoints (resolveEndpoints); remembered so that `run` can explain a connection error. */
+  endpoints(cmd: Command): GatewayAddress[];
+  /** Opens a connection to the command's endpoints. */
+  connect(cmd: Command, inflightMax: number, retries: ConnectOptions['retries']): Promise<CliClient>;
   /** Runs `fn` on a fresh connection and always closes it. */
   withClient(cmd: Command, fn: (c: CliClient) => Promise<void>): Promise<void>;
 }
 
+/** Set by the command that ran: what `run` may name when it explains an error. */
+export interface RunState {
+  hint?: HintContext;
+}
+
 /** Builds the `cairn` commander program; `run` drives it. Exposed for tests (fake `connect`). */
-export function buildProgram(deps: CliDeps): Command {
+export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   const program = new Command('cairn')
     .description('Command-line client for Cairn, a replicated key-value store.')
     .option('--endpoints <list>', 'gateways to fail over between, host:port[,host:port...] (default: every gateway of --config, else $CAIRN_ENDPOINTS, else $CAIRN_GATEWAY, else 127.0.0.1:7380)')
     .option('-g, --gateway <host:port>', 'one gateway (the same as --endpoints with one address)')
     .option('-c, --config <file>', 'cluster config file to take the gateway addresses from')
     .option('-t, --timeout <ms>', 'deadline of one request, ms (retries and failover included)', positiveInt('--timeout'), 5_000)
+    .option('--json', 'print the result as one JSON object on stdout (every command)')
+    .version(deps.version ?? cliVersion(), '-V, --version', 'print the version of cairn')
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n`)
     .showHelpAfterError()
     .exitOverride()
@@ -96,9 +119,15 @@ export function buildProgram(deps: CliDeps): Command {
     out: (s) => deps.stdout.write(s.endsWith('\n') ? s : s + '\n'),
     err: (s) => deps.stderr.write(s.endsWith('\n') ? s : s + '\n'),
     globals,
-    withClient: async (cmd, fn) => {
+    endpoints: (cmd) => {
       const g = globals(cmd);
-      const c = await deps.connect({ endpoints: resolveEndpoints(g, deps.env), requestTimeoutMs: g.timeout, inflightMax: 16, retries: 'pool' });
+      const endpoints = resolveEndpoints(g, deps.env);
+      state.hint = { endpoints, timeoutMs: g.timeout };
+      return endpoints;
+    },
+    connect: (cmd, inflightMax, retries) => deps.connect({ endpoints: ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries }),
+    withClient: async (cmd, fn) => {
+      const c = await ctx.connect(cmd, 16, 'pool');
       try {
         await fn(c);
       } finally {
@@ -115,7 +144,8 @@ export function buildProgram(deps: CliDeps): Command {
 }
 
 /** put, get, del. */
-function addKeyCommands(program: Command, { deps, out, withClient }: Ctx): void {
+function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ctx): void {
+  const json = (cmd: Command) => globals(cmd).json === true;
   program
     .command('put')
     .description('set KEY to VALUE; prints the new revision. --nx / --xx: only if KEY is absent / present (atomic); exit 6 when not applied')
@@ -126,20 +156,23 @@ function addKeyCommands(program: Command, { deps, out, withClient }: Ctx): void 
     .action(async (key: string, value: string, o: { nx?: boolean; xx?: boolean }, cmd: Command) =>
       withClient(cmd, async (c) => {
         const r = o.nx || o.xx ? await c.set(key, value, { ifAbsent: o.nx === true, ifPresent: o.xx === true }) : await c.set(key, value);
+        if (json(cmd)) out(JSON.stringify({ key, revision: Number(r.revision), applied: r.applied !== false }));
         if (r.applied === false) throw new NotAppliedError(`not applied: ${key} ${o.nx ? 'exists (--nx)' : 'does not exist (--xx)'}; condition evaluated at revision ${r.revision}`);
-        out(String(r.revision));
+        if (!json(cmd)) out(String(r.revision));
       }),
     );
 
   program
     .command('get')
-    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found')
+    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found. --json: key, value, revision')
     .argument('<key>')
     .action(async (key: string, _o, cmd: Command) =>
       withClient(cmd, async (c) => {
         const r = await c.get(key);
         if (!r) throw new NotFoundError(key);
-        deps.stdout.write(typeof r.value === 'string' ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+        const bytes = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+        if (json(cmd)) out(JSON.stringify({ key, ...valueJson(bytes), revision: Number(r.revision) }));
+        else deps.stdout.write(bytes);
       }),
     );
 
@@ -149,45 +182,49 @@ function addKeyCommands(program: Command, { deps, out, withClient }: Ctx): void 
     .argument('<key>')
     .action(async (key: string, _o, cmd: Command) =>
       withClient(cmd, async (c) => {
-        out(String((await c.del(key)).revision));
+        const { revision } = await c.del(key);
+        out(json(cmd) ? JSON.stringify({ key, revision: Number(revision) }) : String(revision));
       }),
     );
 }
 
 /** ping, status. */
-function addInfoCommands(program: Command, { out, withClient }: Ctx): void {
+function addInfoCommands(program: Command, { out, globals, withClient }: Ctx): void {
   program
     .command('ping')
     .description('round trips to the gateway: RTT of each in µs, then min/avg/p50/max')
     .option('-n, --count <n>', 'number of pings', positiveInt('--count'), 4)
     .action(async (o: { count: number }, cmd: Command) =>
       withClient(cmd, async (c) => {
+        const json = globals(cmd).json === true;
         const rtts: number[] = [];
         for (let i = 1; i <= o.count; i++) {
           const t0 = process.hrtime.bigint();
           await c.ping();
           const us = Number((process.hrtime.bigint() - t0) / 1000n);
           rtts.push(us);
-          out(`ping ${i}: ${us} µs`);
+          if (!json) out(`ping ${i}: ${us} µs`);
         }
-        out(formatPingSummary(summarizePings(rtts)));
+        const summary = summarizePings(rtts);
+        out(json ? JSON.stringify({ ...summary, rttUs: rtts }) : formatPingSummary(summary));
       }),
     );
 
   program
     .command('status')
-    .description("the gateway's view of the cluster: leader, consensus replicas, storage nodes")
-    .option('--json', 'print the raw STATUS JSON')
-    .action(async (o: { json?: boolean }, cmd: Command) =>
+    .description("the gateway's view of the cluster: leader, consensus replicas, storage nodes (DOWN when their heartbeats stopped); endpoints the CLI could not reach are marked UNREACHABLE")
+    .action(async (_o, cmd: Command) =>
       withClient(cmd, async (c) => {
         const raw = await c.status();
         const s = (typeof raw === 'string' ? JSON.parse(raw) : raw) as ClusterStatus;
-        out(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+        const endpoints = (c.stats?.().gateways ?? []).map((g) => ({ address: formatAddress(g), reachable: g.up }));
+        out(globals(cmd).json ? JSON.stringify({ ...s, endpoints }, null, 2) : `${endpoints.length ? `${formatEndpoints(endpoints)}\n` : ''}${formatStatus(s)}`);
       }),
     );
 }
 
-function addBenchCommand(program: Command, { deps, out, globals }: Ctx): void {
+function addBenchCommand(program: Command, ctx: Ctx): void {
+  const { deps, out, globals } = ctx;
   program
     .command('bench')
     .description('load generator (like redis-benchmark): throughput and latency percentiles of SET/GET')
@@ -199,13 +236,12 @@ function addBenchCommand(program: Command, { deps, out, globals }: Ctx): void {
     .option('--value-size <bytes>', 'SET value size', '100')
     .option('--duration <time>', 'how long to measure: 10s, 500ms, 2m (default 10s)')
     .option('--requests <n>', 'measure this many requests instead of a duration')
-    .option('--json', 'print the result as one JSON object')
     .option('--warmup-keys', 'SET every key of the keyspace first (default for get and mixed)')
     .option('--no-warmup-keys', 'do not load the keyspace first')
     .action(async (o: RawBenchOptions, cmd: Command) => {
-      const cfg = benchConfig(o);
       const g = globals(cmd);
-      const endpoints = resolveEndpoints(g, deps.env);
+      const cfg = benchConfig({ ...o, json: g.json });
+      const endpoints = ctx.endpoints(cmd);
       const inflightMax = Math.max(cfg.pipeline, cfg.warmupKeys ? WARMUP_PIPELINE : 1);
       const tty = deps.stderr.isTTY === true;
       let opened = 0;
@@ -243,15 +279,15 @@ function transferFileBytes(file: string, o: TransferOpts): number {
 
 /** Shared set-up of import/verify: file check, connection, row retries with warnings, progress. */
 async function transfer<T>(
-  { deps, err, globals }: Ctx,
+  ctx: Ctx,
   label: string,
   file: string,
   o: TransferOpts,
   cmd: Command,
   fn: (rows: AsyncIterable<TsvRow>, conn: CliClient, retry: RowRetry, progress: ProgressReporter) => Promise<T>,
 ): Promise<T> {
+  const { deps, err } = ctx;
   const size = transferFileBytes(file, o);
-  const g = globals(cmd);
   let lastWarnMs = 0;
   const retry: RowRetry = {
     retryMs: o.retryMs,
@@ -265,7 +301,7 @@ async function transfer<T>(
       err(`${label}: retrying (${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message})`);
     },
   };
-  const conn = await deps.connect({ endpoints: resolveEndpoints(g, deps.env), requestTimeoutMs: g.timeout, inflightMax: o.inflight, retries: 'none' });
+  const conn = await ctx.connect(cmd, o.inflight, 'none');
   const progress = deps.progress?.(label, size) ?? createProgress({ label, totalBytes: size, stream: deps.stderr as NodeJS.WriteStream });
   try {
     return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, retry, progress);
@@ -289,14 +325,15 @@ function addTransferCommands(program: Command, ctx: Ctx): void {
   transferOptions(program.command('import').description('SET every row of a TSV file, pipelined, retrying retryable errors')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {
       const r = await transfer(ctx, 'import', file, o, cmd, (rows, conn, retry, progress) => importRows(rows, conn, { windowMax: o.inflight, retry, progress }));
-      ctx.out(`imported rows=${r.rows} seconds=${r.seconds.toFixed(2)} rows/s=${Math.round(r.rowsPerSecond)}`);
+      const summary = { rows: r.rows, seconds: Number(r.seconds.toFixed(2)), rowsPerSecond: Math.round(r.rowsPerSecond) };
+      ctx.out(ctx.globals(cmd).json ? JSON.stringify(summary) : `imported rows=${summary.rows} seconds=${r.seconds.toFixed(2)} rows/s=${summary.rowsPerSecond}`);
     },
   );
 
   transferOptions(program.command('verify').description('GET every key of a TSV file and compare; exit 4 on any missing or mismatched key')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {
       const r = await transfer(ctx, 'verify', file, o, cmd, (rows, conn, retry, progress) => verifyRows(rows, conn, { windowMax: o.inflight, retry, progress }));
-      ctx.out(formatVerify(r));
+      ctx.out(ctx.globals(cmd).json ? JSON.stringify(r) : formatVerify(r));
       for (const x of r.examples) ctx.err(`${x.problem}: line ${x.lineNo} key ${JSON.stringify(x.key)}`);
       assertVerified(r);
     },
@@ -305,10 +342,11 @@ function addTransferCommands(program: Command, ctx: Ctx): void {
 
 /**
  * Runs `cairn` with `argv` (as process.argv) and returns the exit code; errors are printed to
- * stderr as `cairn: <message>`.
+ * stderr as `cairn: <message>`, a connection error with what to check (hints.ts `explainError`).
  */
 export async function run(argv: string[], deps: CliDeps): Promise<number> {
-  const program = buildProgram(deps);
+  const state: RunState = {};
+  const program = buildProgram(deps, state);
   try {
     await program.parseAsync(argv);
     return ExitCode.ok;
@@ -317,7 +355,8 @@ export async function run(argv: string[], deps: CliDeps): Promise<number> {
     const code = exitCodeFor(e);
     // An error without a code is a bug somewhere: show its stack.
     const detail = code === ExitCode.serverError && !(e as { code?: unknown }).code ? (e as Error).stack : (e as Error).message;
-    deps.stderr.write(`cairn: ${detail}\n`);
+    const explained = state.hint && (code === ExitCode.unavailable || code === ExitCode.serverError) ? explainError(e, state.hint) : null;
+    deps.stderr.write(`cairn: ${explained ?? detail}\n`);
     return code;
   }
 }

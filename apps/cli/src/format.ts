@@ -112,3 +112,26 @@ export function summarizePings(rttUs: number[]): PingSummary {
 export function formatPingSummary(s: PingSummary): string {
   return `${s.count} pings: min=${s.minUs}µs avg=${s.avgUs}µs p50=${s.p50Us}µs max=${s.maxUs}µs`;
 }
+
+/** One endpoint of the CLI's connection and whether it has a live connection (CairnPool `stats`). */
+export interface EndpointState {
+  host: string;
+  port: number;
+  up: boolean;
+}
+
+/** `endpoints: 127.0.0.1:7380 up, 127.0.0.1:7381 UNREACHABLE` (the gateways the CLI connected to, not the gateway's view). */
+export function formatEndpoints(eps: { address: string; reachable: boolean }[]): string {
+  return `endpoints: ${eps.length ? eps.map((e) => `${e.address} ${e.reachable ? 'up' : 'UNREACHABLE'}`).join(', ') : '(unknown)'}`;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A value in `--json` output: `{ value }` when it is UTF-8 text, else `{ valueBase64 }`. */
+export function valueJson(bytes: Uint8Array): { value: string } | { valueBase64: string } {
+  try {
+    return { value: utf8.decode(bytes) };
+  } catch {
+    return { valueBase64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+  }
+}

@@ -51,13 +51,25 @@ describe('cairn member', () => {
     expect(h.stdout.text).toContain('config index: 7');
   });
 
+  it('--json: list, add and remove print the configuration as JSON', async () => {
+    const h = harness((method) => (method === 'GET' ? { status: 200, json: { ...conf, confIndex: 7, committed: true } } : { status: 200, json: { status: 'ok', message: 'replica c4 added as voter', conf, confIndex: 42 } }));
+    expect(await h.cairn('member', 'list', '--json')).toBe(0);
+    expect(JSON.parse(h.stdout.text)).toEqual({ ...conf, confIndex: 7, committed: true });
+    h.stdout.text = '';
+    expect(await h.cairn('--json', 'member', 'add', 'c4')).toBe(0);
+    expect(JSON.parse(h.stdout.text)).toEqual({ ...conf, confIndex: 42, message: 'replica c4 added as voter' });
+    h.stdout.text = '';
+    expect(await h.cairn('member', 'remove', 'c4', '--json')).toBe(0);
+    expect(JSON.parse(h.stdout.text)).toMatchObject({ voters: conf.voters, confIndex: 42 });
+  });
+
   it('maps answers to exit codes: 412 → 6, 503 → 3, unreachable → 3, 400 → 2', async () => {
     expect(await harness(() => ({ status: 412, json: { message: 'c1 is the last voter' } })).cairn('member', 'remove', 'c1')).toBe(6);
     expect(await harness(() => ({ status: 503, json: { message: 'no leader' } })).cairn('member', 'add', 'c4')).toBe(3);
     const refused = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
     const h = harness(() => refused);
     expect(await h.cairn('member', 'list')).toBe(3);
-    expect(h.stderr.text).toContain('ECONNREFUSED');
+    expect(h.stderr.text).toContain('cannot reach the gateway HTTP API at 127.0.0.1:8380: ECONNREFUSED — is the cluster running, with an httpPort on its gateway? `npm start` starts one');
     expect(await harness(() => ({ status: 400, json: { message: 'id must be' } })).cairn('member', 'add', 'c4')).toBe(2);
   });
 

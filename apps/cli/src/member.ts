@@ -77,7 +77,10 @@ export function memberCommand(deps: MemberDeps): Command {
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause;
-      throw new MemberUnavailableError(`cannot reach the gateway HTTP API at ${host}:${port}: ${cause?.code ?? (e as Error).message}`, cause?.code ?? 'TIMEOUT');
+      throw new MemberUnavailableError(
+        `cannot reach the gateway HTTP API at ${host}:${port}: ${cause?.code ?? (e as Error).message} — is the cluster running, with an httpPort on its gateway? \`npm start\` starts one (else check --http / $CAIRN_HTTP)`,
+        cause?.code ?? 'TIMEOUT',
+      );
     }
     const json = (await res.json().catch(() => ({}))) as { message?: string; conf?: Conf; confIndex?: number } & Partial<Conf>;
     if (res.status === 412) throw new NotAppliedError(`not applied: ${json.message ?? 'the change does not apply'}`);
@@ -87,6 +90,7 @@ export function memberCommand(deps: MemberDeps): Command {
   };
   const waitOpt = () => new Option('--wait-ms <ms>', 'how long the change may take (adding a replica waits for it to catch up)').default(90_000).argParser(Number);
   const httpOpt = () => new Option('--http <host:port>', 'gateway HTTP API (default: first gateway of --config with an httpPort, else $CAIRN_HTTP, else 127.0.0.1:8380)');
+  const json = (cmd: Command) => cmd.optsWithGlobals<{ json?: boolean }>().json === true;
   const kindOpt = () => new Option('--storage', 'the member is a storage node (default: a consensus replica)');
 
   const member = new Command('member').description('list, add and remove consensus replicas and storage nodes (Raft single-server changes)');
@@ -95,10 +99,9 @@ export function memberCommand(deps: MemberDeps): Command {
     .description('the configuration in effect: voters, learners, storage nodes')
     .addOption(httpOpt())
     .addOption(waitOpt())
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }, cmd: Command) => {
+    .action(async (_o, cmd: Command) => {
       const c = await call(cmd, 'GET', '/v1/cluster/members');
-      deps.out(o.json ? JSON.stringify(c) : formatMembers(c));
+      deps.out(json(cmd) ? JSON.stringify(c) : formatMembers(c));
     });
   member
     .command('add')
@@ -109,7 +112,7 @@ export function memberCommand(deps: MemberDeps): Command {
     .addOption(waitOpt())
     .action(async (id: string, o: { storage?: boolean; waitMs: number }, cmd: Command) => {
       const r = await call(cmd, 'POST', `/v1/cluster/members?timeoutMs=${o.waitMs}`, { id, kind: o.storage ? 'storage' : 'replica' });
-      deps.out(`${r.message ?? 'ok'}\n${formatMembers(r)}`);
+      deps.out(json(cmd) ? JSON.stringify(r) : `${r.message ?? 'ok'}\n${formatMembers(r)}`);
     });
   member
     .command('remove')
@@ -120,7 +123,7 @@ export function memberCommand(deps: MemberDeps): Command {
     .addOption(waitOpt())
     .action(async (id: string, o: { storage?: boolean; waitMs: number }, cmd: Command) => {
       const r = await call(cmd, 'DELETE', `/v1/cluster/members/${encodeURIComponent(id)}?timeoutMs=${o.waitMs}${o.storage ? '&kind=storage' : ''}`);
-      deps.out(`${r.message ?? 'ok'}\n${formatMembers(r)}`);
+      deps.out(json(cmd) ? JSON.stringify(r) : `${r.message ?? 'ok'}\n${formatMembers(r)}`);
     });
   return member;
 }

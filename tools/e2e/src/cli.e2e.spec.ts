@@ -3,12 +3,14 @@ import { connectNats, decodeStatus, Subjects } from '@cairn/messaging';
 import { freePort } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { join } from 'node:path';
+import { REPO_ROOT, datasetSlice, runCli, writeTestConfig } from './fixtures';
 
 /**
  * The `cairn` CLI on real processes with two gateways: endpoint lists (`--endpoints`,
  * `CAIRN_ENDPOINTS`) with failover through CairnPool, an import that goes on when the gateway it
- * was using is SIGKILLed.
+ * was using is SIGKILLed; `--version`, `--json`, `status` marking an unreachable endpoint, and
+ * the message for a cluster that is not running.
  */
 describe('cairn CLI end to end', () => {
   const ROWS = 6_000;
@@ -47,6 +49,22 @@ describe('cairn CLI end to end', () => {
     expect(await runCli(['--gateway', g2, 'get', 'cli-key'])).toMatchObject({ code: 0, stdout: 'v1' });
     expect(await runCli([...eps, 'del', 'cli-key'])).toMatchObject({ code: 0 });
     expect(await runCli([...eps, 'get', 'cli-key'])).toMatchObject({ code: 1 });
+  });
+
+  it('--version, --json on get/put, status marking an unreachable endpoint, and a down cluster explained', async () => {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'apps/cli/package.json'), 'utf8')) as { version: string };
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    const put = await runCli(['--gateway', g1, 'put', 'json-key', 'ñ v', '--json']);
+    expect(put.code).toBe(0);
+    const { revision } = JSON.parse(put.stdout) as { revision: number };
+    expect(JSON.parse((await runCli(['--gateway', g2, '--json', 'get', 'json-key'])).stdout)).toEqual({ key: 'json-key', value: 'ñ v', revision });
+    const status = await runCli(['--endpoints', `${g1},${dead}`, 'status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`endpoints: ${g1} up, ${dead} UNREACHABLE`);
+    expect(status.stdout).toMatch(/leader: {2}c\d/);
+    const down = await runCli(['--gateway', dead, 'get', 'json-key']);
+    expect(down.code).toBe(3);
+    expect(down.stderr).toBe(`cairn: no gateway at ${dead} (connection refused) — is the cluster running? \`npm start\` starts one (else point --endpoints or $CAIRN_ENDPOINTS at a running gateway)\n`);
   });
 
   it('imports with CAIRN_ENDPOINTS=g1,g2 while g1 is SIGKILLed, then verifies through g2 alone', async () => {
