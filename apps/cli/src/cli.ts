@@ -56,6 +56,8 @@ export interface CliDeps {
   fetch?: typeof fetch;
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
   version?: string;
+  /** Adds the `completion` commands to the program (main.ts: completion.ts `addCompletion`); none when absent. */
+  completion?: (program: Command) => Promise<void>;
 }
 
 /** The `version` field of apps/cli/package.json (read next to src/ or dist/). */
@@ -348,6 +350,7 @@ export async function run(argv: string[], deps: CliDeps): Promise<number> {
   const state: RunState = {};
   const program = buildProgram(deps, state);
   try {
+    await deps.completion?.(program);
     await program.parseAsync(argv);
     return ExitCode.ok;
   } catch (e) {

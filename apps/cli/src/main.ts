@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /** `cairn`: the command-line client. Commands and exit codes: see `cairn --help` and docs/cli.md. */
 import { run } from './cli';
+import { addCompletion } from './completion';
 import { connectPool } from './connection';
 
 run(process.argv, {
   connect: connectPool,
+  completion: addCompletion,
   stdout: process.stdout,
   stderr: process.stderr,
 }).then(

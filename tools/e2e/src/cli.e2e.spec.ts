@@ -2,9 +2,11 @@ import { LocalCluster } from '@cairn/cluster';
 import { connectNats, decodeStatus, Subjects } from '@cairn/messaging';
 import { freePort } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { CLI, REPO_ROOT, datasetSlice, runCli, writeTestConfig } from './fixtures';
 
 /**
  * The `cairn` CLI on real processes with two gateways: endpoint lists (`--endpoints`,
@@ -65,6 +67,32 @@ describe('cairn CLI end to end', () => {
     const down = await runCli(['--gateway', dead, 'get', 'json-key']);
     expect(down.code).toBe(3);
     expect(down.stderr).toBe(`cairn: no gateway at ${dead} (connection refused) — is the cluster running? \`npm start\` starts one (else point --endpoints or $CAIRN_ENDPOINTS at a running gateway)\n`);
+  });
+
+  it('completion: bash and zsh scripts from @bomb.sh/tab; a real bash completes commands and option choices through `cairn complete`', async () => {
+    const bash = await runCli(['completion', 'bash']);
+    expect(bash.code).toBe(0);
+    expect(bash.stdout).toContain('complete -F __cairn_complete cairn');
+    const zsh = await runCli(['completion', 'zsh']);
+    expect(zsh.code).toBe(0);
+    expect(zsh.stdout).toMatch(/^#compdef cairn/);
+    expect((await runCli(['completion', 'tcsh'])).code).toBe(2);
+    // `cairn` on PATH as the script expects; _get_comp_words_by_ref (bash-completion) stubbed with the words typed.
+    const bin = mkdtempSync(join(tmpdir(), 'cairn-bin-'));
+    writeFileSync(join(bin, 'cairn'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`, { mode: 0o755 });
+    const complete = (...words: string[]) =>
+      new Promise<string[]>((resolve, reject) => {
+        const script = [
+          `_get_comp_words_by_ref() { words=(${words.map((w) => `'${w}'`).join(' ')}); cword=${words.length - 1}; cur='${words[words.length - 1]}'; prev='${words[words.length - 2]}'; }`,
+          'source <(cairn completion bash)',
+          '__cairn_complete',
+          'printf "%s\\n" "${COMPREPLY[@]}"',
+        ].join('\n');
+        execFile('bash', ['-c', script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }, (e, stdout) => (e ? reject(e) : resolve(stdout.split('\n').filter((l) => l !== ''))));
+      });
+    expect(await complete('cairn', 'st')).toEqual(['status']);
+    expect(await complete('cairn', 'import', 'rows.tsv', '--skip-header', '')).toEqual(['auto', 'yes', 'no']);
+    expect(await complete('cairn', '--end')).toEqual(['--endpoints']);
   });
 
   it('imports with CAIRN_ENDPOINTS=g1,g2 while g1 is SIGKILLed, then verifies through g2 alone', async () => {
