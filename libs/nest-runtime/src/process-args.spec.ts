@@ -24,6 +24,21 @@ describe('parseProcessArgs', () => {
     expect(() => parseProcessArgs(argv('--config', join(dir, 'nope.json'), '--id', 'g1'), 'gateway')).toThrow(/cannot read config file/);
   });
 
+  it('CAIRN_JOIN=auto joins exactly when the id is not in the config (consensus and storage)', () => {
+    const saved = process.env.CAIRN_JOIN;
+    process.env.CAIRN_JOIN = 'auto';
+    try {
+      expect(parseProcessArgs(argv('--config', file, '--id', 'c4'), 'consensus')).toMatchObject({ id: 'c4', join: true });
+      expect(parseProcessArgs(argv('--config', file, '--id', 'c1'), 'consensus')).toMatchObject({ id: 'c1', join: false });
+      expect(parseProcessArgs(argv('--config', file, '--id', 's9'), 'storage').join).toBe(true);
+      expect(() => parseProcessArgs(argv('--config', file, '--id', 's1'), 'consensus')).toThrow(/is a storage member/);
+      expect(() => parseProcessArgs(argv('--config', file, '--id', 'g9'), 'gateway')).toThrow(/not in the config|unknown|not a/);
+    } finally {
+      if (saved === undefined) delete process.env.CAIRN_JOIN;
+      else process.env.CAIRN_JOIN = saved;
+    }
+  });
+
   it('--join admits an id outside the config for consensus and storage only', () => {
     expect(() => parseProcessArgs(argv('--config', file, '--id', 'c4'), 'consensus')).toThrow(/use --join/);
     expect(parseProcessArgs(argv('--config', file, '--id', 'c4', '--join'), 'consensus')).toMatchObject({ id: 'c4', join: true });

@@ -13,8 +13,19 @@ export interface ProcessArgs {
   /**
    * `--join`: this consensus replica or storage node is not in the config file; it joins a
    * running cluster and waits to be added with `cairn member add` (Raft thesis §4).
+   * `CAIRN_JOIN=auto` sets it exactly when the id is not in the config (one pod template for the
+   * initial members and for those a StatefulSet scale-up adds; docs/deploy.md).
    */
   join: boolean;
+}
+
+function isInConfig(config: ClusterConfig, id: string): boolean {
+  try {
+    roleOf(config, id);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -33,6 +44,7 @@ export function parseProcessArgs(argv: string[], role: ProcessRole): ProcessArgs
   const opts = cmd.opts<{ config: string; id?: string; join: boolean }>();
   if (!opts.id) throw new ConfigError(`--id is required (the id of this ${role} process in ${opts.config})`);
   const config = loadClusterConfig(opts.config);
+  if (!opts.join && process.env.CAIRN_JOIN === 'auto' && role !== 'gateway') opts.join = !isInConfig(config, opts.id);
   if (opts.join) {
     if (role === 'gateway') throw new ConfigError('--join is for consensus replicas and storage nodes; gateways are listed in the config');
     if (!PROCESS_ID.test(opts.id)) throw new ConfigError(`process id "${opts.id}" must be 1-64 of [A-Za-z0-9_-]`);
