@@ -21,6 +21,7 @@ void runProcess('consensus', (args) =>
       log,
       onFatal: exitProcessOnFatal,
       onSoftState: (ss) => metrics?.onSoftState(ss),
+      onPersisted: (ms, entries) => metrics?.onPersisted(ms, entries),
     });
     metrics = new ReplicaMetrics(replica);
     const port = config.consensus.replicas.find((r) => r.id === id)?.metricsPort ?? config.consensus.metricsPort;

@@ -51,6 +51,7 @@ describe('ReplicaMetrics over HTTP (a real single-voter replica on a real nats-s
         metrics?.onSoftState(ss);
         if (ss.role === 'leader') becameLeader();
       },
+      onPersisted: (ms, entries) => metrics?.onPersisted(ms, entries),
     });
     metrics = new ReplicaMetrics(replica);
     const m = metrics;
@@ -87,6 +88,9 @@ describe('ReplicaMetrics over HTTP (a real single-voter replica on a real nats-s
     expect(s.get('cairn_consensus_snapshots_sent_total{}')).toBe(0);
     expect(s.has('cairn_consensus_commit_index{}')).toBe(true);
     expect(s.has('cairn_consensus_applied_index{}')).toBe(true);
+    // The leader's empty entry was appended and fsynced: one observation at least.
+    expect(s.get('cairn_consensus_log_persist_duration_seconds_count{}')).toBeGreaterThanOrEqual(1);
+    expect(s.get('cairn_consensus_log_persist_duration_seconds_bucket{le="+Inf"}')).toBe(s.get('cairn_consensus_log_persist_duration_seconds_count{}'));
     expect(s.get('process_resident_memory_bytes{}')).toBeGreaterThan(0);
     expect(s.has('nodejs_heap_size_used_bytes{}')).toBe(true);
     expect(s.has('nodejs_eventloop_lag_seconds{}')).toBe(true);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConsensusStatus } from '@cairn/messaging';
 import { countedCounter, readGauge } from '@cairn/nest-runtime';
 
@@ -24,6 +24,7 @@ export class ReplicaMetrics {
   readonly registry = new Registry();
   private readonly elections: Counter;
   private readonly leaderChanges: Counter;
+  private readonly persistSeconds: Histogram;
   /** Term of the last campaign counted. */
   private campaignTerm = 0;
   private leaderId: string | null = null;
@@ -33,6 +34,12 @@ export class ReplicaMetrics {
     const registers = [this.registry];
     this.elections = new Counter({ name: 'cairn_consensus_elections_total', help: 'Elections this replica started (a new term as candidate or leader; Raft §5.2).', registers });
     this.leaderChanges = new Counter({ name: 'cairn_consensus_leader_changes_total', help: 'Changes of the leader this replica knows (including to none).', registers });
+    this.persistSeconds = new Histogram({
+      name: 'cairn_consensus_log_persist_duration_seconds',
+      help: 'Time to make a Ready with entries durable: append to the Raft log and its group-committed fdatasync (ms resolution).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
     const read = (): ConsensusStatus | null => {
       try {
         return this.source.status();
@@ -91,6 +98,11 @@ export class ReplicaMetrics {
     }
     if (ss.leaderId !== this.leaderId) this.leaderChanges.inc();
     this.leaderId = ss.leaderId;
+  }
+
+  /** Pass as `ReplicaOptions.onPersisted`: observes the durations of Readies that appended entries (the others need no fsync of the log). */
+  onPersisted(durationMs: number, entries: number): void {
+    if (entries > 0) this.persistSeconds.observe(durationMs / 1000);
   }
 
   /**

@@ -122,6 +122,8 @@ export interface ReplicaOptions {
   coalesceRaftMessages?: boolean;
   /** Called on every soft-state change a Ready carries (role, term, leader), before the replica acts on it; the simulator checks election safety here. */
   onSoftState?: (ss: { role: 'follower' | 'candidate' | 'leader'; leaderId: string | null; term: number }) => void;
+  /** Called after each Ready's hard state and entries are durable (its group-committed fdatasync), with how long that took on the world's clock, ms, and the entries it appended; metrics observe it. */
+  onPersisted?: (durationMs: number, entries: number) => void;
 }
 
 interface QueuedProposal {
@@ -442,7 +444,9 @@ export class Replica {
         }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
+        const persistStartMs = this.opts.world.clock.nowMs();
         await this.durably('persisting a Ready', () => this.persist(rd));
+        this.opts.onPersisted?.(this.opts.world.clock.nowMs() - persistStartMs, rd.entries.length);
         // From here on only the network and bookkeeping: publishes and replies never throw (a
         // failed one is a lost message: Raft retransmits, shipping is backfilled by fetch, a
         // proposer times out and asks for the outcome).
