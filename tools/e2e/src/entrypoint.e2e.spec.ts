@@ -56,6 +56,7 @@ function fileRewrite(root: string, portsOf: Map<string, Map<number, number>>, wo
     // A --join replica uses the role's port: the spare pod's.
     c.consensus.metricsPort = local(`cairn-consensus-${c.consensus.replicas.length}`, c.consensus.metricsPort);
     for (const n of c.storage.nodes) n.metricsPort = local(n.id, c.storage.metricsPort);
+    c.storage.metricsPort = local(`cairn-storage-${c.storage.nodes.length}`, c.storage.metricsPort);
     for (const g of c.gateway.gateways) Object.assign(g, { host: '127.0.0.1', port: local(g.id, g.port), respPort: local(g.id, g.respPort), httpPort: local(g.id, g.httpPort) });
     return JSON.stringify(c, null, 2);
   };
@@ -68,10 +69,10 @@ interface ConfigShape {
   gateway: { gateways: { id: string; host: string; port: number; respPort?: number; httpPort?: number }[] };
 }
 
-/** Free local ports for every container port of every pod (plus one spare consensus pod), and the host names that reach them. */
+/** Free local ports for every container port of every pod (plus one spare consensus and storage pod), and the host names that reach them. */
 async function assignPorts(objects: RenderedObject[]): Promise<{ portsOf: Map<string, Map<number, number>>; hosts: Map<string, Map<number, number>> }> {
   const wanted: [string, number[]][] = [];
-  for (const [sts, extra] of [['cairn-nats', 0], ['cairn-consensus', 1], ['cairn-storage', 0], ['cairn-gateway', 0]] as const) {
+  for (const [sts, extra] of [['cairn-nats', 0], ['cairn-consensus', 1], ['cairn-storage', 1], ['cairn-gateway', 0]] as const) {
     const spec = objectNamed(objects, 'StatefulSet', sts).spec!;
     const ports = spec.template!.spec.containers[0].ports!.map((p) => p.containerPort);
     for (let i = 0; i < spec.replicas! + extra; i++) wanted.push([`${sts}-${i}`, ports]);
@@ -190,6 +191,21 @@ async function assignPorts(objects: RenderedObject[]): Promise<{ portsOf: Map<st
     expect(m.voters).toEqual(['cairn-consensus-0', 'cairn-consensus-1', 'cairn-consensus-2']);
     await withLogs(Promise.all(cairnPods().map((p) => until200(p.probeUrl('readinessProbe')!))));
     expect((await fetch(`http://${http}/v1/kv/entrypoint`, { method: 'PUT', body: 'after' })).status).toBe(200);
+    expect(await (await fetch(`http://${http}/v1/kv/entrypoint`)).text()).toBe('after');
+  });
+
+  it('a storage scale-up joins and is added by its postStart hook; its scale-down removes it by preStop', async () => {
+    replicas.set('cairn-storage', 2);
+    const pod = startPod('cairn-storage', 1);
+    const hook = await withLogs(pod.hook('postStart'));
+    expect([hook.code, hook.output]).toEqual([0, expect.stringContaining('"msg":"added"')]);
+    await withLogs(until200(pod.probeUrl('readinessProbe')!));
+    await withLogs(membersUntil((m) => m.storage.includes('cairn-storage-1')));
+    replicas.set('cairn-storage', 1);
+    const exit = await withLogs(pod.terminate());
+    expect([exit.preStop.code, exit.preStop.output]).toEqual([0, expect.stringContaining('removed (scale-down)')]);
+    pods.delete(pod.name);
+    expect((await membersUntil((m) => m.storage.length === 1)).storage).toEqual(['cairn-storage-0']);
     expect(await (await fetch(`http://${http}/v1/kv/entrypoint`)).text()).toBe('after');
   });
 });
