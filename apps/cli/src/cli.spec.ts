@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
@@ -288,6 +288,20 @@ describe('--version, --json, errors that say what to check', () => {
     const h = harness();
     expect(await h.cairn('get', 'nope')).toBe(1);
     expect(h.stderr.text).toBe('cairn: key not found: nope\n');
+  });
+});
+
+describe('the cairn bin', () => {
+  it('is a committed, executable file outside dist/, the same in package-lock.json (npm links it at `npm ci`, before any build)', () => {
+    const root = join(__dirname, '..', '..', '..');
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    const bin = pkg.bin.cairn;
+    expect(bin).not.toMatch(/dist\//);
+    const file = join(__dirname, '..', bin);
+    expect(statSync(file).mode & 0o111).not.toBe(0);
+    expect(readFileSync(file, 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { bin?: Record<string, string> }> };
+    expect(lock.packages['apps/cli'].bin).toEqual({ cairn: bin.replace(/^\.\//, '') });
   });
 });
 
