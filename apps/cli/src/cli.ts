@@ -57,7 +57,7 @@ export interface CliDeps {
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
   version?: string;
   /** Adds the `completion` commands to the program (main.ts: completion.ts `addCompletion`); none when absent. */
-  completion?: (program: Command) => Promise<void>;
+  completion?: (program: Command, argv: string[]) => Promise<void>;
 }
 
 /** The `version` field of apps/cli/package.json (read next to src/ or dist/). */
@@ -350,7 +350,7 @@ export async function run(argv: string[], deps: CliDeps): Promise<number> {
   const state: RunState = {};
   const program = buildProgram(deps, state);
   try {
-    await deps.completion?.(program);
+    await deps.completion?.(program, argv);
     await program.parseAsync(argv);
     return ExitCode.ok;
   } catch (e) {
