@@ -4,6 +4,7 @@
 // - Pure libs are deterministic: no Node built-ins except the few they exist for, and no clock,
 //   timers or Math.random (below a process shell, time and randomness are injected: @cairn/world).
 // - A function-length limit keeps each function one step a reader can hold.
+// - No `x as unknown as T` in source: a double cast hides a type that does not fit (issue 10).
 import nx from '@nx/eslint-plugin';
 import { builtinRules } from 'eslint/use-at-your-own-risk';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -36,6 +37,12 @@ function noNodeBuiltins(allowed = []) {
   ];
 }
 
+/** `x as unknown as T` (and `as any as T`): give the value a type that fits instead (a Pick<> of what is used, a subclass). */
+const NO_DOUBLE_CAST = {
+  selector: "TSAsExpression > TSAsExpression.expression[typeAnnotation.type=/^TS(Unknown|Any)Keyword$/]",
+  message: 'no `as unknown as` in source: type the value as what it is (e.g. a Pick<> of the members used)',
+};
+
 const NO_CLOCK_NOR_RANDOM = {
   'no-restricted-globals': [
     'error',
@@ -49,7 +56,8 @@ const NO_CLOCK_NOR_RANDOM = {
     { object: 'Date', property: 'now', message: 'pure libs take the time as a parameter (a Clock, or nowMs)' },
     { object: 'Math', property: 'random', message: 'pure libs take randomness as a parameter (a Random, or () => number)' },
   ],
-  'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'pure libs take the time as a parameter' }],
+  // Repeats NO_DOUBLE_CAST: a later config's no-restricted-syntax replaces an earlier one's.
+  'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'pure libs take the time as a parameter' }, NO_DOUBLE_CAST],
 };
 
 // A second name for the core rule, so one config can warn at one length and fail at another.
@@ -102,6 +110,7 @@ export default [
     rules: {
       'max-lines-per-function': ['warn', { max: 70, ...LINES }],
       'cairn/max-lines-per-function-hard': ['error', { max: 100, ...LINES }],
+      'no-restricted-syntax': ['error', NO_DOUBLE_CAST],
     },
   },
   {

@@ -1,5 +1,5 @@
 import { Status, statusName } from '@cairn/protocol';
-import type { Metric } from 'prom-client';
+import { Counter, Histogram, type Metric } from 'prom-client';
 
 /** The gateway's front doors: binary protocol v1 (TLV), HTTP API, RESP. */
 export const DOORS = ['tlv', 'http', 'resp'] as const;
@@ -70,8 +70,8 @@ export class RequestMetrics {
   /** The two metrics as objects for prom-client's Registry (`registerMetric`). */
   promMetrics(): Metric[] {
     return [
-      scrapeTimeMetric('cairn_gateway_requests_total', 'Requests answered by the gateway, by front door, operation and protocol status.', 'counter', () => this.requestValues()),
-      scrapeTimeMetric('cairn_gateway_request_duration_seconds', 'Time from decoding a request to its answer, seconds, by front door and operation.', 'histogram', () => this.durationValues()),
+      new ScrapeTimeCounter('cairn_gateway_requests_total', 'Requests answered by the gateway, by front door, operation and protocol status.', () => this.requestValues()),
+      new ScrapeTimeHistogram('cairn_gateway_request_duration_seconds', 'Time from decoding a request to its answer, seconds, by front door and operation.', () => this.durationValues()),
     ];
   }
 
@@ -110,8 +110,40 @@ export class RequestMetrics {
   }
 }
 
-/** A metric whose values are computed at scrape time. prom-client's Registry formats any object with name/help/type/get(); its types only list its own classes. */
-function scrapeTimeMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): Metric {
-  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) };
-  return metric as unknown as Metric;
+/**
+ * A prom-client counter whose values are computed at scrape time (no `inc`): `get()`, which the
+ * Registry formats, keeps the counter's name/help/type and substitutes `values()`.
+ * Registered in no registry of its own (prom-client's default is the global one).
+ */
+class ScrapeTimeCounter extends Counter {
+  constructor(
+    name: string,
+    help: string,
+    private readonly scrape: () => MetricValue[],
+  ) {
+    super({ name, help, registers: [] });
+  }
+
+  override async get(): ReturnType<Counter['get']> {
+    return { ...(await super.get()), values: this.scrape() };
+  }
+}
+
+/**
+ * A prom-client histogram whose `_bucket`/`_sum`/`_count` lines are computed at scrape time. The
+ * Registry renders a histogram from `getForPromString()` (not in prom-client's typings; its own
+ * `get()` builds on it too), so that is the method replaced here.
+ */
+class ScrapeTimeHistogram extends Histogram {
+  constructor(
+    private readonly family: string,
+    private readonly description: string,
+    private readonly scrape: () => MetricValue[],
+  ) {
+    super({ name: family, help: description, buckets: DURATION_BUCKETS_SECONDS, registers: [] });
+  }
+
+  async getForPromString(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: MetricValue[] }> {
+    return { name: this.family, help: this.description, type: 'histogram', aggregator: 'sum', values: this.scrape() };
+  }
 }

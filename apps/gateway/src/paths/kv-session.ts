@@ -14,12 +14,12 @@ export interface KvResult {
   message: string;
 }
 
-/** What every session shares: the gateway's read and write paths and its request limits. */
+/** What every session shares: the gateway's read and write paths (only the calls a session makes) and its request limits. */
 export interface KvPaths {
-  reads: ReadPath;
+  reads: Pick<ReadPath, 'get'>;
   /** Absent: reads are read-your-writes only (no ReadIndex round), as a `stale` read. */
-  readIndex?: ReadIndexClient;
-  writes: WritePath;
+  readIndex?: Pick<ReadIndexClient, 'readIndex'>;
+  writes: Pick<WritePath, 'submit'>;
   limits: FrameLimits;
 }
 

@@ -1,7 +1,7 @@
 import { CommandCondition, CommandOp, Status, type Command } from '@cairn/protocol';
 import type { KvPaths } from '../paths/kv-session';
-import type { ReadPath, ReadResult } from '../paths/read-path';
-import type { WritePath, WriteResult } from '../paths/write-path';
+import type { ReadResult } from '../paths/read-path';
+import type { WriteResult } from '../paths/write-path';
 
 /**
  * Test double of the gateway's read and write paths (no NATS): a map with Raft-like revisions.
@@ -18,7 +18,7 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
       if (opts.hold) held.push({ kind, key, minIndex, release });
       else release();
     });
-  const writes = {
+  const writes: KvPaths['writes'] = {
     submit: (c: Command) =>
       later<WriteResult>('write', Buffer.from(c.key).toString(), 0, () => {
         if (opts.fail) return { status: opts.fail.status, revision: 0, message: opts.fail.message };
@@ -29,15 +29,15 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
         else data.delete(Buffer.from(c.key).toString('latin1'));
         return { status: Status.Ok, revision, message: '' };
       }),
-  } as unknown as WritePath;
-  const reads = {
+  };
+  const reads: KvPaths['reads'] = {
     get: (key: Uint8Array, minIndex: number) =>
       later<ReadResult>('read', Buffer.from(key).toString(), minIndex, () => {
         if (opts.fail) return { status: opts.fail.status, revision: 0, value: new Uint8Array(0), message: opts.fail.message };
         const e = data.get(Buffer.from(key).toString('latin1'));
         return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
       }),
-  } as unknown as ReadPath;
+  };
   const paths: KvPaths = { reads, writes, limits: { keyBytesMax: 16, valueBytesMax: 64 } };
   return { data, held, paths };
 }
