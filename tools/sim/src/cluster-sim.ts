@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { HistoryRecorder, checkHistory, type CheckResult } from '@cairn/checker';
 import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
-import { Subjects, assertPayloadBounds, decodeMemberReply, encodeMemberRequest, type Logger, type MemberRequest } from '@cairn/messaging';
+import { Subjects, assertPayloadBounds } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import pino from 'pino';
-import { Status, type WireEntry } from '@cairn/protocol';
+import { Status, decodeReadReply, encodeReadRequest, type WireEntry, decodeMemberReply, encodeMemberRequest, type MemberRequest } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, sleep, type DiskFaults, type DiskStats, type Incarnation, type NetworkFaults, type Random, type World, type Clock, type Transport } from '@cairn/world';
 // The simulator assembles the apps' own classes in one process (eslint.config.mjs: tools/sim may import apps).
 import { Replica } from '../../../apps/consensus/src/replica/replica';
@@ -66,6 +67,18 @@ export interface SimResult {
   /** Summed over every process's simulated disk. */
   disk: DiskStats;
   check: CheckResult | null;
+  /** How often this seed reached the paths that only compaction opens (summed over every process incarnation). */
+  reached: Reached;
+}
+
+/** Counts of the compaction paths a seed went through. */
+export interface Reached {
+  /** A replica dropped a log prefix from disk (segments below its snapshot; Replica.counters.compactions). */
+  compactions: number;
+  /** A replica installed the leader's snapshot in place of its log (InstallSnapshot, Raft §7). */
+  replicaSnapshots: number;
+  /** A storage node installed a peer storage node's snapshot (bootstrap past a compacted log). */
+  storageSnapshots: number;
 }
 
 /** A violated invariant: ends the seed at once. */
@@ -96,17 +109,30 @@ const MEMBER_REQUEST_TIMEOUT_MS = 3000;
 /** Largest client value, bytes: large enough that a few of them overflow one max_payload. */
 const VALUE_BYTES_MAX = 160 * 1024;
 
+/**
+ * Keys the large-value sweep writes and then reads at once: 5 values of ~159 KiB are ~1.4 times
+ * the 576 KiB max_payload in one read batch (enough to need the reply bound, and to find
+ * unboundedReadReplies), at 5/8 of the cost of sweeping all 8 keys (the sweep was ~30 % of a seed).
+ */
+const SWEEP_KEYS = 5;
+/** Virtual time the final storage comparison may take after convergence, ms. */
+const STORAGE_CHECK_MS = 2000;
+
 /** Where the processes' files go on their simulated disks. */
 const DATA_ROOT = '/sim';
+/** ClusterSim runs started in this worker process (dataDirFor). */
+let simRuns = 0;
 /** Share of crashes that tear a file's unsynced writes (a prefix survives) instead of losing them all. */
 const TORN_WRITE_RATE = 0.5;
 
 /**
- * Compaction on a seed that compacts (every 3rd): every 100 ms, keeping 8 entries below what every
- * storage node durably applied, so a wiped storage node finds its entries gone (Raft §7) and
- * bootstraps from its peer's snapshot, and a lagging replica gets the leader's snapshot.
+ * Compaction on a seed that compacts: every 100 ms, keeping 8 entries below what every storage
+ * node durably applied, in 64 KiB log segments (the least the schema accepts: the log drops whole
+ * segments only, so with production's 64 MiB the entries stay on disk and a fetch still finds them),
+ * so a wiped storage node finds its entries gone (Raft §7) and bootstraps from its peer's snapshot,
+ * and a lagging replica gets the leader's snapshot.
  */
-const COMPACTION = { compactionIntervalMs: 100, logRetainedEntries: 8 };
+const COMPACTION = { compactionIntervalMs: 100, logRetainedEntries: 8, segmentBytesMax: 64 * 1024 };
 
 function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean): ClusterConfig {
   const config = parseClusterConfig({
@@ -162,8 +188,16 @@ export class ClusterSim {
   private readonly wipedStats: DiskStats[] = [];
   /** One simulated disk per process, kept across its incarnations. */
   private readonly disks = new Map<string, SimDisk>();
+  /** The data dir on its disk of each process's latest incarnation (dataDirFor). */
+  private readonly dataDirs = new Map<string, string>();
+  /** Incarnations started so far (names the data dirs). */
+  private incarnations = 0;
+  /** This run's number in the worker process (names the data dirs). */
+  private readonly runId = ++simRuns;
   private readonly log: Logger;
   private readonly procs = new Map<string, Proc>();
+  /** Counters of incarnations that ended (added at crash time; every process is crashed at the end of a seed). */
+  private readonly reached: Reached = { compactions: 0, replicaSnapshots: 0, storageSnapshots: 0 };
   private readonly leaders = new Map<number, string>();
   /** Index → hash of (term, type, data) of the entry the first storage node applied there. */
   private readonly appliedAt = new Map<number, string>();
@@ -181,7 +215,7 @@ export class ClusterSim {
   private readonly o: Required<Omit<SimOptions, 'bugs' | 'logLevel' | 'logLevelEcho'>> & { bugs: BugSwitches; logLevelEcho?: boolean };
 
   constructor(opts: SimOptions) {
-    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, compacting: opts.seed % 3 === 0, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
+    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, compacting: opts.seed % 3 !== 1, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
     this.sched = new SimScheduler(opts.seed);
     this.rnd = seededRandom((opts.seed * 2654435761) >>> 0);
     this.net = new SimNetwork(this.sched, { maxPayloadBytes: this.o.maxPayloadBytes, latencyMsMin: 1, latencyMsMax: 4 });
@@ -225,6 +259,7 @@ export class ClusterSim {
       network: { ...this.net.stats },
       disk: this.diskStats(),
       check,
+      reached: { ...this.reached },
     };
   }
 
@@ -232,6 +267,10 @@ export class ClusterSim {
     for (const id of REPLICAS) await this.startReplica(id);
     for (const id of NODES) await this.startNode(id);
     await this.startGateway();
+    // A compacting seed starts with large writes: they fill the first log segments, so compaction
+    // can drop them (whole segments only) early enough for a wiped storage node or a crashed
+    // replica to find its entries gone.
+    if (this.o.compacting) this.burst = 8;
     for (let c = 0; c < this.o.clients; c++) void this.client(c);
     const faultyEnd = this.sched.nowMs + this.o.faultyMs;
     await this.runUntil(faultyEnd, true);
@@ -242,6 +281,7 @@ export class ClusterSim {
     const convergeEnd = faultyEnd + this.o.calmMs + this.o.convergeMs;
     await this.largeValueSweep(convergeEnd);
     await this.awaitConverged(convergeEnd);
+    await this.checkStorageAgrees(convergeEnd + STORAGE_CHECK_MS);
     if (this.calmFailures.length) throw new SimInvariantError(`after the faults ended, ${this.calmFailures.length} operations failed; first: ${this.calmFailures[0]}`);
     if (this.calmPending) throw new SimInvariantError(`${this.calmPending} operations started after the faults ended were still unanswered ${this.o.calmMs + this.o.convergeMs} ms later`);
   }
@@ -256,7 +296,7 @@ export class ClusterSim {
   private processDeps(id: string, inc: Incarnation) {
     return {
       id,
-      dataDir: join(DATA_ROOT, id),
+      dataDir: this.dataDirFor(id),
       disk: this.diskOf(id).view(inc),
       bus: this.net.connect(inc),
       world: this.world(inc),
@@ -320,6 +360,31 @@ export class ClusterSim {
     const d = this.disks.get(id);
     if (d) this.wipedStats.push(d.stats);
     this.disks.delete(id);
+    this.dataDirs.delete(id);
+  }
+
+  /**
+   * The data dir of a new incarnation of `id`: the previous incarnation's, renamed on the same disk
+   * (same files). Why a new name: libs/engine keeps a process-wide registry of open engine dirs (a
+   * snapshot install refuses a dir an engine still has open); a crashed incarnation's engine never
+   * closes (its disk completions died with it), and in one process its registration would stay on
+   * the live dir, where production's process exit clears it. Unique per simulation run too (a seed
+   * may run twice in one worker: the bug-switch tests), so one run's leftovers never meet the next
+   * run's processes. Paths do not change what a seed does.
+   */
+  private dataDirFor(id: string): string {
+    const dir = join(DATA_ROOT, `run-${this.runId}`, id, `inc-${++this.incarnations}`);
+    const disk = this.diskOf(id);
+    disk.mkdir(join(dir, '..'), true);
+    const prev = this.dataDirs.get(id);
+    try {
+      if (prev) disk.rename(prev, dir);
+    } catch (e) {
+      // The previous incarnation died before it created its dir: nothing to carry over.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    this.dataDirs.set(id, dir);
+    return dir;
   }
 
   private diskOf(id: string): SimDisk {
@@ -362,6 +427,11 @@ export class ClusterSim {
     if (!p.inc.alive) return;
     p.inc.kill();
     this.disks.get(p.id)?.crash();
+    if (p.replica) {
+      this.reached.compactions += p.replica.counters.compactions;
+      this.reached.replicaSnapshots += p.replica.counters.snapshotsInstalled;
+    }
+    if (p.node) this.reached.storageSnapshots += p.node.metrics().snapshotsInstalled;
     // Releases its handles; it never finishes (its disk completions died with it), which is fine.
     void p.replica?.abandon().catch(() => undefined);
     void p.node?.abandon().catch(() => undefined);
@@ -423,6 +493,10 @@ export class ClusterSim {
 
   /** One fault, drawn from the mix documented in docs/reliability.md. */
   private async injectFault(): Promise<void> {
+    if (this.wipeDeferred && this.logCompacted()) {
+      this.wipeDeferred = false;
+      this.wipeStorageNode();
+    }
     const r = this.rnd.float();
     if (r < 0.2) this.networkWeather();
     else if (r < 0.36) {
@@ -435,12 +509,18 @@ export class ClusterSim {
       this.count('heal');
     } else if (r < 0.59) this.crashOrRestart();
     else if (r < 0.7) this.diskWeather(this.pick(this.serverIds()));
-    else if (r < 0.86) {
+    else if (r < 0.82) {
       // The next writes carry large values: Append batches, ship batches and read replies near max_payload.
       this.count('large-values-burst');
       this.burst = 8;
-    } else if (r < 0.92) this.memberChange();
-    else if (r < 0.96) this.wipeStorageNode();
+    } else if (r < 0.88) this.memberChange();
+    else if (r < 0.96) {
+      // On a compacting seed, a storage node that loses its data before the log first compacted
+      // only replays it: the wipe waits for a compaction (the next fault after it), so that the
+      // node must bootstrap from its peer's snapshot.
+      if (this.o.compacting && !this.logCompacted()) this.wipeDeferred = true;
+      else this.wipeStorageNode();
+    }
     else this.crashGateway();
   }
 
@@ -472,6 +552,14 @@ export class ClusterSim {
       this.crash(this.pick(candidates));
       this.count('crash');
     }
+  }
+
+  /** A storage-node wipe drawn before the log first compacted (compacting seeds), done at the first fault after it did. */
+  private wipeDeferred = false;
+
+  /** Some running replica dropped a log prefix from its disk. */
+  private logCompacted(): boolean {
+    return [...this.procs.values()].some((p) => p.inc.alive && p.replica && p.replica.counters.compactions > 0);
   }
 
   /**
@@ -657,14 +745,15 @@ export class ClusterSim {
   }
 
   /**
-   * After the calm phase: one writer puts a value near valueBytesMax on every key, then one reader
-   * per key reads them all at once, so one storage node's read reply would be several times
+   * After the calm phase: one writer puts a value near valueBytesMax on SWEEP_KEYS keys, then one
+   * reader per key reads them all at once, so one storage node's read reply would be ~1.4 times
    * max_payload if it were not bounded. Every operation must succeed by `deadlineMs`.
    */
   private async largeValueSweep(deadlineMs: number): Promise<void> {
+    const keys = Math.min(SWEEP_KEYS, this.o.keys);
     const sweep = async (): Promise<void> => {
       const writer = this.sessions[0];
-      for (let k = 0; k < this.o.keys; k++) {
+      for (let k = 0; k < keys; k++) {
         const key = `k${k}`;
         const value = `sweep-${k}-` + 'w'.repeat(VALUE_BYTES_MAX - 1024);
         const id = this.history.invoke(1000, 'put', key, value);
@@ -676,7 +765,7 @@ export class ClusterSim {
         }
       }
       await Promise.all(
-        Array.from({ length: this.o.keys }, async (_, k) => {
+        Array.from({ length: keys }, async (_, k) => {
           const key = `k${k}`;
           const id = this.history.invoke(1001 + k, 'get', key);
           const res = await this.sessions[k % this.sessions.length].get(Buffer.from(key));
@@ -749,6 +838,39 @@ export class ClusterSim {
       }
       this.sched.nowMs = Math.max(this.sched.nowMs, lookMs);
     }
+  }
+
+  /**
+   * After convergence (nothing is written any more): every key reads alike on every storage node
+   * (status, revision, value) when both answer at the same applied index, through their real read
+   * path. A node that installed its peer's snapshot must hold what replaying the log would have
+   * given it. @throws SimInvariantError on a difference, or when the reads do not finish by `deadlineMs`.
+   */
+  private async checkStorageAgrees(deadlineMs: number): Promise<void> {
+    if (this.failure) return;
+    const readAll = async (key: Buffer) =>
+      Promise.all(NODES.map(async (id) => decodeReadReply((await this.operator.request(this.subjects.read(id), encodeReadRequest({ reads: [{ key, minIndex: 0 }] }), { timeoutMs: STORAGE_CHECK_MS / 2 })).data)));
+    let outcome: string | null | undefined;
+    void (async () => {
+      for (let k = 0; k < this.o.keys; k++) {
+        const [a, b] = await readAll(Buffer.from(`k${k}`));
+        if (a.appliedIndex !== b.appliedIndex) continue;
+        const [ra, rb] = [a.results[0], b.results[0]];
+        if (ra.status !== rb.status || ra.revision !== rb.revision || !Buffer.from(ra.value).equals(Buffer.from(rb.value))) {
+          return `storage nodes disagree on k${k} at applied index ${a.appliedIndex}: ${NODES[0]} ${Status[ra.status]} rev ${ra.revision} (${ra.value.length} bytes), ${NODES[1]} ${Status[rb.status]} rev ${rb.revision} (${rb.value.length} bytes)`;
+        }
+      }
+      return null;
+    })().then(
+      (r) => (outcome = r),
+      (e: unknown) => (outcome = `storage comparison read failed: ${String(e)}`),
+    );
+    while (outcome === undefined && this.sched.nowMs < deadlineMs) {
+      if (!this.sched.step()) break;
+      await this.settle();
+    }
+    if (outcome === undefined) throw new SimInvariantError('the storage comparison reads did not finish');
+    if (outcome) throw new SimInvariantError(outcome);
   }
 
   /** @returns what is not converged yet (no leader, a member replica or storage node behind its commit index), or null. */
