@@ -1,4 +1,4 @@
-import { Opcode, RequestFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
+import { Opcode, RequestFlags, ResponseFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
 import { CairnClient, CairnError, ConnectionClosedError, NotLeaderError, ResponseProtocolError, TimeoutError, type ClientOptions } from './index';
 import { FakeServer, kvHandler, type FakeConn } from './testing/fake-gateway';
 
@@ -29,7 +29,7 @@ describe('CairnClient operations', () => {
     await c.ping();
     await c.ping(Buffer.from('echo me'));
     expect(await c.set('greeting', 'hello')).toEqual({ revision: 1, applied: true });
-    expect(await c.get('greeting')).toEqual({ value: Buffer.from('hello'), revision: 1 });
+    expect(await c.get('greeting')).toEqual({ value: Buffer.from('hello'), revision: 1, createRevision: 1, version: 1 });
     const bin = new Uint8Array([0, 255, 1]);
     expect(await c.set(bin, bin)).toEqual({ revision: 2, applied: true });
     expect((await c.get(bin))!.value).toEqual(Buffer.from(bin));
@@ -38,7 +38,8 @@ describe('CairnClient operations', () => {
     expect(await c.del('never-there')).toEqual({ revision: 4 });
     expect(await c.status()).toEqual({ leaderId: 'c1', consensus: [] });
     await c.get('greeting', { stale: true });
-    expect(kv.seen.map((r) => r.flags)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, RequestFlags.Stale]);
+    const meta = RequestFlags.Meta;
+    expect(kv.seen.map((r) => r.flags)).toEqual([0, 0, 0, meta, 0, meta, 0, meta, 0, 0, meta | RequestFlags.Stale]);
     expect(kv.seen.map((r) => r.opcode)).toEqual([Opcode.Ping, Opcode.Ping, Opcode.Set, Opcode.Get, Opcode.Set, Opcode.Get, Opcode.Del, Opcode.Get, Opcode.Del, Opcode.Status, Opcode.Get]);
     await c.close();
     expect(c.stats().closed).toBe(true);
@@ -53,7 +54,7 @@ describe('CairnClient operations', () => {
     expect(await c.set('lock', 'b', { ifAbsent: true })).toEqual({ revision: 3, applied: false });
     expect(await c.set('lock', 'c', { ifPresent: true })).toEqual({ revision: 4, applied: true });
     expect((await c.get('lock'))!.value.toString()).toBe('c');
-    expect(kv.seen.map((r) => r.flags)).toEqual([RequestFlags.IfPresent, RequestFlags.IfAbsent, RequestFlags.IfAbsent, RequestFlags.IfPresent, 0]);
+    expect(kv.seen.map((r) => r.flags)).toEqual([RequestFlags.IfPresent, RequestFlags.IfAbsent, RequestFlags.IfAbsent, RequestFlags.IfPresent, RequestFlags.Meta]);
     await expect(c.set('lock', 'd', { ifAbsent: true, ifPresent: true })).rejects.toThrow(/exclude each other/);
   });
 
@@ -129,6 +130,12 @@ describe('CairnClient pipelining', () => {
     await Promise.all(Array.from({ length: 50 }, () => c.ping()));
     expect(chunks.reduce((a, b) => a + b, 0)).toBe(50 * 16);
     expect(chunks.length).toBeLessThan(50);
+  });
+
+  it('a META answer shorter than its 16 metadata bytes is a protocol error, never a value', async () => {
+    server.onRequest = (req, conn) => conn.reply(req, { flags: ResponseFlags.Meta, revision: 5, payload: Buffer.from('short') });
+    const c = await connect();
+    await expect(c.get('k')).rejects.toBeInstanceOf(ResponseProtocolError);
   });
 
   it('delivers responses that arrive in one chunk, in any order', async () => {

@@ -1,10 +1,18 @@
-import { Opcode, RequestFlags, Status, type Response } from '@cairn/protocol';
+import { Opcode, RequestFlags, ResponseFlags, Status, decodeGetMeta, type Response } from '@cairn/protocol';
 import { ResponseProtocolError, errorForResponse } from './errors';
 
-/** What `get` resolves for an existing key. `value` may be a view of a received chunk. */
+/**
+ * What `get` resolves for an existing key. `value` may be a view of a received chunk. The
+ * metadata is etcd's (docs/protocol.md "Per-key metadata"): `revision` is the mod revision.
+ */
 export interface GetResult {
   value: Buffer;
+  /** Mod revision: the Raft index of the write that set this value. */
   revision: number;
+  /** Raft index of the write that created the key (absent: the gateway sent no metadata). */
+  createRevision?: number;
+  /** Writes since the key was created, 1 = the creating write; a delete resets it (absent: no metadata sent). */
+  version?: number;
 }
 
 /** Per-request options of CairnClient and CairnPool calls. */
@@ -46,7 +54,14 @@ export function expectOk(res: Response): Response {
 export function getResult(res: Response): GetResult | null {
   if (res.status === Status.NotFound) return null;
   expectOk(res);
-  return { value: res.payload, revision: res.revision };
+  if ((res.flags & ResponseFlags.Meta) === 0) return { value: res.payload, revision: res.revision };
+  let m: ReturnType<typeof decodeGetMeta>;
+  try {
+    m = decodeGetMeta(res.payload);
+  } catch (e) {
+    throw new ResponseProtocolError((e as Error).message, e);
+  }
+  return { value: m.value, revision: res.revision, createRevision: m.createRevision, version: m.version };
 }
 
 /** SET: OK → applied; CONDITION_FAILED → not applied. @throws the typed error of any other non-OK status. */
@@ -94,9 +109,12 @@ export abstract class KvCommands {
     checkPingEcho(await this.request(Opcode.Ping, EMPTY, sent, 0, opts), sent);
   }
 
-  /** GET: the value and its revision, or null when the key does not exist. `stale` skips the read-your-writes wait. */
+  /**
+   * GET: the value, its mod revision, create revision and version (request flag META), or null
+   * when the key does not exist. `stale` skips the read-your-writes wait.
+   */
   async get(key: string | Uint8Array, opts: GetOptions = {}): Promise<GetResult | null> {
-    return getResult(await this.request(Opcode.Get, key, EMPTY, opts.stale ? RequestFlags.Stale : 0, opts));
+    return getResult(await this.request(Opcode.Get, key, EMPTY, RequestFlags.Meta | (opts.stale ? RequestFlags.Stale : 0), opts));
   }
 
   /**

@@ -61,7 +61,7 @@ describe('CairnPool', () => {
     };
     const p = await pool([a, b], { connectionsPerGateway: 3 });
     expect(await p.set('k', 'v')).toEqual({ revision: 1, applied: true });
-    expect(await p.get('k')).toEqual({ value: Buffer.from('v'), revision: 1 });
+    expect(await p.get('k')).toEqual({ value: Buffer.from('v'), revision: 1, createRevision: 1, version: 1 });
     expect(await p.get('missing')).toBeNull();
     expect(await p.del('k')).toEqual({ revision: 2 });
     await p.ping(Buffer.from('x'));

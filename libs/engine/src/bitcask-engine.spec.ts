@@ -32,7 +32,7 @@ describe('BitcaskEngine', () => {
   it('encodes the documented record layout', () => {
     const rec = encodeRecord(EngineOp.Set, 1_700_000_000_000, 7, b('k'), b('v1'));
     expect(rec.toString('hex')).toBe('01' + '0000018bcfe56800' + '0000000000000007' + '00000001' + '00000002' + '6b' + '7631');
-    expect(decodeRecord(rec)).toEqual({ op: EngineOp.Set, timestampMs: 1_700_000_000_000, revision: 7, key: b('k'), value: b('v1') });
+    expect(decodeRecord(rec)).toEqual({ op: EngineOp.Set, timestampMs: 1_700_000_000_000, revision: 7, createRevision: 7, version: 1, key: b('k'), value: b('v1') });
     expect(decodeRecord(rec.subarray(0, 27))).toEqual({ error: expect.stringMatching(/do not add up/) });
     const big = encodeRecord(EngineOp.Delete, 0, 2 ** 53 - 1, b(''), b(''));
     expect(decodeRecord(big)).toMatchObject({ revision: 2 ** 53 - 1 });
@@ -43,22 +43,22 @@ describe('BitcaskEngine', () => {
     expect(e.appliedIndex()).toBe(0);
     expect(e.get(b('a'))).toBeNull();
     expect(await e.apply([set(1, 'a', 'one'), set(2, 'b', 'two')])).toBe(2);
-    expect(e.get(b('a'))).toEqual({ value: b('one'), revision: 1 });
+    expect(e.get(b('a'))).toEqual({ value: b('one'), revision: 1, createRevision: 1, version: 1 });
     expect(await e.apply([set(3, 'a', 'uno')])).toBe(3);
-    expect(e.get(b('a'))).toEqual({ value: b('uno'), revision: 3 });
+    expect(e.get(b('a'))).toEqual({ value: b('uno'), revision: 3, createRevision: 1, version: 2 });
     await e.apply([del(4, 'a'), del(5, 'never-set')]);
     expect(e.get(b('a'))).toBeNull();
-    expect(e.get(b('b'))).toEqual({ value: b('two'), revision: 2 });
+    expect(e.get(b('b'))).toEqual({ value: b('two'), revision: 2, createRevision: 2, version: 1 });
     const s = e.stats();
     expect(s).toMatchObject({ keys: 1, appliedIndex: 5 });
-    expect(s.liveBytes).toBe(FRAME_HEADER_BYTES + 25 + 1 + 3); // only b=two is live
+    expect(s.liveBytes).toBe(FRAME_HEADER_BYTES + 41 + 1 + 3); // only b=two is live
     expect(s.liveBytes + s.deadBytes + 24).toBe(s.dataBytes); // one segment header
   });
 
   it('serves applied entries before they are durable', async () => {
     const e = await open({ fsyncPolicy: 'always' });
     const p = e.apply([set(1, 'k', 'v')]);
-    expect(e.get(b('k'))).toEqual({ value: b('v'), revision: 1 }); // from the log's pending buffer
+    expect(e.get(b('k'))).toEqual({ value: b('v'), revision: 1, createRevision: 1, version: 1 }); // from the log's pending buffer
     expect(e.appliedIndex()).toBe(0); // not durable yet
     expect(await p).toBe(1);
     expect(e.appliedIndex()).toBe(1);
@@ -69,7 +69,7 @@ describe('BitcaskEngine', () => {
     const p1 = e.apply([set(1, 'a', '1'), set(2, 'a', '2')]);
     const p2 = e.apply([set(2, 'a', '2'), set(3, 'a', '3')]); // 2 is a re-delivery
     expect(await Promise.all([p1, p2])).toEqual([2, 3]);
-    expect(e.get(b('a'))).toEqual({ value: b('3'), revision: 3 });
+    expect(e.get(b('a'))).toEqual({ value: b('3'), revision: 3, createRevision: 1, version: 3 });
   });
 
   it('restart rebuilds the keydir, including tombstones', async () => {
@@ -79,8 +79,8 @@ describe('BitcaskEngine', () => {
     const before = e.stats();
     const r = await reopen({ segmentBytesMax: 128 });
     expect(r.appliedIndex()).toBe(8);
-    expect(r.get(b('a'))).toEqual({ value: b('A2'), revision: 5 });
-    expect(r.get(b('b'))).toEqual({ value: b('B-again'), revision: 7 });
+    expect(r.get(b('a'))).toEqual({ value: b('A2'), revision: 5, createRevision: 1, version: 2 });
+    expect(r.get(b('b'))).toEqual({ value: b('B-again'), revision: 7, createRevision: 7, version: 1 }); // a delete resets
     expect(r.get(b('c'))).toBeNull(); // deleted key stays deleted
     expect(r.stats()).toEqual(before);
   });
@@ -90,9 +90,9 @@ describe('BitcaskEngine', () => {
     await e.apply([set(1, 'a', 'A'), set(2, 'b', 'B')]);
     const r = await reopen();
     expect(await r.apply([set(1, 'a', 'WRONG'), set(2, 'b', 'WRONG')])).toBe(2);
-    expect(r.get(b('a'))).toEqual({ value: b('A'), revision: 1 });
+    expect(r.get(b('a'))).toEqual({ value: b('A'), revision: 1, createRevision: 1, version: 1 });
     expect(await r.apply([set(2, 'b', 'WRONG'), set(3, 'c', 'C')])).toBe(3);
-    expect(r.get(b('b'))).toEqual({ value: b('B'), revision: 2 });
+    expect(r.get(b('b'))).toEqual({ value: b('B'), revision: 2, createRevision: 2, version: 1 });
     const gap = await r.apply([set(5, 'x', 'X')]).catch((err: unknown) => err);
     expect(gap).toBeInstanceOf(EngineGapError);
     expect(gap).toMatchObject({ code: 'ENGINE_GAP', expectedIndex: 4, gotIndex: 5 });
@@ -123,9 +123,9 @@ describe('BitcaskEngine', () => {
     const r = await open();
     expect(r.recovery.tornTail).toMatchObject({ segmentPath: file, reason: expect.stringMatching(/incomplete/) });
     expect(r.appliedIndex()).toBe(2);
-    expect(r.get(b('a'))).toEqual({ value: b('A'), revision: 1 });
+    expect(r.get(b('a'))).toEqual({ value: b('A'), revision: 1, createRevision: 1, version: 1 });
     expect(await r.apply([set(3, 'a', 'A3')])).toBe(3);
-    expect((await reopen()).get(b('a'))).toEqual({ value: b('A3'), revision: 3 });
+    expect((await reopen()).get(b('a'))).toEqual({ value: b('A3'), revision: 3, createRevision: 1, version: 2 });
   });
 
   it('binary keys and values with zero bytes', async () => {
@@ -136,11 +136,11 @@ describe('BitcaskEngine', () => {
     const v = Buffer.from([0, 1, 0, 255, 0]);
     await e.apply([set(1, k1, v), set(2, k2, Buffer.alloc(0)), set(3, k3, Buffer.alloc(1000))]);
     const check = (x: BitcaskEngine): void => {
-      expect(x.get(k1)).toEqual({ value: v, revision: 1 });
-      expect(x.get(k2)).toEqual({ value: Buffer.alloc(0), revision: 2 });
+      expect(x.get(k1)).toEqual({ value: v, revision: 1, createRevision: 1, version: 1 });
+      expect(x.get(k2)).toEqual({ value: Buffer.alloc(0), revision: 2, createRevision: 2, version: 1 });
       expect(x.get(k3)!.value).toEqual(Buffer.alloc(1000));
       expect(x.get(Buffer.from([0]))).toBeNull();
-      expect(x.get(new Uint8Array([0, 0, 1, 0]).subarray(0, 3))).toEqual({ value: v, revision: 1 }); // a view with an offset
+      expect(x.get(new Uint8Array([0, 0, 1, 0]).subarray(0, 3))).toEqual({ value: v, revision: 1, createRevision: 1, version: 1 }); // a view with an offset
     };
     check(e);
     check(await reopen());
@@ -156,7 +156,7 @@ describe('BitcaskEngine', () => {
     fs.writeSync(fd, b('X'), 0, 1, at);
     fs.closeSync(fd);
     expect(() => e.get(b('a'))).toThrow(LogCorruptionError);
-    expect(e.get(b('b'))).toEqual({ value: b('value-of-b'), revision: 2 });
+    expect(e.get(b('b'))).toEqual({ value: b('value-of-b'), revision: 2, createRevision: 2, version: 1 });
   });
 
   it('refuses a data file holding something else than data records', async () => {
@@ -208,7 +208,7 @@ describe('BitcaskEngine', () => {
     const r = await reopen({ segmentBytesMax: 1 << 20 });
     expect(r.appliedIndex()).toBe(n);
     expect(r.stats().keys).toBe(90_000);
-    expect(r.get(b('key-5'))).toEqual({ value: b('value-90005'), revision: 90_005 });
-    expect(r.get(b('key-89999'))).toEqual({ value: b('value-89999'), revision: 89_999 });
+    expect(r.get(b('key-5'))).toEqual({ value: b('value-90005'), revision: 90_005, createRevision: 5, version: 2 });
+    expect(r.get(b('key-89999'))).toEqual({ value: b('value-89999'), revision: 89_999, createRevision: 89_999, version: 1 });
   });
 });

@@ -9,10 +9,10 @@
 import * as nodePath from 'node:path';
 import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, nodeDisk, parseSegmentFileName, type Disk, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
-import { Keydir } from './keydir';
+import { Keydir, keyString, type KeydirEntry } from './keydir';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
 import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
-import { EngineOp, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord } from './record';
+import { EngineOp, RECORD_META_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord, type KeyMeta } from './record';
 import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, writeNewFileDurable, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
 
@@ -96,9 +96,9 @@ export interface EngineOptions {
   disk?: Disk;
 }
 
-export interface GetResult {
+export interface GetResult extends KeyMeta {
   value: Buffer;
-  /** Index of the entry that wrote this value. */
+  /** Index of the entry that wrote this value: the key's mod revision. */
   revision: number;
 }
 
@@ -351,7 +351,7 @@ export class BitcaskEngine {
     }
     if (removedFiles.length) await fsyncDir(dir, disk);
 
-    const recordBytesMax = RECORD_HEADER_BYTES + opts.keyBytesMax + opts.valueBytesMax;
+    const recordBytesMax = RECORD_META_HEADER_BYTES + opts.keyBytesMax + opts.valueBytesMax;
     const mergedFiles: MergedFile[] = [];
     let log: SegmentedLog | null = null;
     try {
@@ -409,6 +409,9 @@ export class BitcaskEngine {
     }
     const now = Date.now();
     const payloads: Buffer[] = new Array(entries.length - start);
+    const metas: KeyMeta[] = new Array(entries.length - start);
+    // Metadata of keys written earlier in this batch (the keydir learns them only after enqueue).
+    const batch = new Map<string, KeyMeta | null>();
     for (let i = start; i < entries.length; i++) {
       const e = entries[i];
       const expected = this.assignedIndex + 1 + (i - start);
@@ -416,7 +419,9 @@ export class BitcaskEngine {
       if (e.key.length > this.opts.keyBytesMax) throw new EngineEntryTooLargeError(e.index, 'key', e.key.length, this.opts.keyBytesMax);
       if (e.value.length > this.opts.valueBytesMax) throw new EngineEntryTooLargeError(e.index, 'value', e.value.length, this.opts.valueBytesMax);
       if (e.op !== EngineOp.Noop && e.op !== EngineOp.Set && e.op !== EngineOp.Delete) throw new RangeError(`entry ${e.index}: unknown op ${String(e.op)}`);
-      payloads[i - start] = encodeRecord(e.op, now, e.index, e.key, e.op === EngineOp.Set ? e.value : new Uint8Array(0));
+      const meta = this.nextMeta(e, batch);
+      metas[i - start] = meta;
+      payloads[i - start] = encodeRecord(e.op, now, e.index, e.key, e.op === EngineOp.Set ? e.value : new Uint8Array(0), meta);
     }
     const { positions, durable } = this.log.enqueue(payloads);
     for (let i = 0; i < positions.length; i++) {
@@ -424,7 +429,7 @@ export class BitcaskEngine {
       const p = positions[i];
       // The log index and the revision advance together (one record per entry, no gaps).
       if (p.index !== e.index) throw new Error(`LogIndexMatchesRevision: record ${p.index} for entry ${e.index}`);
-      this.keydir.record(e.op, e.key, 0, e.key.length, p.segmentId, p.offset, p.sizeBytes, e.index);
+      this.keydir.record(e.op, e.key, 0, e.key.length, p.segmentId, p.offset, p.sizeBytes, e.index, metas[i].createRevision, metas[i].version);
     }
     const last = entries[entries.length - 1].index;
     this.assignedIndex = last;
@@ -442,7 +447,28 @@ export class BitcaskEngine {
   }
 
   /**
-   * The live value of `key` and the revision that wrote it, or null when absent or deleted.
+   * The metadata entry `e` gives its key, as etcd's mvcc keeps it: a Set of an absent key creates
+   * it (create revision = e.index, version 1), a Set of a live key keeps its create revision and
+   * adds 1 to its version; Delete and Noop carry none ({0, 0}); a Delete makes the key absent, so
+   * the next Set creates it again. `batch` holds the keys of earlier entries of the same apply.
+   */
+  private nextMeta(e: EngineEntry, batch: Map<string, KeyMeta | null>): KeyMeta {
+    if (e.op === EngineOp.Noop) return { createRevision: 0, version: 0 };
+    const name = keyString(e.key);
+    if (e.op === EngineOp.Delete) {
+      batch.set(name, null);
+      return { createRevision: 0, version: 0 };
+    }
+    let prev = batch.get(name);
+    if (prev === undefined) prev = this.keydir.get(e.key) ?? null;
+    const meta = prev ? { createRevision: prev.createRevision, version: prev.version + 1 } : { createRevision: e.index, version: 1 };
+    batch.set(name, meta);
+    return meta;
+  }
+
+  /**
+   * The live value of `key`, the revision that wrote it (mod revision), its create revision and
+   * version, or null when absent or deleted.
    * Synchronous: one pread (or the log's pending buffer for a record not yet written). Works
    * during a merge: the keydir points at old files until each key is switched to its copy, and
    * old files are deleted only after the switch.
@@ -453,13 +479,19 @@ export class BitcaskEngine {
     this.assertOpen('get');
     const entry = this.keydir.get(key);
     if (!entry) return null;
+    const rec = this.readLive(key, entry);
+    return { value: rec.value, revision: rec.revision, createRevision: rec.createRevision, version: rec.version };
+  }
+
+  /** The record of live `key` at keydir `entry`, checked against the keydir. */
+  private readLive(key: Uint8Array, entry: KeydirEntry): DataRecord {
     const payload = entry.fileId > 0 ? this.log.readAt(entry.fileId, entry.offset, entry.sizeBytes) : this.mergedFile(entry.fileId).read(entry.offset, entry.sizeBytes);
     const rec = this.decode(payload, entry.fileId, entry.offset);
     // The keydir and the data file must agree; a mismatch is a bug, not a miss.
-    if (rec.op !== EngineOp.Set || rec.revision !== entry.revision || !rec.key.equals(key)) {
+    if (rec.op !== EngineOp.Set || rec.revision !== entry.revision || rec.createRevision !== entry.createRevision || rec.version !== entry.version || !rec.key.equals(key)) {
       throw new Error(`KeydirMatchesRecord: keydir entry (revision ${entry.revision}) points to op ${rec.op} revision ${rec.revision}`);
     }
-    return { value: rec.value, revision: rec.revision };
+    return rec;
   }
 
   stats(): EngineStats {
@@ -663,17 +695,17 @@ export class BitcaskEngine {
     for (const s of segments.slice(0, -1)) keyBytesMax += hintFooterSizes(nodePath.join(this.opts.dir, logHintFileName(s.segmentId)), this.opts.disk).keyBytes;
     this.keydir.reserve(keysMax, keyBytesMax);
     for (const mf of this.merged.values()) {
-      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
+      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
       if ('payloads' in hint) {
         const keydir = this.keydir;
         const fileId = mf.fileId;
         let tombstoneBytes = 0;
-        const visit = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
-          keydir.record(op, payload, keyStart, keyEnd, fileId, offset, sizeBytes, revision);
+        const visit = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number, createRevision: number, version: number): void => {
+          keydir.record(op, payload, keyStart, keyEnd, fileId, offset, sizeBytes, revision, createRevision, version);
           // Tombstones are counted dead by `Keydir.record` already.
           if (op !== EngineOp.Set) tombstoneBytes += sizeBytes;
         };
-        for (const payload of hint.payloads) forEachHintEntry(payload, visit);
+        for (const payload of hint.payloads) forEachHintEntry(payload, visit, hint.version);
         this.keydir.addDead(mf.recordBytes - this.keydir.liveBytesOf(fileId) - tombstoneBytes);
         report.hintFilesLoaded++;
         continue;
@@ -683,7 +715,7 @@ export class BitcaskEngine {
       let recordBytes = 0;
       for (const { offset, payload } of mf.scan()) {
         const rec = this.decode(payload, mf.fileId, offset);
-        this.keydir.record(rec.op, rec.key, 0, rec.key.length, mf.fileId, offset, payload.length + 8, rec.revision);
+        this.keydir.record(rec.op, rec.key, 0, rec.key.length, mf.fileId, offset, payload.length + 8, rec.revision, rec.createRevision, rec.version);
         recordBytes += rec.op === EngineOp.Set ? payload.length + 8 : 0;
       }
       // Copies the merge could not switch to (overwritten meanwhile) are dead in this file.
@@ -706,7 +738,7 @@ export class BitcaskEngine {
    */
   private loadLogHint(segment: SegmentInfo): boolean {
     const path = nodePath.join(this.opts.dir, logHintFileName(segment.segmentId));
-    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
+    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
     if ('error' in hint) {
       if (!hint.error.includes('ENOENT')) this.openReport.warnings.push(`hint file ${path} unusable (${hint.error}): scanned ${segment.path}`);
       return false;
@@ -725,17 +757,17 @@ export class BitcaskEngine {
       previous = revision;
       entryBytes += sizeBytes;
     };
-    for (const payload of hint.payloads) forEachHintEntry(payload, check);
+    for (const payload of hint.payloads) forEachHintEntry(payload, check, hint.version);
     if (bad !== null) {
       this.openReport.warnings.push(`hint file ${path} unusable (${bad}): scanned ${segment.path}`);
       return false;
     }
     const keydir = this.keydir;
     const fileId = segment.segmentId;
-    const visit = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
-      keydir.record(op, payload, keyStart, keyEnd, fileId, offset, sizeBytes, revision);
+    const visit = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number, createRevision: number, version: number): void => {
+      keydir.record(op, payload, keyStart, keyEnd, fileId, offset, sizeBytes, revision, createRevision, version);
     };
-    for (const payload of hint.payloads) forEachHintEntry(payload, visit);
+    for (const payload of hint.payloads) forEachHintEntry(payload, visit, hint.version);
     // No-op records are not in the hint file: dead bytes, as `Keydir.record` counts them in a scan.
     this.keydir.addDead(segment.sizeBytes - SEGMENT_HEADER_BYTES - entryBytes);
     this.hintedSegments.add(segment.segmentId);
@@ -750,7 +782,7 @@ export class BitcaskEngine {
       if (rec.revision !== position.index) {
         throw new LogCorruptionError(segment.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
       }
-      this.keydir.record(rec.op, rec.key, 0, rec.key.length, position.segmentId, position.offset, position.sizeBytes, rec.revision);
+      this.keydir.record(rec.op, rec.key, 0, rec.key.length, position.segmentId, position.offset, position.sizeBytes, rec.revision, rec.createRevision, rec.version);
     }
   }
 
@@ -813,7 +845,7 @@ export class BitcaskEngine {
       for (const { position, payload } of this.log.scan(seg.firstIndex, seg.lastIndex)) {
         const rec = this.decode(payload, id, position.offset);
         if (rec.revision !== position.index) throw new LogCorruptionError(seg.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
-        if (rec.op !== EngineOp.Noop) writer.add(rec.op, rec.revision, position.offset, position.sizeBytes, rec.key);
+        if (rec.op !== EngineOp.Noop) writer.add(rec.op, rec.revision, position.offset, position.sizeBytes, rec.key, rec);
         bytesRead += position.sizeBytes;
         chunkRead += position.sizeBytes;
         if (chunkRead >= this.opts.mergeChunkBytes) {
@@ -935,7 +967,7 @@ export class BitcaskEngine {
               writers.push(writer);
               await writer.create();
             }
-            writer.add(encodeFrame(payload), rec.op, rec.revision, rec.key);
+            writer.add(encodeFrame(payload), rec.op, rec.revision, rec.key, rec);
             report.recordsCopied++;
           } else if (rec.op === EngineOp.Delete) {
             report.tombstonesDropped++;
@@ -980,7 +1012,7 @@ export class BitcaskEngine {
 
   /** Steps 5 and 6 of a committed merge. */
   private async switchAndDelete(inputs: MergeInput[], writers: MergedFileWriter[]): Promise<void> {
-    const recordBytesMax = RECORD_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
+    const recordBytesMax = RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
     const outputs = writers.map((w) => MergedFile.open(this.opts.dir, w.n, w.sizeBytes, recordBytesMax, this.opts.disk));
     for (const mf of outputs) this.merged.set(mf.fileId, mf);
     let sinceYield = 0;

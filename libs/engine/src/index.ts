@@ -16,7 +16,7 @@ export {
   type SnapshotStep,
   type CreateSnapshotOptions,
 } from './bitcask-engine';
-export { EngineOp, RECORD_HEADER_BYTES, encodeRecord, decodeRecord, type DataRecord } from './record';
+export { EngineOp, RECORD_HEADER_BYTES, RECORD_META_HEADER_BYTES, RECORD_OP_SET_META, encodeRecord, decodeRecord, type DataRecord, type KeyMeta } from './record';
 export {
   EngineEntryTooLargeError,
   EngineGapError,

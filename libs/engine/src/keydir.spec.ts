@@ -28,9 +28,9 @@ describe('Keydir (buffer-backed hash table, packed slab)', () => {
     for (let i = 0; i < n; i++) set(kd, `k${i}`, 1, 24 + i * 100, 100, i + 1);
     for (let i = 0; i < n; i += 2) set(kd, `k${i}`, 7, 24 + i * 50, 50, n + i + 1);
     expect(kd.size).toBe(n);
-    expect(get(kd, 'k0')).toEqual({ fileId: 7, offset: 24, sizeBytes: 50, revision: n + 1 });
-    expect(get(kd, 'k1')).toEqual({ fileId: 1, offset: 124, sizeBytes: 100, revision: 2 });
-    expect(get(kd, `k${n - 1}`)).toEqual({ fileId: 1, offset: 24 + (n - 1) * 100, sizeBytes: 100, revision: n });
+    expect(get(kd, 'k0')).toEqual({ fileId: 7, offset: 24, sizeBytes: 50, revision: n + 1, createRevision: n + 1, version: 1 });
+    expect(get(kd, 'k1')).toEqual({ fileId: 1, offset: 124, sizeBytes: 100, revision: 2, createRevision: 2, version: 1 });
+    expect(get(kd, `k${n - 1}`)).toEqual({ fileId: 1, offset: 24 + (n - 1) * 100, sizeBytes: 100, revision: n, createRevision: n, version: 1 });
     expect(get(kd, 'missing')).toBeUndefined();
     expect(kd.liveBytesOf(1)).toBe((n / 2) * 100);
     expect(kd.liveBytesOf(7)).toBe((n / 2) * 50);
@@ -54,7 +54,7 @@ describe('Keydir (buffer-backed hash table, packed slab)', () => {
     expect(get(kd, '\0\0\0')).toBeUndefined();
     const framed = b('..abc..');
     kd.record(EngineOp.Set, framed, 2, 5, 3, 24, 30, 6);
-    expect(get(kd, 'abc')).toEqual({ fileId: 3, offset: 24, sizeBytes: 30, revision: 6 });
+    expect(get(kd, 'abc')).toEqual({ fileId: 3, offset: 24, sizeBytes: 30, revision: 6, createRevision: 6, version: 1 });
     expect(kd.get(framed, 2, 5)!.revision).toBe(6);
     expect(kd.pointsAt(framed, 2, 5, 3, 24)).toBe(true);
   });
@@ -85,7 +85,7 @@ describe('Keydir (buffer-backed hash table, packed slab)', () => {
       del(kd, `x${i}`.padEnd(1000, '-'), 3, 210, 33);
     }
     expect(kd.capacity).toBe(capacity);
-    expect(get(kd, 'b')).toEqual({ fileId: 3, offset: 64, sizeBytes: 40, revision: 2 });
+    expect(get(kd, 'b')).toEqual({ fileId: 3, offset: 64, sizeBytes: 40, revision: 2, createRevision: 2, version: 1 });
     // A Noop only adds dead bytes.
     const dead = kd.deadBytes;
     kd.record(EngineOp.Noop, Buffer.alloc(0), 0, 0, 3, 300, 33, 99);
@@ -107,7 +107,7 @@ describe('Keydir (buffer-backed hash table, packed slab)', () => {
           del(kd, key, 2, revision * 10, 33);
           model.delete(key);
         } else {
-          const e = { fileId: 1 + (id % 4), offset: revision * 10, sizeBytes: 40 + (id % 9), revision };
+          const e = { fileId: 1 + (id % 4), offset: revision * 10, sizeBytes: 40 + (id % 9), revision, createRevision: revision, version: 1 };
           set(kd, key, e.fileId, e.offset, e.sizeBytes, e.revision);
           model.set(key, e);
         }
@@ -138,7 +138,7 @@ describe('Keydir (buffer-backed hash table, packed slab)', () => {
     expect(kd.repoint(a, 0, 1, 1, -1, 24)).toBe(true);
     expect(kd.repoint(bb, 0, 1, 2, -1, 64)).toBe(false);
     expect(kd.repoint(b('zz'), 0, 2, 1, -1, 24)).toBe(false);
-    expect(get(kd, 'a')).toEqual({ fileId: -1, offset: 24, sizeBytes: 40, revision: 1 });
+    expect(get(kd, 'a')).toEqual({ fileId: -1, offset: 24, sizeBytes: 40, revision: 1, createRevision: 1, version: 1 });
     expect(kd.liveBytesOf(5)).toBe(0);
     expect(kd.liveBytesOf(-1)).toBe(40);
     expect(() => kd.forgetFile(6, 40)).toThrow(/MergeInputHasNoLiveRecords/);

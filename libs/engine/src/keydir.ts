@@ -10,12 +10,14 @@
  * hash      Uint32Array   4 B   the key's hash (probe without touching the key bytes; rehash)
  * keyAt     Float64Array  8 B   where the key bytes start in the key arena (one Buffer)
  * keyBytes  Uint32Array   4 B   key length
- * revision  Float64Array  8 B   Raft index that wrote the value (< 2^53)
+ * revision  Float64Array  8 B   Raft index that wrote the value (< 2^53): the mod revision
+ * created   Float64Array  8 B   create revision (Raft index of the write that created the key)
+ * version   Float64Array  8 B   writes since creation (1 = the creating write)
  * offset    Float64Array  8 B   byte offset of the record frame in its data file
  * sizeBytes Uint32Array   4 B   frame size (8 + data record bytes; < 2^32 by recordBytesMax)
  * file      Uint32Array   4 B   index into the file table (file ids are few: one per data file)
  * ```
- * = 40 bytes per slot + ~6–11 bytes of table per key, all outside the V8 heap (nothing for the GC
+ * = 56 bytes per slot + ~6–11 bytes of table per key, all outside the V8 heap (nothing for the GC
  * to trace). Freed slots (deleted keys) are reused; the arena is compacted when more than half of
  * it is deleted keys. Everything grows by half when full; `reserve` sizes it once at open.
  */
@@ -33,6 +35,10 @@ export interface KeydirEntry {
   /** Size of the frame (8 + data record bytes). */
   sizeBytes: number;
   revision: number;
+  /** Revision of the write that created the key (the first Set after absence). */
+  createRevision: number;
+  /** Writes since creation, 1 = the creating write. */
+  version: number;
 }
 
 /** The key bytes as a latin1 string (one char per byte): for messages and tests. */
@@ -74,6 +80,8 @@ export class Keydir {
   private keyAt = new Float64Array(INITIAL_SLOTS);
   private keyBytes = new Uint32Array(INITIAL_SLOTS);
   private revisions = new Float64Array(INITIAL_SLOTS);
+  private created = new Float64Array(INITIAL_SLOTS);
+  private versions = new Float64Array(INITIAL_SLOTS);
   private offsets = new Float64Array(INITIAL_SLOTS);
   private sizes = new Uint32Array(INITIAL_SLOTS);
   private files = new Uint32Array(INITIAL_SLOTS);
@@ -111,7 +119,19 @@ export class Keydir {
   get(key: Uint8Array, start = 0, end = key.length): KeydirEntry | undefined {
     const slot = this.find(key, start, end, keyHash(key, start, end));
     if (slot < 0) return undefined;
-    return { fileId: this.fileIds[this.files[slot]], offset: this.offsets[slot], sizeBytes: this.sizes[slot], revision: this.revisions[slot] };
+    return this.entryAt(slot);
+  }
+
+  /** The entry in `slot` (a slot in use). */
+  private entryAt(slot: number): KeydirEntry {
+    return {
+      fileId: this.fileIds[this.files[slot]],
+      offset: this.offsets[slot],
+      sizeBytes: this.sizes[slot],
+      revision: this.revisions[slot],
+      createRevision: this.created[slot],
+      version: this.versions[slot],
+    };
   }
 
   /** Whether the live record of `key[start..end)` is the frame at `offset` of `fileId` (merge: is this copy still wanted?). Allocates nothing. */
@@ -140,8 +160,9 @@ export class Keydir {
   /**
    * Folds one data record (in revision order per key) into the keydir: the same path serves
    * `apply`, the data-file scan at open and hint files. The key is `key[start..end)` (copied).
+   * `createRevision` / `version`: the Set record's metadata (ignored for Delete and Noop).
    */
-  record(op: EngineOp, key: Uint8Array, start: number, end: number, fileId: number, offset: number, sizeBytes: number, revision: number): void {
+  record(op: EngineOp, key: Uint8Array, start: number, end: number, fileId: number, offset: number, sizeBytes: number, revision: number, createRevision = revision, version = 1): void {
     if (op === EngineOp.Set) {
       if (!(sizeBytes <= SIZE_BYTES_MAX)) throw new RangeError(`KeydirSizeBytesFits: frame of ${sizeBytes} bytes`);
       const hash = keyHash(key, start, end);
@@ -153,6 +174,8 @@ export class Keydir {
       }
       const file = this.fileIndexOf(fileId);
       this.revisions[slot] = revision;
+      this.created[slot] = createRevision;
+      this.versions[slot] = version;
       this.offsets[slot] = offset;
       this.sizes[slot] = sizeBytes;
       this.files[slot] = file;
@@ -289,6 +312,8 @@ export class Keydir {
     this.keyAt = grow(this.keyAt, new Float64Array(slots));
     this.keyBytes = grow(this.keyBytes, new Uint32Array(slots));
     this.revisions = grow(this.revisions, new Float64Array(slots));
+    this.created = grow(this.created, new Float64Array(slots));
+    this.versions = grow(this.versions, new Float64Array(slots));
     this.offsets = grow(this.offsets, new Float64Array(slots));
     this.sizes = grow(this.sizes, new Uint32Array(slots));
     this.files = grow(this.files, new Uint32Array(slots));

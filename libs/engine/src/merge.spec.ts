@@ -237,12 +237,12 @@ describe('BitcaskEngine merge and hint files', () => {
       return null;
     })();
     expect(err).toBeInstanceOf(LogCorruptionError);
-    expect(err).toMatchObject({ segmentPath: file, offset: at - 8 - 25 - 1, reason: 'record CRC32 mismatch' });
-    expect(r.get(b('b'))).toEqual({ value: b('value-of-b'), revision: 2 });
+    expect(err).toMatchObject({ segmentPath: file, offset: at - 8 - 41 - 1, reason: 'record CRC32 mismatch' });
+    expect(r.get(b('b'))).toEqual({ value: b('value-of-b'), revision: 2, createRevision: 2, version: 1 });
     await r.close();
     // Without a usable hint file the scan at open finds the damage.
     fs.rmSync(path.join(dir, hintFileName(1)));
-    await expect(open()).rejects.toMatchObject({ code: 'LOG_CORRUPTION', segmentPath: file, offset: at - 8 - 25 - 1 });
+    await expect(open()).rejects.toMatchObject({ code: 'LOG_CORRUPTION', segmentPath: file, offset: at - 8 - 41 - 1 });
   });
 
   describe('a crash at any step of a merge leaves a store that opens with the same contents', () => {
@@ -312,9 +312,9 @@ describe('BitcaskEngine merge and hint files', () => {
           fs.rmSync(path.join(crashDir, segs[segs.length - 2]));
         },
       });
-      await applyMany(e, expected, 2_000, workload(300, 'p1'));
+      await applyMany(e, expected, 2_000, workload(1000, 'p1')); // keys enough that some live outside the active file
       await e.merge();
-      await applyMany(e, expected, 2_000, workload(300, 'p2'));
+      await applyMany(e, expected, 2_000, workload(1000, 'p2'));
       armed = true;
       await e.merge();
       expect(fs.existsSync(path.join(crashDir, hintFileName(1)))).toBe(true);
@@ -390,7 +390,7 @@ describe('BitcaskEngine merge and hint files', () => {
     const e = await open();
     expect(await e.merge()).toMatchObject({ inputFiles: 0, outputFiles: 0, error: null });
     const expected: Expected = new Map();
-    await applyMany(e, expected, 3_000, workload(100, 'n'));
+    await applyMany(e, expected, 3_000, workload(1000, 'n')); // keys enough that some live outside the active file
     const first = await e.merge();
     expect(fs.existsSync(path.join(dir, mergedDataFileName(1)))).toBe(true);
     const second = await e.merge();
@@ -439,10 +439,10 @@ describe('BitcaskEngine merge and hint files', () => {
       const offsets = frameOffsets(file);
       let victim: string | null = null;
       for (const [key, want] of expected) {
-        const pos = want && offsets.find((o) => e.get(b(key))?.revision === want.revision && fs.readFileSync(file).subarray(o, o + 8 + 25 + key.length).includes(b(key)) && readRevisionAt(file, o) === want.revision);
+        const pos = want && offsets.find((o) => e.get(b(key))?.revision === want.revision && fs.readFileSync(file).subarray(o, o + 8 + 41 + key.length).includes(b(key)) && readRevisionAt(file, o) === want.revision);
         if (pos) {
           victim = key;
-          flipByte(file, pos + 8 + 25 + key.length); // the first value byte
+          flipByte(file, pos + 8 + 41 + key.length); // the first value byte
           break;
         }
       }

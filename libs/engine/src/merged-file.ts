@@ -6,11 +6,12 @@
  * `merged-<n, 20 digits>.data`: 24-byte header `CAIRNMDF | u32 version 1 | u64 n | u32 CRC32`,
  * then one frame per copied data record (payload = the data record of `record.ts`, unchanged).
  *
- * `merged-<n>.hint`: 24-byte header `CAIRNHNT | u32 version 1 | u64 n | u32 CRC32`, then frames:
+ * `merged-<n>.hint`: 24-byte header `CAIRNHNT | u32 version 2 | u64 n | u32 CRC32`, then frames:
  * ```
  * entries frame payload: u8 tag 1, then entries until the end of the payload:
  *   u8 op (1 Set, 2 Delete) | u64 revision | u64 offset of the record frame in the data file
- *   | u32 frame sizeBytes | u32 keySize | key
+ *   | u32 frame sizeBytes | u32 keySize | u64 createRevision | u64 version (0 for Delete) | key
+ *   (version 1 files, still read: no createRevision / version; a Set counts as created at its revision, version 1)
  * footer frame payload (last frame): u8 tag 2 | u64 entry count | u64 data file size in bytes
  * ```
  * A hint file is used only when every frame checks, the footer is last and its count and data
@@ -22,14 +23,30 @@
  */
 import * as nodePath from 'node:path';
 import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LogCorruptionError, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, readU64, writeU64, nodeDisk, type Disk, type DiskFile } from '@cairn/log';
-import { EngineOp } from './record';
+import { EngineOp, type KeyMeta } from './record';
 
 export const MERGED_DATA_MAGIC = Buffer.from('CAIRNMDF', 'latin1');
 export const HINT_MAGIC = Buffer.from('CAIRNHNT', 'latin1');
 export const MERGED_FORMAT_VERSION = 1;
+/** Hint file format written; version 1 (no per-key metadata) is still read. */
+export const HINT_FORMAT_VERSION = 2;
 const HINT_TAG_ENTRIES = 1;
 const HINT_TAG_FOOTER = 2;
-export const HINT_ENTRY_HEADER_BYTES = 25;
+/** Entry header bytes of a version-2 hint file (version 1: `HINT_V1_ENTRY_HEADER_BYTES`). */
+export const HINT_ENTRY_HEADER_BYTES = 41;
+const HINT_V1_ENTRY_HEADER_BYTES = 25;
+
+function hintEntryHeaderBytes(version: number): number {
+  return version === 1 ? HINT_V1_ENTRY_HEADER_BYTES : HINT_ENTRY_HEADER_BYTES;
+}
+
+/** The hint format version of a file header (1 or 2), or an error. */
+function decodeHintHeader(data: Buffer): { id: number; version: number } | { error: string } {
+  const v2 = decodeFileHeader(data, HINT_MAGIC, HINT_FORMAT_VERSION, 'hint file');
+  if (!('error' in v2)) return { id: v2.id, version: HINT_FORMAT_VERSION };
+  const v1 = decodeFileHeader(data, HINT_MAGIC, 1, 'hint file');
+  return 'error' in v1 ? v2 : { id: v1.id, version: 1 };
+}
 const HINT_FOOTER_BYTES = 17;
 /** Hint entries are grouped into frames of about this many payload bytes (one CRC per frame, not per key). */
 const HINT_FRAME_BYTES = 64 * 1024;
@@ -63,31 +80,50 @@ export function parseMergedFileName(name: string): { n: number; kind: 'data' | '
 }
 
 /** Appends the encoded entry for `key` (latin1 bytes) to `out` at `at`; returns the new end. */
-function encodeHintEntry(out: Buffer, at: number, op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array): number {
+function encodeHintEntry(out: Buffer, at: number, op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array, meta: KeyMeta): number {
   out[at] = op;
   writeU64(out, revision, at + 1);
   writeU64(out, offset, at + 9);
   out.writeUInt32BE(sizeBytes, at + 17);
   out.writeUInt32BE(key.length, at + 21);
+  writeU64(out, meta.createRevision, at + 25);
+  writeU64(out, meta.version, at + 33);
   out.set(key, at + HINT_ENTRY_HEADER_BYTES);
   return at + HINT_ENTRY_HEADER_BYTES + key.length;
 }
 
-/** Called per hint entry with its fields (no object per entry: open loads a million of them); the key is `payload[keyStart..keyEnd)`. */
-export type HintEntryVisitor = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number) => void;
+/**
+ * Called per hint entry with its fields (no object per entry: open loads a million of them); the
+ * key is `payload[keyStart..keyEnd)`. createRevision / version: 0 for a Delete; for a Set of a
+ * version-1 hint file, the revision and 1.
+ */
+export type HintEntryVisitor = (op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number, createRevision: number, version: number) => void;
 
 /**
  * Visits the entries of one entries-frame payload (tag byte included) of a hint file that
- * `readHintFile` validated (or that a `MergedFileWriter` wrote); returns how many.
+ * `readHintFile` validated (or that a `MergedFileWriter` wrote), of hint format `version`
+ * (`readHintFile` says which); returns how many.
  */
-export function forEachHintEntry(payload: Buffer, visit: HintEntryVisitor): number {
+export function forEachHintEntry(payload: Buffer, visit: HintEntryVisitor, version = HINT_FORMAT_VERSION): number {
+  const headerBytes = hintEntryHeaderBytes(version);
   let count = 0;
   let at = 1;
   while (at < payload.length) {
     const keySize = payload.readUInt32BE(at + 21);
-    const keyStart = at + HINT_ENTRY_HEADER_BYTES;
+    const keyStart = at + headerBytes;
     const keyEnd = keyStart + keySize;
-    visit(payload[at], payload, keyStart, keyEnd, readU64(payload, at + 1), readU64(payload, at + 9), payload.readUInt32BE(at + 17));
+    const op = payload[at];
+    const revision = readU64(payload, at + 1);
+    let createRevision = 0;
+    let keyVersion = 0;
+    if (version !== 1) {
+      createRevision = readU64(payload, at + 25);
+      keyVersion = readU64(payload, at + 33);
+    } else if (op === EngineOp.Set) {
+      createRevision = revision;
+      keyVersion = 1;
+    }
+    visit(op, payload, keyStart, keyEnd, revision, readU64(payload, at + 9), payload.readUInt32BE(at + 17), createRevision, keyVersion);
     at = keyEnd;
     count++;
   }
@@ -106,12 +142,16 @@ export function hintFooterSizes(path: string, disk: Disk = nodeDisk): { entries:
     const size = fd.statSync().size;
     const frameBytes = FRAME_HEADER_BYTES + HINT_FOOTER_BYTES;
     if (size < FILE_HEADER_BYTES + frameBytes) return { entries: 0, keyBytes: 0 };
+    const head = Buffer.alloc(FILE_HEADER_BYTES);
+    fd.readSync(head, 0, FILE_HEADER_BYTES, 0);
+    const header = decodeHintHeader(head);
+    if ('error' in header) return { entries: 0, keyBytes: 0 };
     const buf = Buffer.alloc(frameBytes);
     fd.readSync(buf, 0, frameBytes, size - frameBytes);
     const f = decodeFrame(buf, 0, frameBytes);
     if ('error' in f || f.payload[0] !== HINT_TAG_FOOTER) return { entries: 0, keyBytes: 0 };
     const entries = readU64(f.payload, 1);
-    const keyBytes = size - FILE_HEADER_BYTES - frameBytes - entries * HINT_ENTRY_HEADER_BYTES;
+    const keyBytes = size - FILE_HEADER_BYTES - frameBytes - entries * hintEntryHeaderBytes(header.version);
     return Number.isSafeInteger(entries) && keyBytes >= 0 ? { entries, keyBytes } : { entries: 0, keyBytes: 0 };
   } catch {
     return { entries: 0, keyBytes: 0 };
@@ -125,15 +165,16 @@ export function hintFooterSizes(path: string, disk: Disk = nodeDisk): { entries:
  * or why the file cannot be used; never throws for bad content.
  * @param dataBytes the size of the data file the hint must describe.
  */
-export function readHintFile(path: string, n: number, dataBytes: number, recordBytesMax: number, disk: Disk = nodeDisk): { payloads: Buffer[]; entries: number } | { error: string } {
+export function readHintFile(path: string, n: number, dataBytes: number, recordBytesMax: number, disk: Disk = nodeDisk): { payloads: Buffer[]; entries: number; version: number } | { error: string } {
   let data: Buffer;
   try {
     data = disk.readFileSync(path);
   } catch (err) {
     return { error: `cannot read: ${(err as Error).message}` };
   }
-  const header = decodeFileHeader(data, HINT_MAGIC, MERGED_FORMAT_VERSION, 'hint file');
+  const header = decodeHintHeader(data);
   if ('error' in header) return header;
+  const entryHeaderBytes = hintEntryHeaderBytes(header.version);
   if (header.id !== n) return { error: `hint file header names merged file ${header.id}, expected ${n}` };
   const payloads: Buffer[] = [];
   let entries = 0;
@@ -146,14 +187,14 @@ export function readHintFile(path: string, n: number, dataBytes: number, recordB
       if (p.length !== HINT_FOOTER_BYTES || f.end !== data.length) return { error: `misplaced or malformed footer at byte offset ${pos}` };
       if (readU64(p, 1) !== entries) return { error: `footer counts ${readU64(p, 1)} entries, file holds ${entries}` };
       if (readU64(p, 9) !== dataBytes) return { error: `footer data file size ${readU64(p, 9)} differs from the data file's ${dataBytes} bytes` };
-      return { payloads, entries };
+      return { payloads, entries, version: header.version };
     }
     if (p[0] !== HINT_TAG_ENTRIES) return { error: `unknown hint frame tag ${p[0]} at byte offset ${pos}` };
     // Structural check of every entry before any is used, so a bad file never half-loads.
     let at = 1;
     while (at < p.length) {
-      if (p.length - at < HINT_ENTRY_HEADER_BYTES) return { error: `truncated entry in frame at byte offset ${pos}` };
-      const end = at + HINT_ENTRY_HEADER_BYTES + p.readUInt32BE(at + 21);
+      if (p.length - at < entryHeaderBytes) return { error: `truncated entry in frame at byte offset ${pos}` };
+      const end = at + entryHeaderBytes + p.readUInt32BE(at + 21);
       const offset = readU64(p, at + 9);
       const sizeBytes = p.readUInt32BE(at + 17);
       if (end > p.length || (p[at] !== EngineOp.Set && p[at] !== EngineOp.Delete) || offset < FILE_HEADER_BYTES || offset + sizeBytes > dataBytes || sizeBytes < FRAME_HEADER_BYTES) {
@@ -312,15 +353,15 @@ export class HintFileWriter {
 
   async create(): Promise<void> {
     this.fh = await this.disk.open(this.path + '.tmp', 'w');
-    this.queue.push(encodeFileHeader(HINT_MAGIC, MERGED_FORMAT_VERSION, this.id));
+    this.queue.push(encodeFileHeader(HINT_MAGIC, HINT_FORMAT_VERSION, this.id));
   }
 
   /** Queues the entry of the record frame at `offset` (`sizeBytes` long) of the data file. */
-  add(op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array): void {
+  add(op: EngineOp, revision: number, offset: number, sizeBytes: number, key: Uint8Array, meta: KeyMeta): void {
     const need = HINT_ENTRY_HEADER_BYTES + key.length;
     if (this.chunkBytes > 1 && this.chunkBytes + need > HINT_FRAME_BYTES) this.sealChunk();
     if (1 + need > this.chunk.length) this.chunk = Buffer.allocUnsafe(1 + need);
-    this.chunkBytes = encodeHintEntry(this.chunk, this.chunkBytes, op, revision, offset, sizeBytes, key);
+    this.chunkBytes = encodeHintEntry(this.chunk, this.chunkBytes, op, revision, offset, sizeBytes, key, meta);
     this.entries++;
   }
 
@@ -418,12 +459,12 @@ export class MergedFileWriter {
   }
 
   /** Queues one record frame (a complete `@cairn/log` frame) and its hint entry; returns its offset. */
-  add(frame: Buffer, op: EngineOp, revision: number, key: Uint8Array): number {
+  add(frame: Buffer, op: EngineOp, revision: number, key: Uint8Array, meta: KeyMeta): number {
     const offset = this.sizeBytes;
     this.dataQueue.push(frame);
     this.sizeBytes += frame.length;
     this.records++;
-    this.hint.add(op, revision, offset, frame.length, key);
+    this.hint.add(op, revision, offset, frame.length, key, meta);
     return offset;
   }
 

@@ -51,9 +51,17 @@ export const RequestFlags = {
   IfAbsent: 0x02,
   /** SET only: apply only when the key exists (SET XX), evaluated atomically at apply time. */
   IfPresent: 0x04,
+  /** GET only: an OK answer carries the key's create revision and version before the value (response flag META; docs/protocol.md "Per-key metadata"). */
+  Meta: 0x08,
 } as const;
 /** Union of every defined request flag bit. */
-export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent;
+export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent | RequestFlags.Meta;
+
+/** Response flag bits (byte 3 of the response header); a client ignores bits it did not ask for. */
+export const ResponseFlags = {
+  /** The payload starts with `u64 createRevision | u64 version` (GET with the META request flag; `decodeGetMeta`). */
+  Meta: 0x01,
+} as const;
 /** The condition bits: at most one, and only on SET. */
 export const REQUEST_FLAGS_CONDITION = RequestFlags.IfAbsent | RequestFlags.IfPresent;
 

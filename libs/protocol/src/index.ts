@@ -1,6 +1,7 @@
 /**
- * `@cairn/protocol`: client wire protocol v1 (frames, streaming decoders) and the internal binary
- * messages between Cairn processes. Spec: docs/protocol.md; vectors: test-vectors/client-v1.json.
+ * `@cairn/protocol`: client wire protocol v1 (frames, streaming decoders), the internal binary
+ * messages between Cairn processes, and the control plane's JSON messages (status heartbeats,
+ * membership requests). Spec: docs/protocol.md; vectors: test-vectors/client-v1.json.
  */
 export * from './constants';
 export { encodeRequest, encodeResponse, encodeResponseInto, responseBytes, decodeRequestHeader, decodeResponseHeader, type RequestHeader, type ResponseHeader } from './frames';
@@ -11,3 +12,15 @@ export * from './internal';
 export * from './command';
 export * as internal from './internal';
 export * from './snapshot-messages';
+export { STATUS_INTERVAL_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status-heartbeat';
+export {
+  MemberRequestInvalidError,
+  decodeMemberReply,
+  decodeMemberRequest,
+  encodeMemberReply,
+  encodeMemberRequest,
+  type MemberKind,
+  type MemberReply,
+  type MemberRequest,
+} from './membership';
+export * from './kv-meta';

@@ -81,7 +81,7 @@ const codecs: Codec<unknown>[] = [
   codec('ReadRequest', fc.record({ reads: fc.array(fc.record({ key: bytes(), minIndex: index }), { maxLength: 5 }) }), encodeReadRequest, decodeReadRequest),
   codec(
     'ReadReply',
-    fc.record({ appliedIndex: index, results: fc.array(fc.record({ status, revision: index, value: bytes(), message: text }), { maxLength: 5 }) }),
+    fc.record({ appliedIndex: index, results: fc.array(fc.record({ status, revision: index, createRevision: index, version: index, value: bytes(), message: text }), { maxLength: 5 }) }),
     encodeReadReply,
     decodeReadReply,
   ),

@@ -134,7 +134,11 @@ export interface ReadRequest {
  */
 export interface ReadReply {
   appliedIndex: number;
-  results: { status: Status; revision: number; value: Uint8Array; message: string }[];
+  /**
+   * OK: `revision` = the key's mod revision, `createRevision` / `version` its other metadata (etcd
+   * mvcc's create_revision and version: writes since creation); absent = 0 on the wire.
+   */
+  results: { status: Status; revision: number; createRevision?: number; version?: number; value: Uint8Array; message: string }[];
 }
 
 function writer(type: MessageType, bodyBytes: number): ByteWriter {
@@ -350,7 +354,7 @@ export const READ_REPLY_BYTES_BASE = MESSAGE_HEADER_BYTES + 8 + 4;
 
 /** Bytes one result adds to a ReadReply (its message cut to 65535 UTF-8 bytes, as encodeReadReply cuts it). */
 export function readResultBytes(x: ReadReply['results'][number]): number {
-  return 1 + 8 + bytesFieldBytes(x.value) + stringFieldBytes(clampString(x.message));
+  return 1 + 8 * 3 + bytesFieldBytes(x.value) + stringFieldBytes(clampString(x.message));
 }
 
 /** `header(8) | u32 count | (bytes key | u64 minIndex)*`. */
@@ -371,15 +375,15 @@ export function decodeReadRequest(b: Uint8Array): ReadRequest {
   return { reads };
 }
 
-/** `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | bytes value | string message)*`. Messages are cut to 65535 UTF-8 bytes. */
+/** `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | u64 createRevision | u64 version | bytes value | string message)*`. Messages are cut to 65535 UTF-8 bytes. */
 export function encodeReadReply(q: ReadReply): Buffer {
   const messages = q.results.map((x) => clampString(x.message));
   let size = 8 + 4;
-  for (let i = 0; i < q.results.length; i++) size += 1 + 8 + bytesFieldBytes(q.results[i].value) + stringFieldBytes(messages[i]);
+  for (let i = 0; i < q.results.length; i++) size += 1 + 8 * 3 + bytesFieldBytes(q.results[i].value) + stringFieldBytes(messages[i]);
   const w = writer(MessageType.ReadReply, size).u64(q.appliedIndex).u32(q.results.length);
   for (let i = 0; i < q.results.length; i++) {
     const x = q.results[i];
-    w.u8(x.status).u64(x.revision).bytes(x.value).string(messages[i]);
+    w.u8(x.status).u64(x.revision).u64(x.createRevision ?? 0).u64(x.version ?? 0).bytes(x.value).string(messages[i]);
   }
   return w.finish();
 }
@@ -387,9 +391,9 @@ export function encodeReadReply(q: ReadReply): Buffer {
 export function decodeReadReply(b: Uint8Array): ReadReply {
   const r = reader(b, MessageType.ReadReply);
   const appliedIndex = r.u64();
-  const n = r.count(1 + 8 + 4 + 2);
+  const n = r.count(1 + 8 * 3 + 4 + 2);
   const results: ReadReply['results'] = new Array(n);
-  for (let i = 0; i < n; i++) results[i] = { status: readStatus(r), revision: r.u64(), value: r.bytes(), message: r.string() };
+  for (let i = 0; i < n; i++) results[i] = { status: readStatus(r), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes(), message: r.string() };
   r.end();
   return { appliedIndex, results };
 }

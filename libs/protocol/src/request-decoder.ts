@@ -8,6 +8,7 @@ import {
   REQUEST_FLAGS_KNOWN,
   REQUEST_HEADER_BYTES,
   REQUEST_MAGIC,
+  RequestFlags,
   Status,
   type FrameLimits,
   type Request,
@@ -117,6 +118,7 @@ export class RequestDecoder extends FrameAssembler {
     const condition = flags & REQUEST_FLAGS_CONDITION;
     if (condition && opcode !== Opcode.Set) return { status: Status.BadRequest, message: `condition flag bits 0x${hex(condition)} (IF_ABSENT/IF_PRESENT) apply to SET only, got ${name}` };
     if (condition === REQUEST_FLAGS_CONDITION) return { status: Status.BadRequest, message: 'flags IF_ABSENT and IF_PRESENT exclude each other' };
+    if (flags & RequestFlags.Meta && opcode !== Opcode.Get) return { status: Status.BadRequest, message: `flag bit 0x08 (META) applies to GET only, got ${name}` };
     const keyed = KEYED.has(opcode);
     if (!keyed && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
     if (!VALUED.has(opcode) && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };

@@ -1,5 +1,6 @@
 import { loadClusterConfig, type ClusterConfig } from '@cairn/config';
-import { Subjects, decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/messaging';
+import { decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/protocol';
+import { Subjects } from '@cairn/messaging';
 import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';

@@ -1,5 +1,6 @@
 import { LocalCluster } from '@cairn/cluster';
-import { connectNats, decodeStatus, Subjects } from '@cairn/messaging';
+import { decodeStatus } from '@cairn/protocol';
+import { connectNats, Subjects } from '@cairn/messaging';
 import { freePort } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { execFile } from 'node:child_process';

@@ -13,6 +13,14 @@ import {
   type ReadIndexReply,
   type WireEntry,
   type WireRaftMessage,
+  decodeStatus,
+  decodeMemberRequest,
+  encodeMemberReply,
+  encodeStatus,
+  STATUS_INTERVAL_MS,
+  type ConsensusStatus,
+  type MemberReply,
+  type MemberRequest,
 } from '@cairn/protocol';
 import {
   ConfChangeInProgressError,
@@ -28,23 +36,8 @@ import {
   type Message,
   type Ready,
 } from '@cairn/raft';
-import {
-  decodeStatus,
-  decodeMemberRequest,
-  encodeMemberReply,
-  encodeStatus,
-  logNetworkFault,
-  payloadBytesMax,
-  publishSafe,
-  respondSafe,
-  serveRequests,
-  STATUS_INTERVAL_MS,
-  type ConsensusStatus,
-  type Logger,
-  type MemberReply,
-  type MemberRequest,
-  type Subjects,
-} from '@cairn/messaging';
+import { logNetworkFault, payloadBytesMax, publishSafe, respondSafe, serveRequests, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import type { ConsensusConfig } from '@cairn/config';
 import { type TimerHandle, type Transport, type TransportMsg, type TransportSubscription, type World } from '@cairn/world';
 import { nodeDisk, type Disk } from '@cairn/log';

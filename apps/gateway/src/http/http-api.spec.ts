@@ -42,7 +42,7 @@ function fakeStore() {
       if (state.hold) await state.hold;
       if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
       const e = data.get(Buffer.from(key).toString('hex'));
-      return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+      return e ? { status: Status.Ok, revision: e.revision, createRevision: 1, version: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
     },
   } as unknown as ReadPath;
   const readIndex = { readIndex: async () => ({ ok: true, index: 41 }) } as unknown as ReadIndexClient;
@@ -162,6 +162,14 @@ describe('HTTP API: /v1/kv', () => {
     expect(route.status).toBe(404);
     expect((await errorOf(route)).error).toBe('NOT_FOUND');
     expect(s.store.state.reads).toHaveLength(0);
+  });
+
+  it('GET sends the key metadata as headers: Cairn-Mod-Revision, Cairn-Create-Revision, Cairn-Version', async () => {
+    await fetch(`${s.base}/v1/kv/m`, { method: 'PUT', body: 'one' });
+    await fetch(`${s.base}/v1/kv/m`, { method: 'PUT', body: 'two' });
+    const res = await fetch(`${s.base}/v1/kv/m`);
+    expect(await res.text()).toBe('two');
+    expect([res.headers.get('x-cairn-revision'), res.headers.get('cairn-mod-revision'), res.headers.get('cairn-create-revision'), res.headers.get('cairn-version')]).toEqual(['2', '2', '1', '2']);
   });
 
   it('reads are linearizable (at the read index) unless stale=true', async () => {

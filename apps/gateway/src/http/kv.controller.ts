@@ -42,6 +42,8 @@ export class KvController {
     check(r);
     this.deps.budget?.observeValue(r.value.byteLength);
     res.status(200).setHeader('Content-Type', 'application/octet-stream').setHeader('X-Cairn-Revision', String(r.revision));
+    // Per-key metadata as etcd keeps it (docs/http.md): mod revision = X-Cairn-Revision.
+    res.setHeader('Cairn-Mod-Revision', String(r.revision)).setHeader('Cairn-Create-Revision', String(r.createRevision ?? 0)).setHeader('Cairn-Version', String(r.version ?? 0));
     res.end(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
   }
 

@@ -6,8 +6,11 @@ import type { WritePath } from './write-path';
 /** The outcome of one key-value request, whatever front door it came through. */
 export interface KvResult {
   status: Status;
-  /** SET/DEL: the index the write committed at (CONDITION_FAILED: the index it was evaluated at); GET: the key's revision (0 when not found). */
+  /** SET/DEL: the index the write committed at (CONDITION_FAILED: the index it was evaluated at); GET: the key's (mod) revision (0 when not found). */
   revision: number;
+  /** GET OK: the key's create revision and version (writes since creation; etcd mvcc's metadata). */
+  createRevision?: number;
+  version?: number;
   /** GET OK: the value. */
   value: Uint8Array;
   /** Error statuses: a human-readable reason. */

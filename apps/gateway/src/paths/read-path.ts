@@ -1,5 +1,6 @@
 import { READ_REQUEST_BYTES_BASE, Status, decodeReadReply, encodeReadRequest, readRequestItemBytes } from '@cairn/protocol';
-import { asTransport, payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
+import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
@@ -12,7 +13,11 @@ const READ_REQUEST_TIMEOUT_MS = 3000;
 
 export interface ReadResult {
   status: Status;
+  /** OK: the key's mod revision (the Raft index of the write that set the value). */
   revision: number;
+  /** OK: the key's create revision and version (writes since creation), as etcd's mvcc keeps them. */
+  createRevision?: number;
+  version?: number;
   value: Uint8Array;
   message: string;
 }
@@ -116,7 +121,7 @@ export class ReadPath {
           r.avoid = node;
           void this.retry(r, out.message);
         } else {
-          r.resolve({ status: out.status, revision: out.revision, value: out.value, message: out.message });
+          r.resolve({ status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, value: out.value, message: out.message });
         }
       });
     } catch (e) {

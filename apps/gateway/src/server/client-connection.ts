@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RequestFlags, Status, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RequestFlags, ResponseFlags, Status, encodeGetMeta, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -172,19 +172,22 @@ export class ClientConnection {
     this.inflight++;
     this.awaiting++;
     this.flow.holdRequest(bytes);
-    p.catch((e: Error) => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
+    p.catch((e: Error): KvResult => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
       this.awaiting--;
       this.flow.releaseRequest(bytes);
       if (op === 'get' && r.status === Status.Ok) this.deps.budget.observeValue(r.value.byteLength);
       if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength)) r = notReading(r.value.byteLength);
-      const payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
+      let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
+      // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
+      const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
+      if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       if (this.awaiting === 0) this.wakeDrainWaiters();
       if (this.flow.closed() || this.flow.isClosing()) {
         this.inflight--;
         return;
       }
-      this.respond({ status: r.status, flags: 0, requestId, revision: r.revision, payload }, () => {
+      this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : 0, requestId, revision: r.revision, payload }, () => {
         this.inflight--;
       });
       this.processBacklog();

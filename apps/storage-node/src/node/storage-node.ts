@@ -18,8 +18,13 @@ import {
   type OutcomeReply,
   type ReadReply,
   type WireEntry,
+  decodeStatus,
+  encodeStatus,
+  STATUS_INTERVAL_MS,
+  type StorageStatus,
 } from '@cairn/protocol';
-import { decodeStatus, encodeStatus, payloadBytesMax, publishSafe, serveRequests, STATUS_INTERVAL_MS, type Logger, type StorageStatus, type Subjects } from '@cairn/messaging';
+import { payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import type { StorageConfig } from '@cairn/config';
 import { sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
 import { ReadWaiters } from './read-waiters';
@@ -410,7 +415,7 @@ export class StorageNode {
       if (applied < r.minIndex) return { status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: `storage node ${this.opts.id} has not applied index ${r.minIndex} yet` };
       try {
         const got = this.engine.get(r.key);
-        return got ? { status: Status.Ok, revision: got.revision, value: got.value, message: '' } : { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
+        return got ? { status: Status.Ok, revision: got.revision, createRevision: got.createRevision, version: got.version, value: got.value, message: '' } : { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
       } catch (e) {
         // A corrupt record is never returned as data: the gateway retries on another node.
         this.opts.log.error({ err: e }, 'read failed');

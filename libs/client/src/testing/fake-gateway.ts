@@ -1,5 +1,5 @@
 // Test helper (not part of the build): a tiny in-process gateway built on the protocol codec.
-import { DEFAULT_LIMITS, Opcode, RequestDecoder, RequestFlags, Status, encodeResponse, type Request, type Response } from '@cairn/protocol';
+import { DEFAULT_LIMITS, Opcode, RequestDecoder, RequestFlags, ResponseFlags, Status, encodeGetMeta, encodeResponse, type Request, type Response } from '@cairn/protocol';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { CairnClient, type ClientOptions } from '../client';
 
@@ -77,9 +77,9 @@ export class FakeServer {
   }
 }
 
-/** A small KV store behind a fake server: revision = a global counter, like the Raft index. */
+/** A small KV store behind a fake server: revision = a global counter, like the Raft index; per-key metadata as etcd keeps it. */
 export function kvHandler() {
-  const data = new Map<string, { value: Buffer; revision: number }>();
+  const data = new Map<string, { value: Buffer; revision: number; createRevision: number; version: number }>();
   let index = 0;
   const seen: Request[] = [];
   const handler = (req: Request, conn: FakeConn) => {
@@ -90,13 +90,15 @@ export function kvHandler() {
         return conn.reply(req, { payload: req.value });
       case Opcode.Get: {
         const got = data.get(key);
+        if (got && req.flags & RequestFlags.Meta) return conn.reply(req, { revision: got.revision, flags: ResponseFlags.Meta, payload: encodeGetMeta(got, got.value) });
         return conn.reply(req, got ? { revision: got.revision, payload: got.value } : { status: Status.NotFound });
       }
       case Opcode.Set: {
         const revision = ++index;
         const cond = req.flags & (RequestFlags.IfAbsent | RequestFlags.IfPresent);
         if (cond && data.has(key) !== (cond === RequestFlags.IfPresent)) return conn.reply(req, { status: Status.ConditionFailed, revision });
-        data.set(key, { value: Buffer.from(req.value), revision });
+        const prev = data.get(key);
+        data.set(key, { value: Buffer.from(req.value), revision, createRevision: prev?.createRevision ?? revision, version: (prev?.version ?? 0) + 1 });
         return conn.reply(req, { revision });
       }
       case Opcode.Del:
