@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import type { Logger } from 'pino';
+import type { Logger } from '@cairn/logging';
 import { realClock, type Clock, type Transport, type TransportMsg } from '@cairn/world';
 import { asTransport } from './transport';
 

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from 'nats';
-import type { Logger } from 'pino';
+import type { Logger } from '@cairn/logging';
 import type { Transport, TransportMsg, TransportSubscription } from '@cairn/world';
 import { logNetworkFault, PayloadTooLargeError, respondSafe, tryRespond } from './bus';
 import { asTransport } from './transport';

@@ -1,18 +1,11 @@
+/**
+ * `@cairn/messaging`: the NATS transport between Cairn processes: subjects, connection, the
+ * Transport over nats.js, safe publish/reply under the payload bound, and the start-up payload
+ * bounds check. Message formats live in @cairn/protocol; the logger in @cairn/logging.
+ */
 export { Subjects } from './subjects';
-export { STATUS_INTERVAL_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status';
 export { connectNats, serveRequests, type NatsOptions } from './connection';
 export { asTransport, natsTransport } from './transport';
-export { createLogger, type Logger } from './logger';
-export {
-  MemberRequestInvalidError,
-  decodeMemberReply,
-  decodeMemberRequest,
-  encodeMemberReply,
-  encodeMemberRequest,
-  type MemberKind,
-  type MemberReply,
-  type MemberRequest,
-} from './membership';
 export {
   PAYLOAD_HEADROOM_BYTES,
   PUBLISH_FAULT_LOG_INTERVAL_MS,

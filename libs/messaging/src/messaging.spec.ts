@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
-import { connectNats, decodeStatus, encodeStatus, serveRequests, Subjects } from './index';
+import { connectNats, serveRequests, Subjects } from './index';
 import { startNatsServer, type NatsServerHandle } from './testing';
 
 describe('messaging against a real nats-server', () => {
@@ -33,11 +33,5 @@ describe('messaging against a real nats-server', () => {
     expect(Buffer.from((await nc.request('echo', Buffer.from('x'))).data).toString()).toBe('re:x');
     expect([...(await nc.request('async', Uint8Array.of(1, 2, 3))).data]).toEqual([3, 2, 1]);
     expect(Buffer.from((await nc.request('boom', Buffer.alloc(0))).data).toString()).toBe('error:bad');
-  });
-
-  it('round-trips status heartbeats and ignores garbage', () => {
-    const s = { kind: 'storage' as const, id: 's1', appliedIndex: 5, knownCommitIndex: 6, keys: 1, dataBytes: 10, atMs: 1 };
-    expect(decodeStatus(encodeStatus(s))).toEqual(s);
-    expect(decodeStatus(Buffer.from('nope'))).toBeNull();
   });
 });

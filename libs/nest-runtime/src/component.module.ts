@@ -1,6 +1,7 @@
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import type { ClusterConfig } from '@cairn/config';
-import type { Logger, Subjects } from '@cairn/messaging';
+import type { Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import type { NatsConnection } from 'nats';
 import { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, PROCESS_ID, SUBJECTS } from './process.module';
 import type { ProcessArgs, ProcessRole } from './process-args';

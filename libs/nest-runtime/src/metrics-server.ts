@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Logger } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import type { ProcessComponent } from './component.module';
 
 /** What a process's probe answers: `null` when ready, else why not (the 503 body). */

@@ -1,5 +1,6 @@
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { connectNats, createLogger, Subjects, type Logger } from '@cairn/messaging';
+import { connectNats, Subjects } from '@cairn/messaging';
+import { createLogger, type Logger } from '@cairn/logging';
 import type { NatsConnection } from 'nats';
 import type { ProcessArgs, ProcessRole } from './process-args';
 

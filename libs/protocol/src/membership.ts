@@ -2,6 +2,7 @@
  * Membership control plane (Raft thesis §4): gateway → leader replica on `member.<replica>`,
  * request/reply, JSON (rare, human-driven operations: readability beats compactness here, as
  * for status heartbeats).
+ * Format: docs/protocol.md, "Control-plane messages (JSON)".
  */
 
 /** Which kind of process a change is about: a Raft replica (voter) or a storage node. */

@@ -2,6 +2,7 @@
  * Status heartbeats: each process publishes its own every `STATUS_INTERVAL_MS` on the
  * `status.*` subjects. JSON on purpose: control plane, a few messages per second per process.
  * Gateways use them to track the leader and the storage nodes' applied indexes.
+ * Format: docs/protocol.md, "Control-plane messages (JSON)".
  */
 export const STATUS_INTERVAL_MS = 100;
 

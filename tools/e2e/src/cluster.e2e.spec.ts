@@ -1,6 +1,7 @@
 import { CairnClient } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
-import { connectNats, decodeStatus, Subjects, type ConsensusStatus } from '@cairn/messaging';
+import { decodeStatus, type ConsensusStatus } from '@cairn/protocol';
+import { connectNats, Subjects } from '@cairn/messaging';
 import type { NatsConnection } from 'nats';
 import { readFileSync } from 'node:fs';
 import { datasetSlice, runCli, writeTestConfig } from './fixtures';

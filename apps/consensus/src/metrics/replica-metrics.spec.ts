@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseClusterConfig } from '@cairn/config';
-import { Subjects, connectNats, createLogger, natsTransport } from '@cairn/messaging';
+import { Subjects, connectNats, natsTransport } from '@cairn/messaging';
+import { createLogger } from '@cairn/logging';
 import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import { MetricsServer, httpGet as get, parsePrometheusText } from '@cairn/nest-runtime';
 import { realWorld } from '@cairn/world';

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ConsensusStatus } from '@cairn/messaging';
+import type { ConsensusStatus } from '@cairn/protocol';
 import { countedCounter, readGauge } from '@cairn/nest-runtime';
 
 /** What the metrics read from a replica (Replica implements it; tests pass a fake). */

@@ -1,5 +1,5 @@
 import type { ConfChange, ConfState, RaftStatus } from '@cairn/raft';
-import type { MemberRequest } from '@cairn/messaging';
+import type { MemberRequest } from '@cairn/protocol';
 
 /** One step of a membership operation: a single-server change to commit, or the wait for a learner to catch up. */
 export type MemberStep = { kind: 'confChange'; cc: ConfChange } | { kind: 'awaitCaughtUp'; node: string };

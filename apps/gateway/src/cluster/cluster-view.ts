@@ -1,4 +1,5 @@
-import { asTransport, decodeStatus, type ConsensusStatus, type StorageStatus, type Subjects } from '@cairn/messaging';
+import { decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/protocol';
+import { asTransport, type Subjects } from '@cairn/messaging';
 import { realClock, type Clock, type Transport, type TransportSubscription } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 

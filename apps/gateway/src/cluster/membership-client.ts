@@ -1,5 +1,4 @@
-import { Status } from '@cairn/protocol';
-import { decodeMemberReply, encodeMemberRequest, type MemberReply, type MemberRequest } from '@cairn/messaging';
+import { Status, decodeMemberReply, encodeMemberRequest, type MemberReply, type MemberRequest } from '@cairn/protocol';
 import { realWorld } from '@cairn/world';
 import { requestLeader, type LeaderReply, type LeaderRequestDeps } from '../paths/leader-request';
 

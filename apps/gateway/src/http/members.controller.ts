@@ -1,6 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
-import { Status } from '@cairn/protocol';
-import type { MemberReply, MemberRequest } from '@cairn/messaging';
+import { Status, type MemberReply, type MemberRequest } from '@cairn/protocol';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { CairnHttpException } from './errors';

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { Opcode, ResponseDecoder, Status, encodeRequest, type Response } from '@cairn/protocol';
-import { createLogger } from '@cairn/messaging';
+import { createLogger } from '@cairn/logging';
 import { ClusterView } from '../cluster/cluster-view';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';

@@ -1,5 +1,6 @@
 import { ApplyOutcome, decodeOutcomeReply, encodeOutcomeRequest } from '@cairn/protocol';
-import { asTransport, type Logger, type Subjects } from '@cairn/messaging';
+import { asTransport, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';

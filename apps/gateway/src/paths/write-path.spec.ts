@@ -14,7 +14,8 @@ import {
   type ProposeReply,
   type ProposeRequest,
 } from '@cairn/protocol';
-import { connectNats, createLogger, payloadBytesMax, Subjects } from '@cairn/messaging';
+import { connectNats, payloadBytesMax, Subjects } from '@cairn/messaging';
+import { createLogger } from '@cairn/logging';
 import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { ClusterView } from '../cluster/cluster-view';

@@ -1,5 +1,6 @@
 import { ApplyOutcome, Status, commandBodyBytes, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
-import { asTransport, payloadBytesMax, type Logger, type Subjects } from '@cairn/messaging';
+import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';

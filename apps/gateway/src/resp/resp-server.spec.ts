@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { createLogger } from '@cairn/messaging';
+import { createLogger } from '@cairn/logging';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
 import { ClusterView } from '../cluster/cluster-view';
 import { RespServer, respParserLimits } from './resp-server';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import type { GatewayConfig } from '@cairn/config';
-import type { Logger } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import { encodeError, type RespParserLimits } from '@cairn/resp';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { KvPaths } from '../paths/kv-session';

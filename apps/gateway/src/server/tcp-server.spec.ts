@@ -1,7 +1,7 @@
 import { connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { CommandCondition, CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, encodeRequest, type Command, type Response } from '@cairn/protocol';
-import { createLogger } from '@cairn/messaging';
+import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
 import { floodUntilClosed, testFlowLimits, until } from './testing';

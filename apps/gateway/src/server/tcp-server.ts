@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Status, encodeResponse } from '@cairn/protocol';
-import type { Logger } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
 import { ClientConnection, type ConnectionDeps } from './client-connection';
 import { listenOn } from './listen';
 

@@ -1,6 +1,6 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineStats } from '@cairn/engine';
-import type { StorageStatus } from '@cairn/messaging';
+import type { StorageStatus } from '@cairn/protocol';
 import { countedCounter, readGauge } from '@cairn/nest-runtime';
 
 /** A node this close to the commit index it heard counts as caught up (entries; applying under load always trails a little). */
