@@ -1,0 +1,202 @@
+import pino from 'pino';
+import { parseClusterConfig, type ConsensusConfig } from '@cairn/config';
+import { Subjects, payloadBytesMax } from '@cairn/messaging';
+import { CommandOp, Status, decodeProposeReply, decodeRaftMessages, encodeProposeRequest, type ProposeReply } from '@cairn/protocol';
+import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation } from '@cairn/world';
+import { Replica } from './replica';
+
+/**
+ * Replica through the injected world (issue 10): the real Replica on a SimScheduler (virtual
+ * time), a SimNetwork (core-NATS semantics, max_payload enforced) and a SimDisk, no sleeps.
+ */
+
+/** nats-server max_payload of the simulated bus, bytes (what the simulator uses: the start-up check accepts it). */
+const MAX_PAYLOAD_BYTES = 576 * 1024;
+
+class World {
+  readonly sched = new SimScheduler(7);
+  readonly net = new SimNetwork(this.sched, { maxPayloadBytes: MAX_PAYLOAD_BYTES, latencyMsMin: 1, latencyMsMax: 1 });
+  readonly subjects = new Subjects('t');
+  readonly disks = new Map<string, SimDisk>();
+  readonly fatal: { id: string; err: Error }[] = [];
+  readonly replicas = new Map<string, Replica>();
+  private seed = 1;
+  /** The test's own end of the bus (a gateway). */
+  readonly client = this.net.connect(this.sched.incarnation('gw'));
+
+  constructor(readonly config: ConsensusConfig) {}
+
+  disk(id: string): SimDisk {
+    let d = this.disks.get(id);
+    if (!d) this.disks.set(id, (d = new SimDisk(this.sched, seededRandom(this.seed++))));
+    return d;
+  }
+
+  async start(id: string, voters: string[], opts: { coalesceRaftMessages?: boolean } = {}): Promise<Replica> {
+    const inc: Incarnation = this.sched.incarnation(id);
+    const r = new Replica({
+      id,
+      voters,
+      storage: [],
+      config: this.config,
+      dataDir: `/data/${id}`,
+      disk: this.disk(id).view(inc),
+      bus: this.net.connect(inc),
+      world: { clock: inc.clock, random: seededRandom(this.seed++) },
+      subjects: this.subjects,
+      log: pino({ level: 'silent' }),
+      onFatal: (err) => this.fatal.push({ id, err }),
+      ...opts,
+    });
+    this.replicas.set(id, r);
+    await this.settle(r.start());
+    return r;
+  }
+
+  /** Steps virtual time until `p` settles (letting the promise chains each event resumes run). @throws when it does not within `budgetMs` virtual ms. */
+  async settle<T>(p: Promise<T>, budgetMs = 10_000): Promise<T> {
+    let done = false;
+    const out = p.finally(() => (done = true));
+    const until = this.sched.nowMs + budgetMs;
+    await new Promise<void>((r) => setImmediate(r));
+    while (!done) {
+      if (this.sched.nowMs > until || !this.sched.step()) throw new Error(`not settled within ${budgetMs} virtual ms`);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return out;
+  }
+
+  /** Steps until `cond` holds. @throws when it does not within `budgetMs` virtual ms. */
+  async until(cond: () => boolean, budgetMs = 10_000): Promise<void> {
+    const until = this.sched.nowMs + budgetMs;
+    while (!cond()) {
+      if (this.sched.nowMs > until || !this.sched.step()) throw new Error(`condition not reached within ${budgetMs} virtual ms`);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  leader(): Replica | undefined {
+    return [...this.replicas.values()].find((r) => r.status().role === 'leader');
+  }
+
+  /** Sends one Set per value to `leaderId` as a gateway would (the reply comes as virtual time is stepped). */
+  send(leaderId: string, values: number[]): Promise<ProposeReply> {
+    const commands = values.map((bytes, i) => ({ op: CommandOp.Set, key: Buffer.from(`k${i}`), value: Buffer.alloc(bytes, 0x61 + (i % 26)) }));
+    return this.client.request(this.subjects.propose(leaderId), encodeProposeRequest({ commands }), { timeoutMs: 5000 }).then((m) => decodeProposeReply(m.data));
+  }
+
+  /** `send`, stepping until the reply. */
+  propose(leaderId: string, values: number[]): Promise<ProposeReply> {
+    return this.settle(this.send(leaderId, values));
+  }
+}
+
+function config(over: Record<string, unknown> = {}): ConsensusConfig {
+  return parseClusterConfig({
+    clusterName: 't',
+    nats: { servers: ['nats://sim.invalid:4222'] },
+    storage: { nodes: [{ id: 's1' }] },
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port: 7380 }] },
+    consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }], tickMs: 10, electionTimeoutMinMs: 150, heartbeatIntervalMs: 50, msgBytesMax: 64 * 1024, entriesPerMsgMax: 64, ...over },
+  }).consensus;
+}
+
+describe('Replica (injected world)', () => {
+  /** 3 replicas elect a leader; returns it with the world. */
+  async function threeReplicas(opts: { coalesceRaftMessages?: boolean } = {}): Promise<{ w: World; leader: Replica }> {
+    const w = new World(config());
+    const voters = ['c1', 'c2', 'c3'];
+    for (const id of voters) await w.start(id, voters, opts);
+    await w.until(() => w.leader() !== undefined);
+    return { w, leader: w.leader()! };
+  }
+
+  /** 8 proposals of 5 writes of 30 KiB each, sent at once (the bus delivers them at the same virtual instant). */
+  function burst(w: World, leaderId: string): Promise<ProposeReply[]> {
+    return Promise.all(Array.from({ length: 8 }, () => w.send(leaderId, [30 * 1024, 30 * 1024, 30 * 1024, 30 * 1024, 30 * 1024])));
+  }
+
+  /** Every RaftMessages payload the leader publishes to each follower, by the virtual ms it was sent. */
+  function watchRaftPayloads(w: World, leaderId: string): { peer: string; atMs: number; bytes: number; appends: number }[] {
+    const seen: { peer: string; atMs: number; bytes: number; appends: number }[] = [];
+    const watcher = w.net.connect(w.sched.incarnation('watcher'));
+    for (const peer of ['c1', 'c2', 'c3'].filter((p) => p !== leaderId)) {
+      watcher.subscribe(w.subjects.raft(peer), (m) => {
+        const msgs = decodeRaftMessages(m.data).filter((x) => x.from === leaderId);
+        if (msgs.length) seen.push({ peer, atMs: w.sched.nowMs, bytes: m.data.length, appends: msgs.filter((x) => x.entries.length > 0).length });
+      });
+    }
+    return seen;
+  }
+
+  it('a leader splits one Ready\'s Raft messages per peer into publishes under payloadBytesMax', async () => {
+    const { w, leader } = await threeReplicas();
+    const seen = watchRaftPayloads(w, leader.status().id);
+    // 8 proposals of 5 writes of 30 KiB, arriving at the same virtual instant: one Ready with
+    // ~1.2 MB of Append messages (64 KiB each) per follower, about twice max_payload.
+    const replies = await w.settle(burst(w, leader.status().id));
+    expect(replies.map((r) => Status[r.status])).toEqual(replies.map(() => 'Ok'));
+    const bound = payloadBytesMax(w.client);
+    expect(seen.every((s) => s.bytes <= bound)).toBe(true);
+    // The follower got the batch in several publishes sent at the same virtual instant (one Ready).
+    const perInstant = new Map<string, number>();
+    for (const s of seen.filter((x) => x.appends > 0)) perInstant.set(`${s.peer}@${s.atMs}`, (perInstant.get(`${s.peer}@${s.atMs}`) ?? 0) + 1);
+    expect(Math.max(...perInstant.values())).toBeGreaterThan(1);
+    expect(w.net.firstPayloadRefused).toBeNull();
+    expect(w.fatal).toEqual([]);
+  });
+
+  it('with the coalescing bug switched back on, the same Ready is one publish per peer, refused over max_payload (the test can fail)', async () => {
+    const { w, leader } = await threeReplicas({ coalesceRaftMessages: true });
+    const id = leader.status().id;
+    burst(w, id).catch(() => undefined);
+    await w.until(() => w.net.firstPayloadRefused !== null);
+    const refused = w.net.firstPayloadRefused!;
+    expect(refused.host).toBe(id);
+    expect(['c1', 'c2', 'c3'].filter((p) => p !== id).map((p) => w.subjects.raft(p))).toContain(refused.subject);
+    expect(refused.bytes).toBeGreaterThan(MAX_PAYLOAD_BYTES);
+  });
+
+  /** One voter, which elects itself. */
+  async function alone(): Promise<{ w: World; r: Replica }> {
+    const w = new World(config());
+    const r = await w.start('c1', ['c1']);
+    await w.until(() => r.status().role === 'leader');
+    return { w, r };
+  }
+
+  it('a failed fsync of a Ready takes the fatal path (RAFT_PERSISTENCE), once, and the write is never acknowledged', async () => {
+    const { w, r } = await alone();
+    expect((await w.propose('c1', [100])).status).toBe(Status.Ok);
+    w.disk('c1').faults.fsyncErrorRate = 1;
+    const commitBefore = r.status().commitIndex;
+    const outcome: string[] = [];
+    w.send('c1', [100]).then(
+      (rep) => outcome.push(Status[rep.status]),
+      (e: Error) => outcome.push(e.message),
+    );
+    await w.until(() => w.fatal.length > 0);
+    expect(w.fatal).toHaveLength(1);
+    expect(w.fatal[0].err).toMatchObject({ code: 'RAFT_PERSISTENCE' });
+    expect(w.fatal[0].err.message).toMatch(/EIO/);
+    // The replica stopped its loop: the write it could not persist is never acknowledged (the
+    // gateway's request times out) and its commit index does not move.
+    await w.until(() => outcome.length > 0);
+    expect(outcome).not.toContain('Ok');
+    expect(r.status().commitIndex).toBe(commitBefore);
+  });
+
+  it('a publish refused by the bus (over max_payload) is a lost message, not a fatal error: the replica goes on committing', async () => {
+    const { w, r } = await alone();
+    // The proposal goes out under the bound; then the bound shrinks, so the replica's ShipBatch of
+    // that 20 KiB entry to the storage nodes is refused by the bus.
+    const pending = w.client.request(w.subjects.propose('c1'), encodeProposeRequest({ commands: [{ op: CommandOp.Set, key: Buffer.from('big'), value: Buffer.alloc(20 * 1024) }] }), { timeoutMs: 5000 });
+    w.net.faults.maxPayloadBytes = 8 * 1024;
+    const reply = decodeProposeReply((await w.settle(pending)).data);
+    expect(reply.status).toBe(Status.Ok);
+    expect(w.net.firstPayloadRefused).toMatchObject({ host: 'c1', subject: w.subjects.ship() });
+    expect((await w.propose('c1', [10])).status).toBe(Status.Ok);
+    expect(r.status().commitIndex).toBe(reply.lastIndex + 1);
+    expect(w.fatal).toEqual([]);
+  });
+});
