@@ -62,7 +62,7 @@ export class Gateway implements ProcessComponent {
       this.httpPort = Number(httpPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
       const members = new MembershipClient({ nc, subjects, view: this.view, log });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, limits: httpLimits(g), budget });
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, limits: httpLimits(g), budget, log });
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {

@@ -1,2 +1,2 @@
 /** `@cairn/logging`: every Cairn process's structured logger (JSON lines on stdout, pino). */
-export { createLogger, type Logger } from './logger';
+export { createLogger, requestLogger, type Logger } from './logger';

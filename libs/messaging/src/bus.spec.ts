@@ -2,7 +2,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
-import pino from 'pino';
 import { Writable } from 'node:stream';
 import {
   PAYLOAD_HEADROOM_BYTES,
@@ -15,9 +14,10 @@ import {
   serverMaxPayloadBytes,
 } from './index';
 import { startNatsServer, type NatsServerHandle } from './testing';
+import { createLogger, type Logger } from '@cairn/logging';
 
-/** A pino logger whose lines are collected (JSON-parsed) for assertions. */
-function captureLog(): { log: pino.Logger; lines: Record<string, unknown>[] } {
+/** A process logger whose lines are collected (JSON-parsed) for assertions. */
+function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -25,7 +25,7 @@ function captureLog(): { log: pino.Logger; lines: Record<string, unknown>[] } {
       cb();
     },
   });
-  return { log: pino({ level: 'debug' }, sink), lines };
+  return { log: createLogger('bus-test', 'debug', sink), lines };
 }
 
 const MAX_PAYLOAD = 64 * 1024;

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter, type ValidationError } from '@nestjs/common';
 import { Status, statusName } from '@cairn/protocol';
 import type { Response } from 'express';
+import { requestLog } from './request-id';
 
 /** Protocol status → HTTP status (docs/http.md, "Status mapping"). NOT_LEADER never leaves the gateway; 503 if it did. */
 const HTTP_STATUS: Record<Status, number> = {
@@ -48,13 +49,16 @@ export function validationException(errors: ValidationError[]): CairnHttpExcepti
 /**
  * Every error leaves as `{ error: CODE, message }` with the mapped HTTP status — Nest's own
  * exceptions (unknown route → 404 NOT_FOUND) and unexpected throws (500 ERROR) included — and
- * every 503 carries `Retry-After: 1` (UNAVAILABLE is retryable: no leader yet, catching up).
+ * every 503 carries `Retry-After: 1` (UNAVAILABLE is retryable: no leader yet, catching up). A 500
+ * is logged at error with the request's `reqId`.
  */
 @Catch()
 export class ErrorBodyFilter implements ExceptionFilter {
   catch(e: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { httpStatus, body } = errorBody(e);
+    // Only the unexpected: a thrown bug (500), logged with the request's id; mapped statuses are answers, not faults.
+    if (httpStatus === 500) requestLog(res)?.error({ err: e }, 'http request failed');
     if (res.headersSent) {
       res.end();
       return;

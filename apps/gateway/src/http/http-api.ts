@@ -9,6 +9,7 @@ import { KV_PREFIX, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
+import { requestIdMiddleware } from './request-id';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware } from './http-limits';
 
@@ -48,6 +49,7 @@ export class HttpApi {
     const limits = this.deps.limits ?? httpLimits(DEFAULT_LIMITS);
     const server = app.getHttpServer() as Server;
     const tracked = applyHttpLimits(server, limits);
+    app.use(requestIdMiddleware(this.deps.gatewayId, this.deps.log));
     app.use(pipelineLimitMiddleware(limits, this.deps.budget));
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
     app.use(bodyLimitMiddleware(this.deps.paths.limits.valueBytesMax, limits.closeTimeoutMs));

@@ -1,3 +1,4 @@
+import type { Logger } from '@cairn/logging';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
@@ -18,6 +19,8 @@ export interface HttpDeps {
   limits?: HttpLimits;
   /** The gateway-wide bytes bound shared with the TLV and RESP doors (pendingBytesMax); absent in tests: unbounded. */
   budget?: ByteBudget;
+  /** The gateway's logger: each request logs through a child carrying its `reqId` (request-id.ts); absent in tests: no request lines. */
+  log?: Logger;
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');
