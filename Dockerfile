@@ -32,6 +32,9 @@ LABEL org.opencontainers.image.title="cairn" \
       org.opencontainers.image.description="Cairn replicated key-value store: consensus, storage-node, gateway, cli" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production
+# glibc malloc: give freed large Buffers back to the OS (the same as the local launcher's
+# MALLOC_ENV in tools/cluster; why and the figures: docs/reliability.md, "Hostile clients").
+ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 # Owned by root and read-only to the process: the image is immutable, data lives in volumes.
 COPY --from=build /app/package.json ./

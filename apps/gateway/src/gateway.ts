@@ -9,6 +9,7 @@ import { WritePath } from './paths/write-path';
 import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
 import { ByteBudget, flowLimits } from './server/flow';
+import { BufferReclaimer, exposedGc } from './server/buffer-reclaimer';
 
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
@@ -25,6 +26,8 @@ export class Gateway implements ProcessComponent {
   private readonly server: TcpServer;
   private readonly host: string;
   private readonly port: number;
+  /** Forces a collection when dead Buffers pile up (gateway.bufferGarbageBytesMax); null when off or unavailable. */
+  private readonly reclaimer: BufferReclaimer | null = null;
 
   constructor(private readonly deps: ProcessDeps) {
     const { config, id, nc, subjects, log } = deps;
@@ -57,6 +60,9 @@ export class Gateway implements ProcessComponent {
     );
     this.metrics.trackConnections('tlv', () => this.server.connectionCount());
     this.metrics.trackPendingBytes(() => budget.used());
+    const gc = g.bufferGarbageBytesMax > 0 ? exposedGc() : null;
+    if (gc) this.reclaimer = new BufferReclaimer(g.bufferGarbageBytesMax, g.bufferCheckIntervalMs, gc);
+    else if (g.bufferGarbageBytesMax > 0) log.warn('this Node.js runtime gives no gc(): dead Buffers wait for V8 (gateway.bufferGarbageBytesMax has no effect)');
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
@@ -76,6 +82,7 @@ export class Gateway implements ProcessComponent {
 
   async start(): Promise<void> {
     this.view.start(this.deps.nc, this.deps.subjects);
+    this.reclaimer?.start();
     await this.server.listen(this.host, this.port);
     this.deps.log.info({ host: this.host, port: this.port }, 'gateway listening');
     if (this.resp) {
@@ -95,5 +102,6 @@ export class Gateway implements ProcessComponent {
     await this.http?.close();
     this.writes.stop();
     this.view.stop();
+    this.reclaimer?.stop();
   }
 }

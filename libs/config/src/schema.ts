@@ -309,6 +309,17 @@ export class GatewayConfig {
   @IsInt() @Min(1024 * 1024) @Max(64 * 1024 * 1024 * 1024)
   pendingBytesMax: number = 64 * 1024 * 1024;
 
+  /**
+   * Growth of the gateway's Buffer (ArrayBuffer) memory since its last garbage collection above which it
+   * forces one, bytes; 0 turns it off. V8 collects by JS heap growth and lets dead Buffers wait (docs/reliability.md, "Hostile clients").
+   */
+  @IsInt() @Min(0) @Max(64 * 1024 * 1024 * 1024)
+  bufferGarbageBytesMax: number = 64 * 1024 * 1024;
+
+  /** How often the gateway compares its Buffer memory with bufferGarbageBytesMax, ms. */
+  @IsInt() @Min(10) @Max(60_000)
+  bufferCheckIntervalMs: number = 1_000;
+
   /** A frame (TLV), command (RESP) or request (HTTP headers and body) that has started must be complete within this, ms; else a defined error and close. */
   @IsInt() @Min(100) @Max(3_600_000)
   frameDeadlineMs: number = 30_000;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { encodeArray, encodeBulk, encodeError, encodeInteger, encodeSimpleString, encodeValue, NULL_ARRAY, NULL_BULK, type RespValue } from './encode';
+import { encodeArray, encodeBulk, encodeBulkArray, encodeError, encodeInteger, encodeSimpleString, encodeValue, NULL_ARRAY, NULL_BULK, type RespValue } from './encode';
 import { ReplyDecoder, RespProtocolError } from './reply-decoder';
 
 describe('RESP2 encoders', () => {
@@ -17,6 +17,15 @@ describe('RESP2 encoders', () => {
     expect(encodeArray([]).toString()).toBe('*0\r\n');
     expect(encodeArray(null)).toBe(NULL_ARRAY);
     expect(NULL_ARRAY.toString()).toBe('*-1\r\n');
+  });
+
+  it('encodeBulkArray writes the bytes of encodeArray over encodeBulk, in one buffer (fast-check)', () => {
+    const item = fc.oneof(fc.constant(null), fc.string({ maxLength: 20 }), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)));
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 20 }), (items) => {
+        expect(encodeBulkArray(items).equals(encodeArray(items.map(encodeBulk)))).toBe(true);
+      }),
+    );
   });
 
   it('refuse what would break framing', () => {

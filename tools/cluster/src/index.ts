@@ -2,6 +2,7 @@ export {
   APP_OF_ROLE,
   AppNotBuiltError,
   LocalCluster,
+  MALLOC_ENV,
   ProcessExitedError,
   REPO_ROOT,
   ReadyTimeoutError,

@@ -308,6 +308,23 @@ describe('HTTP API: limits and request forms', () => {
     expect(text).toContain('httpInflightPerConnectionMax');
   });
 
+  it('a connection pipelining past 4 × inflightPerConnectionMax refusals it has not read is closed', async () => {
+    const api = track(await startApi({ ...LIMITS, inflightPerConnectionMax: 2 }));
+    api.store.state.hold = new Promise<void>((r) => (api.releaseHeld = r));
+    const socket = connect(api.api.port(), '127.0.0.1');
+    await once(socket, 'connect');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    const closed = once(socket, 'close');
+    // 2 in flight (held), 8 refused and waiting behind them, the 11th closes the connection.
+    socket.write('GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(12));
+    await closed;
+    api.releaseHeld?.();
+    expect(api.store.state.reads).toHaveLength(2);
+    expect(text).toBe('');
+  });
+
   it('a connection that dies with pipelined requests in flight releases every reservation', async () => {
     const budget = new ByteBudget(64 * 1024 * 1024);
     const api = track(await startApi(LIMITS, budget));

@@ -114,6 +114,10 @@ function requestDeadline(socket: Socket, limits: HttpLimits): void {
 }
 
 const inflight = new WeakMap<Socket, number>();
+/** Refused (503) answers a connection may have waiting unsent, per request it may have in flight. */
+const REFUSED_PER_INFLIGHT = 4;
+/** Per socket: requests answered 503 whose answer is not yet handed to the socket. */
+const refused = new WeakMap<Socket, number>();
 /** Per socket: the releases of its requests in flight (all run when the socket closes). */
 const releases = new WeakMap<Socket, Set<() => void>>();
 
@@ -128,6 +132,8 @@ const releases = new WeakMap<Socket, Set<() => void>>();
  *   Redis's client-output-buffer-limit does), which frees everything it held;
  * - `inflightPerConnectionMax` requests of the connection are in flight, or (a /v1/kv request) the
  *   gateway holds `pendingBytesMax` (ByteBudget over): answered 503 UNAVAILABLE at once, unrun;
+ *   once 4 × `inflightPerConnectionMax` such answers wait unsent behind the ones in flight, the next
+ *   request closes the connection (destroyed): a client pipelining that far ahead is not reading;
  * - otherwise it runs, reserving in the gateway-wide ByteBudget its body (Content-Length) plus,
  *   for a GET, the size its answer is expected to have (ByteBudget.readEstimate), released when
  *   its response is handed to the socket or the connection closes.
@@ -136,6 +142,9 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
   return (req: Request, res: Response, next: NextFunction): void => {
     const socket = req.socket;
     const n = inflight.get(socket) ?? 0;
+    // A request parsed from input read before the socket died: nobody can get its answer, and its
+    // socket's 'close' may have been emitted already, which would never release a reservation.
+    if (socket.destroyed) return;
     if (socket.writableLength > limits.connectionReplyBytesMax) {
       socket.destroy();
       return;
@@ -143,6 +152,17 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
     // Operations routes (/metrics, /healthz, /readyz, members) stay answerable when the KV load is over budget.
     const kv = req.url.startsWith(KV_PREFIX);
     if (n >= limits.inflightPerConnectionMax || (kv && budget?.over())) {
+      // Node parses a whole TCP chunk of pipelined requests at once (~1,600 short GETs in 64 KiB,
+      // ~15 KB of heap each while their answers wait in order): past this many refusals not yet
+      // answered, the client is not reading them either, so the connection goes.
+      const r = refused.get(socket) ?? 0;
+      if (r >= REFUSED_PER_INFLIGHT * limits.inflightPerConnectionMax) {
+        socket.destroy();
+        return;
+      }
+      refused.set(socket, r + 1);
+      const unrefuse = () => refused.set(socket, (refused.get(socket) ?? 1) - 1);
+      res.once('finish', unrefuse);
       const why = n >= limits.inflightPerConnectionMax ? `${n} requests of this connection in flight (httpInflightPerConnectionMax)` : 'the gateway holds pendingBytesMax of unanswered requests and unread replies';
       return sendError(res, 503, { error: statusName(Status.Unavailable), message: `overloaded: ${why}; read the answers, then retry` });
     }

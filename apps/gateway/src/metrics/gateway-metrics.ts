@@ -1,4 +1,4 @@
-import { Gauge, Registry } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { STATUS_STALE_MS, type ClusterView } from '../cluster/cluster-view';
 import { DOORS, RequestMetrics, type Door, type RequestObserver } from './request-metrics';
 
@@ -12,7 +12,8 @@ export function liveLeaderId(snapshot: ReturnType<ClusterView['snapshot']>): str
  * The gateway's one Prometheus registry, shared by every front door (docs/http.md, "Metrics"):
  * request counts and latencies per door (RequestMetrics, fed by each door's RequestObserver), open
  * connections per door (read from each door's counter at scrape time), and the cluster as the
- * gateway sees it (ClusterView status heartbeats, read at scrape time).
+ * gateway sees it (ClusterView status heartbeats, read at scrape time), plus prom-client's default
+ * process and Node.js metrics.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -21,6 +22,8 @@ export class GatewayMetrics {
   private pendingBytes: () => number = () => 0;
 
   constructor(view: ClusterView) {
+    // Process and Node.js runtime metrics (RSS, heap, external memory, event-loop lag), as on every Cairn process.
+    collectDefaultMetrics({ register: this.registry });
     for (const m of this.requests.promMetrics()) this.registry.registerMetric(m);
     const sources = this.connectionSources;
     new Gauge({
