@@ -1,89 +1,18 @@
-import {
-  Status,
-  decodeFetchRequest,
-  decodeProposeRequest,
-  decodeRaftMessages,
-  decodeReadIndexRequest,
-  encodeCommand,
-  encodeFetchReply,
-  encodeProposeReply,
-  encodeReadIndexReply,
-  encodeShipBatch,
-  type ProposeReply,
-  type ReadIndexReply,
-  type WireEntry,
-  type WireRaftMessage,
-  decodeStatus,
-  decodeMemberRequest,
-  encodeMemberReply,
-  encodeStatus,
-  STATUS_INTERVAL_MS,
-  type ConsensusStatus,
-  type MemberReply,
-  type MemberRequest,
-} from '@cairn/protocol';
-import {
-  ConfChangeInProgressError,
-  ConfChangeInvalidError,
-  EntryType,
-  MessageType,
-  NotLeaderError,
-  RaftNode,
-  ReadIndexPendingFullError,
-  isRaftMessage,
-  type ConfChange,
-  type Entry,
-  type Message,
-  type Ready,
-} from '@cairn/raft';
-import { logNetworkFault, payloadBytesMax, publishSafe, respondSafe, serveRequests, type Subjects } from '@cairn/messaging';
+import { Status, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
+import { MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
+import { logNetworkFault, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { ConsensusConfig } from '@cairn/config';
-import { type TimerHandle, type Transport, type TransportMsg, type TransportSubscription, type World } from '@cairn/world';
+import { type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
 import { nodeDisk, type Disk } from '@cairn/log';
-import { HardStateFile } from '../storage/hard-state-file';
-import { SnapshotFile } from '../storage/snapshot-file';
-import { RaftLogStore } from '../storage/raft-log-store';
-import { PendingProposals, type ProposalOutcome } from './pending-proposals';
-import { clampFetchEntries, packRaftMessages, packShipBatches } from './bus-batches';
+import type { RaftLogStore } from '../storage/raft-log-store';
+import { Proposals } from './proposals';
+import { packRaftMessages } from './bus-batches';
 import { compactionPlan } from './compaction-policy';
-import { catchUpVerdict, planMembership } from './membership-plan';
-
-/** A disk write, fsync or file operation of the Raft state failed: the only fault that stops a replica. */
-class PersistenceError extends Error {
-  readonly code = 'RAFT_PERSISTENCE';
-  constructor(
-    readonly step: string,
-    override readonly cause: unknown,
-  ) {
-    super(`${step} failed: ${(cause as Error)?.message ?? String(cause)}`);
-    this.name = 'PersistenceError';
-  }
-}
-
-/** Largest entry count per ShipBatch (bytes: bounded by the server's max_payload, payloadBytesMax). */
-const SHIP_BATCH_ENTRIES_MAX = 4096;
-const EMPTY = new Uint8Array(0);
-
-/**
- * What storage nodes receive in place of a Raft config entry: a no-op at the same index (they hold
- * no Raft configuration, and their apply loop needs every index).
- */
-function forStorage(e: Entry): Entry {
-  return e.type === EntryType.Config ? { index: e.index, term: e.term, type: EntryType.Noop, data: EMPTY } : e;
-}
-
-/** A membership step that failed; `status` is the MemberReply status to answer with. */
-class MemberStepError extends Error {
-  constructor(
-    readonly status: MemberReply['status'],
-    message: string,
-    readonly leaderHint = '',
-  ) {
-    super(message);
-    this.name = 'MemberStepError';
-  }
-}
+import { LogShipper } from './log-shipping';
+import { MembershipChanges } from './membership-changes';
+import { PersistenceError, RaftPersistence, durably } from './persistence';
+import { ReadIndexRequests } from './read-index-requests';
 
 export interface ReplicaOptions {
   id: string;
@@ -119,11 +48,6 @@ export interface ReplicaOptions {
   onPersisted?: (durationMs: number, entries: number) => void;
 }
 
-interface QueuedProposal {
-  commands: Uint8Array[];
-  msg: TransportMsg;
-}
-
 /**
  * One consensus replica: drives the pure `RaftNode` (libs/raft) with timers, NATS and disk.
  *
@@ -132,36 +56,29 @@ interface QueuedProposal {
  * messages → answer committed proposals and ship committed entries to the storage nodes → advance.
  * Inputs arriving while a Ready is being persisted wait in bounded queues and all go into the next
  * Ready, which is how client writes are batched per fsync and per Append.
+ *
+ * The loop and the role live here; each concern it drives is a module of this folder: the disk
+ * (persistence.ts), client writes (proposals.ts), ReadIndex (read-index-requests.ts), membership
+ * (membership-changes.ts, with the pure membership-plan.ts), shipping and fetch (log-shipping.ts),
+ * compaction policy (compaction-policy.ts) and bus batching (bus-batches.ts).
  */
 export class Replica {
   private node!: RaftNode;
+  private persistence!: RaftPersistence;
   private store!: RaftLogStore;
-  private hardStateFile!: HardStateFile;
-  private snapshotFile!: SnapshotFile;
   /** Durable applied index each storage node last reported (status heartbeats): what compaction may drop. */
   private readonly storageApplied = new Map<string, number>();
   /** Counts since start, read by the metrics endpoint (apps/consensus/src/metrics). */
   readonly counters = { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
   /** Set by the compaction timer; the Ready loop compacts (node, snapshot file, log prefix) when set. */
   private compactDue = false;
-  private persistedTerm = 0;
-  private persistedVote: string | null = null;
 
   private inbox: Message[] = [];
-  private proposals: QueuedProposal[] = [];
-  /** ReadIndex requests (thesis §6.4) waiting to be handed to the state machine. */
-  private readRequests: TransportMsg[] = [];
-  /** ReadIndex requests handed to the state machine, by the context number given to it. */
-  private readsPending = new Map<number, TransportMsg>();
-  private readSeq = 0;
-  /** Membership changes waiting to be handed to the state machine (thesis §4.1). */
-  private confChanges: { cc: ConfChange; resolve: () => void; reject: (e: Error) => void }[] = [];
-  /** Proposed config entries awaiting commit, by index. */
-  private confWaiters = new Map<number, { term: number; resolve: () => void; reject: (e: Error) => void }>();
-  /** One membership operation at a time per replica (the state machine allows one change at a time anyway). */
-  private memberBusy = false;
-  /** The learner being waited for (thesis §4.2.1), checked after each batch of inputs; at most one (memberBusy). */
-  private catchUp: { node: string; target: number; timer: TimerHandle; resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** ReadIndex (thesis §6.4), leader side. */
+  private readonly reads: ReadIndexRequests;
+  /** The membership control plane (thesis §4), leader side. */
+  private readonly members: MembershipChanges;
+  private readonly shipper: LogShipper;
   /** Set by stop(): hand leadership to this follower before leaving (thesis §3.10). */
   private transferTo: string | null = null;
   private leadershipLost: (() => void) | null = null;
@@ -173,7 +90,8 @@ export class Replica {
   private stopping: Promise<void> | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
-  private pending: PendingProposals;
+  /** Client writes, leader side. */
+  private readonly proposals: Proposals;
   /** Highest committed index this replica has handed on (answered, shipped). */
   private applied = 0;
   private role: 'follower' | 'candidate' | 'leader' = 'follower';
@@ -184,27 +102,33 @@ export class Replica {
   private subs: TransportSubscription[] = [];
 
   constructor(private readonly opts: ReplicaOptions) {
-    this.pending = new PendingProposals(opts.config.proposalsPendingMax);
+    const { id, log } = opts;
+    const kick = () => this.kick();
+    const isLeader = () => this.role === 'leader';
+    const leaderId = () => this.leaderId;
+    this.proposals = new Proposals({ id, log, proposalsPendingMax: opts.config.proposalsPendingMax, isLeader, leaderId, kick });
+    this.reads = new ReadIndexRequests({ id, log, isLeader, leaderId, kick });
+    this.members = new MembershipChanges({
+      id,
+      log,
+      clock: opts.world.clock,
+      memberCatchUpTimeoutMs: opts.config.memberCatchUpTimeoutMs,
+      node: () => this.node,
+      isLeader,
+      leaderId,
+      stopped: () => this.stopped,
+      kick,
+    });
+    this.shipper = new LogShipper({ id, bus: opts.bus, subjects: opts.subjects, log });
   }
 
   /** Restores the log and hard state from disk, then starts ticking and serving. */
   async start(): Promise<void> {
     const { config, dataDir, log } = this.opts;
-    const disk = this.opts.disk ?? nodeDisk;
-    disk.mkdirSync(dataDir, { recursive: true });
-    this.snapshotFile = new SnapshotFile(dataDir, disk);
-    const snap = this.snapshotFile.read();
-    this.store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy, disk }, snap ? snap.index + 1 : 1);
-    if (this.store.recovery.tornTail) log.warn({ tornTail: this.store.recovery.tornTail }, 'raft log: torn tail truncated on recovery');
-    if (snap && (await this.store.alignWithSnapshot(snap))) {
-      log.warn({ snapshot: { index: snap.index, term: snap.term } }, 'raft log did not continue the snapshot (crash while installing one): discarded');
-    }
-    this.hardStateFile = new HardStateFile(dataDir, disk);
-    const hs = this.hardStateFile.read() ?? { term: 0, vote: null, commit: 0 };
-    const entries = this.store.readAll(snap ? snap.index + 1 : 1);
-    const commit = Math.max(Math.min(hs.commit, this.store.lastIndex()), snap?.index ?? 0);
-    this.persistedTerm = hs.term;
-    this.persistedVote = hs.vote;
+    const { persistence, restored } = await RaftPersistence.open(dataDir, config, this.opts.disk ?? nodeDisk, log);
+    this.persistence = persistence;
+    this.store = persistence.store;
+    const { hardState: hs, commit, entries, snapshot: snap } = restored;
     this.applied = commit;
     this.term = hs.term;
     this.node = new RaftNode({
@@ -229,14 +153,14 @@ export class Replica {
     const { clock } = this.opts.world;
     this.subs.push(
       bus.subscribe(subjects.raft(id), (msg) => this.onRaftMessages(msg.data)),
-      bus.subscribe(subjects.propose(id), (msg) => this.onPropose(msg)),
-      bus.subscribe(subjects.readIndex(id), (msg) => this.onReadIndex(msg)),
-      bus.subscribe(subjects.member(id), (msg) => void this.onMember(msg)),
+      bus.subscribe(subjects.propose(id), (msg) => this.proposals.onRequest(msg)),
+      bus.subscribe(subjects.readIndex(id), (msg) => this.reads.onRequest(msg)),
+      bus.subscribe(subjects.member(id), (msg) => void this.members.onMember(msg)),
       bus.subscribe(subjects.storageStatus(), (msg) => {
         const st = decodeStatus(msg.data);
         if (st?.kind === 'storage') this.storageApplied.set(st.id, st.appliedIndex);
       }),
-      serveRequests(bus, subjects.fetch(id), (data) => this.onFetch(data), {
+      serveRequests(bus, subjects.fetch(id), (data) => this.shipper.fetchReply(data, this.store, this.applied), {
         log,
         onError: (e) => encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: String(e) }),
       }),
@@ -268,14 +192,11 @@ export class Replica {
     for (const t of this.timers) this.opts.world.clock.clearTimer(t);
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
-    this.pending.failAll('replica shutting down');
-    this.failConfChanges('replica shutting down');
-    this.checkCatchUp(false);
-    this.failReads([...this.readsPending.values(), ...this.readRequests], 'replica shutting down');
-    this.readsPending.clear();
-    this.readRequests = [];
-    for (const p of this.proposals) this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: '', message: 'replica shutting down' });
-    this.proposals = [];
+    this.proposals.failPending('replica shutting down');
+    this.members.failConfChanges('replica shutting down');
+    this.members.checkCatchUp(false);
+    this.reads.failAll('replica shutting down');
+    this.proposals.failQueued('replica shutting down');
     await this.store.close();
   }
 
@@ -340,41 +261,6 @@ export class Replica {
     this.kick();
   }
 
-  private onPropose(msg: TransportMsg): void {
-    let commands: Uint8Array[];
-    try {
-      commands = decodeProposeRequest(msg.data).commands.map(encodeCommand);
-    } catch (e) {
-      this.reply(msg, { status: Status.BadRequest, firstIndex: 0, lastIndex: 0, leaderHint: '', message: `bad proposal: ${(e as Error).message}` });
-      return;
-    }
-    if (this.role !== 'leader') {
-      this.reply(msg, this.notLeader());
-      return;
-    }
-    if (commands.length === 0) {
-      this.reply(msg, { status: Status.BadRequest, firstIndex: 0, lastIndex: 0, leaderHint: '', message: 'empty proposal' });
-      return;
-    }
-    this.proposals.push({ commands, msg });
-    this.kick();
-  }
-
-  private onReadIndex(msg: TransportMsg): void {
-    try {
-      decodeReadIndexRequest(msg.data);
-    } catch (e) {
-      this.replyRead(msg, { status: Status.BadRequest, readIndex: 0, leaderHint: '', message: `bad read index request: ${(e as Error).message}` });
-      return;
-    }
-    if (this.role !== 'leader') {
-      this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: this.leaderId ?? '', message: 'not the leader' });
-      return;
-    }
-    this.readRequests.push(msg);
-    this.kick();
-  }
-
   /**
    * Graceful shutdown of a leader: hand leadership to a follower first (thesis §3.10) so a rolling
    * restart costs no election timeout. Bounded by transferLeadershipTimeoutMs; on timeout the
@@ -401,19 +287,6 @@ export class Replica {
     this.leadershipLost = null;
   }
 
-  private onFetch(data: Uint8Array): Uint8Array {
-    const req = decodeFetchRequest(data);
-    if (req.fromIndex < this.store.firstIndex()) {
-      // Raft §7: compacted. The storage node must bootstrap from a storage snapshot of a peer.
-      return encodeFetchReply({ status: Status.Error, commitIndex: this.applied, entries: [], message: `compacted: entries before ${this.store.firstIndex()} are gone from the Raft log; bootstrap from a storage snapshot` });
-    }
-    const to = Math.min(this.applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
-    // The reply must fit one NATS message whatever the requester asked for.
-    const bytesMax = Math.min(req.bytesMax, payloadBytesMax(this.opts.bus));
-    const entries = req.fromIndex >= 1 && req.fromIndex <= to ? this.store.entries(req.fromIndex, to, bytesMax) : [];
-    return encodeFetchReply({ status: Status.Ok, commitIndex: this.applied, entries: clampFetchEntries(entries.map(forStorage) as WireEntry[], bytesMax), message: '' });
-  }
-
   // ---- the Ready loop ---------------------------------------------------------------------
 
   private kick(): void {
@@ -428,17 +301,17 @@ export class Replica {
       while (!this.stopped) {
         this.drainInputs();
         // Progress (a learner's match index) and the role only move when inputs are stepped.
-        this.checkCatchUp(false);
+        this.members.checkCatchUp(false);
         if (this.compactDue) {
           this.compactDue = false;
           const firstIndex = this.store.firstIndex();
-          await this.durably('log compaction', () => this.maybeCompact());
+          await durably('log compaction', () => this.maybeCompact());
           if (this.store.firstIndex() > firstIndex) this.counters.compactions++;
         }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
         const persistStartMs = this.opts.world.clock.nowMs();
-        await this.durably('persisting a Ready', () => this.persist(rd));
+        await durably('persisting a Ready', () => this.persist(rd));
         this.opts.onPersisted?.(this.opts.world.clock.nowMs() - persistStartMs, rd.entries.length);
         // From here on only the network and bookkeeping: publishes and replies never throw (a
         // failed one is a lost message: Raft retransmits, shipping is backfilled by fetch, a
@@ -448,10 +321,10 @@ export class Replica {
         // before any commit could be misread, and a new leader ships what commits in it.
         // Config commits before the role: a leader that removed itself steps down in the very
         // Ready that commits its removal, and that change did succeed (thesis §4.2.2).
-        this.resolveConfWaiters(rd.committedEntries);
+        this.members.resolveConfWaiters(rd.committedEntries);
         if (rd.softState) this.handleSoftState(rd.softState);
         this.handleCommitted(rd.committedEntries);
-        this.handleReadStates(rd);
+        this.reads.handleReadStates(rd);
         this.node.advance(rd);
       }
     } catch (e) {
@@ -467,16 +340,7 @@ export class Replica {
       this.running = false;
       this.inLoop = false;
     }
-    if (!this.stopped && (this.inbox.length || this.proposals.length || this.readRequests.length || this.confChanges.length || this.ticks)) this.kick();
-  }
-
-  /** Runs a disk step of the loop; its failure is a PersistenceError (the fatal path). */
-  private async durably(step: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      throw new PersistenceError(step, e);
-    }
+    if (!this.stopped && (this.inbox.length || this.proposals.hasQueued() || this.reads.hasQueued() || this.members.hasQueued() || this.ticks)) this.kick();
   }
 
   private drainInputs(): void {
@@ -491,23 +355,9 @@ export class Replica {
         this.opts.log.warn({ err: e, type: m.type, from: m.from }, 'dropping a raft message the state machine refused');
       }
     }
-    const proposals = this.proposals;
-    this.proposals = [];
-    for (const p of proposals) this.propose(p);
-    const reads = this.readRequests;
-    this.readRequests = [];
-    for (const msg of reads) this.readIndex(msg);
-    const changes = this.confChanges;
-    this.confChanges = [];
-    for (const c of changes) {
-      try {
-        const r = this.node.proposeConfChange(c.cc);
-        // Registered before the next Ready, so its commit cannot be missed.
-        this.confWaiters.set(r.index, { term: r.term, resolve: c.resolve, reject: c.reject });
-      } catch (e) {
-        c.reject(e as Error);
-      }
-    }
+    this.proposals.drain(this.node);
+    this.reads.drain(this.node);
+    this.members.drain(this.node);
     if (this.transferTo) {
       const to = this.transferTo;
       this.transferTo = null;
@@ -520,86 +370,12 @@ export class Replica {
     }
   }
 
-  private readIndex(msg: TransportMsg): void {
-    const ctx = ++this.readSeq;
-    try {
-      this.node.readIndex(ctx);
-      this.readsPending.set(ctx, msg);
-    } catch (e) {
-      if (e instanceof NotLeaderError) {
-        this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: e.leaderId ?? '', message: 'not the leader' });
-      } else if (e instanceof ReadIndexPendingFullError) {
-        this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: this.opts.id, message: 'leader overloaded: too many reads pending' });
-      } else {
-        this.opts.log.error({ err: e }, 'read index refused');
-        this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: this.leaderId ?? '', message: `read index refused: ${(e as Error).message}` });
-      }
-    }
-  }
-
-  /** Answers confirmed reads with their read index, and fails those the state machine dropped. */
-  private handleReadStates(rd: Ready): void {
-    for (const rs of rd.readStates) {
-      const msg = this.readsPending.get(rs.ctx as number);
-      if (!msg) continue;
-      this.readsPending.delete(rs.ctx as number);
-      this.replyRead(msg, { status: Status.Ok, readIndex: rs.index, leaderHint: this.opts.id, message: '' });
-    }
-    for (const f of rd.readStatesFailed) {
-      const msg = this.readsPending.get(f.ctx as number);
-      if (!msg) continue;
-      this.readsPending.delete(f.ctx as number);
-      this.replyRead(msg, { status: Status.NotLeader, readIndex: 0, leaderHint: this.leaderId ?? '', message: 'leadership lost before the read was confirmed' });
-    }
-  }
-
-  private failReads(msgs: TransportMsg[], message: string): void {
-    for (const msg of msgs) this.replyRead(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: '', message });
-  }
-
-  private replyRead(msg: TransportMsg, r: ReadIndexReply): void {
-    respondSafe(msg, encodeReadIndexReply(r), this.opts.log);
-  }
-
-  private propose(p: QueuedProposal): void {
-    if (this.pending.full()) {
-      this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.opts.id, message: 'leader overloaded: too many proposals pending' });
-      return;
-    }
-    let r: { firstIndex: number; lastIndex: number; term: number };
-    try {
-      r = this.node.propose(p.commands);
-    } catch (e) {
-      if (e instanceof NotLeaderError) {
-        // During a leadership transfer the error names the transferee: send the gateway there.
-        this.reply(p.msg, { ...this.notLeader(), leaderHint: e.leaderId ?? this.leaderId ?? '' });
-        return;
-      }
-      // Nothing was appended: the gateway may re-send.
-      this.opts.log.error({ err: e }, 'proposal refused');
-      this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: `proposal refused: ${(e as Error).message}` });
-      return;
-    }
-    this.pending.add({ ...r, resolve: (o) => this.reply(p.msg, this.outcomeReply(o)) });
-  }
-
-  private async persist(rd: Ready): Promise<void> {
-    if (rd.snapshot) {
-      // InstallSnapshot (Raft §7): the snapshot is durable before the log it replaces goes.
-      await this.snapshotFile.write(rd.snapshot);
-      await this.store.reset(rd.snapshot.index + 1);
-      this.applied = rd.snapshot.index;
+  private persist(rd: Ready): Promise<void> {
+    return this.persistence.persist(rd, (snapshot) => {
+      this.applied = snapshot.index;
       this.counters.snapshotsInstalled++;
-      this.opts.log.info({ index: rd.snapshot.index, term: rd.snapshot.term, conf: rd.snapshot.conf }, 'installed the leader\'s snapshot');
-    }
-    const hs = rd.hardState;
-    if (hs && (hs.term !== this.persistedTerm || hs.vote !== this.persistedVote)) {
-      // Term/vote must be durable before any message reflecting them leaves (Raft Figure 2).
-      this.hardStateFile.write(hs);
-      this.persistedTerm = hs.term;
-      this.persistedVote = hs.vote;
-    }
-    await this.store.persist(rd.entries);
+      this.opts.log.info({ index: snapshot.index, term: snapshot.term, conf: snapshot.conf }, 'installed the leader\'s snapshot');
+    });
   }
 
   /**
@@ -628,9 +404,9 @@ export class Replica {
     if (entries[0].index !== this.applied + 1) {
       throw new Error(`committed entries start at ${entries[0].index}, expected ${this.applied + 1}`);
     }
-    this.pending.onCommitted(entries);
+    this.proposals.onCommitted(entries);
     this.applied = entries[entries.length - 1].index;
-    if (this.role === 'leader') this.ship(entries);
+    if (this.role === 'leader') this.shipper.ship(entries, this.term);
   }
 
   private handleSoftState(ss: { role: 'follower' | 'candidate' | 'leader'; leaderId: string | null; term: number }): void {
@@ -643,29 +419,18 @@ export class Replica {
       this.opts.log.info({ term: ss.term }, 'became leader');
     } else if (wasLeader && ss.role !== 'leader') {
       this.opts.log.info({ term: ss.term, leaderId: ss.leaderId }, 'lost leadership');
-      this.pending.failAll('leadership lost before commit; outcome unknown');
-      this.failConfChanges('leadership lost before the configuration change committed; outcome unknown (list the members)');
-      this.checkCatchUp(false);
+      this.proposals.failPending('leadership lost before commit; outcome unknown');
+      this.members.failConfChanges('leadership lost before the configuration change committed; outcome unknown (list the members)');
+      this.members.checkCatchUp(false);
       this.leadershipLost?.();
     }
   }
 
   // ---- log shipping ------------------------------------------------------------------------
 
-  /**
-   * Publishes committed entries to every storage node, in index order, in batches of at most
-   * payloadBytesMax bytes and SHIP_BATCH_ENTRIES_MAX entries. A lost batch is backfilled: the
-   * node sees the gap and fetches (commit heartbeat below).
-   */
-  private ship(entries: Entry[]): void {
-    const { bus, subjects, log, id } = this.opts;
-    const batches = packShipBatches(entries.map(forStorage) as WireEntry[], { leaderId: id, term: this.term, bytesMax: payloadBytesMax(bus), entriesMax: SHIP_BATCH_ENTRIES_MAX });
-    for (const payload of batches) publishSafe(bus, subjects.ship(), payload, log);
-  }
-
   private shipCommitHeartbeat(): void {
     if (this.role !== 'leader' || this.stopped) return;
-    publishSafe(this.opts.bus, this.opts.subjects.ship(), encodeShipBatch({ leaderId: this.opts.id, term: this.term, commitIndex: this.applied, entries: [] }), this.opts.log);
+    this.shipper.commitHeartbeat(this.term, this.applied);
   }
 
   private publishStatus(): void {
@@ -706,138 +471,7 @@ export class Replica {
     }
     if (plan.compactTo === null) return;
     const target = plan.compactTo;
-    this.node.compact(target);
-    await this.snapshotFile.write(this.node.snapshot());
-    await this.store.dropPrefix(target + 1);
+    await this.persistence.compact(this.node, target);
     log.debug({ compactedTo: target, firstIndex: this.store.firstIndex(), segments: this.store.segmentCount() }, 'raft log compacted');
-  }
-
-  // ---- membership (thesis §4) -------------------------------------------------------------
-
-  private async onMember(msg: TransportMsg): Promise<void> {
-    const answer = (r: Omit<MemberReply, 'conf' | 'confIndex'>): void => {
-      const st = this.node.status();
-      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), this.opts.log);
-    };
-    let req: MemberRequest;
-    try {
-      req = decodeMemberRequest(msg.data);
-    } catch (e) {
-      return answer({ status: 'bad_request', message: (e as Error).message, leaderHint: '' });
-    }
-    if (this.role !== 'leader' || this.stopped) return answer({ status: 'not_leader', message: 'not the leader', leaderHint: this.leaderId ?? '' });
-    if (this.memberBusy) return answer({ status: 'busy', message: 'another membership change is in progress on this leader', leaderHint: this.opts.id });
-    this.memberBusy = true;
-    try {
-      const message = await this.changeMembership(req);
-      this.opts.log.info({ req, conf: this.node.status().conf }, `membership: ${message}`);
-      answer({ status: 'ok', message, leaderHint: this.opts.id });
-    } catch (e) {
-      const err = e instanceof MemberStepError ? e : null;
-      this.opts.log.warn({ req, err: e }, 'membership change failed');
-      answer({ status: err?.status ?? 'unavailable', message: (e as Error).message, leaderHint: err?.leaderHint ?? this.leaderId ?? '' });
-    } finally {
-      this.memberBusy = false;
-    }
-  }
-
-  /**
-   * Runs one membership operation as the single-server changes `planMembership` gives (thesis
-   * §4.1), each committed (or caught up) before the next. Idempotent: asking for what is already
-   * true answers ok. @returns a human-readable summary. @throws MemberStepError
-   */
-  private async changeMembership(req: MemberRequest): Promise<string> {
-    const plan = planMembership(this.node.status().conf, req);
-    for (const step of plan.steps) {
-      if (step.kind === 'confChange') await this.commitConfChange(step.cc);
-      else await this.waitCaughtUp(step.node);
-    }
-    return plan.message;
-  }
-
-  /** Proposes `cc` through the Ready loop and resolves once its entry is committed. @throws MemberStepError (rejections carry it, or a state machine error mapped here) */
-  private async commitConfChange(cc: ConfChange): Promise<void> {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.confChanges.push({ cc, resolve, reject });
-        this.kick();
-      });
-    } catch (e) {
-      if (e instanceof ConfChangeInProgressError) throw new MemberStepError('busy', e.message, this.opts.id);
-      if (e instanceof ConfChangeInvalidError) throw new MemberStepError('invalid', e.message, this.opts.id);
-      if (e instanceof NotLeaderError) throw new MemberStepError('not_leader', e.message, e.leaderId ?? '');
-      throw e;
-    }
-  }
-
-  /**
-   * Thesis §4.2.1: a new server joins as a learner and becomes a voter only once its log has
-   * caught up with the leader's commit index as of the start of the wait, so adding it does not
-   * stall commits. Checked (catchUpVerdict) now, after each batch of inputs the Ready loop steps,
-   * and at the deadline.
-   * @throws MemberStepError 'unavailable' after memberCatchUpTimeoutMs, 'not_leader' on leadership loss or stop.
-   */
-  private waitCaughtUp(node: string): Promise<void> {
-    const target = this.node.status().commit;
-    return new Promise<void>((resolve, reject) => {
-      const timer = this.opts.world.clock.setTimeout(() => this.checkCatchUp(true), this.opts.config.memberCatchUpTimeoutMs);
-      this.catchUp = { node, target, timer, resolve, reject };
-      this.checkCatchUp(false);
-    });
-  }
-
-  /** Settles the catch-up wait, if there is one and `catchUpVerdict` says it is over. */
-  private checkCatchUp(expired: boolean): void {
-    const w = this.catchUp;
-    if (!w) return;
-    const v = catchUpVerdict(this.node.status(), w.node, w.target, expired, this.stopped);
-    if (v.kind === 'waiting') return;
-    this.catchUp = null;
-    this.opts.world.clock.clearTimer(w.timer);
-    if (v.kind === 'caughtUp') w.resolve();
-    else if (v.kind === 'notLeader') w.reject(new MemberStepError('not_leader', 'leadership lost while the new replica was catching up', v.leaderHint));
-    else {
-      w.reject(new MemberStepError('unavailable', `replica ${w.node} did not catch up within ${this.opts.config.memberCatchUpTimeoutMs} ms (match ${v.match}, target ${w.target}); it stays a learner: is it running with --join? run the add again to retry`));
-    }
-  }
-
-  private resolveConfWaiters(entries: Entry[]): void {
-    if (this.confWaiters.size === 0) return;
-    for (const e of entries) {
-      if (e.type !== EntryType.Config) continue;
-      const w = this.confWaiters.get(e.index);
-      if (!w) continue;
-      this.confWaiters.delete(e.index);
-      if (e.term === w.term) w.resolve();
-      else w.reject(new MemberStepError('unavailable', 'configuration change overwritten by a new leader; not applied'));
-    }
-  }
-
-  private failConfChanges(message: string): void {
-    for (const c of this.confChanges) c.reject(new MemberStepError('unavailable', message));
-    this.confChanges = [];
-    for (const w of this.confWaiters.values()) w.reject(new MemberStepError('unavailable', message));
-    this.confWaiters.clear();
-  }
-
-  // ---- replies -----------------------------------------------------------------------------
-
-  private notLeader(): ProposeReply {
-    return { status: Status.NotLeader, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: 'not the leader' };
-  }
-
-  private outcomeReply(o: ProposalOutcome): ProposeReply {
-    switch (o.kind) {
-      case 'committed':
-        return { status: Status.Ok, firstIndex: o.firstIndex, lastIndex: o.lastIndex, leaderHint: this.opts.id, message: '' };
-      case 'overwritten':
-        return { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: 'proposal overwritten by a new leader; not applied' };
-      case 'unknown':
-        return { status: Status.Unavailable, firstIndex: 0, lastIndex: 0, leaderHint: this.leaderId ?? '', message: o.reason };
-    }
-  }
-
-  private reply(msg: TransportMsg, r: ProposeReply): void {
-    respondSafe(msg, encodeProposeReply(r), this.opts.log);
   }
 }

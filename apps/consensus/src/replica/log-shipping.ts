@@ -1,0 +1,61 @@
+import { Status, decodeFetchRequest, encodeFetchReply, encodeShipBatch, type WireEntry } from '@cairn/protocol';
+import { EntryType, type Entry } from '@cairn/raft';
+import { payloadBytesMax, publishSafe, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
+import type { Transport } from '@cairn/world';
+import type { RaftLogStore } from '../storage/raft-log-store';
+import { clampFetchEntries, packShipBatches } from './bus-batches';
+
+/** Largest entry count per ShipBatch (bytes: bounded by the server's max_payload, payloadBytesMax). */
+export const SHIP_BATCH_ENTRIES_MAX = 4096;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * What storage nodes receive in place of a Raft config entry: a no-op at the same index (they hold
+ * no Raft configuration, and their apply loop needs every index).
+ */
+export function forStorage(e: Entry): Entry {
+  return e.type === EntryType.Config ? { index: e.index, term: e.term, type: EntryType.Noop, data: EMPTY } : e;
+}
+
+/**
+ * The replica's side of log shipping (docs/architecture.md, "Log shipping and storage nodes"):
+ * the leader publishes committed entries on `ship` and a commit heartbeat; every replica answers
+ * `log.fetch.<replica>` backfill requests from its log, up to what it has handed on.
+ */
+export class LogShipper {
+  constructor(private readonly o: { id: string; bus: Transport; subjects: Subjects; log: Logger }) {}
+
+  /**
+   * Publishes committed entries to every storage node, in index order, in batches of at most
+   * payloadBytesMax bytes and SHIP_BATCH_ENTRIES_MAX entries. A lost batch is backfilled: the
+   * node sees the gap and fetches (commit heartbeat).
+   */
+  ship(entries: Entry[], term: number): void {
+    const { bus, subjects, log, id } = this.o;
+    const batches = packShipBatches(entries.map(forStorage) as WireEntry[], { leaderId: id, term, bytesMax: payloadBytesMax(bus), entriesMax: SHIP_BATCH_ENTRIES_MAX });
+    for (const payload of batches) publishSafe(bus, subjects.ship(), payload, log);
+  }
+
+  /** An empty ShipBatch: tells a node that missed a batch how far to backfill. */
+  commitHeartbeat(term: number, commitIndex: number): void {
+    publishSafe(this.o.bus, this.o.subjects.ship(), encodeShipBatch({ leaderId: this.o.id, term, commitIndex, entries: [] }), this.o.log);
+  }
+
+  /**
+   * Answers a FetchRequest with entries from `fromIndex` up to `applied` (this replica's handed-on
+   * index), within the request's and the bus's byte bound; an ERROR naming compaction when the
+   * entries are gone (Raft §7: the node must bootstrap from a peer's storage snapshot).
+   */
+  fetchReply(data: Uint8Array, store: RaftLogStore, applied: number): Uint8Array {
+    const req = decodeFetchRequest(data);
+    if (req.fromIndex < store.firstIndex()) {
+      return encodeFetchReply({ status: Status.Error, commitIndex: applied, entries: [], message: `compacted: entries before ${store.firstIndex()} are gone from the Raft log; bootstrap from a storage snapshot` });
+    }
+    const to = Math.min(applied, req.fromIndex + Math.max(1, req.entriesMax) - 1);
+    // The reply must fit one NATS message whatever the requester asked for.
+    const bytesMax = Math.min(req.bytesMax, payloadBytesMax(this.o.bus));
+    const entries = req.fromIndex >= 1 && req.fromIndex <= to ? store.entries(req.fromIndex, to, bytesMax) : [];
+    return encodeFetchReply({ status: Status.Ok, commitIndex: applied, entries: clampFetchEntries(entries.map(forStorage) as WireEntry[], bytesMax), message: '' });
+  }
+}
