@@ -1,8 +1,10 @@
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import type { ClusterConfig } from '@cairn/config';
-import type { Subjects } from '@cairn/messaging';
+import { assertPayloadBounds, natsTransport, serverMaxPayloadBytes, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
+import { exitProcessOnFatal, realWorld, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
+import { join } from 'node:path';
 import { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, PROCESS_ID, SUBJECTS } from './process.module';
 import type { ProcessArgs, ProcessRole } from './process-args';
 
@@ -13,6 +15,23 @@ export interface ProcessDeps {
   nc: NatsConnection;
   subjects: Subjects;
   log: Logger;
+}
+
+/** The real world a replica or storage node runs in: what its options take besides its own settings. */
+export interface ProcessWorld {
+  /** `<config.dataDir>/<id>`. */
+  dataDir: string;
+  bus: Transport;
+  world: World;
+  subjects: Subjects;
+  log: Logger;
+  /** A failed disk write or fsync, or a broken invariant: ends the process (exit code 70). */
+  onFatal: (err: unknown) => void;
+}
+
+/** The production wiring of a process's component: NATS as its bus, real time and randomness, its own data directory, exit on a fatal error (the simulator wires its own). */
+export function processWorld(deps: ProcessDeps): ProcessWorld {
+  return { dataDir: join(deps.config.dataDir, deps.id), bus: natsTransport(deps.nc), world: realWorld, subjects: deps.subjects, log: deps.log, onFatal: exitProcessOnFatal };
 }
 
 /** The library-level heart of a process (Replica, StorageNode, Gateway): started once, stopped once. */
@@ -45,6 +64,8 @@ class ComponentLifecycle implements OnApplicationBootstrap, BeforeApplicationShu
 /**
  * The whole NestJS shell of a Cairn app: the shared process providers plus `create(deps)` as the
  * component whose start/stop follow the application lifecycle (SIGTERM → stop → NATS drain).
+ * Before creating it, checks that the configured limits fit the NATS server's max_payload
+ * (`assertPayloadBounds`: a PayloadBoundsError fails the start, exit 1).
  */
 export function componentModule(role: ProcessRole, args: ProcessArgs, create: (deps: ProcessDeps) => ProcessComponent): DynamicModule {
   @Module({})
@@ -57,7 +78,10 @@ export function componentModule(role: ProcessRole, args: ProcessArgs, create: (d
       {
         provide: COMPONENT,
         inject: [CLUSTER_CONFIG, PROCESS_ID, NATS, SUBJECTS, LOGGER],
-        useFactory: (config: ClusterConfig, id: string, nc: NatsConnection, subjects: Subjects, log: Logger) => create({ config, id, nc, subjects, log }),
+        useFactory: (config: ClusterConfig, id: string, nc: NatsConnection, subjects: Subjects, log: Logger) => {
+          assertPayloadBounds(config, serverMaxPayloadBytes(nc));
+          return create({ config, id, nc, subjects, log });
+        },
       },
       ComponentLifecycle,
     ],

@@ -1,6 +1,6 @@
 export { parseProcessArgs, type ProcessArgs, type ProcessRole } from './process-args';
 export { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, PROCESS_ID, SUBJECTS } from './process.module';
 export { runProcess } from './bootstrap';
-export { COMPONENT, componentModule, type ProcessComponent, type ProcessDeps } from './component.module';
+export { COMPONENT, componentModule, processWorld, type ProcessComponent, type ProcessDeps, type ProcessWorld } from './component.module';
 export { MetricsServer, countedCounter, readGauge, withMetricsServer, type MetricsServerOptions, type ReadinessCheck } from './metrics-server';
 export { httpGet, parsePrometheusText } from './prometheus-text';
