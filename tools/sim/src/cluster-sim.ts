@@ -5,7 +5,7 @@ import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
 import { Subjects, assertPayloadBounds } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import pino from 'pino';
-import { Status, decodeReadReply, encodeReadRequest, type WireEntry, decodeMemberReply, encodeMemberRequest, type MemberRequest } from '@cairn/protocol';
+import { Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, Status, decodeReadReply, encodeReadRequest, encodeRequest, type WireEntry, decodeMemberReply, encodeMemberRequest, type MemberRequest } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, sleep, type DiskFaults, type DiskStats, type Incarnation, type NetworkFaults, type Random, type World, type Clock, type Transport } from '@cairn/world';
 // The simulator assembles the apps' own classes in one process (eslint.config.mjs: tools/sim may import apps).
 import { Replica } from '../../../apps/consensus/src/replica/replica';
@@ -15,6 +15,9 @@ import { KvSession } from '../../../apps/gateway/src/paths/kv-session';
 import { ReadIndexClient } from '../../../apps/gateway/src/paths/read-index';
 import { ReadPath } from '../../../apps/gateway/src/paths/read-path';
 import { WritePath } from '../../../apps/gateway/src/paths/write-path';
+import { ClientConnection } from '../../../apps/gateway/src/server/client-connection';
+import { ByteBudget, flowLimits } from '../../../apps/gateway/src/server/flow';
+import { SimSocket } from './sim-socket';
 
 /** Switches that put an old bug back, to prove the simulator finds it (issue 9's two max_payload bugs). */
 export interface BugSwitches {
@@ -69,6 +72,8 @@ export interface SimResult {
   check: CheckResult | null;
   /** How often this seed reached the paths that only compaction opens (summed over every process incarnation). */
   reached: Reached;
+  /** The most bytes the gateway held for its TLV clients at once (pendingBytesMax is GATEWAY_FLOW's). */
+  pendingBytesPeak: number;
 }
 
 /** Counts of the compaction paths a seed went through. */
@@ -115,6 +120,23 @@ const VALUE_BYTES_MAX = 160 * 1024;
  * unboundedReadReplies), at 5/8 of the cost of sweeping all 8 keys (the sweep was ~30 % of a seed).
  */
 const SWEEP_KEYS = 5;
+/**
+ * The gateway's byte bounds in the simulation: small enough that one client that stops reading
+ * crosses them within a seed (pendingBytesMax at the schema's least, 1 MiB; a few large values).
+ */
+const GATEWAY_FLOW = { pendingBytesMax: 1024 * 1024, connectionReplyBytesMax: 128 * 1024, connectionRequestBytesMax: 512 * 1024 };
+/** GETs a client that stops reading pipelines in one write (every key, 8 times over). */
+const STALLED_GETS = 64;
+
+/** The gateway-wide ByteBudget, recording the most bytes it ever held (the never-reading invariant). */
+class WatchedBudget extends ByteBudget {
+  maxUsed = 0;
+  override take(bytes: number): void {
+    super.take(bytes);
+    this.maxUsed = Math.max(this.maxUsed, this.used());
+  }
+}
+
 /** Virtual time the final storage comparison may take after convergence, ms. */
 const STORAGE_CHECK_MS = 2000;
 
@@ -149,7 +171,7 @@ function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean)
       ...(compacting ? COMPACTION : { compactionIntervalMs: 1000 }),
     },
     storage: { nodes: NODES.map((id) => ({ id })), readWaitMs: 1000 },
-    gateway: { gateways: [{ id: GATEWAY, host: '127.0.0.1', port: 7380 }], valueBytesMax: VALUE_BYTES_MAX, writeTimeoutMs: 4000, readTimeoutMs: 3000 },
+    gateway: { gateways: [{ id: GATEWAY, host: '127.0.0.1', port: 7380 }], valueBytesMax: VALUE_BYTES_MAX, writeTimeoutMs: 4000, readTimeoutMs: 3000, ...GATEWAY_FLOW },
   });
   assertPayloadBounds(config, maxPayloadBytes);
   return config;
@@ -165,7 +187,8 @@ interface Proc {
 /**
  * One seed of the whole-cluster simulation: 3 consensus replicas (the real `Replica`), 2 storage
  * nodes (the real `StorageNode`), one gateway's read and write paths (`WritePath`, `ReadPath`,
- * `ReadIndexClient`, `KvSession`) and clients, in this process, on one SimScheduler and one
+ * `ReadIndexClient`, `KvSession`; its TLV door's `ClientConnection` for clients that stop
+ * reading) and clients, in this process, on one SimScheduler and one
  * SimNetwork, each process on its own SimDisk (docs/reliability.md "Whole-cluster simulation").
  * Invariants checked while it runs: one leader per term (on role changes), the same entry at each
  * index on every storage node, nothing sent over max_payload; at the end: the clients' history is
@@ -260,6 +283,7 @@ export class ClusterSim {
       disk: this.diskStats(),
       check,
       reached: { ...this.reached },
+      pendingBytesPeak: Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0),
     };
   }
 
@@ -282,6 +306,7 @@ export class ClusterSim {
     await this.largeValueSweep(convergeEnd);
     await this.awaitConverged(convergeEnd);
     await this.checkStorageAgrees(convergeEnd + STORAGE_CHECK_MS);
+    await this.checkPendingBytes();
     if (this.calmFailures.length) throw new SimInvariantError(`after the faults ended, ${this.calmFailures.length} operations failed; first: ${this.calmFailures[0]}`);
     if (this.calmPending) throw new SimInvariantError(`${this.calmPending} operations started after the faults ended were still unanswered ${this.o.calmMs + this.o.convergeMs} ms later`);
   }
@@ -353,6 +378,69 @@ export class ClusterSim {
     const paths = { reads, readIndex, writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
     this.sessions = Array.from({ length: this.o.clients }, () => new KvSession(paths));
     this.procs.set(GATEWAY, { id: GATEWAY, inc });
+    this.closeStalled();
+    this.pendingBytesPeak = Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0);
+    this.door = { budget: new WatchedBudget(g.pendingBytesMax), paths };
+  }
+
+  /** The current gateway's TLV door: its byte budget and paths (ClientConnection over SimSockets). */
+  private door: { budget: WatchedBudget; paths: { reads: ReadPath; readIndex: ReadIndexClient; writes: WritePath; limits: { keyBytesMax: number; valueBytesMax: number } } } | null = null;
+  /** Sockets of clients that stopped reading, on the current gateway. */
+  private stalled: SimSocket[] = [];
+  /** The most bytes a gateway incarnation's budget held (the current one's is added at the end). */
+  private pendingBytesPeak = 0;
+  /** The most clients that stopped reading at once. */
+  private stalledPeak = 0;
+
+  /**
+   * The gateway's byte bound with clients that stop reading (docs/protocol.md, "Connection limits
+   * and backpressure"): it stops reading every connection once over pendingBytesMax, so the
+   * request that crosses it is the last one taken; a reply still arriving for a connection that
+   * does not read is queued only while that connection holds at most connectionReplyBytesMax
+   * (then it is replaced by a small error). @throws SimInvariantError when the peak is above that,
+   * or when bytes are still held after every such client closed and the gateway's own deadlines
+   * (readTimeoutMs, writeTimeoutMs) for its requests passed.
+   */
+  private async checkPendingBytes(): Promise<void> {
+    const g = this.config.gateway;
+    const peak = Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0);
+    const reply = RESPONSE_HEADER_BYTES + g.valueBytesMax;
+    const bound = g.pendingBytesMax + REQUEST_HEADER_BYTES + g.keyBytesMax + g.valueBytesMax + this.stalledPeak * (g.connectionReplyBytesMax + reply);
+    if (peak > bound) throw new SimInvariantError(`the gateway held ${peak} bytes for its clients, above pendingBytesMax ${g.pendingBytesMax} and its allowance (bound ${bound}, ${this.stalledPeak} clients not reading at once)`);
+    const budget = this.door?.budget;
+    const deadlineMs = this.sched.nowMs + Math.max(g.readTimeoutMs, g.writeTimeoutMs) + 1000;
+    while (budget && budget.used() > 0 && !this.failure && this.sched.nowMs < deadlineMs) {
+      if (!this.sched.step()) break;
+      await this.settle();
+    }
+    const held = budget?.used() ?? 0;
+    if (held !== 0) throw new SimInvariantError(`the gateway still holds ${held} bytes for clients after every connection closed`);
+  }
+
+  /**
+   * A client of the gateway's TLV door (the real ClientConnection and ConnectionFlow, on a
+   * SimSocket) pipelines STALLED_GETS GETs in one write and never reads a reply: the gateway must
+   * stop reading it and hold at most pendingBytesMax (plus the one frame that crosses it) for it.
+   * It closes when the faults end (or goes with the gateway).
+   */
+  private stallClient(): void {
+    const d = this.door;
+    if (!d || !this.procs.get(GATEWAY)!.inc.alive) return;
+    const g = this.config.gateway;
+    const sock = new SimSocket();
+    sock.setClientReading(false);
+    new ClientConnection(sock, { limits: d.paths.limits, inflightMax: g.inflightPerConnectionMax, flow: flowLimits(g), budget: d.budget, reads: d.paths.reads, readIndex: d.paths.readIndex, writes: d.paths.writes, status: () => ({}), onClose: () => undefined });
+    const frames = Array.from({ length: STALLED_GETS }, (_, i) => encodeRequest({ opcode: Opcode.Get, requestId: i + 1, key: Buffer.from(`k${i % this.o.keys}`), value: Buffer.alloc(0) }));
+    sock.send(Buffer.concat(frames));
+    this.stalled.push(sock);
+    this.stalledPeak = Math.max(this.stalledPeak, this.stalled.length);
+    this.count('client-stops-reading');
+  }
+
+  /** The clients that stopped reading close their connections. */
+  private closeStalled(): void {
+    for (const s of this.stalled) s.destroy();
+    this.stalled = [];
   }
 
   /** The process's data dir is lost (a new empty disk): it starts over as a new member would. */
@@ -498,7 +586,8 @@ export class ClusterSim {
       this.wipeStorageNode();
     }
     const r = this.rnd.float();
-    if (r < 0.2) this.networkWeather();
+    if (r < 0.16) this.networkWeather();
+    else if (r < 0.2) this.stallClient();
     else if (r < 0.36) {
       const a = this.pick(this.serverIds());
       // The gateway stays with the majority side, or alone on its side for a minority cut.
@@ -675,6 +764,7 @@ export class ClusterSim {
     for (const d of this.disks.values()) Object.assign(d.faults, { fsyncErrorRate: 0, enospcRate: 0, latencyMsMax: 0 });
     Object.assign(this.net.faults, { dropRate: 0, duplicateRate: 0, reorderRate: 0, latencyMsMax: 4, maxPayloadBytes: this.o.maxPayloadBytes });
     this.net.heal();
+    this.closeStalled();
     for (const p of [...this.procs.values()]) if (!p.inc.alive) await this.restart(p.id);
   }
 

@@ -26,7 +26,7 @@ const COVERAGE_SEEDS_MIN = 100;
  * (docs/reliability.md): compactions ~60 %, replica snapshots ~12–15 %, storage snapshots ~8–12 %.
  */
 const REACHED_SHARE_MIN: Record<keyof Reached, number> = { compactions: 0.4, replicaSnapshots: 0.06, storageSnapshots: 0.04 };
-const FAULT_KINDS = ['network-weather', 'partition', 'heal', 'crash', 'restart', 'disk-weather', 'disk-fatal', 'large-values-burst', 'member-add', 'member-add-ok', 'member-remove', 'member-remove-ok', 'wipe-storage-node', 'gateway-crash'];
+const FAULT_KINDS = ['network-weather', 'partition', 'heal', 'crash', 'restart', 'disk-weather', 'disk-fatal', 'large-values-burst', 'member-add', 'member-add-ok', 'member-remove', 'member-remove-ok', 'wipe-storage-node', 'gateway-crash', 'client-stops-reading'];
 
 /** Seeds A..B from CAIRN_SIM_SEEDS (`N` or `A-B`). @throws Error on any other form. */
 function seedRange(): [number, number] {
@@ -67,7 +67,7 @@ function seedsReaching(results: SimResult[]): Record<keyof Reached, number> {
 function report(shard: string, results: SimResult[], seconds: number): string {
   const events = results.reduce((n, r) => n + r.steps, 0);
   const detail = results.length <= 20 ? `\n${results.map(describeResult).join('\n')}` : '';
-  return `sim shard ${shard}: ${results.length} seeds in ${seconds.toFixed(1)} s (${(results.length / seconds).toFixed(2)} seeds/s, ${Math.round(events / Math.max(1, results.length))} events/seed); faults ${JSON.stringify(sum(results, (r) => r.faults))}; disk ${JSON.stringify(sum(results, (r) => r.disk))}; seeds reaching ${JSON.stringify(seedsReaching(results))} (totals ${JSON.stringify(sum(results, (r) => r.reached))})${detail}\n`;
+  return `sim shard ${shard}: ${results.length} seeds in ${seconds.toFixed(1)} s (${(results.length / seconds).toFixed(2)} seeds/s, ${Math.round(events / Math.max(1, results.length))} events/seed); faults ${JSON.stringify(sum(results, (r) => r.faults))}; disk ${JSON.stringify(sum(results, (r) => r.disk))}; gateway pending bytes peak ${Math.max(0, ...results.map((r) => r.pendingBytesPeak))}; seeds reaching ${JSON.stringify(seedsReaching(results))} (totals ${JSON.stringify(sum(results, (r) => r.reached))})${detail}\n`;
 }
 
 /** Defines the tests of shard `shard` (0-based) of `shards`. */
