@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
 import { Writable } from 'node:stream';
 import {
@@ -13,7 +10,7 @@ import {
   serveRequests,
   serverMaxPayloadBytes,
 } from './index';
-import { startNatsServer, type NatsServerHandle } from './testing';
+import { startNatsTestBus, type NatsTestBus } from './testing';
 import { createLogger, type Logger } from '@cairn/logging';
 
 /** A process logger whose lines are collected (JSON-parsed) for assertions. */
@@ -31,16 +28,13 @@ function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
 const MAX_PAYLOAD = 64 * 1024;
 
 describe('the internal bus against a nats-server with a small max_payload', () => {
-  let server: NatsServerHandle;
+  let bus: NatsTestBus;
   let nc: NatsConnection;
   beforeAll(async () => {
-    server = await startNatsServer({ dir: mkdtempSync(join(tmpdir(), 'cairn-nats-')), maxPayloadBytes: MAX_PAYLOAD });
-    nc = await connectNats({ servers: [server.url], name: 'bus-test' });
+    bus = await startNatsTestBus('nats', MAX_PAYLOAD);
+    nc = bus.nc;
   });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  afterAll(() => bus?.close());
 
   it('learns max_payload from the server at connect', () => {
     expect(serverMaxPayloadBytes(nc)).toBe(MAX_PAYLOAD);
@@ -62,7 +56,7 @@ describe('the internal bus against a nats-server with a small max_payload', () =
   });
 
   it('publishSafe on a closed connection reports false; respondSafe never throws', async () => {
-    const other = await connectNats({ servers: [server.url], name: 'bus-test-closed' });
+    const other = await connectNats({ servers: [bus.server.url], name: 'bus-test-closed' });
     const reqs: import('nats').Msg[] = [];
     other.subscribe('bus.closed', { max: 2, callback: (_e, m) => reqs.push(m) });
     await other.flush();

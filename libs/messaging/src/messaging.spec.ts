@@ -1,21 +1,15 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
-import { connectNats, serveRequests, Subjects } from './index';
-import { startNatsServer, type NatsServerHandle } from './testing';
+import { serveRequests, Subjects } from './index';
+import { startNatsTestBus, type NatsTestBus } from './testing';
 
 describe('messaging against a real nats-server', () => {
-  let server: NatsServerHandle;
+  let bus: NatsTestBus;
   let nc: NatsConnection;
   beforeAll(async () => {
-    server = await startNatsServer({ dir: mkdtempSync(join(tmpdir(), 'cairn-nats-')) });
-    nc = await connectNats({ servers: [server.url], name: 'test' });
+    bus = await startNatsTestBus('nats');
+    nc = bus.nc;
   });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  afterAll(() => bus?.close());
 
   it('names subjects under cairn.<cluster>', () => {
     const s = new Subjects('prod');

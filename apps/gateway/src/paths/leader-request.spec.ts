@@ -1,10 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Status, decodeProposeReply, encodeProposeReply, type ProposeReply } from '@cairn/protocol';
-import { connectNats, Subjects } from '@cairn/messaging';
+import { Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
+import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { ClusterView, STATUS_STALE_MS } from '../cluster/cluster-view';
 import { requestLeader } from './leader-request';
@@ -13,17 +10,14 @@ const reply = (r: Partial<ProposeReply>): Uint8Array =>
   encodeProposeReply({ status: Status.Ok, firstIndex: 0, lastIndex: 0, leaderHint: '', message: '', ...r });
 
 describe('requestLeader (real nats-server)', () => {
-  let server: NatsServerHandle;
+  let bus: NatsTestBus;
   let nc: NatsConnection;
   const subjects = new Subjects('lr');
   beforeAll(async () => {
-    server = await startNatsServer({ dir: mkdtempSync(join(tmpdir(), 'cairn-lr-')) });
-    nc = await connectNats({ servers: [server.url], name: 'test' });
+    bus = await startNatsTestBus('lr');
+    nc = bus.nc;
   });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  afterAll(() => bus?.close());
 
   /** A fake replica answering proposals with `answers` in turn; counts what it received. */
   function replica(id: string, answers: (Uint8Array | null)[]) {

@@ -1,10 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { READ_REPLY_BYTES_BASE, Status, decodeReadRequest, encodeReadReply, readResultBytes, type ReadReply } from '@cairn/protocol';
-import { connectNats, payloadBytesMax, Subjects } from '@cairn/messaging';
+import { payloadBytesMax, Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
+import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { ClusterView } from '../cluster/cluster-view';
 import { ReadPath, splitReads } from './read-path';
@@ -13,17 +10,14 @@ import { ReadPath, splitReads } from './read-path';
 const MAX_PAYLOAD = 64 * 1024;
 
 describe('ReadPath batches under the NATS payload bound (real nats-server, fake storage node)', () => {
-  let server: NatsServerHandle;
+  let bus: NatsTestBus;
   let nc: NatsConnection;
   const subjects = new Subjects('rp');
   beforeAll(async () => {
-    server = await startNatsServer({ dir: mkdtempSync(join(tmpdir(), 'cairn-rp-')), maxPayloadBytes: MAX_PAYLOAD });
-    nc = await connectNats({ servers: [server.url], name: 'test' });
+    bus = await startNatsTestBus('rp', MAX_PAYLOAD);
+    nc = bus.nc;
   });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  afterAll(() => bus?.close());
 
   /** A storage node holding `values`, answering the prefix of each read request that fits its payload bound (as apps/storage-node does). */
   function node(id: string, values: Map<string, Buffer>) {

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   ApplyOutcome,
   CommandCondition,
@@ -14,9 +11,9 @@ import {
   type ProposeReply,
   type ProposeRequest,
 } from '@cairn/protocol';
-import { connectNats, payloadBytesMax, Subjects } from '@cairn/messaging';
+import { payloadBytesMax, Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
+import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { ClusterView } from '../cluster/cluster-view';
 import { WritePath } from './write-path';
@@ -25,17 +22,14 @@ const reply = (r: Partial<ProposeReply>): Uint8Array => encodeProposeReply({ sta
 const set = (key: string, value: string) => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value) });
 
 describe('WritePath sessions and re-sends (real nats-server, fake leader and storage node)', () => {
-  let server: NatsServerHandle;
+  let bus: NatsTestBus;
   let nc: NatsConnection;
   const subjects = new Subjects('wp');
   beforeAll(async () => {
-    server = await startNatsServer({ dir: mkdtempSync(join(tmpdir(), 'cairn-wp-')) });
-    nc = await connectNats({ servers: [server.url], name: 'test' });
+    bus = await startNatsTestBus('wp');
+    nc = bus.nc;
   });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  afterAll(() => bus?.close());
 
   /** A leader answering proposals with `answers` in turn (recording them), and a storage node answering outcome queries with `outcome`. */
   function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => { outcome: ApplyOutcome; revision: number }) {

@@ -4,3 +4,4 @@
  * own service (deploy/), and no process shell imports this entry point.
  */
 export { NatsServerMissingError, findNatsServer, freePort, startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server';
+export { startNatsTestBus, type NatsTestBus } from './nats-test-bus';
