@@ -1,12 +1,12 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
-import { Subjects, connectNats } from '@cairn/messaging';
+import type { LocalCluster } from '@cairn/cluster';
+import type { Subjects } from '@cairn/messaging';
 import { Status, decodeReadReply, encodeReadRequest } from '@cairn/protocol';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
 import type { NatsConnection } from 'nats';
-import { runCli, writeTestConfig } from './fixtures';
+import { runCli, startBusCluster, type BusCluster } from './fixtures';
 
 /**
  * SET NX / XX on real processes: the condition travels in the replicated command and every
@@ -14,22 +14,18 @@ import { runCli, writeTestConfig } from './fixtures';
  * wins, and every storage node (also one rebuilt from the Raft log) holds the winner's value.
  */
 describe('conditional writes end to end', () => {
+  let e2e: BusCluster;
   let cluster: LocalCluster;
-  let cfg: Awaited<ReturnType<typeof writeTestConfig>>;
+  let cfg: BusCluster['cfg'];
   let nc: NatsConnection;
   let subjects: Subjects;
 
   beforeAll(async () => {
-    cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    nc = await connectNats({ servers: cluster.config.nats.servers, name: 'e2e-conditional' });
-    subjects = new Subjects(cluster.config.clusterName);
+    e2e = await startBusCluster('e2e-conditional');
+    ({ cluster, cfg, nc, subjects } = e2e);
   });
 
-  afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-  });
+  afterAll(() => e2e?.stop());
 
   /** What storage node `node` holds for `key` once it has applied `minIndex` (asked directly over NATS). */
   async function readAt(node: string, key: string, minIndex: number) {

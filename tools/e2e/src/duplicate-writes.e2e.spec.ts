@@ -1,8 +1,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
-import { Subjects, connectNats } from '@cairn/messaging';
+import type { LocalCluster } from '@cairn/cluster';
+import type { Subjects } from '@cairn/messaging';
 import {
   ApplyOutcome,
   CommandOp,
@@ -16,7 +16,7 @@ import {
   type Command,
 } from '@cairn/protocol';
 import type { NatsConnection } from 'nats';
-import { writeTestConfig } from './fixtures';
+import { startBusCluster, type BusCluster } from './fixtures';
 
 /**
  * Exactly-once application of a re-sent write (Raft thesis §6.3 client sessions) on real
@@ -25,22 +25,18 @@ import { writeTestConfig } from './fixtures';
  * rebuild from the Raft log; its duplicate's outcome is the original's.
  */
 describe('duplicate-safe writes end to end', () => {
+  let e2e: BusCluster;
   let cluster: LocalCluster;
-  let cfg: Awaited<ReturnType<typeof writeTestConfig>>;
+  let cfg: BusCluster['cfg'];
   let nc: NatsConnection;
   let subjects: Subjects;
 
   beforeAll(async () => {
-    cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    nc = await connectNats({ servers: cluster.config.nats.servers, name: 'e2e-duplicates' });
-    subjects = new Subjects(cluster.config.clusterName);
+    e2e = await startBusCluster('e2e-duplicates');
+    ({ cluster, cfg, nc, subjects } = e2e);
   });
 
-  afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-  });
+  afterAll(() => e2e?.stop());
 
   /** Proposes the exact bytes of `commands` to the leader (as a gateway re-sending after a lost reply would); the index of the first. */
   async function propose(payload: Uint8Array): Promise<number> {

@@ -3,7 +3,10 @@ import { createReadStream, existsSync, mkdtempSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LocalCluster } from '@cairn/cluster';
+import { Subjects, connectNats } from '@cairn/messaging';
 import { freePort } from '@cairn/messaging/testing';
+import type { NatsConnection } from 'nats';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 export const DATASET = resolve(REPO_ROOT, '../shared/data/npm-packages.tsv');
@@ -71,4 +74,31 @@ export function runCli(args: string[], opts: { onStart?: (pid: number) => void; 
     child.on('exit', (code) => resolvePromise({ code, stdout, stderr }));
     if (child.pid) opts.onStart?.(child.pid);
   });
+}
+
+/** A local cluster of real processes on a fresh test config, and a connection to its nats-server for tests that speak the internal messages. */
+export interface BusCluster {
+  cfg: Awaited<ReturnType<typeof writeTestConfig>>;
+  cluster: LocalCluster;
+  nc: NatsConnection;
+  subjects: Subjects;
+  /** Closes the connection, then stops the cluster. */
+  stop(): Promise<void>;
+}
+
+/** Starts a BusCluster; `name` names the NATS connection. */
+export async function startBusCluster(name: string): Promise<BusCluster> {
+  const cfg = await writeTestConfig();
+  const cluster = await LocalCluster.start({ configPath: cfg.configPath });
+  const nc = await connectNats({ servers: cluster.config.nats.servers, name });
+  return {
+    cfg,
+    cluster,
+    nc,
+    subjects: new Subjects(cluster.config.clusterName),
+    stop: async () => {
+      await nc.close();
+      await cluster.stop();
+    },
+  };
 }
