@@ -2,12 +2,16 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { DynamicModule } from '@nestjs/common';
 import { ConfigError } from '@cairn/config';
+import type { Logger } from '@cairn/logging';
+import { nestLogger } from './nest-logger';
 import { parseProcessArgs, type ProcessArgs, type ProcessRole } from './process-args';
+import { LOGGER } from './process.module';
 
 /**
  * Standard `main()` of a Cairn process: parse args, build the Nest application context from
- * `module(args)`, install SIGTERM/SIGINT shutdown hooks. A bad config prints a clear message and
- * exits with code 2; any other start-up failure exits with code 1.
+ * `module(args)` (Nest's own log lines through the process logger: `nestLogger`), install
+ * SIGTERM/SIGINT shutdown hooks. A bad config prints a clear message and exits with code 2; any
+ * other start-up failure exits with code 1.
  */
 export async function runProcess(role: ProcessRole, module: (args: ProcessArgs) => DynamicModule): Promise<void> {
   let args: ProcessArgs;
@@ -20,7 +24,10 @@ export async function runProcess(role: ProcessRole, module: (args: ProcessArgs) 
     process.exit(2);
   }
   try {
-    const app = await NestFactory.createApplicationContext(module(args), { logger: ['error', 'warn'] });
+    // Nest's own lines (errors and warnings, as before) wait until the process logger exists, then
+    // go through it as JSON lines; if the start fails first, Nest prints them itself.
+    const app = await NestFactory.createApplicationContext(module(args), { logger: ['error', 'warn'], bufferLogs: true });
+    app.useLogger(nestLogger(app.get<Logger>(LOGGER)));
     app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
     await app.init();
   } catch (e) {

@@ -4,3 +4,4 @@ export { runProcess } from './bootstrap';
 export { COMPONENT, componentModule, processWorld, type ProcessComponent, type ProcessDeps, type ProcessWorld } from './component.module';
 export { MetricsServer, countedCounter, readGauge, withMetricsServer, type MetricsServerOptions, type ReadinessCheck } from './metrics-server';
 export { httpGet, parsePrometheusText } from './prometheus-text';
+export { nestLogger } from './nest-logger';

@@ -1,6 +1,7 @@
 import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
+import { nestLogger } from '@cairn/nest-runtime';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorBodyFilter, validationException } from './errors';
@@ -46,6 +47,7 @@ export class HttpApi {
     const adapter = new ExpressAdapter();
     adapter.getInstance().disable('x-powered-by');
     const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), adapter, { bodyParser: false, logger: ['error', 'warn'] });
+    if (this.deps.log) app.useLogger(nestLogger(this.deps.log));
     const limits = this.deps.limits ?? httpLimits(DEFAULT_LIMITS);
     const server = app.getHttpServer() as Server;
     const tracked = applyHttpLimits(server, limits);
