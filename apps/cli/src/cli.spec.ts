@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
-import { formatStatus, summarizePings, table, valueJson } from './format';
+import { formatStatus, silentMembers, summarizePings, table, valueJson } from './format';
 import { parseEndpoints, parseHostPort, resolveEndpoints } from './gateway';
 
 const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
@@ -257,6 +257,7 @@ describe('--version, --json, errors that say what to check', () => {
     expect(await h.cairn('status', '--json')).toBe(0);
     expect(JSON.parse(h.stdout.chunks.pop()!)).toMatchObject({
       leaderId: 'c2',
+      unreachable: { replicas: [], storage: [] },
       endpoints: [
         { address: '127.0.0.1:7380', reachable: true },
         { address: '127.0.0.1:7381', reachable: false },
@@ -391,6 +392,26 @@ describe('formatting', () => {
     expect(text).toMatch(/c1\s+down\s+1\s+7\s+7\s+DOWN since 2026-12-07 02:14:00Z \(1 min 10 s\)/);
     expect(text).toMatch(/c2\s+leader\s+2\s+9\s+9\s+up \(40 ms ago\)/);
     expect(text).toMatch(/s1\s+9\s+4\s+DOWN since 2026-12-07 02:15:07Z \(2.5 s\)/);
+  });
+  it('status marks members of the configuration that no heartbeat of reached the gateway as UNREACHABLE (a down replica\'s conf is not trusted)', () => {
+    const conf = { voters: ['c1', 'c2', 'c3'], learners: ['c4'], storage: ['s1', 's2'] };
+    const s = {
+      gateway: { id: 'g1' },
+      leaderId: 'c1',
+      term: 2,
+      consensus: [
+        { id: 'c1', role: 'leader', term: 2, commitIndex: 9, lastIndex: 9, ageMs: 10, live: true, conf, confIndex: 5 },
+        { id: 'c2', role: 'follower', term: 2, commitIndex: 9, lastIndex: 9, ageMs: 10, live: true, conf: { ...conf, learners: [] }, confIndex: 3 },
+        { id: 'c9', role: 'down', term: 1, commitIndex: 1, lastIndex: 1, ageMs: 90_000, live: false, conf: { voters: ['c9', 'x'], learners: [], storage: ['y'] }, confIndex: 99 },
+      ],
+      storage: [{ id: 's1', appliedIndex: 9, keys: 4, ageMs: 10, live: true }],
+    };
+    expect(silentMembers(s)).toEqual({ replicas: ['c3', 'c4'], storage: ['s2'] });
+    const text = formatStatus(s, Date.parse('2026-12-07T02:15:10.000Z'));
+    expect(text).toContain('down:    c3, c4, c9, s2');
+    expect(text).toMatch(/c3\s+down\s+-\s+-\s+-\s+UNREACHABLE \(in the configuration, never heard by this gateway\)/);
+    expect(text).toMatch(/s2\s+-\s+-\s+UNREACHABLE/);
+    expect(silentMembers({ ...s, consensus: s.consensus.map(({ conf: _c, ...c }) => c) })).toEqual({ replicas: [], storage: [] });
   });
   it('status from a gateway that sends only ageMs: a stale replica is down and not the leader, even if the gateway names it', () => {
     const now = Date.parse('2026-12-07T02:15:10.000Z');

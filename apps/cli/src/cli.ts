@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
 import { EXIT_CODES_HELP, ExitCode, NotAppliedError, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
-import { formatEndpoints, formatPingSummary, formatStatus, summarizePings, valueJson, type ClusterStatus, type EndpointState } from './format';
+import { formatEndpoints, formatPingSummary, formatStatus, silentMembers, summarizePings, valueJson, type ClusterStatus, type EndpointState } from './format';
 import { formatAddress, resolveEndpoints, type GatewayAddress } from './gateway';
 import { explainError, type HintContext } from './hints';
 import { memberCommand } from './member';
@@ -220,7 +220,7 @@ function addInfoCommands(program: Command, { out, globals, withClient }: Ctx): v
         const raw = await c.status();
         const s = (typeof raw === 'string' ? JSON.parse(raw) : raw) as ClusterStatus;
         const endpoints = (c.stats?.().gateways ?? []).map((g) => ({ address: formatAddress(g), reachable: g.up }));
-        out(globals(cmd).json ? JSON.stringify({ ...s, endpoints }, null, 2) : `${endpoints.length ? `${formatEndpoints(endpoints)}\n` : ''}${formatStatus(s)}`);
+        out(globals(cmd).json ? JSON.stringify({ ...s, endpoints, unreachable: silentMembers(s) }, null, 2) : `${endpoints.length ? `${formatEndpoints(endpoints)}\n` : ''}${formatStatus(s)}`);
       }),
     );
 }

@@ -17,7 +17,17 @@ export interface ClusterStatus {
   leaderId: string | null;
   term: number;
   /** `role` is 'down' for a replica whose heartbeats stopped (never its last role). */
-  consensus: ({ id: string; role: string; term: number; commitIndex: number; lastIndex: number; appliedIndex?: number } & Liveness)[];
+  consensus: ({
+    id: string;
+    role: string;
+    term: number;
+    commitIndex: number;
+    lastIndex: number;
+    appliedIndex?: number;
+    /** The configuration the replica has in effect (thesis §4.1) and its index; absent from older replicas. */
+    conf?: { voters: string[]; learners: string[]; storage: string[] };
+    confIndex?: number;
+  } & Liveness)[];
   storage: ({ id: string; appliedIndex: number; knownCommitIndex?: number; keys: number; dataBytes?: number } & Liveness)[];
 }
 
@@ -58,24 +68,47 @@ export function formatState(p: Liveness, nowMs: number): string {
   return `DOWN${since}${p.ageMs === undefined ? '' : ` (${formatAge(p.ageMs)})`}`;
 }
 
+/** STATE of a member of the configuration that no heartbeat of has reached the gateway. */
+export const SILENT_STATE = 'UNREACHABLE (in the configuration, never heard by this gateway)';
+
+/**
+ * Members of the configuration in effect that the gateway has no heartbeat from at all (never
+ * started, or cut off since before the gateway started): the configuration is the one with the
+ * highest index among the live replicas' (as the gateway's membership API picks it). Empty when
+ * no live replica reports one (older replicas).
+ */
+export function silentMembers(s: ClusterStatus): { replicas: string[]; storage: string[] } {
+  let best: ClusterStatus['consensus'][number] | null = null;
+  for (const c of s.consensus) if (c.conf && isLive(c) && (!best || (c.confIndex ?? 0) > (best.confIndex ?? 0))) best = c;
+  if (!best?.conf) return { replicas: [], storage: [] };
+  const seen = new Set([...s.consensus, ...s.storage].map((p) => p.id));
+  const missing = (ids: string[]) => ids.filter((id) => !seen.has(id)).sort();
+  return { replicas: missing([...best.conf.voters, ...best.conf.learners]), storage: missing(best.conf.storage) };
+}
+
 /**
  * The `cairn status` report: the leader, then a consensus table and a storage table. A process
  * whose heartbeats stopped shows as DOWN (since when), and a replica that is down is never shown
- * with its last role nor named leader, whatever an older gateway says.
+ * with its last role nor named leader, whatever an older gateway says. A member of the
+ * configuration the gateway never heard from shows as UNREACHABLE (`silentMembers`).
  */
 export function formatStatus(s: ClusterStatus, nowMs: number = Date.now()): string {
   const byId = <T extends { id: string }>(xs: T[]) => [...xs].sort((a, b) => a.id.localeCompare(b.id));
+  const silent = silentMembers(s);
   const consensus = table(
     ['REPLICA', 'ROLE', 'TERM', 'COMMIT', 'LAST', 'STATE'],
-    byId(s.consensus).map((c) => [c.id, isLive(c) ? c.role : 'down', c.term, c.commitIndex, c.lastIndex, formatState(c, nowMs)]),
+    [
+      ...byId(s.consensus).map((c) => [c.id, isLive(c) ? c.role : 'down', c.term, c.commitIndex, c.lastIndex, formatState(c, nowMs)]),
+      ...silent.replicas.map((id) => [id, 'down', '-', '-', '-', SILENT_STATE]),
+    ],
   );
   const storage = table(
     ['STORAGE', 'APPLIED', 'KEYS', 'STATE'],
-    byId(s.storage).map((n) => [n.id, n.appliedIndex, n.keys, formatState(n, nowMs)]),
+    [...byId(s.storage).map((n) => [n.id, n.appliedIndex, n.keys, formatState(n, nowMs)]), ...silent.storage.map((id) => [id, '-', '-', SILENT_STATE])],
   );
   const leaderRow = s.consensus.find((c) => c.id === s.leaderId);
   const leader = s.leaderId && (!leaderRow || isLive(leaderRow)) ? s.leaderId : '(none)';
-  const down = [...s.consensus, ...s.storage].filter((p) => !isLive(p)).map((p) => p.id);
+  const down = [...[...s.consensus, ...s.storage].filter((p) => !isLive(p)).map((p) => p.id), ...silent.replicas, ...silent.storage];
   return [
     `gateway: ${s.gateway.id}`,
     `leader:  ${leader} (term ${s.term})`,

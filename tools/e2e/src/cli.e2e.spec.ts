@@ -16,7 +16,7 @@ import { CLI, REPO_ROOT, datasetSlice, runCli, writeTestConfig } from './fixture
  * the message for a cluster that is not running.
  */
 describe('cairn CLI end to end', () => {
-  const ROWS = 6_000;
+  const ROWS = 20_000;
   let cluster: LocalCluster;
   let nc: NatsConnection;
   let g1: string;
@@ -65,6 +65,10 @@ describe('cairn CLI end to end', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`endpoints: ${g1} up, ${dead} UNREACHABLE`);
     expect(status.stdout).toMatch(/leader: {2}c\d/);
+    // Every configured member reports (none UNREACHABLE), and the replicas' conf the CLI checks that against is in the real STATUS.
+    const json = JSON.parse((await runCli(['--gateway', g1, 'status', '--json'])).stdout) as { consensus: { conf?: { voters: string[] } }[]; unreachable: unknown };
+    expect(json.unreachable).toEqual({ replicas: [], storage: [] });
+    expect(json.consensus.some((c) => c.conf?.voters.length === 3)).toBe(true);
     const down = await runCli(['--gateway', dead, 'get', 'json-key']);
     expect(down.code).toBe(3);
     expect(down.stderr).toBe(`cairn: no gateway at ${dead} (connection refused) — is the cluster running? \`npm start\` starts one (else point --endpoints or $CAIRN_ENDPOINTS at a running gateway)\n`);
@@ -99,25 +103,26 @@ describe('cairn CLI end to end', () => {
   it('imports with CAIRN_ENDPOINTS=g1,g2 while g1 is SIGKILLed, then verifies through g2 alone', async () => {
     const leader = await cluster.leaderId();
     const subjects = new Subjects(cluster.config.clusterName);
-    let startCommit = -1;
-    // Kill g1 once a third of the rows are committed (watching the leader's heartbeats, no sleeps).
-    const third = new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('import made no progress')), 120_000);
-      const sub = nc.subscribe(subjects.consensusStatus(), {
-        callback: (_e, m) => {
-          const s = decodeStatus(m.data);
-          if (s?.kind !== 'consensus' || s.id !== leader) return;
-          if (startCommit < 0) startCommit = s.commitIndex;
-          else if (s.commitIndex - startCommit >= ROWS / 3) {
+    /** Resolves with the leader's commit index once it is at least `min` (its status heartbeats, no sleeps). */
+    const leaderCommit = (min: number) =>
+      new Promise<number>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`the leader's commit index did not reach ${min}`)), 120_000);
+        const sub = nc.subscribe(subjects.consensusStatus(), {
+          callback: (_e, m) => {
+            const s = decodeStatus(m.data);
+            if (s?.kind !== 'consensus' || s.id !== leader || s.commitIndex < min) return;
             clearTimeout(t);
             sub.unsubscribe();
-            resolve();
-          }
-        },
+            resolve(s.commitIndex);
+          },
+        });
       });
-    });
-    const importing = runCli(['import', tsv, '--inflight', '64'], { env: { CAIRN_ENDPOINTS: `${g1},${g2}` } });
-    await third;
+    const startCommit = await leaderCommit(0);
+    let importExited = false;
+    // A small window (16 rows in flight) keeps the import going for seconds, so g1 dies in the middle of it.
+    const importing = runCli(['import', tsv, '--inflight', '16'], { env: { CAIRN_ENDPOINTS: `${g1},${g2}` } }).finally(() => (importExited = true));
+    await leaderCommit(startCommit + ROWS / 3);
+    expect(importExited).toBe(false);
     await cluster.kill('g1', 'SIGKILL');
     const imported = await importing;
     expect(imported.stderr).not.toMatch(/Error:/);
