@@ -36,7 +36,7 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
     async get(k) {
       if (opts.getError) throw opts.getError;
       const v = data.get(k);
-      return v === undefined ? null : { value: Buffer.from(v), revision: 1 };
+      return v === undefined ? null : { value: Buffer.from(v), revision: 1, createRevision: 1, version: 1 };
     },
     async del(k) {
       data.delete(k);
@@ -225,7 +225,7 @@ describe('--version, --json, errors that say what to check', () => {
     expect(await h.cairn('--json', 'put', 'k', 'v 1')).toBe(0);
     expect(json()).toEqual({ key: 'k', revision: 1, applied: true });
     expect(await h.cairn('get', 'k', '--json')).toBe(0);
-    expect(json()).toEqual({ key: 'k', value: 'v 1', revision: 1 });
+    expect(json()).toEqual({ key: 'k', value: 'v 1', revision: 1, createRevision: 1, version: 1 });
     expect(await h.cairn('put', '--nx', 'k', 'w', '--json')).toBe(6);
     expect(json()).toEqual({ key: 'k', revision: 2, applied: false });
     expect(await h.cairn('del', 'k', '--json')).toBe(0);

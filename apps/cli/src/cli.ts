@@ -166,14 +166,14 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
 
   program
     .command('get')
-    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found. --json: key, value, revision')
+    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found. --json: key, value, revision, createRevision, version')
     .argument('<key>')
     .action(async (key: string, _o, cmd: Command) =>
       withClient(cmd, async (c) => {
         const r = await c.get(key);
         if (!r) throw new NotFoundError(key);
         const bytes = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-        if (json(cmd)) out(JSON.stringify({ key, ...valueJson(bytes), revision: Number(r.revision) }));
+        if (json(cmd)) out(JSON.stringify({ key, ...valueJson(bytes), revision: Number(r.revision), createRevision: r.createRevision, version: r.version }));
         else deps.stdout.write(bytes);
       }),
     );

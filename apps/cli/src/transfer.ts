@@ -5,7 +5,8 @@ import type { TsvRow } from './tsv';
 
 /** What import/verify need from the connection (CairnPool satisfies it; tests pass fakes). */
 export interface KvConnection {
-  get(key: string): Promise<{ value: string | Uint8Array; revision: number | bigint } | null>;
+  /** `revision` is the key's mod revision; `createRevision` and `version` (etcd's metadata) when the gateway sends them. */
+  get(key: string): Promise<{ value: string | Uint8Array; revision: number | bigint; createRevision?: number; version?: number } | null>;
   set(key: string, value: string): Promise<{ revision: number | bigint }>;
 }
 

@@ -60,7 +60,7 @@ describe('cairn CLI end to end', () => {
     const put = await runCli(['--gateway', g1, 'put', 'json-key', 'ñ v', '--json']);
     expect(put.code).toBe(0);
     const { revision } = JSON.parse(put.stdout) as { revision: number };
-    expect(JSON.parse((await runCli(['--gateway', g2, '--json', 'get', 'json-key'])).stdout)).toEqual({ key: 'json-key', value: 'ñ v', revision });
+    expect(JSON.parse((await runCli(['--gateway', g2, '--json', 'get', 'json-key'])).stdout)).toEqual({ key: 'json-key', value: 'ñ v', revision, createRevision: revision, version: 1 });
     const status = await runCli(['--endpoints', `${g1},${dead}`, 'status']);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`endpoints: ${g1} up, ${dead} UNREACHABLE`);
