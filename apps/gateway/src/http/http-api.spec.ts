@@ -485,7 +485,8 @@ function parsePrometheus(text: string): { types: Record<string, string>; values:
       types[t[1]] = t[2];
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    // NaN in any case, as Prometheus reads it (Go's ParseFloat): prom-client writes `Nan` (e.g. an event-loop lag not yet sampled).
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+-]+|[Nn][Aa][Nn]|[+-]Inf)$/.exec(line);
     if (!m) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
     const family = m[1].replace(/_(bucket|sum|count)$/, '');
     if (!types[m[1]] && !types[family]) throw new Error(`sample before its # TYPE line: ${line}`);
