@@ -78,7 +78,8 @@ describe('Cairn cluster end to end', () => {
       await client.ping();
       const { revision } = await client.set('greeting', 'hello');
       expect(revision).toBeGreaterThan(0);
-      expect(await client.get('greeting')).toEqual({ value: Buffer.from('hello'), revision });
+      // A key written once: created at that write, version 1 (etcd's per-key metadata).
+      expect(await client.get('greeting')).toEqual({ value: Buffer.from('hello'), revision, createRevision: revision, version: 1 });
       const bin = Buffer.from([0, 1, 2, 255, 0]);
       await client.set(bin, bin);
       expect((await client.get(bin))!.value).toEqual(bin);
@@ -91,7 +92,7 @@ describe('Cairn cluster end to end', () => {
       const other = await CairnClient.connect({ host, port: Number(port) });
       try {
         const w = await client.set('shared', 'v2');
-        expect(await other.get('shared')).toEqual({ value: Buffer.from('v2'), revision: w.revision });
+        expect(await other.get('shared')).toEqual({ value: Buffer.from('v2'), revision: w.revision, createRevision: w.revision, version: 1 });
       } finally {
         await other.close();
       }
@@ -159,7 +160,7 @@ describe('Cairn cluster end to end', () => {
       // The new leader may still lose its quorum to a follower that is busy catching up (check-quorum
       // on a loaded 2-core box): UNAVAILABLE is the documented retryable answer, so retry like a client.
       const w = await retryUnavailable(() => client.set('after-transfer', 'ok'), 20_000);
-      expect(await client.get('after-transfer')).toEqual({ value: Buffer.from('ok'), revision: w.revision });
+      expect(await client.get('after-transfer')).toEqual({ value: Buffer.from('ok'), revision: w.revision, createRevision: w.revision, version: 1 });
     } finally {
       await client.close();
     }

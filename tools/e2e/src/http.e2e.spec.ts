@@ -43,7 +43,7 @@ describe('HTTP API end to end', () => {
     const get = await fetch(`${base}/v1/kv/${pct(key)}`);
     expect(get.status).toBe(200);
     expect(Buffer.from(await get.arrayBuffer()).equals(ALL_BYTES)).toBe(true);
-    expect(await client.get(key)).toEqual({ value: ALL_BYTES, revision });
+    expect(await client.get(key)).toEqual({ value: ALL_BYTES, revision, createRevision: revision, version: 1 });
 
     const w = await client.set('from-tlv', Buffer.from([9, 8, 7]));
     const back = await fetch(`${base}/v1/kv/from-tlv`);
