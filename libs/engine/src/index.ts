@@ -16,6 +16,7 @@ export {
   type SnapshotStep,
   type CreateSnapshotOptions,
 } from './bitcask-engine';
+export { readRange, type RangeItem, type RangePage, type RangeQuery } from './range';
 export { EngineOp, RECORD_HEADER_BYTES, RECORD_META_HEADER_BYTES, RECORD_OP_SET_META, encodeRecord, decodeRecord, type DataRecord, type KeyMeta } from './record';
 export {
   EngineEntryTooLargeError,

@@ -21,6 +21,7 @@
  * to trace). Freed slots (deleted keys) are reused; the arena is compacted when more than half of
  * it is deleted keys. Everything grows by half when full; `reserve` sizes it once at open.
  */
+import { OrderedIndex, type KeyOrder } from './ordered-index';
 import { EngineOp } from './record';
 
 /**
@@ -73,7 +74,7 @@ function tableSizeFor(keys: number): number {
   return size;
 }
 
-export class Keydir {
+export class Keydir implements KeyOrder {
   /** Open-addressing table: slot + 1, 0 = empty. Its length is a power of two. */
   private table = new Int32Array(tableSizeFor(INITIAL_SLOTS));
   private hashes = new Uint32Array(INITIAL_SLOTS);
@@ -99,6 +100,8 @@ export class Keydir {
   /** One-entry cache for `fileIndexOf`: consecutive records mostly share a file. */
   private lastFileId = 0;
   private lastFileIndex = -1;
+  /** Every live key's slot in key order, once `buildOrder` ran (open builds it after loading; null before). */
+  private ordered: OrderedIndex | null = null;
   /** Frame bytes of live records, per file index. */
   private readonly liveByFile: number[] = [];
   /** Frame bytes of the records the keydir points to. */
@@ -113,6 +116,136 @@ export class Keydir {
   /** Slots the columns hold (in use or not). */
   get capacity(): number {
     return this.revisions.length;
+  }
+
+  /**
+   * Builds the ordered index over every live key (one sort) and keeps it up to date from then on.
+   * Open calls it once the keydir is loaded, so loading does not pay an ordered insert per record.
+   */
+  buildOrder(): OrderedIndex {
+    // Live slots in slot order: at open that is the arena's order, so the sort reads keys sequentially.
+    const live = new Uint8Array(this.slotsUsed);
+    for (const entry of this.table) if (entry !== 0) live[entry - 1] = 1;
+    const slots = new Int32Array(this.keys);
+    let n = 0;
+    for (let slot = 0; slot < live.length; slot++) if (live[slot] === 1) slots[n++] = slot;
+    this.sortSlots(slots);
+    const ordered = new OrderedIndex(this);
+    ordered.build(slots);
+    this.ordered = ordered;
+    return ordered;
+  }
+
+  /**
+   * Sorts `slots` (live, distinct keys) into key order in place. A comparison sort through a JS
+   * comparator took seconds for a million keys (each compare reads two keys at random places of
+   * the arena); this reads 8 bytes of each key once per level into word arrays and sorts those
+   * with an LSD radix sort (8 sequential passes of one byte, skipped when every key has the same
+   * byte there), then sorts the runs of keys that share those 8 bytes the same way at the next 8
+   * bytes, or by comparison when a run is small or holds a key that ends inside the window.
+   */
+  sortSlots(slots: Int32Array, lo = 0, hi = slots.length, depth = 0): void {
+    const n = hi - lo;
+    if (n < 2) return;
+    let sl = slots.slice(lo, hi);
+    let wHi = new Uint32Array(n);
+    let wLo = new Uint32Array(n);
+    const arena = this.arena;
+    for (let i = 0; i < n; i++) {
+      const s = sl[i];
+      const at = this.keyAt[s] + depth;
+      const len = this.keyBytes[s] - depth;
+      let h = 0;
+      let l = 0;
+      for (let j = 0; j < 4; j++) h = (h << 8) | (j < len ? arena[at + j] : 0);
+      for (let j = 4; j < 8; j++) l = (l << 8) | (j < len ? arena[at + j] : 0);
+      wHi[i] = h >>> 0;
+      wLo[i] = l >>> 0;
+    }
+    let tSl = new Int32Array(n);
+    let tHi = new Uint32Array(n);
+    let tLo = new Uint32Array(n);
+    const counts = new Int32Array(256);
+    for (let pass = 0; pass < 8; pass++) {
+      const words = pass < 4 ? wLo : wHi;
+      const shift = (pass % 4) * 8;
+      counts.fill(0);
+      for (let i = 0; i < n; i++) counts[(words[i] >>> shift) & 0xff]++;
+      if (counts[(words[0] >>> shift) & 0xff] === n) continue; // every key has the same byte here
+      let at = 0;
+      for (let b = 0; b < 256; b++) {
+        const c = counts[b];
+        counts[b] = at;
+        at += c;
+      }
+      for (let i = 0; i < n; i++) {
+        const to = counts[(words[i] >>> shift) & 0xff]++;
+        tSl[to] = sl[i];
+        tHi[to] = wHi[i];
+        tLo[to] = wLo[i];
+      }
+      [sl, tSl] = [tSl, sl];
+      [wHi, tHi] = [tHi, wHi];
+      [wLo, tLo] = [tLo, wLo];
+    }
+    slots.set(sl, lo);
+    // Runs that tie on these 8 bytes: by the next 8 bytes, or by comparison.
+    for (let i = 0; i < n; ) {
+      let j = i + 1;
+      while (j < n && wHi[j] === wHi[i] && wLo[j] === wLo[i]) j++;
+      if (j - i > 1) {
+        let ends = false;
+        for (let k = lo + i; k < lo + j; k++) if (this.keyBytes[slots[k]] <= depth + 8) ends = true;
+        if (ends || j - i <= 16) {
+          const run = Array.from(slots.subarray(lo + i, lo + j)).sort((x, y) => this.compareSlots(x, y));
+          slots.set(run, lo + i);
+        } else {
+          this.sortSlots(slots, lo + i, lo + j, depth + 8);
+        }
+      }
+      i = j;
+    }
+  }
+
+  /** The ordered index (null before `buildOrder`). */
+  get order(): OrderedIndex | null {
+    return this.ordered;
+  }
+
+  /** The key bytes of live `slot` (a copy). */
+  keyOf(slot: number): Buffer {
+    const at = this.keyAt[slot];
+    return Buffer.from(this.arena.subarray(at, at + this.keyBytes[slot]));
+  }
+
+  /** Bytes of the key of live `slot`. */
+  keyBytesOf(slot: number): number {
+    return this.keyBytes[slot];
+  }
+
+  /** A copy of the entry of live `slot`. */
+  entryOf(slot: number): KeydirEntry {
+    return this.entryAt(slot);
+  }
+
+  /** Unsigned byte order (memcmp, then length) of the keys of slots `a` and `b`. */
+  compareSlots(a: number, b: number): number {
+    const at = this.keyAt[a];
+    return this.compareKey(this.arena, at, at + this.keyBytes[a], b);
+  }
+
+  /** Unsigned byte order of `key[start..end)` against the key of `slot`. */
+  compareKey(key: Uint8Array, start: number, end: number, slot: number): number {
+    const arena = this.arena;
+    const at = this.keyAt[slot];
+    const la = end - start;
+    const lb = this.keyBytes[slot];
+    const n = la < lb ? la : lb;
+    for (let i = 0; i < n; i++) {
+      const d = key[start + i] - arena[at + i];
+      if (d !== 0) return d;
+    }
+    return la - lb;
   }
 
   /** A copy of the entry for `key[start..end)` (changing it does not change the keydir). */
@@ -266,11 +399,13 @@ export class Keydir {
     while (this.table[i] !== 0) i = (i + 1) & mask;
     this.table[i] = slot + 1;
     this.keys++;
+    this.ordered?.insert(slot);
     return slot;
   }
 
   /** Removes `slot` (hash `hash`) from the table with a backward shift (linear probing without tombstones). */
   private remove(slot: number, hash: number): void {
+    this.ordered?.remove(slot);
     const table = this.table;
     const mask = table.length - 1;
     let hole = hash & mask;
