@@ -42,9 +42,11 @@ export class Gateway implements ProcessComponent {
     const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
     const budget = new ByteBudget(g.pendingBytesMax);
+    const rangeLimits = { keysMax: g.rangeKeysMax, bytesMax: g.rangeBytesMax };
     this.server = new TcpServer(
       {
         limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax },
+        rangeLimits,
         inflightMax: g.inflightPerConnectionMax,
         flow: flowLimits(g),
         budget,
@@ -66,14 +68,14 @@ export class Gateway implements ProcessComponent {
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
-      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
       const members = new MembershipClient({ nc, subjects, view: this.view, log });
       this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, limits: httpLimits(g), budget, log });
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
-      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax } };
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
       this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());

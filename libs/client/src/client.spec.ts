@@ -132,6 +132,32 @@ describe('CairnClient pipelining', () => {
     expect(chunks.length).toBeLessThan(50);
   });
 
+  it('range pages and scan iterates every page: prefix, start/end, reverse, keys only, count only', async () => {
+    const kv = kvHandler();
+    server.onRequest = kv.handler;
+    const c = await connect();
+    for (const k of ['a/1', 'a/2', 'a/3', 'a/4', 'a/5', 'b/1']) await c.set(k, `v-${k}`);
+    await c.set('a/2', 'again');
+    const first = await c.range({ prefix: 'a/', limit: 2 });
+    expect(first).toMatchObject({ revision: 7, count: 5, more: true });
+    expect(first.items.map((it) => it.key.toString())).toEqual(['a/1', 'a/2']);
+    expect(first.items[1]).toMatchObject({ value: Buffer.from('again'), revision: 7, createRevision: 2, version: 2 });
+    const second = await c.range({ prefix: 'a/', limit: 2, token: first.token! });
+    expect(second.items.map((it) => it.key.toString())).toEqual(['a/3', 'a/4']);
+    const all: string[] = [];
+    for await (const it of c.scan({ prefix: 'a/', limit: 2 })) all.push(it.key.toString());
+    expect(all).toEqual(['a/1', 'a/2', 'a/3', 'a/4', 'a/5']);
+    const rev: string[] = [];
+    for await (const it of c.scan({ start: 'a/3', end: 'b/2', reverse: true, keysOnly: true })) rev.push(`${it.key.toString()}=${it.value.toString()}`);
+    expect(rev).toEqual(['b/1=', 'a/5=', 'a/4=', 'a/3=']);
+    expect(await c.range({ prefix: 'a/', countOnly: true })).toMatchObject({ count: 5, items: [], more: false, token: null });
+    await expect(c.range({ prefix: 'a/', start: 'x' })).rejects.toThrow(RangeError);
+    const rangeFlags = kv.seen.filter((r) => r.opcode === Opcode.Range).map((r) => r.flags);
+    expect(new Set(rangeFlags)).toEqual(new Set([0]));
+    await c.range({ prefix: 'a/', stale: true });
+    expect(kv.seen[kv.seen.length - 1].flags).toBe(RequestFlags.Stale);
+  });
+
   it('a META answer shorter than its 16 metadata bytes is a protocol error, never a value', async () => {
     server.onRequest = (req, conn) => conn.reply(req, { flags: ResponseFlags.Meta, revision: 5, payload: Buffer.from('short') });
     const c = await connect();

@@ -1,4 +1,4 @@
-import { Opcode, RequestFlags, ResponseFlags, Status, decodeGetMeta, type Response } from '@cairn/protocol';
+import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, encodeRangeSpec, type Response } from '@cairn/protocol';
 import { ResponseProtocolError, errorForResponse } from './errors';
 
 /**
@@ -40,6 +40,67 @@ export interface SetResult {
 export interface GetOptions extends RequestOptions {
   /** Skip the read-your-writes wait (request flag STALE). */
   stale?: boolean;
+}
+
+/** A range read: `[start, end)`, or every key starting with `prefix` (docs/protocol.md "RANGE"). */
+export interface RangeReadOptions extends RequestOptions {
+  /** First key (inclusive); default the first key. Excludes `prefix`. */
+  start?: string | Uint8Array;
+  /** End (exclusive); default no upper bound. Excludes `prefix`. */
+  end?: string | Uint8Array;
+  /** Every key starting with these bytes. */
+  prefix?: string | Uint8Array;
+  /** Keys per page; default (and cap) the gateway's rangeKeysMax. */
+  limit?: number;
+  /** Keys and metadata only. */
+  keysOnly?: boolean;
+  /** Only `count`: a page with no items. */
+  countOnly?: boolean;
+  /** Last key first. */
+  reverse?: boolean;
+  /** Any storage node at once (request flag STALE): may miss acknowledged writes. */
+  stale?: boolean;
+  /** The previous page's `token`: this page continues after it (same range and options). */
+  token?: Uint8Array;
+}
+
+/** One key of a range read; `key` and `value` may be views of a received chunk. */
+export interface RangeItem {
+  key: Buffer;
+  /** Empty with `keysOnly`. */
+  value: Buffer;
+  /** Mod revision. */
+  revision: number;
+  createRevision: number;
+  version: number;
+}
+
+/** One page: consistent at `revision`; `count` = keys in the whole range; `token` (null when no more) continues it. */
+export interface RangePage {
+  revision: number;
+  count: number;
+  more: boolean;
+  token: Buffer | null;
+  items: RangeItem[];
+}
+
+/** RANGE request flags and value of `opts`. @throws RangeError when `prefix` is mixed with start / end. */
+export function rangeRequest(opts: RangeReadOptions): { key: Buffer; value: Buffer; flags: number } {
+  if (opts.prefix !== undefined && (opts.start !== undefined || opts.end !== undefined)) throw new RangeError('prefix excludes start and end');
+  const options = (opts.prefix !== undefined ? RangeOptions.Prefix : 0) | (opts.keysOnly ? RangeOptions.KeysOnly : 0) | (opts.countOnly ? RangeOptions.CountOnly : 0) | (opts.reverse ? RangeOptions.Reverse : 0);
+  const value = encodeRangeSpec({ options, limit: opts.limit ?? 0, end: opts.end === undefined ? undefined : toBuffer(opts.end), token: opts.token });
+  return { key: toBuffer(opts.prefix ?? opts.start ?? EMPTY), value, flags: opts.stale ? RequestFlags.Stale : 0 };
+}
+
+/** RANGE: the page. @throws the typed error of a non-OK status; ResponseProtocolError on a malformed payload. */
+export function rangeResult(res: Response): RangePage {
+  expectOk(res);
+  try {
+    const p = decodeRangePage(res.payload);
+    return { revision: res.revision, count: p.count, more: p.more, token: p.more ? p.token : null, items: p.items as RangeItem[] };
+  } catch (e) {
+    throw new ResponseProtocolError(`RANGE payload: ${(e as Error).message}`, e);
+  }
 }
 
 // The status → result mapping shared by CairnClient and CairnPool (one definition of each reply's meaning).
@@ -133,6 +194,29 @@ export abstract class KvCommands {
   async del(key: string | Uint8Array, opts?: RequestOptions): Promise<{ revision: number; found?: boolean }> {
     const res = expectOk(await this.request(Opcode.Del, key, EMPTY, 0, opts));
     return { revision: res.revision };
+  }
+
+  /**
+   * RANGE: one page of a range read (keys in unsigned byte order), linearizable unless `stale`.
+   * Pass `token` of the previous page (with the same options) for the next one; `scan` does that.
+   */
+  async range(opts: RangeReadOptions = {}): Promise<RangePage> {
+    const q = rangeRequest(opts);
+    return rangeResult(await this.request(Opcode.Range, q.key, q.value, q.flags, opts));
+  }
+
+  /**
+   * Every key of a range, page after page (each page linearizable at its own revision; a key
+   * present throughout the scan is yielded exactly once). Stops early when the loop breaks.
+   */
+  async *scan(opts: Omit<RangeReadOptions, 'token' | 'countOnly'> = {}): AsyncGenerator<RangeItem, void, undefined> {
+    let token: Uint8Array | undefined;
+    for (;;) {
+      const page = await this.range({ ...opts, token });
+      yield* page.items;
+      if (!page.token) return;
+      token = page.token;
+    }
   }
 
   /** STATUS: the cluster status, parsed from the JSON payload. */

@@ -5,7 +5,7 @@
  */
 export { CairnClient, type ClientOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
-export type { GetOptions, GetResult, RequestOptions, SetOptions, SetResult } from './commands';
+export type { GetOptions, GetResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
   AbortError,

@@ -340,6 +340,22 @@ export class GatewayConfig {
   @IsInt() @Min(1) @Max(1024 * 1024)
   keysPerCommandMax: number = 1024;
 
+  /** Range reads: most keys in one page (a request's limit above it, or 0, is cut to it; docs/protocol.md "RANGE"). */
+  @IsInt() @Min(1) @Max(100_000)
+  rangeKeysMax: number = 1000;
+
+  /** Range reads: most bytes of one page (keys + values + 32 bytes a key; the first key always goes); storage nodes also keep the reply under the bus payload bound. */
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  rangeBytesMax: number = 512 * 1024;
+
+  /** RESP: most keys one KEYS answers; a pattern matching more gets an error (use SCAN). */
+  @IsInt() @Min(1) @Max(10_000_000)
+  respKeysReplyMax: number = 10_000;
+
+  /** RESP: live SCAN cursors per connection; beyond, the oldest is forgotten (SCAN with it: invalid cursor). */
+  @IsInt() @Min(1) @Max(65_536)
+  respScanCursorsMax: number = 64;
+
   /** HTTP: most bytes of a request's headers (Node's maxHeaderSize); beyond it 431 and close. */
   @IsInt() @Min(1024) @Max(1024 * 1024)
   httpHeaderBytesMax: number = 16 * 1024;

@@ -89,6 +89,12 @@ export class ByteWriter {
     return this.u8(v ? 1 : 0);
   }
 
+  /** The bytes as they are (the length travels elsewhere). */
+  raw(b: Uint8Array): this {
+    this.buf.set(b, this.room(b.length));
+    return this;
+  }
+
   /** `u32 length | bytes`. */
   bytes(b: Uint8Array): this {
     this.u32(b.length);
@@ -158,6 +164,12 @@ export class ByteReader {
     const v = this.u8();
     if (v > 1) throw new ProtocolError(`boolean field is ${v}, expected 0 or 1`);
     return v === 1;
+  }
+
+  /** The next `n` bytes, as a view into the input. */
+  raw(n: number): Buffer {
+    const at = this.take(n, 'bytes field');
+    return this.buf.subarray(at, at + n);
   }
 
   /** `u32 length | bytes`, as a view into the input. */

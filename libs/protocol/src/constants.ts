@@ -21,6 +21,8 @@ export enum Opcode {
   Set = 0x03,
   /** Delete a key (OK even when missing: a tombstone is written). Key 1..keyBytesMax, no value. */
   Del = 0x04,
+  /** One page of an ordered range read. Key = start or prefix, 0..keyBytesMax; value = a range spec (`encodeRangeSpec`). Flag STALE allowed. */
+  Range = 0x05,
   /** Cluster status; the payload is UTF-8 JSON. No key, no value. */
   Status = 0x10,
 }
@@ -127,7 +129,7 @@ export class ProtocolError extends Error {
   }
 }
 
-const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Status]: 'STATUS' };
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Status]: 'STATUS' };
 const STATUS_NAMES: Record<Status, string> = {
   [Status.Ok]: 'OK',
   [Status.NotFound]: 'NOT_FOUND',

@@ -24,3 +24,4 @@ export {
   type MemberRequest,
 } from './membership';
 export * from './kv-meta';
+export * from './range';

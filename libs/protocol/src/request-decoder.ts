@@ -31,7 +31,9 @@ export type DecodeEvent =
 /** Opcodes that need a key of 1..keyBytesMax bytes; the others take none. */
 const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del]);
 /** Opcodes that may carry a value; the others take none. */
-const VALUED = new Set<number>([Opcode.Set, Opcode.Ping]);
+const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range]);
+/** Opcodes whose key may be empty (RANGE: from the first key / the empty prefix). */
+const KEY_OPTIONAL = new Set<number>([Opcode.Range]);
 
 /**
  * Streaming decoder of client request frames for the gateway: `push(chunk)` any slicing of the
@@ -120,7 +122,7 @@ export class RequestDecoder extends FrameAssembler {
     if (condition === REQUEST_FLAGS_CONDITION) return { status: Status.BadRequest, message: 'flags IF_ABSENT and IF_PRESENT exclude each other' };
     if (flags & RequestFlags.Meta && opcode !== Opcode.Get) return { status: Status.BadRequest, message: `flag bit 0x08 (META) applies to GET only, got ${name}` };
     const keyed = KEYED.has(opcode);
-    if (!keyed && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
+    if (!keyed && !KEY_OPTIONAL.has(opcode) && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
     if (!VALUED.has(opcode) && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };
     if (keyed && keyLength === 0) return { status: Status.BadRequest, message: `${name} needs a key of 1..${this.limits.keyBytesMax} bytes, got keyLength 0` };
     if (keyLength > this.limits.keyBytesMax) return { status: Status.TooLarge, message: `key of ${keyLength} bytes exceeds keyBytesMax ${this.limits.keyBytesMax}` };

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, Inject, Put, Query, Req, Res } from '@nestjs/common';
 import { CommandCondition, Status } from '@cairn/protocol';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsOptional } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
 import type { Request, Response } from 'express';
 import { KvSession, type KvResult } from '../paths/kv-session';
 import { CairnHttpException } from './errors';
@@ -15,6 +15,28 @@ export class GetKvQuery {
   @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean({ message: 'stale must be true or false' })
   stale?: boolean;
+}
+
+const toBool = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+
+/**
+ * `GET /v1/kv?…` query: a range read (docs/http.md "Range reads"). Keys are UTF-8 text here
+ * (percent-encoded in the URL); `token` is the previous page's, as sent (base64url).
+ */
+export class RangeKvQuery {
+  @IsOptional() @IsString() prefix?: string;
+  @IsOptional() @IsString() start?: string;
+  @IsOptional() @IsString() end?: string;
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value))
+  @IsInt({ message: 'limit must be a non-negative integer' })
+  @Min(0, { message: 'limit must be a non-negative integer' })
+  limit?: number;
+  @IsOptional() @IsString() token?: string;
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'keys_only must be true or false' }) keys_only?: boolean;
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'count_only must be true or false' }) count_only?: boolean;
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'reverse must be true or false' }) reverse?: boolean;
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'stale must be true or false' }) stale?: boolean;
 }
 
 /** `PUT /v1/kv/:key` query. */
@@ -34,6 +56,42 @@ export class PutKvQuery {
 @Controller('v1/kv')
 export class KvController {
   constructor(@Inject(HTTP_DEPS) private readonly deps: HttpDeps) {}
+
+  /**
+   * A range read: one page of `[start, end)` or of `prefix`, JSON `{ revision, count, more, token,
+   * kvs: [{ key, value, mod_revision, create_revision, version }] }` with key and value in base64
+   * (etcd's JSON gateway does the same: keys and values are bytes).
+   */
+  @Get()
+  async range(@Query() query: RangeKvQuery, @Res() res: Response): Promise<void> {
+    if (query.prefix !== undefined && (query.start !== undefined || query.end !== undefined)) throw new CairnHttpException(Status.BadRequest, 'prefix excludes start and end');
+    const r = await this.session().range({
+      start: Buffer.from(query.prefix ?? query.start ?? '', 'utf8'),
+      end: query.end === undefined ? null : Buffer.from(query.end, 'utf8'),
+      prefix: query.prefix !== undefined,
+      limit: query.limit,
+      token: query.token === undefined ? undefined : Buffer.from(query.token, 'base64url'),
+      keysOnly: query.keys_only === true,
+      countOnly: query.count_only === true,
+      reverse: query.reverse === true,
+      stale: query.stale === true,
+    });
+    if (r.status !== Status.Ok) throw new CairnHttpException(r.status, r.message || 'request failed');
+    res.status(200).setHeader('X-Cairn-Revision', String(r.revision));
+    res.json({
+      revision: r.revision,
+      count: r.count,
+      more: r.more,
+      token: r.more ? r.token.toString('base64url') : null,
+      kvs: r.items.map((it) => ({
+        key: Buffer.from(it.key).toString('base64'),
+        ...(query.keys_only ? {} : { value: Buffer.from(it.value).toString('base64') }),
+        mod_revision: it.revision,
+        create_revision: it.createRevision,
+        version: it.version,
+      })),
+    });
+  }
 
   @Get(':key')
   async get(@KvKey() key: Buffer, @Query() query: GetKvQuery, @Res() res: Response): Promise<void> {

@@ -1,4 +1,5 @@
 import { CommandCondition, CommandOp, Status, type FrameLimits } from '@cairn/protocol';
+import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath } from './read-path';
 import type { WritePath } from './write-path';
@@ -19,11 +20,13 @@ export interface KvResult {
 
 /** What every session shares: the gateway's read and write paths (only the calls a session makes) and its request limits. */
 export interface KvPaths {
-  reads: Pick<ReadPath, 'get'>;
+  reads: Pick<ReadPath, 'get'> & Partial<Pick<ReadPath, 'range'>>;
   /** Absent: reads are read-your-writes only (no ReadIndex round), as a `stale` read. */
   readIndex?: Pick<ReadIndexClient, 'readIndex'>;
   writes: Pick<WritePath, 'submit'>;
   limits: FrameLimits;
+  /** Range page bounds; default RANGE_LIMITS_DEFAULT. */
+  rangeLimits?: RangeLimits;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -63,13 +66,40 @@ export class KvSession {
   }
 
   private async linearizableGet(key: Uint8Array): Promise<KvResult> {
+    const minIndex = await this.linearizableIndex();
+    if (typeof minIndex !== 'number') return minIndex;
+    return this.paths.reads.get(key, minIndex);
+  }
+
+  /** The index a linearizable read must see: the leader's read index and this session's last acknowledged write. */
+  private async linearizableIndex(): Promise<number | KvResult> {
     let minIndex = this.lastWriteIndex;
     if (this.paths.readIndex) {
       const ri = await this.paths.readIndex.readIndex();
       if (!ri.ok) return fail(ri.status, ri.message);
       if (ri.index > minIndex) minIndex = ri.index;
     }
-    return this.paths.reads.get(key, minIndex);
+    return minIndex;
+  }
+
+  /**
+   * One page of an ordered range read (docs/protocol.md "RANGE"): linearizable like a GET (a read
+   * index, then a storage node that applied it), or `stale`. The page is read by one storage node
+   * in one step, so it is the store at one revision (`revision`); pages of one scan may be at
+   * different revisions. At most the gateway's rangeKeysMax keys and rangeBytesMax bytes.
+   */
+  async range(q: KvRangeQuery): Promise<KvRangeResult> {
+    const plan = planRange(q, this.paths.limits.keyBytesMax, this.paths.rangeLimits ?? RANGE_LIMITS_DEFAULT);
+    if ('status' in plan) return plan;
+    const reads = this.paths.reads;
+    if (!reads.range) return rangeFailure(Status.Unavailable, 'range reads are not served by this gateway');
+    let minIndex = 0;
+    if (!q.stale) {
+      const index = await this.linearizableIndex();
+      if (typeof index !== 'number') return rangeFailure(index.status, index.message);
+      minIndex = index;
+    }
+    return rangeResult(await reads.range({ ...plan, minIndex }));
   }
 
   /**

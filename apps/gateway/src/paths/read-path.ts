@@ -1,4 +1,4 @@
-import { READ_REQUEST_BYTES_BASE, Status, decodeReadReply, encodeReadRequest, readRequestItemBytes } from '@cairn/protocol';
+import { READ_REQUEST_BYTES_BASE, Status, decodeRangeReply, decodeReadReply, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type Transport, type World } from '@cairn/world';
@@ -130,6 +130,38 @@ export class ReadPath {
         r.avoid = node;
         void this.retry(r, `storage node ${node}: ${(e as Error).message}`);
       }
+    }
+  }
+
+  /**
+   * One page of a range read from one storage node that has applied `req.minIndex` (routed as a
+   * read; not batched: a page is its own request). A node that times out or answers
+   * UNAVAILABLE / ERROR is avoided on the retry, with backoff, until `readTimeoutMs`; then
+   * UNAVAILABLE. Other statuses (OK, TOO_LARGE) are the answer.
+   */
+  async range(req: RangeRequest): Promise<RangeReply> {
+    const deadlineMs = this.world.clock.nowMs() + this.opts.readTimeoutMs;
+    let avoid: string | null = null;
+    let why = 'no storage node is alive';
+    for (let attempt = 0; ; attempt++) {
+      const node = this.choose(req.minIndex, avoid);
+      if (node) {
+        try {
+          const timeoutMs = Math.max(1, Math.min(deadlineMs - this.world.clock.nowMs(), READ_REQUEST_TIMEOUT_MS));
+          const reply = decodeRangeReply((await this.nc.request(this.subjects.read(node), encodeRangeRequest(req), { timeoutMs })).data);
+          if (reply.status !== Status.Unavailable && reply.status !== Status.Error) {
+            if (reply.status === Status.Ok) this.view.noteApplied(node, reply.revision);
+            return reply;
+          }
+          why = reply.message;
+        } catch (e) {
+          this.log.debug({ node, err: e }, 'range request failed; retrying elsewhere');
+          why = `storage node ${node}: ${(e as Error).message}`;
+        }
+        avoid = node;
+      }
+      if (this.world.clock.nowMs() >= deadlineMs) return { status: Status.Unavailable, revision: 0, count: 0, more: false, message: `range read not served within ${this.opts.readTimeoutMs} ms: ${why}`, items: [] };
+      await sleep(this.world.clock, retryBackoffMs(attempt, this.world.random));
     }
   }
 

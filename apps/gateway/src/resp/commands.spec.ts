@@ -15,6 +15,31 @@ function setup(store = fakeStore()) {
   return { store, view, client, run, commands, advance: (ms: number) => (nowMs += ms) };
 }
 
+describe('RESP SCAN and KEYS', () => {
+  it('SCAN pages with numeric cursors until 0, MATCH filters, TYPE other than string is empty, bad cursors are errors', async () => {
+    const { run } = setup();
+    for (const k of ['u:1', 'u:2', 'u:3', 'u:4', 'v:1']) await run('SET', k, 'x');
+    expect(await run('SCAN', '0', 'MATCH', 'u:*', 'COUNT', '3')).toBe('*2\r\n$1\r\n1\r\n*3\r\n$3\r\nu:1\r\n$3\r\nu:2\r\n$3\r\nu:3\r\n');
+    expect(await run('SCAN', '1', 'MATCH', 'u:*', 'COUNT', '3')).toBe('*2\r\n$1\r\n0\r\n*1\r\n$3\r\nu:4\r\n');
+    expect(await run('SCAN', '1')).toBe('-ERR invalid cursor\r\n'); // used once
+    expect(await run('SCAN', 'abc')).toBe('-ERR invalid cursor\r\n');
+    expect(await run('SCAN', '0', 'COUNT', '0')).toBe('-ERR syntax error\r\n');
+    expect(await run('SCAN', '0', 'TYPE', 'hash')).toBe('*2\r\n$1\r\n0\r\n*0\r\n');
+    expect(await run('SCAN', '0', 'MATCH', '*:1')).toBe('*2\r\n$1\r\n0\r\n*2\r\n$3\r\nu:1\r\n$3\r\nv:1\r\n');
+  });
+
+  it('KEYS answers every match in key order, and refuses more than keysReplyMax', async () => {
+    const store = fakeStore();
+    const { run } = setup(store);
+    for (const k of ['b', 'a', 'ab', 'c']) await run('SET', k, 'x');
+    expect(await run('KEYS', 'a*')).toBe('*2\r\n$1\r\na\r\n$2\r\nab\r\n');
+    expect(await run('KEYS', '*')).toBe('*4\r\n$1\r\na\r\n$2\r\nab\r\n$1\r\nb\r\n$1\r\nc\r\n');
+    const small = new RespCommands({ gatewayId: 'g1', version: '9.9.9', startedAtMs: 0, respPort: 6380, connections: () => 1, view: new ClusterView(() => 0), now: () => 0 }, 1024, { keysReplyMax: 3, cursorsMax: 4 });
+    const client: RespClient = { id: 1, name: null, remote: '', local: '', session: new KvSession(store.paths), quit: false, gate: new OrderGate() };
+    expect((await small.handle([Buffer.from('KEYS'), Buffer.from('*')], client)).toString()).toBe('-ERR KEYS matches more than 3 keys (gateway.respKeysReplyMax); use SCAN\r\n');
+  });
+});
+
 describe('RESP commands', () => {
   it('PING, ECHO and arity errors as Redis words them', async () => {
     const { run } = setup();

@@ -3,6 +3,7 @@ import { EMPTY_ARRAY, NULL_BULK, OK, PONG, encodeArray, encodeBulk, encodeBulkAr
 import type { KvResult, KvSession } from '../paths/kv-session';
 import { OrderGate, type Effect } from './order-gate';
 import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from './info';
+import { ScanCursors, globMatch, literalPrefix } from './scan';
 
 /** One RESP connection's state, as the commands see it. */
 export interface RespClient {
@@ -17,7 +18,19 @@ export interface RespClient {
   quit: boolean;
   /** Orders the effects of this connection's pipelined commands (OrderGate). */
   gate: OrderGate;
+  /** This connection's SCAN cursors (made at its first SCAN). */
+  scanCursors?: ScanCursors;
 }
+
+/** Bounds of SCAN and KEYS (docs/resp.md "SCAN and KEYS"). */
+export interface ScanLimits {
+  /** KEYS answers at most this many keys; a pattern matching more is an error (use SCAN). */
+  keysReplyMax: number;
+  /** Live SCAN cursors per connection; beyond, the oldest is forgotten. */
+  cursorsMax: number;
+}
+
+export const SCAN_LIMITS_DEFAULT: ScanLimits = Object.freeze({ keysReplyMax: 10_000, cursorsMax: 64 });
 
 /** An encoded reply, now or when the cluster answers. */
 export type Reply = Buffer | Promise<Buffer>;
@@ -118,6 +131,7 @@ export class RespCommands {
   constructor(
     private readonly info: RespServerInfo,
     private readonly keysPerCommandMax = 1024,
+    private readonly scanLimits: ScanLimits = SCAN_LIMITS_DEFAULT,
   ) {
     this.table = {
       ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
@@ -130,6 +144,8 @@ export class RespCommands {
       mget: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.mget(a.slice(1), c.session) },
       mset: { arity: -3, effect: 'write', keysOf: (a) => Math.floor((a.length - 1) / 2), run: (a, c) => this.mset(a, c.session) },
       dbsize: { arity: 1, run: () => this.dbsize() },
+      scan: { arity: -2, effect: 'read', run: (a, c) => this.scan(a, c) },
+      keys: { arity: 2, effect: 'read', run: (a, c) => this.keys(a[1], c.session) },
       info: { arity: -1, run: (a) => encodeBulk(infoText(this.info, a.slice(1).map((x) => x.toString('latin1')))) },
       command: { arity: -1, run: (a) => this.command(a) },
       config: { arity: -2, run: (a) => this.config(a) },
@@ -165,6 +181,64 @@ export class RespCommands {
       return Buffer.isBuffer(r) ? r : r.catch((e: Error) => err(`ERR gateway error: ${e.message}`));
     } catch (e) {
       return err(`ERR gateway error: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: one range page of at most COUNT keys (default
+   * 10, cut to gateway.rangeKeysMax) in key order, from the pattern's literal prefix, filtered by
+   * the pattern (so a page may hold fewer keys than COUNT, even none, as in Redis). Each page is
+   * linearizable and consistent at one revision; a key present during the whole scan is returned
+   * exactly once (Redis promises at least once). Cursors belong to the connection (ScanCursors).
+   */
+  private async scan(a: Buffer[], c: RespClient): Promise<Buffer> {
+    const cursorText = a[1].toString('latin1');
+    if (!/^\d+$/.test(cursorText)) return err('ERR invalid cursor');
+    let match: Buffer | null = null;
+    let count = 10;
+    for (let i = 2; i < a.length; i += 2) {
+      const opt = lower(a[i]);
+      if (i + 1 >= a.length) return err('ERR syntax error');
+      if (opt === 'match') match = a[i + 1];
+      else if (opt === 'count') {
+        count = Number(a[i + 1].toString('latin1'));
+        if (!Number.isSafeInteger(count)) return err('ERR value is not an integer or out of range');
+        if (count < 1) return err('ERR syntax error');
+      } else if (opt === 'type') {
+        if (lower(a[i + 1]) !== 'string') return encodeArray([encodeBulk('0'), EMPTY_ARRAY]); // every Cairn value is a string
+      } else return err('ERR syntax error');
+    }
+    const cursors = (c.scanCursors ??= new ScanCursors(this.scanLimits.cursorsMax));
+    let token: Buffer | undefined;
+    if (cursorText !== '0') {
+      token = cursors.take(Number(cursorText));
+      if (!token) return err('ERR invalid cursor');
+    }
+    const r = await c.session.range({ start: match ? literalPrefix(match) : Buffer.alloc(0), prefix: true, keysOnly: true, limit: count, token });
+    if (r.status !== Status.Ok) return kvError({ status: r.status, revision: 0, value: Buffer.alloc(0), message: r.message }, 'read');
+    const keys = r.items.map((it) => Buffer.from(it.key)).filter((k) => !match || globMatch(match, k));
+    const next = r.more ? String(cursors.add(r.token)) : '0';
+    return encodeArray([encodeBulk(next), encodeBulkArray(keys)]);
+  }
+
+  /**
+   * KEYS pattern: every matching key, in key order, read page by page from the pattern's literal
+   * prefix (each page linearizable at its own revision, not one snapshot). More than
+   * keysReplyMax matches: an error, nothing returned (use SCAN).
+   */
+  private async keys(pattern: Buffer, session: KvSession): Promise<Buffer> {
+    const out: Buffer[] = [];
+    let token: Buffer | undefined;
+    for (;;) {
+      const r = await session.range({ start: literalPrefix(pattern), prefix: true, keysOnly: true, token });
+      if (r.status !== Status.Ok) return kvError({ status: r.status, revision: 0, value: Buffer.alloc(0), message: r.message }, 'read');
+      for (const it of r.items) {
+        if (!globMatch(pattern, it.key)) continue;
+        if (out.length >= this.scanLimits.keysReplyMax) return err(`ERR KEYS matches more than ${this.scanLimits.keysReplyMax} keys (gateway.respKeysReplyMax); use SCAN`);
+        out.push(Buffer.from(it.key));
+      }
+      if (!r.more) return encodeBulkArray(out);
+      token = r.token;
     }
   }
 
@@ -288,7 +362,7 @@ export class RespCommands {
         ['databases', '1'],
       ];
       const out: string[] = [];
-      for (const [k, v] of params) if (a.slice(2).some((p) => globMatch(lower(p), k))) out.push(k, v);
+      for (const [k, v] of params) if (a.slice(2).some((p) => globMatch(Buffer.from(lower(p)), Buffer.from(k)))) out.push(k, v);
       return encodeBulkArray(out);
     }
     if (sub === 'resetstat' && a.length === 2) return OK;
@@ -349,15 +423,5 @@ export class RespCommands {
       encodeBulk('modules'),
       EMPTY_ARRAY,
     ]);
-  }
-}
-
-/** Redis-style glob (`*`, `?`, `[...]`) on a lower-case name. */
-function globMatch(pattern: string, name: string): boolean {
-  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  try {
-    return new RegExp(`^${re}$`).test(name);
-  } catch {
-    return false;
   }
 }

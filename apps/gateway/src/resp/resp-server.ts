@@ -1,22 +1,27 @@
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import type { GatewayConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
 import { encodeError, type RespParserLimits } from '@cairn/resp';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { KvPaths } from '../paths/kv-session';
-import { RespCommands } from './commands';
+import { RespCommands, type ScanLimits } from './commands';
 import { gatewayVersion, type RespServerInfo } from './info';
 import { RespConnection, type RespConnectionDeps } from './resp-connection';
 import { listenOn } from '../server/listen';
 import { refuse } from '../server/tcp-server';
 import { flowLimits, type ByteBudget } from '../server/flow';
+import { createDoorServer, type CertificateReloader, type DoorTls } from '../server/tls';
 
 export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'commands'> {
   /** Most keys in one MGET, MSET, DEL or EXISTS. */
   keysPerCommandMax: number;
+  /** KEYS and SCAN bounds (default SCAN_LIMITS_DEFAULT). */
+  scanLimits?: ScanLimits;
   connectionsMax: number;
   drainTimeoutMs: number;
   info: Omit<RespServerInfo, 'connections'>;
+  /** TLS of the door (docs/security.md); absent or null: plain TCP. */
+  tls?: DoorTls | null;
 }
 
 /**
@@ -28,14 +33,16 @@ export class RespServer {
   private readonly server: Server;
   private readonly connections = new Set<RespConnection>();
   private nextId = 1;
+  private readonly reloader: CertificateReloader | null;
   readonly commands: RespCommands;
 
   constructor(
     private readonly deps: RespServerDeps,
     log: Logger,
   ) {
-    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax);
-    this.server = createServer({ allowHalfOpen: true }, (socket) => {
+    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits);
+    const door = { door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log };
+    ({ server: this.server, reloader: this.reloader } = createDoorServer(door, (socket) => {
       if (this.connections.size >= deps.connectionsMax) {
         log.warn({ remote: socket.remoteAddress }, 'RESP connection refused: connectionsMax reached');
         refuse(socket, encodeError('ERR max number of clients reached'), deps.flow.closeTimeoutMs);
@@ -43,11 +50,12 @@ export class RespServer {
       }
       const c = new RespConnection(socket, this.nextId++, { ...deps, commands: this.commands, onClose: (x) => this.connections.delete(x) });
       this.connections.add(c);
-    });
+    }));
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return listenOn(this.server, host, port);
+  async listen(host: string, port: number): Promise<void> {
+    await listenOn(this.server, host, port);
+    this.reloader?.start();
   }
 
   /** The bound port (useful with port 0). */
@@ -61,6 +69,7 @@ export class RespServer {
   }
 
   async close(): Promise<void> {
+    this.reloader?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all([...this.connections].map((c) => c.drain(this.deps.drainTimeoutMs)));
     await closed;
@@ -80,7 +89,7 @@ export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBy
 }
 
 /** The gateway's RESP listener from its config (the wiring Gateway uses). */
-export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger }): RespServer {
+export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null }): RespServer {
   const { g } = o;
   return new RespServer(
     {
@@ -90,8 +99,10 @@ export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths
       flow: flowLimits(g),
       budget: o.budget,
       keysPerCommandMax: g.keysPerCommandMax,
+      scanLimits: { keysReplyMax: g.respKeysReplyMax, cursorsMax: g.respScanCursorsMax },
       connectionsMax: g.connectionsMax,
       drainTimeoutMs: g.drainTimeoutMs,
+      tls: o.tls,
       info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: Date.now(), respPort: o.respPort, view: o.view },
     },
     o.log,

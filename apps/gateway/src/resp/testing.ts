@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, type Command } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, type Command, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
 import type { WriteResult } from '../paths/write-path';
@@ -36,6 +36,18 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
         if (opts.fail) return { status: opts.fail.status, revision: 0, value: new Uint8Array(0), message: opts.fail.message };
         const e = data.get(Buffer.from(key).toString('latin1'));
         return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+      }),
+    /** A storage node's range page over the map: key order, [start, end), limit, reverse (bytes unbounded). */
+    range: (q: RangeRequest) =>
+      later<RangeReply>('read', Buffer.from(q.start).toString(), q.minIndex, () => {
+        if (opts.fail) return { status: opts.fail.status, revision: 0, count: 0, more: false, message: opts.fail.message, items: [] };
+        const end = q.end;
+        const keys = [...data.keys()].map((k) => Buffer.from(k, 'latin1')).filter((k) => Buffer.compare(k, q.start) >= 0 && (end === null || Buffer.compare(k, end) < 0));
+        keys.sort(Buffer.compare);
+        if (q.reverse) keys.reverse();
+        const page = q.countOnly ? [] : keys.slice(0, q.limit);
+        const items = page.map((k) => ({ key: k, value: q.keysOnly ? Buffer.alloc(0) : data.get(k.toString('latin1'))!.value, revision: data.get(k.toString('latin1'))!.revision, createRevision: 1, version: 1 }));
+        return { status: Status.Ok, revision: index, count: keys.length, more: !q.countOnly && keys.length > page.length, message: '', items };
       }),
   };
   const paths: KvPaths = { reads, writes, limits: { keyBytesMax: 16, valueBytesMax: 64 } };

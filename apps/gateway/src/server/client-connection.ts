@@ -1,7 +1,8 @@
-import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RequestFlags, ResponseFlags, Status, encodeGetMeta, encodeResponse, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, encodeGetMeta, encodeRangePage, encodeResponse, type RangeSpec, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Socket } from 'node:net';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
+import type { RangeLimits } from '../paths/kv-range';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
@@ -10,6 +11,8 @@ import { ConnectionFlow, type ByteBudget, type FlowLimits } from './flow';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
+  /** Range page bounds (gateway.rangeKeysMax / rangeBytesMax); default RANGE_LIMITS_DEFAULT. */
+  rangeLimits?: RangeLimits;
   /** Requests per connection from decode until their response is flushed; beyond it the socket is paused. */
   inflightMax: number;
   /** Byte bounds, deadlines and the idle timeout of a connection (ConnectionFlow). */
@@ -64,7 +67,7 @@ export class ClientConnection {
     private readonly deps: ConnectionDeps,
   ) {
     this.decoder = new RequestDecoder(deps.limits);
-    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits });
+    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits });
     socket.setNoDelay(true);
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
       update: () => this.processBacklog(),
@@ -154,6 +157,9 @@ export class ClientConnection {
       case Opcode.Del:
         this.track(req, 'del', startMs, this.session.del(req.key));
         return;
+      case Opcode.Range:
+        this.track(req, 'other', startMs, this.range(req));
+        return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
         this.deps.observer?.observe('other', Status.BadRequest, 0);
@@ -192,6 +198,29 @@ export class ClientConnection {
       });
       this.processBacklog();
     });
+  }
+
+  /** RANGE: the spec in the value (BAD_REQUEST when malformed), one page as the OK payload (docs/protocol.md "RANGE"). */
+  private async range(req: Request): Promise<KvResult> {
+    let spec: RangeSpec;
+    try {
+      spec = decodeRangeSpec(req.value);
+    } catch (e) {
+      return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad RANGE value: ${(e as Error).message}` };
+    }
+    const r = await this.session.range({
+      start: req.key,
+      end: spec.end,
+      prefix: (spec.options & RangeOptions.Prefix) !== 0,
+      keysOnly: (spec.options & RangeOptions.KeysOnly) !== 0,
+      countOnly: (spec.options & RangeOptions.CountOnly) !== 0,
+      reverse: (spec.options & RangeOptions.Reverse) !== 0,
+      limit: spec.limit,
+      token: spec.token,
+      stale: (req.flags & RequestFlags.Stale) !== 0,
+    });
+    if (r.status !== Status.Ok) return { status: r.status, revision: 0, value: EMPTY, message: r.message };
+    return { status: Status.Ok, revision: r.revision, value: encodeRangePage(r), message: '' };
   }
 
   private respond(res: Response, onFlushed?: () => void): void {

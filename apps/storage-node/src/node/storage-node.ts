@@ -4,6 +4,9 @@ import type { Disk } from '@cairn/log';
 import {
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
+  RANGE_REQUEST_TYPE,
+  decodeRangeRequest,
+  encodeRangeReply,
   Status,
   decodeFetchReply,
   decodeOutcomeRequest,
@@ -29,6 +32,7 @@ import type { StorageConfig } from '@cairn/config';
 import { sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
 import { ReadWaiters } from './read-waiters';
 import { encodeBoundedReadReply } from './read-reply';
+import { encodeBoundedRangeReply } from './range-reply';
 import { CommandApplier } from './command-applier';
 import { SessionStore } from './session-store';
 import { SnapshotServer, type NodeSnapshot } from './snapshot-server';
@@ -401,6 +405,7 @@ export class StorageNode {
   private async onRead(data: Uint8Array): Promise<Uint8Array> {
     // The outcome query shares the read subject (same routing, same wait for the applied index).
     if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
+    if ((peekMessageType(data) as number) === RANGE_REQUEST_TYPE) return this.onRange(data);
     const req = decodeReadRequest(data);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
     if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
@@ -425,6 +430,17 @@ export class StorageNode {
     // The reply fits the NATS payload bound: the reads that do not fit are left out, and the
     // gateway asks again for them (docs/protocol.md, "Message size bounds on the internal bus").
     return encodeBoundedReadReply(applied, req.reads.length, resultAt, this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus)).reply;
+  }
+
+  /** One page of a range read, once applied up to its minIndex (waiting up to readWaitMs like a read). */
+  private async onRange(data: Uint8Array): Promise<Uint8Array> {
+    const req = decodeRangeRequest(data);
+    if (!this.bootstrapping && this.engine.appliedIndex() < req.minIndex) await this.waiters.wait(req.minIndex);
+    const unavailable = (message: string) => encodeRangeReply({ status: Status.Unavailable, revision: 0, count: 0, more: false, message, items: [] });
+    if (this.bootstrapping || !this.storesOpen) return unavailable(`storage node ${this.opts.id} is bootstrapping from a peer snapshot`);
+    if (this.engine.appliedIndex() < req.minIndex) return unavailable(`storage node ${this.opts.id} has not applied index ${req.minIndex} yet`);
+    const bound = this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus);
+    return encodeBoundedRangeReply(this.engine, req, bound, (e) => this.opts.log.error({ err: e }, 'range read failed'));
   }
 
   /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */

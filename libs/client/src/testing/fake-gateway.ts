@@ -1,5 +1,22 @@
 // Test helper (not part of the build): a tiny in-process gateway built on the protocol codec.
-import { DEFAULT_LIMITS, Opcode, RequestDecoder, RequestFlags, ResponseFlags, Status, encodeGetMeta, encodeResponse, type Request, type Response } from '@cairn/protocol';
+import {
+  DEFAULT_LIMITS,
+  Opcode,
+  RangeOptions,
+  RequestDecoder,
+  RequestFlags,
+  ResponseFlags,
+  Status,
+  decodeRangeSpec,
+  decodeRangeToken,
+  encodeGetMeta,
+  encodeRangePage,
+  encodeRangeToken,
+  encodeResponse,
+  prefixEnd,
+  type Request,
+  type Response,
+} from '@cairn/protocol';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { CairnClient, type ClientOptions } from '../client';
 
@@ -106,6 +123,26 @@ export function kvHandler() {
         return conn.reply(req, { revision: ++index });
       case Opcode.Status:
         return conn.reply(req, { payload: Buffer.from(JSON.stringify({ leaderId: 'c1', consensus: [] })) });
+      case Opcode.Range: {
+        // The gateway's semantics in miniature: [start, end) or a prefix, limit (0 = 3 here), token = 01 | last key.
+        const spec = decodeRangeSpec(req.value);
+        const start = req.key;
+        const end = spec.options & RangeOptions.Prefix ? prefixEnd(start) : spec.end.length ? spec.end : null;
+        const inRange = [...data.keys()].map((k) => Buffer.from(k, 'hex')).filter((k) => Buffer.compare(k, start) >= 0 && (end === null || Buffer.compare(k, end) < 0));
+        inRange.sort(Buffer.compare);
+        const reverse = (spec.options & RangeOptions.Reverse) !== 0;
+        if (reverse) inRange.reverse();
+        const after = spec.token.length ? decodeRangeToken(spec.token) : null;
+        const rest = after ? inRange.filter((k) => (reverse ? Buffer.compare(k, after) < 0 : Buffer.compare(k, after) > 0)) : inRange;
+        const page = rest.slice(0, spec.limit || 3);
+        const more = rest.length > page.length && (spec.options & RangeOptions.CountOnly) === 0;
+        const items = page.map((k) => {
+          const e = data.get(k.toString('hex'))!;
+          return { key: k, value: spec.options & RangeOptions.KeysOnly ? Buffer.alloc(0) : e.value, revision: e.revision, createRevision: e.createRevision, version: e.version };
+        });
+        const token = more ? encodeRangeToken(page[page.length - 1]) : Buffer.alloc(0);
+        return conn.reply(req, { revision: index, payload: encodeRangePage({ count: inRange.length, more, token, items: spec.options & RangeOptions.CountOnly ? [] : items }) });
+      }
     }
   };
   return { handler, seen };
