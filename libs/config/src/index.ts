@@ -3,6 +3,7 @@ export {
   ConsensusConfig,
   GatewayConfig,
   GatewayMemberConfig,
+  ListenerTlsConfig,
   MemberConfig,
   ProcessMemberConfig,
   NatsConfig,

@@ -15,6 +15,7 @@ import {
   Max,
   Min,
   ValidateNested,
+  ValidateIf,
   ArrayMaxSize,
 } from 'class-validator';
 
@@ -49,6 +50,46 @@ export class ProcessMemberConfig extends MemberConfig {
   metricsPort?: number;
 }
 
+/**
+ * TLS of one client door (docs/security.md). `mode` is required: `"tls"` serves TLS only (node:tls,
+ * certificate and key from PEM files, re-read when they change on disk), `"plain"` serves plain TCP
+ * and must be chosen explicitly on any address other than loopback.
+ */
+export class ListenerTlsConfig {
+  @IsIn(['tls', 'plain'])
+  mode!: 'tls' | 'plain';
+
+  /** PEM certificate chain (leaf first) presented to clients; relative to the working directory. Required with mode "tls". */
+  @ValidateIf((o: ListenerTlsConfig) => o.mode === 'tls' || o.certFile !== undefined)
+  @IsString()
+  @IsNotEmpty()
+  certFile?: string;
+
+  /** PEM private key of `certFile`. Required with mode "tls". */
+  @ValidateIf((o: ListenerTlsConfig) => o.mode === 'tls' || o.keyFile !== undefined)
+  @IsString()
+  @IsNotEmpty()
+  keyFile?: string;
+
+  /** PEM CA certificates client certificates must chain to; required with `clientCertRequired`. */
+  @ValidateIf((o: ListenerTlsConfig) => o.clientCertRequired === true || o.caFile !== undefined)
+  @IsString()
+  @IsNotEmpty()
+  caFile?: string;
+
+  /** mTLS: a client without a certificate signed by `caFile` fails the handshake. */
+  @IsBoolean()
+  clientCertRequired: boolean = false;
+
+  /** Lowest protocol version accepted. */
+  @IsIn(['TLSv1.2', 'TLSv1.3'])
+  minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.2';
+
+  /** How often the certificate, key and CA files are checked for changes (stat), ms; a change is served to new connections. */
+  @IsInt() @Min(100) @Max(3_600_000)
+  reloadIntervalMs: number = 1000;
+}
+
 export class GatewayMemberConfig extends MemberConfig {
   @IsString()
   @IsNotEmpty()
@@ -74,6 +115,27 @@ export class GatewayMemberConfig extends MemberConfig {
   @Min(1)
   @Max(65535)
   respPort?: number;
+
+  /**
+   * TLS of every door of this gateway (docs/security.md); `respTls` / `httpTls` replace it for
+   * that door. A door with none serves plain TCP, which the gateway allows only on a loopback host.
+   */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ListenerTlsConfig)
+  tls?: ListenerTlsConfig;
+
+  /** TLS of the RESP door, instead of `tls`. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ListenerTlsConfig)
+  respTls?: ListenerTlsConfig;
+
+  /** TLS of the HTTP door, instead of `tls`. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ListenerTlsConfig)
+  httpTls?: ListenerTlsConfig;
 }
 
 export class ConsensusConfig {

@@ -1,24 +1,28 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { Status, encodeResponse } from '@cairn/protocol';
 import type { Logger } from '@cairn/logging';
 import { ClientConnection, type ConnectionDeps } from './client-connection';
 import { listenOn } from './listen';
+import { createDoorServer, type CertificateReloader, type DoorTls } from './tls';
 
 /**
  * The client-facing TCP listener: accepts up to `connectionsMax` connections, each a
  * ClientConnection. One more is answered UNAVAILABLE (requestId 0, "too many connections") and
  * closed. `close()` is the graceful shutdown: stop accepting, drain in-flight requests (bounded
- * by `drainTimeoutMs`), then close every connection.
+ * by `drainTimeoutMs`), then close every connection. With `tls` it speaks TLS only (tls.ts:
+ * certificates reloaded on change, handshakes bounded by frameDeadlineMs); otherwise plain TCP.
  */
 export class TcpServer {
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
+  private readonly reloader: CertificateReloader | null;
 
   constructor(
-    private readonly deps: Omit<ConnectionDeps, 'onClose'> & { connectionsMax: number; drainTimeoutMs: number },
+    private readonly deps: Omit<ConnectionDeps, 'onClose'> & { connectionsMax: number; drainTimeoutMs: number; tls?: DoorTls | null },
     log: Logger,
   ) {
-    this.server = createServer((socket) => {
+    const door = { door: 'TLV', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, log };
+    ({ server: this.server, reloader: this.reloader } = createDoorServer(door, (socket) => {
       if (this.connections.size >= deps.connectionsMax) {
         log.warn({ remote: socket.remoteAddress }, 'connection refused: connectionsMax reached');
         const message = Buffer.from(`too many connections: connectionsMax is ${deps.connectionsMax}`);
@@ -26,11 +30,12 @@ export class TcpServer {
         return;
       }
       this.connections.add(new ClientConnection(socket, { ...deps, onClose: (c) => this.connections.delete(c) }));
-    });
+    }));
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return listenOn(this.server, host, port);
+  async listen(host: string, port: number): Promise<void> {
+    await listenOn(this.server, host, port);
+    this.reloader?.start();
   }
 
   /** The bound port (useful with port 0). */
@@ -44,6 +49,7 @@ export class TcpServer {
   }
 
   async close(): Promise<void> {
+    this.reloader?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all([...this.connections].map((c) => c.drain(this.deps.drainTimeoutMs)));
     await closed;
