@@ -380,7 +380,7 @@ export class GatewayConfig {
 
   /** How often the gateway compares its Buffer memory with bufferGarbageBytesMax, ms. */
   @IsInt() @Min(10) @Max(60_000)
-  bufferCheckIntervalMs: number = 1_000;
+  bufferCheckIntervalMs: number = 200;
 
   /** A frame (TLV), command (RESP) or request (HTTP headers and body) that has started must be complete within this, ms; else a defined error and close. */
   @IsInt() @Min(100) @Max(3_600_000)
