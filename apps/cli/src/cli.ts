@@ -7,6 +7,7 @@ import { formatEndpoints, formatPingSummary, formatStatus, silentMembers, summar
 import { formatAddress, resolveEndpoints, type GatewayAddress } from './gateway';
 import { explainError, type HintContext } from './hints';
 import { memberCommand } from './member';
+import { snapshotCommand } from './snapshot';
 import { createProgress, type ProgressReporter } from './progress';
 import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
 import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
@@ -139,6 +140,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   };
   addKeyCommands(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
+  program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out }));
   addInfoCommands(program, ctx);
   addBenchCommand(program, ctx);
   addTransferCommands(program, ctx);

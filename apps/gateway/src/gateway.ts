@@ -2,6 +2,7 @@ import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
 import { MembershipClient } from './cluster/membership-client';
 import { ClusterView } from './cluster/cluster-view';
 import { HttpApi, httpLimits } from './http/http-api';
+import { SnapshotSource } from './http/snapshot.controller';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ReadIndexClient } from './paths/read-index';
 import { ReadPath } from './paths/read-path';
@@ -70,7 +71,8 @@ export class Gateway implements ProcessComponent {
       this.httpPort = Number(httpPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
       const members = new MembershipClient({ nc, subjects, view: this.view, log });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, limits: httpLimits(g), budget, log });
+      const snapshots = new SnapshotSource({ nc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log });
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {

@@ -56,3 +56,18 @@ export {
   type SnapshotFile,
   type SnapshotManifest,
 } from './snapshot-format';
+export {
+  BACKUP_CHUNK_OVERHEAD_BYTES,
+  BACKUP_HEADER_BYTES,
+  BACKUP_RECORD_BYTES_MAX,
+  BackupCorruptionError,
+  BackupReader,
+  BackupRecordKind,
+  BackupTruncatedError,
+  encodeBackupEnd,
+  encodeBackupHeader,
+  encodeBackupMeta,
+  encodeBackupRecord,
+  type BackupEvent,
+  type BackupMeta,
+} from './backup-format';

@@ -10,6 +10,7 @@ import { KV_PREFIX, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
+import { SnapshotController } from './snapshot.controller';
 import { requestIdMiddleware } from './request-id';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware } from './http-limits';
@@ -25,7 +26,7 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, OpsController, MembersController],
+      controllers: [KvController, OpsController, MembersController, SnapshotController],
       providers: [{ provide: HTTP_DEPS, useValue: deps }],
     };
   }

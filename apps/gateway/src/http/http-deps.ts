@@ -5,6 +5,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
 import type { ByteBudget } from '../server/flow';
 import type { HttpLimits } from './http-limits';
+import type { SnapshotSource } from './snapshot.controller';
 
 /** What the HTTP door shares with the rest of the gateway (one provider: HTTP_DEPS). */
 export interface HttpDeps {
@@ -15,6 +16,8 @@ export interface HttpDeps {
   metrics: GatewayMetrics;
   /** Forwards membership changes to the leader; absent in HTTP unit tests without NATS. */
   members?: MembershipClient;
+  /** Pulls storage node snapshots for `GET /v1/snapshot` (backups); absent in HTTP unit tests without NATS. */
+  snapshots?: SnapshotSource;
   /** Connection, header and deadline bounds; absent in tests: the config defaults. */
   limits?: HttpLimits;
   /** The gateway-wide bytes bound shared with the TLV and RESP doors (pendingBytesMax); absent in tests: unbounded. */

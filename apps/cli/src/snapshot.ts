@@ -1,0 +1,252 @@
+import { createReadStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as http from 'node:http';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { Command, Option } from 'commander';
+import { loadClusterConfig } from '@cairn/config';
+import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
+import { encodeConfState } from '@cairn/raft';
+import { UsageError } from './exit-codes';
+import { resolveHttp, MemberUnavailableError } from './member';
+
+export interface SnapshotDeps {
+  env?: NodeJS.ProcessEnv;
+  out: (s: string) => void;
+}
+
+/** Reads of the backup file during restore, bytes. */
+const READ_BYTES = 1024 * 1024;
+
+/** What a save or restore went through (the `--json` output). */
+export interface SnapshotSummary {
+  file: string;
+  revision: number;
+  term: number;
+  node: string;
+  savedAtMs: number;
+  files: number;
+  chunks: number;
+  /** Engine file bytes in the snapshot. */
+  bytes: number;
+  /** Size of the backup file. */
+  fileBytes: number;
+  ms: number;
+}
+
+/** Feeds `reader` and keeps the summary fields; `onEvent` sees every checked record. */
+class Tally {
+  meta: BackupMeta | null = null;
+  files = 0;
+  chunks = 0;
+  bytes = 0;
+  fileBytes = 0;
+  constructor(private readonly reader = new BackupReader()) {}
+
+  async push(data: Buffer, onEvent?: (e: BackupEvent) => Promise<void>): Promise<void> {
+    this.fileBytes += data.length;
+    for (const e of this.reader.push(data)) {
+      if (e.kind === 'meta') this.meta = e.meta;
+      if (e.kind === 'manifest') this.files = e.manifest.files.length;
+      if (e.kind === 'end') ({ chunks: this.chunks, bytes: this.bytes } = e);
+      if (onEvent) await onEvent(e);
+    }
+  }
+
+  finish(file: string, startedMs: number): SnapshotSummary {
+    this.reader.finish();
+    const m = this.meta!;
+    return { file, revision: m.appliedIndex, term: m.term, node: m.node, savedAtMs: m.savedAtMs, files: this.files, chunks: this.chunks, bytes: this.bytes, fileBytes: this.fileBytes, ms: Date.now() - startedMs };
+  }
+}
+
+/** A damaged or cut backup file is input the user must fix (exit 2), named with its path. */
+function asUsage(file: string, e: unknown): unknown {
+  return e instanceof BackupCorruptionError || e instanceof BackupTruncatedError ? new UsageError(`${file}: ${e.message}; refusing it`) : e;
+}
+
+/**
+ * `cairn snapshot save FILE`: `GET /v1/snapshot` from a gateway, checked record by record as it
+ * arrives (BackupReader), written to `FILE.part`, fsynced and renamed to FILE only once whole.
+ * @throws MemberUnavailableError (exit 3) when no gateway or storage node answers; UsageError for a bad reply.
+ */
+export async function saveSnapshot(o: { file: string; http: { host: string; port: number }; node?: string; idleTimeoutMs: number }): Promise<SnapshotSummary> {
+  const started = Date.now();
+  const { host, port } = o.http;
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.get({ host, port, path: `/v1/snapshot${o.node ? `?node=${encodeURIComponent(o.node)}` : ''}` }, resolve);
+    req.setTimeout(o.idleTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${o.idleTimeoutMs} ms`), { code: 'TIMEOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new MemberUnavailableError(`cannot reach the gateway HTTP API at ${host}:${port}: ${e.code ?? e.message} — is the cluster running, with an httpPort on its gateway? (else check --http / $CAIRN_HTTP)`, e.code ?? 'UNAVAILABLE')),
+    );
+  });
+  if (res.statusCode !== 200) {
+    let body = '';
+    for await (const c of res) body += String(c);
+    const msg = (JSON.parse(body || '{}') as { message?: string }).message ?? body;
+    throw new MemberUnavailableError(`gateway ${host}:${port} answered ${res.statusCode}: ${msg}`);
+  }
+  const part = `${o.file}.part`;
+  const fh = await fsp.open(part, 'w');
+  const tally = new Tally();
+  try {
+    for await (const data of res as AsyncIterable<Buffer>) {
+      await tally.push(data);
+      await fh.write(data);
+    }
+    if (!res.complete) throw new MemberUnavailableError(`the snapshot stream from ${host}:${port} was cut after ${tally.fileBytes} bytes (the gateway or the storage node failed; see its log)`);
+    const summary = tally.finish(o.file, started);
+    await fh.sync();
+    await fh.close();
+    await fsp.rename(part, o.file);
+    return summary;
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fsp.rm(part, { force: true });
+    if (e instanceof BackupTruncatedError) throw new MemberUnavailableError(`the snapshot stream from ${host}:${port} ended early: ${e.message}`);
+    throw asUsage(o.file, e);
+  }
+}
+
+/** Where `restore` writes: every storage node's and consensus replica's data directory. */
+export interface RestoreTarget {
+  dataDir: string;
+  /** The fresh cluster's storage nodes and voters: the Raft configuration written. */
+  storage: string[];
+  replicas: string[];
+  /** Write only these members' directories (one volume per process, e.g. Kubernetes); default all. */
+  only?: string[];
+}
+
+/** Whether `dir` is missing or empty. */
+async function isFresh(dir: string): Promise<boolean> {
+  try {
+    return (await fsp.readdir(dir)).length === 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+}
+
+/**
+ * Writes a file in the consensus replica's ChecksummedFile layout (apps/consensus
+ * storage/checksummed-file.ts: u32 magic | u8 version | u32 CRC32(body) | body), fsynced. The
+ * replica reads it at start; an e2e restore and start checks both sides agree.
+ */
+async function writeChecksummed(path: string, magic: number, body: Buffer): Promise<void> {
+  const head = Buffer.alloc(9);
+  head.writeUInt32BE(magic, 0);
+  head[4] = 1;
+  head.writeUInt32BE(crc32(body), 5);
+  const fh = await fsp.open(path, 'wx');
+  try {
+    await fh.writeFile(Buffer.concat([head, body]));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A consensus replica's Raft state as if its log had been compacted at `index` (Raft §7): the
+ * snapshot file (`raft-snapshot`, magic "CRSN": u64 index | u64 term | u32 confLength | conf JSON)
+ * with the fresh cluster's configuration, and the hard state (`hardstate`, magic "CRHS": u64 term |
+ * u64 commit | u16 voteLength = 0). Its log then starts at `index + 1`, so new writes get revisions
+ * after the restored one.
+ */
+async function writeReplicaState(dir: string, index: number, term: number, conf: { voters: string[]; storage: string[] }): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+  const c = Buffer.from(encodeConfState({ voters: conf.voters, learners: [], storage: conf.storage }));
+  const snap = Buffer.alloc(20 + c.length);
+  snap.writeBigUInt64BE(BigInt(index), 0);
+  snap.writeBigUInt64BE(BigInt(term), 8);
+  snap.writeUInt32BE(c.length, 16);
+  c.copy(snap, 20);
+  await writeChecksummed(join(dir, 'raft-snapshot'), 0x4352534e, snap);
+  const hs = Buffer.alloc(18);
+  hs.writeBigUInt64BE(BigInt(term), 0);
+  hs.writeBigUInt64BE(BigInt(index), 8);
+  await writeChecksummed(join(dir, 'hardstate'), 0x43524853, hs);
+  const d = await fsp.open(dir, 'r');
+  await d.sync().finally(() => d.close());
+}
+
+/**
+ * `cairn snapshot restore FILE`: checks the whole backup while installing it into every storage
+ * node's engine directory (`<dataDir>/<id>/engine`, SnapshotInstaller: staged, committed only once
+ * the END record is read), then writes each consensus replica's Raft snapshot at the backup's
+ * revision. Offline, into a fresh cluster: every target directory must be missing or empty.
+ * @throws UsageError (exit 2): a target directory is not empty, or the file is corrupt or truncated
+ *   (nothing is left behind).
+ */
+export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<SnapshotSummary> {
+  const started = Date.now();
+  if (!t.storage.length || !t.replicas.length) throw new UsageError('restore needs at least one storage node and one consensus replica (from --config, --storage, --replicas)');
+  const unknown = (t.only ?? []).filter((id) => !t.storage.includes(id) && !t.replicas.includes(id));
+  if (unknown.length) throw new UsageError(`--only ${unknown.join(',')}: not among the storage nodes (${t.storage.join(',')}) or replicas (${t.replicas.join(',')})`);
+  const mine = (id: string) => !t.only || t.only.includes(id);
+  const storage = t.storage.filter(mine);
+  const replicas = t.replicas.filter(mine);
+  const dirs = [...storage, ...replicas].map((id) => join(t.dataDir, id));
+  for (const d of dirs) if (!(await isFresh(d))) throw new UsageError(`${d} is not empty: restore writes a fresh cluster's data directories only (stop the cluster and move them away first)`);
+  const installers: SnapshotInstaller[] = [];
+  const tally = new Tally();
+  try {
+    for await (const data of createReadStream(file, { highWaterMark: READ_BYTES }) as AsyncIterable<Buffer>) {
+      await tally.push(data, async (e) => {
+        if (e.kind === 'manifest') for (const id of storage) installers.push(await SnapshotInstaller.begin(join(t.dataDir, id, 'engine'), e.bytes));
+        if (e.kind === 'chunk') for (const i of installers) await i.write(e.message);
+      });
+    }
+    const summary = tally.finish(file, started);
+    for (const i of installers) await i.finish();
+    for (const id of replicas) await writeReplicaState(join(t.dataDir, id), summary.revision, Math.max(1, summary.term), { voters: t.replicas, storage: t.storage });
+    return { ...summary, ms: Date.now() - started };
+  } catch (e) {
+    for (const i of installers) await i.abort().catch(() => undefined);
+    for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
+    throw asUsage(file, e);
+  }
+}
+
+function formatSummary(verb: string, s: SnapshotSummary): string {
+  const mib = (s.fileBytes / 1024 / 1024).toFixed(1);
+  return `${verb} ${s.file}: revision ${s.revision} (term ${s.term}) of storage node ${s.node}; ${s.files} engine files, ${s.bytes} bytes in ${s.chunks} chunks; file ${mib} MiB; ${s.ms} ms`;
+}
+
+/** `cairn snapshot save | restore` (docs/operations.md "Backup and restore", docs/cli.md). */
+export function snapshotCommand(deps: SnapshotDeps): Command {
+  const json = (cmd: Command) => cmd.optsWithGlobals<{ json?: boolean }>().json === true;
+  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const snapshot = new Command('snapshot').description('back up a storage node at one revision to a file, and restore a file into a fresh cluster');
+  snapshot
+    .command('save')
+    .description("stream a consistent snapshot of one storage node (at ≥ the cluster's read index) through a gateway into FILE (checked, written to FILE.part, renamed when whole)")
+    .argument('<file>')
+    .addOption(new Option('--http <host:port>', 'gateway HTTP API (default: first gateway of --config with an httpPort, else $CAIRN_HTTP, else 127.0.0.1:8380)'))
+    .option('--node <id>', 'storage node to snapshot (default: the live one with the highest applied index)')
+    .addOption(new Option('--idle-timeout-ms <ms>', 'give up when the stream stalls this long').default(60_000).argParser(Number))
+    .action(async (file: string, o: { node?: string; idleTimeoutMs: number }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<{ http?: string; config?: string }>();
+      const s = await saveSnapshot({ file, http: resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs });
+      deps.out(json(cmd) ? JSON.stringify(s) : formatSummary('saved', s));
+    });
+  snapshot
+    .command('restore')
+    .description("offline: check FILE and write it into a fresh cluster's data directories (every storage node's engine, every consensus replica's Raft snapshot at its revision); start the cluster afterwards")
+    .argument('<file>')
+    .option('--data-dir <dir>', "the cluster's dataDir (default: --config's)")
+    .option('--storage <ids>', "storage node ids, comma-separated (default: --config's storage.nodes)", list)
+    .option('--replicas <ids>', "consensus replica ids, comma-separated (default: --config's consensus.replicas)", list)
+    .option('--only <ids>', 'write only these members\' directories (each process on its own volume); the configuration still names them all', list)
+    .action(async (file: string, o: { dataDir?: string; storage?: string[]; replicas?: string[]; only?: string[] }, cmd: Command) => {
+      const { config } = cmd.optsWithGlobals<{ config?: string }>();
+      const c = config ? loadClusterConfig(config) : null;
+      const dataDir = o.dataDir ?? c?.dataDir;
+      if (!dataDir) throw new UsageError('restore needs --config FILE or --data-dir DIR');
+      const target = { dataDir, storage: o.storage ?? c?.storage.nodes.map((n) => n.id) ?? [], replicas: o.replicas ?? c?.consensus.replicas.map((r) => r.id) ?? [], only: o.only };
+      const s = await restoreSnapshot(file, target);
+      deps.out(json(cmd) ? JSON.stringify({ ...s, dataDir, storage: target.storage, replicas: target.replicas }) : `${formatSummary('restored', s)}\ninto ${dataDir}: storage ${target.storage.join(', ')}; replicas ${target.replicas.join(', ')} (Raft log starts at ${s.revision + 1})`);
+    });
+  return snapshot;
+}
