@@ -11,6 +11,7 @@ import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
 import { ByteBudget, flowLimits } from './server/flow';
 import { BufferReclaimer, exposedGc } from './server/buffer-reclaimer';
+import { doorTlsOf } from './server/tls';
 
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
@@ -44,6 +45,10 @@ export class Gateway implements ProcessComponent {
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
     const budget = new ByteBudget(g.pendingBytesMax);
     const rangeLimits = { keysMax: g.rangeKeysMax, bytesMax: g.rangeBytesMax };
+    // TLS per door (docs/security.md): respTls / httpTls, else tls; plain TCP only when chosen or on loopback.
+    const tls = doorTlsOf('TLV', this.host, me.tls, undefined);
+    const respTls = doorTlsOf('RESP', this.host, me.respTls, me.tls);
+    const httpTls = doorTlsOf('HTTP', this.host, me.httpTls, me.tls);
     this.server = new TcpServer(
       {
         limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax },
@@ -58,6 +63,7 @@ export class Gateway implements ProcessComponent {
         writes: this.writes,
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
         observer: this.metrics.observer('tlv'),
+        tls,
       },
       log,
     );
@@ -72,13 +78,13 @@ export class Gateway implements ProcessComponent {
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
       const members = new MembershipClient({ nc, subjects, view: this.view, log });
       const snapshots = new SnapshotSource({ nc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log });
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log }, httpTls);
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
-      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log });
+      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());
     }

@@ -68,6 +68,17 @@ describe('cluster config', () => {
     expect(problemsOf({ ...valid(), consensus: undefined }).join()).toMatch(/^consensus: /);
   });
 
+  it('gateway TLS: mode is required, "tls" needs certFile and keyFile, mTLS needs caFile; defaults applied', () => {
+    const withTls = (tls: unknown, door = 'tls') => ({ ...valid(), gateway: { gateways: [{ id: 'g1', port: 7380, [door]: tls }] } });
+    const c = parseClusterConfig(withTls({ mode: 'tls', certFile: 'g.crt', keyFile: 'g.key' }));
+    expect(c.gateway.gateways[0].tls).toMatchObject({ mode: 'tls', clientCertRequired: false, minVersion: 'TLSv1.2', reloadIntervalMs: 1000 });
+    expect(parseClusterConfig(withTls({ mode: 'plain' }, 'httpTls')).gateway.gateways[0].httpTls?.mode).toBe('plain');
+    expect(problemsOf(withTls({ certFile: 'g.crt', keyFile: 'g.key' })).join()).toMatch(/gateway\.gateways\.0\.tls\.mode: mode must be one of/);
+    expect(problemsOf(withTls({ mode: 'tls', certFile: 'g.crt' }, 'respTls')).join()).toMatch(/respTls\.keyFile/);
+    expect(problemsOf(withTls({ mode: 'tls', certFile: 'g.crt', keyFile: 'g.key', clientCertRequired: true })).join()).toMatch(/tls\.caFile/);
+    expect(problemsOf(withTls({ mode: 'tls', certFile: 'g.crt', keyFile: 'g.key', minVersion: 'TLSv1.1' })).join()).toMatch(/tls\.minVersion/);
+  });
+
   it('loads a file, resolving dataDir next to it, and reports unreadable or non-JSON files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-config-'));
     const file = join(dir, 'cairn.json');

@@ -1,8 +1,10 @@
-import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Module, ValidationPipe, type DynamicModule, type INestApplication, type NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { nestLogger } from '@cairn/nest-runtime';
 import type { Server } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
+import { CertificateReloader, tlsServerOptions, watchTlsErrors, type DoorTls } from '../server/tls';
 import type { AddressInfo } from 'node:net';
 import { ErrorBodyFilter, validationException } from './errors';
 import { HTTP_DEPS, type HttpDeps } from './http-deps';
@@ -41,16 +43,29 @@ export class HttpApiModule {
  */
 export class HttpApi {
   private app: INestApplication | null = null;
+  private reloader: CertificateReloader | null = null;
 
-  constructor(private readonly deps: HttpDeps) {}
+  /** `tls`: the door speaks HTTPS only (docs/security.md); absent or null: plain HTTP. */
+  constructor(
+    private readonly deps: HttpDeps,
+    private readonly tls: DoorTls | null = null,
+  ) {}
 
   async listen(host: string, port: number): Promise<void> {
     const adapter = new ExpressAdapter();
     adapter.getInstance().disable('x-powered-by');
-    const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), adapter, { bodyParser: false, logger: ['error', 'warn'] });
-    if (this.deps.log) app.useLogger(nestLogger(this.deps.log));
     const limits = this.deps.limits ?? httpLimits(DEFAULT_LIMITS);
+    // Nest hands these to https.createServer as they are (its HttpsOptions type lists fewer fields).
+    const httpsOptions: NestApplicationOptions['httpsOptions'] = this.tls ? tlsServerOptions(this.tls, limits.frameDeadlineMs) : undefined;
+    const app = await NestFactory.create(HttpApiModule.forRoot(this.deps), adapter, { bodyParser: false, logger: ['error', 'warn'], httpsOptions });
+    if (this.deps.log) app.useLogger(nestLogger(this.deps.log));
     const server = app.getHttpServer() as Server;
+    if (this.tls) {
+      // As the TLV and RESP doors (tls.ts createDoorServer): handshakes in progress bounded too.
+      server.maxConnections = 2 * limits.connectionsMax;
+      watchTlsErrors(server as Server & TlsServer, 'HTTP', this.deps.log);
+      this.reloader = new CertificateReloader(server as Server & TlsServer, this.tls, this.deps.log);
+    }
     const tracked = applyHttpLimits(server, limits);
     app.use(requestIdMiddleware(this.deps.gatewayId, this.deps.log));
     app.use(pipelineLimitMiddleware(limits, this.deps.budget));
@@ -66,6 +81,7 @@ export class HttpApi {
     this.deps.metrics.trackConnections('http', tracked.count);
     await app.listen(port, host);
     this.app = app;
+    this.reloader?.start();
   }
 
   /** The bound port (useful with port 0). */
@@ -78,6 +94,7 @@ export class HttpApi {
   async close(): Promise<void> {
     const app = this.app;
     this.app = null;
+    this.reloader?.stop();
     await app?.close();
   }
 }

@@ -2,6 +2,7 @@ import { Status, statusName } from '@cairn/protocol';
 import type { NextFunction, Request, Response } from 'express';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { ByteBudget } from '../server/flow';
 import { sendError, statusOfHttp } from './errors';
 import { KV_PREFIX } from './kv-key';
@@ -63,7 +64,8 @@ export function applyHttpLimits(server: Server, limits: HttpLimits): { count: ()
   server.headersTimeout = limits.frameDeadlineMs;
   server.requestTimeout = limits.frameDeadlineMs;
   server.keepAliveTimeout = Math.min(limits.idleTimeoutMs, 2 ** 31 - 1);
-  server.on('connection', (socket: Socket) => {
+  // Over HTTPS, the request's socket (req.socket) is the TLSSocket of a completed handshake.
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
     open++;
     socket.once('close', () => open--);
     requestDeadline(socket, limits);

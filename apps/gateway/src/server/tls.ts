@@ -41,13 +41,16 @@ export function doorTlsOf(door: 'TLV' | 'RESP' | 'HTTP', host: string, own: List
   return { certFile: t.certFile, keyFile: t.keyFile, caFile: t.caFile, clientCertRequired: t.clientCertRequired, minVersion: t.minVersion, reloadIntervalMs: t.reloadIntervalMs };
 }
 
+/** The tls.createServer options of a door (a subset of TlsOptions that Nest's HttpsOptions also accepts, plus minVersion and handshakeTimeout). */
+export type DoorTlsOptions = Pick<TlsOptions, 'cert' | 'key' | 'ca' | 'minVersion' | 'requestCert' | 'rejectUnauthorized' | 'handshakeTimeout'>;
+
 /**
  * node:tls server options of a door: certificate, key and CA read now from their PEM files,
  * `requestCert`/`rejectUnauthorized` for mTLS, `minVersion`, and the handshake bounded by
  * `handshakeTimeoutMs` (the door's frameDeadlineMs: a handshake is a frame that has started).
  * @throws the read error (ENOENT, EACCES) of a file.
  */
-export function tlsServerOptions(t: DoorTls, handshakeTimeoutMs: number): TlsOptions {
+export function tlsServerOptions(t: DoorTls, handshakeTimeoutMs: number): DoorTlsOptions {
   return {
     ...secureContextOptions(t),
     minVersion: t.minVersion,
@@ -92,7 +95,7 @@ export class CertificateReloader {
   constructor(
     private readonly server: TlsServer,
     private readonly t: DoorTls,
-    private readonly log: Logger,
+    private readonly log: Logger | undefined,
     private readonly onReload?: (error?: Error) => void,
   ) {
     this.seen = filesSignature(t);
@@ -117,10 +120,10 @@ export class CertificateReloader {
       const options = secureContextOptions(this.t);
       createSecureContext(options); // throws on a key not matching its certificate, bad PEM
       this.server.setSecureContext(options);
-      this.log.info({ certFile: this.t.certFile }, 'TLS certificate reloaded');
+      this.log?.info({ certFile: this.t.certFile }, 'TLS certificate reloaded');
       this.onReload?.();
     } catch (e) {
-      this.log.warn({ certFile: this.t.certFile, err: (e as Error).message }, 'TLS files changed but do not load: still serving the previous certificate');
+      this.log?.warn({ certFile: this.t.certFile, err: (e as Error).message }, 'TLS files changed but do not load: still serving the previous certificate');
       this.onReload?.(e as Error);
     }
   }
@@ -154,6 +157,6 @@ export function createDoorServer(
 }
 
 /** Logs a TLS door's failed handshakes at debug (a scanner or a plain client must not fill the log). */
-export function watchTlsErrors(server: TlsServer, door: string, log: Logger): void {
-  server.on('tlsClientError', (e: Error & { code?: string }, socket: Socket) => log.debug({ door, remote: socket.remoteAddress, code: e.code, err: e.message }, 'TLS handshake failed'));
+export function watchTlsErrors(server: TlsServer, door: string, log: Logger | undefined): void {
+  server.on('tlsClientError', (e: Error & { code?: string }, socket: Socket) => log?.debug({ door, remote: socket.remoteAddress, code: e.code, err: e.message }, 'TLS handshake failed'));
 }

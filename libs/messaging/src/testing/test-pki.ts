@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Thrown when the `openssl` command is not on PATH; tests that need certificates skip with its message. */
+export class OpensslMissingError extends Error {
+  readonly code = 'OPENSSL_MISSING';
+  constructor() {
+    super('openssl was not found on PATH: the TLS tests make their test CA with it (`sudo apt-get install -y openssl`)');
+    this.name = 'OpensslMissingError';
+  }
+}
+
+/** A certificate and its key, as files and as PEM bytes. */
+export interface TestCert {
+  certFile: string;
+  keyFile: string;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** A private CA made at test time, and what it issues. */
+export interface TestPki {
+  dir: string;
+  caFile: string;
+  ca: Buffer;
+  /**
+   * Issues a P-256 certificate signed by this CA, valid one day, to `<dir>/<name>.crt|.key`.
+   * 'server': extendedKeyUsage serverAuth, SAN DNS:localhost and IP:127.0.0.1; 'client': clientAuth, CN = name.
+   * Issuing the same name again overwrites the files (a certificate rotated on disk).
+   */
+  issue(name: string, usage: 'server' | 'client'): TestCert;
+}
+
+/** True when the `openssl` command runs. */
+export function opensslAvailable(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/**
+ * Makes a private CA in `dir` with the `openssl` CLI (OpenSSL 1.1.1 or 3.x): `ca.crt`, `ca.key`.
+ * For tests and local clusters only: keys are unencrypted files.
+ * @throws OpensslMissingError when openssl is not installed.
+ */
+export function makeTestPki(dir: string, caName = 'cairn-test-ca'): TestPki {
+  if (!opensslAvailable()) throw new OpensslMissingError();
+  const caFile = join(dir, `${caName}.crt`);
+  const caKey = join(dir, `${caName}.key`);
+  const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  run(['req', '-x509', ...EC_KEY, '-keyout', caKey, '-out', caFile, '-days', '1', '-subj', `/CN=${caName}`]);
+  let serial = 1;
+  return {
+    dir,
+    caFile,
+    ca: readFileSync(caFile),
+    issue(name, usage) {
+      const certFile = join(dir, `${name}.crt`);
+      const keyFile = join(dir, `${name}.key`);
+      const csr = join(dir, `${name}.csr`);
+      const ext = join(dir, `${name}.ext`);
+      const san = usage === 'server' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' : '';
+      writeFileSync(ext, `${san}extendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}\nbasicConstraints=CA:FALSE\n`);
+      run(['req', ...EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${name}`]);
+      run(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-set_serial', String(Date.now() * 1000 + serial++), '-days', '1', '-extfile', ext, '-out', certFile]);
+      return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+    },
+  };
+}
