@@ -22,6 +22,10 @@ const sessionArb = fc
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ op: fc.constant(CommandOp.Set), key: bytes(), value: bytes(), condition: fc.constantFrom(CommandCondition.IfAbsent, CommandCondition.IfPresent), session: sessionArb }, { requiredKeys: ['op', 'key', 'value'] }),
   fc.record({ op: fc.constant(CommandOp.Delete), key: bytes(), value: fc.constant(Buffer.alloc(0)), session: sessionArb }, { requiredKeys: ['op', 'key', 'value'] }),
+  fc.record(
+    { op: fc.constantFrom(CommandOp.Set, CommandOp.Delete), key: bytes(), value: fc.constant(Buffer.alloc(0)), condition: fc.constant(CommandCondition.IfRevision), revision: fc.nat({ max: Number.MAX_SAFE_INTEGER }), session: sessionArb },
+    { requiredKeys: ['op', 'key', 'value', 'condition', 'revision'] },
+  ),
 );
 
 describe('write command encoding', () => {
@@ -55,13 +59,33 @@ describe('write command encoding', () => {
 
   it('refuses conditions on DEL, unknown conditions and reserved bits, on both sides', () => {
     expect(() => encodeCommand({ op: CommandOp.Delete, key: Buffer.from('k'), value: Buffer.alloc(0), condition: CommandCondition.IfPresent })).toThrow(/ConditionOnlyOnSet/);
-    expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), condition: 3 as CommandCondition })).toThrow(/condition 3/);
+    expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), condition: 4 as CommandCondition })).toThrow(/condition 4/);
     expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), session: { sessionId: 1n, seq: 1, firstPendingSeq: 2 } })).toThrow(/FirstPendingAfterSeq/);
     const body = (opByte: string) => Buffer.from('0101' + opByte + '000000016b' + '00000000', 'hex');
     expect(() => decodeCommand(body('22'))).toThrow(/condition 2 on a Delete/);
-    expect(() => decodeCommand(body('31'))).toThrow(/unknown command condition 3/);
+    expect(() => decodeCommand(body('31'))).toThrow(ProtocolError); // if-revision without its 8-byte operand
     expect(() => decodeCommand(body('41'))).toThrow(/reserved bit/);
     expect(() => decodeCommand(body('81'))).toThrow(ProtocolError); // session bit without its 24 bytes
+  });
+});
+
+describe('compare-and-swap commands (if-revision)', () => {
+  const key = Buffer.from('k');
+  it('encodes the revision operand after the session fields, on SET and DEL, byte for byte (docs/protocol.md "Write commands")', () => {
+    // op byte 0x31 = condition 3 << 4 | op 1; operand u64 5
+    expect(encodeCommand({ op: CommandOp.Set, key, value: Buffer.from('v'), condition: CommandCondition.IfRevision, revision: 5 }).toString('hex')).toBe('0101' + '31' + '0000000000000005' + '000000016b' + '0000000176');
+    // op byte 0x32: a DEL if the key is missing (revision 0), as etcd's mod_revision = 0 compare
+    expect(encodeCommand({ op: CommandOp.Delete, key, value: Buffer.alloc(0), condition: CommandCondition.IfRevision, revision: 0 }).toString('hex')).toBe('0101' + '32' + '0000000000000000' + '000000016b' + '00000000');
+    const withSession = encodeCommand({ op: CommandOp.Set, key, value: Buffer.from('v'), condition: CommandCondition.IfRevision, revision: 9, session: { sessionId: 1n, seq: 2, firstPendingSeq: 2 } });
+    expect(withSession.toString('hex')).toBe('0101' + 'b1' + '0000000000000001' + '0000000000000002' + '0000000000000002' + '0000000000000009' + '000000016b' + '0000000176');
+  });
+
+  it('refuses an operand without the condition, the condition without an operand, and operands out of range', () => {
+    expect(() => encodeCommand({ op: CommandOp.Set, key, value: Buffer.alloc(0), revision: 3 })).toThrow(/RevisionOperandIffIfRevision/);
+    expect(() => encodeCommand({ op: CommandOp.Set, key, value: Buffer.alloc(0), condition: CommandCondition.IfRevision })).toThrow(/RevisionOperandIffIfRevision/);
+    expect(() => encodeCommand({ op: CommandOp.Set, key, value: Buffer.alloc(0), condition: CommandCondition.IfRevision, revision: -1 })).toThrow(/revision operand/);
+    expect(() => encodeCommand({ op: CommandOp.Set, key, value: Buffer.alloc(0), condition: CommandCondition.IfRevision, revision: 2 ** 53 })).toThrow(/revision operand/);
+    expect(() => decodeCommand(Buffer.from('0101' + '31' + '0020000000000000' + '000000016b' + '00000000', 'hex'))).toThrow(ProtocolError); // operand >= 2^53
   });
 });
 

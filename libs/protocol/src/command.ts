@@ -3,10 +3,11 @@
  * messages that ask a storage node what applying a command did (docs/protocol.md, "Write commands"
  * and "Outcomes"). Field encodings as in `internal.ts`.
  *
- * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | bytes key | bytes value`.
- * opByte bits: 0-3 op (1 Set, 2 Delete), 4-5 condition (0 none, 1 if-absent, 2 if-present; Set
- * only), 6 reserved (0), 7 session fields present. A plain Set/Delete is byte-for-byte the
- * encoding that predates conditions and sessions, so logs written before them decode unchanged.
+ * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | bytes key | bytes value`.
+ * opByte bits: 0-3 op (1 Set, 2 Delete), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set
+ * only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 reserved (0),
+ * 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
+ * conditions and sessions, so logs written before them decode unchanged.
  */
 import { ByteReader, ByteWriter, bytesFieldBytes } from './bytes';
 import { ProtocolError } from './constants';
@@ -33,6 +34,11 @@ export enum CommandCondition {
   IfAbsent = 1,
   /** Apply only when the key exists (SET XX). */
   IfPresent = 2,
+  /**
+   * Apply only when the key's mod revision equals `Command.revision` (compare-and-swap; a missing
+   * key compares as revision 0, as in etcd). Set or Delete.
+   */
+  IfRevision = 3,
 }
 
 /**
@@ -53,6 +59,8 @@ export interface Command {
   value: Uint8Array;
   /** Absent = None. Only Set may carry a condition. */
   condition?: CommandCondition;
+  /** IfRevision only (required there): the mod revision the key must have, 0 = the key must be missing. Integer in 0..2^53-1. */
+  revision?: number;
   /** Absent = a write outside any session (no deduplication). */
   session?: CommandSession;
 }
@@ -70,15 +78,18 @@ export const COMMAND_BODY_BYTES_MIN = 1 + 4 + 4;
 
 /** Encoded size of a command body (no message header), bytes. */
 export function commandBodyBytes(c: Command): number {
-  return 1 + (c.session ? SESSION_FIELDS_BYTES : 0) + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
+  return 1 + (c.session ? SESSION_FIELDS_BYTES : 0) + (c.condition === CommandCondition.IfRevision ? 8 : 0) + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
 }
 
-/** @throws RangeError on an unknown op or condition, a condition on Delete, or session fields out of range. */
+/** @throws RangeError on an unknown op or condition, an existence condition on Delete, a bad or misplaced revision operand, or session fields out of range. */
 export function writeCommandBody(w: ByteWriter, c: Command): void {
   if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete) throw new RangeError(`unknown command op ${c.op as number}`);
   const condition = c.condition ?? CommandCondition.None;
-  if (condition !== CommandCondition.None && condition !== CommandCondition.IfAbsent && condition !== CommandCondition.IfPresent) throw new RangeError(`unknown command condition ${condition as number}`);
-  if (condition !== CommandCondition.None && c.op !== CommandOp.Set) throw new RangeError('ConditionOnlyOnSet: a Delete carries no condition');
+  if (condition < CommandCondition.None || condition > CommandCondition.IfRevision) throw new RangeError(`unknown command condition ${condition as number}`);
+  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && c.op !== CommandOp.Set) throw new RangeError('ConditionOnlyOnSet: a Delete carries no existence condition');
+  const cas = condition === CommandCondition.IfRevision;
+  if (cas !== (c.revision !== undefined)) throw new RangeError('RevisionOperandIffIfRevision: a revision operand goes with the if-revision condition and only with it');
+  if (cas && (!Number.isSafeInteger(c.revision) || c.revision! < 0)) throw new RangeError(`revision operand must be an integer in 0..2^53-1, got ${c.revision}`);
   w.u8(c.op | (condition << CONDITION_SHIFT) | (c.session ? SESSION_BIT : 0));
   if (c.session) {
     const s = c.session;
@@ -86,18 +97,18 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
     if (s.firstPendingSeq > s.seq) throw new RangeError(`FirstPendingAfterSeq: firstPendingSeq ${s.firstPendingSeq} > seq ${s.seq}`);
     w.u32(Number(s.sessionId >> 32n)).u32(Number(s.sessionId & 0xffff_ffffn)).u64(s.seq).u64(s.firstPendingSeq);
   }
+  if (cas) w.u64(c.revision!);
   w.bytes(c.key).bytes(c.value);
 }
 
-/** @throws ProtocolError on an unknown op, condition or reserved bit, or a condition on Delete. */
+/** @throws ProtocolError on an unknown op, condition or reserved bit, an existence condition on Delete, or a Delete with a value. */
 export function readCommandBody(r: ByteReader): Command {
   const b = r.u8();
   const op = b & OP_MASK;
   if (op !== CommandOp.Set && op !== CommandOp.Delete) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
   if (b & RESERVED_BIT) throw new ProtocolError(`reserved bit set in command op byte 0x${b.toString(16)}`);
   const condition = (b & CONDITION_MASK) >> CONDITION_SHIFT;
-  if (condition > CommandCondition.IfPresent) throw new ProtocolError(`unknown command condition ${condition}`);
-  if (condition !== CommandCondition.None && op !== CommandOp.Set) throw new ProtocolError(`condition ${condition} on a Delete command`);
+  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && op !== CommandOp.Set) throw new ProtocolError(`condition ${condition} on a Delete command`);
   const c: Command = { op, key: Buffer.alloc(0), value: Buffer.alloc(0) };
   if (condition !== CommandCondition.None) c.condition = condition;
   if (b & SESSION_BIT) {
@@ -107,6 +118,7 @@ export function readCommandBody(r: ByteReader): Command {
     if (firstPendingSeq > seq) throw new ProtocolError(`firstPendingSeq ${firstPendingSeq} > seq ${seq}`);
     c.session = { sessionId, seq, firstPendingSeq };
   }
+  if (condition === CommandCondition.IfRevision) c.revision = r.u64();
   c.key = r.bytes();
   c.value = r.bytes();
   return c;

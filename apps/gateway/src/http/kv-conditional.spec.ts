@@ -3,7 +3,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { fakeStore } from '../resp/testing';
 import { HttpApi } from './http-api';
 
-describe('PUT /v1/kv/:key?if=absent|present (conditional writes)', () => {
+describe('PUT/DELETE /v1/kv/:key?if=absent|present|revision:N (conditional writes)', () => {
   let api: HttpApi;
   let base: string;
   let store: ReturnType<typeof fakeStore>;
@@ -38,7 +38,29 @@ describe('PUT /v1/kv/:key?if=absent|present (conditional writes)', () => {
   it('refuses any other value of if with 400', async () => {
     const r = await put('k', 'v', 'maybe');
     expect(r.status).toBe(400);
-    expect(((await r.json()) as { message: string }).message).toMatch(/if must be absent or present/);
+    expect(((await r.json()) as { message: string }).message).toMatch(/if must be absent, present or revision:N/);
+    for (const bad of ['revision:', 'revision:-1', 'revision:1.5', 'revision:12345678901234567', 'revision:0x10']) expect((await put('k', 'v', bad)).status).toBe(400);
+    const d = await fetch(`${base}/v1/kv/k?if=absent`, { method: 'DELETE' });
+    expect(d.status).toBe(400);
+    expect(((await d.json()) as { message: string }).message).toMatch(/if must be revision:N/);
     expect(store.data.size).toBe(0);
+  });
+
+  it('applies if=revision:N (compare-and-swap) only when the mod revision is N, 0 meaning missing, on PUT and DELETE; 412 otherwise', async () => {
+    const created = await put('c', 'a', 'revision:0');
+    expect(created.status).toBe(200);
+    expect(await created.json()).toEqual({ revision: 1 });
+    const stale = await put('c', 'b', 'revision:0');
+    expect(stale.status).toBe(412);
+    expect(await stale.json()).toEqual({ error: 'CONDITION_FAILED', message: "the key's mod revision is not 0 (if=revision:0)" });
+    expect(stale.headers.get('x-cairn-revision')).toBe('2');
+    expect((await put('c', 'b', 'revision:1')).status).toBe(200);
+    expect(store.data.get('c')?.value.toString()).toBe('b');
+    const delStale = await fetch(`${base}/v1/kv/c?if=revision:1`, { method: 'DELETE' });
+    expect(delStale.status).toBe(412);
+    expect(store.data.has('c')).toBe(true);
+    const delOk = await fetch(`${base}/v1/kv/c?if=revision:3`, { method: 'DELETE' });
+    expect(delOk.status).toBe(200);
+    expect(store.data.has('c')).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, Inject, Put, Query, Req, Res } from '@nestjs/common';
 import { CommandCondition, Status } from '@cairn/protocol';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import type { Request, Response } from 'express';
 import { KvSession, type KvResult } from '../paths/kv-session';
 import { CairnHttpException } from './errors';
@@ -39,12 +39,33 @@ export class RangeKvQuery {
   @IsOptional() @Transform(toBool) @IsBoolean({ message: 'stale must be true or false' }) stale?: boolean;
 }
 
+/** `if=revision:N`: N a decimal integer in 0..2^53-1 (at most 16 digits, so no precision is lost before the bound check). */
+const IF_REVISION = /^revision:(\d{1,16})$/;
+
+/** The compare-and-swap operand of an `if` query value, or undefined when it is not `revision:N`. */
+function ifRevisionOf(q: string | undefined): number | undefined {
+  const m = q === undefined ? null : IF_REVISION.exec(q);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** `PUT /v1/kv/:key` query. */
 export class PutKvQuery {
-  /** Conditional write, evaluated atomically where it is applied: `absent` = only if the key does not exist (SET NX), `present` = only if it does (SET XX). Not applied → 412. */
+  /**
+   * Conditional write, evaluated atomically where it is applied: `absent` = only if the key does
+   * not exist (SET NX), `present` = only if it does (SET XX), `revision:N` = only if the key's mod
+   * revision is N (compare-and-swap; 0 = only if missing). Not applied → 412.
+   */
   @IsOptional()
-  @IsIn(['absent', 'present'], { message: 'if must be absent or present' })
-  if?: 'absent' | 'present';
+  @Matches(/^(absent|present|revision:\d{1,16})$/, { message: 'if must be absent, present or revision:N (N an integer in 0..2^53-1)' })
+  if?: string;
+}
+
+/** `DELETE /v1/kv/:key` query. */
+export class DeleteKvQuery {
+  /** `revision:N`: delete only if the key's mod revision is N (compare-and-swap). Not applied → 412. */
+  @IsOptional()
+  @Matches(/^revision:\d{1,16}$/, { message: 'if must be revision:N (N an integer in 0..2^53-1)' })
+  if?: string;
 }
 
 /**
@@ -110,18 +131,26 @@ export class KvController {
     const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     this.deps.budget?.observeValue(value.length);
     const condition = query.if === 'absent' ? CommandCondition.IfAbsent : query.if === 'present' ? CommandCondition.IfPresent : CommandCondition.None;
-    const r = await this.session().set(key, value, { condition });
+    const ifRevision = ifRevisionOf(query.if);
+    const r = await this.session().set(key, value, { condition, ifRevision });
     if (r.status === Status.ConditionFailed) {
       // 412 with the index the condition was evaluated at, so a client can read at least that state.
       res.setHeader('X-Cairn-Revision', String(r.revision));
-      throw new CairnHttpException(Status.ConditionFailed, query.if === 'absent' ? 'the key exists (if=absent)' : 'the key does not exist (if=present)');
+      const why = query.if === 'absent' ? 'the key exists (if=absent)' : query.if === 'present' ? 'the key does not exist (if=present)' : `the key's mod revision is not ${ifRevision} (if=${query.if})`;
+      throw new CairnHttpException(Status.ConditionFailed, why);
     }
     written(res, r);
   }
 
   @Delete(':key')
-  async del(@KvKey() key: Buffer, @Res() res: Response): Promise<void> {
-    written(res, await this.session().del(key));
+  async del(@KvKey() key: Buffer, @Query() query: DeleteKvQuery, @Res() res: Response): Promise<void> {
+    const ifRevision = ifRevisionOf(query.if);
+    const r = await this.session().del(key, { ifRevision });
+    if (r.status === Status.ConditionFailed) {
+      res.setHeader('X-Cairn-Revision', String(r.revision));
+      throw new CairnHttpException(Status.ConditionFailed, `the key's mod revision is not ${ifRevision} (if=${query.if})`);
+    }
+    written(res, r);
   }
 
   private session(): KvSession {

@@ -1,4 +1,4 @@
-import { Status } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, type Command } from '@cairn/protocol';
 import { KvSession } from './kv-session';
 import type { ReadIndexClient, ReadIndexResult } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -48,5 +48,26 @@ describe('KvSession', () => {
     expect(await t.s.set(Buffer.from('kkkkk'), Buffer.from('v'))).toMatchObject({ status: Status.TooLarge });
     expect(await t.s.set(Buffer.from('k'), Buffer.alloc(9))).toMatchObject({ status: Status.TooLarge });
     expect(await t.s.del(Buffer.from('k'))).toMatchObject({ status: Status.Ok, revision: 7 });
+  });
+
+  it('sends a compare-and-swap SET or DEL as an IF_REVISION command and refuses bad operands without writing', async () => {
+    const sent: Command[] = [];
+    const paths = {
+      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) } as unknown as ReadPath,
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.ConditionFailed, revision: 9, message: 'condition not met' }) } as unknown as WritePath,
+      limits: { keyBytesMax: 4, valueBytesMax: 8 },
+    };
+    const s = new KvSession(paths);
+    expect(await s.set(Buffer.from('k'), Buffer.from('v'), { ifRevision: 3 })).toMatchObject({ status: Status.ConditionFailed, revision: 9 });
+    expect(await s.del(Buffer.from('k'), { ifRevision: 0 })).toMatchObject({ status: Status.ConditionFailed });
+    expect(sent.map((c) => [c.op, c.condition, c.revision])).toEqual([
+      [CommandOp.Set, CommandCondition.IfRevision, 3],
+      [CommandOp.Delete, CommandCondition.IfRevision, 0],
+    ]);
+    // the failed compare was evaluated at index 9: later reads of this session see at least that state
+    expect(s.lastAcknowledgedIndex()).toBe(9);
+    expect(await s.set(Buffer.from('k'), Buffer.from('v'), { ifRevision: -1 })).toMatchObject({ status: Status.BadRequest });
+    expect(await s.set(Buffer.from('k'), Buffer.from('v'), { ifRevision: 1, condition: CommandCondition.IfAbsent })).toMatchObject({ status: Status.BadRequest });
+    expect(sent).toHaveLength(2);
   });
 });

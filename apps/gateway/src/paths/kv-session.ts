@@ -105,20 +105,28 @@ export class KvSession {
   /**
    * SET. With a `condition` (IF_ABSENT = SET NX, IF_PRESENT = SET XX) the condition is evaluated
    * atomically where the write is applied, in log order: OK when it held and the value was
-   * written, CONDITION_FAILED (nothing written) when it did not.
+   * written, CONDITION_FAILED (nothing written) when it did not. `ifRevision` (compare-and-swap,
+   * etcd's `mod_revision ==` compare) writes only when the key's mod revision equals it (0 = the
+   * key must be missing); it excludes `condition`.
    */
-  set(key: Uint8Array, value: Uint8Array, opts: { condition?: CommandCondition } = {}): Promise<KvResult> {
-    return this.write(CommandOp.Set, key, value, opts.condition ?? CommandCondition.None);
+  set(key: Uint8Array, value: Uint8Array, opts: { condition?: CommandCondition; ifRevision?: number } = {}): Promise<KvResult> {
+    return this.write(CommandOp.Set, key, value, opts.condition ?? CommandCondition.None, opts.ifRevision);
   }
 
-  del(key: Uint8Array): Promise<KvResult> {
-    return this.write(CommandOp.Delete, key, EMPTY, CommandCondition.None);
+  /** DEL; with `ifRevision` only when the key's mod revision equals it (evaluated like a conditional SET). */
+  del(key: Uint8Array, opts: { ifRevision?: number } = {}): Promise<KvResult> {
+    return this.write(CommandOp.Delete, key, EMPTY, CommandCondition.None, opts.ifRevision);
   }
 
-  private async write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition): Promise<KvResult> {
+  private async write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition, ifRevision: number | undefined): Promise<KvResult> {
     const bad = this.check(key, value);
     if (bad) return bad;
-    const w = await this.paths.writes.submit(condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition });
+    if (ifRevision !== undefined) {
+      if (condition !== CommandCondition.None) return fail(Status.BadRequest, 'a revision condition excludes IF_ABSENT / IF_PRESENT');
+      if (!Number.isSafeInteger(ifRevision) || ifRevision < 0) return fail(Status.BadRequest, `revision condition must be an integer in 0..2^53-1, got ${ifRevision}`);
+    }
+    const command = ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition };
+    const w = await this.paths.writes.submit(command);
     // A failed condition was evaluated at its index: later reads must not see an older state either.
     if ((w.status === Status.Ok || w.status === Status.ConditionFailed) && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
     return { status: w.status, revision: w.revision, value: EMPTY, message: w.message };

@@ -23,8 +23,9 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
       later<WriteResult>('write', Buffer.from(c.key).toString(), 0, () => {
         if (opts.fail) return { status: opts.fail.status, revision: 0, message: opts.fail.message };
         const revision = ++index;
-        const exists = data.has(Buffer.from(c.key).toString('latin1'));
-        if (c.condition && exists !== (c.condition === CommandCondition.IfPresent)) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
+        const current = data.get(Buffer.from(c.key).toString('latin1'));
+        const holds = c.condition === CommandCondition.IfRevision ? (current?.revision ?? 0) === c.revision : !c.condition || (current !== undefined) === (c.condition === CommandCondition.IfPresent);
+        if (!holds) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
         if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision });
         else data.delete(Buffer.from(c.key).toString('latin1'));
         return { status: Status.Ok, revision, message: '' };

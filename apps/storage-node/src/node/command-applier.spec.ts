@@ -12,7 +12,7 @@ const entries = (from: number, cmds: (Command | 'noop')[]): WireEntry[] =>
 /** A storage node's apply loop in miniature: a real engine, the applier in front of it. */
 async function node(dir: string) {
   const engine = await BitcaskEngine.open({ dir });
-  const applier = new CommandApplier({ exists: (k) => engine.get(k) !== null });
+  const applier = new CommandApplier({ modRevision: (k) => engine.get(k)?.revision ?? 0 });
   return {
     engine,
     applier,
@@ -96,20 +96,38 @@ describe('CommandApplier', () => {
     await c2.engine.close();
   });
 
+  it('applies IF_REVISION (compare-and-swap on the mod revision) to SET and DEL, a missing key comparing as 0, within and across batches', async () => {
+    const n = await node(dir);
+    const cas = (op: CommandOp, key: string, value: string, revision: number): Command => ({ op, key: Buffer.from(key), value: Buffer.from(value), condition: CommandCondition.IfRevision, revision });
+    // 1: create only if missing (rev 0); 2: stale CAS on 0 fails; 3: CAS on 1 (written in this same batch) holds; 4: CAS on 1 again fails (now 3)
+    await n.apply(entries(1, [cas(CommandOp.Set, 'c', 'a', 0), cas(CommandOp.Set, 'c', 'b', 0), cas(CommandOp.Set, 'c', 'c', 1), cas(CommandOp.Set, 'c', 'd', 1)]));
+    expect(n.value('c')).toBe('c');
+    expect(n.engine.get(Buffer.from('c'))?.revision).toBe(3);
+    // across batches (read from the engine): DEL on a stale revision fails, on the current one deletes; then the key compares as 0 again
+    await n.apply(entries(5, [cas(CommandOp.Delete, 'c', '', 1)]));
+    await n.apply(entries(6, [cas(CommandOp.Delete, 'c', '', 3), cas(CommandOp.Set, 'c', 'e', 3), cas(CommandOp.Set, 'c', 'f', 0)]));
+    expect(n.value('c')).toBe('f');
+    const outcomes = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => n.applier.outcome(i).outcome);
+    const { Applied: A, ConditionFailed: F } = ApplyOutcome;
+    expect(outcomes).toEqual([A, F, A, F, F, A, F, A]);
+    expect(n.engine.appliedIndex()).toBe(8);
+    await n.engine.close();
+  });
+
   it('bounds the results table: the oldest result is forgotten first and then answered Unknown', () => {
     const present = new Set<string>();
-    const applier = new CommandApplier({ exists: (k) => present.has(Buffer.from(k).toString()), resultsMax: 3 });
+    const applier = new CommandApplier({ modRevision: (k) => (present.has(Buffer.from(k).toString()) ? 1 : 0), resultsMax: 3 });
     const out = applier.toEngineEntries(entries(1, [set('a', '1', CommandCondition.IfAbsent), set('b', '1', CommandCondition.IfAbsent), set('a', '2', CommandCondition.IfAbsent), set('c', '1', CommandCondition.IfPresent)]));
     expect(out.engine.map((e) => e.op)).toEqual([EngineOp.Set, EngineOp.Set, EngineOp.Noop, EngineOp.Noop]);
     expect(applier.resultsSize()).toBe(3);
     expect(applier.outcome(1)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });
     expect(applier.outcome(2)).toEqual({ outcome: ApplyOutcome.Applied, revision: 2 });
-    expect(() => new CommandApplier({ exists: () => false, resultsMax: 0 })).toThrow(/resultsMax/);
+    expect(() => new CommandApplier({ modRevision: () => 0, resultsMax: 0 })).toThrow(/resultsMax/);
   });
 
   it('applies an undecodable command as a no-op and reports it', () => {
     const bad: number[] = [];
-    const applier = new CommandApplier({ exists: () => false, onUndecodable: (i) => bad.push(i) });
+    const applier = new CommandApplier({ modRevision: () => 0, onUndecodable: (i) => bad.push(i) });
     const out = applier.toEngineEntries([{ index: 1, term: 1, type: 0, data: Buffer.from('0101ff', 'hex') }]);
     expect(out.engine[0].op).toBe(EngineOp.Noop);
     expect(bad).toEqual([1]);

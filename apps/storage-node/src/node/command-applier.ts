@@ -11,8 +11,8 @@ export const APPLY_RESULTS_MAX = 65_536;
 export type { ApplyResult } from './apply-result';
 
 export interface CommandApplierOptions {
-  /** Whether `key` exists in the engine's state (everything handed to the engine so far). */
-  exists(key: Uint8Array): boolean;
+  /** The mod revision of `key` in the engine's state (everything handed to the engine so far), 0 when it does not exist. */
+  modRevision(key: Uint8Array): number;
   /** Bound of the results table; the oldest result is forgotten first (then answered Unknown). */
   resultsMax?: number;
   /** Called for a committed entry whose data does not decode (it is applied as a no-op). */
@@ -31,7 +31,8 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * The deterministic part of applying committed entries: turns Raft entries into engine entries,
- * evaluating each conditional Set (IF_ABSENT / IF_PRESENT) against the state right before it: the
+ * evaluating each conditional write (IF_ABSENT / IF_PRESENT on Set; IF_REVISION, compare-and-swap
+ * on the key's mod revision, on Set and Delete) against the state right before it: the
  * engine's state plus the entries earlier in the same batch. The same log order therefore gives
  * the same outcome on every storage node, and a replay after a restart gives it again.
  *
@@ -55,17 +56,17 @@ export class CommandApplier {
 
   /** Engine entries for `entries` (contiguous, in index order), outcomes recorded. Call once per entry, in log order. */
   toEngineEntries(entries: WireEntry[]): AppliedBatch {
-    // Keys written earlier in this batch: the engine sees them only once the batch is applied.
-    const batchState = new Map<string, boolean>();
-    const exists = (key: Uint8Array): boolean => {
+    // Mod revisions of keys written earlier in this batch (0 = deleted): the engine sees them only once the batch is applied.
+    const batchState = new Map<string, number>();
+    const modRevision = (key: Uint8Array): number => {
       const s = batchState.get(Buffer.from(key).toString('latin1'));
-      return s ?? this.opts.exists(key);
+      return s ?? this.opts.modRevision(key);
     };
     const out: EngineEntry[] = new Array(entries.length);
     const sessionRecords: SessionRecord[] = [];
     for (let i = 0; i < entries.length; i++) {
-      const ee = this.toEngineEntry(entries[i], exists, sessionRecords);
-      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set);
+      const ee = this.toEngineEntry(entries[i], modRevision, sessionRecords);
+      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set ? ee.index : 0);
       out[i] = ee;
     }
     return { engine: out, sessionRecords };
@@ -90,7 +91,7 @@ export class CommandApplier {
     return this.results.size;
   }
 
-  private toEngineEntry(e: WireEntry, exists: (key: Uint8Array) => boolean, sessionRecords: SessionRecord[]): EngineEntry {
+  private toEngineEntry(e: WireEntry, modRevision: (key: Uint8Array) => number, sessionRecords: SessionRecord[]): EngineEntry {
     const noop: EngineEntry = { index: e.index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
     if (e.type === ENTRY_TYPE_NOOP) return noop;
     let c;
@@ -104,14 +105,14 @@ export class CommandApplier {
     }
     const sessions = this.opts.sessions;
     if (c.session && sessions) {
-      const d = sessions.apply(e.index, c.session, () => evaluate(c, e.index, exists));
+      const d = sessions.apply(e.index, c.session, () => evaluate(c, e.index, modRevision));
       sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
       if (d.kind === 'stale') return noop;
       if (c.condition || d.kind === 'duplicate') this.record(e.index, d.result);
       return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index) : noop;
     }
     if (!c.condition) return write(c, e.index);
-    const r = evaluate(c, e.index, exists);
+    const r = evaluate(c, e.index, modRevision);
     this.record(e.index, r);
     return r.outcome === ApplyOutcome.Applied ? write(c, e.index) : noop;
   }
@@ -126,11 +127,26 @@ export class CommandApplier {
   }
 }
 
-/** Whether `c` applies at `index` given the state right before it: its condition (if any) against `exists`. */
-function evaluate(c: Command, index: number, exists: (key: Uint8Array) => boolean): ApplyResult {
-  const condition = c.condition ?? CommandCondition.None;
-  const holds = condition === CommandCondition.None || exists(c.key) === (condition === CommandCondition.IfPresent);
+/**
+ * Whether `c` applies at `index` given the state right before it: its condition (if any) against
+ * the key's mod revision (0 = missing; a live key's revision is the index that wrote it, ≥ 1).
+ */
+function evaluate(c: Command, index: number, modRevision: (key: Uint8Array) => number): ApplyResult {
+  const holds = conditionHolds(c, modRevision);
   return { outcome: holds ? ApplyOutcome.Applied : ApplyOutcome.ConditionFailed, revision: index };
+}
+
+function conditionHolds(c: Command, modRevision: (key: Uint8Array) => number): boolean {
+  switch (c.condition ?? CommandCondition.None) {
+    case CommandCondition.None:
+      return true;
+    case CommandCondition.IfAbsent:
+      return modRevision(c.key) === 0;
+    case CommandCondition.IfPresent:
+      return modRevision(c.key) !== 0;
+    case CommandCondition.IfRevision:
+      return modRevision(c.key) === c.revision;
+  }
 }
 
 function write(c: Command, index: number): EngineEntry {

@@ -208,7 +208,7 @@ export class StorageNode {
     });
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
-      exists: (key) => this.engine.get(key) !== null,
+      modRevision: (key) => this.engine.get(key)?.revision ?? 0,
       onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
     });
     this.storesOpen = true;
