@@ -135,7 +135,7 @@ export default [
     // Network clients: the SDK's TCP connection and the RESP test client. The SDK runs inside the
     // user's process, so its request deadlines and reconnect timers are real ones.
     files: ['libs/client/src/client.ts', 'libs/client/src/pool.ts', 'libs/resp/src/socket-client.ts'],
-    rules: { 'no-restricted-imports': noNodeBuiltins(['net', 'events']), 'no-restricted-globals': 'off', 'no-restricted-properties': 'off' },
+    rules: { 'no-restricted-imports': noNodeBuiltins(['net', 'tls', 'events']), 'no-restricted-globals': 'off', 'no-restricted-properties': 'off' },
   },
   {
     // Still on real time until the disk and clock are injected into them (issue 10, in progress):

@@ -207,6 +207,24 @@ describe('cairn commands', () => {
     expect(h.connects.slice(1).map((c) => c.endpoints)).toEqual([[{ host: 'a', port: 1 }], [{ host: 'b', port: 2 }], [{ host: 'a', port: 1 }]]);
     expect(h.connects.slice(1).every((c) => c.retries === 'none')).toBe(true);
   });
+
+  it('--tls, --cacert, --cert, --key reach connect as TLS options with the files read; a lone --cert or a missing file exits 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-cli-tls-'));
+    for (const f of ['ca.crt', 'c.crt', 'c.key']) writeFileSync(join(dir, f), `PEM ${f}`);
+    const h = harness();
+    expect(await h.cairn('get', 'k')).toBe(1);
+    expect(h.connects[0].tls).toBeUndefined();
+    expect(await h.cairn('--tls', 'get', 'k')).toBe(1);
+    expect(h.connects[1].tls).toEqual({});
+    expect(await h.cairn('--cacert', join(dir, 'ca.crt'), '--cert', join(dir, 'c.crt'), '--key', join(dir, 'c.key'), 'get', 'k')).toBe(1);
+    expect(h.connects[2].tls).toEqual({ ca: Buffer.from('PEM ca.crt'), cert: Buffer.from('PEM c.crt'), key: Buffer.from('PEM c.key') });
+    expect(await h.cairn('--tls', '--endpoints', 'a:1', 'bench', '--clients', '1', '--requests', '1')).toBe(0);
+    expect(h.connects[3].tls).toEqual({});
+    expect(await h.cairn('--cert', join(dir, 'c.crt'), 'get', 'k')).toBe(2);
+    expect(h.stderr.text).toContain('--cert and --key go together');
+    expect(await h.cairn('--cacert', join(dir, 'missing.crt'), 'get', 'k')).toBe(2);
+    expect(h.stderr.text).toContain('cannot read --cacert');
+  });
 });
 
 describe('--version, --json, errors that say what to check', () => {

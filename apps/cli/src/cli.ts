@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import type { ClientTlsOptions } from '@cairn/client';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
@@ -38,6 +39,8 @@ export interface ConnectOptions {
    * answers; import/verify retry rows themselves, transfer.ts `retryRow`).
    */
   retries: 'pool' | 'none';
+  /** TLS to every endpoint (`--tls`, `--cacert`, `--cert`, `--key`); absent: plain TCP. */
+  tls?: ClientTlsOptions;
 }
 
 export interface CliDeps {
@@ -72,6 +75,29 @@ interface GlobalOpts {
   gateway?: string;
   config?: string;
   timeout: number;
+  tls?: boolean;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * The client TLS options of `--tls`, `--cacert`, `--cert`, `--key` (etcdctl's names): TLS when any
+ * is given; the files are read here (PEM). @throws UsageError for `--cert` without `--key` (or the
+ * reverse) and an unreadable file.
+ */
+export function tlsOptionsOf(g: Pick<GlobalOpts, 'tls' | 'cacert' | 'cert' | 'key'>): ClientTlsOptions | undefined {
+  if (!g.tls && !g.cacert && !g.cert && !g.key) return undefined;
+  if (!g.cert !== !g.key) throw new UsageError('--cert and --key go together (a client certificate and its private key)');
+  const read = (flag: string, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new UsageError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
+    }
+  };
+  return { ca: read('--cacert', g.cacert), cert: read('--cert', g.cert), key: read('--key', g.key) };
 }
 
 function positiveInt(name: string) {
@@ -110,6 +136,10 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
     .option('-c, --config <file>', 'cluster config file to take the gateway addresses from')
     .option('-t, --timeout <ms>', 'deadline of one request, ms (retries and failover included)', positiveInt('--timeout'), 5_000)
     .option('--json', 'print the result as one JSON object on stdout (every command)')
+    .option('--tls', "connect with TLS, verifying the gateway's certificate (implied by --cacert, --cert, --key)")
+    .option('--cacert <file>', "PEM CA certificate(s) the gateway's certificate must chain to (default: Node's root CAs)")
+    .option('--cert <file>', 'PEM client certificate, for a gateway door with mTLS (with --key)')
+    .option('--key <file>', 'PEM private key of --cert')
     .version(deps.version ?? cliVersion(), '-V, --version', 'print the version of cairn')
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n`)
     .showHelpAfterError()
@@ -128,7 +158,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
       state.hint = { endpoints, timeoutMs: g.timeout };
       return endpoints;
     },
-    connect: (cmd, inflightMax, retries) => deps.connect({ endpoints: ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries }),
+    connect: (cmd, inflightMax, retries) => deps.connect({ endpoints: ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries, tls: tlsOptionsOf(globals(cmd)) }),
     withClient: async (cmd, fn) => {
       const c = await ctx.connect(cmd, 16, 'pool');
       try {
@@ -249,9 +279,10 @@ function addBenchCommand(program: Command, ctx: Ctx): void {
       const inflightMax = Math.max(cfg.pipeline, cfg.warmupKeys ? WARMUP_PIPELINE : 1);
       const tty = deps.stderr.isTTY === true;
       let opened = 0;
+      const tls = tlsOptionsOf(g);
       const report = await runBench(cfg, {
         // Each bench client is one connection; clients are spread round-robin over the endpoints.
-        connect: () => deps.connect({ endpoints: [endpoints[opened++ % endpoints.length]], requestTimeoutMs: g.timeout, inflightMax, retries: 'none' }),
+        connect: () => deps.connect({ endpoints: [endpoints[opened++ % endpoints.length]], requestTimeoutMs: g.timeout, inflightMax, retries: 'none', tls }),
         onProgress: (p) => deps.stderr.write(tty ? `\r${formatProgress(cfg.op, p)}\x1b[K` : `${formatProgress(cfg.op, p)}\n`),
         now: deps.benchClock,
       });

@@ -14,6 +14,7 @@ export function poolOptions(o: ConnectOptions): PoolOptions {
     requestTimeoutMs: o.requestTimeoutMs,
     inflightMax: o.inflightMax,
     attemptsMax: o.retries === 'none' ? 1 : undefined,
+    tls: o.tls,
   };
 }
 

@@ -1,13 +1,33 @@
 import { Opcode, ProtocolError, ResponseDecoder, VALUE_BYTES_CEILING, encodeRequest, opcodeName, statusName, type Response } from '@cairn/protocol';
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 
 export type { GetOptions, GetResult, RequestOptions } from './commands';
 
+/**
+ * TLS to a gateway door (docs/security.md); names as node:tls, nats.js and etcd clients use them.
+ * PEM contents, not file names (the CLI reads `--cacert`, `--cert`, `--key` files).
+ */
+export interface ClientTlsOptions {
+  /** CA certificates the gateway's certificate must chain to; default Node's bundled root CAs. */
+  ca?: string | Buffer | (string | Buffer)[];
+  /** Client certificate chain, for a door with mTLS (`clientCertRequired`). */
+  cert?: string | Buffer;
+  /** Private key of `cert`. */
+  key?: string | Buffer;
+  /** Name sent as SNI and checked against the gateway's certificate; default `host` (checked against its IP SANs when an address). */
+  servername?: string;
+  /** false skips the certificate check (tests only: anyone in the path can then read everything); default true. */
+  rejectUnauthorized?: boolean;
+}
+
 export interface ClientOptions {
   host: string;
   port: number;
+  /** TLS to the gateway (`true`: with the default CAs); absent: plain TCP. */
+  tls?: ClientTlsOptions | boolean;
   /** TCP connect timeout, ms; default 5000. */
   connectTimeoutMs?: number;
   /** Per-request timeout, ms, counted from the call (waiting for an in-flight slot included); default 16000: a gateway answers a write within writeTimeoutMs + readTimeoutMs + 0.2 s (10 + 5 s by default; docs/protocol.md, "The longest wait for a final answer"). */
@@ -42,7 +62,7 @@ interface Call {
   onAbort: (() => void) | null;
 }
 
-type ResolvedOptions = Required<ClientOptions>;
+type ResolvedOptions = Required<Omit<ClientOptions, 'tls'>> & { tls: ClientTlsOptions | null };
 
 /** Options with defaults applied. @throws RangeError on a non-positive or non-integer bound. */
 function resolveOptions(o: ClientOptions): ResolvedOptions {
@@ -51,12 +71,17 @@ function resolveOptions(o: ClientOptions): ResolvedOptions {
   return {
     host: o.host,
     port: o.port,
+    tls: o.tls === true ? {} : o.tls || null,
     connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs),
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
     inflightMax: positiveInt('inflightMax', o.inflightMax ?? DEFAULTS.inflightMax),
     waitingMax: positiveInt('waitingMax', o.waitingMax ?? DEFAULTS.waitingMax),
     payloadBytesMax,
   };
+}
+
+function tlsConnectionOptions(host: string, port: number, t: ClientTlsOptions): ConnectionOptions {
+  return { host, port, ca: t.ca, cert: t.cert, key: t.key, servername: t.servername, rejectUnauthorized: t.rejectUnauthorized ?? true };
 }
 
 /**
@@ -112,14 +137,16 @@ export class CairnClient extends KvCommands {
   }
 
   /**
-   * Opens the connection. @throws the socket error of a failed connect (e.g. code ECONNREFUSED,
-   * ENOTFOUND), TimeoutError after `connectTimeoutMs`, RangeError on bad options.
+   * Opens the connection (with `tls`: a TLS handshake too, within `connectTimeoutMs`).
+   * @throws the socket error of a failed connect (e.g. code ECONNREFUSED, ENOTFOUND) or handshake
+   * (e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, a TLS alert such as
+   * "certificate required"), TimeoutError after `connectTimeoutMs`, RangeError on bad options.
    */
   static async connect(options: ClientOptions): Promise<CairnClient> {
     const opts = resolveOptions(options);
     const { connectTimeoutMs } = opts;
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: opts.host, port: opts.port });
+      const socket = opts.tls ? tlsConnect(tlsConnectionOptions(opts.host, opts.port, opts.tls)) : netConnect({ host: opts.host, port: opts.port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new TimeoutError(`no connection to ${opts.host}:${opts.port} within ${connectTimeoutMs} ms`));
@@ -129,7 +156,7 @@ export class CairnClient extends KvCommands {
         reject(e);
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
         resolve(new CairnClient(socket, opts));

@@ -3,7 +3,7 @@
  * `CairnClient`, one pipelined TCP connection to a gateway, and `CairnPool`, connections to several
  * gateways with deadlines, abort, retries and failover.
  */
-export { CairnClient, type ClientOptions } from './client';
+export { CairnClient, type ClientOptions, type ClientTlsOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
 export type { GetOptions, GetResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';

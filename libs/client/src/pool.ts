@@ -1,5 +1,5 @@
 import { Status, type Opcode, type Response } from '@cairn/protocol';
-import { CairnClient } from './client';
+import { CairnClient, type ClientTlsOptions } from './client';
 import { AbortError, ConnectionClosedError, NoGatewayError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { RetryBudget, fullJitterBackoffMs, mayRetry, type RetryWrites } from './retry';
@@ -16,6 +16,8 @@ export interface PoolOptions {
   connectionsPerGateway?: number;
   /** TCP connect timeout, ms; default 5000. */
   connectTimeoutMs?: number;
+  /** TLS to every gateway (CairnClient's `tls`); absent: plain TCP. */
+  tls?: ClientTlsOptions | boolean;
   /** Default deadline of one call, ms, from the call: every attempt, backoff wait and wait for a live gateway included. Default 16000 (a gateway's longest wait for a write with default settings, docs/protocol.md). */
   requestTimeoutMs?: number;
   /** Timeout of a single attempt, ms (a hung gateway is given up on after this and the request retried elsewhere, when allowed); default = the call's deadline. */
@@ -51,7 +53,7 @@ export interface PoolStats {
   retryBudgetTokens: number;
 }
 
-type Resolved = Required<Omit<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs'>> & Pick<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs'>;
+type Resolved = Required<Omit<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls'>> & Pick<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls'>;
 
 interface Gateway {
   addr: GatewayAddress;
@@ -252,7 +254,7 @@ export class CairnPool extends KvCommands {
   private async connectSlot(gw: Gateway, slot: number): Promise<unknown> {
     const o = this.opts;
     try {
-      const c = await CairnClient.connect({ host: gw.addr.host, port: gw.addr.port, connectTimeoutMs: o.connectTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, inflightMax: o.inflightMax, waitingMax: o.waitingMax, payloadBytesMax: o.payloadBytesMax });
+      const c = await CairnClient.connect({ host: gw.addr.host, port: gw.addr.port, connectTimeoutMs: o.connectTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, inflightMax: o.inflightMax, waitingMax: o.waitingMax, payloadBytesMax: o.payloadBytesMax, tls: o.tls });
       if (this.closed) {
         c.destroy();
         return null;
