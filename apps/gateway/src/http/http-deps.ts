@@ -17,7 +17,7 @@ export interface HttpDeps {
   /** Forwards membership changes to the leader; absent in HTTP unit tests without NATS. */
   members?: MembershipClient;
   /** Pulls storage node snapshots for `GET /v1/snapshot` (backups); absent in HTTP unit tests without NATS. */
-  snapshots?: SnapshotSource;
+  snapshots?: Pick<SnapshotSource, 'begin' | 'chunk' | 'end'>;
   /** Connection, header and deadline bounds; absent in tests: the config defaults. */
   limits?: HttpLimits;
   /** The gateway-wide bytes bound shared with the TLV and RESP doors (pendingBytesMax); absent in tests: unbounded. */

@@ -171,7 +171,7 @@ export class SnapshotController {
     }
   }
 
-  private async stream(source: SnapshotSource, node: string, reply: SnapshotBeginReply, res: Response): Promise<void> {
+  private async stream(source: Pick<SnapshotSource, 'chunk'>, node: string, reply: SnapshotBeginReply, res: Response): Promise<void> {
     const manifest = decodeSnapshotManifest(reply.manifest);
     res.status(200);
     res.setHeader('Content-Type', 'application/octet-stream');

@@ -1,0 +1,138 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BackupRecordKind, BitcaskEngine, EngineOp, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord, encodeSnapshotChunk } from '@cairn/engine';
+import { ExitCode, UsageError, exitCodeFor } from './exit-codes';
+import { restoreSnapshot, saveSnapshot } from './snapshot';
+
+/** A backup stream of a real engine at revision 300 (300 writes to 120 keys), as a gateway sends it. */
+async function backupBytes(dir: string): Promise<Buffer> {
+  const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 8 * 1024 });
+  await e.apply(Array.from({ length: 300 }, (_, i) => ({ index: i + 1, op: EngineOp.Set, key: Buffer.from(`k${i % 120}`), value: Buffer.from(`v${i + 1}`) })));
+  const snap = await e.createSnapshot({ termAt: () => 4 });
+  const reader = e.openSnapshotReader(snap.appliedIndex, 2048);
+  const parts = [encodeBackupHeader(snap.appliedIndex), encodeBackupMeta({ node: 's1', gateway: 'g1', savedAtMs: 1, appliedIndex: snap.appliedIndex, term: 4 }), encodeBackupRecord(BackupRecordKind.Manifest, reader.manifestBytes)];
+  let bytes = 0;
+  for await (const c of reader.chunks()) {
+    parts.push(encodeBackupRecord(BackupRecordKind.Chunk, encodeSnapshotChunk(c)));
+    bytes += c.bytes.length;
+  }
+  parts.push(encodeBackupEnd({ chunks: parts.length - 3, bytes }));
+  await reader.close();
+  await e.close();
+  return Buffer.concat(parts);
+}
+
+/** A one-route HTTP server on a free loopback port; `handler` answers GET /v1/snapshot. */
+async function gateway(handler: (res: http.ServerResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => handler(res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+describe('cairn snapshot save / restore', () => {
+  let dir: string;
+  let backup: Buffer;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
+    backup = await backupBytes(path.join(dir, 'source'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('saves a whole stream to FILE (via FILE.part) and restores it into fresh data directories', async () => {
+    const gw = await gateway((res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      // In pieces, as chunked transfer delivers it.
+      for (let at = 0; at < backup.length; at += 1000) res.write(backup.subarray(at, at + 1000));
+      res.end();
+    });
+    const file = path.join(dir, 'ok.cairn');
+    try {
+      const s = await saveSnapshot({ file, http: { host: '127.0.0.1', port: gw.port }, idleTimeoutMs: 10_000 });
+      expect(s).toMatchObject({ revision: 300, term: 4, node: 's1', fileBytes: backup.length });
+      expect(s.files).toBeGreaterThan(1);
+    } finally {
+      await gw.close();
+    }
+    expect(fs.readFileSync(file).equals(backup)).toBe(true);
+    expect(fs.existsSync(`${file}.part`)).toBe(false);
+
+    const dataDir = path.join(dir, 'cluster');
+    const r = await restoreSnapshot(file, { dataDir, storage: ['s1', 's2'], replicas: ['c1', 'c2', 'c3'] });
+    expect(r.revision).toBe(300);
+    for (const id of ['s1', 's2']) {
+      const e = await BitcaskEngine.open({ dir: path.join(dataDir, id, 'engine'), autoMerge: false });
+      expect(e.appliedIndex()).toBe(300);
+      expect(e.stats().keys).toBe(120);
+      expect(Buffer.from(e.get(Buffer.from('k5'))!.value).toString()).toBe('v246');
+      await e.close();
+    }
+    for (const id of ['c1', 'c2', 'c3']) {
+      const snap = fs.readFileSync(path.join(dataDir, id, 'raft-snapshot'));
+      expect(snap.subarray(0, 4).toString('latin1')).toBe('CRSN');
+      expect(Number(snap.readBigUInt64BE(9))).toBe(300);
+      expect(Number(snap.readBigUInt64BE(17))).toBe(4);
+      expect(JSON.parse(snap.subarray(29).toString('utf8'))).toEqual({ voters: ['c1', 'c2', 'c3'], learners: [], storage: ['s1', 's2'] });
+      expect(fs.readFileSync(path.join(dataDir, id, 'hardstate')).subarray(0, 4).toString('latin1')).toBe('CRHS');
+    }
+    // A second restore into the same (now used) directories is refused, exit 2.
+    const again = restoreSnapshot(file, { dataDir, storage: ['s1', 's2'], replicas: ['c1', 'c2', 'c3'] });
+    await expect(again).rejects.toThrow(/is not empty/);
+    await expect(again.catch((e: unknown) => exitCodeFor(e))).resolves.toBe(ExitCode.usage);
+    // --only writes one member's directory; the configuration still names them all.
+    const one = path.join(dir, 'one');
+    await restoreSnapshot(file, { dataDir: one, storage: ['s1', 's2'], replicas: ['c1'], only: ['c1'] });
+    expect(fs.readdirSync(one)).toEqual(['c1']);
+    await expect(restoreSnapshot(file, { dataDir: one, storage: ['s1'], replicas: ['c1'], only: ['x9'] })).rejects.toThrow(/--only x9/);
+  });
+
+  it('keeps no FILE when the stream is cut (exit 3), and reports a refusal (503) with its message', async () => {
+    const cut = await gateway((res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(backup.subarray(0, Math.floor(backup.length / 2)), () => res.destroy());
+    });
+    const file = path.join(dir, 'cut.cairn');
+    try {
+      const err = await saveSnapshot({ file, http: { host: '127.0.0.1', port: cut.port }, idleTimeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(String(err)).toMatch(/cut|ended early|socket hang up|aborted/);
+      expect(exitCodeFor(err)).toBe(ExitCode.unavailable);
+    } finally {
+      await cut.close();
+    }
+    expect(fs.existsSync(file) || fs.existsSync(`${file}.part`)).toBe(false);
+
+    const refusing = await gateway((res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'UNAVAILABLE', message: 'no live storage node' }));
+    });
+    try {
+      const err = await saveSnapshot({ file, http: { host: '127.0.0.1', port: refusing.port }, idleTimeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(String(err)).toMatch(/answered 503: no live storage node/);
+      expect(exitCodeFor(err)).toBe(ExitCode.unavailable);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('refuses a corrupt or truncated file with exit 2 and leaves no data directory behind', async () => {
+    const corrupt = Buffer.from(backup);
+    corrupt[Math.floor(corrupt.length * 0.6)] ^= 0x01;
+    const cases: [Buffer, RegExp][] = [
+      [corrupt, /corrupt backup at byte \d+/],
+      [backup.subarray(0, backup.length - 1), /truncated backup/],
+      [Buffer.from('hello, not a backup at all'), /not a cairn snapshot save file/],
+    ];
+    for (const [bytes, why] of cases) {
+      const file = path.join(dir, 'bad.cairn');
+      fs.writeFileSync(file, bytes);
+      const dataDir = path.join(dir, 'bad-cluster');
+      const err = await restoreSnapshot(file, { dataDir, storage: ['s1'], replicas: ['c1'] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect(String(err)).toMatch(why);
+      expect(fs.existsSync(dataDir) ? fs.readdirSync(dataDir) : []).toEqual([]);
+    }
+  });
+});
