@@ -19,10 +19,11 @@ COPY . .
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 RUN npx nx run-many -t build --skip-nx-cache
 # Runtime tree: production dependencies only; of each app and lib only package.json, dist/
-# (without build info, source maps and declarations) and any nested node_modules/; no tools/
+# (without build info, source maps and declarations), any nested node_modules/ and the gateway's
+# web console files (apps/gateway/ui, served at /ui with preact, htm and uplot from node_modules); no tools/
 # (bench, chaos, e2e, sim, the local launcher) and no links to them.
 RUN npm prune --omit=dev --no-audit --no-fund \
- && find apps libs -mindepth 2 -maxdepth 2 ! -name dist ! -name package.json ! -name node_modules -exec rm -rf {} + \
+ && find apps libs -mindepth 2 -maxdepth 2 ! -name dist ! -name package.json ! -name node_modules ! -path apps/gateway/ui -exec rm -rf {} + \
  && find apps libs -path '*/dist/*' -type f \( -name '*.tsbuildinfo' -o -name '*.map' -o -name '*.d.ts' \) -delete \
  && rm -rf tools \
  && find node_modules -xtype l -delete

@@ -12,6 +12,7 @@ import { KV_PREFIX, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
+import { ConsoleAssetsService, ConsoleController, ConsoleStatsService } from './console.controller';
 import { SnapshotController } from './snapshot.controller';
 import { requestIdMiddleware } from './request-id';
 import { json, type NextFunction, type Request, type Response } from 'express';
@@ -28,8 +29,8 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, OpsController, MembersController, SnapshotController],
-      providers: [{ provide: HTTP_DEPS, useValue: deps }],
+      controllers: [KvController, OpsController, MembersController, SnapshotController, ConsoleController],
+      providers: [{ provide: HTTP_DEPS, useValue: deps }, ConsoleAssetsService, ConsoleStatsService],
     };
   }
 }
