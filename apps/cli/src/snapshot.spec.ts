@@ -129,10 +129,13 @@ describe('cairn snapshot save / restore', () => {
       const file = path.join(dir, 'bad.cairn');
       fs.writeFileSync(file, bytes);
       const dataDir = path.join(dir, 'bad-cluster');
+      // s1's directory exists and is empty (as a mounted volume would): kept, and left empty.
+      fs.mkdirSync(path.join(dataDir, 's1'), { recursive: true });
       const err = await restoreSnapshot(file, { dataDir, storage: ['s1'], replicas: ['c1'] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UsageError);
       expect(String(err)).toMatch(why);
-      expect(fs.existsSync(dataDir) ? fs.readdirSync(dataDir) : []).toEqual([]);
+      expect(fs.readdirSync(dataDir)).toEqual(['s1']);
+      expect(fs.readdirSync(path.join(dataDir, 's1'))).toEqual([]);
     }
   });
 });

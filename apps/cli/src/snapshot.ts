@@ -189,6 +189,8 @@ export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<S
   const replicas = t.replicas.filter(mine);
   const dirs = [...storage, ...replicas].map((id) => join(t.dataDir, id));
   for (const d of dirs) if (!(await isFresh(d))) throw new UsageError(`${d} is not empty: restore writes a fresh cluster's data directories only (stop the cluster and move them away first)`);
+  // Directories that exist (empty) may be mount points: on failure only their contents go.
+  const existed = new Set((await Promise.all(dirs.map(async (d) => ((await fsp.stat(d).catch(() => null)) ? d : null)))).filter((d): d is string => d !== null));
   const installers: SnapshotInstaller[] = [];
   const tally = new Tally();
   try {
@@ -204,7 +206,10 @@ export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<S
     return { ...summary, ms: Date.now() - started };
   } catch (e) {
     for (const i of installers) await i.abort().catch(() => undefined);
-    for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
+    for (const d of dirs) {
+      if (!existed.has(d)) await fsp.rm(d, { recursive: true, force: true });
+      else for (const name of await fsp.readdir(d).catch(() => [])) await fsp.rm(join(d, name), { recursive: true, force: true });
+    }
     throw asUsage(file, e);
   }
 }
