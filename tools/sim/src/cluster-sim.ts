@@ -17,6 +17,9 @@ import { ReadPath } from '../../../apps/gateway/src/paths/read-path';
 import { WritePath } from '../../../apps/gateway/src/paths/write-path';
 import { ClientConnection } from '../../../apps/gateway/src/server/client-connection';
 import { ByteBudget, flowLimits } from '../../../apps/gateway/src/server/flow';
+import { RespCommands } from '../../../apps/gateway/src/resp/commands';
+import { RespConnection } from '../../../apps/gateway/src/resp/resp-connection';
+import { respParserLimits } from '../../../apps/gateway/src/resp/resp-server';
 import { SimSocket } from './sim-socket';
 
 /** Switches that put an old bug back, to prove the simulator finds it (issue 9's two max_payload bugs). */
@@ -121,20 +124,66 @@ const VALUE_BYTES_MAX = 160 * 1024;
  */
 const SWEEP_KEYS = 5;
 /**
- * The gateway's byte bounds in the simulation: small enough that one client that stops reading
- * crosses them within a seed (pendingBytesMax at the schema's least, 1 MiB; a few large values).
+ * The gateway's byte bounds and connection deadlines in the simulation: small enough that one
+ * client that stops reading crosses them within a seed (pendingBytesMax at the schema's least,
+ * 1 MiB; a few large values), and that the frame deadline, the close timeout and the idle timeout
+ * (the schema's least, 1 s) fire within a seed.
  */
-const GATEWAY_FLOW = { pendingBytesMax: 1024 * 1024, connectionReplyBytesMax: 128 * 1024, connectionRequestBytesMax: 512 * 1024 };
+const GATEWAY_FLOW = { pendingBytesMax: 1024 * 1024, connectionReplyBytesMax: 128 * 1024, connectionRequestBytesMax: 512 * 1024, frameDeadlineMs: 200, closeTimeoutMs: 100, idleTimeoutMs: 1000 };
 /** GETs a client that stops reading pipelines in one write (every key, 8 times over). */
 const STALLED_GETS = 64;
+/** MGETs of RESP_MGET_KEYS keys a RESP client that stops reading pipelines in one write. */
+const STALLED_MGETS = 16;
+const RESP_MGET_KEYS = 4;
+/** Bytes a client that the gateway's deadlines close may hold unread (one error reply). */
+const DEADLINE_CLIENT_BYTES_MAX = 1024;
 
-/** The gateway-wide ByteBudget, recording the most bytes it ever held (the never-reading invariant). */
+/** The gateway-wide ByteBudget, recording the most bytes it ever held and how long it was over its bound (virtual ms). */
 class WatchedBudget extends ByteBudget {
   maxUsed = 0;
+  private overSinceMs: number | null = null;
+  private overMsDone = 0;
+  constructor(
+    bytesMax: number,
+    private readonly nowMs: () => number,
+  ) {
+    super(bytesMax);
+  }
   override take(bytes: number): void {
     super.take(bytes);
     this.maxUsed = Math.max(this.maxUsed, this.used());
+    if (this.over() && this.overSinceMs === null) this.overSinceMs = this.nowMs();
   }
+  override give(bytes: number): void {
+    super.give(bytes);
+    if (!this.over() && this.overSinceMs !== null) {
+      this.overMsDone += this.nowMs() - this.overSinceMs;
+      this.overSinceMs = null;
+    }
+  }
+  /** Virtual ms spent over bytesMax so far: every connection stopped reading then, so its frame deadline did not run. */
+  overMs(): number {
+    return this.overMsDone + (this.overSinceMs === null ? 0 : this.nowMs() - this.overSinceMs);
+  }
+}
+
+/** How a client of the gateway's doors misbehaves (a share of the door-client faults). */
+type DoorClientKind = 'client-stops-reading' | 'resp-stops-reading' | 'slow-sender' | 'idle-client' | 'protocol-error-unread';
+const DOOR_CLIENT_KINDS: readonly DoorClientKind[] = ['client-stops-reading', 'resp-stops-reading', 'slow-sender', 'idle-client', 'protocol-error-unread'];
+
+/** A door client that the gateway must close by one of its deadlines, within [deadlineMs, deadlineMs + the time reading was stopped] of `fromMs`. */
+interface DeadlineClient {
+  kind: DoorClientKind;
+  sock: SimSocket;
+  fromMs: number;
+  deadlineMs: number;
+  overMsAtStart: number;
+  overMsAtClose: number | null;
+}
+
+/** One RESP command as a client sends it (an array of bulk strings). */
+function respCommand(args: string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 }
 
 /** Virtual time the final storage comparison may take after convergence, ms. */
@@ -187,8 +236,8 @@ interface Proc {
 /**
  * One seed of the whole-cluster simulation: 3 consensus replicas (the real `Replica`), 2 storage
  * nodes (the real `StorageNode`), one gateway's read and write paths (`WritePath`, `ReadPath`,
- * `ReadIndexClient`, `KvSession`; its TLV door's `ClientConnection` for clients that stop
- * reading) and clients, in this process, on one SimScheduler and one
+ * `ReadIndexClient`, `KvSession`; its TLV and RESP doors' `ClientConnection` / `RespConnection`
+ * for clients that stop reading or that the gateway's deadlines must close) and clients, in this process, on one SimScheduler and one
  * SimNetwork, each process on its own SimDisk (docs/reliability.md "Whole-cluster simulation").
  * Invariants checked while it runs: one leader per term (on role changes), the same entry at each
  * index on every storage node, nothing sent over max_payload; at the end: the clients' history is
@@ -306,6 +355,7 @@ export class ClusterSim {
     await this.largeValueSweep(convergeEnd);
     await this.awaitConverged(convergeEnd);
     await this.checkStorageAgrees(convergeEnd + STORAGE_CHECK_MS);
+    await this.checkDoorDeadlines();
     await this.checkPendingBytes();
     if (this.calmFailures.length) throw new SimInvariantError(`after the faults ended, ${this.calmFailures.length} operations failed; first: ${this.calmFailures[0]}`);
     if (this.calmPending) throw new SimInvariantError(`${this.calmPending} operations started after the faults ended were still unanswered ${this.o.calmMs + this.o.convergeMs} ms later`);
@@ -379,16 +429,24 @@ export class ClusterSim {
     this.sessions = Array.from({ length: this.o.clients }, () => new KvSession(paths));
     this.procs.set(GATEWAY, { id: GATEWAY, inc });
     this.closeStalled();
+    // Clients of a lost gateway: its deadlines died with it, nothing is left to check on them.
+    for (const c of this.deadlined) if (c.sock.closedAtMs === null) c.sock.destroy();
+    this.deadlined = [];
     this.pendingBytesPeak = Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0);
-    this.door = { budget: new WatchedBudget(g.pendingBytesMax), paths };
+    const resp = new RespCommands({ gatewayId: GATEWAY, version: 'sim', startedAtMs: inc.clock.nowMs(), respPort: 0, view, connections: () => 0 }, g.keysPerCommandMax);
+    this.door = { budget: new WatchedBudget(g.pendingBytesMax, () => this.sched.nowMs), paths, resp, clock: inc.clock };
   }
 
-  /** The current gateway's TLV door: its byte budget and paths (ClientConnection over SimSockets). */
-  private door: { budget: WatchedBudget; paths: { reads: ReadPath; readIndex: ReadIndexClient; writes: WritePath; limits: { keyBytesMax: number; valueBytesMax: number } } } | null = null;
-  /** Sockets of clients that stopped reading, on the current gateway. */
-  private stalled: SimSocket[] = [];
+  /** The current gateway's TLV and RESP doors: its byte budget, paths and clock (ClientConnection and RespConnection over SimSockets). */
+  private door: { budget: WatchedBudget; paths: { reads: ReadPath; readIndex: ReadIndexClient; writes: WritePath; limits: { keyBytesMax: number; valueBytesMax: number } }; resp: RespCommands; clock: Clock } | null = null;
+  /** Clients that stopped reading, on the current gateway, with the bytes the budget invariant allows each. */
+  private stalled: { sock: SimSocket; allowanceBytes: number }[] = [];
+  /** Clients the current gateway must close by a deadline (frame, idle, close timeout). */
+  private deadlined: DeadlineClient[] = [];
   /** The most bytes a gateway incarnation's budget held (the current one's is added at the end). */
   private pendingBytesPeak = 0;
+  /** The largest sum of the allowances of door clients open at once. */
+  private stalledAllowancePeak = 0;
   /** The most clients that stopped reading at once. */
   private stalledPeak = 0;
 
@@ -404,8 +462,9 @@ export class ClusterSim {
   private async checkPendingBytes(): Promise<void> {
     const g = this.config.gateway;
     const peak = Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0);
-    const reply = RESPONSE_HEADER_BYTES + g.valueBytesMax;
-    const bound = g.pendingBytesMax + REQUEST_HEADER_BYTES + g.keyBytesMax + g.valueBytesMax + this.stalledPeak * (g.connectionReplyBytesMax + reply);
+    // The request that crosses pendingBytesMax: a TLV GET's frame, or a RESP MGET's keys and the values it reserves.
+    const crossing = Math.max(REQUEST_HEADER_BYTES + g.keyBytesMax + g.valueBytesMax, 5 + RESP_MGET_KEYS * (g.keyBytesMax + g.valueBytesMax));
+    const bound = g.pendingBytesMax + crossing + this.stalledAllowancePeak;
     if (peak > bound) throw new SimInvariantError(`the gateway held ${peak} bytes for its clients, above pendingBytesMax ${g.pendingBytesMax} and its allowance (bound ${bound}, ${this.stalledPeak} clients not reading at once)`);
     const budget = this.door?.budget;
     const deadlineMs = this.sched.nowMs + Math.max(g.readTimeoutMs, g.writeTimeoutMs) + 1000;
@@ -418,28 +477,103 @@ export class ClusterSim {
   }
 
   /**
-   * A client of the gateway's TLV door (the real ClientConnection and ConnectionFlow, on a
-   * SimSocket) pipelines STALLED_GETS GETs in one write and never reads a reply: the gateway must
-   * stop reading it and hold at most pendingBytesMax (plus the one frame that crosses it) for it.
-   * It closes when the faults end (or goes with the gateway).
+   * A client of the gateway's doors that misbehaves (the real ClientConnection / RespConnection and
+   * ConnectionFlow on a SimSocket, on the gateway incarnation's clock), one kind drawn:
+   * - client-stops-reading: TLV, pipelines STALLED_GETS GETs in one write and never reads;
+   * - resp-stops-reading: RESP, pipelines STALLED_MGETS MGETs of RESP_MGET_KEYS keys and never reads;
+   * - slow-sender: TLV, sends half a GET frame and nothing more (frameDeadlineMs must close it);
+   * - idle-client: TLV, one PING, reads its reply, then silence (idleTimeoutMs must close it);
+   * - protocol-error-unread: TLV, stops reading and sends a frame with a bad magic byte (its error
+   *   reply is never read: closeTimeoutMs must close it).
+   * The gateway must hold at most pendingBytesMax plus the crossing request plus, per client not
+   * reading, connectionReplyBytesMax and one reply (checkPendingBytes); the last three must be
+   * closed by their deadline (checkDoorDeadlines). Clients that stop reading close when the faults
+   * end, the gateway's idle timeout closes them, or they go with the gateway.
    */
-  private stallClient(): void {
+  private async doorClient(): Promise<void> {
     const d = this.door;
     if (!d || !this.procs.get(GATEWAY)!.inc.alive) return;
+    const kind = this.pick(DOOR_CLIENT_KINDS);
     const g = this.config.gateway;
-    const sock = new SimSocket();
-    sock.setClientReading(false);
-    new ClientConnection(sock, { limits: d.paths.limits, inflightMax: g.inflightPerConnectionMax, flow: flowLimits(g), budget: d.budget, reads: d.paths.reads, readIndex: d.paths.readIndex, writes: d.paths.writes, status: () => ({}), onClose: () => undefined });
-    const frames = Array.from({ length: STALLED_GETS }, (_, i) => encodeRequest({ opcode: Opcode.Get, requestId: i + 1, key: Buffer.from(`k${i % this.o.keys}`), value: Buffer.alloc(0) }));
-    sock.send(Buffer.concat(frames));
-    this.stalled.push(sock);
-    this.stalledPeak = Math.max(this.stalledPeak, this.stalled.length);
-    this.count('client-stops-reading');
+    const sock = new SimSocket(d.clock);
+    if (kind === 'resp-stops-reading') {
+      sock.setClientReading(false);
+      new RespConnection(sock, 0, { paths: d.paths, parserLimits: respParserLimits(g), commands: d.resp, inflightMax: g.inflightPerConnectionMax, flow: flowLimits(g), budget: d.budget, onClose: () => undefined, clock: d.clock });
+      const mgets = Array.from({ length: STALLED_MGETS }, (_, i) => respCommand(['MGET', ...Array.from({ length: RESP_MGET_KEYS }, (_, k) => `k${(i + k) % this.o.keys}`)]));
+      sock.send(Buffer.from(mgets.join('') + respCommand(['PING'])));
+      this.addStalled(sock, g.connectionReplyBytesMax + 5 + RESP_MGET_KEYS * (g.valueBytesMax + 16));
+    } else {
+      new ClientConnection(sock, { limits: d.paths.limits, inflightMax: g.inflightPerConnectionMax, flow: flowLimits(g), budget: d.budget, reads: d.paths.reads, readIndex: d.paths.readIndex, writes: d.paths.writes, status: () => ({}), onClose: () => undefined, clock: d.clock });
+      if (kind === 'client-stops-reading') {
+        sock.setClientReading(false);
+        const frames = Array.from({ length: STALLED_GETS }, (_, i) => encodeRequest({ opcode: Opcode.Get, requestId: i + 1, key: Buffer.from(`k${i % this.o.keys}`), value: Buffer.alloc(0) }));
+        sock.send(Buffer.concat(frames));
+        this.addStalled(sock, g.connectionReplyBytesMax + RESPONSE_HEADER_BYTES + g.valueBytesMax);
+      } else await this.deadlineClient(kind, sock);
+    }
+    this.count(kind);
+  }
+
+  private addStalled(sock: SimSocket, allowanceBytes: number): void {
+    this.stalled.push({ sock, allowanceBytes });
+    this.noteAllowance();
+  }
+
+  /** Records the sum of the allowances of the door clients open now (the budget invariant's per-client part). */
+  private noteAllowance(): void {
+    const open = this.stalled.filter((s) => s.sock.closedAtMs === null);
+    const deadlined = this.deadlined.filter((c) => c.sock.closedAtMs === null).length;
+    this.stalledPeak = Math.max(this.stalledPeak, open.length);
+    this.stalledAllowancePeak = Math.max(this.stalledAllowancePeak, open.reduce((n, s) => n + s.allowanceBytes, 0) + deadlined * DEADLINE_CLIENT_BYTES_MAX);
+  }
+
+  /** A client that a gateway deadline must close (slow-sender, idle-client, protocol-error-unread); see doorClient. */
+  private async deadlineClient(kind: DoorClientKind, sock: SimSocket): Promise<void> {
+    const g = this.config.gateway;
+    const budget = this.door!.budget;
+    const get = encodeRequest({ opcode: Opcode.Get, requestId: 1, key: Buffer.from('k0'), value: Buffer.alloc(0) });
+    if (kind === 'slow-sender') sock.send(get.subarray(0, REQUEST_HEADER_BYTES - 2));
+    else if (kind === 'idle-client') sock.send(encodeRequest({ opcode: Opcode.Ping, requestId: 1, key: Buffer.alloc(0), value: Buffer.alloc(0) }));
+    else {
+      sock.setClientReading(false);
+      get[0] ^= 0xff;
+      sock.send(get);
+    }
+    // The gateway takes the bytes in Node's tick queue: let it, so the deadline starts now.
+    await new Promise<void>((r) => setImmediate(r));
+    const deadlineMs = kind === 'slow-sender' ? g.frameDeadlineMs : kind === 'idle-client' ? g.idleTimeoutMs : g.closeTimeoutMs;
+    const c: DeadlineClient = { kind, sock, fromMs: this.sched.nowMs, deadlineMs, overMsAtStart: budget.overMs(), overMsAtClose: null };
+    sock.once('close', () => (c.overMsAtClose = budget.overMs()));
+    this.deadlined.push(c);
+    this.noteAllowance();
+  }
+
+  /**
+   * The gateway's connection deadlines (docs/protocol.md, "Connection limits and backpressure"):
+   * every deadline client of the current gateway is closed, not before its deadline and at the
+   * latest its deadline plus the virtual time the gateway-wide budget was over (every connection
+   * stops reading then, and the frame deadline counts reading time only).
+   * @throws SimInvariantError when one closed early, late, or not at all.
+   */
+  private async checkDoorDeadlines(): Promise<void> {
+    const g = this.config.gateway;
+    const untilMs = this.sched.nowMs + g.idleTimeoutMs + g.frameDeadlineMs + g.closeTimeoutMs;
+    while (this.deadlined.some((c) => c.sock.closedAtMs === null) && !this.failure && this.sched.nowMs < untilMs) {
+      if (!this.sched.step()) break;
+      await this.settle();
+    }
+    for (const c of this.deadlined) {
+      const took = c.sock.closedAtMs === null ? null : c.sock.closedAtMs - c.fromMs;
+      const stoppedMs = (c.overMsAtClose ?? c.overMsAtStart) - c.overMsAtStart;
+      if (took === null || took < c.deadlineMs || took > c.deadlineMs + stoppedMs) {
+        throw new SimInvariantError(`a ${c.kind} client of the gateway was closed ${took === null ? 'never' : `after ${took} ms`}, expected after ${c.deadlineMs} ms (plus up to ${stoppedMs} ms the gateway was not reading)`);
+      }
+    }
   }
 
   /** The clients that stopped reading close their connections. */
   private closeStalled(): void {
-    for (const s of this.stalled) s.destroy();
+    for (const s of this.stalled) s.sock.destroy();
     this.stalled = [];
   }
 
@@ -586,8 +720,8 @@ export class ClusterSim {
       this.wipeStorageNode();
     }
     const r = this.rnd.float();
-    if (r < 0.16) this.networkWeather();
-    else if (r < 0.2) this.stallClient();
+    if (r < 0.12) this.networkWeather();
+    else if (r < 0.2) await this.doorClient();
     else if (r < 0.36) {
       const a = this.pick(this.serverIds());
       // The gateway stays with the majority side, or alone on its side for a minority cut.

@@ -26,7 +26,7 @@ const COVERAGE_SEEDS_MIN = 100;
  * (docs/reliability.md): compactions ~60 %, replica snapshots ~12–15 %, storage snapshots ~8–12 %.
  */
 const REACHED_SHARE_MIN: Record<keyof Reached, number> = { compactions: 0.4, replicaSnapshots: 0.06, storageSnapshots: 0.04 };
-const FAULT_KINDS = ['network-weather', 'partition', 'heal', 'crash', 'restart', 'disk-weather', 'disk-fatal', 'large-values-burst', 'member-add', 'member-add-ok', 'member-remove', 'member-remove-ok', 'wipe-storage-node', 'gateway-crash', 'client-stops-reading'];
+const FAULT_KINDS = ['network-weather', 'resp-stops-reading', 'slow-sender', 'idle-client', 'protocol-error-unread', 'partition', 'heal', 'crash', 'restart', 'disk-weather', 'disk-fatal', 'large-values-burst', 'member-add', 'member-add-ok', 'member-remove', 'member-remove-ok', 'wipe-storage-node', 'gateway-crash', 'client-stops-reading'];
 
 /** Seeds A..B from CAIRN_SIM_SEEDS (`N` or `A-B`). @throws Error on any other form. */
 function seedRange(): [number, number] {

@@ -1,10 +1,11 @@
 import { RespParser, encodeError, type RespEvent, type RespParserLimits } from '@cairn/resp';
 import type { Socket } from 'node:net';
+import type { Clock } from '@cairn/world';
 import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
 import { OrderGate } from './order-gate';
 import { drainConnection } from '../server/drain';
-import { ConnectionFlow, type ByteBudget, type FlowLimits } from '../server/flow';
+import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
@@ -17,7 +18,12 @@ export interface RespConnectionDeps {
   /** The gateway-wide bound on bytes held for clients (shared with the TLV door). */
   budget: ByteBudget;
   onClose: (c: RespConnection) => void;
+  /** Runs the frame deadline, close and drain timeouts (default Node's timers; the simulator's virtual clock). */
+  clock?: Clock;
 }
+
+/** The socket members a RESP connection uses: the flow's, and the addresses CLIENT LIST shows. */
+export type RespSocket = FlowSocket & Pick<Socket, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>;
 
 const EMPTY = Buffer.alloc(0);
 /** Replies up to this size are always queued (every write's, errors): only reads can be large. */
@@ -67,7 +73,7 @@ export class RespConnection {
   private drainWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: RespSocket,
     id: number,
     private readonly deps: RespConnectionDeps,
   ) {
@@ -94,7 +100,7 @@ export class RespConnection {
         this.wakeDrainWaiters();
         deps.onClose(this);
       },
-    });
+    }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       this.peerEnded = true;
@@ -115,7 +121,7 @@ export class RespConnection {
   /** Stops reading new commands, waits (at most `timeoutMs`) for the pending replies, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs);
+    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs, this.deps.clock);
   }
 
   private onData(chunk: Buffer): void {

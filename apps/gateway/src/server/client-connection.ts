@@ -1,5 +1,5 @@
 import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, encodeGetMeta, encodeRangePage, encodeResponse, type RangeSpec, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
-import type { Socket } from 'node:net';
+import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
 import type { RangeLimits } from '../paths/kv-range';
@@ -7,7 +7,7 @@ import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 import { drainConnection } from './drain';
-import { ConnectionFlow, type ByteBudget, type FlowLimits } from './flow';
+import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
@@ -27,6 +27,8 @@ export interface ConnectionDeps {
   onClose: (c: ClientConnection) => void;
   /** Called once per answered request (GatewayMetrics.observer('tlv')); absent in tests. */
   observer?: RequestObserver;
+  /** Runs the frame deadline, close and drain timeouts (default Node's timers; the simulator's virtual clock). */
+  clock?: Clock;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -63,7 +65,7 @@ export class ClientConnection {
   private backlogHead = 0;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: FlowSocket,
     private readonly deps: ConnectionDeps,
   ) {
     this.decoder = new RequestDecoder(deps.limits);
@@ -77,7 +79,7 @@ export class ClientConnection {
         this.wakeDrainWaiters();
         deps.onClose(this);
       },
-    });
+    }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 
@@ -89,7 +91,7 @@ export class ClientConnection {
   /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs);
+    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs, this.deps.clock);
   }
 
   private onData(chunk: Buffer): void {

@@ -1,4 +1,12 @@
 import type { Socket } from 'node:net';
+import { realClock, type Clock, type TimerHandle } from '@cairn/world';
+
+/**
+ * The members of a client socket the connection code uses (net.Socket in production; the
+ * simulator's SimSocket). The idle timeout is the socket's (`setTimeout`, its 'timeout' event):
+ * only the socket sees its own read and write activity.
+ */
+export type FlowSocket = Pick<Socket, 'on' | 'once' | 'pause' | 'resume' | 'cork' | 'uncork' | 'write' | 'end' | 'destroy' | 'destroyed' | 'setTimeout' | 'setNoDelay'>;
 
 /**
  * Bytes the gateway holds for its clients, across every connection of every door: request bytes
@@ -119,15 +127,17 @@ export class ConnectionFlow {
   private closedFlag = false;
   private closing = false;
   private reading = true;
-  private frameTimer: NodeJS.Timeout | null = null;
-  private closeTimer: NodeJS.Timeout | null = null;
+  private frameTimer: TimerHandle | null = null;
+  private closeTimer: TimerHandle | null = null;
   private readonly onBudget = () => this.hooks.update();
 
+  /** `clock`: the frame deadline and close timeout run on it (default Node's timers; the simulator passes virtual time). */
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: FlowSocket,
     private readonly limits: FlowLimits,
     private readonly budget: ByteBudget,
     private readonly hooks: FlowHooks,
+    private readonly clock: Clock = realClock,
   ) {
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('timeout', () => {
@@ -137,7 +147,7 @@ export class ConnectionFlow {
     socket.on('close', () => {
       this.closedFlag = true;
       this.clearFrameTimer();
-      if (this.closeTimer) clearTimeout(this.closeTimer);
+      if (this.closeTimer) this.clock.clearTimer(this.closeTimer);
       this.budget.forget(this.onBudget);
       // The socket's buffers are gone: what it still held no longer counts. Requests in flight
       // release their bytes when they complete (releaseRequest).
@@ -194,7 +204,7 @@ export class ConnectionFlow {
   frame(midFrame: boolean): void {
     if (!midFrame) return this.clearFrameTimer();
     if (this.frameTimer || this.closing || !this.reading) return;
-    this.frameTimer = setTimeout(() => {
+    this.frameTimer = this.clock.setTimeout(() => {
       this.frameTimer = null;
       if (!this.closed() && !this.closing) this.hooks.frameDeadline();
     }, this.limits.frameDeadlineMs);
@@ -260,7 +270,7 @@ export class ConnectionFlow {
     if (this.closing || this.closed()) return;
     this.closing = true;
     this.setReading(false, false);
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.limits.closeTimeoutMs);
+    this.closeTimer = this.clock.setTimeout(() => this.socket.destroy(), this.limits.closeTimeoutMs);
     if (now && this.replyBytes > 0) {
       // Idle with replies the client has not read for idleTimeoutMs: it is not reading.
       this.socket.destroy();
@@ -275,7 +285,7 @@ export class ConnectionFlow {
   }
 
   private clearFrameTimer(): void {
-    if (this.frameTimer) clearTimeout(this.frameTimer);
+    if (this.frameTimer) this.clock.clearTimer(this.frameTimer);
     this.frameTimer = null;
   }
 }
