@@ -34,6 +34,9 @@ export function useConfirm() {
   return [dialog, ask];
 }
 
+/** A member id as the gateway accepts it; `-` escaped for the `v` flag browsers give `pattern`. */
+const MEMBER_ID_PATTERN = '[A-Za-z0-9_\\-]{1,64}';
+
 /** The request and what the dialog says about it. */
 export const ACTIONS = {
   add: (id, kind) => ({
@@ -104,7 +107,7 @@ export function Members({ cluster, onChanged }) {
         </dl>`
       : html`<p class="muted">no live replica has reported the configuration</p>`}
     <form class="row" onSubmit=${submit}>
-      <input placeholder="id, e.g. c4" value=${id} onInput=${(e) => setId(e.currentTarget.value.trim())} pattern="[A-Za-z0-9_-]{1,64}" required aria-label="member id" data-testid="member-id" />
+      <input placeholder="id, e.g. c4" value=${id} onInput=${(e) => setId(e.currentTarget.value.trim())} pattern=${MEMBER_ID_PATTERN} required aria-label="member id" data-testid="member-id" />
       <select value=${kind} onChange=${(e) => setKind(e.currentTarget.value)} aria-label="member kind">
         <option value="replica">replica (learner → voter)</option>
         <option value="storage">storage node</option>

@@ -48,7 +48,7 @@ export function Topology({ cluster, gateway, onChanged }) {
       <thead><tr><th>replica</th><th>role</th><th>member</th><th>term</th><th>commit</th><th>last</th><th>applied</th><th>lag</th><th>log</th><th>heartbeat</th><th>DOWN since</th><th></th></tr></thead>
       <tbody>
         ${replicas.map(
-          (r) => html`<tr key=${r.id} data-replica=${r.id} data-role=${r.role} class=${r.live ? '' : 'down'}>
+          (r) => html`<tr key=${r.id} data-replica=${r.id} data-role=${r.role} data-member=${r.member} class=${r.live ? '' : 'down'}>
             <td class="id">${r.id}</td>
             <td><${RoleBadge} role=${r.role} /></td>
             <td>${r.member}</td>

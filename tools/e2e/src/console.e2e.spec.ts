@@ -148,6 +148,32 @@ describeWithChromium('web console in headless Chromium', () => {
     expect(await page.$('[data-testid=member-busy]')).toBeNull();
     const conf = (await (await fetch(`${base}/v1/cluster/members`)).json()) as { voters: string[] };
     expect(conf.voters).toEqual(['c1', 'c2', 'c3']);
+  });
+
+  it('adds a replica through the page (learner, then voter) and removes it again, each after confirmation', async () => {
+    await cluster.join('c4', 'consensus');
+    await page.waitForSelector('[data-testid=replicas] tr[data-replica=c4][data-member="not a member"]', { timeout: 10_000 });
+    await page.fill('[data-testid=member-id]', 'c4');
+    await page.click('form:has([data-testid=member-id]) button[type=submit]');
+    await page.click('[data-testid=confirm-dialog][open]:has-text("Add replica c4?") [data-testid=confirm-ok]');
+    await page.waitForSelector('section:has([data-testid=conf]) [data-testid=member-outcome].okText', { timeout: 60_000 });
+    expect(((await (await fetch(`${base}/v1/cluster/members`)).json()) as { voters: string[] }).voters).toEqual(['c1', 'c2', 'c3', 'c4']);
+    await page.waitForSelector('[data-testid=replicas] tr[data-replica=c4][data-member=voter]', { timeout: 10_000 });
+
+    await page.click('[data-testid=remove-c4]');
+    await page.click('[data-testid=confirm-dialog][open]:has-text("Remove replica c4?") [data-testid=confirm-ok]');
+    await page.waitForSelector('section:has([data-testid=replicas]) [data-testid=member-outcome].okText', { timeout: 60_000 });
+    expect(((await (await fetch(`${base}/v1/cluster/members`)).json()) as { voters: string[] }).voters).toEqual(['c1', 'c2', 'c3']);
+    await page.waitForSelector('[data-testid=replicas] tr[data-replica=c4][data-member="not a member"]', { timeout: 10_000 });
+    await cluster.forget('c4');
+  });
+
+  it('marks a storage node that stopped as down, with when it was last heard from', async () => {
+    await cluster.kill('s2');
+    await page.waitForSelector('[data-testid=storage] tr.down[data-node=s2] >> text=/\\d\\d:\\d\\d:\\d\\d/', { timeout: 10_000 });
+    expect(await page.$('[data-testid=storage] tr.down[data-node=s1]')).toBeNull();
+    const topology = await page.$('section:has([data-testid=replicas])');
+    await topology?.screenshot({ path: join(SHOTS_DIR, 'console-down.png') });
     expect(pageErrors).toEqual([]);
   });
 });
