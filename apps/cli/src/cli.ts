@@ -170,7 +170,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   };
   addKeyCommands(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
-  program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out }));
+  program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)) }));
   addInfoCommands(program, ctx);
   addBenchCommand(program, ctx);
   addTransferCommands(program, ctx);

@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackupRecordKind, BitcaskEngine, EngineOp, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord, encodeSnapshotChunk } from '@cairn/engine';
+import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
 import { ExitCode, UsageError, exitCodeFor } from './exit-codes';
 import { restoreSnapshot, saveSnapshot } from './snapshot';
 
@@ -114,6 +116,32 @@ describe('cairn snapshot save / restore', () => {
       expect(exitCodeFor(err)).toBe(ExitCode.unavailable);
     } finally {
       await refusing.close();
+    }
+  });
+
+  it('saves over HTTPS when the gateway\'s HTTP door has TLS (--tls/--cacert), and refuses an untrusted certificate', async () => {
+    if (!opensslAvailable()) {
+      process.stderr.write('snapshot.spec: openssl is not installed; the HTTPS save is not tested\n');
+      return;
+    }
+    const pki = makeTestPki(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-tls-')));
+    const server = pki.issue('gateway', 'server');
+    const gw = https.createServer({ cert: server.cert, key: server.key }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(backup);
+    });
+    await new Promise<void>((r) => gw.listen(0, '127.0.0.1', r));
+    const port = (gw.address() as AddressInfo).port;
+    const file = path.join(dir, 'tls.cairn');
+    try {
+      const s = await saveSnapshot({ file, http: { host: '127.0.0.1', port }, idleTimeoutMs: 10_000, tls: { ca: pki.ca } });
+      expect(s).toMatchObject({ revision: 300, fileBytes: backup.length });
+      const untrusted = await saveSnapshot({ file: path.join(dir, 'untrusted.cairn'), http: { host: '127.0.0.1', port }, idleTimeoutMs: 10_000, tls: {} }).catch((e: unknown) => e);
+      expect(exitCodeFor(untrusted)).toBe(ExitCode.unavailable);
+      expect(String(untrusted)).toMatch(/TLS with the gateway HTTP API at 127\.0\.0\.1:\d+ failed: .*--cacert/);
+    } finally {
+      await new Promise<void>((r) => gw.close(() => r()));
+      fs.rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 

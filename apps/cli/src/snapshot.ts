@@ -1,9 +1,11 @@
 import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Command, Option } from 'commander';
+import type { ClientTlsOptions } from '@cairn/client';
 import { loadClusterConfig } from '@cairn/config';
 import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
 import { encodeConfState } from '@cairn/raft';
@@ -13,6 +15,8 @@ import { resolveHttp, MemberUnavailableError } from './member';
 export interface SnapshotDeps {
   env?: NodeJS.ProcessEnv;
   out: (s: string) => void;
+  /** The command's `--tls`, `--cacert`, `--cert`, `--key` (cli.ts tlsOptionsOf): HTTPS to the gateway when set. */
+  tls?: (cmd: Command) => ClientTlsOptions | undefined;
 }
 
 /** Reads of the backup file during restore, bytes. */
@@ -70,15 +74,21 @@ function asUsage(file: string, e: unknown): unknown {
  * arrives (BackupReader), written to `FILE.part`, fsynced and renamed to FILE only once whole.
  * @throws MemberUnavailableError (exit 3) when no gateway or storage node answers; UsageError for a bad reply.
  */
-export async function saveSnapshot(o: { file: string; http: { host: string; port: number }; node?: string; idleTimeoutMs: number }): Promise<SnapshotSummary> {
+export async function saveSnapshot(o: { file: string; http: { host: string; port: number }; node?: string; idleTimeoutMs: number; tls?: ClientTlsOptions }): Promise<SnapshotSummary> {
   const started = Date.now();
   const { host, port } = o.http;
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = http.get({ host, port, path: `/v1/snapshot${o.node ? `?node=${encodeURIComponent(o.node)}` : ''}` }, resolve);
+    const path = `/v1/snapshot${o.node ? `?node=${encodeURIComponent(o.node)}` : ''}`;
+    // HTTPS when the gateway's HTTP door has TLS (docs/security.md): the same options as the TLV door's.
+    const req = o.tls ? https.get({ host, port, path, ...o.tls }, resolve) : http.get({ host, port, path }, resolve);
     req.setTimeout(o.idleTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${o.idleTimeoutMs} ms`), { code: 'TIMEOUT' })));
-    req.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new MemberUnavailableError(`cannot reach the gateway HTTP API at ${host}:${port}: ${e.code ?? e.message} — is the cluster running, with an httpPort on its gateway? (else check --http / $CAIRN_HTTP)`, e.code ?? 'UNAVAILABLE')),
-    );
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const tlsFailed = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|EPROTO|TLS/.test(e.code ?? '');
+      const why = tlsFailed
+        ? `TLS with the gateway HTTP API at ${host}:${port} failed: ${e.message} (${e.code}) — check --cacert, --cert, --key (docs/security.md)`
+        : `cannot reach the gateway HTTP API at ${host}:${port}: ${e.code ?? e.message} — is the cluster running, with an httpPort on its gateway? (else check --http / $CAIRN_HTTP${o.tls ? '' : '; --tls when its HTTP door has TLS'})`;
+      reject(new MemberUnavailableError(why, e.code ?? 'UNAVAILABLE'));
+    });
   });
   if (res.statusCode !== 200) {
     let body = '';
@@ -233,7 +243,7 @@ export function snapshotCommand(deps: SnapshotDeps): Command {
     .addOption(new Option('--idle-timeout-ms <ms>', 'give up when the stream stalls this long').default(60_000).argParser(Number))
     .action(async (file: string, o: { node?: string; idleTimeoutMs: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ http?: string; config?: string }>();
-      const s = await saveSnapshot({ file, http: resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs });
+      const s = await saveSnapshot({ file, http: resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs, tls: deps.tls?.(cmd) });
       deps.out(json(cmd) ? JSON.stringify(s) : formatSummary('saved', s));
     });
   snapshot
