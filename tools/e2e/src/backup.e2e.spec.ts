@@ -19,6 +19,10 @@ describe('snapshot save and restore', () => {
   let file: string;
   let saved: { revision: number; node: string; bytes: number; fileBytes: number; files: number; ms: number };
   let marker: { revision: number; createRevision: number; version: number };
+  /** Keys the source's storage nodes reported before the save (heartbeats may lag: a lower bound). */
+  let sourceKeys: number;
+
+  type Status = { storage: { id: string; appliedIndex: number; keys: number; live?: boolean }[] };
 
   afterAll(async () => {
     await source?.stop();
@@ -40,6 +44,9 @@ describe('snapshot save and restore', () => {
     const got = await runCli([...gw, '--json', 'get', 'backup-marker']);
     marker = JSON.parse(got.stdout) as typeof marker;
     expect(marker.version).toBe(2);
+    const before = JSON.parse((await runCli([...gw, '--json', 'status'])).stdout) as Status;
+    sourceKeys = Math.min(...before.storage.map((n) => n.keys));
+    expect(sourceKeys).toBeGreaterThan(ROWS / 2);
     const t0 = Date.now();
     const save = await runCli(['--json', 'snapshot', 'save', file, '--http', `127.0.0.1:${a.httpPort}`]);
     expect(save.stderr).toBe('');
@@ -104,7 +111,12 @@ describe('snapshot save and restore', () => {
     const put = await runCli([...gw, '--json', 'put', 'after-restore', 'x']);
     expect(put.code).toBe(0);
     expect((JSON.parse(put.stdout) as { revision: number }).revision).toBeGreaterThan(saved.revision);
-    // The second storage node serves the restored store too (stale reads go to any live node).
-    for (const id of ['s1', 's2']) expect(existsSync(join(c.dir, 'data', id, 'engine'))).toBe(true);
+    // Both storage nodes hold the restored store and apply after it.
+    const st = JSON.parse((await runCli([...gw, '--json', 'status'])).stdout) as Status;
+    expect(st.storage.map((n) => n.id).sort()).toEqual(['s1', 's2']);
+    for (const n of st.storage) {
+      expect(n.appliedIndex).toBeGreaterThanOrEqual(saved.revision);
+      expect(n.keys).toBeGreaterThanOrEqual(sourceKeys);
+    }
   });
 });
