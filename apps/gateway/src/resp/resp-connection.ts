@@ -4,7 +4,6 @@ import type { Clock } from '@cairn/world';
 import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
 import { OrderGate } from './order-gate';
-import { drainConnection } from '../server/drain';
 import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
 
 export interface RespConnectionDeps {
@@ -70,10 +69,9 @@ export class RespConnection {
   private ending = false;
   /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
   private peerEnded = false;
-  private drainWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly socket: RespSocket,
+    socket: RespSocket,
     id: number,
     private readonly deps: RespConnectionDeps,
   ) {
@@ -96,10 +94,7 @@ export class RespConnection {
         this.end(encodeError(`ERR Protocol error: command not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`));
       },
       awaitingCluster: () => this.awaiting,
-      closed: () => {
-        this.wakeDrainWaiters();
-        deps.onClose(this);
-      },
+      closed: () => deps.onClose(this),
     }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
@@ -121,7 +116,7 @@ export class RespConnection {
   /** Stops reading new commands, waits (at most `timeoutMs`) for the pending replies, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs, this.deps.clock);
+    await this.flow.drain(timeoutMs);
   }
 
   private onData(chunk: Buffer): void {
@@ -195,7 +190,7 @@ export class RespConnection {
       // A large reply (a read's) to a client that does not read, with the gateway at pendingBytesMax.
       slot.reply = r.length > NOT_READING_CHECK_BYTES && this.flow.replyRefused(r.length) ? notReading(r.length) : r;
       this.awaiting--;
-      if (this.awaiting === 0) this.wakeDrainWaiters();
+      this.flow.answered();
       this.flush();
       if (!this.draining && !this.ending) this.processBacklog();
     });
@@ -227,11 +222,6 @@ export class RespConnection {
     this.flow.write(b, () => this.unflushed--);
   }
 
-  private wakeDrainWaiters(): void {
-    const ws = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of ws) w();
-  }
 }
 
 function argBytes(args: Buffer[]): number {

@@ -6,7 +6,6 @@ import type { RangeLimits } from '../paths/kv-range';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
-import { drainConnection } from './drain';
 import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 
 export interface ConnectionDeps {
@@ -59,13 +58,12 @@ export class ClientConnection {
   /** Of those, the ones the cluster has not answered yet. */
   private awaiting = 0;
   private draining = false;
-  private drainWaiters: (() => void)[] = [];
   /** Decoded frames not yet handled because a bound stopped the connection. */
   private backlog: DecodeEvent[] = [];
   private backlogHead = 0;
 
   constructor(
-    private readonly socket: FlowSocket,
+    socket: FlowSocket,
     private readonly deps: ConnectionDeps,
   ) {
     this.decoder = new RequestDecoder(deps.limits);
@@ -75,23 +73,15 @@ export class ClientConnection {
       update: () => this.processBacklog(),
       frameDeadline: () => this.fatal(`frame not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`),
       awaitingCluster: () => this.awaiting,
-      closed: () => {
-        this.wakeDrainWaiters();
-        deps.onClose(this);
-      },
+      closed: () => deps.onClose(this),
     }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-  }
-
-  /** Bytes this connection holds (tests): unflushed replies and requests in flight. */
-  heldBytes(): { reply: number; request: number } {
-    return this.flow.heldBytes();
   }
 
   /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    await drainConnection(this.socket, this.flow, () => this.awaiting, this.drainWaiters, timeoutMs, this.deps.clock);
+    await this.flow.drain(timeoutMs);
   }
 
   private onData(chunk: Buffer): void {
@@ -190,7 +180,7 @@ export class ClientConnection {
       const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
       if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
-      if (this.awaiting === 0) this.wakeDrainWaiters();
+      this.flow.answered();
       if (this.flow.closed() || this.flow.isClosing()) {
         this.inflight--;
         return;
@@ -229,11 +219,6 @@ export class ClientConnection {
     this.flow.write(encodeResponse(res), onFlushed);
   }
 
-  private wakeDrainWaiters(): void {
-    const ws = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of ws) w();
-  }
 }
 
 /** The write condition of a SET's request flags (the decoder already refused both bits at once). */

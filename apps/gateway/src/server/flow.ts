@@ -129,6 +129,8 @@ export class ConnectionFlow {
   private reading = true;
   private frameTimer: TimerHandle | null = null;
   private closeTimer: TimerHandle | null = null;
+  /** drain() calls waiting until no request awaits the cluster or the socket closed. */
+  private drainWaiters: (() => void)[] = [];
   private readonly onBudget = () => this.hooks.update();
 
   /** `clock`: the frame deadline and close timeout run on it (default Node's timers; the simulator passes virtual time). */
@@ -153,12 +155,48 @@ export class ConnectionFlow {
       // release their bytes when they complete (releaseRequest).
       this.budget.give(this.replyBytes);
       this.replyBytes = 0;
+      this.wakeDrainWaiters();
       hooks.closed();
     });
   }
 
   closed(): boolean {
     return this.closedFlag || this.socket.destroyed;
+  }
+
+  /**
+   * Graceful close, for both doors: stop reading (the caller set its draining flag), wait (at most
+   * `timeoutMs`) until no request awaits the cluster (the connection calls `answered()` as answers
+   * come), then close by closeAfterFlush's rule (FIN once the replies are flushed; destroyed after
+   * closeTimeoutMs at the latest). Replies of requests still in flight after the timeout are not
+   * written. Resolves once the socket closed.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.closed()) return;
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    this.setReading(false, false);
+    if (this.hooks.awaitingCluster() > 0) {
+      await new Promise<void>((resolve) => {
+        const t = this.clock.setTimeout(resolve, timeoutMs);
+        this.drainWaiters.push(() => {
+          this.clock.clearTimer(t);
+          resolve();
+        });
+      });
+    }
+    this.closeAfterFlush();
+    await closed;
+  }
+
+  /** An answer came from the cluster: a drain waiting for the last one goes on. */
+  answered(): void {
+    if (this.hooks.awaitingCluster() === 0) this.wakeDrainWaiters();
+  }
+
+  private wakeDrainWaiters(): void {
+    const ws = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of ws) w();
   }
 
   /** True once closeAfterFlush was called: no further input is taken. */
