@@ -3,8 +3,11 @@ import {
   ApplyOutcome,
   CommandCondition,
   CommandOp,
+  CounterRefusal,
   ProtocolError,
   decodeCommand,
+  decodeIncrDelta,
+  encodeIncrDelta,
   decodeOutcomeReply,
   decodeOutcomeRequest,
   decodeProposeRequest,
@@ -26,6 +29,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     { op: fc.constantFrom(CommandOp.Set, CommandOp.Delete), key: bytes(), value: fc.constant(Buffer.alloc(0)), condition: fc.constant(CommandCondition.IfRevision), revision: fc.nat({ max: Number.MAX_SAFE_INTEGER }), session: sessionArb },
     { requiredKeys: ['op', 'key', 'value', 'condition', 'revision'] },
   ),
+  fc.record({ op: fc.constant(CommandOp.Incr), key: bytes(), value: fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }).map(encodeIncrDelta), session: sessionArb }, { requiredKeys: ['op', 'key', 'value'] }),
 );
 
 describe('write command encoding', () => {
@@ -86,6 +90,39 @@ describe('compare-and-swap commands (if-revision)', () => {
     expect(() => encodeCommand({ op: CommandOp.Set, key, value: Buffer.alloc(0), condition: CommandCondition.IfRevision, revision: -1 })).toThrow(/revision operand/);
     expect(() => encodeCommand({ op: CommandOp.Set, key, value: Buffer.alloc(0), condition: CommandCondition.IfRevision, revision: 2 ** 53 })).toThrow(/revision operand/);
     expect(() => decodeCommand(Buffer.from('0101' + '31' + '0020000000000000' + '000000016b' + '00000000', 'hex'))).toThrow(ProtocolError); // operand >= 2^53
+  });
+});
+
+describe('incr commands', () => {
+  it('encodes the delta as an i64 value, byte for byte (docs/protocol.md "Write commands")', () => {
+    expect(encodeCommand({ op: CommandOp.Incr, key: Buffer.from('k'), value: encodeIncrDelta(-1n) }).toString('hex')).toBe('0101' + '03' + '000000016b' + '00000008' + 'ffffffffffffffff');
+    expect(decodeIncrDelta(encodeIncrDelta(-(1n << 63n)))).toBe(-(1n << 63n));
+    expect(() => encodeIncrDelta(1n << 63n)).toThrow(RangeError);
+  });
+
+  it('refuses a condition or a delta other than 8 bytes, on both sides', () => {
+    expect(() => encodeCommand({ op: CommandOp.Incr, key: Buffer.from('k'), value: Buffer.alloc(4) })).toThrow(/IncrShape/);
+    expect(() => encodeCommand({ op: CommandOp.Incr, key: Buffer.from('k'), value: encodeIncrDelta(1n), condition: CommandCondition.IfAbsent })).toThrow(/IncrShape/);
+    expect(() => decodeCommand(Buffer.from('0101' + '03' + '000000016b' + '00000001' + '01', 'hex'))).toThrow(/8-byte delta/);
+    expect(() => decodeCommand(Buffer.from('0101' + '13' + '000000016b' + '00000008' + '0000000000000001', 'hex'))).toThrow(/condition 1 on an Incr/);
+  });
+
+  it('carries an Incr result (new value or refusal) in the outcome reply', () => {
+    const reply = {
+      appliedIndex: 9,
+      results: [
+        { outcome: ApplyOutcome.Applied, revision: 7, counter: -(1n << 63n) },
+        { outcome: ApplyOutcome.Applied, revision: 8, counter: 42n },
+        { outcome: ApplyOutcome.ConditionFailed, revision: 9, refusal: CounterRefusal.NotInteger },
+        { outcome: ApplyOutcome.ConditionFailed, revision: 9, refusal: CounterRefusal.Overflow },
+        { outcome: ApplyOutcome.Applied, revision: 3 },
+      ],
+    };
+    const b = encodeOutcomeReply(reply);
+    expect(decodeOutcomeReply(b)).toEqual(reply);
+    // outcome 4 = Applied + i64 counter
+    expect(encodeOutcomeReply({ appliedIndex: 1, results: [{ outcome: ApplyOutcome.Applied, revision: 1, counter: 42n }] }).toString('hex')).toBe('1501' + '0000000000000001' + '00000001' + '04' + '0000000000000001' + '000000000000002a');
+    expect(() => decodeOutcomeReply(Buffer.from('1501' + '0000000000000001' + '00000001' + '07' + '0000000000000001', 'hex'))).toThrow(/unknown apply outcome 7/);
   });
 });
 

@@ -4,7 +4,7 @@
  * and "Outcomes"). Field encodings as in `internal.ts`.
  *
  * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | bytes key | bytes value`.
- * opByte bits: 0-3 op (1 Set, 2 Delete), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set
+ * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set
  * only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 reserved (0),
  * 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
  * conditions and sessions, so logs written before them decode unchanged.
@@ -22,6 +22,31 @@ const VERSION = 1;
 export enum CommandOp {
   Set = 1,
   Delete = 2,
+  /**
+   * Add a signed 64-bit delta to the key's value read as a decimal integer (Redis INCRBY; a
+   * missing key counts as 0), evaluated at apply time; the value field is `i64 delta` (8 bytes,
+   * big-endian two's complement, `encodeIncrDelta`). Takes no condition.
+   */
+  Incr = 3,
+}
+
+/** Bytes of an Incr command's value (the i64 delta). */
+export const INCR_DELTA_BYTES = 8;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
+/** The value field of an Incr command. @throws RangeError when `delta` is not a signed 64-bit integer. */
+export function encodeIncrDelta(delta: bigint): Buffer {
+  if (delta < I64_MIN || delta > I64_MAX) throw new RangeError(`incr delta must be a signed 64-bit integer, got ${delta}`);
+  const b = Buffer.alloc(INCR_DELTA_BYTES);
+  b.writeBigInt64BE(delta);
+  return b;
+}
+
+/** The delta of an Incr command's value field. @throws ProtocolError when it is not 8 bytes. */
+export function decodeIncrDelta(value: Uint8Array): bigint {
+  if (value.length !== INCR_DELTA_BYTES) throw new ProtocolError(`incr value must be the 8-byte delta, got ${value.length} bytes`);
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).readBigInt64BE();
 }
 
 /**
@@ -83,8 +108,9 @@ export function commandBodyBytes(c: Command): number {
 
 /** @throws RangeError on an unknown op or condition, an existence condition on Delete, a bad or misplaced revision operand, or session fields out of range. */
 export function writeCommandBody(w: ByteWriter, c: Command): void {
-  if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete) throw new RangeError(`unknown command op ${c.op as number}`);
+  if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete && c.op !== CommandOp.Incr) throw new RangeError(`unknown command op ${c.op as number}`);
   const condition = c.condition ?? CommandCondition.None;
+  if (c.op === CommandOp.Incr && (condition !== CommandCondition.None || c.value.length !== INCR_DELTA_BYTES)) throw new RangeError('IncrShape: an Incr carries no condition and an 8-byte delta');
   if (condition < CommandCondition.None || condition > CommandCondition.IfRevision) throw new RangeError(`unknown command condition ${condition as number}`);
   if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && c.op !== CommandOp.Set) throw new RangeError('ConditionOnlyOnSet: a Delete carries no existence condition');
   const cas = condition === CommandCondition.IfRevision;
@@ -105,10 +131,11 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
 export function readCommandBody(r: ByteReader): Command {
   const b = r.u8();
   const op = b & OP_MASK;
-  if (op !== CommandOp.Set && op !== CommandOp.Delete) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
+  if (op !== CommandOp.Set && op !== CommandOp.Delete && op !== CommandOp.Incr) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
   if (b & RESERVED_BIT) throw new ProtocolError(`reserved bit set in command op byte 0x${b.toString(16)}`);
   const condition = (b & CONDITION_MASK) >> CONDITION_SHIFT;
-  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && op !== CommandOp.Set) throw new ProtocolError(`condition ${condition} on a Delete command`);
+  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && op !== CommandOp.Set) throw new ProtocolError(`condition ${condition} on ${op === CommandOp.Delete ? 'a Delete' : 'an Incr'} command`);
+  if (condition !== CommandCondition.None && op === CommandOp.Incr) throw new ProtocolError(`condition ${condition} on an Incr command`);
   const c: Command = { op, key: Buffer.alloc(0), value: Buffer.alloc(0) };
   if (condition !== CommandCondition.None) c.condition = condition;
   if (b & SESSION_BIT) {
@@ -121,6 +148,7 @@ export function readCommandBody(r: ByteReader): Command {
   if (condition === CommandCondition.IfRevision) c.revision = r.u64();
   c.key = r.bytes();
   c.value = r.bytes();
+  if (op === CommandOp.Incr && c.value.length !== INCR_DELTA_BYTES) throw new ProtocolError(`incr value must be the 8-byte delta, got ${c.value.length} bytes`);
   return c;
 }
 
@@ -169,10 +197,64 @@ export interface OutcomeRequest {
   queries: { index: number; session?: { sessionId: bigint; seq: number } }[];
 }
 
+/** Why an Incr was not applied (its outcome is ConditionFailed). */
+export enum CounterRefusal {
+  /** The value is not a decimal signed 64-bit integer (Redis: "value is not an integer or out of range"). */
+  NotInteger = 1,
+  /** The sum leaves the signed 64-bit range (Redis: "increment or decrement would overflow"). */
+  Overflow = 2,
+}
+
+/**
+ * What applying one entry did. `counter`: an applied Incr's new value. `refusal`: why an Incr was
+ * not applied (outcome ConditionFailed).
+ */
+export interface OutcomeResult {
+  outcome: ApplyOutcome;
+  revision: number;
+  counter?: bigint;
+  refusal?: CounterRefusal;
+}
+
 /** One result per index, in request order. */
 export interface OutcomeReply {
   appliedIndex: number;
-  results: { outcome: ApplyOutcome; revision: number }[];
+  results: OutcomeResult[];
+}
+
+/** Wire-only outcome codes of an Incr's result (docs/protocol.md "Outcomes"): Applied + `i64 counter`; ConditionFailed for a refusal. */
+const WIRE_COUNTED = 4;
+const WIRE_REFUSED_NOT_INTEGER = 5;
+const WIRE_REFUSED_OVERFLOW = 6;
+/** Largest encoded result, bytes: `u8 outcome | u64 revision | [i64 counter]`. */
+export const OUTCOME_RESULT_BYTES_MAX = 1 + 8 + 8;
+
+function resultBytes(x: OutcomeResult): number {
+  return x.counter !== undefined && x.outcome === ApplyOutcome.Applied ? 17 : 9;
+}
+
+function writeResult(w: ByteWriter, x: OutcomeResult): void {
+  if (x.outcome === ApplyOutcome.Applied && x.counter !== undefined) {
+    w.u8(WIRE_COUNTED).u64(x.revision);
+    const u = BigInt.asUintN(64, x.counter);
+    w.u32(Number(u >> 32n)).u32(Number(u & 0xffff_ffffn));
+    return;
+  }
+  if (x.outcome === ApplyOutcome.ConditionFailed && x.refusal !== undefined) {
+    w.u8(x.refusal === CounterRefusal.Overflow ? WIRE_REFUSED_OVERFLOW : WIRE_REFUSED_NOT_INTEGER).u64(x.revision);
+    return;
+  }
+  w.u8(x.outcome).u64(x.revision);
+}
+
+function readResult(r: ByteReader): OutcomeResult {
+  const code = r.u8();
+  const revision = r.u64();
+  if (code <= ApplyOutcome.Unknown) return { outcome: code, revision };
+  if (code === WIRE_COUNTED) return { outcome: ApplyOutcome.Applied, revision, counter: BigInt.asIntN(64, (BigInt(r.u32()) << 32n) | BigInt(r.u32())) };
+  if (code === WIRE_REFUSED_NOT_INTEGER) return { outcome: ApplyOutcome.ConditionFailed, revision, refusal: CounterRefusal.NotInteger };
+  if (code === WIRE_REFUSED_OVERFLOW) return { outcome: ApplyOutcome.ConditionFailed, revision, refusal: CounterRefusal.Overflow };
+  throw new ProtocolError(`unknown apply outcome ${code}`);
 }
 
 /** `header(20) | u32 count | (u64 index | bool hasSession | [u64 sessionId | u64 seq])*`. */
@@ -204,10 +286,16 @@ export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
   return { queries };
 }
 
-/** `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision)*`. */
+/**
+ * `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision | [i64 counter])*`.
+ * outcome 0-3 = ApplyOutcome; 4 = Applied with the Incr's new value (`i64 counter` follows);
+ * 5 / 6 = ConditionFailed: an Incr refused as not an integer / as an overflow.
+ */
 export function encodeOutcomeReply(q: OutcomeReply): Buffer {
-  const w = new ByteWriter(2 + 8 + 4 + 9 * q.results.length).u8(OUTCOME_REPLY_TYPE).u8(VERSION).u64(q.appliedIndex).u32(q.results.length);
-  for (const x of q.results) w.u8(x.outcome).u64(x.revision);
+  let size = 2 + 8 + 4;
+  for (const x of q.results) size += resultBytes(x);
+  const w = new ByteWriter(size).u8(OUTCOME_REPLY_TYPE).u8(VERSION).u64(q.appliedIndex).u32(q.results.length);
+  for (const x of q.results) writeResult(w, x);
   return w.finish();
 }
 
@@ -217,11 +305,7 @@ export function decodeOutcomeReply(b: Uint8Array): OutcomeReply {
   const appliedIndex = r.u64();
   const n = r.count(9);
   const results: OutcomeReply['results'] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const outcome = r.u8();
-    if (outcome > ApplyOutcome.Unknown) throw new ProtocolError(`unknown apply outcome ${outcome}`);
-    results[i] = { outcome, revision: r.u64() };
-  }
+  for (let i = 0; i < n; i++) results[i] = readResult(r);
   r.end();
   return { appliedIndex, results };
 }

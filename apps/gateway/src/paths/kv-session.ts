@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, type FrameLimits } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, encodeIncrDelta, type Command, type CounterRefusal, type FrameLimits } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath } from './read-path';
@@ -16,6 +16,10 @@ export interface KvResult {
   value: Uint8Array;
   /** Error statuses: a human-readable reason. */
   message: string;
+  /** INCR OK: the key's new value (signed 64-bit). */
+  counter?: bigint;
+  /** INCR CONDITION_FAILED: why it was refused (not an integer, or overflow); `message` in Redis's words. */
+  refusal?: CounterRefusal;
 }
 
 /** What every session shares: the gateway's read and write paths (only the calls a session makes) and its request limits. */
@@ -118,18 +122,36 @@ export class KvSession {
     return this.write(CommandOp.Delete, key, EMPTY, CommandCondition.None, opts.ifRevision);
   }
 
-  private async write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition, ifRevision: number | undefined): Promise<KvResult> {
+  /**
+   * INCRBY: adds `delta` (a signed 64-bit integer) to the key's value read as a decimal integer (a
+   * missing key counts as 0), evaluated atomically where the write is applied, in log order. OK:
+   * `counter` = the new value (stored as its decimal text); CONDITION_FAILED with `refusal` when
+   * the value is not an integer or the sum overflows (nothing written).
+   */
+  incr(key: Uint8Array, delta: bigint): Promise<KvResult> {
+    const bad = this.check(key);
+    if (bad) return Promise.resolve(bad);
+    return this.submit({ op: CommandOp.Incr, key, value: encodeIncrDelta(delta) });
+  }
+
+  private write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition, ifRevision: number | undefined): Promise<KvResult> {
     const bad = this.check(key, value);
-    if (bad) return bad;
+    if (bad) return Promise.resolve(bad);
     if (ifRevision !== undefined) {
-      if (condition !== CommandCondition.None) return fail(Status.BadRequest, 'a revision condition excludes IF_ABSENT / IF_PRESENT');
-      if (!Number.isSafeInteger(ifRevision) || ifRevision < 0) return fail(Status.BadRequest, `revision condition must be an integer in 0..2^53-1, got ${ifRevision}`);
+      if (condition !== CommandCondition.None) return Promise.resolve(fail(Status.BadRequest, 'a revision condition excludes IF_ABSENT / IF_PRESENT'));
+      if (!Number.isSafeInteger(ifRevision) || ifRevision < 0) return Promise.resolve(fail(Status.BadRequest, `revision condition must be an integer in 0..2^53-1, got ${ifRevision}`));
     }
-    const command = ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition };
+    return this.submit(ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition });
+  }
+
+  private async submit(command: Command): Promise<KvResult> {
     const w = await this.paths.writes.submit(command);
     // A failed condition was evaluated at its index: later reads must not see an older state either.
     if ((w.status === Status.Ok || w.status === Status.ConditionFailed) && w.revision > this.lastWriteIndex) this.lastWriteIndex = w.revision;
-    return { status: w.status, revision: w.revision, value: EMPTY, message: w.message };
+    const r: KvResult = { status: w.status, revision: w.revision, value: EMPTY, message: w.message };
+    if (w.counter !== undefined) r.counter = w.counter;
+    if (w.refusal !== undefined) r.refusal = w.refusal;
+    return r;
   }
 }
 

@@ -1,4 +1,4 @@
-import { ApplyOutcome, decodeOutcomeReply, encodeOutcomeRequest } from '@cairn/protocol';
+import { ApplyOutcome, decodeOutcomeReply, encodeOutcomeRequest, type OutcomeResult } from '@cairn/protocol';
 import { asTransport, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type Transport, type World } from '@cairn/world';
@@ -9,8 +9,8 @@ import { retryBackoffMs } from './backoff';
 /** One outcome request's timeout, ms (the node itself waits at most its readWaitMs for its applied index). */
 const OUTCOME_REQUEST_TIMEOUT_MS = 3000;
 
-/** A committed write's outcome as a storage node recorded it, or why none could be learnt. */
-export type OutcomeAnswer = { outcome: ApplyOutcome.Applied | ApplyOutcome.ConditionFailed; revision: number } | { unknown: string };
+/** A committed write's outcome as a storage node recorded it (an Incr's new value or refusal included), or why none could be learnt. */
+export type OutcomeAnswer = (OutcomeResult & { outcome: ApplyOutcome.Applied | ApplyOutcome.ConditionFailed }) | { unknown: string };
 
 /**
  * Asks storage nodes what applying a committed entry did (docs/protocol.md, "Outcomes"): the
@@ -25,7 +25,13 @@ export type OutcomeAnswer = { outcome: ApplyOutcome.Applied | ApplyOutcome.Condi
 const QUERIES_PER_REQUEST_MAX = 1024;
 
 type Query = { index: number; session?: { sessionId: bigint; seq: number } };
-type Result = { outcome: ApplyOutcome; revision: number };
+type Result = OutcomeResult;
+
+/** The answer a known result gives (Applied / ConditionFailed, extras kept), or null when it is not one. */
+function known(r: Result | undefined): OutcomeAnswer | null {
+  if (!r || (r.outcome !== ApplyOutcome.Applied && r.outcome !== ApplyOutcome.ConditionFailed)) return null;
+  return { ...r, outcome: r.outcome };
+}
 
 interface Pending {
   query: Query;
@@ -81,7 +87,8 @@ export class OutcomePath {
     }
     batch.forEach((p, i) => {
       const r = results?.[i];
-      if (r && (r.outcome === ApplyOutcome.Applied || r.outcome === ApplyOutcome.ConditionFailed)) p.resolve({ outcome: r.outcome, revision: r.revision });
+      const a = known(r);
+      if (a) p.resolve(a);
       // No result (request failed, or left out of a reply at the node's payload bound): on its own.
       else void this.retry(p.query, p.deadlineMs, node && r?.outcome === ApplyOutcome.Unknown ? node.id : null, results && !r ? null : (node?.id ?? null)).then(p.resolve);
     });
@@ -102,7 +109,8 @@ export class OutcomePath {
       if (node) {
         try {
           const [r] = await this.ask(node.id, [query], deadlineMs);
-          if (r.outcome === ApplyOutcome.Applied || r.outcome === ApplyOutcome.ConditionFailed) return { outcome: r.outcome, revision: r.revision };
+          const a = known(r);
+          if (a) return a;
           if (r.outcome === ApplyOutcome.Unknown) {
             saidUnknown.add(node.id);
             why = `storage node ${node.id} has no record of it`;

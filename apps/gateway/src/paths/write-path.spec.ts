@@ -2,7 +2,9 @@ import {
   ApplyOutcome,
   CommandCondition,
   CommandOp,
+  CounterRefusal,
   Status,
+  encodeIncrDelta,
   decodeOutcomeRequest,
   decodeProposeRequest,
   encodeOutcomeReply,
@@ -32,7 +34,7 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
   afterAll(() => bus?.close());
 
   /** A leader answering proposals with `answers` in turn (recording them), and a storage node answering outcome queries with `outcome`. */
-  function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => { outcome: ApplyOutcome; revision: number }) {
+  function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => { outcome: ApplyOutcome; revision: number; counter?: bigint; refusal?: CounterRefusal }) {
     const proposals: { raw: Buffer; req: ProposeRequest }[] = [];
     const queries: OutcomeRequest['queries'] = [];
     const subs = [
@@ -73,6 +75,23 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
       [{ sessionId: 0xabcdef0123456789n, seq: 3, firstPendingSeq: 3 }],
     ]);
     expect(c.queries).toEqual([]); // no extra round trip
+    c.stop();
+  });
+
+  it('asks a storage node for an Incr\'s new value (or refusal) after commit, even when sent once', async () => {
+    const results: Record<number, { outcome: ApplyOutcome; revision: number; counter?: bigint; refusal?: CounterRefusal }> = {
+      20: { outcome: ApplyOutcome.Applied, revision: 20, counter: -(1n << 63n) },
+      21: { outcome: ApplyOutcome.ConditionFailed, revision: 21, refusal: CounterRefusal.Overflow },
+      22: { outcome: ApplyOutcome.Applied, revision: 22 },
+    };
+    const c = cluster('l9', [reply({ firstIndex: 20, lastIndex: 22 })], (q) => results[q.index]);
+    const incr = (key: string) => ({ op: CommandOp.Incr, key: Buffer.from(key), value: encodeIncrDelta(1n) });
+    const [a, b, d] = await Promise.all([c.writes.submit(incr('a')), c.writes.submit(incr('b')), c.writes.submit(incr('c'))]);
+    expect(a).toEqual({ status: Status.Ok, revision: 20, message: '', counter: -(1n << 63n) });
+    expect(b).toEqual({ status: Status.ConditionFailed, revision: 21, message: 'increment or decrement would overflow', refusal: CounterRefusal.Overflow });
+    // applied, but the node no longer knows the value (recorded before a restart): an error, not a retryable failure
+    expect(d).toMatchObject({ status: Status.Error, revision: 22 });
+    expect(c.queries.map((q) => q.index)).toEqual([20, 21, 22]);
     c.stop();
   });
 

@@ -1,4 +1,4 @@
-import { ApplyOutcome, Status, commandBodyBytes, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
@@ -20,7 +20,17 @@ export interface WriteResult {
   status: Status;
   revision: number;
   message: string;
+  /** OK of an Incr: the key's new value (a signed 64-bit integer). */
+  counter?: bigint;
+  /** CONDITION_FAILED of an Incr: why it was refused (`message` says it in Redis's words). */
+  refusal?: CounterRefusal;
 }
+
+/** Redis's error texts (t_string.c) for a refused INCR family command. */
+export const COUNTER_REFUSAL_MESSAGES: Record<CounterRefusal, string> = {
+  [CounterRefusal.NotInteger]: 'value is not an integer or out of range',
+  [CounterRefusal.Overflow]: 'increment or decrement would overflow',
+};
 
 interface QueuedWrite {
   command: Command;
@@ -168,7 +178,8 @@ export class WritePath {
         // A plain write sent once: the commit is the outcome (no extra round trip). A conditional
         // write, or any write re-sent after an unknown outcome (this copy may be a duplicate of an
         // earlier one): ask a storage node what applying it did.
-        if (w.command.condition || ambiguous) void this.resolveOutcome(w, index);
+        // An Incr's reply is its new value, which only the applying storage node knows.
+        if (w.command.condition || w.command.op === CommandOp.Incr || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {
@@ -179,7 +190,16 @@ export class WritePath {
   private async resolveOutcome(w: QueuedWrite, index: number): Promise<void> {
     const a = await this.outcomes.outcome(index, this.world.clock.nowMs() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: this.sessionId, seq: w.seq });
     if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
+    else if (w.command.op === CommandOp.Incr) w.resolve(counterResult(a, index));
     else if (a.outcome === ApplyOutcome.Applied) w.resolve({ status: Status.Ok, revision: a.revision, message: '' });
     else w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: 'condition not met' });
   }
+}
+
+/** An Incr's answer from its outcome: the new value, or the refusal; an applied Incr whose value the nodes no longer hold (recorded before a restart) is an ERROR, not a retryable failure. */
+function counterResult(a: { outcome: ApplyOutcome; revision: number; counter?: bigint; refusal?: CounterRefusal }, index: number): WriteResult {
+  if (a.outcome === ApplyOutcome.Applied && a.counter !== undefined) return { status: Status.Ok, revision: a.revision, message: '', counter: a.counter };
+  if (a.outcome === ApplyOutcome.Applied) return { status: Status.Error, revision: a.revision, message: `the increment was applied at index ${a.revision}, but its result is no longer known (the storage nodes restarted since); read the key` };
+  const refusal = a.refusal ?? CounterRefusal.NotInteger;
+  return { status: Status.ConditionFailed, revision: a.revision || index, message: COUNTER_REFUSAL_MESSAGES[refusal], refusal };
 }

@@ -15,6 +15,41 @@ function setup(store = fakeStore()) {
   return { store, view, client, run, commands, advance: (ms: number) => (nowMs += ms) };
 }
 
+describe('RESP INCR, INCRBY, DECR, DECRBY', () => {
+  it('count from a missing key as 0, answer the new value, and store it as decimal text', async () => {
+    const { run } = setup();
+    expect(await run('INCR', 'n')).toBe(':1\r\n');
+    expect(await run('INCRBY', 'n', '41')).toBe(':42\r\n');
+    expect(await run('DECR', 'n')).toBe(':41\r\n');
+    expect(await run('DECRBY', 'n', '-9')).toBe(':50\r\n');
+    expect(await run('DECRBY', 'n', '100')).toBe(':-50\r\n');
+    expect(await run('GET', 'n')).toBe('$3\r\n-50\r\n');
+    expect(await run('SET', 'n', '9223372036854775806')).toBe('+OK\r\n');
+    expect(await run('INCR', 'n')).toBe(':9223372036854775807\r\n');
+  });
+
+  it('refuse non-integers and overflow with Redis error texts, writing nothing', async () => {
+    const { run } = setup();
+    await run('SET', 's', 'abc');
+    expect(await run('INCR', 's')).toBe('-ERR value is not an integer or out of range\r\n');
+    for (const v of [' 1', '1 ', '01', '+1', '-0', '1.5', '9223372036854775808']) {
+      await run('SET', 'v', v);
+      expect(await run('INCR', 'v')).toBe('-ERR value is not an integer or out of range\r\n');
+    }
+    expect(await run('GET', 's')).toBe('$3\r\nabc\r\n');
+    await run('SET', 'max', '9223372036854775807');
+    expect(await run('INCR', 'max')).toBe('-ERR increment or decrement would overflow\r\n');
+    await run('SET', 'min', '-9223372036854775808');
+    expect(await run('DECR', 'min')).toBe('-ERR increment or decrement would overflow\r\n');
+    expect(await run('GET', 'max')).toBe('$19\r\n9223372036854775807\r\n');
+    expect(await run('INCRBY', 'n', 'x')).toBe('-ERR value is not an integer or out of range\r\n');
+    expect(await run('INCRBY', 'n', '9223372036854775808')).toBe('-ERR value is not an integer or out of range\r\n');
+    expect(await run('DECRBY', 'n', '-9223372036854775808')).toBe('-ERR decrement would overflow\r\n');
+    expect(await run('INCR', 'n', 'extra')).toBe("-ERR wrong number of arguments for 'incr' command\r\n");
+    expect(await run('GET', 'n')).toBe('$-1\r\n');
+  });
+});
+
 describe('RESP SCAN and KEYS', () => {
   it('SCAN pages with numeric cursors until 0, MATCH filters, TYPE other than string is empty, bad cursors are errors', async () => {
     const { run } = setup();

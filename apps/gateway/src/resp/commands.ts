@@ -69,6 +69,17 @@ function lower(b: Buffer): string {
   return b.toString('latin1').toLowerCase();
 }
 
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
+/** Redis `string2ll` on an argument, the full signed 64-bit range; null when it is not one. */
+function i64Arg(b: Buffer): bigint | null {
+  const s = b.toString('latin1');
+  if (!/^(0|-?[1-9][0-9]{0,18})$/.test(s)) return null;
+  const n = BigInt(s);
+  return n < I64_MIN || n > I64_MAX ? null : n;
+}
+
 /** Redis `string2ll` on an argument; null when it is not an integer. */
 function integerArg(b: Buffer): number | null {
   const s = b.toString('latin1');
@@ -112,7 +123,7 @@ function checkAll(session: KvSession, keys: Buffer[]): Buffer | null {
 
 /** Commands Redis has that Cairn refuses on purpose, with the reason (rather than "unknown command"). */
 const REFUSED: Record<string, string> = Object.fromEntries([
-  ...['getset', 'msetnx', 'getdel', 'incr', 'incrby', 'incrbyfloat', 'decr', 'decrby', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
+  ...['getset', 'msetnx', 'getdel', 'incrbyfloat', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
   ...['setex', 'psetex', 'getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL support, which Cairn does not have yet']),
   ...['multi', 'exec', 'watch', 'discard'].map((n) => [n, 'needs transactions, which Cairn does not have']),
 ]);
@@ -139,6 +150,10 @@ export class RespCommands {
       get: { arity: 2, effect: 'read', run: (a, c) => this.get(a[1], c.session) },
       set: { arity: -3, effect: 'write', run: (a, c) => this.set(a, c.session) },
       setnx: { arity: 3, effect: 'write', run: (a, c) => this.setnx(a[1], a[2], c.session) },
+      incr: { arity: 2, effect: 'write', run: (a, c) => this.incrBy(a[1], 1n, c.session) },
+      decr: { arity: 2, effect: 'write', run: (a, c) => this.incrBy(a[1], -1n, c.session) },
+      incrby: { arity: 3, effect: 'write', run: (a, c) => this.incrByArg(a[1], a[2], 1n, c.session) },
+      decrby: { arity: 3, effect: 'write', run: (a, c) => this.incrByArg(a[1], a[2], -1n, c.session) },
       del: { arity: -2, effect: 'both', keysOf: (a) => a.length - 1, run: (a, c) => this.del(a.slice(1), c.session) },
       exists: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.exists(a.slice(1), c.session) },
       mget: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.mget(a.slice(1), c.session) },
@@ -283,6 +298,27 @@ export class RespCommands {
   /** SETNX key value: `:1` when set, `:0` when the key existed (SET NX with Redis's integer replies). */
   private setnx(key: Buffer, value: Buffer, session: KvSession): Promise<Buffer> {
     return this.conditionalSet(key, value, CommandCondition.IfAbsent, session, encodeInteger(1), encodeInteger(0));
+  }
+
+  /** INCRBY / DECRBY: the increment parsed as Redis's string2ll; DECRBY of -2^63 cannot be negated (Redis 7.0: "decrement would overflow"). */
+  private incrByArg(key: Buffer, arg: Buffer, sign: 1n | -1n, session: KvSession): Reply {
+    const n = i64Arg(arg);
+    if (n === null) return NOT_INTEGER;
+    if (sign === -1n && n === I64_MIN) return err('ERR decrement would overflow');
+    return this.incrBy(key, sign * n, session);
+  }
+
+  /**
+   * INCR / DECR / INCRBY / DECRBY: one replicated Incr command, evaluated where it is applied, in
+   * log order (so concurrent increments never lose one), answering the new value as a RESP
+   * integer; a value that is not a decimal i64, or a sum out of range, is refused with Redis's
+   * error text and nothing is written.
+   */
+  private async incrBy(key: Buffer, delta: bigint, session: KvSession): Promise<Buffer> {
+    const r = await session.incr(key, delta);
+    if (r.status === Status.Ok && r.counter !== undefined) return Buffer.from(`:${r.counter}\r\n`, 'latin1');
+    if (r.status === Status.ConditionFailed) return err(`ERR ${r.message}`);
+    return kvError(r, 'write');
   }
 
   private async conditionalSet(key: Buffer, value: Buffer, condition: CommandCondition, session: KvSession, applied: Buffer, notApplied: Buffer): Promise<Buffer> {

@@ -1,7 +1,7 @@
-import { CommandCondition, CommandOp, Status, type Command, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { CommandCondition, CommandOp, CounterRefusal, Status, decodeIncrDelta, type Command, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
-import type { WriteResult } from '../paths/write-path';
+import { COUNTER_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
 
 /**
  * Test double of the gateway's read and write paths (no NATS): a map with Raft-like revisions.
@@ -24,6 +24,7 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
         if (opts.fail) return { status: opts.fail.status, revision: 0, message: opts.fail.message };
         const revision = ++index;
         const current = data.get(Buffer.from(c.key).toString('latin1'));
+        if (c.op === CommandOp.Incr) return incrInMap(data, c, current, revision);
         const holds = c.condition === CommandCondition.IfRevision ? (current?.revision ?? 0) === c.revision : !c.condition || (current !== undefined) === (c.condition === CommandCondition.IfPresent);
         if (!holds) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
         if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision });
@@ -53,4 +54,15 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
   };
   const paths: KvPaths = { reads, writes, limits: { keyBytesMax: 16, valueBytesMax: 64 } };
   return { data, held, paths };
+}
+
+/** The applier's INCR in miniature (apps/storage-node command-applier.ts is the real one). */
+function incrInMap(data: Map<string, { value: Buffer; revision: number }>, c: Command, current: { value: Buffer } | undefined, revision: number): WriteResult {
+  const text = current ? current.value.toString('latin1') : '0';
+  const ok = /^(0|-?[1-9][0-9]{0,18})$/.test(text) && BigInt(text) >= -(1n << 63n) && BigInt(text) < 1n << 63n;
+  if (!ok) return { status: Status.ConditionFailed, revision, message: COUNTER_REFUSAL_MESSAGES[CounterRefusal.NotInteger], refusal: CounterRefusal.NotInteger };
+  const sum = BigInt(text) + decodeIncrDelta(c.value);
+  if (sum < -(1n << 63n) || sum >= 1n << 63n) return { status: Status.ConditionFailed, revision, message: COUNTER_REFUSAL_MESSAGES[CounterRefusal.Overflow], refusal: CounterRefusal.Overflow };
+  data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(String(sum)), revision });
+  return { status: Status.Ok, revision, message: '', counter: sum };
 }

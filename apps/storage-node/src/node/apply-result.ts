@@ -1,4 +1,4 @@
-import type { ApplyOutcome, CommandSession } from '@cairn/protocol';
+import type { ApplyOutcome, CommandSession, CounterRefusal } from '@cairn/protocol';
 
 /**
  * The types the applier, the session table and its journal share. A leaf module: the three import
@@ -10,6 +10,10 @@ export interface ApplyResult {
   outcome: ApplyOutcome;
   /** Applied: the index it took effect at; ConditionFailed: the index it was evaluated at. */
   revision: number;
+  /** An applied Incr: the key's new value. Kept in memory only (the session journal stores outcome and revision), so it is lost with a restart. */
+  counter?: bigint;
+  /** An Incr not applied (outcome ConditionFailed): why. In memory only, as `counter`. */
+  refusal?: CounterRefusal;
 }
 
 /**

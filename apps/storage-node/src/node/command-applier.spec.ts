@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BitcaskEngine, EngineOp } from '@cairn/engine';
-import { ApplyOutcome, CommandCondition, CommandOp, encodeCommand, type Command, type WireEntry } from '@cairn/protocol';
-import { CommandApplier, ENTRY_TYPE_NOOP } from './command-applier';
+import { ApplyOutcome, CommandCondition, CommandOp, CounterRefusal, encodeCommand, encodeIncrDelta, type Command, type WireEntry } from '@cairn/protocol';
+import { CommandApplier, ENTRY_TYPE_NOOP, parseI64 } from './command-applier';
 
 const set = (key: string, value: string, condition?: CommandCondition): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), ...(condition ? { condition } : {}) });
 const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: Buffer.alloc(0) });
@@ -12,7 +12,7 @@ const entries = (from: number, cmds: (Command | 'noop')[]): WireEntry[] =>
 /** A storage node's apply loop in miniature: a real engine, the applier in front of it. */
 async function node(dir: string) {
   const engine = await BitcaskEngine.open({ dir });
-  const applier = new CommandApplier({ modRevision: (k) => engine.get(k)?.revision ?? 0 });
+  const applier = new CommandApplier({ get: (k) => engine.get(k) });
   return {
     engine,
     applier,
@@ -114,20 +114,54 @@ describe('CommandApplier', () => {
     await n.engine.close();
   });
 
+  it('applies INCR at apply time: a missing key is 0, within and across batches, refusing non-integers and overflow without writing', async () => {
+    const n = await node(dir);
+    const incr = (key: string, delta: bigint): Command => ({ op: CommandOp.Incr, key: Buffer.from(key), value: encodeIncrDelta(delta) });
+    const max = (1n << 63n) - 1n;
+    await n.apply(entries(1, [incr('n', 1n), incr('n', 41n), set('s', 'abc'), incr('s', 1n), set('big', String(max - 1n)), incr('big', 1n), incr('big', 1n)]));
+    await n.apply(entries(8, [incr('n', -50n), del('n'), incr('n', -3n), set('z', '-0'), incr('z', 1n), set('m', String(-max - 1n)), incr('m', -1n)]));
+    expect(n.value('n')).toBe('-3');
+    expect(n.value('s')).toBe('abc');
+    expect(n.value('big')).toBe(String(max));
+    expect(n.value('m')).toBe(String(-max - 1n));
+    const r = (i: number) => n.applier.outcome(i);
+    expect([r(1), r(2), r(4), r(6), r(7)]).toEqual([
+      { outcome: ApplyOutcome.Applied, revision: 1, counter: 1n },
+      { outcome: ApplyOutcome.Applied, revision: 2, counter: 42n },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 4, refusal: CounterRefusal.NotInteger },
+      { outcome: ApplyOutcome.Applied, revision: 6, counter: max },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 7, refusal: CounterRefusal.Overflow },
+    ]);
+    expect([r(8), r(10), r(12), r(14)]).toEqual([
+      { outcome: ApplyOutcome.Applied, revision: 8, counter: -8n },
+      { outcome: ApplyOutcome.Applied, revision: 10, counter: -3n },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 12, refusal: CounterRefusal.NotInteger },
+      { outcome: ApplyOutcome.ConditionFailed, revision: 14, refusal: CounterRefusal.Overflow },
+    ]);
+    expect(n.engine.appliedIndex()).toBe(14);
+    await n.engine.close();
+  });
+
+  it('reads integers as Redis string2ll does', () => {
+    const p = (s: string) => parseI64(Buffer.from(s));
+    expect(['0', '-1', '9223372036854775807', '-9223372036854775808'].map(p)).toEqual([0n, -1n, (1n << 63n) - 1n, -(1n << 63n)]);
+    for (const bad of ['', '-0', '01', '+1', ' 1', '1 ', '1.0', '9223372036854775808', '-9223372036854775809', 'abc', '00000000000000000000001']) expect(p(bad)).toBeNull();
+  });
+
   it('bounds the results table: the oldest result is forgotten first and then answered Unknown', () => {
     const present = new Set<string>();
-    const applier = new CommandApplier({ modRevision: (k) => (present.has(Buffer.from(k).toString()) ? 1 : 0), resultsMax: 3 });
+    const applier = new CommandApplier({ get: (k) => (present.has(Buffer.from(k).toString()) ? { value: Buffer.alloc(0), revision: 1 } : null), resultsMax: 3 });
     const out = applier.toEngineEntries(entries(1, [set('a', '1', CommandCondition.IfAbsent), set('b', '1', CommandCondition.IfAbsent), set('a', '2', CommandCondition.IfAbsent), set('c', '1', CommandCondition.IfPresent)]));
     expect(out.engine.map((e) => e.op)).toEqual([EngineOp.Set, EngineOp.Set, EngineOp.Noop, EngineOp.Noop]);
     expect(applier.resultsSize()).toBe(3);
     expect(applier.outcome(1)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });
     expect(applier.outcome(2)).toEqual({ outcome: ApplyOutcome.Applied, revision: 2 });
-    expect(() => new CommandApplier({ modRevision: () => 0, resultsMax: 0 })).toThrow(/resultsMax/);
+    expect(() => new CommandApplier({ get: () => null, resultsMax: 0 })).toThrow(/resultsMax/);
   });
 
   it('applies an undecodable command as a no-op and reports it', () => {
     const bad: number[] = [];
-    const applier = new CommandApplier({ modRevision: () => 0, onUndecodable: (i) => bad.push(i) });
+    const applier = new CommandApplier({ get: () => null, onUndecodable: (i) => bad.push(i) });
     const out = applier.toEngineEntries([{ index: 1, term: 1, type: 0, data: Buffer.from('0101ff', 'hex') }]);
     expect(out.engine[0].op).toBe(EngineOp.Noop);
     expect(bad).toEqual([1]);

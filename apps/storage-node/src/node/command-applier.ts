@@ -1,5 +1,5 @@
 import { EngineOp, type EngineEntry } from '@cairn/engine';
-import { ApplyOutcome, CommandCondition, CommandOp, decodeCommand, type Command, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandCondition, CommandOp, CounterRefusal, decodeCommand, decodeIncrDelta, type Command, type WireEntry } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import type { SessionTable } from './session-table';
 
@@ -11,8 +11,8 @@ export const APPLY_RESULTS_MAX = 65_536;
 export type { ApplyResult } from './apply-result';
 
 export interface CommandApplierOptions {
-  /** The mod revision of `key` in the engine's state (everything handed to the engine so far), 0 when it does not exist. */
-  modRevision(key: Uint8Array): number;
+  /** `key`'s live value and mod revision in the engine's state (everything handed to the engine so far), null when it does not exist. */
+  get(key: Uint8Array): KeyState | null;
   /** Bound of the results table; the oldest result is forgotten first (then answered Unknown). */
   resultsMax?: number;
   /** Called for a committed entry whose data does not decode (it is applied as a no-op). */
@@ -27,7 +27,15 @@ export interface AppliedBatch {
   sessionRecords: SessionRecord[];
 }
 
+/** A key's value and mod revision as the applier sees it. */
+export interface KeyState {
+  value: Uint8Array;
+  revision: number;
+}
+
 const EMPTY = new Uint8Array(0);
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
 
 /**
  * The deterministic part of applying committed entries: turns Raft entries into engine entries,
@@ -56,17 +64,17 @@ export class CommandApplier {
 
   /** Engine entries for `entries` (contiguous, in index order), outcomes recorded. Call once per entry, in log order. */
   toEngineEntries(entries: WireEntry[]): AppliedBatch {
-    // Mod revisions of keys written earlier in this batch (0 = deleted): the engine sees them only once the batch is applied.
-    const batchState = new Map<string, number>();
-    const modRevision = (key: Uint8Array): number => {
+    // Keys written earlier in this batch (null = deleted): the engine sees them only once the batch is applied.
+    const batchState = new Map<string, KeyState | null>();
+    const get = (key: Uint8Array): KeyState | null => {
       const s = batchState.get(Buffer.from(key).toString('latin1'));
-      return s ?? this.opts.modRevision(key);
+      return s !== undefined ? s : this.opts.get(key);
     };
     const out: EngineEntry[] = new Array(entries.length);
     const sessionRecords: SessionRecord[] = [];
     for (let i = 0; i < entries.length; i++) {
-      const ee = this.toEngineEntry(entries[i], modRevision, sessionRecords);
-      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set ? ee.index : 0);
+      const ee = this.toEngineEntry(entries[i], get, sessionRecords);
+      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set ? { value: ee.value, revision: ee.index } : null);
       out[i] = ee;
     }
     return { engine: out, sessionRecords };
@@ -91,7 +99,7 @@ export class CommandApplier {
     return this.results.size;
   }
 
-  private toEngineEntry(e: WireEntry, modRevision: (key: Uint8Array) => number, sessionRecords: SessionRecord[]): EngineEntry {
+  private toEngineEntry(e: WireEntry, get: (key: Uint8Array) => KeyState | null, sessionRecords: SessionRecord[]): EngineEntry {
     const noop: EngineEntry = { index: e.index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
     if (e.type === ENTRY_TYPE_NOOP) return noop;
     let c;
@@ -105,16 +113,15 @@ export class CommandApplier {
     }
     const sessions = this.opts.sessions;
     if (c.session && sessions) {
-      const d = sessions.apply(e.index, c.session, () => evaluate(c, e.index, modRevision));
+      const d = sessions.apply(e.index, c.session, () => evaluate(c, e.index, get));
       sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
       if (d.kind === 'stale') return noop;
-      if (c.condition || d.kind === 'duplicate') this.record(e.index, d.result);
-      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index) : noop;
+      if (c.condition || c.op === CommandOp.Incr || d.kind === 'duplicate') this.record(e.index, d.result);
+      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index, d.result) : noop;
     }
-    if (!c.condition) return write(c, e.index);
-    const r = evaluate(c, e.index, modRevision);
-    this.record(e.index, r);
-    return r.outcome === ApplyOutcome.Applied ? write(c, e.index) : noop;
+    const r = evaluate(c, e.index, get);
+    if (c.condition || c.op === CommandOp.Incr) this.record(e.index, r);
+    return r.outcome === ApplyOutcome.Applied ? write(c, e.index, r) : noop;
   }
 
   private record(index: number, r: ApplyResult): void {
@@ -129,11 +136,38 @@ export class CommandApplier {
 
 /**
  * Whether `c` applies at `index` given the state right before it: its condition (if any) against
- * the key's mod revision (0 = missing; a live key's revision is the index that wrote it, ≥ 1).
+ * the key's mod revision (0 = missing; a live key's revision is the index that wrote it, ≥ 1), or
+ * for an Incr the new value (or why there is none).
  */
-function evaluate(c: Command, index: number, modRevision: (key: Uint8Array) => number): ApplyResult {
-  const holds = conditionHolds(c, modRevision);
+function evaluate(c: Command, index: number, get: (key: Uint8Array) => KeyState | null): ApplyResult {
+  if (c.op === CommandOp.Incr) return incr(c, index, get);
+  const holds = conditionHolds(c, (key) => get(key)?.revision ?? 0);
   return { outcome: holds ? ApplyOutcome.Applied : ApplyOutcome.ConditionFailed, revision: index };
+}
+
+/** Redis INCRBY (t_string.c incrDecrCommand): a missing key is 0; the value must be a decimal i64 (`parseI64`); the sum must stay an i64. */
+function incr(c: Command, index: number, get: (key: Uint8Array) => KeyState | null): ApplyResult {
+  const current = get(c.key);
+  const base = current ? parseI64(current.value) : 0n;
+  if (base === null) return { outcome: ApplyOutcome.ConditionFailed, revision: index, refusal: CounterRefusal.NotInteger };
+  const sum = base + decodeIncrDelta(c.value);
+  if (sum < I64_MIN || sum > I64_MAX) return { outcome: ApplyOutcome.ConditionFailed, revision: index, refusal: CounterRefusal.Overflow };
+  return { outcome: ApplyOutcome.Applied, revision: index, counter: sum };
+}
+
+/** Longest decimal i64 (`-9223372036854775808`), bytes. */
+const I64_DECIMAL_BYTES_MAX = 20;
+
+/**
+ * A value read as Redis's string2ll does: optional `-`, no `+`, no leading zeros or spaces, "0"
+ * but not "-0", within the signed 64-bit range; null otherwise.
+ */
+export function parseI64(value: Uint8Array): bigint | null {
+  if (value.length === 0 || value.length > I64_DECIMAL_BYTES_MAX) return null;
+  const s = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
+  if (!/^(0|-?[1-9][0-9]*)$/.test(s)) return null;
+  const n = BigInt(s);
+  return n < I64_MIN || n > I64_MAX ? null : n;
 }
 
 function conditionHolds(c: Command, modRevision: (key: Uint8Array) => number): boolean {
@@ -149,7 +183,9 @@ function conditionHolds(c: Command, modRevision: (key: Uint8Array) => number): b
   }
 }
 
-function write(c: Command, index: number): EngineEntry {
+function write(c: Command, index: number, r: ApplyResult): EngineEntry {
+  // Stored as Redis stores a counter: its decimal text, so GET and INCR agree on every door.
+  if (c.op === CommandOp.Incr) return { index, op: EngineOp.Set, key: c.key, value: Buffer.from(String(r.counter), 'latin1') };
   if (c.op === CommandOp.Set) return { index, op: EngineOp.Set, key: c.key, value: c.value };
   return { index, op: EngineOp.Delete, key: c.key, value: EMPTY };
 }

@@ -75,7 +75,7 @@ describe('session writes on a storage node (applier + engine + session store)', 
   async function open(sub = 'n') {
     const engine = await BitcaskEngine.open({ dir: `${dir}/${sub}/engine` });
     const store = await SessionStore.open({ dir: `${dir}/${sub}/sessions`, fsync: true, appliedIndex: engine.appliedIndex() });
-    const applier = new CommandApplier({ modRevision: (k) => engine.get(k)?.revision ?? 0, sessions: store.table });
+    const applier = new CommandApplier({ get: (k) => engine.get(k), sessions: store.table });
     return {
       engine,
       store,

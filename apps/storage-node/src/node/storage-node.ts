@@ -4,6 +4,7 @@ import type { Disk } from '@cairn/log';
 import {
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
+  OUTCOME_RESULT_BYTES_MAX,
   RANGE_REQUEST_TYPE,
   decodeRangeRequest,
   encodeRangeReply,
@@ -50,9 +51,9 @@ const FETCH_REPLY_OVERHEAD_BYTES = 2 + 1 + 8 + 2 + 1024 + 4;
 const FETCH_ENTRY_OVERHEAD_BYTES = 8 + 8 + 1 + 4;
 /** Bytes of a SnapshotChunkReply around its data: header, status, a message of up to 1 KiB, length; plus the engine chunk's own framing (≤ 64). */
 const SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES = 2 + 1 + 2 + 1024 + 4 + 64;
-/** OutcomeReply: `header(2) | u64 appliedIndex | u32 count`, then `u8 outcome | u64 revision` per result (libs/protocol command.ts). */
+/** OutcomeReply: `header(2) | u64 appliedIndex | u32 count`, then `u8 outcome | u64 revision | [i64 counter]` per result (libs/protocol command.ts). */
 const OUTCOME_REPLY_BASE_BYTES = 2 + 8 + 4;
-const OUTCOME_RESULT_BYTES = 1 + 8;
+const OUTCOME_RESULT_BYTES = OUTCOME_RESULT_BYTES_MAX;
 /** A snapshot this node took for a peer is handed to further peers for this long (then a new one is taken), ms. */
 const SNAPSHOT_REUSE_MS = 10_000;
 /** A peer storage node is live while its last status heartbeat is this recent, ms. */
@@ -208,7 +209,7 @@ export class StorageNode {
     });
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
-      modRevision: (key) => this.engine.get(key)?.revision ?? 0,
+      get: (key) => this.engine.get(key),
       onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
     });
     this.storesOpen = true;
