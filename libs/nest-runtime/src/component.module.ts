@@ -1,4 +1,4 @@
-import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap, type Type } from '@nestjs/common';
 import type { ClusterConfig } from '@cairn/config';
 import { assertPayloadBounds, natsTransport, serverMaxPayloadBytes, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
@@ -65,14 +65,17 @@ class ComponentLifecycle implements OnApplicationBootstrap, BeforeApplicationShu
  * The whole NestJS shell of a Cairn app: the shared process providers plus `create(deps)` as the
  * component whose start/stop follow the application lifecycle (SIGTERM → stop → NATS drain).
  * Before creating it, checks that the configured limits fit the NATS server's max_payload
- * (`assertPayloadBounds`: a PayloadBoundsError fails the start, exit 1).
+ * (`assertPayloadBounds`: a PayloadBoundsError fails the start, exit 1). `controllers` (thin
+ * `@MessagePattern` shells that inject COMPONENT) are served when the process runs with
+ * `runProcess(…, { controlPlane: true })`.
  */
-export function componentModule(role: ProcessRole, args: ProcessArgs, create: (deps: ProcessDeps) => ProcessComponent): DynamicModule {
+export function componentModule(role: ProcessRole, args: ProcessArgs, create: (deps: ProcessDeps) => ProcessComponent, controllers: Type[] = []): DynamicModule {
   @Module({})
   class ComponentModule {}
   return {
     module: ComponentModule,
     imports: [CairnProcessModule.forRoot(role, args)],
+    controllers,
     providers: [
       { provide: ROLE, useValue: role },
       {

@@ -49,29 +49,39 @@ export class MembershipChanges {
 
   constructor(private readonly host: MembershipHost) {}
 
+  /** Answers a request on the raw bus (`member.<replica>`; the simulator's wiring). */
   async onMember(msg: TransportMsg): Promise<void> {
+    respondSafe(msg, await this.answer(msg.data), this.host.log);
+  }
+
+  /**
+   * One membership request: a JSON MemberRequest (docs/protocol.md) in, the encoded MemberReply
+   * out, always (a bad request answers `bad_request`, a follower `not_leader`, a change in flight
+   * `busy`, a failed step its MemberStepError status). Never rejects.
+   */
+  async answer(data: Uint8Array): Promise<Uint8Array> {
     const h = this.host;
-    const answer = (r: Omit<MemberReply, 'conf' | 'confIndex'>): void => {
+    const reply = (r: Omit<MemberReply, 'conf' | 'confIndex'>): Uint8Array => {
       const st = h.node().status();
-      respondSafe(msg, encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex }), h.log);
+      return encodeMemberReply({ ...r, conf: st.conf, confIndex: st.confIndex });
     };
     let req: MemberRequest;
     try {
-      req = decodeMemberRequest(msg.data);
+      req = decodeMemberRequest(data);
     } catch (e) {
-      return answer({ status: 'bad_request', message: (e as Error).message, leaderHint: '' });
+      return reply({ status: 'bad_request', message: (e as Error).message, leaderHint: '' });
     }
-    if (!h.isLeader() || h.stopped()) return answer({ status: 'not_leader', message: 'not the leader', leaderHint: h.leaderId() ?? '' });
-    if (this.busy) return answer({ status: 'busy', message: 'another membership change is in progress on this leader', leaderHint: h.id });
+    if (!h.isLeader() || h.stopped()) return reply({ status: 'not_leader', message: 'not the leader', leaderHint: h.leaderId() ?? '' });
+    if (this.busy) return reply({ status: 'busy', message: 'another membership change is in progress on this leader', leaderHint: h.id });
     this.busy = true;
     try {
       const message = await this.changeMembership(req);
       h.log.info({ req, conf: h.node().status().conf }, `membership: ${message}`);
-      answer({ status: 'ok', message, leaderHint: h.id });
+      return reply({ status: 'ok', message, leaderHint: h.id });
     } catch (e) {
       const err = e instanceof MemberStepError ? e : null;
       h.log.warn({ req, err: e }, 'membership change failed');
-      answer({ status: err?.status ?? 'unavailable', message: (e as Error).message, leaderHint: err?.leaderHint ?? h.leaderId() ?? '' });
+      return reply({ status: err?.status ?? 'unavailable', message: (e as Error).message, leaderHint: err?.leaderHint ?? h.leaderId() ?? '' });
     } finally {
       this.busy = false;
     }

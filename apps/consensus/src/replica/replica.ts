@@ -46,6 +46,12 @@ export interface ReplicaOptions {
   onSoftState?: (ss: { role: 'follower' | 'candidate' | 'leader'; leaderId: string | null; term: number }) => void;
   /** Called after each Ready's hard state and entries are durable (its group-committed fdatasync), with how long that took on the world's clock, ms, and the entries it appended; metrics observe it. */
   onPersisted?: (durationMs: number, entries: number) => void;
+  /**
+   * Where membership requests (`member.<replica>`) are served: 'bus' (default; the simulator)
+   * subscribes on `bus`; 'external' leaves it to the process shell, which serves them on Nest's
+   * NATS transport (apps/consensus membership.controller.ts) through `answerMember`.
+   */
+  memberRequests?: 'bus' | 'external';
 }
 
 /**
@@ -155,7 +161,7 @@ export class Replica {
       bus.subscribe(subjects.raft(id), (msg) => this.onRaftMessages(msg.data)),
       bus.subscribe(subjects.propose(id), (msg) => this.proposals.onRequest(msg)),
       bus.subscribe(subjects.readIndex(id), (msg) => this.reads.onRequest(msg)),
-      bus.subscribe(subjects.member(id), (msg) => void this.members.onMember(msg)),
+      ...(this.opts.memberRequests === 'external' ? [] : [bus.subscribe(subjects.member(id), (msg) => void this.members.onMember(msg))]),
       bus.subscribe(subjects.storageStatus(), (msg) => {
         const st = decodeStatus(msg.data);
         if (st?.kind === 'storage') this.storageApplied.set(st.id, st.appliedIndex);
@@ -178,6 +184,11 @@ export class Replica {
       // Commit heartbeat to the storage nodes: tells a node that missed a ShipBatch how far to backfill.
       clock.setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
     );
+  }
+
+  /** One membership request (docs/protocol.md MemberRequest bytes) → the MemberReply bytes; never rejects (MembershipChanges.answer). */
+  answerMember(data: Uint8Array): Promise<Uint8Array> {
+    return this.members.answer(data);
   }
 
   /** Stops serving, fails pending proposals, waits for the loop, closes the log. */

@@ -1,5 +1,7 @@
 import { Status, decodeMemberReply, encodeMemberRequest, type MemberReply, type MemberRequest } from '@cairn/protocol';
+import { controlPlaneTransport } from '@cairn/nest-runtime';
 import { realWorld } from '@cairn/world';
+import type { NatsConnection } from 'nats';
 import { requestLeader, type LeaderReply, type LeaderRequestDeps } from '../paths/leader-request';
 
 /** Default bound on one membership operation, ms: adding a replica waits for it to catch up. */
@@ -31,9 +33,18 @@ function decode(data: Uint8Array): MemberLeaderReply {
  * gateway's one leader-following loop (`requestLeader`): NOT_LEADER hints, elections, and retries
  * of `busy` and of unknown outcomes until `timeoutMs` — safe because the leader treats asking for
  * the current state as success. One attempt may take the whole remaining time (a replica catching up).
+ *
+ * Given a nats.js connection, requests go through Nest's NATS ClientProxy on that connection
+ * (`controlPlaneTransport`: the control plane, docs/architecture.md "Control plane and hot paths")
+ * with an rxjs timeout per attempt; a Transport (tests, simulator) is used as it is.
  */
 export class MembershipClient {
-  constructor(private readonly deps: LeaderRequestDeps) {}
+  private readonly deps: LeaderRequestDeps;
+
+  constructor(deps: LeaderRequestDeps) {
+    const nc = deps.nc;
+    this.deps = typeof (nc as { maxPayloadBytes?: unknown }).maxPayloadBytes === 'function' ? deps : { ...deps, nc: controlPlaneTransport(nc as NatsConnection) };
+  }
 
   /** @returns the leader's final reply; on timeout, a synthesized `unavailable` reply with the last reason. */
   async change(req: MemberRequest, timeoutMs = MEMBER_TIMEOUT_MS_DEFAULT): Promise<MemberReply> {
