@@ -221,6 +221,7 @@ describe('retry rules', () => {
   const cases = [
     [Opcode.Get, new UnavailableError('x'), 'never', true],
     [Opcode.Get, closedAfterWrite, 'never', true],
+    [Opcode.Range, new TimeoutError('t', true), 'never', true],
     [Opcode.Ping, new TimeoutError('t', true), 'never', true],
     [Opcode.Status, new BadRequestError('b'), 'safe', false],
     [Opcode.Set, new UnavailableError('x'), 'safe', false],

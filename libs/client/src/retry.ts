@@ -11,9 +11,9 @@ import { CairnError, ClientOverloadedError, ConnectionClosedError, NoGatewayErro
  */
 export type RetryWrites = 'never' | 'safe';
 
-/** Idempotent requests: sending them twice has the effect of sending them once. */
+/** Idempotent requests: sending them twice has the effect of sending them once (reads: GET, RANGE; PING, STATUS). */
 export function isIdempotent(opcode: Opcode): boolean {
-  return opcode === Opcode.Get || opcode === Opcode.Ping || opcode === Opcode.Status;
+  return opcode === Opcode.Get || opcode === Opcode.Range || opcode === Opcode.Ping || opcode === Opcode.Status;
 }
 
 /**
