@@ -1,4 +1,4 @@
-import type { Server } from 'node:net';
+import type { Socket } from 'node:net';
 import type { GatewayConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
 import { encodeError, type RespParserLimits } from '@cairn/resp';
@@ -7,10 +7,10 @@ import type { KvPaths } from '../paths/kv-session';
 import { RespCommands, type ScanLimits } from './commands';
 import { gatewayVersion, type RespServerInfo } from './info';
 import { RespConnection, type RespConnectionDeps } from './resp-connection';
-import { listenOn } from '../server/listen';
+import { DoorListener } from '../server/door-listener';
 import { refuse } from '../server/tcp-server';
 import { flowLimits, type ByteBudget } from '../server/flow';
-import { createDoorServer, type CertificateReloader, type DoorTls } from '../server/tls';
+import { createDoorServer, type DoorTls } from '../server/tls';
 
 export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'commands'> {
   /** Most keys in one MGET, MSET, DEL or EXISTS. */
@@ -29,50 +29,27 @@ export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'co
  * with its own KvSession; one more gets Redis's `-ERR max number of clients reached` and is closed. `close()` is graceful like the binary protocol's TcpServer: stop
  * accepting, let pending replies go out (bounded by `drainTimeoutMs`), close every connection.
  */
-export class RespServer {
-  private readonly server: Server;
-  private readonly connections = new Set<RespConnection>();
+export class RespServer extends DoorListener<RespConnection> {
   private nextId = 1;
-  private readonly reloader: CertificateReloader | null;
   readonly commands: RespCommands;
 
   constructor(
     private readonly deps: RespServerDeps,
-    log: Logger,
+    private readonly log: Logger,
   ) {
+    super(deps.drainTimeoutMs, (onSocket) =>
+      createDoorServer({ door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log }, onSocket),
+    );
     this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits);
-    const door = { door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log };
-    ({ server: this.server, reloader: this.reloader } = createDoorServer(door, (socket) => {
-      if (this.connections.size >= deps.connectionsMax) {
-        log.warn({ remote: socket.remoteAddress }, 'RESP connection refused: connectionsMax reached');
-        refuse(socket, encodeError('ERR max number of clients reached'), deps.flow.closeTimeoutMs);
-        return;
-      }
-      const c = new RespConnection(socket, this.nextId++, { ...deps, commands: this.commands, onClose: (x) => this.connections.delete(x) });
-      this.connections.add(c);
-    }));
   }
 
-  async listen(host: string, port: number): Promise<void> {
-    await listenOn(this.server, host, port);
-    this.reloader?.start();
-  }
-
-  /** The bound port (useful with port 0). */
-  port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : 0;
-  }
-
-  connectionCount(): number {
-    return this.connections.size;
-  }
-
-  async close(): Promise<void> {
-    this.reloader?.stop();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await Promise.all([...this.connections].map((c) => c.drain(this.deps.drainTimeoutMs)));
-    await closed;
+  protected accept(socket: Socket): void {
+    if (this.connections.size >= this.deps.connectionsMax) {
+      this.log.warn({ remote: socket.remoteAddress }, 'RESP connection refused: connectionsMax reached');
+      refuse(socket, encodeError('ERR max number of clients reached'), this.deps.flow.closeTimeoutMs);
+      return;
+    }
+    this.connections.add(new RespConnection(socket, this.nextId++, { ...this.deps, commands: this.commands, onClose: (x) => this.connections.delete(x) }));
   }
 }
 

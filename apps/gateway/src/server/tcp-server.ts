@@ -1,9 +1,9 @@
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Status, encodeResponse } from '@cairn/protocol';
 import type { Logger } from '@cairn/logging';
 import { ClientConnection, type ConnectionDeps } from './client-connection';
-import { listenOn } from './listen';
-import { createDoorServer, type CertificateReloader, type DoorTls } from './tls';
+import { DoorListener } from './door-listener';
+import { createDoorServer, type DoorTls } from './tls';
 
 /**
  * The client-facing TCP listener: accepts up to `connectionsMax` connections, each a
@@ -12,47 +12,23 @@ import { createDoorServer, type CertificateReloader, type DoorTls } from './tls'
  * by `drainTimeoutMs`), then close every connection. With `tls` it speaks TLS only (tls.ts:
  * certificates reloaded on change, handshakes bounded by frameDeadlineMs); otherwise plain TCP.
  */
-export class TcpServer {
-  private readonly server: Server;
-  private readonly connections = new Set<ClientConnection>();
-  private readonly reloader: CertificateReloader | null;
-
+export class TcpServer extends DoorListener<ClientConnection> {
   constructor(
     private readonly deps: Omit<ConnectionDeps, 'onClose'> & { connectionsMax: number; drainTimeoutMs: number; tls?: DoorTls | null },
-    log: Logger,
+    private readonly log: Logger,
   ) {
-    const door = { door: 'TLV', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, log };
-    ({ server: this.server, reloader: this.reloader } = createDoorServer(door, (socket) => {
-      if (this.connections.size >= deps.connectionsMax) {
-        log.warn({ remote: socket.remoteAddress }, 'connection refused: connectionsMax reached');
-        const message = Buffer.from(`too many connections: connectionsMax is ${deps.connectionsMax}`);
-        refuse(socket, encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: message }), deps.flow.closeTimeoutMs);
-        return;
-      }
-      this.connections.add(new ClientConnection(socket, { ...deps, onClose: (c) => this.connections.delete(c) }));
-    }));
+    super(deps.drainTimeoutMs, (onSocket) => createDoorServer({ door: 'TLV', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, log }, onSocket));
   }
 
-  async listen(host: string, port: number): Promise<void> {
-    await listenOn(this.server, host, port);
-    this.reloader?.start();
-  }
-
-  /** The bound port (useful with port 0). */
-  port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : 0;
-  }
-
-  connectionCount(): number {
-    return this.connections.size;
-  }
-
-  async close(): Promise<void> {
-    this.reloader?.stop();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await Promise.all([...this.connections].map((c) => c.drain(this.deps.drainTimeoutMs)));
-    await closed;
+  protected accept(socket: Socket): void {
+    const deps = this.deps;
+    if (this.connections.size >= deps.connectionsMax) {
+      this.log.warn({ remote: socket.remoteAddress }, 'connection refused: connectionsMax reached');
+      const message = Buffer.from(`too many connections: connectionsMax is ${deps.connectionsMax}`);
+      refuse(socket, encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: message }), deps.flow.closeTimeoutMs);
+      return;
+    }
+    this.connections.add(new ClientConnection(socket, { ...deps, onClose: (c) => this.connections.delete(c) }));
   }
 }
 
