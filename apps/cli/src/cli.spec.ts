@@ -225,6 +225,15 @@ describe('cairn commands', () => {
     expect(await h.cairn('--cacert', join(dir, 'missing.crt'), 'get', 'k')).toBe(2);
     expect(h.stderr.text).toContain('cannot read --cacert');
   });
+
+  it('a failed TLS handshake exits 3 and says which flag to give', async () => {
+    const untrusted = harness({ connectError: coded('UNABLE_TO_VERIFY_LEAF_SIGNATURE', { message: 'unable to verify the first certificate' }) });
+    expect(await untrusted.cairn('--tls', 'get', 'k')).toBe(3);
+    expect(untrusted.stderr.text).toMatch(/not trusted \(unable to verify the first certificate\) — give --cacert/);
+    const noClientCert = harness({ connectError: coded('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', { message: 'tlsv13 alert certificate required' }) });
+    expect(await noClientCert.cairn('--tls', 'get', 'k')).toBe(3);
+    expect(noClientCert.stderr.text).toContain('give --cert and --key');
+  });
 });
 
 describe('--version, --json, errors that say what to check', () => {

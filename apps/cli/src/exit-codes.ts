@@ -92,6 +92,17 @@ export function isConnectionError(err: unknown): boolean {
   return CONNECTION_ERROR_CODES.has(code) || /CONNECTION|CLOSED|DISCONNECT/.test(code) || /TIMEOUT/.test(code);
 }
 
+/**
+ * Node's codes for a TLS handshake that failed on trust or configuration: the gateway's certificate
+ * not trusted or not for this name (X.509 verify codes, ERR_TLS_CERT_ALTNAME_INVALID), or an alert /
+ * mismatch from OpenSSL (ERR_SSL_*: a client certificate required, a version below minVersion, a
+ * TLS client at a plain door). Exit 3 like any failed connect; the fix is in the flags (--cacert,
+ * --cert/--key, --tls), which the hint names, not in a retry.
+ */
+export function isTlsSetupError(err: unknown): boolean {
+  return /^(ERR_TLS_CERT|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|CERT_)/.test(codeOf(err));
+}
+
 /** Maps any error a command throws to the process exit code. */
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof NotFoundError) return ExitCode.notFound;
@@ -101,6 +112,7 @@ export function exitCodeFor(err: unknown): ExitCode {
   const code = codeOf(err);
   if (code === 'CONFIG_INVALID' || code === 'TSV_ROW_INVALID' || code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') return ExitCode.usage;
   if (code.startsWith('commander.')) return ExitCode.usage;
+  if (isTlsSetupError(err)) return ExitCode.unavailable;
   if (isRetryable(err)) return ExitCode.unavailable;
   return ExitCode.serverError;
 }

@@ -1,3 +1,4 @@
+import { isTlsSetupError } from './exit-codes';
 import { formatAddress, type GatewayAddress } from './gateway';
 
 /** What an error's explanation may name: the endpoints the command used and its `--timeout`. */
@@ -23,6 +24,7 @@ function codeOf(err: unknown): string {
 export function explainError(err: unknown, c: HintContext): string | null {
   const at = c.endpoints.map(formatAddress).join(', ');
   const msg = typeof (err as Coded)?.message === 'string' ? ((err as Coded).message as string) : String(err);
+  if (isTlsSetupError(err)) return tlsHint(codeOf(err), msg, at);
   switch (codeOf(err)) {
     case 'ECONNREFUSED':
       return `no gateway at ${at} (connection refused) — ${START_HINT}`;
@@ -37,7 +39,7 @@ export function explainError(err: unknown, c: HintContext): string | null {
     case 'ECONNRESET':
     case 'EPIPE':
     case 'CONNECTION_CLOSED':
-      return `${msg} — the gateway closed the connection: is it restarting? \`cairn status\` shows the cluster`;
+      return `${msg} — the gateway closed the connection: is it restarting? \`cairn status\` shows the cluster (or does its door speak TLS? then add --tls / --cacert)`;
     case 'TIMEOUT':
     case 'ETIMEDOUT':
       return `${msg} — no answer within --timeout ${c.timeoutMs} ms: check \`cairn status\` (is there a leader?), or raise --timeout`;
@@ -48,4 +50,12 @@ export function explainError(err: unknown, c: HintContext): string | null {
     default:
       return null;
   }
+}
+
+/** What to check after a failed TLS handshake (docs/security.md). */
+function tlsHint(code: string, msg: string, at: string): string {
+  if (/CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|BAD_CERTIFICATE|UNKNOWN_CA/.test(code)) return `TLS to ${at} refused (${msg}) — the gateway wants a client certificate its CA signed: give --cert and --key`;
+  if (/WRONG_VERSION_NUMBER|PACKET_LENGTH/.test(code)) return `TLS to ${at} failed (${msg}) — is that door plain TCP? then drop --tls / --cacert`;
+  if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/.test(code)) return `TLS to ${at} failed (${msg}) — no TLS version both sides accept (the door's minVersion)`;
+  return `the certificate of ${at} is not trusted (${msg}) — give --cacert with the CA that signed it (and connect by a name or address its certificate lists)`;
 }
