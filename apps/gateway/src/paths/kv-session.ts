@@ -1,21 +1,16 @@
 import { CommandCondition, CommandOp, Status, encodeIncrDelta, type Command, type CounterRefusal, type FrameLimits } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
-import type { ReadPath } from './read-path';
+import type { ReadPath, ReadResult } from './read-path';
 import type { WritePath } from './write-path';
 
-/** The outcome of one key-value request, whatever front door it came through. */
-export interface KvResult {
-  status: Status;
-  /** SET/DEL: the index the write committed at (CONDITION_FAILED: the index it was evaluated at); GET: the key's (mod) revision (0 when not found). */
-  revision: number;
-  /** GET OK: the key's create revision and version (writes since creation; etcd mvcc's metadata). */
-  createRevision?: number;
-  version?: number;
-  /** GET OK: the value. */
-  value: Uint8Array;
-  /** Error statuses: a human-readable reason. */
-  message: string;
+/**
+ * The outcome of one key-value request, whatever front door it came through: a read's fields
+ * (ReadResult: GET's value, mod revision — 0 when not found —, create revision and version; an
+ * error status's reason in `message`); for SET/DEL `revision` is the index the write committed at
+ * (CONDITION_FAILED: the index it was evaluated at); and INCR's.
+ */
+export interface KvResult extends ReadResult {
   /** INCR OK: the key's new value (signed 64-bit). */
   counter?: bigint;
   /** INCR CONDITION_FAILED: why it was refused (not an integer, or overflow); `message` in Redis's words. */
