@@ -3,11 +3,12 @@ import { LocalCluster, type ProcessExit } from '@cairn/cluster';
 import { GatewayConfig } from '@cairn/config';
 import { Opcode, ResponseDecoder, Status, encodeRequest } from '@cairn/protocol';
 import { mulberry32 } from '@cairn/raft';
-import { RespSocketClient, encodeCommand } from '@cairn/resp';
+import { encodeCommand } from '@cairn/resp';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { DoorTransport } from './tls-doors';
 
 /**
  * Hostile clients on real sockets at all three doors of a real gateway (issue 9): random and
@@ -20,9 +21,13 @@ import { datasetSlice, runCli, writeTestConfig } from './fixtures';
  * Short form (the test command): one round of each attack. Long form (docs/reliability.md):
  * `CAIRN_BAD_INPUT_ROUNDS=N` repeats each attack N times, with the checks after every round, and
  * `CAIRN_BAD_INPUT_NEVER_READ_MS=60000` keeps the never-reading clients at it for 60 s.
+ * `CAIRN_BAD_INPUT_TLS=1` runs the same attacks and checks through TLS on all three doors
+ * (docs/security.md): every socket, client, CLI run and HTTP request of the suite uses TLS.
  */
 
 const ROUNDS = Number(process.env.CAIRN_BAD_INPUT_ROUNDS ?? 1);
+/** Plain TCP, or TLS on all three doors (CAIRN_BAD_INPUT_TLS=1). */
+const transport = new DoorTransport(process.env.CAIRN_BAD_INPUT_TLS === '1');
 const ROWS = Number(process.env.CAIRN_BAD_INPUT_ROWS ?? 2_000);
 /** The documented bound of gateway RSS with misbehaving clients (docs/reliability.md), bytes. */
 const GATEWAY_RSS_BYTES_MAX = 256 * 1024 * 1024;
@@ -70,10 +75,10 @@ function watchRss(pid: number): RssWatch {
 
 /** `allowHalfOpen`: keep our side writable after the gateway's FIN, as a client that has not read it yet does. */
 async function open(port: number, allowHalfOpen = false): Promise<Socket> {
-  const s = connect({ port, host: '127.0.0.1', allowHalfOpen });
+  const s = transport.socket(port, allowHalfOpen);
   s.on('error', () => undefined); // resets are expected: this is a hostile client
   s.resume(); // flowing, so the gateway's FIN surfaces as 'end' and 'close' (never-reading clients pause)
-  await once(s, 'connect');
+  await once(s, transport.connectEvent);
   return s;
 }
 
@@ -263,14 +268,15 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
     const known = new GatewayConfig() as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(GATEWAY_OVERRIDES)) if (k in known) json.gateway[k] = v;
     gatewayConfig = { ...known, ...json.gateway };
+    transport.configure(json, cfg.dir);
     writeFileSync(cfg.configPath, JSON.stringify(json, null, 2));
     tsv = await datasetSlice(cfg.dir, ROWS);
     cluster = await LocalCluster.start({ configPath: cfg.configPath, onUnexpectedExit: (e) => exits.push(e) });
     gatewayPid = cluster.pid('g1')!;
-    const imported = await runCli(['--gateway', gateway, 'import', tsv]);
+    const imported = await runCli([...transport.cliFlags(), '--gateway', gateway, 'import', tsv]);
     expect({ code: imported.code, stderr: imported.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/Error:/) as unknown });
     // The big values the never-reading clients ask for.
-    const c = await CairnClient.connect({ host: '127.0.0.1', port: ports.tlv });
+    const c = await CairnClient.connect({ host: '127.0.0.1', port: ports.tlv, tls: transport.clientTls() });
     await c.set('row-key', 'row');
     await c.set('big-64k', Buffer.alloc(64 * 1024, 7));
     await c.set('big-1m', Buffer.alloc(1024 * 1024, 9));
@@ -285,7 +291,7 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
 
   /** The gateway's `cairn_gateway_connections{door}` gauge (docs/http.md, Metrics); -1 when absent. */
   async function gatewayConnections(door: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
+    const text = await (await transport.fetch(`${transport.url(ports.http)}/metrics`)).text();
     const m = new RegExp(`^cairn_gateway_connections\\{door="${door}"\\} (\\d+)`, 'm').exec(text);
     return m ? Number(m[1]) : -1;
   }
@@ -313,7 +319,7 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
     // still draining) is retried within HEALTH_RETRY_MS, anything else wrong fails at once.
     await eventually(`${what}: TLV`, async () => {
       const key = `health-${what}-${int(1e9)}`;
-      const tlv = await CairnClient.connect({ host: '127.0.0.1', port: ports.tlv });
+      const tlv = await CairnClient.connect({ host: '127.0.0.1', port: ports.tlv, tls: transport.clientTls() });
       try {
         await tlv.ping();
         const { revision } = await tlv.set(key, 'tlv');
@@ -324,7 +330,7 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
     });
     await eventually(`${what}: RESP`, async () => {
       const key = `health-${what}-${int(1e9)}`;
-      const resp = await RespSocketClient.connect(ports.resp);
+      const resp = await transport.resp(ports.resp);
       try {
         const replies = await resp.send(Buffer.concat([encodeCommand(['PING']), encodeCommand(['SET', key, 'resp']), encodeCommand(['GET', key])]), 3);
         if (replies.some((r) => r.type === 'error' && /^TRYAGAIN/.test(r.value))) throw new RetryableError(JSON.stringify(replies));
@@ -339,10 +345,10 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
     });
     await eventually(`${what}: HTTP`, async () => {
       const key = `health-${what}-${int(1e9)}`;
-      const url = `http://127.0.0.1:${ports.http}`;
-      expect((await fetch(`${url}/healthz`)).status).toBe(200);
-      const put = await fetch(`${url}/v1/kv/${key}`, { method: 'PUT', body: 'http' });
-      const got = put.status === 200 ? await fetch(`${url}/v1/kv/${key}`) : put;
+      const url = transport.url(ports.http);
+      expect((await transport.fetch(`${url}/healthz`)).status).toBe(200);
+      const put = await transport.fetch(`${url}/v1/kv/${key}`, { method: 'PUT', body: 'http' });
+      const got = put.status === 200 ? await transport.fetch(`${url}/v1/kv/${key}`) : put;
       if (got.status === 503) throw new RetryableError(await got.text());
       expect([put.status, got.status, await got.text()]).toEqual([200, 200, 'http']);
     });
@@ -487,12 +493,12 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
         const sockets = await pool(
           64,
           Array.from({ length: FLOOD_CONNECTIONS }, () => async () => {
-            const s = connect(port, '127.0.0.1');
+            const s = transport.socket(port);
             s.on('error', () => undefined);
             s.on('close', () => ++closedCount >= overCap && enoughClosed());
             s.resume();
             await new Promise((resolve) => {
-              s.once('connect', resolve);
+              s.once(transport.connectEvent, resolve);
               s.once('close', resolve);
             });
             return s;
@@ -509,7 +515,7 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
   });
 
   it('the rows imported before verify intact', async () => {
-    const verified = await runCli(['--gateway', gateway, 'verify', tsv]);
+    const verified = await runCli([...transport.cliFlags(), '--gateway', gateway, 'verify', tsv]);
     expect(verified.stdout).toMatch(new RegExp(`rows=${ROWS} ok=${ROWS} missing=0 mismatched=0`));
     expect(verified.code).toBe(0);
     expect(exits).toEqual([]);
