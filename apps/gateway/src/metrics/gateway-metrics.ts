@@ -94,22 +94,21 @@ function clusterGauges(registry: Registry, view: ClusterView): void {
     });
   gauge('cairn_leader_known', '1 when the gateway knows a leader whose status heartbeat is fresh, else 0.', [], (g, s) => g.set(liveLeaderId(s) ? 1 : 0));
   gauge('cairn_raft_term', 'Highest Raft term the gateway has seen (the known leader term).', [], (g, s) => g.set(s.term));
-  const perReplica: [string, string, (c: Snapshot['consensus'][number]) => number][] = [
+  /** One gauge per row, labelled `label` = each member's id. */
+  const perMember = <M extends { id: string }>(label: string, members: (s: Snapshot) => M[], rows: [string, string, (m: M) => number][]) => {
+    for (const [name, help, field] of rows)
+      gauge(name, help, [label], (g, s) => {
+        for (const m of members(s)) g.set({ [label]: m.id }, field(m));
+      });
+  };
+  perMember('replica', (s) => s.consensus, [
     ['cairn_raft_commit_index', 'Commit index reported by each consensus replica.', (c) => c.commitIndex],
     ['cairn_raft_last_index', 'Index of the last entry in each replica log.', (c) => c.lastIndex],
     ['cairn_raft_log_bytes', 'Bytes of each replica Raft log on disk.', (c) => c.logBytes],
-  ];
-  for (const [name, help, field] of perReplica)
-    gauge(name, help, ['replica'], (g, s) => {
-      for (const c of s.consensus) g.set({ replica: c.id }, field(c));
-    });
-  const perNode: [string, string, (n: Snapshot['storage'][number]) => number][] = [
+  ]);
+  perMember('node', (s) => s.storage, [
     ['cairn_storage_applied_index', 'Highest index each storage node applied durably.', (n) => n.appliedIndex],
     ['cairn_storage_keys', 'Live keys on each storage node.', (n) => n.keys],
     ['cairn_storage_data_bytes', 'Bytes of each storage node data files.', (n) => n.dataBytes],
-  ];
-  for (const [name, help, field] of perNode)
-    gauge(name, help, ['node'], (g, s) => {
-      for (const n of s.storage) g.set({ node: n.id }, field(n));
-    });
+  ]);
 }
