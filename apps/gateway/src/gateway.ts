@@ -68,6 +68,7 @@ export class Gateway implements ProcessComponent {
       log,
     );
     this.metrics.trackConnections('tlv', () => this.server.connectionCount());
+    this.metrics.trackTraffic('tlv', this.server.traffic);
     this.metrics.trackPendingBytes(() => budget.used());
     const gc = g.bufferGarbageBytesMax > 0 ? exposedGc() : null;
     if (gc) this.reclaimer = new BufferReclaimer(g.bufferGarbageBytesMax, g.bufferCheckIntervalMs, gc);
@@ -87,6 +88,7 @@ export class Gateway implements ProcessComponent {
       this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());
+      this.metrics.trackTraffic('resp', resp.traffic);
     }
   }
 

@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { Opcode, ResponseDecoder, Status, encodeRequest, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
@@ -18,6 +18,18 @@ function samples(text: string): Map<string, number> {
     if (m) out.set(m[1] + (m[2] ?? '{}'), Number(m[3]));
   }
   return out;
+}
+
+/** Resolves with the first `n` responses `socket` receives. */
+function responsesOf(socket: Socket, n: number): Promise<Response[]> {
+  const decoder = new ResponseDecoder();
+  const responses: Response[] = [];
+  return new Promise((resolve) =>
+    socket.on('data', (chunk: Buffer) => {
+      responses.push(...decoder.push(chunk));
+      if (responses.length === n) resolve(responses);
+    }),
+  );
 }
 
 describe('GatewayMetrics', () => {
@@ -45,14 +57,7 @@ describe('GatewayMetrics', () => {
     await server.listen('127.0.0.1', 0);
     const socket = connect((server as unknown as { server: { address(): { port: number } } }).server.address().port, '127.0.0.1');
     await once(socket, 'connect');
-    const decoder = new ResponseDecoder();
-    const responses: Response[] = [];
-    const got = new Promise<void>((resolve) =>
-      socket.on('data', (chunk: Buffer) => {
-        responses.push(...decoder.push(chunk));
-        if (responses.length === 5) resolve();
-      }),
-    );
+    const got = responsesOf(socket, 5);
     const send = (opcode: Opcode, requestId: number, key = '', value = '') => socket.write(encodeRequest({ opcode, requestId, flags: 0, key: Buffer.from(key), value: Buffer.from(value) }));
     send(Opcode.Ping, 1);
     send(Opcode.Get, 2, 'k');
@@ -74,5 +79,50 @@ describe('GatewayMetrics', () => {
     expect([...s.keys()].some((k) => k.includes('door="http"'))).toBe(false); // only observed label sets
     socket.destroy();
     await server.close();
+  });
+
+  it('counts TLV bytes received and sent and backpressure pauses per door', async () => {
+    const metrics = new GatewayMetrics(new ClusterView());
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const reads = { get: async () => (await held, { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } as unknown as ReadPath;
+    const server = new TcpServer(
+      {
+        limits: { keyBytesMax: 16, valueBytesMax: 64 },
+        inflightMax: 1, // a second pipelined request pauses reading
+        flow: testFlowLimits(),
+        budget: new ByteBudget(1024 * 1024),
+        connectionsMax: 4,
+        drainTimeoutMs: 1000,
+        reads,
+        writes: {} as WritePath,
+        status: () => ({}),
+      },
+      createLogger('test', 'silent'),
+    );
+    metrics.trackTraffic('tlv', server.traffic);
+    await server.listen('127.0.0.1', 0);
+    const socket = connect(server.port(), '127.0.0.1');
+    await once(socket, 'connect');
+    const got = responsesOf(socket, 2);
+    const frames = [1, 2].map((requestId) => encodeRequest({ opcode: Opcode.Get, requestId, flags: 0, key: Buffer.from('k'), value: Buffer.alloc(0) }));
+    socket.write(Buffer.concat(frames));
+    // The first GET is held, so the connection is at inflightMax and stops reading.
+    while (server.traffic.pauses === 0) await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await got;
+
+    const s = samples(await metrics.scrape());
+    expect(s.get('cairn_gateway_received_bytes_total{door="tlv"}')).toBe(frames[0].length + frames[1].length);
+    const sent = s.get('cairn_gateway_sent_bytes_total{door="tlv"}') ?? 0;
+    expect(sent).toBeGreaterThan(0);
+    expect(s.get('cairn_gateway_backpressure_pauses_total{door="tlv"}')).toBeGreaterThanOrEqual(1);
+    expect(s.has('cairn_gateway_sent_bytes_total{door="resp"}')).toBe(false);
+    const closed = once(socket, 'close');
+    socket.destroy();
+    await closed;
+    await server.close();
+    // Closed sockets' bytes stay counted.
+    expect(samples(await metrics.scrape()).get('cairn_gateway_sent_bytes_total{door="tlv"}')).toBe(sent);
   });
 });

@@ -1,6 +1,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { STATUS_STALE_MS, type ClusterView } from '../cluster/cluster-view';
-import { DOORS, RequestMetrics, type Door, type RequestObserver } from './request-metrics';
+import type { DoorTraffic } from './door-traffic';
+import { DOORS, RequestMetrics, ScrapeTimeCounter, type Door, type MetricValue, type RequestObserver } from './request-metrics';
 
 /** The leader the view names, if its status heartbeat is fresh (not just remembered from a hint). */
 export function liveLeaderId(snapshot: ReturnType<ClusterView['snapshot']>): string | null {
@@ -19,6 +20,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly requests = new RequestMetrics();
   private readonly connectionSources = new Map<Door, () => number>();
+  private readonly trafficSources = new Map<Door, DoorTraffic>();
   private pendingBytes: () => number = () => 0;
 
   constructor(view: ClusterView) {
@@ -48,7 +50,20 @@ export class GatewayMetrics {
         this.set(pendingBytes());
       },
     });
+    const traffic = this.trafficSources;
+    const perDoor = (read: (t: DoorTraffic) => number) => (): MetricValue[] => [...traffic].map(([door, t]) => ({ value: read(t), labels: { door } }));
+    for (const [name, help, read] of [
+      ['cairn_gateway_received_bytes_total', 'Bytes received from clients, by front door (TLV, RESP; wire bytes, TLS records included).', (t) => t.receivedBytes()],
+      ['cairn_gateway_sent_bytes_total', 'Bytes sent to clients, by front door (TLV, RESP; wire bytes, TLS records included).', (t) => t.sentBytes()],
+      ['cairn_gateway_backpressure_pauses_total', 'Times a connection stopped reading because a bound was crossed (inflightPerConnectionMax, connection byte bounds, pendingBytesMax), by front door.', (t) => t.pauses],
+    ] as [string, string, (t: DoorTraffic) => number][])
+      this.registry.registerMetric(new ScrapeTimeCounter(name, help, perDoor(read)));
     clusterGauges(this.registry, view);
+  }
+
+  /** Registers `door`'s byte and pause counters (its DoorListener's traffic; read at each scrape). */
+  trackTraffic(door: Door, traffic: DoorTraffic): void {
+    this.trafficSources.set(door, traffic);
   }
 
   /** The hook a door calls once per answered request. */

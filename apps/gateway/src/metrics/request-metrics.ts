@@ -28,7 +28,7 @@ const OPS = REQUEST_OPS.length;
 const BUCKETS = DURATION_BUCKETS_SECONDS.length;
 
 /** One value line of a metric, the shape prom-client's Registry formats. */
-interface MetricValue {
+export interface MetricValue {
   value: number;
   labels: Record<string, string | number>;
   metricName?: string;
@@ -115,7 +115,7 @@ export class RequestMetrics {
  * Registry formats, keeps the counter's name/help/type and substitutes `values()`.
  * Registered in no registry of its own (prom-client's default is the global one).
  */
-class ScrapeTimeCounter extends Counter {
+export class ScrapeTimeCounter extends Counter {
   constructor(
     name: string,
     help: string,

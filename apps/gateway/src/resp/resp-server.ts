@@ -49,7 +49,7 @@ export class RespServer extends DoorListener<RespConnection> {
       refuse(socket, encodeError('ERR max number of clients reached'), this.deps.flow.closeTimeoutMs);
       return;
     }
-    this.connections.add(new RespConnection(socket, this.nextId++, { ...this.deps, commands: this.commands, onClose: (x) => this.connections.delete(x) }));
+    this.connections.add(new RespConnection(socket, this.nextId++, { ...this.deps, flow: { ...this.deps.flow, pauses: this.traffic }, commands: this.commands, onClose: (x) => this.connections.delete(x) }));
   }
 }
 

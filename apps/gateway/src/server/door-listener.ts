@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'node:net';
+import { DoorTraffic } from '../metrics/door-traffic';
 import { listenOn } from './listen';
 import type { DoorServer } from './tls';
 
@@ -11,19 +12,25 @@ export interface DrainableConnection {
  * The listening half both client doors share (the TLV TcpServer, the RESP RespServer): the plain
  * or TLS server `make` builds (createDoorServer), the open connections, `listen` (the certificate
  * reload starts once bound), the bound port, and the graceful `close`: stop accepting, drain every
- * connection (each bounded by `drainTimeoutMs`), resolve once the server closed. A subclass
+ * connection (each bounded by `drainTimeoutMs`), resolve once the server closed; the door's
+ * traffic counters (bytes of every accepted socket, pauses counted by each connection's flow). A subclass
  * decides what an accepted socket becomes (`accept`).
  */
 export abstract class DoorListener<C extends DrainableConnection> {
   protected readonly connections = new Set<C>();
   protected readonly server: Server;
+  /** This door's bytes and backpressure pauses (GatewayMetrics.trackTraffic reads it at scrape time). */
+  readonly traffic = new DoorTraffic();
   private readonly door: DoorServer;
 
   constructor(
     private readonly drainTimeoutMs: number,
     make: (onSocket: (socket: Socket) => void) => DoorServer,
   ) {
-    this.door = make((socket) => this.accept(socket));
+    this.door = make((socket) => {
+      this.traffic.attach(socket);
+      this.accept(socket);
+    });
     this.server = this.door.server;
   }
 

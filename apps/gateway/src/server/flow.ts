@@ -86,6 +86,8 @@ export interface FlowLimits {
   closeTimeoutMs: number;
   /** A connection with no traffic for this long is closed, ms (see ConnectionFlow's idle rule). */
   idleTimeoutMs: number;
+  /** Where the door counts backpressure pauses (its DoorListener's DoorTraffic); absent: not counted. */
+  pauses?: { pauses: number };
 }
 
 /** The FlowLimits of a gateway config. */
@@ -127,6 +129,8 @@ export class ConnectionFlow {
   private closedFlag = false;
   private closing = false;
   private reading = true;
+  /** Set by drain(): stopping to read from then on is not a backpressure pause. */
+  private draining = false;
   private frameTimer: TimerHandle | null = null;
   private closeTimer: TimerHandle | null = null;
   /** drain() calls waiting until no request awaits the cluster or the socket closed. */
@@ -174,6 +178,7 @@ export class ConnectionFlow {
   async drain(timeoutMs: number): Promise<void> {
     if (this.closed()) return;
     const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    this.draining = true;
     this.setReading(false, false);
     if (this.hooks.awaitingCluster() > 0) {
       await new Promise<void>((resolve) => {
@@ -233,6 +238,8 @@ export class ConnectionFlow {
     if (this.reading) {
       this.reading = false;
       this.socket.pause();
+      // A bound was crossed (bytes, inflightMax), unless the connection is closing or draining.
+      if (this.limits.pauses && !this.closing && !this.draining) this.limits.pauses.pauses++;
     }
     this.clearFrameTimer();
     if (this.budget.over()) this.budget.whenUnder(this.onBudget);

@@ -28,7 +28,7 @@ export class TcpServer extends DoorListener<ClientConnection> {
       refuse(socket, encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: message }), deps.flow.closeTimeoutMs);
       return;
     }
-    this.connections.add(new ClientConnection(socket, { ...deps, onClose: (c) => this.connections.delete(c) }));
+    this.connections.add(new ClientConnection(socket, { ...deps, flow: { ...deps.flow, pauses: this.traffic }, onClose: (c) => this.connections.delete(c) }));
   }
 }
 
