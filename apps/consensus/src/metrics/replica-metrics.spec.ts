@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseClusterConfig } from '@cairn/config';
+import { CommandOp, Status, decodeProposeReply, encodeProposeRequest } from '@cairn/protocol';
 import { Subjects, connectNats, natsTransport } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
 import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
@@ -97,6 +98,19 @@ describe('ReplicaMetrics over HTTP (a real single-voter replica on a real nats-s
     expect(s.has('nodejs_eventloop_lag_seconds{}')).toBe(true);
   });
 
+  it('counts entries proposed as leader; a leader without followers has no match lag samples', async () => {
+    await leader;
+    const before = parsePrometheusText((await get(port, '/metrics')).body).get('cairn_consensus_proposals_total{}');
+    expect(before).toBe(0);
+    const commands = ['a', 'b'].map((k) => ({ op: CommandOp.Set, key: Buffer.from(k), value: Buffer.from('v') }));
+    const reply = decodeProposeReply((await nc.request(new Subjects('m').propose('r1'), encodeProposeRequest({ commands }), { timeout: 5000 })).data);
+    expect(reply.status).toBe(Status.Ok);
+    const s = parsePrometheusText((await get(port, '/metrics')).body);
+    expect(s.get('cairn_consensus_proposals_total{}')).toBe(2);
+    expect(replica.followerMatchLag()).toEqual({});
+    expect([...s.keys()].some((k) => k.startsWith('cairn_consensus_follower_match_lag_entries'))).toBe(false);
+  });
+
   it('answers /healthz, /readyz once caught up with a leader, 404 elsewhere', async () => {
     await leader;
     expect((await get(port, '/healthz')).status).toBe(200);
@@ -117,7 +131,7 @@ describe('ReplicaMetrics with a fake replica', () => {
 
   it('is not ready without a leader nor while behind the commit index, ready otherwise', () => {
     const status = { ...base };
-    const m = new ReplicaMetrics({ status: () => status, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 } });
+    const m = new ReplicaMetrics({ status: () => status, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 }, proposedEntries: () => 0, followerMatchLag: () => null });
     expect(m.notReadyReason()).toBe('no leader known in term 3');
     status.leaderId = 'r2';
     expect(m.notReadyReason()).toBe('applied index 9 behind commit index 10');
@@ -134,6 +148,8 @@ describe('ReplicaMetrics with a fake replica', () => {
         return base;
       },
       counters,
+      proposedEntries: () => 0,
+      followerMatchLag: () => null,
     });
     let s = parsePrometheusText(await m.registry.metrics());
     expect(s.get('cairn_consensus_compactions_total{}')).toBe(2);
@@ -150,5 +166,20 @@ describe('ReplicaMetrics with a fake replica', () => {
     s = parsePrometheusText(await m.registry.metrics());
     expect(s.get('cairn_consensus_elections_total{}')).toBe(1);
     expect(s.get('cairn_consensus_leader_changes_total{}')).toBe(1);
+  });
+
+  it('exports the leader view of each follower match lag, and none once it is not the leader', async () => {
+    let lag: Record<string, number> | null = { r2: 0, r3: 40 };
+    let proposed = 7;
+    const m = new ReplicaMetrics({ status: () => base, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 }, proposedEntries: () => proposed, followerMatchLag: () => lag });
+    let s = parsePrometheusText(await m.registry.metrics());
+    expect(s.get('cairn_consensus_follower_match_lag_entries{follower="r2"}')).toBe(0);
+    expect(s.get('cairn_consensus_follower_match_lag_entries{follower="r3"}')).toBe(40);
+    expect(s.get('cairn_consensus_proposals_total{}')).toBe(7);
+    lag = null;
+    proposed = 9;
+    s = parsePrometheusText(await m.registry.metrics());
+    expect([...s.keys()].some((k) => k.startsWith('cairn_consensus_follower_match_lag_entries'))).toBe(false);
+    expect(s.get('cairn_consensus_proposals_total{}')).toBe(9);
   });
 });

@@ -8,6 +8,10 @@ export interface ReplicaMetricsSource {
   status(): ConsensusStatus;
   /** Monotonic counts since start (Replica.counters). */
   readonly counters: { compactions: number; snapshotsSent: number; snapshotsInstalled: number };
+  /** Entries proposed by this replica as leader since start (Replica.proposedEntries). */
+  proposedEntries(): number;
+  /** Leader only: last index − match index per other member, entries; null elsewhere (Replica.followerMatchLag). */
+  followerMatchLag(): Record<string, number> | null;
 }
 
 type Role = 'follower' | 'candidate' | 'leader';
@@ -83,6 +87,9 @@ export class ReplicaMetrics {
         this.set({ kind: 'storage' }, conf.storage.length);
       },
     });
+    const replica = this.source;
+    followerLagGauge(registers, replica);
+    countedCounter(registers, 'cairn_consensus_proposals_total', 'Log entries this replica proposed (appended) as leader for client proposals.', () => replica.proposedEntries());
     const c = this.source.counters;
     countedCounter(registers, 'cairn_consensus_compactions_total', 'Log compactions (Raft §7): a prefix dropped after a snapshot of the state machine.', () => c.compactions);
     countedCounter(registers, 'cairn_consensus_snapshots_sent_total', 'InstallSnapshot messages sent to followers behind the log (Raft §7).', () => c.snapshotsSent);
@@ -120,4 +127,24 @@ export class ReplicaMetrics {
     if (s.appliedIndex < s.commitIndex) return `applied index ${s.appliedIndex} behind commit index ${s.commitIndex}`;
     return null;
   }
+}
+
+/** `cairn_consensus_follower_match_lag_entries{follower}`, read from the replica at each scrape (only the leader has samples). */
+function followerLagGauge(registers: Registry[], replica: ReplicaMetricsSource): void {
+  new Gauge({
+    name: 'cairn_consensus_follower_match_lag_entries',
+    help: "Leader only: the leader's last log index minus each follower's match index (Raft §5.3), entries, by follower (voters and learners).",
+    labelNames: ['follower'],
+    registers,
+    collect() {
+      this.reset();
+      let lag: Record<string, number> | null = null;
+      try {
+        lag = replica.followerMatchLag();
+      } catch {
+        return; // the log is being swapped for a snapshot: no leader progress to show
+      }
+      for (const [follower, n] of Object.entries(lag ?? {})) this.set({ follower }, n);
+    },
+  });
 }

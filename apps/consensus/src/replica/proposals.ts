@@ -26,6 +26,8 @@ export interface ProposalHost {
 export class Proposals {
   private queued: { commands: Uint8Array[]; msg: TransportMsg }[] = [];
   private readonly pending: PendingProposals;
+  /** Entries this replica appended as leader for proposals since start (metrics: cairn_consensus_proposals_total). */
+  entriesProposed = 0;
 
   constructor(private readonly host: ProposalHost) {
     this.pending = new PendingProposals(host.proposalsPendingMax);
@@ -99,6 +101,7 @@ export class Proposals {
       this.reply(msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: h.leaderId() ?? '', message: `proposal refused: ${(e as Error).message}` });
       return;
     }
+    this.entriesProposed += r.lastIndex - r.firstIndex + 1;
     this.pending.add({ ...r, resolve: (o) => this.reply(msg, this.outcomeReply(o)) });
   }
 

@@ -229,6 +229,23 @@ export class Replica {
     return this.inLoop ? this.loopDone : null;
   }
 
+  /** Entries this replica appended as leader for proposals since start (read by the metrics endpoint). */
+  proposedEntries(): number {
+    return this.proposals.entriesProposed;
+  }
+
+  /**
+   * On the leader: its last log index minus each other member's match index (Raft §5.3), entries,
+   * keyed by member id (voters and learners); null on a follower or candidate. Read-only.
+   */
+  followerMatchLag(): Record<string, number> | null {
+    const st = this.node.status();
+    if (st.role !== 'leader' || !st.progress) return null;
+    const lag: Record<string, number> = {};
+    for (const [id, pr] of Object.entries(st.progress)) if (id !== this.opts.id) lag[id] = Math.max(0, st.lastIndex - pr.match);
+    return lag;
+  }
+
   status(): ConsensusStatus {
     const st = this.node.status();
     return {
