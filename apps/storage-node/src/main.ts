@@ -5,9 +5,11 @@ import { StorageNode } from './node/storage-node';
 void runProcess('storage', (args) =>
   componentModule('storage', args, (deps) => {
     const { config, id, log } = deps;
-    const node = new StorageNode({ id, replicaIds: config.consensus.replicas.map((r) => r.id), config: config.storage, ...processWorld(deps) });
-    const metrics = new NodeMetrics(node);
+    let metrics: NodeMetrics | null = null;
+    const node = new StorageNode({ id, replicaIds: config.consensus.replicas.map((r) => r.id), config: config.storage, ...processWorld(deps), onReadWait: (ms) => metrics?.observeReadWait(ms) });
+    const m = new NodeMetrics(node);
+    metrics = m;
     const port = config.storage.nodes.find((n) => n.id === id)?.metricsPort ?? config.storage.metricsPort;
-    return withMetricsServer(node, port, metrics.registry, () => metrics.notReadyReason(), log);
+    return withMetricsServer(node, port, m.registry, () => m.notReadyReason(), log);
   }),
 );

@@ -31,6 +31,18 @@ describe('NodeMetrics served over HTTP', () => {
     expect(s.has('nodejs_heap_size_used_bytes{}')).toBe(true);
   });
 
+  it('observes read waits in the read wait histogram, seconds', async () => {
+    let s = parsePrometheusText((await get(port, '/metrics')).body);
+    expect(s.get('cairn_storage_node_read_wait_seconds_count{}')).toBe(0);
+    metrics.observeReadWait(30);
+    metrics.observeReadWait(2);
+    s = parsePrometheusText((await get(port, '/metrics')).body);
+    expect(s.get('cairn_storage_node_read_wait_seconds_count{}')).toBe(2);
+    expect(s.get('cairn_storage_node_read_wait_seconds_sum{}')).toBeCloseTo(0.032);
+    expect(s.get('cairn_storage_node_read_wait_seconds_bucket{le="0.0025"}')).toBe(1);
+    expect(s.get('cairn_storage_node_read_wait_seconds_bucket{le="0.05"}')).toBe(2);
+  });
+
   it('counts merges across an engine reopen and installed snapshots; readiness follows apply lag and open stores', async () => {
     expect((await get(port, '/readyz')).status).toBe(200);
     status.knownCommitIndex = status.appliedIndex + READY_APPLY_LAG_ENTRIES_MAX + 1;

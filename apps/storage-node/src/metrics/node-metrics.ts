@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineStats } from '@cairn/engine';
 import type { StorageStatus } from '@cairn/protocol';
 import { countedCounter, readGauge } from '@cairn/nest-runtime';
@@ -21,10 +21,17 @@ export interface NodeMetricsSource {
  */
 export class NodeMetrics {
   readonly registry = new Registry();
+  private readonly readWaitSeconds: Histogram;
 
   constructor(private readonly source: NodeMetricsSource) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
+    this.readWaitSeconds = new Histogram({
+      name: 'cairn_storage_node_read_wait_seconds',
+      help: 'Time a read (or range page, or outcome query) waited for the applied index to reach its minIndex, seconds; only reads that had to wait (ms resolution; bounded by readWaitMs).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
     const gauge = <T>(read: () => T | null, name: string, help: string, value: (s: T) => number) =>
       readGauge(registers, name, help, () => {
         const s = read();
@@ -50,6 +57,11 @@ export class NodeMetrics {
     // The engine's merge count restarts at 0 when a snapshot install reopens it: count increases only.
     countedCounter(registers, 'cairn_storage_node_merges_total', 'Bitcask merges completed by the engine open now.', () => this.source.metrics().engine?.merges ?? null);
     countedCounter(registers, 'cairn_storage_node_snapshots_installed_total', 'Peer snapshots this node installed to bootstrap (the Raft log was compacted past it).', () => this.source.metrics().snapshotsInstalled);
+  }
+
+  /** Pass as `StorageNodeOptions.onReadWait`: one read that waited `waitedMs` for the applied index. */
+  observeReadWait(waitedMs: number): void {
+    this.readWaitSeconds.observe(waitedMs / 1000);
   }
 
   /**

@@ -33,6 +33,8 @@ class World {
   readonly fatal: unknown[] = [];
   /** Entries the node reported applied, in order. */
   readonly applied: number[] = [];
+  /** Waits for the applied index the node reported (onReadWait), virtual ms. */
+  readonly readWaits: number[] = [];
   /** The test's end of the bus: the leader's ShipBatches and the gateway's reads. */
   readonly peer: Transport = this.net.connect(this.sched.incarnation('test'));
   inc!: Incarnation;
@@ -52,6 +54,7 @@ class World {
       log: pino({ level: 'silent' }),
       onFatal: (e) => this.fatal.push(e),
       onApplied: (entries) => this.applied.push(...entries.map((e) => e.index)),
+      onReadWait: (ms) => this.readWaits.push(ms),
     });
     await this.settle(this.node.start());
     return this.node;
@@ -130,6 +133,22 @@ describe('StorageNode (injected world)', () => {
     for (const k of keys) expect(got.get(k)?.equals(valueOf(k, 150 * 1024))).toBe(true);
     expect(w.net.firstPayloadRefused).toBeNull();
     expect(w.fatal).toEqual([]);
+  });
+
+  it('a read ahead of the applied index waits for it and reports the wait; one already applied reports none', async () => {
+    const w = new World();
+    await w.start();
+    const t0 = w.sched.nowMs;
+    const pending = w.settle(w.peer.request(w.subjects.read('s1'), encodeReadRequest({ reads: [{ key: Buffer.from('k'), minIndex: 1 }] }), { timeoutMs: 3000 }));
+    // The read arrives (1 ms) and waits; index 1 is shipped 20 virtual ms later.
+    await w.until(() => w.sched.nowMs >= t0 + 20);
+    w.ship(1, [['k', Buffer.from('v')]]);
+    const reply = decodeReadReply((await pending).data);
+    expect(reply.results[0].status).toBe(Status.Ok);
+    expect(w.readWaits.length).toBe(1);
+    expect(w.readWaits[0]).toBeGreaterThanOrEqual(19);
+    await w.read(['k'], 1);
+    expect(w.readWaits.length).toBe(1);
   });
 
   it('restarts from its disk after a crash at the applied index it made durable, and resumes applying the next entries', async () => {

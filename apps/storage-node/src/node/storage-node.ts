@@ -86,6 +86,8 @@ export interface StorageNodeOptions {
    * with each batch of committed entries after the engine applied it durably.
    */
   onApplied?: (entries: readonly WireEntry[]) => void;
+  /** Called after a read, range page or outcome query waited for the applied index to reach its minIndex, with the wait in ms (metrics: NodeMetrics.observeReadWait). */
+  onReadWait?: (waitedMs: number) => void;
   /**
    * Test switch for the simulator (never set in production): lifts the read reply's payload bound,
    * restoring the read-reply bug of issue 9 (a reply over max_payload). Default false.
@@ -403,13 +405,22 @@ export class StorageNode {
 
   // ---- reads ----------------------------------------------------------------------------------
 
+  /** Waits (up to readWaitMs; ReadWaiters) until the applied index reaches `minIndex`, unless bootstrapping; a wait that happened is reported to `onReadWait`. */
+  private async awaitApplied(minIndex: number): Promise<void> {
+    if (this.bootstrapping || this.engine.appliedIndex() >= minIndex) return;
+    const clock = this.opts.world.clock;
+    const startMs = clock.nowMs();
+    await this.waiters.wait(minIndex);
+    this.opts.onReadWait?.(clock.nowMs() - startMs);
+  }
+
   private async onRead(data: Uint8Array): Promise<Uint8Array> {
     // The outcome query shares the read subject (same routing, same wait for the applied index).
     if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
     if ((peekMessageType(data) as number) === RANGE_REQUEST_TYPE) return this.onRange(data);
     const req = decodeReadRequest(data);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
-    if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    await this.awaitApplied(minIndex);
     if (this.bootstrapping || !this.storesOpen) {
       // Never a read from a half-installed store: the gateway tries another node.
       const message = `storage node ${this.opts.id} is bootstrapping from a peer snapshot`;
@@ -436,7 +447,7 @@ export class StorageNode {
   /** One page of a range read, once applied up to its minIndex (waiting up to readWaitMs like a read). */
   private async onRange(data: Uint8Array): Promise<Uint8Array> {
     const req = decodeRangeRequest(data);
-    if (!this.bootstrapping && this.engine.appliedIndex() < req.minIndex) await this.waiters.wait(req.minIndex);
+    await this.awaitApplied(req.minIndex);
     const unavailable = (message: string) => encodeRangeReply({ status: Status.Unavailable, revision: 0, count: 0, more: false, message, items: [] });
     if (this.bootstrapping || !this.storesOpen) return unavailable(`storage node ${this.opts.id} is bootstrapping from a peer snapshot`);
     if (this.engine.appliedIndex() < req.minIndex) return unavailable(`storage node ${this.opts.id} has not applied index ${req.minIndex} yet`);
@@ -448,7 +459,7 @@ export class StorageNode {
   private async onOutcome(data: Uint8Array): Promise<Uint8Array> {
     const req = decodeOutcomeRequest(data);
     const minIndex = req.queries.reduce((m, q) => Math.max(m, q.index), 0);
-    if (!this.bootstrapping && this.engine.appliedIndex() < minIndex) await this.waiters.wait(minIndex);
+    await this.awaitApplied(minIndex);
     if (this.bootstrapping || !this.storesOpen) return encodeOutcomeReply({ appliedIndex: 0, results: req.queries.map(() => ({ outcome: ApplyOutcome.Pending, revision: 0 })) });
     const applied = this.engine.appliedIndex();
     // A prefix when the whole reply would not fit the payload bound; the gateway asks again for the rest.
