@@ -3,12 +3,11 @@ import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { Command, Option } from 'commander';
 import type { ClientTlsOptions } from '@cairn/client';
 import { loadClusterConfig } from '@cairn/config';
 import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
-import { encodeConfState } from '@cairn/raft';
+import { HardStateFile, SnapshotFile } from '@cairn/log';
 import { UsageError } from './exit-codes';
 import { resolveHttp, MemberUnavailableError } from './member';
 
@@ -139,46 +138,15 @@ async function isFresh(dir: string): Promise<boolean> {
 }
 
 /**
- * Writes a file in the consensus replica's ChecksummedFile layout (apps/consensus
- * storage/checksummed-file.ts: u32 magic | u8 version | u32 CRC32(body) | body), fsynced. The
- * replica reads it at start; an e2e restore and start checks both sides agree.
- */
-async function writeChecksummed(path: string, magic: number, body: Buffer): Promise<void> {
-  const head = Buffer.alloc(9);
-  head.writeUInt32BE(magic, 0);
-  head[4] = 1;
-  head.writeUInt32BE(crc32(body), 5);
-  const fh = await fsp.open(path, 'wx');
-  try {
-    await fh.writeFile(Buffer.concat([head, body]));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * A consensus replica's Raft state as if its log had been compacted at `index` (Raft §7): the
- * snapshot file (`raft-snapshot`, magic "CRSN": u64 index | u64 term | u32 confLength | conf JSON)
- * with the fresh cluster's configuration, and the hard state (`hardstate`, magic "CRHS": u64 term |
- * u64 commit | u16 voteLength = 0). Its log then starts at `index + 1`, so new writes get revisions
- * after the restored one.
+ * A consensus replica's Raft state as if its log had been compacted at `index` (Raft §7): its
+ * snapshot file with the fresh cluster's configuration and its hard state (term, commit = index,
+ * no vote), written by the same `@cairn/log` classes the replica reads them with. Its log then
+ * starts at `index + 1`, so new writes get revisions after the restored one.
  */
 async function writeReplicaState(dir: string, index: number, term: number, conf: { voters: string[]; storage: string[] }): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
-  const c = Buffer.from(encodeConfState({ voters: conf.voters, learners: [], storage: conf.storage }));
-  const snap = Buffer.alloc(20 + c.length);
-  snap.writeBigUInt64BE(BigInt(index), 0);
-  snap.writeBigUInt64BE(BigInt(term), 8);
-  snap.writeUInt32BE(c.length, 16);
-  c.copy(snap, 20);
-  await writeChecksummed(join(dir, 'raft-snapshot'), 0x4352534e, snap);
-  const hs = Buffer.alloc(18);
-  hs.writeBigUInt64BE(BigInt(term), 0);
-  hs.writeBigUInt64BE(BigInt(index), 8);
-  await writeChecksummed(join(dir, 'hardstate'), 0x43524853, hs);
-  const d = await fsp.open(dir, 'r');
-  await d.sync().finally(() => d.close());
+  await new SnapshotFile(dir).write({ index, term, conf: { voters: conf.voters, learners: [], storage: conf.storage } });
+  new HardStateFile(dir).write({ term, vote: null, commit: index });
 }
 
 /**

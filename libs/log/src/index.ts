@@ -31,3 +31,7 @@ export {
 } from './format';
 export { fsyncDir, writeFileAtomic } from './files';
 export { nodeDisk, type Disk, type DiskFile, type DiskOpenFlags, type DiskStat } from './disk';
+// A consensus replica's small durable Raft state files (also written by `cairn snapshot restore`).
+export { CHECKSUMMED_HEADER_BYTES, ChecksummedFile } from './raft-state/checksummed-file';
+export { HardStateCorruptionError, HardStateFile } from './raft-state/hard-state-file';
+export { SnapshotFile, SnapshotFileCorruptionError } from './raft-state/snapshot-file';

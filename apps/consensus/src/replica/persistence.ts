@@ -1,9 +1,7 @@
 import type { ConsensusConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
-import type { Disk } from '@cairn/log';
+import { HardStateFile, SnapshotFile, type Disk } from '@cairn/log';
 import type { Entry, HardState, RaftNode, Ready, Snapshot } from '@cairn/raft';
-import { HardStateFile } from '../storage/hard-state-file';
-import { SnapshotFile } from '../storage/snapshot-file';
 import { RaftLogStore } from '../storage/raft-log-store';
 
 /** A disk write, fsync or file operation of the Raft state failed: the only fault that stops a replica. */

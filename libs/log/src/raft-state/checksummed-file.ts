@@ -1,4 +1,4 @@
-import { nodeDisk, type Disk } from '@cairn/log';
+import { nodeDisk, type Disk } from '../disk';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { HardState } from '@cairn/raft';
-import type { Disk } from '@cairn/log';
+import type { Disk } from '../disk';
 import { ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x43524853; // "CRHS"

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { decodeConfState, encodeConfState, type Snapshot } from '@cairn/raft';
-import type { Disk } from '@cairn/log';
+import type { Disk } from '../disk';
 import { ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x4352534e; // "CRSN"
