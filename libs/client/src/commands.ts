@@ -1,4 +1,4 @@
-import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, encodeRangeSpec, type Response } from '@cairn/protocol';
+import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, encodeRangeSpec, type RangeItemWire, type Response } from '@cairn/protocol';
 import { ResponseProtocolError, errorForResponse } from './errors';
 
 /**
@@ -64,15 +64,11 @@ export interface RangeReadOptions extends RequestOptions {
   token?: Uint8Array;
 }
 
-/** One key of a range read; `key` and `value` may be views of a received chunk. */
-export interface RangeItem {
+/** One key of a range read (the wire item, protocol's RangeItemWire); `key` and `value` may be views of a received chunk. */
+export interface RangeItem extends RangeItemWire {
   key: Buffer;
   /** Empty with `keysOnly`. */
   value: Buffer;
-  /** Mod revision. */
-  revision: number;
-  createRevision: number;
-  version: number;
 }
 
 /** One page: consistent at `revision`; `count` = keys in the whole range; `token` (null when no more) continues it. */
