@@ -4,6 +4,7 @@ import { respondSafe } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { Clock, TimerHandle, TransportMsg } from '@cairn/world';
 import { catchUpVerdict, planMembership } from './membership-plan';
+import { ReadyInputs } from './ready-inputs';
 
 /** A membership step that failed; `status` is the MemberReply status to answer with. */
 export class MemberStepError extends Error {
@@ -39,7 +40,7 @@ export interface MembershipHost {
  */
 export class MembershipChanges {
   /** Changes waiting to be handed to the state machine (thesis §4.1). */
-  private queued: { cc: ConfChange; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly queued: ReadyInputs<{ cc: ConfChange; resolve: () => void; reject: (e: Error) => void }>;
   /** Proposed config entries awaiting commit, by index. */
   private readonly waiters = new Map<number, { term: number; resolve: () => void; reject: (e: Error) => void }>();
   /** One membership operation at a time per replica (the state machine allows one change at a time anyway). */
@@ -47,7 +48,9 @@ export class MembershipChanges {
   /** The learner being waited for (thesis §4.2.1), checked after each batch of inputs; at most one (busy). */
   private catchUp: { node: string; target: number; timer: TimerHandle; resolve: () => void; reject: (e: Error) => void } | null = null;
 
-  constructor(private readonly host: MembershipHost) {}
+  constructor(private readonly host: MembershipHost) {
+    this.queued = new ReadyInputs(() => host.kick());
+  }
 
   /** Answers a request on the raw bus (`member.<replica>`; the simulator's wiring). */
   async onMember(msg: TransportMsg): Promise<void> {
@@ -89,21 +92,19 @@ export class MembershipChanges {
 
   /** Changes are waiting for the Ready loop. */
   hasQueued(): boolean {
-    return this.queued.length > 0;
+    return this.queued.hasQueued();
   }
 
   /** Proposes the queued changes (Ready loop, with the other inputs); each waiter is registered before the next Ready, so its commit cannot be missed. */
   drain(node: RaftNode): void {
-    const changes = this.queued;
-    this.queued = [];
-    for (const c of changes) {
+    this.queued.drain((c) => {
       try {
         const r = node.proposeConfChange(c.cc);
         this.waiters.set(r.index, { term: r.term, resolve: c.resolve, reject: c.reject });
       } catch (e) {
         c.reject(e as Error);
       }
-    }
+    });
   }
 
   /** Settles the waiters of committed config entries: done if still of the term proposed, else overwritten by a new leader. */
@@ -121,8 +122,7 @@ export class MembershipChanges {
 
   /** Fails every queued and proposed change with `message` (leadership lost, shutdown): outcome unknown. */
   failConfChanges(message: string): void {
-    for (const c of this.queued) c.reject(new MemberStepError('unavailable', message));
-    this.queued = [];
+    for (const c of this.queued.takeAll()) c.reject(new MemberStepError('unavailable', message));
     for (const w of this.waiters.values()) w.reject(new MemberStepError('unavailable', message));
     this.waiters.clear();
   }
@@ -159,10 +159,7 @@ export class MembershipChanges {
   /** Proposes `cc` through the Ready loop and resolves once its entry is committed. @throws MemberStepError (rejections carry it, or a state machine error mapped here) */
   private async commitConfChange(cc: ConfChange): Promise<void> {
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.queued.push({ cc, resolve, reject });
-        this.host.kick();
-      });
+      await new Promise<void>((resolve, reject) => this.queued.push({ cc, resolve, reject }));
     } catch (e) {
       if (e instanceof ConfChangeInProgressError) throw new MemberStepError('busy', e.message, this.host.id);
       if (e instanceof ConfChangeInvalidError) throw new MemberStepError('invalid', e.message, this.host.id);

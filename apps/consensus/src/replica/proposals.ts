@@ -4,6 +4,7 @@ import { respondSafe } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { TransportMsg } from '@cairn/world';
 import { PendingProposals, type ProposalOutcome } from './pending-proposals';
+import { ReadyInputs } from './ready-inputs';
 
 /** What the proposal path needs of its replica. */
 export interface ProposalHost {
@@ -24,13 +25,14 @@ export interface ProposalHost {
  * becomes unknown; each gets exactly one ProposeReply (docs/protocol.md, ProposeReply).
  */
 export class Proposals {
-  private queued: { commands: Uint8Array[]; msg: TransportMsg }[] = [];
+  private readonly queued: ReadyInputs<{ commands: Uint8Array[]; msg: TransportMsg }>;
   private readonly pending: PendingProposals;
   /** Entries this replica appended as leader for proposals since start (metrics: cairn_consensus_proposals_total). */
   entriesProposed = 0;
 
   constructor(private readonly host: ProposalHost) {
     this.pending = new PendingProposals(host.proposalsPendingMax);
+    this.queued = new ReadyInputs(() => host.kick());
   }
 
   onRequest(msg: TransportMsg): void {
@@ -50,19 +52,16 @@ export class Proposals {
       return;
     }
     this.queued.push({ commands, msg });
-    this.host.kick();
   }
 
   /** Proposals are waiting for the Ready loop. */
   hasQueued(): boolean {
-    return this.queued.length > 0;
+    return this.queued.hasQueued();
   }
 
   /** Proposes the queued requests (Ready loop, with the other inputs). */
   drain(node: RaftNode): void {
-    const proposals = this.queued;
-    this.queued = [];
-    for (const p of proposals) this.propose(node, p.commands, p.msg);
+    this.queued.drain((p) => this.propose(node, p.commands, p.msg));
   }
 
   /** Committed entries answer the proposals they complete (or overwrite). */
@@ -77,8 +76,7 @@ export class Proposals {
 
   /** Answers the proposals not yet appended UNAVAILABLE, safe to re-send (shutdown). */
   failQueued(message: string): void {
-    for (const p of this.queued) this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: '', message });
-    this.queued = [];
+    for (const p of this.queued.takeAll()) this.reply(p.msg, { status: Status.Unavailable, retrySafe: true, firstIndex: 0, lastIndex: 0, leaderHint: '', message });
   }
 
   private propose(node: RaftNode, commands: Uint8Array[], msg: TransportMsg): void {

@@ -3,6 +3,7 @@ import { NotLeaderError, ReadIndexPendingFullError, type RaftNode, type Ready } 
 import { respondSafe } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { TransportMsg } from '@cairn/world';
+import { ReadyInputs } from './ready-inputs';
 
 /** What the ReadIndex requests need of their replica. */
 export interface ReadIndexHost {
@@ -22,12 +23,14 @@ export interface ReadIndexHost {
  */
 export class ReadIndexRequests {
   /** Waiting to be handed to the state machine. */
-  private queued: TransportMsg[] = [];
+  private readonly queued: ReadyInputs<TransportMsg>;
   /** Handed to the state machine, by the context number given to it. */
   private readonly pending = new Map<number, TransportMsg>();
   private seq = 0;
 
-  constructor(private readonly host: ReadIndexHost) {}
+  constructor(private readonly host: ReadIndexHost) {
+    this.queued = new ReadyInputs(() => host.kick());
+  }
 
   onRequest(msg: TransportMsg): void {
     try {
@@ -41,19 +44,16 @@ export class ReadIndexRequests {
       return;
     }
     this.queued.push(msg);
-    this.host.kick();
   }
 
   /** Requests are waiting for the Ready loop. */
   hasQueued(): boolean {
-    return this.queued.length > 0;
+    return this.queued.hasQueued();
   }
 
   /** Hands the queued requests to the state machine (Ready loop, with the other inputs). */
   drain(node: RaftNode): void {
-    const reads = this.queued;
-    this.queued = [];
-    for (const msg of reads) this.readIndex(node, msg);
+    this.queued.drain((msg) => this.readIndex(node, msg));
   }
 
   private readIndex(node: RaftNode, msg: TransportMsg): void {
@@ -91,9 +91,8 @@ export class ReadIndexRequests {
 
   /** Answers every request, handed over or queued, UNAVAILABLE with `message` (shutdown). */
   failAll(message: string): void {
-    for (const msg of [...this.pending.values(), ...this.queued]) this.reply(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: '', message });
+    for (const msg of [...this.pending.values(), ...this.queued.takeAll()]) this.reply(msg, { status: Status.Unavailable, readIndex: 0, leaderHint: '', message });
     this.pending.clear();
-    this.queued = [];
   }
 
   private reply(msg: TransportMsg, r: ReadIndexReply): void {
