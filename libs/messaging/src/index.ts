@@ -5,7 +5,7 @@
  */
 export { Subjects } from './subjects';
 export { connectNats, serveRequests, type NatsOptions } from './connection';
-export { asTransport, natsTransport } from './transport';
+export { asTransport, natsTransport, natsTransportError } from './transport';
 export {
   PAYLOAD_HEADROOM_BYTES,
   PUBLISH_FAULT_LOG_INTERVAL_MS,

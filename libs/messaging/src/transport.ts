@@ -1,8 +1,8 @@
 import { ErrorCode, type Msg, type NatsConnection, type NatsError } from 'nats';
 import { TransportError, type Transport, type TransportMsg } from '@cairn/world';
 
-/** nats.js error codes → the Transport's; other errors pass through unchanged. */
-function mapError(e: unknown): unknown {
+/** nats.js error codes → the Transport's (TransportError); other errors pass through unchanged. */
+export function natsTransportError(e: unknown): unknown {
   switch ((e as NatsError)?.code) {
     case ErrorCode.MaxPayloadExceeded:
       return new TransportError('MAX_PAYLOAD_EXCEEDED', (e as Error).message, e);
@@ -27,7 +27,7 @@ function wrapMsg(msg: Msg): TransportMsg {
       try {
         return msg.respond(data);
       } catch (e) {
-        throw mapError(e);
+        throw natsTransportError(e);
       }
     },
   };
@@ -46,7 +46,7 @@ export function natsTransport(nc: NatsConnection): Transport {
       try {
         nc.publish(subject, data);
       } catch (e) {
-        throw mapError(e);
+        throw natsTransportError(e);
       }
     },
     subscribe: (subject, callback, opts = {}) =>
@@ -61,7 +61,7 @@ export function natsTransport(nc: NatsConnection): Transport {
       try {
         return wrapMsg(await nc.request(subject, data, { timeout: opts.timeoutMs }));
       } catch (e) {
-        throw mapError(e);
+        throw natsTransportError(e);
       }
     },
   };

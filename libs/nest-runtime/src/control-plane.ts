@@ -3,8 +3,8 @@ import { ClientNats, ServerNats, type ConsumerDeserializer, type ConsumerSeriali
 import { EmptyResponseException } from '@nestjs/microservices/errors/empty-response.exception';
 import type { Logger } from '@cairn/logging';
 import { TransportError, type Transport, type TransportMsg } from '@cairn/world';
-import { asTransport } from '@cairn/messaging';
-import { ErrorCode, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { asTransport, natsTransportError } from '@cairn/messaging';
+import { type Msg, type NatsConnection } from 'nats';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 
 /*
@@ -144,21 +144,13 @@ export class ControlPlaneClient extends ClientNats {
   }
 }
 
-/** nats.js / rxjs errors of a control request → TransportError codes (the ones `requestLeader` reads). */
+/** rxjs / Nest errors of a control request → TransportError codes (the ones `requestLeader` reads); then nats.js's, as on the raw bus. */
 function mapError(e: unknown): unknown {
   if (e instanceof TimeoutError) return new TransportError('TIMEOUT', 'control request timed out', e);
   // Nest's client reads NATS's no-responders status (an empty message on the inbox) as an empty
   // response; control replies are never empty.
   if (e instanceof EmptyResponseException) return new TransportError('NO_RESPONDERS', e.message, e);
-  switch ((e as NatsError)?.code) {
-    case ErrorCode.MaxPayloadExceeded:
-      return new TransportError('MAX_PAYLOAD_EXCEEDED', (e as Error).message, e);
-    case ErrorCode.ConnectionClosed:
-    case ErrorCode.ConnectionDraining:
-      return new TransportError('CLOSED', (e as Error).message, e);
-    default:
-      return e;
-  }
+  return natsTransportError(e);
 }
 
 /**
