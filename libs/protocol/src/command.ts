@@ -4,7 +4,8 @@
  * and "Outcomes"). Field encodings as in `internal.ts`.
  *
  * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | bytes key | bytes value`.
- * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set
+ * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 9..12 auth changes,
+ * auth.ts), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set, UserPut and RolePut
  * only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 reserved (0),
  * 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
  * conditions and sessions, so logs written before them decode unchanged.
@@ -28,7 +29,24 @@ export enum CommandOp {
    * big-endian two's complement, `encodeIncrDelta`). Takes no condition.
    */
   Incr = 3,
+  /** Enable or disable authentication (auth.ts AuthEnableValue); key empty. Takes no condition. */
+  AuthEnable = 9,
+  /** Create or change a user (auth.ts UserPutValue); key = the user name. IF_ABSENT = create only, IF_PRESENT = change only. */
+  UserPut = 10,
+  /** Create or change a role's permissions (auth.ts RolePutValue); key = the role name. IF_ABSENT / IF_PRESENT as UserPut. */
+  RolePut = 11,
+  /** Delete a user or a role (auth.ts AuthDeleteValue); key = the name. Takes no condition. */
+  AuthDelete = 12,
 }
+
+/** Whether `op` changes the auth state (ops 9..12) rather than a key. */
+export function isAuthOp(op: number): boolean {
+  return op >= CommandOp.AuthEnable && op <= CommandOp.AuthDelete;
+}
+
+const isKnownOp = (op: number): boolean => op === CommandOp.Set || op === CommandOp.Delete || op === CommandOp.Incr || isAuthOp(op);
+/** Ops that may carry IF_ABSENT / IF_PRESENT. */
+const existenceConditionAllowed = (op: number): boolean => op === CommandOp.Set || op === CommandOp.UserPut || op === CommandOp.RolePut;
 
 /** Bytes of an Incr command's value (the i64 delta). */
 export const INCR_DELTA_BYTES = 8;
@@ -108,11 +126,12 @@ export function commandBodyBytes(c: Command): number {
 
 /** @throws RangeError on an unknown op or condition, an existence condition on Delete, a bad or misplaced revision operand, or session fields out of range. */
 export function writeCommandBody(w: ByteWriter, c: Command): void {
-  if (c.op !== CommandOp.Set && c.op !== CommandOp.Delete && c.op !== CommandOp.Incr) throw new RangeError(`unknown command op ${c.op as number}`);
+  if (!isKnownOp(c.op)) throw new RangeError(`unknown command op ${c.op as number}`);
   const condition = c.condition ?? CommandCondition.None;
   if (c.op === CommandOp.Incr && (condition !== CommandCondition.None || c.value.length !== INCR_DELTA_BYTES)) throw new RangeError('IncrShape: an Incr carries no condition and an 8-byte delta');
   if (condition < CommandCondition.None || condition > CommandCondition.IfRevision) throw new RangeError(`unknown command condition ${condition as number}`);
-  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && c.op !== CommandOp.Set) throw new RangeError('ConditionOnlyOnSet: a Delete carries no existence condition');
+  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(c.op)) throw new RangeError('ConditionOnlyOnSet: a Delete carries no existence condition');
+  if (condition === CommandCondition.IfRevision && isAuthOp(c.op)) throw new RangeError('NoRevisionOnAuth: an auth change carries no revision condition');
   const cas = condition === CommandCondition.IfRevision;
   if (cas !== (c.revision !== undefined)) throw new RangeError('RevisionOperandIffIfRevision: a revision operand goes with the if-revision condition and only with it');
   if (cas && (!Number.isSafeInteger(c.revision) || c.revision! < 0)) throw new RangeError(`revision operand must be an integer in 0..2^53-1, got ${c.revision}`);
@@ -131,10 +150,11 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
 export function readCommandBody(r: ByteReader): Command {
   const b = r.u8();
   const op = b & OP_MASK;
-  if (op !== CommandOp.Set && op !== CommandOp.Delete && op !== CommandOp.Incr) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
+  if (!isKnownOp(op)) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
   if (b & RESERVED_BIT) throw new ProtocolError(`reserved bit set in command op byte 0x${b.toString(16)}`);
   const condition = (b & CONDITION_MASK) >> CONDITION_SHIFT;
-  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && op !== CommandOp.Set) throw new ProtocolError(`condition ${condition} on ${op === CommandOp.Delete ? 'a Delete' : 'an Incr'} command`);
+  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(op)) throw new ProtocolError(`condition ${condition} on ${op === CommandOp.Delete ? 'a Delete' : op === CommandOp.Incr ? 'an Incr' : `an auth (op ${op})`} command`);
+  if (condition === CommandCondition.IfRevision && isAuthOp(op)) throw new ProtocolError(`condition ${condition} on auth op ${op}`);
   if (condition !== CommandCondition.None && op === CommandOp.Incr) throw new ProtocolError(`condition ${condition} on an Incr command`);
   const c: Command = { op, key: Buffer.alloc(0), value: Buffer.alloc(0) };
   if (condition !== CommandCondition.None) c.condition = condition;

@@ -1,5 +1,15 @@
 import fc from 'fast-check';
 import {
+  Permission,
+  PermissionsChange,
+  RolesChange,
+  decodeAuthState,
+  decodeRolePutValue,
+  decodeUserPutValue,
+  encodeAuthState,
+  encodeRolePutValue,
+  encodeUserPutValue,
+  type AuthState,
   ApplyOutcome,
   CommandCondition,
   CommandOp,
@@ -99,6 +109,15 @@ const command: fc.Arbitrary<Command> = fc
     return out;
   });
 
+const authName = fc.stringMatching(/^[a-z0-9_.@-]{1,10}$/);
+const rolePermission = fc.record({ prefix: bytes(8), permission: fc.constantFrom(Permission.Read, Permission.Write, Permission.ReadWrite) });
+const authState = fc
+  .record({
+    enabled: fc.boolean(),
+    users: fc.uniqueArray(fc.record({ name: authName, passwordHash: fc.constant('scrypt$16384$8$1$c2FsdA$aGFzaA'), roles: fc.uniqueArray(authName, { maxLength: 3 }) }), { maxLength: 3, selector: (u) => u.name }),
+    roles: fc.uniqueArray(fc.record({ name: authName, permissions: fc.array(rolePermission, { maxLength: 3 }) }), { maxLength: 3, selector: (r) => r.name }),
+  })
+  .map((x): AuthState => ({ enabled: x.enabled, users: new Map(x.users.map((u) => [u.name, u])), roles: new Map(x.roles.map((r) => [r.name, r])) }));
 const raftMessage = fc.record({
   type: fc.nat({ max: 255 }),
   from: str,
@@ -168,6 +187,9 @@ const cases: Case[] = [
     decode: decodeSnapshotChunkRequest,
   },
   { name: 'decodeSnapshotChunkReply', valid: fc.record({ status, message: str, data: bytes() }).map(encodeSnapshotChunkReply), decode: decodeSnapshotChunkReply },
+  { name: 'decodeAuthState', valid: authState.map(encodeAuthState), decode: decodeAuthState },
+  { name: 'decodeUserPutValue', valid: fc.record({ passwordHash: fc.option(fc.constant('scrypt$16384$8$1$c2FsdA$aGFzaA'), { nil: undefined }), rolesChange: fc.constantFrom(RolesChange.None, RolesChange.Replace, RolesChange.Add, RolesChange.Remove), roles: fc.array(authName, { maxLength: 3 }) }).map(encodeUserPutValue), decode: decodeUserPutValue },
+  { name: 'decodeRolePutValue', valid: fc.record({ change: fc.constantFrom(PermissionsChange.Replace, PermissionsChange.Grant, PermissionsChange.Revoke), permissions: fc.array(rolePermission, { maxLength: 3 }) }).map(encodeRolePutValue), decode: decodeRolePutValue },
   { name: 'peekMessageType', valid: bytes().map((b) => Buffer.concat([Buffer.from([1, 1]), b])), decode: peekMessageType, fixedBytes: 2 },
   { name: 'decodeRequestHeader', valid: fc.record({ opcode: fc.nat({ max: 255 }), requestId: u32, key: bytes(), value: bytes() }).map(encodeRequest), decode: (b) => decodeRequestHeader(b), fixedBytes: REQUEST_HEADER_BYTES },
   { name: 'decodeResponseHeader', valid: fc.record({ status, flags: fc.constant(0), requestId: u32, revision: u64, payload: bytes() }).map(encodeResponse), decode: (b) => decodeResponseHeader(b), fixedBytes: RESPONSE_HEADER_BYTES },

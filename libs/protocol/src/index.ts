@@ -10,6 +10,7 @@ export { ResponseDecoder, type ResponseDecoderOptions } from './response-decoder
 export { ByteReader, ByteWriter, STRING_BYTES_MAX, clampString } from './bytes';
 export * from './internal';
 export * from './command';
+export * from './auth';
 export * as internal from './internal';
 export * from './snapshot-messages';
 export { STATUS_INTERVAL_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status-heartbeat';

@@ -42,6 +42,8 @@ export interface StorageStatus {
   knownCommitIndex: number;
   keys: number;
   dataBytes: number;
+  /** The auth revision: the Raft index of the last applied auth change (0 = none; libs/protocol auth.ts). Optional: older nodes lack it. */
+  authRevision?: number;
   atMs: number;
 }
 

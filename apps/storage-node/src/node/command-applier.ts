@@ -1,5 +1,21 @@
 import { EngineOp, type EngineEntry } from '@cairn/engine';
-import { ApplyOutcome, CommandCondition, CommandOp, CounterRefusal, decodeCommand, decodeIncrDelta, type Command, type WireEntry } from '@cairn/protocol';
+import {
+  AUTH_STATE_KEY,
+  ApplyOutcome,
+  CommandCondition,
+  CommandOp,
+  CounterRefusal,
+  applyAuthChange,
+  authChangeOf,
+  decodeAuthState,
+  decodeCommand,
+  decodeIncrDelta,
+  emptyAuthState,
+  encodeAuthState,
+  isAuthOp,
+  type Command,
+  type WireEntry,
+} from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import type { SessionTable } from './session-table';
 
@@ -17,6 +33,8 @@ export interface CommandApplierOptions {
   resultsMax?: number;
   /** Called for a committed entry whose data does not decode (it is applied as a no-op). */
   onUndecodable?(index: number, err: unknown): void;
+  /** Called for an auth change refused at apply (ConditionFailed), with why (never a secret: names and rules only). */
+  onAuthRefused?(index: number, reason: string): void;
   /** Client sessions (Raft thesis §6.3): a write carrying a session is applied at most once per (session, seq). */
   sessions?: SessionTable;
 }
@@ -52,6 +70,11 @@ const I64_MAX = (1n << 63n) - 1n;
  * A write that carries a session goes through the SessionTable first: a duplicate (same session
  * and seq as a write already applied) or a stale copy is applied as a no-op, and the index of a
  * duplicate records the original outcome.
+ *
+ * An auth change (ops 9..12, libs/protocol auth.ts) rewrites the whole auth state, the engine's
+ * empty key AUTH_STATE_KEY (unreachable by client keys), at its index: that key's mod revision is
+ * the auth revision. Its outcome is always recorded (Applied, or ConditionFailed when the change
+ * is refused or malformed). A key command on the empty key is never applied.
  */
 export class CommandApplier {
   private readonly results = new Map<number, ApplyResult>();
@@ -111,17 +134,41 @@ export class CommandApplier {
       this.opts.onUndecodable?.(e.index, err);
       return noop;
     }
+    // An applied auth change's new encoded state (set by the evaluation below, read by write()).
+    let authValue: Uint8Array = EMPTY;
+    const evaluateIt = (): ApplyResult => {
+      if (!isAuthOp(c.op)) return evaluate(c, e.index, get);
+      const a = this.evaluateAuth(c, e.index, get);
+      authValue = a.value;
+      return a.result;
+    };
+    const recorded = c.condition !== undefined || c.op === CommandOp.Incr || isAuthOp(c.op);
     const sessions = this.opts.sessions;
     if (c.session && sessions) {
-      const d = sessions.apply(e.index, c.session, () => evaluate(c, e.index, get));
+      const d = sessions.apply(e.index, c.session, evaluateIt);
       sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
       if (d.kind === 'stale') return noop;
-      if (c.condition || c.op === CommandOp.Incr || d.kind === 'duplicate') this.record(e.index, d.result);
-      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index, d.result) : noop;
+      if (recorded || d.kind === 'duplicate') this.record(e.index, d.result);
+      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index, d.result, authValue) : noop;
     }
-    const r = evaluate(c, e.index, get);
-    if (c.condition || c.op === CommandOp.Incr) this.record(e.index, r);
-    return r.outcome === ApplyOutcome.Applied ? write(c, e.index, r) : noop;
+    const r = evaluateIt();
+    if (recorded) this.record(e.index, r);
+    return r.outcome === ApplyOutcome.Applied ? write(c, e.index, r, authValue) : noop;
+  }
+
+  /** An auth change against the auth state right before it: the new encoded state, or a refusal (ConditionFailed). */
+  private evaluateAuth(c: Command, index: number, get: (key: Uint8Array) => KeyState | null): { result: ApplyResult; value: Uint8Array } {
+    let reason: string;
+    try {
+      const current = get(AUTH_STATE_KEY);
+      const r = applyAuthChange(current ? decodeAuthState(current.value) : emptyAuthState(), authChangeOf(c));
+      if (r.ok) return { result: { outcome: ApplyOutcome.Applied, revision: index }, value: encodeAuthState(r.state) };
+      reason = r.reason;
+    } catch (err) {
+      reason = `malformed auth change: ${(err as Error).message}`;
+    }
+    this.opts.onAuthRefused?.(index, reason);
+    return { result: { outcome: ApplyOutcome.ConditionFailed, revision: index }, value: EMPTY };
   }
 
   private record(index: number, r: ApplyResult): void {
@@ -140,6 +187,8 @@ export class CommandApplier {
  * for an Incr the new value (or why there is none).
  */
 function evaluate(c: Command, index: number, get: (key: Uint8Array) => KeyState | null): ApplyResult {
+  // The empty key is the auth state's (AUTH_STATE_KEY): gateways refuse it, and so does the applier.
+  if (c.key.length === 0) return { outcome: ApplyOutcome.ConditionFailed, revision: index };
   if (c.op === CommandOp.Incr) return incr(c, index, get);
   const holds = conditionHolds(c, (key) => get(key)?.revision ?? 0);
   return { outcome: holds ? ApplyOutcome.Applied : ApplyOutcome.ConditionFailed, revision: index };
@@ -183,7 +232,8 @@ function conditionHolds(c: Command, modRevision: (key: Uint8Array) => number): b
   }
 }
 
-function write(c: Command, index: number, r: ApplyResult): EngineEntry {
+function write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array): EngineEntry {
+  if (isAuthOp(c.op)) return { index, op: EngineOp.Set, key: AUTH_STATE_KEY, value: authValue };
   // Stored as Redis stores a counter: its decimal text, so GET and INCR agree on every door.
   if (c.op === CommandOp.Incr) return { index, op: EngineOp.Set, key: c.key, value: Buffer.from(String(r.counter), 'latin1') };
   if (c.op === CommandOp.Set) return { index, op: EngineOp.Set, key: c.key, value: c.value };

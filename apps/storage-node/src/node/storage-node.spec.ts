@@ -1,7 +1,24 @@
 import pino from 'pino';
 import { parseClusterConfig, type StorageConfig } from '@cairn/config';
 import { Subjects, payloadBytesMax } from '@cairn/messaging';
-import { CommandOp, Status, decodeReadReply, encodeCommand, encodeReadRequest, encodeShipBatch, type ReadReply, type WireEntry } from '@cairn/protocol';
+import {
+  CommandOp,
+  Permission,
+  PermissionsChange,
+  RolesChange,
+  Status,
+  authCommand,
+  decodeAuthState,
+  decodeRangeReply,
+  decodeReadReply,
+  encodeCommand,
+  encodeRangeRequest,
+  encodeReadRequest,
+  encodeShipBatch,
+  type Command,
+  type ReadReply,
+  type WireEntry,
+} from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation, type Transport } from '@cairn/world';
 import { StorageNode } from './storage-node';
 
@@ -89,6 +106,12 @@ class World {
   ship(from: number, writes: [string, Buffer][]): void {
     const entries: WireEntry[] = writes.map(([key, value], i) => ({ index: from + i, term: 1, type: ENTRY_NORMAL, data: encodeCommand({ op: CommandOp.Set, key: Buffer.from(key), value }) }));
     this.peer.publish(this.subjects.ship(), encodeShipBatch({ leaderId: 'c1', term: 1, commitIndex: from + writes.length - 1, entries }));
+  }
+
+  /** Ships `commands` at consecutive indexes from `from`, committed. */
+  shipCommands(from: number, commands: Command[]): void {
+    const entries: WireEntry[] = commands.map((c, i) => ({ index: from + i, term: 1, type: ENTRY_NORMAL, data: encodeCommand(c) }));
+    this.peer.publish(this.subjects.ship(), encodeShipBatch({ leaderId: 'c1', term: 1, commitIndex: from + commands.length - 1, entries }));
   }
 
   async read(keys: string[], minIndex: number): Promise<{ reply: ReadReply; bytes: number }> {
@@ -191,5 +214,35 @@ describe('StorageNode (injected world)', () => {
     await w.until(() => w.fatal.length > 0);
     expect(String((w.fatal[0] as Error).message)).toMatch(/EIO/);
     expect(w.applied).toEqual([1]);
+  });
+
+  it('applies auth changes into the empty key (auth revision on its heartbeat), keeps them across a crash, and never lets a range read return that key', async () => {
+    const w = new World();
+    await w.start();
+    const HASH = 'scrypt$16384$8$1$c2FsdA$aGFzaA';
+    w.shipCommands(1, [
+      { op: CommandOp.Set, key: Buffer.from('a'), value: Buffer.from('1') },
+      authCommand({ op: 'rolePut', name: 'app', ifAbsent: true, ifPresent: false, value: { change: PermissionsChange.Replace, permissions: [{ prefix: Buffer.from('app/'), permission: Permission.ReadWrite }] } }),
+      authCommand({ op: 'userPut', name: 'alice', ifAbsent: true, ifPresent: false, value: { passwordHash: HASH, rolesChange: RolesChange.Replace, roles: ['app'] } }),
+      // refused (alice exists): applied as nothing, the auth revision stays at 3
+      authCommand({ op: 'userPut', name: 'alice', ifAbsent: true, ifPresent: false, value: { passwordHash: HASH, rolesChange: RolesChange.None, roles: [] } }),
+      // a key command on the empty key is never applied
+      { op: CommandOp.Set, key: Buffer.alloc(0), value: Buffer.from('forged') },
+    ]);
+    await w.until(() => w.node.status().appliedIndex === 5);
+    expect(w.node.status().authRevision).toBe(3);
+    const { reply } = await w.read([''], 5);
+    expect(reply.results[0].revision).toBe(3);
+    expect([...decodeAuthState(reply.results[0].value).users.keys()]).toEqual(['alice']);
+    const range = await w.settle(
+      w.peer.request(w.subjects.read('s1'), encodeRangeRequest({ minIndex: 5, start: Buffer.alloc(0), end: null, limit: 100, bytesMax: 1 << 20, keysOnly: true, countOnly: false, reverse: false }), { timeoutMs: 3000 }),
+    );
+    const page = decodeRangeReply(range.data);
+    expect(page.items.map((i) => Buffer.from(i.key).toString())).toEqual(['a']);
+    expect(page.count).toBe(1);
+    w.crash();
+    const node = await w.start();
+    expect(node.status().authRevision).toBe(3);
+    expect(w.fatal).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { BitcaskEngine, type EngineStats } from '@cairn/engine';
+import { BitcaskEngine, EngineOp, type EngineStats } from '@cairn/engine';
 import type { Disk } from '@cairn/log';
 import {
+  AUTH_STATE_KEY,
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
   OUTCOME_RESULT_BYTES_MAX,
@@ -58,6 +59,8 @@ const OUTCOME_RESULT_BYTES = OUTCOME_RESULT_BYTES_MAX;
 const SNAPSHOT_REUSE_MS = 10_000;
 /** A peer storage node is live while its last status heartbeat is this recent, ms. */
 const PEER_LIVE_MS = 10 * STATUS_INTERVAL_MS;
+/** The smallest key a client can have: a range read starts here at the earliest, so the empty key (AUTH_STATE_KEY) never leaves through one. */
+const RANGE_START_MIN = Buffer.from([0]);
 /** The consensus replica's FetchReply message for entries gone from its log (apps/consensus). */
 const COMPACTED_PREFIX = 'compacted:';
 
@@ -136,6 +139,8 @@ export class StorageNode {
   private snapshotServer!: SnapshotServer;
   /** Peer snapshots installed since start (metrics). */
   private snapshotsInstalled = 0;
+  /** The auth revision: mod revision of AUTH_STATE_KEY in the engine (0 = auth never changed), published on the status heartbeat. */
+  private authRevision = 0;
 
   constructor(private readonly opts: StorageNodeOptions) {
     this.waiters = new ReadWaiters(opts.config.readsWaitingMax, opts.config.readWaitMs, opts.world.clock);
@@ -213,7 +218,9 @@ export class StorageNode {
       sessions: this.sessions.table,
       get: (key) => this.engine.get(key),
       onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
+      onAuthRefused: (index, reason) => log.info({ index, reason }, 'auth change refused at apply'),
     });
+    this.authRevision = this.engine.get(AUTH_STATE_KEY)?.revision ?? 0;
     this.storesOpen = true;
     this.status();
     const stats = this.engine.stats();
@@ -250,7 +257,7 @@ export class StorageNode {
   status(): StorageStatus {
     if (this.storesOpen) {
       const s = this.engine.stats();
-      this.lastStatus = { kind: 'storage', id: this.opts.id, appliedIndex: s.appliedIndex, knownCommitIndex: this.knownCommitIndex, keys: s.keys, dataBytes: s.dataBytes };
+      this.lastStatus = { kind: 'storage', id: this.opts.id, appliedIndex: s.appliedIndex, knownCommitIndex: this.knownCommitIndex, keys: s.keys, dataBytes: s.dataBytes, authRevision: this.authRevision };
     }
     return { ...this.lastStatus!, knownCommitIndex: this.knownCommitIndex, atMs: this.opts.world.clock.nowMs() };
   }
@@ -331,6 +338,7 @@ export class StorageNode {
         const last = wire[wire.length - 1];
         this.lastTerm = { index: last.index, term: last.term };
         const applied = await this.engine.apply(batch.engine);
+        for (const ee of batch.engine) if (ee.op === EngineOp.Set && ee.key.length === 0) this.authRevision = ee.index;
         await this.sessions.maybeCompact(applied);
         this.opts.onApplied?.(wire);
         this.waiters.notify(applied);
@@ -446,7 +454,8 @@ export class StorageNode {
 
   /** One page of a range read, once applied up to its minIndex (waiting up to readWaitMs like a read). */
   private async onRange(data: Uint8Array): Promise<Uint8Array> {
-    const req = decodeRangeRequest(data);
+    const decoded = decodeRangeRequest(data);
+    const req = decoded.start.length === 0 ? { ...decoded, start: RANGE_START_MIN } : decoded;
     await this.awaitApplied(req.minIndex);
     const unavailable = (message: string) => encodeRangeReply({ status: Status.Unavailable, revision: 0, count: 0, more: false, message, items: [] });
     if (this.bootstrapping || !this.storesOpen) return unavailable(`storage node ${this.opts.id} is bootstrapping from a peer snapshot`);
