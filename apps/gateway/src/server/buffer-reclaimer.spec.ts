@@ -15,6 +15,15 @@ describe('BufferReclaimPolicy', () => {
     expect(p.count()).toBe(2);
   });
 
+  it('measures growth from the lowest sample since the last collection (V8 collected on its own)', () => {
+    const p = new BufferReclaimPolicy(8 * MiB);
+    p.baseline(40 * MiB); // taken while 30 MiB of garbage waited
+    expect(p.shouldCollect(10 * MiB)).toBe(false); // V8 freed it
+    expect(p.shouldCollect(18 * MiB)).toBe(false);
+    expect(p.shouldCollect(18 * MiB + 1)).toBe(true);
+    expect(p.count()).toBe(0);
+  });
+
   it('refuses a bound that is not positive', () => {
     expect(() => new BufferReclaimPolicy(0)).toThrow(/BufferGarbageBytesMaxPositive/);
   });

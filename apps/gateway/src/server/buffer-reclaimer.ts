@@ -26,8 +26,14 @@ export class BufferReclaimPolicy {
     if (!(garbageBytesMax > 0)) throw new Error('BufferGarbageBytesMaxPositive: garbageBytesMax must be > 0');
   }
 
-  /** True when ArrayBuffer memory grew by more than garbageBytesMax since the last collection. */
+  /**
+   * True when ArrayBuffer memory grew by more than garbageBytesMax above the lowest sample since
+   * the last collection. A sample below the baseline lowers it: V8 collected on its own, and what
+   * it freed was garbage counted in the baseline, so growth is measured from what is live now (a
+   * baseline taken while garbage was waiting would otherwise let that much more pile up).
+   */
   shouldCollect(arrayBuffersBytes: number): boolean {
+    if (arrayBuffersBytes < this.baselineBytes) this.baselineBytes = arrayBuffersBytes;
     return arrayBuffersBytes - this.baselineBytes > this.garbageBytesMax;
   }
 
