@@ -48,6 +48,8 @@ const frameBytes = (req: Request) => REQUEST_HEADER_BYTES + req.key.length + req
  * Backpressure (docs/protocol.md, "Connection limits and backpressure"): the socket is paused
  * while `inflightMax` requests are between decode and a flushed response, or while a byte bound of
  * ConnectionFlow is crossed; a frame half read for `frameDeadlineMs` is answered and closed.
+ * A client that shuts its side after its last request (half-close, as `nc` does) still gets every
+ * reply; the connection closes once they are flushed.
  */
 export class ClientConnection {
   private readonly decoder: RequestDecoder;
@@ -61,6 +63,8 @@ export class ClientConnection {
   /** Decoded frames not yet handled because a bound stopped the connection. */
   private backlog: DecodeEvent[] = [];
   private backlogHead = 0;
+  /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
+  private peerEnded = false;
 
   constructor(
     socket: FlowSocket,
@@ -76,6 +80,13 @@ export class ClientConnection {
       closed: () => deps.onClose(this),
     }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // The server is created with allowHalfOpen: without it Node ends our side as soon as the
+    // client's FIN is read, and a reply still waiting (a frame in the backlog behind a byte bound,
+    // a request in flight) would be written after end and lost.
+    socket.on('end', () => {
+      this.peerEnded = true;
+      this.processBacklog();
+    });
   }
 
   /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
@@ -112,6 +123,11 @@ export class ClientConnection {
     if (this.backlogHead === this.backlog.length) {
       this.backlog = [];
       this.backlogHead = 0;
+    }
+    if (this.peerEnded && this.backlogHead === this.backlog.length && this.awaiting === 0 && !this.flow.closed()) {
+      // Every request the client sent is answered (a frame it left half sent never completes).
+      this.flow.closeAfterFlush();
+      return;
     }
     this.flow.setReading(!this.stopped() && this.backlogHead === this.backlog.length, this.decoder.midFrame());
   }

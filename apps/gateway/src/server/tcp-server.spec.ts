@@ -96,6 +96,36 @@ describe('gateway TCP server', () => {
     await s.server.close();
   });
 
+  it('a client that half-closes after its requests gets every answer, then the gateway closes (allowHalfOpen)', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    c.send(Opcode.Set, 1, 'a', 'x');
+    c.send(Opcode.Set, 2, 'b', 'y');
+    c.socket.end();
+    await until(() => s.writes.length === 2);
+    s.writes[1].resolve({ status: Status.Ok, revision: 8, message: '' });
+    await c.waitFor(1);
+    // One request still in flight: the gateway keeps its side open.
+    expect(c.socket.readableEnded).toBe(false);
+    s.writes[0].resolve({ status: Status.Ok, revision: 7, message: '' });
+    await c.closed;
+    expect(c.responses.map((r) => [r.requestId, r.status, r.revision])).toEqual([
+      [2, Status.Ok, 8],
+      [1, Status.Ok, 7],
+    ]);
+    await s.server.close();
+  });
+
+  it('a half-close after a bad header still gets the BAD_REQUEST before the close', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    c.socket.end(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    await c.closed;
+    expect(c.responses).toHaveLength(1);
+    expect(c.responses[0]).toMatchObject({ status: Status.BadRequest, requestId: 0 });
+    await s.server.close();
+  });
+
   it('pipelines: answers out of order, matched by request id, and reads carry the last acknowledged write index', async () => {
     const s = await startServer();
     const c = await rawClient(s.port);

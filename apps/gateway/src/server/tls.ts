@@ -150,7 +150,12 @@ export function createDoorServer(
 ): DoorServer {
   const allowHalfOpen = o.allowHalfOpen ?? false;
   if (!o.tls) return { server: createNetServer({ allowHalfOpen }, onSocket), reloader: null };
-  const server = createTlsServer({ ...tlsServerOptions(o.tls, o.handshakeTimeoutMs), allowHalfOpen }, onSocket);
+  // Half-open only once the handshake is done: a client that sends FIN during the handshake (it
+  // does not trust our certificate) must not hold a socket until handshakeTimeoutMs.
+  const server = createTlsServer(tlsServerOptions(o.tls, o.handshakeTimeoutMs), (socket) => {
+    socket.allowHalfOpen = allowHalfOpen;
+    onSocket(socket);
+  });
   watchTlsErrors(server, o.door, o.log);
   server.maxConnections = 2 * o.connectionsMax;
   return { server, reloader: new CertificateReloader(server, o.tls, o.log) };
