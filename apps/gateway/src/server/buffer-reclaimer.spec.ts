@@ -52,6 +52,9 @@ describe('BufferReclaimer', () => {
       gc();
       resolveCall();
     });
+    // A clean baseline: garbage an earlier suite of this worker left, freed by V8 between start()
+    // and the first check, would otherwise lower the baseline past our growth (policy spec above).
+    gc();
     r.start();
     try {
       // Held until the reclaimer reacts: a collection by V8 itself must not take the growth away first.
