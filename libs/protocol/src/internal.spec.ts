@@ -78,10 +78,24 @@ const codecs: Codec<unknown>[] = [
   codec('ShipBatch', fc.record({ leaderId: text, term: index, commitIndex: index, entries: fc.array(entryArb, { maxLength: 5 }) }), encodeShipBatch, decodeShipBatch),
   codec('FetchRequest', fc.record({ fromIndex: index, entriesMax: fc.nat({ max: 0xffff_ffff }), bytesMax: fc.nat({ max: 0xffff_ffff }) }), encodeFetchRequest, decodeFetchRequest),
   codec('FetchReply', fc.record({ status, commitIndex: index, entries: fc.array(entryArb, { maxLength: 5 }), message: text }), encodeFetchReply, decodeFetchReply),
-  codec('ReadRequest', fc.record({ reads: fc.array(fc.record({ key: bytes(), minIndex: index }), { maxLength: 5 }) }), encodeReadRequest, decodeReadRequest),
+  codec(
+    'ReadRequest',
+    fc.record({ reads: fc.array(fc.record({ key: bytes(), minIndex: index, valueBytesMax: fc.nat({ max: Number.MAX_SAFE_INTEGER - 1 }) }, { requiredKeys: ['key', 'minIndex'] }), { maxLength: 5 }) }),
+    encodeReadRequest,
+    decodeReadRequest,
+  ),
   codec(
     'ReadReply',
-    fc.record({ appliedIndex: index, results: fc.array(fc.record({ status, revision: index, createRevision: index, version: index, value: bytes(), message: text }), { maxLength: 5 }) }),
+    fc.record({
+      appliedIndex: index,
+      results: fc.array(
+        fc.record(
+          { status, revision: index, createRevision: index, version: index, value: bytes(), message: text, withheldBytes: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) },
+          { requiredKeys: ['status', 'revision', 'createRevision', 'version', 'value', 'message'] },
+        ),
+        { maxLength: 5 },
+      ),
+    }),
     encodeReadReply,
     decodeReadReply,
   ),
@@ -204,6 +218,36 @@ describe('internal message details', () => {
     ];
     const reply = encodeReadReply({ appliedIndex: 9, results });
     expect(reply.length).toBe(internal.READ_REPLY_BYTES_BASE + results.reduce((n, r) => n + internal.readResultBytes(r), 0));
+  });
+
+  it('read flow control: valueBytesMax and withheldBytes ride in 8-byte-per-item trailers, present only when used', () => {
+    const reads = [
+      { key: Buffer.from('a'), minIndex: 1 },
+      { key: Buffer.from('b'), minIndex: 2 },
+    ];
+    const plainReq = encodeReadRequest({ reads });
+    const boundedReq = encodeReadRequest({ reads: [{ ...reads[0], valueBytesMax: 4096 }, reads[1]] });
+    expect(boundedReq.length).toBe(plainReq.length + 2 * internal.READ_REQUEST_BOUND_BYTES);
+    expect(boundedReq.readBigUInt64BE(boundedReq.length - 16)).toBe(4096n);
+    // A read without a bound travels as 2^53 − 1 and decodes as absent.
+    expect(boundedReq.readBigUInt64BE(boundedReq.length - 8)).toBe(BigInt(internal.READ_VALUE_BYTES_UNBOUNDED));
+    expect(decodeReadRequest(boundedReq).reads.map((r) => r.valueBytesMax)).toEqual([4096, undefined]);
+    expect(decodeReadRequest(plainReq).reads.map((r) => r.valueBytesMax)).toEqual([undefined, undefined]);
+    // Bit 31 of the count announces the trailer.
+    expect(plainReq.readUInt32BE(internal.READ_REQUEST_BYTES_BASE - 4)).toBe(2);
+    expect(boundedReq.readUInt32BE(internal.READ_REQUEST_BYTES_BASE - 4)).toBe(internal.READ_TRAILER_FLAG + 2);
+    // A trailer that is not exactly 8 bytes per read is refused.
+    expect(() => decodeReadRequest(boundedReq.subarray(0, boundedReq.length - 8))).toThrow(ProtocolError);
+
+    const results = [
+      { status: Status.Ok, revision: 3, value: Buffer.from('v'), message: '' },
+      { status: Status.Ok, revision: 0, value: Buffer.alloc(0), message: '', withheldBytes: 70_000 },
+    ];
+    const withheld = encodeReadReply({ appliedIndex: 5, results });
+    const sent = encodeReadReply({ appliedIndex: 5, results: [results[0]] });
+    expect(withheld.length).toBe(internal.READ_REPLY_BYTES_BASE + results.reduce((n, r) => n + internal.readResultBytes(r) + internal.READ_REPLY_WITHHELD_BYTES, 0));
+    expect(sent.length).toBe(internal.READ_REPLY_BYTES_BASE + internal.readResultBytes(results[0]));
+    expect(decodeReadReply(withheld).results.map((r) => r.withheldBytes)).toEqual([undefined, 70_000]);
   });
 
   it('ByteWriter asserts the precomputed size', () => {

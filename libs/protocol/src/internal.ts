@@ -122,8 +122,14 @@ export interface ReadIndexReply {
   message: string;
 }
 
+/**
+ * `valueBytesMax` (read flow control, docs/protocol.md "Read flow control"): the value bytes the
+ * requester reserved for this read's answer; a value larger than it is withheld (the result says
+ * how large it is) so the requester never holds more than it reserved. Absent: no bound but the
+ * payload bound. Set on one read, the field goes on the wire for all (absent ones as 2^53 − 1).
+ */
 export interface ReadRequest {
-  reads: { key: Uint8Array; minIndex: number }[];
+  reads: { key: Uint8Array; minIndex: number; valueBytesMax?: number }[];
 }
 
 /**
@@ -137,8 +143,10 @@ export interface ReadReply {
   /**
    * OK: `revision` = the key's mod revision, `createRevision` / `version` its other metadata (etcd
    * mvcc's create_revision and version: writes since creation); absent = 0 on the wire.
+   * `withheldBytes` > 0: the value was not sent because it is larger than the read's
+   * `valueBytesMax`; it is this many bytes (status OK, empty value): reserve that much and ask again.
    */
-  results: { status: Status; revision: number; createRevision?: number; version?: number; value: Uint8Array; message: string }[];
+  results: { status: Status; revision: number; createRevision?: number; version?: number; value: Uint8Array; message: string; withheldBytes?: number }[];
 }
 
 function writer(type: MessageType, bodyBytes: number): ByteWriter {
@@ -357,43 +365,99 @@ export function readResultBytes(x: ReadReply['results'][number]): number {
   return 1 + 8 * 3 + bytesFieldBytes(x.value) + stringFieldBytes(clampString(x.message));
 }
 
-/** `header(8) | u32 count | (bytes key | u64 minIndex)*`. */
+/** The u64 standing for "no bound" in a ReadRequest's valueBytesMax trailer. */
+export const READ_VALUE_BYTES_UNBOUNDED = Number.MAX_SAFE_INTEGER;
+
+/** Bytes the valueBytesMax trailer adds to a ReadRequest per read (when any read is bounded). */
+export const READ_REQUEST_BOUND_BYTES = 8;
+
+/** Bytes the withheldBytes trailer adds to a ReadReply per result (when any result is withheld). */
+export const READ_REPLY_WITHHELD_BYTES = 8;
+
+/** Bit 31 of a ReadRequest's / ReadReply's count: the message ends with a per-item u64 trailer. */
+export const READ_TRAILER_FLAG = 0x8000_0000;
+
+/**
+ * Reads a count whose bit 31 says a trailer of `trailerBytes` per element follows the elements.
+ * @throws ProtocolError when the elements (and trailer) cannot fit in the bytes left.
+ */
+function countWithTrailer(r: ByteReader, elementBytesMin: number, trailerBytes: number): { n: number; trailer: boolean } {
+  const raw = r.u32();
+  const trailer = raw >= READ_TRAILER_FLAG;
+  const n = trailer ? raw - READ_TRAILER_FLAG : raw;
+  const min = n * (elementBytesMin + (trailer ? trailerBytes : 0));
+  if (min > r.remaining()) throw new ProtocolError(`truncated message: ${n} elements of >= ${elementBytesMin} bytes declared, ${r.remaining()} bytes left`);
+  return { n, trailer };
+}
+
+/**
+ * `header(8) | u32 count | (bytes key | u64 minIndex)* | [(u64 valueBytesMax)*count]`. The trailer
+ * (read flow control) is present iff some read has `valueBytesMax`, and then bit 31 of `count`
+ * (READ_TRAILER_FLAG) is set; a read without a bound carries 2^53 − 1. A node that predates the
+ * trailer refuses such a request (its count is out of range), so storage nodes are upgraded before
+ * gateways.
+ */
 export function encodeReadRequest(q: ReadRequest): Buffer {
-  let size = 4;
+  const bounded = q.reads.some((x) => x.valueBytesMax !== undefined);
+  let size = 4 + (bounded ? READ_REQUEST_BOUND_BYTES * q.reads.length : 0);
   for (const x of q.reads) size += bytesFieldBytes(x.key) + 8;
-  const w = writer(MessageType.ReadRequest, size).u32(q.reads.length);
+  const w = writer(MessageType.ReadRequest, size).u32(q.reads.length + (bounded ? READ_TRAILER_FLAG : 0));
   for (const x of q.reads) w.bytes(x.key).u64(x.minIndex);
+  if (bounded) for (const x of q.reads) w.u64(Math.min(x.valueBytesMax ?? READ_VALUE_BYTES_UNBOUNDED, READ_VALUE_BYTES_UNBOUNDED));
   return w.finish();
 }
 
+/**
+ * A trailer u64 of 2^53 − 1 decodes as no `valueBytesMax`.
+ * @throws ProtocolError on a truncated message or trailing bytes.
+ */
 export function decodeReadRequest(b: Uint8Array): ReadRequest {
   const r = reader(b, MessageType.ReadRequest);
-  const n = r.count(4 + 8);
+  const { n, trailer } = countWithTrailer(r, 4 + 8, READ_REQUEST_BOUND_BYTES);
   const reads: ReadRequest['reads'] = new Array(n);
   for (let i = 0; i < n; i++) reads[i] = { key: r.bytes(), minIndex: r.u64() };
+  if (trailer) {
+    for (let i = 0; i < n; i++) {
+      const valueBytesMax = r.u64();
+      if (valueBytesMax !== READ_VALUE_BYTES_UNBOUNDED) reads[i].valueBytesMax = valueBytesMax;
+    }
+  }
   r.end();
   return { reads };
 }
 
-/** `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | u64 createRevision | u64 version | bytes value | string message)*`. Messages are cut to 65535 UTF-8 bytes. */
+/**
+ * `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | u64 createRevision | u64 version | bytes value | string message)* | [(u64 withheldBytes)*count]`.
+ * Messages are cut to 65535 UTF-8 bytes. The trailer is present iff some result was withheld (only
+ * in answer to a request with valueBytesMax), and then bit 31 of `count` (READ_TRAILER_FLAG) is set.
+ */
 export function encodeReadReply(q: ReadReply): Buffer {
   const messages = q.results.map((x) => clampString(x.message));
-  let size = 8 + 4;
+  const withheld = q.results.some((x) => (x.withheldBytes ?? 0) > 0);
+  let size = 8 + 4 + (withheld ? READ_REPLY_WITHHELD_BYTES * q.results.length : 0);
   for (let i = 0; i < q.results.length; i++) size += 1 + 8 * 3 + bytesFieldBytes(q.results[i].value) + stringFieldBytes(messages[i]);
-  const w = writer(MessageType.ReadReply, size).u64(q.appliedIndex).u32(q.results.length);
+  const w = writer(MessageType.ReadReply, size).u64(q.appliedIndex).u32(q.results.length + (withheld ? READ_TRAILER_FLAG : 0));
   for (let i = 0; i < q.results.length; i++) {
     const x = q.results[i];
     w.u8(x.status).u64(x.revision).u64(x.createRevision ?? 0).u64(x.version ?? 0).bytes(x.value).string(messages[i]);
   }
+  if (withheld) for (const x of q.results) w.u64(x.withheldBytes ?? 0);
   return w.finish();
 }
 
+/** @throws ProtocolError on a truncated message or trailing bytes. */
 export function decodeReadReply(b: Uint8Array): ReadReply {
   const r = reader(b, MessageType.ReadReply);
   const appliedIndex = r.u64();
-  const n = r.count(1 + 8 * 3 + 4 + 2);
+  const { n, trailer } = countWithTrailer(r, 1 + 8 * 3 + 4 + 2, READ_REPLY_WITHHELD_BYTES);
   const results: ReadReply['results'] = new Array(n);
   for (let i = 0; i < n; i++) results[i] = { status: readStatus(r), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes(), message: r.string() };
+  if (trailer) {
+    for (let i = 0; i < n; i++) {
+      const withheldBytes = r.u64();
+      if (withheldBytes > 0) results[i].withheldBytes = withheldBytes;
+    }
+  }
   r.end();
   return { appliedIndex, results };
 }

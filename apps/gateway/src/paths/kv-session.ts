@@ -3,6 +3,7 @@ import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRang
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
 import type { WritePath } from './write-path';
+import type { ReadReservation } from '../server/flow';
 
 /**
  * The outcome of one key-value request, whatever front door it came through: a read's fields
@@ -57,17 +58,18 @@ export class KvSession {
     return null;
   }
 
-  get(key: Uint8Array, opts: { stale?: boolean } = {}): Promise<KvResult> {
+  /** `reservation`: the value bytes the door reserved for the answer (read flow control, ReadPath). */
+  get(key: Uint8Array, opts: { stale?: boolean; reservation?: ReadReservation } = {}): Promise<KvResult> {
     const bad = this.check(key);
     if (bad) return Promise.resolve(bad);
-    if (opts.stale) return this.paths.reads.get(key, 0);
-    return this.linearizableGet(key);
+    if (opts.stale) return this.paths.reads.get(key, 0, opts.reservation);
+    return this.linearizableGet(key, opts.reservation);
   }
 
-  private async linearizableGet(key: Uint8Array): Promise<KvResult> {
+  private async linearizableGet(key: Uint8Array, reservation: ReadReservation | undefined): Promise<KvResult> {
     const minIndex = await this.linearizableIndex();
     if (typeof minIndex !== 'number') return minIndex;
-    return this.paths.reads.get(key, minIndex);
+    return this.paths.reads.get(key, minIndex, reservation);
   }
 
   /** The index a linearizable read must see: the leader's read index and this session's last acknowledged write. */

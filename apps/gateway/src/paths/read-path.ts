@@ -1,10 +1,11 @@
-import { READ_REQUEST_BYTES_BASE, Status, decodeRangeReply, decodeReadReply, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { READ_REQUEST_BOUND_BYTES, READ_REQUEST_BYTES_BASE, Status, decodeRangeReply, decodeReadReply, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
-import { realWorld, sleep, type Transport, type World } from '@cairn/world';
+import { realWorld, sleep, type TimerHandle, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { ClusterView } from '../cluster/cluster-view';
 import { retryBackoffMs } from './backoff';
+import type { ByteBudget, ReadReservation } from '../server/flow';
 
 /** Reads per ReadRequest to one storage node (and the request's bytes stay under the NATS payload bound). */
 const READS_PER_REQUEST_MAX = 1024;
@@ -28,6 +29,10 @@ interface QueuedRead {
   deadlineMs: number;
   attempt: number;
   avoid: string | null;
+  /** Value bytes reserved for the answer (read flow control); absent: unbounded (payload bound only). */
+  reservation?: ReadReservation;
+  /** Bytes this read's reservation grew by, granted by ByteBudget.mayGrow and not yet settled. */
+  grown: number;
   resolve(r: ReadResult): void;
 }
 
@@ -40,12 +45,24 @@ interface QueuedRead {
  * "Message size bounds on the internal bus"); the rest are asked again at once. A node that times
  * out or answers UNAVAILABLE is avoided on the retry; after `readTimeoutMs` the read is answered
  * UNAVAILABLE.
+ *
+ * Read flow control (docs/protocol.md, "Read flow control"): a read with a ReadReservation asks for
+ * at most its reserved value bytes. A value the node withheld as larger is asked again once the
+ * reservation has grown to the value's exact size, which waits (in arrival order) until
+ * ByteBudget.mayGrow allows it: the value bytes in flight never exceed what is reserved, plus one
+ * value. A read whose client has gone (ReadReservation.cancelled) is not sent: it is answered
+ * UNAVAILABLE at once and releases its reservation.
  */
 export class ReadPath {
   private queue: QueuedRead[] = [];
   private flushScheduled = false;
   private rr = 0;
   private readonly nc: Transport;
+  /** Reads whose value was withheld, waiting (FIFO) for their reservation to grow by `bytes`. */
+  private growQueue: { read: QueuedRead; bytes: number }[] = [];
+  private growWaiting = false;
+  /** Fires at the deadline of the read at the head of growQueue. */
+  private growTimer: TimerHandle | null = null;
 
   /** `world`: time and randomness (default the real ones; the simulator passes its own). */
   constructor(
@@ -59,10 +76,74 @@ export class ReadPath {
     this.nc = asTransport(bus);
   }
 
-  get(key: Uint8Array, minIndex: number): Promise<ReadResult> {
+  /** `reservation`: the value bytes reserved for the answer (absent: no bound but the payload bound). */
+  get(key: Uint8Array, minIndex: number, reservation?: ReadReservation): Promise<ReadResult> {
     return new Promise((resolve) => {
-      this.enqueue({ key, minIndex, deadlineMs: this.world.clock.nowMs() + this.opts.readTimeoutMs, attempt: 0, avoid: null, resolve });
+      this.enqueue({ key, minIndex, deadlineMs: this.world.clock.nowMs() + this.opts.readTimeoutMs, attempt: 0, avoid: null, reservation, grown: 0, resolve });
     });
+  }
+
+  /** Answers a read: a grown reservation is settled with its budget (the caller holds the bytes until it has written the answer). */
+  private finish(r: QueuedRead, out: ReadResult): void {
+    if (r.grown > 0) {
+      const grown = r.grown;
+      r.grown = 0;
+      r.reservation?.budget.growing(-grown);
+    }
+    r.resolve(out);
+  }
+
+  /** The node withheld a value of `valueBytes`: grow the read's reservation to it, then ask again. */
+  private withheld(r: QueuedRead, valueBytes: number): void {
+    const bytes = valueBytes - (r.reservation?.bytes ?? valueBytes);
+    if (bytes <= 0) return this.enqueue(r);
+    this.growQueue.push({ read: r, bytes });
+    this.grow();
+  }
+
+  /**
+   * Grants the waiting grows in order while ByteBudget.mayGrow allows; else waits for bytes to be
+   * released or for the head's deadline (a read that cannot get its bytes in time is UNAVAILABLE).
+   */
+  private grow(): void {
+    while (this.growQueue.length > 0) {
+      const { read, bytes } = this.growQueue[0];
+      const reservation = read.reservation!;
+      if (reservation.cancelled() || this.world.clock.nowMs() >= read.deadlineMs) {
+        this.growQueue.shift();
+        this.finish(read, { status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: reservation.cancelled() ? 'the client has gone' : `read not served within ${this.opts.readTimeoutMs} ms: waiting for gateway memory (pendingBytesMax) for a value of ${reservation.bytes + bytes} bytes` });
+        continue;
+      }
+      if (!reservation.budget.mayGrow(bytes)) return this.waitToGrow(reservation.budget, read.deadlineMs);
+      this.growQueue.shift();
+      reservation.grow(bytes);
+      reservation.budget.growing(bytes);
+      read.grown += bytes;
+      this.enqueue(read);
+    }
+    this.clearGrowTimer();
+  }
+
+  private waitToGrow(budget: ByteBudget, deadlineMs: number): void {
+    if (!this.growWaiting) {
+      this.growWaiting = true;
+      budget.whenReleased(() => {
+        this.growWaiting = false;
+        this.grow();
+      });
+    }
+    if (this.growTimer === null) {
+      this.growTimer = this.world.clock.setTimeout(() => {
+        this.growTimer = null;
+        this.grow();
+      }, Math.max(0, deadlineMs - this.world.clock.nowMs()));
+    }
+  }
+
+  private clearGrowTimer(): void {
+    if (this.growTimer === null) return;
+    this.world.clock.clearTimer(this.growTimer);
+    this.growTimer = null;
   }
 
   private enqueue(r: QueuedRead): void {
@@ -88,6 +169,10 @@ export class ReadPath {
     this.queue = [];
     const byNode = new Map<string, QueuedRead[]>();
     for (const r of queue) {
+      if (r.reservation?.cancelled()) {
+        this.finish(r, { status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: 'the client has gone' });
+        continue;
+      }
       const node = this.choose(r.minIndex, r.avoid);
       if (!node) {
         void this.retry(r, 'no storage node is alive');
@@ -104,7 +189,7 @@ export class ReadPath {
   private async send(node: string, reads: QueuedRead[]): Promise<void> {
     const remainingMs = Math.max(1, Math.min(...reads.map((r) => r.deadlineMs)) - this.world.clock.nowMs());
     try {
-      const res = await this.nc.request(this.subjects.read(node), encodeReadRequest({ reads: reads.map((r) => ({ key: r.key, minIndex: r.minIndex })) }), {
+      const res = await this.nc.request(this.subjects.read(node), encodeReadRequest({ reads: reads.map((r) => ({ key: r.key, minIndex: r.minIndex, valueBytesMax: r.reservation?.bytes })) }), {
         timeoutMs: Math.min(remainingMs, READ_REQUEST_TIMEOUT_MS),
       });
       const reply = decodeReadReply(res.data);
@@ -120,8 +205,10 @@ export class ReadPath {
         if (out.status === Status.Unavailable || out.status === Status.Error) {
           r.avoid = node;
           void this.retry(r, out.message);
+        } else if (out.withheldBytes) {
+          this.withheld(r, out.withheldBytes);
         } else {
-          r.resolve({ status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, value: out.value, message: out.message });
+          this.finish(r, { status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, value: out.value, message: out.message });
         }
       });
     } catch (e) {
@@ -167,7 +254,7 @@ export class ReadPath {
 
   private async retry(r: QueuedRead, why: string): Promise<void> {
     if (this.world.clock.nowMs() >= r.deadlineMs) {
-      r.resolve({ status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: `read not served within ${this.opts.readTimeoutMs} ms: ${why}` });
+      this.finish(r, { status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: `read not served within ${this.opts.readTimeoutMs} ms: ${why}` });
       return;
     }
     await sleep(this.world.clock, retryBackoffMs(r.attempt++, this.world.random));
@@ -184,7 +271,8 @@ export function splitReads<T extends { key: Uint8Array }>(reads: T[], bytesMax: 
   let batch: T[] = [];
   let bytes = READ_REQUEST_BYTES_BASE;
   for (const r of reads) {
-    const size = readRequestItemBytes(r.key);
+    // Counted with the valueBytesMax trailer's 8 bytes, whether or not the request carries it.
+    const size = readRequestItemBytes(r.key) + READ_REQUEST_BOUND_BYTES;
     if (batch.length > 0 && (batch.length >= READS_PER_REQUEST_MAX || bytes + size > bytesMax)) {
       out.push(batch);
       batch = [];

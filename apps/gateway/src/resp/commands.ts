@@ -4,6 +4,7 @@ import type { KvResult, KvSession } from '../paths/kv-session';
 import { OrderGate, type Effect } from './order-gate';
 import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from './info';
 import { ScanCursors, globMatch, literalPrefix } from './scan';
+import { mgetReply, type CommandReads, type PartedReply } from './mget-reply';
 
 /** One RESP connection's state, as the commands see it. */
 export interface RespClient {
@@ -32,8 +33,8 @@ export interface ScanLimits {
 
 export const SCAN_LIMITS_DEFAULT: ScanLimits = Object.freeze({ keysReplyMax: 10_000, cursorsMax: 64 });
 
-/** An encoded reply, now or when the cluster answers. */
-export type Reply = Buffer | Promise<Buffer>;
+/** An encoded reply, now or when the cluster answers (a large MGET: in parts, PartedReply). */
+export type Reply = Buffer | Promise<Buffer | PartedReply>;
 
 interface Command {
   /** Redis arity: > 0 exact argument count (command name included), < 0 at least -arity. */
@@ -42,7 +43,8 @@ interface Command {
   effect?: Effect;
   /** Multi-key commands: how many keys `args` name (bounded by keysPerCommandMax). */
   keysOf?: (args: Buffer[]) => number;
-  run: (args: Buffer[], c: RespClient) => Reply;
+  /** `reads`: the connection's read flow control for this command (absent in tests: unbounded reads). */
+  run: (args: Buffer[], c: RespClient, reads?: CommandReads) => Reply;
 }
 
 const err = (message: string) => encodeError(message);
@@ -147,7 +149,7 @@ export class RespCommands {
     this.table = {
       ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
       echo: { arity: 2, run: (a) => encodeBulk(a[1]) },
-      get: { arity: 2, effect: 'read', run: (a, c) => this.get(a[1], c.session) },
+      get: { arity: 2, effect: 'read', run: (a, c, reads) => this.get(a[1], c.session, reads) },
       set: { arity: -3, effect: 'write', run: (a, c) => this.set(a, c.session) },
       setnx: { arity: 3, effect: 'write', run: (a, c) => this.setnx(a[1], a[2], c.session) },
       incr: { arity: 2, effect: 'write', run: (a, c) => this.incrBy(a[1], 1n, c.session) },
@@ -156,7 +158,7 @@ export class RespCommands {
       decrby: { arity: 3, effect: 'write', run: (a, c) => this.incrByArg(a[1], a[2], -1n, c.session) },
       del: { arity: -2, effect: 'both', keysOf: (a) => a.length - 1, run: (a, c) => this.del(a.slice(1), c.session) },
       exists: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.exists(a.slice(1), c.session) },
-      mget: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.mget(a.slice(1), c.session) },
+      mget: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c, reads) => this.mget(a.slice(1), c.session, reads) },
       mset: { arity: -3, effect: 'write', keysOf: (a) => Math.floor((a.length - 1) / 2), run: (a, c) => this.mset(a, c.session) },
       dbsize: { arity: 1, run: () => this.dbsize() },
       scan: { arity: -2, effect: 'read', run: (a, c) => this.scan(a, c) },
@@ -183,8 +185,11 @@ export class RespCommands {
     return Object.keys(this.table);
   }
 
-  /** Runs one command. Never throws: a failure is an error reply. */
-  handle(args: Buffer[], client: RespClient): Reply {
+  /**
+   * Runs one command. Never throws: a failure is an error reply. `reads`: the connection's read
+   * flow control for it (GET and MGET reserve their values through it; docs/resp.md "Large replies").
+   */
+  handle(args: Buffer[], client: RespClient, reads?: CommandReads): Reply {
     const name = lower(args[0]);
     const cmd = Object.prototype.hasOwnProperty.call(this.table, name) ? this.table[name] : undefined;
     if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
@@ -192,7 +197,8 @@ export class RespCommands {
     const keys = cmd.keysOf?.(args) ?? 0;
     if (keys > this.keysPerCommandMax) return err(`ERR too many keys: ${keys}; keysPerCommandMax is ${this.keysPerCommandMax}`);
     try {
-      const r = client.gate.run(cmd.effect ?? 'none', () => cmd.run(args, client));
+      // A command runs synchronously only when it answers at once (a Buffer, never a PartedReply).
+      const r = client.gate.run<Buffer | PartedReply>(cmd.effect ?? 'none', () => cmd.run(args, client, reads)) as Reply;
       return Buffer.isBuffer(r) ? r : r.catch((e: Error) => err(`ERR gateway error: ${e.message}`));
     } catch (e) {
       return err(`ERR gateway error: ${(e as Error).message}`);
@@ -257,8 +263,10 @@ export class RespCommands {
     }
   }
 
-  private async get(key: Buffer, session: KvSession): Promise<Buffer> {
-    const r = await session.get(key);
+  private async get(key: Buffer, session: KvSession, reads?: CommandReads): Promise<Buffer> {
+    const r = await session.get(key, { reservation: reads?.reserve() });
+    // Nothing is encoded for a connection that has gone (the reply would not be written).
+    if (reads?.closed()) return NULL_BULK;
     if (r.status === Status.Ok) return encodeBulk(r.value);
     return r.status === Status.NotFound ? NULL_BULK : kvError(r, 'read');
   }
@@ -353,9 +361,11 @@ export class RespCommands {
     return Buffer.isBuffer(rs) ? rs : encodeInteger(rs.filter((r) => r.status === Status.Ok).length);
   }
 
-  private async mget(keys: Buffer[], session: KvSession): Promise<Buffer> {
+  /** MGET: with the connection's read flow control, in a window of reserved bytes and maybe in parts (mgetReply). */
+  private async mget(keys: Buffer[], session: KvSession, reads?: CommandReads): Promise<Buffer | PartedReply> {
     const bad = checkAll(session, keys);
     if (bad) return bad;
+    if (reads) return mgetReply(session, keys, reads, (r) => kvError(r, 'read'));
     const rs = await readAll(session, keys);
     return Buffer.isBuffer(rs) ? rs : encodeBulkArray(rs.map((r) => (r.status === Status.Ok ? r.value : null)));
   }

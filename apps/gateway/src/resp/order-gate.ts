@@ -21,7 +21,11 @@ interface Group {
 export class OrderGate {
   private current: Group | null = null;
 
-  run(effect: Effect, fn: () => Promise<Buffer> | Buffer): Promise<Buffer> | Buffer {
+  /**
+   * Runs `fn` in its turn. A result with a `done` promise (a PartedReply) keeps its group open
+   * until `done` resolves: the reply's later parts still read the store.
+   */
+  run<T>(effect: Effect, fn: () => Promise<T> | T): Promise<T> | T {
     if (effect === 'none') return fn();
     let g = this.current;
     if (!g || g.effect !== effect || effect === 'both') {
@@ -39,7 +43,7 @@ export class OrderGate {
       }
     };
     const p = group.start.then(fn);
-    p.then(done, done);
+    p.then((v) => (hasDone(v) ? v.done.then(done, done) : done()), done);
     return p;
   }
 }
@@ -47,4 +51,8 @@ export class OrderGate {
 /** Resolves once every member of `g` has finished (members join only while it is the current group). */
 function idle(g: Group): Promise<void> {
   return g.pending === 0 ? Promise.resolve() : new Promise((resolve) => g.idleWaiters.push(resolve));
+}
+
+function hasDone(v: unknown): v is { done: Promise<void> } {
+  return typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && (v as { done?: unknown }).done instanceof Promise;
 }

@@ -3,8 +3,9 @@ import type { Socket } from 'node:net';
 import type { Clock } from '@cairn/world';
 import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
+import type { CommandReads, PartedReply } from './mget-reply';
 import { OrderGate } from './order-gate';
-import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
+import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
@@ -33,10 +34,12 @@ const notReading = (bytes: number) =>
 /** One reply slot in command order: `reply` is null while the cluster has not answered. */
 interface Slot {
   reply: Buffer | null;
+  /** A reply in parts: after `reply` is written, the next part is asked for (PartedReply). */
+  parted: PartedReply | null;
   /** Close the connection once this reply is written (QUIT, protocol error). */
   thenClose: boolean;
-  /** Bytes of the command's arguments, held until its reply is written. */
-  requestBytes: number;
+  /** The command's arguments and read reservations, held until its reply is written. */
+  hold: RequestHold | null;
 }
 
 /**
@@ -69,6 +72,8 @@ export class RespConnection {
   private ending = false;
   /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
   private peerEnded = false;
+  /** The head slot's next part waits for the client to read (unflushed bytes above connectionReplyBytesMax). */
+  private partStalled = false;
 
   constructor(
     socket: RespSocket,
@@ -87,14 +92,22 @@ export class RespConnection {
     };
     socket.setNoDelay(true);
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
-      update: () => this.processBacklog(),
+      update: () => {
+        if (this.partStalled) this.flush();
+        this.processBacklog();
+      },
       frameDeadline: () => {
         this.backlog = [];
         this.backlogHead = 0;
         this.end(encodeError(`ERR Protocol error: command not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`));
       },
-      awaitingCluster: () => this.awaiting,
-      closed: () => deps.onClose(this),
+      // A reply in parts waiting for the client to read is not waiting for the cluster.
+      awaitingCluster: () => (this.partStalled ? 0 : this.awaiting),
+      closed: () => {
+        // Replies not written yet never will be: their reservations go back now.
+        for (let i = this.slotsHead; i < this.slots.length; i++) this.slots[i].hold?.release();
+        deps.onClose(this);
+      },
     }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
@@ -137,13 +150,25 @@ export class RespConnection {
         this.end(encodeError(`ERR ${ev.message}`));
         break;
       }
-      const reply = this.deps.commands.handle(ev.args, this.client);
+      const readKeys = this.readKeys(ev.args);
+      const hold = new RequestHold(this.flow, this.deps.budget, argBytes(ev.args));
+      // GET and MGET reserve what their values are expected to bring back, at most one window.
+      const estimate = this.deps.budget.readEstimate();
+      const windowBytes = this.deps.flow.connectionRequestBytesMax;
+      hold.prepay(Math.min(readKeys, Math.max(1, Math.floor(windowBytes / Math.max(1, estimate)))), estimate);
+      const reads: CommandReads = {
+        reserve: () => hold.read(this.deps.budget.readEstimate()),
+        release: (r) => hold.releaseRead(r),
+        windowBytes,
+        closed: () => this.flow.closed(),
+      };
+      const reply = this.deps.commands.handle(ev.args, this.client, reads);
       if (this.client.quit) {
+        hold.release();
         this.end(reply as Buffer);
         break;
       }
-      const readKeys = this.readKeys(ev.args);
-      this.enqueue(reply, argBytes(ev.args) + readKeys * this.deps.budget.readEstimate(), readKeys);
+      this.enqueue(reply, hold, readKeys);
     }
     if (this.backlogHead === this.backlog.length || this.ending) {
       this.backlog = [];
@@ -170,41 +195,83 @@ export class RespConnection {
   private end(last: Buffer): void {
     this.ending = true;
     this.flow.setReading(false, false);
-    this.slots.push({ reply: last, thenClose: true, requestBytes: 0 });
+    this.slots.push({ reply: last, parted: null, thenClose: true, hold: null });
     this.flush();
   }
 
-  /** `readKeys`: keys the command reads; its reply's size per key feeds the read estimate. */
-  private enqueue(reply: Buffer | Promise<Buffer>, requestBytes: number, readKeys: number): void {
+  /**
+   * `hold`: the command's bytes, released once its reply is written. `readKeys`: keys the command
+   * reads; its reply's size per key feeds the read estimate.
+   */
+  private enqueue(reply: Buffer | Promise<Buffer | PartedReply>, hold: RequestHold, readKeys: number): void {
     if (Buffer.isBuffer(reply)) {
+      hold.release();
       if (this.slotsHead === this.slots.length) this.write(reply);
-      else this.slots.push({ reply, thenClose: false, requestBytes: 0 });
+      else this.slots.push({ reply, parted: null, thenClose: false, hold: null });
       return;
     }
-    const slot: Slot = { reply: null, thenClose: false, requestBytes };
-    this.flow.holdRequest(requestBytes);
+    const slot: Slot = { reply: null, parted: null, thenClose: false, hold };
     this.awaiting++;
     this.slots.push(slot);
-    reply.then((r) => {
-      if (readKeys > 0) this.deps.budget.observeValue(Math.floor(r.length / readKeys));
-      // A large reply (a read's) to a client that does not read, with the gateway at pendingBytesMax.
-      slot.reply = r.length > NOT_READING_CHECK_BYTES && this.flow.replyRefused(r.length) ? notReading(r.length) : r;
+    reply.then((out) => {
       this.awaiting--;
       this.flow.answered();
+      if (this.flow.closed()) return void hold.release(); // nothing is written: the reservation goes back now
+      const r = Buffer.isBuffer(out) ? out : out.first;
+      if (!Buffer.isBuffer(out)) slot.parted = out;
+      else if (readKeys > 0) this.deps.budget.observeValue(Math.floor(r.length / readKeys));
+      // A large reply (a read's) to a client that does not read, with the gateway at pendingBytesMax.
+      slot.reply = r.length > NOT_READING_CHECK_BYTES && this.flow.replyRefused(r.length, hold.held()) ? notReading(r.length) : r;
       this.flush();
       if (!this.draining && !this.ending) this.processBacklog();
     });
   }
 
-  /** Writes the filled slots at the head of the FIFO, in order. */
+  /**
+   * Asks the head slot's PartedReply for its next part, once the client has read what was written
+   * (unflushed bytes at most connectionReplyBytesMax); processBacklog calls again as bytes flush.
+   */
+  private nextPart(slot: Slot): void {
+    if (this.flow.heldBytes().reply > this.deps.flow.connectionReplyBytesMax) {
+      this.partStalled = true;
+      return;
+    }
+    this.partStalled = false;
+    this.awaiting++;
+    void slot.parted!.next().then((part) => {
+      this.awaiting--;
+      this.flow.answered();
+      if (part === null) slot.parted = null;
+      slot.reply = part ?? EMPTY;
+      if (this.flow.closed()) return;
+      this.flush();
+      if (!this.draining && !this.ending) this.processBacklog();
+    });
+  }
+
+  /** Writes the filled slots at the head of the FIFO, in order (a PartedReply part by part). */
   private flush(): void {
     while (this.slotsHead < this.slots.length) {
       const slot = this.slots[this.slotsHead];
-      if (slot.reply === null) break;
+      if (slot.reply === null) {
+        if (this.partStalled && slot.parted) this.nextPart(slot);
+        break;
+      }
+      if (this.flow.isClosing()) {
+        // Closing on a drain timeout: nothing more is written.
+        this.slotsHead++;
+        slot.hold?.release();
+        continue;
+      }
+      if (slot.reply.length > 0) this.write(slot.reply);
+      if (slot.parted) {
+        slot.reply = null;
+        this.nextPart(slot);
+        break;
+      }
       this.slotsHead++;
-      if (slot.requestBytes > 0) this.flow.releaseRequest(slot.requestBytes);
-      if (this.flow.isClosing()) continue; // closing on a drain timeout: nothing more is written
-      this.write(slot.reply);
+      // Released once the reply's bytes count as written: a value is never held uncounted.
+      slot.hold?.release();
       if (slot.thenClose) this.flow.closeAfterFlush();
     }
     if (this.slotsHead === this.slots.length) {

@@ -199,6 +199,23 @@ describe('gateway RESP server', () => {
     await s.server.close();
   });
 
+  it('an MGET whose values pass connectionRequestBytesMax is answered in parts, in order with the commands around it', async () => {
+    const s = await startServer({ flow: { connectionRequestBytesMax: 64 * 1024 }, keysPerCommandMax: 64 });
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    keys.forEach((k, i) => s.store.data.set(k, { value: Buffer.alloc(16 * 1024, i), revision: 1 }));
+    s.budget.observeValue(16 * 1024); // reads reserve 16 KiB each: 4 keys per window
+    const c = await rawClient(s.port);
+    c.send(['MGET', ...keys], ['SET', 'after', 'x'], ['GET', 'after']);
+    await c.waitFor(3);
+    const mget = c.replies[0];
+    // Compared with Buffer.equals: a deep toEqual of 640 KiB of Buffers takes seconds.
+    expect(mget.type === 'array' && mget.value?.map((v) => v.type === 'bulk' && v.value?.equals(Buffer.alloc(16 * 1024, v.value[0])) && v.value[0])).toEqual(keys.map((_, i) => i));
+    expect(c.text().slice(1)).toEqual(['OK', 'x']);
+    await until(() => s.budget.used() === 0);
+    c.socket.destroy();
+    await s.server.close();
+  });
+
   it('stops reading a connection at inflightMax pending replies and resumes as they go out', async () => {
     const s = await startServer({ hold: true, inflightMax: 4 });
     const c = await rawClient(s.port);

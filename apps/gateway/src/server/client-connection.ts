@@ -6,7 +6,7 @@ import type { RangeLimits } from '../paths/kv-range';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
-import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
+import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
@@ -156,17 +156,22 @@ export class ClientConnection {
         this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(JSON.stringify(this.deps.status())) });
         this.deps.observer?.observe('status', Status.Ok, (performance.now() - startMs) / 1000);
         return;
-      case Opcode.Get:
-        this.track(req, 'get', startMs, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0 }));
+      case Opcode.Get: {
+        // A GET reserves what its answer is expected to bring back; the read path asks the
+        // storage node for no more (read flow control) and grows the reservation for a larger value.
+        const hold = this.hold(req);
+        this.track(req, 'get', startMs, hold, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0, reservation: hold.read(this.deps.budget.readEstimate()) }));
         return;
+      }
       case Opcode.Set:
-        this.track(req, 'set', startMs, this.session.set(req.key, req.value, { condition: conditionOf(req.flags) }));
+        this.deps.budget.observeValue(req.value.length);
+        this.track(req, 'set', startMs, this.hold(req), this.session.set(req.key, req.value, { condition: conditionOf(req.flags) }));
         return;
       case Opcode.Del:
-        this.track(req, 'del', startMs, this.session.del(req.key));
+        this.track(req, 'del', startMs, this.hold(req), this.session.del(req.key));
         return;
       case Opcode.Range:
-        this.track(req, 'other', startMs, this.range(req));
+        this.track(req, 'other', startMs, this.hold(req), this.range(req));
         return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
@@ -174,36 +179,43 @@ export class ClientConnection {
     }
   }
 
+  /** The bytes a request holds while in flight: its frame, from decode until answered. */
+  private hold(req: Request): RequestHold {
+    return new RequestHold(this.flow, this.deps.budget, frameBytes(req));
+  }
+
   /**
-   * Counts the request in flight (and its frame bytes) from now until its response is flushed;
-   * `startMs` (performance.now() at decode) times it for the observer.
+   * Counts the request in flight from now until its response is flushed; `hold` (its frame and
+   * read reservations) is released when the answer comes. `startMs` (performance.now() at decode)
+   * times it for the observer. The answer to a connection that has closed is not encoded.
    */
-  private track(req: Request, op: RequestOp, startMs: number, p: Promise<KvResult>): void {
+  private track(req: Request, op: RequestOp, startMs: number, hold: RequestHold, p: Promise<KvResult>): void {
     const requestId = req.requestId;
-    // A GET reserves what its answer is expected to bring back; a SET's value feeds that estimate.
-    if (op === 'set') this.deps.budget.observeValue(req.value.length);
-    const bytes = frameBytes(req) + (op === 'get' ? this.deps.budget.readEstimate() : 0);
     this.inflight++;
     this.awaiting++;
-    this.flow.holdRequest(bytes);
     p.catch((e: Error): KvResult => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
       this.awaiting--;
-      this.flow.releaseRequest(bytes);
       if (op === 'get' && r.status === Status.Ok) this.deps.budget.observeValue(r.value.byteLength);
-      if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength)) r = notReading(r.value.byteLength);
+      if (this.flow.closed() || this.flow.isClosing()) {
+        // Nobody to answer: nothing is encoded, the reservation goes back at once.
+        hold.release();
+        this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
+        this.flow.answered();
+        this.inflight--;
+        return;
+      }
+      if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength, hold.held())) r = notReading(r.value.byteLength);
       let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
       // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
       const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
       if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       this.flow.answered();
-      if (this.flow.closed() || this.flow.isClosing()) {
-        this.inflight--;
-        return;
-      }
       this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : 0, requestId, revision: r.revision, payload }, () => {
         this.inflight--;
       });
+      // Released once the reply's bytes count as written: the value is never held uncounted.
+      hold.release();
       this.processBacklog();
     });
   }

@@ -20,6 +20,9 @@ export class ByteBudget {
   private usedBytes = 0;
   private valueEstimate = 0;
   private readonly waiters = new Set<() => void>();
+  private readonly releaseWaiters = new Set<() => void>();
+  /** Bytes of read reservations grown past their first estimate whose read is not answered yet (ReadPath). */
+  private growingBytes = 0;
 
   constructor(readonly bytesMax: number) {
     if (!(bytesMax > 0)) throw new Error('ByteBudgetPositive: bytesMax must be > 0');
@@ -62,6 +65,36 @@ export class ByteBudget {
       this.waiters.clear();
       for (const w of ws) w();
     }
+    if (this.releaseWaiters.size > 0) this.wakeReleased();
+  }
+
+  /**
+   * May a read reservation grow by `bytes` now (read flow control: the storage node withheld a
+   * value larger than the reservation)? Yes while the budget has room for it; and, so that a lone
+   * value larger than the room still makes progress, when no other grown read is unanswered and
+   * the budget is not over. The bytes held thus exceed `bytesMax` by at most one value; past that,
+   * grows wait for bytes to be released (or for their read's deadline: UNAVAILABLE).
+   */
+  mayGrow(bytes: number): boolean {
+    return this.usedBytes + bytes <= this.bytesMax || (this.growingBytes === 0 && !this.over());
+  }
+
+  /** A grant of mayGrow taken (`bytes` > 0) or its read answered (`bytes` < 0). */
+  growing(bytes: number): void {
+    this.growingBytes += bytes;
+    if (this.growingBytes < 0) throw new Error('ByteBudgetGrowingNonNegative: more grown bytes settled than granted');
+    if (bytes < 0 && this.growingBytes === 0) this.wakeReleased();
+  }
+
+  /** Calls `fn` once, the next time bytes are released or the last grown read is answered. */
+  whenReleased(fn: () => void): void {
+    this.releaseWaiters.add(fn);
+  }
+
+  private wakeReleased(): void {
+    const ws = [...this.releaseWaiters];
+    this.releaseWaiters.clear();
+    for (const w of ws) w();
   }
 
   /** Calls `fn` once, the next time bytes are released and the budget is no longer over. */
@@ -71,6 +104,100 @@ export class ByteBudget {
 
   forget(fn: () => void): void {
     this.waiters.delete(fn);
+  }
+}
+
+/**
+ * Value bytes reserved for one read's answer, held in a ByteBudget (read flow control,
+ * docs/protocol.md "Read flow control"): the read path asks the storage node for at most `bytes`
+ * of value; a larger value is withheld by the node and the reservation grows to its exact size
+ * (when ByteBudget.mayGrow allows) before the read is asked again.
+ */
+export interface ReadReservation {
+  /** Value bytes reserved now. */
+  readonly bytes: number;
+  /** The budget the bytes are held in. */
+  readonly budget: ByteBudget;
+  /** Reserves `bytes` more (taken from the budget now; released with the rest). */
+  grow(bytes: number): void;
+  /** True once the client the read serves has gone: the read is not sent; if sent, its answer is dropped. */
+  cancelled(): boolean;
+}
+
+/**
+ * The bytes one client request holds from decode until its reply is written: its frame and the
+ * value reservations of its reads (ReadReservation), counted in its connection's request bytes and
+ * in the gateway-wide ByteBudget. `prepay` reserves reads before the command runs (so the
+ * connection stops reading at once); `read()` hands those out, then reserves more.
+ */
+export class RequestHold {
+  private heldBytes = 0;
+  private released = false;
+  private prepaidReads = 0;
+  private prepaidBytes = 0;
+
+  constructor(
+    private readonly flow: ConnectionFlow,
+    private readonly budget: ByteBudget,
+    bytes: number,
+  ) {
+    this.add(bytes);
+  }
+
+  /** Bytes held now (tests). */
+  held(): number {
+    return this.heldBytes;
+  }
+
+  private add(bytes: number): void {
+    if (this.released || bytes <= 0) return;
+    this.heldBytes += bytes;
+    this.flow.holdRequest(bytes);
+  }
+
+  /** Reserves `reads` reads of `valueBytes` each now. */
+  prepay(reads: number, valueBytes: number): void {
+    this.prepaidReads += reads;
+    this.prepaidBytes = valueBytes;
+    this.add(reads * valueBytes);
+  }
+
+  /** A reservation for one read: a prepaid one, else `valueBytes` reserved now. */
+  read(valueBytes: number): ReadReservation {
+    let bytes = valueBytes;
+    if (this.prepaidReads > 0) {
+      this.prepaidReads--;
+      bytes = this.prepaidBytes;
+    } else this.add(bytes);
+    const flow = this.flow;
+    const grow = (n: number) => this.add(n);
+    return {
+      budget: this.budget,
+      get bytes() {
+        return bytes;
+      },
+      grow(n: number) {
+        bytes += n;
+        grow(n);
+      },
+      cancelled: () => flow.closed(),
+    };
+  }
+
+  /** Releases one read's reservation early (its value was handed to the socket; an MGET in parts). */
+  releaseRead(r: ReadReservation): void {
+    if (this.released) return;
+    const n = Math.min(r.bytes, this.heldBytes);
+    this.heldBytes -= n;
+    this.flow.releaseRequest(n);
+  }
+
+  /** Releases everything held (once; later calls and grows are no-ops). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.flow.releaseRequest(this.heldBytes);
+    this.heldBytes = 0;
   }
 }
 
@@ -260,10 +387,11 @@ export class ConnectionFlow {
    * than connectionReplyBytesMax unflushed (its client is not reading) and the reply would take
    * the gateway-wide bytes above pendingBytesMax. Replies of requests taken before reading stopped
    * would otherwise pile up without bound (1024 pipelined GETs of 1 MiB values are 1 GiB); the
-   * caller answers a small retryable error instead (docs/protocol.md).
+   * caller answers a small retryable error instead (docs/protocol.md). `reservedBytes`: what the
+   * request still holds for this reply (released once it is written), not counted twice.
    */
-  replyRefused(bytes: number): boolean {
-    return this.replyBytes > this.limits.connectionReplyBytesMax && this.budget.used() + bytes > this.budget.bytesMax;
+  replyRefused(bytes: number, reservedBytes = 0): boolean {
+    return this.replyBytes > this.limits.connectionReplyBytesMax && this.budget.used() - reservedBytes + bytes > this.budget.bytesMax;
   }
 
   holdRequest(bytes: number): void {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import type { FlowLimits } from './flow';
+import { EventEmitter } from 'node:events';
+import { ConnectionFlow, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 
 /** FlowLimits for unit tests: generous unless a test narrows one (deadlines made short there, never raced against). */
 export function testFlowLimits(overrides: Partial<FlowLimits> = {}): FlowLimits {
@@ -25,4 +26,15 @@ export function floodUntilClosed(socket: Socket, chunk: Buffer): Promise<NodeJS.
   socket.on('drain', flood);
   flood();
   return closed;
+}
+
+/**
+ * A ConnectionFlow on a socket that is never written to (enough for its bookkeeping: request
+ * bytes, budget, closed state); `socket.emit('close')` closes it.
+ */
+export function idleFlow(budget: ByteBudget, limits: Partial<FlowLimits> = {}): { socket: EventEmitter; flow: ConnectionFlow } {
+  const noop = () => undefined;
+  const socket = Object.assign(new EventEmitter(), { destroyed: false, pause: noop, resume: noop, cork: noop, uncork: noop, write: () => true, end: noop, destroy: noop, setTimeout: noop, setNoDelay: noop });
+  const flow = new ConnectionFlow(socket as unknown as FlowSocket, testFlowLimits(limits), budget, { update: noop, frameDeadline: noop, awaitingCluster: () => 0, closed: noop });
+  return { socket, flow };
 }

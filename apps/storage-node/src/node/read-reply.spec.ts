@@ -39,6 +39,27 @@ describe('encodeBoundedReadReply', () => {
     expect(r.message).toMatch(/2000 bytes.*1024 bytes/);
   });
 
+  it('withholds a value above its read\'s valueBytesMax: OK, empty, withheldBytes = its size (read flow control)', () => {
+    const sizes = [100, 5000, 300];
+    const bounds = [1000, 1000, undefined];
+    const { reply, answered } = encodeBoundedReadReply(2, 3, (i) => ok(sizes[i]), 64 * 1024, (i) => bounds[i]);
+    expect(answered).toBe(3);
+    const d = decodeReadReply(reply).results;
+    expect(d.map((r) => [r.status, r.value.length, r.withheldBytes])).toEqual([
+      [Status.Ok, 100, undefined],
+      [Status.Ok, 0, 5000],
+      [Status.Ok, 300, undefined],
+    ]);
+    // Value bytes sent never exceed what was reserved for the bounded reads.
+    expect(reply.length).toBeLessThan(1000 + 300 + 200);
+  });
+
+  it('withholds rather than answering TOO_LARGE when the bound is below the payload bound', () => {
+    const { reply } = encodeBoundedReadReply(1, 1, () => ok(2000), 1024, () => 512);
+    const [r] = decodeReadReply(reply).results;
+    expect([r.status, r.withheldBytes]).toEqual([Status.Ok, 2000]);
+  });
+
   it('answers an empty request with an empty reply', () => {
     expect(decodeReadReply(encodeBoundedReadReply(4, 0, () => ok(1), 1024).reply).results).toEqual([]);
   });

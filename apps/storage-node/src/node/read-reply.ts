@@ -1,4 +1,4 @@
-import { READ_REPLY_BYTES_BASE, Status, encodeReadReply, readResultBytes, type ReadReply } from '@cairn/protocol';
+import { READ_REPLY_BYTES_BASE, READ_REPLY_WITHHELD_BYTES, Status, encodeReadReply, readResultBytes, type ReadReply } from '@cairn/protocol';
 
 type ReadResult = ReadReply['results'][number];
 
@@ -9,18 +9,34 @@ type ReadResult = ReadReply['results'][number];
  * the rest (results not included are never computed, so no value is read for nothing). The first
  * result is always included: when even it alone cannot fit, it is replaced by TOO_LARGE for that
  * read alone (the start-up payload check makes that impossible with a sane configuration).
+ *
+ * Read flow control (docs/protocol.md, "Read flow control"): `valueBytesMaxAt(i)` is the bound the
+ * requester reserved for read i's value (undefined: none). An OK value above it is withheld: the
+ * result is OK with an empty value and `withheldBytes` = the value's size, so the requester never
+ * receives more value bytes than it reserved and can reserve exactly that much before asking again.
  * @returns the encoded reply and how many reads it answers (≥ 1 when `count` ≥ 1).
  */
-export function encodeBoundedReadReply(appliedIndex: number, count: number, resultAt: (i: number) => ReadResult, payloadBytesMax: number): { reply: Buffer; answered: number } {
+export function encodeBoundedReadReply(
+  appliedIndex: number,
+  count: number,
+  resultAt: (i: number) => ReadResult,
+  payloadBytesMax: number,
+  valueBytesMaxAt: (i: number) => number | undefined = () => undefined,
+): { reply: Buffer; answered: number } {
   const results: ReadResult[] = [];
   let bytes = READ_REPLY_BYTES_BASE;
   for (let i = 0; i < count; i++) {
     let r = resultAt(i);
-    let size = readResultBytes(r);
+    const valueBytesMax = valueBytesMaxAt(i);
+    if (r.status === Status.Ok && valueBytesMax !== undefined && r.value.length > valueBytesMax) {
+      r = { status: Status.Ok, revision: 0, value: Buffer.alloc(0), message: '', withheldBytes: r.value.length };
+    }
+    // Counted as if a trailer will be present: a reply with no withheld result is only smaller.
+    let size = readResultBytes(r) + READ_REPLY_WITHHELD_BYTES;
     if (bytes + size > payloadBytesMax) {
       if (i > 0) break;
       r = { status: Status.TooLarge, revision: 0, value: Buffer.alloc(0), message: `the value (${r.value.length} bytes) cannot fit in one internal reply of at most ${payloadBytesMax} bytes (NATS max_payload)` };
-      size = readResultBytes(r);
+      size = readResultBytes(r) + READ_REPLY_WITHHELD_BYTES;
     }
     results.push(r);
     bytes += size;

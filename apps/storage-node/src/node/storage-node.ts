@@ -449,7 +449,9 @@ export class StorageNode {
     };
     // The reply fits the NATS payload bound: the reads that do not fit are left out, and the
     // gateway asks again for them (docs/protocol.md, "Message size bounds on the internal bus").
-    return encodeBoundedReadReply(applied, req.reads.length, resultAt, this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus)).reply;
+    // Values above a read's valueBytesMax (what the gateway reserved for it) are withheld: read
+    // flow control, docs/protocol.md "Read flow control".
+    return encodeBoundedReadReply(applied, req.reads.length, resultAt, this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus), (i) => req.reads[i].valueBytesMax).reply;
   }
 
   /** One page of a range read, once applied up to its minIndex (waiting up to readWaitMs like a read). */
