@@ -13,6 +13,7 @@ export * from './command';
 export * from './auth';
 export * as internal from './internal';
 export * from './snapshot-messages';
+export * from './snapshot-receiver';
 export { STATUS_INTERVAL_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status-heartbeat';
 export {
   MemberRequestInvalidError,

@@ -1,16 +1,7 @@
 import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
 import { BackupRecordKind, SNAPSHOT_CHUNK_OVERHEAD_BYTES, decodeSnapshotManifest, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord } from '@cairn/engine';
 import { asTransport, type Subjects } from '@cairn/messaging';
-import {
-  SnapshotPart,
-  Status,
-  decodeSnapshotBeginReply,
-  decodeSnapshotChunkReply,
-  encodeSnapshotBeginRequest,
-  encodeSnapshotChunkRequest,
-  statusName,
-  type SnapshotBeginReply,
-} from '@cairn/protocol';
+import { SnapshotPart, Status, releaseSnapshotTransfer, requestSnapshotBegin, requestSnapshotChunk, type SnapshotBeginReply } from '@cairn/protocol';
 import type { Transport } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { Request, Response } from 'express';
@@ -61,8 +52,9 @@ export class SnapshotSource {
     this.bus = asTransport(d.nc);
   }
 
-  private ask(node: string, data: Uint8Array): Promise<Uint8Array> {
-    return this.bus.request(this.d.subjects.snapshot(node), data, { timeoutMs: this.d.requestTimeoutMs }).then((r) => r.data);
+  /** Request/reply to `node`'s `snapshot.<node>` subject. */
+  private asker(node: string): (data: Uint8Array) => Promise<Uint8Array> {
+    return (data) => this.bus.request(this.d.subjects.snapshot(node), data, { timeoutMs: this.d.requestTimeoutMs }).then((r) => r.data);
   }
 
   /**
@@ -81,9 +73,7 @@ export class SnapshotSource {
       if (node && !candidates.length) last = `storage node ${node} is not live`;
       for (const id of candidates) {
         try {
-          const reply = decodeSnapshotBeginReply(await this.ask(id, encodeSnapshotBeginRequest({ requesterId: `gateway-${gatewayId}`, minAppliedIndex: ri.index })));
-          if (reply.status === Status.Ok) return { node: id, reply };
-          last = `${id}: ${statusName(reply.status)} ${reply.message}`;
+          return { node: id, reply: await requestSnapshotBegin(this.asker(id), { requesterId: `gateway-${gatewayId}`, minAppliedIndex: ri.index }) };
         } catch (e) {
           last = `${id}: ${(e as Error).message}`;
         }
@@ -93,16 +83,14 @@ export class SnapshotSource {
     }
   }
 
-  /** Chunk message of `file` at `offset` of an open transfer. @throws Error when the node answers not OK */
-  async chunk(node: string, transferId: string, file: string, offset: number): Promise<Uint8Array> {
-    const r = decodeSnapshotChunkReply(await this.ask(node, encodeSnapshotChunkRequest({ transferId, part: SnapshotPart.Engine, file, offset })));
-    if (r.status !== Status.Ok) throw new Error(`chunk ${file}@${offset} from ${node}: ${statusName(r.status)} ${r.message}`);
-    return r.data;
+  /** Chunk message of `file` at `offset` of an open transfer. @throws SnapshotRefusedError when the node answers not OK */
+  chunk(node: string, transferId: string, file: string, offset: number): Promise<Uint8Array> {
+    return requestSnapshotChunk(this.asker(node), { transferId, part: SnapshotPart.Engine, file, offset });
   }
 
   /** Releases the transfer on the node (best effort; an unreleased one expires after its idle timeout). */
   end(node: string, transferId: string): void {
-    void this.ask(node, encodeSnapshotChunkRequest({ transferId, part: SnapshotPart.End, file: '', offset: 0 })).catch(() => undefined);
+    void releaseSnapshotTransfer(this.asker(node), transferId);
   }
 }
 

@@ -1,16 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { SnapshotInstaller } from '@cairn/engine';
 import type { Disk } from '@cairn/log';
-import {
-  SNAPSHOT_CHUNK_BYTES_MAX,
-  SnapshotPart,
-  Status,
-  decodeSnapshotBeginReply,
-  decodeSnapshotChunkReply,
-  encodeSnapshotBeginRequest,
-  encodeSnapshotChunkRequest,
-  statusName,
-} from '@cairn/protocol';
+import { SNAPSHOT_CHUNK_BYTES_MAX, SnapshotPart, SnapshotRefusedError, releaseSnapshotTransfer, requestSnapshotBegin, requestSnapshotChunk } from '@cairn/protocol';
 
 /** Request/reply to a peer storage node's `snapshot.<peer>` subject; rejects on timeout or no responder. */
 export type SnapshotRequest = (peer: string, data: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
@@ -74,10 +65,12 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
       throw new SnapshotFetchError(o.peer, `request failed: ${(e as Error).message}`);
     }
   };
-  const begin = decodeSnapshotBeginReply(await ask(encodeSnapshotBeginRequest({ requesterId: o.requesterId, minAppliedIndex: o.minAppliedIndex })));
-  if (begin.status !== Status.Ok) throw new SnapshotFetchError(o.peer, `begin answered ${statusName(begin.status)}: ${begin.message}`);
+  const begin = await requestSnapshotBegin(ask, { requesterId: o.requesterId, minAppliedIndex: o.minAppliedIndex }).catch((e: unknown) => {
+    throw refusal(o.peer, e);
+  });
   if (begin.chunkBytesMax < 1 || begin.chunkBytesMax > SNAPSHOT_CHUNK_BYTES_MAX) throw new SnapshotFetchError(o.peer, `chunkBytesMax ${begin.chunkBytesMax} outside 1..${SNAPSHOT_CHUNK_BYTES_MAX}`);
-  const end = () => o.request(o.peer, encodeSnapshotChunkRequest({ transferId: begin.transferId, part: SnapshotPart.End, file: '', offset: 0 }), o.timeoutMs).catch(() => undefined);
+  const transferId = begin.transferId;
+  const end = () => releaseSnapshotTransfer((data) => o.request(o.peer, data, o.timeoutMs), transferId);
   let installer: SnapshotInstaller | null = null;
   try {
     installer = await SnapshotInstaller.begin(o.engineDir, begin.manifest, { chunkBytesMax: begin.chunkBytesMax, disk: o.disk });
@@ -85,18 +78,15 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
     o.onBegin?.({ peer: o.peer, appliedIndex: begin.appliedIndex, bytesTotal: installer.progress().bytesTotal + begin.sessionBytes });
     let chunks = 0;
     for (let want = installer.next(); want; want = installer.next()) {
-      const r = decodeSnapshotChunkReply(await ask(encodeSnapshotChunkRequest({ transferId: begin.transferId, part: SnapshotPart.Engine, file: want.file, offset: want.offset })));
-      if (r.status !== Status.Ok) throw new SnapshotFetchError(o.peer, `chunk ${want.file}@${want.offset} answered ${statusName(r.status)}: ${r.message}`);
-      await installer.write(r.data);
+      await installer.write(await requestSnapshotChunk(ask, { transferId, part: SnapshotPart.Engine, file: want.file, offset: want.offset }));
       chunks++;
     }
     const sessions = Buffer.alloc(begin.sessionBytes);
     for (let at = 0; at < begin.sessionBytes; ) {
-      const r = decodeSnapshotChunkReply(await ask(encodeSnapshotChunkRequest({ transferId: begin.transferId, part: SnapshotPart.Sessions, file: '', offset: at })));
-      if (r.status !== Status.Ok) throw new SnapshotFetchError(o.peer, `session table @${at} answered ${statusName(r.status)}: ${r.message}`);
-      if (r.data.length === 0 || r.data.length > begin.chunkBytesMax || at + r.data.length > begin.sessionBytes) throw new SnapshotFetchError(o.peer, `session table slice of ${r.data.length} bytes at ${at} of ${begin.sessionBytes}`);
-      sessions.set(r.data, at);
-      at += r.data.length;
+      const data = await requestSnapshotChunk(ask, { transferId, part: SnapshotPart.Sessions, file: '', offset: at });
+      if (data.length === 0 || data.length > begin.chunkBytesMax || at + data.length > begin.sessionBytes) throw new SnapshotFetchError(o.peer, `session table slice of ${data.length} bytes at ${at} of ${begin.sessionBytes}`);
+      sessions.set(data, at);
+      at += data.length;
       chunks++;
     }
     if (crc32(sessions) !== begin.sessionCrc32) throw new SnapshotFetchError(o.peer, 'session table CRC32 mismatch');
@@ -105,8 +95,13 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
   } catch (e) {
     await installer?.abort();
     void end();
-    throw e;
+    throw refusal(o.peer, e);
   }
+}
+
+/** The peer's refusal (a reply not OK) as a SnapshotFetchError; other errors unchanged. */
+function refusal(peer: string, e: unknown): unknown {
+  return e instanceof SnapshotRefusedError ? new SnapshotFetchError(peer, e.message) : e;
 }
 
 /** A peer storage node as its status heartbeats show it. */
