@@ -35,3 +35,23 @@ export function runCrashChild(code: string, args: string[]): Promise<{ signal: s
     p.on('exit', (exitCode, signal) => resolve({ code: exitCode, signal, out }));
   });
 }
+
+/** A fraction in [0, 1) fixed by `seed` (Knuth's multiplicative hash): where a seeded crash run dies. */
+export function seedFraction(seed: number): number {
+  return ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
+}
+
+/**
+ * Where seed `seed` kills the child: odd seeds at hook call 1..`hookCalls`, even seeds after
+ * `ticks.from` + up to `ticks.span` event-loop turns.
+ */
+export function crashPoint(seed: number, hookCalls: number, ticks: { from: number; span: number }): { mode: 'hook' | 'ticks'; n: number } {
+  const r = seedFraction(seed);
+  return seed % 2 ? { mode: 'hook', n: 1 + Math.floor(r * hookCalls) } : { mode: 'ticks', n: ticks.from + Math.floor(r * ticks.span) };
+}
+
+/** Checks how a crash child ended (SIGKILLed, or exited 0 having printed `doneOut`); 'SIGKILL' or 'done'. */
+export function crashOutcome(res: { signal: string | null; code: number | null; out: string }, doneOut = 'done'): string {
+  expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? doneOut : 'SIGKILL');
+  return res.signal ?? 'done';
+}

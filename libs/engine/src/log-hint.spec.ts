@@ -1,56 +1,14 @@
-import { ENGINE_CRASH_PRELUDE, runCrashChild } from './crash-child.spec-helpers';
+import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
+import { applyMany, expectContents, flipByte, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FILE_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '@cairn/log';
-import { BitcaskEngine, EngineOp, installSnapshot, logHintFileName, type EngineEntry, type EngineOptions, type EngineStats, type LogHintStep } from './index';
-
-const b = (s: string): Buffer => Buffer.from(s);
-type Expected = Map<string, { value: string; revision: number } | null>;
+import { FILE_HEADER_BYTES } from '@cairn/log';
+import { BitcaskEngine, installSnapshot, logHintFileName, type EngineOptions, type EngineStats, type LogHintStep } from './index';
 
 const LOG_HINT = /^\d{20}\.hint$/;
 /** Every file an opened engine directory may hold (merge.spec.ts's list and log hint files). */
 const KNOWN_FILE = /^(\d{20}\.(seg|hint)|merged-\d{20}\.(data|hint)|merge\.manifest)$/;
-
-/** Sets, overwrites, deletes (every 7th index) and no-ops (every 50th) over `keys` keys. */
-const workload =
-  (keys: number, tag: string) =>
-  (index: number): EngineEntry => {
-    if (index % 50 === 0) return { index, op: EngineOp.Noop, key: Buffer.alloc(0), value: Buffer.alloc(0) };
-    const key = b(`key-${index % keys}`);
-    return index % 7 === 0 ? { index, op: EngineOp.Delete, key, value: Buffer.alloc(0) } : { index, op: EngineOp.Set, key, value: b(`${tag}-${index}-${'x'.repeat(index % 40)}`) };
-  };
-
-async function applyMany(e: BitcaskEngine, expected: Expected, count: number, make: (index: number) => EngineEntry): Promise<void> {
-  let next = e.appliedIndex() + 1;
-  const end = next + count;
-  while (next < end) {
-    const entries: EngineEntry[] = [];
-    for (; next < end && entries.length < 500; next++) {
-      const entry = make(next);
-      entries.push(entry);
-      if (entry.op === EngineOp.Set) expected.set(entry.key.toString(), { value: Buffer.from(entry.value).toString(), revision: entry.index });
-      else if (entry.op === EngineOp.Delete) expected.set(entry.key.toString(), null);
-    }
-    await e.apply(entries);
-  }
-}
-
-function expectContents(e: BitcaskEngine, expected: Expected): void {
-  let live = 0;
-  for (const [key, want] of expected) {
-    const got = e.get(b(key));
-    if (want === null) {
-      if (got !== null) throw new Error(`${key}: expected deleted, got revision ${got.revision}`);
-      continue;
-    }
-    live++;
-    if (!got || got.revision !== want.revision || got.value.toString() !== want.value) throw new Error(`${key}: expected ${want.value}@${want.revision}, got ${got ? `${got.value.toString()}@${got.revision}` : 'null'}`);
-  }
-  expect(e.stats().keys).toBe(live);
-  const s = e.stats();
-  expect(s.liveBytes + s.deadBytes + s.mergedFiles * FILE_HEADER_BYTES + (s.files - s.mergedFiles) * SEGMENT_HEADER_BYTES).toBe(s.dataBytes);
-}
 
 /** The figures a reopen must reproduce whether it loaded hint files or scanned. */
 const accounting = (s: EngineStats): Partial<EngineStats> => ({ keys: s.keys, liveBytes: s.liveBytes, deadBytes: s.deadBytes, dataBytes: s.dataBytes, appliedIndex: s.appliedIndex, files: s.files, mergeableBytes: s.mergeableBytes, mergeableDeadBytes: s.mergeableDeadBytes });
@@ -318,16 +276,13 @@ describe('hint files of sealed log data files', () => {
       const expected: Expected = new Map();
       await buildUnhinted(expected);
       const sealed = segments(dir).length - 1;
-      const random = (seed: number): number => ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
       const outcomes: string[] = [];
       for (let seed = 1; seed <= 6; seed++) {
         const at = tempDir();
         fs.cpSync(dir, at, { recursive: true });
-        const mode = seed % 2 ? 'hook' : 'ticks';
-        const n = mode === 'hook' ? 1 + Math.floor(random(seed) * 3 * sealed) : 1 + Math.floor(random(seed) * 60);
+        const { mode, n } = crashPoint(seed, 3 * sealed, { from: 1, span: 60 });
         const res = await runChild(at, mode, n);
-        expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'done' : 'SIGKILL');
-        outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}:${logHints(at).length}`);
+        outcomes.push(`${mode}:${n}:${crashOutcome(res)}:${logHints(at).length}`);
         const r = await open({ logHints: false }, at);
         // Whatever was complete is used, whatever was not is gone; nothing is ever wrong.
         expect(r.openReport.warnings).toEqual([]);
@@ -346,9 +301,3 @@ describe('hint files of sealed log data files', () => {
     });
   });
 });
-
-function flipByte(file: string, at: number): void {
-  const data = fs.readFileSync(file);
-  data[at] ^= 0x40;
-  fs.writeFileSync(file, data);
-}

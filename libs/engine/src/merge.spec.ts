@@ -1,4 +1,5 @@
-import { ENGINE_CRASH_PRELUDE, runCrashChild } from './crash-child.spec-helpers';
+import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
+import { applyMany, expectContents, flipByte, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,8 +7,6 @@ import { FILE_HEADER_BYTES, LogCorruptionError, SEGMENT_HEADER_BYTES } from '@ca
 import { BitcaskEngine, EngineOp, MANIFEST_FILE_NAME, MergeAbortedError, hintFileName, mergedDataFileName, type EngineEntry, type EngineOptions, type MergeStep } from './index';
 
 const b = (s: string): Buffer => Buffer.from(s);
-type Expected = Map<string, { value: string; revision: number } | null>;
-
 /** Every file an opened engine directory may hold. */
 const KNOWN_FILE = /^(\d{20}\.seg|merged-\d{20}\.(data|hint)|merge\.manifest)$/;
 
@@ -17,61 +16,8 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-function flipByte(file: string, at: number): void {
-  const data = fs.readFileSync(file);
-  data[at] ^= 0x40;
-  fs.writeFileSync(file, data);
-}
-
-/** Applies entries built by `make(index)` for indexes after the engine's, in batches; folds them into `expected`. */
-async function applyMany(e: BitcaskEngine, expected: Expected, count: number, make: (index: number) => EngineEntry, batch = 2_000): Promise<void> {
-  let next = e.appliedIndex() + 1;
-  const end = next + count;
-  while (next < end) {
-    const entries: EngineEntry[] = [];
-    for (; next < end && entries.length < batch; next++) {
-      const entry = make(next);
-      entries.push(entry);
-      if (entry.op === EngineOp.Set) expected.set(entry.key.toString(), { value: Buffer.from(entry.value).toString(), revision: entry.index });
-      else if (entry.op === EngineOp.Delete) expected.set(entry.key.toString(), null);
-    }
-    await e.apply(entries);
-  }
-}
-
 const set = (index: number, key: string, value: string): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
 const del = (index: number, key: string): EngineEntry => ({ index, op: EngineOp.Delete, key: b(key), value: Buffer.alloc(0) });
-
-/** Overwrites `keys` keys round-robin, deleting every 7th write's key, with a no-op every 50th index. */
-const workload =
-  (keys: number, tag: string) =>
-  (index: number): EngineEntry => {
-    if (index % 50 === 0) return { index, op: EngineOp.Noop, key: Buffer.alloc(0), value: Buffer.alloc(0) };
-    const key = `key-${index % keys}`;
-    return index % 7 === 0 ? del(index, key) : set(index, key, `${tag}-value-${index}-${'x'.repeat(index % 40)}`);
-  };
-
-function expectContents(e: BitcaskEngine, expected: Expected): void {
-  let live = 0;
-  for (const [key, want] of expected) {
-    const got = e.get(b(key));
-    if (want === null) {
-      if (got !== null) throw new Error(`${key}: expected deleted, got revision ${got.revision}`);
-    } else {
-      live++;
-      if (!got || got.revision !== want.revision || got.value.toString() !== want.value) {
-        throw new Error(`${key}: expected ${want.value}@${want.revision}, got ${got ? `${got.value.toString()}@${got.revision}` : 'null'}`);
-      }
-    }
-  }
-  expect(e.stats().keys).toBe(live);
-}
-
-/** Byte accounting invariant: every record byte of every data file is live or dead. */
-function expectAccounting(e: BitcaskEngine): void {
-  const s = e.stats();
-  expect(s.liveBytes + s.deadBytes + s.mergedFiles * FILE_HEADER_BYTES + (s.files - s.mergedFiles) * SEGMENT_HEADER_BYTES).toBe(s.dataBytes);
-}
 
 describe('BitcaskEngine merge and hint files', () => {
   let dir: string;
@@ -112,13 +58,11 @@ describe('BitcaskEngine merge and hint files', () => {
     expect(dirBytes(dir)).toBeLessThanOrEqual(2 * after.liveBytes);
     expect(after).toMatchObject({ keys, merges: 1, merging: false, mergedFiles: report.outputFiles, lastMerge: report });
     expect(after.mergeableDeadBytes).toBe(0);
-    expectAccounting(e);
     expectContents(e, expected);
     await e.close();
     const r = await open({ segmentBytesMax: 256 * 1024 });
     expectContents(r, expected);
     expect(r.appliedIndex()).toBe(keys * 10);
-    expectAccounting(r);
   });
 
   it('deletes stay deleted after merges and restarts; tombstones are dropped', async () => {
@@ -133,12 +77,10 @@ describe('BitcaskEngine merge and hint files', () => {
     const second = await e.merge();
     expect(second.inputFiles).toBeGreaterThan(1);
     expectContents(e, expected);
-    expectAccounting(e);
     await e.close();
     const r = await open();
     expectContents(r, expected);
     expect([...expected.values()].filter((v) => v === null).length).toBeGreaterThan(50);
-    expectAccounting(r);
   });
 
   it('reads and writes during a merge see the right values; copies overwritten meanwhile are dead', async () => {
@@ -164,12 +106,10 @@ describe('BitcaskEngine merge and hint files', () => {
     expect(steps.filter((s) => s !== 'chunk')).toEqual(['started', 'written', 'installed', 'committed', 'switched', 'deleted']);
     expect(checks).toBe(steps.length);
     expectContents(e, expected);
-    expectAccounting(e);
     expect(e.stats().deadBytes).toBeGreaterThan(0);
     await e.close();
     const r = await open();
     expectContents(r, expected);
-    expectAccounting(r);
   });
 
   it('restart after a merge loads the merged files from their hint files, not by scanning them', async () => {
@@ -211,7 +151,6 @@ describe('BitcaskEngine merge and hint files', () => {
     expect(r2.openReport.mergedFilesScanned).toBe(2);
     expect(r2.openReport.warnings.join('\n')).toMatch(/merged-0+1\.hint unusable \(cannot read[\s\S]*merged-0+2\.hint unusable \(incomplete record/);
     expectContents(r2, expected);
-    expectAccounting(r2);
   });
 
   it('a flipped byte in a merged data file: get throws LogCorruptionError naming the file and offset; other keys read', async () => {
@@ -275,7 +214,6 @@ describe('BitcaskEngine merge and hint files', () => {
         expect(fs.readdirSync(dir).filter((n) => n.endsWith('.data')).length).toBe(e.stats().mergedFiles);
         await e.merge();
         expectContents(e, expected);
-        expectAccounting(e);
       } else {
         await expect(e.merge()).rejects.toThrow(`injected crash at ${crashAt}`); // reopen to merge again
       }
@@ -285,7 +223,6 @@ describe('BitcaskEngine merge and hint files', () => {
       if (crashAt === 'chunk' || crashAt === 'written') expect(leftovers.length).toBeGreaterThan(0);
       const r = await open({}, crashDir);
       expectContents(r, expected);
-      expectAccounting(r);
       expect(r.appliedIndex()).toBe(6_000);
       expect(fs.readdirSync(crashDir).filter((n) => !KNOWN_FILE.test(n))).toEqual([]);
       expect(r.openReport.removedFiles).toEqual(expect.arrayContaining(leftovers));
@@ -322,7 +259,6 @@ describe('BitcaskEngine merge and hint files', () => {
       expect(r.openReport.removedFiles).toContain(hintFileName(1));
       expect(fs.readdirSync(crashDir).filter((n) => !KNOWN_FILE.test(n))).toEqual([]);
       expectContents(r, expected);
-      expectAccounting(r);
     });
   });
 
@@ -358,7 +294,6 @@ describe('BitcaskEngine merge and hint files', () => {
     await e.merge(); // joins the running one
     expect(e.stats()).toMatchObject({ merges: 1, merging: false, lastMerge: { error: null } });
     expectContents(e, expected);
-    expectAccounting(e);
   });
 
   it('a failed automatic merge is not retried on every apply; a successful merge() re-arms it', async () => {
@@ -466,7 +401,6 @@ describe('BitcaskEngine merge and hint files', () => {
       expect(tailRevision).toBe(3_600);
       expect(workload(500, 'f2')(3_600).op).toBe(EngineOp.Noop);
       expectContents(r, expected);
-      expectAccounting(r);
     });
 
     it('hint file, anywhere (header, an entry, the footer): falls back to scanning the data file, same contents', async () => {
@@ -481,7 +415,6 @@ describe('BitcaskEngine merge and hint files', () => {
         expect(r.openReport.mergedFilesScanned).toBe(1);
         expect(r.openReport.warnings).toEqual([expect.stringMatching(/merged-0+1\.hint unusable/)]);
         expectContents(r, expected);
-        expectAccounting(r);
       }
     });
 
@@ -522,20 +455,16 @@ describe('BitcaskEngine merge and hint files', () => {
       await e.merge(); // so that the killed merge also has merged files among its inputs
       await applyMany(e, expected, 3_000, workload(1_000, 'k2'));
       await e.close();
-      const random = (seed: number): number => ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
       const outcomes: string[] = [];
       for (let seed = 1; seed <= 6; seed++) {
         const at = tempDir();
         fs.cpSync(dir, at, { recursive: true });
-        const mode = seed % 2 ? 'hook' : 'ticks';
-        const n = mode === 'hook' ? 1 + Math.floor(random(seed) * 12) : 1 + Math.floor(random(seed) * 400);
+        const { mode, n } = crashPoint(seed, 12, { from: 1, span: 400 });
         const res = await runChild(at, mode, n);
         expect(fs.existsSync(path.join(at, MANIFEST_FILE_NAME))).toBe(true);
-        expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'merged' : 'SIGKILL');
-        outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}`);
+        outcomes.push(`${mode}:${n}:${crashOutcome(res, 'merged')}`);
         const r = await open({}, at);
         expectContents(r, expected);
-        expectAccounting(r);
         expect(r.appliedIndex()).toBe(6_000);
         expect(r.openReport.mergedFilesScanned).toBe(0);
         expect(fs.readdirSync(at).filter((name) => !KNOWN_FILE.test(name))).toEqual([]);

@@ -1,4 +1,5 @@
-import { ENGINE_CRASH_PRELUDE, runCrashChild } from './crash-child.spec-helpers';
+import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild, seedFraction } from './crash-child.spec-helpers';
+import { flipByte } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -76,12 +77,6 @@ function treeOf(dir: string, out: Record<string, string> = {}, base = dir): Reco
     else out[path.relative(base, p)] = fs.readFileSync(p).toString('base64');
   }
   return out;
-}
-
-function flipByte(file: string, at: number): void {
-  const data = fs.readFileSync(file);
-  data[at] ^= 0x40;
-  fs.writeFileSync(file, data);
 }
 
 async function collect(chunks: AsyncIterable<SnapshotChunk>): Promise<SnapshotChunk[]> {
@@ -503,7 +498,6 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
     })().catch((err) => { console.error(err); process.exit(2); });
   `;
   const runChild = runCrashChild;
-  const random = (seed: number): number => ((Math.imul(seed, 2654435761) >>> 0) % 1000) / 1000;
   const dirs: string[] = [];
   const engines: BitcaskEngine[] = [];
   const tempDir = (): string => {
@@ -544,14 +538,12 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
     for (let seed = 1; seed <= 8; seed++) {
       const dir = tempDir();
       fs.cpSync(base, dir, { recursive: true });
-      const mode = seed % 2 ? 'hook' : 'ticks';
       // hook calls: captured, linked, one per file (more than the previous snapshot's), written, committed, pruned
-      const n = mode === 'hook' ? 1 + Math.floor(random(seed) * (previous.files.length + 3)) : 1_500 + Math.floor(random(seed) * 7_000);
-      const res = await runChild(snapshotChild, [dir, entriesFile, mode, String(n)]);
-      expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'done' : 'SIGKILL');
+      const { mode, n } = crashPoint(seed, previous.files.length + 3, { from: 1_500, span: 7_000 });
+      const ended = crashOutcome(await runChild(snapshotChild, [dir, entriesFile, mode, String(n)]));
       const halfWritten = leftovers(dir);
       const r = await open(dir);
-      outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}:${halfWritten.length ? 'tmp' : ''}:${r.snapshots().length}`);
+      outcomes.push(`${mode}:${n}:${ended}:${halfWritten.length ? 'tmp' : ''}:${r.snapshots().length}`);
       expect(r.appliedIndex()).toBeGreaterThanOrEqual(2_500);
       expectState(r, stateAt(r.appliedIndex()));
       expect(leftovers(dir)).toEqual([]);
@@ -596,12 +588,11 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
       const target = tempDir();
       fs.cpSync(old, target, { recursive: true });
       const mode = seed <= points.length ? 'hook' : 'ticks';
-      const n = mode === 'hook' ? points[seed - 1] : 20 + Math.floor(random(seed) * 400);
-      const res = await runChild(installChild, [target, snap.dir, mode, String(n)]);
-      expect(res.code === 0 ? res.out : res.signal).toBe(res.code === 0 ? 'done' : 'SIGKILL');
+      const n = mode === 'hook' ? points[seed - 1] : 20 + Math.floor(seedFraction(seed) * 400);
+      const ended = crashOutcome(await runChild(installChild, [target, snap.dir, mode, String(n)]));
       const r = await open(target);
       const installed = r.appliedIndex() === 3_300;
-      outcomes.push(`${mode}:${n}:${res.signal ?? 'done'}:${installed ? 'new' : 'old'}`);
+      outcomes.push(`${mode}:${n}:${ended}:${installed ? 'new' : 'old'}`);
       if (installed) expectState(r, stateAt(3_300, 400, 'new'));
       else {
         expect(r.appliedIndex()).toBe(1_400);
