@@ -77,8 +77,9 @@ export class Gateway implements ProcessComponent {
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
-      const members = new MembershipClient({ nc, subjects, view: this.view, log });
-      const snapshots = new SnapshotSource({ nc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
+      // Membership and snapshot pulls go out as `admin`: the `gateway` bus role may not publish member.* or snapshot.* (docs/security.md).
+      const members = new MembershipClient({ nc: deps.controlNc, subjects, view: this.view, log });
+      const snapshots = new SnapshotSource({ nc: deps.controlNc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
       this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log }, httpTls);
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;

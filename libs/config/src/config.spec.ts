@@ -79,6 +79,26 @@ describe('cluster config', () => {
     expect(problemsOf(withTls({ mode: 'tls', certFile: 'g.crt', keyFile: 'g.key', minVersion: 'TLSv1.1' })).join()).toMatch(/tls\.minVersion/);
   });
 
+  it('validates bus credentials and TLS to NATS (docs/security.md "The internal bus")', () => {
+    const withNats = (nats: object) => ({ ...valid(), nats: { servers: ['nats://127.0.0.1:4222'], ...nats } });
+    const ok = parseClusterConfig(withNats({ credentials: { gateway: { seedFile: 'g.nk' }, admin: { seedFile: 'a.nk' } }, tls: { caFile: 'ca.crt' } }));
+    expect(ok.nats.credentials?.gateway?.seedFile).toBe('g.nk');
+    expect(ok.nats.credentials?.consensus).toBeUndefined();
+    expect(problemsOf(withNats({ credentials: { gateway: {} } })).join()).toMatch(/nats\.credentials\.gateway\.seedFile/);
+    expect(problemsOf(withNats({ credentials: { cli: { seedFile: 'x' } } })).join()).toMatch(/nats\.credentials\.cli/);
+    expect(problemsOf(withNats({ tls: { certFile: 'c.crt' } })).join()).toMatch(/nats\.tls\.keyFile/);
+    expect(problemsOf(withNats({ tls: { keyFile: 'c.key' } })).join()).toMatch(/nats\.tls\.certFile/);
+  });
+
+  it('resolves the bus credential and TLS files next to the config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-config-'));
+    const file = join(dir, 'cairn.json');
+    writeFileSync(file, JSON.stringify({ ...valid(), nats: { servers: ['nats://127.0.0.1:4222'], credentials: { storage: { seedFile: 'keys/s.nk' } }, tls: { caFile: '/etc/ca.crt', certFile: 'c.crt', keyFile: 'c.key' } } }));
+    const c = loadClusterConfig(file);
+    expect(c.nats.credentials?.storage?.seedFile).toBe(join(dir, 'keys/s.nk'));
+    expect(c.nats.tls).toEqual({ caFile: '/etc/ca.crt', certFile: join(dir, 'c.crt'), keyFile: join(dir, 'c.key') });
+  });
+
   it('loads a file, resolving dataDir next to it, and reports unreadable or non-JSON files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-config-'));
     const file = join(dir, 'cairn.json');

@@ -7,6 +7,9 @@ export {
   MemberConfig,
   ProcessMemberConfig,
   NatsConfig,
+  NatsCredentialConfig,
+  NatsCredentialsConfig,
+  NatsTlsConfig,
   StorageConfig,
 } from './schema';
 export { ConfigError, loadClusterConfig, parseClusterConfig, roleOf } from './load';

@@ -53,7 +53,8 @@ export function parseClusterConfig(plain: unknown, source = 'config'): ClusterCo
 }
 
 /**
- * Reads and validates a cluster config JSON file; `dataDir` becomes absolute (relative to the file).
+ * Reads and validates a cluster config JSON file; `dataDir` and the `nats` credential and TLS files
+ * become absolute (relative to the file).
  * @throws ConfigError when the file is missing, not JSON, or invalid.
  */
 export function loadClusterConfig(path: string): ClusterConfig {
@@ -70,7 +71,12 @@ export function loadClusterConfig(path: string): ClusterConfig {
     throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
   }
   const config = parseClusterConfig(plain, path);
-  if (!isAbsolute(config.dataDir)) config.dataDir = resolve(dirname(resolve(path)), config.dataDir);
+  const dir = dirname(resolve(path));
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(dir, p));
+  config.dataDir = abs(config.dataDir);
+  for (const c of Object.values(config.nats.credentials ?? {}) as ({ seedFile: string } | undefined)[]) if (c) c.seedFile = abs(c.seedFile);
+  const tls = config.nats.tls;
+  if (tls) for (const k of ['caFile', 'certFile', 'keyFile'] as const) if (tls[k] !== undefined) tls[k] = abs(tls[k]);
   return config;
 }
 

@@ -23,12 +23,69 @@ import {
 const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const ID_MESSAGE = 'must match /^[a-z0-9][a-z0-9_-]{0,31}$/ (lower-case letters, digits, _ and -)';
 
+/** One role's bus credential (docs/security.md "The internal bus"): an NKey seed file. */
+export class NatsCredentialConfig {
+  /**
+   * File holding the role's NKey user seed (`SU…`, 58 characters; `nats.js` `nkeys.createUser()`,
+   * `nk -gen user`); relative to the config file's directory. Read at start-up; a process reads
+   * only its own role's file (and a gateway also `admin`'s), so a pod mounts only its own Secret.
+   */
+  @IsString()
+  @IsNotEmpty()
+  seedFile!: string;
+}
+
+/**
+ * Per-role bus credentials. With any of them set the bus is authenticated: each process connects
+ * as its role (`consensus`, `storage`, `gateway`); a gateway uses `admin` for membership changes
+ * and snapshot pulls (a second connection), which the `gateway` role may not publish.
+ */
+export class NatsCredentialsConfig {
+  @IsOptional() @ValidateNested() @Type(() => NatsCredentialConfig)
+  consensus?: NatsCredentialConfig;
+  @IsOptional() @ValidateNested() @Type(() => NatsCredentialConfig)
+  storage?: NatsCredentialConfig;
+  @IsOptional() @ValidateNested() @Type(() => NatsCredentialConfig)
+  gateway?: NatsCredentialConfig;
+  @IsOptional() @ValidateNested() @Type(() => NatsCredentialConfig)
+  admin?: NatsCredentialConfig;
+}
+
+/** TLS to NATS (nats.js `tls`): every process verifies the server against `caFile`; `certFile`/`keyFile` present a client certificate. Paths relative to the config file's directory. */
+export class NatsTlsConfig {
+  /** PEM CA certificates the server's certificate must chain to (absent: the system's CAs). */
+  @IsOptional() @IsString() @IsNotEmpty()
+  caFile?: string;
+
+  /** PEM client certificate, for a server that verifies clients (`verify: true`); requires `keyFile`. */
+  @ValidateIf((o: NatsTlsConfig) => o.keyFile !== undefined || o.certFile !== undefined)
+  @IsString() @IsNotEmpty()
+  certFile?: string;
+
+  /** PEM private key of `certFile`; requires `certFile`. */
+  @ValidateIf((o: NatsTlsConfig) => o.keyFile !== undefined || o.certFile !== undefined)
+  @IsString() @IsNotEmpty()
+  keyFile?: string;
+}
+
 export class NatsConfig {
   /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
   @IsDefined()
   @IsString({ each: true })
   @ArrayMinSize(1)
   servers!: string[];
+
+  /** Per-role NKey credentials; absent: the bus is not authenticated (docs/security.md). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => NatsCredentialsConfig)
+  credentials?: NatsCredentialsConfig;
+
+  /** TLS to NATS; absent: plain TCP (the server may still require TLS, then the connection fails). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => NatsTlsConfig)
+  tls?: NatsTlsConfig;
 }
 
 export class MemberConfig {

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from 'nats';
+import { connect, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { Logger } from '@cairn/logging';
 import type { Transport, TransportMsg, TransportSubscription } from '@cairn/world';
 import { logNetworkFault, PayloadTooLargeError, respondSafe, tryRespond } from './bus';
@@ -8,11 +8,28 @@ export interface NatsOptions {
   servers: string[];
   /** Connection name shown by the NATS server (`cairn-<role>-<id>`). */
   name: string;
+  /** NKey user seed (`SU…` bytes): the connection authenticates by signing the server's nonce. Absent: no credential. */
+  seed?: Uint8Array;
+  /** Prefix of the connection's reply inboxes (`Subjects.inboxPrefix(role)`); absent: nats.js's `_INBOX`. */
+  inboxPrefix?: string;
+  /** TLS to the server (PEM files); absent: plain TCP unless the server requires TLS (then the connect fails). */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+/** The nats.js options for `opts`' credential, reply inbox prefix and TLS (for connections made without `connectNats`, e.g. the local launcher's). */
+export function natsSecurityOptions(opts: Pick<NatsOptions, 'seed' | 'inboxPrefix' | 'tls'>): Partial<ConnectionOptions> {
+  return {
+    ...(opts.seed ? { authenticator: nkeyAuthenticator(opts.seed) } : {}),
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+    ...(opts.tls ? { tls: { ...opts.tls } } : {}),
+  };
 }
 
 /**
  * Connects to NATS and keeps reconnecting forever: a Cairn process outlives NATS restarts.
  * Core NATS is at-most-once, so every caller tolerates lost messages (retry or backfill).
+ * A refused credential ends the attempts (nats.js closes after the same server refused it twice):
+ * the promise rejects with nats.js's AUTHORIZATION_VIOLATION error.
  */
 export async function connectNats(opts: NatsOptions, log?: Logger): Promise<NatsConnection> {
   const nc = await connect({
@@ -22,12 +39,15 @@ export async function connectNats(opts: NatsOptions, log?: Logger): Promise<Nats
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,
     pingInterval: 5_000,
+    ...natsSecurityOptions(opts),
   });
   if (log) {
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
-          log.warn({ nats: s.type, data: String(s.data) }, 'nats connection status');
+          // A permissions violation names the operation and subject (a role publishing what the bus refuses it).
+          const denied = (s as { permissionContext?: { operation: string; subject: string } }).permissionContext;
+          log.warn({ nats: s.type, data: String(s.data), ...(denied ? { denied } : {}) }, 'nats connection status');
         }
       }
     })();
@@ -94,4 +114,14 @@ export function serveRequests(
     },
     { queue: opts.queue },
   );
+}
+
+/**
+ * The reply inbox prefix a connection was made with (`NatsOptions.inboxPrefix`; nats.js keeps its
+ * options on the connection object), for clients that make their own inboxes (Nest's ClientNats).
+ * @returns undefined for the default `_INBOX` (or a Transport that is not a nats.js connection).
+ */
+export function inboxPrefixOf(nc: unknown): string | undefined {
+  const p = (nc as { options?: { inboxPrefix?: unknown } } | null)?.options?.inboxPrefix;
+  return typeof p === 'string' && p ? p : undefined;
 }

@@ -4,7 +4,19 @@
  * bounds check. Message formats live in @cairn/protocol; the logger in @cairn/logging.
  */
 export { Subjects } from './subjects';
-export { connectNats, serveRequests, type NatsOptions } from './connection';
+export { connectNats, inboxPrefixOf, natsSecurityOptions, serveRequests, type NatsOptions } from './connection';
+export {
+  BUS_ROLES,
+  BusCredentialError,
+  busConnectOptions,
+  busPermissions,
+  createNkeyUser,
+  natsServerAuthorization,
+  readNkeySeed,
+  type BusPermissions,
+  type BusRole,
+  type BusSettings,
+} from './bus-auth';
 export { asTransport, natsTransport, natsTransportError } from './transport';
 export {
   PAYLOAD_HEADROOM_BYTES,

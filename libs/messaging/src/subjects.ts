@@ -13,6 +13,7 @@
  * | `member.<replica>`               | request/reply | JSON MemberRequest → MemberReply (membership) |
  * | `snapshot.<node>`                | request/reply | SnapshotBegin/ChunkRequest → …Reply (storage-node bootstrap) |
  * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
+ * | `_INBOX.cairn.<cluster>.<role>.…`| reply         | the replies to a role's requests (not prefixed) |
  */
 export class Subjects {
   readonly prefix: string;
@@ -49,5 +50,12 @@ export class Subjects {
   }
   storageStatus(): string {
     return `${this.prefix}.status.storage`;
+  }
+  /**
+   * Reply inbox prefix of a bus role (nats.js `inboxPrefix`): `_INBOX.cairn.<cluster>.<role>`, so
+   * each role may subscribe to its own replies only (docs/security.md "The internal bus").
+   */
+  inboxPrefix(role: string): string {
+    return `_INBOX.${this.prefix}.${role}`;
   }
 }

@@ -5,7 +5,7 @@ import type { Logger } from '@cairn/logging';
 import { exitProcessOnFatal, realWorld, type Transport, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import { join } from 'node:path';
-import { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, PROCESS_ID, SUBJECTS } from './process.module';
+import { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, NATS_CONTROL, PROCESS_ID, SUBJECTS } from './process.module';
 import type { ProcessArgs, ProcessRole } from './process-args';
 
 /** What a process's main component gets from the shell. */
@@ -13,6 +13,8 @@ export interface ProcessDeps {
   config: ClusterConfig;
   id: string;
   nc: NatsConnection;
+  /** Control requests a gateway sends as `admin` (membership, snapshot pulls): a second connection when the bus is authenticated, else `nc`. */
+  controlNc: NatsConnection;
   subjects: Subjects;
   log: Logger;
 }
@@ -80,10 +82,10 @@ export function componentModule(role: ProcessRole, args: ProcessArgs, create: (d
       { provide: ROLE, useValue: role },
       {
         provide: COMPONENT,
-        inject: [CLUSTER_CONFIG, PROCESS_ID, NATS, SUBJECTS, LOGGER],
-        useFactory: (config: ClusterConfig, id: string, nc: NatsConnection, subjects: Subjects, log: Logger) => {
+        inject: [CLUSTER_CONFIG, PROCESS_ID, NATS, NATS_CONTROL, SUBJECTS, LOGGER],
+        useFactory: (config: ClusterConfig, id: string, nc: NatsConnection, controlNc: NatsConnection, subjects: Subjects, log: Logger) => {
           assertPayloadBounds(config, serverMaxPayloadBytes(nc));
-          return create({ config, id, nc, subjects, log });
+          return create({ config, id, nc, controlNc, subjects, log });
         },
       },
       ComponentLifecycle,

@@ -3,7 +3,7 @@ import { ClientNats, ServerNats, type ConsumerDeserializer, type ConsumerSeriali
 import { EmptyResponseException } from '@nestjs/microservices/errors/empty-response.exception';
 import type { Logger } from '@cairn/logging';
 import { TransportError, type Transport, type TransportMsg } from '@cairn/world';
-import { asTransport, natsTransportError } from '@cairn/messaging';
+import { asTransport, inboxPrefixOf, natsTransportError } from '@cairn/messaging';
 import { type Msg, type NatsConnection } from 'nats';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 
@@ -132,7 +132,9 @@ export class ControlPlaneServer extends ServerNats {
 /** Nest's NATS client on an existing connection (closing it leaves the connection alone), with the raw serializers. */
 export class ControlPlaneClient extends ClientNats {
   constructor(private readonly nc: NatsConnection) {
-    super({ serializer: new RawRequestSerializer(), deserializer: new RawReplyDeserializer() } as NonNullable<NatsOptions['options']>);
+    // Replies come to the connection's own inbox prefix: a role may subscribe to its own only (docs/security.md).
+    const inboxPrefix = inboxPrefixOf(nc);
+    super({ serializer: new RawRequestSerializer(), deserializer: new RawReplyDeserializer(), ...(inboxPrefix ? { inboxPrefix } : {}) } as NonNullable<NatsOptions['options']>);
   }
 
   override createClient(): Promise<NatsConnection> {

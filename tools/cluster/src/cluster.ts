@@ -1,7 +1,8 @@
 import { loadClusterConfig, type ClusterConfig } from '@cairn/config';
 import { decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/protocol';
-import { Subjects } from '@cairn/messaging';
-import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
+import { busConnectOptions, natsSecurityOptions, natsServerAuthorization, Subjects } from '@cairn/messaging';
+import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '@cairn/messaging/testing';
+import { ensureBusCredentials } from './bus-credentials';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
@@ -42,8 +43,14 @@ export const STOP_GRACE_MS = 10_000;
 
 export interface LocalClusterOptions {
   configPath: string;
-  /** Default true: start a private nats-server on the port of `config.nats.servers[0]`. */
+  /**
+   * Default true: start a private nats-server on the port of `config.nats.servers[0]`. When the
+   * config names `nats.credentials`, the launcher creates the missing seed files and the server
+   * admits those NKeys only, with each role's subject permissions (docs/security.md).
+   */
   startNats?: boolean;
+  /** TLS of the private nats-server (its certificate; `verify`: clients must present one). Absent: plain TCP. */
+  natsServerTls?: NatsServerOptions['tls'];
   /** Default `<dataDir>/logs`. One `<id>.log` per process (stdout+stderr appended), plus `nats-server.log`. */
   logDir?: string;
   /** Extra environment for the Cairn processes (merged over `process.env`). */
@@ -264,7 +271,9 @@ export class LocalCluster {
     mkdirSync(this.logDir, { recursive: true });
     try {
       if (this.opts.startNats ?? true) {
-        this.nats = await startNatsServer({ port: natsPort(this.config.nats.servers[0]), dir: this.logDir });
+        const creds = this.config.nats.credentials;
+        const extraConfig = creds ? natsServerAuthorization(new Subjects(this.config.clusterName), ensureBusCredentials(creds)) : undefined;
+        this.nats = await startNatsServer({ port: natsPort(this.config.nats.servers[0]), dir: this.logDir, extraConfig, tls: this.opts.natsServerTls });
         if (this.stopping) throw new Error('cluster stopped during launch');
       }
       await this.connectStatus();
@@ -489,13 +498,19 @@ export class LocalCluster {
   }
 
   private async connectStatus(): Promise<void> {
+    const subjects = new Subjects(this.config.clusterName);
+    const name = `cairn-cluster-launcher-${process.pid}`;
+    // The launcher listens to status heartbeats only: as `admin` on an authenticated bus (else `gateway`, which may too).
+    const bus = busConnectOptions(this.config.nats, 'admin', subjects, name) ?? busConnectOptions(this.config.nats, 'gateway', subjects, name);
     this.nc = await natsConnect({
       servers: this.config.nats.servers,
-      name: `cairn-cluster-launcher-${process.pid}`,
+      name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // A first attempt can fail on a loaded box (a TLS handshake past nats-server's timeout): keep trying, as the processes do.
+      waitOnFirstConnect: true,
+      ...(bus ? natsSecurityOptions(bus) : {}),
     });
-    const subjects = new Subjects(this.config.clusterName);
     for (const subject of [subjects.consensusStatus(), subjects.storageStatus()]) {
       this.nc.subscribe(subject, {
         callback: (err, msg) => {

@@ -18,4 +18,5 @@ export {
   type RestartInfo,
   type SupervisionOptions,
 } from './cluster';
+export { ensureBusCredentials } from './bus-credentials';
 export { LauncherArgsError, parseLauncherArgs, type LauncherArgs } from './args';

@@ -4,5 +4,5 @@
  * own service (deploy/), and no process shell imports this entry point.
  */
 export { NatsServerMissingError, findNatsServer, freePort, startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server';
-export { startNatsTestBus, type NatsTestBus } from './nats-test-bus';
+export { nextPermissionViolation, startNatsTestBus, type NatsTestBus } from './nats-test-bus';
 export { OpensslMissingError, makeTestPki, opensslAvailable, type TestCert, type TestPki } from './test-pki';

@@ -59,6 +59,10 @@ export interface NatsServerOptions {
   maxPayloadBytes?: number;
   /** How long to wait for "Server is ready", ms. Default 10 000. */
   readyTimeoutMs?: number;
+  /** Appended to the generated config, e.g. `natsServerAuthorization(…)` (docs/security.md "The internal bus"). */
+  extraConfig?: string;
+  /** TLS only (nats-server `tls {}`): the server's certificate and key; with `verify`, clients must present a certificate signed by `caFile`. Handshake timeout 5 s (nats-server's default 2 s fails on a loaded box). */
+  tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
 }
 
 export interface NatsServerHandle {
@@ -68,6 +72,12 @@ export interface NatsServerHandle {
   process: ChildProcess;
   /** SIGTERM, then SIGKILL after 5 s; resolves when the process has exited. */
   stop(): Promise<void>;
+}
+
+function tlsBlock(tls: NatsServerOptions['tls']): string {
+  if (!tls) return '';
+  const ca = tls.caFile ? `, ca_file: ${JSON.stringify(tls.caFile)}` : '';
+  return `tls { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}${ca}, verify: ${tls.verify ? 'true' : 'false'}, timeout: 5 }`;
 }
 
 /**
@@ -82,7 +92,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const conf = join(opts.dir, 'nats-server.conf');
   writeFileSync(
     conf,
-    [`host: 127.0.0.1`, `port: ${port}`, `max_payload: ${opts.maxPayloadBytes ?? 8 * 1024 * 1024}`, `max_pending: 268435456`, ''].join('\n'),
+    [`host: 127.0.0.1`, `port: ${port}`, `max_payload: ${opts.maxPayloadBytes ?? 8 * 1024 * 1024}`, `max_pending: 268435456`, tlsBlock(opts.tls), opts.extraConfig ?? '', ''].join('\n'),
+    { mode: 0o600 },
   );
   const logFd = openSync(join(opts.dir, 'nats-server.log'), 'a');
   const child = spawn(bin, ['-c', conf], { stdio: ['ignore', logFd, 'pipe'] });

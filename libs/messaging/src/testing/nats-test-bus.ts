@@ -36,3 +36,17 @@ export async function startNatsTestBus(name: string, maxPayloadBytes?: number): 
     },
   };
 }
+
+/**
+ * Resolves with the subject of the next permissions violation nats-server reports on `nc`
+ * (`-ERR 'Permissions Violation for Publish|Subscription to "<subject>"'`, nats.js status `error`
+ * with `permissionContext`). Call before the operation that should be refused.
+ * @throws Error when the connection's status stream ends first (connection closed).
+ */
+export async function nextPermissionViolation(nc: NatsConnection, operation: 'publish' | 'subscription'): Promise<string> {
+  for await (const st of nc.status()) {
+    const ctx = (st as { permissionContext?: { operation: string; subject: string } }).permissionContext;
+    if (st.type === 'error' && st.data === 'PERMISSIONS_VIOLATION' && ctx?.operation === operation) return ctx.subject;
+  }
+  throw new Error('status stream ended');
+}
