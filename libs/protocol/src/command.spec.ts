@@ -68,7 +68,8 @@ describe('write command encoding', () => {
     const body = (opByte: string) => Buffer.from('0101' + opByte + '000000016b' + '00000000', 'hex');
     expect(() => decodeCommand(body('22'))).toThrow(/condition 2 on a Delete/);
     expect(() => decodeCommand(body('31'))).toThrow(ProtocolError); // if-revision without its 8-byte operand
-    expect(() => decodeCommand(body('41'))).toThrow(/reserved bit/);
+    expect(() => decodeCommand(body('41'))).toThrow(ProtocolError); // META bit (once reserved) without its 17 bytes
+    expect(() => decodeCommand(body('42'))).toThrow(/META bit on op 2/);
     expect(() => decodeCommand(body('81'))).toThrow(ProtocolError); // session bit without its 24 bytes
   });
 });
@@ -122,7 +123,7 @@ describe('incr commands', () => {
     expect(decodeOutcomeReply(b)).toEqual(reply);
     // outcome 4 = Applied + i64 counter
     expect(encodeOutcomeReply({ appliedIndex: 1, results: [{ outcome: ApplyOutcome.Applied, revision: 1, counter: 42n }] }).toString('hex')).toBe('1501' + '0000000000000001' + '00000001' + '04' + '0000000000000001' + '000000000000002a');
-    expect(() => decodeOutcomeReply(Buffer.from('1501' + '0000000000000001' + '00000001' + '07' + '0000000000000001', 'hex'))).toThrow(/unknown apply outcome 7/);
+    expect(() => decodeOutcomeReply(Buffer.from('1501' + '0000000000000001' + '00000001' + 'ff' + '0000000000000001', 'hex'))).toThrow(/unknown apply outcome 255/);
   });
 });
 
@@ -146,8 +147,8 @@ describe('outcome messages', () => {
     const reply = encodeOutcomeReply({ appliedIndex: 43, results: [{ outcome: ApplyOutcome.ConditionFailed, revision: 42 }] });
     expect(reply.toString('hex')).toBe('1501' + '000000000000002b' + '00000001' + '02' + '000000000000002a');
     const bad = Buffer.from(reply);
-    bad[14] = 9;
-    expect(() => decodeOutcomeReply(bad)).toThrow(/unknown apply outcome 9/);
+    bad[14] = 0xff; // codes 4..10 have meanings
+    expect(() => decodeOutcomeReply(bad)).toThrow(/unknown apply outcome 255/);
     expect(() => decodeOutcomeRequest(reply)).toThrow(/expected internal message type 20/);
     expect(() => decodeOutcomeReply(Buffer.concat([reply, Buffer.from([0])]))).toThrow(/trailing/);
   });

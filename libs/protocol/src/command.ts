@@ -3,11 +3,12 @@
  * messages that ask a storage node what applying a command did (docs/protocol.md, "Write commands"
  * and "Outcomes"). Field encodings as in `internal.ts`.
  *
- * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | bytes key | bytes value`.
- * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 9..12 auth changes,
- * auth.ts), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set, UserPut and RolePut
- * only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 reserved (0),
- * 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
+ * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | [u8 metaFlags | u64 leaseId | u64 expiresAtMs] | bytes key | bytes value`.
+ * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 4 Txn (transactions); lease/TTL ops 5-8, their operands in `value`: 5 LeaseGrant `u64 leaseId | u64 ttlMs`,
+ * 6 LeaseRevoke `u64 leaseId`, 7 Expire `u64 expiresAtMs` (0 = persist), 8 ExpireKey `u64
+ * expiresAtMs`; 9..12 auth changes, auth.ts), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set,
+ * UserPut and RolePut only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 META: a Set's
+ * lease and expiry follow (`metaFlags` bit 0 = KEEPTTL), 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
  * conditions and sessions, so logs written before them decode unchanged.
  */
 import { ByteReader, ByteWriter, bytesFieldBytes } from './bytes';
@@ -29,6 +30,19 @@ export enum CommandOp {
    * big-endian two's complement, `encodeIncrDelta`). Takes no condition.
    */
   Incr = 3,
+  // 4: Txn (the transactions' op; its own codec).
+  /**
+   * Grant lease `leaseId` with `ttlMs` (etcd LeaseGrant); value = `u64 leaseId | u64 ttlMs`
+   * (`encodeLeaseGrant`). ConditionFailed when the lease exists. The storage node records it;
+   * the consensus leader keeps its deadline (docs/leases.md).
+   */
+  LeaseGrant = 5,
+  /** Revoke lease `leaseId` (etcd LeaseRevoke): deletes it and every key attached, at this one revision; value = `u64 leaseId`. ConditionFailed when it does not exist. */
+  LeaseRevoke = 6,
+  /** Set (expiresAtMs > 0) or remove (0) the absolute expiry of a live key without writing its value (Redis EXPIRE/PEXPIREAT/PERSIST); value = `u64 expiresAtMs`. ConditionFailed when the key is absent. */
+  Expire = 7,
+  /** Delete the key iff its recorded expiry is exactly `expiresAtMs` (proposed by the leader once it passed); value = `u64 expiresAtMs`. ConditionFailed otherwise (a newer write). */
+  ExpireKey = 8,
   /** Enable or disable authentication (auth.ts AuthEnableValue); key empty. Takes no condition. */
   AuthEnable = 9,
   /** Create or change a user (auth.ts UserPutValue); key = the user name. IF_ABSENT = create only, IF_PRESENT = change only. */
@@ -37,6 +51,63 @@ export enum CommandOp {
   RolePut = 11,
   /** Delete a user or a role (auth.ts AuthDeleteValue); key = the name. Takes no condition. */
   AuthDelete = 12,
+}
+
+/** Ops whose operands are a fixed-size `value` and whose key is empty (lease ops) or a key (expiry ops). */
+const OPERAND_BYTES: Partial<Record<CommandOp, number>> = { [CommandOp.LeaseGrant]: 16, [CommandOp.LeaseRevoke]: 8, [CommandOp.Expire]: 8, [CommandOp.ExpireKey]: 8 };
+/** Ops this codec knows (op 4, Txn, has its own). */
+function knownOp(op: number): op is CommandOp {
+  return isKnownOp(op) || OPERAND_BYTES[op as CommandOp] !== undefined;
+}
+
+/** Largest lease id (ids are 1..2^53-1: exact in a JS number; etcd's are int64). */
+export const LEASE_ID_MAX = Number.MAX_SAFE_INTEGER;
+
+/** The value of a LeaseGrant. @throws RangeError on an id outside 1..2^53-1 or a ttlMs that is not a positive safe integer. */
+export function encodeLeaseGrant(leaseId: number, ttlMs: number): Buffer {
+  checkLeaseId(leaseId);
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw new RangeError(`lease ttlMs must be a positive integer, got ${ttlMs}`);
+  return new ByteWriter(16).u64(leaseId).u64(ttlMs).finish();
+}
+
+/** A LeaseGrant's operands. @throws ProtocolError on a bad length or id 0. */
+export function decodeLeaseGrant(value: Uint8Array): { leaseId: number; ttlMs: number } {
+  const r = new ByteReader(value);
+  const leaseId = r.u64();
+  const ttlMs = r.u64();
+  r.end();
+  if (leaseId === 0 || ttlMs === 0) throw new ProtocolError('lease grant with id 0 or ttl 0');
+  return { leaseId, ttlMs };
+}
+
+/** The 8-byte value of a LeaseRevoke (a lease id) or of an Expire / ExpireKey (an expiresAtMs). */
+export function encodeU64Operand(n: number): Buffer {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`operand must be an integer in 0..2^53-1, got ${n}`);
+  return new ByteWriter(8).u64(n).finish();
+}
+
+/** The u64 operand of a LeaseRevoke / Expire / ExpireKey value. @throws ProtocolError on a bad length. */
+export function decodeU64Operand(value: Uint8Array): number {
+  const r = new ByteReader(value);
+  const n = r.u64();
+  r.end();
+  return n;
+}
+
+function checkLeaseId(id: number): void {
+  if (!Number.isSafeInteger(id) || id < 1) throw new RangeError(`lease id must be an integer in 1..2^53-1, got ${id}`);
+}
+
+/**
+ * A Set's lease and expiry (the META bit): `leaseId` 0 = no lease; `expiresAtMs` 0 = no expiry
+ * (absolute, ms since the Unix epoch, from the gateway's clock at propose time); `keepTtl` keeps
+ * the key's current expiry (Redis SET KEEPTTL; then expiresAtMs is 0). A Set without META detaches
+ * the key from its lease and removes its expiry (etcd put, Redis SET).
+ */
+export interface CommandMeta {
+  leaseId: number;
+  expiresAtMs: number;
+  keepTtl: boolean;
 }
 
 /** Whether `op` changes the auth state (ops 9..12) rather than a key. */
@@ -106,12 +177,16 @@ export interface Command {
   revision?: number;
   /** Absent = a write outside any session (no deduplication). */
   session?: CommandSession;
+  /** Set only: its lease and expiry (absent = none: a plain Set detaches and clears them). */
+  meta?: CommandMeta;
 }
 
 const OP_MASK = 0x0f;
 const CONDITION_SHIFT = 4;
 const CONDITION_MASK = 0x30;
-const RESERVED_BIT = 0x40;
+const META_BIT = 0x40;
+const META_FIELDS_BYTES = 1 + 8 + 8;
+const META_KEEP_TTL = 0x01;
 const SESSION_BIT = 0x80;
 const SESSION_FIELDS_BYTES = 24;
 const U64_MAX = (1n << 64n) - 1n;
@@ -121,13 +196,14 @@ export const COMMAND_BODY_BYTES_MIN = 1 + 4 + 4;
 
 /** Encoded size of a command body (no message header), bytes. */
 export function commandBodyBytes(c: Command): number {
-  return 1 + (c.session ? SESSION_FIELDS_BYTES : 0) + (c.condition === CommandCondition.IfRevision ? 8 : 0) + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
+  return 1 + (c.session ? SESSION_FIELDS_BYTES : 0) + (c.meta ? META_FIELDS_BYTES : 0) + (c.condition === CommandCondition.IfRevision ? 8 : 0) + bytesFieldBytes(c.key) + bytesFieldBytes(c.value);
 }
 
 /** @throws RangeError on an unknown op or condition, an existence condition on Delete, a bad or misplaced revision operand, or session fields out of range. */
 export function writeCommandBody(w: ByteWriter, c: Command): void {
-  if (!isKnownOp(c.op)) throw new RangeError(`unknown command op ${c.op as number}`);
+  if (!knownOp(c.op)) throw new RangeError(`unknown command op ${c.op as number}`);
   const condition = c.condition ?? CommandCondition.None;
+  checkOperandShape(c, condition);
   if (c.op === CommandOp.Incr && (condition !== CommandCondition.None || c.value.length !== INCR_DELTA_BYTES)) throw new RangeError('IncrShape: an Incr carries no condition and an 8-byte delta');
   if (condition < CommandCondition.None || condition > CommandCondition.IfRevision) throw new RangeError(`unknown command condition ${condition as number}`);
   if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(c.op)) throw new RangeError('ConditionOnlyOnSet: a Delete carries no existence condition');
@@ -135,7 +211,7 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
   const cas = condition === CommandCondition.IfRevision;
   if (cas !== (c.revision !== undefined)) throw new RangeError('RevisionOperandIffIfRevision: a revision operand goes with the if-revision condition and only with it');
   if (cas && (!Number.isSafeInteger(c.revision) || c.revision! < 0)) throw new RangeError(`revision operand must be an integer in 0..2^53-1, got ${c.revision}`);
-  w.u8(c.op | (condition << CONDITION_SHIFT) | (c.session ? SESSION_BIT : 0));
+  w.u8(c.op | (condition << CONDITION_SHIFT) | (c.meta ? META_BIT : 0) | (c.session ? SESSION_BIT : 0));
   if (c.session) {
     const s = c.session;
     if (s.sessionId < 0n || s.sessionId > U64_MAX) throw new RangeError(`sessionId must be a u64, got ${s.sessionId}`);
@@ -143,16 +219,32 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
     w.u32(Number(s.sessionId >> 32n)).u32(Number(s.sessionId & 0xffff_ffffn)).u64(s.seq).u64(s.firstPendingSeq);
   }
   if (cas) w.u64(c.revision!);
+  if (c.meta) w.u8(c.meta.keepTtl ? META_KEEP_TTL : 0).u64(c.meta.leaseId).u64(c.meta.expiresAtMs);
   w.bytes(c.key).bytes(c.value);
+}
+
+/** Shape rules of the lease/TTL ops and of META (writer side; the reader checks the same). */
+function checkOperandShape(c: Command, condition: CommandCondition): void {
+  const operand = OPERAND_BYTES[c.op];
+  if (operand !== undefined && (condition !== CommandCondition.None || c.value.length !== operand || c.meta)) throw new RangeError(`OperandShape: op ${c.op} carries no condition or META and a ${operand}-byte value`);
+  if ((c.op === CommandOp.LeaseGrant || c.op === CommandOp.LeaseRevoke) && c.key.length !== 0) throw new RangeError('LeaseOpHasNoKey: a lease op carries an empty key');
+  if (c.meta) {
+    if (c.op !== CommandOp.Set) throw new RangeError('MetaOnlyOnSet: only a Set carries a lease or an expiry');
+    const m = c.meta;
+    if (!Number.isSafeInteger(m.leaseId) || m.leaseId < 0 || !Number.isSafeInteger(m.expiresAtMs) || m.expiresAtMs < 0) throw new RangeError('META fields must be integers in 0..2^53-1');
+    if (m.keepTtl && m.expiresAtMs !== 0) throw new RangeError('KeepTtlHasNoExpiry: KEEPTTL goes with expiresAtMs 0');
+  }
 }
 
 /** @throws ProtocolError on an unknown op, condition or reserved bit, an existence condition on Delete, or a Delete with a value. */
 export function readCommandBody(r: ByteReader): Command {
   const b = r.u8();
   const op = b & OP_MASK;
-  if (!isKnownOp(op)) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
-  if (b & RESERVED_BIT) throw new ProtocolError(`reserved bit set in command op byte 0x${b.toString(16)}`);
+  if (!knownOp(op)) throw new ProtocolError(`unknown command op ${op} (op byte 0x${b.toString(16)})`);
+  if (b & META_BIT && op !== CommandOp.Set) throw new ProtocolError(`META bit on op ${op} (op byte 0x${b.toString(16)})`);
   const condition = (b & CONDITION_MASK) >> CONDITION_SHIFT;
+  const operand = OPERAND_BYTES[op];
+  if (operand !== undefined && condition !== CommandCondition.None) throw new ProtocolError(`condition ${condition} on op ${op}`);
   if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(op)) throw new ProtocolError(`condition ${condition} on ${op === CommandOp.Delete ? 'a Delete' : op === CommandOp.Incr ? 'an Incr' : `an auth (op ${op})`} command`);
   if (condition === CommandCondition.IfRevision && isAuthOp(op)) throw new ProtocolError(`condition ${condition} on auth op ${op}`);
   if (condition !== CommandCondition.None && op === CommandOp.Incr) throw new ProtocolError(`condition ${condition} on an Incr command`);
@@ -166,8 +258,17 @@ export function readCommandBody(r: ByteReader): Command {
     c.session = { sessionId, seq, firstPendingSeq };
   }
   if (condition === CommandCondition.IfRevision) c.revision = r.u64();
+  if (b & META_BIT) {
+    const flags = r.u8();
+    if (flags & ~META_KEEP_TTL) throw new ProtocolError(`unknown META flags 0x${flags.toString(16)}`);
+    const meta: CommandMeta = { leaseId: r.u64(), expiresAtMs: r.u64(), keepTtl: (flags & META_KEEP_TTL) !== 0 };
+    if (meta.keepTtl && meta.expiresAtMs !== 0) throw new ProtocolError('KEEPTTL with an expiry');
+    c.meta = meta;
+  }
   c.key = r.bytes();
   c.value = r.bytes();
+  if (operand !== undefined && c.value.length !== operand) throw new ProtocolError(`op ${op} value must be its ${operand}-byte operand, got ${c.value.length} bytes`);
+  if ((op === CommandOp.LeaseGrant || op === CommandOp.LeaseRevoke) && c.key.length !== 0) throw new ProtocolError(`lease op ${op} with a key`);
   if (op === CommandOp.Incr && c.value.length !== INCR_DELTA_BYTES) throw new ProtocolError(`incr value must be the 8-byte delta, got ${c.value.length} bytes`);
   return c;
 }
@@ -225,15 +326,24 @@ export enum CounterRefusal {
   Overflow = 2,
 }
 
+/** Why a lease-related write was not applied (its outcome is ConditionFailed). */
+export enum LeaseRefusal {
+  /** The lease named does not exist (etcd "requested lease not found"): a put with it, or a revoke. */
+  NotFound = 1,
+  /** The lease already holds its keysPerLeaseMax keys. */
+  KeysFull = 2,
+}
+
 /**
- * What applying one entry did. `counter`: an applied Incr's new value. `refusal`: why an Incr was
- * not applied (outcome ConditionFailed).
+ * What applying one entry did. `counter`: an applied Incr's new value. `refusal`: why an Incr was not
+ * applied, `leaseRefusal`: why a lease-related write was not (outcome ConditionFailed both).
  */
 export interface OutcomeResult {
   outcome: ApplyOutcome;
   revision: number;
   counter?: bigint;
   refusal?: CounterRefusal;
+  leaseRefusal?: LeaseRefusal;
 }
 
 /** One result per index, in request order. */
@@ -246,6 +356,9 @@ export interface OutcomeReply {
 const WIRE_COUNTED = 4;
 const WIRE_REFUSED_NOT_INTEGER = 5;
 const WIRE_REFUSED_OVERFLOW = 6;
+// 7 and 8 are the transactions' (an applied Txn's result, a Txn refused as too large).
+const WIRE_REFUSED_LEASE_NOT_FOUND = 9;
+const WIRE_REFUSED_LEASE_KEYS_FULL = 10;
 /** Largest encoded result, bytes: `u8 outcome | u64 revision | [i64 counter]`. */
 export const OUTCOME_RESULT_BYTES_MAX = 1 + 8 + 8;
 
@@ -258,6 +371,10 @@ function writeResult(w: ByteWriter, x: OutcomeResult): void {
     w.u8(WIRE_COUNTED).u64(x.revision);
     const u = BigInt.asUintN(64, x.counter);
     w.u32(Number(u >> 32n)).u32(Number(u & 0xffff_ffffn));
+    return;
+  }
+  if (x.outcome === ApplyOutcome.ConditionFailed && x.leaseRefusal !== undefined) {
+    w.u8(x.leaseRefusal === LeaseRefusal.KeysFull ? WIRE_REFUSED_LEASE_KEYS_FULL : WIRE_REFUSED_LEASE_NOT_FOUND).u64(x.revision);
     return;
   }
   if (x.outcome === ApplyOutcome.ConditionFailed && x.refusal !== undefined) {
@@ -274,6 +391,8 @@ function readResult(r: ByteReader): OutcomeResult {
   if (code === WIRE_COUNTED) return { outcome: ApplyOutcome.Applied, revision, counter: BigInt.asIntN(64, (BigInt(r.u32()) << 32n) | BigInt(r.u32())) };
   if (code === WIRE_REFUSED_NOT_INTEGER) return { outcome: ApplyOutcome.ConditionFailed, revision, refusal: CounterRefusal.NotInteger };
   if (code === WIRE_REFUSED_OVERFLOW) return { outcome: ApplyOutcome.ConditionFailed, revision, refusal: CounterRefusal.Overflow };
+  if (code === WIRE_REFUSED_LEASE_NOT_FOUND) return { outcome: ApplyOutcome.ConditionFailed, revision, leaseRefusal: LeaseRefusal.NotFound };
+  if (code === WIRE_REFUSED_LEASE_KEYS_FULL) return { outcome: ApplyOutcome.ConditionFailed, revision, leaseRefusal: LeaseRefusal.KeysFull };
   throw new ProtocolError(`unknown apply outcome ${code}`);
 }
 
@@ -309,7 +428,8 @@ export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
 /**
  * `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision | [i64 counter])*`.
  * outcome 0-3 = ApplyOutcome; 4 = Applied with the Incr's new value (`i64 counter` follows);
- * 5 / 6 = ConditionFailed: an Incr refused as not an integer / as an overflow.
+ * 5 / 6 = ConditionFailed: an Incr refused as not an integer / as an overflow; 9 / 10 =
+ * ConditionFailed: the lease named does not exist / holds keysPerLeaseMax keys.
  */
 export function encodeOutcomeReply(q: OutcomeReply): Buffer {
   let size = 2 + 8 + 4;

@@ -43,6 +43,8 @@ import {
   decodeSnapshotChunkReply,
   decodeSnapshotChunkRequest,
   encodeCommand,
+  encodeLeaseGrant,
+  encodeU64Operand,
   encodeFetchReply,
   encodeFetchRequest,
   encodeOutcomeReply,
@@ -100,14 +102,24 @@ const entries = fc.array(entry, { maxLength: 4 });
 const session = fc.record({ sessionId: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), seq: fc.maxSafeNat() }).chain((s) =>
   fc.nat({ max: s.seq }).map((firstPendingSeq) => ({ ...s, firstPendingSeq })),
 );
-const command: fc.Arbitrary<Command> = fc
-  .record({ op: fc.constantFrom(CommandOp.Set, CommandOp.Delete), key: bytes(), value: bytes(), condition: fc.constantFrom(CommandCondition.None, CommandCondition.IfAbsent, CommandCondition.IfPresent), session: fc.option(session, { nil: undefined }) })
+const safeU64 = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const commandMeta = fc.record({ leaseId: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), expiresAtMs: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), keepTtl: fc.boolean() }).map((m) => (m.keepTtl ? { ...m, expiresAtMs: 0 } : m));
+const kvCommand: fc.Arbitrary<Command> = fc
+  .record({ op: fc.constantFrom(CommandOp.Set, CommandOp.Delete), key: bytes(), value: bytes(), condition: fc.constantFrom(CommandCondition.None, CommandCondition.IfAbsent, CommandCondition.IfPresent), session: fc.option(session, { nil: undefined }), meta: fc.option(commandMeta, { nil: undefined }) })
   .map((c) => {
     const out: Command = { op: c.op, key: c.key, value: c.op === CommandOp.Delete ? Buffer.alloc(0) : c.value };
     if (c.op === CommandOp.Set && c.condition !== CommandCondition.None) out.condition = c.condition;
     if (c.session) out.session = c.session;
+    if (c.op === CommandOp.Set && c.meta) out.meta = c.meta;
     return out;
   });
+/** Lease and expiry ops (docs/leases.md): operands in the value. */
+const leaseCommand: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({ id: safeU64, ttl: safeU64 }).map((x): Command => ({ op: CommandOp.LeaseGrant, key: Buffer.alloc(0), value: encodeLeaseGrant(x.id, x.ttl) })),
+  safeU64.map((id): Command => ({ op: CommandOp.LeaseRevoke, key: Buffer.alloc(0), value: encodeU64Operand(id) })),
+  fc.record({ key: bytes(), at: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), op: fc.constantFrom(CommandOp.Expire, CommandOp.ExpireKey) }).map((x): Command => ({ op: x.op, key: x.key, value: encodeU64Operand(x.at) })),
+);
+const command: fc.Arbitrary<Command> = fc.oneof(kvCommand, leaseCommand);
 
 const authName = fc.stringMatching(/^[a-z0-9_.@-]{1,10}$/);
 const rolePermission = fc.record({ prefix: bytes(8), permission: fc.constantFrom(Permission.Read, Permission.Write, Permission.ReadWrite) });
