@@ -1,7 +1,7 @@
 import { LocalCluster } from '@cairn/cluster';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { importRows, pollUntil, runCli, writeTestConfig } from './fixtures';
 
 /**
  * Raft log compaction and InstallSnapshot on real processes (Raft §7; docs/raft.md): replicas drop
@@ -22,9 +22,7 @@ describe('raft log compaction end to end', () => {
     cluster = await LocalCluster.start({ configPath: cfg.configPath });
     http = `127.0.0.1:${cfg.httpPort}`;
     gateway = `127.0.0.1:${cfg.gatewayPort}`;
-    rows = await datasetSlice(cfg.dir, ROWS);
-    const imported = await runCli(['--gateway', gateway, 'import', rows]);
-    expect(imported.code).toBe(0);
+    ({ tsv: rows } = await importRows(cfg.dir, gateway, ROWS));
   });
 
   afterAll(async () => {
@@ -32,15 +30,16 @@ describe('raft log compaction end to end', () => {
   });
 
   /** Polls the status heartbeats (every 100 ms) until `pred` holds for every running replica. */
-  async function replicasUntil(what: string, pred: (s: { id: string; firstIndex?: number; lastIndex: number; commitIndex: number }) => boolean) {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const ids = cluster.ids('consensus');
-      const st = cluster.statuses().consensus.filter((s) => ids.includes(s.id) && s.ageMs < 1000);
-      if (st.length === ids.length && st.every(pred)) return st;
-      if (Date.now() > deadline) throw new Error(`replicas never ${what}: ${JSON.stringify(st)}`);
-      await new Promise((r) => setTimeout(r, 100)); // polling heartbeats of real processes
-    }
+  function replicasUntil(what: string, pred: (s: { id: string; firstIndex?: number; lastIndex: number; commitIndex: number }) => boolean) {
+    const live = () => cluster.statuses().consensus.filter((s) => cluster.ids('consensus').includes(s.id) && s.ageMs < 1000);
+    return pollUntil(
+      `replicas ${what}`,
+      () => {
+        const st = live();
+        return st.length === cluster.ids('consensus').length && st.every(pred) ? st : null;
+      },
+      { last: () => JSON.stringify(live()) },
+    );
   }
 
   it('every replica compacts its log below what both storage nodes applied', async () => {
@@ -50,11 +49,7 @@ describe('raft log compaction end to end', () => {
 
   it('storage nodes take engine snapshots on their own every storage.snapshotIntervalMs', async () => {
     const dir = join(dataDir, 's1', 'engine', 'snapshots');
-    const deadline = Date.now() + 30_000;
-    while (!(existsSync(dir) && readdirSync(dir).some((n) => /^\d+$/.test(n)))) {
-      if (Date.now() > deadline) throw new Error(`no committed snapshot in ${dir} within 30 s`);
-      await new Promise((r) => setTimeout(r, 100)); // polling the data dir of a real process
-    }
+    await pollUntil(`a committed snapshot in ${dir}`, () => (existsSync(dir) && readdirSync(dir).some((n) => /^\d+$/.test(n)) ? true : null));
   });
 
   it('a replica added after compaction catches up through InstallSnapshot', async () => {

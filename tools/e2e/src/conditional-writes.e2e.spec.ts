@@ -1,12 +1,10 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
-import type { LocalCluster } from '@cairn/cluster';
-import type { Subjects } from '@cairn/messaging';
-import { Status, decodeReadReply, encodeReadRequest } from '@cairn/protocol';
+import { Status } from '@cairn/protocol';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
-import type { NatsConnection } from 'nats';
-import { runCli, startBusCluster, type BusCluster } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { runCli } from './fixtures';
 
 /**
  * SET NX / XX on real processes: the condition travels in the replicated command and every
@@ -14,29 +12,11 @@ import { runCli, startBusCluster, type BusCluster } from './fixtures';
  * wins, and every storage node (also one rebuilt from the Raft log) holds the winner's value.
  */
 describe('conditional writes end to end', () => {
-  let e2e: BusCluster;
-  let cluster: LocalCluster;
-  let cfg: BusCluster['cfg'];
-  let nc: NatsConnection;
-  let subjects: Subjects;
-
-  beforeAll(async () => {
-    e2e = await startBusCluster('e2e-conditional');
-    ({ cluster, cfg, nc, subjects } = e2e);
-  });
-
-  afterAll(() => e2e?.stop());
-
-  /** What storage node `node` holds for `key` once it has applied `minIndex` (asked directly over NATS). */
-  async function readAt(node: string, key: string, minIndex: number) {
-    const res = await nc.request(subjects.read(node), encodeReadRequest({ reads: [{ key: Buffer.from(key), minIndex }] }), { timeout: 10_000 });
-    const r = decodeReadReply(res.data).results[0];
-    return { status: r.status, revision: r.revision, value: Buffer.from(r.value).toString() };
-  }
+  const e2e = useBusCluster('e2e-conditional');
 
   it('many clients race SET NX on one key: exactly one wins, and every storage node returns its value, also after a rebuild from the log', async () => {
     const racers = 24;
-    const clients = await Promise.all(Array.from({ length: racers }, () => CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort })));
+    const clients = await Promise.all(Array.from({ length: racers }, () => CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort })));
     try {
       const results = await Promise.all(clients.map((c, i) => c.set('lock', `owner-${i}`, { ifAbsent: true })));
       const winners = results.flatMap((r, i) => (r.applied ? [{ i, revision: r.revision }] : []));
@@ -45,8 +25,8 @@ describe('conditional writes end to end', () => {
       // every loser's condition was evaluated after the winner's write, in log order
       for (const r of results) if (!r.applied) expect(r.revision).toBeGreaterThan(winner.revision);
       const last = Math.max(...results.map((r) => r.revision));
-      for (const node of cluster.ids('storage')) {
-        expect(await readAt(node, 'lock', last)).toEqual({ status: Status.Ok, revision: winner.revision, value: `owner-${winner.i}` });
+      for (const node of e2e.cluster.ids('storage')) {
+        expect(await e2e.readAt(node, 'lock', last)).toEqual({ status: Status.Ok, revision: winner.revision, value: `owner-${winner.i}` });
       }
       expect((await clients[0].get('lock'))?.value.toString()).toBe(`owner-${winner.i}`);
 
@@ -56,18 +36,18 @@ describe('conditional writes end to end', () => {
       expect(await clients[2].set('no-such-key', 'v', { ifPresent: true })).toMatchObject({ applied: false });
 
       // s1 loses its data and is rebuilt from the Raft log: it re-evaluates every condition in log order
-      await cluster.kill('s1', 'SIGKILL');
-      rmSync(join(cluster.config.dataDir, 's1'), { recursive: true, force: true });
-      await cluster.restart('s1');
-      expect(await readAt('s1', 'lock', xx.revision)).toEqual({ status: Status.Ok, revision: xx.revision, value: 'renewed' });
-      expect(await readAt('s1', 'no-such-key', xx.revision + 1)).toMatchObject({ status: Status.NotFound });
+      await e2e.cluster.kill('s1', 'SIGKILL');
+      rmSync(join(e2e.cluster.config.dataDir, 's1'), { recursive: true, force: true });
+      await e2e.cluster.restart('s1');
+      expect(await e2e.readAt('s1', 'lock', xx.revision)).toEqual({ status: Status.Ok, revision: xx.revision, value: 'renewed' });
+      expect(await e2e.readAt('s1', 'no-such-key', xx.revision + 1)).toMatchObject({ status: Status.NotFound });
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
   });
 
   it('the RESP, HTTP and CLI doors: SET NX/XX, SETNX, PUT ?if=, put --nx', async () => {
-    const r = await RespSocketClient.connect(cfg.respPort);
+    const r = await RespSocketClient.connect(e2e.cfg.respPort);
     expect(
       await r.send(
         Buffer.concat([
@@ -88,12 +68,12 @@ describe('conditional writes end to end', () => {
     ]);
     await r.send(encodeCommand(['QUIT']), 1);
 
-    const base = `http://127.0.0.1:${cfg.httpPort}/v1/kv`;
+    const base = `http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv`;
     expect((await fetch(`${base}/door?if=absent`, { method: 'PUT', body: 'http' })).status).toBe(412);
     expect((await fetch(`${base}/door?if=present`, { method: 'PUT', body: 'http' })).status).toBe(200);
     expect((await fetch(`${base}/door-http?if=absent`, { method: 'PUT', body: 'new' })).status).toBe(200);
 
-    const gw = ['--gateway', `127.0.0.1:${cfg.gatewayPort}`];
+    const gw = ['--gateway', `127.0.0.1:${e2e.cfg.gatewayPort}`];
     expect(await runCli([...gw, 'put', '--nx', 'door', 'cli'])).toMatchObject({ code: 6 });
     const ok = await runCli([...gw, 'put', '--xx', 'door', 'cli']);
     expect(ok.code).toBe(0);

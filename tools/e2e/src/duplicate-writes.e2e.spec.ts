@@ -1,22 +1,17 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
-import type { LocalCluster } from '@cairn/cluster';
-import type { Subjects } from '@cairn/messaging';
 import {
   ApplyOutcome,
   CommandOp,
   Status,
   decodeOutcomeReply,
   decodeProposeReply,
-  decodeReadReply,
   encodeOutcomeRequest,
   encodeProposeRequest,
-  encodeReadRequest,
   type Command,
 } from '@cairn/protocol';
-import type { NatsConnection } from 'nats';
-import { startBusCluster, type BusCluster } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 /**
  * Exactly-once application of a re-sent write (Raft thesis §6.3 client sessions) on real
@@ -25,35 +20,19 @@ import { startBusCluster, type BusCluster } from './fixtures';
  * rebuild from the Raft log; its duplicate's outcome is the original's.
  */
 describe('duplicate-safe writes end to end', () => {
-  let e2e: BusCluster;
-  let cluster: LocalCluster;
-  let cfg: BusCluster['cfg'];
-  let nc: NatsConnection;
-  let subjects: Subjects;
-
-  beforeAll(async () => {
-    e2e = await startBusCluster('e2e-duplicates');
-    ({ cluster, cfg, nc, subjects } = e2e);
-  });
-
-  afterAll(() => e2e?.stop());
+  const e2e = useBusCluster('e2e-duplicates');
 
   /** Proposes the exact bytes of `commands` to the leader (as a gateway re-sending after a lost reply would); the index of the first. */
   async function propose(payload: Uint8Array): Promise<number> {
     for (;;) {
-      const leader = await cluster.leaderId();
-      const r = decodeProposeReply((await nc.request(subjects.propose(leader), payload, { timeout: 10_000 })).data);
+      const leader = await e2e.cluster.leaderId();
+      const r = decodeProposeReply((await e2e.nc.request(e2e.subjects.propose(leader), payload, { timeout: 10_000 })).data);
       if (r.status === Status.Ok) return r.firstIndex;
       if (r.status !== Status.NotLeader) throw new Error(`proposal answered ${Status[r.status]}: ${r.message}`);
     }
   }
-  const readAt = async (node: string, key: string, minIndex: number) => {
-    const res = await nc.request(subjects.read(node), encodeReadRequest({ reads: [{ key: Buffer.from(key), minIndex }] }), { timeout: 10_000 });
-    const r = decodeReadReply(res.data).results[0];
-    return { status: r.status, revision: r.revision, value: Buffer.from(r.value).toString() };
-  };
   const outcomeAt = async (node: string, index: number, sessionId: bigint, seq: number) => {
-    const res = await nc.request(subjects.read(node), encodeOutcomeRequest({ queries: [{ index, session: { sessionId, seq } }] }), { timeout: 10_000 });
+    const res = await e2e.nc.request(e2e.subjects.read(node), encodeOutcomeRequest({ queries: [{ index, session: { sessionId, seq } }] }), { timeout: 10_000 });
     return decodeOutcomeReply(res.data).results[0];
   };
 
@@ -65,33 +44,33 @@ describe('duplicate-safe writes end to end', () => {
     const other = await propose(encodeProposeRequest({ commands: [theirs] }));
     const resent = await propose(minePayload); // the reply to `first` was "lost": the same bytes again
     expect(resent).toBeGreaterThan(other);
-    for (const node of cluster.ids('storage')) {
-      expect(await readAt(node, 'k', resent)).toEqual({ status: Status.Ok, revision: other, value: 'theirs' });
+    for (const node of e2e.cluster.ids('storage')) {
+      expect(await e2e.readAt(node, 'k', resent)).toEqual({ status: Status.Ok, revision: other, value: 'theirs' });
       expect(await outcomeAt(node, resent, mine.session!.sessionId, 1)).toEqual({ outcome: ApplyOutcome.Applied, revision: first });
     }
 
     // s1 restarts (SIGKILL, data kept): its session table comes back with its applied index
-    await cluster.kill('s1', 'SIGKILL');
-    await cluster.restart('s1');
+    await e2e.cluster.kill('s1', 'SIGKILL');
+    await e2e.cluster.restart('s1');
     expect(await outcomeAt('s1', resent, mine.session!.sessionId, 1)).toEqual({ outcome: ApplyOutcome.Applied, revision: first });
     const again = await propose(minePayload);
-    expect(await readAt('s1', 'k', again)).toEqual({ status: Status.Ok, revision: other, value: 'theirs' });
+    expect(await e2e.readAt('s1', 'k', again)).toEqual({ status: Status.Ok, revision: other, value: 'theirs' });
 
     // s2 is rebuilt from the Raft log: it makes the same decisions
-    await cluster.kill('s2', 'SIGKILL');
-    rmSync(join(cluster.config.dataDir, 's2'), { recursive: true, force: true });
-    await cluster.restart('s2');
-    expect(await readAt('s2', 'k', again)).toEqual({ status: Status.Ok, revision: other, value: 'theirs' });
+    await e2e.cluster.kill('s2', 'SIGKILL');
+    rmSync(join(e2e.cluster.config.dataDir, 's2'), { recursive: true, force: true });
+    await e2e.cluster.restart('s2');
+    expect(await e2e.readAt('s2', 'k', again)).toEqual({ status: Status.Ok, revision: other, value: 'theirs' });
     expect(await outcomeAt('s2', again, mine.session!.sessionId, 1)).toEqual({ outcome: ApplyOutcome.Applied, revision: first });
   });
 
   it('the gateway re-sends writes whose outcome a paused leader made unknown, and answers each with its true outcome', async () => {
-    const c = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort, requestTimeoutMs: 30_000 });
-    const leader = await cluster.leaderId();
+    const c = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort, requestTimeoutMs: 30_000 });
+    const leader = await e2e.cluster.leaderId();
     try {
       // Paused, the leader takes the proposals but never answers: every write's outcome is unknown
       // to the gateway until it re-sends them to the leader the others elect.
-      process.kill(cluster.pid(leader)!, 'SIGSTOP');
+      process.kill(e2e.cluster.pid(leader)!, 'SIGSTOP');
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => c.set(`load-${i % 10}`, `v${i}`)));
       // the last acknowledged write of each key is what every storage node holds
       const last = new Map<number, { i: number; revision: number }>();
@@ -99,14 +78,14 @@ describe('duplicate-safe writes end to end', () => {
         if ((last.get(i % 10)?.revision ?? 0) < r.revision) last.set(i % 10, { i, revision: r.revision });
       });
       const top = Math.max(...results.map((r) => r.revision));
-      for (const node of cluster.ids('storage')) {
-        for (const [k, w] of last) expect(await readAt(node, `load-${k}`, top)).toMatchObject({ status: Status.Ok, value: `v${w.i}`, revision: w.revision });
+      for (const node of e2e.cluster.ids('storage')) {
+        for (const [k, w] of last) expect(await e2e.readAt(node, `load-${k}`, top)).toMatchObject({ status: Status.Ok, value: `v${w.i}`, revision: w.revision });
       }
     } finally {
       await c.close();
-      await cluster.kill(leader, 'SIGKILL');
+      await e2e.cluster.kill(leader, 'SIGKILL');
     }
-    await cluster.kill('g1', 'SIGTERM'); // flushes its log
-    expect(readFileSync(cluster.logPath('g1'), 'utf8')).toMatch(/re-sent writes committed; asking storage for their outcome/);
+    await e2e.cluster.kill('g1', 'SIGTERM'); // flushes its log
+    expect(readFileSync(e2e.cluster.logPath('g1'), 'utf8')).toMatch(/re-sent writes committed; asking storage for their outcome/);
   });
 });

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { LocalCluster } from '@cairn/cluster';
 import { Subjects, connectNats } from '@cairn/messaging';
 import { freePort } from '@cairn/messaging/testing';
+import { decodeReadReply, encodeReadRequest, type Status } from '@cairn/protocol';
 import type { NatsConnection } from 'nats';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
@@ -56,6 +57,31 @@ export async function datasetSlice(dir: string, rows: number): Promise<string> {
   return out;
 }
 
+/** Writes `rows` rows of the data set into `dir` and imports them through `cairn import` on `gateway` (host:port); the TSV's path and the CLI's stderr. @throws when the import exits non-zero */
+export async function importRows(dir: string, gateway: string, rows: number): Promise<{ tsv: string; stderr: string }> {
+  const tsv = await datasetSlice(dir, rows);
+  const imported = await runCli(['--gateway', gateway, 'import', tsv]);
+  if (imported.code !== 0) throw new Error(`cairn import exited ${imported.code}: ${imported.stderr}`);
+  return { tsv, stderr: imported.stderr };
+}
+
+/**
+ * Polls real processes (their heartbeats, files, HTTP endpoints) every `everyMs` (default 100)
+ * until `check` returns a value other than null; rejects after `timeoutMs` (default 30,000) with
+ * `never <what>` and `last()`, or with what `check` threw. Waiting on what processes show, not
+ * a timed assertion.
+ */
+export async function pollUntil<T>(what: string, check: () => T | null | Promise<T | null>, o: { timeoutMs?: number; everyMs?: number; last?: () => string } = {}): Promise<T> {
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`never ${what} within ${timeoutMs} ms${o.last ? `; last: ${o.last()}` : ''}`);
+    await new Promise((r) => setTimeout(r, o.everyMs ?? 100));
+  }
+}
+
 export interface CliRun {
   code: number | null;
   stdout: string;
@@ -82,6 +108,8 @@ export interface BusCluster {
   cluster: LocalCluster;
   nc: NatsConnection;
   subjects: Subjects;
+  /** What storage node `node` holds for `key` once it has applied `minIndex` (a ReadRequest on `read.<node>`; value as UTF-8). */
+  readAt(node: string, key: string, minIndex: number): Promise<{ status: Status; revision: number; value: string }>;
   /** Closes the connection, then stops the cluster. */
   stop(): Promise<void>;
 }
@@ -91,11 +119,17 @@ export async function startBusCluster(name: string): Promise<BusCluster> {
   const cfg = await writeTestConfig();
   const cluster = await LocalCluster.start({ configPath: cfg.configPath });
   const nc = await connectNats({ servers: cluster.config.nats.servers, name });
+  const subjects = new Subjects(cluster.config.clusterName);
   return {
     cfg,
     cluster,
     nc,
-    subjects: new Subjects(cluster.config.clusterName),
+    subjects,
+    readAt: async (node, key, minIndex) => {
+      const res = await nc.request(subjects.read(node), encodeReadRequest({ reads: [{ key: Buffer.from(key), minIndex }] }), { timeout: 10_000 });
+      const r = decodeReadReply(res.data).results[0];
+      return { status: r.status, revision: r.revision, value: Buffer.from(r.value).toString() };
+    },
     stop: async () => {
       await nc.close();
       await cluster.stop();

@@ -1,6 +1,6 @@
 import { CairnClient } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
-import { writeTestConfig } from './fixtures';
+import { pollUntil, writeTestConfig } from './fixtures';
 
 /**
  * The gateway's HTTP door on real processes (docs/http.md): binary values round-trip through HTTP
@@ -17,13 +17,8 @@ describe('HTTP API end to end', () => {
     base = `http://127.0.0.1:${cfg.httpPort}`;
     client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort });
     // The HTTP listener opens right after the TCP one the launcher waits for: wait for readiness.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const status = await fetch(`${base}/readyz`).then((r) => r.status, () => 0);
-      if (status === 200) break;
-      if (Date.now() > deadline) throw new Error(`/readyz not 200 within 30 s (last ${status})`);
-      await new Promise((r) => setTimeout(r, 50)); // polling a real cluster coming up, not a timed assertion
-    }
+    let status = 0;
+    await pollUntil('/readyz 200', async () => ((status = await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200 ? true : null), { everyMs: 50, last: () => String(status) });
   });
 
   afterAll(async () => {

@@ -1,6 +1,5 @@
-import type { LocalCluster } from '@cairn/cluster';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
-import { startBusCluster, type BusCluster } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 /**
  * Atomic read-modify-write on real processes (issue 11): INCR evaluated by every storage node at
@@ -8,21 +7,12 @@ import { startBusCluster, type BusCluster } from './fixtures';
  * leader SIGKILL. Neither may lose or double an update.
  */
 describe('atomic counters and compare-and-swap end to end', () => {
-  let e2e: BusCluster;
-  let cluster: LocalCluster;
-  let cfg: BusCluster['cfg'];
-
-  beforeAll(async () => {
-    e2e = await startBusCluster('e2e-incr');
-    ({ cluster, cfg } = e2e);
-  });
-
-  afterAll(() => e2e?.stop());
+  const e2e = useBusCluster('e2e-incr');
 
   it('16 RESP clients x 200 INCR on one key: final value 3200, and every reply a distinct value of 1..3200', async () => {
     const clientsN = 16;
     const perClient = 200;
-    const clients = await Promise.all(Array.from({ length: clientsN }, () => RespSocketClient.connect(cfg.respPort)));
+    const clients = await Promise.all(Array.from({ length: clientsN }, () => RespSocketClient.connect(e2e.cfg.respPort)));
     try {
       const replies = await Promise.all(
         clients.map(async (c) => {
@@ -49,7 +39,7 @@ describe('atomic counters and compare-and-swap end to end', () => {
   it('8 HTTP clients do read-modify-write with if=revision:N retries on one key through a leader SIGKILL: the final count equals the acknowledged increments', async () => {
     const clientsN = 8;
     const perClient = 25;
-    const url = `http://127.0.0.1:${cfg.httpPort}/v1/kv/cas-counter`;
+    const url = `http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv/cas-counter`;
     // Every value a client read: another client can only CAS over a value after reading it, so a
     // write whose outcome was unknown (503) applied iff its tag is current or was ever read.
     const seen = new Set<string>();
@@ -91,8 +81,8 @@ describe('atomic counters and compare-and-swap end to end', () => {
         acknowledged++;
         if (acknowledged === 50 && !killing) {
           killing = (async () => {
-            killed = await cluster.leaderId();
-            await cluster.kill(killed, 'SIGKILL');
+            killed = await e2e.cluster.leaderId();
+            await e2e.cluster.kill(killed, 'SIGKILL');
           })();
         }
       }
@@ -106,7 +96,7 @@ describe('atomic counters and compare-and-swap end to end', () => {
     const final = await read();
     expect(final.n).toBe(clientsN * perClient);
     expect(acknowledged).toBe(clientsN * perClient);
-    await cluster.restart(killed!);
+    await e2e.cluster.restart(killed!);
 
     // a stale compare and a DELETE on the current revision
     const stale = await fetch(`${url}?if=revision:${final.revision - 1}`, { method: 'PUT', body: 'x' });

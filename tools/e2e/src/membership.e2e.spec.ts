@@ -1,5 +1,5 @@
 import { LocalCluster } from '@cairn/cluster';
-import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { importRows, pollUntil, runCli, writeTestConfig, type CliRun } from './fixtures';
 
 /**
  * Membership through the `cairn member` CLI on real processes (Raft thesis §4; docs/cli.md): a
@@ -19,10 +19,9 @@ describe('membership end to end (cairn member)', () => {
     cluster = await LocalCluster.start({ configPath: cfg.configPath });
     http = `127.0.0.1:${cfg.httpPort}`;
     gateway = `127.0.0.1:${cfg.gatewayPort}`;
-    rows = await datasetSlice(cfg.dir, 2000);
-    const imported = await runCli(['--gateway', gateway, 'import', rows]);
+    const imported = await importRows(cfg.dir, gateway, 2000);
     expect(imported.stderr).toBe('');
-    expect(imported.code).toBe(0);
+    rows = imported.tsv;
   });
 
   afterAll(async () => {
@@ -30,14 +29,14 @@ describe('membership end to end (cairn member)', () => {
   });
 
   /** `cairn member list --json`, polled until `pred` holds (the list comes from 100 ms heartbeats). */
-  async function membersUntil(pred: (c: { voters: string[]; learners: string[]; storage: string[] }) => boolean) {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await runCli(['member', 'list', '--json', '--http', http]);
+  function membersUntil(pred: (c: { voters: string[]; learners: string[]; storage: string[] }) => boolean) {
+    let r: CliRun | undefined;
+    const check = async () => {
+      r = await runCli(['member', 'list', '--json', '--http', http]);
       const c = r.code === 0 ? (JSON.parse(r.stdout) as { voters: string[]; learners: string[]; storage: string[] }) : null;
-      if (c && pred(c)) return c;
-      if (Date.now() > deadline) throw new Error(`member list never matched; last: ${r.code} ${r.stdout} ${r.stderr}`);
-    }
+      return c && pred(c) ? c : null;
+    };
+    return pollUntil('a member list that matched', check, { everyMs: 0, last: () => `${r?.code} ${r?.stdout} ${r?.stderr}` });
   }
 
   it('a storage node joins, is added, and serves every key after the original storage nodes stop', async () => {

@@ -1,7 +1,7 @@
 import { LocalCluster } from '@cairn/cluster';
 import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { importRows, pollUntil, runCli, writeTestConfig } from './fixtures';
 
 /**
  * A wiped storage node bootstraps from a peer storage node's snapshot plus the Raft log after it
@@ -27,25 +27,15 @@ describe('storage node bootstrap from a peer snapshot', () => {
     dataDir = json.dataDir;
     cluster = await LocalCluster.start({ configPath: cfg.configPath });
     gateway = `127.0.0.1:${cfg.gatewayPort}`;
-    rows = await datasetSlice(cfg.dir, ROWS);
-    const imported = await runCli(['--gateway', gateway, 'import', rows]);
-    expect(imported.code).toBe(0);
+    ({ tsv: rows } = await importRows(cfg.dir, gateway, ROWS));
   });
 
   afterAll(async () => {
     await cluster?.stop();
   });
 
-  /** Polls heartbeats (every 100 ms) of real processes until `check` returns a value. */
-  async function until<T>(what: string, check: () => T | null, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = check();
-      if (v !== null) return v;
-      if (Date.now() > deadline) throw new Error(`never ${what}: ${JSON.stringify(cluster.statuses())}`);
-      await new Promise((r) => setTimeout(r, 50)); // polling heartbeats / logs of real processes
-    }
-  }
+  /** Polls heartbeats / logs of real processes (every 50 ms) until `check` returns a value. */
+  const until = <T>(what: string, check: () => T | null, timeoutMs = 60_000): Promise<T> => pollUntil(what, check, { timeoutMs, everyMs: 50, last: () => JSON.stringify(cluster.statuses()) });
 
   const storage = (id: string) => cluster.statuses().storage.find((s) => s.id === id && s.ageMs < 1000) ?? null;
   const leaderCommit = () => Math.max(0, ...cluster.statuses().consensus.filter((s) => s.ageMs < 1000).map((s) => s.commitIndex));

@@ -1,0 +1,33 @@
+import { startBusCluster, type BusCluster } from './fixtures';
+
+/**
+ * The suite's BusCluster: started in `beforeAll`, stopped in `afterAll` (call at the top of a
+ * `describe`). Its fields are read inside tests; before the start they throw.
+ */
+export function useBusCluster(name: string): BusCluster {
+  let started: BusCluster | undefined;
+  beforeAll(async () => {
+    started = await startBusCluster(name);
+  });
+  afterAll(() => started?.stop());
+  const get = (): BusCluster => {
+    if (!started) throw new Error(`BusCluster ${name} is not started (read it inside a test)`);
+    return started;
+  };
+  return {
+    get cfg() {
+      return get().cfg;
+    },
+    get cluster() {
+      return get().cluster;
+    },
+    get nc() {
+      return get().nc;
+    },
+    get subjects() {
+      return get().subjects;
+    },
+    readAt: (node, key, minIndex) => get().readAt(node, key, minIndex),
+    stop: () => get().stop(),
+  };
+}
