@@ -1,0 +1,73 @@
+import { CommandOp, decodeU64Operand, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { LeaseLimitError, LeaseTable, type LeaseTableOptions } from './lease-table';
+
+const EMPTY = Buffer.alloc(0);
+const grant = (id: number, ttlMs: number): Command => ({ op: CommandOp.LeaseGrant, key: EMPTY, value: encodeLeaseGrant(id, ttlMs) });
+const revoke = (id: number): Command => ({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(id) });
+const setTtl = (key: string, expiresAtMs: number): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from('v'), meta: { leaseId: 0, expiresAtMs, keepTtl: false } });
+const opts: LeaseTableOptions = { leasesMax: 3, ttlKeysMax: 2, expiriesPerTickMax: 10, expiryRetryMs: 500 };
+const describeDue = (cs: Command[]) => cs.map((c) => `${c.op === CommandOp.LeaseRevoke ? 'revoke' : 'expire'}:${c.op === CommandOp.LeaseRevoke ? decodeU64Operand(c.value) : c.key.toString()}`);
+
+describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
+  it('a follower holds leases without deadlines and proposes nothing', () => {
+    const t = new LeaseTable(opts);
+    t.applyCommitted(grant(1, 1000), 0);
+    expect(t.timeToLive(1, 10_000)).toEqual({ ttlMs: 1000, remainingMs: null });
+    expect(t.keepAlive(1, 0)).toBeNull();
+    expect(t.due(1_000_000)).toEqual([]);
+  });
+
+  it('a new leader extends every live lease by its election timeout before expiring any (etcd Promote)', () => {
+    const t = new LeaseTable(opts);
+    t.applyCommitted(grant(1, 1000), 0);
+    t.promote(5000, 300);
+    expect(t.timeToLive(1, 5000)).toEqual({ ttlMs: 1000, remainingMs: 1300 });
+    expect(t.due(6299)).toEqual([]);
+    expect(describeDue(t.due(6300))).toEqual(['revoke:1']);
+  });
+
+  it('keep-alive renews to now + ttl; an expired lease is proposed once per retry interval and leaves with its committed revoke', () => {
+    const t = new LeaseTable(opts);
+    t.promote(0, 300);
+    t.applyCommitted(grant(7, 1000), 100);
+    expect(t.keepAlive(7, 900)).toBe(1000);
+    expect(t.due(1899)).toEqual([]);
+    expect(describeDue(t.due(1900))).toEqual(['revoke:7']);
+    expect(t.due(2000)).toEqual([]); // proposed at 1900: not again before 2400
+    expect(describeDue(t.due(2400))).toEqual(['revoke:7']);
+    t.applyCommitted(revoke(7), 2450);
+    expect(t.timeToLive(7, 2450)).toBeNull();
+    expect(t.keepAlive(7, 2450)).toBeNull();
+    expect(t.leaseCount).toBe(0);
+  });
+
+  it('key expiries: a later Set without TTL or a Delete clears one, KEEPTTL keeps it, ExpireKey of that expiry removes it', () => {
+    const t = new LeaseTable(opts);
+    t.promote(0, 300);
+    t.applyCommitted(setTtl('a', 1000), 0);
+    t.applyCommitted(setTtl('b', 1000), 0);
+    t.applyCommitted({ op: CommandOp.Set, key: Buffer.from('b'), value: Buffer.from('w'), meta: { leaseId: 0, expiresAtMs: 0, keepTtl: true } }, 0);
+    t.applyCommitted(setTtl('c', 1000), 0); // beyond ttlKeysMax (2): not tracked
+    expect(t.trackedKeyCount).toBe(2);
+    expect(describeDue(t.due(1000))).toEqual(['expire:a', 'expire:b']);
+    t.applyCommitted({ op: CommandOp.Set, key: Buffer.from('a'), value: Buffer.from('x') }, 1001);
+    t.applyCommitted({ op: CommandOp.ExpireKey, key: Buffer.from('b'), value: encodeU64Operand(999) }, 1001); // not b's expiry: stays
+    expect(t.trackedKeyCount).toBe(1);
+    t.applyCommitted({ op: CommandOp.ExpireKey, key: Buffer.from('b'), value: encodeU64Operand(1000) }, 1001);
+    t.applyCommitted({ op: CommandOp.Expire, key: Buffer.from('d'), value: encodeU64Operand(5000) }, 1001);
+    t.applyCommitted({ op: CommandOp.Delete, key: Buffer.from('d'), value: EMPTY }, 1001);
+    expect(t.trackedKeyCount).toBe(0);
+  });
+
+  it('bounds: grants past leasesMax are refused; one tick proposes at most expiriesPerTickMax', () => {
+    const t = new LeaseTable({ ...opts, expiriesPerTickMax: 2 });
+    t.promote(0, 1);
+    for (const id of [1, 2, 3]) t.applyCommitted(grant(id, 10), 0);
+    expect(() => t.checkGrant()).toThrow(LeaseLimitError);
+    expect(t.due(100)).toHaveLength(2);
+    expect(describeDue(t.due(100))).toEqual(['revoke:3']);
+    t.demote();
+    expect(t.timeToLive(1, 100)?.remainingMs).toBeNull();
+    expect(() => new LeaseTable({ ...opts, leasesMax: 0 })).toThrow(RangeError);
+  });
+});

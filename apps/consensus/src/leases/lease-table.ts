@@ -1,0 +1,176 @@
+import { CommandOp, decodeLeaseGrant, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
+
+/** Bounds of a LeaseTable (docs/leases.md "Leader lease table"). */
+export interface LeaseTableOptions {
+  /** Live leases at most; a grant beyond is refused before it is proposed (`canGrant`). */
+  leasesMax: number;
+  /** Key expiries tracked at most; a key beyond is not tracked here (it is still hidden from reads once expired: storage nodes check its expiry). */
+  ttlKeysMax: number;
+  /** Revoke/ExpireKey commands one `due` call returns at most (etcd bounds its revoke rate the same way). */
+  expiriesPerTickMax: number;
+  /** Wait before the same lease or key is proposed for expiry again (its earlier proposal may have been lost with a leadership change), ms. */
+  expiryRetryMs: number;
+}
+
+interface LeaseState {
+  ttlMs: number;
+  /** When the leader expires it (ms, leader's clock); null while this replica is not the leader. */
+  deadlineMs: number | null;
+  /** When this leader last proposed its revoke (0: never); retried after expiryRetryMs. */
+  proposedAtMs: number;
+}
+
+interface KeyExpiry {
+  expiresAtMs: number;
+  proposedAtMs: number;
+}
+
+/** A grant refused before it is proposed. */
+export class LeaseLimitError extends Error {
+  readonly code = 'LEASE_LIMIT';
+}
+
+/**
+ * The Raft leader's view of leases and key expiries (docs/leases.md): every replica keeps it from
+ * the committed commands in log order (`applyCommitted`), so whichever becomes leader has it, but
+ * only the leader holds deadlines and decides expiry; storage nodes never expire on their own
+ * clocks. On promotion every live lease gets `now + ttl + electionTimeout` (etcd's Promote with
+ * extend = election timeout), so a failover never expires a lease whose keep-alives were
+ * acknowledged in time by the old leader. A keep-alive sets `now + ttl` (etcd LeaseKeepAlive).
+ * An expired lease or key becomes a LeaseRevoke / ExpireKey command for the leader to propose;
+ * it is gone from this table only when that command commits. No clock is read here: times are
+ * parameters.
+ */
+export class LeaseTable {
+  private readonly leases = new Map<number, LeaseState>();
+  private readonly keys = new Map<string, KeyExpiry>();
+  private leader = false;
+
+  constructor(private readonly opts: LeaseTableOptions) {
+    for (const [name, v] of Object.entries(opts)) if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  }
+
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  get trackedKeyCount(): number {
+    return this.keys.size;
+  }
+
+  /** Folds one committed command in (log order). `nowMs`: the leader's clock, for a grant's first deadline. */
+  applyCommitted(c: Command, nowMs: number): void {
+    switch (c.op) {
+      case CommandOp.LeaseGrant: {
+        const g = decodeLeaseGrant(c.value);
+        // A grant of an existing lease is refused by every storage node alike: no change.
+        if (!this.leases.has(g.leaseId)) this.leases.set(g.leaseId, { ttlMs: g.ttlMs, deadlineMs: this.leader ? nowMs + g.ttlMs : null, proposedAtMs: 0 });
+        return;
+      }
+      case CommandOp.LeaseRevoke:
+        this.leases.delete(decodeU64Operand(c.value));
+        return;
+      case CommandOp.Set:
+        if (c.meta?.keepTtl) return;
+        this.setKeyExpiry(c.key, c.meta?.expiresAtMs ?? 0);
+        return;
+      case CommandOp.Delete:
+        this.setKeyExpiry(c.key, 0);
+        return;
+      case CommandOp.Expire:
+        this.setKeyExpiry(c.key, decodeU64Operand(c.value));
+        return;
+      case CommandOp.ExpireKey: {
+        const k = latin1(c.key);
+        if (this.keys.get(k)?.expiresAtMs === decodeU64Operand(c.value)) this.keys.delete(k);
+        return;
+      }
+      default:
+      // Incr keeps a key's expiry (Redis INCR); other ops do not touch leases or keys' expiries.
+    }
+  }
+
+  /** This replica became leader: every live lease's deadline is `now + ttl + electionTimeoutMs` (etcd Promote). */
+  promote(nowMs: number, electionTimeoutMs: number): void {
+    this.leader = true;
+    for (const l of this.leases.values()) {
+      l.deadlineMs = nowMs + l.ttlMs + electionTimeoutMs;
+      l.proposedAtMs = 0;
+    }
+    for (const k of this.keys.values()) k.proposedAtMs = 0;
+  }
+
+  /** This replica is no longer leader: no deadlines (etcd Demote). */
+  demote(): void {
+    this.leader = false;
+    for (const l of this.leases.values()) l.deadlineMs = null;
+  }
+
+  /** @throws LeaseLimitError when leasesMax leases are live (a grant is checked before it is proposed). */
+  checkGrant(): void {
+    if (this.leases.size >= this.opts.leasesMax) throw new LeaseLimitError(`${this.leases.size} leases are live (consensus.leasesMax = ${this.opts.leasesMax})`);
+  }
+
+  /** Leader only: renews `leaseId` to `now + ttl`; its TTL in ms, or null when it is not live (etcd: lease not found). */
+  keepAlive(leaseId: number, nowMs: number): number | null {
+    const l = this.leases.get(leaseId);
+    if (!l || !this.leader) return null;
+    l.deadlineMs = nowMs + l.ttlMs;
+    return l.ttlMs;
+  }
+
+  /** A lease's granted TTL and the ms left before the leader expires it (null remaining when this replica is not leader); null when it is not live. */
+  timeToLive(leaseId: number, nowMs: number): { ttlMs: number; remainingMs: number | null } | null {
+    const l = this.leases.get(leaseId);
+    if (!l) return null;
+    return { ttlMs: l.ttlMs, remainingMs: l.deadlineMs === null ? null : Math.max(0, l.deadlineMs - nowMs) };
+  }
+
+  /** Live lease ids, ascending. */
+  leaseIds(): number[] {
+    return [...this.leases.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Leader only: the commands that expire what is due at `nowMs` — a LeaseRevoke per lease past
+   * its deadline, an ExpireKey per key past its expiry — at most expiriesPerTickMax, none proposed
+   * again within expiryRetryMs. Empty on a follower.
+   */
+  due(nowMs: number): Command[] {
+    const out: Command[] = [];
+    if (!this.leader) return out;
+    const max = this.opts.expiriesPerTickMax;
+    const retryBefore = nowMs - this.opts.expiryRetryMs;
+    for (const [id, l] of this.leases) {
+      if (out.length >= max) return out;
+      if (l.deadlineMs === null || l.deadlineMs > nowMs || (l.proposedAtMs !== 0 && l.proposedAtMs > retryBefore)) continue;
+      l.proposedAtMs = nowMs;
+      out.push({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(id) });
+    }
+    for (const [k, e] of this.keys) {
+      if (out.length >= max) return out;
+      if (e.expiresAtMs > nowMs || (e.proposedAtMs !== 0 && e.proposedAtMs > retryBefore)) continue;
+      e.proposedAtMs = nowMs;
+      out.push({ op: CommandOp.ExpireKey, key: Buffer.from(k, 'latin1'), value: encodeU64Operand(e.expiresAtMs) });
+    }
+    return out;
+  }
+
+  private setKeyExpiry(key: Uint8Array, expiresAtMs: number): void {
+    const k = latin1(key);
+    if (expiresAtMs === 0) {
+      this.keys.delete(k);
+      return;
+    }
+    const e = this.keys.get(k);
+    if (e) {
+      e.expiresAtMs = expiresAtMs;
+      e.proposedAtMs = 0;
+    } else if (this.keys.size < this.opts.ttlKeysMax) {
+      this.keys.set(k, { expiresAtMs, proposedAtMs: 0 });
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
