@@ -429,13 +429,13 @@ export class GatewayConfig {
   pendingBytesMax: number = 64 * 1024 * 1024;
 
   /**
-   * Growth of the gateway's Buffer (ArrayBuffer) memory since its last garbage collection above which it
+   * Growth of the gateway's Buffer (ArrayBuffer) memory plus JS heap in use since its last garbage collection above which it
    * forces one, bytes; 0 turns it off. V8 collects by JS heap growth and lets dead Buffers wait (docs/reliability.md, "Hostile clients").
    */
   @IsInt() @Min(0) @Max(64 * 1024 * 1024 * 1024)
   bufferGarbageBytesMax: number = 64 * 1024 * 1024;
 
-  /** How often the gateway compares its Buffer memory with bufferGarbageBytesMax, ms. */
+  /** How often the gateway compares its Buffer memory plus JS heap with bufferGarbageBytesMax, ms. */
   @IsInt() @Min(10) @Max(60_000)
   bufferCheckIntervalMs: number = 200;
 

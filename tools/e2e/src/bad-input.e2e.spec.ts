@@ -362,7 +362,8 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
       try {
         await attack();
       } catch (e) {
-        rss.stop();
+        // The peak is reported (afterAll) even when the attack's own checks failed.
+        rssPeaks[what] = Math.max(rssPeaks[what] ?? 0, rss.stop());
         throw e;
       }
       await expectHealthy(what, rss, startRss);
@@ -417,9 +418,9 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
   });
 
   // Issue 9's acceptance: RSS under the bound while they write, and back near where it started once they close.
-  // Opt-in (CAIRN_BAD_INPUT_NEVER_READ=1): alone it passes (215 MB peak over 60 s), but inside the
-  // test command, with the other e2e suites sharing the 2 cores, the peak reached 535 MB
-  // (docs/reliability.md, "Hostile clients"): issue 9's open part.
+  // Opt-in (CAIRN_BAD_INPUT_NEVER_READ=1): with read flow control the peak stays near the bound, but
+  // on the loaded 2-core box it still passes 256 MB by up to ~30 MB beside other e2e suites, and RSS
+  // after close stays 70–110 MB above its start (docs/reliability.md, "Hostile clients"): issue 9's open part.
   const neverReadIt = process.env.CAIRN_BAD_INPUT_NEVER_READ === '1' ? it : it.skip;
   neverReadIt('clients that never read their replies (pipelined GETs of large values, MGET of 1 MiB values) on all doors', async () => {
     await rounds('never-read', async () => {
