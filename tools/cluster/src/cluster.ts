@@ -1,8 +1,8 @@
 import { loadClusterConfig, type ClusterConfig } from '@cairn/config';
 import { decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/protocol';
 import { busConnectOptions, natsSecurityOptions, natsServerAuthorization, Subjects } from '@cairn/messaging';
-import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '@cairn/messaging/testing';
-import { ensureBusCredentials } from './bus-credentials';
+import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
+import { ensureBusCredentials, ensureBusTls } from './bus-credentials';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
@@ -46,11 +46,12 @@ export interface LocalClusterOptions {
   /**
    * Default true: start a private nats-server on the port of `config.nats.servers[0]`. When the
    * config names `nats.credentials`, the launcher creates the missing seed files and the server
-   * admits those NKeys only, with each role's subject permissions (docs/security.md).
+   * admits those NKeys only, with each role's subject permissions; when it names `nats.tls.caFile`,
+   * the server speaks TLS only, with a certificate from a private CA the launcher makes when
+   * `caFile` is absent (`ensureBusTls`), verifying client certificates when `certFile` is set
+   * (docs/security.md "The internal bus").
    */
   startNats?: boolean;
-  /** TLS of the private nats-server (its certificate; `verify`: clients must present one). Absent: plain TCP. */
-  natsServerTls?: NatsServerOptions['tls'];
   /** Default `<dataDir>/logs`. One `<id>.log` per process (stdout+stderr appended), plus `nats-server.log`. */
   logDir?: string;
   /** Extra environment for the Cairn processes (merged over `process.env`). */
@@ -248,6 +249,7 @@ export class LocalCluster {
    * Starts nats-server (unless `startNats: false`), then every consensus replica, storage node and
    * gateway, and resolves when the cluster is ready (see `waitReady`).
    * @throws ConfigError on a bad config, NatsServerMissingError when nats-server is absent,
+   *   BusCredentialError, BusTlsFilesError or OpensslMissingError for the bus's seeds and TLS files,
    *   AppNotBuiltError, ProcessExitedError (with the log tail) or ReadyTimeoutError; everything
    *   already started is stopped before the error is thrown.
    */
@@ -273,7 +275,8 @@ export class LocalCluster {
       if (this.opts.startNats ?? true) {
         const creds = this.config.nats.credentials;
         const extraConfig = creds ? natsServerAuthorization(new Subjects(this.config.clusterName), ensureBusCredentials(creds)) : undefined;
-        this.nats = await startNatsServer({ port: natsPort(this.config.nats.servers[0]), dir: this.logDir, extraConfig, tls: this.opts.natsServerTls });
+        const tls = this.config.nats.tls ? ensureBusTls(this.config.nats.tls) : undefined;
+        this.nats = await startNatsServer({ port: natsPort(this.config.nats.servers[0]), dir: this.logDir, extraConfig, tls });
         if (this.stopping) throw new Error('cluster stopped during launch');
       }
       await this.connectStatus();

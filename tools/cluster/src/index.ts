@@ -18,5 +18,5 @@ export {
   type RestartInfo,
   type SupervisionOptions,
 } from './cluster';
-export { ensureBusCredentials } from './bus-credentials';
+export { BusTlsFilesError, ensureBusCredentials, ensureBusTls, LOCAL_BUS_CERT_DAYS } from './bus-credentials';
 export { LauncherArgsError, parseLauncherArgs, type LauncherArgs } from './args';

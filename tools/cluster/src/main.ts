@@ -8,7 +8,7 @@
  * 2 bad arguments or config.
  */
 import { ConfigError } from '@cairn/config';
-import { NatsServerMissingError } from '@cairn/messaging/testing';
+import { NatsServerMissingError, OpensslMissingError } from '@cairn/messaging/testing';
 import { join, relative } from 'node:path';
 import { LauncherArgsError, parseLauncherArgs } from './args';
 import { LocalCluster, REPO_ROOT } from './cluster';
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     await cluster.launch(args.readyTimeoutMs);
   } catch (e) {
     if (stopping) return; // Ctrl-C during start-up: shutdown() exits.
-    if (e instanceof NatsServerMissingError) process.stderr.write(`cairn-cluster: ${e.message}\n`);
+    if (e instanceof NatsServerMissingError || e instanceof OpensslMissingError) process.stderr.write(`cairn-cluster: ${e.message}\n`);
     else process.stderr.write(`cairn-cluster: start failed: ${(e as Error).message}\n`);
     process.exit(1);
   }
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   say(`Cairn cluster "${cfg.clusterName}" is ready.`);
   for (const g of cfg.gateway.gateways) say(`  gateway ${g.id} listening on ${g.host}:${g.port}`);
   say(`  consensus: ${cluster.ids('consensus').join(', ')} (leader ${leader}); storage: ${cluster.ids('storage').join(', ')}`);
-  say(`  nats: ${cfg.nats.servers.join(', ')}${args.startNats ? ' (private nats-server)' : ''}`);
+  say(`  nats: ${cfg.nats.servers.join(', ')}${args.startNats ? ' (private nats-server)' : ''}${cfg.nats.tls ? ', TLS' : ''}${cfg.nats.credentials ? ', per-role credentials' : ''}`);
   say(`  process logs: ${cluster.logDir}/<id>.log`);
   say('');
   say('Try (in another terminal):');

@@ -3,37 +3,34 @@ import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { BUS_ROLES, busConnectOptions, connectNats, natsSecurityOptions, Subjects, type BusRole } from '@cairn/messaging';
-import { makeTestPki, nextPermissionViolation as nextViolation, opensslAvailable, type TestPki } from '@cairn/messaging/testing';
+import { nextPermissionViolation as nextViolation, opensslAvailable } from '@cairn/messaging/testing';
 import { connect, type NatsConnection } from 'nats';
 import { writeTestConfig } from './fixtures';
 
 /*
  * The internal bus with credentials and TLS (docs/security.md "The internal bus"): every process
- * connects with its role's NKey over TLS with a client certificate (the launcher generates the
- * seeds); the cluster serves writes, reads, a membership request and a snapshot pull (the
+ * connects with its role's NKey over TLS with a client certificate (the launcher makes the seeds,
+ * a private CA and the certificates, as for `npm start`); the cluster serves writes, reads, a membership request and a snapshot pull (the
  * gateway's `admin` connection); outside clients without a credential, without TLS, or with the
  * gateway's credential trying what the gateway may not, are refused by nats-server.
  */
 const haveOpenssl = opensslAvailable();
-if (!haveOpenssl) process.stderr.write('nats-auth e2e skipped: openssl is not on PATH (the test CA is made with it)\n');
+if (!haveOpenssl) process.stderr.write('nats-auth e2e skipped: openssl is not on PATH (the launcher makes the bus CA with it)\n');
 const describeAuth = haveOpenssl ? describe : describe.skip;
 
 describeAuth('NATS bus with per-role credentials and TLS (e2e)', () => {
   let cfg: Awaited<ReturnType<typeof writeTestConfig>>;
   let cluster: LocalCluster;
-  let pki: TestPki;
   const conns: NatsConnection[] = [];
 
   beforeAll(async () => {
     cfg = await writeTestConfig();
-    pki = makeTestPki(cfg.dir);
-    const server = pki.issue('nats', 'server');
-    const client = pki.issue('cairn-bus', 'client');
+    // As cairn.config.json (npm start): the launcher makes the seeds, the CA and the certificates.
     const config = JSON.parse(readFileSync(cfg.configPath, 'utf8'));
-    config.nats.credentials = Object.fromEntries(BUS_ROLES.map((r) => [r, { seedFile: `keys/${r}.nk` }]));
-    config.nats.tls = { caFile: pki.caFile, certFile: client.certFile, keyFile: client.keyFile };
+    config.nats.credentials = Object.fromEntries(BUS_ROLES.map((r) => [r, { seedFile: `bus/${r}.nk` }]));
+    config.nats.tls = { caFile: 'bus/ca.crt', certFile: 'bus/client.crt', keyFile: 'bus/client.key' };
     writeFileSync(cfg.configPath, JSON.stringify(config));
-    cluster = await LocalCluster.start({ configPath: cfg.configPath, natsServerTls: { certFile: server.certFile, keyFile: server.keyFile, caFile: pki.caFile, verify: true } });
+    cluster = await LocalCluster.start({ configPath: cfg.configPath });
   });
   afterAll(async () => {
     for (const nc of conns) await nc.close().catch(() => undefined);
@@ -46,8 +43,10 @@ describeAuth('NATS bus with per-role credentials and TLS (e2e)', () => {
     return nc;
   };
 
-  it('generated one seed file per role, mode 0600', () => {
-    for (const r of BUS_ROLES) expect(statSync(join(cfg.dir, 'keys', `${r}.nk`)).mode & 0o777).toBe(0o600);
+  it('made one seed file per role and the TLS keys, mode 0600, and kept no CA key', () => {
+    const bus = join(cfg.dir, 'bus');
+    for (const f of [...BUS_ROLES.map((r) => `${r}.nk`), 'client.key', 'nats-server.key']) expect([f, statSync(join(bus, f)).mode & 0o777]).toEqual([f, 0o600]);
+    expect(readdirSync(bus).sort()).toEqual([...BUS_ROLES.map((r) => `${r}.nk`), 'ca.crt', 'client.crt', 'client.key', 'nats-server.crt', 'nats-server.key'].sort());
   });
 
   it('serves writes, reads, a membership request and a snapshot pull', async () => {

@@ -45,16 +45,16 @@ export function opensslAvailable(): boolean {
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /**
- * Makes a private CA in `dir` with the `openssl` CLI (OpenSSL 1.1.1 or 3.x): `ca.crt`, `ca.key`.
- * For tests and local clusters only: keys are unencrypted files.
+ * Makes a private CA in `dir` with the `openssl` CLI (OpenSSL 1.1.1 or 3.x): `<caName>.crt`, `<caName>.key`;
+ * it and what it issues are valid `days` days. For tests and local clusters only: keys are unencrypted files.
  * @throws OpensslMissingError when openssl is not installed.
  */
-export function makeTestPki(dir: string, caName = 'cairn-test-ca'): TestPki {
+export function makeTestPki(dir: string, caName = 'cairn-test-ca', days = 1): TestPki {
   if (!opensslAvailable()) throw new OpensslMissingError();
   const caFile = join(dir, `${caName}.crt`);
   const caKey = join(dir, `${caName}.key`);
   const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  run(['req', '-x509', ...EC_KEY, '-keyout', caKey, '-out', caFile, '-days', '1', '-subj', `/CN=${caName}`]);
+  run(['req', '-x509', ...EC_KEY, '-keyout', caKey, '-out', caFile, '-days', String(days), '-subj', `/CN=${caName}`]);
   let serial = 1;
   return {
     dir,
@@ -68,7 +68,7 @@ export function makeTestPki(dir: string, caName = 'cairn-test-ca'): TestPki {
       const san = usage === 'server' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' : '';
       writeFileSync(ext, `${san}extendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}\nbasicConstraints=CA:FALSE\n`);
       run(['req', ...EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${name}`]);
-      run(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-set_serial', String(Date.now() * 1000 + serial++), '-days', '1', '-extfile', ext, '-out', certFile]);
+      run(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-set_serial', String(Date.now() * 1000 + serial++), '-days', String(days), '-extfile', ext, '-out', certFile]);
       return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
     },
   };
