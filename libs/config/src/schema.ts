@@ -374,6 +374,18 @@ export class StorageConfig {
   /** Wait before a failed bootstrap (peer died, checksum error) starts again with another peer, ms (doubles per failure, up to 10×). */
   @IsInt() @Min(10) @Max(60_000)
   snapshotRetryBackoffMs: number = 500;
+
+  /** Watch event history (docs/watch.md): revisions kept; a watch from an older one gets COMPACTED. */
+  @IsInt() @Min(1) @Max(1_000_000_000)
+  watchHistoryRevisionsMax: number = 1_000_000;
+
+  /** Watch event history: events applied longer ago than this are dropped, ms. */
+  @IsInt() @Min(1000) @Max(30 * 86_400_000)
+  watchHistoryMs: number = 3_600_000;
+
+  /** Watch event history: bytes of events kept on disk (the newest batch always). */
+  @IsInt() @Min(1024 * 1024) @Max(1024 * 1024 * 1024 * 1024)
+  watchHistoryBytesMax: number = 256 * 1024 * 1024;
 }
 
 export class GatewayConfig {
@@ -490,6 +502,26 @@ export class GatewayConfig {
   /** On shutdown, time allowed for in-flight requests to finish, ms. */
   @IsInt() @Min(0) @Max(600_000)
   drainTimeoutMs: number = 5_000;
+
+  /** Watches open on one connection (TLV, RESP subscriptions, one per SSE request); one more is refused (docs/watch.md). */
+  @IsInt() @Min(1) @Max(1_000_000)
+  watchesPerConnectionMax: number = 1024;
+
+  /** Watches open on the gateway across every door; one more is refused UNAVAILABLE. */
+  @IsInt() @Min(1) @Max(10_000_000)
+  watchersMax: number = 100_000;
+
+  /** Bytes of events queued for one watch whose connection does not take them; beyond, the watch is cancelled SLOW (the first event always fits). */
+  @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
+  watchQueueBytesMax: number = 4 * 1024 * 1024;
+
+  /** Events queued for one watch whose connection does not take them; beyond, the watch is cancelled SLOW. */
+  @IsInt() @Min(1) @Max(10_000_000)
+  watchQueueEventsMax: number = 10_000;
+
+  /** A watch that got no frame for this long gets a progress notification (the revision it has seen up to), ms. */
+  @IsInt() @Min(100) @Max(3_600_000)
+  watchProgressIntervalMs: number = 10_000;
 }
 
 /**

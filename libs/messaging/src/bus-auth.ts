@@ -36,13 +36,13 @@ export function busPermissions(s: Subjects): Record<BusRole, BusPermissions> {
       allowResponses: true,
     },
     storage: {
-      publish: [s.storageStatus(), s.fetch('*'), s.snapshot('*')],
+      publish: [s.storageStatus(), s.fetch('*'), s.snapshot('*'), s.watch('*')],
       subscribe: [s.ship(), s.read('*'), s.snapshot('*'), s.storageStatus(), `${s.inboxPrefix('storage')}.>`],
       allowResponses: true,
     },
     gateway: {
       publish: [s.propose('*'), s.readIndex('*'), s.read('*')],
-      subscribe: [...statusBoth, `${s.inboxPrefix('gateway')}.>`],
+      subscribe: [...statusBoth, s.watch('*'), `${s.inboxPrefix('gateway')}.>`],
       allowResponses: false,
     },
     admin: {

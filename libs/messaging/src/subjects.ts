@@ -13,6 +13,7 @@
  * | `member.<replica>`               | request/reply | JSON MemberRequest → MemberReply (membership) |
  * | `snapshot.<node>`                | request/reply | SnapshotBegin/ChunkRequest → …Reply (storage-node bootstrap) |
  * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
+ * | `watch.<node>`                   | publish       | WatchEvents (applied events, node → gateways; docs/watch.md) |
  * | `_INBOX.cairn.<cluster>.<role>.…`| reply         | the replies to a role's requests (not prefixed) |
  */
 export class Subjects {
@@ -44,6 +45,10 @@ export class Subjects {
   /** A storage node's snapshot transfers to peers (libs/protocol snapshot-messages.ts). */
   snapshot(nodeId: string): string {
     return `${this.prefix}.snapshot.${nodeId}`;
+  }
+  /** A storage node's applied watch events (libs/protocol watch.ts WatchEvents). */
+  watch(nodeId: string): string {
+    return `${this.prefix}.watch.${nodeId}`;
   }
   consensusStatus(): string {
     return `${this.prefix}.status.consensus`;

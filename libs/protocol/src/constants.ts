@@ -25,6 +25,10 @@ export enum Opcode {
   Range = 0x05,
   /** Cluster status; the payload is UTF-8 JSON. No key, no value. */
   Status = 0x10,
+  /** Create a watch (docs/watch.md). Key = the key, range start or prefix, 0..keyBytesMax; value = a watch spec (`encodeWatchSpec`). OK answer: revision = the watch's starting point; then server-streamed frames with response flag WATCH and this request id. */
+  Watch = 0x30,
+  /** Cancel a watch of this connection. No key; value = `u32 watchId` (`encodeWatchCancel`). OK, or NOT_FOUND when no such watch is open. */
+  WatchCancel = 0x31,
 }
 
 export enum Status {
@@ -63,6 +67,8 @@ export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | 
 export const ResponseFlags = {
   /** The payload starts with `u64 createRevision | u64 version` (GET with the META request flag; `decodeGetMeta`). */
   Meta: 0x01,
+  /** A server-streamed watch frame (docs/watch.md): requestId = the watch id, payload = `u8 kind | …` (`decodeWatchFrame`); never the answer to a request. */
+  Watch: 0x02,
 } as const;
 /** The condition bits: at most one, and only on SET. */
 export const REQUEST_FLAGS_CONDITION = RequestFlags.IfAbsent | RequestFlags.IfPresent;
@@ -129,7 +135,7 @@ export class ProtocolError extends Error {
   }
 }
 
-const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Status]: 'STATUS' };
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Status]: 'STATUS', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
 const STATUS_NAMES: Record<Status, string> = {
   [Status.Ok]: 'OK',
   [Status.NotFound]: 'NOT_FOUND',

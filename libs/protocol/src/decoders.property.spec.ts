@@ -38,6 +38,18 @@ import {
   decodeRequestHeader,
   decodeResponseHeader,
   decodeShipBatch,
+  decodeWatchCancel,
+  decodeWatchEvents,
+  decodeWatchFrame,
+  decodeWatchHistoryReply,
+  decodeWatchHistoryRequest,
+  decodeWatchSpec,
+  encodeWatchCancel,
+  encodeWatchEvents,
+  encodeWatchEventsFrame,
+  encodeWatchHistoryReply,
+  encodeWatchHistoryRequest,
+  encodeWatchSpec,
   decodeSnapshotBeginReply,
   decodeSnapshotBeginRequest,
   decodeSnapshotChunkReply,
@@ -130,6 +142,8 @@ const authState = fc
     roles: fc.uniqueArray(fc.record({ name: authName, permissions: fc.array(rolePermission, { maxLength: 3 }) }), { maxLength: 3, selector: (r) => r.name }),
   })
   .map((x): AuthState => ({ enabled: x.enabled, users: new Map(x.users.map((u) => [u.name, u])), roles: new Map(x.roles.map((r) => [r.name, r])) }));
+const watchEvent = fc.record({ type: fc.constantFrom(0, 1), key: bytes(), value: bytes(), modRevision: u64, createRevision: u64, version: u64, prevValue: fc.option(bytes(), { nil: null }) });
+const watchEvents = fc.array(watchEvent, { maxLength: 3 });
 const raftMessage = fc.record({
   type: fc.nat({ max: 255 }),
   from: str,
@@ -202,6 +216,20 @@ const cases: Case[] = [
   { name: 'decodeAuthState', valid: authState.map(encodeAuthState), decode: decodeAuthState },
   { name: 'decodeUserPutValue', valid: fc.record({ passwordHash: fc.option(fc.constant('scrypt$16384$8$1$c2FsdA$aGFzaA'), { nil: undefined }), rolesChange: fc.constantFrom(RolesChange.None, RolesChange.Replace, RolesChange.Add, RolesChange.Remove), roles: fc.array(authName, { maxLength: 3 }) }).map(encodeUserPutValue), decode: decodeUserPutValue },
   { name: 'decodeRolePutValue', valid: fc.record({ change: fc.constantFrom(PermissionsChange.Replace, PermissionsChange.Grant, PermissionsChange.Revoke), permissions: fc.array(rolePermission, { maxLength: 3 }) }).map(encodeRolePutValue), decode: decodeRolePutValue },
+  { name: 'decodeWatchEvents', valid: fc.record({ nodeId: str, prevRevision: u64, more: u32, events: watchEvents }).map((m) => encodeWatchEvents({ ...m, lastRevision: Math.min(Number.MAX_SAFE_INTEGER, m.prevRevision + m.more) })), decode: decodeWatchEvents },
+  {
+    name: 'decodeWatchHistoryRequest',
+    valid: fc.record({ fromRevision: fc.integer({ min: 1, max: 2 ** 40 }), toRevision: u64, start: bytes(), end: fc.option(bytes(), { nil: null }), bytesMax: u32, eventsMax: fc.integer({ min: 1, max: 2 ** 31 }) }).map(encodeWatchHistoryRequest),
+    decode: decodeWatchHistoryRequest,
+  },
+  {
+    name: 'decodeWatchHistoryReply',
+    valid: fc.record({ result: fc.constantFrom(0, 1, 2), oldestRevision: u64, lastRevision: u64, nextRevision: u64, message: str, events: watchEvents }).map(encodeWatchHistoryReply),
+    decode: decodeWatchHistoryReply,
+  },
+  { name: 'decodeWatchSpec', valid: fc.record({ options: fc.constantFrom(0, 2), startRevision: u64, end: bytes() }).map(encodeWatchSpec), decode: decodeWatchSpec },
+  { name: 'decodeWatchFrame', valid: watchEvents.map(encodeWatchEventsFrame), decode: decodeWatchFrame },
+  { name: 'decodeWatchCancel', valid: u32.map(encodeWatchCancel), decode: decodeWatchCancel },
   { name: 'peekMessageType', valid: bytes().map((b) => Buffer.concat([Buffer.from([1, 1]), b])), decode: peekMessageType, fixedBytes: 2 },
   { name: 'decodeRequestHeader', valid: fc.record({ opcode: fc.nat({ max: 255 }), requestId: u32, key: bytes(), value: bytes() }).map(encodeRequest), decode: (b) => decodeRequestHeader(b), fixedBytes: REQUEST_HEADER_BYTES },
   { name: 'decodeResponseHeader', valid: fc.record({ status, flags: fc.constant(0), requestId: u32, revision: u64, payload: bytes() }).map(encodeResponse), decode: (b) => decodeResponseHeader(b), fixedBytes: RESPONSE_HEADER_BYTES },

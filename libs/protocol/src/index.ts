@@ -27,3 +27,4 @@ export {
 } from './membership';
 export * from './kv-meta';
 export * from './range';
+export * from './watch';

@@ -13,6 +13,8 @@ import {
   emptyAuthState,
   encodeAuthState,
   isAuthOp,
+  WatchEventType,
+  type WatchEvent,
   type Command,
   type WireEntry,
 } from '@cairn/protocol';
@@ -39,16 +41,20 @@ export interface CommandApplierOptions {
   sessions?: SessionTable;
 }
 
-/** One batch turned into engine entries, plus its session writes for the session journal. */
+/** One batch turned into engine entries, plus its session writes for the session journal and its watch events. */
 export interface AppliedBatch {
   engine: EngineEntry[];
   sessionRecords: SessionRecord[];
+  /** One per key mutation, in order (`watchEventOf`; docs/watch.md "Event source"). */
+  events: WatchEvent[];
 }
 
-/** A key's value and mod revision as the applier sees it. */
+/** A key's value and mod revision as the applier sees it; create revision and version when known (the engine's keydir has them). */
 export interface KeyState {
   value: Uint8Array;
   revision: number;
+  createRevision?: number;
+  version?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -95,12 +101,21 @@ export class CommandApplier {
     };
     const out: EngineEntry[] = new Array(entries.length);
     const sessionRecords: SessionRecord[] = [];
+    const events: WatchEvent[] = [];
     for (let i = 0; i < entries.length; i++) {
       const ee = this.toEngineEntry(entries[i], get, sessionRecords);
-      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set ? { value: ee.value, revision: ee.index } : null);
+      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) {
+        // THE watch hook: every key mutation reaches the engine as a Set or Delete engine entry,
+        // so deriving events here covers every path (SET/DEL, INCR, and any later op that emits
+        // engine entries: txn ops, lease revokes). New ops need no watch code of their own.
+        // The empty key holds the auth state (AUTH_STATE_KEY): not a client key, so no event.
+        const ev = ee.key.length === 0 ? null : watchEventOf(ee, get(ee.key));
+        if (ev) events.push(ev);
+        batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set ? { value: ee.value, revision: ee.index, createRevision: ev?.createRevision, version: ev?.version } : null);
+      }
       out[i] = ee;
     }
-    return { engine: out, sessionRecords };
+    return { engine: out, sessionRecords, events };
   }
 
   /**
@@ -230,6 +245,20 @@ function conditionHolds(c: Command, modRevision: (key: Uint8Array) => number): b
     case CommandCondition.IfRevision:
       return modRevision(c.key) === c.revision;
   }
+}
+
+/**
+ * The watch event of one engine mutation given the key's state right before it (etcd mvcc: a put
+ * keeps the create revision and adds 1 to the version of a live key, creates it at this revision
+ * with version 1 otherwise; a delete of a missing key is no event). Null for a no-op delete.
+ */
+export function watchEventOf(ee: EngineEntry, prior: KeyState | null): WatchEvent | null {
+  const prevValue = prior ? prior.value : null;
+  if (ee.op === EngineOp.Delete) {
+    return prior ? { type: WatchEventType.Delete, key: ee.key, value: EMPTY, modRevision: ee.index, createRevision: 0, version: 0, prevValue } : null;
+  }
+  const live = prior && prior.createRevision !== undefined && prior.version !== undefined ? { createRevision: prior.createRevision, version: prior.version + 1 } : { createRevision: ee.index, version: 1 };
+  return { type: WatchEventType.Put, key: ee.key, value: ee.value, modRevision: ee.index, ...live, prevValue };
 }
 
 function write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array): EngineEntry {

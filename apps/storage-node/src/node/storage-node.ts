@@ -27,6 +27,7 @@ import {
   encodeStatus,
   STATUS_INTERVAL_MS,
   type StorageStatus,
+  WATCH_HISTORY_REQUEST_TYPE,
 } from '@cairn/protocol';
 import { payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
@@ -39,6 +40,8 @@ import { CommandApplier } from './command-applier';
 import { SessionStore } from './session-store';
 import { SnapshotServer, type NodeSnapshot } from './snapshot-server';
 import { BootstrapLoop, BootstrapStoppedError, fetchSnapshot, type FetchedSnapshot, type PeerInfo } from './snapshot-bootstrap';
+import { WatchHistory, watchHistoryDir } from './watch-history';
+import { WatchSource } from './watch-source';
 
 /** Entries handed to the engine per apply call (one group-committed fsync each). */
 const APPLY_BATCH_ENTRIES_MAX = 4096;
@@ -116,6 +119,9 @@ export class StorageNode {
   private queue: WireEntry[] = [];
   private applier!: CommandApplier;
   private sessions!: SessionStore;
+  /** Watch event history (docs/watch.md); open with the engine. */
+  private history!: WatchHistory;
+  private watchSource!: WatchSource;
   private applying = false;
   private fetching = false;
   private fetchTarget = 0;
@@ -149,6 +155,7 @@ export class StorageNode {
   async start(): Promise<void> {
     const { config, bus, subjects, id, log } = this.opts;
     const { clock } = this.opts.world;
+    this.watchSource = new WatchSource(id, () => payloadBytesMax(bus));
     await this.openStores();
     this.snapshotServer = new SnapshotServer({
       unavailable: () => (this.bootstrapping ? 'bootstrapping from a peer snapshot itself' : this.stopped || !this.storesOpen ? 'stopping' : null),
@@ -214,6 +221,13 @@ export class StorageNode {
       onWarning: (msg) => log.warn(msg),
       disk: this.opts.disk,
     });
+    this.history = await WatchHistory.open({
+      dir: watchHistoryDir(dataDir),
+      limits: { revisionsMax: config.watchHistoryRevisionsMax, historyMs: config.watchHistoryMs, bytesMax: config.watchHistoryBytesMax },
+      fsyncPolicy: config.fsyncPolicy,
+      appliedIndex: this.engine.appliedIndex(),
+      disk: this.opts.disk,
+    });
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
       get: (key) => this.engine.get(key),
@@ -246,6 +260,7 @@ export class StorageNode {
       this.storesOpen = false;
       await this.engine.close();
       await this.sessions.close();
+      await this.history.close();
     }
   }
 
@@ -337,9 +352,21 @@ export class StorageNode {
         await this.sessions.append(batch.sessionRecords);
         const last = wire[wire.length - 1];
         this.lastTerm = { index: last.index, term: last.term };
+        // The batch's watch events go to the history log in parallel with the engine's write.
+        // Chains to the history's last revision; a jump (a peer snapshot was installed) is
+        // published as one, so gateways see the gap and ask the history (COMPACTED there).
+        const prevRevision = Math.max(this.history.lastRevision(), wire[0].index - 1);
+        // A failed history write is as fatal as the engine's (caught below), whichever fails first.
+        const historyFailed = this.history.append(wire[0].index, last.index, batch.events, this.opts.world.clock.nowMs()).then(
+          () => null,
+          (e: unknown) => e,
+        );
         const applied = await this.engine.apply(batch.engine);
+        const historyError = await historyFailed;
+        if (historyError) throw historyError;
         for (const ee of batch.engine) if (ee.op === EngineOp.Set && ee.key.length === 0) this.authRevision = ee.index;
         await this.sessions.maybeCompact(applied);
+        this.publishWatchEvents(prevRevision, last.index, batch.events);
         this.opts.onApplied?.(wire);
         this.waiters.notify(applied);
       } catch (e) {
@@ -426,6 +453,7 @@ export class StorageNode {
     // The outcome query shares the read subject (same routing, same wait for the applied index).
     if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
     if ((peekMessageType(data) as number) === RANGE_REQUEST_TYPE) return this.onRange(data);
+    if ((peekMessageType(data) as number) === WATCH_HISTORY_REQUEST_TYPE) return this.watchSource.history(data, this.bootstrapping || !this.storesOpen ? null : this.history, (e) => this.opts.log.error({ err: e }, 'watch history read failed'));
     const req = decodeReadRequest(data);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
     await this.awaitApplied(minIndex);
@@ -479,8 +507,17 @@ export class StorageNode {
     return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 
+  /** Publishes an applied batch's watch events (WatchEvents messages chained by revision; docs/watch.md "Delivery"). */
+  private publishWatchEvents(prevRevision: number, lastRevision: number, events: Parameters<WatchHistory['append']>[2]): void {
+    if (lastRevision <= prevRevision) return; // entries applied again after a restart: published before
+    const subject = this.opts.subjects.watch(this.opts.id);
+    const fresh = events.length > 0 && events[0].modRevision <= prevRevision ? events.filter((e) => e.modRevision > prevRevision) : events;
+    for (const m of this.watchSource.encode(prevRevision, lastRevision, fresh)) publishSafe(this.opts.bus, subject, m, this.opts.log);
+  }
+
   private publishStatus(): void {
     if (this.stopped) return;
+    if (this.storesOpen && !this.bootstrapping) this.history.trim(this.opts.world.clock.nowMs());
     publishSafe(this.opts.bus, this.opts.subjects.storageStatus(), encodeStatus(this.status()), this.opts.log);
     // Safety net: a fetch that gave up (no leader at the time) is retried on the status tick.
     if (this.knownCommitIndex >= this.nextIndex) this.backfill();
@@ -594,6 +631,7 @@ export class StorageNode {
     try {
       await this.engine.close();
       await this.sessions.close();
+      await this.history.close();
       await f.installer.finish();
     } finally {
       // Reopen whatever is on disk: the snapshot (committed) or, before the commit point, the old store.
@@ -622,6 +660,7 @@ export class StorageNode {
       this.storesOpen = false;
       await this.engine.close();
       await this.sessions.close();
+      await this.history.close();
     }
   }
 
