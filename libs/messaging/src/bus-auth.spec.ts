@@ -20,6 +20,18 @@ describe('bus permissions (docs/security.md "The internal bus")', () => {
     for (const r of BUS_ROLES) expect(p[r].subscribe.filter((x) => x.startsWith('_INBOX'))).toEqual(r === 'consensus' ? [] : [`_INBOX.cairn.t.${r}.>`]);
   });
 
+  it('gives every subject of Subjects a publishing and a subscribing role (a new subject needs its row in the table)', () => {
+    const p = Object.values(busPermissions(s));
+    const published = new Set(p.flatMap((r) => r.publish));
+    const subscribed = new Set(p.flatMap((r) => r.subscribe));
+    const names = Object.getOwnPropertyNames(Subjects.prototype).filter((n) => n !== 'constructor' && n !== 'inboxPrefix');
+    expect(names.length).toBeGreaterThan(8);
+    for (const n of names) {
+      const subject = (s as unknown as Record<string, (id: string) => string>)[n]('*');
+      expect([n, subject, published.has(subject), subscribed.has(subject)]).toEqual([n, subject, true, true]);
+    }
+  });
+
   it('reads seed files and rejects what is not an NKey user seed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-nkey-'));
     const u = createNkeyUser();

@@ -15,6 +15,9 @@
  * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
  * | `watch.<node>`                   | publish       | WatchEvents (applied events, node → gateways; docs/watch.md) |
  * | `_INBOX.cairn.<cluster>.<role>.…`| reply         | the replies to a role's requests (not prefixed) |
+ *
+ * A new subject needs its publishing and subscribing roles in `busPermissions` (bus-auth.ts) and
+ * docs/security.md's table, or an authenticated bus refuses it (bus-auth.spec.ts checks each method).
  */
 export class Subjects {
   readonly prefix: string;
