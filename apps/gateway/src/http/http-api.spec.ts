@@ -9,13 +9,13 @@ import type { WritePath, WriteResult } from '../paths/write-path';
 import { HttpApi } from './http-api';
 import type { HttpLimits } from './http-limits';
 import { percentDecode } from './kv-key';
-import { ByteBudget } from '../server/flow';
+import { ByteBudget, type ReadReservation } from '../server/flow';
 
 /** An in-memory store behind fake read/write paths, with a switch that makes both answer a given status. */
 function fakeStore() {
   const data = new Map<string, { value: Buffer; revision: number }>();
   let index = 0;
-  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number }[], hold: null as Promise<void> | null, onRead: null as (() => void) | null };
+  const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number; reservation?: ReadReservation }[], hold: null as Promise<void> | null, onRead: null as (() => void) | null };
   /** Resolves once `n` reads reached the read path (an event, not a poll). */
   const readsReached = (n: number) =>
     new Promise<void>((resolve) => {
@@ -36,8 +36,8 @@ function fakeStore() {
     },
   } as unknown as WritePath;
   const reads = {
-    get: async (key: Uint8Array, minIndex: number): Promise<ReadResult> => {
-      state.reads.push({ key: Buffer.from(key), minIndex });
+    get: async (key: Uint8Array, minIndex: number, reservation?: ReadReservation): Promise<ReadResult> => {
+      state.reads.push({ key: Buffer.from(key), minIndex, reservation });
       state.onRead?.();
       if (state.hold) await state.hold;
       if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
@@ -341,6 +341,25 @@ describe('HTTP API: limits and request forms', () => {
     // The responses queued behind the first never finish: they are released with the socket.
     // Each wait is for a release event (ByteBudget.whenUnder), not a timer.
     while (budget.used() > 0) await new Promise<void>((r) => budget.whenUnder(r));
+    expect(budget.used()).toBe(0);
+  });
+
+  it('a GET hands its reservation to the read (read flow control): it grows with a larger value and is released with the response', async () => {
+    const budget = new ByteBudget(64 * 1024 * 1024);
+    budget.observeValue(100); // reads reserve 100 bytes
+    const api = track(await startApi(LIMITS, budget));
+    api.store.data.set(Buffer.from('k').toString('hex'), { value: Buffer.alloc(5000, 1), revision: 3 });
+    api.store.state.hold = new Promise<void>((r) => (api.releaseHeld = r));
+    const answer = fetch(`${api.base}/v1/kv/k`);
+    await api.store.readsReached(1);
+    const r = api.store.state.reads[0].reservation!;
+    expect([r.bytes, budget.used()]).toEqual([100, 100]);
+    r.grow(4900); // as the read path does for a withheld value
+    expect([r.bytes, budget.used()]).toEqual([5000, 5000]);
+    api.releaseHeld?.();
+    const res = await answer;
+    expect(Buffer.from(await res.arrayBuffer()).length).toBe(5000);
+    while (budget.used() > 0) await new Promise<void>((resolve) => budget.whenUnder(resolve));
     expect(budget.used()).toBe(0);
   });
 

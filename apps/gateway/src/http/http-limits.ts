@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import type { ByteBudget } from '../server/flow';
+import type { ByteBudget, ReadReservation } from '../server/flow';
 import { sendError, statusOfHttp } from './errors';
 import { KV_PREFIX } from './kv-key';
 
@@ -138,7 +138,9 @@ const releases = new WeakMap<Socket, Set<() => void>>();
  *   request closes the connection (destroyed): a client pipelining that far ahead is not reading;
  * - otherwise it runs, reserving in the gateway-wide ByteBudget its body (Content-Length) plus,
  *   for a GET, the size its answer is expected to have (ByteBudget.readEstimate), released when
- *   its response is handed to the socket or the connection closes.
+ *   its response is handed to the socket or the connection closes. A /v1/kv GET's reservation is
+ *   its read's ReadReservation (`res.locals.readReservation`, read flow control): a larger value
+ *   grows it before it is fetched.
  */
 export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget | undefined) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -169,10 +171,30 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
       return sendError(res, 503, { error: statusName(Status.Unavailable), message: `overloaded: ${why}; read the answers, then retry` });
     }
     const length = Number(req.headers['content-length'] ?? 0);
-    const reserved = (Number.isFinite(length) && length > 0 ? length : 0) + (req.method === 'GET' && budget ? budget.readEstimate() : 0);
+    const valueBytes = req.method === 'GET' && budget ? budget.readEstimate() : 0;
+    let reserved = (Number.isFinite(length) && length > 0 ? length : 0) + valueBytes;
     inflight.set(socket, n + 1);
     budget?.take(reserved);
     let done = false;
+    if (kv && req.method === 'GET' && budget) {
+      // Read flow control (docs/protocol.md): the read asks the storage node for no more than this;
+      // a larger value grows it (taken from the budget, released with the rest).
+      let bytes = valueBytes;
+      const reservation: ReadReservation = {
+        budget,
+        get bytes() {
+          return bytes;
+        },
+        grow(more: number) {
+          bytes += more;
+          if (done) return;
+          reserved += more;
+          budget.take(more);
+        },
+        cancelled: () => socket.destroyed,
+      };
+      res.locals.readReservation = reservation;
+    }
     const release = () => {
       if (done) return;
       done = true;

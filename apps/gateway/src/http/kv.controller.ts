@@ -7,6 +7,7 @@ import { KvSession, type KvResult } from '../paths/kv-session';
 import { CairnHttpException } from './errors';
 import { HTTP_DEPS, type HttpDeps } from './http-deps';
 import { KvKey } from './kv-key';
+import type { ReadReservation } from '../server/flow';
 
 /** `GET /v1/kv/:key` query. */
 export class GetKvQuery {
@@ -116,7 +117,7 @@ export class KvController {
 
   @Get(':key')
   async get(@KvKey() key: Buffer, @Query() query: GetKvQuery, @Res() res: Response): Promise<void> {
-    const r = await this.session().get(key, { stale: query.stale === true });
+    const r = await this.session().get(key, { stale: query.stale === true, reservation: res.locals.readReservation as ReadReservation | undefined });
     if (r.status === Status.NotFound) throw new CairnHttpException(Status.NotFound, 'no such key');
     check(r);
     this.deps.budget?.observeValue(r.value.byteLength);
