@@ -1,7 +1,9 @@
 import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
+import { BUS_ROLES, natsServerAuthorization, Subjects, type BusRole } from '@cairn/messaging';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -119,6 +121,58 @@ describe('YAML under deploy/', () => {
   it('holds a cluster config that parseClusterConfig from @cairn/config accepts', () => {
     expect(() => config()).not.toThrow();
     expect(config().dataDir).toBe('/var/lib/cairn');
+  });
+
+  /** Where each Secret is mounted in a pod's first container: secret name → mount path. */
+  const secretMounts = (statefulSet: string): Record<string, string> => {
+    const spec = podSpec(rendered(), statefulSet);
+    const byVolume = Object.fromEntries((spec.volumes ?? []).filter((v) => v.secret).map((v) => [v.name, v.secret!.secretName!]));
+    return Object.fromEntries((spec.containers[0].volumeMounts ?? []).filter((m) => byVolume[m.name]).map((m) => [byVolume[m.name], m.mountPath]));
+  };
+  const under = (file: string | undefined, dir: string | undefined): boolean => !!file && !!dir && file.startsWith(`${dir}/`);
+
+  it.each([
+    { statefulSet: 'cairn-consensus', roles: ['consensus'] as BusRole[] },
+    { statefulSet: 'cairn-storage', roles: ['storage'] as BusRole[] },
+    { statefulSet: 'cairn-gateway', roles: ['gateway', 'admin'] as BusRole[] },
+  ])('$statefulSet mounts its own bus seeds ($roles) and the bus TLS Secret only, where the config reads them', ({ statefulSet, roles }) => {
+    const mounts = secretMounts(statefulSet);
+    expect(Object.keys(mounts).sort()).toEqual([...roles.map((r) => `cairn-bus-${r}`), 'cairn-bus-tls'].sort());
+    const { credentials, tls } = config().nats;
+    for (const r of roles) expect([r, under(credentials?.[r]?.seedFile, mounts[`cairn-bus-${r}`])]).toEqual([r, true]);
+    for (const f of [tls?.caFile, tls?.certFile, tls?.keyFile]) expect([f, under(f, mounts['cairn-bus-tls'])]).toEqual([f, true]);
+  });
+
+  it('runs NATS with TLS and client certificates, and the per-role NKey users of bus-auth.ts with their public keys from a Secret', () => {
+    const conf = (find<IConfigMap>(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
+    const envRef = (r: BusRole) => `$CAIRN_NKEY_${r.toUpperCase()}`;
+    expect(conf).toContain(natsServerAuthorization(new Subjects(config().clusterName), Object.fromEntries(BUS_ROLES.map((r) => [r, envRef(r)]))));
+    const nats = podSpec(rendered(), 'cairn-nats').containers[0];
+    for (const r of BUS_ROLES) {
+      expect(nats.env).toContainEqual({ name: envRef(r).slice(1), valueFrom: { secretKeyRef: { name: 'cairn-bus-public-keys', key: r } } });
+    }
+    const tlsDir = secretMounts('cairn-nats')['cairn-nats-tls'];
+    const block = /\ntls \{([^}]*)\}/.exec(conf)?.[1] ?? '';
+    expect(block).toMatch(/verify: true/);
+    for (const k of ['cert_file', 'key_file', 'ca_file']) expect([k, under(new RegExp(`${k}: (\\S+)`).exec(block)?.[1], tlsDir)]).toEqual([k, true]);
+  });
+
+  it('lets only Cairn processes reach NATS clients (4222) and only NATS servers its routes; every pod has a NetworkPolicy on its declared ports', () => {
+    const policies = rendered().objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as INetworkPolicy[];
+    const natsPolicy = policies.find((p) => p.spec!.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'nats')!;
+    const rule = (port: number) => natsPolicy.spec!.ingress!.filter((i) => i.ports?.some((p) => p.port === port));
+    expect(rule(4222)).toEqual([expect.objectContaining({ from: [{ podSelector: { matchExpressions: expect.arrayContaining([{ key: 'app.kubernetes.io/component', operator: 'In', values: ['consensus', 'storage', 'gateway'] }]) } }] })]);
+    expect(rule(6222)).toEqual([expect.objectContaining({ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/component': 'nats' } } }] })]);
+    for (const name of [...ROLES.map((r) => r.statefulSet), 'cairn-nats']) {
+      const sts = find<IStatefulSet>(rendered(), 'StatefulSet', name);
+      const labels = sts.spec!.template.metadata!.labels!;
+      const mine = policies.filter((p) => Object.entries(p.spec!.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
+      expect([name, mine.length]).toEqual([name, 1]);
+      expect(mine[0].spec!.policyTypes).toEqual(['Ingress']);
+      const declared = sts.spec!.template.spec!.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+      const opened = mine[0].spec!.ingress!.flatMap((i) => (i.ports ?? []).map((p) => p.port as number));
+      expect([name, opened.sort()]).toEqual([name, [...declared].sort()]);
+    }
   });
 
   it.each(ROLES)('StatefulSet $statefulSet: pod names (name-ordinal) are exactly the config ids', ({ statefulSet, ids }) => {

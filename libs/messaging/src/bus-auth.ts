@@ -57,7 +57,8 @@ const list = (xs: string[]): string => `[${xs.map((x) => JSON.stringify(x)).join
 
 /**
  * nats-server `authorization` block: one NKey user per role given in `publicKeys` (`U…`), with
- * `busPermissions`. Roles absent from `publicKeys` get no user. Every user is denied what its
+ * `busPermissions`. deploy/base/nats.conf holds its output for cluster `cairn` with `$CAIRN_NKEY_<ROLE>`
+ * keys (the manifest test checks it: regenerate it when the permissions change). Roles absent from `publicKeys` get no user. Every user is denied what its
  * allow lists do not name (nats-server: an allow list denies everything else).
  */
 export function natsServerAuthorization(s: Subjects, publicKeys: Partial<Record<BusRole, string>>): string {
