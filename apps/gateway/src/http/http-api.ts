@@ -67,11 +67,11 @@ export class HttpApi {
       watchTlsErrors(server as Server & TlsServer, 'HTTP', this.deps.log);
       this.reloader = new CertificateReloader(server as Server & TlsServer, this.tls, this.deps.log);
     }
-    const tracked = applyHttpLimits(server, limits);
+    const tracked = applyHttpLimits(server, limits, this.deps.clock);
     app.use(requestIdMiddleware(this.deps.gatewayId, this.deps.log));
     app.use(pipelineLimitMiddleware(limits, this.deps.budget));
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
-    app.use(bodyLimitMiddleware(this.deps.paths.limits.valueBytesMax, limits.closeTimeoutMs));
+    app.use(bodyLimitMiddleware(this.deps.paths.limits.valueBytesMax, limits.closeTimeoutMs, this.deps.clock));
     app.use(KV_PREFIX, rawBodyMiddleware(this.deps.paths.limits.valueBytesMax));
     // JSON bodies on the membership route only (a few bytes: {"id":"c4","kind":"replica"}).
     const parseJson = json({ limit: MEMBERS_BODY_BYTES_MAX });

@@ -1,4 +1,5 @@
 import type { Logger } from '@cairn/logging';
+import type { Clock } from '@cairn/world';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
@@ -24,6 +25,8 @@ export interface HttpDeps {
   budget?: ByteBudget;
   /** The gateway's logger: each request logs through a child carrying its `reqId` (request-id.ts); absent in tests: no request lines. */
   log?: Logger;
+  /** The HTTP door's own deadlines and close timeouts run on it (http-limits.ts); absent: Node's timers (the process shell's). */
+  clock?: Clock;
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');

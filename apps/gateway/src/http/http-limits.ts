@@ -1,8 +1,11 @@
 import { Status, statusName } from '@cairn/protocol';
 import type { NextFunction, Request, Response } from 'express';
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
+import { realClock, type Clock, type TimerHandle } from '@cairn/world';
+import { destroyWithin } from '../server/close-deadline';
 import type { ByteBudget, ReadReservation } from '../server/flow';
 import { sendError, statusOfHttp } from './errors';
 import { KV_PREFIX } from './kv-key';
@@ -51,16 +54,21 @@ export const MEMBERS_BODY_BYTES_MAX = 4096;
 
 const overCap = new WeakSet<Socket>();
 
+/** What applyHttpLimits uses of Node's HTTP(S) server. */
+export type HttpLimitsServer = Pick<EventEmitter, 'on' | 'prependListener' | 'emit'> & Pick<Server, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout'>;
+
 /**
  * Applies the limits to the Node server under the Nest app: request targets in origin form
  * (toOriginForm), header size, header and request deadlines, keep-alive idle timeout, the connection cap (counted here; `count()` for metrics),
  * and `Expect: 100-continue` decided by our middleware (`bodyLimitMiddleware`) instead of Node's
- * automatic `100 Continue`, so an oversized body is refused before the client sends it.
+ * automatic `100 Continue`, so an oversized body is refused before the client sends it. Our
+ * deadlines (request deadline, close timeouts) run on `clock` (Node's timers in the process; a
+ * virtual clock in tests).
  */
-export function applyHttpLimits(server: Server, limits: HttpLimits): { count: () => number } {
+export function applyHttpLimits(server: HttpLimitsServer, limits: HttpLimits, clock: Clock = realClock): { count: () => number } {
   let open = 0;
   // Read by Node for each new connection's parser (http.Server option of the same name).
-  (server as Server & { maxHeaderSize?: number }).maxHeaderSize = limits.headerBytesMax;
+  (server as HttpLimitsServer & { maxHeaderSize?: number }).maxHeaderSize = limits.headerBytesMax;
   server.headersTimeout = limits.frameDeadlineMs;
   server.requestTimeout = limits.frameDeadlineMs;
   server.keepAliveTimeout = Math.min(limits.idleTimeoutMs, 2 ** 31 - 1);
@@ -68,11 +76,10 @@ export function applyHttpLimits(server: Server, limits: HttpLimits): { count: ()
   server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
     open++;
     socket.once('close', () => open--);
-    requestDeadline(socket, limits);
+    requestDeadline(socket, limits, clock);
     if (open > limits.connectionsMax) {
       overCap.add(socket);
-      const t = setTimeout(() => socket.destroy(), limits.closeTimeoutMs);
-      socket.once('close', () => clearTimeout(t));
+      destroyWithin(socket, limits.closeTimeoutMs, clock);
     }
   });
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -97,18 +104,17 @@ const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection:
  * `Connection: close`, and the socket is destroyed within `closeTimeoutMs`. Between requests
  * (keep-alive) only the idle timeout applies.
  */
-function requestDeadline(socket: Socket, limits: HttpLimits): void {
-  let timer: NodeJS.Timeout | null = null;
+function requestDeadline(socket: Socket, limits: HttpLimits, clock: Clock): void {
+  let timer: TimerHandle | null = null;
   const clear = () => {
-    if (timer) clearTimeout(timer);
+    if (timer) clock.clearTimer(timer);
     timer = null;
   };
   deadlines.set(socket, clear);
   // Before Node's parser sees the bytes, so a request completed by this chunk clears it after.
   socket.prependListener('data', () => {
-    timer ??= setTimeout(() => {
-      const t = setTimeout(() => socket.destroy(), limits.closeTimeoutMs);
-      socket.once('close', () => clearTimeout(t));
+    timer ??= clock.setTimeout(() => {
+      destroyWithin(socket, limits.closeTimeoutMs, clock);
       socket.end(REQUEST_TIMEOUT, () => socket.destroy());
     }, limits.frameDeadlineMs);
   });
@@ -237,7 +243,7 @@ function bodyBytesMaxOf(req: Request, valueBytesMax: number): { max: number; nam
  *   `Expect: 100-continue` never sends it) and the connection closes once the answer is flushed;
  * - otherwise `100 Continue` is sent when the client asked for it.
  */
-export function bodyLimitMiddleware(valueBytesMax: number, closeTimeoutMs: number) {
+export function bodyLimitMiddleware(valueBytesMax: number, closeTimeoutMs: number, clock: Clock = realClock) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (overCap.has(req.socket)) {
       res.setHeader('Connection', 'close');
@@ -246,7 +252,7 @@ export function bodyLimitMiddleware(valueBytesMax: number, closeTimeoutMs: numbe
     const bound = bodyBytesMaxOf(req, valueBytesMax);
     const length = Number(req.headers['content-length'] ?? 0);
     if (bound && Number.isFinite(length) && length > bound.max) {
-      closeAfterAnswer(req, res, closeTimeoutMs);
+      closeAfterAnswer(req, res, closeTimeoutMs, clock);
       const what = req.url.startsWith(KV_PREFIX) ? 'value' : 'body';
       return sendError(res, 413, { error: statusName(Status.TooLarge), message: `${what} is ${length} bytes; ${bound.name} is ${bound.max}` });
     }
@@ -255,14 +261,13 @@ export function bodyLimitMiddleware(valueBytesMax: number, closeTimeoutMs: numbe
   };
 }
 
-/** `Connection: close` on the answer; the socket is ended once it is flushed and destroyed within closeTimeoutMs. */
-function closeAfterAnswer(req: Request, res: Response, closeTimeoutMs: number): void {
+/** `Connection: close` on the answer; the socket is ended once it is flushed and destroyed within closeTimeoutMs on `clock`. */
+function closeAfterAnswer(req: Request, res: Response, closeTimeoutMs: number, clock: Clock): void {
   res.setHeader('Connection', 'close');
   const socket = req.socket;
   socket.pause(); // the body is not read
   res.once('finish', () => {
-    const t = setTimeout(() => socket.destroy(), closeTimeoutMs);
-    socket.once('close', () => clearTimeout(t));
+    destroyWithin(socket, closeTimeoutMs, clock);
     socket.end(() => socket.destroy());
   });
 }

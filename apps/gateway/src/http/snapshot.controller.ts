@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
 import { BackupRecordKind, SNAPSHOT_CHUNK_OVERHEAD_BYTES, decodeSnapshotManifest, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord } from '@cairn/engine';
 import { asTransport, type Subjects } from '@cairn/messaging';
 import { SnapshotPart, Status, releaseSnapshotTransfer, requestSnapshotBegin, requestSnapshotChunk, type SnapshotBeginReply } from '@cairn/protocol';
-import type { Transport } from '@cairn/world';
+import { realClock, sleep, type Clock, type Transport } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import type { Request, Response } from 'express';
 import { IsOptional, Matches } from 'class-validator';
@@ -30,6 +30,8 @@ export interface SnapshotSourceDeps {
   requestTimeoutMs: number;
   /** How long a begin waits for a node to apply up to the read index, ms (gateway readTimeoutMs). */
   beginTimeoutMs: number;
+  /** The begin deadline and its retry waits run on it; absent: Node's timers (the process shell's). */
+  clock?: Clock;
 }
 
 /** Thrown when no storage node can start a snapshot (none live, or each refused); answered 503. */
@@ -65,7 +67,8 @@ export class SnapshotSource {
   async begin(gatewayId: string, node?: string): Promise<{ node: string; reply: SnapshotBeginReply }> {
     const ri = await this.d.readIndex.readIndex();
     if (!ri.ok) throw new SnapshotUnavailableError(`no read index: ${ri.message}`);
-    const deadline = Date.now() + this.d.beginTimeoutMs;
+    const clock = this.d.clock ?? realClock;
+    const deadline = clock.nowMs() + this.d.beginTimeoutMs;
     let last = 'no live storage node';
     for (;;) {
       const live = this.d.view.liveStorageNodes().map((s) => s.id);
@@ -78,8 +81,8 @@ export class SnapshotSource {
           last = `${id}: ${(e as Error).message}`;
         }
       }
-      if (Date.now() + BEGIN_RETRY_MS > deadline) throw new SnapshotUnavailableError(`no storage node could start a snapshot at ≥ revision ${ri.index} (last: ${last})`);
-      await new Promise((r) => setTimeout(r, BEGIN_RETRY_MS));
+      if (clock.nowMs() + BEGIN_RETRY_MS > deadline) throw new SnapshotUnavailableError(`no storage node could start a snapshot at ≥ revision ${ri.index} (last: ${last})`);
+      await sleep(clock, BEGIN_RETRY_MS);
     }
   }
 
@@ -166,7 +169,7 @@ export class SnapshotController {
     res.setHeader('X-Cairn-Snapshot-Node', node);
     res.setHeader('X-Cairn-Snapshot-Revision', String(reply.appliedIndex));
     const budget = this.deps.budget;
-    await writeHeld(res, Buffer.concat([encodeBackupHeader(reply.appliedIndex), encodeBackupMeta({ node, gateway: this.deps.gatewayId, savedAtMs: Date.now(), appliedIndex: reply.appliedIndex, term: manifest.term }), encodeBackupRecord(BackupRecordKind.Manifest, reply.manifest)]), budget);
+    await writeHeld(res, Buffer.concat([encodeBackupHeader(reply.appliedIndex), encodeBackupMeta({ node, gateway: this.deps.gatewayId, savedAtMs: (this.deps.clock ?? realClock).nowMs(), appliedIndex: reply.appliedIndex, term: manifest.term }), encodeBackupRecord(BackupRecordKind.Manifest, reply.manifest)]), budget);
     let chunks = 0;
     let bytes = 0;
     for (const f of manifest.files) {

@@ -46,7 +46,7 @@ export class RespServer extends DoorListener<RespConnection> {
   protected accept(socket: Socket): void {
     if (this.connections.size >= this.deps.connectionsMax) {
       this.log.warn({ remote: socket.remoteAddress }, 'RESP connection refused: connectionsMax reached');
-      refuse(socket, encodeError('ERR max number of clients reached'), this.deps.flow.closeTimeoutMs);
+      refuse(socket, encodeError('ERR max number of clients reached'), this.deps.flow.closeTimeoutMs, this.deps.clock);
       return;
     }
     this.connections.add(new RespConnection(socket, this.nextId++, { ...this.deps, flow: { ...this.deps.flow, pauses: this.traffic }, commands: this.commands, onClose: (x) => this.connections.delete(x) }));

@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import { Status, encodeResponse } from '@cairn/protocol';
 import type { Logger } from '@cairn/logging';
+import type { Clock } from '@cairn/world';
 import { ClientConnection, type ConnectionDeps } from './client-connection';
+import { destroyWithin } from './close-deadline';
 import { DoorListener } from './door-listener';
 import { createDoorServer, type DoorTls } from './tls';
 
@@ -25,7 +27,7 @@ export class TcpServer extends DoorListener<ClientConnection> {
     if (this.connections.size >= deps.connectionsMax) {
       this.log.warn({ remote: socket.remoteAddress }, 'connection refused: connectionsMax reached');
       const message = Buffer.from(`too many connections: connectionsMax is ${deps.connectionsMax}`);
-      refuse(socket, encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: message }), deps.flow.closeTimeoutMs);
+      refuse(socket, encodeResponse({ status: Status.Unavailable, flags: 0, requestId: 0, revision: 0, payload: message }), deps.flow.closeTimeoutMs, deps.clock);
       return;
     }
     this.connections.add(new ClientConnection(socket, { ...deps, flow: { ...deps.flow, pauses: this.traffic }, onClose: (c) => this.connections.delete(c) }));
@@ -34,12 +36,11 @@ export class TcpServer extends DoorListener<ClientConnection> {
 
 /**
  * A connection over the cap: writes `answer`, reads nothing, sends FIN and destroys the socket
- * once flushed, or after `closeTimeoutMs` at the latest (shared with the RESP door).
+ * once flushed, or after `closeTimeoutMs` on `clock` at the latest (shared with the RESP door).
  */
-export function refuse(socket: Socket, answer: Buffer, closeTimeoutMs: number): void {
+export function refuse(socket: Socket, answer: Buffer, closeTimeoutMs: number, clock?: Clock): void {
   socket.on('error', () => socket.destroy());
   socket.pause();
-  const t = setTimeout(() => socket.destroy(), closeTimeoutMs);
-  socket.once('close', () => clearTimeout(t));
+  destroyWithin(socket, closeTimeoutMs, clock);
   socket.end(answer, () => socket.destroy());
 }
