@@ -13,7 +13,7 @@ import { Keydir, keyString, type KeydirEntry } from './keydir';
 import { readRange, type RangePage, type RangeQuery } from './range';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
 import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
-import { EngineOp, RECORD_META_HEADER_BYTES, decodeRecord, encodeRecord, type DataRecord, type KeyMeta } from './record';
+import { EngineOp, RECORD_META_HEADER_BYTES, batchRecordBytes, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
 import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, writeNewFileDurable, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
 
@@ -23,6 +23,14 @@ export interface EngineEntry {
   op: EngineOp;
   key: Uint8Array;
   value: Uint8Array;
+  /**
+   * Op Batch only (key and value empty): the key mutations, in order, that all take effect at
+   * `index` (a transaction's writes, etcd Txn), written as ONE record so they are atomic. Each
+   * updates its key's metadata exactly as a Set / Delete entry would; a later mutation of the same
+   * key wins. At least one; the record (`batchRecordBytes`) at most the largest single record
+   * (header + keyBytesMax + valueBytesMax), else EngineEntryTooLargeError.
+   */
+  mutations?: BatchMutation[];
 }
 
 /**
@@ -415,12 +423,24 @@ export class BitcaskEngine {
     const metas: KeyMeta[] = new Array(entries.length - start);
     // Metadata of keys written earlier in this batch (the keydir learns them only after enqueue).
     const batch = new Map<string, KeyMeta | null>();
+    const batchMetas = new Map<number, KeyMeta[]>();
     for (let i = start; i < entries.length; i++) {
       const e = entries[i];
       const expected = this.assignedIndex + 1 + (i - start);
       if (e.index !== expected) throw new EngineGapError(expected, e.index);
       if (e.key.length > this.opts.keyBytesMax) throw new EngineEntryTooLargeError(e.index, 'key', e.key.length, this.opts.keyBytesMax);
       if (e.value.length > this.opts.valueBytesMax) throw new EngineEntryTooLargeError(e.index, 'value', e.value.length, this.opts.valueBytesMax);
+      if (e.op === EngineOp.Batch) {
+        const ms = e.mutations ?? [];
+        if (ms.length === 0) throw new RangeError(`entry ${e.index}: a batch needs at least one mutation`);
+        const bytes = batchRecordBytes(ms);
+        if (bytes > this.recordBytesMax()) throw new EngineEntryTooLargeError(e.index, 'value', bytes, this.recordBytesMax());
+        const subMetas = ms.map((m) => this.nextMeta({ index: e.index, op: m.op, key: m.key, value: m.value }, batch));
+        batchMetas.set(e.index, subMetas);
+        metas[i - start] = { createRevision: 0, version: 0 };
+        payloads[i - start] = encodeBatchRecord(now, e.index, ms, subMetas);
+        continue;
+      }
       if (e.op !== EngineOp.Noop && e.op !== EngineOp.Set && e.op !== EngineOp.Delete) throw new RangeError(`entry ${e.index}: unknown op ${String(e.op)}`);
       const meta = this.nextMeta(e, batch);
       metas[i - start] = meta;
@@ -432,7 +452,8 @@ export class BitcaskEngine {
       const p = positions[i];
       // The log index and the revision advance together (one record per entry, no gaps).
       if (p.index !== e.index) throw new Error(`LogIndexMatchesRevision: record ${p.index} for entry ${e.index}`);
-      this.keydir.record(e.op, e.key, 0, e.key.length, p.segmentId, p.offset, p.sizeBytes, e.index, metas[i].createRevision, metas[i].version);
+      if (e.op === EngineOp.Batch) this.recordBatch(e.mutations!, batchMetas.get(e.index)!, p.segmentId, p.offset, p.sizeBytes, e.index);
+      else this.keydir.record(e.op, e.key, 0, e.key.length, p.segmentId, p.offset, p.sizeBytes, e.index, metas[i].createRevision, metas[i].version);
     }
     const last = entries[entries.length - 1].index;
     this.assignedIndex = last;
@@ -447,6 +468,23 @@ export class BitcaskEngine {
     }
     this.maybeAutoMerge();
     return this.durableIndex;
+  }
+
+  /** The largest record apply writes: a format-2 Set of the largest key and value (hint files and merged files are read with this bound). */
+  private recordBytesMax(): number {
+    return RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
+  }
+
+  /**
+   * Folds a batch record's mutations into the keydir: every key points at the whole record (its
+   * frame is read and CRC-checked whole). Each Set counts the frame as live and each Delete as
+   * dead, so `(n - 1)` frames are taken back from the dead bytes: live + dead bytes stay the
+   * file's bytes (liveBytes over-counts, deadBytes under-counts, a record shared by several live
+   * keys; docs/engine.md "Batch records").
+   */
+  private recordBatch(mutations: readonly { op: EngineOp; key: Uint8Array }[], metas: readonly KeyMeta[], fileId: number, offset: number, sizeBytes: number, revision: number): void {
+    mutations.forEach((m, i) => this.keydir.record(m.op, m.key, 0, m.key.length, fileId, offset, sizeBytes, revision, metas[i].createRevision, metas[i].version));
+    this.keydir.addDead(-(mutations.length - 1) * sizeBytes);
   }
 
   /**
@@ -504,7 +542,8 @@ export class BitcaskEngine {
   /** The record of live `key` at keydir `entry`, checked against the keydir. */
   private readLive(key: Uint8Array, entry: KeydirEntry): DataRecord {
     const payload = entry.fileId > 0 ? this.log.readAt(entry.fileId, entry.offset, entry.sizeBytes) : this.mergedFile(entry.fileId).read(entry.offset, entry.sizeBytes);
-    const rec = this.decode(payload, entry.fileId, entry.offset);
+    let rec: DataRecord | BatchRecord = this.decode(payload, entry.fileId, entry.offset);
+    if (rec.op === EngineOp.Batch) rec = lastMutationOf(rec, key);
     // The keydir and the data file must agree; a mismatch is a bug, not a miss.
     if (rec.op !== EngineOp.Set || rec.revision !== entry.revision || rec.createRevision !== entry.createRevision || rec.version !== entry.version || !rec.key.equals(key)) {
       throw new Error(`KeydirMatchesRecord: keydir entry (revision ${entry.revision}) points to op ${rec.op} revision ${rec.revision}`);
@@ -686,7 +725,7 @@ export class BitcaskEngine {
     return mf;
   }
 
-  private decode(payload: Buffer, fileId: number, offset: number): DataRecord {
+  private decode(payload: Buffer, fileId: number, offset: number): DataRecord | BatchRecord {
     const rec = decodeRecord(payload);
     if ('error' in rec) throw new LogCorruptionError(this.filePath(fileId), offset, rec.error);
     return rec;
@@ -733,6 +772,8 @@ export class BitcaskEngine {
       let recordBytes = 0;
       for (const { offset, payload } of mf.scan()) {
         const rec = this.decode(payload, mf.fileId, offset);
+        // A merge copies a batch record's live keys as single Set records.
+        if (rec.op === EngineOp.Batch) throw new LogCorruptionError(mf.path, offset, 'batch record in a merged data file');
         this.keydir.record(rec.op, rec.key, 0, rec.key.length, mf.fileId, offset, payload.length + 8, rec.revision, rec.createRevision, rec.version);
         recordBytes += rec.op === EngineOp.Set ? payload.length + 8 : 0;
       }
@@ -766,17 +807,21 @@ export class BitcaskEngine {
       return false;
     }
     let previous = segment.firstIndex - 1;
+    let previousOffset = -1;
+    // Σ entry sizes: a batch record counts once per key, which the dead bytes below take back (see recordBatch).
     let entryBytes = 0;
     let bad: string | null = null;
     const check = (_op: EngineOp, _payload: Buffer, _keyStart: number, _keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
       if (bad !== null) return;
-      if (!(revision > previous && revision <= segment.lastIndex)) {
+      // Entries of one batch record share its revision and frame.
+      if (!((revision > previous || (revision === previous && offset === previousOffset)) && revision <= segment.lastIndex)) {
         bad = `entry revision ${revision} out of order or outside ${segment.firstIndex}..${segment.lastIndex}`;
         return;
       }
       const at = this.log.position(revision);
       if (at.offset !== offset || at.sizeBytes !== sizeBytes) bad = `entry for revision ${revision} at offset ${offset} (${sizeBytes} bytes), the log has it at ${at.offset} (${at.sizeBytes} bytes)`;
       previous = revision;
+      previousOffset = offset;
       entryBytes += sizeBytes;
     };
     for (const payload of hint.payloads) forEachHintEntry(payload, check, hint.version);
@@ -804,7 +849,8 @@ export class BitcaskEngine {
       if (rec.revision !== position.index) {
         throw new LogCorruptionError(segment.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
       }
-      this.keydir.record(rec.op, rec.key, 0, rec.key.length, position.segmentId, position.offset, position.sizeBytes, rec.revision, rec.createRevision, rec.version);
+      if (rec.op === EngineOp.Batch) this.recordBatch(rec.mutations, rec.mutations, position.segmentId, position.offset, position.sizeBytes, rec.revision);
+      else this.keydir.record(rec.op, rec.key, 0, rec.key.length, position.segmentId, position.offset, position.sizeBytes, rec.revision, rec.createRevision, rec.version);
     }
   }
 
@@ -867,7 +913,8 @@ export class BitcaskEngine {
       for (const { position, payload } of this.log.scan(seg.firstIndex, seg.lastIndex)) {
         const rec = this.decode(payload, id, position.offset);
         if (rec.revision !== position.index) throw new LogCorruptionError(seg.path, position.offset, `data record revision ${rec.revision} at log index ${position.index}`);
-        if (rec.op !== EngineOp.Noop) writer.add(rec.op, rec.revision, position.offset, position.sizeBytes, rec.key, rec);
+        if (rec.op === EngineOp.Batch) for (const m of rec.mutations) writer.add(m.op, rec.revision, position.offset, position.sizeBytes, m.key, m);
+        else if (rec.op !== EngineOp.Noop) writer.add(rec.op, rec.revision, position.offset, position.sizeBytes, rec.key, rec);
         bytesRead += position.sizeBytes;
         chunkRead += position.sizeBytes;
         if (chunkRead >= this.opts.mergeChunkBytes) {
@@ -982,7 +1029,9 @@ export class BitcaskEngine {
           const frameBytes = payload.length + 8;
           report.bytesRead += frameBytes;
           chunkRead += frameBytes;
-          if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key, 0, rec.key.length, input.fileId, offset)) {
+          if (rec.op === EngineOp.Batch) {
+            writer = await this.copyBatch(rec, input.fileId, offset, writer, writers, report);
+          } else if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key, 0, rec.key.length, input.fileId, offset)) {
             if (!writer || (writer.records > 0 && writer.sizeBytes + frameBytes > this.opts.segmentBytesMax)) {
               if (writer) await writer.finish();
               writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++, this.opts.disk);
@@ -1032,6 +1081,36 @@ export class BitcaskEngine {
     return report;
   }
 
+  /**
+   * Merge of a batch record: each key it holds live (its last mutation there, a Set the keydir
+   * still points at) is copied as a single format-2 Set record at the batch's revision, so merged
+   * files hold single records only. Returns the writer in use.
+   */
+  private async copyBatch(rec: BatchRecord, fileId: number, offset: number, writer: MergedFileWriter | null, writers: MergedFileWriter[], report: MergeReport): Promise<MergedFileWriter | null> {
+    const seen = new Set<string>();
+    for (let i = rec.mutations.length - 1; i >= 0; i--) {
+      const m = rec.mutations[i];
+      const name = keyString(m.key);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      if (m.op !== EngineOp.Set) {
+        report.tombstonesDropped++;
+        continue;
+      }
+      if (!this.keydir.pointsAt(m.key, 0, m.key.length, fileId, offset)) continue;
+      const frame = encodeFrame(encodeRecord(EngineOp.Set, rec.timestampMs, rec.revision, m.key, m.value, m));
+      if (!writer || (writer.records > 0 && writer.sizeBytes + frame.length > this.opts.segmentBytesMax)) {
+        if (writer) await writer.finish();
+        writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++, this.opts.disk);
+        writers.push(writer);
+        await writer.create();
+      }
+      writer.add(frame, EngineOp.Set, rec.revision, m.key, m);
+      report.recordsCopied++;
+    }
+    return writer;
+  }
+
   /** Steps 5 and 6 of a committed merge. */
   private async switchAndDelete(inputs: MergeInput[], writers: MergedFileWriter[]): Promise<void> {
     const recordBytesMax = RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
@@ -1040,8 +1119,8 @@ export class BitcaskEngine {
     let sinceYield = 0;
     for (let i = 0; i < outputs.length; i++) {
       const fileId = outputs[i].fileId;
-      const repoint = (_op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number): void => {
-        this.keydir.repoint(payload, keyStart, keyEnd, revision, fileId, offset);
+      const repoint = (_op: EngineOp, payload: Buffer, keyStart: number, keyEnd: number, revision: number, offset: number, sizeBytes: number): void => {
+        this.keydir.repoint(payload, keyStart, keyEnd, revision, fileId, offset, sizeBytes);
       };
       for (const payload of writers[i].hintPayloads) {
         sinceYield += forEachHintEntry(payload, repoint);
@@ -1200,4 +1279,13 @@ export class BitcaskEngine {
 
 function emptyMergeReport(startedAtMs: number): MergeReport {
   return { startedAtMs, durationMs: 0, inputFiles: 0, outputFiles: 0, bytesRead: 0, bytesWritten: 0, recordsCopied: 0, tombstonesDropped: 0, bytesReclaimed: 0, error: null };
+}
+
+/** The last mutation of `key` in batch record `rec` (the one the keydir points at), as a single record; a Noop-shaped miss when absent. */
+function lastMutationOf(rec: BatchRecord, key: Uint8Array): DataRecord {
+  for (let i = rec.mutations.length - 1; i >= 0; i--) {
+    const m = rec.mutations[i];
+    if (Buffer.compare(m.key, key) === 0) return { ...m, timestampMs: rec.timestampMs, revision: rec.revision };
+  }
+  return { op: EngineOp.Noop, timestampMs: rec.timestampMs, revision: rec.revision, key: Buffer.alloc(0), value: Buffer.alloc(0), createRevision: 0, version: 0 };
 }

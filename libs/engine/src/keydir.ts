@@ -330,15 +330,17 @@ export class Keydir implements KeyOrder {
   /**
    * Merge switch: points `key[start..end)` at its copy in `fileId` when the keydir still holds
    * the same revision (else the key was overwritten or deleted during the merge and the copy is
-   * dead). Returns whether it moved.
+   * dead). Returns whether it moved. `sizeBytes`: the copy's frame size when it differs from the
+   * original's (a key of a batch record is copied as a single record).
    */
-  repoint(key: Uint8Array, start: number, end: number, revision: number, fileId: number, offset: number): boolean {
+  repoint(key: Uint8Array, start: number, end: number, revision: number, fileId: number, offset: number, sizeBytes?: number): boolean {
     const slot = this.find(key, start, end, keyHash(key, start, end));
     if (slot < 0 || this.revisions[slot] !== revision) return false;
     this.dropLiveSlot(slot); // the original is dead now, until `forgetFile` drops its file
     const file = this.fileIndexOf(fileId);
     this.offsets[slot] = offset;
     this.files[slot] = file;
+    if (sizeBytes !== undefined) this.sizes[slot] = sizeBytes;
     this.addLive(file, this.sizes[slot]);
     return true;
   }

@@ -27,6 +27,114 @@ export enum EngineOp {
   Noop = 0,
   Set = 1,
   Delete = 2,
+  /**
+   * Several key mutations (Sets and Deletes) at ONE revision, in one record: a transaction's
+   * writes (etcd Txn), atomic because a log record is written whole or not at all. Only in
+   * `EngineEntry.mutations` / a batch record; never a keydir or hint-file op.
+   */
+  Batch = 4,
+}
+
+/** Op byte of a batch record (`encodeBatchRecord`). */
+export const RECORD_OP_BATCH = 4;
+/** Bytes of one batch sub-record's header: `u8 op | u32 keySize | u32 valueSize`, plus 16 (createRevision, version) for a Set. */
+const SUB_HEADER_BYTES = 9;
+
+/** One key mutation of a batch record: op Set or Delete (a Delete has an empty value). */
+export interface BatchMutation {
+  op: EngineOp.Set | EngineOp.Delete;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** A decoded batch record: its revision and its mutations in order, each with the metadata it gave its key ({0, 0} for a Delete). Views into the payload. */
+export interface BatchRecord {
+  op: EngineOp.Batch;
+  timestampMs: number;
+  revision: number;
+  mutations: (KeyMeta & { op: EngineOp.Set | EngineOp.Delete; key: Buffer; value: Buffer })[];
+}
+
+/** Encoded bytes of a batch record of `mutations`. */
+export function batchRecordBytes(mutations: readonly BatchMutation[]): number {
+  let n = RECORD_HEADER_BYTES;
+  for (const m of mutations) n += SUB_HEADER_BYTES + (m.op === EngineOp.Set ? 16 : 0) + m.key.length + (m.op === EngineOp.Set ? m.value.length : 0);
+  return n;
+}
+
+/**
+ * Encodes a batch record (docs/engine.md "Batch records"):
+ * ```
+ * offset size field
+ *      0    1 op byte 4
+ *      1    8 timestampMs (u64)
+ *      9    8 revision (u64, = Raft log index: every mutation takes effect at it)
+ *     17    4 count (u32, >= 1)
+ *     21    4 reserved (0)
+ *     25      count sub-records, in order:
+ *             u8 op (2 Delete, 3 Set) | u32 keySize | u32 valueSize (0 for a Delete)
+ *             | Set only: u64 createRevision | u64 version | key | value
+ * ```
+ * `metas[i]`: the metadata mutation i gives its key (a Set's; ignored for a Delete).
+ */
+export function encodeBatchRecord(timestampMs: number, revision: number, mutations: readonly BatchMutation[], metas: readonly KeyMeta[]): Buffer {
+  const buf = Buffer.allocUnsafe(batchRecordBytes(mutations));
+  buf[0] = RECORD_OP_BATCH;
+  writeU64(buf, timestampMs, 1);
+  writeU64(buf, revision, 9);
+  buf.writeUInt32BE(mutations.length, 17);
+  buf.writeUInt32BE(0, 21);
+  let at = RECORD_HEADER_BYTES;
+  mutations.forEach((m, i) => {
+    const set = m.op === EngineOp.Set;
+    buf[at] = set ? RECORD_OP_SET_META : EngineOp.Delete;
+    buf.writeUInt32BE(m.key.length, at + 1);
+    buf.writeUInt32BE(set ? m.value.length : 0, at + 5);
+    at += SUB_HEADER_BYTES;
+    if (set) {
+      writeU64(buf, metas[i].createRevision, at);
+      writeU64(buf, metas[i].version, at + 8);
+      at += 16;
+    }
+    buf.set(m.key, at);
+    at += m.key.length;
+    if (set) {
+      buf.set(m.value, at);
+      at += m.value.length;
+    }
+  });
+  return buf;
+}
+
+function decodeBatchRecord(buf: Buffer, revision: number): BatchRecord | { error: string } {
+  const count = buf.readUInt32BE(17);
+  const mutations: BatchRecord['mutations'] = [];
+  let at = RECORD_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + SUB_HEADER_BYTES > buf.length) return { error: `batch record truncated in sub-record ${i} of ${count}` };
+    const opByte = buf[at];
+    if (opByte !== RECORD_OP_SET_META && opByte !== EngineOp.Delete) return { error: `batch sub-record ${i} has op ${opByte}` };
+    const keySize = buf.readUInt32BE(at + 1);
+    const valueSize = buf.readUInt32BE(at + 5);
+    at += SUB_HEADER_BYTES;
+    const set = opByte === RECORD_OP_SET_META;
+    if ((!set && valueSize !== 0) || at + (set ? 16 : 0) + keySize + valueSize > buf.length) return { error: `batch sub-record ${i} sizes (key ${keySize}, value ${valueSize}) overrun the record` };
+    let createRevision = 0;
+    let version = 0;
+    if (set) {
+      createRevision = readU64(buf, at);
+      version = readU64(buf, at + 8);
+      at += 16;
+      if (!(createRevision >= 1 && createRevision <= revision && version >= 1 && Number.isSafeInteger(version))) return { error: `batch sub-record ${i} metadata (create revision ${createRevision}, version ${version}) invalid at revision ${revision}` };
+    }
+    const key = buf.subarray(at, at + keySize);
+    at += keySize;
+    const value = buf.subarray(at, at + valueSize);
+    at += valueSize;
+    mutations.push({ op: set ? EngineOp.Set : EngineOp.Delete, key, value, createRevision, version });
+  }
+  if (count === 0 || at !== buf.length) return { error: `batch record of ${count} sub-records does not fill its ${buf.length} bytes` };
+  return { op: EngineOp.Batch, timestampMs: readU64(buf, 1), revision, mutations };
 }
 
 /** Op byte of a format-2 Set record (with createRevision and version). */
@@ -46,7 +154,7 @@ export interface KeyMeta {
 
 export interface DataRecord extends KeyMeta {
   /** Set for both Set formats. createRevision/version are 0 for Noop and Delete. */
-  op: EngineOp;
+  op: EngineOp.Noop | EngineOp.Set | EngineOp.Delete;
   timestampMs: number;
   revision: number;
   key: Buffer;
@@ -75,10 +183,15 @@ export function encodeRecord(op: EngineOp, timestampMs: number, revision: number
   return buf;
 }
 
-/** Decodes a record (key and value are views into `buf`), or returns why it is not one. */
-export function decodeRecord(buf: Buffer): DataRecord | { error: string } {
+/** Decodes a record (key and value are views into `buf`), or returns why it is not one. A batch record decodes as a BatchRecord. */
+export function decodeRecord(buf: Buffer): DataRecord | BatchRecord | { error: string } {
   if (buf.length < RECORD_HEADER_BYTES) return { error: `data record of ${buf.length} bytes is shorter than its ${RECORD_HEADER_BYTES}-byte header` };
   const opByte = buf[0];
+  if (opByte === RECORD_OP_BATCH) {
+    const revision = readU64(buf, 9);
+    if (!Number.isSafeInteger(revision)) return { error: `data record revision ${revision} above 2^53` };
+    return decodeBatchRecord(buf, revision);
+  }
   if (opByte !== EngineOp.Noop && opByte !== EngineOp.Set && opByte !== EngineOp.Delete && opByte !== RECORD_OP_SET_META) return { error: `unknown data record op ${opByte}` };
   const header = opByte === RECORD_OP_SET_META ? RECORD_META_HEADER_BYTES : RECORD_HEADER_BYTES;
   const keySize = buf.readUInt32BE(17);
@@ -100,7 +213,7 @@ export function decodeRecord(buf: Buffer): DataRecord | { error: string } {
     createRevision = revision;
     version = 1;
   }
-  const op = opByte === RECORD_OP_SET_META ? EngineOp.Set : (opByte as EngineOp);
+  const op = opByte === RECORD_OP_SET_META ? EngineOp.Set : (opByte as DataRecord['op']);
   const keyEnd = header + keySize;
   return { op, timestampMs: readU64(buf, 1), revision, createRevision, version, key: buf.subarray(header, keyEnd), value: buf.subarray(keyEnd) };
 }

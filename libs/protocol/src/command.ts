@@ -4,7 +4,7 @@
  * and "Outcomes"). Field encodings as in `internal.ts`.
  *
  * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | [u8 metaFlags | u64 leaseId | u64 expiresAtMs] | bytes key | bytes value`.
- * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 4 Txn (transactions); lease/TTL ops 5-8, their operands in `value`: 5 LeaseGrant `u64 leaseId | u64 ttlMs`,
+ * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 4 Txn: empty `key`, `value` = `encodeTxnCommandValue`, txn.ts; lease/TTL ops 5-8, their operands in `value`: 5 LeaseGrant `u64 leaseId | u64 ttlMs`,
  * 6 LeaseRevoke `u64 leaseId`, 7 Expire `u64 expiresAtMs` (0 = persist), 8 ExpireKey `u64
  * expiresAtMs`; 9..12 auth changes, auth.ts), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set,
  * UserPut and RolePut only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 META: a Set's
@@ -13,6 +13,7 @@
  */
 import { ByteReader, ByteWriter, bytesFieldBytes } from './bytes';
 import { ProtocolError } from './constants';
+import { TXN_RESULT_BASE_BYTES } from './txn';
 
 /** Internal message type of a Command (same numbering as `MessageType` in internal.ts). */
 const COMMAND_TYPE = 1;
@@ -30,7 +31,12 @@ export enum CommandOp {
    * big-endian two's complement, `encodeIncrDelta`). Takes no condition.
    */
   Incr = 3,
-  // 4: Txn (the transactions' op; its own codec).
+  /**
+   * An etcd-style transaction (txn.ts): `key` empty, `value` = `encodeTxnCommandValue` (limits +
+   * TxnRequest). Compares and ops are evaluated at apply time, all its writes take effect at the
+   * entry's index; its TxnResult comes back through the outcome query. Takes no condition.
+   */
+  Txn = 4,
   /**
    * Grant lease `leaseId` with `ttlMs` (etcd LeaseGrant); value = `u64 leaseId | u64 ttlMs`
    * (`encodeLeaseGrant`). ConditionFailed when the lease exists. The storage node records it;
@@ -115,7 +121,9 @@ export function isAuthOp(op: number): boolean {
   return op >= CommandOp.AuthEnable && op <= CommandOp.AuthDelete;
 }
 
-const isKnownOp = (op: number): boolean => op === CommandOp.Set || op === CommandOp.Delete || op === CommandOp.Incr || isAuthOp(op);
+const isKnownOp = (op: number): boolean => op === CommandOp.Set || op === CommandOp.Delete || op === CommandOp.Incr || op === CommandOp.Txn || isAuthOp(op);
+/** Ops that take no condition and carry their own operand in `value`. */
+const isUnconditionedOp = (op: number): boolean => op === CommandOp.Incr || op === CommandOp.Txn;
 /** Ops that may carry IF_ABSENT / IF_PRESENT. */
 const existenceConditionAllowed = (op: number): boolean => op === CommandOp.Set || op === CommandOp.UserPut || op === CommandOp.RolePut;
 
@@ -205,6 +213,7 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
   const condition = c.condition ?? CommandCondition.None;
   checkOperandShape(c, condition);
   if (c.op === CommandOp.Incr && (condition !== CommandCondition.None || c.value.length !== INCR_DELTA_BYTES)) throw new RangeError('IncrShape: an Incr carries no condition and an 8-byte delta');
+  if (c.op === CommandOp.Txn && (condition !== CommandCondition.None || c.key.length !== 0)) throw new RangeError('TxnShape: a Txn carries no condition and no key');
   if (condition < CommandCondition.None || condition > CommandCondition.IfRevision) throw new RangeError(`unknown command condition ${condition as number}`);
   if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(c.op)) throw new RangeError('ConditionOnlyOnSet: a Delete carries no existence condition');
   if (condition === CommandCondition.IfRevision && isAuthOp(c.op)) throw new RangeError('NoRevisionOnAuth: an auth change carries no revision condition');
@@ -245,9 +254,9 @@ export function readCommandBody(r: ByteReader): Command {
   const condition = (b & CONDITION_MASK) >> CONDITION_SHIFT;
   const operand = OPERAND_BYTES[op];
   if (operand !== undefined && condition !== CommandCondition.None) throw new ProtocolError(`condition ${condition} on op ${op}`);
-  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(op)) throw new ProtocolError(`condition ${condition} on ${op === CommandOp.Delete ? 'a Delete' : op === CommandOp.Incr ? 'an Incr' : `an auth (op ${op})`} command`);
+  if ((condition === CommandCondition.IfAbsent || condition === CommandCondition.IfPresent) && !existenceConditionAllowed(op)) throw new ProtocolError(`condition ${condition} on ${op === CommandOp.Delete ? 'a Delete' : op === CommandOp.Incr ? 'an Incr' : op === CommandOp.Txn ? 'a Txn' : `an auth (op ${op})`} command`);
   if (condition === CommandCondition.IfRevision && isAuthOp(op)) throw new ProtocolError(`condition ${condition} on auth op ${op}`);
-  if (condition !== CommandCondition.None && op === CommandOp.Incr) throw new ProtocolError(`condition ${condition} on an Incr command`);
+  if (condition !== CommandCondition.None && isUnconditionedOp(op)) throw new ProtocolError(`condition ${condition} on an op ${op} command`);
   const c: Command = { op, key: Buffer.alloc(0), value: Buffer.alloc(0) };
   if (condition !== CommandCondition.None) c.condition = condition;
   if (b & SESSION_BIT) {
@@ -270,6 +279,7 @@ export function readCommandBody(r: ByteReader): Command {
   if (operand !== undefined && c.value.length !== operand) throw new ProtocolError(`op ${op} value must be its ${operand}-byte operand, got ${c.value.length} bytes`);
   if ((op === CommandOp.LeaseGrant || op === CommandOp.LeaseRevoke) && c.key.length !== 0) throw new ProtocolError(`lease op ${op} with a key`);
   if (op === CommandOp.Incr && c.value.length !== INCR_DELTA_BYTES) throw new ProtocolError(`incr value must be the 8-byte delta, got ${c.value.length} bytes`);
+  if (op === CommandOp.Txn && c.key.length !== 0) throw new ProtocolError(`a Txn command carries no key, got ${c.key.length} bytes`);
   return c;
 }
 
@@ -278,6 +288,12 @@ function header(r: ByteReader, type: number, name: string): void {
   if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${got}`);
   const version = r.u8();
   if (version !== VERSION) throw new ProtocolError(`unsupported ${name} version ${version}, expected ${VERSION}`);
+}
+
+/** The op of an encoded Command (`encodeCommand` bytes) without decoding it, or null when the bytes are not a Command of this version. */
+export function peekCommandOp(data: Uint8Array): number | null {
+  if (data.length < 3 || data[0] !== COMMAND_TYPE || data[1] !== VERSION) return null;
+  return data[2] & OP_MASK;
 }
 
 /** `header(1) | command body`: one Raft entry's data. */
@@ -326,6 +342,12 @@ export enum CounterRefusal {
   Overflow = 2,
 }
 
+/** Why a Txn was not applied (its outcome is ConditionFailed; nothing of it was written). */
+export enum TxnRefusal {
+  /** Its TxnResult would exceed the command's resultBytesMax, or it touches more than keysMax keys, or its writes exceed the largest engine record. */
+  TooLarge = 1,
+}
+
 /** Why a lease-related write was not applied (its outcome is ConditionFailed). */
 export enum LeaseRefusal {
   /** The lease named does not exist (etcd "requested lease not found"): a put with it, or a revoke. */
@@ -335,8 +357,10 @@ export enum LeaseRefusal {
 }
 
 /**
- * What applying one entry did. `counter`: an applied Incr's new value. `refusal`: why an Incr was not
- * applied, `leaseRefusal`: why a lease-related write was not (outcome ConditionFailed both).
+ * What applying one entry did. `counter`: an applied Incr's new value. `refusal`: why an Incr was
+ * not applied, `leaseRefusal`: why a lease-related write was not (outcome ConditionFailed both).
+ * `txn`: an applied Txn's encoded TxnResult (txn.ts; a failed compare is still Applied, with
+ * `succeeded` false). `txnRefusal`: why a Txn was not applied.
  */
 export interface OutcomeResult {
   outcome: ApplyOutcome;
@@ -344,6 +368,8 @@ export interface OutcomeResult {
   counter?: bigint;
   refusal?: CounterRefusal;
   leaseRefusal?: LeaseRefusal;
+  txn?: Uint8Array;
+  txnRefusal?: TxnRefusal;
 }
 
 /** One result per index, in request order. */
@@ -356,17 +382,32 @@ export interface OutcomeReply {
 const WIRE_COUNTED = 4;
 const WIRE_REFUSED_NOT_INTEGER = 5;
 const WIRE_REFUSED_OVERFLOW = 6;
-// 7 and 8 are the transactions' (an applied Txn's result, a Txn refused as too large).
+/** Applied Txn: `u8 7 | u64 revision | bytes txnResult`. */
+const WIRE_TXN = 7;
+/** A Txn refused as too large (ConditionFailed): `u8 8 | u64 revision`. */
+const WIRE_TXN_TOO_LARGE = 8;
 const WIRE_REFUSED_LEASE_NOT_FOUND = 9;
 const WIRE_REFUSED_LEASE_KEYS_FULL = 10;
-/** Largest encoded result, bytes: `u8 outcome | u64 revision | [i64 counter]`. */
+/** Largest encoded result without a TxnResult, bytes: `u8 outcome | u64 revision | [i64 counter]`. */
 export const OUTCOME_RESULT_BYTES_MAX = 1 + 8 + 8;
+/** Bytes an applied Txn's result adds to an OutcomeReply on top of its TxnResult: `u8 | u64 | u32 length`. */
+export const OUTCOME_TXN_OVERHEAD_BYTES = 1 + 8 + 4;
 
-function resultBytes(x: OutcomeResult): number {
+/** Encoded bytes of one result in an OutcomeReply (the storage node fills a reply up to its payload bound with it). */
+export function outcomeResultBytes(x: OutcomeResult): number {
+  if (x.outcome === ApplyOutcome.Applied && x.txn !== undefined) return OUTCOME_TXN_OVERHEAD_BYTES + x.txn.length;
   return x.counter !== undefined && x.outcome === ApplyOutcome.Applied ? 17 : 9;
 }
 
 function writeResult(w: ByteWriter, x: OutcomeResult): void {
+  if (x.outcome === ApplyOutcome.Applied && x.txn !== undefined) {
+    w.u8(WIRE_TXN).u64(x.revision).bytes(x.txn);
+    return;
+  }
+  if (x.outcome === ApplyOutcome.ConditionFailed && x.txnRefusal !== undefined) {
+    w.u8(WIRE_TXN_TOO_LARGE).u64(x.revision);
+    return;
+  }
   if (x.outcome === ApplyOutcome.Applied && x.counter !== undefined) {
     w.u8(WIRE_COUNTED).u64(x.revision);
     const u = BigInt.asUintN(64, x.counter);
@@ -393,6 +434,12 @@ function readResult(r: ByteReader): OutcomeResult {
   if (code === WIRE_REFUSED_OVERFLOW) return { outcome: ApplyOutcome.ConditionFailed, revision, refusal: CounterRefusal.Overflow };
   if (code === WIRE_REFUSED_LEASE_NOT_FOUND) return { outcome: ApplyOutcome.ConditionFailed, revision, leaseRefusal: LeaseRefusal.NotFound };
   if (code === WIRE_REFUSED_LEASE_KEYS_FULL) return { outcome: ApplyOutcome.ConditionFailed, revision, leaseRefusal: LeaseRefusal.KeysFull };
+  if (code === WIRE_TXN) {
+    const txn = r.bytes();
+    if (txn.length < TXN_RESULT_BASE_BYTES) throw new ProtocolError(`txn result of ${txn.length} bytes`);
+    return { outcome: ApplyOutcome.Applied, revision, txn };
+  }
+  if (code === WIRE_TXN_TOO_LARGE) return { outcome: ApplyOutcome.ConditionFailed, revision, txnRefusal: TxnRefusal.TooLarge };
   throw new ProtocolError(`unknown apply outcome ${code}`);
 }
 
@@ -426,14 +473,15 @@ export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
 }
 
 /**
- * `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision | [i64 counter])*`.
+ * `header(21) | u64 appliedIndex | u32 count | (u8 outcome | u64 revision | [i64 counter | bytes txnResult])*`.
  * outcome 0-3 = ApplyOutcome; 4 = Applied with the Incr's new value (`i64 counter` follows);
- * 5 / 6 = ConditionFailed: an Incr refused as not an integer / as an overflow; 9 / 10 =
+ * 5 / 6 = ConditionFailed: an Incr refused as not an integer / as an overflow; 7 = an applied
+ * Txn (`u32 length | TxnResult` follows); 8 = ConditionFailed: a Txn refused as too large; 9 / 10 =
  * ConditionFailed: the lease named does not exist / holds keysPerLeaseMax keys.
  */
 export function encodeOutcomeReply(q: OutcomeReply): Buffer {
   let size = 2 + 8 + 4;
-  for (const x of q.results) size += resultBytes(x);
+  for (const x of q.results) size += outcomeResultBytes(x);
   const w = new ByteWriter(size).u8(OUTCOME_REPLY_TYPE).u8(VERSION).u64(q.appliedIndex).u32(q.results.length);
   for (const x of q.results) writeResult(w, x);
   return w.finish();

@@ -10,6 +10,19 @@ import {
   encodeRolePutValue,
   encodeUserPutValue,
   type AuthState,
+  CompareTarget,
+  TxnOpFlags,
+  TxnOpKind,
+  decodeTxnCommandValue,
+  decodeTxnRequest,
+  decodeTxnResult,
+  encodeTxnCommandValue,
+  encodeTxnRequest,
+  encodeTxnResult,
+  type TxnKv,
+  type TxnOp,
+  type TxnOpResponse,
+  type TxnRequest,
   ApplyOutcome,
   CommandCondition,
   CommandOp,
@@ -144,6 +157,29 @@ const authState = fc
   .map((x): AuthState => ({ enabled: x.enabled, users: new Map(x.users.map((u) => [u.name, u])), roles: new Map(x.roles.map((r) => [r.name, r])) }));
 const watchEvent = fc.record({ type: fc.constantFrom(0, 1), key: bytes(), value: bytes(), modRevision: u64, createRevision: u64, version: u64, prevValue: fc.option(bytes(), { nil: null }) });
 const watchEvents = fc.array(watchEvent, { maxLength: 3 });
+
+/** A txn key outside a range start is never empty. */
+const txnKey = fc.uint8Array({ minLength: 1, maxLength: 24 }).map((b) => Buffer.from(b));
+const txnCompare = fc.oneof(
+  fc.record({ key: txnKey, target: fc.constant(CompareTarget.Value), result: fc.constantFrom(0, 1, 2, 3), value: bytes() }),
+  fc.record({ key: txnKey, target: fc.constantFrom(CompareTarget.ModRevision, CompareTarget.CreateRevision, CompareTarget.Version), result: fc.constantFrom(0, 1, 2, 3), operand: u64 }),
+);
+const txnOp: fc.Arbitrary<TxnOp> = fc.oneof(
+  fc.record({ kind: fc.constant(TxnOpKind.Put), key: txnKey, value: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv) }),
+  fc.record({ kind: fc.constant(TxnOpKind.Delete), key: txnKey, end: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv) }),
+  fc.record({ kind: fc.constant(TxnOpKind.Get), key: txnKey, flags: fc.constantFrom(0, TxnOpFlags.KeysOnly) }),
+  fc.record({ kind: fc.constant(TxnOpKind.Range), key: bytes(), end: fc.constant(EMPTY), limit: u32, flags: fc.constantFrom(TxnOpFlags.Prefix, TxnOpFlags.Prefix | TxnOpFlags.Reverse | TxnOpFlags.KeysOnly | TxnOpFlags.CountOnly) }),
+);
+const txnRequest: fc.Arbitrary<TxnRequest> = fc.record({ compares: fc.array(txnCompare, { maxLength: 3 }), success: fc.array(txnOp, { maxLength: 3 }), failure: fc.array(txnOp, { maxLength: 3 }) });
+const txnKv: fc.Arbitrary<TxnKv> = fc.record({ key: bytes(), value: bytes(), modRevision: u64, createRevision: u64, version: u64 });
+const txnResponse: fc.Arbitrary<TxnOpResponse> = fc.oneof(
+  fc.record({ kind: fc.constant(TxnOpKind.Put as const), prev: fc.option(txnKv, { nil: undefined }) }).map((x) => (x.prev ? x : { kind: x.kind })),
+  fc.record({ kind: fc.constant(TxnOpKind.Delete as const), deleted: u32, prev: fc.array(txnKv, { maxLength: 2 }) }),
+  fc.record({ kind: fc.constant(TxnOpKind.Get as const), kv: fc.option(txnKv, { nil: undefined }) }).map((x) => (x.kv ? x : { kind: x.kind })),
+  fc.record({ kind: fc.constant(TxnOpKind.Range as const), count: u32, more: fc.boolean(), kvs: fc.array(txnKv, { maxLength: 2 }) }),
+);
+const txnResult = fc.record({ succeeded: fc.boolean(), responses: fc.array(txnResponse, { maxLength: 4 }) });
+
 const raftMessage = fc.record({
   type: fc.nat({ max: 255 }),
   from: str,
@@ -199,6 +235,25 @@ const cases: Case[] = [
     valid: fc
       .record({ appliedIndex: u64, results: fc.array(fc.record({ outcome: fc.constantFrom(ApplyOutcome.Pending, ApplyOutcome.Applied, ApplyOutcome.ConditionFailed, ApplyOutcome.Unknown), revision: u64 }), { maxLength: 5 }) })
       .map(encodeOutcomeReply),
+    decode: decodeOutcomeReply,
+  },
+  { name: 'decodeTxnRequest', valid: txnRequest.map(encodeTxnRequest), decode: decodeTxnRequest },
+  {
+    name: 'decodeCommand (Txn)',
+    valid: fc.record({ request: txnRequest, session: fc.option(session, { nil: undefined }) }).map(({ request, session: s }) =>
+      encodeCommand({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1, keysMax: 1 }, request }), ...(s ? { session: s } : {}) }),
+    ),
+    decode: decodeCommand,
+  },
+  {
+    name: 'decodeTxnCommandValue',
+    valid: fc.record({ limits: fc.record({ resultBytesMax: fc.integer({ min: 1, max: 0xffff_ffff }), keysMax: fc.integer({ min: 1, max: 0xffff_ffff }) }), request: txnRequest }).map(encodeTxnCommandValue),
+    decode: decodeTxnCommandValue,
+  },
+  { name: 'decodeTxnResult', valid: txnResult.map(encodeTxnResult), decode: decodeTxnResult },
+  {
+    name: 'decodeOutcomeReply (txn results)',
+    valid: fc.record({ appliedIndex: u64, results: fc.array(fc.record({ outcome: fc.constant(ApplyOutcome.Applied), revision: u64, txn: txnResult.map(encodeTxnResult) }), { maxLength: 3 }) }).map(encodeOutcomeReply),
     decode: decodeOutcomeReply,
   },
   { name: 'decodeSnapshotBeginRequest', valid: fc.record({ requesterId: str, minAppliedIndex: u64 }).map(encodeSnapshotBeginRequest), decode: decodeSnapshotBeginRequest },
@@ -459,6 +514,21 @@ describe('ResponseDecoder on hostile streams (fast-check)', () => {
         },
       ),
       { numRuns: RUNS },
+    );
+  });
+});
+
+describe('txn codecs round trip (fast-check)', () => {
+  it('TxnRequest, TxnCommandValue and TxnResult decode to what was encoded', () => {
+    fc.assert(
+      fc.property(txnRequest, txnResult, (req, res) => {
+        expect(decodeTxnRequest(encodeTxnRequest(req))).toEqual(req);
+        expect(decodeTxnCommandValue(encodeTxnCommandValue({ limits: { resultBytesMax: 5, keysMax: 6 }, request: req }))).toEqual({ limits: { resultBytesMax: 5, keysMax: 6 }, request: req });
+        expect(decodeTxnResult(encodeTxnResult(res))).toEqual(res);
+        const reply = decodeOutcomeReply(encodeOutcomeReply({ appliedIndex: 9, results: [{ outcome: ApplyOutcome.Applied, revision: 9, txn: encodeTxnResult(res) }] }));
+        expect(decodeTxnResult(reply.results[0].txn!)).toEqual(res);
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -28,3 +28,4 @@ export {
 export * from './kv-meta';
 export * from './range';
 export * from './watch';
+export * from './txn';

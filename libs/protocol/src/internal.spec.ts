@@ -196,7 +196,7 @@ describe('internal message details', () => {
 
   it('refuses out-of-range fields when encoding', () => {
     expect(() => encodeFetchRequest({ fromIndex: 2 ** 53, entriesMax: 1, bytesMax: 1 })).toThrow(RangeError);
-    expect(() => encodeCommand({ op: 4 as CommandOp, key: Buffer.from('k'), value: Buffer.alloc(0) })).toThrow(/command op/);
+    expect(() => encodeCommand({ op: 13 as CommandOp, key: Buffer.from('k'), value: Buffer.alloc(0) })).toThrow(/command op/);
     expect(() => encodeShipBatch({ leaderId: 'x'.repeat(70_000), term: 1, commitIndex: 1, entries: [] })).toThrow(RangeError);
   });
 

@@ -1,4 +1,4 @@
-import type { ApplyOutcome, CommandSession, CounterRefusal } from '@cairn/protocol';
+import type { ApplyOutcome, CommandSession, CounterRefusal, TxnRefusal } from '@cairn/protocol';
 
 /**
  * The types the applier, the session table and its journal share. A leaf module: the three import
@@ -14,6 +14,10 @@ export interface ApplyResult {
   counter?: bigint;
   /** An Incr not applied (outcome ConditionFailed): why. In memory only, as `counter`. */
   refusal?: CounterRefusal;
+  /** An applied Txn: its encoded TxnResult (libs/protocol txn.ts). In memory only, as `counter`, and dropped when the applier's txnResultsBytesMax is reached. */
+  txn?: Uint8Array;
+  /** A Txn not applied (outcome ConditionFailed): why. */
+  txnRefusal?: TxnRefusal;
 }
 
 /**

@@ -1,36 +1,51 @@
-import { EngineOp, type EngineEntry } from '@cairn/engine';
+import { EngineOp, RECORD_META_HEADER_BYTES, type BatchMutation, type EngineEntry, type RangePage, type RangeQuery } from '@cairn/engine';
 import {
   AUTH_STATE_KEY,
   ApplyOutcome,
   CommandCondition,
   CommandOp,
   CounterRefusal,
+  DEFAULT_LIMITS,
+  TxnRefusal,
   applyAuthChange,
   authChangeOf,
   decodeAuthState,
   decodeCommand,
   decodeIncrDelta,
+  decodeTxnCommandValue,
   emptyAuthState,
   encodeAuthState,
+  encodeTxnResult,
   isAuthOp,
   WatchEventType,
   type WatchEvent,
+  peekCommandOp,
   type Command,
+  type TxnCommandValue,
   type WireEntry,
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import type { SessionTable } from './session-table';
+import { evaluateTxn } from './txn-apply';
 
 /** Raft entry type of a leader's no-op (libs/raft EntryType.Noop). */
 export const ENTRY_TYPE_NOOP = 1;
 /** Default bound of the per-index results table (entries). */
 export const APPLY_RESULTS_MAX = 65_536;
+/** Default bound of the TxnResult bytes held for outcome queries (results table and session table together), bytes (64 MiB). */
+export const TXN_RESULTS_HELD_BYTES_MAX = 64 * 1024 * 1024;
 
 export type { ApplyResult } from './apply-result';
 
 export interface CommandApplierOptions {
-  /** `key`'s live value and mod revision in the engine's state (everything handed to the engine so far), null when it does not exist. */
+  /** `key`'s live value, mod revision (create revision and version: a txn compares them) in the engine's state (everything handed to the engine so far), null when it does not exist. */
   get(key: Uint8Array): KeyState | null;
+  /** One range page of the engine's state (as `get`): a txn's ranges and delete ranges. Required to apply a txn (the storage node passes `engine.range`). */
+  range?(q: RangeQuery): RangePage;
+  /** The largest batch of writes one entry may make, bytes (`batchRecordBytes`): the engine's largest record; default for the default key and value bounds. A txn over it is refused TOO_LARGE. */
+  mutationBytesMax?: number;
+  /** Bound of the TxnResult bytes held for outcome queries; beyond it the oldest txn's result is dropped (its outcome then says "applied, result no longer known"). Default TXN_RESULTS_HELD_BYTES_MAX. */
+  txnResultsBytesMax?: number;
   /** Bound of the results table; the oldest result is forgotten first (then answered Unknown). */
   resultsMax?: number;
   /** Called for a committed entry whose data does not decode (it is applied as a no-op). */
@@ -41,14 +56,19 @@ export interface CommandApplierOptions {
   sessions?: SessionTable;
 }
 
-/** One batch turned into engine entries, plus its session writes for the session journal and its watch events. */
+/**
+ * A prefix of a batch turned into engine entries, plus its session writes for the session journal
+ * and its watch events. `consumed`: how many of the given entries it covers (all, unless a Txn
+ * that is not the first came: a txn reads the engine directly, so the entries before it go to the
+ * engine first).
+ */
 export interface AppliedBatch {
   engine: EngineEntry[];
   sessionRecords: SessionRecord[];
   /** One per key mutation, in order (`watchEventOf`; docs/watch.md "Event source"). */
   events: WatchEvent[];
+  consumed: number;
 }
-
 /** A key's value and mod revision as the applier sees it; create revision and version when known (the engine's keydir has them). */
 export interface KeyState {
   value: Uint8Array;
@@ -85,6 +105,9 @@ const I64_MAX = (1n << 63n) - 1n;
 export class CommandApplier {
   private readonly results = new Map<number, ApplyResult>();
   private readonly resultsMax: number;
+  /** Results holding a TxnResult, oldest first, and their bytes (bounded by txnResultsBytesMax). */
+  private readonly txnHeld = new Set<ApplyResult>();
+  private txnHeldBytes = 0;
 
   constructor(private readonly opts: CommandApplierOptions) {
     this.resultsMax = opts.resultsMax ?? APPLY_RESULTS_MAX;
@@ -99,23 +122,28 @@ export class CommandApplier {
       const s = batchState.get(Buffer.from(key).toString('latin1'));
       return s !== undefined ? s : this.opts.get(key);
     };
-    const out: EngineEntry[] = new Array(entries.length);
+    const out: EngineEntry[] = [];
     const sessionRecords: SessionRecord[] = [];
     const events: WatchEvent[] = [];
-    for (let i = 0; i < entries.length; i++) {
+    // THE watch hook: every key mutation reaches the engine as a Set or Delete engine entry or as a
+    // mutation of a Batch entry (a txn), so deriving events here covers every path (SET/DEL, INCR,
+    // txn ops, and any later op that emits engine entries). New ops need no watch code of their own.
+    const mutate = (index: number, m: { op: EngineOp; key: Uint8Array; value: Uint8Array }): void => {
+      // The empty key holds the auth state (AUTH_STATE_KEY): not a client key, so no event.
+      const ev = m.key.length === 0 ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, get(m.key));
+      if (ev) events.push(ev);
+      batchState.set(Buffer.from(m.key).toString('latin1'), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
+    };
+    let i = 0;
+    for (; i < entries.length; i++) {
+      // A txn reads ranges of the engine: everything before it must be handed to the engine first.
+      if (i > 0 && entries[i].type !== ENTRY_TYPE_NOOP && peekCommandOp(entries[i].data) === CommandOp.Txn) break;
       const ee = this.toEngineEntry(entries[i], get, sessionRecords);
-      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) {
-        // THE watch hook: every key mutation reaches the engine as a Set or Delete engine entry,
-        // so deriving events here covers every path (SET/DEL, INCR, and any later op that emits
-        // engine entries: txn ops, lease revokes). New ops need no watch code of their own.
-        // The empty key holds the auth state (AUTH_STATE_KEY): not a client key, so no event.
-        const ev = ee.key.length === 0 ? null : watchEventOf(ee, get(ee.key));
-        if (ev) events.push(ev);
-        batchState.set(Buffer.from(ee.key).toString('latin1'), ee.op === EngineOp.Set ? { value: ee.value, revision: ee.index, createRevision: ev?.createRevision, version: ev?.version } : null);
-      }
-      out[i] = ee;
+      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) mutate(ee.index, ee);
+      else if (ee.op === EngineOp.Batch) for (const m of ee.mutations!) mutate(ee.index, m);
+      out.push(ee);
     }
-    return { engine: out, sessionRecords, events };
+    return { engine: out, sessionRecords, events, consumed: i };
   }
 
   /**
@@ -140,35 +168,44 @@ export class CommandApplier {
   private toEngineEntry(e: WireEntry, get: (key: Uint8Array) => KeyState | null, sessionRecords: SessionRecord[]): EngineEntry {
     const noop: EngineEntry = { index: e.index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
     if (e.type === ENTRY_TYPE_NOOP) return noop;
-    let c;
+    let c: Command;
+    let txn: TxnCommandValue | undefined;
     try {
       c = decodeCommand(e.data);
+      if (c.op === CommandOp.Txn) txn = decodeTxnCommandValue(c.value);
     } catch (err) {
       // Every node decodes the same committed bytes the same way, so treating an undecodable
       // command as a no-op keeps the nodes identical; reported loudly because it is a bug.
       this.opts.onUndecodable?.(e.index, err);
       return noop;
     }
-    // An applied auth change's new encoded state (set by the evaluation below, read by write()).
+    // An applied auth change's new encoded state, a txn's writes (set by the evaluation below, read by write()).
     let authValue: Uint8Array = EMPTY;
+    let mutations: BatchMutation[] = [];
     const evaluateIt = (): ApplyResult => {
+      if (txn) {
+        const t = evaluateTxn(txn, e.index, { get, range: (q) => this.range(q) }, this.opts.mutationBytesMax ?? RECORD_META_HEADER_BYTES + DEFAULT_LIMITS.keyBytesMax + DEFAULT_LIMITS.valueBytesMax);
+        if ('tooLarge' in t) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index, txnRefusal: TxnRefusal.TooLarge };
+        mutations = t.mutations;
+        return { outcome: ApplyOutcome.Applied, revision: e.index, txn: encodeTxnResult(t.result) };
+      }
       if (!isAuthOp(c.op)) return evaluate(c, e.index, get);
       const a = this.evaluateAuth(c, e.index, get);
       authValue = a.value;
       return a.result;
     };
-    const recorded = c.condition !== undefined || c.op === CommandOp.Incr || isAuthOp(c.op);
+    const recorded = c.condition !== undefined || c.op === CommandOp.Incr || c.op === CommandOp.Txn || isAuthOp(c.op);
     const sessions = this.opts.sessions;
     if (c.session && sessions) {
       const d = sessions.apply(e.index, c.session, evaluateIt);
       sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
       if (d.kind === 'stale') return noop;
       if (recorded || d.kind === 'duplicate') this.record(e.index, d.result);
-      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index, d.result, authValue) : noop;
+      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index, d.result, authValue, mutations) : noop;
     }
     const r = evaluateIt();
     if (recorded) this.record(e.index, r);
-    return r.outcome === ApplyOutcome.Applied ? write(c, e.index, r, authValue) : noop;
+    return r.outcome === ApplyOutcome.Applied ? write(c, e.index, r, authValue, mutations) : noop;
   }
 
   /** An auth change against the auth state right before it: the new encoded state, or a refusal (ConditionFailed). */
@@ -186,9 +223,25 @@ export class CommandApplier {
     return { result: { outcome: ApplyOutcome.ConditionFailed, revision: index }, value: EMPTY };
   }
 
+  private range(q: RangeQuery): RangePage {
+    if (!this.opts.range) throw new Error('TxnNeedsRange: CommandApplierOptions.range is required to apply transactions');
+    return this.opts.range(q);
+  }
+
   private record(index: number, r: ApplyResult): void {
     this.results.delete(index); // re-recording an index (never in practice) keeps insertion order = index order
     this.results.set(index, r);
+    if (r.txn && !this.txnHeld.has(r)) {
+      this.txnHeld.add(r);
+      this.txnHeldBytes += r.txn.length;
+      // Held results are shared with the session table: dropping `txn` frees it in both.
+      for (const old of this.txnHeld) {
+        if (this.txnHeldBytes <= (this.opts.txnResultsBytesMax ?? TXN_RESULTS_HELD_BYTES_MAX)) break;
+        this.txnHeld.delete(old);
+        this.txnHeldBytes -= old.txn!.length;
+        delete old.txn;
+      }
+    }
     if (this.results.size > this.resultsMax) {
       const oldest = this.results.keys().next().value as number;
       this.results.delete(oldest);
@@ -261,8 +314,10 @@ export function watchEventOf(ee: EngineEntry, prior: KeyState | null): WatchEven
   return { type: WatchEventType.Put, key: ee.key, value: ee.value, modRevision: ee.index, ...live, prevValue };
 }
 
-function write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array): EngineEntry {
+function write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array, mutations: BatchMutation[]): EngineEntry {
   if (isAuthOp(c.op)) return { index, op: EngineOp.Set, key: AUTH_STATE_KEY, value: authValue };
+  // A txn's writes are one batch record (atomic); a txn that writes nothing is a no-op record.
+  if (c.op === CommandOp.Txn) return mutations.length ? { index, op: EngineOp.Batch, key: EMPTY, value: EMPTY, mutations } : { index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
   // Stored as Redis stores a counter: its decimal text, so GET and INCR agree on every door.
   if (c.op === CommandOp.Incr) return { index, op: EngineOp.Set, key: c.key, value: Buffer.from(String(r.counter), 'latin1') };
   if (c.op === CommandOp.Set) return { index, op: EngineOp.Set, key: c.key, value: c.value };

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { BitcaskEngine, EngineOp, type EngineStats } from '@cairn/engine';
+import { BitcaskEngine, ENGINE_DEFAULTS, EngineOp, RECORD_META_HEADER_BYTES, type EngineStats } from '@cairn/engine';
 import type { Disk } from '@cairn/log';
 import {
   AUTH_STATE_KEY,
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
-  OUTCOME_RESULT_BYTES_MAX,
+  outcomeResultBytes,
   RANGE_REQUEST_TYPE,
   decodeRangeRequest,
   encodeRangeReply,
@@ -28,6 +28,7 @@ import {
   STATUS_INTERVAL_MS,
   type StorageStatus,
   WATCH_HISTORY_REQUEST_TYPE,
+  type WatchEvent,
 } from '@cairn/protocol';
 import { payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
@@ -55,9 +56,8 @@ const FETCH_REPLY_OVERHEAD_BYTES = 2 + 1 + 8 + 2 + 1024 + 4;
 const FETCH_ENTRY_OVERHEAD_BYTES = 8 + 8 + 1 + 4;
 /** Bytes of a SnapshotChunkReply around its data: header, status, a message of up to 1 KiB, length; plus the engine chunk's own framing (≤ 64). */
 const SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES = 2 + 1 + 2 + 1024 + 4 + 64;
-/** OutcomeReply: `header(2) | u64 appliedIndex | u32 count`, then `u8 outcome | u64 revision | [i64 counter]` per result (libs/protocol command.ts). */
+/** OutcomeReply: `header(2) | u64 appliedIndex | u32 count`, then `outcomeResultBytes` per result (libs/protocol command.ts). */
 const OUTCOME_REPLY_BASE_BYTES = 2 + 8 + 4;
-const OUTCOME_RESULT_BYTES = OUTCOME_RESULT_BYTES_MAX;
 /** A snapshot this node took for a peer is handed to further peers for this long (then a new one is taken), ms. */
 const SNAPSHOT_REUSE_MS = 10_000;
 /** A peer storage node is live while its last status heartbeat is this recent, ms. */
@@ -231,6 +231,9 @@ export class StorageNode {
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
       get: (key) => this.engine.get(key),
+      range: (q) => this.engine.range(q),
+      // The engine's largest record (it is opened with the default key and value bounds).
+      mutationBytesMax: RECORD_META_HEADER_BYTES + ENGINE_DEFAULTS.keyBytesMax + ENGINE_DEFAULTS.valueBytesMax,
       onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
       onAuthRefused: (index, reason) => log.info({ index, reason }, 'auth change refused at apply'),
     });
@@ -346,10 +349,24 @@ export class StorageNode {
       try {
         // Conditions are evaluated here, against the engine state the previous apply left (the
         // keydir is updated as apply is called) plus this batch's earlier entries.
-        const batch = this.applier.toEngineEntries(wire);
-        // The batch's session writes reach the journal before the engine sees the batch, so the
-        // session table can always be rebuilt as of the engine's applied index.
-        await this.sessions.append(batch.sessionRecords);
+        // A txn reads the engine itself, so a batch is handed over in parts ending before each txn;
+        // engine.apply updates the keydir at once, and the parts share the durability wait.
+        const applying: Promise<number>[] = [];
+        const events: WatchEvent[] = [];
+        let authRevision = this.authRevision;
+        for (let rest = wire; rest.length > 0; ) {
+          const batch = this.applier.toEngineEntries(rest);
+          // The batch's session writes reach the journal before the engine sees the batch, so the
+          // session table can always be rebuilt as of the engine's applied index.
+          await this.sessions.append(batch.sessionRecords);
+          const part = this.engine.apply(batch.engine);
+          // Awaited below with the other parts; the handler keeps an early failure from being an unhandled rejection meanwhile.
+          part.catch(() => undefined);
+          applying.push(part);
+          for (const ee of batch.engine) if (ee.op === EngineOp.Set && ee.key.length === 0) authRevision = ee.index;
+          for (const ev of batch.events) events.push(ev);
+          rest = rest.slice(batch.consumed);
+        }
         const last = wire[wire.length - 1];
         this.lastTerm = { index: last.index, term: last.term };
         // The batch's watch events go to the history log in parallel with the engine's write.
@@ -357,16 +374,16 @@ export class StorageNode {
         // published as one, so gateways see the gap and ask the history (COMPACTED there).
         const prevRevision = Math.max(this.history.lastRevision(), wire[0].index - 1);
         // A failed history write is as fatal as the engine's (caught below), whichever fails first.
-        const historyFailed = this.history.append(wire[0].index, last.index, batch.events, this.opts.world.clock.nowMs()).then(
+        const historyFailed = this.history.append(wire[0].index, last.index, events, this.opts.world.clock.nowMs()).then(
           () => null,
           (e: unknown) => e,
         );
-        const applied = await this.engine.apply(batch.engine);
+        const applied = Math.max(...(await Promise.all(applying)));
         const historyError = await historyFailed;
         if (historyError) throw historyError;
-        for (const ee of batch.engine) if (ee.op === EngineOp.Set && ee.key.length === 0) this.authRevision = ee.index;
+        this.authRevision = authRevision;
         await this.sessions.maybeCompact(applied);
-        this.publishWatchEvents(prevRevision, last.index, batch.events);
+        this.publishWatchEvents(prevRevision, last.index, events);
         this.opts.onApplied?.(wire);
         this.waiters.notify(applied);
       } catch (e) {
@@ -501,9 +518,17 @@ export class StorageNode {
     await this.awaitApplied(minIndex);
     if (this.bootstrapping || !this.storesOpen) return encodeOutcomeReply({ appliedIndex: 0, results: req.queries.map(() => ({ outcome: ApplyOutcome.Pending, revision: 0 })) });
     const applied = this.engine.appliedIndex();
-    // A prefix when the whole reply would not fit the payload bound; the gateway asks again for the rest.
-    const fit = Math.max(1, Math.floor((payloadBytesMax(this.opts.bus) - OUTCOME_REPLY_BASE_BYTES) / OUTCOME_RESULT_BYTES));
-    const results: OutcomeReply['results'] = req.queries.slice(0, fit).map((q) => (q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session)));
+    // A prefix when the whole reply would not fit the payload bound (at least one: a txn's result
+    // is bounded by the gateway to fit alone); the gateway asks again for the rest.
+    const bytesMax = payloadBytesMax(this.opts.bus);
+    const results: OutcomeReply['results'] = [];
+    let bytes = OUTCOME_REPLY_BASE_BYTES;
+    for (const q of req.queries) {
+      const r = q.index > applied ? { outcome: ApplyOutcome.Pending, revision: 0 } : this.applier.outcomeOf(q.index, q.session);
+      bytes += outcomeResultBytes(r);
+      if (results.length > 0 && bytes > bytesMax) break;
+      results.push(r);
+    }
     return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 

@@ -1,0 +1,228 @@
+import { EngineOp, batchRecordBytes, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
+import {
+  CompareResult,
+  CompareTarget,
+  TXN_KV_OVERHEAD_BYTES,
+  TXN_RESULT_BASE_BYTES,
+  TxnOpFlags,
+  TxnOpKind,
+  prefixEnd,
+  txnResponseBytes,
+  type TxnCommandValue,
+  type TxnCompare,
+  type TxnKv,
+  type TxnOp,
+  type TxnOpResponse,
+  type TxnResult,
+} from '@cairn/protocol';
+
+/** A key's state as a txn reads it (etcd mvccpb.KeyValue without the key). */
+export interface TxnKeyState {
+  value: Uint8Array;
+  revision: number;
+  createRevision?: number;
+  version?: number;
+}
+
+/** The store a txn reads: the engine's state with every earlier entry applied (the applier makes sure of it). */
+export interface TxnStore {
+  get(key: Uint8Array): TxnKeyState | null;
+  range(q: RangeQuery): RangePage;
+}
+
+/** An evaluated txn: its result and the mutations to apply at its index (empty when it writes nothing). */
+export type TxnEvaluation = { result: TxnResult; mutations: BatchMutation[] } | { tooLarge: string };
+
+/** A key within a txn: its latest state (null = deleted) and the key bytes. */
+interface Local {
+  key: Buffer;
+  state: TxnKeyState | null;
+}
+
+const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
+const EMPTY = Buffer.alloc(0);
+/** The smallest client key (the storage node's range reads start there too). */
+const RANGE_START_MIN = Buffer.from([0]);
+
+class TooLarge extends Error {
+  readonly code = 'TXN_TOO_LARGE';
+}
+
+/**
+ * Evaluates one txn (etcd Txn: apply/txn.go) at `index` against `store`: every compare on the
+ * state before it; then the chosen branch's ops in order, each seeing the writes of the ops before
+ * it (as etcd's write txn does); every write takes effect at `index` (create revision / version as
+ * a plain SET or DEL gives them). Deterministic: depends only on the store, the command and
+ * `mutationBytesMax`. TOO_LARGE (nothing applied) when the TxnResult would exceed
+ * `limits.resultBytesMax`, the ranges, deletes and puts touch more than `limits.keysMax` keys, or
+ * the writes exceed `mutationBytesMax` (the largest engine record).
+ */
+export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, mutationBytesMax: number): TxnEvaluation {
+  const t = new TxnRun(v, index, store);
+  try {
+    const succeeded = v.request.compares.every((c) => t.holds(c));
+    const responses = (succeeded ? v.request.success : v.request.failure).map((op) => t.run(op));
+    if (t.mutations.length > 0 && batchRecordBytes(t.mutations) > mutationBytesMax) throw new TooLarge(`its writes take ${batchRecordBytes(t.mutations)} bytes; one entry's writes take at most ${mutationBytesMax}`);
+    return { result: { succeeded, responses }, mutations: t.mutations };
+  } catch (e) {
+    if (e instanceof TooLarge) return { tooLarge: e.message };
+    throw e;
+  }
+}
+
+class TxnRun {
+  readonly mutations: BatchMutation[] = [];
+  private readonly local = new Map<string, Local>();
+  private resultBytes = TXN_RESULT_BASE_BYTES;
+  private keys = 0;
+
+  constructor(
+    private readonly v: TxnCommandValue,
+    private readonly index: number,
+    private readonly store: TxnStore,
+  ) {}
+
+  holds(c: TxnCompare): boolean {
+    const s = this.get(c.key);
+    if (c.target === CompareTarget.Value) {
+      // etcd: a missing key has no value to compare; only "not equal" holds.
+      if (!s) return c.result === CompareResult.NotEqual;
+      return matches(Buffer.compare(Buffer.from(s.value), Buffer.from(c.value ?? EMPTY)), c.result);
+    }
+    const figure = !s ? 0 : c.target === CompareTarget.ModRevision ? s.revision : c.target === CompareTarget.CreateRevision ? (s.createRevision ?? s.revision) : (s.version ?? 1);
+    return matches(figure - (c.operand ?? 0), c.result);
+  }
+
+  run(op: TxnOp): TxnOpResponse {
+    const r = this.runOp(op);
+    this.resultBytes += txnResponseBytes(r);
+    if (this.resultBytes > this.v.limits.resultBytesMax) throw new TooLarge(`its result exceeds resultBytesMax ${this.v.limits.resultBytesMax} bytes`);
+    return r;
+  }
+
+  private runOp(op: TxnOp): TxnOpResponse {
+    const flags = op.flags ?? 0;
+    switch (op.kind) {
+      case TxnOpKind.Put: {
+        const prev = this.get(op.key);
+        this.touch(1);
+        const value = op.value ?? EMPTY;
+        this.write(op.key, { value, revision: this.index, createRevision: prev ? (prev.createRevision ?? prev.revision) : this.index, version: prev ? (prev.version ?? 1) + 1 : 1 });
+        return prev && flags & TxnOpFlags.PrevKv ? { kind: op.kind, prev: kv(op.key, prev, false) } : { kind: op.kind };
+      }
+      case TxnOpKind.Delete: {
+        const prevKv = (flags & TxnOpFlags.PrevKv) !== 0;
+        const found = this.select(op, { keysOnly: !prevKv, limit: 0 }).kvs;
+        for (const x of found) this.write(x.key, null);
+        return { kind: op.kind, deleted: found.length, prev: prevKv ? found : [] };
+      }
+      case TxnOpKind.Get: {
+        const s = this.get(op.key);
+        if (!s) return { kind: op.kind };
+        this.touch(1);
+        return { kind: op.kind, kv: kv(op.key, s, (flags & TxnOpFlags.KeysOnly) !== 0) };
+      }
+      case TxnOpKind.Range: {
+        const r = this.select(op, { keysOnly: (flags & TxnOpFlags.KeysOnly) !== 0, countOnly: (flags & TxnOpFlags.CountOnly) !== 0, reverse: (flags & TxnOpFlags.Reverse) !== 0, limit: op.limit ?? 0 });
+        return { kind: op.kind, count: r.count, more: r.more, kvs: r.kvs };
+      }
+    }
+  }
+
+  private touch(n: number): void {
+    this.keys += n;
+    if (this.keys > this.v.limits.keysMax) throw new TooLarge(`it touches more than keysMax ${this.v.limits.keysMax} keys`);
+  }
+
+  private get(key: Uint8Array): TxnKeyState | null {
+    const l = this.local.get(latin1(key));
+    return l ? l.state : this.store.get(key);
+  }
+
+  private write(key: Uint8Array, state: TxnKeyState | null): void {
+    const k = Buffer.from(key);
+    this.local.set(latin1(k), { key: k, state });
+    this.mutations.push(state ? { op: EngineOp.Set, key: k, value: state.value } : { op: EngineOp.Delete, key: k, value: EMPTY });
+  }
+
+  /**
+   * The keys an op's range selects, with this txn's earlier writes over the store's: `count` = all
+   * of them, `kvs` = the first `limit` (0: all), within the keysMax and resultBytesMax budgets.
+   */
+  private select(op: TxnOp, o: { keysOnly: boolean; countOnly?: boolean; reverse?: boolean; limit: number }): { count: number; more: boolean; kvs: TxnKv[] } {
+    const flags = op.flags ?? 0;
+    const end = op.end ?? EMPTY;
+    // etcd's range_end: empty = the single key; "\0" = every key >= key; PREFIX = keys starting with key.
+    if (!(flags & TxnOpFlags.Prefix) && end.length === 0) {
+      const s = this.get(op.key);
+      if (!s) return { count: 0, more: false, kvs: [] };
+      if (o.countOnly) return { count: 1, more: false, kvs: [] };
+      this.touch(1);
+      return { count: 1, more: false, kvs: [kv(op.key, s, o.keysOnly)] };
+    }
+    const key = Buffer.from(op.key);
+    const stop = flags & TxnOpFlags.Prefix ? prefixEnd(key) : end.length === 1 && end[0] === 0 ? null : Buffer.from(end);
+    // A range starts at 00 at the earliest: the empty key is the auth state's (AUTH_STATE_KEY).
+    const start = key.length === 0 ? RANGE_START_MIN : key;
+    return this.mergedRange(start, stop, o);
+  }
+
+  /** [start, stop) over the store with this txn's writes laid over it, exactly (see `evaluateTxn`). */
+  private mergedRange(start: Buffer, stop: Buffer | null, o: { keysOnly: boolean; countOnly?: boolean; reverse?: boolean; limit: number }): { count: number; more: boolean; kvs: TxnKv[] } {
+    const inRange = (k: Buffer) => Buffer.compare(k, start) >= 0 && (stop === null || Buffer.compare(k, stop) < 0);
+    const overlay = [...this.local.values()].filter((l) => inRange(l.key)).sort((a, b) => Buffer.compare(a.key, b.key) * (o.reverse ? -1 : 1));
+    let count = this.store.range({ start, end: stop, limit: 1, bytesMax: 1, countOnly: true }).count;
+    let shadowedBytes = 0;
+    for (const l of overlay) {
+      const below = this.store.get(l.key);
+      if (below) shadowedBytes += TXN_KV_OVERHEAD_BYTES + l.key.length + below.value.length;
+      if (l.state && !below) count++;
+      if (!l.state && below) count--;
+    }
+    if (o.countOnly || count === 0) return { count, more: false, kvs: [] };
+    const keysLeft = this.v.limits.keysMax - this.keys;
+    const want = Math.min(o.limit > 0 ? o.limit : count, count);
+    if (want > keysLeft) throw new TooLarge(`it touches more than keysMax ${this.v.limits.keysMax} keys`);
+    // Bytes the result may still take, plus what the overlay may take away from the store's page.
+    const budget = this.v.limits.resultBytesMax - this.resultBytes;
+    const page = this.store.range({ start, end: stop, limit: want + overlay.length, bytesMax: budget + shadowedBytes + 1, itemOverheadBytes: TXN_KV_OVERHEAD_BYTES, keysOnly: o.keysOnly, reverse: o.reverse });
+    const kvs: TxnKv[] = [];
+    let i = 0;
+    let j = 0;
+    const sign = o.reverse ? -1 : 1;
+    while (kvs.length < want && (i < page.items.length || j < overlay.length)) {
+      const item = page.items[i];
+      const l = overlay[j];
+      const c = !item ? 1 : !l ? -1 : Buffer.compare(item.key, l.key) * sign;
+      if (c < 0) {
+        i++;
+        if (!this.local.has(latin1(item.key))) kvs.push(kv(item.key, item, o.keysOnly));
+      } else {
+        j++;
+        if (c === 0) i++;
+        if (l.state) kvs.push(kv(l.key, l.state, o.keysOnly));
+      }
+    }
+    // The store cut its page by bytes before `want` keys: the whole answer exceeds the budget.
+    if (kvs.length < want) throw new TooLarge(`its result exceeds resultBytesMax ${this.v.limits.resultBytesMax} bytes`);
+    this.touch(kvs.length);
+    return { count, more: count > kvs.length, kvs };
+  }
+}
+
+function matches(diff: number, result: CompareResult): boolean {
+  switch (result) {
+    case CompareResult.Equal:
+      return diff === 0;
+    case CompareResult.NotEqual:
+      return diff !== 0;
+    case CompareResult.Greater:
+      return diff > 0;
+    case CompareResult.Less:
+      return diff < 0;
+  }
+}
+
+function kv(key: Uint8Array, s: TxnKeyState, keysOnly: boolean): TxnKv {
+  return { key, value: keysOnly ? EMPTY : s.value, modRevision: s.revision, createRevision: s.createRevision ?? s.revision, version: s.version ?? 1 };
+}
