@@ -1,5 +1,5 @@
-import { CommandCondition, CommandOp, Status, type Command } from '@cairn/protocol';
-import { KvSession } from './kv-session';
+import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command } from '@cairn/protocol';
+import { KvSession, TXN_LIMITS_DEFAULT, TXN_OPS_MAX } from './kv-session';
 import type { ReadIndexClient, ReadIndexResult } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
 import type { WritePath, WriteResult } from './write-path';
@@ -69,5 +69,26 @@ describe('KvSession', () => {
     expect(await s.set(Buffer.from('k'), Buffer.from('v'), { ifRevision: -1 })).toMatchObject({ status: Status.BadRequest });
     expect(await s.set(Buffer.from('k'), Buffer.from('v'), { ifRevision: 1, condition: CommandCondition.IfAbsent })).toMatchObject({ status: Status.BadRequest });
     expect(sent).toHaveLength(2);
+  });
+
+  it('sends a txn as one Txn command carrying the gateway bounds, answers its TxnResult, and refuses bad ones without writing', async () => {
+    const sent: Command[] = [];
+    const result = { succeeded: true, responses: [{ kind: TxnOpKind.Put as const }] };
+    const paths = {
+      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) } as unknown as ReadPath,
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 11, message: '', txn: result }) } as unknown as WritePath,
+      limits: { keyBytesMax: 4, valueBytesMax: 8 },
+    };
+    const s = new KvSession(paths);
+    const request = { compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }], failure: [{ kind: TxnOpKind.Range, key: Buffer.alloc(0), flags: TxnOpFlags.Prefix }] };
+    expect(await s.txn(request)).toMatchObject({ status: Status.Ok, revision: 11, txn: result });
+    expect(s.lastAcknowledgedIndex()).toBe(11);
+    expect(sent.map((c) => [c.op, c.key.length, decodeTxnCommandValue(c.value)])).toEqual([[CommandOp.Txn, 0, { limits: TXN_LIMITS_DEFAULT, request: { compares: [], success: [{ ...request.success[0], flags: 0 }], failure: [{ ...request.failure[0], end: Buffer.alloc(0), limit: 0 }] } }]]);
+    const put = (key: string, value = 'v') => ({ kind: TxnOpKind.Put, key: Buffer.from(key), value: Buffer.from(value) });
+    expect(await s.txn({ compares: [], success: [put('')], failure: [] })).toMatchObject({ status: Status.BadRequest });
+    expect(await s.txn({ compares: [], success: [put('kkkkk')], failure: [] })).toMatchObject({ status: Status.TooLarge });
+    expect(await s.txn({ compares: [], success: [put('k', 'v'.repeat(9))], failure: [] })).toMatchObject({ status: Status.TooLarge });
+    expect(await s.txn({ compares: [], success: Array.from({ length: TXN_OPS_MAX + 1 }, () => put('k')), failure: [] })).toMatchObject({ status: Status.BadRequest });
+    expect(sent).toHaveLength(1);
   });
 });

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, encodeIncrDelta, type Command, type CounterRefusal, type FrameLimits } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, txnOpsCount, type Command, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -16,7 +16,18 @@ export interface KvResult extends ReadResult {
   counter?: bigint;
   /** INCR CONDITION_FAILED: why it was refused (not an integer, or overflow); `message` in Redis's words. */
   refusal?: CounterRefusal;
+  /** TXN OK: etcd TxnResponse (succeeded + one response per op of the branch that ran); `revision` = the txn's revision. */
+  txn?: TxnResult;
 }
+
+/** etcd's default --max-txn-ops: compares plus ops of both branches of one txn, at most. */
+export const TXN_OPS_MAX = 128;
+/**
+ * The bounds a gateway writes into every Txn command (docs/protocol.md "Txn"): its TxnResult at
+ * most `resultBytesMax` bytes (1 MiB less 1 KiB, so an outcome reply holding it fits NATS's default
+ * 1 MiB max_payload), at most `keysMax` keys touched.
+ */
+export const TXN_LIMITS_DEFAULT: TxnLimits = { resultBytesMax: 1024 * 1024 - 1024, keysMax: 10_000 };
 
 /** What every session shares: the gateway's read and write paths (only the calls a session makes) and its request limits. */
 export interface KvPaths {
@@ -27,6 +38,8 @@ export interface KvPaths {
   limits: FrameLimits;
   /** Range page bounds; default RANGE_LIMITS_DEFAULT. */
   rangeLimits?: RangeLimits;
+  /** Bounds written into Txn commands; default TXN_LIMITS_DEFAULT. */
+  txnLimits?: TxnLimits;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -131,6 +144,35 @@ export class KvSession {
     return this.submit({ op: CommandOp.Incr, key, value: encodeIncrDelta(delta) });
   }
 
+  /**
+   * An etcd Txn (libs/protocol txn.ts): `if` every compare holds `then` the success ops `else` the
+   * failure ops, evaluated and applied atomically at one revision where the write is applied, in
+   * log order. OK: `txn` = its TxnResult (also when the compares failed), `revision` = its
+   * revision. BAD_REQUEST: more than TXN_OPS_MAX compares and ops, an empty key outside a range
+   * start; TOO_LARGE: a key or value over the limits, or refused at apply (result over
+   * resultBytesMax, more than keysMax keys, writes over the largest engine record).
+   */
+  txn(request: TxnRequest): Promise<KvResult> {
+    const count = txnOpsCount(request);
+    if (count > TXN_OPS_MAX) return Promise.resolve(fail(Status.BadRequest, `a transaction holds at most ${TXN_OPS_MAX} compares and ops, got ${count}`));
+    for (const c of request.compares) {
+      const bad = this.check(c.key, c.value);
+      if (bad) return Promise.resolve(bad);
+    }
+    for (const o of [...request.success, ...request.failure]) {
+      // A range's start key may be empty (from the first key); every other key may not.
+      const bad = o.key.length === 0 && isRangeOp(o) ? null : this.check(o.key, o.kind === TxnOpKind.Put ? o.value : undefined);
+      if (bad) return Promise.resolve(bad);
+    }
+    let value: Buffer;
+    try {
+      value = encodeTxnCommandValue({ limits: this.paths.txnLimits ?? TXN_LIMITS_DEFAULT, request });
+    } catch (e) {
+      return Promise.resolve(fail(Status.BadRequest, `malformed transaction: ${(e as Error).message}`));
+    }
+    return this.submit({ op: CommandOp.Txn, key: EMPTY, value });
+  }
+
   private write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition, ifRevision: number | undefined): Promise<KvResult> {
     const bad = this.check(key, value);
     if (bad) return Promise.resolve(bad);
@@ -148,6 +190,7 @@ export class KvSession {
     const r: KvResult = { status: w.status, revision: w.revision, value: EMPTY, message: w.message };
     if (w.counter !== undefined) r.counter = w.counter;
     if (w.refusal !== undefined) r.refusal = w.refusal;
+    if (w.txn !== undefined) r.txn = w.txn;
     return r;
   }
 }

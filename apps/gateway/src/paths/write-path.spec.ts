@@ -4,12 +4,17 @@ import {
   CommandOp,
   CounterRefusal,
   Status,
+  TxnOpKind,
+  TxnRefusal,
   encodeIncrDelta,
+  encodeTxnCommandValue,
+  encodeTxnResult,
   decodeOutcomeRequest,
   decodeProposeRequest,
   encodeOutcomeReply,
   encodeProposeReply,
   type OutcomeRequest,
+  type OutcomeResult,
   type ProposeReply,
   type ProposeRequest,
 } from '@cairn/protocol';
@@ -34,7 +39,7 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
   afterAll(() => bus?.close());
 
   /** A leader answering proposals with `answers` in turn (recording them), and a storage node answering outcome queries with `outcome`. */
-  function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => { outcome: ApplyOutcome; revision: number; counter?: bigint; refusal?: CounterRefusal }) {
+  function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => OutcomeResult) {
     const proposals: { raw: Buffer; req: ProposeRequest }[] = [];
     const queries: OutcomeRequest['queries'] = [];
     const subs = [
@@ -92,6 +97,23 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     // applied, but the node no longer knows the value (recorded before a restart): an error, not a retryable failure
     expect(d).toMatchObject({ status: Status.Error, revision: 22 });
     expect(c.queries.map((q) => q.index)).toEqual([20, 21, 22]);
+    c.stop();
+  });
+
+  it("asks a storage node for a Txn's result after commit: OK with the TxnResult (also for failed compares), TOO_LARGE when refused, ERROR when no longer known", async () => {
+    const res = { succeeded: false, responses: [{ kind: TxnOpKind.Get as const }] };
+    const results: Record<number, OutcomeResult> = {
+      30: { outcome: ApplyOutcome.Applied, revision: 30, txn: encodeTxnResult(res) },
+      31: { outcome: ApplyOutcome.ConditionFailed, revision: 31, txnRefusal: TxnRefusal.TooLarge },
+      32: { outcome: ApplyOutcome.Applied, revision: 32 },
+    };
+    const c = cluster('l8', [reply({ firstIndex: 30, lastIndex: 32 })], (q) => results[q.index]);
+    const txn = () => ({ op: CommandOp.Txn, key: Buffer.alloc(0), value: encodeTxnCommandValue({ limits: { resultBytesMax: 100, keysMax: 1 }, request: { compares: [], success: [], failure: [{ kind: TxnOpKind.Get, key: Buffer.from('k') }] } }) });
+    const [a, b, d] = await Promise.all([c.writes.submit(txn()), c.writes.submit(txn()), c.writes.submit(txn())]);
+    expect(a).toEqual({ status: Status.Ok, revision: 30, message: '', txn: res });
+    expect(b).toMatchObject({ status: Status.TooLarge, revision: 31 });
+    expect(d).toMatchObject({ status: Status.Error, revision: 32 });
+    expect(c.queries.map((q) => q.index)).toEqual([30, 31, 32]);
     c.stop();
   });
 

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, encodeProposeRequest, type Command } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, type Command, type OutcomeResult, type TxnResult } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
@@ -24,6 +24,8 @@ export interface WriteResult {
   counter?: bigint;
   /** CONDITION_FAILED of an Incr: why it was refused (`message` says it in Redis's words). */
   refusal?: CounterRefusal;
+  /** OK of a Txn (etcd TxnResponse): whether its compares held and one response per op of the branch that ran. */
+  txn?: TxnResult;
 }
 
 /** Redis's error texts (t_string.c) for a refused INCR family command. */
@@ -178,8 +180,8 @@ export class WritePath {
         // A plain write sent once: the commit is the outcome (no extra round trip). A conditional
         // write, or any write re-sent after an unknown outcome (this copy may be a duplicate of an
         // earlier one): ask a storage node what applying it did.
-        // An Incr's reply is its new value, which only the applying storage node knows.
-        if (w.command.condition || w.command.op === CommandOp.Incr || ambiguous) void this.resolveOutcome(w, index);
+        // An Incr's reply is its new value, a Txn's its TxnResult: only the applying storage node knows them.
+        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {
@@ -191,9 +193,21 @@ export class WritePath {
     const a = await this.outcomes.outcome(index, this.world.clock.nowMs() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: this.sessionId, seq: w.seq });
     if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
     else if (w.command.op === CommandOp.Incr) w.resolve(counterResult(a, index));
+    else if (w.command.op === CommandOp.Txn) w.resolve(txnResult(a, index));
     else if (a.outcome === ApplyOutcome.Applied) w.resolve({ status: Status.Ok, revision: a.revision, message: '' });
     else w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: 'condition not met' });
   }
+}
+
+/**
+ * A Txn's answer from its outcome: OK with its TxnResult (also when its compares failed:
+ * `succeeded` false); TOO_LARGE when the storage nodes refused it (nothing applied); an applied
+ * txn whose result the nodes no longer hold is an ERROR (never re-applied).
+ */
+function txnResult(a: OutcomeResult, index: number): WriteResult {
+  if (a.outcome === ApplyOutcome.Applied && a.txn !== undefined) return { status: Status.Ok, revision: a.revision, message: '', txn: decodeTxnResult(a.txn) };
+  if (a.outcome === ApplyOutcome.Applied) return { status: Status.Error, revision: a.revision, message: `the transaction was applied at revision ${a.revision}, but its result is no longer known (the storage nodes restarted or dropped it since); read the keys` };
+  return { status: Status.TooLarge, revision: a.revision || index, message: 'transaction refused: its result exceeds resultBytesMax, it touches more than keysMax keys, or its writes exceed the largest engine record (nothing applied)' };
 }
 
 /** An Incr's answer from its outcome: the new value, or the refusal; an applied Incr whose value the nodes no longer hold (recorded before a restart) is an ERROR, not a retryable failure. */
