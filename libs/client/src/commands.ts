@@ -1,4 +1,4 @@
-import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, encodeRangeSpec, type RangeItemWire, type Response } from '@cairn/protocol';
+import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, encodeRangeSpec, type RangeItemWire, type RangePageOptions, type Response } from '@cairn/protocol';
 import { ResponseProtocolError, errorForResponse } from './errors';
 
 /**
@@ -43,25 +43,13 @@ export interface GetOptions extends RequestOptions {
 }
 
 /** A range read: `[start, end)`, or every key starting with `prefix` (docs/protocol.md "RANGE"). */
-export interface RangeReadOptions extends RequestOptions {
+export interface RangeReadOptions extends RequestOptions, RangePageOptions {
   /** First key (inclusive); default the first key. Excludes `prefix`. */
   start?: string | Uint8Array;
   /** End (exclusive); default no upper bound. Excludes `prefix`. */
   end?: string | Uint8Array;
   /** Every key starting with these bytes. */
   prefix?: string | Uint8Array;
-  /** Keys per page; default (and cap) the gateway's rangeKeysMax. */
-  limit?: number;
-  /** Keys and metadata only. */
-  keysOnly?: boolean;
-  /** Only `count`: a page with no items. */
-  countOnly?: boolean;
-  /** Last key first. */
-  reverse?: boolean;
-  /** Any storage node at once (request flag STALE): may miss acknowledged writes. */
-  stale?: boolean;
-  /** The previous page's `token`: this page continues after it (same range and options). */
-  token?: Uint8Array;
 }
 
 /** One key of a range read (the wire item, protocol's RangeItemWire); `key` and `value` may be views of a received chunk. */

@@ -19,6 +19,26 @@ export const RangeOptions = {
 } as const;
 export const RANGE_OPTIONS_KNOWN = RangeOptions.Prefix | RangeOptions.KeysOnly | RangeOptions.CountOnly | RangeOptions.Reverse;
 
+/**
+ * How a range read is paged and answered, as a client states it (every door and the client
+ * library): the RANGE spec's limit and options, the STALE request flag, the continuation token
+ * (docs/protocol.md "RANGE").
+ */
+export interface RangePageOptions {
+  /** Keys per page; 0 / absent = the gateway's rangeKeysMax (also the cap). */
+  limit?: number;
+  /** Keys and metadata only (option KEYS_ONLY). */
+  keysOnly?: boolean;
+  /** Only `count`, a page with no items (option COUNT_ONLY). */
+  countOnly?: boolean;
+  /** Last key first (option REVERSE). */
+  reverse?: boolean;
+  /** Serve from any storage node at once, no ReadIndex round (request flag STALE): may miss acknowledged writes. */
+  stale?: boolean;
+  /** The previous page's token: this page continues after it (same range and options). */
+  token?: Uint8Array;
+}
+
 /** A RANGE request's value, decoded. */
 export interface RangeSpec {
   options: number;

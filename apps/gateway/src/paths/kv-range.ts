@@ -1,4 +1,4 @@
-import { Status, decodeRangeToken, encodeRangeToken, prefixEnd, type RangeItemWire, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { Status, decodeRangeToken, encodeRangeToken, prefixEnd, type RangeItemWire, type RangePageOptions, type RangeReply, type RangeRequest } from '@cairn/protocol';
 
 /** Bounds of one range page at a gateway (config `gateway.rangeKeysMax`, `gateway.rangeBytesMax`). */
 export interface RangeLimits {
@@ -11,21 +11,12 @@ export interface RangeLimits {
 export const RANGE_LIMITS_DEFAULT: RangeLimits = Object.freeze({ keysMax: 1000, bytesMax: 512 * 1024 });
 
 /** A range read as every door asks it (docs/protocol.md "RANGE"). */
-export interface KvRangeQuery {
+export interface KvRangeQuery extends RangePageOptions {
   /** First key (inclusive), or the prefix with `prefix`; empty = from the first key. */
   start: Uint8Array;
   /** Exclusive end; null or empty = no upper bound. Must be empty with `prefix`. */
   end?: Uint8Array | null;
   prefix?: boolean;
-  /** Keys per page; 0 / absent = the gateway's rangeKeysMax (also the cap). */
-  limit?: number;
-  keysOnly?: boolean;
-  countOnly?: boolean;
-  reverse?: boolean;
-  /** Serve from any storage node at once (no ReadIndex round): may miss acknowledged writes. */
-  stale?: boolean;
-  /** The previous page's token: this page continues after it. */
-  token?: Uint8Array;
 }
 
 /** One page: OK with items, `count` (keys of the range from this page on), `more` and the next page's `token` (empty when no more); else an error status and message. */
