@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
  * Runs pods of a rendered Cairn overlay as local processes, the way the kubelet would run them,
  * for the entrypoint e2e (docs/deploy.md, "The entrypoint test"). What is taken from the rendered
  * YAML: each container's command (the image's ENTRYPOINT `node` when absent) and args with
- * `$(VAR)` expansion, its env (values and `metadata.name` field refs), its ConfigMap mounts (files
+ * `$(VAR)` expansion, its env (values, `metadata.name` field refs and Secret keys), its ConfigMap and Secret mounts (files
  * written under a temp root), its probes and its postStart/preStop exec hooks. What is mapped,
  * because every pod shares one host here: mount paths to directories of that root, Service and
  * pod host names to 127.0.0.1, container ports to free local ports (ports in the config files are
@@ -30,7 +30,7 @@ interface Container {
   name: string;
   command?: string[];
   args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[];
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
@@ -40,7 +40,7 @@ interface Container {
 }
 interface PodSpec {
   containers: Container[];
-  volumes?: { name: string; configMap?: { name: string } }[];
+  volumes?: { name: string; configMap?: { name: string }; secret?: { secretName: string } }[];
 }
 
 /** `kubectl kustomize <dir>` as objects. @throws Error when kubectl fails. */
@@ -147,19 +147,27 @@ export interface PodWorld {
   hosts: Map<string, Map<number, number>>;
   /** Extra env for every pod (the Kubernetes API stand-in). */
   env: NodeJS.ProcessEnv;
+  /** The Secrets the manifests read (created by hand in a real namespace, docs/deploy.md): name → key → content. */
+  secrets: Map<string, Record<string, string>>;
 }
 
-/** Writes every ConfigMap a pod mounts under `<root>/<pod>/<mountPath>` and returns the path mapper. */
-/** Maps a mounted ConfigMap file's text for pod `pod` (host names, ports). */
+/** Maps a mounted ConfigMap file's text for pod `pod` (host names, ports, mount paths). */
 export type FileRewrite = (map: string, key: string, text: string, pod: string) => string;
 
-function mountConfigMaps(objects: RenderedObject[], spec: PodSpec, c: Container, podRoot: string, rewrite: FileRewrite, pod: string): (s: string) => string {
+/** Writes every ConfigMap and Secret a pod mounts under `<root>/<pod>/<mountPath>` and returns the path mapper. */
+function mountVolumes(objects: RenderedObject[], world: PodWorld, spec: PodSpec, c: Container, podRoot: string, rewrite: FileRewrite, pod: string): (s: string) => string {
   const mounts: [string, string][] = [];
   for (const m of c.volumeMounts ?? []) {
     const local = join(podRoot, m.mountPath);
     mkdirSync(local, { recursive: true });
     mounts.push([m.mountPath, local]);
-    const cm = spec.volumes?.find((v) => v.name === m.name)?.configMap;
+    const volume = spec.volumes?.find((v) => v.name === m.name);
+    if (volume?.secret) {
+      const secret = world.secrets.get(volume.secret.secretName);
+      if (!secret) throw new Error(`${pod}: Secret ${volume.secret.secretName} is not in the test's stand-ins`);
+      for (const [key, text] of Object.entries(secret)) writeFileSync(join(local, key), text, { mode: 0o600 });
+    }
+    const cm = volume?.configMap;
     if (!cm) continue;
     const data = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === cm.name)?.data ?? {};
     for (const [key, text] of Object.entries(data)) writeFileSync(join(local, key), rewrite(cm.name.replace(/-[a-z0-9]{10}$/, ''), key, text, pod));
@@ -181,12 +189,13 @@ export function podOf(objects: RenderedObject[], statefulSet: string, ordinal: n
   const [c] = spec.containers;
   const name = `${statefulSet}-${ordinal}`;
   const podRoot = join(world.root, 'pods', name);
-  const mapPath = mountConfigMaps(objects, spec, c, podRoot, rewrite, name);
+  const mapPath = mountVolumes(objects, world, spec, c, podRoot, rewrite, name);
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: podRoot, ...world.env };
   for (const e of c.env ?? []) {
     if (e.value !== undefined) env[e.name] = mapHostPorts(mapPath(e.value), world.hosts);
     else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = name;
-    else throw new Error(`${name}: env ${e.name}: only values and metadata.name are mapped`);
+    else if (e.valueFrom?.secretKeyRef) env[e.name] = world.secrets.get(e.valueFrom.secretKeyRef.name)?.[e.valueFrom.secretKeyRef.key];
+    else throw new Error(`${name}: env ${e.name}: only values, metadata.name and Secret keys are mapped`);
   }
   const binaries = { node: process.execPath, 'nats-server': findNatsServer(), cwd: resolve(__dirname, '../../..') };
   const logDir = join(world.root, 'logs');

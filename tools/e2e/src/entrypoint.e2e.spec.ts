@@ -4,12 +4,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { BUS_ROLES, createNkeyUser } from '@cairn/messaging';
+import { makeTestPki, opensslAvailable, type TestCert } from '@cairn/messaging/testing';
 import { findKubectl, freePorts, httpGet, mapHostPorts, objectNamed, podOf, readLog, renderOverlay, until200, type FileRewrite, type LocalPod, type PodWorld, type RenderedObject } from './entrypoint-pods';
 
 /**
  * The entrypoint test (issue 15; docs/deploy.md "The entrypoint test"): no Kubernetes cluster runs
  * here, so the dev overlay is rendered with `kubectl kustomize` and its pods are started as local
- * processes exactly as the manifests say (command, args, env, mounted ConfigMaps, lifecycle hooks;
+ * processes exactly as the manifests say (command, args, env, mounted ConfigMaps and Secrets, lifecycle hooks;
  * host names and ports mapped to 127.0.0.1, entrypoint-pods.ts): NATS as its 3-server cluster,
  * 3 consensus replicas, 1 storage node, 1 gateway. Their probes must answer over HTTP; scaling the
  * consensus StatefulSet up (a 4th pod, its postStart hook) must make a voter of it, and scaling it
@@ -40,16 +42,18 @@ function kubeApi(replicas: Map<string, number>, token: string): Server {
 /** Rewrites the ConfigMap files for this host: each NATS server's own ports, the cluster config's ports, hosts and data dir. */
 function fileRewrite(root: string, portsOf: Map<string, Map<number, number>>, world: PodWorld): FileRewrite {
   return (map, _key, text, pod) => {
+    // Absolute mount paths inside the files (the bus's Secrets) → this pod's local copies.
+    const podPath = (s: string) => s.replace(/\/etc\/(nats-tls|cairn-bus)\//g, (_all, dir: string) => `${join(world.root, 'pods', pod, 'etc', dir)}/`);
     if (map === 'cairn-nats') {
       const p = portsOf.get(pod)!;
-      const conf = text
+      const conf = podPath(text)
         .replace(/^port:\s*4222$/m, `port: ${p.get(4222)}`)
         .replace(/^http_port:\s*8222$/m, `http_port: ${p.get(8222)}`)
         .replace(/^(\s+)port:\s*6222$/m, `$1port: ${p.get(6222)}`);
       return mapHostPorts(conf, world.hosts);
     }
     if (map !== 'cairn-config') return text;
-    const c = JSON.parse(mapHostPorts(text, world.hosts)) as ConfigShape;
+    const c = JSON.parse(podPath(mapHostPorts(text, world.hosts))) as ConfigShape;
     c.dataDir = join(root, 'data');
     const local = (id: string, port: number | undefined) => portsOf.get(id)!.get(port!);
     for (const r of c.consensus.replicas) r.metricsPort = local(r.id, c.consensus.metricsPort);
@@ -60,6 +64,29 @@ function fileRewrite(root: string, portsOf: Map<string, Map<number, number>>, wo
     for (const g of c.gateway.gateways) Object.assign(g, { host: '127.0.0.1', port: local(g.id, g.port), respPort: local(g.id, g.respPort), httpPort: local(g.id, g.httpPort) });
     return JSON.stringify(c, null, 2);
   };
+}
+
+/**
+ * The bus's Secrets as docs/deploy.md "Bus credentials" creates them: one NKey per role (seed and
+ * public key), a private CA with nats-server's certificate (here for 127.0.0.1, where the host names
+ * are mapped) and the processes' client certificate.
+ */
+function busSecrets(root: string): Map<string, Record<string, string>> {
+  const secrets = new Map<string, Record<string, string>>();
+  const publicKeys: Record<string, string> = {};
+  for (const r of BUS_ROLES) {
+    const u = createNkeyUser();
+    secrets.set(`cairn-bus-${r}`, { seed: u.seed });
+    publicKeys[r] = u.publicKey;
+  }
+  secrets.set('cairn-bus-public-keys', publicKeys);
+  const dir = join(root, 'pki');
+  mkdirSync(dir, { recursive: true });
+  const pki = makeTestPki(dir);
+  const pem = (c: TestCert) => ({ 'ca.crt': pki.ca.toString(), 'tls.crt': c.cert.toString(), 'tls.key': c.key.toString() });
+  secrets.set('cairn-nats-tls', pem(pki.issue('cairn-nats', 'server')));
+  secrets.set('cairn-bus-tls', pem(pki.issue('cairn-bus', 'client')));
+  return secrets;
 }
 
 interface ConfigShape {
@@ -87,7 +114,10 @@ async function assignPorts(objects: RenderedObject[]): Promise<{ portsOf: Map<st
   return { portsOf, hosts };
 }
 
-(KUBECTL ? describe : describe.skip)('entrypoint: the dev overlay run as the manifests say (kubectl kustomize)', () => {
+const HAVE_OPENSSL = opensslAvailable();
+if (!HAVE_OPENSSL) console.warn('entrypoint e2e: openssl is not on the PATH (the bus Secrets\' CA is made with it): SKIPPED.');
+
+(KUBECTL && HAVE_OPENSSL ? describe : describe.skip)('entrypoint: the dev overlay run as the manifests say (kubectl kustomize)', () => {
   const root = mkdtempSync(join(tmpdir(), 'cairn-entrypoint-'));
   const TOKEN = 'entrypoint-e2e-token';
   const replicas = new Map<string, number>();
@@ -136,7 +166,7 @@ async function assignPorts(objects: RenderedObject[]): Promise<{ portsOf: Map<st
     for (const s of ['cairn-consensus', 'cairn-storage', 'cairn-gateway', 'cairn-nats']) replicas.set(s, objectNamed(objects, 'StatefulSet', s).spec!.replicas!);
     api = kubeApi(replicas, TOKEN).listen(0, '127.0.0.1');
     await once(api, 'listening');
-    world = { root, hosts: assigned.hosts, env: { CAIRN_KUBE_API: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, CAIRN_KUBE_SA_DIR: sa } };
+    world = { root, hosts: assigned.hosts, env: { CAIRN_KUBE_API: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, CAIRN_KUBE_SA_DIR: sa }, secrets: busSecrets(root) };
     rewrite = fileRewrite(root, portsOf, world);
     http = `127.0.0.1:${portsOf.get('cairn-gateway-0')!.get(8380)}`;
   });
