@@ -8,6 +8,7 @@ import { formatEndpoints, formatPingSummary, formatStatus, silentMembers, summar
 import { formatAddress, resolveEndpoints, type GatewayAddress } from './gateway';
 import { explainError, type HintContext } from './hints';
 import { memberCommand } from './member';
+import { authCommands } from './auth';
 import { snapshotCommand } from './snapshot';
 import { createProgress, type ProgressReporter } from './progress';
 import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
@@ -56,8 +57,10 @@ export interface CliDeps {
   now?: () => number;
   /** Monotonic clock of `bench`, ms; default performance.now. */
   benchClock?: () => number;
-  /** HTTP client of `member` (gateway HTTP API); default global fetch. */
+  /** HTTP client of `member`, `user`, `role`, `auth` (gateway HTTP API); default global fetch. */
   fetch?: typeof fetch;
+  /** One line of standard input (`user add` / `passwd` without --password); main.ts reads process.stdin. */
+  readLine?: () => Promise<string | null>;
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
   version?: string;
   /** Adds the `completion` commands to the program (main.ts: completion.ts `addCompletion`); none when absent. */
@@ -140,6 +143,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
     .option('--cacert <file>', "PEM CA certificate(s) the gateway's certificate must chain to (default: Node's root CAs)")
     .option('--cert <file>', 'PEM client certificate, for a gateway door with mTLS (with --key)')
     .option('--key <file>', 'PEM private key of --cert')
+    .option('--user <name[:password]>', 'credentials for a cluster with auth enabled (HTTP commands: member, user, role, auth); else $CAIRN_USER, password from $CAIRN_PASSWORD')
     .version(deps.version ?? cliVersion(), '-V, --version', 'print the version of cairn')
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n`)
     .showHelpAfterError()
@@ -170,6 +174,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   };
   addKeyCommands(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
+  for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine })) program.addCommand(c);
   program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)) }));
   addInfoCommands(program, ctx);
   addBenchCommand(program, ctx);

@@ -9,6 +9,7 @@ export const ExitCode = {
   verifyFailed: 4,
   serverError: 5,
   notApplied: 6,
+  denied: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -19,7 +20,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  unavailable: cannot connect, connection lost, timeout, no leader (after retries)
   4  verify found missing or mismatched keys
   5  other server error
-  6  not applied: the condition of put --nx / --xx was false, or the member change does not apply`;
+  6  not applied: the condition of put --nx / --xx was false, or the member, user or role change does not apply
+  7  unauthenticated or permission denied (auth enabled: --user, $CAIRN_USER / $CAIRN_PASSWORD)`;
 
 /** Bad arguments or input the user must fix (exit 2). */
 export class UsageError extends Error {
@@ -110,6 +112,7 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof VerifyFailedError) return ExitCode.verifyFailed;
   if (err instanceof NotAppliedError) return ExitCode.notApplied;
   const code = codeOf(err);
+  if (code === 'UNAUTHENTICATED' || code === 'PERMISSION_DENIED') return ExitCode.denied;
   if (code === 'CONFIG_INVALID' || code === 'TSV_ROW_INVALID' || code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') return ExitCode.usage;
   if (code.startsWith('commander.')) return ExitCode.usage;
   if (isTlsSetupError(err)) return ExitCode.unavailable;

@@ -3,10 +3,25 @@
 import { run } from './cli';
 import { addCompletion } from './completion';
 import { connectPool } from './connection';
+import { createInterface } from 'node:readline';
+
+/** The first line of standard input (a password piped in, cut to 4 KiB), or null when there is none. */
+function readLine(): Promise<string | null> {
+  if (process.stdin.isTTY) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.once('line', (line) => {
+      rl.close();
+      resolve(line.slice(0, 4096));
+    });
+    rl.once('close', () => resolve(null));
+  });
+}
 
 run(process.argv, {
   connect: connectPool,
   completion: addCompletion,
+  readLine,
   stdout: process.stdout,
   stderr: process.stderr,
 }).then(

@@ -2,6 +2,7 @@ import { loadClusterConfig } from '@cairn/config';
 import { Command, Option } from 'commander';
 import { NotAppliedError, UsageError } from './exit-codes';
 import { parseHostPort, type GatewayAddress } from './gateway';
+import { authRefusal, basicAuthHeader } from './credentials';
 
 export const DEFAULT_HTTP = '127.0.0.1:8380';
 
@@ -64,14 +65,14 @@ export function formatMembers(c: Conf): string {
 export function memberCommand(deps: MemberDeps): Command {
   const doFetch = deps.fetch ?? fetch;
   const call = async (cmd: Command, method: string, path: string, body?: unknown): Promise<Conf & { message?: string }> => {
-    const o = cmd.optsWithGlobals<{ http?: string; config?: string; waitMs: number }>();
+    const o = cmd.optsWithGlobals<{ http?: string; config?: string; waitMs: number; user?: string }>();
     const { host, port } = resolveHttp(o, deps.env);
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
     let res: Response;
     try {
       res = await doFetch(url, {
         method,
-        headers: body ? { 'content-type': 'application/json' } : {},
+        headers: { ...basicAuthHeader(o.user, deps.env), ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(o.waitMs + 5_000),
       });
@@ -83,6 +84,8 @@ export function memberCommand(deps: MemberDeps): Command {
       );
     }
     const json = (await res.json().catch(() => ({}))) as { message?: string; conf?: Conf; confIndex?: number } & Partial<Conf>;
+    const refused = authRefusal(res.status, json.message ?? res.statusText);
+    if (refused) throw refused;
     if (res.status === 412) throw new NotAppliedError(`not applied: ${json.message ?? 'the change does not apply'}`);
     if (res.status === 400) throw new UsageError(json.message ?? 'bad request');
     if (!res.ok) throw new MemberUnavailableError(`${res.status}: ${json.message ?? res.statusText}`);

@@ -1,4 +1,5 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
+import { createGatewayAuth, type GatewayAuthStack } from './auth/auth-setup';
 import { MembershipClient } from './cluster/membership-client';
 import { ClusterView } from './cluster/cluster-view';
 import { HttpApi, httpLimits } from './http/http-api';
@@ -30,6 +31,8 @@ export class Gateway implements ProcessComponent {
   private readonly port: number;
   /** Forces a collection when dead Buffers pile up (gateway.bufferGarbageBytesMax); null when off or unavailable. */
   private readonly reclaimer: BufferReclaimer | null = null;
+  /** Users, roles, credentials and permissions (docs/security.md), shared by every door. */
+  readonly auth: GatewayAuthStack;
 
   constructor(private readonly deps: ProcessDeps) {
     const { config, id, nc, subjects, log } = deps;
@@ -42,6 +45,7 @@ export class Gateway implements ProcessComponent {
     this.writes = new WritePath(nc, subjects, this.view, g, log);
     const reads = new ReadPath(nc, subjects, this.view, g, log);
     const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
+    this.auth = createGatewayAuth({ auth: g.auth, view: this.view, reads, writes: this.writes, readyTimeoutMs: g.readTimeoutMs, log });
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
     const budget = new ByteBudget(g.pendingBytesMax);
     const rangeLimits = { keysMax: g.rangeKeysMax, bytesMax: g.rangeBytesMax };
@@ -64,6 +68,7 @@ export class Gateway implements ProcessComponent {
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
         observer: this.metrics.observer('tlv'),
         tls,
+        auth: this.auth.gate,
       },
       log,
     );
@@ -80,13 +85,13 @@ export class Gateway implements ProcessComponent {
       // Membership and snapshot pulls go out as `admin`: the `gateway` bus role may not publish member.* or snapshot.* (docs/security.md).
       const members = new MembershipClient({ nc: deps.controlNc, subjects, view: this.view, log });
       const snapshots = new SnapshotSource({ nc: deps.controlNc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log }, httpTls);
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log, auth: this.auth }, httpTls);
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
-      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls });
+      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls, auth: this.auth.gate });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());
       this.metrics.trackTraffic('resp', resp.traffic);
@@ -114,6 +119,7 @@ export class Gateway implements ProcessComponent {
     await this.resp?.close();
     await this.http?.close();
     this.writes.stop();
+    this.auth.view.stop();
     this.view.stop();
     this.reclaimer?.stop();
   }

@@ -1,4 +1,5 @@
 export {
+  AuthConfig,
   ClusterConfig,
   ConsensusConfig,
   GatewayConfig,

@@ -388,6 +388,57 @@ export class StorageConfig {
   watchHistoryBytesMax: number = 256 * 1024 * 1024;
 }
 
+/**
+ * Authentication and authorization at the gateways (docs/security.md). Users, roles and whether
+ * auth is enabled are replicated state (`cairn user|role|auth`), not config; these are each
+ * gateway's bounds and secrets.
+ */
+export class AuthConfig {
+  /** scrypt cost N of new password hashes (a power of two; memory 128 × N × 8 bytes per check). */
+  @IsIn([1024, 2048, 4096, 8192, 16_384, 32_768, 65_536, 131_072], { message: 'scryptCost must be a power of two in 1024..131072' })
+  scryptCost: number = 16_384;
+
+  /** Lifetime of a bearer token, ms. */
+  @IsInt() @Min(1000) @Max(7 * 24 * 3600 * 1000)
+  tokenTtlMs: number = 300_000;
+
+  /** File holding the token signing secret (≥ 32 bytes, e.g. a Kubernetes Secret volume) shared by every gateway; env CAIRN_TOKEN_SECRET overrides it. Absent and no env: a random secret per gateway (its tokens work only there). */
+  @IsOptional() @IsString() @IsNotEmpty()
+  tokenSecretFile?: string;
+
+  /** File holding the first root password (used once: user root is created with role root when no root exists); env CAIRN_ROOT_PASSWORD overrides it. */
+  @IsOptional() @IsString() @IsNotEmpty()
+  rootPasswordFile?: string;
+
+  /** Users at most (each ≤ 10,000, the applier's ceiling). */
+  @IsInt() @Min(1) @Max(10_000)
+  usersMax: number = 1000;
+
+  /** Roles at most (root not counted; ceiling 1,000). */
+  @IsInt() @Min(1) @Max(1000)
+  rolesMax: number = 100;
+
+  /** Permissions per role at most (ceiling 256). */
+  @IsInt() @Min(1) @Max(256)
+  permissionsPerRoleMax: number = 64;
+
+  /** Failed authentications one connection may make; the next failure closes it. */
+  @IsInt() @Min(1) @Max(1000)
+  failuresPerConnectionMax: number = 5;
+
+  /** Failed authentications from one client address per failureWindowMs; beyond, its attempts are refused unchecked until the window ends. */
+  @IsInt() @Min(1) @Max(1_000_000)
+  failuresPerAddressMax: number = 20;
+
+  /** The window of failuresPerAddressMax, ms. */
+  @IsInt() @Min(1000) @Max(24 * 3600 * 1000)
+  failureWindowMs: number = 60_000;
+
+  /** Whether `/metrics` on the HTTP door is served without authentication while auth is enabled (false: any authenticated user). `/healthz` and `/readyz` are always open (probes). */
+  @IsBoolean()
+  metricsPublic: boolean = true;
+}
+
 export class GatewayConfig {
   @IsDefined()
   @ValidateNested({ each: true })
@@ -522,6 +573,11 @@ export class GatewayConfig {
   /** A watch that got no frame for this long gets a progress notification (the revision it has seen up to), ms. */
   @IsInt() @Min(100) @Max(3_600_000)
   watchProgressIntervalMs: number = 10_000;
+
+  /** Authentication and authorization (docs/security.md). */
+  @ValidateNested()
+  @Type(() => AuthConfig)
+  auth: AuthConfig = new AuthConfig();
 }
 
 /**

@@ -47,6 +47,10 @@ export enum Status {
   NotLeader = 0x06,
   /** A conditional SET (IF_ABSENT / IF_PRESENT) whose condition was false when applied: nothing written. Empty payload; revision = the log index it was evaluated at. */
   ConditionFailed = 0x07,
+  /** Authentication is enabled and the connection (or request) has not authenticated, or its credentials are wrong, expired or revoked; never says whether a user exists. Payload: UTF-8 message. docs/security.md. */
+  Unauthenticated = 0x10,
+  /** The authenticated user's roles do not permit this key, range or administrative request. Payload: UTF-8 message. */
+  PermissionDenied = 0x11,
 }
 
 /** Request flag bits (byte 3 of the request header). Unknown bits are rejected with BAD_REQUEST. */
@@ -145,6 +149,8 @@ const STATUS_NAMES: Record<Status, string> = {
   [Status.Unavailable]: 'UNAVAILABLE',
   [Status.NotLeader]: 'NOT_LEADER',
   [Status.ConditionFailed]: 'CONDITION_FAILED',
+  [Status.Unauthenticated]: 'UNAUTHENTICATED',
+  [Status.PermissionDenied]: 'PERMISSION_DENIED',
 };
 
 export function isOpcode(n: number): n is Opcode {

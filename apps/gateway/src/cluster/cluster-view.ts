@@ -18,6 +18,7 @@ export class ClusterView {
   /** In-flight leader requests watching their leader (one entry per request attempt; removed when it settles). */
   private readonly leaderWatches = new Set<{ id: string; fire(why: string): void }>();
   private sub: TransportSubscription[] = [];
+  private readonly storageListeners: ((s: StorageStatus) => void)[] = [];
   private readonly now: () => number;
   private readonly clock: Clock;
 
@@ -54,6 +55,12 @@ export class ClusterView {
 
   onStorageStatus(s: StorageStatus): void {
     this.storage.set(s.id, { ...s, seenAtMs: this.now() });
+    for (const fn of this.storageListeners) fn(s);
+  }
+
+  /** Calls `fn` with every storage node heartbeat (the auth view follows their auth revision). */
+  onStorageHeartbeat(fn: (s: StorageStatus) => void): void {
+    this.storageListeners.push(fn);
   }
 
   /**

@@ -13,6 +13,8 @@ const HTTP_STATUS: Record<Status, number> = {
   [Status.Unavailable]: 503,
   [Status.NotLeader]: 503,
   [Status.ConditionFailed]: 412,
+  [Status.Unauthenticated]: 401,
+  [Status.PermissionDenied]: 403,
 };
 
 export function httpStatusOf(status: Status): number {
@@ -25,6 +27,8 @@ export function statusOfHttp(httpStatus: number): Status {
   if (httpStatus === 404) return Status.NotFound;
   if (httpStatus === 413) return Status.TooLarge;
   if (httpStatus === 412) return Status.ConditionFailed;
+  if (httpStatus === 401) return Status.Unauthenticated;
+  if (httpStatus === 403) return Status.PermissionDenied;
   if (httpStatus === 503) return Status.Unavailable;
   if (httpStatus < 500) return Status.BadRequest;
   return Status.Error;
@@ -77,7 +81,11 @@ export function errorBody(e: unknown): { httpStatus: number; body: { error: stri
   return { httpStatus: 500, body: { error: statusName(Status.Error), message: `gateway error: ${(e as Error)?.message ?? String(e)}` } };
 }
 
+/** The challenge of every 401 (RFC 7235; RFC 7617 Basic, RFC 6750 Bearer). */
+export const WWW_AUTHENTICATE = 'Basic realm="cairn", charset="UTF-8", Bearer realm="cairn"';
+
 export function sendError(res: Response, httpStatus: number, body: { error: string; message: string }): void {
   if (httpStatus === 503) res.setHeader('Retry-After', '1');
+  if (httpStatus === 401) res.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
   res.status(httpStatus).json(body);
 }

@@ -14,9 +14,11 @@ import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
 import { ConsoleAssetsService, ConsoleController, ConsoleStatsService } from './console.controller';
 import { SnapshotController } from './snapshot.controller';
+import { AuthController } from './auth.controller';
+import { httpAuthMiddleware } from './http-auth';
 import { requestIdMiddleware } from './request-id';
 import { json, type NextFunction, type Request, type Response } from 'express';
-import { MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware } from './http-limits';
+import { AUTH_BODY_BYTES_MAX, MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware } from './http-limits';
 
 export { httpLimits } from './http-limits';
 
@@ -29,7 +31,7 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, OpsController, MembersController, SnapshotController, ConsoleController],
+      controllers: [KvController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
       providers: [{ provide: HTTP_DEPS, useValue: deps }, ConsoleAssetsService, ConsoleStatsService],
     };
   }
@@ -72,11 +74,16 @@ export class HttpApi {
     app.use(pipelineLimitMiddleware(limits, this.deps.budget));
     app.use(kvKeyMiddleware(this.deps.metrics.observer('http')));
     app.use(bodyLimitMiddleware(this.deps.paths.limits.valueBytesMax, limits.closeTimeoutMs, this.deps.clock));
+    // Credentials and administrator checks before any body is read (docs/security.md).
+    if (this.deps.auth) app.use(httpAuthMiddleware(this.deps.auth.gate));
     app.use(KV_PREFIX, rawBodyMiddleware(this.deps.paths.limits.valueBytesMax));
     // JSON bodies on the membership route only (a few bytes: {"id":"c4","kind":"replica"}).
     const parseJson = json({ limit: MEMBERS_BODY_BYTES_MAX });
     const jsonErrors = bodyParserErrors('the membership body limit', MEMBERS_BODY_BYTES_MAX, 'body');
     app.use('/v1/cluster/members', (req: Request, res: Response, next: NextFunction) => parseJson(req, res, (err?: unknown) => (err ? jsonErrors(err, res) : next())));
+    const parseAuthJson = json({ limit: AUTH_BODY_BYTES_MAX });
+    const authJsonErrors = bodyParserErrors('the auth body limit', AUTH_BODY_BYTES_MAX, 'body');
+    app.use('/v1/auth', (req: Request, res: Response, next: NextFunction) => parseAuthJson(req, res, (err?: unknown) => (err ? authJsonErrors(err, res) : next())));
     app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true, exceptionFactory: validationException }));
     app.useGlobalFilters(new ErrorBodyFilter());
     this.deps.metrics.trackConnections('http', tracked.count);

@@ -1,5 +1,6 @@
 import type { Logger } from '@cairn/logging';
 import type { Clock } from '@cairn/world';
+import type { GatewayAuthStack } from '../auth/auth-setup';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
@@ -27,6 +28,8 @@ export interface HttpDeps {
   log?: Logger;
   /** The HTTP door's own deadlines and close timeouts run on it (http-limits.ts); absent: Node's timers (the process shell's). */
   clock?: Clock;
+  /** Authentication, key permissions and auth administration (docs/security.md); absent in tests: everything allowed, /v1/auth answers 503. */
+  auth?: GatewayAuthStack;
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');

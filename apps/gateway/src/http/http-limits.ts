@@ -51,6 +51,8 @@ export function httpLimits(g: {
 
 /** Largest JSON body of `POST /v1/cluster/members`, bytes (`{"id":"c4","kind":"replica"}` is 28). */
 export const MEMBERS_BODY_BYTES_MAX = 4096;
+/** A `/v1/auth/...` JSON body, bytes at most (a user with its roles, or up to 64 short permissions; docs/security.md). */
+export const AUTH_BODY_BYTES_MAX = 64 * 1024;
 
 const overCap = new WeakSet<Socket>();
 
@@ -231,6 +233,7 @@ function bodyBytesMaxOf(req: Request, valueBytesMax: number): { max: number; nam
   const path = req.url;
   if (path.startsWith(KV_PREFIX)) return { max: valueBytesMax, name: 'valueBytesMax' };
   if (req.method === 'POST' && (path === '/v1/cluster/members' || path.startsWith('/v1/cluster/members?'))) return { max: MEMBERS_BODY_BYTES_MAX, name: 'the membership body limit' };
+  if (path.startsWith('/v1/auth/')) return { max: AUTH_BODY_BYTES_MAX, name: 'the auth body limit' };
   return null;
 }
 

@@ -8,6 +8,7 @@ import { CairnHttpException } from './errors';
 import { HTTP_DEPS, type HttpDeps } from './http-deps';
 import { KvKey } from './kv-key';
 import type { ReadReservation } from '../server/flow';
+import { identityOf } from './http-auth';
 
 /** `GET /v1/kv/:key` query. */
 export class GetKvQuery {
@@ -85,9 +86,9 @@ export class KvController {
    * (etcd's JSON gateway does the same: keys and values are bytes).
    */
   @Get()
-  async range(@Query() query: RangeKvQuery, @Res() res: Response): Promise<void> {
+  async range(@Query() query: RangeKvQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
     if (query.prefix !== undefined && (query.start !== undefined || query.end !== undefined)) throw new CairnHttpException(Status.BadRequest, 'prefix excludes start and end');
-    const r = await this.session().range({
+    const r = await this.session(req).range({
       start: Buffer.from(query.prefix ?? query.start ?? '', 'utf8'),
       end: query.end === undefined ? null : Buffer.from(query.end, 'utf8'),
       prefix: query.prefix !== undefined,
@@ -116,8 +117,8 @@ export class KvController {
   }
 
   @Get(':key')
-  async get(@KvKey() key: Buffer, @Query() query: GetKvQuery, @Res() res: Response): Promise<void> {
-    const r = await this.session().get(key, { stale: query.stale === true, reservation: res.locals.readReservation as ReadReservation | undefined });
+  async get(@KvKey() key: Buffer, @Query() query: GetKvQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const r = await this.session(req).get(key, { stale: query.stale === true, reservation: res.locals.readReservation as ReadReservation | undefined });
     if (r.status === Status.NotFound) throw new CairnHttpException(Status.NotFound, 'no such key');
     check(r);
     this.deps.budget?.observeValue(r.value.byteLength);
@@ -133,7 +134,7 @@ export class KvController {
     this.deps.budget?.observeValue(value.length);
     const condition = query.if === 'absent' ? CommandCondition.IfAbsent : query.if === 'present' ? CommandCondition.IfPresent : CommandCondition.None;
     const ifRevision = ifRevisionOf(query.if);
-    const r = await this.session().set(key, value, { condition, ifRevision });
+    const r = await this.session(req).set(key, value, { condition, ifRevision });
     if (r.status === Status.ConditionFailed) {
       // 412 with the index the condition was evaluated at, so a client can read at least that state.
       res.setHeader('X-Cairn-Revision', String(r.revision));
@@ -144,9 +145,9 @@ export class KvController {
   }
 
   @Delete(':key')
-  async del(@KvKey() key: Buffer, @Query() query: DeleteKvQuery, @Res() res: Response): Promise<void> {
+  async del(@KvKey() key: Buffer, @Query() query: DeleteKvQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
     const ifRevision = ifRevisionOf(query.if);
-    const r = await this.session().del(key, { ifRevision });
+    const r = await this.session(req).del(key, { ifRevision });
     if (r.status === Status.ConditionFailed) {
       res.setHeader('X-Cairn-Revision', String(r.revision));
       throw new CairnHttpException(Status.ConditionFailed, `the key's mod revision is not ${ifRevision} (if=${query.if})`);
@@ -154,8 +155,9 @@ export class KvController {
     written(res, r);
   }
 
-  private session(): KvSession {
-    return new KvSession(this.deps.paths);
+  /** The request's session, its keys checked against the requester's permissions (docs/security.md). */
+  private session(req: Request): KvSession {
+    return new KvSession(this.deps.paths, this.deps.auth?.gate.guardFor(identityOf(req)));
   }
 }
 

@@ -45,6 +45,17 @@ export interface KvPaths {
 const EMPTY = new Uint8Array(0);
 
 /**
+ * Authorization of one session's key operations (GatewayAuth.guardFor, docs/security.md): null =
+ * allowed, else the refusal (UNAUTHENTICATED, PERMISSION_DENIED, or UNAVAILABLE while the auth
+ * state is not known). Absent: everything is allowed (tests, and no auth wiring).
+ */
+export interface KvGuard {
+  key(key: Uint8Array, write: boolean): Promise<{ status: Status; message: string } | null>;
+  /** A range read `[start, end)`, `end` null = no upper bound: it must lie inside what the user may read. */
+  range(start: Uint8Array, end: Uint8Array | null): Promise<{ status: Status; message: string } | null>;
+}
+
+/**
  * One client's session with the store, shared by every front door (binary protocol, and the RESP
  * and HTTP doors to come) so they behave identically: same limits, same errors, same consistency.
  * Reads are linearizable by default: the read index comes from the leader (ReadIndex, Raft thesis
@@ -55,7 +66,10 @@ const EMPTY = new Uint8Array(0);
 export class KvSession {
   private lastWriteIndex = 0;
 
-  constructor(private readonly paths: KvPaths) {}
+  constructor(
+    private readonly paths: KvPaths,
+    private readonly guard?: KvGuard,
+  ) {}
 
   /** Index of the last write this session saw acknowledged (0 before any). */
   lastAcknowledgedIndex(): number {
@@ -75,8 +89,14 @@ export class KvSession {
   get(key: Uint8Array, opts: { stale?: boolean; reservation?: ReadReservation } = {}): Promise<KvResult> {
     const bad = this.check(key);
     if (bad) return Promise.resolve(bad);
-    if (opts.stale) return this.paths.reads.get(key, 0, opts.reservation);
-    return this.linearizableGet(key, opts.reservation);
+    const run = () => (opts.stale ? this.paths.reads.get(key, 0, opts.reservation) : this.linearizableGet(key, opts.reservation));
+    return this.guarded(key, false, run);
+  }
+
+  /** Runs `fn` once the guard allows `key`; with no guard, at once (no extra turn: pipelined requests keep their order). */
+  private guarded<T extends KvResult>(key: Uint8Array, write: boolean, fn: () => Promise<T>): Promise<T | KvResult> {
+    if (!this.guard) return fn();
+    return this.guard.key(key, write).then((denied) => (denied ? fail(denied.status, denied.message) : fn()));
   }
 
   private async linearizableGet(key: Uint8Array, reservation: ReadReservation | undefined): Promise<KvResult> {
@@ -105,6 +125,8 @@ export class KvSession {
   async range(q: KvRangeQuery): Promise<KvRangeResult> {
     const plan = planRange(q, this.paths.limits.keyBytesMax, this.paths.rangeLimits ?? RANGE_LIMITS_DEFAULT);
     if ('status' in plan) return plan;
+    const denied = this.guard ? await this.guard.range(plan.start, plan.end) : null;
+    if (denied) return rangeFailure(denied.status, denied.message);
     const reads = this.paths.reads;
     if (!reads.range) return rangeFailure(Status.Unavailable, 'range reads are not served by this gateway');
     let minIndex = 0;
@@ -141,7 +163,7 @@ export class KvSession {
   incr(key: Uint8Array, delta: bigint): Promise<KvResult> {
     const bad = this.check(key);
     if (bad) return Promise.resolve(bad);
-    return this.submit({ op: CommandOp.Incr, key, value: encodeIncrDelta(delta) });
+    return this.guarded(key, true, () => this.submit({ op: CommandOp.Incr, key, value: encodeIncrDelta(delta) }));
   }
 
   /**
@@ -180,7 +202,7 @@ export class KvSession {
       if (condition !== CommandCondition.None) return Promise.resolve(fail(Status.BadRequest, 'a revision condition excludes IF_ABSENT / IF_PRESENT'));
       if (!Number.isSafeInteger(ifRevision) || ifRevision < 0) return Promise.resolve(fail(Status.BadRequest, `revision condition must be an integer in 0..2^53-1, got ${ifRevision}`));
     }
-    return this.submit(ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition });
+    return this.guarded(key, true, () => this.submit(ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition }));
   }
 
   private async submit(command: Command): Promise<KvResult> {

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, type Command, type OutcomeResult, type TxnResult } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type OutcomeResult, type TxnResult } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
@@ -181,7 +181,8 @@ export class WritePath {
         // write, or any write re-sent after an unknown outcome (this copy may be a duplicate of an
         // earlier one): ask a storage node what applying it did.
         // An Incr's reply is its new value, a Txn's its TxnResult: only the applying storage node knows them.
-        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || ambiguous) void this.resolveOutcome(w, index);
+        // An auth change (ops 9..12) may be refused at apply: asked too.
+        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || isAuthOp(w.command.op) || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {

@@ -5,6 +5,7 @@ import { OrderGate, type Effect } from './order-gate';
 import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from './info';
 import { ScanCursors, globMatch, literalPrefix } from './scan';
 import { mgetReply, type CommandReads, type PartedReply } from './mget-reply';
+import { TOO_MANY_FAILURES, isRefusal, type AuthIdentity, type GatewayAuth } from '../auth/gateway-auth';
 
 /** One RESP connection's state, as the commands see it. */
 export interface RespClient {
@@ -21,7 +22,21 @@ export interface RespClient {
   gate: OrderGate;
   /** This connection's SCAN cursors (made at its first SCAN). */
   scanCursors?: ScanCursors;
+  /** Who the connection is (AUTH / HELLO AUTH); the session's guard reads it. Absent (tests): anonymous. */
+  identity?: AuthIdentity;
+  /** The client's IP address, for the failed-auth bound per address. */
+  address?: string;
+  /** Failed AUTH attempts on this connection. */
+  authFailures?: number;
 }
+
+/** Commands an unauthenticated connection may send while auth is enabled (Redis answers the rest -NOAUTH). */
+const OPEN_COMMANDS = new Set(['auth', 'hello', 'quit']);
+const NOAUTH = 'NOAUTH Authentication required.';
+/** Redis's answer to a failed AUTH; the same for an unknown user and a wrong password. */
+const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+/** The user `AUTH <password>` authenticates (Redis's rule: one argument = user "default"). */
+export const RESP_DEFAULT_USER = 'default';
 
 /** Bounds of SCAN and KEYS (docs/resp.md "SCAN and KEYS"). */
 export interface ScanLimits {
@@ -61,6 +76,8 @@ export const GET_OPTION_UNSUPPORTED = 'ERR SET ... GET needs an atomic read-modi
  * write of another client (docs/protocol.md, UNAVAILABLE).
  */
 export function kvError(r: KvResult, kind: 'read' | 'write'): Buffer {
+  if (r.status === Status.Unauthenticated) return err(NOAUTH);
+  if (r.status === Status.PermissionDenied) return err(`NOPERM ${r.message}`);
   if (r.status === Status.Unavailable) {
     return kind === 'read' ? err(`TRYAGAIN ${r.message}`) : err(`ERR ${r.message} (outcome unknown: the write may have been applied)`);
   }
@@ -145,6 +162,7 @@ export class RespCommands {
     private readonly info: RespServerInfo,
     private readonly keysPerCommandMax = 1024,
     private readonly scanLimits: ScanLimits = SCAN_LIMITS_DEFAULT,
+    private readonly auth?: GatewayAuth,
   ) {
     this.table = {
       ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
@@ -169,7 +187,7 @@ export class RespCommands {
       client: { arity: -2, run: (a, c) => this.client(a, c) },
       select: { arity: 2, run: (a) => this.select(a[1]) },
       hello: { arity: -1, run: (a, c) => this.hello(a, c) },
-      auth: { arity: -2, run: () => err('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?') },
+      auth: { arity: -2, run: (a, c) => (a.length > 3 ? SYNTAX : this.authenticate(a.length === 3 ? a[1].toString('utf8') : RESP_DEFAULT_USER, a[a.length - 1].toString('utf8'), c)) },
       quit: {
         arity: -1,
         run: (_a, c) => {
@@ -193,6 +211,7 @@ export class RespCommands {
     const name = lower(args[0]);
     const cmd = Object.prototype.hasOwnProperty.call(this.table, name) ? this.table[name] : undefined;
     if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
+    if (this.auth && !OPEN_COMMANDS.has(name) && (client.identity?.user ?? null) === null && this.auth.view.current()?.state.enabled) return err(NOAUTH);
     if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) return wrongArity(name);
     const keys = cmd.keysOf?.(args) ?? 0;
     if (keys > this.keysPerCommandMax) return err(`ERR too many keys: ${keys}; keysPerCommandMax is ${this.keysPerCommandMax}`);
@@ -438,20 +457,45 @@ export class RespCommands {
     return n === 0 ? OK : err('ERR DB index is out of range');
   }
 
-  /** HELLO [protover [AUTH u p] [SETNAME name]]: RESP2 only; 3 → -NOPROTO so clients fall back. */
-  private hello(a: Buffer[], c: RespClient): Buffer {
-    if (a.length >= 2) {
-      const v = integerArg(a[1]);
-      if (v === null) return err('ERR Protocol version is not an integer or out of range');
-      if (v !== 2) return err('NOPROTO unsupported protocol version');
-      for (let i = 2; i < a.length; i++) {
-        const opt = lower(a[i]);
-        if (opt === 'auth' && i + 2 < a.length) return this.table.auth.run(a, c) as Buffer;
-        if (opt === 'setname' && i + 1 < a.length) {
-          const r = this.client([a[0], Buffer.from('setname'), a[++i]], c);
-          if (r !== OK) return r;
-        } else return err(`ERR Syntax error in HELLO option '${a[i].toString('latin1')}'`);
-      }
+  /**
+   * AUTH [user] password (Redis 6 ACL form; one argument = user `default`): checks the credentials
+   * (GatewayAuth.checkPassword: scrypt, the per-address bound) and makes the connection that user.
+   * `-WRONGPASS` for an unknown user and a wrong password alike; the failuresPerConnectionMax-th
+   * failure is answered and the connection closed. With no users at all: Redis's no-password error.
+   */
+  private async authenticate(user: string, password: string, c: RespClient): Promise<Buffer> {
+    // No users at all (auth never set up): Redis's answer when no password is configured.
+    if (!this.auth || this.auth.view.current()?.state.users.size === 0) return err('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+    const r = await this.auth.checkPassword(user, password, c.address ?? '');
+    if (!isRefusal(r)) {
+      c.identity = Object.assign(c.identity ?? { user: null }, { user: r.user });
+      return OK;
+    }
+    if (r.status !== Status.Unauthenticated) return err(`TRYAGAIN ${r.message}`);
+    c.authFailures = (c.authFailures ?? 0) + 1;
+    if (c.authFailures >= this.auth.settings.failuresPerConnectionMax) c.quit = true;
+    return err(r.message === TOO_MANY_FAILURES ? `WRONGPASS ${r.message}` : WRONGPASS);
+  }
+
+  /** HELLO [protover [AUTH u p] [SETNAME name]]: RESP2 only; 3 → -NOPROTO so clients fall back. AUTH first, as Redis does. */
+  private hello(a: Buffer[], c: RespClient): Reply {
+    if (a.length < 2) return this.helloReply(a, c);
+    const v = integerArg(a[1]);
+    if (v === null) return err('ERR Protocol version is not an integer or out of range');
+    if (v !== 2) return err('NOPROTO unsupported protocol version');
+    const at = a.findIndex((x, i) => i >= 2 && lower(x) === 'auth');
+    if (at < 0 || at + 2 >= a.length) return this.helloReply(a, c);
+    return this.authenticate(a[at + 1].toString('utf8'), a[at + 2].toString('utf8'), c).then((r) => (r === OK ? this.helloReply([...a.slice(0, at), ...a.slice(at + 3)], c) : r));
+  }
+
+  private helloReply(a: Buffer[], c: RespClient): Buffer {
+    if (this.auth && (c.identity?.user ?? null) === null && this.auth.view.current()?.state.enabled) return err(NOAUTH);
+    for (let i = 2; i < a.length; i++) {
+      const opt = lower(a[i]);
+      if (opt === 'setname' && i + 1 < a.length) {
+        const r = this.client([a[0], Buffer.from('setname'), a[++i]], c);
+        if (r !== OK) return r;
+      } else return err(`ERR Syntax error in HELLO option '${a[i].toString('latin1')}'`);
     }
     return encodeArray([
       encodeBulk('server'),

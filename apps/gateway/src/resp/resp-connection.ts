@@ -6,6 +6,7 @@ import type { RespClient, RespCommands } from './commands';
 import type { CommandReads, PartedReply } from './mget-reply';
 import { OrderGate } from './order-gate';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
+import type { AuthIdentity, GatewayAuth } from '../auth/gateway-auth';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
@@ -20,6 +21,8 @@ export interface RespConnectionDeps {
   onClose: (c: RespConnection) => void;
   /** Runs the frame deadline, close and drain timeouts (default Node's timers; the simulator's virtual clock). */
   clock?: Clock;
+  /** Credentials and key permissions (docs/security.md); absent (tests): everything allowed. */
+  auth?: GatewayAuth;
 }
 
 /** The socket members a RESP connection uses: the flow's, and the addresses CLIENT LIST shows. */
@@ -81,12 +84,16 @@ export class RespConnection {
     private readonly deps: RespConnectionDeps,
   ) {
     this.parser = new RespParser(deps.parserLimits);
+    // Anonymous until AUTH / HELLO AUTH; the guard reads the identity at each request.
+    const identity: AuthIdentity = { user: null };
     this.client = {
       id,
       name: null,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
       local: `${socket.localAddress}:${socket.localPort}`,
-      session: new KvSession(deps.paths),
+      session: new KvSession(deps.paths, deps.auth?.guardFor(identity)),
+      identity,
+      address: socket.remoteAddress ?? '',
       quit: false,
       gate: new OrderGate(),
     };

@@ -11,6 +11,7 @@ import { DoorListener } from '../server/door-listener';
 import { refuse } from '../server/tcp-server';
 import { flowLimits, type ByteBudget } from '../server/flow';
 import { createDoorServer, type DoorTls } from '../server/tls';
+import type { GatewayAuth } from '../auth/gateway-auth';
 
 export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'commands'> {
   /** Most keys in one MGET, MSET, DEL or EXISTS. */
@@ -40,7 +41,7 @@ export class RespServer extends DoorListener<RespConnection> {
     super(deps.drainTimeoutMs, (onSocket) =>
       createDoorServer({ door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log }, onSocket),
     );
-    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits);
+    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits, deps.auth);
   }
 
   protected accept(socket: Socket): void {
@@ -66,7 +67,7 @@ export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBy
 }
 
 /** The gateway's RESP listener from its config (the wiring Gateway uses). */
-export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null }): RespServer {
+export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null; auth?: GatewayAuth }): RespServer {
   const { g } = o;
   return new RespServer(
     {
@@ -80,6 +81,7 @@ export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths
       connectionsMax: g.connectionsMax,
       drainTimeoutMs: g.drainTimeoutMs,
       tls: o.tls,
+      auth: o.auth,
       info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: Date.now(), respPort: o.respPort, view: o.view },
     },
     o.log,

@@ -7,6 +7,7 @@ import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
+import type { AuthIdentity, GatewayAuth } from '../auth/gateway-auth';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
@@ -28,6 +29,8 @@ export interface ConnectionDeps {
   observer?: RequestObserver;
   /** Runs the frame deadline, close and drain timeouts (default Node's timers; the simulator's virtual clock). */
   clock?: Clock;
+  /** Key permissions (docs/security.md); absent (tests): everything allowed. */
+  auth?: GatewayAuth;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -54,6 +57,7 @@ const frameBytes = (req: Request) => REQUEST_HEADER_BYTES + req.key.length + req
 export class ClientConnection {
   private readonly decoder: RequestDecoder;
   private readonly session: KvSession;
+  private readonly identity: AuthIdentity = { user: null };
   private readonly flow: ConnectionFlow;
   /** Requests from decode until their response is flushed (or the socket closed). */
   private inflight = 0;
@@ -71,7 +75,8 @@ export class ClientConnection {
     private readonly deps: ConnectionDeps,
   ) {
     this.decoder = new RequestDecoder(deps.limits);
-    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits });
+    // The connection's identity: anonymous until it authenticates (while auth is enabled, refused).
+    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits }, deps.auth?.guardFor(this.identity));
     socket.setNoDelay(true);
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
       update: () => this.processBacklog(),
