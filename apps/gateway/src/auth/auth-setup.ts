@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AuthConfig } from '@cairn/config';
-import { Status } from '@cairn/protocol';
+import { ROOT_USER, Status } from '@cairn/protocol';
 import type { Logger } from '@cairn/logging';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { ReadPath } from '../paths/read-path';
@@ -77,7 +77,7 @@ export function createGatewayAuth(deps: { auth: AuthConfig; view: ClusterView; r
     // Once the state is known; a root that exists already is left as it is.
     let tried = false;
     authView.onChange((snap) => {
-      if (tried || snap.state.users.has('root')) return;
+      if (tried || snap.state.users.has(ROOT_USER)) return;
       tried = true;
       void admin.bootstrapRoot(rootPassword).then((r) => {
         if (r && r.status !== Status.Ok) {
