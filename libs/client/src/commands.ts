@@ -1,4 +1,5 @@
-import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, encodeRangeSpec, type RangeItemWire, type RangePageOptions, type Response } from '@cairn/protocol';
+import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, decodeTxnResult, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
+import { TxnBuilder } from './txn';
 import { ResponseProtocolError, errorForResponse } from './errors';
 
 /**
@@ -84,6 +85,24 @@ export function rangeResult(res: Response): RangePage {
     return { revision: res.revision, count: p.count, more: p.more, token: p.more ? p.token : null, items: p.items as RangeItem[] };
   } catch (e) {
     throw new ResponseProtocolError(`RANGE payload: ${(e as Error).message}`, e);
+  }
+}
+
+/** A committed txn (etcd TxnResponse): whether every compare held, one response per op of the branch that ran, and its revision. */
+export interface TxnCommitResult {
+  revision: number;
+  succeeded: boolean;
+  responses: TxnOpResponse[];
+}
+
+/** TXN: the decoded TxnResult. @throws the typed error of a non-OK status (TOO_LARGE, BAD_REQUEST, UNAVAILABLE…), ResponseProtocolError on a malformed payload. */
+export function txnResult(res: Response): TxnCommitResult {
+  expectOk(res);
+  try {
+    const t = decodeTxnResult(res.payload);
+    return { revision: res.revision, succeeded: t.succeeded, responses: t.responses };
+  } catch (e) {
+    throw new ResponseProtocolError(`TXN payload: ${(e as Error).message}`, e);
   }
 }
 
@@ -187,6 +206,20 @@ export abstract class KvCommands {
   async range(opts: RangeReadOptions = {}): Promise<RangePage> {
     const q = rangeRequest(opts);
     return rangeResult(await this.request(Opcode.Range, q.key, q.value, q.flags, opts));
+  }
+
+  /**
+   * TXN (etcd Txn): `client.txn().if(compare.value('k', '=', 'v')).then(op.put('k', 'w')).else(op.get('k')).commit()`.
+   * Applied atomically at one revision; the commit resolves with whether the compares held and the
+   * ops' responses. Not re-sent by a pool after an unknown outcome (a write).
+   */
+  txn(): TxnBuilder<TxnCommitResult> {
+    return new TxnBuilder((request, opts) => this.commitTxn(request, opts));
+  }
+
+  /** Sends one TxnRequest (what `txn().commit()` does). @throws as `txnResult`; RangeError on a malformed request. */
+  async commitTxn(request: TxnRequest, opts?: RequestOptions): Promise<TxnCommitResult> {
+    return txnResult(await this.request(Opcode.Txn, EMPTY, encodeTxnRequest(request), 0, opts));
   }
 
   /**

@@ -5,7 +5,8 @@
  */
 export { CairnClient, type ClientOptions, type ClientTlsOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
-export type { GetOptions, GetResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
+export type { GetOptions, GetResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
+export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
   AbortError,
@@ -23,4 +24,4 @@ export {
   UnavailableError,
   errorForResponse,
 } from './errors';
-export { Opcode, RequestFlags, Status, type Response } from '@cairn/protocol';
+export { Opcode, RequestFlags, Status, TxnOpKind, type Response, type TxnOpResponse, type TxnKv, type TxnRequest } from '@cairn/protocol';

@@ -23,6 +23,12 @@ export enum Opcode {
   Del = 0x04,
   /** One page of an ordered range read. Key = start or prefix, 0..keyBytesMax; value = a range spec (`encodeRangeSpec`). Flag STALE allowed. */
   Range = 0x05,
+  /**
+   * An etcd-style transaction (docs/protocol.md "TXN"). No key; value = a TxnRequest
+   * (`encodeTxnRequest`, txn.ts), 0..valueBytesMax. OK: payload = the TxnResult (`decodeTxnResult`;
+   * also when the compares failed), revision = the txn's revision.
+   */
+  Txn = 0x06,
   /** Cluster status; the payload is UTF-8 JSON. No key, no value. */
   Status = 0x10,
   /** Create a watch (docs/watch.md). Key = the key, range start or prefix, 0..keyBytesMax; value = a watch spec (`encodeWatchSpec`). OK answer: revision = the watch's starting point; then server-streamed frames with response flag WATCH and this request id. */
@@ -139,7 +145,7 @@ export class ProtocolError extends Error {
   }
 }
 
-const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Status]: 'STATUS', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Status]: 'STATUS', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
 const STATUS_NAMES: Record<Status, string> = {
   [Status.Ok]: 'OK',
   [Status.NotFound]: 'NOT_FOUND',

@@ -31,7 +31,7 @@ export type DecodeEvent =
 /** Opcodes that need a key of 1..keyBytesMax bytes; the others take none. */
 const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del]);
 /** Opcodes that may carry a value; the others take none. */
-const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Watch, Opcode.WatchCancel]);
+const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Watch, Opcode.WatchCancel]);
 /** Opcodes whose key may be empty (RANGE: from the first key / the empty prefix). */
 const KEY_OPTIONAL = new Set<number>([Opcode.Range, Opcode.Watch]);
 

@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, encodeGetMeta, encodeRangePage, encodeResponse, type RangeSpec, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeRangePage, encodeResponse, encodeTxnResult, type RangeSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -178,6 +178,9 @@ export class ClientConnection {
       case Opcode.Range:
         this.track(req, 'other', startMs, this.hold(req), this.range(req));
         return;
+      case Opcode.Txn:
+        this.track(req, 'other', startMs, this.hold(req), this.txn(req));
+        return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
         this.deps.observer?.observe('other', Status.BadRequest, 0);
@@ -246,6 +249,19 @@ export class ClientConnection {
     });
     if (r.status !== Status.Ok) return { status: r.status, revision: 0, value: EMPTY, message: r.message };
     return { status: Status.Ok, revision: r.revision, value: encodeRangePage(r), message: '' };
+  }
+
+  /** TXN: the TxnRequest in the value (BAD_REQUEST when malformed), its TxnResult as the OK payload (docs/protocol.md "TXN"). */
+  private async txn(req: Request): Promise<KvResult> {
+    let request: TxnRequest;
+    try {
+      request = decodeTxnRequest(req.value);
+    } catch (e) {
+      return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad TXN value: ${(e as Error).message}` };
+    }
+    const r = await this.session.txn(request);
+    if (r.status !== Status.Ok || !r.txn) return { status: r.status, revision: r.revision, value: EMPTY, message: r.message };
+    return { status: Status.Ok, revision: r.revision, value: encodeTxnResult(r.txn), message: '' };
   }
 
   private respond(res: Response, onFlushed?: () => void): void {
