@@ -93,17 +93,17 @@ export class GatewayAuth {
     return { status: Status.PermissionDenied, message: `user ${who.user} has no ${write ? 'write' : 'read'} permission on this key` };
   }
 
-  /** null when `who` may read every key of `[start, end)`, else the refusal. */
-  async authorizeRange(who: AuthIdentity, start: Uint8Array, end: Uint8Array | null): Promise<AuthRefusal | null> {
+  /** null when `who` may read (`write`: write) every key of `[start, end)`, else the refusal. */
+  async authorizeRange(who: AuthIdentity, start: Uint8Array, end: Uint8Array | null, write = false): Promise<AuthRefusal | null> {
     const a = await this.access(who);
     if (isRefusal(a)) return a;
-    if (a.canReadRange(start, end)) return null;
-    return { status: Status.PermissionDenied, message: `user ${who.user} has no read permission on the whole range` };
+    if (write ? a.canWriteRange(start, end) : a.canReadRange(start, end)) return null;
+    return { status: Status.PermissionDenied, message: `user ${who.user} has no ${write ? 'write' : 'read'} permission on the whole range` };
   }
 
   /** The KvSession guard of `who` (read at each call: a later AUTH on the connection counts). */
   guardFor(who: AuthIdentity): KvGuard {
-    return { key: (key, write) => this.authorizeKey(who, key, write), range: (start, end) => this.authorizeRange(who, start, end) };
+    return { key: (key, write) => this.authorizeKey(who, key, write), range: (start, end, write) => this.authorizeRange(who, start, end, write) };
   }
 
   /** null when `who` may administer (membership, users and roles, snapshots): anyone while auth is disabled, else role root. */

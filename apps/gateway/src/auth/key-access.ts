@@ -76,11 +76,21 @@ export class KeyAccess {
     return find(this.writes, key) !== null;
   }
 
+  /** Whether every key of `[start, end)` (`end` null = no upper bound) may be written (a txn's range delete; etcd checks a range delete the same way). */
+  canWriteRange(start: Uint8Array, end: Uint8Array | null): boolean {
+    return within(this.writes, start, end);
+  }
+
   /** Whether every key of `[start, end)` (`end` null = no upper bound) may be read. */
   canReadRange(start: Uint8Array, end: Uint8Array | null): boolean {
-    const x = find(this.reads, start);
-    if (!x) return false;
-    if (x.end === null) return true;
-    return end !== null && Buffer.compare(end, x.end) <= 0;
+    return within(this.reads, start, end);
   }
+}
+
+/** Whether `[start, end)` lies inside one of the merged `intervals`. */
+function within(intervals: Interval[], start: Uint8Array, end: Uint8Array | null): boolean {
+  const x = find(intervals, start);
+  if (!x) return false;
+  if (x.end === null) return true;
+  return end !== null && Buffer.compare(end, x.end) <= 0;
 }

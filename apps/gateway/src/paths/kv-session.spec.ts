@@ -91,4 +91,27 @@ describe('KvSession', () => {
     expect(await s.txn({ compares: [], success: Array.from({ length: TXN_OPS_MAX + 1 }, () => put('k')), failure: [] })).toMatchObject({ status: Status.BadRequest });
     expect(sent).toHaveLength(1);
   });
+
+  it('checks a txn against the guard like etcd: read on compared / got / ranged keys, write on put / deleted keys and whole deleted ranges; nothing sent when denied', async () => {
+    const sent: Command[] = [];
+    const asked: string[] = [];
+    const deny = { status: Status.PermissionDenied, message: 'no' };
+    const guard = {
+      key: async (k: Uint8Array, write: boolean) => (asked.push(`${write ? 'w' : 'r'}:${Buffer.from(k).toString()}`), write && Buffer.from(k).toString().startsWith('ro/') ? deny : null),
+      range: async (start: Uint8Array, end: Uint8Array | null, write?: boolean) => (asked.push(`${write ? 'W' : 'R'}:${Buffer.from(start).toString()}..${end ? Buffer.from(end).toString() : ''}`), write && Buffer.from(start).toString().startsWith('ro/') ? deny : null),
+    };
+    const paths = {
+      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) } as unknown as ReadPath,
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 11, message: '', txn: { succeeded: true, responses: [] } }) } as unknown as WritePath,
+      limits: { keyBytesMax: 8, valueBytesMax: 8 },
+    };
+    const s = new KvSession(paths, guard);
+    const k = (x: string) => Buffer.from(x);
+    const ok = await s.txn({ compares: [{ key: k('c'), target: 2, result: 0, operand: 1 }], success: [{ kind: TxnOpKind.Put, key: k('p'), value: k('v') }, { kind: TxnOpKind.Range, key: k('a/'), flags: TxnOpFlags.Prefix }], failure: [{ kind: TxnOpKind.Delete, key: k('d/'), flags: TxnOpFlags.Prefix }] });
+    expect(ok.status).toBe(Status.Ok);
+    expect(asked).toEqual(['r:c', 'w:p', 'R:a/..a0', 'W:d/..d0']);
+    expect(await s.txn({ compares: [], success: [{ kind: TxnOpKind.Put, key: k('ro/x'), value: k('v') }], failure: [] })).toMatchObject({ status: Status.PermissionDenied });
+    expect(await s.txn({ compares: [], success: [], failure: [{ kind: TxnOpKind.Delete, key: k('ro/'), flags: TxnOpFlags.Prefix }] })).toMatchObject({ status: Status.PermissionDenied });
+    expect(sent).toHaveLength(1);
+  });
 });

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, txnOpsCount, type Command, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -51,8 +51,8 @@ const EMPTY = new Uint8Array(0);
  */
 export interface KvGuard {
   key(key: Uint8Array, write: boolean): Promise<{ status: Status; message: string } | null>;
-  /** A range read `[start, end)`, `end` null = no upper bound: it must lie inside what the user may read. */
-  range(start: Uint8Array, end: Uint8Array | null): Promise<{ status: Status; message: string } | null>;
+  /** A range read `[start, end)`, `end` null = no upper bound: it must lie inside what the user may read (`write`: write, a txn's range delete). */
+  range(start: Uint8Array, end: Uint8Array | null, write?: boolean): Promise<{ status: Status; message: string } | null>;
 }
 
 /**
@@ -186,6 +186,36 @@ export class KvSession {
       const bad = o.key.length === 0 && isRangeOp(o) ? null : this.check(o.key, o.kind === TxnOpKind.Put ? o.value : undefined);
       if (bad) return Promise.resolve(bad);
     }
+    // With no guard, at once (no extra turn: pipelined requests keep their order).
+    if (!this.guard) return this.submitTxn(request);
+    return this.txnAuthorized(this.guard, request).then((denied) => denied ?? this.submitTxn(request));
+  }
+
+  /**
+   * etcd's txn permission check: read on every compared, got or ranged key, write on every put or
+   * deleted key (a range delete: write on the whole range, read too with PREV_KV). Null = allowed.
+   */
+  private async txnAuthorized(guard: KvGuard, request: TxnRequest): Promise<KvResult | null> {
+    const checks: (() => Promise<{ status: Status; message: string } | null>)[] = request.compares.map((c) => () => guard.key(c.key, false));
+    for (const o of [...request.success, ...request.failure]) {
+      const write = o.kind === TxnOpKind.Put || o.kind === TxnOpKind.Delete;
+      if (!isRangeOp(o)) {
+        checks.push(() => guard.key(o.key, write));
+        if (o.kind === TxnOpKind.Delete && (o.flags ?? 0) & TxnOpFlags.PrevKv) checks.push(() => guard.key(o.key, false));
+        continue;
+      }
+      const end = (o.flags ?? 0) & TxnOpFlags.Prefix ? prefixEnd(o.key) : o.end!.length === 1 && o.end![0] === 0 ? null : o.end!;
+      checks.push(() => guard.range(o.key, end, write));
+      if (o.kind === TxnOpKind.Delete && (o.flags ?? 0) & TxnOpFlags.PrevKv) checks.push(() => guard.range(o.key, end, false));
+    }
+    for (const check of checks) {
+      const denied = await check();
+      if (denied) return fail(denied.status, denied.message);
+    }
+    return null;
+  }
+
+  private submitTxn(request: TxnRequest): Promise<KvResult> {
     let value: Buffer;
     try {
       value = encodeTxnCommandValue({ limits: this.paths.txnLimits ?? TXN_LIMITS_DEFAULT, request });
