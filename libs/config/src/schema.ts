@@ -386,6 +386,14 @@ export class StorageConfig {
   /** Watch event history: bytes of events kept on disk (the newest batch always). */
   @IsInt() @Min(1024 * 1024) @Max(1024 * 1024 * 1024 * 1024)
   watchHistoryBytesMax: number = 256 * 1024 * 1024;
+
+  /**
+   * Keys one lease holds at most (docs/leases.md "Storage"): a put attaching one more is refused
+   * (outcome 10, lease full) by every node alike, as is one that would make the lease's revoke
+   * exceed the largest engine record. Must be the same on every node (one config file for the cluster).
+   */
+  @IsInt() @Min(1) @Max(100_000)
+  keysPerLeaseMax: number = 1000;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ApplyOutcome, CommandSession, CounterRefusal, TxnRefusal } from '@cairn/protocol';
+import type { ApplyOutcome, CommandSession, CounterRefusal, LeaseRefusal, TxnRefusal } from '@cairn/protocol';
 
 /**
  * The types the applier, the session table and its journal share. A leaf module: the three import
@@ -18,6 +18,8 @@ export interface ApplyResult {
   txn?: Uint8Array;
   /** A Txn not applied (outcome ConditionFailed): why. */
   txnRefusal?: TxnRefusal;
+  /** A lease-related write not applied (outcome ConditionFailed): why. In memory only, as `counter`. */
+  leaseRefusal?: LeaseRefusal;
 }
 
 /**

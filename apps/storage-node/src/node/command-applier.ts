@@ -25,6 +25,8 @@ import {
   type WireEntry,
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
+import { LeaseIndex, isReservedKey } from './lease-index';
+import { LEASE_OPS, detachWrites, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
 import type { SessionTable } from './session-table';
 import { evaluateTxn } from './txn-apply';
 
@@ -42,7 +44,7 @@ export interface CommandApplierOptions {
   get(key: Uint8Array): KeyState | null;
   /** One range page of the engine's state (as `get`): a txn's ranges and delete ranges. Required to apply a txn (the storage node passes `engine.range`). */
   range?(q: RangeQuery): RangePage;
-  /** The largest batch of writes one entry may make, bytes (`batchRecordBytes`): the engine's largest record; default for the default key and value bounds. A txn over it is refused TOO_LARGE. */
+  /** The largest batch of writes one entry may make, bytes (`batchRecordBytes`): the engine's largest record; default for the default key and value bounds. A txn over it is refused TOO_LARGE; a lease's revoke must fit it (docs/leases.md). */
   mutationBytesMax?: number;
   /** Bound of the TxnResult bytes held for outcome queries; beyond it the oldest txn's result is dropped (its outcome then says "applied, result no longer known"). Default TXN_RESULTS_HELD_BYTES_MAX. */
   txnResultsBytesMax?: number;
@@ -54,7 +56,14 @@ export interface CommandApplierOptions {
   onAuthRefused?(index: number, reason: string): void;
   /** Client sessions (Raft thesis §6.3): a write carrying a session is applied at most once per (session, seq). */
   sessions?: SessionTable;
+  /** Leases and key expiries (docs/leases.md "Storage"); default: an empty index (tests of plain writes). */
+  leases?: LeaseIndex;
+  /** Keys one lease holds at most (a put beyond: ConditionFailed, LeaseRefusal.KeysFull); default KEYS_PER_LEASE_MAX. */
+  keysPerLeaseMax?: number;
 }
+
+/** Default bound of the keys attached to one lease (storage.keysPerLeaseMax). */
+export const KEYS_PER_LEASE_MAX = 1000;
 
 /**
  * A prefix of a batch turned into engine entries, plus its session writes for the session journal
@@ -108,9 +117,16 @@ export class CommandApplier {
   /** Results holding a TxnResult, oldest first, and their bytes (bounded by txnResultsBytesMax). */
   private readonly txnHeld = new Set<ApplyResult>();
   private txnHeldBytes = 0;
+  /** The lease and expiry state, kept equal to the engine's reserved records (docs/leases.md "Storage"). */
+  readonly leases: LeaseIndex;
+  private readonly keysPerLeaseMax: number;
+  private readonly mutationBytesMax: number;
 
   constructor(private readonly opts: CommandApplierOptions) {
     this.resultsMax = opts.resultsMax ?? APPLY_RESULTS_MAX;
+    this.leases = opts.leases ?? new LeaseIndex();
+    this.keysPerLeaseMax = opts.keysPerLeaseMax ?? KEYS_PER_LEASE_MAX;
+    this.mutationBytesMax = opts.mutationBytesMax ?? RECORD_META_HEADER_BYTES + DEFAULT_LIMITS.keyBytesMax + DEFAULT_LIMITS.valueBytesMax;
     if (!Number.isSafeInteger(this.resultsMax) || this.resultsMax < 1) throw new RangeError(`resultsMax must be a positive integer, got ${opts.resultsMax}`);
   }
 
@@ -129,8 +145,9 @@ export class CommandApplier {
     // mutation of a Batch entry (a txn), so deriving events here covers every path (SET/DEL, INCR,
     // txn ops, and any later op that emits engine entries). New ops need no watch code of their own.
     const mutate = (index: number, m: { op: EngineOp; key: Uint8Array; value: Uint8Array }): void => {
-      // The empty key holds the auth state (AUTH_STATE_KEY): not a client key, so no event.
-      const ev = m.key.length === 0 ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, get(m.key));
+      // The empty key holds the auth state (AUTH_STATE_KEY), the reserved keyspace the lease state
+      // (docs/leases.md): not client keys, so no event.
+      const ev = m.key.length === 0 || isReservedKey(m.key) ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, get(m.key));
       if (ev) events.push(ev);
       batchState.set(Buffer.from(m.key).toString('latin1'), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
     };
@@ -184,28 +201,53 @@ export class CommandApplier {
     let mutations: BatchMutation[] = [];
     const evaluateIt = (): ApplyResult => {
       if (txn) {
-        const t = evaluateTxn(txn, e.index, { get, range: (q) => this.range(q) }, this.opts.mutationBytesMax ?? RECORD_META_HEADER_BYTES + DEFAULT_LIMITS.keyBytesMax + DEFAULT_LIMITS.valueBytesMax);
+        const t = evaluateTxn(txn, e.index, { get, range: (q) => this.range(q) }, this.mutationBytesMax);
         if ('tooLarge' in t) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index, txnRefusal: TxnRefusal.TooLarge };
         mutations = t.mutations;
         return { outcome: ApplyOutcome.Applied, revision: e.index, txn: encodeTxnResult(t.result) };
       }
-      if (!isAuthOp(c.op)) return evaluate(c, e.index, get);
+      if (!isAuthOp(c.op)) return this.evaluate(c, e.index, get);
       const a = this.evaluateAuth(c, e.index, get);
       authValue = a.value;
       return a.result;
     };
-    const recorded = c.condition !== undefined || c.op === CommandOp.Incr || c.op === CommandOp.Txn || isAuthOp(c.op);
+    const recorded = c.condition !== undefined || c.op === CommandOp.Incr || c.op === CommandOp.Txn || isAuthOp(c.op) || c.meta !== undefined || LEASE_OPS.has(c.op);
     const sessions = this.opts.sessions;
     if (c.session && sessions) {
       const d = sessions.apply(e.index, c.session, evaluateIt);
       sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
       if (d.kind === 'stale') return noop;
       if (recorded || d.kind === 'duplicate') this.record(e.index, d.result);
-      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? write(c, e.index, d.result, authValue, mutations) : noop;
+      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? this.write(c, e.index, d.result, authValue, mutations, get) : noop;
     }
     const r = evaluateIt();
     if (recorded) this.record(e.index, r);
-    return r.outcome === ApplyOutcome.Applied ? write(c, e.index, r, authValue, mutations) : noop;
+    return r.outcome === ApplyOutcome.Applied ? this.write(c, e.index, r, authValue, mutations, get) : noop;
+  }
+
+  /** `evaluate` plus the lease rules: lease/TTL ops, a Set naming a missing or full lease, a write to the reserved keyspace. */
+  private evaluate(c: Command, index: number, get: (key: Uint8Array) => KeyState | null): ApplyResult {
+    if (LEASE_OPS.has(c.op)) return evaluateLeaseOp(c, index, get, this.leases);
+    if (targetsReservedKey(c)) return { outcome: ApplyOutcome.ConditionFailed, revision: index };
+    const r = evaluate(c, index, get);
+    return r.outcome === ApplyOutcome.Applied ? (refuseLeaseOnSet(c, index, this.leases, this.keysPerLeaseMax, this.mutationBytesMax) ?? r) : r;
+  }
+
+  /**
+   * The engine entry of an applied command: its key's write plus its lease writes (the key's
+   * metadata record; for a revoke, every attached key and its record) in ONE batch record, so they
+   * take effect together at `index`.
+   */
+  private write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array, txnMutations: BatchMutation[], get: (key: Uint8Array) => KeyState | null): EngineEntry {
+    if (isAuthOp(c.op)) return { index, op: EngineOp.Set, key: AUTH_STATE_KEY, value: authValue };
+    // A txn's writes are one batch record (atomic); a txn's put or delete detaches its key from any
+    // lease and clears its expiry (etcd put without a lease), in the same record.
+    const mutations: BatchMutation[] = c.op === CommandOp.Txn ? [...txnMutations] : LEASE_OPS.has(c.op) ? [] : [kvWrite(c, r)];
+    if (c.op === CommandOp.Txn) for (const m of txnMutations) mutations.push(...detachWrites(m.key, this.leases));
+    else mutations.push(...leaseWrites(c, index, get, this.leases));
+    if (mutations.length === 0) return { index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
+    if (mutations.length === 1) return { index, ...mutations[0] };
+    return { index, op: EngineOp.Batch, key: EMPTY, value: EMPTY, mutations };
   }
 
   /** An auth change against the auth state right before it: the new encoded state, or a refusal (ConditionFailed). */
@@ -314,12 +356,9 @@ export function watchEventOf(ee: EngineEntry, prior: KeyState | null): WatchEven
   return { type: WatchEventType.Put, key: ee.key, value: ee.value, modRevision: ee.index, ...live, prevValue };
 }
 
-function write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array, mutations: BatchMutation[]): EngineEntry {
-  if (isAuthOp(c.op)) return { index, op: EngineOp.Set, key: AUTH_STATE_KEY, value: authValue };
-  // A txn's writes are one batch record (atomic); a txn that writes nothing is a no-op record.
-  if (c.op === CommandOp.Txn) return mutations.length ? { index, op: EngineOp.Batch, key: EMPTY, value: EMPTY, mutations } : { index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
+function kvWrite(c: Command, r: ApplyResult): BatchMutation {
   // Stored as Redis stores a counter: its decimal text, so GET and INCR agree on every door.
-  if (c.op === CommandOp.Incr) return { index, op: EngineOp.Set, key: c.key, value: Buffer.from(String(r.counter), 'latin1') };
-  if (c.op === CommandOp.Set) return { index, op: EngineOp.Set, key: c.key, value: c.value };
-  return { index, op: EngineOp.Delete, key: c.key, value: EMPTY };
+  if (c.op === CommandOp.Incr) return { op: EngineOp.Set, key: c.key, value: Buffer.from(String(r.counter), 'latin1') };
+  if (c.op === CommandOp.Set) return { op: EngineOp.Set, key: c.key, value: c.value };
+  return { op: EngineOp.Delete, key: c.key, value: EMPTY };
 }

@@ -42,3 +42,34 @@ describe('encodeBoundedRangeReply', () => {
     expect(errors).toHaveLength(1);
   });
 });
+
+describe('encodeBoundedRangeReply with lease state (docs/leases.md "Storage")', () => {
+  let dir: string;
+  let engine: BitcaskEngine;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
+    engine = await BitcaskEngine.open({ dir });
+    const keys = ['a1', 'a2', 'a3', 'a4', 'a5'];
+    await engine.apply(keys.map((k, i) => ({ index: i + 1, op: EngineOp.Set, key: Buffer.from(k), value: Buffer.from('v') })));
+    await engine.apply([{ index: 6, op: EngineOp.Set, key: Buffer.concat([Buffer.alloc(8, 0xff), Buffer.from('L')]), value: Buffer.alloc(8) }]);
+  });
+  afterAll(async () => {
+    await engine.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const req = (o: Partial<RangeRequest> = {}): RangeRequest => ({ minIndex: 0, start: Buffer.from('a'), end: null, limit: 2, bytesMax: 1 << 20, keysOnly: false, countOnly: false, reverse: false, ...o });
+  const never = (e: unknown) => {
+    throw e;
+  };
+  const keysOf = (b: Buffer) => decodeRangeReply(b).items.map((it) => it.key.toString());
+  const hidden = (k: Uint8Array) => ['a1', 'a2', 'a3'].includes(Buffer.from(k).toString());
+
+  it('never returns the reserved keyspace; skips pages of expired keys instead of ending the range', () => {
+    expect(keysOf(encodeBoundedRangeReply(engine, req({ limit: 100 }), 1 << 20, never))).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+    expect(keysOf(encodeBoundedRangeReply(engine, req({ start: Buffer.alloc(8, 0xff) }), 1 << 20, never))).toEqual([]);
+    const r = decodeRangeReply(encodeBoundedRangeReply(engine, req(), 1 << 20, never, { hidden }));
+    expect(r.items.map((it) => it.key.toString())).toEqual(['a4']);
+    expect(r.more).toBe(true);
+    expect(keysOf(encodeBoundedRangeReply(engine, req({ reverse: true, limit: 1, start: Buffer.from('a'), end: Buffer.from('a4') }), 1 << 20, never, { hidden }))).toEqual([]);
+  });
+});

@@ -39,6 +39,7 @@ import { encodeBoundedReadReply } from './read-reply';
 import { encodeBoundedRangeReply } from './range-reply';
 import { CommandApplier } from './command-applier';
 import { SessionStore } from './session-store';
+import { LeaseIndex, isReservedKey } from './lease-index';
 import { SnapshotServer, type NodeSnapshot } from './snapshot-server';
 import { BootstrapLoop, BootstrapStoppedError, fetchSnapshot, type FetchedSnapshot, type PeerInfo } from './snapshot-bootstrap';
 import { WatchHistory, watchHistoryDir } from './watch-history';
@@ -230,6 +231,9 @@ export class StorageNode {
     });
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
+      // Lease and expiry state lives in the engine's reserved keyspace (docs/leases.md): read back at open.
+      leases: LeaseIndex.load(this.engine),
+      keysPerLeaseMax: config.keysPerLeaseMax,
       get: (key) => this.engine.get(key),
       range: (q) => this.engine.range(q),
       // The engine's largest record (it is opened with the default key and value bounds).
@@ -484,7 +488,9 @@ export class StorageNode {
       const r = req.reads[i];
       if (applied < r.minIndex) return { status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: `storage node ${this.opts.id} has not applied index ${r.minIndex} yet` };
       try {
-        const got = this.engine.get(r.key);
+        // A reserved key is not a client's; a key whose expiry passed is gone for every reader even
+        // before the leader's ExpireKey reaches this node (docs/leases.md "Clock drift").
+        const got = isReservedKey(r.key) || this.applier.leases.expired(r.key, this.opts.world.clock.nowMs()) ? null : this.engine.get(r.key);
         return got ? { status: Status.Ok, revision: got.revision, createRevision: got.createRevision, version: got.version, value: got.value, message: '' } : { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
       } catch (e) {
         // A corrupt record is never returned as data: the gateway retries on another node.
@@ -508,7 +514,9 @@ export class StorageNode {
     if (this.bootstrapping || !this.storesOpen) return unavailable(`storage node ${this.opts.id} is bootstrapping from a peer snapshot`);
     if (this.engine.appliedIndex() < req.minIndex) return unavailable(`storage node ${this.opts.id} has not applied index ${req.minIndex} yet`);
     const bound = this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus);
-    return encodeBoundedRangeReply(this.engine, req, bound, (e) => this.opts.log.error({ err: e }, 'range read failed'));
+    return encodeBoundedRangeReply(this.engine, req, bound, (e) => this.opts.log.error({ err: e }, 'range read failed'), {
+      hidden: (key) => this.applier.leases.expired(key, this.opts.world.clock.nowMs()),
+    });
   }
 
   /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */

@@ -1,0 +1,97 @@
+import { ApplyOutcome, CommandOp, LeaseRefusal, decodeLeaseGrant, decodeU64Operand, type Command } from '@cairn/protocol';
+import { EngineOp, type BatchMutation } from '@cairn/engine';
+import type { ApplyResult } from './apply-result';
+import { isReservedKey, revokeBytesOfKey, type LeaseIndex } from './lease-index';
+
+/**
+ * The lease and TTL rules of the applier (docs/leases.md), evaluated in log order against the
+ * LeaseIndex, so every storage node reaches the same outcome (no clock is read here: an expiry is
+ * an absolute time written into the command, and deleting an expired key is the leader's
+ * ExpireKey command).
+ */
+
+/** Ops whose whole meaning is lease/expiry state (ops 5..8). */
+export const LEASE_OPS: ReadonlySet<CommandOp> = new Set([CommandOp.LeaseGrant, CommandOp.LeaseRevoke, CommandOp.Expire, CommandOp.ExpireKey]);
+
+/** A client write aimed at the storage node's reserved keyspace: refused (ConditionFailed), never applied. */
+export function targetsReservedKey(c: Command): boolean {
+  return isReservedKey(c.key);
+}
+
+type Get = (key: Uint8Array) => unknown;
+
+/** Outcome of a lease/TTL op at `index`. */
+export function evaluateLeaseOp(c: Command, index: number, get: Get, leases: LeaseIndex): ApplyResult {
+  const applied: ApplyResult = { outcome: ApplyOutcome.Applied, revision: index };
+  const failed: ApplyResult = { outcome: ApplyOutcome.ConditionFailed, revision: index };
+  switch (c.op) {
+    case CommandOp.LeaseGrant:
+      return leases.lease(decodeLeaseGrant(c.value).leaseId) ? failed : applied;
+    case CommandOp.LeaseRevoke:
+      return leases.lease(decodeU64Operand(c.value)) ? applied : { ...failed, leaseRefusal: LeaseRefusal.NotFound };
+    case CommandOp.Expire:
+      return !isReservedKey(c.key) && get(c.key) ? applied : failed;
+    case CommandOp.ExpireKey: {
+      const at = decodeU64Operand(c.value);
+      return get(c.key) && at > 0 && leases.meta(c.key)?.expiresAtMs === at ? applied : failed;
+    }
+    default:
+      throw new Error(`LeaseOp: op ${c.op} is not a lease op`);
+  }
+}
+
+/**
+ * Why an otherwise applicable Set is refused: its lease does not exist, or already holds
+ * keysPerLeaseMax other keys, or one more key would make the lease's revoke record exceed
+ * `mutationBytesMax` (the largest engine record); null when it may apply.
+ */
+export function refuseLeaseOnSet(c: Command, index: number, leases: LeaseIndex, keysPerLeaseMax: number, mutationBytesMax: number): ApplyResult | null {
+  const leaseId = c.op === CommandOp.Set ? (c.meta?.leaseId ?? 0) : 0;
+  if (leaseId === 0) return null;
+  const lease = leases.lease(leaseId);
+  if (!lease) return { outcome: ApplyOutcome.ConditionFailed, revision: index, leaseRefusal: LeaseRefusal.NotFound };
+  if (lease.keys.has(Buffer.from(c.key).toString('latin1'))) return null;
+  if (lease.keys.size >= keysPerLeaseMax || lease.revokeBytes + revokeBytesOfKey(c.key) > mutationBytesMax) return { outcome: ApplyOutcome.ConditionFailed, revision: index, leaseRefusal: LeaseRefusal.KeysFull };
+  return null;
+}
+
+/**
+ * The engine writes (besides the key's own Set/Delete) of an applied command, updating `leases`:
+ * a Set's metadata record (a Set without META detaches its key and clears its expiry, as etcd's put
+ * and Redis's SET do; KEEPTTL keeps the expiry), a Delete's removal, a grant's lease record, a
+ * revoke's deletes (the lease record, each attached key and its metadata record: one batch record,
+ * one revision), an Expire's new metadata, an ExpireKey's delete. An Incr keeps both (Redis INCR
+ * keeps the TTL).
+ */
+export function leaseWrites(c: Command, index: number, get: Get, leases: LeaseIndex): BatchMutation[] {
+  const one = (w: BatchMutation | null): BatchMutation[] => (w ? [w] : []);
+  switch (c.op) {
+    case CommandOp.Set: {
+      const prev = leases.meta(c.key);
+      const m = c.meta;
+      return one(leases.setMeta(c.key, m ? { leaseId: m.leaseId, expiresAtMs: m.keepTtl ? (prev?.expiresAtMs ?? 0) : m.expiresAtMs } : NO_META));
+    }
+    case CommandOp.Delete:
+      return one(leases.setMeta(c.key, NO_META));
+    case CommandOp.LeaseGrant: {
+      const g = decodeLeaseGrant(c.value);
+      return [leases.grant(g.leaseId, g.ttlMs, index)];
+    }
+    case CommandOp.LeaseRevoke:
+      return leases.revoke(decodeU64Operand(c.value));
+    case CommandOp.Expire:
+      return one(leases.setMeta(c.key, { leaseId: leases.meta(c.key)?.leaseId ?? 0, expiresAtMs: decodeU64Operand(c.value) }));
+    case CommandOp.ExpireKey:
+      return get(c.key) ? [{ op: EngineOp.Delete, key: c.key, value: new Uint8Array(0) }, ...one(leases.setMeta(c.key, NO_META))] : [];
+    default:
+      return [];
+  }
+}
+
+const NO_META = { leaseId: 0, expiresAtMs: 0 };
+
+/** A txn's put or delete of `key`: it leaves any lease and loses any expiry (etcd put without a lease); the write of its metadata record, if it had one. */
+export function detachWrites(key: Uint8Array, leases: LeaseIndex): BatchMutation[] {
+  const w = leases.setMeta(key, NO_META);
+  return w ? [w] : [];
+}

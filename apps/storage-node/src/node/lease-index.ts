@@ -1,0 +1,176 @@
+import { EngineOp, RECORD_HEADER_BYTES, batchRecordBytes, type BatchMutation, type BitcaskEngine } from '@cairn/engine';
+import { ByteReader, ByteWriter } from '@cairn/protocol';
+
+/**
+ * Where a storage node keeps lease and expiry state in its engine (docs/leases.md "Storage"):
+ * keys that start with RESERVED_KEY_PREFIX (eight 0xff bytes) are the node's own, never a client's
+ * (the gateway refuses them; reads and ranges never return them). So lease state is in the same
+ * records, merges, snapshots, bootstrap transfers and backups as the data, at the same applied
+ * index, with no second store:
+ * - `prefix | 'L' | u64 leaseId` → `u64 ttlMs`: a granted lease (its mod revision = the grant's index);
+ * - `prefix | 'K' | key` → `u64 leaseId | u64 expiresAtMs`: a key's lease (0 = none) and absolute
+ *   expiry (ms since the Unix epoch, 0 = none), written in the same batch record as the key.
+ */
+export const RESERVED_KEY_PREFIX: Buffer = Buffer.alloc(8, 0xff);
+const TAG_LEASE = 0x4c; // 'L'
+const TAG_KEY = 0x4b; // 'K'
+
+/** Whether `key` is in the storage node's reserved keyspace (refused as a client key). */
+export function isReservedKey(key: Uint8Array): boolean {
+  if (key.length < RESERVED_KEY_PREFIX.length) return false;
+  for (let i = 0; i < RESERVED_KEY_PREFIX.length; i++) if (key[i] !== 0xff) return false;
+  return true;
+}
+
+export function leaseRecordKey(leaseId: number): Buffer {
+  return Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from([TAG_LEASE]), new ByteWriter(8).u64(leaseId).finish()]);
+}
+
+export function keyMetaRecordKey(key: Uint8Array): Buffer {
+  return Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from([TAG_KEY]), key]);
+}
+
+/** A key's lease (0: none) and absolute expiry (0: none). */
+export interface KeyLeaseMeta {
+  leaseId: number;
+  expiresAtMs: number;
+}
+
+export function encodeKeyMeta(m: KeyLeaseMeta): Buffer {
+  return new ByteWriter(16).u64(m.leaseId).u64(m.expiresAtMs).finish();
+}
+
+/** A granted lease as a storage node knows it. */
+export interface StoredLease {
+  ttlMs: number;
+  /** Revision of its grant. */
+  grantRevision: number;
+  /** Attached keys (latin1 strings of the key bytes). */
+  keys: Set<string>;
+  /** Bytes of the batch record its revoke writes (engine `batchRecordBytes`): bounded, so the revoke fits one record. */
+  revokeBytes: number;
+}
+
+/** Bytes attaching `key` adds to its lease's revoke record: the key's Delete and its metadata record's Delete. */
+export function revokeBytesOfKey(key: Uint8Array): number {
+  return batchRecordBytes([del(key), del(keyMetaRecordKey(key))]) - RECORD_HEADER_BYTES;
+}
+
+function newLease(leaseId: number, ttlMs: number, grantRevision: number): StoredLease {
+  return { ttlMs, grantRevision, keys: new Set(), revokeBytes: batchRecordBytes([del(leaseRecordKey(leaseId))]) };
+}
+
+function attach(lease: StoredLease | undefined, k: string): void {
+  if (!lease || lease.keys.has(k)) return;
+  lease.keys.add(k);
+  lease.revokeBytes += revokeBytesOfKey(Buffer.from(k, 'latin1'));
+}
+
+function detach(lease: StoredLease | undefined, k: string): void {
+  if (!lease || !lease.keys.delete(k)) return;
+  lease.revokeBytes -= revokeBytesOfKey(Buffer.from(k, 'latin1'));
+}
+
+const del = (key: Uint8Array): BatchMutation => ({ op: EngineOp.Delete, key, value: EMPTY });
+
+const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
+
+/**
+ * The in-memory view of the reserved keyspace: leases (with their attached keys) and per-key
+ * metadata, kept equal to the engine's reserved records. Rebuilt from the engine at open (`load`);
+ * the applier updates it in log order as it turns entries into engine writes.
+ */
+export class LeaseIndex {
+  private readonly leases = new Map<number, StoredLease>();
+  private readonly metas = new Map<string, KeyLeaseMeta>();
+
+  /** Reads every reserved record of `engine` (paged ranges over the prefix). */
+  static load(engine: Pick<BitcaskEngine, 'range'>): LeaseIndex {
+    const idx = new LeaseIndex();
+    let start: Buffer = RESERVED_KEY_PREFIX;
+    const keyed: { key: string; meta: KeyLeaseMeta }[] = [];
+    for (;;) {
+      // Every key from the prefix on starts with it (eight 0xff bytes): [prefix, end of keyspace).
+      const page = engine.range({ start, end: null, limit: 10_000, bytesMax: 16 * 1024 * 1024 });
+      for (const it of page.items) {
+        const k = Buffer.from(it.key);
+        const tag = k[RESERVED_KEY_PREFIX.length];
+        const rest = k.subarray(RESERVED_KEY_PREFIX.length + 1);
+        const r = new ByteReader(it.value);
+        if (tag === TAG_LEASE && rest.length === 8) idx.leases.set(new ByteReader(rest).u64(), newLease(new ByteReader(rest).u64(), r.u64(), it.revision));
+        else if (tag === TAG_KEY && it.value.length === 16) keyed.push({ key: latin1(rest), meta: { leaseId: r.u64(), expiresAtMs: r.u64() } });
+      }
+      if (!page.more || page.items.length === 0) break;
+      start = Buffer.concat([Buffer.from(page.items[page.items.length - 1].key), Buffer.from([0])]);
+    }
+    for (const { key, meta } of keyed) {
+      idx.metas.set(key, meta);
+      if (meta.leaseId) attach(idx.leases.get(meta.leaseId), key);
+    }
+    return idx;
+  }
+
+  lease(leaseId: number): StoredLease | undefined {
+    return this.leases.get(leaseId);
+  }
+
+  /** Every lease id, ascending (bounded by the leader's leasesMax). */
+  leaseIds(): number[] {
+    return [...this.leases.keys()].sort((a, b) => a - b);
+  }
+
+  meta(key: Uint8Array): KeyLeaseMeta | undefined {
+    return this.metas.get(latin1(key));
+  }
+
+  /** Whether `key` has an expiry at or before `nowMs` (a read must not return it). */
+  expired(key: Uint8Array, nowMs: number): boolean {
+    if (this.metas.size === 0) return false;
+    const m = this.metas.get(latin1(key));
+    return m !== undefined && m.expiresAtMs > 0 && m.expiresAtMs <= nowMs;
+  }
+
+  /** Keys with an expiry, with it (for the leader's expiry table after a failover; bounded by the caller). */
+  *expiries(): Generator<{ key: Buffer; expiresAtMs: number }> {
+    for (const [k, m] of this.metas) if (m.expiresAtMs > 0) yield { key: Buffer.from(k, 'latin1'), expiresAtMs: m.expiresAtMs };
+  }
+
+  // ---- updates, by the applier in log order; each returns the engine writes that make it durable ----
+
+  grant(leaseId: number, ttlMs: number, index: number): BatchMutation {
+    this.leases.set(leaseId, newLease(leaseId, ttlMs, index));
+    return { op: EngineOp.Set, key: leaseRecordKey(leaseId), value: new ByteWriter(8).u64(ttlMs).finish() };
+  }
+
+  /** Removes the lease and its keys' metadata: the writes delete the lease record, each key and its metadata record. */
+  revoke(leaseId: number): BatchMutation[] {
+    const lease = this.leases.get(leaseId);
+    const writes: BatchMutation[] = [{ op: EngineOp.Delete, key: leaseRecordKey(leaseId), value: EMPTY }];
+    if (!lease) return writes;
+    this.leases.delete(leaseId);
+    for (const k of lease.keys) {
+      const key = Buffer.from(k, 'latin1');
+      this.metas.delete(k);
+      writes.push({ op: EngineOp.Delete, key, value: EMPTY }, { op: EngineOp.Delete, key: keyMetaRecordKey(key), value: EMPTY });
+    }
+    return writes;
+  }
+
+  /** Gives `key` metadata `next` ({0, 0}: none); returns the write of its metadata record, or null when nothing changes on disk. */
+  setMeta(key: Uint8Array, next: KeyLeaseMeta): BatchMutation | null {
+    const k = latin1(key);
+    const prev = this.metas.get(k);
+    if (prev?.leaseId && prev.leaseId !== next.leaseId) detach(this.leases.get(prev.leaseId), k);
+    if (next.leaseId) attach(this.leases.get(next.leaseId), k);
+    if (next.leaseId === 0 && next.expiresAtMs === 0) {
+      if (!prev) return null;
+      this.metas.delete(k);
+      return { op: EngineOp.Delete, key: keyMetaRecordKey(key), value: EMPTY };
+    }
+    if (prev && prev.leaseId === next.leaseId && prev.expiresAtMs === next.expiresAtMs) return null;
+    this.metas.set(k, next);
+    return { op: EngineOp.Set, key: keyMetaRecordKey(key), value: encodeKeyMeta(next) };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
