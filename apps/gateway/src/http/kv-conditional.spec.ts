@@ -63,4 +63,23 @@ describe('PUT/DELETE /v1/kv/:key?if=absent|present|revision:N (conditional write
     expect(delOk.status).toBe(200);
     expect(store.data.has('c')).toBe(false);
   });
+
+  it('?ttl= gives the key an absolute expiry of now + ttl (units ms, s, m, h; seconds by default); a bad ttl is 400; a PUT without it clears it', async () => {
+    const before = Date.now();
+    expect((await fetch(`${base}/v1/kv/t?ttl=30s&if=absent`, { method: 'PUT', body: 'v' })).status).toBe(200);
+    const at = store.data.get('t')?.meta?.expiresAtMs ?? 0;
+    expect(at).toBeGreaterThanOrEqual(before + 30_000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 30_000);
+    expect((await fetch(`${base}/v1/kv/u?ttl=2`, { method: 'PUT', body: 'v' })).status).toBe(200);
+    expect(store.data.get('u')?.meta?.expiresAtMs).toBeGreaterThanOrEqual(before + 2000);
+    expect((await fetch(`${base}/v1/kv/u?ttl=1h`, { method: 'PUT', body: 'v' })).status).toBe(200);
+    expect(store.data.get('u')?.meta?.expiresAtMs).toBeGreaterThanOrEqual(before + 3_600_000);
+    for (const bad of ['0', '-1', '1.5s', '10d', 's', '1234567890123']) {
+      const r = await fetch(`${base}/v1/kv/w?ttl=${bad}`, { method: 'PUT', body: 'v' });
+      expect(r.status).toBe(400);
+    }
+    expect(store.data.has('w')).toBe(false);
+    expect((await put('t', 'plain')).status).toBe(200);
+    expect(store.data.get('t')?.meta).toBeUndefined();
+  });
 });

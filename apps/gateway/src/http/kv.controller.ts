@@ -50,6 +50,16 @@ function ifRevisionOf(q: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** `ttl=`: at most 12 digits and a unit. */
+const TTL_QUERY = /^([1-9]\d{0,11})(ms|s|m|h)?$/;
+const TTL_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A `ttl` query value in ms (validated by PutKvQuery). */
+function ttlMsOf(q: string): number {
+  const m = TTL_QUERY.exec(q)!;
+  return Number(m[1]) * TTL_UNIT_MS[m[2] ?? 's'];
+}
+
 /** `PUT /v1/kv/:key` query. */
 export class PutKvQuery {
   /**
@@ -60,6 +70,15 @@ export class PutKvQuery {
   @IsOptional()
   @Matches(/^(absent|present|revision:\d{1,16})$/, { message: 'if must be absent, present or revision:N (N an integer in 0..2^53-1)' })
   if?: string;
+
+  /**
+   * Time to live (docs/leases.md): a positive integer with an optional unit `ms`, `s` (default),
+   * `m` or `h`, e.g. `30s`. The key gets the absolute expiry now + ttl (this gateway's clock); a PUT
+   * without `ttl` clears any expiry (as Redis SET).
+   */
+  @IsOptional()
+  @Matches(TTL_QUERY, { message: 'ttl must be a positive integer with an optional unit ms, s, m or h (e.g. 30s)' })
+  ttl?: string;
 }
 
 /** `DELETE /v1/kv/:key` query. */
@@ -134,7 +153,8 @@ export class KvController {
     this.deps.budget?.observeValue(value.length);
     const condition = query.if === 'absent' ? CommandCondition.IfAbsent : query.if === 'present' ? CommandCondition.IfPresent : CommandCondition.None;
     const ifRevision = ifRevisionOf(query.if);
-    const r = await this.session(req).set(key, value, { condition, ifRevision });
+    const meta = query.ttl === undefined ? undefined : { leaseId: 0, expiresAtMs: Date.now() + ttlMsOf(query.ttl), keepTtl: false };
+    const r = await this.session(req).set(key, value, meta ? { condition, ifRevision, meta } : { condition, ifRevision });
     if (r.status === Status.ConditionFailed) {
       // 412 with the index the condition was evaluated at, so a client can read at least that state.
       res.setHeader('X-Cairn-Revision', String(r.revision));

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -143,10 +143,11 @@ export class KvSession {
    * atomically where the write is applied, in log order: OK when it held and the value was
    * written, CONDITION_FAILED (nothing written) when it did not. `ifRevision` (compare-and-swap,
    * etcd's `mod_revision ==` compare) writes only when the key's mod revision equals it (0 = the
-   * key must be missing); it excludes `condition`.
+   * key must be missing); it excludes `condition`. `meta`: the key's lease and absolute expiry
+   * (docs/protocol.md "Lease and TTL commands"); without it the key has neither afterwards.
    */
-  set(key: Uint8Array, value: Uint8Array, opts: { condition?: CommandCondition; ifRevision?: number } = {}): Promise<KvResult> {
-    return this.write(CommandOp.Set, key, value, opts.condition ?? CommandCondition.None, opts.ifRevision);
+  set(key: Uint8Array, value: Uint8Array, opts: { condition?: CommandCondition; ifRevision?: number; meta?: CommandMeta } = {}): Promise<KvResult> {
+    return this.write(CommandOp.Set, key, value, opts.condition ?? CommandCondition.None, opts.ifRevision, opts.meta);
   }
 
   /** DEL; with `ifRevision` only when the key's mod revision equals it (evaluated like a conditional SET). */
@@ -225,14 +226,16 @@ export class KvSession {
     return this.submit({ op: CommandOp.Txn, key: EMPTY, value });
   }
 
-  private write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition, ifRevision: number | undefined): Promise<KvResult> {
+  private write(op: CommandOp, key: Uint8Array, value: Uint8Array, condition: CommandCondition, ifRevision: number | undefined, meta?: CommandMeta): Promise<KvResult> {
     const bad = this.check(key, value);
     if (bad) return Promise.resolve(bad);
     if (ifRevision !== undefined) {
       if (condition !== CommandCondition.None) return Promise.resolve(fail(Status.BadRequest, 'a revision condition excludes IF_ABSENT / IF_PRESENT'));
       if (!Number.isSafeInteger(ifRevision) || ifRevision < 0) return Promise.resolve(fail(Status.BadRequest, `revision condition must be an integer in 0..2^53-1, got ${ifRevision}`));
     }
-    return this.guarded(key, true, () => this.submit(ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition }));
+    const c: Command = ifRevision !== undefined ? { op, key, value, condition: CommandCondition.IfRevision, revision: ifRevision } : condition === CommandCondition.None ? { op, key, value } : { op, key, value, condition };
+    if (meta) c.meta = meta;
+    return this.guarded(key, true, () => this.submit(c));
   }
 
   private async submit(command: Command): Promise<KvResult> {

@@ -181,8 +181,8 @@ export class WritePath {
         // write, or any write re-sent after an unknown outcome (this copy may be a duplicate of an
         // earlier one): ask a storage node what applying it did.
         // An Incr's reply is its new value, a Txn's its TxnResult: only the applying storage node knows them.
-        // An auth change (ops 9..12) may be refused at apply: asked too.
-        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || isAuthOp(w.command.op) || ambiguous) void this.resolveOutcome(w, index);
+        // An auth change (ops 9..12) may be refused at apply: asked too; so may a Set on a lease (lease not found / full).
+        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || isAuthOp(w.command.op) || w.command.meta?.leaseId || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {

@@ -1,7 +1,7 @@
 import { Status } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { KvSession } from '../paths/kv-session';
-import { GET_OPTION_UNSUPPORTED, RespCommands, TTL_UNSUPPORTED, type RespClient } from './commands';
+import { GET_OPTION_UNSUPPORTED, RespCommands, type RespClient } from './commands';
 import { OrderGate } from './order-gate';
 import { fakeStore } from './testing';
 
@@ -134,19 +134,43 @@ describe('RESP commands', () => {
     expect(await Promise.all(replies.map(async (r) => (await r).toString()))).toEqual(['+OK\r\n', '+OK\r\n', '$2\r\nv1\r\n', '*2\r\n$2\r\nv2\r\n$2\r\nv1\r\n', '+OK\r\n', ':1\r\n', '$-1\r\n']);
   });
 
-  it('SET options: Redis syntax rules; TTLs and GET refused with a clear error', async () => {
+  it('SET options: Redis syntax rules; GET refused with a clear error', async () => {
     const { run, store } = setup();
-    expect(await run('SET', 'k', 'v', 'EX', '10')).toBe(`-${TTL_UNSUPPORTED}\r\n`);
-    expect(await run('SET', 'k', 'v', 'px', '100')).toBe(`-${TTL_UNSUPPORTED}\r\n`);
     expect(await run('SET', 'k', 'v', 'EX', 'ten')).toBe('-ERR value is not an integer or out of range\r\n');
     expect(await run('SET', 'k', 'v', 'EX', '0')).toBe("-ERR invalid expire time in 'set' command\r\n");
+    expect(await run('SET', 'k', 'v', 'PX', '-5')).toBe("-ERR invalid expire time in 'set' command\r\n");
+    expect(await run('SET', 'k', 'v', 'EX', '9999999999999999')).toBe("-ERR invalid expire time in 'set' command\r\n");
     expect(await run('SET', 'k', 'v', 'EX')).toBe('-ERR syntax error\r\n');
+    expect(await run('SET', 'k', 'v', 'EX', '1', 'PX', '1')).toBe('-ERR syntax error\r\n');
+    expect(await run('SET', 'k', 'v', 'EX', '1', 'KEEPTTL')).toBe('-ERR syntax error\r\n');
     expect(await run('SET', 'k', 'v', 'GET')).toBe(`-${GET_OPTION_UNSUPPORTED}\r\n`);
     expect(await run('SET', 'k', 'v', 'NX', 'GET')).toBe(`-${GET_OPTION_UNSUPPORTED}\r\n`);
     expect(await run('SET', 'k', 'v', 'NX', 'XX')).toBe('-ERR syntax error\r\n');
     expect(await run('SET', 'k', 'v', 'bogus')).toBe('-ERR syntax error\r\n');
+    expect(await run('SETEX', 'k', '0', 'v')).toBe("-ERR invalid expire time in 'setex' command\r\n");
+    expect(await run('PSETEX', 'k', 'x', 'v')).toBe('-ERR value is not an integer or out of range\r\n');
     expect(store.data.size).toBe(0); // none of those wrote
-    expect(await run('SET', 'k', 'v', 'KEEPTTL')).toBe('+OK\r\n');
+  });
+
+  it('SET EX/PX/EXAT/PXAT, SETEX, PSETEX: the write carries the absolute expiry; KEEPTTL keeps it; a plain SET has none (docs/leases.md)', async () => {
+    const { run, store } = setup(); // the info clock reads 1,000,000 ms
+    const meta = (k: string) => store.data.get(k)?.meta;
+    expect(await run('SET', 'a', 'v', 'EX', '10')).toBe('+OK\r\n');
+    expect(meta('a')).toEqual({ leaseId: 0, expiresAtMs: 1_010_000, keepTtl: false });
+    expect(await run('SET', 'b', 'v', 'px', '250')).toBe('+OK\r\n');
+    expect(meta('b')?.expiresAtMs).toBe(1_000_250);
+    expect(await run('SET', 'c', 'v', 'EXAT', '2000000000')).toBe('+OK\r\n');
+    expect(meta('c')?.expiresAtMs).toBe(2_000_000_000_000);
+    expect(await run('SET', 'd', 'v', 'PXAT', '2000000000123', 'NX')).toBe('+OK\r\n');
+    expect(meta('d')?.expiresAtMs).toBe(2_000_000_000_123);
+    expect(await run('SET', 'd', 'w', 'XX', 'KEEPTTL')).toBe('+OK\r\n');
+    expect(meta('d')).toEqual({ leaseId: 0, expiresAtMs: 0, keepTtl: true });
+    expect(await run('SETEX', 'e', '3', 'v')).toBe('+OK\r\n');
+    expect(meta('e')?.expiresAtMs).toBe(1_003_000);
+    expect(await run('PSETEX', 'f', '3', 'v')).toBe('+OK\r\n');
+    expect(meta('f')?.expiresAtMs).toBe(1_000_003);
+    expect(await run('SET', 'a', 'plain')).toBe('+OK\r\n');
+    expect(meta('a')).toBeUndefined();
   });
 
   it('the session limits apply, and a multi-key write with one bad key writes nothing', async () => {
@@ -196,7 +220,7 @@ describe('RESP commands', () => {
     expect(await run('x', 'y'.repeat(200), 'z')).toBe(`-ERR unknown command 'x', with args beginning with: '${'y'.repeat(128)}' \r\n`);
     expect(await run('toString')).toBe("-ERR unknown command 'toString', with args beginning with: \r\n");
     expect(await run('MSETNX', 'k', 'v')).toMatch(/^-ERR 'msetnx' needs compare-and-set/);
-    expect(await run('EXPIRE', 'k', '1')).toMatch(/^-ERR 'expire' needs TTL support/);
+    expect(await run('EXPIRE', 'k', '1')).toMatch(/^-ERR 'expire' needs TTL commands on existing keys/);
   });
 
   it('SELECT, HELLO, CLIENT, COMMAND, CONFIG GET, QUIT: what clients send on connect', async () => {

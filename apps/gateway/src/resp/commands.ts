@@ -1,4 +1,4 @@
-import { CommandCondition, Status } from '@cairn/protocol';
+import { CommandCondition, Status, type CommandMeta } from '@cairn/protocol';
 import { EMPTY_ARRAY, NULL_BULK, OK, PONG, encodeArray, encodeBulk, encodeBulkArray, encodeError, encodeInteger } from '@cairn/resp';
 import type { KvResult, KvSession } from '../paths/kv-session';
 import { OrderGate, type Effect } from './order-gate';
@@ -66,7 +66,6 @@ const err = (message: string) => encodeError(message);
 const wrongArity = (name: string) => err(`ERR wrong number of arguments for '${name}' command`);
 const SYNTAX = err('ERR syntax error');
 const NOT_INTEGER = err('ERR value is not an integer or out of range');
-export const TTL_UNSUPPORTED = 'ERR EX/PX need TTL support, which Cairn does not have yet';
 export const GET_OPTION_UNSUPPORTED = 'ERR SET ... GET needs an atomic read-modify-write, which Cairn does not have yet';
 
 /**
@@ -140,10 +139,20 @@ function checkAll(session: KvSession, keys: Buffer[]): Buffer | null {
   return null;
 }
 
+/**
+ * The absolute expiry (ms since the Unix epoch) of SET's EX s / PX ms / EXAT s / PXAT ms with a
+ * positive `t`, `nowMs` the gateway's clock; null when it is not a time (Redis: "invalid expire
+ * time"; ours stay below 2^53 ms).
+ */
+function expiryOf(opt: string, t: number, nowMs: number): number | null {
+  const at = opt === 'ex' ? nowMs + t * 1000 : opt === 'px' ? nowMs + t : opt === 'exat' ? t * 1000 : t;
+  return Number.isSafeInteger(at) && at > 0 ? at : null;
+}
+
 /** Commands Redis has that Cairn refuses on purpose, with the reason (rather than "unknown command"). */
 const REFUSED: Record<string, string> = Object.fromEntries([
   ...['getset', 'msetnx', 'getdel', 'incrbyfloat', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
-  ...['setex', 'psetex', 'getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL support, which Cairn does not have yet']),
+  ...['getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL commands on existing keys, which Cairn does not have yet']),
   ...['multi', 'exec', 'watch', 'discard'].map((n) => [n, 'needs transactions, which Cairn does not have']),
 ]);
 
@@ -170,6 +179,8 @@ export class RespCommands {
       get: { arity: 2, effect: 'read', run: (a, c, reads) => this.get(a[1], c.session, reads) },
       set: { arity: -3, effect: 'write', run: (a, c) => this.set(a, c.session) },
       setnx: { arity: 3, effect: 'write', run: (a, c) => this.setnx(a[1], a[2], c.session) },
+      setex: { arity: 4, effect: 'write', run: (a, c) => this.setex(a, 1000, c.session) },
+      psetex: { arity: 4, effect: 'write', run: (a, c) => this.setex(a, 1, c.session) },
       incr: { arity: 2, effect: 'write', run: (a, c) => this.incrBy(a[1], 1n, c.session) },
       decr: { arity: 2, effect: 'write', run: (a, c) => this.incrBy(a[1], -1n, c.session) },
       incrby: { arity: 3, effect: 'write', run: (a, c) => this.incrByArg(a[1], a[2], 1n, c.session) },
@@ -294,7 +305,10 @@ export class RespCommands {
    * SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options parsed with Redis's
    * rules (t_string.c). NX / XX are atomic: the condition travels in the replicated write and is
    * evaluated where it is applied, in log order, so of many clients racing SET NX on a key exactly
-   * one gets +OK; the others get a nil reply, as from Redis. TTLs and GET are refused (docs/resp.md).
+   * one gets +OK; the others get a nil reply, as from Redis. EX/PX/EXAT/PXAT give the key an
+   * absolute expiry (ms since the Unix epoch, from this gateway's clock for EX/PX) carried in the
+   * replicated write (docs/leases.md); KEEPTTL keeps the key's expiry; a plain SET clears it. GET
+   * is refused (docs/resp.md).
    */
   private set(a: Buffer[], session: KvSession): Reply {
     let nx = false;
@@ -302,6 +316,7 @@ export class RespCommands {
     let get = false;
     let keepTtl = false;
     let expire = false;
+    let expiresAtMs = 0;
     for (let i = 3; i < a.length; i++) {
       const opt = lower(a[i]);
       if (opt === 'nx' && !xx) nx = true;
@@ -312,14 +327,29 @@ export class RespCommands {
         expire = true;
         const t = integerArg(a[++i]);
         if (t === null) return NOT_INTEGER;
-        if (t <= 0) return err("ERR invalid expire time in 'set' command");
+        const at = t > 0 ? expiryOf(opt, t, this.nowMs()) : null;
+        if (at === null) return err("ERR invalid expire time in 'set' command");
+        expiresAtMs = at;
       } else return SYNTAX;
     }
-    if (expire) return err(TTL_UNSUPPORTED);
     if (get) return err(GET_OPTION_UNSUPPORTED);
-    // KEEPTTL keeps no TTL: there are none.
-    if (!nx && !xx) return writeAll(session, [{ key: a[1], value: a[2] }]);
-    return this.conditionalSet(a[1], a[2], nx ? CommandCondition.IfAbsent : CommandCondition.IfPresent, session, OK, NULL_BULK);
+    const meta: CommandMeta | undefined = expire ? { leaseId: 0, expiresAtMs, keepTtl: false } : keepTtl ? { leaseId: 0, expiresAtMs: 0, keepTtl: true } : undefined;
+    if (!nx && !xx && !meta) return writeAll(session, [{ key: a[1], value: a[2] }]);
+    return this.conditionalSet(a[1], a[2], nx ? CommandCondition.IfAbsent : xx ? CommandCondition.IfPresent : CommandCondition.None, session, OK, NULL_BULK, meta);
+  }
+
+  /** Wall-clock ms since the Unix epoch (expiries are absolute times; the info's clock in tests). */
+  private nowMs(): number {
+    return (this.info.now ?? Date.now)();
+  }
+
+  /** SETEX key seconds value / PSETEX key ms value (Redis t_string.c setexCommand): SET with EX / PX. */
+  private setex(a: Buffer[], unitMs: 1 | 1000, session: KvSession): Reply {
+    const t = integerArg(a[2]);
+    if (t === null) return NOT_INTEGER;
+    const at = t > 0 ? expiryOf(unitMs === 1000 ? 'ex' : 'px', t, this.nowMs()) : null;
+    if (at === null) return err(`ERR invalid expire time in '${unitMs === 1000 ? 'setex' : 'psetex'}' command`);
+    return this.conditionalSet(a[1], a[3], CommandCondition.None, session, OK, NULL_BULK, { leaseId: 0, expiresAtMs: at, keepTtl: false });
   }
 
   /** SETNX key value: `:1` when set, `:0` when the key existed (SET NX with Redis's integer replies). */
@@ -348,8 +378,8 @@ export class RespCommands {
     return kvError(r, 'write');
   }
 
-  private async conditionalSet(key: Buffer, value: Buffer, condition: CommandCondition, session: KvSession, applied: Buffer, notApplied: Buffer): Promise<Buffer> {
-    const r = await session.set(key, value, { condition });
+  private async conditionalSet(key: Buffer, value: Buffer, condition: CommandCondition, session: KvSession, applied: Buffer, notApplied: Buffer, meta?: CommandMeta): Promise<Buffer> {
+    const r = await session.set(key, value, meta ? { condition, meta } : { condition });
     if (r.status === Status.Ok) return applied;
     return r.status === Status.ConditionFailed ? notApplied : kvError(r, 'write');
   }

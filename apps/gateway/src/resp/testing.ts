@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, CounterRefusal, Status, decodeIncrDelta, type Command, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { CommandCondition, CommandOp, CounterRefusal, Status, decodeIncrDelta, type Command, type CommandMeta, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
 import { COUNTER_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
@@ -9,7 +9,7 @@ import { COUNTER_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path'
  * `fail` answers every request with that status instead. Conditional SETs are evaluated on the map.
  */
 export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; message: string } } = {}) {
-  const data = new Map<string, { value: Buffer; revision: number }>();
+  const data = new Map<string, { value: Buffer; revision: number; meta?: CommandMeta }>();
   let index = 0;
   const held: { kind: 'read' | 'write'; key: string; minIndex: number; release: () => void }[] = [];
   const later = <T>(kind: 'read' | 'write', key: string, minIndex: number, answer: () => T): Promise<T> =>
@@ -27,7 +27,7 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
         if (c.op === CommandOp.Incr) return incrInMap(data, c, current, revision);
         const holds = c.condition === CommandCondition.IfRevision ? (current?.revision ?? 0) === c.revision : !c.condition || (current !== undefined) === (c.condition === CommandCondition.IfPresent);
         if (!holds) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
-        if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision });
+        if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision, ...(c.meta ? { meta: c.meta } : {}) });
         else data.delete(Buffer.from(c.key).toString('latin1'));
         return { status: Status.Ok, revision, message: '' };
       }),
