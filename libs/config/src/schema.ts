@@ -298,6 +298,26 @@ export class ConsensusConfig {
   /** Raft log segment size bound, bytes. */
   @IsInt() @Min(64 * 1024) @Max(4 * 1024 * 1024 * 1024)
   segmentBytesMax: number = 64 * 1024 * 1024;
+
+  /** Live leases the leader tracks at most (docs/leases.md "Leader lease table"). */
+  @IsInt() @Min(1) @Max(10_000_000)
+  leasesMax: number = 100_000;
+
+  /** Key expiries each replica tracks at most; a key beyond is still hidden from reads once expired, but not deleted by the leader (docs/leases.md). */
+  @IsInt() @Min(1) @Max(100_000_000)
+  ttlKeysMax: number = 1_000_000;
+
+  /** How often the leader looks for expired leases and keys, ms. */
+  @IsInt() @Min(10) @Max(60_000)
+  expiryCheckIntervalMs: number = 100;
+
+  /** LeaseRevoke / ExpireKey entries the leader proposes per check at most (etcd bounds its revoke rate too). */
+  @IsInt() @Min(1) @Max(100_000)
+  expiriesPerCheckMax: number = 1000;
+
+  /** Wait before the leader proposes the same expiry again (an earlier proposal may have been lost), ms. */
+  @IsInt() @Min(10) @Max(600_000)
+  expiryRetryMs: number = 2000;
 }
 
 export class StorageConfig {

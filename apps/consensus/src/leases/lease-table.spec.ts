@@ -5,7 +5,7 @@ const EMPTY = Buffer.alloc(0);
 const grant = (id: number, ttlMs: number): Command => ({ op: CommandOp.LeaseGrant, key: EMPTY, value: encodeLeaseGrant(id, ttlMs) });
 const revoke = (id: number): Command => ({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(id) });
 const setTtl = (key: string, expiresAtMs: number): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from('v'), meta: { leaseId: 0, expiresAtMs, keepTtl: false } });
-const opts: LeaseTableOptions = { leasesMax: 3, ttlKeysMax: 2, expiriesPerTickMax: 10, expiryRetryMs: 500 };
+const opts: LeaseTableOptions = { leasesMax: 3, ttlKeysMax: 2, expiriesPerCheckMax: 10, expiryRetryMs: 500 };
 const describeDue = (cs: Command[]) => cs.map((c) => `${c.op === CommandOp.LeaseRevoke ? 'revoke' : 'expire'}:${c.op === CommandOp.LeaseRevoke ? decodeU64Operand(c.value) : c.key.toString()}`);
 
 describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
@@ -59,8 +59,8 @@ describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
     expect(t.trackedKeyCount).toBe(0);
   });
 
-  it('bounds: grants past leasesMax are refused; one tick proposes at most expiriesPerTickMax', () => {
-    const t = new LeaseTable({ ...opts, expiriesPerTickMax: 2 });
+  it('bounds: grants past leasesMax are refused; one tick proposes at most expiriesPerCheckMax', () => {
+    const t = new LeaseTable({ ...opts, expiriesPerCheckMax: 2 });
     t.promote(0, 1);
     for (const id of [1, 2, 3]) t.applyCommitted(grant(id, 10), 0);
     expect(() => t.checkGrant()).toThrow(LeaseLimitError);

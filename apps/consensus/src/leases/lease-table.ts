@@ -7,7 +7,7 @@ export interface LeaseTableOptions {
   /** Key expiries tracked at most; a key beyond is not tracked here (it is still hidden from reads once expired: storage nodes check its expiry). */
   ttlKeysMax: number;
   /** Revoke/ExpireKey commands one `due` call returns at most (etcd bounds its revoke rate the same way). */
-  expiriesPerTickMax: number;
+  expiriesPerCheckMax: number;
   /** Wait before the same lease or key is proposed for expiry again (its earlier proposal may have been lost with a leadership change), ms. */
   expiryRetryMs: number;
 }
@@ -133,13 +133,13 @@ export class LeaseTable {
 
   /**
    * Leader only: the commands that expire what is due at `nowMs` — a LeaseRevoke per lease past
-   * its deadline, an ExpireKey per key past its expiry — at most expiriesPerTickMax, none proposed
+   * its deadline, an ExpireKey per key past its expiry — at most expiriesPerCheckMax, none proposed
    * again within expiryRetryMs. Empty on a follower.
    */
   due(nowMs: number): Command[] {
     const out: Command[] = [];
     if (!this.leader) return out;
-    const max = this.opts.expiriesPerTickMax;
+    const max = this.opts.expiriesPerCheckMax;
     const retryBefore = nowMs - this.opts.expiryRetryMs;
     for (const [id, l] of this.leases) {
       if (out.length >= max) return out;

@@ -1,5 +1,5 @@
-import { Status, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
-import { MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
+import { Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
+import { EntryType, MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
 import { logNetworkFault, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { ConsensusConfig } from '@cairn/config';
@@ -7,6 +7,7 @@ import { type TimerHandle, type Transport, type TransportSubscription, type Worl
 import { nodeDisk, type Disk } from '@cairn/log';
 import type { RaftLogStore } from '../storage/raft-log-store';
 import { Proposals } from './proposals';
+import { LeaseTable } from '../leases/lease-table';
 import { packRaftMessages } from './bus-batches';
 import { compactionPlan } from './compaction-policy';
 import { LogShipper } from './log-shipping';
@@ -105,6 +106,10 @@ export class Replica {
   private term = 0;
 
   private timers: TimerHandle[] = [];
+  /** Leases and key expiries (docs/leases.md "Leader lease table"). */
+  private readonly leases: LeaseTable;
+  /** Set by the expiry timer; the Ready loop proposes what is due. */
+  private expiryDue = false;
   private subs: TransportSubscription[] = [];
 
   constructor(private readonly opts: ReplicaOptions) {
@@ -113,6 +118,8 @@ export class Replica {
     const isLeader = () => this.role === 'leader';
     const leaderId = () => this.leaderId;
     this.proposals = new Proposals({ id, log, proposalsPendingMax: opts.config.proposalsPendingMax, isLeader, leaderId, kick });
+    const c = opts.config;
+    this.leases = new LeaseTable({ leasesMax: c.leasesMax, ttlKeysMax: c.ttlKeysMax, expiriesPerCheckMax: c.expiriesPerCheckMax, expiryRetryMs: c.expiryRetryMs });
     this.reads = new ReadIndexRequests({ id, log, isLeader, leaderId, kick });
     this.members = new MembershipChanges({
       id,
@@ -181,6 +188,12 @@ export class Replica {
         this.compactDue = true;
         this.kick();
       }, config.compactionIntervalMs),
+      // The leader's expiry check (docs/leases.md): what is due is proposed from the Ready loop.
+      clock.setInterval(() => {
+        if (this.role !== 'leader') return;
+        this.expiryDue = true;
+        this.kick();
+      }, config.expiryCheckIntervalMs),
       // Commit heartbeat to the storage nodes: tells a node that missed a ShipBatch how far to backfill.
       clock.setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
     );
@@ -384,6 +397,7 @@ export class Replica {
       }
     }
     this.proposals.drain(this.node);
+    if (this.expiryDue) this.proposeExpiries();
     this.reads.drain(this.node);
     this.members.drain(this.node);
     if (this.transferTo) {
@@ -433,8 +447,36 @@ export class Replica {
       throw new Error(`committed entries start at ${entries[0].index}, expected ${this.applied + 1}`);
     }
     this.proposals.onCommitted(entries);
+    this.foldLeases(entries);
     this.applied = entries[entries.length - 1].index;
     if (this.role === 'leader') this.shipper.ship(entries, this.term);
+  }
+
+  /** Folds committed commands into the lease table (every replica: whichever becomes leader has it). */
+  private foldLeases(entries: Entry[]): void {
+    const nowMs = this.opts.world.clock.nowMs();
+    for (const e of entries) {
+      if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+      try {
+        this.leases.applyCommitted(decodeCommand(e.data), nowMs);
+      } catch {
+        // Not a command this replica can read (storage nodes apply such an entry as a no-op too).
+      }
+    }
+  }
+
+  /** Leader: proposes the LeaseRevoke / ExpireKey entries now due (LeaseTable.due bounds and paces them). */
+  private proposeExpiries(): void {
+    this.expiryDue = false;
+    if (this.role !== 'leader') return;
+    const due = this.leases.due(this.opts.world.clock.nowMs());
+    if (due.length === 0) return;
+    try {
+      this.node.propose(due.map(encodeCommand));
+    } catch (e) {
+      // Not leader any more (or a transfer in progress): the next leader proposes them after promotion.
+      this.opts.log.info({ err: e, count: due.length }, 'expiry proposals refused');
+    }
   }
 
   private handleSoftState(ss: { role: 'follower' | 'candidate' | 'leader'; leaderId: string | null; term: number }): void {
@@ -445,8 +487,11 @@ export class Replica {
     this.term = ss.term;
     if (ss.role === 'leader' && !wasLeader) {
       this.opts.log.info({ term: ss.term }, 'became leader');
+      // etcd Promote: no lease expires before ttl + the longest election timeout from now.
+      this.leases.promote(this.opts.world.clock.nowMs(), 2 * this.opts.config.electionTimeoutMinMs);
     } else if (wasLeader && ss.role !== 'leader') {
       this.opts.log.info({ term: ss.term, leaderId: ss.leaderId }, 'lost leadership');
+      this.leases.demote();
       this.proposals.failPending('leadership lost before commit; outcome unknown');
       this.members.failConfChanges('leadership lost before the configuration change committed; outcome unknown (list the members)');
       this.members.checkCatchUp(false);

@@ -1,0 +1,61 @@
+import { LocalCluster } from '@cairn/cluster';
+import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
+import { writeTestConfig } from './fixtures';
+
+const KEYS = 1000;
+const TTL_MS = 2000;
+/**
+ * How long after their expiry the keys' deletes may take to be applied and reported (docs/leases.md
+ * "Expiry bound": expiryCheckIntervalMs + a commit + the storage heartbeat, with room for the
+ * shared 2-core box).
+ */
+const DELETE_BOUND_MS = 3000;
+
+/** Key TTLs on a real cluster (3 replicas, 2 storage nodes, nats-server): expiry is decided by the leader and applied through the log. */
+describe('TTL keys end to end', () => {
+  let cluster: LocalCluster;
+  let respPort: number;
+
+  beforeAll(async () => {
+    const cfg = await writeTestConfig();
+    respPort = cfg.respPort;
+    cluster = await LocalCluster.start({ configPath: cfg.configPath });
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it(`${KEYS} keys with a ${TTL_MS} ms TTL: none readable after expiry, all deleted on the storage nodes within the bound; a key without TTL stays`, async () => {
+    const c = await RespSocketClient.connect(respPort);
+    try {
+      expect(await c.send(encodeCommand(['SET', 'stays', 'v']), 1)).toEqual([{ type: 'simple', value: 'OK' }]);
+      const sets = Buffer.concat(Array.from({ length: KEYS }, (_, i) => encodeCommand(['SET', `ttl:${i}`, 'v', 'PX', String(TTL_MS)])));
+      const replies = await c.send(sets, KEYS);
+      expect(replies.every((r) => r.type === 'simple' && r.value === 'OK')).toBe(true);
+      // Each key expires TTL_MS after the gateway took its SET, so by t0 + TTL_MS all have.
+      const t0 = Date.now();
+      // Expiry is a point in time: wait for it, then every read must miss (hidden even before the delete applies).
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + TTL_MS - Date.now())));
+      const mget = encodeCommand(['MGET', ...Array.from({ length: KEYS }, (_, i) => `ttl:${i}`), 'stays']);
+      const [all] = await c.send(mget, 1);
+      const values = (all as Extract<RespValue, { type: 'array' }>).value ?? [];
+      expect(values.slice(0, KEYS).filter((v) => v.type !== 'bulk' || v.value !== null)).toEqual([]);
+      expect(values[KEYS]).toEqual({ type: 'bulk', value: Buffer.from('v') });
+      // The leader proposes the deletes; the storage nodes' key counts (DBSIZE: the freshest heartbeat) fall to the one key left.
+      let size = -1;
+      let goneAtMs = 0;
+      while (Date.now() < t0 + TTL_MS + DELETE_BOUND_MS) {
+        const [d] = await c.send(encodeCommand(['DBSIZE']), 1);
+        size = d.type === 'integer' ? d.value : -1;
+        goneAtMs = Date.now();
+        if (size === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(size).toBe(1);
+      process.stdout.write(`ttl e2e: ${KEYS} keys deleted and reported ${goneAtMs - t0 - TTL_MS} ms after the last one expired\n`);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+});
