@@ -13,6 +13,7 @@ import { TcpServer } from './server/tcp-server';
 import { ByteBudget, flowLimits } from './server/flow';
 import { BufferReclaimer, exposedGc } from './server/buffer-reclaimer';
 import { doorTlsOf } from './server/tls';
+import { WatchHub } from './watch/watch-hub';
 
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
@@ -33,6 +34,8 @@ export class Gateway implements ProcessComponent {
   private readonly reclaimer: BufferReclaimer | null = null;
   /** Users, roles, credentials and permissions (docs/security.md), shared by every door. */
   readonly auth: GatewayAuthStack;
+  /** Every watch of this gateway, on every door (docs/watch.md "Gateway"). */
+  private readonly watches: WatchHub;
 
   constructor(private readonly deps: ProcessDeps) {
     const { config, id, nc, subjects, log } = deps;
@@ -46,6 +49,7 @@ export class Gateway implements ProcessComponent {
     const reads = new ReadPath(nc, subjects, this.view, g, log);
     const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
     this.auth = createGatewayAuth({ auth: g.auth, view: this.view, reads, writes: this.writes, readyTimeoutMs: g.readTimeoutMs, log });
+    this.watches = new WatchHub(nc, subjects, this.view, g, log);
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
     const budget = new ByteBudget(g.pendingBytesMax);
     const rangeLimits = { keysMax: g.rangeKeysMax, bytesMax: g.rangeBytesMax };
@@ -67,6 +71,7 @@ export class Gateway implements ProcessComponent {
         writes: this.writes,
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
         observer: this.metrics.observer('tlv'),
+        watches: { hub: this.watches, perConnectionMax: g.watchesPerConnectionMax },
         tls,
         auth: this.auth.gate,
       },
@@ -100,6 +105,7 @@ export class Gateway implements ProcessComponent {
 
   async start(): Promise<void> {
     this.view.start(this.deps.nc, this.deps.subjects);
+    this.watches.start();
     this.reclaimer?.start();
     await this.server.listen(this.host, this.port);
     this.deps.log.info({ host: this.host, port: this.port }, 'gateway listening');
@@ -115,6 +121,8 @@ export class Gateway implements ProcessComponent {
 
   /** Graceful: stop accepting, drain in-flight requests (bounded by drainTimeoutMs), close. */
   async stop(): Promise<void> {
+    // Watches end first (CANCELED SHUTDOWN frames), so the drain waits only for requests.
+    this.watches.stop();
     await this.server.close();
     await this.resp?.close();
     await this.http?.close();

@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeRangePage, encodeResponse, encodeTxnResult, type RangeSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeRangePage, encodeResponse, encodeTxnResult, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -6,6 +6,7 @@ import type { RangeLimits } from '../paths/kv-range';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
+import { WatchersFullError, type WatchHub, type Watcher } from '../watch/watch-hub';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 import type { AuthIdentity, GatewayAuth } from '../auth/gateway-auth';
 
@@ -31,6 +32,8 @@ export interface ConnectionDeps {
   clock?: Clock;
   /** Key permissions (docs/security.md); absent (tests): everything allowed. */
   auth?: GatewayAuth;
+  /** Serves WATCH (docs/watch.md "TLV door"); absent: WATCH is answered BAD_REQUEST. */
+  watches?: { hub: WatchHub; perConnectionMax: number };
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -69,6 +72,8 @@ export class ClientConnection {
   private backlogHead = 0;
   /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
   private peerEnded = false;
+  /** Open watches of this connection by watch id (the WATCH request's id). */
+  private readonly watches = new Map<number, Watcher | null>();
 
   constructor(
     socket: FlowSocket,
@@ -81,8 +86,13 @@ export class ClientConnection {
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
       update: () => this.processBacklog(),
       frameDeadline: () => this.fatal(`frame not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`),
-      awaitingCluster: () => this.awaiting,
-      closed: () => deps.onClose(this),
+      // An open watch keeps the connection from idling out, as a request in flight does.
+      awaitingCluster: () => this.awaiting + this.watches.size,
+      closed: () => {
+        for (const w of this.watches.values()) if (w) deps.watches?.hub.cancel(w, WatchCancelReason.Client, 0, 'connection closed', true);
+        this.watches.clear();
+        deps.onClose(this);
+      },
     }, deps.clock);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     // The server is created with allowHalfOpen: without it Node ends our side as soon as the
@@ -181,6 +191,12 @@ export class ClientConnection {
       case Opcode.Txn:
         this.track(req, 'other', startMs, this.hold(req), this.txn(req));
         return;
+      case Opcode.Watch:
+        this.openWatch(req);
+        return;
+      case Opcode.WatchCancel:
+        this.cancelWatch(req);
+        return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
         this.deps.observer?.observe('other', Status.BadRequest, 0);
@@ -262,6 +278,92 @@ export class ClientConnection {
     const r = await this.session.txn(request);
     if (r.status !== Status.Ok || !r.txn) return { status: r.status, revision: r.revision, value: EMPTY, message: r.message };
     return { status: Status.Ok, revision: r.revision, value: encodeTxnResult(r.txn), message: '' };
+  }
+
+  /**
+   * WATCH (docs/watch.md "TLV door"): OK with the watch's starting revision, then frames with
+   * response flag WATCH and this request id until a CANCELED frame. BAD_REQUEST for a malformed
+   * spec or an id already open; UNAVAILABLE past watchesPerConnectionMax or gateway.watchersMax.
+   */
+  private openWatch(req: Request): void {
+    const fail = (status: Status, message: string) => {
+      this.respond({ status, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(message) });
+      this.deps.observer?.observe('other', status, 0);
+    };
+    const w = this.deps.watches;
+    if (!w) return fail(Status.BadRequest, 'this gateway serves no watches');
+    let spec: WatchSpec;
+    try {
+      spec = decodeWatchSpec(req.value);
+    } catch (e) {
+      return fail(Status.BadRequest, `bad WATCH value: ${(e as Error).message}`);
+    }
+    if (spec.end.length > this.deps.limits.keyBytesMax) return fail(Status.TooLarge, `watch range end of ${spec.end.length} bytes exceeds keyBytesMax ${this.deps.limits.keyBytesMax}`);
+    if (this.watches.has(req.requestId)) return fail(Status.BadRequest, `watch ${req.requestId} is already open on this connection`);
+    if (this.watches.size >= w.perConnectionMax) return fail(Status.Unavailable, `${w.perConnectionMax} watches are open on this connection (gateway.watchesPerConnectionMax)`);
+    const prefix = (spec.options & WatchOptions.Prefix) !== 0;
+    const end = prefix ? prefixEnd(req.key) : spec.end.length > 0 ? spec.end : singleKeyEnd(req.key);
+    const id = req.requestId;
+    // With auth on, the whole watched range must be readable by the connection's user (checked at open).
+    if (this.deps.auth) {
+      this.watches.set(id, null); // the id is taken while its permission check runs
+      void this.deps.auth
+        .guardFor(this.identity)
+        .range(req.key, end)
+        .then((denied) => {
+          this.watches.delete(id);
+          if (denied) fail(denied.status, denied.message);
+          else if (!this.flow.closed()) this.startWatch(req, w, end, spec);
+        });
+      return;
+    }
+    this.startWatch(req, w, end, spec);
+  }
+
+  private startWatch(req: Request, w: NonNullable<ConnectionDeps['watches']>, end: Buffer | null, spec: WatchSpec): void {
+    const id = req.requestId;
+    const fail = (status: Status, message: string) => this.respond({ status, flags: 0, requestId: id, revision: 0, payload: Buffer.from(message) });
+    const frame = (revision: number, payload: Buffer, flushed?: () => void) => this.respond({ status: Status.Ok, flags: ResponseFlags.Watch, requestId: id, revision, payload }, flushed);
+    try {
+      const { watcher, revision } = w.hub.open(
+        { start: req.key, end, startRevision: spec.startRevision, prevValue: (spec.options & WatchOptions.PrevValue) !== 0 },
+        {
+          events: (events, revision, flushed) => frame(revision, encodeWatchEventsFrame(events), flushed),
+          progress: (revision) => frame(revision, encodeWatchProgressFrame()),
+          canceled: (reason, oldest, message) => {
+            this.watches.delete(id);
+            frame(0, encodeWatchCanceledFrame(reason, oldest, message));
+          },
+        },
+      );
+      this.watches.set(id, watcher);
+      this.respond({ status: Status.Ok, flags: 0, requestId: id, revision, payload: EMPTY });
+      this.deps.observer?.observe('other', Status.Ok, 0);
+    } catch (e) {
+      if (e instanceof WatchersFullError) {
+        fail(Status.Unavailable, e.message);
+        return;
+      }
+      throw e;
+    }
+  }
+
+  /** WATCH_CANCEL: OK (the watch's CANCELED frame follows), or NOT_FOUND. */
+  private cancelWatch(req: Request): void {
+    let id: number;
+    try {
+      id = decodeWatchCancel(req.value);
+    } catch (e) {
+      this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`bad WATCH_CANCEL value: ${(e as Error).message}`) });
+      return;
+    }
+    const watcher = this.watches.get(id);
+    if (!watcher || !this.deps.watches) {
+      this.respond({ status: Status.NotFound, flags: 0, requestId: req.requestId, revision: 0, payload: EMPTY });
+      return;
+    }
+    this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: EMPTY });
+    this.deps.watches.hub.cancel(watcher, WatchCancelReason.Client, 0, 'cancelled by the client');
   }
 
   private respond(res: Response, onFlushed?: () => void): void {

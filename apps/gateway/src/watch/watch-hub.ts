@@ -1,0 +1,277 @@
+import {
+  decodeWatchEvents,
+  decodeWatchHistoryReply,
+  encodeWatchHistoryRequest,
+  inWatchRange,
+  WatchCancelReason,
+  WatchHistoryResult,
+  clientWatchEventBytes,
+  type WatchEvent,
+  type WatchEventsMessage,
+  type WatchHistoryReply,
+} from '@cairn/protocol';
+import { asTransport, type Subjects } from '@cairn/messaging';
+import type { Logger } from '@cairn/logging';
+import { realWorld, sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
+import type { NatsConnection } from 'nats';
+import type { ClusterView } from '../cluster/cluster-view';
+import { retryBackoffMs } from '../paths/backoff';
+
+/** Gateway watch bounds (GatewayConfig watch…; docs/watch.md "Gateway"). */
+export interface WatchLimits {
+  watchesPerConnectionMax: number;
+  watchersMax: number;
+  /** Event bytes (client layout) handed to a watch's connection and not yet flushed; beyond, SLOW. */
+  watchQueueBytesMax: number;
+  /** Events handed to a watch's connection and not yet flushed; beyond, SLOW. */
+  watchQueueEventsMax: number;
+  watchProgressIntervalMs: number;
+  /** How long a history page may keep failing (no storage node answers) before the watch is cancelled UNAVAILABLE, ms. */
+  readTimeoutMs: number;
+}
+
+/** Where a watch's frames go (one door's connection). Each call hands the frame to the socket; `flushed` runs once the kernel took it. */
+export interface WatchSink {
+  events(events: WatchEvent[], revision: number, flushed: () => void): void;
+  progress(revision: number): void;
+  /** The last frame of the watch; no call follows. */
+  canceled(reason: WatchCancelReason, oldestRevision: number, message: string): void;
+}
+
+/** What a door asks for: the keys [start, end) (end null = no upper bound) from `startRevision` (0 = from now). */
+export interface WatchRequest {
+  start: Uint8Array;
+  end: Uint8Array | null;
+  startRevision: number;
+  prevValue: boolean;
+}
+
+/** Thrown by `WatchHub.open` when `watchersMax` watches are open on the gateway. */
+export class WatchersFullError extends Error {
+  readonly code = 'WATCHERS_FULL';
+}
+
+/** History page bounds asked of a storage node (the node also stays under its payload bound). */
+const PAGE_EVENTS_MAX = 1000;
+const PAGE_BYTES_MAX = 512 * 1024;
+const PAGE_TIMEOUT_MS = 3000;
+
+/**
+ * One open watch. `next` is the next revision it must deliver: every matching event with a
+ * revision below it was handed to its sink. Live: it takes the hub's stream; catching up: it pages
+ * the history from `next` until it reaches what the hub has seen (docs/watch.md "Gateway").
+ */
+export class Watcher {
+  next: number;
+  live = false;
+  closed = false;
+  queuedBytes = 0;
+  queuedEvents = 0;
+  lastFrameMs: number;
+
+  constructor(
+    readonly req: WatchRequest,
+    readonly sink: WatchSink,
+    startRevision: number,
+    nowMs: number,
+  ) {
+    this.next = startRevision;
+    this.lastFrameMs = nowMs;
+  }
+}
+
+/**
+ * The gateway's side of watch (docs/watch.md "Gateway"; etcd's watchableStore split into synced
+ * and unsynced watchers is the model). One subscription to every storage node's WatchEvents
+ * (`watch.*`); every node's stream is the same committed history, so the hub takes each revision
+ * from whichever node brings it first and drops what it has seen (`seen`). Live watchers get the
+ * events of a message that chains to what they have delivered; a watcher that would see a gap (a
+ * message lost by core NATS, a new watch from an old revision) catches up from a storage node's
+ * history (WatchHistoryRequest pages) and then goes live. A watcher whose connection holds more
+ * than watchQueueBytesMax / watchQueueEventsMax of its unflushed events is cancelled SLOW.
+ */
+export class WatchHub {
+  private readonly bus: Transport;
+  private sub: TransportSubscription | null = null;
+  /** Every event with a revision ≤ seen came through the hub (null until the first message). */
+  private seen: number | null = null;
+  private readonly watchers = new Set<Watcher>();
+  private progressTimer: TimerHandle | null = null;
+
+  constructor(
+    bus: Transport | NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly view: ClusterView,
+    private readonly limits: WatchLimits,
+    private readonly log: Logger,
+    private readonly world: World = realWorld,
+  ) {
+    this.bus = asTransport(bus);
+  }
+
+  start(): void {
+    this.sub = this.bus.subscribe(this.subjects.watch('*'), (msg) => {
+      let m: WatchEventsMessage;
+      try {
+        m = decodeWatchEvents(msg.data);
+      } catch (e) {
+        this.log.warn({ err: e }, 'malformed WatchEvents message dropped');
+        return;
+      }
+      this.onMessage(m);
+    });
+    this.scheduleProgress();
+  }
+
+  /** Cancels every watch SHUTDOWN and stops. */
+  stop(): void {
+    this.sub?.unsubscribe();
+    this.sub = null;
+    if (this.progressTimer) this.world.clock.clearTimer(this.progressTimer);
+    this.progressTimer = null;
+    for (const w of [...this.watchers]) this.cancel(w, WatchCancelReason.Shutdown, 0, 'the gateway is shutting down: resume from the last revision seen on another gateway');
+  }
+
+  size(): number {
+    return this.watchers.size;
+  }
+
+  /** The revision a watch "from now" starts after: what the hub has seen, else the most advanced storage node's applied index. */
+  currentRevision(): number {
+    const nodes = this.view.liveStorageNodes();
+    return Math.max(this.seen ?? 0, nodes.length ? nodes[0].appliedIndex : 0);
+  }
+
+  /**
+   * Opens a watch; returns it with the revision of the OK answer (events after it follow, or from
+   * `startRevision` when given). @throws WatchersFullError at watchersMax.
+   */
+  open(req: WatchRequest, sink: WatchSink): { watcher: Watcher; revision: number } {
+    if (this.watchers.size >= this.limits.watchersMax) throw new WatchersFullError(`${this.limits.watchersMax} watches are open on this gateway (gateway.watchersMax)`);
+    const revision = req.startRevision > 0 ? req.startRevision - 1 : this.currentRevision();
+    const w = new Watcher(req, sink, revision + 1, this.world.clock.nowMs());
+    this.watchers.add(w);
+    void this.catchUp(w);
+    return { watcher: w, revision };
+  }
+
+  /** Ends a watch: sends its CANCELED frame (unless the connection is gone: `silent`). */
+  cancel(w: Watcher, reason: WatchCancelReason, oldestRevision: number, message: string, silent = false): void {
+    if (w.closed) return;
+    w.closed = true;
+    this.watchers.delete(w);
+    if (!silent) w.sink.canceled(reason, oldestRevision, message);
+  }
+
+  private onMessage(m: WatchEventsMessage): void {
+    if (this.seen !== null && m.lastRevision <= this.seen) return; // another node brought it first
+    if (this.seen === null || m.prevRevision > this.seen) {
+      // First message, or a gap (core NATS dropped one): live watchers behind it catch up.
+      this.seen = m.lastRevision;
+      for (const w of this.watchers) if (w.live && w.next <= m.prevRevision) this.toCatchUp(w);
+    } else this.seen = m.lastRevision;
+    for (const w of this.watchers) {
+      if (!w.live || w.next > m.lastRevision) continue;
+      if (w.next <= m.prevRevision) {
+        this.toCatchUp(w);
+        continue;
+      }
+      this.deliver(w, m.events, m.lastRevision);
+    }
+  }
+
+  private toCatchUp(w: Watcher): void {
+    w.live = false;
+    void this.catchUp(w);
+  }
+
+  /** Hands `w` its matching events of `events` from w.next on, then w.next = through + 1. */
+  private deliver(w: Watcher, events: readonly WatchEvent[], through: number): void {
+    const out: WatchEvent[] = [];
+    let bytes = 0;
+    for (const e of events) {
+      if (e.modRevision < w.next || !inWatchRange(e.key, w.req.start, w.req.end)) continue;
+      const ev = w.req.prevValue ? e : { ...e, prevValue: null, prevOmitted: undefined };
+      out.push(ev);
+      bytes += clientWatchEventBytes(ev);
+    }
+    w.next = Math.max(w.next, through + 1);
+    if (out.length === 0) return;
+    // The first frame always goes; past the bounds, the watcher is not keeping up.
+    if (w.queuedEvents > 0 && (w.queuedBytes + bytes > this.limits.watchQueueBytesMax || w.queuedEvents + out.length > this.limits.watchQueueEventsMax)) {
+      this.cancel(w, WatchCancelReason.Slow, 0, `watch cancelled: its connection did not take its events (${w.queuedEvents} events, ${w.queuedBytes} bytes unflushed; gateway.watchQueueEventsMax ${this.limits.watchQueueEventsMax}, watchQueueBytesMax ${this.limits.watchQueueBytesMax}); resume from revision ${out[0].modRevision}`);
+      return;
+    }
+    w.queuedBytes += bytes;
+    w.queuedEvents += out.length;
+    w.lastFrameMs = this.world.clock.nowMs();
+    w.sink.events(out, out[out.length - 1].modRevision, () => {
+      w.queuedBytes -= bytes;
+      w.queuedEvents -= out.length;
+    });
+  }
+
+  /** Pages the history from w.next until the hub's stream covers it, then marks `w` live. */
+  private async catchUp(w: Watcher): Promise<void> {
+    const deadline = () => this.world.clock.nowMs() + this.limits.readTimeoutMs;
+    let failingUntil = deadline();
+    let why = 'no storage node is alive';
+    for (let attempt = 0; !w.closed; ) {
+      // Live once the hub has seen everything before w.next: later messages chain to it.
+      if (this.seen !== null && w.next > this.seen) {
+        w.live = true;
+        return;
+      }
+      const reply = await this.page(w).catch((e: Error) => {
+        why = e.message;
+        return null;
+      });
+      if (w.closed) return;
+      if (reply?.result === WatchHistoryResult.Compacted) {
+        this.cancel(w, WatchCancelReason.Compacted, reply.oldestRevision, `COMPACTED: ${reply.message}`);
+        return;
+      }
+      if (reply?.result === WatchHistoryResult.Ok) {
+        failingUntil = deadline();
+        this.deliver(w, reply.events, reply.nextRevision - 1);
+        if (w.closed) return;
+        // Nothing more there yet and the hub has seen nothing: live (a node's stream will chain).
+        if (this.seen === null && w.next > reply.lastRevision) {
+          w.live = true;
+          return;
+        }
+        if (reply.events.length > 0 || reply.nextRevision > reply.lastRevision) attempt = 0;
+        if (w.next <= reply.lastRevision) continue;
+      } else if (reply) why = reply.message;
+      if (this.world.clock.nowMs() >= failingUntil) {
+        this.cancel(w, WatchCancelReason.Unavailable, 0, `UNAVAILABLE: watch history not served within ${this.limits.readTimeoutMs} ms: ${why}; resume from revision ${w.next}`);
+        return;
+      }
+      // The node asked is behind the hub (or failed): wait, then ask again.
+      await sleep(this.world.clock, retryBackoffMs(attempt++, this.world.random));
+    }
+  }
+
+  private async page(w: Watcher): Promise<WatchHistoryReply> {
+    const nodes = this.view.liveStorageNodes();
+    if (nodes.length === 0) throw new Error('no storage node is alive');
+    const q = encodeWatchHistoryRequest({ fromRevision: w.next, toRevision: 0, start: w.req.start, end: w.req.end, bytesMax: PAGE_BYTES_MAX, eventsMax: PAGE_EVENTS_MAX });
+    const msg = await this.bus.request(this.subjects.read(nodes[0].id), q, { timeoutMs: PAGE_TIMEOUT_MS });
+    return decodeWatchHistoryReply(msg.data);
+  }
+
+  /** Progress notifications (etcd progress_notify): a live watch with no frame for watchProgressIntervalMs learns how far it has seen. */
+  private scheduleProgress(): void {
+    const every = this.limits.watchProgressIntervalMs;
+    this.progressTimer = this.world.clock.setTimeout(() => {
+      const now = this.world.clock.nowMs();
+      for (const w of this.watchers) {
+        if (w.live && now - w.lastFrameMs >= every && w.queuedEvents === 0) {
+          w.lastFrameMs = now;
+          w.sink.progress(w.next - 1);
+        }
+      }
+      if (this.sub) this.scheduleProgress();
+    }, Math.max(50, Math.floor(every / 2)));
+  }
+}
