@@ -3,6 +3,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
+import { ClientSession } from './session';
 
 export type { GetOptions, GetResult, RequestOptions } from './commands';
 
@@ -38,6 +39,8 @@ export interface ClientOptions {
   waitingMax?: number;
   /** Largest response payload accepted, bytes; a larger one is a protocol violation. Default 16 MiB (the value ceiling). */
   payloadBytesMax?: number;
+  /** The connection's session id for INCR (docs/protocol.md "INCR"); default a random 64-bit number. */
+  sessionId?: bigint;
 }
 
 const DEFAULTS = { connectTimeoutMs: 5000, requestTimeoutMs: 16_000, inflightMax: 1024, waitingMax: 1_000_000 };
@@ -62,7 +65,13 @@ interface Call {
   onAbort: (() => void) | null;
 }
 
-type ResolvedOptions = Required<Omit<ClientOptions, 'tls'>> & { tls: ClientTlsOptions | null };
+type ResolvedOptions = Required<Omit<ClientOptions, 'tls' | 'sessionId'>> & { tls: ClientTlsOptions | null; sessionId?: bigint };
+
+/** A fresh client session id: 64 random bits from the platform's CSPRNG (Web Crypto), so two clients never share one in practice. */
+export function newSessionId(): bigint {
+  const w = globalThis.crypto.getRandomValues(new Uint32Array(2));
+  return (BigInt(w[0]) << 32n) | BigInt(w[1]);
+}
 
 /** Options with defaults applied. @throws RangeError on a non-positive or non-integer bound. */
 function resolveOptions(o: ClientOptions): ResolvedOptions {
@@ -77,6 +86,7 @@ function resolveOptions(o: ClientOptions): ResolvedOptions {
     inflightMax: positiveInt('inflightMax', o.inflightMax ?? DEFAULTS.inflightMax),
     waitingMax: positiveInt('waitingMax', o.waitingMax ?? DEFAULTS.waitingMax),
     payloadBytesMax,
+    sessionId: o.sessionId,
   };
 }
 
@@ -117,12 +127,14 @@ export class CairnClient extends KvCommands {
   private closeNotice = '';
   private readonly closedPromise: Promise<ConnectionClosedError>;
   private resolveClosed!: (e: ConnectionClosedError) => void;
+  protected readonly session: ClientSession;
 
   private constructor(
     private readonly socket: Socket,
     private readonly opts: ResolvedOptions,
   ) {
     super();
+    this.session = new ClientSession(opts.sessionId ?? newSessionId());
     this.decoder = new ResponseDecoder({ payloadBytesMax: opts.payloadBytesMax });
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);

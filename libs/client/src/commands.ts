@@ -1,6 +1,7 @@
-import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeRangePage, decodeTxnResult, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
+import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeIncrReply, decodeRangePage, decodeTxnResult, encodeIncrRequest, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
 import { TxnBuilder } from './txn';
-import { ResponseProtocolError, errorForResponse } from './errors';
+import { IncrRefusedError, ResponseProtocolError, errorForResponse } from './errors';
+import type { ClientSession } from './session';
 
 /**
  * What `get` resolves for an existing key. `value` may be a view of a received chunk. The
@@ -141,6 +142,23 @@ export function setFlags(opts: SetOptions): number {
   return opts.ifAbsent ? RequestFlags.IfAbsent : opts.ifPresent ? RequestFlags.IfPresent : 0;
 }
 
+/** What `incr` / `incrBy` resolve: the key's new value and the revision (index) the increment took effect at. */
+export interface IncrResult {
+  value: bigint;
+  revision: number;
+}
+
+/** INCR: OK → the new value; CONDITION_FAILED → IncrRefusedError (Redis's reason). @throws the typed error of any other non-OK status; ResponseProtocolError on a malformed payload. */
+export function incrResult(res: Response): IncrResult {
+  if (res.status === Status.ConditionFailed) throw new IncrRefusedError(res.payload.toString('utf8') || 'increment refused', res.revision);
+  expectOk(res);
+  try {
+    return { value: decodeIncrReply(res.payload), revision: res.revision };
+  } catch (e) {
+    throw new ResponseProtocolError((e as Error).message, e);
+  }
+}
+
 /** PING: @throws ResponseProtocolError when the echo differs from what was sent. */
 export function checkPingEcho(res: Response, sent: Buffer): void {
   expectOk(res);
@@ -164,6 +182,9 @@ const EMPTY = Buffer.alloc(0);
  * adds routing, retries and failover. Each maps the reply with the functions above.
  */
 export abstract class KvCommands {
+  /** The session INCRs are numbered in (docs/protocol.md "INCR"). */
+  protected abstract readonly session: ClientSession;
+
   /** Sends one request; resolves the raw response whatever its status. */
   abstract request(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags?: number, opts?: RequestOptions): Promise<Response>;
 
@@ -233,6 +254,30 @@ export abstract class KvCommands {
       yield* page.items;
       if (!page.token) return;
       token = page.token;
+    }
+  }
+
+  /** INCR: `incrBy(key, 1)`. */
+  incr(key: string | Uint8Array, opts?: RequestOptions): Promise<IncrResult> {
+    return this.incrBy(key, 1n, opts);
+  }
+
+  /**
+   * INCRBY (TLV opcode INCR): adds `delta` (a signed 64-bit integer; negative = DECRBY) to the key's
+   * value read as a decimal integer (missing = 0), atomically where the write is applied; resolves
+   * the new value. Sent in this client's session with its own seq, so CairnPool's retries of it
+   * (on any retryable error, `retryWrites: 'safe'`) apply it at most once, through any gateway.
+   * A call that still rejects with a retryable error may have been applied.
+   * @throws IncrRefusedError when the value is not an integer or the sum overflows (nothing
+   * written); RangeError when `delta` is outside i64; the typed error of other failures.
+   */
+  async incrBy(key: string | Uint8Array, delta: bigint | number, opts?: RequestOptions): Promise<IncrResult> {
+    const ticket = this.session.begin();
+    try {
+      const value = encodeIncrRequest({ delta: BigInt(delta), session: { sessionId: this.session.sessionId, seq: ticket.seq, firstPendingSeq: ticket.firstPendingSeq } });
+      return incrResult(await this.request(Opcode.Incr, key, value, 0, opts));
+    } finally {
+      ticket.end();
     }
   }
 

@@ -111,6 +111,21 @@ export class AbortError extends CairnError {
   }
 }
 
+/**
+ * INCR answered CONDITION_FAILED: the key's value is not a decimal signed 64-bit integer, or the
+ * sum would overflow (the message is Redis's text); nothing was written. `revision`: the index it
+ * was evaluated at. Not retryable: it is the answer.
+ */
+export class IncrRefusedError extends CairnError {
+  constructor(
+    message: string,
+    readonly revision: number,
+  ) {
+    super('INCR_REFUSED', Status.ConditionFailed, message);
+    this.name = 'IncrRefusedError';
+  }
+}
+
 /** CairnPool: no gateway has a live connection right now (all down or reconnecting). Nothing was sent; retryable. */
 export class NoGatewayError extends CairnError {
   constructor(message: string) {

@@ -3,16 +3,18 @@
  * `CairnClient`, one pipelined TCP connection to a gateway, and `CairnPool`, connections to several
  * gateways with deadlines, abort, retries and failover.
  */
-export { CairnClient, type ClientOptions, type ClientTlsOptions } from './client';
+export { CairnClient, newSessionId, type ClientOptions, type ClientTlsOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
-export type { GetOptions, GetResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
+export type { GetOptions, GetResult, IncrResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
+export { ClientSession } from './session';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
   AbortError,
   BadRequestError,
   CairnError,
   ClientOverloadedError,
+  IncrRefusedError,
   ConnectionClosedError,
   NoGatewayError,
   NotFoundError,

@@ -1,4 +1,4 @@
-import { Opcode, Status, type Request } from '@cairn/protocol';
+import { Opcode, Status, decodeIncrRequest, encodeIncrReply, type Request } from '@cairn/protocol';
 import { CairnPool, ClientOverloadedError, ConnectionClosedError, NoGatewayError, NotLeaderError, RetryBudget, TimeoutError, UnavailableError, BadRequestError, fullJitterBackoffMs, mayRetry, type PoolOptions } from './index';
 import { FakeServer, kvHandler, type FakeConn } from './testing/fake-gateway';
 
@@ -139,6 +139,33 @@ describe('CairnPool', () => {
     }
   });
 
+  it('re-sends an INCR whose outcome is unknown with the same session and seq (another gateway applies it at most once); later INCRs get new seqs', async () => {
+    const [a, b] = await gateways(2);
+    a.onRequest = () => undefined; // a dies with the INCR in flight
+    const applied = new Map<string, bigint>(); // (sessionId, seq) → the new value it produced
+    let counter = 0n;
+    b.onRequest = (req, conn) => {
+      const r = decodeIncrRequest(req.value);
+      const id = `${r.session!.sessionId}/${r.session!.seq}`;
+      if (!applied.has(id)) applied.set(id, (counter += r.delta));
+      conn.reply(req, { status: Status.Ok, revision: 7, payload: encodeIncrReply(applied.get(id)!) });
+    };
+    const p = await pool([a, b], { sessionId: 0xabcdn });
+    const first = p.incrBy('n', 5); // round-robin starts at a
+    await received(a, 1);
+    await a.stop();
+    expect(await first).toEqual({ value: 5n, revision: 7 });
+    expect(await p.incr('n')).toEqual({ value: 6n, revision: 7 });
+    const sent = [...a.seen, ...b.seen].filter((r) => r.opcode === Opcode.Incr).map((r) => decodeIncrRequest(r.value));
+    expect(sent.map((r) => [r.session!.sessionId, r.session!.seq, r.session!.firstPendingSeq, r.delta])).toEqual([
+      [0xabcdn, 1, 1, 5n],
+      [0xabcdn, 1, 1, 5n],
+      [0xabcdn, 2, 2, 1n],
+    ]);
+    b.onRequest = (req, conn) => conn.reply(req, { status: Status.ConditionFailed, revision: 9, payload: Buffer.from('value is not an integer or out of range') });
+    expect(await p.incr('text').catch((e: unknown) => e)).toMatchObject({ code: 'INCR_REFUSED', revision: 9, message: 'value is not an integer or out of range' });
+  });
+
   it('retries a GET answered UNAVAILABLE, up to attemptsMax attempts, and stops when the retry budget is spent', async () => {
     const [a] = await gateways(1);
     let failures = 1;
@@ -234,6 +261,7 @@ describe('retry rules', () => {
     [Opcode.Set, new NotLeaderError('c2'), 'safe', true],
     [Opcode.Set, closedBeforeWrite, 'never', false],
     [Opcode.Get, new Error('not a CairnError'), 'safe', false],
+    [Opcode.Incr, new UnavailableError('x'), 'safe', false],
   ] as const;
   for (const [opcode, err, retryWrites, expected] of cases) {
     const sent = 'requestSent' in err ? ` (requestSent ${String(err.requestSent)})` : '';
@@ -241,6 +269,13 @@ describe('retry rules', () => {
       expect(mayRetry(opcode, err, retryWrites)).toBe(expected);
     });
   }
+
+  it('an INCR in the client session is re-sent on any retryable error under safe, never under never, and not after a final error', () => {
+    expect(mayRetry(Opcode.Incr, new UnavailableError('x'), 'safe', true)).toBe(true);
+    expect(mayRetry(Opcode.Incr, new TimeoutError('t', true), 'safe', true)).toBe(true);
+    expect(mayRetry(Opcode.Incr, new TimeoutError('t', true), 'never', true)).toBe(false);
+    expect(mayRetry(Opcode.Incr, new BadRequestError('b'), 'safe', true)).toBe(false);
+  });
 
   it('full-jitter backoff stays within [0, cap] and its ceiling doubles per attempt up to the cap', () => {
     for (const r of [0, 0.25, 0.5, 0.999999]) {

@@ -1,8 +1,9 @@
-import { Status, type Opcode, type Response } from '@cairn/protocol';
-import { CairnClient, type ClientTlsOptions } from './client';
+import { INCR_SESSION_REQUEST_BYTES, Opcode, Status, type Response } from '@cairn/protocol';
+import { CairnClient, newSessionId, type ClientTlsOptions } from './client';
 import { AbortError, ConnectionClosedError, NoGatewayError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { RetryBudget, fullJitterBackoffMs, mayRetry, type RetryWrites } from './retry';
+import { ClientSession } from './session';
 
 export interface GatewayAddress {
   host: string;
@@ -44,6 +45,8 @@ export interface PoolOptions {
   onGatewayStateChange?: (gateway: GatewayAddress, up: boolean, cause?: unknown) => void;
   /** Randomness of the jitter; default Math.random (tests inject a fixed one). */
   random?: () => number;
+  /** The pool's session id for INCR (docs/protocol.md "INCR"); default a random 64-bit number. */
+  sessionId?: bigint;
 }
 
 export interface PoolStats {
@@ -53,7 +56,7 @@ export interface PoolStats {
   retryBudgetTokens: number;
 }
 
-type Resolved = Required<Omit<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls'>> & Pick<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls'>;
+type Resolved = Required<Omit<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls' | 'sessionId'>> & Pick<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls' | 'sessionId'>;
 
 interface Gateway {
   addr: GatewayAddress;
@@ -121,9 +124,11 @@ export class CairnPool extends KvCommands {
   private rr = 0;
   private retries = 0;
   private closed = false;
+  protected readonly session: ClientSession;
 
   private constructor(private readonly opts: Resolved) {
     super();
+    this.session = new ClientSession(opts.sessionId ?? newSessionId());
     this.gateways = opts.gateways.map((addr) => ({ addr: { host: addr.host, port: addr.port }, slots: new Array(opts.connectionsPerGateway).fill(null), next: 0, failures: 0, up: false }));
     this.budget = new RetryBudget(opts.retryBudgetTokensMax, opts.retryBudgetRatio);
   }
@@ -177,7 +182,7 @@ export class CairnPool extends KvCommands {
       } catch (e) {
         err = e;
       }
-      if (attempt >= this.opts.attemptsMax || !mayRetry(opcode, err, this.opts.retryWrites)) throw err;
+      if (attempt >= this.opts.attemptsMax || !mayRetry(opcode, err, this.opts.retryWrites, opcode === Opcode.Incr && v.length === INCR_SESSION_REQUEST_BYTES)) throw err;
       const waitMs = fullJitterBackoffMs(attempt - 1, this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.random);
       if (Date.now() + waitMs >= deadline || !this.budget.trySpend()) throw err;
       this.retries++;

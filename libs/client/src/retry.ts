@@ -7,7 +7,8 @@ import { CairnError, ClientOverloadedError, ConnectionClosedError, NoGatewayErro
  * - `'safe'`: a SET/DEL is re-sent only when the failure proves the gateway never received it
  *   (see `provablyNotSent`). Never after an UNAVAILABLE reply, a timeout or a lost connection
  *   once the frame was written: the write may have been applied, and re-sending it could
- *   overwrite a later write of another client (or double-count its revision).
+ *   overwrite a later write of another client (or double-count its revision). An INCR carries
+ *   the client's session, so under `'safe'` it is re-sent on any retryable error (at most once).
  */
 export type RetryWrites = 'never' | 'safe';
 
@@ -32,13 +33,15 @@ export function provablyNotSent(err: unknown): boolean {
 
 /**
  * Whether a failed attempt of `opcode` may be retried: idempotent requests on any retryable
- * CairnError (`retryable: true`); SET/DEL per `retryWrites`. AbortError and non-retryable
+ * CairnError (`retryable: true`); SET/DEL per `retryWrites`; a write `inClientSession` (an INCR
+ * carrying the client's session, docs/protocol.md "INCR") on any retryable error under `'safe'`. AbortError and non-retryable
  * errors (BAD_REQUEST, TOO_LARGE, ERROR, protocol violations) never.
  */
-export function mayRetry(opcode: Opcode, err: unknown, retryWrites: RetryWrites): boolean {
+export function mayRetry(opcode: Opcode, err: unknown, retryWrites: RetryWrites, inClientSession = false): boolean {
   if (!(err instanceof CairnError) || !err.retryable) return false;
   if (isIdempotent(opcode)) return true;
-  return retryWrites === 'safe' && provablyNotSent(err);
+  // A write numbered in the client's own session applies at most once however often it is re-sent.
+  return retryWrites === 'safe' && (inClientSession || provablyNotSent(err));
 }
 
 /**

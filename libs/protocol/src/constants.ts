@@ -29,6 +29,13 @@ export enum Opcode {
    * also when the compares failed), revision = the txn's revision.
    */
   Txn = 0x06,
+  /**
+   * Redis INCRBY, evaluated where the write is applied. Key 1..keyBytesMax; value = `i64 delta`
+   * [· `u64 sessionId · u64 seq · u64 firstPendingSeq`] (8 or 32 bytes, `encodeIncrRequest`): with
+   * the client's session a re-sent INCR applies at most once through any gateway. OK payload:
+   * `i64` new value (`decodeIncrReply`); CONDITION_FAILED payload: Redis's error text.
+   */
+  Incr = 0x07,
   /** Cluster status; the payload is UTF-8 JSON. No key, no value. */
   Status = 0x10,
   /** Create a watch (docs/watch.md). Key = the key, range start or prefix, 0..keyBytesMax; value = a watch spec (`encodeWatchSpec`). OK answer: revision = the watch's starting point; then server-streamed frames with response flag WATCH and this request id. */
@@ -145,7 +152,7 @@ export class ProtocolError extends Error {
   }
 }
 
-const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Status]: 'STATUS', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Incr]: 'INCR', [Opcode.Status]: 'STATUS', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
 const STATUS_NAMES: Record<Status, string> = {
   [Status.Ok]: 'OK',
   [Status.NotFound]: 'NOT_FOUND',

@@ -29,3 +29,4 @@ export * from './kv-meta';
 export * from './range';
 export * from './watch';
 export * from './txn';
+export * from './incr';

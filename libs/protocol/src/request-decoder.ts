@@ -29,9 +29,9 @@ export type DecodeEvent =
   | { kind: 'fatal'; requestId: number; status: Status.BadRequest; message: string };
 
 /** Opcodes that need a key of 1..keyBytesMax bytes; the others take none. */
-const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del]);
+const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del, Opcode.Incr]);
 /** Opcodes that may carry a value; the others take none. */
-const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Watch, Opcode.WatchCancel]);
+const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Incr, Opcode.Watch, Opcode.WatchCancel]);
 /** Opcodes whose key may be empty (RANGE: from the first key / the empty prefix). */
 const KEY_OPTIONAL = new Set<number>([Opcode.Range, Opcode.Watch]);
 

@@ -1,9 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CairnPool, type CairnError } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
-import { freePort } from '@cairn/messaging/testing';
+import type { LocalCluster } from '@cairn/cluster';
+import { startTwoGatewayCluster } from './fixtures';
 
 /**
  * The client library against a real cluster with two gateways: one gateway is SIGKILLed in the
@@ -15,19 +12,7 @@ describe('CairnPool failover on a real cluster', () => {
   let ports: number[];
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cairn-e2e-pool-'));
-    ports = [await freePort(), await freePort()];
-    const config = {
-      clusterName: 'pool',
-      dataDir: join(dir, 'data'),
-      nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
-      consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }] },
-      storage: { nodes: [{ id: 's1' }] },
-      gateway: { gateways: ports.map((port, i) => ({ id: `g${i + 1}`, host: '127.0.0.1', port })) },
-    };
-    const configPath = join(dir, 'cairn.json');
-    writeFileSync(configPath, JSON.stringify(config));
-    cluster = await LocalCluster.start({ configPath });
+    ({ cluster, ports } = await startTwoGatewayCluster('pool', ['s1']));
   });
 
   afterAll(async () => {

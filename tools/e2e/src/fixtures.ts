@@ -35,6 +35,26 @@ export async function writeTestConfig(overrides: { replicas?: number; storageNod
 }
 
 /**
+ * Starts a LocalCluster of 3 consensus replicas, the storage nodes `storageIds` and two gateways
+ * (g1, g2) whose TLV doors listen on free ports; `ports[i]` is g(i+1)'s. Stop it with `cluster.stop()`.
+ */
+export async function startTwoGatewayCluster(clusterName: string, storageIds: string[]): Promise<{ cluster: LocalCluster; ports: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), `cairn-e2e-${clusterName}-`));
+  const ports = [await freePort(), await freePort()];
+  const config = {
+    clusterName,
+    dataDir: join(dir, 'data'),
+    nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
+    consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }] },
+    storage: { nodes: storageIds.map((id) => ({ id })) },
+    gateway: { gateways: ports.map((port, i) => ({ id: `g${i + 1}`, host: '127.0.0.1', port })) },
+  };
+  const configPath = join(dir, 'cairn.json');
+  writeFileSync(configPath, JSON.stringify(config));
+  return { cluster: await LocalCluster.start({ configPath }), ports };
+}
+
+/**
  * The first `rows` data rows of the real npm data set as a TSV file (header kept), or — when the
  * shared data set is absent — the same number of synthetic rows, announced on stderr.
  */

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -159,12 +159,16 @@ export class KvSession {
    * INCRBY: adds `delta` (a signed 64-bit integer) to the key's value read as a decimal integer (a
    * missing key counts as 0), evaluated atomically where the write is applied, in log order. OK:
    * `counter` = the new value (stored as its decimal text); CONDITION_FAILED with `refusal` when
-   * the value is not an integer or the sum overflows (nothing written).
+   * the value is not an integer or the sum overflows (nothing written). `clientSession`: the
+   * client's own session (TLV INCR, docs/protocol.md "INCR"), so a copy re-sent through another
+   * gateway applies at most once; absent, the gateway's session is used.
    */
-  incr(key: Uint8Array, delta: bigint): Promise<KvResult> {
+  incr(key: Uint8Array, delta: bigint, clientSession?: CommandSession): Promise<KvResult> {
     const bad = this.check(key);
     if (bad) return Promise.resolve(bad);
-    return this.guarded(key, true, () => this.submit({ op: CommandOp.Incr, key, value: encodeIncrDelta(delta) }));
+    const command: Command = { op: CommandOp.Incr, key, value: encodeIncrDelta(delta) };
+    if (clientSession) command.session = clientSession;
+    return this.guarded(key, true, () => this.submit(command));
   }
 
   /**

@@ -117,6 +117,21 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     c.stop();
   });
 
+  it("an Incr in a client's own session keeps that session (not the gateway's), takes no gateway seq, and its outcome is asked with it", async () => {
+    const c = cluster('l8', [reply({ status: Status.Unavailable, retrySafe: false, message: 'leadership lost; outcome unknown' }), reply({ firstIndex: 31, lastIndex: 31 }), reply({ firstIndex: 32, lastIndex: 32 })], (q) =>
+      q.session?.sessionId === 0x77n ? { outcome: ApplyOutcome.Applied, revision: 30, counter: 5n } : { outcome: ApplyOutcome.Unknown, revision: 0 },
+    );
+    const client = { sessionId: 0x77n, seq: 9, firstPendingSeq: 8 };
+    const r = await c.writes.submit({ op: CommandOp.Incr, key: Buffer.from('n'), value: encodeIncrDelta(1n), session: client });
+    expect(r).toEqual({ status: Status.Ok, revision: 30, message: '', counter: 5n });
+    expect(c.proposals.map((p) => p.req.commands[0].session)).toEqual([client, client]);
+    expect(c.queries).toEqual([{ index: 31, session: { sessionId: 0x77n, seq: 9 } }]);
+    // The gateway's own numbering is untouched: its first write is seq 1.
+    expect(await c.writes.submit(set('k', 'v'))).toEqual({ status: Status.Ok, revision: 32, message: '' });
+    expect(c.proposals[2].req.commands[0].session).toEqual({ sessionId: 0xabcdef0123456789n, seq: 1, firstPendingSeq: 1 });
+    c.stop();
+  });
+
   it('re-sends a write whose outcome is unknown, byte for byte, and answers the outcome the storage node recorded (the original index for a duplicate)', async () => {
     const c = cluster(
       'l2',

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type OutcomeResult, type TxnResult } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type CommandSession, type OutcomeResult, type TxnResult } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
@@ -94,14 +94,22 @@ export class WritePath {
     this.sessionId = opts.sessionId ?? world.random.uint64();
   }
 
+  /**
+   * Proposes one write. A `command.session` (a client's own session, e.g. TLV INCR) is kept as
+   * given — the client numbers its writes and re-sends them through any gateway — instead of this
+   * gateway's session and seq.
+   */
   submit(command: Command): Promise<WriteResult> {
     if (this.stopped) return Promise.resolve({ status: Status.Unavailable, revision: 0, message: 'gateway shutting down' });
     return new Promise((resolve) => {
-      const seq = this.nextSeq++;
-      this.pending.add(seq);
+      const own = command.session === undefined;
+      const seq = own ? this.nextSeq++ : 0;
+      if (own) this.pending.add(seq);
       const done = (r: WriteResult) => {
-        this.pending.delete(seq);
-        while (this.lowestPending < this.nextSeq && !this.pending.has(this.lowestPending)) this.lowestPending++;
+        if (own) {
+          this.pending.delete(seq);
+          while (this.lowestPending < this.nextSeq && !this.pending.has(this.lowestPending)) this.lowestPending++;
+        }
         resolve(r);
       };
       const sizeBytes = commandBodyBytes({ ...command, session: SESSION_FOR_SIZE });
@@ -150,7 +158,7 @@ export class WritePath {
   private async send(batch: QueuedWrite[]): Promise<void> {
     // Fixed for every attempt: a re-sent copy is the same (session, seq), which the applier recognizes.
     const firstPendingSeq = this.lowestPending;
-    const commands = batch.map((w) => ({ ...w.command, session: { sessionId: this.sessionId, seq: w.seq, firstPendingSeq } }));
+    const commands = batch.map((w) => (w.command.session ? w.command : { ...w.command, session: this.sessionOf(w, firstPendingSeq) }));
     let ambiguous: string | null = null;
     const reply = await requestLeader(
       { nc: this.nc, subjects: this.subjects, view: this.view, log: this.log, world: this.world },
@@ -190,8 +198,14 @@ export class WritePath {
     }
   }
 
+  /** This gateway's session fields for `w` (a write submitted without a client session). */
+  private sessionOf(w: QueuedWrite, firstPendingSeq: number): CommandSession {
+    return { sessionId: this.sessionId, seq: w.seq, firstPendingSeq };
+  }
+
   private async resolveOutcome(w: QueuedWrite, index: number): Promise<void> {
-    const a = await this.outcomes.outcome(index, this.world.clock.nowMs() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: this.sessionId, seq: w.seq });
+    const s = w.command.session ?? this.sessionOf(w, 0);
+    const a = await this.outcomes.outcome(index, this.world.clock.nowMs() + (this.opts.readTimeoutMs ?? this.opts.writeTimeoutMs), { sessionId: s.sessionId, seq: s.seq });
     if ('unknown' in a) w.resolve({ status: Status.Unavailable, revision: 0, message: `outcome unknown: the write committed at index ${index} but no storage node reported whether it applied: ${a.unknown}` });
     else if (w.command.op === CommandOp.Incr) w.resolve(counterResult(a, index));
     else if (w.command.op === CommandOp.Txn) w.resolve(txnResult(a, index));

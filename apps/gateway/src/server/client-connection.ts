@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeRangePage, encodeResponse, encodeTxnResult, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -197,6 +197,9 @@ export class ClientConnection {
       case Opcode.WatchCancel:
         this.cancelWatch(req);
         return;
+      case Opcode.Incr:
+        this.track(req, 'other', startMs, this.hold(req), this.incr(req));
+        return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
         this.deps.observer?.observe('other', Status.BadRequest, 0);
@@ -229,7 +232,9 @@ export class ClientConnection {
         return;
       }
       if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength, hold.held())) r = notReading(r.value.byteLength);
-      let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : r.status === Status.NotFound || r.status === Status.ConditionFailed ? EMPTY : Buffer.from(r.message);
+      // A refused INCR says why (Redis's text); other CONDITION_FAILED answers are empty.
+      const emptyFailure = r.status === Status.NotFound || (r.status === Status.ConditionFailed && req.opcode !== Opcode.Incr);
+      let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : emptyFailure ? EMPTY : Buffer.from(r.message);
       // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
       const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
       if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
@@ -364,6 +369,19 @@ export class ClientConnection {
     }
     this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: EMPTY });
     this.deps.watches.hub.cancel(watcher, WatchCancelReason.Client, 0, 'cancelled by the client');
+  }
+
+  /** INCR: delta and optional client session in the value (BAD_REQUEST when malformed); OK payload = the new value as i64 (docs/protocol.md "INCR"). */
+  private async incr(req: Request): Promise<KvResult> {
+    let incr: IncrRequest;
+    try {
+      incr = decodeIncrRequest(req.value);
+    } catch (e) {
+      return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad INCR value: ${(e as Error).message}` };
+    }
+    const r = await this.session.incr(req.key, incr.delta, incr.session);
+    if (r.status === Status.Ok && r.counter !== undefined) return { ...r, value: encodeIncrReply(r.counter) };
+    return r;
   }
 
   private respond(res: Response, onFlushed?: () => void): void {

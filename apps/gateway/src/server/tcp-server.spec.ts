@@ -1,6 +1,6 @@
 import { connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { CommandCondition, CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, encodeRequest, type Command, type Response } from '@cairn/protocol';
+import { CommandCondition, CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, decodeIncrDelta, decodeIncrReply, encodeIncrRequest, encodeRequest, type Command, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
@@ -123,6 +123,29 @@ describe('gateway TCP server', () => {
     await c.closed;
     expect(c.responses).toHaveLength(1);
     expect(c.responses[0]).toMatchObject({ status: Status.BadRequest, requestId: 0 });
+    await s.server.close();
+  });
+
+  it("INCR: the client's session goes into the command; OK carries the new value as i64, CONDITION_FAILED Redis's reason; a malformed value is BAD_REQUEST", async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    const session = { sessionId: 0x0123456789abcdefn, seq: 7, firstPendingSeq: 5 };
+    c.send(Opcode.Incr, 1, 'n', encodeIncrRequest({ delta: -2n, session }));
+    c.send(Opcode.Incr, 2, 'text', encodeIncrRequest({ delta: 1n }));
+    c.send(Opcode.Incr, 3, 'n', Buffer.alloc(5));
+    await until(() => s.writes.length === 2);
+    expect(s.writes.map((w) => [w.command.op, w.command.key.toString(), decodeIncrDelta(w.command.value), w.command.session])).toEqual([
+      [CommandOp.Incr, 'n', -2n, session],
+      [CommandOp.Incr, 'text', 1n, undefined],
+    ]);
+    s.writes[0].resolve({ status: Status.Ok, revision: 51, message: '', counter: 42n });
+    s.writes[1].resolve({ status: Status.ConditionFailed, revision: 52, message: 'value is not an integer or out of range' });
+    await c.waitFor(3);
+    const byId = new Map(c.responses.map((r) => [r.requestId, r]));
+    expect([byId.get(1)!.status, byId.get(1)!.revision, decodeIncrReply(byId.get(1)!.payload)]).toEqual([Status.Ok, 51, 42n]);
+    expect([byId.get(2)!.status, byId.get(2)!.revision, byId.get(2)!.payload.toString()]).toEqual([Status.ConditionFailed, 52, 'value is not an integer or out of range']);
+    expect([byId.get(3)!.status, byId.get(3)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringContaining('INCR value must be 8 bytes')]);
+    c.socket.end();
     await s.server.close();
   });
 
