@@ -1,4 +1,4 @@
-import { Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeIncrReply, decodeRangePage, decodeTxnResult, encodeIncrRequest, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
+import { IF_REVISION_OPERAND_BYTES, Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeIncrReply, decodeRangePage, decodeTxnResult, encodeIncrRequest, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
 import { TxnBuilder } from './txn';
 import { IncrRefusedError, ResponseProtocolError, errorForResponse } from './errors';
 import type { ClientSession } from './session';
@@ -31,6 +31,24 @@ export interface SetOptions extends RequestOptions {
   ifAbsent?: boolean;
   /** Write only if the key exists (Redis SET XX). */
   ifPresent?: boolean;
+  /** Compare-and-swap: write only if the key's mod revision is this (0 = the key must be missing); request flag IF_REVISION. Excludes ifAbsent / ifPresent. */
+  ifRevision?: number;
+}
+
+/** A DEL's options. */
+export interface DelOptions extends RequestOptions {
+  /** Delete only if the key's mod revision is this (request flag IF_REVISION); `applied` false otherwise. */
+  ifRevision?: number;
+}
+
+/** The value of a request with IF_REVISION: `u64 revision | value`. @throws RangeError on a revision outside 0..2^53-1. */
+export function ifRevisionValue(revision: number, value: Uint8Array): Buffer {
+  if (!Number.isSafeInteger(revision) || revision < 0) throw new RangeError(`ifRevision must be an integer in 0..2^53-1, got ${revision}`);
+  const b = Buffer.alloc(IF_REVISION_OPERAND_BYTES + value.length);
+  b.writeUInt32BE(Math.floor(revision / 2 ** 32), 0);
+  b.writeUInt32BE(revision >>> 0, 4);
+  b.set(value, IF_REVISION_OPERAND_BYTES);
+  return b;
 }
 
 /** What `set` resolves: `applied` is false only for a conditional SET whose condition was false (nothing written); `revision` is then the index it was evaluated at. */
@@ -139,6 +157,10 @@ export function setResult(res: Response): SetResult {
 /** Request flags of a SET's options. @throws RangeError when both conditions are given. */
 export function setFlags(opts: SetOptions): number {
   if (opts.ifAbsent && opts.ifPresent) throw new RangeError('ifAbsent and ifPresent exclude each other');
+  if (opts.ifRevision !== undefined) {
+    if (opts.ifAbsent || opts.ifPresent) throw new RangeError('ifRevision excludes ifAbsent and ifPresent');
+    return RequestFlags.IfRevision;
+  }
   return opts.ifAbsent ? RequestFlags.IfAbsent : opts.ifPresent ? RequestFlags.IfPresent : 0;
 }
 
@@ -208,16 +230,18 @@ export abstract class KvCommands {
    * is applied); `applied: false` when the condition was false. @throws RangeError when both are set.
    */
   async set(key: string | Uint8Array, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
-    return setResult(await this.request(Opcode.Set, key, value, setFlags(opts), opts));
+    const sent = opts.ifRevision === undefined ? value : ifRevisionValue(opts.ifRevision, toBuffer(value));
+    return setResult(await this.request(Opcode.Set, key, sent, setFlags(opts), opts));
   }
 
   /**
    * DEL: resolves with the revision of the tombstone; OK also for a missing key (protocol v1 does
-   * not say whether it existed, so `found` is left undefined).
+   * not say whether it existed, so `found` is left undefined). With `ifRevision` (compare-and-swap)
+   * `applied` is set: false when the key's mod revision was not that (nothing deleted).
    */
-  async del(key: string | Uint8Array, opts?: RequestOptions): Promise<{ revision: number; found?: boolean }> {
-    const res = expectOk(await this.request(Opcode.Del, key, EMPTY, 0, opts));
-    return { revision: res.revision };
+  async del(key: string | Uint8Array, opts: DelOptions = {}): Promise<{ revision: number; found?: boolean; applied?: boolean }> {
+    if (opts.ifRevision === undefined) return { revision: expectOk(await this.request(Opcode.Del, key, EMPTY, 0, opts)).revision };
+    return setResult(await this.request(Opcode.Del, key, ifRevisionValue(opts.ifRevision, EMPTY), RequestFlags.IfRevision, opts));
   }
 
   /**

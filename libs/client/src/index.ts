@@ -5,7 +5,7 @@
  */
 export { CairnClient, newSessionId, type ClientOptions, type ClientTlsOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
-export type { GetOptions, GetResult, IncrResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
+export type { DelOptions, GetOptions, GetResult, IncrResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
 export { ClientSession } from './session';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';

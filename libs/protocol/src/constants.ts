@@ -76,9 +76,18 @@ export const RequestFlags = {
   IfPresent: 0x04,
   /** GET only: an OK answer carries the key's create revision and version before the value (response flag META; docs/protocol.md "Per-key metadata"). */
   Meta: 0x08,
+  /**
+   * SET / DEL only: compare-and-swap on the key's mod revision (etcd `mod_revision ==` compare;
+   * 0 = the key must be missing), evaluated atomically at apply time. The value starts with the
+   * `u64 revision` operand (IF_REVISION_OPERAND_BYTES): SET `u64 revision | value`, DEL exactly
+   * `u64 revision`. Excludes IF_ABSENT / IF_PRESENT. CONDITION_FAILED when it did not hold.
+   */
+  IfRevision: 0x10,
 } as const;
+/** Bytes of the IF_REVISION operand at the start of the value. */
+export const IF_REVISION_OPERAND_BYTES = 8;
 /** Union of every defined request flag bit. */
-export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent | RequestFlags.Meta;
+export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent | RequestFlags.Meta | RequestFlags.IfRevision;
 
 /** Response flag bits (byte 3 of the response header); a client ignores bits it did not ask for. */
 export const ResponseFlags = {

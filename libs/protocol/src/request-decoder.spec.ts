@@ -121,6 +121,9 @@ describe('RequestDecoder bad headers', () => {
     ['unknown flags', Buffer.concat([header({ opcode: Opcode.Get, flags: 0x81, requestId: 15, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 15, status: Status.BadRequest, match: /flag bits 0x80/ }],
     ['IF_ABSENT on GET', Buffer.concat([header({ opcode: Opcode.Get, flags: 0x02, requestId: 16, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 16, status: Status.BadRequest, match: /apply to SET only, got GET/ }],
     ['IF_PRESENT on DEL', Buffer.concat([header({ opcode: Opcode.Del, flags: 0x04, requestId: 17, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 17, status: Status.BadRequest, match: /apply to SET only, got DEL/ }],
+    ['IF_REVISION on GET', Buffer.concat([header({ opcode: Opcode.Get, flags: 0x10, requestId: 40, keyLength: 1, valueLength: 0 }), Buffer.from('k')]), { kind: 'reject', requestId: 40, status: Status.BadRequest, match: /IF_REVISION/ }],
+    ['IF_REVISION with IF_ABSENT', Buffer.concat([header({ opcode: Opcode.Set, flags: 0x12, requestId: 41, keyLength: 1, valueLength: 8 }), Buffer.alloc(9)]), { kind: 'reject', requestId: 41, status: Status.BadRequest, match: /excludes/ }],
+    ['DEL with IF_REVISION and a 7-byte operand', Buffer.concat([header({ opcode: Opcode.Del, flags: 0x10, requestId: 42, keyLength: 1, valueLength: 7 }), Buffer.alloc(8)]), { kind: 'reject', requestId: 42, status: Status.BadRequest, match: /8-byte revision operand/ }],
     ['IF_ABSENT and IF_PRESENT on SET', Buffer.concat([header({ opcode: Opcode.Set, flags: 0x06, requestId: 18, keyLength: 1, valueLength: 1 }), Buffer.from('kv')]), { kind: 'reject', requestId: 18, status: Status.BadRequest, match: /exclude each other/ }],
   ];
 

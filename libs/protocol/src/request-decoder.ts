@@ -1,5 +1,6 @@
 import {
   assertFrameLimits,
+  IF_REVISION_OPERAND_BYTES,
   isOpcode,
   Opcode,
   opcodeName,
@@ -38,7 +39,7 @@ const KEY_OPTIONAL = new Set<number>([Opcode.Range, Opcode.Watch]);
 /**
  * Streaming decoder of client request frames for the gateway: `push(chunk)` any slicing of the
  * stream (one frame over many chunks, many frames in one chunk) and act on the returned events in
- * order. Holds at most a partial header plus one partial body (<= keyBytesMax + valueBytesMax);
+ * order. Holds at most a partial header plus one partial body (<= keyBytesMax + valueBytesMax + 8);
  * a body is allocated only after its header passed the limits, and a body that lies whole in a
  * chunk is a view of it. Decoded `key`/`value` may be views of the pushed chunk.
  * @throws RangeError from the constructor when the limits exceed the hard ceilings.
@@ -121,12 +122,17 @@ export class RequestDecoder extends FrameAssembler {
     if (condition && opcode !== Opcode.Set) return { status: Status.BadRequest, message: `condition flag bits 0x${hex(condition)} (IF_ABSENT/IF_PRESENT) apply to SET only, got ${name}` };
     if (condition === REQUEST_FLAGS_CONDITION) return { status: Status.BadRequest, message: 'flags IF_ABSENT and IF_PRESENT exclude each other' };
     if (flags & RequestFlags.Meta && opcode !== Opcode.Get) return { status: Status.BadRequest, message: `flag bit 0x08 (META) applies to GET only, got ${name}` };
+    const cas = (flags & RequestFlags.IfRevision) !== 0;
+    if (cas && opcode !== Opcode.Set && opcode !== Opcode.Del) return { status: Status.BadRequest, message: `flag bit 0x10 (IF_REVISION) applies to SET and DEL only, got ${name}` };
+    if (cas && condition) return { status: Status.BadRequest, message: 'flag IF_REVISION excludes IF_ABSENT and IF_PRESENT' };
+    if (cas && (opcode === Opcode.Del ? valueLength !== IF_REVISION_OPERAND_BYTES : valueLength < IF_REVISION_OPERAND_BYTES)) return { status: Status.BadRequest, message: `${name} with IF_REVISION carries the 8-byte revision operand first in its value, got valueLength ${valueLength}` };
     const keyed = KEYED.has(opcode);
     if (!keyed && !KEY_OPTIONAL.has(opcode) && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
-    if (!VALUED.has(opcode) && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };
+    if (!VALUED.has(opcode) && !cas && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };
     if (keyed && keyLength === 0) return { status: Status.BadRequest, message: `${name} needs a key of 1..${this.limits.keyBytesMax} bytes, got keyLength 0` };
     if (keyLength > this.limits.keyBytesMax) return { status: Status.TooLarge, message: `key of ${keyLength} bytes exceeds keyBytesMax ${this.limits.keyBytesMax}` };
-    if (valueLength > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
+    // The IF_REVISION operand comes on top of the value proper.
+    if (valueLength - (cas ? IF_REVISION_OPERAND_BYTES : 0) > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
     return null;
   }
 }

@@ -23,6 +23,15 @@ describe('transactions end to end', () => {
       expect(again.succeeded).toBe(false);
       expect(kvOf(again.responses[0])).toMatchObject({ value: Buffer.from('100'), modRevision: init.revision, createRevision: init.revision, version: 1 });
 
+      // compare-and-swap on a plain SET / DEL (request flag IF_REVISION)
+      expect(await c.set('acct/0', '0', { ifRevision: init.revision - 1 })).toMatchObject({ applied: false });
+      const cas = await c.set('cas', 'a', { ifRevision: 0 });
+      expect(cas.applied).toBe(true);
+      expect(await c.set('cas', 'b', { ifRevision: 0 })).toMatchObject({ applied: false });
+      expect(await c.set('cas', 'b', { ifRevision: cas.revision })).toMatchObject({ applied: true });
+      expect(await c.del('cas', { ifRevision: cas.revision })).toMatchObject({ applied: false });
+      expect((await c.get('cas'))?.value.toString()).toBe('b');
+
       let conflicts = 0;
       let transfers = 0;
       await Promise.all(

@@ -1,4 +1,4 @@
-import { CommandCondition, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult } from '../paths/kv-session';
@@ -178,12 +178,14 @@ export class ClientConnection {
         this.track(req, 'get', startMs, hold, this.session.get(req.key, { stale: (req.flags & RequestFlags.Stale) !== 0, reservation: hold.read(this.deps.budget.readEstimate()) }));
         return;
       }
-      case Opcode.Set:
-        this.deps.budget.observeValue(req.value.length);
-        this.track(req, 'set', startMs, this.hold(req), this.session.set(req.key, req.value, { condition: conditionOf(req.flags) }));
+      case Opcode.Set: {
+        const cas = casOf(req);
+        this.deps.budget.observeValue(cas.value.length);
+        this.track(req, 'set', startMs, this.hold(req), this.session.set(req.key, cas.value, { condition: conditionOf(req.flags), ifRevision: cas.ifRevision }));
         return;
+      }
       case Opcode.Del:
-        this.track(req, 'del', startMs, this.hold(req), this.session.del(req.key));
+        this.track(req, 'del', startMs, this.hold(req), this.session.del(req.key, { ifRevision: casOf(req).ifRevision }));
         return;
       case Opcode.Range:
         this.track(req, 'other', startMs, this.hold(req), this.range(req));
@@ -388,6 +390,14 @@ export class ClientConnection {
     this.flow.write(encodeResponse(res), onFlushed);
   }
 
+}
+
+/** IF_REVISION (the decoder checked its shape): the `u64 revision` operand and the value after it; else the value as sent. */
+function casOf(req: Request): { ifRevision?: number; value: Buffer } {
+  if (!(req.flags & RequestFlags.IfRevision)) return { value: req.value };
+  const hi = req.value.readUInt32BE(0);
+  // Above 2^53 no write has such a revision; KvSession refuses it (BAD_REQUEST).
+  return { ifRevision: hi * 2 ** 32 + req.value.readUInt32BE(4), value: req.value.subarray(IF_REVISION_OPERAND_BYTES) };
 }
 
 /** The write condition of a SET's request flags (the decoder already refused both bits at once). */
