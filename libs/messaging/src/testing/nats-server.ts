@@ -37,8 +37,22 @@ export function findNatsServer(): string {
   throw new NatsServerMissingError();
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released; the OS rarely hands it out again at once). */
-export function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (bound then released), never one this process was already given. */
+export async function freePort(): Promise<number> {
+  // The kernel may hand a just-closed port out again: two calls of one test (a nats-server port
+  // and a gateway port) got the same one, and the second listener failed with EADDRINUSE.
+  for (;;) {
+    const port = await kernelPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+/** Ports freePort returned in this process: never returned twice. */
+const handedOut = new Set<number>();
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
