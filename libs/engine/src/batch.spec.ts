@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { BitcaskEngine, EngineEntryTooLargeError, EngineOp, RECORD_OP_BATCH, decodeRecord, encodeBatchRecord, type BatchMutation, type EngineEntry, type EngineOptions } from './index';
+import { BitcaskEngine, EngineEntryTooLargeError, EngineOp, RECORD_OP_BATCH, decodeRecord, encodeBatchRecord, type BatchMutation, type EngineEntry } from './index';
+import { useTempEngines } from './engine-model.spec-helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string, value = `v${index}`): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
@@ -18,22 +18,7 @@ const state = (e: BitcaskEngine, key: string) => {
  * same metadata update a single Set / Delete makes; every way the keydir is rebuilt keeps them.
  */
 describe('batch records (several key mutations at one revision)', () => {
-  const dirs: string[] = [];
-  const engines: BitcaskEngine[] = [];
-  const tempDir = (): string => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
-    dirs.push(d);
-    return d;
-  };
-  const open = async (dir: string, o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {
-    const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 4096, mergeBytesPerSecondMax: Infinity, ...o });
-    engines.push(e);
-    return e;
-  };
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close().catch(() => undefined);
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  });
+  const { tempDir, open } = useTempEngines({ segmentBytesMax: 4096 });
 
   /** 1: a, 2: batch {a=A2, b=B2, c=C2}, 3: batch {del a, b=B3, b=B3bis}, 4: c, then filler so files seal. */
   const history = async (e: BitcaskEngine): Promise<void> => {

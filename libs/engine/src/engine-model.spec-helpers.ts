@@ -1,6 +1,42 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { FILE_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '@cairn/log';
-import { EngineOp, type BitcaskEngine, type EngineEntry } from './index';
+import { BitcaskEngine, EngineOp, type EngineEntry, type EngineOptions } from './index';
+
+/** What `useTempEngines` hands a spec: fresh directories and engines opened in them, all removed after each test. */
+export interface TempEngines {
+  /** A new empty directory under the OS temp dir. */
+  tempDir(): string;
+  /** Opens an engine in `dir` with the spec's defaults overridden by `options`. */
+  open(dir: string, options?: Partial<EngineOptions>): Promise<BitcaskEngine>;
+}
+
+/**
+ * Registers an afterEach that closes every engine `open` made and removes every `tempDir`, so a
+ * failing test leaves nothing behind. `defaults` are the spec's engine options (merge off unless
+ * the spec turns it on; no merge pacing).
+ */
+export function useTempEngines(defaults: Partial<EngineOptions> = {}): TempEngines {
+  const dirs: string[] = [];
+  const engines: BitcaskEngine[] = [];
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close().catch(() => undefined);
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    tempDir: () => {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
+      dirs.push(d);
+      return d;
+    },
+    open: async (dir, options = {}) => {
+      const e = await BitcaskEngine.open({ dir, autoMerge: false, mergeBytesPerSecondMax: Infinity, ...defaults, ...options });
+      engines.push(e);
+      return e;
+    },
+  };
+}
 
 /**
  * Shared by the engine's merge and log hint specs: a model of what a store must hold (key →

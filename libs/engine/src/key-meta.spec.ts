@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { SegmentedLog, encodeFileHeader, encodeFrame, writeU64 } from '@cairn/log';
-import { BitcaskEngine, EngineOp, RECORD_OP_SET_META, decodeRecord, encodeRecord, installSnapshot, logHintFileName, type EngineEntry, type EngineOptions } from './index';
+import { BitcaskEngine, EngineOp, RECORD_OP_SET_META, decodeRecord, encodeRecord, installSnapshot, logHintFileName, type EngineEntry } from './index';
+import { useTempEngines } from './engine-model.spec-helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string, value = `v${index}`): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
@@ -18,22 +18,7 @@ const meta = (e: BitcaskEngine, key: string) => {
  * (log scan, log hint files, merged files with and without hint files, snapshot install) keeps it.
  */
 describe('per-key metadata (create revision, mod revision, version)', () => {
-  const dirs: string[] = [];
-  const engines: BitcaskEngine[] = [];
-  const tempDir = (): string => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
-    dirs.push(d);
-    return d;
-  };
-  const open = async (dir: string, o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {
-    const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 4096, mergeBytesPerSecondMax: Infinity, ...o });
-    engines.push(e);
-    return e;
-  };
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close().catch(() => undefined);
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  });
+  const { tempDir, open } = useTempEngines({ segmentBytesMax: 4096 });
 
   /** 1: a created, 2: b created, 3: a again, 4: a deleted, 5: a re-created, 6+7: b twice in one batch, then filler. */
   const history = async (e: BitcaskEngine): Promise<void> => {

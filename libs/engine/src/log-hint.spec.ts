@@ -1,7 +1,6 @@
 import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
-import { applyMany, expectContents, flipByte, workload, type Expected } from './engine-model.spec-helpers';
+import { applyMany, expectContents, flipByte, useTempEngines, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { FILE_HEADER_BYTES } from '@cairn/log';
 import { BitcaskEngine, installSnapshot, logHintFileName, type EngineOptions, type EngineStats, type LogHintStep } from './index';
@@ -18,18 +17,8 @@ const segments = (dir: string): string[] => fs.readdirSync(dir).filter((n) => n.
 
 describe('hint files of sealed log data files', () => {
   let dir: string;
-  const engines: BitcaskEngine[] = [];
-  const dirs: string[] = [];
-  const open = async (o: Partial<EngineOptions> = {}, at = dir): Promise<BitcaskEngine> => {
-    const e = await BitcaskEngine.open({ dir: at, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 4 * 1024, ...o });
-    engines.push(e);
-    return e;
-  };
-  const tempDir = (): string => {
-    const d = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-    dirs.push(d);
-    return d;
-  };
+  const { tempDir, open: openIn } = useTempEngines({ segmentBytesMax: 16 * 1024, mergeChunkBytes: 4 * 1024 });
+  const open = (o: Partial<EngineOptions> = {}, at = dir): Promise<BitcaskEngine> => openIn(at, o);
   /** A store of 3,000 entries over 16 KiB data files, written with log hints off (as before they existed). */
   const buildUnhinted = async (expected: Expected): Promise<void> => {
     const e = await open({ logHints: false });
@@ -40,10 +29,6 @@ describe('hint files of sealed log data files', () => {
   };
   beforeEach(() => {
     dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close();
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
 
   it('a data file that rolls over gets a hint file in the background, and the next open loads it instead of scanning the file', async () => {

@@ -1,7 +1,6 @@
 import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
-import { applyMany, expectContents, flipByte, workload, type Expected } from './engine-model.spec-helpers';
+import { applyMany, expectContents, flipByte, useTempEngines, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { FILE_HEADER_BYTES, LogCorruptionError, SEGMENT_HEADER_BYTES } from '@cairn/log';
 import { BitcaskEngine, EngineOp, MANIFEST_FILE_NAME, MergeAbortedError, hintFileName, mergedDataFileName, type EngineEntry, type EngineOptions, type MergeStep } from './index';
@@ -21,26 +20,12 @@ const del = (index: number, key: string): EngineEntry => ({ index, op: EngineOp.
 
 describe('BitcaskEngine merge and hint files', () => {
   let dir: string;
-  const engines: BitcaskEngine[] = [];
-  const dirs: string[] = [];
-  const open = async (o: Partial<EngineOptions> = {}, at = dir): Promise<BitcaskEngine> => {
-    // Log hint files (written in the background as files seal) are off here so each test sees the
-    // merge's files alone; log-hint.spec.ts covers merges with them.
-    const e = await BitcaskEngine.open({ dir: at, autoMerge: false, segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, logHints: false, ...o });
-    engines.push(e);
-    return e;
-  };
-  const tempDir = (): string => {
-    const d = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-    dirs.push(d);
-    return d;
-  };
+  // Log hint files (written in the background as files seal) are off here so each test sees the
+  // merge's files alone; log-hint.spec.ts covers merges with them.
+  const { tempDir, open: openIn } = useTempEngines({ segmentBytesMax: 64 * 1024, logHints: false });
+  const open = (o: Partial<EngineOptions> = {}, at = dir): Promise<BitcaskEngine> => openIn(at, o);
   beforeEach(() => {
     dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close();
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
 
   it('10,000 keys overwritten 10 times: after a merge the directory is under 2x the live bytes and every key reads its last value', async () => {

@@ -1,7 +1,6 @@
 import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild, seedFraction } from './crash-child.spec-helpers';
-import { flipByte } from './engine-model.spec-helpers';
+import { flipByte, useTempEngines } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   BitcaskEngine,
@@ -22,7 +21,6 @@ import {
   installSnapshot,
   verifySnapshot,
   type EngineEntry,
-  type EngineOptions,
   type EngineSnapshot,
   type MergeStep,
   type SnapshotChunk,
@@ -86,22 +84,7 @@ async function collect(chunks: AsyncIterable<SnapshotChunk>): Promise<SnapshotCh
 }
 
 describe('engine snapshots', () => {
-  const engines: BitcaskEngine[] = [];
-  const dirs: string[] = [];
-  const tempDir = (): string => {
-    const d = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-    dirs.push(d);
-    return d;
-  };
-  const open = async (dir: string, o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {
-    const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, ...o });
-    engines.push(e);
-    return e;
-  };
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close();
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  });
+  const { tempDir, open } = useTempEngines({ segmentBytesMax: 16 * 1024 });
 
   /** Streams `snap` from `source` as encoded chunk messages into `target`, pulling `installer.next()` like a request/reply client. */
   const transfer = async (source: BitcaskEngine, snap: EngineSnapshot, target: string, chunkBytesMax = 4096): Promise<{ messages: Buffer[] }> => {
@@ -498,22 +481,7 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
     })().catch((err) => { console.error(err); process.exit(2); });
   `;
   const runChild = runCrashChild;
-  const dirs: string[] = [];
-  const engines: BitcaskEngine[] = [];
-  const tempDir = (): string => {
-    const d = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-    dirs.push(d);
-    return d;
-  };
-  const open = async (dir: string): Promise<BitcaskEngine> => {
-    const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 16 * 1024 });
-    engines.push(e);
-    return e;
-  };
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close();
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  });
+  const { tempDir, open } = useTempEngines({ segmentBytesMax: 16 * 1024 });
   const leftovers = (dir: string): string[] => [
     ...fs.readdirSync(dir).filter((n) => n.startsWith('snapshot-install')),
     ...(fs.existsSync(path.join(dir, SNAPSHOTS_DIR_NAME)) ? fs.readdirSync(path.join(dir, SNAPSHOTS_DIR_NAME)).filter((n) => !/^\d{20}$/.test(n)) : []),
