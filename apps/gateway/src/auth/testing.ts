@@ -1,8 +1,9 @@
-import { AUTH_STATE_KEY, CommandOp, Status, applyAuthChange, authChangeOf, emptyAuthState, encodeAuthState, isAuthOp, type AuthState, type Command } from '@cairn/protocol';
+import { AUTH_STATE_KEY, Status, applyAuthChange, authChangeOf, emptyAuthState, encodeAuthState, isAuthOp, type AuthState, type Command } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
 import { realClock } from '@cairn/world';
 import type { ReadPath, ReadResult } from '../paths/read-path';
 import type { WritePath, WriteResult } from '../paths/write-path';
+import { memoryKv } from '../paths/testing';
 import { AuthAdmin } from './auth-admin';
 import { AuthView } from './auth-view';
 import type { GatewayAuthStack } from './auth-setup';
@@ -18,21 +19,16 @@ export const TEST_SCRYPT_COST = 1024;
  * and the read/write paths over them. `heartbeat()` tells the view the current auth revision.
  */
 export function fakeAuthCluster() {
-  let index = 0;
   let auth: { state: AuthState; revision: number } = { state: emptyAuthState(), revision: 0 };
-  const data = new Map<string, { value: Buffer; revision: number }>();
+  const kv = memoryKv();
+  const data = kv.data;
   const writes = {
     submit: async (c: Command): Promise<WriteResult> => {
-      index++;
-      if (isAuthOp(c.op)) {
-        const r = applyAuthChange(auth.state, authChangeOf(c));
-        if (!r.ok) return { status: Status.ConditionFailed, revision: index, message: 'condition not met' };
-        auth = { state: r.state, revision: index };
-        return { status: Status.Ok, revision: index, message: '' };
-      }
-      const k = Buffer.from(c.key).toString('hex');
-      if (c.op === CommandOp.Set) data.set(k, { value: Buffer.from(c.value), revision: index });
-      else data.delete(k);
+      if (!isAuthOp(c.op)) return kv.submit(c);
+      const index = kv.nextIndex();
+      const r = applyAuthChange(auth.state, authChangeOf(c));
+      if (!r.ok) return { status: Status.ConditionFailed, revision: index, message: 'condition not met' };
+      auth = { state: r.state, revision: index };
       return { status: Status.Ok, revision: index, message: '' };
     },
   } as unknown as WritePath;
@@ -42,8 +38,7 @@ export function fakeAuthCluster() {
         if (auth.revision === 0) return { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
         return { status: Status.Ok, revision: auth.revision, value: encodeAuthState(auth.state), message: '' };
       }
-      const e = data.get(Buffer.from(key).toString('hex'));
-      return e ? { status: Status.Ok, revision: e.revision, createRevision: 1, version: 1, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+      return kv.get(key);
     },
   } as unknown as ReadPath;
   const log = createLogger('test', 'silent');

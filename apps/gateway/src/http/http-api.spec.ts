@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { CommandOp, Status, type Command } from '@cairn/protocol';
+import { Status, type Command } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { ReadIndexClient } from '../paths/read-index';
@@ -10,11 +10,12 @@ import { HttpApi } from './http-api';
 import type { HttpLimits } from './http-limits';
 import { percentDecode } from './kv-key';
 import { ByteBudget, type ReadReservation } from '../server/flow';
+import { memoryKv } from '../paths/testing';
 
 /** An in-memory store behind fake read/write paths, with a switch that makes both answer a given status. */
 function fakeStore() {
-  const data = new Map<string, { value: Buffer; revision: number }>();
-  let index = 0;
+  const kv = memoryKv();
+  const data = kv.data;
   const state = { failWith: null as Status | null, reads: [] as { key: Buffer; minIndex: number; reservation?: ReadReservation }[], hold: null as Promise<void> | null, onRead: null as (() => void) | null };
   /** Resolves once `n` reads reached the read path (an event, not a poll). */
   const readsReached = (n: number) =>
@@ -28,11 +29,7 @@ function fakeStore() {
   const writes = {
     submit: async (c: Command): Promise<WriteResult> => {
       if (state.failWith !== null) return { status: state.failWith, revision: 0, message: 'no leader' };
-      index++;
-      const k = Buffer.from(c.key).toString('hex');
-      if (c.op === CommandOp.Set) data.set(k, { value: Buffer.from(c.value), revision: index });
-      else data.delete(k);
-      return { status: Status.Ok, revision: index, message: '' };
+      return kv.submit(c);
     },
   } as unknown as WritePath;
   const reads = {
@@ -41,8 +38,7 @@ function fakeStore() {
       state.onRead?.();
       if (state.hold) await state.hold;
       if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
-      const e = data.get(Buffer.from(key).toString('hex'));
-      return e ? { status: Status.Ok, revision: e.revision, createRevision: 1, version: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+      return kv.get(key);
     },
   } as unknown as ReadPath;
   const readIndex = { readIndex: async () => ({ ok: true, index: 41 }) } as unknown as ReadIndexClient;
@@ -348,7 +344,7 @@ describe('HTTP API: limits and request forms', () => {
     const budget = new ByteBudget(64 * 1024 * 1024);
     budget.observeValue(100); // reads reserve 100 bytes
     const api = track(await startApi(LIMITS, budget));
-    api.store.data.set(Buffer.from('k').toString('hex'), { value: Buffer.alloc(5000, 1), revision: 3 });
+    api.store.data.set(Buffer.from('k').toString('hex'), { value: Buffer.alloc(5000, 1), revision: 3, createRevision: 3, version: 1 });
     api.store.state.hold = new Promise<void>((r) => (api.releaseHeld = r));
     const answer = fetch(`${api.base}/v1/kv/k`);
     await api.store.readsReached(1);
