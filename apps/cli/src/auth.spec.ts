@@ -1,29 +1,5 @@
-import { run, type CliDeps } from './cli';
+import { httpHarness as harness } from './cli.spec-helpers';
 import { basicAuthHeader } from './credentials';
-
-class Sink {
-  text = '';
-  isTTY = false;
-  write(s: string | Uint8Array) {
-    this.text += typeof s === 'string' ? s : Buffer.from(s).toString('utf8');
-    return true;
-  }
-}
-
-/** A fake gateway HTTP API: records requests (with their Authorization header), answers from `answer`. */
-function harness(answer: (method: string, url: string, body: unknown) => { status: number; json: unknown }, extra: Partial<CliDeps> = {}) {
-  const calls: { method: string; url: string; body: unknown; authorization?: string }[] = [];
-  const stdout = new Sink();
-  const stderr = new Sink();
-  const fakeFetch = (async (url: string, init: RequestInit) => {
-    const body = init.body ? JSON.parse(String(init.body)) : undefined;
-    calls.push({ method: init.method ?? 'GET', url, body, authorization: (init.headers as Record<string, string>).authorization });
-    const a = answer(init.method ?? 'GET', url, body);
-    return new Response(JSON.stringify(a.json), { status: a.status, headers: { 'content-type': 'application/json' } });
-  }) as unknown as typeof fetch;
-  const deps: CliDeps = { connect: () => Promise.reject(new Error('no TLV here')), stdout, stderr, env: {}, fetch: fakeFetch, ...extra };
-  return { calls, stdout, stderr, cairn: (...args: string[]) => run(['node', 'cairn', ...args], deps) };
-}
 
 const HTTP = ['--http', '127.0.0.1:9000'];
 

@@ -1,36 +1,5 @@
-import { run, type CliDeps } from './cli';
+import { httpHarness as harness } from './cli.spec-helpers';
 import { formatMembers, resolveHttp } from './member';
-
-class Sink {
-  text = '';
-  isTTY = false;
-  write(s: string | Uint8Array) {
-    this.text += typeof s === 'string' ? s : Buffer.from(s).toString('utf8');
-    return true;
-  }
-}
-
-/** A fake gateway HTTP API: records requests, answers from `answer`. */
-function harness(answer: (method: string, url: string, body: unknown) => { status: number; json: unknown } | Error) {
-  const calls: { method: string; url: string; body: unknown }[] = [];
-  const stdout = new Sink();
-  const stderr = new Sink();
-  const fakeFetch = (async (url: string, init: RequestInit) => {
-    const body = init.body ? JSON.parse(String(init.body)) : undefined;
-    calls.push({ method: init.method ?? 'GET', url, body });
-    const a = answer(init.method ?? 'GET', url, body);
-    if (a instanceof Error) throw a;
-    return new Response(JSON.stringify(a.json), { status: a.status, headers: { 'content-type': 'application/json' } });
-  }) as unknown as typeof fetch;
-  const deps: CliDeps = {
-    connect: () => Promise.reject(new Error('member must not use the TLV connection')),
-    stdout,
-    stderr,
-    env: {},
-    fetch: fakeFetch,
-  };
-  return { calls, stdout, stderr, cairn: (...args: string[]) => run(['node', 'cairn', ...args], deps) };
-}
 
 const conf = { voters: ['c1', 'c2', 'c3', 'c4'], learners: [], storage: ['s1', 's2'] };
 
