@@ -7,6 +7,7 @@ import { SnapshotSource } from './http/snapshot.controller';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ReadIndexClient } from './paths/read-index';
 import { ReadPath } from './paths/read-path';
+import { txnBoundsOf } from './paths/kv-session';
 import { WritePath } from './paths/write-path';
 import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
@@ -53,6 +54,7 @@ export class Gateway implements ProcessComponent {
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
     const budget = new ByteBudget(g.pendingBytesMax);
     const rangeLimits = { keysMax: g.rangeKeysMax, bytesMax: g.rangeBytesMax };
+    const txnBounds = txnBoundsOf(g);
     // TLS per door (docs/security.md): respTls / httpTls, else tls; plain TCP only when chosen or on loopback.
     const tls = doorTlsOf('TLV', this.host, me.tls, undefined);
     const respTls = doorTlsOf('RESP', this.host, me.respTls, me.tls);
@@ -61,6 +63,7 @@ export class Gateway implements ProcessComponent {
       {
         limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax },
         rangeLimits,
+        txnBounds,
         inflightMax: g.inflightPerConnectionMax,
         flow: flowLimits(g),
         budget,
@@ -86,7 +89,7 @@ export class Gateway implements ProcessComponent {
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
-      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits, txnBounds };
       // Membership and snapshot pulls go out as `admin`: the `gateway` bus role may not publish member.* or snapshot.* (docs/security.md).
       const members = new MembershipClient({ nc: deps.controlNc, subjects, view: this.view, log });
       const snapshots = new SnapshotSource({ nc: deps.controlNc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
@@ -95,7 +98,7 @@ export class Gateway implements ProcessComponent {
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
-      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits };
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits, txnBounds };
       this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls, auth: this.auth.gate });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());

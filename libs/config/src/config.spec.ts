@@ -42,6 +42,18 @@ describe('cluster config', () => {
     expect(problemsOf(plain)).toEqual([expect.stringMatching(/^gateway\.gateways\.0\.port: /)]);
   });
 
+  it('transaction bounds: defaults, and a bad value named by its path', () => {
+    const c = parseClusterConfig(valid());
+    expect([c.gateway.txnOpsMax, c.gateway.txnKeysMax, c.gateway.txnResultBytesMax, c.storage.txnResultsHeldBytesMax]).toEqual([128, 10_000, 1024 * 1024 - 8192, 64 * 1024 * 1024]);
+    const plain = { ...valid(), gateway: { ...valid().gateway, txnOpsMax: 0, txnKeysMax: 1.5, txnResultBytesMax: 100 }, storage: { ...valid().storage, txnResultsHeldBytesMax: 1024 } };
+    expect(problemsOf(plain)).toEqual([
+      expect.stringMatching(/^storage\.txnResultsHeldBytesMax: /),
+      expect.stringMatching(/^gateway\.txnOpsMax: /),
+      expect.stringMatching(/^gateway\.txnKeysMax: /),
+      expect.stringMatching(/^gateway\.txnResultBytesMax: /),
+    ]);
+  });
+
   it('takes an optional httpPort per gateway', () => {
     expect(parseClusterConfig(valid()).gateway.gateways[0].httpPort).toBeUndefined();
     const plain = valid();

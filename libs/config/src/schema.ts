@@ -414,6 +414,15 @@ export class StorageConfig {
    */
   @IsInt() @Min(1) @Max(100_000)
   keysPerLeaseMax: number = 1000;
+
+  /**
+   * Bytes of applied transactions' results (TxnResult) a storage node holds for outcome queries
+   * (docs/protocol.md "TXN"): a gateway asks for a txn's result after it commits; beyond this bound
+   * the oldest result is dropped, and a gateway asking for it later (a retry after a lost reply)
+   * gets ERROR "applied, result no longer known" (the txn is never applied twice). In memory only.
+   */
+  @IsInt() @Min(1024 * 1024) @Max(16 * 1024 * 1024 * 1024)
+  txnResultsHeldBytesMax: number = 64 * 1024 * 1024;
 }
 
 /**
@@ -557,6 +566,30 @@ export class GatewayConfig {
   /** Range reads: most bytes of one page (keys + values + 32 bytes a key; the first key always goes); storage nodes also keep the reply under the bus payload bound. */
   @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
   rangeBytesMax: number = 512 * 1024;
+
+  /**
+   * Transactions (TLV TXN, `POST /v1/txn`, MULTI/EXEC; docs/protocol.md "TXN"): compares plus the
+   * ops of both branches of one txn, at most (etcd's --max-txn-ops); beyond, BAD_REQUEST, nothing proposed.
+   */
+  @IsInt() @Min(1) @Max(65_535)
+  txnOpsMax: number = 128;
+
+  /**
+   * Transactions: keys one txn's ranges and range deletes may visit plus the keys it writes, at
+   * most; counted by every storage node at apply (the bound travels in the command); beyond, the
+   * txn is refused TOO_LARGE and nothing is applied.
+   */
+  @IsInt() @Min(1) @Max(10_000_000)
+  txnKeysMax: number = 10_000;
+
+  /**
+   * Transactions: bytes of one txn's encoded result (TxnResult: its gets' and ranges' keys and
+   * values, 32 bytes a key besides) at most, checked at apply; beyond, TOO_LARGE, nothing applied.
+   * The outcome reply carrying it must fit the NATS server's max_payload (checked at start-up):
+   * the default (1 MiB less 8 KiB) fits nats-server's default 1 MiB.
+   */
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  txnResultBytesMax: number = 1024 * 1024 - 8192;
 
   /** RESP: most keys one KEYS answers; a pattern matching more gets an error (use SCAN). */
   @IsInt() @Min(1) @Max(10_000_000)

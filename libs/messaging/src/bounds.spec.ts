@@ -23,6 +23,15 @@ describe('payload bounds (start-up check of the settings against max_payload)', 
     expect(payloadBoundsProblems(bigMsg, MiB)).toEqual([expect.stringMatching(/^consensus\.msgBytesMax/)]);
   });
 
+  it('a txn result must fit an outcome reply alone: gateway.txnResultBytesMax is named when it does not', () => {
+    const small: BusLimits = { consensus: { msgBytesMax: 512 * 1024, entriesPerMsgMax: 1024 }, gateway: { keyBytesMax: 1024, valueBytesMax: 256 * 1024, txnResultBytesMax: MiB - 1024 } };
+    expect(payloadBoundsProblems(small, 8 * MiB)).toEqual([]);
+    expect(payloadBoundsProblems(small, MiB)).toEqual([expect.stringMatching(/^gateway\.txnResultBytesMax \(1047552\) \+ 27 bytes of outcome reply/)]);
+    const edge = MiB - 1024 + 27 + PAYLOAD_HEADROOM_BYTES;
+    expect(payloadBoundsProblems(small, edge)).toEqual([]);
+    expect(payloadBoundsProblems(small, edge - 1)).toHaveLength(1);
+  });
+
   it('each bound is exact at the edge: one byte less max_payload is refused', () => {
     const s = busSizes(defaults);
     const need = Math.max(s.appendMessageBytesMax, s.singleItemReplyBytesMax) + PAYLOAD_HEADROOM_BYTES;

@@ -1,4 +1,4 @@
-import { SNAPSHOT_CHUNK_BYTES_MAX } from '@cairn/protocol';
+import { OUTCOME_REPLY_BASE_BYTES, OUTCOME_TXN_OVERHEAD_BYTES, SNAPSHOT_CHUNK_BYTES_MAX } from '@cairn/protocol';
 import { PAYLOAD_HEADROOM_BYTES } from './bus';
 
 /** Longest process id on the wire (config ids are ≤ 32, `--join` ids ≤ 64 characters). */
@@ -17,7 +17,8 @@ const REPLY_OVERHEAD_BYTES = HEADER + 1 + 8 + 2 + 1024 + 4 + 2 * (2 + ID_BYTES_M
 /** The settings that size internal messages (a structural subset of `ClusterConfig`). */
 export interface BusLimits {
   consensus: { msgBytesMax: number; entriesPerMsgMax: number };
-  gateway: { keyBytesMax: number; valueBytesMax: number };
+  /** `txnResultBytesMax`: a txn's result travels alone in an outcome reply (absent: not checked). */
+  gateway: { keyBytesMax: number; valueBytesMax: number; txnResultBytesMax?: number };
 }
 
 /** The sizes the bus must carry, bytes, derived from the settings (docs/protocol.md, "Message size bounds on the internal bus"). */
@@ -82,6 +83,10 @@ export function payloadBoundsProblems(limits: BusLimits, maxPayloadBytes: number
   }
   if (s.singleItemReplyBytesMax > room) {
     out.push(`one entry, read value or snapshot chunk (${SNAPSHOT_CHUNK_BYTES_MAX} bytes) in a ship batch, fetch, read or snapshot reply = ${s.singleItemReplyBytesMax} bytes > ${room}`);
+  }
+  const { txnResultBytesMax } = limits.gateway;
+  if (txnResultBytesMax !== undefined && OUTCOME_REPLY_BASE_BYTES + OUTCOME_TXN_OVERHEAD_BYTES + txnResultBytesMax > room) {
+    out.push(`gateway.txnResultBytesMax (${txnResultBytesMax}) + ${OUTCOME_REPLY_BASE_BYTES + OUTCOME_TXN_OVERHEAD_BYTES} bytes of outcome reply = ${OUTCOME_REPLY_BASE_BYTES + OUTCOME_TXN_OVERHEAD_BYTES + txnResultBytesMax} bytes > ${room}`);
   }
   return out;
 }

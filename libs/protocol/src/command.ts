@@ -390,6 +390,8 @@ const WIRE_REFUSED_LEASE_NOT_FOUND = 9;
 const WIRE_REFUSED_LEASE_KEYS_FULL = 10;
 /** Largest encoded result without a TxnResult, bytes: `u8 outcome | u64 revision | [i64 counter]`. */
 export const OUTCOME_RESULT_BYTES_MAX = 1 + 8 + 8;
+/** Bytes of an OutcomeReply before its results: `u8 type | u8 version | u64 appliedIndex | u32 count`. */
+export const OUTCOME_REPLY_BASE_BYTES = 2 + 8 + 4;
 /** Bytes an applied Txn's result adds to an OutcomeReply on top of its TxnResult: `u8 | u64 | u32 length`. */
 export const OUTCOME_TXN_OVERHEAD_BYTES = 1 + 8 + 4;
 
@@ -480,7 +482,7 @@ export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
  * ConditionFailed: the lease named does not exist / holds keysPerLeaseMax keys.
  */
 export function encodeOutcomeReply(q: OutcomeReply): Buffer {
-  let size = 2 + 8 + 4;
+  let size = OUTCOME_REPLY_BASE_BYTES;
   for (const x of q.results) size += outcomeResultBytes(x);
   const w = new ByteWriter(size).u8(OUTCOME_REPLY_TYPE).u8(VERSION).u64(q.appliedIndex).u32(q.results.length);
   for (const x of q.results) writeResult(w, x);

@@ -220,7 +220,7 @@ function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean)
       ...(compacting ? COMPACTION : { compactionIntervalMs: 1000 }),
     },
     storage: { nodes: NODES.map((id) => ({ id })), readWaitMs: 1000 },
-    gateway: { gateways: [{ id: GATEWAY, host: '127.0.0.1', port: 7380 }], valueBytesMax: VALUE_BYTES_MAX, writeTimeoutMs: 4000, readTimeoutMs: 3000, ...GATEWAY_FLOW },
+    gateway: { gateways: [{ id: GATEWAY, host: '127.0.0.1', port: 7380 }], valueBytesMax: VALUE_BYTES_MAX, txnResultBytesMax: 256 * 1024, writeTimeoutMs: 4000, readTimeoutMs: 3000, ...GATEWAY_FLOW },
   });
   assertPayloadBounds(config, maxPayloadBytes);
   return config;

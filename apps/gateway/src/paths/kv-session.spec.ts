@@ -1,5 +1,5 @@
 import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command } from '@cairn/protocol';
-import { KvSession, TXN_LIMITS_DEFAULT, TXN_OPS_MAX } from './kv-session';
+import { KvSession, TXN_BOUNDS_DEFAULT } from './kv-session';
 import type { ReadIndexClient, ReadIndexResult } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
 import type { WritePath, WriteResult } from './write-path';
@@ -83,13 +83,30 @@ describe('KvSession', () => {
     const request = { compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }], failure: [{ kind: TxnOpKind.Range, key: Buffer.alloc(0), flags: TxnOpFlags.Prefix }] };
     expect(await s.txn(request)).toMatchObject({ status: Status.Ok, revision: 11, txn: result });
     expect(s.lastAcknowledgedIndex()).toBe(11);
-    expect(sent.map((c) => [c.op, c.key.length, decodeTxnCommandValue(c.value)])).toEqual([[CommandOp.Txn, 0, { limits: TXN_LIMITS_DEFAULT, request: { compares: [], success: [{ ...request.success[0], flags: 0 }], failure: [{ ...request.failure[0], end: Buffer.alloc(0), limit: 0 }] } }]]);
+    expect(sent.map((c) => [c.op, c.key.length, decodeTxnCommandValue(c.value)])).toEqual([[CommandOp.Txn, 0, { limits: { resultBytesMax: TXN_BOUNDS_DEFAULT.resultBytesMax, keysMax: TXN_BOUNDS_DEFAULT.keysMax }, request: { compares: [], success: [{ ...request.success[0], flags: 0 }], failure: [{ ...request.failure[0], end: Buffer.alloc(0), limit: 0 }] } }]]);
     const put = (key: string, value = 'v') => ({ kind: TxnOpKind.Put, key: Buffer.from(key), value: Buffer.from(value) });
     expect(await s.txn({ compares: [], success: [put('')], failure: [] })).toMatchObject({ status: Status.BadRequest });
     expect(await s.txn({ compares: [], success: [put('kkkkk')], failure: [] })).toMatchObject({ status: Status.TooLarge });
     expect(await s.txn({ compares: [], success: [put('k', 'v'.repeat(9))], failure: [] })).toMatchObject({ status: Status.TooLarge });
-    expect(await s.txn({ compares: [], success: Array.from({ length: TXN_OPS_MAX + 1 }, () => put('k')), failure: [] })).toMatchObject({ status: Status.BadRequest });
+    expect(await s.txn({ compares: [], success: Array.from({ length: TXN_BOUNDS_DEFAULT.opsMax + 1 }, () => put('k')), failure: [] })).toMatchObject({ status: Status.BadRequest });
     expect(sent).toHaveLength(1);
+  });
+
+  it('applies the configured txn bounds: more compares and ops than opsMax refused before proposing, resultBytesMax and keysMax carried in the command', async () => {
+    const sent: Command[] = [];
+    const paths = {
+      reads: {} as unknown as ReadPath,
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 3, message: '', txn: { succeeded: true, responses: [] } }) } as unknown as WritePath,
+      limits: { keyBytesMax: 4, valueBytesMax: 8 },
+      txnBounds: { opsMax: 2, resultBytesMax: 5000, keysMax: 7 },
+    };
+    const s = new KvSession(paths);
+    const get = { kind: TxnOpKind.Get, key: Buffer.from('k') };
+    const refused = await s.txn({ compares: [], success: [get, get], failure: [get] });
+    expect(refused).toMatchObject({ status: Status.BadRequest, message: 'a transaction holds at most 2 compares and ops (txnOpsMax), got 3' });
+    expect(sent).toHaveLength(0);
+    expect(await s.txn({ compares: [], success: [get], failure: [get] })).toMatchObject({ status: Status.Ok, revision: 3 });
+    expect(decodeTxnCommandValue(sent[0].value).limits).toEqual({ resultBytesMax: 5000, keysMax: 7 });
   });
 
   it('checks a txn against the guard like etcd: read on compared / got / ranged keys, write on put / deleted keys and whole deleted ranges; nothing sent when denied', async () => {

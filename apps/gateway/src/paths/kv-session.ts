@@ -20,14 +20,27 @@ export interface KvResult extends ReadResult {
   txn?: TxnResult;
 }
 
-/** etcd's default --max-txn-ops: compares plus ops of both branches of one txn, at most. */
-export const TXN_OPS_MAX = 128;
 /**
- * The bounds a gateway writes into every Txn command (docs/protocol.md "Txn"): its TxnResult at
- * most `resultBytesMax` bytes (1 MiB less 1 KiB, so an outcome reply holding it fits NATS's default
- * 1 MiB max_payload), at most `keysMax` keys touched.
+ * A gateway's transaction bounds (config `gateway.txnOpsMax`, `txnKeysMax`, `txnResultBytesMax`;
+ * docs/protocol.md "TXN"): `opsMax` compares plus ops of both branches, checked before proposing
+ * (BAD_REQUEST); `resultBytesMax` and `keysMax` travel in every Txn command (TxnLimits) so every
+ * storage node applies the same bounds.
  */
-export const TXN_LIMITS_DEFAULT: TxnLimits = { resultBytesMax: 1024 * 1024 - 1024, keysMax: 10_000 };
+export interface TxnBounds extends TxnLimits {
+  opsMax: number;
+}
+
+/**
+ * The config defaults: 128 compares and ops (etcd's default --max-txn-ops); a TxnResult of at most
+ * 1 MiB less 8 KiB (so an outcome reply holding it fits nats-server's default 1 MiB max_payload
+ * with the start-up check's 4 KiB headroom); 10,000 keys.
+ */
+export const TXN_BOUNDS_DEFAULT: TxnBounds = { opsMax: 128, resultBytesMax: 1024 * 1024 - 8192, keysMax: 10_000 };
+
+/** The gateway config's transaction bounds. */
+export function txnBoundsOf(g: { txnOpsMax: number; txnResultBytesMax: number; txnKeysMax: number }): TxnBounds {
+  return { opsMax: g.txnOpsMax, resultBytesMax: g.txnResultBytesMax, keysMax: g.txnKeysMax };
+}
 
 /** What every session shares: the gateway's read and write paths (only the calls a session makes) and its request limits. */
 export interface KvPaths {
@@ -38,8 +51,8 @@ export interface KvPaths {
   limits: FrameLimits;
   /** Range page bounds; default RANGE_LIMITS_DEFAULT. */
   rangeLimits?: RangeLimits;
-  /** Bounds written into Txn commands; default TXN_LIMITS_DEFAULT. */
-  txnLimits?: TxnLimits;
+  /** Transaction bounds; default TXN_BOUNDS_DEFAULT. */
+  txnBounds?: TxnBounds;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -175,13 +188,14 @@ export class KvSession {
    * An etcd Txn (libs/protocol txn.ts): `if` every compare holds `then` the success ops `else` the
    * failure ops, evaluated and applied atomically at one revision where the write is applied, in
    * log order. OK: `txn` = its TxnResult (also when the compares failed), `revision` = its
-   * revision. BAD_REQUEST: more than TXN_OPS_MAX compares and ops, an empty key outside a range
+   * revision. BAD_REQUEST: more than txnBounds.opsMax compares and ops, an empty key outside a range
    * start; TOO_LARGE: a key or value over the limits, or refused at apply (result over
    * resultBytesMax, more than keysMax keys, writes over the largest engine record).
    */
   txn(request: TxnRequest): Promise<KvResult> {
     const count = txnOpsCount(request);
-    if (count > TXN_OPS_MAX) return Promise.resolve(fail(Status.BadRequest, `a transaction holds at most ${TXN_OPS_MAX} compares and ops, got ${count}`));
+    const { opsMax } = this.txnBounds();
+    if (count > opsMax) return Promise.resolve(fail(Status.BadRequest, `a transaction holds at most ${opsMax} compares and ops (txnOpsMax), got ${count}`));
     for (const c of request.compares) {
       const bad = this.check(c.key, c.value);
       if (bad) return Promise.resolve(bad);
@@ -220,10 +234,15 @@ export class KvSession {
     return null;
   }
 
+  private txnBounds(): TxnBounds {
+    return this.paths.txnBounds ?? TXN_BOUNDS_DEFAULT;
+  }
+
   private submitTxn(request: TxnRequest): Promise<KvResult> {
     let value: Buffer;
     try {
-      value = encodeTxnCommandValue({ limits: this.paths.txnLimits ?? TXN_LIMITS_DEFAULT, request });
+      const { resultBytesMax, keysMax } = this.txnBounds();
+      value = encodeTxnCommandValue({ limits: { resultBytesMax, keysMax }, request });
     } catch (e) {
       return Promise.resolve(fail(Status.BadRequest, `malformed transaction: ${(e as Error).message}`));
     }

@@ -1,7 +1,7 @@
 import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
-import { KvSession, type KvResult } from '../paths/kv-session';
+import { KvSession, type KvResult, type TxnBounds } from '../paths/kv-session';
 import type { RangeLimits } from '../paths/kv-range';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
@@ -14,6 +14,8 @@ export interface ConnectionDeps {
   limits: FrameLimits;
   /** Range page bounds (gateway.rangeKeysMax / rangeBytesMax); default RANGE_LIMITS_DEFAULT. */
   rangeLimits?: RangeLimits;
+  /** Transaction bounds (gateway.txnOpsMax / txnKeysMax / txnResultBytesMax); default TXN_BOUNDS_DEFAULT. */
+  txnBounds?: TxnBounds;
   /** Requests per connection from decode until their response is flushed; beyond it the socket is paused. */
   inflightMax: number;
   /** Byte bounds, deadlines and the idle timeout of a connection (ConnectionFlow). */
@@ -81,7 +83,7 @@ export class ClientConnection {
   ) {
     this.decoder = new RequestDecoder(deps.limits);
     // The connection's identity: anonymous until it authenticates (while auth is enabled, refused).
-    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits }, deps.auth?.guardFor(this.identity));
+    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits, txnBounds: deps.txnBounds }, deps.auth?.guardFor(this.identity));
     socket.setNoDelay(true);
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
       update: () => this.processBacklog(),

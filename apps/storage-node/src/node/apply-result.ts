@@ -14,7 +14,7 @@ export interface ApplyResult {
   counter?: bigint;
   /** An Incr not applied (outcome ConditionFailed): why. In memory only, as `counter`. */
   refusal?: CounterRefusal;
-  /** An applied Txn: its encoded TxnResult (libs/protocol txn.ts). In memory only, as `counter`, and dropped when the applier's txnResultsBytesMax is reached. */
+  /** An applied Txn: its encoded TxnResult (libs/protocol txn.ts). In memory only, as `counter`, and dropped when the applier's txnResultsHeldBytesMax is reached. */
   txn?: Uint8Array;
   /** A Txn not applied (outcome ConditionFailed): why. */
   txnRefusal?: TxnRefusal;

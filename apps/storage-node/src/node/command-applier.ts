@@ -34,7 +34,7 @@ import { evaluateTxn } from './txn-apply';
 export const ENTRY_TYPE_NOOP = 1;
 /** Default bound of the per-index results table (entries). */
 export const APPLY_RESULTS_MAX = 65_536;
-/** Default bound of the TxnResult bytes held for outcome queries (results table and session table together), bytes (64 MiB). */
+/** Default bound of the TxnResult bytes held for outcome queries (results table and session table together), bytes (64 MiB; config `storage.txnResultsHeldBytesMax`). */
 export const TXN_RESULTS_HELD_BYTES_MAX = 64 * 1024 * 1024;
 
 export type { ApplyResult } from './apply-result';
@@ -46,8 +46,8 @@ export interface CommandApplierOptions {
   range?(q: RangeQuery): RangePage;
   /** The largest batch of writes one entry may make, bytes (`batchRecordBytes`): the engine's largest record; default for the default key and value bounds. A txn over it is refused TOO_LARGE; a lease's revoke must fit it (docs/leases.md). */
   mutationBytesMax?: number;
-  /** Bound of the TxnResult bytes held for outcome queries; beyond it the oldest txn's result is dropped (its outcome then says "applied, result no longer known"). Default TXN_RESULTS_HELD_BYTES_MAX. */
-  txnResultsBytesMax?: number;
+  /** Bound of the TxnResult bytes held for outcome queries; beyond it the oldest txn's result is dropped (its outcome then says "applied, result no longer known"). Default TXN_RESULTS_HELD_BYTES_MAX (the storage node passes `storage.txnResultsHeldBytesMax`). */
+  txnResultsHeldBytesMax?: number;
   /** Bound of the results table; the oldest result is forgotten first (then answered Unknown). */
   resultsMax?: number;
   /** Called for a committed entry whose data does not decode (it is applied as a no-op). */
@@ -114,7 +114,7 @@ const I64_MAX = (1n << 63n) - 1n;
 export class CommandApplier {
   private readonly results = new Map<number, ApplyResult>();
   private readonly resultsMax: number;
-  /** Results holding a TxnResult, oldest first, and their bytes (bounded by txnResultsBytesMax). */
+  /** Results holding a TxnResult, oldest first, and their bytes (bounded by txnResultsHeldBytesMax). */
   private readonly txnHeld = new Set<ApplyResult>();
   private txnHeldBytes = 0;
   /** The lease and expiry state, kept equal to the engine's reserved records (docs/leases.md "Storage"). */
@@ -278,7 +278,7 @@ export class CommandApplier {
       this.txnHeldBytes += r.txn.length;
       // Held results are shared with the session table: dropping `txn` frees it in both.
       for (const old of this.txnHeld) {
-        if (this.txnHeldBytes <= (this.opts.txnResultsBytesMax ?? TXN_RESULTS_HELD_BYTES_MAX)) break;
+        if (this.txnHeldBytes <= (this.opts.txnResultsHeldBytesMax ?? TXN_RESULTS_HELD_BYTES_MAX)) break;
         this.txnHeld.delete(old);
         this.txnHeldBytes -= old.txn!.length;
         delete old.txn;

@@ -6,6 +6,7 @@ import {
   ApplyOutcome,
   OUTCOME_REQUEST_TYPE,
   outcomeResultBytes,
+  OUTCOME_REPLY_BASE_BYTES,
   RANGE_REQUEST_TYPE,
   decodeRangeRequest,
   encodeRangeReply,
@@ -57,8 +58,6 @@ const FETCH_REPLY_OVERHEAD_BYTES = 2 + 1 + 8 + 2 + 1024 + 4;
 const FETCH_ENTRY_OVERHEAD_BYTES = 8 + 8 + 1 + 4;
 /** Bytes of a SnapshotChunkReply around its data: header, status, a message of up to 1 KiB, length; plus the engine chunk's own framing (≤ 64). */
 const SNAPSHOT_CHUNK_REPLY_OVERHEAD_BYTES = 2 + 1 + 2 + 1024 + 4 + 64;
-/** OutcomeReply: `header(2) | u64 appliedIndex | u32 count`, then `outcomeResultBytes` per result (libs/protocol command.ts). */
-const OUTCOME_REPLY_BASE_BYTES = 2 + 8 + 4;
 /** A snapshot this node took for a peer is handed to further peers for this long (then a new one is taken), ms. */
 const SNAPSHOT_REUSE_MS = 10_000;
 /** A peer storage node is live while its last status heartbeat is this recent, ms. */
@@ -234,6 +233,7 @@ export class StorageNode {
       // Lease and expiry state lives in the engine's reserved keyspace (docs/leases.md): read back at open.
       leases: LeaseIndex.load(this.engine),
       keysPerLeaseMax: config.keysPerLeaseMax,
+      txnResultsHeldBytesMax: config.txnResultsHeldBytesMax,
       get: (key) => this.engine.get(key),
       range: (q) => this.engine.range(q),
       // The engine's largest record (it is opened with the default key and value bounds).

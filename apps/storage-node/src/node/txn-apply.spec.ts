@@ -40,7 +40,7 @@ const get = (key: string): TxnOp => ({ kind: TxnOpKind.Get, key: b(key) });
 const entries = (from: number, cmds: Command[]): WireEntry[] => cmds.map((c, i) => ({ index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
 
 /** A storage node's apply loop in miniature (real engine, session table): parts end before each txn, as StorageNode.applyLoop. */
-async function node(dir: string, opts: { txnResultsBytesMax?: number } = {}) {
+async function node(dir: string, opts: { txnResultsHeldBytesMax?: number } = {}) {
   const engine = await BitcaskEngine.open({ dir });
   const applier = new CommandApplier({ get: (k) => engine.get(k), range: (q) => engine.range(q), sessions: new SessionTable(), ...opts });
   const events: WatchEvent[] = [];
@@ -190,8 +190,8 @@ describe('Txn apply (etcd Txn semantics)', () => {
     expect(n.applier.outcomeOf(99, { sessionId: 7n, seq: 1 }).txn).toEqual(n.applier.outcome(1).txn);
   });
 
-  it('refuses a txn whose result or keys exceed its bounds (TOO_LARGE, nothing applied), and forgets the oldest results beyond txnResultsBytesMax', async () => {
-    const n = await node(dir, { txnResultsBytesMax: 100 });
+  it('refuses a txn whose result or keys exceed its bounds (TOO_LARGE, nothing applied), and forgets the oldest results beyond txnResultsHeldBytesMax', async () => {
+    const n = await node(dir, { txnResultsHeldBytesMax: 100 });
     await n.apply(entries(1, [set('big', 'v'.repeat(300)), set('k1', '1'), set('k2', '2')]));
     await n.apply(
       entries(4, [
