@@ -105,6 +105,24 @@ export interface FrameLimits {
   valueBytesMax: number;
 }
 
+/**
+ * The reserved keyspace (docs/leases.md "Storage"): keys that start with these eight 0xff bytes
+ * hold a storage node's lease and expiry records, never a client's data. Every door refuses a
+ * client key in it (BAD_REQUEST, reads included) and a range that starts in it; a range that
+ * only reaches into it stops where it starts.
+ */
+export const RESERVED_KEY_PREFIX: Buffer = Buffer.alloc(8, 0xff);
+
+/** Whether `key` is in the reserved keyspace (starts with RESERVED_KEY_PREFIX). */
+export function isReservedKey(key: Uint8Array): boolean {
+  if (key.length < RESERVED_KEY_PREFIX.length) return false;
+  for (let i = 0; i < RESERVED_KEY_PREFIX.length; i++) if (key[i] !== 0xff) return false;
+  return true;
+}
+
+/** The BAD_REQUEST message of a client key in the reserved keyspace. */
+export const RESERVED_KEY_MESSAGE = 'keys starting with eight 0xff bytes are reserved (lease and expiry records)';
+
 /** Hard ceiling of `keyBytesMax`, bytes (64 KiB). */
 export const KEY_BYTES_CEILING = 64 * 1024;
 /** Hard ceiling of `valueBytesMax`, bytes (16 MiB). */

@@ -1,4 +1,4 @@
-import { Status, decodeRangeToken, encodeRangeToken, prefixEnd, type RangeItemWire, type RangePageOptions, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { RESERVED_KEY_MESSAGE, Status, decodeRangeToken, isReservedKey, encodeRangeToken, prefixEnd, type RangeItemWire, type RangePageOptions, type RangeReply, type RangeRequest } from '@cairn/protocol';
 
 /** Bounds of one range page at a gateway (config `gateway.rangeKeysMax`, `gateway.rangeBytesMax`). */
 export interface RangeLimits {
@@ -37,13 +37,16 @@ export function rangeFailure(status: Status, message: string): KvRangeResult {
 
 /**
  * The storage-node request of a page of `q` (without minIndex), or a BAD_REQUEST / TOO_LARGE
- * result: keys over keyBytesMax, an end with a prefix, a token outside the range.
+ * result: keys over keyBytesMax, an end with a prefix, a start in the reserved keyspace (eight 0xff
+ * bytes first), a token outside the range.
  */
 export function planRange(q: KvRangeQuery, keyBytesMax: number, limits: RangeLimits): Omit<RangeRequest, 'minIndex'> | KvRangeResult {
   const givenEnd = q.end && q.end.length > 0 ? Buffer.from(q.end) : null;
   if (q.start.length > keyBytesMax) return rangeFailure(Status.TooLarge, `range start of ${q.start.length} bytes exceeds keyBytesMax ${keyBytesMax}`);
   if (givenEnd && givenEnd.length > keyBytesMax) return rangeFailure(Status.TooLarge, `range end of ${givenEnd.length} bytes exceeds keyBytesMax ${keyBytesMax}`);
   if (q.prefix && givenEnd) return rangeFailure(Status.BadRequest, 'a prefix range takes no end');
+  // A range may reach up to the reserved keyspace (storage nodes stop there) but not start in it.
+  if (isReservedKey(q.start)) return rangeFailure(Status.BadRequest, `range start: ${RESERVED_KEY_MESSAGE}`);
   const limit = q.limit ?? 0;
   if (!Number.isSafeInteger(limit) || limit < 0) return rangeFailure(Status.BadRequest, `range limit must be a non-negative integer, got ${limit}`);
   let start = Buffer.from(q.start);

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command } from '@cairn/protocol';
+import { CommandCondition, CompareResult, CompareTarget, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command } from '@cairn/protocol';
 import { KvSession, TXN_BOUNDS_DEFAULT } from './kv-session';
 import type { ReadIndexClient, ReadIndexResult } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -48,6 +48,33 @@ describe('KvSession', () => {
     expect(await t.s.set(Buffer.from('kkkkk'), Buffer.from('v'))).toMatchObject({ status: Status.TooLarge });
     expect(await t.s.set(Buffer.from('k'), Buffer.alloc(9))).toMatchObject({ status: Status.TooLarge });
     expect(await t.s.del(Buffer.from('k'))).toMatchObject({ status: Status.Ok, revision: 7 });
+  });
+
+  it('refuses keys in the reserved keyspace (eight 0xff bytes first) on every operation, reads included, without reaching a storage node', async () => {
+    const sent: unknown[] = [];
+    const paths = {
+      reads: { get: async (...a: unknown[]) => (sent.push(a), { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' }), range: async (...a: unknown[]) => sent.push(a) } as unknown as ReadPath,
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 7, message: '' }) } as unknown as WritePath,
+      limits: { keyBytesMax: 16, valueBytesMax: 8 },
+    };
+    const s = new KvSession(paths);
+    const reserved = Buffer.concat([Buffer.alloc(8, 0xff), Buffer.from('K')]);
+    const bad = { status: Status.BadRequest, message: expect.stringContaining('reserved') };
+    expect(await s.get(reserved)).toMatchObject(bad);
+    expect(await s.get(Buffer.alloc(8, 0xff), { stale: true })).toMatchObject(bad);
+    expect(await s.set(reserved, Buffer.from('v'))).toMatchObject(bad);
+    expect(await s.del(reserved)).toMatchObject(bad);
+    expect(await s.incr(reserved, 1n)).toMatchObject(bad);
+    expect(await s.range({ start: reserved })).toMatchObject(bad);
+    expect(await s.range({ start: Buffer.alloc(8, 0xff), prefix: true })).toMatchObject(bad);
+    expect(await s.txn({ compares: [], success: [{ kind: TxnOpKind.Put, key: reserved, value: Buffer.from('v') }], failure: [] })).toMatchObject(bad);
+    expect(await s.txn({ compares: [], success: [], failure: [{ kind: TxnOpKind.Delete, key: reserved, end: Buffer.from([0]) }] })).toMatchObject(bad);
+    expect(await s.txn({ compares: [{ key: reserved, target: CompareTarget.Version, result: CompareResult.Equal, operand: 0 }], success: [], failure: [] })).toMatchObject(bad);
+    expect(sent).toEqual([]);
+    // Seven 0xff bytes are a client key; a range may reach into the reserved keyspace (storage nodes stop there).
+    expect(await s.set(Buffer.alloc(7, 0xff), Buffer.from('v'))).toMatchObject({ status: Status.Ok });
+    await s.range({ start: Buffer.from('a'), end: Buffer.alloc(9, 0xff), stale: true });
+    expect(sent).toHaveLength(2);
   });
 
   it('sends a compare-and-swap SET or DEL as an IF_REVISION command and refuses bad operands without writing', async () => {

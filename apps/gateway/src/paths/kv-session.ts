@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, Status, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, RESERVED_KEY_MESSAGE, Status, isReservedKey, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { ReadPath, ReadResult } from './read-path';
@@ -89,10 +89,15 @@ export class KvSession {
     return this.lastWriteIndex;
   }
 
-  /** Checks a key (and value) against the limits: a BAD_REQUEST/TOO_LARGE result, or null when fine. */
+  /**
+   * Checks a key (and value) against the limits: a BAD_REQUEST/TOO_LARGE result, or null when fine.
+   * BAD_REQUEST for the empty key (the auth state's) and for a key in the reserved keyspace (eight
+   * 0xff bytes first: storage nodes' lease and expiry records, docs/leases.md), reads included.
+   */
   check(key: Uint8Array, value?: Uint8Array): KvResult | null {
     const { keyBytesMax, valueBytesMax } = this.paths.limits;
     if (key.length === 0) return fail(Status.BadRequest, 'empty key');
+    if (isReservedKey(key)) return fail(Status.BadRequest, RESERVED_KEY_MESSAGE);
     if (key.length > keyBytesMax) return fail(Status.TooLarge, `key is ${key.length} bytes; keyBytesMax is ${keyBytesMax}`);
     if (value && value.length > valueBytesMax) return fail(Status.TooLarge, `value is ${value.length} bytes; valueBytesMax is ${valueBytesMax}`);
     return null;

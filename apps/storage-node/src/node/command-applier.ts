@@ -26,7 +26,7 @@ import {
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import { LeaseIndex, isReservedKey } from './lease-index';
-import { LEASE_OPS, detachWrites, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
+import { LEASE_OPS, clientView, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
 import type { SessionTable } from './session-table';
 import { evaluateTxn } from './txn-apply';
 
@@ -201,7 +201,8 @@ export class CommandApplier {
     let mutations: BatchMutation[] = [];
     const evaluateIt = (): ApplyResult => {
       if (txn) {
-        const t = evaluateTxn(txn, e.index, { get, range: (q) => this.range(q) }, this.mutationBytesMax);
+        if (txnWritesReserved(txn.request)) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index };
+        const t = evaluateTxn(txn, e.index, clientView(get, (q) => this.range(q)), this.mutationBytesMax);
         if ('tooLarge' in t) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index, txnRefusal: TxnRefusal.TooLarge };
         mutations = t.mutations;
         return { outcome: ApplyOutcome.Applied, revision: e.index, txn: encodeTxnResult(t.result) };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, LeaseRefusal, encodeCommand, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeTxnResult, encodeCommand, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
 
@@ -83,5 +83,27 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     await n.apply(1, [{ op: CommandOp.Set, key: reserved, value: Buffer.from('x') }]);
     expect(n.engine.get(reserved)).toBeNull();
     await n.engine.close();
+  });
+
+  it('a txn neither reads, deletes nor writes the reserved keyspace: ranges stop where it starts, a write into it refuses the txn', async () => {
+    const engine = await BitcaskEngine.open({ dir });
+    const applier = new CommandApplier({ get: (k) => engine.get(k), range: (q) => engine.range(q), leases: LeaseIndex.load(engine) });
+    const txn = (request: TxnRequest): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request }) });
+    const all = { key: Buffer.from([0]), end: Buffer.from([0]) };
+    const reserved = Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from('L')]);
+    const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine);
+    await apply(1, [grant(3, 60_000), put('a', '1', 3), put('b', '2', 0, 9_000_000_000_000)]);
+    await apply(4, [txn({ compares: [], success: [{ kind: TxnOpKind.Range, ...all }], failure: [] })]);
+    const ranged = decodeTxnResult(applier.outcome(4).txn!).responses[0];
+    expect(ranged).toMatchObject({ count: 2, more: false });
+    await apply(5, [txn({ compares: [], success: [{ kind: TxnOpKind.Put, key: reserved, value: Buffer.from('x') }], failure: [] })]);
+    expect(applier.outcome(5)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 5 });
+    await apply(6, [txn({ compares: [], success: [{ kind: TxnOpKind.Delete, ...all }], failure: [] })]);
+    expect(decodeTxnResult(applier.outcome(6).txn!).responses[0]).toMatchObject({ deleted: 2 });
+    // The lease outlives its keys (etcd: deleting a key does not revoke its lease); no key metadata is left.
+    expect(applier.leases.leaseIds()).toEqual([3]);
+    expect(LeaseIndex.load(engine).leaseIds()).toEqual([3]);
+    expect([...LeaseIndex.load(engine).expiries()]).toEqual([]);
+    await engine.close();
   });
 });

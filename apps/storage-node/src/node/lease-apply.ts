@@ -1,7 +1,7 @@
-import { ApplyOutcome, CommandOp, LeaseRefusal, decodeLeaseGrant, decodeU64Operand, type Command } from '@cairn/protocol';
-import { EngineOp, type BatchMutation } from '@cairn/engine';
+import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeLeaseGrant, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
+import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
-import { isReservedKey, revokeBytesOfKey, type LeaseIndex } from './lease-index';
+import { RESERVED_KEY_PREFIX, isReservedKey, revokeBytesOfKey, type LeaseIndex } from './lease-index';
 
 /**
  * The lease and TTL rules of the applier (docs/leases.md), evaluated in log order against the
@@ -19,6 +19,27 @@ export function targetsReservedKey(c: Command): boolean {
 }
 
 type Get = (key: Uint8Array) => unknown;
+
+/** Whether a txn writes in the reserved keyspace (a put or delete of a reserved key, or a delete range starting in it): refused whole (ConditionFailed), as a plain Set of one is. */
+export function txnWritesReserved(t: TxnRequest): boolean {
+  return [...t.success, ...t.failure].some((o) => (o.kind === TxnOpKind.Put || o.kind === TxnOpKind.Delete) && isReservedKey(o.key));
+}
+
+/**
+ * The store as a txn sees it: without the reserved keyspace (a get of a reserved key is null, a
+ * range stops where the keyspace starts), so a txn's range or delete range never reads or deletes
+ * lease and expiry records.
+ */
+export function clientView<S>(get: (key: Uint8Array) => S | null, range: (q: RangeQuery) => RangePage): { get(key: Uint8Array): S | null; range(q: RangeQuery): RangePage } {
+  return {
+    get: (key) => (isReservedKey(key) ? null : get(key)),
+    range: (q) => {
+      if (Buffer.compare(Buffer.from(q.start), RESERVED_KEY_PREFIX) >= 0) return { revision: 0, items: [], count: 0, more: false };
+      const clamp = q.end === null || Buffer.compare(Buffer.from(q.end), RESERVED_KEY_PREFIX) > 0;
+      return range(clamp ? { ...q, end: RESERVED_KEY_PREFIX } : q);
+    },
+  };
+}
 
 /** Outcome of a lease/TTL op at `index`. */
 export function evaluateLeaseOp(c: Command, index: number, get: Get, leases: LeaseIndex): ApplyResult {

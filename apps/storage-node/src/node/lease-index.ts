@@ -1,5 +1,7 @@
 import { EngineOp, RECORD_HEADER_BYTES, batchRecordBytes, type BatchMutation, type BitcaskEngine } from '@cairn/engine';
-import { ByteReader, ByteWriter } from '@cairn/protocol';
+import { ByteReader, ByteWriter, RESERVED_KEY_PREFIX, isReservedKey } from '@cairn/protocol';
+
+export { RESERVED_KEY_PREFIX, isReservedKey };
 
 /**
  * Where a storage node keeps lease and expiry state in its engine (docs/leases.md "Storage"):
@@ -11,16 +13,8 @@ import { ByteReader, ByteWriter } from '@cairn/protocol';
  * - `prefix | 'K' | key` → `u64 leaseId | u64 expiresAtMs`: a key's lease (0 = none) and absolute
  *   expiry (ms since the Unix epoch, 0 = none), written in the same batch record as the key.
  */
-export const RESERVED_KEY_PREFIX: Buffer = Buffer.alloc(8, 0xff);
 const TAG_LEASE = 0x4c; // 'L'
 const TAG_KEY = 0x4b; // 'K'
-
-/** Whether `key` is in the storage node's reserved keyspace (refused as a client key). */
-export function isReservedKey(key: Uint8Array): boolean {
-  if (key.length < RESERVED_KEY_PREFIX.length) return false;
-  for (let i = 0; i < RESERVED_KEY_PREFIX.length; i++) if (key[i] !== 0xff) return false;
-  return true;
-}
 
 export function leaseRecordKey(leaseId: number): Buffer {
   return Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from([TAG_LEASE]), new ByteWriter(8).u64(leaseId).finish()]);
