@@ -44,10 +44,18 @@ export class CairnHttpException extends HttpException {
   }
 }
 
-/** ValidationPipe errors → 400 BAD_REQUEST listing every violated constraint. */
+/** ValidationPipe errors → 400 BAD_REQUEST listing every violated constraint; a nested one prefixed by its path (`compare.0: target must be …`). */
 export function validationException(errors: ValidationError[]): CairnHttpException {
-  const messages = errors.flatMap((e) => Object.values(e.constraints ?? { [e.property]: `${e.property} is invalid` }));
-  return new CairnHttpException(Status.BadRequest, messages.join('; '));
+  return new CairnHttpException(Status.BadRequest, constraintMessages(errors, '').join('; '));
+}
+
+function constraintMessages(errors: ValidationError[], path: string): string[] {
+  return errors.flatMap((e) => {
+    const at = path === '' ? '' : `${path}: `;
+    const own = e.constraints ? Object.values(e.constraints).map((m) => at + m) : [];
+    const nested = e.children && e.children.length > 0 ? constraintMessages(e.children, path === '' ? e.property : `${path}.${e.property}`) : [];
+    return own.length > 0 || nested.length > 0 ? [...own, ...nested] : [`${at}${e.property} is invalid`];
+  });
 }
 
 /**

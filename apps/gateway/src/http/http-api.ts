@@ -8,8 +8,9 @@ import { CertificateReloader, tlsServerOptions, watchTlsErrors, type DoorTls } f
 import type { AddressInfo } from 'node:net';
 import { ErrorBodyFilter, validationException } from './errors';
 import { HTTP_DEPS, type HttpDeps } from './http-deps';
-import { KV_PREFIX, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
+import { KV_PREFIX, TXN_PATH, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
+import { TxnController } from './txn.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
 import { ConsoleAssetsService, ConsoleController, ConsoleStatsService } from './console.controller';
@@ -18,7 +19,7 @@ import { AuthController } from './auth.controller';
 import { httpAuthMiddleware } from './http-auth';
 import { requestIdMiddleware } from './request-id';
 import { json, type NextFunction, type Request, type Response } from 'express';
-import { AUTH_BODY_BYTES_MAX, MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware } from './http-limits';
+import { AUTH_BODY_BYTES_MAX, MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware, txnBodyBytesMax } from './http-limits';
 
 export { httpLimits } from './http-limits';
 
@@ -31,7 +32,7 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
+      controllers: [KvController, TxnController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
       providers: [{ provide: HTTP_DEPS, useValue: deps }, ConsoleAssetsService, ConsoleStatsService],
     };
   }
@@ -41,7 +42,7 @@ export class HttpApiModule {
  * The gateway's HTTP API and `/metrics` (docs/http.md): a Nest HTTP application of its own on
  * Express, created in Gateway.start() next to the process's Nest application context (which has
  * no HTTP server) and closed in Gateway.stop(). Body parsing is Cairn's: raw bytes up to
- * `valueBytesMax` on /v1/kv only, never JSON; bodies over a route's bound are refused from their
+ * `valueBytesMax` on /v1/kv (never JSON), JSON on /v1/txn, the membership and auth routes; bodies over a route's bound are refused from their
  * Content-Length (413, before reading); connections, headers and deadlines are bounded (HttpLimits).
  */
 export class HttpApi {
@@ -81,6 +82,11 @@ export class HttpApi {
     const parseJson = json({ limit: MEMBERS_BODY_BYTES_MAX });
     const jsonErrors = bodyParserErrors('the membership body limit', MEMBERS_BODY_BYTES_MAX, 'body');
     app.use('/v1/cluster/members', (req: Request, res: Response, next: NextFunction) => parseJson(req, res, (err?: unknown) => (err ? jsonErrors(err, res) : next())));
+    // A txn's JSON whatever its Content-Type (`curl -d` sends form-urlencoded), bounded as bodyLimitMiddleware says.
+    const txnBytesMax = txnBodyBytesMax(this.deps.paths.limits.valueBytesMax);
+    const parseTxnJson = json({ limit: txnBytesMax, type: () => true });
+    const txnJsonErrors = bodyParserErrors('the txn body limit (2 × valueBytesMax)', txnBytesMax, 'body');
+    app.use(TXN_PATH, (req: Request, res: Response, next: NextFunction) => parseTxnJson(req, res, (err?: unknown) => (err ? txnJsonErrors(err, res) : next())));
     const parseAuthJson = json({ limit: AUTH_BODY_BYTES_MAX });
     const authJsonErrors = bodyParserErrors('the auth body limit', AUTH_BODY_BYTES_MAX, 'body');
     app.use('/v1/auth', (req: Request, res: Response, next: NextFunction) => parseAuthJson(req, res, (err?: unknown) => (err ? authJsonErrors(err, res) : next())));

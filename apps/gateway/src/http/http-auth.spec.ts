@@ -63,6 +63,24 @@ describe('HTTP door with auth enabled', () => {
     expect((await fetch(`${s.base}/v1/kv?prefix=`, { headers: basic('alice', 'alicepw') })).status).toBe(403);
   });
 
+  it('checks each op of POST /v1/txn as etcd checks a Txn: one refusal refuses the txn, nothing written', async () => {
+    const alice = { ...basic('alice', 'alicepw'), 'content-type': 'application/json' };
+    const txn = (body: unknown, headers: Record<string, string> = alice) => fetch(`${s.base}/v1/txn`, { method: 'POST', body: JSON.stringify(body), headers });
+    const before = s.c.data.size;
+    const cases = [
+      { compare: [{ key: 'app/1', target: 'VERSION' }], success: [{ request_put: { key: 'ro/1', value: 'v' } }] },
+      { compare: [{ key: 'secret', target: 'VERSION' }], success: [{ request_put: { key: 'app/1', value: 'v' } }] },
+      { failure: [{ request_range: { key: 'app/', range_end: '\u0000' } }] },
+      { success: [{ request_delete_range: { key: 'ro/', prefix: true } }] },
+    ];
+    for (const body of cases) {
+      const r = await txn(body);
+      expect({ body, status: r.status, error: ((await r.json()) as { error: string }).error }).toEqual({ body, status: 403, error: 'PERMISSION_DENIED' });
+    }
+    expect((await txn(cases[0], { 'content-type': 'application/json' })).status).toBe(401);
+    expect(s.c.data.size).toBe(before);
+  });
+
   it('issues bearer tokens for Basic credentials and accepts them', async () => {
     const t = await fetch(`${s.base}/v1/auth/token`, { method: 'POST', headers: basic('alice', 'alicepw') });
     expect(t.status).toBe(200);

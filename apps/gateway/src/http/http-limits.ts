@@ -8,7 +8,7 @@ import { realClock, type Clock, type TimerHandle } from '@cairn/world';
 import { destroyWithin } from '../server/close-deadline';
 import type { ByteBudget, ReadReservation } from '../server/flow';
 import { sendError, statusOfHttp } from './errors';
-import { KV_PREFIX } from './kv-key';
+import { KV_PREFIX, isTxnUrl } from './kv-key';
 
 /** Bounds of the HTTP door (gateway config; docs/http.md, "Limits"). */
 export interface HttpLimits {
@@ -162,7 +162,7 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
       return;
     }
     // Operations routes (/metrics, /healthz, /readyz, members) stay answerable when the KV load is over budget.
-    const kv = req.url.startsWith(KV_PREFIX);
+    const kv = req.url.startsWith(KV_PREFIX) || isTxnUrl(req.url);
     if (n >= limits.inflightPerConnectionMax || (kv && budget?.over())) {
       // Node parses a whole TCP chunk of pipelined requests at once (~1,600 short GETs in 64 KiB,
       // ~15 KB of heap each while their answers wait in order): past this many refusals not yet
@@ -228,10 +228,20 @@ export function pipelineLimitMiddleware(limits: HttpLimits, budget: ByteBudget |
   };
 }
 
+/**
+ * Largest JSON body of `POST /v1/txn`, bytes: 2 × valueBytesMax. The txn it encodes is held to
+ * valueBytesMax as on the TLV door (KvSession.txn); its JSON is larger (base64 is 4/3 of the
+ * bytes, plus field names and quotes).
+ */
+export function txnBodyBytesMax(valueBytesMax: number): number {
+  return 2 * valueBytesMax;
+}
+
 /** What a route accepts as a body, bytes; null: no bound here (no body parser reads it). */
 function bodyBytesMaxOf(req: Request, valueBytesMax: number): { max: number; name: string } | null {
   const path = req.url;
   if (path.startsWith(KV_PREFIX)) return { max: valueBytesMax, name: 'valueBytesMax' };
+  if (req.method === 'POST' && isTxnUrl(path)) return { max: txnBodyBytesMax(valueBytesMax), name: 'the txn body limit (2 × valueBytesMax)' };
   if (req.method === 'POST' && (path === '/v1/cluster/members' || path.startsWith('/v1/cluster/members?'))) return { max: MEMBERS_BODY_BYTES_MAX, name: 'the membership body limit' };
   if (path.startsWith('/v1/auth/')) return { max: AUTH_BODY_BYTES_MAX, name: 'the auth body limit' };
   return null;

@@ -7,6 +7,14 @@ import { bodyParserErrors } from './http-limits';
 
 /** Path prefix of the key routes; the key is the one path segment after it. */
 export const KV_PREFIX = '/v1/kv/';
+/** The transaction route (`POST /v1/txn`, txn.controller.ts). */
+export const TXN_PATH = '/v1/txn';
+
+/** Whether `url` (path and query) is the transaction route. */
+export function isTxnUrl(url: string): boolean {
+  return url === TXN_PATH || url.startsWith(TXN_PATH + '?');
+}
+
 /** What the key segment is rewritten to once decoded (the controllers read the bytes, not the param). */
 const KEY_PLACEHOLDER = '_';
 
@@ -47,7 +55,7 @@ export const KvKey = createParamDecorator((_: unknown, ctx: ExecutionContext): B
 const OP_OF_METHOD: Record<string, RequestOp> = { GET: 'get', HEAD: 'get', PUT: 'set', DELETE: 'del' };
 
 /**
- * Runs before routing, for `/v1/kv/<key>` only:
+ * Runs before routing, for `/v1/kv/<key>` (and `/v1/txn`, only counted, as `other`):
  * - decodes the raw key segment to bytes itself (Express would decodeURIComponent it and answer
  *   a bare 400 for non-UTF-8 bytes), keeps them for `@KvKey()`, and rewrites the segment to a
  *   placeholder so routing never sees the key;
@@ -56,6 +64,11 @@ const OP_OF_METHOD: Record<string, RequestOp> = { GET: 'get', HEAD: 'get', PUT: 
  */
 export function kvKeyMiddleware(observer: RequestObserver) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    if (isTxnUrl(req.url)) {
+      const startMs = performance.now();
+      res.once('finish', () => observer.observe('other', statusOfHttp(res.statusCode), (performance.now() - startMs) / 1000));
+      return next();
+    }
     if (!req.url.startsWith(KV_PREFIX)) return next();
     const q = req.url.indexOf('?');
     const segment = req.url.slice(KV_PREFIX.length, q < 0 ? undefined : q);
