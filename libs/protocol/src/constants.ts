@@ -38,6 +38,14 @@ export enum Opcode {
   Incr = 0x07,
   /** Cluster status; the payload is UTF-8 JSON. No key, no value. */
   Status = 0x10,
+  /**
+   * Log in (docs/protocol.md "HELLO and AUTH"). Key = the user name (1..64 bytes) and value = its
+   * password; or no key and value = a bearer token. Value 1..AUTH_VALUE_BYTES_MAX. OK payload: the
+   * user name (UTF-8); UNAUTHENTICATED for wrong credentials (never says whether the user exists).
+   */
+  Auth = 0x20,
+  /** Protocol version and auth state of the connection. No key, no value. OK payload: `encodeHelloReply` (hello.ts). */
+  Hello = 0x21,
   /** Create a watch (docs/watch.md). Key = the key, range start or prefix, 0..keyBytesMax; value = a watch spec (`encodeWatchSpec`). OK answer: revision = the watch's starting point; then server-streamed frames with response flag WATCH and this request id. */
   Watch = 0x30,
   /** Cancel a watch of this connection. No key; value = `u32 watchId` (`encodeWatchCancel`). OK, or NOT_FOUND when no such watch is open. */
@@ -98,6 +106,8 @@ export const ResponseFlags = {
 } as const;
 /** The condition bits: at most one, and only on SET. */
 export const REQUEST_FLAGS_CONDITION = RequestFlags.IfAbsent | RequestFlags.IfPresent;
+/** Largest AUTH value (a password is at most 256 bytes, an HS256 token a few hundred), bytes; beyond, TOO_LARGE. */
+export const AUTH_VALUE_BYTES_MAX = 4096;
 
 /** Per-frame size bounds enforced by the request decoder, bytes. */
 export interface FrameLimits {
@@ -179,7 +189,7 @@ export class ProtocolError extends Error {
   }
 }
 
-const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Incr]: 'INCR', [Opcode.Status]: 'STATUS', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Incr]: 'INCR', [Opcode.Status]: 'STATUS', [Opcode.Auth]: 'AUTH', [Opcode.Hello]: 'HELLO', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
 const STATUS_NAMES: Record<Status, string> = {
   [Status.Ok]: 'OK',
   [Status.NotFound]: 'NOT_FOUND',

@@ -30,3 +30,4 @@ export * from './range';
 export * from './watch';
 export * from './txn';
 export * from './incr';
+export * from './hello';

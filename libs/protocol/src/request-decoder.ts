@@ -1,5 +1,6 @@
 import {
   assertFrameLimits,
+  AUTH_VALUE_BYTES_MAX,
   IF_REVISION_OPERAND_BYTES,
   isOpcode,
   Opcode,
@@ -32,9 +33,9 @@ export type DecodeEvent =
 /** Opcodes that need a key of 1..keyBytesMax bytes; the others take none. */
 const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del, Opcode.Incr]);
 /** Opcodes that may carry a value; the others take none. */
-const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Incr, Opcode.Watch, Opcode.WatchCancel]);
+const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Incr, Opcode.Watch, Opcode.WatchCancel, Opcode.Auth]);
 /** Opcodes whose key may be empty (RANGE: from the first key / the empty prefix). */
-const KEY_OPTIONAL = new Set<number>([Opcode.Range, Opcode.Watch]);
+const KEY_OPTIONAL = new Set<number>([Opcode.Range, Opcode.Watch, Opcode.Auth]);
 
 /**
  * Streaming decoder of client request frames for the gateway: `push(chunk)` any slicing of the
@@ -131,8 +132,11 @@ export class RequestDecoder extends FrameAssembler {
     if (!VALUED.has(opcode) && !cas && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };
     if (keyed && keyLength === 0) return { status: Status.BadRequest, message: `${name} needs a key of 1..${this.limits.keyBytesMax} bytes, got keyLength 0` };
     if (keyLength > this.limits.keyBytesMax) return { status: Status.TooLarge, message: `key of ${keyLength} bytes exceeds keyBytesMax ${this.limits.keyBytesMax}` };
+    if (opcode === Opcode.Auth && valueLength === 0) return { status: Status.BadRequest, message: 'AUTH needs a password or a bearer token as its value, got valueLength 0' };
+    // AUTH's value has its own bound, whatever valueBytesMax is.
+    if (opcode === Opcode.Auth && valueLength > AUTH_VALUE_BYTES_MAX) return { status: Status.TooLarge, message: `AUTH value of ${valueLength} bytes exceeds ${AUTH_VALUE_BYTES_MAX}` };
     // The IF_REVISION operand comes on top of the value proper.
-    if (valueLength - (cas ? IF_REVISION_OPERAND_BYTES : 0) > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
+    if (opcode !== Opcode.Auth && valueLength - (cas ? IF_REVISION_OPERAND_BYTES : 0) > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
     return null;
   }
 }

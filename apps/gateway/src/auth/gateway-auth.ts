@@ -101,9 +101,12 @@ export class GatewayAuth {
     return { status: Status.PermissionDenied, message: `user ${who.user} has no ${write ? 'write' : 'read'} permission on the whole range` };
   }
 
-  /** The KvSession guard of `who` (read at each call: a later AUTH on the connection counts). */
+  /**
+   * The KvSession guard of `who`: each call checks the identity `who` has at that moment (a later
+   * AUTH on the connection counts for later requests, not for one already being checked).
+   */
   guardFor(who: AuthIdentity): KvGuard {
-    return { key: (key, write) => this.authorizeKey(who, key, write), range: (start, end, write) => this.authorizeRange(who, start, end, write) };
+    return { key: (key, write) => this.authorizeKey({ user: who.user }, key, write), range: (start, end, write) => this.authorizeRange({ user: who.user }, start, end, write) };
   }
 
   /** null when `who` may administer (membership, users and roles, snapshots): anyone while auth is disabled, else role root. */

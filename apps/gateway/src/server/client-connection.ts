@@ -1,4 +1,4 @@
-import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvResult, type TxnBounds } from '../paths/kv-session';
@@ -8,7 +8,7 @@ import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 import { WatchersFullError, type WatchHub, type Watcher } from '../watch/watch-hub';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
-import type { AuthIdentity, GatewayAuth } from '../auth/gateway-auth';
+import { AUTH_REQUIRED, isRefusal, type AuthIdentity, type AuthRefusal, type GatewayAuth } from '../auth/gateway-auth';
 
 export interface ConnectionDeps {
   limits: FrameLimits;
@@ -46,6 +46,10 @@ const notReading = (bytes: number): KvResult => ({
   value: EMPTY,
   message: `value of ${bytes} bytes not sent: this connection does not read its responses and the gateway holds pendingBytesMax`,
 });
+/** What a connection may send before it authenticates while auth is enabled (docs/protocol.md "HELLO and AUTH"). */
+const OPEN_BEFORE_AUTH = new Set<number>([Opcode.Ping, Opcode.Hello, Opcode.Auth]);
+const ok = (value: Uint8Array): KvResult => ({ status: Status.Ok, revision: 0, value, message: '' });
+const refused = (r: AuthRefusal): KvResult => ({ status: r.status, revision: 0, value: EMPTY, message: r.message });
 /** Bytes a request holds while in flight: its frame (header + key + value). */
 const frameBytes = (req: Request) => REQUEST_HEADER_BYTES + req.key.length + req.value.length;
 
@@ -76,11 +80,18 @@ export class ClientConnection {
   private peerEnded = false;
   /** Open watches of this connection by watch id (the WATCH request's id). */
   private readonly watches = new Map<number, Watcher | null>();
+  /** An AUTH is being checked: later frames wait for its answer, so they run as the identity it sets. */
+  private authPending = false;
+  /** Failed AUTHs on this connection (gateway.auth.failuresPerConnectionMax). */
+  private authFailures = 0;
+  /** The client's IP address, for the failed-auth bound per address. */
+  private readonly address: string;
 
   constructor(
-    socket: FlowSocket,
+    socket: FlowSocket & { remoteAddress?: string },
     private readonly deps: ConnectionDeps,
   ) {
+    this.address = socket.remoteAddress ?? '';
     this.decoder = new RequestDecoder(deps.limits);
     // The connection's identity: anonymous until it authenticates (while auth is enabled, refused).
     this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits, txnBounds: deps.txnBounds }, deps.auth?.guardFor(this.identity));
@@ -150,7 +161,7 @@ export class ClientConnection {
   }
 
   private stopped(): boolean {
-    return this.draining || this.inflight >= this.deps.inflightMax || this.flow.blocked();
+    return this.draining || this.authPending || this.inflight >= this.deps.inflightMax || this.flow.blocked();
   }
 
   /** Answers once (BAD_REQUEST), takes no more input, closes after the answer is flushed. */
@@ -164,12 +175,24 @@ export class ClientConnection {
 
   private handle(req: Request): void {
     const startMs = performance.now();
+    if (this.refusedBeforeAuth(req)) return;
     switch (req.opcode) {
       case Opcode.Ping:
         this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: req.value });
         this.deps.observer?.observe('ping', Status.Ok, (performance.now() - startMs) / 1000);
         return;
+      case Opcode.Hello:
+        this.track(req, 'other', startMs, this.hold(req), this.hello());
+        return;
+      case Opcode.Auth:
+        this.authenticate(req, startMs);
+        return;
       case Opcode.Status:
+        // With auth: any authenticated user (as HTTP /v1/cluster), and only once the state is known.
+        if (this.deps.auth) {
+          this.track(req, 'status', startMs, this.hold(req), this.statusFor(this.deps.auth));
+          return;
+        }
         this.respond({ status: Status.Ok, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(JSON.stringify(this.deps.status())) });
         this.deps.observer?.observe('status', Status.Ok, (performance.now() - startMs) / 1000);
         return;
@@ -210,6 +233,65 @@ export class ClientConnection {
     }
   }
 
+  /**
+   * While auth is enabled and the connection has not authenticated, every opcode but PING, HELLO
+   * and AUTH is answered UNAUTHENTICATED at once (true: answered). While this gateway does not know
+   * the auth state yet, key requests wait in their guard (UNAVAILABLE after readTimeoutMs).
+   */
+  private refusedBeforeAuth(req: Request): boolean {
+    if (!this.deps.auth || this.identity.user !== null || OPEN_BEFORE_AUTH.has(req.opcode)) return false;
+    if (!this.deps.auth.view.current()?.state.enabled) return false;
+    this.respond({ status: Status.Unauthenticated, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(AUTH_REQUIRED) });
+    this.deps.observer?.observe('other', Status.Unauthenticated, 0);
+    return true;
+  }
+
+  /** HELLO: protocol version, whether auth is enabled, and who the connection is (hello.ts). */
+  private async hello(): Promise<KvResult> {
+    const on = this.deps.auth ? await this.deps.auth.enabled() : false;
+    if (isRefusal(on)) return refused(on);
+    return ok(encodeHelloReply({ protocolVersion: PROTOCOL_VERSION, authEnabled: on, user: this.identity.user }));
+  }
+
+  /**
+   * AUTH (docs/protocol.md "HELLO and AUTH"): key = user and value = password (scrypt check,
+   * bounded per client address), or no key and value = a bearer token. OK (payload: the user)
+   * makes the connection that user; a failure leaves its identity as it was (Redis's AUTH rule),
+   * and the failuresPerConnectionMax-th one is answered, then the connection closes. Frames after
+   * an AUTH are handled once it is answered.
+   */
+  private authenticate(req: Request, startMs: number): void {
+    const auth = this.deps.auth;
+    if (!auth) {
+      this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from('this gateway has no authentication configured') });
+      return;
+    }
+    this.authPending = true;
+    const value = req.value.toString('utf8');
+    const check = req.key.length > 0 ? auth.checkPassword(req.key.toString('utf8'), value, this.address) : auth.checkToken(value);
+    let close = false;
+    const answer = check.then((r): KvResult => {
+      this.authPending = false;
+      if (!isRefusal(r)) {
+        this.identity.user = r.user;
+        return ok(Buffer.from(r.user, 'utf8'));
+      }
+      if (r.status === Status.Unauthenticated) close = ++this.authFailures >= auth.settings.failuresPerConnectionMax;
+      return refused(r);
+    }, (e: Error) => {
+      this.authPending = false;
+      throw e;
+    });
+    this.track(req, 'other', startMs, this.hold(req), answer, () => close);
+  }
+
+  /** STATUS with auth configured: the cluster status for any user while auth is enabled, for anyone while it is not. */
+  private async statusFor(auth: GatewayAuth): Promise<KvResult> {
+    const a = await auth.access(this.identity);
+    if (isRefusal(a)) return refused(a);
+    return ok(Buffer.from(JSON.stringify(this.deps.status())));
+  }
+
   /** The bytes a request holds while in flight: its frame, from decode until answered. */
   private hold(req: Request): RequestHold {
     return new RequestHold(this.flow, this.deps.budget, frameBytes(req));
@@ -219,8 +301,9 @@ export class ClientConnection {
    * Counts the request in flight from now until its response is flushed; `hold` (its frame and
    * read reservations) is released when the answer comes. `startMs` (performance.now() at decode)
    * times it for the observer. The answer to a connection that has closed is not encoded.
+   * `thenClose`: asked once answered; true closes the connection after this answer (failed AUTHs).
    */
-  private track(req: Request, op: RequestOp, startMs: number, hold: RequestHold, p: Promise<KvResult>): void {
+  private track(req: Request, op: RequestOp, startMs: number, hold: RequestHold, p: Promise<KvResult>, thenClose?: () => boolean): void {
     const requestId = req.requestId;
     this.inflight++;
     this.awaiting++;
@@ -249,6 +332,12 @@ export class ClientConnection {
       });
       // Released once the reply's bytes count as written: the value is never held uncounted.
       hold.release();
+      if (thenClose?.()) {
+        this.backlog = [];
+        this.backlogHead = 0;
+        this.flow.closeAfterFlush();
+        return;
+      }
       this.processBacklog();
     });
   }
