@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CompareResult, CompareTarget, TxnOpFlags, TxnOpKind, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
 import { formatStatus, silentMembers, summarizePings, table, valueJson } from './format';
 import { parseEndpoints, parseHostPort, resolveEndpoints } from './gateway';
@@ -19,8 +20,11 @@ class Sink {
   }
 }
 
-function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error; getError?: Error; endpointsUp?: boolean[] } = {}) {
+function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error; getError?: Error; endpointsUp?: boolean[]; txnAnswer?: { revision: number; succeeded: boolean; responses: TxnOpResponse[] } } = {}) {
   const data = new Map<string, string>();
+  /** Each key's mod revision (for ifRevision). */
+  const revs = new Map<string, number>();
+  const txns: TxnRequest[] = [];
   let revision = 0;
   const connects: ConnectOptions[] = [];
   let clock = 0;
@@ -30,8 +34,14 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
       if (e) throw e;
       ++revision;
       if ((o.ifAbsent && data.has(k)) || (o.ifPresent && !data.has(k))) return { revision, applied: false };
+      if (o.ifRevision !== undefined && (revs.get(k) ?? 0) !== o.ifRevision) return { revision, applied: false };
       data.set(k, v);
+      revs.set(k, revision);
       return { revision, applied: true };
+    },
+    async commitTxn(request) {
+      txns.push(request);
+      return opts.txnAnswer ?? { revision: ++revision, succeeded: true, responses: [] };
     },
     async get(k) {
       if (opts.getError) throw opts.getError;
@@ -79,7 +89,7 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
     progress: () => ({ update: () => undefined, stop: () => undefined }),
   };
   const cairn = (...args: string[]) => run(['node', 'cairn', ...args], deps);
-  return { data, connects, stdout, stderr, cairn };
+  return { data, connects, stdout, stderr, cairn, txns, deps };
 }
 
 function tsvFile(text: string): string {
@@ -110,6 +120,95 @@ describe('cairn commands', () => {
     expect(await h.cairn('put', '--xx', 'lock', 'c')).toBe(0);
     expect(h.data.get('lock')).toBe('c');
     expect(await h.cairn('put', '--nx', '--xx', 'lock', 'd')).toBe(2);
+  });
+
+  it('put --if-rev N writes only when the key\'s mod revision is N (0: absent); exit 6 with the reason when not applied', async () => {
+    const h = harness();
+    expect(await h.cairn('put', '--if-rev', '0', 'k', 'a')).toBe(0);
+    expect(h.stdout.text).toBe('1\n');
+    expect(await h.cairn('put', '--if-rev', '0', 'k', 'b')).toBe(6);
+    expect(h.stderr.text).toContain('not applied: k exists (--if-rev 0); condition evaluated at revision 2');
+    expect(await h.cairn('put', 'k', 'c', '--if-rev', '1')).toBe(0);
+    expect(h.data.get('k')).toBe('c');
+    expect(await h.cairn('--json', 'put', '--if-rev', '1', 'k', 'd')).toBe(6);
+    expect(JSON.parse(h.stdout.chunks.pop()!)).toEqual({ key: 'k', revision: 4, applied: false });
+    expect(h.stderr.text).toContain('not applied: k has another mod revision than 1, or does not exist (--if-rev 1); condition evaluated at revision 4');
+    expect(h.data.get('k')).toBe('c');
+    expect(await h.cairn('put', '--if-rev', 'x1', 'k', 'e')).toBe(2);
+    expect(await h.cairn('put', '--if-rev', '-1', 'k', 'e')).toBe(2);
+    expect(await h.cairn('put', '--if-rev', '3', '--nx', 'k', 'e')).toBe(2);
+    expect(h.data.get('k')).toBe('c');
+  });
+
+  it('txn --file: compares, success and failure ops as etcdctl reads them, one Txn; prints SUCCESS / FAILURE and the responses', async () => {
+    const kv = (key: string, value: string, rev: number) => ({ key: Buffer.from(key), value: Buffer.from(value), modRevision: rev, createRevision: 2, version: 3 });
+    const h = harness({
+      txnAnswer: {
+        revision: 9,
+        succeeded: true,
+        responses: [
+          { kind: TxnOpKind.Put, prev: kv('lock', 'old', 5) },
+          { kind: TxnOpKind.Range, count: 2, more: false, kvs: [kv('cfg/a', '1', 6), kv('cfg/b', '2', 7)] },
+          { kind: TxnOpKind.Delete, deleted: 4, prev: [] },
+        ],
+      },
+    });
+    const file = tsvFile('mod("lock") = "5"\nvalue("owner") != "me"\n\nput lock me --prev-kv\nget cfg/ --prefix\ndel tmp/ --prefix\n\nget lock\n');
+    expect(await h.cairn('txn', '--file', file)).toBe(0);
+    expect(h.txns).toEqual([
+      {
+        compares: [
+          { key: Buffer.from('lock'), target: CompareTarget.ModRevision, result: CompareResult.Equal, operand: 5 },
+          { key: Buffer.from('owner'), target: CompareTarget.Value, result: CompareResult.NotEqual, value: Buffer.from('me') },
+        ],
+        success: [
+          { kind: TxnOpKind.Put, key: Buffer.from('lock'), value: Buffer.from('me'), flags: TxnOpFlags.PrevKv },
+          { kind: TxnOpKind.Range, key: Buffer.from('cfg/'), end: Buffer.alloc(0), flags: TxnOpFlags.Prefix, limit: 0 },
+          { kind: TxnOpKind.Delete, key: Buffer.from('tmp/'), end: Buffer.alloc(0), flags: TxnOpFlags.Prefix },
+        ],
+        failure: [{ kind: TxnOpKind.Range, key: Buffer.from('lock'), end: Buffer.alloc(0), flags: 0, limit: 0 }],
+      },
+    ]);
+    expect(h.stdout.text).toBe('SUCCESS\n\nOK\nlock\nold\n\ncfg/a\n1\ncfg/b\n2\n\n4\n');
+    expect(await h.cairn('--json', 'txn', '-f', file)).toBe(0);
+    expect(JSON.parse(h.stdout.chunks.pop()!)).toEqual({
+      succeeded: true,
+      revision: 9,
+      responses: [
+        { put: { prevKv: { key: 'lock', value: 'old', revision: 5, createRevision: 2, version: 3 } } },
+        { range: { count: 2, more: false, kvs: [{ key: 'cfg/a', value: '1', revision: 6, createRevision: 2, version: 3 }, { key: 'cfg/b', value: '2', revision: 7, createRevision: 2, version: 3 }] } },
+        { delete: { deleted: 4, prevKvs: [] } },
+      ],
+    });
+  });
+
+  it('txn from standard input: FAILURE with the failure branch; on a terminal, prompts on stderr and stops after the third section', async () => {
+    const h = harness({ txnAnswer: { revision: 4, succeeded: false, responses: [{ kind: TxnOpKind.Range, count: 1, more: false, kvs: [{ key: Buffer.from('lock'), value: Buffer.from('you'), modRevision: 3, createRevision: 3, version: 1 }] }] } });
+    const feed = (lines: string[], isTTY: boolean) => {
+      h.deps.stdin = {
+        isTTY,
+        async *lines() {
+          yield* lines;
+        },
+      };
+    };
+    feed(['create("lock") = "0"', '', 'put lock me', '', 'get lock'], false);
+    expect(await h.cairn('txn')).toBe(0);
+    expect(h.stdout.text).toBe('FAILURE\n\nlock\nyou\n');
+    expect(h.stderr.text).toBe('');
+    feed(['version("lock") > 0', '', 'put lock me', '', 'get lock', '', 'never read'], true);
+    expect(await h.cairn('txn')).toBe(0);
+    expect(h.stderr.text).toBe('compares:\n\nsuccess requests (get, put, del):\n\nfailure requests (get, put, del):\n');
+    expect(h.txns[1].compares).toEqual([{ key: Buffer.from('lock'), target: CompareTarget.Version, result: CompareResult.Greater, operand: 0 }]);
+  });
+
+  it('txn: a malformed line exits 2 naming it, before connecting', async () => {
+    const h = harness();
+    const file = tsvFile('mod("k") = "1"\n\nput k\n');
+    expect(await h.cairn('txn', '--file', file)).toBe(2);
+    expect(h.stderr.text).toContain(`${file}:3: put takes KEY VALUE`);
+    expect(await h.cairn('txn', '--file', '/nonexistent/txn')).toBe(2);
+    expect(h.connects).toHaveLength(0);
   });
 
   it('get of a missing key exits 1', async () => {

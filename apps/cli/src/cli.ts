@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { ClientTlsOptions } from '@cairn/client';
+import type { TxnOpResponse, TxnRequest } from '@cairn/protocol';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
@@ -13,11 +14,14 @@ import { snapshotCommand } from './snapshot';
 import { createProgress, type ProgressReporter } from './progress';
 import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
 import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
+import { TXN_SCRIPT_BYTES_MAX, parseTxnScript, responseJson, txnText } from './txn';
 
 /** What the commands need from a Cairn connection (`CairnPool` satisfies it). */
 export interface CliClient extends KvConnection {
-  /** `applied` is false only for a conditional set whose condition was false. */
-  set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean }): Promise<{ revision: number | bigint; applied?: boolean }>;
+  /** `applied` is false only for a conditional set whose condition was false (`ifRevision`: the key's mod revision was not that). */
+  set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean; ifRevision?: number }): Promise<{ revision: number | bigint; applied?: boolean }>;
+  /** One etcd Txn (TLV TXN; CairnPool `commitTxn`). */
+  commitTxn(request: TxnRequest): Promise<{ revision: number; succeeded: boolean; responses: TxnOpResponse[] }>;
   del(key: string): Promise<{ revision: number | bigint }>;
   ping(): Promise<unknown>;
   status(): Promise<unknown>;
@@ -59,6 +63,8 @@ export interface CliDeps {
   benchClock?: () => number;
   /** HTTP client of `member`, `user`, `role`, `auth` (gateway HTTP API); default global fetch. */
   fetch?: typeof fetch;
+  /** The lines of standard input (`txn` without --file), without their line ends; `isTTY`: prompts go to stderr. main.ts reads process.stdin. */
+  stdin?: { isTTY?: boolean; lines(): AsyncIterable<string> };
   /** One line of standard input (`user add` / `passwd` without --password); main.ts reads process.stdin. */
   readLine?: () => Promise<string | null>;
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
@@ -173,6 +179,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
     },
   };
   addKeyCommands(program, ctx);
+  addTxnCommand(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
   for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine })) program.addCommand(c);
   program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)) }));
@@ -187,16 +194,17 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
   const json = (cmd: Command) => globals(cmd).json === true;
   program
     .command('put')
-    .description('set KEY to VALUE; prints the new revision. --nx / --xx: only if KEY is absent / present (atomic); exit 6 when not applied')
+    .description('set KEY to VALUE; prints the new revision. --nx / --xx: only if KEY is absent / present; --if-rev N: only if its mod revision is N (atomic); exit 6 when not applied')
     .argument('<key>')
     .argument('<value>')
-    .addOption(new Option('--nx', 'only if KEY does not exist (like Redis SET NX)').conflicts('xx'))
-    .addOption(new Option('--xx', 'only if KEY exists (like Redis SET XX)').conflicts('nx'))
-    .action(async (key: string, value: string, o: { nx?: boolean; xx?: boolean }, cmd: Command) =>
+    .addOption(new Option('--nx', 'only if KEY does not exist (like Redis SET NX)').conflicts(['xx', 'ifRev']))
+    .addOption(new Option('--xx', 'only if KEY exists (like Redis SET XX)').conflicts(['nx', 'ifRev']))
+    .addOption(new Option('--if-rev <n>', "compare-and-swap: only if KEY's mod revision is N (0: only if KEY does not exist; etcd's mod_revision compare)").argParser(revisionArg('--if-rev')))
+    .action(async (key: string, value: string, o: { nx?: boolean; xx?: boolean; ifRev?: number }, cmd: Command) =>
       withClient(cmd, async (c) => {
-        const r = o.nx || o.xx ? await c.set(key, value, { ifAbsent: o.nx === true, ifPresent: o.xx === true }) : await c.set(key, value);
+        const r = o.ifRev !== undefined ? await c.set(key, value, { ifRevision: o.ifRev }) : o.nx || o.xx ? await c.set(key, value, { ifAbsent: o.nx === true, ifPresent: o.xx === true }) : await c.set(key, value);
         if (json(cmd)) out(JSON.stringify({ key, revision: Number(r.revision), applied: r.applied !== false }));
-        if (r.applied === false) throw new NotAppliedError(`not applied: ${key} ${o.nx ? 'exists (--nx)' : 'does not exist (--xx)'}; condition evaluated at revision ${r.revision}`);
+        if (r.applied === false) throw new NotAppliedError(`not applied: ${key} ${notAppliedWhy(o)}; condition evaluated at revision ${r.revision}`);
         if (!json(cmd)) out(String(r.revision));
       }),
     );
@@ -225,6 +233,63 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
         out(json(cmd) ? JSON.stringify({ key, revision: Number(revision) }) : String(revision));
       }),
     );
+}
+
+/** Why a conditional put was not applied. */
+function notAppliedWhy(o: { nx?: boolean; ifRev?: number }): string {
+  if (o.ifRev !== undefined) return o.ifRev === 0 ? 'exists (--if-rev 0)' : `has another mod revision than ${o.ifRev}, or does not exist (--if-rev ${o.ifRev})`;
+  return o.nx ? 'exists (--nx)' : 'does not exist (--xx)';
+}
+
+/** A revision argument: an integer in 0..2^53-1. */
+function revisionArg(name: string) {
+  return (v: string): number => {
+    if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`${name} must be a revision, an integer in 0..2^53-1, got "${v}"`);
+    return Number(v);
+  };
+}
+
+const TXN_PROMPTS = ['compares:', 'success requests (get, put, del):', 'failure requests (get, put, del):'];
+
+/** The lines of a txn script: `file`, else standard input (prompts on stderr when it is a terminal, which ends after the third section). @throws UsageError past TXN_SCRIPT_BYTES_MAX. */
+async function txnScriptLines(file: string | undefined, deps: CliDeps, err: (s: string) => void): Promise<string[]> {
+  if (file !== undefined) {
+    if (statSync(file).size > TXN_SCRIPT_BYTES_MAX) throw new UsageError(`${file} is over ${TXN_SCRIPT_BYTES_MAX} bytes: a txn script is at most that`);
+    return readFileSync(file, 'utf8').split('\n');
+  }
+  if (!deps.stdin) throw new UsageError('no standard input: give the txn with --file');
+  const tty = deps.stdin.isTTY === true;
+  const lines: string[] = [];
+  let bytes = 0;
+  let section = 0;
+  if (tty) err(TXN_PROMPTS[0]);
+  for await (const line of deps.stdin.lines()) {
+    bytes += Buffer.byteLength(line) + 1;
+    if (bytes > TXN_SCRIPT_BYTES_MAX) throw new UsageError(`standard input is over ${TXN_SCRIPT_BYTES_MAX} bytes: a txn script is at most that`);
+    lines.push(line);
+    if (line.trim() !== '') continue;
+    if (++section === 3 && tty) break;
+    if (tty) err(`\n${TXN_PROMPTS[section]}`);
+  }
+  return lines;
+}
+
+/** txn (etcdctl's): compares, success ops, failure ops from --file or standard input. */
+function addTxnCommand(program: Command, { deps, out, err, globals, withClient }: Ctx): void {
+  program
+    .command('txn')
+    .description('an etcd transaction, as etcdctl txn: compares, a blank line, success ops, a blank line, failure ops (standard input or --file); prints SUCCESS or FAILURE and the responses')
+    .option('-f, --file <file>', 'read the txn from FILE instead of standard input')
+    .action(async (o: { file?: string }, cmd: Command) => {
+      const source = o.file ?? 'stdin';
+      const request = parseTxnScript(await txnScriptLines(o.file, deps, err), source);
+      await withClient(cmd, async (c) => {
+        const r = await c.commitTxn(request);
+        const ops = r.succeeded ? request.success : request.failure;
+        if (globals(cmd).json) out(JSON.stringify({ succeeded: r.succeeded, revision: r.revision, responses: r.responses.map((x, i) => responseJson(x, ops[i])) }));
+        else deps.stdout.write(txnText(r.succeeded, r.responses, ops));
+      });
+    });
 }
 
 /** ping, status. */

@@ -22,6 +22,7 @@ run(process.argv, {
   connect: connectPool,
   completion: addCompletion,
   readLine,
+  stdin: { isTTY: process.stdin.isTTY, lines: () => createInterface({ input: process.stdin, crlfDelay: Infinity }) },
   stdout: process.stdout,
   stderr: process.stderr,
 }).then(
