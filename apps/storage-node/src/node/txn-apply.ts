@@ -85,7 +85,7 @@ class TxnRun {
   holds(c: TxnCompare): boolean {
     const s = this.get(c.key);
     if (c.target === CompareTarget.Value) {
-      // etcd: a missing key has no value to compare; only "not equal" holds.
+      // A missing key has no value: only "not equal" holds (etcd fails every value compare on a missing key; docs/data-model.md).
       if (!s) return c.result === CompareResult.NotEqual;
       return matches(Buffer.compare(Buffer.from(s.value), Buffer.from(c.value ?? EMPTY)), c.result);
     }
