@@ -1,7 +1,7 @@
-import { Opcode, ProtocolError, ResponseDecoder, VALUE_BYTES_CEILING, encodeRequest, opcodeName, statusName, type Response } from '@cairn/protocol';
+import { AUTH_VALUE_BYTES_MAX, Opcode, ProtocolError, ResponseDecoder, Status, VALUE_BYTES_CEILING, decodeHelloReply, encodeRequest, opcodeName, statusName, type HelloReply, type Response } from '@cairn/protocol';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError } from './errors';
+import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { ClientSession } from './session';
 
@@ -24,7 +24,20 @@ export interface ClientTlsOptions {
   rejectUnauthorized?: boolean;
 }
 
-export interface ClientOptions {
+/**
+ * How a connection logs in (docs/protocol.md "HELLO and AUTH"): a user name and its password, or a
+ * bearer token (HTTP `POST /v1/auth/token`). `token` may be a function, asked at every connect, so
+ * a long-lived CairnPool can hand out a fresh token when it reconnects after the last one expired.
+ */
+export interface ClientCredentials {
+  /** User name (etcd clientv3 and node-redis call it `username`); needs `password`. */
+  username?: string;
+  password?: string;
+  /** A bearer token, or a function giving one; excludes `username`. */
+  token?: string | (() => string | Promise<string>);
+}
+
+export interface ClientOptions extends ClientCredentials {
   host: string;
   port: number;
   /** TLS to the gateway (`true`: with the default CAs); absent: plain TCP. */
@@ -65,7 +78,7 @@ interface Call {
   onAbort: (() => void) | null;
 }
 
-type ResolvedOptions = Required<Omit<ClientOptions, 'tls' | 'sessionId'>> & { tls: ClientTlsOptions | null; sessionId?: bigint };
+type ResolvedOptions = Required<Omit<ClientOptions, 'tls' | 'sessionId' | keyof ClientCredentials>> & { tls: ClientTlsOptions | null; sessionId?: bigint; credentials: ClientCredentials | null };
 
 /** A fresh client session id: 64 random bits from the platform's CSPRNG (Web Crypto), so two clients never share one in practice. */
 export function newSessionId(): bigint {
@@ -87,7 +100,20 @@ function resolveOptions(o: ClientOptions): ResolvedOptions {
     waitingMax: positiveInt('waitingMax', o.waitingMax ?? DEFAULTS.waitingMax),
     payloadBytesMax,
     sessionId: o.sessionId,
+    credentials: checkCredentials(o),
   };
+}
+
+/**
+ * The credentials of `o`, or null when it has none.
+ * @throws RangeError on `username` without `password` (or the reverse), or both `username` and `token`.
+ */
+export function checkCredentials(o: ClientCredentials): ClientCredentials | null {
+  const { username, password, token } = o;
+  if (username === undefined && password === undefined && token === undefined) return null;
+  if (token !== undefined && (username !== undefined || password !== undefined)) throw new RangeError('give either username and password, or token, not both');
+  if (token === undefined && (typeof username !== 'string' || username.length === 0 || typeof password !== 'string')) throw new RangeError('username needs a password (and a password a username)');
+  return token !== undefined ? { token } : { username, password };
 }
 
 function tlsConnectionOptions(host: string, port: number, t: ClientTlsOptions): ConnectionOptions {
@@ -153,9 +179,23 @@ export class CairnClient extends KvCommands {
    * @throws the socket error of a failed connect (e.g. code ECONNREFUSED, ENOTFOUND) or handshake
    * (e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, a TLS alert such as
    * "certificate required"), TimeoutError after `connectTimeoutMs`, RangeError on bad options.
+   * With credentials the connection logs in (AUTH) before this resolves, so no request is ever
+   * sent ahead of it: UnauthenticatedError when refused (the connection is closed then).
    */
   static async connect(options: ClientOptions): Promise<CairnClient> {
     const opts = resolveOptions(options);
+    const client = await CairnClient.open(opts);
+    if (!opts.credentials) return client;
+    try {
+      await client.authenticate(opts.credentials);
+    } catch (e) {
+      client.destroy();
+      throw e;
+    }
+    return client;
+  }
+
+  private static open(opts: ResolvedOptions): Promise<CairnClient> {
     const { connectTimeoutMs } = opts;
     return new Promise((resolve, reject) => {
       const socket = opts.tls ? tlsConnect(tlsConnectionOptions(opts.host, opts.port, opts.tls)) : netConnect({ host: opts.host, port: opts.port });
@@ -203,6 +243,38 @@ export class CairnClient extends KvCommands {
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
     });
+  }
+
+  /**
+   * AUTH (docs/protocol.md "HELLO and AUTH"): logs this connection in as `username` with
+   * `password`, or with a bearer `token`; later requests run as that user. Resolves the user name.
+   * A failed AUTH leaves the connection's user as it was; the gateway closes the connection at its
+   * `failuresPerConnectionMax`-th failure.
+   * @throws UnauthenticatedError (wrong credentials, bad or expired token, too many failures from
+   * this address), UnavailableError (the gateway does not know the auth state yet), RangeError on
+   * bad credentials or a value over AUTH_VALUE_BYTES_MAX, and the errors of `request`.
+   */
+  async authenticate(credentials: ClientCredentials, opts: RequestOptions = {}): Promise<string> {
+    const c = checkCredentials(credentials);
+    if (!c) throw new RangeError('authenticate needs username and password, or token');
+    const token = typeof c.token === 'function' ? await c.token() : c.token;
+    const key = token === undefined ? Buffer.from(c.username!, 'utf8') : Buffer.alloc(0);
+    const value = Buffer.from(token ?? c.password!, 'utf8');
+    if (value.length === 0 || value.length > AUTH_VALUE_BYTES_MAX) throw new RangeError(`a password or token is 1..${AUTH_VALUE_BYTES_MAX} bytes, got ${value.length}`);
+    const res = await this.request(Opcode.Auth, key, value, 0, opts);
+    if (res.status !== Status.Ok) throw errorForResponse(res);
+    return res.payload.toString('utf8');
+  }
+
+  /** HELLO: the gateway's protocol version, whether auth is enabled, and the user this connection is (null before AUTH). */
+  async hello(opts: RequestOptions = {}): Promise<HelloReply> {
+    const res = await this.request(Opcode.Hello, '', '', 0, opts);
+    if (res.status !== Status.Ok) throw errorForResponse(res);
+    try {
+      return decodeHelloReply(res.payload);
+    } catch (e) {
+      throw new ResponseProtocolError(`HELLO reply: ${(e as Error).message}`, e);
+    }
   }
 
   /** Resolves (never rejects) once the connection is closed, for any reason, with the error pending calls got. */

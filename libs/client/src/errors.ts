@@ -52,6 +52,38 @@ export class TooLargeError extends CairnError {
   }
 }
 
+/**
+ * Authentication or authorization refused (docs/security.md): base of UnauthenticatedError and
+ * PermissionDeniedError. Not retryable: the same credentials get the same answer.
+ */
+export class AuthError extends CairnError {
+  constructor(code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED', status: Status, message: string) {
+    super(code, status, message);
+    this.name = 'AuthError';
+  }
+}
+
+/**
+ * UNAUTHENTICATED: auth is enabled and the connection has not logged in (no `username`/`token`
+ * given), or the credentials are wrong (an unknown user gets the same answer), the token is bad or
+ * expired, the user was deleted, or the client address made too many failed attempts. Also what
+ * `CairnClient.connect` / `CairnPool.connect` reject with when their AUTH is refused.
+ */
+export class UnauthenticatedError extends AuthError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', Status.Unauthenticated, message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** PERMISSION_DENIED: the user's roles do not cover the key, the whole range, or the request. */
+export class PermissionDeniedError extends AuthError {
+  constructor(message: string) {
+    super('PERMISSION_DENIED', Status.PermissionDenied, message);
+    this.name = 'PermissionDeniedError';
+  }
+}
+
 /** ERROR, or a status byte this client does not know (`status` holds the raw byte). */
 export class ServerError extends CairnError {
   constructor(message: string, status: Status = Status.Error) {
@@ -166,6 +198,10 @@ export function errorForResponse(res: Response): CairnError {
       return new NotLeaderError(text);
     case Status.Error:
       return new ServerError(text || 'server error');
+    case Status.Unauthenticated:
+      return new UnauthenticatedError(text || 'unauthenticated');
+    case Status.PermissionDenied:
+      return new PermissionDeniedError(text || 'permission denied');
     default:
       return new ServerError(`unknown response status ${statusName(res.status)}${text ? `: ${text}` : ''}`, res.status);
   }

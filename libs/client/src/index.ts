@@ -3,7 +3,7 @@
  * `CairnClient`, one pipelined TCP connection to a gateway, and `CairnPool`, connections to several
  * gateways with deadlines, abort, retries and failover.
  */
-export { CairnClient, newSessionId, type ClientOptions, type ClientTlsOptions } from './client';
+export { CairnClient, newSessionId, type ClientCredentials, type ClientOptions, type ClientTlsOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
 export type { DelOptions, GetOptions, GetResult, IncrResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
@@ -11,6 +11,7 @@ export { ClientSession } from './session';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
   AbortError,
+  AuthError,
   BadRequestError,
   CairnError,
   ClientOverloadedError,
@@ -19,10 +20,12 @@ export {
   NoGatewayError,
   NotFoundError,
   NotLeaderError,
+  PermissionDeniedError,
   ResponseProtocolError,
   ServerError,
   TimeoutError,
   TooLargeError,
+  UnauthenticatedError,
   UnavailableError,
   errorForResponse,
 } from './errors';

@@ -1,5 +1,5 @@
 import { INCR_SESSION_REQUEST_BYTES, Opcode, Status, type Response } from '@cairn/protocol';
-import { CairnClient, newSessionId, type ClientTlsOptions } from './client';
+import { CairnClient, checkCredentials, newSessionId, type ClientCredentials, type ClientTlsOptions } from './client';
 import { AbortError, ConnectionClosedError, NoGatewayError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { RetryBudget, fullJitterBackoffMs, mayRetry, type RetryWrites } from './retry';
@@ -10,7 +10,11 @@ export interface GatewayAddress {
   port: number;
 }
 
-export interface PoolOptions {
+/**
+ * `username` / `password` or `token` (ClientCredentials): every connection logs in with them
+ * when it opens and when it reconnects, before any request goes out on it.
+ */
+export interface PoolOptions extends ClientCredentials {
   /** Gateways to spread requests over (at least one). */
   gateways: GatewayAddress[];
   /** Pipelined connections kept open to each gateway; default 1. */
@@ -56,7 +60,7 @@ export interface PoolStats {
   retryBudgetTokens: number;
 }
 
-type Resolved = Required<Omit<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls' | 'sessionId'>> & Pick<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls' | 'sessionId'>;
+type Resolved = Required<Omit<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls' | 'sessionId' | keyof ClientCredentials>> & Pick<PoolOptions, 'onGatewayStateChange' | 'attemptTimeoutMs' | 'tls' | 'sessionId' | keyof ClientCredentials>;
 
 interface Gateway {
   addr: GatewayAddress;
@@ -91,6 +95,7 @@ function resolvePoolOptions(o: PoolOptions): Resolved {
   } as Resolved;
   for (const k of ['connectionsPerGateway', 'requestTimeoutMs', 'attemptsMax'] as const) positiveInt(k, r[k]);
   if (r.attemptTimeoutMs !== undefined) positiveInt('attemptTimeoutMs', r.attemptTimeoutMs);
+  checkCredentials(r);
   if (r.retryWrites !== 'never' && r.retryWrites !== 'safe') throw new RangeError(`retryWrites must be 'never' or 'safe', got ${String(r.retryWrites)}`);
   return r;
 }
@@ -108,7 +113,8 @@ function resolvePoolOptions(o: PoolOptions): Resolved {
  *   A write whose outcome is unknown (UNAVAILABLE reply, timeout or lost connection after the
  *   write) is never re-sent: the caller gets the error and decides (e.g. reads the key back).
  * - **Failover**: a lost connection is replaced in the background (full-jitter backoff on
- *   consecutive failures); a gateway with no live connection is down and gets no requests. When
+ *   consecutive failures; with credentials each new connection logs in before it takes any
+ *   request); a gateway with no live connection is down and gets no requests. When
  *   every gateway is down, calls wait (within their deadline) for one to come back, then reject
  *   NoGatewayError.
  *
@@ -259,7 +265,7 @@ export class CairnPool extends KvCommands {
   private async connectSlot(gw: Gateway, slot: number): Promise<unknown> {
     const o = this.opts;
     try {
-      const c = await CairnClient.connect({ host: gw.addr.host, port: gw.addr.port, connectTimeoutMs: o.connectTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, inflightMax: o.inflightMax, waitingMax: o.waitingMax, payloadBytesMax: o.payloadBytesMax, tls: o.tls });
+      const c = await CairnClient.connect({ host: gw.addr.host, port: gw.addr.port, connectTimeoutMs: o.connectTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, inflightMax: o.inflightMax, waitingMax: o.waitingMax, payloadBytesMax: o.payloadBytesMax, tls: o.tls, username: o.username, password: o.password, token: o.token });
       if (this.closed) {
         c.destroy();
         return null;
