@@ -13,7 +13,7 @@ import { Keydir, keyString, type KeydirEntry } from './keydir';
 import { readRange, type RangePage, type RangeQuery } from './range';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
 import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
-import { EngineOp, RECORD_META_HEADER_BYTES, batchRecordBytes, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
+import { EngineOp, batchRecordBytes, recordBytesMaxOf, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
 import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, writeNewFileDurable, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
 
@@ -362,7 +362,7 @@ export class BitcaskEngine {
     }
     if (removedFiles.length) await fsyncDir(dir, disk);
 
-    const recordBytesMax = RECORD_META_HEADER_BYTES + opts.keyBytesMax + opts.valueBytesMax;
+    const recordBytesMax = recordBytesMaxOf(opts.keyBytesMax, opts.valueBytesMax);
     const mergedFiles: MergedFile[] = [];
     let log: SegmentedLog | null = null;
     try {
@@ -472,7 +472,7 @@ export class BitcaskEngine {
 
   /** The largest record apply writes: a format-2 Set of the largest key and value (hint files and merged files are read with this bound). */
   private recordBytesMax(): number {
-    return RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
+    return recordBytesMaxOf(this.opts.keyBytesMax, this.opts.valueBytesMax);
   }
 
   /**
@@ -752,7 +752,7 @@ export class BitcaskEngine {
     for (const s of segments.slice(0, -1)) keyBytesMax += hintFooterSizes(nodePath.join(this.opts.dir, logHintFileName(s.segmentId)), this.opts.disk).keyBytes;
     this.keydir.reserve(keysMax, keyBytesMax);
     for (const mf of this.merged.values()) {
-      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
+      const hint = readHintFile(mf.hintPath, mf.n, mf.sizeBytes, recordBytesMaxOf(this.opts.keyBytesMax, this.opts.valueBytesMax), this.opts.disk);
       if ('payloads' in hint) {
         const keydir = this.keydir;
         const fileId = mf.fileId;
@@ -801,7 +801,7 @@ export class BitcaskEngine {
    */
   private loadLogHint(segment: SegmentInfo): boolean {
     const path = nodePath.join(this.opts.dir, logHintFileName(segment.segmentId));
-    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax, this.opts.disk);
+    const hint = readHintFile(path, segment.segmentId, segment.sizeBytes, recordBytesMaxOf(this.opts.keyBytesMax, this.opts.valueBytesMax), this.opts.disk);
     if ('error' in hint) {
       if (!hint.error.includes('ENOENT')) this.openReport.warnings.push(`hint file ${path} unusable (${hint.error}): scanned ${segment.path}`);
       return false;
@@ -1113,7 +1113,7 @@ export class BitcaskEngine {
 
   /** Steps 5 and 6 of a committed merge. */
   private async switchAndDelete(inputs: MergeInput[], writers: MergedFileWriter[]): Promise<void> {
-    const recordBytesMax = RECORD_META_HEADER_BYTES + this.opts.keyBytesMax + this.opts.valueBytesMax;
+    const recordBytesMax = recordBytesMaxOf(this.opts.keyBytesMax, this.opts.valueBytesMax);
     const outputs = writers.map((w) => MergedFile.open(this.opts.dir, w.n, w.sizeBytes, recordBytesMax, this.opts.disk));
     for (const mf of outputs) this.merged.set(mf.fileId, mf);
     let sinceYield = 0;

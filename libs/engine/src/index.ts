@@ -17,7 +17,7 @@ export {
   type CreateSnapshotOptions,
 } from './bitcask-engine';
 export { readRange, type RangeItem, type RangePage, type RangeQuery } from './range';
-export { EngineOp, RECORD_HEADER_BYTES, RECORD_META_HEADER_BYTES, RECORD_OP_SET_META, RECORD_OP_BATCH, encodeRecord, decodeRecord, encodeBatchRecord, batchRecordBytes, type DataRecord, type BatchRecord, type BatchMutation, type KeyMeta } from './record';
+export { EngineOp, COMPANION_KEY_EXTRA_BYTES, COMPANION_VALUE_BYTES, RECORD_HEADER_BYTES, RECORD_META_HEADER_BYTES, recordBytesMaxOf, RECORD_OP_SET_META, RECORD_OP_BATCH, encodeRecord, decodeRecord, encodeBatchRecord, batchRecordBytes, type DataRecord, type BatchRecord, type BatchMutation, type KeyMeta } from './record';
 export {
   EngineEntryTooLargeError,
   EngineGapError,

@@ -39,6 +39,8 @@ export enum EngineOp {
 export const RECORD_OP_BATCH = 4;
 /** Bytes of one batch sub-record's header: `u8 op | u32 keySize | u32 valueSize`, plus 16 (createRevision, version) for a Set. */
 const SUB_HEADER_BYTES = 9;
+/** A Set sub-record's header: SUB_HEADER_BYTES + u64 createRevision + u64 version. */
+const SET_SUB_HEADER_BYTES = SUB_HEADER_BYTES + 16;
 
 /** One key mutation of a batch record: op Set or Delete (a Delete has an empty value). */
 export interface BatchMutation {
@@ -143,6 +145,24 @@ export const RECORD_OP_SET_META = 3;
 export const RECORD_HEADER_BYTES = 25;
 /** Header bytes of a format-2 Set record. */
 export const RECORD_META_HEADER_BYTES = 41;
+
+/** Key bytes a companion record's key has beyond its data key (a storage node's `ff×8 · 'K' · key`, docs/leases.md "Storage"). */
+export const COMPANION_KEY_EXTRA_BYTES = 9;
+/** Value bytes of a companion record (`u64 leaseId · u64 expiresAtMs`). */
+export const COMPANION_VALUE_BYTES = 16;
+
+/**
+ * The largest record an engine with these key and value bounds writes or reads (a longer frame is
+ * corrupt), bytes: a batch record holding a Set of a keyBytesMax key and a valueBytesMax value
+ * plus one companion Set (a key COMPANION_KEY_EXTRA_BYTES longer, a COMPANION_VALUE_BYTES value:
+ * the per-key lease/expiry record a storage node writes in the same record as its key), which is
+ * larger than a single format-2 Set of the same key and value (RECORD_META_HEADER_BYTES + key +
+ * value). For the defaults (1 KiB keys, 1 MiB values): 1,050,724 bytes.
+ */
+export function recordBytesMaxOf(keyBytesMax: number, valueBytesMax: number): number {
+  const companion = SET_SUB_HEADER_BYTES + keyBytesMax + COMPANION_KEY_EXTRA_BYTES + COMPANION_VALUE_BYTES;
+  return RECORD_HEADER_BYTES + SET_SUB_HEADER_BYTES + keyBytesMax + valueBytesMax + companion;
+}
 
 /** Per-key metadata as etcd's mvcc keeps it: revision = mod revision. */
 export interface KeyMeta {

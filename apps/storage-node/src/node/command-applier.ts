@@ -1,4 +1,4 @@
-import { EngineOp, RECORD_META_HEADER_BYTES, type BatchMutation, type EngineEntry, type RangePage, type RangeQuery } from '@cairn/engine';
+import { EngineOp, recordBytesMaxOf, type BatchMutation, type EngineEntry, type RangePage, type RangeQuery } from '@cairn/engine';
 import {
   AUTH_STATE_KEY,
   ApplyOutcome,
@@ -26,7 +26,7 @@ import {
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import { LeaseIndex, isReservedKey } from './lease-index';
-import { LEASE_OPS, clientView, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
+import { LEASE_OPS, clientView, detachBytes, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
 import type { SessionTable } from './session-table';
 import { evaluateTxn } from './txn-apply';
 
@@ -126,7 +126,7 @@ export class CommandApplier {
     this.resultsMax = opts.resultsMax ?? APPLY_RESULTS_MAX;
     this.leases = opts.leases ?? new LeaseIndex();
     this.keysPerLeaseMax = opts.keysPerLeaseMax ?? KEYS_PER_LEASE_MAX;
-    this.mutationBytesMax = opts.mutationBytesMax ?? RECORD_META_HEADER_BYTES + DEFAULT_LIMITS.keyBytesMax + DEFAULT_LIMITS.valueBytesMax;
+    this.mutationBytesMax = opts.mutationBytesMax ?? recordBytesMaxOf(DEFAULT_LIMITS.keyBytesMax, DEFAULT_LIMITS.valueBytesMax);
     if (!Number.isSafeInteger(this.resultsMax) || this.resultsMax < 1) throw new RangeError(`resultsMax must be a positive integer, got ${opts.resultsMax}`);
   }
 
@@ -202,7 +202,7 @@ export class CommandApplier {
     const evaluateIt = (): ApplyResult => {
       if (txn) {
         if (txnWritesReserved(txn.request)) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index };
-        const t = evaluateTxn(txn, e.index, clientView(get, (q) => this.range(q)), this.mutationBytesMax);
+        const t = evaluateTxn(txn, e.index, clientView(get, (q) => this.range(q)), this.mutationBytesMax, (ms) => detachBytes(ms, this.leases));
         if ('tooLarge' in t) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index, txnRefusal: TxnRefusal.TooLarge };
         mutations = t.mutations;
         return { outcome: ApplyOutcome.Applied, revision: e.index, txn: encodeTxnResult(t.result) };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeTxnResult, encodeCommand, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, LeaseRefusal, TxnOpKind, TxnRefusal, decodeTxnResult, encodeCommand, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
 
@@ -104,6 +104,51 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     expect(applier.leases.leaseIds()).toEqual([3]);
     expect(LeaseIndex.load(engine).leaseIds()).toEqual([3]);
     expect([...LeaseIndex.load(engine).expiries()]).toEqual([]);
+    await engine.close();
+  });
+
+  it('a TTL Set, a lease Set, a plain Set and a txn put, each with a key and a value at keyBytesMax and valueBytesMax, fit one engine record with the key\'s metadata record, and read back after a reopen', async () => {
+    const k = (c: string) => Buffer.alloc(DEFAULT_LIMITS.keyBytesMax, c);
+    const v = (c: string) => Buffer.alloc(DEFAULT_LIMITS.valueBytesMax, c);
+    const at = 9_000_000_000_000;
+    const txnPut = (key: Buffer, value: Buffer): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success: [{ kind: TxnOpKind.Put, key, value }], failure: [] } }) });
+    const open = async () => {
+      const engine = await BitcaskEngine.open({ dir });
+      const applier = new CommandApplier({ get: (key) => engine.get(key), range: (q) => engine.range(q), leases: LeaseIndex.load(engine) });
+      return { engine, applier, apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine) };
+    };
+    let n = await open();
+    const ttl = (key: Buffer, value: Buffer, leaseId = 0): Command => ({ op: CommandOp.Set, key, value, meta: { leaseId, expiresAtMs: leaseId ? 0 : at, keepTtl: false } });
+    await n.apply(1, [ttl(k('a'), v('1')), grant(5, 60_000), ttl(k('b'), v('2'), 5), ttl(k('c'), v('3')), ttl(k('d'), v('4'))]);
+    // a plain Set (clears the TTL: deletes the metadata record in the same record) and a txn put (detaches likewise)
+    await n.apply(6, [{ op: CommandOp.Set, key: k('c'), value: v('5') }]);
+    await n.apply(7, [txnPut(k('d'), v('6'))]);
+    for (const i of [1, 3, 4, 5, 7]) expect(n.applier.outcome(i).outcome).toBe(ApplyOutcome.Applied);
+    await n.engine.close();
+    n = await open();
+    expect(n.engine.get(k('a'))?.value.equals(v('1'))).toBe(true);
+    expect(n.engine.get(k('d'))?.value.equals(v('6'))).toBe(true);
+    expect(n.applier.leases.meta(k('a'))).toEqual({ leaseId: 0, expiresAtMs: at });
+    expect(n.applier.leases.meta(k('b'))).toEqual({ leaseId: 5, expiresAtMs: 0 });
+    expect([n.applier.leases.meta(k('c')), n.applier.leases.meta(k('d'))]).toEqual([undefined, undefined]);
+    await n.engine.close();
+  });
+
+  it('a txn whose writes fit the largest engine record only without the deletes of its keys\' metadata records is refused TOO_LARGE, nothing applied', async () => {
+    const engine = await BitcaskEngine.open({ dir });
+    const mutationBytesMax = 1500;
+    const applier = new CommandApplier({ get: (key) => engine.get(key), range: (q) => engine.range(q), leases: LeaseIndex.load(engine), mutationBytesMax });
+    const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine);
+    const key = (i: number) => Buffer.alloc(100, i);
+    const puts = [1, 2, 3, 4, 5, 6, 7].map((i) => ({ kind: TxnOpKind.Put, key: key(i), value: Buffer.from('v') }));
+    const txn: Command = { op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success: puts, failure: [] } }) };
+    // 7 puts of 100-byte keys: 25 + 7 x 126 = 907 bytes alone; with the deletes of their 7 metadata records (118 bytes each) 1,733
+    await apply(1, [txn]);
+    expect(applier.outcome(1).outcome).toBe(ApplyOutcome.Applied);
+    await apply(2, [1, 2, 3, 4, 5, 6, 7].map((i) => put(key(i).toString('latin1'), 'v', 0, 9_000_000_000_000)));
+    await apply(9, [txn]);
+    expect(applier.outcome(9)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 9, txnRefusal: TxnRefusal.TooLarge });
+    expect(applier.leases.meta(key(1))).toEqual({ leaseId: 0, expiresAtMs: 9_000_000_000_000 });
     await engine.close();
   });
 });

@@ -1,7 +1,7 @@
 import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeLeaseGrant, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
 import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
-import { RESERVED_KEY_PREFIX, isReservedKey, revokeBytesOfKey, type LeaseIndex } from './lease-index';
+import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
 
 /**
  * The lease and TTL rules of the applier (docs/leases.md), evaluated in log order against the
@@ -110,6 +110,19 @@ export function leaseWrites(c: Command, index: number, get: Get, leases: LeaseIn
 }
 
 const NO_META = { leaseId: 0, expiresAtMs: 0 };
+
+/** Bytes `detachWrites` of every key of `mutations` adds to their batch record: a Delete of each distinct key's metadata record, for keys that have one. */
+export function detachBytes(mutations: readonly BatchMutation[], leases: LeaseIndex): number {
+  const seen = new Set<string>();
+  let n = 0;
+  for (const m of mutations) {
+    const k = Buffer.from(m.key).toString('latin1');
+    if (seen.has(k) || !leases.meta(m.key)) continue;
+    seen.add(k);
+    n += metaDeleteBytes(m.key);
+  }
+  return n;
+}
 
 /** A txn's put or delete of `key`: it leaves any lease and loses any expiry (etcd put without a lease); the write of its metadata record, if it had one. */
 export function detachWrites(key: Uint8Array, leases: LeaseIndex): BatchMutation[] {

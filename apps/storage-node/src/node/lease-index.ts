@@ -45,6 +45,11 @@ export interface StoredLease {
   revokeBytes: number;
 }
 
+/** Bytes the Delete of `key`'s metadata record adds to a batch record. */
+export function metaDeleteBytes(key: Uint8Array): number {
+  return batchRecordBytes([del(keyMetaRecordKey(key))]) - RECORD_HEADER_BYTES;
+}
+
 /** Bytes attaching `key` adds to its lease's revoke record: the key's Delete and its metadata record's Delete. */
 export function revokeBytesOfKey(key: Uint8Array): number {
   return batchRecordBytes([del(key), del(keyMetaRecordKey(key))]) - RECORD_HEADER_BYTES;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BitcaskEngine, ENGINE_DEFAULTS, EngineOp, RECORD_META_HEADER_BYTES, type EngineStats } from '@cairn/engine';
+import { BitcaskEngine, ENGINE_DEFAULTS, EngineOp, recordBytesMaxOf, type EngineStats } from '@cairn/engine';
 import type { Disk } from '@cairn/log';
 import {
   AUTH_STATE_KEY,
@@ -237,7 +237,7 @@ export class StorageNode {
       get: (key) => this.engine.get(key),
       range: (q) => this.engine.range(q),
       // The engine's largest record (it is opened with the default key and value bounds).
-      mutationBytesMax: RECORD_META_HEADER_BYTES + ENGINE_DEFAULTS.keyBytesMax + ENGINE_DEFAULTS.valueBytesMax,
+      mutationBytesMax: recordBytesMaxOf(ENGINE_DEFAULTS.keyBytesMax, ENGINE_DEFAULTS.valueBytesMax),
       onUndecodable: (index, err) => log.error({ err, index }, 'undecodable committed command applied as a no-op'),
       onAuthRefused: (index, reason) => log.info({ index, reason }, 'auth change refused at apply'),
     });

@@ -55,14 +55,16 @@ class TooLarge extends Error {
  * a plain SET or DEL gives them). Deterministic: depends only on the store, the command and
  * `mutationBytesMax`. TOO_LARGE (nothing applied) when the TxnResult would exceed
  * `limits.resultBytesMax`, the ranges, deletes and puts touch more than `limits.keysMax` keys, or
- * the writes exceed `mutationBytesMax` (the largest engine record).
+ * the writes plus `companionBytes` of them (the bytes the applier adds to the same record: deletes
+ * of the written keys' lease/expiry records) exceed `mutationBytesMax` (the largest engine record).
  */
-export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, mutationBytesMax: number): TxnEvaluation {
+export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, mutationBytesMax: number, companionBytes: (mutations: BatchMutation[]) => number = () => 0): TxnEvaluation {
   const t = new TxnRun(v, index, store);
   try {
     const succeeded = v.request.compares.every((c) => t.holds(c));
     const responses = (succeeded ? v.request.success : v.request.failure).map((op) => t.run(op));
-    if (t.mutations.length > 0 && batchRecordBytes(t.mutations) > mutationBytesMax) throw new TooLarge(`its writes take ${batchRecordBytes(t.mutations)} bytes; one entry's writes take at most ${mutationBytesMax}`);
+    const bytes = t.mutations.length > 0 ? batchRecordBytes(t.mutations) + companionBytes(t.mutations) : 0;
+    if (bytes > mutationBytesMax) throw new TooLarge(`its writes take ${bytes} bytes; one entry's writes take at most ${mutationBytesMax}`);
     return { result: { succeeded, responses }, mutations: t.mutations };
   } catch (e) {
     if (e instanceof TooLarge) return { tooLarge: e.message };
