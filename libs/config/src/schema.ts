@@ -599,6 +599,22 @@ export class GatewayConfig {
   @IsInt() @Min(1) @Max(65_536)
   respScanCursorsMax: number = 64;
 
+  /** RESP: commands one MULTI queues at most; one more gets an error and EXEC answers -EXECABORT (docs/resp.md "Transactions"). */
+  @IsInt() @Min(1) @Max(1_000_000)
+  respMultiCommandsMax: number = 1024;
+
+  /** RESP: bytes of arguments one MULTI queues at most (same error). */
+  @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
+  respMultiBytesMax: number = 1024 * 1024;
+
+  /** RESP: keys one connection WATCHes at most (each is a compare of EXEC's transaction, which holds at most txnOpsMax compares and ops); beyond it WATCH gets an error. */
+  @IsInt() @Min(1) @Max(128)
+  respWatchedKeysMax: number = 128;
+
+  /** RESP: attempts of one EXEC, or SET ... GET with an expiry, whose read keys another client changed between its reads and its write; then an error, nothing applied. */
+  @IsInt() @Min(1) @Max(1000)
+  respTxnAttemptsMax: number = 16;
+
   /** HTTP: most bytes of a request's headers (Node's maxHeaderSize); beyond it 431 and close. */
   @IsInt() @Min(1024) @Max(1024 * 1024)
   httpHeaderBytesMax: number = 16 * 1024;

@@ -6,6 +6,7 @@ import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from 
 import { ScanCursors, globMatch, literalPrefix } from './scan';
 import { mgetReply, type CommandReads, type PartedReply } from './mget-reply';
 import { TOO_MANY_FAILURES, isRefusal, type AuthIdentity, type GatewayAuth } from '../auth/gateway-auth';
+import { MULTI_LIMITS_DEFAULT, RespTxnCommands, type MultiLimits, type TxnState } from './txn-commands';
 
 /** One RESP connection's state, as the commands see it. */
 export interface RespClient {
@@ -28,6 +29,8 @@ export interface RespClient {
   address?: string;
   /** Failed AUTH attempts on this connection. */
   authFailures?: number;
+  /** MULTI queue and WATCHed keys (made at the first MULTI or WATCH; docs/resp.md "Transactions"). */
+  txn?: TxnState;
 }
 
 /** Commands an unauthenticated connection may send while auth is enabled (Redis answers the rest -NOAUTH). */
@@ -51,7 +54,7 @@ export const SCAN_LIMITS_DEFAULT: ScanLimits = Object.freeze({ keysReplyMax: 10_
 /** An encoded reply, now or when the cluster answers (a large MGET: in parts, PartedReply). */
 export type Reply = Buffer | Promise<Buffer | PartedReply>;
 
-interface Command {
+export interface Command {
   /** Redis arity: > 0 exact argument count (command name included), < 0 at least -arity. */
   arity: number;
   /** Store effect, for the connection's OrderGate (default none). */
@@ -66,7 +69,6 @@ const err = (message: string) => encodeError(message);
 const wrongArity = (name: string) => err(`ERR wrong number of arguments for '${name}' command`);
 const SYNTAX = err('ERR syntax error');
 const NOT_INTEGER = err('ERR value is not an integer or out of range');
-export const GET_OPTION_UNSUPPORTED = 'ERR SET ... GET needs an atomic read-modify-write, which Cairn does not have yet';
 
 /**
  * The error reply for a failed KvResult (docs/resp.md, "Errors"). UNAVAILABLE on a read is
@@ -91,7 +93,7 @@ const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 
 /** Redis `string2ll` on an argument, the full signed 64-bit range; null when it is not one. */
-function i64Arg(b: Buffer): bigint | null {
+export function i64Arg(b: Buffer): bigint | null {
   const s = b.toString('latin1');
   if (!/^(0|-?[1-9][0-9]{0,18})$/.test(s)) return null;
   const n = BigInt(s);
@@ -149,11 +151,49 @@ function expiryOf(opt: string, t: number, nowMs: number): number | null {
   return Number.isSafeInteger(at) && at > 0 ? at : null;
 }
 
+/** SET's options (SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]); `meta` absent: no expiry option. */
+export interface SetOptions {
+  nx: boolean;
+  xx: boolean;
+  get: boolean;
+  meta?: CommandMeta;
+}
+
+/**
+ * SET's options parsed with Redis's rules (t_string.c parseExtendedStringArgumentsOrReply), `nowMs`
+ * the gateway's clock for EX / PX: the options, or the error reply (`-ERR syntax error`, not an
+ * integer, invalid expire time).
+ */
+export function parseSetOptions(a: Buffer[], nowMs: number): SetOptions | Buffer {
+  let nx = false;
+  let xx = false;
+  let get = false;
+  let keepTtl = false;
+  let expire = false;
+  let expiresAtMs = 0;
+  for (let i = 3; i < a.length; i++) {
+    const opt = lower(a[i]);
+    if (opt === 'nx' && !xx) nx = true;
+    else if (opt === 'xx' && !nx) xx = true;
+    else if (opt === 'get') get = true;
+    else if (opt === 'keepttl' && !expire) keepTtl = true;
+    else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !expire && !keepTtl && i + 1 < a.length) {
+      expire = true;
+      const t = integerArg(a[++i]);
+      if (t === null) return NOT_INTEGER;
+      const at = t > 0 ? expiryOf(opt, t, nowMs) : null;
+      if (at === null) return err("ERR invalid expire time in 'set' command");
+      expiresAtMs = at;
+    } else return SYNTAX;
+  }
+  const meta: CommandMeta | undefined = expire ? { leaseId: 0, expiresAtMs, keepTtl: false } : keepTtl ? { leaseId: 0, expiresAtMs: 0, keepTtl: true } : undefined;
+  return meta ? { nx, xx, get, meta } : { nx, xx, get };
+}
+
 /** Commands Redis has that Cairn refuses on purpose, with the reason (rather than "unknown command"). */
 const REFUSED: Record<string, string> = Object.fromEntries([
-  ...['getset', 'msetnx', 'getdel', 'incrbyfloat', 'append', 'setrange'].map((n) => [n, 'needs compare-and-set (an atomic read-modify-write), which Cairn does not have yet']),
+  ...['incrbyfloat', 'append', 'setrange'].map((n) => [n, 'is not implemented on Cairn yet']),
   ...['getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL commands on existing keys, which Cairn does not have yet']),
-  ...['multi', 'exec', 'watch', 'discard'].map((n) => [n, 'needs transactions, which Cairn does not have']),
 ]);
 
 /**
@@ -162,6 +202,7 @@ const REFUSED: Record<string, string> = Object.fromEntries([
  */
 export class RespCommands {
   private readonly table: Record<string, Command>;
+  private readonly txn: RespTxnCommands;
 
   /**
    * @param keysPerCommandMax most keys in one MGET, MSET, DEL or EXISTS (gateway.keysPerCommandMax);
@@ -172,7 +213,9 @@ export class RespCommands {
     private readonly keysPerCommandMax = 1024,
     private readonly scanLimits: ScanLimits = SCAN_LIMITS_DEFAULT,
     private readonly auth?: GatewayAuth,
+    multiLimits: MultiLimits = MULTI_LIMITS_DEFAULT,
   ) {
+    this.txn = new RespTxnCommands(multiLimits);
     this.table = {
       ping: { arity: -1, run: (a) => (a.length === 1 ? PONG : a.length === 2 ? encodeBulk(a[1]) : wrongArity('ping')) },
       echo: { arity: 2, run: (a) => encodeBulk(a[1]) },
@@ -188,7 +231,6 @@ export class RespCommands {
       del: { arity: -2, effect: 'both', keysOf: (a) => a.length - 1, run: (a, c) => this.del(a.slice(1), c.session) },
       exists: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c) => this.exists(a.slice(1), c.session) },
       mget: { arity: -2, effect: 'read', keysOf: (a) => a.length - 1, run: (a, c, reads) => this.mget(a.slice(1), c.session, reads) },
-      mset: { arity: -3, effect: 'write', keysOf: (a) => Math.floor((a.length - 1) / 2), run: (a, c) => this.mset(a, c.session) },
       dbsize: { arity: 1, run: () => this.dbsize() },
       scan: { arity: -2, effect: 'read', run: (a, c) => this.scan(a, c) },
       keys: { arity: 2, effect: 'read', run: (a, c) => this.keys(a[1], c.session) },
@@ -206,6 +248,7 @@ export class RespCommands {
           return OK;
         },
       },
+      ...this.txn.commands(),
     };
   }
 
@@ -221,11 +264,10 @@ export class RespCommands {
   handle(args: Buffer[], client: RespClient, reads?: CommandReads): Reply {
     const name = lower(args[0]);
     const cmd = Object.prototype.hasOwnProperty.call(this.table, name) ? this.table[name] : undefined;
-    if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
-    if (this.auth && !OPEN_COMMANDS.has(name) && (client.identity?.user ?? null) === null && this.auth.view.current()?.state.enabled) return err(NOAUTH);
-    if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) return wrongArity(name);
-    const keys = cmd.keysOf?.(args) ?? 0;
-    if (keys > this.keysPerCommandMax) return err(`ERR too many keys: ${keys}; keysPerCommandMax is ${this.keysPerCommandMax}`);
+    const refused = this.refusal(name, cmd, args, client);
+    // After MULTI every command but EXEC, DISCARD, MULTI, WATCH and QUIT is queued (a refusal flags the MULTI, as in Redis).
+    if (client.txn?.queue && !this.txn.runsInMulti(name)) return this.txn.enqueue(name, args, client, refused);
+    if (refused || !cmd) return refused!;
     try {
       // A command runs synchronously only when it answers at once (a Buffer, never a PartedReply).
       const r = client.gate.run<Buffer | PartedReply>(cmd.effect ?? 'none', () => cmd.run(args, client, reads)) as Reply;
@@ -233,6 +275,16 @@ export class RespCommands {
     } catch (e) {
       return err(`ERR gateway error: ${(e as Error).message}`);
     }
+  }
+
+  /** Why `args` cannot run at all: unknown or refused command, NOAUTH, arity, too many keys; null when it can. */
+  private refusal(name: string, cmd: Command | undefined, args: Buffer[], client: RespClient): Buffer | null {
+    if (!cmd) return REFUSED[name] ? err(`ERR '${name}' ${REFUSED[name]}`) : unknownCommand(args);
+    if (this.auth && !OPEN_COMMANDS.has(name) && (client.identity?.user ?? null) === null && this.auth.view.current()?.state.enabled) return err(NOAUTH);
+    if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) return wrongArity(name);
+    const keys = cmd.keysOf?.(args) ?? 0;
+    if (keys > this.keysPerCommandMax) return err(`ERR too many keys: ${keys}; keysPerCommandMax is ${this.keysPerCommandMax}`);
+    return null;
   }
 
   /**
@@ -308,32 +360,13 @@ export class RespCommands {
    * one gets +OK; the others get a nil reply, as from Redis. EX/PX/EXAT/PXAT give the key an
    * absolute expiry (ms since the Unix epoch, from this gateway's clock for EX/PX) carried in the
    * replicated write (docs/leases.md); KEEPTTL keeps the key's expiry; a plain SET clears it. GET
-   * is refused (docs/resp.md).
+   * answers the old value, atomically (RespTxnCommands.setGet).
    */
   private set(a: Buffer[], session: KvSession): Reply {
-    let nx = false;
-    let xx = false;
-    let get = false;
-    let keepTtl = false;
-    let expire = false;
-    let expiresAtMs = 0;
-    for (let i = 3; i < a.length; i++) {
-      const opt = lower(a[i]);
-      if (opt === 'nx' && !xx) nx = true;
-      else if (opt === 'xx' && !nx) xx = true;
-      else if (opt === 'get') get = true;
-      else if (opt === 'keepttl' && !expire) keepTtl = true;
-      else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !expire && !keepTtl && i + 1 < a.length) {
-        expire = true;
-        const t = integerArg(a[++i]);
-        if (t === null) return NOT_INTEGER;
-        const at = t > 0 ? expiryOf(opt, t, this.nowMs()) : null;
-        if (at === null) return err("ERR invalid expire time in 'set' command");
-        expiresAtMs = at;
-      } else return SYNTAX;
-    }
-    if (get) return err(GET_OPTION_UNSUPPORTED);
-    const meta: CommandMeta | undefined = expire ? { leaseId: 0, expiresAtMs, keepTtl: false } : keepTtl ? { leaseId: 0, expiresAtMs: 0, keepTtl: true } : undefined;
+    const o = parseSetOptions(a, this.nowMs());
+    if (Buffer.isBuffer(o)) return o;
+    const { nx, xx, meta } = o;
+    if (o.get) return this.txn.setGet(a[1], a[2], o, session);
     if (!nx && !xx && !meta) return writeAll(session, [{ key: a[1], value: a[2] }]);
     return this.conditionalSet(a[1], a[2], nx ? CommandCondition.IfAbsent : xx ? CommandCondition.IfPresent : CommandCondition.None, session, OK, NULL_BULK, meta);
   }
@@ -417,14 +450,6 @@ export class RespCommands {
     if (reads) return mgetReply(session, keys, reads, (r) => kvError(r, 'read'));
     const rs = await readAll(session, keys);
     return Buffer.isBuffer(rs) ? rs : encodeBulkArray(rs.map((r) => (r.status === Status.Ok ? r.value : null)));
-  }
-
-  /** MSET: one Raft entry per key, submitted together (usually one proposal) but not atomic: a reader may see some keys set before others. */
-  private mset(a: Buffer[], session: KvSession): Reply {
-    if (a.length % 2 === 0) return wrongArity('mset');
-    const ops: { key: Buffer; value: Buffer }[] = [];
-    for (let i = 1; i < a.length; i += 2) ops.push({ key: a[i], value: a[i + 1] });
-    return writeAll(session, ops);
   }
 
   private dbsize(): Buffer {

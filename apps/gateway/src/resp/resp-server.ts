@@ -5,6 +5,7 @@ import { encodeError, type RespParserLimits } from '@cairn/resp';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { KvPaths } from '../paths/kv-session';
 import { RespCommands, type ScanLimits } from './commands';
+import type { MultiLimits } from './txn-commands';
 import { gatewayVersion, type RespServerInfo } from './info';
 import { RespConnection, type RespConnectionDeps } from './resp-connection';
 import { DoorListener } from '../server/door-listener';
@@ -18,6 +19,8 @@ export interface RespServerDeps extends Omit<RespConnectionDeps, 'onClose' | 'co
   keysPerCommandMax: number;
   /** KEYS and SCAN bounds (default SCAN_LIMITS_DEFAULT). */
   scanLimits?: ScanLimits;
+  /** MULTI / WATCH / EXEC bounds (default MULTI_LIMITS_DEFAULT). */
+  multiLimits?: MultiLimits;
   connectionsMax: number;
   drainTimeoutMs: number;
   info: Omit<RespServerInfo, 'connections'>;
@@ -41,7 +44,7 @@ export class RespServer extends DoorListener<RespConnection> {
     super(deps.drainTimeoutMs, (onSocket) =>
       createDoorServer({ door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log }, onSocket),
     );
-    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits, deps.auth);
+    this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits, deps.auth, deps.multiLimits);
   }
 
   protected accept(socket: Socket): void {
@@ -78,6 +81,7 @@ export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths
       budget: o.budget,
       keysPerCommandMax: g.keysPerCommandMax,
       scanLimits: { keysReplyMax: g.respKeysReplyMax, cursorsMax: g.respScanCursorsMax },
+      multiLimits: { commandsMax: g.respMultiCommandsMax, bytesMax: g.respMultiBytesMax, watchedKeysMax: g.respWatchedKeysMax, attemptsMax: g.respTxnAttemptsMax, txnOpsMax: g.txnOpsMax },
       connectionsMax: g.connectionsMax,
       drainTimeoutMs: g.drainTimeoutMs,
       tls: o.tls,

@@ -2,6 +2,7 @@ import { CommandCondition, CommandOp, CounterRefusal, Status, decodeIncrDelta, t
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
 import { COUNTER_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
+import { txnInMap } from './txn-testing';
 
 /**
  * Test double of the gateway's read and write paths (no NATS): a map with Raft-like revisions.
@@ -25,6 +26,7 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
         const revision = ++index;
         const current = data.get(Buffer.from(c.key).toString('latin1'));
         if (c.op === CommandOp.Incr) return incrInMap(data, c, current, revision);
+        if (c.op === CommandOp.Txn) return txnInMap(data, c, revision);
         const holds = c.condition === CommandCondition.IfRevision ? (current?.revision ?? 0) === c.revision : !c.condition || (current !== undefined) === (c.condition === CommandCondition.IfPresent);
         if (!holds) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
         if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision, ...(c.meta ? { meta: c.meta } : {}) });
