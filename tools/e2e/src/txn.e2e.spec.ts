@@ -1,11 +1,15 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CairnClient, TxnOpKind, compare, op, type TxnOpResponse } from '@cairn/client';
 import { useBusCluster } from './bus-cluster.spec-helpers';
+import { runCli } from './fixtures';
 
 /**
  * etcd-style transactions on real processes (issue 11): TXN over the TLV door, evaluated and applied
  * atomically at one revision by every storage node. A bank-transfer workload (compare the mod
  * revisions of both accounts, then move an amount) keeps the total constant, checked by a range
- * read inside a txn.
+ * read inside a txn. The same txns through `POST /v1/txn` and the built `cairn txn` / `put --if-rev`.
  */
 describe('transactions end to end', () => {
   const e2e = useBusCluster('e2e-txn');
@@ -70,5 +74,42 @@ describe('transactions end to end', () => {
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
+  });
+
+  it('POST /v1/txn and cairn txn / put --if-rev on the same cluster: a lock taken once, its holder read back', async () => {
+    const http = `http://127.0.0.1:${e2e.cfg.httpPort}`;
+    const take = { compare: [{ key: 'lock', target: 'CREATE', create_revision: 0 }], success: [{ request_put: { key: 'lock', value: 'http' } }], failure: [{ request_range: { key: 'lock' } }] };
+    const post = async (body: unknown) => {
+      const r = await fetch(`${http}/v1/txn`, { method: 'POST', body: JSON.stringify(body) });
+      return { status: r.status, revision: Number(r.headers.get('x-cairn-revision')), json: (await r.json()) as { header: { revision: number }; succeeded: boolean; responses: unknown[] } };
+    };
+    const first = await post(take);
+    expect(first).toMatchObject({ status: 200, json: { succeeded: true, responses: [{ response_put: {} }] } });
+    expect(first.json.header.revision).toBe(first.revision);
+    const second = await post(take);
+    expect(second.json).toEqual({
+      header: { revision: second.revision },
+      succeeded: false,
+      responses: [{ response_range: { count: 1, more: false, kvs: [{ key: 'lock', value: 'http', mod_revision: first.revision, create_revision: first.revision, version: 1 }] } }],
+    });
+    const get = await fetch(`${http}/v1/kv/lock`);
+    expect([get.headers.get('cairn-mod-revision'), get.headers.get('cairn-version')]).toEqual([String(first.revision), '1']);
+
+    const gw = ['--gateway', `127.0.0.1:${e2e.cfg.gatewayPort}`];
+    const file = join(mkdtempSync(join(tmpdir(), 'cairn-e2e-txn-')), 'swap.txn');
+    writeFileSync(file, `mod("lock") = "${first.revision}"\n\nput lock cli --prev-kv\n\nget lock\n`);
+    expect(await runCli([...gw, 'txn', '--file', file])).toEqual({ code: 0, stdout: 'SUCCESS\n\nOK\nlock\nhttp\n', stderr: '' });
+    const again = await runCli([...gw, '--json', 'txn', '--file', file]);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ succeeded: false, responses: [{ range: { count: 1, kvs: [{ key: 'lock', value: 'cli', version: 2, createRevision: first.revision }] } }] });
+    // standard input, as `… | cairn txn`
+    expect(await runCli([...gw, 'txn'], { input: 'value("lock") = "cli"\n\ndel lock\n' })).toEqual({ code: 0, stdout: 'SUCCESS\n\n1\n', stderr: '' });
+    const put = await runCli([...gw, 'put', '--if-rev', '0', 'lock', 'cas']);
+    expect(put.code).toBe(0);
+    const refused = await runCli([...gw, 'put', '--if-rev', '0', 'lock', 'other']);
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toContain('not applied: lock exists (--if-rev 0)');
+    expect(await runCli([...gw, 'put', '--if-rev', put.stdout.trim(), 'lock', 'swapped'])).toMatchObject({ code: 0 });
+    expect(await runCli([...gw, 'get', 'lock'])).toMatchObject({ code: 0, stdout: 'swapped' });
   });
 });
