@@ -1,23 +1,27 @@
 import { httpHarness as harness } from './cli.spec-helpers';
-import { basicAuthHeader } from './credentials';
+import type { ConnectOptions } from './cli';
+import { authHeader, credentialsOf } from './credentials';
 
 const HTTP = ['--http', '127.0.0.1:9000'];
 
 describe('cairn user / role / auth', () => {
   it('user add sends the password and roles, with --user credentials as HTTP Basic', async () => {
     const h = harness(() => ({ status: 200, json: { revision: 12 } }));
-    expect(await h.cairn('--user', 'root:rpw', 'user', 'add', 'alice', '--password', 'pw', '--roles', 'app,ops', ...HTTP)).toBe(0);
+    expect(await h.cairn('--user', 'root:rpw', 'user', 'add', 'alice', '--new-user-password', 'pw', '--roles', 'app,ops', ...HTTP)).toBe(0);
     expect(h.calls).toEqual([{ method: 'PUT', url: 'http://127.0.0.1:9000/v1/auth/users/alice', body: { password: 'pw', roles: ['app', 'ops'] }, authorization: `Basic ${Buffer.from('root:rpw').toString('base64')}` }]);
     expect(h.stdout.text).toBe('user alice added (auth revision 12)\n');
   });
 
-  it('user add reads the password from standard input when --password is absent', async () => {
+  it('user add reads the password from standard input when --new-user-password is absent; --password is the caller\'s', async () => {
     const h = harness(() => ({ status: 200, json: { revision: 3 } }), { readLine: async () => 'from-stdin' });
     expect(await h.cairn('user', 'add', 'bob', ...HTTP)).toBe(0);
     expect(h.calls[0].body).toEqual({ password: 'from-stdin', roles: [] });
     const none = harness(() => ({ status: 200, json: {} }));
     expect(await none.cairn('user', 'add', 'bob', ...HTTP)).toBe(2);
     expect(none.calls).toEqual([]);
+    const own = harness(() => ({ status: 200, json: { revision: 4 } }), { readLine: async () => 'new-pw' });
+    expect(await own.cairn('user', 'passwd', 'bob', '--user', 'root', '--password', 'rpw', ...HTTP)).toBe(0);
+    expect(own.calls).toEqual([{ method: 'POST', url: 'http://127.0.0.1:9000/v1/auth/users/bob/password', body: { password: 'new-pw' }, authorization: `Basic ${Buffer.from('root:rpw').toString('base64')}` }]);
   });
 
   it('role grant / revoke, user grant, auth enable map to their routes', async () => {
@@ -42,7 +46,7 @@ describe('cairn user / role / auth', () => {
     const unauth = harness(() => ({ status: 401, json: { error: 'UNAUTHENTICATED', message: 'authentication required' } }));
     expect(await unauth.cairn('member', 'list', ...HTTP)).toBe(7);
     const exists = harness(() => ({ status: 412, json: { error: 'CONDITION_FAILED', message: 'user bob already exists' } }));
-    expect(await exists.cairn('user', 'add', 'bob', '--password', 'x', ...HTTP)).toBe(6);
+    expect(await exists.cairn('user', 'add', 'bob', '--new-user-password', 'x', ...HTTP)).toBe(6);
   });
 
   it('user list prints name and roles', async () => {
@@ -52,12 +56,49 @@ describe('cairn user / role / auth', () => {
   });
 });
 
-describe('basicAuthHeader', () => {
+describe('credentials', () => {
+  const basic = (user: string | undefined, env: NodeJS.ProcessEnv = {}, password?: string) => authHeader(credentialsOf({ user, password }, env));
   it('takes name:password, else $CAIRN_USER and $CAIRN_PASSWORD; none without a user', () => {
     const b = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
-    expect(basicAuthHeader('a:b:c')).toEqual({ authorization: b('a:b:c') });
-    expect(basicAuthHeader(undefined, { CAIRN_USER: 'u', CAIRN_PASSWORD: 'p' })).toEqual({ authorization: b('u:p') });
-    expect(basicAuthHeader('u', { CAIRN_PASSWORD: 'p' })).toEqual({ authorization: b('u:p') });
-    expect(basicAuthHeader(undefined, {})).toEqual({});
+    expect(basic('a:b:c')).toEqual({ authorization: b('a:b:c') });
+    expect(basic(undefined, { CAIRN_USER: 'u', CAIRN_PASSWORD: 'p' })).toEqual({ authorization: b('u:p') });
+    expect(basic('u', { CAIRN_PASSWORD: 'p' })).toEqual({ authorization: b('u:p') });
+    expect(basic(undefined, {})).toEqual({});
+  });
+
+  it('--password, --token and $CAIRN_TOKEN; flags before env; inconsistent ones are usage errors', () => {
+    expect(credentialsOf({ user: 'u', password: 'p' }, { CAIRN_PASSWORD: 'env' })).toEqual({ username: 'u', password: 'p' });
+    expect(credentialsOf({ token: 't' }, { CAIRN_USER: 'u', CAIRN_PASSWORD: 'p' })).toEqual({ token: 't' });
+    expect(credentialsOf({}, { CAIRN_TOKEN: 't', CAIRN_USER: 'u' })).toEqual({ token: 't' });
+    expect(credentialsOf({ user: 'u:p' }, { CAIRN_TOKEN: 't' })).toEqual({ username: 'u', password: 'p' });
+    expect(authHeader({ token: 'abc' })).toEqual({ authorization: 'Bearer abc' });
+    expect(() => credentialsOf({ user: 'u' }, {})).toThrow(/no password for user u/);
+    expect(() => credentialsOf({ password: 'p' }, {})).toThrow(/--password needs a user/);
+    expect(() => credentialsOf({ token: 't', user: 'u:p' }, {})).toThrow(/--token excludes/);
+  });
+
+  it('every TLV command logs in with them (get, put, del, txn, ping, status, import, verify, bench); HTTP ones send them as Basic or Bearer', async () => {
+    const seen: ConnectOptions[] = [];
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const h = harness(() => ({ status: 200, json: { members: [] } }), {
+      connect: (o) => {
+        seen.push(o);
+        return Promise.reject(refused);
+      },
+      env: { CAIRN_USER: 'envuser', CAIRN_PASSWORD: 'envpw' },
+    });
+    const tsv = `${__dirname}/../../../package.json`;
+    for (const args of [['get', 'k'], ['put', 'k', 'v'], ['del', 'k'], ['ping'], ['status'], ['import', tsv], ['verify', tsv], ['bench', '--requests', '1', '--clients', '1', '--no-warmup-keys']]) await h.cairn('--user', 'alice:pw', ...args);
+    expect(seen.map((o) => o.credentials)).toEqual(Array(8).fill({ username: 'alice', password: 'pw' }));
+    seen.length = 0;
+    await h.cairn('get', 'k');
+    await h.cairn('--token', 'tok', 'get', 'k');
+    await h.cairn('--user', 'bob', '--password', 'bobpw', 'txn', '--file', '/dev/null');
+    expect(seen.map((o) => o.credentials)).toEqual([{ username: 'envuser', password: 'envpw' }, { token: 'tok' }, { username: 'bob', password: 'bobpw' }]);
+    await h.cairn('--token', 'tok', 'member', 'list', ...HTTP);
+    expect(h.calls.at(-1)?.authorization).toBe('Bearer tok');
+    const n = seen.length;
+    expect(await h.cairn('--token', 't', '--user', 'x', 'get', 'k')).toBe(2);
+    expect(seen).toHaveLength(n);
   });
 });

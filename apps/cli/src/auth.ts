@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { NotAppliedError, UsageError } from './exit-codes';
 import { MemberUnavailableError, resolveHttp } from './member';
-import { authRefusal, basicAuthHeader } from './credentials';
+import { authHeader, authRefusal, credentialsOf } from './credentials';
 
 /** What `cairn user|role|auth` need: an HTTP client (global fetch by default; tests inject one). */
 export interface AuthCliDeps {
@@ -40,12 +40,12 @@ function helpers(deps: AuthCliDeps) {
   const doFetch = deps.fetch ?? fetch;
   const env = deps.env ?? process.env;
   const call = async <T>(cmd: Command, method: string, path: string, body?: unknown): Promise<T> => {
-    const o = cmd.optsWithGlobals<{ http?: string; config?: string; user?: string }>();
+    const o = cmd.optsWithGlobals<{ http?: string; config?: string; user?: string; password?: string; token?: string }>();
     const { host, port } = resolveHttp(o, env);
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
     let res: Response;
     try {
-      res = await doFetch(url, { method, headers: { ...basicAuthHeader(o.user, env), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(30_000) });
+      res = await doFetch(url, { method, headers: { ...authHeader(credentialsOf(o, env)), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(30_000) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause;
       throw new MemberUnavailableError(`cannot reach the gateway HTTP API at ${host}:${port}: ${cause?.code ?? (e as Error).message}`, cause?.code ?? 'TIMEOUT');
@@ -57,10 +57,11 @@ function helpers(deps: AuthCliDeps) {
   const json = (cmd: Command) => cmd.optsWithGlobals<{ json?: boolean }>().json === true;
   const httpOpt = () => new Option('--http <host:port>', 'gateway HTTP API (default: first gateway of --config with an httpPort, else $CAIRN_HTTP, else 127.0.0.1:8380)');
   const done = (cmd: Command, r: { revision: number }, what: string) => deps.out(json(cmd) ? JSON.stringify(r) : `${what} (auth revision ${r.revision})`);
-  const passwordOf = async (o: { password?: string }): Promise<string> => {
-    if (o.password !== undefined) return o.password;
+  // etcdctl's --new-user-password: the global --password is the caller's own.
+  const passwordOf = async (o: { newUserPassword?: string }): Promise<string> => {
+    if (o.newUserPassword !== undefined) return o.newUserPassword;
     const line = deps.readLine ? await deps.readLine() : null;
-    if (!line) throw new UsageError('no password: pass --password <password> or write it as the first line of standard input');
+    if (!line) throw new UsageError('no password: pass --new-user-password <password> or write it as the first line of standard input');
     return line;
   };
   const sub = (parent: Command, name: string, description: string) => parent.command(name).description(description).addOption(httpOpt());
@@ -73,18 +74,18 @@ function userCommand(deps: AuthCliDeps, { call, json, done, passwordOf, sub }: H
     const r = await call<{ users: { name: string; roles: string[] }[] }>(cmd, 'GET', '/v1/auth/users');
     deps.out(json(cmd) ? JSON.stringify(r) : r.users.map((u) => `${u.name}\t${u.roles.join(',') || '-'}`).join('\n') || '(no users)');
   });
-  sub(user, 'add', 'create a user (password from --password or the first line of standard input)')
+  sub(user, 'add', 'create a user (password from --new-user-password or the first line of standard input)')
     .argument('<name>')
-    .option('--password <password>', 'the new user\'s password')
+    .option('--new-user-password <password>', 'the new user\'s password (etcdctl\'s name; --password is your own)')
     .option('--roles <list>', 'roles to give it, comma-separated (root: administrator)')
-    .action(async (name: string, o: { password?: string; roles?: string }, cmd: Command) => {
+    .action(async (name: string, o: { newUserPassword?: string; roles?: string }, cmd: Command) => {
       const roles = o.roles ? o.roles.split(',').filter(Boolean) : [];
       done(cmd, await call(cmd, 'PUT', `/v1/auth/users/${encodeURIComponent(name)}`, { password: await passwordOf(o), roles }), `user ${name} added`);
     });
   sub(user, 'passwd', "change a user's password (ends its tokens)")
     .argument('<name>')
-    .option('--password <password>', 'the new password')
-    .action(async (name: string, o: { password?: string }, cmd: Command) => done(cmd, await call(cmd, 'POST', `/v1/auth/users/${encodeURIComponent(name)}/password`, { password: await passwordOf(o) }), `password of ${name} changed`));
+    .option('--new-user-password <password>', 'the new password (else the first line of standard input)')
+    .action(async (name: string, o: { newUserPassword?: string }, cmd: Command) => done(cmd, await call(cmd, 'POST', `/v1/auth/users/${encodeURIComponent(name)}/password`, { password: await passwordOf(o) }), `password of ${name} changed`));
   sub(user, 'del', 'delete a user').argument('<name>').action(async (name: string, _o, cmd: Command) => done(cmd, await call(cmd, 'DELETE', `/v1/auth/users/${encodeURIComponent(name)}`), `user ${name} deleted`));
   for (const [verb, key] of [['grant', 'grant'], ['revoke', 'revoke']] as const)
     sub(user, verb, `${verb} roles ${verb === 'grant' ? 'to' : 'from'} a user`)

@@ -14,6 +14,7 @@ import { snapshotCommand } from './snapshot';
 import { createProgress, type ProgressReporter } from './progress';
 import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
 import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
+import { AUTH_HOW, AuthRefusedError, credentialsOf, type CliCredentials } from './credentials';
 import { TXN_SCRIPT_BYTES_MAX, parseTxnScript, responseJson, txnText } from './txn';
 
 /** What the commands need from a Cairn connection (`CairnPool` satisfies it). */
@@ -46,6 +47,8 @@ export interface ConnectOptions {
   retries: 'pool' | 'none';
   /** TLS to every endpoint (`--tls`, `--cacert`, `--cert`, `--key`); absent: plain TCP. */
   tls?: ClientTlsOptions;
+  /** Credentials every connection logs in with (AUTH) before its first request (credentials.ts `credentialsOf`); absent: none. */
+  credentials?: CliCredentials;
 }
 
 export interface CliDeps {
@@ -65,7 +68,7 @@ export interface CliDeps {
   fetch?: typeof fetch;
   /** The lines of standard input (`txn` without --file), without their line ends; `isTTY`: prompts go to stderr. main.ts reads process.stdin. */
   stdin?: { isTTY?: boolean; lines(): AsyncIterable<string> };
-  /** One line of standard input (`user add` / `passwd` without --password); main.ts reads process.stdin. */
+  /** One line of standard input (`user add` / `passwd` without --new-user-password); main.ts reads process.stdin. */
   readLine?: () => Promise<string | null>;
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
   version?: string;
@@ -88,6 +91,9 @@ interface GlobalOpts {
   cacert?: string;
   cert?: string;
   key?: string;
+  user?: string;
+  password?: string;
+  token?: string;
 }
 
 /**
@@ -107,6 +113,12 @@ export function tlsOptionsOf(g: Pick<GlobalOpts, 'tls' | 'cacert' | 'cert' | 'ke
     }
   };
   return { ca: read('--cacert', g.cacert), cert: read('--cert', g.cert), key: read('--key', g.key) };
+}
+
+/** `{ credentials }` of the global options (credentialsOf), or nothing when none were given. */
+function credentialsOpt(g: GlobalOpts, env: NodeJS.ProcessEnv | undefined): { credentials?: CliCredentials } {
+  const credentials = credentialsOf(g, env);
+  return credentials ? { credentials } : {};
 }
 
 function positiveInt(name: string) {
@@ -149,7 +161,9 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
     .option('--cacert <file>', "PEM CA certificate(s) the gateway's certificate must chain to (default: Node's root CAs)")
     .option('--cert <file>', 'PEM client certificate, for a gateway door with mTLS (with --key)')
     .option('--key <file>', 'PEM private key of --cert')
-    .option('--user <name[:password]>', 'credentials for a cluster with auth enabled (HTTP commands: member, user, role, auth); else $CAIRN_USER, password from $CAIRN_PASSWORD')
+    .option('--user <name[:password]>', 'user for a cluster with auth enabled, on every command (TLV: AUTH; HTTP: Basic); else $CAIRN_USER')
+    .option('--password <password>', 'password of --user (else after the colon in --user, else $CAIRN_PASSWORD)')
+    .option('--token <token>', 'bearer token (POST /v1/auth/token) instead of --user; else $CAIRN_TOKEN')
     .version(deps.version ?? cliVersion(), '-V, --version', 'print the version of cairn')
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n`)
     .showHelpAfterError()
@@ -168,7 +182,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
       state.hint = { endpoints, timeoutMs: g.timeout };
       return endpoints;
     },
-    connect: (cmd, inflightMax, retries) => deps.connect({ endpoints: ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries, tls: tlsOptionsOf(globals(cmd)) }),
+    connect: (cmd, inflightMax, retries) => deps.connect({ endpoints: ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries, tls: tlsOptionsOf(globals(cmd)), ...credentialsOpt(globals(cmd), deps.env) }),
     withClient: async (cmd, fn) => {
       const c = await ctx.connect(cmd, 16, 'pool');
       try {
@@ -182,7 +196,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   addTxnCommand(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
   for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine })) program.addCommand(c);
-  program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)) }));
+  program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)), credentials: (cmd) => credentialsOf(globals(cmd), deps.env) }));
   addInfoCommands(program, ctx);
   addBenchCommand(program, ctx);
   addTransferCommands(program, ctx);
@@ -350,9 +364,10 @@ function addBenchCommand(program: Command, ctx: Ctx): void {
       const tty = deps.stderr.isTTY === true;
       let opened = 0;
       const tls = tlsOptionsOf(g);
+      const creds = credentialsOpt(g, deps.env);
       const report = await runBench(cfg, {
         // Each bench client is one connection; clients are spread round-robin over the endpoints.
-        connect: () => deps.connect({ endpoints: [endpoints[opened++ % endpoints.length]], requestTimeoutMs: g.timeout, inflightMax, retries: 'none', tls }),
+        connect: () => deps.connect({ endpoints: [endpoints[opened++ % endpoints.length]], requestTimeoutMs: g.timeout, inflightMax, retries: 'none', tls, ...creds }),
         onProgress: (p) => deps.stderr.write(tty ? `\r${formatProgress(cfg.op, p)}\x1b[K` : `${formatProgress(cfg.op, p)}\n`),
         now: deps.benchClock,
       });
@@ -462,7 +477,9 @@ export async function run(argv: string[], deps: CliDeps): Promise<number> {
     // An error without a code is a bug somewhere: show its stack.
     const detail = code === ExitCode.serverError && !(e as { code?: unknown }).code ? (e as Error).stack : (e as Error).message;
     const explained = state.hint && (code === ExitCode.unavailable || code === ExitCode.serverError) ? explainError(e, state.hint) : null;
-    deps.stderr.write(`cairn: ${explained ?? detail}\n`);
+    // A TLV refusal says only "authentication required": say how to log in (HTTP ones already do).
+    const how = code === ExitCode.denied && (e as { code?: unknown }).code === 'UNAUTHENTICATED' && !(e instanceof AuthRefusedError) ? ` (${AUTH_HOW})` : '';
+    deps.stderr.write(`cairn: ${explained ?? detail}${how}\n`);
     return code;
   }
 }

@@ -15,6 +15,7 @@ export function poolOptions(o: ConnectOptions): PoolOptions {
     inflightMax: o.inflightMax,
     attemptsMax: o.retries === 'none' ? 1 : undefined,
     tls: o.tls,
+    ...o.credentials,
   };
 }
 

@@ -2,7 +2,7 @@ import { loadClusterConfig } from '@cairn/config';
 import { Command, Option } from 'commander';
 import { NotAppliedError, UsageError } from './exit-codes';
 import { parseHostPort, type GatewayAddress } from './gateway';
-import { authRefusal, basicAuthHeader } from './credentials';
+import { authHeader, authRefusal, credentialsOf } from './credentials';
 
 export const DEFAULT_HTTP = '127.0.0.1:8380';
 
@@ -65,14 +65,14 @@ export function formatMembers(c: Conf): string {
 export function memberCommand(deps: MemberDeps): Command {
   const doFetch = deps.fetch ?? fetch;
   const call = async (cmd: Command, method: string, path: string, body?: unknown): Promise<Conf & { message?: string }> => {
-    const o = cmd.optsWithGlobals<{ http?: string; config?: string; waitMs: number; user?: string }>();
+    const o = cmd.optsWithGlobals<{ http?: string; config?: string; waitMs: number; user?: string; password?: string; token?: string }>();
     const { host, port } = resolveHttp(o, deps.env);
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
     let res: Response;
     try {
       res = await doFetch(url, {
         method,
-        headers: { ...basicAuthHeader(o.user, deps.env), ...(body ? { 'content-type': 'application/json' } : {}) },
+        headers: { ...authHeader(credentialsOf(o, deps.env)), ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(o.waitMs + 5_000),
       });

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { BackupRecordKind, BitcaskEngine, EngineOp, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord, encodeSnapshotChunk } from '@cairn/engine';
 import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
 import { ExitCode, UsageError, exitCodeFor } from './exit-codes';
+import { AuthRefusedError } from './credentials';
 import { restoreSnapshot, saveSnapshot } from './snapshot';
 
 /** A backup stream of a real engine at revision 300 (300 writes to 120 keys), as a gateway sends it. */
@@ -28,8 +29,8 @@ async function backupBytes(dir: string): Promise<Buffer> {
 }
 
 /** A one-route HTTP server on a free loopback port; `handler` answers GET /v1/snapshot. */
-async function gateway(handler: (res: http.ServerResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => handler(res));
+async function gateway(handler: (res: http.ServerResponse, req: http.IncomingMessage) => void): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => handler(res, req));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
 }
@@ -89,6 +90,28 @@ describe('cairn snapshot save / restore', () => {
     await restoreSnapshot(file, { dataDir: one, storage: ['s1', 's2'], replicas: ['c1'], only: ['c1'] });
     expect(fs.readdirSync(one)).toEqual(['c1']);
     await expect(restoreSnapshot(file, { dataDir: one, storage: ['s1'], replicas: ['c1'], only: ['x9'] })).rejects.toThrow(/--only x9/);
+  });
+
+  it('sends the credentials as HTTP Basic or Bearer; a 401 / 403 is exit 7', async () => {
+    const seen: (string | undefined)[] = [];
+    const gw = await gateway((res, req) => {
+      seen.push(req.headers.authorization);
+      const ok = req.headers.authorization === `Basic ${Buffer.from('root:rpw').toString('base64')}`;
+      res.writeHead(ok ? 200 : req.headers.authorization ? 403 : 401, { 'content-type': ok ? 'application/octet-stream' : 'application/json' });
+      res.end(ok ? backup : JSON.stringify({ error: 'X', message: 'no' }));
+    });
+    try {
+      const file = path.join(dir, 'auth.cairn');
+      const s = await saveSnapshot({ file, http: { host: '127.0.0.1', port: gw.port }, idleTimeoutMs: 10_000, credentials: { username: 'root', password: 'rpw' } });
+      expect(s.revision).toBe(300);
+      const anon = await saveSnapshot({ file, http: { host: '127.0.0.1', port: gw.port }, idleTimeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect([anon instanceof AuthRefusedError, exitCodeFor(anon)]).toEqual([true, ExitCode.denied]);
+      const token = await saveSnapshot({ file, http: { host: '127.0.0.1', port: gw.port }, idleTimeoutMs: 10_000, credentials: { token: 't' } }).catch((e: unknown) => e);
+      expect([(token as AuthRefusedError).code, exitCodeFor(token)]).toEqual(['PERMISSION_DENIED', ExitCode.denied]);
+      expect(seen).toEqual([`Basic ${Buffer.from('root:rpw').toString('base64')}`, undefined, 'Bearer t']);
+    } finally {
+      await gw.close();
+    }
   });
 
   it('keeps no FILE when the stream is cut (exit 3), and reports a refusal (503) with its message', async () => {

@@ -10,12 +10,15 @@ import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInst
 import { HardStateFile, SnapshotFile } from '@cairn/log';
 import { UsageError } from './exit-codes';
 import { resolveHttp, MemberUnavailableError } from './member';
+import { authHeader, authRefusal, type CliCredentials } from './credentials';
 
 export interface SnapshotDeps {
   env?: NodeJS.ProcessEnv;
   out: (s: string) => void;
   /** The command's `--tls`, `--cacert`, `--cert`, `--key` (cli.ts tlsOptionsOf): HTTPS to the gateway when set. */
   tls?: (cmd: Command) => ClientTlsOptions | undefined;
+  /** The command's credentials (`--user`, `--password`, `--token`, env; credentials.ts): sent as HTTP Basic or Bearer (a snapshot is admin-only). */
+  credentials?: (cmd: Command) => CliCredentials | null;
 }
 
 /** Reads of the backup file during restore, bytes. */
@@ -73,13 +76,14 @@ function asUsage(file: string, e: unknown): unknown {
  * arrives (BackupReader), written to `FILE.part`, fsynced and renamed to FILE only once whole.
  * @throws MemberUnavailableError (exit 3) when no gateway or storage node answers; UsageError for a bad reply.
  */
-export async function saveSnapshot(o: { file: string; http: { host: string; port: number }; node?: string; idleTimeoutMs: number; tls?: ClientTlsOptions }): Promise<SnapshotSummary> {
+export async function saveSnapshot(o: { file: string; http: { host: string; port: number }; node?: string; idleTimeoutMs: number; tls?: ClientTlsOptions; credentials?: CliCredentials | null }): Promise<SnapshotSummary> {
   const started = Date.now();
   const { host, port } = o.http;
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const path = `/v1/snapshot${o.node ? `?node=${encodeURIComponent(o.node)}` : ''}`;
     // HTTPS when the gateway's HTTP door has TLS (docs/security.md): the same options as the TLV door's.
-    const req = o.tls ? https.get({ host, port, path, ...o.tls }, resolve) : http.get({ host, port, path }, resolve);
+    const headers = authHeader(o.credentials ?? null);
+    const req = o.tls ? https.get({ host, port, path, headers, ...o.tls }, resolve) : http.get({ host, port, path, headers }, resolve);
     req.setTimeout(o.idleTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${o.idleTimeoutMs} ms`), { code: 'TIMEOUT' })));
     req.on('error', (e: NodeJS.ErrnoException) => {
       const tlsFailed = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL|EPROTO|TLS/.test(e.code ?? '');
@@ -92,7 +96,14 @@ export async function saveSnapshot(o: { file: string; http: { host: string; port
   if (res.statusCode !== 200) {
     let body = '';
     for await (const c of res) body += String(c);
-    const msg = (JSON.parse(body || '{}') as { message?: string }).message ?? body;
+    let msg = body;
+    try {
+      msg = (JSON.parse(body || '{}') as { message?: string }).message ?? body;
+    } catch {
+      // not JSON: the body as is
+    }
+    const refused = authRefusal(res.statusCode ?? 0, msg);
+    if (refused) throw refused;
     throw new MemberUnavailableError(`gateway ${host}:${port} answered ${res.statusCode}: ${msg}`);
   }
   const part = `${o.file}.part`;
@@ -211,7 +222,7 @@ export function snapshotCommand(deps: SnapshotDeps): Command {
     .addOption(new Option('--idle-timeout-ms <ms>', 'give up when the stream stalls this long').default(60_000).argParser(Number))
     .action(async (file: string, o: { node?: string; idleTimeoutMs: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ http?: string; config?: string }>();
-      const s = await saveSnapshot({ file, http: resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs, tls: deps.tls?.(cmd) });
+      const s = await saveSnapshot({ file, http: resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs, tls: deps.tls?.(cmd), credentials: deps.credentials?.(cmd) });
       deps.out(json(cmd) ? JSON.stringify(s) : formatSummary('saved', s));
     });
   snapshot

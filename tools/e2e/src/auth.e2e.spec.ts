@@ -1,6 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { CairnClient } from '@cairn/client';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CairnClient, CairnPool, PermissionDeniedError, UnauthenticatedError } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { pollUntil, runCli, writeTestConfig } from './fixtures';
 
@@ -20,7 +22,8 @@ const basic = (user: string, pw: string) => ({ authorization: `Basic ${Buffer.fr
 /**
  * Auth on a real cluster (docs/security.md): users and roles made with `cairn user|role`, then
  * `cairn auth enable`; unauthenticated requests are refused on all three doors, key-prefix
- * permissions hold on HTTP and RESP, membership changes are for root only.
+ * permissions hold on TLV, HTTP and RESP, membership changes are for root only; the TLV door's
+ * AUTH through @cairn/client and `cairn --user`, and `cairn snapshot save --user`.
  */
 describe('auth end to end', () => {
   let cluster: LocalCluster;
@@ -42,10 +45,13 @@ describe('auth end to end', () => {
   it('sets up users and roles with the CLI, enables auth, and enforces it on every door', async () => {
     const cli = (...args: string[]) => runCli([...args, '--http', `127.0.0.1:${cfg.httpPort}`]);
     for (const args of [
-      ['user', 'add', 'root', '--password', 'rootpw', '--roles', 'root'],
+      ['user', 'add', 'root', '--new-user-password', 'rootpw', '--roles', 'root'],
       ['role', 'add', 'app'],
       ['role', 'grant', 'app', 'readwrite', 'app/'],
-      ['user', 'add', 'alice', '--password', 'alicepw', '--roles', 'app'],
+      ['user', 'add', 'alice', '--new-user-password', 'alicepw', '--roles', 'app'],
+      ['role', 'add', 'reader'],
+      ['role', 'grant', 'reader', 'read', 'app/'],
+      ['user', 'add', 'bob', '--new-user-password', 'bobpw', '--roles', 'reader'],
       ['auth', 'enable'],
     ]) {
       const r = await cli(...args);
@@ -54,7 +60,7 @@ describe('auth end to end', () => {
     // Enabled now: the CLI without credentials is refused (exit 7), with root's it works.
     expect((await cli('user', 'list')).code).toBe(7);
     const list = await cli('--user', 'root:rootpw', 'user', 'list');
-    expect(list.stdout).toBe('alice\tapp\nroot\troot\n');
+    expect(list.stdout).toBe('alice\tapp\nbob\treader\nroot\troot\n');
 
     // HTTP: 401 without credentials, key-prefix permissions for alice, admin-only membership.
     const anon = await fetch(`${base}/v1/kv/app%2Fx`);
@@ -82,13 +88,44 @@ describe('auth end to end', () => {
       s.destroy();
     }
 
-    // TLV: no login yet, so every key request is refused while auth is enabled.
+    // TLV without credentials: every key request is UNAUTHENTICATED.
     const client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort });
     try {
-      await expect(client.get('app/x')).rejects.toThrow(/authentication required/);
+      await expect(client.get('app/x')).rejects.toThrow(UnauthenticatedError);
       await expect(client.set('app/y', 'v')).rejects.toThrow(/authentication required/);
+      expect(await client.hello()).toEqual({ protocolVersion: 1, authEnabled: true, user: null });
     } finally {
       await client.close();
     }
+    // TLV with credentials (AUTH on connect): alice reads and writes app/, bob only reads it.
+    const gateways = [{ host: '127.0.0.1', port: cfg.gatewayPort }];
+    const alice = await CairnPool.connect({ gateways, username: 'alice', password: 'alicepw' });
+    const bob = await CairnPool.connect({ gateways, username: 'bob', password: 'bobpw' });
+    try {
+      await alice.set('app/tlv', 'v2');
+      expect((await alice.get('app/tlv'))?.value.toString()).toBe('v2');
+      await expect(alice.set('other', 'v')).rejects.toThrow(PermissionDeniedError);
+      expect((await bob.get('app/tlv'))?.value.toString()).toBe('v2');
+      await expect(bob.set('app/tlv', 'v3')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+      await expect(CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort, username: 'bob', password: 'wrong' })).rejects.toThrow(UnauthenticatedError);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+
+    // The CLI on the TLV door: --user works, no credentials exit 7, a write outside the roles exit 7.
+    const tlv = (...args: string[]) => runCli([...args, '--endpoints', `127.0.0.1:${cfg.gatewayPort}`]);
+    expect(await tlv('--user', 'alice:alicepw', 'put', 'app/cli', 'v3')).toMatchObject({ code: 0 });
+    expect(await tlv('--user', 'bob', '--password', 'bobpw', 'get', 'app/cli')).toMatchObject({ code: 0, stdout: 'v3' });
+    expect((await tlv('get', 'app/cli')).code).toBe(7);
+    expect((await tlv('--user', 'bob:bobpw', 'put', 'app/cli', 'x')).code).toBe(7);
+
+    // snapshot save is admin-only: with root's credentials it saves, with none it is exit 7.
+    const file = join(cfg.dir, 'backup.cairn');
+    const anonSave = await cli('snapshot', 'save', file);
+    expect(anonSave.code).toBe(7);
+    const save = await cli('--user', 'root:rootpw', 'snapshot', 'save', file);
+    expect({ code: save.code, stderr: save.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(existsSync(file)).toBe(true);
   });
 });
