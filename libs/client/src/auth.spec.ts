@@ -94,6 +94,16 @@ describe('client credentials', () => {
     expect(server.seen.map((r) => Opcode[r.opcode])).toEqual(['Auth', 'Get']);
   });
 
+  it('a reconnect refused AUTH (password changed meanwhile) fails waiting calls with UnauthenticatedError, not NoGatewayError at the deadline', async () => {
+    const p = await CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: server.port }], username: 'alice', password: 'pw', requestTimeoutMs: 60_000, reconnectBackoffBaseMs: 1, reconnectBackoffMaxMs: 5, random: () => 0.5 });
+    closers.push(() => p.destroy());
+    await p.set('a', '1');
+    await server.stop();
+    server.onRequest = (req, conn) => conn.reply(req, { status: Status.Unauthenticated, payload: Buffer.from('invalid user name or password') });
+    await server.restart();
+    await expect(p.get('a')).rejects.toBeInstanceOf(UnauthenticatedError);
+  });
+
   it('CairnPool.connect rejects UnauthenticatedError when every connection is refused', async () => {
     await expect(CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: server.port }], username: 'alice', password: 'bad' })).rejects.toBeInstanceOf(UnauthenticatedError);
   });

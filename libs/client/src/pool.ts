@@ -1,6 +1,6 @@
 import { INCR_SESSION_REQUEST_BYTES, Opcode, Status, type Response } from '@cairn/protocol';
 import { CairnClient, checkCredentials, newSessionId, type ClientCredentials, type ClientTlsOptions } from './client';
-import { AbortError, ConnectionClosedError, NoGatewayError, errorForResponse } from './errors';
+import { AbortError, AuthError, ConnectionClosedError, NoGatewayError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { RetryBudget, fullJitterBackoffMs, mayRetry, type RetryWrites } from './retry';
 import { ClientSession } from './session';
@@ -71,6 +71,8 @@ interface Gateway {
   /** Consecutive failed connects: the reconnect backoff exponent. */
   failures: number;
   up: boolean;
+  /** The gateway refused the last connect's credentials (AUTH): the error, until a connect succeeds. */
+  authRefusal: AuthError | null;
 }
 
 function resolvePoolOptions(o: PoolOptions): Resolved {
@@ -135,7 +137,7 @@ export class CairnPool extends KvCommands {
   private constructor(private readonly opts: Resolved) {
     super();
     this.session = new ClientSession(opts.sessionId ?? newSessionId());
-    this.gateways = opts.gateways.map((addr) => ({ addr: { host: addr.host, port: addr.port }, slots: new Array(opts.connectionsPerGateway).fill(null), next: 0, failures: 0, up: false }));
+    this.gateways = opts.gateways.map((addr) => ({ addr: { host: addr.host, port: addr.port }, slots: new Array(opts.connectionsPerGateway).fill(null), next: 0, failures: 0, up: false, authRefusal: null }));
     this.budget = new RetryBudget(opts.retryBudgetTokensMax, opts.retryBudgetRatio);
   }
 
@@ -172,6 +174,9 @@ export class CairnPool extends KvCommands {
       if (this.closed) throw new ConnectionClosedError('pool is closed', undefined, false);
       const target = this.pick(avoid);
       if (!target) {
+        // Every gateway refuses our credentials: say so now rather than NoGatewayError at the deadline.
+        const refusal = this.gateways.every((g) => g.authRefusal !== null) ? this.gateways[0].authRefusal : null;
+        if (refusal) throw refusal;
         await this.waitForGateway(deadline, signal); // does not count as an attempt: nothing was sent
         continue;
       }
@@ -272,6 +277,7 @@ export class CairnPool extends KvCommands {
       }
       gw.slots[slot] = c;
       gw.failures = 0;
+      gw.authRefusal = null;
       this.updateState(gw, undefined);
       void c.whenClosed().then((err) => {
         if (gw.slots[slot] === c) gw.slots[slot] = null;
@@ -281,15 +287,21 @@ export class CairnPool extends KvCommands {
       return null;
     } catch (e) {
       gw.failures++;
+      gw.authRefusal = e instanceof AuthError ? e : null;
       this.updateState(gw, e);
       this.scheduleReconnect(gw, slot);
+      // Callers waiting for a gateway learn that the credentials are refused.
+      if (gw.authRefusal) for (const w of this.gatewayWaiters.splice(0)) w();
       return e;
     }
   }
 
   private scheduleReconnect(gw: Gateway, slot: number): void {
     if (this.closed) return;
-    const delayMs = fullJitterBackoffMs(gw.failures, this.opts.reconnectBackoffBaseMs, this.opts.reconnectBackoffMaxMs, this.opts.random);
+    // After a refused AUTH, never faster than reconnectBackoffMaxMs: each attempt costs the gateway
+    // a password check and counts toward its failed-attempt bound for this address.
+    const jitterMs = fullJitterBackoffMs(gw.failures, this.opts.reconnectBackoffBaseMs, this.opts.reconnectBackoffMaxMs, this.opts.random);
+    const delayMs = gw.authRefusal ? this.opts.reconnectBackoffMaxMs + jitterMs : jitterMs;
     const t = setTimeout(() => {
       this.timers.delete(t);
       void this.connectSlot(gw, slot);
