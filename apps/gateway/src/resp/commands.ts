@@ -418,13 +418,14 @@ export class RespCommands {
   }
 
   /**
-   * DEL: reads every key (to count those that existed, as Redis replies), then deletes every key
-   * whatever the read said (a key set by another client between the read and the delete must go
-   * too). The reads are the session's (linearizable by default), so the count is exact unless
-   * another client writes one of the keys between the read and the delete; the deletes always
-   * happen. Costs a read and a write per key.
+   * DEL: up to txnOpsMax keys, ONE transaction deleting every key, its count the keys that existed
+   * at its revision (RespTxnCommands.del: atomic and exact, as in Redis). More keys: reads every
+   * key (to count those that existed), then deletes every key whatever the read said (a key set by
+   * another client between the read and the delete must go too); the count is exact unless another
+   * client writes one of the keys between the read and the delete. Costs a read and a write per key.
    */
   private async del(keys: Buffer[], session: KvSession): Promise<Buffer> {
+    if (keys.length <= this.txn.opsMax()) return this.txn.del(keys, session);
     const bad = checkAll(session, keys);
     if (bad) return bad;
     const rs = await readAll(session, keys);

@@ -67,6 +67,17 @@ describe('RESP atomic multi-key commands (one Txn each)', () => {
     expect([value(store, 'k'), store.data.has('j')]).toEqual(['b', false]);
   });
 
+  it('DEL: one Txn counting the keys that existed at its revision (a key named twice once); beyond txnOpsMax keys, reads then deletes', async () => {
+    const { run, store } = setup(undefined, { txnOpsMax: 3 });
+    await run('MSET', 'a', '1', 'b', '2', 'c', '3', 'd', '4');
+    const before = store.data.get('a')!.revision;
+    expect(await run('DEL', 'a', 'b', 'y', 'x')).toBe(':2\r\n'); // 4 keys > 3: the read-then-delete path
+    expect(await run('DEL', 'c', 'd', 'c')).toBe(':2\r\n'); // one Txn
+    expect(store.data.size).toBe(0);
+    // the read-then-delete path wrote one entry per key, the Txn one entry in all
+    expect(store.data.size === 0 && (await run('SET', 'z', '1')) === '+OK\r\n' && store.data.get('z')!.revision).toBe(before + 4 + 1 + 1);
+  });
+
   it('a failed Txn is an error: outcome unknown on UNAVAILABLE', async () => {
     const { run } = setup(fakeStore({ fail: { status: Status.Unavailable, message: 'no leader' } }));
     expect(await run('MSETNX', 'a', '1')).toBe('-ERR no leader (outcome unknown: the write may have been applied)\r\n');

@@ -290,6 +290,17 @@ export class RespTxnCommands {
     };
   }
 
+  /** Compares and ops one transaction holds (gateway.txnOpsMax). */
+  opsMax(): number {
+    return this.limits.txnOpsMax;
+  }
+
+  /** DEL of at most opsMax keys: ONE Txn deleting each in order; the reply counts those that existed (a key named twice counts once, as in Redis). */
+  del(keys: Buffer[], session: KvSession): Promise<Buffer> {
+    const success = keys.map((key): TxnOp => ({ kind: TxnOpKind.Delete, key, end: Buffer.alloc(0) }));
+    return this.txnReply(session, { compares: [], success, failure: [] }, (t) => encodeInteger(t.responses.reduce((n, r) => n + (r.kind === TxnOpKind.Delete ? r.deleted : 0), 0)));
+  }
+
   /** Whether `name` runs at once inside MULTI rather than being queued. */
   runsInMulti(name: string): boolean {
     return RUN_IN_MULTI.has(name);
