@@ -48,9 +48,12 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
       const v = data.get(k);
       return v === undefined ? null : { value: Buffer.from(v), revision: 1, createRevision: 1, version: 1 };
     },
-    async del(k) {
+    async del(k, o = {}) {
+      ++revision;
+      if (o.ifRevision !== undefined && (revs.get(k) ?? 0) !== o.ifRevision) return { revision, applied: false };
       data.delete(k);
-      return { revision: ++revision };
+      revs.delete(k);
+      return { revision, applied: true };
     },
     async ping() {
       return undefined;
@@ -138,6 +141,17 @@ describe('cairn commands', () => {
     expect(await h.cairn('put', '--if-rev', '-1', 'k', 'e')).toBe(2);
     expect(await h.cairn('put', '--if-rev', '3', '--nx', 'k', 'e')).toBe(2);
     expect(h.data.get('k')).toBe('c');
+  });
+
+  it('del --if-rev N deletes only when the key\'s mod revision is N; exit 6 when not', async () => {
+    const h = harness();
+    expect(await h.cairn('put', 'k', 'a')).toBe(0);
+    expect(await h.cairn('del', '--if-rev', '5', 'k')).toBe(6);
+    expect(h.stderr.text).toContain('not deleted: k has another mod revision than 5, or does not exist (--if-rev 5); condition evaluated at revision 2');
+    expect(h.data.get('k')).toBe('a');
+    expect(await h.cairn('--json', 'del', '--if-rev', '1', 'k')).toBe(0);
+    expect(JSON.parse(h.stdout.chunks.pop()!)).toEqual({ key: 'k', revision: 3, applied: true });
+    expect(h.data.has('k')).toBe(false);
   });
 
   it('txn --file: compares, success and failure ops as etcdctl reads them, one Txn; prints SUCCESS / FAILURE and the responses', async () => {

@@ -23,7 +23,8 @@ export interface CliClient extends KvConnection {
   set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean; ifRevision?: number }): Promise<{ revision: number | bigint; applied?: boolean }>;
   /** One etcd Txn (TLV TXN; CairnPool `commitTxn`). */
   commitTxn(request: TxnRequest): Promise<{ revision: number; succeeded: boolean; responses: TxnOpResponse[] }>;
-  del(key: string): Promise<{ revision: number | bigint }>;
+  /** `applied` is false only with `ifRevision` when the key's mod revision was not that (nothing deleted). */
+  del(key: string, opts?: { ifRevision?: number }): Promise<{ revision: number | bigint; applied?: boolean }>;
   ping(): Promise<unknown>;
   status(): Promise<unknown>;
   close(): Promise<void> | void;
@@ -239,12 +240,15 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
 
   program
     .command('del')
-    .description('delete KEY; prints the revision of the delete')
+    .description("delete KEY; prints the revision of the delete. --if-rev N: only if KEY's mod revision is N (atomic); exit 6 when not applied")
     .argument('<key>')
-    .action(async (key: string, _o, cmd: Command) =>
+    .addOption(new Option('--if-rev <n>', "compare-and-swap: only if KEY's mod revision is N (etcd's mod_revision compare)").argParser(revisionArg('--if-rev')))
+    .action(async (key: string, o: { ifRev?: number }, cmd: Command) =>
       withClient(cmd, async (c) => {
-        const { revision } = await c.del(key);
-        out(json(cmd) ? JSON.stringify({ key, revision: Number(revision) }) : String(revision));
+        const r = o.ifRev === undefined ? await c.del(key) : await c.del(key, { ifRevision: o.ifRev });
+        if (o.ifRev !== undefined && json(cmd)) out(JSON.stringify({ key, revision: Number(r.revision), applied: r.applied !== false }));
+        if (r.applied === false) throw new NotAppliedError(`not deleted: ${key} ${notAppliedWhy(o)}; condition evaluated at revision ${r.revision}`);
+        if (o.ifRev === undefined || !json(cmd)) out(json(cmd) ? JSON.stringify({ key, revision: Number(r.revision) }) : String(r.revision));
       }),
     );
 }

@@ -20,7 +20,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  unavailable: cannot connect, connection lost, timeout, no leader (after retries)
   4  verify found missing or mismatched keys
   5  other server error
-  6  not applied: the condition of put --nx / --xx / --if-rev was false, or the member, user or role change does not apply
+  6  not applied: the condition of put --nx / --xx / --if-rev or del --if-rev was false, or the member, user or role change does not apply
   7  unauthenticated or permission denied (auth enabled: --user, --password, --token, $CAIRN_USER / $CAIRN_PASSWORD / $CAIRN_TOKEN)`;
 
 /** Bad arguments or input the user must fix (exit 2). */

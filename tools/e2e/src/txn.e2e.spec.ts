@@ -76,7 +76,7 @@ describe('transactions end to end', () => {
     }
   });
 
-  it('POST /v1/txn and cairn txn / put --if-rev on the same cluster: a lock taken once, its holder read back', async () => {
+  it('POST /v1/txn and cairn txn / put --if-rev / del --if-rev on the same cluster: a lock taken once, its holder read back', async () => {
     const http = `http://127.0.0.1:${e2e.cfg.httpPort}`;
     const take = { compare: [{ key: 'lock', target: 'CREATE', create_revision: 0 }], success: [{ request_put: { key: 'lock', value: 'http' } }], failure: [{ request_range: { key: 'lock' } }] };
     const post = async (body: unknown) => {
@@ -109,7 +109,11 @@ describe('transactions end to end', () => {
     const refused = await runCli([...gw, 'put', '--if-rev', '0', 'lock', 'other']);
     expect(refused.code).toBe(6);
     expect(refused.stderr).toContain('not applied: lock exists (--if-rev 0)');
-    expect(await runCli([...gw, 'put', '--if-rev', put.stdout.trim(), 'lock', 'swapped'])).toMatchObject({ code: 0 });
+    const swapped = await runCli([...gw, 'put', '--if-rev', put.stdout.trim(), 'lock', 'swapped']);
+    expect(swapped.code).toBe(0);
     expect(await runCli([...gw, 'get', 'lock'])).toMatchObject({ code: 0, stdout: 'swapped' });
+    expect(await runCli([...gw, 'del', '--if-rev', put.stdout.trim(), 'lock'])).toMatchObject({ code: 6 });
+    expect(await runCli([...gw, 'del', '--if-rev', swapped.stdout.trim(), 'lock'])).toMatchObject({ code: 0 });
+    expect(await runCli([...gw, 'get', 'lock'])).toMatchObject({ code: 1 });
   });
 });
