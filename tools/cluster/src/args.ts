@@ -11,6 +11,8 @@ export interface LauncherArgs {
   readyTimeoutMs: number;
   /** False with `--no-restart`: a process that exits stays down (default: restarted with backoff). */
   restart: boolean;
+  /** `--cpu-prof DIR`: every Cairn process runs with `node --cpu-prof` and writes its profile into DIR when it exits (docs/benchmarks.md, "Where the time goes"). */
+  cpuProfDir?: string;
 }
 
 /** Thrown on bad launcher arguments (or `--help`); `exitCode` is what the process should exit with. */
@@ -26,7 +28,7 @@ export class LauncherArgsError extends Error {
 }
 
 /**
- * Parses `cairn-cluster [--config FILE] [--no-nats] [--log-dir DIR] [--ready-timeout MS] [--no-restart]`
+ * Parses `cairn-cluster [--config FILE] [--no-nats] [--log-dir DIR] [--ready-timeout MS] [--no-restart] [--cpu-prof DIR]`
  * (`argv` as in process.argv). Output (help, errors) goes to `write`.
  * @throws LauncherArgsError on an unknown option, a bad number, or `--help` (exitCode 0).
  */
@@ -38,6 +40,7 @@ export function parseLauncherArgs(argv: string[], write: (s: string) => void = (
     .option('--log-dir <dir>', 'directory for the process logs (default <dataDir>/logs)')
     .option('--ready-timeout <ms>', 'how long to wait for the cluster to be ready, ms', '30000')
     .option('--no-restart', 'do not restart a process that exits unexpectedly (default: restart it with exponential backoff, 0.5 s doubling to 30 s)')
+    .option('--cpu-prof <dir>', 'run every Cairn process with node --cpu-prof, writing <id>.<spawn ms>.cpuprofile into <dir> when each stops')
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr: write });
@@ -47,10 +50,10 @@ export function parseLauncherArgs(argv: string[], write: (s: string) => void = (
     if (e instanceof CommanderError) throw new LauncherArgsError(e.message, e.exitCode === 0 ? 0 : 2);
     throw e;
   }
-  const o = cmd.opts<{ config: string; nats: boolean; logDir?: string; readyTimeout: string; restart: boolean }>();
+  const o = cmd.opts<{ config: string; nats: boolean; logDir?: string; readyTimeout: string; restart: boolean; cpuProf?: string }>();
   const readyTimeoutMs = Number(o.readyTimeout);
   if (!Number.isInteger(readyTimeoutMs) || readyTimeoutMs <= 0) {
     throw new LauncherArgsError(`--ready-timeout must be a positive integer (ms), got "${o.readyTimeout}"`, 2);
   }
-  return { configPath: o.config, startNats: o.nats, logDir: o.logDir, readyTimeoutMs, restart: o.restart };
+  return { configPath: o.config, startNats: o.nats, logDir: o.logDir, readyTimeoutMs, restart: o.restart, ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}) };
 }

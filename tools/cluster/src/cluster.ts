@@ -56,6 +56,12 @@ export interface LocalClusterOptions {
   logDir?: string;
   /** Extra environment for the Cairn processes (merged over `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Run every Cairn process with `node --cpu-prof`, its profile written into this directory as
+   * `<id>.<spawn time ms>.cpuprofile` when it exits (a graceful stop; a SIGKILLed process writes none).
+   * Node refuses `--cpu-prof` in NODE_OPTIONS, hence an option.
+   */
+  cpuProfDir?: string;
   /** Script run for a role instead of `<repo>/apps/<app>/dist/main.js` (tests use stand-ins). */
   appMain?: Partial<Record<ProcessRole, string>>;
   /** Called when a Cairn process exits without `kill`/`stop` asking it to, once start-up is done. */
@@ -539,7 +545,8 @@ export class LocalCluster {
     let child: ChildProcess;
     try {
       const configPath = this.opts.configPathFor?.(id) ?? this.configPath;
-      const args = [this.appMain(p.role), '--config', configPath, '--id', id, ...(p.join ? ['--join'] : [])];
+      const prof = this.opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${this.opts.cpuProfDir}`, `--cpu-prof-name=${id}.${Date.now()}.cpuprofile`] : [];
+      const args = [...prof, this.appMain(p.role), '--config', configPath, '--id', id, ...(p.join ? ['--join'] : [])];
       child = spawn(process.execPath, args, {
         stdio: ['ignore', fd, fd],
         env: { ...MALLOC_ENV, ...process.env, ...this.opts.env },

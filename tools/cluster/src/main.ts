@@ -33,6 +33,7 @@ async function main(): Promise<void> {
       startNats: args.startNats,
       logDir: args.logDir,
       supervise: args.restart,
+      ...(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {}),
       onUnexpectedExit: (x) =>
         process.stderr.write(
           `cairn-cluster: ${x.role} ${x.id} exited unexpectedly (code ${x.code}, signal ${x.signal}); last log lines:\n${x.logTail}\n` +
