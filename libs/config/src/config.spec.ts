@@ -36,6 +36,14 @@ describe('cluster config', () => {
     expect(() => roleOf(c, 'zz')).toThrow(ConfigError);
   });
 
+  it('takes a read lease (ms) only below the election timeout and with checkQuorum', () => {
+    const lease = (over: Record<string, unknown>) => ({ ...valid(), consensus: { ...valid().consensus, ...over } });
+    expect(parseClusterConfig(lease({ readLeaseMs: 100 })).consensus.readLeaseMs).toBe(100);
+    expect(parseClusterConfig(valid()).consensus.readLeaseMs).toBe(0);
+    expect(problemsOf(lease({ readLeaseMs: 150 })).join()).toMatch(/readLeaseMs: must be 0/);
+    expect(problemsOf(lease({ readLeaseMs: 100, checkQuorum: false })).join()).toMatch(/readLeaseMs: must be 0/);
+  });
+
   it('names the field of a bad value', () => {
     const plain = valid();
     (plain.gateway.gateways[0] as { port: unknown }).port = 70000;

@@ -42,6 +42,10 @@ export function parseClusterConfig(plain: unknown, source = 'config'): ClusterCo
   if (config.consensus.heartbeatIntervalMs >= config.consensus.electionTimeoutMinMs) {
     extra.push('consensus.heartbeatIntervalMs: must be less than consensus.electionTimeoutMinMs');
   }
+  const { readLeaseMs, electionTimeoutMinMs, tickMs, checkQuorum } = config.consensus;
+  if (readLeaseMs > 0 && (readLeaseMs >= electionTimeoutMinMs || readLeaseMs < tickMs || !checkQuorum)) {
+    extra.push('consensus.readLeaseMs: must be 0 (off), or at least tickMs and below electionTimeoutMinMs with checkQuorum on');
+  }
   if (config.consensus.tickMs > config.consensus.heartbeatIntervalMs) {
     extra.push('consensus.tickMs: must not exceed consensus.heartbeatIntervalMs');
   }

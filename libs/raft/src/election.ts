@@ -61,6 +61,9 @@ export function quorumReached(r: Raft, granted: boolean): boolean {
 
 /** Leader lease (etcd `inLease`): heard from a leader (or are it) within the minimum election timeout. */
 export function inLease(r: Raft): boolean {
+  // With lease reads a node just started counts as in lease: before a restart it may have
+  // acknowledged a leader's read round whose lease is still running (thesis §6.4.1).
+  if (r.cfg.readLeaseTicks && r.ticks < r.cfg.electionTicks) return true;
   return r.leaderId !== null && r.electionElapsed < r.cfg.electionTicks;
 }
 

@@ -1,6 +1,6 @@
 import { promotable, refreshConf, normalizeConf } from './membership';
 import { checkQuorumTick, handlePreVote, handleVote, inLease, quorumReached } from './election';
-import { failPendingReads, newReadIndexState, type ReadIndexState } from './read-index';
+import { failPendingReads, newReadIndexState, startReadRound, type ReadIndexState } from './read-index';
 import { Progress } from './progress';
 import { RaftLog } from './raft-log';
 import { stepCandidate } from './step-candidate';
@@ -72,6 +72,10 @@ export class Raft {
 
   /** Leader only: transfer target (thesis §3.10) and ticks since the transfer started. */
   leadTransferee: NodeId | null = null;
+  /** Ticks since this node started (any role): lease reads measure time in them. */
+  ticks = 0;
+  /** Leader: a leadership transfer started in this term, so lease reads are off until the next term (thesis §6.4.1). */
+  leaseForfeited = false;
   transferElapsed = 0;
 
   readonly reads: ReadIndexState = newReadIndexState();
@@ -82,6 +86,10 @@ export class Raft {
   constructor(config: RaftConfig) {
     this.cfg = config;
     this.id = config.id;
+    const lease = config.readLeaseTicks ?? 0;
+    if (lease !== 0 && (!Number.isInteger(lease) || lease <= 0 || lease >= config.electionTicks || !config.checkQuorum)) {
+      throw new RangeError(`ReadLeaseInvalid: readLeaseTicks ${lease} must be an integer in 1..electionTicks-1 (${config.electionTicks - 1}) with checkQuorum on`);
+    }
     const initialConf = normalizeConf({ voters: config.voters, learners: config.learners ?? [], storage: config.storage ?? [] });
     this.conf = initialConf;
     this.snapshotConf = initialConf;
@@ -132,6 +140,7 @@ export class Raft {
 
   /** One logical clock tick (see RaftNode.tick). */
   tick(): void {
+    this.ticks++;
     if (this.role === 'leader') return this.tickHeartbeat();
     this.electionElapsed++;
     // Only voters campaign: a learner, a joining node or a removed one just waits to be told.
@@ -152,6 +161,8 @@ export class Raft {
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
+      // Lease reads: every heartbeat is a new read round, so its quorum ack renews the lease.
+      if (this.cfg.readLeaseTicks) startReadRound(this);
       this.broadcastHeartbeat();
     }
   }
@@ -278,8 +289,10 @@ export class Raft {
     this.leaderId = this.id;
     this.reads.pending = [];
     this.reads.acks.clear();
+    this.reads.roundStartTicks.clear();
     this.committedInTerm = false;
     this.leadTransferee = null;
+    this.leaseForfeited = false;
     // The voters that granted this election were heard from in this check-quorum period: counting
     // them keeps a leader elected under load from stepping down at its first check only because
     // their first AppendResponses are slow (etcd counts only itself there).

@@ -170,3 +170,71 @@ describe('ReadIndex (thesis §6.4)', () => {
     n1.readIndex(3);
   });
 });
+
+describe('lease reads (thesis §6.4.1, readLeaseTicks)', () => {
+  const LEASE = { checkQuorum: true, preVote: true, readLeaseTicks: 8 }; // electionTicks 10, heartbeatTicks 2
+
+  /** A 3-node cluster with lease reads that elected a leader on its own (nodes refuse votes for their first electionTicks). */
+  function leaseCluster(seed: number): { sim: Simulator; l: NodeId } {
+    const sim = new Simulator({ seed, config: LEASE });
+    for (let i = 0; i < 60 && !sim.leader(); i++) sim.run(1);
+    const l = sim.leader();
+    if (!l) throw new Error('no leader');
+    sim.propose(l, 'x');
+    sim.stabilize();
+    sim.run(2); // a heartbeat: a read round the followers acknowledge
+    sim.stabilize();
+    return { sim, l };
+  }
+
+  it('a leader whose quorum acknowledged a recent round answers a read at once, with no heartbeat round, at its commit index', () => {
+    const { sim, l } = leaseCluster(1);
+    sim.recordSent = true;
+    sim.readIndex(l, 1);
+    expect(sim.readStates.get(l)).toEqual([{ index: sim.node(l).status().commit, ctx: 1 }]);
+    expect(sim.sent.filter((m) => m.type === MessageType.Heartbeat)).toEqual([]);
+  });
+
+  it('a leader cut off from its followers stops answering from its lease before any other node can be elected (the test can fail)', () => {
+    const { sim, l } = leaseCluster(2);
+    sim.isolate(l);
+    const term = sim.node(l).status().term;
+    let leaseReads = 0;
+    for (let tick = 0; tick < 40; tick++) {
+      const before = sim.readStates.get(l)!.length;
+      if (sim.node(l).status().role === 'leader' && sim.node(l).status().readIndexPending === 0) sim.readIndex(l, 100 + tick);
+      const answeredAtOnce = sim.readStates.get(l)!.length > before;
+      if (answeredAtOnce) leaseReads++;
+      // While the old leader answers from its lease, no node may have become leader of a later term.
+      const others = sim.liveNodes().filter((n) => n.status().id !== l && n.status().role === 'leader' && n.status().term > term);
+      if (answeredAtOnce) expect(others).toEqual([]);
+      sim.run(1);
+    }
+    expect(leaseReads).toBeGreaterThan(0); // the lease did serve reads after the partition
+    expect(leaseReads).toBeLessThan(LEASE.readLeaseTicks + 1);
+    expect(sim.leader()).not.toBe(l); // the others elected a new leader
+  });
+
+  it('a leadership transfer forfeits the lease for the rest of the term: reads need a round again', () => {
+    const { sim, l } = leaseCluster(3);
+    const to = ['n1', 'n2', 'n3'].find((x) => x !== l)!;
+    sim.dropIf((m) => m.type === MessageType.TimeoutNow); // the transfer never completes
+    sim.transferLeadership(l, to);
+    sim.readIndex(l, 9);
+    expect(sim.readStates.get(l)).toEqual([]);
+    expect(sim.node(l).status().readIndexPending).toBe(1);
+  });
+
+  it('a node refuses votes for its first electionTicks after start (it may have acknowledged a round before a restart)', () => {
+    const sim = new Simulator({ seed: 4, config: LEASE });
+    expect(sim.elect('n1')).toBe(false);
+    for (let i = 0; i < 60 && !sim.leader(); i++) sim.run(1);
+    expect(sim.leader()).not.toBeNull();
+  });
+
+  it('refuses a lease without checkQuorum or not below electionTicks', () => {
+    expect(() => new Simulator({ seed: 1, config: { readLeaseTicks: 8 } })).toThrow(/ReadLeaseInvalid/);
+    expect(() => new Simulator({ seed: 1, config: { checkQuorum: true, readLeaseTicks: 10 } })).toThrow(/ReadLeaseInvalid/);
+    expect(() => new Simulator({ seed: 1, config: { checkQuorum: true, readLeaseTicks: 1.5 } })).toThrow(/ReadLeaseInvalid/);
+  });
+});

@@ -25,6 +25,8 @@ export interface ReadIndexState {
   pending: PendingRead[];
   /** Leader: highest read round each voter acknowledged in this term (this node: always `round`). */
   acks: Map<NodeId, number>;
+  /** Leader, lease reads only: the tick (Raft.ticks) each round not yet behind the quorum's ack started at. */
+  roundStartTicks: Map<number, number>;
   /** Confirmed since the last Ready (`Ready.readStates`). */
   confirmed: ReadState[];
   /** Given up since the last Ready (`Ready.readStatesFailed`). */
@@ -32,7 +34,7 @@ export interface ReadIndexState {
 }
 
 export function newReadIndexState(): ReadIndexState {
-  return { round: 0, pending: [], acks: new Map(), confirmed: [], failed: [] };
+  return { round: 0, pending: [], acks: new Map(), roundStartTicks: new Map(), confirmed: [], failed: [] };
 }
 
 /** See RaftNode.readIndex. @throws NotLeaderError; ReadIndexPendingFullError. */
@@ -40,7 +42,37 @@ export function recordRead(r: Raft, ctx: ReadContext): void {
   if (r.role !== 'leader') throw new NotLeaderError(r.leaderId);
   const max = r.cfg.readIndexPendingMax ?? READ_INDEX_PENDING_MAX_DEFAULT;
   if (r.reads.pending.length >= max) throw new ReadIndexPendingFullError(max);
+  // Lease read (thesis §6.4.1): no round needed while the lease holds; behind waiting reads it
+  // waits too, so reads are still confirmed in request order.
+  if (r.reads.pending.length === 0 && leaseHolds(r)) {
+    r.reads.confirmed.push({ index: r.commit, ctx });
+    return;
+  }
   r.reads.pending.push({ ctx, index: r.committedInTerm ? r.commit : -1, round: r.reads.round + 1 });
+}
+
+/** The highest read round a quorum of voters (this leader included) acknowledged. */
+function quorumAckedRound(r: Raft): number {
+  const acks = r.voters.map((v) => (v === r.id ? r.reads.round : (r.reads.acks.get(v) ?? 0))).sort((a, b) => b - a);
+  return acks[r.quorum() - 1];
+}
+
+/**
+ * Whether a lease read may be answered now (RaftConfig.readLeaseTicks): lease reads on, an entry of
+ * this term committed, no transfer started in this term, no configuration change uncommitted, and
+ * the round the quorum last acknowledged started less than readLeaseTicks ago.
+ */
+export function leaseHolds(r: Raft): boolean {
+  const lease = r.cfg.readLeaseTicks ?? 0;
+  if (lease === 0 || r.role !== 'leader' || !r.committedInTerm || r.leaseForfeited || r.leadTransferee !== null || r.confIndex > r.commit) return false;
+  const started = r.reads.roundStartTicks.get(quorumAckedRound(r));
+  return started !== undefined && r.ticks < started + lease;
+}
+
+/** Starts the next read round now (its heartbeats are the caller's to send); with lease reads, remembers its start tick. */
+export function startReadRound(r: Raft): void {
+  r.reads.round++;
+  if (r.cfg.readLeaseTicks) r.reads.roundStartTicks.set(r.reads.round, r.ticks);
 }
 
 /** A recorded read still needs a heartbeat round started after it. */
@@ -56,7 +88,7 @@ export function readRoundPending(r: Raft): boolean {
  */
 export function maybeStartReadRound(r: Raft): void {
   if (!readRoundPending(r)) return;
-  r.reads.round++;
+  startReadRound(r);
   r.heartbeatElapsed = 0;
   r.broadcastHeartbeat();
   releaseReads(r); // a single voter is its own quorum
@@ -84,14 +116,16 @@ export function failPendingReads(r: Raft): void {
   for (const p of r.reads.pending) r.reads.failed.push({ ctx: p.ctx });
   r.reads.pending = [];
   r.reads.acks.clear();
+  r.reads.roundStartTicks.clear();
 }
 
 /** Moves reads whose round a quorum acknowledged, and whose index is known, to `confirmed`. */
 export function releaseReads(r: Raft): void {
-  const { pending } = r.reads;
+  const { pending, roundStartTicks } = r.reads;
+  const confirmed = quorumAckedRound(r);
+  // Rounds behind the quorum's ack can no longer extend the lease.
+  for (const round of roundStartTicks.keys()) if (round < confirmed) roundStartTicks.delete(round);
   if (pending.length === 0 || !r.committedInTerm) return;
-  const acks = r.voters.map((v) => (v === r.id ? r.reads.round : (r.reads.acks.get(v) ?? 0))).sort((a, b) => b - a);
-  const confirmed = acks[r.quorum() - 1];
   let n = 0;
   while (n < pending.length && pending[n].round <= confirmed) {
     const p = pending[n++];

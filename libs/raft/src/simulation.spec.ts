@@ -65,6 +65,8 @@ function simulate(seed: number): void {
     checkQuorum: guarded,
     entriesPerMsgMax: 1 + Math.floor(rng() * 8),
     inflightMsgsMax: 1 + Math.floor(rng() * 8),
+    // Lease reads (thesis §6.4.1) on half of the guarded seeds: the read check below must hold for them too.
+    ...(guarded && seed % 4 === 0 ? { readLeaseTicks: 8 } : {}),
   };
   const membership = seed % 3 === 0;
   const spares = membership ? [`n${size + 1}`, `n${size + 2}`] : [];

@@ -12,6 +12,8 @@ export function transferLeadership(r: Raft, to: NodeId): void {
   if (to === r.id || to === r.leadTransferee) return;
   r.leadTransferee = to;
   r.transferElapsed = 0;
+  // The target's campaign skips the followers' vote refusal that lease reads rely on (thesis §6.4.1).
+  r.leaseForfeited = true;
   const pr = r.prs().get(to)!;
   if (pr.match === r.log.lastIndex()) return maybeSendTimeoutNow(r, to);
   // Catch the target up from its match index now rather than trusting the pipeline (Appends

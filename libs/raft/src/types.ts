@@ -283,6 +283,19 @@ export interface RaftConfig {
   preVote?: boolean;
   /** Most ReadIndex requests pending confirmation at once (default 4096); beyond, `readIndex()` throws ReadIndexPendingFullError. */
   readIndexPendingMax?: number;
+  /**
+   * Lease-based reads (thesis §6.4.1, etcd `ReadOnlyLeaseBased`), ticks; 0 or absent = off. A
+   * leader whose heartbeat round started at tick T was acknowledged by a quorum answers
+   * `readIndex()` at once, without a new round, until tick T + readLeaseTicks: every node of that
+   * quorum heard from it at or after T and, under `checkQuorum`, refuses other candidates' votes
+   * for `electionTicks` after that, so no other leader can exist before then. Assumes clocks whose
+   * rates differ by less than (electionTicks − readLeaseTicks) / electionTicks. Forfeited for the
+   * rest of the term once a leadership transfer starts (TimeoutNow bypasses that refusal) and
+   * while a configuration change is uncommitted. Requires `checkQuorum`, and 0 < readLeaseTicks <
+   * electionTicks; with it on, a node refuses votes for its first `electionTicks` after start
+   * (it may have acknowledged a round before it restarted). @throws RangeError at construction otherwise.
+   */
+  readLeaseTicks?: number;
 }
 
 /** Per-follower replication state as seen by the leader (etcd's tracker.Progress). */

@@ -97,6 +97,19 @@ export class RaftPersistence {
     await this.store.persist(rd.entries);
   }
 
+  /**
+   * Whether `rd`'s leader replication messages (Append, Heartbeat) may leave before `persist(rd)`
+   * (Raft thesis §10.2.1): only when the Ready neither changes the term or vote nor installs a
+   * snapshot, since a message must never reflect a term or vote not yet durable (Raft Figure 2).
+   * The leader's own entries count toward commit only after `advance`, so a commit still needs a
+   * majority of durable copies.
+   */
+  mayReplicateBeforePersist(rd: Ready): boolean {
+    if (rd.snapshot) return false;
+    const hs = rd.hardState;
+    return !hs || (hs.term === this.persistedTerm && hs.vote === this.persistedVote);
+  }
+
   /** Compacts `node` to `target` (Raft §7): the node, then the snapshot file, then the log segments before target + 1. */
   async compact(node: RaftNode, target: number): Promise<void> {
     node.compact(target);

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { parseClusterConfig, type ConsensusConfig } from '@cairn/config';
 import { Subjects, payloadBytesMax } from '@cairn/messaging';
-import { CommandOp, Status, decodeProposeReply, decodeRaftMessages, encodeProposeRequest, type ProposeReply } from '@cairn/protocol';
+import { CommandOp, Status, decodeProposeReply, decodeRaftMessages, decodeReadIndexReply, encodeProposeRequest, encodeReadIndexRequest, type ProposeReply } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation } from '@cairn/world';
 import { Replica } from './replica';
 
@@ -103,8 +103,8 @@ function config(over: Record<string, unknown> = {}): ConsensusConfig {
 
 describe('Replica (injected world)', () => {
   /** 3 replicas elect a leader; returns it with the world. */
-  async function threeReplicas(opts: { coalesceRaftMessages?: boolean } = {}): Promise<{ w: World; leader: Replica }> {
-    const w = new World(config());
+  async function threeReplicas(opts: { coalesceRaftMessages?: boolean } = {}, over: Record<string, unknown> = {}): Promise<{ w: World; leader: Replica }> {
+    const w = new World(config(over));
     const voters = ['c1', 'c2', 'c3'];
     for (const id of voters) await w.start(id, voters, opts);
     await w.until(() => w.leader() !== undefined);
@@ -155,6 +155,59 @@ describe('Replica (injected world)', () => {
     expect(refused.host).toBe(id);
     expect(['c1', 'c2', 'c3'].filter((p) => p !== id).map((p) => w.subjects.raft(p))).toContain(refused.subject);
     expect(refused.bytes).toBeGreaterThan(MAX_PAYLOAD_BYTES);
+  });
+
+  /** 3 replicas with config `over` and a leader that committed a first write, which moved every follower's progress from probe to replicate (Raft §5.3: one Append in flight while probing). */
+  async function warmedUp(over: Record<string, unknown>): Promise<{ w: World; id: string }> {
+    const { w, leader } = await threeReplicas({}, over);
+    const id = leader.status().id;
+    expect(Status[(await w.propose(id, [100])).status]).toBe('Ok');
+    return { w, id };
+  }
+
+  /**
+   * Virtual ms from a proposal reaching `leaderId` until its first Append leaves for a follower,
+   * with the leader's disk taking 20 virtual ms per operation (the followers' none).
+   */
+  async function appendDelayMs(leaderAppendsInParallel: boolean): Promise<{ delayMs: number; status: string; fatal: number }> {
+    const { w, id } = await warmedUp({ leaderAppendsInParallel });
+    Object.assign(w.disk(id).faults, { latencyMsMin: 20, latencyMsMax: 20 });
+    const seen = watchRaftPayloads(w, id);
+    const sentAtMs = w.sched.nowMs;
+    const reply = await w.propose(id, [100]);
+    const first = seen.find((x) => x.appends > 0);
+    // The bus takes 1 virtual ms to the leader.
+    return { delayMs: first ? first.atMs - sentAtMs - 1 : -1, status: Status[reply.status], fatal: w.fatal.length };
+  }
+
+  it('a leader sends its Appends while its own fsync runs (thesis §10.2.1); with leaderAppendsInParallel off they wait for it (the test can fail)', async () => {
+    // The leader's disk takes 20 virtual ms per operation: an Append that waits for its fsync leaves 20 ms or more after the proposal.
+    const parallel = await appendDelayMs(true);
+    expect(parallel.status).toBe('Ok');
+    expect(parallel.delayMs).toBeLessThan(20);
+    const serial = await appendDelayMs(false);
+    expect(serial.status).toBe('Ok');
+    expect(serial.delayMs).toBeGreaterThanOrEqual(20);
+    expect([parallel.fatal, serial.fatal]).toEqual([0, 0]);
+  });
+
+  /** Virtual ms a ReadIndex request to the leader takes, after a warm-up write and read, with `readLeaseMs` (0 = off). */
+  async function readIndexMs(readLeaseMs: number): Promise<{ ms: number; status: string }> {
+    const { w, id } = await warmedUp({ readLeaseMs });
+    const ask = () => w.client.request(w.subjects.readIndex(id), encodeReadIndexRequest({ reads: 1 }), { timeoutMs: 5000 }).then((m) => decodeReadIndexReply(m.data));
+    await w.settle(ask());
+    const startMs = w.sched.nowMs;
+    const reply = await w.settle(ask());
+    return { ms: w.sched.nowMs - startMs, status: Status[reply.status] };
+  }
+
+  it('with readLeaseMs a leader answers ReadIndex from its lease, without the round trip to the followers (thesis §6.4.1)', async () => {
+    // The bus takes 1 virtual ms each way: a round to the followers adds 2 ms.
+    const withRound = await readIndexMs(0);
+    const fromLease = await readIndexMs(100);
+    expect([withRound.status, fromLease.status]).toEqual(['Ok', 'Ok']);
+    expect(fromLease.ms).toBeLessThan(withRound.ms);
+    expect(fromLease.ms).toBeLessThanOrEqual(2);
   });
 
   /** One voter, which elects itself. */

@@ -148,7 +148,7 @@ export class Replica {
       id: this.opts.id,
       voters: this.opts.voters,
       storage: this.opts.storage ?? [],
-      electionTicks: Math.max(2, Math.round(config.electionTimeoutMinMs / config.tickMs)),
+      electionTicks: electionTicksOf(config),
       heartbeatTicks: Math.max(1, Math.round(config.heartbeatIntervalMs / config.tickMs)),
       inflightMsgsMax: config.inflightMsgsMax,
       entriesPerMsgMax: config.entriesPerMsgMax,
@@ -157,6 +157,7 @@ export class Replica {
       preVote: config.preVote,
       checkQuorum: config.checkQuorum,
       readIndexPendingMax: config.readIndexPendingMax,
+      ...readLeaseOf(config),
       restored: { hardState: { ...hs, commit }, entries, ...(snap ? { snapshot: snap } : {}) },
       applied: commit,
     });
@@ -351,13 +352,16 @@ export class Replica {
         }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
+        // Leader replication first, in parallel with the leader's own fsync (thesis §10.2.1).
+        const [early, afterPersist] = this.splitBeforePersist(rd);
+        this.send(early);
         const persistStartMs = this.opts.world.clock.nowMs();
         await durably('persisting a Ready', () => this.persist(rd));
         this.opts.onPersisted?.(this.opts.world.clock.nowMs() - persistStartMs, rd.entries.length);
         // From here on only the network and bookkeeping: publishes and replies never throw (a
         // failed one is a lost message: Raft retransmits, shipping is backfilled by fetch, a
         // proposer times out and asks for the outcome).
-        this.send(rd.messages);
+        this.send(afterPersist);
         // Role first: a leader that stepped down in this Ready fails its proposals as "unknown"
         // before any commit could be misread, and a new leader ships what commits in it.
         // Config commits before the role: a leader that removed itself steps down in the very
@@ -410,6 +414,20 @@ export class Replica {
         this.leadershipLost?.();
       }
     }
+  }
+
+  /**
+   * A Ready's messages as [sent before its persist, sent after]: with `leaderAppendsInParallel`,
+   * a leader's Append and Heartbeat messages go first when the Ready changes no term, vote or
+   * snapshot (RaftPersistence.mayReplicateBeforePersist); every answer (votes, Append and
+   * Heartbeat responses) acknowledges durable state and always waits.
+   */
+  private splitBeforePersist(rd: Ready): [Message[], Message[]] {
+    if (!this.opts.config.leaderAppendsInParallel || rd.messages.length === 0 || !this.persistence.mayReplicateBeforePersist(rd)) return [[], rd.messages];
+    const early: Message[] = [];
+    const later: Message[] = [];
+    for (const m of rd.messages) (m.type === MessageType.Append || m.type === MessageType.Heartbeat ? early : later).push(m);
+    return [early, later];
   }
 
   private persist(rd: Ready): Promise<void> {
@@ -547,4 +565,16 @@ export class Replica {
     await this.persistence.compact(this.node, target);
     log.debug({ compactedTo: target, firstIndex: this.store.firstIndex(), segments: this.store.segmentCount() }, 'raft log compacted');
   }
+}
+
+/** The minimum election timeout in ticks (RaftConfig.electionTicks). */
+function electionTicksOf(config: ConsensusConfig): number {
+  return Math.max(2, Math.round(config.electionTimeoutMinMs / config.tickMs));
+}
+
+/** `consensus.readLeaseMs` as RaftConfig.readLeaseTicks (rounded down to whole ticks, below the election ticks); nothing when off. */
+function readLeaseOf(config: ConsensusConfig): { readLeaseTicks?: number } {
+  if (config.readLeaseMs <= 0) return {};
+  const electionTicks = electionTicksOf(config);
+  return { readLeaseTicks: Math.max(1, Math.min(electionTicks - 1, Math.floor(config.readLeaseMs / config.tickMs))) };
 }
