@@ -1,4 +1,5 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
+import { realWorld } from '@cairn/world';
 import { createGatewayAuth, type GatewayAuthStack } from './auth/auth-setup';
 import { MembershipClient } from './cluster/membership-client';
 import { ClusterView } from './cluster/cluster-view';
@@ -6,6 +7,8 @@ import { HttpApi, httpLimits } from './http/http-api';
 import { SnapshotSource } from './http/snapshot.controller';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ReadIndexClient } from './paths/read-index';
+import { LeaseClient } from './paths/lease-client';
+import type { KvLeasePaths } from './paths/kv-session';
 import { ReadPath } from './paths/read-path';
 import { txnBoundsOf } from './paths/kv-session';
 import { WritePath } from './paths/write-path';
@@ -15,6 +18,8 @@ import { ByteBudget, flowLimits } from './server/flow';
 import { BufferReclaimer, exposedGc } from './server/buffer-reclaimer';
 import { doorTlsOf } from './server/tls';
 import { WatchHub } from './watch/watch-hub';
+
+const LEASE_ID_MASK = 2n ** 53n - 1n;
 
 /** The gateway: cluster view (status heartbeats), the write and read paths, and the TCP listener. */
 export class Gateway implements ProcessComponent {
@@ -49,6 +54,8 @@ export class Gateway implements ProcessComponent {
     this.writes = new WritePath(nc, subjects, this.view, g, log);
     const reads = new ReadPath(nc, subjects, this.view, g, log);
     const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
+    // Lease ids the gateway picks (LEASE_GRANT id 0): random in 1..2^53-1, as etcd's lessor picks them.
+    const leases: KvLeasePaths = { client: new LeaseClient({ nc, subjects, view: this.view, log }, { timeoutMs: g.readTimeoutMs }), newLeaseId: () => Number(realWorld.random.uint64() & LEASE_ID_MASK) || 1 };
     this.auth = createGatewayAuth({ auth: g.auth, view: this.view, reads, writes: this.writes, readyTimeoutMs: g.readTimeoutMs, log });
     this.watches = new WatchHub(nc, subjects, this.view, g, log);
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
@@ -72,6 +79,7 @@ export class Gateway implements ProcessComponent {
         reads,
         readIndex,
         writes: this.writes,
+        leases,
         status: () => ({ gateway: { id, connections: this.server.connectionCount() }, ...this.view.snapshot() }),
         observer: this.metrics.observer('tlv'),
         watches: { hub: this.watches, perConnectionMax: g.watchesPerConnectionMax },
@@ -89,7 +97,7 @@ export class Gateway implements ProcessComponent {
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
-      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits, txnBounds };
+      const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits, txnBounds, leases };
       // Membership and snapshot pulls go out as `admin`: the `gateway` bus role may not publish member.* or snapshot.* (docs/security.md).
       const members = new MembershipClient({ nc: deps.controlNc, subjects, view: this.view, log });
       const snapshots = new SnapshotSource({ nc: deps.controlNc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });

@@ -1,6 +1,7 @@
-import { IF_REVISION_OPERAND_BYTES, Opcode, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeIncrReply, decodeRangePage, decodeTxnResult, encodeIncrRequest, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
+import { IF_REVISION_OPERAND_BYTES, LEASE_LIST_PAGE_MAX, Opcode, decodeLeaseGrantReply, decodeLeaseListReply, decodeLeaseTtlReply, decodeLeaseU64, encodeLeaseGrantRequest, encodeLeaseListRequest, encodeLeaseOperand, encodeLeaseTtlRequest, encodeLeaseU64, type LeaseTtl, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeIncrReply, decodeRangePage, decodeTxnResult, encodeIncrRequest, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
 import { TxnBuilder } from './txn';
-import { IncrRefusedError, ResponseProtocolError, errorForResponse } from './errors';
+import { LeaseKeeper, type KeepAliveOptions } from './lease-keeper';
+import { IncrRefusedError, LeaseExistsError, LeaseNotFoundError, ResponseProtocolError, errorForResponse } from './errors';
 import type { ClientSession } from './session';
 
 /**
@@ -33,6 +34,10 @@ export interface SetOptions extends RequestOptions {
   ifPresent?: boolean;
   /** Compare-and-swap: write only if the key's mod revision is this (0 = the key must be missing); request flag IF_REVISION. Excludes ifAbsent / ifPresent. */
   ifRevision?: number;
+  /** Attach the key to this lease (etcd put `lease`): it goes when the lease is revoked or expires; request flag LEASE. @throws LeaseNotFoundError when the lease is not live. */
+  lease?: number;
+  /** A TTL from now, ms (Redis SET PX): the key expires then; request flag LEASE. */
+  ttlMs?: number;
 }
 
 /** A DEL's options. */
@@ -147,8 +152,9 @@ export function getResult(res: Response): GetResult | null {
   return { value: m.value, revision: res.revision, createRevision: m.createRevision, version: m.version };
 }
 
-/** SET: OK → applied; CONDITION_FAILED → not applied. @throws the typed error of any other non-OK status. */
-export function setResult(res: Response): SetResult {
+/** SET: OK → applied; CONDITION_FAILED → not applied (a SET with LEASE: LeaseNotFoundError, its lease is not live or full). @throws the typed error of any other non-OK status. */
+export function setResult(res: Response, withLease = false): SetResult {
+  if (res.status === Status.ConditionFailed && withLease) throw new LeaseNotFoundError(res.payload.toString('utf8') || 'lease not found');
   if (res.status === Status.ConditionFailed) return { revision: res.revision, applied: false };
   expectOk(res);
   return { revision: res.revision, applied: true };
@@ -230,8 +236,69 @@ export abstract class KvCommands {
    * is applied); `applied: false` when the condition was false. @throws RangeError when both are set.
    */
   async set(key: string | Uint8Array, value: string | Uint8Array, opts: SetOptions = {}): Promise<SetResult> {
-    const sent = opts.ifRevision === undefined ? value : ifRevisionValue(opts.ifRevision, toBuffer(value));
-    return setResult(await this.request(Opcode.Set, key, sent, setFlags(opts), opts));
+    const withLease = opts.lease !== undefined || opts.ttlMs !== undefined;
+    const proper = withLease ? encodeLeaseOperand({ leaseId: opts.lease ?? 0, ttlMs: opts.ttlMs ?? 0 }, toBuffer(value)) : value;
+    const sent = opts.ifRevision === undefined ? proper : ifRevisionValue(opts.ifRevision, toBuffer(proper));
+    return setResult(await this.request(Opcode.Set, key, sent, setFlags(opts) | (withLease ? RequestFlags.Lease : 0), opts), withLease);
+  }
+
+  // ---- leases (etcd Lease API, docs/protocol.md "Leases") ----------------------------------------
+
+  /**
+   * LEASE_GRANT: a lease of `ttlMs` (etcd LeaseGrant; keys attached with `set(k, v, { lease })` go
+   * when it is revoked or expires). `id` 0 / absent: the gateway picks one. Not re-sent by a pool
+   * after an unknown outcome (a write). @throws LeaseExistsError when `id` is live; TooLargeError
+   * at consensus.leasesMax live leases.
+   */
+  async leaseGrant(ttlMs: number, opts: RequestOptions & { id?: number } = {}): Promise<LeaseGrantResult> {
+    const res = await this.request(Opcode.LeaseGrant, EMPTY, encodeLeaseGrantRequest({ ttlMs, leaseId: opts.id ?? 0 }), 0, opts);
+    if (res.status === Status.ConditionFailed) throw new LeaseExistsError(res.payload.toString('utf8') || `lease ${opts.id} already exists`);
+    expectOk(res);
+    return { ...decodePayload('LEASE_GRANT', () => decodeLeaseGrantReply(res.payload)), revision: res.revision };
+  }
+
+  /** LEASE_REVOKE: deletes the lease and every key attached, at one revision (resolved). @throws LeaseNotFoundError when it is not live. */
+  async leaseRevoke(leaseId: number, opts?: RequestOptions): Promise<{ revision: number }> {
+    const res = await this.request(Opcode.LeaseRevoke, EMPTY, encodeLeaseU64(leaseId), 0, opts);
+    throwLeaseNotFound(res, leaseId);
+    return { revision: expectOk(res).revision };
+  }
+
+  /** LEASE_KEEPALIVE, once: the leader renews the lease to now + TTL; resolves the TTL, ms. @throws LeaseNotFoundError when it is not live (expired or revoked). See `keepAlive` for the loop. */
+  async leaseKeepAliveOnce(leaseId: number, opts?: RequestOptions): Promise<number> {
+    const res = await this.request(Opcode.LeaseKeepAlive, EMPTY, encodeLeaseU64(leaseId), 0, opts);
+    throwLeaseNotFound(res, leaseId);
+    expectOk(res);
+    return decodePayload('LEASE_KEEPALIVE', () => decodeLeaseU64(res.payload));
+  }
+
+  /**
+   * Keeps `leaseId` alive until `signal` aborts or `stop()` (etcd clientv3 KeepAlive): renews it
+   * every TTL / 3, retrying failures; the handle's `closed` rejects with LeaseLostError when the
+   * lease is lost (expired or revoked, or no renewal acknowledged for a whole TTL).
+   */
+  keepAlive(leaseId: number, opts: KeepAliveOptions = {}): LeaseKeeper {
+    return new LeaseKeeper((id, o) => this.leaseKeepAliveOnce(id, o), leaseId, opts);
+  }
+
+  /** LEASE_TTL (etcd LeaseTimeToLive): granted TTL, ms left, and with `keys` the attached keys (at most the gateway's bound; `more` when cut); null when the lease is not live. */
+  async leaseTimeToLive(leaseId: number, opts: RequestOptions & { keys?: boolean } = {}): Promise<LeaseTtl | null> {
+    const res = await this.request(Opcode.LeaseTtl, EMPTY, encodeLeaseTtlRequest({ leaseId, keys: opts.keys ?? false }), 0, opts);
+    if (res.status === Status.NotFound) return null;
+    expectOk(res);
+    return decodePayload('LEASE_TTL', () => decodeLeaseTtlReply(res.payload));
+  }
+
+  /** LEASE_LIST (etcd LeaseLeases): every live lease id, ascending, page after page (LEASE_LIST_PAGE_MAX per request). */
+  async leases(opts?: RequestOptions): Promise<number[]> {
+    const out: number[] = [];
+    for (let afterId = 0; ; ) {
+      const res = expectOk(await this.request(Opcode.LeaseList, EMPTY, encodeLeaseListRequest({ afterId, limit: LEASE_LIST_PAGE_MAX }), 0, opts));
+      const page = decodePayload('LEASE_LIST', () => decodeLeaseListReply(res.payload));
+      out.push(...page.ids);
+      if (!page.more || page.ids.length === 0) return out;
+      afterId = page.ids[page.ids.length - 1];
+    }
   }
 
   /**
@@ -308,6 +375,25 @@ export abstract class KvCommands {
   /** STATUS: the cluster status, parsed from the JSON payload. */
   async status(opts?: RequestOptions): Promise<unknown> {
     return parseStatus(await this.request(Opcode.Status, EMPTY, EMPTY, 0, opts));
+  }
+}
+
+/** What `leaseGrant` resolves: the lease's id and TTL, and the grant's revision. */
+export interface LeaseGrantResult {
+  leaseId: number;
+  ttlMs: number;
+  revision: number;
+}
+
+function throwLeaseNotFound(res: Response, leaseId: number): void {
+  if (res.status === Status.NotFound) throw new LeaseNotFoundError(res.payload.toString('utf8') || `lease ${leaseId} not found`);
+}
+
+function decodePayload<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    throw new ResponseProtocolError(`${what} payload: ${(e as Error).message}`, e);
   }
 }
 

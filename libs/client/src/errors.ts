@@ -28,6 +28,34 @@ export class NotFoundError extends CairnError {
   }
 }
 
+/** A lease that is not live (expired, revoked, never granted): LEASE_REVOKE / LEASE_KEEPALIVE NOT_FOUND, a SET with LEASE refused, or a keep-alive loop that lost its lease. Not retryable: grant a new lease. */
+export class LeaseNotFoundError extends CairnError {
+  constructor(message: string) {
+    super('LEASE_NOT_FOUND', Status.NotFound, message);
+    this.name = 'LeaseNotFoundError';
+  }
+}
+
+/** A keep-alive loop (`keepAlive`) lost its lease: the gateway answered NOT_FOUND, or no renewal was acknowledged for a whole TTL. Its keys are gone or about to go. */
+export class LeaseLostError extends CairnError {
+  constructor(
+    readonly leaseId: number,
+    reason: string,
+    cause?: unknown,
+  ) {
+    super('LEASE_LOST', Status.NotFound, `lease ${leaseId} lost: ${reason}`, false, { cause });
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** LEASE_GRANT with an id that is live (CONDITION_FAILED). */
+export class LeaseExistsError extends CairnError {
+  constructor(message: string) {
+    super('LEASE_EXISTS', Status.ConditionFailed, message);
+    this.name = 'LeaseExistsError';
+  }
+}
+
 /** UNAVAILABLE: no leader yet, replicas catching up, cluster timeouts. Retryable; a write may still have been applied. */
 export class UnavailableError extends CairnError {
   constructor(message: string) {

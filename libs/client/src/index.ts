@@ -5,7 +5,9 @@
  */
 export { CairnClient, newSessionId, type ClientCredentials, type ClientOptions, type ClientTlsOptions } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
-export type { DelOptions, GetOptions, GetResult, IncrResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
+export type { DelOptions, GetOptions, GetResult, IncrResult, LeaseGrantResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
+export { LeaseKeeper, type KeepAliveOptions } from './lease-keeper';
+export type { LeaseTtl } from '@cairn/protocol';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
 export { ClientSession } from './session';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
@@ -16,6 +18,9 @@ export {
   CairnError,
   ClientOverloadedError,
   IncrRefusedError,
+  LeaseExistsError,
+  LeaseLostError,
+  LeaseNotFoundError,
   ConnectionClosedError,
   NoGatewayError,
   NotFoundError,

@@ -12,9 +12,9 @@ import { CairnError, ClientOverloadedError, ConnectionClosedError, NoGatewayErro
  */
 export type RetryWrites = 'never' | 'safe';
 
-/** Idempotent requests: sending them twice has the effect of sending them once (reads: GET, RANGE; PING, STATUS). */
+/** Idempotent requests: sending them twice has the effect of sending them once (reads: GET, RANGE; PING, STATUS; LEASE_KEEPALIVE, LEASE_TTL, LEASE_LIST: a second renewal sets the same deadline give or take the delay). */
 export function isIdempotent(opcode: Opcode): boolean {
-  return opcode === Opcode.Get || opcode === Opcode.Range || opcode === Opcode.Ping || opcode === Opcode.Status;
+  return opcode === Opcode.Get || opcode === Opcode.Range || opcode === Opcode.Ping || opcode === Opcode.Status || opcode === Opcode.LeaseKeepAlive || opcode === Opcode.LeaseTtl || opcode === Opcode.LeaseList;
 }
 
 /**

@@ -32,7 +32,7 @@ export function busPermissions(s: Subjects): Record<BusRole, BusPermissions> {
   return {
     consensus: {
       publish: [s.raft('*'), s.ship(), s.consensusStatus()],
-      subscribe: [s.raft('*'), s.propose('*'), s.readIndex('*'), s.member('*'), s.fetch('*'), s.storageStatus()],
+      subscribe: [s.raft('*'), s.propose('*'), s.readIndex('*'), s.lease('*'), s.member('*'), s.fetch('*'), s.storageStatus()],
       allowResponses: true,
     },
     storage: {
@@ -41,7 +41,7 @@ export function busPermissions(s: Subjects): Record<BusRole, BusPermissions> {
       allowResponses: true,
     },
     gateway: {
-      publish: [s.propose('*'), s.readIndex('*'), s.read('*')],
+      publish: [s.propose('*'), s.readIndex('*'), s.lease('*'), s.read('*')],
       subscribe: [...statusBoth, s.watch('*'), `${s.inboxPrefix('gateway')}.>`],
       allowResponses: false,
     },

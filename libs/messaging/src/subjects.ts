@@ -11,6 +11,7 @@
  * | `log.fetch.<replica>`            | request/reply | FetchRequest → FetchReply (backfill)         |
  * | `read.<node>`                    | request/reply | ReadRequest → ReadReply                      |
  * | `member.<replica>`               | request/reply | JSON MemberRequest → MemberReply (membership) |
+ * | `lease.<replica>`                | request/reply | LeaseRequest → LeaseReply (keep-alive, TTL, list; lease.ts) |
  * | `snapshot.<node>`                | request/reply | SnapshotBegin/ChunkRequest → …Reply (storage-node bootstrap) |
  * | `status.consensus` / `.storage`  | publish       | JSON status heartbeat (control plane)        |
  * | `watch.<node>`                   | publish       | WatchEvents (applied events, node → gateways; docs/watch.md) |
@@ -44,6 +45,10 @@ export class Subjects {
   }
   member(replicaId: string): string {
     return `${this.prefix}.member.${replicaId}`;
+  }
+  /** The leader's lease table: keep-alive, time to live, list (libs/protocol lease.ts; docs/leases.md). */
+  lease(replicaId: string): string {
+    return `${this.prefix}.lease.${replicaId}`;
   }
   /** A storage node's snapshot transfers to peers (libs/protocol snapshot-messages.ts). */
   snapshot(nodeId: string): string {

@@ -50,6 +50,16 @@ export enum Opcode {
   Watch = 0x30,
   /** Cancel a watch of this connection. No key; value = `u32 watchId` (`encodeWatchCancel`). OK, or NOT_FOUND when no such watch is open. */
   WatchCancel = 0x31,
+  /** Grant a lease (etcd LeaseGrant, docs/protocol.md "Leases"). No key; value = `u64 ttlMs · u64 leaseId` (0 = the gateway picks). OK payload = `u64 leaseId · u64 ttlMs`, revision = the grant's. CONDITION_FAILED: that id is live. TOO_LARGE: consensus.leasesMax leases are live. */
+  LeaseGrant = 0x40,
+  /** Revoke a lease and delete its keys at one revision (etcd LeaseRevoke). No key; value = `u64 leaseId`. OK: revision = the revoke's. NOT_FOUND: no such lease. */
+  LeaseRevoke = 0x41,
+  /** Renew a lease at the consensus leader (etcd LeaseKeepAlive; not a log entry). No key; value = `u64 leaseId`. OK payload = `u64 ttlMs`. NOT_FOUND: the lease is not live (expired or revoked). */
+  LeaseKeepAlive = 0x42,
+  /** A lease's TTL, time left and optionally its keys (etcd LeaseTimeToLive). No key; value = `u64 leaseId · u8 options` (`encodeLeaseTtlRequest`). OK payload: `encodeLeaseTtlReply`. NOT_FOUND: not live. */
+  LeaseTtl = 0x43,
+  /** One page of live lease ids (etcd LeaseLeases). No key; value empty or `u64 afterId · u32 limit`. OK payload: `encodeLeaseListReply`. */
+  LeaseList = 0x44,
 }
 
 export enum Status {
@@ -91,11 +101,20 @@ export const RequestFlags = {
    * `u64 revision`. Excludes IF_ABSENT / IF_PRESENT. CONDITION_FAILED when it did not hold.
    */
   IfRevision: 0x10,
+  /**
+   * SET only: the value starts with the LEASE operand `u64 leaseId · u64 ttlMs` (LEASE_OPERAND_BYTES,
+   * after the IF_REVISION operand when both are set): attach the key to a lease (etcd put with
+   * `lease`; 0 = none) and/or give it a TTL from now in ms (Redis SET PX; 0 = none). A lease that
+   * is not live when the SET applies: CONDITION_FAILED with payload "lease not found".
+   */
+  Lease: 0x20,
 } as const;
 /** Bytes of the IF_REVISION operand at the start of the value. */
 export const IF_REVISION_OPERAND_BYTES = 8;
+/** Bytes of the LEASE operand (`u64 leaseId · u64 ttlMs`), after the IF_REVISION operand when both are set. */
+export const LEASE_OPERAND_BYTES = 16;
 /** Union of every defined request flag bit. */
-export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent | RequestFlags.Meta | RequestFlags.IfRevision;
+export const REQUEST_FLAGS_KNOWN = RequestFlags.Stale | RequestFlags.IfAbsent | RequestFlags.IfPresent | RequestFlags.Meta | RequestFlags.IfRevision | RequestFlags.Lease;
 
 /** Response flag bits (byte 3 of the response header); a client ignores bits it did not ask for. */
 export const ResponseFlags = {
@@ -189,7 +208,13 @@ export class ProtocolError extends Error {
   }
 }
 
-const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Incr]: 'INCR', [Opcode.Status]: 'STATUS', [Opcode.Auth]: 'AUTH', [Opcode.Hello]: 'HELLO', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL' };
+const OPCODE_NAMES: Record<Opcode, string> = { [Opcode.Ping]: 'PING', [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Del]: 'DEL', [Opcode.Range]: 'RANGE', [Opcode.Txn]: 'TXN', [Opcode.Incr]: 'INCR', [Opcode.Status]: 'STATUS', [Opcode.Auth]: 'AUTH', [Opcode.Hello]: 'HELLO', [Opcode.Watch]: 'WATCH', [Opcode.WatchCancel]: 'WATCH_CANCEL',
+  [Opcode.LeaseGrant]: 'LEASE_GRANT',
+  [Opcode.LeaseRevoke]: 'LEASE_REVOKE',
+  [Opcode.LeaseKeepAlive]: 'LEASE_KEEPALIVE',
+  [Opcode.LeaseTtl]: 'LEASE_TTL',
+  [Opcode.LeaseList]: 'LEASE_LIST',
+};
 const STATUS_NAMES: Record<Status, string> = {
   [Status.Ok]: 'OK',
   [Status.NotFound]: 'NOT_FOUND',

@@ -31,3 +31,4 @@ export * from './watch';
 export * from './txn';
 export * from './incr';
 export * from './hello';
+export * from './lease';

@@ -2,6 +2,7 @@ import {
   assertFrameLimits,
   AUTH_VALUE_BYTES_MAX,
   IF_REVISION_OPERAND_BYTES,
+  LEASE_OPERAND_BYTES,
   isOpcode,
   Opcode,
   opcodeName,
@@ -33,7 +34,7 @@ export type DecodeEvent =
 /** Opcodes that need a key of 1..keyBytesMax bytes; the others take none. */
 const KEYED = new Set<number>([Opcode.Get, Opcode.Set, Opcode.Del, Opcode.Incr]);
 /** Opcodes that may carry a value; the others take none. */
-const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Incr, Opcode.Watch, Opcode.WatchCancel, Opcode.Auth]);
+const VALUED = new Set<number>([Opcode.Set, Opcode.Ping, Opcode.Range, Opcode.Txn, Opcode.Incr, Opcode.Watch, Opcode.WatchCancel, Opcode.Auth, Opcode.LeaseGrant, Opcode.LeaseRevoke, Opcode.LeaseKeepAlive, Opcode.LeaseTtl, Opcode.LeaseList]);
 /** Opcodes whose key may be empty (RANGE: from the first key / the empty prefix). */
 const KEY_OPTIONAL = new Set<number>([Opcode.Range, Opcode.Watch, Opcode.Auth]);
 
@@ -127,6 +128,11 @@ export class RequestDecoder extends FrameAssembler {
     if (cas && opcode !== Opcode.Set && opcode !== Opcode.Del) return { status: Status.BadRequest, message: `flag bit 0x10 (IF_REVISION) applies to SET and DEL only, got ${name}` };
     if (cas && condition) return { status: Status.BadRequest, message: 'flag IF_REVISION excludes IF_ABSENT and IF_PRESENT' };
     if (cas && (opcode === Opcode.Del ? valueLength !== IF_REVISION_OPERAND_BYTES : valueLength < IF_REVISION_OPERAND_BYTES)) return { status: Status.BadRequest, message: `${name} with IF_REVISION carries the 8-byte revision operand first in its value, got valueLength ${valueLength}` };
+    const lease = (flags & RequestFlags.Lease) !== 0;
+    if (lease && opcode !== Opcode.Set) return { status: Status.BadRequest, message: `flag bit 0x20 (LEASE) applies to SET only, got ${name}` };
+    // The IF_REVISION and LEASE operands come on top of the value proper.
+    const operandBytes = (cas ? IF_REVISION_OPERAND_BYTES : 0) + (lease ? LEASE_OPERAND_BYTES : 0);
+    if (lease && valueLength < operandBytes) return { status: Status.BadRequest, message: `SET with LEASE carries the 16-byte lease operand (after any IF_REVISION operand) first in its value, got valueLength ${valueLength}` };
     const keyed = KEYED.has(opcode);
     if (!keyed && !KEY_OPTIONAL.has(opcode) && keyLength > 0) return { status: Status.BadRequest, message: `${name} takes no key, got keyLength ${keyLength}` };
     if (!VALUED.has(opcode) && !cas && valueLength > 0) return { status: Status.BadRequest, message: `${name} takes no value, got valueLength ${valueLength}` };
@@ -135,8 +141,7 @@ export class RequestDecoder extends FrameAssembler {
     if (opcode === Opcode.Auth && valueLength === 0) return { status: Status.BadRequest, message: 'AUTH needs a password or a bearer token as its value, got valueLength 0' };
     // AUTH's value has its own bound, whatever valueBytesMax is.
     if (opcode === Opcode.Auth && valueLength > AUTH_VALUE_BYTES_MAX) return { status: Status.TooLarge, message: `AUTH value of ${valueLength} bytes exceeds ${AUTH_VALUE_BYTES_MAX}` };
-    // The IF_REVISION operand comes on top of the value proper.
-    if (opcode !== Opcode.Auth && valueLength - (cas ? IF_REVISION_OPERAND_BYTES : 0) > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
+    if (opcode !== Opcode.Auth && valueLength - operandBytes > this.limits.valueBytesMax) return { status: Status.TooLarge, message: `value of ${valueLength} bytes exceeds valueBytesMax ${this.limits.valueBytesMax}` };
     return null;
   }
 }

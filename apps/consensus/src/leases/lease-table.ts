@@ -106,6 +106,17 @@ export class LeaseTable {
     for (const l of this.leases.values()) l.deadlineMs = null;
   }
 
+  /** Why a proposal holding a LeaseGrant is refused before it is proposed (leasesMax leases live), or null. */
+  refuseGrants(commands: readonly Command[]): string | null {
+    if (!commands.some((c) => c.op === CommandOp.LeaseGrant)) return null;
+    try {
+      this.checkGrant();
+      return null;
+    } catch (e) {
+      return (e as LeaseLimitError).message;
+    }
+  }
+
   /** @throws LeaseLimitError when leasesMax leases are live (a grant is checked before it is proposed). */
   checkGrant(): void {
     if (this.leases.size >= this.opts.leasesMax) throw new LeaseLimitError(`${this.leases.size} leases are live (consensus.leasesMax = ${this.opts.leasesMax})`);
@@ -129,6 +140,12 @@ export class LeaseTable {
   /** Live lease ids, ascending. */
   leaseIds(): number[] {
     return [...this.leases.keys()].sort((a, b) => a - b);
+  }
+
+  /** One page of live lease ids: those > `afterId`, ascending, at most `limit`; `more` when others follow. */
+  leaseIdsAfter(afterId: number, limit: number): { ids: number[]; more: boolean } {
+    const after = this.leaseIds().filter((id) => id > afterId);
+    return { ids: after.slice(0, limit), more: after.length > limit };
   }
 
   /**

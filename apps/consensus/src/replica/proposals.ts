@@ -1,4 +1,4 @@
-import { Status, decodeProposeRequest, encodeCommand, encodeProposeReply, type ProposeReply } from '@cairn/protocol';
+import { Status, decodeProposeRequest, encodeCommand, encodeProposeReply, type Command, type ProposeReply } from '@cairn/protocol';
 import { NotLeaderError, type Entry, type RaftNode } from '@cairn/raft';
 import { respondSafe } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
@@ -16,6 +16,8 @@ export interface ProposalHost {
   leaderId(): string | null;
   /** Wakes the Ready loop, which calls `drain`. */
   kick(): void;
+  /** Why these commands may not be proposed at all (a bound, e.g. consensus.leasesMax), or null: the request is answered TOO_LARGE, retry-safe. */
+  refuse?(commands: Command[]): string | null;
 }
 
 /**
@@ -37,14 +39,21 @@ export class Proposals {
 
   onRequest(msg: TransportMsg): void {
     let commands: Uint8Array[];
+    let decoded: Command[];
     try {
-      commands = decodeProposeRequest(msg.data).commands.map(encodeCommand);
+      decoded = decodeProposeRequest(msg.data).commands;
+      commands = decoded.map(encodeCommand);
     } catch (e) {
       this.reply(msg, { status: Status.BadRequest, firstIndex: 0, lastIndex: 0, leaderHint: '', message: `bad proposal: ${(e as Error).message}` });
       return;
     }
     if (!this.host.isLeader()) {
       this.reply(msg, this.notLeader());
+      return;
+    }
+    const refused = this.host.refuse?.(decoded);
+    if (refused) {
+      this.reply(msg, { status: Status.TooLarge, firstIndex: 0, lastIndex: 0, leaderHint: this.host.id, message: refused });
       return;
     }
     if (commands.length === 0) {

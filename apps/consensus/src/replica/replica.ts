@@ -8,6 +8,7 @@ import { nodeDisk, type Disk } from '@cairn/log';
 import type { RaftLogStore } from '../storage/raft-log-store';
 import { Proposals } from './proposals';
 import { LeaseTable } from '../leases/lease-table';
+import { answerLeaseRequest } from '../leases/lease-requests';
 import { packRaftMessages } from './bus-batches';
 import { compactionPlan } from './compaction-policy';
 import { LogShipper } from './log-shipping';
@@ -117,9 +118,9 @@ export class Replica {
     const kick = () => this.kick();
     const isLeader = () => this.role === 'leader';
     const leaderId = () => this.leaderId;
-    this.proposals = new Proposals({ id, log, proposalsPendingMax: opts.config.proposalsPendingMax, isLeader, leaderId, kick });
     const c = opts.config;
     this.leases = new LeaseTable({ leasesMax: c.leasesMax, ttlKeysMax: c.ttlKeysMax, expiriesPerCheckMax: c.expiriesPerCheckMax, expiryRetryMs: c.expiryRetryMs });
+    this.proposals = new Proposals({ id, log, proposalsPendingMax: c.proposalsPendingMax, isLeader, leaderId, kick, refuse: (commands) => this.leases.refuseGrants(commands) });
     this.reads = new ReadIndexRequests({ id, log, isLeader, leaderId, kick });
     this.members = new MembershipChanges({
       id,
@@ -169,6 +170,8 @@ export class Replica {
       bus.subscribe(subjects.raft(id), (msg) => this.onRaftMessages(msg.data)),
       bus.subscribe(subjects.propose(id), (msg) => this.proposals.onRequest(msg)),
       bus.subscribe(subjects.readIndex(id), (msg) => this.reads.onRequest(msg)),
+      // Keep-alive, time to live, list: answered at once from the leader's table (not log entries).
+      serveRequests(bus, subjects.lease(id), (data) => answerLeaseRequest({ table: this.leases, isLeader: () => this.role === 'leader', leaderId: () => this.leaderId, nowMs: () => clock.nowMs() }, data), { log }),
       ...(this.opts.memberRequests === 'external' ? [] : [bus.subscribe(subjects.member(id), (msg) => void this.members.onMember(msg))]),
       bus.subscribe(subjects.storageStatus(), (msg) => {
         const st = decodeStatus(msg.data);

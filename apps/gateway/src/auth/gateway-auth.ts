@@ -106,7 +106,11 @@ export class GatewayAuth {
    * AUTH on the connection counts for later requests, not for one already being checked).
    */
   guardFor(who: AuthIdentity): KvGuard {
-    return { key: (key, write) => this.authorizeKey({ user: who.user }, key, write), range: (start, end, write) => this.authorizeRange({ user: who.user }, start, end, write) };
+    return {
+      key: (key, write) => this.authorizeKey({ user: who.user }, key, write),
+      range: (start, end, write) => this.authorizeRange({ user: who.user }, start, end, write),
+      authenticated: () => this.access({ user: who.user }).then((a) => (isRefusal(a) ? a : null)),
+    };
   }
 
   /** null when `who` may administer (membership, users and roles, snapshots): anyone while auth is disabled, else role root. */

@@ -1,6 +1,7 @@
-import { CommandCondition, CommandOp, RESERVED_KEY_MESSAGE, Status, isReservedKey, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, RESERVED_KEY_MESSAGE, Status, isReservedKey, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeLeaseGrant, encodeU64Operand, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
+import type { LeaseClient } from './lease-client';
 import type { ReadPath, ReadResult } from './read-path';
 import type { WritePath } from './write-path';
 import type { ReadReservation } from '../server/flow';
@@ -12,12 +13,38 @@ import type { ReadReservation } from '../server/flow';
  * (CONDITION_FAILED: the index it was evaluated at); and INCR's.
  */
 export interface KvResult extends ReadResult {
+  /** Lease requests (docs/leases.md "Doors"): the lease's fields on OK (see `KvLease`). */
+  lease?: KvLease;
   /** INCR OK: the key's new value (signed 64-bit). */
   counter?: bigint;
   /** INCR CONDITION_FAILED: why it was refused (not an integer, or overflow); `message` in Redis's words. */
   refusal?: CounterRefusal;
   /** TXN OK: etcd TxnResponse (succeeded + one response per op of the branch that ran); `revision` = the txn's revision. */
   txn?: TxnResult;
+}
+
+/**
+ * A lease request's answer: LEASE_GRANT `leaseId` and `ttlMs`; keep-alive `ttlMs`; time to live
+ * `ttlMs`, `remainingMs` and (asked) `keys` with `more`; list `ids` with `more`.
+ */
+export interface KvLease {
+  leaseId?: number;
+  ttlMs?: number;
+  remainingMs?: number;
+  keys?: Buffer[];
+  ids?: number[];
+  more?: boolean;
+}
+
+/** What a session asks of the leader's lease table (LeaseClient) and of storage about a lease's keys. */
+export interface KvLeasePaths {
+  client: Pick<LeaseClient, 'keepAlive' | 'timeToLive' | 'list'>;
+  /** A fresh lease id in 1..2^53-1 (random: two gateways pick the same one with odds ~n²/2^54). */
+  newLeaseId(): number;
+  /** The keys attached to `leaseId` read linearizably at `minIndex` or later, at most `keysMax`; absent: LEASE_TTL with keys is answered UNAVAILABLE. */
+  keys?(leaseId: number, minIndex: number, keysMax: number): Promise<{ status: Status; message: string; keys: Buffer[]; more: boolean }>;
+  /** Keys one LEASE_TTL answer lists at most (default 1000). */
+  keysMax?: number;
 }
 
 /**
@@ -53,6 +80,8 @@ export interface KvPaths {
   rangeLimits?: RangeLimits;
   /** Transaction bounds; default TXN_BOUNDS_DEFAULT. */
   txnBounds?: TxnBounds;
+  /** Lease keep-alive / time to live / list; absent: those answer UNAVAILABLE. */
+  leases?: KvLeasePaths;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -66,6 +95,8 @@ export interface KvGuard {
   key(key: Uint8Array, write: boolean): Promise<{ status: Status; message: string } | null>;
   /** A range read `[start, end)`, `end` null = no upper bound: it must lie inside what the user may read (`write`: write, a txn's range delete). */
   range(start: Uint8Array, end: Uint8Array | null, write?: boolean): Promise<{ status: Status; message: string } | null>;
+  /** A request on no key (lease grant, keep-alive, revoke, time to live, list): any authenticated user (etcd's default for leases). Absent: allowed. */
+  authenticated?(): Promise<{ status: Status; message: string } | null>;
 }
 
 /**
@@ -266,6 +297,83 @@ export class KvSession {
     return this.guarded(key, true, () => this.submit(c));
   }
 
+  // ---- leases (etcd Lease API; docs/leases.md "Doors") ----------------------------------------
+
+  /**
+   * LeaseGrant: a lease of `ttlMs` with id `leaseId`, or (0) a fresh id the gateway picks, through
+   * the log. OK: `lease.leaseId`, `lease.ttlMs`, revision = the grant's. CONDITION_FAILED: that id
+   * is live (a picked id is tried once more). TOO_LARGE: consensus.leasesMax leases are live.
+   */
+  async leaseGrant(ttlMs: number, leaseId = 0): Promise<KvResult> {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) return fail(Status.BadRequest, `lease TTL must be an integer in 1..2^53-1 ms, got ${ttlMs}`);
+    const denied = await this.authenticated();
+    if (denied) return denied;
+    const paths = this.paths.leases;
+    for (let attempt = 0; ; attempt++) {
+      const id = leaseId || (paths ? paths.newLeaseId() : 0);
+      if (id === 0) return fail(Status.Unavailable, 'this gateway serves no leases');
+      const r = await this.submit({ op: CommandOp.LeaseGrant, key: EMPTY, value: encodeLeaseGrant(id, ttlMs) });
+      if (r.status === Status.Ok) return { ...r, lease: { leaseId: id, ttlMs } };
+      if (r.status === Status.ConditionFailed && leaseId === 0 && attempt === 0) continue;
+      return r.status === Status.ConditionFailed ? { ...r, message: `lease ${id} already exists` } : r;
+    }
+  }
+
+  /** LeaseRevoke through the log: the lease and every key attached go at one revision. OK: revision = the revoke's. NOT_FOUND: no such lease. */
+  async leaseRevoke(leaseId: number): Promise<KvResult> {
+    const bad = checkLeaseId(leaseId);
+    if (bad) return bad;
+    const denied = await this.authenticated();
+    if (denied) return denied;
+    const r = await this.submit({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(leaseId) });
+    return r.status === Status.ConditionFailed ? fail(Status.NotFound, `lease ${leaseId} not found`) : r;
+  }
+
+  /** LeaseKeepAlive at the leader: OK with `lease.ttlMs` (the deadline is now + ttl), NOT_FOUND when not live. */
+  async leaseKeepAlive(leaseId: number): Promise<KvResult> {
+    const bad = checkLeaseId(leaseId) ?? (await this.authenticated());
+    if (bad) return bad;
+    if (!this.paths.leases) return fail(Status.Unavailable, 'this gateway serves no leases');
+    const r = await this.paths.leases.client.keepAlive(leaseId);
+    return r.status === Status.Ok ? { ...ok(), lease: { leaseId, ttlMs: r.ttlMs } } : fail(r.status, r.message);
+  }
+
+  /**
+   * LeaseTimeToLive: OK with `lease.ttlMs` (granted), `lease.remainingMs` (before the leader
+   * expires it); with `keys`, the attached keys (at most leaseKeysMax; `more` when cut), read
+   * from a storage node at the leader's read index. NOT_FOUND when not live.
+   */
+  async leaseTimeToLive(leaseId: number, keys: boolean): Promise<KvResult> {
+    const bad = checkLeaseId(leaseId) ?? (await this.authenticated());
+    if (bad) return bad;
+    const paths = this.paths.leases;
+    if (!paths) return fail(Status.Unavailable, 'this gateway serves no leases');
+    const r = await paths.client.timeToLive(leaseId);
+    if (r.status !== Status.Ok) return fail(r.status, r.message);
+    const lease: KvLease = { leaseId, ttlMs: r.ttlMs, remainingMs: r.remainingMs };
+    if (!keys) return { ...ok(), lease };
+    if (!paths.keys) return fail(Status.Unavailable, 'this gateway does not list a lease\'s keys');
+    const index = await this.linearizableIndex();
+    if (typeof index !== 'number') return index;
+    const k = await paths.keys(leaseId, index, paths.keysMax ?? 1000);
+    if (k.status !== Status.Ok) return fail(k.status, k.message);
+    return { ...ok(), lease: { ...lease, keys: k.keys, more: k.more } };
+  }
+
+  /** LeaseLeases, paged: live ids > `afterId`, ascending, at most `limit`; `lease.more` when others follow. */
+  async leaseList(afterId: number, limit: number): Promise<KvResult> {
+    const denied = await this.authenticated();
+    if (denied) return denied;
+    if (!this.paths.leases) return fail(Status.Unavailable, 'this gateway serves no leases');
+    const r = await this.paths.leases.client.list(afterId, limit);
+    return r.status === Status.Ok ? { ...ok(), lease: { ids: r.ids, more: r.more } } : fail(r.status, r.message);
+  }
+
+  private async authenticated(): Promise<KvResult | null> {
+    const denied = this.guard?.authenticated ? await this.guard.authenticated() : null;
+    return denied ? fail(denied.status, denied.message) : null;
+  }
+
   private async submit(command: Command): Promise<KvResult> {
     const w = await this.paths.writes.submit(command);
     // A failed condition was evaluated at its index: later reads must not see an older state either.
@@ -280,4 +388,12 @@ export class KvSession {
 
 function fail(status: Status, message: string): KvResult {
   return { status, revision: 0, value: EMPTY, message };
+}
+
+function ok(): KvResult {
+  return { status: Status.Ok, revision: 0, value: EMPTY, message: '' };
+}
+
+function checkLeaseId(leaseId: number): KvResult | null {
+  return Number.isSafeInteger(leaseId) && leaseId >= 1 ? null : fail(Status.BadRequest, `lease id must be an integer in 1..2^53-1, got ${leaseId}`);
 }

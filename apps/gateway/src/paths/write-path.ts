@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, CounterRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type CommandSession, type OutcomeResult, type TxnResult } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CounterRefusal, LeaseRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type CommandSession, type OutcomeResult, type TxnResult } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
@@ -26,7 +26,15 @@ export interface WriteResult {
   refusal?: CounterRefusal;
   /** OK of a Txn (etcd TxnResponse): whether its compares held and one response per op of the branch that ran. */
   txn?: TxnResult;
+  /** CONDITION_FAILED of a lease-related write: why (the lease is not live, or holds storage.keysPerLeaseMax keys). */
+  leaseRefusal?: LeaseRefusal;
 }
+
+/** The message of a lease-related write refused at apply (CONDITION_FAILED). */
+export const LEASE_REFUSAL_MESSAGES: Record<LeaseRefusal, string> = {
+  [LeaseRefusal.NotFound]: 'lease not found',
+  [LeaseRefusal.KeysFull]: 'lease full: it holds storage.keysPerLeaseMax keys, or its revoke would exceed the largest engine record',
+};
 
 /** Redis's error texts (t_string.c) for a refused INCR family command. */
 export const COUNTER_REFUSAL_MESSAGES: Record<CounterRefusal, string> = {
@@ -142,7 +150,8 @@ export class WritePath {
     while (this.queue.length && this.inflight < this.opts.proposalsInflightMax) {
       let n = 0;
       let bytes = PROPOSE_REQUEST_BASE_BYTES;
-      while (n < this.queue.length && n < this.opts.commandsPerProposalMax && (n === 0 || bytes + this.queue[n].sizeBytes <= bytesMax)) {
+      // A LeaseGrant goes alone: the leader may refuse its whole proposal (consensus.leasesMax).
+      while (n < this.queue.length && n < this.opts.commandsPerProposalMax && (n === 0 || (bytes + this.queue[n].sizeBytes <= bytesMax && !isGrant(this.queue[n]) && !isGrant(this.queue[0])))) {
         bytes += this.queue[n].sizeBytes;
         n++;
       }
@@ -190,7 +199,8 @@ export class WritePath {
         // earlier one): ask a storage node what applying it did.
         // An Incr's reply is its new value, a Txn's its TxnResult: only the applying storage node knows them.
         // An auth change (ops 9..12) may be refused at apply: asked too; so may a Set on a lease (lease not found / full).
-        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || isAuthOp(w.command.op) || w.command.meta?.leaseId || ambiguous) void this.resolveOutcome(w, index);
+        // A lease grant or revoke may be refused at apply (the id is live / not live).
+        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || isAuthOp(w.command.op) || w.command.meta?.leaseId || isLeaseOp(w.command.op) || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {
@@ -210,9 +220,13 @@ export class WritePath {
     else if (w.command.op === CommandOp.Incr) w.resolve(counterResult(a, index));
     else if (w.command.op === CommandOp.Txn) w.resolve(txnResult(a, index));
     else if (a.outcome === ApplyOutcome.Applied) w.resolve({ status: Status.Ok, revision: a.revision, message: '' });
+    else if (a.leaseRefusal !== undefined) w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: LEASE_REFUSAL_MESSAGES[a.leaseRefusal], leaseRefusal: a.leaseRefusal });
     else w.resolve({ status: Status.ConditionFailed, revision: a.revision, message: 'condition not met' });
   }
 }
+
+const isGrant = (w: QueuedWrite): boolean => w.command.op === CommandOp.LeaseGrant;
+const isLeaseOp = (op: CommandOp): boolean => op === CommandOp.LeaseGrant || op === CommandOp.LeaseRevoke;
 
 /**
  * A Txn's answer from its outcome: OK with its TxnResult (also when its compares failed:

@@ -1,7 +1,7 @@
-import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response } from '@cairn/protocol';
+import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta } from '@cairn/protocol';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
-import { KvSession, type KvResult, type TxnBounds } from '../paths/kv-session';
+import { KvSession, type KvLeasePaths, type KvResult, type TxnBounds } from '../paths/kv-session';
 import type { RangeLimits } from '../paths/kv-range';
 import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
@@ -34,6 +34,10 @@ export interface ConnectionDeps {
   clock?: Clock;
   /** Key permissions (docs/security.md); absent (tests): everything allowed. */
   auth?: GatewayAuth;
+  /** Lease keep-alive / time to live / list (docs/leases.md "Doors"); absent: those answer UNAVAILABLE. */
+  leases?: KvLeasePaths;
+  /** Wall clock for a SET's LEASE-operand TTL, ms since the epoch (default Date.now). */
+  wallClockMs?: () => number;
   /** Serves WATCH (docs/watch.md "TLV door"); absent: WATCH is answered BAD_REQUEST. */
   watches?: { hub: WatchHub; perConnectionMax: number };
 }
@@ -94,7 +98,7 @@ export class ClientConnection {
     this.address = socket.remoteAddress ?? '';
     this.decoder = new RequestDecoder(deps.limits);
     // The connection's identity: anonymous until it authenticates (while auth is enabled, refused).
-    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits, txnBounds: deps.txnBounds }, deps.auth?.guardFor(this.identity));
+    this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits, txnBounds: deps.txnBounds, leases: deps.leases }, deps.auth?.guardFor(this.identity));
     socket.setNoDelay(true);
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
       update: () => this.processBacklog(),
@@ -205,8 +209,9 @@ export class ClientConnection {
       }
       case Opcode.Set: {
         const cas = casOf(req);
-        this.deps.budget.observeValue(cas.value.length);
-        this.track(req, 'set', startMs, this.hold(req), this.session.set(req.key, cas.value, { condition: conditionOf(req.flags), ifRevision: cas.ifRevision }));
+        const lease = leaseOf(req.flags, cas.value, this.now());
+        this.deps.budget.observeValue(lease.value.length);
+        this.track(req, 'set', startMs, this.hold(req), this.session.set(req.key, lease.value, { condition: conditionOf(req.flags), ifRevision: cas.ifRevision, meta: lease.meta }));
         return;
       }
       case Opcode.Del:
@@ -226,6 +231,13 @@ export class ClientConnection {
         return;
       case Opcode.Incr:
         this.track(req, 'other', startMs, this.hold(req), this.incr(req));
+        return;
+      case Opcode.LeaseGrant:
+      case Opcode.LeaseRevoke:
+      case Opcode.LeaseKeepAlive:
+      case Opcode.LeaseTtl:
+      case Opcode.LeaseList:
+        this.track(req, 'other', startMs, this.hold(req), leaseRequest(this.session, req));
         return;
       default:
         this.respond({ status: Status.BadRequest, flags: 0, requestId: req.requestId, revision: 0, payload: Buffer.from(`unsupported opcode ${req.opcode}`) });
@@ -319,8 +331,9 @@ export class ClientConnection {
         return;
       }
       if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength, hold.held())) r = notReading(r.value.byteLength);
-      // A refused INCR says why (Redis's text); other CONDITION_FAILED answers are empty.
-      const emptyFailure = r.status === Status.NotFound || (r.status === Status.ConditionFailed && req.opcode !== Opcode.Incr);
+      // A refused INCR says why (Redis's text), so does a SET with LEASE ("lease not found") and a LEASE_GRANT; other CONDITION_FAILED answers are empty.
+      const saysWhy = req.opcode === Opcode.Incr || req.opcode === Opcode.LeaseGrant || (req.flags & RequestFlags.Lease) !== 0;
+      const emptyFailure = r.status === Status.NotFound || (r.status === Status.ConditionFailed && !saysWhy);
       let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : emptyFailure ? EMPTY : Buffer.from(r.message);
       // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
       const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
@@ -477,6 +490,11 @@ export class ClientConnection {
     return r;
   }
 
+  /** The gateway's wall clock, ms since the Unix epoch: a SET's TTL becomes an absolute expiry (as RESP SET EX does). */
+  private now(): number {
+    return this.deps.wallClockMs?.() ?? Date.now();
+  }
+
   private respond(res: Response, onFlushed?: () => void): void {
     this.flow.write(encodeResponse(res), onFlushed);
   }
@@ -489,6 +507,50 @@ function casOf(req: Request): { ifRevision?: number; value: Buffer } {
   const hi = req.value.readUInt32BE(0);
   // Above 2^53 no write has such a revision; KvSession refuses it (BAD_REQUEST).
   return { ifRevision: hi * 2 ** 32 + req.value.readUInt32BE(4), value: req.value.subarray(IF_REVISION_OPERAND_BYTES) };
+}
+
+/** LEASE (the decoder checked its length): the key's lease and absolute expiry from the operand, and the value after it; else the value as it is. */
+function leaseOf(flags: number, value: Buffer, nowMs: number): { meta?: CommandMeta; value: Buffer } {
+  if (!(flags & RequestFlags.Lease)) return { value };
+  const { operand, value: rest } = decodeLeaseOperand(value);
+  return { meta: { leaseId: operand.leaseId, expiresAtMs: operand.ttlMs ? nowMs + operand.ttlMs : 0, keepTtl: false }, value: Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength) };
+}
+
+/**
+ * The lease opcodes 0x40..0x44 (docs/protocol.md "Leases"): the value decoded (BAD_REQUEST when
+ * malformed), the session's lease call, its OK payload encoded.
+ */
+async function leaseRequest(session: KvSession, req: Request): Promise<KvResult> {
+  const bad = (e: unknown): KvResult => ({ status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad ${opcodeName(req.opcode)} value: ${(e as Error).message}` });
+  let r: KvResult;
+  try {
+    switch (req.opcode) {
+      case Opcode.LeaseGrant: {
+        const g = decodeLeaseGrantRequest(req.value);
+        r = await session.leaseGrant(g.ttlMs, g.leaseId);
+        return r.status === Status.Ok ? { ...r, value: encodeLeaseGrantReply({ leaseId: r.lease!.leaseId!, ttlMs: r.lease!.ttlMs! }) } : r;
+      }
+      case Opcode.LeaseRevoke:
+        return await session.leaseRevoke(decodeLeaseU64(req.value, 'LEASE_REVOKE value (u64 leaseId)'));
+      case Opcode.LeaseKeepAlive:
+        r = await session.leaseKeepAlive(decodeLeaseU64(req.value, 'LEASE_KEEPALIVE value (u64 leaseId)'));
+        return r.status === Status.Ok ? { ...r, value: encodeLeaseU64(r.lease!.ttlMs!) } : r;
+      case Opcode.LeaseTtl: {
+        const q = decodeLeaseTtlRequest(req.value);
+        r = await session.leaseTimeToLive(q.leaseId, q.keys);
+        const l = r.lease;
+        return r.status === Status.Ok && l ? { ...r, value: encodeLeaseTtlReply({ ttlMs: l.ttlMs!, remainingMs: l.remainingMs!, keys: l.keys ?? [], more: l.more ?? false }) } : r;
+      }
+      default: {
+        const q = decodeLeaseListRequest(req.value);
+        r = await session.leaseList(q.afterId, q.limit);
+        return r.status === Status.Ok && r.lease ? { ...r, value: encodeLeaseListReply({ ids: r.lease.ids ?? [], more: r.lease.more ?? false }) } : r;
+      }
+    }
+  } catch (e) {
+    if (e instanceof ProtocolError) return bad(e);
+    throw e;
+  }
 }
 
 /** The write condition of a SET's request flags (the decoder already refused both bits at once). */
