@@ -133,8 +133,8 @@ export default [
   },
   {
     // Network clients: the SDK's TCP connection and the RESP test client. The SDK runs inside the
-    // user's process, so its request deadlines, reconnect and lease keep-alive timers are real ones.
-    files: ['libs/client/src/client.ts', 'libs/client/src/pool.ts', 'libs/client/src/lease-keeper.ts', 'libs/resp/src/socket-client.ts'],
+    // user's process, so its request deadlines, reconnect, lease keep-alive and watch-resume timers are real ones.
+    files: ['libs/client/src/client.ts', 'libs/client/src/pool.ts', 'libs/client/src/lease-keeper.ts', 'libs/client/src/watch.ts', 'libs/resp/src/socket-client.ts'],
     rules: { 'no-restricted-imports': noNodeBuiltins(['net', 'tls', 'events']), 'no-restricted-globals': 'off', 'no-restricted-properties': 'off' },
   },
   {

@@ -1,9 +1,10 @@
-import { AUTH_VALUE_BYTES_MAX, Opcode, ProtocolError, ResponseDecoder, Status, VALUE_BYTES_CEILING, decodeHelloReply, encodeRequest, opcodeName, statusName, type HelloReply, type Response } from '@cairn/protocol';
+import { AUTH_VALUE_BYTES_MAX, Opcode, ProtocolError, ResponseDecoder, ResponseFlags, Status, VALUE_BYTES_CEILING, decodeHelloReply, encodeRequest, opcodeName, statusName, type HelloReply, type Response } from '@cairn/protocol';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { ClientSession } from './session';
+import { watchLoop, type ClientWatchOptions, type WatchItem } from './watch';
 
 export type { GetOptions, GetResult, RequestOptions } from './commands';
 
@@ -76,6 +77,24 @@ interface Call {
   written: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | null;
+  /** A request whose later frames (response flag WATCH) go to a listener: registered at dispatch under the request id. */
+  stream: OpenStream | null;
+}
+
+/**
+ * Receives the server-streamed frames of one request (docs/protocol.md "WATCH": responses with flag
+ * WATCH and that request's id, after its OK answer).
+ */
+export interface StreamListener {
+  /** One frame, in arrival order. */
+  frame(res: Response): void;
+  /** The connection closed: no frame follows. */
+  closed(err: ConnectionClosedError): void;
+}
+
+interface OpenStream {
+  listener: StreamListener;
+  requestId: number;
 }
 
 type ResolvedOptions = Required<Omit<ClientOptions, 'tls' | 'sessionId' | keyof ClientCredentials>> & { tls: ClientTlsOptions | null; sessionId?: bigint; credentials: ClientCredentials | null };
@@ -138,6 +157,8 @@ function tlsConnectionOptions(host: string, port: number, t: ClientTlsOptions): 
 export class CairnClient extends KvCommands {
   private readonly decoder: ResponseDecoder;
   private readonly inflightCalls = new Map<number, Call>();
+  /** Requests with server-streamed frames (open watches), by request id; their ids are not reused while open. */
+  private readonly streams = new Map<number, OpenStream>();
   /** FIFO of calls waiting for an in-flight slot; `waitingHead` is the next one to dispatch. */
   private waitingCalls: Call[] = [];
   private waitingHead = 0;
@@ -223,13 +244,40 @@ export class CairnClient extends KvCommands {
    * `opts.timeoutMs`. Errors that prove the frame was never written carry `requestSent: false`.
    */
   request(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags = 0, opts: RequestOptions = {}): Promise<Response> {
+    return this.send(opcode, key, value, flags, opts, null);
+  }
+
+  /**
+   * Sends a request whose answer is followed by server-streamed frames (WATCH): `listener` gets
+   * every frame with its request id until `endStream`, or `closed` when the connection closes.
+   * Resolves the answer and the request id (the watch id); a non-OK answer or a failed request
+   * ends the stream at once. Rejects as `request`.
+   */
+  async openStream(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, listener: StreamListener, opts: RequestOptions = {}): Promise<{ response: Response; requestId: number }> {
+    const stream: OpenStream = { listener, requestId: 0 };
+    try {
+      const response = await this.send(opcode, key, value, 0, opts, stream);
+      if (response.status !== Status.Ok) this.endStream(stream.requestId, listener);
+      return { response, requestId: stream.requestId };
+    } catch (e) {
+      this.endStream(stream.requestId, listener);
+      throw e;
+    }
+  }
+
+  /** Stops routing frames of `requestId` to `listener` (frames arriving later are counted as late responses). */
+  endStream(requestId: number, listener: StreamListener): void {
+    if (this.streams.get(requestId)?.listener === listener) this.streams.delete(requestId);
+  }
+
+  private send(opcode: Opcode, key: string | Uint8Array, value: string | Uint8Array, flags: number, opts: RequestOptions, stream: OpenStream | null): Promise<Response> {
     if (this.closedError) return Promise.reject(new ConnectionClosedError(this.closedError.message, this.closedError.cause, false));
     if (this.closing) return Promise.reject(new ConnectionClosedError('client is closing', undefined, false));
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(new AbortError(`${opcodeName(opcode)} aborted before it was sent`, signal.reason));
     return new Promise<Response>((resolve, reject) => {
       const timeoutMs = opts.timeoutMs === undefined ? this.opts.requestTimeoutMs : positiveInt('timeoutMs', opts.timeoutMs);
-      const call: Call = { opcode, flags, key: toBuffer(key), value: toBuffer(value), resolve, reject, timer: null, timeoutMs, settled: false, requestId: 0, frame: null, written: false, signal, onAbort: null };
+      const call: Call = { opcode, flags, key: toBuffer(key), value: toBuffer(value), resolve, reject, timer: null, timeoutMs, settled: false, requestId: 0, frame: null, written: false, signal, onAbort: null, stream };
       if (this.inflightCalls.size < this.opts.inflightMax && this.waitingHead === this.waitingCalls.length) {
         this.dispatch(call); // may throw RangeError from the encoder → rejects this promise
       } else if (this.waitingCalls.length - this.waitingHead >= this.opts.waitingMax) {
@@ -277,6 +325,21 @@ export class CairnClient extends KvCommands {
     }
   }
 
+  /**
+   * Watch (docs/watch.md "Client"; etcd clientv3 Watch): `for await (const ev of client.watch({ prefix: 'app/' }))`.
+   * Events in revision order; many watches share this connection. A watch cancelled UNAVAILABLE
+   * is re-opened on it from the last revision seen + 1 (no gap, no duplicate); when the connection
+   * closes (SHUTDOWN included) the loop throws ConnectionClosedError: CairnPool resumes on another
+   * gateway instead. @throws as `watchLoop` (WatchCompactedError, WatchSlowError, AbortError...).
+   */
+  watch(opts: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined> {
+    return watchLoop(async () => {
+      if (this.closedError) throw new ConnectionClosedError(this.closedError.message, this.closedError.cause, false);
+      if (this.closing) throw new ConnectionClosedError('client is closing', undefined, false);
+      return this;
+    }, opts);
+  }
+
   /** Resolves (never rejects) once the connection is closed, for any reason, with the error pending calls got. */
   whenClosed(): Promise<ConnectionClosedError> {
     return this.closedPromise;
@@ -317,8 +380,12 @@ export class CairnClient extends KvCommands {
     let id = this.lastRequestId;
     // Id 0 is never used: the gateway answers with requestId 0 what belongs to no request (docs/protocol.md, "Request ids").
     do id = (id + 1) >>> 0;
-    while (id === 0 || this.inflightCalls.has(id));
+    while (id === 0 || this.inflightCalls.has(id) || this.streams.has(id));
     this.lastRequestId = id;
+    if (call.stream) {
+      call.stream.requestId = id;
+      this.streams.set(id, call.stream);
+    }
     call.frame = encodeRequest({ opcode: call.opcode, flags: call.flags, requestId: id, key: call.key, value: call.value });
     this.outgoing.push(call);
     call.requestId = id;
@@ -411,6 +478,12 @@ export class CairnClient extends KvCommands {
   }
 
   private onResponse(res: Response): void {
+    if (res.flags & ResponseFlags.Watch) {
+      const stream = this.streams.get(res.requestId);
+      if (stream) stream.listener.frame(res);
+      else this.lateResponses++;
+      return;
+    }
     const call = this.inflightCalls.get(res.requestId);
     if (!call) {
       if (res.requestId === 0) this.closeNotice = `${statusName(res.status)} "${res.payload.toString('utf8')}"`;
@@ -432,6 +505,9 @@ export class CairnClient extends KvCommands {
       this.waitingHead = 0;
       this.outgoing = [];
       for (const c of calls) this.settle(c, null, new ConnectionClosedError(err.message, err.cause, c.written));
+      const streams = [...this.streams.values()];
+      this.streams.clear();
+      for (const s of streams) s.listener.closed(err);
       for (const w of this.idleWaiters.splice(0)) w();
       this.resolveClosed(err);
     }

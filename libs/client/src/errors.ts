@@ -210,6 +210,39 @@ export class ClientOverloadedError extends CairnError {
   }
 }
 
+/**
+ * A watch's start revision is older than the oldest one the cluster retains (CANCELED frame,
+ * reason COMPACTED; etcd ErrCompacted). `oldestRevision`: the smallest revision a watch may start
+ * from now; `requestedRevision`: the revision the watch asked for. Not retryable as is: start
+ * again from `oldestRevision` (events in between are lost) or re-read the state.
+ */
+export class WatchCompactedError extends CairnError {
+  constructor(
+    message: string,
+    readonly oldestRevision: number,
+    readonly requestedRevision: number,
+  ) {
+    super('COMPACTED', Status.Error, message);
+    this.name = 'WatchCompactedError';
+  }
+}
+
+/**
+ * A watcher did not keep up: the gateway cancelled it SLOW (its connection did not take the
+ * events: gateway.watchQueueEventsMax / watchQueueBytesMax), or the iterator's own buffer crossed
+ * `bufferEventsMax` / `bufferBytesMax` because the loop did not pull. Every event before
+ * `resumeRevision` was yielded: watching again from it gives no gap and no duplicate. Retryable.
+ */
+export class WatchSlowError extends CairnError {
+  constructor(
+    message: string,
+    readonly resumeRevision: number,
+  ) {
+    super('SLOW', Status.Unavailable, message, true);
+    this.name = 'WatchSlowError';
+  }
+}
+
 /** The typed error for a non-OK response (NOT_FOUND included: callers decide when it is not an error). */
 export function errorForResponse(res: Response): CairnError {
   const text = res.payload.toString('utf8');

@@ -3,13 +3,14 @@
  * `CairnClient`, one pipelined TCP connection to a gateway, and `CairnPool`, connections to several
  * gateways with deadlines, abort, retries and failover.
  */
-export { CairnClient, newSessionId, type ClientCredentials, type ClientOptions, type ClientTlsOptions } from './client';
+export { CairnClient, newSessionId, type ClientCredentials, type ClientOptions, type ClientTlsOptions, type StreamListener } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
 export type { DelOptions, GetOptions, GetResult, IncrResult, LeaseGrantResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
 export { LeaseKeeper, type KeepAliveOptions } from './lease-keeper';
 export type { LeaseTtl } from '@cairn/protocol';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
 export { ClientSession } from './session';
+export { watchRequest, type ClientWatchOptions, type WatchEventItem, type WatchItem, type WatchProgressItem } from './watch';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
   AbortError,
@@ -32,6 +33,8 @@ export {
   TooLargeError,
   UnauthenticatedError,
   UnavailableError,
+  WatchCompactedError,
+  WatchSlowError,
   errorForResponse,
 } from './errors';
 export { Opcode, RequestFlags, Status, TxnOpKind, type Response, type TxnOpResponse, type TxnKv, type TxnRequest } from '@cairn/protocol';

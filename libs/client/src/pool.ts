@@ -4,6 +4,7 @@ import { AbortError, AuthError, ConnectionClosedError, NoGatewayError, errorForR
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { RetryBudget, fullJitterBackoffMs, mayRetry, type RetryWrites } from './retry';
 import { ClientSession } from './session';
+import { watchLoop, type ClientWatchOptions, type WatchConnection, type WatchItem } from './watch';
 
 export interface GatewayAddress {
   host: string;
@@ -199,6 +200,27 @@ export class CairnPool extends KvCommands {
       this.retries++;
       avoid = target.gw;
       await this.sleep(waitMs, signal);
+    }
+  }
+
+  /**
+   * Watch (docs/watch.md "Client"; etcd clientv3 Watch), as CairnClient's, opened on one of the
+   * pool's connections; when its gateway fails (connection lost, SHUTDOWN, UNAVAILABLE) it is
+   * re-opened on another gateway that is up from the last revision seen + 1: no gap, no duplicate.
+   * @throws as `watchLoop`; NoGatewayError when no gateway comes up within `resumeTimeoutMs`.
+   */
+  watch(opts: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined> {
+    return watchLoop((previous, deadlineMs, signal) => this.watchConnection(previous, deadlineMs, signal), opts);
+  }
+
+  /** A connection for a watch: on a gateway that is up, another than `previous`'s when one is. */
+  private async watchConnection(previous: WatchConnection | null, deadlineMs: number, signal: AbortSignal | undefined): Promise<CairnClient> {
+    const avoid = previous ? (this.gateways.find((g) => g.slots.includes(previous as CairnClient)) ?? null) : null;
+    for (;;) {
+      if (this.closed) throw new ConnectionClosedError('pool is closed', undefined, false);
+      const target = this.pick(avoid);
+      if (target) return target.client;
+      await this.waitForGateway(deadlineMs, signal);
     }
   }
 

@@ -1,0 +1,294 @@
+import { Opcode, Status, WatchCancelReason, WatchEventType, WatchFrameKind, WatchOptions, decodeWatchFrame, encodeWatchCancel, encodeWatchSpec, watchCancelReasonName, type Response, type WatchFrame } from '@cairn/protocol';
+import { AbortError, CairnError, type ConnectionClosedError, ResponseProtocolError, WatchCompactedError, WatchSlowError, errorForResponse } from './errors';
+import { positiveInt, toBuffer, type RequestOptions } from './commands';
+import { fullJitterBackoffMs } from './retry';
+
+/**
+ * What to watch (docs/watch.md; etcd clientv3 Watch): exactly one of `key`, `prefix`, or
+ * `start` + `end` (the keys [start, end)).
+ */
+export interface ClientWatchOptions {
+  /** One key. */
+  key?: string | Uint8Array;
+  /** Every key starting with these bytes ('' = every key). */
+  prefix?: string | Uint8Array;
+  /** The range [start, end); both required. */
+  start?: string | Uint8Array;
+  end?: string | Uint8Array;
+  /** First revision to deliver (every event with a revision ≥ it); default: from now (events after the revision the gateway knows applied). */
+  startRevision?: number;
+  /** Events carry the key's previous value (etcd prev_kv). */
+  prevValue?: boolean;
+  /** Also yield progress notifications (`{ type: 'progress', revision }`): every event up to `revision` was yielded. */
+  progress?: boolean;
+  /** Aborting ends the iteration with AbortError and cancels the watch. */
+  signal?: AbortSignal;
+  /** Events received and not yet pulled by the loop, at most; beyond, WatchSlowError. Default 10,000. */
+  bufferEventsMax?: number;
+  /** Bytes of frames received and not yet pulled by the loop, at most; beyond, WatchSlowError. Default 16 MiB. */
+  bufferBytesMax?: number;
+  /**
+   * How long the watch keeps trying to resume (re-open from the last revision seen + 1, on another
+   * gateway for a CairnPool) without success before it throws the last error, ms. Default 16000.
+   */
+  resumeTimeoutMs?: number;
+}
+
+/** One change (etcd mvccpb.Event). `key`, `value` and `prevValue` may be views of a received chunk. */
+export interface WatchEventItem {
+  type: 'put' | 'delete';
+  key: Buffer;
+  /** Empty for a delete. */
+  value: Buffer;
+  /** The revision (Raft index) of the change; changes of one transaction share it. */
+  modRevision: number;
+  /** put: the revision that created the key; delete: 0. */
+  createRevision: number;
+  /** put: writes since creation (1 for a new key); delete: 0. */
+  version: number;
+  /** With `prevValue`: the value before the change, null when the key did not exist (or the value was omitted: `prevOmitted`). */
+  prevValue: Buffer | null;
+  /** The key existed but its previous value was too large to carry. */
+  prevOmitted: boolean;
+}
+
+/** A progress notification (etcd progress_notify): every event of the watch up to `revision` was yielded. */
+export interface WatchProgressItem {
+  type: 'progress';
+  revision: number;
+}
+
+export type WatchItem = WatchEventItem | WatchProgressItem;
+
+/** What the watch loop needs of a connection (CairnClient). */
+export interface WatchConnection {
+  openStream(opcode: Opcode, key: Uint8Array, value: Uint8Array, listener: StreamListenerLike, opts?: RequestOptions): Promise<{ response: Response; requestId: number }>;
+  endStream(requestId: number, listener: StreamListenerLike): void;
+  request(opcode: Opcode, key: Uint8Array, value: Uint8Array, flags?: number, opts?: RequestOptions): Promise<Response>;
+}
+interface StreamListenerLike {
+  frame(res: Response): void;
+  closed(err: ConnectionClosedError): void;
+}
+
+/**
+ * Where a watch (re)opens: CairnClient answers itself while its connection is open (then throws
+ * its ConnectionClosedError), CairnPool a connection to a gateway that is up, another than
+ * `previous`'s when one is (waiting for one within `deadlineMs`).
+ */
+export type WatchConnector = (previous: WatchConnection | null, deadlineMs: number, signal: AbortSignal | undefined) => Promise<WatchConnection>;
+
+const DEFAULTS = { bufferEventsMax: 10_000, bufferBytesMax: 16 * 1024 * 1024, resumeTimeoutMs: 16_000 };
+const BACKOFF_BASE_MS = 50;
+const BACKOFF_MAX_MS = 1000;
+
+/** The WATCH request key and value of `o`. @throws RangeError unless exactly one of key / prefix / start+end is given, or on a bad startRevision. */
+export function watchRequest(o: ClientWatchOptions, startRevision: number): { key: Buffer; value: Buffer } {
+  const kinds = [o.key !== undefined, o.prefix !== undefined, o.start !== undefined || o.end !== undefined].filter(Boolean).length;
+  if (kinds !== 1) throw new RangeError('watch takes exactly one of key, prefix, or start and end');
+  if ((o.start === undefined) !== (o.end === undefined)) throw new RangeError('a range watch takes both start and end');
+  if (!Number.isSafeInteger(startRevision) || startRevision < 0) throw new RangeError(`startRevision must be an integer ≥ 0, got ${startRevision}`);
+  const options = (o.prefix !== undefined ? WatchOptions.Prefix : 0) | (o.prevValue ? WatchOptions.PrevValue : 0);
+  const key = toBuffer(o.key ?? o.prefix ?? o.start!);
+  return { key, value: encodeWatchSpec({ options, startRevision, end: o.end === undefined ? undefined : toBuffer(o.end) }) };
+}
+
+type Ended = { err: Error; resumable: boolean };
+
+/**
+ * One opening of the watch on one connection: a bounded queue of its frames until it ends (a
+ * CANCELED frame, the connection closing, or the buffer bound crossed).
+ */
+class WatchAttempt implements StreamListenerLike {
+  private frames: Response[] = [];
+  private bytes = 0;
+  private events = 0;
+  ended: Ended | null = null;
+  private wake: (() => void) | null = null;
+  /** Cancels the watch on the gateway (set once it is open): a watch this client gave up on must not keep streaming. */
+  onOverflow: () => void = () => undefined;
+
+  constructor(
+    private readonly eventsMax: number,
+    private readonly bytesMax: number,
+    private readonly next: () => number,
+  ) {}
+
+  frame(res: Response): void {
+    if (this.ended) return;
+    // The first 4 bytes after the kind are the event count of an EVENTS frame.
+    const n = res.payload[0] === WatchFrameKind.Events && res.payload.length >= 5 ? res.payload.readUInt32BE(1) : 0;
+    if (this.frames.length > 0 && (this.events + n > this.eventsMax || this.bytes + res.payload.length > this.bytesMax)) {
+      this.end({ err: new WatchSlowError(`watch cancelled: the loop did not pull its events (${this.events} events, ${this.bytes} bytes buffered; bufferEventsMax ${this.eventsMax}, bufferBytesMax ${this.bytesMax}); resume from revision ${this.next()}`, this.next()), resumable: false });
+      this.onOverflow();
+      return;
+    }
+    this.frames.push(res);
+    this.bytes += res.payload.length;
+    this.events += n;
+    this.poke();
+  }
+
+  closed(err: ConnectionClosedError): void {
+    this.end({ err, resumable: true });
+  }
+
+  end(e: Ended): void {
+    if (this.ended) return;
+    this.ended = e;
+    this.poke();
+  }
+
+  /** The next frame, or null once the attempt ended (buffered frames come first, unless it ended SLOW). */
+  async take(signal: AbortSignal | undefined): Promise<Response | null> {
+    for (;;) {
+      if (this.ended && !this.ended.resumable) return null;
+      const f = this.frames.shift();
+      if (f) {
+        this.bytes -= f.payload.length;
+        if (f.payload[0] === WatchFrameKind.Events && f.payload.length >= 5) this.events -= f.payload.readUInt32BE(1);
+        return f;
+      }
+      if (this.ended) return null;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(new AbortError('watch aborted', signal!.reason));
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}
+
+function eventItem(e: Extract<WatchFrame, { kind: WatchFrameKind.Events }>['events'][number]): WatchEventItem {
+  return {
+    type: e.type === WatchEventType.Put ? 'put' : 'delete',
+    key: toBuffer(e.key),
+    value: toBuffer(e.value),
+    modRevision: e.modRevision,
+    createRevision: e.createRevision,
+    version: e.version,
+    prevValue: e.prevValue ? toBuffer(e.prevValue) : null,
+    prevOmitted: e.prevOmitted === true,
+  };
+}
+
+/**
+ * The watch loop behind `client.watch()` / `pool.watch()` (docs/watch.md "Client"): opens WATCH on
+ * a connection from `connect`, yields its events (and progress with `progress`), and when the
+ * watch ends UNAVAILABLE or SHUTDOWN, or its connection closes, opens it again from the last
+ * revision seen + 1 — so no event is yielded twice and none is skipped. Ends with
+ * WatchCompactedError (COMPACTED), WatchSlowError (SLOW, or the loop did not pull), AbortError
+ * (`signal`), the connector's error (e.g. a CairnClient's ConnectionClosedError), or the last
+ * error after `resumeTimeoutMs` of failed re-opens. `break` cancels the watch (WATCH_CANCEL).
+ */
+export async function* watchLoop(connect: WatchConnector, o: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined> {
+  const eventsMax = positiveInt('bufferEventsMax', o.bufferEventsMax ?? DEFAULTS.bufferEventsMax);
+  const bytesMax = positiveInt('bufferBytesMax', o.bufferBytesMax ?? DEFAULTS.bufferBytesMax);
+  const resumeTimeoutMs = positiveInt('resumeTimeoutMs', o.resumeTimeoutMs ?? DEFAULTS.resumeTimeoutMs);
+  const { signal } = o;
+  /** The next revision to yield; 0 until the first OK answer of a watch "from now". */
+  let next = o.startRevision ?? 0;
+  watchRequest(o, next); // validates before anything is sent
+  let conn: WatchConnection | null = null;
+  let failingSince: number | null = null;
+  for (let failures = 0; ; ) {
+    if (signal?.aborted) throw new AbortError('watch aborted', signal.reason);
+    let err: Error;
+    // The connector's own failure ends the watch: a closed CairnClient, or no gateway until the deadline.
+    conn = await connect(conn, (failingSince ?? Date.now()) + resumeTimeoutMs, signal);
+    try {
+      const attempt = new WatchAttempt(eventsMax, bytesMax, () => next);
+      const q = watchRequest(o, next);
+      // Not aborted mid-open: the gateway may have opened it, and only its id lets us cancel it (deliver does, on abort).
+      const { response, requestId } = await conn.openStream(Opcode.Watch, q.key, q.value, attempt);
+      if (response.status !== Status.Ok) throw errorForResponse(response);
+      if (next === 0) next = response.revision + 1;
+      failingSince = null;
+      failures = 0;
+      err = yield* deliver(conn, requestId, attempt, () => next, (r) => (next = r), o.progress === true, signal);
+    } catch (e) {
+      if (!(e instanceof CairnError) || !e.retryable || e instanceof WatchSlowError) throw e;
+      err = e;
+    }
+    failingSince ??= Date.now();
+    if (Date.now() - failingSince >= resumeTimeoutMs) throw err;
+    await backoff(fullJitterBackoffMs(failures++, BACKOFF_BASE_MS, BACKOFF_MAX_MS, Math.random), signal);
+  }
+}
+
+/**
+ * Yields the frames of one opening until it ends; returns the retryable error to resume after.
+ * @throws the final errors (COMPACTED, SLOW, abort); a `break` of the caller's loop (generator
+ * return) or a throw cancels the watch on the gateway.
+ */
+async function* deliver(conn: WatchConnection, requestId: number, attempt: WatchAttempt, next: () => number, setNext: (r: number) => void, progress: boolean, signal: AbortSignal | undefined): AsyncGenerator<WatchItem, Error, undefined> {
+  let open = true;
+  const cancel = () => {
+    if (!open) return;
+    open = false;
+    conn.request(Opcode.WatchCancel, Buffer.alloc(0), encodeWatchCancel(requestId)).catch(() => undefined);
+  };
+  attempt.onOverflow = cancel;
+  if (attempt.ended && !attempt.ended.resumable) cancel();
+  try {
+    for (;;) {
+      const res = await attempt.take(signal);
+      if (!res) {
+        const ended = attempt.ended!;
+        if (!ended.resumable) throw ended.err; // our buffer overflowed (the watch was cancelled then)
+        open = false;
+        return ended.err;
+      }
+      let f: WatchFrame;
+      try {
+        f = decodeWatchFrame(res.payload);
+      } catch (e) {
+        throw new ResponseProtocolError(`watch frame: ${(e as Error).message}`, e);
+      }
+      if (f.kind === WatchFrameKind.Canceled) {
+        open = false;
+        const text = `watch ${watchCancelReasonName(f.reason)}: ${f.message}`;
+        if (f.reason === WatchCancelReason.Compacted) throw new WatchCompactedError(text, f.oldestRevision, next());
+        if (f.reason === WatchCancelReason.Slow) throw new WatchSlowError(text, next());
+        if (f.reason === WatchCancelReason.Client) throw new AbortError(text);
+        return new CairnError(watchCancelReasonName(f.reason), Status.Unavailable, text, true); // UNAVAILABLE, SHUTDOWN, or a reason this client does not know
+      }
+      if (f.kind === WatchFrameKind.Progress) {
+        if (res.revision + 1 > next()) setNext(res.revision + 1);
+        if (progress) yield { type: 'progress', revision: res.revision };
+        continue;
+      }
+      // Whole revisions per frame: what is below `from` was yielded before a resumption.
+      const from = next();
+      if (f.events.length > 0) setNext(Math.max(from, f.events[f.events.length - 1].modRevision + 1));
+      for (const e of f.events) if (e.modRevision >= from) yield eventItem(e);
+    }
+  } finally {
+    conn.endStream(requestId, attempt);
+    cancel();
+  }
+}
+
+function backoff(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortError('watch aborted', signal!.reason));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
