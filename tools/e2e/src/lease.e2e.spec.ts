@@ -66,4 +66,28 @@ describe('leases end to end', () => {
       await c.close();
     }
   }, 90_000);
+
+  it('the HTTP door: grant, PUT ?lease=, keep-alive, time to live, list, revoke (404 once gone)', async () => {
+    const base = `http://127.0.0.1:${e2e.cfg.httpPort}`;
+    const call = async (method: string, path: string, body?: string) => {
+      const res = await fetch(base + path, { method, body });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const grant = await call('POST', '/v1/lease?ttl=30s');
+    expect(grant).toMatchObject({ status: 200, json: { ttl_ms: 30_000 } });
+    const id = grant.json.id as number;
+    expect((await call('PUT', `/v1/kv/http-lease?lease=${id}`, 'v')).status).toBe(200);
+    expect(await call('POST', `/v1/lease/${id}/keepalive`)).toMatchObject({ status: 200, json: { id, ttl_ms: 30_000 } });
+    const ttl = await call('GET', `/v1/lease/${id}`);
+    expect(ttl).toMatchObject({ status: 200, json: { id, ttl_ms: 30_000 } });
+    expect(ttl.json.remaining_ms as number).toBeLessThanOrEqual(30_000);
+    expect((await call('GET', '/v1/lease')).json.leases).toContain(id);
+    expect((await call('POST', '/v1/lease?ttl=1s&id=' + id)).status).toBe(412);
+    const revoke = await call('DELETE', `/v1/lease/${id}`);
+    expect(revoke.status).toBe(200);
+    expect((await fetch(`${base}/v1/kv/http-lease`)).status).toBe(404);
+    expect(await call('GET', `/v1/lease/${id}`)).toMatchObject({ status: 404 });
+    expect(await call('PUT', `/v1/kv/http-lease?lease=${id}`, 'v')).toMatchObject({ status: 404, json: { message: 'lease not found' } });
+    expect((await call('POST', '/v1/lease/0/keepalive')).status).toBe(400);
+  });
 });

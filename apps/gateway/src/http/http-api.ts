@@ -11,6 +11,7 @@ import { HTTP_DEPS, type HttpDeps } from './http-deps';
 import { KV_PREFIX, TXN_PATH, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
 import { TxnController } from './txn.controller';
+import { LeaseController } from './lease.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
 import { ConsoleAssetsService, ConsoleController, ConsoleStatsService } from './console.controller';
@@ -32,7 +33,7 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, TxnController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
+      controllers: [KvController, TxnController, LeaseController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
       providers: [{ provide: HTTP_DEPS, useValue: deps }, ConsoleAssetsService, ConsoleStatsService],
     };
   }

@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, Inject, Put, Query, Req, Res } from '@nestjs/common';
-import { CommandCondition, Status } from '@cairn/protocol';
+import { CommandCondition, LeaseRefusal, Status } from '@cairn/protocol';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import type { Request, Response } from 'express';
@@ -51,11 +51,11 @@ function ifRevisionOf(q: string | undefined): number | undefined {
 }
 
 /** `ttl=`: at most 12 digits and a unit. */
-const TTL_QUERY = /^([1-9]\d{0,11})(ms|s|m|h)?$/;
+export const TTL_QUERY = /^([1-9]\d{0,11})(ms|s|m|h)?$/;
 const TTL_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A `ttl` query value in ms (validated by PutKvQuery). */
-function ttlMsOf(q: string): number {
+export function ttlMsOf(q: string): number {
   const m = TTL_QUERY.exec(q)!;
   return Number(m[1]) * TTL_UNIT_MS[m[2] ?? 's'];
 }
@@ -79,6 +79,11 @@ export class PutKvQuery {
   @IsOptional()
   @Matches(TTL_QUERY, { message: 'ttl must be a positive integer with an optional unit ms, s, m or h (e.g. 30s)' })
   ttl?: string;
+
+  /** Attach the key to this lease (etcd put with `lease`; docs/leases.md): deleted when the lease is revoked or expires. A lease that is not live → 404. */
+  @IsOptional()
+  @Matches(/^[1-9]\d{0,15}$/, { message: 'lease must be an integer in 1..2^53-1' })
+  lease?: string;
 }
 
 /** `DELETE /v1/kv/:key` query. */
@@ -153,8 +158,12 @@ export class KvController {
     this.deps.budget?.observeValue(value.length);
     const condition = query.if === 'absent' ? CommandCondition.IfAbsent : query.if === 'present' ? CommandCondition.IfPresent : CommandCondition.None;
     const ifRevision = ifRevisionOf(query.if);
-    const meta = query.ttl === undefined ? undefined : { leaseId: 0, expiresAtMs: Date.now() + ttlMsOf(query.ttl), keepTtl: false };
+    const leaseId = query.lease === undefined ? 0 : Number(query.lease);
+    if (leaseId > Number.MAX_SAFE_INTEGER) throw new CairnHttpException(Status.BadRequest, 'lease must be an integer in 1..2^53-1');
+    const meta = query.ttl === undefined && leaseId === 0 ? undefined : { leaseId, expiresAtMs: query.ttl === undefined ? 0 : Date.now() + ttlMsOf(query.ttl), keepTtl: false };
     const r = await this.session(req).set(key, value, meta ? { condition, ifRevision, meta } : { condition, ifRevision });
+    // The lease is not live (404, etcd "requested lease not found") or holds keysPerLeaseMax keys (413).
+    if (r.status === Status.ConditionFailed && r.leaseRefusal !== undefined) throw new CairnHttpException(r.leaseRefusal === LeaseRefusal.NotFound ? Status.NotFound : Status.TooLarge, r.message);
     if (r.status === Status.ConditionFailed) {
       // 412 with the index the condition was evaluated at, so a client can read at least that state.
       res.setHeader('X-Cairn-Revision', String(r.revision));

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, RESERVED_KEY_MESSAGE, Status, isReservedKey, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeLeaseGrant, encodeU64Operand, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, type LeaseRefusal, RESERVED_KEY_MESSAGE, Status, isReservedKey, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeLeaseGrant, encodeU64Operand, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { LeaseClient } from './lease-client';
@@ -15,6 +15,8 @@ import type { ReadReservation } from '../server/flow';
 export interface KvResult extends ReadResult {
   /** Lease requests (docs/leases.md "Doors"): the lease's fields on OK (see `KvLease`). */
   lease?: KvLease;
+  /** CONDITION_FAILED of a SET on a lease: why (not live, or full); `message` says it. */
+  leaseRefusal?: LeaseRefusal;
   /** INCR OK: the key's new value (signed 64-bit). */
   counter?: bigint;
   /** INCR CONDITION_FAILED: why it was refused (not an integer, or overflow); `message` in Redis's words. */
@@ -382,6 +384,7 @@ export class KvSession {
     if (w.counter !== undefined) r.counter = w.counter;
     if (w.refusal !== undefined) r.refusal = w.refusal;
     if (w.txn !== undefined) r.txn = w.txn;
+    if (w.leaseRefusal !== undefined) r.leaseRefusal = w.leaseRefusal;
     return r;
   }
 }
