@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompareResult, CompareTarget, TxnOpFlags, TxnOpKind, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
+import type { ClientWatchOptions, WatchItem } from '@cairn/client';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
 import { formatStatus, silentMembers, summarizePings, table, valueJson } from './format';
 import { parseEndpoints, parseHostPort, resolveEndpoints } from './gateway';
@@ -20,11 +21,12 @@ class Sink {
   }
 }
 
-function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error; getError?: Error; endpointsUp?: boolean[]; txnAnswer?: { revision: number; succeeded: boolean; responses: TxnOpResponse[] } } = {}) {
+function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectError?: Error; setErrors?: Error[]; setAlwaysFails?: Error; getError?: Error; endpointsUp?: boolean[]; txnAnswer?: { revision: number; succeeded: boolean; responses: TxnOpResponse[] } } = {}) {
   const data = new Map<string, string>();
   /** Each key's mod revision (for ifRevision). */
   const revs = new Map<string, number>();
   const txns: TxnRequest[] = [];
+  const watches: ClientWatchOptions[] = [];
   let revision = 0;
   const connects: ConnectOptions[] = [];
   let clock = 0;
@@ -57,6 +59,13 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
     },
     async ping() {
       return undefined;
+    },
+    async *watch(o) {
+      watches.push(o);
+      yield* opts.watchItems ?? [];
+      if (opts.watchError) throw opts.watchError;
+      // Then nothing happens until the user interrupts.
+      await new Promise((_, reject) => o.signal?.addEventListener('abort', () => reject(coded('ABORT_ERR'))));
     },
     async status() {
       return {
@@ -92,7 +101,7 @@ function harness(opts: { connectError?: Error; setErrors?: Error[]; setAlwaysFai
     progress: () => ({ update: () => undefined, stop: () => undefined }),
   };
   const cairn = (...args: string[]) => run(['node', 'cairn', ...args], deps);
-  return { data, connects, stdout, stderr, cairn, txns, deps };
+  return { data, connects, stdout, stderr, cairn, txns, deps, watches };
 }
 
 function tsvFile(text: string): string {
@@ -223,6 +232,32 @@ describe('cairn commands', () => {
     expect(h.stderr.text).toContain(`${file}:3: put takes KEY VALUE`);
     expect(await h.cairn('txn', '--file', '/nonexistent/txn')).toBe(2);
     expect(h.connects).toHaveLength(0);
+  });
+
+  it('watch prints each change as etcdctl watch does (--prev-kv, --json) and exits 0 on Ctrl-C; COMPACTED exits 5; KEY or --prefix', async () => {
+    const ev = (type: 'put' | 'delete', key: string, value: string, rev: number, prev: string | null): WatchItem => ({ type, key: Buffer.from(key), value: Buffer.from(value), modRevision: rev, createRevision: type === 'put' ? 3 : 0, version: type === 'put' ? 1 : 0, prevValue: prev === null ? null : Buffer.from(prev), prevOmitted: false });
+    const items = [ev('put', 'p/a', '1', 3, null), { type: 'progress', revision: 4 } as WatchItem, ev('put', 'p/a', '2', 5, '1'), ev('delete', 'p/a', '', 6, '2')];
+    const h = harness({ watchItems: items });
+    const ac = new AbortController();
+    h.deps.interrupted = () => ac.signal;
+    const code = h.cairn('watch', '--prefix', 'p/', '--rev', '3', '--prev-kv');
+    await new Promise<void>((r) => {
+      const check = () => (h.stdout.text.includes('DELETE') ? r() : setImmediate(check));
+      check();
+    });
+    ac.abort();
+    expect(await code).toBe(0);
+    expect(h.watches[0]).toMatchObject({ prefix: 'p/', startRevision: 3, prevValue: true });
+    expect(h.stdout.text).toBe('PUT\np/a\n1\nPUT\np/a\n1\np/a\n2\nDELETE\np/a\n2\np/a\n\n');
+
+    const j = harness({ watchItems: items.slice(0, 1), watchError: coded('COMPACTED', { oldestRevision: 9 }) });
+    expect(await j.cairn('--json', 'watch', 'p/a')).toBe(5);
+    expect(j.watches[0]).toMatchObject({ key: 'p/a', startRevision: undefined, prevValue: false });
+    expect(JSON.parse(j.stdout.text)).toEqual({ type: 'PUT', key: 'p/a', value: '1', modRevision: 3, createRevision: 3, version: 1 });
+    expect(j.stderr.text).toContain('COMPACTED');
+    expect(await j.cairn('watch')).toBe(2);
+    expect(await j.cairn('watch', 'k', '--prefix', 'p')).toBe(2);
+    expect(await j.cairn('watch', 'k', '--rev', '0')).toBe(2);
   });
 
   it('get of a missing key exits 1', async () => {

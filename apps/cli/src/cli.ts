@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import type { ClientTlsOptions } from '@cairn/client';
+import type { ClientTlsOptions, ClientWatchOptions, WatchItem } from '@cairn/client';
 import type { TxnOpResponse, TxnRequest } from '@cairn/protocol';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { createProgress, type ProgressReporter } from './progress';
 import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
 import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
 import { AUTH_HOW, AuthRefusedError, credentialsOf, type CliCredentials } from './credentials';
+import { watchCommand } from './watch';
 import { TXN_SCRIPT_BYTES_MAX, parseTxnScript, responseJson, txnText } from './txn';
 
 /** What the commands need from a Cairn connection (`CairnPool` satisfies it). */
@@ -30,6 +31,8 @@ export interface CliClient extends KvConnection {
   close(): Promise<void> | void;
   /** Which endpoints have a live connection (CairnPool `stats`); `status` marks the others unreachable. */
   stats?(): { gateways: EndpointState[] };
+  /** A resuming watch (CairnPool `watch`; `cairn watch`). */
+  watch(opts: ClientWatchOptions): AsyncIterable<WatchItem>;
 }
 
 /** How `connect` opens a CairnPool (main.ts: connection.ts `poolOptions`). */
@@ -73,6 +76,8 @@ export interface CliDeps {
   readLine?: () => Promise<string | null>;
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
   version?: string;
+  /** A signal aborted on Ctrl-C / SIGTERM, the handlers installed when called (`cairn watch` ends cleanly on it; main.ts); absent: none. */
+  interrupted?: () => AbortSignal;
   /** Adds the `completion` commands to the program (main.ts: completion.ts `addCompletion`); none when absent. */
   completion?: (program: Command, argv: string[]) => Promise<void>;
 }
@@ -199,6 +204,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine })) program.addCommand(c);
   program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)), credentials: (cmd) => credentialsOf(globals(cmd), deps.env) }));
   addInfoCommands(program, ctx);
+  program.addCommand(watchCommand({ withClient: ctx.withClient, out: ctx.out, json: (cmd) => globals(cmd).json === true, interrupted: deps.interrupted }));
   addBenchCommand(program, ctx);
   addTransferCommands(program, ctx);
   return program;

@@ -18,7 +18,17 @@ function readLine(): Promise<string | null> {
   });
 }
 
+/** Aborted on the first Ctrl-C or SIGTERM after the call (a second one ends the process as usual). */
+function interrupted(): AbortSignal {
+  const ac = new AbortController();
+  const stop = () => ac.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return ac.signal;
+}
+
 run(process.argv, {
+  interrupted,
   connect: connectPool,
   completion: addCompletion,
   readLine,

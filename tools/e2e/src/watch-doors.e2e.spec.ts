@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnPool, type WatchEventItem } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI } from './fixtures';
 import { freePort } from '@cairn/messaging/testing';
 
 /**
@@ -68,6 +71,40 @@ describe('watch end to end (client iterator, failover)', () => {
     } finally {
       writer.destroy();
       watcher.destroy();
+    }
+  });
+
+  it('cairn watch --prefix --rev --prev-kv prints the changes as etcdctl does and exits 0 on SIGTERM', async () => {
+    const writer = await CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: gateways[1].port }] });
+    try {
+      const r1 = (await writer.set('cli/a', '1')).revision;
+      const cli = spawn(process.execPath, [CLI, '--gateway', `127.0.0.1:${gateways[1].port}`, 'watch', '--prefix', 'cli/', '--rev', String(r1), '--prev-kv'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      let onOut: () => void = () => undefined;
+      cli.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        onOut();
+      });
+      const printed = (text: string) =>
+        new Promise<void>((resolve) => {
+          onOut = () => {
+            if (out.includes(text)) resolve();
+          };
+          onOut();
+        });
+      await printed('PUT\ncli/a\n1\n');
+      await writer.set('cli/a', '2');
+      await writer.del('cli/a');
+      await printed('DELETE');
+      const exited = once(cli, 'exit');
+      cli.kill('SIGTERM');
+      const [code] = await exited;
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      expect(out).toBe('PUT\ncli/a\n1\nPUT\ncli/a\n1\ncli/a\n2\nDELETE\ncli/a\n2\ncli/a\n\n');
+    } finally {
+      writer.destroy();
     }
   });
 });
