@@ -227,6 +227,38 @@ describe('RESP MULTI / EXEC / DISCARD / WATCH', () => {
     expect(value(store, 'n')).toBe('11');
   });
 
+  it('EXEC and SET ... GET with an expiry give up after attemptsMax attempts when another write always comes between, applying nothing', async () => {
+    const { run, on, connect, store } = setup(fakeStore({ hold: true }), { attemptsMax: 2 });
+    const other = on(connect(2));
+    const waitHeld = async (kind: 'read' | 'write', key: string) => {
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        const i = store.held.findIndex((h) => h.kind === kind && h.key === key);
+        if (i >= 0) return store.held.splice(i, 1)[0];
+      }
+    };
+    /** Lets the command's read through, then another client's SET of n, then the command's write (which then fails its compare). */
+    const interfere = async (writeKey: string, n: number) => {
+      (await waitHeld('read', 'n')).release();
+      const write = await waitHeld('write', writeKey);
+      const set = other('SET', 'n', String(n));
+      (await waitHeld('write', 'n')).release();
+      await set;
+      write.release();
+    };
+    await run('MULTI');
+    await run('INCR', 'n');
+    const exec = run('EXEC');
+    await interfere('', 1);
+    await interfere('', 2);
+    expect(await exec).toBe('-ERR EXEC gave up after 2 attempts (gateway.respTxnAttemptsMax): the keys it reads kept changing; nothing was applied\r\n');
+    const setGet = run('SET', 'n', 'mine', 'GET', 'EX', '10');
+    await interfere('n', 3);
+    await interfere('n', 4);
+    expect(await setGet).toBe('-ERR SET ... GET gave up after 2 attempts (gateway.respTxnAttemptsMax): the key kept changing; nothing was written\r\n');
+    expect(value(store, 'n')).toBe('4');
+  });
+
   it("EXECs of one gateway reading the same key take turns: no retries among them", async () => {
     const { on, connect, store } = setup(fakeStore({ hold: true }));
     const [a, b] = [on(connect(1)), on(connect(2))];
