@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompareResult, CompareTarget, TxnOpFlags, TxnOpKind, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
-import type { ClientWatchOptions, WatchItem } from '@cairn/client';
+import type { ClientWatchOptions, RangeReadOptions, ScanOptions, WatchItem } from '@cairn/client';
 import { run, type CliClient, type CliDeps, type ConnectOptions } from './cli';
 import { formatStatus, silentMembers, summarizePings, table, valueJson } from './format';
 import { parseEndpoints, parseHostPort, resolveEndpoints } from './gateway';
@@ -30,7 +30,29 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
   let revision = 0;
   const connects: ConnectOptions[] = [];
   let clock = 0;
+  const rangeQueries: (RangeReadOptions & ScanOptions)[] = [];
+  /** The keys of a range in order, as a gateway reads them (keys compared as bytes; ASCII here). */
+  const inRange = (o: RangeReadOptions) => {
+    const keys = [...data.keys()].filter((k) => (o.prefix !== undefined ? k.startsWith(String(o.prefix)) : k >= String(o.start ?? '') && (o.end === undefined || k < String(o.end)))).sort();
+    return o.reverse ? keys.reverse() : keys;
+  };
+  const item = (k: string, keysOnly?: boolean) => ({ key: Buffer.from(k), value: Buffer.from(keysOnly ? '' : data.get(k)!), revision: revs.get(k) ?? 1, createRevision: 1, version: 1 });
   const client: CliClient = {
+    async range(o) {
+      rangeQueries.push(o);
+      return { revision, count: inRange(o).length, more: false, token: null, items: [] };
+    },
+    // Pages of 2 keys, so that every range of more than 2 keys is read in several pages.
+    async *pages(o) {
+      rangeQueries.push(o);
+      const keys = inRange(o).slice(0, o.keysMax ?? Infinity);
+      const total = inRange(o).length;
+      for (let i = 0; i === 0 || i < keys.length; i += 2) {
+        const items = keys.slice(i, i + 2);
+        const more = i + items.length < total;
+        yield { revision: revision + i, count: total - i, more, token: more ? Buffer.from('t') : null, items: items.map((k) => item(k, o.keysOnly)) };
+      }
+    },
     async set(k, v, o = {}) {
       const e = opts.setErrors?.shift() ?? opts.setAlwaysFails;
       if (e) throw e;
@@ -101,7 +123,7 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
     progress: () => ({ update: () => undefined, stop: () => undefined }),
   };
   const cairn = (...args: string[]) => run(['node', 'cairn', ...args], deps);
-  return { data, connects, stdout, stderr, cairn, txns, deps, watches };
+  return { data, connects, stdout, stderr, cairn, txns, deps, watches, rangeQueries };
 }
 
 function tsvFile(text: string): string {
@@ -258,6 +280,77 @@ describe('cairn commands', () => {
     expect(await j.cairn('watch')).toBe(2);
     expect(await j.cairn('watch', 'k', '--prefix', 'p')).toBe(2);
     expect(await j.cairn('watch', 'k', '--rev', '0')).toBe(2);
+  });
+
+  it('get --prefix prints each key and its value in key order over several pages; --keys-only, --count-only, --limit, --reverse, --stale', async () => {
+    const h = harness();
+    for (const k of ['user/b', 'user/a', 'user/c', 'other', 'user/d', 'userx']) await h.cairn('put', k, `v-${k}`);
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', '--prefix', 'user/')).toBe(0);
+    expect(h.stdout.text).toBe('user/a\nv-user/a\nuser/b\nv-user/b\nuser/c\nv-user/c\nuser/d\nv-user/d\n');
+    // etcdctl's form: the key is the prefix
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', 'user/', '--prefix', '--keys-only', '--limit', '3', '--reverse')).toBe(0);
+    expect(h.stdout.text).toBe('user/d\nuser/c\nuser/b\n');
+    expect(h.rangeQueries.at(-1)).toMatchObject({ prefix: 'user/', keysMax: 3, keysOnly: true, reverse: true, stale: false });
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', '--prefix', 'user/', '--count-only', '--stale', '--limit', '1')).toBe(0);
+    expect(h.stdout.text).toBe('4\n');
+    expect(h.rangeQueries.at(-1)).toMatchObject({ prefix: 'user/', countOnly: true, stale: true });
+    expect(h.rangeQueries.at(-1)).not.toHaveProperty('keysMax');
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', '--prefix', 'nothing/')).toBe(0);
+    expect(h.stdout.text).toBe('');
+  });
+
+  it('get --from A --to B reads [A, B); --json is one object with every kv, count, more, revision, pages', async () => {
+    const h = harness();
+    for (const k of ['a', 'b', 'c', 'd', 'e']) await h.cairn('put', k, `v${k}`);
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', '--from', 'b', '--to', 'e')).toBe(0);
+    expect(h.stdout.text).toBe('b\nvb\nc\nvc\nd\nvd\n');
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', '--from', 'b', '--json', '--limit', '3')).toBe(0);
+    const j = JSON.parse(h.stdout.text);
+    expect(j).toMatchObject({ count: 4, more: true, pages: 2 });
+    expect(j.kvs).toEqual([
+      { key: 'b', value: 'vb', revision: 2, createRevision: 1, version: 1 },
+      { key: 'c', value: 'vc', revision: 3, createRevision: 1, version: 1 },
+      { key: 'd', value: 'vd', revision: 4, createRevision: 1, version: 1 },
+    ]);
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('get', '--from', 'a', '--to', 'c', '--count-only', '--json')).toBe(0);
+    expect(JSON.parse(h.stdout.text)).toEqual({ count: 2, revision: 5 });
+  });
+
+  it('ls [PREFIX] lists keys, one a line (every key without a prefix); --json lists them', async () => {
+    const h = harness();
+    for (const k of ['cfg/b', 'cfg/a', 'x']) await h.cairn('put', k, 'v');
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('ls', 'cfg/')).toBe(0);
+    expect(h.stdout.text).toBe('cfg/a\ncfg/b\n');
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('ls')).toBe(0);
+    expect(h.stdout.text).toBe('cfg/a\ncfg/b\nx\n');
+    h.stdout.chunks.length = 0;
+    expect(await h.cairn('ls', '--json', '--limit', '2', '--stale')).toBe(0);
+    expect(JSON.parse(h.stdout.text)).toMatchObject({ keys: ['cfg/a', 'cfg/b'], count: 3, more: true });
+    expect(h.rangeQueries.at(-1)).toMatchObject({ prefix: '', keysMax: 2, keysOnly: true, stale: true });
+  });
+
+  it.each([
+    [['get', 'k', '--limit', '2'], /--limit needs a range/],
+    [['get', '--keys-only', 'k'], /--keys-only needs a range/],
+    [['get'], /needs a KEY/],
+    [['get', '--prefix', 'a', '--from', 'b'], /--prefix excludes/],
+    [['get', 'k', '--from', 'b'], /not both/],
+    [['get', '--prefix', 'a', '--keys-only', '--count-only'], /exclude each other/],
+    [['get', '--prefix', 'a', '--limit', '0'], /--limit must be a positive integer/],
+  ])('get %j is a usage error (exit 2) before connecting', async (args, message) => {
+    const h = harness();
+    expect(await h.cairn(...args)).toBe(2);
+    expect(h.stderr.text).toMatch(message);
+    expect(h.rangeQueries).toHaveLength(0);
   });
 
   it('get of a missing key exits 1', async () => {

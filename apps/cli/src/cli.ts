@@ -17,9 +17,12 @@ import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from '
 import { AUTH_HOW, AuthRefusedError, credentialsOf, type CliCredentials } from './credentials';
 import { watchCommand } from './watch';
 import { TXN_SCRIPT_BYTES_MAX, parseTxnScript, responseJson, txnText } from './txn';
+import { printRange, rangeReadOf, type RangeConnection, type RawRangeOptions } from './range';
 
 /** What the commands need from a Cairn connection (`CairnPool` satisfies it). */
-export interface CliClient extends KvConnection {
+export interface CliClient extends KvConnection, RangeConnection {
+  /** `stale`: skip the read-your-writes wait (request flag STALE). */
+  get(key: string, opts?: { stale?: boolean }): ReturnType<KvConnection['get']>;
   /** `applied` is false only for a conditional set whose condition was false (`ifRevision`: the key's mod revision was not that). */
   set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean; ifRevision?: number }): Promise<{ revision: number | bigint; applied?: boolean }>;
   /** One etcd Txn (TLV TXN; CairnPool `commitTxn`). */
@@ -210,7 +213,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   return program;
 }
 
-/** put, get, del. */
+/** put, get (a key or a range), ls, del. */
 function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ctx): void {
   const json = (cmd: Command) => globals(cmd).json === true;
   program
@@ -232,15 +235,40 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
 
   program
     .command('get')
-    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found. --json: key, value, revision, createRevision, version')
-    .argument('<key>')
-    .action(async (key: string, _o, cmd: Command) =>
+    .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found. --json: key, value, revision, createRevision, version. With --prefix or --from/--to: a range read, each key and value on a line (etcdctl get --prefix)')
+    .argument('[key]', 'the key; with --prefix alone, the prefix')
+    .addOption(new Option('--prefix [prefix]', 'every key starting with PREFIX (or with KEY; alone: every key), in key order, page after page'))
+    .addOption(new Option('--from <key>', 'range read from this key (inclusive)'))
+    .addOption(new Option('--to <key>', 'range end (exclusive; default: no end)'))
+    .addOption(new Option('--limit <n>', 'print at most N keys of the range').argParser(positiveInt('--limit')))
+    .option('--keys-only', 'print only the keys of the range')
+    .option('--count-only', 'print only the number of keys in the range')
+    .option('--reverse', 'the range in descending key order')
+    .option('--stale', 'skip the linearizable read (ReadIndex): answer from a storage node as it is')
+    .action(async (key: string | undefined, o: RawRangeOptions, cmd: Command) =>
       withClient(cmd, async (c) => {
-        const r = await c.get(key);
-        if (!r) throw new NotFoundError(key);
+        const ranged = rangeReadOf(key, o);
+        if (ranged) {
+          await printRange(c, ranged, deps.stdout, json(cmd));
+          return;
+        }
+        const r = await c.get(key!, o.stale ? { stale: true } : undefined);
+        if (!r) throw new NotFoundError(key!);
         const bytes = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
         if (json(cmd)) out(JSON.stringify({ key, ...valueJson(bytes), revision: Number(r.revision), createRevision: r.createRevision, version: r.version }));
         else deps.stdout.write(bytes);
+      }),
+    );
+
+  program
+    .command('ls')
+    .description('list the keys starting with PREFIX (default: every key), one a line, in key order (etcdctl get --prefix --keys-only)')
+    .argument('[prefix]', 'key prefix', '')
+    .addOption(new Option('--limit <n>', 'list at most N keys').argParser(positiveInt('--limit')))
+    .option('--stale', 'skip the linearizable read (ReadIndex)')
+    .action(async (prefix: string, o: { limit?: number; stale?: boolean }, cmd: Command) =>
+      withClient(cmd, async (c) => {
+        await printRange(c, { query: { prefix, keysMax: o.limit, keysOnly: true, stale: o.stale === true }, countOnly: false }, deps.stdout, json(cmd), true);
       }),
     );
 

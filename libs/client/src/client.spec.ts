@@ -158,6 +158,26 @@ describe('CairnClient pipelining', () => {
     expect(kv.seen[kv.seen.length - 1].flags).toBe(RequestFlags.Stale);
   });
 
+  it('pages stop after keysMax keys, the last page asking only for the keys still wanted', async () => {
+    const kv = kvHandler();
+    server.onRequest = kv.handler;
+    const c = await connect();
+    for (const k of ['a/1', 'a/2', 'a/3', 'a/4', 'a/5']) await c.set(k, 'v');
+    const pages: { keys: string[]; more: boolean }[] = [];
+    for await (const p of c.pages({ prefix: 'a/', limit: 2, keysMax: 3 })) pages.push({ keys: p.items.map((it) => it.key.toString()), more: p.more });
+    expect(pages).toEqual([
+      { keys: ['a/1', 'a/2'], more: true },
+      { keys: ['a/3'], more: true },
+    ]);
+    const one: string[] = [];
+    for await (const p of c.pages({ prefix: 'a/', keysMax: 4 })) one.push(p.items.map((it) => it.key.toString()).join(','));
+    expect(one).toEqual(['a/1,a/2,a/3,a/4']);
+    const all: string[] = [];
+    for await (const it of c.scan({ prefix: 'a/', keysMax: 10, limit: 2 })) all.push(it.key.toString());
+    expect(all).toEqual(['a/1', 'a/2', 'a/3', 'a/4', 'a/5']);
+    await expect(c.pages({ prefix: 'a/', keysMax: 0 }).next()).rejects.toThrow(RangeError);
+  });
+
   it('a META answer shorter than its 16 metadata bytes is a protocol error, never a value', async () => {
     server.onRequest = (req, conn) => conn.reply(req, { flags: ResponseFlags.Meta, revision: 5, payload: Buffer.from('short') });
     const c = await connect();

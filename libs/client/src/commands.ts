@@ -77,6 +77,12 @@ export interface RangeReadOptions extends RequestOptions, RangePageOptions {
   prefix?: string | Uint8Array;
 }
 
+/** Options of `pages` / `scan`: a range read's options without `token` (they page themselves) or `countOnly`. */
+export interface ScanOptions extends Omit<RangeReadOptions, 'token' | 'countOnly'> {
+  /** Stop after this many keys over all pages (etcd's `--limit`, a positive integer); default every key of the range. */
+  keysMax?: number;
+}
+
 /** One key of a range read (the wire item, protocol's RangeItemWire); `key` and `value` may be views of a received chunk. */
 export interface RangeItem extends RangeItemWire {
   key: Buffer;
@@ -335,17 +341,37 @@ export abstract class KvCommands {
   }
 
   /**
-   * Every key of a range, page after page (each page linearizable at its own revision; a key
-   * present throughout the scan is yielded exactly once). Stops early when the loop breaks.
+   * The pages of a range read, one RANGE request each, every page after the first sent with the
+   * previous page's continuation token (docs/protocol.md "RANGE", "Paging"). Each page is
+   * linearizable at its own revision (`page.revision`) unless `stale`, and holds at most `limit`
+   * keys (0 / absent: the gateway's `rangeKeysMax`) and the gateway's `rangeBytesMax`, so memory
+   * stays bounded whatever the range. With `keysMax` (etcd's `--limit`) the pages stop after that
+   * many keys: the last page asks only for the keys still wanted, and its `more` says whether
+   * keys of the range follow. Stops early when the loop breaks.
+   * @throws RangeError on a bad `keysMax`; the errors of `range`.
    */
-  async *scan(opts: Omit<RangeReadOptions, 'token' | 'countOnly'> = {}): AsyncGenerator<RangeItem, void, undefined> {
+  async *pages(opts: ScanOptions = {}): AsyncGenerator<RangePage, void, undefined> {
+    const { keysMax, ...rest } = opts;
+    if (keysMax !== undefined) positiveInt('keysMax', keysMax);
     let token: Uint8Array | undefined;
+    let left = keysMax ?? Infinity;
     for (;;) {
-      const page = await this.range({ ...opts, token });
-      yield* page.items;
-      if (!page.token) return;
+      const limit = left === Infinity ? (rest.limit ?? 0) : Math.min(left, rest.limit || left);
+      const page = await this.range({ ...rest, limit, token });
+      left -= page.items.length;
+      yield page;
+      if (!page.token || left <= 0) return;
       token = page.token;
     }
+  }
+
+  /**
+   * Every key of a range, page after page (`pages`; each page linearizable at its own revision; a
+   * key present throughout the scan is yielded exactly once):
+   * `for await (const item of client.scan({ prefix: 'user/' })) …`. Stops early when the loop breaks.
+   */
+  async *scan(opts: ScanOptions = {}): AsyncGenerator<RangeItem, void, undefined> {
+    for await (const page of this.pages(opts)) yield* page.items;
   }
 
   /** INCR: `incrBy(key, 1)`. */

@@ -5,7 +5,7 @@
  */
 export { CairnClient, newSessionId, type ClientCredentials, type ClientOptions, type ClientTlsOptions, type StreamListener } from './client';
 export { CairnPool, type GatewayAddress, type PoolOptions, type PoolStats } from './pool';
-export type { DelOptions, GetOptions, GetResult, IncrResult, LeaseGrantResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
+export type { DelOptions, GetOptions, GetResult, IncrResult, LeaseGrantResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, ScanOptions, SetOptions, SetResult, TxnCommitResult } from './commands';
 export { LeaseKeeper, type KeepAliveOptions } from './lease-keeper';
 export type { LeaseTtl } from '@cairn/protocol';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
