@@ -60,6 +60,19 @@ describe('RESP door with auth enabled', () => {
     expect(h.client.name).toBe('app1');
   });
 
+  it("transactions are checked like the keys they touch: -NOPERM, nothing applied", async () => {
+    const { connect, c } = await setup();
+    const a = connect();
+    await a.run('AUTH', 'alice', 'alicepw');
+    expect(await a.run('WATCH', 'other')).toMatch(/^-NOPERM /);
+    expect(await a.run('MULTI')).toBe('+OK\r\n');
+    expect(await a.run('SET', 'other', 'v')).toBe('+QUEUED\r\n');
+    expect(await a.run('EXEC')).toMatch(/^-NOPERM /);
+    expect(await a.run('MSETNX', 'app/1', 'x', 'other', 'y')).toMatch(/^-NOPERM /);
+    expect(await a.run('GETDEL', 'other')).toMatch(/^-NOPERM /);
+    expect([...c.data.keys()].filter((k) => Buffer.from(k, 'hex').toString().match(/^(other|app\/1)$/))).toEqual([]);
+  });
+
   it('closes the connection at failuresPerConnectionMax failed AUTHs', async () => {
     const { connect } = await setup();
     const x = connect();

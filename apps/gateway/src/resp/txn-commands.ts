@@ -446,7 +446,8 @@ export class RespTxnCommands {
    * WATCH key...: records each key's mod revision now (a linearizable read; 0 when missing), to be
    * compared by the next EXEC. A key already watched keeps its first revision (as in Redis). More
    * than watchedKeysMax keys on the connection: an error, nothing more watched. A failed read
-   * answers its error and makes the next EXEC fail (null array): that key's revision is unknown.
+   * answers its error and makes the next EXEC fail (null array): that key's revision is unknown
+   * (a permission refusal only answers its error: nothing is watched).
    */
   private async watch(keys: Buffer[], c: RespClient): Promise<Buffer> {
     const st = this.state(c);
@@ -461,7 +462,8 @@ export class RespTxnCommands {
     const rs = await Promise.all(fresh.map((k) => c.session.get(k)));
     const bad = rs.find((r) => r.status !== Status.Ok && r.status !== Status.NotFound);
     if (bad) {
-      st.watchBroken = true;
+      // A refusal (NOPERM, NOAUTH) watches nothing, as in Redis; a read that failed leaves a revision unknown.
+      if (bad.status !== Status.PermissionDenied && bad.status !== Status.Unauthenticated) st.watchBroken = true;
       return kvError(bad, 'read');
     }
     if (tooMany()) return tooManyReply(); // concurrent WATCHes of this connection filled it meanwhile
