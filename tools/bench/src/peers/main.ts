@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+import { REPO_ROOT } from '@cairn/cluster';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadKeys, measure } from './harness';
+import { PEER_PACKAGES, binaryVersion, ensurePeer, systemInstallEnv } from './install';
+import { PeersUsageError, parsePeersArgs, type PeersOptions, type StoreName } from './options';
+import { ServerGroup } from './procs';
+import { DOOR_LABEL, DOOR_WORKLOADS, WORKLOAD_LABEL, doorsOf, formatTables, pointOf, type PointResult, type RoundResult } from './report';
+import { startCairn, startEtcd, startNats, startRedis, type Conn, type Door, type RunningStore } from './stores';
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Connections the key space is loaded through. */
+const LOAD_CONNECTIONS = 16;
+
+/** What became of each store: started (its description and version) or skipped / failed with the reason. */
+type StoreOutcome = { description: string; version: string } | { skipped: string } | { failed: string };
+
+/** Stops registered by the stores being started or run; run on completion, failure, Ctrl-C. */
+const stops = new Set<() => Promise<void>>();
+
+async function stopEverything(): Promise<void> {
+  const all = [...stops];
+  stops.clear();
+  await Promise.all(all.map((s) => s().catch(() => undefined)));
+}
+
+/** Starts one store in its own directory under `dir`; `binary` is the peer's server (unused for Cairn). */
+async function startStore(name: StoreName, binary: string, dir: string): Promise<Omit<RunningStore, 'description'>> {
+  mkdirSync(dir, { recursive: true });
+  if (name === 'cairn') return startCairn(dir, (stop) => stops.add(stop));
+  const group = new ServerGroup();
+  const stop = () => group.stopAll();
+  stops.add(stop);
+  const start = name === 'etcd' ? startEtcd : name === 'nats' ? startNats : startRedis;
+  return start(binary, dir, group);
+}
+
+async function openConns(door: Door, n: number): Promise<Conn[]> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, () => door.connect()));
+  const conns = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await closeConns(conns);
+    throw failed.reason;
+  }
+  return conns;
+}
+
+async function closeConns(conns: Conn[]): Promise<void> {
+  await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+}
+
+interface Acc {
+  rounds: RoundResult[];
+  firstError?: string;
+}
+
+/** Loads the key space through the store's first door, then measures every point of every door, round after round. */
+async function benchStore(name: StoreName, store: Omit<RunningStore, 'description'>, o: PeersOptions): Promise<PointResult[]> {
+  const value = Buffer.alloc(o.valueBytes, 'v');
+  const loaders = await openConns(store.doors[0], LOAD_CONNECTIONS);
+  const t0 = Date.now();
+  say(`peers: ${name}: loading ${o.keys.toLocaleString('en-US')} keys of ${o.valueBytes} bytes`);
+  try {
+    await loadKeys(loaders, o.keys, value);
+  } finally {
+    await closeConns(loaders);
+  }
+  say(`peers: ${name}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const acc = new Map<string, Acc>();
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const clients of o.clients) {
+      for (const door of store.doors) {
+        const conns = await openConns(door, clients);
+        try {
+          for (const w of DOOR_WORKLOADS[door.id]) {
+            const m = await measure(conns, w, o.keys, value, o.durationMs);
+            const key = `${door.id}/${w}/${clients}`;
+            const a = acc.get(key) ?? { rounds: [] };
+            a.rounds.push(m.result);
+            a.firstError ??= m.firstError;
+            acc.set(key, a);
+            const r = m.result;
+            say(`peers: round ${round}/${o.rounds} ${DOOR_LABEL[door.id]}, ${WORKLOAD_LABEL[w]}, ${clients} client${clients === 1 ? '' : 's'}: ${Math.round(r.opsPerSec)} ops/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${r.errors ? `, ${r.errors} errors (${m.firstError})` : ''}`);
+          }
+        } finally {
+          await closeConns(conns);
+        }
+      }
+    }
+  }
+  return [...acc.entries()].map(([key, a]) => {
+    const [door, w, clients] = key.split('/');
+    return pointOf(door as PointResult['door'], w as PointResult['workload'], Number(clients), a.rounds, a.firstError);
+  });
+}
+
+/** The peers' binaries: found, installed with apt-get, or skipped with the reason. */
+function resolveBinaries(o: PeersOptions, outcomes: Map<StoreName, StoreOutcome>): Map<StoreName, string> {
+  const binaries = new Map<StoreName, string>();
+  const env = systemInstallEnv(say);
+  for (const name of o.only) {
+    if (name === 'cairn') continue;
+    const r = ensurePeer(PEER_PACKAGES[name], o.install, env);
+    if ('skipped' in r) {
+      say(`peers: skipping ${name}: ${r.skipped}`);
+      outcomes.set(name, r);
+    } else binaries.set(name, r.path);
+  }
+  return binaries;
+}
+
+const DESCRIPTION: Record<StoreName, string> = {
+  cairn: 'local launcher: 3 consensus replicas, 2 storage nodes, 1 gateway (TLV door via @cairn/client, RESP door via ioredis), logLevel warn, defaults otherwise',
+  etcd: '3 members on loopback, default settings (etcd3 client, all three endpoints)',
+  nats: '3 nats-servers with JetStream in one cluster, KV bucket with 3 replicas, default settings (nats.js client)',
+  redis: 'one node, appendonly yes, appendfsync always, no RDB saves (ioredis client)',
+};
+
+function gitCommit(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+async function runStores(o: PeersOptions, dir: string, outcomes: Map<StoreName, StoreOutcome>): Promise<PointResult[]> {
+  const binaries = resolveBinaries(o, outcomes);
+  const results: PointResult[] = [];
+  for (const name of o.only) {
+    if (outcomes.has(name)) continue;
+    const binary = binaries.get(name) ?? '';
+    const version = name === 'cairn' ? `commit ${gitCommit()}` : binaryVersion(binary);
+    say(`peers: starting ${name} (${version})`);
+    try {
+      const store = await startStore(name, binary, join(dir, name));
+      outcomes.set(name, { description: DESCRIPTION[name], version });
+      results.push(...(await benchStore(name, store, o)));
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      say(`peers: ${name} failed: ${msg}`);
+      outcomes.set(name, { failed: msg });
+    } finally {
+      await stopEverything();
+    }
+  }
+  return results;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let o: PeersOptions;
+  try {
+    o = parsePeersArgs(argv);
+  } catch (e) {
+    if (!(e instanceof PeersUsageError)) throw e;
+    (e.help ? process.stdout : process.stderr).write(`${e.message}\n`);
+    return e.help ? 0 : 2;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-peers-'));
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    say(`peers: ${sig}: stopping every process this run started`);
+    void stopEverything().finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const startedAt = new Date().toISOString();
+  const outcomes = new Map<StoreName, StoreOutcome>();
+  const loadBefore = loadavg();
+  try {
+    const results = await runStores(o, dir, outcomes);
+    const doors = doorsOf(o.only.filter((s) => { const x = outcomes.get(s); return x !== undefined && 'version' in x; }));
+    process.stdout.write(`\nbench:peers ${startedAt}, commit ${gitCommit()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load ${loadBefore.map((x) => x.toFixed(1)).join(' ')}\n`);
+    process.stdout.write(`${o.clients.join('/')} client(s), ${o.durationMs / 1000} s per point, ${o.rounds} round(s) (medians), ${o.keys.toLocaleString('en-US')} keys, ${o.valueBytes}-byte values\n\n`);
+    process.stdout.write(formatTables(results, doors, o.clients));
+    for (const [name, x] of outcomes) process.stdout.write(`${name}: ${'version' in x ? `${x.version}; ${x.description}` : 'skipped' in x ? `skipped: ${x.skipped}` : `failed: ${x.failed}`}\n`);
+    if (o.out !== null) {
+      const report = { startedAt, commit: gitCommit(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavgBefore: loadBefore, loadavgAfter: loadavg() }, options: o, stores: Object.fromEntries(outcomes), results };
+      writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n');
+      say(`peers: wrote ${o.out}`);
+    }
+    return [...outcomes.values()].some((x) => 'failed' in x) ? 1 : 0;
+  } finally {
+    await stopEverything();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    say(`peers: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    void stopEverything().finally(() => process.exit(1));
+  },
+);

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+
+/** A server process exited before the benchmark stopped it. */
+export class ServerExitedError extends Error {
+  readonly code = 'SERVER_EXITED';
+  constructor(name: string, exit: string, logTail: string) {
+    super(`${name} exited (${exit}); last lines of its log:\n${logTail}`);
+    this.name = 'ServerExitedError';
+  }
+}
+
+/** A store was not ready in time; the message says what was awaited and the last failure. */
+export class NotReadyError extends Error {
+  readonly code = 'NOT_READY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotReadyError';
+  }
+}
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  logPath: string;
+  exited: Promise<void>;
+  exit: string | null;
+}
+
+/** How long a server gets after SIGTERM before SIGKILL. */
+export const SERVER_STOP_GRACE_MS = 10_000;
+
+function tail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The peer servers one run started: each with its stdout and stderr in a log file, all stopped by
+ * `stopAll` (SIGTERM, SIGKILL after SERVER_STOP_GRACE_MS), also on Ctrl-C and on failure.
+ */
+export class ServerGroup {
+  private readonly servers: Server[] = [];
+
+  /** Starts `command args…` with its output appended to `logPath`. */
+  start(name: string, command: string, args: string[], logPath: string): void {
+    const fd = openSync(logPath, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, { stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    const s: Server = { name, child, logPath, exit: null, exited: Promise.resolve() };
+    s.exited = new Promise<void>((resolve) => {
+      child.once('error', (e) => {
+        s.exit = `spawn error ${e.message}`;
+        resolve();
+      });
+      child.once('exit', (code, signal) => {
+        s.exit = signal !== null ? `signal ${signal}` : `code ${code}`;
+        resolve();
+      });
+    });
+    this.servers.push(s);
+  }
+
+  /** @throws ServerExitedError when a server of this group has exited. */
+  assertRunning(): void {
+    const gone = this.servers.find((s) => s.exit !== null);
+    if (gone) throw new ServerExitedError(gone.name, gone.exit ?? '', tail(gone.logPath));
+  }
+
+  /**
+   * Calls `check` every 100 ms until it resolves true (a rejection counts as not yet), while every
+   * server runs. @throws ServerExitedError, NotReadyError after `timeoutMs`
+   */
+  async waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      this.assertRunning();
+      try {
+        if (await check()) return;
+      } catch (e) {
+        last = e instanceof Error ? e.message : String(e);
+      }
+      if (Date.now() > deadline) throw new NotReadyError(`${what} not ready within ${timeoutMs} ms${last ? `; last error: ${last}` : ''}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops every server still running and waits for each to exit. Never throws. */
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      this.servers.map(async (s) => {
+        if (s.exit !== null) return;
+        s.child.kill('SIGTERM');
+        const timer = setTimeout(() => s.child.kill('SIGKILL'), SERVER_STOP_GRACE_MS);
+        await s.exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
