@@ -101,7 +101,7 @@ export class Gateway implements ProcessComponent {
       // Membership and snapshot pulls go out as `admin`: the `gateway` bus role may not publish member.* or snapshot.* (docs/security.md).
       const members = new MembershipClient({ nc: deps.controlNc, subjects, view: this.view, log });
       const snapshots = new SnapshotSource({ nc: deps.controlNc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log, auth: this.auth }, httpTls);
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log, auth: this.auth, watches: this.watches }, httpTls);
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {

@@ -107,4 +107,66 @@ describe('watch end to end (client iterator, failover)', () => {
       writer.destroy();
     }
   });
+
+  /** Reads Server-Sent Events from a fetch body: each `{ event, id, data }` as it completes. */
+  async function sse(url: string, headers: Record<string, string> = {}) {
+    const ac = new AbortController();
+    const res = await fetch(url, { headers, signal: ac.signal });
+    const got: { event: string; id: string | null; data: string }[] = [];
+    let wake: () => void = () => undefined;
+    const reading = (async () => {
+      let text = '';
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+        for (let i = text.indexOf('\n\n'); i >= 0; i = text.indexOf('\n\n')) {
+          const block = text.slice(0, i).split('\n');
+          text = text.slice(i + 2);
+          const field = (name: string) => block.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2) ?? null;
+          if (field('event')) got.push({ event: field('event')!, id: field('id'), data: field('data') ?? '' });
+        }
+        wake();
+      }
+    })().catch(() => undefined);
+    const until = (pred: () => boolean) =>
+      new Promise<void>((resolve) => {
+        wake = () => pred() && resolve();
+        wake();
+      });
+    return { res, got, until, close: async () => (ac.abort(), await reading) };
+  }
+
+  it('GET /v1/watch streams Server-Sent Events (put, delete, progress) and resumes from Last-Event-ID', async () => {
+    const writer = await CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: gateways[1].port }] });
+    const url = `http://127.0.0.1:${gateways[1].httpPort}/v1/watch?prefix=sse%2F&prevValue=true`;
+    const a = await sse(url);
+    try {
+      expect(a.res.status).toBe(200);
+      expect(a.res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const r1 = (await writer.set('sse/a', '1')).revision;
+      const r2 = (await writer.set('sse/a', '2')).revision;
+      await writer.set('other', 'x');
+      const r3 = (await writer.del('sse/a')).revision;
+      await a.until(() => a.got.some((e) => e.event === 'delete') && a.got.some((e) => e.event === 'progress' && Number(e.id) >= r3));
+      const changes = a.got.filter((e) => e.event !== 'progress');
+      expect(changes.map((e) => [e.event, e.id, JSON.parse(e.data)])).toEqual([
+        ['put', String(r1), { type: 'put', key: 'sse/a', value: '1', modRevision: r1, createRevision: r1, version: 1 }],
+        ['put', String(r2), { type: 'put', key: 'sse/a', value: '2', modRevision: r2, createRevision: r1, version: 2, prevValue: '1' }],
+        ['delete', String(r3), { type: 'delete', key: 'sse/a', value: '', modRevision: r3, createRevision: 0, version: 0, prevValue: '2' }],
+      ]);
+      // A browser reconnecting sends the last id it got: the stream goes on after it.
+      const b = await sse(url, { 'Last-Event-ID': String(r1) });
+      try {
+        await b.until(() => b.got.some((e) => e.event === 'delete'));
+        expect(b.got.filter((e) => e.event !== 'progress').map((e) => e.id)).toEqual([String(r2), String(r3)]);
+      } finally {
+        await b.close();
+      }
+      const bad = await fetch(`http://127.0.0.1:${gateways[1].httpPort}/v1/watch?key=a&prefix=b`);
+      expect(bad.status).toBe(400);
+    } finally {
+      await a.close();
+      writer.destroy();
+    }
+  });
 });

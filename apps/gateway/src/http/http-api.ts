@@ -12,6 +12,7 @@ import { KV_PREFIX, TXN_PATH, kvKeyMiddleware, rawBodyMiddleware } from './kv-ke
 import { KvController } from './kv.controller';
 import { TxnController } from './txn.controller';
 import { LeaseController } from './lease.controller';
+import { WatchController } from './watch.controller';
 import { OpsController } from './ops.controller';
 import { MembersController } from './members.controller';
 import { ConsoleAssetsService, ConsoleController, ConsoleStatsService } from './console.controller';
@@ -33,7 +34,7 @@ export class HttpApiModule {
   static forRoot(deps: HttpDeps): DynamicModule {
     return {
       module: HttpApiModule,
-      controllers: [KvController, TxnController, LeaseController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
+      controllers: [KvController, TxnController, LeaseController, WatchController, OpsController, MembersController, SnapshotController, ConsoleController, AuthController],
       providers: [{ provide: HTTP_DEPS, useValue: deps }, ConsoleAssetsService, ConsoleStatsService],
     };
   }

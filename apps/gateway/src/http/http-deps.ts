@@ -6,6 +6,7 @@ import type { MembershipClient } from '../cluster/membership-client';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
 import type { ByteBudget } from '../server/flow';
+import type { WatchHub } from '../watch/watch-hub';
 import type { HttpLimits } from './http-limits';
 import type { SnapshotSource } from './snapshot.controller';
 
@@ -28,6 +29,8 @@ export interface HttpDeps {
   log?: Logger;
   /** The HTTP door's own deadlines and close timeouts run on it (http-limits.ts); absent: Node's timers (the process shell's). */
   clock?: Clock;
+  /** The gateway's watches (`GET /v1/watch`, docs/http.md "Watch"); absent in tests: 503. */
+  watches?: Pick<WatchHub, 'open' | 'cancel'>;
   /** Authentication, key permissions and auth administration (docs/security.md); absent in tests: everything allowed, /v1/auth answers 503. */
   auth?: GatewayAuthStack;
 }
