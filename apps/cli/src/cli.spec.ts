@@ -37,6 +37,10 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
     return o.reverse ? keys.reverse() : keys;
   };
   const item = (k: string, keysOnly?: boolean) => ({ key: Buffer.from(k), value: Buffer.from(keysOnly ? '' : data.get(k)!), revision: revs.get(k) ?? 1, createRevision: 1, version: 1 });
+  /** Live leases: id → { ttlMs, keys } (the lease commands and put --lease). */
+  const leases = new Map<number, { ttlMs: number; keys: string[] }>();
+  const setOpts: { lease?: number; ttlMs?: number }[] = [];
+  const notLive = (id: number) => coded('LEASE_NOT_FOUND', { message: `lease ${id} not found` });
   const client: CliClient = {
     async range(o) {
       rangeQueries.push(o);
@@ -56,6 +60,9 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
     async set(k, v, o = {}) {
       const e = opts.setErrors?.shift() ?? opts.setAlwaysFails;
       if (e) throw e;
+      setOpts.push({ lease: o.lease, ttlMs: o.ttlMs });
+      if (o.lease !== undefined && !leases.has(o.lease)) throw notLive(o.lease);
+      if (o.lease !== undefined) leases.get(o.lease)!.keys.push(k);
       ++revision;
       if ((o.ifAbsent && data.has(k)) || (o.ifPresent && !data.has(k))) return { revision, applied: false };
       if (o.ifRevision !== undefined && (revs.get(k) ?? 0) !== o.ifRevision) return { revision, applied: false };
@@ -101,6 +108,38 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
         storage: [{ id: 's1', appliedIndex: 9, keys: 4, ageMs: 5 }],
       };
     },
+    async leaseGrant(ttlMs, o = {}) {
+      const leaseId = o.id ?? 100 + leases.size;
+      if (leases.has(leaseId)) throw coded('LEASE_EXISTS');
+      leases.set(leaseId, { ttlMs, keys: [] });
+      return { leaseId, ttlMs, revision: ++revision };
+    },
+    async leaseRevoke(id) {
+      const l = leases.get(id);
+      if (!l) throw notLive(id);
+      for (const k of l.keys) data.delete(k);
+      leases.delete(id);
+      return { revision: ++revision };
+    },
+    async leaseKeepAliveOnce(id) {
+      const l = leases.get(id);
+      if (!l) throw notLive(id);
+      return l.ttlMs;
+    },
+    async leaseTimeToLive(id, o = {}) {
+      const l = leases.get(id);
+      return l ? { ttlMs: l.ttlMs, remainingMs: l.ttlMs - 1, keys: o.keys ? l.keys.map((k) => Buffer.from(k)) : [], more: false } : null;
+    },
+    async leases() {
+      return [...leases.keys()];
+    },
+    keepAlive(id, o = {}) {
+      // Renews twice, then the lease is lost (revoked elsewhere).
+      const l = leases.get(id);
+      if (l) o.onRenewed?.(l.ttlMs);
+      if (l) o.onRenewed?.(l.ttlMs);
+      return { closed: Promise.reject(coded('LEASE_LOST')) };
+    },
     close: () => undefined,
     ...(opts.endpointsUp ? { stats: () => ({ gateways: opts.endpointsUp!.map((up, i) => ({ host: '127.0.0.1', port: 7380 + i, up })) }) } : {}),
   };
@@ -123,7 +162,7 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
     progress: () => ({ update: () => undefined, stop: () => undefined }),
   };
   const cairn = (...args: string[]) => run(['node', 'cairn', ...args], deps);
-  return { data, connects, stdout, stderr, cairn, txns, deps, watches, rangeQueries };
+  return { data, connects, stdout, stderr, cairn, txns, deps, watches, rangeQueries, leases, setOpts };
 }
 
 function tsvFile(text: string): string {
@@ -131,6 +170,40 @@ function tsvFile(text: string): string {
   writeFileSync(f, text);
   return f;
 }
+
+describe('cairn lease', () => {
+  it('grant prints the id; put --lease / --ttl attach and expire the key; ttl, list, keepalive --once, revoke; a lease not live exits 1', async () => {
+    const h = harness();
+    expect(await h.cairn('lease', 'grant', '10')).toBe(0);
+    expect(h.stdout.text).toBe('100\n');
+    expect(h.leases.get(100)?.ttlMs).toBe(10_000);
+    expect(await h.cairn('put', '--lease', '100', '--ttl', '500ms', 'svc', 'a')).toBe(0);
+    expect(h.setOpts).toEqual([{ lease: 100, ttlMs: 500 }]);
+    expect(await h.cairn('lease', 'ttl', '100', '--keys')).toBe(0);
+    expect(h.stdout.text).toContain('lease 100 granted with TTL(10s), remaining(10s), attached keys([svc])');
+    expect(await h.cairn('lease', 'list')).toBe(0);
+    expect(await h.cairn('lease', 'keepalive', '--once', '100')).toBe(0);
+    expect(h.stdout.text).toContain('lease 100 keepalived with TTL(10s)');
+    expect(await h.cairn('--json', 'lease', 'revoke', '100')).toBe(0);
+    expect(h.data.has('svc')).toBe(false);
+    expect(await h.cairn('lease', 'revoke', '100')).toBe(1);
+    expect(h.stderr.text).toContain('lease 100 not found');
+    expect(await h.cairn('lease', 'ttl', '100')).toBe(1);
+    expect(await h.cairn('put', '--lease', '100', 'k', 'v')).toBe(1);
+    expect(await h.cairn('lease', 'grant', '--id', '7', '1s')).toBe(0);
+    expect(await h.cairn('lease', 'grant', '--id', '7', '1s')).toBe(6);
+  });
+
+  it('keepalive prints each renewal and exits 1 when the lease is lost; bad ids and TTLs are usage errors', async () => {
+    const h = harness();
+    await h.cairn('lease', 'grant', '2s');
+    expect(await h.cairn('lease', 'keepalive', '100')).toBe(1);
+    expect(h.stdout.text.match(/keepalived with TTL\(2s\)/g)).toHaveLength(2);
+    expect(await h.cairn('lease', 'revoke', '0')).toBe(2);
+    expect(await h.cairn('lease', 'grant', '10x')).toBe(2);
+    expect(await h.cairn('put', '--ttl', '-1', 'k', 'v')).toBe(2);
+  });
+});
 
 describe('cairn commands', () => {
   it('put prints the revision, get prints the raw value, del deletes', async () => {

@@ -18,13 +18,14 @@ import { AUTH_HOW, AuthRefusedError, credentialsOf, type CliCredentials } from '
 import { watchCommand } from './watch';
 import { TXN_SCRIPT_BYTES_MAX, parseTxnScript, responseJson, txnText } from './txn';
 import { printRange, rangeReadOf, type RangeConnection, type RawRangeOptions } from './range';
+import { durationMsArg, leaseCommand, leaseIdArg, type LeaseClient } from './lease';
 
 /** What the commands need from a Cairn connection (`CairnPool` satisfies it). */
-export interface CliClient extends KvConnection, RangeConnection {
+export interface CliClient extends KvConnection, RangeConnection, LeaseClient {
   /** `stale`: skip the read-your-writes wait (request flag STALE). */
   get(key: string, opts?: { stale?: boolean }): ReturnType<KvConnection['get']>;
-  /** `applied` is false only for a conditional set whose condition was false (`ifRevision`: the key's mod revision was not that). */
-  set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean; ifRevision?: number }): Promise<{ revision: number | bigint; applied?: boolean }>;
+  /** `applied` is false only for a conditional set whose condition was false (`ifRevision`: the key's mod revision was not that). `lease` / `ttlMs`: the key's lease and TTL (request flag LEASE). */
+  set(key: string, value: string, opts?: { ifAbsent?: boolean; ifPresent?: boolean; ifRevision?: number; lease?: number; ttlMs?: number }): Promise<{ revision: number | bigint; applied?: boolean }>;
   /** One etcd Txn (TLV TXN; CairnPool `commitTxn`). */
   commitTxn(request: TxnRequest): Promise<{ revision: number; succeeded: boolean; responses: TxnOpResponse[] }>;
   /** `applied` is false only with `ifRevision` when the key's mod revision was not that (nothing deleted). */
@@ -79,7 +80,7 @@ export interface CliDeps {
   readLine?: () => Promise<string | null>;
   /** What `--version` prints; default the `version` of apps/cli/package.json. */
   version?: string;
-  /** A signal aborted on Ctrl-C / SIGTERM, the handlers installed when called (`cairn watch` ends cleanly on it; main.ts); absent: none. */
+  /** A signal aborted on Ctrl-C / SIGTERM, the handlers installed when called (`cairn watch` and `lease keepalive` end cleanly on it; main.ts); absent: none. */
   interrupted?: () => AbortSignal;
   /** Adds the `completion` commands to the program (main.ts: completion.ts `addCompletion`); none when absent. */
   completion?: (program: Command, argv: string[]) => Promise<void>;
@@ -201,11 +202,13 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
       }
     },
   };
+  addPutCommand(program, ctx);
   addKeyCommands(program, ctx);
   addTxnCommand(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
   for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine })) program.addCommand(c);
   program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)), credentials: (cmd) => credentialsOf(globals(cmd), deps.env) }));
+  program.addCommand(leaseCommand({ withClient: ctx.withClient, out: ctx.out, json: (cmd) => globals(cmd).json === true, interrupted: deps.interrupted }));
   addInfoCommands(program, ctx);
   program.addCommand(watchCommand({ withClient: ctx.withClient, out: ctx.out, json: (cmd) => globals(cmd).json === true, interrupted: deps.interrupted }));
   addBenchCommand(program, ctx);
@@ -213,8 +216,8 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   return program;
 }
 
-/** put, get (a key or a range), ls, del. */
-function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ctx): void {
+/** put (with its conditions, lease and TTL). */
+function addPutCommand(program: Command, { out, globals, withClient }: Ctx): void {
   const json = (cmd: Command) => globals(cmd).json === true;
   program
     .command('put')
@@ -224,15 +227,22 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
     .addOption(new Option('--nx', 'only if KEY does not exist (like Redis SET NX)').conflicts(['xx', 'ifRev']))
     .addOption(new Option('--xx', 'only if KEY exists (like Redis SET XX)').conflicts(['nx', 'ifRev']))
     .addOption(new Option('--if-rev <n>', "compare-and-swap: only if KEY's mod revision is N (0: only if KEY does not exist; etcd's mod_revision compare)").argParser(revisionArg('--if-rev')))
-    .action(async (key: string, value: string, o: { nx?: boolean; xx?: boolean; ifRev?: number }, cmd: Command) =>
+    .addOption(leaseOption())
+    .addOption(ttlOption())
+    .action(async (key: string, value: string, o: { nx?: boolean; xx?: boolean; ifRev?: number; lease?: number; ttl?: number }, cmd: Command) =>
       withClient(cmd, async (c) => {
-        const r = o.ifRev !== undefined ? await c.set(key, value, { ifRevision: o.ifRev }) : o.nx || o.xx ? await c.set(key, value, { ifAbsent: o.nx === true, ifPresent: o.xx === true }) : await c.set(key, value);
+        const leased = leasedOf(o);
+        const r = o.ifRev !== undefined ? await c.set(key, value, { ifRevision: o.ifRev, ...leased }) : o.nx || o.xx ? await c.set(key, value, { ifAbsent: o.nx === true, ifPresent: o.xx === true, ...leased }) : await c.set(key, value, leased);
         if (json(cmd)) out(JSON.stringify({ key, revision: Number(r.revision), applied: r.applied !== false }));
         if (r.applied === false) throw new NotAppliedError(`not applied: ${key} ${notAppliedWhy(o)}; condition evaluated at revision ${r.revision}`);
         if (!json(cmd)) out(String(r.revision));
       }),
     );
+}
 
+/** get (a key or a range), ls, del. */
+function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ctx): void {
+  const json = (cmd: Command) => globals(cmd).json === true;
   program
     .command('get')
     .description('print the value of KEY to stdout as is (no newline added); exit 1 if not found. --json: key, value, revision, createRevision, version. With --prefix or --from/--to: a range read, each key and value on a line (etcdctl get --prefix)')
@@ -285,6 +295,14 @@ function addKeyCommands(program: Command, { deps, out, globals, withClient }: Ct
         if (o.ifRev === undefined || !json(cmd)) out(json(cmd) ? JSON.stringify({ key, revision: Number(r.revision) }) : String(r.revision));
       }),
     );
+}
+
+const leaseOption = () => new Option('--lease <id>', 'attach KEY to this lease (cairn lease grant): KEY goes when the lease is revoked or expires; exit 1 when the lease is not live').argParser(leaseIdArg('--lease'));
+const ttlOption = () => new Option('--ttl <ttl>', 'KEY expires after TTL (e.g. 30s, 500ms, 2m; a bare number is seconds), like Redis SET PX').argParser(durationMsArg('--ttl'));
+
+/** The `set` options of put --lease / --ttl (request flag LEASE). */
+function leasedOf(o: { lease?: number; ttl?: number }): { lease?: number; ttlMs?: number } {
+  return { ...(o.lease !== undefined ? { lease: o.lease } : {}), ...(o.ttl !== undefined ? { ttlMs: o.ttl } : {}) };
 }
 
 /** Why a conditional put was not applied. */

@@ -15,12 +15,12 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 export const EXIT_CODES_HELP = `Exit codes:
   0  ok
-  1  key not found (get)
+  1  key not found (get), or a lease not live (put --lease, lease keepalive / revoke / ttl)
   2  usage error (bad arguments, unreadable file, bad config)
   3  unavailable: cannot connect, connection lost, timeout, no leader (after retries)
   4  verify found missing or mismatched keys
   5  other server error
-  6  not applied: the condition of put --nx / --xx / --if-rev or del --if-rev was false, or the member, user or role change does not apply
+  6  not applied: the condition of put --nx / --xx / --if-rev or del --if-rev was false, lease grant --id of a live lease, or the member, user or role change does not apply
   7  unauthenticated or permission denied (auth enabled: --user, --password, --token, $CAIRN_USER / $CAIRN_PASSWORD / $CAIRN_TOKEN)`;
 
 /** Bad arguments or input the user must fix (exit 2). */
@@ -112,6 +112,9 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof VerifyFailedError) return ExitCode.verifyFailed;
   if (err instanceof NotAppliedError) return ExitCode.notApplied;
   const code = codeOf(err);
+  // A lease that is not live is a missing thing (put --lease, lease revoke / keepalive / ttl); a grant of a live id did not apply.
+  if (code === 'LEASE_NOT_FOUND' || code === 'LEASE_LOST') return ExitCode.notFound;
+  if (code === 'LEASE_EXISTS') return ExitCode.notApplied;
   if (code === 'UNAUTHENTICATED' || code === 'PERMISSION_DENIED') return ExitCode.denied;
   if (code === 'CONFIG_INVALID' || code === 'TSV_ROW_INVALID' || code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') return ExitCode.usage;
   if (code.startsWith('commander.')) return ExitCode.usage;

@@ -1,6 +1,6 @@
 import { CairnClient, LeaseLostError, LeaseNotFoundError, Status } from '@cairn/client';
 import { useBusCluster } from './bus-cluster.spec-helpers';
-import { pollUntil } from './fixtures';
+import { pollUntil, runCli } from './fixtures';
 
 const KEYS = 100;
 const TTL_MS = 2000;
@@ -89,5 +89,17 @@ describe('leases end to end', () => {
     expect(await call('GET', `/v1/lease/${id}`)).toMatchObject({ status: 404 });
     expect(await call('PUT', `/v1/kv/http-lease?lease=${id}`, 'v')).toMatchObject({ status: 404, json: { message: 'lease not found' } });
     expect((await call('POST', '/v1/lease/0/keepalive')).status).toBe(400);
+  });
+
+  it('the CLI: lease grant, put --lease --ttl, keepalive --once, revoke (the key gone)', async () => {
+    // Five CLI processes (each a Node start, seconds on a loaded box); the rest is in apps/cli's spec.
+    const gw = ['--gateway', `127.0.0.1:${e2e.cfg.gatewayPort}`];
+    const grant = await runCli([...gw, 'lease', 'grant', '30s']);
+    expect(grant).toMatchObject({ code: 0, stderr: '' });
+    const id = grant.stdout.trim();
+    expect(await runCli([...gw, 'put', '--lease', id, '--ttl', '60s', 'cli-lease', 'v'])).toMatchObject({ code: 0 });
+    expect(await runCli([...gw, 'lease', 'keepalive', '--once', id])).toEqual({ code: 0, stdout: `lease ${id} keepalived with TTL(30s)\n`, stderr: '' });
+    expect(await runCli([...gw, 'lease', 'revoke', id])).toMatchObject({ code: 0 });
+    expect(await runCli([...gw, 'get', 'cli-lease'])).toMatchObject({ code: 1 });
   });
 });
