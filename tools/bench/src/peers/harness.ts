@@ -27,9 +27,9 @@ export interface Measured {
 /**
  * One point's round: every connection in `conns` issues `w` on a uniformly random key of
  * [0, keys), one request at a time (closed loop), until `durationMs` has passed; latency from
- * issue to answer in µs into an HDR histogram (3 significant digits).
+ * issue to answer in µs into an HDR histogram (3 significant digits). An aborted `signal` ends it early.
  */
-export async function measure(conns: readonly Conn[], w: Workload, keys: number, value: Buffer, durationMs: number): Promise<Measured> {
+export async function measure(conns: readonly Conn[], w: Workload, keys: number, value: Buffer, durationMs: number, signal?: AbortSignal): Promise<Measured> {
   const h = newHistogram();
   let ok = 0;
   let errors = 0;
@@ -39,7 +39,7 @@ export async function measure(conns: readonly Conn[], w: Workload, keys: number,
   await Promise.all(
     conns.map(async (c) => {
       let inARow = 0;
-      while (performance.now() < end && inARow < ERRORS_IN_A_ROW_MAX) {
+      while (performance.now() < end && inARow < ERRORS_IN_A_ROW_MAX && signal?.aborted !== true) {
         const t0 = performance.now();
         try {
           await c.op(w, keyName(Math.floor(Math.random() * keys)), value);
@@ -63,14 +63,14 @@ export async function measure(conns: readonly Conn[], w: Workload, keys: number,
 
 /**
  * Puts every key of [0, keys) once, LOAD_INFLIGHT_MAX at a time per connection, so the reads find
- * values. @throws the first error (a store that cannot take the load is not benchmarked).
+ * values; an aborted `signal` ends it early. @throws the first error (a store that cannot take the load is not benchmarked).
  */
-export async function loadKeys(conns: readonly Conn[], keys: number, value: Buffer): Promise<void> {
+export async function loadKeys(conns: readonly Conn[], keys: number, value: Buffer, signal?: AbortSignal): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async (c: Conn) => {
     try {
-      while (!failed && next < keys) await c.op('put', keyName(next++), value);
+      while (!failed && next < keys && signal?.aborted !== true) await c.op('put', keyName(next++), value);
     } catch (e) {
       // The other workers stop too: the store is about to be stopped.
       failed = true;

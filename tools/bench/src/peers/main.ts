@@ -21,11 +21,29 @@ type StoreOutcome = { description: string; version: string } | { skipped: string
 
 /** Stops registered by the stores being started or run; run on completion, failure, Ctrl-C. */
 const stops = new Set<() => Promise<void>>();
+/** Every stop begun so far: a caller of stopEverything waits for those another caller began too. */
+let stopping: Promise<unknown> = Promise.resolve();
+/** Aborted on SIGINT / SIGTERM: no store is started after it, a running point ends early. */
+const abort = new AbortController();
 
 async function stopEverything(): Promise<void> {
   const all = [...stops];
   stops.clear();
-  await Promise.all(all.map((s) => s().catch(() => undefined)));
+  stopping = Promise.all([stopping, ...all.map((s) => s().catch(() => undefined))]);
+  await stopping;
+}
+
+/** Thrown where the run notices Ctrl-C. */
+class AbortedError extends Error {
+  readonly code = 'ABORTED';
+  constructor() {
+    super('stopped by a signal');
+    this.name = 'AbortedError';
+  }
+}
+
+function checkAborted(): void {
+  if (abort.signal.aborted) throw new AbortedError();
 }
 
 /** Starts one store in its own directory under `dir`; `binary` is the peer's server (unused for Cairn). */
@@ -66,7 +84,7 @@ async function benchStore(name: StoreName, store: Omit<RunningStore, 'descriptio
   const t0 = Date.now();
   say(`peers: ${name}: loading ${o.keys.toLocaleString('en-US')} keys of ${o.valueBytes} bytes`);
   try {
-    await loadKeys(loaders, o.keys, value);
+    await loadKeys(loaders, o.keys, value, abort.signal);
   } finally {
     await closeConns(loaders);
   }
@@ -75,10 +93,12 @@ async function benchStore(name: StoreName, store: Omit<RunningStore, 'descriptio
   for (let round = 1; round <= o.rounds; round++) {
     for (const clients of o.clients) {
       for (const door of store.doors) {
+        checkAborted();
         const conns = await openConns(door, clients);
         try {
           for (const w of DOOR_WORKLOADS[door.id]) {
-            const m = await measure(conns, w, o.keys, value, o.durationMs);
+            const m = await measure(conns, w, o.keys, value, o.durationMs, abort.signal);
+            checkAborted();
             const key = `${door.id}/${w}/${clients}`;
             const a = acc.get(key) ?? { rounds: [] };
             a.rounds.push(m.result);
@@ -130,7 +150,7 @@ async function runStores(o: PeersOptions, dir: string, outcomes: Map<StoreName, 
   const binaries = resolveBinaries(o, outcomes);
   const results: PointResult[] = [];
   for (const name of o.only) {
-    if (outcomes.has(name)) continue;
+    if (outcomes.has(name) || abort.signal.aborted) continue;
     const binary = binaries.get(name) ?? '';
     const version = name === 'cairn' ? `commit ${gitCommit()}` : binaryVersion(binary);
     say(`peers: starting ${name} (${version})`);
@@ -139,11 +159,14 @@ async function runStores(o: PeersOptions, dir: string, outcomes: Map<StoreName, 
       outcomes.set(name, { description: DESCRIPTION[name], version });
       results.push(...(await benchStore(name, store, o)));
     } catch (e) {
+      if (abort.signal.aborted) break;
       const msg = e instanceof Error ? e.message : String(e);
       say(`peers: ${name} failed: ${msg}`);
       outcomes.set(name, { failed: msg });
     } finally {
+      const t0 = Date.now();
       await stopEverything();
+      say(`peers: ${name} stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
   }
   return results;
@@ -159,14 +182,19 @@ async function main(argv: string[]): Promise<number> {
     return e.help ? 0 : 2;
   }
   const dir = mkdtempSync(join(tmpdir(), 'cairn-peers-'));
-  let signalled = false;
+  // The first signal stops the current store and ends the run (no store is started after it); a
+  // second one exits as soon as every stop begun has finished.
   const onSignal = (sig: NodeJS.Signals) => {
-    if (signalled) return;
-    signalled = true;
-    say(`peers: ${sig}: stopping every process this run started`);
+    if (!abort.signal.aborted) {
+      say(`peers: ${sig}: stopping every process this run started`);
+      abort.abort();
+      // Also stops a store still starting (its start then fails and the run ends).
+      void stopEverything();
+      return;
+    }
     void stopEverything().finally(() => {
       rmSync(dir, { recursive: true, force: true });
-      process.exit(sig === 'SIGINT' ? 130 : 143);
+      process.exit(130);
     });
   };
   process.on('SIGINT', onSignal);
@@ -176,6 +204,7 @@ async function main(argv: string[]): Promise<number> {
   const loadBefore = loadavg();
   try {
     const results = await runStores(o, dir, outcomes);
+    if (abort.signal.aborted) return 130;
     const doors = doorsOf(o.only.filter((s) => { const x = outcomes.get(s); return x !== undefined && 'version' in x; }));
     process.stdout.write(`\nbench:peers ${startedAt}, commit ${gitCommit()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load ${loadBefore.map((x) => x.toFixed(1)).join(' ')}\n`);
     process.stdout.write(`${o.clients.join('/')} client(s), ${o.durationMs / 1000} s per point, ${o.rounds} round(s) (medians), ${o.keys.toLocaleString('en-US')} keys, ${o.valueBytes}-byte values\n\n`);
