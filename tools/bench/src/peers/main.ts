@@ -47,9 +47,9 @@ function checkAborted(): void {
 }
 
 /** Starts one store in its own directory under `dir`; `binary` is the peer's server (unused for Cairn). */
-async function startStore(name: StoreName, binary: string, dir: string): Promise<Omit<RunningStore, 'description'>> {
+async function startStore(name: StoreName, binary: string, dir: string, o: PeersOptions): Promise<Omit<RunningStore, 'description'>> {
   mkdirSync(dir, { recursive: true });
-  if (name === 'cairn') return startCairn(dir, (stop) => stops.add(stop));
+  if (name === 'cairn') return startCairn(dir, { replicas: o.cairnReplicas, storageNodes: o.cairnStorageNodes }, (stop) => stops.add(stop));
   const group = new ServerGroup();
   const stop = () => group.stopAll();
   stops.add(stop);
@@ -134,8 +134,10 @@ function resolveBinaries(o: PeersOptions, outcomes: Map<StoreName, StoreOutcome>
   return binaries;
 }
 
-const DESCRIPTION: Record<StoreName, string> = {
-  cairn: 'local launcher: 3 consensus replicas, 2 storage nodes, 1 gateway (TLV door via @cairn/client, RESP door via ioredis), logLevel warn, defaults otherwise',
+const description = (name: StoreName, o: PeersOptions): string =>
+  name === 'cairn' ? `local launcher: ${o.cairnReplicas} consensus replicas, ${o.cairnStorageNodes} storage nodes, 1 gateway (TLV door via @cairn/client, RESP door via ioredis), logLevel warn, defaults otherwise` : DESCRIPTION[name];
+
+const DESCRIPTION: Record<Exclude<StoreName, 'cairn'>, string> = {
   etcd: '3 members on loopback, default settings (etcd3 client, all three endpoints)',
   nats: '3 nats-servers with JetStream in one cluster, KV bucket with 3 replicas, default settings (nats.js client)',
   redis: 'one node, appendonly yes, appendfsync always, no RDB saves (ioredis client)',
@@ -155,8 +157,8 @@ async function runStores(o: PeersOptions, dir: string, outcomes: Map<StoreName, 
     const version = name === 'cairn' ? `commit ${gitCommit()}` : binaryVersion(binary);
     say(`peers: starting ${name} (${version})`);
     try {
-      const store = await startStore(name, binary, join(dir, name));
-      outcomes.set(name, { description: DESCRIPTION[name], version });
+      const store = await startStore(name, binary, join(dir, name), o);
+      outcomes.set(name, { description: description(name, o), version });
       results.push(...(await benchStore(name, store, o)));
     } catch (e) {
       if (abort.signal.aborted) break;

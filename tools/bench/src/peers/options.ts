@@ -26,6 +26,9 @@ export interface PeersOptions {
   out: string | null;
   /** Install missing peers with apt-get (default true; `--no-install` only reports them missing). */
   install: boolean;
+  /** Cairn's consensus replicas (odd, 1..7; default 3) and storage nodes (1..5; default 2). */
+  cairnReplicas: number;
+  cairnStorageNodes: number;
 }
 
 /** A bad command line; `bench:peers` prints it with the usage and exits 2. */
@@ -59,6 +62,13 @@ function positiveInt(name: string, s: string, max: number): number {
   return n;
 }
 
+/** An odd replica count in [1, 7] (an even one adds a member without adding a tolerated failure). @throws PeersUsageError */
+function oddReplicas(s: string): number {
+  const n = positiveInt('--cairn-replicas', s, 7);
+  if (n % 2 === 0) throw new PeersUsageError(`--cairn-replicas must be odd, got ${n}`);
+  return n;
+}
+
 /** `cairn,etcd` → the stores in run order, each once. @throws PeersUsageError on an unknown name */
 export function parseOnly(s: string): StoreName[] {
   const names = s.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
@@ -84,6 +94,8 @@ interface RawOptions {
   out?: string;
   quick?: boolean;
   install: boolean;
+  cairnReplicas?: string;
+  cairnStorageNodes?: string;
 }
 
 /** The command line (without `node main.js`) → options; `--quick` sets defaults that explicit options override. @throws PeersUsageError */
@@ -99,6 +111,8 @@ export function parsePeersArgs(argv: string[]): PeersOptions {
     .option('--out <file.json>', 'also write the results as JSON')
     .option('--quick', 'smoke run: 1 client, 2 s, 1 round')
     .option('--no-install', 'do not apt-get install missing peers (skip them)')
+    .option('--cairn-replicas <n>', "Cairn's consensus replicas (odd)", '3')
+    .option('--cairn-storage-nodes <n>', "Cairn's storage nodes", '2')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
     .allowExcessArguments(false);
@@ -120,5 +134,7 @@ export function parsePeersArgs(argv: string[]): PeersOptions {
     valueBytes: positiveInt('--value-bytes', o.valueBytes ?? String(PEERS_DEFAULTS.valueBytes), 1 << 20),
     out: o.out ?? null,
     install: o.install,
+    cairnReplicas: oddReplicas(o.cairnReplicas ?? '3'),
+    cairnStorageNodes: positiveInt('--cairn-storage-nodes', o.cairnStorageNodes ?? '2', 5),
   };
 }

@@ -6,7 +6,7 @@ import type { Conn } from './stores';
 
 describe('parsePeersArgs', () => {
   it('defaults to every store at 1, 16 and 128 clients, 10 s per point, 2 rounds, 100,000 keys of 256 bytes', () => {
-    expect(parsePeersArgs([])).toEqual({ only: ['cairn', 'etcd', 'nats', 'redis'], clients: [1, 16, 128], durationMs: 10_000, rounds: 2, keys: 100_000, valueBytes: 256, out: null, install: true });
+    expect(parsePeersArgs([])).toEqual({ only: ['cairn', 'etcd', 'nats', 'redis'], clients: [1, 16, 128], durationMs: 10_000, rounds: 2, keys: 100_000, valueBytes: 256, out: null, install: true, cairnReplicas: 3, cairnStorageNodes: 2 });
     expect(PEERS_DEFAULTS.keys).toBe(100_000);
   });
 
@@ -17,7 +17,14 @@ describe('parsePeersArgs', () => {
 
   it('reads --only, --clients, --duration, --out, --keys, --value-bytes and --no-install', () => {
     const o = parsePeersArgs(['--only', 'redis,cairn', '--clients', '128,1,16,1', '--duration', '1m', '--out', 'r.json', '--keys', '1000', '--value-bytes', '64', '--no-install']);
-    expect(o).toEqual({ only: ['cairn', 'redis'], clients: [1, 16, 128], durationMs: 60_000, rounds: 2, keys: 1000, valueBytes: 64, out: 'r.json', install: false });
+    expect(o).toEqual({ only: ['cairn', 'redis'], clients: [1, 16, 128], durationMs: 60_000, rounds: 2, keys: 1000, valueBytes: 64, out: 'r.json', install: false, cairnReplicas: 3, cairnStorageNodes: 2 });
+  });
+
+  it("sets Cairn's topology: an odd replica count up to 7, up to 5 storage nodes", () => {
+    expect(parsePeersArgs(['--cairn-replicas', '5', '--cairn-storage-nodes', '3'])).toMatchObject({ cairnReplicas: 5, cairnStorageNodes: 3 });
+    expect(() => parsePeersArgs(['--cairn-replicas', '4'])).toThrow(/odd/);
+    expect(() => parsePeersArgs(['--cairn-replicas', '9'])).toThrow(/\[1, 7\]/);
+    expect(() => parsePeersArgs(['--cairn-storage-nodes', '0'])).toThrow(/--cairn-storage-nodes/);
   });
 
   it('refuses unknown stores, bad counts and durations, and unknown options, with the usage', () => {

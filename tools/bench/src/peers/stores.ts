@@ -63,17 +63,18 @@ function redisDoor(id: DoorId, port: number, stale: Workload): Door {
 }
 
 /**
- * Cairn through the local launcher: 3 consensus replicas, 2 storage nodes, 1 gateway with its TLV
- * and RESP doors, logLevel warn, every other setting at its default (cairn.config.json's).
+ * Cairn through the local launcher: `replicas` consensus replicas (c1…), `storageNodes` storage
+ * nodes (s1…), 1 gateway with its TLV and RESP doors, logLevel warn, every other setting at its
+ * default. `register` gets the stop before any process starts.
  */
-export async function startCairn(dir: string, register: (stop: () => Promise<void>) => void): Promise<Omit<RunningStore, 'description'>> {
+export async function startCairn(dir: string, topology: { replicas: number; storageNodes: number }, register: (stop: () => Promise<void>) => void): Promise<Omit<RunningStore, 'description'>> {
   const [natsPort, port, respPort] = [await freePort(), await freePort(), await freePort()];
   const config = {
     clusterName: 'bench',
     dataDir: join(dir, 'data'),
     nats: { servers: [`nats://127.0.0.1:${natsPort}`] },
-    consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }] },
-    storage: { nodes: [{ id: 's1' }, { id: 's2' }] },
+    consensus: { replicas: Array.from({ length: topology.replicas }, (_, i) => ({ id: `c${i + 1}` })) },
+    storage: { nodes: Array.from({ length: topology.storageNodes }, (_, i) => ({ id: `s${i + 1}` })) },
     gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, respPort }] },
     logLevel: 'warn',
   };
