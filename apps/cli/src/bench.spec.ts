@@ -1,5 +1,7 @@
 import { benchConfig, formatBenchReport, formatProgress, keyName, newHistogram, parseDurationMs, runBench, summarize, type BenchClient, type BenchConfig, type BenchReport } from './bench';
 import { run, type CliClient, type CliDeps } from './cli';
+import type { ScanOptions } from '@cairn/client';
+import { TxnOpKind, type TxnRequest } from '@cairn/protocol';
 
 /** Deterministic random in [0, 1) (a 32-bit LCG). */
 function lcg(seed = 1) {
@@ -10,16 +12,19 @@ function lcg(seed = 1) {
   };
 }
 
-/** Fake connections: answer on a later turn (so pipelined requests overlap), count what they saw. */
+/** Fake connections: answer on a later turn (so pipelined requests overlap), count what they saw; txn and range on a store of mod revisions (pages of 100 keys). */
 function fakeClients(opts: { failEvery?: number; clock?: { t: number } } = {}) {
-  const calls: { op: 'get' | 'set'; key: string; conn: number }[] = [];
+  const calls: { op: 'get' | 'set' | 'txn' | 'range'; key: string; conn: number }[] = [];
+  const revs = new Map<string, number>();
+  let revision = 0;
+  const txns = { succeeded: 0, failed: 0 };
   const maxInflight: number[] = [];
   let closed = 0;
   let n = 0;
   const connect = async (): Promise<BenchClient> => {
     const conn = maxInflight.push(0) - 1;
     let inflight = 0;
-    const answer = (op: 'get' | 'set', key: string) => {
+    const answer = (op: 'get' | 'set' | 'txn' | 'range', key: string) => {
       calls.push({ op, key, conn });
       maxInflight[conn] = Math.max(maxInflight[conn], ++inflight);
       const fail = opts.failEvery !== undefined && ++n % opts.failEvery === 0;
@@ -32,19 +37,48 @@ function fakeClients(opts: { failEvery?: number; clock?: { t: number } } = {}) {
         }),
       );
     };
-    return { get: (k) => answer('get', k), set: (k) => answer('set', k), close: () => void closed++ };
+    return {
+      get: (k) => answer('get', k),
+      set: async (k) => {
+        await answer('set', k);
+        revs.set(k, ++revision);
+        return { revision };
+      },
+      async commitTxn(t: TxnRequest) {
+        const keys = t.compares.map((c) => Buffer.from(c.key).toString());
+        await answer('txn', keys.join(','));
+        const ok = t.compares.every((c) => (revs.get(Buffer.from(c.key).toString()) ?? 0) === c.operand);
+        ++revision;
+        txns[ok ? 'succeeded' : 'failed']++;
+        if (ok) keys.forEach((k) => revs.set(k, revision));
+        const kv = (k: string) => ({ key: Buffer.from(k), value: Buffer.alloc(0), modRevision: revs.get(k)!, createRevision: 1, version: 1 });
+        return { revision, succeeded: ok, responses: ok ? [] : keys.map((k) => ({ kind: TxnOpKind.Get as const, kv: revs.has(k) ? kv(k) : undefined })) };
+      },
+      async *pages(o: ScanOptions) {
+        await answer('range', String(o.start));
+        const keys = [...revs.keys()].filter((k) => k >= String(o.start)).sort().slice(0, o.keysMax);
+        for (let i = 0; i < keys.length; i += 100) {
+          const items = keys.slice(i, i + 100).map((k) => ({ key: Buffer.from(k), value: Buffer.alloc(0), revision: revs.get(k)!, createRevision: 1, version: 1 }));
+          yield { revision, count: keys.length - i, more: i + 100 < keys.length, token: null, items };
+        }
+      },
+      close: () => void closed++,
+    };
   };
-  return { connect, calls, maxInflight, closed: () => closed };
+  return { connect, calls, maxInflight, closed: () => closed, txns };
 }
 
 const cfg = (o: Partial<BenchConfig>): BenchConfig => ({ ...benchConfig({}), ...o });
 
 describe('bench arguments', () => {
   it('defaults', () => {
-    expect(benchConfig({})).toEqual({ op: 'set', ratio: 0.9, clients: 16, pipeline: 1, keyspace: 100_000, valueSize: 100, durationMs: 10_000, requests: null, json: false, warmupKeys: false });
+    expect(benchConfig({})).toEqual({ op: 'set', ratio: 0.9, clients: 16, pipeline: 1, keyspace: 100_000, valueSize: 100, durationMs: 10_000, requests: null, json: false, warmupKeys: false, rangeKeys: null });
     expect(benchConfig({ op: 'get' }).warmupKeys).toBe(true);
     expect(benchConfig({ op: 'mixed', warmupKeys: false }).warmupKeys).toBe(false);
     expect(benchConfig({ op: 'set', warmupKeys: true }).warmupKeys).toBe(true);
+    expect(benchConfig({ op: 'range' })).toMatchObject({ rangeKeys: 1000, warmupKeys: true });
+    expect(benchConfig({ op: 'range', rangeKeys: '50', keyspace: '50' })).toMatchObject({ rangeKeys: 50 });
+    expect(benchConfig({ op: 'txn' })).toMatchObject({ rangeKeys: null, warmupKeys: true });
   });
 
   it('durations, requests, numbers', () => {
@@ -62,6 +96,10 @@ describe('bench arguments', () => {
     [{ duration: '0s' }, /--duration/],
     [{ duration: '5s', requests: '10' }, /not both/],
     [{ valueSize: '-1' }, /--value-size/],
+    [{ op: 'range', rangeKeys: '11', keyspace: '10' }, /more than the keyspace/],
+    [{ op: 'range', rangeKeys: '0' }, /--range-keys/],
+    [{ op: 'get', rangeKeys: '5' }, /goes with --op range/],
+    [{ op: 'txn', keyspace: '1' }, /at least 2 keys/],
   ])('rejects %j', (o, msg) => {
     expect(() => benchConfig(o)).toThrow(msg);
   });
@@ -93,6 +131,20 @@ describe('bench arguments', () => {
   });
 });
 
+describe('bench txn and range through the command line', () => {
+  it('--op txn and --op range --range-keys reach the run and the JSON report', async () => {
+    const fake = fakeClients();
+    const stdout: string[] = [];
+    const deps: CliDeps = { connect: async () => (await fake.connect()) as unknown as CliClient, stdout: { write: (s) => stdout.push(String(s)) }, stderr: { write: () => true }, env: {} };
+    const cairn = (...a: string[]) => run(['node', 'cairn', '--json', 'bench', '--clients', '1', '--keyspace', '40', '--requests', '10', ...a], deps);
+    expect(await cairn('--op', 'range', '--range-keys', '30')).toBe(0);
+    expect(JSON.parse(stdout.pop()!)).toMatchObject({ op: 'range', rangeKeys: 30, keysRead: 300, requests: 10 });
+    expect(await cairn('--op', 'txn')).toBe(0);
+    expect(JSON.parse(stdout.pop()!)).toMatchObject({ op: 'txn', requests: 10, txnConflicts: fake.txns.failed });
+    expect(await cairn('--op', 'txn', '--range-keys', '3')).toBe(2);
+  });
+});
+
 describe('bench scheduler', () => {
   it('issues exactly --requests, pipeline-deep on every client, keys within the keyspace', async () => {
     const fake = fakeClients();
@@ -118,6 +170,35 @@ describe('bench scheduler', () => {
     expect(gets).toBeGreaterThan(1700);
     expect(gets).toBeLessThan(1900);
     expect(r).toMatchObject({ requests: 2000, ratio: 0.9, warmup: { keys: 300 } });
+  });
+
+  it('txn: two distinct keys compared on the mod revisions last seen and put together; a failed compare learns them from the failure branch', async () => {
+    const fake = fakeClients();
+    const r = await runBench(cfg({ op: 'txn', clients: 2, pipeline: 1, keyspace: 20, requests: 300, durationMs: null, warmupKeys: true }), { connect: fake.connect, random: lcg(3) });
+    const txns = fake.calls.filter((c) => c.op === 'txn');
+    expect(txns).toHaveLength(300);
+    for (const t of txns) {
+      const [a, b] = t.key.split(',');
+      expect(a).not.toBe(b);
+      expect([a, b].every((k) => /^key:\d{12}$/.test(k) && Number(k.slice(4)) < 20)).toBe(true);
+    }
+    // the warm-up's revisions are known: one client's txn fails only when the other moved a key first
+    expect(fake.txns.succeeded).toBeGreaterThan(250);
+    const cold = fakeClients();
+    const c = await runBench(cfg({ op: 'txn', clients: 1, keyspace: 20, requests: 100, durationMs: null, warmupKeys: false }), { connect: cold.connect, random: lcg(3) });
+    // without a warm-up nothing is known and the keys do not exist yet (0 = missing): every txn applies
+    expect(c.txnConflicts).toBe(0);
+    expect(r).toMatchObject({ op: 'txn', requests: 300, txnConflicts: fake.txns.failed, keysRead: null, rangeKeys: null });
+  });
+
+  it('range: each read pages until --range-keys keys from a random start that leaves room for them', async () => {
+    const fake = fakeClients();
+    const r = await runBench(cfg({ op: 'range', rangeKeys: 250, clients: 2, pipeline: 2, keyspace: 1000, requests: 20, durationMs: null, warmupKeys: true }), { connect: fake.connect, random: lcg(5) });
+    const reads = fake.calls.filter((c) => c.op === 'range');
+    expect(reads).toHaveLength(20);
+    expect(reads.every((c) => Number(c.key.slice(4)) <= 750)).toBe(true);
+    expect(r).toMatchObject({ op: 'range', requests: 20, rangeKeys: 250, keysRead: 20 * 250, txnConflicts: null });
+    expect(formatBenchReport(r)).toMatch(/range-keys=250[\s\S]*keys read=5000 \(\d+ keys\/s\)/);
   });
 
   it('stops issuing at the end of --duration on the injected clock', async () => {
@@ -153,6 +234,9 @@ describe('bench report', () => {
     opsPerSec: 12_340.6,
     latencyUs: { p50: 812, p90: 1500, p99: 2400, p999: 5100, max: 9000, mean: 900 },
     warmup: { keys: 100_000, seconds: 5.5 },
+    rangeKeys: null,
+    keysRead: null,
+    txnConflicts: null,
   };
 
   it('formats the end report and the progress line', () => {

@@ -1,8 +1,15 @@
 import { build, type Histogram } from 'hdr-histogram-js';
 import { performance } from 'node:perf_hooks';
+import { TxnOpKind, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
+import { compare, op as txnOp, type RangePage, type ScanOptions } from '@cairn/client';
 import { UsageError, isConnectionError } from './exit-codes';
 
-export type BenchOp = 'set' | 'get' | 'mixed';
+/**
+ * `txn`: a transfer-style etcd Txn of two keys (compare both mod revisions, put both; else get
+ * both); `range`: a linearizable range read of `rangeKeys` keys from a random key.
+ */
+export type BenchOp = 'set' | 'get' | 'mixed' | 'txn' | 'range';
+const BENCH_OPS: BenchOp[] = ['set', 'get', 'mixed', 'txn', 'range'];
 
 /** A validated `cairn bench` run. Exactly one of `durationMs` / `requests` is set. */
 export interface BenchConfig {
@@ -18,8 +25,10 @@ export interface BenchConfig {
   durationMs: number | null;
   requests: number | null;
   json: boolean;
-  /** SET every key of the keyspace before measuring (default: on for get/mixed). */
+  /** SET every key of the keyspace before measuring (default: on for every op but set). */
   warmupKeys: boolean;
+  /** Keys of each range read (`--op range`), at most the keyspace; null for other ops. */
+  rangeKeys: number | null;
 }
 
 /** What commander hands over (strings as typed, flags as booleans). */
@@ -34,6 +43,7 @@ export interface RawBenchOptions {
   requests?: string;
   json?: boolean;
   warmupKeys?: boolean;
+  rangeKeys?: string;
 }
 
 /** Parses `10s`, `500ms`, `2m` or a bare number of seconds into ms. @throws UsageError. */
@@ -54,29 +64,40 @@ function intOption(name: string, s: string | undefined, dflt: number, min: numbe
 /** Validates and defaults the options of `cairn bench`. @throws UsageError. */
 export function benchConfig(o: RawBenchOptions): BenchConfig {
   const op = (o.op ?? 'set') as BenchOp;
-  if (!['set', 'get', 'mixed'].includes(op)) throw new UsageError(`--op must be set, get or mixed, got "${o.op}"`);
+  if (!BENCH_OPS.includes(op)) throw new UsageError(`--op must be set, get, mixed, txn or range, got "${o.op}"`);
   const ratio = o.ratio === undefined ? 0.9 : Number(o.ratio);
   if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`--ratio must be between 0 and 1, got "${o.ratio}"`);
   if (o.duration !== undefined && o.requests !== undefined) throw new UsageError('give --duration or --requests, not both');
   const requests = o.requests === undefined ? null : intOption('--requests', o.requests, 0, 1);
+  const keyspace = intOption('--keyspace', o.keyspace, 100_000, 1);
+  if (o.rangeKeys !== undefined && op !== 'range') throw new UsageError('--range-keys goes with --op range');
+  const rangeKeys = op === 'range' ? intOption('--range-keys', o.rangeKeys, 1000, 1) : null;
+  if (rangeKeys !== null && rangeKeys > keyspace) throw new UsageError(`--range-keys ${rangeKeys} is more than the keyspace (${keyspace} keys)`);
+  if (op === 'txn' && keyspace < 2) throw new UsageError('--op txn needs a keyspace of at least 2 keys');
   return {
     op,
     ratio,
     clients: intOption('--clients', o.clients, 16, 1),
     pipeline: intOption('--pipeline', o.pipeline, 1, 1),
-    keyspace: intOption('--keyspace', o.keyspace, 100_000, 1),
+    keyspace,
     valueSize: intOption('--value-size', o.valueSize, 100, 0),
     durationMs: requests === null ? parseDurationMs(o.duration ?? '10s') : null,
     requests,
     json: o.json === true,
     warmupKeys: o.warmupKeys ?? op !== 'set',
+    rangeKeys,
   };
 }
 
 /** What the benchmark needs from one connection (`CairnClient` satisfies it). */
 export interface BenchClient {
   get(key: string): Promise<unknown>;
-  set(key: string, value: string): Promise<unknown>;
+  /** Resolves the write's revision (`--op txn` learns each key's mod revision from the warm-up); a client that does not tell may resolve nothing. */
+  set(key: string, value: string): Promise<{ revision: number | bigint } | null | void>;
+  /** `--op txn` (TLV TXN). */
+  commitTxn(request: TxnRequest): Promise<{ revision: number; succeeded: boolean; responses: TxnOpResponse[] }>;
+  /** `--op range`: the pages of one range read (RANGE, continuation tokens followed). */
+  pages(opts: ScanOptions): AsyncIterable<RangePage>;
   close(): Promise<void> | void;
 }
 
@@ -106,6 +127,11 @@ export interface BenchReport {
   /** From issue to response of each answered request, µs (HDR histogram, 3 significant digits). */
   latencyUs: LatencySummaryUs;
   warmup: { keys: number; seconds: number } | null;
+  /** `--op range`: keys per read, and keys read in all (keys/s = keysRead / seconds); else null. */
+  rangeKeys: number | null;
+  keysRead: number | null;
+  /** `--op txn`: answered txns whose compares failed (another client moved a key first; the failure branch refreshed its mod revisions); else null. */
+  txnConflicts: number | null;
 }
 
 /** One progress sample: the last interval's rate and latencies. */
@@ -182,12 +208,16 @@ async function drive(clients: BenchClient[], pipeline: number, mayIssue: () => b
   );
 }
 
-/** SETs every key of the keyspace, `WARMUP_PIPELINE` in flight per client. @throws the first error. */
-async function warmUp(clients: BenchClient[], cfg: BenchConfig, value: string, now: () => number): Promise<NonNullable<BenchReport['warmup']>> {
+/** SETs every key of the keyspace, `WARMUP_PIPELINE` in flight per client, noting each key's revision in `revs`. @throws the first error. */
+async function warmUp(clients: BenchClient[], cfg: BenchConfig, value: string, now: () => number, revs: Map<string, number>): Promise<NonNullable<BenchReport['warmup']>> {
   const t0 = now();
   let next = 0;
   let firstError: unknown = null;
-  await drive(clients, WARMUP_PIPELINE, () => next < cfg.keyspace, (c) => c.set(keyName(next++), value), (_t, e) => (firstError ??= e), now);
+  await drive(clients, WARMUP_PIPELINE, () => next < cfg.keyspace, (c) => {
+      const key = keyName(next++);
+      return c.set(key, value).then((r) => r && revs.set(key, Number(r.revision)));
+    },
+    (_t, e) => (firstError ??= e), now);
   if (firstError) throw firstError;
   return { keys: cfg.keyspace, seconds: (now() - t0) / 1000 };
 }
@@ -241,6 +271,51 @@ class Tally {
   }
 }
 
+/** What the measured ops counted beyond answers: range keys read, txn compares that failed. */
+interface OpCounts {
+  keysRead: number;
+  txnConflicts: number;
+}
+
+/**
+ * One measured request of `cfg.op` on a client, keys drawn with `random`. `txn` compares the mod
+ * revision last seen of each key in `revs` (at most `keyspace` entries, filled by the warm-up and
+ * by every txn; a key not seen compares as 0, so its first txn fails and learns it from the
+ * failure branch).
+ */
+export function benchOp(cfg: BenchConfig, value: string, random: () => number, counts: OpCounts, revs: Map<string, number>): (c: BenchClient) => Promise<unknown> {
+  const pick = () => Math.floor(random() * cfg.keyspace);
+  switch (cfg.op) {
+    case 'txn': {
+      return async (c) => {
+        const i = pick();
+        const [a, b] = [keyName(i), keyName((i + 1 + Math.floor(random() * (cfg.keyspace - 1))) % cfg.keyspace)];
+        const r = await c.commitTxn({
+          compares: [compare.modRevision(a, '=', revs.get(a) ?? 0), compare.modRevision(b, '=', revs.get(b) ?? 0)],
+          success: [txnOp.put(a, value), txnOp.put(b, value)],
+          failure: [txnOp.get(a), txnOp.get(b)],
+        });
+        if (r.succeeded) [a, b].forEach((k) => revs.set(k, r.revision));
+        else {
+          counts.txnConflicts++;
+          r.responses.forEach((x, n) => revs.set(n === 0 ? a : b, x.kind === TxnOpKind.Get && x.kv ? x.kv.modRevision : 0));
+        }
+      };
+    }
+    case 'range':
+      return async (c) => {
+        const start = keyName(Math.floor(random() * (cfg.keyspace - cfg.rangeKeys! + 1)));
+        for await (const page of c.pages({ start, keysMax: cfg.rangeKeys! })) counts.keysRead += page.items.length;
+      };
+    default:
+      return (c) => {
+        const key = keyName(pick());
+        const isGet = cfg.op === 'get' || (cfg.op === 'mixed' && random() < cfg.ratio);
+        return isGet ? c.get(key) : c.set(key, value);
+      };
+  }
+}
+
 /**
  * Runs the benchmark: opens `clients` connections, loads the keyspace when `warmupKeys`, then
  * measures until `durationMs` has passed or `requests` were issued.
@@ -252,17 +327,18 @@ export async function runBench(cfg: BenchConfig, deps: BenchDeps): Promise<Bench
   const clients = await Promise.all(Array.from({ length: cfg.clients }, () => deps.connect()));
   const value = 'x'.repeat(cfg.valueSize);
   try {
-    const warmup = cfg.warmupKeys ? await warmUp(clients, cfg, value, now) : null;
+    const revs = new Map<string, number>();
+    const warmup = cfg.warmupKeys ? await warmUp(clients, cfg, value, now, revs) : null;
     let issued = 0;
     const started = now();
     const tally = new Tally(now, started);
     const endMs = cfg.durationMs === null ? Infinity : started + cfg.durationMs;
     const mayIssue = cfg.requests === null ? () => now() < endMs : () => issued < cfg.requests!;
+    const counts: OpCounts = { keysRead: 0, txnConflicts: 0 };
+    const measured = benchOp(cfg, value, random, counts, revs);
     const op = (c: BenchClient) => {
       issued++;
-      const key = keyName(Math.floor(random() * cfg.keyspace));
-      const isGet = cfg.op === 'get' || (cfg.op === 'mixed' && random() < cfg.ratio);
-      return isGet ? c.get(key) : c.set(key, value);
+      return measured(c);
     };
     const onProgress = deps.onProgress;
     const ticker = onProgress ? setInterval(() => onProgress(tally.tick()), deps.tickMs ?? 1000) : null;
@@ -287,6 +363,9 @@ export async function runBench(cfg: BenchConfig, deps: BenchDeps): Promise<Bench
       opsPerSec: seconds > 0 ? tally.ok / seconds : 0,
       latencyUs: summarize(tally.total),
       warmup,
+      rangeKeys: cfg.rangeKeys,
+      keysRead: cfg.op === 'range' ? counts.keysRead : null,
+      txnConflicts: cfg.op === 'txn' ? counts.txnConflicts : null,
     };
   } finally {
     await Promise.all(clients.map((c) => Promise.resolve(c.close()).catch(() => undefined)));
@@ -304,12 +383,15 @@ export function formatBenchReport(r: BenchReport): string {
   const lines = [
     `op=${r.op}${r.ratio === null ? '' : ` ratio=${r.ratio}`} clients=${r.clients} pipeline=${r.pipeline} keyspace=${r.keyspace} value-size=${r.valueSize}`,
   ];
+  if (r.rangeKeys !== null) lines[0] += ` range-keys=${r.rangeKeys}`;
   if (r.warmup) lines.push(`warmup: ${r.warmup.keys} keys in ${r.warmup.seconds.toFixed(2)} s`);
   lines.push(
     `requests=${r.requests} errors=${r.errors} seconds=${r.seconds.toFixed(2)}`,
     `throughput: ${Math.round(r.opsPerSec)} ops/s`,
     `latency µs: p50=${l.p50} p90=${l.p90} p99=${l.p99} p99.9=${l.p999} max=${l.max} mean=${l.mean}`,
   );
+  if (r.keysRead !== null) lines.push(`keys read=${r.keysRead} (${Math.round(r.seconds > 0 ? r.keysRead / r.seconds : 0)} keys/s)`);
+  if (r.txnConflicts !== null) lines.push(`txn compares failed=${r.txnConflicts} (answered; counted in requests)`);
   const codes = Object.entries(r.errorCodes);
   if (codes.length) lines.push(`errors by code: ${codes.map(([c, n]) => `${c}=${n}`).join(' ')}`);
   return lines.join('\n');

@@ -401,8 +401,9 @@ function addBenchCommand(program: Command, ctx: Ctx): void {
   const { deps, out, globals } = ctx;
   program
     .command('bench')
-    .description('load generator (like redis-benchmark): throughput and latency percentiles of SET/GET')
-    .option('--op <op>', 'set | get | mixed', 'set')
+    .description('load generator (like redis-benchmark): throughput and latency percentiles of SET/GET, 2-key transactions, range reads')
+    .option('--op <op>', 'set | get | mixed | txn (compare 2 keys\' mod revisions, put both) | range (a linearizable range read of --range-keys keys)', 'set')
+    .option('--range-keys <n>', 'keys of each range read, --op range (default 1000)')
     .option('--ratio <r>', 'share of GETs for --op mixed, 0..1', '0.9')
     .option('--clients <n>', 'connections, each with its own pipeline', '16')
     .option('--pipeline <n>', 'requests in flight per connection', '1')
