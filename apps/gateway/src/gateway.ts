@@ -55,7 +55,13 @@ export class Gateway implements ProcessComponent {
     const reads = new ReadPath(nc, subjects, this.view, g, log);
     const readIndex = new ReadIndexClient({ nc, subjects, view: this.view, log }, g);
     // Lease ids the gateway picks (LEASE_GRANT id 0): random in 1..2^53-1, as etcd's lessor picks them.
-    const leases: KvLeasePaths = { client: new LeaseClient({ nc, subjects, view: this.view, log }, { timeoutMs: g.readTimeoutMs }), newLeaseId: () => Number(realWorld.random.uint64() & LEASE_ID_MASK) || 1 };
+    const leases: KvLeasePaths = {
+      client: new LeaseClient({ nc, subjects, view: this.view, log }, { timeoutMs: g.readTimeoutMs }),
+      newLeaseId: () => Number(realWorld.random.uint64() & LEASE_ID_MASK) || 1,
+      // A lease's keys from a storage node; their bytes bounded like a range page.
+      keys: (leaseId, minIndex, keysMax) => reads.leaseKeys({ leaseId, minIndex, keysMax, bytesMax: g.rangeBytesMax }).then((r) => ({ ...r, keys: r.keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength)) })),
+      keysMax: g.leaseKeysMax,
+    };
     this.auth = createGatewayAuth({ auth: g.auth, view: this.view, reads, writes: this.writes, readyTimeoutMs: g.readTimeoutMs, log });
     this.watches = new WatchHub(nc, subjects, this.view, g, log);
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).

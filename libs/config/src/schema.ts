@@ -652,6 +652,10 @@ export class GatewayConfig {
   @IsInt() @Min(0) @Max(600_000)
   drainTimeoutMs: number = 5_000;
 
+  /** Keys one lease time-to-live answer lists at most (TLV LEASE_TTL with KEYS, `GET /v1/lease/{id}?keys=true`; `more` says the rest were left out; docs/leases.md). */
+  @IsInt() @Min(1) @Max(100_000)
+  leaseKeysMax: number = 1000;
+
   /** Watches open on one connection (TLV, RESP subscriptions, one per SSE request); one more is refused (docs/watch.md). */
   @IsInt() @Min(1) @Max(1_000_000)
   watchesPerConnectionMax: number = 1024;

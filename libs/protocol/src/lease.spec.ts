@@ -8,6 +8,10 @@ import {
   RequestFlags,
   Status,
   decodeLeaseGrantReply,
+  decodeLeaseKeysReply,
+  decodeLeaseKeysRequest,
+  encodeLeaseKeysReply,
+  encodeLeaseKeysRequest,
   decodeLeaseGrantRequest,
   decodeLeaseListReply,
   decodeLeaseListRequest,
@@ -70,6 +74,11 @@ describe('lease codecs (docs/protocol.md "Leases")', () => {
     bad[2] = 9;
     expect(() => decodeLeaseRequest(bad)).toThrow(/kind/);
     expect(() => decodeLeaseReply(encodeLeaseRequest(q))).toThrow(ProtocolError);
+    const kq = { leaseId: 5, minIndex: 40, keysMax: 10, bytesMax: 1000 };
+    expect(decodeLeaseKeysRequest(encodeLeaseKeysRequest(kq))).toEqual(kq);
+    expect(() => decodeLeaseKeysRequest(encodeLeaseKeysRequest({ ...kq, keysMax: 0 }))).toThrow(/keysMax/);
+    const kr = { status: Status.Ok, appliedIndex: 41, message: '', more: true, keys: [Buffer.from('a'), Buffer.from('b')] };
+    expect(decodeLeaseKeysReply(encodeLeaseKeysReply(kr))).toEqual(kr);
   });
 
   it('the request decoder takes the lease opcodes without a key and the LEASE flag on SET only, its operand on top of valueBytesMax', () => {

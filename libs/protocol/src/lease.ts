@@ -293,3 +293,72 @@ function header(b: Uint8Array, type: number): ByteReader {
   if (version !== INTERNAL_VERSION) throw new ProtocolError(`unsupported lease message version ${version}`);
   return r;
 }
+
+// ---- internal: gateway ↔ storage node on `read.<node>`: a lease's attached keys -------------------
+
+/** Internal message types of a lease's keys (shares the read subject, docs/protocol.md "Internal messages"). */
+export const LEASE_KEYS_REQUEST_TYPE = 50;
+export const LEASE_KEYS_REPLY_TYPE = 51;
+
+/** `header(50) | u64 leaseId | u64 minIndex | u32 keysMax | u32 bytesMax`: the node answers once it applied minIndex. */
+export interface LeaseKeysRequest {
+  leaseId: number;
+  minIndex: number;
+  /** Keys at most (≥ 1). */
+  keysMax: number;
+  /** Key bytes at most; the first key always goes. */
+  bytesMax: number;
+}
+
+/**
+ * `header(51) | u8 status | u64 appliedIndex | string message | bool more | u32 count | (bytes key)*`.
+ * OK: the lease's keys in byte order (a prefix when `more`); NOT_FOUND: no such lease at
+ * appliedIndex; UNAVAILABLE: the node is behind minIndex or bootstrapping.
+ */
+export interface LeaseKeysReply {
+  status: Status;
+  appliedIndex: number;
+  message: string;
+  more: boolean;
+  keys: Uint8Array[];
+}
+
+export function encodeLeaseKeysRequest(q: LeaseKeysRequest): Buffer {
+  return new ByteWriter(2 + 8 + 8 + 4 + 4).u8(LEASE_KEYS_REQUEST_TYPE).u8(INTERNAL_VERSION).u64(q.leaseId).u64(q.minIndex).u32(q.keysMax).u32(q.bytesMax).finish();
+}
+
+/** @throws ProtocolError on a wrong type/version, keysMax 0, truncation or trailing bytes. */
+export function decodeLeaseKeysRequest(b: Uint8Array): LeaseKeysRequest {
+  const r = header(b, LEASE_KEYS_REQUEST_TYPE);
+  const q = { leaseId: r.u64(), minIndex: r.u64(), keysMax: r.u32(), bytesMax: r.u32() };
+  r.end();
+  if (q.keysMax < 1) throw new ProtocolError('LeaseKeysRequest keysMax must be >= 1');
+  return q;
+}
+
+/** Bytes of a LeaseKeysReply around its keys and message: header, status, appliedIndex, message length, more, count. */
+export const LEASE_KEYS_REPLY_BASE_BYTES = 2 + 1 + 8 + 2 + 1 + 4;
+
+export function encodeLeaseKeysReply(q: LeaseKeysReply): Buffer {
+  const message = clampString(q.message);
+  let size = LEASE_KEYS_REPLY_BASE_BYTES - 2 + stringFieldBytes(message);
+  for (const k of q.keys) size += 4 + k.length;
+  const w = new ByteWriter(size).u8(LEASE_KEYS_REPLY_TYPE).u8(INTERNAL_VERSION).u8(q.status).u64(q.appliedIndex).string(message).bool(q.more).u32(q.keys.length);
+  for (const k of q.keys) w.bytes(k);
+  return w.finish();
+}
+
+/** @throws ProtocolError on a wrong type/version, an unknown status, truncation or trailing bytes. */
+export function decodeLeaseKeysReply(b: Uint8Array): LeaseKeysReply {
+  const r = header(b, LEASE_KEYS_REPLY_TYPE);
+  const status = r.u8();
+  if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
+  const appliedIndex = r.u64();
+  const message = r.string();
+  const more = r.bool();
+  const n = r.count(4);
+  const keys: Uint8Array[] = new Array(n);
+  for (let i = 0; i < n; i++) keys[i] = r.bytes();
+  r.end();
+  return { status, appliedIndex, message, more, keys };
+}

@@ -27,9 +27,11 @@ describe('leases end to end', () => {
 
       const keeper = c.keepAlive(grant.leaseId);
       await pollUntil('a first renewal', () => (keeper.renewals > 0 ? true : null));
-      const ttl = await c.leaseTimeToLive(grant.leaseId);
+      const ttl = await c.leaseTimeToLive(grant.leaseId, { keys: true });
       expect(ttl?.ttlMs).toBe(TTL_MS);
       expect(ttl!.remainingMs).toBeLessThanOrEqual(TTL_MS);
+      expect(ttl!.keys.map((k) => k.toString()).sort()).toEqual([...keys].sort());
+      expect(ttl!.more).toBe(false);
 
       // The leader holds the deadlines: kill it; the new one extends every lease on promotion and
       // takes the keep-alives from then on. Held for more than two TTLs after the kill.
@@ -78,8 +80,8 @@ describe('leases end to end', () => {
     const id = grant.json.id as number;
     expect((await call('PUT', `/v1/kv/http-lease?lease=${id}`, 'v')).status).toBe(200);
     expect(await call('POST', `/v1/lease/${id}/keepalive`)).toMatchObject({ status: 200, json: { id, ttl_ms: 30_000 } });
-    const ttl = await call('GET', `/v1/lease/${id}`);
-    expect(ttl).toMatchObject({ status: 200, json: { id, ttl_ms: 30_000 } });
+    const ttl = await call('GET', `/v1/lease/${id}?keys=true`);
+    expect(ttl).toMatchObject({ status: 200, json: { id, ttl_ms: 30_000, keys: [Buffer.from('http-lease').toString('base64')], more: false } });
     expect(ttl.json.remaining_ms as number).toBeLessThanOrEqual(30_000);
     expect((await call('GET', '/v1/lease')).json.leases).toContain(id);
     expect((await call('POST', '/v1/lease?ttl=1s&id=' + id)).status).toBe(412);

@@ -1,4 +1,4 @@
-import { READ_REQUEST_BOUND_BYTES, READ_REQUEST_BYTES_BASE, Status, decodeRangeReply, decodeReadReply, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { READ_REQUEST_BOUND_BYTES, READ_REQUEST_BYTES_BASE, Status, decodeLeaseKeysReply, decodeRangeReply, decodeReadReply, encodeLeaseKeysRequest, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type LeaseKeysReply, type LeaseKeysRequest, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type TimerHandle, type Transport, type World } from '@cairn/world';
@@ -226,28 +226,42 @@ export class ReadPath {
    * UNAVAILABLE / ERROR is avoided on the retry, with backoff, until `readTimeoutMs`; then
    * UNAVAILABLE. Other statuses (OK, TOO_LARGE) are the answer.
    */
-  async range(req: RangeRequest): Promise<RangeReply> {
+  range(req: RangeRequest): Promise<RangeReply> {
+    return this.routed(req.minIndex, encodeRangeRequest(req), decodeRangeReply, (r) => r.revision, (message) => ({ status: Status.Unavailable, revision: 0, count: 0, more: false, message: `range read not served within ${this.opts.readTimeoutMs} ms: ${message}`, items: [] }));
+  }
+
+  /**
+   * The keys attached to a lease (LEASE_TTL with KEYS, docs/leases.md) from one storage node that
+   * has applied `req.minIndex`, routed and retried as a range page. OK, or NOT_FOUND when the
+   * lease is not granted at that index; UNAVAILABLE after `readTimeoutMs`.
+   */
+  leaseKeys(req: LeaseKeysRequest): Promise<LeaseKeysReply> {
+    return this.routed(req.minIndex, encodeLeaseKeysRequest(req), decodeLeaseKeysReply, (r) => r.appliedIndex, (message) => ({ status: Status.Unavailable, appliedIndex: 0, message: `lease keys not read within ${this.opts.readTimeoutMs} ms: ${message}`, more: false, keys: [] }));
+  }
+
+  /** One request on `read.<node>` to a node that applied `minIndex`, retried elsewhere on a timeout, UNAVAILABLE or ERROR until readTimeoutMs. */
+  private async routed<R extends { status: Status; message: string }>(minIndex: number, payload: Uint8Array, decode: (b: Uint8Array) => R, appliedOf: (r: R) => number, unavailable: (why: string) => R): Promise<R> {
     const deadlineMs = this.world.clock.nowMs() + this.opts.readTimeoutMs;
     let avoid: string | null = null;
     let why = 'no storage node is alive';
     for (let attempt = 0; ; attempt++) {
-      const node = this.choose(req.minIndex, avoid);
+      const node = this.choose(minIndex, avoid);
       if (node) {
         try {
           const timeoutMs = Math.max(1, Math.min(deadlineMs - this.world.clock.nowMs(), READ_REQUEST_TIMEOUT_MS));
-          const reply = decodeRangeReply((await this.nc.request(this.subjects.read(node), encodeRangeRequest(req), { timeoutMs })).data);
+          const reply = decode((await this.nc.request(this.subjects.read(node), payload, { timeoutMs })).data);
           if (reply.status !== Status.Unavailable && reply.status !== Status.Error) {
-            if (reply.status === Status.Ok) this.view.noteApplied(node, reply.revision);
+            if (reply.status === Status.Ok) this.view.noteApplied(node, appliedOf(reply));
             return reply;
           }
           why = reply.message;
         } catch (e) {
-          this.log.debug({ node, err: e }, 'range request failed; retrying elsewhere');
+          this.log.debug({ node, err: e }, 'routed read failed; retrying elsewhere');
           why = `storage node ${node}: ${(e as Error).message}`;
         }
         avoid = node;
       }
-      if (this.world.clock.nowMs() >= deadlineMs) return { status: Status.Unavailable, revision: 0, count: 0, more: false, message: `range read not served within ${this.opts.readTimeoutMs} ms: ${why}`, items: [] };
+      if (this.world.clock.nowMs() >= deadlineMs) return unavailable(why);
       await sleep(this.world.clock, retryBackoffMs(attempt, this.world.random));
     }
   }

@@ -8,6 +8,9 @@ import {
   outcomeResultBytes,
   OUTCOME_REPLY_BASE_BYTES,
   RANGE_REQUEST_TYPE,
+  LEASE_KEYS_REQUEST_TYPE,
+  decodeLeaseKeysRequest,
+  encodeLeaseKeysReply,
   decodeRangeRequest,
   encodeRangeReply,
   Status,
@@ -38,6 +41,7 @@ import { sleep, type TimerHandle, type Transport, type TransportSubscription, ty
 import { ReadWaiters } from './read-waiters';
 import { encodeBoundedReadReply } from './read-reply';
 import { encodeBoundedRangeReply } from './range-reply';
+import { leaseKeysReply } from './lease-keys';
 import { CommandApplier } from './command-applier';
 import { SessionStore } from './session-store';
 import { LeaseIndex, isReservedKey } from './lease-index';
@@ -474,6 +478,7 @@ export class StorageNode {
     // The outcome query shares the read subject (same routing, same wait for the applied index).
     if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
     if ((peekMessageType(data) as number) === RANGE_REQUEST_TYPE) return this.onRange(data);
+    if ((peekMessageType(data) as number) === LEASE_KEYS_REQUEST_TYPE) return this.onLeaseKeys(data);
     if ((peekMessageType(data) as number) === WATCH_HISTORY_REQUEST_TYPE) return this.watchSource.history(data, this.bootstrapping || !this.storesOpen ? null : this.history, (e) => this.opts.log.error({ err: e }, 'watch history read failed'));
     const req = decodeReadRequest(data);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
@@ -517,6 +522,17 @@ export class StorageNode {
     return encodeBoundedRangeReply(this.engine, req, bound, (e) => this.opts.log.error({ err: e }, 'range read failed'), {
       hidden: (key) => this.applier.leases.expired(key, this.opts.world.clock.nowMs()),
     });
+  }
+
+  /** A lease's attached keys (LEASE_TTL with KEYS), once applied up to its minIndex (waiting up to readWaitMs like a read). */
+  private async onLeaseKeys(data: Uint8Array): Promise<Uint8Array> {
+    const req = decodeLeaseKeysRequest(data);
+    await this.awaitApplied(req.minIndex);
+    const unavailable = (message: string) => encodeLeaseKeysReply({ status: Status.Unavailable, appliedIndex: 0, message, more: false, keys: [] });
+    if (this.bootstrapping || !this.storesOpen) return unavailable(`storage node ${this.opts.id} is bootstrapping from a peer snapshot`);
+    const applied = this.engine.appliedIndex();
+    if (applied < req.minIndex) return unavailable(`storage node ${this.opts.id} has not applied index ${req.minIndex} yet`);
+    return leaseKeysReply(this.applier.leases, req, applied, this.opts.world.clock.nowMs(), this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus));
   }
 
   /** The recorded outcome of each index, once applied (waiting up to readWaitMs like a read; Pending if not applied by then). */
