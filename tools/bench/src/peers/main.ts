@@ -8,7 +8,8 @@ import { loadKeys, measure } from './harness';
 import { PEER_PACKAGES, binaryVersion, ensurePeer, systemInstallEnv } from './install';
 import { PeersUsageError, parsePeersArgs, type PeersOptions, type StoreName } from './options';
 import { ServerGroup } from './procs';
-import { DOOR_LABEL, DOOR_WORKLOADS, WORKLOAD_LABEL, doorsOf, formatTables, pointOf, type PointResult, type RoundResult } from './report';
+import { fsyncLimit, pingPongLimit } from './limits';
+import { DOOR_LABEL, DOOR_WORKLOADS, WORKLOAD_LABEL, doorsOf, formatLimits, formatTables, pointOf, type Limits, type PointResult, type RoundResult } from './report';
 import { startCairn, startEtcd, startNats, startRedis, type Conn, type Door, type RunningStore } from './stores';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -174,6 +175,22 @@ async function runStores(o: PeersOptions, dir: string, outcomes: Map<StoreName, 
   return results;
 }
 
+/** The machine's limits, each for the point duration; a failure is reported and the run goes on. */
+async function measureLimits(o: PeersOptions, dir: string): Promise<Limits> {
+  const limits: Limits = {};
+  if (!o.limits) return limits;
+  say('peers: measuring the limits (4 KiB append + fdatasync, TCP ping-pong)');
+  try {
+    limits.fsync = await fsyncLimit(dir, o.durationMs);
+    limits.pingPong = await pingPongLimit(o.durationMs, (stop) => stops.add(stop));
+  } catch (e) {
+    say(`peers: limits: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await stopEverything();
+  }
+  return limits;
+}
+
 async function main(argv: string[]): Promise<number> {
   let o: PeersOptions;
   try {
@@ -205,15 +222,17 @@ async function main(argv: string[]): Promise<number> {
   const outcomes = new Map<StoreName, StoreOutcome>();
   const loadBefore = loadavg();
   try {
+    const limits = await measureLimits(o, dir);
     const results = await runStores(o, dir, outcomes);
     if (abort.signal.aborted) return 130;
     const doors = doorsOf(o.only.filter((s) => { const x = outcomes.get(s); return x !== undefined && 'version' in x; }));
     process.stdout.write(`\nbench:peers ${startedAt}, commit ${gitCommit()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load ${loadBefore.map((x) => x.toFixed(1)).join(' ')}\n`);
     process.stdout.write(`${o.clients.join('/')} client(s), ${o.durationMs / 1000} s per point, ${o.rounds} round(s) (medians), ${o.keys.toLocaleString('en-US')} keys, ${o.valueBytes}-byte values\n\n`);
     process.stdout.write(formatTables(results, doors, o.clients));
+    process.stdout.write(`\n${formatLimits(limits)}`);
     for (const [name, x] of outcomes) process.stdout.write(`${name}: ${'version' in x ? `${x.version}; ${x.description}` : 'skipped' in x ? `skipped: ${x.skipped}` : `failed: ${x.failed}`}\n`);
     if (o.out !== null) {
-      const report = { startedAt, commit: gitCommit(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavgBefore: loadBefore, loadavgAfter: loadavg() }, options: o, stores: Object.fromEntries(outcomes), results };
+      const report = { startedAt, commit: gitCommit(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavgBefore: loadBefore, loadavgAfter: loadavg() }, options: o, limits, stores: Object.fromEntries(outcomes), results };
       writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n');
       say(`peers: wrote ${o.out}`);
     }

@@ -26,6 +26,8 @@ export interface PeersOptions {
   out: string | null;
   /** Install missing peers with apt-get (default true; `--no-install` only reports them missing). */
   install: boolean;
+  /** Measure the machine's limits first (4 KiB append + fdatasync, 64-byte TCP ping-pong); `--no-limits` skips them. */
+  limits: boolean;
   /** Cairn's consensus replicas (odd, 1..7; default 3) and storage nodes (1..5; default 2). */
   cairnReplicas: number;
   cairnStorageNodes: number;
@@ -94,6 +96,7 @@ interface RawOptions {
   out?: string;
   quick?: boolean;
   install: boolean;
+  limits: boolean;
   cairnReplicas?: string;
   cairnStorageNodes?: string;
 }
@@ -111,6 +114,7 @@ export function parsePeersArgs(argv: string[]): PeersOptions {
     .option('--out <file.json>', 'also write the results as JSON')
     .option('--quick', 'smoke run: 1 client, 2 s, 1 round')
     .option('--no-install', 'do not apt-get install missing peers (skip them)')
+    .option('--no-limits', "skip the machine's limits (fdatasync rate, TCP ping-pong)")
     .option('--cairn-replicas <n>', "Cairn's consensus replicas (odd)", '3')
     .option('--cairn-storage-nodes <n>', "Cairn's storage nodes", '2')
     .exitOverride()
@@ -134,6 +138,7 @@ export function parsePeersArgs(argv: string[]): PeersOptions {
     valueBytes: positiveInt('--value-bytes', o.valueBytes ?? String(PEERS_DEFAULTS.valueBytes), 1 << 20),
     out: o.out ?? null,
     install: o.install,
+    limits: o.limits,
     cairnReplicas: oddReplicas(o.cairnReplicas ?? '3'),
     cairnStorageNodes: positiveInt('--cairn-storage-nodes', o.cairnStorageNodes ?? '2', 5),
   };

@@ -1,12 +1,12 @@
 import { ERRORS_IN_A_ROW_MAX, keyName, loadKeys, measure } from './harness';
 import { ensurePeer, findBinary, type InstallEnv } from './install';
 import { PEERS_DEFAULTS, PeersUsageError, parseClients, parseDuration, parseOnly, parsePeersArgs } from './options';
-import { doorsOf, formatCell, formatRatio, formatTables, median, percentile, pointOf, ratio, type PointResult } from './report';
+import { doorsOf, formatCell, formatLimits, formatRatio, formatTables, median, percentile, pointOf, ratio, type PointResult } from './report';
 import type { Conn } from './stores';
 
 describe('parsePeersArgs', () => {
   it('defaults to every store at 1, 16 and 128 clients, 10 s per point, 2 rounds, 100,000 keys of 256 bytes', () => {
-    expect(parsePeersArgs([])).toEqual({ only: ['cairn', 'etcd', 'nats', 'redis'], clients: [1, 16, 128], durationMs: 10_000, rounds: 2, keys: 100_000, valueBytes: 256, out: null, install: true, cairnReplicas: 3, cairnStorageNodes: 2 });
+    expect(parsePeersArgs([])).toEqual({ only: ['cairn', 'etcd', 'nats', 'redis'], clients: [1, 16, 128], durationMs: 10_000, rounds: 2, keys: 100_000, valueBytes: 256, out: null, install: true, limits: true, cairnReplicas: 3, cairnStorageNodes: 2 });
     expect(PEERS_DEFAULTS.keys).toBe(100_000);
   });
 
@@ -16,8 +16,8 @@ describe('parsePeersArgs', () => {
   });
 
   it('reads --only, --clients, --duration, --out, --keys, --value-bytes and --no-install', () => {
-    const o = parsePeersArgs(['--only', 'redis,cairn', '--clients', '128,1,16,1', '--duration', '1m', '--out', 'r.json', '--keys', '1000', '--value-bytes', '64', '--no-install']);
-    expect(o).toEqual({ only: ['cairn', 'redis'], clients: [1, 16, 128], durationMs: 60_000, rounds: 2, keys: 1000, valueBytes: 64, out: 'r.json', install: false, cairnReplicas: 3, cairnStorageNodes: 2 });
+    const o = parsePeersArgs(['--only', 'redis,cairn', '--clients', '128,1,16,1', '--duration', '1m', '--out', 'r.json', '--keys', '1000', '--value-bytes', '64', '--no-install', '--no-limits']);
+    expect(o).toEqual({ only: ['cairn', 'redis'], clients: [1, 16, 128], durationMs: 60_000, rounds: 2, keys: 1000, valueBytes: 64, out: 'r.json', install: false, limits: false, cairnReplicas: 3, cairnStorageNodes: 2 });
   });
 
   it("sets Cairn's topology: an odd replica count up to 7, up to 5 storage nodes", () => {
@@ -139,6 +139,13 @@ describe('table', () => {
         '| stale/serializable get, 1 client | 1.26× | 0.16× | — |',
         '',
       ].join('\n'),
+    );
+  });
+
+  it('prints the limits measured, one line each', () => {
+    expect(formatLimits({})).toBe('');
+    expect(formatLimits({ fsync: { opsPerSec: 3740.2, p50Ms: 0.25, p99Ms: 0.8 }, pingPong: { opsPerSec: 9214, p50Ms: 0.095, p99Ms: 0.3 } })).toBe(
+      'limit: 4 KiB append + fdatasync, one at a time: 3,740/s, p50 0.25 ms, p99 0.80 ms\nlimit: 64-byte TCP ping-pong between two Node processes: 9,214/s, p50 0.10 ms, p99 0.30 ms\n',
     );
   });
 

@@ -146,3 +146,15 @@ export function formatTables(results: readonly PointResult[], doors: readonly Do
 export function doorsOf(only: readonly StoreName[]): DoorId[] {
   return DOORS.filter((d) => only.includes(STORE_OF_DOOR[d]));
 }
+
+/** The machine's limits measured in the run, each ops/s with p50 and p99 in ms. */
+export interface Limits {
+  fsync?: { opsPerSec: number; p50Ms: number; p99Ms: number };
+  pingPong?: { opsPerSec: number; p50Ms: number; p99Ms: number };
+}
+
+/** One line per limit measured, e.g. `limit: 4 KiB append + fdatasync: 3,740/s, p50 0.25 ms, p99 0.80 ms`. */
+export function formatLimits(l: Limits): string {
+  const line = (what: string, r: NonNullable<Limits['fsync']>) => `limit: ${what}: ${intFmt.format(r.opsPerSec)}/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms\n`;
+  return (l.fsync ? line('4 KiB append + fdatasync, one at a time', l.fsync) : '') + (l.pingPong ? line('64-byte TCP ping-pong between two Node processes', l.pingPong) : '');
+}
