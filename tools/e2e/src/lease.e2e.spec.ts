@@ -62,6 +62,14 @@ describe('leases end to end', () => {
         for (const k of ['rev/a', 'rev/b', 'rev/c']) expect(await e2e.readAt(node, k, revoke.revision)).toMatchObject({ status: Status.NotFound });
         expect(await e2e.readAt(node, 'rev/free', revoke.revision)).toMatchObject({ status: Status.Ok, value: 'stays' });
       }
+      // A watch from the revoke's revision sees the three deletes at that one revision, and nothing else.
+      const deletes: { key: string; type: string; modRevision: number }[] = [];
+      for await (const ev of c.watch({ prefix: 'rev/', startRevision: revoke.revision, signal: AbortSignal.timeout(15_000) })) {
+        if (ev.type === 'progress') continue;
+        deletes.push({ key: ev.key.toString(), type: ev.type, modRevision: ev.modRevision });
+        if (deletes.length === 3) break;
+      }
+      expect(deletes.sort((a, b) => a.key.localeCompare(b.key))).toEqual(['rev/a', 'rev/b', 'rev/c'].map((key) => ({ key, type: 'delete', modRevision: revoke.revision })));
       await expect(c.leaseRevoke(r.leaseId)).rejects.toBeInstanceOf(LeaseNotFoundError);
       await expect(lost.closed).rejects.toBeInstanceOf(LeaseLostError);
     } finally {
