@@ -113,7 +113,7 @@ export class Gateway implements ProcessComponent {
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits, txnBounds };
-      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls, auth: this.auth.gate });
+      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls, auth: this.auth.gate, watches: { hub: this.watches, perConnectionMax: g.watchesPerConnectionMax } });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());
       this.metrics.trackTraffic('resp', resp.traffic);

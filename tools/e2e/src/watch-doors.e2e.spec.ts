@@ -5,6 +5,8 @@ import { CairnPool, type WatchEventItem } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
+import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
 import { CLI } from './fixtures';
 import { freePort } from '@cairn/messaging/testing';
 
@@ -166,6 +168,56 @@ describe('watch end to end (client iterator, failover)', () => {
       expect(bad.status).toBe(400);
     } finally {
       await a.close();
+      writer.destroy();
+    }
+  });
+
+  /** A reply as plain data: arrays, strings, numbers, `ERR:<text>` for an error. */
+  const plain = (v: RespValue): unknown => (v.type === 'array' ? (v.value?.map(plain) ?? null) : v.type === 'bulk' ? (v.value?.toString() ?? null) : v.type === 'error' ? `ERR:${v.value}` : v.value);
+
+  it('RESP SUBSCRIBE / PSUBSCRIBE get keyspace notifications of writes through any door; a subscriber runs only pub/sub commands', async () => {
+    const writer = await CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: gateways[1].port }] });
+    const sub = await RespSocketClient.connect(gateways[1].respPort);
+    try {
+      expect((await sub.send(encodeCommand(['SUBSCRIBE', '__keyevent@0__:del']), 1)).map(plain)).toEqual([['subscribe', '__keyevent@0__:del', 1]]);
+      expect((await sub.send(encodeCommand(['PSUBSCRIBE', '__keyspace@0__:rs/*']), 1)).map(plain)).toEqual([['psubscribe', '__keyspace@0__:rs/*', 2]]);
+      expect((await sub.send(encodeCommand(['GET', 'rs/a']), 1)).map(plain)).toEqual([expect.stringMatching(/^ERR:ERR Can't execute 'get': only \(P\|S\)SUBSCRIBE/)]);
+      const before = sub.replies.length;
+      await writer.set('rs/a', '1'); // the TLV door
+      const resp = await RespSocketClient.connect(gateways[1].respPort);
+      await resp.send(encodeCommand(['DEL', 'rs/a']), 1); // the RESP door
+      resp.socket.destroy();
+      await sub.waitFor(before + 3);
+      expect(sub.replies.slice(before).map(plain)).toEqual([
+        ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/a', 'set'],
+        ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/a', 'del'],
+        ['message', '__keyevent@0__:del', 'rs/a'],
+      ]);
+      // redis-cli, when installed, as a Redis user would run it.
+      let hasRedisCli = true;
+      try {
+        execFileSync('redis-cli', ['--version'], { stdio: 'ignore' });
+      } catch {
+        hasRedisCli = false;
+      }
+      if (hasRedisCli) {
+        const cli = spawn('redis-cli', ['-p', String(gateways[1].respPort), 'SUBSCRIBE', '__keyspace@0__:rs/b'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        let onOut: () => void = () => undefined;
+        cli.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          onOut();
+        });
+        const printed = (text: string) => new Promise<void>((resolve) => ((onOut = () => out.includes(text) && resolve()), onOut()));
+        await printed('__keyspace@0__:rs/b\n1\n');
+        await writer.set('rs/b', '2');
+        await printed('message\n__keyspace@0__:rs/b\nset\n');
+        const exited = once(cli, 'exit');
+        cli.kill('SIGTERM');
+        await exited;
+      }
+    } finally {
+      sub.socket.destroy();
       writer.destroy();
     }
   });

@@ -7,6 +7,8 @@ import type { CommandReads, PartedReply } from './mget-reply';
 import { OrderGate } from './order-gate';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
 import type { AuthIdentity, GatewayAuth } from '../auth/gateway-auth';
+import type { WatchHub } from '../watch/watch-hub';
+import { RespPubSub } from './pubsub';
 
 export interface RespConnectionDeps {
   paths: KvPaths;
@@ -23,6 +25,8 @@ export interface RespConnectionDeps {
   clock?: Clock;
   /** Credentials and key permissions (docs/security.md); absent (tests): everything allowed. */
   auth?: GatewayAuth;
+  /** Keyspace notifications (pubsub.ts; docs/resp.md "Keyspace notifications"); absent: SUBSCRIBE is an unknown command. */
+  watches?: { hub: Pick<WatchHub, 'open' | 'cancel'>; perConnectionMax: number };
 }
 
 /** The socket members a RESP connection uses: the flow's, and the addresses CLIENT LIST shows. */
@@ -41,6 +45,8 @@ interface Slot {
   parted: PartedReply | null;
   /** Close the connection once this reply is written (QUIT, protocol error). */
   thenClose: boolean;
+  /** A pub/sub message's: run once its bytes are flushed (the watch hub's SLOW bound counts until then). */
+  flushed?: () => void;
   /** The command's arguments and read reservations, held until its reply is written. */
   hold: RequestHold | null;
 }
@@ -77,6 +83,8 @@ export class RespConnection {
   private peerEnded = false;
   /** The head slot's next part waits for the client to read (unflushed bytes above connectionReplyBytesMax). */
   private partStalled = false;
+  /** SUBSCRIBE / PSUBSCRIBE state (made at the first pub/sub command). */
+  private pubsub: RespPubSub | null = null;
 
   constructor(
     socket: RespSocket,
@@ -113,6 +121,7 @@ export class RespConnection {
       closed: () => {
         // Replies not written yet never will be: their reservations go back now.
         for (let i = this.slotsHead; i < this.slots.length; i++) this.slots[i].hold?.release();
+        this.pubsub?.close();
         deps.onClose(this);
       },
     }, deps.clock);
@@ -169,7 +178,7 @@ export class RespConnection {
         windowBytes,
         closed: () => this.flow.closed(),
       };
-      const reply = this.deps.commands.handle(ev.args, this.client, reads);
+      const reply = this.pubsubOf(ev.args)?.handle(ev.args, this.client) ?? this.deps.commands.handle(ev.args, this.client, reads);
       if (this.client.quit) {
         hold.release();
         this.end(reply as Buffer);
@@ -196,6 +205,27 @@ export class RespConnection {
     if (name === 'set' || name === 'setnx') this.deps.budget.observeValue(args[2]?.length ?? 0);
     else if (name === 'mset') for (let i = 2; i < args.length; i += 2) this.deps.budget.observeValue(args[i].length);
     return 0;
+  }
+
+  /** The connection's pub/sub state when `args` may concern it (made at the first pub/sub command); null otherwise. */
+  private pubsubOf(args: Buffer[]): RespPubSub | null {
+    if (this.pubsub || !this.deps.watches) return this.pubsub;
+    if (!/^p?(un)?subscribe$/i.test(args[0].toString('latin1'))) return null;
+    const w = this.deps.watches;
+    this.pubsub = new RespPubSub({ hub: w.hub, subscriptionsMax: w.perConnectionMax, auth: this.deps.auth }, {
+      push: (b, flushed) => this.push(b, flushed),
+      close: (last) => {
+        if (!this.ending && !this.flow.closed()) this.end(last);
+      },
+    });
+    return this.pubsub;
+  }
+
+  /** A pub/sub message: after every reply still pending (RESP has no ids: order is the framing). */
+  private push(b: Buffer, flushed: () => void): void {
+    if (this.flow.closed() || this.ending) return flushed();
+    if (this.slotsHead === this.slots.length) this.write(b, flushed);
+    else this.slots.push({ reply: b, parted: null, thenClose: false, hold: null, flushed });
   }
 
   /** The last reply of the connection: written after every earlier one, then the socket closes. */
@@ -270,7 +300,7 @@ export class RespConnection {
         slot.hold?.release();
         continue;
       }
-      if (slot.reply.length > 0) this.write(slot.reply);
+      if (slot.reply.length > 0) this.write(slot.reply, slot.flushed);
       if (slot.parted) {
         slot.reply = null;
         this.nextPart(slot);
@@ -290,10 +320,13 @@ export class RespConnection {
     }
   }
 
-  private write(b: Buffer): void {
+  private write(b: Buffer, flushed?: () => void): void {
     if (this.flow.closed()) return;
     this.unflushed++;
-    this.flow.write(b, () => this.unflushed--);
+    this.flow.write(b, () => {
+      this.unflushed--;
+      flushed?.();
+    });
   }
 
 }

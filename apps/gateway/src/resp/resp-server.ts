@@ -70,7 +70,7 @@ export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBy
 }
 
 /** The gateway's RESP listener from its config (the wiring Gateway uses). */
-export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null; auth?: GatewayAuth }): RespServer {
+export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null; auth?: GatewayAuth; watches?: RespConnectionDeps['watches'] }): RespServer {
   const { g } = o;
   return new RespServer(
     {
@@ -86,6 +86,7 @@ export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths
       drainTimeoutMs: g.drainTimeoutMs,
       tls: o.tls,
       auth: o.auth,
+      watches: o.watches,
       info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: Date.now(), respPort: o.respPort, view: o.view },
     },
     o.log,
