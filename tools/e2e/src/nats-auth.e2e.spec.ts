@@ -49,12 +49,16 @@ describeAuth('NATS bus with per-role credentials and TLS (e2e)', () => {
     expect(readdirSync(bus).sort()).toEqual([...BUS_ROLES.map((r) => `${r}.nk`), 'ca.crt', 'client.crt', 'client.key', 'nats-server.crt', 'nats-server.key'].sort());
   });
 
-  it('serves writes, reads, a membership request and a snapshot pull', async () => {
+  it('serves writes, reads, leases, a membership request and a snapshot pull', async () => {
     const client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort });
     try {
       const { revision } = await client.set('bus:k', 'v');
       expect((await client.get('bus:k'))?.value.toString()).toBe('v');
       expect(revision).toBeGreaterThan(0);
+      // A keep-alive and a time to live go to the leader on lease.<replica> (gateway publishes, consensus answers).
+      const { leaseId } = await client.leaseGrant(30_000);
+      expect(await client.leaseKeepAliveOnce(leaseId)).toBe(30_000);
+      expect(await client.leaseTimeToLive(leaseId)).toMatchObject({ ttlMs: 30_000 });
     } finally {
       await client.close();
     }
