@@ -159,3 +159,53 @@ describe('KvSession', () => {
     expect(sent).toHaveLength(1);
   });
 });
+
+describe('KvSession leases', () => {
+  /** A session whose writes answer from `answers` in turn (recording each command) and whose lease client answers `reply`. */
+  function leased(answers: WriteResult[], opts: { denied?: boolean; keys?: boolean } = {}) {
+    const submitted: Command[] = [];
+    const ids = [41, 42];
+    const reply = { status: Status.Ok, leaderHint: '', message: '', ttlMs: 3000, remainingMs: 1200, ids: [41], more: false };
+    const paths = {
+      reads: { get: async () => ({ status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' }) } as unknown as ReadPath,
+      writes: { submit: async (c: Command): Promise<WriteResult> => (submitted.push(c), answers.shift()!) } as unknown as WritePath,
+      readIndex: { readIndex: async () => ({ ok: true, index: 9 }) } as unknown as ReadIndexClient,
+      limits: { keyBytesMax: 4, valueBytesMax: 8 },
+      leases: {
+        client: { keepAlive: async () => reply, timeToLive: async () => reply, list: async () => reply },
+        newLeaseId: () => ids.shift()!,
+        ...(opts.keys ? { keys: async (_id: number, minIndex: number) => ({ status: Status.Ok, message: '', keys: [Buffer.from(`at-${minIndex}`)], more: false }) } : {}),
+      },
+    };
+    const guard = { key: async () => null, range: async () => null, authenticated: async () => (opts.denied ? { status: Status.Unauthenticated, message: 'authentication required' } : null) };
+    return { s: new KvSession(paths, guard), submitted };
+  }
+  const ok = (revision: number): WriteResult => ({ status: Status.Ok, revision, message: '' });
+  const exists: WriteResult = { status: Status.ConditionFailed, revision: 3, message: 'condition not met' };
+
+  it('a grant with id 0 picks an id, and another once when the first is live; a chosen live id is CONDITION_FAILED', async () => {
+    const t = leased([exists, ok(5), exists]);
+    expect(await t.s.leaseGrant(3000)).toMatchObject({ status: Status.Ok, revision: 5, lease: { leaseId: 42, ttlMs: 3000 } });
+    expect(t.submitted.map((c) => c.op)).toEqual([CommandOp.LeaseGrant, CommandOp.LeaseGrant]);
+    expect(await t.s.leaseGrant(3000, 7)).toMatchObject({ status: Status.ConditionFailed, message: 'lease 7 already exists' });
+    expect(await t.s.leaseGrant(0)).toMatchObject({ status: Status.BadRequest });
+  });
+
+  it('a revoke of a lease that is not live is NOT_FOUND; keep-alive, time to live (with keys at the read index) and list answer from the paths', async () => {
+    const t = leased([exists, ok(8)], { keys: true });
+    expect(await t.s.leaseRevoke(41)).toMatchObject({ status: Status.NotFound });
+    expect(await t.s.leaseRevoke(41)).toMatchObject({ status: Status.Ok, revision: 8 });
+    expect(await t.s.leaseKeepAlive(41)).toMatchObject({ status: Status.Ok, lease: { ttlMs: 3000 } });
+    const ttl = await t.s.leaseTimeToLive(41, true);
+    expect(ttl).toMatchObject({ status: Status.Ok, lease: { ttlMs: 3000, remainingMs: 1200, more: false } });
+    expect(ttl.lease?.keys?.map(String)).toEqual(['at-9']);
+    expect(await t.s.leaseList(0, 10)).toMatchObject({ status: Status.Ok, lease: { ids: [41], more: false } });
+    expect(await t.s.leaseKeepAlive(0)).toMatchObject({ status: Status.BadRequest });
+  });
+
+  it('every lease request needs an authenticated user when auth is on; nothing is proposed', async () => {
+    const t = leased([], { denied: true });
+    for (const r of [await t.s.leaseGrant(1000), await t.s.leaseRevoke(1), await t.s.leaseKeepAlive(1), await t.s.leaseTimeToLive(1, false), await t.s.leaseList(0, 1)]) expect(r.status).toBe(Status.Unauthenticated);
+    expect(t.submitted).toEqual([]);
+  });
+});
