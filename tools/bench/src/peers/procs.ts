@@ -93,16 +93,18 @@ export class ServerGroup {
     }
   }
 
-  /** Stops every server still running and waits for each to exit. Never throws. */
+  /**
+   * Stops every server still running, one at a time in reverse start order, waiting for each to
+   * exit. Never throws. One at a time because members stopped together each wait for peers that
+   * are going away: 3 etcd members took 7 s in parallel, 0.2 s one after another.
+   */
   async stopAll(): Promise<void> {
-    await Promise.all(
-      this.servers.map(async (s) => {
-        if (s.exit !== null) return;
-        s.child.kill('SIGTERM');
-        const timer = setTimeout(() => s.child.kill('SIGKILL'), SERVER_STOP_GRACE_MS);
-        await s.exited;
-        clearTimeout(timer);
-      }),
-    );
+    for (const s of [...this.servers].reverse()) {
+      if (s.exit !== null) continue;
+      s.child.kill('SIGTERM');
+      const timer = setTimeout(() => s.child.kill('SIGKILL'), SERVER_STOP_GRACE_MS);
+      await s.exited;
+      clearTimeout(timer);
+    }
   }
 }
