@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { assertOperation, parseHistoryJsonLines, type Operation } from './history';
 import { checkRegister, type Violation } from './register';
+import { checkCasRegister } from './cas';
 
 /** Bounds of one check. The answer is `unknown` for a key whose search exceeds them, never a hang. */
 export interface CheckOptions {
@@ -44,7 +45,8 @@ export const CHECK_DEFAULTS = { timeoutMs: 60_000, stepsMax: 20_000_000, memoByt
  * Checks a key-value history for linearizability (Herlihy & Wing 1990). Keys are independent
  * registers, so the history is partitioned by key and each key is checked alone: linearizability
  * is compositional (Herlihy & Wing's locality; Porcupine's P-compositionality). Each key runs the
- * prechecks, then the Wing & Gong / Lowe search (see register.ts).
+ * prechecks, then the Wing & Gong / Lowe search (see register.ts); a key with `cas` operations
+ * runs the compare-and-swap register's search (cas.ts) instead.
  * @throws HistoryError if an operation is malformed (see `assertOperation`).
  */
 export function checkHistory(history: readonly Operation[], options: CheckOptions = {}): CheckResult {
@@ -64,7 +66,9 @@ export function checkHistory(history: readonly Operation[], options: CheckOption
       unknownKeys.push({ key, reason: 'not checked: timeoutMs reached on earlier keys' });
       continue;
     }
-    const r = checkRegister(key, ops, {
+    // A key with cas operations goes to the cas register's search (cas.ts); the others keep the register's, with its prechecks.
+    const search = ops.some((op) => op.kind === 'cas') ? checkCasRegister : checkRegister;
+    const r = search(key, ops, {
       stepsMax: options.stepsMax ?? CHECK_DEFAULTS.stepsMax,
       memoBytesMax: options.memoBytesMax ?? CHECK_DEFAULTS.memoBytesMax,
       deadlineMs,

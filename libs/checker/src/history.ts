@@ -7,8 +7,8 @@
  * its invocation, or never).
  */
 
-/** Operation kinds of the key-value model: one register per key. */
-export type OperationKind = 'put' | 'get' | 'delete';
+/** Operation kinds of the key-value model: one register per key; `cas` = write `value` only if the key holds `expected` (cas.ts). */
+export type OperationKind = 'put' | 'get' | 'delete' | 'cas';
 
 /** How an operation completed (Jepsen's `:ok` / `:fail` / `:info`). */
 export type Outcome = 'ok' | 'fail' | 'info';
@@ -31,6 +31,10 @@ export interface Operation {
   invokeMs: number;
   completeMs: number | null;
   outcome: Outcome;
+  /** cas: the value the key must hold for the write to apply (`null` = absent: mod revision 0). */
+  expected?: string | null;
+  /** An ok cas: whether its compare held and `value` was written (false: the key held something else; nothing written). */
+  applied?: boolean;
 }
 
 /** Thrown for a malformed history: a missing field, an ok operation without completion, completion before invocation, a bad JSON line. */
@@ -42,7 +46,7 @@ export class HistoryError extends Error {
   }
 }
 
-const KINDS: ReadonlySet<string> = new Set<OperationKind>(['put', 'get', 'delete']);
+const KINDS: ReadonlySet<string> = new Set<OperationKind>(['put', 'get', 'delete', 'cas']);
 const OUTCOMES: ReadonlySet<string> = new Set<Outcome>(['ok', 'fail', 'info']);
 
 /**
@@ -56,13 +60,15 @@ export function assertOperation(op: unknown, where: string): asserts op is Opera
   if (typeof op !== 'object' || op === null || Array.isArray(op)) bad('expected an operation object');
   const o = op as Record<string, unknown>;
   if (!Number.isInteger(o.clientId)) bad('clientId must be an integer');
-  if (typeof o.kind !== 'string' || !KINDS.has(o.kind)) bad(`kind must be put, get or delete, got ${JSON.stringify(o.kind)}`);
+  if (typeof o.kind !== 'string' || !KINDS.has(o.kind)) bad(`kind must be put, get, delete or cas, got ${JSON.stringify(o.kind)}`);
   if (typeof o.key !== 'string') bad('key must be a string');
   if (typeof o.outcome !== 'string' || !OUTCOMES.has(o.outcome)) bad(`outcome must be ok, fail or info, got ${JSON.stringify(o.outcome)}`);
   if (typeof o.invokeMs !== 'number' || !Number.isFinite(o.invokeMs)) bad('invokeMs must be a finite number');
   if (o.completeMs !== null && (typeof o.completeMs !== 'number' || Number.isNaN(o.completeMs))) bad('completeMs must be a number or null');
   if (o.value !== undefined && o.value !== null && typeof o.value !== 'string') bad('value must be a string, null or absent');
-  if (o.kind === 'put' && typeof o.value !== 'string') bad('a put needs a string value');
+  if ((o.kind === 'put' || o.kind === 'cas') && typeof o.value !== 'string') bad(`a ${o.kind} needs a string value`);
+  if (o.kind === 'cas' && o.expected !== null && typeof o.expected !== 'string') bad('a cas needs expected: a string, or null for an absent key');
+  if (o.kind === 'cas' && o.outcome === 'ok' && typeof o.applied !== 'boolean') bad('an ok cas needs applied: true or false');
   if (o.outcome === 'ok') {
     if (o.completeMs === null) bad('an ok operation needs completeMs');
     if ((o.completeMs as number) < (o.invokeMs as number)) bad(`completeMs ${String(o.completeMs)} is before invokeMs ${String(o.invokeMs)}`);
@@ -129,8 +135,25 @@ export class HistoryRecorder {
     return this.ops.length - 1;
   }
 
+  /** Records the invocation of a cas: write `value` only if `key` holds `expected` (null: only if absent). Returns the id for okCas / fail / info. */
+  invokeCas(clientId: number, key: string, expected: string | null, value: string): number {
+    const op: Operation = { clientId, kind: 'cas', key, value, expected, invokeMs: this.clock(), completeMs: null, outcome: 'info' };
+    assertOperation(op, `invokeCas(${clientId}, ${JSON.stringify(key)})`);
+    this.ops.push(op);
+    this.pending.push(true);
+    return this.ops.length - 1;
+  }
+
+  /** A cas was answered: `applied` = its compare held and it wrote (false: not applied, an observation of another value). */
+  okCas(id: number, applied: boolean): void {
+    if (this.ops[id]?.kind !== 'cas') throw new HistoryError(`okCas(${id}): not a cas`);
+    this.ops[id]!.applied = applied;
+    this.complete(id, 'ok');
+  }
+
   /** The operation happened; `value` is a get's output (`null`/`undefined` = not found), not allowed for put/delete. */
   ok(id: number, value?: string | null): void {
+    if (this.ops[id]?.kind === 'cas') throw new HistoryError(`ok(${id}): a cas completes with okCas`);
     const op = this.complete(id, 'ok');
     if (op.kind === 'get') op.value = value ?? null;
     else if (value !== undefined) throw new HistoryError(`ok(${id}): only a get has an output value`);

@@ -9,6 +9,7 @@ export {
   type Outcome,
 } from './history';
 export type { Violation } from './register';
+export { casStep } from './cas';
 export {
   CHECK_DEFAULTS,
   checkHistory,

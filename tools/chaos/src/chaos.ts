@@ -255,7 +255,7 @@ export function lostAcknowledgedWrites(ops: readonly Operation[], finalClientId:
 /** Counts by outcome, overall and per kind. */
 export function countOutcomes(ops: readonly Operation[]): ChaosResult['operations'] {
   const zero = (): OutcomeCounts => ({ ok: 0, fail: 0, info: 0 });
-  const out = { total: ops.length, ...zero(), byKind: { put: zero(), get: zero(), delete: zero() } };
+  const out = { total: ops.length, ...zero(), byKind: { put: zero(), get: zero(), delete: zero(), cas: zero() } };
   for (const op of ops) {
     out[op.outcome]++;
     out.byKind[op.kind][op.outcome]++;
@@ -789,7 +789,11 @@ async function finalReads(recorder: HistoryRecorder, clientId: number, keys: rea
 /** The run's summary: verdict, operations, faults, check result, problems, history and replay command. */
 export function formatChaosSummary(r: ChaosResult): string {
   const o = r.operations;
-  const kinds = (['put', 'get', 'delete'] as const).map((k) => `${k} ${o.byKind[k].ok}/${o.byKind[k].fail}/${o.byKind[k].info}`).join(', ');
+  // cas only when the run made any (a run without the cas workload prints as before)
+  const kinds = (['put', 'get', 'delete', 'cas'] as const)
+    .filter((k) => k !== 'cas' || o.byKind.cas.ok + o.byKind.cas.fail + o.byKind.cas.info > 0)
+    .map((k) => `${k} ${o.byKind[k].ok}/${o.byKind[k].fail}/${o.byKind[k].info}`)
+    .join(', ');
   const faultTotal = Object.values(r.faults).reduce((a, b) => a + b, 0);
   const lines = [
     `chaos: ${r.passed ? 'PASSED' : 'FAILED'} seed=${r.seed} duration=${r.durationMs / 1000}s clients=${r.clients} keys=${r.keys} elapsed=${(r.elapsedMs / 1000).toFixed(1)}s`,
