@@ -15,7 +15,7 @@ import { WritePath } from './paths/write-path';
 import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
 import { ByteBudget, flowLimits } from './server/flow';
-import { BufferReclaimer, exposedGc } from './server/buffer-reclaimer';
+import { BufferReclaimer, exposedCompactingGc, exposedGc } from './server/buffer-reclaimer';
 import { doorTlsOf } from './server/tls';
 import { WatchHub } from './watch/watch-hub';
 
@@ -98,7 +98,7 @@ export class Gateway implements ProcessComponent {
     this.metrics.trackTraffic('tlv', this.server.traffic);
     this.metrics.trackPendingBytes(() => budget.used());
     const gc = g.bufferGarbageBytesMax > 0 ? exposedGc() : null;
-    if (gc) this.reclaimer = new BufferReclaimer(g.bufferGarbageBytesMax, g.bufferCheckIntervalMs, gc);
+    if (gc) this.reclaimer = new BufferReclaimer(g.bufferGarbageBytesMax, g.bufferCheckIntervalMs, gc, exposedCompactingGc(), () => budget.used());
     else if (g.bufferGarbageBytesMax > 0) log.warn('this Node.js runtime gives no gc(): dead Buffers wait for V8 (gateway.bufferGarbageBytesMax has no effect)');
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {

@@ -1,4 +1,4 @@
-import { BufferReclaimPolicy, BufferReclaimer, exposedGc } from './buffer-reclaimer';
+import { BufferReclaimPolicy, BufferReclaimer, exposedCompactingGc, exposedGc } from './buffer-reclaimer';
 
 const MiB = 1024 * 1024;
 
@@ -24,6 +24,36 @@ describe('BufferReclaimPolicy', () => {
     expect(p.count()).toBe(0);
   });
 
+  it('after a burst, collects once the gateway is quiet: what the burst held live at its last collection is garbage now', () => {
+    const p = new BufferReclaimPolicy(64 * MiB);
+    p.baseline(20 * MiB);
+    const sample = (bytes: number, pending: number): 'growth' | 'idle' | null => {
+      if (p.shouldCollect(bytes)) return 'growth';
+      return p.shouldCollectIdle(bytes, pending) ? 'idle' : null;
+    };
+    // A burst: growth past garbageBytesMax collects, and 85 MiB was live then (replies queued for a client that never reads).
+    expect(sample(60 * MiB, 40 * MiB)).toBeNull();
+    expect(sample(90 * MiB, 60 * MiB)).toBe('growth');
+    p.collected(85 * MiB);
+    // Still busy: no idle collection however long it lasts.
+    expect([85, 85, 85, 85, 85, 85].map((m) => sample(m * MiB, 60 * MiB)).some(Boolean)).toBe(false);
+    // The client closed: nothing pending, nothing grows, so no growth rule could fire. The fifth quiet sample collects.
+    expect([85, 85, 85, 85].map((m) => sample(m * MiB, 0))).toEqual([null, null, null, null]);
+    expect(sample(85 * MiB, 0)).toBe('idle');
+    p.collectedIdle(25 * MiB);
+    // Once per burst: quiet at what is live now, no further idle collection.
+    expect([25, 26, 25, 27, 25, 25, 25, 25].map((m) => sample(m * MiB, 0)).some(Boolean)).toBe(false);
+  });
+
+  it('a quiet process that never grew by garbageBytesMax / 2 above its floor is not collected; one that did is, once quiet', () => {
+    const p = new BufferReclaimPolicy(64 * MiB);
+    p.baseline(20 * MiB);
+    const idle = (bytes: number) => (p.shouldCollect(bytes), p.shouldCollectIdle(bytes, 4096));
+    expect([30, 40, 50, 50, 50, 50, 50, 50, 50, 45, 45, 45, 45, 45, 45].map((m) => idle(m * MiB)).some(Boolean)).toBe(false);
+    // More than 32 MiB above the floor is a burst: still quiet, so it collects at once.
+    expect(idle(53 * MiB)).toBe(true);
+  });
+
   it('refuses a bound that is not positive', () => {
     expect(() => new BufferReclaimPolicy(0)).toThrow(/BufferGarbageBytesMaxPositive/);
   });
@@ -38,6 +68,23 @@ describe('exposedGc', () => {
     await new Promise<void>((r) => setImmediate(r));
     gc!();
     expect(ref.deref()).toBeUndefined();
+  });
+});
+
+describe('exposedCompactingGc', () => {
+  it('gives back the heap pages a burst left: sparse survivors are compacted, where a plain collection keeps the pages', async () => {
+    const gc = exposedGc()!;
+    const compact = exposedCompactingGc()!;
+    let burst: { a: number; b: string }[] | null = Array.from({ length: 600_000 }, (_, i) => ({ a: i, b: `x${i}` }));
+    const survivors = burst.filter((_, i) => i % 500 === 0);
+    burst = null;
+    await new Promise<void>((r) => setImmediate(r));
+    gc();
+    const afterPlain = process.memoryUsage().heapTotal;
+    compact();
+    const afterCompact = process.memoryUsage().heapTotal;
+    expect(survivors).toHaveLength(1200);
+    expect(afterPlain - afterCompact).toBeGreaterThan(16 * MiB);
   });
 });
 
