@@ -5,7 +5,7 @@
  *
  * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | [u8 metaFlags | u64 leaseId | u64 expiresAtMs] | bytes key | bytes value`.
  * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 4 Txn: empty `key`, `value` = `encodeTxnCommandValue`, txn.ts; lease/TTL ops 5-8, their operands in `value`: 5 LeaseGrant `u64 leaseId | u64 ttlMs`,
- * 6 LeaseRevoke `u64 leaseId`, 7 Expire `u64 expiresAtMs` (0 = persist), 8 ExpireKey `u64
+ * 6 LeaseRevoke `u64 leaseId`, 7 Expire `u64 expiresAtMs` (0 = persist) or `u64 expiresAtMs | u8 ExpireCondition | u64 nowMs`, 8 ExpireKey `u64
  * expiresAtMs`; 9..12 auth changes, auth.ts), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set,
  * UserPut and RolePut only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 META: a Set's
  * lease and expiry follow (`metaFlags` bit 0 = KEEPTTL), 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
@@ -45,7 +45,13 @@ export enum CommandOp {
   LeaseGrant = 5,
   /** Revoke lease `leaseId` (etcd LeaseRevoke): deletes it and every key attached, at this one revision; value = `u64 leaseId`. ConditionFailed when it does not exist. */
   LeaseRevoke = 6,
-  /** Set (expiresAtMs > 0) or remove (0) the absolute expiry of a live key without writing its value (Redis EXPIRE/PEXPIREAT/PERSIST); value = `u64 expiresAtMs`. ConditionFailed when the key is absent. */
+  /**
+   * Set (expiresAtMs > 0) or remove (0) the absolute expiry of a live key without writing its value
+   * (Redis EXPIRE/PEXPIREAT/PERSIST); value = `u64 expiresAtMs`, or (17 bytes, `encodeExpire`)
+   * `u64 expiresAtMs | u8 ExpireCondition | u64 nowMs`: Redis 7's NX/XX/GT/LT evaluated at apply
+   * time, and a key whose expiry is at or before `nowMs` (the gateway's clock at propose time)
+   * counts as absent. ConditionFailed when the key is absent or the condition does not hold.
+   */
   Expire = 7,
   /** Delete the key iff its recorded expiry is exactly `expiresAtMs` (proposed by the leader once it passed); value = `u64 expiresAtMs`. ConditionFailed otherwise (a newer write). */
   ExpireKey = 8,
@@ -61,6 +67,76 @@ export enum CommandOp {
 
 /** Ops whose operands are a fixed-size `value` and whose key is empty (lease ops) or a key (expiry ops). */
 const OPERAND_BYTES: Partial<Record<CommandOp, number>> = { [CommandOp.LeaseGrant]: 16, [CommandOp.LeaseRevoke]: 8, [CommandOp.Expire]: 8, [CommandOp.ExpireKey]: 8 };
+/** Bytes of an Expire's long operand (`encodeExpire`); the short one is OPERAND_BYTES' 8. */
+export const EXPIRE_OPERAND_BYTES = 17;
+
+/** Whether `len` is a valid operand length of `op` (an Expire has two forms). */
+function operandLengthOk(op: CommandOp, len: number): boolean {
+  return len === OPERAND_BYTES[op] || (op === CommandOp.Expire && len === EXPIRE_OPERAND_BYTES);
+}
+
+/** Redis 7 EXPIRE options (expire.c): evaluated against the key's current expiry at apply time. */
+export enum ExpireCondition {
+  None = 0,
+  /** Only when the key has no expiry. */
+  Nx = 1,
+  /** Only when the key has an expiry. */
+  Xx = 2,
+  /** Only when the new expiry is later than the current one (a key without expiry counts as never expiring: never holds). */
+  Gt = 3,
+  /** Only when the new expiry is earlier than the current one (a key without expiry counts as never expiring: always holds). */
+  Lt = 4,
+}
+
+/** An Expire's operands; a short (8-byte) operand decodes with condition None and nowMs 0. */
+export interface ExpireOperand {
+  expiresAtMs: number;
+  condition: ExpireCondition;
+  /** The proposer's clock: a key whose expiry is at or before it is absent. 0 = not checked. */
+  nowMs: number;
+}
+
+/** The 17-byte value of an Expire. @throws RangeError on fields outside 0..2^53-1 or an unknown condition. */
+export function encodeExpire(o: ExpireOperand): Buffer {
+  if (!(o.condition >= ExpireCondition.None && o.condition <= ExpireCondition.Lt)) throw new RangeError(`unknown expire condition ${o.condition}`);
+  if (![o.expiresAtMs, o.nowMs].every((n) => Number.isSafeInteger(n) && n >= 0)) throw new RangeError('expire fields must be integers in 0..2^53-1');
+  return new ByteWriter(EXPIRE_OPERAND_BYTES).u64(o.expiresAtMs).u8(o.condition).u64(o.nowMs).finish();
+}
+
+/** An Expire's value, either form. @throws ProtocolError on another length or an unknown condition. */
+export function decodeExpire(value: Uint8Array): ExpireOperand {
+  const r = new ByteReader(value);
+  const expiresAtMs = r.u64();
+  if (value.length === 8) return { expiresAtMs, condition: ExpireCondition.None, nowMs: 0 };
+  const condition = r.u8();
+  const nowMs = r.u64();
+  r.end();
+  if (condition > ExpireCondition.Lt) throw new ProtocolError(`unknown expire condition ${condition}`);
+  return { expiresAtMs, condition, nowMs };
+}
+
+/**
+ * Whether an Expire to `next.expiresAtMs` holds on a key whose current expiry is `currentMs` (0 =
+ * none): `currentMs` at or before `next.nowMs` means the key is gone (false); then Redis 7's
+ * NX/XX/GT/LT. Shared by the storage nodes' applier and the leader's lease table, so both follow
+ * the same keys the same way.
+ */
+export function expireHolds(next: ExpireOperand, currentMs: number): boolean {
+  if (currentMs > 0 && next.nowMs > 0 && currentMs <= next.nowMs) return false;
+  switch (next.condition) {
+    case ExpireCondition.None:
+      return true;
+    case ExpireCondition.Nx:
+      return currentMs === 0;
+    case ExpireCondition.Xx:
+      return currentMs !== 0;
+    case ExpireCondition.Gt:
+      return currentMs !== 0 && next.expiresAtMs > currentMs;
+    case ExpireCondition.Lt:
+      return currentMs === 0 || next.expiresAtMs < currentMs;
+  }
+}
+
 /** Ops this codec knows (op 4, Txn, has its own). */
 function knownOp(op: number): op is CommandOp {
   return isKnownOp(op) || OPERAND_BYTES[op as CommandOp] !== undefined;
@@ -235,7 +311,7 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
 /** Shape rules of the lease/TTL ops and of META (writer side; the reader checks the same). */
 function checkOperandShape(c: Command, condition: CommandCondition): void {
   const operand = OPERAND_BYTES[c.op];
-  if (operand !== undefined && (condition !== CommandCondition.None || c.value.length !== operand || c.meta)) throw new RangeError(`OperandShape: op ${c.op} carries no condition or META and a ${operand}-byte value`);
+  if (operand !== undefined && (condition !== CommandCondition.None || !operandLengthOk(c.op, c.value.length) || c.meta)) throw new RangeError(`OperandShape: op ${c.op} carries no condition or META and a ${operand}-byte value`);
   if ((c.op === CommandOp.LeaseGrant || c.op === CommandOp.LeaseRevoke) && c.key.length !== 0) throw new RangeError('LeaseOpHasNoKey: a lease op carries an empty key');
   if (c.meta) {
     if (c.op !== CommandOp.Set) throw new RangeError('MetaOnlyOnSet: only a Set carries a lease or an expiry');
@@ -276,7 +352,7 @@ export function readCommandBody(r: ByteReader): Command {
   }
   c.key = r.bytes();
   c.value = r.bytes();
-  if (operand !== undefined && c.value.length !== operand) throw new ProtocolError(`op ${op} value must be its ${operand}-byte operand, got ${c.value.length} bytes`);
+  if (operand !== undefined && !operandLengthOk(op, c.value.length)) throw new ProtocolError(`op ${op} value must be its ${operand}-byte operand, got ${c.value.length} bytes`);
   if ((op === CommandOp.LeaseGrant || op === CommandOp.LeaseRevoke) && c.key.length !== 0) throw new ProtocolError(`lease op ${op} with a key`);
   if (op === CommandOp.Incr && c.value.length !== INCR_DELTA_BYTES) throw new ProtocolError(`incr value must be the 8-byte delta, got ${c.value.length} bytes`);
   if (op === CommandOp.Txn && c.key.length !== 0) throw new ProtocolError(`a Txn command carries no key, got ${c.key.length} bytes`);

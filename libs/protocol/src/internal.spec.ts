@@ -250,6 +250,28 @@ describe('internal message details', () => {
     expect(decodeReadReply(withheld).results.map((r) => r.withheldBytes)).toEqual([undefined, 70_000]);
   });
 
+  it('ReadRequest withExpiry (bit 30 of count) is answered with a u64 expiresAtMs trailer per result after the withheld one', () => {
+    const reads = [{ key: Buffer.from('a'), minIndex: 1, valueBytesMax: 10 }, { key: Buffer.from('b'), minIndex: 2 }];
+    const req = encodeReadRequest({ reads, withExpiry: true });
+    expect(req.readUInt32BE(internal.READ_REQUEST_BYTES_BASE - 4)).toBe(internal.READ_TRAILER_FLAG + internal.READ_EXPIRY_FLAG + 2);
+    expect(req.length).toBe(encodeReadRequest({ reads }).length);
+    expect(decodeReadRequest(req)).toEqual({ reads: [reads[0], { key: Buffer.from('b'), minIndex: 2 }], withExpiry: true });
+    expect(decodeReadRequest(encodeReadRequest({ reads })).withExpiry).toBeUndefined();
+    const results = [
+      { status: Status.Ok, revision: 3, value: Buffer.from('v'), message: '', expiresAtMs: 1_700_000_000_123 },
+      { status: Status.Ok, revision: 0, value: Buffer.alloc(0), message: '', withheldBytes: 70_000, expiresAtMs: 0 },
+    ];
+    const reply = encodeReadReply({ appliedIndex: 5, results, withExpiry: true });
+    expect(reply.length).toBe(internal.READ_REPLY_BYTES_BASE + results.reduce((n, r) => n + internal.readResultBytes(r) + internal.READ_REPLY_WITHHELD_BYTES + internal.READ_REPLY_EXPIRY_BYTES, 0));
+    expect(reply.readBigUInt64BE(reply.length - 16)).toBe(1_700_000_000_123n);
+    const back = decodeReadReply(reply);
+    expect(back.withExpiry).toBe(true);
+    expect(back.results.map((r) => [r.withheldBytes, r.expiresAtMs])).toEqual([[undefined, 1_700_000_000_123], [70_000, 0]]);
+    // Without withExpiry a reply is byte-for-byte the one of before.
+    expect(decodeReadReply(encodeReadReply({ appliedIndex: 5, results: [results[0]] })).results[0].expiresAtMs).toBeUndefined();
+    expect(() => decodeReadReply(reply.subarray(0, reply.length - 8))).toThrow(ProtocolError);
+  });
+
   it('ByteWriter asserts the precomputed size', () => {
     expect(() => new ByteWriter(3).u32(1)).toThrow(/EncodedSizeExceeded/);
     expect(() => new ByteWriter(3).u8(1).finish()).toThrow(/EncodedSizeMismatch/);

@@ -130,6 +130,8 @@ export interface ReadIndexReply {
  */
 export interface ReadRequest {
   reads: { key: Uint8Array; minIndex: number; valueBytesMax?: number }[];
+  /** Ask for each OK result's `expiresAtMs` (the key's absolute expiry, docs/leases.md): bit 30 of `count` (READ_EXPIRY_FLAG). */
+  withExpiry?: boolean;
 }
 
 /**
@@ -146,7 +148,12 @@ export interface ReadReply {
    * `withheldBytes` > 0: the value was not sent because it is larger than the read's
    * `valueBytesMax`; it is this many bytes (status OK, empty value): reserve that much and ask again.
    */
-  results: { status: Status; revision: number; createRevision?: number; version?: number; value: Uint8Array; message: string; withheldBytes?: number }[];
+  results: { status: Status; revision: number; createRevision?: number; version?: number; value: Uint8Array; message: string; withheldBytes?: number; expiresAtMs?: number }[];
+  /**
+   * Set in answer to a request `withExpiry`: every result's `expiresAtMs` is on the wire (a u64
+   * trailer after the withheld one; 0 = no expiry, and for every result that is not OK).
+   */
+  withExpiry?: boolean;
 }
 
 function writer(type: MessageType, bodyBytes: number): ByteWriter {
@@ -377,17 +384,24 @@ export const READ_REPLY_WITHHELD_BYTES = 8;
 /** Bit 31 of a ReadRequest's / ReadReply's count: the message ends with a per-item u64 trailer. */
 export const READ_TRAILER_FLAG = 0x8000_0000;
 
+/** Bit 30 of a ReadRequest's count: answer each key's expiry; of a ReadReply's: a per-result `u64 expiresAtMs` trailer ends the message (after the withheld one). */
+export const READ_EXPIRY_FLAG = 0x4000_0000;
+
+/** Bytes the expiresAtMs trailer adds to a ReadReply per result (in answer to a request withExpiry). */
+export const READ_REPLY_EXPIRY_BYTES = 8;
+
 /**
  * Reads a count whose bit 31 says a trailer of `trailerBytes` per element follows the elements.
  * @throws ProtocolError when the elements (and trailer) cannot fit in the bytes left.
  */
-function countWithTrailer(r: ByteReader, elementBytesMin: number, trailerBytes: number): { n: number; trailer: boolean } {
+function countWithTrailer(r: ByteReader, elementBytesMin: number, trailerBytes: number, expiryBytes: number): { n: number; trailer: boolean; expiry: boolean } {
   const raw = r.u32();
-  const trailer = raw >= READ_TRAILER_FLAG;
-  const n = trailer ? raw - READ_TRAILER_FLAG : raw;
-  const min = n * (elementBytesMin + (trailer ? trailerBytes : 0));
+  const trailer = (raw & READ_TRAILER_FLAG) !== 0;
+  const expiry = (raw & READ_EXPIRY_FLAG) !== 0;
+  const n = raw & ~(READ_TRAILER_FLAG | READ_EXPIRY_FLAG);
+  const min = n * (elementBytesMin + (trailer ? trailerBytes : 0) + (expiry ? expiryBytes : 0));
   if (min > r.remaining()) throw new ProtocolError(`truncated message: ${n} elements of >= ${elementBytesMin} bytes declared, ${r.remaining()} bytes left`);
-  return { n, trailer };
+  return { n, trailer, expiry };
 }
 
 /**
@@ -395,13 +409,15 @@ function countWithTrailer(r: ByteReader, elementBytesMin: number, trailerBytes: 
  * (read flow control) is present iff some read has `valueBytesMax`, and then bit 31 of `count`
  * (READ_TRAILER_FLAG) is set; a read without a bound carries 2^53 − 1. A node that predates the
  * trailer refuses such a request (its count is out of range), so storage nodes are upgraded before
- * gateways.
+ * gateways. Bit 30 of `count` (READ_EXPIRY_FLAG) = `withExpiry` (likewise refused by a node that
+ * predates it).
  */
 export function encodeReadRequest(q: ReadRequest): Buffer {
   const bounded = q.reads.some((x) => x.valueBytesMax !== undefined);
   let size = 4 + (bounded ? READ_REQUEST_BOUND_BYTES * q.reads.length : 0);
   for (const x of q.reads) size += bytesFieldBytes(x.key) + 8;
-  const w = writer(MessageType.ReadRequest, size).u32(q.reads.length + (bounded ? READ_TRAILER_FLAG : 0));
+  if (q.reads.length >= READ_EXPIRY_FLAG) throw new RangeError(`a ReadRequest holds fewer than 2^30 reads, got ${q.reads.length}`);
+  const w = writer(MessageType.ReadRequest, size).u32(q.reads.length + (bounded ? READ_TRAILER_FLAG : 0) + (q.withExpiry ? READ_EXPIRY_FLAG : 0));
   for (const x of q.reads) w.bytes(x.key).u64(x.minIndex);
   if (bounded) for (const x of q.reads) w.u64(Math.min(x.valueBytesMax ?? READ_VALUE_BYTES_UNBOUNDED, READ_VALUE_BYTES_UNBOUNDED));
   return w.finish();
@@ -413,7 +429,7 @@ export function encodeReadRequest(q: ReadRequest): Buffer {
  */
 export function decodeReadRequest(b: Uint8Array): ReadRequest {
   const r = reader(b, MessageType.ReadRequest);
-  const { n, trailer } = countWithTrailer(r, 4 + 8, READ_REQUEST_BOUND_BYTES);
+  const { n, trailer, expiry } = countWithTrailer(r, 4 + 8, READ_REQUEST_BOUND_BYTES, 0);
   const reads: ReadRequest['reads'] = new Array(n);
   for (let i = 0; i < n; i++) reads[i] = { key: r.bytes(), minIndex: r.u64() };
   if (trailer) {
@@ -423,25 +439,28 @@ export function decodeReadRequest(b: Uint8Array): ReadRequest {
     }
   }
   r.end();
-  return { reads };
+  return expiry ? { reads, withExpiry: true } : { reads };
 }
 
 /**
- * `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | u64 createRevision | u64 version | bytes value | string message)* | [(u64 withheldBytes)*count]`.
- * Messages are cut to 65535 UTF-8 bytes. The trailer is present iff some result was withheld (only
- * in answer to a request with valueBytesMax), and then bit 31 of `count` (READ_TRAILER_FLAG) is set.
+ * `header(9) | u64 appliedIndex | u32 count | (u8 status | u64 revision | u64 createRevision | u64 version | bytes value | string message)* | [(u64 withheldBytes)*count] | [(u64 expiresAtMs)*count]`.
+ * Messages are cut to 65535 UTF-8 bytes. The withheld trailer is present iff some result was
+ * withheld (only in answer to a request with valueBytesMax), and then bit 31 of `count`
+ * (READ_TRAILER_FLAG) is set; the expiry trailer iff `withExpiry` (only in answer to a request
+ * withExpiry), and then bit 30 (READ_EXPIRY_FLAG).
  */
 export function encodeReadReply(q: ReadReply): Buffer {
   const messages = q.results.map((x) => clampString(x.message));
   const withheld = q.results.some((x) => (x.withheldBytes ?? 0) > 0);
-  let size = 8 + 4 + (withheld ? READ_REPLY_WITHHELD_BYTES * q.results.length : 0);
+  let size = 8 + 4 + (withheld ? READ_REPLY_WITHHELD_BYTES * q.results.length : 0) + (q.withExpiry ? READ_REPLY_EXPIRY_BYTES * q.results.length : 0);
   for (let i = 0; i < q.results.length; i++) size += 1 + 8 * 3 + bytesFieldBytes(q.results[i].value) + stringFieldBytes(messages[i]);
-  const w = writer(MessageType.ReadReply, size).u64(q.appliedIndex).u32(q.results.length + (withheld ? READ_TRAILER_FLAG : 0));
+  const w = writer(MessageType.ReadReply, size).u64(q.appliedIndex).u32(q.results.length + (withheld ? READ_TRAILER_FLAG : 0) + (q.withExpiry ? READ_EXPIRY_FLAG : 0));
   for (let i = 0; i < q.results.length; i++) {
     const x = q.results[i];
     w.u8(x.status).u64(x.revision).u64(x.createRevision ?? 0).u64(x.version ?? 0).bytes(x.value).string(messages[i]);
   }
   if (withheld) for (const x of q.results) w.u64(x.withheldBytes ?? 0);
+  if (q.withExpiry) for (const x of q.results) w.u64(x.expiresAtMs ?? 0);
   return w.finish();
 }
 
@@ -449,7 +468,7 @@ export function encodeReadReply(q: ReadReply): Buffer {
 export function decodeReadReply(b: Uint8Array): ReadReply {
   const r = reader(b, MessageType.ReadReply);
   const appliedIndex = r.u64();
-  const { n, trailer } = countWithTrailer(r, 1 + 8 * 3 + 4 + 2, READ_REPLY_WITHHELD_BYTES);
+  const { n, trailer, expiry } = countWithTrailer(r, 1 + 8 * 3 + 4 + 2, READ_REPLY_WITHHELD_BYTES, READ_REPLY_EXPIRY_BYTES);
   const results: ReadReply['results'] = new Array(n);
   for (let i = 0; i < n; i++) results[i] = { status: readStatus(r), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes(), message: r.string() };
   if (trailer) {
@@ -458,8 +477,9 @@ export function decodeReadReply(b: Uint8Array): ReadReply {
       if (withheldBytes > 0) results[i].withheldBytes = withheldBytes;
     }
   }
+  if (expiry) for (let i = 0; i < n; i++) results[i].expiresAtMs = r.u64();
   r.end();
-  return { appliedIndex, results };
+  return expiry ? { appliedIndex, results, withExpiry: true } : { appliedIndex, results };
 }
 
 /** The message type byte of an internal message (for routing / diagnostics). @throws ProtocolError on empty input. */

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, LeaseRefusal, ProtocolError, decodeCommand, decodeLeaseGrant, decodeOutcomeReply, decodeU64Operand, encodeCommand, encodeLeaseGrant, encodeOutcomeReply, encodeU64Operand, type Command } from './index';
+import { ApplyOutcome, CommandOp, ExpireCondition, LeaseRefusal, ProtocolError, decodeCommand, decodeExpire, encodeExpire, expireHolds, decodeLeaseGrant, decodeOutcomeReply, decodeU64Operand, encodeCommand, encodeLeaseGrant, encodeOutcomeReply, encodeU64Operand, type Command } from './index';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -18,6 +18,30 @@ describe('lease and TTL commands', () => {
     expect(encodeCommand(exp).toString('hex')).toBe('0101' + '07' + '000000016b' + '00000008' + '0000018bcfe56800');
     expect(decodeU64Operand(decodeCommand(encodeCommand(exp)).value)).toBe(1_700_000_000_000);
     expect(decodeCommand(encodeCommand({ ...exp, op: CommandOp.ExpireKey }))).toEqual({ ...exp, op: CommandOp.ExpireKey });
+  });
+
+  it('Expire (op 7) long form: u64 expiresAtMs | u8 ExpireCondition | u64 nowMs; the short form decodes as condition None, nowMs 0', () => {
+    const exp: Command = { op: CommandOp.Expire, key: Buffer.from('k'), value: encodeExpire({ expiresAtMs: 1_700_000_000_000, condition: ExpireCondition.Gt, nowMs: 1_699_999_999_000 }) };
+    expect(encodeCommand(exp).toString('hex')).toBe('0101' + '07' + '000000016b' + '00000011' + '0000018bcfe56800' + '03' + '0000018bcfe56418');
+    expect(decodeExpire(decodeCommand(encodeCommand(exp)).value)).toEqual({ expiresAtMs: 1_700_000_000_000, condition: ExpireCondition.Gt, nowMs: 1_699_999_999_000 });
+    expect(decodeExpire(encodeU64Operand(5))).toEqual({ expiresAtMs: 5, condition: ExpireCondition.None, nowMs: 0 });
+    const bad = Buffer.from(exp.value);
+    bad[8] = 5;
+    expect(() => decodeExpire(bad)).toThrow(ProtocolError);
+    expect(() => encodeCommand({ ...exp, value: Buffer.alloc(9) })).toThrow(RangeError);
+    expect(() => decodeCommand(encodeCommand(exp).subarray(0, -1))).toThrow(ProtocolError);
+    expect(() => encodeCommand({ ...exp, op: CommandOp.ExpireKey })).toThrow(RangeError); // ExpireKey keeps its one 8-byte form
+  });
+
+  it('expireHolds: an expiry at or before nowMs is an absent key; then NX / XX / GT / LT as Redis 7 (no expiry = infinite)', () => {
+    const at = (condition: ExpireCondition, expiresAtMs = 500, nowMs = 100) => ({ expiresAtMs, condition, nowMs });
+    expect(expireHolds(at(ExpireCondition.None), 100)).toBe(false); // expired at 100
+    expect(expireHolds(at(ExpireCondition.None), 101)).toBe(true);
+    expect(expireHolds(at(ExpireCondition.None, 500, 0), 1)).toBe(true); // short form: not checked
+    expect([expireHolds(at(ExpireCondition.Nx), 0), expireHolds(at(ExpireCondition.Nx), 400)]).toEqual([true, false]);
+    expect([expireHolds(at(ExpireCondition.Xx), 0), expireHolds(at(ExpireCondition.Xx), 400)]).toEqual([false, true]);
+    expect([expireHolds(at(ExpireCondition.Gt), 0), expireHolds(at(ExpireCondition.Gt), 400), expireHolds(at(ExpireCondition.Gt), 500)]).toEqual([false, true, false]);
+    expect([expireHolds(at(ExpireCondition.Lt), 0), expireHolds(at(ExpireCondition.Lt), 600), expireHolds(at(ExpireCondition.Lt), 500)]).toEqual([true, true, false]);
   });
 
   it('a Set with META: u8 flags (bit 0 KEEPTTL) | u64 leaseId | u64 expiresAtMs after the condition operand, op byte bit 6', () => {

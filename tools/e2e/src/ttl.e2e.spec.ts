@@ -15,10 +15,12 @@ const DELETE_BOUND_MS = 3000;
 describe('TTL keys end to end', () => {
   let cluster: LocalCluster;
   let respPort: number;
+  let httpPort: number;
 
   beforeAll(async () => {
     const cfg = await writeTestConfig();
     respPort = cfg.respPort;
+    httpPort = cfg.httpPort;
     cluster = await LocalCluster.start({ configPath: cfg.configPath });
   });
 
@@ -32,7 +34,8 @@ describe('TTL keys end to end', () => {
       expect(await c.send(encodeCommand(['SET', 'stays', 'v']), 1)).toEqual([{ type: 'simple', value: 'OK' }]);
       const sets = Buffer.concat(Array.from({ length: KEYS }, (_, i) => encodeCommand(['SET', `ttl:${i}`, 'v', 'PX', String(TTL_MS)])));
       const replies = await c.send(sets, KEYS);
-      expect(replies.every((r) => r.type === 'simple' && r.value === 'OK')).toBe(true);
+      const badReply = replies.find((r) => !(r.type === 'simple' && r.value === 'OK'));
+      expect(badReply).toBeUndefined();
       // Each key expires TTL_MS after the gateway took its SET, so by t0 + TTL_MS all have.
       const t0 = Date.now();
       // Expiry is a point in time: wait for it, then every read must miss (hidden even before the delete applies).
@@ -54,6 +57,38 @@ describe('TTL keys end to end', () => {
       }
       expect(size).toBe(1);
       process.stdout.write(`ttl e2e: ${KEYS} keys deleted and reported ${goneAtMs - t0 - TTL_MS} ms after the last one expired\n`);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('EXPIRE then the key is gone; PERSIST keeps a key; TTL / PTTL / EXPIRETIME read the expiry back (and HTTP GET its Cairn-Expires-At)', async () => {
+    const c = await RespSocketClient.connect(respPort);
+    const one = async (...args: string[]) => (await c.send(encodeCommand(args), 1))[0];
+    const int = (value: number) => ({ type: 'integer', value });
+    try {
+      expect(await one('TTL', 'e:missing')).toEqual(int(-2));
+      expect(await one('SET', 'e:gone', 'v')).toEqual({ type: 'simple', value: 'OK' });
+      expect(await one('SET', 'e:kept', 'v', 'EX', '1')).toEqual({ type: 'simple', value: 'OK' });
+      expect(await one('TTL', 'e:gone')).toEqual(int(-1));
+      const t0 = Date.now();
+      expect(await one('PEXPIRE', 'e:gone', '600')).toEqual(int(1));
+      expect(await one('EXPIRE', 'e:gone', '100', 'NX')).toEqual(int(0));
+      const pttl = await one('PTTL', 'e:gone');
+      expect(pttl.type === 'integer' && pttl.value > 0 && pttl.value <= 600).toBe(true);
+      const at = await one('PEXPIRETIME', 'e:gone');
+      expect(at.type === 'integer' && at.value >= t0 + 600 - 1000 && at.value <= Date.now() + 600).toBe(true);
+      const res = await fetch(`http://127.0.0.1:${httpPort}/v1/kv/e:gone`);
+      expect(res.headers.get('cairn-expires-at')).toBe(String((at as { value: number }).value));
+      expect(await one('PERSIST', 'e:kept')).toEqual(int(1));
+      expect(await one('TTL', 'e:kept')).toEqual(int(-1));
+      // Past both former expiries: the EXPIREd key is gone on every read, the PERSISTed one stays.
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + 1000 - Date.now())));
+      expect(await one('GET', 'e:gone')).toEqual({ type: 'bulk', value: null });
+      expect(await one('TTL', 'e:gone')).toEqual(int(-2));
+      expect(await one('EXPIRE', 'e:gone', '10')).toEqual(int(0));
+      expect(await one('GET', 'e:kept')).toEqual({ type: 'bulk', value: Buffer.from('v') });
+      expect((await fetch(`http://127.0.0.1:${httpPort}/v1/kv/e:gone`)).status).toBe(404);
     } finally {
       c.socket.destroy();
     }

@@ -1,4 +1,4 @@
-import { CommandOp, decodeU64Operand, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, ExpireCondition, decodeU64Operand, encodeExpire, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
 import { LeaseLimitError, LeaseTable, type LeaseTableOptions } from './lease-table';
 
 const EMPTY = Buffer.alloc(0);
@@ -57,6 +57,20 @@ describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
     t.applyCommitted({ op: CommandOp.Expire, key: Buffer.from('d'), value: encodeU64Operand(5000) }, 1001);
     t.applyCommitted({ op: CommandOp.Delete, key: Buffer.from('d'), value: EMPTY }, 1001);
     expect(t.trackedKeyCount).toBe(0);
+  });
+
+  it('a conditional Expire changes a tracked expiry only when it holds as on the storage nodes (NX/XX/GT/LT, expired = absent)', () => {
+    const t = new LeaseTable(opts);
+    t.promote(0, 300);
+    const expire = (k: string, expiresAtMs: number, condition: ExpireCondition, nowMs = 10): Command => ({ op: CommandOp.Expire, key: Buffer.from(k), value: encodeExpire({ expiresAtMs, condition, nowMs }) });
+    t.applyCommitted(setTtl('a', 1000), 0);
+    t.applyCommitted(expire('a', 2000, ExpireCondition.Nx), 0); // has one: refused
+    t.applyCommitted(expire('a', 500, ExpireCondition.Gt), 0); // not later: refused
+    expect(describeDue(t.due(1000))).toEqual(['expire:a']);
+    t.applyCommitted(expire('a', 3000, ExpireCondition.Gt), 0);
+    expect(t.due(2999)).toEqual([]);
+    t.applyCommitted(expire('a', 4000, ExpireCondition.None, 3000), 0); // expired by the proposer's clock: absent
+    expect(describeDue(t.due(3000))).toEqual(['expire:a']);
   });
 
   it('bounds: grants past leasesMax are refused; one tick proposes at most expiriesPerCheckMax', () => {

@@ -1,4 +1,4 @@
-import { CommandOp, decodeLeaseGrant, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, decodeExpire, decodeLeaseGrant, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
 
 /** Bounds of a LeaseTable (docs/leases.md "Leader lease table"). */
 export interface LeaseTableOptions {
@@ -77,9 +77,12 @@ export class LeaseTable {
       case CommandOp.Delete:
         this.setKeyExpiry(c.key, 0);
         return;
-      case CommandOp.Expire:
-        this.setKeyExpiry(c.key, decodeU64Operand(c.value));
+      case CommandOp.Expire: {
+        // The storage nodes' rule on the expiry this table holds (0 when untracked): the same keys change the same way.
+        const e = decodeExpire(c.value);
+        if (expireHolds(e, this.keys.get(latin1(c.key))?.expiresAtMs ?? 0)) this.setKeyExpiry(c.key, e.expiresAtMs);
         return;
+      }
       case CommandOp.ExpireKey: {
         const k = latin1(c.key);
         if (this.keys.get(k)?.expiresAtMs === decodeU64Operand(c.value)) this.keys.delete(k);

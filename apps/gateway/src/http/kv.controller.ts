@@ -149,6 +149,8 @@ export class KvController {
     res.status(200).setHeader('Content-Type', 'application/octet-stream').setHeader('X-Cairn-Revision', String(r.revision));
     // Per-key metadata as etcd keeps it (docs/http.md): mod revision = X-Cairn-Revision.
     res.setHeader('Cairn-Mod-Revision', String(r.revision)).setHeader('Cairn-Create-Revision', String(r.createRevision ?? 0)).setHeader('Cairn-Version', String(r.version ?? 0));
+    // The key's TTL (docs/leases.md): its absolute expiry, only when it has one.
+    if (r.expiresAtMs) res.setHeader('Cairn-Expires-At', String(r.expiresAtMs));
     res.end(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
   }
 

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, type LeaseRefusal, RESERVED_KEY_MESSAGE, Status, isReservedKey, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeLeaseGrant, encodeU64Operand, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
+import { CommandCondition, CommandOp, type LeaseRefusal, RESERVED_KEY_MESSAGE, Status, encodeExpire, isReservedKey, type ExpireCondition, TxnOpFlags, TxnOpKind, encodeIncrDelta, encodeLeaseGrant, encodeU64Operand, encodeTxnCommandValue, isRangeOp, prefixEnd, txnOpsCount, type Command, type CommandMeta, type CommandSession, type CounterRefusal, type FrameLimits, type TxnLimits, type TxnRequest, type TxnResult } from '@cairn/protocol';
 import { RANGE_LIMITS_DEFAULT, planRange, rangeFailure, rangeResult, type KvRangeQuery, type KvRangeResult, type RangeLimits } from './kv-range';
 import type { ReadIndexClient } from './read-index';
 import type { LeaseClient } from './lease-client';
@@ -199,6 +199,26 @@ export class KvSession {
    */
   set(key: Uint8Array, value: Uint8Array, opts: { condition?: CommandCondition; ifRevision?: number; meta?: CommandMeta } = {}): Promise<KvResult> {
     return this.write(CommandOp.Set, key, value, opts.condition ?? CommandCondition.None, opts.ifRevision, opts.meta);
+  }
+
+  /**
+   * Sets (`expiresAtMs` > 0) or removes (0) a live key's absolute expiry without writing its value
+   * (Redis EXPIRE/PEXPIREAT/PERSIST; command op Expire, docs/protocol.md "Lease and TTL
+   * commands"), `condition` (Redis 7 NX/XX/GT/LT) evaluated where the write is applied, in log
+   * order, against the key's expiry then; `nowMs` is the gateway's clock: a key whose expiry is at
+   * or before it counts as absent. OK when it applied, CONDITION_FAILED when the key was absent or
+   * the condition did not hold (nothing changed).
+   */
+  expire(key: Uint8Array, expiresAtMs: number, condition: ExpireCondition, nowMs: number): Promise<KvResult> {
+    const bad = this.check(key);
+    if (bad) return Promise.resolve(bad);
+    let value: Buffer;
+    try {
+      value = encodeExpire({ expiresAtMs, condition, nowMs });
+    } catch (e) {
+      return Promise.resolve(fail(Status.BadRequest, (e as Error).message));
+    }
+    return this.guarded(key, true, () => this.submit({ op: CommandOp.Expire, key, value }));
   }
 
   /** DEL; with `ifRevision` only when the key's mod revision equals it (evaluated like a conditional SET). */

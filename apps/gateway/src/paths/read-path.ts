@@ -19,6 +19,8 @@ export interface ReadResult {
   /** OK: the key's create revision and version (writes since creation), as etcd's mvcc keeps them. */
   createRevision?: number;
   version?: number;
+  /** OK: the key's absolute expiry, ms since the Unix epoch (0 = none; docs/leases.md). Absent from a node that predates it. */
+  expiresAtMs?: number;
   value: Uint8Array;
   message: string;
 }
@@ -189,7 +191,7 @@ export class ReadPath {
   private async send(node: string, reads: QueuedRead[]): Promise<void> {
     const remainingMs = Math.max(1, Math.min(...reads.map((r) => r.deadlineMs)) - this.world.clock.nowMs());
     try {
-      const res = await this.nc.request(this.subjects.read(node), encodeReadRequest({ reads: reads.map((r) => ({ key: r.key, minIndex: r.minIndex, valueBytesMax: r.reservation?.bytes })) }), {
+      const res = await this.nc.request(this.subjects.read(node), encodeReadRequest({ reads: reads.map((r) => ({ key: r.key, minIndex: r.minIndex, valueBytesMax: r.reservation?.bytes })), withExpiry: true }), {
         timeoutMs: Math.min(remainingMs, READ_REQUEST_TIMEOUT_MS),
       });
       const reply = decodeReadReply(res.data);
@@ -208,7 +210,7 @@ export class ReadPath {
         } else if (out.withheldBytes) {
           this.withheld(r, out.withheldBytes);
         } else {
-          this.finish(r, { status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, value: out.value, message: out.message });
+          this.finish(r, { status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, expiresAtMs: out.expiresAtMs, value: out.value, message: out.message });
         }
       });
     } catch (e) {

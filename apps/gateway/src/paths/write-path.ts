@@ -200,7 +200,8 @@ export class WritePath {
         // An Incr's reply is its new value, a Txn's its TxnResult: only the applying storage node knows them.
         // An auth change (ops 9..12) may be refused at apply: asked too; so may a Set on a lease (lease not found / full).
         // A lease grant or revoke may be refused at apply (the id is live / not live).
-        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || isAuthOp(w.command.op) || w.command.meta?.leaseId || isLeaseOp(w.command.op) || ambiguous) void this.resolveOutcome(w, index);
+        // An Expire applies only to a live key (and under its NX/XX/GT/LT): asked too.
+        if (w.command.condition || w.command.op === CommandOp.Incr || w.command.op === CommandOp.Txn || w.command.op === CommandOp.Expire || isAuthOp(w.command.op) || w.command.meta?.leaseId || isLeaseOp(w.command.op) || ambiguous) void this.resolveOutcome(w, index);
         else w.resolve({ status: Status.Ok, revision: index, message: '' });
       }
     } else {

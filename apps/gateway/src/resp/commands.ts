@@ -6,6 +6,7 @@ import { REDIS_COMPAT_VERSION, infoText, storedKeys, type RespServerInfo } from 
 import { ScanCursors, globMatch, literalPrefix } from './scan';
 import { mgetReply, type CommandReads, type PartedReply } from './mget-reply';
 import { TOO_MANY_FAILURES, isRefusal, type AuthIdentity, type GatewayAuth } from '../auth/gateway-auth';
+import { RespTtlCommands } from './ttl-commands';
 import { MULTI_LIMITS_DEFAULT, RespTxnCommands, type MultiLimits, type TxnState } from './txn-commands';
 
 /** One RESP connection's state, as the commands see it. */
@@ -193,7 +194,6 @@ export function parseSetOptions(a: Buffer[], nowMs: number): SetOptions | Buffer
 /** Commands Redis has that Cairn refuses on purpose, with the reason (rather than "unknown command"). */
 const REFUSED: Record<string, string> = Object.fromEntries([
   ...['incrbyfloat', 'append', 'setrange'].map((n) => [n, 'is not implemented on Cairn yet']),
-  ...['getex', 'expire', 'pexpire', 'expireat', 'pexpireat', 'persist', 'ttl', 'pttl'].map((n) => [n, 'needs TTL commands on existing keys, which Cairn does not have yet']),
 ]);
 
 /**
@@ -249,6 +249,7 @@ export class RespCommands {
         },
       },
       ...this.txn.commands(),
+      ...new RespTtlCommands(() => this.nowMs()).commands(),
     };
   }
 

@@ -1,4 +1,4 @@
-import { CommandCondition, CommandOp, CounterRefusal, Status, decodeIncrDelta, type Command, type CommandMeta, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { CommandCondition, CommandOp, CounterRefusal, Status, decodeExpire, decodeIncrDelta, expireHolds, type Command, type CommandMeta, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
 import { COUNTER_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
@@ -27,6 +27,7 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
         const current = data.get(Buffer.from(c.key).toString('latin1'));
         if (c.op === CommandOp.Incr) return incrInMap(data, c, current, revision);
         if (c.op === CommandOp.Txn) return txnInMap(data, c, revision);
+        if (c.op === CommandOp.Expire) return expireInMap(current, c, revision);
         const holds = c.condition === CommandCondition.IfRevision ? (current?.revision ?? 0) === c.revision : !c.condition || (current !== undefined) === (c.condition === CommandCondition.IfPresent);
         if (!holds) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
         if (c.op === CommandOp.Set) data.set(Buffer.from(c.key).toString('latin1'), { value: Buffer.from(c.value), revision, ...(c.meta ? { meta: c.meta } : {}) });
@@ -39,7 +40,7 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
       later<ReadResult>('read', Buffer.from(key).toString(), minIndex, () => {
         if (opts.fail) return { status: opts.fail.status, revision: 0, value: new Uint8Array(0), message: opts.fail.message };
         const e = data.get(Buffer.from(key).toString('latin1'));
-        return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
+        return e ? { status: Status.Ok, revision: e.revision, value: e.value, message: '', expiresAtMs: e.meta?.expiresAtMs ?? 0 } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
       }),
     /** A storage node's range page over the map: key order, [start, end), limit, reverse (bytes unbounded). */
     range: (q: RangeRequest) =>
@@ -56,6 +57,15 @@ export function fakeStore(opts: { hold?: boolean; fail?: { status: Status; messa
   };
   const paths: KvPaths = { reads, writes, limits: { keyBytesMax: 16, valueBytesMax: 64 } };
   return { data, held, paths };
+}
+
+/** The applier's Expire in miniature (apps/storage-node lease-apply.ts): a live key, its NX/XX/GT/LT against its expiry. */
+function expireInMap(current: { meta?: CommandMeta } | undefined, c: Command, revision: number): WriteResult {
+  const e = decodeExpire(c.value);
+  if (!current || !expireHolds(e, current.meta?.expiresAtMs ?? 0)) return { status: Status.ConditionFailed, revision, message: 'condition not met' };
+  if (e.expiresAtMs === 0) delete current.meta;
+  else current.meta = { leaseId: 0, expiresAtMs: e.expiresAtMs, keepTtl: false };
+  return { status: Status.Ok, revision, message: '' };
 }
 
 /** The applier's INCR in miniature (apps/storage-node command-applier.ts is the real one). */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, LeaseRefusal, TxnOpKind, TxnRefusal, decodeTxnResult, encodeCommand, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpKind, TxnRefusal, decodeTxnResult, encodeCommand, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
 
@@ -74,6 +74,21 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     expect(n.value('k')).toBeNull();
     expect(n.value('j')).toBe('newer');
     expect(n.applier.outcome(5).outcome).toBe(ApplyOutcome.ConditionFailed);
+    await n.engine.close();
+  });
+
+  it('Expire applies to a live key under its NX/XX/GT/LT and its proposer\'s clock, in log order; PERSIST (0 under XX) removes the metadata record', async () => {
+    const n = await node(dir);
+    const expire = (key: string, expiresAtMs: number, condition: ExpireCondition, nowMs = 10): Command => ({ op: CommandOp.Expire, key: Buffer.from(key), value: encodeExpire({ expiresAtMs, condition, nowMs }) });
+    await n.apply(1, [put('k', 'v'), expire('k', 1000, ExpireCondition.Xx), expire('k', 1000, ExpireCondition.Nx), expire('k', 900, ExpireCondition.Gt), expire('k', 2000, ExpireCondition.Gt), expire('gone', 5000, ExpireCondition.None)]);
+    expect([2, 3, 4, 5, 6].map((i) => n.applier.outcome(i).outcome)).toEqual([ApplyOutcome.ConditionFailed, ApplyOutcome.Applied, ApplyOutcome.ConditionFailed, ApplyOutcome.Applied, ApplyOutcome.ConditionFailed]);
+    expect(n.applier.leases.meta(Buffer.from('k'))).toEqual({ leaseId: 0, expiresAtMs: 2000 });
+    // expired by the proposer's clock: the key counts as absent
+    await n.apply(7, [expire('k', 9000, ExpireCondition.None, 2000), expire('k', 0, ExpireCondition.Xx, 1999)]);
+    expect([n.applier.outcome(7).outcome, n.applier.outcome(8).outcome]).toEqual([ApplyOutcome.ConditionFailed, ApplyOutcome.Applied]);
+    expect(n.applier.leases.meta(Buffer.from('k'))).toBeUndefined();
+    expect([...LeaseIndex.load(n.engine).expiries()]).toEqual([]);
+    expect(n.value('k')).toBe('v');
     await n.engine.close();
   });
 

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeLeaseGrant, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeExpire, decodeLeaseGrant, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
 import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
 import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
@@ -51,7 +51,7 @@ export function evaluateLeaseOp(c: Command, index: number, get: Get, leases: Lea
     case CommandOp.LeaseRevoke:
       return leases.lease(decodeU64Operand(c.value)) ? applied : { ...failed, leaseRefusal: LeaseRefusal.NotFound };
     case CommandOp.Expire:
-      return !isReservedKey(c.key) && get(c.key) ? applied : failed;
+      return !isReservedKey(c.key) && get(c.key) && expireHolds(decodeExpire(c.value), leases.meta(c.key)?.expiresAtMs ?? 0) ? applied : failed;
     case CommandOp.ExpireKey: {
       const at = decodeU64Operand(c.value);
       return get(c.key) && at > 0 && leases.meta(c.key)?.expiresAtMs === at ? applied : failed;
@@ -101,7 +101,7 @@ export function leaseWrites(c: Command, index: number, get: Get, leases: LeaseIn
     case CommandOp.LeaseRevoke:
       return leases.revoke(decodeU64Operand(c.value));
     case CommandOp.Expire:
-      return one(leases.setMeta(c.key, { leaseId: leases.meta(c.key)?.leaseId ?? 0, expiresAtMs: decodeU64Operand(c.value) }));
+      return one(leases.setMeta(c.key, { leaseId: leases.meta(c.key)?.leaseId ?? 0, expiresAtMs: decodeExpire(c.value).expiresAtMs }));
     case CommandOp.ExpireKey:
       return get(c.key) ? [{ op: EngineOp.Delete, key: c.key, value: new Uint8Array(0) }, ...one(leases.setMeta(c.key, NO_META))] : [];
     default:

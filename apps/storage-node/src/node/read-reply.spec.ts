@@ -60,6 +60,16 @@ describe('encodeBoundedReadReply', () => {
     expect([r.status, r.withheldBytes]).toEqual([Status.Ok, 2000]);
   });
 
+  it('withExpiry: every result carries its expiresAtMs in the trailer, counted against the bound', () => {
+    const r = (i: number) => ({ ...ok(100), expiresAtMs: i === 0 ? 0 : 1_700_000_000_000 + i });
+    const all = encodeBoundedReadReply(9, 2, r, 1024, () => undefined, true);
+    expect(decodeReadReply(all.reply).results.map((x) => x.expiresAtMs)).toEqual([0, 1_700_000_000_001]);
+    // a bound that fits two results without their trailers but not with them answers one
+    const one = encodeBoundedReadReply(9, 2, r, all.reply.length - 1, () => undefined, true);
+    expect(one.answered).toBe(1);
+    expect(one.reply.length).toBeLessThan(all.reply.length);
+  });
+
   it('answers an empty request with an empty reply', () => {
     expect(decodeReadReply(encodeBoundedReadReply(4, 0, () => ok(1), 1024).reply).results).toEqual([]);
   });

@@ -496,7 +496,8 @@ export class StorageNode {
         // A reserved key is not a client's; a key whose expiry passed is gone for every reader even
         // before the leader's ExpireKey reaches this node (docs/leases.md "Clock drift").
         const got = isReservedKey(r.key) || this.applier.leases.expired(r.key, this.opts.world.clock.nowMs()) ? null : this.engine.get(r.key);
-        return got ? { status: Status.Ok, revision: got.revision, createRevision: got.createRevision, version: got.version, value: got.value, message: '' } : { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
+        if (!got) return { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
+        return { status: Status.Ok, revision: got.revision, createRevision: got.createRevision, version: got.version, value: got.value, message: '', expiresAtMs: this.applier.leases.meta(r.key)?.expiresAtMs ?? 0 };
       } catch (e) {
         // A corrupt record is never returned as data: the gateway retries on another node.
         this.opts.log.error({ err: e }, 'read failed');
@@ -507,7 +508,7 @@ export class StorageNode {
     // gateway asks again for them (docs/protocol.md, "Message size bounds on the internal bus").
     // Values above a read's valueBytesMax (what the gateway reserved for it) are withheld: read
     // flow control, docs/protocol.md "Read flow control".
-    return encodeBoundedReadReply(applied, req.reads.length, resultAt, this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus), (i) => req.reads[i].valueBytesMax).reply;
+    return encodeBoundedReadReply(applied, req.reads.length, resultAt, this.opts.unboundedReadReplies ? Infinity : payloadBytesMax(this.opts.bus), (i) => req.reads[i].valueBytesMax, req.withExpiry === true).reply;
   }
 
   /** One page of a range read, once applied up to its minIndex (waiting up to readWaitMs like a read). */
