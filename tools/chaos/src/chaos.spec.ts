@@ -187,6 +187,33 @@ describe('chaos run (real cluster, real nats-server)', () => {
     expect(summary).toContain('--big-values');
   });
 
+  itNats('compare-and-swap on mod revisions (read, then put if the revision is unchanged) through leader kills and pauses is linearizable as a CAS register', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cairn-chaos-spec-'));
+    const historyPath = join(out, 'history.jsonl');
+    const result = await runChaos({
+      seed: 23,
+      durationMs: 12_000,
+      clients: 4,
+      keys: 3,
+      cas: true,
+      historyPath,
+      faults: { kinds: ['kill-leader', 'pause-leader'], cycle: true, startMs: 1000, endMarginMs: 1000, gapMinMs: 500, gapMaxMs: 1000, downMinMs: 300, downMaxMs: 800, pauseMinMs: 600, pauseMaxMs: 1000 },
+    });
+    const summary = formatChaosSummary(result);
+    if (!result.passed) process.stderr.write(`${summary}\n`);
+    expect(result.problems).toEqual([]);
+    expect(result.lostWrites).toBe(0);
+    expect(result.check.violations).toEqual([]);
+    expect(result.passed).toBe(true);
+    expect(result.faults['kill-leader']).toBeGreaterThanOrEqual(1);
+    // compare-and-swaps that applied and that did not (another client wrote the key in between)
+    const cas = readFileSync(historyPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; outcome: string; applied?: boolean }).filter((op) => op.kind === 'cas' && op.outcome === 'ok');
+    expect(cas.filter((op) => op.applied).length).toBeGreaterThan(10);
+    expect(cas.filter((op) => !op.applied).length).toBeGreaterThan(0);
+    expect(summary).toMatch(/cas \d+\/\d+\/\d+/);
+    expect(summary).toContain('--cas');
+  });
+
   itNats('membership under load: 3 → 5 → 3 replicas, the leader removed on the way, is linearizable', async () => {
     const result = await runChaos({ seed: 11, durationMs: 24_000, clients: 4, keys: 6, faults: { kinds: [] }, membership: true });
     const summary = formatChaosSummary(result);

@@ -46,6 +46,13 @@ export interface ChaosOptions {
    */
   bigValues?: boolean | BigValuesOptions;
   /**
+   * Compare-and-swap in the small-value workload (issue 11): 3 operations in 10 are a GET (recorded)
+   * then `set(k, v, { ifRevision })` on the revision it returned (0 when not found), recorded as a
+   * checker `cas` whose expected value is the value read: with every written value unique, the
+   * key's mod revision is r exactly when it holds the value written at r (docs/checker.md).
+   */
+  cas?: boolean;
+  /**
    * Put every process behind its own TCP proxy to nats-server (TcpProxy) even when no partition
    * fault is planned (default: only then).
    */
@@ -243,11 +250,11 @@ export function lostAcknowledgedWrites(ops: readonly Operation[], finalClientId:
   let lost = 0;
   for (const [key, read] of finalRead) {
     const v = read.value ?? null;
-    const writers = ops.filter((op) => op.key === key && op.kind !== 'get' && (v === null ? op.kind === 'delete' : op.kind === 'put' && op.value === v) && op.outcome !== 'fail');
+    const writers = ops.filter((op) => op.key === key && op.kind !== 'get' && (v === null ? op.kind === 'delete' : (op.kind === 'put' || (op.kind === 'cas' && op.applied !== false)) && op.value === v) && op.outcome !== 'fail');
     if (writers.some((w) => w.outcome === 'info')) continue;
     if (v !== null && writers.length === 0) continue;
     const writtenAtMs = Math.max(-Infinity, ...writers.map((w) => w.completeMs ?? Infinity));
-    lost += ops.filter((op) => op.key === key && op.kind !== 'get' && op.outcome === 'ok' && op.invokeMs > writtenAtMs && op !== read).length;
+    lost += ops.filter((op) => op.key === key && op.kind !== 'get' && !(op.kind === 'cas' && !op.applied) && op.outcome === 'ok' && op.invokeMs > writtenAtMs && op !== read).length;
   }
   return lost;
 }
@@ -409,9 +416,10 @@ class ChaosRun {
     for (let n = 0; n < OPS_PER_CLIENT_MAX && !this.over(); n++) {
       const r = rng();
       const key = `k${Math.floor(rng() * keys)}`;
-      const kind: OperationKind = r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
-      const value = kind === 'put' ? `c${clientId}-w${++writes}` : undefined;
-      const id = recorder.invoke(clientId, kind, key, value);
+      const kind: OperationKind = options.cas ? (r < 0.3 ? 'get' : r < 0.6 ? 'put' : r < 0.7 ? 'delete' : 'cas') : r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
+      const value = kind === 'put' || kind === 'cas' ? `c${clientId}-w${++writes}` : undefined;
+      // A cas is invoked by clientOp after its read; the read is the operation recorded here.
+      const id = recorder.invoke(clientId, kind === 'cas' ? 'get' : kind, key, kind === 'cas' ? undefined : value);
       if (!conn) {
         try {
           conn = await CairnClient.connect({ host: this.setup.host, port: this.setup.port, connectTimeoutMs: 2000, requestTimeoutMs: this.requestTimeoutMs });
@@ -421,7 +429,8 @@ class ChaosRun {
           continue;
         }
       }
-      if (!(await this.clientOp(conn, id, kind, key, value))) {
+      const done = kind === 'cas' ? await this.casOp(conn, clientId, id, key, value!) : await this.clientOp(conn, id, kind, key, value);
+      if (!done) {
         if (conn.stats().closed) conn = null;
         await sleep(ERROR_BACKOFF_MS);
       }
@@ -447,6 +456,30 @@ class ChaosRun {
       // A read has no effect: a failed or indeterminate GET is a fail.
       if (kind === 'get') recorder.fail(id);
       else if (writeOutcome(e) === 'fail') recorder.fail(id);
+      else recorder.info(id);
+      return false;
+    }
+  }
+
+  /** A GET (recorded as `readId`), then a write-if-revision on what it returned, recorded as a cas on the value read; false when either failed. */
+  private async casOp(conn: CairnClient, clientId: number, readId: number, key: string, value: string): Promise<boolean> {
+    const { recorder } = this;
+    let read: Awaited<ReturnType<CairnClient['get']>>;
+    try {
+      read = await conn.get(key);
+      recorder.ok(readId, read ? read.value.toString('utf8') : null);
+    } catch {
+      recorder.fail(readId);
+      return false;
+    }
+    const id = recorder.invokeCas(clientId, key, read ? read.value.toString('utf8') : null, value);
+    try {
+      const r = await conn.set(key, value, { ifRevision: read ? read.revision : 0 });
+      recorder.okCas(id, r.applied);
+      if (this.options.thinkMs) await sleep(this.options.thinkMs);
+      return true;
+    } catch (e) {
+      if (writeOutcome(e) === 'fail') recorder.fail(id);
       else recorder.info(id);
       return false;
     }
@@ -695,7 +728,7 @@ class ChaosRun {
       historyPath,
       dir: setup.dir,
       dirKept: setup.dirGiven || !this.passed,
-      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}`,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}`,
     };
   }
 

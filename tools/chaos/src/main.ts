@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `node tools/chaos/dist/main.js --seed N --duration 600s --clients 8 --keys 20 [--config-out DIR] [--history FILE]
- *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--proxies]`:
+ *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--proxies]`:
  * one chaos run (src/chaos.ts) on a real local cluster, then its summary on stdout.
  * `--check-history FILE` re-checks a saved history instead of running.
  * Exit codes: 0 passed (linearizable), 1 failed (violation or problem), 2 inconclusive (the
@@ -36,6 +36,7 @@ async function main(): Promise<number> {
     .option('--membership', 'also grow the consensus group 3 → 5 and shrink it back to 3 (removing the leader) during the run')
     .option('--big-values', 'also run the big-values workload: values of 1 byte to 1 MiB on keys big0..big3, pipelined TLV reads, RESP MGETs of 16 large values')
     .option('--big-value-max <bytes>', 'largest value of the big-values workload, bytes', int('big-value-max', 1), 1024 * 1024)
+    .option('--cas', 'compare-and-swap in the workload: 3 operations in 10 read a key, then write it only if its mod revision is still the one read (put --if-rev), checked as a CAS register')
     .option('--proxies', 'put every process behind its own NATS proxy even without partition faults')
     .option('--check-history <file>', 're-check a saved history and exit')
     .allowExcessArguments(false)
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
       membership?: boolean;
       bigValues?: boolean;
       bigValueMax: number;
+      cas?: boolean;
       proxies?: boolean;
     }>();
   } catch (e) {
@@ -102,6 +104,7 @@ async function main(): Promise<number> {
       faults: kinds ? { kinds } : undefined,
       membership: o.membership === true,
       bigValues: o.bigValues ? { valueBytesMax: o.bigValueMax } : false,
+      cas: o.cas === true,
       proxies: o.proxies === true,
       signal: abort.signal,
       log: (line) => process.stderr.write(`${line}\n`),
