@@ -159,7 +159,9 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     });
     const view = new ClusterView();
     view.hintLeader('l4');
-    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 1024, proposalsInflightMax: 4, writeTimeoutMs: 5000 }, createLogger('test', 'silent'));
+    // 12 MiB through a real nats-server: under a loaded CI box that took more than 5 s (all 12 answered
+    // UNAVAILABLE by the write timeout). The timeout is not what this test checks; 30 s stays under jest's 60 s.
+    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 1024, proposalsInflightMax: 4, writeTimeoutMs: 30_000 }, createLogger('test', 'silent'));
     const value = 'v'.repeat(1024 * 1024);
     const results = await Promise.all([...Array.from({ length: 12 }, (_, i) => writes.submit(set(`k${i}`, value))), writes.submit(set('huge', 'x'.repeat(payloadBytesMax(nc))))]);
     expect(results.slice(0, 12).map((r) => r.status)).toEqual(Array(12).fill(Status.Ok));
