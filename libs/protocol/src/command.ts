@@ -183,13 +183,20 @@ function checkLeaseId(id: number): void {
 /**
  * A Set's lease and expiry (the META bit): `leaseId` 0 = no lease; `expiresAtMs` 0 = no expiry
  * (absolute, ms since the Unix epoch, from the gateway's clock at propose time); `keepTtl` keeps
- * the key's current expiry (Redis SET KEEPTTL; then expiresAtMs is 0). A Set without META detaches
- * the key from its lease and removes its expiry (etcd put, Redis SET).
+ * the key's current expiry (Redis SET KEEPTTL), and then `expiresAtMs` is the proposer's clock
+ * instead (0: not checked): a current expiry at or before it has passed, so the key is new and
+ * gets none (`keptExpiry`). A Set without META detaches the key from its lease and removes its
+ * expiry (etcd put, Redis SET).
  */
 export interface CommandMeta {
   leaseId: number;
   expiresAtMs: number;
   keepTtl: boolean;
+}
+
+/** The expiry a KEEPTTL Set leaves on a key whose expiry is `currentMs` (0 = none), proposed at `nowMs` (0 = not checked): the current one unless it has passed. */
+export function keptExpiry(currentMs: number, nowMs: number): number {
+  return currentMs > 0 && (nowMs === 0 || currentMs > nowMs) ? currentMs : 0;
 }
 
 /** Whether `op` changes the auth state (ops 9..12) rather than a key. */
@@ -317,7 +324,6 @@ function checkOperandShape(c: Command, condition: CommandCondition): void {
     if (c.op !== CommandOp.Set) throw new RangeError('MetaOnlyOnSet: only a Set carries a lease or an expiry');
     const m = c.meta;
     if (!Number.isSafeInteger(m.leaseId) || m.leaseId < 0 || !Number.isSafeInteger(m.expiresAtMs) || m.expiresAtMs < 0) throw new RangeError('META fields must be integers in 0..2^53-1');
-    if (m.keepTtl && m.expiresAtMs !== 0) throw new RangeError('KeepTtlHasNoExpiry: KEEPTTL goes with expiresAtMs 0');
   }
 }
 
@@ -347,7 +353,6 @@ export function readCommandBody(r: ByteReader): Command {
     const flags = r.u8();
     if (flags & ~META_KEEP_TTL) throw new ProtocolError(`unknown META flags 0x${flags.toString(16)}`);
     const meta: CommandMeta = { leaseId: r.u64(), expiresAtMs: r.u64(), keepTtl: (flags & META_KEEP_TTL) !== 0 };
-    if (meta.keepTtl && meta.expiresAtMs !== 0) throw new ProtocolError('KEEPTTL with an expiry');
     c.meta = meta;
   }
   c.key = r.bytes();

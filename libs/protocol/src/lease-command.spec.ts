@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, ExpireCondition, LeaseRefusal, ProtocolError, decodeCommand, decodeExpire, encodeExpire, expireHolds, decodeLeaseGrant, decodeOutcomeReply, decodeU64Operand, encodeCommand, encodeLeaseGrant, encodeOutcomeReply, encodeU64Operand, type Command } from './index';
+import { ApplyOutcome, CommandOp, ExpireCondition, keptExpiry, LeaseRefusal, ProtocolError, decodeCommand, decodeExpire, encodeExpire, expireHolds, decodeLeaseGrant, decodeOutcomeReply, decodeU64Operand, encodeCommand, encodeLeaseGrant, encodeOutcomeReply, encodeU64Operand, type Command } from './index';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -51,13 +51,17 @@ describe('lease and TTL commands', () => {
     expect(decodeCommand(Buffer.from(hex, 'hex'))).toEqual(c);
     const keep: Command = { ...c, meta: { leaseId: 0, expiresAtMs: 0, keepTtl: true } };
     expect(decodeCommand(encodeCommand(keep))).toEqual(keep);
+    // KEEPTTL with the proposer's clock in expiresAtMs: a current expiry at or before it has passed
+    const keepAt: Command = { ...c, meta: { leaseId: 0, expiresAtMs: 1000, keepTtl: true } };
+    expect(encodeCommand(keepAt).toString('hex')).toBe('0101' + '41' + '01' + '0000000000000000' + '00000000000003e8' + '000000016b' + '0000000176');
+    expect(decodeCommand(encodeCommand(keepAt))).toEqual(keepAt);
+    expect([keptExpiry(0, 1000), keptExpiry(999, 1000), keptExpiry(1000, 1000), keptExpiry(1001, 1000), keptExpiry(5, 0)]).toEqual([0, 0, 0, 1001, 5]);
   });
 
   it('refuses bad shapes on both sides', () => {
     expect(() => encodeCommand({ op: CommandOp.LeaseGrant, key: Buffer.from('k'), value: encodeLeaseGrant(1, 1) })).toThrow(/LeaseOpHasNoKey/);
     expect(() => encodeCommand({ op: CommandOp.LeaseRevoke, key: EMPTY, value: Buffer.alloc(7) })).toThrow(/OperandShape/);
     expect(() => encodeCommand({ op: CommandOp.Delete, key: Buffer.from('k'), value: EMPTY, meta: { leaseId: 1, expiresAtMs: 0, keepTtl: false } })).toThrow(/MetaOnlyOnSet/);
-    expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: EMPTY, meta: { leaseId: 0, expiresAtMs: 5, keepTtl: true } })).toThrow(/KeepTtlHasNoExpiry/);
     expect(() => encodeLeaseGrant(0, 1000)).toThrow(RangeError);
     expect(() => decodeLeaseGrant(Buffer.alloc(16))).toThrow(ProtocolError);
     // op 6 with a 4-byte value; op 5 with a key; META flags with an unknown bit

@@ -62,7 +62,7 @@ describe('TTL keys end to end', () => {
     }
   });
 
-  it('EXPIRE then the key is gone; PERSIST keeps a key; TTL / PTTL / EXPIRETIME read the expiry back (and HTTP GET its Cairn-Expires-At)', async () => {
+  it('EXPIRE then the key is gone; PERSIST keeps a key; TTL / PTTL / EXPIRETIME read the expiry back (and HTTP GET its Cairn-Expires-At); SET KEEPTTL on an expired key makes a key without expiry', async () => {
     const c = await RespSocketClient.connect(respPort);
     const one = async (...args: string[]) => (await c.send(encodeCommand(args), 1))[0];
     const int = (value: number) => ({ type: 'integer', value });
@@ -89,6 +89,11 @@ describe('TTL keys end to end', () => {
       expect(await one('EXPIRE', 'e:gone', '10')).toEqual(int(0));
       expect(await one('GET', 'e:kept')).toEqual({ type: 'bulk', value: Buffer.from('v') });
       expect((await fetch(`http://127.0.0.1:${httpPort}/v1/kv/e:gone`)).status).toBe(404);
+      // SET KEEPTTL on the expired key (its delete may still be pending): a new key without expiry, which the pending delete must not take.
+      expect(await one('SET', 'e:gone', 'again', 'KEEPTTL')).toEqual({ type: 'simple', value: 'OK' });
+      expect(await one('TTL', 'e:gone')).toEqual(int(-1));
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await one('GET', 'e:gone')).toEqual({ type: 'bulk', value: Buffer.from('again') });
     } finally {
       c.socket.destroy();
     }

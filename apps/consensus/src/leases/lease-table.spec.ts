@@ -73,6 +73,17 @@ describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
     expect(describeDue(t.due(3000))).toEqual(['expire:a']);
   });
 
+  it('a KEEPTTL Set keeps a tracked expiry unless it passed by the proposer\'s clock (expiresAtMs)', () => {
+    const t = new LeaseTable(opts);
+    t.promote(0, 300);
+    const keep = (k: string, nowMs: number): Command => ({ op: CommandOp.Set, key: Buffer.from(k), value: Buffer.from('w'), meta: { leaseId: 0, expiresAtMs: nowMs, keepTtl: true } });
+    t.applyCommitted(setTtl('a', 1000), 0);
+    t.applyCommitted(setTtl('b', 1000), 0);
+    t.applyCommitted(keep('a', 999), 0);
+    t.applyCommitted(keep('b', 1000), 0);
+    expect(describeDue(t.due(1000))).toEqual(['expire:a']);
+  });
+
   it('bounds: grants past leasesMax are refused; one tick proposes at most expiriesPerCheckMax', () => {
     const t = new LeaseTable({ ...opts, expiriesPerCheckMax: 2 });
     t.promote(0, 1);

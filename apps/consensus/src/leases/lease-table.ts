@@ -1,4 +1,4 @@
-import { CommandOp, decodeExpire, decodeLeaseGrant, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, decodeExpire, keptExpiry, decodeLeaseGrant, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
 
 /** Bounds of a LeaseTable (docs/leases.md "Leader lease table"). */
 export interface LeaseTableOptions {
@@ -71,8 +71,9 @@ export class LeaseTable {
         this.leases.delete(decodeU64Operand(c.value));
         return;
       case CommandOp.Set:
-        if (c.meta?.keepTtl) return;
-        this.setKeyExpiry(c.key, c.meta?.expiresAtMs ?? 0);
+        // KEEPTTL: expiresAtMs is the proposer's clock; an expiry that passed is not kept (the storage nodes' rule).
+        if (!c.meta?.keepTtl) this.setKeyExpiry(c.key, c.meta?.expiresAtMs ?? 0);
+        else if (keptExpiry(this.keys.get(latin1(c.key))?.expiresAtMs ?? 0, c.meta.expiresAtMs) === 0) this.setKeyExpiry(c.key, 0);
         return;
       case CommandOp.Delete:
         this.setKeyExpiry(c.key, 0);

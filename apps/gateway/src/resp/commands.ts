@@ -187,7 +187,7 @@ export function parseSetOptions(a: Buffer[], nowMs: number): SetOptions | Buffer
       expiresAtMs = at;
     } else return SYNTAX;
   }
-  const meta: CommandMeta | undefined = expire ? { leaseId: 0, expiresAtMs, keepTtl: false } : keepTtl ? { leaseId: 0, expiresAtMs: 0, keepTtl: true } : undefined;
+  const meta: CommandMeta | undefined = expire ? { leaseId: 0, expiresAtMs, keepTtl: false } : keepTtl ? { leaseId: 0, expiresAtMs: nowMs, keepTtl: true } : undefined;
   return meta ? { nx, xx, get, meta } : { nx, xx, get };
 }
 

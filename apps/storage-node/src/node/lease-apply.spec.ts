@@ -92,6 +92,15 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     await n.engine.close();
   });
 
+  it('SET KEEPTTL keeps the expiry unless it passed by the proposer\'s clock (then the key is new: no expiry, and the old ExpireKey is a no-op)', async () => {
+    const n = await node(dir);
+    const keep = (key: string, value: string, nowMs: number): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), meta: { leaseId: 0, expiresAtMs: nowMs, keepTtl: true } });
+    await n.apply(1, [put('a', '1', 0, 1000), put('b', '1', 0, 1000), keep('a', '2', 999), keep('b', '2', 1000), expireKey('a', 1000), expireKey('b', 1000)]);
+    expect(n.applier.leases.meta(Buffer.from('b'))).toBeUndefined();
+    expect([n.value('a'), n.value('b')]).toEqual([null, '2']);
+    await n.engine.close();
+  });
+
   it('a client write into the reserved keyspace is never applied', async () => {
     const n = await node(dir);
     const reserved = Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from('L')]);

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeExpire, decodeLeaseGrant, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeExpire, keptExpiry, decodeLeaseGrant, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
 import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
 import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
@@ -90,7 +90,7 @@ export function leaseWrites(c: Command, index: number, get: Get, leases: LeaseIn
     case CommandOp.Set: {
       const prev = leases.meta(c.key);
       const m = c.meta;
-      return one(leases.setMeta(c.key, m ? { leaseId: m.leaseId, expiresAtMs: m.keepTtl ? (prev?.expiresAtMs ?? 0) : m.expiresAtMs } : NO_META));
+      return one(leases.setMeta(c.key, m ? { leaseId: m.leaseId, expiresAtMs: m.keepTtl ? keptExpiry(prev?.expiresAtMs ?? 0, m.expiresAtMs) : m.expiresAtMs } : NO_META));
     }
     case CommandOp.Delete:
       return one(leases.setMeta(c.key, NO_META));
