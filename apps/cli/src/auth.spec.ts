@@ -1,3 +1,11 @@
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
+import { authCommands } from './auth';
+import { ExitCode, exitCodeFor } from './exit-codes';
 import { httpHarness as harness } from './cli.spec-helpers';
 import type { ConnectOptions } from './cli';
 import { authHeader, credentialsOf } from './credentials';
@@ -53,6 +61,40 @@ describe('cairn user / role / auth', () => {
     const h = harness(() => ({ status: 200, json: { users: [{ name: 'alice', roles: ['app'] }, { name: 'root', roles: ['root'] }] } }));
     expect(await h.cairn('user', 'list', ...HTTP)).toBe(0);
     expect(h.stdout.text).toBe('alice\tapp\nroot\troot\n');
+  });
+
+  it('goes over HTTPS with --tls/--cacert (the given CA trusted); an untrusted certificate is exit 3', async () => {
+    if (!opensslAvailable()) {
+      process.stderr.write('auth.spec: openssl is not installed; the HTTPS calls are not tested\n');
+      return;
+    }
+    const pki = makeTestPki(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-tls-')));
+    const server = pki.issue('gateway', 'server');
+    const seen: { url?: string; authorization?: string }[] = [];
+    const gw = https.createServer({ cert: server.cert, key: server.key }, (req, res) => {
+      seen.push({ url: req.url, authorization: req.headers.authorization });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ users: [{ name: 'alice', roles: ['app'] }] }));
+    });
+    await new Promise<void>((r) => gw.listen(0, '127.0.0.1', r));
+    const at = `127.0.0.1:${(gw.address() as AddressInfo).port}`;
+    const out: string[] = [];
+    const run = async (ca: Buffer | undefined) => {
+      const [user] = authCommands({ out: (s) => out.push(s), env: {}, tls: () => ({ ca }) });
+      user.exitOverride();
+      return user.parseAsync(['list', '--http', at], { from: 'user' }).then(() => null, (e: unknown) => e);
+    };
+    try {
+      expect(await run(pki.ca)).toBeNull();
+      expect(out).toEqual(['alice\tapp']);
+      expect(seen).toEqual([{ url: '/v1/auth/users', authorization: undefined }]);
+      const untrusted = await run(undefined);
+      expect(exitCodeFor(untrusted)).toBe(ExitCode.unavailable);
+      expect(String(untrusted)).toMatch(/cannot reach the gateway HTTP API at 127\.0\.0\.1:\d+: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)/);
+    } finally {
+      await new Promise<void>((r) => gw.close(() => r()));
+      fs.rmSync(pki.dir, { recursive: true, force: true });
+    }
   });
 });
 

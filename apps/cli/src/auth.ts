@@ -1,4 +1,6 @@
+import type { ClientTlsOptions } from '@cairn/client';
 import { Command, Option } from 'commander';
+import { request as httpsRequest } from 'node:https';
 import { NotAppliedError, UsageError } from './exit-codes';
 import { MemberUnavailableError, resolveHttp } from './member';
 import { authHeader, authRefusal, credentialsOf } from './credentials';
@@ -10,6 +12,26 @@ export interface AuthCliDeps {
   out(s: string): void;
   /** One line of standard input (a password that is not on the command line); absent: none. */
   readLine?: () => Promise<string | null>;
+  /** The command's `--tls`, `--cacert`, `--cert`, `--key` (cli.ts tlsOptionsOf): HTTPS to the gateway when set. */
+  tls?: (cmd: Command) => ClientTlsOptions | undefined;
+}
+
+/**
+ * A fetch over node:https trusting `tls`'s CA (global fetch takes no CA); errors carry the
+ * socket's `code` in `cause`, as global fetch's do. Answers are a few KiB of JSON, read whole.
+ */
+export function fetchOverTls(tls: ClientTlsOptions): typeof fetch {
+  return ((url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const req = httpsRequest(url, { method: init.method, headers: init.headers, signal: init.signal, ...tls }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('error', reject);
+        res.once('end', () => resolve(new Response(chunks.length > 0 ? Buffer.concat(chunks) : null, { status: res.statusCode ?? 0, statusText: res.statusMessage })));
+      });
+      req.once('error', (e) => reject(new Error(e.message, { cause: e })));
+      req.end(init.body);
+    })) as typeof fetch;
 }
 
 /** Maps a non-2xx answer of the gateway HTTP API to the CLI's errors (exit codes: docs/cli.md). */
@@ -42,10 +64,11 @@ function helpers(deps: AuthCliDeps) {
   const call = async <T>(cmd: Command, method: string, path: string, body?: unknown): Promise<T> => {
     const o = cmd.optsWithGlobals<{ http?: string; config?: string; user?: string; password?: string; token?: string }>();
     const { host, port } = resolveHttp(o, env);
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+    const tls = deps.tls?.(cmd);
+    const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
     let res: Response;
     try {
-      res = await doFetch(url, { method, headers: { ...authHeader(credentialsOf(o, env)), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(30_000) });
+      res = await (tls ? fetchOverTls(tls) : doFetch)(url, { method, headers: { ...authHeader(credentialsOf(o, env)), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(30_000) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause;
       throw new MemberUnavailableError(`cannot reach the gateway HTTP API at ${host}:${port}: ${cause?.code ?? (e as Error).message}`, cause?.code ?? 'TIMEOUT');

@@ -206,7 +206,7 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
   addKeyCommands(program, ctx);
   addTxnCommand(program, ctx);
   program.addCommand(memberCommand({ fetch: deps.fetch, env: deps.env, out: ctx.out }));
-  for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine })) program.addCommand(c);
+  for (const c of authCommands({ fetch: deps.fetch, env: deps.env, out: ctx.out, readLine: deps.readLine, tls: (cmd) => tlsOptionsOf(globals(cmd)) })) program.addCommand(c);
   program.addCommand(snapshotCommand({ env: deps.env, out: ctx.out, tls: (cmd) => tlsOptionsOf(globals(cmd)), credentials: (cmd) => credentialsOf(globals(cmd), deps.env) }));
   program.addCommand(leaseCommand({ withClient: ctx.withClient, out: ctx.out, json: (cmd) => globals(cmd).json === true, interrupted: deps.interrupted }));
   addInfoCommands(program, ctx);

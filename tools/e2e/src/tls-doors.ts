@@ -1,16 +1,40 @@
-import { makeTestPki } from '@cairn/messaging/testing';
+import { makeTestPki, type TestPki } from '@cairn/messaging/testing';
 import type { ClientTlsOptions } from '@cairn/client';
 import { ReplyDecoder, type RespValue } from '@cairn/resp';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 /** What a suite's checks read from an HTTP answer (the part of fetch's Response they use). */
 export interface DoorResponse {
   status: number;
+  /** Response headers, names in lower case. */
+  headers: IncomingMessage['headers'];
   text(): Promise<string>;
+}
+
+/** The serial number of the certificate a new TLS connection to `port` on 127.0.0.1 is served. */
+export async function servedSerial(port: number, ca: Buffer): Promise<string> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  const serial = (socket as TLSSocket).getPeerCertificate().serialNumber;
+  socket.destroy();
+  return serial;
+}
+
+/**
+ * Waits until a new TLS connection to `port` is served a certificate other than serial `before`
+ * (a door polls its files every reloadIntervalMs); resolves with the new serial, or `before` at `deadline` (ms since epoch).
+ */
+export async function rotatedSerial(port: number, ca: Buffer, before: string, deadline: number): Promise<string> {
+  let serial = before;
+  while (serial === before && Date.now() < deadline) serial = await servedSerial(port, ca);
+  return serial;
 }
 
 /**
@@ -22,18 +46,35 @@ export interface DoorResponse {
 export class DoorTransport {
   private ca: Buffer | null = null;
   private caFile = '';
+  private pki: TestPki | null = null;
 
   constructor(readonly tls: boolean) {}
 
-  /** With TLS: makes the CA and the gateway's certificate in `dir` and sets `tls` on the config's first gateway. */
-  configure(config: { gateway: Record<string, unknown> }, dir: string): void {
+  /**
+   * With TLS: makes the CA and the gateway's certificate in `dir` and sets `tls` on the config's
+   * first gateway (`reloadIntervalMs`: how often its doors check the files; absent: the default).
+   */
+  configure(config: { gateway: Record<string, unknown> }, dir: string, reloadIntervalMs?: number): void {
     if (!this.tls) return;
     const pki = makeTestPki(dir);
     const server = pki.issue('gateway', 'server');
+    this.pki = pki;
     this.ca = pki.ca;
     this.caFile = pki.caFile;
     const gateways = config.gateway.gateways as Record<string, unknown>[];
-    gateways[0].tls = { mode: 'tls', certFile: server.certFile, keyFile: server.keyFile };
+    gateways[0].tls = { mode: 'tls', certFile: server.certFile, keyFile: server.keyFile, ...(reloadIntervalMs === undefined ? {} : { reloadIntervalMs }) };
+  }
+
+  /** The test CA's certificate (PEM); throws in plain TCP. */
+  get caCert(): Buffer {
+    if (!this.ca) throw new Error('DoorTransport: no CA in plain TCP');
+    return this.ca;
+  }
+
+  /** Issues a new certificate for the gateway over the files `configure` wrote (a rotation on disk). */
+  replaceServerCertificate(): void {
+    if (!this.pki) throw new Error('DoorTransport: no certificate in plain TCP');
+    this.pki.issue('gateway', 'server');
   }
 
   /** The event after which a socket from `socket()` carries application bytes. */
@@ -65,15 +106,15 @@ export class DoorTransport {
   }
 
   /** A fetch-like HTTP(S) request on a fresh connection (global fetch cannot be given a CA). */
-  fetch(url: string, init: { method?: string; body?: string } = {}): Promise<DoorResponse> {
+  fetch(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<DoorResponse> {
     return new Promise((resolve, reject) => {
       const body = init.body === undefined ? undefined : Buffer.from(init.body);
-      const options = { method: init.method ?? 'GET', agent: false as const, headers: body ? { 'content-length': body.length } : {}, ...(this.tls ? { ca: this.ca ?? undefined, servername: 'localhost' } : {}) };
+      const options = { method: init.method ?? 'GET', agent: false as const, headers: { ...init.headers, ...(body ? { 'content-length': body.length } : {}) }, ...(this.tls ? { ca: this.ca ?? undefined, servername: 'localhost' } : {}) };
       const onResponse = (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.once('error', reject);
-        res.once('end', () => resolve({ status: res.statusCode ?? 0, text: async () => Buffer.concat(chunks).toString() }));
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: async () => Buffer.concat(chunks).toString() }));
       };
       const req = this.tls ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
       req.once('error', reject);

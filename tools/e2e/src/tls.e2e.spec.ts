@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { runCli, writeTestConfig } from './fixtures';
+import { rotatedSerial, servedSerial } from './tls-doors';
 
 const haveOpenssl = opensslAvailable();
 if (!haveOpenssl) process.stderr.write('tls e2e skipped: openssl is not on PATH (the test CA is made with it)\n');
@@ -60,18 +61,6 @@ function get(url: string, ca?: Buffer): Promise<{ status: number; body: string }
     req.once('error', reject);
     req.end();
   });
-}
-
-/** The serial number of the certificate a new TLS connection to `port` is served. */
-async function servedSerial(port: number, ca: Buffer): Promise<string> {
-  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('error', reject);
-  });
-  const serial = (socket as TLSSocket).getPeerCertificate().serialNumber;
-  socket.destroy();
-  return serial;
 }
 
 function redisCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -172,14 +161,9 @@ describeTls('TLS on the gateway doors end to end', () => {
     pki.issue('gateway', 'server');
     // Each door polls the files every 200 ms (reloadIntervalMs): wait until new connections get the new one.
     const deadline = Date.now() + 10_000;
-    const rotated = async (port: number) => {
-      let serial = before;
-      while (serial === before && Date.now() < deadline) serial = await servedSerial(port, pki.ca);
-      return serial;
-    };
-    const after = await rotated(ports.gatewayPort);
+    const after = await rotatedSerial(ports.gatewayPort, pki.ca, before, deadline);
     expect(after).not.toBe(before);
-    expect(await rotated(ports.httpPort)).toBe(after);
+    expect(await rotatedSerial(ports.httpPort, pki.ca, before, deadline)).toBe(after);
     expect(cluster.pid('g1')).toBe(pid);
     await pool.set('tls:after-rotation', 'still here');
     expect((await pool.get('tls:after-rotation'))?.value.toString()).toBe('still here');
