@@ -159,3 +159,54 @@ export async function startBusCluster(name: string): Promise<BusCluster> {
     },
   };
 }
+
+/** What `twoFaultSchedule` did: the faults in order (the leader's id, then `g1` / `g2`) and how many requests the killed gateway held. */
+export interface TwoFaultRun {
+  faults: string[];
+  victimHeld: number;
+  /** Call after each acknowledged operation with how many are done; starts each fault at its point. */
+  progress(done: number): void;
+  /** Resolves once every fault started has finished. */
+  finished(): Promise<void>;
+}
+
+/**
+ * The fault schedule of the exactly-once e2e suites (incr-faults, txn-faults) on a
+ * startTwoGatewayCluster: at a third of `total` acknowledged operations the Raft leader is
+ * SIGKILLed; at two thirds the storage nodes are frozen (SIGSTOP), so every client's next
+ * operation commits but cannot be answered, and once `inflightWanted()` operations are in flight
+ * and an entry committed past the storage nodes, the gateway holding most of them is SIGKILLed
+ * (it dies with committed, unanswered operations) and the storage nodes resume. `beforeGatewayKill`
+ * runs just before that kill.
+ */
+export function twoFaultSchedule(o: { cluster: LocalCluster; pools: { stats(): { gateways: { inflight: number }[] } }[]; gateways: number; storage: string[]; total: number; inflightWanted: () => number; beforeGatewayKill?: () => void }): TwoFaultRun {
+  const run: TwoFaultRun = { faults: [], victimHeld: 0, progress, finished: () => faulting };
+  let faulting: Promise<void> = Promise.resolve();
+  const { cluster, storage } = o;
+  function progress(done: number): void {
+    if (done === Math.floor(o.total / 3)) {
+      faulting = faulting.then(async () => {
+        const leader = await cluster.leaderId();
+        run.faults.push(leader);
+        await cluster.kill(leader, 'SIGKILL');
+      });
+    } else if (done === Math.floor((2 * o.total) / 3)) {
+      faulting = faulting.then(async () => {
+        const applied = Math.max(...cluster.statuses().storage.map((s) => s.appliedIndex));
+        for (const id of storage) process.kill(cluster.pid(id)!, 'SIGSTOP');
+        const inflight = () => Array.from({ length: o.gateways }, (_, i) => o.pools.reduce((n, p) => n + p.stats().gateways[i].inflight, 0));
+        await pollUntil('every running client with a request in flight', () => (inflight().reduce((a, b) => a + b) === o.inflightWanted() ? true : null), { everyMs: 20, last: () => `${inflight().join('/')} of ${o.inflightWanted()}` });
+        await pollUntil('an entry committed past the storage nodes', () => (cluster.statuses().consensus.some((c) => c.role === 'leader' && c.commitIndex > applied) ? true : null), { everyMs: 20 });
+        await new Promise((r) => setTimeout(r, 300)); // fault pacing (the rest of the in-flight requests commit), not synchronisation
+        const held = inflight();
+        const victim = held.indexOf(Math.max(...held));
+        run.faults.push(`g${victim + 1}`);
+        run.victimHeld = held[victim];
+        o.beforeGatewayKill?.();
+        await cluster.kill(`g${victim + 1}`, 'SIGKILL');
+        for (const id of storage) process.kill(cluster.pid(id)!, 'SIGCONT');
+      });
+    }
+  }
+  return run;
+}

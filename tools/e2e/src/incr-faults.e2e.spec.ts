@@ -1,6 +1,6 @@
 import { CairnPool } from '@cairn/client';
 import type { LocalCluster } from '@cairn/cluster';
-import { pollUntil, startTwoGatewayCluster } from './fixtures';
+import { startTwoGatewayCluster, twoFaultSchedule } from './fixtures';
 
 /** Clients and increments per client: 32 × 200 in the test command; `CAIRN_INCR_PER_CLIENT=1000` gives the acceptance size of issue 11 (32,000; docs/reliability.md). */
 const CLIENTS = 32;
@@ -43,41 +43,9 @@ describe('INCR exactly once through a leader SIGKILL and a gateway SIGKILL', () 
       ),
     );
     const values: bigint[] = [];
-    const faults: string[] = [];
-    let victimHeld = 0;
     let retriesBefore = 0;
-    let faulting: Promise<void> = Promise.resolve();
-    const onAck = () => {
-      // Faults at a third and at two thirds of the run, while every client has increments in flight.
-      if (values.length === Math.floor(total / 3)) {
-        faulting = faulting.then(async () => {
-          const leader = await cluster.leaderId();
-          faults.push(leader);
-          await cluster.kill(leader, 'SIGKILL');
-        });
-      } else if (values.length === Math.floor((2 * total) / 3)) {
-        faulting = faulting.then(async () => {
-          // Storage nodes frozen first: every client's next increment is proposed and committed
-          // but cannot be answered (a gateway answers an INCR with the result a storage node
-          // reports). The gateway holding most of them is SIGKILLed: it dies with committed
-          // increments whose answers never left, so the clients' copies re-sent through the other
-          // gateway are duplicates that must not apply again.
-          const applied = Math.max(...cluster.statuses().storage.map((s) => s.appliedIndex));
-          for (const id of STORAGE) process.kill(cluster.pid(id)!, 'SIGSTOP');
-          const inflight = () => ports.map((_, i) => pools.reduce((n, p) => n + p.stats().gateways[i].inflight, 0));
-          await pollUntil('every client with an increment in flight', () => (inflight().reduce((a, b) => a + b) === CLIENTS ? true : null), { everyMs: 20, last: () => inflight().join('/') });
-          await pollUntil('an entry committed past the storage nodes', () => (cluster.statuses().consensus.some((c) => c.role === 'leader' && c.commitIndex > applied) ? true : null), { everyMs: 20 });
-          await new Promise((r) => setTimeout(r, 300)); // fault pacing (the rest of the in-flight increments commit), not synchronisation
-          const held = inflight();
-          const victim = held.indexOf(Math.max(...held));
-          faults.push(`g${victim + 1}`);
-          victimHeld = held[victim];
-          retriesBefore = pools.reduce((n, p) => n + p.stats().retries, 0);
-          await cluster.kill(`g${victim + 1}`, 'SIGKILL');
-          for (const id of STORAGE) process.kill(cluster.pid(id)!, 'SIGCONT');
-        });
-      }
-    };
+    const schedule = twoFaultSchedule({ cluster, pools, gateways: ports.length, storage: STORAGE, total, inflightWanted: () => CLIENTS, beforeGatewayKill: () => (retriesBefore = pools.reduce((n, p) => n + p.stats().retries, 0)) });
+    const onAck = () => schedule.progress(values.length);
     try {
       await Promise.all(
         pools.map(async (pool) => {
@@ -88,7 +56,8 @@ describe('INCR exactly once through a leader SIGKILL and a gateway SIGKILL', () 
           }
         }),
       );
-      await faulting;
+      await schedule.finished();
+      const { faults, victimHeld } = schedule;
       expect(faults).toHaveLength(2);
       expect(faults[1]).toMatch(/^g[12]$/);
       // The killed gateway held increments, and each was re-sent through the other one.

@@ -1,6 +1,6 @@
 import { CairnPool, TxnOpKind, compare, op, type RangePage, type TxnCommitResult, type TxnKv } from '@cairn/client';
 import type { LocalCluster } from '@cairn/cluster';
-import { pollUntil, runCli, startTwoGatewayCluster } from './fixtures';
+import { runCli, startTwoGatewayCluster, twoFaultSchedule } from './fixtures';
 
 const CLIENTS = 8;
 const PER_CLIENT = Number(process.env.CAIRN_TXN_PER_CLIENT ?? 40);
@@ -74,42 +74,15 @@ describe('bank transfers through a leader SIGKILL and a gateway SIGKILL', () => 
     const pools = await Promise.all(Array.from({ length: CLIENTS }, connect));
     const checker = await connect();
     const applied: Applied[] = [];
-    const faults: string[] = [];
     let resends = 0;
     let conflicts = 0;
-    let victimHeld = 0;
     let running = CLIENTS;
-    let faulting: Promise<void> = Promise.resolve();
     const checks = { reads: 0, afterFaults: [0, 0], errors: 0 };
     const sumOf = (page: RangePage) => page.items.reduce((s, it) => s + Number(it.value.toString()), 0);
 
-    const onApplied = () => {
-      const total = CLIENTS * PER_CLIENT;
-      if (applied.length === Math.floor(total / 3)) {
-        faulting = faulting.then(async () => {
-          const leader = await cluster.leaderId();
-          faults.push(leader);
-          await cluster.kill(leader, 'SIGKILL');
-        });
-      } else if (applied.length === Math.floor((2 * total) / 3)) {
-        faulting = faulting.then(async () => {
-          // As in incr-faults: storage nodes frozen, so every client's next transfer commits but
-          // cannot be answered; the gateway holding most of them dies with those answers.
-          const appliedIndex = Math.max(...cluster.statuses().storage.map((s) => s.appliedIndex));
-          for (const id of STORAGE) process.kill(cluster.pid(id)!, 'SIGSTOP');
-          const inflight = () => ports.map((_, i) => pools.reduce((n, p) => n + p.stats().gateways[i].inflight, 0));
-          await pollUntil('every running client with a transfer in flight', () => (inflight().reduce((a, b) => a + b) === running ? true : null), { everyMs: 20, last: () => `${inflight().join('/')} of ${running}` });
-          await pollUntil('an entry committed past the storage nodes', () => (cluster.statuses().consensus.some((c) => c.role === 'leader' && c.commitIndex > appliedIndex) ? true : null), { everyMs: 20 });
-          await new Promise((r) => setTimeout(r, 300)); // fault pacing (the rest of the in-flight transfers commit), not synchronisation
-          const held = inflight();
-          const victim = held.indexOf(Math.max(...held));
-          faults.push(`g${victim + 1}`);
-          victimHeld = held[victim];
-          await cluster.kill(`g${victim + 1}`, 'SIGKILL');
-          for (const id of STORAGE) process.kill(cluster.pid(id)!, 'SIGCONT');
-        });
-      }
-    };
+    const schedule = twoFaultSchedule({ cluster, pools, gateways: ports.length, storage: STORAGE, total: CLIENTS * PER_CLIENT, inflightWanted: () => running });
+    const { faults } = schedule;
+    const onApplied = () => schedule.progress(applied.length);
 
     /** One client: a cache of every account (refreshed from each failed txn), transfers sent until each is known applied once. */
     const client = async (pool: CairnPool, n: number) => {
@@ -182,11 +155,12 @@ describe('bank transfers through a leader SIGKILL and a gateway SIGKILL', () => 
       })();
       try {
         await Promise.all(pools.map((p, n) => client(p, n)));
-        await faulting;
+        await schedule.finished();
       } finally {
         done = true;
         await readChecker;
       }
+      const { victimHeld } = schedule;
       expect(faults).toHaveLength(2);
       expect(faults[1]).toMatch(/^g[12]$/);
       expect(victimHeld).toBeGreaterThanOrEqual(1);
