@@ -19,3 +19,23 @@ export {
   type CheckResult,
   type UnknownKey,
 } from './check';
+export {
+  WatchHistoryError,
+  checkCommittedHistory,
+  checkWatchStream,
+  checkWatchStreams,
+  checkWritesCommitted,
+  committedHistory,
+  formatWatchCheckResult,
+  inWatchRange,
+  type CommittedHistory,
+  type CommittedWrite,
+  type WatchCheckOptions,
+  type WatchCheckResult,
+  type WatchEvent,
+  type WatchItem,
+  type WatchRange,
+  type WatchStream,
+  type WatchViolation,
+  type WriteOutcome,
+} from './watch';
