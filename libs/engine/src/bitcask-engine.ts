@@ -7,14 +7,14 @@
  * (file id, offset, size, revision), so a get is one CRC-checked pread. See docs/engine.md.
  */
 import * as nodePath from 'node:path';
-import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, nodeDisk, parseSegmentFileName, type Disk, segmentFileName, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
+import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, nodeDisk, parseSegmentFileName, type Disk, segmentFileName, writeNewFileDurable, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
 import { Keydir, keyString, type KeydirEntry } from './keydir';
 import { readRange, type RangePage, type RangeQuery } from './range';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
 import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, batchRecordBytes, recordBytesMaxOf, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
-import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, writeNewFileDurable, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
+import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
 
 /** One committed Raft entry for the state machine. `index` = Raft log index = the key's new revision. */

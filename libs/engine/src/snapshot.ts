@@ -16,7 +16,7 @@
  */
 import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
-import { fsyncDir, nodeDisk, type Disk, type DiskFile } from '@cairn/log';
+import { fsyncDir, nodeDisk, writeNewFileDurable, type Disk, type DiskFile } from '@cairn/log';
 import { SnapshotCorruptionError, SnapshotNotFoundError, SnapshotSequenceError, SnapshotTargetOpenError } from './errors';
 import {
   SNAPSHOT_MANIFEST_FILE_NAME,
@@ -97,17 +97,6 @@ export async function fileCrc32(path: string, chunkBytes: number, check?: () => 
       if (check) await check();
     }
     return { sizeBytes: size, crc32: crc };
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Creates `path` (which must not exist) holding `data`, fsynced (its directory entry is the caller's to fsync). */
-export async function writeNewFileDurable(path: string, data: Uint8Array, disk: Disk = nodeDisk): Promise<void> {
-  const fh = await disk.open(path, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
   } finally {
     await fh.close();
   }

@@ -29,7 +29,7 @@ export {
   readU64,
   writeU64,
 } from './format';
-export { fsyncDir, writeFileAtomic } from './files';
+export { fsyncDir, writeFileAtomic, writeNewFileDurable } from './files';
 export { nodeDisk, type Disk, type DiskFile, type DiskOpenFlags, type DiskStat } from './disk';
 // A consensus replica's small durable Raft state files (also written by `cairn snapshot restore`).
 export { CHECKSUMMED_HEADER_BYTES, ChecksummedFile } from './raft-state/checksummed-file';

@@ -1,13 +1,10 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { BitcaskEngine, EngineOp } from '@cairn/engine';
-import { ApplyOutcome, CommandCondition, CommandOp, CounterRefusal, encodeCommand, encodeIncrDelta, type Command, type WireEntry } from '@cairn/protocol';
-import { CommandApplier, ENTRY_TYPE_NOOP, parseI64 } from './command-applier';
+import { ApplyOutcome, CommandCondition, CommandOp, CounterRefusal, encodeIncrDelta, type Command, type WireEntry } from '@cairn/protocol';
+import { entriesOf, useTempDir } from './apply.spec-helpers';
+import { CommandApplier, parseI64 } from './command-applier';
 
 const set = (key: string, value: string, condition?: CommandCondition): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), ...(condition ? { condition } : {}) });
 const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: Buffer.alloc(0) });
-const entries = (from: number, cmds: (Command | 'noop')[]): WireEntry[] =>
-  cmds.map((c, i) => (c === 'noop' ? { index: from + i, term: 1, type: ENTRY_TYPE_NOOP, data: new Uint8Array(0) } : { index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
 
 /** A storage node's apply loop in miniature: a real engine, the applier in front of it. */
 async function node(dir: string) {
@@ -24,20 +21,16 @@ async function node(dir: string) {
 }
 
 describe('CommandApplier', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = useTempDir();
 
   it('applies IF_ABSENT only to a missing key and IF_PRESENT only to an existing one, within and across batches', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     // one batch: the second NX sees the first (not yet in the engine), XX sees it too; DEL then NX again
-    await n.apply(entries(1, [set('lock', 'a', CommandCondition.IfAbsent), set('lock', 'b', CommandCondition.IfAbsent), set('lock', 'c', CommandCondition.IfPresent), set('x', 'x', CommandCondition.IfPresent)]));
+    await n.apply(entriesOf(1, [set('lock', 'a', CommandCondition.IfAbsent), set('lock', 'b', CommandCondition.IfAbsent), set('lock', 'c', CommandCondition.IfPresent), set('x', 'x', CommandCondition.IfPresent)]));
     expect(n.value('lock')).toBe('c');
     expect(n.value('x')).toBeNull();
-    await n.apply(entries(5, [del('lock'), 'noop']));
-    await n.apply(entries(7, [set('lock', 'd', CommandCondition.IfPresent), set('lock', 'e', CommandCondition.IfAbsent), set('plain', 'p')]));
+    await n.apply(entriesOf(5, [del('lock'), 'noop']));
+    await n.apply(entriesOf(7, [set('lock', 'd', CommandCondition.IfPresent), set('lock', 'e', CommandCondition.IfAbsent), set('plain', 'p')]));
     expect(n.value('lock')).toBe('e');
     expect([1, 2, 3, 4, 7, 8].map((i) => n.applier.outcome(i))).toEqual([
       { outcome: ApplyOutcome.Applied, revision: 1 },
@@ -63,9 +56,9 @@ describe('CommandApplier', () => {
       const r = (i * 7919) % 5;
       cmds.push(r === 0 ? del(key) : r < 3 ? set(key, `v${i}`, CommandCondition.IfAbsent) : r === 3 ? set(key, `v${i}`, CommandCondition.IfPresent) : set(key, `v${i}`));
     }
-    const log = entries(1, cmds);
+    const log = entriesOf(1, cmds);
     const run = async (sub: string, batchSizes: number[]) => {
-      const n = await node(`${dir}/${sub}`);
+      const n = await node(`${dir()}/${sub}`);
       for (let at = 0, b = 0; at < log.length; b++) {
         const size = batchSizes[b % batchSizes.length];
         await n.apply(log.slice(at, at + size));
@@ -85,10 +78,10 @@ describe('CommandApplier', () => {
 
     // crash after index 120: reopen, replay the rest from the engine's applied index on
     await a.n.engine.close();
-    const c1 = await node(`${dir}/c`);
+    const c1 = await node(`${dir()}/c`);
     await c1.apply(log.slice(0, 120));
     await c1.engine.close();
-    const c2 = await node(`${dir}/c`);
+    const c2 = await node(`${dir()}/c`);
     expect(c2.engine.appliedIndex()).toBe(120);
     await c2.apply(log.slice(120));
     expect(log.slice(120).map((e) => c2.applier.outcome(e.index).outcome)).toEqual(a.outcomes.slice(120));
@@ -97,15 +90,15 @@ describe('CommandApplier', () => {
   });
 
   it('applies IF_REVISION (compare-and-swap on the mod revision) to SET and DEL, a missing key comparing as 0, within and across batches', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     const cas = (op: CommandOp, key: string, value: string, revision: number): Command => ({ op, key: Buffer.from(key), value: Buffer.from(value), condition: CommandCondition.IfRevision, revision });
     // 1: create only if missing (rev 0); 2: stale CAS on 0 fails; 3: CAS on 1 (written in this same batch) holds; 4: CAS on 1 again fails (now 3)
-    await n.apply(entries(1, [cas(CommandOp.Set, 'c', 'a', 0), cas(CommandOp.Set, 'c', 'b', 0), cas(CommandOp.Set, 'c', 'c', 1), cas(CommandOp.Set, 'c', 'd', 1)]));
+    await n.apply(entriesOf(1, [cas(CommandOp.Set, 'c', 'a', 0), cas(CommandOp.Set, 'c', 'b', 0), cas(CommandOp.Set, 'c', 'c', 1), cas(CommandOp.Set, 'c', 'd', 1)]));
     expect(n.value('c')).toBe('c');
     expect(n.engine.get(Buffer.from('c'))?.revision).toBe(3);
     // across batches (read from the engine): DEL on a stale revision fails, on the current one deletes; then the key compares as 0 again
-    await n.apply(entries(5, [cas(CommandOp.Delete, 'c', '', 1)]));
-    await n.apply(entries(6, [cas(CommandOp.Delete, 'c', '', 3), cas(CommandOp.Set, 'c', 'e', 3), cas(CommandOp.Set, 'c', 'f', 0)]));
+    await n.apply(entriesOf(5, [cas(CommandOp.Delete, 'c', '', 1)]));
+    await n.apply(entriesOf(6, [cas(CommandOp.Delete, 'c', '', 3), cas(CommandOp.Set, 'c', 'e', 3), cas(CommandOp.Set, 'c', 'f', 0)]));
     expect(n.value('c')).toBe('f');
     const outcomes = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => n.applier.outcome(i).outcome);
     const { Applied: A, ConditionFailed: F } = ApplyOutcome;
@@ -115,11 +108,11 @@ describe('CommandApplier', () => {
   });
 
   it('applies INCR at apply time: a missing key is 0, within and across batches, refusing non-integers and overflow without writing', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     const incr = (key: string, delta: bigint): Command => ({ op: CommandOp.Incr, key: Buffer.from(key), value: encodeIncrDelta(delta) });
     const max = (1n << 63n) - 1n;
-    await n.apply(entries(1, [incr('n', 1n), incr('n', 41n), set('s', 'abc'), incr('s', 1n), set('big', String(max - 1n)), incr('big', 1n), incr('big', 1n)]));
-    await n.apply(entries(8, [incr('n', -50n), del('n'), incr('n', -3n), set('z', '-0'), incr('z', 1n), set('m', String(-max - 1n)), incr('m', -1n)]));
+    await n.apply(entriesOf(1, [incr('n', 1n), incr('n', 41n), set('s', 'abc'), incr('s', 1n), set('big', String(max - 1n)), incr('big', 1n), incr('big', 1n)]));
+    await n.apply(entriesOf(8, [incr('n', -50n), del('n'), incr('n', -3n), set('z', '-0'), incr('z', 1n), set('m', String(-max - 1n)), incr('m', -1n)]));
     expect(n.value('n')).toBe('-3');
     expect(n.value('s')).toBe('abc');
     expect(n.value('big')).toBe(String(max));
@@ -151,7 +144,7 @@ describe('CommandApplier', () => {
   it('bounds the results table: the oldest result is forgotten first and then answered Unknown', () => {
     const present = new Set<string>();
     const applier = new CommandApplier({ get: (k) => (present.has(Buffer.from(k).toString()) ? { value: Buffer.alloc(0), revision: 1 } : null), resultsMax: 3 });
-    const out = applier.toEngineEntries(entries(1, [set('a', '1', CommandCondition.IfAbsent), set('b', '1', CommandCondition.IfAbsent), set('a', '2', CommandCondition.IfAbsent), set('c', '1', CommandCondition.IfPresent)]));
+    const out = applier.toEngineEntries(entriesOf(1, [set('a', '1', CommandCondition.IfAbsent), set('b', '1', CommandCondition.IfAbsent), set('a', '2', CommandCondition.IfAbsent), set('c', '1', CommandCondition.IfPresent)]));
     expect(out.engine.map((e) => e.op)).toEqual([EngineOp.Set, EngineOp.Set, EngineOp.Noop, EngineOp.Noop]);
     expect(applier.resultsSize()).toBe(3);
     expect(applier.outcome(1)).toEqual({ outcome: ApplyOutcome.Unknown, revision: 0 });

@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpKind, TxnRefusal, decodeTxnResult, encodeCommand, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
 
@@ -10,7 +9,6 @@ const grant = (id: number, ttlMs: number): Command => ({ op: CommandOp.LeaseGran
 const revoke = (id: number): Command => ({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(id) });
 const put = (key: string, value: string, leaseId = 0, expiresAtMs = 0): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), ...(leaseId || expiresAtMs ? { meta: { leaseId, expiresAtMs, keepTtl: false } } : {}) });
 const expireKey = (key: string, at: number): Command => ({ op: CommandOp.ExpireKey, key: Buffer.from(key), value: encodeU64Operand(at) });
-const entries = (from: number, cmds: Command[]): WireEntry[] => cmds.map((c, i) => ({ index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
 
 /** A storage node's apply loop in miniature: a real engine, the applier (with the lease index loaded from the engine, as at open) in front of it. */
 async function node(dir: string, keysPerLeaseMax = 1000) {
@@ -19,25 +17,21 @@ async function node(dir: string, keysPerLeaseMax = 1000) {
   return {
     engine,
     applier,
-    apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine),
+    apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine),
     value: (k: string) => engine.get(Buffer.from(k))?.value.toString() ?? null,
   };
 }
 
 describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = useTempDir();
 
   it('a revoke deletes the lease and every attached key at its one revision; the state survives a restart', async () => {
-    let n = await node(dir);
+    let n = await node(dir());
     await n.apply(1, [grant(9, 5000), put('a', '1', 9), put('b', '2', 9), put('c', '3'), put('b', '2b', 9)]);
     expect(n.applier.leases.lease(9)?.keys.size).toBe(2);
     // a put without META detaches (etcd put): c was never attached; re-put 'a' plain detaches it
     await n.engine.close();
-    n = await node(dir); // reopened: the index is read back from the engine's reserved records
+    n = await node(dir()); // reopened: the index is read back from the engine's reserved records
     expect(n.applier.leases.lease(9)?.keys.size).toBe(2);
     await n.apply(6, [revoke(9)]);
     expect([n.value('a'), n.value('b'), n.value('c')]).toEqual([null, null, '3']);
@@ -48,13 +42,13 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     await n.apply(7, [revoke(9)]);
     expect(n.applier.outcome(7)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 7, leaseRefusal: LeaseRefusal.NotFound });
     await n.engine.close();
-    n = await node(dir);
+    n = await node(dir());
     expect(n.applier.leases.leaseIds()).toEqual([]);
     await n.engine.close();
   });
 
   it('refuses a put on a missing or full lease; a plain put detaches its key', async () => {
-    const n = await node(dir, 2);
+    const n = await node(dir(), 2);
     await n.apply(1, [put('x', '1', 4), grant(4, 1000), put('a', '1', 4), put('b', '1', 4), put('c', '1', 4), put('a', 'plain'), put('c', '1', 4)]);
     const o = (i: number) => n.applier.outcome(i);
     expect(o(1)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 1, leaseRefusal: LeaseRefusal.NotFound });
@@ -66,7 +60,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('ExpireKey deletes a key only while its recorded expiry is the one named; expired keys are hidden before that', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     await n.apply(1, [put('k', 'v', 0, 1000), put('j', 'v', 0, 1000), put('j', 'newer', 0, 2000)]);
     expect(n.applier.leases.expired(Buffer.from('k'), 999)).toBe(false);
     expect(n.applier.leases.expired(Buffer.from('k'), 1000)).toBe(true);
@@ -78,7 +72,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('Expire applies to a live key under its NX/XX/GT/LT and its proposer\'s clock, in log order; PERSIST (0 under XX) removes the metadata record', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     const expire = (key: string, expiresAtMs: number, condition: ExpireCondition, nowMs = 10): Command => ({ op: CommandOp.Expire, key: Buffer.from(key), value: encodeExpire({ expiresAtMs, condition, nowMs }) });
     await n.apply(1, [put('k', 'v'), expire('k', 1000, ExpireCondition.Xx), expire('k', 1000, ExpireCondition.Nx), expire('k', 900, ExpireCondition.Gt), expire('k', 2000, ExpireCondition.Gt), expire('gone', 5000, ExpireCondition.None)]);
     expect([2, 3, 4, 5, 6].map((i) => n.applier.outcome(i).outcome)).toEqual([ApplyOutcome.ConditionFailed, ApplyOutcome.Applied, ApplyOutcome.ConditionFailed, ApplyOutcome.Applied, ApplyOutcome.ConditionFailed]);
@@ -93,7 +87,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('SET KEEPTTL keeps the expiry unless it passed by the proposer\'s clock (then the key is new: no expiry, and the old ExpireKey is a no-op)', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     const keep = (key: string, value: string, nowMs: number): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), meta: { leaseId: 0, expiresAtMs: nowMs, keepTtl: true } });
     await n.apply(1, [put('a', '1', 0, 1000), put('b', '1', 0, 1000), keep('a', '2', 999), keep('b', '2', 1000), expireKey('a', 1000), expireKey('b', 1000)]);
     expect(n.applier.leases.meta(Buffer.from('b'))).toBeUndefined();
@@ -102,7 +96,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('a client write into the reserved keyspace is never applied', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     const reserved = Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from('L')]);
     await n.apply(1, [{ op: CommandOp.Set, key: reserved, value: Buffer.from('x') }]);
     expect(n.engine.get(reserved)).toBeNull();
@@ -110,12 +104,12 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('a txn neither reads, deletes nor writes the reserved keyspace: ranges stop where it starts, a write into it refuses the txn', async () => {
-    const engine = await BitcaskEngine.open({ dir });
+    const engine = await BitcaskEngine.open({ dir: dir() });
     const applier = new CommandApplier({ get: (k) => engine.get(k), range: (q) => engine.range(q), leases: LeaseIndex.load(engine) });
     const txn = (request: TxnRequest): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request }) });
     const all = { key: Buffer.from([0]), end: Buffer.from([0]) };
     const reserved = Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from('L')]);
-    const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine);
+    const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine);
     await apply(1, [grant(3, 60_000), put('a', '1', 3), put('b', '2', 0, 9_000_000_000_000)]);
     await apply(4, [txn({ compares: [], success: [{ kind: TxnOpKind.Range, ...all }], failure: [] })]);
     const ranged = decodeTxnResult(applier.outcome(4).txn!).responses[0];
@@ -137,9 +131,9 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     const at = 9_000_000_000_000;
     const txnPut = (key: Buffer, value: Buffer): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success: [{ kind: TxnOpKind.Put, key, value }], failure: [] } }) });
     const open = async () => {
-      const engine = await BitcaskEngine.open({ dir });
+      const engine = await BitcaskEngine.open({ dir: dir() });
       const applier = new CommandApplier({ get: (key) => engine.get(key), range: (q) => engine.range(q), leases: LeaseIndex.load(engine) });
-      return { engine, applier, apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine) };
+      return { engine, applier, apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine) };
     };
     let n = await open();
     const ttl = (key: Buffer, value: Buffer, leaseId = 0): Command => ({ op: CommandOp.Set, key, value, meta: { leaseId, expiresAtMs: leaseId ? 0 : at, keepTtl: false } });
@@ -159,10 +153,10 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('a txn whose writes fit the largest engine record only without the deletes of its keys\' metadata records is refused TOO_LARGE, nothing applied', async () => {
-    const engine = await BitcaskEngine.open({ dir });
+    const engine = await BitcaskEngine.open({ dir: dir() });
     const mutationBytesMax = 1500;
     const applier = new CommandApplier({ get: (key) => engine.get(key), range: (q) => engine.range(q), leases: LeaseIndex.load(engine), mutationBytesMax });
-    const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entries(from, cmds)).engine);
+    const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine);
     const key = (i: number) => Buffer.alloc(100, i);
     const puts = [1, 2, 3, 4, 5, 6, 7].map((i) => ({ kind: TxnOpKind.Put, key: key(i), value: Buffer.from('v') }));
     const txn: Command = { op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success: puts, failure: [] } }) };

@@ -267,12 +267,16 @@ export class StorageNode {
     this.snapshotServer?.closeAll();
     await this.applyDone;
     await this.bootstrapDone;
-    if (this.storesOpen) {
-      this.storesOpen = false;
-      await this.engine.close();
-      await this.sessions.close();
-      await this.history.close();
-    }
+    await this.closeStores();
+  }
+
+  /** Closes the engine, the session store and the watch history once (stop, or a simulated crash). */
+  private async closeStores(): Promise<void> {
+    if (!this.storesOpen) return;
+    this.storesOpen = false;
+    await this.engine.close();
+    await this.sessions.close();
+    await this.history.close();
   }
 
   /** Figures for the metrics endpoint (apps/storage-node/src/metrics): engine stats (null while the stores are closed), snapshot transfers served now, peer snapshots installed since start. */
@@ -706,12 +710,7 @@ export class StorageNode {
     for (const t of this.timers) this.opts.world.clock.clearTimer(t);
     for (const s of this.subs) s.unsubscribe();
     await this.applyDone;
-    if (this.storesOpen) {
-      this.storesOpen = false;
-      await this.engine.close();
-      await this.sessions.close();
-      await this.history.close();
-    }
+    await this.closeStores();
   }
 
   /** The apply batch being written, when one is (the simulator waits for it before advancing virtual time); else null. */

@@ -11,7 +11,6 @@ import {
   TxnRefusal,
   WatchEventType,
   decodeTxnResult,
-  encodeCommand,
   encodeTxnCommandValue,
   type Command,
   type CommandSession,
@@ -21,6 +20,7 @@ import {
   type WatchEvent,
   type WireEntry,
 } from '@cairn/protocol';
+import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { SessionTable } from './session-table';
 
@@ -37,7 +37,6 @@ const cmp = (key: string, target: CompareTarget, result: CompareResult, x: strin
   typeof x === 'string' ? { key: b(key), target, result, value: b(x) } : { key: b(key), target, result, operand: x };
 const put = (key: string, value: string, flags = 0): TxnOp => ({ kind: TxnOpKind.Put, key: b(key), value: b(value), flags });
 const get = (key: string): TxnOp => ({ kind: TxnOpKind.Get, key: b(key) });
-const entries = (from: number, cmds: Command[]): WireEntry[] => cmds.map((c, i) => ({ index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
 
 /** A storage node's apply loop in miniature (real engine, session table): parts end before each txn, as StorageNode.applyLoop. */
 async function node(dir: string, opts: { txnResultsHeldBytesMax?: number } = {}) {
@@ -70,15 +69,11 @@ async function node(dir: string, opts: { txnResultsHeldBytesMax?: number } = {})
 }
 
 describe('Txn apply (etcd Txn semantics)', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = useTempDir();
 
   it('compares value, mod revision, create revision and version with =, !=, >, <; a missing key is revision/version 0 and has no value', async () => {
-    const n = await node(dir);
-    await n.apply(entries(1, [set('k', 'b'), set('k', 'b')])); // k: create 1, mod 2, version 2
+    const n = await node(dir());
+    await n.apply(entriesOf(1, [set('k', 'b'), set('k', 'b')])); // k: create 1, mod 2, version 2
     const cases: [TxnCompare, boolean][] = [
       [cmp('k', CompareTarget.Value, CompareResult.Equal, 'b'), true],
       [cmp('k', CompareTarget.Value, CompareResult.Greater, 'a'), true],
@@ -94,18 +89,18 @@ describe('Txn apply (etcd Txn semantics)', () => {
       [cmp('none', CompareTarget.Value, CompareResult.Equal, ''), false],
       [cmp('none', CompareTarget.Value, CompareResult.NotEqual, ''), true],
     ];
-    await n.apply(entries(3, cases.map(([c]) => txn({ compares: [c] }))));
+    await n.apply(entriesOf(3, cases.map(([c]) => txn({ compares: [c] }))));
     expect(cases.map((_, i) => n.result(3 + i).txn?.succeeded)).toEqual(cases.map(([, want]) => want));
     // every compare must hold
-    await n.apply(entries(3 + cases.length, [txn({ compares: [cases[0][0], cases[2][0]] })]));
+    await n.apply(entriesOf(3 + cases.length, [txn({ compares: [cases[0][0], cases[2][0]] })]));
     expect(n.result(3 + cases.length).txn?.succeeded).toBe(false);
   });
 
   it('applies all of the chosen branch at ONE revision (create revision, version as a SET), ops seeing earlier ops; a failed compare applies the failure branch only', async () => {
-    const n = await node(dir);
-    await n.apply(entries(1, [set('a', '1'), set('d1', 'x'), set('d2', 'y'), set('e', 'z')]));
+    const n = await node(dir());
+    await n.apply(entriesOf(1, [set('a', '1'), set('d1', 'x'), set('d2', 'y'), set('e', 'z')]));
     const branch = [put('a', '2', TxnOpFlags.PrevKv), put('b', 'new'), get('b'), { kind: TxnOpKind.Delete, key: b('d'), flags: TxnOpFlags.Prefix | TxnOpFlags.PrevKv }, { kind: TxnOpKind.Range, key: b('a'), end: b('\0'), limit: 2 }];
-    await n.apply(entries(5, [txn({ compares: [cmp('a', CompareTarget.Value, CompareResult.Equal, '1')], success: branch, failure: [put('failed', 'yes')] })]));
+    await n.apply(entriesOf(5, [txn({ compares: [cmp('a', CompareTarget.Value, CompareResult.Equal, '1')], success: branch, failure: [put('failed', 'yes')] })]));
     expect(n.meta('a')).toEqual({ value: '2', mod: 5, create: 1, version: 2 });
     expect(n.meta('b')).toEqual({ value: 'new', mod: 5, create: 5, version: 1 });
     expect(n.meta('d1')).toBeNull();
@@ -126,16 +121,16 @@ describe('Txn apply (etcd Txn semantics)', () => {
     ]);
     expect(n.engine.appliedIndex()).toBe(5);
     // the same compare now fails: the failure branch alone applies
-    await n.apply(entries(6, [txn({ compares: [cmp('a', CompareTarget.Value, CompareResult.Equal, '1')], success: [put('a', 'no')], failure: [put('failed', 'yes')] })]));
+    await n.apply(entriesOf(6, [txn({ compares: [cmp('a', CompareTarget.Value, CompareResult.Equal, '1')], success: [put('a', 'no')], failure: [put('failed', 'yes')] })]));
     expect(n.result(6).txn).toEqual({ succeeded: false, responses: [{ kind: TxnOpKind.Put }] });
     expect(n.meta('a')?.value).toBe('2');
     expect(n.meta('failed')).toEqual({ value: 'yes', mod: 6, create: 6, version: 1 });
   });
 
   it('never reaches the empty key (the auth state): a range from the empty key starts at 00', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     await n.engine.apply([{ index: 1, op: EngineOp.Set, key: Buffer.alloc(0), value: b('auth') }]);
-    await n.apply(entries(2, [set('a', '1'), txn({ success: [{ kind: TxnOpKind.Range, key: Buffer.alloc(0), flags: TxnOpFlags.Prefix }, { kind: TxnOpKind.Delete, key: Buffer.alloc(0), end: b('\0') }] })]));
+    await n.apply(entriesOf(2, [set('a', '1'), txn({ success: [{ kind: TxnOpKind.Range, key: Buffer.alloc(0), flags: TxnOpFlags.Prefix }, { kind: TxnOpKind.Delete, key: Buffer.alloc(0), end: b('\0') }] })]));
     expect(n.result(3).txn?.responses).toEqual([
       { kind: TxnOpKind.Range, count: 1, more: false, kvs: [{ key: b('a'), value: b('1'), modRevision: 2, createRevision: 2, version: 1 }] },
       { kind: TxnOpKind.Delete, deleted: 1, prev: [] },
@@ -146,12 +141,12 @@ describe('Txn apply (etcd Txn semantics)', () => {
 
   it('sees the writes before it in the same batch (however the log is batched) and is seen by those after', async () => {
     const cmds = [set('x', '1'), txn({ compares: [cmp('x', CompareTarget.Value, CompareResult.Equal, '1')], success: [put('y', 'from-txn'), { kind: TxnOpKind.Range, key: b('x'), end: b('z'), flags: TxnOpFlags.CountOnly }] }), set('x', '2'), txn({ success: [get('y'), get('x')] })];
-    const one = await node(dir);
-    await one.apply(entries(1, cmds));
+    const one = await node(dir());
+    await one.apply(entriesOf(1, cmds));
     const dir2 = fs.mkdtempSync(os.tmpdir() + '/cairn-');
     try {
       const two = await node(dir2);
-      for (let i = 0; i < cmds.length; i++) await two.apply(entries(1 + i, [cmds[i]]));
+      for (let i = 0; i < cmds.length; i++) await two.apply(entriesOf(1 + i, [cmds[i]]));
       for (const n of [one, two]) {
         expect(n.result(2).txn?.succeeded).toBe(true);
         expect(n.result(2).txn?.responses[1]).toEqual({ kind: TxnOpKind.Range, count: 2, more: false, kvs: [] });
@@ -165,8 +160,8 @@ describe('Txn apply (etcd Txn semantics)', () => {
   });
 
   it('emits one watch event per mutation of a txn, at its revision, with etcd create revision and version', async () => {
-    const n = await node(dir);
-    await n.apply(entries(1, [set('a', '1'), txn({ success: [put('a', '2'), put('b', 'x'), { kind: TxnOpKind.Delete, key: b('a') }, put('b', 'y')] }), set('b', 'z')]));
+    const n = await node(dir());
+    await n.apply(entriesOf(1, [set('a', '1'), txn({ success: [put('a', '2'), put('b', 'x'), { kind: TxnOpKind.Delete, key: b('a') }, put('b', 'y')] }), set('b', 'z')]));
     const show = n.events.map((e) => `${e.type} ${Buffer.from(e.key).toString()}=${Buffer.from(e.value).toString()}@${e.modRevision} c${e.createRevision} v${e.version} prev=${e.prevValue ? Buffer.from(e.prevValue).toString() : '-'}`);
     expect(show).toEqual([
       `${WatchEventType.Put} a=1@1 c1 v1 prev=-`,
@@ -180,10 +175,10 @@ describe('Txn apply (etcd Txn semantics)', () => {
   });
 
   it('answers a duplicate session seq with the original result and does not apply it again', async () => {
-    const n = await node(dir);
+    const n = await node(dir());
     const s = { sessionId: 7n, seq: 1, firstPendingSeq: 1 };
     const t = txn({ compares: [cmp('c', CompareTarget.Version, CompareResult.Equal, 0)], success: [put('c', 'first')], failure: [put('c', 'again')] }, s);
-    await n.apply(entries(1, [t, t]));
+    await n.apply(entriesOf(1, [t, t]));
     expect(n.meta('c')).toEqual({ value: 'first', mod: 1, create: 1, version: 1 });
     expect(n.result(2)).toEqual(n.result(1));
     expect(n.result(2).txn?.succeeded).toBe(true);
@@ -191,10 +186,10 @@ describe('Txn apply (etcd Txn semantics)', () => {
   });
 
   it('refuses a txn whose result or keys exceed its bounds (TOO_LARGE, nothing applied), and forgets the oldest results beyond txnResultsHeldBytesMax', async () => {
-    const n = await node(dir, { txnResultsHeldBytesMax: 100 });
-    await n.apply(entries(1, [set('big', 'v'.repeat(300)), set('k1', '1'), set('k2', '2')]));
+    const n = await node(dir(), { txnResultsHeldBytesMax: 100 });
+    await n.apply(entriesOf(1, [set('big', 'v'.repeat(300)), set('k1', '1'), set('k2', '2')]));
     await n.apply(
-      entries(4, [
+      entriesOf(4, [
         txn({ success: [put('w', 'written'), get('big')] }, undefined, { resultBytesMax: 100, keysMax: 10 }),
         txn({ success: [put('w', 'written'), { kind: TxnOpKind.Delete, key: b('k'), flags: TxnOpFlags.Prefix }] }, undefined, { resultBytesMax: 1000, keysMax: 2 }),
         txn({ success: [get('k1')] }),
@@ -206,7 +201,7 @@ describe('Txn apply (etcd Txn semantics)', () => {
     expect(n.meta('k1')?.value).toBe('1');
     // the results of 6 and 7 (40 bytes each) fit in 100 bytes; an eighth pushes the oldest out
     expect(n.applier.outcome(6).txn).toBeDefined();
-    await n.apply(entries(8, [txn({ success: [get('k1')] })]));
+    await n.apply(entriesOf(8, [txn({ success: [get('k1')] })]));
     expect(n.applier.outcome(6)).toEqual({ outcome: ApplyOutcome.Applied, revision: 6 });
     expect(n.applier.outcome(7).txn).toBeDefined();
     expect(n.applier.outcome(8).txn).toBeDefined();

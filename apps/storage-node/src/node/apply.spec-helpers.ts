@@ -1,0 +1,22 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { encodeCommand, type Command, type WireEntry } from '@cairn/protocol';
+import { ENTRY_TYPE_NOOP } from './command-applier';
+
+/**
+ * Committed Raft entries at indexes `from`, `from + 1`, … of term 1, as the leader ships them: a
+ * command's encoding (entry type 0), or for `'noop'` the empty entry a new leader appends (Raft §8).
+ */
+export function entriesOf(from: number, cmds: readonly (Command | 'noop')[]): WireEntry[] {
+  return cmds.map((c, i) => (c === 'noop' ? { index: from + i, term: 1, type: ENTRY_TYPE_NOOP, data: new Uint8Array(0) } : { index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
+}
+
+/** Registers a fresh directory under the OS temp dir for each test, removed after it; the returned function gives the current test's. */
+export function useTempDir(): () => string {
+  let dir = '';
+  beforeEach(() => {
+    dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
+}
