@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { assertOperation, parseHistoryJsonLines, type Operation } from './history';
 import { checkRegister, type Violation } from './register';
 import { checkCasRegister } from './cas';
+import { checkMap, namedKeys, rangeKeys } from './map';
 
 /** Bounds of one check. The answer is `unknown` for a key whose search exceeds them, never a hang. */
 export interface CheckOptions {
@@ -52,35 +53,35 @@ export const CHECK_DEFAULTS = { timeoutMs: 60_000, stepsMax: 20_000_000, memoByt
 export function checkHistory(history: readonly Operation[], options: CheckOptions = {}): CheckResult {
   const clock = options.clock ?? (() => performance.now());
   const deadlineMs = clock() + (options.timeoutMs ?? CHECK_DEFAULTS.timeoutMs);
-  const byKey = new Map<string, Operation[]>();
-  history.forEach((op, i) => {
-    assertOperation(op, `operation ${i}`);
-    const list = byKey.get(op.key);
-    if (list) list.push(op);
-    else byKey.set(op.key, [op]);
-  });
+  history.forEach((op, i) => assertOperation(op, `operation ${i}`));
+  const components = partition(history);
   const violations: Violation[] = [];
   const unknownKeys: UnknownKey[] = [];
-  for (const [key, ops] of byKey) {
+  for (const { keys, ops } of components) {
+    const label = keys.length === 1 ? keys[0]! : keys.join(',');
     if (clock() > deadlineMs) {
-      unknownKeys.push({ key, reason: 'not checked: timeoutMs reached on earlier keys' });
+      unknownKeys.push({ key: label, reason: 'not checked: timeoutMs reached on earlier keys' });
       continue;
     }
-    // A key with cas operations goes to the cas register's search (cas.ts); the others keep the register's, with its prechecks.
-    const search = ops.some((op) => op.kind === 'cas') ? checkCasRegister : checkRegister;
-    const r = search(key, ops, {
+    const budget = {
       stepsMax: options.stepsMax ?? CHECK_DEFAULTS.stepsMax,
       memoBytesMax: options.memoBytesMax ?? CHECK_DEFAULTS.memoBytesMax,
       deadlineMs,
       clock,
       precheck: options.precheck ?? true,
-    });
+    };
+    // One key of put/get/delete: the register's search with its prechecks; with cas: the cas
+    // register's (cas.ts); anything else (incr, txn, range, several keys): the map model (map.ts).
+    const kinds = new Set(ops.map((op) => op.kind));
+    const register = keys.length === 1 && [...kinds].every((k) => k === 'put' || k === 'get' || k === 'delete' || k === 'cas');
+    const r = !register ? checkMap(label, keys, ops, budget) : kinds.has('cas') ? checkCasRegister(label, ops, budget) : checkRegister(label, ops, budget);
     if (r.kind === 'violation') violations.push(r.violation);
-    else if (r.kind === 'unknown') unknownKeys.push({ key, reason: r.reason });
+    else if (r.kind === 'unknown') unknownKeys.push({ key: label, reason: r.reason });
   }
+  const keysChecked = components.reduce((n, c) => n + c.keys.length, 0);
   const result: CheckResult = {
     ok: violations.length === 0 && unknownKeys.length === 0,
-    keysChecked: byKey.size,
+    keysChecked,
     operations: history.length,
     violations,
   };
@@ -89,6 +90,46 @@ export function checkHistory(history: readonly Operation[], options: CheckOption
     result.unknownKeys = unknownKeys;
   }
   return result;
+}
+
+/**
+ * The history split into independent components (linearizability is local: Herlihy & Wing; the
+ * partition of Porcupine's P-compositionality): keys are linked when one operation touches both
+ * (a txn's keys, a range read's keys: every key of the history inside its range). Components come
+ * in order of their first operation, keys sorted. A range read with no key of the history in its
+ * range is vacuous (it must return nothing; map.ts would check it against an empty state) and
+ * joins no component.
+ */
+export function partition(history: readonly Operation[]): { keys: string[]; ops: Operation[] }[] {
+  const all = new Set<string>();
+  for (const op of history) for (const k of namedKeys(op)) all.add(k);
+  for (const op of history) if (op.kind !== 'range' && op.kind !== 'txn') all.add(op.key);
+  const sorted = [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const parent = new Map(sorted.map((k) => [k, k]));
+  const find = (k: string): string => {
+    let r = k;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    for (let x = k; x !== r; ) {
+      const up = parent.get(x)!;
+      parent.set(x, r);
+      x = up;
+    }
+    return r;
+  };
+  const footprint = (op: Operation): string[] => (op.kind === 'range' ? [...new Set([...rangeKeys(sorted, op.key, op.end!), ...namedKeys(op)])] : op.kind === 'txn' ? namedKeys(op) : [op.key]);
+  const footprints = history.map(footprint);
+  for (const keys of footprints) for (const k of keys.slice(1)) parent.set(find(k), find(keys[0]!));
+  const byRoot = new Map<string, { keys: string[]; ops: Operation[] }>();
+  history.forEach((op, i) => {
+    const first = footprints[i]![0];
+    if (first === undefined) return;
+    const root = find(first);
+    const c = byRoot.get(root);
+    if (c) c.ops.push(op);
+    else byRoot.set(root, { keys: [], ops: [op] });
+  });
+  for (const k of sorted) byRoot.get(find(k))?.keys.push(k);
+  return [...byRoot.values()];
 }
 
 /**

@@ -7,6 +7,9 @@ export {
   type Operation,
   type OperationKind,
   type Outcome,
+  type TxnCompareSpec,
+  type TxnSpec,
+  type TxnStepSpec,
 } from './history';
 export type { Violation } from './register';
 export { casStep } from './cas';
@@ -14,6 +17,7 @@ export {
   CHECK_DEFAULTS,
   checkHistory,
   checkHistoryFile,
+  partition,
   formatCheckResult,
   type CheckOptions,
   type CheckResult,
@@ -39,3 +43,4 @@ export {
   type WatchViolation,
   type WriteOutcome,
 } from './watch';
+export { mapStep } from './map';

@@ -18,6 +18,7 @@
  *    no longer be satisfied (its value is not the state and no write of it is left) is cut at once.
  */
 import type { Operation } from './history';
+import { zobrist } from './search';
 
 /** Search budget for one key; exceeded → `unknown`, never a hang. */
 export interface RegisterBudget {
@@ -191,20 +192,6 @@ function precheck(key: string, calls: readonly Call[], names: string[]): Violati
 
 // ---------------------------------------------------------------------------------------------
 // Wing & Gong / Lowe search
-
-/** splitmix32: deterministic Zobrist keys, so results and step counts do not depend on Math.random. */
-function zobrist(n: number, seed: number): Uint32Array {
-  const out = new Uint32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    out[i] = (z ^ (z >>> 16)) >>> 0;
-  }
-  return out;
-}
 
 interface MemoEntry {
   bits: Uint32Array;

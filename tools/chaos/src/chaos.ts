@@ -262,7 +262,7 @@ export function lostAcknowledgedWrites(ops: readonly Operation[], finalClientId:
 /** Counts by outcome, overall and per kind. */
 export function countOutcomes(ops: readonly Operation[]): ChaosResult['operations'] {
   const zero = (): OutcomeCounts => ({ ok: 0, fail: 0, info: 0 });
-  const out = { total: ops.length, ...zero(), byKind: { put: zero(), get: zero(), delete: zero(), cas: zero() } };
+  const out = { total: ops.length, ...zero(), byKind: { put: zero(), get: zero(), delete: zero(), cas: zero(), incr: zero(), txn: zero(), range: zero() } };
   for (const op of ops) {
     out[op.outcome]++;
     out.byKind[op.kind][op.outcome]++;
