@@ -17,6 +17,7 @@ export {
   type BusRole,
   type BusSettings,
 } from './bus-auth';
+export { HOP_TRACE_EVENTS_MAX, hopTrace, subjectKind } from './hop-trace';
 export { asTransport, natsTransport, natsTransportError } from './transport';
 export {
   PAYLOAD_HEADROOM_BYTES,

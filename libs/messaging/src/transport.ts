@@ -1,5 +1,6 @@
 import { ErrorCode, type Msg, type NatsConnection, type NatsError } from 'nats';
 import { TransportError, type Transport, type TransportMsg } from '@cairn/world';
+import { hopTrace, subjectKind } from './hop-trace';
 
 /** nats.js error codes → the Transport's (TransportError); other errors pass through unchanged. */
 export function natsTransportError(e: unknown): unknown {
@@ -24,6 +25,7 @@ function wrapMsg(msg: Msg): TransportMsg {
     data: msg.data,
     reply: msg.reply || undefined,
     respond: (data) => {
+      if (hopTrace.enabled) hopTrace.mark(`respond.${subjectKind(msg.subject)}`);
       try {
         return msg.respond(data);
       } catch (e) {
@@ -43,6 +45,7 @@ export function natsTransport(nc: NatsConnection): Transport {
   return {
     maxPayloadBytes: () => nc.info?.max_payload ?? 1024 * 1024,
     publish: (subject, data) => {
+      if (hopTrace.enabled) hopTrace.mark(`pub.${subjectKind(subject)}`);
       try {
         nc.publish(subject, data);
       } catch (e) {
@@ -54,12 +57,17 @@ export function natsTransport(nc: NatsConnection): Transport {
         queue: opts.queue,
         callback: (err, msg) => {
           // A subscription error (permissions, slow consumer) loses messages; core NATS is at-most-once anyway.
-          if (!err) callback(wrapMsg(msg));
+          if (err) return;
+          if (hopTrace.enabled) hopTrace.mark(`recv.${subjectKind(msg.subject)}`);
+          callback(wrapMsg(msg));
         },
       }),
     request: async (subject, data, opts) => {
+      if (hopTrace.enabled) hopTrace.mark(`req.${subjectKind(subject)}`);
       try {
-        return wrapMsg(await nc.request(subject, data, { timeout: opts.timeoutMs }));
+        const reply = wrapMsg(await nc.request(subject, data, { timeout: opts.timeoutMs }));
+        if (hopTrace.enabled) hopTrace.mark(`reply.${subjectKind(subject)}`);
+        return reply;
       } catch (e) {
         throw natsTransportError(e);
       }

@@ -4,6 +4,7 @@ import type { DynamicModule } from '@nestjs/common';
 import { ConfigError } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
 import type { NatsConnection } from 'nats';
+import { hopTrace } from '@cairn/messaging';
 import { ControlPlaneServer } from './control-plane';
 import { nestLogger } from './nest-logger';
 import { parseProcessArgs, type ProcessArgs, type ProcessRole } from './process-args';
@@ -35,6 +36,7 @@ export async function runProcess(role: ProcessRole, module: (args: ProcessArgs) 
     process.stderr.write(`cairn-${role}: ${err instanceof ConfigError ? err.message : err.stack}\n`);
     process.exit(2);
   }
+  hopTrace.start(role, args.id);
   try {
     // Nest's own lines (errors and warnings, as before) wait until the process logger exists, then
     // go through it as JSON lines; if the start fails first, Nest prints them itself.

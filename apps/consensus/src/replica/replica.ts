@@ -1,6 +1,6 @@
 import { Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
 import { EntryType, MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
-import { logNetworkFault, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
+import { hopTrace, logNetworkFault, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { ConsensusConfig } from '@cairn/config';
 import { type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
@@ -301,6 +301,7 @@ export class Replica {
       }
       // Raft tolerates lost messages (retransmission): dropping beyond the bound keeps memory bounded.
       if (this.inbox.length >= this.opts.config.inboxMessagesMax) break;
+      if (hopTrace.enabled) hopTrace.mark(`raft.recv.${MessageType[m.type]}`);
       this.inbox.push(m);
     }
     this.kick();
@@ -342,6 +343,7 @@ export class Replica {
 
   private async loop(): Promise<void> {
     this.inLoop = true;
+    if (hopTrace.enabled) hopTrace.mark(`${this.role}.loop`);
     try {
       while (!this.stopped) {
         this.drainInputs();
@@ -355,12 +357,14 @@ export class Replica {
         }
         if (!this.node.hasReady()) break;
         const rd = this.node.ready();
+        if (hopTrace.enabled) hopTrace.mark(`${this.role}.ready`);
         // Leader replication first, in parallel with the leader's own fsync (thesis §10.2.1).
         const [early, afterPersist] = this.splitBeforePersist(rd);
         this.send(early);
         const persistStartMs = this.opts.world.clock.nowMs();
         await durably('persisting a Ready', () => this.persist(rd));
         this.opts.onPersisted?.(this.opts.world.clock.nowMs() - persistStartMs, rd.entries.length);
+        if (hopTrace.enabled) hopTrace.mark(`${this.role}.persisted`);
         // From here on only the network and bookkeeping: publishes and replies never throw (a
         // failed one is a lost message: Raft retransmits, shipping is backfilled by fetch, a
         // proposer times out and asks for the outcome).
@@ -451,6 +455,7 @@ export class Replica {
     const byPeer = new Map<string, WireRaftMessage[]>();
     for (const m of messages) {
       if (m.type === MessageType.Snapshot) this.counters.snapshotsSent++;
+      if (hopTrace.enabled) hopTrace.mark(`raft.send.${MessageType[m.type]}`);
       let batch = byPeer.get(m.to);
       if (!batch) byPeer.set(m.to, (batch = []));
       batch.push(m);
@@ -467,6 +472,7 @@ export class Replica {
     if (entries[0].index !== this.applied + 1) {
       throw new Error(`committed entries start at ${entries[0].index}, expected ${this.applied + 1}`);
     }
+    if (hopTrace.enabled) hopTrace.mark(`${this.role}.committed`);
     this.proposals.onCommitted(entries);
     this.foldLeases(entries);
     this.applied = entries[entries.length - 1].index;

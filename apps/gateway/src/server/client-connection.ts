@@ -1,4 +1,5 @@
 import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta } from '@cairn/protocol';
+import { hopTrace } from '@cairn/messaging';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvLeasePaths, type KvResult, type TxnBounds } from '../paths/kv-session';
@@ -129,6 +130,7 @@ export class ClientConnection {
 
   private onData(chunk: Buffer): void {
     if (this.flow.isClosing()) return;
+    if (hopTrace.enabled) hopTrace.mark('tlv.data');
     for (const ev of this.decoder.push(chunk)) this.backlog.push(ev);
     this.processBacklog();
   }
@@ -340,6 +342,7 @@ export class ClientConnection {
       if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       this.flow.answered();
+      if (hopTrace.enabled) hopTrace.mark('tlv.answer');
       this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : 0, requestId, revision: r.revision, payload }, () => {
         this.inflight--;
       });

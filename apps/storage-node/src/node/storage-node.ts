@@ -34,7 +34,7 @@ import {
   WATCH_HISTORY_REQUEST_TYPE,
   type WatchEvent,
 } from '@cairn/protocol';
-import { payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
+import { hopTrace, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import type { StorageConfig } from '@cairn/config';
 import { sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
@@ -397,6 +397,7 @@ export class StorageNode {
         await this.sessions.maybeCompact(applied);
         this.publishWatchEvents(prevRevision, last.index, events);
         this.opts.onApplied?.(wire);
+        if (hopTrace.enabled) hopTrace.mark('applied');
         this.waiters.notify(applied);
       } catch (e) {
         // Disk full or I/O error: the engine's durable state is unknown beyond appliedIndex.
