@@ -1,13 +1,13 @@
-import { startBusCluster, type BusCluster } from './fixtures';
+import { startBusCluster, type BusCluster, type TestConfigOverrides } from './fixtures';
 
 /**
- * The suite's BusCluster: started in `beforeAll`, stopped in `afterAll` (call at the top of a
+ * The suite's BusCluster (config `overrides` as writeTestConfig's): started in `beforeAll`, stopped in `afterAll` (call at the top of a
  * `describe`). Its fields are read inside tests; before the start they throw.
  */
-export function useBusCluster(name: string): BusCluster {
+export function useBusCluster(name: string, overrides: TestConfigOverrides = {}): BusCluster {
   let started: BusCluster | undefined;
   beforeAll(async () => {
-    started = await startBusCluster(name);
+    started = await startBusCluster(name, overrides);
   });
   afterAll(() => started?.stop());
   const get = (): BusCluster => {

@@ -13,8 +13,16 @@ export const REPO_ROOT = resolve(__dirname, '../../..');
 export const DATASET = resolve(REPO_ROOT, '../shared/data/npm-packages.tsv');
 export const CLI = join(REPO_ROOT, 'apps/cli/dist/main.js');
 
+/** writeTestConfig's overrides: replica and storage-node counts, settings of the consensus and storage sections. */
+export interface TestConfigOverrides {
+  replicas?: number;
+  storageNodes?: number;
+  consensus?: Record<string, unknown>;
+  storage?: Record<string, unknown>;
+}
+
 /** Writes a cluster config with free ports and a fresh data dir; returns its path. */
-export async function writeTestConfig(overrides: { replicas?: number; storageNodes?: number; consensus?: Record<string, unknown>; storage?: Record<string, unknown> } = {}): Promise<{ dir: string; configPath: string; gatewayPort: number; httpPort: number; respPort: number }> {
+export async function writeTestConfig(overrides: TestConfigOverrides = {}): Promise<{ dir: string; configPath: string; gatewayPort: number; httpPort: number; respPort: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-e2e-'));
   const natsPort = await freePort();
   const gatewayPort = await freePort();
@@ -137,9 +145,9 @@ export interface BusCluster {
   stop(): Promise<void>;
 }
 
-/** Starts a BusCluster; `name` names the NATS connection. */
-export async function startBusCluster(name: string): Promise<BusCluster> {
-  const cfg = await writeTestConfig();
+/** Starts a BusCluster on writeTestConfig(`overrides`); `name` names the NATS connection. */
+export async function startBusCluster(name: string, overrides: TestConfigOverrides = {}): Promise<BusCluster> {
+  const cfg = await writeTestConfig(overrides);
   const cluster = await LocalCluster.start({ configPath: cfg.configPath });
   const nc = await connectNats({ servers: cluster.config.nats.servers, name });
   const subjects = new Subjects(cluster.config.clusterName);

@@ -1,4 +1,4 @@
-import { CairnClient, LeaseLostError, LeaseNotFoundError, Status } from '@cairn/client';
+import { CairnClient, CairnPool, LeaseLostError, LeaseNotFoundError, Status } from '@cairn/client';
 import { useBusCluster } from './bus-cluster.spec-helpers';
 import { pollUntil, runCli } from './fixtures';
 
@@ -8,10 +8,13 @@ const TTL_MS = 2000;
 /**
  * Leases on real processes (issue 12; docs/leases.md "Doors"): grant, attach keys, keep alive at
  * the consensus leader (lease.<replica>) across a leader SIGKILL, expiry once the keep-alive stops,
- * revoke deleting every attached key at one revision.
+ * revoke deleting every attached key at one revision; leases and key expiries through a restart of
+ * every process from compacted logs (docs/leases.md "Restarts and compaction"). The replicas
+ * compact everything the storage nodes applied (logRetainedEntries 0), so the leader SIGKILL and
+ * the restart both happen with compacted logs.
  */
 describe('leases end to end', () => {
-  const e2e = useBusCluster('e2e-lease');
+  const e2e = useBusCluster('e2e-lease', { consensus: { logRetainedEntries: 0, compactionIntervalMs: 100 } });
 
   it(`a ${TTL_MS} ms lease with ${KEYS} keys kept alive through a leader SIGKILL; its keys go once the keep-alive stops; a revoke deletes its keys`, async () => {
     const c = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort, requestTimeoutMs: 15_000 });
@@ -74,6 +77,62 @@ describe('leases end to end', () => {
       await expect(lost.closed).rejects.toBeInstanceOf(LeaseLostError);
     } finally {
       await c.close();
+    }
+  }, 90_000);
+
+  it('a full cluster restart (every process SIGKILLed) from compacted logs: a kept-alive lease and its keys survive, a lease left to expire and keys with a TTL are deleted after it', async () => {
+    const pool = await CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: e2e.cfg.gatewayPort }], requestTimeoutMs: 15_000 });
+    try {
+      // 30 s: the keeper gives up after a whole TTL without an acknowledged renewal, and a restart of every process takes seconds on a loaded box.
+      const kept = await pool.leaseGrant(30_000);
+      const left = await pool.leaseGrant(TTL_MS);
+      const keptKeys = Array.from({ length: 20 }, (_, i) => `restart/kept/${i}`);
+      const leftKeys = Array.from({ length: 20 }, (_, i) => `restart/left/${i}`);
+      const ttlKeys = Array.from({ length: 20 }, (_, i) => `restart/ttl/${i}`);
+      await Promise.all([...keptKeys.map((k) => pool.set(k, 'v', { lease: kept.leaseId })), ...leftKeys.map((k) => pool.set(k, 'v', { lease: left.leaseId }))]);
+      const keeper = pool.keepAlive(kept.leaseId, { intervalMs: 300 });
+      let lost: unknown = null;
+      keeper.closed.catch((e: unknown) => (lost = e));
+      const leftKeeper = pool.keepAlive(left.leaseId, { intervalMs: 300 });
+      const ttlSetAtMs = Date.now();
+      const ttlWrites = await Promise.all(ttlKeys.map((k) => pool.set(k, 'v', { ttlMs: 6_000 })));
+      const lastRevision = Math.max(...ttlWrites.map((w) => w.revision));
+
+      // Every running replica (the test above SIGKILLed one) compacts past every grant and write above (the storage nodes applied them).
+      await pollUntil('every replica compacted past the writes', () => {
+        const st = e2e.cluster.statuses().consensus.filter((s) => e2e.cluster.isRunning(s.id) && s.ageMs < 2_000);
+        return st.length >= 2 && st.every((s) => (s.firstIndex ?? 0) > lastRevision) ? true : null;
+      }, { timeoutMs: 20_000, last: () => JSON.stringify(e2e.cluster.statuses().consensus.map((s) => [s.id, s.firstIndex])) });
+      leftKeeper.stop();
+      await leftKeeper.closed;
+      expect(Date.now() - ttlSetAtMs).toBeLessThan(6_000); // the TTL keys expire after the restart, so the restarted leader deletes them
+      await e2e.cluster.killAll('SIGKILL');
+      await e2e.cluster.startAll();
+      const restartedAtMs = Date.now();
+
+      // The kept lease: renewed by the restarted leader (NOT_FOUND would end the keeper: LeaseLostError).
+      const before = keeper.renewals;
+      await pollUntil('renewals after the restart', () => {
+        if (lost) throw lost;
+        return keeper.renewals >= before + 3 ? true : null;
+      }, { timeoutMs: 15_000 });
+      // The lease left alone expires (ttl + the election timeout after the new leader's promotion) and the TTL keys' deletes are proposed.
+      await pollUntil('the lease left alone expired', async () => ((await pool.leaseTimeToLive(left.leaseId)) === null ? true : null), { timeoutMs: 15_000 });
+      expect((await Promise.all(leftKeys.map((k) => pool.get(k)))).filter((g) => g !== null)).toEqual([]);
+      const deleted = new Set<string>();
+      for await (const ev of pool.watch({ prefix: 'restart/ttl/', startRevision: lastRevision + 1, signal: AbortSignal.timeout(20_000) })) {
+        if (ev.type === 'delete') deleted.add(ev.key.toString());
+        if (deleted.size === ttlKeys.length) break;
+      }
+      expect([...deleted].sort()).toEqual([...ttlKeys].sort());
+      expect((await Promise.all(keptKeys.map((k) => pool.get(k)))).filter((g) => g === null)).toEqual([]);
+      expect(await pool.leaseTimeToLive(kept.leaseId)).toMatchObject({ ttlMs: 30_000 });
+      process.stdout.write(`lease e2e: restart from compacted logs; lease left alone expired ${Date.now() - restartedAtMs} ms after the cluster was ready again\n`);
+      keeper.stop();
+      await keeper.closed;
+      await pool.leaseRevoke(kept.leaseId);
+    } finally {
+      await pool.close();
     }
   }, 90_000);
 

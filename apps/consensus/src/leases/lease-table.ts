@@ -12,6 +12,12 @@ export interface LeaseTableOptions {
   expiryRetryMs: number;
 }
 
+/** What a LeaseTable holds besides the leader's deadlines: what survives a restart (lease-state-file.ts). */
+export interface LeaseTableContent {
+  leases: { leaseId: number; ttlMs: number }[];
+  keys: { key: Buffer; expiresAtMs: number }[];
+}
+
 interface LeaseState {
   ttlMs: number;
   /** When the leader expires it (ms, leader's clock); null while this replica is not the leader. */
@@ -92,6 +98,27 @@ export class LeaseTable {
       default:
       // Incr keeps a key's expiry (Redis INCR); other ops do not touch leases or keys' expiries.
     }
+  }
+
+  /** The table's content without the leader's deadlines (the lease-state file, lease-state-file.ts): leases by id, tracked key expiries. */
+  content(): LeaseTableContent {
+    return {
+      leases: [...this.leases].map(([leaseId, l]) => ({ leaseId, ttlMs: l.ttlMs })),
+      keys: [...this.keys].map(([k, e]) => ({ key: Buffer.from(k, 'latin1'), expiresAtMs: e.expiresAtMs })),
+    };
+  }
+
+  /**
+   * Replaces the content with `c` (a replica's start, from its lease-state file, before any
+   * command is folded in). Deadlines as on a follower: none until `promote`. Keys beyond
+   * ttlKeysMax are left untracked, as `applyCommitted` leaves them.
+   */
+  restore(c: LeaseTableContent): void {
+    if (this.leader) throw new Error('LeaseTableRestoredOnLeader: restore runs before the replica can lead');
+    this.leases.clear();
+    this.keys.clear();
+    for (const l of c.leases) this.leases.set(l.leaseId, { ttlMs: l.ttlMs, deadlineMs: null, proposedAtMs: 0 });
+    for (const k of c.keys) this.setKeyExpiry(k.key, k.expiresAtMs);
   }
 
   /** This replica became leader: every live lease's deadline is `now + ttl + electionTimeoutMs` (etcd Promote). */

@@ -1,7 +1,22 @@
 import pino from 'pino';
 import { parseClusterConfig, type ConsensusConfig } from '@cairn/config';
 import { Subjects, payloadBytesMax } from '@cairn/messaging';
-import { CommandOp, Status, decodeProposeReply, decodeRaftMessages, decodeReadIndexReply, encodeProposeRequest, encodeReadIndexRequest, type ProposeReply } from '@cairn/protocol';
+import {
+  CommandOp,
+  LeaseRequestKind,
+  Status,
+  decodeLeaseReply,
+  decodeProposeReply,
+  decodeRaftMessages,
+  decodeReadIndexReply,
+  encodeLeaseGrant,
+  encodeLeaseRequest,
+  encodeProposeRequest,
+  encodeReadIndexRequest,
+  encodeStatus,
+  type Command,
+  type ProposeReply,
+} from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation } from '@cairn/world';
 import { Replica } from './replica';
 
@@ -20,6 +35,7 @@ class World {
   readonly disks = new Map<string, SimDisk>();
   readonly fatal: { id: string; err: Error }[] = [];
   readonly replicas = new Map<string, Replica>();
+  readonly incarnations = new Map<string, Incarnation>();
   private seed = 1;
   /** The test's own end of the bus (a gateway). */
   readonly client = this.net.connect(this.sched.incarnation('gw'));
@@ -32,12 +48,14 @@ class World {
     return d;
   }
 
-  async start(id: string, voters: string[], opts: { coalesceRaftMessages?: boolean } = {}): Promise<Replica> {
+  async start(id: string, voters: string[], opts: { coalesceRaftMessages?: boolean; storage?: string[] } = {}): Promise<Replica> {
     const inc: Incarnation = this.sched.incarnation(id);
+    this.incarnations.set(id, inc);
+    const { storage = [], ...rest } = opts;
     const r = new Replica({
       id,
       voters,
-      storage: [],
+      storage,
       config: this.config,
       dataDir: `/data/${id}`,
       disk: this.disk(id).view(inc),
@@ -46,7 +64,7 @@ class World {
       subjects: this.subjects,
       log: pino({ level: 'silent' }),
       onFatal: (err) => this.fatal.push({ id, err }),
-      ...opts,
+      ...rest,
     });
     this.replicas.set(id, r);
     await this.settle(r.start());
@@ -83,6 +101,20 @@ class World {
   send(leaderId: string, values: number[]): Promise<ProposeReply> {
     const commands = values.map((bytes, i) => ({ op: CommandOp.Set, key: Buffer.from(`k${i}`), value: Buffer.alloc(bytes, 0x61 + (i % 26)) }));
     return this.client.request(this.subjects.propose(leaderId), encodeProposeRequest({ commands }), { timeoutMs: 5000 }).then((m) => decodeProposeReply(m.data));
+  }
+
+  /** Proposes `commands` to `leaderId`, stepping until the reply. */
+  proposeCommands(leaderId: string, commands: Command[]): Promise<ProposeReply> {
+    return this.settle(this.client.request(this.subjects.propose(leaderId), encodeProposeRequest({ commands }), { timeoutMs: 5000 }).then((m) => decodeProposeReply(m.data)));
+  }
+
+  /** A crash of `id` (as tools/sim's): its incarnation dies and its disk loses what was not fsynced. */
+  crash(id: string): void {
+    this.incarnations.get(id)!.kill();
+    this.disks.get(id)!.crash();
+    // Releases its handles; it never finishes (its disk completions died with it), as in tools/sim.
+    void this.replicas.get(id)!.abandon().catch(() => undefined);
+    this.replicas.delete(id);
   }
 
   /** `send`, stepping until the reply. */
@@ -217,6 +249,35 @@ describe('Replica (injected world)', () => {
     await w.until(() => r.status().role === 'leader');
     return { w, r };
   }
+
+  it('a replica restarted from a compacted log keeps its leases and key expiries (lease-state file), and still expires them as leader (the test can fail)', async () => {
+    const w = new World(config({ logRetainedEntries: 0, compactionIntervalMs: 10, expiryCheckIntervalMs: 10 }));
+    let r = await w.start('c1', ['c1'], { storage: ['s1'] });
+    await w.until(() => r.status().role === 'leader');
+    const expiresAtMs = w.sched.nowMs + 2_000;
+    const grant: Command = { op: CommandOp.LeaseGrant, key: Buffer.alloc(0), value: encodeLeaseGrant(5, 600_000) };
+    const ttlKey: Command = { op: CommandOp.Set, key: Buffer.from('ttl'), value: Buffer.from('v'), meta: { leaseId: 0, expiresAtMs, keepTtl: false } };
+    expect((await w.proposeCommands('c1', [grant, ttlKey])).status).toBe(Status.Ok);
+    // s1 reports it applied everything: compaction drops the whole log.
+    const applied = r.status().appliedIndex;
+    w.client.publish(w.subjects.storageStatus(), encodeStatus({ kind: 'storage', id: 's1', appliedIndex: applied, knownCommitIndex: applied, keys: 1, dataBytes: 1, atMs: w.sched.nowMs }));
+    await w.until(() => (r.status().firstIndex ?? 0) > applied);
+    expect(r.leaseCounts()).toEqual({ leases: 1, trackedKeys: 1 });
+    // One more grant stays in the log (s1 has not reported it): restored by folding the log after the file.
+    expect((await w.proposeCommands('c1', [{ ...grant, value: encodeLeaseGrant(6, 600_000) }])).status).toBe(Status.Ok);
+
+    w.crash('c1');
+    r = await w.start('c1', ['c1'], { storage: ['s1'] });
+    await w.until(() => r.status().role === 'leader');
+    expect(r.status().firstIndex).toBe(applied + 1);
+    expect(r.leaseCounts()).toEqual({ leases: 2, trackedKeys: 1 });
+    const ttl = decodeLeaseReply((await w.settle(w.client.request(w.subjects.lease('c1'), encodeLeaseRequest({ kind: LeaseRequestKind.TimeToLive, leaseId: 5, limit: 0 }), { timeoutMs: 5000 }))).data);
+    expect({ status: Status[ttl.status], ttlMs: ttl.ttlMs }).toEqual({ status: 'Ok', ttlMs: 600_000 });
+    // The key's expiry passes: this leader proposes its ExpireKey, which commits and leaves the table.
+    await w.until(() => r.leaseCounts().trackedKeys === 0);
+    expect(w.sched.nowMs).toBeGreaterThanOrEqual(expiresAtMs);
+    expect(w.fatal).toEqual([]);
+  });
 
   it('a failed fsync of a Ready takes the fatal path (RAFT_PERSISTENCE), once, and the write is never acknowledged', async () => {
     const { w, r } = await alone();

@@ -8,6 +8,7 @@ import { nodeDisk, type Disk } from '@cairn/log';
 import type { RaftLogStore } from '../storage/raft-log-store';
 import { Proposals } from './proposals';
 import { LeaseTable } from '../leases/lease-table';
+import { LeaseStateFile } from '../leases/lease-state-file';
 import { answerLeaseRequest } from '../leases/lease-requests';
 import { packRaftMessages } from './bus-batches';
 import { compactionPlan } from './compaction-policy';
@@ -111,6 +112,14 @@ export class Replica {
   private readonly leases: LeaseTable;
   /** Set by the expiry timer; the Ready loop proposes what is due. */
   private expiryDue = false;
+  /** The lease table on disk, saved before a compaction drops the commands it was folded from (docs/leases.md "Restarts and compaction"). */
+  private leaseFile!: LeaseStateFile;
+  /** The lease table holds every committed command up to this index: a committed entry at or below it is not folded in again. */
+  private leaseStateIndex = 0;
+  /** Index of the lease table last saved to `leaseFile` (0: none): compaction may drop the log up to it. */
+  private leaseFileIndex = 0;
+  /** 0, or the index up to which the lease table may lack commands (a leader's snapshot installed, or a compacted log without a lease-state file). */
+  private leaseGapThrough = 0;
   private subs: TransportSubscription[] = [];
 
   constructor(private readonly opts: ReplicaOptions) {
@@ -145,6 +154,7 @@ export class Replica {
     const { hardState: hs, commit, entries, snapshot: snap } = restored;
     this.applied = commit;
     this.term = hs.term;
+    this.restoreLeases(entries, commit, snap?.index ?? 0);
     this.node = new RaftNode({
       id: this.opts.id,
       voters: this.opts.voters,
@@ -261,6 +271,11 @@ export class Replica {
     const lag: Record<string, number> = {};
     for (const [id, pr] of Object.entries(st.progress)) if (id !== this.opts.id) lag[id] = Math.max(0, st.lastIndex - pr.match);
     return lag;
+  }
+
+  /** Live leases and tracked key expiries in this replica's lease table (docs/leases.md "Leader lease table"). */
+  leaseCounts(): { leases: number; trackedKeys: number } {
+    return { leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount };
   }
 
   status(): ConsensusStatus {
@@ -440,6 +455,7 @@ export class Replica {
   private persist(rd: Ready): Promise<void> {
     return this.persistence.persist(rd, (snapshot) => {
       this.applied = snapshot.index;
+      if (this.leaseStateIndex < snapshot.index) this.noteLeaseGap(snapshot.index);
       this.counters.snapshotsInstalled++;
       this.opts.log.info({ index: snapshot.index, term: snapshot.term, conf: snapshot.conf }, 'installed the leader\'s snapshot');
     });
@@ -479,10 +495,12 @@ export class Replica {
     if (this.role === 'leader') this.shipper.ship(entries, this.term);
   }
 
-  /** Folds committed commands into the lease table (every replica: whichever becomes leader has it). */
+  /** Folds committed commands into the lease table (every replica: whichever becomes leader has it); those at or below leaseStateIndex are in it already. */
   private foldLeases(entries: Entry[]): void {
     const nowMs = this.opts.world.clock.nowMs();
     for (const e of entries) {
+      if (e.index <= this.leaseStateIndex) continue;
+      this.leaseStateIndex = e.index;
       if (e.type !== EntryType.Normal || e.data.length === 0) continue;
       try {
         this.leases.applyCommitted(decodeCommand(e.data), nowMs);
@@ -490,6 +508,39 @@ export class Replica {
         // Not a command this replica can read (storage nodes apply such an entry as a no-op too).
       }
     }
+  }
+
+  /**
+   * At start: the lease table from the lease-state file (the commands up to its index), then the
+   * committed entries of the restored log after that index (docs/leases.md "Restarts and
+   * compaction"). A log compacted past what the file holds (a leader's snapshot installed, or a
+   * directory from before the file existed) leaves a gap, logged.
+   */
+  private restoreLeases(entries: Entry[], commit: number, snapshotIndex: number): void {
+    this.leaseFile = new LeaseStateFile(this.opts.dataDir, this.opts.disk ?? nodeDisk);
+    const saved = this.leaseFile.read();
+    if (saved) {
+      this.leases.restore(saved);
+      this.leaseStateIndex = this.leaseFileIndex = saved.index;
+      this.leaseGapThrough = saved.gapThrough;
+    }
+    if (this.leaseStateIndex < snapshotIndex) this.noteLeaseGap(snapshotIndex);
+    this.foldLeases(entries.filter((e) => e.index <= commit));
+    this.opts.log.info({ leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount, savedIndex: this.leaseFileIndex, leaseStateIndex: this.leaseStateIndex, gapThrough: this.leaseGapThrough }, 'lease table restored');
+  }
+
+  /** The lease table lacks the commands up to `index` (their log is gone): expiries of keys and leases granted before it may not be proposed by this replica as leader. */
+  private noteLeaseGap(index: number): void {
+    this.leaseGapThrough = Math.max(this.leaseGapThrough, index);
+    this.leaseStateIndex = Math.max(this.leaseStateIndex, index);
+    this.opts.log.warn({ gapThrough: this.leaseGapThrough }, 'lease table lacks commands compacted away before this index (docs/leases.md "Restarts and compaction")');
+  }
+
+  /** Saves the lease table (at leaseStateIndex ≥ applied) before a compaction to `target` drops the log it was folded from. @throws what the disk throws */
+  private saveLeases(target: number): void {
+    if (this.leaseStateIndex < target) throw new Error(`LeaseStateBehindCompaction: lease table at ${this.leaseStateIndex}, compacting to ${target}`);
+    this.leaseFile.write({ index: this.leaseStateIndex, gapThrough: this.leaseGapThrough, ...this.leases.content() });
+    this.leaseFileIndex = this.leaseStateIndex;
   }
 
   /** Leader: proposes the LeaseRevoke / ExpireKey entries now due (LeaseTable.due bounds and paces them). */
@@ -571,6 +622,9 @@ export class Replica {
     }
     if (plan.compactTo === null) return;
     const target = plan.compactTo;
+    // The lease table first: the log prefix it was folded from goes next. Saved at most once per
+    // logRetainedEntries entries (it is saved at the applied index, which is ahead of the target).
+    if (target > this.leaseFileIndex) this.saveLeases(target);
     await this.persistence.compact(this.node, target);
     log.debug({ compactedTo: target, firstIndex: this.store.firstIndex(), segments: this.store.segmentCount() }, 'raft log compacted');
   }
