@@ -123,7 +123,7 @@ describe('appendTornRecord', () => {
 });
 
 describe('chaos run (real cluster, real nats-server)', () => {
-  itNats('a short seeded run with a leader SIGKILL, a leader pause, a torn write and a nats restart is linearizable', async () => {
+  itNats('a short seeded run with a leader SIGKILL, a leader pause, a torn write and a nats restart is linearizable, and its watchers see the committed history', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cairn-chaos-spec-'));
     const historyPath = join(out, 'history.jsonl');
     const result = await runChaos({
@@ -131,6 +131,7 @@ describe('chaos run (real cluster, real nats-server)', () => {
       durationMs: 20_000,
       clients: 4,
       keys: 6,
+      watchers: 6,
       historyPath,
       faults: {
         kinds: ['kill-leader', 'pause-leader', 'torn-write', 'nats-restart', 'kill'],
@@ -153,6 +154,11 @@ describe('chaos run (real cluster, real nats-server)', () => {
     expect(result.faults['kill-leader']).toBeGreaterThanOrEqual(1);
     expect(result.faults['pause-leader']).toBeGreaterThanOrEqual(1);
     expect(result.operations.ok).toBeGreaterThan(50);
+    // Watchers (issue 12): every stream checked against the reference history, through the same faults.
+    expect(result.watch).toMatchObject({ ok: true, streams: 6, violations: [] });
+    expect(result.watch!.events).toBeGreaterThan(100);
+    expect(result.watch!.resumptions).toBeGreaterThan(0);
+    expect(summary).toMatch(/watch streams consistent: 6 streams/);
     // The final reads: one ok GET of each key by the extra client (id = clients).
     const lines = readFileSync(historyPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { clientId: number; outcome: string; key: string });
     expect(new Set(lines.filter((op) => op.clientId === 4 && op.outcome === 'ok').map((op) => op.key)).size).toBe(6);

@@ -1,4 +1,4 @@
-import { CHECK_DEFAULTS, HistoryRecorder, checkHistory, formatCheckResult, type CheckResult, type Operation, type OperationKind } from '@cairn/checker';
+import { CHECK_DEFAULTS, HistoryRecorder, checkHistory, formatCheckResult, formatWatchCheckResult, type CheckResult, type Operation, type OperationKind, type WatchCheckResult, type WriteOutcome } from '@cairn/checker';
 import { BadRequestError, CairnClient, TooLargeError, provablyNotSent } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { SEGMENT_HEADER_BYTES, encodeFrame, parseSegmentFileName } from '@cairn/log';
@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bigKeys, formatBigValuesStats, newBigValuesStats, runBigValues, valueIdentity, type BigValuesOptions, type BigValuesStats } from './big-values';
 import { TcpProxy } from './nats-proxy';
+import { ChaosWatchers, WATCHED_PREFIX, checkWatchers, readReferenceHistory } from './watchers';
 import { describeTarget, planFaults, type FaultKind, type FaultPlanOptions, type PlannedFault, FAULT_KINDS, PARTITION_KINDS } from './schedule';
 
 export interface ChaosOptions {
@@ -52,6 +53,13 @@ export interface ChaosOptions {
    * key's mod revision is r exactly when it holds the value written at r (docs/checker.md).
    */
   cas?: boolean;
+  /**
+   * Watchers on ranges of the small-value keys during the load (watchers.ts; docs/reliability.md
+   * "Watches under faults"), started over the first half of the run; after healing an end marker is
+   * written, every watcher must see through it, and their streams are checked against a reference
+   * watch from revision 1 (checkWatchStreams) and the writers' acknowledged revisions. Default 0.
+   */
+  watchers?: number;
   /**
    * Put every process behind its own TCP proxy to nats-server (TcpProxy) even when no partition
    * fault is planned (default: only then).
@@ -113,6 +121,8 @@ export interface ChaosResult {
   lostWrites: number;
   /** What the big-values workload did (null when it did not run). */
   bigValues: BigValuesStats | null;
+  /** The watchers' check (null without watchers). */
+  watch: WatchCheckResult | null;
   historyPath: string | null;
   /** Config, data and process logs of the run (deleted after a passing run in a temp dir). */
   dir: string;
@@ -134,6 +144,8 @@ const FINAL_READ_BACKOFF_MS = 500;
 const ERROR_BACKOFF_MS = 100;
 /** Bound on one membership call, retries of 503 included, ms. */
 const MEMBERSHIP_TIMEOUT_MS = 90_000;
+/** Every watcher must have seen through the end marker this long after it was written, ms. */
+const WATCHERS_END_TIMEOUT_MS = 20_000;
 /** Hard bound on one client's operations (the duration normally ends the loop first). */
 const OPS_PER_CLIENT_MAX = 50_000_000;
 
@@ -154,7 +166,8 @@ export async function writeChaosConfig(dir: string): Promise<{ configPath: strin
     // Compaction on a short leash, so compaction, InstallSnapshot and storage snapshots run under the faults too.
     consensus: { replicas: Array.from({ length: CHAOS_CLUSTER.consensus }, (_, i) => ({ id: `c${i + 1}` })), logRetainedEntries: 2000, compactionIntervalMs: 500 },
     storage: { nodes: Array.from({ length: CHAOS_CLUSTER.storage }, (_, i) => ({ id: `s${i + 1}` })) },
-    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort, respPort }] },
+    // Progress every second: a watcher whose range the end marker misses learns it saw through it.
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort, respPort }], watchProgressIntervalMs: 1000 },
     logLevel: 'info',
   };
   const configPath = join(dir, 'cairn.json');
@@ -340,6 +353,11 @@ class ChaosRun {
   private readonly members: MembersApi;
   private t0 = 0;
   private loadOver = false;
+  private readonly watchers: ChaosWatchers | null;
+  /** The small-value clients' writes with their outcome and acknowledged revision (for the watch check). */
+  private readonly writes: WriteOutcome[] = [];
+  private lastAckRevision = 0;
+  private watchResult: WatchCheckResult | null = null;
 
   constructor(
     private readonly options: ChaosOptions,
@@ -360,6 +378,8 @@ class ChaosRun {
       },
     });
     this.members = new MembersApi(setup.host, setup.httpPort);
+    const count = options.watchers ?? 0;
+    this.watchers = count > 0 ? new ChaosWatchers({ count, seed: options.seed, host: setup.host, port: setup.port, lastAckRevision: () => this.lastAckRevision, log: this.say }) : null;
   }
 
   async execute(): Promise<ChaosResult> {
@@ -398,12 +418,29 @@ class ChaosRun {
         runBigValues(bigValues, { recorder, seed: options.seed, host: setup.host, port: setup.port, respPort: setup.respPort, requestTimeoutMs, firstClientId: clients + 1, over, writeOutcome, errorBackoffMs: ERROR_BACKOFF_MS }, this.bigStats!),
       );
     }
-    await Promise.all([this.faultLoop(), this.membershipLoop()]);
+    await Promise.all([this.faultLoop(), this.membershipLoop(), this.startWatchers()]);
     const restMs = options.durationMs - this.elapsed();
     if (restMs > 0) await sleep(restMs, undefined, { signal: options.signal }).catch(() => undefined);
     this.loadOver = true;
     await Promise.all(load);
     this.say(`chaos: load over after ${this.elapsed()} ms; healing`);
+  }
+
+  /** Watcher i starts at i / count of the first half of the run. */
+  private async startWatchers(): Promise<void> {
+    const count = this.options.watchers ?? 0;
+    for (let i = 0; i < count && this.watchers && !this.over(); i++) {
+      const waitMs = (i / count) * (this.options.durationMs / 2) - this.elapsed();
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal: this.options.signal }).catch(() => undefined);
+      this.watchers.start(i);
+    }
+  }
+
+  /** Records a small-value write for the watch check (only with watchers). */
+  private noteWrite(w: WriteOutcome): void {
+    if (!this.watchers) return;
+    this.writes.push(w);
+    if (w.outcome === 'ok' && w.revision !== undefined) this.lastAckRevision = Math.max(this.lastAckRevision, w.revision);
   }
 
   // --- clients ----------------------------------------------------------------------------
@@ -446,9 +483,9 @@ class ChaosRun {
         const got = await conn.get(key);
         recorder.ok(id, got ? got.value.toString('utf8') : null);
       } else {
-        if (kind === 'put') await conn.set(key, value!);
-        else await conn.del(key);
+        const { revision } = kind === 'put' ? await conn.set(key, value!) : await conn.del(key);
         recorder.ok(id);
+        this.noteWrite({ type: kind === 'put' ? 'put' : 'delete', key, value, outcome: 'ok', revision });
       }
       if (this.options.thinkMs) await sleep(this.options.thinkMs);
       return true;
@@ -457,6 +494,7 @@ class ChaosRun {
       if (kind === 'get') recorder.fail(id);
       else if (writeOutcome(e) === 'fail') recorder.fail(id);
       else recorder.info(id);
+      if (kind !== 'get') this.noteWrite({ type: kind === 'put' ? 'put' : 'delete', key, value, outcome: writeOutcome(e) });
       return false;
     }
   }
@@ -476,11 +514,13 @@ class ChaosRun {
     try {
       const r = await conn.set(key, value, { ifRevision: read ? read.revision : 0 });
       recorder.okCas(id, r.applied);
+      if (r.applied) this.noteWrite({ type: 'put', key, value, outcome: 'ok', revision: r.revision });
       if (this.options.thinkMs) await sleep(this.options.thinkMs);
       return true;
     } catch (e) {
       if (writeOutcome(e) === 'fail') recorder.fail(id);
       else recorder.info(id);
+      this.noteWrite({ type: 'put', key, value, outcome: writeOutcome(e) });
       return false;
     }
   }
@@ -686,14 +726,51 @@ class ChaosRun {
     const keyNames = [...Array.from({ length: keys }, (_, k) => `k${k}`), ...(bigValues ? bigKeys(bigValues.keys ?? 4) : [])];
     await finalReads(recorder, clients, keyNames, setup.host, setup.port, this.requestTimeoutMs, this.problems);
     await this.checkMembershipEnd();
+    await this.checkWatchers();
     this.say('chaos: checking the history');
     const ops = recorder.operations();
     const check = checkHistory(ops, { timeoutMs: options.checkTimeoutMs ?? CHECK_DEFAULTS.timeoutMs });
-    this.passed = check.ok && this.problems.length === 0;
+    this.passed = check.ok && this.problems.length === 0 && (this.watchResult?.ok ?? true);
     let historyPath: string | null = options.historyPath ? resolve(options.historyPath) : null;
     if (!historyPath && !this.passed) historyPath = join(setup.dir, 'history.jsonl');
     if (historyPath) writeFileSync(historyPath, recorder.toJSON());
     return this.result(ops, check, historyPath);
+  }
+
+  /** With watchers: an end marker, every watcher through it, the reference history, the check. */
+  private async checkWatchers(): Promise<void> {
+    const { watchers, setup, problems } = this;
+    if (!watchers) return;
+    const endKey = `${WATCHED_PREFIX}~end`;
+    const value = `end-${this.options.seed}`;
+    let endRevision = 0;
+    for (let attempt = 0; attempt < FINAL_READ_ATTEMPTS_MAX && endRevision === 0; attempt++) {
+      const conn = await CairnClient.connect({ host: setup.host, port: setup.port, connectTimeoutMs: 2000, requestTimeoutMs: this.requestTimeoutMs }).catch(() => null);
+      // A retried marker could apply twice (two revisions): the check would flag its value committed twice, so each attempt writes its own value.
+      const r = await conn?.set(endKey, `${value}-${attempt}`).catch(() => null);
+      await conn?.close().catch(() => conn.destroy());
+      if (r) {
+        endRevision = r.revision;
+        this.writes.push({ type: 'put', key: endKey, value: `${value}-${attempt}`, outcome: 'ok', revision: r.revision });
+      } else {
+        this.writes.push({ type: 'put', key: endKey, value: `${value}-${attempt}`, outcome: 'info' });
+        await sleep(FINAL_READ_BACKOFF_MS);
+      }
+    }
+    if (endRevision === 0) {
+      problems.push('watchers: the end marker could not be written');
+      await watchers.abort();
+      return;
+    }
+    this.say(`chaos: end marker at revision ${endRevision}; waiting for the watchers`);
+    const streams = await watchers.finish(endRevision, WATCHERS_END_TIMEOUT_MS);
+    problems.push(...watchers.problems);
+    try {
+      const reference = await readReferenceHistory(setup.host, setup.port, endRevision);
+      this.watchResult = checkWatchers(reference, streams, this.writes);
+    } catch (e) {
+      problems.push(`watchers: the reference watch failed: ${(e as Error).message}`);
+    }
   }
 
   private async checkMembershipEnd(): Promise<void> {
@@ -725,15 +802,17 @@ class ChaosRun {
       unexpectedExits: this.unexpectedExits,
       lostWrites: lostAcknowledgedWrites(ops, clients),
       bigValues: this.bigStats,
+      watch: this.watchResult,
       historyPath,
       dir: setup.dir,
       dirKept: setup.dirGiven || !this.passed,
-      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}`,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}${options.watchers ? ` --watchers ${options.watchers}` : ''}`,
     };
   }
 
   private async cleanup(): Promise<void> {
     const { cluster, setup } = this;
+    await this.watchers?.abort();
     // A stopped process ignores SIGTERM until continued: resume before stopping.
     for (const id of this.paused) {
       const pid = cluster.pid(id);
@@ -836,6 +915,7 @@ export function formatChaosSummary(r: ChaosResult): string {
     ...(r.membershipLog.length ? [`membership: ${r.membershipLog.map((m) => `+${(m.atMs / 1000).toFixed(1)}s ${m.action} (${m.ms} ms) → voters ${m.voters.join(',')}`).join('; ')}`] : []),
     `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}; lost acknowledged writes: ${r.lostWrites}; unexpected process exits: ${r.unexpectedExits}`,
     formatCheckResult(r.check),
+    ...(r.watch ? [formatWatchCheckResult(r.watch)] : []),
   ];
   for (const p of r.problems) lines.push(`problem: ${p}`);
   if (r.historyPath) lines.push(`history: ${r.historyPath}`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `node tools/chaos/dist/main.js --seed N --duration 600s --clients 8 --keys 20 [--config-out DIR] [--history FILE]
- *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--proxies]`:
+ *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--watchers N] [--proxies]`:
  * one chaos run (src/chaos.ts) on a real local cluster, then its summary on stdout.
  * `--check-history FILE` re-checks a saved history instead of running.
  * Exit codes: 0 passed (linearizable), 1 failed (violation or problem), 2 inconclusive (the
@@ -9,7 +9,7 @@
  */
 import { checkHistoryFile, formatCheckResult } from '@cairn/checker';
 import { Command, CommanderError } from 'commander';
-import { formatChaosSummary, runChaos } from './chaos';
+import { formatChaosSummary, runChaos, type ChaosResult } from './chaos';
 import { FAULT_KINDS, parseDurationMs, type FaultKind } from './schedule';
 
 function int(name: string, min: number) {
@@ -37,6 +37,7 @@ async function main(): Promise<number> {
     .option('--big-values', 'also run the big-values workload: values of 1 byte to 1 MiB on keys big0..big3, pipelined TLV reads, RESP MGETs of 16 large values')
     .option('--big-value-max <bytes>', 'largest value of the big-values workload, bytes', int('big-value-max', 1), 1024 * 1024)
     .option('--cas', 'compare-and-swap in the workload: 3 operations in 10 read a key, then write it only if its mod revision is still the one read (put --if-rev), checked as a CAS register')
+    .option('--watchers <n>', 'watchers on ranges of the keys during the run, their streams checked against the committed history (no gap, no duplicate, equal events)', int('watchers', 0), 0)
     .option('--proxies', 'put every process behind its own NATS proxy even without partition faults')
     .option('--check-history <file>', 're-check a saved history and exit')
     .allowExcessArguments(false)
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
       bigValues?: boolean;
       bigValueMax: number;
       cas?: boolean;
+      watchers: number;
       proxies?: boolean;
     }>();
   } catch (e) {
@@ -105,6 +107,7 @@ async function main(): Promise<number> {
       membership: o.membership === true,
       bigValues: o.bigValues ? { valueBytesMax: o.bigValueMax } : false,
       cas: o.cas === true,
+      watchers: o.watchers,
       proxies: o.proxies === true,
       signal: abort.signal,
       log: (line) => process.stderr.write(`${line}\n`),
@@ -114,8 +117,13 @@ async function main(): Promise<number> {
     return 3;
   }
   process.stdout.write(formatChaosSummary(result) + '\n');
-  if (result.passed) return 0;
-  return result.check.violations.length || result.problems.length ? 1 : 2;
+  return exitCode(result);
+}
+
+/** 0 passed, 1 a violation (history or watch streams) or a problem, 2 inconclusive. */
+function exitCode(r: ChaosResult): number {
+  if (r.passed) return 0;
+  return r.check.violations.length || r.problems.length || r.watch?.violations.length ? 1 : 2;
 }
 
 main().then(
