@@ -4,7 +4,8 @@ import { findNatsServer } from '@cairn/messaging/testing';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Operation } from '@cairn/checker';
+import { checkHistory, parseHistoryJsonLines, type Operation } from '@cairn/checker';
+import { breakHistory } from './data-model';
 import { appendTornRecord, formatChaosSummary, lostAcknowledgedWrites, runChaos, tearRaftLogTail, writeOutcome } from './chaos';
 
 /** The cluster run needs a real nats-server binary; skipped without one (as tools/cluster's launcher tests). */
@@ -193,7 +194,7 @@ describe('chaos run (real cluster, real nats-server)', () => {
     expect(summary).toContain('--big-values');
   });
 
-  itNats('compare-and-swap on mod revisions (read, then put if the revision is unchanged) through leader kills and pauses is linearizable as a CAS register', async () => {
+  itNats('compare-and-swap, INCRBY counters, bank-transfer txns and range reads through leader kills, pauses, a process kill and a nats restart are linearizable; the same history broken three ways is not', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cairn-chaos-spec-'));
     const historyPath = join(out, 'history.jsonl');
     const result = await runChaos({
@@ -201,9 +202,9 @@ describe('chaos run (real cluster, real nats-server)', () => {
       durationMs: 12_000,
       clients: 4,
       keys: 3,
-      cas: true,
+      txn: true,
       historyPath,
-      faults: { kinds: ['kill-leader', 'pause-leader'], cycle: true, startMs: 1000, endMarginMs: 1000, gapMinMs: 500, gapMaxMs: 1000, downMinMs: 300, downMaxMs: 800, pauseMinMs: 600, pauseMaxMs: 1000 },
+      faults: { kinds: ['kill-leader', 'pause-leader', 'nats-restart', 'kill'], cycle: true, startMs: 1000, endMarginMs: 1000, gapMinMs: 500, gapMaxMs: 1000, downMinMs: 300, downMaxMs: 800, pauseMinMs: 600, pauseMaxMs: 1000 },
     });
     const summary = formatChaosSummary(result);
     if (!result.passed) process.stderr.write(`${summary}\n`);
@@ -212,12 +213,22 @@ describe('chaos run (real cluster, real nats-server)', () => {
     expect(result.check.violations).toEqual([]);
     expect(result.passed).toBe(true);
     expect(result.faults['kill-leader']).toBeGreaterThanOrEqual(1);
+    const ops = parseHistoryJsonLines(readFileSync(historyPath, 'utf8'));
+    const okOf = (kind: Operation['kind']) => ops.filter((op) => op.kind === kind && op.outcome === 'ok');
     // compare-and-swaps that applied and that did not (another client wrote the key in between)
-    const cas = readFileSync(historyPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; outcome: string; applied?: boolean }).filter((op) => op.kind === 'cas' && op.outcome === 'ok');
-    expect(cas.filter((op) => op.applied).length).toBeGreaterThan(10);
-    expect(cas.filter((op) => !op.applied).length).toBeGreaterThan(0);
-    expect(summary).toMatch(/cas \d+\/\d+\/\d+/);
-    expect(summary).toContain('--cas');
+    expect(okOf('cas').filter((op) => op.applied).length).toBeGreaterThan(10);
+    expect(okOf('cas').filter((op) => !op.applied).length).toBeGreaterThan(0);
+    expect(okOf('incr').length).toBeGreaterThan(10);
+    expect(okOf('txn').filter((op) => op.succeeded).length).toBeGreaterThan(5);
+    expect(okOf('range').length).toBeGreaterThan(10);
+    expect(summary).toMatch(/cas \d+\/\d+\/\d+, incr \d+\/\d+\/\d+, txn \d+\/\d+\/\d+, range \d+\/\d+\/\d+/);
+    expect(summary).toContain('--txn');
+    // The checker fails the same history with one increment applied twice, one transfer torn, one acknowledged write missing from a range read.
+    for (const how of ['double-incr', 'torn-txn', 'range-missing-write'] as const) {
+      const broken = breakHistory(ops, how);
+      const check = checkHistory(broken);
+      expect({ how, ok: check.ok, violations: check.violations.length }).toEqual({ how, ok: false, violations: 1 });
+    }
   });
 
   itNats('membership under load: 3 → 5 → 3 replicas, the leader removed on the way, is linearizable', async () => {

@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DataModelClient, accountKeys, counterKeys } from './data-model';
 import { bigKeys, formatBigValuesStats, newBigValuesStats, runBigValues, valueIdentity, type BigValuesOptions, type BigValuesStats } from './big-values';
 import { TcpProxy } from './nats-proxy';
 import { ChaosWatchers, WATCHED_PREFIX, checkWatchers, readReferenceHistory } from './watchers';
@@ -60,6 +61,14 @@ export interface ChaosOptions {
    * watch from revision 1 (checkWatchStreams) and the writers' acknowledged revisions. Default 0.
    */
   watchers?: number;
+  /**
+   * The data-model workload (data-model.ts, issue 11): half of each client's operations are the
+   * `cas` mix above on `k*`, the other half INCRBY on counters `n*` through a retrying CairnPool
+   * (at most once per increment), reads of the counters, bank transfers between accounts `a*`
+   * (a range read, then one Txn guarded by both mod revisions) and range reads of every account,
+   * all checked by libs/checker's map model. Implies `cas`.
+   */
+  txn?: boolean;
   /**
    * Put every process behind its own TCP proxy to nats-server (TcpProxy) even when no partition
    * fault is planned (default: only then).
@@ -263,14 +272,17 @@ export function lostAcknowledgedWrites(ops: readonly Operation[], finalClientId:
   let lost = 0;
   for (const [key, read] of finalRead) {
     const v = read.value ?? null;
-    const writers = ops.filter((op) => op.key === key && op.kind !== 'get' && (v === null ? op.kind === 'delete' : (op.kind === 'put' || (op.kind === 'cas' && op.applied !== false)) && op.value === v) && op.outcome !== 'fail');
+    const writers = ops.filter((op) => op.key === key && isRegisterWrite(op) && (v === null ? op.kind === 'delete' : (op.kind === 'put' || (op.kind === 'cas' && op.applied !== false)) && op.value === v) && op.outcome !== 'fail');
     if (writers.some((w) => w.outcome === 'info')) continue;
     if (v !== null && writers.length === 0) continue;
     const writtenAtMs = Math.max(-Infinity, ...writers.map((w) => w.completeMs ?? Infinity));
-    lost += ops.filter((op) => op.key === key && op.kind !== 'get' && !(op.kind === 'cas' && !op.applied) && op.outcome === 'ok' && op.invokeMs > writtenAtMs && op !== read).length;
+    lost += ops.filter((op) => op.key === key && isRegisterWrite(op) && !(op.kind === 'cas' && !op.applied) && op.outcome === 'ok' && op.invokeMs > writtenAtMs && op !== read).length;
   }
   return lost;
 }
+
+/** put, delete, cas: the writes of one register key (incr and txn writes are the map model's: the checker alone judges them). */
+const isRegisterWrite = (op: Operation): boolean => op.kind === 'put' || op.kind === 'delete' || op.kind === 'cas';
 
 /** Counts by outcome, overall and per kind. */
 export function countOutcomes(ops: readonly Operation[]): ChaosResult['operations'] {
@@ -450,10 +462,17 @@ class ChaosRun {
     const rng = mulberry32((options.seed ^ Math.imul(clientId + 1, 0x9e3779b1)) >>> 0);
     let conn: CairnClient | null = null;
     let writes = 0;
+    const { host, port } = this.setup;
+    const dataModel = options.txn ? new DataModelClient({ recorder, clientId, random: rng, host, port, requestTimeoutMs: this.requestTimeoutMs, writeOutcome }) : null;
     for (let n = 0; n < OPS_PER_CLIENT_MAX && !this.over(); n++) {
-      const r = rng();
+      let r = rng();
+      if (dataModel && r >= 0.5) {
+        conn = await this.dataModelOp(dataModel, conn, (r - 0.5) * 2);
+        continue;
+      }
+      if (dataModel) r *= 2;
       const key = `k${Math.floor(rng() * keys)}`;
-      const kind: OperationKind = options.cas ? (r < 0.3 ? 'get' : r < 0.6 ? 'put' : r < 0.7 ? 'delete' : 'cas') : r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
+      const kind: OperationKind = options.cas || options.txn ? (r < 0.3 ? 'get' : r < 0.6 ? 'put' : r < 0.7 ? 'delete' : 'cas') : r < 0.4 ? 'get' : r < 0.85 ? 'put' : 'delete';
       const value = kind === 'put' || kind === 'cas' ? `c${clientId}-w${++writes}` : undefined;
       // A cas is invoked by clientOp after its read; the read is the operation recorded here.
       const id = recorder.invoke(clientId, kind === 'cas' ? 'get' : kind, key, kind === 'cas' ? undefined : value);
@@ -473,6 +492,23 @@ class ChaosRun {
       }
     }
     if (conn) await conn.close().catch(() => conn?.destroy());
+    await dataModel?.close();
+  }
+
+  /** One data-model operation (data-model.ts) on `conn` (connected first); the connection to use next (null: reconnect). */
+  private async dataModelOp(dataModel: DataModelClient, conn: CairnClient | null, roll: number): Promise<CairnClient | null> {
+    try {
+      conn ??= await CairnClient.connect({ host: this.setup.host, port: this.setup.port, connectTimeoutMs: 2000, requestTimeoutMs: this.requestTimeoutMs });
+    } catch {
+      await sleep(ERROR_BACKOFF_MS);
+      return null;
+    }
+    if (await dataModel.run(conn, roll)) {
+      if (this.options.thinkMs) await sleep(this.options.thinkMs);
+      return conn;
+    }
+    await sleep(ERROR_BACKOFF_MS);
+    return conn.stats().closed ? null : conn;
   }
 
   /** Runs one operation and records its outcome; false when it failed (the caller backs off). */
@@ -723,7 +759,7 @@ class ChaosRun {
   /** Final reads of every key, the membership outcome, the linearizability check; the result. */
   private async finish(): Promise<ChaosResult> {
     const { options, setup, clients, keys, bigValues, recorder } = this;
-    const keyNames = [...Array.from({ length: keys }, (_, k) => `k${k}`), ...(bigValues ? bigKeys(bigValues.keys ?? 4) : [])];
+    const keyNames = [...Array.from({ length: keys }, (_, k) => `k${k}`), ...(bigValues ? bigKeys(bigValues.keys ?? 4) : []), ...(options.txn ? [...counterKeys(), ...accountKeys()] : [])];
     await finalReads(recorder, clients, keyNames, setup.host, setup.port, this.requestTimeoutMs, this.problems);
     await this.checkMembershipEnd();
     await this.checkWatchers();
@@ -806,7 +842,7 @@ class ChaosRun {
       historyPath,
       dir: setup.dir,
       dirKept: setup.dirGiven || !this.passed,
-      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}${options.watchers ? ` --watchers ${options.watchers}` : ''}`,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}${options.txn ? ' --txn' : ''}${options.watchers ? ` --watchers ${options.watchers}` : ''}`,
     };
   }
 
@@ -901,9 +937,9 @@ async function finalReads(recorder: HistoryRecorder, clientId: number, keys: rea
 /** The run's summary: verdict, operations, faults, check result, problems, history and replay command. */
 export function formatChaosSummary(r: ChaosResult): string {
   const o = r.operations;
-  // cas only when the run made any (a run without the cas workload prints as before)
-  const kinds = (['put', 'get', 'delete', 'cas'] as const)
-    .filter((k) => k !== 'cas' || o.byKind.cas.ok + o.byKind.cas.fail + o.byKind.cas.info > 0)
+  // cas, incr, txn, range only when the run made any (a run without those workloads prints as before)
+  const kinds = (['put', 'get', 'delete', 'cas', 'incr', 'txn', 'range'] as const)
+    .filter((k) => ['put', 'get', 'delete'].includes(k) || o.byKind[k].ok + o.byKind[k].fail + o.byKind[k].info > 0)
     .map((k) => `${k} ${o.byKind[k].ok}/${o.byKind[k].fail}/${o.byKind[k].info}`)
     .join(', ');
   const faultTotal = Object.values(r.faults).reduce((a, b) => a + b, 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `node tools/chaos/dist/main.js --seed N --duration 600s --clients 8 --keys 20 [--config-out DIR] [--history FILE]
- *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--watchers N] [--proxies]`:
+ *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--txn] [--watchers N] [--proxies]`:
  * one chaos run (src/chaos.ts) on a real local cluster, then its summary on stdout.
  * `--check-history FILE` re-checks a saved history instead of running.
  * Exit codes: 0 passed (linearizable), 1 failed (violation or problem), 2 inconclusive (the
@@ -20,8 +20,9 @@ function int(name: string, min: number) {
   };
 }
 
-async function main(): Promise<number> {
-  const cmd = new Command('cairn-chaos')
+/** The command line (commander), parsed into ChaosArgs. */
+function command(): Command {
+  return new Command('cairn-chaos')
     .description('Chaos run: random client load on a local cluster under injected faults, then a linearizability check of the history.')
     .option('--seed <n>', 'seed of the fault schedule and of the clients\' choices (default: random)', int('seed', 0))
     .option('--duration <d>', 'load and faults last this long: 600s, 10m, 1500ms', '60s')
@@ -38,31 +39,39 @@ async function main(): Promise<number> {
     .option('--big-value-max <bytes>', 'largest value of the big-values workload, bytes', int('big-value-max', 1), 1024 * 1024)
     .option('--cas', 'compare-and-swap in the workload: 3 operations in 10 read a key, then write it only if its mod revision is still the one read (put --if-rev), checked as a CAS register')
     .option('--watchers <n>', 'watchers on ranges of the keys during the run, their streams checked against the committed history (no gap, no duplicate, equal events)', int('watchers', 0), 0)
+    .option('--txn', 'the data-model workload: besides the --cas mix, INCRBY on counters n0..n1 through a retrying pool, bank transfers between accounts a0..a3 (a range read, then one txn guarded by both mod revisions) and range reads, checked by the map model')
     .option('--proxies', 'put every process behind its own NATS proxy even without partition faults')
     .option('--check-history <file>', 're-check a saved history and exit')
     .allowExcessArguments(false)
     .exitOverride();
+}
+
+/** What `command()` parses. */
+interface ChaosArgs {
+  seed?: number;
+  duration: string;
+  clients: number;
+  keys: number;
+  configOut?: string;
+  history?: string;
+  requestTimeout: number;
+  think: number;
+  checkTimeout: number;
+  checkHistory?: string;
+  faults?: string;
+  membership?: boolean;
+  bigValues?: boolean;
+  bigValueMax: number;
+  cas?: boolean;
+  watchers: number;
+  txn?: boolean;
+  proxies?: boolean;
+}
+
+async function main(): Promise<number> {
   let o;
   try {
-    o = cmd.parse(process.argv).opts<{
-      seed?: number;
-      duration: string;
-      clients: number;
-      keys: number;
-      configOut?: string;
-      history?: string;
-      requestTimeout: number;
-      think: number;
-      checkTimeout: number;
-      checkHistory?: string;
-      faults?: string;
-      membership?: boolean;
-      bigValues?: boolean;
-      bigValueMax: number;
-      cas?: boolean;
-      watchers: number;
-      proxies?: boolean;
-    }>();
+    o = command().parse(process.argv).opts<ChaosArgs>();
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 3;
     process.stderr.write(`cairn-chaos: ${(e as Error).message}\n`);
@@ -108,6 +117,7 @@ async function main(): Promise<number> {
       bigValues: o.bigValues ? { valueBytesMax: o.bigValueMax } : false,
       cas: o.cas === true,
       watchers: o.watchers,
+      txn: o.txn === true,
       proxies: o.proxies === true,
       signal: abort.signal,
       log: (line) => process.stderr.write(`${line}\n`),
