@@ -1,4 +1,4 @@
-import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type IncrRequest, type RangeSpec, type WatchSpec, type TxnRequest, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta } from '@cairn/protocol';
+import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type WatchSpec, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta } from '@cairn/protocol';
 import { hopTrace } from '@cairn/messaging';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
@@ -360,12 +360,9 @@ export class ClientConnection {
 
   /** RANGE: the spec in the value (BAD_REQUEST when malformed), one page as the OK payload (docs/protocol.md "RANGE"). */
   private async range(req: Request): Promise<KvResult> {
-    let spec: RangeSpec;
-    try {
-      spec = decodeRangeSpec(req.value);
-    } catch (e) {
-      return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad RANGE value: ${(e as Error).message}` };
-    }
+    const decoded = decodeValue(req, decodeRangeSpec);
+    if ('bad' in decoded) return decoded.bad;
+    const spec = decoded.value;
     const r = await this.session.range({
       start: req.key,
       end: spec.end,
@@ -383,13 +380,9 @@ export class ClientConnection {
 
   /** TXN: the TxnRequest in the value (BAD_REQUEST when malformed), its TxnResult as the OK payload (docs/protocol.md "TXN"). */
   private async txn(req: Request): Promise<KvResult> {
-    let request: TxnRequest;
-    try {
-      request = decodeTxnRequest(req.value);
-    } catch (e) {
-      return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad TXN value: ${(e as Error).message}` };
-    }
-    const r = await this.session.txn(request);
+    const decoded = decodeValue(req, decodeTxnRequest);
+    if ('bad' in decoded) return decoded.bad;
+    const r = await this.session.txn(decoded.value);
     if (r.status !== Status.Ok || !r.txn) return { status: r.status, revision: r.revision, value: EMPTY, message: r.message };
     return { status: Status.Ok, revision: r.revision, value: encodeTxnResult(r.txn), message: '' };
   }
@@ -482,12 +475,9 @@ export class ClientConnection {
 
   /** INCR: delta and optional client session in the value (BAD_REQUEST when malformed); OK payload = the new value as i64 (docs/protocol.md "INCR"). */
   private async incr(req: Request): Promise<KvResult> {
-    let incr: IncrRequest;
-    try {
-      incr = decodeIncrRequest(req.value);
-    } catch (e) {
-      return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad INCR value: ${(e as Error).message}` };
-    }
+    const decoded = decodeValue(req, decodeIncrRequest);
+    if ('bad' in decoded) return decoded.bad;
+    const incr = decoded.value;
     const r = await this.session.incr(req.key, incr.delta, incr.session);
     if (r.status === Status.Ok && r.counter !== undefined) return { ...r, value: encodeIncrReply(r.counter) };
     return r;
@@ -502,6 +492,20 @@ export class ClientConnection {
     this.flow.write(encodeResponse(res), onFlushed);
   }
 
+}
+
+/** BAD_REQUEST for a request whose value does not decode: `bad <OPCODE> value: <why>`. */
+function badValue(req: Request, e: unknown): KvResult {
+  return { status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad ${opcodeName(req.opcode)} value: ${(e as Error).message}` };
+}
+
+/** `decode(req.value)`, or its BAD_REQUEST reply (`badValue`) when the value is malformed (the decoder throws). */
+function decodeValue<T>(req: Request, decode: (value: Buffer) => T): { value: T } | { bad: KvResult } {
+  try {
+    return { value: decode(req.value) };
+  } catch (e) {
+    return { bad: badValue(req, e) };
+  }
 }
 
 /** IF_REVISION (the decoder checked its shape): the `u64 revision` operand and the value after it; else the value as sent. */
@@ -524,7 +528,6 @@ function leaseOf(flags: number, value: Buffer, nowMs: number): { meta?: CommandM
  * malformed), the session's lease call, its OK payload encoded.
  */
 async function leaseRequest(session: KvSession, req: Request): Promise<KvResult> {
-  const bad = (e: unknown): KvResult => ({ status: Status.BadRequest, revision: 0, value: EMPTY, message: `bad ${opcodeName(req.opcode)} value: ${(e as Error).message}` });
   let r: KvResult;
   try {
     switch (req.opcode) {
@@ -551,7 +554,7 @@ async function leaseRequest(session: KvSession, req: Request): Promise<KvResult>
       }
     }
   } catch (e) {
-    if (e instanceof ProtocolError) return bad(e);
+    if (e instanceof ProtocolError) return badValue(req, e);
     throw e;
   }
 }

@@ -149,6 +149,24 @@ describe('gateway TCP server', () => {
     await s.server.close();
   });
 
+  it('a RANGE or TXN value that does not decode is BAD_REQUEST "bad <OPCODE> value: …", and nothing reaches the cluster', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    try {
+      c.send(Opcode.Range, 1, 'k', Buffer.from([0xff]));
+      c.send(Opcode.Txn, 2, '', Buffer.from([0xff]));
+      await c.waitFor(2);
+      const byId = new Map(c.responses.map((r) => [r.requestId, r]));
+      expect([byId.get(1)!.status, byId.get(1)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringMatching(/^bad RANGE value: /)]);
+      expect([byId.get(2)!.status, byId.get(2)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringMatching(/^bad TXN value: /)]);
+      expect(s.writes).toHaveLength(0);
+    } finally {
+      // A failed expectation must not leave the server open (jest would never exit).
+      c.socket.destroy();
+      await s.server.close();
+    }
+  });
+
   it('pipelines: answers out of order, matched by request id, and reads carry the last acknowledged write index', async () => {
     const s = await startServer();
     const c = await rawClient(s.port);
