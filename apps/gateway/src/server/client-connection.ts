@@ -1,4 +1,4 @@
-import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type WatchSpec, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta } from '@cairn/protocol';
+import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type WatchSpec, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta, type WatchEvent } from '@cairn/protocol';
 import { hopTrace } from '@cairn/messaging';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
@@ -435,7 +435,7 @@ export class ClientConnection {
       const { watcher, revision } = w.hub.open(
         { start: req.key, end, startRevision: spec.startRevision, prevValue: (spec.options & WatchOptions.PrevValue) !== 0 },
         {
-          events: (events, revision, flushed) => frame(revision, encodeWatchEventsFrame(events), flushed),
+          events: (events, revision, flushed) => frame(revision, encodedWatchEventsFrame(events), flushed),
           progress: (revision) => frame(revision, encodeWatchProgressFrame()),
           canceled: (reason, oldest, message) => {
             this.watches.delete(id);
@@ -564,4 +564,17 @@ function conditionOf(flags: number): CommandCondition {
   if (flags & RequestFlags.IfAbsent) return CommandCondition.IfAbsent;
   if (flags & RequestFlags.IfPresent) return CommandCondition.IfPresent;
   return CommandCondition.None;
+}
+
+/** EVENTS frames by event array: the hub hands watchers on one range the same array (WatchHub.onMessage), so each is encoded once. */
+const encodedFrames = new WeakMap<readonly WatchEvent[], Buffer>();
+
+/** `encodeWatchEventsFrame(events)`, once per array (the array and its events must not change after). */
+export function encodedWatchEventsFrame(events: WatchEvent[]): Buffer {
+  let payload = encodedFrames.get(events);
+  if (!payload) {
+    payload = encodeWatchEventsFrame(events);
+    encodedFrames.set(events, payload);
+  }
+  return payload;
 }

@@ -56,6 +56,12 @@ const PAGE_EVENTS_MAX = 1000;
 const PAGE_BYTES_MAX = 512 * 1024;
 const PAGE_TIMEOUT_MS = 3000;
 
+/** One message's events filtered for one range (and prevValue option), shared by the watchers on it. */
+interface SharedEvents {
+  out: WatchEvent[];
+  bytes: number;
+}
+
 /**
  * One open watch. `next` is the next revision it must deliver: every matching event with a
  * revision below it was handed to its sink. Live: it takes the hub's stream; catching up: it pages
@@ -68,6 +74,8 @@ export class Watcher {
   queuedBytes = 0;
   queuedEvents = 0;
   lastFrameMs: number;
+  /** Range and prevValue option as a string: watchers with equal keys get equal events. */
+  readonly rangeKey: string;
 
   constructor(
     readonly req: WatchRequest,
@@ -77,6 +85,8 @@ export class Watcher {
   ) {
     this.next = startRevision;
     this.lastFrameMs = nowMs;
+    const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+    this.rangeKey = `${req.prevValue ? 'p' : 'n'}${latin1(req.start).length}:${latin1(req.start)}${req.end === null ? '*' : `=${latin1(req.end)}`}`;
   }
 }
 
@@ -170,13 +180,17 @@ export class WatchHub {
       this.seen = m.lastRevision;
       for (const w of this.watchers) if (w.live && w.next <= m.prevRevision) this.toCatchUp(w);
     } else this.seen = m.lastRevision;
+    // Watchers on the same range that take the whole message get the same event array: filtered
+    // once per range, not once per watcher (1,000 watchers on one prefix: one filter, and the TLV
+    // door encodes that array's frame once, encodedWatchEventsFrame).
+    const shared = new Map<string, SharedEvents>();
     for (const w of this.watchers) {
       if (!w.live || w.next > m.lastRevision) continue;
       if (w.next <= m.prevRevision) {
         this.toCatchUp(w);
         continue;
       }
-      this.deliver(w, m.events, m.lastRevision);
+      this.deliver(w, m.events, m.lastRevision, w.next === m.prevRevision + 1 ? shared : null);
     }
   }
 
@@ -185,16 +199,24 @@ export class WatchHub {
     void this.catchUp(w);
   }
 
-  /** Hands `w` its matching events of `events` from w.next on, then w.next = through + 1. */
-  private deliver(w: Watcher, events: readonly WatchEvent[], through: number): void {
-    const out: WatchEvent[] = [];
-    let bytes = 0;
-    for (const e of events) {
-      if (e.modRevision < w.next || !inWatchRange(e.key, w.req.start, w.req.end)) continue;
-      const ev = w.req.prevValue ? e : { ...e, prevValue: null, prevOmitted: undefined };
-      out.push(ev);
-      bytes += clientWatchEventBytes(ev);
+  /**
+   * Hands `w` its matching events of `events` from w.next on, then w.next = through + 1. With
+   * `shared` (w takes every event of the message), the filtered array is taken from / left in it
+   * under w's range and prevValue option: sinks must not change the array or its events.
+   */
+  private deliver(w: Watcher, events: readonly WatchEvent[], through: number, shared: Map<string, SharedEvents> | null): void {
+    let filtered = shared?.get(w.rangeKey);
+    if (!filtered) {
+      filtered = { out: [], bytes: 0 };
+      for (const e of events) {
+        if (e.modRevision < w.next || !inWatchRange(e.key, w.req.start, w.req.end)) continue;
+        const ev = w.req.prevValue ? e : { ...e, prevValue: null, prevOmitted: undefined };
+        filtered.out.push(ev);
+        filtered.bytes += clientWatchEventBytes(ev);
+      }
+      shared?.set(w.rangeKey, filtered);
     }
+    const { out, bytes } = filtered;
     w.next = Math.max(w.next, through + 1);
     if (out.length === 0) return;
     // The first frame always goes; past the bounds, the watcher is not keeping up.
@@ -233,7 +255,7 @@ export class WatchHub {
       }
       if (reply?.result === WatchHistoryResult.Ok) {
         failingUntil = deadline();
-        this.deliver(w, reply.events, reply.nextRevision - 1);
+        this.deliver(w, reply.events, reply.nextRevision - 1, null);
         if (w.closed) return;
         // Nothing more there yet and the hub has seen nothing: live (a node's stream will chain).
         if (this.seen === null && w.next > reply.lastRevision) {

@@ -1,0 +1,58 @@
+import { WatchEventType, WatchHistoryResult, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
+import { Subjects } from '@cairn/messaging';
+import type { Transport, TransportMsg } from '@cairn/world';
+import type { Logger } from '@cairn/logging';
+import type { ClusterView } from '../cluster/cluster-view';
+import { encodedWatchEventsFrame } from '../server/client-connection';
+import { WatchHub, type WatchRequest, type WatchSink } from './watch-hub';
+
+/** A bus with one storage node whose history is empty; the test publishes WatchEvents by hand. */
+function fakeBus() {
+  let onWatch: ((msg: TransportMsg) => void) | null = null;
+  const msg = (data: Uint8Array): TransportMsg => ({ subject: 'x', data, respond: () => true });
+  const bus: Transport = {
+    maxPayloadBytes: () => 1 << 20,
+    publish: () => undefined,
+    subscribe: (_subject, cb) => {
+      onWatch = cb;
+      return { unsubscribe: () => (onWatch = null) };
+    },
+    request: () => Promise.resolve(msg(encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 0, nextRevision: 1, message: '', events: [] }))),
+  };
+  return { bus, publish: (prevRevision: number, lastRevision: number, events: WatchEvent[]) => onWatch!(msg(encodeWatchEvents({ nodeId: 's1', prevRevision, lastRevision, events }))) };
+}
+
+const put = (key: string, rev: number): WatchEvent => ({ type: WatchEventType.Put, key: Buffer.from(key), value: Buffer.from(`v${rev}`), modRevision: rev, createRevision: rev, version: 1, prevValue: null });
+const view = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 0 }] } as unknown as ClusterView;
+const log = { warn: () => undefined, info: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
+const limits = { watchesPerConnectionMax: 1024, watchersMax: 100, watchQueueBytesMax: 1 << 20, watchQueueEventsMax: 10_000, watchProgressIntervalMs: 3_600_000, readTimeoutMs: 3000 };
+
+describe('WatchHub fan-out', () => {
+  it('watchers on one range get one shared event array per message (its TLV frame encoded once); other ranges and prevValue get their own', async () => {
+    const { bus, publish } = fakeBus();
+    const hub = new WatchHub(bus, new Subjects('t'), view, limits, log);
+    hub.start();
+    const got: { name: string; events: WatchEvent[] }[] = [];
+    const sink = (name: string): WatchSink => ({ events: (events, _rev, flushed) => (got.push({ name, events }), flushed()), progress: () => undefined, canceled: () => undefined });
+    const prefixA: WatchRequest = { start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 0, prevValue: false };
+    const opened = [hub.open(prefixA, sink('a1')), hub.open({ ...prefixA }, sink('a2')), hub.open({ ...prefixA, prevValue: true }, sink('a-prev')), hub.open({ start: Buffer.from('b/'), end: Buffer.from('b0'), startRevision: 0, prevValue: false }, sink('b'))];
+    await new Promise((r) => setImmediate(r)); // the empty history page: every watch goes live
+    try {
+      publish(0, 2, [put('a/1', 1), put('b/1', 2)]);
+      const by = new Map(got.map((g) => [g.name, g.events]));
+      expect([...by.keys()].sort()).toEqual(['a-prev', 'a1', 'a2', 'b']);
+      expect(by.get('a1')).toBe(by.get('a2'));
+      expect(by.get('a1')!.map((e) => Buffer.from(e.key).toString())).toEqual(['a/1']);
+      expect(by.get('a-prev')).not.toBe(by.get('a1'));
+      expect(by.get('b')!.map((e) => Buffer.from(e.key).toString())).toEqual(['b/1']);
+      expect(encodedWatchEventsFrame(by.get('a1')!)).toBe(encodedWatchEventsFrame(by.get('a2')!));
+      expect(opened.every((o) => o.watcher.next === 3)).toBe(true);
+      // The next message chains: each watch moves on; a watch behind it does not share (it catches up instead).
+      got.length = 0;
+      publish(2, 3, [put('a/2', 3)]);
+      expect(got.map((g) => g.name).sort()).toEqual(['a-prev', 'a1', 'a2']);
+    } finally {
+      hub.stop();
+    }
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * Watch fan-out benchmark (issue 12; docs/benchmarks.md "Watch fan-out"): a local cluster (3
+ * consensus replicas, 2 storage nodes, 1 gateway, nats-server), `--watchers` watches on one prefix
+ * spread over `--connections` TLV connections (many watches share one connection, docs/watch.md),
+ * and writers committing puts on that prefix at `--rate` puts/s (open loop: a tick every 5 ms
+ * sends what the rate allows, at most `--inflight` puts unanswered). After `--warmup`, for
+ * `--duration` it measures:
+ * - puts acknowledged per second (the commit rate reached) and events delivered per second over
+ *   all watchers (ideally acknowledged × watchers);
+ * - the delay from a put's send (its value carries the send time) to each delivery, and from its
+ *   acknowledgement to each delivery (an event delivered before the writer saw the acknowledgement
+ *   counts as 0 and is counted apart), p50 / p99 / max, ms;
+ * - watches cancelled SLOW (WatchSlowError) and CPU of the gateway and of this process (both on
+ *   the same cores as the cluster: on a 2-core box this process competes with the gateway).
+ * Prints a text report, or one JSON object with `--json`.
+ *
+ * Run (after `npx nx run-many -t build`):
+ *   node tools/bench/dist/watch-bench.js [--watchers 1000] [--connections 10] [--rate 5000]
+ *     [--writers 32] [--inflight 2048] [--duration 20s] [--warmup 3s] [--value-size 64] [--json]
+ */
+import { CairnClient, WatchSlowError } from '@cairn/client';
+import { LocalCluster } from '@cairn/cluster';
+import { freePort } from '@cairn/messaging/testing';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+interface Args {
+  watchers: number;
+  connections: number;
+  rate: number;
+  writers: number;
+  inflight: number;
+  durationMs: number;
+  warmupMs: number;
+  valueSize: number;
+  json: boolean;
+}
+
+const PREFIX = 'w/';
+const KEYS = 1000;
+const TICK_MS = 5;
+/** Delay histogram: 0.1 ms buckets up to 60 s. */
+const BUCKET_MS = 0.1;
+const BUCKETS = 600_000;
+
+function durationMs(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s);
+  if (!m) throw new Error(`bad duration ${s}`);
+  return Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 'ms' ? 1 : 1000);
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { watchers: 1000, connections: 10, rate: 5000, writers: 32, inflight: 2048, durationMs: 20_000, warmupMs: 3000, valueSize: 64, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--watchers') a.watchers = Number(next());
+    else if (flag === '--connections') a.connections = Number(next());
+    else if (flag === '--rate') a.rate = Number(next());
+    else if (flag === '--writers') a.writers = Number(next());
+    else if (flag === '--inflight') a.inflight = Number(next());
+    else if (flag === '--duration') a.durationMs = durationMs(next());
+    else if (flag === '--warmup') a.warmupMs = durationMs(next());
+    else if (flag === '--value-size') a.valueSize = Number(next());
+    else if (flag === '--json') a.json = true;
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  for (const k of ['watchers', 'connections', 'rate', 'writers', 'inflight', 'valueSize'] as const) if (!Number.isSafeInteger(a[k]) || a[k] < 1) throw new Error(`--${k} must be a positive integer`);
+  if (a.valueSize < 20) throw new Error('--value-size must be at least 20 (the send time)');
+  return a;
+}
+
+class Histogram {
+  private readonly counts = new Uint32Array(BUCKETS);
+  n = 0;
+  max = 0;
+  add(ms: number): void {
+    const b = Math.min(BUCKETS - 1, Math.max(0, Math.floor(ms / BUCKET_MS)));
+    this.counts[b]!++;
+    this.n++;
+    if (ms > this.max) this.max = ms;
+  }
+  percentile(p: number): number {
+    const want = Math.ceil((p / 100) * this.n);
+    let seen = 0;
+    for (let b = 0; b < BUCKETS; b++) {
+      seen += this.counts[b]!;
+      if (seen >= want && want > 0) return (b + 1) * BUCKET_MS;
+    }
+    return NaN;
+  }
+}
+
+/** CPU seconds (user + system) of a process from /proc (Linux), or NaN. */
+function cpuSeconds(pid: number | null): number {
+  if (pid === null) return NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+async function writeConfig(dir: string): Promise<{ configPath: string; port: number }> {
+  const port = await freePort();
+  const config = {
+    clusterName: 'watch-bench',
+    dataDir: join(dir, 'data'),
+    nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
+    consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }] },
+    storage: { nodes: [{ id: 's1' }, { id: 's2' }] },
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort: await freePort(), respPort: await freePort() }] },
+    logLevel: 'warn',
+  };
+  const configPath = join(dir, 'cairn.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  return { configPath, port };
+}
+
+/** What the run measured; reset at the end of the warm-up. */
+class Meter {
+  fromSend = new Histogram();
+  fromAck = new Histogram();
+  beforeAck = 0;
+  events = 0;
+  acks = 0;
+  slow = 0;
+  watchErrors = 0;
+  behind = 0;
+  writeErrors = 0;
+  firstWriteError = '';
+  firstWatchError = '';
+  reset(): void {
+    Object.assign(this, new Meter());
+  }
+}
+
+async function watcher(client: CairnClient, meter: Meter, ackAt: Map<number, number>, signal: AbortSignal): Promise<void> {
+  try {
+    for await (const ev of client.watch({ prefix: PREFIX, signal, bufferEventsMax: 1_000_000, bufferBytesMax: 256 * 1024 * 1024 })) {
+      if (ev.type !== 'put') continue;
+      const now = performance.now();
+      meter.events++;
+      meter.fromSend.add(now - Number(ev.value.toString('latin1', 0, 20)));
+      const acked = ackAt.get(ev.modRevision);
+      if (acked === undefined) {
+        meter.beforeAck++;
+        meter.fromAck.add(0);
+      } else meter.fromAck.add(now - acked);
+    }
+  } catch (e) {
+    if (signal.aborted) return;
+    if (e instanceof WatchSlowError) meter.slow++;
+    else if (meter.watchErrors++ === 0) meter.firstWatchError = (e as Error).message;
+  }
+}
+
+/** Open-loop writers: every TICK_MS, the puts the rate allows since the start, round-robin over the connections. */
+async function writeLoad(writers: CairnClient[], a: Args, meter: Meter, ackAt: Map<number, number>, signal: AbortSignal): Promise<void> {
+  const t0 = performance.now();
+  let sent = 0;
+  let inflight = 0;
+  const pad = 'x'.repeat(a.valueSize - 20);
+  while (!signal.aborted) {
+    const due = Math.floor(((performance.now() - t0) * a.rate) / 1000);
+    for (; sent < due; sent++) {
+      if (inflight >= a.inflight) {
+        meter.behind += due - sent; // the cluster did not keep up: these puts are skipped, not queued
+        sent = due;
+        break;
+      }
+      const now = performance.now();
+      inflight++;
+      writers[sent % writers.length]!.set(`${PREFIX}${sent % KEYS}`, now.toFixed(3).padStart(20, '0') + pad).then(
+        (r) => {
+          inflight--;
+          meter.acks++;
+          ackAt.set(r.revision, performance.now());
+        },
+        (e: unknown) => {
+          inflight--;
+          if (meter.writeErrors++ === 0) meter.firstWriteError = (e as Error).message;
+        },
+      );
+    }
+    await sleep(TICK_MS);
+  }
+  while (inflight > 0) await sleep(TICK_MS);
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-watch-bench-'));
+  const { configPath, port } = await writeConfig(dir);
+  const cluster = LocalCluster.create({ configPath });
+  const stop = new AbortController();
+  setMaxListeners(a.watchers + 10, stop.signal); // one abort listener per watch
+  const clients: CairnClient[] = [];
+  try {
+    await cluster.launch(60_000);
+    const connect = () => CairnClient.connect({ host: '127.0.0.1', port, connectTimeoutMs: 5000, requestTimeoutMs: 10_000 });
+    for (let i = 0; i < a.connections + a.writers; i++) clients.push(await connect());
+    const meter = new Meter();
+    const ackAt = new Map<number, number>();
+    const watching = Array.from({ length: a.watchers }, (_, i) => watcher(clients[i % a.connections]!, meter, ackAt, stop.signal));
+    await sleep(500); // every watch open before the first put
+    const writing = writeLoad(clients.slice(a.connections), a, meter, ackAt, stop.signal);
+    await sleep(a.warmupMs);
+    meter.reset();
+    const gw = cluster.pid('g1');
+    const cpu0 = { gw: cpuSeconds(gw), self: process.cpuUsage() };
+    const t0 = performance.now();
+    await sleep(a.durationMs);
+    const seconds = (performance.now() - t0) / 1000;
+    const m = { ...meter, fromSend: meter.fromSend, fromAck: meter.fromAck };
+    const selfCpu = process.cpuUsage(cpu0.self);
+    const report = {
+      watchers: a.watchers,
+      connections: a.connections,
+      targetPutsPerSec: a.rate,
+      seconds: Number(seconds.toFixed(2)),
+      putsAckedPerSec: Math.round(m.acks / seconds),
+      eventsDeliveredPerSec: Math.round(m.events / seconds),
+      deliveredShare: m.acks > 0 ? Number((m.events / (m.acks * a.watchers)).toFixed(3)) : 0,
+      sendToDeliveryMs: { p50: m.fromSend.percentile(50), p99: m.fromSend.percentile(99), max: Number(m.fromSend.max.toFixed(1)) },
+      ackToDeliveryMs: { p50: m.fromAck.percentile(50), p99: m.fromAck.percentile(99), max: Number(m.fromAck.max.toFixed(1)), deliveredBeforeAck: m.beforeAck },
+      slowCancelled: m.slow,
+      watchErrors: m.watchErrors,
+      putsSkippedBehind: m.behind,
+      writeErrors: m.writeErrors,
+      firstWriteError: m.firstWriteError || undefined,
+      firstWatchError: m.firstWatchError || undefined,
+      gatewayCpuPercent: Math.round(((cpuSeconds(gw) - cpu0.gw) / seconds) * 100),
+      benchCpuPercent: Math.round(((selfCpu.user + selfCpu.system) / 1e6 / seconds) * 100),
+    };
+    stop.abort();
+    await writing;
+    await Promise.all(watching);
+    process.stdout.write(a.json ? JSON.stringify(report) + '\n' : formatReport(report));
+  } finally {
+    stop.abort();
+    await Promise.all(clients.map((c) => c.close().catch(() => c.destroy())));
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function formatReport(r: Record<string, unknown>): string {
+  return Object.entries(r)
+    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join('\n') + '\n';
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`watch-bench: ${(e as Error).stack}\n`);
+  process.exit(1);
+});
