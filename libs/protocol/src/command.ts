@@ -86,6 +86,8 @@ export enum ExpireCondition {
   Gt = 3,
   /** Only when the new expiry is earlier than the current one (a key without expiry counts as never expiring: always holds). */
   Lt = 4,
+  /** LT and XX together (Redis `EXPIRE k t LT XX`): only when the key has an expiry and the new one is earlier. */
+  LtXx = 5,
 }
 
 /** An Expire's operands; a short (8-byte) operand decodes with condition None and nowMs 0. */
@@ -98,7 +100,7 @@ export interface ExpireOperand {
 
 /** The 17-byte value of an Expire. @throws RangeError on fields outside 0..2^53-1 or an unknown condition. */
 export function encodeExpire(o: ExpireOperand): Buffer {
-  if (!(o.condition >= ExpireCondition.None && o.condition <= ExpireCondition.Lt)) throw new RangeError(`unknown expire condition ${o.condition}`);
+  if (!(o.condition >= ExpireCondition.None && o.condition <= ExpireCondition.LtXx)) throw new RangeError(`unknown expire condition ${o.condition}`);
   if (![o.expiresAtMs, o.nowMs].every((n) => Number.isSafeInteger(n) && n >= 0)) throw new RangeError('expire fields must be integers in 0..2^53-1');
   return new ByteWriter(EXPIRE_OPERAND_BYTES).u64(o.expiresAtMs).u8(o.condition).u64(o.nowMs).finish();
 }
@@ -111,7 +113,7 @@ export function decodeExpire(value: Uint8Array): ExpireOperand {
   const condition = r.u8();
   const nowMs = r.u64();
   r.end();
-  if (condition > ExpireCondition.Lt) throw new ProtocolError(`unknown expire condition ${condition}`);
+  if (condition > ExpireCondition.LtXx) throw new ProtocolError(`unknown expire condition ${condition}`);
   return { expiresAtMs, condition, nowMs };
 }
 
@@ -134,6 +136,8 @@ export function expireHolds(next: ExpireOperand, currentMs: number): boolean {
       return currentMs !== 0 && next.expiresAtMs > currentMs;
     case ExpireCondition.Lt:
       return currentMs === 0 || next.expiresAtMs < currentMs;
+    case ExpireCondition.LtXx:
+      return currentMs !== 0 && next.expiresAtMs < currentMs;
   }
 }
 

@@ -26,7 +26,7 @@ describe('lease and TTL commands', () => {
     expect(decodeExpire(decodeCommand(encodeCommand(exp)).value)).toEqual({ expiresAtMs: 1_700_000_000_000, condition: ExpireCondition.Gt, nowMs: 1_699_999_999_000 });
     expect(decodeExpire(encodeU64Operand(5))).toEqual({ expiresAtMs: 5, condition: ExpireCondition.None, nowMs: 0 });
     const bad = Buffer.from(exp.value);
-    bad[8] = 5;
+    bad[8] = 6; // conditions are 0..5 (LtXx)
     expect(() => decodeExpire(bad)).toThrow(ProtocolError);
     expect(() => encodeCommand({ ...exp, value: Buffer.alloc(9) })).toThrow(RangeError);
     expect(() => decodeCommand(encodeCommand(exp).subarray(0, -1))).toThrow(ProtocolError);
@@ -42,6 +42,7 @@ describe('lease and TTL commands', () => {
     expect([expireHolds(at(ExpireCondition.Xx), 0), expireHolds(at(ExpireCondition.Xx), 400)]).toEqual([false, true]);
     expect([expireHolds(at(ExpireCondition.Gt), 0), expireHolds(at(ExpireCondition.Gt), 400), expireHolds(at(ExpireCondition.Gt), 500)]).toEqual([false, true, false]);
     expect([expireHolds(at(ExpireCondition.Lt), 0), expireHolds(at(ExpireCondition.Lt), 600), expireHolds(at(ExpireCondition.Lt), 500)]).toEqual([true, true, false]);
+    expect([expireHolds(at(ExpireCondition.LtXx), 0), expireHolds(at(ExpireCondition.LtXx), 600), expireHolds(at(ExpireCondition.LtXx), 500)]).toEqual([false, true, false]);
   });
 
   it('a Set with META: u8 flags (bit 0 KEEPTTL) | u64 leaseId | u64 expiresAtMs after the condition operand, op byte bit 6', () => {

@@ -147,9 +147,34 @@ function checkAll(session: KvSession, keys: Buffer[]): Buffer | null {
  * positive `t`, `nowMs` the gateway's clock; null when it is not a time (Redis: "invalid expire
  * time"; ours stay below 2^53 ms).
  */
-function expiryOf(opt: string, t: number, nowMs: number): number | null {
-  const at = opt === 'ex' ? nowMs + t * 1000 : opt === 'px' ? nowMs + t : opt === 'exat' ? t * 1000 : t;
-  return Number.isSafeInteger(at) && at > 0 ? at : null;
+/** Largest absolute expiry, ms since the Unix epoch: command operands are u64 read as exact JS numbers (2^53 − 1 ms: the year 287,396). */
+const EXPIRES_AT_MS_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The absolute expiry (ms since the Unix epoch) a time argument `t` names, with Redis 7.0's
+ * overflow rules in signed 64 bits (expire.c expireGenericCommand, t_string.c
+ * getExpireMillisecondsOrReply): null ("invalid expire time") when `t` in seconds overflows on
+ * × 1000, or adding `nowMs` to a relative time passes INT64_MAX. A later expiry than Cairn can carry
+ * (EXPIRES_AT_MS_MAX) is that one (it never comes in practice); a time already past is kept as a
+ * past time, at least 1 ms after the epoch (the key is then expired at once: every read misses it
+ * and the leader's ExpireKey deletes it, docs/leases.md).
+ */
+export function expiryMsOf(t: bigint, unitMs: 1 | 1000, absolute: boolean, nowMs: number): number | null {
+  let at = t;
+  if (unitMs === 1000) {
+    if (at > I64_MAX / 1000n || at < I64_MIN / 1000n) return null;
+    at *= 1000n;
+  }
+  const base = absolute ? 0n : BigInt(nowMs);
+  if (at > I64_MAX - base) return null;
+  at += base;
+  if (at > EXPIRES_AT_MS_MAX) return Number.MAX_SAFE_INTEGER;
+  return at < 1n ? 1 : Number(at);
+}
+
+/** SET / SETEX / GETEX's time option (Redis getExpireMillisecondsOrReply): `t` must be > 0; `opt` one of ex, px, exat, pxat. */
+export function setExpiryMsOf(opt: string, t: bigint, nowMs: number): number | null {
+  return t > 0n ? expiryMsOf(t, opt === 'ex' || opt === 'exat' ? 1000 : 1, opt === 'exat' || opt === 'pxat', nowMs) : null;
 }
 
 /** SET's options (SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]); `meta` absent: no expiry option. */
@@ -180,9 +205,9 @@ export function parseSetOptions(a: Buffer[], nowMs: number): SetOptions | Buffer
     else if (opt === 'keepttl' && !expire) keepTtl = true;
     else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !expire && !keepTtl && i + 1 < a.length) {
       expire = true;
-      const t = integerArg(a[++i]);
+      const t = i64Arg(a[++i]);
       if (t === null) return NOT_INTEGER;
-      const at = t > 0 ? expiryOf(opt, t, nowMs) : null;
+      const at = setExpiryMsOf(opt, t, nowMs);
       if (at === null) return err("ERR invalid expire time in 'set' command");
       expiresAtMs = at;
     } else return SYNTAX;
@@ -379,9 +404,9 @@ export class RespCommands {
 
   /** SETEX key seconds value / PSETEX key ms value (Redis t_string.c setexCommand): SET with EX / PX. */
   private setex(a: Buffer[], unitMs: 1 | 1000, session: KvSession): Reply {
-    const t = integerArg(a[2]);
+    const t = i64Arg(a[2]);
     if (t === null) return NOT_INTEGER;
-    const at = t > 0 ? expiryOf(unitMs === 1000 ? 'ex' : 'px', t, this.nowMs()) : null;
+    const at = setExpiryMsOf(unitMs === 1000 ? 'ex' : 'px', t, this.nowMs());
     if (at === null) return err(`ERR invalid expire time in '${unitMs === 1000 ? 'setex' : 'psetex'}' command`);
     return this.conditionalSet(a[1], a[3], CommandCondition.None, session, OK, NULL_BULK, { leaseId: 0, expiresAtMs: at, keepTtl: false });
   }

@@ -56,7 +56,21 @@ describe('RESP key expiry (Redis 7 expire.c return values)', () => {
     expect(await run('EXPIRE', 'k', '1', 'GT', 'LT')).toBe('-ERR GT and LT options at the same time are not compatible\r\n');
     expect(await run('EXPIRE', 'k', '1', 'FOO')).toBe('-ERR Unsupported option FOO\r\n');
     expect(await run('EXPIRE', 'k', 'ten')).toBe('-ERR value is not an integer or out of range\r\n');
-    expect(await run('PEXPIREAT', 'k', '9007199254740992')).toBe("-ERR invalid expire time in 'pexpireat' command\r\n");
+    // Redis 7.0's int64 overflow rules (unit/expire): a seconds argument past INT64_MAX / 1000 (or
+    // below INT64_MIN / 1000), or a relative time past INT64_MAX once now is added, is invalid...
+    for (const [cmd, t] of [['EXPIRE', '9223372036854776'], ['EXPIRE', '-9223372036854776'], ['PEXPIRE', '9223372036854770000']]) {
+      expect(await run(cmd, 'k', t)).toBe(`-ERR invalid expire time in '${cmd.toLowerCase()}' command\r\n`);
+    }
+    expect(await run('EXPIRE', 'k', '9223372036854775808')).toBe('-ERR value is not an integer or out of range\r\n');
+    // ... while a valid int64 later than Cairn can carry is the latest expiry it can (2^53 - 1 ms: the year 287,396).
+    await run('SET', 'far', 'v');
+    expect(await run('PEXPIREAT', 'far', '9223372036854770000')).toBe(':1\r\n');
+    expect(expiry('far')).toBe(Number.MAX_SAFE_INTEGER);
+    // LT with XX: only a key that has an expiry (LT alone also takes one without).
+    await run('SET', 'q', 'v');
+    expect(await run('EXPIRE', 'q', '200', 'LT', 'XX')).toBe(':0\r\n');
+    expect(await run('EXPIRE', 'q', '200', 'XX', 'LT')).toBe(':0\r\n');
+    expect(expiry('q')).toBe(0);
     expect(await run('EXPIRE', 'k')).toBe("-ERR wrong number of arguments for 'expire' command\r\n");
     expect(expiry('k')).toBe(1_150_000);
   });
@@ -109,6 +123,17 @@ describe('RESP key expiry (Redis 7 expire.c return values)', () => {
     expect(await run('GETEX', 'k', 'EX', 'x')).toBe('-ERR value is not an integer or out of range\r\n');
     expect(await run('GETEX', 'k', 'EX')).toBe('-ERR syntax error\r\n');
     expect(await run('GETEX', 'k', 'PERSIST', 'EX', '1')).toBe('-ERR syntax error\r\n');
+  });
+
+  it('TIME: this gateway\'s clock as Unix seconds and microseconds; SET / SETEX with a time past INT64_MAX / 1000 s: invalid expire time', async () => {
+    const { run, advance } = setup(); // the clock reads 1,000,000 ms
+    advance(234);
+    expect(await run('TIME')).toBe('*2\r\n$4\r\n1000\r\n$6\r\n234000\r\n');
+    expect(await run('SET', 'k', 'v', 'EX', '10000000000000000')).toBe("-ERR invalid expire time in 'set' command\r\n");
+    expect(await run('SETEX', 'k', '10000000000000000', 'v')).toBe("-ERR invalid expire time in 'setex' command\r\n");
+    expect(await run('SET', 'k', 'v', 'EX', '-9999999999999999')).toBe("-ERR invalid expire time in 'set' command\r\n");
+    expect(await run('SET', 'k', 'v', 'PX', '10000000000000000')).toBe('+OK\r\n'); // valid in Redis; the latest expiry Cairn carries
+    expect(await run('SET', 'k', 'v', 'EX', 'x')).toBe('-ERR value is not an integer or out of range\r\n');
   });
 
   it('keys in the reserved keyspace are refused', async () => {

@@ -1,15 +1,13 @@
 import { ExpireCondition, Status } from '@cairn/protocol';
-import { NULL_BULK, encodeBulk, encodeError, encodeInteger } from '@cairn/resp';
+import { NULL_BULK, encodeBulk, encodeBulkArray, encodeError, encodeInteger } from '@cairn/resp';
 import type { KvResult, KvSession } from '../paths/kv-session';
-import { i64Arg, kvError, type Command } from './commands';
+import { expiryMsOf, i64Arg, kvError, setExpiryMsOf, type Command } from './commands';
 
 const err = (message: string) => encodeError(message);
 const SYNTAX = err('ERR syntax error');
 const NOT_INTEGER = err('ERR value is not an integer or out of range');
 const ZERO = encodeInteger(0);
 const ONE = encodeInteger(1);
-/** Largest absolute expiry, ms since the Unix epoch: command operands are u64 read as exact JS numbers. */
-const EXPIRES_AT_MS_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** How an EXPIRE-family command reads its time argument: a relative time or a Unix time, in s or ms. */
 interface ExpireForm {
@@ -27,18 +25,6 @@ const FORMS: ExpireForm[] = [
   { name: 'pexpireat', unitMs: 1, absolute: true },
 ];
 
-/**
- * The absolute expiry (ms since the Unix epoch) a time argument names, or null when it overflows
- * (Redis: "invalid expire time"). A time already past is kept as a past time (at least 1 ms after
- * the epoch): the key is then expired at once (Redis deletes it; here every read misses it and the
- * leader's ExpireKey deletes it, docs/leases.md).
- */
-function absoluteExpiry(t: bigint, form: Pick<ExpireForm, 'unitMs' | 'absolute'>, nowMs: number): number | null {
-  const at = t * BigInt(form.unitMs) + (form.absolute ? 0n : BigInt(nowMs));
-  if (at > EXPIRES_AT_MS_MAX) return null;
-  return at < 1n ? 1 : Number(at);
-}
-
 /** Redis 7 expire.c: NX / XX / GT / LT, at most one of NX / XX and GT / LT, NX with neither of the others. */
 function expireCondition(opts: Buffer[]): ExpireCondition | Buffer {
   let nx = false;
@@ -55,8 +41,9 @@ function expireCondition(opts: Buffer[]): ExpireCondition | Buffer {
   }
   if (nx && (xx || gt || lt)) return err('ERR NX and XX, GT or LT options at the same time are not compatible');
   if (gt && lt) return err('ERR GT and LT options at the same time are not compatible');
-  // XX with GT or LT: GT/LT already fail on a key without expiry (Redis evaluates both; the same outcome).
-  return nx ? ExpireCondition.Nx : gt ? ExpireCondition.Gt : lt ? ExpireCondition.Lt : xx ? ExpireCondition.Xx : ExpireCondition.None;
+  // XX with GT: GT already fails on a key without expiry (the same outcome). XX with LT: LT alone holds there, so both travel.
+  if (lt) return xx ? ExpireCondition.LtXx : ExpireCondition.Lt;
+  return nx ? ExpireCondition.Nx : gt ? ExpireCondition.Gt : xx ? ExpireCondition.Xx : ExpireCondition.None;
 }
 
 /**
@@ -77,9 +64,16 @@ export class RespTtlCommands {
       expiretime: { arity: 2, effect: 'read', run: (a, c) => this.expireTime(a[1], c.session, 1000) },
       pexpiretime: { arity: 2, effect: 'read', run: (a, c) => this.expireTime(a[1], c.session, 1) },
       getex: { arity: -2, effect: 'both', run: (a, c) => this.getex(a, c.session) },
+      // Redis TIME: this gateway's clock (the one expiries are taken from), Unix seconds and microseconds (ms resolution).
+      time: { arity: 1, run: () => this.time() },
     };
     for (const form of FORMS) table[form.name] = { arity: -3, effect: 'write', run: (a, c) => this.expire(a, form, c.session) };
     return table;
+  }
+
+  private time(): Buffer {
+    const ms = this.now();
+    return encodeBulkArray([String(Math.floor(ms / 1000)), String((ms % 1000) * 1000)]);
   }
 
   /** EXPIRE key t [NX|XX|GT|LT] and its three siblings: `:1` when the expiry was set, `:0` when the key is missing or the condition failed. */
@@ -89,7 +83,7 @@ export class RespTtlCommands {
     const condition = expireCondition(a.slice(3));
     if (Buffer.isBuffer(condition)) return condition;
     const nowMs = this.now();
-    const at = absoluteExpiry(t, form, nowMs);
+    const at = expiryMsOf(t, form.unitMs, form.absolute, nowMs);
     if (at === null) return err(`ERR invalid expire time in '${form.name}' command`);
     return this.expireReply(session.expire(a[1], at, condition, nowMs));
   }
@@ -137,7 +131,7 @@ export class RespTtlCommands {
       else if (['ex', 'px', 'exat', 'pxat'].includes(opt) && a.length === 4) {
         const t = i64Arg(a[3]);
         if (t === null) return NOT_INTEGER;
-        const at = t > 0n ? absoluteExpiry(t, { unitMs: opt === 'ex' || opt === 'exat' ? 1000 : 1, absolute: opt.endsWith('at') }, this.now()) : null;
+        const at = setExpiryMsOf(opt, t, this.now());
         if (at === null) return err("ERR invalid expire time in 'getex' command");
         expiresAtMs = at;
       } else return SYNTAX;
