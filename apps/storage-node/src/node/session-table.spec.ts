@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandCondition, CommandOp, encodeCommand, type Command, type CommandSession, type WireEntry } from '@cairn/protocol';
+import { ApplyOutcome, CommandCondition, CommandOp, type Command, type CommandSession, type WireEntry } from '@cairn/protocol';
+import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { SessionStore, decodeJournal } from './session-store';
 import { SessionTable } from './session-table';
@@ -63,18 +63,12 @@ describe('SessionTable', () => {
 });
 
 describe('session writes on a storage node (applier + engine + session store)', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  const entries = (from: number, cmds: Command[]): WireEntry[] => cmds.map((c, i) => ({ index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
+  const dir = useTempDir();
 
   /** The storage node's apply order: journal, then engine, then maybe compact. */
   async function open(sub = 'n') {
-    const engine = await BitcaskEngine.open({ dir: `${dir}/${sub}/engine` });
-    const store = await SessionStore.open({ dir: `${dir}/${sub}/sessions`, fsync: true, appliedIndex: engine.appliedIndex() });
+    const engine = await BitcaskEngine.open({ dir: `${dir()}/${sub}/engine` });
+    const store = await SessionStore.open({ dir: `${dir()}/${sub}/sessions`, fsync: true, appliedIndex: engine.appliedIndex() });
     const applier = new CommandApplier({ get: (k) => engine.get(k), sessions: store.table });
     return {
       engine,
@@ -97,43 +91,43 @@ describe('session writes on a storage node (applier + engine + session store)', 
 
   it('a re-sent write (same session and seq) is applied once, even after another client overwrote the key', async () => {
     const n = await open();
-    await n.apply(entries(1, [setCmd('k', 'mine', sess(S1, 1)), setCmd('k', 'theirs', sess(S2, 1)), setCmd('k', 'mine', sess(S1, 1))]));
+    await n.apply(entriesOf(1, [setCmd('k', 'mine', sess(S1, 1)), setCmd('k', 'theirs', sess(S2, 1)), setCmd('k', 'mine', sess(S1, 1))]));
     expect(n.value('k')).toBe('theirs');
     expect(n.engine.get(Buffer.from('k'))?.revision).toBe(2);
     // the duplicate's index answers the original outcome, by index and by session
     expect(n.applier.outcomeOf(3)).toEqual(applied(1));
     expect(n.applier.outcomeOf(3, { sessionId: S1, seq: 1 })).toEqual(applied(1));
     // a conditional duplicate answers the original condition result, not a re-evaluation
-    await n.apply(entries(4, [setCmd('lock', 'a', sess(S1, 2), CommandCondition.IfAbsent), setCmd('lock', 'a', sess(S1, 2), CommandCondition.IfAbsent)]));
+    await n.apply(entriesOf(4, [setCmd('lock', 'a', sess(S1, 2), CommandCondition.IfAbsent), setCmd('lock', 'a', sess(S1, 2), CommandCondition.IfAbsent)]));
     expect(n.applier.outcomeOf(5)).toEqual(applied(4));
     await n.close();
   });
 
   it('survives a restart: the table is rebuilt as of the engine applied index, also when the journal is ahead of the engine or torn', async () => {
     const a = await open();
-    await a.apply(entries(1, [setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
+    await a.apply(entriesOf(1, [setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
     // a batch journaled but never applied by the engine (crash between the two)
-    await a.apply(entries(3, [setCmd('k', 'v2', sess(S1, 2))]), { crashBeforeEngine: true });
+    await a.apply(entriesOf(3, [setCmd('k', 'v2', sess(S1, 2))]), { crashBeforeEngine: true });
     await a.close();
     // plus a torn frame at the journal's end (crash in the middle of a journal write)
-    fs.appendFileSync(`${dir}/n/sessions/sessions.journal`, Buffer.from([0, 0, 0, 40, 1, 2, 3]));
-    expect(decodeJournal(fs.readFileSync(`${dir}/n/sessions/sessions.journal`)).map((r) => r.index)).toEqual([1, 2, 3]);
+    fs.appendFileSync(`${dir()}/n/sessions/sessions.journal`, Buffer.from([0, 0, 0, 40, 1, 2, 3]));
+    expect(decodeJournal(fs.readFileSync(`${dir()}/n/sessions/sessions.journal`)).map((r) => r.index)).toEqual([1, 2, 3]);
 
     const b = await open();
     expect(b.engine.appliedIndex()).toBe(2);
     expect(b.store.table.result(S1, 1)).toEqual(applied(1));
     expect(b.store.table.result(S2, 1)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 2 });
     expect(b.store.table.result(S1, 2)).toBeNull(); // index 3 is past the engine: dropped, and applied afresh below
-    expect(fs.statSync(`${dir}/n/sessions/sessions.journal`).size).toBe(0); // compacted into the base at open
-    await b.apply(entries(3, [setCmd('k', 'v2', sess(S1, 2)), setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
+    expect(fs.statSync(`${dir()}/n/sessions/sessions.journal`).size).toBe(0); // compacted into the base at open
+    await b.apply(entriesOf(3, [setCmd('k', 'v2', sess(S1, 2)), setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
     expect(b.value('k')).toBe('v2'); // the re-sent seq 1 after the restart is still a duplicate
     expect(b.value('x')).toBeNull();
     await b.close();
 
     // a node applying the same log without any restart ends in the same state and table
     const c = await open('other');
-    await c.apply(entries(1, [setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
-    await c.apply(entries(3, [setCmd('k', 'v2', sess(S1, 2)), setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
+    await c.apply(entriesOf(1, [setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
+    await c.apply(entriesOf(3, [setCmd('k', 'v2', sess(S1, 2)), setCmd('k', 'v1', sess(S1, 1)), setCmd('x', 'x', sess(S2, 1), CommandCondition.IfPresent)]));
     const b2 = await open();
     expect(b2.store.table.encode()).toEqual(c.store.table.encode());
     expect(b2.value('k')).toBe(c.value('k'));
@@ -143,18 +137,18 @@ describe('session writes on a storage node (applier + engine + session store)', 
 
   it('refuses a corrupt base and warns about a base past the engine', async () => {
     const a = await open();
-    await a.apply(entries(1, [setCmd('k', 'v', sess(S1, 1))]));
+    await a.apply(entriesOf(1, [setCmd('k', 'v', sess(S1, 1))]));
     await a.close();
-    const base = `${dir}/n/sessions/sessions.base`;
+    const base = `${dir()}/n/sessions/sessions.base`;
     const good = fs.readFileSync(base);
     const bad = Buffer.from(good);
     bad[bad.length - 1] ^= 0xff;
     fs.writeFileSync(base, bad);
-    await expect(SessionStore.open({ dir: `${dir}/n/sessions`, fsync: false, appliedIndex: 1 })).rejects.toThrow(/CRC/);
+    await expect(SessionStore.open({ dir: `${dir()}/n/sessions`, fsync: false, appliedIndex: 1 })).rejects.toThrow(/CRC/);
     fs.writeFileSync(base, good);
-    await (await SessionStore.open({ dir: `${dir}/n/sessions`, fsync: false, appliedIndex: 1 })).close(); // base now at index 1
+    await (await SessionStore.open({ dir: `${dir()}/n/sessions`, fsync: false, appliedIndex: 1 })).close(); // base now at index 1
     const warnings: string[] = [];
-    const s = await SessionStore.open({ dir: `${dir}/n/sessions`, fsync: false, appliedIndex: 0, onWarning: (m) => warnings.push(m) });
+    const s = await SessionStore.open({ dir: `${dir()}/n/sessions`, fsync: false, appliedIndex: 0, onWarning: (m) => warnings.push(m) });
     expect(warnings[0]).toMatch(/past the engine's applied index 0/);
     expect(s.table.size()).toEqual({ sessions: 0, results: 0 });
     await s.close();

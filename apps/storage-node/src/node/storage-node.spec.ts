@@ -11,15 +11,14 @@ import {
   decodeAuthState,
   decodeRangeReply,
   decodeReadReply,
-  encodeCommand,
   encodeRangeRequest,
   encodeReadRequest,
   encodeShipBatch,
   type Command,
   type ReadReply,
-  type WireEntry,
 } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation, type Transport } from '@cairn/world';
+import { entriesOf } from './apply.spec-helpers';
 import { StorageNode } from './storage-node';
 
 /**
@@ -29,8 +28,6 @@ import { StorageNode } from './storage-node';
  */
 
 const MAX_PAYLOAD_BYTES = 576 * 1024;
-/** Raft EntryType.Normal (libs/raft): a client command. */
-const ENTRY_NORMAL = 0;
 
 function storageConfig(): StorageConfig {
   return parseClusterConfig({
@@ -104,14 +101,12 @@ class World {
 
   /** Ships Sets of `key -> value` at consecutive indexes from `from`, as the leader would, with the commit index at the last. */
   ship(from: number, writes: [string, Buffer][]): void {
-    const entries: WireEntry[] = writes.map(([key, value], i) => ({ index: from + i, term: 1, type: ENTRY_NORMAL, data: encodeCommand({ op: CommandOp.Set, key: Buffer.from(key), value }) }));
-    this.peer.publish(this.subjects.ship(), encodeShipBatch({ leaderId: 'c1', term: 1, commitIndex: from + writes.length - 1, entries }));
+    this.shipCommands(from, writes.map(([key, value]) => ({ op: CommandOp.Set, key: Buffer.from(key), value })));
   }
 
   /** Ships `commands` at consecutive indexes from `from`, committed. */
   shipCommands(from: number, commands: Command[]): void {
-    const entries: WireEntry[] = commands.map((c, i) => ({ index: from + i, term: 1, type: ENTRY_NORMAL, data: encodeCommand(c) }));
-    this.peer.publish(this.subjects.ship(), encodeShipBatch({ leaderId: 'c1', term: 1, commitIndex: from + commands.length - 1, entries }));
+    this.peer.publish(this.subjects.ship(), encodeShipBatch({ leaderId: 'c1', term: 1, commitIndex: from + commands.length - 1, entries: entriesOf(from, commands) }));
   }
 
   async read(keys: string[], minIndex: number): Promise<{ reply: ReadReply; bytes: number }> {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
-import { CommandOp, decodeWatchEvents, decodeWatchHistoryReply, encodeCommand, encodeWatchHistoryRequest, WatchEventType, WatchHistoryResult, type Command, type WatchEvent, type WireEntry } from '@cairn/protocol';
+import { CommandOp, decodeWatchEvents, decodeWatchHistoryReply, encodeWatchHistoryRequest, WatchEventType, WatchHistoryResult, type Command, type WatchEvent } from '@cairn/protocol';
+import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { WatchHistory } from './watch-history';
 import { WatchSource } from './watch-source';
@@ -9,7 +10,6 @@ import { WatchSource } from './watch-source';
 const set = (key: string, value: string): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value) });
 const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: Buffer.alloc(0) });
 const incr = (key: string, by: bigint): Command => ({ op: CommandOp.Incr, key: Buffer.from(key), value: Buffer.from(new BigInt64Array([by]).buffer).reverse() });
-const entries = (from: number, cmds: Command[]): WireEntry[] => cmds.map((c, i) => ({ index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
 const put = (key: string, value: string, rev: number, create = rev, version = 1, prev: string | null = null): WatchEvent => ({
   type: WatchEventType.Put,
   key: Buffer.from(key),
@@ -24,16 +24,14 @@ const all = { start: Buffer.alloc(0), end: null, bytesMax: 1 << 20, eventsMax: 1
 const show = (evs: WatchEvent[]) => evs.map((e) => `${e.type === WatchEventType.Put ? 'PUT' : 'DEL'} ${Buffer.from(e.key).toString()}=${Buffer.from(e.value).toString()}@${e.modRevision} c${e.createRevision} v${e.version} prev=${e.prevValue ? Buffer.from(e.prevValue).toString() : '-'}`);
 
 describe('watch events from the applier (the one hook)', () => {
-  let dir: string;
-  beforeEach(() => (dir = fs.mkdtempSync(os.tmpdir() + '/cairn-')));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = useTempDir();
 
   it('produces one event per mutation with etcd create/mod revision, version and previous value; a DEL of a missing key is no event', async () => {
-    const engine = await BitcaskEngine.open({ dir });
+    const engine = await BitcaskEngine.open({ dir: dir() });
     const applier = new CommandApplier({ get: (k) => engine.get(k) });
-    const b1 = applier.toEngineEntries(entries(1, [set('a', '1'), set('a', '2'), del('missing'), incr('n', 5n)]));
+    const b1 = applier.toEngineEntries(entriesOf(1, [set('a', '1'), set('a', '2'), del('missing'), incr('n', 5n)]));
     await engine.apply(b1.engine);
-    const b2 = applier.toEngineEntries(entries(5, [set('a', '3'), del('a'), set('a', '4'), incr('n', 1n)]));
+    const b2 = applier.toEngineEntries(entriesOf(5, [set('a', '3'), del('a'), set('a', '4'), incr('n', 1n)]));
     await engine.apply(b2.engine);
     expect(show(b1.events)).toEqual(['PUT a=1@1 c1 v1 prev=-', 'PUT a=2@2 c1 v2 prev=1', 'PUT n=5@4 c4 v1 prev=-']);
     // across batches the engine's keydir supplies create revision and version
@@ -43,10 +41,8 @@ describe('watch events from the applier (the one hook)', () => {
 });
 
 describe('WatchHistory', () => {
-  let dir: string;
-  beforeEach(() => (dir = fs.mkdtempSync(os.tmpdir() + '/cairn-')));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const open = (appliedIndex: number, limits = LIMITS) => WatchHistory.open({ dir, limits, fsyncPolicy: 'always', appliedIndex });
+  const dir = useTempDir();
+  const open = (appliedIndex: number, limits = LIMITS) => WatchHistory.open({ dir: dir(), limits, fsyncPolicy: 'always', appliedIndex });
 
   it('pages events by revision and key range, whole revisions only, and survives a restart', async () => {
     const h = await open(0);
