@@ -12,7 +12,7 @@
  * at r; 0 = absent). An account never written holds the opening balance.
  */
 import type { HistoryRecorder, Operation, TxnSpec } from '@cairn/checker';
-import { CairnPool, IncrRefusedError, TxnOpKind, compare, op, type CairnClient, type RangeItem } from '@cairn/client';
+import { BadRequestError, CairnPool, IncrRefusedError, TooLargeError, TxnOpKind, compare, op, type CairnClient, type RangeItem } from '@cairn/client';
 
 /** Counters `n0..`, accounts `a0..` (the range [a, b) holds exactly the accounts: no other workload key starts with `a`). */
 export const DATA_MODEL = { counters: 2, accounts: 4, openingBalance: 100, transferMax: 20, deltaMax: 3, rangeStart: 'a', rangeEnd: 'b' } as const;
@@ -74,8 +74,10 @@ export class DataModelClient {
       recorder.okIncr(id, (await this.pool.incrBy(key, delta)).value);
       return true;
     } catch (e) {
-      // Refused (not a number): nothing written. A pool that could not connect sent nothing.
-      if (e instanceof IncrRefusedError || !this.pool || this.ctx.writeOutcome(e) === 'fail') recorder.fail(id);
+      // Refused (not a number, malformed, too large): nothing written; a pool that could not connect
+      // sent nothing. Any other error is indeterminate even when its last attempt was provably not
+      // sent: an earlier attempt may have been applied (chaos.ts writeOutcome judges one attempt).
+      if (e instanceof IncrRefusedError || e instanceof BadRequestError || e instanceof TooLargeError || !this.pool) recorder.fail(id);
       else recorder.info(id);
       return false;
     }
