@@ -312,6 +312,14 @@ export class ConsensusConfig {
   @IsInt() @Min(1000) @Max(1_000_000_000)
   logEntriesMax: number = 2_000_000;
 
+  /**
+   * The bounded log cache (docs/raft.md "The log cache"): bytes of Raft log entries a replica
+   * keeps in memory (data + 128 per entry). Older entries, persisted and applied, are read back
+   * from the log's segment files when needed (an Append to a lagging follower, a backfill fetch).
+   */
+  @IsInt() @Min(64 * 1024) @Max(64 * 1024 * 1024 * 1024)
+  logCacheBytesMax: number = 4 * 1024 * 1024;
+
   /** How often a replica considers compacting its log, ms. */
   @IsInt() @Min(10) @Max(3_600_000)
   compactionIntervalMs: number = 1000;

@@ -20,6 +20,9 @@ export {
   makeMessage,
   type Entry,
   type HardState,
+  type LogCache,
+  type LogOnDisk,
+  type LogStorage,
   type Message,
   type NodeId,
   type ProgressStatus,
@@ -32,6 +35,8 @@ export {
   type Role,
   type SoftState,
   type Snapshot,
+  type TermRun,
 } from './types';
+export { ENTRY_OVERHEAD_BYTES, type LogCacheStats } from './raft-log';
 export { RaftNode, applyConfChange } from './raft-node';
 export { mulberry32 } from './prng';

@@ -83,20 +83,15 @@ export function proposeConfChange(r: Raft, cc: ConfChange): { index: number; ter
 export function promotable(r: Raft): boolean {
   if (r.isVoter()) return true;
   if (r.confIndex <= r.commit) return false;
-  for (let i = r.confIndex - 1; i >= r.log.firstIndex(); i--) {
-    const e = r.log.entry(i);
-    if (e.type === EntryType.Config) return decodeConfState(e.data).voters.includes(r.id);
-  }
-  return r.snapshotConf.voters.includes(r.id);
+  const i = r.log.lastConfIndex(r.confIndex - 1);
+  return (i ? decodeConfState(r.log.entry(i).data) : r.snapshotConf).voters.includes(r.id);
 }
 
 /** Recomputes the configuration from the log: the last config entry, else the snapshot's (or initial) one. */
 export function refreshConf(r: Raft): void {
-  for (let i = r.log.lastIndex(); i >= r.log.firstIndex(); i--) {
-    const e = r.log.entry(i);
-    if (e.type === EntryType.Config) return setConf(r, decodeConfState(e.data), i);
-  }
-  setConf(r, r.snapshotConf, r.snapshotConfIndex);
+  const i = r.log.lastConfIndex(r.log.lastIndex());
+  if (i) setConf(r, decodeConfState(r.log.entry(i).data), i);
+  else setConf(r, r.snapshotConf, r.snapshotConfIndex);
 }
 
 /** After appending `entries` (none truncated at or below `confIndex`): adopt the last config among them. */

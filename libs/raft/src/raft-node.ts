@@ -4,6 +4,7 @@ import { maybeStartReadRound, readRoundPending, recordRead } from './read-index'
 import { appendsPending, flushAppends, maybeCommit } from './replication';
 import { compact, snapshotOf } from './snapshot';
 import { transferLeadership } from './transfer';
+import type { LogCacheStats } from './raft-log';
 import {
   EntryType,
   LeadershipTransferInProgressError,
@@ -257,6 +258,7 @@ export class RaftNode {
       if (first !== r.applied + 1) throw new Error(`AppliedNotContiguous: committed entries start at ${first}, applied is ${r.applied}`);
       r.applied = rd.committedEntries[rd.committedEntries.length - 1].index;
     }
+    r.log.evict(r.applied);
     if (r.role === 'leader') {
       r.prs().get(r.id)!.maybeUpdate(r.log.persistedIndex);
       maybeCommit(r);
@@ -291,6 +293,11 @@ export class RaftNode {
       conf: { voters: [...r.conf.voters], learners: [...r.conf.learners], storage: [...r.conf.storage] },
       confIndex: r.confIndex,
     };
+  }
+
+  /** What the bounded log cache (RaftConfig.logCache) holds and has read back from storage. */
+  logCacheStats(): LogCacheStats {
+    return this.r.log.cacheStats();
   }
 
   /** Copy of log entries lo..hi inclusive (tests and safety checkers). @throws on an index outside the log. */

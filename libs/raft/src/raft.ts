@@ -95,7 +95,7 @@ export class Raft {
     this.snapshotConf = initialConf;
     const restored = config.restored;
     const snap = restored?.snapshot;
-    this.log = new RaftLog(restored?.entries ?? [], snap);
+    this.log = new RaftLog(restored?.entries ?? [], snap, config.logCache, restored?.onDisk);
     if (snap) {
       this.snapshotConf = normalizeConf(snap.conf);
       this.snapshotConfIndex = snap.index;

@@ -1,4 +1,4 @@
-import { ConfChangeInProgressError, ConfChangeInvalidError, NotLeaderError, type ConfChange, mulberry32, type NodeId, type RaftConfig, type Ready } from './index';
+import { ConfChangeInProgressError, ENTRY_OVERHEAD_BYTES, ConfChangeInvalidError, NotLeaderError, type ConfChange, mulberry32, type NodeId, type RaftConfig, type Ready } from './index';
 import { Simulator } from './testing';
 
 /**
@@ -12,7 +12,8 @@ import { Simulator } from './testing';
  * faults stop and the cluster must elect a leader, commit a write everywhere and answer a read.
  *
  * Nodes also compact their logs (Raft §7) at random, so lagging, restarted and new nodes are
- * caught up with InstallSnapshot.
+ * caught up with InstallSnapshot. Every fifth seed runs every node with a bounded log cache of
+ * about two entries (RaftConfig.logCache), so nearly every read of the log goes to its durable store.
  *
  * Every third seed also changes membership (thesis §4.1): two spare nodes start outside the
  * configuration, and the leader adds learners, promotes them and removes members, the leader
@@ -71,7 +72,8 @@ function simulate(seed: number): void {
   const membership = seed % 3 === 0;
   const spares = membership ? [`n${size + 1}`, `n${size + 2}`] : [];
   const allIds = [...ids, ...spares];
-  const sim = new Simulator({ ids: allIds, voters: ids, seed, config });
+  // A bounded log cache of a few entries on every fifth seed: Appends, conflict repair, compaction and membership then read the durable log.
+  const sim = new Simulator({ ids: allIds, voters: ids, seed, config, ...(seed % 5 === 1 ? { logCacheBytesMax: 2 * ENTRY_OVERHEAD_BYTES } : {}) });
   const events: string[] = [];
   const note = (e: string): void => {
     events.push(`${step}: ${e}`);

@@ -12,13 +12,10 @@ import { EntryType, MessageType, decodeConfState, encodeConfState, type Entry, t
 export function compact(r: Raft, index: number): void {
   if (index <= r.log.snapshotIndex) return;
   if (!Number.isSafeInteger(index) || index > r.applied) throw new RangeError(`CompactInvalid: compact to ${index} beyond the applied index ${r.applied}`);
-  for (let i = index; i >= r.log.firstIndex(); i--) {
-    const e = r.log.entry(i);
-    if (e.type === EntryType.Config) {
-      r.snapshotConf = decodeConfState(e.data);
-      r.snapshotConfIndex = i;
-      break;
-    }
+  const i = r.log.lastConfIndex(index);
+  if (i) {
+    r.snapshotConf = decodeConfState(r.log.entry(i).data);
+    r.snapshotConfIndex = i;
   }
   r.log.compact(index);
 }

@@ -258,9 +258,11 @@ export interface RaftConfig {
   /**
    * What the driver read back from disk: hard state, the durable log (contiguous, starting at
    * `snapshot.index + 1`, or 1 without a snapshot) and the last snapshot (compacted prefix).
-   * Undefined/empty = fresh node.
+   * Undefined/empty = fresh node. With `logCache`, `onDisk` may stand for the durable entries
+   * `snapshot.index + 1 .. onDisk.lastIndex` (left on disk, read back on demand) and `entries`
+   * then continue at `onDisk.lastIndex + 1`.
    */
-  restored?: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot };
+  restored?: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot; onDisk?: LogOnDisk };
   /**
    * Highest index the driver has already applied (default: `restored.hardState.commit`, or 0).
    * After a restart, `committedEntries` start at `applied + 1`; must be <= the restored commit.
@@ -296,6 +298,53 @@ export interface RaftConfig {
    * (it may have acknowledged a round before it restarted). @throws RangeError at construction otherwise.
    */
   readLeaseTicks?: number;
+  /**
+   * A bounded in-memory log (etcd's raftLog over its Storage): once the entries held in memory
+   * cost more than `logCache.bytesMax` (data bytes + ENTRY_OVERHEAD_BYTES each), the oldest ones
+   * that are persisted and applied leave memory, and reading them (an Append to a lagging
+   * follower, a membership or compaction lookup) goes to `logCache.storage`, at most the message
+   * bounds (`entriesPerMsgMax`, `msgBytesMax`) per read. Entries not yet persisted or applied
+   * always stay, so the cache may hold more than `bytesMax` while they do. Absent: every entry
+   * stays in memory until compacted (Raft §7).
+   */
+  logCache?: LogCache;
+}
+
+/**
+ * The driver's durable log as the bounded log cache reads it back (etcd `Storage.Entries`):
+ * synchronous, because Raft's step functions are.
+ */
+export interface LogStorage {
+  /**
+   * Entries `lo..hi` (inclusive) in index order, stopping before the entry that would take their
+   * data bytes over `bytesMax` (at least one). Only asked for persisted entries above the
+   * snapshot index; the answer must be what was persisted (RaftLog asserts index and count:
+   * Error `LogStorageMismatch`).
+   */
+  entries(lo: number, hi: number, bytesMax: number): Entry[];
+}
+
+export interface LogCache {
+  storage: LogStorage;
+  /** Bytes of entries kept in memory beyond what must stay (not yet persisted or applied), bytes. */
+  bytesMax: number;
+}
+
+/** A run of log entries with one term: entries from `index` up to the next run's start have `term`. */
+export interface TermRun {
+  index: number;
+  term: number;
+}
+
+/**
+ * What a node restored with a bounded log cache keeps of the durable entries it does not load:
+ * their last index, their terms as runs (ascending; terms change only at elections, so a few
+ * numbers for millions of entries) and the indexes of the configuration entries among them.
+ */
+export interface LogOnDisk {
+  lastIndex: number;
+  termRuns: TermRun[];
+  confIndexes: number[];
 }
 
 /** Per-follower replication state as seen by the leader (etcd's tracker.Progress). */

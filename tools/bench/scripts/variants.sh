@@ -27,16 +27,7 @@ cpu_ticks() {
 run_variant() {
   local name=$1 consensus_extra=$2 gateway_extra=$3 cli_extra=$4 launcher_extra=$5
   rm -rf $BASE; mkdir -p $BASE
-  node -e '
-    const c = require("./cairn.config.json");
-    c.dataDir = process.argv[1] + "/data"; c.logLevel = "warn";
-    c.nats.servers = ["nats://127.0.0.1:14322"];
-    for (const k of Object.keys(c.nats.credentials)) c.nats.credentials[k].seedFile = c.dataDir + "/bus/" + k + ".nk";
-    c.nats.tls = { caFile: c.dataDir + "/bus/ca.crt", certFile: c.dataDir + "/bus/client.crt", keyFile: c.dataDir + "/bus/client.key" };
-    Object.assign(c.consensus, JSON.parse(process.argv[2]));
-    c.gateway.gateways = [Object.assign({ id: "g1", host: "127.0.0.1", port: 17380, httpPort: 18380, respPort: 16380 }, JSON.parse(process.argv[3]))];
-    require("fs").writeFileSync(process.argv[1] + "/cairn.config.json", JSON.stringify(c, null, 1));
-  ' $BASE "$consensus_extra" "$gateway_extra"
+  node tools/bench/scripts/bench-config.js $BASE 10000 "$consensus_extra" "$gateway_extra"
   local trace=""; [ "$name" = hops ] && rm -rf $OUT/hops && trace="CAIRN_HOP_TRACE_DIR=$OUT/hops"
   env $trace CAIRN_ROOT_PASSWORD=benchroot node tools/cluster/dist/main.js --config $BASE/cairn.config.json $launcher_extra > $OUT/$name.launcher.log 2>&1 &
   local lpid=$!

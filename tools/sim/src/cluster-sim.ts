@@ -201,9 +201,10 @@ const TORN_WRITE_RATE = 0.5;
  * node durably applied, in 64 KiB log segments (the least the schema accepts: the log drops whole
  * segments only, so with production's 64 MiB the entries stay on disk and a fetch still finds them),
  * so a wiped storage node finds its entries gone (Raft §7) and bootstraps from its peer's snapshot,
- * and a lagging replica gets the leader's snapshot.
+ * and a lagging replica gets the leader's snapshot. Also the smallest log cache (64 KiB, a few big
+ * values), so Appends to a lagging replica and compaction read entries back from the segment files.
  */
-const COMPACTION = { compactionIntervalMs: 100, logRetainedEntries: 8, segmentBytesMax: 64 * 1024 };
+const COMPACTION = { compactionIntervalMs: 100, logRetainedEntries: 8, segmentBytesMax: 64 * 1024, logCacheBytesMax: 64 * 1024 };
 
 function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean): ClusterConfig {
   const config = parseClusterConfig({

@@ -1,7 +1,7 @@
 import type { ConsensusConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
 import { HardStateFile, SnapshotFile, type Disk } from '@cairn/log';
-import type { Entry, HardState, RaftNode, Ready, Snapshot } from '@cairn/raft';
+import type { Entry, HardState, LogOnDisk, RaftNode, Ready, Snapshot } from '@cairn/raft';
 import { RaftLogStore } from '../storage/raft-log-store';
 
 /** A disk write, fsync or file operation of the Raft state failed: the only fault that stops a replica. */
@@ -30,7 +30,9 @@ export interface RestoredRaftState {
   hardState: HardState;
   /** The durable commit index, capped to the log and at least the snapshot's index. */
   commit: number;
+  /** The newest durable entries, those the log cache holds; the older ones are `onDisk`. */
   entries: Entry[];
+  onDisk: LogOnDisk;
   snapshot: Snapshot | null;
 }
 
@@ -66,9 +68,9 @@ export class RaftPersistence {
       }
       const hardStateFile = new HardStateFile(dataDir, disk);
       const hs = hardStateFile.read() ?? { term: 0, vote: null, commit: 0 };
-      const entries = store.readAll(snap ? snap.index + 1 : 1);
+      const { entries, onDisk } = store.restoreTail(snap ? snap.index + 1 : 1, config.logCacheBytesMax);
       const commit = Math.max(Math.min(hs.commit, store.lastIndex()), snap?.index ?? 0);
-      return { persistence: new RaftPersistence(store, hardStateFile, snapshotFile, hs), restored: { hardState: hs, commit, entries, snapshot: snap } };
+      return { persistence: new RaftPersistence(store, hardStateFile, snapshotFile, hs), restored: { hardState: hs, commit, entries, onDisk, snapshot: snap } };
     } catch (e) {
       // The replica never holds a log it failed to restore: close it so the directory can be opened again.
       await store.close().catch(() => undefined);

@@ -151,7 +151,7 @@ export class Replica {
     const { persistence, restored } = await RaftPersistence.open(dataDir, config, this.opts.disk ?? nodeDisk, log);
     this.persistence = persistence;
     this.store = persistence.store;
-    const { hardState: hs, commit, entries, snapshot: snap } = restored;
+    const { hardState: hs, commit, entries, onDisk, snapshot: snap } = restored;
     this.applied = commit;
     this.term = hs.term;
     this.restoreLeases(entries, commit, snap?.index ?? 0);
@@ -169,8 +169,10 @@ export class Replica {
       checkQuorum: config.checkQuorum,
       readIndexPendingMax: config.readIndexPendingMax,
       ...readLeaseOf(config),
-      restored: { hardState: { ...hs, commit }, entries, ...(snap ? { snapshot: snap } : {}) },
+      restored: { hardState: { ...hs, commit }, entries, onDisk, ...(snap ? { snapshot: snap } : {}) },
       applied: commit,
+      // Older entries are read back from the segment files (docs/raft.md "The log cache").
+      logCache: { storage: this.store, bytesMax: config.logCacheBytesMax },
     });
     log.info({ term: hs.term, vote: hs.vote, commit, firstIndex: this.store.firstIndex(), lastIndex: this.store.lastIndex(), snapshotIndex: snap?.index ?? 0 }, 'raft state restored');
 

@@ -1,5 +1,5 @@
-import { SegmentedLog, nodeDisk, type Disk, type FsyncPolicy } from '@cairn/log';
-import type { Entry, EntryType } from '@cairn/raft';
+import { FRAME_HEADER_BYTES, SegmentedLog, nodeDisk, type Disk, type FsyncPolicy } from '@cairn/log';
+import { ENTRY_OVERHEAD_BYTES, EntryType, type Entry, type LogOnDisk, type LogStorage, type TermRun } from '@cairn/raft';
 
 /** Bytes before an entry's data in its log record: u64 term (as two u32) | u8 entry type. */
 const ENTRY_HEADER_BYTES = 9;
@@ -27,8 +27,8 @@ export function decodeLogEntry(index: number, buf: Buffer): Entry {
   };
 }
 
-/** The Raft log of one replica on a `SegmentedLog` (group commit: one fdatasync per Ready). */
-export class RaftLogStore {
+/** The Raft log of one replica on a `SegmentedLog` (group commit: one fdatasync per Ready); the LogStorage its bounded log cache reads back. */
+export class RaftLogStore implements LogStorage {
   private constructor(
     private log: SegmentedLog,
     private readonly dir: string,
@@ -103,6 +103,30 @@ export class RaftLogStore {
     const out: Entry[] = new Array(Math.max(0, last - first + 1));
     for (let i = first; i <= last; i++) out[i - first] = decodeLogEntry(i, this.log.read(i));
     return out;
+  }
+
+  /**
+   * What a replica with a bounded log cache restores from the entries `from..lastIndex()`: the
+   * newest that fit `cacheBytesMax` (data + ENTRY_OVERHEAD_BYTES each) as entries, the older ones
+   * as term runs and configuration indexes only (`onDisk`, RaftConfig.restored). One sequential
+   * CRC-checked pass over the segments reads each entry's 9-byte header.
+   */
+  restoreTail(from: number, cacheBytesMax: number): { entries: Entry[]; onDisk: LogOnDisk } {
+    const first = Math.max(from, this.log.firstIndex());
+    const last = this.log.lastIndex();
+    let tailFirst = last + 1;
+    for (let bytes = 0; tailFirst > first; tailFirst--) {
+      bytes += this.log.position(tailFirst - 1).sizeBytes - FRAME_HEADER_BYTES - ENTRY_HEADER_BYTES + ENTRY_OVERHEAD_BYTES;
+      if (bytes > cacheBytesMax) break;
+    }
+    const termRuns: TermRun[] = [];
+    const confIndexes: number[] = [];
+    for (const { position, payload } of this.log.scan(first, tailFirst - 1)) {
+      const term = payload.readUInt32BE(0) * 0x1_0000_0000 + payload.readUInt32BE(4);
+      if (termRuns.length === 0 || termRuns[termRuns.length - 1].term !== term) termRuns.push({ index: position.index, term });
+      if (payload[8] === EntryType.Config) confIndexes.push(position.index);
+    }
+    return { entries: this.readAll(tailFirst), onDisk: { lastIndex: tailFirst - 1, termRuns, confIndexes } };
   }
 
   /** Entries `fromIndex..toIndex` (inclusive), stopping once `bytesMax` is reached (at least one). */

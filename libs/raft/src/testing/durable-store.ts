@@ -45,6 +45,20 @@ export class DurableStore {
     }
   }
 
+  /** Durable entries lo..hi within `bytesMax` data bytes, at least one (a bounded log cache's LogStorage). @throws RangeError outside the durable log. */
+  read(lo: number, hi: number, bytesMax: number): Entry[] {
+    if (lo < this.firstIndex() || hi > this.lastIndex() || lo > hi) throw new RangeError(`DurableRead: ${lo}..${hi} outside the durable log ${this.firstIndex()}..${this.lastIndex()}`);
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = lo; i <= hi; i++) {
+      const e = this.entries[i - this.firstIndex()];
+      if (out.length > 0 && bytes + e.data.length > bytesMax) break;
+      bytes += e.data.length;
+      out.push(e);
+    }
+    return out;
+  }
+
   /** Drops the durable entries up to `snap.index` (the driver's side of `RaftNode.compact`). */
   compact(snap: Snapshot): void {
     if (snap.index <= (this.snapshot?.index ?? 0)) return;

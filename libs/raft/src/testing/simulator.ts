@@ -17,6 +17,8 @@ export interface SimulatorOptions {
   checkSafety?: boolean;
   /** Durable state to start some nodes from (e.g. paper Figure 7/8 logs), as if restarted from disk. */
   restored?: Record<NodeId, { hardState: HardState; entries: Entry[] }>;
+  /** Every node with a bounded log cache of this many bytes over its DurableStore (RaftConfig.logCache); default none. */
+  logCacheBytesMax?: number;
 }
 
 /** A message in flight, tagged with a sequence number for stable ordering. */
@@ -80,6 +82,7 @@ export class Simulator {
   private readonly seed: number;
   private readonly baseConfig: Omit<RaftConfig, 'id' | 'voters' | 'random'>;
   private readonly checkSafety: boolean;
+  private readonly logCacheBytesMax: number | undefined;
 
   constructor(opts: SimulatorOptions = {}) {
     this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
@@ -87,6 +90,7 @@ export class Simulator {
     this.seed = opts.seed ?? 1;
     this.rng = mulberry32(this.seed);
     this.checkSafety = opts.checkSafety ?? true;
+    this.logCacheBytesMax = opts.logCacheBytesMax;
     this.baseConfig = { electionTicks: 10, heartbeatTicks: 2, inflightMsgsMax: 64, entriesPerMsgMax: 64, msgBytesMax: 1 << 20, ...opts.config };
     for (const id of this.ids) {
       this.stores.set(id, new DurableStore());
@@ -358,6 +362,7 @@ export class Simulator {
       id,
       voters: this.initialVoters,
       random: mulberry32((this.seed * 2654435761 + salt) >>> 0),
+      ...(this.logCacheBytesMax === undefined ? {} : { logCache: { storage: { entries: (lo: number, hi: number, bytesMax: number) => store.read(lo, hi, bytesMax) }, bytesMax: this.logCacheBytesMax } }),
       ...(restore
         ? {
             restored: { hardState: { ...store.hardState }, entries: store.entries.slice(), ...(store.snapshot ? { snapshot: store.snapshot } : {}) },
