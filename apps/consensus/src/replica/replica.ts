@@ -17,6 +17,10 @@ import { MembershipChanges } from './membership-changes';
 import { PersistenceError, RaftPersistence, durably } from './persistence';
 import { ReadIndexRequests } from './read-index-requests';
 
+/** Entries and bytes per read of the restored log while folding it into the lease table at start. */
+const LEASE_RESTORE_ENTRIES_MAX = 4096;
+const LEASE_RESTORE_BYTES_MAX = 4 * 1024 * 1024;
+
 export interface ReplicaOptions {
   id: string;
   /** The initial voters (config file); config entries in the log override them (thesis §4.1). */
@@ -154,7 +158,7 @@ export class Replica {
     const { hardState: hs, commit, entries, onDisk, snapshot: snap } = restored;
     this.applied = commit;
     this.term = hs.term;
-    this.restoreLeases(entries, commit, snap?.index ?? 0);
+    this.restoreLeases(commit, snap?.index ?? 0);
     this.node = new RaftNode({
       id: this.opts.id,
       voters: this.opts.voters,
@@ -518,7 +522,7 @@ export class Replica {
    * compaction"). A log compacted past what the file holds (a leader's snapshot installed, or a
    * directory from before the file existed) leaves a gap, logged.
    */
-  private restoreLeases(entries: Entry[], commit: number, snapshotIndex: number): void {
+  private restoreLeases(commit: number, snapshotIndex: number): void {
     this.leaseFile = new LeaseStateFile(this.opts.dataDir, this.opts.disk ?? nodeDisk);
     const saved = this.leaseFile.read();
     if (saved) {
@@ -527,7 +531,12 @@ export class Replica {
       this.leaseGapThrough = saved.gapThrough;
     }
     if (this.leaseStateIndex < snapshotIndex) this.noteLeaseGap(snapshotIndex);
-    this.foldLeases(entries.filter((e) => e.index <= commit));
+    // From the segment files in bounded reads: most of the restored log is not in memory (the log cache).
+    for (let from = Math.max(this.leaseStateIndex + 1, this.store.firstIndex()); from <= commit; ) {
+      const batch = this.store.entries(from, Math.min(commit, from + LEASE_RESTORE_ENTRIES_MAX - 1), LEASE_RESTORE_BYTES_MAX);
+      this.foldLeases(batch);
+      from += batch.length;
+    }
     this.opts.log.info({ leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount, savedIndex: this.leaseFileIndex, leaseStateIndex: this.leaseStateIndex, gapThrough: this.leaseGapThrough }, 'lease table restored');
   }
 
