@@ -1,7 +1,11 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ERRORS_IN_A_ROW_MAX, keyName, loadKeys, measure } from './harness';
 import { ensurePeer, findBinary, type InstallEnv } from './install';
 import { PEERS_DEFAULTS, PeersUsageError, parseClients, parseDuration, parseOnly, parsePeersArgs } from './options';
 import { doorsOf, formatCell, formatLimits, formatRatio, formatTables, median, percentile, pointOf, ratio, type PointResult } from './report';
+import { ServerExitedError, ServerGroup } from './procs';
 import type { Conn } from './stores';
 
 describe('parsePeersArgs', () => {
@@ -229,5 +233,21 @@ describe('harness', () => {
     const m = await measure(conns, 'get', 10, Buffer.from('v'), 3_600_000);
     expect(m.result).toMatchObject({ opsPerSec: 0, errors: 2 * ERRORS_IN_A_ROW_MAX, p50Ms: 0 });
     expect(m.firstError).toBe('gone');
+  });
+});
+
+describe('ServerGroup', () => {
+  it('a server that exits fails the wait with its exit and the last lines of its log', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
+    const group = new ServerGroup();
+    try {
+      group.start('exiter', process.execPath, ['-e', "console.log('line 1'); console.error('it broke'); process.exit(3)"], path.join(dir, 'exiter.log'));
+      const err = await group.waitUntil('exiter', async () => false, 3_600_000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServerExitedError);
+      expect((err as Error).message).toBe('exiter exited (code 3); last lines of its log:\nline 1\nit broke');
+    } finally {
+      await group.stopAll();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { logTail } from '@cairn/cluster';
 
 /** A server process exited before the benchmark stopped it. */
 export class ServerExitedError extends Error {
@@ -29,14 +30,6 @@ interface Server {
 
 /** How long a server gets after SIGTERM before SIGKILL. */
 export const SERVER_STOP_GRACE_MS = 10_000;
-
-function tail(path: string, lines = 15): string {
-  try {
-    return readFileSync(path, 'utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
-  } catch {
-    return '';
-  }
-}
 
 /**
  * The peer servers one run started: each with its stdout and stderr in a log file, all stopped by
@@ -71,7 +64,7 @@ export class ServerGroup {
   /** @throws ServerExitedError when a server of this group has exited. */
   assertRunning(): void {
     const gone = this.servers.find((s) => s.exit !== null);
-    if (gone) throw new ServerExitedError(gone.name, gone.exit ?? '', tail(gone.logPath));
+    if (gone) throw new ServerExitedError(gone.name, gone.exit ?? '', logTail(gone.logPath, 15));
   }
 
   /**
