@@ -55,8 +55,11 @@ describe('snapshot transfer between storage nodes', () => {
     const target = tmp();
     const engineDir = join(target, 'engine');
     const request: SnapshotRequest = (_peer, data) => p.server.handle(data);
-    const f = await fetchSnapshot({ request, peer: 'p', requesterId: 's2', minAppliedIndex: 1500, engineDir, timeoutMs: 1000 });
+    // The duration is read from the injected clock: its start and end readings.
+    const readings = [1_000, 1_250];
+    const f = await fetchSnapshot({ request, peer: 'p', requesterId: 's2', minAppliedIndex: 1500, engineDir, timeoutMs: 1000, nowMs: () => readings.shift()! });
     expect(f.appliedIndex).toBe(2000);
+    expect(f.durationMs).toBe(250);
     expect(f.chunks).toBeGreaterThan(10); // 4 KiB chunks
     expect(p.server.size()).toBe(0); // End released it
     await SessionStore.stageInstall(join(target, 'sessions'), f.appliedIndex, f.sessions);

@@ -44,6 +44,8 @@ export interface FetchSnapshotOptions {
   cancelled?: () => boolean;
   /** Called once the transfer began (diagnostics). */
   onBegin?: (info: { peer: string; appliedIndex: number; bytesTotal: number }) => void;
+  /** The clock `durationMs` is read from, ms (default Date.now; the node passes its world's, virtual in the simulator). */
+  nowMs?: () => number;
 }
 
 /**
@@ -56,7 +58,8 @@ export interface FetchSnapshotOptions {
  *   staging directory is deleted and the transfer released (best effort).
  */
 export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSnapshot> {
-  const started = Date.now();
+  const nowMs = o.nowMs ?? Date.now;
+  const started = nowMs();
   const ask = async (data: Uint8Array): Promise<Uint8Array> => {
     if (o.cancelled?.()) throw new SnapshotFetchError(o.peer, 'cancelled (the node is stopping)');
     try {
@@ -91,7 +94,7 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
     }
     if (crc32(sessions) !== begin.sessionCrc32) throw new SnapshotFetchError(o.peer, 'session table CRC32 mismatch');
     void end();
-    return { peer: o.peer, appliedIndex: begin.appliedIndex, installer, sessions, bytes: installer.progress().bytesTotal + sessions.length, chunks, durationMs: Date.now() - started };
+    return { peer: o.peer, appliedIndex: begin.appliedIndex, installer, sessions, bytes: installer.progress().bytesTotal + sessions.length, chunks, durationMs: nowMs() - started };
   } catch (e) {
     await installer?.abort();
     void end();

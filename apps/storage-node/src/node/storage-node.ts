@@ -651,6 +651,7 @@ export class StorageNode {
           timeoutMs: config.snapshotTransferTimeoutMs,
           cancelled: () => this.stopped,
           onBegin: (info) => log.info(info, 'bootstrap: receiving snapshot'),
+          nowMs: () => this.opts.world.clock.nowMs(),
         }),
       install: (f) => this.installFetched(f),
       backoffMs: config.snapshotRetryBackoffMs,
