@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { WatchEventFlags, WatchEventType, WatchFrameKind, decodeWatchEvents, decodeWatchFrame, encodeWatchEvents, encodeWatchEventsFrame, type WatchEvent } from './watch';
 import {
   ByteReader,
   ByteWriter,
@@ -162,6 +163,20 @@ describe.each(codecs.map((c) => [c.name, c] as const))('internal %s', (name, c) 
 });
 
 describe('internal message details', () => {
+  it('the Expired event flag (0x04) round-trips on the bus and is left out of client EVENTS frames', () => {
+    const e: WatchEvent = { type: WatchEventType.Delete, key: Buffer.from('k'), value: Buffer.alloc(0), modRevision: 9, createRevision: 0, version: 0, prevValue: null, expired: true };
+    const bus = encodeWatchEvents({ nodeId: 's1', prevRevision: 8, lastRevision: 9, events: [e] });
+    expect(decodeWatchEvents(bus).events[0]).toMatchObject({ expired: true });
+    const frame = encodeWatchEventsFrame([e]);
+    expect(frame[5 + 1]).toBe(0); // u8 kind | u32 n | u8 type | u8 flags
+    const decoded = decodeWatchFrame(frame);
+    expect(decoded.kind === WatchFrameKind.Events && decoded.events[0].expired).toBeFalsy();
+    // A client decoder refuses the internal-only bit, as any unknown one.
+    const bad = Buffer.from(frame);
+    bad[6] = WatchEventFlags.Expired;
+    expect(() => decodeWatchFrame(bad)).toThrow(ProtocolError);
+  });
+
   it('encodes a Command byte for byte', () => {
     expect(encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.from('v1') }).toString('hex')).toBe('0101' + '01' + '000000016b' + '000000027631');
   });

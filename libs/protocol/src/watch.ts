@@ -19,8 +19,16 @@ export const WatchEventFlags = {
   Prev: 0x01,
   /** The key existed before, but its previous value was left out: the event with it would not fit a bus message (docs/watch.md "Bounds"). */
   PrevOmitted: 0x02,
+  /**
+   * Internal layout only (bus and history log, not client frames): a Delete made by an expiry —
+   * an ExpireKey the leader proposed once a key's TTL passed (Redis keyspace notifications report
+   * it as `expired`, not `del`; docs/watch.md "Event source").
+   */
+  Expired: 0x04,
 } as const;
-const EVENT_FLAGS_KNOWN = WatchEventFlags.Prev | WatchEventFlags.PrevOmitted;
+const EVENT_FLAGS_KNOWN = WatchEventFlags.Prev | WatchEventFlags.PrevOmitted | WatchEventFlags.Expired;
+/** Client frames (TLV EVENTS) carry these bits only: a client decoder refuses any other. */
+const CLIENT_EVENT_FLAGS = WatchEventFlags.Prev | WatchEventFlags.PrevOmitted;
 
 /**
  * One key mutation as applied (etcd mvccpb.Event with prev_kv). Events of one Raft entry share its
@@ -41,6 +49,8 @@ export interface WatchEvent {
   prevValue: Uint8Array | null;
   /** The key existed but its previous value is not carried (it would not fit a bus message). */
   prevOmitted?: boolean;
+  /** A Delete by an expiry (flag Expired; internal layout only: client frames leave it out). */
+  expired?: boolean;
 }
 
 /** Bytes an internal event adds besides its key and value: `u8 type | u8 flags | u32 keyLen | u64 mod | u64 create | u64 version | u32 valueLen` (a previous value adds `u32 prevLen | prev`). */
@@ -52,7 +62,7 @@ export function watchEventBytes(e: WatchEvent): number {
 }
 
 function eventFlags(e: WatchEvent): number {
-  return (e.prevValue ? WatchEventFlags.Prev : 0) | (e.prevOmitted ? WatchEventFlags.PrevOmitted : 0);
+  return (e.prevValue ? WatchEventFlags.Prev : 0) | (e.prevOmitted ? WatchEventFlags.PrevOmitted : 0) | (e.expired ? WatchEventFlags.Expired : 0);
 }
 
 /** `u8 type | u8 flags | bytes key | u64 modRevision | u64 createRevision | u64 version | bytes value | [bytes prev]` (internal: u32 lengths). */
@@ -75,6 +85,7 @@ export function readWatchEvent(r: ByteReader): WatchEvent {
   const prevValue = flags & WatchEventFlags.Prev ? r.bytes() : null;
   const e: WatchEvent = { type, key, value, modRevision, createRevision, version, prevValue };
   if (flags & WatchEventFlags.PrevOmitted) e.prevOmitted = true;
+  if (flags & WatchEventFlags.Expired) e.expired = true;
   return e;
 }
 
@@ -348,7 +359,7 @@ export function encodeWatchEventsFrame(events: WatchEvent[]): Buffer {
   for (const e of events) size += clientWatchEventBytes(e);
   const w = new ByteWriter(size).u8(WatchFrameKind.Events).u32(events.length);
   for (const e of events) {
-    w.u8(e.type).u8(eventFlags(e)).u16(e.key.length).raw(e.key).u64(e.modRevision).u64(e.createRevision).u64(e.version).u32(e.value.length).raw(e.value);
+    w.u8(e.type).u8(eventFlags(e) & CLIENT_EVENT_FLAGS).u16(e.key.length).raw(e.key).u64(e.modRevision).u64(e.createRevision).u64(e.version).u32(e.value.length).raw(e.value);
     if (e.prevValue) w.u32(e.prevValue.length).raw(e.prevValue);
   }
   return w.finish();
@@ -377,7 +388,7 @@ export function decodeWatchFrame(b: Uint8Array): WatchFrame {
         const type = r.u8();
         if (type !== WatchEventType.Put && type !== WatchEventType.Delete) throw new ProtocolError(`unknown watch event type ${type}`);
         const flags = r.u8();
-        if (flags & ~EVENT_FLAGS_KNOWN) throw new ProtocolError(`unknown watch event flag bits 0x${(flags & ~EVENT_FLAGS_KNOWN).toString(16)}`);
+        if (flags & ~CLIENT_EVENT_FLAGS) throw new ProtocolError(`unknown watch event flag bits 0x${(flags & ~CLIENT_EVENT_FLAGS).toString(16)}`);
         const key = r.raw(r.u16());
         const modRevision = r.u64();
         const createRevision = r.u64();

@@ -175,7 +175,7 @@ describe('watch end to end (client iterator, failover)', () => {
   /** A reply as plain data: arrays, strings, numbers, `ERR:<text>` for an error. */
   const plain = (v: RespValue): unknown => (v.type === 'array' ? (v.value?.map(plain) ?? null) : v.type === 'bulk' ? (v.value?.toString() ?? null) : v.type === 'error' ? `ERR:${v.value}` : v.value);
 
-  it('RESP SUBSCRIBE / PSUBSCRIBE get keyspace notifications of writes through any door; a subscriber runs only pub/sub commands', async () => {
+  it('RESP SUBSCRIBE / PSUBSCRIBE get keyspace notifications of writes through any door (an expiry as `expired`); a subscriber runs only pub/sub commands', async () => {
     const writer = await CairnPool.connect({ gateways: [{ host: '127.0.0.1', port: gateways[1].port }] });
     const sub = await RespSocketClient.connect(gateways[1].respPort);
     try {
@@ -192,6 +192,18 @@ describe('watch end to end (client iterator, failover)', () => {
         ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/a', 'set'],
         ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/a', 'del'],
         ['message', '__keyevent@0__:del', 'rs/a'],
+      ]);
+      // A key whose TTL passes is `expired`, not `del` (Redis keyspace notifications; the leader's ExpireKey).
+      expect((await sub.send(encodeCommand(['SUBSCRIBE', '__keyevent@0__:expired']), 1)).map(plain)).toEqual([['subscribe', '__keyevent@0__:expired', 3]]);
+      const beforeTtl = sub.replies.length;
+      const ttl = await RespSocketClient.connect(gateways[1].respPort);
+      await ttl.send(encodeCommand(['SET', 'rs/e', '1', 'PX', '300']), 1);
+      ttl.socket.destroy();
+      await sub.waitFor(beforeTtl + 3);
+      expect(sub.replies.slice(beforeTtl).map(plain)).toEqual([
+        ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/e', 'set'],
+        ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/e', 'expired'],
+        ['message', '__keyevent@0__:expired', 'rs/e'],
       ]);
       // redis-cli, when installed, as a Redis user would run it.
       let hasRedisCli = true;

@@ -78,6 +78,17 @@ describe('RespPubSub (keyspace notifications)', () => {
     expect(t.flushes()).toBe(2);
   });
 
+  it('a delete by an expiry is `expired` on both channels (Redis notify.c NOTIFY_EXPIRED), any other delete `del`', () => {
+    const t = setup();
+    t.run('SUBSCRIBE', '__keyspace@0__:a', '__keyevent@0__:expired', '__keyevent@0__:del');
+    t.emit([{ ...del('a', 12), expired: true }, del('b', 13)]);
+    expect(t.pushed.flatMap(decode)).toEqual([
+      ['message', '__keyspace@0__:a', 'expired'],
+      ['message', '__keyevent@0__:expired', 'a'],
+      ['message', '__keyevent@0__:del', 'b'],
+    ]);
+  });
+
   it('in subscribe mode only (P)(UN)SUBSCRIBE, PING and QUIT run; UNSUBSCRIBE of all leaves it and ends the hub watch', () => {
     const t = setup();
     expect(t.ps.handle(args('GET', 'k'), client)).toBeNull();

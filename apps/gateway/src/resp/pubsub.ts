@@ -24,8 +24,10 @@ export interface PubSubDeps {
 const KEYSPACE = Buffer.from('__keyspace@0__:', 'latin1');
 const KEYEVENT_SET = Buffer.from('__keyevent@0__:set', 'latin1');
 const KEYEVENT_DEL = Buffer.from('__keyevent@0__:del', 'latin1');
+const KEYEVENT_EXPIRED = Buffer.from('__keyevent@0__:expired', 'latin1');
 const EVENT_SET = Buffer.from('set');
 const EVENT_DEL = Buffer.from('del');
+const EVENT_EXPIRED = Buffer.from('expired');
 const EMPTY = Buffer.alloc(0);
 const PUBSUB_COMMANDS = new Set(['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe']);
 
@@ -38,7 +40,7 @@ function message(channel: Buffer, payload: Buffer): Buffer {
  * Redis keyspace notifications (https://redis.io/docs/latest/develop/use/keyspace-notifications/),
  * a documented subset (docs/resp.md "Keyspace notifications"), for one RESP connection: SUBSCRIBE /
  * PSUBSCRIBE / UNSUBSCRIBE / PUNSUBSCRIBE, and the messages of `__keyspace@0__:<key>` (payload
- * `set` or `del`) and `__keyevent@0__:set|del` (payload the key) for every change the watch hub
+ * `set`, `del`, or `expired` for a key whose TTL passed) and `__keyevent@0__:set|del|expired` (payload the key) for every change the watch hub
  * sees (docs/watch.md "Gateway"), so writes through every door are notified. One hub watch (every
  * key, from the revision at the first subscription) serves all of a connection's subscriptions;
  * a subscriber that does not read is cancelled SLOW by the hub's bounds and disconnected, as
@@ -172,10 +174,11 @@ export class RespPubSub {
   private notifications(events: readonly WatchEvent[]): Buffer {
     const out: Buffer[] = [];
     for (const e of events) {
-      const put = e.type === WatchEventType.Put;
+      // A delete by a TTL passing is `expired` (Redis notify.c: NOTIFY_EXPIRED), any other `del`.
+      const [event, keyevent] = e.type === WatchEventType.Put ? [EVENT_SET, KEYEVENT_SET] : e.expired ? [EVENT_EXPIRED, KEYEVENT_EXPIRED] : [EVENT_DEL, KEYEVENT_DEL];
       const key = Buffer.from(e.key.buffer, e.key.byteOffset, e.key.byteLength);
-      this.notify(out, Buffer.concat([KEYSPACE, key]), put ? EVENT_SET : EVENT_DEL);
-      this.notify(out, put ? KEYEVENT_SET : KEYEVENT_DEL, key);
+      this.notify(out, Buffer.concat([KEYSPACE, key]), event);
+      this.notify(out, keyevent, key);
     }
     return Buffer.concat(out);
   }

@@ -144,10 +144,12 @@ export class CommandApplier {
     // THE watch hook: every key mutation reaches the engine as a Set or Delete engine entry or as a
     // mutation of a Batch entry (a txn), so deriving events here covers every path (SET/DEL, INCR,
     // txn ops, and any later op that emits engine entries). New ops need no watch code of their own.
-    const mutate = (index: number, m: { op: EngineOp; key: Uint8Array; value: Uint8Array }): void => {
+    const mutate = (index: number, m: { op: EngineOp; key: Uint8Array; value: Uint8Array }, expiry: boolean): void => {
       // The empty key holds the auth state (AUTH_STATE_KEY), the reserved keyspace the lease state
       // (docs/leases.md): not client keys, so no event.
       const ev = m.key.length === 0 || isReservedKey(m.key) ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, get(m.key));
+      // An ExpireKey's delete is the key's TTL passing (Redis reports it `expired`, not `del`).
+      if (ev && expiry && ev.type === WatchEventType.Delete) ev.expired = true;
       if (ev) events.push(ev);
       batchState.set(Buffer.from(m.key).toString('latin1'), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
     };
@@ -156,8 +158,9 @@ export class CommandApplier {
       // A txn reads ranges of the engine: everything before it must be handed to the engine first.
       if (i > 0 && entries[i].type !== ENTRY_TYPE_NOOP && peekCommandOp(entries[i].data) === CommandOp.Txn) break;
       const ee = this.toEngineEntry(entries[i], get, sessionRecords);
-      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) mutate(ee.index, ee);
-      else if (ee.op === EngineOp.Batch) for (const m of ee.mutations!) mutate(ee.index, m);
+      const expiry = entries[i].type !== ENTRY_TYPE_NOOP && peekCommandOp(entries[i].data) === CommandOp.ExpireKey;
+      if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) mutate(ee.index, ee, expiry);
+      else if (ee.op === EngineOp.Batch) for (const m of ee.mutations!) mutate(ee.index, m, expiry);
       out.push(ee);
     }
     return { engine: out, sessionRecords, events, consumed: i };

@@ -71,6 +71,18 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     await n.engine.close();
   });
 
+  it('the delete event of an ExpireKey is marked expired; a DEL and a lease revoke are not', async () => {
+    const n = await node(dir());
+    await n.apply(1, [grant(3, 5000), put('t', 'v', 0, 1000), put('d', 'v'), put('l', 'v', 3)]);
+    const { events } = n.applier.toEngineEntries(entriesOf(5, [expireKey('t', 1000), { op: CommandOp.Delete, key: Buffer.from('d'), value: EMPTY }, revoke(3)]));
+    expect(events.map((e) => [Buffer.from(e.key).toString(), e.modRevision, e.expired === true])).toEqual([
+      ['t', 5, true],
+      ['d', 6, false],
+      ['l', 7, false],
+    ]);
+    await n.engine.close();
+  });
+
   it('Expire applies to a live key under its NX/XX/GT/LT and its proposer\'s clock, in log order; PERSIST (0 under XX) removes the metadata record', async () => {
     const n = await node(dir());
     const expire = (key: string, expiresAtMs: number, condition: ExpireCondition, nowMs = 10): Command => ({ op: CommandOp.Expire, key: Buffer.from(key), value: encodeExpire({ expiresAtMs, condition, nowMs }) });
