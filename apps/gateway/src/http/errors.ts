@@ -97,3 +97,19 @@ export function sendError(res: Response, httpStatus: number, body: { error: stri
   if (httpStatus === 401) res.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
   res.status(httpStatus).json(body);
 }
+
+/**
+ * Maps a body parser's error (raw-body / body-parser `type`s) to Cairn's JSON errors: over the
+ * limit → 413 TOO_LARGE, anything else (bad JSON, aborted, bad encoding) → its 4xx or 400.
+ */
+export function bodyParserErrors(limitName: string, limit: number, what: string) {
+  return (err: unknown, res: Response): void => {
+    const e = err as { type?: string; status?: number; length?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      const size = e.length !== undefined ? `${what} is ${e.length} bytes` : `${what} is too large`;
+      return sendError(res, 413, { error: statusName(Status.TooLarge), message: `${size}; ${limitName} is ${limit}` });
+    }
+    const httpStatus = e.status && e.status >= 400 && e.status < 500 ? e.status : 400;
+    sendError(res, httpStatus, { error: statusName(statusOfHttp(httpStatus)), message: e.message ?? 'bad request body' });
+  };
+}

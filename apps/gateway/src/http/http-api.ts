@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { Server as TlsServer } from 'node:tls';
 import { CertificateReloader, tlsServerOptions, watchTlsErrors, type DoorTls } from '../server/tls';
 import type { AddressInfo } from 'node:net';
-import { ErrorBodyFilter, validationException } from './errors';
+import { ErrorBodyFilter, bodyParserErrors, validationException } from './errors';
 import { HTTP_DEPS, type HttpDeps } from './http-deps';
 import { KV_PREFIX, TXN_PATH, kvKeyMiddleware, rawBodyMiddleware } from './kv-key';
 import { KvController } from './kv.controller';
@@ -21,7 +21,7 @@ import { AuthController } from './auth.controller';
 import { httpAuthMiddleware } from './http-auth';
 import { requestIdMiddleware } from './request-id';
 import { json, type NextFunction, type Request, type Response } from 'express';
-import { AUTH_BODY_BYTES_MAX, MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, bodyParserErrors, httpLimits, pipelineLimitMiddleware, txnBodyBytesMax } from './http-limits';
+import { AUTH_BODY_BYTES_MAX, MEMBERS_BODY_BYTES_MAX, applyHttpLimits, bodyLimitMiddleware, httpLimits, pipelineLimitMiddleware, txnBodyBytesMax } from './http-limits';
 
 export { httpLimits } from './http-limits';
 

@@ -7,7 +7,7 @@ import { Server as TlsServer } from 'node:tls';
 import { realClock, type Clock, type TimerHandle } from '@cairn/world';
 import { destroyWithin } from '../server/close-deadline';
 import type { ByteBudget, ReadReservation } from '../server/flow';
-import { sendError, statusOfHttp } from './errors';
+import { sendError } from './errors';
 import { KV_PREFIX, isTxnUrl } from './kv-key';
 
 /** Bounds of the HTTP door (gateway config; docs/http.md, "Limits"). */
@@ -283,22 +283,6 @@ function closeAfterAnswer(req: Request, res: Response, closeTimeoutMs: number, c
     destroyWithin(socket, closeTimeoutMs, clock);
     socket.end(() => socket.destroy());
   });
-}
-
-/**
- * Maps a body parser's error (raw-body / body-parser `type`s) to Cairn's JSON errors: over the
- * limit → 413 TOO_LARGE, anything else (bad JSON, aborted, bad encoding) → its 4xx or 400.
- */
-export function bodyParserErrors(limitName: string, limit: number, what: string) {
-  return (err: unknown, res: Response): void => {
-    const e = err as { type?: string; status?: number; length?: number; message?: string };
-    if (e.type === 'entity.too.large') {
-      const size = e.length !== undefined ? `${what} is ${e.length} bytes` : `${what} is too large`;
-      return sendError(res, 413, { error: statusName(Status.TooLarge), message: `${size}; ${limitName} is ${limit}` });
-    }
-    const httpStatus = e.status && e.status >= 400 && e.status < 500 ? e.status : 400;
-    sendError(res, httpStatus, { error: statusName(statusOfHttp(httpStatus)), message: e.message ?? 'bad request body' });
-  };
 }
 
 /**

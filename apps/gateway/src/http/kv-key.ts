@@ -2,8 +2,7 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { Status, statusName } from '@cairn/protocol';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
-import { sendError, statusOfHttp } from './errors';
-import { bodyParserErrors } from './http-limits';
+import { bodyParserErrors, sendError, statusOfHttp } from './errors';
 
 /** Path prefix of the key routes; the key is the one path segment after it. */
 export const KV_PREFIX = '/v1/kv/';
