@@ -20,12 +20,12 @@
  */
 import { CairnClient, WatchSlowError } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
-import { freePort } from '@cairn/messaging/testing';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuSeconds, durationMs, formatReport, readFlags, writeBenchConfig } from './bench-cluster';
 
 interface Args {
   watchers: number;
@@ -46,32 +46,22 @@ const TICK_MS = 5;
 const BUCKET_MS = 0.1;
 const BUCKETS = 600_000;
 
-function durationMs(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s);
-  if (!m) throw new Error(`bad duration ${s}`);
-  return Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 'ms' ? 1 : 1000);
-}
-
 function parseArgs(argv: string[]): Args {
   const a: Args = { watchers: 1000, connections: 10, rate: 5000, writers: 32, inflight: 2048, durationMs: 20_000, warmupMs: 3000, valueSize: 64, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const next = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--watchers') a.watchers = Number(next());
-    else if (flag === '--connections') a.connections = Number(next());
-    else if (flag === '--rate') a.rate = Number(next());
-    else if (flag === '--writers') a.writers = Number(next());
-    else if (flag === '--inflight') a.inflight = Number(next());
-    else if (flag === '--duration') a.durationMs = durationMs(next());
-    else if (flag === '--warmup') a.warmupMs = durationMs(next());
-    else if (flag === '--value-size') a.valueSize = Number(next());
-    else if (flag === '--json') a.json = true;
-    else throw new Error(`unknown flag ${flag}`);
-  }
+  readFlags(
+    argv,
+    {
+      '--watchers': (v) => (a.watchers = Number(v)),
+      '--connections': (v) => (a.connections = Number(v)),
+      '--rate': (v) => (a.rate = Number(v)),
+      '--writers': (v) => (a.writers = Number(v)),
+      '--inflight': (v) => (a.inflight = Number(v)),
+      '--duration': (v) => (a.durationMs = durationMs(v)),
+      '--warmup': (v) => (a.warmupMs = durationMs(v)),
+      '--value-size': (v) => (a.valueSize = Number(v)),
+    },
+    { '--json': () => (a.json = true) },
+  );
   for (const k of ['watchers', 'connections', 'rate', 'writers', 'inflight', 'valueSize'] as const) if (!Number.isSafeInteger(a[k]) || a[k] < 1) throw new Error(`--${k} must be a positive integer`);
   if (a.valueSize < 20) throw new Error('--value-size must be at least 20 (the send time)');
   return a;
@@ -96,33 +86,6 @@ class Histogram {
     }
     return NaN;
   }
-}
-
-/** CPU seconds (user + system) of a process from /proc (Linux), or NaN. */
-function cpuSeconds(pid: number | null): number {
-  if (pid === null) return NaN;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return NaN;
-  }
-}
-
-async function writeConfig(dir: string): Promise<{ configPath: string; port: number }> {
-  const port = await freePort();
-  const config = {
-    clusterName: 'watch-bench',
-    dataDir: join(dir, 'data'),
-    nats: { servers: [`nats://127.0.0.1:${await freePort()}`] },
-    consensus: { replicas: [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }] },
-    storage: { nodes: [{ id: 's1' }, { id: 's2' }] },
-    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port, httpPort: await freePort(), respPort: await freePort() }] },
-    logLevel: 'warn',
-  };
-  const configPath = join(dir, 'cairn.json');
-  writeFileSync(configPath, JSON.stringify(config, null, 2));
-  return { configPath, port };
 }
 
 /** What the run measured; reset at the end of the warm-up. */
@@ -199,7 +162,7 @@ async function writeLoad(writers: CairnClient[], a: Args, meter: Meter, ackAt: M
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'cairn-watch-bench-'));
-  const { configPath, port } = await writeConfig(dir);
+  const { configPath, port } = await writeBenchConfig(dir, 'watch-bench');
   const cluster = LocalCluster.create({ configPath });
   const stop = new AbortController();
   setMaxListeners(a.watchers + 10, stop.signal); // one abort listener per watch
@@ -253,11 +216,6 @@ async function main(): Promise<void> {
   }
 }
 
-function formatReport(r: Record<string, unknown>): string {
-  return Object.entries(r)
-    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-    .join('\n') + '\n';
-}
 
 main().catch((e: unknown) => {
   process.stderr.write(`watch-bench: ${(e as Error).stack}\n`);
