@@ -7,7 +7,7 @@ describe('TxnBuilder (etcd clientv3 Txn)', () => {
     const b = new TxnBuilder(async (r) => (sent.push(r), 'done'));
     const result = await b
       .if(compare.value('k', '!=', 'x'), compare.modRevision('k', '<', 9), compare.createRevision('k', '>', 0), compare.version('k', '=', 2))
-      .then(op.put('k', 'v', { prevKv: true }), op.delete('d/', { prefix: true }))
+      .then(op.put('k', 'v', { prevKv: true }), op.delete('d/', { prefix: true }), op.put('n', '2', { keepTtl: true }))
       .else(op.get('k', { keysOnly: true }), op.range('a', { end: 'c', limit: 3, reverse: true }))
       .commit();
     expect(result).toBe('done');
@@ -22,6 +22,7 @@ describe('TxnBuilder (etcd clientv3 Txn)', () => {
     expect(r.success.map((o) => [o.kind, o.flags])).toEqual([
       [TxnOpKind.Put, TxnOpFlags.PrevKv],
       [TxnOpKind.Delete, TxnOpFlags.Prefix],
+      [TxnOpKind.Put, TxnOpFlags.KeepTtl],
     ]);
     expect(r.failure.map((o) => [o.kind, o.flags, o.limit])).toEqual([
       [TxnOpKind.Get, TxnOpFlags.KeysOnly, undefined],

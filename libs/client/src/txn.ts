@@ -29,7 +29,8 @@ export interface TxnRangeOptions {
 
 /** Ops (etcd clientv3.Op); each answers a response in the TxnResult, in order. */
 export const op = {
-  put: (key: Bytes, value: Bytes, o: { prevKv?: boolean } = {}): TxnOp => ({ kind: TxnOpKind.Put, key: bytes(key), value: bytes(value), flags: o.prevKv ? TxnOpFlags.PrevKv : 0 }),
+  /** `keepTtl`: keep the key's lease and expiry (KEEP_TTL, etcd's ignore_lease); without it the put clears them. */
+  put: (key: Bytes, value: Bytes, o: { prevKv?: boolean; keepTtl?: boolean } = {}): TxnOp => ({ kind: TxnOpKind.Put, key: bytes(key), value: bytes(value), flags: (o.prevKv ? TxnOpFlags.PrevKv : 0) | (o.keepTtl ? TxnOpFlags.KeepTtl : 0) }),
   get: (key: Bytes, o: { keysOnly?: boolean } = {}): TxnOp => ({ kind: TxnOpKind.Get, key: bytes(key), flags: o.keysOnly ? TxnOpFlags.KeysOnly : 0 }),
   delete: (key: Bytes, o: TxnRangeOptions & { prevKv?: boolean } = {}): TxnOp => ({
     kind: TxnOpKind.Delete,

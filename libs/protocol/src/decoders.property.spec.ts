@@ -165,7 +165,7 @@ const txnCompare = fc.oneof(
   fc.record({ key: txnKey, target: fc.constantFrom(CompareTarget.ModRevision, CompareTarget.CreateRevision, CompareTarget.Version), result: fc.constantFrom(0, 1, 2, 3), operand: u64 }),
 );
 const txnOp: fc.Arbitrary<TxnOp> = fc.oneof(
-  fc.record({ kind: fc.constant(TxnOpKind.Put), key: txnKey, value: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv) }),
+  fc.record({ kind: fc.constant(TxnOpKind.Put), key: txnKey, value: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv, TxnOpFlags.KeepTtl, TxnOpFlags.PrevKv | TxnOpFlags.KeepTtl) }),
   fc.record({ kind: fc.constant(TxnOpKind.Delete), key: txnKey, end: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv) }),
   fc.record({ kind: fc.constant(TxnOpKind.Get), key: txnKey, flags: fc.constantFrom(0, TxnOpFlags.KeysOnly) }),
   fc.record({ kind: fc.constant(TxnOpKind.Range), key: bytes(), end: fc.constant(EMPTY), limit: u32, flags: fc.constantFrom(TxnOpFlags.Prefix, TxnOpFlags.Prefix | TxnOpFlags.Reverse | TxnOpFlags.KeysOnly | TxnOpFlags.CountOnly) }),
@@ -530,5 +530,14 @@ describe('txn codecs round trip (fast-check)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('KEEP_TTL (0x20) is a put\'s flag only: a get carrying it is refused on both sides', () => {
+    const put = { compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('1'), flags: TxnOpFlags.KeepTtl }], failure: [] };
+    const wire = encodeTxnRequest(put);
+    expect(wire.toString('hex')).toBe('0000' + '0001' + '0120' + '000000016b' + '0000000131' + '0000');
+    const get = { compares: [], success: [{ kind: TxnOpKind.Get, key: Buffer.from('k'), flags: TxnOpFlags.KeepTtl }], failure: [] };
+    expect(() => encodeTxnRequest(get)).toThrow(RangeError);
+    expect(() => decodeTxnRequest(Buffer.from('0000' + '0001' + '0320' + '000000016b' + '0000', 'hex'))).toThrow(/flags 0x20 not allowed/);
   });
 });

@@ -14,6 +14,7 @@
  *        | delete: bytes end | get: nothing | range: bytes end | u32 limit (0 = no limit but the bounds)
  * flags:   0x01 PREV_KV (put, delete) | 0x02 PREFIX (delete, range: every key starting with `key`;
  *          `end` must be empty) | 0x04 KEYS_ONLY (get, range) | 0x08 COUNT_ONLY (range) | 0x10 REVERSE (range)
+ *          | 0x20 KEEP_TTL (put: keep the key's lease and expiry)
  * end:     empty = the single key `key`; one 0x00 byte = every key >= `key` (etcd's "\0"); else [key, end)
  * ```
  * A key is never empty (etcd: "key is not provided"; the empty key is the auth state's), except as
@@ -71,11 +72,18 @@ export const TxnOpFlags = {
   KeysOnly: 0x04,
   CountOnly: 0x08,
   Reverse: 0x10,
+  /**
+   * Put only: keep the key's lease and expiry (etcd PutRequest.ignore_lease; Redis INCR keeps a
+   * key's TTL). Without it a txn's put detaches the key from its lease and clears its expiry
+   * (etcd put without a lease, Redis SET). A put after a delete of the key in the same txn has
+   * nothing left to keep.
+   */
+  KeepTtl: 0x20,
 } as const;
 
 /** Flags each op kind accepts. */
 const FLAGS_ALLOWED: Record<TxnOpKind, number> = {
-  [TxnOpKind.Put]: TxnOpFlags.PrevKv,
+  [TxnOpKind.Put]: TxnOpFlags.PrevKv | TxnOpFlags.KeepTtl,
   [TxnOpKind.Delete]: TxnOpFlags.PrevKv | TxnOpFlags.Prefix,
   [TxnOpKind.Get]: TxnOpFlags.KeysOnly,
   [TxnOpKind.Range]: TxnOpFlags.Prefix | TxnOpFlags.KeysOnly | TxnOpFlags.CountOnly | TxnOpFlags.Reverse,

@@ -107,4 +107,20 @@ describe('TTL keys end to end', () => {
       c.socket.destroy();
     }
   });
+
+  it('inside MULTI/EXEC, INCR keeps a key\'s TTL and SET clears it, as in Redis', async () => {
+    const c = await RespSocketClient.connect(respPort);
+    const one = async (...args: string[]) => (await c.send(encodeCommand(args), 1))[0];
+    try {
+      for (const k of ['x:n', 'x:s']) expect(await one('SET', k, '5', 'EX', '100')).toEqual({ type: 'simple', value: 'OK' });
+      const [multi, incr, set, exec] = await c.send(Buffer.concat([encodeCommand(['MULTI']), encodeCommand(['INCR', 'x:n']), encodeCommand(['SET', 'x:s', '1']), encodeCommand(['EXEC'])]), 4);
+      expect([multi, incr, set]).toEqual([{ type: 'simple', value: 'OK' }, { type: 'simple', value: 'QUEUED' }, { type: 'simple', value: 'QUEUED' }]);
+      expect(exec).toEqual({ type: 'array', value: [{ type: 'integer', value: 6 }, { type: 'simple', value: 'OK' }] });
+      const ttl = await one('TTL', 'x:n');
+      expect(ttl.type === 'integer' && ttl.value > 0 && ttl.value <= 100).toBe(true);
+      expect(await one('TTL', 'x:s')).toEqual({ type: 'integer', value: -1 });
+    } finally {
+      c.socket.destroy();
+    }
+  });
 });

@@ -30,11 +30,12 @@ export class TxnCompareJson {
   @IsOptional() @Transform(toInteger) @IsInt({ message: `mod_revision ${REVISION_MESSAGE}` }) @Min(0, { message: `mod_revision ${REVISION_MESSAGE}` }) @Max(Number.MAX_SAFE_INTEGER, { message: `mod_revision ${REVISION_MESSAGE}` }) mod_revision?: number;
 }
 
-/** etcd PutRequest (no lease, ignore_value, ignore_lease). */
+/** etcd PutRequest (no lease, no ignore_value); `ignore_lease`: keep the key's lease and expiry (KEEP_TTL). */
 export class TxnPutJson {
   @IsString() key!: string;
   @IsOptional() @IsString() value?: string;
   @IsOptional() @IsBoolean() prev_kv?: boolean;
+  @IsOptional() @IsBoolean() ignore_lease?: boolean;
 }
 
 /** etcd RangeRequest: no range_end = the single key; range_end "\0" = every key ≥ key; `sort_order` DESCEND = reverse key order (sort_target KEY only). */
@@ -116,7 +117,7 @@ function opOf(r: TxnRequestOpJson, encoding: TxnEncoding, at: string): TxnOp {
   if (given.length !== 1) throw new TxnJsonError(`${at} must hold exactly one of request_put, request_range, request_delete_range`);
   if (r.request_put) {
     const p = r.request_put;
-    return { kind: TxnOpKind.Put, key: bytesOf(p.key, encoding, `${at}.request_put.key`), value: bytesOf(p.value ?? '', encoding, `${at}.request_put.value`), flags: p.prev_kv ? TxnOpFlags.PrevKv : 0 };
+    return { kind: TxnOpKind.Put, key: bytesOf(p.key, encoding, `${at}.request_put.key`), value: bytesOf(p.value ?? '', encoding, `${at}.request_put.value`), flags: (p.prev_kv ? TxnOpFlags.PrevKv : 0) | (p.ignore_lease ? TxnOpFlags.KeepTtl : 0) };
   }
   if (r.request_range) {
     const q = r.request_range;

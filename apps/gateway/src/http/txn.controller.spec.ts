@@ -60,7 +60,7 @@ describe('POST /v1/txn (etcd v3 JSON gateway shapes)', () => {
         { request_range: { key: 'p/', prefix: true, keys_only: true, sort_order: 'DESCEND', limit: 2 } },
         { request_delete_range: { key: 'x', range_end: '\u0000', prev_kv: true } },
       ],
-      failure: [{ request_range: { key: 'a' } }, { request_range: { key: 'a', range_end: 'b', count_only: true } }],
+      failure: [{ request_range: { key: 'a' } }, { request_range: { key: 'a', range_end: 'b', count_only: true } }, { request_put: { key: 'n', value: '2', ignore_lease: true } }],
     });
     expect(r.status).toBe(200);
     expect(r.headers.get('x-cairn-revision')).toBe('12');
@@ -91,6 +91,7 @@ describe('POST /v1/txn (etcd v3 JSON gateway shapes)', () => {
           failure: [
             { kind: TxnOpKind.Range, key: b('a'), end: EMPTY, flags: 0, limit: 0 },
             { kind: TxnOpKind.Range, key: b('a'), end: b('b'), flags: TxnOpFlags.CountOnly, limit: 0 },
+            { kind: TxnOpKind.Put, key: b('n'), value: b('2'), flags: TxnOpFlags.KeepTtl },
           ],
         },
       },

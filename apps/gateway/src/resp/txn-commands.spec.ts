@@ -198,6 +198,17 @@ describe('RESP MULTI / EXEC / DISCARD / WATCH', () => {
     expect(conflicts).toBeGreaterThan(0);
   });
 
+  it('a key INCRed inside EXEC keeps its expiry (Redis INCR keeps the TTL); SET or DEL before the INCR in the same EXEC, MSET and a missing key leave none', async () => {
+    const { run, store } = setup();
+    const expiry = (k: string) => store.data.get(k)?.meta?.expiresAtMs;
+    for (const k of ['n', 's', 'd', 'm']) await run('SET', k, '5', 'EX', '100');
+    await run('MULTI');
+    for (const c of [['INCR', 'n'], ['INCRBY', 'n', '2'], ['SET', 's', '1'], ['INCR', 's'], ['DEL', 'd'], ['INCR', 'd'], ['MSET', 'm', '1'], ['INCR', 'fresh']]) expect(await run(...c)).toBe('+QUEUED\r\n');
+    expect(await run('EXEC')).toBe('*8\r\n:6\r\n:8\r\n+OK\r\n:2\r\n:1\r\n:1\r\n+OK\r\n:1\r\n');
+    expect([expiry('n'), expiry('s'), expiry('d'), expiry('m'), expiry('fresh')]).toEqual([1_100_000, undefined, undefined, undefined, undefined]);
+    expect([value(store, 'n'), value(store, 's'), value(store, 'd'), value(store, 'm')]).toEqual(['8', '2', '1', '1']);
+  });
+
   it('INCR in MULTI without WATCH is retried when its key changed between the read and the txn (never a lost update)', async () => {
     const { run, on, connect, store } = setup(fakeStore({ hold: true }));
     const other = on(connect(2));

@@ -63,10 +63,10 @@ const I64_MAX = (1n << 63n) - 1n;
  * then each queued command's writes in order, so a later command sees an earlier one's.
  */
 class TxnView {
-  private readonly keys = new Map<string, { key: Buffer; value: Buffer | null; written: boolean }>();
+  private readonly keys = new Map<string, { key: Buffer; value: Buffer | null; written: boolean; keepTtl: boolean }>();
 
   constructor(read: { key: Buffer; value: Buffer | null }[]) {
-    for (const r of read) this.keys.set(latin1(r.key), { ...r, written: false });
+    for (const r of read) this.keys.set(latin1(r.key), { ...r, written: false, keepTtl: false });
   }
 
   /** @throws Error TxnViewReadsDeclared when `key` was neither read nor written (its plan did not declare it). */
@@ -76,13 +76,22 @@ class TxnView {
     return e.value;
   }
 
-  set(key: Buffer, value: Buffer | null): void {
-    this.keys.set(latin1(key), { key, value, written: true });
+  /**
+   * Writes `value` (null: deletes). `keepTtl` (INCR and its kin: Redis keeps a key's TTL through
+   * them, while SET, MSET, GETSET and DEL clear it): the put keeps the key's expiry only when every
+   * write of the key in this EXEC kept it and the key existed when read (a missing key has none).
+   */
+  set(key: Buffer, value: Buffer | null, keepTtl = false): void {
+    const before = this.keys.get(latin1(key));
+    const kept = keepTtl && value !== null && before !== undefined && (before.written ? before.keepTtl : before.value !== null);
+    this.keys.set(latin1(key), { key, value, written: true, keepTtl: kept });
   }
 
-  /** One put or delete per key written, its last state. */
+  /** One put or delete per key written, its last state; a put that keeps the key's expiry carries KEEP_TTL. */
   ops(): TxnOp[] {
-    return [...this.keys.values()].filter((e) => e.written).map((e) => (e.value === null ? { kind: TxnOpKind.Delete, key: e.key, end: Buffer.alloc(0) } : { kind: TxnOpKind.Put, key: e.key, value: e.value }));
+    return [...this.keys.values()]
+      .filter((e) => e.written)
+      .map((e) => (e.value === null ? { kind: TxnOpKind.Delete, key: e.key, end: Buffer.alloc(0) } : { kind: TxnOpKind.Put, key: e.key, value: e.value, ...(e.keepTtl ? { flags: TxnOpFlags.KeepTtl } : {}) }));
   }
 }
 
@@ -147,7 +156,7 @@ function incrPlan(key: Buffer, delta: bigint | null): Plan | Buffer {
       if (n === null) return NOT_INTEGER;
       const sum = n + delta;
       if (sum < I64_MIN || sum > I64_MAX) return OVERFLOW;
-      v.set(key, Buffer.from(String(sum), 'latin1'));
+      v.set(key, Buffer.from(String(sum), 'latin1'), true);
       return Buffer.from(`:${sum}\r\n`, 'latin1');
     },
   };

@@ -1,10 +1,12 @@
-import { CompareResult, CompareTarget, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type TxnCompare, type TxnKv, type TxnOp, type TxnOpResponse } from '@cairn/protocol';
+import { CompareResult, CompareTarget, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type CommandMeta, type TxnCompare, type TxnKv, type TxnOp, type TxnOpResponse } from '@cairn/protocol';
 import type { WriteResult } from '../paths/write-path';
 
 /** A fake store's key: its value and mod revision (fakeStore's map entries). */
 export interface FakeEntry {
   value: Buffer;
   revision: number;
+  /** The key's expiry (fakeStore's TTL Sets). */
+  meta?: CommandMeta;
 }
 
 /**
@@ -44,7 +46,9 @@ function runOp(op: TxnOp, local: Map<string, FakeEntry>, kvOf: (key: Uint8Array)
   const k = Buffer.from(op.key).toString('latin1');
   const wantPrev = ((op.flags ?? 0) & TxnOpFlags.PrevKv) !== 0;
   if (op.kind === TxnOpKind.Put) {
-    local.set(k, { value: Buffer.from(op.value!), revision });
+    // KEEP_TTL keeps the key's expiry (the storage nodes' rule: lease-apply); a plain put clears it.
+    const kept = (op.flags ?? 0) & TxnOpFlags.KeepTtl ? local.get(k)?.meta : undefined;
+    local.set(k, { value: Buffer.from(op.value!), revision, ...(kept ? { meta: kept } : {}) });
     return wantPrev && prev ? { kind: TxnOpKind.Put, prev } : { kind: TxnOpKind.Put };
   }
   if (op.kind === TxnOpKind.Delete) {

@@ -1,5 +1,5 @@
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpFlags, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
 import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
@@ -161,6 +161,23 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     expect(n.applier.leases.meta(k('a'))).toEqual({ leaseId: 0, expiresAtMs: at });
     expect(n.applier.leases.meta(k('b'))).toEqual({ leaseId: 5, expiresAtMs: 0 });
     expect([n.applier.leases.meta(k('c')), n.applier.leases.meta(k('d'))]).toEqual([undefined, undefined]);
+    await n.engine.close();
+  });
+
+  it('a txn put with KEEP_TTL keeps the key\'s expiry and lease (Redis INCR, etcd ignore_lease); without it, or after a delete of the key in the same txn, they go; an ExpireKey of the kept expiry then deletes the key', async () => {
+    const n = await node(dir());
+    const txn = (success: TxnRequest['success']): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success, failure: [] } }) });
+    const keep = (key: string, value: string) => ({ kind: TxnOpKind.Put, key: Buffer.from(key), value: Buffer.from(value), flags: TxnOpFlags.KeepTtl });
+    const plain = (key: string, value: string) => ({ kind: TxnOpKind.Put, key: Buffer.from(key), value: Buffer.from(value) });
+    const del = (key: string) => ({ kind: TxnOpKind.Delete, key: Buffer.from(key), end: EMPTY });
+    await n.apply(1, [grant(3, 60_000), put('a', '1', 0, 5000), put('b', '1', 0, 5000), put('c', '1', 0, 5000), put('l', '1', 3)]);
+    await n.apply(6, [txn([keep('a', '2'), plain('b', '2'), del('c'), keep('c', '2'), keep('l', '2'), keep('new', '1')])]);
+    const meta = (k: string) => n.applier.leases.meta(Buffer.from(k));
+    expect([meta('a'), meta('b'), meta('c'), meta('l'), meta('new')]).toEqual([{ leaseId: 0, expiresAtMs: 5000 }, undefined, undefined, { leaseId: 3, expiresAtMs: 0 }, undefined]);
+    expect(n.applier.leases.lease(3)?.keys.size).toBe(1);
+    await n.apply(7, [expireKey('a', 5000), expireKey('b', 5000)]);
+    expect([n.value('a'), n.value('b'), n.value('c')]).toEqual([null, '2', '2']);
+    expect(n.applier.outcome(8).outcome).toBe(ApplyOutcome.ConditionFailed); // b's expiry went with the plain put
     await n.engine.close();
   });
 

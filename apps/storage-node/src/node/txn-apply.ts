@@ -30,8 +30,12 @@ export interface TxnStore {
   range(q: RangeQuery): RangePage;
 }
 
-/** An evaluated txn: its result and the mutations to apply at its index (empty when it writes nothing). */
-export type TxnEvaluation = { result: TxnResult; mutations: BatchMutation[] } | { tooLarge: string };
+/**
+ * An evaluated txn: its result, the mutations to apply at its index (empty when it writes
+ * nothing) and the keys whose lease and expiry it clears: every key it deletes or puts without
+ * KEEP_TTL (a key only ever put with KEEP_TTL keeps them).
+ */
+export type TxnEvaluation = { result: TxnResult; mutations: BatchMutation[]; detached: Buffer[] } | { tooLarge: string };
 
 /** A key within a txn: its latest state (null = deleted) and the key bytes. */
 interface Local {
@@ -65,7 +69,7 @@ export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, 
     const responses = (succeeded ? v.request.success : v.request.failure).map((op) => t.run(op));
     const bytes = t.mutations.length > 0 ? batchRecordBytes(t.mutations) + companionBytes(t.mutations) : 0;
     if (bytes > mutationBytesMax) throw new TooLarge(`its writes take ${bytes} bytes; one entry's writes take at most ${mutationBytesMax}`);
-    return { result: { succeeded, responses }, mutations: t.mutations };
+    return { result: { succeeded, responses }, mutations: t.mutations, detached: [...t.detached.values()] };
   } catch (e) {
     if (e instanceof TooLarge) return { tooLarge: e.message };
     throw e;
@@ -74,6 +78,8 @@ export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, 
 
 class TxnRun {
   readonly mutations: BatchMutation[] = [];
+  /** Keys (latin1 → bytes) deleted or put without KEEP_TTL: their lease and expiry go. */
+  readonly detached = new Map<string, Buffer>();
   private readonly local = new Map<string, Local>();
   private resultBytes = TXN_RESULT_BASE_BYTES;
   private keys = 0;
@@ -109,7 +115,7 @@ class TxnRun {
         const prev = this.get(op.key);
         this.touch(1);
         const value = op.value ?? EMPTY;
-        this.write(op.key, { value, revision: this.index, createRevision: prev ? (prev.createRevision ?? prev.revision) : this.index, version: prev ? (prev.version ?? 1) + 1 : 1 });
+        this.write(op.key, { value, revision: this.index, createRevision: prev ? (prev.createRevision ?? prev.revision) : this.index, version: prev ? (prev.version ?? 1) + 1 : 1 }, (flags & TxnOpFlags.KeepTtl) !== 0);
         return prev && flags & TxnOpFlags.PrevKv ? { kind: op.kind, prev: kv(op.key, prev, false) } : { kind: op.kind };
       }
       case TxnOpKind.Delete: {
@@ -141,9 +147,10 @@ class TxnRun {
     return l ? l.state : this.store.get(key);
   }
 
-  private write(key: Uint8Array, state: TxnKeyState | null): void {
+  private write(key: Uint8Array, state: TxnKeyState | null, keepTtl = false): void {
     const k = Buffer.from(key);
     this.local.set(latin1(k), { key: k, state });
+    if (!keepTtl) this.detached.set(latin1(k), k);
     this.mutations.push(state ? { op: EngineOp.Set, key: k, value: state.value } : { op: EngineOp.Delete, key: k, value: EMPTY });
   }
 
