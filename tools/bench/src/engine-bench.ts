@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BitcaskEngine, EngineOp, type EngineEntry } from '@cairn/engine';
+import { readFlags } from './bench-cluster';
 
 interface Args {
   keys: number;
@@ -30,21 +31,16 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { keys: 1_000_000, segmentMib: 8, reopens: 3, scan: false, noMerge: false, dir: null };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const next = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--keys') a.keys = Number(next());
-    else if (flag === '--segment-mib') a.segmentMib = Number(next());
-    else if (flag === '--reopens') a.reopens = Number(next());
-    else if (flag === '--scan') a.scan = true;
-    else if (flag === '--no-merge') a.noMerge = true;
-    else if (flag === '--dir') a.dir = next();
-    else throw new Error(`unknown flag ${flag}`);
-  }
+  readFlags(
+    argv,
+    {
+      '--keys': (v) => (a.keys = Number(v)),
+      '--segment-mib': (v) => (a.segmentMib = Number(v)),
+      '--reopens': (v) => (a.reopens = Number(v)),
+      '--dir': (v) => (a.dir = v),
+    },
+    { '--scan': () => (a.scan = true), '--no-merge': () => (a.noMerge = true) },
+  );
   if (!Number.isSafeInteger(a.keys) || a.keys < 1) throw new Error('--keys must be a positive integer');
   return a;
 }
