@@ -12,6 +12,7 @@ import { DataModelClient, accountKeys, counterKeys } from './data-model';
 import { bigKeys, formatBigValuesStats, newBigValuesStats, runBigValues, valueIdentity, type BigValuesOptions, type BigValuesStats } from './big-values';
 import { TcpProxy } from './nats-proxy';
 import { ChaosWatchers, WATCHED_PREFIX, checkWatchers, readReferenceHistory } from './watchers';
+import { ChaosLeases, type ChaosLeasesResult } from './leases';
 import { describeTarget, planFaults, type FaultKind, type FaultPlanOptions, type PlannedFault, FAULT_KINDS, PARTITION_KINDS } from './schedule';
 
 export interface ChaosOptions {
@@ -61,6 +62,12 @@ export interface ChaosOptions {
    * watch from revision 1 (checkWatchStreams) and the writers' acknowledged revisions. Default 0.
    */
   watchers?: number;
+  /**
+   * Leases and key TTLs during the load (leases.ts; docs/reliability.md "Leases and TTLs under
+   * faults"): keys with short TTLs must miss every read started after their expiry, and the keys of
+   * a lease kept alive must never vanish while an acknowledged renewal covers them. Default false.
+   */
+  leases?: boolean;
   /**
    * The data-model workload (data-model.ts, issue 11): half of each client's operations are the
    * `cas` mix above on `k*`, the other half INCRBY on counters `n*` through a retrying CairnPool
@@ -132,6 +139,8 @@ export interface ChaosResult {
   bigValues: BigValuesStats | null;
   /** The watchers' check (null without watchers). */
   watch: WatchCheckResult | null;
+  /** What the lease workload did and its violations (null without `leases`); each violation is also a problem. */
+  leases: ChaosLeasesResult | null;
   historyPath: string | null;
   /** Config, data and process logs of the run (deleted after a passing run in a temp dir). */
   dir: string;
@@ -370,6 +379,7 @@ class ChaosRun {
   private readonly writes: WriteOutcome[] = [];
   private lastAckRevision = 0;
   private watchResult: WatchCheckResult | null = null;
+  private leasesResult: ChaosLeasesResult | null = null;
 
   constructor(
     private readonly options: ChaosOptions,
@@ -429,6 +439,14 @@ class ChaosRun {
       load.push(
         runBigValues(bigValues, { recorder, seed: options.seed, host: setup.host, port: setup.port, respPort: setup.respPort, requestTimeoutMs, firstClientId: clients + 1, over, writeOutcome, errorBackoffMs: ERROR_BACKOFF_MS }, this.bigStats!),
       );
+    }
+    if (options.leases) {
+      const leases = new ChaosLeases({ seed: options.seed, host: setup.host, port: setup.port, requestTimeoutMs: this.requestTimeoutMs, log: this.say });
+      load.push(leases.run(this.over).then((r) => {
+        this.leasesResult = r;
+        this.problems.push(...r.violations);
+        this.say(`chaos: leases: ${r.ttlWrites} TTL writes, ${r.ttlReadsAfterExpiry} reads after expiry, ${r.keptReads} reads of kept keys, ${r.renewals} renewals, ${r.leasesLost} leases lost, ${r.violations.length} violations`);
+      }));
     }
     await Promise.all([this.faultLoop(), this.membershipLoop(), this.startWatchers()]);
     const restMs = options.durationMs - this.elapsed();
@@ -839,10 +857,11 @@ class ChaosRun {
       lostWrites: lostAcknowledgedWrites(ops, clients),
       bigValues: this.bigStats,
       watch: this.watchResult,
+      leases: this.leasesResult,
       historyPath,
       dir: setup.dir,
       dirKept: setup.dirGiven || !this.passed,
-      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}${options.txn ? ' --txn' : ''}${options.watchers ? ` --watchers ${options.watchers}` : ''}`,
+      replay: `node tools/chaos/dist/main.js --seed ${options.seed} --duration ${options.durationMs / 1000}s --clients ${clients} --keys ${keys}${options.faults?.kinds ? ` --faults ${options.faults.kinds.join(',') || 'none'}` : ''}${options.membership ? ' --membership' : ''}${bigValues ? ' --big-values' : ''}${options.cas ? ' --cas' : ''}${options.txn ? ' --txn' : ''}${options.watchers ? ` --watchers ${options.watchers}` : ''}${options.leases ? ' --leases' : ''}`,
     };
   }
 
@@ -952,6 +971,7 @@ export function formatChaosSummary(r: ChaosResult): string {
     `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}; lost acknowledged writes: ${r.lostWrites}; unexpected process exits: ${r.unexpectedExits}`,
     formatCheckResult(r.check),
     ...(r.watch ? [formatWatchCheckResult(r.watch)] : []),
+    ...(r.leases ? [`leases: ${r.leases.violations.length} violations; ${r.leases.ttlWrites} TTL keys written, ${r.leases.ttlReadsAfterExpiry} reads after their expiry, ${r.leases.keptReads} reads of kept-alive keys, ${r.leases.renewals} renewals, ${r.leases.leasesLost} leases lost (no renewal acknowledged within the TTL)`] : []),
   ];
   for (const p of r.problems) lines.push(`problem: ${p}`);
   if (r.historyPath) lines.push(`history: ${r.historyPath}`);

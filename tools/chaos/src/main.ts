@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `node tools/chaos/dist/main.js --seed N --duration 600s --clients 8 --keys 20 [--config-out DIR] [--history FILE]
- *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--txn] [--watchers N] [--proxies]`:
+ *   [--faults kinds] [--membership] [--big-values [--big-value-max BYTES]] [--cas] [--txn] [--watchers N] [--leases] [--proxies]`:
  * one chaos run (src/chaos.ts) on a real local cluster, then its summary on stdout.
  * `--check-history FILE` re-checks a saved history instead of running.
  * Exit codes: 0 passed (linearizable), 1 failed (violation or problem), 2 inconclusive (the
@@ -39,6 +39,7 @@ function command(): Command {
     .option('--big-value-max <bytes>', 'largest value of the big-values workload, bytes', int('big-value-max', 1), 1024 * 1024)
     .option('--cas', 'compare-and-swap in the workload: 3 operations in 10 read a key, then write it only if its mod revision is still the one read (put --if-rev), checked as a CAS register')
     .option('--watchers <n>', 'watchers on ranges of the keys during the run, their streams checked against the committed history (no gap, no duplicate, equal events)', int('watchers', 0), 0)
+    .option('--leases', 'leases and key TTLs in the workload: keys with 300-1,000 ms TTLs must miss every read started after their expiry, the keys of a lease kept alive must never vanish while an acknowledged renewal covers them')
     .option('--txn', 'the data-model workload: besides the --cas mix, INCRBY on counters n0..n1 through a retrying pool, bank transfers between accounts a0..a3 (a range read, then one txn guarded by both mod revisions) and range reads, checked by the map model')
     .option('--proxies', 'put every process behind its own NATS proxy even without partition faults')
     .option('--check-history <file>', 're-check a saved history and exit')
@@ -64,6 +65,7 @@ interface ChaosArgs {
   bigValueMax: number;
   cas?: boolean;
   watchers: number;
+  leases?: boolean;
   txn?: boolean;
   proxies?: boolean;
 }
@@ -117,6 +119,7 @@ async function main(): Promise<number> {
       bigValues: o.bigValues ? { valueBytesMax: o.bigValueMax } : false,
       cas: o.cas === true,
       watchers: o.watchers,
+      leases: o.leases === true,
       txn: o.txn === true,
       proxies: o.proxies === true,
       signal: abort.signal,

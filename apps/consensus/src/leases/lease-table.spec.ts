@@ -35,6 +35,9 @@ describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
     expect(describeDue(t.due(1900))).toEqual(['revoke:7']);
     expect(t.due(2000)).toEqual([]); // proposed at 1900: not again before 2400
     expect(describeDue(t.due(2400))).toEqual(['revoke:7']);
+    // Past its deadline, its revoke proposed but not committed: a keep-alive no longer renews it (etcd Renew of an expired lease).
+    expect(t.keepAlive(7, 2420)).toBeNull();
+    expect(describeDue(t.due(2900))).toEqual(['revoke:7']);
     t.applyCommitted(revoke(7), 2450);
     expect(t.timeToLive(7, 2450)).toBeNull();
     expect(t.keepAlive(7, 2450)).toBeNull();

@@ -153,10 +153,15 @@ export class LeaseTable {
     if (this.leases.size >= this.opts.leasesMax) throw new LeaseLimitError(`${this.leases.size} leases are live (consensus.leasesMax = ${this.opts.leasesMax})`);
   }
 
-  /** Leader only: renews `leaseId` to `now + ttl`; its TTL in ms, or null when it is not live (etcd: lease not found). */
+  /**
+   * Leader only: renews `leaseId` to `now + ttl`; its TTL in ms, or null when it is not live (etcd:
+   * lease not found). A lease past its deadline is not live even before its revoke commits (etcd's
+   * Renew of an expired lease waits for the revoke): renewing it would acknowledge a keep-alive
+   * while the revoke proposed (or about to be) deletes its keys.
+   */
   keepAlive(leaseId: number, nowMs: number): number | null {
     const l = this.leases.get(leaseId);
-    if (!l || !this.leader) return null;
+    if (!l || !this.leader || l.deadlineMs === null || l.deadlineMs <= nowMs) return null;
     l.deadlineMs = nowMs + l.ttlMs;
     return l.ttlMs;
   }
