@@ -259,7 +259,7 @@ describe('map model against generated histories', () => {
     const h = generate(mulberry32(5), clients, ops, info);
     const t0 = performance.now();
     const r = checkHistory(h, { timeoutMs: 60_000 });
-    process.stderr.write(`map model: ${clients} clients × ${ops} operations, ${info * 100} % info: ${r.ok ? 'linearizable' : r.unknown ? 'unknown' : 'VIOLATION'} in ${(performance.now() - t0).toFixed(0)} ms\n`);
+    process.stderr.write(`map model: ${clients} clients × ${ops} operations, ${info * 100} % info: ${r.ok ? 'linearizable' : r.unknown ? `unknown (${r.unknownKeys?.[0]?.reason})` : 'VIOLATION'} in ${(performance.now() - t0).toFixed(0)} ms\n`);
     expect(r.violations).toEqual([]);
   });
 });
