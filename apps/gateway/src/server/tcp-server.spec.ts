@@ -37,8 +37,15 @@ async function startServer(overrides: Partial<{ inflightMax: number; drainTimeou
     createLogger('test', 'silent'),
   );
   await server.listen('127.0.0.1', 0);
+  started.push(server);
   return { server, port: server.port(), budget, ...paths };
 }
+
+/** Every server a test started: closed after it too, so a failed expectation cannot leave one open (jest would never exit). */
+const started: TcpServer[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((server) => server.close()));
+});
 
 /** A raw protocol client: sends frames, collects responses, resolves waiters by count. */
 async function rawClient(port: number) {
