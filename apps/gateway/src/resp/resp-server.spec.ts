@@ -28,8 +28,15 @@ async function startServer(opts: { hold?: boolean; inflightMax?: number; flow?: 
     createLogger('test', 'silent'),
   );
   await server.listen('127.0.0.1', 0);
+  started.push(server);
   return { server, store, budget, port: server.port() };
 }
+
+/** Every server a test started: closed after it too, so a failed expectation cannot leave one open (jest would never exit). */
+const started: RespServer[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((server) => server.close()));
+});
 
 /** A RESP client whose replies the tests read as text: simple strings, `-errors`, bulks (null for nil). */
 async function rawClient(port: number) {
