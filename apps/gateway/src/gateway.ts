@@ -1,4 +1,5 @@
 import type { ProcessComponent, ProcessDeps } from '@cairn/nest-runtime';
+import { BufferReclaimer, exposedCompactingGc, exposedGc } from '@cairn/nest-runtime';
 import { realWorld } from '@cairn/world';
 import { createGatewayAuth, type GatewayAuthStack } from './auth/auth-setup';
 import { MembershipClient } from './cluster/membership-client';
@@ -15,7 +16,6 @@ import { WritePath } from './paths/write-path';
 import { createRespServer, type RespServer } from './resp/resp-server';
 import { TcpServer } from './server/tcp-server';
 import { ByteBudget, flowLimits } from './server/flow';
-import { BufferReclaimer, exposedCompactingGc, exposedGc } from './server/buffer-reclaimer';
 import { doorTlsOf } from './server/tls';
 import { WatchHub } from './watch/watch-hub';
 

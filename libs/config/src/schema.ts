@@ -320,6 +320,20 @@ export class ConsensusConfig {
   @IsInt() @Min(64 * 1024) @Max(64 * 1024 * 1024 * 1024)
   logCacheBytesMax: number = 4 * 1024 * 1024;
 
+  /**
+   * Growth of a replica's Buffer memory plus JS heap in use since its last garbage collection above
+   * which it forces one, bytes; 0 turns it off. Also, once per burst of writes, when the replica
+   * has persisted at most 1 MiB of entries per check for 5 checks, it collects, and compacts the
+   * heap when more than a quarter of this is committed but free (V8 keeps the heap a burst grew
+   * to; docs/benchmarks.md "Memory after 1,000,000 writes").
+   */
+  @IsInt() @Min(0) @Max(64 * 1024 * 1024 * 1024)
+  bufferGarbageBytesMax: number = 64 * 1024 * 1024;
+
+  /** How often a replica compares its Buffer memory plus JS heap with bufferGarbageBytesMax, ms. */
+  @IsInt() @Min(10) @Max(60_000)
+  bufferCheckIntervalMs: number = 200;
+
   /** How often a replica considers compacting its log, ms. */
   @IsInt() @Min(10) @Max(3_600_000)
   compactionIntervalMs: number = 1000;

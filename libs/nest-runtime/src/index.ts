@@ -16,3 +16,4 @@ export {
   controlPlaneTransport,
   type RawNatsRecord,
 } from './control-plane';
+export { BufferReclaimPolicy, BufferReclaimer, exposedCompactingGc, exposedGc } from './buffer-reclaimer';

@@ -82,7 +82,7 @@ export class Replica {
   /** Durable applied index each storage node last reported (status heartbeats): what compaction may drop. */
   private readonly storageApplied = new Map<string, number>();
   /** Counts since start, read by the metrics endpoint (apps/consensus/src/metrics). */
-  readonly counters = { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
+  readonly counters = { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, entryBytesPersisted: 0 };
   /** Set by the compaction timer; the Ready loop compacts (node, snapshot file, log prefix) when set. */
   private compactDue = false;
 
@@ -459,6 +459,7 @@ export class Replica {
   }
 
   private persist(rd: Ready): Promise<void> {
+    for (const e of rd.entries) this.counters.entryBytesPersisted += e.data.length;
     return this.persistence.persist(rd, (snapshot) => {
       this.applied = snapshot.index;
       if (this.leaseStateIndex < snapshot.index) this.noteLeaseGap(snapshot.index);

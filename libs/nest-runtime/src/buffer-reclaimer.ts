@@ -3,7 +3,9 @@ import { runInNewContext } from 'node:vm';
 
 /**
  * When to force a garbage collection so that Buffers nobody references any more give their memory
- * back (docs/reliability.md, "Hostile clients").
+ * back (docs/reliability.md, "Hostile clients"). Used by the gateway (gateway.bufferGarbageBytesMax)
+ * and the consensus replicas (consensus.bufferGarbageBytesMax, docs/benchmarks.md "Memory after
+ * 1,000,000 writes").
  *
  * Why: V8 schedules collections by JS heap growth. A gateway's large allocations are Buffers
  * (read replies from NATS, encoded replies to clients) whose backing stores live outside the JS
@@ -20,7 +22,7 @@ export class BufferReclaimPolicy {
   /** ArrayBuffer bytes right after the last collection (what was live then). */
   private baselineBytes = 0;
   private collections = 0;
-  /** Samples in a row with the gateway's pending bytes at most IDLE_PENDING_BYTES. */
+  /** Samples in a row with the process's pending bytes at most IDLE_PENDING_BYTES. */
   private quietSamples = 0;
   /** A burst happened since the last idle collection: a collection on growth, or growth past idleFloorBytes + idleGarbageBytes. */
   private burstSinceIdle = false;
@@ -29,14 +31,14 @@ export class BufferReclaimPolicy {
   /** Growth above idleFloorBytes that counts as a burst (garbageBytesMax / 2). */
   private readonly idleGarbageBytes: number;
 
-  /** @param garbageBytesMax growth of ArrayBuffer memory since the last collection that triggers one, bytes (gateway.bufferGarbageBytesMax). */
+  /** @param garbageBytesMax growth of ArrayBuffer memory since the last collection that triggers one, bytes (gateway. / consensus.bufferGarbageBytesMax). */
   constructor(private readonly garbageBytesMax: number) {
     if (!(garbageBytesMax > 0)) throw new Error('BufferGarbageBytesMaxPositive: garbageBytesMax must be > 0');
     this.idleGarbageBytes = garbageBytesMax / 2;
   }
 
   /**
-   * True once the gateway is quiet (IDLE_SAMPLES samples in a row with at most IDLE_PENDING_BYTES
+   * True once the process is quiet (IDLE_SAMPLES samples in a row with at most IDLE_PENDING_BYTES
    * of replies and reads pending, ByteBudget.used()) after a burst: a collection on growth, or
    * growth by more than garbageBytesMax / 2 above what the last idle collection left. Why: what a burst held live at its last collection
    * (replies queued for a never-reading client, a large MGET) is garbage once it ends, but counts
@@ -90,7 +92,7 @@ export class BufferReclaimPolicy {
 
 /** Quiet samples in a row that end a burst for `shouldCollectIdle` (5 × bufferCheckIntervalMs: 1 s by default). */
 const IDLE_SAMPLES = 5;
-/** Pending bytes (replies and reads the gateway holds, ByteBudget) at or under which a sample is quiet: a few requests in flight. */
+/** Pending bytes (a gateway: replies and reads it holds, ByteBudget; a replica: entry bytes persisted since the last sample) at or under which a sample is quiet. */
 const IDLE_PENDING_BYTES = 1024 * 1024;
 
 /**
@@ -133,15 +135,17 @@ export class BufferReclaimer {
 
   /**
    * @param gc a full collection (`exposedGc`); `compactingGc` (`exposedCompactingGc`) runs after an
-   * idle collection that left more than garbageBytesMax of the JS heap committed but free.
+   * idle collection that left more than compactFreeBytesMin of the JS heap committed but free.
    */
   constructor(
-    private readonly garbageBytesMax: number,
+    garbageBytesMax: number,
     private readonly intervalMs: number,
     private readonly gc: () => void,
     private readonly compactingGc: (() => void) | null = null,
-    /** The gateway's pending bytes (ByteBudget.used); absent: never quiet, no idle collections. */
+    /** The process's pending bytes (a gateway's ByteBudget.used, a replica's entry bytes persisted since the last sample); absent: never quiet, no idle collections. */
     private readonly pendingBytes: () => number = () => Infinity,
+    /** Committed-but-free JS heap above which an idle collection also compacts, bytes; default garbageBytesMax. */
+    private readonly compactFreeBytesMin: number = garbageBytesMax,
   ) {
     this.policy = new BufferReclaimPolicy(garbageBytesMax);
   }
@@ -158,7 +162,7 @@ export class BufferReclaimer {
     this.timer = null;
   }
 
-  /** Collections forced so far (cairn_gateway_buffer_collections_total). */
+  /** Collections forced so far (e.g. cairn_gateway_buffer_collections_total). */
   collections(): number {
     return this.policy.count();
   }
@@ -174,7 +178,7 @@ export class BufferReclaimer {
     this.gc();
     if (this.compactingGc) {
       const m = process.memoryUsage();
-      if (m.heapTotal - m.heapUsed > this.garbageBytesMax) this.compactingGc();
+      if (m.heapTotal - m.heapUsed > this.compactFreeBytesMin) this.compactingGc();
     }
     this.policy.collectedIdle(garbageCandidateBytes());
   }
