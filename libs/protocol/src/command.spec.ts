@@ -16,6 +16,9 @@ import {
   encodeOutcomeRequest,
   encodeProposeRequest,
   type Command,
+  RevokeCause,
+  decodeLeaseRevoke,
+  encodeLeaseRevoke,
 } from './index';
 
 const bytes = () => fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.from(b));
@@ -71,6 +74,23 @@ describe('write command encoding', () => {
     expect(() => decodeCommand(body('41'))).toThrow(ProtocolError); // META bit (once reserved) without its 17 bytes
     expect(() => decodeCommand(body('42'))).toThrow(/META bit on op 2/);
     expect(() => decodeCommand(body('81'))).toThrow(ProtocolError); // session bit without its 24 bytes
+  });
+});
+
+describe('lease revoke commands (cause)', () => {
+  it('a client revoke keeps the 8-byte layout; an expiry adds its u8 cause; both decode, inside a command too', () => {
+    expect(encodeLeaseRevoke(9)).toEqual(Buffer.from([0, 0, 0, 0, 0, 0, 0, 9]));
+    expect(encodeLeaseRevoke(9, RevokeCause.Expired)).toEqual(Buffer.from([0, 0, 0, 0, 0, 0, 0, 9, 1]));
+    for (const cause of [RevokeCause.Client, RevokeCause.Expired]) {
+      const c: Command = { op: CommandOp.LeaseRevoke, key: Buffer.alloc(0), value: encodeLeaseRevoke(9, cause) };
+      expect(decodeLeaseRevoke(decodeCommand(encodeCommand(c)).value)).toEqual({ leaseId: 9, cause });
+    }
+  });
+
+  it('refuses an unknown cause and any other length', () => {
+    expect(() => decodeLeaseRevoke(Buffer.from([0, 0, 0, 0, 0, 0, 0, 9, 2]))).toThrow(ProtocolError);
+    const bad: Command = { op: CommandOp.LeaseRevoke, key: Buffer.alloc(0), value: Buffer.alloc(10) };
+    expect(() => encodeCommand(bad)).toThrow(RangeError);
   });
 });
 

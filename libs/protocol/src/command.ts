@@ -5,7 +5,7 @@
  *
  * Command body: `u8 opByte | [u64 sessionId | u64 seq | u64 firstPendingSeq] | [u64 revision] | [u8 metaFlags | u64 leaseId | u64 expiresAtMs] | bytes key | bytes value`.
  * opByte bits: 0-3 op (1 Set, 2 Delete, 3 Incr: `value` = the i64 delta, 8 bytes; 4 Txn: empty `key`, `value` = `encodeTxnCommandValue`, txn.ts; lease/TTL ops 5-8, their operands in `value`: 5 LeaseGrant `u64 leaseId | u64 ttlMs`,
- * 6 LeaseRevoke `u64 leaseId`, 7 Expire `u64 expiresAtMs` (0 = persist) or `u64 expiresAtMs | u8 ExpireCondition | u64 nowMs`, 8 ExpireKey `u64
+ * 6 LeaseRevoke `u64 leaseId` or `u64 leaseId | u8 RevokeCause`, 7 Expire `u64 expiresAtMs` (0 = persist) or `u64 expiresAtMs | u8 ExpireCondition | u64 nowMs`, 8 ExpireKey `u64
  * expiresAtMs`; 9..12 auth changes, auth.ts), 4-5 condition (0 none, 1 if-absent, 2 if-present: Set,
  * UserPut and RolePut only; 3 if-revision: Set or Delete, followed by its `u64 revision` operand), 6 META: a Set's
  * lease and expiry follow (`metaFlags` bit 0 = KEEPTTL), 7 session fields present. A plain Set/Delete is byte-for-byte the encoding that predates
@@ -69,10 +69,12 @@ export enum CommandOp {
 const OPERAND_BYTES: Partial<Record<CommandOp, number>> = { [CommandOp.LeaseGrant]: 16, [CommandOp.LeaseRevoke]: 8, [CommandOp.Expire]: 8, [CommandOp.ExpireKey]: 8 };
 /** Bytes of an Expire's long operand (`encodeExpire`); the short one is OPERAND_BYTES' 8. */
 export const EXPIRE_OPERAND_BYTES = 17;
+/** Bytes of a LeaseRevoke's long operand (`encodeLeaseRevoke` with a cause); the short one (a client's revoke, and every revoke logged before causes existed) is OPERAND_BYTES' 8. */
+export const LEASE_REVOKE_CAUSE_OPERAND_BYTES = 9;
 
-/** Whether `len` is a valid operand length of `op` (an Expire has two forms). */
+/** Whether `len` is a valid operand length of `op` (an Expire and a LeaseRevoke have two forms). */
 function operandLengthOk(op: CommandOp, len: number): boolean {
-  return len === OPERAND_BYTES[op] || (op === CommandOp.Expire && len === EXPIRE_OPERAND_BYTES);
+  return len === OPERAND_BYTES[op] || (op === CommandOp.Expire && len === EXPIRE_OPERAND_BYTES) || (op === CommandOp.LeaseRevoke && len === LEASE_REVOKE_CAUSE_OPERAND_BYTES);
 }
 
 /** Redis 7 EXPIRE options (expire.c): evaluated against the key's current expiry at apply time. */
@@ -178,6 +180,31 @@ export function decodeU64Operand(value: Uint8Array): number {
   const n = r.u64();
   r.end();
   return n;
+}
+
+/** Why a LeaseRevoke was proposed (its optional `u8` after the lease id; docs/protocol.md "Lease and TTL commands"). */
+export enum RevokeCause {
+  /** A client's revoke (etcd LeaseRevoke); also the meaning of the 8-byte form. */
+  Client = 0,
+  /** The leader found the lease past its deadline (etcd's lessor expiry): its keys' deletes are flagged EXPIRED, as an ExpireKey's. */
+  Expired = 1,
+}
+
+/** A LeaseRevoke's value: `u64 leaseId` for a client's revoke (the layout that predates causes), `u64 leaseId | u8 RevokeCause` otherwise. */
+export function encodeLeaseRevoke(leaseId: number, cause: RevokeCause = RevokeCause.Client): Buffer {
+  checkLeaseId(leaseId);
+  if (cause === RevokeCause.Client) return encodeU64Operand(leaseId);
+  return new ByteWriter(LEASE_REVOKE_CAUSE_OPERAND_BYTES).u64(leaseId).u8(cause).finish();
+}
+
+/** The lease id and cause of a LeaseRevoke value (8 bytes: a client's revoke). @throws ProtocolError on a bad length or an unknown cause. */
+export function decodeLeaseRevoke(value: Uint8Array): { leaseId: number; cause: RevokeCause } {
+  const r = new ByteReader(value);
+  const leaseId = r.u64();
+  const cause = value.length === LEASE_REVOKE_CAUSE_OPERAND_BYTES ? r.u8() : RevokeCause.Client;
+  r.end();
+  if (cause !== RevokeCause.Client && cause !== RevokeCause.Expired) throw new ProtocolError(`unknown lease revoke cause ${cause}`);
+  return { leaseId, cause };
 }
 
 function checkLeaseId(id: number): void {

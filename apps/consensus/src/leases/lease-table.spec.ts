@@ -1,4 +1,4 @@
-import { CommandOp, ExpireCondition, decodeU64Operand, encodeExpire, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, ExpireCondition, RevokeCause, decodeLeaseRevoke, encodeLeaseRevoke, encodeExpire, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
 import { LeaseLimitError, LeaseTable, type LeaseTableOptions } from './lease-table';
 
 const EMPTY = Buffer.alloc(0);
@@ -6,7 +6,7 @@ const grant = (id: number, ttlMs: number): Command => ({ op: CommandOp.LeaseGran
 const revoke = (id: number): Command => ({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(id) });
 const setTtl = (key: string, expiresAtMs: number): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from('v'), meta: { leaseId: 0, expiresAtMs, keepTtl: false } });
 const opts: LeaseTableOptions = { leasesMax: 3, ttlKeysMax: 2, expiriesPerCheckMax: 10, expiryRetryMs: 500 };
-const describeDue = (cs: Command[]) => cs.map((c) => `${c.op === CommandOp.LeaseRevoke ? 'revoke' : 'expire'}:${c.op === CommandOp.LeaseRevoke ? decodeU64Operand(c.value) : c.key.toString()}`);
+const describeDue = (cs: Command[]) => cs.map((c) => `${c.op === CommandOp.LeaseRevoke ? 'revoke' : 'expire'}:${c.op === CommandOp.LeaseRevoke ? decodeLeaseRevoke(c.value).leaseId : c.key.toString()}`);
 
 describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
   it('a follower holds leases without deadlines and proposes nothing', () => {
@@ -37,11 +37,17 @@ describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
     expect(describeDue(t.due(2400))).toEqual(['revoke:7']);
     // Past its deadline, its revoke proposed but not committed: a keep-alive no longer renews it (etcd Renew of an expired lease).
     expect(t.keepAlive(7, 2420)).toBeNull();
-    expect(describeDue(t.due(2900))).toEqual(['revoke:7']);
+    const [expiry] = t.due(2900);
+    // The leader's expiry says so (RESP reports its keys' deletes `expired`); a client's revoke (the 8-byte form) removes the lease alike.
+    expect(decodeLeaseRevoke(expiry.value)).toEqual({ leaseId: 7, cause: RevokeCause.Expired });
     t.applyCommitted(revoke(7), 2450);
     expect(t.timeToLive(7, 2450)).toBeNull();
     expect(t.keepAlive(7, 2450)).toBeNull();
     expect(t.leaseCount).toBe(0);
+    // The leader's expiry committed (the 9-byte form) removes a lease as well.
+    t.applyCommitted(grant(8, 1000), 2500);
+    t.applyCommitted({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeLeaseRevoke(8, RevokeCause.Expired) }, 2600);
+    expect(t.timeToLive(8, 2600)).toBeNull();
   });
 
   it('key expiries: a later Set without TTL or a Delete clears one, KEEPTTL keeps it, ExpireKey of that expiry removes it', () => {

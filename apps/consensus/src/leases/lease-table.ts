@@ -1,4 +1,4 @@
-import { CommandOp, decodeExpire, keptExpiry, decodeLeaseGrant, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, RevokeCause, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, encodeLeaseRevoke, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
 
 /** Bounds of a LeaseTable (docs/leases.md "Leader lease table"). */
 export interface LeaseTableOptions {
@@ -74,7 +74,7 @@ export class LeaseTable {
         return;
       }
       case CommandOp.LeaseRevoke:
-        this.leases.delete(decodeU64Operand(c.value));
+        this.leases.delete(decodeLeaseRevoke(c.value).leaseId);
         return;
       case CommandOp.Set:
         // KEEPTTL: expiresAtMs is the proposer's clock; an expiry that passed is not kept (the storage nodes' rule).
@@ -185,8 +185,8 @@ export class LeaseTable {
   }
 
   /**
-   * Leader only: the commands that expire what is due at `nowMs` — a LeaseRevoke per lease past
-   * its deadline, an ExpireKey per key past its expiry — at most expiriesPerCheckMax, none proposed
+   * Leader only: the commands that expire what is due at `nowMs` — a LeaseRevoke (cause Expired:
+   * its keys' deletes are reported `expired`, not `del`) per lease past its deadline, an ExpireKey per key past its expiry — at most expiriesPerCheckMax, none proposed
    * again within expiryRetryMs. Empty on a follower.
    */
   due(nowMs: number): Command[] {
@@ -198,7 +198,7 @@ export class LeaseTable {
       if (out.length >= max) return out;
       if (l.deadlineMs === null || l.deadlineMs > nowMs || (l.proposedAtMs !== 0 && l.proposedAtMs > retryBefore)) continue;
       l.proposedAtMs = nowMs;
-      out.push({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeU64Operand(id) });
+      out.push({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeLeaseRevoke(id, RevokeCause.Expired) });
     }
     for (const [k, e] of this.keys) {
       if (out.length >= max) return out;

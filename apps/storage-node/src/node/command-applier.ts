@@ -26,7 +26,7 @@ import {
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import { LeaseIndex, isReservedKey } from './lease-index';
-import { LEASE_OPS, clientView, detachBytes, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
+import { LEASE_OPS, clientView, isExpiryCommand, detachBytes, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
 import type { SessionTable } from './session-table';
 import { evaluateTxn } from './txn-apply';
 
@@ -148,7 +148,7 @@ export class CommandApplier {
       // The empty key holds the auth state (AUTH_STATE_KEY), the reserved keyspace the lease state
       // (docs/leases.md): not client keys, so no event.
       const ev = m.key.length === 0 || isReservedKey(m.key) ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, get(m.key));
-      // An ExpireKey's delete is the key's TTL passing (Redis reports it `expired`, not `del`).
+      // An ExpireKey's or an expired lease's delete is time passing (Redis reports it `expired`, not `del`).
       if (ev && expiry && ev.type === WatchEventType.Delete) ev.expired = true;
       if (ev) events.push(ev);
       batchState.set(Buffer.from(m.key).toString('latin1'), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
@@ -158,7 +158,7 @@ export class CommandApplier {
       // A txn reads ranges of the engine: everything before it must be handed to the engine first.
       if (i > 0 && entries[i].type !== ENTRY_TYPE_NOOP && peekCommandOp(entries[i].data) === CommandOp.Txn) break;
       const ee = this.toEngineEntry(entries[i], get, sessionRecords);
-      const expiry = entries[i].type !== ENTRY_TYPE_NOOP && peekCommandOp(entries[i].data) === CommandOp.ExpireKey;
+      const expiry = entries[i].type !== ENTRY_TYPE_NOOP && isExpiryCommand(entries[i].data);
       if (ee.op === EngineOp.Set || ee.op === EngineOp.Delete) mutate(ee.index, ee, expiry);
       else if (ee.op === EngineOp.Batch) for (const m of ee.mutations!) mutate(ee.index, m, expiry);
       out.push(ee);

@@ -1,5 +1,5 @@
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpFlags, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpFlags, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeLeaseRevoke, encodeU64Operand, RevokeCause, type Command } from '@cairn/protocol';
 import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
@@ -80,6 +80,20 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
       ['d', 6, false],
       ['l', 7, false],
     ]);
+    await n.engine.close();
+  });
+
+  it('the deletes of a lease revoke with cause Expired (the leader\'s expiry) are marked expired, at the one revision; a client\'s revoke\'s are not', async () => {
+    const n = await node(dir());
+    await n.apply(1, [grant(4, 5000), grant(5, 5000), put('x', 'v', 4), put('y', 'v', 4), put('z', 'v', 5)]);
+    const expired: Command = { op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeLeaseRevoke(4, RevokeCause.Expired) };
+    const { events } = n.applier.toEngineEntries(entriesOf(6, [expired, revoke(5)]));
+    expect(events.map((e) => [Buffer.from(e.key).toString(), e.modRevision, e.expired === true]).sort()).toEqual([
+      ['x', 6, true],
+      ['y', 6, true],
+      ['z', 7, false],
+    ]);
+    expect([6, 7].map((i) => n.applier.outcome(i).outcome)).toEqual([ApplyOutcome.Applied, ApplyOutcome.Applied]);
     await n.engine.close();
   });
 

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, LeaseRefusal, TxnOpKind, decodeExpire, keptExpiry, decodeLeaseGrant, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, LeaseRefusal, RevokeCause, TxnOpKind, decodeCommand, peekCommandOp, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
 import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
 import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
@@ -12,6 +12,22 @@ import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, revokeBytesOfKey, 
 
 /** Ops whose whole meaning is lease/expiry state (ops 5..8). */
 export const LEASE_OPS: ReadonlySet<CommandOp> = new Set([CommandOp.LeaseGrant, CommandOp.LeaseRevoke, CommandOp.Expire, CommandOp.ExpireKey]);
+
+/**
+ * Whether the command in `data` (a Normal entry's) deletes keys because time passed — an
+ * ExpireKey, or a LeaseRevoke the leader proposed for a lease past its deadline (cause Expired) —
+ * so their DELETE events are flagged EXPIRED (Redis reports them `expired`, not `del`).
+ */
+export function isExpiryCommand(data: Uint8Array): boolean {
+  const op = peekCommandOp(data);
+  if (op === CommandOp.ExpireKey) return true;
+  if (op !== CommandOp.LeaseRevoke) return false;
+  try {
+    return decodeLeaseRevoke(decodeCommand(data).value).cause === RevokeCause.Expired;
+  } catch {
+    return false; // not a command this node can read: applied as a no-op, no events
+  }
+}
 
 /** A client write aimed at the storage node's reserved keyspace: refused (ConditionFailed), never applied. */
 export function targetsReservedKey(c: Command): boolean {
@@ -49,7 +65,7 @@ export function evaluateLeaseOp(c: Command, index: number, get: Get, leases: Lea
     case CommandOp.LeaseGrant:
       return leases.lease(decodeLeaseGrant(c.value).leaseId) ? failed : applied;
     case CommandOp.LeaseRevoke:
-      return leases.lease(decodeU64Operand(c.value)) ? applied : { ...failed, leaseRefusal: LeaseRefusal.NotFound };
+      return leases.lease(decodeLeaseRevoke(c.value).leaseId) ? applied : { ...failed, leaseRefusal: LeaseRefusal.NotFound };
     case CommandOp.Expire:
       return !isReservedKey(c.key) && get(c.key) && expireHolds(decodeExpire(c.value), leases.meta(c.key)?.expiresAtMs ?? 0) ? applied : failed;
     case CommandOp.ExpireKey: {
@@ -99,7 +115,7 @@ export function leaseWrites(c: Command, index: number, get: Get, leases: LeaseIn
       return [leases.grant(g.leaseId, g.ttlMs, index)];
     }
     case CommandOp.LeaseRevoke:
-      return leases.revoke(decodeU64Operand(c.value));
+      return leases.revoke(decodeLeaseRevoke(c.value).leaseId);
     case CommandOp.Expire:
       return one(leases.setMeta(c.key, { leaseId: leases.meta(c.key)?.leaseId ?? 0, expiresAtMs: decodeExpire(c.value).expiresAtMs }));
     case CommandOp.ExpireKey:
