@@ -205,6 +205,16 @@ describe('watch end to end (client iterator, failover)', () => {
         ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/e', 'expired'],
         ['message', '__keyevent@0__:expired', 'rs/e'],
       ]);
+      // A key whose lease the leader expires is `expired` too (its LeaseRevoke carries cause Expired; a client's revoke stays `del`).
+      const beforeLease = sub.replies.length;
+      const lease = await writer.leaseGrant(300);
+      await writer.set('rs/l', '1', { lease: lease.leaseId });
+      await sub.waitFor(beforeLease + 3);
+      expect(sub.replies.slice(beforeLease).map(plain)).toEqual([
+        ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/l', 'set'],
+        ['pmessage', '__keyspace@0__:rs/*', '__keyspace@0__:rs/l', 'expired'],
+        ['message', '__keyevent@0__:expired', 'rs/l'],
+      ]);
       // redis-cli, when installed, as a Redis user would run it.
       let hasRedisCli = true;
       try {
