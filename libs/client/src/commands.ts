@@ -158,8 +158,13 @@ export function getResult(res: Response): GetResult | null {
   return { value: m.value, revision: res.revision, createRevision: m.createRevision, version: m.version };
 }
 
-/** SET: OK → applied; CONDITION_FAILED → not applied (a SET with LEASE: LeaseNotFoundError, its lease is not live or full). @throws the typed error of any other non-OK status. */
-export function setResult(res: Response, withLease = false): SetResult {
+/** The reason a SET with LEASE answers with CONDITION_FAILED when its IF_ABSENT / IF_PRESENT / IF_REVISION condition was false (docs/protocol.md "Status codes"). */
+export const SET_CONDITION_NOT_MET = 'condition not met';
+
+/** SET: OK → applied; CONDITION_FAILED → not applied (a SET with LEASE: LeaseNotFoundError, its lease is not live or full, unless `conditional` and the reason is SET_CONDITION_NOT_MET). @throws the typed error of any other non-OK status. */
+export function setResult(res: Response, withLease = false, conditional = false): SetResult {
+  // A SET with LEASE says why it failed: a false IF_ABSENT / IF_PRESENT / IF_REVISION is this text, anything else a lease refusal.
+  if (res.status === Status.ConditionFailed && withLease && conditional && res.payload.toString('utf8') === SET_CONDITION_NOT_MET) return { revision: res.revision, applied: false };
   if (res.status === Status.ConditionFailed && withLease) throw new LeaseNotFoundError(res.payload.toString('utf8') || 'lease not found');
   if (res.status === Status.ConditionFailed) return { revision: res.revision, applied: false };
   expectOk(res);
@@ -245,7 +250,7 @@ export abstract class KvCommands {
     const withLease = opts.lease !== undefined || opts.ttlMs !== undefined;
     const proper = withLease ? encodeLeaseOperand({ leaseId: opts.lease ?? 0, ttlMs: opts.ttlMs ?? 0 }, toBuffer(value)) : value;
     const sent = opts.ifRevision === undefined ? proper : ifRevisionValue(opts.ifRevision, toBuffer(proper));
-    return setResult(await this.request(Opcode.Set, key, sent, setFlags(opts) | (withLease ? RequestFlags.Lease : 0), opts), withLease);
+    return setResult(await this.request(Opcode.Set, key, sent, setFlags(opts) | (withLease ? RequestFlags.Lease : 0), opts), withLease, opts.ifAbsent === true || opts.ifPresent === true || opts.ifRevision !== undefined);
   }
 
   // ---- leases (etcd Lease API, docs/protocol.md "Leases") ----------------------------------------
