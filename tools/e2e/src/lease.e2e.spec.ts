@@ -1,4 +1,4 @@
-import { CairnClient, CairnPool, LeaseLostError, LeaseNotFoundError, Status } from '@cairn/client';
+import { CairnClient, CairnPool, LeaseLostError, LeaseNotFoundError, Status, lock, op, type Held } from '@cairn/client';
 import { useBusCluster } from './bus-cluster.spec-helpers';
 import { pollUntil, runCli } from './fixtures';
 
@@ -171,4 +171,36 @@ describe('leases end to end', () => {
     expect(await runCli([...gw, 'lease', 'revoke', id])).toMatchObject({ code: 0 });
     expect(await runCli([...gw, 'get', 'cli-lease'])).toMatchObject({ code: 1 });
   });
+
+  it('a lock with a fencing token (docs/recipes.md): held through a leader SIGKILL; its holder paused past the TTL, the other contender takes it with a greater token and a write guarded by the stale token is refused', async () => {
+    const opts = { host: '127.0.0.1', port: e2e.cfg.gatewayPort, requestTimeoutMs: 15_000 };
+    const [a, b] = await Promise.all([CairnClient.connect(opts), CairnClient.connect(opts)]);
+    const ttlSec = TTL_MS / 1000;
+    let bHeld: Held | null = null;
+    try {
+      const pauseA = new AbortController();
+      const ha = await lock(a, 'recipes/lock', { ttlSec, signal: pauseA.signal });
+      const waitB = lock(b, 'recipes/lock', { ttlSec }).then((h) => (bHeld = h));
+      // Keep-alives through a failover: A still holds one TTL and a half after the kill, B still waits.
+      await e2e.cluster.kill(await e2e.cluster.leaderId(), 'SIGKILL');
+      const killedAtMs = Date.now();
+      await pollUntil('A held for 1.5 TTL after the leader SIGKILL', async () => {
+        if (ha.signal.aborted) throw new Error(`A lost the lock: ${String(ha.signal.reason)}`);
+        return Date.now() - killedAtMs > 1.5 * TTL_MS && (await a.get('recipes/lock'))?.createRevision === Number(ha.fencingToken) ? true : null;
+      }, { timeoutMs: 20_000 });
+      expect(bHeld).toBeNull();
+      // A "pauses": its keep-alive stops; the lease expires, the key goes, B's SET IF_ABSENT creates it again.
+      pauseA.abort();
+      const hb = await waitB;
+      expect(hb.fencingToken).toBeGreaterThan(ha.fencingToken);
+      const stale = await a.txn().if(ha.guard()).then(op.put('recipes/resource', 'A')).commit();
+      expect(stale.succeeded).toBe(false);
+      expect((await b.txn().if(hb.guard()).then(op.put('recipes/resource', 'B')).commit()).succeeded).toBe(true);
+      expect((await a.get('recipes/resource'))?.value.toString()).toBe('B');
+      await hb.release();
+      expect(await a.get('recipes/lock')).toBeNull();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 60_000);
 });
