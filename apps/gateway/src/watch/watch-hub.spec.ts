@@ -1,4 +1,4 @@
-import { WatchEventType, WatchHistoryResult, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
+import { WatchEventType, WatchHistoryResult, decodeWatchHistoryRequest, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
 import { Subjects } from '@cairn/messaging';
 import type { Transport, TransportMsg } from '@cairn/world';
 import type { Logger } from '@cairn/logging';
@@ -51,6 +51,47 @@ describe('WatchHub fan-out', () => {
       got.length = 0;
       publish(2, 3, [put('a/2', 3)]);
       expect(got.map((g) => g.name).sort()).toEqual(['a-prev', 'a1', 'a2']);
+    } finally {
+      hub.stop();
+    }
+  });
+
+  it('a node that trimmed further answers COMPACTED: the watch is served by a node that still holds the revision, or cancelled naming the smallest oldest', async () => {
+    const reply = (node: string, from: number) => {
+      const oldest = node === 's1' ? 16 : 12; // s1 is the most advanced and trimmed further
+      if (from < oldest) return encodeWatchHistoryReply({ result: WatchHistoryResult.Compacted, oldestRevision: oldest, lastRevision: 20, nextRevision: 0, message: `${node} holds ${oldest}..20`, events: [] });
+      return encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: oldest, lastRevision: 20, nextRevision: 21, message: '', events: [put('a/x', 20)] });
+    };
+    const asked: string[] = [];
+    const bus: Transport = {
+      maxPayloadBytes: () => 1 << 20,
+      publish: () => undefined,
+      subscribe: () => ({ unsubscribe: () => undefined }),
+      request: (subject, data) => {
+        const node = subject.endsWith('s1') ? 's1' : 's2';
+        asked.push(node);
+        const from = decodeWatchHistoryRequest(Buffer.from(data)).fromRevision;
+        return Promise.resolve({ subject, data: reply(node, from), respond: () => true });
+      },
+    };
+    const twoNodes = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 20 }, { id: 's2', appliedIndex: 20 }] } as unknown as ClusterView;
+    const hub = new WatchHub(bus, new Subjects('t'), twoNodes, limits, log);
+    hub.start();
+    const seen: { events: number[]; canceled: number | null }[] = [];
+    const sink = (i: number): WatchSink => ({
+      events: (events, _rev, flushed) => (seen[i].events.push(...events.map((e) => e.modRevision)), flushed()),
+      progress: () => undefined,
+      canceled: (_reason, oldest) => (seen[i].canceled = oldest),
+    });
+    const a: WatchRequest = { start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 12, prevValue: false };
+    try {
+      seen.push({ events: [], canceled: null }, { events: [], canceled: null });
+      hub.open(a, sink(0));
+      hub.open({ ...a, startRevision: 5 }, sink(1));
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+      expect(seen[0]).toEqual({ events: [20], canceled: null });
+      expect(seen[1].canceled).toBe(12);
+      expect(asked).toContain('s2');
     } finally {
       hub.stop();
     }

@@ -274,12 +274,25 @@ export class WatchHub {
     }
   }
 
+  /**
+   * One history page from the most advanced live storage node. Each node trims its history at its
+   * own record boundaries, so when that node answers COMPACTED the others are asked in turn: the
+   * first that still holds `w.next` serves the page; if none does, the COMPACTED with the smallest
+   * oldest revision is returned, so the revision a COMPACTED names is one some node serves.
+   * @throws when the first node's request fails (the caller retries with backoff)
+   */
   private async page(w: Watcher): Promise<WatchHistoryReply> {
     const nodes = this.view.liveStorageNodes();
     if (nodes.length === 0) throw new Error('no storage node is alive');
     const q = encodeWatchHistoryRequest({ fromRevision: w.next, toRevision: 0, start: w.req.start, end: w.req.end, bytesMax: PAGE_BYTES_MAX, eventsMax: PAGE_EVENTS_MAX });
-    const msg = await this.bus.request(this.subjects.read(nodes[0].id), q, { timeoutMs: PAGE_TIMEOUT_MS });
-    return decodeWatchHistoryReply(msg.data);
+    const ask = async (id: string) => decodeWatchHistoryReply((await this.bus.request(this.subjects.read(id), q, { timeoutMs: PAGE_TIMEOUT_MS })).data);
+    let reply = await ask(nodes[0].id);
+    for (const node of nodes.slice(1)) {
+      if (reply.result !== WatchHistoryResult.Compacted) break;
+      const other = await ask(node.id).catch(() => null);
+      if (other && (other.result !== WatchHistoryResult.Compacted || other.oldestRevision < reply.oldestRevision)) reply = other;
+    }
+    return reply;
   }
 
   /** Progress notifications (etcd progress_notify): a live watch with no frame for watchProgressIntervalMs learns how far it has seen. */
