@@ -1,4 +1,4 @@
-import { CommandOp, LeaseRequestKind, Status, decodeLeaseReply, decodeU64Operand, encodeLeaseGrant, encodeLeaseRequest } from '@cairn/protocol';
+import { CommandOp, LeaseRequestKind, RevokeCause, Status, decodeLeaseReply, decodeLeaseRevoke, encodeLeaseGrant, encodeLeaseRequest } from '@cairn/protocol';
 import { LeaseTable } from './lease-table';
 import { answerLeaseRequest, type LeaseRequestHost } from './lease-requests';
 
@@ -25,7 +25,7 @@ describe('lease requests at the leader (lease.<replica>)', () => {
     expect(ask(h, LeaseRequestKind.KeepAlive, 5)).toMatchObject({ status: Status.Ok, ttlMs: 2000 });
     expect(ask(h, LeaseRequestKind.TimeToLive, 5)).toMatchObject({ status: Status.Ok, remainingMs: 2000 });
     // Lease 9 was not renewed: due at its promotion deadline; lease 5 not before 1000 + 2000.
-    expect(h.table.due(2999).map((c) => decodeU64Operand(c.value))).toEqual([9]);
+    expect(h.table.due(2999).map((c) => decodeLeaseRevoke(c.value))).toEqual([{ leaseId: 9, cause: RevokeCause.Expired }]);
     expect(ask(h, LeaseRequestKind.KeepAlive, 6)).toMatchObject({ status: Status.NotFound });
     expect(ask(h, LeaseRequestKind.TimeToLive, 6)).toMatchObject({ status: Status.NotFound });
   });
