@@ -346,7 +346,7 @@ export class LocalCluster {
 
   /**
    * Starts a stopped process (a running one is first stopped with SIGTERM) and resolves when that
-   * process is up: its first status heartbeat (consensus, storage) or its port accepting TCP (gateway).
+   * process is up: its first status heartbeat (consensus, storage) or every door it has (TLV, RESP, HTTP) accepting TCP (gateway).
    * @throws ProcessExitedError when it exits first, ReadyTimeoutError after `timeoutMs`.
    */
   async restart(id: string, timeoutMs = 30_000): Promise<void> {
@@ -621,8 +621,13 @@ export class LocalCluster {
     const p = this.proc(id);
     if (!p.child) return `${id} is not running`;
     if (p.role === 'gateway') {
+      // Every door, not only TLV: the gateway opens them one after another (TLV, RESP, HTTP), and
+      // a test that used the RESP door the moment TLV accepted got ECONNREFUSED on a loaded box.
       const g = this.config.gateway.gateways.find((m) => m.id === id)!;
-      return (await tcpAccepts(g.host, g.port)) ? null : `gateway ${id} is not accepting TCP on ${g.host}:${g.port}`;
+      for (const port of [g.port, g.respPort, g.httpPort]) {
+        if (port !== undefined && !(await tcpAccepts(g.host, port))) return `gateway ${id} is not accepting TCP on ${g.host}:${port}`;
+      }
+      return null;
     }
     return this.heardSinceSpawn(id) ? null : `${p.role} ${id} has not reported status`;
   }
