@@ -58,6 +58,25 @@ describe('CairnClient operations', () => {
     await expect(c.set('lock', 'd', { ifAbsent: true, ifPresent: true })).rejects.toThrow(/exclude each other/);
   });
 
+  it('a SET with LEASE: CONDITION_FAILED is applied false unless a response flag says the lease refused it (docs/protocol.md "Response flags")', async () => {
+    // The gateway's answers: a false IF_ABSENT (flags 0), a lease not live, a lease full; then, from a gateway before the flags, the same by reason text only.
+    const answers: Partial<Response>[] = [
+      { payload: Buffer.from('condition not met') },
+      { flags: ResponseFlags.LeaseNotFound, payload: Buffer.from('lease not found') },
+      { flags: ResponseFlags.LeaseKeysFull, payload: Buffer.from('lease full: …') },
+      { flags: ResponseFlags.LeaseNotFound, payload: Buffer.from('condition not met') }, // the flag decides, not the text
+      { payload: Buffer.from('lease not found') },
+    ];
+    server.onRequest = (req, conn) => conn.reply(req, { status: Status.ConditionFailed, revision: 9, ...answers.shift() });
+    const c = await connect();
+    expect(await c.set('l', 'v', { ifAbsent: true, lease: 7 })).toEqual({ revision: 9, applied: false });
+    await expect(c.set('l', 'v', { ifAbsent: true, lease: 7 })).rejects.toMatchObject({ code: 'LEASE_NOT_FOUND', message: 'lease not found' });
+    await expect(c.set('l', 'v', { lease: 7 })).rejects.toMatchObject({ code: 'TOO_LARGE', message: 'lease full: …' });
+    await expect(c.set('l', 'v', { ifRevision: 3, lease: 7 })).rejects.toMatchObject({ code: 'LEASE_NOT_FOUND' });
+    await expect(c.set('l', 'v', { ifAbsent: true, lease: 7 })).rejects.toMatchObject({ code: 'LEASE_NOT_FOUND' });
+    expect(answers).toEqual([]);
+  });
+
   it('maps error statuses to typed errors with codes and retryability', async () => {
     const answers: Record<string, Partial<Response>> = {
       unavailable: { status: Status.Unavailable, payload: Buffer.from('no leader') },

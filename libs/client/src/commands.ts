@@ -1,7 +1,7 @@
 import { IF_REVISION_OPERAND_BYTES, LEASE_LIST_PAGE_MAX, Opcode, decodeLeaseGrantReply, decodeLeaseListReply, decodeLeaseTtlReply, decodeLeaseU64, encodeLeaseGrantRequest, encodeLeaseListRequest, encodeLeaseOperand, encodeLeaseTtlRequest, encodeLeaseU64, type LeaseTtl, RangeOptions, RequestFlags, ResponseFlags, Status, decodeGetMeta, decodeIncrReply, decodeRangePage, decodeTxnResult, encodeIncrRequest, encodeRangeSpec, encodeTxnRequest, type RangeItemWire, type RangePageOptions, type Response, type TxnOpResponse, type TxnRequest } from '@cairn/protocol';
 import { TxnBuilder } from './txn';
 import { LeaseKeeper, type KeepAliveOptions } from './lease-keeper';
-import { IncrRefusedError, LeaseExistsError, LeaseNotFoundError, ResponseProtocolError, errorForResponse } from './errors';
+import { IncrRefusedError, LeaseExistsError, LeaseNotFoundError, ResponseProtocolError, TooLargeError, errorForResponse } from './errors';
 import type { ClientSession } from './session';
 
 /**
@@ -158,14 +158,24 @@ export function getResult(res: Response): GetResult | null {
   return { value: m.value, revision: res.revision, createRevision: m.createRevision, version: m.version };
 }
 
-/** The reason a SET with LEASE answers with CONDITION_FAILED when its IF_ABSENT / IF_PRESENT / IF_REVISION condition was false (docs/protocol.md "Status codes"). */
+/** The reason text of a CONDITION_FAILED SET with LEASE whose IF_ABSENT / IF_PRESENT / IF_REVISION was false (docs/protocol.md "Status codes"); read only from a gateway that predates the LEASE_NOT_FOUND / LEASE_KEYS_FULL response flags. */
 export const SET_CONDITION_NOT_MET = 'condition not met';
 
-/** SET: OK → applied; CONDITION_FAILED → not applied (a SET with LEASE: LeaseNotFoundError, its lease is not live or full, unless `conditional` and the reason is SET_CONDITION_NOT_MET). @throws the typed error of any other non-OK status. */
+/**
+ * SET: OK → applied; CONDITION_FAILED → not applied, unless the lease refused it: response flag
+ * LEASE_NOT_FOUND → LeaseNotFoundError, LEASE_KEYS_FULL → TooLargeError (docs/protocol.md
+ * "Response flags"). A gateway from before those flags says it only in the reason text: a SET with
+ * LEASE whose reason is not SET_CONDITION_NOT_MET (or that had no condition) is then taken for a
+ * lease refusal. @throws the typed error of any other non-OK status.
+ */
 export function setResult(res: Response, withLease = false, conditional = false): SetResult {
-  // A SET with LEASE says why it failed: a false IF_ABSENT / IF_PRESENT / IF_REVISION is this text, anything else a lease refusal.
-  if (res.status === Status.ConditionFailed && withLease && conditional && res.payload.toString('utf8') === SET_CONDITION_NOT_MET) return { revision: res.revision, applied: false };
-  if (res.status === Status.ConditionFailed && withLease) throw new LeaseNotFoundError(res.payload.toString('utf8') || 'lease not found');
+  if (res.status === Status.ConditionFailed && withLease) {
+    const why = res.payload.toString('utf8');
+    if (res.flags & ResponseFlags.LeaseKeysFull) throw new TooLargeError(why || 'lease full');
+    if (res.flags & ResponseFlags.LeaseNotFound) throw new LeaseNotFoundError(why || 'lease not found');
+    // No flag: a false condition, or a lease refusal from a gateway that predates the flags (its reason says which).
+    if (!conditional || (why !== '' && why !== SET_CONDITION_NOT_MET)) throw new LeaseNotFoundError(why || 'lease not found');
+  }
   if (res.status === Status.ConditionFailed) return { revision: res.revision, applied: false };
   expectOk(res);
   return { revision: res.revision, applied: true };

@@ -1,6 +1,5 @@
-import { Status } from '@cairn/protocol';
-import { AbortError, LeaseLostError, LeaseNotFoundError } from './errors';
-import { SET_CONDITION_NOT_MET, setResult, type GetResult, type SetOptions, type SetResult } from './commands';
+import { AbortError, LeaseLostError } from './errors';
+import type { GetResult, SetOptions, SetResult } from './commands';
 import type { KeepAliveOptions } from './lease-keeper';
 import type { ClientWatchOptions, WatchItem } from './watch';
 import { campaign, lock, observeLeader, type RecipeClient } from './recipes';
@@ -185,14 +184,5 @@ describe('recipes: lock and election (etcd concurrency.Mutex / Election)', () =>
     const hb = await b;
     await obs;
     expect(seen).toEqual([`node-a@${a.fencingToken}`, null, `node-b@${hb.fencingToken}`]);
-  });
-});
-
-describe('setResult of a conditional SET with LEASE', () => {
-  const failed = (reason: string) => ({ status: Status.ConditionFailed, flags: 0, requestId: 1, revision: 9, payload: Buffer.from(reason) });
-  it('reads "condition not met" as not applied, a lease refusal as LeaseNotFoundError', () => {
-    expect(setResult(failed(SET_CONDITION_NOT_MET), true, true)).toEqual({ revision: 9, applied: false });
-    expect(() => setResult(failed('lease not found'), true, true)).toThrow(LeaseNotFoundError);
-    expect(() => setResult(failed(SET_CONDITION_NOT_MET), true, false)).toThrow(LeaseNotFoundError);
   });
 });

@@ -122,7 +122,18 @@ export const ResponseFlags = {
   Meta: 0x01,
   /** A server-streamed watch frame (docs/watch.md): requestId = the watch id, payload = `u8 kind | …` (`decodeWatchFrame`); never the answer to a request. */
   Watch: 0x02,
+  /**
+   * CONDITION_FAILED of a SET with LEASE only: the lease named is not live when the SET applied
+   * (etcd "requested lease not found"); nothing written. Without it (and without LEASE_KEYS_FULL)
+   * a CONDITION_FAILED is the SET's IF_ABSENT / IF_PRESENT / IF_REVISION condition being false.
+   * The payload's reason text is unchanged, for clients from before the flag.
+   */
+  LeaseNotFound: 0x04,
+  /** CONDITION_FAILED of a SET with LEASE only: the lease holds storage.keysPerLeaseMax keys (or its revoke would outgrow the largest engine record); nothing written. */
+  LeaseKeysFull: 0x08,
 } as const;
+/** The response flags that say a SET with LEASE was refused by its lease, not by its condition. */
+export const RESPONSE_FLAGS_LEASE_REFUSED = ResponseFlags.LeaseNotFound | ResponseFlags.LeaseKeysFull;
 /** The condition bits: at most one, and only on SET. */
 export const REQUEST_FLAGS_CONDITION = RequestFlags.IfAbsent | RequestFlags.IfPresent;
 /** Largest AUTH value (a password is at most 256 bytes, an HS256 token a few hundred), bytes; beyond, TOO_LARGE. */

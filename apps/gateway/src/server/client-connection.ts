@@ -1,4 +1,4 @@
-import { CommandCondition, IF_REVISION_OPERAND_BYTES, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type WatchSpec, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta, type WatchEvent } from '@cairn/protocol';
+import { CommandCondition, IF_REVISION_OPERAND_BYTES, LeaseRefusal, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type WatchSpec, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta, type WatchEvent } from '@cairn/protocol';
 import { hopTrace } from '@cairn/messaging';
 import type { Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
@@ -343,7 +343,7 @@ export class ClientConnection {
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       this.flow.answered();
       if (hopTrace.enabled) hopTrace.mark('tlv.answer');
-      this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : 0, requestId, revision: r.revision, payload }, () => {
+      this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : leaseRefusalFlags(r), requestId, revision: r.revision, payload }, () => {
         this.inflight--;
       });
       // Released once the reply's bytes count as written: the value is never held uncounted.
@@ -577,4 +577,10 @@ export function encodedWatchEventsFrame(events: WatchEvent[]): Buffer {
     encodedFrames.set(events, payload);
   }
   return payload;
+}
+
+/** Response flags of a SET refused by its lease (docs/protocol.md "Response flags"): LEASE_NOT_FOUND / LEASE_KEYS_FULL; 0 otherwise, a false condition included. */
+function leaseRefusalFlags(r: KvResult): number {
+  if (r.status !== Status.ConditionFailed || r.leaseRefusal === undefined) return 0;
+  return r.leaseRefusal === LeaseRefusal.KeysFull ? ResponseFlags.LeaseKeysFull : ResponseFlags.LeaseNotFound;
 }

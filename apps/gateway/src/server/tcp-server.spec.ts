@@ -1,12 +1,12 @@
 import { connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { CommandCondition, CommandOp, Opcode, RequestFlags, ResponseDecoder, Status, decodeIncrDelta, decodeIncrReply, encodeIncrRequest, encodeRequest, type Command, type Response } from '@cairn/protocol';
+import { CommandCondition, CommandOp, LeaseRefusal, Opcode, RequestFlags, ResponseDecoder, ResponseFlags, Status, encodeLeaseOperand, decodeIncrDelta, decodeIncrReply, encodeIncrRequest, encodeRequest, type Command, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
 import { floodUntilClosed, testFlowLimits, until } from './testing';
 import type { ReadPath, ReadResult } from '../paths/read-path';
-import type { WritePath, WriteResult } from '../paths/write-path';
+import { LEASE_REFUSAL_MESSAGES, type WritePath, type WriteResult } from '../paths/write-path';
 
 /** Write and read paths whose answers the test releases by hand (no NATS: this tests the TCP side). */
 function fakePaths() {
@@ -98,6 +98,25 @@ describe('gateway TCP server', () => {
       [1, Status.Ok, 7, 0],
       [2, Status.ConditionFailed, 8, 0],
       [3, Status.Ok, 9, 0],
+    ]);
+    c.socket.end();
+    await s.server.close();
+  });
+
+  it('a SET with LEASE refused: response flag LEASE_NOT_FOUND / LEASE_KEYS_FULL beside the reason; a false condition: flags 0, "condition not met"', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    const onLease = encodeLeaseOperand({ leaseId: 7, ttlMs: 0 }, Buffer.from('v'));
+    for (let id = 1; id <= 3; id++) c.send(Opcode.Set, id, 'lock', onLease, RequestFlags.IfAbsent | RequestFlags.Lease);
+    await until(() => s.writes.length === 3);
+    s.writes[0].resolve({ status: Status.ConditionFailed, revision: 8, message: 'condition not met' });
+    s.writes[1].resolve({ status: Status.ConditionFailed, revision: 9, message: LEASE_REFUSAL_MESSAGES[LeaseRefusal.NotFound], leaseRefusal: LeaseRefusal.NotFound });
+    s.writes[2].resolve({ status: Status.ConditionFailed, revision: 10, message: LEASE_REFUSAL_MESSAGES[LeaseRefusal.KeysFull], leaseRefusal: LeaseRefusal.KeysFull });
+    await c.waitFor(3);
+    expect(c.responses.map((r) => [r.requestId, r.status, r.flags, r.revision, r.payload.toString()])).toEqual([
+      [1, Status.ConditionFailed, 0, 8, 'condition not met'],
+      [2, Status.ConditionFailed, ResponseFlags.LeaseNotFound, 9, 'lease not found'],
+      [3, Status.ConditionFailed, ResponseFlags.LeaseKeysFull, 10, LEASE_REFUSAL_MESSAGES[LeaseRefusal.KeysFull]],
     ]);
     c.socket.end();
     await s.server.close();
