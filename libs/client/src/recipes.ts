@@ -5,7 +5,7 @@
  * renewing (crash, pause, partition) loses it one TTL later without anyone's help.
  */
 import { AbortError, LeaseLostError } from './errors';
-import type { GetResult, LeaseGrantResult, RequestOptions, SetOptions, SetResult } from './commands';
+import type { GetResult, LeaseGrantResult, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
 import type { KeepAliveOptions } from './lease-keeper';
 import { compare } from './txn';
 import type { ClientWatchOptions, WatchItem } from './watch';
@@ -18,6 +18,7 @@ export interface RecipeClient {
   keepAlive(leaseId: number, opts?: KeepAliveOptions): { readonly closed: Promise<void>; stop(): void };
   set(key: string | Uint8Array, value: string | Uint8Array, opts?: SetOptions): Promise<SetResult>;
   get(key: string | Uint8Array, opts?: RequestOptions): Promise<GetResult | null>;
+  range(opts: RangeReadOptions): Promise<RangePage>;
   watch(opts: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined>;
 }
 
@@ -86,14 +87,18 @@ export type LeaderObservation = { value: Buffer; fencingToken: bigint } | null;
 
 /**
  * The leaders of `election`, as they change (etcd concurrency.Election.Observe): the current one
- * (or null), then each new value or leader, and null when the leader key is deleted. Ends with
- * AbortError when `signal` aborts; the watch's errors (WatchCompactedError, WatchSlowError).
+ * (or null), then each new value or leader, and null when the leader key is deleted. The current
+ * one is read with a RANGE of the one key, consistent at the page's revision R, and the watch
+ * starts at R + 1, so a leader that comes between the read and the watch is seen (a GET answers
+ * a missing key with no revision, and a watch "from now" starts at what its gateway has applied,
+ * which can be older than R). Ends with AbortError when `signal` aborts; the watch's errors
+ * (WatchCompactedError, WatchSlowError).
  */
 export async function* observeLeader(client: RecipeClient, election: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderObservation, void, undefined> {
-  const now = await client.get(election, { signal: opts.signal });
-  yield now ? { value: now.value, fencingToken: BigInt(now.createRevision ?? now.revision) } : null;
-  const from = now ? now.revision + 1 : undefined;
-  for await (const ev of client.watch({ key: election, signal: opts.signal, ...(from ? { startRevision: from } : {}) })) {
+  const page = await client.range({ start: election, end: `${election}\0`, limit: 1, signal: opts.signal });
+  const now = page.items[0];
+  yield now ? { value: now.value, fencingToken: BigInt(now.createRevision) } : null;
+  for await (const ev of client.watch({ key: election, signal: opts.signal, startRevision: page.revision + 1 })) {
     if (ev.type === 'progress') continue;
     yield ev.type === 'put' ? { value: Buffer.from(ev.value), fencingToken: BigInt(ev.createRevision) } : null;
   }
