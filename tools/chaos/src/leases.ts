@@ -52,6 +52,11 @@ interface TtlKey {
   value: string;
   /** Acknowledged at (ms, this clock) + TTL: no read starting later may return it. */
   goneByMs: number;
+  /** When its SET was sent and acknowledged (ms, this clock), and the revision it was committed at: for the violation's report. */
+  sentMs: number;
+  ackMs: number;
+  revision: number;
+  ttlMs: number;
 }
 
 interface KeptLease {
@@ -92,10 +97,12 @@ export class ChaosLeases {
       const key = `ttl/${this.o.seed}/${n}`;
       const value = `v${n}`;
       const ttlMs = TTL_MS_MIN + Math.floor(this.r() * TTL_MS_SPREAD);
-      const ok = await pool.set(key, value, { ttlMs }).then(() => true, () => false);
-      if (ok) {
+      const sentMs = Date.now();
+      const set = await pool.set(key, value, { ttlMs }).catch(() => null);
+      if (set) {
+        const ackMs = Date.now();
         this.stats.ttlWrites++;
-        this.ttlKeys.push({ key, value, goneByMs: Date.now() + ttlMs });
+        this.ttlKeys.push({ key, value, goneByMs: ackMs + ttlMs, sentMs, ackMs, revision: set.revision, ttlMs });
         if (this.ttlKeys.length > TTL_KEYS_KEPT_MAX) this.ttlKeys.shift();
       }
       // Read back a remembered key whose expiry has passed: it must miss.
@@ -106,7 +113,12 @@ export class ChaosLeases {
         const startedMs = Date.now();
         const got = await pool.get(t.key).catch(() => undefined);
         if (got !== undefined) this.stats.ttlReadsAfterExpiry++;
-        if (got) this.stats.violations.push(`leases: ${t.key} (expiry by ${t.goneByMs}) returned ${JSON.stringify(got.value.toString())} to a read started at ${startedMs}, ${startedMs - t.goneByMs} ms after it expired`);
+        if (got) {
+          this.stats.violations.push(
+            `leases: ${t.key} (expiry by ${t.goneByMs}) returned ${JSON.stringify(got.value.toString())} to a read started at ${startedMs}, ${startedMs - t.goneByMs} ms after it expired ` +
+              `(SET of TTL ${t.ttlMs} ms sent at ${t.sentMs}, acknowledged at ${t.ackMs} at revision ${t.revision}; the read's value has revision ${got.revision}, answered at ${Date.now()})`,
+          );
+        }
       }
       await sleep(STEP_MS);
     }

@@ -130,8 +130,15 @@ export class CommandApplier {
     if (!Number.isSafeInteger(this.resultsMax) || this.resultsMax < 1) throw new RangeError(`resultsMax must be a positive integer, got ${opts.resultsMax}`);
   }
 
-  /** Engine entries for `entries` (contiguous, in index order), outcomes recorded. Call once per entry, in log order. */
+  /**
+   * Engine entries for `entries` (contiguous, in index order), outcomes recorded. Call once per
+   * entry, in log order, handing each batch to the engine (BitcaskEngine.apply) before converting
+   * the next, then `leases.handedToEngine()`: until then reads see the engine's expiries, not the
+   * ones this batch set (LeaseIndex).
+   */
   toEngineEntries(entries: WireEntry[]): AppliedBatch {
+    // The previous batch was handed to the engine before this one (log order): what the index kept for it is stale.
+    this.leases.handedToEngine();
     // Keys written earlier in this batch (null = deleted): the engine sees them only once the batch is applied.
     const batchState = new Map<string, KeyState | null>();
     const get = (key: Uint8Array): KeyState | null => {

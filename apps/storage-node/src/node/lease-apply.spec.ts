@@ -17,7 +17,11 @@ async function node(dir: string, keysPerLeaseMax = 1000) {
   return {
     engine,
     applier,
-    apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine),
+    apply: (from: number, cmds: Command[]) => {
+      const applied = engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine);
+      applier.leases.handedToEngine();
+      return applied;
+    },
     value: (k: string) => engine.get(Buffer.from(k))?.value.toString() ?? null,
   };
 }

@@ -78,10 +78,21 @@ const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.
  * The in-memory view of the reserved keyspace: leases (with their attached keys) and per-key
  * metadata, kept equal to the engine's reserved records. Rebuilt from the engine at open (`load`);
  * the applier updates it in log order as it turns entries into engine writes.
+ *
+ * The applier runs ahead of the engine: it updates this index when it turns a batch into engine
+ * writes, and the storage node hands them to the engine only after the batch's session records
+ * reached their journal (an await, milliseconds on a loaded disk). Reads served meanwhile get the
+ * engine's values, so the expiry that hides them (`expiryOf`, `expired`) is the one the engine's
+ * state still has: the index keeps it for every key whose metadata changed since the engine was
+ * last handed its writes, until `handedToEngine`. (Without that, an ExpireKey in that window
+ * dropped the key's expiry while the engine still served its value: an expired key was returned,
+ * the 43 ms lease violation of the seed-7 chaos run, docs/reliability.md.)
  */
 export class LeaseIndex {
   private readonly leases = new Map<number, StoredLease>();
   private readonly metas = new Map<string, KeyLeaseMeta>();
+  /** Keys whose metadata changed in writes not yet handed to the engine → the expiry the engine's state has (0: none). Bounded by the keys of one apply batch. */
+  private readonly engineExpiries = new Map<string, number>();
 
   /** Reads every reserved record of `engine` (paged ranges over the prefix). */
   static load(engine: Pick<BitcaskEngine, 'range'>): LeaseIndex {
@@ -122,11 +133,33 @@ export class LeaseIndex {
     return this.metas.get(latin1(key));
   }
 
-  /** Whether `key` has an expiry at or before `nowMs` (a read must not return it). */
+  /**
+   * The absolute expiry (ms since the Unix epoch, 0 = none) of `key`'s value as the engine serves it:
+   * while the applier is ahead of the engine (see the class doc), the one the engine's state has.
+   */
+  expiryOf(key: Uint8Array): number {
+    const k = latin1(key);
+    return this.engineExpiries.get(k) ?? this.metas.get(k)?.expiresAtMs ?? 0;
+  }
+
+  /** Whether the value the engine serves for `key` has an expiry at or before `nowMs` (a read must not return it). */
   expired(key: Uint8Array, nowMs: number): boolean {
-    if (this.metas.size === 0) return false;
-    const m = this.metas.get(latin1(key));
-    return m !== undefined && m.expiresAtMs > 0 && m.expiresAtMs <= nowMs;
+    if (this.metas.size === 0 && this.engineExpiries.size === 0) return false;
+    const at = this.expiryOf(key);
+    return at > 0 && at <= nowMs;
+  }
+
+  /**
+   * The engine has been handed every write the updates so far returned (BitcaskEngine.apply takes
+   * them into its keydir when called): reads follow this index's metadata again.
+   */
+  handedToEngine(): void {
+    this.engineExpiries.clear();
+  }
+
+  /** Before `k`'s metadata changes: remember the expiry the engine's state has for it, unless an earlier unhanded change already did. */
+  private aheadOfEngine(k: string): void {
+    if (!this.engineExpiries.has(k)) this.engineExpiries.set(k, this.metas.get(k)?.expiresAtMs ?? 0);
   }
 
   /** Keys with an expiry, with it (for the leader's expiry table after a failover; bounded by the caller). */
@@ -149,6 +182,7 @@ export class LeaseIndex {
     this.leases.delete(leaseId);
     for (const k of lease.keys) {
       const key = Buffer.from(k, 'latin1');
+      this.aheadOfEngine(k);
       this.metas.delete(k);
       writes.push({ op: EngineOp.Delete, key, value: EMPTY }, { op: EngineOp.Delete, key: keyMetaRecordKey(key), value: EMPTY });
     }
@@ -163,10 +197,12 @@ export class LeaseIndex {
     if (next.leaseId) attach(this.leases.get(next.leaseId), k);
     if (next.leaseId === 0 && next.expiresAtMs === 0) {
       if (!prev) return null;
+      this.aheadOfEngine(k);
       this.metas.delete(k);
       return { op: EngineOp.Delete, key: keyMetaRecordKey(key), value: EMPTY };
     }
     if (prev && prev.leaseId === next.leaseId && prev.expiresAtMs === next.expiresAtMs) return null;
+    this.aheadOfEngine(k);
     this.metas.set(k, next);
     return { op: EngineOp.Set, key: keyMetaRecordKey(key), value: encodeKeyMeta(next) };
   }

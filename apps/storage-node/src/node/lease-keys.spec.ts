@@ -6,6 +6,7 @@ describe('leaseKeysReply (LEASE_TTL with KEYS)', () => {
   const leases = new LeaseIndex();
   leases.grant(7, 10_000, 1);
   for (const [key, expiresAtMs] of [['b', 0], ['a', 0], ['c', 0], ['x', 500]] as const) leases.setMeta(Buffer.from(key), { leaseId: 7, expiresAtMs });
+  leases.handedToEngine(); // the engine has these writes, as on a node serving reads
   const ask = (keysMax: number, bytesMax: number, payload = 1 << 20, leaseId = 7) => decodeLeaseKeysReply(leaseKeysReply(leases, { leaseId, minIndex: 0, keysMax, bytesMax }, 9, 1000, payload));
   const keys = (r: ReturnType<typeof ask>) => r.keys.map((k) => Buffer.from(k).toString());
 

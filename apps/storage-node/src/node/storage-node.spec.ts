@@ -14,6 +14,7 @@ import {
   encodeRangeRequest,
   encodeReadRequest,
   encodeShipBatch,
+  encodeU64Operand,
   type Command,
   type ReadReply,
 } from '@cairn/protocol';
@@ -238,6 +239,41 @@ describe('StorageNode (injected world)', () => {
     w.crash();
     const node = await w.start();
     expect(node.status().authRevision).toBe(3);
+    expect(w.fatal).toEqual([]);
+  });
+
+  it('never serves an expired key while its delete waits for the session journal: the hide follows the engine, not the applier running ahead (the 43 ms chaos lease violation)', async () => {
+    const w = new World();
+    await w.start();
+    const t0 = w.sched.nowMs;
+    const expiresAtMs = t0 + 100;
+    const ttl = (key: string): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from('v'), meta: { leaseId: 0, expiresAtMs, keepTtl: false } });
+    w.shipCommands(1, [ttl('gone'), ttl('overwritten'), ttl('extended')]);
+    await w.until(() => w.node.status().appliedIndex === 3);
+    await w.until(() => w.sched.nowMs >= expiresAtMs);
+    // Every async disk call now takes 20 virtual ms: the batch below, which carries a gateway
+    // session, waits that long for its session journal before the engine is handed its writes.
+    w.disk.faults.latencyMsMin = 20;
+    w.disk.faults.latencyMsMax = 20;
+    const shipped = w.sched.nowMs;
+    w.shipCommands(4, [
+      { op: CommandOp.Set, key: Buffer.from('other'), value: Buffer.from('x'), session: { sessionId: 7n, seq: 1, firstPendingSeq: 1 } },
+      { op: CommandOp.ExpireKey, key: Buffer.from('gone'), value: encodeU64Operand(expiresAtMs) },
+      { op: CommandOp.Set, key: Buffer.from('overwritten'), value: Buffer.from('new') },
+      { op: CommandOp.Set, key: Buffer.from('extended'), value: Buffer.from('new'), meta: { leaseId: 0, expiresAtMs: expiresAtMs + 60_000, keepTtl: false } },
+    ]);
+    await w.until(() => w.sched.nowMs >= shipped + 5);
+    // The read lands while the node holds the batch (decoded, lease index updated) but the engine has not got it.
+    const during = (await w.read(['gone', 'overwritten', 'extended'], 3)).reply;
+    expect(during.appliedIndex).toBe(3);
+    expect(during.results.map((r) => Status[r.status])).toEqual(['NotFound', 'NotFound', 'NotFound']);
+    await w.until(() => w.node.status().appliedIndex === 7);
+    const after = (await w.read(['gone', 'overwritten', 'extended'], 7)).reply;
+    expect(after.results.map((r) => [Status[r.status], Buffer.from(r.value).toString()])).toEqual([
+      ['NotFound', ''],
+      ['Ok', 'new'],
+      ['Ok', 'new'],
+    ]);
     expect(w.fatal).toEqual([]);
   });
 });

@@ -372,6 +372,8 @@ export class StorageNode {
           // session table can always be rebuilt as of the engine's applied index.
           await this.sessions.append(batch.sessionRecords);
           const part = this.engine.apply(batch.engine);
+          // The engine's keydir has the batch now (apply takes it in when called): reads follow the lease index again.
+          this.applier.leases.handedToEngine();
           // Awaited below with the other parts; the handler keeps an early failure from being an unhandled rejection meanwhile.
           part.catch(() => undefined);
           applying.push(part);
@@ -502,7 +504,7 @@ export class StorageNode {
         // before the leader's ExpireKey reaches this node (docs/leases.md "Clock drift").
         const got = isReservedKey(r.key) || this.applier.leases.expired(r.key, this.opts.world.clock.nowMs()) ? null : this.engine.get(r.key);
         if (!got) return { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' };
-        return { status: Status.Ok, revision: got.revision, createRevision: got.createRevision, version: got.version, value: got.value, message: '', expiresAtMs: this.applier.leases.meta(r.key)?.expiresAtMs ?? 0 };
+        return { status: Status.Ok, revision: got.revision, createRevision: got.createRevision, version: got.version, value: got.value, message: '', expiresAtMs: this.applier.leases.expiryOf(r.key) };
       } catch (e) {
         // A corrupt record is never returned as data: the gateway retries on another node.
         this.opts.log.error({ err: e }, 'read failed');
