@@ -1,11 +1,12 @@
 /**
  * Coordination recipes on leases, conditional writes and watch (docs/recipes.md; the semantics of
  * etcd client/v3/concurrency Mutex and Election, built differently): a lock with a fencing token
- * and a leader election. Both hold ONE key attached to the holder's lease, so a holder that stops
- * renewing (crash, pause, partition) loses it one TTL later without anyone's help.
+ * and a leader election. Every contender writes ONE key `name/<leaseId, hex>` attached to its own
+ * lease, and the oldest key (lowest create revision) holds: a holder or waiter that stops renewing
+ * (crash, pause, partition) loses its place one TTL later without anyone's help.
  */
 import { AbortError, LeaseLostError } from './errors';
-import type { GetResult, LeaseGrantResult, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
+import type { GetResult, LeaseGrantResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
 import type { KeepAliveOptions } from './lease-keeper';
 import { compare } from './txn';
 import type { ClientWatchOptions, WatchItem } from './watch';
@@ -35,11 +36,12 @@ export interface HoldOptions {
 }
 
 /**
- * A held key (a lock or a leadership): `fencingToken` is the key's create revision, strictly
- * greater than that of every earlier holder of the same key (revisions only grow).
+ * A held lock or leadership: `fencingToken` is the holder's key's create revision, strictly
+ * greater than that of every earlier holder of the same name (revisions only grow, and a holder
+ * holds only once every older key under the name is gone).
  */
 export interface Held {
-  /** The key held. */
+  /** The holder's key: `name/<leaseId, hex>`. */
   readonly key: string;
   /** The lease the key is attached to. */
   readonly leaseId: number;
@@ -60,48 +62,113 @@ export interface Held {
 
 /**
  * Acquires the lock `name` (etcd concurrency.Mutex.Lock): grants a lease of `ttlSec`, keeps it
- * alive, and writes `name` → the lease id (decimal) with SET IF_ABSENT + LEASE (create revision 0
- * → put with lease, atomic where applied). When another holds it, watches the holder's key for
- * its delete (a release, or its lease's expiry) and tries again. Every waiter watches the holder
- * (not, as etcd, the next-lower waiter), so a release wakes all of them and one wins: fine for a
- * few contenders, a herd for many.
- * @throws AbortError when `signal` aborts first (the lease is revoked); LeaseLostError when our
- * lease is lost while waiting; RangeError on a bad `ttlSec`; the client's errors of a request.
+ * alive, and enqueues this contender as the key `name/<leaseId, hex>` (SET IF_ABSENT + LEASE; its
+ * create revision is the fencing token). The contender whose key has the lowest create revision
+ * under `name/` holds the lock: a waiter watches only the key with the greatest create revision
+ * below its own for its delete (etcd waitDeletes), then looks again, so a release wakes one waiter,
+ * not all. Lock names must not nest (`a` and `a/b`): `a`'s queue is every key under `a/`.
+ * @throws AbortError when `signal` aborts first (the lease is revoked, its key with it);
+ * LeaseLostError when our lease (or key) is lost while waiting; RangeError on a bad `ttlSec`; the
+ * client's errors of a request.
  */
 export function lock(client: RecipeClient, name: string, opts: HoldOptions): Promise<Held> {
-  return acquire(client, name, null, opts);
+  return acquire(client, name, '', opts);
 }
 
 /**
  * Campaigns for leadership of `election` (etcd concurrency.Election.Campaign): as `lock`, with
- * `value` (e.g. the candidate's address) as the leader key's value. Resolves once this candidate
- * is the leader; `fencingToken` orders leaderships as it orders locks. Observe the leader with
- * `observeLeader`. @throws as `lock`.
+ * `value` (e.g. the candidate's address) as the value of the candidate's key `election/<leaseId,
+ * hex>`. Resolves once this candidate is the leader (its key the oldest under `election/`);
+ * `fencingToken` orders leaderships as it orders locks. Observe the leader with `observeLeader`.
+ * @throws as `lock`.
  */
 export function campaign(client: RecipeClient, election: string, value: string, opts: HoldOptions): Promise<Held> {
   return acquire(client, election, value, opts);
 }
 
-/** One observation of an election: the leader's value and fencing token, or null when there is none. */
-export type LeaderObservation = { value: Buffer; fencingToken: bigint } | null;
+/** One observation of an election: the leader's key, value and fencing token, or null when there is none. */
+export type LeaderObservation = { key: Buffer; value: Buffer; fencingToken: bigint } | null;
 
 /**
  * The leaders of `election`, as they change (etcd concurrency.Election.Observe): the current one
- * (or null), then each new value or leader, and null when the leader key is deleted. The current
- * one is read with a RANGE of the one key, consistent at the page's revision R, and the watch
- * starts at R + 1, so a leader that comes between the read and the watch is seen (a GET answers
- * a missing key with no revision, and a watch "from now" starts at what its gateway has applied,
- * which can be older than R). Ends with AbortError when `signal` aborts; the watch's errors
- * (WatchCompactedError, WatchSlowError).
+ * (the key with the lowest create revision under `election/`, or null), then each new leader or
+ * leader value; null when no candidate is left. It scans the candidates with RANGE pages and
+ * watches `election/` from the first page's revision + 1, applying to each key only the events
+ * after the revision its page was read at: a leader that comes between the read and the watch is
+ * not missed, and no event is counted twice. A scan of several pages is not one instant, so the
+ * first observation then waits until the watch has passed the last page's revision.
+ * Ends with AbortError when `signal` aborts; the watch's errors (WatchCompactedError, WatchSlowError).
  */
 export async function* observeLeader(client: RecipeClient, election: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderObservation, void, undefined> {
-  const page = await client.range({ start: election, end: `${election}\0`, limit: 1, signal: opts.signal });
-  const now = page.items[0];
-  yield now ? { value: now.value, fencingToken: BigInt(now.createRevision) } : null;
-  for await (const ev of client.watch({ key: election, signal: opts.signal, startRevision: page.revision + 1 })) {
-    if (ev.type === 'progress') continue;
-    yield ev.type === 'put' ? { value: Buffer.from(ev.value), fencingToken: BigInt(ev.createRevision) } : null;
+  const scan = await scanQueue(client, `${election}/`, opts.signal);
+  const queue = new Map(scan.items.map((it) => [it.key.toString('hex'), { key: it.key, value: it.value, createRevision: it.createRevision }]));
+  let caughtUp = scan.firstRevision === scan.lastRevision;
+  let shown: LeaderObservation | undefined;
+  const changed = (): boolean => {
+    const now = leaderOf(queue);
+    if (shown !== undefined && sameLeader(now, shown)) return false;
+    shown = now;
+    return true;
+  };
+  if (caughtUp && changed()) yield shown!;
+  for await (const ev of client.watch({ prefix: `${election}/`, startRevision: scan.firstRevision + 1, progress: !caughtUp, signal: opts.signal })) {
+    if (ev.type !== 'progress' && ev.modRevision > scan.revisionOf(ev.key)) {
+      const hex = ev.key.toString('hex');
+      if (ev.type === 'put') queue.set(hex, { key: Buffer.from(ev.key), value: Buffer.from(ev.value), createRevision: ev.createRevision });
+      else queue.delete(hex);
+    }
+    if (!caughtUp) {
+      if ((ev.type === 'progress' ? ev.revision : ev.modRevision) < scan.lastRevision) continue;
+      caughtUp = true;
+    }
+    if (changed()) yield shown!;
   }
+}
+
+interface Candidate {
+  key: Buffer;
+  value: Buffer;
+  createRevision: number;
+}
+
+function leaderOf(queue: Map<string, Candidate>): LeaderObservation {
+  let first: Candidate | null = null;
+  for (const c of queue.values()) if (!first || c.createRevision < first.createRevision) first = c;
+  return first ? { key: first.key, value: first.value, fencingToken: BigInt(first.createRevision) } : null;
+}
+
+function sameLeader(a: LeaderObservation, b: LeaderObservation): boolean {
+  return a === b || (a !== null && b !== null && a.fencingToken === b.fencingToken && a.key.equals(b.key) && a.value.equals(b.value));
+}
+
+/** Every key under a prefix, page by page; each page is consistent at its own revision (docs/protocol.md "RANGE"). */
+interface QueueScan {
+  items: RangeItem[];
+  /** Revision of the first page (the earliest). */
+  firstRevision: number;
+  /** Revision of the last page. */
+  lastRevision: number;
+  /** The revision `key` was read at: that of the page whose key span holds it. */
+  revisionOf(key: Uint8Array): number;
+}
+
+async function scanQueue(client: RecipeClient, prefix: string, signal: AbortSignal | undefined, keysOnly = false): Promise<QueueScan> {
+  const items: RangeItem[] = [];
+  const spans: { lastKey: Buffer; revision: number }[] = [];
+  let token: Uint8Array | undefined;
+  for (;;) {
+    const page = await client.range({ prefix, keysOnly, token, signal });
+    items.push(...page.items);
+    if (!page.token) {
+      spans.push({ lastKey: Buffer.alloc(0), revision: page.revision }); // the last page spans every key after the one before it
+      break;
+    }
+    spans.push({ lastKey: Buffer.from(page.items[page.items.length - 1].key), revision: page.revision });
+    token = page.token;
+  }
+  const last = spans[spans.length - 1];
+  const revisionOf = (key: Uint8Array): number => spans.find((s) => s !== last && Buffer.compare(Buffer.from(key), s.lastKey) <= 0)?.revision ?? last.revision;
+  return { items, firstRevision: spans[0].revision, lastRevision: last.revision, revisionOf };
 }
 
 function ttlMsOf(ttlSec: number): number {
@@ -114,7 +181,7 @@ function abortError(signal: AbortSignal): AbortError {
   return new AbortError('aborted while acquiring', signal.reason);
 }
 
-async function acquire(client: RecipeClient, key: string, value: string | null, opts: HoldOptions): Promise<Held> {
+async function acquire(client: RecipeClient, name: string, value: string, opts: HoldOptions): Promise<Held> {
   const ttlMs = ttlMsOf(opts.ttlSec);
   if (opts.signal?.aborted) throw abortError(opts.signal);
   const { leaseId } = await client.leaseGrant(ttlMs, { signal: opts.signal });
@@ -134,8 +201,9 @@ async function acquire(client: RecipeClient, key: string, value: string | null, 
       if ((e as { code?: string }).code !== 'LEASE_NOT_FOUND') throw e;
     });
   };
+  const key = `${name}/${leaseId.toString(16)}`;
   try {
-    const token = await takeKey(client, key, value ?? String(leaseId), leaseId, opts.signal, ended.signal);
+    const token = await takeTurn(client, name, key, value, leaseId, opts.signal, ended.signal);
     opts.signal?.addEventListener('abort', () => keeper.stop(), { once: true });
     if (opts.signal?.aborted) keeper.stop();
     return { key, leaseId, fencingToken: BigInt(token), signal: ended.signal, lost, guard: () => compare.createRevision(key, '=', token), release };
@@ -146,21 +214,51 @@ async function acquire(client: RecipeClient, key: string, value: string | null, 
   }
 }
 
-/** Loops SET IF_ABSENT + LEASE until applied; resolves the key's create revision (the write's). */
-async function takeKey(client: RecipeClient, key: string, value: string, leaseId: number, signal: AbortSignal | undefined, ended: AbortSignal): Promise<number> {
+/**
+ * Enqueues `key` (SET IF_ABSENT + LEASE) and waits until no key under `name/` has a lower create
+ * revision (etcd Mutex.Lock: tryAcquire, waitDeletes, then the check that our key is still there).
+ * Resolves our key's create revision.
+ */
+async function takeTurn(client: RecipeClient, name: string, key: string, value: string, leaseId: number, signal: AbortSignal | undefined, ended: AbortSignal): Promise<number> {
   const both = signal ? AbortSignal.any([signal, ended]) : ended;
-  for (;;) {
+  const stillOn = (): void => {
     if (signal?.aborted) throw abortError(signal);
     if (ended.aborted) throw ended.reason instanceof LeaseLostError ? ended.reason : new LeaseLostError(leaseId, 'ended while acquiring');
-    const w = await client.set(key, value, { ifAbsent: true, lease: leaseId, signal: both });
+  };
+  const token = await enqueue(client, key, value, leaseId, both);
+  for (;;) {
+    stillOn();
+    const ahead = await lastAhead(client, `${name}/`, token, both);
+    stillOn();
+    if (!ahead) break;
+    await deleted(client, ahead.key, ahead.revision + 1, both);
+  }
+  const mine = await client.get(key, { signal: both });
+  stillOn();
+  if (mine?.createRevision !== token) throw new LeaseLostError(leaseId, 'its lock key was deleted while waiting');
+  return token;
+}
+
+/** Writes our key; resolves its create revision (when it exists already, a re-sent SET that had applied: its create revision, as etcd's Else branch). */
+async function enqueue(client: RecipeClient, key: string, value: string, leaseId: number, signal: AbortSignal): Promise<number> {
+  for (;;) {
+    const w = await client.set(key, value, { ifAbsent: true, lease: leaseId, signal });
     if (w.applied) return w.revision;
-    const holder = await client.get(key, { signal: both });
-    if (holder) await deleted(client, key, holder.revision + 1, both);
+    const kv = await client.get(key, { signal });
+    if (kv?.createRevision) return kv.createRevision;
   }
 }
 
-/** Resolves when `key` is deleted at a revision >= `fromRevision`. */
-async function deleted(client: RecipeClient, key: string, fromRevision: number, signal: AbortSignal): Promise<void> {
+/** The key under `prefix` with the greatest create revision below `below` (etcd WithLastCreate + WithMaxCreateRev), with the revision it was seen at; null when none. */
+async function lastAhead(client: RecipeClient, prefix: string, below: number, signal: AbortSignal): Promise<{ key: Uint8Array; revision: number } | null> {
+  const scan = await scanQueue(client, prefix, signal, true);
+  let ahead: RangeItem | null = null;
+  for (const it of scan.items) if (it.createRevision < below && (!ahead || it.createRevision > ahead.createRevision)) ahead = it;
+  return ahead ? { key: ahead.key, revision: scan.revisionOf(ahead.key) } : null;
+}
+
+/** Resolves when `key` is deleted at a revision >= `fromRevision` (etcd waitDelete). */
+async function deleted(client: RecipeClient, key: Uint8Array, fromRevision: number, signal: AbortSignal): Promise<void> {
   try {
     for await (const ev of client.watch({ key, startRevision: fromRevision, signal })) if (ev.type === 'delete') return;
   } catch (e) {

@@ -17,7 +17,7 @@ interface Kv {
 
 /** What a test sees of a call: its name, its key (watch: key or prefix), the revision the store was at. */
 export interface MemoryCall {
-  op: 'leaseGrant' | 'leaseRevoke' | 'set' | 'get' | 'range' | 'watch';
+  op: 'leaseGrant' | 'leaseRevoke' | 'set' | 'del' | 'get' | 'range' | 'watch';
   key: string;
   revision: number;
 }
@@ -32,7 +32,8 @@ export interface MemoryCall {
  * - a revoke (or expiry: `expire`) deletes every key of the lease at its one revision;
  * - a watch delivers every event with a revision >= `startRevision` in revision order, or (no
  *   `startRevision`) those after the revision when it was opened; delete events carry create
- *   revision and version 0.
+ *   revision and version 0; with `progress`, a progress item once it has delivered every event
+ *   up to the store's revision.
  * `afterRead` runs once a read's answer is fixed and before the caller gets it: a test writes
  * there what lands between a read and the caller's next request.
  */
@@ -126,7 +127,7 @@ export class MemoryKv implements RecipeClient {
     const more = rest.length > page.length;
     const items = page.map((k) => {
       const kv = this.kvs.get(k.toString())!;
-      return { key: k, value: kv.value, revision: kv.modRevision, createRevision: kv.createRevision, version: kv.version };
+      return { key: k, value: opts.keysOnly ? Buffer.alloc(0) : kv.value, revision: kv.modRevision, createRevision: kv.createRevision, version: kv.version };
     });
     const r = { revision: this.revision, count: rest.length, more, token: more ? encodeRangeToken(page[page.length - 1]) : null, items };
     this.afterRead?.('range', start.toString());
@@ -139,6 +140,7 @@ export class MemoryKv implements RecipeClient {
     this.log('watch', key);
     let from = opts.startRevision ?? this.revision + 1;
     this.watching.set(key, (this.watching.get(key) ?? 0) + 1);
+    this.wake(); // a test may wait for this watch (changedOnce)
     try {
       for (;;) {
         for (const ev of this.history) {
@@ -146,12 +148,31 @@ export class MemoryKv implements RecipeClient {
           from = ev.modRevision + 1;
           yield ev;
         }
+        if (opts.progress && from <= this.revision) {
+          from = this.revision + 1;
+          yield { type: 'progress', revision: this.revision };
+        }
         if (opts.signal?.aborted) throw new AbortError('aborted');
         await this.changed(opts.signal);
       }
     } finally {
       this.watching.set(key, this.watching.get(key)! - 1);
     }
+  }
+
+  /** DEL: deletes `key` (if present) at a new revision. */
+  async del(key: string | Uint8Array): Promise<{ revision: number }> {
+    const k = key.toString();
+    this.log('del', k);
+    this.revision++;
+    if (this.kvs.has(k)) this.remove(k);
+    this.wake();
+    return { revision: this.revision };
+  }
+
+  /** Resolves at the next write or watch opened. */
+  changedOnce(): Promise<void> {
+    return this.changed(undefined);
   }
 
   /** Calls of `op` (and `key`, when given) so far. */
