@@ -361,6 +361,15 @@ export class ConsensusConfig {
   /** Wait before the leader proposes the same expiry again (an earlier proposal may have been lost), ms. */
   @IsInt() @Min(10) @Max(600_000)
   expiryRetryMs: number = 2000;
+
+  /**
+   * The lease-state file is encoded and written in slices of at most this many bytes (whole
+   * entries), each awaited before the next, so a large table's save never stalls the Ready loop
+   * for more than one slice (docs/leases.md "Restarts and compaction"); an entry larger than a
+   * slice (a key near the 64 KiB key ceiling) goes in a slice of its own.
+   */
+  @IsInt() @Min(4096) @Max(64 * 1024 * 1024)
+  leaseStateSliceBytesMax: number = 64 * 1024;
 }
 
 export class StorageConfig {

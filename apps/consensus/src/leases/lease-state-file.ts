@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ChecksummedFile, type Disk } from '@cairn/log';
 import { ByteReader, ByteWriter } from '@cairn/protocol';
-import type { LeaseTableContent } from './lease-table';
+import type { LeaseTableContent, LeaseTableSnapshot } from './lease-table';
 
 const MAGIC = 0x43524c53; // "CRLS"
 const VERSION = 1;
@@ -51,9 +51,113 @@ export class LeaseStateFile {
     }
   }
 
-  /** Durably replaces the file with `s` (synchronous, like the Raft snapshot and hard-state files). @throws what the disk throws */
+  /** Durably replaces the file with `s` in one synchronous step (tests and small tables; the replica saves with `save`). @throws what the disk throws */
   write(s: SavedLeaseState): void {
     this.file.write(encodeLeaseState(s));
+  }
+
+  /**
+   * Durably replaces the file with a snapshot of the table (`LeaseTable.snapshot`) at `index`,
+   * encoded and written in slices of at most `sliceBytesMax` bytes (whole entries; consensus
+   * `leaseStateSliceBytesMax`), each awaited before the next is encoded, so the event loop (the
+   * Ready loop included) runs between them: ChecksummedFile.writeSlices (tmp, fsync, rename,
+   * directory fsync). `cancelled()` (the replica stopping) stops before the next slice, leaving the
+   * previous file in place. Does not end the snapshot.
+   * @returns false when cancelled. @throws what the disk throws; an Error named
+   * LeaseStateSnapshotSizeChanged when a reader yields another count than it announced (a bug).
+   */
+  save(s: { index: number; gapThrough: number; table: LeaseTableSnapshot }, sliceBytesMax: number, cancelled: () => boolean): Promise<boolean> {
+    return this.file.writeSlices(encodeLeaseStateSlices(s, sliceBytesMax), cancelled);
+  }
+}
+
+/** Bytes of one saved key expiry besides the key: u32 keyLength · u64 expiresAtMs. */
+const KEY_ENTRY_OVERHEAD_BYTES = 12;
+const LEASE_ENTRY_BYTES = 16;
+
+/**
+ * The file's body (layout: LeaseStateFile) from a table snapshot, as slices of at most
+ * `sliceBytesMax` bytes holding whole entries (an entry longer than that, a key near the 64 KiB
+ * key ceiling with a small `sliceBytesMax`, goes in a slice of its own). Each `next()` reads from
+ * the snapshot only the entries of one slice, written straight into the slice's buffer.
+ */
+export function* encodeLeaseStateSlices(s: { index: number; gapThrough: number; table: LeaseTableSnapshot }, sliceBytesMax: number): Generator<Buffer> {
+  const { leases, keys } = s.table;
+  const out = new SliceBuffer(sliceBytesMax);
+  out.u64(s.index).u64(s.gapThrough).u32(leases.size);
+  let count = 0;
+  // Each step stops as soon as a slice is full, and yields it: one slice's work per step.
+  const putLease = (leaseId: number, ttlMs: number): boolean => {
+    out.room(LEASE_ENTRY_BYTES).u64(leaseId).u64(ttlMs);
+    count++;
+    return !out.hasFull();
+  };
+  const putKey = (k: string, expiresAtMs: number): boolean => {
+    out.room(KEY_ENTRY_OVERHEAD_BYTES + k.length).u32(k.length).latin1(k).u64(expiresAtMs);
+    count++;
+    return !out.hasFull();
+  };
+  const leasesPerStep = Math.max(1, Math.floor(sliceBytesMax / LEASE_ENTRY_BYTES));
+  while (leases.next(leasesPerStep, putLease) > 0) yield* out.takeFull();
+  if (count !== leases.size) throw new Error(`LeaseStateSnapshotSizeChanged: ${count} leases read, ${leases.size} announced`);
+  out.room(4).u32(keys.size);
+  count = 0;
+  const keysPerStep = Math.max(1, Math.floor(sliceBytesMax / KEY_ENTRY_OVERHEAD_BYTES));
+  while (keys.next(keysPerStep, putKey) > 0) yield* out.takeFull();
+  if (count !== keys.size) throw new Error(`LeaseStateSnapshotSizeChanged: ${count} keys read, ${keys.size} announced`);
+  yield* out.takeAll();
+}
+
+/** Big-endian writes into a sequence of slices of `sliceBytesMax` bytes: `room(n)` starts a new slice when n bytes do not fit the current one. */
+class SliceBuffer {
+  private buf: Buffer;
+  private used = 0;
+  private readonly full: Buffer[] = [];
+
+  constructor(private readonly sliceBytesMax: number) {
+    this.buf = Buffer.allocUnsafe(sliceBytesMax);
+  }
+
+  room(bytes: number): this {
+    if (this.used + bytes <= this.buf.length) return this;
+    if (this.used > 0) this.full.push(this.buf.subarray(0, this.used));
+    this.buf = Buffer.allocUnsafe(Math.max(this.sliceBytesMax, bytes));
+    this.used = 0;
+    return this;
+  }
+
+  u32(v: number): this {
+    this.used = this.buf.writeUInt32BE(v, this.used);
+    return this;
+  }
+
+  /** A non-negative safe integer. */
+  u64(v: number): this {
+    this.buf.writeUInt32BE(Math.floor(v / 0x1_0000_0000), this.used);
+    this.used = this.buf.writeUInt32BE(v >>> 0, this.used + 4);
+    return this;
+  }
+
+  /** A key held as a latin1 string (one byte a char, the LeaseTable's key form). */
+  latin1(k: string): this {
+    this.used += this.buf.write(k, this.used, 'latin1');
+    return this;
+  }
+
+  hasFull(): boolean {
+    return this.full.length > 0;
+  }
+
+  /** The slices filled so far. */
+  *takeFull(): Generator<Buffer> {
+    while (this.full.length > 0) yield this.full.shift()!;
+  }
+
+  /** Every slice, the current one included. */
+  *takeAll(): Generator<Buffer> {
+    yield* this.takeFull();
+    if (this.used > 0) yield this.buf.subarray(0, this.used);
+    this.used = 0;
   }
 }
 

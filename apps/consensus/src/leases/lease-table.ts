@@ -1,3 +1,4 @@
+import { SnapshotMap, type SnapshotReader } from './snapshot-map';
 import { CommandOp, RevokeCause, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, encodeLeaseRevoke, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
 
 /** Bounds of a LeaseTable (docs/leases.md "Leader lease table"). */
@@ -18,7 +19,21 @@ export interface LeaseTableContent {
   keys: { key: Buffer; expiresAtMs: number }[];
 }
 
+/**
+ * A copy-on-write view of a LeaseTable's content at one instant (`LeaseTable.snapshot`): leases
+ * as `[leaseId, ttlMs]`, tracked keys as `[key (latin1), expiresAtMs]`, read in slices while the
+ * table keeps changing. `end()` when done.
+ */
+export interface LeaseTableSnapshot {
+  leases: SnapshotReader<number>;
+  keys: SnapshotReader<string>;
+  end(): void;
+}
+
 interface LeaseState {
+  /** SnapshotMap's insertion sequence. */
+  seq: number;
+  /** Never changes once granted (what a snapshot saves). */
   ttlMs: number;
   /** When the leader expires it (ms, leader's clock); null while this replica is not the leader. */
   deadlineMs: number | null;
@@ -27,6 +42,9 @@ interface LeaseState {
 }
 
 interface KeyExpiry {
+  /** SnapshotMap's insertion sequence. */
+  seq: number;
+  /** What a snapshot saves: change it only after `keys.touch`. */
   expiresAtMs: number;
   proposedAtMs: number;
 }
@@ -48,8 +66,8 @@ export class LeaseLimitError extends Error {
  * parameters.
  */
 export class LeaseTable {
-  private readonly leases = new Map<number, LeaseState>();
-  private readonly keys = new Map<string, KeyExpiry>();
+  private readonly leases = new SnapshotMap<number, LeaseState>((l) => l.ttlMs);
+  private readonly keys = new SnapshotMap<string, KeyExpiry>((e) => e.expiresAtMs);
   private leader = false;
 
   constructor(private readonly opts: LeaseTableOptions) {
@@ -70,7 +88,7 @@ export class LeaseTable {
       case CommandOp.LeaseGrant: {
         const g = decodeLeaseGrant(c.value);
         // A grant of an existing lease is refused by every storage node alike: no change.
-        if (!this.leases.has(g.leaseId)) this.leases.set(g.leaseId, { ttlMs: g.ttlMs, deadlineMs: this.leader ? nowMs + g.ttlMs : null, proposedAtMs: 0 });
+        if (!this.leases.has(g.leaseId)) this.leases.add(g.leaseId, { seq: 0, ttlMs: g.ttlMs, deadlineMs: this.leader ? nowMs + g.ttlMs : null, proposedAtMs: 0 });
         return;
       }
       case CommandOp.LeaseRevoke:
@@ -103,8 +121,31 @@ export class LeaseTable {
   /** The table's content without the leader's deadlines (the lease-state file, lease-state-file.ts): leases by id, tracked key expiries. */
   content(): LeaseTableContent {
     return {
-      leases: [...this.leases].map(([leaseId, l]) => ({ leaseId, ttlMs: l.ttlMs })),
-      keys: [...this.keys].map(([k, e]) => ({ key: Buffer.from(k, 'latin1'), expiresAtMs: e.expiresAtMs })),
+      leases: [...this.leases.entries()].map(([leaseId, l]) => ({ leaseId, ttlMs: l.ttlMs })),
+      keys: [...this.keys.entries()].map(([k, e]) => ({ key: Buffer.from(k, 'latin1'), expiresAtMs: e.expiresAtMs })),
+    };
+  }
+
+  /**
+   * The content as of now, copy-on-write (O(1) here; the lease-state save reads it in slices in
+   * the background while commands keep being folded in). One at a time. @throws when one is open.
+   */
+  snapshot(): LeaseTableSnapshot {
+    const leases = this.leases.snapshot();
+    let keys: SnapshotReader<string>;
+    try {
+      keys = this.keys.snapshot();
+    } catch (e) {
+      leases.end();
+      throw e;
+    }
+    return {
+      leases,
+      keys,
+      end: () => {
+        leases.end();
+        keys.end();
+      },
     };
   }
 
@@ -117,7 +158,7 @@ export class LeaseTable {
     if (this.leader) throw new Error('LeaseTableRestoredOnLeader: restore runs before the replica can lead');
     this.leases.clear();
     this.keys.clear();
-    for (const l of c.leases) this.leases.set(l.leaseId, { ttlMs: l.ttlMs, deadlineMs: null, proposedAtMs: 0 });
+    for (const l of c.leases) this.leases.add(l.leaseId, { seq: 0, ttlMs: l.ttlMs, deadlineMs: null, proposedAtMs: 0 });
     for (const k of c.keys) this.setKeyExpiry(k.key, k.expiresAtMs);
   }
 
@@ -194,13 +235,13 @@ export class LeaseTable {
     if (!this.leader) return out;
     const max = this.opts.expiriesPerCheckMax;
     const retryBefore = nowMs - this.opts.expiryRetryMs;
-    for (const [id, l] of this.leases) {
+    for (const [id, l] of this.leases.entries()) {
       if (out.length >= max) return out;
       if (l.deadlineMs === null || l.deadlineMs > nowMs || (l.proposedAtMs !== 0 && l.proposedAtMs > retryBefore)) continue;
       l.proposedAtMs = nowMs;
       out.push({ op: CommandOp.LeaseRevoke, key: EMPTY, value: encodeLeaseRevoke(id, RevokeCause.Expired) });
     }
-    for (const [k, e] of this.keys) {
+    for (const [k, e] of this.keys.entries()) {
       if (out.length >= max) return out;
       if (e.expiresAtMs > nowMs || (e.proposedAtMs !== 0 && e.proposedAtMs > retryBefore)) continue;
       e.proposedAtMs = nowMs;
@@ -217,10 +258,11 @@ export class LeaseTable {
     }
     const e = this.keys.get(k);
     if (e) {
+      this.keys.touch(k);
       e.expiresAtMs = expiresAtMs;
       e.proposedAtMs = 0;
     } else if (this.keys.size < this.opts.ttlKeysMax) {
-      this.keys.set(k, { expiresAtMs, proposedAtMs: 0 });
+      this.keys.add(k, { seq: 0, expiresAtMs, proposedAtMs: 0 });
     }
   }
 }

@@ -18,6 +18,7 @@ import {
   type ProposeReply,
 } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation } from '@cairn/world';
+import { LeaseStateFile } from '../leases/lease-state-file';
 import { Replica } from './replica';
 
 /**
@@ -277,6 +278,83 @@ describe('Replica (injected world)', () => {
     await w.until(() => r.leaseCounts().trackedKeys === 0);
     expect(w.sched.nowMs).toBeGreaterThanOrEqual(expiresAtMs);
     expect(w.fatal).toEqual([]);
+  });
+
+  describe('the lease-state save runs in the background (docs/leases.md "Restarts and compaction")', () => {
+    const grant = (id: number): Command => ({ op: CommandOp.LeaseGrant, key: Buffer.alloc(0), value: encodeLeaseGrant(id, 600_000) });
+    /** s1 reports it applied everything c1 applied: the compaction plan may drop the whole log. */
+    const reportApplied = (w: World, r: Replica) => {
+      const applied = r.status().appliedIndex;
+      w.client.publish(w.subjects.storageStatus(), encodeStatus({ kind: 'storage', id: 's1', appliedIndex: applied, knownCommitIndex: applied, keys: 1, dataBytes: 1, atMs: w.sched.nowMs }));
+    };
+    /** The file as c1's disk holds it (read through another incarnation's view). */
+    const savedFile = (w: World) => new LeaseStateFile('/data/c1', w.disk('c1').view(w.sched.incarnation('reader'))).read();
+    /** Every step: the log is never compacted past the last completed save. */
+    const compactionBehindSave = (r: Replica, seen: { worst: number }) => () => {
+      const st = r.status();
+      seen.worst = Math.max(seen.worst, (st.firstIndex ?? 1) - 1 - r.leaseFileStatus().savedIndex);
+      return true;
+    };
+
+    async function slowSaving(): Promise<{ w: World; r: Replica; seen: { worst: number } }> {
+      const w = new World(config({ logRetainedEntries: 0, compactionIntervalMs: 10, leaseStateSliceBytesMax: 16 * 1024 }));
+      const r = await w.start('c1', ['c1'], { storage: ['s1'] });
+      await w.until(() => r.status().role === 'leader');
+      // 1,000 leases; every disk operation takes 30 virtual ms from now on (slices: lease-state-file.spec.ts).
+      expect((await w.proposeCommands('c1', Array.from({ length: 1000 }, (_, i) => grant(1 + i)))).status).toBe(Status.Ok);
+      Object.assign(w.disk('c1').faults, { latencyMsMin: 30, latencyMsMax: 30 });
+      const seen = { worst: -Infinity };
+      reportApplied(w, r);
+      await w.until(() => compactionBehindSave(r, seen)() && r.leaseFileStatus().savingIndex !== null);
+      return { w, r, seen };
+    }
+
+    it('entries commit while a save is in progress, the file holds the table at its index, and compaction never passes the last completed save (the test can fail)', async () => {
+      const { w, r, seen } = await slowSaving();
+      const savingIndex = r.leaseFileStatus().savingIndex!;
+      expect(r.leaseFileStatus().savedIndex).toBe(0);
+      expect(r.status().firstIndex).toBe(1);
+      // Writes commit while the save runs: the loop is not blocked by it.
+      for (const id of [20_001, 20_002]) expect((await w.proposeCommands('c1', [grant(id)])).status).toBe(Status.Ok);
+      expect(r.leaseFileStatus().savingIndex).toBe(savingIndex);
+      const check = compactionBehindSave(r, seen);
+      await w.until(() => check() && r.leaseFileStatus().savedIndex === savingIndex);
+      const file = savedFile(w)!;
+      expect(file.index).toBe(savingIndex);
+      // The table as of its index: the leases granted while it was written are not in it.
+      expect(file.leases.length).toBe(1000);
+      expect(file.leases.some((l) => l.leaseId > 20_000)).toBe(false);
+      // Then the log is compacted up to the save, not beyond, and the later grants are in the table.
+      await w.until(() => check() && (r.status().firstIndex ?? 1) > 1);
+      expect(r.status().firstIndex! - 1).toBeLessThanOrEqual(savingIndex);
+      expect(seen.worst).toBeLessThanOrEqual(0);
+      expect(r.leaseCounts().leases).toBe(1002);
+      expect(w.fatal).toEqual([]);
+    });
+
+    it('a crash in the middle of a save leaves the previous file valid, and the restart folds the log after it (the test can fail)', async () => {
+      const { w, r } = await slowSaving();
+      const first = r.leaseFileStatus().savingIndex!;
+      await w.until(() => r.leaseFileStatus().savedIndex === first);
+      expect((await w.proposeCommands('c1', [grant(30_001), grant(30_002)])).status).toBe(Status.Ok);
+      reportApplied(w, r);
+      await w.until(() => (r.leaseFileStatus().savingIndex ?? 0) > first);
+      // Let it write its first slice, then crash before it completes.
+      const disk = w.disk('c1');
+      const writesBefore = disk.stats.writes;
+      await w.until(() => disk.stats.writes > writesBefore);
+      expect(r.leaseFileStatus().savedIndex).toBe(first);
+      w.crash('c1');
+      expect(savedFile(w)!.index).toBe(first);
+      Object.assign(disk.faults, { latencyMsMin: 0, latencyMsMax: 0 });
+      const back = await w.start('c1', ['c1'], { storage: ['s1'] });
+      expect(back.leaseFileStatus().savedIndex).toBe(first);
+      expect(back.status().firstIndex).toBeLessThanOrEqual(first + 1);
+      // The grants after the file are folded in from the log once they are committed again.
+      await w.until(() => back.status().role === 'leader' && back.status().appliedIndex >= first + 1);
+      expect(back.leaseCounts().leases).toBe(1002);
+      expect(w.fatal).toEqual([]);
+    });
   });
 
   it('a failed fsync of a Ready takes the fatal path (RAFT_PERSISTENCE), once, and the write is never acknowledged', async () => {

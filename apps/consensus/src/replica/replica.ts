@@ -100,6 +100,8 @@ export class Replica {
   /** True while `loop()` runs (a kicked loop waits for its deferred start first). */
   private inLoop = false;
   private stopped = false;
+  /** Set once the fatal path ran (the loop or a background lease-state save). */
+  private failed = false;
   private stopping: Promise<void> | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
@@ -120,8 +122,10 @@ export class Replica {
   private leaseFile!: LeaseStateFile;
   /** The lease table holds every committed command up to this index: a committed entry at or below it is not folded in again. */
   private leaseStateIndex = 0;
-  /** Index of the lease table last saved to `leaseFile` (0: none): compaction may drop the log up to it. */
+  /** Index of the lease table last saved to `leaseFile` by a save that completed (0: none): compaction may drop the log up to it, never past it. */
   private leaseFileIndex = 0;
+  /** The background save of the lease table in progress (its index and completion), or null. */
+  private leaseSave: { index: number; done: Promise<void> } | null = null;
   /** 0, or the index up to which the lease table may lack commands (a leader's snapshot installed, or a compacted log without a lease-state file). */
   private leaseGapThrough = 0;
   private subs: TransportSubscription[] = [];
@@ -236,6 +240,8 @@ export class Replica {
     for (const t of this.timers) this.opts.world.clock.clearTimer(t);
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
+    // A save in progress stops at its next slice (stopped), leaving the previous file.
+    await this.leaseSave?.done;
     this.proposals.failPending('replica shutting down');
     this.members.failConfChanges('replica shutting down');
     this.members.checkCatchUp(false);
@@ -277,6 +283,11 @@ export class Replica {
     const lag: Record<string, number> = {};
     for (const [id, pr] of Object.entries(st.progress)) if (id !== this.opts.id) lag[id] = Math.max(0, st.lastIndex - pr.match);
     return lag;
+  }
+
+  /** The lease-state file: the index of the last completed save (0: none), and the index of the save in progress (null: none). Read-only. */
+  leaseFileStatus(): { savedIndex: number; savingIndex: number | null } {
+    return { savedIndex: this.leaseFileIndex, savingIndex: this.leaseSave?.index ?? null };
   }
 
   /** Live leases and tracked key expiries in this replica's lease table (docs/leases.md "Leader lease table"). */
@@ -401,19 +412,27 @@ export class Replica {
         this.node.advance(rd);
       }
     } catch (e) {
-      // A failed fsync/append (disk full, I/O error) leaves durability unknown: Raft must not go on
-      // acknowledging. Stop the process with a clear error; a supervisor restarts it and recovery
-      // re-reads what is durable. The only other way here is a violated invariant of the Raft
-      // state machine (an Error named after it): a bug, and going on could break safety.
-      if (e instanceof PersistenceError) this.opts.log.fatal({ err: e.cause, step: e.step }, 'raft persistence failed; stopping the replica');
-      else this.opts.log.fatal({ err: e }, 'raft invariant violated; stopping the replica');
-      this.stopped = true;
-      this.opts.onFatal(e as Error);
+      this.fail(e as Error);
     } finally {
       this.running = false;
       this.inLoop = false;
     }
     if (!this.stopped && (this.inbox.length || this.proposals.hasQueued() || this.reads.hasQueued() || this.members.hasQueued() || this.ticks)) this.kick();
+  }
+
+  /**
+   * A failed fsync/append (disk full, I/O error) leaves durability unknown: Raft must not go on
+   * acknowledging. Stop with a clear error; a supervisor restarts the process and recovery re-reads
+   * what is durable. The only other way here is a violated invariant (an Error named after it): a
+   * bug, and going on could break safety. Once.
+   */
+  private fail(e: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    if (e instanceof PersistenceError) this.opts.log.fatal({ err: e.cause, step: e.step }, 'raft persistence failed; stopping the replica');
+    else this.opts.log.fatal({ err: e }, 'raft invariant violated; stopping the replica');
+    this.stopped = true;
+    this.opts.onFatal(e);
   }
 
   private drainInputs(): void {
@@ -548,11 +567,31 @@ export class Replica {
     this.opts.log.warn({ gapThrough: this.leaseGapThrough }, 'lease table lacks commands compacted away before this index (docs/leases.md "Restarts and compaction")');
   }
 
-  /** Saves the lease table (at leaseStateIndex ≥ applied) before a compaction to `target` drops the log it was folded from. @throws what the disk throws */
-  private saveLeases(target: number): void {
-    if (this.leaseStateIndex < target) throw new Error(`LeaseStateBehindCompaction: lease table at ${this.leaseStateIndex}, compacting to ${target}`);
-    this.leaseFile.write({ index: this.leaseStateIndex, gapThrough: this.leaseGapThrough, ...this.leases.content() });
-    this.leaseFileIndex = this.leaseStateIndex;
+  /**
+   * Starts saving the lease table at leaseStateIndex (≥ applied) in the background, unless a save
+   * is in progress: a copy-on-write snapshot taken here (O(1), LeaseTable.snapshot), encoded and
+   * written in slices of `leaseStateSliceBytesMax` while the loop goes on (docs/leases.md
+   * "Restarts and compaction"). When it completes, `leaseFileIndex` moves to its index and a
+   * compaction is due; a failed disk write or fsync is fatal like any Raft state write.
+   */
+  private startLeaseSave(): void {
+    if (this.leaseSave || this.stopped) return;
+    const index = this.leaseStateIndex;
+    const table = this.leases.snapshot();
+    const write = this.leaseFile.save({ index, gapThrough: this.leaseGapThrough, table }, this.opts.config.leaseStateSliceBytesMax, () => this.stopped);
+    const done = write.then(
+      (completed) => {
+        if (!completed) return;
+        this.leaseFileIndex = Math.max(this.leaseFileIndex, index);
+        this.compactDue = true;
+        this.kick();
+      },
+      (e: unknown) => this.fail(new PersistenceError('saving the lease table', e)),
+    );
+    this.leaseSave = { index, done: done.finally(() => {
+      table.end();
+      this.leaseSave = null;
+    }) };
   }
 
   /** Leader: proposes the LeaseRevoke / ExpireKey entries now due (LeaseTable.due bounds and paces them). */
@@ -633,12 +672,15 @@ export class Replica {
       log.warn({ kept: plan.keptEntries, logEntriesMax: config.logEntriesMax, storageApplied: Object.fromEntries(this.storageApplied), forced: plan.compactTo }, 'raft log over logEntriesMax: compacting past a lagging storage node');
     }
     if (plan.compactTo === null) return;
-    const target = plan.compactTo;
-    // The lease table first: the log prefix it was folded from goes next. Saved at most once per
-    // logRetainedEntries entries (it is saved at the applied index, which is ahead of the target).
-    if (target > this.leaseFileIndex) this.saveLeases(target);
+    // Never past the lease table's last completed save: the log prefix it was folded from must stay
+    // until a save covers it. A save is started (in the background) when the plan passes it; it is
+    // taken at the applied index, ahead of the target, so about once per logRetainedEntries entries.
+    if (plan.compactTo > this.leaseFileIndex) this.startLeaseSave();
+    const target = Math.min(plan.compactTo, this.leaseFileIndex);
+    if (target < st.firstIndex) return;
+    if (target > this.leaseFileIndex) throw new Error(`LeaseStateBehindCompaction: lease table saved at ${this.leaseFileIndex}, compacting to ${target}`);
     await this.persistence.compact(this.node, target);
-    log.debug({ compactedTo: target, firstIndex: this.store.firstIndex(), segments: this.store.segmentCount() }, 'raft log compacted');
+    log.debug({ compactedTo: target, planned: plan.compactTo, leaseFileIndex: this.leaseFileIndex, firstIndex: this.store.firstIndex(), segments: this.store.segmentCount() }, 'raft log compacted');
   }
 }
 

@@ -1,4 +1,5 @@
 import { nodeDisk, type Disk } from '../disk';
+import { fsyncDir } from '../files';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -57,5 +58,42 @@ export class ChecksummedFile {
     } finally {
       d.closeSync();
     }
+  }
+
+  /**
+   * Durably replaces the file with a body given in slices, for a body too large to build and write
+   * in one synchronous step (the consensus lease-state file): each slice is written to
+   * `<path>.tmp` at the next position as it comes (the caller's iterator runs between the awaited
+   * writes, so the event loop turns), the CRC32 accumulated, the header written last; then fsync,
+   * rename over `path`, directory fsync. A crash at any point leaves `path` as it was (old or new,
+   * never a mix); the tmp file is garbage the next write overwrites. `cancelled()` is checked after
+   * each slice and before the rename: true stops with `path` untouched.
+   * @returns false when cancelled, true when `path` holds the new body. @throws what the disk throws
+   */
+  async writeSlices(slices: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, cancelled: () => boolean = () => false): Promise<boolean> {
+    const tmp = `${this.path}.tmp`;
+    const f = await this.disk.open(tmp, 'w');
+    let crc = 0;
+    try {
+      let pos = CHECKSUMMED_HEADER_BYTES;
+      for await (const slice of slices) {
+        for (let done = 0; done < slice.length; ) done += (await f.write(slice, done, slice.length - done, pos + done)).bytesWritten;
+        pos += slice.length;
+        crc = crc32(slice, crc);
+        if (cancelled()) return false;
+      }
+      const head = Buffer.alloc(CHECKSUMMED_HEADER_BYTES);
+      head.writeUInt32BE(this.magic, 0);
+      head[4] = this.version;
+      head.writeUInt32BE(crc, 5);
+      for (let done = 0; done < head.length; ) done += (await f.write(head, done, head.length - done, done)).bytesWritten;
+      await f.sync();
+    } finally {
+      await f.close();
+    }
+    if (cancelled()) return false;
+    await this.disk.rename(tmp, this.path);
+    await fsyncDir(dirname(this.path), this.disk);
+    return true;
   }
 }
