@@ -1,4 +1,4 @@
-import { CairnClient, CairnPool, LeaseLostError, LeaseNotFoundError, Status, lock, op, type Held } from '@cairn/client';
+import { CairnClient, CairnPool, LeaseLostError, LeaseNotFoundError, Status, campaign, lock, observeLeader, op, type Held } from '@cairn/client';
 import { useBusCluster } from './bus-cluster.spec-helpers';
 import { pollUntil, runCli } from './fixtures';
 
@@ -172,7 +172,7 @@ describe('leases end to end', () => {
     expect(await runCli([...gw, 'get', 'cli-lease'])).toMatchObject({ code: 1 });
   });
 
-  it('a lock with a fencing token (docs/recipes.md): held through a leader SIGKILL; its holder paused past the TTL, the other contender takes it with a greater token and a write guarded by the stale token is refused', async () => {
+  it('a lock with a fencing token and an election (docs/recipes.md): held through a leader SIGKILL; its holder paused past the TTL, the other contender takes it with a greater token, a write guarded by the stale token is refused, and an observer sees the leadership move', async () => {
     const opts = { host: '127.0.0.1', port: e2e.cfg.gatewayPort, requestTimeoutMs: 15_000 };
     const [a, b] = await Promise.all([CairnClient.connect(opts), CairnClient.connect(opts)]);
     const ttlSec = TTL_MS / 1000;
@@ -181,11 +181,19 @@ describe('leases end to end', () => {
       const pauseA = new AbortController();
       const ha = await lock(a, 'recipes/lock', { ttlSec, signal: pauseA.signal });
       const waitB = lock(b, 'recipes/lock', { ttlSec }).then((h) => (bHeld = h));
+      // The election on the same timeline (no wait of its own): A leads, B campaigns, B's connection observes.
+      const la = await campaign(a, 'recipes/election', 'A', { ttlSec, signal: pauseA.signal });
+      const waitLb = campaign(b, 'recipes/election', 'B', { ttlSec });
+      const seen: string[] = [];
+      const observer = (async () => {
+        for await (const o of observeLeader(b, 'recipes/election')) if (seen.push(o ? `${o.value.toString()}@${o.fencingToken}` : 'none') === 2) return;
+      })();
+      observer.catch(() => undefined); // awaited below; a failure before then ends it when b closes
       // Keep-alives through a failover: A still holds one TTL and a half after the kill, B still waits.
       await e2e.cluster.kill(await e2e.cluster.leaderId(), 'SIGKILL');
       const killedAtMs = Date.now();
       await pollUntil('A held for 1.5 TTL after the leader SIGKILL', async () => {
-        if (ha.signal.aborted) throw new Error(`A lost the lock: ${String(ha.signal.reason)}`);
+        if (ha.signal.aborted || la.signal.aborted) throw new Error(`A lost the lock or the leadership: ${String(ha.signal.reason ?? la.signal.reason)}`);
         return Date.now() - killedAtMs > 1.5 * TTL_MS && (await a.get(ha.key))?.createRevision === Number(ha.fencingToken) ? true : null;
       }, { timeoutMs: 20_000 });
       expect(bHeld).toBeNull();
@@ -197,7 +205,11 @@ describe('leases end to end', () => {
       expect(stale.succeeded).toBe(false);
       expect((await b.txn().if(hb.guard()).then(op.put('recipes/resource', 'B')).commit()).succeeded).toBe(true);
       expect((await a.get('recipes/resource'))?.value.toString()).toBe('B');
-      await hb.release();
+      const lb = await waitLb;
+      expect(lb.fencingToken).toBeGreaterThan(la.fencingToken);
+      await observer; // the leadership moved from A to B with no 'none' between: B was queued
+      expect(seen).toEqual([`A@${la.fencingToken}`, `B@${lb.fencingToken}`]);
+      await Promise.all([hb.release(), lb.release()]);
       expect(await a.range({ prefix: 'recipes/lock/' })).toMatchObject({ count: 0 });
     } finally {
       await Promise.all([a.close(), b.close()]);
