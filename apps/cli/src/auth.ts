@@ -63,7 +63,7 @@ function helpers(deps: AuthCliDeps) {
   const env = deps.env ?? process.env;
   const call = async <T>(cmd: Command, method: string, path: string, body?: unknown): Promise<T> => {
     const o = cmd.optsWithGlobals<{ http?: string; config?: string; user?: string; password?: string; token?: string }>();
-    const { host, port } = resolveHttp(o, env);
+    const { host, port } = await resolveHttp(o, env);
     const tls = deps.tls?.(cmd);
     const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
     let res: Response;

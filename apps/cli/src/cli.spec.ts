@@ -648,7 +648,7 @@ describe('the cairn bin', () => {
 });
 
 describe('gateway address', () => {
-  it('--endpoints or --gateway win, then --config (every gateway), then $CAIRN_ENDPOINTS, then $CAIRN_GATEWAY, then the default', () => {
+  it('--endpoints or --gateway win, then --config (every gateway), then $CAIRN_ENDPOINTS, then $CAIRN_GATEWAY, then the default', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-'));
     const cfg = join(dir, 'c.json');
     writeFileSync(
@@ -668,22 +668,22 @@ describe('gateway address', () => {
       }),
     );
     const env = { CAIRN_ENDPOINTS: 'x:3,y:4', CAIRN_GATEWAY: 'e:2' };
-    expect(resolveEndpoints({ endpoints: 'p:5,q:6', config: cfg }, env)).toEqual([
+    expect(await resolveEndpoints({ endpoints: 'p:5,q:6', config: cfg }, env)).toEqual([
       { host: 'p', port: 5 },
       { host: 'q', port: 6 },
     ]);
-    expect(resolveEndpoints({ gateway: 'h:1', config: cfg }, env)).toEqual([{ host: 'h', port: 1 }]);
-    expect(resolveEndpoints({ config: cfg }, env)).toEqual([
+    expect(await resolveEndpoints({ gateway: 'h:1', config: cfg }, env)).toEqual([{ host: 'h', port: 1 }]);
+    expect(await resolveEndpoints({ config: cfg }, env)).toEqual([
       { host: '127.0.0.2', port: 7001 },
       { host: '127.0.0.3', port: 7002 },
     ]);
-    expect(resolveEndpoints({}, env)).toEqual([
+    expect(await resolveEndpoints({}, env)).toEqual([
       { host: 'x', port: 3 },
       { host: 'y', port: 4 },
     ]);
-    expect(resolveEndpoints({}, { CAIRN_GATEWAY: 'e:2' })).toEqual([{ host: 'e', port: 2 }]);
-    expect(resolveEndpoints({}, {})).toEqual([{ host: '127.0.0.1', port: 7380 }]);
-    expect(() => resolveEndpoints({ endpoints: 'a:1', gateway: 'b:2' }, {})).toThrow(/not both/);
+    expect(await resolveEndpoints({}, { CAIRN_GATEWAY: 'e:2' })).toEqual([{ host: 'e', port: 2 }]);
+    expect(await resolveEndpoints({}, {})).toEqual([{ host: '127.0.0.1', port: 7380 }]);
+    await expect(resolveEndpoints({ endpoints: 'a:1', gateway: 'b:2' }, {})).rejects.toThrow(/not both/);
   });
   it('parses endpoint lists, rejects empty ones', () => {
     expect(parseEndpoints('[::1]:80,h:9')).toEqual([

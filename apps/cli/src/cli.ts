@@ -3,7 +3,7 @@ import type { ClientTlsOptions, ClientWatchOptions, WatchItem } from '@cairn/cli
 import type { TxnOpResponse, TxnRequest } from '@cairn/protocol';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench, type RawBenchOptions } from './bench';
+import type { BenchProgress, RawBenchOptions } from './bench';
 import { EXIT_CODES_HELP, ExitCode, NotAppliedError, NotFoundError, UsageError, exitCodeFor } from './exit-codes';
 import { formatEndpoints, formatPingSummary, formatStatus, silentMembers, summarizePings, valueJson, type ClusterStatus, type EndpointState } from './format';
 import { formatAddress, resolveEndpoints, type GatewayAddress } from './gateway';
@@ -146,7 +146,7 @@ interface Ctx {
   err(s: string): void;
   globals(cmd: Command): GlobalOpts;
   /** The command's endpoints (resolveEndpoints); remembered so that `run` can explain a connection error. */
-  endpoints(cmd: Command): GatewayAddress[];
+  endpoints(cmd: Command): Promise<GatewayAddress[]>;
   /** Opens a connection to the command's endpoints. */
   connect(cmd: Command, inflightMax: number, retries: ConnectOptions['retries']): Promise<CliClient>;
   /** Runs `fn` on a fresh connection and always closes it. */
@@ -186,13 +186,13 @@ export function buildProgram(deps: CliDeps, state: RunState = {}): Command {
     out: (s) => deps.stdout.write(s.endsWith('\n') ? s : s + '\n'),
     err: (s) => deps.stderr.write(s.endsWith('\n') ? s : s + '\n'),
     globals,
-    endpoints: (cmd) => {
+    endpoints: async (cmd) => {
       const g = globals(cmd);
-      const endpoints = resolveEndpoints(g, deps.env);
+      const endpoints = await resolveEndpoints(g, deps.env);
       state.hint = { endpoints, timeoutMs: g.timeout };
       return endpoints;
     },
-    connect: (cmd, inflightMax, retries) => deps.connect({ endpoints: ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries, tls: tlsOptionsOf(globals(cmd)), ...credentialsOpt(globals(cmd), deps.env) }),
+    connect: async (cmd, inflightMax, retries) => deps.connect({ endpoints: await ctx.endpoints(cmd), requestTimeoutMs: globals(cmd).timeout, inflightMax, retries, tls: tlsOptionsOf(globals(cmd)), ...credentialsOpt(globals(cmd), deps.env) }),
     withClient: async (cmd, fn) => {
       const c = await ctx.connect(cmd, 16, 'pool');
       try {
@@ -414,9 +414,11 @@ function addBenchCommand(program: Command, ctx: Ctx): void {
     .option('--warmup-keys', 'SET every key of the keyspace first (default for get and mixed)')
     .option('--no-warmup-keys', 'do not load the keyspace first')
     .action(async (o: RawBenchOptions, cmd: Command) => {
+      // Imported here: hdr-histogram-js is a sixth of the CLI's start-up CPU and only the bench uses it.
+      const { WARMUP_PIPELINE, benchConfig, formatBenchReport, formatProgress, runBench } = await import('./bench.js');
       const g = globals(cmd);
       const cfg = benchConfig({ ...o, json: g.json });
-      const endpoints = ctx.endpoints(cmd);
+      const endpoints = await ctx.endpoints(cmd);
       const inflightMax = Math.max(cfg.pipeline, cfg.warmupKeys ? WARMUP_PIPELINE : 1);
       const tty = deps.stderr.isTTY === true;
       let opened = 0;
@@ -425,7 +427,7 @@ function addBenchCommand(program: Command, ctx: Ctx): void {
       const report = await runBench(cfg, {
         // Each bench client is one connection; clients are spread round-robin over the endpoints.
         connect: () => deps.connect({ endpoints: [endpoints[opened++ % endpoints.length]], requestTimeoutMs: g.timeout, inflightMax, retries: 'none', tls, ...creds }),
-        onProgress: (p) => deps.stderr.write(tty ? `\r${formatProgress(cfg.op, p)}\x1b[K` : `${formatProgress(cfg.op, p)}\n`),
+        onProgress: (p: BenchProgress) => deps.stderr.write(tty ? `\r${formatProgress(cfg.op, p)}\x1b[K` : `${formatProgress(cfg.op, p)}\n`),
         now: deps.benchClock,
       });
       if (tty) deps.stderr.write('\r\x1b[K');

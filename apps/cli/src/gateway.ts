@@ -1,4 +1,4 @@
-import { loadClusterConfig } from '@cairn/config';
+import { loadConfigFile } from './config-file';
 import { UsageError } from './exit-codes';
 
 export const DEFAULT_GATEWAY = '127.0.0.1:7380';
@@ -37,11 +37,11 @@ export function formatAddress(a: GatewayAddress): string {
  * 127.0.0.1:7380. The CLI fails over between them (CairnPool).
  * @throws UsageError when both flags are given or an address is malformed; ConfigError on a bad config.
  */
-export function resolveEndpoints(opts: { endpoints?: string; gateway?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): GatewayAddress[] {
+export async function resolveEndpoints(opts: { endpoints?: string; gateway?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): Promise<GatewayAddress[]> {
   if (opts.endpoints !== undefined && opts.gateway !== undefined) throw new UsageError('give --endpoints or --gateway, not both (--gateway is one endpoint)');
   if (opts.endpoints !== undefined) return parseEndpoints(opts.endpoints);
   if (opts.gateway !== undefined) return [parseHostPort(opts.gateway)];
-  if (opts.config) return loadClusterConfig(opts.config).gateway.gateways.map((g) => ({ host: g.host, port: g.port }));
+  if (opts.config) return (await loadConfigFile(opts.config)).gateway.gateways.map((g) => ({ host: g.host, port: g.port }));
   if (env.CAIRN_ENDPOINTS) return parseEndpoints(env.CAIRN_ENDPOINTS, '$CAIRN_ENDPOINTS');
   return [parseHostPort(env.CAIRN_GATEWAY || DEFAULT_GATEWAY)];
 }

@@ -42,10 +42,10 @@ describe('cairn member', () => {
     expect(await harness(() => ({ status: 400, json: { message: 'id must be' } })).cairn('member', 'add', 'c4')).toBe(2);
   });
 
-  it('resolves the HTTP address from --http, $CAIRN_HTTP, then the default', () => {
-    expect(resolveHttp({ http: '10.0.0.1:81' })).toEqual({ host: '10.0.0.1', port: 81 });
-    expect(resolveHttp({}, { CAIRN_HTTP: 'x:82' })).toEqual({ host: 'x', port: 82 });
-    expect(resolveHttp({}, {})).toEqual({ host: '127.0.0.1', port: 8380 });
+  it('resolves the HTTP address from --http, $CAIRN_HTTP, then the default', async () => {
+    expect(await resolveHttp({ http: '10.0.0.1:81' })).toEqual({ host: '10.0.0.1', port: 81 });
+    expect(await resolveHttp({}, { CAIRN_HTTP: 'x:82' })).toEqual({ host: 'x', port: 82 });
+    expect(await resolveHttp({}, {})).toEqual({ host: '127.0.0.1', port: 8380 });
     expect(formatMembers({ voters: ['a'], learners: [], storage: [], confIndex: 3, committed: false })).toContain('(not committed yet)');
   });
 });

@@ -1,4 +1,4 @@
-import { loadClusterConfig } from '@cairn/config';
+import { loadConfigFile } from './config-file';
 import { Command, Option } from 'commander';
 import { NotAppliedError, UsageError } from './exit-codes';
 import { parseHostPort, type GatewayAddress } from './gateway';
@@ -29,10 +29,10 @@ export class MemberUnavailableError extends Error {
  * The gateway HTTP address for membership: `--http`, else the first gateway of `--config` with
  * an httpPort, else $CAIRN_HTTP, else 127.0.0.1:8380. @throws UsageError
  */
-export function resolveHttp(opts: { http?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): GatewayAddress {
+export async function resolveHttp(opts: { http?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): Promise<GatewayAddress> {
   if (opts.http) return parseHostPort(opts.http);
   if (opts.config) {
-    const g = loadClusterConfig(opts.config).gateway.gateways.find((x) => x.httpPort !== undefined);
+    const g = (await loadConfigFile(opts.config)).gateway.gateways.find((x) => x.httpPort !== undefined);
     if (!g) throw new UsageError(`no gateway in ${opts.config} has an httpPort: pass --http host:port`);
     return { host: g.host, port: g.httpPort! };
   }
@@ -66,7 +66,7 @@ export function memberCommand(deps: MemberDeps): Command {
   const doFetch = deps.fetch ?? fetch;
   const call = async (cmd: Command, method: string, path: string, body?: unknown): Promise<Conf & { message?: string }> => {
     const o = cmd.optsWithGlobals<{ http?: string; config?: string; waitMs: number; user?: string; password?: string; token?: string }>();
-    const { host, port } = resolveHttp(o, deps.env);
+    const { host, port } = await resolveHttp(o, deps.env);
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
     let res: Response;
     try {

@@ -5,7 +5,7 @@ import * as https from 'node:https';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { ClientTlsOptions } from '@cairn/client';
-import { loadClusterConfig } from '@cairn/config';
+import { loadConfigFile } from './config-file';
 import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
 import { HardStateFile, SnapshotFile } from '@cairn/log';
 import { UsageError } from './exit-codes';
@@ -222,7 +222,7 @@ export function snapshotCommand(deps: SnapshotDeps): Command {
     .addOption(new Option('--idle-timeout-ms <ms>', 'give up when the stream stalls this long').default(60_000).argParser(Number))
     .action(async (file: string, o: { node?: string; idleTimeoutMs: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ http?: string; config?: string }>();
-      const s = await saveSnapshot({ file, http: resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs, tls: deps.tls?.(cmd), credentials: deps.credentials?.(cmd) });
+      const s = await saveSnapshot({ file, http: await resolveHttp(g, deps.env), node: o.node, idleTimeoutMs: o.idleTimeoutMs, tls: deps.tls?.(cmd), credentials: deps.credentials?.(cmd) });
       deps.out(json(cmd) ? JSON.stringify(s) : formatSummary('saved', s));
     });
   snapshot
@@ -235,7 +235,7 @@ export function snapshotCommand(deps: SnapshotDeps): Command {
     .option('--only <ids>', 'write only these members\' directories (each process on its own volume); the configuration still names them all', list)
     .action(async (file: string, o: { dataDir?: string; storage?: string[]; replicas?: string[]; only?: string[] }, cmd: Command) => {
       const { config } = cmd.optsWithGlobals<{ config?: string }>();
-      const c = config ? loadClusterConfig(config) : null;
+      const c = config ? await loadConfigFile(config) : null;
       const dataDir = o.dataDir ?? c?.dataDir;
       if (!dataDir) throw new UsageError('restore needs --config FILE or --data-dir DIR');
       const target = { dataDir, storage: o.storage ?? c?.storage.nodes.map((n) => n.id) ?? [], replicas: o.replicas ?? c?.consensus.replicas.map((r) => r.id) ?? [], only: o.only };
