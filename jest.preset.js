@@ -17,8 +17,6 @@ module.exports = {
   },
   testEnvironmentOptions: { customExportConditions: ['@cairn/source', 'node', 'require', 'default'] },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  // A dynamic import() under module=nodenext names the compiled file ('./bench.js'); in tests that is the .ts source.
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
 };
 module.exports.reporters = ['default', require('node:path').join(__dirname, 'tools/scripts/jest-summary-reporter.js')];
 // Generous per-test timeout: CI runs suites side by side on 2 cores; tests assert on outcomes, never on speed.

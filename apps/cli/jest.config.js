@@ -3,4 +3,7 @@ module.exports = {
   displayName: 'cli',
   rootDir: __dirname,
   testMatch: ['<rootDir>/src/**/*.spec.ts'],
+  // cli.ts's dynamic import('./bench.js') (module=nodenext names the compiled file): in tests, the .ts source.
+  // Only ./bench.js, so no package's own relative requires are remapped.
+  moduleNameMapper: { '^\\./bench\\.js$': './bench' },
 };
