@@ -36,6 +36,8 @@ describe('recipes: lock (etcd concurrency.Mutex: one key per contender, the olde
     expect(held.fencingToken).toBe(3n);
     expect(s.kvs.get(held.key)).toMatchObject({ lease: held.leaseId, createRevision: 3 });
     expect(held.guard()).toMatchObject({ operand: 3 });
+    // Uncontended: grant, SET, one RANGE page (it shows our key: no GET).
+    expect(s.calls.map((c) => c.op)).toEqual(['set', 'leaseGrant', 'set', 'range']);
     await held.release();
     expect(s.kvs.has(held.key)).toBe(false);
     await expect(held.lost).resolves.toBeUndefined();
@@ -90,6 +92,16 @@ describe('recipes: lock (etcd concurrency.Mutex: one key per contender, the olde
     await expect(b.held).rejects.toBeInstanceOf(LeaseLostError);
     await watching(s, a.key);
     await a.release();
+    await expect(c.held).resolves.toMatchObject({ leaseId: a.leaseId + 2 });
+  });
+
+  it("a waiter whose key someone else deleted (its lease still live): LeaseLostError when its turn comes, never a hold without a key", async () => {
+    const s = new MemoryKv();
+    const { a, b, c, bKey } = await queueOfThree(s);
+    await s.del(bKey);
+    await watching(s, a.key, 2); // C moved up behind A
+    await a.release();
+    await expect(b.held).rejects.toBeInstanceOf(LeaseLostError);
     await expect(c.held).resolves.toMatchObject({ leaseId: a.leaseId + 2 });
   });
 

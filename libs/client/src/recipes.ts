@@ -228,15 +228,13 @@ async function takeTurn(client: RecipeClient, name: string, key: string, value: 
   const token = await enqueue(client, key, value, leaseId, both);
   for (;;) {
     stillOn();
-    const ahead = await lastAhead(client, `${name}/`, token, both);
+    const { ahead, mine } = await lastAhead(client, `${name}/`, key, token, both);
     stillOn();
-    if (!ahead) break;
+    // The scan that finds no key ahead also shows ours (etcd reads it with a Get after waiting): gone means our lease went.
+    if (!ahead && !mine) throw new LeaseLostError(leaseId, 'its lock key was deleted while waiting');
+    if (!ahead) return token;
     await deleted(client, ahead.key, ahead.revision + 1, both);
   }
-  const mine = await client.get(key, { signal: both });
-  stillOn();
-  if (mine?.createRevision !== token) throw new LeaseLostError(leaseId, 'its lock key was deleted while waiting');
-  return token;
 }
 
 /** Writes our key; resolves its create revision (when it exists already, a re-sent SET that had applied: its create revision, as etcd's Else branch). */
@@ -249,12 +247,21 @@ async function enqueue(client: RecipeClient, key: string, value: string, leaseId
   }
 }
 
-/** The key under `prefix` with the greatest create revision below `below` (etcd WithLastCreate + WithMaxCreateRev), with the revision it was seen at; null when none. */
-async function lastAhead(client: RecipeClient, prefix: string, below: number, signal: AbortSignal): Promise<{ key: Uint8Array; revision: number } | null> {
+/**
+ * The key under `prefix` with the greatest create revision below `token` (etcd WithLastCreate +
+ * WithMaxCreateRev), with the revision it was seen at (null when none), and whether `key` is there
+ * with create revision `token`.
+ */
+async function lastAhead(client: RecipeClient, prefix: string, key: string, token: number, signal: AbortSignal): Promise<{ ahead: { key: Uint8Array; revision: number } | null; mine: boolean }> {
   const scan = await scanQueue(client, prefix, signal, true);
+  const ours = Buffer.from(key);
   let ahead: RangeItem | null = null;
-  for (const it of scan.items) if (it.createRevision < below && (!ahead || it.createRevision > ahead.createRevision)) ahead = it;
-  return ahead ? { key: ahead.key, revision: scan.revisionOf(ahead.key) } : null;
+  let mine = false;
+  for (const it of scan.items) {
+    if (it.createRevision < token && (!ahead || it.createRevision > ahead.createRevision)) ahead = it;
+    if (it.createRevision === token && ours.equals(it.key)) mine = true;
+  }
+  return { ahead: ahead ? { key: ahead.key, revision: scan.revisionOf(ahead.key) } : null, mine };
 }
 
 /** Resolves when `key` is deleted at a revision >= `fromRevision` (etcd waitDelete). */
