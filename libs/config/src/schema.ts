@@ -260,6 +260,26 @@ export class ConsensusConfig {
   @IsBoolean()
   leaderAppendsInParallel: boolean = true;
 
+  /**
+   * Async storage writes (Raft thesis §10.2.1; etcd raft's AsyncStorageWrites): the Ready loop
+   * starts a Ready's log write and goes on stepping inputs (a follower's acknowledgement, new
+   * proposals) while it runs, instead of waiting for the fsync. A follower still acknowledges
+   * only after its fsync, the leader counts its own entries toward commit only after its own,
+   * and a Ready that changes the term or vote, installs a snapshot or truncates the log waits for
+   * every earlier write first. Off: each Ready waits for its write (then `leaderAppendsInParallel`
+   * decides whether Appends leave before it).
+   */
+  @IsBoolean()
+  asyncStorageWrites: boolean = true;
+
+  /** Ready writes in flight at once with asyncStorageWrites; at the bound the loop waits for the oldest before taking another Ready, count. */
+  @IsInt() @Min(1) @Max(65_536)
+  writesInflightMax: number = 64;
+
+  /** Entry bytes in flight at once with asyncStorageWrites; at the bound the loop waits for the oldest write, bytes. */
+  @IsInt() @Min(64 * 1024) @Max(1024 * 1024 * 1024)
+  writesInflightBytesMax: number = 16 * 1024 * 1024;
+
   /** Pre-vote (Raft thesis §9.6): a partitioned or restarted replica cannot disrupt a healthy leader. */
   @IsBoolean()
   preVote: boolean = true;

@@ -27,7 +27,8 @@ export interface LogCacheStats {
  * Ready cycle needs:
  *
  * - `unstableFrom`: entries at or after it were not yet handed to the driver in a Ready;
- * - `persistedIndex`: entries at or below it are durable on this node (acknowledged by `advance`)
+ * - `persistedIndex`: entries at or below it are durable on this node (acknowledged by `advance`,
+ *   or by `RaftNode.persisted` with async storage writes)
  *   and equal to what is on disk. A node counts only these toward commit (etcd's async storage).
  *
  * With a `LogCache` (RaftConfig.logCache) the entries in memory are a suffix `firstCachedIndex..

@@ -8,6 +8,7 @@ import type { LogCacheStats } from './raft-log';
 import {
   EntryType,
   LeadershipTransferInProgressError,
+  MessageType,
   NotLeaderError,
   type ConfChange,
   type ConfState,
@@ -35,7 +36,10 @@ export { applyConfChange } from './membership';
  * Durability: a node acknowledges entries (AppendResponse) and votes (VoteResponse) only in the
  * `messages` of the Ready whose `entries`/`hardState` contain them, and the driver sends messages
  * only after persisting; the leader counts its own entries toward commit only once `advance()`
- * reports them persisted (etcd's MsgStorageAppendResp).
+ * reports them persisted (etcd's MsgStorageAppendResp). With `asyncStorageWrites` the driver
+ * keeps stepping inputs while its writes run: each write's completion comes back through
+ * `persisted(index, term)`, and a Ready splits its messages into those that leave at once and
+ * those that wait for the write (`Ready.messagesAfterPersist`).
  *
  * Optional: pre-vote (thesis §9.6, `preVote`), CheckQuorum with a leader lease on votes
  * (etcd, `checkQuorum`), ReadIndex (thesis §6.4, `readIndex()` → `Ready.readStates`) and
@@ -197,7 +201,7 @@ export class RaftNode {
       r.reads.failed.length > 0 ||
       readRoundPending(r) ||
       r.log.unstableFrom <= r.log.lastIndex() ||
-      r.commit > r.applied ||
+      this.appliableIndex() > r.applied ||
       !sameHard(r.hardState(), this.prevHard) ||
       !sameSoft(r.softState(), this.prevSoft) ||
       appendsPending(r)
@@ -217,13 +221,15 @@ export class RaftNode {
     }
     const soft = r.softState();
     const hard = r.hardState();
+    const [messages, messagesAfterPersist] = this.asyncWrites ? splitAfterPersist(r.msgs, r.pendingSnapshot !== null || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote) : [r.msgs, []];
     const rd: Ready = {
       softState: sameSoft(soft, this.prevSoft) ? null : soft,
       hardState: sameHard(hard, this.prevHard) ? null : hard,
       snapshot: r.pendingSnapshot,
       entries: r.log.unstableEntries(),
-      messages: r.msgs,
-      committedEntries: r.log.slice(r.applied + 1, r.commit),
+      messages,
+      messagesAfterPersist,
+      committedEntries: r.log.slice(r.applied + 1, this.appliableIndex()),
       readStates: r.reads.confirmed,
       readStatesFailed: r.reads.failed,
     };
@@ -241,14 +247,16 @@ export class RaftNode {
   /**
    * The driver persisted `rd.hardState` + `rd.entries`, sent `rd.messages` and handled
    * `rd.committedEntries`. The leader now counts its persisted entries toward commit (a
-   * single-voter cluster commits here).
+   * single-voter cluster commits here). With `asyncStorageWrites`: the driver has started the
+   * write, sent `rd.messages` and handled `rd.committedEntries`; nothing counts as persisted
+   * until `persisted()`.
    * @throws Error `ReadyMismatch` if `rd` is not the Ready last returned by `ready()`.
    */
   advance(rd: Ready): void {
     if (!this.outstanding || rd !== this.outstanding) throw new Error('ReadyMismatch: advance() called with a Ready that is not the outstanding one');
     this.outstanding = null;
     const r = this.r;
-    if (rd.entries.length) {
+    if (rd.entries.length && !this.asyncWrites) {
       const last = rd.entries[rd.entries.length - 1];
       if (!r.log.matchTerm(last.index, last.term)) throw new Error(`ReadyMismatch: persisted entry ${last.index} no longer in the log`);
       r.log.persistedIndex = Math.max(r.log.persistedIndex, last.index);
@@ -261,6 +269,29 @@ export class RaftNode {
     r.log.evict(r.applied);
     if (r.role === 'leader') {
       r.prs().get(r.id)!.maybeUpdate(r.log.persistedIndex);
+      maybeCommit(r);
+    }
+  }
+
+  /**
+   * `asyncStorageWrites` only: the write of the Ready whose last entry is `index` (of `term`)
+   * is durable, and so is every earlier one (etcd's MsgStorageAppendResp, the leader's message to
+   * itself). The leader counts its own entries up to `index` toward commit from here on
+   * (Raft §5.4.2: a commit needs a majority of durable copies, its own included only once
+   * durable). Ignored when the entry at `index` is no longer of `term` (a later Ready replaced
+   * it: that Ready's own report covers it) or when `index` is already persisted.
+   * @throws Error `ReadyOutstanding` between `ready()` and `advance()`; `PersistedBeyondReady`
+   *   when `index` was never handed out in a Ready; `AsyncStorageWritesOff` without the option.
+   */
+  persisted(index: number, term: number): void {
+    this.assertNotOutstanding('persisted');
+    if (!this.asyncWrites) throw new Error('AsyncStorageWritesOff: persisted() needs RaftConfig.asyncStorageWrites (advance() reports writes otherwise)');
+    const r = this.r;
+    if (index >= r.log.unstableFrom) throw new Error(`PersistedBeyondReady: persisted(${index}) but only entries below ${r.log.unstableFrom} were handed out`);
+    if (index <= r.log.persistedIndex || !r.log.matchTerm(index, term)) return;
+    r.log.persistedIndex = index;
+    if (r.role === 'leader') {
+      r.prs().get(r.id)!.maybeUpdate(index);
       maybeCommit(r);
     }
   }
@@ -305,9 +336,33 @@ export class RaftNode {
     return this.r.log.slice(lo, hi);
   }
 
+  private get asyncWrites(): boolean {
+    return this.r.cfg.asyncStorageWrites === true;
+  }
+
+  /** Highest index `committedEntries` may reach: the commit index, and with async writes no further than what is durable here (etcd). */
+  private appliableIndex(): number {
+    const r = this.r;
+    return this.asyncWrites ? Math.min(r.commit, r.log.persistedIndex) : r.commit;
+  }
+
   private assertNotOutstanding(op: string): void {
     if (this.outstanding) throw new Error(`ReadyOutstanding: ${op}() called between ready() and advance()`);
   }
+}
+
+/**
+ * A Ready's messages as [send at once, send after the write] under async storage writes: answers
+ * that acknowledge durable state (AppendResponse, VoteResponse, PreVoteResponse, as etcd's
+ * msgsAfterAppend) wait; all of them wait when the Ready changes the term or vote or carries a
+ * snapshot (`holdAll`), since every message carries the term.
+ */
+function splitAfterPersist(msgs: Message[], holdAll: boolean): [Message[], Message[]] {
+  if (holdAll) return [[], msgs];
+  const now: Message[] = [];
+  const after: Message[] = [];
+  for (const m of msgs) (m.type === MessageType.AppendResponse || m.type === MessageType.VoteResponse || m.type === MessageType.PreVoteResponse ? after : now).push(m);
+  return [now, after];
 }
 
 function sameHard(a: HardState, b: HardState): boolean {

@@ -44,6 +44,42 @@ describe('Ready / advance contract', () => {
     expect(n.hasReady()).toBe(false);
   });
 
+  it('async storage writes: persisted() is refused without the option, between ready and advance, and beyond what a Ready handed out; a replaced entry is ignored', () => {
+    expect(() => newTestNode('a', ['a']).persisted(1, 1)).toThrow(/AsyncStorageWritesOff/);
+    const n = newTestNode('a', ['a'], { asyncStorageWrites: true });
+    n.campaign(); // a single voter: leader at once, its Noop in the first Ready
+    const rd = n.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([1]);
+    expect(() => n.persisted(1, 1)).toThrow(/ReadyOutstanding/);
+    n.advance(rd);
+    expect(() => n.persisted(2, 1)).toThrow(/PersistedBeyondReady/);
+    n.persisted(1, 2); // not the term of entry 1: stale, ignored
+    expect(n.status().persistedIndex).toBe(0);
+    expect(n.status().commit).toBe(0);
+    // The single voter's own durable copy is the majority: the message to itself commits it.
+    n.persisted(1, 1);
+    expect(n.status().commit).toBe(1);
+    expect(cycle(n).committedEntries.map((e) => e.index)).toEqual([1]);
+  });
+
+  it('async storage writes: a follower\'s acknowledgement waits for its write, a heartbeat answer does not', () => {
+    const n = newTestNode('f', ['l', 'f', 'x'], { asyncStorageWrites: true });
+    n.step(makeMessage({ type: MessageType.Append, from: 'l', to: 'f', term: 1, index: 0, logTerm: 0, entries: logWithTerms([1, 1]) }));
+    const rd = cycle(n);
+    // The first message of term 1 changed the term: everything waits.
+    expect(rd.messages).toEqual([]);
+    expect(rd.messagesAfterPersist).toEqual([makeMessage({ type: MessageType.AppendResponse, from: 'f', to: 'l', term: 1, index: 2 })]);
+    n.step(makeMessage({ type: MessageType.Append, from: 'l', to: 'f', term: 1, index: 2, logTerm: 1, entries: logWithTerms([1, 1, 1]).slice(2), commit: 2 }));
+    n.step(makeMessage({ type: MessageType.Heartbeat, from: 'l', to: 'f', term: 1, commit: 2 }));
+    const rd2 = cycle(n);
+    expect(rd2.messages).toEqual([makeMessage({ type: MessageType.HeartbeatResponse, from: 'f', to: 'l', term: 1 })]);
+    expect(rd2.messagesAfterPersist).toEqual([makeMessage({ type: MessageType.AppendResponse, from: 'f', to: 'l', term: 1, index: 3 })]);
+    // Committed (commit 2) but not durable here yet: not applied.
+    expect(rd2.committedEntries).toEqual([]);
+    n.persisted(3, 1);
+    expect(cycle(n).committedEntries.map((e) => e.index)).toEqual([1, 2]);
+  });
+
   it('a follower acknowledges entries only in the Ready that persists them', () => {
     const n = newTestNode('f', ['l', 'f', 'x']);
     n.step(makeMessage({ type: MessageType.Append, from: 'l', to: 'f', term: 1, index: 0, logTerm: 0, entries: logWithTerms([1, 1]) }));

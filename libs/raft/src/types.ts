@@ -194,11 +194,25 @@ export interface Ready {
    * persisted last index, the persisted suffix from `entries[0].index` on is replaced (truncate, then append).
    */
   entries: Entry[];
-  /** To send after persisting. */
+  /**
+   * To send after persisting; with `RaftConfig.asyncStorageWrites`, to send at once (the leader's
+   * Append, Heartbeat and Snapshot messages, a follower's HeartbeatResponse: none of them claims
+   * anything about this node's disk).
+   */
   messages: Message[];
   /**
+   * With `RaftConfig.asyncStorageWrites` only (else always []): to send once this Ready's
+   * `hardState` + `entries` and those of every earlier Ready are durable (etcd's
+   * msgsAfterAppend): AppendResponse (a follower acknowledges entries only after its fsync, Raft
+   * Figure 2), VoteResponse and PreVoteResponse; and every message of a Ready that changes the
+   * term or vote or carries a snapshot.
+   */
+  messagesAfterPersist: Message[];
+  /**
    * Newly committed entries in index order, each delivered exactly once across Readies. They may
-   * include entries of this same Ready's `entries` (hence: apply only after persisting).
+   * include entries of this same Ready's `entries` (hence: apply only after persisting). With
+   * `RaftConfig.asyncStorageWrites`, only entries this node reported durable (`persisted`), as
+   * etcd's raft does with its async storage writes.
    */
   committedEntries: Entry[];
   /**
@@ -308,6 +322,18 @@ export interface RaftConfig {
    * stays in memory until compacted (Raft §7).
    */
   logCache?: LogCache;
+  /**
+   * Async storage writes (Raft thesis §10.2.1; etcd raft's `AsyncStorageWrites`), default false.
+   * The driver may take the next Ready (and step inputs) while earlier Readies' writes are still
+   * running: `advance(rd)` no longer means "persisted", the driver reports each write's
+   * completion with `persisted(index, term)`, in write order. `Ready.messages` leave at once and
+   * `Ready.messagesAfterPersist` after the write (and every earlier one) is durable; the leader
+   * counts its own entries toward commit only from `persisted`, and `committedEntries` stop at
+   * the persisted index. The driver must let a Ready that changes the term or vote or carries a
+   * snapshot finish its write before it sends any later Ready's messages (Raft Figure 2: no
+   * message reflects a term or vote not yet durable), and may not reorder writes.
+   */
+  asyncStorageWrites?: boolean;
 }
 
 /**

@@ -112,6 +112,22 @@ export class RaftPersistence {
     return !hs || (hs.term === this.persistedTerm && hs.vote === this.persistedVote);
   }
 
+  /**
+   * Async storage writes: whether `rd` must wait for every earlier write before its own starts
+   * (`persist`), rather than being queued behind them (`append`): it installs a snapshot (the log
+   * is replaced), changes the term or vote (the hard state file is rewritten, and no later
+   * message may leave before it is durable), or replaces stored entries (truncation, Raft §5.3).
+   */
+  waitsForEarlierWrites(rd: Ready): boolean {
+    if (!this.mayReplicateBeforePersist(rd)) return true;
+    return rd.entries.length > 0 && rd.entries[0].index <= this.store.lastIndex();
+  }
+
+  /** Queues `rd`'s entries after every earlier write (a Ready for which `waitsForEarlierWrites` is false); settles once they are durable. @throws (synchronously) on a gap */
+  append(rd: Ready): Promise<void> {
+    return this.store.append(rd.entries);
+  }
+
   /** Compacts `node` to `target` (Raft §7): the node, then the snapshot file, then the log segments before target + 1. */
   async compact(node: RaftNode, target: number): Promise<void> {
     node.compact(target);

@@ -224,6 +224,35 @@ describe('Replica (injected world)', () => {
     expect([parallel.fatal, serial.fatal]).toEqual([0, 0]);
   });
 
+  /**
+   * Virtual ms from a second proposal reaching `leaderId` until its Append leaves, sent while the
+   * leader's write of the first one runs (its disk takes 20 virtual ms per operation).
+   */
+  async function appendDelayDuringWriteMs(asyncStorageWrites: boolean): Promise<{ delayMs: number; statuses: string[]; fatal: number }> {
+    const { w, id } = await warmedUp({ asyncStorageWrites });
+    Object.assign(w.disk(id).faults, { latencyMsMin: 20, latencyMsMax: 20 });
+    const seen = watchRaftPayloads(w, id);
+    const first = w.send(id, [100]);
+    await w.until(() => seen.some((x) => x.appends > 0));
+    const sentAtMs = w.sched.nowMs;
+    const second = w.send(id, [100]);
+    await w.until(() => seen.some((x) => x.appends > 0 && x.atMs > sentAtMs));
+    const atMs = seen.find((x) => x.appends > 0 && x.atMs > sentAtMs)!.atMs;
+    const replies = await w.settle(Promise.all([first, second]));
+    // The bus takes 1 virtual ms to the leader.
+    return { delayMs: atMs - sentAtMs - 1, statuses: replies.map((r) => Status[r.status]), fatal: w.fatal.length };
+  }
+
+  it('with asyncStorageWrites a leader steps a proposal and sends its Append while its previous write runs; without, the proposal waits for that write (the test can fail)', async () => {
+    const overlapped = await appendDelayDuringWriteMs(true);
+    expect(overlapped.statuses).toEqual(['Ok', 'Ok']);
+    expect(overlapped.delayMs).toBeLessThan(20);
+    const serial = await appendDelayDuringWriteMs(false);
+    expect(serial.statuses).toEqual(['Ok', 'Ok']);
+    expect(serial.delayMs).toBeGreaterThanOrEqual(20);
+    expect([overlapped.fatal, serial.fatal]).toEqual([0, 0]);
+  });
+
   /** Virtual ms a ReadIndex request to the leader takes, after a warm-up write and read, with `readLeaseMs` (0 = off). */
   async function readIndexMs(readLeaseMs: number): Promise<{ ms: number; status: string }> {
     const { w, id } = await warmedUp({ readLeaseMs });

@@ -16,6 +16,7 @@ import { LogShipper } from './log-shipping';
 import { MembershipChanges } from './membership-changes';
 import { PersistenceError, RaftPersistence, durably } from './persistence';
 import { ReadIndexRequests } from './read-index-requests';
+import { ReadyWrites } from './ready-writes';
 
 /** Entries and bytes per read of the restored log while folding it into the lease table at start. */
 const LEASE_RESTORE_ENTRIES_MAX = 4096;
@@ -68,7 +69,11 @@ export interface ReplicaOptions {
  * node → take its Ready → persist hard state and entries (one group-committed fdatasync) → send
  * messages → answer committed proposals and ship committed entries to the storage nodes → advance.
  * Inputs arriving while a Ready is being persisted wait in bounded queues and all go into the next
- * Ready, which is how client writes are batched per fsync and per Append.
+ * Ready, which is how client writes are batched per fsync and per Append. With
+ * `consensus.asyncStorageWrites` (default) the loop does not wait for a Ready's write: it starts
+ * it (the log's group commit coalesces writes started meanwhile) and goes on with the next
+ * inputs; the write's completion comes back to the node (`RaftNode.persisted`) and releases the
+ * messages that acknowledge it (ready-writes.ts, bounded by `writesInflightMax` / `…BytesMax`).
  *
  * The loop and the role live here; each concern it drives is a module of this folder: the disk
  * (persistence.ts), client writes (proposals.ts), ReadIndex (read-index-requests.ts), membership
@@ -129,6 +134,8 @@ export class Replica {
   /** 0, or the index up to which the lease table may lack commands (a leader's snapshot installed, or a compacted log without a lease-state file). */
   private leaseGapThrough = 0;
   private subs: TransportSubscription[] = [];
+  /** Ready writes in flight (consensus.asyncStorageWrites). */
+  private readonly writes: ReadyWrites;
 
   constructor(private readonly opts: ReplicaOptions) {
     const { id, log } = opts;
@@ -151,6 +158,7 @@ export class Replica {
       kick,
     });
     this.shipper = new LogShipper({ id, bus: opts.bus, subjects: opts.subjects, log });
+    this.writes = new ReadyWrites({ writesInflightMax: c.writesInflightMax, writesInflightBytesMax: c.writesInflightBytesMax, nowMs: () => opts.world.clock.nowMs(), kick });
   }
 
   /** Restores the log and hard state from disk, then starts ticking and serving. */
@@ -181,6 +189,7 @@ export class Replica {
       applied: commit,
       // Older entries are read back from the segment files (docs/raft.md "The log cache").
       logCache: { storage: this.store, bytesMax: config.logCacheBytesMax },
+      asyncStorageWrites: config.asyncStorageWrites,
     });
     log.info({ term: hs.term, vote: hs.vote, commit, firstIndex: this.store.firstIndex(), lastIndex: this.store.lastIndex(), snapshotIndex: snap?.index ?? 0 }, 'raft state restored');
 
@@ -247,6 +256,7 @@ export class Replica {
     this.members.checkCatchUp(false);
     this.reads.failAll('replica shutting down');
     this.proposals.failQueued('replica shutting down');
+    await this.writes.allSettled();
     await this.store.close();
   }
 
@@ -378,6 +388,7 @@ export class Replica {
     if (hopTrace.enabled) hopTrace.mark(`${this.role}.loop`);
     try {
       while (!this.stopped) {
+        this.completeWrites();
         this.drainInputs();
         // Progress (a learner's match index) and the role only move when inputs are stepped.
         this.members.checkCatchUp(false);
@@ -388,19 +399,18 @@ export class Replica {
           if (this.store.firstIndex() > firstIndex) this.counters.compactions++;
         }
         if (!this.node.hasReady()) break;
+        if (this.writes.full()) {
+          // Bounded (writesInflightMax / writesInflightBytesMax): the oldest write completes first.
+          await this.writes.oldestSettled();
+          continue;
+        }
         const rd = this.node.ready();
         if (hopTrace.enabled) hopTrace.mark(`${this.role}.ready`);
-        // Leader replication first, in parallel with the leader's own fsync (thesis §10.2.1).
-        const [early, afterPersist] = this.splitBeforePersist(rd);
-        this.send(early);
-        const persistStartMs = this.opts.world.clock.nowMs();
-        await durably('persisting a Ready', () => this.persist(rd));
-        this.opts.onPersisted?.(this.opts.world.clock.nowMs() - persistStartMs, rd.entries.length);
-        if (hopTrace.enabled) hopTrace.mark(`${this.role}.persisted`);
+        if (this.opts.config.asyncStorageWrites) await this.startWrite(rd);
+        else await this.writeThenSend(rd);
         // From here on only the network and bookkeeping: publishes and replies never throw (a
         // failed one is a lost message: Raft retransmits, shipping is backfilled by fetch, a
         // proposer times out and asks for the outcome).
-        this.send(afterPersist);
         // Role first: a leader that stepped down in this Ready fails its proposals as "unknown"
         // before any commit could be misread, and a new leader ships what commits in it.
         // Config commits before the role: a leader that removed itself steps down in the very
@@ -417,7 +427,52 @@ export class Replica {
       this.running = false;
       this.inLoop = false;
     }
-    if (!this.stopped && (this.inbox.length || this.proposals.hasQueued() || this.reads.hasQueued() || this.members.hasQueued() || this.ticks)) this.kick();
+    if (!this.stopped && (this.inbox.length || this.proposals.hasQueued() || this.reads.hasQueued() || this.members.hasQueued() || this.ticks || this.writes.hasCompleted())) this.kick();
+  }
+
+  /** `asyncStorageWrites` off: the Ready's write completes before the loop goes on; with `leaderAppendsInParallel`, the leader's Appends leave before it (thesis §10.2.1). */
+  private async writeThenSend(rd: Ready): Promise<void> {
+    const [early, afterPersist] = this.splitBeforePersist(rd);
+    this.send(early);
+    const persistStartMs = this.opts.world.clock.nowMs();
+    await durably('persisting a Ready', () => this.persist(rd));
+    this.opts.onPersisted?.(this.opts.world.clock.nowMs() - persistStartMs, rd.entries.length);
+    if (hopTrace.enabled) hopTrace.mark(`${this.role}.persisted`);
+    this.send(afterPersist);
+  }
+
+  /**
+   * Async storage writes (thesis §10.2.1, etcd raft's AsyncStorageWrites): sends the messages that
+   * may leave now (with `leaderAppendsInParallel` off, none) and starts the Ready's write, queued
+   * behind the earlier ones, without waiting for it: the loop goes on stepping acknowledgements
+   * and proposals meanwhile, and `completeWrites` reports it and sends the rest once durable. A
+   * Ready that changes the term or vote, installs a snapshot or truncates the log first waits for
+   * every earlier write, then is written before the loop goes on.
+   */
+  private async startWrite(rd: Ready): Promise<void> {
+    const startMs = this.opts.world.clock.nowMs();
+    const now = this.opts.config.leaderAppendsInParallel ? rd.messages : [];
+    const after = now === rd.messages ? rd.messagesAfterPersist : [...rd.messages, ...rd.messagesAfterPersist];
+    this.send(now);
+    if (this.persistence.waitsForEarlierWrites(rd)) {
+      await this.writes.allSettled();
+      this.writes.assertNoneFailed();
+      await durably('persisting a Ready', () => this.persist(rd));
+      this.writes.add(rd, after, startMs, Promise.resolve());
+    } else if (rd.entries.length || after.length) {
+      for (const e of rd.entries) this.counters.entryBytesPersisted += e.data.length;
+      this.writes.add(rd, after, startMs, this.persistence.append(rd));
+    }
+  }
+
+  /** Async storage writes: reports the writes completed since, oldest first, to the node (the leader's own copy now counts toward commit) and sends the messages they held. @throws PersistenceError for a failed write */
+  private completeWrites(): void {
+    for (const w of this.writes.takeCompleted()) {
+      if (w.entries > 0) this.node.persisted(w.lastIndex, w.lastTerm);
+      this.opts.onPersisted?.(w.doneMs - w.startMs, w.entries);
+      if (hopTrace.enabled) hopTrace.mark(`${this.role}.persisted`);
+      this.send(w.messages);
+    }
   }
 
   /**

@@ -149,6 +149,18 @@ export class RaftLogStore implements LogStorage {
     await this.log.append(entries.map(encodeLogEntry));
   }
 
+  /**
+   * Queues `entries` (contiguous, right after the last stored or queued index) for the next group
+   * commit before it returns, so a later call is written after them; the promise settles once
+   * they are durable (async storage writes: the caller does not wait before the next Ready).
+   * @throws Error `raft log gap` (synchronously) when they do not follow the last index.
+   */
+  append(entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    if (entries[0].index !== this.log.lastIndex() + 1) throw new Error(`raft log gap: appending index ${entries[0].index} after last index ${this.log.lastIndex()}`);
+    return this.log.append(entries.map(encodeLogEntry)).then(() => undefined);
+  }
+
   close(): Promise<void> {
     return this.log.close();
   }

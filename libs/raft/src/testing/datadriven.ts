@@ -25,10 +25,14 @@ import { DurableStore } from './durable-store';
  *   `transfer-leadership id to`, `read-index id ctx`, `compact id index`: the RaftNode call;
  *   prints `ok` or the error thrown.
  * - `process-ready ids...`: each node's Ready (hard/soft state, entries, committed entries,
- *   messages, read states), persisted to its store, messages queued, then `advance`.
+ *   messages, read states), persisted to its store, messages queued, then `advance`. A node
+ *   added with `async-storage-writes=true` (RaftConfig.asyncStorageWrites) only starts the write:
+ *   its `messages` are queued, its `messagesAfterPersist` held with the write until `persist`.
+ * - `persist ids...` (async nodes): completes every write started so far, oldest first: each
+ *   goes to the store, the node hears `persisted(index, term)`, its held messages are queued.
  * - `deliver-msgs ids... [drop=(2,3)]`: steps the queued messages addressed to `ids`, printing
  *   each; messages to the `drop` ids are dropped (a partition or a loss).
- * - `stabilize ids...`: process-ready and deliver-msgs until nothing is left.
+ * - `stabilize ids...`: process-ready, persist and deliver-msgs until nothing is left.
  * - `status id`, `raft-log id`: the node's role/term/commit/progress and its log.
  */
 export function runScript(text: string): string {
@@ -102,6 +106,9 @@ class ScriptEnv {
   private readonly nodes = new Map<NodeId, RaftNode>();
   private readonly stores = new Map<NodeId, DurableStore>();
   private queue: Message[] = [];
+  /** Writes started by async nodes (`process-ready`) and not yet completed (`persist`), oldest first. */
+  private readonly writes = new Map<NodeId, Ready[]>();
+  private readonly asyncNodes = new Set<NodeId>();
 
   run(line: string): string {
     if (line === '') return '';
@@ -137,6 +144,8 @@ class ScriptEnv {
     switch (cmd) {
       case 'process-ready':
         return ids.map((id) => this.processReady(id)).filter(Boolean).join('\n');
+      case 'persist':
+        return ids.map((id) => this.persist(id)).filter(Boolean).join('\n');
       case 'deliver-msgs':
         return this.deliver(ids, idList(a.kv.get('drop')));
       case 'stabilize':
@@ -170,10 +179,12 @@ class ScriptEnv {
       random: () => 0,
       preVote: a.kv.get('pre-vote') === 'true',
       checkQuorum: a.kv.get('check-quorum') === 'true',
+      asyncStorageWrites: a.kv.get('async-storage-writes') === 'true',
     };
     for (const id of ids) {
       this.nodes.set(id, new RaftNode({ ...cfg, id }));
       this.stores.set(id, new DurableStore());
+      if (cfg.asyncStorageWrites) this.asyncNodes.add(id);
     }
     return '';
   }
@@ -193,10 +204,27 @@ class ScriptEnv {
     const n = this.node(id);
     if (!n.hasReady()) return '';
     const rd = n.ready();
-    this.stores.get(id)!.persist(rd);
+    if (this.asyncNodes.has(id)) this.writes.set(id, [...(this.writes.get(id) ?? []), rd]);
+    else this.stores.get(id)!.persist(rd);
     this.queue.push(...rd.messages);
     n.advance(rd);
     return `> ${id} handling Ready\n${indent(formatReady(rd))}`;
+  }
+
+  /** Completes an async node's started writes, oldest first (what its disk does after an fsync). */
+  private persist(id: NodeId): string {
+    const n = this.node(id);
+    const writes = this.writes.get(id) ?? [];
+    this.writes.delete(id);
+    const out: string[] = [];
+    for (const rd of writes) {
+      this.stores.get(id)!.persist(rd);
+      const last = rd.entries[rd.entries.length - 1];
+      if (last) n.persisted(last.index, last.term);
+      this.queue.push(...rd.messagesAfterPersist);
+      out.push(`> ${id} persisted${last ? ` through ${last.term}/${last.index}` : ''}`, ...rd.messagesAfterPersist.map((m) => `  ${formatMessage(m)}`));
+    }
+    return out.join('\n');
   }
 
   private deliver(ids: NodeId[], drop: NodeId[]): string {
@@ -230,6 +258,7 @@ class ScriptEnv {
     const out: string[] = [];
     for (let round = 0; round < 100; round++) {
       const ready = ids.map((id) => this.processReady(id)).filter(Boolean);
+      ready.push(...ids.map((id) => this.persist(id)).filter(Boolean));
       const pending = this.queue.some((m) => ids.includes(m.to));
       if (ready.length === 0 && !pending) return out.join('\n');
       out.push(...ready);
@@ -263,6 +292,7 @@ function formatReady(rd: Ready): string {
   list('Entries', rd.entries.map(formatEntry));
   list('CommittedEntries', rd.committedEntries.map(formatEntry));
   list('Messages', rd.messages.map(formatMessage));
+  list('MessagesAfterPersist', rd.messagesAfterPersist.map(formatMessage));
   list('ReadStates', rd.readStates.map((r) => `Index:${r.index} Ctx:${String(r.ctx)}`));
   list('ReadStatesFailed', rd.readStatesFailed.map((r) => `Ctx:${String(r.ctx)}`));
   return out.join('\n');
