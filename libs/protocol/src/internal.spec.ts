@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { WatchEventFlags, WatchEventType, WatchFrameKind, decodeWatchEvents, decodeWatchFrame, encodeWatchEvents, encodeWatchEventsFrame, type WatchEvent } from './watch';
+import { WatchEventFlags, WatchEventType, WatchFrameKind, decodeWatchEvents, decodeWatchFrame, encodeWatchEvents, encodeWatchEventsFrame, peekWatchEventsRange, type WatchEvent } from './watch';
 import {
   ByteReader,
   ByteWriter,
@@ -175,6 +175,20 @@ describe('internal message details', () => {
     const bad = Buffer.from(frame);
     bad[6] = WatchEventFlags.Expired;
     expect(() => decodeWatchFrame(bad)).toThrow(ProtocolError);
+  });
+
+  it('peekWatchEventsRange reads the revisions a WatchEvents message covers from its head alone', () => {
+    const e: WatchEvent = { type: WatchEventType.Put, key: Buffer.from('k'), value: Buffer.from('v'), modRevision: 12, createRevision: 12, version: 1, prevValue: null };
+    const bus = encodeWatchEvents({ nodeId: 's2', prevRevision: 10, lastRevision: 12, events: [e] });
+    expect(peekWatchEventsRange(bus)).toEqual({ prevRevision: 10, lastRevision: 12 });
+    // Events are not read: a message cut inside its events still peeks (decodeWatchEvents refuses it).
+    const cut = bus.subarray(0, bus.length - 3);
+    expect(peekWatchEventsRange(cut)).toEqual({ prevRevision: 10, lastRevision: 12 });
+    expect(() => decodeWatchEvents(cut)).toThrow(ProtocolError);
+    expect(() => peekWatchEventsRange(bus.subarray(0, 10))).toThrow(ProtocolError);
+    const backwards = encodeWatchEvents({ nodeId: 's2', prevRevision: 10, lastRevision: 10, events: [] });
+    backwards.writeUInt32BE(9, 2 + 2 + 2 + 8 + 4); // lastRevision's low word: 10 → 9
+    expect(() => peekWatchEventsRange(backwards)).toThrow(/lastRevision 9 < prevRevision 10/);
   });
 
   it('encodes a Command byte for byte', () => {

@@ -164,6 +164,22 @@ export function decodeWatchEvents(b: Uint8Array): WatchEventsMessage {
   return { nodeId, prevRevision, lastRevision, events };
 }
 
+/**
+ * The revisions a WatchEvents message covers, read from its head without decoding its events: a
+ * gateway drops a message another storage node already brought before paying for its events
+ * (every node publishes the same committed history). @throws ProtocolError on a malformed head or
+ * when lastRevision < prevRevision (the events are checked by decodeWatchEvents).
+ */
+export function peekWatchEventsRange(b: Uint8Array): { prevRevision: number; lastRevision: number } {
+  const r = new ByteReader(b);
+  header(r, WATCH_EVENTS_TYPE, 'WatchEvents');
+  r.string();
+  const prevRevision = r.u64();
+  const lastRevision = r.u64();
+  if (lastRevision < prevRevision) throw new ProtocolError(`WatchEvents lastRevision ${lastRevision} < prevRevision ${prevRevision}`);
+  return { prevRevision, lastRevision };
+}
+
 /** Gateway → storage node: one page of the node's event history (on `read.<node>`). */
 export interface WatchHistoryRequest {
   /** First revision wanted (≥ 1). */

@@ -11,17 +11,21 @@
  *   acknowledgement to each delivery (an event delivered before the writer saw the acknowledgement
  *   counts as 0 and is counted apart), p50 / p99 / max, ms;
  * - watches cancelled SLOW (WatchSlowError) and CPU of the gateway and of this process (both on
- *   the same cores as the cluster: on a 2-core box this process competes with the gateway).
+ *   the same cores as the cluster: on a 2-core box this process competes with the gateway), also
+ *   per delivered event (µs), and the box's 1-minute load average at the end.
  * Prints a text report, or one JSON object with `--json`.
  *
  * Run (after `npx nx run-many -t build`):
  *   node tools/bench/dist/watch-bench.js [--watchers 1000] [--connections 10] [--rate 5000]
  *     [--writers 32] [--inflight 2048] [--duration 20s] [--warmup 3s] [--value-size 64] [--json]
+ *     [--cpu-prof DIR]   (every cluster process under node --cpu-prof; profile this process with
+ *                         `node --cpu-prof --cpu-prof-dir DIR tools/bench/dist/watch-bench.js …`;
+ *                         summary: `node tools/bench/dist/cpu-profile-summary.js DIR`)
  */
 import { CairnClient, WatchSlowError } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +41,8 @@ interface Args {
   warmupMs: number;
   valueSize: number;
   json: boolean;
+  /** `--cpu-prof DIR`: every Cairn process of the cluster runs under `node --cpu-prof`, its profile written into DIR when it stops. */
+  cpuProfDir?: string;
 }
 
 const PREFIX = 'w/';
@@ -59,6 +65,7 @@ function parseArgs(argv: string[]): Args {
       '--duration': (v) => (a.durationMs = durationMs(v)),
       '--warmup': (v) => (a.warmupMs = durationMs(v)),
       '--value-size': (v) => (a.valueSize = Number(v)),
+      '--cpu-prof': (v) => (a.cpuProfDir = v),
     },
     { '--json': () => (a.json = true) },
   );
@@ -163,7 +170,7 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'cairn-watch-bench-'));
   const { configPath, port } = await writeBenchConfig(dir, 'watch-bench');
-  const cluster = LocalCluster.create({ configPath });
+  const cluster = LocalCluster.create({ configPath, ...(a.cpuProfDir ? { cpuProfDir: a.cpuProfDir } : {}) });
   const stop = new AbortController();
   setMaxListeners(a.watchers + 10, stop.signal); // one abort listener per watch
   const clients: CairnClient[] = [];
@@ -185,6 +192,8 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const m = { ...meter, fromSend: meter.fromSend, fromAck: meter.fromAck };
     const selfCpu = process.cpuUsage(cpu0.self);
+    const gwCpu = cpuSeconds(gw);
+    const benchCpu = (selfCpu.user + selfCpu.system) / 1e6;
     const report = {
       watchers: a.watchers,
       connections: a.connections,
@@ -201,8 +210,12 @@ async function main(): Promise<void> {
       writeErrors: m.writeErrors,
       firstWriteError: m.firstWriteError || undefined,
       firstWatchError: m.firstWatchError || undefined,
-      gatewayCpuPercent: Math.round(((cpuSeconds(gw) - cpu0.gw) / seconds) * 100),
-      benchCpuPercent: Math.round(((selfCpu.user + selfCpu.system) / 1e6 / seconds) * 100),
+      gatewayCpuPercent: Math.round(((gwCpu - cpu0.gw) / seconds) * 100),
+      benchCpuPercent: Math.round((benchCpu / seconds) * 100),
+      // CPU per delivered event: what the box's load does not change much (a starved gateway delivers fewer events with the same cost each).
+      gatewayCpuUsPerEvent: m.events > 0 ? Number((((gwCpu - cpu0.gw) * 1e6) / m.events).toFixed(2)) : null,
+      benchCpuUsPerEvent: m.events > 0 ? Number(((benchCpu * 1e6) / m.events).toFixed(2)) : null,
+      loadAverage1m: Number(loadavg()[0].toFixed(1)),
     };
     stop.abort();
     await writing;

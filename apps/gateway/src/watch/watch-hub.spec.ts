@@ -19,7 +19,11 @@ function fakeBus() {
     },
     request: () => Promise.resolve(msg(encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 0, nextRevision: 1, message: '', events: [] }))),
   };
-  return { bus, publish: (prevRevision: number, lastRevision: number, events: WatchEvent[]) => onWatch!(msg(encodeWatchEvents({ nodeId: 's1', prevRevision, lastRevision, events }))) };
+  return {
+    bus,
+    publish: (prevRevision: number, lastRevision: number, events: WatchEvent[]) => onWatch!(msg(encodeWatchEvents({ nodeId: 's1', prevRevision, lastRevision, events }))),
+    publishRaw: (data: Uint8Array) => onWatch!(msg(data)),
+  };
 }
 
 const put = (key: string, rev: number): WatchEvent => ({ type: WatchEventType.Put, key: Buffer.from(key), value: Buffer.from(`v${rev}`), modRevision: rev, createRevision: rev, version: 1, prevValue: null });
@@ -51,6 +55,36 @@ describe('WatchHub fan-out', () => {
       got.length = 0;
       publish(2, 3, [put('a/2', 3)]);
       expect(got.map((g) => g.name).sort()).toEqual(['a-prev', 'a1', 'a2']);
+      // A message cut at other revisions (another storage node's) overlaps what was delivered:
+      // watchers at the same position still share one array, from their position on.
+      got.length = 0;
+      publish(1, 5, [put('a/1', 2), put('a/2', 3), put('a/3', 4), put('a/4', 5)]);
+      const next = new Map(got.map((g) => [g.name, g.events]));
+      expect(next.get('a1')).toBe(next.get('a2'));
+      expect(next.get('a1')!.map((e) => e.modRevision)).toEqual([4, 5]);
+    } finally {
+      hub.stop();
+    }
+  });
+
+  it("a message another storage node already brought is dropped from its head, its events never decoded; a new one that does not decode is dropped with a warning", async () => {
+    const { bus, publish, publishRaw } = fakeBus();
+    const warned: string[] = [];
+    const hub = new WatchHub(bus, new Subjects('t'), view, limits, { ...log, warn: (_o: unknown, m: string) => warned.push(m) } as unknown as Logger);
+    hub.start();
+    const got: number[] = [];
+    hub.open({ start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 0, prevValue: false }, { events: (events, _rev, flushed) => (got.push(...events.map((e) => e.modRevision)), flushed()), progress: () => undefined, canceled: () => undefined });
+    await new Promise((r) => setImmediate(r));
+    try {
+      publish(0, 2, [put('a/1', 1), put('a/2', 2)]);
+      // s2's copy of the same revisions, cut inside its events: a full decode would refuse it.
+      const s2 = encodeWatchEvents({ nodeId: 's2', prevRevision: 0, lastRevision: 2, events: [put('a/1', 1), put('a/2', 2)] });
+      publishRaw(s2.subarray(0, s2.length - 5));
+      expect(warned).toEqual([]);
+      const next = encodeWatchEvents({ nodeId: 's2', prevRevision: 2, lastRevision: 3, events: [put('a/3', 3)] });
+      publishRaw(next.subarray(0, next.length - 5));
+      expect(warned).toEqual(['malformed WatchEvents message dropped']);
+      expect(got).toEqual([1, 2]);
     } finally {
       hub.stop();
     }

@@ -1,6 +1,7 @@
 import {
   decodeWatchEvents,
   decodeWatchHistoryReply,
+  peekWatchEventsRange,
   encodeWatchHistoryRequest,
   inWatchRange,
   WatchCancelReason,
@@ -123,6 +124,9 @@ export class WatchHub {
     this.sub = this.bus.subscribe(this.subjects.watch('*'), (msg) => {
       let m: WatchEventsMessage;
       try {
+        // Every storage node publishes the same history: a message another node already brought
+        // is dropped from its head, before its events are decoded (half the decoding with 2 nodes).
+        if (this.seen !== null && peekWatchEventsRange(msg.data).lastRevision <= this.seen) return;
         m = decodeWatchEvents(msg.data);
       } catch (e) {
         this.log.warn({ err: e }, 'malformed WatchEvents message dropped');
@@ -180,17 +184,22 @@ export class WatchHub {
       this.seen = m.lastRevision;
       for (const w of this.watchers) if (w.live && w.next <= m.prevRevision) this.toCatchUp(w);
     } else this.seen = m.lastRevision;
-    // Watchers on the same range that take the whole message get the same event array: filtered
-    // once per range, not once per watcher (1,000 watchers on one prefix: one filter, and the TLV
-    // door encodes that array's frame once, encodedWatchEventsFrame).
-    const shared = new Map<string, SharedEvents>();
+    // Watchers on the same range at the same position (`next`) get the same event array: filtered
+    // once per range and position, not once per watcher (1,000 watchers on one prefix: one filter,
+    // and the TLV door encodes that array's frame once, encodedWatchEventsFrame). The position
+    // matters because storage nodes cut their messages at different revisions: a message that
+    // overlaps one taken from another node is delivered from each watcher's `next` on.
+    const shared = new Map<number, Map<string, SharedEvents>>();
+    const nowMs = this.world.clock.nowMs();
     for (const w of this.watchers) {
       if (!w.live || w.next > m.lastRevision) continue;
       if (w.next <= m.prevRevision) {
         this.toCatchUp(w);
         continue;
       }
-      this.deliver(w, m.events, m.lastRevision, w.next === m.prevRevision + 1 ? shared : null);
+      let atNext = shared.get(w.next);
+      if (!atNext) shared.set(w.next, (atNext = new Map()));
+      this.deliver(w, m.events, m.lastRevision, atNext, nowMs);
     }
   }
 
@@ -201,10 +210,10 @@ export class WatchHub {
 
   /**
    * Hands `w` its matching events of `events` from w.next on, then w.next = through + 1. With
-   * `shared` (w takes every event of the message), the filtered array is taken from / left in it
-   * under w's range and prevValue option: sinks must not change the array or its events.
+   * `shared` (the arrays of watchers at w's position, w.next), the filtered array is taken from /
+   * left in it under w's range and prevValue option: sinks must not change the array or its events.
    */
-  private deliver(w: Watcher, events: readonly WatchEvent[], through: number, shared: Map<string, SharedEvents> | null): void {
+  private deliver(w: Watcher, events: readonly WatchEvent[], through: number, shared: Map<string, SharedEvents> | null, nowMs = this.world.clock.nowMs()): void {
     let filtered = shared?.get(w.rangeKey);
     if (!filtered) {
       filtered = { out: [], bytes: 0 };
@@ -226,7 +235,7 @@ export class WatchHub {
     }
     w.queuedBytes += bytes;
     w.queuedEvents += out.length;
-    w.lastFrameMs = this.world.clock.nowMs();
+    w.lastFrameMs = nowMs;
     w.sink.events(out, out[out.length - 1].modRevision, () => {
       w.queuedBytes -= bytes;
       w.queuedEvents -= out.length;
