@@ -8,6 +8,7 @@ import type { ReadIndexClient } from '../paths/read-index';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 import { WatchersFullError, type WatchHub, type Watcher } from '../watch/watch-hub';
+import { WatchFrameBatch } from './watch-frames';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 import { AUTH_REQUIRED, isRefusal, type AuthIdentity, type AuthRefusal, type GatewayAuth } from '../auth/gateway-auth';
 
@@ -85,6 +86,8 @@ export class ClientConnection {
   private peerEnded = false;
   /** Open watches of this connection by watch id (the WATCH request's id). */
   private readonly watches = new Map<number, Watcher | null>();
+  /** This turn's watch frames, written as one buffer (flushed before any other reply and before closing). */
+  private readonly watchFrames: WatchFrameBatch;
   /** An AUTH is being checked: later frames wait for its answer, so they run as the identity it sets. */
   private authPending = false;
   /** Failed AUTHs on this connection (gateway.auth.failuresPerConnectionMax). */
@@ -101,8 +104,10 @@ export class ClientConnection {
     // The connection's identity: anonymous until it authenticates (while auth is enabled, refused).
     this.session = new KvSession({ reads: deps.reads, readIndex: deps.readIndex, writes: deps.writes, limits: deps.limits, rangeLimits: deps.rangeLimits, txnBounds: deps.txnBounds, leases: deps.leases }, deps.auth?.guardFor(this.identity));
     socket.setNoDelay(true);
+    this.watchFrames = new WatchFrameBatch((frames, onFlushed) => this.flow.write(frames, onFlushed));
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
       update: () => this.processBacklog(),
+      beforeClose: () => this.watchFrames.flush(),
       frameDeadline: () => this.fatal(`frame not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`),
       // An open watch keeps the connection from idling out, as a request in flight does.
       awaitingCluster: () => this.awaiting + this.watches.size,
@@ -430,7 +435,7 @@ export class ClientConnection {
   private startWatch(req: Request, w: NonNullable<ConnectionDeps['watches']>, end: Buffer | null, spec: WatchSpec): void {
     const id = req.requestId;
     const fail = (status: Status, message: string) => this.respond({ status, flags: 0, requestId: id, revision: 0, payload: Buffer.from(message) });
-    const frame = (revision: number, payload: Buffer, flushed?: () => void) => this.respond({ status: Status.Ok, flags: ResponseFlags.Watch, requestId: id, revision, payload }, flushed);
+    const frame = (revision: number, payload: Buffer, flushed?: () => void) => this.watchFrames.add(id, revision, payload, flushed);
     try {
       const { watcher, revision } = w.hub.open(
         { start: req.key, end, startRevision: spec.startRevision, prevValue: (spec.options & WatchOptions.PrevValue) !== 0 },
@@ -489,6 +494,7 @@ export class ClientConnection {
   }
 
   private respond(res: Response, onFlushed?: () => void): void {
+    this.watchFrames.flush(); // watch frames of this turn go first: replies keep their order
     this.flow.write(encodeResponse(res), onFlushed);
   }
 

@@ -237,6 +237,8 @@ export interface FlowHooks {
   awaitingCluster: () => number;
   /** The socket closed (after the flow released its bytes). */
   closed: () => void;
+  /** The connection starts to close (closeAfterFlush): write what the connection still batches (its watch frames) before the FIN. */
+  beforeClose?: () => void;
 }
 
 /**
@@ -441,6 +443,7 @@ export class ConnectionFlow {
    */
   closeAfterFlush(now = false): void {
     if (this.closing || this.closed()) return;
+    this.hooks.beforeClose?.();
     this.closing = true;
     this.setReading(false, false);
     this.closeTimer = this.clock.setTimeout(() => this.socket.destroy(), this.limits.closeTimeoutMs);
