@@ -105,6 +105,14 @@ class WatchAttempt implements StreamListenerLike {
   private events = 0;
   ended: Ended | null = null;
   private wake: (() => void) | null = null;
+  private fail: ((e: Error) => void) | null = null;
+  /** The signal `take` listens to: one listener per attempt, not one per wait (a signal shared by 1,000 watches would hold 1,000 listeners to scan per add). */
+  private signal: AbortSignal | undefined;
+  private readonly onAbort = () => {
+    const fail = this.fail;
+    this.wake = this.fail = null;
+    fail?.(new AbortError('watch aborted', this.signal!.reason));
+  };
   /** Cancels the watch on the gateway (set once it is open): a watch this client gave up on must not keep streaming. */
   onOverflow: () => void = () => undefined;
 
@@ -150,21 +158,28 @@ class WatchAttempt implements StreamListenerLike {
         return f;
       }
       if (this.ended) return null;
+      if (signal?.aborted) throw new AbortError('watch aborted', signal.reason);
+      if (signal && signal !== this.signal) {
+        this.dispose();
+        this.signal = signal;
+        signal.addEventListener('abort', this.onAbort, { once: true });
+      }
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(new AbortError('watch aborted', signal!.reason));
-        if (signal?.aborted) return onAbort();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.wake = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
+        this.wake = resolve;
+        this.fail = reject;
       });
     }
   }
 
+  /** The attempt is over: stop listening to the signal. */
+  dispose(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+  }
+
   private poke(): void {
     const w = this.wake;
-    this.wake = null;
+    this.wake = this.fail = null;
     w?.();
   }
 }
@@ -274,6 +289,7 @@ async function* deliver(conn: WatchConnection, requestId: number, attempt: Watch
       for (const e of f.events) if (e.modRevision >= from) yield eventItem(e);
     }
   } finally {
+    attempt.dispose();
     conn.endStream(requestId, attempt);
     cancel();
   }
