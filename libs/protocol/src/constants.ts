@@ -132,8 +132,6 @@ export const ResponseFlags = {
   /** CONDITION_FAILED of a SET with LEASE only: the lease holds storage.keysPerLeaseMax keys (or its revoke would outgrow the largest engine record); nothing written. */
   LeaseKeysFull: 0x08,
 } as const;
-/** The response flags that say a SET with LEASE was refused by its lease, not by its condition. */
-export const RESPONSE_FLAGS_LEASE_REFUSED = ResponseFlags.LeaseNotFound | ResponseFlags.LeaseKeysFull;
 /** The condition bits: at most one, and only on SET. */
 export const REQUEST_FLAGS_CONDITION = RequestFlags.IfAbsent | RequestFlags.IfPresent;
 /** Largest AUTH value (a password is at most 256 bytes, an HS256 token a few hundred), bytes; beyond, TOO_LARGE. */
