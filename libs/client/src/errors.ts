@@ -243,6 +243,14 @@ export class WatchSlowError extends CairnError {
   }
 }
 
+/** `observeLeader` would follow more candidates than its `candidatesMax`, or more of their key and value bytes than `candidateBytesMax` (docs/recipes.md). Not retryable as is. */
+export class CandidatesMaxError extends CairnError {
+  constructor(message: string) {
+    super('CANDIDATES_MAX', Status.TooLarge, message);
+    this.name = 'CandidatesMaxError';
+  }
+}
+
 /** The typed error for a non-OK response (NOT_FOUND included: callers decide when it is not an error). */
 export function errorForResponse(res: Response): CairnError {
   const text = res.payload.toString('utf8');

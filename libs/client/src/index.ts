@@ -9,7 +9,7 @@ export type { DelOptions, GetOptions, GetResult, IncrResult, LeaseGrantResult, R
 export { LeaseKeeper, type KeepAliveOptions } from './lease-keeper';
 export type { LeaseTtl } from '@cairn/protocol';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
-export { campaign, lock, observeLeader, type Held, type HoldOptions, type LeaderObservation, type RecipeClient } from './recipes';
+export { campaign, lock, observeLeader, type Held, type HoldOptions, type LeaderObservation, type ObserveOptions, type RecipeClient } from './recipes';
 export { ClientSession } from './session';
 export { watchRequest, type ClientWatchOptions, type WatchEventItem, type WatchItem, type WatchProgressItem } from './watch';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
@@ -18,6 +18,7 @@ export {
   AuthError,
   BadRequestError,
   CairnError,
+  CandidatesMaxError,
   ClientOverloadedError,
   IncrRefusedError,
   LeaseExistsError,

@@ -1,4 +1,4 @@
-import { AbortError, LeaseLostError } from './errors';
+import { AbortError, CandidatesMaxError, LeaseLostError } from './errors';
 import { campaign, lock, observeLeader, type Held, type LeaderObservation } from './recipes';
 import { MemoryKv } from './testing/memory-kv';
 
@@ -222,5 +222,19 @@ describe('recipes: election (etcd concurrency.Election)', () => {
     }
     // The pages together show e/10, e/11 (gone since) and e/95; the leader at the last page's revision is K.
     expect(first).toBe('k');
+  });
+
+  it('observeLeader holds at most candidatesMax candidates and candidateBytesMax of their keys and values: beyond, CandidatesMaxError', async () => {
+    const s = new MemoryKv();
+    await campaign(s, 'e', 'node-a', { ttlSec: 1 });
+    void campaign(s, 'e', 'node-b', { ttlSec: 1 });
+    await watching(s, 'e/100');
+    const first = async (o: { candidatesMax?: number; candidateBytesMax?: number }): Promise<string | null> => {
+      for await (const x of observeLeader(s, 'e', o)) return x ? x.value.toString() : null;
+      return 'ended';
+    };
+    expect(await first({ candidatesMax: 2, candidateBytesMax: 2 * (5 + 6) })).toBe('node-a'); // keys e/10x, values node-x
+    await expect(first({ candidatesMax: 1 })).rejects.toBeInstanceOf(CandidatesMaxError);
+    await expect(first({ candidateBytesMax: 2 * (5 + 6) - 1 })).rejects.toMatchObject({ code: 'CANDIDATES_MAX' });
   });
 });

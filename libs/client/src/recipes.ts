@@ -5,7 +5,7 @@
  * lease, and the oldest key (lowest create revision) holds: a holder or waiter that stops renewing
  * (crash, pause, partition) loses its place one TTL later without anyone's help.
  */
-import { AbortError, LeaseLostError } from './errors';
+import { AbortError, CandidatesMaxError, LeaseLostError } from './errors';
 import type { GetResult, LeaseGrantResult, RangeItem, RangePage, RangeReadOptions, RequestOptions, SetOptions, SetResult } from './commands';
 import type { KeepAliveOptions } from './lease-keeper';
 import { compare } from './txn';
@@ -97,15 +97,17 @@ export type LeaderObservation = { key: Buffer; value: Buffer; fencingToken: bigi
  * after the revision its page was read at: a leader that comes between the read and the watch is
  * not missed, and no event is counted twice. A scan of several pages is not one instant, so the
  * first observation then waits until the watch has passed the last page's revision.
- * Ends with AbortError when `signal` aborts; the watch's errors (WatchCompactedError, WatchSlowError).
+ * Holds one entry per candidate (key, value, create revision), at most `candidatesMax` /
+ * `candidateBytesMax`. Ends with AbortError when `signal` aborts; CandidatesMaxError past a
+ * bound; the watch's errors (WatchCompactedError, WatchSlowError).
  */
-export async function* observeLeader(client: RecipeClient, election: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderObservation, void, undefined> {
-  const scan = await scanQueue(client, `${election}/`, opts.signal);
-  const queue = new Map(scan.items.map((it) => [it.key.toString('hex'), { key: it.key, value: it.value, createRevision: it.createRevision }]));
+export async function* observeLeader(client: RecipeClient, election: string, opts: ObserveOptions = {}): AsyncGenerator<LeaderObservation, void, undefined> {
+  const queue = new Candidates(opts.candidatesMax ?? CANDIDATES_MAX_DEFAULT, opts.candidateBytesMax ?? CANDIDATE_BYTES_MAX_DEFAULT);
+  const scan = await scanQueue(client, `${election}/`, opts.signal, false, (it) => queue.put(it.key, it.value, it.createRevision));
   let caughtUp = scan.firstRevision === scan.lastRevision;
   let shown: LeaderObservation | undefined;
   const changed = (): boolean => {
-    const now = leaderOf(queue);
+    const now = queue.leader();
     if (shown !== undefined && sameLeader(now, shown)) return false;
     shown = now;
     return true;
@@ -113,9 +115,8 @@ export async function* observeLeader(client: RecipeClient, election: string, opt
   if (caughtUp && changed()) yield shown!;
   for await (const ev of client.watch({ prefix: `${election}/`, startRevision: scan.firstRevision + 1, progress: !caughtUp, signal: opts.signal })) {
     if (ev.type !== 'progress' && ev.modRevision > scan.revisionOf(ev.key)) {
-      const hex = ev.key.toString('hex');
-      if (ev.type === 'put') queue.set(hex, { key: Buffer.from(ev.key), value: Buffer.from(ev.value), createRevision: ev.createRevision });
-      else queue.delete(hex);
+      if (ev.type === 'put') queue.put(ev.key, ev.value, ev.createRevision);
+      else queue.delete(ev.key);
     }
     if (!caughtUp) {
       if ((ev.type === 'progress' ? ev.revision : ev.modRevision) < scan.lastRevision) continue;
@@ -125,25 +126,67 @@ export async function* observeLeader(client: RecipeClient, election: string, opt
   }
 }
 
+/** Options of `observeLeader`. */
+export interface ObserveOptions {
+  /** Aborting ends the iteration with AbortError and cancels the watch. */
+  signal?: AbortSignal;
+  /** Candidates followed at most (default 10,000); beyond, CandidatesMaxError. */
+  candidatesMax?: number;
+  /** Bytes of candidates' keys and values held at most (default 16 MiB); beyond, CandidatesMaxError. */
+  candidateBytesMax?: number;
+}
+
+const CANDIDATES_MAX_DEFAULT = 10_000;
+const CANDIDATE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
+
 interface Candidate {
   key: Buffer;
   value: Buffer;
   createRevision: number;
 }
 
-function leaderOf(queue: Map<string, Candidate>): LeaderObservation {
-  let first: Candidate | null = null;
-  for (const c of queue.values()) if (!first || c.createRevision < first.createRevision) first = c;
-  return first ? { key: first.key, value: first.value, fencingToken: BigInt(first.createRevision) } : null;
+/** The candidates of an election as an observer follows them, bounded in count and bytes. */
+class Candidates {
+  private readonly byKey = new Map<string, Candidate>();
+  private bytes = 0;
+
+  constructor(
+    private readonly countMax: number,
+    private readonly bytesMax: number,
+  ) {}
+
+  /** @throws CandidatesMaxError past either bound. */
+  put(key: Uint8Array, value: Uint8Array, createRevision: number): void {
+    this.delete(key);
+    const c = { key: Buffer.from(key), value: Buffer.from(value), createRevision };
+    this.byKey.set(c.key.toString('hex'), c);
+    this.bytes += c.key.length + c.value.length;
+    if (this.byKey.size > this.countMax) throw new CandidatesMaxError(`more than candidatesMax ${this.countMax} candidates`);
+    if (this.bytes > this.bytesMax) throw new CandidatesMaxError(`candidates' keys and values over candidateBytesMax ${this.bytesMax} bytes`);
+  }
+
+  delete(key: Uint8Array): void {
+    const hex = Buffer.from(key).toString('hex');
+    const c = this.byKey.get(hex);
+    if (!c) return;
+    this.byKey.delete(hex);
+    this.bytes -= c.key.length + c.value.length;
+  }
+
+  /** The candidate with the lowest create revision, or null. */
+  leader(): LeaderObservation {
+    let first: Candidate | null = null;
+    for (const c of this.byKey.values()) if (!first || c.createRevision < first.createRevision) first = c;
+    return first ? { key: first.key, value: first.value, fencingToken: BigInt(first.createRevision) } : null;
+  }
 }
 
 function sameLeader(a: LeaderObservation, b: LeaderObservation): boolean {
   return a === b || (a !== null && b !== null && a.fencingToken === b.fencingToken && a.key.equals(b.key) && a.value.equals(b.value));
 }
 
-/** Every key under a prefix, page by page; each page is consistent at its own revision (docs/protocol.md "RANGE"). */
+/** A scan of every key under a prefix, page by page; each page is consistent at its own revision (docs/protocol.md "RANGE"). */
 interface QueueScan {
-  items: RangeItem[];
   /** Revision of the first page (the earliest). */
   firstRevision: number;
   /** Revision of the last page. */
@@ -152,13 +195,13 @@ interface QueueScan {
   revisionOf(key: Uint8Array): number;
 }
 
-async function scanQueue(client: RecipeClient, prefix: string, signal: AbortSignal | undefined, keysOnly = false): Promise<QueueScan> {
-  const items: RangeItem[] = [];
+/** Hands each key under `prefix` to `visit` (nothing is kept: memory stays one page). */
+async function scanQueue(client: RecipeClient, prefix: string, signal: AbortSignal | undefined, keysOnly: boolean, visit: (item: RangeItem) => void): Promise<QueueScan> {
   const spans: { lastKey: Buffer; revision: number }[] = [];
   let token: Uint8Array | undefined;
   for (;;) {
     const page = await client.range({ prefix, keysOnly, token, signal });
-    items.push(...page.items);
+    for (const it of page.items) visit(it);
     if (!page.token) {
       spans.push({ lastKey: Buffer.alloc(0), revision: page.revision }); // the last page spans every key after the one before it
       break;
@@ -168,7 +211,7 @@ async function scanQueue(client: RecipeClient, prefix: string, signal: AbortSign
   }
   const last = spans[spans.length - 1];
   const revisionOf = (key: Uint8Array): number => spans.find((s) => s !== last && Buffer.compare(Buffer.from(key), s.lastKey) <= 0)?.revision ?? last.revision;
-  return { items, firstRevision: spans[0].revision, lastRevision: last.revision, revisionOf };
+  return { firstRevision: spans[0].revision, lastRevision: last.revision, revisionOf };
 }
 
 function ttlMsOf(ttlSec: number): number {
@@ -253,15 +296,14 @@ async function enqueue(client: RecipeClient, key: string, value: string, leaseId
  * with create revision `token`.
  */
 async function lastAhead(client: RecipeClient, prefix: string, key: string, token: number, signal: AbortSignal): Promise<{ ahead: { key: Uint8Array; revision: number } | null; mine: boolean }> {
-  const scan = await scanQueue(client, prefix, signal, true);
   const ours = Buffer.from(key);
-  let ahead: RangeItem | null = null;
-  let mine = false;
-  for (const it of scan.items) {
-    if (it.createRevision < token && (!ahead || it.createRevision > ahead.createRevision)) ahead = it;
-    if (it.createRevision === token && ours.equals(it.key)) mine = true;
-  }
-  return { ahead: ahead ? { key: ahead.key, revision: scan.revisionOf(ahead.key) } : null, mine };
+  const seen: { ahead: RangeItem | null; mine: boolean } = { ahead: null, mine: false };
+  const scan = await scanQueue(client, prefix, signal, true, (it) => {
+    if (it.createRevision < token && (!seen.ahead || it.createRevision > seen.ahead.createRevision)) seen.ahead = it;
+    if (it.createRevision === token && ours.equals(it.key)) seen.mine = true;
+  });
+  const ahead = seen.ahead;
+  return { ahead: ahead ? { key: ahead.key, revision: scan.revisionOf(ahead.key) } : null, mine: seen.mine };
 }
 
 /** Resolves when `key` is deleted at a revision >= `fromRevision` (etcd waitDelete). */
