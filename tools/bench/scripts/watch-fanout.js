@@ -5,13 +5,16 @@
  * ClientConnection, ConnectionFlow) and WatchHub over an in-memory bus that plays two storage
  * nodes (both publish every WatchEvents message, cut at different revisions, as live nodes do);
  * a child process opens `--watchers` WATCHes on the prefix `w/` over `--connections` sockets and
- * reads the frames (counted by header, not decoded: the reader's cost is not the gateway's).
+ * reads the frames (counted by header, not decoded: the reader's cost is not the gateway's; with
+ * `--client` the watches are @cairn/client iterators instead, each event decoded and yielded, and
+ * the reader's CPU per event is the client's cost).
  * It publishes `--messages` messages of `--events` PUTs (64-byte values) as fast as the sockets
  * take them (at most `--ahead` messages unread by the child), then prints the gateway process's
  * CPU per delivered event (user + system, process.cpuUsage) and the events delivered per second.
  *
  * Run (after `npx nx run-many -t build`):
- *   node tools/bench/scripts/watch-fanout.js [--watchers 1000] [--connections 10] [--messages 2000] [--events 10] [--json]
+ *   node tools/bench/scripts/watch-fanout.js [--watchers 1000] [--connections 10] [--messages 200] [--events 10] [--client] [--json]
+ *     [--cpu-prof DIR]   (the reader process under node --cpu-prof; run this one with node --cpu-prof for the gateway's)
  */
 'use strict';
 const path = require('node:path');
@@ -28,10 +31,16 @@ const num = (name, d) => {
 if (process.env.CAIRN_FANOUT_READER) reader();
 else void main();
 
-/** The child: opens the watches, reads frames, reports events seen to the parent. */
+/** The child: opens the watches, reads frames, reports events seen (and its CPU) to the parent. */
 function reader() {
   const { encodeRequest, encodeWatchSpec, Opcode, WatchOptions } = require(path.join(root, 'libs/protocol/dist'));
-  const [port, watchers, connections] = JSON.parse(process.env.CAIRN_FANOUT_READER);
+  const [port, watchers, connections, client] = JSON.parse(process.env.CAIRN_FANOUT_READER);
+  const cpu0 = process.cpuUsage();
+  const report = (events) => {
+    const c = process.cpuUsage(cpu0);
+    process.send({ events, cpuUs: c.user + c.system });
+  };
+  if (client) return clientReader(port, watchers, connections, report);
   let events = 0;
   let opened = 0;
   for (let c = 0; c < connections; c++) {
@@ -58,14 +67,38 @@ function reader() {
     const mine = Math.floor(watchers / connections) + (c < watchers % connections ? 1 : 0);
     for (let i = 1; i <= mine; i++) s.write(encodeRequest({ opcode: Opcode.Watch, requestId: i, flags: 0, key: Buffer.from('w/'), value: encodeWatchSpec({ options: WatchOptions.Prefix, startRevision: 0 }) }));
   }
-  setInterval(() => process.send({ events }), 5).unref();
+  setInterval(() => report(events), 5).unref();
+  process.on('message', (m) => m === 'exit' && process.exit(0));
+}
+
+/** `--client`: the watches are @cairn/client iterators (`client.watch`), each event decoded and yielded as a real client gets it. */
+async function clientReader(port, watchers, connections, report) {
+  const { CairnClient } = require(path.join(root, 'libs/client/dist'));
+  const clients = [];
+  for (let c = 0; c < connections; c++) clients.push(await CairnClient.connect({ host: '127.0.0.1', port, connectTimeoutMs: 5000, requestTimeoutMs: 10_000 }));
+  const stop = new AbortController();
+  require('node:events').setMaxListeners(watchers + 10, stop.signal);
+  let events = 0;
+  for (let i = 0; i < watchers; i++) {
+    void (async () => {
+      try {
+        for await (const ev of clients[i % connections].watch({ prefix: 'w/', signal: stop.signal, bufferEventsMax: 1_000_000, bufferBytesMax: 256 << 20 })) if (ev.type === 'put') events++;
+      } catch {
+        // aborted at exit
+      }
+    })();
+  }
+  // The OK answers of every WATCH: a PING behind them on each connection answers after them.
+  await Promise.all(clients.map((c) => c.ping()));
+  process.send({ opened: true });
+  setInterval(() => report(events), 5).unref();
   process.on('message', (m) => m === 'exit' && process.exit(0));
 }
 
 async function main() {
   const watchers = num('--watchers', 1000);
   const connections = num('--connections', 10);
-  const messages = num('--messages', 2000);
+  const messages = num('--messages', 200);
   const perMessage = num('--events', 10);
   const ahead = num('--ahead', 4);
   const { encodeWatchEvents, encodeWatchHistoryReply, WatchEventType, WatchHistoryResult } = require(path.join(root, 'libs/protocol/dist'));
@@ -95,11 +128,18 @@ async function main() {
     log,
   );
   await server.listen('127.0.0.1', 0);
-  const child = fork(__filename, [], { env: { ...process.env, CAIRN_FANOUT_READER: JSON.stringify([server.port(), watchers, connections]) } });
+  const client = args.includes('--client');
+  const prof = args.indexOf('--cpu-prof');
+  const execArgv = prof >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${args[prof + 1]}`, '--cpu-prof-name=reader.cpuprofile'] : [];
+  const child = fork(__filename, [], { execArgv, env: { ...process.env, CAIRN_FANOUT_READER: JSON.stringify([server.port(), watchers, connections, client]) } });
   let seen = 0;
+  let readerCpuUs = 0;
   let wake = null;
   child.on('message', (m) => {
-    if (m.events !== undefined) seen = m.events;
+    if (m.events !== undefined) {
+      seen = m.events;
+      readerCpuUs = m.cpuUs;
+    }
     wake?.();
   });
   const waitFor = (cond) => new Promise((resolve) => {
@@ -126,6 +166,7 @@ async function main() {
   for (let i = 0; i < messages; i++) s2.push(cut('s2', i === 0 ? 0 : i * perMessage - half, i === messages - 1 ? messages * perMessage : (i + 1) * perMessage - half));
   const expected = messages * perMessage * watchers;
   const cpu0 = process.cpuUsage();
+  const reader0 = readerCpuUs;
   const t0 = performance.now();
   for (let i = 0; i < messages; i++) {
     // The first node to bring a revision alternates, as it does between live nodes.
@@ -147,10 +188,15 @@ async function main() {
     eventsPerSec: Math.round(seen / seconds),
     gatewayCpuUsPerEvent: Number((((cpu.user + cpu.system) / seen)).toFixed(3)),
     gatewayCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+    reader: client ? '@cairn/client watch iterators' : 'frame headers counted',
+    readerCpuUsPerEvent: Number(((readerCpuUs - reader0) / seen).toFixed(3)),
     loadAverage1m: Number(require('node:os').loadavg()[0].toFixed(1)),
   };
   process.stdout.write(args.includes('--json') ? JSON.stringify(report) + '\n' : Object.entries(report).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
-  child.send('exit');
+  await new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.send('exit');
+  });
   hub.stop();
   await server.close();
   process.exit(0);
