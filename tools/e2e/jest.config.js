@@ -4,4 +4,5 @@ module.exports = {
   rootDir: __dirname,
   testMatch: ['<rootDir>/src/**/*.e2e.spec.ts'],
   testTimeout: 300_000,
+  testSequencer: require('node:path').join(__dirname, 'sequencer.js'),
 };
