@@ -441,6 +441,8 @@ export class ClientConnection {
         { start: req.key, end, startRevision: spec.startRevision, prevValue: (spec.options & WatchOptions.PrevValue) !== 0 },
         {
           events: (events, revision, flushed) => frame(revision, encodedWatchEventsFrame(events), flushed),
+          // Frames batched this turn are not in the flow's counts yet: added here.
+          refused: (bytes) => this.flow.replyRefused(this.watchFrames.pendingBytes() + RESPONSE_HEADER_BYTES + bytes),
           progress: (revision) => frame(revision, encodeWatchProgressFrame()),
           canceled: (reason, oldest, message) => {
             this.watches.delete(id);

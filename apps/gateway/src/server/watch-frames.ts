@@ -37,6 +37,11 @@ export class WatchFrameBatch {
     return this.ids.length;
   }
 
+  /** Bytes of the frames waiting for the end of the turn (headers included). */
+  pendingBytes(): number {
+    return this.bytes;
+  }
+
   /** Queues one watch frame (status OK, flag WATCH) for the watch `requestId`; the payload is copied at flush, not changed. */
   add(requestId: number, revision: number, payload: Buffer, flushed?: () => void): void {
     this.ids.push(requestId);

@@ -1,4 +1,4 @@
-import { WatchEventType, WatchHistoryResult, decodeWatchHistoryRequest, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
+import { WatchCancelReason, WatchEventType, WatchHistoryResult, decodeWatchHistoryRequest, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
 import { Subjects } from '@cairn/messaging';
 import type { Transport, TransportMsg } from '@cairn/world';
 import type { Logger } from '@cairn/logging';
@@ -85,6 +85,40 @@ describe('WatchHub fan-out', () => {
       publishRaw(next.subarray(0, next.length - 5));
       expect(warned).toEqual(['malformed WatchEvents message dropped']);
       expect(got).toEqual([1, 2]);
+    } finally {
+      hub.stop();
+    }
+  });
+
+  it("a watch whose connection refuses more (it holds its replies and the gateway is at pendingBytesMax) is cancelled SLOW, its first frame too; watches on other connections go on", async () => {
+    const { bus, publish } = fakeBus();
+    const hub = new WatchHub(bus, new Subjects('t'), view, limits, log);
+    hub.start();
+    const full = new Set<string>();
+    const got: { name: string; revs: number[] }[] = [];
+    const canceled: { name: string; reason: WatchCancelReason; message: string }[] = [];
+    const sink = (name: string, conn: string): WatchSink => ({
+      events: (events, _rev, flushed) => (got.push({ name, revs: events.map((e) => e.modRevision) }), flushed()),
+      refused: () => full.has(conn),
+      progress: () => undefined,
+      canceled: (reason, _oldest, message) => canceled.push({ name, reason, message }),
+    });
+    const a: WatchRequest = { start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 0, prevValue: false };
+    hub.open(a, sink('x1', 'x'));
+    hub.open({ ...a }, sink('x2', 'x'));
+    hub.open({ ...a }, sink('y1', 'y'));
+    await new Promise((r) => setImmediate(r));
+    try {
+      publish(0, 1, [put('a/1', 1)]);
+      full.add('x');
+      publish(1, 2, [put('a/2', 2)]);
+      expect(canceled.map((c) => [c.name, c.reason])).toEqual([
+        ['x1', WatchCancelReason.Slow],
+        ['x2', WatchCancelReason.Slow],
+      ]);
+      expect(canceled[0].message).toMatch(/gateway\.pendingBytesMax; resume from revision 2/);
+      expect(got.filter((g) => g.revs[0] === 2).map((g) => g.name)).toEqual(['y1']);
+      expect(hub.size()).toBe(1);
     } finally {
       hub.stop();
     }

@@ -34,6 +34,15 @@ export interface WatchLimits {
 /** Where a watch's frames go (one door's connection). Each call hands the frame to the socket; `flushed` runs once the kernel took it. */
 export interface WatchSink {
   events(events: WatchEvent[], revision: number, flushed: () => void): void;
+  /**
+   * Whether a frame of `bytes` more must not be queued on this sink's connection: the connection
+   * holds more than connectionReplyBytesMax unflushed and the frame would take the gateway past
+   * pendingBytesMax (TLV door: ConnectionFlow.replyRefused, the rule a GET answer follows). Asked
+   * for every frame, the first one too: one message can hold hundreds of events, and handed to
+   * 1,000 watches in one turn it would be 1,000 first frames. True cancels the watch SLOW.
+   * Absent: only the per-watch bounds apply.
+   */
+  refused?(bytes: number): boolean;
   progress(revision: number): void;
   /** The last frame of the watch; no call follows. */
   canceled(reason: WatchCancelReason, oldestRevision: number, message: string): void;
@@ -99,7 +108,8 @@ export class Watcher {
  * events of a message that chains to what they have delivered; a watcher that would see a gap (a
  * message lost by core NATS, a new watch from an old revision) catches up from a storage node's
  * history (WatchHistoryRequest pages) and then goes live. A watcher whose connection holds more
- * than watchQueueBytesMax / watchQueueEventsMax of its unflushed events is cancelled SLOW.
+ * than watchQueueBytesMax / watchQueueEventsMax of its unflushed events is cancelled SLOW, and so
+ * is one with unflushed events whose sink refuses more (the gateway at pendingBytesMax).
  */
 export class WatchHub {
   private readonly bus: Transport;
@@ -231,6 +241,13 @@ export class WatchHub {
     // The first frame always goes; past the bounds, the watcher is not keeping up.
     if (w.queuedEvents > 0 && (w.queuedBytes + bytes > this.limits.watchQueueBytesMax || w.queuedEvents + out.length > this.limits.watchQueueEventsMax)) {
       this.cancel(w, WatchCancelReason.Slow, 0, `watch cancelled: its connection did not take its events (${w.queuedEvents} events, ${w.queuedBytes} bytes unflushed; gateway.watchQueueEventsMax ${this.limits.watchQueueEventsMax}, watchQueueBytesMax ${this.limits.watchQueueBytesMax}); resume from revision ${out[0].modRevision}`);
+      return;
+    }
+    // The per-watch bounds hold each watch, not their sum: 1,000 watches on one prefix took the
+    // gateway to 3× pendingBytesMax (measured), and then no connection is read — writers stall
+    // behind watchers. A watch whose connection is not taking its frames is cancelled once the gateway is full.
+    if (w.sink.refused?.(bytes)) {
+      this.cancel(w, WatchCancelReason.Slow, 0, `watch cancelled: its connection did not take its frames (this watch: ${w.queuedEvents} events, ${w.queuedBytes} bytes unflushed) and the gateway holds gateway.pendingBytesMax; resume from revision ${out[0].modRevision}`);
       return;
     }
     w.queuedBytes += bytes;
