@@ -138,12 +138,6 @@ export default [
     rules: { 'no-restricted-imports': noNodeBuiltins(['net', 'tls', 'events']), 'no-restricted-globals': 'off', 'no-restricted-properties': 'off' },
   },
   {
-    // Still on real time until the disk and clock are injected into them (issue 10, in progress):
-    // the log's fsync interval, the engine's merge/snapshot pacing and durations.
-    files: ['libs/log/src/segmented-log.ts', 'libs/engine/src/bitcask-engine.ts', 'libs/engine/src/snapshot.ts'],
-    rules: { 'no-restricted-globals': 'off', 'no-restricted-properties': 'off' },
-  },
-  {
     // The whole-cluster simulator assembles the apps' own classes (Replica, StorageNode, the
     // gateway's paths) in one process, so it imports apps by relative path, which the boundary
     // rule forbids everywhere else. Nothing imports tools/sim.

@@ -6,13 +6,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackupRecordKind, BitcaskEngine, EngineOp, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord, encodeSnapshotChunk } from '@cairn/engine';
 import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
+import { realClock } from '@cairn/world';
 import { ExitCode, UsageError, exitCodeFor } from './exit-codes';
 import { AuthRefusedError } from './credentials';
 import { restoreSnapshot, saveSnapshot } from './snapshot';
 
 /** A backup stream of a real engine at revision 300 (300 writes to 120 keys), as a gateway sends it. */
 async function backupBytes(dir: string): Promise<Buffer> {
-  const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 8 * 1024 });
+  const e = await BitcaskEngine.open({ dir, clock: realClock, autoMerge: false, segmentBytesMax: 8 * 1024 });
   await e.apply(Array.from({ length: 300 }, (_, i) => ({ index: i + 1, op: EngineOp.Set, key: Buffer.from(`k${i % 120}`), value: Buffer.from(`v${i + 1}`) })));
   const snap = await e.createSnapshot({ termAt: () => 4 });
   const reader = e.openSnapshotReader(snap.appliedIndex, 2048);
@@ -67,7 +68,7 @@ describe('cairn snapshot save / restore', () => {
     const r = await restoreSnapshot(file, { dataDir, storage: ['s1', 's2'], replicas: ['c1', 'c2', 'c3'] });
     expect(r.revision).toBe(300);
     for (const id of ['s1', 's2']) {
-      const e = await BitcaskEngine.open({ dir: path.join(dataDir, id, 'engine'), autoMerge: false });
+      const e = await BitcaskEngine.open({ dir: path.join(dataDir, id, 'engine'), clock: realClock, autoMerge: false });
       expect(e.appliedIndex()).toBe(300);
       expect(e.stats().keys).toBe(120);
       expect(Buffer.from(e.get(Buffer.from('k5'))!.value).toString()).toBe('v246');

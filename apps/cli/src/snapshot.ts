@@ -8,6 +8,7 @@ import type { ClientTlsOptions } from '@cairn/client';
 import { loadConfigFile } from './config-file';
 import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
 import { HardStateFile, SnapshotFile } from '@cairn/log';
+import { realClock } from '@cairn/world';
 import { UsageError } from './exit-codes';
 import { resolveHttp, MemberUnavailableError } from './member';
 import { authHeader, authRefusal, type CliCredentials } from './credentials';
@@ -185,7 +186,7 @@ export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<S
   try {
     for await (const data of createReadStream(file, { highWaterMark: READ_BYTES }) as AsyncIterable<Buffer>) {
       await tally.push(data, async (e) => {
-        if (e.kind === 'manifest') for (const id of storage) installers.push(await SnapshotInstaller.begin(join(t.dataDir, id, 'engine'), e.bytes));
+        if (e.kind === 'manifest') for (const id of storage) installers.push(await SnapshotInstaller.begin(join(t.dataDir, id, 'engine'), e.bytes, { clock: realClock }));
         if (e.kind === 'chunk') for (const i of installers) await i.write(e.message);
       });
     }

@@ -43,6 +43,11 @@ export class Gateway implements ProcessComponent {
   /** Every watch of this gateway, on every door (docs/watch.md "Gateway"). */
   private readonly watches: WatchHub;
 
+  /** The process shell's clock: every timer and wall-clock read of the gateway's parts runs on it. */
+  private readonly clock = realWorld.clock;
+  /** When this gateway started, ms since the epoch (RESP INFO and the console's uptime). */
+  private readonly startedAtMs = this.clock.nowMs();
+
   constructor(private readonly deps: ProcessDeps) {
     const { config, id, nc, subjects, log } = deps;
     const g = config.gateway;
@@ -91,15 +96,14 @@ export class Gateway implements ProcessComponent {
         watches: { hub: this.watches, perConnectionMax: g.watchesPerConnectionMax },
         tls,
         auth: this.auth.gate,
+        clock: this.clock,
       },
       log,
     );
     this.metrics.trackConnections('tlv', () => this.server.connectionCount());
     this.metrics.trackTraffic('tlv', this.server.traffic);
     this.metrics.trackPendingBytes(() => budget.used());
-    const gc = g.bufferGarbageBytesMax > 0 ? exposedGc() : null;
-    if (gc) this.reclaimer = new BufferReclaimer(g.bufferGarbageBytesMax, g.bufferCheckIntervalMs, gc, exposedCompactingGc(), () => budget.used());
-    else if (g.bufferGarbageBytesMax > 0) log.warn('this Node.js runtime gives no gc(): dead Buffers wait for V8 (gateway.bufferGarbageBytesMax has no effect)');
+    this.reclaimer = this.bufferReclaimer(g, budget);
     const httpPort = process.env.CAIRN_GATEWAY_HTTP_PORT ?? me.httpPort;
     if (httpPort !== undefined) {
       this.httpPort = Number(httpPort);
@@ -107,17 +111,26 @@ export class Gateway implements ProcessComponent {
       // Membership and snapshot pulls go out as `admin`: the `gateway` bus role may not publish member.* or snapshot.* (docs/security.md).
       const members = new MembershipClient({ nc: deps.controlNc, subjects, view: this.view, log });
       const snapshots = new SnapshotSource({ nc: deps.controlNc, subjects, view: this.view, readIndex, requestTimeoutMs: config.storage.snapshotTransferTimeoutMs, beginTimeoutMs: g.readTimeoutMs });
-      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log, auth: this.auth, watches: this.watches }, httpTls);
+      this.http = new HttpApi({ gatewayId: id, paths, view: this.view, metrics: this.metrics, members, snapshots, limits: httpLimits(g), budget, log, auth: this.auth, watches: this.watches, clock: this.clock, startedAtMs: this.startedAtMs }, httpTls);
     }
     const respPort = process.env.CAIRN_GATEWAY_RESP_PORT ?? me.respPort;
     if (respPort !== undefined) {
       this.respPort = Number(respPort);
       const paths = { reads, readIndex, writes: this.writes, limits: { keyBytesMax: g.keyBytesMax, valueBytesMax: g.valueBytesMax }, rangeLimits, txnBounds };
-      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls, auth: this.auth.gate, watches: { hub: this.watches, perConnectionMax: g.watchesPerConnectionMax } });
+      this.resp = createRespServer({ gatewayId: id, g, paths, view: this.view, respPort: this.respPort, budget, log, tls: respTls, auth: this.auth.gate, watches: { hub: this.watches, perConnectionMax: g.watchesPerConnectionMax }, clock: this.clock, startedAtMs: this.startedAtMs });
       const resp = this.resp;
       this.metrics.trackConnections('resp', () => resp.connectionCount());
       this.metrics.trackTraffic('resp', resp.traffic);
     }
+  }
+
+  /** Forces collections when dead Buffers pile up (gateway.bufferGarbageBytesMax); null when off or when the runtime gives no gc(). */
+  private bufferReclaimer(g: ProcessDeps['config']['gateway'], budget: ByteBudget): BufferReclaimer | null {
+    if (g.bufferGarbageBytesMax === 0) return null;
+    const gc = exposedGc();
+    if (gc) return new BufferReclaimer(g.bufferGarbageBytesMax, g.bufferCheckIntervalMs, gc, exposedCompactingGc(), () => budget.used(), g.bufferGarbageBytesMax, this.clock);
+    this.deps.log.warn('this Node.js runtime gives no gc(): dead Buffers wait for V8 (gateway.bufferGarbageBytesMax has no effect)');
+    return null;
   }
 
   async start(): Promise<void> {

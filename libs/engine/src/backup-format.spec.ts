@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { testClock } from './engine-model.spec-helpers';
 import {
   BackupCorruptionError,
   BackupReader,
@@ -19,7 +20,7 @@ import {
 
 /** A backup file of a real engine snapshot (several files: small segments), as the gateway writes it. */
 async function backupOf(dir: string): Promise<{ file: Buffer; appliedIndex: number; keys: number }> {
-  const e = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 16 * 1024 });
+  const e = await BitcaskEngine.open({ dir, clock: testClock, autoMerge: false, segmentBytesMax: 16 * 1024 });
   for (let i = 1; i <= 600; i += 100) {
     const entries = Array.from({ length: 100 }, (_, j) => ({ index: i + j, op: EngineOp.Set, key: Buffer.from(`key-${(i + j) % 250}`), value: Buffer.from(`value-${i + j}-${'x'.repeat((i + j) % 90)}`) }));
     await e.apply(entries);
@@ -72,8 +73,8 @@ describe('backup file format', () => {
     expect(manifest.kind === 'manifest' && manifest.manifest.files.length).toBeGreaterThan(1);
     const target = path.join(dir, 'target');
     const chunks = events.flatMap((e) => (e.kind === 'chunk' ? [e.message] : []));
-    await installSnapshot(target, manifest.kind === 'manifest' ? manifest.bytes : Buffer.alloc(0), chunks);
-    const e = await BitcaskEngine.open({ dir: target, autoMerge: false });
+    await installSnapshot(target, manifest.kind === 'manifest' ? manifest.bytes : Buffer.alloc(0), chunks, { clock: testClock });
+    const e = await BitcaskEngine.open({ dir: target, clock: testClock, autoMerge: false });
     expect(e.appliedIndex()).toBe(backup.appliedIndex);
     expect(e.stats().keys).toBe(backup.keys);
     expect(Buffer.from(e.get(Buffer.from('key-1'))!.value).toString()).toMatch(/^value-501-/);

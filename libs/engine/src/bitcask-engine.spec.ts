@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { testClock } from './engine-model.spec-helpers';
 import { FRAME_HEADER_BYTES, LogClosedError, LogCorruptionError, SegmentedLog, segmentFileName } from '@cairn/log';
 import { BitcaskEngine, ENGINE_DEFAULTS, EngineEntryTooLargeError, EngineGapError, EngineOp, decodeRecord, encodeRecord, type EngineEntry, type EngineOptions } from './index';
 
@@ -13,7 +14,7 @@ describe('BitcaskEngine', () => {
   let dir: string;
   let engine: BitcaskEngine | null;
   const open = async (o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {
-    engine = await BitcaskEngine.open({ dir, autoMerge: false, ...o });
+    engine = await BitcaskEngine.open({ dir, clock: testClock, autoMerge: false, ...o });
     return engine;
   };
   const reopen = async (o: Partial<EngineOptions> = {}): Promise<BitcaskEngine> => {
@@ -180,7 +181,7 @@ describe('BitcaskEngine', () => {
       snapshotChunkBytesMax: 1024 * 1024,
     });
     for (const bad of [{ segmentBytesMax: 0 }, { segmentBytesMax: 1.5 }, { keyBytesMax: -1 }, { valueBytesMax: NaN }, { mergeDeadBytesRatioMin: 1.5 }, { mergeBytesPerSecondMax: 0 }, { mergeFilesMin: 0 }, { mergeChunkBytes: 0 }, { snapshotsRetainedMax: 0 }, { snapshotChunkBytesMax: 0.5 }]) {
-      await expect(BitcaskEngine.open({ dir, ...bad })).rejects.toBeInstanceOf(RangeError);
+      await expect(BitcaskEngine.open({ dir, clock: testClock, ...bad })).rejects.toBeInstanceOf(RangeError);
     }
     expect(fs.readdirSync(dir)).toEqual([]); // refused before touching the directory
   });

@@ -7,7 +7,7 @@
  * (file id, offset, size, revision), so a get is one CRC-checked pread. See docs/engine.md.
  */
 import * as nodePath from 'node:path';
-import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, nodeDisk, parseSegmentFileName, type Disk, segmentFileName, writeNewFileDurable, type FsyncPolicy, type RecoveryReport, type SegmentInfo } from '@cairn/log';
+import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog, encodeFrame, fsyncDir, nodeDisk, parseSegmentFileName, type Disk, segmentFileName, writeNewFileDurable, type FsyncPolicy, type RecoveryReport, type SegmentInfo, type Clock } from '@cairn/log';
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
 import { Keydir, keyString, type KeydirEntry } from './keydir';
 import { readRange, type RangePage, type RangeQuery } from './range';
@@ -103,6 +103,12 @@ export interface EngineOptions {
   logHintHook?: (step: LogHintStep, segmentId: number) => void | Promise<void>;
   /** The file operations (default `nodeDisk`, node:fs; the simulator passes a simulated disk). */
   disk?: Disk;
+  /**
+   * Time: record timestamps, report durations and start times, the merge and hint-file pacing
+   * waits (unref'd timers) and yields (`defer`), the log's 'interval' fdatasync timer. Process
+   * shells pass `realClock` (@cairn/world); the simulator its virtual clock.
+   */
+  clock: Clock;
 }
 
 export interface GetResult extends KeyMeta {
@@ -240,6 +246,7 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
     logHints: o.logHints ?? true,
     logHintHook: o.logHintHook,
     disk: o.disk ?? nodeDisk,
+    clock: o.clock,
   };
   for (const name of ['segmentBytesMax', 'keyBytesMax', 'valueBytesMax', 'snapshotsRetainedMax', 'snapshotChunkBytesMax'] as const) {
     if (!Number.isSafeInteger(r[name]) || r[name] <= 0) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
@@ -251,13 +258,13 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
   return r;
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const yieldToEventLoop = (clock: Clock): Promise<void> => new Promise((resolve) => clock.defer(resolve));
 
-/** Yields to the event loop, or waits (an `unref`'d timer) while `bytes` read since `startedAtMs` are ahead of `bytesPerSecondMax`. */
-async function paceIo(startedAtMs: number, bytes: number, bytesPerSecondMax: number): Promise<void> {
-  const waitMs = startedAtMs + (bytes / bytesPerSecondMax) * 1000 - Date.now();
-  if (waitMs >= 1) await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(waitMs)).unref());
-  else await yieldToEventLoop();
+/** Yields to the event loop, or waits (an `unref`'d timer) while `bytes` read since `startedAtMs` are ahead of `bytesPerSecondMax`, on `clock`. */
+async function paceIo(clock: Clock, startedAtMs: number, bytes: number, bytesPerSecondMax: number): Promise<void> {
+  const waitMs = startedAtMs + (bytes / bytesPerSecondMax) * 1000 - clock.nowMs();
+  if (waitMs >= 1) await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.ceil(waitMs), { unref: true }));
+  else await yieldToEventLoop(clock);
 }
 
 /** A log hint file write stopped by `close()` or by a merge about to delete its data file. */
@@ -333,13 +340,13 @@ export class BitcaskEngine {
    *   lists but that is missing or of the wrong size, or a record that is not a valid data record.
    */
   static async open(options: EngineOptions): Promise<BitcaskEngine> {
-    const started = Date.now();
     const opts = resolveOptions(options);
+    const started = opts.clock.nowMs();
     const dir = opts.dir;
     const disk = opts.disk;
     await disk.mkdir(dir, { recursive: true });
     // First: finish or discard an install, so the files read below are one store's.
-    const snaps = await recoverSnapshots(dir, disk);
+    const snaps = await recoverSnapshots(dir, opts.clock, disk);
     const manifest = readManifest(dir, disk);
     const listed = new Set(manifest?.files.map((f) => f.n));
     const removedFiles: string[] = [...snaps.removed];
@@ -369,7 +376,7 @@ export class BitcaskEngine {
       for (const f of manifest?.files ?? []) mergedFiles.push(MergedFile.open(dir, f.n, f.dataBytes, recordBytesMax, disk));
       // Sealed data files are CRC-checked when read (every get, scan and merge read checks), and
       // a file without a valid hint is scanned with checks below: skip the open-time CRC pass.
-      log = await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, recordBytesMax, firstIndex: manifest?.upto ?? 1, verifySealedSegments: false, disk });
+      log = await SegmentedLog.open({ dir, segmentBytesMax: opts.segmentBytesMax, fsyncPolicy: opts.fsyncPolicy, recordBytesMax, firstIndex: manifest?.upto ?? 1, verifySealedSegments: false, disk, clock: opts.clock });
       if (manifest && log.firstIndex() !== manifest.upto) {
         throw new LogCorruptionError(nodePath.join(dir, segmentFileName(log.firstIndex())), 0, `the merged files cover revisions below ${manifest.upto} but the oldest data file starts at ${log.firstIndex()}`);
       }
@@ -379,7 +386,7 @@ export class BitcaskEngine {
       engine.rebuildKeydir();
       engine.snapshotList = snaps.snapshots;
       openEngineDirs.set(dir, (openEngineDirs.get(dir) ?? 0) + 1);
-      report.durationMs = Date.now() - started;
+      report.durationMs = opts.clock.nowMs() - started;
       // Sealed files that had no usable hint file get one now, so the next open is fast too.
       engine.scheduleLogHints();
       return engine;
@@ -418,7 +425,7 @@ export class BitcaskEngine {
       await this.lastDurable;
       return this.durableIndex;
     }
-    const now = Date.now();
+    const now = this.opts.clock.nowMs();
     const payloads: Buffer[] = new Array(entries.length - start);
     const metas: KeyMeta[] = new Array(entries.length - start);
     // Metadata of keys written earlier in this batch (the keydir learns them only after enqueue).
@@ -597,7 +604,7 @@ export class BitcaskEngine {
     if (this.closed) return Promise.reject(new LogClosedError('merge'));
     if (this.mergeBroken) return Promise.reject(this.mergeBroken);
     if (!this.merging) {
-      const startedAtMs = Date.now();
+      const startedAtMs = this.opts.clock.nowMs();
       this.merging = this.runMerge(startedAtMs).then(
         (report) => {
           this.merging = null;
@@ -788,9 +795,9 @@ export class BitcaskEngine {
     this.activeSegmentId = segments[segments.length - 1].segmentId;
     this.durableIndex = this.assignedIndex = this.log.lastIndex();
     // One sort of the loaded keys; from here on every insert and delete keeps it in order.
-    const orderStarted = Date.now();
+    const orderStarted = this.opts.clock.nowMs();
     this.keydir.buildOrder();
-    report.orderBuildMs = Date.now() - orderStarted;
+    report.orderBuildMs = this.opts.clock.nowMs() - orderStarted;
   }
 
   /**
@@ -904,7 +911,7 @@ export class BitcaskEngine {
   private async writeLogHint(seg: SegmentInfo): Promise<void> {
     const id = seg.segmentId;
     const writer = new HintFileWriter(nodePath.join(this.opts.dir, logHintFileName(id)), id, false, this.opts.disk);
-    const startedAtMs = Date.now();
+    const startedAtMs = this.opts.clock.nowMs();
     let installed = false;
     await writer.create();
     try {
@@ -921,7 +928,7 @@ export class BitcaskEngine {
           chunkRead = 0;
           await writer.flush();
           // The scan's generator holds no file across this await: the log only drops a file after the merge stopped this writer.
-          await paceIo(startedAtMs, bytesRead, this.opts.mergeBytesPerSecondMax);
+          await paceIo(this.opts.clock, startedAtMs, bytesRead, this.opts.mergeBytesPerSecondMax);
           if (this.closed || this.logHintAbort) throw new LogHintAbortedError();
           if (this.opts.logHintHook) await this.opts.logHintHook('chunk', id);
         }
@@ -1077,7 +1084,7 @@ export class BitcaskEngine {
     report.outputFiles = writers.length;
     for (const w of writers) report.bytesWritten += w.sizeBytes + w.hintBytes;
     report.bytesReclaimed = inputs.reduce((n, i) => n + i.diskBytes, 0) - report.bytesWritten;
-    report.durationMs = Date.now() - startedAtMs;
+    report.durationMs = this.opts.clock.nowMs() - startedAtMs;
     return report;
   }
 
@@ -1126,7 +1133,7 @@ export class BitcaskEngine {
         sinceYield += forEachHintEntry(payload, repoint);
         if (sinceYield >= SWITCH_ENTRIES_PER_YIELD) {
           sinceYield = 0;
-          await yieldToEventLoop();
+          await yieldToEventLoop(this.opts.clock);
         }
       }
       // Copies of keys overwritten or deleted during the merge are dead from the start.
@@ -1233,7 +1240,7 @@ export class BitcaskEngine {
         files.push({ name: src.name, ...(await fileCrc32(nodePath.join(tmp, src.name), chunkBytes, checkOpen, this.opts.disk)) });
         await this.snapshotHook('file');
       }
-      const manifestOfSnapshot: SnapshotManifest = { appliedIndex, term, createdAtMs: Date.now(), files };
+      const manifestOfSnapshot: SnapshotManifest = { appliedIndex, term, createdAtMs: this.opts.clock.nowMs(), files };
       const encoded = encodeSnapshotManifest(manifestOfSnapshot);
       const full: EngineSnapshot = { ...manifestOfSnapshot, dir: final, manifestBytes: encoded, sizeBytes: files.reduce((n, f) => n + f.sizeBytes, 0) };
       await writeNewFileDurable(nodePath.join(tmp, SNAPSHOT_MANIFEST_FILE_NAME), encoded, this.opts.disk);
@@ -1272,7 +1279,7 @@ export class BitcaskEngine {
 
   /** Yields to the event loop, waiting longer when the merge is ahead of `mergeBytesPerSecondMax`; aborts when closing. */
   private async pace(startedAtMs: number, bytesRead: number): Promise<void> {
-    await paceIo(startedAtMs, bytesRead, this.opts.mergeBytesPerSecondMax);
+    await paceIo(this.opts.clock, startedAtMs, bytesRead, this.opts.mergeBytesPerSecondMax);
     if (this.closed) throw new MergeAbortedError();
   }
 }

@@ -15,6 +15,7 @@ export const ENGINE_CRASH_PRELUDE = `
   require.extensions['.ts'] = (m, filename) => m._compile(swc.transformSync(fs.readFileSync(filename, 'utf8'), { filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }).code, filename);
   const engine = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
   const snapshot = require(${JSON.stringify(path.join(__dirname, 'snapshot.ts'))});
+  const clock = new (require(${JSON.stringify(path.join(__dirname, '../../log/src/testing/index.ts'))}).VirtualClock)(0, true);
   const args = process.argv.slice(1); // node -e: the arguments start at 1
   const n = Number(args.pop());
   const mode = args.pop();

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FILE_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '@cairn/log';
+import { VirtualClock } from '@cairn/log/testing';
 import { BitcaskEngine, EngineOp, type EngineEntry, type EngineOptions } from './index';
 
 /** What `useTempEngines` hands a spec: fresh directories and engines opened in them, all removed after each test. */
@@ -17,6 +18,9 @@ export interface TempEngines {
  * failing test leaves nothing behind. `defaults` are the spec's engine options (merge off unless
  * the spec turns it on; no merge pacing).
  */
+/** The engine specs' clock: virtual, moving on its own to each timer's due time, so a paced merge never waits and report durations are exact. */
+export const testClock = new VirtualClock(0, true);
+
 export function useTempEngines(defaults: Partial<EngineOptions> = {}): TempEngines {
   const dirs: string[] = [];
   const engines: BitcaskEngine[] = [];
@@ -31,7 +35,7 @@ export function useTempEngines(defaults: Partial<EngineOptions> = {}): TempEngin
       return d;
     },
     open: async (dir, options = {}) => {
-      const e = await BitcaskEngine.open({ dir, autoMerge: false, mergeBytesPerSecondMax: Infinity, ...defaults, ...options });
+      const e = await BitcaskEngine.open({ dir, clock: testClock, autoMerge: false, mergeBytesPerSecondMax: Infinity, ...defaults, ...options });
       engines.push(e);
       return e;
     },

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SegmentedLog, encodeFileHeader, encodeFrame, writeU64 } from '@cairn/log';
 import { BitcaskEngine, EngineOp, RECORD_OP_SET_META, decodeRecord, encodeRecord, installSnapshot, logHintFileName, type EngineEntry } from './index';
-import { useTempEngines } from './engine-model.spec-helpers';
+import { testClock, useTempEngines } from './engine-model.spec-helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string, value = `v${index}`): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
@@ -64,7 +64,7 @@ describe('per-key metadata (create revision, mod revision, version)', () => {
     const snap = await noHints.createSnapshot();
     const reader = noHints.openSnapshotReader(snap.appliedIndex);
     const target = tempDir();
-    await installSnapshot(target, snap.manifestBytes, reader.chunks());
+    await installSnapshot(target, snap.manifestBytes, reader.chunks(), { clock: testClock });
     await reader.close();
     await noHints.close();
     for (const d of [dir, target]) {

@@ -1,5 +1,5 @@
 import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
-import { applyMany, expectContents, flipByte, useTempEngines, workload, type Expected } from './engine-model.spec-helpers';
+import { applyMany, expectContents, flipByte, testClock, useTempEngines, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FILE_HEADER_BYTES } from '@cairn/log';
@@ -229,7 +229,7 @@ describe('hint files of sealed log data files', () => {
     await other.close();
 
     const reader = e.openSnapshotReader(snap.appliedIndex);
-    await installSnapshot(target, reader.manifestBytes, reader.chunks());
+    await installSnapshot(target, reader.manifestBytes, reader.chunks(), { clock: testClock });
     await reader.close();
     expect(logHints(target)).toEqual([]);
     const t = await open({}, target);
@@ -248,7 +248,7 @@ describe('hint files of sealed log data files', () => {
     // seed's hook call or after the seed's number of event-loop turns.
     const child = `${ENGINE_CRASH_PRELUDE}
       (async () => {
-        const e = await engine.BitcaskEngine.open({ dir: a, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 2 * 1024, logHintHook: hook });
+        const e = await engine.BitcaskEngine.open({ dir: a, clock, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 2 * 1024, logHintHook: hook });
         startTicks();
         await e.writeLogHints();
         await e.close();

@@ -424,7 +424,7 @@ describe('BitcaskEngine merge and hint files', () => {
     // event-loop turns (so also between steps: mid-write, mid-rename, mid-delete).
     const child = `${ENGINE_CRASH_PRELUDE}
       (async () => {
-        const e = await engine.BitcaskEngine.open({ dir: a, autoMerge: false, segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 16 * 1024, logHints: false, mergeHook: hook });
+        const e = await engine.BitcaskEngine.open({ dir: a, clock, autoMerge: false, segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 16 * 1024, logHints: false, mergeHook: hook });
         startTicks();
         await e.merge();
         await e.close();

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { testClock } from './engine-model.spec-helpers';
 import { BitcaskEngine, EngineOp, type EngineEntry, type RangeQuery } from './index';
 import { OrderedIndex, type KeyOrder } from './ordered-index';
 
@@ -80,7 +81,7 @@ describe('BitcaskEngine.range', () => {
   });
   const open = async (): Promise<BitcaskEngine> => {
     await engine?.close();
-    engine = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity });
+    engine = await BitcaskEngine.open({ dir, clock: testClock, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity });
     return engine;
   };
 

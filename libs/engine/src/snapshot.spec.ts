@@ -1,5 +1,5 @@
 import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild, seedFraction } from './crash-child.spec-helpers';
-import { flipByte, useTempEngines } from './engine-model.spec-helpers';
+import { flipByte, testClock, useTempEngines } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -89,7 +89,7 @@ describe('engine snapshots', () => {
   /** Streams `snap` from `source` as encoded chunk messages into `target`, pulling `installer.next()` like a request/reply client. */
   const transfer = async (source: BitcaskEngine, snap: EngineSnapshot, target: string, chunkBytesMax = 4096): Promise<{ messages: Buffer[] }> => {
     const reader = source.openSnapshotReader(snap.appliedIndex, chunkBytesMax);
-    const installer = await SnapshotInstaller.begin(target, reader.manifestBytes, { chunkBytesMax });
+    const installer = await SnapshotInstaller.begin(target, reader.manifestBytes, { chunkBytesMax, clock: testClock });
     const messages: Buffer[] = [];
     for (let want = installer.next(); want; want = installer.next()) {
       const msg = encodeSnapshotChunk(await reader.readChunk(want.file, want.offset));
@@ -169,7 +169,7 @@ describe('engine snapshots', () => {
     expect(messages.map((m) => decodeSnapshotChunk(m))).toEqual(chunks);
 
     const target = tempDir();
-    const report = await installSnapshot(target, snap.manifestBytes, messages, { chunkBytesMax: 1000 });
+    const report = await installSnapshot(target, snap.manifestBytes, messages, { chunkBytesMax: 1000, clock: testClock });
     expect(report).toMatchObject({ appliedIndex: 3_333, files: snap.files.length, bytes: snap.sizeBytes, replacedFiles: [] });
     expect(fs.readdirSync(target).sort()).toEqual(snap.files.map((f) => f.name).sort());
     const r = await open(target);
@@ -215,7 +215,7 @@ describe('engine snapshots', () => {
     fs.writeFileSync(path.join(target, 'operator-notes.txt'), 'keep me');
     // Staging runs while the old engine serves; the commit needs it closed.
     const reader = source.openSnapshotReader();
-    const installer = await SnapshotInstaller.begin(target, reader.manifestBytes);
+    const installer = await SnapshotInstaller.begin(target, reader.manifestBytes, { clock: testClock });
     for await (const c of reader.chunks()) await installer.write(c);
     await expect(installer.finish()).rejects.toBeInstanceOf(SnapshotTargetOpenError);
     expectState(old, stateAt(5_100, 400, 'old'));
@@ -267,7 +267,7 @@ describe('engine snapshots', () => {
     const defaults = await collect(source.openSnapshotReader().chunks());
     expect(defaults.map((c) => c.bytes.length).sort((x, y) => y - x)[0]).toBe(1024 * 1024);
     const target = tempDir();
-    const installer = await SnapshotInstaller.begin(target, snap.manifestBytes, { chunkBytesMax: 512 * 1024 });
+    const installer = await SnapshotInstaller.begin(target, snap.manifestBytes, { chunkBytesMax: 512 * 1024, clock: testClock });
     await expect(installer.write(defaults[0])).rejects.toMatchObject({ code: 'ENGINE_SNAPSHOT_SEQUENCE', file: defaults[0].file, offset: 0 });
     expect(fs.readdirSync(target)).toEqual([]);
   });
@@ -289,13 +289,13 @@ describe('engine snapshots', () => {
       ['finish before the end', async (i) => (await i.write(chunks[0]), i.finish()), { code: 'ENGINE_SNAPSHOT_SEQUENCE', file: chunks[1].file, offset: chunks[1].offset }],
     ];
     for (const [, attempt, error] of attempts) {
-      const installer = await SnapshotInstaller.begin(target, snap.manifestBytes, { chunkBytesMax: 2048 });
+      const installer = await SnapshotInstaller.begin(target, snap.manifestBytes, { chunkBytesMax: 2048, clock: testClock });
       await expect(attempt(installer)).rejects.toMatchObject(error);
       await installer.abort();
       expect(treeOf(target)).toEqual(before);
     }
     // A fresh begin after a failure installs the whole snapshot.
-    await installSnapshot(target, snap.manifestBytes, chunks, { chunkBytesMax: 2048 });
+    await installSnapshot(target, snap.manifestBytes, chunks, { chunkBytesMax: 2048, clock: testClock });
     const r = await open(target);
     expectState(r, stateAt(1_000));
   });
@@ -346,7 +346,7 @@ describe('engine snapshots', () => {
       for (const at of [28 + file.length + 10, messages[victim].length - 2]) {
         const bad = messages.map((m, i) => (i === victim ? Buffer.from(m) : m));
         bad[victim][at] ^= 0x01;
-        await expect(installSnapshot(target, snap.manifestBytes, bad, { chunkBytesMax: 4096 })).rejects.toMatchObject({ code: 'ENGINE_SNAPSHOT_CORRUPT', file, offset: 8192 });
+        await expect(installSnapshot(target, snap.manifestBytes, bad, { chunkBytesMax: 4096, clock: testClock })).rejects.toMatchObject({ code: 'ENGINE_SNAPSHOT_CORRUPT', file, offset: 8192 });
         await expectOldStore(target, before);
       }
     });
@@ -358,7 +358,7 @@ describe('engine snapshots', () => {
       for (const at of [0, 12, 21, 24, 29, 33, 40, size >> 1, size - 1]) {
         const manifest = Buffer.from(snap.manifestBytes);
         manifest[at] ^= 0x40;
-        const err = await installSnapshot(target, manifest, chunks).then(
+        const err = await installSnapshot(target, manifest, chunks, { clock: testClock }).then(
           () => null,
           (x: unknown) => x,
         );
@@ -406,6 +406,7 @@ describe('engine snapshots', () => {
     // An install that crashed after its commit point (the ready directory is complete) is finished by open.
     const target = tempDir();
     const installer = await SnapshotInstaller.begin(target, first.manifestBytes, {
+      clock: testClock,
       hook: (step) => {
         if (step === 'moved') throw new Error('crash after the first move');
       },
@@ -443,10 +444,10 @@ describe('engine snapshots', () => {
     await applyUpTo(source, 20);
     const snap = await source.createSnapshot();
     const target = tempDir();
-    const installer = await SnapshotInstaller.begin(target, snap.manifestBytes);
+    const installer = await SnapshotInstaller.begin(target, snap.manifestBytes, { clock: testClock });
     await expect(installer.write({ appliedIndex: 20, file: '../../evil.seg', offset: 0, bytes: Buffer.from('x'), last: false })).rejects.toBeInstanceOf(SnapshotSequenceError);
     expect(fs.readdirSync(target)).toEqual([]);
-    await expect(SnapshotInstaller.begin(target, Buffer.from('nope'))).rejects.toBeInstanceOf(SnapshotCorruptionError);
+    await expect(SnapshotInstaller.begin(target, Buffer.from('nope'), { clock: testClock })).rejects.toBeInstanceOf(SnapshotCorruptionError);
   });
 });
 
@@ -460,7 +461,7 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
   /** a = engine dir, b = a JSON file of entries to apply while the snapshot runs. */
   const snapshotChild = `${prelude}
     (async () => {
-      const e = await engine.BitcaskEngine.open({ dir: a, autoMerge: false, segmentBytesMax: 16 * 1024, snapshotChunkBytesMax: 4096, snapshotHook: hook });
+      const e = await engine.BitcaskEngine.open({ dir: a, clock, autoMerge: false, segmentBytesMax: 16 * 1024, snapshotChunkBytesMax: 4096, snapshotHook: hook });
       const entries = JSON.parse(fs.readFileSync(b, 'utf8')).map(([index, op, key, value]) => ({ index, op, key: Buffer.from(key, 'base64'), value: Buffer.from(value, 'base64') }));
       const writing = (async () => { for (let i = 0; i < entries.length; i += 50) await e.apply(entries.slice(i, i + 50)); })();
       await e.createSnapshot();
@@ -474,7 +475,7 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
     (async () => {
       const snap = await snapshot.readSnapshot(b);
       const reader = new snapshot.SnapshotReader(snap, 4096);
-      const installer = await snapshot.SnapshotInstaller.begin(a, snap.manifestBytes, { chunkBytesMax: 4096, hook });
+      const installer = await snapshot.SnapshotInstaller.begin(a, snap.manifestBytes, { chunkBytesMax: 4096, hook, clock });
       for await (const c of reader.chunks()) await installer.write(c);
       await installer.finish();
       process.stdout.write('done');
@@ -523,7 +524,7 @@ describe('a process SIGKILLed at a seeded moment of a snapshot or an install', (
         // The new snapshot, committed before the kill: it installs as the state at its index.
         const target = tempDir();
         const reader = r.openSnapshotReader(snaps[1].appliedIndex);
-        await installSnapshot(target, reader.manifestBytes, reader.chunks());
+        await installSnapshot(target, reader.manifestBytes, reader.chunks(), { clock: testClock });
         await reader.close();
         const t = await open(target);
         expect(t.appliedIndex()).toBe(snaps[1].appliedIndex);

@@ -16,7 +16,7 @@
  */
 import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
-import { fsyncDir, nodeDisk, writeNewFileDurable, type Disk, type DiskFile } from '@cairn/log';
+import { fsyncDir, nodeDisk, writeNewFileDurable, type Clock, type Disk, type DiskFile } from '@cairn/log';
 import { SnapshotCorruptionError, SnapshotNotFoundError, SnapshotSequenceError, SnapshotTargetOpenError } from './errors';
 import {
   SNAPSHOT_MANIFEST_FILE_NAME,
@@ -60,6 +60,8 @@ export interface SnapshotInstallerOptions {
   hook?: (step: InstallStep) => void | Promise<void>;
   /** The file operations (default `nodeDisk`). */
   disk?: Disk;
+  /** The report's `durationMs` is read from it (process shells: `realClock` of @cairn/world). */
+  clock: Clock;
 }
 
 /** What an install did. */
@@ -159,11 +161,11 @@ const hex = (n: number): string => n.toString(16).padStart(8, '0');
  * committed snapshots oldest first. A committed snapshot whose manifest does not decode is
  * deleted with a warning (it is a copy: the store itself is intact).
  */
-export async function recoverSnapshots(engineDir: string, disk: Disk = nodeDisk): Promise<{ removed: string[]; warnings: string[]; snapshots: EngineSnapshot[]; installed: SnapshotInstallReport | null }> {
+export async function recoverSnapshots(engineDir: string, clock: Clock, disk: Disk = nodeDisk): Promise<{ removed: string[]; warnings: string[]; snapshots: EngineSnapshot[]; installed: SnapshotInstallReport | null }> {
   const removed: string[] = [];
   const warnings: string[] = [];
   let installed: SnapshotInstallReport | null = null;
-  if (await exists(nodePath.join(engineDir, INSTALL_READY_DIR_NAME), disk)) installed = await rollForwardInstall(engineDir, Date.now(), undefined, disk);
+  if (await exists(nodePath.join(engineDir, INSTALL_READY_DIR_NAME), disk)) installed = await rollForwardInstall(engineDir, clock, clock.nowMs(), undefined, disk);
   if (await exists(nodePath.join(engineDir, INSTALL_STAGING_DIR_NAME), disk)) {
     await disk.rm(nodePath.join(engineDir, INSTALL_STAGING_DIR_NAME), { recursive: true, force: true });
     removed.push(INSTALL_STAGING_DIR_NAME);
@@ -210,7 +212,7 @@ async function exists(path: string, disk: Disk): Promise<boolean> {
  * old store (and its snapshots), then removes the ready directory. Idempotent: a crash anywhere
  * in here is finished by the next call (open calls it), so open sees the new store only.
  */
-async function rollForwardInstall(dir: string, startedAtMs: number, hook: ((step: InstallStep) => void | Promise<void>) | undefined, disk: Disk): Promise<SnapshotInstallReport> {
+async function rollForwardInstall(dir: string, clock: Clock, startedAtMs: number, hook: ((step: InstallStep) => void | Promise<void>) | undefined, disk: Disk): Promise<SnapshotInstallReport> {
   const ready = nodePath.join(dir, INSTALL_READY_DIR_NAME);
   const m = decodeSnapshotManifest(await disk.readFile(nodePath.join(ready, SNAPSHOT_MANIFEST_FILE_NAME)));
   const names = new Set(m.files.map((f) => f.name));
@@ -239,7 +241,7 @@ async function rollForwardInstall(dir: string, startedAtMs: number, hook: ((step
   if (hook) await hook('replaced');
   await disk.rm(ready, { recursive: true, force: true });
   await fsyncDir(dir, disk);
-  return { appliedIndex: m.appliedIndex, term: m.term, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.sizeBytes, 0), replacedFiles, durationMs: Date.now() - startedAtMs };
+  return { appliedIndex: m.appliedIndex, term: m.term, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.sizeBytes, 0), replacedFiles, durationMs: clock.nowMs() - startedAtMs };
 }
 
 /**
@@ -345,21 +347,23 @@ export class SnapshotInstaller {
   private fh: DiskFile | null = null;
   private failed: Error | null = null;
   private finished = false;
-  private readonly startedAtMs = Date.now();
+  private readonly startedAtMs: number;
 
   private constructor(
     readonly dir: string,
     readonly manifest: SnapshotManifest,
     private readonly staging: string,
     private readonly opts: Required<Omit<SnapshotInstallerOptions, 'hook'>> & Pick<SnapshotInstallerOptions, 'hook'>,
-  ) {}
+  ) {
+    this.startedAtMs = opts.clock.nowMs();
+  }
 
   /**
    * Decodes the manifest (before touching anything) and starts a fresh staging directory in
    * `dir` (created if missing), deleting a previous unfinished install's.
    * @throws SnapshotCorruptionError for a bad manifest.
    */
-  static async begin(dir: string, manifestBytes: Uint8Array, options: SnapshotInstallerOptions = {}): Promise<SnapshotInstaller> {
+  static async begin(dir: string, manifestBytes: Uint8Array, options: SnapshotInstallerOptions): Promise<SnapshotInstaller> {
     const manifest = decodeSnapshotManifest(manifestBytes);
     const chunkBytesMax = options.chunkBytesMax ?? MiB;
     if (!Number.isSafeInteger(chunkBytesMax) || chunkBytesMax <= 0) throw new RangeError(`chunkBytesMax must be a positive integer, got ${options.chunkBytesMax}`);
@@ -370,7 +374,7 @@ export class SnapshotInstaller {
     await disk.rm(staging, { recursive: true, force: true });
     await disk.mkdir(staging);
     await writeNewFileDurable(nodePath.join(staging, SNAPSHOT_MANIFEST_FILE_NAME), manifestBytes, disk);
-    const installer = new SnapshotInstaller(abs, manifest, staging, { chunkBytesMax, hook: options.hook, disk });
+    const installer = new SnapshotInstaller(abs, manifest, staging, { chunkBytesMax, hook: options.hook, disk, clock: options.clock });
     await installer.openFile();
     return installer;
   }
@@ -462,7 +466,7 @@ export class SnapshotInstaller {
     }
     if (this.opts.hook) await this.opts.hook('ready');
     // Past the commit point: a failure from here on is finished by the next open.
-    return rollForwardInstall(this.dir, this.startedAtMs, this.opts.hook, this.opts.disk);
+    return rollForwardInstall(this.dir, this.opts.clock, this.startedAtMs, this.opts.hook, this.opts.disk);
   }
 
   /** Abandons the install and deletes its staging directory; the store in `dir` is unchanged. */
@@ -493,7 +497,7 @@ export class SnapshotInstaller {
  * (`SnapshotInstaller`); for a push stream. A storage node pulling over request/reply uses
  * `SnapshotInstaller` with `next()` instead.
  */
-export async function installSnapshot(dir: string, manifestBytes: Uint8Array, chunks: AsyncIterable<SnapshotChunk | Uint8Array> | Iterable<SnapshotChunk | Uint8Array>, options?: SnapshotInstallerOptions): Promise<SnapshotInstallReport> {
+export async function installSnapshot(dir: string, manifestBytes: Uint8Array, chunks: AsyncIterable<SnapshotChunk | Uint8Array> | Iterable<SnapshotChunk | Uint8Array>, options: SnapshotInstallerOptions): Promise<SnapshotInstallReport> {
   const installer = await SnapshotInstaller.begin(dir, manifestBytes, options);
   try {
     for await (const c of chunks) await installer.write(c);

@@ -30,6 +30,7 @@ export {
   writeU64,
 } from './format';
 export { fsyncDir, writeFileAtomic, writeNewFileDurable } from './files';
+export type { Clock, TimerHandle, TimerOptions } from './clock';
 export { nodeDisk, type Disk, type DiskFile, type DiskOpenFlags, type DiskStat } from './disk';
 // A consensus replica's small durable Raft state files (also written by `cairn snapshot restore`).
 export { CHECKSUMMED_HEADER_BYTES, ChecksummedFile } from './raft-state/checksummed-file';

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import fc from 'fast-check';
 import { SegmentedLog, type FsyncPolicy } from './index';
+import { VirtualClock } from './testing';
 
 type Cmd = { kind: 'append'; sizes: number[] } | { kind: 'truncate'; back: number } | { kind: 'drop'; fraction: number } | { kind: 'reopen' };
 
@@ -27,7 +28,9 @@ describe('SegmentedLog matches an in-memory model (fast-check)', () => {
         fc.integer({ min: 40, max: 300 }),
         async (cmds, fsyncPolicy, segmentBytesMax) => {
           const dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-          const options = { dir, fsyncPolicy, segmentBytesMax, fsyncIntervalMs: 5 };
+          // 'interval': its timer fires between every two commands (virtual time, so every run is the same).
+          const clock = new VirtualClock();
+          const options = { dir, fsyncPolicy, segmentBytesMax, fsyncIntervalMs: 5, clock };
           let log = await SegmentedLog.open(options);
           // model: index -> payload for [first, first + records.length)
           let first = 1;
@@ -62,6 +65,7 @@ describe('SegmentedLog matches an in-memory model (fast-check)', () => {
               }
               expect(log.firstIndex()).toBe(first);
               expect(log.lastIndex()).toBe(first + records.length - 1);
+              clock.advance(options.fsyncIntervalMs);
             }
             for (let i = 0; i < records.length; i++) expect(log.read(first + i)).toEqual(records[i]);
             if (records.length > 0) expect(log.readRange(first, first + records.length - 1)).toEqual(records);

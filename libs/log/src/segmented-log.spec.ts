@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogClosedError, LogCorruptionError, RecordTooLargeError, SegmentedLog, type SegmentedLogOptions } from './index';
 import { FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentFileName } from './format';
+import { VirtualClock } from './testing';
 
 const tmpDir = (): string => fs.mkdtempSync(os.tmpdir() + '/cairn-');
 const rec = (i: number, size = 10): Buffer => Buffer.alloc(size, `record-${i}|`);
@@ -200,7 +201,7 @@ describe('SegmentedLog', () => {
   });
 
   it("'interval' resolves after the write; sync() and close() make it durable", async () => {
-    const l = await open({ fsyncPolicy: 'interval', fsyncIntervalMs: 60_000 });
+    const l = await open({ fsyncPolicy: 'interval', fsyncIntervalMs: 60_000, clock: new VirtualClock() });
     await Promise.all(Array.from({ length: 20 }, (_, i) => l.append([rec(i + 1)])));
     expect(l.stats().fsyncs).toBe(0);
     await l.sync();
@@ -209,6 +210,27 @@ describe('SegmentedLog', () => {
     await l.close();
     const r = await open();
     expect(r.lastIndex()).toBe(21);
+  });
+
+  it("'interval' fdatasyncs every fsyncIntervalMs on its clock (virtual here), and close() stops the timer", async () => {
+    const clock = new VirtualClock();
+    const l = await open({ fsyncPolicy: 'interval', fsyncIntervalMs: 50, clock });
+    await l.append([rec(1), rec(2)]);
+    clock.advance(49);
+    expect(l.stats().fsyncs).toBe(0);
+    clock.advance(1);
+    while (l.stats().fsyncs === 0) await new Promise((resolve) => setImmediate(resolve)); // the timer's fdatasync is queued behind nothing
+    expect(l.stats().fsyncs).toBe(1);
+    clock.advance(50); // nothing unsynced: no fdatasync
+    await l.sync();
+    expect(l.stats().fsyncs).toBe(1);
+    expect(clock.pending()).toBe(1);
+    await l.close();
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("'interval' without a clock is a RangeError", async () => {
+    await expect(open({ fsyncPolicy: 'interval' })).rejects.toThrow(/needs a clock/);
   });
 
   it('truncateSuffix across a segment boundary, then append and reopen', async () => {
@@ -279,7 +301,7 @@ describe('SegmentedLog', () => {
   });
 
   it('close flushes; every later call throws LogClosedError', async () => {
-    const l = await open({ fsyncPolicy: 'interval', fsyncIntervalMs: 60_000 });
+    const l = await open({ fsyncPolicy: 'interval', fsyncIntervalMs: 60_000, clock: new VirtualClock() });
     const p = l.append([rec(1)]);
     const closing = l.close();
     await expect(l.append([rec(2)])).rejects.toBeInstanceOf(LogClosedError);

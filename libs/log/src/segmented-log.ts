@@ -27,6 +27,7 @@ import {
   parseSegmentFileName,
   segmentFileName,
 } from './format';
+import type { Clock, TimerHandle } from './clock';
 import { nodeDisk, type Disk, type DiskFile } from './disk';
 import { fsyncDir } from './files';
 import { OffsetTable } from './offset-table';
@@ -45,6 +46,8 @@ export interface SegmentedLogOptions {
   fsyncPolicy?: FsyncPolicy;
   /** fdatasync period for 'interval', default 10 ms. */
   fsyncIntervalMs?: number;
+  /** Runs the 'interval' fdatasync timer (unref'd); required with 'interval' (RangeError without), unused otherwise. Process shells pass `realClock` (@cairn/world). */
+  clock?: Clock;
   /** Index of the first record of a NEW, empty log; default 1. Ignored when segments exist. */
   firstIndex?: number;
   /**
@@ -159,10 +162,11 @@ export class SegmentedLog {
   /** First write/fsync error: the on-disk state no longer matches memory, so the log refuses further writes. */
   private failure: Error | null = null;
   private readonly disk: Disk;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly clock: Clock | undefined;
+  private timer: TimerHandle | null = null;
   private readonly counters: LogStats = { appends: 0, records: 0, writes: 0, fsyncs: 0, dirFsyncs: 0, bytesWritten: 0 };
 
-  private constructor(dir: string, opts: { segmentBytesMax: number; recordBytesMax: number; fsyncPolicy: FsyncPolicy; fsyncIntervalMs: number; disk: Disk }, segs: Segment[], recovery: RecoveryReport) {
+  private constructor(dir: string, opts: { segmentBytesMax: number; recordBytesMax: number; fsyncPolicy: FsyncPolicy; fsyncIntervalMs: number; disk: Disk; clock?: Clock }, segs: Segment[], recovery: RecoveryReport) {
     this.dir = dir;
     this.disk = opts.disk;
     this.segmentBytesMax = opts.segmentBytesMax;
@@ -170,10 +174,8 @@ export class SegmentedLog {
     this.fsyncPolicy = opts.fsyncPolicy;
     this.segs = segs;
     this.recovery = recovery;
-    if (this.fsyncPolicy === 'interval') {
-      this.timer = setInterval(() => this.intervalSync(), opts.fsyncIntervalMs);
-      this.timer.unref();
-    }
+    this.clock = opts.clock;
+    if (this.fsyncPolicy === 'interval') this.timer = opts.clock!.setInterval(() => this.intervalSync(), opts.fsyncIntervalMs, { unref: true });
   }
 
   /**
@@ -181,7 +183,7 @@ export class SegmentedLog {
    * truncates (ftruncate + fsync) a torn tail of the LAST segment and reports it in `recovery`.
    * @throws LogCorruptionError for a garbled/foreign segment header, a bad record with valid data
    *   after it, any bad record in a non-last segment, or a gap between segment first indexes.
-   * @throws RangeError for invalid options.
+   * @throws RangeError for invalid options (among them 'interval' without a clock).
    */
   static async open(options: SegmentedLogOptions): Promise<SegmentedLog> {
     const opts = {
@@ -190,9 +192,11 @@ export class SegmentedLog {
       fsyncPolicy: options.fsyncPolicy ?? 'group',
       fsyncIntervalMs: positiveInt('fsyncIntervalMs', options.fsyncIntervalMs, DEFAULT_FSYNC_INTERVAL_MS),
       disk: options.disk ?? nodeDisk,
+      clock: options.clock,
     };
     const disk = opts.disk;
     if (!['always', 'group', 'interval'].includes(opts.fsyncPolicy)) throw new RangeError(`unknown fsyncPolicy ${String(opts.fsyncPolicy)}`);
+    if (opts.fsyncPolicy === 'interval' && !opts.clock) throw new RangeError("fsyncPolicy 'interval' needs a clock for its fdatasync timer");
     const newFirstIndex = options.firstIndex ?? 1;
     if (!Number.isSafeInteger(newFirstIndex) || newFirstIndex < 0) throw new RangeError(`firstIndex must be a non-negative integer, got ${options.firstIndex}`);
     const dir = nodePath.resolve(options.dir);
@@ -497,7 +501,7 @@ export class SegmentedLog {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = (async () => {
-        if (this.timer) clearInterval(this.timer);
+        this.clock?.clearTimer(this.timer ?? undefined);
         try {
           if (!this.failure) await this.exclusive(() => this.syncUnsynced());
         } finally {

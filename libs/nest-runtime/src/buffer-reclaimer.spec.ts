@@ -1,3 +1,4 @@
+import { SimScheduler } from '@cairn/world';
 import { BufferReclaimPolicy, BufferReclaimer, exposedCompactingGc, exposedGc } from './buffer-reclaimer';
 
 const MiB = 1024 * 1024;
@@ -89,6 +90,24 @@ describe('exposedCompactingGc', () => {
 });
 
 describe('BufferReclaimer', () => {
+  it('checks every intervalMs on the clock it is given (virtual here), until stopped', () => {
+    const sched = new SimScheduler(1);
+    let quietChecks = 0;
+    // pendingBytes is read on each check that does not collect for growth; Infinity: never idle, never collects.
+    const r = new BufferReclaimer(1024 * MiB, 250, () => undefined, null, () => {
+      quietChecks++;
+      return Infinity;
+    }, undefined, sched.incarnation('p').clock);
+    r.start();
+    expect(sched.nextAtMs()).toBe(sched.nowMs + 250);
+    sched.step();
+    sched.step();
+    expect(quietChecks).toBe(2);
+    expect(r.collections()).toBe(0);
+    r.stop();
+    expect(sched.nextAtMs()).toBe(Infinity);
+  });
+
   it('collects at its interval only when the policy says so', async () => {
     let calls = 0;
     let resolveCall: () => void = () => undefined;

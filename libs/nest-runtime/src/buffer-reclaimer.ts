@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { realClock, type Clock, type TimerHandle } from '@cairn/world';
 
 /**
  * When to force a garbage collection so that Buffers nobody references any more give their memory
@@ -130,7 +131,7 @@ export function exposedCompactingGc(): (() => void) | null {
  * so, on growth or once a burst's garbage stopped growing (at most one per interval). A process-shell concern: it reads the real process's memory.
  */
 export class BufferReclaimer {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private readonly policy: BufferReclaimPolicy;
 
   /**
@@ -146,6 +147,8 @@ export class BufferReclaimer {
     private readonly pendingBytes: () => number = () => Infinity,
     /** Committed-but-free JS heap above which an idle collection also compacts, bytes; default garbageBytesMax. */
     private readonly compactFreeBytesMin: number = garbageBytesMax,
+    /** Runs the sampling timer (unref'd: it never keeps the process up); the process shell passes its world's. */
+    private readonly clock: Clock = realClock,
   ) {
     this.policy = new BufferReclaimPolicy(garbageBytesMax);
   }
@@ -153,12 +156,11 @@ export class BufferReclaimer {
   start(): void {
     if (this.timer) return;
     this.policy.baseline(garbageCandidateBytes());
-    this.timer = setInterval(() => this.check(), this.intervalMs);
-    this.timer.unref();
+    this.timer = this.clock.setInterval(() => this.check(), this.intervalMs, { unref: true });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clearTimer(this.timer ?? undefined);
     this.timer = null;
   }
 

@@ -5,23 +5,9 @@
  * a test never waits on wall-clock time.
  */
 
-/** An opaque timer handle from `Clock.setTimeout` / `setInterval`. */
-export interface TimerHandle {
-  readonly __timer: unknown;
-}
+import type { Clock, TimerHandle, TimerOptions } from '@cairn/log';
 
-export interface Clock {
-  /** Milliseconds since the Unix epoch (real clock) or since the simulation began (virtual clock). */
-  nowMs(): number;
-  /** Runs `fn` once after `ms` milliseconds (≥ 0). */
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  /** Runs `fn` every `ms` milliseconds (> 0) until cleared. */
-  setInterval(fn: () => void, ms: number): TimerHandle;
-  /** Cancels a timer from either call; a handle already fired or cleared, or undefined, is ignored. */
-  clearTimer(handle: TimerHandle | undefined): void;
-  /** Runs `fn` after the current callback and its promise jobs, before later timers (`setImmediate`). */
-  defer(fn: () => void): void;
-}
+export type { Clock, TimerHandle, TimerOptions };
 
 /** Resolves after `ms` milliseconds on `clock`. */
 export function sleep(clock: Clock, ms: number): Promise<void> {
@@ -30,11 +16,16 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
 
 type NodeTimer = { kind: 'timeout' | 'interval'; t: NodeJS.Timeout };
 
+function unrefIf(t: NodeJS.Timeout, options: TimerOptions | undefined): NodeJS.Timeout {
+  if (options?.unref) t.unref();
+  return t;
+}
+
 /** Node's timers and `Date.now`: what every process shell passes. */
 export const realClock: Clock = {
   nowMs: () => Date.now(),
-  setTimeout: (fn, ms) => ({ __timer: { kind: 'timeout', t: setTimeout(fn, ms) } satisfies NodeTimer }),
-  setInterval: (fn, ms) => ({ __timer: { kind: 'interval', t: setInterval(fn, ms) } satisfies NodeTimer }),
+  setTimeout: (fn, ms, options) => ({ __timer: { kind: 'timeout', t: unrefIf(setTimeout(fn, ms), options) } satisfies NodeTimer }),
+  setInterval: (fn, ms, options) => ({ __timer: { kind: 'interval', t: unrefIf(setInterval(fn, ms), options) } satisfies NodeTimer }),
   clearTimer: (h) => {
     const n = h?.__timer as NodeTimer | undefined;
     if (!n) return;

@@ -5,7 +5,7 @@
  * simulated core-NATS bus with faults). The nats.js implementation of `Transport` is in
  * @cairn/messaging (`natsTransport`).
  */
-export { realClock, sleep, type Clock, type TimerHandle } from './clock';
+export { realClock, sleep, type Clock, type TimerHandle, type TimerOptions } from './clock';
 export { seededRandom, systemRandom, type Random } from './random';
 export { TransportError, isTransportError, type Transport, type TransportErrorCode, type TransportMsg, type TransportSubscription } from './transport';
 export { exitProcessOnFatal, realWorld, type World } from './world';

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BitcaskEngine, EngineOp, type EngineEntry } from '@cairn/engine';
+import { realClock } from '@cairn/world';
 import { readFlags } from './bench-cluster';
 
 interface Args {
@@ -77,7 +78,7 @@ interface ReopenFigures {
 }
 
 /** One reopen; its own function so that nothing of the engine stays reachable from the caller's frame between reopens. */
-async function measureReopen(opts: { dir: string; segmentBytesMax: number }, keys: number, keyBytes: number, gc: () => void): Promise<ReopenFigures> {
+async function measureReopen(opts: { dir: string; segmentBytesMax: number; clock: typeof realClock }, keys: number, keyBytes: number, gc: () => void): Promise<ReopenFigures> {
   const before = heapAfterGc(gc);
   const started = process.hrtime.bigint();
   // logHints off: the measured open must not be sharing the CPU with a background hint writer.
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
   if (!gc) throw new Error('run with node --expose-gc');
   const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-engine-bench-'));
   const segmentBytesMax = args.segmentMib * 1024 * 1024;
-  const opts = { dir, segmentBytesMax, autoMerge: false, mergeBytesPerSecondMax: Infinity };
+  const opts = { dir, clock: realClock, segmentBytesMax, autoMerge: false, mergeBytesPerSecondMax: Infinity };
   try {
     let keyBytes = 0;
     const fillStarted = Date.now();

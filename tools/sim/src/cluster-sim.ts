@@ -434,7 +434,7 @@ export class ClusterSim {
     for (const c of this.deadlined) if (c.sock.closedAtMs === null) c.sock.destroy();
     this.deadlined = [];
     this.pendingBytesPeak = Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0);
-    const resp = new RespCommands({ gatewayId: GATEWAY, version: 'sim', startedAtMs: inc.clock.nowMs(), respPort: 0, view, connections: () => 0 }, g.keysPerCommandMax);
+    const resp = new RespCommands({ gatewayId: GATEWAY, version: 'sim', startedAtMs: inc.clock.nowMs(), respPort: 0, view, connections: () => 0, now: () => inc.clock.nowMs() }, g.keysPerCommandMax);
     this.door = { budget: new WatchedBudget(g.pendingBytesMax, () => this.sched.nowMs), paths, resp, clock: inc.clock };
   }
 

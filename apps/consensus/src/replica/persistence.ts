@@ -1,6 +1,6 @@
 import type { ConsensusConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
-import { HardStateFile, SnapshotFile, type Disk } from '@cairn/log';
+import { HardStateFile, SnapshotFile, type Clock, type Disk } from '@cairn/log';
 import type { Entry, HardState, LogOnDisk, RaftNode, Ready, Snapshot } from '@cairn/raft';
 import { RaftLogStore } from '../storage/raft-log-store';
 
@@ -56,11 +56,11 @@ export class RaftPersistence {
   }
 
   /** Opens (creating `dataDir` if needed) and recovers: a torn log tail is truncated, a log that does not continue the snapshot discarded (both logged). @throws what the disk throws (the log is closed again) */
-  static async open(dataDir: string, config: ConsensusConfig, disk: Disk, log: Logger): Promise<{ persistence: RaftPersistence; restored: RestoredRaftState }> {
+  static async open(dataDir: string, config: ConsensusConfig, disk: Disk, log: Logger, clock: Clock): Promise<{ persistence: RaftPersistence; restored: RestoredRaftState }> {
     disk.mkdirSync(dataDir, { recursive: true });
     const snapshotFile = new SnapshotFile(dataDir, disk);
     const snap = snapshotFile.read();
-    const store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy, disk }, snap ? snap.index + 1 : 1);
+    const store = await RaftLogStore.open(`${dataDir}/raft-log`, { segmentBytesMax: config.segmentBytesMax, fsyncPolicy: config.fsyncPolicy, disk, clock }, snap ? snap.index + 1 : 1);
     try {
       if (store.recovery.tornTail) log.warn({ tornTail: store.recovery.tornTail }, 'raft log: torn tail truncated on recovery');
       if (snap && (await store.alignWithSnapshot(snap))) {

@@ -164,7 +164,7 @@ export class Replica {
   /** Restores the log and hard state from disk, then starts ticking and serving. */
   async start(): Promise<void> {
     const { config, dataDir, log } = this.opts;
-    const { persistence, restored } = await RaftPersistence.open(dataDir, config, this.opts.disk ?? nodeDisk, log);
+    const { persistence, restored } = await RaftPersistence.open(dataDir, config, this.opts.disk ?? nodeDisk, log, this.opts.world.clock);
     this.persistence = persistence;
     this.store = persistence.store;
     const { hardState: hs, commit, entries, onDisk, snapshot: snap } = restored;

@@ -1,4 +1,4 @@
-import { FRAME_HEADER_BYTES, SegmentedLog, nodeDisk, type Disk, type FsyncPolicy } from '@cairn/log';
+import { FRAME_HEADER_BYTES, SegmentedLog, nodeDisk, type Clock, type Disk, type FsyncPolicy } from '@cairn/log';
 import { ENTRY_OVERHEAD_BYTES, EntryType, type Entry, type LogOnDisk, type LogStorage, type TermRun } from '@cairn/raft';
 
 /** Bytes before an entry's data in its log record: u64 term (as two u32) | u8 entry type. */
@@ -32,13 +32,13 @@ export class RaftLogStore implements LogStorage {
   private constructor(
     private log: SegmentedLog,
     private readonly dir: string,
-    private readonly opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy; disk: Disk },
+    private readonly opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy; disk: Disk; clock?: Clock },
   ) {}
 
-  /** Opens (or creates, its first record at `firstIndex`, default 1) the log in `dir`, on `opts.disk` (default node:fs). */
-  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy; disk?: Disk }, firstIndex = 1): Promise<RaftLogStore> {
+  /** Opens (or creates, its first record at `firstIndex`, default 1) the log in `dir`, on `opts.disk` (default node:fs); `opts.clock` runs the 'interval' fdatasync timer (required with that policy). */
+  static async open(dir: string, opts: { segmentBytesMax: number; fsyncPolicy: FsyncPolicy; disk?: Disk; clock?: Clock }, firstIndex = 1): Promise<RaftLogStore> {
     const o = { ...opts, disk: opts.disk ?? nodeDisk };
-    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: o.segmentBytesMax, fsyncPolicy: o.fsyncPolicy, firstIndex, disk: o.disk }), dir, o);
+    return new RaftLogStore(await SegmentedLog.open({ dir, segmentBytesMax: o.segmentBytesMax, fsyncPolicy: o.fsyncPolicy, firstIndex, disk: o.disk, clock: o.clock }), dir, o);
   }
 
   firstIndex(): number {
@@ -59,7 +59,7 @@ export class RaftLogStore implements LogStorage {
   async reset(firstIndex: number): Promise<void> {
     await this.log.close();
     await this.opts.disk.rm(this.dir, { recursive: true, force: true });
-    this.log = await SegmentedLog.open({ dir: this.dir, segmentBytesMax: this.opts.segmentBytesMax, fsyncPolicy: this.opts.fsyncPolicy, firstIndex, disk: this.opts.disk });
+    this.log = await SegmentedLog.open({ dir: this.dir, segmentBytesMax: this.opts.segmentBytesMax, fsyncPolicy: this.opts.fsyncPolicy, firstIndex, disk: this.opts.disk, clock: this.opts.clock });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { realClock, type Clock, type TimerHandle } from '@cairn/world';
 import { DOORS, DURATION_BUCKETS_SECONDS, type Door } from '../metrics/request-metrics';
 
 /** Samples kept: 5 minutes at one a second. */
@@ -76,24 +77,24 @@ interface MetricValue {
 export class ConsoleStats {
   private readonly samples: { atMs: number; doors: Record<Door, DoorSample> }[] = [];
   private last: Totals | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private sampling = false;
 
   constructor(
     private readonly registry: Registry,
     private readonly samplesMax = STATS_SAMPLES_MAX,
+    private readonly clock: Clock = realClock,
   ) {}
 
-  /** Samples every `intervalMs` (timer unref'd: it never keeps the process up). */
+  /** Samples every `intervalMs` on `clock` (timer unref'd: it never keeps the process up). */
   start(intervalMs = STATS_INTERVAL_MS): void {
     if (this.timer) return;
-    void this.sample(Date.now());
-    this.timer = setInterval(() => void this.sample(Date.now()), intervalMs);
-    this.timer.unref();
+    void this.sample(this.clock.nowMs());
+    this.timer = this.clock.setInterval(() => void this.sample(this.clock.nowMs()), intervalMs, { unref: true });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clearTimer(this.timer ?? undefined);
     this.timer = null;
   }
 

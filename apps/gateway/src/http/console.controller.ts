@@ -5,13 +5,13 @@ import { DOORS, type Door } from '../metrics/request-metrics';
 import { ConsoleAssets } from './console-assets';
 import { ConsoleStats, STATS_INTERVAL_MS } from './console-stats';
 import { sendError } from './errors';
-import { HTTP_DEPS, type HttpDeps } from './http-deps';
+import { HTTP_DEPS, httpClock, type HttpDeps } from './http-deps';
 
 /** The console's sampler as a Nest provider: sampling starts with the HTTP app and stops when it closes. */
 @Injectable()
 export class ConsoleStatsService extends ConsoleStats implements OnModuleInit, OnModuleDestroy {
   constructor(@Inject(HTTP_DEPS) deps: HttpDeps) {
-    super(deps.metrics.registry);
+    super(deps.metrics.registry, undefined, httpClock(deps));
   }
 
   onModuleInit(): void {
@@ -31,8 +31,6 @@ export class ConsoleAssetsService extends ConsoleAssets {
   }
 }
 
-const STARTED_AT_MS = Date.now();
-
 /**
  * The live web console (docs/http.md "Web console", docs/operations.md "Reading the console"):
  * `GET /ui/…` serves its static files from memory (a fixed table: no path from a URL reaches the
@@ -41,11 +39,15 @@ const STARTED_AT_MS = Date.now();
  */
 @Controller()
 export class ConsoleController {
+  private readonly startedAtMs: number;
+
   constructor(
     @Inject(HTTP_DEPS) private readonly deps: HttpDeps,
     private readonly assets: ConsoleAssetsService,
     private readonly stats: ConsoleStatsService,
-  ) {}
+  ) {
+    this.startedAtMs = deps.startedAtMs ?? httpClock(deps).nowMs();
+  }
 
   /**
    * `/ui` → 301 to `/ui/` (so the page's URLs resolve under /ui/); a console file: 200 with its
@@ -86,7 +88,7 @@ export class ConsoleController {
     const pending = registry.getSingleMetric('cairn_gateway_pending_bytes');
     const pendingBytes = pending ? ((await pending.get()).values[0]?.value ?? 0) : 0;
     return {
-      gateway: { id: this.deps.gatewayId, uptimeS: Math.round((Date.now() - STARTED_AT_MS) / 1000), connections, pendingBytes, rssBytes: process.memoryUsage.rss() },
+      gateway: { id: this.deps.gatewayId, uptimeS: Math.round((httpClock(this.deps).nowMs() - this.startedAtMs) / 1000), connections, pendingBytes, rssBytes: process.memoryUsage.rss() },
       ...this.stats.columns(STATS_INTERVAL_MS),
     };
   }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { Status } from '@cairn/protocol';
+import { SIM_EPOCH_MS, SimScheduler } from '@cairn/world';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
@@ -54,6 +55,24 @@ describe('ConsoleStats', () => {
     expect(c.doors.tlv.ops).toEqual([0.5]);
     expect(c.doors.tlv.failures).toEqual([0]); // NOT_FOUND is an answer, not a failure
     expect(c.doors.resp).toEqual({ requests: [0], ops: [0], failures: [0], p50Ms: [null], p99Ms: [null] });
+  });
+
+  it('samples at start and every intervalMs on the clock it is given (virtual here), until stopped', async () => {
+    const metrics = new GatewayMetrics(new ClusterView(() => 0));
+    const sched = new SimScheduler(1);
+    const stats = new ConsoleStats(metrics.registry, 10, sched.incarnation('g1').clock);
+    const settled = () => new Promise((resolve) => setImmediate(resolve)); // a reading awaits the registry
+    stats.start(2000);
+    await settled();
+    metrics.observer('http').observe('get', Status.Ok, 0.002);
+    sched.step();
+    await settled();
+    sched.step();
+    await settled();
+    expect(stats.columns(2000).t).toEqual([(SIM_EPOCH_MS + 2000) / 1000, (SIM_EPOCH_MS + 4000) / 1000]);
+    expect(stats.columns(2000).doors.http.requests).toEqual([1, 0]);
+    stats.stop();
+    expect(sched.nextAtMs()).toBe(Infinity);
   });
 
   it('keeps at most samplesMax samples, the newest', async () => {

@@ -70,7 +70,7 @@ export class HttpApi {
       // As the TLV and RESP doors (tls.ts createDoorServer): handshakes in progress bounded too.
       server.maxConnections = 2 * limits.connectionsMax;
       watchTlsErrors(server as Server & TlsServer, 'HTTP', this.deps.log);
-      this.reloader = new CertificateReloader(server as Server & TlsServer, this.tls, this.deps.log);
+      this.reloader = new CertificateReloader(server as Server & TlsServer, this.tls, this.deps.log, undefined, this.deps.clock);
     }
     const tracked = applyHttpLimits(server, limits, this.deps.clock);
     app.use(requestIdMiddleware(this.deps.gatewayId, this.deps.log));

@@ -1,5 +1,5 @@
 import type { Logger } from '@cairn/logging';
-import type { Clock } from '@cairn/world';
+import { realClock, type Clock } from '@cairn/world';
 import type { GatewayAuthStack } from '../auth/auth-setup';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { MembershipClient } from '../cluster/membership-client';
@@ -27,8 +27,10 @@ export interface HttpDeps {
   budget?: ByteBudget;
   /** The gateway's logger: each request logs through a child carrying its `reqId` (request-id.ts); absent in tests: no request lines. */
   log?: Logger;
-  /** The HTTP door's own deadlines and close timeouts run on it (http-limits.ts); absent: Node's timers (the process shell's). */
+  /** The HTTP door's deadlines, close timeouts, console sampler and TTL start times run on it (http-limits.ts, `httpClock`); absent: `realClock` (the process shell's). */
   clock?: Clock;
+  /** When the gateway started, ms on `clock` (the console's uptime); absent in tests: when the console controller was created. */
+  startedAtMs?: number;
   /** The gateway's watches (`GET /v1/watch`, docs/http.md "Watch"); absent in tests: 503. */
   watches?: Pick<WatchHub, 'open' | 'cancel'>;
   /** Authentication, key permissions and auth administration (docs/security.md); absent in tests: everything allowed, /v1/auth answers 503. */
@@ -36,3 +38,8 @@ export interface HttpDeps {
 }
 
 export const HTTP_DEPS = Symbol('HTTP_DEPS');
+
+/** The clock of the HTTP door: `deps.clock`, else `realClock`. */
+export function httpClock(deps: Pick<HttpDeps, 'clock'>): Clock {
+  return deps.clock ?? realClock;
+}

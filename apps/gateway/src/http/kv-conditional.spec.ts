@@ -1,3 +1,4 @@
+import { SIM_EPOCH_MS, SimScheduler } from '@cairn/world';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { fakeStore } from '../resp/testing';
@@ -81,5 +82,18 @@ describe('PUT/DELETE /v1/kv/:key?if=absent|present|revision:N (conditional write
     expect(store.data.has('w')).toBe(false);
     expect((await put('t', 'plain')).status).toBe(200);
     expect(store.data.get('t')?.meta).toBeUndefined();
+  });
+
+  it("?ttl= starts from the HTTP door's clock (virtual here: the expiry is exact)", async () => {
+    const view = new ClusterView();
+    const clock = new SimScheduler(1).incarnation('g1').clock;
+    const onClock = new HttpApi({ gatewayId: 'g1', paths: { ...store.paths, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view), clock });
+    await onClock.listen('127.0.0.1', 0);
+    try {
+      expect((await fetch(`http://127.0.0.1:${onClock.port()}/v1/kv/v?ttl=1500ms`, { method: 'PUT', body: 'v' })).status).toBe(200);
+      expect(store.data.get('v')?.meta?.expiresAtMs).toBe(SIM_EPOCH_MS + 1500);
+    } finally {
+      await onClock.close();
+    }
   });
 });

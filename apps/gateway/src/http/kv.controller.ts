@@ -5,7 +5,7 @@ import { IsBoolean, IsInt, IsOptional, IsString, Matches, Min } from 'class-vali
 import type { Request, Response } from 'express';
 import { KvSession, type KvResult } from '../paths/kv-session';
 import { CairnHttpException } from './errors';
-import { HTTP_DEPS, type HttpDeps } from './http-deps';
+import { HTTP_DEPS, httpClock, type HttpDeps } from './http-deps';
 import { KvKey } from './kv-key';
 import type { ReadReservation } from '../server/flow';
 import { identityOf } from './http-auth';
@@ -162,7 +162,7 @@ export class KvController {
     const ifRevision = ifRevisionOf(query.if);
     const leaseId = query.lease === undefined ? 0 : Number(query.lease);
     if (leaseId > Number.MAX_SAFE_INTEGER) throw new CairnHttpException(Status.BadRequest, 'lease must be an integer in 1..2^53-1');
-    const meta = query.ttl === undefined && leaseId === 0 ? undefined : { leaseId, expiresAtMs: query.ttl === undefined ? 0 : Date.now() + ttlMsOf(query.ttl), keepTtl: false };
+    const meta = query.ttl === undefined && leaseId === 0 ? undefined : { leaseId, expiresAtMs: query.ttl === undefined ? 0 : httpClock(this.deps).nowMs() + ttlMsOf(query.ttl), keepTtl: false };
     const r = await this.session(req).set(key, value, meta ? { condition, ifRevision, meta } : { condition, ifRevision });
     // The lease is not live (404, etcd "requested lease not found") or holds keysPerLeaseMax keys (413).
     if (r.status === Status.ConditionFailed && r.leaseRefusal !== undefined) throw new CairnHttpException(r.leaseRefusal === LeaseRefusal.NotFound ? Status.NotFound : Status.TooLarge, r.message);

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackupReader, BitcaskEngine, EngineOp, encodeSnapshotChunk, type SnapshotReader } from '@cairn/engine';
 import { Status, type SnapshotBeginReply } from '@cairn/protocol';
+import { realClock } from '@cairn/world';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { ReadPath } from '../paths/read-path';
@@ -57,7 +58,7 @@ describe('GET /v1/snapshot', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
-    engine = await BitcaskEngine.open({ dir, autoMerge: false, segmentBytesMax: 1024 * 1024 });
+    engine = await BitcaskEngine.open({ dir, clock: realClock, autoMerge: false, segmentBytesMax: 1024 * 1024 });
     // ~3 MiB of values: dozens of chunks, more than a loopback socket buffers for a client that does not read.
     await engine.apply(Array.from({ length: 1500 }, (_, i) => ({ index: i + 1, op: EngineOp.Set, key: Buffer.from(`key-${i}`), value: Buffer.alloc(2000, i % 251) })));
     const snap = await engine.createSnapshot();

@@ -399,7 +399,7 @@ export class RespCommands {
 
   /** Wall-clock ms since the Unix epoch (expiries are absolute times; the info's clock in tests). */
   private nowMs(): number {
-    return (this.info.now ?? Date.now)();
+    return this.info.now();
   }
 
   /** SETEX key seconds value / PSETEX key ms value (Redis t_string.c setexCommand): SET with EX / PX. */

@@ -15,7 +15,8 @@ export interface RespServerInfo {
   /** Open RESP connections. */
   connections: () => number;
   view: ClusterView;
-  now?: () => number;
+  /** Wall-clock ms since the Unix epoch (the gateway's clock: virtual in the simulator and in tests). */
+  now: () => number;
 }
 
 /** The gateway package's version, read at start (apps/gateway/package.json, from src/ or dist/). */
@@ -46,7 +47,7 @@ export function infoText(info: RespServerInfo, requested: string[]): string {
   const names = requested.map((s) => s.toLowerCase());
   if (names.length === 0 || names.some((n) => n === 'default' || n === 'all' || n === 'everything')) SECTIONS.forEach((s) => wanted.add(s));
   else for (const n of names) if ((SECTIONS as readonly string[]).includes(n)) wanted.add(n as Section);
-  const now = (info.now ?? Date.now)();
+  const now = info.now();
   const snap = info.view.snapshot();
   const uptimeS = Math.floor((now - info.startedAtMs) / 1000);
   const leader = snap.consensus.find((c) => c.id === snap.leaderId);

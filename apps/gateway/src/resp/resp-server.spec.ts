@@ -23,7 +23,7 @@ async function startServer(opts: { hold?: boolean; inflightMax?: number; flow?: 
       keysPerCommandMax: opts.keysPerCommandMax ?? 8,
       connectionsMax: opts.connectionsMax ?? 10,
       drainTimeoutMs: 60_000,
-      info: { gatewayId: 'g1', version: '0.0.0', startedAtMs: Date.now(), respPort: 0, view: new ClusterView() },
+      info: { gatewayId: 'g1', version: '0.0.0', startedAtMs: Date.now(), respPort: 0, view: new ClusterView(), now: Date.now },
     },
     createLogger('test', 'silent'),
   );

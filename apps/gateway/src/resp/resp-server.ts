@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { GatewayConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
+import type { Clock } from '@cairn/world';
 import { encodeError, type RespParserLimits } from '@cairn/resp';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { KvPaths } from '../paths/kv-session';
@@ -42,7 +43,7 @@ export class RespServer extends DoorListener<RespConnection> {
     private readonly log: Logger,
   ) {
     super(deps.drainTimeoutMs, (onSocket) =>
-      createDoorServer({ door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log }, onSocket),
+      createDoorServer({ door: 'RESP', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log, clock: deps.clock }, onSocket),
     );
     this.commands = new RespCommands({ ...deps.info, connections: () => this.connections.size }, deps.keysPerCommandMax, deps.scanLimits, deps.auth, deps.multiLimits);
   }
@@ -70,8 +71,8 @@ export function respParserLimits(g: Pick<GatewayConfig, 'keyBytesMax' | 'valueBy
 }
 
 /** The gateway's RESP listener from its config (the wiring Gateway uses). */
-export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null; auth?: GatewayAuth; watches?: RespConnectionDeps['watches'] }): RespServer {
-  const { g } = o;
+export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths: KvPaths; view: ClusterView; respPort: number; budget: ByteBudget; log: Logger; tls?: DoorTls | null; auth?: GatewayAuth; watches?: RespConnectionDeps['watches']; clock: Clock; startedAtMs: number }): RespServer {
+  const { g, clock } = o;
   return new RespServer(
     {
       paths: o.paths,
@@ -87,7 +88,8 @@ export function createRespServer(o: { gatewayId: string; g: GatewayConfig; paths
       tls: o.tls,
       auth: o.auth,
       watches: o.watches,
-      info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: Date.now(), respPort: o.respPort, view: o.view },
+      clock,
+      info: { gatewayId: o.gatewayId, version: gatewayVersion(), startedAtMs: o.startedAtMs, respPort: o.respPort, view: o.view, now: () => clock.nowMs() },
     },
     o.log,
   );

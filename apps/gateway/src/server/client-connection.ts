@@ -1,6 +1,6 @@
 import { CommandCondition, IF_REVISION_OPERAND_BYTES, LeaseRefusal, Opcode, PROTOCOL_VERSION, encodeHelloReply, WatchCancelReason, WatchOptions, decodeWatchCancel, decodeWatchSpec, encodeWatchCanceledFrame, encodeWatchEventsFrame, encodeWatchProgressFrame, prefixEnd, singleKeyEnd, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, RequestDecoder, RangeOptions, RequestFlags, ResponseFlags, Status, decodeIncrRequest, decodeRangeSpec, decodeTxnRequest, encodeGetMeta, encodeIncrReply, encodeRangePage, encodeResponse, encodeTxnResult, type WatchSpec, type DecodeEvent, type FrameLimits, type Request, type Response, ProtocolError, decodeLeaseGrantRequest, decodeLeaseListRequest, decodeLeaseOperand, decodeLeaseTtlRequest, decodeLeaseU64, encodeLeaseGrantReply, encodeLeaseListReply, encodeLeaseTtlReply, encodeLeaseU64, opcodeName, type CommandMeta, type WatchEvent } from '@cairn/protocol';
 import { hopTrace } from '@cairn/messaging';
-import type { Clock } from '@cairn/world';
+import { realClock, type Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvLeasePaths, type KvResult, type TxnBounds } from '../paths/kv-session';
 import type { RangeLimits } from '../paths/kv-range';
@@ -32,14 +32,12 @@ export interface ConnectionDeps {
   onClose: (c: ClientConnection) => void;
   /** Called once per answered request (GatewayMetrics.observer('tlv')); absent in tests. */
   observer?: RequestObserver;
-  /** Runs the frame deadline, close and drain timeouts (default Node's timers; the simulator's virtual clock). */
+  /** Runs the frame deadline, close and drain timeouts, and is the wall clock a SET's LEASE-operand TTL starts from (default `realClock`; the simulator's virtual clock). */
   clock?: Clock;
   /** Key permissions (docs/security.md); absent (tests): everything allowed. */
   auth?: GatewayAuth;
   /** Lease keep-alive / time to live / list (docs/leases.md "Doors"); absent: those answer UNAVAILABLE. */
   leases?: KvLeasePaths;
-  /** Wall clock for a SET's LEASE-operand TTL, ms since the epoch (default Date.now). */
-  wallClockMs?: () => number;
   /** Serves WATCH (docs/watch.md "TLV door"); absent: WATCH is answered BAD_REQUEST. */
   watches?: { hub: WatchHub; perConnectionMax: number };
 }
@@ -492,7 +490,7 @@ export class ClientConnection {
 
   /** The gateway's wall clock, ms since the Unix epoch: a SET's TTL becomes an absolute expiry (as RESP SET EX does). */
   private now(): number {
-    return this.deps.wallClockMs?.() ?? Date.now();
+    return (this.deps.clock ?? realClock).nowMs();
   }
 
   private respond(res: Response, onFlushed?: () => void): void {

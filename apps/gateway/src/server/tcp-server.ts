@@ -19,7 +19,7 @@ export class TcpServer extends DoorListener<ClientConnection> {
     private readonly deps: Omit<ConnectionDeps, 'onClose'> & { connectionsMax: number; drainTimeoutMs: number; tls?: DoorTls | null },
     private readonly log: Logger,
   ) {
-    super(deps.drainTimeoutMs, (onSocket) => createDoorServer({ door: 'TLV', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log }, onSocket));
+    super(deps.drainTimeoutMs, (onSocket) => createDoorServer({ door: 'TLV', tls: deps.tls ?? null, connectionsMax: deps.connectionsMax, handshakeTimeoutMs: deps.flow.frameDeadlineMs, allowHalfOpen: true, log, clock: deps.clock }, onSocket));
   }
 
   protected accept(socket: Socket): void {

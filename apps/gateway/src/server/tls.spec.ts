@@ -15,6 +15,7 @@ import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
 import type { ListenerTlsConfig } from '@cairn/config';
 import { request as httpsRequest, Agent } from 'node:https';
+import { SimScheduler } from '@cairn/world';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { HttpApi, httpLimits } from '../http/http-api';
@@ -192,6 +193,27 @@ describeTls('gateway doors over TLS', () => {
     expect(reloads[1]?.message).toMatch(/key values mismatch|private key/i);
     expect(await serial()).toBe(after);
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('polls the files every reloadIntervalMs on the clock it is given (virtual here), until stopped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-tls-'));
+    const own = makeTestPki(dir);
+    own.issue('server', 'server');
+    const tls = doorTls(own, { reloadIntervalMs: 5000 });
+    const contexts: unknown[] = [];
+    const reloads: (Error | undefined)[] = [];
+    const sched = new SimScheduler(1);
+    const reloader = new CertificateReloader({ setSecureContext: (o: unknown) => contexts.push(o) } as never, tls, log, (e) => reloads.push(e), sched.incarnation('g1').clock);
+    reloader.start();
+    expect(sched.nextAtMs()).toBe(sched.nowMs + 5000);
+    sched.step(); // unchanged files: nothing loaded
+    expect(reloads).toEqual([]);
+    own.issue('server', 'server');
+    sched.step();
+    expect(reloads).toEqual([undefined]);
+    expect(contexts).toHaveLength(1);
+    reloader.stop();
+    expect(sched.nextAtMs()).toBe(Infinity);
   });
 
   it('the HTTP door serves HTTPS with its limits: one connection over connectionsMax gets 503', async () => {

@@ -3,6 +3,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { createSecureContext, createServer as createTlsServer, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import type { ListenerTlsConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
+import { realClock, type Clock, type TimerHandle } from '@cairn/world';
 
 /** The TLS settings of one door in effect: files, mTLS, minimum version, reload interval (config: ListenerTlsConfig with mode "tls"). */
 export interface DoorTls {
@@ -88,26 +89,26 @@ function filesSignature(t: DoorTls): string {
  * serving the previous one, and loads again at the files' next change.
  */
 export class CertificateReloader {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private seen: string;
 
-  /** `onReload`: told after each attempt (error: the files did not load). */
+  /** `onReload`: told after each attempt (error: the files did not load). `clock` runs the poll (unref'd: it never keeps the process up). */
   constructor(
     private readonly server: TlsServer,
     private readonly t: DoorTls,
     private readonly log: Logger | undefined,
     private readonly onReload?: (error?: Error) => void,
+    private readonly clock: Clock = realClock,
   ) {
     this.seen = filesSignature(t);
   }
 
   start(): void {
-    this.timer ??= setInterval(() => this.check(), this.t.reloadIntervalMs);
-    this.timer.unref();
+    this.timer ??= this.clock.setInterval(() => this.check(), this.t.reloadIntervalMs, { unref: true });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clearTimer(this.timer ?? undefined);
     this.timer = null;
   }
 
@@ -145,7 +146,7 @@ export interface DoorServer {
  * @throws the read error of a certificate, key or CA file.
  */
 export function createDoorServer(
-  o: { door: string; tls: DoorTls | null; connectionsMax: number; handshakeTimeoutMs: number; allowHalfOpen?: boolean; log: Logger },
+  o: { door: string; tls: DoorTls | null; connectionsMax: number; handshakeTimeoutMs: number; allowHalfOpen?: boolean; log: Logger; clock?: Clock },
   onSocket: (socket: Socket) => void,
 ): DoorServer {
   const allowHalfOpen = o.allowHalfOpen ?? false;
@@ -158,7 +159,7 @@ export function createDoorServer(
   });
   watchTlsErrors(server, o.door, o.log);
   server.maxConnections = 2 * o.connectionsMax;
-  return { server, reloader: new CertificateReloader(server, o.tls, o.log) };
+  return { server, reloader: new CertificateReloader(server, o.tls, o.log, undefined, o.clock) };
 }
 
 /** Logs a TLS door's failed handshakes at debug (a scanner or a plain client must not fill the log). */

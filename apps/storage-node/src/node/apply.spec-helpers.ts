@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { BitcaskEngine } from '@cairn/engine';
 import { encodeCommand, type Command, type WireEntry } from '@cairn/protocol';
 import { ENTRY_TYPE_NOOP } from './command-applier';
+import { realClock } from '@cairn/world';
 
 /**
  * Committed Raft entries at indexes `from`, `from + 1`, … of term 1, as the leader ships them: a
@@ -31,7 +32,7 @@ export function useFilledEngine(fill: (engine: BitcaskEngine) => Promise<unknown
   let engine: BitcaskEngine | undefined;
   beforeAll(async () => {
     dir = fs.mkdtempSync(os.tmpdir() + '/cairn-');
-    engine = await BitcaskEngine.open({ dir });
+    engine = await BitcaskEngine.open({ clock: realClock, dir });
     await fill(engine);
   });
   afterAll(async () => {

@@ -2,13 +2,14 @@ import { BitcaskEngine, EngineOp } from '@cairn/engine';
 import { ApplyOutcome, CommandCondition, CommandOp, CounterRefusal, encodeIncrDelta, type Command, type WireEntry } from '@cairn/protocol';
 import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier, parseI64 } from './command-applier';
+import { realClock } from '@cairn/world';
 
 const set = (key: string, value: string, condition?: CommandCondition): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value), ...(condition ? { condition } : {}) });
 const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: Buffer.alloc(0) });
 
 /** A storage node's apply loop in miniature: a real engine, the applier in front of it. */
 async function node(dir: string) {
-  const engine = await BitcaskEngine.open({ dir });
+  const engine = await BitcaskEngine.open({ clock: realClock, dir });
   const applier = new CommandApplier({ get: (k) => engine.get(k) });
   return {
     engine,

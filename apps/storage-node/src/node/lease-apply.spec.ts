@@ -3,6 +3,7 @@ import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal,
 import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
+import { realClock } from '@cairn/world';
 
 const EMPTY = Buffer.alloc(0);
 const grant = (id: number, ttlMs: number): Command => ({ op: CommandOp.LeaseGrant, key: EMPTY, value: encodeLeaseGrant(id, ttlMs) });
@@ -12,7 +13,7 @@ const expireKey = (key: string, at: number): Command => ({ op: CommandOp.ExpireK
 
 /** A storage node's apply loop in miniature: a real engine, the applier (with the lease index loaded from the engine, as at open) in front of it. */
 async function node(dir: string, keysPerLeaseMax = 1000) {
-  const engine = await BitcaskEngine.open({ dir });
+  const engine = await BitcaskEngine.open({ clock: realClock, dir });
   const applier = new CommandApplier({ get: (k) => engine.get(k), leases: LeaseIndex.load(engine), keysPerLeaseMax });
   return {
     engine,
@@ -134,7 +135,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('a txn neither reads, deletes nor writes the reserved keyspace: ranges stop where it starts, a write into it refuses the txn', async () => {
-    const engine = await BitcaskEngine.open({ dir: dir() });
+    const engine = await BitcaskEngine.open({ clock: realClock, dir: dir() });
     const applier = new CommandApplier({ get: (k) => engine.get(k), range: (q) => engine.range(q), leases: LeaseIndex.load(engine) });
     const txn = (request: TxnRequest): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request }) });
     const all = { key: Buffer.from([0]), end: Buffer.from([0]) };
@@ -161,7 +162,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     const at = 9_000_000_000_000;
     const txnPut = (key: Buffer, value: Buffer): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success: [{ kind: TxnOpKind.Put, key, value }], failure: [] } }) });
     const open = async () => {
-      const engine = await BitcaskEngine.open({ dir: dir() });
+      const engine = await BitcaskEngine.open({ clock: realClock, dir: dir() });
       const applier = new CommandApplier({ get: (key) => engine.get(key), range: (q) => engine.range(q), leases: LeaseIndex.load(engine) });
       return { engine, applier, apply: (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine) };
     };
@@ -200,7 +201,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
   });
 
   it('a txn whose writes fit the largest engine record only without the deletes of its keys\' metadata records is refused TOO_LARGE, nothing applied', async () => {
-    const engine = await BitcaskEngine.open({ dir: dir() });
+    const engine = await BitcaskEngine.open({ clock: realClock, dir: dir() });
     const mutationBytesMax = 1500;
     const applier = new CommandApplier({ get: (key) => engine.get(key), range: (q) => engine.range(q), leases: LeaseIndex.load(engine), mutationBytesMax });
     const apply = (from: number, cmds: Command[]) => engine.apply(applier.toEngineEntries(entriesOf(from, cmds)).engine);

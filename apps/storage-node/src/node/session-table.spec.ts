@@ -5,6 +5,7 @@ import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { SessionStore, decodeJournal } from './session-store';
 import { SessionTable } from './session-table';
+import { realClock } from '@cairn/world';
 
 const S1 = 0xfeedface_cafef00dn;
 const S2 = 7n;
@@ -67,7 +68,7 @@ describe('session writes on a storage node (applier + engine + session store)', 
 
   /** The storage node's apply order: journal, then engine, then maybe compact. */
   async function open(sub = 'n') {
-    const engine = await BitcaskEngine.open({ dir: `${dir()}/${sub}/engine` });
+    const engine = await BitcaskEngine.open({ clock: realClock, dir: `${dir()}/${sub}/engine` });
     const store = await SessionStore.open({ dir: `${dir()}/${sub}/sessions`, fsync: true, appliedIndex: engine.appliedIndex() });
     const applier = new CommandApplier({ get: (k) => engine.get(k), sessions: store.table });
     return {

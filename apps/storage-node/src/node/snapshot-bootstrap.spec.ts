@@ -19,6 +19,8 @@ import { SessionStore } from './session-store';
 import { SessionTable } from './session-table';
 import { SnapshotServer, type NodeSnapshot } from './snapshot-server';
 import { BootstrapLoop, BootstrapStoppedError, SnapshotFetchError, fetchSnapshot, type FetchedSnapshot, type SnapshotRequest } from './snapshot-bootstrap';
+import { VirtualClock } from '@cairn/log/testing';
+import { realClock } from '@cairn/world';
 
 const tmp = () => fs.mkdtempSync(os.tmpdir() + '/cairn-');
 const quiet = { info: () => undefined, warn: () => undefined };
@@ -27,7 +29,7 @@ const S1 = 0xfeedface_cafef00dn;
 /** A peer: an engine with `keys` keys written at indexes 1..keys, a session table at the same index, and its snapshot server. */
 async function peer(keys: number, opts: { chunkBytesMax?: number; transfersMax?: number; idleTimeoutMs?: number; now?: () => number } = {}) {
   const dir = tmp();
-  const engine = await BitcaskEngine.open({ dir: join(dir, 'engine'), segmentBytesMax: 64 * 1024 });
+  const engine = await BitcaskEngine.open({ clock: realClock, dir: join(dir, 'engine'), segmentBytesMax: 64 * 1024 });
   const entries = Array.from({ length: keys }, (_, i) => ({ index: i + 1, op: EngineOp.Set, key: Buffer.from(`key-${i}`), value: Buffer.from(`value-${i}-`.repeat(5)) }));
   await engine.apply(entries);
   const table = new SessionTable();
@@ -54,17 +56,23 @@ describe('snapshot transfer between storage nodes', () => {
     const p = await peer(2000);
     const target = tmp();
     const engineDir = join(target, 'engine');
-    const request: SnapshotRequest = (_peer, data) => p.server.handle(data);
-    // The duration is read from the injected clock: its start and end readings.
-    const readings = [1_000, 1_250];
-    const f = await fetchSnapshot({ request, peer: 'p', requesterId: 's2', minAppliedIndex: 1500, engineDir, timeoutMs: 1000, nowMs: () => readings.shift()! });
+    // The duration is read from the injected clock: virtual here, each request taking 10 ms of it.
+    const clock = new VirtualClock(1_000);
+    let requests = 0;
+    const request: SnapshotRequest = (_peer, data) => {
+      requests++;
+      clock.advance(10);
+      return p.server.handle(data);
+    };
+    const f = await fetchSnapshot({ request, peer: 'p', requesterId: 's2', minAppliedIndex: 1500, engineDir, timeoutMs: 1000, clock });
+    expect(requests).toBeGreaterThan(10);
+    expect(f.durationMs).toBe(10 * requests);
     expect(f.appliedIndex).toBe(2000);
-    expect(f.durationMs).toBe(250);
     expect(f.chunks).toBeGreaterThan(10); // 4 KiB chunks
     expect(p.server.size()).toBe(0); // End released it
     await SessionStore.stageInstall(join(target, 'sessions'), f.appliedIndex, f.sessions);
     await f.installer.finish();
-    const engine = await BitcaskEngine.open({ dir: engineDir });
+    const engine = await BitcaskEngine.open({ clock: realClock, dir: engineDir });
     const store = await SessionStore.open({ dir: join(target, 'sessions'), fsync: true, appliedIndex: engine.appliedIndex() });
     expect(engine.appliedIndex()).toBe(2000);
     expect(engine.stats().keys).toBe(2000);
@@ -80,7 +88,7 @@ describe('snapshot transfer between storage nodes', () => {
     const p = await peer(500);
     const target = tmp();
     const engineDir = join(target, 'engine');
-    const old = await BitcaskEngine.open({ dir: engineDir });
+    const old = await BitcaskEngine.open({ clock: realClock, dir: engineDir });
     await old.apply([{ index: 1, op: EngineOp.Set, key: Buffer.from('old'), value: Buffer.from('v') }]);
     await old.close();
     let n = 0;
@@ -94,9 +102,9 @@ describe('snapshot transfer between storage nodes', () => {
       }
       return reply;
     };
-    await expect(fetchSnapshot({ request, peer: 'p', requesterId: 's2', minAppliedIndex: 0, engineDir, timeoutMs: 1000 })).rejects.toThrow(SnapshotCorruptionError);
+    await expect(fetchSnapshot({ request, peer: 'p', requesterId: 's2', minAppliedIndex: 0, engineDir, timeoutMs: 1000, clock: realClock })).rejects.toThrow(SnapshotCorruptionError);
     expect(fs.existsSync(join(engineDir, INSTALL_STAGING_DIR_NAME))).toBe(false);
-    const again = await BitcaskEngine.open({ dir: engineDir });
+    const again = await BitcaskEngine.open({ clock: realClock, dir: engineDir });
     expect(again.appliedIndex()).toBe(1);
     expect(again.get(Buffer.from('old'))?.value.toString()).toBe('v');
     await again.close();

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { SnapshotInstaller } from '@cairn/engine';
-import type { Disk } from '@cairn/log';
+import type { Clock, Disk } from '@cairn/log';
 import { SNAPSHOT_CHUNK_BYTES_MAX, SnapshotPart, SnapshotRefusedError, releaseSnapshotTransfer, requestSnapshotBegin, requestSnapshotChunk } from '@cairn/protocol';
 
 /** Request/reply to a peer storage node's `snapshot.<peer>` subject; rejects on timeout or no responder. */
@@ -44,8 +44,8 @@ export interface FetchSnapshotOptions {
   cancelled?: () => boolean;
   /** Called once the transfer began (diagnostics). */
   onBegin?: (info: { peer: string; appliedIndex: number; bytesTotal: number }) => void;
-  /** The clock `durationMs` is read from, ms (default Date.now; the node passes its world's, virtual in the simulator). */
-  nowMs?: () => number;
+  /** The clock `durationMs` (and the installer's report) is read from: the node passes its world's (virtual in the simulator). */
+  clock: Clock;
 }
 
 /**
@@ -58,8 +58,7 @@ export interface FetchSnapshotOptions {
  *   staging directory is deleted and the transfer released (best effort).
  */
 export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSnapshot> {
-  const nowMs = o.nowMs ?? Date.now;
-  const started = nowMs();
+  const started = o.clock.nowMs();
   const ask = async (data: Uint8Array): Promise<Uint8Array> => {
     if (o.cancelled?.()) throw new SnapshotFetchError(o.peer, 'cancelled (the node is stopping)');
     try {
@@ -76,7 +75,7 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
   const end = () => releaseSnapshotTransfer((data) => o.request(o.peer, data, o.timeoutMs), transferId);
   let installer: SnapshotInstaller | null = null;
   try {
-    installer = await SnapshotInstaller.begin(o.engineDir, begin.manifest, { chunkBytesMax: begin.chunkBytesMax, disk: o.disk });
+    installer = await SnapshotInstaller.begin(o.engineDir, begin.manifest, { chunkBytesMax: begin.chunkBytesMax, disk: o.disk, clock: o.clock });
     if (installer.manifest.appliedIndex !== begin.appliedIndex) throw new SnapshotFetchError(o.peer, `manifest at index ${installer.manifest.appliedIndex}, begin reply says ${begin.appliedIndex}`);
     o.onBegin?.({ peer: o.peer, appliedIndex: begin.appliedIndex, bytesTotal: installer.progress().bytesTotal + begin.sessionBytes });
     let chunks = 0;
@@ -94,7 +93,7 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<FetchedSna
     }
     if (crc32(sessions) !== begin.sessionCrc32) throw new SnapshotFetchError(o.peer, 'session table CRC32 mismatch');
     void end();
-    return { peer: o.peer, appliedIndex: begin.appliedIndex, installer, sessions, bytes: installer.progress().bytesTotal + sessions.length, chunks, durationMs: nowMs() - started };
+    return { peer: o.peer, appliedIndex: begin.appliedIndex, installer, sessions, bytes: installer.progress().bytesTotal + sessions.length, chunks, durationMs: o.clock.nowMs() - started };
   } catch (e) {
     await installer?.abort();
     void end();

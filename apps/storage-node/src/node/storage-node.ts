@@ -213,6 +213,7 @@ export class StorageNode {
       mergeDeadBytesRatioMin: config.mergeDeadBytesRatioMin,
       mergeBytesPerSecondMax: config.mergeBytesPerSecondMax,
       disk: this.opts.disk,
+      clock: this.opts.world.clock,
     });
     if (this.engine.openReport?.installCompleted) log.warn({ appliedIndex: this.engine.appliedIndex() }, 'engine open finished a snapshot install interrupted past its commit point');
     this.nextIndex = this.engine.appliedIndex() + 1;
@@ -231,6 +232,7 @@ export class StorageNode {
       fsyncPolicy: config.fsyncPolicy,
       appliedIndex: this.engine.appliedIndex(),
       disk: this.opts.disk,
+      clock: this.opts.world.clock,
     });
     this.applier = new CommandApplier({
       sessions: this.sessions.table,
@@ -653,7 +655,7 @@ export class StorageNode {
           timeoutMs: config.snapshotTransferTimeoutMs,
           cancelled: () => this.stopped,
           onBegin: (info) => log.info(info, 'bootstrap: receiving snapshot'),
-          nowMs: () => this.opts.world.clock.nowMs(),
+          clock,
         }),
       install: (f) => this.installFetched(f),
       backoffMs: config.snapshotRetryBackoffMs,

@@ -23,6 +23,7 @@ import {
 import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { SessionTable } from './session-table';
+import { realClock } from '@cairn/world';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (key: string, value: string): Command => ({ op: CommandOp.Set, key: b(key), value: b(value) });
@@ -40,7 +41,7 @@ const get = (key: string): TxnOp => ({ kind: TxnOpKind.Get, key: b(key) });
 
 /** A storage node's apply loop in miniature (real engine, session table): parts end before each txn, as StorageNode.applyLoop. */
 async function node(dir: string, opts: { txnResultsHeldBytesMax?: number } = {}) {
-  const engine = await BitcaskEngine.open({ dir });
+  const engine = await BitcaskEngine.open({ clock: realClock, dir });
   const applier = new CommandApplier({ get: (k) => engine.get(k), range: (q) => engine.range(q), sessions: new SessionTable(), ...opts });
   const events: WatchEvent[] = [];
   return {

@@ -6,6 +6,7 @@ import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { WatchHistory } from './watch-history';
 import { WatchSource } from './watch-source';
+import { realClock } from '@cairn/world';
 
 const set = (key: string, value: string): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value) });
 const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: Buffer.alloc(0) });
@@ -27,7 +28,7 @@ describe('watch events from the applier (the one hook)', () => {
   const dir = useTempDir();
 
   it('produces one event per mutation with etcd create/mod revision, version and previous value; a DEL of a missing key is no event', async () => {
-    const engine = await BitcaskEngine.open({ dir: dir() });
+    const engine = await BitcaskEngine.open({ clock: realClock, dir: dir() });
     const applier = new CommandApplier({ get: (k) => engine.get(k) });
     const b1 = applier.toEngineEntries(entriesOf(1, [set('a', '1'), set('a', '2'), del('missing'), incr('n', 5n)]));
     await engine.apply(b1.engine);

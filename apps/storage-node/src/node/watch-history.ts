@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { SegmentedLog, type Disk, type FsyncPolicy } from '@cairn/log';
+import { SegmentedLog, type Clock, type Disk, type FsyncPolicy } from '@cairn/log';
 import {
   ByteReader,
   ByteWriter,
@@ -34,6 +34,8 @@ export interface WatchHistoryOptions {
   /** The engine's applied index at open: the history covers no revision the engine has not applied past a gap. */
   appliedIndex: number;
   disk?: Disk;
+  /** Runs the 'interval' fdatasync timer (required with that policy, `SegmentedLogOptions.clock`). */
+  clock?: Clock;
 }
 
 /** Header of a history record: `u64 firstRevision | u64 lastRevision | u64 atMs | u32 n`. */
@@ -88,7 +90,7 @@ export class WatchHistory {
 
   /** Opens (or creates) the history and rebuilds its record index (one pass over the records). */
   static async open(o: WatchHistoryOptions): Promise<WatchHistory> {
-    const log = await SegmentedLog.open({ dir: o.dir, fsyncPolicy: o.fsyncPolicy, segmentBytesMax: SEGMENT_BYTES_MAX, recordBytesMax: RECORD_BYTES_MAX, disk: o.disk });
+    const log = await SegmentedLog.open({ dir: o.dir, fsyncPolicy: o.fsyncPolicy, segmentBytesMax: SEGMENT_BYTES_MAX, recordBytesMax: RECORD_BYTES_MAX, disk: o.disk, clock: o.clock });
     const h = new WatchHistory(log, o.limits, o.appliedIndex);
     const found: RecordInfo[] = [];
     for (let i = log.firstIndex(); i <= log.lastIndex(); i++) {
