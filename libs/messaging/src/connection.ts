@@ -4,6 +4,8 @@ import type { Transport, TransportMsg, TransportSubscription } from '@cairn/worl
 import { logNetworkFault, PayloadTooLargeError, respondSafe, tryRespond } from './bus';
 import { asTransport } from './transport';
 
+export { inboxPrefixOf } from './transport';
+
 export interface NatsOptions {
   servers: string[];
   /** Connection name shown by the NATS server (`cairn-<role>-<id>`). */
@@ -114,14 +116,4 @@ export function serveRequests(
     },
     { queue: opts.queue },
   );
-}
-
-/**
- * The reply inbox prefix a connection was made with (`NatsOptions.inboxPrefix`; nats.js keeps its
- * options on the connection object), for clients that make their own inboxes (Nest's ClientNats).
- * @returns undefined for the default `_INBOX` (or a Transport that is not a nats.js connection).
- */
-export function inboxPrefixOf(nc: unknown): string | undefined {
-  const p = (nc as { options?: { inboxPrefix?: unknown } } | null)?.options?.inboxPrefix;
-  return typeof p === 'string' && p ? p : undefined;
 }

@@ -18,7 +18,7 @@ export {
   type BusSettings,
 } from './bus-auth';
 export { HOP_TRACE_EVENTS_MAX, hopTrace, subjectKind } from './hop-trace';
-export { asTransport, natsTransport, natsTransportError } from './transport';
+export { PUBLISH_COALESCE_BYTES_MAX, REQUESTS_PENDING_MAX, asTransport, natsTransport, natsTransportError } from './transport';
 export {
   PAYLOAD_HEADROOM_BYTES,
   PUBLISH_FAULT_LOG_INTERVAL_MS,

@@ -6,6 +6,8 @@
 #             hops (CAIRN_HOP_TRACE_DIR: set and get at 1 client, then the hop-by-hop breakdown)
 # Each variant: a fresh local cluster (launcher, bus with TLS + NKeys as npm start), cairn ping, then
 # cairn bench set/get at 1, 16, 128 clients (256-byte values, 20,000 keys); OUTDIR/summary.txt.
+# Every bench point also records the CPU each process used (utime + stime from /proc, 10 ms ticks)
+# as µs per operation: "cpu µs/op c1=… c2=… g1=… s1=… nats=…" (the leader is the busiest c*).
 # Needs a built tree (npx nx run-many -t build). docs/benchmarks.md "Write path, reads, TLS and auth".
 set -u
 REPO=$1; OUT=$2; DUR=${3:-10s}; shift 3
@@ -14,6 +16,14 @@ mkdir -p "$OUT"
 cd "$REPO"
 C="node apps/cli/dist/main.js"
 BASE=/tmp/cairn-perf
+# "<name> <ticks>" for the launcher's children (Cairn processes by --id, nats-server as nats).
+cpu_ticks() {
+  for pid in $(pgrep -P "$1"); do
+    local name; name=$(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null | sed -n 's/.*--id \([^ ]*\).*/\1/p')
+    [ -z "$name" ] && grep -q nats-server /proc/$pid/cmdline 2>/dev/null && name=nats
+    [ -n "$name" ] && awk -v n="$name" '{ print n, $14 + $15 }' /proc/$pid/stat 2>/dev/null
+  done
+}
 run_variant() {
   local name=$1 consensus_extra=$2 gateway_extra=$3 cli_extra=$4 launcher_extra=$5
   rm -rf $BASE; mkdir -p $BASE
@@ -32,8 +42,12 @@ run_variant() {
       [ "$name" = prof ] && [ $cl != 16 ] && continue
       [ "$name" = hops ] && [ $cl != 1 ] && continue
       local warm="--no-warmup-keys"; [ $op = get ] && [ $first = 1 ] && warm="--warmup-keys" && first=0
+      cpu_ticks $lpid > $OUT/cpu.before
       $C -g 127.0.0.1:17380 $cli_extra bench --op $op --clients $cl --duration $DUR --keyspace 20000 --value-size 256 $warm --json > $OUT/$name.$op.$cl.json 2>$OUT/$name.$op.$cl.err
       node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); const p=(x)=>x===undefined?"?":x; console.log(process.argv[2], JSON.stringify({opsPerSec:r.opsPerSec??r.throughput, p50us:r.p50Us??r.latencyUs?.p50, p99us:r.p99Us??r.latencyUs?.p99, errors:r.errors, requests:r.requests}))' $OUT/$name.$op.$cl.json "$op c=$cl" >> $OUT/summary.txt 2>&1 || cat $OUT/$name.$op.$cl.json | head -c 400 >> $OUT/summary.txt
+      cpu_ticks $lpid > $OUT/cpu.after
+      local reqs; reqs=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(r.requests ?? 0)' $OUT/$name.$op.$cl.json 2>/dev/null || echo 0)
+      awk -v r="${reqs:-0}" 'NR==FNR { b[$1]=$2; next } r > 0 { printf " %s=%d", $1, ($2 - b[$1]) * 10000 / r }' $OUT/cpu.before $OUT/cpu.after | sed "s/^/  cpu µs\/op/" >> $OUT/summary.txt; echo >> $OUT/summary.txt
     done
   done
   kill -INT $lpid; wait $lpid

@@ -4,7 +4,8 @@ import { createLogger } from '@cairn/logging';
 import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
 import type { NatsConnection } from 'nats';
 import { ClusterView, STATUS_STALE_MS } from '../cluster/cluster-view';
-import { requestLeader } from './leader-request';
+import { LEADER_REQUEST_MS_PER_MIB, requestLeader } from './leader-request';
+import type { Transport } from '@cairn/world';
 
 const reply = (r: Partial<ProposeReply>): Uint8Array =>
   encodeProposeReply({ status: Status.Ok, firstIndex: 0, lastIndex: 0, leaderHint: '', message: '', ...r });
@@ -38,6 +39,19 @@ describe('requestLeader (real nats-server)', () => {
   }
   const propose = (d: ReturnType<typeof deps>, idempotent: boolean, deadlineMs = Date.now() + 3000) =>
     requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, deadlineMs, { idempotent });
+
+  it('one attempt gets 2 s plus LEADER_REQUEST_MS_PER_MIB per MiB of its payload (a multi-MiB proposal is slow to cross the bus, not a dead leader)', async () => {
+    const asked: number[] = [];
+    const bus: Transport = {
+      maxPayloadBytes: () => 8 * 1024 * 1024,
+      publish: () => undefined,
+      subscribe: () => ({ unsubscribe: () => undefined }),
+      request: (_s, _d, o) => (asked.push(o.timeoutMs), Promise.resolve({ subject: 'x', data: reply({ status: Status.Ok }), respond: () => false })),
+    };
+    const d = { ...deps('a0'), nc: bus };
+    for (const bytes of [1, 7 * 1024 * 1024]) await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(bytes), decodeProposeReply, Date.now() + 60_000, { idempotent: true });
+    expect(asked).toEqual([2000, 2000 + 7 * LEADER_REQUEST_MS_PER_MIB]);
+  });
 
   it('follows a NOT_LEADER hint to the leader', async () => {
     const a = replica('a1', [reply({ status: Status.NotLeader, leaderHint: 'b1', retrySafe: true })]);

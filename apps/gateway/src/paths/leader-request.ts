@@ -8,6 +8,20 @@ import { retryBackoffMs } from './backoff';
 
 /** One request's timeout towards the leader, ms: a dead leader is detected this fast (then an election). */
 const LEADER_REQUEST_TIMEOUT_MS = 2000;
+/**
+ * What one attempt gets on top of LEADER_REQUEST_TIMEOUT_MS per MiB of its payload, ms. A
+ * multi-MiB proposal crosses the bus before the leader can even start on it (and the leader then
+ * writes and replicates it): on the loaded 2-core box a 7 MiB proposal took 2.5–5 s to reach its
+ * responder, so a flat 2 s timed out a healthy leader, suspected it and re-sent the whole payload
+ * (docs/benchmarks.md "Coalesced publishes and own request/reply"). A dead leader is still noticed
+ * by the cluster view's heartbeats first for re-sendable requests (`watchLeader`).
+ */
+export const LEADER_REQUEST_MS_PER_MIB = 1000;
+
+/** One attempt's timeout for a `payloadBytes` request: LEADER_REQUEST_TIMEOUT_MS plus LEADER_REQUEST_MS_PER_MIB per MiB, ms. */
+export function leaderAttemptTimeoutMs(payloadBytes: number): number {
+  return LEADER_REQUEST_TIMEOUT_MS + Math.floor((payloadBytes * LEADER_REQUEST_MS_PER_MIB) / (1024 * 1024));
+}
 
 /** The fields every leader reply carries (ProposeReply, ReadIndexReply). */
 export interface LeaderReply {
@@ -40,7 +54,7 @@ export interface LeaderRequestDeps {
  * deduplicated where they are applied, so the write path sends them as `idempotent` and learns
  * through `onAmbiguous` that an earlier attempt may have been applied (then it asks a storage node
  * for the true outcome instead of trusting the index of the final reply).
- * `requestTimeoutMs` (default 2000) bounds one attempt: a slow operation (a membership change
+ * `requestTimeoutMs` (default 2000 + 1000 per MiB of payload, `leaderAttemptTimeoutMs`) bounds one attempt: a slow operation (a membership change
  * waits for a new replica to catch up) needs longer, at the price of noticing a dead leader later.
  *
  * Failover: an `idempotent` attempt does not wait out its timeout on a leader that is gone. It is
@@ -76,7 +90,7 @@ export async function requestLeader<R extends LeaderReply>(
     }
     const watch = opts.idempotent ? deps.view.watchLeader(leader) : null;
     try {
-      const request = bus.request(subject(leader), payload, { timeoutMs: Math.min(remainingMs, opts.requestTimeoutMs ?? LEADER_REQUEST_TIMEOUT_MS) });
+      const request = bus.request(subject(leader), payload, { timeoutMs: Math.min(remainingMs, opts.requestTimeoutMs ?? leaderAttemptTimeoutMs(payload.length)) });
       // An abandoned request still settles (reply or timeout) later: nobody awaits it then.
       request.catch(() => undefined);
       const res = watch ? await Promise.race([request, watch.moved.then((why) => ({ moved: why }))]) : await request;
