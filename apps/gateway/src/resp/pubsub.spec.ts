@@ -34,7 +34,7 @@ const del = (key: string, rev: number): WatchEvent => ({ ...put(key, rev), type:
 const args = (...a: string[]) => a.map((x) => Buffer.from(x));
 const client = {} as RespClient;
 
-function setup(opts: { subscriptionsMax?: number; full?: boolean } = {}) {
+function setup(opts: { subscriptionsMax?: number; full?: boolean; refused?: (bytes: number) => boolean } = {}) {
   const opened: { req: WatchRequest; sink: WatchSink; canceled: boolean }[] = [];
   const hub = {
     open(req: WatchRequest, sink: WatchSink) {
@@ -49,13 +49,24 @@ function setup(opts: { subscriptionsMax?: number; full?: boolean } = {}) {
   const pushed: Buffer[] = [];
   const closes: Buffer[] = [];
   let flushes = 0;
-  const ps = new RespPubSub({ hub, subscriptionsMax: opts.subscriptionsMax ?? 8 }, { push: (b, flushed) => (pushed.push(b), flushed()), close: (b) => closes.push(b) });
+  const ps = new RespPubSub({ hub, subscriptionsMax: opts.subscriptionsMax ?? 8 }, { push: (b, flushed) => (pushed.push(b), flushed()), close: (b) => closes.push(b), refused: opts.refused });
   const run = (...a: string[]) => decode(ps.handle(args(...a), client) as Buffer);
   const emit = (events: WatchEvent[]) => opened[opened.length - 1].sink.events(events, events[events.length - 1].modRevision, () => flushes++);
   return { ps, opened, pushed, closes, run, emit, flushes: () => flushes };
 }
 
 describe('RespPubSub (keyspace notifications)', () => {
+  it("the hub watch asks the connection whether it refuses more (the gateway at pendingBytesMax); a connection that cannot say never refuses", () => {
+    const asked: number[] = [];
+    const t = setup({ refused: (bytes) => (asked.push(bytes), bytes > 100) });
+    t.run('SUBSCRIBE', '__keyevent@0__:set');
+    expect([t.opened[0].sink.refused!(50), t.opened[0].sink.refused!(500)]).toEqual([false, true]);
+    expect(asked).toEqual([50, 500]);
+    const u = setup();
+    u.run('SUBSCRIBE', '__keyevent@0__:set');
+    expect(u.opened[0].sink.refused!(1 << 30)).toBe(false);
+  });
+
   it('SUBSCRIBE / PSUBSCRIBE reply per channel with the count; changes become keyspace then keyevent messages, patterns pmessages', () => {
     const t = setup();
     expect(t.run('SUBSCRIBE', '__keyspace@0__:a', '__keyevent@0__:del')).toEqual([

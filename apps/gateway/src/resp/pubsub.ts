@@ -11,6 +11,8 @@ export interface PubSubConnection {
   push(message: Buffer, flushed: () => void): void;
   /** The connection's last reply: written, then the connection closes. */
   close(last: Buffer): void;
+  /** Whether `bytes` more must not be queued (it does not read and the gateway is at pendingBytesMax: ConnectionFlow.replyRefused); absent: never. */
+  refused?(bytes: number): boolean;
 }
 
 export interface PubSubDeps {
@@ -149,6 +151,8 @@ export class RespPubSub {
             if (out.length > 0) this.conn.push(out, flushed);
             else flushed();
           },
+          // A subscriber that does not read is cancelled SLOW once the gateway is full (then disconnected, onCanceled).
+          refused: (bytes) => this.conn.refused?.(bytes) ?? false,
           progress: (revision) => (this.next = revision + 1),
           canceled: (reason, _oldest, text) => this.onCanceled(reason, text),
         },

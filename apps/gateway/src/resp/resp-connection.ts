@@ -214,6 +214,7 @@ export class RespConnection {
     const w = this.deps.watches;
     this.pubsub = new RespPubSub({ hub: w.hub, subscriptionsMax: w.perConnectionMax, auth: this.deps.auth }, {
       push: (b, flushed) => this.push(b, flushed),
+      refused: (bytes) => this.flow.replyRefused(bytes),
       close: (last) => {
         if (!this.ending && !this.flow.closed()) this.end(last);
       },
