@@ -390,6 +390,18 @@ export class ConsensusConfig {
    */
   @IsInt() @Min(4096) @Max(64 * 1024 * 1024)
   leaseStateSliceBytesMax: number = 64 * 1024;
+
+  /**
+   * A replica that installed a leader's snapshot fetches the lease-state file from a peer in chunks
+   * of at most this many bytes (LeaseStateRequest, docs/leases.md "Snapshot install"); at most
+   * 512 KiB, half of nats-server's default max_payload, and cut further to the bus's payload bound.
+   */
+  @IsInt() @Min(4096) @Max(512 * 1024)
+  leaseStateChunkBytesMax: number = 256 * 1024;
+
+  /** Wait for one chunk of that fetch, and between two attempts after a refusal or a timeout, ms. */
+  @IsInt() @Min(50) @Max(60_000)
+  leaseStateFetchTimeoutMs: number = 2000;
 }
 
 export class StorageConfig {

@@ -31,8 +31,9 @@ export function busPermissions(s: Subjects): Record<BusRole, BusPermissions> {
   const statusBoth = [s.consensusStatus(), s.storageStatus()];
   return {
     consensus: {
-      publish: [s.raft('*'), s.ship(), s.consensusStatus()],
-      subscribe: [s.raft('*'), s.propose('*'), s.readIndex('*'), s.lease('*'), s.member('*'), s.fetch('*'), s.storageStatus()],
+      // lease.*: a replica that installed a leader's snapshot fetches a peer's lease-state file (docs/leases.md "Snapshot install").
+      publish: [s.raft('*'), s.ship(), s.consensusStatus(), s.lease('*')],
+      subscribe: [s.raft('*'), s.propose('*'), s.readIndex('*'), s.lease('*'), s.member('*'), s.fetch('*'), s.storageStatus(), `${s.inboxPrefix('consensus')}.>`],
       allowResponses: true,
     },
     storage: {

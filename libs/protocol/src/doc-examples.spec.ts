@@ -161,6 +161,8 @@ const internalCodecs: Record<number, [(b: Uint8Array) => unknown, (x: never) => 
   [SNAPSHOT_BEGIN_REPLY_TYPE]: [p.decodeSnapshotBeginReply, p.encodeSnapshotBeginReply],
   [SNAPSHOT_CHUNK_REQUEST_TYPE]: [p.decodeSnapshotChunkRequest, p.encodeSnapshotChunkRequest],
   [SNAPSHOT_CHUNK_REPLY_TYPE]: [p.decodeSnapshotChunkReply, p.encodeSnapshotChunkReply],
+  [p.LEASE_STATE_REQUEST_TYPE]: [p.decodeLeaseStateRequest, p.encodeLeaseStateRequest],
+  [p.LEASE_STATE_REPLY_TYPE]: [p.decodeLeaseStateReply, p.encodeLeaseStateReply],
 };
 
 /** What the prose says each internal example is (hex → decoded value). */

@@ -10,6 +10,11 @@ import {
   decodeLeaseGrantReply,
   decodeLeaseKeysReply,
   decodeLeaseKeysRequest,
+  decodeLeaseStateReply,
+  decodeLeaseStateRequest,
+  encodeLeaseStateReply,
+  encodeLeaseStateRequest,
+  LEASE_STATE_REPLY_BASE_BYTES,
   encodeLeaseKeysReply,
   encodeLeaseKeysRequest,
   decodeLeaseGrantRequest,
@@ -94,5 +99,19 @@ describe('lease codecs (docs/protocol.md "Leases")', () => {
     const both = Buffer.concat([Buffer.alloc(8), value]);
     expect(events(encodeRequest({ opcode: Opcode.Set, flags: RequestFlags.Lease | RequestFlags.IfRevision, requestId: 6, key: Buffer.from('k'), value: both }))).toMatchObject([{ kind: 'request' }]);
     expect(events(encodeRequest({ opcode: Opcode.Set, flags: RequestFlags.Lease, requestId: 7, key: Buffer.from('k'), value: Buffer.concat([value, Buffer.from('x')]) }))).toMatchObject([{ kind: 'reject', status: Status.TooLarge }]);
+  });
+
+  it('LeaseStateRequest / LeaseStateReply (replica ↔ replica, lease.<replica>) round-trip; layout as docs/protocol.md', () => {
+    const q = { minIndex: 7, crc32: 0xdeadbeef, offset: 3, bytesMax: 65536 };
+    const qb = encodeLeaseStateRequest(q);
+    expect(qb.toString('hex')).toBe('3401' + '0000000000000007' + 'deadbeef' + '0000000000000003' + '00010000');
+    expect(decodeLeaseStateRequest(qb)).toEqual(q);
+    expect(() => decodeLeaseStateRequest(encodeLeaseStateRequest({ ...q, bytesMax: 0 }))).toThrow(/bytesMax/);
+    expect(() => decodeLeaseStateRequest(qb.subarray(0, qb.length - 1))).toThrow(ProtocolError);
+    const r = { status: Status.Ok, message: '', index: 42, gapThrough: 0, crc32: 1, bodyBytes: 2, data: Buffer.from('hi') };
+    const rb = encodeLeaseStateReply(r);
+    expect(rb.length).toBe(LEASE_STATE_REPLY_BASE_BYTES + 2);
+    expect(rb.toString('hex')).toBe('3501' + '00' + '0000' + '000000000000002a' + '0000000000000000' + '00000001' + '0000000000000002' + '00000002' + '6869');
+    expect(decodeLeaseStateReply(rb)).toEqual(r);
   });
 });

@@ -362,3 +362,75 @@ export function decodeLeaseKeysReply(b: Uint8Array): LeaseKeysReply {
   r.end();
   return { status, appliedIndex, message, more, keys };
 }
+
+// ---- internal: replica ↔ replica on `lease.<replica>`: the lease-state file after a snapshot install ----
+
+/** Internal message types of the lease-state transfer (shares the lease subject, docs/leases.md "Snapshot install"). */
+export const LEASE_STATE_REQUEST_TYPE = 52;
+export const LEASE_STATE_REPLY_TYPE = 53;
+/** Bytes of a LeaseStateRequest. */
+export const LEASE_STATE_REQUEST_BYTES = 2 + 8 + 4 + 8 + 4;
+/** Bytes of a LeaseStateReply around its data and message: header, status, message length, index, gapThrough, crc32, bodyBytes, data length. */
+export const LEASE_STATE_REPLY_BASE_BYTES = 2 + 1 + 2 + 8 + 8 + 4 + 8 + 4;
+
+/**
+ * `header(52) | u64 minIndex | u32 crc32 | u64 offset | u32 bytesMax`: one chunk of the peer's
+ * lease-state file body (apps/consensus lease-state-file.ts) from `offset`, at most `bytesMax`
+ * bytes (≥ 1). `minIndex`: the lowest file index that helps the requester (its lease gap);
+ * `crc32`: 0 on the first chunk, then the file's CRC32 from the first reply (a file replaced
+ * meanwhile is answered NOT_FOUND: start over).
+ */
+export interface LeaseStateRequest {
+  minIndex: number;
+  crc32: number;
+  offset: number;
+  bytesMax: number;
+}
+
+/**
+ * `header(53) | u8 status | string message | u64 index | u64 gapThrough | u32 crc32 | u64 bodyBytes | bytes data`.
+ * OK: `data` = body bytes from the requested offset (empty at the end) of the file saved at
+ * `index` (its `gapThrough`, its CRC32 and its body size); UNAVAILABLE: the file's index is below
+ * minIndex (or there is none yet: the peer saves one); NOT_FOUND: the file changed since `crc32`;
+ * BAD_REQUEST; ERROR: the peer could not read it.
+ */
+export interface LeaseStateReply {
+  status: Status;
+  message: string;
+  index: number;
+  gapThrough: number;
+  crc32: number;
+  bodyBytes: number;
+  data: Uint8Array;
+}
+
+export function encodeLeaseStateRequest(q: LeaseStateRequest): Buffer {
+  if (!Number.isInteger(q.crc32) || q.crc32 < 0 || q.crc32 > 0xffff_ffff) throw new RangeError(`crc32 must be a u32, got ${q.crc32}`);
+  return new ByteWriter(LEASE_STATE_REQUEST_BYTES).u8(LEASE_STATE_REQUEST_TYPE).u8(INTERNAL_VERSION).u64(q.minIndex).u32(q.crc32).u64(q.offset).u32(q.bytesMax).finish();
+}
+
+/** @throws ProtocolError on a wrong type/version, bytesMax 0, truncation or trailing bytes. */
+export function decodeLeaseStateRequest(b: Uint8Array): LeaseStateRequest {
+  const r = header(b, LEASE_STATE_REQUEST_TYPE);
+  const q = { minIndex: r.u64(), crc32: r.u32(), offset: r.u64(), bytesMax: r.u32() };
+  r.end();
+  if (q.bytesMax < 1) throw new ProtocolError('LeaseStateRequest bytesMax must be >= 1');
+  return q;
+}
+
+export function encodeLeaseStateReply(q: LeaseStateReply): Buffer {
+  const message = clampString(q.message);
+  const w = new ByteWriter(LEASE_STATE_REPLY_BASE_BYTES - 2 + stringFieldBytes(message) + q.data.length);
+  return w.u8(LEASE_STATE_REPLY_TYPE).u8(INTERNAL_VERSION).u8(q.status).string(message).u64(q.index).u64(q.gapThrough).u32(q.crc32).u64(q.bodyBytes).bytes(q.data).finish();
+}
+
+/** @throws ProtocolError on a wrong type/version, an unknown status, truncation or trailing bytes. */
+export function decodeLeaseStateReply(b: Uint8Array): LeaseStateReply {
+  const r = header(b, LEASE_STATE_REPLY_TYPE);
+  const status = r.u8();
+  if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
+  const q = { status, message: r.string(), index: r.u64(), gapThrough: r.u64(), crc32: r.u32(), bodyBytes: r.u64(), data: r.bytes() };
+  r.end();
+  return q;
+}
+

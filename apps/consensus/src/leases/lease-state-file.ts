@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ChecksummedFile, type Disk } from '@cairn/log';
+import { CHECKSUMMED_HEADER_BYTES, ChecksummedFile, nodeDisk, type Disk } from '@cairn/log';
 import { ByteReader, ByteWriter } from '@cairn/protocol';
 import type { LeaseTableContent, LeaseTableSnapshot } from './lease-table';
 
@@ -36,8 +36,45 @@ export interface SavedLeaseState extends LeaseTableContent {
 export class LeaseStateFile {
   private readonly file: ChecksummedFile;
 
-  constructor(dir: string, disk?: Disk) {
+  constructor(
+    dir: string,
+    private readonly disk: Disk = nodeDisk,
+  ) {
     this.file = new ChecksummedFile(join(dir, 'lease-state'), MAGIC, VERSION, (m) => new LeaseStateFileCorruptionError(m), disk);
+  }
+
+  /**
+   * One chunk of the saved body for a peer (LeaseStateRequest, docs/leases.md "Snapshot install"):
+   * `bytesMax` bytes at most from `offset` (empty at or past the end), with the file's index,
+   * gapThrough, CRC32 and body size; null when no file was ever saved. Synchronous preads, so
+   * every chunk comes from one file (a save renames the new one in between two chunks at most; the
+   * CRC tells the requester). @throws LeaseStateFileCorruptionError on a bad header; what the disk throws
+   */
+  readChunk(offset: number, bytesMax: number): { index: number; gapThrough: number; crc32: number; bodyBytes: number; data: Buffer } | null {
+    let f;
+    try {
+      f = this.disk.openSync(this.file.path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      const bodyBytes = f.statSync().size - CHECKSUMMED_HEADER_BYTES;
+      const head = Buffer.alloc(CHECKSUMMED_HEADER_BYTES + 16);
+      if (bodyBytes < FIXED_BYTES || f.readSync(head, 0, head.length, 0) !== head.length || head.readUInt32BE(0) !== MAGIC || head[4] !== VERSION) {
+        throw new LeaseStateFileCorruptionError(`${this.file.path}: bad magic, version or size`);
+      }
+      const index = new ByteReader(head.subarray(CHECKSUMMED_HEADER_BYTES)).u64();
+      const gapThrough = new ByteReader(head.subarray(CHECKSUMMED_HEADER_BYTES + 8)).u64();
+      const data = Buffer.alloc(Math.max(0, Math.min(bytesMax, bodyBytes - offset)));
+      for (let done = 0, n; done < data.length; done += n) {
+        n = f.readSync(data, done, data.length - done, CHECKSUMMED_HEADER_BYTES + offset + done);
+        if (n === 0) throw new LeaseStateFileCorruptionError(`${this.file.path}: shorter than its size`);
+      }
+      return { index, gapThrough, crc32: head.readUInt32BE(5), bodyBytes, data };
+    } finally {
+      f.closeSync();
+    }
   }
 
   /** @returns the saved state, or null when none was ever written. @throws LeaseStateFileCorruptionError */

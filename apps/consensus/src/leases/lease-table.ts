@@ -66,8 +66,8 @@ export class LeaseLimitError extends Error {
  * parameters.
  */
 export class LeaseTable {
-  private readonly leases = new SnapshotMap<number, LeaseState>((l) => l.ttlMs);
-  private readonly keys = new SnapshotMap<string, KeyExpiry>((e) => e.expiresAtMs);
+  private leases = new SnapshotMap<number, LeaseState>((l) => l.ttlMs);
+  private keys = new SnapshotMap<string, KeyExpiry>((e) => e.expiresAtMs);
   private leader = false;
 
   constructor(private readonly opts: LeaseTableOptions) {
@@ -158,8 +158,25 @@ export class LeaseTable {
     if (this.leader) throw new Error('LeaseTableRestoredOnLeader: restore runs before the replica can lead');
     this.leases.clear();
     this.keys.clear();
+    this.restoreMore(c);
+  }
+
+  /** Adds `c` to the content (a table being decoded chunk by chunk, lease-state-transfer.ts); as `restore` without the clearing. */
+  restoreMore(c: LeaseTableContent): void {
     for (const l of c.leases) this.leases.add(l.leaseId, { seq: 0, ttlMs: l.ttlMs, deadlineMs: null, proposedAtMs: 0 });
     for (const k of c.keys) this.setKeyExpiry(k.key, k.expiresAtMs);
+  }
+
+  /**
+   * Takes `other`'s content in place of its own (O(1): the maps move; `other` must not be used
+   * again): a table fetched from a peer after a snapshot install. A leader gives every lease the
+   * deadline of a promotion (`now + ttl + electionTimeoutMs`); a snapshot being read by a save keeps
+   * reading the old content.
+   */
+  adopt(other: LeaseTable, nowMs: number, electionTimeoutMs: number): void {
+    this.leases = other.leases;
+    this.keys = other.keys;
+    if (this.leader) this.promote(nowMs, electionTimeoutMs);
   }
 
   /** This replica became leader: every live lease's deadline is `now + ttl + electionTimeoutMs` (etcd Promote). */

@@ -386,6 +386,42 @@ describe('Replica (injected world)', () => {
     });
   });
 
+  it('a replica that installs a leader\'s snapshot fetches the lease table from a peer, and as leader keeps those leases alive and expires their keys (docs/leases.md "Snapshot install"; the test can fail)', async () => {
+    const w = new World(config({ logRetainedEntries: 0, compactionIntervalMs: 10, expiryCheckIntervalMs: 10, leaseStateChunkBytesMax: 4096 }));
+    const voters = ['c1', 'c2', 'c3'];
+    for (const id of voters) await w.start(id, voters, { storage: ['s1'] });
+    await w.until(() => w.leader() !== undefined);
+    const lead = w.leader()!.status().id;
+    const [lag, other] = voters.filter((v) => v !== lead);
+    w.crash(lag);
+    // Lease 5 and a key with a TTL, plus 300 more leases (~5 KB of lease state: two chunks of 4 KiB), committed while `lag` is down.
+    const expiresAtMs = w.sched.nowMs + 3_000;
+    const grant = (id: number): Command => ({ op: CommandOp.LeaseGrant, key: Buffer.alloc(0), value: encodeLeaseGrant(id, 600_000) });
+    const ttlKey: Command = { op: CommandOp.Set, key: Buffer.from('ttl'), value: Buffer.from('v'), meta: { leaseId: 0, expiresAtMs, keepTtl: false } };
+    expect((await w.proposeCommands(lead, [grant(5), ttlKey, ...Array.from({ length: 300 }, (_, i) => grant(100 + i))])).status).toBe(Status.Ok);
+    const applied = w.replicas.get(lead)!.status().appliedIndex;
+    w.client.publish(w.subjects.storageStatus(), encodeStatus({ kind: 'storage', id: 's1', appliedIndex: applied, knownCommitIndex: applied, keys: 1, dataBytes: 1, atMs: w.sched.nowMs }));
+    await w.until(() => [lead, other].every((id) => (w.replicas.get(lead)!.status().firstIndex ?? 0) > applied && (w.replicas.get(id)!.status().firstIndex ?? 0) > applied));
+
+    // `lag` comes back behind the compaction point: InstallSnapshot, then the lease table from a peer.
+    const back = await w.start(lag, voters, { storage: ['s1'] });
+    await w.until(() => back.counters.snapshotsInstalled > 0 && back.leaseFetchCounters.adopted > 0);
+    expect(back.leaseCounts()).toEqual({ leases: 301, trackedKeys: 1 });
+
+    // Make it the leader: `other` misses a write, then the old leader goes; only `lag` has the newest log.
+    w.crash(other);
+    expect((await w.proposeCommands(lead, [{ op: CommandOp.Set, key: Buffer.from('x'), value: Buffer.from('1') }])).status).toBe(Status.Ok);
+    w.crash(lead);
+    await w.start(other, voters, { storage: ['s1'] });
+    await w.until(() => back.status().role === 'leader');
+    const keepAlive = decodeLeaseReply((await w.settle(w.client.request(w.subjects.lease(lag), encodeLeaseRequest({ kind: LeaseRequestKind.KeepAlive, leaseId: 5, limit: 0 }), { timeoutMs: 5000 }))).data);
+    expect({ status: Status[keepAlive.status], ttlMs: keepAlive.ttlMs }).toEqual({ status: 'Ok', ttlMs: 600_000 });
+    // The key's expiry passes: the new leader proposes its ExpireKey, which commits.
+    await w.until(() => back.leaseCounts().trackedKeys === 0);
+    expect(w.sched.nowMs).toBeGreaterThanOrEqual(expiresAtMs);
+    expect(w.fatal).toEqual([]);
+  });
+
   it('a failed fsync of a Ready takes the fatal path (RAFT_PERSISTENCE), once, and the write is never acknowledged', async () => {
     const { w, r } = await alone();
     expect((await w.propose('c1', [100])).status).toBe(Status.Ok);

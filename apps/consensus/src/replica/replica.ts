@@ -1,4 +1,4 @@
-import { Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
+import { LEASE_STATE_REQUEST_TYPE, Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
 import { EntryType, MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
 import { hopTrace, logNetworkFault, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
@@ -10,6 +10,7 @@ import { Proposals } from './proposals';
 import { LeaseTable } from '../leases/lease-table';
 import { LeaseStateFile } from '../leases/lease-state-file';
 import { answerLeaseRequest } from '../leases/lease-requests';
+import { answerLeaseStateRequest, fetchLeaseState, type FetchedLeaseState } from '../leases/lease-state-transfer';
 import { packRaftMessages } from './bus-batches';
 import { compactionPlan } from './compaction-policy';
 import { LogShipper } from './log-shipping';
@@ -131,6 +132,14 @@ export class Replica {
   private leaseFileIndex = 0;
   /** The background save of the lease table in progress (its index and completion), or null. */
   private leaseSave: { index: number; done: Promise<void> } | null = null;
+  /** A save is wanted as soon as none is in progress (a peer asked for a newer file, or a fetched table must reach the disk). */
+  private leaseSaveDue = false;
+  /** The fetch of a peer's lease-state file in progress (after a snapshot install: docs/leases.md "Snapshot install"), or null. */
+  private leaseFetch: Promise<void> | null = null;
+  /** A table fetched from a peer, for the loop to adopt. */
+  private fetchedLeases: FetchedLeaseState | null = null;
+  /** Counts since start of lease-state fetches (metrics, tests). */
+  readonly leaseFetchCounters = { attempts: 0, adopted: 0, refused: 0 };
   /** 0, or the index up to which the lease table may lack commands (a leader's snapshot installed, or a compacted log without a lease-state file). */
   private leaseGapThrough = 0;
   private subs: TransportSubscription[] = [];
@@ -200,7 +209,7 @@ export class Replica {
       bus.subscribe(subjects.propose(id), (msg) => this.proposals.onRequest(msg)),
       bus.subscribe(subjects.readIndex(id), (msg) => this.reads.onRequest(msg)),
       // Keep-alive, time to live, list: answered at once from the leader's table (not log entries).
-      serveRequests(bus, subjects.lease(id), (data) => answerLeaseRequest({ table: this.leases, isLeader: () => this.role === 'leader', leaderId: () => this.leaderId, nowMs: () => clock.nowMs() }, data), { log }),
+      serveRequests(bus, subjects.lease(id), (data) => (data[0] === LEASE_STATE_REQUEST_TYPE ? this.answerLeaseState(data) : answerLeaseRequest({ table: this.leases, isLeader: () => this.role === 'leader', leaderId: () => this.leaderId, nowMs: () => clock.nowMs() }, data)), { log }),
       ...(this.opts.memberRequests === 'external' ? [] : [bus.subscribe(subjects.member(id), (msg) => void this.members.onMember(msg))]),
       bus.subscribe(subjects.storageStatus(), (msg) => {
         const st = decodeStatus(msg.data);
@@ -230,6 +239,7 @@ export class Replica {
       // Commit heartbeat to the storage nodes: tells a node that missed a ShipBatch how far to backfill.
       clock.setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
     );
+    this.startLeaseFetch();
   }
 
   /** One membership request (docs/protocol.md MemberRequest bytes) → the MemberReply bytes; never rejects (MembershipChanges.answer). */
@@ -249,8 +259,9 @@ export class Replica {
     for (const t of this.timers) this.opts.world.clock.clearTimer(t);
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
-    // A save in progress stops at its next slice (stopped), leaving the previous file.
+    // A save in progress stops at its next slice (stopped), leaving the previous file; a fetch at its next chunk.
     await this.leaseSave?.done;
+    await this.leaseFetch;
     this.proposals.failPending('replica shutting down');
     this.members.failConfChanges('replica shutting down');
     this.members.checkCatchUp(false);
@@ -390,6 +401,8 @@ export class Replica {
       while (!this.stopped) {
         this.completeWrites();
         this.drainInputs();
+        if (this.fetchedLeases) this.adoptFetchedLeases();
+        if (this.leaseSaveDue && !this.leaseSave) this.startLeaseSave();
         // Progress (a learner's match index) and the role only move when inputs are stepped.
         this.members.checkCatchUp(false);
         if (this.compactDue) {
@@ -537,6 +550,7 @@ export class Replica {
     return this.persistence.persist(rd, (snapshot) => {
       this.applied = snapshot.index;
       if (this.leaseStateIndex < snapshot.index) this.noteLeaseGap(snapshot.index);
+      this.startLeaseFetch();
       this.counters.snapshotsInstalled++;
       this.opts.log.info({ index: snapshot.index, term: snapshot.term, conf: snapshot.conf }, 'installed the leader\'s snapshot');
     });
@@ -606,13 +620,107 @@ export class Replica {
       this.leaseGapThrough = saved.gapThrough;
     }
     if (this.leaseStateIndex < snapshotIndex) this.noteLeaseGap(snapshotIndex);
-    // From the segment files in bounded reads: most of the restored log is not in memory (the log cache).
-    for (let from = Math.max(this.leaseStateIndex + 1, this.store.firstIndex()); from <= commit; ) {
-      const batch = this.store.entries(from, Math.min(commit, from + LEASE_RESTORE_ENTRIES_MAX - 1), LEASE_RESTORE_BYTES_MAX);
+    this.foldLeasesFromLog(Math.max(this.leaseStateIndex + 1, this.store.firstIndex()), commit);
+    this.opts.log.info({ leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount, savedIndex: this.leaseFileIndex, leaseStateIndex: this.leaseStateIndex, gapThrough: this.leaseGapThrough }, 'lease table restored');
+  }
+
+  /** Folds the committed entries `from..to` of the stored log into the lease table, in bounded reads from the segment files (most of the log is not in memory: the log cache). */
+  private foldLeasesFromLog(from: number, to: number): void {
+    while (from <= to) {
+      const batch = from > this.store.lastIndex() ? [] : this.store.entries(from, Math.min(to, from + LEASE_RESTORE_ENTRIES_MAX - 1), LEASE_RESTORE_BYTES_MAX);
+      if (batch.length === 0) throw new Error(`LeaseFoldPastLog: folding ${from}..${to}, the log holds ${this.store.firstIndex()}..${this.store.lastIndex()}`);
       this.foldLeases(batch);
       from += batch.length;
     }
-    this.opts.log.info({ leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount, savedIndex: this.leaseFileIndex, leaseStateIndex: this.leaseStateIndex, gapThrough: this.leaseGapThrough }, 'lease table restored');
+  }
+
+  // ---- the lease table after a snapshot install (docs/leases.md "Snapshot install") ----------
+
+  /** A peer's LeaseStateRequest: a chunk of this replica's last completed lease-state file; one behind the requester's gap asks for a save. */
+  private answerLeaseState(data: Uint8Array): Uint8Array {
+    return answerLeaseStateRequest(this.leaseFile, data, {
+      chunkBytesMax: this.opts.config.leaseStateChunkBytesMax,
+      payloadBytesMax: payloadBytesMax(this.opts.bus),
+      onBehind: () => {
+        this.leaseSaveDue = true;
+        this.kick();
+      },
+    });
+  }
+
+  /**
+   * While the lease table has a gap (a leader's snapshot installed; a compacted log without a
+   * lease-state file), fetches a peer's lease-state file that covers it: from the leader, else the
+   * other members in turn; after a failed attempt it waits the minimum election timeout, doubling
+   * up to leaseStateFetchTimeoutMs. The loop adopts it.
+   */
+  private startLeaseFetch(): void {
+    if (this.leaseFetch || this.stopped || this.leaseGapThrough === 0) return;
+    const { config, world, bus, subjects, log } = this.opts;
+    const run = async () => {
+      // Retries start soon (a peer asked for a newer file saves it in the background) and back off to leaseStateFetchTimeoutMs.
+      for (let attempt = 0, waitMs = config.electionTimeoutMinMs; !this.stopped && this.leaseGapThrough > 0 && !this.fetchedLeases; attempt++, waitMs = Math.min(2 * waitMs, config.leaseStateFetchTimeoutMs)) {
+        const peer = this.leaseStatePeer(attempt);
+        if (peer) {
+          this.leaseFetchCounters.attempts++;
+          try {
+            const got = await fetchLeaseState({
+              bus,
+              subject: subjects.lease(peer),
+              minIndex: this.leaseGapThrough,
+              chunkBytesMax: Math.min(config.leaseStateChunkBytesMax, payloadBytesMax(bus)),
+              timeoutMs: config.leaseStateFetchTimeoutMs,
+              table: { leasesMax: config.leasesMax, ttlKeysMax: config.ttlKeysMax, expiriesPerCheckMax: config.expiriesPerCheckMax, expiryRetryMs: config.expiryRetryMs },
+              stopped: () => this.stopped,
+            });
+            if (got) {
+              log.info({ peer, index: got.index, gapThrough: got.gapThrough, leases: got.table.leaseCount, trackedKeys: got.table.trackedKeyCount }, 'lease table fetched from a peer');
+              this.fetchedLeases = got;
+              this.kick();
+              return;
+            }
+          } catch (e) {
+            log.warn({ err: e, peer }, 'lease-state transfer refused');
+          }
+        }
+        await new Promise<void>((resolve) => world.clock.setTimeout(resolve, waitMs));
+      }
+    };
+    this.leaseFetch = run().finally(() => (this.leaseFetch = null));
+  }
+
+  /** The peer to ask on `attempt`: the leader when it is another replica, else the other members in turn; null alone. */
+  private leaseStatePeer(attempt: number): string | null {
+    // The node's view: during the Ready that installs a snapshot, its sender is the leader there already.
+    const { conf, leaderId } = this.node.status();
+    const others = [...conf.voters, ...conf.learners].filter((m) => m !== this.opts.id);
+    if (leaderId && leaderId !== this.opts.id && attempt % 2 === 0) return leaderId;
+    return others.length ? others[attempt % others.length] : null;
+  }
+
+  /**
+   * Adopts a fetched table when it covers the gap (its index ≥ gapThrough, its own gap smaller)
+   * and the log after its index is still here to fold in (or it is ahead of this table); then the
+   * committed entries up to this table's index are folded on top of it, and a save is due so a
+   * restart has it. Else the fetch starts again.
+   */
+  private adoptFetchedLeases(): void {
+    const f = this.fetchedLeases!;
+    this.fetchedLeases = null;
+    const to = this.leaseStateIndex;
+    if (f.index < this.leaseGapThrough || f.gapThrough >= this.leaseGapThrough || (f.index < to && (f.index + 1 < this.store.firstIndex() || to > this.store.lastIndex()))) {
+      this.leaseFetchCounters.refused++;
+      this.opts.log.info({ index: f.index, gapThrough: f.gapThrough, ours: { gapThrough: this.leaseGapThrough, leaseStateIndex: to, firstIndex: this.store.firstIndex() } }, 'fetched lease table does not cover the gap; fetching again');
+      this.startLeaseFetch();
+      return;
+    }
+    this.leases.adopt(f.table, this.opts.world.clock.nowMs(), 2 * this.opts.config.electionTimeoutMinMs);
+    this.leaseStateIndex = f.index;
+    this.leaseGapThrough = f.gapThrough;
+    this.foldLeasesFromLog(f.index + 1, to);
+    this.leaseFetchCounters.adopted++;
+    this.leaseSaveDue = true;
+    this.opts.log.info({ index: f.index, leaseStateIndex: this.leaseStateIndex, leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount }, 'lease table adopted: the gap of the snapshot install is closed');
   }
 
   /** The lease table lacks the commands up to `index` (their log is gone): expiries of keys and leases granted before it may not be proposed by this replica as leader. */
@@ -631,13 +739,17 @@ export class Replica {
    */
   private startLeaseSave(): void {
     if (this.leaseSave || this.stopped) return;
+    this.leaseSaveDue = false;
     const index = this.leaseStateIndex;
+    const gapThrough = this.leaseGapThrough;
     const table = this.leases.snapshot();
-    const write = this.leaseFile.save({ index, gapThrough: this.leaseGapThrough, table }, this.opts.config.leaseStateSliceBytesMax, () => this.stopped);
+    const write = this.leaseFile.save({ index, gapThrough, table }, this.opts.config.leaseStateSliceBytesMax, () => this.stopped);
     const done = write.then(
       (completed) => {
         if (!completed) return;
         this.leaseFileIndex = Math.max(this.leaseFileIndex, index);
+        // Rare (about once per logRetainedEntries entries, and after a fetched table is adopted): info.
+        this.opts.log.info({ index, gapThrough }, 'lease table saved');
         this.compactDue = true;
         this.kick();
       },
