@@ -131,7 +131,7 @@ describe('ReplicaMetrics with a fake replica', () => {
 
   it('is not ready without a leader nor while behind the commit index, ready otherwise', () => {
     const status = { ...base };
-    const m = new ReplicaMetrics({ status: () => status, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 }, proposedEntries: () => 0, followerMatchLag: () => null });
+    const m = new ReplicaMetrics({ status: () => status, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, leaseStateSaves: 0, leaseStatesAdopted: 0 }, proposedEntries: () => 0, followerMatchLag: () => null });
     expect(m.notReadyReason()).toBe('no leader known in term 3');
     status.leaderId = 'r2';
     expect(m.notReadyReason()).toBe('applied index 9 behind commit index 10');
@@ -140,7 +140,7 @@ describe('ReplicaMetrics with a fake replica', () => {
   });
 
   it('mirrors the replica counters and keeps the last values while the log is swapped', async () => {
-    const counters = { compactions: 2, snapshotsSent: 0, snapshotsInstalled: 1 };
+    const counters = { compactions: 2, snapshotsSent: 0, snapshotsInstalled: 1, leaseStateSaves: 3, leaseStatesAdopted: 1 };
     let swapping = false;
     const m = new ReplicaMetrics({
       status: () => {
@@ -159,6 +159,8 @@ describe('ReplicaMetrics with a fake replica', () => {
     s = parsePrometheusText(await m.registry.metrics());
     expect(s.get('cairn_consensus_compactions_total{}')).toBe(5);
     expect(s.get('cairn_consensus_snapshots_installed_total{}')).toBe(1);
+    expect(s.get('cairn_consensus_lease_state_saves_total{}')).toBe(3);
+    expect(s.get('cairn_consensus_lease_states_adopted_total{}')).toBe(1);
     expect(s.get('cairn_consensus_commit_index{}')).toBe(10);
     expect(m.notReadyReason()).toBe('installing a snapshot');
     m.onSoftState({ role: 'candidate', leaderId: null, term: 4 });
@@ -171,7 +173,7 @@ describe('ReplicaMetrics with a fake replica', () => {
   it('exports the leader view of each follower match lag, and none once it is not the leader', async () => {
     let lag: Record<string, number> | null = { r2: 0, r3: 40 };
     let proposed = 7;
-    const m = new ReplicaMetrics({ status: () => base, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 }, proposedEntries: () => proposed, followerMatchLag: () => lag });
+    const m = new ReplicaMetrics({ status: () => base, counters: { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, leaseStateSaves: 0, leaseStatesAdopted: 0 }, proposedEntries: () => proposed, followerMatchLag: () => lag });
     let s = parsePrometheusText(await m.registry.metrics());
     expect(s.get('cairn_consensus_follower_match_lag_entries{follower="r2"}')).toBe(0);
     expect(s.get('cairn_consensus_follower_match_lag_entries{follower="r3"}')).toBe(40);

@@ -7,7 +7,7 @@ export interface ReplicaMetricsSource {
   /** Throws while the log is closed for a moment (a leader's snapshot being installed): that scrape leaves the gauges as they were. */
   status(): ConsensusStatus;
   /** Monotonic counts since start (Replica.counters). */
-  readonly counters: { compactions: number; snapshotsSent: number; snapshotsInstalled: number };
+  readonly counters: { compactions: number; snapshotsSent: number; snapshotsInstalled: number; leaseStateSaves: number; leaseStatesAdopted: number };
   /** Entries proposed by this replica as leader since start (Replica.proposedEntries). */
   proposedEntries(): number;
   /** Leader only: last index − match index per other member, entries; null elsewhere (Replica.followerMatchLag). */
@@ -94,6 +94,8 @@ export class ReplicaMetrics {
     countedCounter(registers, 'cairn_consensus_compactions_total', 'Log compactions (Raft §7): a prefix dropped after a snapshot of the state machine.', () => c.compactions);
     countedCounter(registers, 'cairn_consensus_snapshots_sent_total', 'InstallSnapshot messages sent to followers behind the log (Raft §7).', () => c.snapshotsSent);
     countedCounter(registers, 'cairn_consensus_snapshots_installed_total', "Leader snapshots this replica installed in place of its log (Raft §7).", () => c.snapshotsInstalled);
+    countedCounter(registers, 'cairn_consensus_lease_state_saves_total', 'Lease-state file saves completed (in the background, before a compaction passes the last one; docs/leases.md).', () => c.leaseStateSaves);
+    countedCounter(registers, 'cairn_consensus_lease_states_adopted_total', "Peers' lease tables fetched and adopted after a snapshot install, closing the lease gap (docs/leases.md \"Snapshot install\").", () => c.leaseStatesAdopted);
   }
 
   /** Pass as `ReplicaOptions.onSoftState`: counts elections started (once per term campaigned in) and leader changes. */

@@ -88,7 +88,7 @@ export class Replica {
   /** Durable applied index each storage node last reported (status heartbeats): what compaction may drop. */
   private readonly storageApplied = new Map<string, number>();
   /** Counts since start, read by the metrics endpoint (apps/consensus/src/metrics). */
-  readonly counters = { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, entryBytesPersisted: 0 };
+  readonly counters = { compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, entryBytesPersisted: 0, leaseStateSaves: 0, leaseStatesAdopted: 0 };
   /** Set by the compaction timer; the Ready loop compacts (node, snapshot file, log prefix) when set. */
   private compactDue = false;
 
@@ -719,6 +719,7 @@ export class Replica {
     this.leaseGapThrough = f.gapThrough;
     this.foldLeasesFromLog(f.index + 1, to);
     this.leaseFetchCounters.adopted++;
+    this.counters.leaseStatesAdopted++;
     this.leaseSaveDue = true;
     this.opts.log.info({ index: f.index, leaseStateIndex: this.leaseStateIndex, leases: this.leases.leaseCount, trackedKeys: this.leases.trackedKeyCount }, 'lease table adopted: the gap of the snapshot install is closed');
   }
@@ -748,6 +749,7 @@ export class Replica {
       (completed) => {
         if (!completed) return;
         this.leaseFileIndex = Math.max(this.leaseFileIndex, index);
+        this.counters.leaseStateSaves++;
         // Rare (about once per logRetainedEntries entries, and after a fetched table is adopted): info.
         this.opts.log.info({ index, gapThrough }, 'lease table saved');
         this.compactDue = true;
