@@ -36,6 +36,25 @@ describe('PendingProposals', () => {
     expect(a).toEqual([{ kind: 'unknown', reason: expect.stringMatching(/part of the proposal/) }]);
   });
 
+  it('answers the leader\'s own-term proposals at its commit index, in order, leaving an older term\'s to their committed entries', () => {
+    const p = new PendingProposals(10);
+    const old = add(p, 2, 2, 1);
+    const a = add(p, 3, 4, 2);
+    p.onCommitIndex(4, 2);
+    expect([old, a]).toEqual([[], []]); // FIFO: the term-1 proposal at the head waits for onCommitted
+    p.onCommitted([entry(2, 1)]);
+    expect(old).toEqual([{ kind: 'committed', firstIndex: 2, lastIndex: 2 }]);
+    const b = add(p, 5, 7, 2);
+    p.onCommitIndex(6, 2);
+    expect(a).toEqual([{ kind: 'committed', firstIndex: 3, lastIndex: 4 }]);
+    expect(b).toEqual([]); // entry 7 is above the commit index
+    p.onCommitIndex(7, 2);
+    expect(b).toEqual([{ kind: 'committed', firstIndex: 5, lastIndex: 7 }]);
+    // Entries already answered at the commit index are not answered again when applied.
+    p.onCommitted([entry(3, 2), entry(4, 2), entry(5, 2), entry(6, 2), entry(7, 2)]);
+    expect([a.length, b.length, p.size()]).toEqual([1, 1, 0]);
+  });
+
   it('fails everything on leadership loss, bounds the queue and rejects out-of-order adds', () => {
     const p = new PendingProposals(2);
     const a = add(p, 1, 1, 1);

@@ -69,6 +69,21 @@ export class PendingProposals {
     this.compact();
   }
 
+  /**
+   * The leader's commit index reached `commit` in its term `term` (Raft §5.4.2: a majority holds
+   * every entry up to it durably). Its proposals of that term whose entries all lie at or below it
+   * are committed (a leader never removes entries of its own term from its log), before the
+   * leader's own write of them is done or they are applied (async storage writes): resolved in
+   * FIFO order, stopping at the first that is not; the rest wait for `onCommitted`.
+   */
+  onCommitIndex(commit: number, term: number): void {
+    while (this.head < this.queue.length && this.queue[this.head].term === term && this.queue[this.head].lastIndex <= commit) {
+      const p = this.queue[this.head++];
+      p.resolve({ kind: 'committed', firstIndex: p.firstIndex, lastIndex: p.lastIndex });
+    }
+    this.compact();
+  }
+
   /** Fails everything still pending (leadership lost, shutdown). */
   failAll(reason: string): void {
     while (this.head < this.queue.length) this.queue[this.head++].resolve({ kind: 'unknown', reason });

@@ -78,6 +78,11 @@ export class Proposals {
     this.pending.onCommitted(entries);
   }
 
+  /** Leader: answers the proposals of `term` at or below the commit index `commit` (PendingProposals.onCommitIndex). */
+  onCommitIndex(commit: number, term: number): void {
+    this.pending.onCommitIndex(commit, term);
+  }
+
   /** Fails the proposals already appended: their outcome is unknown (`reason`). */
   failPending(reason: string): void {
     this.pending.failAll(reason);

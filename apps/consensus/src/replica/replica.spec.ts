@@ -253,6 +253,25 @@ describe('Replica (injected world)', () => {
     expect([overlapped.fatal, serial.fatal]).toEqual([0, 0]);
   });
 
+  /** Virtual ms a proposal to `leaderId` takes to be answered with the leader's disk at 20 virtual ms per operation (the followers' none). */
+  async function proposeWithSlowLeaderDiskMs(asyncStorageWrites: boolean): Promise<{ ms: number; status: string; fatal: number }> {
+    const { w, id } = await warmedUp({ asyncStorageWrites });
+    Object.assign(w.disk(id).faults, { latencyMsMin: 20, latencyMsMax: 20 });
+    const startMs = w.sched.nowMs;
+    const reply = await w.propose(id, [100]);
+    return { ms: w.sched.nowMs - startMs, status: Status[reply.status], fatal: w.fatal.length };
+  }
+
+  it('with asyncStorageWrites the two followers\' durable copies commit a write and it is answered before the leader\'s own fsync; without, the answer waits for it (the test can fail)', async () => {
+    const early = await proposeWithSlowLeaderDiskMs(true);
+    const serial = await proposeWithSlowLeaderDiskMs(false);
+    expect([early.status, serial.status]).toEqual(['Ok', 'Ok']);
+    // The bus takes 1 virtual ms per hop: 4 hops, the followers' disks take none.
+    expect(early.ms).toBeLessThan(20);
+    expect(serial.ms).toBeGreaterThanOrEqual(20);
+    expect([early.fatal, serial.fatal]).toEqual([0, 0]);
+  });
+
   /** Virtual ms a ReadIndex request to the leader takes, after a warm-up write and read, with `readLeaseMs` (0 = off). */
   async function readIndexMs(readLeaseMs: number): Promise<{ ms: number; status: string }> {
     const { w, id } = await warmedUp({ readLeaseMs });

@@ -431,6 +431,9 @@ export class Replica {
         this.members.resolveConfWaiters(rd.committedEntries);
         if (rd.softState) this.handleSoftState(rd.softState);
         this.handleCommitted(rd.committedEntries);
+        // Async storage writes: a put committed by a majority of durable copies is answered now,
+        // not once the leader's own write of it is done (it is shipped and applied then).
+        if (rd.hardState && this.role === 'leader' && rd.hardState.term === this.term) this.proposals.onCommitIndex(rd.hardState.commit, rd.hardState.term);
         this.reads.handleReadStates(rd);
         this.node.advance(rd);
       }
