@@ -1,13 +1,13 @@
 import { UsageError } from './exit-codes';
+import { CodedError } from '@cairn/protocol';
 
 /** The gateway refused the credentials (HTTP 401, TLV UNAUTHENTICATED) or the user may not do this (403, PERMISSION_DENIED): exit 7. */
-export class AuthRefusedError extends Error {
+export class AuthRefusedError extends CodedError {
   constructor(
     message: string,
     readonly code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED',
   ) {
     super(message);
-    this.name = 'AuthRefusedError';
   }
 }
 

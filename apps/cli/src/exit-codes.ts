@@ -1,6 +1,8 @@
 /**
  * Process exit codes of `cairn` (documented in `cairn --help` and docs/cli.md).
  */
+import { CodedError } from '@cairn/protocol';
+
 export const ExitCode = {
   ok: 0,
   notFound: 1,
@@ -24,39 +26,26 @@ export const EXIT_CODES_HELP = `Exit codes:
   7  unauthenticated or permission denied (auth enabled: --user, --password, --token, $CAIRN_USER / $CAIRN_PASSWORD / $CAIRN_TOKEN)`;
 
 /** Bad arguments or input the user must fix (exit 2). */
-export class UsageError extends Error {
+export class UsageError extends CodedError {
   readonly code = 'USAGE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
 }
 
 /** `get` of a missing key (exit 1). */
-export class NotFoundError extends Error {
+export class NotFoundError extends CodedError {
   readonly code = 'NOT_FOUND';
   constructor(key: string) {
     super(`key not found: ${key}`);
-    this.name = 'NotFoundError';
   }
 }
 
 /** `put --nx` / `put --xx` whose condition was false: nothing written (exit 6). */
-export class NotAppliedError extends Error {
+export class NotAppliedError extends CodedError {
   readonly code = 'NOT_APPLIED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotAppliedError';
-  }
 }
 
 /** `verify` found missing or mismatched keys (exit 4). */
-export class VerifyFailedError extends Error {
+export class VerifyFailedError extends CodedError {
   readonly code = 'VERIFY_FAILED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'VerifyFailedError';
-  }
 }
 
 /** Error codes of socket/timeouts that mean "could not reach the cluster" rather than "it refused". */

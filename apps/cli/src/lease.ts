@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { UsageError } from './exit-codes';
+import { CodedError } from '@cairn/protocol';
 
 /** What the lease commands need of a connection (`CairnPool` satisfies it; @cairn/client "Leases"). */
 export interface LeaseClient {
@@ -12,11 +13,10 @@ export interface LeaseClient {
 }
 
 /** A lease that is not live (exit 1, as a missing key). */
-export class LeaseNotLiveError extends Error {
+export class LeaseNotLiveError extends CodedError {
   readonly code = 'LEASE_NOT_FOUND';
   constructor(leaseId: number) {
     super(`lease ${leaseId} not found (expired or revoked)`);
-    this.name = 'LeaseNotLiveError';
   }
 }
 

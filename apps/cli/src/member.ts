@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { NotAppliedError, UsageError } from './exit-codes';
 import { parseHostPort, type GatewayAddress } from './gateway';
 import { authHeader, authRefusal, credentialsOf } from './credentials';
+import { CodedError } from '@cairn/protocol';
 
 export const DEFAULT_HTTP = '127.0.0.1:8380';
 
@@ -14,14 +15,13 @@ export interface MemberDeps {
 }
 
 /** The gateway HTTP API did not answer, or answered 503: retryable (exit 3). */
-export class MemberUnavailableError extends Error {
+export class MemberUnavailableError extends CodedError {
   readonly retryable = true;
   constructor(
     message: string,
     readonly code = 'UNAVAILABLE',
   ) {
     super(message);
-    this.name = 'MemberUnavailableError';
   }
 }
 

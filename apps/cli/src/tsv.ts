@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { CodedError } from '@cairn/protocol';
 
 /** One data row of a TSV file: key = first column, value = the rest of the row after the first tab. */
 export interface TsvRow {
@@ -37,14 +38,13 @@ export function parseTsvLine(line: string): { key: string; value: string } | nul
 }
 
 /** Thrown for a row whose key is empty (a line starting with a tab): the store has no empty key. */
-export class TsvRowError extends Error {
+export class TsvRowError extends CodedError {
   readonly code = 'TSV_ROW_INVALID';
   constructor(
     readonly lineNo: number,
     message: string,
   ) {
     super(`line ${lineNo}: ${message}`);
-    this.name = 'TsvRowError';
   }
 }
 

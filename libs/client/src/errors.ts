@@ -1,4 +1,4 @@
-import { Status, statusName, type Response } from '@cairn/protocol';
+import { CodedError, Status, statusName, type Response } from '@cairn/protocol';
 
 /**
  * Base of every error the client rejects with (except the raw socket error of a failed connect,
@@ -6,7 +6,7 @@ import { Status, statusName, type Response } from '@cairn/protocol';
  * `instanceof` across package copies. `retryable`: repeating the same request may succeed
  * (for writes: SET/DEL are idempotent in the state they leave, so retrying them is safe).
  */
-export class CairnError extends Error {
+export class CairnError extends CodedError {
   constructor(
     readonly code: string,
     /** The response status, or the status the failure is closest to for client-side failures. */
@@ -16,7 +16,6 @@ export class CairnError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'CairnError';
   }
 }
 
@@ -24,7 +23,6 @@ export class CairnError extends Error {
 export class NotFoundError extends CairnError {
   constructor(message: string) {
     super('NOT_FOUND', Status.NotFound, message);
-    this.name = 'NotFoundError';
   }
 }
 
@@ -32,7 +30,6 @@ export class NotFoundError extends CairnError {
 export class LeaseNotFoundError extends CairnError {
   constructor(message: string) {
     super('LEASE_NOT_FOUND', Status.NotFound, message);
-    this.name = 'LeaseNotFoundError';
   }
 }
 
@@ -44,7 +41,6 @@ export class LeaseLostError extends CairnError {
     cause?: unknown,
   ) {
     super('LEASE_LOST', Status.NotFound, `lease ${leaseId} lost: ${reason}`, false, { cause });
-    this.name = 'LeaseLostError';
   }
 }
 
@@ -52,7 +48,6 @@ export class LeaseLostError extends CairnError {
 export class LeaseExistsError extends CairnError {
   constructor(message: string) {
     super('LEASE_EXISTS', Status.ConditionFailed, message);
-    this.name = 'LeaseExistsError';
   }
 }
 
@@ -60,7 +55,6 @@ export class LeaseExistsError extends CairnError {
 export class UnavailableError extends CairnError {
   constructor(message: string) {
     super('UNAVAILABLE', Status.Unavailable, message, true);
-    this.name = 'UnavailableError';
   }
 }
 
@@ -68,7 +62,6 @@ export class UnavailableError extends CairnError {
 export class BadRequestError extends CairnError {
   constructor(message: string) {
     super('BAD_REQUEST', Status.BadRequest, message);
-    this.name = 'BadRequestError';
   }
 }
 
@@ -76,7 +69,6 @@ export class BadRequestError extends CairnError {
 export class TooLargeError extends CairnError {
   constructor(message: string) {
     super('TOO_LARGE', Status.TooLarge, message);
-    this.name = 'TooLargeError';
   }
 }
 
@@ -87,7 +79,6 @@ export class TooLargeError extends CairnError {
 export class AuthError extends CairnError {
   constructor(code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED', status: Status, message: string) {
     super(code, status, message);
-    this.name = 'AuthError';
   }
 }
 
@@ -100,7 +91,6 @@ export class AuthError extends CairnError {
 export class UnauthenticatedError extends AuthError {
   constructor(message: string) {
     super('UNAUTHENTICATED', Status.Unauthenticated, message);
-    this.name = 'UnauthenticatedError';
   }
 }
 
@@ -108,7 +98,6 @@ export class UnauthenticatedError extends AuthError {
 export class PermissionDeniedError extends AuthError {
   constructor(message: string) {
     super('PERMISSION_DENIED', Status.PermissionDenied, message);
-    this.name = 'PermissionDeniedError';
   }
 }
 
@@ -116,7 +105,6 @@ export class PermissionDeniedError extends AuthError {
 export class ServerError extends CairnError {
   constructor(message: string, status: Status = Status.Error) {
     super('SERVER_ERROR', status, message);
-    this.name = 'ServerError';
   }
 }
 
@@ -124,7 +112,6 @@ export class ServerError extends CairnError {
 export class NotLeaderError extends CairnError {
   constructor(readonly leaderHint: string) {
     super('NOT_LEADER', Status.NotLeader, leaderHint ? `not the leader; leader is ${leaderHint}` : 'not the leader; leader unknown', true);
-    this.name = 'NotLeaderError';
   }
 }
 
@@ -139,7 +126,6 @@ export class TimeoutError extends CairnError {
     readonly requestSent = true,
   ) {
     super('TIMEOUT', Status.Unavailable, message, true);
-    this.name = 'TimeoutError';
   }
 }
 
@@ -155,7 +141,6 @@ export class ConnectionClosedError extends CairnError {
     readonly requestSent = true,
   ) {
     super('CONNECTION_CLOSED', Status.Unavailable, message, true, cause === undefined ? undefined : { cause });
-    this.name = 'ConnectionClosedError';
   }
 }
 
@@ -167,7 +152,6 @@ export class ConnectionClosedError extends CairnError {
 export class AbortError extends CairnError {
   constructor(message: string, reason?: unknown) {
     super('ABORT_ERR', Status.Error, message, false, reason === undefined ? undefined : { cause: reason });
-    this.name = 'AbortError';
   }
 }
 
@@ -182,7 +166,6 @@ export class IncrRefusedError extends CairnError {
     readonly revision: number,
   ) {
     super('INCR_REFUSED', Status.ConditionFailed, message);
-    this.name = 'IncrRefusedError';
   }
 }
 
@@ -190,7 +173,6 @@ export class IncrRefusedError extends CairnError {
 export class NoGatewayError extends CairnError {
   constructor(message: string) {
     super('NO_GATEWAY', Status.Unavailable, message, true);
-    this.name = 'NoGatewayError';
   }
 }
 
@@ -198,7 +180,6 @@ export class NoGatewayError extends CairnError {
 export class ResponseProtocolError extends CairnError {
   constructor(message: string, cause?: unknown) {
     super('PROTOCOL_ERROR', Status.Error, message, false, cause === undefined ? undefined : { cause });
-    this.name = 'ResponseProtocolError';
   }
 }
 
@@ -206,7 +187,6 @@ export class ResponseProtocolError extends CairnError {
 export class ClientOverloadedError extends CairnError {
   constructor(waitingMax: number) {
     super('CLIENT_OVERLOADED', Status.Unavailable, `more than waitingMax ${waitingMax} requests are waiting for an in-flight slot`, true);
-    this.name = 'ClientOverloadedError';
   }
 }
 
@@ -223,7 +203,6 @@ export class WatchCompactedError extends CairnError {
     readonly requestedRevision: number,
   ) {
     super('COMPACTED', Status.Error, message);
-    this.name = 'WatchCompactedError';
   }
 }
 
@@ -239,7 +218,6 @@ export class WatchSlowError extends CairnError {
     readonly resumeRevision: number,
   ) {
     super('SLOW', Status.Unavailable, message, true);
-    this.name = 'WatchSlowError';
   }
 }
 
@@ -247,7 +225,6 @@ export class WatchSlowError extends CairnError {
 export class CandidatesMaxError extends CairnError {
   constructor(message: string) {
     super('CANDIDATES_MAX', Status.TooLarge, message);
-    this.name = 'CandidatesMaxError';
   }
 }
 

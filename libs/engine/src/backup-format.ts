@@ -19,6 +19,7 @@
 import * as zlib from 'node:zlib';
 import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame } from '@cairn/log';
 import { SNAPSHOT_CHUNK_OVERHEAD_BYTES, decodeSnapshotChunk, decodeSnapshotManifest, type SnapshotManifest } from './snapshot-format';
+import { CodedError } from '@cairn/protocol';
 
 const BACKUP_MAGIC = Buffer.from('CAIRNBAK', 'latin1');
 const BACKUP_VERSION = 1;
@@ -48,7 +49,7 @@ export interface BackupMeta {
 }
 
 /** Thrown for a damaged backup file: bad magic or version, a CRC32 mismatch, a record out of order, sizes that do not add up. */
-export class BackupCorruptionError extends Error {
+export class BackupCorruptionError extends CodedError {
   readonly code = 'BACKUP_CORRUPT';
   constructor(
     /** Byte offset in the backup file of the bad part. */
@@ -56,19 +57,17 @@ export class BackupCorruptionError extends Error {
     reason: string,
   ) {
     super(`corrupt backup at byte ${offset}: ${reason}`);
-    this.name = 'BackupCorruptionError';
   }
 }
 
 /** Thrown when the backup file ends before its END record (an interrupted save or a cut copy). */
-export class BackupTruncatedError extends Error {
+export class BackupTruncatedError extends CodedError {
   readonly code = 'BACKUP_TRUNCATED';
   constructor(
     readonly sizeBytes: number,
     reason: string,
   ) {
     super(`truncated backup (${sizeBytes} bytes): ${reason}`);
-    this.name = 'BackupTruncatedError';
   }
 }
 

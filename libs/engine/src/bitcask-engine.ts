@@ -16,6 +16,7 @@ import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFil
 import { EngineOp, batchRecordBytes, recordBytesMaxOf, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
 import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
+import { CodedError } from '@cairn/protocol';
 
 /** One committed Raft entry for the state machine. `index` = Raft log index = the key's new revision. */
 export interface EngineEntry {
@@ -268,11 +269,10 @@ async function paceIo(clock: Clock, startedAtMs: number, bytes: number, bytesPer
 }
 
 /** A log hint file write stopped by `close()` or by a merge about to delete its data file. */
-class LogHintAbortedError extends Error {
+class LogHintAbortedError extends CodedError {
   readonly code = 'ENGINE_LOG_HINT_ABORTED';
   constructor() {
     super('log hint file write aborted');
-    this.name = 'LogHintAbortedError';
   }
 }
 

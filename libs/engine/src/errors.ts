@@ -1,10 +1,12 @@
 /** Typed errors of `@cairn/engine`, each with a stable `code`. */
 
+import { CodedError } from '@cairn/protocol';
+
 /**
  * `apply` was handed an entry that does not directly follow the last applied (or in-flight)
  * index: applying it would skip Raft log entries, so the state machine would diverge.
  */
-export class EngineGapError extends Error {
+export class EngineGapError extends CodedError {
   readonly code = 'ENGINE_GAP';
   constructor(
     /** The index `apply` needed next. */
@@ -13,12 +15,11 @@ export class EngineGapError extends Error {
     readonly gotIndex: number,
   ) {
     super(`engine apply gap: expected entry index ${expectedIndex}, got ${gotIndex}`);
-    this.name = 'EngineGapError';
   }
 }
 
 /** A key or value is longer than `EngineOptions.keyBytesMax` / `valueBytesMax`; nothing of that apply was written. */
-export class EngineEntryTooLargeError extends Error {
+export class EngineEntryTooLargeError extends CodedError {
   readonly code = 'ENGINE_ENTRY_TOO_LARGE';
   constructor(
     readonly index: number,
@@ -27,16 +28,14 @@ export class EngineEntryTooLargeError extends Error {
     readonly bytesMax: number,
   ) {
     super(`entry ${index}: ${field} of ${sizeBytes} bytes exceeds ${field}BytesMax ${bytesMax}`);
-    this.name = 'EngineEntryTooLargeError';
   }
 }
 
 /** `close()` was called while a merge was copying records: the merge stopped before its commit point and left nothing behind. */
-export class MergeAbortedError extends Error {
+export class MergeAbortedError extends CodedError {
   readonly code = 'ENGINE_MERGE_ABORTED';
   constructor() {
     super('merge aborted: the engine is closing');
-    this.name = 'MergeAbortedError';
   }
 }
 
@@ -46,7 +45,7 @@ export class MergeAbortedError extends Error {
  * snapshot (`snapshot.manifest` for the manifest); `offset` the byte offset in that file of the
  * bad part when it is known (a chunk or a manifest field), null for a whole-file CRC32 mismatch.
  */
-export class SnapshotCorruptionError extends Error {
+export class SnapshotCorruptionError extends CodedError {
   readonly code = 'ENGINE_SNAPSHOT_CORRUPT';
   constructor(
     readonly file: string,
@@ -54,7 +53,6 @@ export class SnapshotCorruptionError extends Error {
     readonly reason: string,
   ) {
     super(`snapshot corruption in ${file}${offset === null ? '' : ` at byte offset ${offset}`}: ${reason}`);
-    this.name = 'SnapshotCorruptionError';
   }
 }
 
@@ -63,7 +61,7 @@ export class SnapshotCorruptionError extends Error {
  * offset, a chunk after the last), or `finish()` was called before the last chunk. Nothing of it
  * was written; the install must restart from scratch (installs do not resume).
  */
-export class SnapshotSequenceError extends Error {
+export class SnapshotSequenceError extends CodedError {
   readonly code = 'ENGINE_SNAPSHOT_SEQUENCE';
   constructor(
     readonly file: string,
@@ -71,33 +69,29 @@ export class SnapshotSequenceError extends Error {
     readonly reason: string,
   ) {
     super(`snapshot chunk out of sequence at ${file} byte offset ${offset}: ${reason}`);
-    this.name = 'SnapshotSequenceError';
   }
 }
 
 /** `createSnapshot` was interrupted by `close()`: the half-written snapshot was removed. */
-export class SnapshotAbortedError extends Error {
+export class SnapshotAbortedError extends CodedError {
   readonly code = 'ENGINE_SNAPSHOT_ABORTED';
   constructor() {
     super('snapshot aborted: the engine is closing');
-    this.name = 'SnapshotAbortedError';
   }
 }
 
 /** The snapshot asked for is not (or no longer) on disk: retention deleted it, or it never existed. */
-export class SnapshotNotFoundError extends Error {
+export class SnapshotNotFoundError extends CodedError {
   readonly code = 'ENGINE_SNAPSHOT_NOT_FOUND';
   constructor(readonly appliedIndex: number | null) {
     super(appliedIndex === null ? 'no snapshot' : `no snapshot at applied index ${appliedIndex}`);
-    this.name = 'SnapshotNotFoundError';
   }
 }
 
 /** `SnapshotInstaller.finish()` refused to replace a directory that a `BitcaskEngine` of this process still has open (close it first). */
-export class SnapshotTargetOpenError extends Error {
+export class SnapshotTargetOpenError extends CodedError {
   readonly code = 'ENGINE_SNAPSHOT_TARGET_OPEN';
   constructor(readonly dir: string) {
     super(`cannot install a snapshot into ${dir}: an engine has it open`);
-    this.name = 'SnapshotTargetOpenError';
   }
 }

@@ -3,13 +3,15 @@
  * error mapping) can switch on it without `instanceof` across package copies.
  */
 
+import { CodedError } from '@cairn/protocol';
+
 /**
  * A segment file does not hold what the format says it must: a garbled or foreign header, a
  * record whose CRC32 or length is wrong with valid data after it, a bad record in a non-last
  * segment, or a gap between segment first indexes. Never raised for a torn tail of the last
  * segment (that is truncated at open and reported in `SegmentedLog.recovery.tornTail`).
  */
-export class LogCorruptionError extends Error {
+export class LogCorruptionError extends CodedError {
   readonly code = 'LOG_CORRUPTION';
   constructor(
     /** Path of the segment file holding the bad bytes. */
@@ -20,27 +22,24 @@ export class LogCorruptionError extends Error {
     readonly reason: string,
   ) {
     super(`log corruption in ${segmentPath} at byte offset ${offset}: ${reason}`);
-    this.name = 'LogCorruptionError';
   }
 }
 
 /** An appended payload is longer than `SegmentedLogOptions.recordBytesMax`. Nothing of that append was assigned an index. */
-export class RecordTooLargeError extends Error {
+export class RecordTooLargeError extends CodedError {
   readonly code = 'RECORD_TOO_LARGE';
   constructor(
     readonly sizeBytes: number,
     readonly recordBytesMax: number,
   ) {
     super(`record payload of ${sizeBytes} bytes exceeds recordBytesMax ${recordBytesMax}`);
-    this.name = 'RecordTooLargeError';
   }
 }
 
 /** The log was closed (or is closing): every later call throws this. */
-export class LogClosedError extends Error {
+export class LogClosedError extends CodedError {
   readonly code = 'LOG_CLOSED';
   constructor(operation: string) {
     super(`log is closed: cannot ${operation}`);
-    this.name = 'LogClosedError';
   }
 }

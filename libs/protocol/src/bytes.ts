@@ -200,4 +200,16 @@ export class ByteReader {
   end(): void {
     if (this.pos !== this.buf.length) throw new ProtocolError(`message has ${this.buf.length - this.pos} trailing bytes`);
   }
+
+  /**
+   * Reads an internal message's header, `u8 type | u8 version` (docs/protocol.md "Internal
+   * messages"). `name` names the message in the errors.
+   * @throws ProtocolError when the type is not `type` or the version not `version`.
+   */
+  header(type: number, version: number, name: string): void {
+    const got = this.u8();
+    if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${got}`);
+    const v = this.u8();
+    if (v !== version) throw new ProtocolError(`unsupported ${name} version ${v}, expected ${version}`);
+  }
 }

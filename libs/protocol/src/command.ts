@@ -395,12 +395,6 @@ export function readCommandBody(r: ByteReader): Command {
   return c;
 }
 
-function header(r: ByteReader, type: number, name: string): void {
-  const got = r.u8();
-  if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${got}`);
-  const version = r.u8();
-  if (version !== VERSION) throw new ProtocolError(`unsupported ${name} version ${version}, expected ${VERSION}`);
-}
 
 /** The op of an encoded Command (`encodeCommand` bytes) without decoding it, or null when the bytes are not a Command of this version. */
 export function peekCommandOp(data: Uint8Array): number | null {
@@ -417,7 +411,7 @@ export function encodeCommand(c: Command): Buffer {
 
 export function decodeCommand(b: Uint8Array): Command {
   const r = new ByteReader(b);
-  header(r, COMMAND_TYPE, 'Command');
+  r.header(COMMAND_TYPE, VERSION, 'Command');
   const c = readCommandBody(r);
   r.end();
   return c;
@@ -575,7 +569,7 @@ export function encodeOutcomeRequest(q: OutcomeRequest): Buffer {
 
 export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
   const r = new ByteReader(b);
-  header(r, OUTCOME_REQUEST_TYPE, 'OutcomeRequest');
+  r.header(OUTCOME_REQUEST_TYPE, VERSION, 'OutcomeRequest');
   const n = r.count(9);
   const queries: OutcomeRequest['queries'] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -603,7 +597,7 @@ export function encodeOutcomeReply(q: OutcomeReply): Buffer {
 
 export function decodeOutcomeReply(b: Uint8Array): OutcomeReply {
   const r = new ByteReader(b);
-  header(r, OUTCOME_REPLY_TYPE, 'OutcomeReply');
+  r.header(OUTCOME_REPLY_TYPE, VERSION, 'OutcomeReply');
   const appliedIndex = r.u64();
   const n = r.count(9);
   const results: OutcomeReply['results'] = new Array(n);

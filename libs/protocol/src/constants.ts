@@ -2,6 +2,8 @@
  * Constants, enums, limits and the error type of client protocol v1 (docs/protocol.md).
  */
 
+import { CodedError } from './coded-error';
+
 export const PROTOCOL_VERSION = 1;
 /** First byte of every request frame. */
 export const REQUEST_MAGIC = 0xca;
@@ -206,14 +208,13 @@ export interface Response {
  * payload, or truncated / overrunning internal messages. `requestId` is set when the offending
  * frame's id is known (oversized response).
  */
-export class ProtocolError extends Error {
+export class ProtocolError extends CodedError {
   readonly code = 'PROTOCOL_ERROR';
   constructor(
     message: string,
     readonly requestId?: number,
   ) {
     super(message);
-    this.name = 'ProtocolError';
   }
 }
 

@@ -3,6 +3,7 @@
  * messages between Cairn processes, and the control plane's JSON messages (status heartbeats,
  * membership requests). Spec: docs/protocol.md; vectors: test-vectors/client-v1.json.
  */
+export { CodedError } from './coded-error';
 export * from './constants';
 export { encodeRequest, encodeResponse, encodeResponseInto, responseBytes, decodeRequestHeader, decodeResponseHeader, type RequestHeader, type ResponseHeader } from './frames';
 export { RequestDecoder, type DecodeEvent } from './request-decoder';

@@ -5,6 +5,8 @@
  * Format: docs/protocol.md, "Control-plane messages (JSON)".
  */
 
+import { CodedError } from './coded-error';
+
 /** Which kind of process a change is about: a Raft replica (voter) or a storage node. */
 export type MemberKind = 'replica' | 'storage';
 
@@ -37,11 +39,10 @@ export interface MemberReply {
 }
 
 /** Thrown by `decodeMemberRequest` on a payload that is not a valid MemberRequest. */
-export class MemberRequestInvalidError extends Error {
+export class MemberRequestInvalidError extends CodedError {
   readonly code = 'MEMBER_REQUEST_INVALID';
   constructor(why: string) {
     super(`invalid member request: ${why}`);
-    this.name = 'MemberRequestInvalidError';
   }
 }
 

@@ -211,16 +211,10 @@ export function encodeRangeRequest(q: RangeRequest): Buffer {
     .finish();
 }
 
-function header(r: ByteReader, type: number, name: string): void {
-  const t = r.u8();
-  if (t !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${t}`);
-  const v = r.u8();
-  if (v !== VERSION) throw new ProtocolError(`unsupported ${name} version ${v}, expected ${VERSION}`);
-}
 
 export function decodeRangeRequest(b: Uint8Array): RangeRequest {
   const r = new ByteReader(b);
-  header(r, RANGE_REQUEST_TYPE, 'RangeRequest');
+  r.header(RANGE_REQUEST_TYPE, VERSION, 'RangeRequest');
   const minIndex = r.u64();
   const start = r.bytes();
   const hasEnd = r.bool();
@@ -250,7 +244,7 @@ export function encodeRangeReply(q: RangeReply): Buffer {
 
 export function decodeRangeReply(b: Uint8Array): RangeReply {
   const r = new ByteReader(b);
-  header(r, RANGE_REPLY_TYPE, 'RangeReply');
+  r.header(RANGE_REPLY_TYPE, VERSION, 'RangeReply');
   const status = r.u8();
   if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
   const revision = r.u64();

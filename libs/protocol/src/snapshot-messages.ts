@@ -80,12 +80,6 @@ export interface SnapshotChunkReply {
   data: Uint8Array;
 }
 
-function header(r: ByteReader, type: number, name: string): void {
-  const got = r.u8();
-  if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${got}`);
-  const version = r.u8();
-  if (version !== VERSION) throw new ProtocolError(`unsupported ${name} version ${version}, expected ${VERSION}`);
-}
 
 function readStatus(r: ByteReader): Status {
   const s = r.u8();
@@ -100,7 +94,7 @@ export function encodeSnapshotBeginRequest(q: SnapshotBeginRequest): Buffer {
 
 export function decodeSnapshotBeginRequest(b: Uint8Array): SnapshotBeginRequest {
   const r = new ByteReader(b);
-  header(r, SNAPSHOT_BEGIN_REQUEST_TYPE, 'SnapshotBeginRequest');
+  r.header(SNAPSHOT_BEGIN_REQUEST_TYPE, VERSION, 'SnapshotBeginRequest');
   const q = { requesterId: r.string(), minAppliedIndex: r.u64() };
   r.end();
   return q;
@@ -126,7 +120,7 @@ export function encodeSnapshotBeginReply(q: SnapshotBeginReply): Buffer {
 
 export function decodeSnapshotBeginReply(b: Uint8Array): SnapshotBeginReply {
   const r = new ByteReader(b);
-  header(r, SNAPSHOT_BEGIN_REPLY_TYPE, 'SnapshotBeginReply');
+  r.header(SNAPSHOT_BEGIN_REPLY_TYPE, VERSION, 'SnapshotBeginReply');
   const q = { status: readStatus(r), message: r.string(), transferId: r.string(), appliedIndex: r.u64(), chunkBytesMax: r.u32(), manifest: r.bytes(), sessionBytes: r.u64(), sessionCrc32: r.u32() };
   r.end();
   return q;
@@ -147,7 +141,7 @@ export function encodeSnapshotChunkRequest(q: SnapshotChunkRequest): Buffer {
 
 export function decodeSnapshotChunkRequest(b: Uint8Array): SnapshotChunkRequest {
   const r = new ByteReader(b);
-  header(r, SNAPSHOT_CHUNK_REQUEST_TYPE, 'SnapshotChunkRequest');
+  r.header(SNAPSHOT_CHUNK_REQUEST_TYPE, VERSION, 'SnapshotChunkRequest');
   const transferId = r.string();
   const part = r.u8();
   if (!(part in SnapshotPart)) throw new ProtocolError(`unknown snapshot part ${part}`);
@@ -164,7 +158,7 @@ export function encodeSnapshotChunkReply(q: SnapshotChunkReply): Buffer {
 
 export function decodeSnapshotChunkReply(b: Uint8Array): SnapshotChunkReply {
   const r = new ByteReader(b);
-  header(r, SNAPSHOT_CHUNK_REPLY_TYPE, 'SnapshotChunkReply');
+  r.header(SNAPSHOT_CHUNK_REPLY_TYPE, VERSION, 'SnapshotChunkReply');
   const q = { status: readStatus(r), message: r.string(), data: r.bytes() };
   r.end();
   return q;

@@ -9,6 +9,7 @@ import {
   type SnapshotBeginRequest,
   type SnapshotChunkRequest,
 } from './snapshot-messages';
+import { CodedError } from './coded-error';
 
 /**
  * One request/reply to the sender's `snapshot.<node>` subject (docs/protocol.md "Snapshot
@@ -17,7 +18,7 @@ import {
 export type SnapshotAsk = (request: Uint8Array) => Promise<Uint8Array>;
 
 /** The sender answered a transfer request with a status other than OK (`status`); the message names the request. */
-export class SnapshotRefusedError extends Error {
+export class SnapshotRefusedError extends CodedError {
   readonly code = 'SNAPSHOT_REFUSED';
   constructor(
     readonly status: Status,
@@ -25,7 +26,6 @@ export class SnapshotRefusedError extends Error {
     reason: string,
   ) {
     super(`${what} answered ${statusName(status)}: ${reason}`);
-    this.name = 'SnapshotRefusedError';
   }
 }
 

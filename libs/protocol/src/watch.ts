@@ -117,12 +117,6 @@ export const WATCH_HISTORY_REPLY_TYPE = 41;
 export const WATCH_EVENTS_TYPE = 42;
 const VERSION = 1;
 
-function header(r: ByteReader, type: number, name: string): void {
-  const t = r.u8();
-  if (t !== type) throw new ProtocolError(`expected internal message type ${type} (${name}), got ${t}`);
-  const v = r.u8();
-  if (v !== VERSION) throw new ProtocolError(`unsupported ${name} version ${v}, expected ${VERSION}`);
-}
 
 /**
  * Published by a storage node on `watch.<node>` after it applied a batch: every event with a
@@ -152,7 +146,7 @@ export function encodeWatchEvents(m: WatchEventsMessage): Buffer {
 /** @throws ProtocolError on a malformed message or when lastRevision < prevRevision. */
 export function decodeWatchEvents(b: Uint8Array): WatchEventsMessage {
   const r = new ByteReader(b);
-  header(r, WATCH_EVENTS_TYPE, 'WatchEvents');
+  r.header(WATCH_EVENTS_TYPE, VERSION, 'WatchEvents');
   const nodeId = r.string();
   const prevRevision = r.u64();
   const lastRevision = r.u64();
@@ -172,7 +166,7 @@ export function decodeWatchEvents(b: Uint8Array): WatchEventsMessage {
  */
 export function peekWatchEventsRange(b: Uint8Array): { prevRevision: number; lastRevision: number } {
   const r = new ByteReader(b);
-  header(r, WATCH_EVENTS_TYPE, 'WatchEvents');
+  r.header(WATCH_EVENTS_TYPE, VERSION, 'WatchEvents');
   r.string();
   const prevRevision = r.u64();
   const lastRevision = r.u64();
@@ -236,7 +230,7 @@ export function encodeWatchHistoryRequest(q: WatchHistoryRequest): Buffer {
 /** @throws ProtocolError on a malformed message, fromRevision 0 or eventsMax 0. */
 export function decodeWatchHistoryRequest(b: Uint8Array): WatchHistoryRequest {
   const r = new ByteReader(b);
-  header(r, WATCH_HISTORY_REQUEST_TYPE, 'WatchHistoryRequest');
+  r.header(WATCH_HISTORY_REQUEST_TYPE, VERSION, 'WatchHistoryRequest');
   const fromRevision = r.u64();
   const toRevision = r.u64();
   const start = r.bytes();
@@ -266,7 +260,7 @@ export function encodeWatchHistoryReply(q: WatchHistoryReply): Buffer {
 /** @throws ProtocolError on a malformed message or an unknown result. */
 export function decodeWatchHistoryReply(b: Uint8Array): WatchHistoryReply {
   const r = new ByteReader(b);
-  header(r, WATCH_HISTORY_REPLY_TYPE, 'WatchHistoryReply');
+  r.header(WATCH_HISTORY_REPLY_TYPE, VERSION, 'WatchHistoryReply');
   const result = r.u8();
   if (result > WatchHistoryResult.Unavailable) throw new ProtocolError(`unknown WatchHistoryReply result ${result}`);
   const oldestRevision = r.u64();

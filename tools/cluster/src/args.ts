@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { CodedError } from '@cairn/protocol';
 
 export interface LauncherArgs {
   /** Cluster config file (resolved by the caller against the working directory). */
@@ -16,14 +17,13 @@ export interface LauncherArgs {
 }
 
 /** Thrown on bad launcher arguments (or `--help`); `exitCode` is what the process should exit with. */
-export class LauncherArgsError extends Error {
+export class LauncherArgsError extends CodedError {
   readonly code = 'LAUNCHER_ARGS';
   constructor(
     message: string,
     readonly exitCode: number,
   ) {
     super(message);
-    this.name = 'LauncherArgsError';
   }
 }
 

@@ -2,6 +2,7 @@ import { BUS_ROLES, createNkeyUser, readNkeySeed, type BusRole } from '@cairn/me
 import { makeTestPki, type NatsServerOptions } from '@cairn/messaging/testing';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { CodedError } from '@cairn/protocol';
 
 /**
  * The local launcher's bus credentials (docs/security.md "The internal bus"): for every role the
@@ -28,11 +29,10 @@ export function ensureBusCredentials(credentials: Partial<Record<BusRole, { seed
 export const LOCAL_BUS_CERT_DAYS = 365;
 
 /** A launcher's bus TLS files are incomplete: some exist, some do not, and it will not overwrite a CA. */
-export class BusTlsFilesError extends Error {
+export class BusTlsFilesError extends CodedError {
   readonly code = 'BUS_TLS_FILES_INCOMPLETE';
   constructor(missing: string, caFile: string) {
     super(`NATS TLS: ${missing} is missing but ${caFile} exists; delete ${caFile} to have the launcher make a new CA and certificates`);
-    this.name = 'BusTlsFilesError';
   }
 }
 

@@ -1,5 +1,5 @@
 import { loadClusterConfig, type ClusterConfig } from '@cairn/config';
-import { decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/protocol';
+import { CodedError, decodeStatus, type ConsensusStatus, type StorageStatus } from '@cairn/protocol';
 import { busConnectOptions, natsSecurityOptions, natsServerAuthorization, Subjects } from '@cairn/messaging';
 import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
 import { ensureBusCredentials, ensureBusTls } from './bus-credentials';
@@ -125,32 +125,26 @@ export interface ProcessExit {
 }
 
 /** Thrown when a Cairn process exits while the launcher waits for it (or the cluster) to be ready. */
-export class ProcessExitedError extends Error {
+export class ProcessExitedError extends CodedError {
   readonly code = 'PROCESS_EXITED';
   constructor(readonly exit: ProcessExit) {
     super(
       `${exit.role} process ${exit.id} exited (code ${exit.code}, signal ${exit.signal}) during start-up; ` +
         `last lines of its log:\n${exit.logTail}`,
     );
-    this.name = 'ProcessExitedError';
   }
 }
 
 /** Thrown when the cluster (or one process) is not ready in time; the message says what is missing. */
-export class ReadyTimeoutError extends Error {
+export class ReadyTimeoutError extends CodedError {
   readonly code = 'READY_TIMEOUT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReadyTimeoutError';
-  }
 }
 
 /** Thrown when an app's `dist/main.js` is missing (not built). */
-export class AppNotBuiltError extends Error {
+export class AppNotBuiltError extends CodedError {
   readonly code = 'APP_NOT_BUILT';
   constructor(path: string) {
     super(`${path} does not exist: build the apps first (\`npm run build\` or \`npx nx run-many -t build\`)`);
-    this.name = 'AppNotBuiltError';
   }
 }
 

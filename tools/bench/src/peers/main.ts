@@ -11,6 +11,7 @@ import { ServerGroup } from './procs';
 import { fsyncLimit, pingPongLimit } from './limits';
 import { DOOR_LABEL, DOOR_WORKLOADS, WORKLOAD_LABEL, doorsOf, formatLimits, formatTables, pointOf, type Limits, type PointResult, type RoundResult } from './report';
 import { startCairn, startEtcd, startNats, startRedis, type Conn, type Door, type RunningStore } from './stores';
+import { CodedError } from '@cairn/protocol';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -35,11 +36,10 @@ async function stopEverything(): Promise<void> {
 }
 
 /** Thrown where the run notices Ctrl-C. */
-class AbortedError extends Error {
+class AbortedError extends CodedError {
   readonly code = 'ABORTED';
   constructor() {
     super('stopped by a signal');
-    this.name = 'AbortedError';
   }
 }
 

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { CodedError } from '@cairn/protocol';
 
 /** The stores `bench:peers` knows, in the order they run and print. */
 export const STORES = ['cairn', 'etcd', 'nats', 'redis'] as const;
@@ -34,7 +35,7 @@ export interface PeersOptions {
 }
 
 /** A bad command line; `bench:peers` prints it with the usage and exits 2. */
-export class PeersUsageError extends Error {
+export class PeersUsageError extends CodedError {
   readonly code = 'USAGE';
   /** `help`: the message is the usage text asked for with --help (exit 0). */
   constructor(
@@ -42,7 +43,6 @@ export class PeersUsageError extends Error {
     readonly help = false,
   ) {
     super(message);
-    this.name = 'PeersUsageError';
   }
 }
 

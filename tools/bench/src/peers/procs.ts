@@ -1,23 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { logTail } from '@cairn/cluster';
+import { CodedError } from '@cairn/protocol';
 
 /** A server process exited before the benchmark stopped it. */
-export class ServerExitedError extends Error {
+export class ServerExitedError extends CodedError {
   readonly code = 'SERVER_EXITED';
   constructor(name: string, exit: string, logTail: string) {
     super(`${name} exited (${exit}); last lines of its log:\n${logTail}`);
-    this.name = 'ServerExitedError';
   }
 }
 
 /** A store was not ready in time; the message says what was awaited and the last failure. */
-export class NotReadyError extends Error {
+export class NotReadyError extends CodedError {
   readonly code = 'NOT_READY';
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotReadyError';
-  }
 }
 
 interface Server {
