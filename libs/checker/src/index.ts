@@ -44,3 +44,4 @@ export {
   type WriteOutcome,
 } from './watch';
 export { mapStep } from './map';
+export { checkLeases, type KeptLease, type LeaseCheckResult, type LeaseViolation, type TtlRead, type TtlWrite } from './lease';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { HistoryRecorder, checkHistory, type CheckResult } from '@cairn/checker';
+import { HistoryRecorder, checkHistory, checkLeases, type CheckResult, type LeaseCheckResult, type TtlRead, type TtlWrite } from '@cairn/checker';
 import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
 import { Subjects, assertPayloadBounds } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
@@ -73,6 +73,8 @@ export interface SimResult {
   /** Summed over every process's simulated disk. */
   disk: DiskStats;
   check: CheckResult | null;
+  /** The TTL keys' check (libs/checker checkLeases), with how many were written; null when the seed failed before it. */
+  ttl: (LeaseCheckResult & { writes: number }) | null;
   /** How often this seed reached the paths that only compaction opens (summed over every process incarnation). */
   reached: Reached;
   /** The most bytes the gateway held for its TLV clients at once (pendingBytesMax is GATEWAY_FLOW's). */
@@ -116,6 +118,14 @@ const CLIENT_OP_TIMEOUT_MS = 6000;
 const MEMBER_REQUEST_TIMEOUT_MS = 3000;
 /** Largest client value, bytes: large enough that a few of them overflow one max_payload. */
 const VALUE_BYTES_MAX = 160 * 1024;
+/**
+ * Share of the clients' operations that are on TTL keys instead (issue 12): a write of a fresh key
+ * `ttl<n>` with a TTL of TTL_MS_MIN + [0, TTL_MS_SPREAD) ms, or a read of one whose expiry bound
+ * (ack + TTL) has passed. They replace operations rather than add any, so a seed costs no more events.
+ */
+const TTL_OP_SHARE = 0.1;
+const TTL_MS_MIN = 30;
+const TTL_MS_SPREAD = 170;
 
 /**
  * Keys the large-value sweep writes and then reads at once: 5 values of ~159 KiB are ~1.4 times
@@ -275,6 +285,11 @@ export class ClusterSim {
   /** Index → hash of (term, type, data) of the entry the first storage node applied there. */
   private readonly appliedAt = new Map<number, string>();
   private readonly history: HistoryRecorder;
+  /** TTL keys written (acknowledged) and read, for checkLeases; their own Random, so the choices replay. */
+  private readonly ttlWrites: TtlWrite[] = [];
+  private readonly ttlReads: TtlRead[] = [];
+  private ttlKeys = 0;
+  private readonly ttlRnd: Random;
   private failure: string | null = null;
   private readonly faults: Record<string, number> = {};
   private sessions: KvSession[] = [];
@@ -291,6 +306,7 @@ export class ClusterSim {
     this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, compacting: opts.seed % 3 !== 1, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
     this.sched = new SimScheduler(opts.seed);
     this.rnd = seededRandom((opts.seed * 2654435761) >>> 0);
+    this.ttlRnd = seededRandom((opts.seed * 2246822519) >>> 0);
     this.net = new SimNetwork(this.sched, { maxPayloadBytes: this.o.maxPayloadBytes, latencyMsMin: 1, latencyMsMax: 4 });
     this.config = simConfig(this.o.maxPayloadBytes, this.o.tickMs, this.o.compacting);
     this.operator = this.net.connect(this.sched.incarnation(OPERATOR));
@@ -312,9 +328,13 @@ export class ClusterSim {
     }
     const ops = this.history.operations();
     let check: CheckResult | null = null;
+    let ttl: SimResult['ttl'] = null;
     if (!this.failure) {
       check = checkHistory(ops, { timeoutMs: 30_000 });
       if (!check.ok) this.failure = `history not linearizable: ${JSON.stringify(check.violations.slice(0, 2))}${check.unknown ? ' (checker budget exceeded)' : ''}`;
+      // One virtual clock for the clients, the gateway and the storage nodes: no drift bound needed.
+      ttl = { ...checkLeases({ writes: this.ttlWrites, reads: this.ttlReads }), writes: this.ttlWrites.length };
+      if (!this.failure && !ttl.ok) this.failure = `TTL keys: ${ttl.violations.length} expired keys returned; first: ${ttl.violations[0].message}`;
     }
     const bugs = Object.entries(this.o.bugs)
       .filter(([, v]) => v)
@@ -332,6 +352,7 @@ export class ClusterSim {
       network: { ...this.net.stats },
       disk: this.diskStats(),
       check,
+      ttl,
       reached: { ...this.reached },
       pendingBytesPeak: Math.max(this.pendingBytesPeak, this.door?.budget.maxUsed ?? 0),
     };
@@ -944,7 +965,10 @@ export class ClusterSim {
       const r = this.rnd.float();
       const calm = this.calm;
       if (calm) this.calmPending++;
-      if (r < 0.45) {
+      if (this.ttlRnd.float() < TTL_OP_SHARE) {
+        const failed = await this.ttlOp(session, lost);
+        if (failed && calm) this.calmFailures.push(failed);
+      } else if (r < 0.45) {
         const id = this.history.invoke(c, 'get', key);
         const res = await this.bounded(session.get(kb), lost);
         if (!this.recordGet(id, res) && calm) this.calmFailures.push(`get ${key}: ${Status[res.status]} ${res.message}`);
@@ -959,6 +983,34 @@ export class ClusterSim {
       }
       if (calm) this.calmPending--;
     }
+  }
+
+  /**
+   * One TTL-key operation (TTL_OP_SHARE): half the time, when a written key's expiry bound has
+   * passed, a read of one (the most recently expired half of those times: its ExpireKey may be in
+   * flight), recorded for checkLeases; otherwise a write of a fresh key with a TTL, recorded once
+   * acknowledged. @returns why it failed, or null.
+   */
+  private async ttlOp(session: KvSession, lost: { status: Status; revision: number; value: Uint8Array; message: string }): Promise<string | null> {
+    const clock = this.clientClock;
+    const due = this.ttlWrites.filter((w) => w.ackMs + w.ttlMs <= clock.nowMs());
+    if (due.length > 0 && this.ttlRnd.float() < 0.5) {
+      const w = this.ttlRnd.float() < 0.5 ? due.reduce((a, b) => (a.ackMs + a.ttlMs >= b.ackMs + b.ttlMs ? a : b)) : due[Math.floor(this.ttlRnd.float() * due.length)];
+      const startMs = clock.nowMs();
+      const res = await this.bounded(session.get(Buffer.from(w.key)), lost);
+      if (res.status !== Status.Ok && res.status !== Status.NotFound) return `get ${w.key}: ${Status[res.status]} ${res.message}`;
+      this.ttlReads.push({ key: w.key, startMs, endMs: clock.nowMs(), value: res.status === Status.Ok ? Buffer.from(res.value).toString() : null });
+      return null;
+    }
+    const key = `ttl${this.ttlKeys++}`;
+    const value = `${key}-v`;
+    const ttlMs = TTL_MS_MIN + Math.floor(this.ttlRnd.float() * TTL_MS_SPREAD);
+    const invokeMs = clock.nowMs();
+    // The gateway's TLV door stamps a SET's TTL with its clock when it decodes the request (ClientConnection): now, on the one virtual clock.
+    const res = await this.bounded(session.set(Buffer.from(key), Buffer.from(value), { meta: { leaseId: 0, expiresAtMs: invokeMs + ttlMs, keepTtl: false } }), lost);
+    if (res.status !== Status.Ok) return `set ${key} with a TTL: ${Status[res.status]} ${res.message}`;
+    this.ttlWrites.push({ key, value, invokeMs, ackMs: clock.nowMs(), ttlMs });
+    return null;
   }
 
   /** Records a get's completion; a failed read changed nothing (fail). @returns whether it succeeded. */

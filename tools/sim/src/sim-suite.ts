@@ -68,10 +68,15 @@ function seedsReaching(results: SimResult[]): Record<keyof Reached, number> {
   return out;
 }
 
+/** TTL keys over the seeds: written, and reads started after their expiry bound (each must have missed). */
+function ttlTotals(results: SimResult[]): { writes: number; readsAfterExpiry: number } {
+  return { writes: results.reduce((n, r) => n + (r.ttl?.writes ?? 0), 0), readsAfterExpiry: results.reduce((n, r) => n + (r.ttl?.ttlReadsAfterExpiry ?? 0), 0) };
+}
+
 function report(shard: string, results: SimResult[], seconds: number): string {
   const events = results.reduce((n, r) => n + r.steps, 0);
   const detail = results.length <= 20 ? `\n${results.map(describeResult).join('\n')}` : '';
-  return `sim shard ${shard}: ${results.length} seeds in ${seconds.toFixed(1)} s (${(results.length / seconds).toFixed(2)} seeds/s, ${Math.round(events / Math.max(1, results.length))} events/seed); faults ${JSON.stringify(sum(results, (r) => r.faults))}; disk ${JSON.stringify(sum(results, (r) => r.disk))}; gateway pending bytes peak ${Math.max(0, ...results.map((r) => r.pendingBytesPeak))}; seeds reaching ${JSON.stringify(seedsReaching(results))} (totals ${JSON.stringify(sum(results, (r) => r.reached))})${detail}\n`;
+  return `sim shard ${shard}: ${results.length} seeds in ${seconds.toFixed(1)} s (${(results.length / seconds).toFixed(2)} seeds/s, ${Math.round(events / Math.max(1, results.length))} events/seed); faults ${JSON.stringify(sum(results, (r) => r.faults))}; disk ${JSON.stringify(sum(results, (r) => r.disk))}; gateway pending bytes peak ${Math.max(0, ...results.map((r) => r.pendingBytesPeak))}; seeds reaching ${JSON.stringify(seedsReaching(results))} (totals ${JSON.stringify(sum(results, (r) => r.reached))}); TTL keys ${JSON.stringify(ttlTotals(results))}${detail}\n`;
 }
 
 /** Defines the tests of shard `shard` (0-based) of `shards`. */
@@ -98,6 +103,8 @@ export function simSuite(shard: number, shards: number): void {
         const reached = seedsReaching(results);
         const short = Object.entries(REACHED_SHARE_MIN).filter(([k, min]) => reached[k as keyof Reached] < min * results.length);
         expect(short.map(([k, min]) => `${k}: ${reached[k as keyof Reached]} of ${results.length} seeds, at least ${Math.ceil(min * results.length)} required`)).toEqual([]);
+        // The TTL check is not vacuous: on average at least one read per seed started after a key's expiry bound.
+        expect(ttlTotals(results).readsAfterExpiry).toBeGreaterThanOrEqual(results.length);
       }
     }, TEST_TIMEOUT_MS);
 
