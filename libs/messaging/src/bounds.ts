@@ -1,4 +1,4 @@
-import { OUTCOME_REPLY_BASE_BYTES, OUTCOME_TXN_OVERHEAD_BYTES, SNAPSHOT_CHUNK_BYTES_MAX } from '@cairn/protocol';
+import { CodedError, OUTCOME_REPLY_BASE_BYTES, OUTCOME_TXN_OVERHEAD_BYTES, SNAPSHOT_CHUNK_BYTES_MAX } from '@cairn/protocol';
 import { PAYLOAD_HEADROOM_BYTES } from './bus';
 
 /** Longest process id on the wire (config ids are ≤ 32, `--join` ids ≤ 64 characters). */
@@ -44,7 +44,7 @@ export function busSizes(limits: BusLimits): BusSizes {
 }
 
 /** Configured limits that cannot fit the NATS server's `max_payload`: the process refuses to start. */
-export class PayloadBoundsError extends Error {
+export class PayloadBoundsError extends CodedError {
   readonly code = 'PAYLOAD_BOUNDS';
   constructor(
     readonly problems: string[],
@@ -55,7 +55,6 @@ export class PayloadBoundsError extends Error {
         `(${PAYLOAD_HEADROOM_BYTES} bytes of it kept as headroom):\n  - ${problems.join('\n  - ')}\n` +
         `Lower these settings or raise max_payload in the nats-server configuration (docs/protocol.md, "Message size bounds on the internal bus").`,
     );
-    this.name = 'PayloadBoundsError';
   }
 }
 

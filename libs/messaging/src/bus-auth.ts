@@ -2,6 +2,7 @@ import { nkeys } from 'nats';
 import { readFileSync } from 'node:fs';
 import type { NatsOptions } from './connection';
 import type { Subjects } from './subjects';
+import { CodedError } from '@cairn/protocol';
 
 /**
  * A bus identity (docs/security.md "The internal bus"): each Cairn process connects as its role;
@@ -73,14 +74,13 @@ export function natsServerAuthorization(s: Subjects, publicKeys: Partial<Record<
 }
 
 /** A bus credential that cannot be used: the seed file is unreadable or not an NKey user seed. */
-export class BusCredentialError extends Error {
+export class BusCredentialError extends CodedError {
   readonly code = 'BUS_CREDENTIAL_INVALID';
   constructor(
     readonly file: string,
     reason: string,
   ) {
     super(`NATS credential ${file}: ${reason}`);
-    this.name = 'BusCredentialError';
   }
 }
 

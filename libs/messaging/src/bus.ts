@@ -2,6 +2,7 @@ import type { NatsConnection } from 'nats';
 import type { Logger } from '@cairn/logging';
 import { realClock, type Clock, type Transport, type TransportMsg } from '@cairn/world';
 import { asTransport } from './transport';
+import { CodedError } from '@cairn/protocol';
 
 /**
  * Bytes of the server's `max_payload` that Cairn's batchers leave unused (docs/protocol.md,
@@ -15,7 +16,7 @@ export const PAYLOAD_HEADROOM_BYTES = 4096;
 export const PUBLISH_FAULT_LOG_INTERVAL_MS = 5_000;
 
 /** An internal message or reply larger than the server accepts (`bytes` > `bytesMax`). */
-export class PayloadTooLargeError extends Error {
+export class PayloadTooLargeError extends CodedError {
   readonly code = 'PAYLOAD_TOO_LARGE';
   constructor(
     readonly subject: string,
@@ -23,7 +24,6 @@ export class PayloadTooLargeError extends Error {
     readonly bytesMax: number,
   ) {
     super(`message of ${bytes} bytes on ${subject} is over the NATS server's max_payload of ${bytesMax} bytes`);
-    this.name = 'PayloadTooLargeError';
   }
 }
 

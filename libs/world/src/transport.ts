@@ -12,18 +12,18 @@
  * - a queue group delivers each message to one of its members; plain subscribers each get a copy;
  * - subjects are literal here (Cairn uses no wildcards).
  */
+import { CodedError } from '@cairn/protocol';
 
 export type TransportErrorCode = 'MAX_PAYLOAD_EXCEEDED' | 'NO_RESPONDERS' | 'TIMEOUT' | 'CLOSED';
 
 /** A transport failure with its `code`; `cause` is the client library's own error, when there is one. */
-export class TransportError extends Error {
+export class TransportError extends CodedError {
   constructor(
     readonly code: TransportErrorCode,
     message: string,
     override readonly cause?: unknown,
   ) {
     super(message);
-    this.name = 'TransportError';
   }
 }
 

@@ -3,16 +3,16 @@ import type { Logger } from '@cairn/logging';
 import { HardStateFile, SnapshotFile, type Clock, type Disk } from '@cairn/log';
 import type { Entry, HardState, LogOnDisk, RaftNode, Ready, Snapshot } from '@cairn/raft';
 import { RaftLogStore } from '../storage/raft-log-store';
+import { CodedError } from '@cairn/protocol';
 
 /** A disk write, fsync or file operation of the Raft state failed: the only fault that stops a replica. */
-export class PersistenceError extends Error {
+export class PersistenceError extends CodedError {
   readonly code = 'RAFT_PERSISTENCE';
   constructor(
     readonly step: string,
     override readonly cause: unknown,
   ) {
     super(`${step} failed: ${(cause as Error)?.message ?? String(cause)}`);
-    this.name = 'PersistenceError';
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AuthConfig } from '@cairn/config';
-import { ROOT_USER, Status } from '@cairn/protocol';
+import { CodedError, ROOT_USER, Status } from '@cairn/protocol';
 import type { Logger } from '@cairn/logging';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { ReadPath } from '../paths/read-path';
@@ -20,12 +20,8 @@ export interface GatewayAuthStack {
 }
 
 /** Raised when a configured secret file cannot be used (startup fails: a misconfiguration, not a runtime limit). */
-export class AuthConfigError extends Error {
+export class AuthConfigError extends CodedError {
   readonly code = 'AUTH_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AuthConfigError';
-  }
 }
 
 /** Trailing newlines are not part of a secret (files written by `echo`, Kubernetes Secrets from literals). */

@@ -4,6 +4,7 @@ import { createSecureContext, createServer as createTlsServer, type Server as Tl
 import type { ListenerTlsConfig } from '@cairn/config';
 import type { Logger } from '@cairn/logging';
 import { realClock, type Clock, type TimerHandle } from '@cairn/world';
+import { CodedError } from '@cairn/protocol';
 
 /** The TLS settings of one door in effect: files, mTLS, minimum version, reload interval (config: ListenerTlsConfig with mode "tls"). */
 export interface DoorTls {
@@ -16,11 +17,10 @@ export interface DoorTls {
 }
 
 /** A door left without TLS on an address other than loopback: plain TCP must be chosen explicitly (mode "plain"). */
-export class PlainTcpNotChosenError extends Error {
+export class PlainTcpNotChosenError extends CodedError {
   readonly code = 'PLAIN_TCP_NOT_CHOSEN';
   constructor(door: string, host: string) {
     super(`gateway ${door} door on ${host} has no TLS setting: set gateway.gateways[].tls (or respTls/httpTls) with mode "tls", or mode "plain" to serve plain TCP on a non-loopback address (docs/security.md)`);
-    this.name = 'PlainTcpNotChosenError';
   }
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir, nodeDisk, writeFileAtomic, type Disk, type DiskFile } from '@cairn/log';
-import { ApplyOutcome, ByteReader, ByteWriter } from '@cairn/protocol';
+import { ApplyOutcome, ByteReader, ByteWriter, CodedError } from '@cairn/protocol';
 import type { SessionRecord } from './apply-result';
 import { SessionTable, type SessionLimits } from './session-table';
 
@@ -21,12 +21,8 @@ const RECORD_BYTES = 8 + 8 + 8 + 8 + 1 + 8;
 
 export type { SessionRecord } from './apply-result';
 
-export class SessionStoreCorruptionError extends Error {
+export class SessionStoreCorruptionError extends CodedError {
   readonly code = 'SESSION_STORE_CORRUPT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'SessionStoreCorruptionError';
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { SnapshotInstaller } from '@cairn/engine';
 import type { Clock, Disk } from '@cairn/log';
-import { SNAPSHOT_CHUNK_BYTES_MAX, SnapshotPart, SnapshotRefusedError, releaseSnapshotTransfer, requestSnapshotBegin, requestSnapshotChunk } from '@cairn/protocol';
+import { CodedError, releaseSnapshotTransfer, requestSnapshotBegin, requestSnapshotChunk, SNAPSHOT_CHUNK_BYTES_MAX, SnapshotPart, SnapshotRefusedError } from '@cairn/protocol';
 
 /** Request/reply to a peer storage node's `snapshot.<peer>` subject; rejects on timeout or no responder. */
 export type SnapshotRequest = (peer: string, data: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
@@ -19,14 +19,13 @@ export interface FetchedSnapshot {
   durationMs: number;
 }
 
-export class SnapshotFetchError extends Error {
+export class SnapshotFetchError extends CodedError {
   readonly code = 'STORAGE_SNAPSHOT_FETCH_FAILED';
   constructor(
     readonly peer: string,
     message: string,
   ) {
     super(`snapshot from ${peer}: ${message}`);
-    this.name = 'SnapshotFetchError';
   }
 }
 
@@ -128,11 +127,10 @@ export interface BootstrapLoopOptions {
 }
 
 /** Thrown by `BootstrapLoop.run` when the node stopped before a snapshot was installed. */
-export class BootstrapStoppedError extends Error {
+export class BootstrapStoppedError extends CodedError {
   readonly code = 'STORAGE_BOOTSTRAP_STOPPED';
   constructor() {
     super('storage node stopped during bootstrap');
-    this.name = 'BootstrapStoppedError';
   }
 }
 

@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { CodedError } from '@cairn/protocol';
 
 /** Thrown when no nats-server binary is found; the message says how to install one. */
-export class NatsServerMissingError extends Error {
+export class NatsServerMissingError extends CodedError {
   readonly code = 'NATS_SERVER_MISSING';
   constructor() {
     super(
@@ -13,7 +14,6 @@ export class NatsServerMissingError extends Error {
         'or download a release from https://github.com/nats-io/nats-server/releases and put it on PATH.\n' +
         'Or point CAIRN_NATS_SERVER at the binary.',
     );
-    this.name = 'NatsServerMissingError';
   }
 }
 

@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CodedError } from '@cairn/protocol';
 
 /** Thrown when the `openssl` command is not on PATH; tests that need certificates skip with its message. */
-export class OpensslMissingError extends Error {
+export class OpensslMissingError extends CodedError {
   readonly code = 'OPENSSL_MISSING';
   constructor() {
     super('openssl was not found on PATH: the TLS tests make their test CA with it (`sudo apt-get install -y openssl`)');
-    this.name = 'OpensslMissingError';
   }
 }
 
