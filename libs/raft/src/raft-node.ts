@@ -287,8 +287,10 @@ export class RaftNode {
     this.assertNotOutstanding('persisted');
     if (!this.asyncWrites) throw new Error('AsyncStorageWritesOff: persisted() needs RaftConfig.asyncStorageWrites (advance() reports writes otherwise)');
     const r = this.r;
-    if (index >= r.log.unstableFrom) throw new Error(`PersistedBeyondReady: persisted(${index}) but only entries below ${r.log.unstableFrom} were handed out`);
+    // Stale first: a write may complete after a new leader's entries replaced its own (the
+    // truncation moved unstableFrom back below it); its entries are not in the log any more.
     if (index <= r.log.persistedIndex || !r.log.matchTerm(index, term)) return;
+    if (index >= r.log.unstableFrom) throw new Error(`PersistedBeyondReady: persisted(${index}) but only entries below ${r.log.unstableFrom} were handed out`);
     r.log.persistedIndex = index;
     if (r.role === 'leader') {
       r.prs().get(r.id)!.maybeUpdate(index);

@@ -52,6 +52,7 @@ describe('Ready / advance contract', () => {
     expect(rd.entries.map((e) => e.index)).toEqual([1]);
     expect(() => n.persisted(1, 1)).toThrow(/ReadyOutstanding/);
     n.advance(rd);
+    n.propose([new Uint8Array([1])]); // entry 2 is in the log but not handed out in a Ready yet
     expect(() => n.persisted(2, 1)).toThrow(/PersistedBeyondReady/);
     n.persisted(1, 2); // not the term of entry 1: stale, ignored
     expect(n.status().persistedIndex).toBe(0);
@@ -60,6 +61,8 @@ describe('Ready / advance contract', () => {
     n.persisted(1, 1);
     expect(n.status().commit).toBe(1);
     expect(cycle(n).committedEntries.map((e) => e.index)).toEqual([1]);
+    n.persisted(2, 1); // now handed out (in the Ready above)
+    expect(n.status().commit).toBe(2);
   });
 
   it('async storage writes: a follower\'s acknowledgement waits for its write, a heartbeat answer does not', () => {
@@ -78,6 +81,23 @@ describe('Ready / advance contract', () => {
     expect(rd2.committedEntries).toEqual([]);
     n.persisted(3, 1);
     expect(cycle(n).committedEntries.map((e) => e.index)).toEqual([1, 2]);
+  });
+
+  it('async storage writes: a write that completes after a new leader replaced its entries is ignored, the earlier entries it held still count', () => {
+    const n = newTestNode('f', ['l', 'f', 'x'], { asyncStorageWrites: true });
+    n.step(makeMessage({ type: MessageType.Append, from: 'l', to: 'f', term: 1, index: 0, logTerm: 0, entries: logWithTerms([1, 1, 1]) }));
+    cycle(n); // the write of entries 1..3 (term 1) is in flight
+    // A new leader of term 2 keeps entry 1 and replaces 2..3 (the truncation moves unstableFrom back to 2).
+    n.step(makeMessage({ type: MessageType.Append, from: 'x', to: 'f', term: 2, index: 1, logTerm: 1, entries: logWithTerms([1, 2, 2]).slice(1) }));
+    n.persisted(3, 1); // the old write completes: its entry 3 is gone, nothing counts
+    expect(n.status().persistedIndex).toBe(0);
+    const rd = cycle(n);
+    expect(rd.entries.map((e) => [e.index, e.term])).toEqual([
+      [2, 2],
+      [3, 2],
+    ]);
+    n.persisted(3, 2);
+    expect(n.status().persistedIndex).toBe(3);
   });
 
   it('a follower acknowledges entries only in the Ready that persists them', () => {
