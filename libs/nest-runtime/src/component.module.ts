@@ -19,11 +19,13 @@ export interface ProcessDeps {
   log: Logger;
 }
 
-/** The real world a replica or storage node runs in: what its options take besides its own settings. */
+/** The world a replica or storage node runs in: what its options take besides its own settings (ReplicaOptions, StorageNodeOptions). */
 export interface ProcessWorld {
   /** `<config.dataDir>/<id>`. */
   dataDir: string;
+  /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
   bus: Transport;
+  /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
   world: World;
   subjects: Subjects;
   log: Logger;

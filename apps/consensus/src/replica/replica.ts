@@ -1,9 +1,9 @@
 import { LEASE_STATE_REQUEST_TYPE, Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
 import { EntryType, MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
-import { hopTrace, logNetworkFault, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
-import type { Logger } from '@cairn/logging';
+import { hopTrace, logNetworkFault, payloadBytesMax, publishSafe, serveRequests } from '@cairn/messaging';
+import type { ProcessWorld } from '@cairn/nest-runtime';
 import type { ConsensusConfig } from '@cairn/config';
-import { type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
+import { type TimerHandle, type TransportSubscription } from '@cairn/world';
 import { nodeDisk, type Disk } from '@cairn/log';
 import type { RaftLogStore } from '../storage/raft-log-store';
 import { Proposals } from './proposals';
@@ -23,22 +23,15 @@ import { ReadyWrites } from './ready-writes';
 const LEASE_RESTORE_ENTRIES_MAX = 4096;
 const LEASE_RESTORE_BYTES_MAX = 4 * 1024 * 1024;
 
-export interface ReplicaOptions {
+export interface ReplicaOptions extends Omit<ProcessWorld, 'onFatal'> {
   id: string;
   /** The initial voters (config file); config entries in the log override them (thesis §4.1). */
   voters: string[];
   /** The initial storage-node list (config file), carried in the Raft configuration. */
   storage?: string[];
   config: ConsensusConfig;
-  dataDir: string;
   /** The disk under `dataDir` (default node:fs; the simulator passes a simulated disk). */
   disk?: Disk;
-  /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
-  bus: Transport;
-  /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
-  world: World;
-  subjects: Subjects;
-  log: Logger;
   /**
    * Called once when the replica must stop: a failed disk write or fsync (`err.code` RAFT_PERSISTENCE)
    * or a violated Raft invariant. The replica has already stopped its loop; the process shell ends

@@ -34,10 +34,10 @@ import {
   WATCH_HISTORY_REQUEST_TYPE,
   type WatchEvent,
 } from '@cairn/protocol';
-import { hopTrace, payloadBytesMax, publishSafe, serveRequests, type Subjects } from '@cairn/messaging';
-import type { Logger } from '@cairn/logging';
+import { hopTrace, payloadBytesMax, publishSafe, serveRequests } from '@cairn/messaging';
+import type { ProcessWorld } from '@cairn/nest-runtime';
 import type { StorageConfig } from '@cairn/config';
-import { sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
+import { sleep, type TimerHandle, type TransportSubscription } from '@cairn/world';
 import { ReadWaiters } from './read-waiters';
 import { encodeBoundedReadReply } from './read-reply';
 import { encodeBoundedRangeReply } from './range-reply';
@@ -73,19 +73,12 @@ const COMPACTED_PREFIX = 'compacted:';
 
 type ReadResult = ReadReply['results'][number];
 
-export interface StorageNodeOptions {
+export interface StorageNodeOptions extends Omit<ProcessWorld, 'onFatal'> {
   id: string;
   replicaIds: string[];
   config: StorageConfig;
-  dataDir: string;
   /** The disk under `dataDir` (default node:fs; the simulator passes a simulated disk). */
   disk?: Disk;
-  /** The message bus (production: `natsTransport(nc)`; simulation: `SimNetwork.connect`). */
-  bus: Transport;
-  /** Time and randomness (production: `realWorld`; simulation: the scheduler's). */
-  world: World;
-  subjects: Subjects;
-  log: Logger;
   /**
    * Called once when the node must stop: a failed engine write or fsync, or a failed snapshot
    * install. The node has stopped applying; the process shell ends the process (exit code 70).
