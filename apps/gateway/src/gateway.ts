@@ -67,7 +67,7 @@ export class Gateway implements ProcessComponent {
       keys: (leaseId, minIndex, keysMax) => reads.leaseKeys({ leaseId, minIndex, keysMax, bytesMax: g.rangeBytesMax }).then((r) => ({ ...r, keys: r.keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength)) })),
       keysMax: g.leaseKeysMax,
     };
-    this.auth = createGatewayAuth({ auth: g.auth, view: this.view, reads, writes: this.writes, readyTimeoutMs: g.readTimeoutMs, log });
+    this.auth = createGatewayAuth({ auth: g.auth, view: this.view, reads, writes: this.writes, readyTimeoutMs: g.readTimeoutMs, log, clock: this.clock });
     this.watches = new WatchHub(nc, subjects, this.view, g, log);
     // One bound on bytes held for clients, across the TLV and RESP doors (docs/protocol.md).
     const budget = new ByteBudget(g.pendingBytesMax);

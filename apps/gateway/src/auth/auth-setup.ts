@@ -6,7 +6,7 @@ import type { Logger } from '@cairn/logging';
 import type { ClusterView } from '../cluster/cluster-view';
 import type { ReadPath } from '../paths/read-path';
 import type { WritePath } from '../paths/write-path';
-import { realClock } from '@cairn/world';
+import { realClock, type Clock } from '@cairn/world';
 import { AuthAdmin } from './auth-admin';
 import { AuthView } from './auth-view';
 import { GatewayAuth } from './gateway-auth';
@@ -58,15 +58,19 @@ export function rootPasswordOf(a: AuthConfig, env: NodeJS.ProcessEnv): string | 
  * Builds a gateway's auth: an AuthView fed by the storage heartbeats' auth revision, the
  * GatewayAuth checks, and AuthAdmin (changes through `writes`). When a first root password is
  * configured, user `root` (role root) is created once the state is known and no root exists.
+ * `clock` (default `realClock`; gateway.ts passes its world's): the view's waits, token times and
+ * the failure windows.
  */
-export function createGatewayAuth(deps: { auth: AuthConfig; view: ClusterView; reads: Pick<ReadPath, 'get'>; writes: Pick<WritePath, 'submit'>; readyTimeoutMs: number; log: Logger; env?: NodeJS.ProcessEnv }): GatewayAuthStack {
+export function createGatewayAuth(deps: { auth: AuthConfig; view: ClusterView; reads: Pick<ReadPath, 'get'>; writes: Pick<WritePath, 'submit'>; readyTimeoutMs: number; log: Logger; env?: NodeJS.ProcessEnv; clock?: Clock }): GatewayAuthStack {
   const { auth: a, log } = deps;
   const env = deps.env ?? process.env;
-  const authView = new AuthView({ reads: deps.reads, clock: realClock, log });
+  const clock = deps.clock ?? realClock;
+  const nowMs = (): number => clock.nowMs();
+  const authView = new AuthView({ reads: deps.reads, clock, log });
   deps.view.onStorageHeartbeat((s) => authView.heard(s.authRevision ?? 0));
-  const tokens = new TokenIssuer(tokenSecretOf(a, env, log), a.tokenTtlMs);
+  const tokens = new TokenIssuer(tokenSecretOf(a, env, log), a.tokenTtlMs, nowMs);
   const settings = { scryptCost: a.scryptCost, failuresPerAddressMax: a.failuresPerAddressMax, failureWindowMs: a.failureWindowMs, failuresPerConnectionMax: a.failuresPerConnectionMax, readyTimeoutMs: deps.readyTimeoutMs, metricsPublic: a.metricsPublic };
-  const gate = new GatewayAuth(authView, tokens, settings, Date.now, log);
+  const gate = new GatewayAuth(authView, tokens, settings, nowMs, log);
   const admin = new AuthAdmin({ view: authView, writes: deps.writes, limits: { usersMax: a.usersMax, rolesMax: a.rolesMax, permissionsPerRoleMax: a.permissionsPerRoleMax }, scryptCost: a.scryptCost, readyTimeoutMs: deps.readyTimeoutMs, log });
   const rootPassword = rootPasswordOf(a, env);
   if (rootPassword !== undefined) {
