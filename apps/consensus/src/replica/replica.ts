@@ -160,7 +160,7 @@ export class Replica {
       kick,
     });
     this.shipper = new LogShipper({ id, bus: opts.bus, subjects: opts.subjects, log });
-    this.writes = new ReadyWrites({ writesInflightMax: c.writesInflightMax, writesInflightBytesMax: c.writesInflightBytesMax, nowMs: () => opts.world.clock.nowMs(), kick });
+    this.writes = new ReadyWrites({ writesInflightMax: c.writesInflightMax, writesInflightBytesMax: c.writesInflightBytesMax, nowMs: () => opts.world.clock.nowMs(), kick: () => this.kick(true) });
   }
 
   /** Restores the log and hard state from disk, then starts ticking and serving. */
@@ -381,10 +381,15 @@ export class Replica {
 
   // ---- the Ready loop ---------------------------------------------------------------------
 
-  private kick(): void {
+  /**
+   * Starts the loop unless it runs: deferred to the end of the turn (inputs of one turn go into one
+   * Ready), or at once (`now`) for a completed write, whose messages and commit are the hot path
+   * (the loop without async writes goes on in the same turn after its fsync, too).
+   */
+  private kick(now = false): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    this.loopDone = new Promise<void>((resolve) => this.opts.world.clock.defer(() => void this.loop().finally(resolve)));
+    this.loopDone = new Promise<void>((resolve) => (now ? void this.loop().finally(resolve) : this.opts.world.clock.defer(() => void this.loop().finally(resolve))));
   }
 
   private async loop(): Promise<void> {
