@@ -3,15 +3,9 @@
 # usage: tools/bench/scripts/ab-cpu.sh REPO OUT DURATION ROUNDS name=CONSENSUS_JSON ... (CLIENTS="1 16" by default); docs/benchmarks.md "Async storage writes"
 set -u
 REPO=$1; OUT=$2; DUR=$3; ROUNDS=$4; shift 4
+. "$(dirname "${BASH_SOURCE[0]}")/cpu-ticks.sh" # before any cd: the path may be relative
 mkdir -p $OUT; cd $REPO
 C="node apps/cli/dist/main.js"; BASE=/tmp/peers-perf; G=127.0.0.1:30380
-cpu_ticks() {
-  for pid in $(pgrep -P "$1"); do
-    local name; name=$(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null | sed -n 's/.*--id \([^ ]*\).*/\1/p')
-    [ -z "$name" ] && grep -q nats-server /proc/$pid/cmdline 2>/dev/null && name=nats
-    [ -n "$name" ] && awk -v n="$name" '{ print n, $14 + $15 }' /proc/$pid/stat 2>/dev/null
-  done
-}
 for round in $(seq 1 $ROUNDS); do
 for v in "$@"; do
   name=${v%%=*}; json=${v#*=}

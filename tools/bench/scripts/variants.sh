@@ -12,18 +12,11 @@
 set -u
 REPO=$1; OUT=$2; DUR=${3:-10s}; shift 3
 VARIANTS=${*:-default serial lease tlsauth prof}
+. "$(dirname "${BASH_SOURCE[0]}")/cpu-ticks.sh" # before any cd: the path may be relative
 mkdir -p "$OUT"
 cd "$REPO"
 C="node apps/cli/dist/main.js"
 BASE=/tmp/cairn-perf
-# "<name> <ticks>" for the launcher's children (Cairn processes by --id, nats-server as nats).
-cpu_ticks() {
-  for pid in $(pgrep -P "$1"); do
-    local name; name=$(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null | sed -n 's/.*--id \([^ ]*\).*/\1/p')
-    [ -z "$name" ] && grep -q nats-server /proc/$pid/cmdline 2>/dev/null && name=nats
-    [ -n "$name" ] && awk -v n="$name" '{ print n, $14 + $15 }' /proc/$pid/stat 2>/dev/null
-  done
-}
 run_variant() {
   local name=$1 consensus_extra=$2 gateway_extra=$3 cli_extra=$4 launcher_extra=$5
   rm -rf $BASE; mkdir -p $BASE
