@@ -1,7 +1,9 @@
+import { getHeapSpaceStatistics } from 'node:v8';
 import { SimScheduler } from '@cairn/world';
 import { BufferReclaimPolicy, BufferReclaimer, exposedCompactingGc, exposedGc } from './buffer-reclaimer';
 
 const MiB = 1024 * 1024;
+const oldSpaceBytes = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!.space_size;
 
 describe('BufferReclaimPolicy', () => {
   it('asks for a collection once Buffer memory grew by more than garbageBytesMax since the last one', () => {
@@ -73,19 +75,27 @@ describe('exposedGc', () => {
 });
 
 describe('exposedCompactingGc', () => {
-  it('gives back the heap pages a burst left: sparse survivors are compacted, where a plain collection keeps the pages', async () => {
+  // Whether a plain collection keeps the burst's pages is V8's choice (its memory reducer may release
+  // them too: a fresh-clone CI run saw a plain collection leave only 2 MiB to compact), so the check
+  // is what the reclaimer relies on: after the compacting collection the old space is back near its
+  // size before the burst, though sparse survivors were left on every page the burst used. (The new
+  // space keeps the semi-space size the burst grew it to either way, so heapTotal is not the measure.)
+  it('gives back the heap pages a burst left, sparse survivors included', async () => {
     const gc = exposedGc()!;
     const compact = exposedCompactingGc()!;
+    compact();
+    const before = oldSpaceBytes();
     let burst: { a: number; b: string }[] | null = Array.from({ length: 600_000 }, (_, i) => ({ a: i, b: `x${i}` }));
     const survivors = burst.filter((_, i) => i % 500 === 0);
+    const peak = oldSpaceBytes();
     burst = null;
     await new Promise<void>((r) => setImmediate(r));
     gc();
-    const afterPlain = process.memoryUsage().heapTotal;
     compact();
-    const afterCompact = process.memoryUsage().heapTotal;
+    const afterCompact = oldSpaceBytes();
     expect(survivors).toHaveLength(1200);
-    expect(afterPlain - afterCompact).toBeGreaterThan(16 * MiB);
+    expect(peak - before).toBeGreaterThan(16 * MiB); // the burst did grow the old space
+    expect(afterCompact - before).toBeLessThan(8 * MiB);
   });
 });
 
