@@ -34,7 +34,7 @@ export function httpHarness(answer: (method: string, url: string, body: unknown)
     const a = answer(init.method ?? 'GET', url, body);
     if (a instanceof Error) throw a;
     return new Response(JSON.stringify(a.json), { status: a.status, headers: { 'content-type': 'application/json' } });
-  }) as unknown as typeof fetch;
+  }) as typeof fetch;
   const deps: CliDeps = { connect: () => Promise.reject(new Error('this command must not use the TLV connection')), stdout, stderr, env: {}, fetch: fakeFetch, ...extra };
   return { calls, stdout, stderr, cairn: (...args: string[]) => run(['node', 'cairn', ...args], deps) };
 }

@@ -31,7 +31,7 @@ export function fakeAuthCluster() {
       auth = { state: r.state, revision: index };
       return { status: Status.Ok, revision: index, message: '' };
     },
-  } as unknown as WritePath;
+  } satisfies Pick<WritePath, 'submit'>;
   const reads = {
     get: async (key: Uint8Array): Promise<ReadResult> => {
       if (key.length === AUTH_STATE_KEY.length) {
@@ -40,7 +40,7 @@ export function fakeAuthCluster() {
       }
       return kv.get(key);
     },
-  } as unknown as ReadPath;
+  } satisfies Pick<ReadPath, 'get'>;
   const log = createLogger('test', 'silent');
   const view = new AuthView({ reads, clock: realClock, log });
   const tokens = new TokenIssuer(Buffer.alloc(32, 7), 60_000);
