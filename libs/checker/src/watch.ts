@@ -198,85 +198,107 @@ const show = (e: WatchEvent) => `${e.type} ${JSON.stringify(e.key)}${e.type === 
  * @throws WatchHistoryError when the stream does not start with `open`.
  */
 export function checkWatchStream(committed: CommittedHistory, stream: WatchStream, options: WatchCheckOptions = {}): WatchViolation[] {
-  const oldestRetained = options.oldestRetainedRevision ?? committed.firstRevision;
-  const byId = new Map(committed.events.map((e) => [eventId(e), e]));
-  const matching = committed.events.filter((e) => inWatchRange(stream.range, e.key));
-  const out: WatchViolation[] = [];
-  let more = 0;
-  const bad = (itemIndex: number, message: string) => {
-    if (out.length < STREAM_VIOLATIONS_MAX) out.push({ watcherId: stream.watcherId, itemIndex, message });
-    else more++;
-  };
   if (stream.items[0]?.kind !== 'open') throw new WatchHistoryError(`watcher ${stream.watcherId}: a stream starts with an open item`);
-  const delivered = new Set<string>();
-  /** The revision the current opening started from; every revision below `claimed` + 1 must be delivered. */
-  let openedFrom = 0;
-  let claimed = 0;
-  let lastRevision = 0;
-  /** Gaps are measured from here: the first opening's revision, or where a post-COMPACTED opening jumped to. */
-  let gapFloor = 0;
-  /** Index into `matching` of the first event not yet required delivered. */
-  let p = 0;
-  let afterCompacted = false;
-  const requireThrough = (rev: number, itemIndex: number, why: string) => {
-    // Each missing event is reported once: the pointer moves past it.
-    for (; p < matching.length && matching[p]!.modRevision <= rev; p++) {
-      const e = matching[p]!;
-      if (e.modRevision >= gapFloor && !delivered.has(eventId(e))) bad(itemIndex, `gap: ${show(e)} was not delivered before ${why}`);
-    }
-  };
+  const check = new StreamCheck(committed, stream, options.oldestRetainedRevision ?? committed.firstRevision);
   for (const [i, it] of stream.items.entries()) {
-    if (it.kind === 'open') {
-      // A resumption from the last revision seen + 1 is right: frames (and so the client's `next`) hold whole revisions.
-      const seen = Math.max(claimed, lastRevision);
-      if (i === 0) gapFloor = it.fromRevision;
-      else if (it.fromRevision > seen + 1 && !afterCompacted) bad(i, `resumed from revision ${it.fromRevision}, skipping ${seen + 1}..${it.fromRevision - 1}`);
-      else if (afterCompacted && it.fromRevision > seen + 1) {
-        gapFloor = it.fromRevision;
-        claimed = it.fromRevision - 1;
-        for (; p < matching.length && matching[p]!.modRevision < it.fromRevision; p++);
-      }
-      if (i === 0) claimed = it.fromRevision - 1;
-      openedFrom = it.fromRevision;
-      afterCompacted = false;
-      continue;
-    }
-    if (it.kind === 'compacted') {
-      if (it.fromRevision >= oldestRetained) bad(i, `COMPACTED for revision ${it.fromRevision}, but the cluster retained every revision from ${oldestRetained}`);
-      if (it.oldestRevision <= it.fromRevision) bad(i, `COMPACTED for revision ${it.fromRevision} names oldest revision ${it.oldestRevision}, not above it`);
-      afterCompacted = true;
-      continue;
-    }
-    if (it.kind === 'progress') {
-      requireThrough(it.revision, i, `the progress notification at revision ${it.revision}`);
-      claimed = Math.max(claimed, it.revision);
-      continue;
-    }
-    checkEvent(it.event, i);
+    if (it.kind === 'open') check.open(it.fromRevision, i);
+    else if (it.kind === 'compacted') check.compacted(it, i);
+    else if (it.kind === 'progress') check.progress(it.revision, i);
+    else check.event(it.event, i);
   }
-  if (stream.throughRevision !== undefined) {
-    requireThrough(stream.throughRevision, -1, `the end of the stream (seen through revision ${stream.throughRevision})`);
-  }
-  if (more > 0) out.push({ watcherId: stream.watcherId, itemIndex: -1, message: `${more} more violations not listed (${STREAM_VIOLATIONS_MAX} per stream)` });
-  return out;
+  return check.end();
+}
 
-  function checkEvent(e: WatchEvent, i: number): void {
-    const id = eventId(e);
-    const want = byId.get(id);
-    if (delivered.has(id)) return void bad(i, `duplicate: ${show(e)} delivered again`);
-    if (e.modRevision < openedFrom) bad(i, `${show(e)} is below revision ${openedFrom}, which the watch was opened from`);
-    if (e.modRevision < lastRevision) bad(i, `out of order: ${show(e)} after an event at revision ${lastRevision}`);
-    else if (e.modRevision <= claimed && e.modRevision >= gapFloor && lastRevision < e.modRevision) bad(i, `${show(e)} arrives after revision ${claimed} was claimed complete`);
-    if (!inWatchRange(stream.range, e.key)) bad(i, `${show(e)} is outside the watched range ${JSON.stringify(stream.range)}`);
-    if (!want) {
-      if (e.modRevision >= committed.firstRevision && e.modRevision <= committed.lastRevision) bad(i, `${show(e)} was never committed`);
-    } else if (want.type !== e.type || want.value !== e.value || want.createRevision !== e.createRevision || want.version !== e.version) {
-      bad(i, `${show(e)} differs from the committed ${show(want)}`);
+/** The state of one stream's check as its items are read in order (checkWatchStream). */
+class StreamCheck {
+  private readonly byId: Map<string, WatchEvent>;
+  private readonly matching: WatchEvent[];
+  private readonly out: WatchViolation[] = [];
+  private more = 0;
+  private readonly delivered = new Set<string>();
+  /** The revision the current opening started from; every revision below `claimed` + 1 must be delivered. */
+  private openedFrom = 0;
+  private claimed = 0;
+  private lastRevision = 0;
+  /** Gaps are measured from here: the first opening's revision, or where a post-COMPACTED opening jumped to. */
+  private gapFloor = 0;
+  /** Index into `matching` of the first event not yet required delivered. */
+  private p = 0;
+  private afterCompacted = false;
+
+  constructor(
+    private readonly committed: CommittedHistory,
+    private readonly stream: WatchStream,
+    private readonly oldestRetained: number,
+  ) {
+    this.byId = new Map(committed.events.map((e) => [eventId(e), e]));
+    this.matching = committed.events.filter((e) => inWatchRange(stream.range, e.key));
+  }
+
+  open(fromRevision: number, i: number): void {
+    // A resumption from the last revision seen + 1 is right: frames (and so the client's `next`) hold whole revisions.
+    const seen = Math.max(this.claimed, this.lastRevision);
+    if (i === 0) this.gapFloor = fromRevision;
+    else if (fromRevision > seen + 1 && !this.afterCompacted) this.bad(i, `resumed from revision ${fromRevision}, skipping ${seen + 1}..${fromRevision - 1}`);
+    else if (this.afterCompacted && fromRevision > seen + 1) {
+      this.gapFloor = fromRevision;
+      this.claimed = fromRevision - 1;
+      for (; this.p < this.matching.length && this.matching[this.p]!.modRevision < fromRevision; this.p++);
     }
-    delivered.add(id);
-    if (e.modRevision > lastRevision) requireThrough(e.modRevision - 1, i, show(e));
-    lastRevision = Math.max(lastRevision, e.modRevision);
-    claimed = Math.max(claimed, e.modRevision - 1);
+    if (i === 0) this.claimed = fromRevision - 1;
+    this.openedFrom = fromRevision;
+    this.afterCompacted = false;
+  }
+
+  compacted(it: { fromRevision: number; oldestRevision: number }, i: number): void {
+    if (it.fromRevision >= this.oldestRetained) this.bad(i, `COMPACTED for revision ${it.fromRevision}, but the cluster retained every revision from ${this.oldestRetained}`);
+    if (it.oldestRevision <= it.fromRevision) this.bad(i, `COMPACTED for revision ${it.fromRevision} names oldest revision ${it.oldestRevision}, not above it`);
+    this.afterCompacted = true;
+  }
+
+  progress(revision: number, i: number): void {
+    this.requireThrough(revision, i, `the progress notification at revision ${revision}`);
+    this.claimed = Math.max(this.claimed, revision);
+  }
+
+  event(e: WatchEvent, i: number): void {
+    const id = eventId(e);
+    const want = this.byId.get(id);
+    if (this.delivered.has(id)) return void this.bad(i, `duplicate: ${show(e)} delivered again`);
+    if (e.modRevision < this.openedFrom) this.bad(i, `${show(e)} is below revision ${this.openedFrom}, which the watch was opened from`);
+    if (e.modRevision < this.lastRevision) this.bad(i, `out of order: ${show(e)} after an event at revision ${this.lastRevision}`);
+    else if (e.modRevision <= this.claimed && e.modRevision >= this.gapFloor && this.lastRevision < e.modRevision) this.bad(i, `${show(e)} arrives after revision ${this.claimed} was claimed complete`);
+    if (!inWatchRange(this.stream.range, e.key)) this.bad(i, `${show(e)} is outside the watched range ${JSON.stringify(this.stream.range)}`);
+    if (!want) {
+      if (e.modRevision >= this.committed.firstRevision && e.modRevision <= this.committed.lastRevision) this.bad(i, `${show(e)} was never committed`);
+    } else if (want.type !== e.type || want.value !== e.value || want.createRevision !== e.createRevision || want.version !== e.version) {
+      this.bad(i, `${show(e)} differs from the committed ${show(want)}`);
+    }
+    this.delivered.add(id);
+    if (e.modRevision > this.lastRevision) this.requireThrough(e.modRevision - 1, i, show(e));
+    this.lastRevision = Math.max(this.lastRevision, e.modRevision);
+    this.claimed = Math.max(this.claimed, e.modRevision - 1);
+  }
+
+  /** The violations, after the stream's `throughRevision` claim is checked. */
+  end(): WatchViolation[] {
+    const through = this.stream.throughRevision;
+    if (through !== undefined) this.requireThrough(through, -1, `the end of the stream (seen through revision ${through})`);
+    if (this.more > 0) this.out.push({ watcherId: this.stream.watcherId, itemIndex: -1, message: `${this.more} more violations not listed (${STREAM_VIOLATIONS_MAX} per stream)` });
+    return this.out;
+  }
+
+  private bad(itemIndex: number, message: string): void {
+    if (this.out.length < STREAM_VIOLATIONS_MAX) this.out.push({ watcherId: this.stream.watcherId, itemIndex, message });
+    else this.more++;
+  }
+
+  private requireThrough(rev: number, itemIndex: number, why: string): void {
+    // Each missing event is reported once: the pointer moves past it.
+    for (; this.p < this.matching.length && this.matching[this.p]!.modRevision <= rev; this.p++) {
+      const e = this.matching[this.p]!;
+      if (e.modRevision >= this.gapFloor && !this.delivered.has(eventId(e))) this.bad(itemIndex, `gap: ${show(e)} was not delivered before ${why}`);
+    }
   }
 }
 

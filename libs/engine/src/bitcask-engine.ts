@@ -1012,53 +1012,15 @@ export class BitcaskEngine {
     if (this.merged.size === 0 && segments.length === 1) return report;
     // Files before `upto` took no record enqueued after this sync, so after it they are complete on disk.
     await this.log.sync();
-    const sealed = this.log.segments().filter((s) => s.segmentId < upto);
-    const inputs: MergeInput[] = [
-      ...[...this.merged.values()].map((mf) => ({ fileId: mf.fileId, recordBytes: mf.recordBytes, diskBytes: mf.sizeBytes + mf.hintBytes, records: () => mf.scan() })),
-      ...sealed.map((s) => ({
-        fileId: s.segmentId,
-        recordBytes: s.sizeBytes - SEGMENT_HEADER_BYTES,
-        diskBytes: s.sizeBytes,
-        records: () => this.logRecords(s),
-      })),
-    ];
+    const inputs = this.mergeInputs(upto);
     report.inputFiles = inputs.length;
     await this.hook('started');
 
     const writers: MergedFileWriter[] = [];
     let committed = false;
     try {
-      let writer: MergedFileWriter | null = null;
-      let chunkRead = 0;
-      for (const input of inputs) {
-        for (const { offset, payload } of input.records()) {
-          const rec = this.decode(payload, input.fileId, offset);
-          const frameBytes = payload.length + 8;
-          report.bytesRead += frameBytes;
-          chunkRead += frameBytes;
-          if (rec.op === EngineOp.Batch) {
-            writer = await this.copyBatch(rec, input.fileId, offset, writer, writers, report);
-          } else if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key, 0, rec.key.length, input.fileId, offset)) {
-            if (!writer || (writer.records > 0 && writer.sizeBytes + frameBytes > this.opts.segmentBytesMax)) {
-              if (writer) await writer.finish();
-              writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++, this.opts.disk);
-              writers.push(writer);
-              await writer.create();
-            }
-            writer.add(encodeFrame(payload), rec.op, rec.revision, rec.key, rec);
-            report.recordsCopied++;
-          } else if (rec.op === EngineOp.Delete) {
-            report.tombstonesDropped++;
-          }
-          if (chunkRead >= this.opts.mergeChunkBytes) {
-            chunkRead = 0;
-            await writer?.flush();
-            await this.pace(startedAtMs, report.bytesRead);
-            await this.hook('chunk');
-          }
-        }
-      }
-      if (writer) await writer.finish();
+      await this.copyLiveRecords(inputs, writers, report, startedAtMs);
+      await writers[writers.length - 1]?.finish();
       await this.hook('written');
       for (const w of writers) await w.install();
       await fsyncDir(this.opts.dir, this.opts.disk);
@@ -1088,12 +1050,71 @@ export class BitcaskEngine {
     return report;
   }
 
+  /** Step 1 of the merge: every merged file and every log data file before `upto` (the active one). */
+  private mergeInputs(upto: number): MergeInput[] {
+    const sealed = this.log.segments().filter((s) => s.segmentId < upto);
+    return [
+      ...[...this.merged.values()].map((mf) => ({ fileId: mf.fileId, recordBytes: mf.recordBytes, diskBytes: mf.sizeBytes + mf.hintBytes, records: () => mf.scan() })),
+      ...sealed.map((s) => ({
+        fileId: s.segmentId,
+        recordBytes: s.sizeBytes - SEGMENT_HEADER_BYTES,
+        diskBytes: s.sizeBytes,
+        records: () => this.logRecords(s),
+      })),
+    ];
+  }
+
+  /**
+   * Step 2 of the merge: copies every input record the keydir still points at into `writers` (the
+   * last one still open), paced at mergeBytesPerSecondMax and flushed every mergeChunkBytes read.
+   */
+  private async copyLiveRecords(inputs: MergeInput[], writers: MergedFileWriter[], report: MergeReport, startedAtMs: number): Promise<void> {
+    let chunkRead = 0;
+    for (const input of inputs) {
+      for (const { offset, payload } of input.records()) {
+        const rec = this.decode(payload, input.fileId, offset);
+        const frameBytes = payload.length + 8;
+        report.bytesRead += frameBytes;
+        chunkRead += frameBytes;
+        if (rec.op === EngineOp.Batch) {
+          await this.copyBatch(rec, input.fileId, offset, writers, report);
+        } else if (rec.op === EngineOp.Set && this.keydir.pointsAt(rec.key, 0, rec.key.length, input.fileId, offset)) {
+          (await this.mergedFileFor(writers, frameBytes)).add(encodeFrame(payload), rec.op, rec.revision, rec.key, rec);
+          report.recordsCopied++;
+        } else if (rec.op === EngineOp.Delete) {
+          report.tombstonesDropped++;
+        }
+        if (chunkRead >= this.opts.mergeChunkBytes) {
+          chunkRead = 0;
+          await writers[writers.length - 1]?.flush();
+          await this.pace(startedAtMs, report.bytesRead);
+          await this.hook('chunk');
+        }
+      }
+    }
+  }
+
+  /**
+   * The merged file a record of `frameBytes` goes to: the last of `writers`, or a new one (the last
+   * finished) when there is none or the record would take it past segmentBytesMax (a file holds at
+   * least one record, however large).
+   */
+  private async mergedFileFor(writers: MergedFileWriter[], frameBytes: number): Promise<MergedFileWriter> {
+    const current = writers[writers.length - 1];
+    if (current && (current.records === 0 || current.sizeBytes + frameBytes <= this.opts.segmentBytesMax)) return current;
+    if (current) await current.finish();
+    const writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++, this.opts.disk);
+    writers.push(writer);
+    await writer.create();
+    return writer;
+  }
+
   /**
    * Merge of a batch record: each key it holds live (its last mutation there, a Set the keydir
    * still points at) is copied as a single format-2 Set record at the batch's revision, so merged
-   * files hold single records only. Returns the writer in use.
+   * files hold single records only.
    */
-  private async copyBatch(rec: BatchRecord, fileId: number, offset: number, writer: MergedFileWriter | null, writers: MergedFileWriter[], report: MergeReport): Promise<MergedFileWriter | null> {
+  private async copyBatch(rec: BatchRecord, fileId: number, offset: number, writers: MergedFileWriter[], report: MergeReport): Promise<void> {
     const seen = new Set<string>();
     for (let i = rec.mutations.length - 1; i >= 0; i--) {
       const m = rec.mutations[i];
@@ -1106,16 +1127,9 @@ export class BitcaskEngine {
       }
       if (!this.keydir.pointsAt(m.key, 0, m.key.length, fileId, offset)) continue;
       const frame = encodeFrame(encodeRecord(EngineOp.Set, rec.timestampMs, rec.revision, m.key, m.value, m));
-      if (!writer || (writer.records > 0 && writer.sizeBytes + frame.length > this.opts.segmentBytesMax)) {
-        if (writer) await writer.finish();
-        writer = new MergedFileWriter(this.opts.dir, this.manifest.nextFileNumber++, this.opts.disk);
-        writers.push(writer);
-        await writer.create();
-      }
-      writer.add(frame, EngineOp.Set, rec.revision, m.key, m);
+      (await this.mergedFileFor(writers, frame.length)).add(frame, EngineOp.Set, rec.revision, m.key, m);
       report.recordsCopied++;
     }
-    return writer;
   }
 
   /** Steps 5 and 6 of a committed merge. */
@@ -1183,53 +1197,13 @@ export class BitcaskEngine {
     const term = options.termAt ? options.termAt(appliedIndex) : 0;
     if (!Number.isSafeInteger(term) || term < 0) throw new RangeError(`termAt(${appliedIndex}) must be a non-negative integer, got ${term}`);
     const manifest = this.manifest;
-    const dir = this.opts.dir;
-    type Source = { name: string; from: string; sizeBytes: number | null; copy: boolean };
-    const sources: Source[] = [];
-    for (const f of manifest.files) {
-      sources.push({ name: mergedDataFileName(f.n), from: nodePath.join(dir, mergedDataFileName(f.n)), sizeBytes: f.dataBytes, copy: false });
-      sources.push({ name: hintFileName(f.n), from: nodePath.join(dir, hintFileName(f.n)), sizeBytes: null, copy: false });
-    }
-    const segments = this.log.segments().filter((seg) => seg.segmentId >= manifest.upto);
-    segments.forEach((seg, i) => {
-      const end = seg.lastIndex >= seg.firstIndex ? this.log.position(seg.lastIndex) : null;
-      sources.push({ name: segmentFileName(seg.segmentId), from: seg.path, sizeBytes: end ? end.offset + end.sizeBytes : SEGMENT_HEADER_BYTES, copy: i === segments.length - 1 });
-    });
-    const snapshotsDir = nodePath.join(dir, SNAPSHOTS_DIR_NAME);
+    const sources = this.snapshotSources(manifest);
+    const snapshotsDir = nodePath.join(this.opts.dir, SNAPSHOTS_DIR_NAME);
     const tmp = nodePath.join(snapshotsDir, snapshotDirName(appliedIndex) + '.tmp');
     const final = nodePath.join(snapshotsDir, snapshotDirName(appliedIndex));
     const chunkBytes = this.opts.snapshotChunkBytesMax;
-    let releaseLinking = (): void => undefined;
-    this.snapshotLinking = new Promise<void>((resolve) => (releaseLinking = resolve));
     try {
-      try {
-        await this.snapshotHook('captured');
-        await durable;
-        if (!(await this.opts.disk.stat(snapshotsDir).catch(() => null))) {
-          await this.opts.disk.mkdir(snapshotsDir, { recursive: true });
-          await fsyncDir(dir, this.opts.disk);
-        }
-        await this.opts.disk.rm(tmp, { recursive: true, force: true });
-        await this.opts.disk.mkdir(tmp);
-        for (const src of sources) {
-          const to = nodePath.join(tmp, src.name);
-          if (src.copy) await copyPrefix(src.from, to, src.sizeBytes!, chunkBytes, this.opts.disk);
-          else await this.opts.disk.link(src.from, to);
-          // Immutable files are durable already (merged files are fsynced before use, sealed log files before the next starts).
-          if (src.sizeBytes !== null) {
-            const size = (await this.opts.disk.stat(to)).size;
-            if (size !== src.sizeBytes) throw new Error(`SnapshotFileSizeAtCapture: ${src.name} is ${size} bytes, ${src.sizeBytes} captured`);
-          }
-        }
-        // The merge manifest as captured (the file may already be a newer one).
-        if (manifest.generation > 0) {
-          await writeNewFileDurable(nodePath.join(tmp, MANIFEST_FILE_NAME), encodeManifest(manifest), this.opts.disk);
-          sources.push({ name: MANIFEST_FILE_NAME, from: '', sizeBytes: null, copy: false });
-        }
-      } finally {
-        this.snapshotLinking = null;
-        releaseLinking();
-      }
+      await this.linkSnapshotFiles(sources, manifest, durable, tmp);
       await this.snapshotHook('linked');
       const checkOpen = (): void => {
         if (this.closed) throw new SnapshotAbortedError();
@@ -1261,6 +1235,66 @@ export class BitcaskEngine {
     }
   }
 
+  /**
+   * The files of a snapshot at the applied index, captured synchronously: the merged files of
+   * `manifest` with their hints, and the log files from its `upto` on, the last one (copied, not
+   * linked: it is still written) cut at the last entry. `sizeBytes` null: not checked at link time.
+   */
+  private snapshotSources(manifest: MergeManifest): SnapshotSource[] {
+    const dir = this.opts.dir;
+    const sources: SnapshotSource[] = [];
+    for (const f of manifest.files) {
+      sources.push({ name: mergedDataFileName(f.n), from: nodePath.join(dir, mergedDataFileName(f.n)), sizeBytes: f.dataBytes, copy: false });
+      sources.push({ name: hintFileName(f.n), from: nodePath.join(dir, hintFileName(f.n)), sizeBytes: null, copy: false });
+    }
+    const segments = this.log.segments().filter((seg) => seg.segmentId >= manifest.upto);
+    segments.forEach((seg, i) => {
+      const end = seg.lastIndex >= seg.firstIndex ? this.log.position(seg.lastIndex) : null;
+      sources.push({ name: segmentFileName(seg.segmentId), from: seg.path, sizeBytes: end ? end.offset + end.sizeBytes : SEGMENT_HEADER_BYTES, copy: i === segments.length - 1 });
+    });
+    return sources;
+  }
+
+  /**
+   * Links (or copies) `sources` into the snapshot's `tmp` directory once the captured writes are
+   * `durable`, with the merge manifest as captured; a merge waits for this (`snapshotLinking`)
+   * before it deletes its inputs. Adds the manifest to `sources` when written.
+   * @throws Error SnapshotFileSizeAtCapture when a linked file is not the size captured.
+   */
+  private async linkSnapshotFiles(sources: SnapshotSource[], manifest: MergeManifest, durable: Promise<unknown>, tmp: string): Promise<void> {
+    const snapshotsDir = nodePath.dirname(tmp);
+    let releaseLinking = (): void => undefined;
+    this.snapshotLinking = new Promise<void>((resolve) => (releaseLinking = resolve));
+    try {
+      await this.snapshotHook('captured');
+      await durable;
+      if (!(await this.opts.disk.stat(snapshotsDir).catch(() => null))) {
+        await this.opts.disk.mkdir(snapshotsDir, { recursive: true });
+        await fsyncDir(this.opts.dir, this.opts.disk);
+      }
+      await this.opts.disk.rm(tmp, { recursive: true, force: true });
+      await this.opts.disk.mkdir(tmp);
+      for (const src of sources) {
+        const to = nodePath.join(tmp, src.name);
+        if (src.copy) await copyPrefix(src.from, to, src.sizeBytes!, this.opts.snapshotChunkBytesMax, this.opts.disk);
+        else await this.opts.disk.link(src.from, to);
+        // Immutable files are durable already (merged files are fsynced before use, sealed log files before the next starts).
+        if (src.sizeBytes !== null) {
+          const size = (await this.opts.disk.stat(to)).size;
+          if (size !== src.sizeBytes) throw new Error(`SnapshotFileSizeAtCapture: ${src.name} is ${size} bytes, ${src.sizeBytes} captured`);
+        }
+      }
+      // The merge manifest as captured (the file may already be a newer one).
+      if (manifest.generation > 0) {
+        await writeNewFileDurable(nodePath.join(tmp, MANIFEST_FILE_NAME), encodeManifest(manifest), this.opts.disk);
+        sources.push({ name: MANIFEST_FILE_NAME, from: '', sizeBytes: null, copy: false });
+      }
+    } finally {
+      this.snapshotLinking = null;
+      releaseLinking();
+    }
+  }
+
   /** Deletes the oldest snapshots beyond `snapshotsRetainedMax` that no reader holds. */
   private async pruneSnapshots(): Promise<void> {
     const excess = this.snapshotList.length - this.opts.snapshotsRetainedMax;
@@ -1283,6 +1317,9 @@ export class BitcaskEngine {
     if (this.closed) throw new MergeAbortedError();
   }
 }
+
+/** A file of a snapshot: where it is linked or copied from, the size captured (null: not checked), copied or hard-linked. */
+type SnapshotSource = { name: string; from: string; sizeBytes: number | null; copy: boolean };
 
 function emptyMergeReport(startedAtMs: number): MergeReport {
   return { startedAtMs, durationMs: 0, inputFiles: 0, outputFiles: 0, bytesRead: 0, bytesWritten: 0, recordsCopied: 0, tombstonesDropped: 0, bytesReclaimed: 0, error: null };

@@ -17,18 +17,10 @@ function say(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function main(): Promise<void> {
-  let args;
+/** The cluster of the launcher's arguments; a bad config exits 2. */
+function createCluster(args: ReturnType<typeof parseLauncherArgs>): LocalCluster {
   try {
-    args = parseLauncherArgs(process.argv);
-  } catch (e) {
-    if (e instanceof LauncherArgsError) process.exit(e.exitCode);
-    throw e;
-  }
-
-  let cluster: LocalCluster;
-  try {
-    cluster = LocalCluster.create({
+    return LocalCluster.create({
       configPath: args.configPath,
       startNats: args.startNats,
       logDir: args.logDir,
@@ -46,6 +38,42 @@ async function main(): Promise<void> {
     process.stderr.write(`cairn-cluster: ${e instanceof ConfigError ? e.message : (e as Error).stack}\n`);
     process.exit(2);
   }
+}
+
+/** Prints where the started cluster is reached and a few commands to try. */
+async function sayReady(cluster: LocalCluster, startNats: boolean): Promise<void> {
+  const cfg = cluster.config;
+  const leader = await cluster.leaderId().catch(() => '(none yet)');
+  const cli = relative(process.cwd(), join(REPO_ROOT, 'apps', 'cli', 'dist', 'main.js')) || 'apps/cli/dist/main.js';
+  const gw = cfg.gateway.gateways[0];
+  say('');
+  say(`Cairn cluster "${cfg.clusterName}" is ready.`);
+  for (const g of cfg.gateway.gateways) say(`  gateway ${g.id} listening on ${g.host}:${g.port}`);
+  say(`  consensus: ${cluster.ids('consensus').join(', ')} (leader ${leader}); storage: ${cluster.ids('storage').join(', ')}`);
+  say(`  nats: ${cfg.nats.servers.join(', ')}${startNats ? ' (private nats-server)' : ''}${cfg.nats.tls ? ', TLS' : ''}${cfg.nats.credentials ? ', per-role credentials' : ''}`);
+  say(`  process logs: ${cluster.logDir}/<id>.log`);
+  say('');
+  say('Try (in another terminal):');
+  const c = `node ${cli} --gateway ${gw.host}:${gw.port}`;
+  say(`  ${c} put hello world`);
+  say(`  ${c} get hello`);
+  say(`  ${c} status`);
+  say(`  ${c} ping --count 10`);
+  say(`  ${c} import FILE.tsv`);
+  say('');
+  say('Ctrl-C stops the cluster.');
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseLauncherArgs(process.argv);
+  } catch (e) {
+    if (e instanceof LauncherArgsError) process.exit(e.exitCode);
+    throw e;
+  }
+
+  const cluster = createCluster(args);
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -83,25 +111,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const leader = await cluster.leaderId().catch(() => '(none yet)');
-  const cli = relative(process.cwd(), join(REPO_ROOT, 'apps', 'cli', 'dist', 'main.js')) || 'apps/cli/dist/main.js';
-  const gw = cfg.gateway.gateways[0];
-  say('');
-  say(`Cairn cluster "${cfg.clusterName}" is ready.`);
-  for (const g of cfg.gateway.gateways) say(`  gateway ${g.id} listening on ${g.host}:${g.port}`);
-  say(`  consensus: ${cluster.ids('consensus').join(', ')} (leader ${leader}); storage: ${cluster.ids('storage').join(', ')}`);
-  say(`  nats: ${cfg.nats.servers.join(', ')}${args.startNats ? ' (private nats-server)' : ''}${cfg.nats.tls ? ', TLS' : ''}${cfg.nats.credentials ? ', per-role credentials' : ''}`);
-  say(`  process logs: ${cluster.logDir}/<id>.log`);
-  say('');
-  say('Try (in another terminal):');
-  const c = `node ${cli} --gateway ${gw.host}:${gw.port}`;
-  say(`  ${c} put hello world`);
-  say(`  ${c} get hello`);
-  say(`  ${c} status`);
-  say(`  ${c} ping --count 10`);
-  say(`  ${c} import FILE.tsv`);
-  say('');
-  say('Ctrl-C stops the cluster.');
+  await sayReady(cluster, args.startNats);
 }
 
 main().catch((e: unknown) => {
