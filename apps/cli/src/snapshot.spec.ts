@@ -6,15 +6,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackupRecordKind, BitcaskEngine, EngineOp, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord, encodeSnapshotChunk } from '@cairn/engine';
 import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
+import { LeaseStateFile } from '@cairn/log';
+import { ByteWriter, encodeKeyMeta, keyMetaRecordKey, leaseRecordKey } from '@cairn/protocol';
 import { realClock } from '@cairn/world';
 import { ExitCode, UsageError, exitCodeFor } from './exit-codes';
 import { AuthRefusedError } from './credentials';
 import { restoreSnapshot, saveSnapshot } from './snapshot';
 
-/** A backup stream of a real engine at revision 300 (300 writes to 120 keys), as a gateway sends it. */
-async function backupBytes(dir: string): Promise<Buffer> {
+type Write = { op: EngineOp.Set | EngineOp.Delete; key: Buffer; value: Buffer };
+/** 300 writes to 120 keys. */
+const plainWrites: Write[] = Array.from({ length: 300 }, (_, i) => ({ op: EngineOp.Set, key: Buffer.from(`k${i % 120}`), value: Buffer.from(`v${i + 1}`) }));
+
+/** A backup stream of a real engine after `writes` (at revision writes.length), as a gateway sends it. */
+async function backupBytes(dir: string, writes: Write[] = plainWrites): Promise<Buffer> {
   const e = await BitcaskEngine.open({ dir, clock: realClock, autoMerge: false, segmentBytesMax: 8 * 1024 });
-  await e.apply(Array.from({ length: 300 }, (_, i) => ({ index: i + 1, op: EngineOp.Set, key: Buffer.from(`k${i % 120}`), value: Buffer.from(`v${i + 1}`) })));
+  await e.apply(writes.map((w, i) => ({ index: i + 1, ...w })));
   const snap = await e.createSnapshot({ termAt: () => 4 });
   const reader = e.openSnapshotReader(snap.appliedIndex, 2048);
   const parts = [encodeBackupHeader(snap.appliedIndex), encodeBackupMeta({ node: 's1', gateway: 'g1', savedAtMs: 1, appliedIndex: snap.appliedIndex, term: 4 }), encodeBackupRecord(BackupRecordKind.Manifest, reader.manifestBytes)];
@@ -189,5 +195,63 @@ describe('cairn snapshot save / restore', () => {
       expect(fs.readdirSync(dataDir)).toEqual(['s1']);
       expect(fs.readdirSync(path.join(dataDir, 's1'))).toEqual([]);
     }
+  });
+
+  it("rebuilds every replica's lease table from the backup's reserved keyspace: leases with their TTL, key expiries, as of its revision (etcd lessor recovery)", async () => {
+    const ttl = (ms: number) => new ByteWriter(8).u64(ms).finish();
+    const set = (key: Buffer, value: Buffer): Write => ({ op: EngineOp.Set, key, value });
+    const del = (key: Buffer): Write => ({ op: EngineOp.Delete, key, value: Buffer.alloc(0) });
+    const writes: Write[] = [
+      ...plainWrites.slice(0, 50),
+      set(leaseRecordKey(7), ttl(2000)),
+      set(leaseRecordKey(2 ** 53 - 1), ttl(5000)),
+      set(leaseRecordKey(9), ttl(1000)),
+      // A key attached to lease 7 (its expiry is the lease's), a key with an absolute expiry, one whose expiry was cleared.
+      set(Buffer.from('a'), Buffer.from('1')),
+      set(keyMetaRecordKey(Buffer.from('a')), encodeKeyMeta({ leaseId: 7, expiresAtMs: 0 })),
+      set(Buffer.from([0, 0xff, 0x80]), Buffer.from('2')),
+      set(keyMetaRecordKey(Buffer.from([0, 0xff, 0x80])), encodeKeyMeta({ leaseId: 0, expiresAtMs: 1_234_567 })),
+      set(keyMetaRecordKey(Buffer.from('z')), encodeKeyMeta({ leaseId: 0, expiresAtMs: 2 ** 52 })),
+      set(keyMetaRecordKey(Buffer.from('c')), encodeKeyMeta({ leaseId: 0, expiresAtMs: 99 })),
+      del(keyMetaRecordKey(Buffer.from('c'))),
+      // Lease 9 revoked.
+      del(leaseRecordKey(9)),
+    ];
+    const file = path.join(dir, 'leases.cairn');
+    fs.writeFileSync(file, await backupBytes(path.join(dir, 'lease-source'), writes));
+    const expected = { index: writes.length, gapThrough: 0, leases: [{ leaseId: 7, ttlMs: 2000 }, { leaseId: 2 ** 53 - 1, ttlMs: 5000 }], keys: [{ key: Buffer.from([0, 0xff, 0x80]), expiresAtMs: 1_234_567 }, { key: Buffer.from('z'), expiresAtMs: 2 ** 52 }] };
+
+    const dataDir = path.join(dir, 'lease-cluster');
+    const r = await restoreSnapshot(file, { dataDir, storage: ['s1', 's2'], replicas: ['c1', 'c2', 'c3'] });
+    expect(r).toMatchObject({ revision: writes.length, leases: 2, keyExpiries: 2 });
+    for (const id of ['c1', 'c2', 'c3']) expect(new LeaseStateFile(path.join(dataDir, id)).read()).toEqual(expected);
+    // The storage nodes keep their reserved records (their own LeaseIndex, attached keys included).
+    const e = await BitcaskEngine.open({ dir: path.join(dataDir, 's1', 'engine'), clock: realClock, autoMerge: false });
+    expect(e.get(keyMetaRecordKey(Buffer.from('a')))).not.toBeNull();
+    await e.close();
+
+    // A replica's volume alone (--only): the store is staged in its directory to be read, then deleted.
+    const one = path.join(dir, 'lease-one');
+    await restoreSnapshot(file, { dataDir: one, storage: ['s1'], replicas: ['c1', 'c2'], only: ['c2'] });
+    expect(fs.readdirSync(one)).toEqual(['c2']);
+    expect(fs.readdirSync(path.join(one, 'c2')).sort()).toEqual(['hardstate', 'lease-state', 'raft-snapshot']);
+    expect(new LeaseStateFile(path.join(one, 'c2')).read()).toEqual(expected);
+
+    // More leases than the new cluster's leasesMax: refused, exit 2, nothing left behind; key expiries beyond ttlKeysMax are left out.
+    const small = path.join(dir, 'lease-small');
+    const err = await restoreSnapshot(file, { dataDir: small, storage: ['s1'], replicas: ['c1'], leaseBounds: { leasesMax: 1, ttlKeysMax: 10 } }).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(String(err)).toMatch(/more than 1 leases/);
+    expect(fs.readdirSync(small)).toEqual([]);
+    await restoreSnapshot(file, { dataDir: small, storage: ['s1'], replicas: ['c1'], leaseBounds: { leasesMax: 2, ttlKeysMax: 1 } });
+    expect(new LeaseStateFile(path.join(small, 'c1')).read()).toEqual({ ...expected, keys: expected.keys.slice(0, 1) });
+  });
+
+  it('a backup without leases gives each replica an empty lease table at its revision', async () => {
+    const file = path.join(dir, 'plain.cairn');
+    fs.writeFileSync(file, backup);
+    const dataDir = path.join(dir, 'plain-cluster');
+    await restoreSnapshot(file, { dataDir, storage: ['s1'], replicas: ['c1'] });
+    expect(new LeaseStateFile(path.join(dataDir, 'c1')).read()).toEqual({ index: 300, gapThrough: 0, leases: [], keys: [] });
   });
 });

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { ClientTlsOptions } from '@cairn/client';
 import { loadConfigFile } from './config-file';
-import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
-import { HardStateFile, SnapshotFile } from '@cairn/log';
+import { BackupCorruptionError, BackupReader, BackupTruncatedError, BitcaskEngine, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
+import { HardStateFile, LeaseStateFile, SnapshotFile, type SavedLeaseState } from '@cairn/log';
+import { reservedRecords } from '@cairn/protocol';
 import { realClock } from '@cairn/world';
 import { UsageError } from './exit-codes';
 import { resolveHttp, MemberUnavailableError } from './member';
@@ -39,6 +40,9 @@ export interface SnapshotSummary {
   /** Size of the backup file. */
   fileBytes: number;
   ms: number;
+  /** Restore: leases and key expiries in the lease table written to the replicas (absent when no replica was written). */
+  leases?: number;
+  keyExpiries?: number;
 }
 
 /** Feeds `reader` and keeps the summary fields; `onEvent` sees every checked record. */
@@ -137,6 +141,51 @@ export interface RestoreTarget {
   replicas: string[];
   /** Write only these members' directories (one volume per process, e.g. Kubernetes); default all. */
   only?: string[];
+  /** The new cluster's lease bounds (consensus.leasesMax / ttlKeysMax); default the config defaults. */
+  leaseBounds?: LeaseBounds;
+}
+
+/** Bounds of the lease table a restore rebuilds: the new cluster's `consensus.leasesMax` and `consensus.ttlKeysMax`. */
+export interface LeaseBounds {
+  leasesMax: number;
+  ttlKeysMax: number;
+}
+
+/** `consensus.leasesMax` / `ttlKeysMax` defaults (libs/config schema.ts), used without --config. */
+const LEASE_BOUNDS_DEFAULT: LeaseBounds = { leasesMax: 100_000, ttlKeysMax: 1_000_000 };
+
+/** Where a restore that writes no storage node stages the store to read its leases from: inside the first replica's directory, deleted after. */
+const LEASE_SCAN_DIR_NAME = 'restore-lease-scan.tmp';
+
+/**
+ * The consensus replicas' lease table rebuilt from a restored store's reserved keyspace
+ * (docs/leases.md "Storage"), as etcd's lessor recovers from the restored backend's lease bucket
+ * (etcd server/lease/lessor.go `initAndRecover`; etcdutl snapshot restore keeps the bucket): every
+ * granted lease with its TTL, and every key expiry (absolute, Redis RDB style), as of `index` (the
+ * backup's revision) with no gap. Keys attached to a lease are the storage nodes' business (their
+ * own LeaseIndex, restored with the engine). The first leader of the restored cluster promotes
+ * every lease (now + TTL + election timeout), so no lease expires before its holder could renew it.
+ * Key expiries beyond `ttlKeysMax` are left out (the replica would not track them either: such a
+ * key is still hidden from reads once expired).
+ * @throws UsageError when the store holds more than `leasesMax` leases (the new cluster could not track them).
+ */
+export async function leaseStateOf(engineDir: string, index: number, bounds: LeaseBounds): Promise<SavedLeaseState> {
+  // Reading only: no background merge or hint files in a directory a storage node will open.
+  const engine = await BitcaskEngine.open({ dir: engineDir, clock: realClock, autoMerge: false, logHints: false });
+  const state: SavedLeaseState = { index, gapThrough: 0, leases: [], keys: [] };
+  try {
+    for (const { record } of reservedRecords((q) => engine.range(q))) {
+      if (record.kind === 'lease') {
+        if (state.leases.length === bounds.leasesMax) throw new UsageError(`the backup holds more than ${bounds.leasesMax} leases, the new cluster's consensus.leasesMax: raise it in the config`);
+        state.leases.push({ leaseId: record.leaseId, ttlMs: record.ttlMs });
+      } else if (record.meta.expiresAtMs > 0 && state.keys.length < bounds.ttlKeysMax) {
+        state.keys.push({ key: record.key, expiresAtMs: record.meta.expiresAtMs });
+      }
+    }
+  } finally {
+    await engine.close();
+  }
+  return state;
 }
 
 /** Whether `dir` is missing or empty. */
@@ -151,13 +200,15 @@ async function isFresh(dir: string): Promise<boolean> {
 
 /**
  * A consensus replica's Raft state as if its log had been compacted at `index` (Raft §7): its
- * snapshot file with the fresh cluster's configuration and its hard state (term, commit = index,
- * no vote), written by the same `@cairn/log` classes the replica reads them with. Its log then
- * starts at `index + 1`, so new writes get revisions after the restored one.
+ * snapshot file with the fresh cluster's configuration, its lease table as of `index` (rebuilt
+ * from the backup, `leaseStateOf`) and its hard state (term, commit = index, no vote), written by
+ * the same `@cairn/log` classes the replica reads them with. Its log then starts at `index + 1`,
+ * so new writes get revisions after the restored one.
  */
-async function writeReplicaState(dir: string, index: number, term: number, conf: { voters: string[]; storage: string[] }): Promise<void> {
+async function writeReplicaState(dir: string, index: number, term: number, conf: { voters: string[]; storage: string[] }, leases: SavedLeaseState): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
   await new SnapshotFile(dir).write({ index, term, conf: { voters: conf.voters, learners: [], storage: conf.storage } });
+  new LeaseStateFile(dir).write(leases);
   new HardStateFile(dir).write({ term, vote: null, commit: index });
 }
 
@@ -165,7 +216,9 @@ async function writeReplicaState(dir: string, index: number, term: number, conf:
  * `cairn snapshot restore FILE`: checks the whole backup while installing it into every storage
  * node's engine directory (`<dataDir>/<id>/engine`, SnapshotInstaller: staged, committed only once
  * the END record is read), then writes each consensus replica's Raft snapshot at the backup's
- * revision. Offline, into a fresh cluster: every target directory must be missing or empty.
+ * revision and its lease table, rebuilt from the store's reserved keyspace (`leaseStateOf`; when
+ * no storage node is written, from a copy staged in the first replica's directory and deleted
+ * after). Offline, into a fresh cluster: every target directory must be missing or empty.
  * @throws UsageError (exit 2): a target directory is not empty, or the file is corrupt or truncated
  *   (nothing is left behind).
  */
@@ -183,16 +236,26 @@ export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<S
   const existed = new Set((await Promise.all(dirs.map(async (d) => ((await fsp.stat(d).catch(() => null)) ? d : null)))).filter((d): d is string => d !== null));
   const installers: SnapshotInstaller[] = [];
   const tally = new Tally();
+  // The store the replicas' lease table is read from: a storage node's, else a copy staged for it.
+  const engineDirs = storage.map((id) => join(t.dataDir, id, 'engine'));
+  const leaseScanDir = !storage.length && replicas.length ? join(t.dataDir, replicas[0], LEASE_SCAN_DIR_NAME) : null;
+  if (leaseScanDir) engineDirs.push(leaseScanDir);
   try {
     for await (const data of createReadStream(file, { highWaterMark: READ_BYTES }) as AsyncIterable<Buffer>) {
       await tally.push(data, async (e) => {
-        if (e.kind === 'manifest') for (const id of storage) installers.push(await SnapshotInstaller.begin(join(t.dataDir, id, 'engine'), e.bytes, { clock: realClock }));
+        if (e.kind === 'manifest') for (const dir of engineDirs) installers.push(await SnapshotInstaller.begin(dir, e.bytes, { clock: realClock }));
         if (e.kind === 'chunk') for (const i of installers) await i.write(e.message);
       });
     }
     const summary = tally.finish(file, started);
     for (const i of installers) await i.finish();
-    for (const id of replicas) await writeReplicaState(join(t.dataDir, id), summary.revision, Math.max(1, summary.term), { voters: t.replicas, storage: t.storage });
+    if (replicas.length) {
+      const leases = await leaseStateOf(engineDirs[0], summary.revision, t.leaseBounds ?? LEASE_BOUNDS_DEFAULT);
+      if (leaseScanDir) await fsp.rm(leaseScanDir, { recursive: true, force: true });
+      for (const id of replicas) await writeReplicaState(join(t.dataDir, id), summary.revision, Math.max(1, summary.term), { voters: t.replicas, storage: t.storage }, leases);
+      summary.leases = leases.leases.length;
+      summary.keyExpiries = leases.keys.length;
+    }
     return { ...summary, ms: Date.now() - started };
   } catch (e) {
     for (const i of installers) await i.abort().catch(() => undefined);
@@ -239,9 +302,10 @@ export function snapshotCommand(deps: SnapshotDeps): Command {
       const c = config ? await loadConfigFile(config) : null;
       const dataDir = o.dataDir ?? c?.dataDir;
       if (!dataDir) throw new UsageError('restore needs --config FILE or --data-dir DIR');
-      const target = { dataDir, storage: o.storage ?? c?.storage.nodes.map((n) => n.id) ?? [], replicas: o.replicas ?? c?.consensus.replicas.map((r) => r.id) ?? [], only: o.only };
+      const leaseBounds = c ? { leasesMax: c.consensus.leasesMax, ttlKeysMax: c.consensus.ttlKeysMax } : undefined;
+      const target = { dataDir, storage: o.storage ?? c?.storage.nodes.map((n) => n.id) ?? [], replicas: o.replicas ?? c?.consensus.replicas.map((r) => r.id) ?? [], only: o.only, leaseBounds };
       const s = await restoreSnapshot(file, target);
-      deps.out(json(cmd) ? JSON.stringify({ ...s, dataDir, storage: target.storage, replicas: target.replicas }) : `${formatSummary('restored', s)}\ninto ${dataDir}: storage ${target.storage.join(', ')}; replicas ${target.replicas.join(', ')} (Raft log starts at ${s.revision + 1})`);
+      deps.out(json(cmd) ? JSON.stringify({ ...s, dataDir, storage: target.storage, replicas: target.replicas }) : `${formatSummary('restored', s)}\ninto ${dataDir}: storage ${target.storage.join(', ')}; replicas ${target.replicas.join(', ')} (Raft log starts at ${s.revision + 1})${s.leases === undefined ? '' : `; lease table: ${s.leases} leases, ${s.keyExpiries} key expiries`}`);
     });
   return snapshot;
 }

@@ -36,3 +36,14 @@ export { nodeDisk, type Disk, type DiskFile, type DiskOpenFlags, type DiskStat }
 export { CHECKSUMMED_HEADER_BYTES, ChecksummedFile } from './raft-state/checksummed-file';
 export { HardStateCorruptionError, HardStateFile } from './raft-state/hard-state-file';
 export { SnapshotFile, SnapshotFileCorruptionError } from './raft-state/snapshot-file';
+export {
+  LeaseStateFile,
+  LeaseStateFileCorruptionError,
+  decodeLeaseState,
+  encodeLeaseState,
+  encodeLeaseStateSlices,
+  type LeaseStateContent,
+  type LeaseStateSliceReader,
+  type LeaseStateSnapshot,
+  type SavedLeaseState,
+} from './raft-state/lease-state-file';

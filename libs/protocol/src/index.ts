@@ -33,3 +33,4 @@ export * from './txn';
 export * from './incr';
 export * from './hello';
 export * from './lease';
+export * from './reserved-keys';

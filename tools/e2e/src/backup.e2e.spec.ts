@@ -1,14 +1,18 @@
+import { CairnClient } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { copyFileSync, existsSync, openSync, readdirSync, readSync, statSync, truncateSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetSlice, runCli, writeTestConfig } from './fixtures';
+import { datasetSlice, pollUntil, runCli, writeTestConfig } from './fixtures';
 
 /**
  * Backup and restore (docs/operations.md "Backup and restore") on real processes and a real
  * nats-server: import a slice of the npm data set, `cairn snapshot save` through the gateway's
  * HTTP door, stop that cluster, `cairn snapshot restore` into a fresh cluster's data directories,
  * start it, and `cairn verify` the slice: 0 missing, 0 mismatched; keys keep their revisions and
- * new writes get revisions after the restored one. A corrupt or truncated file is refused.
+ * new writes get revisions after the restored one. A corrupt or truncated file is refused. Leases
+ * live at the save are live after the restore (the replicas' lease table is rebuilt from the
+ * backup, docs/operations.md): one is renewed there, one whose keep-alive stopped expires with its
+ * key.
  * `CAIRN_BACKUP_ROWS=226974` runs it on the whole data set.
  */
 describe('snapshot save and restore', () => {
@@ -21,6 +25,9 @@ describe('snapshot save and restore', () => {
   let marker: { revision: number; createRevision: number; version: number };
   /** Keys the source's storage nodes reported before the save (heartbeats may lag: a lower bound). */
   let sourceKeys: number;
+  /** Leases granted before the save: `kept` (30 s TTL) is renewed after the restore, `gone` (2 s, kept alive through the save only) expires there. */
+  const LEASE_GONE_TTL_MS = 2000;
+  let leases: { kept: number; gone: number };
 
   type Status = { storage: { id: string; appliedIndex: number; keys: number; live?: boolean }[] };
 
@@ -47,8 +54,22 @@ describe('snapshot save and restore', () => {
     const before = JSON.parse((await runCli([...gw, '--json', 'status'])).stdout) as Status;
     sourceKeys = Math.min(...before.storage.map((n) => n.keys));
     expect(sourceKeys).toBeGreaterThan(ROWS / 2);
+    // Two leases with a key each, after the key count above (the expiring one's key is gone after the restore).
+    const c = await CairnClient.connect({ host: '127.0.0.1', port: a.gatewayPort, requestTimeoutMs: 15_000 });
+    const keeper = await (async () => {
+      leases = { kept: (await c.leaseGrant(30_000)).leaseId, gone: (await c.leaseGrant(LEASE_GONE_TTL_MS)).leaseId };
+      await c.set('backup-lease/kept', 'k', { lease: leases.kept });
+      await c.set('backup-lease/gone', 'g', { lease: leases.gone });
+      return c.keepAlive(leases.gone);
+    })().catch(async (e: unknown) => {
+      await c.close();
+      throw e;
+    });
     const t0 = Date.now();
     const save = await runCli(['--json', 'snapshot', 'save', file, '--http', `127.0.0.1:${a.httpPort}`]);
+    keeper.stop();
+    await keeper.closed.catch(() => undefined);
+    await c.close();
     expect(save.stderr).toBe('');
     expect(save.code).toBe(0);
     saved = JSON.parse(save.stdout) as typeof saved;
@@ -93,7 +114,8 @@ describe('snapshot save and restore', () => {
     const restore = await runCli(['--json', '--config', c.configPath, 'snapshot', 'restore', file]);
     expect(restore.stderr).toBe('');
     expect(restore.code).toBe(0);
-    expect(JSON.parse(restore.stdout)).toMatchObject({ revision: saved.revision, storage: ['s1', 's2'], replicas: ['c1', 'c2', 'c3'] });
+    // Both leases were live at the save (the keep-alive held the 2 s one): the replicas' lease table has them.
+    expect(JSON.parse(restore.stdout)).toMatchObject({ revision: saved.revision, storage: ['s1', 's2'], replicas: ['c1', 'c2', 'c3'], leases: 2, keyExpiries: 0 });
     process.stderr.write(`e2e backup: restored in ${Date.now() - t0} ms (CLI run)\n`);
     // Restore is for a fresh cluster only.
     const again = await runCli(['--config', c.configPath, 'snapshot', 'restore', file]);
@@ -117,6 +139,26 @@ describe('snapshot save and restore', () => {
     for (const n of st.storage) {
       expect(n.appliedIndex).toBeGreaterThanOrEqual(saved.revision);
       expect(n.keys).toBeGreaterThanOrEqual(sourceKeys);
+    }
+  });
+
+  it('restores the leases: one is live and renewed with its key, the one nobody renews expires with its key (the first leader gave it a full TTL)', async () => {
+    const c = await CairnClient.connect({ host: '127.0.0.1', port: restored!.config.gateway.gateways[0].port, requestTimeoutMs: 15_000 });
+    try {
+      const gw = ['--gateway', `127.0.0.1:${restored!.config.gateway.gateways[0].port}`];
+      // Without the rebuilt table the leader knows neither lease: `lease ttl` exit 1, the keep-alive NOT_FOUND, and the key never goes.
+      const [ttl, renewed, gone] = await Promise.all([
+        runCli([...gw, '--json', 'lease', 'ttl', String(leases.kept), '--keys']),
+        c.leaseKeepAliveOnce(leases.kept),
+        pollUntil('the unrenewed lease expired with its key', async () => ((await c.get('backup-lease/gone')) === null && (await c.leaseTimeToLive(leases.gone)) === null ? true : null), { timeoutMs: 30_000 }),
+      ]);
+      expect({ code: ttl.code, stderr: ttl.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(ttl.stdout)).toMatchObject({ ttlMs: 30_000, keys: ['backup-lease/kept'] });
+      expect(renewed).toBe(30_000);
+      expect(gone).toBe(true);
+      expect(await c.get('backup-lease/kept')).not.toBeNull();
+    } finally {
+      await c.close();
     }
   });
 });

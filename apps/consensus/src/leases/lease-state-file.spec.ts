@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandOp, encodeLeaseGrant, encodeLeaseRevoke, type Command } from '@cairn/protocol';
-import { LeaseStateFile, LeaseStateFileCorruptionError, decodeLeaseState, encodeLeaseState, encodeLeaseStateSlices, type SavedLeaseState } from './lease-state-file';
+import { LeaseStateFile, LeaseStateFileCorruptionError, decodeLeaseState, encodeLeaseState, encodeLeaseStateSlices, type SavedLeaseState } from '@cairn/log';
 import { LeaseTable } from './lease-table';
 
 const EMPTY = Buffer.alloc(0);

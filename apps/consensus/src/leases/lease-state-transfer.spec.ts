@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Status, decodeLeaseStateReply, encodeLeaseStateRequest } from '@cairn/protocol';
-import { LeaseStateFile, encodeLeaseState, type SavedLeaseState } from './lease-state-file';
+import { LeaseStateFile, encodeLeaseState, type SavedLeaseState } from '@cairn/log';
 import { LeaseStateDecoder, LeaseStateTransferError, answerLeaseStateRequest } from './lease-state-transfer';
 import { LeaseTable } from './lease-table';
 

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { KEY_BYTES_CEILING, LEASE_STATE_REPLY_BASE_BYTES, Status, decodeLeaseStateReply, decodeLeaseStateRequest, encodeLeaseStateReply, encodeLeaseStateRequest, type LeaseStateReply } from '@cairn/protocol';
 import type { Transport } from '@cairn/world';
-import { LeaseStateFile } from './lease-state-file';
+import { LeaseStateFile } from '@cairn/log';
 import { LeaseTable, type LeaseTableOptions } from './lease-table';
 
 /** A fetched table that cannot be used: the peer's answer broke the transfer's rules (its bounds, its layout, its CRC). */

@@ -1,3 +1,4 @@
+import type { LeaseStateContent } from '@cairn/log';
 import { SnapshotMap, type SnapshotReader } from './snapshot-map';
 import { CommandOp, RevokeCause, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, encodeLeaseRevoke, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
 
@@ -13,11 +14,8 @@ export interface LeaseTableOptions {
   expiryRetryMs: number;
 }
 
-/** What a LeaseTable holds besides the leader's deadlines: what survives a restart (lease-state-file.ts). */
-export interface LeaseTableContent {
-  leases: { leaseId: number; ttlMs: number }[];
-  keys: { key: Buffer; expiresAtMs: number }[];
-}
+/** What a LeaseTable holds besides the leader's deadlines: what survives a restart (@cairn/log LeaseStateFile). */
+export type LeaseTableContent = LeaseStateContent;
 
 /**
  * A copy-on-write view of a LeaseTable's content at one instant (`LeaseTable.snapshot`): leases
@@ -118,7 +116,7 @@ export class LeaseTable {
     }
   }
 
-  /** The table's content without the leader's deadlines (the lease-state file, lease-state-file.ts): leases by id, tracked key expiries. */
+  /** The table's content without the leader's deadlines (the lease-state file, @cairn/log LeaseStateFile): leases by id, tracked key expiries. */
   content(): LeaseTableContent {
     return {
       leases: [...this.leases.entries()].map(([leaseId, l]) => ({ leaseId, ttlMs: l.ttlMs })),

@@ -18,7 +18,7 @@ import {
   type ProposeReply,
 } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation } from '@cairn/world';
-import { LeaseStateFile } from '../leases/lease-state-file';
+import { LeaseStateFile } from '@cairn/log';
 import { Replica } from './replica';
 
 /**

@@ -4,11 +4,10 @@ import { hopTrace, logNetworkFault, payloadBytesMax, publishSafe, serveRequests 
 import type { ProcessWorld } from '@cairn/nest-runtime';
 import type { ConsensusConfig } from '@cairn/config';
 import { type TimerHandle, type TransportSubscription } from '@cairn/world';
-import { nodeDisk, type Disk } from '@cairn/log';
+import { LeaseStateFile, nodeDisk, type Disk } from '@cairn/log';
 import type { RaftLogStore } from '../storage/raft-log-store';
 import { Proposals } from './proposals';
 import { LeaseTable } from '../leases/lease-table';
-import { LeaseStateFile } from '../leases/lease-state-file';
 import { answerLeaseRequest } from '../leases/lease-requests';
 import { answerLeaseStateRequest, fetchLeaseState, type FetchedLeaseState } from '../leases/lease-state-transfer';
 import { packRaftMessages } from './bus-batches';

@@ -1,38 +1,16 @@
 import { EngineOp, RECORD_HEADER_BYTES, batchRecordBytes, type BatchMutation, type BitcaskEngine } from '@cairn/engine';
-import { ByteReader, ByteWriter, RESERVED_KEY_PREFIX, isReservedKey } from '@cairn/protocol';
+import { ByteWriter, RESERVED_KEY_PREFIX, encodeKeyMeta, isReservedKey, keyMetaRecordKey, leaseRecordKey, reservedRecords, type KeyLeaseMeta } from '@cairn/protocol';
 
-export { RESERVED_KEY_PREFIX, isReservedKey };
+export { RESERVED_KEY_PREFIX, isReservedKey, encodeKeyMeta, keyMetaRecordKey, leaseRecordKey, type KeyLeaseMeta };
 
-/**
- * Where a storage node keeps lease and expiry state in its engine (docs/leases.md "Storage"):
- * keys that start with RESERVED_KEY_PREFIX (eight 0xff bytes) are the node's own, never a client's
- * (the gateway refuses them; reads and ranges never return them). So lease state is in the same
- * records, merges, snapshots, bootstrap transfers and backups as the data, at the same applied
- * index, with no second store:
- * - `prefix | 'L' | u64 leaseId` → `u64 ttlMs`: a granted lease (its mod revision = the grant's index);
- * - `prefix | 'K' | key` → `u64 leaseId | u64 expiresAtMs`: a key's lease (0 = none) and absolute
- *   expiry (ms since the Unix epoch, 0 = none), written in the same batch record as the key.
+/*
+ * Where a storage node keeps lease and expiry state in its engine (docs/leases.md "Storage"): the
+ * reserved keyspace (@cairn/protocol reserved-keys.ts: `prefix | 'L' | u64 leaseId` → `u64
+ * ttlMs`, `prefix | 'K' | key` → `u64 leaseId | u64 expiresAtMs`), never a client's (the gateway
+ * refuses them; reads and ranges never return them). So lease state is in the same records,
+ * merges, snapshots, bootstrap transfers and backups as the data, at the same applied index, with
+ * no second store.
  */
-const TAG_LEASE = 0x4c; // 'L'
-const TAG_KEY = 0x4b; // 'K'
-
-export function leaseRecordKey(leaseId: number): Buffer {
-  return Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from([TAG_LEASE]), new ByteWriter(8).u64(leaseId).finish()]);
-}
-
-export function keyMetaRecordKey(key: Uint8Array): Buffer {
-  return Buffer.concat([RESERVED_KEY_PREFIX, Buffer.from([TAG_KEY]), key]);
-}
-
-/** A key's lease (0: none) and absolute expiry (0: none). */
-export interface KeyLeaseMeta {
-  leaseId: number;
-  expiresAtMs: number;
-}
-
-export function encodeKeyMeta(m: KeyLeaseMeta): Buffer {
-  return new ByteWriter(16).u64(m.leaseId).u64(m.expiresAtMs).finish();
-}
 
 /** A granted lease as a storage node knows it. */
 export interface StoredLease {
@@ -97,21 +75,10 @@ export class LeaseIndex {
   /** Reads every reserved record of `engine` (paged ranges over the prefix). */
   static load(engine: Pick<BitcaskEngine, 'range'>): LeaseIndex {
     const idx = new LeaseIndex();
-    let start: Buffer = RESERVED_KEY_PREFIX;
     const keyed: { key: string; meta: KeyLeaseMeta }[] = [];
-    for (;;) {
-      // Every key from the prefix on starts with it (eight 0xff bytes): [prefix, end of keyspace).
-      const page = engine.range({ start, end: null, limit: 10_000, bytesMax: 16 * 1024 * 1024 });
-      for (const it of page.items) {
-        const k = Buffer.from(it.key);
-        const tag = k[RESERVED_KEY_PREFIX.length];
-        const rest = k.subarray(RESERVED_KEY_PREFIX.length + 1);
-        const r = new ByteReader(it.value);
-        if (tag === TAG_LEASE && rest.length === 8) idx.leases.set(new ByteReader(rest).u64(), newLease(new ByteReader(rest).u64(), r.u64(), it.revision));
-        else if (tag === TAG_KEY && it.value.length === 16) keyed.push({ key: latin1(rest), meta: { leaseId: r.u64(), expiresAtMs: r.u64() } });
-      }
-      if (!page.more || page.items.length === 0) break;
-      start = Buffer.concat([Buffer.from(page.items[page.items.length - 1].key), Buffer.from([0])]);
+    for (const { record, revision } of reservedRecords((q) => engine.range(q))) {
+      if (record.kind === 'lease') idx.leases.set(record.leaseId, newLease(record.leaseId, record.ttlMs, revision));
+      else keyed.push({ key: latin1(record.key), meta: record.meta });
     }
     for (const { key, meta } of keyed) {
       idx.metas.set(key, meta);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { CHECKSUMMED_HEADER_BYTES, ChecksummedFile, nodeDisk, type Disk } from '@cairn/log';
 import { ByteReader, ByteWriter } from '@cairn/protocol';
-import type { LeaseTableContent, LeaseTableSnapshot } from './lease-table';
+import { nodeDisk, type Disk } from '../disk';
+import { CHECKSUMMED_HEADER_BYTES, ChecksummedFile } from './checksummed-file';
 
 const MAGIC = 0x43524c53; // "CRLS"
 const VERSION = 1;
@@ -13,8 +13,30 @@ export class LeaseStateFileCorruptionError extends Error {
   readonly code = 'LEASE_STATE_FILE_CORRUPTION';
 }
 
-/** A replica's lease table as saved before a log compaction (docs/leases.md "Restarts and compaction"). */
-export interface SavedLeaseState extends LeaseTableContent {
+/** A consensus replica's lease table without the leader's deadlines: leases by id with their TTL, tracked key expiries (absolute, ms since the Unix epoch). */
+export interface LeaseStateContent {
+  leases: { leaseId: number; ttlMs: number }[];
+  keys: { key: Buffer; expiresAtMs: number }[];
+}
+
+/**
+ * One side of a table read as of one instant while it keeps changing (the consensus replica's
+ * copy-on-write `SnapshotMap` reader): `next` visits at most `max` entries (key, saved number)
+ * and returns how many it visited (0: done); a visit returning false stops it early.
+ */
+export interface LeaseStateSliceReader<K> {
+  readonly size: number;
+  next(max: number, visit: (k: K, saved: number) => boolean | void): number;
+}
+
+/** A lease table's content as of one instant: leases as `[leaseId, ttlMs]`, tracked keys as `[key (latin1), expiresAtMs]`. */
+export interface LeaseStateSnapshot {
+  leases: LeaseStateSliceReader<number>;
+  keys: LeaseStateSliceReader<string>;
+}
+
+/** A replica's lease table as saved before a log compaction (docs/leases.md "Restarts and compaction"), or as `cairn snapshot restore` rebuilds it from a backup's reserved keyspace. */
+export interface SavedLeaseState extends LeaseStateContent {
   /** The table holds every committed command up to this log index (its applied index when saved). */
   index: number;
   /** 0, or the last index of a leader's snapshot this replica installed (Raft §7) while the table lacked the commands before it: the table may miss leases and expiries committed up to there. */
@@ -24,7 +46,8 @@ export interface SavedLeaseState extends LeaseTableContent {
 /**
  * The consensus replica's lease table on disk (`<dataDir>/lease-state`), so a replica that
  * restarts from a compacted log still has the leases and key expiries committed before the
- * compaction point (docs/leases.md "Restarts and compaction"). Written before the log prefix it
+ * compaction point (docs/leases.md "Restarts and compaction"), and a cluster made by `cairn
+ * snapshot restore` has the backup's (docs/operations.md "Backup and restore"). Written before the log prefix it
  * covers is dropped, at the replica's applied index (≥ the compaction point); replaced atomically
  * (ChecksummedFile: tmp file, fsync, rename, directory fsync). Bounded by consensus.leasesMax and
  * ttlKeysMax (≤ 16 bytes a lease, 12 bytes plus the key a tracked expiry).
@@ -103,7 +126,7 @@ export class LeaseStateFile {
    * @returns false when cancelled. @throws what the disk throws; an Error named
    * LeaseStateSnapshotSizeChanged when a reader yields another count than it announced (a bug).
    */
-  save(s: { index: number; gapThrough: number; table: LeaseTableSnapshot }, sliceBytesMax: number, cancelled: () => boolean): Promise<boolean> {
+  save(s: { index: number; gapThrough: number; table: LeaseStateSnapshot }, sliceBytesMax: number, cancelled: () => boolean): Promise<boolean> {
     return this.file.writeSlices(encodeLeaseStateSlices(s, sliceBytesMax), cancelled);
   }
 }
@@ -118,7 +141,7 @@ const LEASE_ENTRY_BYTES = 16;
  * key ceiling with a small `sliceBytesMax`, goes in a slice of its own). Each `next()` reads from
  * the snapshot only the entries of one slice, written straight into the slice's buffer.
  */
-export function* encodeLeaseStateSlices(s: { index: number; gapThrough: number; table: LeaseTableSnapshot }, sliceBytesMax: number): Generator<Buffer> {
+export function* encodeLeaseStateSlices(s: { index: number; gapThrough: number; table: LeaseStateSnapshot }, sliceBytesMax: number): Generator<Buffer> {
   const { leases, keys } = s.table;
   const out = new SliceBuffer(sliceBytesMax);
   out.u64(s.index).u64(s.gapThrough).u32(leases.size);
