@@ -2,11 +2,8 @@ import { CommandCondition, IF_REVISION_OPERAND_BYTES, LeaseRefusal, Opcode, PROT
 import { hopTrace } from '@cairn/messaging';
 import { realClock, type Clock } from '@cairn/world';
 import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
-import { KvSession, type KvLeasePaths, type KvResult, type TxnBounds } from '../paths/kv-session';
+import { KvSession, type KvLeasePaths, type KvPaths, type KvResult, type TxnBounds } from '../paths/kv-session';
 import type { RangeLimits } from '../paths/kv-range';
-import type { ReadIndexClient } from '../paths/read-index';
-import type { ReadPath } from '../paths/read-path';
-import type { WritePath } from '../paths/write-path';
 import { WatchersFullError, type WatchHub, type Watcher } from '../watch/watch-hub';
 import { WatchFrameBatch } from './watch-frames';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
@@ -24,10 +21,11 @@ export interface ConnectionDeps {
   flow: FlowLimits;
   /** The gateway-wide bound on bytes held for clients (shared with the RESP door). */
   budget: ByteBudget;
-  reads: ReadPath;
+  /** The gateway's paths, only the calls a KvSession makes (KvPaths). */
+  reads: KvPaths['reads'];
   /** Absent (tests): reads are read-your-writes only. */
-  readIndex?: ReadIndexClient;
-  writes: WritePath;
+  readIndex?: KvPaths['readIndex'];
+  writes: KvPaths['writes'];
   status: () => unknown;
   onClose: (c: ClientConnection) => void;
   /** Called once per answered request (GatewayMetrics.observer('tlv')); absent in tests. */
@@ -39,7 +37,7 @@ export interface ConnectionDeps {
   /** Lease keep-alive / time to live / list (docs/leases.md "Doors"); absent: those answer UNAVAILABLE. */
   leases?: KvLeasePaths;
   /** Serves WATCH (docs/watch.md "TLV door"); absent: WATCH is answered BAD_REQUEST. */
-  watches?: { hub: WatchHub; perConnectionMax: number };
+  watches?: { hub: Pick<WatchHub, 'open' | 'cancel'>; perConnectionMax: number };
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { realClock, type Clock, type TimerHandle } from '@cairn/world';
 
 /**
@@ -6,7 +5,25 @@ import { realClock, type Clock, type TimerHandle } from '@cairn/world';
  * simulator's SimSocket). The idle timeout is the socket's (`setTimeout`, its 'timeout' event):
  * only the socket sees its own read and write activity.
  */
-export type FlowSocket = Pick<Socket, 'on' | 'once' | 'pause' | 'resume' | 'cork' | 'uncork' | 'write' | 'end' | 'destroy' | 'destroyed' | 'setTimeout' | 'setNoDelay'>;
+export interface FlowSocket {
+  readonly destroyed: boolean;
+  /** The events the connections listen to. Results of the calls below are ignored (`unknown`). */
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'timeout' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  cork(): void;
+  uncork(): void;
+  /** `flushed` runs once the kernel took the bytes (or with the error that ended the socket). */
+  write(data: Uint8Array, flushed: (err?: Error | null) => void): unknown;
+  end(done: () => void): unknown;
+  destroy(): unknown;
+  /** Idle timeout in ms; the socket then emits 'timeout'. */
+  setTimeout(timeoutMs: number): unknown;
+  setNoDelay(noDelay: boolean): unknown;
+}
 
 /**
  * Bytes the gateway holds for its clients, across every connection of every door: request bytes

@@ -34,7 +34,7 @@ export function floodUntilClosed(socket: Socket, chunk: Buffer): Promise<NodeJS.
  */
 export function idleFlow(budget: ByteBudget, limits: Partial<FlowLimits> = {}): { socket: EventEmitter; flow: ConnectionFlow } {
   const noop = () => undefined;
-  const socket = Object.assign(new EventEmitter(), { destroyed: false, pause: noop, resume: noop, cork: noop, uncork: noop, write: () => true, end: noop, destroy: noop, setTimeout: noop, setNoDelay: noop });
-  const flow = new ConnectionFlow(socket as unknown as FlowSocket, testFlowLimits(limits), budget, { update: noop, frameDeadline: noop, awaitingCluster: () => 0, closed: noop });
+  const socket = Object.assign(new EventEmitter(), { destroyed: false, pause: noop, resume: noop, cork: noop, uncork: noop, write: () => true, end: noop, destroy: noop, setTimeout: noop, setNoDelay: noop }) satisfies FlowSocket;
+  const flow = new ConnectionFlow(socket, testFlowLimits(limits), budget, { update: noop, frameDeadline: noop, awaitingCluster: () => 0, closed: noop });
   return { socket, flow };
 }

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Opcode, Permission, RangeOptions, ResponseDecoder, Status, decodeHelloReply, encodeRangeSpec, encodeRequest, encodeTxnRequest, encodeWatchSpec, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
 import { fakeAuthCluster } from '../auth/testing';
-import type { WatchHub } from '../watch/watch-hub';
+import { Watcher, type WatchHub, type WatchRequest, type WatchSink } from '../watch/watch-hub';
 import { TcpServer } from './tcp-server';
 import { ByteBudget } from './flow';
 import { testFlowLimits } from './testing';
@@ -15,8 +15,8 @@ async function start() {
   await c.stack.admin.addRole('app');
   await c.stack.admin.changeRolePermissions('app', [{ prefix: Buffer.from('app/'), permission: Permission.ReadWrite }, { prefix: Buffer.from('pub/'), permission: Permission.Read }], true);
   await c.stack.admin.addUser('alice', 'alicepw', ['app']);
-  const opened: unknown[] = [];
-  const hub = { open: (req: unknown) => (opened.push(req), { watcher: {}, revision: 7 }), cancel: () => undefined } as unknown as WatchHub;
+  const opened: WatchRequest[] = [];
+  const hub = { open: (req: WatchRequest, sink: WatchSink) => (opened.push(req), { watcher: new Watcher(req, sink, 8, 0), revision: 7 }), cancel: () => undefined } satisfies Pick<WatchHub, 'open' | 'cancel'>;
   const server = new TcpServer(
     { limits: { keyBytesMax: 64, valueBytesMax: 64 }, inflightMax: 64, flow: testFlowLimits(), budget: new ByteBudget(1 << 24), connectionsMax: 8, drainTimeoutMs: 1000, reads: c.reads, writes: c.writes, status: () => ({ leaderId: 'c1' }), auth: c.stack.gate, watches: { hub, perConnectionMax: 4 } },
     createLogger('test', 'silent'),
