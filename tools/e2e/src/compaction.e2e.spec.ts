@@ -1,7 +1,7 @@
-import { LocalCluster } from '@cairn/cluster';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { importRows, pollUntil, runCli, writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { importRows, pollUntil, runCli } from './fixtures';
 
 /**
  * Raft log compaction and InstallSnapshot on real processes (Raft §7; docs/raft.md): replicas drop
@@ -9,7 +9,7 @@ import { importRows, pollUntil, runCli, writeTestConfig } from './fixtures';
  * snapshot; a replica SIGKILLed after compacting restarts from its snapshot file plus the log.
  */
 describe('raft log compaction end to end', () => {
-  let cluster: LocalCluster;
+  const e2e = useBusCluster('e2e-compaction', { consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 }, storage: { snapshotIntervalMs: 500 } });
   let http: string;
   let gateway: string;
   let rows: string;
@@ -17,33 +17,31 @@ describe('raft log compaction end to end', () => {
   const ROWS = 3000;
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig({ consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 }, storage: { snapshotIntervalMs: 500 } });
-    dataDir = JSON.parse(readFileSync(cfg.configPath, 'utf8')).dataDir;
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    http = `127.0.0.1:${cfg.httpPort}`;
-    gateway = `127.0.0.1:${cfg.gatewayPort}`;
-    ({ tsv: rows } = await importRows(cfg.dir, gateway, ROWS));
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
+    dataDir = e2e.cluster.config.dataDir;
+    http = `127.0.0.1:${e2e.cfg.httpPort}`;
+    gateway = `127.0.0.1:${e2e.cfg.gatewayPort}`;
+    ({ tsv: rows } = await importRows(e2e.cfg.dir, gateway, ROWS));
   });
 
   /** Polls the status heartbeats (every 100 ms) until `pred` holds for every running replica. */
   function replicasUntil(what: string, pred: (s: { id: string; firstIndex?: number; lastIndex: number; commitIndex: number }) => boolean) {
-    const live = () => cluster.statuses().consensus.filter((s) => cluster.ids('consensus').includes(s.id) && s.ageMs < 1000);
+    const live = () => e2e.cluster.statuses().consensus.filter((s) => e2e.cluster.ids('consensus').includes(s.id) && s.ageMs < 1000);
     return pollUntil(
       `replicas ${what}`,
       () => {
         const st = live();
-        return st.length === cluster.ids('consensus').length && st.every(pred) ? st : null;
+        return st.length === e2e.cluster.ids('consensus').length && st.every(pred) ? st : null;
       },
       { last: () => JSON.stringify(live()) },
     );
   }
 
   it('every replica compacts its log below what both storage nodes applied', async () => {
-    const st = await replicasUntil('compacted', (s) => (s.firstIndex ?? 1) > ROWS / 2);
+    // Compaction follows the storage nodes' durable applied index (and the lease table's background
+    // save) a step at a time: on a loaded box the first heartbeat past the middle can show a step on
+    // the way (seen: 1,538 entries left). Wait for where it ends, the log cut to its last ROWS / 2.
+    const short = (s: { firstIndex?: number; lastIndex: number }) => (s.firstIndex ?? 1) > ROWS / 2 && s.lastIndex - (s.firstIndex ?? 1) < ROWS / 2;
+    const st = await replicasUntil('compacted to their last ROWS / 2 entries', short);
     for (const s of st) expect(s.lastIndex - (s.firstIndex ?? 1)).toBeLessThan(ROWS / 2);
   });
 
@@ -53,24 +51,24 @@ describe('raft log compaction end to end', () => {
   });
 
   it('a replica added after compaction catches up through InstallSnapshot', async () => {
-    await cluster.join('c4', 'consensus');
+    await e2e.cluster.join('c4', 'consensus');
     const add = await runCli(['member', 'add', 'c4', '--http', http]);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
-    expect(readFileSync(cluster.logPath('c4'), 'utf8')).toContain("installed the leader's snapshot");
-    const leader = cluster.statuses().consensus.find((s) => s.role === 'leader')!;
+    expect(readFileSync(e2e.cluster.logPath('c4'), 'utf8')).toContain("installed the leader's snapshot");
+    const leader = e2e.cluster.statuses().consensus.find((s) => s.role === 'leader')!;
     await replicasUntil('caught up', (s) => s.commitIndex >= leader.commitIndex);
   });
 
   it('a replica SIGKILLed after compacting restarts from its snapshot and the cluster serves every row', async () => {
-    const leader = await cluster.leaderId();
-    const follower = cluster.ids('consensus').find((id) => id !== leader && id !== 'c4')!;
-    await cluster.kill(follower, 'SIGKILL');
-    await cluster.restart(follower);
-    expect(readFileSync(cluster.logPath(follower), 'utf8')).toMatch(/"snapshotIndex":[1-9]/);
+    const leader = await e2e.cluster.leaderId();
+    const follower = e2e.cluster.ids('consensus').find((id) => id !== leader && id !== 'c4')!;
+    await e2e.cluster.kill(follower, 'SIGKILL');
+    await e2e.cluster.restart(follower);
+    expect(readFileSync(e2e.cluster.logPath(follower), 'utf8')).toMatch(/"snapshotIndex":[1-9]/);
     // Remove the leader: a replica that joined from a snapshot may now lead.
     expect((await runCli(['member', 'remove', leader, '--http', http])).code).toBe(0);
-    await cluster.forget(leader);
+    await e2e.cluster.forget(leader);
     const put = await runCli(['--gateway', gateway, 'put', 'after-compaction', 'ok']);
     expect(put.code).toBe(0);
     const verify = await runCli(['--gateway', gateway, 'verify', rows]);

@@ -13,12 +13,14 @@ export const REPO_ROOT = resolve(__dirname, '../../..');
 export const DATASET = resolve(REPO_ROOT, '../shared/data/npm-packages.tsv');
 export const CLI = join(REPO_ROOT, 'apps/cli/dist/main.js');
 
-/** writeTestConfig's overrides: replica and storage-node counts, settings of the consensus and storage sections. */
+/** writeTestConfig's overrides: replica and storage-node counts, settings of the consensus, storage and gateway sections. */
 export interface TestConfigOverrides {
   replicas?: number;
   storageNodes?: number;
   consensus?: Record<string, unknown>;
   storage?: Record<string, unknown>;
+  /** Gateway settings besides `gateways` (e.g. idleTimeoutMs). */
+  gateway?: Record<string, unknown>;
 }
 
 /** Writes a cluster config with free ports and a fresh data dir; returns its path. */
@@ -34,7 +36,7 @@ export async function writeTestConfig(overrides: TestConfigOverrides = {}): Prom
     nats: { servers: [`nats://127.0.0.1:${natsPort}`] },
     consensus: { replicas: Array.from({ length: overrides.replicas ?? 3 }, (_, i) => ({ id: `c${i + 1}` })), ...overrides.consensus },
     storage: { nodes: Array.from({ length: overrides.storageNodes ?? 2 }, (_, i) => ({ id: `s${i + 1}` })), ...overrides.storage },
-    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port: gatewayPort, httpPort, respPort }] },
+    gateway: { gateways: [{ id: 'g1', host: '127.0.0.1', port: gatewayPort, httpPort, respPort }], ...overrides.gateway },
     logLevel: 'info',
   };
   const configPath = join(dir, 'cairn.json');

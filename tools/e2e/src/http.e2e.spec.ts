@@ -1,29 +1,22 @@
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
-import { pollUntil, writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { pollUntil } from './fixtures';
 
 /**
  * The gateway's HTTP door on real processes (docs/http.md): binary values round-trip through HTTP
  * and cross over to the binary protocol and back, probes and /metrics answer.
  */
 describe('HTTP API end to end', () => {
-  let cluster: LocalCluster;
   let base: string;
   let client: CairnClient;
+  const e2e = useBusCluster('e2e-http', {}, { beforeStop: () => client?.close() });
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    base = `http://127.0.0.1:${cfg.httpPort}`;
-    client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort });
+    base = `http://127.0.0.1:${e2e.cfg.httpPort}`;
+    client = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort });
     // The HTTP listener opens right after the TCP one the launcher waits for: wait for readiness.
     let status = 0;
     await pollUntil('/readyz 200', async () => ((status = await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200 ? true : null), { everyMs: 50, last: () => String(status) });
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await cluster?.stop();
   });
 
   const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -49,7 +42,7 @@ describe('HTTP API end to end', () => {
     expect(Number(del.headers.get('x-cairn-revision'))).toBeGreaterThan(revision);
     expect((await fetch(`${base}/v1/kv/${pct(key)}`)).status).toBe(404);
     expect(await client.get(key)).toBeNull();
-    const big = await fetch(`${base}/v1/kv/big`, { method: 'PUT', body: Buffer.alloc(cluster.config.gateway.valueBytesMax + 1) });
+    const big = await fetch(`${base}/v1/kv/big`, { method: 'PUT', body: Buffer.alloc(e2e.cluster.config.gateway.valueBytesMax + 1) });
     expect(big.status).toBe(413);
   });
 

@@ -1,5 +1,5 @@
-import { LocalCluster } from '@cairn/cluster';
-import { importRows, pollUntil, runCli, writeTestConfig, type CliRun } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { importRows, pollUntil, runCli, type CliRun } from './fixtures';
 
 /**
  * Membership through the `cairn member` CLI on real processes (Raft thesis §4; docs/cli.md): a
@@ -9,23 +9,17 @@ import { importRows, pollUntil, runCli, writeTestConfig, type CliRun } from './f
  * membership run (tools/chaos, `--membership`).
  */
 describe('membership end to end (cairn member)', () => {
-  let cluster: LocalCluster;
+  const e2e = useBusCluster('e2e-membership');
   let http: string;
   let gateway: string;
   let rows: string;
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    http = `127.0.0.1:${cfg.httpPort}`;
-    gateway = `127.0.0.1:${cfg.gatewayPort}`;
-    const imported = await importRows(cfg.dir, gateway, 2000);
+    http = `127.0.0.1:${e2e.cfg.httpPort}`;
+    gateway = `127.0.0.1:${e2e.cfg.gatewayPort}`;
+    const imported = await importRows(e2e.cfg.dir, gateway, 2000);
     expect(imported.stderr).toBe('');
     rows = imported.tsv;
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
   });
 
   /** `cairn member list --json`, polled until `pred` holds (the list comes from 100 ms heartbeats). */
@@ -40,25 +34,25 @@ describe('membership end to end (cairn member)', () => {
   }
 
   it('a storage node joins, is added, and serves every key after the original storage nodes stop', async () => {
-    await cluster.join('s3', 'storage');
+    await e2e.cluster.join('s3', 'storage');
     const add = await runCli(['member', 'add', 's3', '--storage', '--http', http]);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
     expect(add.stdout).toContain('storage:  s1, s2, s3');
-    await cluster.kill('s1', 'SIGTERM');
-    await cluster.kill('s2', 'SIGTERM');
+    await e2e.cluster.kill('s1', 'SIGTERM');
+    await e2e.cluster.kill('s2', 'SIGTERM');
     const verify = await runCli(['--gateway', gateway, 'verify', rows]);
     expect(verify.stdout).toMatch(/missing=0 mismatched=0/);
     expect(verify.code).toBe(0);
     const remove = await runCli(['member', 'remove', 's1', '--storage', '--http', http]);
     expect(remove.code).toBe(0);
     expect(remove.stdout).toContain('storage:  s2, s3');
-    await cluster.forget('s1');
-    await cluster.restart('s2');
+    await e2e.cluster.forget('s1');
+    await e2e.cluster.restart('s2');
   });
 
   it('a replica joins and becomes a voter; removing the leader hands over and the cluster keeps committing', async () => {
-    await cluster.join('c4', 'consensus');
+    await e2e.cluster.join('c4', 'consensus');
     const add = await runCli(['member', 'add', 'c4', '--http', http]);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
@@ -66,15 +60,15 @@ describe('membership end to end (cairn member)', () => {
     // Idempotent: adding a voter again answers ok with the same configuration.
     expect((await runCli(['member', 'add', 'c4', '--http', http])).stdout).toContain('already a voter');
 
-    const leader = await cluster.leaderId();
+    const leader = await e2e.cluster.leaderId();
     const remove = await runCli(['member', 'remove', leader, '--http', http]);
     expect(remove.stderr).toBe('');
     expect(remove.code).toBe(0);
-    await cluster.forget(leader);
+    await e2e.cluster.forget(leader);
     const conf = await membersUntil((c) => !c.voters.includes(leader));
     expect(conf.voters).toHaveLength(3);
     expect(conf.voters).toContain('c4');
-    const next = await cluster.leaderId();
+    const next = await e2e.cluster.leaderId();
     expect(next).not.toBe(leader);
 
     const put = await runCli(['--gateway', gateway, 'put', 'after-membership', 'yes']);
@@ -86,7 +80,7 @@ describe('membership end to end (cairn member)', () => {
     const left = conf.voters.filter((v) => v !== next);
     for (const v of left) {
       expect((await runCli(['member', 'remove', v, '--http', http])).code).toBe(0);
-      await cluster.forget(v);
+      await e2e.cluster.forget(v);
     }
     const last = await runCli(['member', 'remove', next, '--http', http]);
     expect(last.code).toBe(6);

@@ -1,10 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
 import { Opcode, RequestFlags, ResponseDecoder, Status, encodeRequest, type Response } from '@cairn/protocol';
-import { writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 /**
  * The connection-level rules of docs/protocol.md ("Connection lifecycle", "Request ids"), checked
@@ -12,24 +10,14 @@ import { writeTestConfig } from './fixtures';
  * duplicate request id and an idle connection do.
  */
 describe('protocol v1 connection semantics end to end', () => {
-  let cluster: LocalCluster;
   let port: number;
   let client: CairnClient;
   const idleTimeoutMs = 1000;
+  const e2e = useBusCluster('e2e-protocol-semantics', { gateway: { idleTimeoutMs } }, { beforeStop: () => client?.destroy() });
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    const config = JSON.parse(readFileSync(cfg.configPath, 'utf8'));
-    config.gateway.idleTimeoutMs = idleTimeoutMs;
-    writeFileSync(cfg.configPath, JSON.stringify(config, null, 2));
-    port = cfg.gatewayPort;
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
+    port = e2e.cfg.gatewayPort;
     client = await CairnClient.connect({ host: '127.0.0.1', port });
-  });
-
-  afterAll(async () => {
-    client?.destroy();
-    await cluster?.stop();
   });
 
   /** A raw connection collecting every response until the gateway closes it. */

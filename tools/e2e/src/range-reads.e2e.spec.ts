@@ -1,7 +1,6 @@
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
 import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
-import { writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 /**
  * Ordered range reads on real processes (docs/protocol.md "RANGE"): N keys written, then read back
@@ -10,9 +9,8 @@ import { writeTestConfig } from './fixtures';
  * (its ordered index rebuilt from its files) and serves alone.
  */
 describe('range reads end to end', () => {
-  let cluster: LocalCluster;
-  let cfg: Awaited<ReturnType<typeof writeTestConfig>>;
   let client: CairnClient;
+  const e2e = useBusCluster('e2e-range-reads', {}, { beforeStop: () => client?.close() });
   const N = 300;
   const key = (i: number) => `user/${String(i).padStart(4, '0')}`;
   const userKeys = Array.from({ length: N }, (_, i) => key(i));
@@ -20,9 +18,7 @@ describe('range reads end to end', () => {
   const last = new Map<string, { value: string; revision: number; version: number }>();
 
   beforeAll(async () => {
-    cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort });
+    client = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort });
     const writes = await Promise.all(userKeys.map((k) => client.set(k, `v-${k}`)));
     userKeys.forEach((k, i) => {
       created.set(k, writes[i].revision);
@@ -35,11 +31,6 @@ describe('range reads end to end', () => {
       const w = await client.set(k, `third-${k}`);
       last.set(k, { value: `third-${k}`, revision: w.revision, version: 3 });
     }
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await cluster?.stop();
   });
 
   async function checkClient(): Promise<void> {
@@ -67,7 +58,7 @@ describe('range reads end to end', () => {
   }
 
   async function checkHttp(): Promise<void> {
-    const base = `http://127.0.0.1:${cfg.httpPort}`;
+    const base = `http://127.0.0.1:${e2e.cfg.httpPort}`;
     const seen: string[] = [];
     let token: string | null = null;
     do {
@@ -94,7 +85,7 @@ describe('range reads end to end', () => {
   const text = (v: RespValue): string => (v.type === 'bulk' && v.value ? v.value.toString() : `<${v.type}>`);
 
   async function checkResp(): Promise<void> {
-    const r = await RespSocketClient.connect(cfg.respPort);
+    const r = await RespSocketClient.connect(e2e.cfg.respPort);
     try {
       const seen = new Set<string>();
       let cursor = '0';
@@ -124,13 +115,13 @@ describe('range reads end to end', () => {
   });
 
   it('after a storage node is SIGKILLed and restarted, it serves the same ranges alone', async () => {
-    await cluster.kill('s1', 'SIGKILL');
+    await e2e.cluster.kill('s1', 'SIGKILL');
     await client.set('user/0001', 'after-kill').then((w) => last.set('user/0001', { value: 'after-kill', revision: w.revision, version: 2 }));
-    await cluster.restart('s1');
-    await cluster.kill('s2', 'SIGKILL');
+    await e2e.cluster.restart('s1');
+    await e2e.cluster.kill('s2', 'SIGKILL');
     await checkClient();
     await checkHttp();
     await checkResp();
-    await cluster.restart('s2');
+    await e2e.cluster.restart('s2');
   });
 });

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
-import { LocalCluster } from '@cairn/cluster';
 import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
-import { writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 const INCREMENTS = Number(process.env.CAIRN_RESP_TXN_INCREMENTS ?? 10);
 
@@ -10,20 +9,11 @@ const one = async (c: RespSocketClient, ...args: string[]) => (await c.send(enco
 
 /** Redis transactions on the RESP door of real processes (issue 11; docs/resp.md "Transactions"). */
 describe('RESP transactions end to end', () => {
-  let cluster: LocalCluster;
-  let respPort: number;
   let clients: RespSocketClient[] = [];
+  const e2e = useBusCluster('e2e-resp-txn', {}, { beforeStop: () => clients.forEach((c) => c.socket.destroy()) });
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    respPort = cfg.respPort;
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    clients = await Promise.all(Array.from({ length: 8 }, () => RespSocketClient.connect(respPort)));
-  });
-
-  afterAll(async () => {
-    for (const c of clients) c.socket.destroy();
-    await cluster?.stop();
+    clients = await Promise.all(Array.from({ length: 8 }, () => RespSocketClient.connect(e2e.cfg.respPort)));
   });
 
   it(`a WATCH/GET/MULTI/SET/EXEC optimistic counter: 8 clients x ${INCREMENTS} increments end at the exact sum`, async () => {
@@ -82,7 +72,7 @@ describe('RESP transactions end to end', () => {
 
   it('redis-cli runs a MULTI/EXEC (skipped without redis-cli)', async () => {
     const out = await new Promise<string | null>((resolve) => {
-      const p = execFile('redis-cli', ['-p', String(respPort)], { timeout: 10_000 }, (e, stdout) => resolve(e && (e as { code?: unknown }).code === 'ENOENT' ? null : stdout));
+      const p = execFile('redis-cli', ['-p', String(e2e.cfg.respPort)], { timeout: 10_000 }, (e, stdout) => resolve(e && (e as { code?: unknown }).code === 'ENOENT' ? null : stdout));
       p.stdin?.end('MULTI\nINCR cli\nINCR cli\nEXEC\nWATCH cli\nSET cli 7\nMULTI\nGET cli\nEXEC\n');
     });
     if (out === null) {

@@ -1,31 +1,15 @@
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
 import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
-import { writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 const bulk = (s: string | null): RespValue => ({ type: 'bulk', value: s === null ? null : Buffer.from(s) });
 
 /** The RESP2 door of a real gateway on a real cluster (3 replicas, 2 storage nodes, nats-server). */
 describe('RESP2 door end to end', () => {
-  let cluster: LocalCluster;
-  let respPort: number;
-  let gatewayPort: number;
-  let httpPort: number;
-
-  beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    respPort = cfg.respPort;
-    gatewayPort = cfg.gatewayPort;
-    httpPort = cfg.httpPort;
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const e2e = useBusCluster('e2e-resp');
 
   it('SET/GET/MGET/EXISTS/DEL pipelined and answered in order, inline commands, INFO, QUIT', async () => {
-    const c = await RespSocketClient.connect(respPort);
+    const c = await RespSocketClient.connect(e2e.cfg.respPort);
     const pipelined = Buffer.concat([
       encodeCommand(['SET', 'greeting', 'hello']),
       encodeCommand(['GET', 'greeting']), // read-your-writes behind its own SET
@@ -61,11 +45,11 @@ describe('RESP2 door end to end', () => {
 
   it('a key written through any door reads back identically through the other two', async () => {
     const value = Buffer.from([0, 1, 2, 13, 10, 128, 255]);
-    const resp = await RespSocketClient.connect(respPort);
-    const tlv = await CairnClient.connect({ host: '127.0.0.1', port: gatewayPort });
-    const http = (key: string) => `http://127.0.0.1:${httpPort}/v1/kv/${encodeURIComponent(key)}`;
+    const resp = await RespSocketClient.connect(e2e.cfg.respPort);
+    const tlv = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort });
+    const http = (key: string) => `http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv/${encodeURIComponent(key)}`;
     // The HTTP listener may open a moment after the TCP one the launcher waited for.
-    for (let i = 0; i < 600 && (await fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
+    for (let i = 0; i < 600 && (await fetch(`http://127.0.0.1:${e2e.cfg.httpPort}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
     try {
@@ -88,7 +72,7 @@ describe('RESP2 door end to end', () => {
   });
 
   it('a protocol error gets Redis text and closes the connection', async () => {
-    const c = await RespSocketClient.connect(respPort);
+    const c = await RespSocketClient.connect(e2e.cfg.respPort);
     expect(await c.send('PING\r\n*1\r\nx\r\n', 2)).toEqual([
       { type: 'simple', value: 'PONG' },
       { type: 'error', value: "ERR Protocol error: expected '$', got 'x'" },

@@ -1,7 +1,7 @@
-import { LocalCluster } from '@cairn/cluster';
-import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import { importRows, pollUntil, runCli, writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { importRows, pollUntil, runCli } from './fixtures';
 
 /**
  * A wiped storage node bootstraps from a peer storage node's snapshot plus the Raft log after it
@@ -10,7 +10,11 @@ import { importRows, pollUntil, runCli, writeTestConfig } from './fixtures';
  * verifies; a node SIGKILLed while receiving/installing a snapshot restarts and ends consistent.
  */
 describe('storage node bootstrap from a peer snapshot', () => {
-  let cluster: LocalCluster;
+  const e2e = useBusCluster('e2e-storage-bootstrap', {
+    consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 },
+    // Small engine files: many of them, so many snapshot chunks.
+    storage: { segmentBytesMax: 64 * 1024, snapshotTransferTimeoutMs: 2000, snapshotRetryBackoffMs: 100 },
+  });
   let gateway: string;
   let rows: string;
   let dataDir: string;
@@ -18,27 +22,16 @@ describe('storage node bootstrap from a peer snapshot', () => {
   const ROWS = 20_000;
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig({ consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 } });
-    const json = JSON.parse(readFileSync(cfg.configPath, 'utf8'));
-    json.storage.segmentBytesMax = 64 * 1024; // many engine files: many chunks
-    json.storage.snapshotTransferTimeoutMs = 2000;
-    json.storage.snapshotRetryBackoffMs = 100;
-    writeFileSync(cfg.configPath, JSON.stringify(json, null, 2));
-    dataDir = json.dataDir;
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    gateway = `127.0.0.1:${cfg.gatewayPort}`;
-    ({ tsv: rows } = await importRows(cfg.dir, gateway, ROWS));
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
+    dataDir = e2e.cluster.config.dataDir;
+    gateway = `127.0.0.1:${e2e.cfg.gatewayPort}`;
+    ({ tsv: rows } = await importRows(e2e.cfg.dir, gateway, ROWS));
   });
 
   /** Polls heartbeats / logs of real processes (every 50 ms) until `check` returns a value. */
-  const until = <T>(what: string, check: () => T | null, timeoutMs = 60_000): Promise<T> => pollUntil(what, check, { timeoutMs, everyMs: 50, last: () => JSON.stringify(cluster.statuses()) });
+  const until = <T>(what: string, check: () => T | null, timeoutMs = 60_000): Promise<T> => pollUntil(what, check, { timeoutMs, everyMs: 50, last: () => JSON.stringify(e2e.cluster.statuses()) });
 
-  const storage = (id: string) => cluster.statuses().storage.find((s) => s.id === id && s.ageMs < 1000) ?? null;
-  const leaderCommit = () => Math.max(0, ...cluster.statuses().consensus.filter((s) => s.ageMs < 1000).map((s) => s.commitIndex));
+  const storage = (id: string) => e2e.cluster.statuses().storage.find((s) => s.id === id && s.ageMs < 1000) ?? null;
+  const leaderCommit = () => Math.max(0, ...e2e.cluster.statuses().consensus.filter((s) => s.ageMs < 1000).map((s) => s.commitIndex));
 
   /** Waits until `id` applied at least what the leader had committed when called. */
   async function caughtUp(id: string): Promise<number> {
@@ -51,26 +44,26 @@ describe('storage node bootstrap from a peer snapshot', () => {
   }
 
   async function wipeAndRestart(id: string): Promise<number> {
-    await cluster.kill(id, 'SIGKILL');
+    await e2e.cluster.kill(id, 'SIGKILL');
     rmSync(join(dataDir, id), { recursive: true, force: true });
     const started = Date.now();
-    await cluster.restart(id);
+    await e2e.cluster.restart(id);
     return started;
   }
 
   async function verifyServedOnlyBy(survivor: string, stopped: string): Promise<void> {
-    await cluster.kill(stopped, 'SIGTERM');
+    await e2e.cluster.kill(stopped, 'SIGTERM');
     const verify = await runCli(['--gateway', gateway, 'verify', rows]);
     expect(verify.stdout).toMatch(/missing=0 mismatched=0/);
     expect(verify.code).toBe(0);
     expect(storage(survivor)).not.toBeNull();
-    await cluster.restart(stopped);
+    await e2e.cluster.restart(stopped);
     await caughtUp(stopped);
   }
 
   it('every replica compacts its log past the start', async () => {
     await until('compacted', () => {
-      const st = cluster.statuses().consensus.filter((s) => s.ageMs < 1000);
+      const st = e2e.cluster.statuses().consensus.filter((s) => s.ageMs < 1000);
       return st.length === 3 && st.every((s) => (s.firstIndex ?? 1) > ROWS / 2) ? st : null;
     });
   });
@@ -78,12 +71,12 @@ describe('storage node bootstrap from a peer snapshot', () => {
   it('a wiped storage node bootstraps from its peer snapshot, continues from the log, and alone serves every row', async () => {
     const started = await wipeAndRestart('s2');
     const applied = await caughtUp('s2');
-    const log = readFileSync(cluster.logPath('s2'), 'utf8');
+    const log = readFileSync(e2e.cluster.logPath('s2'), 'utf8');
     expect(log).toContain('bootstrap: snapshot installed');
     const installed = JSON.parse(log.split('\n').find((l) => l.includes('bootstrap: snapshot installed'))!);
     process.stderr.write(`e2e: s2 bootstrapped ${installed.keys} keys (${installed.bytes} bytes, ${installed.chunks} chunks, snapshot index ${installed.appliedIndex}) in ${installed.totalMs} ms; caught up to ${applied} ${Date.now() - started} ms after the restart\n`);
     expect(installed.keys).toBeGreaterThan(0);
-    expect(readFileSync(cluster.logPath('s1'), 'utf8')).toContain('snapshot transfer started');
+    expect(readFileSync(e2e.cluster.logPath('s1'), 'utf8')).toContain('snapshot transfer started');
     await verifyServedOnlyBy('s2', 's1');
   });
 
@@ -99,20 +92,20 @@ describe('storage node bootstrap from a peer snapshot', () => {
     const seen = new Promise<void>((resolve) => {
       const w = watch(engineDir, (_event, name) => {
         if (name !== entry || killed !== null) return;
-        killed = cluster.kill(id, 'SIGKILL'); // the signal is sent synchronously
+        killed = e2e.cluster.kill(id, 'SIGKILL'); // the signal is sent synchronously
         w.close();
         resolve();
       });
     });
     // Not awaited: the node may reach `entry` before its first heartbeat, and a killed node never
     // sends one; `restart` resolves with the next incarnation's heartbeat, or fails harmlessly.
-    void cluster.restart(id, 120_000).catch(() => undefined);
+    void e2e.cluster.restart(id, 120_000).catch(() => undefined);
     await seen;
     await killed;
   }
 
   it('a storage node SIGKILLed in the middle of the transfer, then past the install commit point, restarts and ends consistent', async () => {
-    await cluster.kill('s2', 'SIGKILL');
+    await e2e.cluster.kill('s2', 'SIGKILL');
     rmSync(join(dataDir, 's2'), { recursive: true, force: true });
     await restartAndKillAt('s2', 'snapshot-install.staging');
     expect(existsSync(join(dataDir, 's2', 'engine', 'snapshot-install.staging'))).toBe(true);
@@ -120,9 +113,9 @@ describe('storage node bootstrap from a peer snapshot', () => {
     // The roll-forward after the commit point takes a few fsyncs; the SIGKILL normally lands in it.
     const interrupted = existsSync(join(dataDir, 's2', 'engine', 'snapshot-install.ready'));
     process.stderr.write(`e2e: s2 SIGKILLed past the commit point, ${interrupted ? 'during' : 'after'} the roll-forward\n`);
-    await cluster.restart('s2');
+    await e2e.cluster.restart('s2');
     await caughtUp('s2');
-    if (interrupted) expect(readFileSync(cluster.logPath('s2'), 'utf8')).toContain('engine open finished a snapshot install interrupted past its commit point');
+    if (interrupted) expect(readFileSync(e2e.cluster.logPath('s2'), 'utf8')).toContain('engine open finished a snapshot install interrupted past its commit point');
     await verifyServedOnlyBy('s2', 's1');
   });
 });

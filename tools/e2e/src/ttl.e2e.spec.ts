@@ -1,7 +1,7 @@
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
 import { RespSocketClient, encodeCommand, type RespValue } from '@cairn/resp';
-import { pollUntil, writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { pollUntil } from './fixtures';
 
 const KEYS = 1000;
 const TTL_MS = 2000;
@@ -14,26 +14,11 @@ const DELETE_BOUND_MS = 3000;
 
 /** Key TTLs on a real cluster (3 replicas, 2 storage nodes, nats-server): expiry is decided by the leader and applied through the log. */
 describe('TTL keys end to end', () => {
-  let cluster: LocalCluster;
-  let respPort: number;
-  let httpPort: number;
-  let gatewayPort: number;
-
-  beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    respPort = cfg.respPort;
-    httpPort = cfg.httpPort;
-    gatewayPort = cfg.gatewayPort;
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const e2e = useBusCluster('e2e-ttl');
 
   it(`${KEYS} keys with a ${TTL_MS} ms TTL: none readable after expiry on any door (RESP, TLV, HTTP; gets and ranges), all deleted on every storage node within the bound; a key without TTL stays`, async () => {
-    const c = await RespSocketClient.connect(respPort);
-    const tlv = await CairnClient.connect({ host: '127.0.0.1', port: gatewayPort, requestTimeoutMs: 15_000 });
+    const c = await RespSocketClient.connect(e2e.cfg.respPort);
+    const tlv = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort, requestTimeoutMs: 15_000 });
     try {
       expect(await c.send(encodeCommand(['SET', 'stays', 'v']), 1)).toEqual([{ type: 'simple', value: 'OK' }]);
       const sets = Buffer.concat(Array.from({ length: KEYS }, (_, i) => encodeCommand(['SET', `ttl:${i}`, 'v', 'PX', String(TTL_MS)])));
@@ -51,17 +36,17 @@ describe('TTL keys end to end', () => {
       expect(values[KEYS]).toEqual({ type: 'bulk', value: Buffer.from('v') });
       // Meanwhile the leader proposes the deletes: every storage node's key count (its heartbeat) falls to the one key left.
       const deleted = pollUntil('every storage node deleted them', () => {
-        const st = cluster.statuses().storage;
+        const st = e2e.cluster.statuses().storage;
         return st.length === 2 && st.every((s) => s.keys === 1) ? Date.now() : null;
-      }, { timeoutMs: Math.max(1, t0 + TTL_MS + DELETE_BOUND_MS - Date.now()), everyMs: 50, last: () => JSON.stringify(cluster.statuses().storage.map((s) => [s.id, s.keys])) });
+      }, { timeoutMs: Math.max(1, t0 + TTL_MS + DELETE_BOUND_MS - Date.now()), everyMs: 50, last: () => JSON.stringify(e2e.cluster.statuses().storage.map((s) => [s.id, s.keys])) });
       deleted.catch(() => undefined); // awaited below; a rejection meanwhile is not unhandled
       // The TLV door (gets and a range read) and HTTP (a range read, a get) miss them too, deleted yet or not.
       const gets = await Promise.all(Array.from({ length: KEYS }, (_, i) => tlv.get(`ttl:${i}`)));
       expect(gets.filter((g) => g !== null)).toEqual([]);
       expect((await tlv.range({ prefix: 'ttl:' })).items).toEqual([]);
-      const httpRange = (await (await fetch(`http://127.0.0.1:${httpPort}/v1/kv?prefix=ttl:`)).json()) as { kvs: unknown[] };
+      const httpRange = (await (await fetch(`http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv?prefix=ttl:`)).json()) as { kvs: unknown[] };
       expect(httpRange.kvs).toEqual([]);
-      expect((await fetch(`http://127.0.0.1:${httpPort}/v1/kv/ttl:${KEYS - 1}`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv/ttl:${KEYS - 1}`)).status).toBe(404);
       const goneAtMs = await deleted;
       expect(await c.send(encodeCommand(['DBSIZE']), 1)).toEqual([{ type: 'integer', value: 1 }]);
       process.stdout.write(`ttl e2e: ${KEYS} keys deleted on every storage node and reported ${goneAtMs - t0 - TTL_MS} ms after the last one expired\n`);
@@ -72,7 +57,7 @@ describe('TTL keys end to end', () => {
   });
 
   it('EXPIRE then the key is gone; PERSIST keeps a key; TTL / PTTL / EXPIRETIME read the expiry back (and HTTP GET its Cairn-Expires-At); SET KEEPTTL on an expired key makes a key without expiry', async () => {
-    const c = await RespSocketClient.connect(respPort);
+    const c = await RespSocketClient.connect(e2e.cfg.respPort);
     const one = async (...args: string[]) => (await c.send(encodeCommand(args), 1))[0];
     const int = (value: number) => ({ type: 'integer', value });
     try {
@@ -87,7 +72,7 @@ describe('TTL keys end to end', () => {
       expect(pttl.type === 'integer' && pttl.value > 0 && pttl.value <= 600).toBe(true);
       const at = await one('PEXPIRETIME', 'e:gone');
       expect(at.type === 'integer' && at.value >= t0 + 600 - 1000 && at.value <= Date.now() + 600).toBe(true);
-      const res = await fetch(`http://127.0.0.1:${httpPort}/v1/kv/e:gone`);
+      const res = await fetch(`http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv/e:gone`);
       expect(res.headers.get('cairn-expires-at')).toBe(String((at as { value: number }).value));
       expect(await one('PERSIST', 'e:kept')).toEqual(int(1));
       expect(await one('TTL', 'e:kept')).toEqual(int(-1));
@@ -97,7 +82,7 @@ describe('TTL keys end to end', () => {
       expect(await one('TTL', 'e:gone')).toEqual(int(-2));
       expect(await one('EXPIRE', 'e:gone', '10')).toEqual(int(0));
       expect(await one('GET', 'e:kept')).toEqual({ type: 'bulk', value: Buffer.from('v') });
-      expect((await fetch(`http://127.0.0.1:${httpPort}/v1/kv/e:gone`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${e2e.cfg.httpPort}/v1/kv/e:gone`)).status).toBe(404);
       // SET KEEPTTL on the expired key (its delete may still be pending): a new key without expiry, which the pending delete must not take.
       expect(await one('SET', 'e:gone', 'again', 'KEEPTTL')).toEqual({ type: 'simple', value: 'OK' });
       expect(await one('TTL', 'e:gone')).toEqual(int(-1));
@@ -109,7 +94,7 @@ describe('TTL keys end to end', () => {
   });
 
   it('inside MULTI/EXEC, INCR keeps a key\'s TTL and SET clears it, as in Redis', async () => {
-    const c = await RespSocketClient.connect(respPort);
+    const c = await RespSocketClient.connect(e2e.cfg.respPort);
     const one = async (...args: string[]) => (await c.send(encodeCommand(args), 1))[0];
     try {
       for (const k of ['x:n', 'x:s']) expect(await one('SET', k, '5', 'EX', '100')).toEqual({ type: 'simple', value: 'OK' });
