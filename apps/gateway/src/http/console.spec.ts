@@ -124,7 +124,7 @@ describe('the console over HTTP', () => {
     metrics = new GatewayMetrics(view);
     budget = new ByteBudget(1024);
     const never = () => Promise.reject(new Error('no KV in this test'));
-    const paths = { reads: { get: never, range: never }, readIndex: { readIndex: never }, writes: { submit: never }, limits: { keyBytesMax: 64, valueBytesMax: 1024 } } as unknown as KvPaths;
+    const paths = { reads: { get: never, range: never }, readIndex: { readIndex: never }, writes: { submit: never }, limits: { keyBytesMax: 64, valueBytesMax: 1024 } } satisfies KvPaths;
     api = new HttpApi({ gatewayId: 'g7', paths, view, metrics, budget });
     await api.listen('127.0.0.1', 0);
     port = api.port();

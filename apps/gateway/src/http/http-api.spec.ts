@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import { Status, type Command } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import type { ReadIndexClient } from '../paths/read-index';
-import type { ReadPath, ReadResult } from '../paths/read-path';
-import type { WritePath, WriteResult } from '../paths/write-path';
+import type { KvPaths } from '../paths/kv-session';
+import type { ReadResult } from '../paths/read-path';
+import type { WriteResult } from '../paths/write-path';
 import { HttpApi } from './http-api';
 import type { HttpLimits } from './http-limits';
 import { percentDecode } from './kv-key';
@@ -31,7 +31,7 @@ function fakeStore() {
       if (state.failWith !== null) return { status: state.failWith, revision: 0, message: 'no leader' };
       return kv.submit(c);
     },
-  } as unknown as WritePath;
+  } satisfies KvPaths['writes'];
   const reads = {
     get: async (key: Uint8Array, minIndex: number, reservation?: ReadReservation): Promise<ReadResult> => {
       state.reads.push({ key: Buffer.from(key), minIndex, reservation });
@@ -40,8 +40,8 @@ function fakeStore() {
       if (state.failWith !== null) return { status: state.failWith, revision: 0, value: new Uint8Array(0), message: 'no storage node' };
       return kv.get(key);
     },
-  } as unknown as ReadPath;
-  const readIndex = { readIndex: async () => ({ ok: true, index: 41 }) } as unknown as ReadIndexClient;
+  } satisfies KvPaths['reads'];
+  const readIndex = { readIndex: async () => ({ ok: true, index: 41 }) } satisfies KvPaths['readIndex'];
   return { data, state, writes, reads, readIndex, readsReached };
 }
 

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Permission, Status } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import type { ReadIndexClient } from '../paths/read-index';
+import type { KvPaths } from '../paths/kv-session';
 import { fakeAuthCluster } from '../auth/testing';
 import { HttpApi } from './http-api';
 import { isAdminRequest } from './http-auth';
@@ -13,7 +13,7 @@ const basic = (user: string, pw: string) => ({ authorization: `Basic ${Buffer.fr
 async function start() {
   const c = fakeAuthCluster();
   const view = new ClusterView();
-  const readIndex = { readIndex: async () => ({ ok: true, index: 0 }) } as unknown as ReadIndexClient;
+  const readIndex = { readIndex: async () => ({ ok: true, index: 0 }) } satisfies KvPaths['readIndex'];
   const api = new HttpApi({ gatewayId: 'g1', paths: { reads: c.reads, readIndex, writes: c.writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view), auth: c.stack });
   await api.listen('127.0.0.1', 0);
   return { c, api, base: `http://127.0.0.1:${api.port()}` };

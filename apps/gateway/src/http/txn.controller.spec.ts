@@ -1,8 +1,8 @@
 import { CommandOp, CompareResult, CompareTarget, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type TxnCommandValue, type TxnResult } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import type { ReadPath } from '../paths/read-path';
-import type { WritePath, WriteResult } from '../paths/write-path';
+import type { KvPaths } from '../paths/kv-session';
+import type { WriteResult } from '../paths/write-path';
 import { HttpApi } from './http-api';
 
 const EMPTY = Buffer.alloc(0);
@@ -19,10 +19,10 @@ async function start(opts: { opsMax?: number } = {}) {
       sent.push(decodeTxnCommandValue(c.value));
       return state.answer;
     },
-  } as unknown as WritePath;
+  } satisfies KvPaths['writes'];
   const view = new ClusterView();
   const txnBounds = { opsMax: opts.opsMax ?? 128, resultBytesMax: 100_000, keysMax: 50 };
-  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: {} as ReadPath, writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 }, txnBounds }, view, metrics: new GatewayMetrics(view) });
+  const api = new HttpApi({ gatewayId: 'g1', paths: { reads: { get: () => Promise.reject(new Error('a txn reads through its write')) }, writes, limits: { keyBytesMax: 64, valueBytesMax: 1024 }, txnBounds }, view, metrics: new GatewayMetrics(view) });
   await api.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${api.port()}`;
   const post = (body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(`${base}/v1/txn`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers });

@@ -1,10 +1,8 @@
 import { WatchCancelReason, WatchEventType, type WatchEvent } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import type { ReadPath } from '../paths/read-path';
 import { memoryKv } from '../paths/testing';
-import type { WritePath } from '../paths/write-path';
-import type { WatchRequest, WatchSink, Watcher } from '../watch/watch-hub';
+import { Watcher, type WatchHub, type WatchRequest, type WatchSink } from '../watch/watch-hub';
 import { HttpApi } from './http-api';
 import { sseEvents } from './watch.controller';
 
@@ -27,25 +25,27 @@ describe('sseEvents', () => {
 });
 
 describe('GET /v1/watch (HttpApi with a stand-in hub)', () => {
-  const opened: { req: WatchRequest; sink: WatchSink; canceled: boolean }[] = [];
+  const opened: { req: WatchRequest; sink: WatchSink; watcher: Watcher; canceled: boolean }[] = [];
   let onOpen: () => void = () => undefined;
   const hub = {
     open(req: WatchRequest, sink: WatchSink) {
-      opened.push({ req, sink, canceled: false });
+      const revision = req.startRevision > 0 ? req.startRevision - 1 : 41;
+      const watcher = new Watcher(req, sink, revision + 1, 0);
+      opened.push({ req, sink, watcher, canceled: false });
       onOpen();
-      return { watcher: { n: opened.length - 1 } as unknown as Watcher, revision: req.startRevision > 0 ? req.startRevision - 1 : 41 };
+      return { watcher, revision };
     },
     cancel(w: Watcher) {
-      opened[(w as unknown as { n: number }).n].canceled = true;
+      opened.find((o) => o.watcher === w)!.canceled = true;
     },
-  };
+  } satisfies Pick<WatchHub, 'open' | 'cancel'>;
   let api: HttpApi;
   let base: string;
 
   beforeEach(async () => {
     const view = new ClusterView(() => 0);
     const kv = memoryKv();
-    api = new HttpApi({ gatewayId: 'g1', paths: { reads: kv as unknown as ReadPath, writes: kv as unknown as WritePath, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view), watches: hub });
+    api = new HttpApi({ gatewayId: 'g1', paths: { reads: { get: async (key) => kv.get(key) }, writes: { submit: async (c) => kv.submit(c) }, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view), watches: hub });
     await api.listen('127.0.0.1', 0);
     base = `http://127.0.0.1:${api.port()}`;
   });

@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { Opcode, ResponseDecoder, Status, encodeRequest, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
 import { ClusterView } from '../cluster/cluster-view';
-import type { ReadPath } from '../paths/read-path';
-import type { WritePath } from '../paths/write-path';
+import type { KvPaths } from '../paths/kv-session';
 import { ByteBudget } from '../server/flow';
 import { testFlowLimits } from '../server/testing';
 import { TcpServer } from '../server/tcp-server';
@@ -35,8 +34,8 @@ function responsesOf(socket: Socket, n: number): Promise<Response[]> {
 describe('GatewayMetrics', () => {
   it('counts TLV requests per op and status through the connection hook, and open TLV connections', async () => {
     const metrics = new GatewayMetrics(new ClusterView());
-    const writes = { submit: async () => ({ status: Status.Unavailable, revision: 0, message: 'no leader' }) } as unknown as WritePath;
-    const reads = { get: async () => ({ status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } as unknown as ReadPath;
+    const writes = { submit: async () => ({ status: Status.Unavailable, revision: 0, message: 'no leader' }) } satisfies KvPaths['writes'];
+    const reads = { get: async () => ({ status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } satisfies KvPaths['reads'];
     const server = new TcpServer(
       {
         limits: { keyBytesMax: 16, valueBytesMax: 64 },
@@ -55,7 +54,7 @@ describe('GatewayMetrics', () => {
     metrics.trackConnections('tlv', () => server.connectionCount());
     metrics.trackPendingBytes(() => 4242);
     await server.listen('127.0.0.1', 0);
-    const socket = connect((server as unknown as { server: { address(): { port: number } } }).server.address().port, '127.0.0.1');
+    const socket = connect(server.port(), '127.0.0.1');
     await once(socket, 'connect');
     const got = responsesOf(socket, 5);
     const send = (opcode: Opcode, requestId: number, key = '', value = '') => socket.write(encodeRequest({ opcode, requestId, flags: 0, key: Buffer.from(key), value: Buffer.from(value) }));
@@ -85,7 +84,7 @@ describe('GatewayMetrics', () => {
     const metrics = new GatewayMetrics(new ClusterView());
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const reads = { get: async () => (await held, { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } as unknown as ReadPath;
+    const reads = { get: async () => (await held, { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } satisfies KvPaths['reads'];
     const server = new TcpServer(
       {
         limits: { keyBytesMax: 16, valueBytesMax: 64 },
@@ -95,7 +94,7 @@ describe('GatewayMetrics', () => {
         connectionsMax: 4,
         drainTimeoutMs: 1000,
         reads,
-        writes: {} as WritePath,
+        writes: { submit: () => Promise.reject(new Error('no writes in this test')) },
         status: () => ({}),
       },
       createLogger('test', 'silent'),

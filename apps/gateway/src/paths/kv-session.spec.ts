@@ -1,17 +1,17 @@
-import { CommandCondition, CompareResult, CompareTarget, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command } from '@cairn/protocol';
-import { KvSession, TXN_BOUNDS_DEFAULT } from './kv-session';
-import type { ReadIndexClient, ReadIndexResult } from './read-index';
-import type { ReadPath, ReadResult } from './read-path';
-import type { WritePath, WriteResult } from './write-path';
+import { CommandCondition, CompareResult, CompareTarget, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type RangeRequest } from '@cairn/protocol';
+import { KvSession, TXN_BOUNDS_DEFAULT, type KvPaths } from './kv-session';
+import type { ReadIndexResult } from './read-index';
+import type { ReadResult } from './read-path';
+import type { WriteResult } from './write-path';
 
 function session(readIndex: ReadIndexResult | null) {
   const reads: number[] = [];
   let calls = 0;
   const ok: ReadResult = { status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' };
-  const paths = {
-    reads: { get: async (_k: Uint8Array, minIndex: number) => (reads.push(minIndex), ok) } as unknown as ReadPath,
-    writes: { submit: async (): Promise<WriteResult> => ({ status: Status.Ok, revision: 7, message: '' }) } as unknown as WritePath,
-    readIndex: readIndex ? ({ readIndex: async () => (calls++, readIndex) } as unknown as ReadIndexClient) : undefined,
+  const paths: KvPaths = {
+    reads: { get: async (_k: Uint8Array, minIndex: number) => (reads.push(minIndex), ok) },
+    writes: { submit: async (): Promise<WriteResult> => ({ status: Status.Ok, revision: 7, message: '' }) },
+    readIndex: readIndex ? { readIndex: async () => (calls++, readIndex) } : undefined,
     limits: { keyBytesMax: 4, valueBytesMax: 8 },
   };
   return { s: new KvSession(paths), reads, calls: () => calls };
@@ -52,9 +52,9 @@ describe('KvSession', () => {
 
   it('refuses keys in the reserved keyspace (eight 0xff bytes first) on every operation, reads included, without reaching a storage node', async () => {
     const sent: unknown[] = [];
-    const paths = {
-      reads: { get: async (...a: unknown[]) => (sent.push(a), { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' }), range: async (...a: unknown[]) => sent.push(a) } as unknown as ReadPath,
-      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 7, message: '' }) } as unknown as WritePath,
+    const paths: KvPaths = {
+      reads: { get: async (...a: unknown[]) => (sent.push(a), { status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' }), range: async (q: RangeRequest) => (sent.push([q]), { status: Status.Ok, revision: 0, count: 0, more: false, message: '', items: [] }) },
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 7, message: '' }) },
       limits: { keyBytesMax: 16, valueBytesMax: 8 },
     };
     const s = new KvSession(paths);
@@ -79,9 +79,9 @@ describe('KvSession', () => {
 
   it('sends a compare-and-swap SET or DEL as an IF_REVISION command and refuses bad operands without writing', async () => {
     const sent: Command[] = [];
-    const paths = {
-      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) } as unknown as ReadPath,
-      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.ConditionFailed, revision: 9, message: 'condition not met' }) } as unknown as WritePath,
+    const paths: KvPaths = {
+      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) },
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.ConditionFailed, revision: 9, message: 'condition not met' }) },
       limits: { keyBytesMax: 4, valueBytesMax: 8 },
     };
     const s = new KvSession(paths);
@@ -101,9 +101,9 @@ describe('KvSession', () => {
   it('sends a txn as one Txn command carrying the gateway bounds, answers its TxnResult, and refuses bad ones without writing', async () => {
     const sent: Command[] = [];
     const result = { succeeded: true, responses: [{ kind: TxnOpKind.Put as const }] };
-    const paths = {
-      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) } as unknown as ReadPath,
-      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 11, message: '', txn: result }) } as unknown as WritePath,
+    const paths: KvPaths = {
+      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) },
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 11, message: '', txn: result }) },
       limits: { keyBytesMax: 4, valueBytesMax: 8 },
     };
     const s = new KvSession(paths);
@@ -121,9 +121,9 @@ describe('KvSession', () => {
 
   it('applies the configured txn bounds: more compares and ops than opsMax refused before proposing, resultBytesMax and keysMax carried in the command', async () => {
     const sent: Command[] = [];
-    const paths = {
-      reads: {} as unknown as ReadPath,
-      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 3, message: '', txn: { succeeded: true, responses: [] } }) } as unknown as WritePath,
+    const paths: KvPaths = {
+      reads: { get: () => Promise.reject(new Error('a txn reads through its write')) },
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 3, message: '', txn: { succeeded: true, responses: [] } }) },
       limits: { keyBytesMax: 4, valueBytesMax: 8 },
       txnBounds: { opsMax: 2, resultBytesMax: 5000, keysMax: 7 },
     };
@@ -144,9 +144,9 @@ describe('KvSession', () => {
       key: async (k: Uint8Array, write: boolean) => (asked.push(`${write ? 'w' : 'r'}:${Buffer.from(k).toString()}`), write && Buffer.from(k).toString().startsWith('ro/') ? deny : null),
       range: async (start: Uint8Array, end: Uint8Array | null, write?: boolean) => (asked.push(`${write ? 'W' : 'R'}:${Buffer.from(start).toString()}..${end ? Buffer.from(end).toString() : ''}`), write && Buffer.from(start).toString().startsWith('ro/') ? deny : null),
     };
-    const paths = {
-      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) } as unknown as ReadPath,
-      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 11, message: '', txn: { succeeded: true, responses: [] } }) } as unknown as WritePath,
+    const paths: KvPaths = {
+      reads: { get: async () => ({ status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) },
+      writes: { submit: async (c: Command): Promise<WriteResult> => (sent.push(c), { status: Status.Ok, revision: 11, message: '', txn: { succeeded: true, responses: [] } }) },
       limits: { keyBytesMax: 8, valueBytesMax: 8 },
     };
     const s = new KvSession(paths, guard);
@@ -166,10 +166,10 @@ describe('KvSession leases', () => {
     const submitted: Command[] = [];
     const ids = [41, 42];
     const reply = { status: Status.Ok, leaderHint: '', message: '', ttlMs: 3000, remainingMs: 1200, ids: [41], more: false };
-    const paths = {
-      reads: { get: async () => ({ status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' }) } as unknown as ReadPath,
-      writes: { submit: async (c: Command): Promise<WriteResult> => (submitted.push(c), answers.shift()!) } as unknown as WritePath,
-      readIndex: { readIndex: async () => ({ ok: true, index: 9 }) } as unknown as ReadIndexClient,
+    const paths: KvPaths = {
+      reads: { get: async () => ({ status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' }) },
+      writes: { submit: async (c: Command): Promise<WriteResult> => (submitted.push(c), answers.shift()!) },
+      readIndex: { readIndex: async () => ({ ok: true, index: 9 }) },
       limits: { keyBytesMax: 4, valueBytesMax: 8 },
       leases: {
         client: { keepAlive: async () => reply, timeToLive: async () => reply, list: async () => reply },

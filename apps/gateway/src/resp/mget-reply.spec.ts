@@ -23,8 +23,8 @@ function session(values: Map<string, Buffer>) {
       if (k === 'bad') return { status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: 'no storage node is alive' };
       return v ? { status: Status.Ok, revision: 1, value: v, message: '' } : { status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' };
     },
-  };
-  return { session: s as unknown as KvSession, inflightMax: () => inflightMax };
+  } satisfies Pick<KvSession, 'get'>;
+  return { session: s, inflightMax: () => inflightMax };
 }
 
 function commandReads(windowBytes: number, estimate: number) {

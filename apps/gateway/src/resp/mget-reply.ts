@@ -40,7 +40,7 @@ export interface PartedReply {
  * the first window the array header is already written: a key whose read failed is answered by an
  * error element (`-TRYAGAIN …`, valid RESP2 inside an array), the other keys by their values.
  */
-export async function mgetReply(session: KvSession, keys: Buffer[], reads: CommandReads, failed: (r: KvResult) => Buffer): Promise<Buffer | PartedReply> {
+export async function mgetReply(session: Pick<KvSession, 'get'>, keys: Buffer[], reads: CommandReads, failed: (r: KvResult) => Buffer): Promise<Buffer | PartedReply> {
   const w = new MgetWindow(session, keys, reads);
   w.issue();
   const firstKeys = w.issuedCount();
@@ -85,7 +85,7 @@ class MgetWindow {
   private toRelease: ReadReservation[] = [];
 
   constructor(
-    private readonly session: KvSession,
+    private readonly session: Pick<KvSession, 'get'>,
     private readonly keys: Buffer[],
     private readonly reads: CommandReads,
   ) {}

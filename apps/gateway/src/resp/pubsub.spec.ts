@@ -1,6 +1,5 @@
 import { WatchCancelReason, WatchEventType, type WatchEvent } from '@cairn/protocol';
-import type { WatchRequest, WatchSink } from '../watch/watch-hub';
-import { WatchersFullError, type Watcher } from '../watch/watch-hub';
+import { Watcher, WatchersFullError, type WatchHub, type WatchRequest, type WatchSink } from '../watch/watch-hub';
 import type { RespClient } from './commands';
 import { RespPubSub } from './pubsub';
 
@@ -35,17 +34,18 @@ const args = (...a: string[]) => a.map((x) => Buffer.from(x));
 const client = {} as RespClient;
 
 function setup(opts: { subscriptionsMax?: number; full?: boolean; refused?: (bytes: number) => boolean } = {}) {
-  const opened: { req: WatchRequest; sink: WatchSink; canceled: boolean }[] = [];
+  const opened: { req: WatchRequest; sink: WatchSink; watcher: Watcher; canceled: boolean }[] = [];
   const hub = {
     open(req: WatchRequest, sink: WatchSink) {
       if (opts.full) throw new WatchersFullError('100000 watches are open on this gateway (gateway.watchersMax)');
-      opened.push({ req, sink, canceled: false });
-      return { watcher: { id: opened.length } as unknown as Watcher, revision: 10 };
+      const watcher = new Watcher(req, sink, 11, 0);
+      opened.push({ req, sink, watcher, canceled: false });
+      return { watcher, revision: 10 };
     },
     cancel(w: Watcher) {
-      opened[(w as unknown as { id: number }).id - 1].canceled = true;
+      opened.find((o) => o.watcher === w)!.canceled = true;
     },
-  };
+  } satisfies Pick<WatchHub, 'open' | 'cancel'>;
   const pushed: Buffer[] = [];
   const closes: Buffer[] = [];
   let flushes = 0;

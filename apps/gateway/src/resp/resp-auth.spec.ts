@@ -2,7 +2,7 @@ import { Permission } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { fakeAuthCluster } from '../auth/testing';
 import type { AuthIdentity } from '../auth/gateway-auth';
-import type { ReadIndexClient } from '../paths/read-index';
+import type { KvPaths } from '../paths/kv-session';
 import { KvSession } from '../paths/kv-session';
 import { RespCommands, type RespClient } from './commands';
 import { OrderGate } from './order-gate';
@@ -15,7 +15,7 @@ async function setup() {
   await c.stack.admin.addUser('alice', 'alicepw', ['app']);
   await c.stack.admin.addUser('default', 'defpw', ['app']);
   const commands = new RespCommands({ gatewayId: 'g1', version: '9.9.9', startedAtMs: 0, respPort: 6380, connections: () => 1, view: new ClusterView(() => 0), now: () => 0 }, 1024, undefined, c.stack.gate);
-  const readIndex = { readIndex: async () => ({ ok: true, index: 0 }) } as unknown as ReadIndexClient;
+  const readIndex = { readIndex: async () => ({ ok: true, index: 0 }) } satisfies KvPaths['readIndex'];
   const connect = () => {
     const identity: AuthIdentity = { user: null };
     const paths = { reads: c.reads, readIndex, writes: c.writes, limits: { keyBytesMax: 64, valueBytesMax: 64 } };

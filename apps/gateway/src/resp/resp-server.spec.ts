@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createLogger } from '@cairn/logging';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
 import { ClusterView } from '../cluster/cluster-view';
+import type { RespConnection } from './resp-connection';
 import { RespServer, respParserLimits } from './resp-server';
 import { fakeStore } from './testing';
 import { ByteBudget, type FlowLimits } from '../server/flow';
@@ -10,10 +11,17 @@ import { floodUntilClosed, testFlowLimits, until } from '../server/testing';
 
 const RESP_BOUNDS = { respArgumentsMax: 64, respCommandBytesMax: 4096 };
 
+/** A RespServer whose open connections a test can look at (DoorListener keeps them protected). */
+class InspectedRespServer extends RespServer {
+  openConnections(): RespConnection[] {
+    return [...this.connections];
+  }
+}
+
 async function startServer(opts: { hold?: boolean; inflightMax?: number; flow?: Partial<FlowLimits>; budgetBytes?: number; connectionsMax?: number; keysPerCommandMax?: number } = {}) {
   const store = fakeStore({ hold: opts.hold });
   const budget = new ByteBudget(opts.budgetBytes ?? 64 * 1024 * 1024);
-  const server = new RespServer(
+  const server = new InspectedRespServer(
     {
       paths: store.paths,
       parserLimits: respParserLimits({ ...store.paths.limits, ...RESP_BOUNDS }),
@@ -125,8 +133,8 @@ describe('gateway RESP server', () => {
     };
     c.socket.on('drain', writeMore);
     writeMore();
-    await until(() => s.budget.used() > 64 * 1024 && [...(s.server as unknown as { connections: Set<{ heldBytes(): { reply: number } }> }).connections].length === 1);
-    const conn = [...(s.server as unknown as { connections: Set<{ heldBytes(): { reply: number } }> }).connections][0];
+    await until(() => s.budget.used() > 64 * 1024 && s.server.openConnections().length === 1);
+    const conn = s.server.openConnections()[0];
     // Paused: what it holds stays within the bound plus one chunk of replies.
     expect(conn.heldBytes().reply).toBeLessThanOrEqual(64 * 1024 + 70 * 1024);
     expect(sent).toBeLessThan(100_000);

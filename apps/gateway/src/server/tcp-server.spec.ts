@@ -5,24 +5,25 @@ import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
 import { floodUntilClosed, testFlowLimits, until } from './testing';
-import type { ReadPath, ReadResult } from '../paths/read-path';
-import { LEASE_REFUSAL_MESSAGES, type WritePath, type WriteResult } from '../paths/write-path';
+import type { KvPaths } from '../paths/kv-session';
+import type { ReadResult } from '../paths/read-path';
+import { LEASE_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
 
 /** Write and read paths whose answers the test releases by hand (no NATS: this tests the TCP side). */
 function fakePaths() {
   const writes: { command: Command; resolve: (r: WriteResult) => void }[] = [];
   const reads: { key: string; minIndex: number; resolve: (r: ReadResult) => void }[] = [];
-  const writePath = { submit: (command: Command) => new Promise<WriteResult>((resolve) => writes.push({ command, resolve })) } as unknown as WritePath;
+  const writePath = { submit: (command: Command) => new Promise<WriteResult>((resolve) => writes.push({ command, resolve })) } satisfies KvPaths['writes'];
   const readPath = {
     get: (key: Uint8Array, minIndex: number) => new Promise<ReadResult>((resolve) => reads.push({ key: Buffer.from(key).toString(), minIndex, resolve })),
-  } as unknown as ReadPath;
+  } satisfies KvPaths['reads'];
   return { writes, reads, writePath, readPath };
 }
 
 async function startServer(overrides: Partial<{ inflightMax: number; drainTimeoutMs: number; flow: Partial<FlowLimits>; budgetBytes: number; connectionsMax: number; valueBytesMax: number }> = {}) {
   const paths = fakePaths();
   const budget = new ByteBudget(overrides.budgetBytes ?? 64 * 1024 * 1024);
-  const server = new TcpServer(
+  const server = new InspectedTcpServer(
     {
       limits: { keyBytesMax: 16, valueBytesMax: overrides.valueBytesMax ?? 64 },
       inflightMax: overrides.inflightMax ?? 128,
@@ -70,10 +71,17 @@ async function rawClient(port: number) {
 }
 
 
+/** A TcpServer whose net.Server a test can listen on (DoorListener keeps it protected). */
+class InspectedTcpServer extends TcpServer {
+  netServer(): Server {
+    return this.server;
+  }
+}
+
 /** The server-side sockets of `server`, in accept order (to emit their 'timeout' by hand). */
-function captureSockets(server: TcpServer): Socket[] {
+function captureSockets(server: InspectedTcpServer): Socket[] {
   const sockets: Socket[] = [];
-  (server as unknown as { server: Server }).server.on('connection', (sock: Socket) => sockets.push(sock));
+  server.netServer().on('connection', (sock: Socket) => sockets.push(sock));
   return sockets;
 }
 

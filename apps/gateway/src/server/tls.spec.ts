@@ -11,15 +11,13 @@ import { TcpServer } from './tcp-server';
 import { ByteBudget } from './flow';
 import { testFlowLimits, until } from './testing';
 import { CertificateReloader, PlainTcpNotChosenError, createDoorServer, doorTlsOf, type DoorTls } from './tls';
-import type { ReadPath } from '../paths/read-path';
-import type { WritePath } from '../paths/write-path';
+import type { KvPaths } from '../paths/kv-session';
 import type { ListenerTlsConfig } from '@cairn/config';
 import { request as httpsRequest, Agent } from 'node:https';
 import { SimScheduler } from '@cairn/world';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { HttpApi, httpLimits } from '../http/http-api';
-import type { ReadIndexClient } from '../paths/read-index';
 
 const log = createLogger('test', 'silent');
 const haveOpenssl = opensslAvailable();
@@ -39,8 +37,8 @@ async function startTlsServer(tls: DoorTls, connectionsMax = 10) {
       budget: new ByteBudget(64 * 1024 * 1024),
       connectionsMax,
       drainTimeoutMs: 1000,
-      reads: {} as ReadPath,
-      writes: {} as WritePath,
+      reads: { get: () => Promise.reject(new Error('no reads in this test')) },
+      writes: { submit: () => Promise.reject(new Error('no writes in this test')) },
       status: () => ({}),
       tls,
     },
@@ -218,10 +216,10 @@ describeTls('gateway doors over TLS', () => {
 
   it('the HTTP door serves HTTPS with its limits: one connection over connectionsMax gets 503', async () => {
     const view = new ClusterView();
-    const reads = { get: async () => ({ status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } as unknown as ReadPath;
-    const readIndex = { readIndex: async () => ({ ok: true, index: 1 }) } as unknown as ReadIndexClient;
+    const reads = { get: async () => ({ status: Status.NotFound, revision: 0, value: new Uint8Array(0), message: '' }) } satisfies KvPaths['reads'];
+    const readIndex = { readIndex: async () => ({ ok: true, index: 1 }) } satisfies KvPaths['readIndex'];
     const limits = httpLimits({ connectionsMax: 1, httpHeaderBytesMax: 16 * 1024, frameDeadlineMs: 60_000, idleTimeoutMs: 60_000, closeTimeoutMs: 60_000, httpInflightPerConnectionMax: 8, connectionReplyBytesMax: 1024 * 1024 });
-    const api = new HttpApi({ gatewayId: 'g1', paths: { reads, readIndex, writes: {} as WritePath, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view), limits }, doorTls(pki));
+    const api = new HttpApi({ gatewayId: 'g1', paths: { reads, readIndex, writes: { submit: () => Promise.reject(new Error('no writes in this test')) }, limits: { keyBytesMax: 64, valueBytesMax: 1024 } }, view, metrics: new GatewayMetrics(view), limits }, doorTls(pki));
     await api.listen('127.0.0.1', 0);
     const get = (agent: Agent) =>
       new Promise<number>((resolve, reject) => {
