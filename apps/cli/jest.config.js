@@ -1,9 +1,5 @@
-module.exports = {
-  ...require('../../jest.preset.js'),
-  displayName: 'cli',
-  rootDir: __dirname,
-  testMatch: ['<rootDir>/src/**/*.spec.ts'],
+module.exports = require('../../jest.preset.js').project(__dirname, 'cli', {
   // cli.ts's dynamic import('./bench.js') (module=nodenext names the compiled file): in tests, the .ts source.
   // Only ./bench.js, so no package's own relative requires are remapped.
   moduleNameMapper: { '^\\./bench\\.js$': './bench' },
-};
+});

@@ -1,6 +1,1 @@
-module.exports = {
-  ...require('../../jest.preset.js'),
-  displayName: 'client',
-  rootDir: __dirname,
-  testMatch: ['<rootDir>/src/**/*.spec.ts'],
-};
+module.exports = require('../../jest.preset.js').project(__dirname, 'client');

@@ -1,8 +1,5 @@
-module.exports = {
-  ...require('../../jest.preset.js'),
-  displayName: 'e2e',
-  rootDir: __dirname,
+module.exports = require('../../jest.preset.js').project(__dirname, 'e2e', {
   testMatch: ['<rootDir>/src/**/*.e2e.spec.ts'],
   testTimeout: 300_000,
   testSequencer: require('node:path').join(__dirname, 'sequencer.js'),
-};
+});

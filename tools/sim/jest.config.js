@@ -1,8 +1,4 @@
-module.exports = {
-  ...require('../../jest.preset.js'),
-  displayName: 'sim',
-  rootDir: __dirname,
-  testMatch: ['<rootDir>/src/**/*.spec.ts'],
+module.exports = require('../../jest.preset.js').project(__dirname, 'sim', {
   // The seeds are sharded over sim-shard-*.spec.ts: one worker per core of the 2-core box.
   maxWorkers: 2,
-};
+});
