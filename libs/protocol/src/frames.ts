@@ -81,7 +81,18 @@ export function responseBytes(res: Response): number {
  * @returns the bytes written. @throws RangeError on out-of-range fields or when `buf` is too small.
  */
 export function encodeResponseInto(res: Response, buf: Buffer, offset = 0): number {
-  const n = responseBytes(res);
+  encodeResponseHeaderInto(res, res.payload.length, buf, offset);
+  buf.set(res.payload, offset + RESPONSE_HEADER_BYTES);
+  return RESPONSE_HEADER_BYTES + res.payload.length;
+}
+
+/**
+ * Writes the 20-byte header of a response whose `payloadBytes` the caller writes right after it
+ * (layout at encodeResponseInto; e.g. a SHARED_EVENTS watch payload assembled in place).
+ * @throws RangeError on out-of-range fields or when the header and payload do not fit `buf` at `offset`
+ */
+export function encodeResponseHeaderInto(res: Omit<Response, 'payload'>, payloadBytes: number, buf: Buffer, offset: number): void {
+  const n = RESPONSE_HEADER_BYTES + payloadBytes;
   if (offset < 0 || offset + n > buf.length) throw new RangeError(`response of ${n} bytes does not fit at offset ${offset} of a ${buf.length}-byte buffer`);
   assertU8('status', res.status);
   assertU8('flags', res.flags);
@@ -92,9 +103,7 @@ export function encodeResponseInto(res: Response, buf: Buffer, offset = 0): numb
   buf[offset + 3] = res.flags;
   buf.writeUInt32BE(res.requestId, offset + 4);
   writeU64(buf, res.revision, offset + 8);
-  buf.writeUInt32BE(res.payload.length, offset + 16);
-  buf.set(res.payload, offset + RESPONSE_HEADER_BYTES);
-  return n;
+  buf.writeUInt32BE(payloadBytes, offset + 16);
 }
 
 /** Encodes one response frame (one allocation); layout at encodeResponseInto. */

@@ -5,7 +5,7 @@
  */
 export { CodedError } from './coded-error';
 export * from './constants';
-export { encodeRequest, encodeResponse, encodeResponseInto, responseBytes, decodeRequestHeader, decodeResponseHeader, type RequestHeader, type ResponseHeader } from './frames';
+export { encodeRequest, encodeResponse, encodeResponseInto, encodeResponseHeaderInto, responseBytes, decodeRequestHeader, decodeResponseHeader, type RequestHeader, type ResponseHeader } from './frames';
 export { RequestDecoder, type DecodeEvent } from './request-decoder';
 export { ResponseDecoder, type ResponseDecoderOptions } from './response-decoder';
 export { ByteReader, ByteWriter, STRING_BYTES_MAX, clampString } from './bytes';

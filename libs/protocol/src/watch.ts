@@ -282,8 +282,14 @@ export const WatchOptions = {
   Prefix: 0x01,
   /** Events carry the key's previous value (etcd prev_kv). */
   PrevValue: 0x02,
+  /**
+   * The client takes SHARED_EVENTS frames for this watch (docs/protocol.md "WATCH"): the gateway may
+   * send the events of one message once for several watches of the connection. Without it the
+   * watch gets EVENTS frames only (clients from before the option keep working unchanged).
+   */
+  SharedFrames: 0x04,
 } as const;
-export const WATCH_OPTIONS_KNOWN = WatchOptions.Prefix | WatchOptions.PrevValue;
+export const WATCH_OPTIONS_KNOWN = WatchOptions.Prefix | WatchOptions.PrevValue | WatchOptions.SharedFrames;
 
 /** A WATCH request's value, decoded. The request key is the watched key, the range start or the prefix. */
 export interface WatchSpec {
@@ -320,7 +326,20 @@ export enum WatchFrameKind {
   Progress = 0x02,
   /** The watch ended: `u8 reason | u64 oldestRevision | UTF-8 message`; no frame of this watch follows. */
   Canceled = 0x03,
+  /**
+   * Events for several watches of the connection (each opened with option SharedFrames), identical
+   * for all of them: `u16 idCount | idCount × u32 watchId | u32 n | n × event` (the EVENTS layout
+   * after its count); header requestId = the first listed id, revision = the last event's.
+   */
+  SharedEvents = 0x04,
 }
+
+/**
+ * Watch ids one SHARED_EVENTS frame names at most (1..this, distinct); a gateway with more watches
+ * sharing one message's events on a connection sends several frames. etcd's v3rpc sends one
+ * WatchResponse per watch id; this is our batching of them.
+ */
+export const WATCH_FRAME_IDS_MAX = 1024;
 
 /** Why a watch ended (a CANCELED frame). */
 export enum WatchCancelReason {
@@ -352,6 +371,7 @@ export function watchCancelReasonName(r: number): string {
 /** A decoded watch frame payload. */
 export type WatchFrame =
   | { kind: WatchFrameKind.Events; events: WatchEvent[] }
+  | { kind: WatchFrameKind.SharedEvents; watchIds: number[]; events: WatchEvent[] }
   | { kind: WatchFrameKind.Progress }
   | { kind: WatchFrameKind.Canceled; reason: number; oldestRevision: number; message: string };
 
@@ -364,7 +384,7 @@ export function clientWatchEventBytes(e: WatchEvent): number {
 }
 
 /** EVENTS payload: `u8 0x01 | u32 n | n × (u8 type | u8 flags | u16 keyLength | key | u64 modRevision | u64 createRevision | u64 version | u32 valueLength | value | [u32 prevLength | prev])`. */
-export function encodeWatchEventsFrame(events: WatchEvent[]): Buffer {
+export function encodeWatchEventsFrame(events: readonly WatchEvent[]): Buffer {
   let size = 1 + 4;
   for (const e of events) size += clientWatchEventBytes(e);
   const w = new ByteWriter(size).u8(WatchFrameKind.Events).u32(events.length);
@@ -373,6 +393,36 @@ export function encodeWatchEventsFrame(events: WatchEvent[]): Buffer {
     if (e.prevValue) w.u32(e.prevValue.length).raw(e.prevValue);
   }
   return w.finish();
+}
+
+/** Bytes of the SHARED_EVENTS payload naming `idCount` watches around an encoded EVENTS payload of `eventsFrameBytes`. */
+export function watchSharedEventsFrameBytes(idCount: number, eventsFrameBytes: number): number {
+  return 1 + 2 + 4 * idCount + eventsFrameBytes - 1;
+}
+
+/**
+ * Writes the SHARED_EVENTS payload `u8 0x04 | u16 idCount | idCount × u32 watchId | u32 n | events`
+ * into `buf` at `offset` from an encoded EVENTS payload (`encodeWatchEventsFrame`: the events are
+ * encoded once, whatever the ids); returns the bytes written.
+ * @throws RangeError unless 1 ≤ ids ≤ WATCH_FRAME_IDS_MAX, or when `eventsFrame` is not an EVENTS payload
+ */
+export function encodeWatchSharedEventsFrameInto(watchIds: readonly number[], eventsFrame: Uint8Array, buf: Buffer, offset: number): number {
+  if (watchIds.length < 1 || watchIds.length > WATCH_FRAME_IDS_MAX) throw new RangeError(`a SHARED_EVENTS frame names 1..${WATCH_FRAME_IDS_MAX} watches, got ${watchIds.length}`);
+  if (eventsFrame[0] !== WatchFrameKind.Events) throw new RangeError('encodeWatchSharedEventsFrameInto takes an EVENTS payload');
+  let at = offset;
+  buf[at++] = WatchFrameKind.SharedEvents;
+  at = buf.writeUInt16BE(watchIds.length, at);
+  for (const id of watchIds) at = buf.writeUInt32BE(id, at);
+  buf.set(eventsFrame.subarray(1), at);
+  return at + eventsFrame.length - 1 - offset;
+}
+
+/** SHARED_EVENTS payload (layout at encodeWatchSharedEventsFrameInto) for `watchIds` and `events`. */
+export function encodeWatchSharedEventsFrame(watchIds: readonly number[], events: readonly WatchEvent[]): Buffer {
+  const eventsFrame = encodeWatchEventsFrame(events);
+  const buf = Buffer.allocUnsafe(watchSharedEventsFrameBytes(watchIds.length, eventsFrame.length));
+  encodeWatchSharedEventsFrameInto(watchIds, eventsFrame, buf, 0);
+  return buf;
 }
 
 /** PROGRESS payload: `u8 0x02`. */
@@ -386,30 +436,45 @@ export function encodeWatchCanceledFrame(reason: WatchCancelReason, oldestRevisi
   return new ByteWriter(1 + 1 + 8 + m.length).u8(WatchFrameKind.Canceled).u8(reason).u64(oldestRevision).raw(m).finish();
 }
 
-/** Keys and values are views of `b`. @throws ProtocolError on an unknown kind, truncation or trailing bytes. */
+/** The events of an EVENTS or SHARED_EVENTS payload after its ids: `u32 n | n × event`; views of the input. */
+function readClientEvents(r: ByteReader): WatchEvent[] {
+  const n = r.count(CLIENT_WATCH_EVENT_OVERHEAD_BYTES);
+  const events: WatchEvent[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const type = r.u8();
+    if (type !== WatchEventType.Put && type !== WatchEventType.Delete) throw new ProtocolError(`unknown watch event type ${type}`);
+    const flags = r.u8();
+    if (flags & ~CLIENT_EVENT_FLAGS) throw new ProtocolError(`unknown watch event flag bits 0x${(flags & ~CLIENT_EVENT_FLAGS).toString(16)}`);
+    const key = r.raw(r.u16());
+    const modRevision = r.u64();
+    const createRevision = r.u64();
+    const version = r.u64();
+    const value = r.raw(r.u32());
+    const prevValue = flags & WatchEventFlags.Prev ? r.raw(r.u32()) : null;
+    events[i] = { type, key, value, modRevision, createRevision, version, prevValue };
+    if (flags & WatchEventFlags.PrevOmitted) events[i].prevOmitted = true;
+  }
+  r.end();
+  return events;
+}
+
+/**
+ * Keys and values are views of `b`. @throws ProtocolError on an unknown kind, truncation or
+ * trailing bytes; SHARED_EVENTS: on 0 or more than WATCH_FRAME_IDS_MAX ids, or an id listed twice.
+ */
 export function decodeWatchFrame(b: Uint8Array): WatchFrame {
   const r = new ByteReader(b);
   const kind = r.u8();
   switch (kind) {
-    case WatchFrameKind.Events: {
-      const n = r.count(CLIENT_WATCH_EVENT_OVERHEAD_BYTES);
-      const events: WatchEvent[] = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const type = r.u8();
-        if (type !== WatchEventType.Put && type !== WatchEventType.Delete) throw new ProtocolError(`unknown watch event type ${type}`);
-        const flags = r.u8();
-        if (flags & ~CLIENT_EVENT_FLAGS) throw new ProtocolError(`unknown watch event flag bits 0x${(flags & ~CLIENT_EVENT_FLAGS).toString(16)}`);
-        const key = r.raw(r.u16());
-        const modRevision = r.u64();
-        const createRevision = r.u64();
-        const version = r.u64();
-        const value = r.raw(r.u32());
-        const prevValue = flags & WatchEventFlags.Prev ? r.raw(r.u32()) : null;
-        events[i] = { type, key, value, modRevision, createRevision, version, prevValue };
-        if (flags & WatchEventFlags.PrevOmitted) events[i].prevOmitted = true;
-      }
-      r.end();
-      return { kind, events };
+    case WatchFrameKind.Events:
+      return { kind, events: readClientEvents(r) };
+    case WatchFrameKind.SharedEvents: {
+      const idCount = r.u16();
+      if (idCount < 1 || idCount > WATCH_FRAME_IDS_MAX) throw new ProtocolError(`SHARED_EVENTS frame names ${idCount} watches (1..${WATCH_FRAME_IDS_MAX})`);
+      const watchIds: number[] = new Array(idCount);
+      for (let i = 0; i < idCount; i++) watchIds[i] = r.u32();
+      if (idCount > 1 && new Set(watchIds).size !== idCount) throw new ProtocolError('SHARED_EVENTS frame names a watch id twice');
+      return { kind, watchIds, events: readClientEvents(r) };
     }
     case WatchFrameKind.Progress:
       r.end();
