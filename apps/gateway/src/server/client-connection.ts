@@ -5,7 +5,7 @@ import type { RequestObserver, RequestOp } from '../metrics/request-metrics';
 import { KvSession, type KvLeasePaths, type KvPaths, type KvResult, type TxnBounds } from '../paths/kv-session';
 import type { RangeLimits } from '../paths/kv-range';
 import { WatchersFullError, type WatchHub, type Watcher } from '../watch/watch-hub';
-import { WatchFrameBatch } from './watch-frames';
+import { WatchFrameBatch, type WatchBatchSlot } from './watch-frames';
 import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from './flow';
 import { AUTH_REQUIRED, isRefusal, type AuthIdentity, type AuthRefusal, type GatewayAuth } from '../auth/gateway-auth';
 
@@ -431,14 +431,20 @@ export class ClientConnection {
   private startWatch(req: Request, w: NonNullable<ConnectionDeps['watches']>, end: Buffer | null, spec: WatchSpec): void {
     const id = req.requestId;
     const fail = (status: Status, message: string) => this.respond({ status, flags: 0, requestId: id, revision: 0, payload: Buffer.from(message) });
-    const frame = (revision: number, payload: Buffer, flushed?: () => void) => this.watchFrames.add(id, revision, payload, flushed);
+    // Where this watch's frames stand in the connection's batch: it joins a SHARED_EVENTS frame only ahead of its own later frames.
+    const slot: WatchBatchSlot = { generation: -1, lastEntry: -1 };
+    const shared = (spec.options & WatchOptions.SharedFrames) !== 0;
+    const frame = (revision: number, payload: Buffer, flushed?: () => void) => this.watchFrames.add(id, revision, payload, flushed, slot);
     try {
       const { watcher, revision } = w.hub.open(
         { start: req.key, end, startRevision: spec.startRevision, prevValue: (spec.options & WatchOptions.PrevValue) !== 0 },
         {
-          events: (events, revision, flushed) => frame(revision, encodedWatchEventsFrame(events), flushed),
-          // Frames batched this turn are not in the flow's counts yet: added here.
-          refused: (bytes) => this.flow.replyRefused(this.watchFrames.pendingBytes() + RESPONSE_HEADER_BYTES + bytes),
+          events: shared
+            ? (events, revision, flushed) => this.watchFrames.addShared(id, revision, events, encodedWatchEventsFrame(events), slot, flushed)
+            : (events, revision, flushed) => frame(revision, encodedWatchEventsFrame(events), flushed),
+          // Frames batched this turn are not in the flow's counts yet: added here, as the bytes the
+          // connection would write (a watch joining a SHARED_EVENTS frame adds its 4-byte id).
+          refused: (bytes, events) => this.flow.replyRefused(this.watchFrames.pendingBytes() + this.watchFrames.bytesToAdd(shared && events ? events : null, bytes, slot)),
           progress: (revision) => frame(revision, encodeWatchProgressFrame()),
           canceled: (reason, oldest, message) => {
             this.watches.delete(id);
@@ -574,7 +580,7 @@ function conditionOf(flags: number): CommandCondition {
 const encodedFrames = new WeakMap<readonly WatchEvent[], Buffer>();
 
 /** `encodeWatchEventsFrame(events)`, once per array (the array and its events must not change after). */
-export function encodedWatchEventsFrame(events: WatchEvent[]): Buffer {
+export function encodedWatchEventsFrame(events: readonly WatchEvent[]): Buffer {
   let payload = encodedFrames.get(events);
   if (!payload) {
     payload = encodeWatchEventsFrame(events);

@@ -40,9 +40,11 @@ export interface WatchSink {
    * pendingBytesMax (TLV door: ConnectionFlow.replyRefused, the rule a GET answer follows). Asked
    * for every frame, the first one too: one message can hold hundreds of events, and handed to
    * 1,000 watches in one turn it would be 1,000 first frames. True cancels the watch SLOW.
+   * `bytes`: the events' client bytes; `events`: the array `events()` would get (a door that writes
+   * one array once for several watches counts what it would really write).
    * Absent: only the per-watch bounds apply.
    */
-  refused?(bytes: number): boolean;
+  refused?(bytes: number, events?: readonly WatchEvent[]): boolean;
   progress(revision: number): void;
   /** The last frame of the watch; no call follows. */
   canceled(reason: WatchCancelReason, oldestRevision: number, message: string): void;
@@ -246,7 +248,7 @@ export class WatchHub {
     // The per-watch bounds hold each watch, not their sum: 1,000 watches on one prefix took the
     // gateway to 3× pendingBytesMax (measured), and then no connection is read — writers stall
     // behind watchers. A watch whose connection is not taking its frames is cancelled once the gateway is full.
-    if (w.sink.refused?.(bytes)) {
+    if (w.sink.refused?.(bytes, out)) {
       this.cancel(w, WatchCancelReason.Slow, 0, `watch cancelled: its connection did not take its frames (this watch: ${w.queuedEvents} events, ${w.queuedBytes} bytes unflushed) and the gateway holds gateway.pendingBytesMax; resume from revision ${out[0].modRevision}`);
       return;
     }
