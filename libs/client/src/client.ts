@@ -1,10 +1,10 @@
-import { AUTH_VALUE_BYTES_MAX, Opcode, ProtocolError, ResponseDecoder, ResponseFlags, Status, VALUE_BYTES_CEILING, decodeHelloReply, encodeRequest, opcodeName, statusName, type HelloReply, type Response } from '@cairn/protocol';
+import { AUTH_VALUE_BYTES_MAX, Opcode, ProtocolError, ResponseDecoder, ResponseFlags, Status, VALUE_BYTES_CEILING, WatchFrameKind, decodeHelloReply, decodeWatchFrame, encodeRequest, opcodeName, statusName, type HelloReply, type Response, type WatchFrame } from '@cairn/protocol';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AbortError, ClientOverloadedError, ConnectionClosedError, ResponseProtocolError, TimeoutError, errorForResponse } from './errors';
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { ClientSession } from './session';
-import { watchLoop, type ClientWatchOptions, type WatchItem } from './watch';
+import { watchBatchLoop, watchLoop, type ClientWatchOptions, type WatchBatch, type WatchItem } from './watch';
 
 export type { GetOptions, GetResult, RequestOptions } from './commands';
 
@@ -86,8 +86,11 @@ interface Call {
  * WATCH and that request's id, after its OK answer).
  */
 export interface StreamListener {
-  /** One frame, in arrival order. */
-  frame(res: Response): void;
+  /**
+   * One frame, in arrival order. `decoded`: the payload, decoded by the connection when one frame
+   * is for several streams (a SHARED_EVENTS watch frame: decoded once, the same object for each).
+   */
+  frame(res: Response, decoded?: WatchFrame): void;
   /** The connection closed: no frame follows. */
   closed(err: ConnectionClosedError): void;
 }
@@ -333,12 +336,25 @@ export class CairnClient extends KvCommands {
    * gateway instead. @throws as `watchLoop` (WatchCompactedError, WatchSlowError, AbortError...).
    */
   watch(opts: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined> {
-    return watchLoop(async () => {
-      if (this.closedError) throw new ConnectionClosedError(this.closedError.message, this.closedError.cause, false);
-      if (this.closing) throw new ConnectionClosedError('client is closing', undefined, false);
-      return this;
-    }, opts);
+    return watchLoop(this.watchConnector, opts);
   }
+
+  /**
+   * The same watch, one item per watch frame (etcd clientv3 WatchResponse): `for await (const b of
+   * client.watchBatches({ prefix: 'app/' })) for (const ev of b.events) …`. One promise per frame,
+   * not per event; the events of a SHARED_EVENTS frame are decoded once and the same array is
+   * handed to every watch it names (read-only). Same resumption and errors as `watch`.
+   */
+  watchBatches(opts: ClientWatchOptions): AsyncGenerator<WatchBatch, void, undefined> {
+    return watchBatchLoop(this.watchConnector, opts);
+  }
+
+  /** This connection while it is open: a watch resumes on it, or ends with its ConnectionClosedError. */
+  private readonly watchConnector = async (): Promise<CairnClient> => {
+    if (this.closedError) throw new ConnectionClosedError(this.closedError.message, this.closedError.cause, false);
+    if (this.closing) throw new ConnectionClosedError('client is closing', undefined, false);
+    return this;
+  };
 
   /** Resolves (never rejects) once the connection is closed, for any reason, with the error pending calls got. */
   whenClosed(): Promise<ConnectionClosedError> {
@@ -479,6 +495,7 @@ export class CairnClient extends KvCommands {
 
   private onResponse(res: Response): void {
     if (res.flags & ResponseFlags.Watch) {
+      if (res.payload[0] === WatchFrameKind.SharedEvents) return this.onSharedWatchFrame(res);
       const stream = this.streams.get(res.requestId);
       if (stream) stream.listener.frame(res);
       else this.lateResponses++;
@@ -493,6 +510,20 @@ export class CairnClient extends KvCommands {
     this.inflightCalls.delete(res.requestId);
     this.settle(call, res, null);
     this.pump();
+  }
+
+  /**
+   * A SHARED_EVENTS frame (docs/protocol.md "WATCH"): decoded once, handed to the stream of every
+   * watch id it names. @throws ProtocolError on a malformed frame (the connection closes: onData)
+   */
+  private onSharedWatchFrame(res: Response): void {
+    const f = decodeWatchFrame(res.payload);
+    if (f.kind !== WatchFrameKind.SharedEvents) throw new ProtocolError('unreachable: SHARED_EVENTS kind decoded as another');
+    for (const id of f.watchIds) {
+      const stream = this.streams.get(id);
+      if (stream) stream.listener.frame(res, f);
+      else this.lateResponses++;
+    }
   }
 
   /** Rejects everything pending with `err` and refuses later calls. */

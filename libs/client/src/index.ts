@@ -11,7 +11,7 @@ export type { LeaseTtl } from '@cairn/protocol';
 export { TxnBuilder, compare, op, type CompareOperator, type TxnRangeOptions } from './txn';
 export { campaign, lock, observeLeader, type Held, type HoldOptions, type LeaderObservation, type ObserveOptions, type RecipeClient } from './recipes';
 export { ClientSession } from './session';
-export { watchRequest, type ClientWatchOptions, type WatchEventItem, type WatchItem, type WatchProgressItem } from './watch';
+export { watchRequest, type ClientWatchOptions, type WatchBatch, type WatchEventItem, type WatchItem, type WatchProgressItem } from './watch';
 export { RetryBudget, fullJitterBackoffMs, isIdempotent, mayRetry, provablyNotSent, type RetryWrites } from './retry';
 export {
   AbortError,

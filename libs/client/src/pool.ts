@@ -4,7 +4,7 @@ import { AbortError, AuthError, ConnectionClosedError, NoGatewayError, errorForR
 import { KvCommands, positiveInt, toBuffer, type RequestOptions } from './commands';
 import { RetryBudget, fullJitterBackoffMs, mayRetry, type RetryWrites } from './retry';
 import { ClientSession } from './session';
-import { watchLoop, type ClientWatchOptions, type WatchConnection, type WatchItem } from './watch';
+import { watchBatchLoop, watchLoop, type ClientWatchOptions, type WatchBatch, type WatchConnection, type WatchItem } from './watch';
 
 export interface GatewayAddress {
   host: string;
@@ -211,6 +211,11 @@ export class CairnPool extends KvCommands {
    */
   watch(opts: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined> {
     return watchLoop((previous, deadlineMs, signal) => this.watchConnection(previous, deadlineMs, signal), opts);
+  }
+
+  /** The same watch, one item per watch frame (CairnClient.watchBatches; etcd WatchResponse), resumed as `watch`. */
+  watchBatches(opts: ClientWatchOptions): AsyncGenerator<WatchBatch, void, undefined> {
+    return watchBatchLoop((previous, deadlineMs, signal) => this.watchConnection(previous, deadlineMs, signal), opts);
   }
 
   /** A connection for a watch: on a gateway that is up, another than `previous`'s when one is. */

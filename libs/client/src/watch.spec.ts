@@ -9,13 +9,15 @@ import {
   encodeWatchCanceledFrame,
   encodeWatchEventsFrame,
   encodeWatchProgressFrame,
+  encodeWatchSharedEventsFrame,
   inWatchRange,
+  Status,
   prefixEnd,
   singleKeyEnd,
   type Request,
   type WatchEvent,
 } from '@cairn/protocol';
-import { AbortError, CairnClient, CairnPool, ConnectionClosedError, WatchCompactedError, WatchSlowError, type WatchItem } from './index';
+import { AbortError, CairnClient, CairnPool, ConnectionClosedError, WatchCompactedError, WatchSlowError, type WatchBatch, type WatchItem } from './index';
 import { FakeServer, type FakeConn } from './testing/fake-gateway';
 
 /** A gateway's watch side in miniature: a shared event history; WATCH replays it from the start revision, `publish` streams to open watches. */
@@ -29,6 +31,9 @@ class WatchGateway {
     server.onRequest = (req, conn) => this.onRequest(req, conn);
   }
 
+  /** Answer a WATCH with option SHARED_FRAMES BAD_REQUEST, as a gateway from before it does. */
+  refuseShared = false;
+
   private onRequest(req: Request, conn: FakeConn): void {
     if (req.opcode === Opcode.WatchCancel) {
       const id = decodeWatchCancel(req.value);
@@ -40,6 +45,7 @@ class WatchGateway {
     }
     if (req.opcode !== Opcode.Watch) return conn.reply(req, {});
     const spec = decodeWatchSpec(req.value);
+    if (this.refuseShared && spec.options & WatchOptions.SharedFrames) return conn.reply(req, { status: Status.BadRequest, payload: Buffer.from('bad WATCH value: unknown WATCH option bits 0x4') });
     const start = Buffer.from(req.key);
     const end = spec.options & WatchOptions.Prefix ? prefixEnd(start) : spec.end.length ? spec.end : singleKeyEnd(start);
     const w = { req, conn, start, end, canceled: false };
@@ -58,6 +64,12 @@ class WatchGateway {
   publish(e: WatchEvent): void {
     this.history.push(e);
     for (const w of this.watches) if (!w.canceled) this.send(w, [e]);
+  }
+
+  /** Streams `events` to the open watches `ids` (on one connection, each opened with SHARED_FRAMES) in ONE SHARED_EVENTS frame. */
+  sendShared(ids: number[], events: WatchEvent[]): void {
+    const first = this.watches.find((w) => w.req.requestId === ids[0] && !w.canceled)!;
+    first.conn.reply(first.req, { flags: ResponseFlags.Watch, revision: events[events.length - 1].modRevision, payload: encodeWatchSharedEventsFrame(ids, events) });
   }
 
   cancel(w: WatchGateway['watches'][number], reason: WatchCancelReason, oldest = 0): void {
@@ -115,7 +127,7 @@ describe('watch (CairnClient)', () => {
       got.push(show(ev));
       if (got.length === 1) {
         const w = g.watches[0];
-        expect(decodeWatchSpec(w.req.value)).toMatchObject({ options: WatchOptions.Prefix | WatchOptions.PrevValue, startRevision: 2 });
+        expect(decodeWatchSpec(w.req.value)).toMatchObject({ options: WatchOptions.Prefix | WatchOptions.PrevValue | WatchOptions.SharedFrames, startRevision: 2 });
         g.publish(put('p/a', '3', 4, '1'));
         g.progress(w, 5);
         g.publish(put('p/c', '4', 6));
@@ -210,6 +222,75 @@ describe('watch (CairnClient)', () => {
     ac.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     await until(() => g.cancels.length === 2);
+  });
+});
+
+describe('SHARED_EVENTS frames and watchBatches()', () => {
+  it('a shared frame is decoded once: every watch it names gets the same events (one batch per frame), each from its own next revision', async () => {
+    const g = await gateway([put('p/a', '1', 1)]);
+    const c = await client(g);
+    const itA = c.watchBatches({ prefix: 'p/', startRevision: 1 })[Symbol.asyncIterator]();
+    const itB = c.watchBatches({ prefix: 'p/' })[Symbol.asyncIterator]();
+    const firstA = itA.next();
+    const nextB = itB.next();
+    await until(() => g.watches.length === 2);
+    expect((await firstA).value).toMatchObject({ revision: 1, progress: false, events: [{ modRevision: 1 }] });
+    const [a, b] = g.watches.map((w) => w.req.requestId);
+    expect(g.watches.map((w) => decodeWatchSpec(w.req.value).options & WatchOptions.SharedFrames)).toEqual([WatchOptions.SharedFrames, WatchOptions.SharedFrames]);
+    const nextA = itA.next();
+    g.sendShared([a, b], [put('p/b', '2', 2), put('p/c', '3', 2), put('p/d', '4', 3)]);
+    const [batchA, batchB] = [(await nextA).value as WatchBatch, (await nextB).value as WatchBatch];
+    expect(batchA.events.map((e) => `${e.key.toString()}@${e.modRevision}`)).toEqual(['p/b@2', 'p/c@2', 'p/d@3']);
+    expect(batchA).toMatchObject({ revision: 3, progress: false });
+    expect(batchB.events).toBe(batchA.events); // decoded once, the same array for both watches
+    // A frame whose first revisions a watch already yielded (after a resumption) gives it only the rest.
+    const againA = itA.next();
+    const againB = itB.next();
+    g.sendShared([b, a], [put('p/d', '4', 3), put('p/e', '5', 4)]);
+    expect(((await againA).value as WatchBatch).events.map((e) => e.modRevision)).toEqual([4]);
+    expect(((await againB).value as WatchBatch).events.map((e) => e.modRevision)).toEqual([4]);
+    // The per-event iterator yields the events of a shared frame one by one.
+    const itC = c.watch({ prefix: 'p/' })[Symbol.asyncIterator]();
+    const c1 = itC.next();
+    await until(() => g.watches.length === 3);
+    g.sendShared([g.watches[2].req.requestId, a], [put('p/f', '6', 5), put('p/g', '7', 6)]);
+    expect(show((await c1).value as WatchItem)).toBe('put p/f=6@5');
+    expect(show((await itC.next()).value as WatchItem)).toBe('put p/g=7@6');
+    await Promise.all([itA.return(undefined), itB.return(undefined), itC.return(undefined)]);
+    await until(() => g.cancels.length === 3);
+  });
+
+  it('progress notifications are batches with no events, with `progress`; sharedFrames false opens without the option', async () => {
+    const g = await gateway([]);
+    const c = await client(g);
+    const it = c.watchBatches({ key: 'k', progress: true, sharedFrames: false })[Symbol.asyncIterator]();
+    const first = it.next();
+    await until(() => g.watches.length === 1);
+    expect(decodeWatchSpec(g.watches[0].req.value).options).toBe(0);
+    g.progress(g.watches[0], 9);
+    expect((await first).value).toEqual({ revision: 9, events: [], progress: true });
+    await it.return(undefined);
+  });
+
+  it('a gateway that refuses SHARED_FRAMES (BAD_REQUEST: from before the option): the watch opens again without it, and that connection is not asked again', async () => {
+    const g = await gateway([put('k', '1', 1)]);
+    g.refuseShared = true;
+    const c = await client(g);
+    const got: string[] = [];
+    for await (const ev of c.watch({ key: 'k', startRevision: 1 })) {
+      got.push(show(ev));
+      break;
+    }
+    expect(got).toEqual(['put k=1@1']);
+    const it = c.watch({ key: 'k', startRevision: 1 })[Symbol.asyncIterator]();
+    expect(show((await it.next()).value as WatchItem)).toBe('put k=1@1');
+    await it.return(undefined);
+    expect(g.watches.map((w) => decodeWatchSpec(w.req.value).options)).toEqual([0, 0]); // the refused WATCH opened nothing
+    // A watch the gateway refuses for itself still ends BAD_REQUEST.
+    const bad = c.watch({ key: 'k', startRevision: 1, sharedFrames: true });
+    g.refuseShared = false;
+    g.server.onRequest = (req, conn) => conn.reply(req, { status: Status.BadRequest, payload: Buffer.from('no') });
+    await expect(bad.next()).rejects.toMatchObject({ status: Status.BadRequest });
   });
 });
 

@@ -1,4 +1,4 @@
-import { Opcode, Status, WatchCancelReason, WatchEventType, WatchFrameKind, WatchOptions, decodeWatchFrame, encodeWatchCancel, encodeWatchSpec, watchCancelReasonName, type Response, type WatchFrame } from '@cairn/protocol';
+import { Opcode, Status, WatchCancelReason, WatchEventType, WatchFrameKind, WatchOptions, decodeWatchFrame, encodeWatchCancel, encodeWatchSpec, watchCancelReasonName, type Response, type WatchEvent, type WatchFrame } from '@cairn/protocol';
 import { AbortError, CairnError, type ConnectionClosedError, ResponseProtocolError, WatchCompactedError, WatchSlowError, errorForResponse } from './errors';
 import { positiveInt, toBuffer, type RequestOptions } from './commands';
 import { fullJitterBackoffMs } from './retry';
@@ -32,9 +32,19 @@ export interface ClientWatchOptions {
    * gateway for a CairnPool) without success before it throws the last error, ms. Default 16000.
    */
   resumeTimeoutMs?: number;
+  /**
+   * Open the watch with option SHARED_FRAMES (docs/protocol.md "WATCH"): the gateway may send one
+   * message's events once for every watch of the connection that gets them, decoded once for all.
+   * Default true; a gateway from before the option answers BAD_REQUEST, and the watch is then
+   * opened again without it (and that connection is not asked again).
+   */
+  sharedFrames?: boolean;
 }
 
-/** One change (etcd mvccpb.Event). `key`, `value` and `prevValue` may be views of a received chunk. */
+/**
+ * One change (etcd mvccpb.Event). `key`, `value` and `prevValue` may be views of a received chunk;
+ * the same object may be yielded to every watch a SHARED_EVENTS frame names: read-only.
+ */
 export interface WatchEventItem {
   type: 'put' | 'delete';
   key: Buffer;
@@ -60,6 +70,19 @@ export interface WatchProgressItem {
 
 export type WatchItem = WatchEventItem | WatchProgressItem;
 
+/**
+ * The events of one watch frame for one watch (etcd clientv3 WatchResponse): what `watchBatches()`
+ * yields. `events` are in revision order, whole revisions; the SAME array (and event objects) may
+ * be handed to every watch a SHARED_EVENTS frame names: do not modify them. `progress`: a progress
+ * notification (no events; every event up to `revision` was yielded), only with option `progress`.
+ */
+export interface WatchBatch {
+  /** The last event's revision; for a progress notification, the revision every event up to which was yielded. */
+  revision: number;
+  events: readonly WatchEventItem[];
+  progress: boolean;
+}
+
 /** What the watch loop needs of a connection (CairnClient). */
 export interface WatchConnection {
   openStream(opcode: Opcode, key: Uint8Array, value: Uint8Array, listener: StreamListenerLike, opts?: RequestOptions): Promise<{ response: Response; requestId: number }>;
@@ -67,7 +90,7 @@ export interface WatchConnection {
   request(opcode: Opcode, key: Uint8Array, value: Uint8Array, flags?: number, opts?: RequestOptions): Promise<Response>;
 }
 interface StreamListenerLike {
-  frame(res: Response): void;
+  frame(res: Response, decoded?: WatchFrame): void;
   closed(err: ConnectionClosedError): void;
 }
 
@@ -83,12 +106,12 @@ const BACKOFF_BASE_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 
 /** The WATCH request key and value of `o`. @throws RangeError unless exactly one of key / prefix / start+end is given, or on a bad startRevision. */
-export function watchRequest(o: ClientWatchOptions, startRevision: number): { key: Buffer; value: Buffer } {
+export function watchRequest(o: ClientWatchOptions, startRevision: number, sharedFrames = false): { key: Buffer; value: Buffer } {
   const kinds = [o.key !== undefined, o.prefix !== undefined, o.start !== undefined || o.end !== undefined].filter(Boolean).length;
   if (kinds !== 1) throw new RangeError('watch takes exactly one of key, prefix, or start and end');
   if ((o.start === undefined) !== (o.end === undefined)) throw new RangeError('a range watch takes both start and end');
   if (!Number.isSafeInteger(startRevision) || startRevision < 0) throw new RangeError(`startRevision must be an integer ≥ 0, got ${startRevision}`);
-  const options = (o.prefix !== undefined ? WatchOptions.Prefix : 0) | (o.prevValue ? WatchOptions.PrevValue : 0);
+  const options = (o.prefix !== undefined ? WatchOptions.Prefix : 0) | (o.prevValue ? WatchOptions.PrevValue : 0) | (sharedFrames ? WatchOptions.SharedFrames : 0);
   const key = toBuffer(o.key ?? o.prefix ?? o.start!);
   return { key, value: encodeWatchSpec({ options, startRevision, end: o.end === undefined ? undefined : toBuffer(o.end) }) };
 }
@@ -99,8 +122,15 @@ type Ended = { err: Error; resumable: boolean };
  * One opening of the watch on one connection: a bounded queue of its frames until it ends (a
  * CANCELED frame, the connection closing, or the buffer bound crossed).
  */
+/** A frame as queued: the response, and its decoded payload when the connection decoded it (SHARED_EVENTS, once for every watch it names). */
+interface QueuedFrame {
+  res: Response;
+  decoded: WatchFrame | undefined;
+  events: number;
+}
+
 class WatchAttempt implements StreamListenerLike {
-  private frames: Response[] = [];
+  private frames: QueuedFrame[] = [];
   private bytes = 0;
   private events = 0;
   ended: Ended | null = null;
@@ -122,16 +152,18 @@ class WatchAttempt implements StreamListenerLike {
     private readonly next: () => number,
   ) {}
 
-  frame(res: Response): void {
+  /** One frame of this watch; `decoded`: its payload decoded by the connection (a SHARED_EVENTS frame, shared with the other watches it names). */
+  frame(res: Response, decoded?: WatchFrame): void {
     if (this.ended) return;
-    // The first 4 bytes after the kind are the event count of an EVENTS frame.
-    const n = res.payload[0] === WatchFrameKind.Events && res.payload.length >= 5 ? res.payload.readUInt32BE(1) : 0;
+    // The first 4 bytes after the kind are the event count of an EVENTS frame. A shared frame counts
+    // whole toward each watch's bounds, as if it had its own frame.
+    const n = decoded && 'events' in decoded ? decoded.events.length : res.payload[0] === WatchFrameKind.Events && res.payload.length >= 5 ? res.payload.readUInt32BE(1) : 0;
     if (this.frames.length > 0 && (this.events + n > this.eventsMax || this.bytes + res.payload.length > this.bytesMax)) {
       this.end({ err: new WatchSlowError(`watch cancelled: the loop did not pull its events (${this.events} events, ${this.bytes} bytes buffered; bufferEventsMax ${this.eventsMax}, bufferBytesMax ${this.bytesMax}); resume from revision ${this.next()}`, this.next()), resumable: false });
       this.onOverflow();
       return;
     }
-    this.frames.push(res);
+    this.frames.push({ res, decoded, events: n });
     this.bytes += res.payload.length;
     this.events += n;
     this.poke();
@@ -148,13 +180,13 @@ class WatchAttempt implements StreamListenerLike {
   }
 
   /** The next frame, or null once the attempt ended (buffered frames come first, unless it ended SLOW). */
-  async take(signal: AbortSignal | undefined): Promise<Response | null> {
+  async take(signal: AbortSignal | undefined): Promise<QueuedFrame | null> {
     for (;;) {
       if (this.ended && !this.ended.resumable) return null;
       const f = this.frames.shift();
       if (f) {
-        this.bytes -= f.payload.length;
-        if (f.payload[0] === WatchFrameKind.Events && f.payload.length >= 5) this.events -= f.payload.readUInt32BE(1);
+        this.bytes -= f.res.payload.length;
+        this.events -= f.events;
         return f;
       }
       if (this.ended) return null;
@@ -184,7 +216,18 @@ class WatchAttempt implements StreamListenerLike {
   }
 }
 
-function eventItem(e: Extract<WatchFrame, { kind: WatchFrameKind.Events }>['events'][number]): WatchEventItem {
+/** Client items of a decoded frame's events, made once per events array: a SHARED_EVENTS frame's watches get the same items. */
+const itemsByEvents = new WeakMap<readonly WatchEvent[], WatchEventItem[]>();
+function itemsOf(events: readonly WatchEvent[]): WatchEventItem[] {
+  let items = itemsByEvents.get(events);
+  if (!items) {
+    items = events.map(eventItem);
+    itemsByEvents.set(events, items);
+  }
+  return items;
+}
+
+function eventItem(e: WatchEvent): WatchEventItem {
   return {
     type: e.type === WatchEventType.Put ? 'put' : 'delete',
     key: toBuffer(e.key),
@@ -197,16 +240,31 @@ function eventItem(e: Extract<WatchFrame, { kind: WatchFrameKind.Events }>['even
   };
 }
 
+/** Connections whose gateway refused option SHARED_FRAMES (a gateway from before it): watches there open without it. */
+const noSharedFrames = new WeakSet<WatchConnection>();
+
 /**
- * The watch loop behind `client.watch()` / `pool.watch()` (docs/watch.md "Client"): opens WATCH on
- * a connection from `connect`, yields its events (and progress with `progress`), and when the
- * watch ends UNAVAILABLE or SHUTDOWN, or its connection closes, opens it again from the last
- * revision seen + 1 — so no event is yielded twice and none is skipped. Ends with
- * WatchCompactedError (COMPACTED), WatchSlowError (SLOW, or the loop did not pull), AbortError
- * (`signal`), the connector's error (e.g. a CairnClient's ConnectionClosedError), or the last
- * error after `resumeTimeoutMs` of failed re-opens. `break` cancels the watch (WATCH_CANCEL).
+ * The watch loop behind `client.watch()` / `pool.watch()` (docs/watch.md "Client"): yields each
+ * event (and progress with `progress`) of `watchBatchLoop`, one by one.
  */
 export async function* watchLoop(connect: WatchConnector, o: ClientWatchOptions): AsyncGenerator<WatchItem, void, undefined> {
+  for await (const b of watchBatchLoop(connect, o)) {
+    if (b.progress) yield { type: 'progress', revision: b.revision };
+    else yield* b.events;
+  }
+}
+
+/**
+ * The watch loop behind `client.watchBatches()` / `pool.watchBatches()` and `watch()` (docs/watch.md
+ * "Client"): opens WATCH on a connection from `connect`, yields the events of each frame as one
+ * batch (and progress with `progress`), and when the watch ends UNAVAILABLE or SHUTDOWN, or its
+ * connection closes, opens it again from the last revision seen + 1 — so no event is yielded
+ * twice and none is skipped. Ends with WatchCompactedError (COMPACTED), WatchSlowError (SLOW, or
+ * the loop did not pull), AbortError (`signal`), the connector's error (e.g. a CairnClient's
+ * ConnectionClosedError), or the last error after `resumeTimeoutMs` of failed re-opens. `break`
+ * cancels the watch (WATCH_CANCEL).
+ */
+export async function* watchBatchLoop(connect: WatchConnector, o: ClientWatchOptions): AsyncGenerator<WatchBatch, void, undefined> {
   const eventsMax = positiveInt('bufferEventsMax', o.bufferEventsMax ?? DEFAULTS.bufferEventsMax);
   const bytesMax = positiveInt('bufferBytesMax', o.bufferBytesMax ?? DEFAULTS.bufferBytesMax);
   const resumeTimeoutMs = positiveInt('resumeTimeoutMs', o.resumeTimeoutMs ?? DEFAULTS.resumeTimeoutMs);
@@ -223,9 +281,16 @@ export async function* watchLoop(connect: WatchConnector, o: ClientWatchOptions)
     conn = await connect(conn, (failingSince ?? Date.now()) + resumeTimeoutMs, signal);
     try {
       const attempt = new WatchAttempt(eventsMax, bytesMax, () => next);
-      const q = watchRequest(o, next);
+      const shared = o.sharedFrames !== false && !noSharedFrames.has(conn);
+      const q = watchRequest(o, next, shared);
       // Not aborted mid-open: the gateway may have opened it, and only its id lets us cancel it (deliver does, on abort).
       const { response, requestId } = await conn.openStream(Opcode.Watch, q.key, q.value, attempt);
+      if (response.status === Status.BadRequest && shared) {
+        // A gateway from before SHARED_FRAMES refuses the unknown option bit: ask again without it
+        // (a BAD_REQUEST of the watch itself comes again, and then ends the loop).
+        noSharedFrames.add(conn);
+        continue;
+      }
       if (response.status !== Status.Ok) throw errorForResponse(response);
       if (next === 0) next = response.revision + 1;
       failingSince = null;
@@ -242,11 +307,11 @@ export async function* watchLoop(connect: WatchConnector, o: ClientWatchOptions)
 }
 
 /**
- * Yields the frames of one opening until it ends; returns the retryable error to resume after.
- * @throws the final errors (COMPACTED, SLOW, abort); a `break` of the caller's loop (generator
- * return) or a throw cancels the watch on the gateway.
+ * Yields the frames of one opening as batches until it ends; returns the retryable error to resume
+ * after. @throws the final errors (COMPACTED, SLOW, abort); a `break` of the caller's loop
+ * (generator return) or a throw cancels the watch on the gateway.
  */
-async function* deliver(conn: WatchConnection, requestId: number, attempt: WatchAttempt, next: () => number, setNext: (r: number) => void, progress: boolean, signal: AbortSignal | undefined): AsyncGenerator<WatchItem, Error, undefined> {
+async function* deliver(conn: WatchConnection, requestId: number, attempt: WatchAttempt, next: () => number, setNext: (r: number) => void, progress: boolean, signal: AbortSignal | undefined): AsyncGenerator<WatchBatch, Error, undefined> {
   let open = true;
   const cancel = () => {
     if (!open) return;
@@ -257,8 +322,8 @@ async function* deliver(conn: WatchConnection, requestId: number, attempt: Watch
   if (attempt.ended && !attempt.ended.resumable) cancel();
   try {
     for (;;) {
-      const res = await attempt.take(signal);
-      if (!res) {
+      const q = await attempt.take(signal);
+      if (!q) {
         const ended = attempt.ended!;
         if (!ended.resumable) throw ended.err; // our buffer overflowed (the watch was cancelled then)
         open = false;
@@ -266,7 +331,7 @@ async function* deliver(conn: WatchConnection, requestId: number, attempt: Watch
       }
       let f: WatchFrame;
       try {
-        f = decodeWatchFrame(res.payload);
+        f = q.decoded ?? decodeWatchFrame(q.res.payload);
       } catch (e) {
         throw new ResponseProtocolError(`watch frame: ${(e as Error).message}`, e);
       }
@@ -279,14 +344,17 @@ async function* deliver(conn: WatchConnection, requestId: number, attempt: Watch
         return new CairnError(watchCancelReasonName(f.reason), Status.Unavailable, text, true); // UNAVAILABLE, SHUTDOWN, or a reason this client does not know
       }
       if (f.kind === WatchFrameKind.Progress) {
-        if (res.revision + 1 > next()) setNext(res.revision + 1);
-        if (progress) yield { type: 'progress', revision: res.revision };
+        if (q.res.revision + 1 > next()) setNext(q.res.revision + 1);
+        if (progress) yield { revision: q.res.revision, events: [], progress: true };
         continue;
       }
       // Whole revisions per frame: what is below `from` was yielded before a resumption.
       const from = next();
-      if (f.events.length > 0) setNext(Math.max(from, f.events[f.events.length - 1].modRevision + 1));
-      for (const e of f.events) if (e.modRevision >= from) yield eventItem(e);
+      const n = f.events.length;
+      if (n === 0 || f.events[n - 1].modRevision < from) continue;
+      setNext(f.events[n - 1].modRevision + 1);
+      const items = itemsOf(f.events);
+      yield { revision: f.events[n - 1].modRevision, events: f.events[0].modRevision >= from ? items : items.filter((e) => e.modRevision >= from), progress: false };
     }
   } finally {
     attempt.dispose();
