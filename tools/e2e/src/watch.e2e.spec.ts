@@ -76,9 +76,12 @@ describe('watch end to end (TLV door)', () => {
       this.socket.write(encodeRequest({ opcode, requestId, flags: 0, key: Buffer.from(key), value }));
       return this.until((rs) => rs.find((r) => r.requestId === requestId && (r.flags & ResponseFlags.Watch) === 0));
     }
-    /** Frames of watch `id` so far. */
+    /** Frames of watch `id` so far: its own, and the SHARED_EVENTS frames that name it. */
     frames(id: number): (WatchFrame & { revision: number })[] {
-      return this.responses.filter((r) => r.requestId === id && r.flags & ResponseFlags.Watch).map((r) => ({ ...decodeWatchFrame(r.payload), revision: r.revision }));
+      return this.responses
+        .filter((r) => r.flags & ResponseFlags.Watch)
+        .map((r) => ({ ...decodeWatchFrame(r.payload), revision: r.revision, requestId: r.requestId }))
+        .filter((f) => (f.kind === WatchFrameKind.SharedEvents ? f.watchIds.includes(id) : f.requestId === id));
     }
     close(): void {
       this.socket.destroy();
@@ -86,7 +89,7 @@ describe('watch end to end (TLV door)', () => {
   }
 
   const show = (fs: WatchFrame[]) =>
-    fs.flatMap((f) => (f.kind === WatchFrameKind.Events ? f.events.map((e) => `${e.type === WatchEventType.Put ? 'PUT' : 'DEL'} ${Buffer.from(e.key).toString()}=${Buffer.from(e.value).toString()}@${e.modRevision} prev=${e.prevValue ? Buffer.from(e.prevValue).toString() : '-'}`) : []));
+    fs.flatMap((f) => (f.kind === WatchFrameKind.Events || f.kind === WatchFrameKind.SharedEvents ? f.events.map((e) => `${e.type === WatchEventType.Put ? 'PUT' : 'DEL'} ${Buffer.from(e.key).toString()}=${Buffer.from(e.value).toString()}@${e.modRevision} prev=${e.prevValue ? Buffer.from(e.prevValue).toString() : '-'}`) : []));
   const eventCount = (fs: WatchFrame[]) => show(fs).length;
 
   it('streams PUT/DELETE events of a prefix and a key on one connection, replays them from a past revision, and sends progress when idle', async () => {
@@ -124,6 +127,25 @@ describe('watch end to end (TLV door)', () => {
       const canceled = await w.until(() => w.frames(keyWatch.requestId).find((f) => f.kind === WatchFrameKind.Canceled));
       expect(canceled.kind === WatchFrameKind.Canceled && canceled.reason).toBe(WatchCancelReason.Client);
       expect((await w.call(Opcode.WatchCancel, '', encodeWatchCancel(keyWatch.requestId))).status).toBe(Status.NotFound);
+
+      // Two watches of one connection opened with SHARED_FRAMES on one prefix: once both are live at
+      // the same revision, a message's events are the same for both and come in ONE SHARED_EVENTS
+      // frame naming both (before, e.g. while a watch pages the history, each may get its own
+      // frames). Write until one has come; both saw exactly the writes, in order.
+      const options = WatchOptions.Prefix | WatchOptions.SharedFrames;
+      const [sharedA, sharedB] = [await w.call(Opcode.Watch, 's/', encodeWatchSpec({ options })), await w.call(Opcode.Watch, 's/', encodeWatchSpec({ options }))];
+      expect([sharedA.status, sharedB.status]).toEqual([Status.Ok, Status.Ok]);
+      const namesBoth = () => w.frames(sharedA.requestId).some((f) => f.kind === WatchFrameKind.SharedEvents && f.watchIds.includes(sharedB.requestId));
+      const written: string[] = [];
+      for (let i = 0; !namesBoth(); i++) {
+        expect(i).toBeLessThan(50);
+        const r = (await c.call(Opcode.Set, 's/k', Buffer.from(String(i)))).revision;
+        written.push(`PUT s/k=${i}@${r} prev=-`);
+        await w.until(() => ([sharedA, sharedB].every((x) => eventCount(w.frames(x.requestId)) >= written.length) ? true : undefined));
+      }
+      expect(show(w.frames(sharedA.requestId))).toEqual(written);
+      expect(show(w.frames(sharedB.requestId))).toEqual(written);
+      expect(w.frames(prefixWatch.requestId).every((f) => f.kind !== WatchFrameKind.SharedEvents)).toBe(true); // opened without the option
     } finally {
       w.close();
       c.close();
