@@ -7,13 +7,17 @@
  * a child process opens `--watchers` WATCHes on the prefix `w/` over `--connections` sockets and
  * reads the frames (counted by header, not decoded: the reader's cost is not the gateway's; with
  * `--client` the watches are @cairn/client iterators instead, each event decoded and yielded, and
- * the reader's CPU per event is the client's cost).
+ * the reader's CPU per event is the client's cost; `--batches`: the client's `watchBatches()`, one
+ * item per frame). `--shared` (raw reader) opens the watches with option SHARED_FRAMES; the client
+ * asks for it unless `--no-shared` (docs/protocol.md "WATCH": one frame per connection and message
+ * naming every watch that shares its events).
  * It publishes `--messages` messages of `--events` PUTs (64-byte values) as fast as the sockets
  * take them (at most `--ahead` messages unread by the child), then prints the gateway process's
  * CPU per delivered event (user + system, process.cpuUsage) and the events delivered per second.
  *
  * Run (after `npx nx run-many -t build`):
- *   node tools/bench/scripts/watch-fanout.js [--watchers 1000] [--connections 10] [--messages 200] [--events 10] [--client] [--json]
+ *   node tools/bench/scripts/watch-fanout.js [--watchers 1000] [--connections 10] [--messages 200] [--events 10] [--shared]
+ *     [--client [--batches] [--no-shared]] [--json]
  *     [--cpu-prof DIR]   (the reader process under node --cpu-prof; run this one with node --cpu-prof for the gateway's)
  */
 'use strict';
@@ -34,13 +38,13 @@ else void main();
 /** The child: opens the watches, reads frames, reports events seen (and its CPU) to the parent. */
 function reader() {
   const { encodeRequest, encodeWatchSpec, Opcode, WatchOptions } = require(path.join(root, 'libs/protocol/dist'));
-  const [port, watchers, connections, client] = JSON.parse(process.env.CAIRN_FANOUT_READER);
+  const [port, watchers, connections, client, shared, batches] = JSON.parse(process.env.CAIRN_FANOUT_READER);
   const cpu0 = process.cpuUsage();
   const report = (events) => {
     const c = process.cpuUsage(cpu0);
     process.send({ events, cpuUs: c.user + c.system });
   };
-  if (client) return clientReader(port, watchers, connections, report);
+  if (client) return clientReader(port, watchers, connections, report, shared, batches);
   let events = 0;
   let opened = 0;
   for (let c = 0; c < connections; c++) {
@@ -55,6 +59,11 @@ function reader() {
         if (b.length - at < 20 + len) break;
         if (b[at + 3] & 0x02) {
           if (len >= 5 && b[at + 20] === 0x01) events += b.readUInt32BE(at + 21);
+          else if (len >= 3 && b[at + 20] === 0x04) {
+            // SHARED_EVENTS: u16 idCount · ids · u32 n — n events for each of idCount watches.
+            const ids = b.readUInt16BE(at + 21);
+            events += ids * b.readUInt32BE(at + 23 + 4 * ids);
+          }
         } else opened++;
         at += 20 + len;
       }
@@ -65,14 +74,19 @@ function reader() {
       }
     });
     const mine = Math.floor(watchers / connections) + (c < watchers % connections ? 1 : 0);
-    for (let i = 1; i <= mine; i++) s.write(encodeRequest({ opcode: Opcode.Watch, requestId: i, flags: 0, key: Buffer.from('w/'), value: encodeWatchSpec({ options: WatchOptions.Prefix, startRevision: 0 }) }));
+    const options = WatchOptions.Prefix | (shared ? WatchOptions.SharedFrames : 0);
+    for (let i = 1; i <= mine; i++) s.write(encodeRequest({ opcode: Opcode.Watch, requestId: i, flags: 0, key: Buffer.from('w/'), value: encodeWatchSpec({ options, startRevision: 0 }) }));
   }
   setInterval(() => report(events), 5).unref();
   process.on('message', (m) => m === 'exit' && process.exit(0));
 }
 
-/** `--client`: the watches are @cairn/client iterators (`client.watch`), each event decoded and yielded as a real client gets it. */
-async function clientReader(port, watchers, connections, report) {
+/**
+ * `--client`: the watches are @cairn/client iterators (`client.watch`), each event decoded and
+ * yielded as a real client gets it; with `--batches`, `client.watchBatches` (one item per frame).
+ * A client without `watchBatches` (a build from before it) is driven per event.
+ */
+async function clientReader(port, watchers, connections, report, shared, batches) {
   const { CairnClient } = require(path.join(root, 'libs/client/dist'));
   const clients = [];
   for (let c = 0; c < connections; c++) clients.push(await CairnClient.connect({ host: '127.0.0.1', port, connectTimeoutMs: 5000, requestTimeoutMs: 10_000 }));
@@ -82,7 +96,11 @@ async function clientReader(port, watchers, connections, report) {
   for (let i = 0; i < watchers; i++) {
     void (async () => {
       try {
-        for await (const ev of clients[i % connections].watch({ prefix: 'w/', signal: stop.signal, bufferEventsMax: 1_000_000, bufferBytesMax: 256 << 20 })) if (ev.type === 'put') events++;
+        const c = clients[i % connections];
+        const o = { prefix: 'w/', signal: stop.signal, bufferEventsMax: 1_000_000, bufferBytesMax: 256 << 20, sharedFrames: shared };
+        if (batches && c.watchBatches) {
+          for await (const b of c.watchBatches(o)) for (const ev of b.events) if (ev.type === 'put') events++;
+        } else for await (const ev of c.watch(o)) if (ev.type === 'put') events++;
       } catch {
         // aborted at exit
       }
@@ -129,9 +147,12 @@ async function main() {
   );
   await server.listen('127.0.0.1', 0);
   const client = args.includes('--client');
+  // The raw reader asks for SHARED_FRAMES with --shared; the client does unless --no-shared (its default).
+  const shared = client ? !args.includes('--no-shared') : args.includes('--shared');
+  const batches = args.includes('--batches');
   const prof = args.indexOf('--cpu-prof');
   const execArgv = prof >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${args[prof + 1]}`, '--cpu-prof-name=reader.cpuprofile'] : [];
-  const child = fork(__filename, [], { execArgv, env: { ...process.env, CAIRN_FANOUT_READER: JSON.stringify([server.port(), watchers, connections, client]) } });
+  const child = fork(__filename, [], { execArgv, env: { ...process.env, CAIRN_FANOUT_READER: JSON.stringify([server.port(), watchers, connections, client, shared, batches]) } });
   let seen = 0;
   let readerCpuUs = 0;
   let wake = null;
@@ -188,7 +209,8 @@ async function main() {
     eventsPerSec: Math.round(seen / seconds),
     gatewayCpuUsPerEvent: Number((((cpu.user + cpu.system) / seen)).toFixed(3)),
     gatewayCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
-    reader: client ? '@cairn/client watch iterators' : 'frame headers counted',
+    reader: client ? `@cairn/client ${batches ? 'watchBatches' : 'watch'} iterators` : 'frame headers counted',
+    sharedFrames: shared,
     readerCpuUsPerEvent: Number(((readerCpuUs - reader0) / seen).toFixed(3)),
     loadAverage1m: Number(require('node:os').loadavg()[0].toFixed(1)),
   };

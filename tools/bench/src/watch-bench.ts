@@ -13,16 +13,20 @@
  * - watches cancelled SLOW (WatchSlowError) and CPU of the gateway and of this process (both on
  *   the same cores as the cluster: on a 2-core box this process competes with the gateway), also
  *   per delivered event (µs), and the box's 1-minute load average at the end.
+ * The watches read with `watchBatches()` (one item per frame) and take SHARED_EVENTS frames (one
+ * frame per connection and message for every watch sharing its events, docs/protocol.md "WATCH");
+ * `--per-event` reads with `watch()` instead, `--no-shared` opens them without SHARED_FRAMES.
  * Prints a text report, or one JSON object with `--json`.
  *
  * Run (after `npx nx run-many -t build`):
  *   node tools/bench/dist/watch-bench.js [--watchers 1000] [--connections 10] [--rate 5000]
  *     [--writers 32] [--inflight 2048] [--duration 20s] [--warmup 3s] [--value-size 64] [--json]
+ *     [--per-event] [--no-shared]
  *     [--cpu-prof DIR]   (every cluster process under node --cpu-prof; profile this process with
  *                         `node --cpu-prof --cpu-prof-dir DIR tools/bench/dist/watch-bench.js …`;
  *                         summary: `node tools/bench/dist/cpu-profile-summary.js DIR`)
  */
-import { CairnClient, WatchSlowError } from '@cairn/client';
+import { CairnClient, WatchSlowError, type ClientWatchOptions, type WatchEventItem } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -41,6 +45,10 @@ interface Args {
   warmupMs: number;
   valueSize: number;
   json: boolean;
+  /** `--per-event`: watches read with `watch()` (one promise per event), not `watchBatches()`. */
+  perEvent: boolean;
+  /** False with `--no-shared`: watches opened without option SHARED_FRAMES (one EVENTS frame per watch). */
+  shared: boolean;
   /** `--cpu-prof DIR`: every Cairn process of the cluster runs under `node --cpu-prof`, its profile written into DIR when it stops. */
   cpuProfDir?: string;
 }
@@ -53,7 +61,7 @@ const BUCKET_MS = 0.1;
 const BUCKETS = 600_000;
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { watchers: 1000, connections: 10, rate: 5000, writers: 32, inflight: 2048, durationMs: 20_000, warmupMs: 3000, valueSize: 64, json: false };
+  const a: Args = { watchers: 1000, connections: 10, rate: 5000, writers: 32, inflight: 2048, durationMs: 20_000, warmupMs: 3000, valueSize: 64, json: false, perEvent: false, shared: true };
   readFlags(
     argv,
     {
@@ -67,7 +75,7 @@ function parseArgs(argv: string[]): Args {
       '--value-size': (v) => (a.valueSize = Number(v)),
       '--cpu-prof': (v) => (a.cpuProfDir = v),
     },
-    { '--json': () => (a.json = true) },
+    { '--json': () => (a.json = true), '--per-event': () => (a.perEvent = true), '--no-shared': () => (a.shared = false) },
   );
   for (const k of ['watchers', 'connections', 'rate', 'writers', 'inflight', 'valueSize'] as const) if (!Number.isSafeInteger(a[k]) || a[k] < 1) throw new Error(`--${k} must be a positive integer`);
   if (a.valueSize < 20) throw new Error('--value-size must be at least 20 (the send time)');
@@ -113,19 +121,37 @@ class Meter {
   }
 }
 
-async function watcher(client: CairnClient, meter: Meter, ackAt: Map<number, number>, signal: AbortSignal): Promise<void> {
+/** A put's send time (performance.now(), ms), read from the first 20 bytes of its value once per revision, not once per watch. */
+const sentAt = new Map<number, number>();
+function sendTimeOf(ev: WatchEventItem): number {
+  let t = sentAt.get(ev.modRevision);
+  if (t === undefined) {
+    t = Number(ev.value.toString('latin1', 0, 20));
+    sentAt.set(ev.modRevision, t);
+  }
+  return t;
+}
+
+function measure(meter: Meter, ackAt: Map<number, number>, ev: WatchEventItem, now: number): void {
+  if (ev.type !== 'put') return;
+  meter.events++;
+  meter.fromSend.add(now - sendTimeOf(ev));
+  const acked = ackAt.get(ev.modRevision);
+  if (acked === undefined) {
+    meter.beforeAck++;
+    meter.fromAck.add(0);
+  } else meter.fromAck.add(now - acked);
+}
+
+async function watcher(client: CairnClient, a: Args, meter: Meter, ackAt: Map<number, number>, signal: AbortSignal): Promise<void> {
+  const o: ClientWatchOptions = { prefix: PREFIX, signal, bufferEventsMax: 1_000_000, bufferBytesMax: 256 * 1024 * 1024, sharedFrames: a.shared };
   try {
-    for await (const ev of client.watch({ prefix: PREFIX, signal, bufferEventsMax: 1_000_000, bufferBytesMax: 256 * 1024 * 1024 })) {
-      if (ev.type !== 'put') continue;
-      const now = performance.now();
-      meter.events++;
-      meter.fromSend.add(now - Number(ev.value.toString('latin1', 0, 20)));
-      const acked = ackAt.get(ev.modRevision);
-      if (acked === undefined) {
-        meter.beforeAck++;
-        meter.fromAck.add(0);
-      } else meter.fromAck.add(now - acked);
-    }
+    if (a.perEvent) for await (const ev of client.watch(o)) measure(meter, ackAt, ev as WatchEventItem, performance.now());
+    else
+      for await (const b of client.watchBatches(o)) {
+        const now = performance.now();
+        for (const ev of b.events) measure(meter, ackAt, ev, now);
+      }
   } catch (e) {
     if (signal.aborted) return;
     if (e instanceof WatchSlowError) meter.slow++;
@@ -180,7 +206,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < a.connections + a.writers; i++) clients.push(await connect());
     const meter = new Meter();
     const ackAt = new Map<number, number>();
-    const watching = Array.from({ length: a.watchers }, (_, i) => watcher(clients[i % a.connections]!, meter, ackAt, stop.signal));
+    const watching = Array.from({ length: a.watchers }, (_, i) => watcher(clients[i % a.connections]!, a, meter, ackAt, stop.signal));
     await sleep(500); // every watch open before the first put
     const writing = writeLoad(clients.slice(a.connections), a, meter, ackAt, stop.signal);
     await sleep(a.warmupMs);
@@ -197,6 +223,8 @@ async function main(): Promise<void> {
     const report = {
       watchers: a.watchers,
       connections: a.connections,
+      read: a.perEvent ? 'watch() per event' : 'watchBatches()',
+      sharedFrames: a.shared,
       targetPutsPerSec: a.rate,
       seconds: Number(seconds.toFixed(2)),
       putsAckedPerSec: Math.round(m.acks / seconds),
