@@ -1,6 +1,5 @@
 import { CairnPool, type CairnError } from '@cairn/client';
-import type { LocalCluster } from '@cairn/cluster';
-import { startTwoGatewayCluster } from './fixtures';
+import { useTwoGatewayCluster } from './bus-cluster.spec-helpers';
 
 /**
  * The client library against a real cluster with two gateways: one gateway is SIGKILLed in the
@@ -8,21 +7,12 @@ import { startTwoGatewayCluster } from './fixtures';
  * or fails with a typed error (never re-sent blindly), and every acknowledged write reads back.
  */
 describe('CairnPool failover on a real cluster', () => {
-  let cluster: LocalCluster;
-  let ports: number[];
-
-  beforeAll(async () => {
-    ({ cluster, ports } = await startTwoGatewayCluster('pool', ['s1']));
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const e2e = useTwoGatewayCluster('pool', ['s1']);
 
   it('keeps serving when a gateway is SIGKILLed mid-run', async () => {
     const downs: string[] = [];
     const pool = await CairnPool.connect({
-      gateways: ports.map((port) => ({ host: '127.0.0.1', port })),
+      gateways: e2e.ports.map((port) => ({ host: '127.0.0.1', port })),
       connectionsPerGateway: 2,
       requestTimeoutMs: 10_000,
       onGatewayStateChange: (g, up) => {
@@ -34,7 +24,7 @@ describe('CairnPool failover on a real cluster', () => {
       const writeErrors: string[] = [];
       const ROUNDS = 60;
       for (let round = 0; round < ROUNDS; round++) {
-        if (round === ROUNDS / 2) await cluster.kill('g1', 'SIGKILL');
+        if (round === ROUNDS / 2) await e2e.cluster.kill('g1', 'SIGKILL');
         // A write that failed after it was sent may or may not have been applied.
         const maybe = new Map<string, string>();
         const ops = Array.from({ length: 20 }, async (_, i) => {
@@ -56,7 +46,7 @@ describe('CairnPool failover on a real cluster', () => {
           if (want.length) expect(want).toContain(r?.value.toString());
         });
       }
-      expect(downs).toContain(`127.0.0.1:${ports[0]}`);
+      expect(downs).toContain(`127.0.0.1:${e2e.ports[0]}`);
       // Writes that failed did so with typed, documented codes (no silent loss, no blind re-send).
       for (const code of writeErrors) expect(['CONNECTION_CLOSED', 'TIMEOUT', 'UNAVAILABLE']).toContain(code);
       expect(acked.size).toBe(20);

@@ -1,6 +1,5 @@
-import { CairnPool } from '@cairn/client';
-import type { LocalCluster } from '@cairn/cluster';
-import { startTwoGatewayCluster, twoFaultSchedule } from './fixtures';
+import { faultRetryingPool, useTwoGatewayCluster } from './bus-cluster.spec-helpers';
+import { twoFaultSchedule } from './fixtures';
 
 /** Clients and increments per client: 32 × 200 in the test command; `CAIRN_INCR_PER_CLIENT=1000` gives the acceptance size of issue 11 (32,000; docs/reliability.md). */
 const CLIENTS = 32;
@@ -16,32 +15,12 @@ const STORAGE = ['s1', 's2'];
  * are exactly 1..CLIENTS × PER_CLIENT: none lost, none counted twice.
  */
 describe('INCR exactly once through a leader SIGKILL and a gateway SIGKILL', () => {
-  let cluster: LocalCluster;
-  let ports: number[];
-
-  beforeAll(async () => {
-    ({ cluster, ports } = await startTwoGatewayCluster('incrfaults', STORAGE));
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const e2e = useTwoGatewayCluster('incrfaults', STORAGE);
 
   it(`${CLIENTS} clients × ${PER_CLIENT} INCR: final value ${CLIENTS * PER_CLIENT}, every acknowledged value distinct`, async () => {
     const total = CLIENTS * PER_CLIENT;
-    const pools = await Promise.all(
-      Array.from({ length: CLIENTS }, () =>
-        CairnPool.connect({
-          gateways: ports.map((port) => ({ host: '127.0.0.1', port })),
-          requestTimeoutMs: 60_000,
-          attemptTimeoutMs: 12_000,
-          attemptsMax: 1000,
-          retryBudgetTokensMax: 1_000_000,
-          backoffBaseMs: 20,
-          backoffMaxMs: 500,
-        }),
-      ),
-    );
+    const { cluster, ports } = e2e;
+    const pools = await Promise.all(Array.from({ length: CLIENTS }, () => faultRetryingPool(ports)));
     const values: bigint[] = [];
     let retriesBefore = 0;
     const schedule = twoFaultSchedule({ cluster, pools, gateways: ports.length, storage: STORAGE, total, inflightWanted: () => CLIENTS, beforeGatewayKill: () => (retriesBefore = pools.reduce((n, p) => n + p.stats().retries, 0)) });

@@ -1,6 +1,6 @@
 import { CairnPool, TxnOpKind, compare, op, type RangePage, type TxnCommitResult, type TxnKv } from '@cairn/client';
-import type { LocalCluster } from '@cairn/cluster';
-import { runCli, startTwoGatewayCluster, twoFaultSchedule } from './fixtures';
+import { faultRetryingPool, useTwoGatewayCluster } from './bus-cluster.spec-helpers';
+import { runCli, twoFaultSchedule } from './fixtures';
 
 const CLIENTS = 8;
 const PER_CLIENT = Number(process.env.CAIRN_TXN_PER_CLIENT ?? 40);
@@ -48,27 +48,8 @@ const kvsOf = (r: TxnCommitResult, i: number): TxnKv[] => {
  * marker per applied transfer.
  */
 describe('bank transfers through a leader SIGKILL and a gateway SIGKILL', () => {
-  let cluster: LocalCluster;
-  let ports: number[];
-
-  beforeAll(async () => {
-    ({ cluster, ports } = await startTwoGatewayCluster('txnfaults', STORAGE));
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-  });
-
-  const connect = () =>
-    CairnPool.connect({
-      gateways: ports.map((port) => ({ host: '127.0.0.1', port })),
-      requestTimeoutMs: 60_000,
-      attemptTimeoutMs: 12_000,
-      attemptsMax: 1000,
-      retryBudgetTokensMax: 1_000_000,
-      backoffBaseMs: 20,
-      backoffMaxMs: 500,
-    });
+  const e2e = useTwoGatewayCluster('txnfaults', STORAGE);
+  const connect = () => faultRetryingPool(e2e.ports);
 
   it(`${CLIENTS} clients × ${PER_CLIENT} transfers between ${ACCOUNTS.length} accounts: every range read sums to ${TOTAL}, each transfer applied once`, async () => {
     const pools = await Promise.all(Array.from({ length: CLIENTS }, connect));
@@ -80,7 +61,7 @@ describe('bank transfers through a leader SIGKILL and a gateway SIGKILL', () => 
     const checks = { reads: 0, afterFaults: [0, 0], errors: 0 };
     const sumOf = (page: RangePage) => page.items.reduce((s, it) => s + Number(it.value.toString()), 0);
 
-    const schedule = twoFaultSchedule({ cluster, pools, gateways: ports.length, storage: STORAGE, total: CLIENTS * PER_CLIENT, inflightWanted: () => running });
+    const schedule = twoFaultSchedule({ cluster: e2e.cluster, pools, gateways: e2e.ports.length, storage: STORAGE, total: CLIENTS * PER_CLIENT, inflightWanted: () => running });
     const { faults } = schedule;
     const onApplied = () => schedule.progress(applied.length);
 
@@ -181,7 +162,7 @@ describe('bank transfers through a leader SIGKILL and a gateway SIGKILL', () => 
       expect((await checker.range({ prefix: 'xfer/', countOnly: true })).count).toBe(applied.length);
 
       // The same state through the built CLI's range read (cairn get --prefix / ls on real processes).
-      const endpoints = ports.map((p) => `127.0.0.1:${p}`).join(',');
+      const endpoints = e2e.ports.map((p) => `127.0.0.1:${p}`).join(',');
       const cli = await runCli(['--endpoints', endpoints, '--json', 'get', '--prefix', 'acct/']);
       expect(cli.code).toBe(0);
       const json = JSON.parse(cli.stdout) as { kvs: { key: string; value: string }[]; count: number; more: boolean };
