@@ -27,6 +27,7 @@ function main(): void {
     process.stdout.write(`\n== ${b.op}: ${b.windows} requests, p50 ${b.totalP50Us.toFixed(0)} µs from the request's bytes to its reply\n`);
     process.stdout.write(`${'hop (time since the previous hop)'.padEnd(44)} ${'p50 µs'.padStart(8)} ${'p90 µs'.padStart(8)} ${'n'.padStart(6)}\n`);
     for (const r of b.rows) process.stdout.write(`${r.hop.padEnd(44)} ${r.p50Us.toFixed(0).padStart(8)} ${r.p90Us.toFixed(0).padStart(8)} ${String(r.n).padStart(6)}\n`);
+    if (b.reads) process.stdout.write(`storage reads: ${b.reads.beside} gets read only beside the ReadIndex round (4 bus hops in sequence), ${b.reads.after} only after it (6), ${b.reads.again} beside and again after it (6)\n`);
     for (const r of b.side) if (r.n > 0) process.stdout.write(`${`(beside) ${r.hop} since the start`.padEnd(44)} ${r.p50Us.toFixed(0).padStart(8)} ${r.p90Us.toFixed(0).padStart(8)} ${String(r.n).padStart(6)}\n`);
   }
 }

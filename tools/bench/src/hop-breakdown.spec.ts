@@ -43,4 +43,16 @@ describe('hop breakdown', () => {
     expect(out[0].rows.find((r) => r.hop === 'gateway:reply.readindex')).toEqual({ hop: 'gateway:reply.readindex', p50Us: 45, p90Us: 45, n: 1 });
     expect(out[0].rows.find((r) => r.hop === 'storage:recv.read')?.n).toBe(0);
   });
+
+  it('counts gets by where their storage reads left: beside the ReadIndex round, after it, or both', () => {
+    const get = (t: number, reads: number[]): HopMark[] => [
+      { us: t, hop: 'gateway:tlv.data' },
+      { us: t + 1, hop: 'gateway:req.readindex' },
+      { us: t + 50, hop: 'gateway:reply.readindex' },
+      ...reads.map((at) => ({ us: t + at, hop: 'gateway:req.read' })),
+      { us: t + 90, hop: 'gateway:tlv.answer' },
+    ];
+    const [out] = breakdown([...get(0, [1]), ...get(100, [1]), ...get(200, [60]), ...get(300, [1, 60])]);
+    expect(out.reads).toEqual({ beside: 2, after: 1, again: 1 });
+  });
 });

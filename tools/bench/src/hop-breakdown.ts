@@ -76,6 +76,13 @@ export interface Breakdown {
   totalP50Us: number;
   rows: HopRow[];
   side: HopRow[];
+  /**
+   * Gets: windows by where their storage reads (`gateway:req.read`) left relative to the ReadIndex
+   * reply (`gateway:reply.readindex`): `beside` only before it (gateway.readAlongsideReadIndex, the
+   * answer kept: 4 bus hops in sequence), `after` only after it (the read after the round: 6),
+   * `again` both (the read beside was behind the read index and went again: 6, one read more).
+   */
+  reads?: { beside: number; after: number; again: number };
 }
 
 /** The marks of a `.hops.tsv` file (`µs<TAB>role:hop` lines; `#` lines skipped). */
@@ -122,9 +129,11 @@ export function breakdown(all: HopMark[]): Breakdown[] {
     const steps: number[][] = chain.map(() => []);
     const side: number[][] = SIDE_HOPS.map(() => []);
     const totals: number[] = [];
+    const reads = { beside: 0, after: 0, again: 0 };
     for (const w of windows) {
       if (findFrom(marks, w.first, op === 'put' ? 'gateway:req.propose' : 'gateway:req.readindex', w.start, w.end) < 0) continue;
       totals.push(w.end - w.start);
+      if (op === 'get') countReads(marks, w, reads);
       let prevUs = w.start;
       for (let k = 1; k < chain.length; k++) {
         const i = findFrom(marks, w.first, chain[k], prevUs, w.end);
@@ -144,7 +153,24 @@ export function breakdown(all: HopMark[]): Breakdown[] {
       totalP50Us: row('total', totals).p50Us,
       rows: chain.slice(1).map((hop, k) => row(hop, steps[k + 1])),
       side: SIDE_HOPS.map((hop, k) => row(hop, side[k])),
+      ...(op === 'get' ? { reads } : {}),
     });
   }
   return out;
+}
+
+/** Adds one get window to `reads` by where its storage reads left relative to its (last) ReadIndex reply (Breakdown.reads). */
+function countReads(marks: HopMark[], w: { start: number; end: number; first: number }, reads: { beside: number; after: number; again: number }): void {
+  let replyUs = Infinity;
+  for (let i = w.first; i < marks.length && marks[i].us <= w.end; i++) if (marks[i].hop === 'gateway:reply.readindex') replyUs = marks[i].us;
+  let before = 0;
+  let after = 0;
+  for (let i = w.first; i < marks.length && marks[i].us <= w.end; i++) {
+    if (marks[i].hop !== 'gateway:req.read') continue;
+    if (marks[i].us < replyUs) before++;
+    else after++;
+  }
+  if (before > 0 && after > 0) reads.again++;
+  else if (before > 0) reads.beside++;
+  else if (after > 0) reads.after++;
 }

@@ -1,4 +1,4 @@
-import { CommandCondition, CompareResult, CompareTarget, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type RangeRequest } from '@cairn/protocol';
+import { CommandCondition, CompareResult, CompareTarget, CommandOp, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type RangeReply, type RangeRequest } from '@cairn/protocol';
 import { KvSession, TXN_BOUNDS_DEFAULT, type KvPaths } from './kv-session';
 import type { ReadIndexResult } from './read-index';
 import type { ReadResult } from './read-path';
@@ -157,6 +157,153 @@ describe('KvSession', () => {
     expect(await s.txn({ compares: [], success: [{ kind: TxnOpKind.Put, key: k('ro/x'), value: k('v') }], failure: [] })).toMatchObject({ status: Status.PermissionDenied });
     expect(await s.txn({ compares: [], success: [], failure: [{ kind: TxnOpKind.Delete, key: k('ro/'), flags: TxnOpFlags.Prefix }] })).toMatchObject({ status: Status.PermissionDenied });
     expect(sent).toHaveLength(1);
+  });
+});
+
+/** A promise settled by the test: the order in which the ReadIndex round and the storage read answer is the test's. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A session with `gateway.readAlongsideReadIndex` on: every ReadIndex request and storage read waits until the test answers it. */
+function alongside() {
+  const rounds: ReturnType<typeof deferred<ReadIndexResult>>[] = [];
+  const reads: { minIndex: number; answer: ReturnType<typeof deferred<ReadResult>> }[] = [];
+  const ranges: { minIndex: number; answer: ReturnType<typeof deferred<RangeReply>> }[] = [];
+  const paths: KvPaths = {
+    reads: {
+      get: (_k: Uint8Array, minIndex: number) => {
+        const answer = deferred<ReadResult>();
+        reads.push({ minIndex, answer });
+        return answer.promise;
+      },
+      range: (req: RangeRequest) => {
+        const answer = deferred<RangeReply>();
+        ranges.push({ minIndex: req.minIndex, answer });
+        return answer.promise;
+      },
+    },
+    writes: { submit: async (): Promise<WriteResult> => ({ status: Status.Ok, revision: 7, message: '' }) },
+    readIndex: {
+      readAlongside: true,
+      readIndex: () => {
+        const d = deferred<ReadIndexResult>();
+        rounds.push(d);
+        return d.promise;
+      },
+    },
+    limits: { keyBytesMax: 4, valueBytesMax: 8 },
+  };
+  const at = (appliedIndex: number, v = 'v'): ReadResult => ({ status: Status.Ok, revision: 1, value: Buffer.from(v), message: '', appliedIndex });
+  return { s: new KvSession(paths), rounds, reads, ranges, at };
+}
+
+/** Lets every settled promise's continuation run. */
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+describe('KvSession: the storage read beside the ReadIndex round (gateway.readAlongsideReadIndex)', () => {
+  for (const order of ['read index first', 'read first'] as const) {
+    it(`sends both at once and keeps the node's answer when its applied index is at least the read index (${order})`, async () => {
+      const t = alongside();
+      const got = t.s.get(Buffer.from('k'));
+      // Both left before either answered; the read with the session's last acknowledged write (none yet).
+      expect(t.rounds).toHaveLength(1);
+      expect(t.reads.map((r) => r.minIndex)).toEqual([0]);
+      if (order === 'read index first') {
+        t.rounds[0].resolve({ ok: true, index: 5 });
+        await settle();
+        t.reads[0].answer.resolve(t.at(5));
+      } else {
+        t.reads[0].answer.resolve(t.at(6));
+        await settle();
+        t.rounds[0].resolve({ ok: true, index: 6 });
+      }
+      expect(await got).toMatchObject({ status: Status.Ok, value: Buffer.from('v') });
+      expect(t.reads).toHaveLength(1);
+    });
+
+    it(`reads again at the read index when the node had not applied it (${order})`, async () => {
+      const t = alongside();
+      const got = t.s.get(Buffer.from('k'));
+      if (order === 'read index first') {
+        t.rounds[0].resolve({ ok: true, index: 5 });
+        await settle();
+        t.reads[0].answer.resolve(t.at(4, 'old'));
+      } else {
+        t.reads[0].answer.resolve(t.at(4, 'old'));
+        await settle();
+        t.rounds[0].resolve({ ok: true, index: 5 });
+      }
+      await settle();
+      expect(t.reads.map((r) => r.minIndex)).toEqual([0, 5]);
+      t.reads[1].answer.resolve(t.at(5, 'new'));
+      expect(await got).toMatchObject({ status: Status.Ok, value: Buffer.from('new') });
+    });
+  }
+
+  it("reads at the session's last acknowledged write and keeps only an answer at max(read index, that write)", async () => {
+    const t = alongside();
+    await t.s.set(Buffer.from('k'), Buffer.from('v')); // acknowledged at 7
+    const got = t.s.get(Buffer.from('k'));
+    expect(t.reads.map((r) => r.minIndex)).toEqual([7]);
+    t.rounds[0].resolve({ ok: true, index: 3 });
+    t.reads[0].answer.resolve(t.at(7));
+    expect(await got).toMatchObject({ status: Status.Ok });
+    expect(t.reads).toHaveLength(1);
+    // An answer without an applied index (not a node's) is never kept: read again at the read index.
+    const again = t.s.get(Buffer.from('k'));
+    t.rounds[1].resolve({ ok: true, index: 9 });
+    t.reads[1].answer.resolve({ status: Status.NotFound, revision: 0, value: Buffer.alloc(0), message: '' });
+    await settle();
+    expect(t.reads.map((r) => r.minIndex)).toEqual([7, 7, 9]);
+    t.reads[2].answer.resolve(t.at(9, 'x'));
+    expect(await again).toMatchObject({ status: Status.Ok, value: Buffer.from('x') });
+  });
+
+  it('answers a failed ReadIndex round with its failure, whatever the read returned, and reads no more', async () => {
+    const t = alongside();
+    const got = t.s.get(Buffer.from('k'));
+    t.reads[0].answer.resolve(t.at(100));
+    await settle();
+    t.rounds[0].resolve({ ok: false, status: Status.Unavailable, message: 'no leader' });
+    expect(await got).toMatchObject({ status: Status.Unavailable, message: 'no leader', value: Buffer.alloc(0) });
+    expect(t.reads).toHaveLength(1);
+  });
+
+  it('answers a read that failed (UNAVAILABLE after readTimeoutMs) with its failure, and reads no more', async () => {
+    const t = alongside();
+    const got = t.s.get(Buffer.from('k'));
+    t.rounds[0].resolve({ ok: true, index: 5 });
+    t.reads[0].answer.resolve({ status: Status.Unavailable, revision: 0, value: Buffer.alloc(0), message: 'read not served within 5000 ms' });
+    expect(await got).toMatchObject({ status: Status.Unavailable, message: 'read not served within 5000 ms' });
+    expect(t.reads).toHaveLength(1);
+  });
+
+  it('a range page is kept when its revision is at least the read index, else read again at it; a stale page skips the round', async () => {
+    const t = alongside();
+    const page = (revision: number): RangeReply => ({ status: Status.Ok, revision, count: 1, more: false, message: '', items: [{ key: Buffer.from('a'), value: Buffer.from('1'), revision: 1, createRevision: 1, version: 1 }] });
+    const kept = t.s.range({ start: Buffer.from('a'), prefix: true });
+    await settle(); // the guard-free range plans before sending
+    expect(t.ranges.map((r) => r.minIndex)).toEqual([0]);
+    expect(t.rounds).toHaveLength(1);
+    t.ranges[0].answer.resolve(page(5));
+    t.rounds[0].resolve({ ok: true, index: 5 });
+    expect(await kept).toMatchObject({ status: Status.Ok, revision: 5 });
+    const behind = t.s.range({ start: Buffer.from('a'), prefix: true });
+    await settle();
+    t.rounds[1].resolve({ ok: true, index: 8 });
+    t.ranges[1].answer.resolve(page(6));
+    await settle();
+    expect(t.ranges.map((r) => r.minIndex)).toEqual([0, 0, 8]);
+    t.ranges[2].answer.resolve(page(8));
+    expect(await behind).toMatchObject({ status: Status.Ok, revision: 8 });
+    const stale = t.s.range({ start: Buffer.from('a'), prefix: true, stale: true });
+    await settle();
+    t.ranges[3].answer.resolve(page(1));
+    expect(await stale).toMatchObject({ status: Status.Ok, revision: 1 });
+    expect(t.rounds).toHaveLength(2);
   });
 });
 

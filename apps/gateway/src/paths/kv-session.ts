@@ -74,8 +74,12 @@ export function txnBoundsOf(g: { txnOpsMax: number; txnResultBytesMax: number; t
 /** What every session shares: the gateway's read and write paths (only the calls a session makes) and its request limits. */
 export interface KvPaths {
   reads: Pick<ReadPath, 'get'> & Partial<Pick<ReadPath, 'range'>>;
-  /** Absent: reads are read-your-writes only (no ReadIndex round), as a `stale` read. */
-  readIndex?: Pick<ReadIndexClient, 'readIndex'>;
+  /**
+   * Absent: reads are read-your-writes only (no ReadIndex round), as a `stale` read.
+   * `readAlongside` (config `gateway.readAlongsideReadIndex`; absent: false): a linearizable GET or
+   * range page sends its storage read together with the ReadIndex request (KvSession).
+   */
+  readIndex?: Pick<ReadIndexClient, 'readIndex'> & { readonly readAlongside?: boolean };
   writes: Pick<WritePath, 'submit'>;
   limits: FrameLimits;
   /** Range page bounds; default RANGE_LIMITS_DEFAULT. */
@@ -151,9 +155,46 @@ export class KvSession {
   }
 
   private async linearizableGet(key: Uint8Array, reservation: ReadReservation | undefined): Promise<KvResult> {
+    if (this.paths.readIndex?.readAlongside) {
+      return this.alongsideReadIndex(
+        (minIndex) => this.paths.reads.get(key, minIndex, reservation),
+        (read) => (read.status === Status.Unavailable ? 'final' : read.appliedIndex),
+        (failure) => failure,
+      );
+    }
     const minIndex = await this.linearizableIndex();
     if (typeof minIndex !== 'number') return minIndex;
     return this.paths.reads.get(key, minIndex, reservation);
+  }
+
+  /**
+   * A linearizable read with its storage read sent together with the ReadIndex request (config
+   * `gateway.readAlongsideReadIndex`; Raft thesis §6.4 with the read moved up, one bus round trip
+   * fewer). The first read goes out with `minIndex` = this session's last acknowledged write (L),
+   * in the same event-loop turn as the ReadIndex request, both after this request arrived at the
+   * gateway. Once both have answered: the read index failed → its failure; the read is final
+   * (`appliedOf` says 'final': UNAVAILABLE after readTimeoutMs, the client gone) → the read's
+   * answer; the node's applied index A at that read (`appliedOf`) is at least R = max(read index,
+   * L) → the read's answer; else the read goes again with `minIndex` R, as without the switch.
+   *
+   * Why the kept answer is linearizable: the node read after the request arrived (it got the read
+   * request after the gateway had the client's request) in one synchronous step, from a state
+   * holding every committed entry up to A and only committed entries. Every write acknowledged
+   * before the request arrived committed before it, so its index is ≤ the leader's read index
+   * (the leader's commit index when it got the ReadIndex request, which left after the request
+   * arrived) ≤ R ≤ A: the answer reflects it. Every entry it reflects committed before the node
+   * read it, i.e. before the answer. So the read takes effect at the node's read, inside its
+   * interval, after every write that completed before it started, as a read at minIndex R would.
+   * A later read's R is at least A too (the leader's commit index covers every entry committed
+   * before its ReadIndex request), so reads never go back. Expired keys are hidden by the node
+   * the same way (its clock at the read).
+   */
+  private async alongsideReadIndex<T>(read: (minIndex: number) => Promise<T>, appliedOf: (r: T) => number | undefined | 'final', failed: (f: KvResult) => T): Promise<T> {
+    const [index, first] = await Promise.all([this.linearizableIndex(), read(this.lastWriteIndex)]);
+    if (typeof index !== 'number') return failed(index);
+    const applied = appliedOf(first);
+    if (applied === 'final' || (applied !== undefined && applied >= index)) return first;
+    return read(index);
   }
 
   /** The index a linearizable read must see: the leader's read index and this session's last acknowledged write. */
@@ -180,6 +221,16 @@ export class KvSession {
     if (denied) return rangeFailure(denied.status, denied.message);
     const reads = this.paths.reads;
     if (!reads.range) return rangeFailure(Status.Unavailable, 'range reads are not served by this gateway');
+    const range = reads.range.bind(reads);
+    if (!q.stale && this.paths.readIndex?.readAlongside) {
+      // A page answered OK is read at its revision (the node's applied index); other answers are
+      // read again at the read index, except UNAVAILABLE (after readTimeoutMs), which is final.
+      return this.alongsideReadIndex(
+        async (minIndex) => rangeResult(await range({ ...plan, minIndex })),
+        (page) => (page.status === Status.Unavailable ? 'final' : page.status === Status.Ok ? page.revision : undefined),
+        (failure) => rangeFailure(failure.status, failure.message),
+      );
+    }
     let minIndex = 0;
     if (!q.stale) {
       const index = await this.linearizableIndex();

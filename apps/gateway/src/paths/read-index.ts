@@ -20,10 +20,19 @@ export class ReadIndexClient {
   private waiting: Waiter[] = [];
   private scheduled = false;
 
+  /**
+   * Config `gateway.readAlongsideReadIndex`: a linearizable read's storage read is sent together
+   * with its ReadIndex request instead of after the answer (KvSession; docs/architecture.md "Read
+   * path"). Absent from `opts`: false.
+   */
+  readonly readAlongside: boolean;
+
   constructor(
     private readonly deps: LeaderRequestDeps,
-    private readonly opts: { readTimeoutMs: number },
-  ) {}
+    private readonly opts: { readTimeoutMs: number; readAlongsideReadIndex?: boolean },
+  ) {
+    this.readAlongside = opts.readAlongsideReadIndex === true;
+  }
 
   readIndex(): Promise<ReadIndexResult> {
     return new Promise((resolve) => {

@@ -59,6 +59,8 @@ describe('ReadPath batches under the NATS payload bound (real nats-server, fake 
     const reads = readPath('s1');
     const results = await Promise.all(Array.from({ length: 64 }, () => reads.get(Buffer.from('big'), 1)));
     expect(results.every((r) => r.status === Status.Ok && Buffer.from(r.value).equals(value))).toBe(true);
+    // Each answer carries the applied index the node read it at (KvSession's read beside the ReadIndex round).
+    expect(results.every((r) => r.appliedIndex === 10)).toBe(true);
     expect(n.replies.length).toBeGreaterThan(1); // 64 × 8 KiB is 512 KiB: several replies
     expect(Math.max(...n.replies.map((r) => r.bytes))).toBeLessThanOrEqual(payloadBytesMax(nc));
     expect(n.replies.reduce((s, r) => s + r.results, 0)).toBe(64); // every read answered once, none re-read for nothing

@@ -23,6 +23,13 @@ export interface ReadResult {
   expiresAtMs?: number;
   value: Uint8Array;
   message: string;
+  /**
+   * A storage node's answer (OK, NOT_FOUND, TOO_LARGE): the node's applied index when it read it
+   * (ReadReply.appliedIndex: the node reads every result of a reply in one synchronous step at
+   * that index, its state holding every committed entry up to it). Absent on the gateway's own
+   * answers (UNAVAILABLE after readTimeoutMs, the client gone).
+   */
+  appliedIndex?: number;
 }
 
 interface QueuedRead {
@@ -210,7 +217,7 @@ export class ReadPath {
         } else if (out.withheldBytes) {
           this.withheld(r, out.withheldBytes);
         } else {
-          this.finish(r, { status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, expiresAtMs: out.expiresAtMs, value: out.value, message: out.message });
+          this.finish(r, { status: out.status, revision: out.revision, createRevision: out.createRevision, version: out.version, expiresAtMs: out.expiresAtMs, value: out.value, message: out.message, appliedIndex: reply.appliedIndex });
         }
       });
     } catch (e) {
