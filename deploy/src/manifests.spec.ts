@@ -2,9 +2,11 @@ import { parseClusterConfig, type ClusterConfig } from '@cairn/config';
 import { BUS_ROLES, natsServerAuthorization, Subjects, type BusRole } from '@cairn/messaging';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
@@ -60,20 +62,38 @@ function renderDir(kubectl: string, dir: string): Rendering {
   return { raw, objects: raw.map((o) => JSON.parse(unhash(JSON.stringify(o))) as KubeObject) };
 }
 
-function find<T>(r: Rendering, kind: string, name: string): T {
-  const found = r.objects.filter((o) => o.kind === kind && o.metadata.name === name);
+/** The kubernetes-models interface of each kind this spec reads. */
+interface Kinds {
+  ConfigMap: IConfigMap;
+  Deployment: IDeployment;
+  NetworkPolicy: INetworkPolicy;
+  PodDisruptionBudget: IPodDisruptionBudget;
+  Role: IRole;
+  Service: IService;
+  StatefulSet: IStatefulSet;
+}
+
+/** `o` is a `kind` and its kind's interface: the kind matches and `o` passes the kind's schema (validateObject throws otherwise). */
+function isKind<K extends keyof Kinds>(o: KubeObject, kind: K): o is KubeObject & Kinds[K] {
+  if (o.kind !== kind) return false;
+  validateObject(o);
+  return true;
+}
+
+function find<K extends keyof Kinds>(r: Rendering, kind: K, name: string): Kinds[K] {
+  const found = r.objects.filter((o): o is KubeObject & Kinds[K] => isKind(o, kind) && o.metadata.name === name);
   if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}`);
-  return found[0] as unknown as T;
+  return found[0];
 }
 
 function clusterConfig(r: Rendering, source: string): ClusterConfig {
-  const data = find<IConfigMap>(r, 'ConfigMap', CONFIG_MAP).data ?? {};
+  const data = find(r, 'ConfigMap', CONFIG_MAP).data ?? {};
   expect(Object.keys(data)).toEqual([CONFIG_KEY]);
   return parseClusterConfig(JSON.parse(data[CONFIG_KEY]), source);
 }
 
 function podSpec(r: Rendering, statefulSet: string): IPodSpec {
-  return find<IStatefulSet>(r, 'StatefulSet', statefulSet).spec!.template.spec!;
+  return find(r, 'StatefulSet', statefulSet).spec!.template.spec!;
 }
 
 function argAfter(c: IContainer, flag: string): string | undefined {
@@ -144,7 +164,7 @@ describe('YAML under deploy/', () => {
   });
 
   it('runs NATS with TLS and client certificates, and the per-role NKey users of bus-auth.ts with their public keys from a Secret', () => {
-    const conf = (find<IConfigMap>(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
+    const conf = (find(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
     const envRef = (r: BusRole) => `$CAIRN_NKEY_${r.toUpperCase()}`;
     expect(conf).toContain(natsServerAuthorization(new Subjects(config().clusterName), Object.fromEntries(BUS_ROLES.map((r) => [r, envRef(r)]))));
     const nats = podSpec(rendered(), 'cairn-nats').containers[0];
@@ -158,13 +178,13 @@ describe('YAML under deploy/', () => {
   });
 
   it('lets only Cairn processes reach NATS clients (4222) and only NATS servers its routes; every pod has a NetworkPolicy on its declared ports', () => {
-    const policies = rendered().objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as INetworkPolicy[];
+    const policies = rendered().objects.filter((o) => isKind(o, 'NetworkPolicy'));
     const natsPolicy = policies.find((p) => p.spec!.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'nats')!;
     const rule = (port: number) => natsPolicy.spec!.ingress!.filter((i) => i.ports?.some((p) => p.port === port));
     expect(rule(4222)).toEqual([expect.objectContaining({ from: [{ podSelector: { matchExpressions: expect.arrayContaining([{ key: 'app.kubernetes.io/component', operator: 'In', values: ['consensus', 'storage', 'gateway'] }]) } }] })]);
     expect(rule(6222)).toEqual([expect.objectContaining({ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/component': 'nats' } } }] })]);
     for (const name of [...ROLES.map((r) => r.statefulSet), 'cairn-nats']) {
-      const sts = find<IStatefulSet>(rendered(), 'StatefulSet', name);
+      const sts = find(rendered(), 'StatefulSet', name);
       const labels = sts.spec!.template.metadata!.labels!;
       const mine = policies.filter((p) => Object.entries(p.spec!.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
       expect([name, mine.length]).toEqual([name, 1]);
@@ -176,7 +196,7 @@ describe('YAML under deploy/', () => {
   });
 
   it.each(ROLES)('StatefulSet $statefulSet: pod names (name-ordinal) are exactly the config ids', ({ statefulSet, ids }) => {
-    const replicas = find<IStatefulSet>(rendered(), 'StatefulSet', statefulSet).spec!.replicas ?? 1;
+    const replicas = find(rendered(), 'StatefulSet', statefulSet).spec!.replicas ?? 1;
     expect(Array.from({ length: replicas }, (_, i) => `${statefulSet}-${i}`)).toEqual(ids(config()));
   });
 
@@ -204,7 +224,7 @@ describe('YAML under deploy/', () => {
   });
 
   it.each(ROLES)('$statefulSet keeps dataDir on its own volume when stateful', ({ statefulSet, stateful }) => {
-    const sts = find<IStatefulSet>(rendered(), 'StatefulSet', statefulSet);
+    const sts = find(rendered(), 'StatefulSet', statefulSet);
     const claims = sts.spec!.volumeClaimTemplates ?? [];
     const dataMount = sts.spec!.template.spec!.containers[0].volumeMounts?.find((m) => m.mountPath === config().dataDir);
     if (stateful) {
@@ -228,7 +248,7 @@ describe('YAML under deploy/', () => {
       ]);
     }
     for (const name of ['cairn-gateway', 'cairn-gateway-headless']) {
-      const ports = find<IService>(rendered(), 'Service', name).spec!.ports!;
+      const ports = find(rendered(), 'Service', name).spec!.ports!;
       expect(ports.map((p) => p.targetPort)).toEqual(['cairn', 'resp', 'http']);
     }
   });
@@ -251,7 +271,7 @@ describe('YAML under deploy/', () => {
     const [rolePort, ...memberPorts] = ports(config());
     expect(memberPorts.filter((p) => p !== undefined)).toEqual([]);
     expect(c.ports).toEqual([{ name: 'metrics', containerPort: rolePort }]);
-    const svc = find<IService>(rendered(), 'Service', `${statefulSet}-headless`).spec!;
+    const svc = find(rendered(), 'Service', `${statefulSet}-headless`).spec!;
     expect(svc.ports).toEqual([{ name: 'metrics', port: rolePort, targetPort: 'metrics' }]);
     expect(svc.publishNotReadyAddresses).toBe(true);
   });
@@ -265,18 +285,18 @@ describe('YAML under deploy/', () => {
     expect(c.env).toContainEqual({ name: 'CAIRN_JOIN', value: 'auto' });
     const httpEnv = c.env?.find((e) => e.name === 'CAIRN_HTTP')?.value ?? '';
     const [host, port] = httpEnv.split(':');
-    const svc = find<IService>(rendered(), 'Service', host).spec!;
+    const svc = find(rendered(), 'Service', host).spec!;
     expect(svc.ports).toContainEqual(expect.objectContaining({ name: 'http', port: Number(port) }));
     expect(config().gateway.gateways.every((g) => g.httpPort === Number(port))).toBe(true);
     const hooksVolume = spec.volumes?.find((v) => v.configMap?.name === 'cairn-hooks');
     const mount = c.volumeMounts?.find((m) => m.name === hooksVolume?.name);
     const script = `${mount?.mountPath}/member-hook.js`;
-    expect(Object.keys(find<IConfigMap>(rendered(), 'ConfigMap', 'cairn-hooks').data ?? {})).toEqual(['member-hook.js']);
+    expect(Object.keys(find(rendered(), 'ConfigMap', 'cairn-hooks').data ?? {})).toEqual(['member-hook.js']);
     expect(c.lifecycle?.postStart?.exec?.command).toEqual(['node', script, 'join', kind]);
     expect(c.lifecycle?.preStop?.exec?.command).toEqual(['node', script, 'leave', kind]);
     expect(spec.automountServiceAccountToken).toBe(true);
     const role = rendered().objects.find((o) => o.kind === 'RoleBinding' && (o.subjects as { name: string }[]).some((x) => x.name === spec.serviceAccountName));
-    const rules = (find<{ rules: unknown[] }>(rendered(), 'Role', (role?.roleRef as { name: string }).name)).rules;
+    const rules = (find(rendered(), 'Role', (role?.roleRef as { name: string }).name)).rules;
     expect(rules).toEqual([{ apiGroups: ['apps'], resources: ['statefulsets'], resourceNames: ['cairn-consensus', 'cairn-storage'], verbs: ['get'] }]);
   });
 
@@ -285,25 +305,25 @@ describe('YAML under deploy/', () => {
   });
 
   it('runs NATS as a cluster whose routes name every pod of its StatefulSet', () => {
-    const sts = find<IStatefulSet>(rendered(), 'StatefulSet', 'cairn-nats');
-    const conf = (find<IConfigMap>(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
+    const sts = find(rendered(), 'StatefulSet', 'cairn-nats');
+    const conf = (find(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
     const routes = [...conf.matchAll(/nats:\/\/([a-z0-9-]+)\.([a-z0-9-]+):(\d+)/g)];
     expect(sts.spec!.replicas).toBe(3);
     expect(routes.map((m) => m[1])).toEqual(Array.from({ length: sts.spec!.replicas! }, (_, i) => `cairn-nats-${i}`));
     expect(new Set(routes.map((m) => m[2]))).toEqual(new Set([sts.spec!.serviceName]));
     expect(sts.spec!.template.spec!.containers[0].ports).toContainEqual({ name: 'cluster', containerPort: Number(routes[0][3]) });
-    expect(find<IPodDisruptionBudget>(rendered(), 'PodDisruptionBudget', 'cairn-nats').spec!.maxUnavailable).toBe(1);
+    expect(find(rendered(), 'PodDisruptionBudget', 'cairn-nats').spec!.maxUnavailable).toBe(1);
   });
 
   it('points the config at the NATS Service, which runs core NATS with max_payload 8MB above the largest message', () => {
-    const ports = find<IService>(rendered(), 'Service', 'cairn-nats').spec!.ports!.map((p) => p.port);
+    const ports = find(rendered(), 'Service', 'cairn-nats').spec!.ports!.map((p) => p.port);
     for (const url of config().nats.servers) {
       const u = new URL(url);
       expect(u.protocol).toBe('nats:');
       expect(u.hostname).toBe('cairn-nats');
       expect(ports).toContain(Number(u.port));
     }
-    const conf = (find<IConfigMap>(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
+    const conf = (find(rendered(), 'ConfigMap', NATS_MAP).data ?? {})['nats.conf'] ?? '';
     const settings = conf.split('\n').filter((l) => !/^\s*(#|$)/.test(l));
     expect(settings).toContainEqual(expect.stringMatching(/^max_payload:\s*8MB$/));
     expect(settings.filter((l) => /jetstream/i.test(l))).toEqual([]);
@@ -314,8 +334,8 @@ describe('YAML under deploy/', () => {
 
   it('runs every pod as non-root with bounded resources and a read-only root filesystem', () => {
     const pods = rendered()
-      .objects.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
-      .map((o) => [o.metadata.name, (o as unknown as IStatefulSet).spec!.template.spec!] as const);
+      .objects.filter((o): o is KubeObject & (IStatefulSet | IDeployment) => isKind(o, 'StatefulSet') || isKind(o, 'Deployment'))
+      .map((o) => [o.metadata.name, o.spec!.template.spec!] as const);
     expect(pods.length).toBe(4);
     for (const [name, spec] of pods) {
       expect([name, spec.securityContext?.runAsNonRoot]).toEqual([name, true]);
@@ -329,10 +349,10 @@ describe('YAML under deploy/', () => {
   });
 
   it.each(ROLES)('$statefulSet has a PodDisruptionBudget and prefers spreading across nodes', ({ statefulSet }) => {
-    const sts = find<IStatefulSet>(rendered(), 'StatefulSet', statefulSet);
+    const sts = find(rendered(), 'StatefulSet', statefulSet);
     const labels = sts.spec!.template.metadata!.labels;
     expect(sts.spec!.selector.matchLabels).toEqual(labels);
-    const pdb = find<IPodDisruptionBudget>(rendered(), 'PodDisruptionBudget', statefulSet);
+    const pdb = find(rendered(), 'PodDisruptionBudget', statefulSet);
     expect(pdb.spec!.selector!.matchLabels).toEqual(labels);
     expect(pdb.spec!.maxUnavailable).toBe(1);
     const preferred = sts.spec!.template.spec!.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];

@@ -12,7 +12,25 @@ function lcg(seed = 1) {
   };
 }
 
-/** Fake connections: answer on a later turn (so pipelined requests overlap), count what they saw; txn and range on a store of mod revisions (pages of 100 keys). */
+/** The CliClient calls bench never makes: they throw. */
+const notInBench = (call: string) => (): never => {
+  throw new Error(`bench does not call ${call}`);
+};
+const NOT_IN_BENCH = {
+  del: notInBench('del'),
+  ping: notInBench('ping'),
+  status: notInBench('status'),
+  range: notInBench('range'),
+  watch: notInBench('watch'),
+  leaseGrant: notInBench('leaseGrant'),
+  leaseRevoke: notInBench('leaseRevoke'),
+  leaseKeepAliveOnce: notInBench('leaseKeepAliveOnce'),
+  leaseTimeToLive: notInBench('leaseTimeToLive'),
+  leases: notInBench('leases'),
+  keepAlive: notInBench('keepAlive'),
+} satisfies Omit<CliClient, keyof BenchClient>;
+
+/** Fake connections (CliClient, so the command line takes them too): answer on a later turn (so pipelined requests overlap), count what they saw; txn and range on a store of mod revisions (pages of 100 keys). */
 function fakeClients(opts: { failEvery?: number; clock?: { t: number } } = {}) {
   const calls: { op: 'get' | 'set' | 'txn' | 'range'; key: string; conn: number }[] = [];
   const revs = new Map<string, number>();
@@ -21,14 +39,14 @@ function fakeClients(opts: { failEvery?: number; clock?: { t: number } } = {}) {
   const maxInflight: number[] = [];
   let closed = 0;
   let n = 0;
-  const connect = async (): Promise<BenchClient> => {
+  const connect = async (): Promise<CliClient> => {
     const conn = maxInflight.push(0) - 1;
     let inflight = 0;
     const answer = (op: 'get' | 'set' | 'txn' | 'range', key: string) => {
       calls.push({ op, key, conn });
       maxInflight[conn] = Math.max(maxInflight[conn], ++inflight);
       const fail = opts.failEvery !== undefined && ++n % opts.failEvery === 0;
-      return new Promise<unknown>((resolve, reject) =>
+      return new Promise<null>((resolve, reject) =>
         setImmediate(() => {
           inflight--;
           if (opts.clock) opts.clock.t += 1;
@@ -63,6 +81,7 @@ function fakeClients(opts: { failEvery?: number; clock?: { t: number } } = {}) {
         }
       },
       close: () => void closed++,
+      ...NOT_IN_BENCH,
     };
   };
   return { connect, calls, maxInflight, closed: () => closed, txns };
@@ -113,7 +132,7 @@ describe('bench arguments', () => {
       connect: async (o) => {
         connects++;
         expect(o).toMatchObject({ endpoints: [{ host: '10.1.2.3', port: 7000 }], inflightMax: 64, retries: 'none' });
-        return (await fake.connect()) as unknown as CliClient;
+        return fake.connect();
       },
       stdout: { write: (s) => stdout.push(String(s)) },
       stderr: { write: (s) => stderr.push(String(s)) },
@@ -135,7 +154,7 @@ describe('bench txn and range through the command line', () => {
   it('--op txn and --op range --range-keys reach the run and the JSON report', async () => {
     const fake = fakeClients();
     const stdout: string[] = [];
-    const deps: CliDeps = { connect: async () => (await fake.connect()) as unknown as CliClient, stdout: { write: (s) => stdout.push(String(s)) }, stderr: { write: () => true }, env: {} };
+    const deps: CliDeps = { connect: () => fake.connect(), stdout: { write: (s) => stdout.push(String(s)) }, stderr: { write: () => true }, env: {} };
     const cairn = (...a: string[]) => run(['node', 'cairn', '--json', 'bench', '--clients', '1', '--keyspace', '40', '--requests', '10', ...a], deps);
     expect(await cairn('--op', 'range', '--range-keys', '30')).toBe(0);
     expect(JSON.parse(stdout.pop()!)).toMatchObject({ op: 'range', rangeKeys: 30, keysRead: 300, requests: 10 });

@@ -230,6 +230,8 @@ describe('input validation', () => {
   it('rejects malformed operations with HistoryError', () => {
     expect(() => checkHistory([{ ...put(1, 'a', 5, 1) }])).toThrow(/operation 0: completeMs 1 is before invokeMs 5/);
     expect(() => checkHistory([{ ...put(1, 'a', 0, null) }])).toThrow(/an ok operation needs completeMs/);
-    expect(() => checkHistory([{ ...get(1, 'a', 0, 1), kind: 'cas' } as unknown as Operation])).toThrow(expect.objectContaining({ code: 'HISTORY_INVALID' }));
+    // A cas without the value and expected it needs: malformed.
+    const cas: Operation = { ...get(1, 'a', 0, 1), kind: 'cas' };
+    expect(() => checkHistory([cas])).toThrow(expect.objectContaining({ code: 'HISTORY_INVALID' }));
   });
 });

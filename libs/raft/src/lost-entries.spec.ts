@@ -13,7 +13,7 @@ describe('a follower whose disk lost acknowledged entries', () => {
     const store = sim.stores.get('n3')!;
     store.entries.length = 4;
     store.hardState = { ...store.hardState, commit: 4 };
-    (sim as unknown as { applied: Map<string, unknown[]> }).applied.get('n3')!.length = 4;
+    sim.applied.get('n3')!.length = 4;
     sim.restart('n3');
     sim.propose('n1', 'after');
     sim.run(40); // heartbeats: the probe at the old match is rejected, and the leader backs off

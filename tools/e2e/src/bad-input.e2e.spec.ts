@@ -265,7 +265,7 @@ describe('bad input at all three doors (real sockets, real processes)', () => {
     gateway = `127.0.0.1:${cfg.gatewayPort}`;
     // Tighten the gateway's bounds that this tree has (others keep their defaults).
     const json = JSON.parse(readFileSync(cfg.configPath, 'utf8')) as { gateway: Record<string, unknown> };
-    const known = new GatewayConfig() as unknown as Record<string, unknown>;
+    const known: object = new GatewayConfig();
     for (const [k, v] of Object.entries(GATEWAY_OVERRIDES)) if (k in known) json.gateway[k] = v;
     gatewayConfig = { ...known, ...json.gateway };
     transport.configure(json, cfg.dir);

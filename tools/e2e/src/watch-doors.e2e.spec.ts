@@ -119,7 +119,7 @@ describe('watch end to end (client iterator, failover)', () => {
     const reading = (async () => {
       let text = '';
       const decoder = new TextDecoder();
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of res.body!) {
         text += decoder.decode(chunk, { stream: true });
         for (let i = text.indexOf('\n\n'); i >= 0; i = text.indexOf('\n\n')) {
           const block = text.slice(0, i).split('\n');

@@ -40,7 +40,7 @@ describe('packing a replica\'s publishes under max_payload', () => {
     let maxAppendsInOneReady = 0;
     sim.onReady = (id, rd) => {
       if (id !== 'n1') return;
-      const toN3 = rd.messages.filter((m) => m.to === 'n3') as unknown as WireRaftMessage[];
+      const toN3: WireRaftMessage[] = rd.messages.filter((m) => m.to === 'n3');
       if (toN3.length === 0) return;
       const payloads = packRaftMessages(toN3, bytesMax);
       const decoded: WireRaftMessage[] = [];
