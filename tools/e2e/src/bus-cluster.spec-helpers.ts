@@ -3,63 +3,46 @@ import type { LocalCluster } from '@cairn/cluster';
 import { startBusCluster, startTwoGatewayCluster, type BusCluster, type TestConfigOverrides } from './fixtures';
 
 /**
- * The suite's BusCluster (config `overrides` as writeTestConfig's): started in `beforeAll`, stopped in `afterAll` (call at the top of a
- * `describe`, before the suite's own hooks that use it). Its fields are read inside tests; before the start they throw.
- * `beforeStop`: the suite's own clean-up (clients to close), run in that `afterAll` before the cluster stops, also after a failed start.
+ * What `start` returns, started in `beforeAll` and stopped in `afterAll` (call at the top of a `describe`, before the
+ * suite's own hooks that use it): an object whose `fields` read the started one's, so they are read inside tests;
+ * before the start they throw. `beforeStop`: the suite's own clean-up, run in that `afterAll` first.
  */
-export function useBusCluster(name: string, overrides: TestConfigOverrides = {}, o: { beforeStop?: () => unknown } = {}): BusCluster {
-  let started: BusCluster | undefined;
+function useStarted<T extends object, K extends keyof T>(what: string, start: () => Promise<T>, stop: (t: T) => unknown, fields: readonly K[], beforeStop?: () => unknown): Pick<T, K> {
+  let started: T | undefined;
   beforeAll(async () => {
-    started = await startBusCluster(name, overrides);
+    started = await start();
   });
   afterAll(async () => {
-    await o.beforeStop?.();
-    await started?.stop();
+    await beforeStop?.();
+    if (started) await stop(started);
   });
-  const get = (): BusCluster => {
-    if (!started) throw new Error(`BusCluster ${name} is not started (read it inside a test)`);
-    return started;
-  };
-  return {
-    get cfg() {
-      return get().cfg;
-    },
-    get cluster() {
-      return get().cluster;
-    },
-    get nc() {
-      return get().nc;
-    },
-    get subjects() {
-      return get().subjects;
-    },
-    readAt: (node, key, minIndex) => get().readAt(node, key, minIndex),
-    stop: () => get().stop(),
-  };
+  const view = {} as Pick<T, K>;
+  for (const k of fields) {
+    Object.defineProperty(view, k, {
+      enumerable: true,
+      get: () => {
+        if (!started) throw new Error(`${what} is not started (read it inside a test)`);
+        return started[k];
+      },
+    });
+  }
+  return view;
 }
 
 /**
- * The suite's startTwoGatewayCluster (3 replicas, the storage nodes `storageIds`, gateways g1 and g2), started in
- * `beforeAll` and stopped in `afterAll`; `ports[i]` is g(i+1)'s TLV door. Read its fields inside tests.
+ * The suite's BusCluster (config `overrides` as writeTestConfig's), as useStarted says. `beforeStop`: the suite's own
+ * clean-up (clients to close), run before the cluster stops, also after a failed start.
+ */
+export function useBusCluster(name: string, overrides: TestConfigOverrides = {}, o: { beforeStop?: () => unknown } = {}): BusCluster {
+  return useStarted(`BusCluster ${name}`, () => startBusCluster(name, overrides), (b) => b.stop(), ['cfg', 'cluster', 'nc', 'subjects', 'readAt', 'stop'], o.beforeStop);
+}
+
+/**
+ * The suite's startTwoGatewayCluster (3 replicas, the storage nodes `storageIds`, gateways g1 and g2), as useStarted
+ * says; `ports[i]` is g(i+1)'s TLV door.
  */
 export function useTwoGatewayCluster(clusterName: string, storageIds: string[]): { readonly cluster: LocalCluster; readonly ports: number[] } {
-  let started: { cluster: LocalCluster; ports: number[] } | undefined;
-  beforeAll(async () => {
-    started = await startTwoGatewayCluster(clusterName, storageIds);
-  });
-  afterAll(() => started?.cluster.stop());
-  const get = () => {
-    if (!started) throw new Error(`cluster ${clusterName} is not started (read it inside a test)`);
-    return started;
-  };
-  return {
-    get cluster() {
-      return get().cluster;
-    },
-    get ports() {
-      return get().ports;
-    },
-  };
+  return useStarted(`cluster ${clusterName}`, () => startTwoGatewayCluster(clusterName, storageIds), (t) => t.cluster.stop(), ['cluster', 'ports']);
 }
 
 /**
