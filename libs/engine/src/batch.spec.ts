@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BitcaskEngine, EngineEntryTooLargeError, EngineOp, RECORD_OP_BATCH, decodeRecord, encodeBatchRecord, type BatchMutation, type EngineEntry } from './index';
-import { useTempEngines } from './engine-model.spec-helpers';
+import { expectHistoryFromHints, useTempEngines } from './engine-model.spec-helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string, value = `v${index}`): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
@@ -18,7 +18,8 @@ const state = (e: BitcaskEngine, key: string) => {
  * same metadata update a single Set / Delete makes; every way the keydir is rebuilt keeps them.
  */
 describe('batch records (several key mutations at one revision)', () => {
-  const { tempDir, open } = useTempEngines({ segmentBytesMax: 4096 });
+  const engines = useTempEngines({ segmentBytesMax: 4096 });
+  const { tempDir, open } = engines;
 
   /** 1: a, 2: batch {a=A2, b=B2, c=C2}, 3: batch {del a, b=B3, b=B3bis}, 4: c, then filler so files seal. */
   const history = async (e: BitcaskEngine): Promise<void> => {
@@ -45,15 +46,7 @@ describe('batch records (several key mutations at one revision)', () => {
 
   it('survives reopen from log scans and log hint files, and a merge (copies as single records)', async () => {
     const dir = tempDir();
-    const e = await open(dir);
-    await history(e);
-    await e.writeLogHints();
-    await e.close();
-    const hinted = await open(dir);
-    expect(hinted.openReport.logHintFilesLoaded).toBeGreaterThan(0);
-    expect(hinted.openReport.warnings).toEqual([]);
-    expectHistory(hinted);
-    await hinted.close();
+    await expectHistoryFromHints(engines, dir, history, expectHistory);
     for (const name of fs.readdirSync(dir)) if (/^\d{20}\.hint$/.test(name)) fs.rmSync(path.join(dir, name));
     const scanned = await open(dir, { logHints: false });
     expect(scanned.openReport.logHintFilesLoaded).toBe(0);

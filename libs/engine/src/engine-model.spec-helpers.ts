@@ -13,14 +13,14 @@ export interface TempEngines {
   open(dir: string, options?: Partial<EngineOptions>): Promise<BitcaskEngine>;
 }
 
+/** The engine specs' clock: virtual, moving on its own to each timer's due time, so a paced merge never waits and report durations are exact. */
+export const testClock = new VirtualClock(0, true);
+
 /**
  * Registers an afterEach that closes every engine `open` made and removes every `tempDir`, so a
  * failing test leaves nothing behind. `defaults` are the spec's engine options (merge off unless
  * the spec turns it on; no merge pacing).
  */
-/** The engine specs' clock: virtual, moving on its own to each timer's due time, so a paced merge never waits and report durations are exact. */
-export const testClock = new VirtualClock(0, true);
-
 export function useTempEngines(defaults: Partial<EngineOptions> = {}): TempEngines {
   const dirs: string[] = [];
   const engines: BitcaskEngine[] = [];
@@ -40,6 +40,22 @@ export function useTempEngines(defaults: Partial<EngineOptions> = {}): TempEngin
       return e;
     },
   };
+}
+
+/**
+ * Writes `history` into a new engine in `dir` with its log hint files and closes it, then reopens it
+ * from them: some hint files loaded, no warnings, and `expectHistory` holds. Leaves it closed.
+ */
+export async function expectHistoryFromHints(engines: TempEngines, dir: string, history: (e: BitcaskEngine) => Promise<void>, expectHistory: (e: BitcaskEngine) => void): Promise<void> {
+  const e = await engines.open(dir);
+  await history(e);
+  await e.writeLogHints();
+  await e.close();
+  const hinted = await engines.open(dir);
+  expect(hinted.openReport.logHintFilesLoaded).toBeGreaterThan(0);
+  expect(hinted.openReport.warnings).toEqual([]);
+  expectHistory(hinted);
+  await hinted.close();
 }
 
 /**

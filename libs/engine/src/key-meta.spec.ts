@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SegmentedLog, encodeFileHeader, encodeFrame, writeU64 } from '@cairn/log';
 import { BitcaskEngine, EngineOp, RECORD_OP_SET_META, decodeRecord, encodeRecord, installSnapshot, logHintFileName, type EngineEntry } from './index';
-import { testClock, useTempEngines } from './engine-model.spec-helpers';
+import { expectHistoryFromHints, testClock, useTempEngines } from './engine-model.spec-helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string, value = `v${index}`): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
@@ -18,7 +18,8 @@ const meta = (e: BitcaskEngine, key: string) => {
  * (log scan, log hint files, merged files with and without hint files, snapshot install) keeps it.
  */
 describe('per-key metadata (create revision, mod revision, version)', () => {
-  const { tempDir, open } = useTempEngines({ segmentBytesMax: 4096 });
+  const engines = useTempEngines({ segmentBytesMax: 4096 });
+  const { tempDir, open } = engines;
 
   /** 1: a created, 2: b created, 3: a again, 4: a deleted, 5: a re-created, 6+7: b twice in one batch, then filler. */
   const history = async (e: BitcaskEngine): Promise<void> => {
@@ -43,14 +44,7 @@ describe('per-key metadata (create revision, mod revision, version)', () => {
 
   it('survives reopen from log scans, log hint files, merged files (hint files and scans) and a snapshot install', async () => {
     const dir = tempDir();
-    const e = await open(dir);
-    await history(e);
-    await e.writeLogHints();
-    await e.close();
-    const hinted = await open(dir);
-    expect(hinted.openReport.logHintFilesLoaded).toBeGreaterThan(0);
-    expectHistory(hinted);
-    await hinted.close();
+    await expectHistoryFromHints(engines, dir, history, expectHistory);
     const scanned = await open(dir, { logHints: false });
     for (const name of fs.readdirSync(dir)) if (/^\d{20}\.hint$/.test(name)) fs.rmSync(path.join(dir, name));
     await scanned.close();

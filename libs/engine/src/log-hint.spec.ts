@@ -27,6 +27,15 @@ describe('hint files of sealed log data files', () => {
     await e.close();
     expect(logHints(dir)).toEqual([]);
   };
+  /** A store of 3,000 entries over 16 KiB data files with every sealed file's hint file written, closed: its accounting and hint files. */
+  const buildHinted = async (expected: Expected): Promise<{ before: Partial<EngineStats>; hints: string[] }> => {
+    const e = await open();
+    await applyMany(e, expected, 3_000, workload(400, 'a'));
+    await e.writeLogHints();
+    const before = accounting(e.stats());
+    await e.close();
+    return { before, hints: logHints(dir) };
+  };
   beforeEach(() => {
     dir = tempDir();
   });
@@ -98,12 +107,7 @@ describe('hint files of sealed log data files', () => {
     ];
     it.each(damages)('%s', async (_name, damage) => {
       const expected: Expected = new Map();
-      const e = await open();
-      await applyMany(e, expected, 3_000, workload(400, 'a'));
-      await e.writeLogHints();
-      const before = accounting(e.stats());
-      await e.close();
-      const hints = logHints(dir);
+      const { before, hints } = await buildHinted(expected);
       const victim = hints[1];
       damage(path.join(dir, victim));
       const r = await open();
@@ -122,12 +126,7 @@ describe('hint files of sealed log data files', () => {
 
     it("another data file's hint file under this one's name, and one whose entries point elsewhere, are not used", async () => {
       const expected: Expected = new Map();
-      const e = await open();
-      await applyMany(e, expected, 3_000, workload(400, 'a'));
-      await e.writeLogHints();
-      const before = accounting(e.stats());
-      await e.close();
-      const hints = logHints(dir);
+      const { before, hints } = await buildHinted(expected);
       fs.copyFileSync(path.join(dir, hints[0]), path.join(dir, hints[1]));
       const r = await open();
       expect(r.openReport.warnings).toEqual([expect.stringContaining(`${hints[1]} unusable`)]);
