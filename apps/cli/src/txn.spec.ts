@@ -42,6 +42,17 @@ describe('cairn txn scripts (etcdctl txn syntax)', () => {
     });
   });
 
+  it('put --lease ID (decimal) is op flag LEASE with the id, --ignore-lease is KEEP_TTL; not both', () => {
+    const t = parseTxnScript(['', 'put k v --lease 4660', 'put k v --lease=9007199254740991 --prev-kv', 'put n 1 --ignore-lease'], 'f');
+    expect(t.success).toEqual([
+      { kind: TxnOpKind.Put, key: b('k'), value: b('v'), flags: TxnOpFlags.Lease, lease: 4660 },
+      { kind: TxnOpKind.Put, key: b('k'), value: b('v'), flags: TxnOpFlags.Lease | TxnOpFlags.PrevKv, lease: 2 ** 53 - 1 },
+      { kind: TxnOpKind.Put, key: b('n'), value: b('1'), flags: TxnOpFlags.KeepTtl },
+    ]);
+    expect(() => parseTxnScript(['', 'put k v --lease 7 --ignore-lease'], 'f')).toThrow(/f:2: --lease and --ignore-lease exclude each other/);
+    for (const id of ['0', '0x1234', '9007199254740992', '-1']) expect(() => parseTxnScript(['', `put k v --lease ${id}`], 'f')).toThrow(/f:2: --lease takes a lease id/);
+  });
+
   it('names the line of anything malformed', () => {
     const bad: [string[], string][] = [
       [['mod(k) = 1'], 'f:1: a compare is TARGET("KEY") OP "OPERAND"'],

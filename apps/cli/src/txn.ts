@@ -10,7 +10,7 @@
  * get lock
  * ```
  * Compares: `value|mod|create|version|ver("KEY") =|!=|>|< "OPERAND"` (the operand quoted or bare).
- * Ops: `put KEY VALUE [--prev-kv]`, `get KEY [END] [--prefix] [--from-key] [--keys-only]
+ * Ops: `put KEY VALUE [--prev-kv] [--lease ID | --ignore-lease]`, `get KEY [END] [--prefix] [--from-key] [--keys-only]
  * [--count-only] [--limit N] [--order ASCEND|DESCEND]`, `del KEY [END] [--prefix] [--from-key] [--prev-kv]`.
  * Words are split on blanks; a word in double quotes is a JSON string (`"a b"`, `"tab\there"`, `""`).
  */
@@ -89,15 +89,24 @@ function rangeOf(pos: string[], flags: Map<string, string>, where: string): { en
 
 const GET_FLAGS = new Set(['prefix', 'from-key', 'keys-only', 'count-only', 'limit', 'order']);
 const DEL_FLAGS = new Set(['prefix', 'from-key', 'prev-kv']);
-const PUT_FLAGS = new Set(['prev-kv']);
-const VALUED = new Set(['limit', 'order']);
+const PUT_FLAGS = new Set(['prev-kv', 'lease', 'ignore-lease']);
+const VALUED = new Set(['limit', 'order', 'lease']);
 
 function opOf(line: string, where: string): TxnOp {
   const [verb, ...args] = words(line, where);
   if (verb === 'put') {
     const { pos, flags } = splitFlags(args, VALUED, PUT_FLAGS, where);
     if (pos.length !== 2) throw new UsageError(`${where}: put takes KEY VALUE`);
-    return { kind: TxnOpKind.Put, key: Buffer.from(pos[0]), value: Buffer.from(pos[1]), flags: flags.has('prev-kv') ? TxnOpFlags.PrevKv : 0 };
+    const put: TxnOp = { kind: TxnOpKind.Put, key: Buffer.from(pos[0]), value: Buffer.from(pos[1]), flags: (flags.has('prev-kv') ? TxnOpFlags.PrevKv : 0) | (flags.has('ignore-lease') ? TxnOpFlags.KeepTtl : 0) };
+    const lease = flags.get('lease');
+    if (lease !== undefined) {
+      // Decimal, as `cairn put --lease` and `cairn lease grant` print it (etcdctl's is hexadecimal).
+      if (flags.has('ignore-lease')) throw new UsageError(`${where}: --lease and --ignore-lease exclude each other`);
+      if (!/^[1-9]\d{0,15}$/.test(lease) || !Number.isSafeInteger(Number(lease))) throw new UsageError(`${where}: --lease takes a lease id, an integer in 1..2^53-1, got ${lease}`);
+      put.flags! |= TxnOpFlags.Lease;
+      put.lease = Number(lease);
+    }
+    return put;
   }
   if (verb === 'get') {
     const { pos, flags } = splitFlags(args, VALUED, GET_FLAGS, where);

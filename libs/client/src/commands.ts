@@ -125,8 +125,18 @@ export interface TxnCommitResult {
   responses: TxnOpResponse[];
 }
 
-/** TXN: the decoded TxnResult. @throws the typed error of a non-OK status (TOO_LARGE, BAD_REQUEST, UNAVAILABLE…), ResponseProtocolError on a malformed payload. */
+/**
+ * TXN: the decoded TxnResult. CONDITION_FAILED with response flag LEASE_NOT_FOUND →
+ * LeaseNotFoundError, LEASE_KEYS_FULL → TooLargeError (a put's lease, at apply: nothing applied).
+ * @throws the typed error of any other non-OK status (TOO_LARGE, BAD_REQUEST, UNAVAILABLE…),
+ * ResponseProtocolError on a malformed payload.
+ */
 export function txnResult(res: Response): TxnCommitResult {
+  if (res.status === Status.ConditionFailed) {
+    const why = res.payload.toString('utf8');
+    if (res.flags & ResponseFlags.LeaseKeysFull) throw new TooLargeError(why || 'lease full');
+    if (res.flags & ResponseFlags.LeaseNotFound) throw new LeaseNotFoundError(why || 'lease not found');
+  }
   expectOk(res);
   try {
     const t = decodeTxnResult(res.payload);

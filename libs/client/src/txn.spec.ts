@@ -1,4 +1,6 @@
-import { CompareResult, CompareTarget, TxnOpFlags, TxnOpKind, decodeTxnRequest, encodeTxnRequest, type TxnRequest } from '@cairn/protocol';
+import { CompareResult, CompareTarget, ResponseFlags, Status, TxnOpFlags, TxnOpKind, decodeTxnRequest, encodeTxnRequest, encodeTxnResult, type Response, type TxnRequest } from '@cairn/protocol';
+import { txnResult } from './commands';
+import { LeaseNotFoundError, TooLargeError } from './errors';
 import { TxnBuilder, compare, op } from './txn';
 
 describe('TxnBuilder (etcd clientv3 Txn)', () => {
@@ -29,5 +31,21 @@ describe('TxnBuilder (etcd clientv3 Txn)', () => {
       [TxnOpKind.Range, TxnOpFlags.Reverse, 3],
     ]);
     expect(Buffer.from(r.failure[1].end!).toString()).toBe('c');
+  });
+
+  it('op.put with lease is op flag LEASE with the lease id (etcd put with a lease); lease and keepTtl exclude each other', () => {
+    const r = decodeTxnRequest(encodeTxnRequest({ compares: [], success: [op.put('k', 'v', { lease: 0x1234, prevKv: true })], failure: [] }));
+    expect(r.success[0]).toMatchObject({ kind: TxnOpKind.Put, flags: TxnOpFlags.Lease | TxnOpFlags.PrevKv, lease: 0x1234 });
+    expect(op.put('k', 'v').lease).toBeUndefined();
+    expect(() => op.put('k', 'v', { lease: 7, keepTtl: true })).toThrow(RangeError);
+  });
+});
+
+describe('txnResult (a TXN answer)', () => {
+  const answer = (status: Status, flags: number, payload: Buffer = Buffer.alloc(0)): Response => ({ status, flags, requestId: 1, revision: 64, payload });
+  it('CONDITION_FAILED with LEASE_NOT_FOUND / LEASE_KEYS_FULL is LeaseNotFoundError / TooLargeError (a put\'s lease, nothing applied); OK is the result', () => {
+    expect(() => txnResult(answer(Status.ConditionFailed, ResponseFlags.LeaseNotFound, Buffer.from("transaction refused: a put's lease not found")))).toThrow(LeaseNotFoundError);
+    expect(() => txnResult(answer(Status.ConditionFailed, ResponseFlags.LeaseKeysFull))).toThrow(TooLargeError);
+    expect(txnResult(answer(Status.Ok, 0, encodeTxnResult({ succeeded: false, responses: [] })))).toEqual({ revision: 64, succeeded: false, responses: [] });
   });
 });

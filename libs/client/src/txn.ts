@@ -29,8 +29,18 @@ export interface TxnRangeOptions {
 
 /** Ops (etcd clientv3.Op); each answers a response in the TxnResult, in order. */
 export const op = {
-  /** `keepTtl`: keep the key's lease and expiry (KEEP_TTL, etcd's ignore_lease); without it the put clears them. */
-  put: (key: Bytes, value: Bytes, o: { prevKv?: boolean; keepTtl?: boolean } = {}): TxnOp => ({ kind: TxnOpKind.Put, key: bytes(key), value: bytes(value), flags: (o.prevKv ? TxnOpFlags.PrevKv : 0) | (o.keepTtl ? TxnOpFlags.KeepTtl : 0) }),
+  /**
+   * `keepTtl`: keep the key's lease and expiry (KEEP_TTL, etcd's ignore_lease); `lease`: attach the
+   * key to that lease (LEASE, etcd put with a lease; a lease that does not exist when the txn
+   * applies fails the whole txn: the commit throws LeaseNotFoundError, nothing applied); with
+   * neither the put clears them. @throws RangeError with both.
+   */
+  put: (key: Bytes, value: Bytes, o: { prevKv?: boolean; keepTtl?: boolean; lease?: number } = {}): TxnOp => {
+    if (o.lease !== undefined && o.keepTtl) throw new RangeError('a txn put takes lease or keepTtl, not both');
+    const put: TxnOp = { kind: TxnOpKind.Put, key: bytes(key), value: bytes(value), flags: (o.prevKv ? TxnOpFlags.PrevKv : 0) | (o.keepTtl ? TxnOpFlags.KeepTtl : 0) | (o.lease !== undefined ? TxnOpFlags.Lease : 0) };
+    if (o.lease !== undefined) put.lease = o.lease;
+    return put;
+  },
   get: (key: Bytes, o: { keysOnly?: boolean } = {}): TxnOp => ({ kind: TxnOpKind.Get, key: bytes(key), flags: o.keysOnly ? TxnOpFlags.KeysOnly : 0 }),
   delete: (key: Bytes, o: TxnRangeOptions & { prevKv?: boolean } = {}): TxnOp => ({
     kind: TxnOpKind.Delete,

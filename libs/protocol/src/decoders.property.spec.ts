@@ -167,6 +167,7 @@ const txnCompare = fc.oneof(
 );
 const txnOp: fc.Arbitrary<TxnOp> = fc.oneof(
   fc.record({ kind: fc.constant(TxnOpKind.Put), key: txnKey, value: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv, TxnOpFlags.KeepTtl, TxnOpFlags.PrevKv | TxnOpFlags.KeepTtl) }),
+  fc.record({ kind: fc.constant(TxnOpKind.Put), key: txnKey, value: bytes(), flags: fc.constantFrom(TxnOpFlags.Lease, TxnOpFlags.PrevKv | TxnOpFlags.Lease), lease: safeU64 }),
   fc.record({ kind: fc.constant(TxnOpKind.Delete), key: txnKey, end: bytes(), flags: fc.constantFrom(0, TxnOpFlags.PrevKv) }),
   fc.record({ kind: fc.constant(TxnOpKind.Get), key: txnKey, flags: fc.constantFrom(0, TxnOpFlags.KeysOnly) }),
   fc.record({ kind: fc.constant(TxnOpKind.Range), key: bytes(), end: fc.constant(EMPTY), limit: u32, flags: fc.constantFrom(TxnOpFlags.Prefix, TxnOpFlags.Prefix | TxnOpFlags.Reverse | TxnOpFlags.KeysOnly | TxnOpFlags.CountOnly) }),
@@ -541,5 +542,17 @@ describe('txn codecs round trip (fast-check)', () => {
     const get = { compares: [], success: [{ kind: TxnOpKind.Get, key: Buffer.from('k'), flags: TxnOpFlags.KeepTtl }], failure: [] };
     expect(() => encodeTxnRequest(get)).toThrow(RangeError);
     expect(() => decodeTxnRequest(Buffer.from('0000' + '0001' + '0320' + '000000016b' + '0000', 'hex'))).toThrow(/flags 0x20 not allowed/);
+  });
+
+  it('LEASE (0x40) is a put\'s flag only, with the lease id (1..2^53-1) after the value; not with KEEP_TTL, never lease 0', () => {
+    const put = (flags: number, lease?: number) => ({ compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('v'), flags, ...(lease === undefined ? {} : { lease }) }], failure: [] });
+    expect(encodeTxnRequest(put(TxnOpFlags.Lease, 0x1234)).toString('hex')).toBe('0000' + '0001' + '0140' + '000000016b' + '0000000176' + '0000000000001234' + '0000');
+    expect(decodeTxnRequest(encodeTxnRequest(put(TxnOpFlags.Lease, 2 ** 53 - 1)))).toEqual(put(TxnOpFlags.Lease, 2 ** 53 - 1));
+    for (const bad of [put(TxnOpFlags.Lease), put(TxnOpFlags.Lease, 0), put(TxnOpFlags.Lease, 1.5), put(0, 7), put(TxnOpFlags.Lease | TxnOpFlags.KeepTtl, 7)]) expect(() => encodeTxnRequest(bad)).toThrow(RangeError);
+    expect(() => decodeTxnRequest(Buffer.from('0000' + '0001' + '0140' + '000000016b' + '0000000176' + '0000000000000000' + '0000', 'hex'))).toThrow(/lease 0/);
+    expect(() => decodeTxnRequest(Buffer.from('0000' + '0001' + '0160' + '000000016b' + '0000000176' + '0000000000000007' + '0000', 'hex'))).toThrow(/not both/);
+    // Cut inside the lease id, and a get carrying the flag.
+    expect(() => decodeTxnRequest(Buffer.from('0000' + '0001' + '0140' + '000000016b' + '0000000176' + '000000', 'hex'))).toThrow(ProtocolError);
+    expect(() => decodeTxnRequest(Buffer.from('0000' + '0001' + '0340' + '000000016b' + '0000', 'hex'))).toThrow(/flags 0x40 not allowed/);
   });
 });

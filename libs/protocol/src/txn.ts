@@ -10,11 +10,12 @@
  * u16 compareCount | compare* | u16 successCount | op* | u16 failureCount | op*
  * compare: u8 target (1 value, 2 mod revision, 3 create revision, 4 version)
  *        | u8 result (0 =, 1 !=, 2 >, 3 <) | bytes key | target 1: bytes value ; else u64 operand
- * op:      u8 kind (1 put, 2 delete, 3 get, 4 range) | u8 flags | bytes key | put: bytes value
+ * op:      u8 kind (1 put, 2 delete, 3 get, 4 range) | u8 flags | bytes key | put: bytes value [| u64 leaseId]
  *        | delete: bytes end | get: nothing | range: bytes end | u32 limit (0 = no limit but the bounds)
  * flags:   0x01 PREV_KV (put, delete) | 0x02 PREFIX (delete, range: every key starting with `key`;
  *          `end` must be empty) | 0x04 KEYS_ONLY (get, range) | 0x08 COUNT_ONLY (range) | 0x10 REVERSE (range)
- *          | 0x20 KEEP_TTL (put: keep the key's lease and expiry)
+ *          | 0x20 KEEP_TTL (put: keep the key's lease and expiry) | 0x40 LEASE (put: attach the key to
+ *          the lease `leaseId`, 1..2^53-1, after the value; not with KEEP_TTL)
  * end:     empty = the single key `key`; one 0x00 byte = every key >= `key` (etcd's "\0"); else [key, end)
  * ```
  * A key is never empty (etcd: "key is not provided"; the empty key is the auth state's), except as
@@ -79,11 +80,19 @@ export const TxnOpFlags = {
    * nothing left to keep.
    */
   KeepTtl: 0x20,
+  /**
+   * Put only: a `u64 leaseId` (1..2^53-1) follows the value; the key is attached to that lease
+   * (etcd PutRequest.lease) and loses any expiry of its own. At apply time a lease that does not
+   * exist fails the whole txn, nothing applied (etcd `checkRequestPut`: ErrLeaseNotFound), as does
+   * one already holding keysPerLeaseMax keys. Not with KEEP_TTL (etcd: "lease and ignore_lease
+   * cannot both be set").
+   */
+  Lease: 0x40,
 } as const;
 
 /** Flags each op kind accepts. */
 const FLAGS_ALLOWED: Record<TxnOpKind, number> = {
-  [TxnOpKind.Put]: TxnOpFlags.PrevKv | TxnOpFlags.KeepTtl,
+  [TxnOpKind.Put]: TxnOpFlags.PrevKv | TxnOpFlags.KeepTtl | TxnOpFlags.Lease,
   [TxnOpKind.Delete]: TxnOpFlags.PrevKv | TxnOpFlags.Prefix,
   [TxnOpKind.Get]: TxnOpFlags.KeysOnly,
   [TxnOpKind.Range]: TxnOpFlags.Prefix | TxnOpFlags.KeysOnly | TxnOpFlags.CountOnly | TxnOpFlags.Reverse,
@@ -92,13 +101,15 @@ const FLAGS_ALLOWED: Record<TxnOpKind, number> = {
 /**
  * One op. Put: `value`. Delete and Range: `end` (empty = the single key, `[0]` = every key ≥ key,
  * else [key, end)) or `flags & PREFIX`. Range: `limit` keys at most (0 = only the bounds).
- * Get: the single key. `flags`: TxnOpFlags allowed for the kind.
+ * Get: the single key. `flags`: TxnOpFlags allowed for the kind. Put with flag LEASE: `lease`,
+ * the lease id (1..2^53-1).
  */
 export interface TxnOp {
   kind: TxnOpKind;
   key: Uint8Array;
   flags?: number;
   value?: Uint8Array;
+  lease?: number;
   end?: Uint8Array;
   limit?: number;
 }
@@ -143,7 +154,7 @@ function compareBytes(c: TxnCompare): number {
 
 function opBytes(o: TxnOp): number {
   let n = 2 + bytesFieldBytes(o.key);
-  if (o.kind === TxnOpKind.Put) n += bytesFieldBytes(o.value ?? EMPTY);
+  if (o.kind === TxnOpKind.Put) n += bytesFieldBytes(o.value ?? EMPTY) + ((o.flags ?? 0) & TxnOpFlags.Lease ? 8 : 0);
   else if (o.kind === TxnOpKind.Delete) n += bytesFieldBytes(o.end ?? EMPTY);
   else if (o.kind === TxnOpKind.Range) n += bytesFieldBytes(o.end ?? EMPTY) + 4;
   return n;
@@ -195,8 +206,14 @@ export function writeTxnRequest(w: ByteWriter, t: TxnRequest): void {
       if (flags & ~FLAGS_ALLOWED[o.kind]) throw new RangeError(`flags 0x${flags.toString(16)} not allowed on txn op kind ${o.kind}`);
       if (o.key.length === 0 && !isRangeOp(o)) throw new RangeError(`txn op kind ${o.kind} on the empty key`);
       if ((o.end ?? EMPTY).length > 0 && flags & TxnOpFlags.Prefix) throw new RangeError('a PREFIX txn op carries no end key');
+      const leased = (flags & TxnOpFlags.Lease) !== 0;
+      if (leased && flags & TxnOpFlags.KeepTtl) throw new RangeError('a txn put carries LEASE or KEEP_TTL, not both');
+      if (leased ? !Number.isSafeInteger(o.lease) || o.lease! < 1 : o.lease !== undefined) throw new RangeError(`a txn put's lease must be an integer in 1..2^53-1 with flag LEASE, got ${o.lease}`);
       w.u8(o.kind).u8(flags).bytes(o.key);
-      if (o.kind === TxnOpKind.Put) w.bytes(o.value ?? EMPTY);
+      if (o.kind === TxnOpKind.Put) {
+        w.bytes(o.value ?? EMPTY);
+        if (leased) w.u64(o.lease!);
+      }
       else if (o.kind === TxnOpKind.Delete) w.bytes(o.end ?? EMPTY);
       else if (o.kind === TxnOpKind.Range) {
         const limit = o.limit ?? 0;
@@ -224,7 +241,14 @@ function readOps(r: ByteReader): TxnOp[] {
     const flags = r.u8();
     if (flags & ~FLAGS_ALLOWED[kind as TxnOpKind]) throw new ProtocolError(`txn op flags 0x${flags.toString(16)} not allowed on op kind ${kind}`);
     const o: TxnOp = { kind, key: r.bytes(), flags };
-    if (kind === TxnOpKind.Put) o.value = r.bytes();
+    if (kind === TxnOpKind.Put) {
+      o.value = r.bytes();
+      if (flags & TxnOpFlags.Lease) {
+        if (flags & TxnOpFlags.KeepTtl) throw new ProtocolError('a txn put carries LEASE or KEEP_TTL, not both');
+        o.lease = r.u64();
+        if (o.lease === 0) throw new ProtocolError('a txn put with LEASE names lease 0');
+      }
+    }
     else if (kind === TxnOpKind.Delete) o.end = r.bytes();
     else if (kind === TxnOpKind.Range) {
       o.end = r.bytes();

@@ -18,6 +18,7 @@ export type TxnEncoding = 'utf8' | 'base64';
 /** A u64 operand as etcd's JSON gateway writes it (a decimal string) or as a JSON number. */
 const toInteger = ({ value }: { value: unknown }) => (typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value);
 const REVISION_MESSAGE = 'must be an integer in 0..2^53-1 (a JSON number or a decimal string)';
+const LEASE_MESSAGE = 'lease must be an integer in 1..2^53-1 (a JSON number or a decimal string)';
 
 /** etcd Compare: `target` VALUE (with `value`), VERSION (`version`), CREATE (`create_revision`) or MOD (`mod_revision`); `result` defaults to EQUAL, a missing operand to 0 / "" (proto3 defaults). */
 export class TxnCompareJson {
@@ -30,12 +31,17 @@ export class TxnCompareJson {
   @IsOptional() @Transform(toInteger) @IsInt({ message: `mod_revision ${REVISION_MESSAGE}` }) @Min(0, { message: `mod_revision ${REVISION_MESSAGE}` }) @Max(Number.MAX_SAFE_INTEGER, { message: `mod_revision ${REVISION_MESSAGE}` }) mod_revision?: number;
 }
 
-/** etcd PutRequest (no lease, no ignore_value); `ignore_lease`: keep the key's lease and expiry (KEEP_TTL). */
+/**
+ * etcd PutRequest (no ignore_value): `lease` attaches the key to that lease (LEASE; a lease that
+ * does not exist at apply fails the whole txn: 404), `ignore_lease` keeps the key's lease and
+ * expiry (KEEP_TTL); not both (etcd refuses both too).
+ */
 export class TxnPutJson {
   @IsString() key!: string;
   @IsOptional() @IsString() value?: string;
   @IsOptional() @IsBoolean() prev_kv?: boolean;
   @IsOptional() @IsBoolean() ignore_lease?: boolean;
+  @IsOptional() @Transform(toInteger) @IsInt({ message: LEASE_MESSAGE }) @Min(1, { message: LEASE_MESSAGE }) @Max(Number.MAX_SAFE_INTEGER, { message: LEASE_MESSAGE }) lease?: number;
 }
 
 /** etcd RangeRequest: no range_end = the single key; range_end "\0" = every key ≥ key; `sort_order` DESCEND = reverse key order (sort_target KEY only). */
@@ -117,7 +123,10 @@ function opOf(r: TxnRequestOpJson, encoding: TxnEncoding, at: string): TxnOp {
   if (given.length !== 1) throw new TxnJsonError(`${at} must hold exactly one of request_put, request_range, request_delete_range`);
   if (r.request_put) {
     const p = r.request_put;
-    return { kind: TxnOpKind.Put, key: bytesOf(p.key, encoding, `${at}.request_put.key`), value: bytesOf(p.value ?? '', encoding, `${at}.request_put.value`), flags: (p.prev_kv ? TxnOpFlags.PrevKv : 0) | (p.ignore_lease ? TxnOpFlags.KeepTtl : 0) };
+    if (p.lease !== undefined && p.ignore_lease) throw new TxnJsonError(`${at}.request_put: lease and ignore_lease cannot both be set`);
+    const put: TxnOp = { kind: TxnOpKind.Put, key: bytesOf(p.key, encoding, `${at}.request_put.key`), value: bytesOf(p.value ?? '', encoding, `${at}.request_put.value`), flags: (p.prev_kv ? TxnOpFlags.PrevKv : 0) | (p.ignore_lease ? TxnOpFlags.KeepTtl : 0) | (p.lease !== undefined ? TxnOpFlags.Lease : 0) };
+    if (p.lease !== undefined) put.lease = p.lease;
+    return put;
   }
   if (r.request_range) {
     const q = r.request_range;

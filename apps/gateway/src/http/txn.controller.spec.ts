@@ -1,4 +1,4 @@
-import { CommandOp, CompareResult, CompareTarget, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type TxnCommandValue, type TxnResult } from '@cairn/protocol';
+import { CommandOp, CompareResult, CompareTarget, LeaseRefusal, Status, TxnOpFlags, TxnOpKind, decodeTxnCommandValue, type Command, type TxnCommandValue, type TxnResult } from '@cairn/protocol';
 import { ClusterView } from '../cluster/cluster-view';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { KvPaths } from '../paths/kv-session';
@@ -133,7 +133,8 @@ describe('POST /v1/txn (etcd v3 JSON gateway shapes)', () => {
       [{ success: [{}] }, 'success.0 must hold exactly one of request_put, request_range, request_delete_range'],
       [{ failure: [{ request_range: { key: 'a', prefix: true, range_end: 'b' } }] }, 'failure.0.request_range: prefix excludes range_end'],
       [{ success: [{ request_range: { key: 'a', sort_target: 'MOD' } }] }, 'success.0.request_range: sort_target must be KEY (ranges are in key order)'],
-      [{ success: [{ request_put: { key: 'a', lease: 5 } }] }, 'success.0.request_put: property lease should not exist'],
+      // etcd's ignore_value is not supported (lease is: below).
+      [{ success: [{ request_put: { key: 'a', ignore_value: true } }] }, 'success.0.request_put: property ignore_value should not exist'],
       [{ compares: [] }, 'property compares should not exist'],
       [{ encoding: 'hex' }, 'encoding must be utf8 or base64'],
       [{ success: [{ request_put: { key: '', value: 'v' } }] }, 'empty key'],
@@ -174,5 +175,29 @@ describe('POST /v1/txn (etcd v3 JSON gateway shapes)', () => {
     expect([unavailable.status, unavailable.headers.get('retry-after'), await unavailable.json()]).toEqual([503, '1', { error: 'UNAVAILABLE', message: 'no leader' }]);
     s.state.answer = { status: Status.Error, revision: 0, message: 'applied at revision 9, result no longer known' };
     expect((await s.post(body)).status).toBe(500);
+  });
+
+  it('request_put.lease (etcd PutRequest.lease, a number or a decimal string) is op flag LEASE; refused at apply: 404 lease not found, 413 lease full; with ignore_lease or out of range: 400, nothing proposed', async () => {
+    s = await start();
+    s.state.answer = { status: Status.Ok, revision: 12, message: '', txn: { succeeded: true, responses: [{ kind: TxnOpKind.Put }, { kind: TxnOpKind.Put }] } };
+    const ok = await s.post({ success: [{ request_put: { key: 'a', value: '1', lease: 7 } }, { request_put: { key: 'b', value: '2', lease: '9007199254740991', prev_kv: true } }] });
+    expect(ok.status).toBe(200);
+    expect(s.sent[0].request.success).toEqual([
+      { kind: TxnOpKind.Put, key: b('a'), value: b('1'), flags: TxnOpFlags.Lease, lease: 7 },
+      { kind: TxnOpKind.Put, key: b('b'), value: b('2'), flags: TxnOpFlags.Lease | TxnOpFlags.PrevKv, lease: 2 ** 53 - 1 },
+    ]);
+    const body = { success: [{ request_put: { key: 'a', value: '1', lease: 7 } }] };
+    s.state.answer = { status: Status.ConditionFailed, revision: 13, message: "transaction refused: a put's lease not found (nothing applied)", leaseRefusal: LeaseRefusal.NotFound };
+    const missing = await s.post(body);
+    expect([missing.status, await missing.json()]).toEqual([404, { error: 'NOT_FOUND', message: "transaction refused: a put's lease not found (nothing applied)" }]);
+    s.state.answer = { status: Status.ConditionFailed, revision: 14, message: 'lease full', leaseRefusal: LeaseRefusal.KeysFull };
+    expect((await s.post(body)).status).toBe(413);
+    s.sent.length = 0;
+    for (const put of [{ key: 'a', lease: 7, ignore_lease: true }, { key: 'a', lease: 0 }, { key: 'a', lease: 2 ** 53 }, { key: 'a', lease: 'x' }]) {
+      const bad = await s.post({ success: [{ request_put: put }] });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { message: string }).message).toMatch(/lease/);
+    }
+    expect(s.sent).toEqual([]);
   });
 });

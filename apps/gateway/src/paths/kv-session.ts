@@ -299,7 +299,9 @@ export class KvSession {
    * log order. OK: `txn` = its TxnResult (also when the compares failed), `revision` = its
    * revision. BAD_REQUEST: more than txnBounds.opsMax compares and ops, an empty key outside a range
    * start; TOO_LARGE: a key or value over the limits, or refused at apply (result over
-   * resultBytesMax, more than keysMax keys, writes over the largest engine record).
+   * resultBytesMax, more than keysMax keys, writes over the largest engine record);
+   * CONDITION_FAILED with `leaseRefusal`: a put's lease (flag LEASE) does not exist or is full at
+   * apply (etcd ErrLeaseNotFound), nothing applied.
    */
   txn(request: TxnRequest): Promise<KvResult> {
     const count = txnOpsCount(request);

@@ -3,6 +3,7 @@ import {
   CommandCondition,
   CommandOp,
   CounterRefusal,
+  LeaseRefusal,
   Status,
   TxnOpKind,
   TxnRefusal,
@@ -100,20 +101,24 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     c.stop();
   });
 
-  it("asks a storage node for a Txn's result after commit: OK with the TxnResult (also for failed compares), TOO_LARGE when refused, ERROR when no longer known", async () => {
+  it("asks a storage node for a Txn's result after commit: OK with the TxnResult (also for failed compares), TOO_LARGE when refused, CONDITION_FAILED with the refusal when a put's lease is missing or full, ERROR when no longer known", async () => {
     const res = { succeeded: false, responses: [{ kind: TxnOpKind.Get as const }] };
     const results: Record<number, OutcomeResult> = {
       30: { outcome: ApplyOutcome.Applied, revision: 30, txn: encodeTxnResult(res) },
       31: { outcome: ApplyOutcome.ConditionFailed, revision: 31, txnRefusal: TxnRefusal.TooLarge },
       32: { outcome: ApplyOutcome.Applied, revision: 32 },
+      33: { outcome: ApplyOutcome.ConditionFailed, revision: 33, leaseRefusal: LeaseRefusal.NotFound },
+      34: { outcome: ApplyOutcome.ConditionFailed, revision: 34, leaseRefusal: LeaseRefusal.KeysFull },
     };
-    const c = cluster('l8', [reply({ firstIndex: 30, lastIndex: 32 })], (q) => results[q.index]);
+    const c = cluster('l8', [reply({ firstIndex: 30, lastIndex: 34 })], (q) => results[q.index]);
     const txn = () => ({ op: CommandOp.Txn, key: Buffer.alloc(0), value: encodeTxnCommandValue({ limits: { resultBytesMax: 100, keysMax: 1 }, request: { compares: [], success: [], failure: [{ kind: TxnOpKind.Get, key: Buffer.from('k') }] } }) });
-    const [a, b, d] = await Promise.all([c.writes.submit(txn()), c.writes.submit(txn()), c.writes.submit(txn())]);
+    const [a, b, d, e, f] = await Promise.all([c.writes.submit(txn()), c.writes.submit(txn()), c.writes.submit(txn()), c.writes.submit(txn()), c.writes.submit(txn())]);
     expect(a).toEqual({ status: Status.Ok, revision: 30, message: '', txn: res });
     expect(b).toMatchObject({ status: Status.TooLarge, revision: 31 });
     expect(d).toMatchObject({ status: Status.Error, revision: 32 });
-    expect(c.queries.map((q) => q.index)).toEqual([30, 31, 32]);
+    expect(e).toEqual({ status: Status.ConditionFailed, revision: 33, message: "transaction refused: a put's lease not found (nothing applied)", leaseRefusal: LeaseRefusal.NotFound });
+    expect(f).toMatchObject({ status: Status.ConditionFailed, revision: 34, leaseRefusal: LeaseRefusal.KeysFull });
+    expect(c.queries.map((q) => q.index)).toEqual([30, 31, 32, 33, 34]);
     c.stop();
   });
 

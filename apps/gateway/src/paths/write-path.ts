@@ -231,10 +231,13 @@ const isLeaseOp = (op: CommandOp): boolean => op === CommandOp.LeaseGrant || op 
 
 /**
  * A Txn's answer from its outcome: OK with its TxnResult (also when its compares failed:
- * `succeeded` false); TOO_LARGE when the storage nodes refused it (nothing applied); an applied
- * txn whose result the nodes no longer hold is an ERROR (never re-applied).
+ * `succeeded` false); CONDITION_FAILED with the refusal when a put's lease does not exist or is
+ * full (etcd ErrLeaseNotFound; nothing applied); TOO_LARGE when the storage nodes refused it
+ * (nothing applied); an applied txn whose result the nodes no longer hold is an ERROR (never
+ * re-applied).
  */
 function txnResult(a: OutcomeResult, index: number): WriteResult {
+  if (a.outcome === ApplyOutcome.ConditionFailed && a.leaseRefusal !== undefined) return { status: Status.ConditionFailed, revision: a.revision || index, message: `transaction refused: a put's ${LEASE_REFUSAL_MESSAGES[a.leaseRefusal]} (nothing applied)`, leaseRefusal: a.leaseRefusal };
   if (a.outcome === ApplyOutcome.Applied && a.txn !== undefined) return { status: Status.Ok, revision: a.revision, message: '', txn: decodeTxnResult(a.txn) };
   if (a.outcome === ApplyOutcome.Applied) return { status: Status.Error, revision: a.revision, message: `the transaction was applied at revision ${a.revision}, but its result is no longer known (the storage nodes restarted or dropped it since); read the keys` };
   return { status: Status.TooLarge, revision: a.revision || index, message: 'transaction refused: its result exceeds resultBytesMax, it touches more than keysMax keys, or its writes exceed the largest engine record (nothing applied)' };

@@ -334,8 +334,8 @@ export class ClientConnection {
         return;
       }
       if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength, hold.held())) r = notReading(r.value.byteLength);
-      // A refused INCR says why (Redis's text), so does a SET with LEASE ("lease not found") and a LEASE_GRANT; other CONDITION_FAILED answers are empty.
-      const saysWhy = req.opcode === Opcode.Incr || req.opcode === Opcode.LeaseGrant || (req.flags & RequestFlags.Lease) !== 0;
+      // A refused INCR says why (Redis's text), so does a SET with LEASE ("lease not found"), a LEASE_GRANT and a TXN (refused by a put's lease); other CONDITION_FAILED answers are empty.
+      const saysWhy = req.opcode === Opcode.Incr || req.opcode === Opcode.LeaseGrant || req.opcode === Opcode.Txn || (req.flags & RequestFlags.Lease) !== 0;
       const emptyFailure = r.status === Status.NotFound || (r.status === Status.ConditionFailed && !saysWhy);
       let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : emptyFailure ? EMPTY : Buffer.from(r.message);
       // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
@@ -384,7 +384,7 @@ export class ClientConnection {
     const decoded = decodeValue(req, decodeTxnRequest);
     if ('bad' in decoded) return decoded.bad;
     const r = await this.session.txn(decoded.value);
-    if (r.status !== Status.Ok || !r.txn) return { status: r.status, revision: r.revision, value: EMPTY, message: r.message };
+    if (r.status !== Status.Ok || !r.txn) return { status: r.status, revision: r.revision, value: EMPTY, message: r.message, ...(r.leaseRefusal !== undefined ? { leaseRefusal: r.leaseRefusal } : {}) };
     return { status: Status.Ok, revision: r.revision, value: encodeTxnResult(r.txn), message: '' };
   }
 

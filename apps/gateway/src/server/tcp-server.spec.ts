@@ -1,6 +1,6 @@
 import { connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { CommandCondition, CommandOp, LeaseRefusal, Opcode, RequestFlags, ResponseDecoder, ResponseFlags, Status, encodeLeaseOperand, decodeIncrDelta, decodeIncrReply, encodeIncrRequest, encodeRequest, type Command, type Response } from '@cairn/protocol';
+import { CommandCondition, CommandOp, LeaseRefusal, Opcode, RequestFlags, ResponseDecoder, ResponseFlags, Status, encodeLeaseOperand, decodeIncrDelta, decodeTxnCommandValue, encodeTxnRequest, TxnOpFlags, TxnOpKind, decodeIncrReply, encodeIncrRequest, encodeRequest, type Command, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
@@ -128,6 +128,29 @@ describe('gateway TCP server', () => {
     ]);
     c.socket.end();
     await s.server.close();
+  });
+
+  it('a TXN refused by a put\'s lease (op flag LEASE): CONDITION_FAILED with response flag LEASE_NOT_FOUND / LEASE_KEYS_FULL and the reason; the put carries its lease id into the command', async () => {
+    const s = await startServer();
+    const c = await rawClient(s.port);
+    try {
+      const txn = encodeTxnRequest({ compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('v'), flags: TxnOpFlags.Lease, lease: 0x1234 }], failure: [] });
+      c.send(Opcode.Txn, 1, '', txn);
+      c.send(Opcode.Txn, 2, '', txn);
+      await until(() => s.writes.length === 2);
+      expect(decodeTxnCommandValue(s.writes[0].command.value).request.success[0]).toMatchObject({ flags: TxnOpFlags.Lease, lease: 0x1234 });
+      s.writes[0].resolve({ status: Status.ConditionFailed, revision: 64, message: "transaction refused: a put's lease not found (nothing applied)", leaseRefusal: LeaseRefusal.NotFound });
+      s.writes[1].resolve({ status: Status.ConditionFailed, revision: 65, message: 'lease full', leaseRefusal: LeaseRefusal.KeysFull });
+      await c.waitFor(2);
+      const byId = new Map(c.responses.map((r) => [r.requestId, [r.status, r.flags, r.revision, r.payload.toString()]]));
+      expect([byId.get(1), byId.get(2)]).toEqual([
+        [Status.ConditionFailed, ResponseFlags.LeaseNotFound, 64, "transaction refused: a put's lease not found (nothing applied)"],
+        [Status.ConditionFailed, ResponseFlags.LeaseKeysFull, 65, 'lease full'],
+      ]);
+    } finally {
+      c.socket.destroy();
+      await s.server.close();
+    }
   });
 
   it('a client that half-closes after its requests gets every answer, then the gateway closes (allowHalfOpen)', async () => {

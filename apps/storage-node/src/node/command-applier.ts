@@ -26,9 +26,9 @@ import {
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
 import { LeaseIndex, isReservedKey } from './lease-index';
-import { LEASE_OPS, clientView, isExpiryCommand, detachBytes, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, targetsReservedKey } from './lease-apply';
+import { LEASE_OPS, attachWrites, clientView, isExpiryCommand, detachBytes, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, refuseLeasedTxn, targetsReservedKey } from './lease-apply';
 import type { SessionTable } from './session-table';
-import { evaluateTxn } from './txn-apply';
+import { evaluateTxn, type LeasedKey } from './txn-apply';
 
 /** Raft entry type of a leader's no-op (libs/raft EntryType.Noop). */
 export const ENTRY_TYPE_NOOP = 1;
@@ -210,13 +210,17 @@ export class CommandApplier {
     let authValue: Uint8Array = EMPTY;
     let mutations: BatchMutation[] = [];
     let detached: Buffer[] = [];
+    let leased: LeasedKey[] = [];
     const evaluateIt = (): ApplyResult => {
       if (txn) {
         if (txnWritesReserved(txn.request)) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index };
-        const t = evaluateTxn(txn, e.index, clientView(get, (q) => this.range(q)), this.mutationBytesMax, (ms) => detachBytes(ms, this.leases));
+        const t = evaluateTxn(txn, e.index, clientView(get, (q) => this.range(q)), this.mutationBytesMax, (ms, l) => detachBytes(ms, this.leases, l));
         if ('tooLarge' in t) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index, txnRefusal: TxnRefusal.TooLarge };
+        const leaseRefusal = refuseLeasedTxn(t, this.leases, this.keysPerLeaseMax, this.mutationBytesMax);
+        if (leaseRefusal !== null) return { outcome: ApplyOutcome.ConditionFailed, revision: e.index, leaseRefusal };
         mutations = t.mutations;
         detached = t.detached;
+        leased = t.leased;
         return { outcome: ApplyOutcome.Applied, revision: e.index, txn: encodeTxnResult(t.result) };
       }
       if (!isAuthOp(c.op)) return this.evaluate(c, e.index, get);
@@ -231,11 +235,11 @@ export class CommandApplier {
       sessionRecords.push({ index: e.index, session: c.session, result: d.kind === 'new' ? d.result : null });
       if (d.kind === 'stale') return noop;
       if (recorded || d.kind === 'duplicate') this.record(e.index, d.result);
-      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? this.write(c, e.index, d.result, authValue, { mutations, detached }, get) : noop;
+      return d.kind === 'new' && d.result.outcome === ApplyOutcome.Applied ? this.write(c, e.index, d.result, authValue, { mutations, detached, leased }, get) : noop;
     }
     const r = evaluateIt();
     if (recorded) this.record(e.index, r);
-    return r.outcome === ApplyOutcome.Applied ? this.write(c, e.index, r, authValue, { mutations, detached }, get) : noop;
+    return r.outcome === ApplyOutcome.Applied ? this.write(c, e.index, r, authValue, { mutations, detached, leased }, get) : noop;
   }
 
   /** `evaluate` plus the lease rules: lease/TTL ops, a Set naming a missing or full lease, a write to the reserved keyspace. */
@@ -251,12 +255,16 @@ export class CommandApplier {
    * metadata record; for a revoke, every attached key and its record) in ONE batch record, so they
    * take effect together at `index`.
    */
-  private write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array, txn: { mutations: BatchMutation[]; detached: Buffer[] }, get: (key: Uint8Array) => KeyState | null): EngineEntry {
+  private write(c: Command, index: number, r: ApplyResult, authValue: Uint8Array, txn: { mutations: BatchMutation[]; detached: Buffer[]; leased: LeasedKey[] }, get: (key: Uint8Array) => KeyState | null): EngineEntry {
     if (isAuthOp(c.op)) return { index, op: EngineOp.Set, key: AUTH_STATE_KEY, value: authValue };
     // A txn's writes are one batch record (atomic); a txn's put (without KEEP_TTL) or delete
-    // detaches its key from any lease and clears its expiry (etcd put without a lease), in the same record.
+    // detaches its key from any lease and clears its expiry (etcd put without a lease), a put with
+    // LEASE attaches it (etcd put with a lease), in the same record.
     const mutations: BatchMutation[] = c.op === CommandOp.Txn ? [...txn.mutations] : LEASE_OPS.has(c.op) ? [] : [kvWrite(c, r)];
-    if (c.op === CommandOp.Txn) for (const k of txn.detached) mutations.push(...detachWrites(k, this.leases));
+    if (c.op === CommandOp.Txn) {
+      for (const k of txn.detached) mutations.push(...detachWrites(k, this.leases));
+      for (const l of txn.leased) mutations.push(...attachWrites(l, this.leases));
+    }
     else mutations.push(...leaseWrites(c, index, get, this.leases));
     if (mutations.length === 0) return { index, op: EngineOp.Noop, key: EMPTY, value: EMPTY };
     if (mutations.length === 1) return { index, ...mutations[0] };

@@ -1,5 +1,5 @@
 import { BitcaskEngine } from '@cairn/engine';
-import { ApplyOutcome, CommandOp, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpFlags, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeLeaseRevoke, encodeU64Operand, RevokeCause, type Command } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CompareResult, CompareTarget, DEFAULT_LIMITS, ExpireCondition, LeaseRefusal, encodeExpire, TxnOpFlags, TxnOpKind, TxnRefusal, decodeTxnResult, encodeTxnCommandValue, type TxnRequest, encodeLeaseGrant, encodeLeaseRevoke, encodeU64Operand, RevokeCause, type Command } from '@cairn/protocol';
 import { entriesOf, useTempDir } from './apply.spec-helpers';
 import { CommandApplier } from './command-applier';
 import { LeaseIndex, RESERVED_KEY_PREFIX } from './lease-index';
@@ -156,7 +156,7 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     await engine.close();
   });
 
-  it('a TTL Set, a lease Set, a plain Set and a txn put, each with a key and a value at keyBytesMax and valueBytesMax, fit one engine record with the key\'s metadata record, and read back after a reopen', async () => {
+  it('a TTL Set, a lease Set, a plain Set, a txn put and a txn put with LEASE, each with a key and a value at keyBytesMax and valueBytesMax, fit one engine record with the key\'s metadata record, and read back after a reopen', async () => {
     const k = (c: string) => Buffer.alloc(DEFAULT_LIMITS.keyBytesMax, c);
     const v = (c: string) => Buffer.alloc(DEFAULT_LIMITS.valueBytesMax, c);
     const at = 9_000_000_000_000;
@@ -172,13 +172,17 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     // a plain Set (clears the TTL: deletes the metadata record in the same record) and a txn put (detaches likewise)
     await n.apply(6, [{ op: CommandOp.Set, key: k('c'), value: v('5') }]);
     await n.apply(7, [txnPut(k('d'), v('6'))]);
-    for (const i of [1, 3, 4, 5, 7]) expect(n.applier.outcome(i).outcome).toBe(ApplyOutcome.Applied);
+    // a txn put with LEASE (writes the metadata record in the same record)
+    await n.apply(8, [{ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares: [], success: [{ kind: TxnOpKind.Put, key: k('e'), value: v('7'), flags: TxnOpFlags.Lease, lease: 5 }], failure: [] } }) }]);
+    for (const i of [1, 3, 4, 5, 7, 8]) expect(n.applier.outcome(i).outcome).toBe(ApplyOutcome.Applied);
     await n.engine.close();
     n = await open();
     expect(n.engine.get(k('a'))?.value.equals(v('1'))).toBe(true);
     expect(n.engine.get(k('d'))?.value.equals(v('6'))).toBe(true);
     expect(n.applier.leases.meta(k('a'))).toEqual({ leaseId: 0, expiresAtMs: at });
     expect(n.applier.leases.meta(k('b'))).toEqual({ leaseId: 5, expiresAtMs: 0 });
+    expect(n.applier.leases.meta(k('e'))).toEqual({ leaseId: 5, expiresAtMs: 0 });
+    expect(n.engine.get(k('e'))?.value.equals(v('7'))).toBe(true);
     expect([n.applier.leases.meta(k('c')), n.applier.leases.meta(k('d'))]).toEqual([undefined, undefined]);
     await n.engine.close();
   });
@@ -197,6 +201,40 @@ describe('lease and TTL apply rules (docs/leases.md "Storage")', () => {
     await n.apply(7, [expireKey('a', 5000), expireKey('b', 5000)]);
     expect([n.value('a'), n.value('b'), n.value('c')]).toEqual([null, '2', '2']);
     expect(n.applier.outcome(8).outcome).toBe(ApplyOutcome.ConditionFailed); // b's expiry went with the plain put
+    await n.engine.close();
+  });
+
+  it('a txn put with LEASE attaches its key (clearing its TTL, leaving another lease) and the revoke deletes it; a lease that does not exist fails the whole txn LEASE_NOT_FOUND (etcd checkRequestPut), a full one LEASE_KEYS_FULL, nothing applied; only the branch that ran is checked', async () => {
+    let n = await node(dir(), 2);
+    const txn = (success: TxnRequest['success'], failure: TxnRequest['failure'] = [], compares: TxnRequest['compares'] = []): Command => ({ op: CommandOp.Txn, key: EMPTY, value: encodeTxnCommandValue({ limits: { resultBytesMax: 1 << 20, keysMax: 100 }, request: { compares, success, failure } }) });
+    const leased = (key: string, value: string, lease: number) => ({ kind: TxnOpKind.Put, key: Buffer.from(key), value: Buffer.from(value), flags: TxnOpFlags.Lease, lease });
+    const del = (key: string) => ({ kind: TxnOpKind.Delete, key: Buffer.from(key), end: EMPTY });
+    const o = (i: number) => n.applier.outcome(i);
+    const meta = (k: string) => n.applier.leases.meta(Buffer.from(k));
+    await n.apply(1, [grant(3, 60_000), grant(4, 60_000), put('a', '1', 0, 5000), put('b', '1', 4)]);
+    // 5: a (TTL) and b (lease 4) join lease 3; the TTL goes, b leaves lease 4.
+    await n.apply(5, [txn([leased('a', '2', 3), leased('b', '2', 3)])]);
+    expect(o(5).outcome).toBe(ApplyOutcome.Applied);
+    expect([meta('a'), meta('b')]).toEqual([{ leaseId: 3, expiresAtMs: 0 }, { leaseId: 3, expiresAtMs: 0 }]);
+    expect([n.applier.leases.lease(3)?.keys.size, n.applier.leases.lease(4)?.keys.size]).toEqual([2, 0]);
+    // 6: lease 9 does not exist: refused whole, although its key is deleted later in the txn and 'c' names a live lease.
+    await n.apply(6, [txn([leased('c', '1', 4), leased('d', '1', 9), del('d')])]);
+    expect(o(6)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 6, leaseRefusal: LeaseRefusal.NotFound });
+    expect([n.value('c'), meta('c'), n.applier.leases.lease(4)?.keys.size]).toEqual([null, undefined, 0]);
+    // 7: lease 3 holds 2 keys already (keysPerLeaseMax 2): a third is refused whole; re-putting its own keys is not.
+    await n.apply(7, [txn([leased('c', '1', 4), leased('e', '1', 3)])]);
+    expect(o(7)).toEqual({ outcome: ApplyOutcome.ConditionFailed, revision: 7, leaseRefusal: LeaseRefusal.KeysFull });
+    await n.apply(8, [txn([leased('a', '3', 3), leased('b', '3', 3)])]);
+    expect(o(8).outcome).toBe(ApplyOutcome.Applied);
+    // 9: the compares fail: only the failure branch runs and is checked (the success branch names no lease that exists).
+    await n.apply(9, [txn([leased('x', '1', 99)], [leased('c', '9', 4)], [{ key: Buffer.from('a'), target: CompareTarget.Version, result: CompareResult.Equal, operand: 0 }])]);
+    expect(o(9).outcome).toBe(ApplyOutcome.Applied);
+    expect([n.value('c'), n.value('x'), meta('c')]).toEqual(['9', null, { leaseId: 4, expiresAtMs: 0 }]);
+    await n.engine.close();
+    n = await node(dir(), 2);
+    expect([n.applier.leases.lease(3)?.keys.size, n.applier.leases.lease(4)?.keys.size]).toEqual([2, 1]);
+    await n.apply(10, [revoke(3)]);
+    expect([n.value('a'), n.value('b'), n.value('c')]).toEqual([null, null, '9']);
     await n.engine.close();
   });
 

@@ -1,7 +1,8 @@
 import { ApplyOutcome, CommandOp, LeaseRefusal, RevokeCause, TxnOpKind, decodeCommand, peekCommandOp, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
 import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
-import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
+import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, metaSetBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
+import type { LeasedKey } from './txn-apply';
 
 /**
  * The lease and TTL rules of the applier (docs/leases.md), evaluated in log order against the
@@ -127,10 +128,19 @@ export function leaseWrites(c: Command, index: number, get: Get, leases: LeaseIn
 
 const NO_META = { leaseId: 0, expiresAtMs: 0 };
 
-/** Bytes `detachWrites` of every key of `mutations` adds to their batch record: a Delete of each distinct key's metadata record, for keys that have one. */
-export function detachBytes(mutations: readonly BatchMutation[], leases: LeaseIndex): number {
+/**
+ * Bytes a txn's metadata writes add to its batch record, at most: for each key of `leased` the Set
+ * of its metadata record (`attachWrites`), for each other distinct key of `mutations` that has a
+ * metadata record its Delete (`detachWrites`; counted for every written key, KEEP_TTL puts
+ * included, so every node reaches the same verdict).
+ */
+export function detachBytes(mutations: readonly BatchMutation[], leases: LeaseIndex, leased: readonly LeasedKey[] = []): number {
   const seen = new Set<string>();
   let n = 0;
+  for (const l of leased) {
+    seen.add(l.key.toString('latin1'));
+    n += metaSetBytes(l.key);
+  }
   for (const m of mutations) {
     const k = Buffer.from(m.key).toString('latin1');
     if (seen.has(k) || !leases.meta(m.key)) continue;
@@ -138,6 +148,34 @@ export function detachBytes(mutations: readonly BatchMutation[], leases: LeaseIn
     n += metaDeleteBytes(m.key);
   }
   return n;
+}
+
+/** A txn's put with LEASE of `key`: it joins lease `leaseId` and loses any expiry of its own (etcd put with a lease); the write of its metadata record. */
+export function attachWrites(l: LeasedKey, leases: LeaseIndex): BatchMutation[] {
+  const w = leases.setMeta(l.key, { leaseId: l.leaseId, expiresAtMs: 0 });
+  return w ? [w] : [];
+}
+
+/**
+ * Why a txn whose puts name `leasesNamed` and attach `leased` must not apply (etcd
+ * `checkRequestPut` at apply: the whole txn fails, nothing applied): a named lease that does not
+ * exist (NotFound, first), or one that would then hold more than `keysPerLeaseMax` keys or whose
+ * revoke would exceed `mutationBytesMax` (KeysFull, as a SET's); null when it may apply.
+ */
+export function refuseLeasedTxn(t: { leasesNamed: readonly number[]; leased: readonly LeasedKey[] }, leases: LeaseIndex, keysPerLeaseMax: number, mutationBytesMax: number): LeaseRefusal | null {
+  if (t.leasesNamed.some((id) => !leases.lease(id))) return LeaseRefusal.NotFound;
+  const { leased } = t;
+  const added = new Map<number, { keys: number; bytes: number }>();
+  for (const l of leased) {
+    const lease = leases.lease(l.leaseId)!;
+    if (lease.keys.has(l.key.toString('latin1'))) continue;
+    const a = added.get(l.leaseId) ?? { keys: 0, bytes: 0 };
+    a.keys++;
+    a.bytes += revokeBytesOfKey(l.key);
+    added.set(l.leaseId, a);
+    if (lease.keys.size + a.keys > keysPerLeaseMax || lease.revokeBytes + a.bytes > mutationBytesMax) return LeaseRefusal.KeysFull;
+  }
+  return null;
 }
 
 /** A txn's put or delete of `key`: it leaves any lease and loses any expiry (etcd put without a lease); the write of its metadata record, if it had one. */

@@ -28,6 +28,11 @@ export function metaDeleteBytes(key: Uint8Array): number {
   return batchRecordBytes([del(keyMetaRecordKey(key))]) - RECORD_HEADER_BYTES;
 }
 
+/** Bytes the Set of `key`'s metadata record (16 bytes of value) adds to a batch record. */
+export function metaSetBytes(key: Uint8Array): number {
+  return batchRecordBytes([{ op: EngineOp.Set, key: keyMetaRecordKey(key), value: META_VALUE }]) - RECORD_HEADER_BYTES;
+}
+
 /** Bytes attaching `key` adds to its lease's revoke record: the key's Delete and its metadata record's Delete. */
 export function revokeBytesOfKey(key: Uint8Array): number {
   return batchRecordBytes([del(key), del(keyMetaRecordKey(key))]) - RECORD_HEADER_BYTES;
@@ -176,3 +181,5 @@ export class LeaseIndex {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The size of a metadata record's value (`encodeKeyMeta`). */
+const META_VALUE = new Uint8Array(16);

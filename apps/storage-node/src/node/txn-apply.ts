@@ -32,10 +32,20 @@ export interface TxnStore {
 
 /**
  * An evaluated txn: its result, the mutations to apply at its index (empty when it writes
- * nothing) and the keys whose lease and expiry it clears: every key it deletes or puts without
- * KEEP_TTL (a key only ever put with KEEP_TTL keeps them).
+ * nothing), the keys whose lease and expiry it clears (`detached`: its last write of the key, KEEP_TTL
+ * puts aside, is a delete or a put without LEASE; a key only ever put with KEEP_TTL keeps them) and
+ * the keys it attaches to a lease (`leased`: that last write is a put with LEASE; the key loses
+ * any expiry of its own, etcd put with a lease), and every lease a put of the branch that ran
+ * names (`leasesNamed`: each must exist, etcd `checkRequestPut`, even one whose key a later op
+ * deletes).
  */
-export type TxnEvaluation = { result: TxnResult; mutations: BatchMutation[]; detached: Buffer[] } | { tooLarge: string };
+export type TxnEvaluation = { result: TxnResult; mutations: BatchMutation[]; detached: Buffer[]; leased: LeasedKey[]; leasesNamed: number[] } | { tooLarge: string };
+
+/** A key a txn's put attaches to lease `leaseId`. */
+export interface LeasedKey {
+  key: Buffer;
+  leaseId: number;
+}
 
 /** A key within a txn: its latest state (null = deleted) and the key bytes. */
 interface Local {
@@ -45,6 +55,8 @@ interface Local {
 
 const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
 const EMPTY = Buffer.alloc(0);
+/** A put with KEEP_TTL: the key's lease and expiry stay as they are (a lease id is ≥ 1). */
+const KEEP = -1;
 /** The smallest client key (the storage node's range reads start there too). */
 const RANGE_START_MIN = Buffer.from([0]);
 
@@ -59,17 +71,29 @@ class TooLarge extends Error {
  * a plain SET or DEL gives them). Deterministic: depends only on the store, the command and
  * `mutationBytesMax`. TOO_LARGE (nothing applied) when the TxnResult would exceed
  * `limits.resultBytesMax`, the ranges, deletes and puts touch more than `limits.keysMax` keys, or
- * the writes plus `companionBytes` of them (the bytes the applier adds to the same record: deletes
- * of the written keys' lease/expiry records) exceed `mutationBytesMax` (the largest engine record).
+ * the writes plus `companionBytes` of them (the bytes the applier adds to the same record: the
+ * written keys' lease/expiry records) exceed `mutationBytesMax` (the largest engine record).
  */
-export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, mutationBytesMax: number, companionBytes: (mutations: BatchMutation[]) => number = () => 0): TxnEvaluation {
+export function evaluateTxn(
+  v: TxnCommandValue,
+  index: number,
+  store: TxnStore,
+  mutationBytesMax: number,
+  companionBytes: (mutations: BatchMutation[], leased: readonly LeasedKey[]) => number = () => 0,
+): TxnEvaluation {
   const t = new TxnRun(v, index, store);
   try {
     const succeeded = v.request.compares.every((c) => t.holds(c));
     const responses = (succeeded ? v.request.success : v.request.failure).map((op) => t.run(op));
-    const bytes = t.mutations.length > 0 ? batchRecordBytes(t.mutations) + companionBytes(t.mutations) : 0;
+    const detached: Buffer[] = [];
+    const leased: LeasedKey[] = [];
+    for (const m of t.metas.values()) {
+      if (m.leaseId === 0) detached.push(m.key);
+      else leased.push(m);
+    }
+    const bytes = t.mutations.length > 0 ? batchRecordBytes(t.mutations) + companionBytes(t.mutations, leased) : 0;
     if (bytes > mutationBytesMax) throw new TooLarge(`its writes take ${bytes} bytes; one entry's writes take at most ${mutationBytesMax}`);
-    return { result: { succeeded, responses }, mutations: t.mutations, detached: [...t.detached.values()] };
+    return { result: { succeeded, responses }, mutations: t.mutations, detached, leased, leasesNamed: [...t.leasesNamed] };
   } catch (e) {
     if (e instanceof TooLarge) return { tooLarge: e.message };
     throw e;
@@ -78,8 +102,10 @@ export function evaluateTxn(v: TxnCommandValue, index: number, store: TxnStore, 
 
 class TxnRun {
   readonly mutations: BatchMutation[] = [];
-  /** Keys (latin1 → bytes) deleted or put without KEEP_TTL: their lease and expiry go. */
-  readonly detached = new Map<string, Buffer>();
+  /** Keys (latin1 →) whose lease and expiry this txn sets: `leaseId` 0 = none (deleted or put without KEEP_TTL or LEASE), else attached to it (put with LEASE). */
+  readonly metas = new Map<string, LeasedKey>();
+  /** Leases named by the puts run. */
+  readonly leasesNamed = new Set<number>();
   private readonly local = new Map<string, Local>();
   private resultBytes = TXN_RESULT_BASE_BYTES;
   private keys = 0;
@@ -115,7 +141,9 @@ class TxnRun {
         const prev = this.get(op.key);
         this.touch(1);
         const value = op.value ?? EMPTY;
-        this.write(op.key, { value, revision: this.index, createRevision: prev ? (prev.createRevision ?? prev.revision) : this.index, version: prev ? (prev.version ?? 1) + 1 : 1 }, (flags & TxnOpFlags.KeepTtl) !== 0);
+        const meta = flags & TxnOpFlags.KeepTtl ? KEEP : flags & TxnOpFlags.Lease ? (op.lease ?? 0) : 0;
+        if (meta > 0) this.leasesNamed.add(meta);
+        this.write(op.key, { value, revision: this.index, createRevision: prev ? (prev.createRevision ?? prev.revision) : this.index, version: prev ? (prev.version ?? 1) + 1 : 1 }, meta);
         return prev && flags & TxnOpFlags.PrevKv ? { kind: op.kind, prev: kv(op.key, prev, false) } : { kind: op.kind };
       }
       case TxnOpKind.Delete: {
@@ -147,10 +175,11 @@ class TxnRun {
     return l ? l.state : this.store.get(key);
   }
 
-  private write(key: Uint8Array, state: TxnKeyState | null, keepTtl = false): void {
+  /** `leaseId`: the key's lease from now on (0: none and no expiry), or KEEP (KEEP_TTL: as it is). */
+  private write(key: Uint8Array, state: TxnKeyState | null, leaseId: number = 0): void {
     const k = Buffer.from(key);
     this.local.set(latin1(k), { key: k, state });
-    if (!keepTtl) this.detached.set(latin1(k), k);
+    if (leaseId !== KEEP) this.metas.set(latin1(k), { key: k, leaseId });
     this.mutations.push(state ? { op: EngineOp.Set, key: k, value: state.value } : { op: EngineOp.Delete, key: k, value: EMPTY });
   }
 
