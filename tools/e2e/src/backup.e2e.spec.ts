@@ -1,4 +1,4 @@
-import { CairnClient } from '@cairn/client';
+import { CairnClient, op } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
 import { copyFileSync, existsSync, openSync, readdirSync, readSync, statSync, truncateSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,9 +58,11 @@ describe('snapshot save and restore', () => {
     const c = await CairnClient.connect({ host: '127.0.0.1', port: a.gatewayPort, requestTimeoutMs: 15_000 });
     const keeper = await (async () => {
       leases = { kept: (await c.leaseGrant(30_000)).leaseId, gone: (await c.leaseGrant(LEASE_GONE_TTL_MS)).leaseId };
+      // Renewed from its grant on: it must be live at the save however slow the writes below are.
+      const k = c.keepAlive(leases.gone);
       await c.set('backup-lease/kept', 'k', { lease: leases.kept });
-      await c.set('backup-lease/gone', 'g', { lease: leases.gone });
-      return c.keepAlive(leases.gone);
+      await c.txn().then(op.put('backup-lease/gone', 'g', { lease: leases.gone })).commit();
+      return k;
     })().catch(async (e: unknown) => {
       await c.close();
       throw e;

@@ -60,14 +60,18 @@ describe('leases end to end', () => {
 
       // Revoke: every attached key goes at the revoke's revision, on every storage node.
       const r = await c.leaseGrant(60_000);
-      const attached = await Promise.all(['rev/a', 'rev/b', 'rev/c'].map((k) => c.set(k, k, { lease: r.leaseId })));
+      const attached = (await Promise.all(['rev/a', 'rev/b'].map((k) => c.set(k, k, { lease: r.leaseId })))).map((a) => a.revision);
+      // A txn's put attaches too (etcd Txn RequestPut.lease); a txn naming a lease that does not exist applies nothing.
+      attached.push((await c.txn().then(op.put('rev/c', 'rev/c', { lease: r.leaseId })).commit()).revision);
+      await expect(c.txn().then(op.put('rev/free', 'never'), op.put('rev/none', 'x', { lease: r.leaseId + 1 })).commit()).rejects.toBeInstanceOf(LeaseNotFoundError);
       await c.set('rev/free', 'stays');
       const lost = c.keepAlive(r.leaseId, { intervalMs: 200 });
       const revoke = await c.leaseRevoke(r.leaseId);
-      expect(revoke.revision).toBeGreaterThan(Math.max(...attached.map((a) => a.revision)));
+      expect(revoke.revision).toBeGreaterThan(Math.max(...attached));
       for (const node of e2e.cluster.ids('storage')) {
         for (const k of ['rev/a', 'rev/b', 'rev/c']) expect(await e2e.readAt(node, k, revoke.revision)).toMatchObject({ status: Status.NotFound });
         expect(await e2e.readAt(node, 'rev/free', revoke.revision)).toMatchObject({ status: Status.Ok, value: 'stays' });
+        expect(await e2e.readAt(node, 'rev/none', revoke.revision)).toMatchObject({ status: Status.NotFound });
       }
       // A watch from the revoke's revision sees the three deletes at that one revision, and nothing else.
       const deletes: { key: string; type: string; modRevision: number }[] = [];
