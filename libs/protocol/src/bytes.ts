@@ -1,4 +1,4 @@
-import { ProtocolError } from './constants';
+import { ProtocolError, isStatus, type Status } from './constants';
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** Largest byte length a `string` field holds (u16 length prefix). */
@@ -157,6 +157,13 @@ export class ByteReader {
   /** @throws ProtocolError when the value is >= 2^53. */
   u64(): number {
     return readU64(this.buf, this.take(8, 'u64'));
+  }
+
+  /** A `u8 status` field (docs/protocol.md "Status codes"). @throws ProtocolError on a byte that is no Status. */
+  status(): Status {
+    const s = this.u8();
+    if (!isStatus(s)) throw new ProtocolError(`unknown status 0x${s.toString(16)}`);
+    return s;
   }
 
   /** @throws ProtocolError on a byte other than 0 or 1. */

@@ -10,7 +10,7 @@
  * >= 2^53 or trailing bytes; encoders throw RangeError on out-of-range fields.
  */
 import { asBuffer, ByteReader, ByteWriter, bytesFieldBytes, clampString, stringFieldBytes } from './bytes';
-import { isStatus, ProtocolError, type Status } from './constants';
+import { ProtocolError, type Status } from './constants';
 import { COMMAND_BODY_BYTES_MIN, commandBodyBytes, readCommandBody, writeCommandBody, type Command } from './command';
 
 export const INTERNAL_VERSION = 1;
@@ -169,12 +169,6 @@ function reader(b: Uint8Array, type: MessageType): ByteReader {
   return r;
 }
 
-function readStatus(r: ByteReader): Status {
-  const s = r.u8();
-  if (!isStatus(s)) throw new ProtocolError(`unknown status 0x${s.toString(16)}`);
-  return s;
-}
-
 // Command (type 1) and the outcome messages live in command.ts; re-exported for the `internal` namespace.
 export { CommandOp, CommandCondition, encodeCommand, decodeCommand, type Command, type CommandSession } from './command';
 
@@ -267,7 +261,7 @@ export function encodeProposeReply(p: ProposeReply): Buffer {
 
 export function decodeProposeReply(b: Uint8Array): ProposeReply {
   const r = reader(b, MessageType.ProposeReply);
-  const reply = { status: readStatus(r), retrySafe: r.bool(), firstIndex: r.u64(), lastIndex: r.u64(), leaderHint: r.string(), message: r.string() };
+  const reply = { status: r.status(), retrySafe: r.bool(), firstIndex: r.u64(), lastIndex: r.u64(), leaderHint: r.string(), message: r.string() };
   r.end();
   return reply;
 }
@@ -299,7 +293,7 @@ export function encodeReadIndexReply(q: ReadIndexReply): Buffer {
 
 export function decodeReadIndexReply(b: Uint8Array): ReadIndexReply {
   const r = reader(b, MessageType.ReadIndexReply);
-  const q = { status: readStatus(r), readIndex: r.u64(), leaderHint: r.string(), message: r.string() };
+  const q = { status: r.status(), readIndex: r.u64(), leaderHint: r.string(), message: r.string() };
   r.end();
   return q;
 }
@@ -346,7 +340,7 @@ export function encodeFetchReply(f: FetchReply): Buffer {
 
 export function decodeFetchReply(b: Uint8Array): FetchReply {
   const r = reader(b, MessageType.FetchReply);
-  const status = readStatus(r);
+  const status = r.status();
   const commitIndex = r.u64();
   const message = r.string();
   const reply = { status, commitIndex, entries: readEntries(r), message };
@@ -470,7 +464,7 @@ export function decodeReadReply(b: Uint8Array): ReadReply {
   const appliedIndex = r.u64();
   const { n, trailer, expiry } = countWithTrailer(r, 1 + 8 * 3 + 4 + 2, READ_REPLY_WITHHELD_BYTES, READ_REPLY_EXPIRY_BYTES);
   const results: ReadReply['results'] = new Array(n);
-  for (let i = 0; i < n; i++) results[i] = { status: readStatus(r), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes(), message: r.string() };
+  for (let i = 0; i < n; i++) results[i] = { status: r.status(), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes(), message: r.string() };
   if (trailer) {
     for (let i = 0; i < n; i++) {
       const withheldBytes = r.u64();

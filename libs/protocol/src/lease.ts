@@ -7,7 +7,7 @@
  * the lease's deadline). All integers big-endian; u64 = a number < 2^53.
  */
 import { ByteReader, ByteWriter, clampString, stringFieldBytes } from './bytes';
-import { LEASE_OPERAND_BYTES, ProtocolError, type Status, isStatus } from './constants';
+import { LEASE_OPERAND_BYTES, ProtocolError, type Status } from './constants';
 import { LEASE_ID_MAX } from './command';
 
 /** Bytes of a LEASE_GRANT value: `u64 ttlMs · u64 leaseId` (leaseId 0 = the gateway picks one). */
@@ -271,8 +271,7 @@ export function encodeLeaseReply(q: LeaseReply): Buffer {
 /** @throws ProtocolError on a wrong type/version, an unknown status, truncation or trailing bytes. */
 export function decodeLeaseReply(b: Uint8Array): LeaseReply {
   const r = header(b, LEASE_REPLY_TYPE);
-  const status = r.u8();
-  if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
+  const status = r.status();
   const leaderHint = r.string();
   const message = r.string();
   const ttlMs = r.u64();
@@ -351,8 +350,7 @@ export function encodeLeaseKeysReply(q: LeaseKeysReply): Buffer {
 /** @throws ProtocolError on a wrong type/version, an unknown status, truncation or trailing bytes. */
 export function decodeLeaseKeysReply(b: Uint8Array): LeaseKeysReply {
   const r = header(b, LEASE_KEYS_REPLY_TYPE);
-  const status = r.u8();
-  if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
+  const status = r.status();
   const appliedIndex = r.u64();
   const message = r.string();
   const more = r.bool();
@@ -427,8 +425,7 @@ export function encodeLeaseStateReply(q: LeaseStateReply): Buffer {
 /** @throws ProtocolError on a wrong type/version, an unknown status, truncation or trailing bytes. */
 export function decodeLeaseStateReply(b: Uint8Array): LeaseStateReply {
   const r = header(b, LEASE_STATE_REPLY_TYPE);
-  const status = r.u8();
-  if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
+  const status = r.status();
   const q = { status, message: r.string(), index: r.u64(), gapThrough: r.u64(), crc32: r.u32(), bodyBytes: r.u64(), data: r.bytes() };
   r.end();
   return q;

@@ -4,7 +4,7 @@
  * storage node. All big-endian; u64 = a number < 2^53.
  */
 import { ByteReader, ByteWriter, clampString, stringFieldBytes } from './bytes';
-import { isStatus, ProtocolError, type Status } from './constants';
+import { ProtocolError, type Status } from './constants';
 
 /** Options byte of a RANGE request value. Unknown bits are BAD_REQUEST. */
 export const RangeOptions = {
@@ -245,8 +245,7 @@ export function encodeRangeReply(q: RangeReply): Buffer {
 export function decodeRangeReply(b: Uint8Array): RangeReply {
   const r = new ByteReader(b);
   r.header(RANGE_REPLY_TYPE, VERSION, 'RangeReply');
-  const status = r.u8();
-  if (!isStatus(status)) throw new ProtocolError(`unknown status 0x${status.toString(16)}`);
+  const status = r.status();
   const revision = r.u64();
   const count = r.u64();
   const more = r.bool();

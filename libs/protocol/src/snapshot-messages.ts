@@ -11,7 +11,7 @@
  * out-of-range fields. Decoded `bytes` fields are views of the input.
  */
 import { ByteReader, ByteWriter, bytesFieldBytes, clampString, stringFieldBytes } from './bytes';
-import { isStatus, ProtocolError, type Status } from './constants';
+import { ProtocolError, type Status } from './constants';
 
 /** Internal message types (same numbering space as `MessageType` in internal.ts and the outcome messages 20/21). */
 export const SNAPSHOT_BEGIN_REQUEST_TYPE = 22;
@@ -81,12 +81,6 @@ export interface SnapshotChunkReply {
 }
 
 
-function readStatus(r: ByteReader): Status {
-  const s = r.u8();
-  if (!isStatus(s)) throw new ProtocolError(`unknown status 0x${s.toString(16)}`);
-  return s;
-}
-
 /** `header(22) | string requesterId | u64 minAppliedIndex`. */
 export function encodeSnapshotBeginRequest(q: SnapshotBeginRequest): Buffer {
   return new ByteWriter(2 + stringFieldBytes(q.requesterId) + 8).u8(SNAPSHOT_BEGIN_REQUEST_TYPE).u8(VERSION).string(q.requesterId).u64(q.minAppliedIndex).finish();
@@ -121,7 +115,7 @@ export function encodeSnapshotBeginReply(q: SnapshotBeginReply): Buffer {
 export function decodeSnapshotBeginReply(b: Uint8Array): SnapshotBeginReply {
   const r = new ByteReader(b);
   r.header(SNAPSHOT_BEGIN_REPLY_TYPE, VERSION, 'SnapshotBeginReply');
-  const q = { status: readStatus(r), message: r.string(), transferId: r.string(), appliedIndex: r.u64(), chunkBytesMax: r.u32(), manifest: r.bytes(), sessionBytes: r.u64(), sessionCrc32: r.u32() };
+  const q = { status: r.status(), message: r.string(), transferId: r.string(), appliedIndex: r.u64(), chunkBytesMax: r.u32(), manifest: r.bytes(), sessionBytes: r.u64(), sessionCrc32: r.u32() };
   r.end();
   return q;
 }
@@ -159,7 +153,7 @@ export function encodeSnapshotChunkReply(q: SnapshotChunkReply): Buffer {
 export function decodeSnapshotChunkReply(b: Uint8Array): SnapshotChunkReply {
   const r = new ByteReader(b);
   r.header(SNAPSHOT_CHUNK_REPLY_TYPE, VERSION, 'SnapshotChunkReply');
-  const q = { status: readStatus(r), message: r.string(), data: r.bytes() };
+  const q = { status: r.status(), message: r.string(), data: r.bytes() };
   r.end();
   return q;
 }
