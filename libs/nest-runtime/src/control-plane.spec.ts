@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
 import { createLogger } from '@cairn/logging';
 import { isTransportError } from '@cairn/world';
-import { ControlPlaneClient, ControlPlaneServer, RawReplyDeserializer, RawReplySerializer, RawRequestDeserializer, RawRequestSerializer, controlPlaneTransport } from './control-plane';
+import { ControlPlaneClient, RawReplyDeserializer, RawReplySerializer, RawRequestDeserializer, RawRequestSerializer, controlPlaneTransport, listenControlPlane } from './control-plane';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -55,10 +54,7 @@ describe('ControlPlaneServer and controlPlaneTransport on a real nats-server', (
 
   beforeAll(async () => {
     bus = await startNatsTestBus('control-plane', MAX_PAYLOAD);
-    const server = new ControlPlaneServer();
-    app = await NestFactory.createMicroservice(EchoModule, { strategy: server, logger: false });
-    server.useConnection(bus.nc, createLogger('control-plane-spec', 'silent'));
-    await app.listen();
+    app = await listenControlPlane(EchoModule, bus.nc, createLogger('control-plane-spec', 'silent'));
   });
 
   afterAll(async () => {

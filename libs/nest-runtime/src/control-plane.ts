@@ -1,3 +1,5 @@
+import type { INestMicroservice, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { ClientNats, ServerNats, type ConsumerDeserializer, type ConsumerSerializer, type IncomingRequest, type IncomingResponse, type NatsOptions, type OutgoingResponse, type ProducerDeserializer, type ProducerSerializer, type ReadPacket } from '@nestjs/microservices';
 // Not re-exported by the package's index: what ClientNats rejects with on an empty reply.
 import { EmptyResponseException } from '@nestjs/microservices/errors/empty-response.exception';
@@ -16,6 +18,19 @@ import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
  * the subject is the pattern and the per-request reply inbox is the correlation id, so the wire is
  * unchanged, any raw nats.js requester still interoperates, and a body is never re-encoded.
  */
+
+/**
+ * The control plane of `module` outside a process shell (specs, the membership bench): a Nest
+ * microservice served by a ControlPlaneServer on `nc`, without Nest's own logger, listening.
+ * Close it with `app.close()` (the connection stays open: it is the caller's).
+ */
+export async function listenControlPlane(module: Type<unknown>, nc: NatsConnection, log: Logger): Promise<INestMicroservice> {
+  const server = new ControlPlaneServer();
+  const app = await NestFactory.createMicroservice(module, { strategy: server, logger: false });
+  server.useConnection(nc, log);
+  await app.listen();
+  return app;
+}
 
 /** The reply a control-plane handler failed to give (it threw, or its reply could not be sent): every control reply decoder reads `status`/`message`. */
 export function controlErrorReply(message: string): Uint8Array {

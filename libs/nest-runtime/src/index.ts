@@ -14,6 +14,7 @@ export {
   RawRequestSerializer,
   controlErrorReply,
   controlPlaneTransport,
+  listenControlPlane,
   type RawNatsRecord,
 } from './control-plane';
 export { BufferReclaimPolicy, BufferReclaimer, exposedCompactingGc, exposedGc } from './buffer-reclaimer';

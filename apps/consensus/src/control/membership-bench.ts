@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 // Nest's default NATS envelope, for its size only (not re-exported by the package index).
 import { NatsRecordSerializer } from '@nestjs/microservices/serializers/nats-record.serializer';
 import { connectNats, Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { COMPONENT, ControlPlaneServer, controlPlaneTransport } from '@cairn/nest-runtime';
+import { COMPONENT, controlPlaneTransport, listenControlPlane } from '@cairn/nest-runtime';
 import { decodeMemberRequest, encodeMemberReply, encodeMemberRequest } from '@cairn/protocol';
 import { membershipController, type MemberAnswerer } from './membership.controller';
 
@@ -36,10 +35,7 @@ async function main(): Promise<void> {
   // Nest: the production shell (ControlPlaneServer + membershipController) on the same connection.
   @Module({ controllers: [membershipController(subjects.member('nest'))], providers: [{ provide: COMPONENT, useValue: answerer }] })
   class BenchModule {}
-  const server = new ControlPlaneServer();
-  const app = await NestFactory.createMicroservice(BenchModule, { strategy: server, logger: false });
-  server.useConnection(nc, log);
-  await app.listen();
+  const app = await listenControlPlane(BenchModule, nc, log);
   const nest = controlPlaneTransport(nc);
 
   const paths: [string, () => Promise<unknown>][] = [

@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
 import { Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { COMPONENT, ControlPlaneServer, controlPlaneTransport } from '@cairn/nest-runtime';
+import { COMPONENT, controlPlaneTransport, listenControlPlane } from '@cairn/nest-runtime';
 import { decodeMemberReply, decodeMemberRequest, encodeMemberReply, encodeMemberRequest } from '@cairn/protocol';
 import { membershipController, type MemberAnswerer } from './membership.controller';
 
@@ -32,10 +31,7 @@ describe('membershipController on Nest NATS transport', () => {
     bus = await startNatsTestBus('membership-controller');
     @Module({ controllers: [membershipController(subjects.member('r1'))], providers: [{ provide: COMPONENT, useValue: answerer }] })
     class TestModule {}
-    const server = new ControlPlaneServer();
-    app = await NestFactory.createMicroservice(TestModule, { strategy: server, logger: false });
-    server.useConnection(bus.nc, createLogger('membership-controller-spec', 'silent'));
-    await app.listen();
+    app = await listenControlPlane(TestModule, bus.nc, createLogger('membership-controller-spec', 'silent'));
   });
 
   afterAll(async () => {
