@@ -445,7 +445,7 @@ class ChaosRun {
       load.push(leases.run(this.over).then((r) => {
         this.leasesResult = r;
         this.problems.push(...r.violations);
-        this.say(`chaos: leases: ${r.ttlWrites} TTL writes, ${r.ttlReadsAfterExpiry} reads after expiry, ${r.keptReads} reads of kept keys, ${r.renewals} renewals, ${r.leasesLost} leases lost, ${r.violations.length} violations`);
+        this.say(`chaos: leases: ${r.ttlWrites} TTL writes, ${r.ttlReadsAfterExpiry} reads after expiry, ${r.keptReads} reads of kept keys (${r.keptReadsCovered} covered by a renewal), ${r.renewals} renewals, ${r.leasesLost} leases lost, ${r.violations.length} violations`);
       }));
     }
     await Promise.all([this.faultLoop(), this.membershipLoop(), this.startWatchers()]);
@@ -971,7 +971,7 @@ export function formatChaosSummary(r: ChaosResult): string {
     `violations: ${r.check.violations.length}${r.check.unknown ? ` (unknown keys: ${r.check.unknownKeys?.length})` : ''}; lost acknowledged writes: ${r.lostWrites}; unexpected process exits: ${r.unexpectedExits}`,
     formatCheckResult(r.check),
     ...(r.watch ? [formatWatchCheckResult(r.watch)] : []),
-    ...(r.leases ? [`leases: ${r.leases.violations.length} violations; ${r.leases.ttlWrites} TTL keys written, ${r.leases.ttlReadsAfterExpiry} reads after their expiry, ${r.leases.keptReads} reads of kept-alive keys, ${r.leases.renewals} renewals, ${r.leases.leasesLost} leases lost (no renewal acknowledged within the TTL)`] : []),
+    ...(r.leases ? [`leases: ${r.leases.violations.length} violations; ${r.leases.ttlWrites} TTL keys written, ${r.leases.ttlReadsAfterExpiry} reads after their expiry, ${r.leases.keptReads} reads of kept-alive keys (${r.leases.keptReadsCovered} covered by an acknowledged renewal), ${r.leases.renewals} renewals, ${r.leases.leasesLost} leases lost (no renewal acknowledged within the TTL)`] : []),
   ];
   for (const p of r.problems) lines.push(`problem: ${p}`);
   if (r.historyPath) lines.push(`history: ${r.historyPath}`);

@@ -1,21 +1,28 @@
+import { checkLeases, type KeptLease, type TtlRead, type TtlWrite } from '@cairn/checker';
 import { CairnPool, LeaseNotFoundError } from '@cairn/client';
 import { mulberry32 } from '@cairn/raft';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Leases and key TTLs during a chaos run (issue 12; docs/reliability.md "Leases and TTLs under
- * faults"), checked as they go, on one machine's clock (the gateway's, the leader's and the storage
- * nodes' are this one):
- * - **TTL keys**: keys `ttl/<n>` (each written once) with a seeded TTL of 300–1,000 ms; a read of
- *   one that starts after its write was acknowledged plus its TTL must miss (the expiry is taken
- *   from the gateway's clock before the write commits, so it is at most ack + TTL). A violation:
- *   an expired key returned.
+ * faults"), recorded as they go and checked by libs/checker's `checkLeases` (docs/checker.md
+ * "Leases and TTLs", the rule the whole-cluster simulator's histories are checked by), on one
+ * machine's clock (the gateway's, the leader's and the storage nodes' are this one):
+ * - **TTL keys**: keys `ttl/<n>` (each written once) with a seeded TTL of 300–1,000 ms, each read
+ *   back once its write's acknowledgement plus its TTL has passed: such a read must miss (the
+ *   expiry is taken from the gateway's clock before the write commits, so it is at most ack +
+ *   TTL). A violation: an expired key returned.
  * - **A kept-alive lease**: a lease of LEASE_TTL_MS with LEASE_KEYS keys, renewed every
  *   RENEW_EVERY_MS with one LEASE_KEEPALIVE at a time; the leader never expires it before the
  *   send time of an acknowledged renewal plus its TTL (etcd's guarantee; a new leader extends by its
- *   election timeout). A violation: one of its keys missing from a read that ended before that.
- *   A lease the cluster did lose (NOT_FOUND after no acknowledged renewal for a whole TTL, e.g. every
- *   replica down longer) is replaced by a new one and counted, not a violation.
+ *   election timeout). A violation: one of its keys missing from a read that ended before that, or
+ *   a keep-alive answered NOT_FOUND before it. A lease the cluster did lose (NOT_FOUND after no
+ *   acknowledged renewal for a whole TTL, e.g. every replica down longer) is replaced by a new one
+ *   and counted, not a violation.
+ * Bounded: a TTL key's history (its write and reads) is checked and dropped when the key leaves
+ * the TTL_KEYS_KEPT_MAX remembered ones, a lease's when it is replaced or holds
+ * KEPT_READS_CHECK_AT reads (then only its latest acknowledged renewal is kept: every later read
+ * and keep-alive ends after it); the rest at the end of the run.
  */
 export interface ChaosLeasesOptions {
   seed: number;
@@ -30,8 +37,10 @@ export interface ChaosLeasesResult {
   ttlWrites: number;
   /** Reads of TTL keys started after their expiry (each must miss). */
   ttlReadsAfterExpiry: number;
-  /** Reads of the kept lease's keys checked against its renewals. */
+  /** Reads of the kept lease's keys completed (found or missed). */
   keptReads: number;
+  /** Of those, the reads that ended while an acknowledged renewal covered the lease (checkLeases: each must find its key). */
+  keptReadsCovered: number;
   renewals: number;
   /** Leases lost with no renewal acknowledged within their TTL (replaced; not violations). */
   leasesLost: number;
@@ -43,34 +52,30 @@ const LEASE_KEYS = 5;
 const RENEW_EVERY_MS = 500;
 const TTL_MS_MIN = 300;
 const TTL_MS_SPREAD = 700;
-/** TTL keys remembered for reads after their expiry (the oldest are dropped). */
+/** TTL keys remembered for reads after their expiry (the oldest is checked and dropped). */
 const TTL_KEYS_KEPT_MAX = 200;
+/** Reads of the kept lease after which its history so far is checked and dropped. */
+const KEPT_READS_CHECK_AT = 1000;
 const STEP_MS = 50;
 
+/** A TTL key's write and the reads of it: a checkLeases history of one key. */
 interface TtlKey {
-  key: string;
-  value: string;
-  /** Acknowledged at (ms, this clock) + TTL: no read starting later may return it. */
-  goneByMs: number;
-  /** When its SET was sent and acknowledged (ms, this clock), and the revision it was committed at: for the violation's report. */
-  sentMs: number;
-  ackMs: number;
+  write: TtlWrite;
+  reads: TtlRead[];
+  /** The revision its SET committed at: for a violation's report. */
   revision: number;
-  ttlMs: number;
 }
 
-interface KeptLease {
-  id: number;
+/** The kept lease's history as checkLeases reads it, and the generation naming its keys. */
+interface Kept extends KeptLease {
   gen: number;
-  /** Send time of the latest renewal (or the grant) acknowledged: the lease lives at least until this + LEASE_TTL_MS. */
-  aliveUntilMs: number;
 }
 
 export class ChaosLeases {
   private readonly r: () => number;
-  private readonly stats: ChaosLeasesResult = { ttlWrites: 0, ttlReadsAfterExpiry: 0, keptReads: 0, renewals: 0, leasesLost: 0, violations: [] };
+  private readonly stats: ChaosLeasesResult = { ttlWrites: 0, ttlReadsAfterExpiry: 0, keptReads: 0, keptReadsCovered: 0, renewals: 0, leasesLost: 0, violations: [] };
   private readonly ttlKeys: TtlKey[] = [];
-  private lease: KeptLease | null = null;
+  private lease: Kept | null = null;
   private gen = 0;
 
   constructor(private readonly o: ChaosLeasesOptions) {
@@ -89,7 +94,26 @@ export class ChaosLeases {
     } finally {
       await pool.close().catch(() => undefined);
     }
+    for (const t of this.ttlKeys.splice(0)) this.checkTtl(t);
+    if (this.lease) this.checkKept(this.lease);
     return this.stats;
+  }
+
+  /** checkLeases on one TTL key's history; its counts and violations go to the result. */
+  private checkTtl(t: TtlKey): void {
+    const r = checkLeases({ writes: [t.write], reads: t.reads });
+    this.stats.ttlReadsAfterExpiry += r.ttlReadsAfterExpiry;
+    for (const v of r.violations) this.stats.violations.push(`leases: ${v.message} (its SET committed at revision ${t.revision})`);
+  }
+
+  /** checkLeases on the kept lease's history so far, which is then dropped but for its latest acknowledged renewal (every later read and keep-alive ends after it). */
+  private checkKept(l: Kept): void {
+    const r = checkLeases({ writes: [], reads: [] }, [l]);
+    this.stats.keptReadsCovered += r.keptReadsCovered;
+    for (const v of r.violations) this.stats.violations.push(`leases: ${v.message}`);
+    l.acknowledgedSentMs = [Math.max(...l.acknowledgedSentMs)];
+    l.notFoundSentMs = [];
+    l.reads = [];
   }
 
   private async ttlLoop(pool: CairnPool, over: () => boolean): Promise<void> {
@@ -97,28 +121,21 @@ export class ChaosLeases {
       const key = `ttl/${this.o.seed}/${n}`;
       const value = `v${n}`;
       const ttlMs = TTL_MS_MIN + Math.floor(this.r() * TTL_MS_SPREAD);
-      const sentMs = Date.now();
+      const invokeMs = Date.now();
       const set = await pool.set(key, value, { ttlMs }).catch(() => null);
       if (set) {
-        const ackMs = Date.now();
         this.stats.ttlWrites++;
-        this.ttlKeys.push({ key, value, goneByMs: ackMs + ttlMs, sentMs, ackMs, revision: set.revision, ttlMs });
-        if (this.ttlKeys.length > TTL_KEYS_KEPT_MAX) this.ttlKeys.shift();
+        this.ttlKeys.push({ write: { key, value, invokeMs, ackMs: Date.now(), ttlMs }, reads: [], revision: set.revision });
+        if (this.ttlKeys.length > TTL_KEYS_KEPT_MAX) this.checkTtl(this.ttlKeys.shift()!);
       }
-      // Read back a remembered key whose expiry has passed: it must miss.
+      // Read back a remembered key whose expiry bound (ack + TTL) has passed: checkLeases says it must miss.
       const now = Date.now();
-      const expired = this.ttlKeys.filter((t) => t.goneByMs < now);
+      const expired = this.ttlKeys.filter((t) => t.write.ackMs + t.write.ttlMs < now);
       const t = expired[Math.floor(this.r() * expired.length)];
       if (t) {
-        const startedMs = Date.now();
-        const got = await pool.get(t.key).catch(() => undefined);
-        if (got !== undefined) this.stats.ttlReadsAfterExpiry++;
-        if (got) {
-          this.stats.violations.push(
-            `leases: ${t.key} (expiry by ${t.goneByMs}) returned ${JSON.stringify(got.value.toString())} to a read started at ${startedMs}, ${startedMs - t.goneByMs} ms after it expired ` +
-              `(SET of TTL ${t.ttlMs} ms sent at ${t.sentMs}, acknowledged at ${t.ackMs} at revision ${t.revision}; the read's value has revision ${got.revision}, answered at ${Date.now()})`,
-          );
-        }
+        const startMs = Date.now();
+        const got = await pool.get(t.write.key).catch(() => undefined);
+        if (got !== undefined) t.reads.push({ key: t.write.key, startMs, endMs: Date.now(), value: got ? got.value.toString() : null });
       }
       await sleep(STEP_MS);
     }
@@ -129,13 +146,14 @@ export class ChaosLeases {
     while (!over()) {
       if (!this.lease) await this.grant(pool).catch(() => undefined);
       else {
+        const l = this.lease;
         const sentMs = Date.now();
         try {
-          await pool.leaseKeepAliveOnce(this.lease.id);
-          this.lease.aliveUntilMs = Math.max(this.lease.aliveUntilMs, sentMs + LEASE_TTL_MS);
+          await pool.leaseKeepAliveOnce(l.leaseId);
+          l.acknowledgedSentMs.push(sentMs);
           this.stats.renewals++;
         } catch (e) {
-          if (e instanceof LeaseNotFoundError) this.lost(sentMs);
+          if (e instanceof LeaseNotFoundError) this.lost(l, sentMs);
         }
       }
       await sleep(RENEW_EVERY_MS);
@@ -148,16 +166,17 @@ export class ChaosLeases {
     const gen = ++this.gen;
     // The keys are attached after the grant: the lease is "kept" (checked) only once all are in.
     for (let i = 0; i < LEASE_KEYS; i++) await pool.set(`lease/${this.o.seed}/${gen}/${i}`, `g${gen}`, { lease: g.leaseId });
-    this.lease = { id: g.leaseId, gen, aliveUntilMs: sentMs + LEASE_TTL_MS };
+    this.lease = { leaseId: g.leaseId, ttlMs: LEASE_TTL_MS, gen, acknowledgedSentMs: [sentMs], notFoundSentMs: [], reads: [] };
   }
 
-  /** NOT_FOUND: a violation when an acknowledged renewal still covers now, else a lease the cluster lost (replaced). */
-  private lost(sentMs: number): void {
-    const l = this.lease!;
-    if (sentMs < l.aliveUntilMs) this.stats.violations.push(`leases: lease ${l.id} not found at ${sentMs}, before ${l.aliveUntilMs} (an acknowledged renewal's send time + ${LEASE_TTL_MS} ms)`);
-    else this.stats.leasesLost++;
-    this.o.log?.(`chaos: lease ${l.id} lost (last acknowledged renewal covers until ${l.aliveUntilMs}, now ${sentMs}); granting another`);
-    this.lease = null;
+  /** NOT_FOUND: checkLeases calls it a violation when an acknowledged renewal still covers `sentMs`, else it is a lease the cluster lost (replaced). */
+  private lost(l: Kept, sentMs: number): void {
+    const coveredUntilMs = Math.max(...l.acknowledgedSentMs) + l.ttlMs;
+    l.notFoundSentMs.push(sentMs);
+    if (sentMs >= coveredUntilMs) this.stats.leasesLost++;
+    this.o.log?.(`chaos: lease ${l.leaseId} lost (last acknowledged renewal covers until ${coveredUntilMs}, now ${sentMs}); granting another`);
+    this.checkKept(l);
+    if (this.lease === l) this.lease = null;
   }
 
   /** Reads the kept lease's keys: one missing from a read that ended while a renewal covered it is a violation. */
@@ -167,10 +186,14 @@ export class ChaosLeases {
       if (l) {
         const i = Math.floor(this.r() * LEASE_KEYS);
         const key = `lease/${this.o.seed}/${l.gen}/${i}`;
+        const startMs = Date.now();
         const got = await pool.get(key).catch(() => undefined);
-        const endedMs = Date.now();
-        if (got !== undefined) this.stats.keptReads++;
-        if (got === null && endedMs < l.aliveUntilMs) this.stats.violations.push(`leases: ${key} of lease ${l.id} missing from a read that ended at ${endedMs}, before ${l.aliveUntilMs} (an acknowledged renewal's send time + ${LEASE_TTL_MS} ms)`);
+        if (got !== undefined) {
+          this.stats.keptReads++;
+          l.reads.push({ key, startMs, endMs: Date.now(), value: got ? got.value.toString() : null });
+          // A lease replaced while the read was out was checked already: check this read now.
+          if (l.reads.length >= KEPT_READS_CHECK_AT || this.lease !== l) this.checkKept(l);
+        }
       }
       await sleep(STEP_MS * 2);
     }
