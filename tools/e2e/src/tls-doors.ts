@@ -1,11 +1,11 @@
-import { makeTestPki, type TestPki } from '@cairn/messaging/testing';
+import { makeTestPki, tlsConnected, type TestPki } from '@cairn/messaging/testing';
 import type { ClientTlsOptions } from '@cairn/client';
 import { ReplyDecoder, type RespValue } from '@cairn/resp';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 
 /** What a suite's checks read from an HTTP answer (the part of fetch's Response they use). */
 export interface DoorResponse {
@@ -17,12 +17,8 @@ export interface DoorResponse {
 
 /** The serial number of the certificate a new TLS connection to `port` on 127.0.0.1 is served. */
 export async function servedSerial(port: number, ca: Buffer): Promise<string> {
-  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('error', reject);
-  });
-  const serial = (socket as TLSSocket).getPeerCertificate().serialNumber;
+  const socket = await tlsConnected(port, { ca });
+  const serial = socket.getPeerCertificate().serialNumber;
   socket.destroy();
   return serial;
 }

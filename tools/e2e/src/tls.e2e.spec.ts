@@ -1,12 +1,12 @@
 import { CairnClient, CairnPool } from '@cairn/client';
 import { LocalCluster } from '@cairn/cluster';
-import { makeTestPki, opensslAvailable, type TestPki } from '@cairn/messaging/testing';
+import { makeTestPki, opensslAvailable, tlsConnected, type TestPki } from '@cairn/messaging/testing';
 import { ReplyDecoder, encodeCommand, type RespValue } from '@cairn/resp';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { runCli, writeTestConfig } from './fixtures';
 import { rotatedSerial, servedSerial } from './tls-doors';
 
@@ -16,11 +16,7 @@ const describeTls = haveOpenssl ? describe : describe.skip;
 
 /** A RESP client over TLS: sends commands, resolves with `n` replies; rejects with the handshake's error. */
 async function respOverTls(port: number, o: ConnectionOptions) {
-  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ...o });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('error', reject);
-  });
+  const socket = await tlsConnected(port, o);
   const decoder = new ReplyDecoder();
   const replies: RespValue[] = [];
   let wake: (() => void) | null = null;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Opcode, ResponseDecoder, Status, encodeRequest, type Response } from '@cairn/protocol';
 import { createLogger } from '@cairn/logging';
-import { makeTestPki, opensslAvailable, type TestPki } from '@cairn/messaging/testing';
+import { makeTestPki, opensslAvailable, tlsConnected, type TestPki } from '@cairn/messaging/testing';
 import { TcpServer } from './tcp-server';
 import { ByteBudget } from './flow';
 import { testFlowLimits, until } from './testing';
@@ -50,11 +50,7 @@ async function startTlsServer(tls: DoorTls, connectionsMax = 10) {
 
 /** A TLS client of the TLV door: resolves once the handshake is done, or rejects with its error. */
 async function tlsClient(port: number, o: ConnectionOptions) {
-  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ...o });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('error', reject);
-  });
+  const socket = await tlsConnected(port, o);
   const decoder = new ResponseDecoder();
   const responses: Response[] = [];
   socket.on('data', (chunk: Buffer) => responses.push(...decoder.push(chunk)));

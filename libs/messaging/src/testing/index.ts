@@ -5,4 +5,4 @@
  */
 export { NatsServerMissingError, findNatsServer, freePort, startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server';
 export { nextPermissionViolation, startNatsTestBus, type NatsTestBus } from './nats-test-bus';
-export { OpensslMissingError, makeTestPki, opensslAvailable, type TestCert, type TestPki } from './test-pki';
+export { OpensslMissingError, makeTestPki, opensslAvailable, tlsConnected, type TestCert, type TestPki } from './test-pki';

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { CodedError } from '@cairn/protocol';
 
 /** Thrown when the `openssl` command is not on PATH; tests that need certificates skip with its message. */
@@ -72,4 +73,18 @@ export function makeTestPki(dir: string, caName = 'cairn-test-ca', days = 1): Te
       return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
     },
   };
+}
+
+/**
+ * A TLS connection to 127.0.0.1:`port` checking the server name the test PKI's server
+ * certificates carry (`localhost`), once its handshake is done; `options` add to or replace those.
+ * @throws the handshake's error (an untrusted certificate, a refused client certificate).
+ */
+export async function tlsConnected(port: number, options: ConnectionOptions = {}): Promise<TLSSocket> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ...options });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  return socket;
 }
