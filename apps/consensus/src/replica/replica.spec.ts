@@ -18,7 +18,7 @@ import {
   type ProposeReply,
 } from '@cairn/protocol';
 import { SimDisk, SimNetwork, SimScheduler, seededRandom, type Incarnation } from '@cairn/world';
-import { LeaseStateFile } from '@cairn/log';
+import { HardStateFile, LeaseStateFile, SnapshotFile } from '@cairn/log';
 import { Replica } from './replica';
 
 /**
@@ -438,6 +438,38 @@ describe('Replica (injected world)', () => {
     // The key's expiry passes: the new leader proposes its ExpireKey, which commits.
     await w.until(() => back.leaseCounts().trackedKeys === 0);
     expect(w.sched.nowMs).toBeGreaterThanOrEqual(expiresAtMs);
+    expect(w.fatal).toEqual([]);
+  });
+
+  it('a cluster made by `cairn snapshot restore` (Raft state at the backup\'s revision, a lease table rebuilt from it, an empty log): its first leader gives every lease its full TTL, renews a kept one, revokes the unrenewed one after its TTL and expires a key whose time passed (docs/operations.md "Backup and restore"; the test can fail)', async () => {
+    const w = new World(config({ expiryCheckIntervalMs: 10 }));
+    const voters = ['c1', 'c2', 'c3'];
+    const revision = 500;
+    // What apps/cli snapshot.ts restoreSnapshot writes into every replica's directory.
+    for (const id of voters) {
+      const disk = w.disk(id).view(w.sched.incarnation(`restore-${id}`));
+      await w.settle(disk.mkdir(`/data/${id}`, { recursive: true }));
+      await w.settle(new SnapshotFile(`/data/${id}`, disk).write({ index: revision, term: 3, conf: { voters, learners: [], storage: ['s1'] } }));
+      new LeaseStateFile(`/data/${id}`, disk).write({ index: revision, gapThrough: 0, leases: [{ leaseId: 5, ttlMs: 60_000 }, { leaseId: 6, ttlMs: 1_000 }], keys: [{ key: Buffer.from('ttl'), expiresAtMs: 1 }] });
+      new HardStateFile(`/data/${id}`, disk).write({ term: 3, vote: null, commit: revision });
+    }
+    for (const id of voters) await w.start(id, voters, { storage: ['s1'] });
+    await w.until(() => w.leader() !== undefined);
+    const electedAtMs = w.sched.nowMs;
+    const lead = w.leader()!;
+    expect(lead.status().firstIndex).toBe(revision + 1);
+    const ask = async (kind: LeaseRequestKind, leaseId: number) => decodeLeaseReply((await w.settle(w.client.request(w.subjects.lease(lead.status().id), encodeLeaseRequest({ kind, leaseId, limit: 0 }), { timeoutMs: 5000 }))).data);
+    // Promoted on election (etcd Promote): the full TTL plus the election timeout from now.
+    const ttl = await ask(LeaseRequestKind.TimeToLive, 5);
+    expect({ status: Status[ttl.status], ttlMs: ttl.ttlMs }).toEqual({ status: 'Ok', ttlMs: 60_000 });
+    expect(ttl.remainingMs).toBeGreaterThan(60_000);
+    const renewed = await ask(LeaseRequestKind.KeepAlive, 5);
+    expect({ status: Status[renewed.status], ttlMs: renewed.ttlMs }).toEqual({ status: 'Ok', ttlMs: 60_000 });
+    // The key expired long ago: its ExpireKey commits at once; lease 6, never renewed, goes only after its whole TTL.
+    await w.until(() => lead.leaseCounts().trackedKeys === 0);
+    await w.until(() => lead.leaseCounts().leases === 1);
+    expect(w.sched.nowMs - electedAtMs).toBeGreaterThanOrEqual(1_000);
+    expect(Status[(await ask(LeaseRequestKind.KeepAlive, 6)).status]).toBe('NotFound');
     expect(w.fatal).toEqual([]);
   });
 
