@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO_ROOT, writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
+import { REPO_ROOT } from './fixtures';
 
 /** The page's DOM as the callbacks that run in Chromium use it (this project compiles without lib "dom"). */
 interface PageElement {
@@ -46,18 +46,21 @@ const SHOTS_DIR = process.env.CAIRN_CONSOLE_SCREENSHOTS === '1' ? join(REPO_ROOT
  * action asks for confirmation; no page errors (CSP, module loading) along the way.
  */
 describeWithChromium('web console in headless Chromium', () => {
-  let cluster: LocalCluster;
   let client: CairnClient;
   let browser: Browser;
   let page: Page;
   let base: string;
   const pageErrors: string[] = [];
+  const e2e = useBusCluster('e2e-console', {}, {
+    beforeStop: async () => {
+      await browser?.close();
+      await client?.close();
+    },
+  });
 
   beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    base = `http://127.0.0.1:${cfg.httpPort}`;
-    client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort });
+    base = `http://127.0.0.1:${e2e.cfg.httpPort}`;
+    client = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort });
     browser = await chromium.launch({ executablePath: browserFound.path as string, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     page = await browser.newPage({ viewport: { width: 1440, height: 1100 } });
     page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
@@ -65,12 +68,6 @@ describeWithChromium('web console in headless Chromium', () => {
       if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
     });
     mkdirSync(SHOTS_DIR, { recursive: true });
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await client?.close();
-    await cluster?.stop();
   });
 
   it('shows 3 replicas with one leader and both storage nodes', async () => {
@@ -151,7 +148,7 @@ describeWithChromium('web console in headless Chromium', () => {
   });
 
   it('adds a replica through the page (learner, then voter) and removes it again, each after confirmation', async () => {
-    await cluster.join('c4', 'consensus');
+    await e2e.cluster.join('c4', 'consensus');
     await page.waitForSelector('[data-testid=replicas] tr[data-replica=c4][data-member="not a member"]', { timeout: 10_000 });
     await page.fill('[data-testid=member-id]', 'c4');
     await page.click('form:has([data-testid=member-id]) button[type=submit]');
@@ -165,11 +162,11 @@ describeWithChromium('web console in headless Chromium', () => {
     await page.waitForSelector('section:has([data-testid=replicas]) [data-testid=member-outcome].okText', { timeout: 60_000 });
     expect(((await (await fetch(`${base}/v1/cluster/members`)).json()) as { voters: string[] }).voters).toEqual(['c1', 'c2', 'c3']);
     await page.waitForSelector('[data-testid=replicas] tr[data-replica=c4][data-member="not a member"]', { timeout: 10_000 });
-    await cluster.forget('c4');
+    await e2e.cluster.forget('c4');
   });
 
   it('marks a storage node that stopped as down, with when it was last heard from', async () => {
-    await cluster.kill('s2');
+    await e2e.cluster.kill('s2');
     await page.waitForSelector('[data-testid=storage] tr.down[data-node=s2] >> text=/\\d\\d:\\d\\d:\\d\\d/', { timeout: 10_000 });
     expect(await page.$('[data-testid=storage] tr.down[data-node=s1]')).toBeNull();
     const topology = await page.$('section:has([data-testid=replicas])');

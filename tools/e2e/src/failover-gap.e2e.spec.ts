@@ -1,6 +1,5 @@
 import { CairnClient } from '@cairn/client';
-import { LocalCluster } from '@cairn/cluster';
-import { writeTestConfig } from './fixtures';
+import { useBusCluster } from './bus-cluster.spec-helpers';
 
 /** Leader kills per run. */
 const ROUNDS = 4;
@@ -16,16 +15,10 @@ const run = process.env.CAIRN_E2E_FAILOVER_GAP === '1' ? describe : describe.ski
  * It fails only when operations stop succeeding after a kill.
  */
 run('failover gap after a leader SIGKILL (measurement)', () => {
-  let cluster: LocalCluster;
   let client: CairnClient;
+  const e2e = useBusCluster('e2e-failover-gap', {}, { beforeStop: () => client?.close() });
   beforeAll(async () => {
-    const cfg = await writeTestConfig();
-    cluster = await LocalCluster.start({ configPath: cfg.configPath });
-    client = await CairnClient.connect({ host: '127.0.0.1', port: cfg.gatewayPort, requestTimeoutMs: 30_000 });
-  });
-  afterAll(async () => {
-    await client?.close();
-    await cluster?.stop();
+    client = await CairnClient.connect({ host: '127.0.0.1', port: e2e.cfg.gatewayPort, requestTimeoutMs: 30_000 });
   });
 
   it(`${ROUNDS} leader kills: longest gap without a successful write + read`, async () => {
@@ -57,16 +50,16 @@ run('failover gap after a leader SIGKILL (measurement)', () => {
         }
       });
       await reached();
-      const leader = await cluster.leaderId();
+      const leader = await e2e.cluster.leaderId();
       maxGap = 0;
       last = Date.now();
       target = ok + OPS_AROUND_KILL;
-      await cluster.kill(leader, 'SIGKILL');
+      await e2e.cluster.kill(leader, 'SIGKILL');
       await reached();
       stop = true;
       await Promise.all(workers);
       gaps.push(maxGap);
-      await cluster.restart(leader);
+      await e2e.cluster.restart(leader);
     }
     process.stderr.write(`failover gaps after leader SIGKILL, ms: ${gaps.join(', ')}\n`);
     expect(gaps).toHaveLength(ROUNDS);
