@@ -59,7 +59,7 @@ const KEPT_READS_CHECK_AT = 1000;
 const STEP_MS = 50;
 
 /** A TTL key's write and the reads of it: a checkLeases history of one key. */
-interface TtlKey {
+export interface TtlKey {
   write: TtlWrite;
   reads: TtlRead[];
   /** The revision its SET committed at: for a violation's report. */
@@ -67,14 +67,98 @@ interface TtlKey {
 }
 
 /** The kept lease's history as checkLeases reads it, and the generation naming its keys. */
-interface Kept extends KeptLease {
+export interface Kept extends KeptLease {
   gen: number;
+}
+
+/**
+ * What the lease workload did and saw, judged by `checkLeases` in bounded parts (see the module
+ * doc): a TTL key's history when it leaves the `ttlKeysMax` remembered ones (or at `finish`), the
+ * kept lease's when it is replaced, holds `keptReadsCheckAt` reads, or at `finish`. No clock, no
+ * I/O: times are parameters (ms on the one clock of the run).
+ */
+export class LeaseHistory {
+  readonly result: ChaosLeasesResult = { ttlWrites: 0, ttlReadsAfterExpiry: 0, keptReads: 0, keptReadsCovered: 0, renewals: 0, leasesLost: 0, violations: [] };
+  private readonly ttlKeys: TtlKey[] = [];
+
+  constructor(private readonly limits: { ttlKeysMax: number; keptReadsCheckAt: number } = { ttlKeysMax: TTL_KEYS_KEPT_MAX, keptReadsCheckAt: KEPT_READS_CHECK_AT }) {}
+
+  /** An acknowledged TTL write (its key written once). */
+  ttlWritten(write: TtlWrite, revision: number): void {
+    this.result.ttlWrites++;
+    this.ttlKeys.push({ write, reads: [], revision });
+    if (this.ttlKeys.length > this.limits.ttlKeysMax) this.checkTtl(this.ttlKeys.shift()!);
+  }
+
+  /** The remembered TTL keys whose expiry bound (ack + TTL) is before `nowMs`: a read of one started now must miss. */
+  ttlExpired(nowMs: number): TtlKey[] {
+    return this.ttlKeys.filter((t) => t.write.ackMs + t.write.ttlMs < nowMs);
+  }
+
+  /** A completed read of TTL key `t` (value null: missed). */
+  ttlRead(t: TtlKey, read: TtlRead): void {
+    t.reads.push(read);
+  }
+
+  /** The kept lease, granted (sent) at `sentMs` with its keys attached since. */
+  keptGranted(leaseId: number, ttlMs: number, gen: number, sentMs: number): Kept {
+    return { leaseId, ttlMs, gen, acknowledgedSentMs: [sentMs], notFoundSentMs: [], reads: [] };
+  }
+
+  /** A renewal of `l` sent at `sentMs`, acknowledged. */
+  keptRenewed(l: Kept, sentMs: number): void {
+    l.acknowledgedSentMs.push(sentMs);
+    this.result.renewals++;
+  }
+
+  /**
+   * A keep-alive of `l` sent at `sentMs` answered NOT_FOUND: checkLeases calls it a violation when
+   * an acknowledged renewal still covers `sentMs`, else the cluster lost it legitimately (counted).
+   * `l`'s history is checked now (the lease is replaced). @returns when its coverage ended.
+   */
+  keptNotFound(l: Kept, sentMs: number): number {
+    const coveredUntilMs = Math.max(...l.acknowledgedSentMs) + l.ttlMs;
+    l.notFoundSentMs.push(sentMs);
+    if (sentMs >= coveredUntilMs) this.result.leasesLost++;
+    this.checkKept(l);
+    return coveredUntilMs;
+  }
+
+  /** A completed read of one of `l`'s keys; `current`: `l` is still the kept lease (else it was checked already, and this read is checked now). */
+  keptRead(l: Kept, read: TtlRead, current: boolean): void {
+    this.result.keptReads++;
+    l.reads.push(read);
+    if (l.reads.length >= this.limits.keptReadsCheckAt || !current) this.checkKept(l);
+  }
+
+  /** Checks what is left (the remembered TTL keys, the kept lease `current`); the result. */
+  finish(current: Kept | null): ChaosLeasesResult {
+    for (const t of this.ttlKeys.splice(0)) this.checkTtl(t);
+    if (current) this.checkKept(current);
+    return this.result;
+  }
+
+  /** checkLeases on one TTL key's history; its counts and violations go to the result. */
+  private checkTtl(t: TtlKey): void {
+    const r = checkLeases({ writes: [t.write], reads: t.reads });
+    this.result.ttlReadsAfterExpiry += r.ttlReadsAfterExpiry;
+    for (const v of r.violations) this.result.violations.push(`leases: ${v.message} (its SET committed at revision ${t.revision})`);
+  }
+
+  /** checkLeases on the kept lease's history so far, which is then dropped but for its latest acknowledged renewal (every later read and keep-alive ends after it). */
+  private checkKept(l: Kept): void {
+    const r = checkLeases({ writes: [], reads: [] }, [l]);
+    this.result.keptReadsCovered += r.keptReadsCovered;
+    for (const v of r.violations) this.result.violations.push(`leases: ${v.message}`);
+    l.acknowledgedSentMs = [Math.max(...l.acknowledgedSentMs)];
+    l.notFoundSentMs = [];
+    l.reads = [];
+  }
 }
 
 export class ChaosLeases {
   private readonly r: () => number;
-  private readonly stats: ChaosLeasesResult = { ttlWrites: 0, ttlReadsAfterExpiry: 0, keptReads: 0, keptReadsCovered: 0, renewals: 0, leasesLost: 0, violations: [] };
-  private readonly ttlKeys: TtlKey[] = [];
+  private readonly history = new LeaseHistory();
   private lease: Kept | null = null;
   private gen = 0;
 
@@ -86,34 +170,15 @@ export class ChaosLeases {
   async run(over: () => boolean): Promise<ChaosLeasesResult> {
     const pool = await CairnPool.connect({ gateways: [{ host: this.o.host, port: this.o.port }], requestTimeoutMs: this.o.requestTimeoutMs }).catch(() => null);
     if (!pool) {
-      this.stats.violations.push('leases: could not connect');
-      return this.stats;
+      this.history.result.violations.push('leases: could not connect');
+      return this.history.result;
     }
     try {
       await Promise.all([this.ttlLoop(pool, over), this.keepLoop(pool, over), this.keptReadLoop(pool, over)]);
     } finally {
       await pool.close().catch(() => undefined);
     }
-    for (const t of this.ttlKeys.splice(0)) this.checkTtl(t);
-    if (this.lease) this.checkKept(this.lease);
-    return this.stats;
-  }
-
-  /** checkLeases on one TTL key's history; its counts and violations go to the result. */
-  private checkTtl(t: TtlKey): void {
-    const r = checkLeases({ writes: [t.write], reads: t.reads });
-    this.stats.ttlReadsAfterExpiry += r.ttlReadsAfterExpiry;
-    for (const v of r.violations) this.stats.violations.push(`leases: ${v.message} (its SET committed at revision ${t.revision})`);
-  }
-
-  /** checkLeases on the kept lease's history so far, which is then dropped but for its latest acknowledged renewal (every later read and keep-alive ends after it). */
-  private checkKept(l: Kept): void {
-    const r = checkLeases({ writes: [], reads: [] }, [l]);
-    this.stats.keptReadsCovered += r.keptReadsCovered;
-    for (const v of r.violations) this.stats.violations.push(`leases: ${v.message}`);
-    l.acknowledgedSentMs = [Math.max(...l.acknowledgedSentMs)];
-    l.notFoundSentMs = [];
-    l.reads = [];
+    return this.history.finish(this.lease);
   }
 
   private async ttlLoop(pool: CairnPool, over: () => boolean): Promise<void> {
@@ -123,19 +188,14 @@ export class ChaosLeases {
       const ttlMs = TTL_MS_MIN + Math.floor(this.r() * TTL_MS_SPREAD);
       const invokeMs = Date.now();
       const set = await pool.set(key, value, { ttlMs }).catch(() => null);
-      if (set) {
-        this.stats.ttlWrites++;
-        this.ttlKeys.push({ write: { key, value, invokeMs, ackMs: Date.now(), ttlMs }, reads: [], revision: set.revision });
-        if (this.ttlKeys.length > TTL_KEYS_KEPT_MAX) this.checkTtl(this.ttlKeys.shift()!);
-      }
+      if (set) this.history.ttlWritten({ key, value, invokeMs, ackMs: Date.now(), ttlMs }, set.revision);
       // Read back a remembered key whose expiry bound (ack + TTL) has passed: checkLeases says it must miss.
-      const now = Date.now();
-      const expired = this.ttlKeys.filter((t) => t.write.ackMs + t.write.ttlMs < now);
+      const expired = this.history.ttlExpired(Date.now());
       const t = expired[Math.floor(this.r() * expired.length)];
       if (t) {
         const startMs = Date.now();
         const got = await pool.get(t.write.key).catch(() => undefined);
-        if (got !== undefined) t.reads.push({ key: t.write.key, startMs, endMs: Date.now(), value: got ? got.value.toString() : null });
+        if (got !== undefined) this.history.ttlRead(t, { key: t.write.key, startMs, endMs: Date.now(), value: got ? got.value.toString() : null });
       }
       await sleep(STEP_MS);
     }
@@ -150,8 +210,7 @@ export class ChaosLeases {
         const sentMs = Date.now();
         try {
           await pool.leaseKeepAliveOnce(l.leaseId);
-          l.acknowledgedSentMs.push(sentMs);
-          this.stats.renewals++;
+          this.history.keptRenewed(l, sentMs);
         } catch (e) {
           if (e instanceof LeaseNotFoundError) this.lost(l, sentMs);
         }
@@ -166,16 +225,13 @@ export class ChaosLeases {
     const gen = ++this.gen;
     // The keys are attached after the grant: the lease is "kept" (checked) only once all are in.
     for (let i = 0; i < LEASE_KEYS; i++) await pool.set(`lease/${this.o.seed}/${gen}/${i}`, `g${gen}`, { lease: g.leaseId });
-    this.lease = { leaseId: g.leaseId, ttlMs: LEASE_TTL_MS, gen, acknowledgedSentMs: [sentMs], notFoundSentMs: [], reads: [] };
+    this.lease = this.history.keptGranted(g.leaseId, LEASE_TTL_MS, gen, sentMs);
   }
 
-  /** NOT_FOUND: checkLeases calls it a violation when an acknowledged renewal still covers `sentMs`, else it is a lease the cluster lost (replaced). */
+  /** NOT_FOUND: a violation while an acknowledged renewal covers `sentMs` (LeaseHistory), else a lease the cluster lost; replaced either way. */
   private lost(l: Kept, sentMs: number): void {
-    const coveredUntilMs = Math.max(...l.acknowledgedSentMs) + l.ttlMs;
-    l.notFoundSentMs.push(sentMs);
-    if (sentMs >= coveredUntilMs) this.stats.leasesLost++;
+    const coveredUntilMs = this.history.keptNotFound(l, sentMs);
     this.o.log?.(`chaos: lease ${l.leaseId} lost (last acknowledged renewal covers until ${coveredUntilMs}, now ${sentMs}); granting another`);
-    this.checkKept(l);
     if (this.lease === l) this.lease = null;
   }
 
@@ -188,12 +244,8 @@ export class ChaosLeases {
         const key = `lease/${this.o.seed}/${l.gen}/${i}`;
         const startMs = Date.now();
         const got = await pool.get(key).catch(() => undefined);
-        if (got !== undefined) {
-          this.stats.keptReads++;
-          l.reads.push({ key, startMs, endMs: Date.now(), value: got ? got.value.toString() : null });
-          // A lease replaced while the read was out was checked already: check this read now.
-          if (l.reads.length >= KEPT_READS_CHECK_AT || this.lease !== l) this.checkKept(l);
-        }
+        // A lease replaced while the read was out was checked already: this read is checked at once.
+        if (got !== undefined) this.history.keptRead(l, { key, startMs, endMs: Date.now(), value: got ? got.value.toString() : null }, this.lease === l);
       }
       await sleep(STEP_MS * 2);
     }
