@@ -1,12 +1,6 @@
-import { EntryType, MessageType, NotLeaderError, makeMessage, type RaftNode, type Ready } from './index';
-import { Simulator, logWithTerms, newTestNode } from './testing';
+import { EntryType, MessageType, NotLeaderError, makeMessage } from './index';
+import { Simulator, cycle, logWithTerms, newTestNode } from './testing';
 
-/** Runs one Ready cycle on a standalone node (nothing persisted anywhere) and returns it. */
-function cycle(n: RaftNode): Ready {
-  const rd = n.ready();
-  n.advance(rd);
-  return rd;
-}
 
 describe('elections (Raft §5.2)', () => {
   it('a single node elects itself on timeout, appends a Noop and commits it on advance', () => {

@@ -1,12 +1,6 @@
-import { MessageType, makeMessage, type Message, type RaftNode, type Ready } from './index';
-import { Simulator, logWithTerms, newTestNode } from './testing';
+import { MessageType, makeMessage, type Message, type RaftNode } from './index';
+import { Simulator, cycle, logWithTerms, newTestNode } from './testing';
 
-/** Runs one Ready cycle on a standalone node and returns it. */
-function cycle(n: RaftNode): Ready {
-  const rd = n.ready();
-  n.advance(rd);
-  return rd;
-}
 
 function tickUntil(n: RaftNode, done: () => boolean, ticksMax = 100): void {
   for (let t = 0; t < ticksMax && !done(); t++) n.tick();

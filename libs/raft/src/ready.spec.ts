@@ -1,11 +1,6 @@
-import { EntryType, MessageType, RaftNode, makeMessage, mulberry32, type Ready } from './index';
-import { Simulator, logWithTerms, newTestNode } from './testing';
+import { EntryType, MessageType, RaftNode, makeMessage, mulberry32 } from './index';
+import { Simulator, cycle, logWithTerms, newTestNode } from './testing';
 
-function cycle(n: RaftNode): Ready {
-  const rd = n.ready();
-  n.advance(rd);
-  return rd;
-}
 
 describe('Ready / advance contract', () => {
   it('ready() twice returns the same Ready; inputs and a foreign Ready are refused until advance', () => {

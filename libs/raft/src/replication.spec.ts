@@ -1,14 +1,9 @@
-import { EntryType, MessageType, makeMessage, type Entry, type RaftNode, type Ready } from './index';
-import { Simulator, logWithTerms, newTestNode } from './testing';
+import { EntryType, MessageType, makeMessage, type Entry, type RaftNode } from './index';
+import { Simulator, cycle, logWithTerms, newTestNode } from './testing';
 
 const text = (e: Entry) => new TextDecoder().decode(e.data);
 const terms = (n: RaftNode) => n.entries().map((e) => e.term);
 
-function cycle(n: RaftNode): Ready {
-  const rd = n.ready();
-  n.advance(rd);
-  return rd;
-}
 
 describe('replication and commit (Raft §5.3, §5.4)', () => {
   it.each([3, 5])('replicates and commits on %i nodes; every node applies the same sequence once', (size) => {

@@ -1,6 +1,6 @@
 import { mulberry32 } from '../prng';
 import { RaftNode } from '../raft-node';
-import { EntryType, type Entry, type HardState, type NodeId, type RaftConfig } from '../types';
+import { EntryType, type Entry, type HardState, type NodeId, type RaftConfig, type Ready } from '../types';
 
 /** A log whose entry i+1 has term `terms[i]` and data `${index}@${term}` (paper Figure 7 style). */
 export function logWithTerms(terms: number[]): Entry[] {
@@ -26,4 +26,11 @@ export function newTestNode(
     ...(hardState || log ? { restored: { hardState: hardState ?? { term: 0, vote: null, commit: 0 }, entries: log ?? [] } } : {}),
     ...rest,
   });
+}
+
+/** Runs one Ready cycle on a standalone node (nothing persisted anywhere: the Ready is advanced at once) and returns it. */
+export function cycle(n: RaftNode): Ready {
+  const rd = n.ready();
+  n.advance(rd);
+  return rd;
 }

@@ -8,5 +8,5 @@
 export { DurableStore } from './durable-store';
 export { SafetyChecker, SafetyViolationError } from './safety';
 export { Simulator, type SimulatorOptions } from './simulator';
-export { logWithTerms, newTestNode } from './fixtures';
+export { cycle, logWithTerms, newTestNode } from './fixtures';
 export { formatMessage, runScript } from './datadriven';
