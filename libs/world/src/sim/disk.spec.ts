@@ -2,15 +2,16 @@ import { seededRandom } from '../random';
 import { SimDisk } from './disk';
 import { SimScheduler } from './scheduler';
 
-function setup(): { disk: SimDisk; sched: SimScheduler } {
+/** A simulated disk on a fresh scheduler, and `d`: its view from process `p`'s first incarnation. */
+function setup() {
   const sched = new SimScheduler(1);
-  return { sched, disk: new SimDisk(sched, seededRandom(7)) };
+  const disk = new SimDisk(sched, seededRandom(7));
+  return { sched, disk, d: disk.view(sched.incarnation('p')) };
 }
 
 describe('SimDisk', () => {
   it('keeps fsynced data and loses unsynced writes on a crash', async () => {
-    const { disk, sched } = setup();
-    const d = disk.view(sched.incarnation('p'));
+    const { disk, sched, d } = setup();
     await d.mkdir('/data/x', { recursive: true });
     const f = await d.open('/data/x/f', 'w');
     await f.write(Buffer.from('durable'));
@@ -25,8 +26,7 @@ describe('SimDisk', () => {
   });
 
   it('fails fsync with EIO and writes with ENOSPC when those faults are on', async () => {
-    const { disk, sched } = setup();
-    const d = disk.view(sched.incarnation('p'));
+    const { disk, d } = setup();
     const f = await d.open('/f', 'w');
     disk.faults.enospcRate = 1;
     await expect(f.write(Buffer.from('x'))).rejects.toMatchObject({ code: 'ENOSPC' });
@@ -58,8 +58,7 @@ describe('SimDisk', () => {
   });
 
   it('keeps a file across rename and link, and renames directories with their files', async () => {
-    const { disk, sched } = setup();
-    const d = disk.view(sched.incarnation('p'));
+    const { d } = setup();
     await d.mkdir('/s/tmp', { recursive: true });
     const f = await d.open('/s/tmp/a', 'wx');
     await f.writeFile(Buffer.from('abc'));
