@@ -179,6 +179,17 @@ class WatchAttempt implements StreamListenerLike {
     this.poke();
   }
 
+  /** The next buffered frame without waiting (undefined when none is, or the attempt ended SLOW): no promise when the loop lags behind its frames. */
+  poll(): QueuedFrame | undefined {
+    if (this.ended && !this.ended.resumable) return undefined;
+    const f = this.frames.shift();
+    if (f) {
+      this.bytes -= f.res.payload.length;
+      this.events -= f.events;
+    }
+    return f;
+  }
+
   /** The next frame, or null once the attempt ended (buffered frames come first, unless it ended SLOW). */
   async take(signal: AbortSignal | undefined): Promise<QueuedFrame | null> {
     for (;;) {
@@ -322,7 +333,7 @@ async function* deliver(conn: WatchConnection, requestId: number, attempt: Watch
   if (attempt.ended && !attempt.ended.resumable) cancel();
   try {
     for (;;) {
-      const q = await attempt.take(signal);
+      const q = attempt.poll() ?? (await attempt.take(signal));
       if (!q) {
         const ended = attempt.ended!;
         if (!ended.resumable) throw ended.err; // our buffer overflowed (the watch was cancelled then)

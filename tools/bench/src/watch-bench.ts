@@ -9,7 +9,7 @@
  *   all watchers (ideally acknowledged × watchers);
  * - the delay from a put's send (its value carries the send time) to each delivery, and from its
  *   acknowledgement to each delivery (an event delivered before the writer saw the acknowledgement
- *   counts as 0 and is counted apart), p50 / p99 / max, ms;
+ *   counts as 0 and is counted apart), p50 / p99 / max, ms; and a put's own send → acknowledgement;
  * - watches cancelled SLOW (WatchSlowError) and CPU of the gateway and of this process (both on
  *   the same cores as the cluster: on a 2-core box this process competes with the gateway), also
  *   per delivered event (µs), and the box's 1-minute load average at the end.
@@ -107,6 +107,8 @@ class Histogram {
 class Meter {
   fromSend = new Histogram();
   fromAck = new Histogram();
+  /** A put's send to its acknowledgement: the commit path's own delay, which every delivery delay includes. */
+  putLatency = new Histogram();
   beforeAck = 0;
   events = 0;
   acks = 0;
@@ -179,7 +181,9 @@ async function writeLoad(writers: CairnClient[], a: Args, meter: Meter, ackAt: M
         (r) => {
           inflight--;
           meter.acks++;
-          ackAt.set(r.revision, performance.now());
+          const acked = performance.now();
+          ackAt.set(r.revision, acked);
+          meter.putLatency.add(acked - now);
         },
         (e: unknown) => {
           inflight--;
@@ -232,6 +236,7 @@ async function main(): Promise<void> {
       deliveredShare: m.acks > 0 ? Number((m.events / (m.acks * a.watchers)).toFixed(3)) : 0,
       sendToDeliveryMs: { p50: m.fromSend.percentile(50), p99: m.fromSend.percentile(99), max: Number(m.fromSend.max.toFixed(1)) },
       ackToDeliveryMs: { p50: m.fromAck.percentile(50), p99: m.fromAck.percentile(99), max: Number(m.fromAck.max.toFixed(1)), deliveredBeforeAck: m.beforeAck },
+      putSendToAckMs: { p50: m.putLatency.percentile(50), p99: m.putLatency.percentile(99), max: Number(m.putLatency.max.toFixed(1)) },
       slowCancelled: m.slow,
       watchErrors: m.watchErrors,
       putsSkippedBehind: m.behind,
