@@ -5,6 +5,7 @@ import type { Logger } from '@cairn/logging';
 import type { ClusterView } from '../cluster/cluster-view';
 import { encodedWatchEventsFrame } from '../server/client-connection';
 import { WatchHub, type WatchRequest, type WatchSink } from './watch-hub';
+import { until } from '../server/testing';
 
 /** A bus with one storage node whose history is empty; the test publishes WatchEvents by hand. */
 function fakeBus() {
@@ -160,6 +161,38 @@ describe('WatchHub fan-out', () => {
       expect(seen[0]).toEqual({ events: [20], canceled: null });
       expect(seen[1].canceled).toBe(12);
       expect(asked).toContain('s2');
+    } finally {
+      hub.stop();
+    }
+  });
+
+  it('catching-up watchers on one range at one position ask ONE history page and share its events; another position asks its own', async () => {
+    const asked: number[] = [];
+    const bus: Transport = {
+      maxPayloadBytes: () => 1 << 20,
+      publish: () => undefined,
+      subscribe: () => ({ unsubscribe: () => undefined }),
+      request: (subject, data) => {
+        const from = decodeWatchHistoryRequest(Buffer.from(data)).fromRevision;
+        asked.push(from);
+        const events = [put('a/1', 1), put('a/2', 2), put('a/3', 3)].filter((e) => e.modRevision >= from);
+        return Promise.resolve({ subject, data: encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 3, nextRevision: 4, message: '', events }), respond: () => true });
+      },
+    };
+    const at3 = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 3 }] } as unknown as ClusterView;
+    const hub = new WatchHub(bus, new Subjects('t'), at3, limits, log);
+    hub.start();
+    const got: WatchEvent[][] = [];
+    const sink: WatchSink = { events: (events, _rev, flushed) => (got.push(events), flushed()), progress: () => undefined, canceled: () => undefined };
+    const a: WatchRequest = { start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 1, prevValue: false };
+    try {
+      for (let i = 0; i < 50; i++) hub.open({ ...a }, sink);
+      hub.open({ ...a, startRevision: 2 }, sink);
+      await until(() => got.length === 51);
+      expect(asked.sort()).toEqual([1, 2]); // one page for the 50 watchers from 1, one for the watcher from 2
+      expect(new Set(got.slice(0, 50)).size).toBe(1);
+      expect(got[0].map((e) => e.modRevision)).toEqual([1, 2, 3]);
+      expect(got[50].map((e) => e.modRevision)).toEqual([2, 3]);
     } finally {
       hub.stop();
     }

@@ -74,6 +74,12 @@ interface SharedEvents {
   bytes: number;
 }
 
+/** A history page with the filtered arrays of the watchers that asked it together (all at one position). */
+interface SharedPage {
+  reply: WatchHistoryReply;
+  shared: Map<string, SharedEvents>;
+}
+
 /**
  * One open watch. `next` is the next revision it must deliver: every matching event with a
  * revision below it was handed to its sink. Live: it takes the hub's stream; catching up: it pages
@@ -120,6 +126,14 @@ export class WatchHub {
   private seen: number | null = null;
   private readonly watchers = new Set<Watcher>();
   private progressTimer: TimerHandle | null = null;
+  /**
+   * History pages in flight by range and start revision: catching-up watchers on the same range at
+   * the same position ask ONE page and share its events (etcd's syncWatchers reads the history once
+   * for its whole unsynced group). A gap in the live stream sends every live watcher behind it to
+   * catch up at once — 1,000 watchers on one prefix sent 1,000 identical 512 KiB page requests,
+   * and the storage nodes and the bus stalled. At most one entry per open watch.
+   */
+  private readonly pages = new Map<string, Promise<SharedPage>>();
 
   constructor(
     bus: Transport | NatsConnection,
@@ -272,10 +286,11 @@ export class WatchHub {
         w.live = true;
         return;
       }
-      const reply = await this.page(w).catch((e: Error) => {
+      const page = await this.sharedPage(w).catch((e: Error) => {
         why = e.message;
         return null;
       });
+      const reply = page?.reply ?? null;
       if (w.closed) return;
       if (reply?.result === WatchHistoryResult.Compacted) {
         this.cancel(w, WatchCancelReason.Compacted, reply.oldestRevision, `COMPACTED: ${reply.message}`);
@@ -283,7 +298,7 @@ export class WatchHub {
       }
       if (reply?.result === WatchHistoryResult.Ok) {
         failingUntil = deadline();
-        this.deliver(w, reply.events, reply.nextRevision - 1, null);
+        this.deliver(w, reply.events, reply.nextRevision - 1, page!.shared);
         if (w.closed) return;
         // Nothing more there yet and the hub has seen nothing: live (a node's stream will chain).
         if (this.seen === null && w.next > reply.lastRevision) {
@@ -300,6 +315,23 @@ export class WatchHub {
       // The node asked is behind the hub (or failed): wait, then ask again.
       await sleep(this.world.clock, retryBackoffMs(attempt++, this.world.random));
     }
+  }
+
+  /**
+   * The history page from w.next for w's range, asked once for every catching-up watcher at that
+   * position on that range (the first asks, the others wait for the same reply): they get one
+   * shared filtered array, so one encoded frame (and one SHARED_EVENTS frame per connection).
+   */
+  private sharedPage(w: Watcher): Promise<SharedPage> {
+    const key = `${w.next}@${w.rangeKey}`;
+    let p = this.pages.get(key);
+    if (!p) {
+      p = this.page(w)
+        .then((reply) => ({ reply, shared: new Map<string, SharedEvents>() }))
+        .finally(() => this.pages.delete(key));
+      this.pages.set(key, p);
+    }
+    return p;
   }
 
   /**
