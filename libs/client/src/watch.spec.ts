@@ -260,6 +260,21 @@ describe('SHARED_EVENTS frames and watchBatches()', () => {
     await until(() => g.cancels.length === 3);
   });
 
+  it('a malformed SHARED_EVENTS frame (a watch id listed twice) breaks the protocol: the connection closes and its watches end ConnectionClosedError', async () => {
+    const g = await gateway([]);
+    const c = await client(g);
+    const run = (async () => {
+      for await (const _ of c.watchBatches({ key: 'k' })) {
+        /* nothing valid comes */
+      }
+    })();
+    await until(() => g.watches.length === 1);
+    const id = g.watches[0].req.requestId;
+    g.sendShared([id, id], [put('k', '1', 1)]);
+    await expect(run).rejects.toBeInstanceOf(ConnectionClosedError);
+    expect((await c.whenClosed()).message).toMatch(/twice/);
+  });
+
   it('progress notifications are batches with no events, with `progress`; sharedFrames false opens without the option', async () => {
     const g = await gateway([]);
     const c = await client(g);
