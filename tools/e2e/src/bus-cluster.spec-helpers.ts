@@ -1,6 +1,6 @@
 import { CairnPool } from '@cairn/client';
 import type { LocalCluster } from '@cairn/cluster';
-import { startBusCluster, startTwoGatewayCluster, type BusCluster, type TestConfigOverrides } from './fixtures';
+import { importRows, startBusCluster, startTwoGatewayCluster, type BusCluster, type TestConfigOverrides } from './fixtures';
 
 /**
  * What `start` returns, started in `beforeAll` and stopped in `afterAll` (call at the top of a `describe`, before the
@@ -35,6 +35,40 @@ function useStarted<T extends object, K extends keyof T>(what: string, start: ()
  */
 export function useBusCluster(name: string, overrides: TestConfigOverrides = {}, o: { beforeStop?: () => unknown } = {}): BusCluster {
   return useStarted(`BusCluster ${name}`, () => startBusCluster(name, overrides), (b) => b.stop(), ['cfg', 'cluster', 'nc', 'subjects', 'readAt', 'stop'], o.beforeStop);
+}
+
+/** A line `cairn import` prints on a non-TTY stderr every 5 s (apps/cli progress.ts progressLine): not a warning. */
+const IMPORT_PROGRESS_LINE = /^import: \d+ rows, [\d.]+%, \d+ rows\/s, ETA \d+s$/;
+
+/** A BusCluster with rows of the data set imported, and the doors the CLI is pointed at. */
+export interface ImportedCluster extends BusCluster {
+  /** The imported TSV file (header kept), for `cairn verify`. */
+  tsv: string;
+  /** g1's TLV door and HTTP door, `127.0.0.1:port` (`--gateway`, `--http`). */
+  gateway: string;
+  http: string;
+  /** What the import wrote to stderr besides its progress lines (retries): a suite that needs a quiet import checks it is empty. */
+  importWarnings: string[];
+}
+
+/**
+ * useBusCluster (config `overrides`), and `rows` rows of the data set imported through `cairn import` on g1 once it is
+ * up (still in its `beforeAll`; a failed import stops the cluster and fails the suite).
+ */
+export function useImportedCluster(name: string, rows: number, overrides: TestConfigOverrides = {}): ImportedCluster {
+  const start = async (): Promise<ImportedCluster> => {
+    const b = await startBusCluster(name, overrides);
+    try {
+      const gateway = `127.0.0.1:${b.cfg.gatewayPort}`;
+      const imported = await importRows(b.cfg.dir, gateway, rows);
+      const importWarnings = imported.stderr.split('\n').filter((line) => line !== '' && !IMPORT_PROGRESS_LINE.test(line));
+      return { ...b, tsv: imported.tsv, gateway, http: `127.0.0.1:${b.cfg.httpPort}`, importWarnings };
+    } catch (e) {
+      await b.stop();
+      throw e;
+    }
+  };
+  return useStarted(`ImportedCluster ${name}`, start, (b) => b.stop(), ['cfg', 'cluster', 'nc', 'subjects', 'readAt', 'stop', 'tsv', 'gateway', 'http', 'importWarnings']);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { useBusCluster } from './bus-cluster.spec-helpers';
-import { importRows, pollUntil, runCli } from './fixtures';
+import { useImportedCluster } from './bus-cluster.spec-helpers';
+import { pollUntil, runCli } from './fixtures';
 
 /**
  * Raft log compaction and InstallSnapshot on real processes (Raft §7; docs/raft.md): replicas drop
@@ -9,19 +9,8 @@ import { importRows, pollUntil, runCli } from './fixtures';
  * snapshot; a replica SIGKILLed after compacting restarts from its snapshot file plus the log.
  */
 describe('raft log compaction end to end', () => {
-  const e2e = useBusCluster('e2e-compaction', { consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 }, storage: { snapshotIntervalMs: 500 } });
-  let http: string;
-  let gateway: string;
-  let rows: string;
-  let dataDir: string;
   const ROWS = 3000;
-
-  beforeAll(async () => {
-    dataDir = e2e.cluster.config.dataDir;
-    http = `127.0.0.1:${e2e.cfg.httpPort}`;
-    gateway = `127.0.0.1:${e2e.cfg.gatewayPort}`;
-    ({ tsv: rows } = await importRows(e2e.cfg.dir, gateway, ROWS));
-  });
+  const e2e = useImportedCluster('e2e-compaction', ROWS, { consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 }, storage: { snapshotIntervalMs: 500 } });
 
   /** Polls the status heartbeats (every 100 ms) until `pred` holds for every running replica. */
   function replicasUntil(what: string, pred: (s: { id: string; firstIndex?: number; lastIndex: number; commitIndex: number }) => boolean) {
@@ -46,13 +35,13 @@ describe('raft log compaction end to end', () => {
   });
 
   it('storage nodes take engine snapshots on their own every storage.snapshotIntervalMs', async () => {
-    const dir = join(dataDir, 's1', 'engine', 'snapshots');
+    const dir = join(e2e.cluster.config.dataDir, 's1', 'engine', 'snapshots');
     await pollUntil(`a committed snapshot in ${dir}`, () => (existsSync(dir) && readdirSync(dir).some((n) => /^\d+$/.test(n)) ? true : null));
   });
 
   it('a replica added after compaction catches up through InstallSnapshot', async () => {
     await e2e.cluster.join('c4', 'consensus');
-    const add = await runCli(['member', 'add', 'c4', '--http', http]);
+    const add = await runCli(['member', 'add', 'c4', '--http', e2e.http]);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
     expect(readFileSync(e2e.cluster.logPath('c4'), 'utf8')).toContain("installed the leader's snapshot");
@@ -67,11 +56,11 @@ describe('raft log compaction end to end', () => {
     await e2e.cluster.restart(follower);
     expect(readFileSync(e2e.cluster.logPath(follower), 'utf8')).toMatch(/"snapshotIndex":[1-9]/);
     // Remove the leader: a replica that joined from a snapshot may now lead.
-    expect((await runCli(['member', 'remove', leader, '--http', http])).code).toBe(0);
+    expect((await runCli(['member', 'remove', leader, '--http', e2e.http])).code).toBe(0);
     await e2e.cluster.forget(leader);
-    const put = await runCli(['--gateway', gateway, 'put', 'after-compaction', 'ok']);
+    const put = await runCli(['--gateway', e2e.gateway, 'put', 'after-compaction', 'ok']);
     expect(put.code).toBe(0);
-    const verify = await runCli(['--gateway', gateway, 'verify', rows]);
+    const verify = await runCli(['--gateway', e2e.gateway, 'verify', e2e.tsv]);
     expect(verify.stdout).toMatch(/missing=0 mismatched=0/);
     expect(verify.code).toBe(0);
   });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import { useBusCluster } from './bus-cluster.spec-helpers';
-import { importRows, pollUntil, runCli } from './fixtures';
+import { useImportedCluster } from './bus-cluster.spec-helpers';
+import { pollUntil, runCli } from './fixtures';
 
 /**
  * A wiped storage node bootstraps from a peer storage node's snapshot plus the Raft log after it
@@ -10,22 +10,14 @@ import { importRows, pollUntil, runCli } from './fixtures';
  * verifies; a node SIGKILLed while receiving/installing a snapshot restarts and ends consistent.
  */
 describe('storage node bootstrap from a peer snapshot', () => {
-  const e2e = useBusCluster('e2e-storage-bootstrap', {
+  /** Enough rows (≈ 2.3 MB of snapshot, dozens of chunks) that a SIGKILL sent on the first inotify event of an install lands while the transfer is still running, even on a loaded box. */
+  const ROWS = 20_000;
+  const e2e = useImportedCluster('e2e-storage-bootstrap', ROWS, {
     consensus: { logRetainedEntries: 200, compactionIntervalMs: 100, segmentBytesMax: 64 * 1024 },
     // Small engine files: many of them, so many snapshot chunks.
     storage: { segmentBytesMax: 64 * 1024, snapshotTransferTimeoutMs: 2000, snapshotRetryBackoffMs: 100 },
   });
-  let gateway: string;
-  let rows: string;
-  let dataDir: string;
-  /** Enough rows (≈ 2.3 MB of snapshot, dozens of chunks) that a SIGKILL sent on the first inotify event of an install lands while the transfer is still running, even on a loaded box. */
-  const ROWS = 20_000;
-
-  beforeAll(async () => {
-    dataDir = e2e.cluster.config.dataDir;
-    gateway = `127.0.0.1:${e2e.cfg.gatewayPort}`;
-    ({ tsv: rows } = await importRows(e2e.cfg.dir, gateway, ROWS));
-  });
+  const dataDir = () => e2e.cluster.config.dataDir;
 
   /** Polls heartbeats / logs of real processes (every 50 ms) until `check` returns a value. */
   const until = <T>(what: string, check: () => T | null, timeoutMs = 60_000): Promise<T> => pollUntil(what, check, { timeoutMs, everyMs: 50, last: () => JSON.stringify(e2e.cluster.statuses()) });
@@ -45,7 +37,7 @@ describe('storage node bootstrap from a peer snapshot', () => {
 
   async function wipeAndRestart(id: string): Promise<number> {
     await e2e.cluster.kill(id, 'SIGKILL');
-    rmSync(join(dataDir, id), { recursive: true, force: true });
+    rmSync(join(dataDir(), id), { recursive: true, force: true });
     const started = Date.now();
     await e2e.cluster.restart(id);
     return started;
@@ -53,7 +45,7 @@ describe('storage node bootstrap from a peer snapshot', () => {
 
   async function verifyServedOnlyBy(survivor: string, stopped: string): Promise<void> {
     await e2e.cluster.kill(stopped, 'SIGTERM');
-    const verify = await runCli(['--gateway', gateway, 'verify', rows]);
+    const verify = await runCli(['--gateway', e2e.gateway, 'verify', e2e.tsv]);
     expect(verify.stdout).toMatch(/missing=0 mismatched=0/);
     expect(verify.code).toBe(0);
     expect(storage(survivor)).not.toBeNull();
@@ -86,7 +78,7 @@ describe('storage node bootstrap from a peer snapshot', () => {
    * the middle of the transfer, `snapshot-install.ready` = past the install's commit point.
    */
   async function restartAndKillAt(id: string, entry: string): Promise<void> {
-    const engineDir = join(dataDir, id, 'engine');
+    const engineDir = join(dataDir(), id, 'engine');
     mkdirSync(engineDir, { recursive: true });
     let killed: Promise<void> | null = null;
     const seen = new Promise<void>((resolve) => {
@@ -106,12 +98,12 @@ describe('storage node bootstrap from a peer snapshot', () => {
 
   it('a storage node SIGKILLed in the middle of the transfer, then past the install commit point, restarts and ends consistent', async () => {
     await e2e.cluster.kill('s2', 'SIGKILL');
-    rmSync(join(dataDir, 's2'), { recursive: true, force: true });
+    rmSync(join(dataDir(), 's2'), { recursive: true, force: true });
     await restartAndKillAt('s2', 'snapshot-install.staging');
-    expect(existsSync(join(dataDir, 's2', 'engine', 'snapshot-install.staging'))).toBe(true);
+    expect(existsSync(join(dataDir(), 's2', 'engine', 'snapshot-install.staging'))).toBe(true);
     await restartAndKillAt('s2', 'snapshot-install.ready');
     // The roll-forward after the commit point takes a few fsyncs; the SIGKILL normally lands in it.
-    const interrupted = existsSync(join(dataDir, 's2', 'engine', 'snapshot-install.ready'));
+    const interrupted = existsSync(join(dataDir(), 's2', 'engine', 'snapshot-install.ready'));
     process.stderr.write(`e2e: s2 SIGKILLed past the commit point, ${interrupted ? 'during' : 'after'} the roll-forward\n`);
     await e2e.cluster.restart('s2');
     await caughtUp('s2');
