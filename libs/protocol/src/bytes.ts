@@ -203,6 +203,17 @@ export class ByteReader {
     return n;
   }
 
+  /**
+   * `u32 count | element*`: the count is checked as by `count(elementBytesMin)`, then `read` reads
+   * each element from this reader. @throws ProtocolError as `count` and `read` do.
+   */
+  list<T>(elementBytesMin: number, read: (r: ByteReader) => T): T[] {
+    const n = this.count(elementBytesMin);
+    const out: T[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = read(this);
+    return out;
+  }
+
   /** @throws ProtocolError when bytes are left over. */
   end(): void {
     if (this.pos !== this.buf.length) throw new ProtocolError(`message has ${this.buf.length - this.pos} trailing bytes`);

@@ -570,12 +570,10 @@ export function encodeOutcomeRequest(q: OutcomeRequest): Buffer {
 export function decodeOutcomeRequest(b: Uint8Array): OutcomeRequest {
   const r = new ByteReader(b);
   r.header(OUTCOME_REQUEST_TYPE, VERSION, 'OutcomeRequest');
-  const n = r.count(9);
-  const queries: OutcomeRequest['queries'] = new Array(n);
-  for (let i = 0; i < n; i++) {
+  const queries: OutcomeRequest['queries'] = r.list(9, () => {
     const index = r.u64();
-    queries[i] = r.bool() ? { index, session: { sessionId: (BigInt(r.u32()) << 32n) | BigInt(r.u32()), seq: r.u64() } } : { index };
-  }
+    return r.bool() ? { index, session: { sessionId: (BigInt(r.u32()) << 32n) | BigInt(r.u32()), seq: r.u64() } } : { index };
+  });
   r.end();
   return { queries };
 }
@@ -599,9 +597,7 @@ export function decodeOutcomeReply(b: Uint8Array): OutcomeReply {
   const r = new ByteReader(b);
   r.header(OUTCOME_REPLY_TYPE, VERSION, 'OutcomeReply');
   const appliedIndex = r.u64();
-  const n = r.count(9);
-  const results: OutcomeReply['results'] = new Array(n);
-  for (let i = 0; i < n; i++) results[i] = readResult(r);
+  const results: OutcomeReply['results'] = r.list(9, readResult);
   r.end();
   return { appliedIndex, results };
 }

@@ -162,10 +162,7 @@ function writer(type: MessageType, bodyBytes: number): ByteWriter {
 
 function reader(b: Uint8Array, type: MessageType): ByteReader {
   const r = new ByteReader(b);
-  const got = r.u8();
-  if (got !== type) throw new ProtocolError(`expected internal message type ${type} (${MessageType[type]}), got ${got}`);
-  const version = r.u8();
-  if (version !== INTERNAL_VERSION) throw new ProtocolError(`unsupported ${MessageType[type]} version ${version}, expected ${INTERNAL_VERSION}`);
+  r.header(type, INTERNAL_VERSION, MessageType[type]);
   return r;
 }
 
@@ -188,9 +185,7 @@ function writeEntries(w: ByteWriter, entries: WireEntry[]): void {
 }
 
 function readEntries(r: ByteReader): WireEntry[] {
-  const n = r.count(ENTRY_BYTES_MIN);
-  const entries: WireEntry[] = new Array(n);
-  for (let i = 0; i < n; i++) entries[i] = { index: r.u64(), term: r.u64(), type: r.u8(), data: r.bytes() };
+  const entries: WireEntry[] = r.list(ENTRY_BYTES_MIN, () => ({ index: r.u64(), term: r.u64(), type: r.u8(), data: r.bytes() }));
   return entries;
 }
 
@@ -213,9 +208,7 @@ export function encodeRaftMessages(msgs: WireRaftMessage[]): Buffer {
 
 export function decodeRaftMessages(b: Uint8Array): WireRaftMessage[] {
   const r = reader(b, MessageType.RaftMessages);
-  const n = r.count(RAFT_MESSAGE_BYTES_MIN);
-  const msgs: WireRaftMessage[] = new Array(n);
-  for (let i = 0; i < n; i++) {
+  const msgs: WireRaftMessage[] = r.list(RAFT_MESSAGE_BYTES_MIN, () => {
     const type = r.u8();
     const from = r.string();
     const to = r.string();
@@ -226,8 +219,8 @@ export function decodeRaftMessages(b: Uint8Array): WireRaftMessage[] {
     const reject = r.bool();
     const rejectHint = r.u64();
     const context = r.u64();
-    msgs[i] = { type, from, to, term, logTerm, index, entries: readEntries(r), commit, reject, rejectHint, context };
-  }
+    return { type, from, to, term, logTerm, index, entries: readEntries(r), commit, reject, rejectHint, context };
+  });
   r.end();
   return msgs;
 }
@@ -245,9 +238,7 @@ export function encodeProposeRequest(p: ProposeRequest): Buffer {
 
 export function decodeProposeRequest(b: Uint8Array): ProposeRequest {
   const r = reader(b, MessageType.ProposeRequest);
-  const n = r.count(COMMAND_BODY_BYTES_MIN);
-  const commands: Command[] = new Array(n);
-  for (let i = 0; i < n; i++) commands[i] = readCommandBody(r);
+  const commands: Command[] = r.list(COMMAND_BODY_BYTES_MIN, readCommandBody);
   r.end();
   return { commands };
 }

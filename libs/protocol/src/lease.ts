@@ -133,9 +133,7 @@ export function decodeLeaseTtlReply(payload: Uint8Array): LeaseTtl {
   const ttlMs = r.u64();
   const remainingMs = r.u64();
   const more = r.bool();
-  const n = r.count(4);
-  const keys: Buffer[] = new Array(n);
-  for (let i = 0; i < n; i++) keys[i] = r.bytes();
+  const keys: Buffer[] = r.list(4, () => r.bytes());
   r.end();
   return { ttlMs, remainingMs, keys, more };
 }
@@ -179,9 +177,7 @@ export function encodeLeaseListReply(p: LeaseListPage): Buffer {
 export function decodeLeaseListReply(payload: Uint8Array): LeaseListPage {
   const r = new ByteReader(payload);
   const more = r.bool();
-  const n = r.count(8);
-  const ids: number[] = new Array(n);
-  for (let i = 0; i < n; i++) ids[i] = r.u64();
+  const ids: number[] = r.list(8, () => r.u64());
   r.end();
   return { ids, more };
 }
@@ -277,9 +273,7 @@ export function decodeLeaseReply(b: Uint8Array): LeaseReply {
   const ttlMs = r.u64();
   const remainingMs = r.u64();
   const more = r.bool();
-  const n = r.count(8);
-  const ids: number[] = new Array(n);
-  for (let i = 0; i < n; i++) ids[i] = r.u64();
+  const ids: number[] = r.list(8, () => r.u64());
   r.end();
   return { status, leaderHint, message, ttlMs, remainingMs, ids, more };
 }
@@ -354,9 +348,7 @@ export function decodeLeaseKeysReply(b: Uint8Array): LeaseKeysReply {
   const appliedIndex = r.u64();
   const message = r.string();
   const more = r.bool();
-  const n = r.count(4);
-  const keys: Uint8Array[] = new Array(n);
-  for (let i = 0; i < n; i++) keys[i] = r.bytes();
+  const keys: Uint8Array[] = r.list(4, () => r.bytes());
   r.end();
   return { status, appliedIndex, message, more, keys };
 }

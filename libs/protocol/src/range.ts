@@ -116,12 +116,7 @@ export function decodeRangePage(b: Uint8Array): RangePageWire {
   const count = r.u64();
   const more = r.bool();
   const token = r.raw(r.u16());
-  const n = r.count(RANGE_ITEM_OVERHEAD_BYTES);
-  const items: RangeItemWire[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const key = r.raw(r.u16());
-    items[i] = { key, revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.raw(r.u32()) };
-  }
+  const items: RangeItemWire[] = r.list(RANGE_ITEM_OVERHEAD_BYTES, () => ({ key: r.raw(r.u16()), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.raw(r.u32()) }));
   r.end();
   return { count, more, token, items };
 }
@@ -250,9 +245,7 @@ export function decodeRangeReply(b: Uint8Array): RangeReply {
   const count = r.u64();
   const more = r.bool();
   const message = r.string();
-  const n = r.count(RANGE_REPLY_ITEM_OVERHEAD_BYTES);
-  const items: RangeItemWire[] = new Array(n);
-  for (let i = 0; i < n; i++) items[i] = { key: r.bytes(), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes() };
+  const items: RangeItemWire[] = r.list(RANGE_REPLY_ITEM_OVERHEAD_BYTES, () => ({ key: r.bytes(), revision: r.u64(), createRevision: r.u64(), version: r.u64(), value: r.bytes() }));
   r.end();
   return { status, revision, count, more, message, items };
 }

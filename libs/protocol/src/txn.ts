@@ -386,9 +386,7 @@ export function encodeTxnResult(t: TxnResult): Buffer {
 }
 
 function readKvs(r: ByteReader): TxnKv[] {
-  const n = r.count(TXN_KV_OVERHEAD_BYTES);
-  const kvs: TxnKv[] = new Array(n);
-  for (let i = 0; i < n; i++) kvs[i] = readKv(r);
+  const kvs: TxnKv[] = r.list(TXN_KV_OVERHEAD_BYTES, readKv);
   return kvs;
 }
 

@@ -151,9 +151,7 @@ export function decodeWatchEvents(b: Uint8Array): WatchEventsMessage {
   const prevRevision = r.u64();
   const lastRevision = r.u64();
   if (lastRevision < prevRevision) throw new ProtocolError(`WatchEvents lastRevision ${lastRevision} < prevRevision ${prevRevision}`);
-  const n = r.count(WATCH_EVENT_OVERHEAD_BYTES);
-  const events: WatchEvent[] = new Array(n);
-  for (let i = 0; i < n; i++) events[i] = readWatchEvent(r);
+  const events: WatchEvent[] = r.list(WATCH_EVENT_OVERHEAD_BYTES, readWatchEvent);
   r.end();
   return { nodeId, prevRevision, lastRevision, events };
 }
@@ -267,9 +265,7 @@ export function decodeWatchHistoryReply(b: Uint8Array): WatchHistoryReply {
   const lastRevision = r.u64();
   const nextRevision = r.u64();
   const message = r.string();
-  const n = r.count(WATCH_EVENT_OVERHEAD_BYTES);
-  const events: WatchEvent[] = new Array(n);
-  for (let i = 0; i < n; i++) events[i] = readWatchEvent(r);
+  const events: WatchEvent[] = r.list(WATCH_EVENT_OVERHEAD_BYTES, readWatchEvent);
   r.end();
   return { result, oldestRevision, lastRevision, nextRevision, message, events };
 }
@@ -438,9 +434,7 @@ export function encodeWatchCanceledFrame(reason: WatchCancelReason, oldestRevisi
 
 /** The events of an EVENTS or SHARED_EVENTS payload after its ids: `u32 n | n × event`; views of the input. */
 function readClientEvents(r: ByteReader): WatchEvent[] {
-  const n = r.count(CLIENT_WATCH_EVENT_OVERHEAD_BYTES);
-  const events: WatchEvent[] = new Array(n);
-  for (let i = 0; i < n; i++) {
+  const events: WatchEvent[] = r.list(CLIENT_WATCH_EVENT_OVERHEAD_BYTES, () => {
     const type = r.u8();
     if (type !== WatchEventType.Put && type !== WatchEventType.Delete) throw new ProtocolError(`unknown watch event type ${type}`);
     const flags = r.u8();
@@ -451,9 +445,10 @@ function readClientEvents(r: ByteReader): WatchEvent[] {
     const version = r.u64();
     const value = r.raw(r.u32());
     const prevValue = flags & WatchEventFlags.Prev ? r.raw(r.u32()) : null;
-    events[i] = { type, key, value, modRevision, createRevision, version, prevValue };
-    if (flags & WatchEventFlags.PrevOmitted) events[i].prevOmitted = true;
-  }
+    const event: WatchEvent = { type, key, value, modRevision, createRevision, version, prevValue };
+    if (flags & WatchEventFlags.PrevOmitted) event.prevOmitted = true;
+    return event;
+  });
   r.end();
   return events;
 }
