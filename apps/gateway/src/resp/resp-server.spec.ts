@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { createLogger } from '@cairn/logging';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
@@ -40,15 +40,22 @@ async function startServer(opts: { hold?: boolean; inflightMax?: number; flow?: 
   return { server, store, budget, port: server.port() };
 }
 
-/** Every server a test started: closed after it too, so a failed expectation cannot leave one open (jest would never exit). */
+/**
+ * Every client socket and server a test started: destroyed and closed after it (sockets first, so
+ * no command left pending holds a server's drain), so a test need not, and a failed expectation
+ * cannot leave one open (jest would never exit).
+ */
 const started: RespServer[] = [];
+const clients: Socket[] = [];
 afterEach(async () => {
+  for (const socket of clients.splice(0)) socket.destroy();
   await Promise.all(started.splice(0).map((server) => server.close()));
 });
 
 /** A RESP client whose replies the tests read as text: simple strings, `-errors`, bulks (null for nil). */
 async function rawClient(port: number) {
   const c = await RespSocketClient.connect(port);
+  clients.push(c.socket);
   return {
     socket: c.socket,
     replies: c.replies,
@@ -73,8 +80,6 @@ describe('gateway RESP server', () => {
     s.store.held[0].release();
     await c.waitFor(4);
     expect(c.text()).toEqual(['OK', 'OK', 'PONG', 'inline']);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('inline commands as nc sends them; a client that shuts its side still gets every reply', async () => {
@@ -83,7 +88,6 @@ describe('gateway RESP server', () => {
     c.socket.end('SET hello world\r\nGET hello\r\n');
     await c.closed;
     expect(c.text()).toEqual(['OK', 'world']);
-    await s.server.close();
   });
 
   it('a protocol error is answered after the earlier replies, then the connection closes', async () => {
@@ -94,7 +98,6 @@ describe('gateway RESP server', () => {
     s.store.held[0].release();
     await c.closed;
     expect(c.text()).toEqual([null, "-ERR Protocol error: expected '$', got 'x'"]);
-    await s.server.close();
   });
 
   it('a bulk over the limit is a protocol error (invalid bulk length); a value just over valueBytesMax is a plain error', async () => {
@@ -106,7 +109,6 @@ describe('gateway RESP server', () => {
     c.send(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${respParserLimits({ ...s.store.paths.limits, ...RESP_BOUNDS }).bulkBytesMax + 1}\r\n`);
     await c.closed;
     expect(c.text()[2]).toBe('-ERR Protocol error: invalid bulk length');
-    await s.server.close();
   });
 
   it('a protocol error from a client that keeps writing: the error reply, then the socket is destroyed (the client gets a reset)', async () => {
@@ -118,7 +120,6 @@ describe('gateway RESP server', () => {
     const error = await floodUntilClosed(c.socket, Buffer.from('A'.repeat(1024) + '\n'));
     expect(c.text()[0]).toBe("-ERR Protocol error: expected '$', got 'x'");
     expect(error).toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
-    await s.server.close();
   });
 
   it('a client that never reads: the connection stops being read at connectionReplyBytesMax; its bytes are released when it goes', async () => {
@@ -141,7 +142,6 @@ describe('gateway RESP server', () => {
     c.socket.destroy();
     await until(() => s.server.connectionCount() === 0);
     expect(s.budget.used()).toBe(0);
-    await s.server.close();
   });
 
   it('large replies to a client that does not read become -TRYAGAIN once the gateway holds pendingBytesMax', async () => {
@@ -164,8 +164,6 @@ describe('gateway RESP server', () => {
     const kinds = new Set(c.replies.map((r) => r.type));
     expect(kinds).toEqual(new Set(['bulk', 'error']));
     expect(c.text().find((t) => typeof t === 'string' && t.startsWith('-'))).toMatch(/^-TRYAGAIN reply of \d+ bytes not sent/);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('a command not completed within frameDeadlineMs is a protocol error and closes', async () => {
@@ -174,7 +172,6 @@ describe('gateway RESP server', () => {
     c.send(['PING'], '*2\r\n$3\r\nGET\r\n$1\r\n');
     await c.closed;
     expect(c.text()).toEqual(['PONG', '-ERR Protocol error: command not completed within frameDeadlineMs (20 ms)']);
-    await s.server.close();
   });
 
   it('bounds: too many arguments closes (invalid multibulk length); too many keys is an error and the connection stays', async () => {
@@ -188,7 +185,6 @@ describe('gateway RESP server', () => {
     c.send(`*${RESP_BOUNDS.respArgumentsMax + 1}\r\n`);
     await c.closed;
     expect(c.text()[3]).toBe('-ERR Protocol error: invalid multibulk length');
-    await s.server.close();
   });
 
   it('a connection over connectionsMax gets -ERR max number of clients reached and is closed', async () => {
@@ -200,8 +196,6 @@ describe('gateway RESP server', () => {
     expect(second.text()).toEqual(['-ERR max number of clients reached']);
     first.send(['PING']);
     await first.waitFor(1);
-    first.socket.destroy();
-    await s.server.close();
   });
 
   it('QUIT answers +OK, ignores what follows and closes', async () => {
@@ -211,7 +205,6 @@ describe('gateway RESP server', () => {
     await c.closed;
     expect(c.text()).toEqual(['PONG', 'OK']);
     expect(s.store.data.size).toBe(0);
-    await s.server.close();
   });
 
   it('an MGET whose values pass connectionRequestBytesMax is answered in parts, in order with the commands around it', async () => {
@@ -227,8 +220,6 @@ describe('gateway RESP server', () => {
     expect(mget.type === 'array' && mget.value?.map((v) => v.type === 'bulk' && v.value?.equals(Buffer.alloc(16 * 1024, v.value[0])) && v.value[0])).toEqual(keys.map((_, i) => i));
     expect(c.text().slice(1)).toEqual(['OK', 'x']);
     await until(() => s.budget.used() === 0);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('stops reading a connection at inflightMax pending replies and resumes as they go out', async () => {
@@ -245,8 +236,6 @@ describe('gateway RESP server', () => {
     }
     expect(c.text()).toEqual(Array(10).fill('OK'));
     expect([...s.store.data.keys()]).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('graceful shutdown: refuses new connections, answers pending commands, then closes', async () => {

@@ -42,15 +42,22 @@ async function startServer(overrides: Partial<{ inflightMax: number; drainTimeou
   return { server, port: server.port(), budget, ...paths };
 }
 
-/** Every server a test started: closed after it too, so a failed expectation cannot leave one open (jest would never exit). */
+/**
+ * Every client socket and server a test started: destroyed and closed after it (sockets first, so
+ * no request left in flight holds a server's drain), so a test need not, and a failed expectation
+ * cannot leave one open (jest would never exit).
+ */
 const started: TcpServer[] = [];
+const clients: Socket[] = [];
 afterEach(async () => {
+  for (const socket of clients.splice(0)) socket.destroy();
   await Promise.all(started.splice(0).map((server) => server.close()));
 });
 
 /** A raw protocol client: sends frames, collects responses, resolves waiters by count. */
 async function rawClient(port: number) {
   const socket: Socket = connect(port, '127.0.0.1');
+  clients.push(socket);
   await once(socket, 'connect');
   const decoder = new ResponseDecoder();
   const responses: Response[] = [];
@@ -107,8 +114,6 @@ describe('gateway TCP server', () => {
       [2, Status.ConditionFailed, 8, 0],
       [3, Status.Ok, 9, 0],
     ]);
-    c.socket.end();
-    await s.server.close();
   });
 
   it('a SET with LEASE refused: response flag LEASE_NOT_FOUND / LEASE_KEYS_FULL beside the reason; a false condition: flags 0, "condition not met"', async () => {
@@ -126,31 +131,24 @@ describe('gateway TCP server', () => {
       [2, Status.ConditionFailed, ResponseFlags.LeaseNotFound, 9, 'lease not found'],
       [3, Status.ConditionFailed, ResponseFlags.LeaseKeysFull, 10, LEASE_REFUSAL_MESSAGES[LeaseRefusal.KeysFull]],
     ]);
-    c.socket.end();
-    await s.server.close();
   });
 
   it('a TXN refused by a put\'s lease (op flag LEASE): CONDITION_FAILED with response flag LEASE_NOT_FOUND / LEASE_KEYS_FULL and the reason; the put carries its lease id into the command', async () => {
     const s = await startServer();
     const c = await rawClient(s.port);
-    try {
-      const txn = encodeTxnRequest({ compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('v'), flags: TxnOpFlags.Lease, lease: 0x1234 }], failure: [] });
-      c.send(Opcode.Txn, 1, '', txn);
-      c.send(Opcode.Txn, 2, '', txn);
-      await until(() => s.writes.length === 2);
-      expect(decodeTxnCommandValue(s.writes[0].command.value).request.success[0]).toMatchObject({ flags: TxnOpFlags.Lease, lease: 0x1234 });
-      s.writes[0].resolve({ status: Status.ConditionFailed, revision: 64, message: "transaction refused: a put's lease not found (nothing applied)", leaseRefusal: LeaseRefusal.NotFound });
-      s.writes[1].resolve({ status: Status.ConditionFailed, revision: 65, message: 'lease full', leaseRefusal: LeaseRefusal.KeysFull });
-      await c.waitFor(2);
-      const byId = new Map(c.responses.map((r) => [r.requestId, [r.status, r.flags, r.revision, r.payload.toString()]]));
-      expect([byId.get(1), byId.get(2)]).toEqual([
-        [Status.ConditionFailed, ResponseFlags.LeaseNotFound, 64, "transaction refused: a put's lease not found (nothing applied)"],
-        [Status.ConditionFailed, ResponseFlags.LeaseKeysFull, 65, 'lease full'],
-      ]);
-    } finally {
-      c.socket.destroy();
-      await s.server.close();
-    }
+    const txn = encodeTxnRequest({ compares: [], success: [{ kind: TxnOpKind.Put, key: Buffer.from('k'), value: Buffer.from('v'), flags: TxnOpFlags.Lease, lease: 0x1234 }], failure: [] });
+    c.send(Opcode.Txn, 1, '', txn);
+    c.send(Opcode.Txn, 2, '', txn);
+    await until(() => s.writes.length === 2);
+    expect(decodeTxnCommandValue(s.writes[0].command.value).request.success[0]).toMatchObject({ flags: TxnOpFlags.Lease, lease: 0x1234 });
+    s.writes[0].resolve({ status: Status.ConditionFailed, revision: 64, message: "transaction refused: a put's lease not found (nothing applied)", leaseRefusal: LeaseRefusal.NotFound });
+    s.writes[1].resolve({ status: Status.ConditionFailed, revision: 65, message: 'lease full', leaseRefusal: LeaseRefusal.KeysFull });
+    await c.waitFor(2);
+    const byId = new Map(c.responses.map((r) => [r.requestId, [r.status, r.flags, r.revision, r.payload.toString()]]));
+    expect([byId.get(1), byId.get(2)]).toEqual([
+      [Status.ConditionFailed, ResponseFlags.LeaseNotFound, 64, "transaction refused: a put's lease not found (nothing applied)"],
+      [Status.ConditionFailed, ResponseFlags.LeaseKeysFull, 65, 'lease full'],
+    ]);
   });
 
   it('a client that half-closes after its requests gets every answer, then the gateway closes (allowHalfOpen)', async () => {
@@ -170,7 +168,6 @@ describe('gateway TCP server', () => {
       [2, Status.Ok, 8],
       [1, Status.Ok, 7],
     ]);
-    await s.server.close();
   });
 
   it('a half-close after a bad header still gets the BAD_REQUEST before the close', async () => {
@@ -180,7 +177,6 @@ describe('gateway TCP server', () => {
     await c.closed;
     expect(c.responses).toHaveLength(1);
     expect(c.responses[0]).toMatchObject({ status: Status.BadRequest, requestId: 0 });
-    await s.server.close();
   });
 
   it("INCR: the client's session goes into the command; OK carries the new value as i64, CONDITION_FAILED Redis's reason; a malformed value is BAD_REQUEST", async () => {
@@ -202,26 +198,18 @@ describe('gateway TCP server', () => {
     expect([byId.get(1)!.status, byId.get(1)!.revision, decodeIncrReply(byId.get(1)!.payload)]).toEqual([Status.Ok, 51, 42n]);
     expect([byId.get(2)!.status, byId.get(2)!.revision, byId.get(2)!.payload.toString()]).toEqual([Status.ConditionFailed, 52, 'value is not an integer or out of range']);
     expect([byId.get(3)!.status, byId.get(3)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringContaining('INCR value must be 8 bytes')]);
-    c.socket.end();
-    await s.server.close();
   });
 
   it('a RANGE or TXN value that does not decode is BAD_REQUEST "bad <OPCODE> value: …", and nothing reaches the cluster', async () => {
     const s = await startServer();
     const c = await rawClient(s.port);
-    try {
-      c.send(Opcode.Range, 1, 'k', Buffer.from([0xff]));
-      c.send(Opcode.Txn, 2, '', Buffer.from([0xff]));
-      await c.waitFor(2);
-      const byId = new Map(c.responses.map((r) => [r.requestId, r]));
-      expect([byId.get(1)!.status, byId.get(1)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringMatching(/^bad RANGE value: /)]);
-      expect([byId.get(2)!.status, byId.get(2)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringMatching(/^bad TXN value: /)]);
-      expect(s.writes).toHaveLength(0);
-    } finally {
-      // A failed expectation must not leave the server open (jest would never exit).
-      c.socket.destroy();
-      await s.server.close();
-    }
+    c.send(Opcode.Range, 1, 'k', Buffer.from([0xff]));
+    c.send(Opcode.Txn, 2, '', Buffer.from([0xff]));
+    await c.waitFor(2);
+    const byId = new Map(c.responses.map((r) => [r.requestId, r]));
+    expect([byId.get(1)!.status, byId.get(1)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringMatching(/^bad RANGE value: /)]);
+    expect([byId.get(2)!.status, byId.get(2)!.payload.toString()]).toEqual([Status.BadRequest, expect.stringMatching(/^bad TXN value: /)]);
+    expect(s.writes).toHaveLength(0);
   });
 
   it('pipelines: answers out of order, matched by request id, and reads carry the last acknowledged write index', async () => {
@@ -248,8 +236,6 @@ describe('gateway TCP server', () => {
       [4, Status.NotFound],
       [3, Status.Ok],
     ]);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('answers a rejected frame and keeps the connection; answers a fatal one and closes', async () => {
@@ -266,7 +252,6 @@ describe('gateway TCP server', () => {
     c.socket.write(Buffer.from('GET k\r\n'));
     await c.closed;
     expect(c.responses[2]).toMatchObject({ status: Status.BadRequest });
-    await s.server.close();
   });
 
   it('STATUS returns the cluster view as JSON', async () => {
@@ -275,8 +260,6 @@ describe('gateway TCP server', () => {
     c.send(Opcode.Status, 1);
     await c.waitFor(1);
     expect(JSON.parse(c.responses[0].payload.toString())).toEqual({ leaderId: 'c1' });
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('closes an idle connection but not one with requests in flight', async () => {
@@ -295,7 +278,6 @@ describe('gateway TCP server', () => {
     await busy.waitFor(1);
     serverSockets[0].emit('timeout'); // idle again after its answer
     await busy.closed;
-    await s.server.close();
   });
 
   it('a client that never reads: the connection stops being read once its unflushed replies pass connectionReplyBytesMax', async () => {
@@ -323,7 +305,6 @@ describe('gateway TCP server', () => {
     c.socket.destroy();
     await serverClosed;
     expect(s.budget.used()).toBe(0);
-    await s.server.close();
   });
 
   it('counts a request in flight until its response is flushed, not when it is handed to the socket', async () => {
@@ -343,8 +324,6 @@ describe('gateway TCP server', () => {
     expect(s.reads.length).toBeLessThan(2000);
     // At most inflightMax answers are held unflushed.
     expect(s.budget.used()).toBeLessThanOrEqual(2 * (value.length + 16));
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('replies to a client that does not read are replaced by UNAVAILABLE once the gateway holds pendingBytesMax', async () => {
@@ -374,8 +353,6 @@ describe('gateway TCP server', () => {
     const statuses = new Set(c.responses.map((r) => r.status));
     expect(statuses).toEqual(new Set([Status.Ok, Status.Unavailable]));
     expect(c.responses.find((r) => r.status === Status.Unavailable)!.payload.toString()).toMatch(/does not read its responses/);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('a GET in flight reserves the size of the values seen: large values mean fewer reads in flight per connection', async () => {
@@ -393,8 +370,6 @@ describe('gateway TCP server', () => {
       while (answered < s.reads.length) s.reads[answered++].resolve({ status: Status.Ok, revision: 1, value: Buffer.alloc(256 * 1024), message: '' });
       return c.responses.length === 100;
     });
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('closes a slow sender at frameDeadlineMs: half a frame is answered BAD_REQUEST (requestId 0) and closed', async () => {
@@ -406,7 +381,6 @@ describe('gateway TCP server', () => {
     expect(c.responses).toEqual([expect.objectContaining({ requestId: 0, status: Status.BadRequest })]);
     expect(c.responses[0].payload.toString()).toMatch(/frameDeadlineMs/);
     expect(s.writes).toHaveLength(0);
-    await s.server.close();
   });
 
   it('a whole frame is not held to the deadline: a connection between frames stays open', async () => {
@@ -423,8 +397,6 @@ describe('gateway TCP server', () => {
     c.send(Opcode.Ping, 2);
     await c.waitFor(2);
     expect(serverSockets[0].destroyed).toBe(false);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('answers a connection over connectionsMax UNAVAILABLE (requestId 0) and closes it', async () => {
@@ -437,8 +409,6 @@ describe('gateway TCP server', () => {
     expect(second.responses[0].payload.toString()).toMatch(/connectionsMax is 1/);
     first.send(Opcode.Ping, 1);
     await first.waitFor(1);
-    first.socket.destroy();
-    await s.server.close();
   });
 
   it('a fatal frame from a client that keeps writing: answered, then the socket is destroyed (the client gets a reset)', async () => {
@@ -448,7 +418,6 @@ describe('gateway TCP server', () => {
     const error = await floodUntilClosed(c.socket, Buffer.alloc(64 * 1024, 0x41));
     expect(c.responses[0]).toMatchObject({ requestId: 0, status: Status.BadRequest });
     expect(error).toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
-    await s.server.close();
   });
 
   it('stops reading a connection at inflightMax and resumes as answers go out', async () => {
@@ -467,8 +436,6 @@ describe('gateway TCP server', () => {
     }
     await c.waitFor(10);
     expect(new Set(c.responses.map((r) => r.requestId)).size).toBe(10);
-    c.socket.destroy();
-    await s.server.close();
   });
 
   it('graceful shutdown: refuses new connections, answers in-flight requests, then closes', async () => {
