@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
 import { createLogger } from '@cairn/logging';
 import { RespSocketClient, encodeCommand } from '@cairn/resp';
@@ -7,7 +7,7 @@ import type { RespConnection } from './resp-connection';
 import { RespServer, respParserLimits } from './resp-server';
 import { fakeStore } from './testing';
 import { ByteBudget, type FlowLimits } from '../server/flow';
-import { floodUntilClosed, testFlowLimits, until } from '../server/testing';
+import { OpenedDoors, floodUntilClosed, testFlowLimits, until } from '../server/testing';
 
 const RESP_BOUNDS = { respArgumentsMax: 64, respCommandBytesMax: 4096 };
 
@@ -36,26 +36,18 @@ async function startServer(opts: { hold?: boolean; inflightMax?: number; flow?: 
     createLogger('test', 'silent'),
   );
   await server.listen('127.0.0.1', 0);
-  started.push(server);
+  opened.server(server);
   return { server, store, budget, port: server.port() };
 }
 
-/**
- * Every client socket and server a test started: destroyed and closed after it (sockets first, so
- * no command left pending holds a server's drain), so a test need not, and a failed expectation
- * cannot leave one open (jest would never exit).
- */
-const started: RespServer[] = [];
-const clients: Socket[] = [];
-afterEach(async () => {
-  for (const socket of clients.splice(0)) socket.destroy();
-  await Promise.all(started.splice(0).map((server) => server.close()));
-});
+/** Every server and client socket a test opened: closed after it. */
+const opened = new OpenedDoors();
+afterEach(() => opened.closeAll());
 
 /** A RESP client whose replies the tests read as text: simple strings, `-errors`, bulks (null for nil). */
 async function rawClient(port: number) {
   const c = await RespSocketClient.connect(port);
-  clients.push(c.socket);
+  opened.socket(c.socket);
   return {
     socket: c.socket,
     replies: c.replies,

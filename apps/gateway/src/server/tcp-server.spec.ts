@@ -4,7 +4,7 @@ import { CommandCondition, CommandOp, LeaseRefusal, Opcode, RequestFlags, Respon
 import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
-import { floodUntilClosed, testFlowLimits, until } from './testing';
+import { OpenedDoors, floodUntilClosed, testFlowLimits, until } from './testing';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
 import { LEASE_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
@@ -38,26 +38,17 @@ async function startServer(overrides: Partial<{ inflightMax: number; drainTimeou
     createLogger('test', 'silent'),
   );
   await server.listen('127.0.0.1', 0);
-  started.push(server);
+  opened.server(server);
   return { server, port: server.port(), budget, ...paths };
 }
 
-/**
- * Every client socket and server a test started: destroyed and closed after it (sockets first, so
- * no request left in flight holds a server's drain), so a test need not, and a failed expectation
- * cannot leave one open (jest would never exit).
- */
-const started: TcpServer[] = [];
-const clients: Socket[] = [];
-afterEach(async () => {
-  for (const socket of clients.splice(0)) socket.destroy();
-  await Promise.all(started.splice(0).map((server) => server.close()));
-});
+/** Every server and client socket a test opened: closed after it. */
+const opened = new OpenedDoors();
+afterEach(() => opened.closeAll());
 
 /** A raw protocol client: sends frames, collects responses, resolves waiters by count. */
 async function rawClient(port: number) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  clients.push(socket);
+  const socket = opened.socket(connect(port, '127.0.0.1'));
   await once(socket, 'connect');
   const decoder = new ResponseDecoder();
   const responses: Response[] = [];

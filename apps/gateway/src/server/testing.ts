@@ -38,3 +38,29 @@ export function idleFlow(budget: ByteBudget, limits: Partial<FlowLimits> = {}): 
   const flow = new ConnectionFlow(socket, testFlowLimits(limits), budget, { update: noop, frameDeadline: noop, awaitingCluster: () => 0, closed: noop });
   return { socket, flow };
 }
+
+/**
+ * The door servers and client sockets a spec's tests open, for closing after each test
+ * (`afterEach(() => opened.closeAll())`): sockets are destroyed first, so no request left in
+ * flight holds a server's drain, then the servers closed. A test need not close them itself, and a
+ * failed expectation cannot leave one open (jest would never exit).
+ */
+export class OpenedDoors {
+  private readonly servers: { close(): Promise<void> }[] = [];
+  private readonly sockets: Socket[] = [];
+
+  server<T extends { close(): Promise<void> }>(server: T): T {
+    this.servers.push(server);
+    return server;
+  }
+
+  socket(socket: Socket): Socket {
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const socket of this.sockets.splice(0)) socket.destroy();
+    await Promise.all(this.servers.splice(0).map((server) => server.close()));
+  }
+}
