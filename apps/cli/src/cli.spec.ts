@@ -71,8 +71,20 @@ function harness(opts: { watchItems?: WatchItem[]; watchError?: Error; connectEr
       return { revision, applied: true };
     },
     async commitTxn(request) {
+      // A write like set: the same scripted failures; a txn without compares applies its puts (import's batches).
+      const e = opts.setErrors?.shift() ?? opts.setAlwaysFails;
+      if (e) throw e;
       txns.push(request);
-      return opts.txnAnswer ?? { revision: ++revision, succeeded: true, responses: [] };
+      if (opts.txnAnswer) return opts.txnAnswer;
+      ++revision;
+      if (request.compares.length === 0) {
+        for (const o of request.success) {
+          if (o.kind !== TxnOpKind.Put) continue;
+          data.set(Buffer.from(o.key).toString(), Buffer.from(o.value ?? []).toString());
+          revs.set(Buffer.from(o.key).toString(), revision);
+        }
+      }
+      return { revision, succeeded: true, responses: [] };
     },
     async get(k) {
       if (opts.getError) throw opts.getError;
@@ -488,6 +500,23 @@ describe('cairn commands', () => {
     expect(await h.cairn('verify', f)).toBe(4);
     expect(h.stdout.text).toContain('rows=2 ok=1 missing=0 mismatched=1');
     expect(h.stderr.text).toContain('mismatched: line 3 key "b"');
+  });
+
+  it('import writes rows as TXNs of puts (--rows-per-txn, default 128), and one SET per row with --rows-per-txn 1', async () => {
+    const f = tsvFile('name\tv\na\t1\nb\t2\nc\t3\n');
+    const h = harness();
+    expect(await h.cairn('import', f, '--rows-per-txn', '2', '--txns-inflight', '1')).toBe(0);
+    expect(h.txns.map((t) => t.success.map((o) => Buffer.from(o.key).toString()))).toEqual([['a', 'b'], ['c']]);
+    expect(h.setOpts).toEqual([]);
+    expect(h.data.get('c')).toBe('3');
+    const one = harness();
+    expect(await one.cairn('import', f)).toBe(0);
+    expect(one.txns).toHaveLength(1);
+    const rowByRow = harness();
+    expect(await rowByRow.cairn('import', f, '--rows-per-txn', '1')).toBe(0);
+    expect(rowByRow.txns).toEqual([]);
+    expect(rowByRow.setOpts).toHaveLength(3);
+    expect([...rowByRow.data.keys()].sort()).toEqual(['a', 'b', 'c']);
   });
 
   it('import gives up with exit 3 when the cluster stays unavailable past --retry-ms', async () => {

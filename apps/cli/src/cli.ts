@@ -12,7 +12,7 @@ import { memberCommand } from './member';
 import { authCommands } from './auth';
 import { snapshotCommand } from './snapshot';
 import { createProgress, type ProgressReporter } from './progress';
-import { assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
+import { IMPORT_BATCH_DEFAULT, assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
 import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
 import { AUTH_HOW, AuthRefusedError, credentialsOf, type CliCredentials } from './credentials';
 import { watchCommand } from './watch';
@@ -501,13 +501,15 @@ function addTransferCommands(program: Command, ctx: Ctx): void {
       )
       .option('--retry-ms <ms>', 'keep retrying a row on retryable errors for this long, ms', positiveInt('--retry-ms'), 60_000);
 
-  transferOptions(program.command('import').description('SET every row of a TSV file, pipelined, retrying retryable errors')).action(
-    async (file: string, o: TransferOpts, cmd: Command) => {
-      const r = await transfer(ctx, 'import', file, o, cmd, (rows, conn, retry, progress) => importRows(rows, conn, { windowMax: o.inflight, retry, progress }));
+  transferOptions(program.command('import').description('SET every row of a TSV file, pipelined, retrying retryable errors'))
+    .option('--rows-per-txn <n>', 'rows written per transaction (one TXN of puts; 1: one SET per row, --inflight of them in flight)', positiveInt('--rows-per-txn'), IMPORT_BATCH_DEFAULT.rowsMax)
+    .option('--txns-inflight <n>', 'transactions in flight at once (with --rows-per-txn above 1)', positiveInt('--txns-inflight'), IMPORT_BATCH_DEFAULT.inflightMax)
+    .action(async (file: string, o: TransferOpts & { rowsPerTxn: number; txnsInflight: number }, cmd: Command) => {
+      const batch = { rowsMax: o.rowsPerTxn, bytesMax: IMPORT_BATCH_DEFAULT.bytesMax, inflightMax: o.txnsInflight };
+      const r = await transfer(ctx, 'import', file, o, cmd, (rows, conn, retry, progress) => importRows(rows, conn, { windowMax: o.inflight, retry, progress, batch }));
       const summary = { rows: r.rows, seconds: Number(r.seconds.toFixed(2)), rowsPerSecond: Math.round(r.rowsPerSecond) };
       ctx.out(ctx.globals(cmd).json ? JSON.stringify(summary) : `imported rows=${summary.rows} seconds=${r.seconds.toFixed(2)} rows/s=${summary.rowsPerSecond}`);
-    },
-  );
+    });
 
   transferOptions(program.command('verify').description('GET every key of a TSV file and compare; exit 4 on any missing or mismatched key')).action(
     async (file: string, o: TransferOpts, cmd: Command) => {

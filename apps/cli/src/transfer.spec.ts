@@ -1,4 +1,5 @@
-import { assertVerified, formatVerify, importRows, retryRow, sameValue, verifyRows, type KvConnection } from './transfer';
+import { TxnOpKind, type TxnRequest } from '@cairn/protocol';
+import { assertVerified, formatVerify, importBatches, importRows, retryRow, sameValue, verifyRows, type KvConnection } from './transfer';
 import { tsvRows } from './tsv';
 
 const coded = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
@@ -60,6 +61,77 @@ describe('importRows', () => {
     await expect(importRows(tsvRows(lines), conn, { windowMax: 1, retry })).rejects.toThrow(
       /^line 2 \(key "a"\): VALUE_TOO_LARGE/,
     );
+  });
+});
+
+/** fakeStore with TXN: each txn's puts applied in order; `txnFailures` thrown first, one per commit. */
+function fakeTxnStore(txnFailures: Error[] = [], setFailures: Error[] = []) {
+  const store = fakeStore({ set: setFailures });
+  const txns: string[][] = [];
+  store.conn.commitTxn = async (request: TxnRequest) => {
+    const f = txnFailures.shift();
+    if (f) throw f;
+    expect(request.compares).toEqual([]);
+    expect(request.failure).toEqual([]);
+    txns.push(request.success.map((o) => Buffer.from(o.key).toString()));
+    for (const o of request.success) {
+      expect(o.kind).toBe(TxnOpKind.Put);
+      store.data.set(Buffer.from(o.key).toString(), Buffer.from(o.value!).toString('utf8'));
+    }
+    return {};
+  };
+  return { ...store, txns };
+}
+
+describe('importRows in transactions (--rows-per-txn)', () => {
+  const rowsOf = (keys: string[]) => tsvRows(keys.map((k, i) => `${k}\tv${i}`), 'no');
+
+  it('cuts batches at rowsMax, at bytesMax and before a key the batch holds already; a row alone always goes', async () => {
+    const cut = async (keys: string[], rowsMax: number, bytesMax: number) => {
+      const out: string[][] = [];
+      for await (const b of importBatches(rowsOf(keys), { rowsMax, bytesMax, inflightMax: 1 })) out.push(b.map((r) => r.key));
+      return out;
+    };
+    expect(await cut(['a', 'b', 'c', 'd', 'e'], 2, 1 << 20)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    expect(await cut(['a', 'b', 'a', 'c'], 10, 1 << 20)).toEqual([['a', 'b'], ['a', 'c']]);
+    // Each row counts its line bytes + 32: two rows of 'k\tvN' (5 bytes) fit 80, a third does not.
+    expect(await cut(['a', 'b', 'c'], 10, 80)).toEqual([['a', 'b'], ['c']]);
+    expect(await cut(['a', 'b'], 10, 1)).toEqual([['a'], ['b']]);
+  });
+
+  it('writes every row through TXNs of puts, the same values as row by row, with progress per row', async () => {
+    const { data, conn, txns } = fakeTxnStore();
+    const progress: number[] = [];
+    const r = await importRows(tsvRows(lines), conn, { windowMax: 8, retry, progress: { update: (rows) => progress.push(rows) }, batch: { rowsMax: 2, bytesMax: 1 << 20, inflightMax: 2 } });
+    expect(r.rows).toBe(3);
+    expect(txns).toEqual([['a', 'b'], ['c']]);
+    expect(data.get('a')).toBe('1.0.0\t10\tfirst\tpackage');
+    expect(data.get('c')).toBe('3.0.0\t30\tñandú');
+    expect(progress).toEqual([1, 2, 3]);
+  });
+
+  it('retries a TXN whole on a retryable error; one refused for good goes row by row, naming the row at fault', async () => {
+    const t = fakeTxnStore([coded('UNAVAILABLE', { retryable: true })]);
+    await importRows(tsvRows(lines), t.conn, { windowMax: 8, retry, batch: { rowsMax: 8, bytesMax: 1 << 20, inflightMax: 1 } });
+    expect(t.txns).toEqual([['a', 'b', 'c']]);
+    expect(t.data.size).toBe(3);
+    // The TXN refused (e.g. a value over valueBytesMax); row by row, the second row's SET is refused too.
+    const u = fakeTxnStore([coded('VALUE_TOO_LARGE', { retryable: false })], [coded('UNAVAILABLE', { retryable: true })]);
+    const failing = u.conn.set.bind(u.conn);
+    u.conn.set = async (key, value) => (key === 'b' ? Promise.reject(coded('VALUE_TOO_LARGE', { retryable: false })) : failing(key, value));
+    await expect(importRows(tsvRows(lines), u.conn, { windowMax: 8, retry, batch: { rowsMax: 8, bytesMax: 1 << 20, inflightMax: 1 } })).rejects.toThrow(/^line 3 \(key "b"\): VALUE_TOO_LARGE/);
+    expect(u.txns).toEqual([]);
+    expect(u.data.has('a')).toBe(true);
+  });
+
+  it('SETs row by row with rowsMax 1 or a connection without TXN', async () => {
+    const t = fakeTxnStore();
+    await importRows(tsvRows(lines), t.conn, { windowMax: 8, retry, batch: { rowsMax: 1, bytesMax: 1 << 20, inflightMax: 4 } });
+    expect(t.txns).toEqual([]);
+    expect(t.data.size).toBe(3);
+    const plain = fakeStore();
+    await importRows(tsvRows(lines), plain.conn, { windowMax: 8, retry, batch: { rowsMax: 8, bytesMax: 1 << 20, inflightMax: 4 } });
+    expect(plain.data.size).toBe(3);
   });
 });
 

@@ -1,6 +1,7 @@
 import { fullJitterBackoffMs } from '@cairn/client';
 import { VerifyFailedError, isRetryable } from './exit-codes';
 import { runPipelined } from './pipeline';
+import { TxnOpKind, type TxnOp, type TxnRequest } from '@cairn/protocol';
 import type { TsvRow } from './tsv';
 
 /** What import/verify need from the connection (CairnPool satisfies it; tests pass fakes). */
@@ -8,6 +9,8 @@ export interface KvConnection {
   /** `revision` is the key's mod revision; `createRevision` and `version` (etcd's metadata) when the gateway sends them. */
   get(key: string): Promise<{ value: string | Uint8Array; revision: number | bigint; createRevision?: number; version?: number } | null>;
   set(key: string, value: string): Promise<{ revision: number | bigint }>;
+  /** One etcd Txn (TLV TXN); absent: import SETs row by row. */
+  commitTxn?(request: TxnRequest): Promise<unknown>;
 }
 
 /**
@@ -99,21 +102,85 @@ export interface TransferOptions {
 
 /**
  * SETs every row (key → value), `windowMax` in flight; each row is retried on retryable errors
- * (`retryRow`: a SET of the same value is idempotent). @throws the first non-retryable error, or a
- * retryable one that outlived the retry deadline, with the row's line number prefixed.
+ * (`retryRow`: a SET of the same value is idempotent). With `batch` (rowsMax > 1) and a connection
+ * that commits TXNs, the rows go as etcd Txns of puts (`importBatches`), `batch.inflightMax` in
+ * flight, each retried whole (puts of the same values: idempotent too); a TXN refused with a
+ * non-retryable error is done again row by row, so the error names its row. @throws the first
+ * non-retryable error, or a retryable one that outlived the retry deadline, with the (first) row's
+ * line number prefixed.
  */
-export async function importRows(rows: AsyncIterable<TsvRow>, conn: KvConnection, opts: TransferOptions & { now?: () => number }): Promise<ImportResult> {
+export async function importRows(rows: AsyncIterable<TsvRow>, conn: KvConnection, opts: TransferOptions & { now?: () => number; batch?: ImportBatch }): Promise<ImportResult> {
   const now = opts.now ?? Date.now;
   const started = now();
   const t = tracker(opts.progress);
-  await runPipelined(rows, opts.windowMax, async (row) => {
+  const setRow = async (row: TsvRow) => {
     await retryRow(() => conn.set(row.key, row.value), opts.retry).catch((e: unknown) => {
       throw withLine(e, row);
     });
     t.done(row);
-  });
+  };
+  const batch = opts.batch;
+  const commitTxn = conn.commitTxn?.bind(conn);
+  if (!batch || batch.rowsMax <= 1 || !commitTxn) await runPipelined(rows, opts.windowMax, setRow);
+  else {
+    await runPipelined(importBatches(rows, batch), batch.inflightMax, async (b) => {
+      try {
+        await retryRow(() => commitTxn({ compares: [], success: b.map(putOp), failure: [] }), opts.retry);
+      } catch (e) {
+        // Refused whole (a key or value over the gateway's limits, fewer txn ops allowed, no TXN):
+        // row by row, so the row at fault is the one named, as without batches.
+        if (isRetryable(e)) throw withLine(e, b[0]);
+        for (const row of b) await setRow(row);
+        return;
+      }
+      for (const row of b) t.done(row);
+    });
+  }
   const seconds = (now() - started) / 1000;
   return { rows: t.rows, seconds, rowsPerSecond: seconds > 0 ? t.rows / seconds : t.rows };
+}
+
+/**
+ * How import groups rows into transactions (etcd Txn of puts, docs/cli.md "import"): at most
+ * `rowsMax` rows (within the gateway's txnOpsMax, 128 by default) and `bytesMax` bytes of keys and
+ * values (within its valueBytesMax, 1 MiB by default) per TXN. A batch ends before a key it holds
+ * already, so a key's later row is a later write, as row by row.
+ */
+export interface ImportBatch {
+  rowsMax: number;
+  bytesMax: number;
+  /** TXNs in flight at once (the pipelining window of a batched import). */
+  inflightMax: number;
+}
+
+/** The default: 128 rows (gateway.txnOpsMax's default), 256 KiB, 32 TXNs in flight (4,096 rows). */
+export const IMPORT_BATCH_DEFAULT: ImportBatch = { rowsMax: 128, bytesMax: 256 * 1024, inflightMax: 32 };
+
+/** Bytes a row adds to a TxnRequest: its key and value (UTF-8) and each op's fixed fields, counted generously. */
+const TXN_OP_OVERHEAD_BYTES = 32;
+
+function putOp(row: TsvRow): TxnOp {
+  return { kind: TxnOpKind.Put, key: Buffer.from(row.key, 'utf8'), value: Buffer.from(row.value, 'utf8'), flags: 0 };
+}
+
+/** Groups `rows` into batches under `b` (ImportBatch); a row alone always forms a batch. */
+export async function* importBatches(rows: AsyncIterable<TsvRow>, b: ImportBatch): AsyncGenerator<TsvRow[]> {
+  let batch: TsvRow[] = [];
+  let keys = new Set<string>();
+  let bytes = 0;
+  for await (const row of rows) {
+    const size = row.bytes + TXN_OP_OVERHEAD_BYTES;
+    if (batch.length > 0 && (batch.length >= b.rowsMax || bytes + size > b.bytesMax || keys.has(row.key))) {
+      yield batch;
+      batch = [];
+      keys = new Set();
+      bytes = 0;
+    }
+    batch.push(row);
+    keys.add(row.key);
+    bytes += size;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 /** Equal as UTF-8 bytes (the client may return a Buffer/Uint8Array or a string). */

@@ -64,6 +64,15 @@ describe('write command encoding', () => {
     expect(encodeCommand({ ...c, condition: CommandCondition.IfPresent, session: undefined }).toString('hex')).toBe('0101' + '21' + '000000016b' + '0000000176');
   });
 
+  it('writes each session id as its own two u32 words, alternating ids included, and refuses one outside u64 however often it comes', () => {
+    const ids = [0xfedc_ba98_7654_3210n, 1n, 0xfedc_ba98_7654_3210n, (1n << 64n) - 1n, 0n];
+    for (const sessionId of ids) {
+      const c: Command = { op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.from('v'), session: { sessionId, seq: 2, firstPendingSeq: 1 } };
+      expect(decodeCommand(encodeCommand(c)).session?.sessionId).toBe(sessionId);
+    }
+    for (const bad of [-1n, 1n << 64n, -1n]) expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), session: { sessionId: bad, seq: 0, firstPendingSeq: 0 } })).toThrow(RangeError);
+  });
+
   it('refuses conditions on DEL, unknown conditions and reserved bits, on both sides', () => {
     expect(() => encodeCommand({ op: CommandOp.Delete, key: Buffer.from('k'), value: Buffer.alloc(0), condition: CommandCondition.IfPresent })).toThrow(/ConditionOnlyOnSet/);
     expect(() => encodeCommand({ op: CommandOp.Set, key: Buffer.from('k'), value: Buffer.alloc(0), condition: 4 as CommandCondition })).toThrow(/condition 4/);

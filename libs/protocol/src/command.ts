@@ -313,6 +313,9 @@ const SESSION_BIT = 0x80;
 const SESSION_FIELDS_BYTES = 24;
 const U64_MAX = (1n << 64n) - 1n;
 
+/** Bytes a command's session fields add to its encoded body (commandBodyBytes of a command with a session minus without). */
+export const COMMAND_SESSION_BYTES = SESSION_FIELDS_BYTES;
+
 /** Smallest encoded command body, bytes (op byte + two empty bytes fields). */
 export const COMMAND_BODY_BYTES_MIN = 1 + 4 + 4;
 
@@ -337,13 +340,26 @@ export function writeCommandBody(w: ByteWriter, c: Command): void {
   w.u8(c.op | (condition << CONDITION_SHIFT) | (c.meta ? META_BIT : 0) | (c.session ? SESSION_BIT : 0));
   if (c.session) {
     const s = c.session;
-    if (s.sessionId < 0n || s.sessionId > U64_MAX) throw new RangeError(`sessionId must be a u64, got ${s.sessionId}`);
     if (s.firstPendingSeq > s.seq) throw new RangeError(`FirstPendingAfterSeq: firstPendingSeq ${s.firstPendingSeq} > seq ${s.seq}`);
-    w.u32(Number(s.sessionId >> 32n)).u32(Number(s.sessionId & 0xffff_ffffn)).u64(s.seq).u64(s.firstPendingSeq);
+    const id = sessionIdWords(s.sessionId);
+    w.u32(id.hi).u32(id.lo).u64(s.seq).u64(s.firstPendingSeq);
   }
   if (cas) w.u64(c.revision!);
   if (c.meta) w.u8(c.meta.keepTtl ? META_KEEP_TTL : 0).u64(c.meta.leaseId).u64(c.meta.expiresAtMs);
   w.bytes(c.key).bytes(c.value);
+}
+
+/** The last session id written and its two u32 words: a gateway writes its one session id in every command, and BigInt shifts allocate. */
+const lastSessionId: { id: bigint | null; hi: number; lo: number } = { id: null, hi: 0, lo: 0 };
+
+/** `sessionId`'s high and low u32 words. @throws RangeError when it is not a u64. */
+function sessionIdWords(sessionId: bigint): { hi: number; lo: number } {
+  if (sessionId === lastSessionId.id) return lastSessionId;
+  if (sessionId < 0n || sessionId > U64_MAX) throw new RangeError(`sessionId must be a u64, got ${sessionId}`);
+  lastSessionId.hi = Number(sessionId >> 32n);
+  lastSessionId.lo = Number(sessionId & 0xffff_ffffn);
+  lastSessionId.id = sessionId;
+  return lastSessionId;
 }
 
 /** Shape rules of the lease/TTL ops and of META (writer side; the reader checks the same). */
@@ -400,6 +416,11 @@ export function readCommandBody(r: ByteReader): Command {
 export function peekCommandOp(data: Uint8Array): number | null {
   if (data.length < 3 || data[0] !== COMMAND_TYPE || data[1] !== VERSION) return null;
   return data[2] & OP_MASK;
+}
+
+/** Whether an encoded Command (`encodeCommand` bytes) carries META (a lease or an expiry) without decoding it; false when the bytes are not a Command of this version. */
+export function peekCommandMeta(data: Uint8Array): boolean {
+  return peekCommandOp(data) !== null && (data[2] & META_BIT) !== 0;
 }
 
 /** `header(1) | command body`: one Raft entry's data. */

@@ -116,14 +116,16 @@ describe('Cairn cluster end to end', () => {
     const startCommit = statuses.get(leader)?.commitIndex ?? 0;
     let killedAt = 0;
     let newLeaderMs = -1;
-    const importing = runCli(['--gateway', gateway, 'import', tsv]);
+    // Rows go as TXNs of 128 puts (import's default, given here): one log entry each.
+    const rowsPerTxn = 128;
+    const importing = runCli(['--gateway', gateway, 'import', tsv, '--rows-per-txn', String(rowsPerTxn)]);
     // Kill the leader once a third of the rows are committed (watching the heartbeats, no sleeps).
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('import made no progress')), 120_000);
       const sub = nc.subscribe(new Subjects(cluster.config.clusterName).consensusStatus(), {
         callback: (_e, m) => {
           const s = decodeStatus(m.data);
-          if (s?.kind === 'consensus' && s.id === leader && s.commitIndex - startCommit >= ROWS / 3) {
+          if (s?.kind === 'consensus' && s.id === leader && s.commitIndex - startCommit >= ROWS / 3 / rowsPerTxn) {
             clearTimeout(t);
             sub.unsubscribe();
             resolve();

@@ -87,10 +87,15 @@ export async function datasetSlice(dir: string, rows: number): Promise<string> {
   return out;
 }
 
-/** Writes `rows` rows of the data set into `dir` and imports them through `cairn import` on `gateway` (host:port); the TSV's path and the CLI's stderr. @throws when the import exits non-zero */
+/**
+ * Writes `rows` rows of the data set into `dir` and imports them through `cairn import` on
+ * `gateway` (host:port), one SET per row (`--rows-per-txn 1`): the suites that use it count log
+ * entries (compaction, snapshots), one per row. The TSV's path and the CLI's stderr.
+ * @throws when the import exits non-zero
+ */
 export async function importRows(dir: string, gateway: string, rows: number): Promise<{ tsv: string; stderr: string }> {
   const tsv = await datasetSlice(dir, rows);
-  const imported = await runCli(['--gateway', gateway, 'import', tsv]);
+  const imported = await runCli(['--gateway', gateway, 'import', tsv, '--rows-per-txn', '1']);
   if (imported.code !== 0) throw new Error(`cairn import exited ${imported.code}: ${imported.stderr}`);
   return { tsv, stderr: imported.stderr };
 }

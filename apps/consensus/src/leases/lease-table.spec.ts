@@ -1,4 +1,4 @@
-import { CommandOp, ExpireCondition, RevokeCause, decodeLeaseRevoke, encodeLeaseRevoke, encodeExpire, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, ExpireCondition, RevokeCause, decodeLeaseRevoke, encodeCommand, encodeIncrDelta, encodeLeaseRevoke, encodeExpire, encodeLeaseGrant, encodeU64Operand, type Command } from '@cairn/protocol';
 import { LeaseLimitError, LeaseTable, type LeaseTableOptions } from './lease-table';
 
 const EMPTY = Buffer.alloc(0);
@@ -66,6 +66,30 @@ describe('LeaseTable (the leader decides expiry; docs/leases.md)', () => {
     t.applyCommitted({ op: CommandOp.Expire, key: Buffer.from('d'), value: encodeU64Operand(5000) }, 1001);
     t.applyCommitted({ op: CommandOp.Delete, key: Buffer.from('d'), value: EMPTY }, 1001);
     expect(t.trackedKeyCount).toBe(0);
+  });
+
+  it('mayChange: a plain Set or Delete is skipped only while no key expiry is tracked; folding only what it lets through gives the same table', () => {
+    const t = new LeaseTable(opts);
+    const plain = (key: string): Command => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from('v') });
+    const del = (key: string): Command => ({ op: CommandOp.Delete, key: Buffer.from(key), value: EMPTY });
+    const incr: Command = { op: CommandOp.Incr, key: Buffer.from('n'), value: encodeIncrDelta(1n) };
+    const may = (c: Command) => t.mayChange(encodeCommand(c));
+    expect([may(plain('a')), may(del('a')), may(incr)]).toEqual([false, false, false]);
+    expect([may(setTtl('a', 5)), may(grant(1, 10)), may(revoke(1)), may({ op: CommandOp.ExpireKey, key: Buffer.from('a'), value: encodeU64Operand(5) })]).toEqual([true, true, true, true]);
+    expect(may({ op: CommandOp.Expire, key: Buffer.from('a'), value: encodeExpire({ expiresAtMs: 5, condition: ExpireCondition.None, nowMs: 0 }) })).toBe(true);
+    expect(t.mayChange(Buffer.from([9, 9, 9]))).toBe(true); // not a command: left to the decoder
+    t.applyCommitted(setTtl('a', 5), 0);
+    expect([may(plain('b')), may(del('b')), may(incr)]).toEqual([true, true, false]);
+    // The same commands folded whole and through mayChange leave the same table.
+    const history = [plain('x'), setTtl('a', 50), grant(2, 10), del('z'), plain('a'), setTtl('b', 60), incr, del('b'), revoke(2), setTtl('c', 70)];
+    const whole = new LeaseTable(opts);
+    const skipping = new LeaseTable(opts);
+    for (const c of history) {
+      whole.applyCommitted(c, 0);
+      if (skipping.mayChange(encodeCommand(c))) skipping.applyCommitted(c, 0);
+    }
+    expect(skipping.content()).toEqual(whole.content());
+    expect(whole.content().keys.map((k) => k.key.toString())).toEqual(['c']);
   });
 
   it('a conditional Expire changes a tracked expiry only when it holds as on the storage nodes (NX/XX/GT/LT, expired = absent)', () => {

@@ -1,6 +1,6 @@
 import type { LeaseStateContent } from '@cairn/log';
 import { SnapshotMap, type SnapshotReader } from './snapshot-map';
-import { CommandOp, RevokeCause, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, encodeLeaseRevoke, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
+import { CommandOp, RevokeCause, peekCommandMeta, peekCommandOp, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, encodeLeaseRevoke, expireHolds, decodeU64Operand, encodeU64Operand, type Command } from '@cairn/protocol';
 
 /** Bounds of a LeaseTable (docs/leases.md "Leader lease table"). */
 export interface LeaseTableOptions {
@@ -78,6 +78,30 @@ export class LeaseTable {
 
   get trackedKeyCount(): number {
     return this.keys.size;
+  }
+
+  /**
+   * Whether folding the committed command in `data` (an entry's encoded Command) can change the
+   * table, read from its op byte alone: false for a plain Set (no META) or Delete while no key
+   * expiry is tracked (they only clear a tracked expiry) and for the ops the table ignores (Incr,
+   * Txn, auth). Unreadable bytes: true (applyCommitted's caller decodes and skips them). Lets a
+   * replica skip decoding the bulk of an import (every replica folds every entry).
+   */
+  mayChange(data: Uint8Array): boolean {
+    switch (peekCommandOp(data)) {
+      case CommandOp.Set:
+        return this.keys.size > 0 || peekCommandMeta(data);
+      case CommandOp.Delete:
+        return this.keys.size > 0;
+      case CommandOp.LeaseGrant:
+      case CommandOp.LeaseRevoke:
+      case CommandOp.Expire:
+      case CommandOp.ExpireKey:
+      case null:
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** Folds one committed command in (log order). `nowMs`: the leader's clock, for a grant's first deadline. */

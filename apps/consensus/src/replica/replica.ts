@@ -596,7 +596,7 @@ export class Replica {
     for (const e of entries) {
       if (e.index <= this.leaseStateIndex) continue;
       this.leaseStateIndex = e.index;
-      if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+      if (e.type !== EntryType.Normal || e.data.length === 0 || !this.leases.mayChange(e.data)) continue;
       try {
         this.leases.applyCommitted(decodeCommand(e.data), nowMs);
       } catch {

@@ -1,4 +1,4 @@
-import { ApplyOutcome, CommandOp, CounterRefusal, LeaseRefusal, Status, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type CommandSession, type OutcomeResult, type TxnResult } from '@cairn/protocol';
+import { ApplyOutcome, CommandOp, CounterRefusal, LeaseRefusal, Status, COMMAND_SESSION_BYTES, commandBodyBytes, decodeProposeReply, decodeTxnResult, encodeProposeRequest, isAuthOp, type Command, type CommandSession, type OutcomeResult, type TxnResult } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, type Transport, type World } from '@cairn/world';
@@ -10,8 +10,6 @@ import { OutcomePath } from './outcome-path';
 /** A ProposeRequest around its commands: `header(2) | u32 count`. */
 const PROPOSE_REQUEST_BASE_BYTES = 2 + 4;
 /** The session fields every command carries here: a zero session gives the same encoded size as the real one. */
-const SESSION_FOR_SIZE = { sessionId: 0n, seq: 0, firstPendingSeq: 0 };
-
 /**
  * OK: applied at `revision`. CONDITION_FAILED: a conditional write whose condition was false when
  * applied at `revision` (nothing written). Other statuses: `message` says why.
@@ -120,7 +118,8 @@ export class WritePath {
         }
         resolve(r);
       };
-      const sizeBytes = commandBodyBytes({ ...command, session: SESSION_FOR_SIZE });
+      // Counted with the session fields send() adds (no copy of the command for it).
+      const sizeBytes = commandBodyBytes(command) + (command.session ? 0 : COMMAND_SESSION_BYTES);
       const bytesMax = payloadBytesMax(this.nc);
       if (PROPOSE_REQUEST_BASE_BYTES + sizeBytes > bytesMax) {
         // Only a configuration the start-up payload check refuses lets this happen: this write alone fails.

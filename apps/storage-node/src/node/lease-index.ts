@@ -102,6 +102,8 @@ export class LeaseIndex {
   }
 
   meta(key: Uint8Array): KeyLeaseMeta | undefined {
+    // No key has metadata (an import, a store without TTLs): no key string to build.
+    if (this.metas.size === 0) return undefined;
     return this.metas.get(latin1(key));
   }
 
@@ -110,6 +112,7 @@ export class LeaseIndex {
    * while the applier is ahead of the engine (see the class doc), the one the engine's state has.
    */
   expiryOf(key: Uint8Array): number {
+    if (this.metas.size === 0 && this.engineExpiries.size === 0) return 0;
     const k = latin1(key);
     return this.engineExpiries.get(k) ?? this.metas.get(k)?.expiresAtMs ?? 0;
   }
@@ -163,6 +166,8 @@ export class LeaseIndex {
 
   /** Gives `key` metadata `next` ({0, 0}: none); returns the write of its metadata record, or null when nothing changes on disk. */
   setMeta(key: Uint8Array, next: KeyLeaseMeta): BatchMutation | null {
+    // No metadata before or after, and no key has any: nothing to change (the bulk of an import).
+    if (next.leaseId === 0 && next.expiresAtMs === 0 && this.metas.size === 0) return null;
     const k = latin1(key);
     const prev = this.metas.get(k);
     if (prev?.leaseId && prev.leaseId !== next.leaseId) detach(this.leases.get(prev.leaseId), k);
