@@ -79,8 +79,6 @@ export class RespConnection {
   private draining = false;
   /** QUIT or a protocol error seen: take no further commands. */
   private ending = false;
-  /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
-  private peerEnded = false;
   /** The head slot's next part waits for the client to read (unflushed bytes above connectionReplyBytesMax). */
   private partStalled = false;
   /** SUBSCRIBE / PSUBSCRIBE state (made at the first pub/sub command). */
@@ -107,6 +105,9 @@ export class RespConnection {
     };
     socket.setNoDelay(true);
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
+      data: (chunk) => this.onData(chunk),
+      // The client shut its side (e.g. `nc` at the end of its input): answer what came, then close.
+      peerEnded: () => this.processBacklog(),
       update: () => {
         if (this.partStalled) this.flush();
         this.processBacklog();
@@ -125,11 +126,6 @@ export class RespConnection {
         deps.onClose(this);
       },
     }, deps.clock);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => {
-      this.peerEnded = true;
-      this.processBacklog();
-    });
   }
 
   /** Replies not yet flushed (their commands are in flight, wait behind one that is, or sit in the socket). */
@@ -190,7 +186,7 @@ export class RespConnection {
       this.backlog = [];
       this.backlogHead = 0;
     }
-    if (this.peerEnded && !this.ending && !this.flow.closed() && this.backlog.length === 0) this.end(EMPTY);
+    if (this.flow.peerEnded() && !this.ending && !this.flow.closed() && this.backlog.length === 0) this.end(EMPTY);
     if (this.ending) return;
     this.flow.setReading(!this.stopped() && this.backlog.length === 0, this.parser.midCommand());
   }

@@ -78,8 +78,6 @@ export class ClientConnection {
   /** Decoded frames not yet handled because a bound stopped the connection. */
   private backlog: DecodeEvent[] = [];
   private backlogHead = 0;
-  /** The client shut its side (e.g. `nc` at the end of its input): answer what came, then close. */
-  private peerEnded = false;
   /** Open watches of this connection by watch id (the WATCH request's id). */
   private readonly watches = new Map<number, Watcher | null>();
   /** This turn's watch frames, written as one buffer (flushed before any other reply and before closing). */
@@ -102,6 +100,9 @@ export class ClientConnection {
     socket.setNoDelay(true);
     this.watchFrames = new WatchFrameBatch((frames, onFlushed) => this.flow.write(frames, onFlushed));
     this.flow = new ConnectionFlow(socket, deps.flow, deps.budget, {
+      data: (chunk) => this.onData(chunk),
+      // The client shut its side (e.g. `nc` at the end of its input): answer what came, then close.
+      peerEnded: () => this.processBacklog(),
       update: () => this.processBacklog(),
       beforeClose: () => this.watchFrames.flush(),
       frameDeadline: () => this.fatal(`frame not completed within frameDeadlineMs (${deps.flow.frameDeadlineMs} ms)`),
@@ -113,14 +114,6 @@ export class ClientConnection {
         deps.onClose(this);
       },
     }, deps.clock);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    // The server is created with allowHalfOpen: without it Node ends our side as soon as the
-    // client's FIN is read, and a reply still waiting (a frame in the backlog behind a byte bound,
-    // a request in flight) would be written after end and lost.
-    socket.on('end', () => {
-      this.peerEnded = true;
-      this.processBacklog();
-    });
   }
 
   /** Stops reading new requests, waits (at most `timeoutMs`) for in-flight ones, then closes. */
@@ -159,7 +152,7 @@ export class ClientConnection {
       this.backlog = [];
       this.backlogHead = 0;
     }
-    if (this.peerEnded && this.backlogHead === this.backlog.length && this.awaiting === 0 && !this.flow.closed()) {
+    if (this.flow.peerEnded() && this.backlogHead === this.backlog.length && this.awaiting === 0 && !this.flow.closed()) {
       // Every request the client sent is answered (a frame it left half sent never completes).
       this.flow.closeAfterFlush();
       return;

@@ -246,6 +246,10 @@ export function flowLimits(g: FlowLimits): FlowLimits {
 }
 
 export interface FlowHooks {
+  /** Bytes read from the socket. */
+  data: (chunk: Buffer) => void;
+  /** The client shut its side (its FIN was read; `peerEnded()` is true from then on): answer what came, then close. */
+  peerEnded: () => void;
   /** Something that gates reading changed (bytes flushed, budget released): re-decide. */
   update: () => void;
   /** A frame started and did not finish within frameDeadlineMs of reading. */
@@ -275,6 +279,7 @@ export class ConnectionFlow {
   private closedFlag = false;
   private closing = false;
   private reading = true;
+  private peerEndedFlag = false;
   /** Set by drain(): stopping to read from then on is not a backpressure pause. */
   private draining = false;
   private frameTimer: TimerHandle | null = null;
@@ -292,6 +297,14 @@ export class ConnectionFlow {
     private readonly clock: Clock = realClock,
   ) {
     socket.setTimeout(limits.idleTimeoutMs);
+    socket.on('data', hooks.data);
+    // The servers are created with allowHalfOpen: without it Node ends our side as soon as the
+    // client's FIN is read, and a reply still waiting (a frame in the backlog behind a byte bound,
+    // a request in flight) would be written after end and lost.
+    socket.on('end', () => {
+      this.peerEndedFlag = true;
+      hooks.peerEnded();
+    });
     socket.on('timeout', () => {
       if (hooks.awaitingCluster() === 0) this.closeAfterFlush(true);
     });
@@ -312,6 +325,11 @@ export class ConnectionFlow {
 
   closed(): boolean {
     return this.closedFlag || this.socket.destroyed;
+  }
+
+  /** The client shut its side (its FIN was read). */
+  peerEnded(): boolean {
+    return this.peerEndedFlag;
   }
 
   /**

@@ -35,7 +35,7 @@ export function floodUntilClosed(socket: Socket, chunk: Buffer): Promise<NodeJS.
 export function idleFlow(budget: ByteBudget, limits: Partial<FlowLimits> = {}): { socket: EventEmitter; flow: ConnectionFlow } {
   const noop = () => undefined;
   const socket = Object.assign(new EventEmitter(), { destroyed: false, pause: noop, resume: noop, cork: noop, uncork: noop, write: () => true, end: noop, destroy: noop, setTimeout: noop, setNoDelay: noop }) satisfies FlowSocket;
-  const flow = new ConnectionFlow(socket, testFlowLimits(limits), budget, { update: noop, frameDeadline: noop, awaitingCluster: () => 0, closed: noop });
+  const flow = new ConnectionFlow(socket, testFlowLimits(limits), budget, { data: noop, peerEnded: noop, update: noop, frameDeadline: noop, awaitingCluster: () => 0, closed: noop });
   return { socket, flow };
 }
 
