@@ -119,10 +119,11 @@ describe('cairn CLI end to end', () => {
       });
     const startCommit = await leaderCommit(0);
     let importExited = false;
-    // A small window (16 rows in flight: 2 TXNs of 8 rows, each one log entry) keeps the import going
+    // A small window (64 rows in flight: 8 TXNs of 8 rows, each one log entry; a TXN's answer waits for
+    // its outcome from a storage node, so about as fast as 16 SETs in flight were) keeps the import going
     // for seconds, so g1 dies in the middle of it, with TXNs in flight through it.
     const rowsPerTxn = 8;
-    const importing = runCli(['import', tsv, '--rows-per-txn', String(rowsPerTxn), '--txns-inflight', '2'], { env: { CAIRN_ENDPOINTS: `${g1},${g2}` } }).finally(() => (importExited = true));
+    const importing = runCli(['import', tsv, '--rows-per-txn', String(rowsPerTxn), '--txns-inflight', '8'], { env: { CAIRN_ENDPOINTS: `${g1},${g2}` } }).finally(() => (importExited = true));
     await leaderCommit(startCommit + ROWS / 3 / rowsPerTxn);
     expect(importExited).toBe(false);
     await cluster.kill('g1', 'SIGKILL');
