@@ -1,29 +1,20 @@
-import { Status, decodeProposeReply, encodeProposeReply, type ProposeReply } from '@cairn/protocol';
+import { Status, decodeProposeReply } from '@cairn/protocol';
 import { Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
-import type { NatsConnection } from 'nats';
+import { proposeReply as reply, useNatsTestBus } from './nats-bus.spec-helpers';
 import { ClusterView, STATUS_STALE_MS } from '../cluster/cluster-view';
 import { LEADER_REQUEST_MS_PER_MIB, requestLeader } from './leader-request';
 import type { Transport } from '@cairn/world';
 
-const reply = (r: Partial<ProposeReply>): Uint8Array =>
-  encodeProposeReply({ status: Status.Ok, firstIndex: 0, lastIndex: 0, leaderHint: '', message: '', ...r });
 
 describe('requestLeader (real nats-server)', () => {
-  let bus: NatsTestBus;
-  let nc: NatsConnection;
+  const bus = useNatsTestBus('lr');
   const subjects = new Subjects('lr');
-  beforeAll(async () => {
-    bus = await startNatsTestBus('lr');
-    nc = bus.nc;
-  });
-  afterAll(() => bus?.close());
 
   /** A fake replica answering proposals with `answers` in turn; counts what it received. */
   function replica(id: string, answers: (Uint8Array | null)[]) {
     let received = 0;
-    const sub = nc.subscribe(subjects.propose(id), {
+    const sub = bus.nc.subscribe(subjects.propose(id), {
       callback: (_e, m) => {
         const a = answers[Math.min(received++, answers.length - 1)];
         if (a) m.respond(a); // null: never answer (a leader that died after receiving)
@@ -35,7 +26,7 @@ describe('requestLeader (real nats-server)', () => {
   function deps(leader: string | null) {
     const view = new ClusterView();
     if (leader) view.hintLeader(leader);
-    return { nc, subjects, view, log: createLogger('test', 'silent') };
+    return { nc: bus.nc, subjects, view, log: createLogger('test', 'silent') };
   }
   const propose = (d: ReturnType<typeof deps>, idempotent: boolean, deadlineMs = Date.now() + 3000) =>
     requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, deadlineMs, { idempotent });
@@ -93,7 +84,7 @@ describe('requestLeader (real nats-server)', () => {
     /** A leader that receives and never answers, calling `onReceive` when the request is in flight. */
     function silentLeader(id: string, onReceive: () => void) {
       let received = 0;
-      const sub = nc.subscribe(subjects.propose(id), {
+      const sub = bus.nc.subscribe(subjects.propose(id), {
         callback: () => {
           received++;
           onReceive();
@@ -112,7 +103,7 @@ describe('requestLeader (real nats-server)', () => {
       const old = silentLeader('f1', () => view.onConsensusStatus(heartbeat('g1', 'leader', 2)));
       const next = replica('g1', [reply({ status: Status.Ok, firstIndex: 3, lastIndex: 3 })]);
       const ambiguous: string[] = [];
-      const d = { nc, subjects, view, log: createLogger('test', 'silent') };
+      const d = { nc: bus.nc, subjects, view, log: createLogger('test', 'silent') };
       const r = await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, deadline(), { idempotent: true, ...slow, onAmbiguous: (w) => ambiguous.push(w) });
       expect(r).toMatchObject({ status: Status.Ok, firstIndex: 3 });
       expect([old.received(), next.received()]).toEqual([1, 1]);
@@ -132,7 +123,7 @@ describe('requestLeader (real nats-server)', () => {
         setImmediate(() => view.onConsensusStatus(heartbeat('g2', 'leader', 2))); // then g2 wins the election
       });
       const next = replica('g2', [reply({ status: Status.Ok, firstIndex: 4, lastIndex: 4 })]);
-      const d = { nc, subjects, view, log: createLogger('test', 'silent') };
+      const d = { nc: bus.nc, subjects, view, log: createLogger('test', 'silent') };
       const r = await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, deadline(), { idempotent: true, ...slow, onAmbiguous: (w) => ambiguous.push(w) });
       expect(r).toMatchObject({ status: Status.Ok, firstIndex: 4 });
       expect(ambiguous).toEqual([expect.stringMatching(/f2 sent no heartbeat/)]);
@@ -145,7 +136,7 @@ describe('requestLeader (real nats-server)', () => {
       view.onConsensusStatus(heartbeat('f3', 'leader', 1));
       const old = silentLeader('f3', () => view.onConsensusStatus(heartbeat('g3', 'leader', 2)));
       const next = replica('g3', [reply({ status: Status.Ok, firstIndex: 5, lastIndex: 5 })]);
-      const d = { nc, subjects, view, log: createLogger('test', 'silent') };
+      const d = { nc: bus.nc, subjects, view, log: createLogger('test', 'silent') };
       const r = await requestLeader(d, (l) => subjects.propose(l), Buffer.alloc(1), decodeProposeReply, Date.now() + 60_000, { idempotent: false, requestTimeoutMs: 300 });
       expect(r).toEqual({ unknown: expect.stringMatching(/f3 did not answer/) });
       expect([old.received(), next.received()]).toEqual([1, 0]);

@@ -13,44 +13,34 @@ import {
   decodeOutcomeRequest,
   decodeProposeRequest,
   encodeOutcomeReply,
-  encodeProposeReply,
   type OutcomeRequest,
   type OutcomeResult,
-  type ProposeReply,
   type ProposeRequest,
 } from '@cairn/protocol';
 import { payloadBytesMax, Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
-import { startNatsTestBus, type NatsTestBus } from '@cairn/messaging/testing';
-import type { NatsConnection } from 'nats';
+import { proposeReply as reply, useNatsTestBus } from './nats-bus.spec-helpers';
 import { ClusterView } from '../cluster/cluster-view';
 import { WritePath } from './write-path';
 
-const reply = (r: Partial<ProposeReply>): Uint8Array => encodeProposeReply({ status: Status.Ok, firstIndex: 0, lastIndex: 0, leaderHint: '', message: '', ...r });
 const set = (key: string, value: string) => ({ op: CommandOp.Set, key: Buffer.from(key), value: Buffer.from(value) });
 
 describe('WritePath sessions and re-sends (real nats-server, fake leader and storage node)', () => {
-  let bus: NatsTestBus;
-  let nc: NatsConnection;
+  const bus = useNatsTestBus('wp');
   const subjects = new Subjects('wp');
-  beforeAll(async () => {
-    bus = await startNatsTestBus('wp');
-    nc = bus.nc;
-  });
-  afterAll(() => bus?.close());
 
   /** A leader answering proposals with `answers` in turn (recording them), and a storage node answering outcome queries with `outcome`. */
   function cluster(leader: string, answers: Uint8Array[], outcome: (q: OutcomeRequest['queries'][number]) => OutcomeResult) {
     const proposals: { raw: Buffer; req: ProposeRequest }[] = [];
     const queries: OutcomeRequest['queries'] = [];
     const subs = [
-      nc.subscribe(subjects.propose(leader), {
+      bus.nc.subscribe(subjects.propose(leader), {
         callback: (_e, m) => {
           proposals.push({ raw: Buffer.from(m.data), req: decodeProposeRequest(m.data) });
           m.respond(answers[Math.min(proposals.length - 1, answers.length - 1)]);
         },
       }),
-      nc.subscribe(subjects.read('s1'), {
+      bus.nc.subscribe(subjects.read('s1'), {
         callback: (_e, m) => {
           const q = decodeOutcomeRequest(m.data).queries;
           queries.push(...q);
@@ -61,7 +51,7 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     const view = new ClusterView();
     view.hintLeader(leader);
     view.onStorageStatus({ kind: 'storage', id: 's1', appliedIndex: 1000, knownCommitIndex: 1000, keys: 1, dataBytes: 1, atMs: Date.now() });
-    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 64, proposalsInflightMax: 4, writeTimeoutMs: 5000, sessionId: 0xabcdef0123456789n }, createLogger('test', 'silent'));
+    const writes = new WritePath(bus.nc, subjects, view, { commandsPerProposalMax: 64, proposalsInflightMax: 4, writeTimeoutMs: 5000, sessionId: 0xabcdef0123456789n }, createLogger('test', 'silent'));
     return { writes, proposals, queries, stop: () => subs.forEach((s) => s.unsubscribe()) };
   }
 
@@ -154,7 +144,7 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
   it('cuts proposals at the NATS payload bound; a write that alone cannot fit is TOO_LARGE and nothing else fails', async () => {
     const sizes: number[] = [];
     let next = 100;
-    const sub = nc.subscribe(subjects.propose('l4'), {
+    const sub = bus.nc.subscribe(subjects.propose('l4'), {
       callback: (_e, m) => {
         sizes.push(m.data.length);
         const n = decodeProposeRequest(m.data).commands.length;
@@ -166,18 +156,18 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     view.hintLeader('l4');
     // 12 MiB through a real nats-server: under a loaded CI box that took more than 5 s (all 12 answered
     // UNAVAILABLE by the write timeout). The timeout is not what this test checks; 30 s stays under jest's 60 s.
-    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 1024, proposalsInflightMax: 4, writeTimeoutMs: 30_000 }, createLogger('test', 'silent'));
+    const writes = new WritePath(bus.nc, subjects, view, { commandsPerProposalMax: 1024, proposalsInflightMax: 4, writeTimeoutMs: 30_000 }, createLogger('test', 'silent'));
     const value = 'v'.repeat(1024 * 1024);
-    const results = await Promise.all([...Array.from({ length: 12 }, (_, i) => writes.submit(set(`k${i}`, value))), writes.submit(set('huge', 'x'.repeat(payloadBytesMax(nc))))]);
+    const results = await Promise.all([...Array.from({ length: 12 }, (_, i) => writes.submit(set(`k${i}`, value))), writes.submit(set('huge', 'x'.repeat(payloadBytesMax(bus.nc))))]);
     expect(results.slice(0, 12).map((r) => r.status)).toEqual(Array(12).fill(Status.Ok));
     expect(results[12]).toMatchObject({ status: Status.TooLarge, message: expect.stringMatching(/cannot fit/) });
     expect(sizes.length).toBeGreaterThanOrEqual(2); // 12 MiB of values in 8 MiB messages
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(payloadBytesMax(nc));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(payloadBytesMax(bus.nc));
     sub.unsubscribe();
   });
 
   it('outcome queries left out of a reply cut at the payload bound are asked again, and every conditional write gets its outcome', async () => {
-    const leader = nc.subscribe(subjects.propose('l5'), {
+    const leader = bus.nc.subscribe(subjects.propose('l5'), {
       callback: (_e, m) => {
         const n = decodeProposeRequest(m.data).commands.length;
         m.respond(reply({ firstIndex: 200, lastIndex: 200 + n - 1 }));
@@ -185,7 +175,7 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     });
     const asked: number[] = [];
     // A storage node that answers only the first query of each request (as a reply at its bound would).
-    const node = nc.subscribe(subjects.read('s5'), {
+    const node = bus.nc.subscribe(subjects.read('s5'), {
       callback: (_e, m) => {
         const [q] = decodeOutcomeRequest(m.data).queries;
         asked.push(q.index);
@@ -195,7 +185,7 @@ describe('WritePath sessions and re-sends (real nats-server, fake leader and sto
     const view = new ClusterView(() => 0);
     view.hintLeader('l5');
     view.onStorageStatus({ kind: 'storage', id: 's5', appliedIndex: 1000, knownCommitIndex: 1000, keys: 1, dataBytes: 1, atMs: 0 });
-    const writes = new WritePath(nc, subjects, view, { commandsPerProposalMax: 64, proposalsInflightMax: 4, writeTimeoutMs: 5000 }, createLogger('test', 'silent'));
+    const writes = new WritePath(bus.nc, subjects, view, { commandsPerProposalMax: 64, proposalsInflightMax: 4, writeTimeoutMs: 5000 }, createLogger('test', 'silent'));
     const nx = (k: string) => ({ ...set(k, 'v'), condition: CommandCondition.IfAbsent });
     const results = await Promise.all(['a', 'b', 'c', 'd'].map((k) => writes.submit(nx(k))));
     expect(results.map((r) => [r.status, r.revision])).toEqual([
