@@ -7,7 +7,7 @@ import type { RespConnection } from './resp-connection';
 import { RespServer, respParserLimits } from './resp-server';
 import { fakeStore } from './testing';
 import { ByteBudget, type FlowLimits } from '../server/flow';
-import { OpenedDoors, floodUntilClosed, testFlowLimits, until } from '../server/testing';
+import { OpenedDoors, connectPastMax, floodUntilClosed, testFlowLimits, until } from '../server/testing';
 
 const RESP_BOUNDS = { respArgumentsMax: 64, respCommandBytesMax: 4096 };
 
@@ -181,10 +181,7 @@ describe('gateway RESP server', () => {
 
   it('a connection over connectionsMax gets -ERR max number of clients reached and is closed', async () => {
     const s = await startServer({ connectionsMax: 1 });
-    const first = await rawClient(s.port);
-    await until(() => s.server.connectionCount() === 1);
-    const second = await rawClient(s.port);
-    await second.closed;
+    const { first, second } = await connectPastMax(s.server, () => rawClient(s.port));
     expect(second.text()).toEqual(['-ERR max number of clients reached']);
     first.send(['PING']);
     await first.waitFor(1);

@@ -4,7 +4,7 @@ import { CommandCondition, CommandOp, LeaseRefusal, Opcode, RequestFlags, Respon
 import { createLogger } from '@cairn/logging';
 import { TcpServer } from './tcp-server';
 import { ByteBudget, type FlowLimits } from './flow';
-import { OpenedDoors, floodUntilClosed, testFlowLimits, until } from './testing';
+import { OpenedDoors, connectPastMax, floodUntilClosed, testFlowLimits, until } from './testing';
 import type { KvPaths } from '../paths/kv-session';
 import type { ReadResult } from '../paths/read-path';
 import { LEASE_REFUSAL_MESSAGES, type WriteResult } from '../paths/write-path';
@@ -392,10 +392,7 @@ describe('gateway TCP server', () => {
 
   it('answers a connection over connectionsMax UNAVAILABLE (requestId 0) and closes it', async () => {
     const s = await startServer({ connectionsMax: 1 });
-    const first = await rawClient(s.port);
-    await until(() => s.server.connectionCount() === 1);
-    const second = await rawClient(s.port);
-    await second.closed;
+    const { first, second } = await connectPastMax(s.server, () => rawClient(s.port));
     expect(second.responses).toEqual([expect.objectContaining({ requestId: 0, status: Status.Unavailable })]);
     expect(second.responses[0].payload.toString()).toMatch(/connectionsMax is 1/);
     first.send(Opcode.Ping, 1);

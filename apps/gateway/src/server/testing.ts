@@ -40,6 +40,18 @@ export function idleFlow(budget: ByteBudget, limits: Partial<FlowLimits> = {}): 
 }
 
 /**
+ * Opens a first connection with `connect`, waits until `server` counts it, then opens a second
+ * and waits until that one is closed: the door's answer to a connection over connectionsMax 1.
+ */
+export async function connectPastMax<C extends { closed: Promise<unknown> }>(server: { connectionCount(): number }, connect: () => Promise<C>): Promise<{ first: C; second: C }> {
+  const first = await connect();
+  await until(() => server.connectionCount() === 1);
+  const second = await connect();
+  await second.closed;
+  return { first, second };
+}
+
+/**
  * The door servers and client sockets a spec's tests open, for closing after each test
  * (`afterEach(() => opened.closeAll())`): sockets are destroyed first, so no request left in
  * flight holds a server's drain, then the servers closed. A test need not close them itself, and a
