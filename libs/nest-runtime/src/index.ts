@@ -3,7 +3,7 @@ export { CairnProcessModule, CLUSTER_CONFIG, LOGGER, NATS, NATS_CONTROL, PROCESS
 export { runProcess, type RunOptions } from './bootstrap';
 export { COMPONENT, componentModule, processWorld, type ProcessComponent, type ProcessDeps, type ProcessWorld } from './component.module';
 export { MetricsServer, countedCounter, readGauge, withMetricsServer, type MetricsServerOptions, type ReadinessCheck } from './metrics-server';
-export { httpGet, parsePrometheusText } from './prometheus-text';
+export { httpGet, parsePrometheusText, scrapeMetrics } from './prometheus-text';
 export { nestLogger } from './nest-logger';
 export {
   ControlPlaneClient,

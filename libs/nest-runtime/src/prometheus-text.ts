@@ -41,3 +41,13 @@ export function httpGet(port: number, path: string): Promise<{ status: number; t
       .end();
   });
 }
+
+/**
+ * GETs `/metrics` on 127.0.0.1:`port` (tests) and parses it as parsePrometheusText does.
+ * @throws Error when the answer is not 200, or as parsePrometheusText.
+ */
+export async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+  const res = await httpGet(port, '/metrics');
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}: ${res.body.slice(0, 200)}`);
+  return parsePrometheusText(res.body);
+}

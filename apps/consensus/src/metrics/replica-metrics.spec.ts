@@ -5,7 +5,7 @@ import { CommandOp, Status, decodeProposeReply, encodeProposeRequest } from '@ca
 import { Subjects, connectNats, natsTransport } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
 import { startNatsServer, type NatsServerHandle } from '@cairn/messaging/testing';
-import { MetricsServer, httpGet as get, parsePrometheusText } from '@cairn/nest-runtime';
+import { MetricsServer, httpGet as get, parsePrometheusText, scrapeMetrics } from '@cairn/nest-runtime';
 import { realWorld } from '@cairn/world';
 import type { NatsConnection } from 'nats';
 import { Replica } from '../replica/replica';
@@ -100,12 +100,12 @@ describe('ReplicaMetrics over HTTP (a real single-voter replica on a real nats-s
 
   it('counts entries proposed as leader; a leader without followers has no match lag samples', async () => {
     await leader;
-    const before = parsePrometheusText((await get(port, '/metrics')).body).get('cairn_consensus_proposals_total{}');
+    const before = (await scrapeMetrics(port)).get('cairn_consensus_proposals_total{}');
     expect(before).toBe(0);
     const commands = ['a', 'b'].map((k) => ({ op: CommandOp.Set, key: Buffer.from(k), value: Buffer.from('v') }));
     const reply = decodeProposeReply((await nc.request(new Subjects('m').propose('r1'), encodeProposeRequest({ commands }), { timeout: 5000 })).data);
     expect(reply.status).toBe(Status.Ok);
-    const s = parsePrometheusText((await get(port, '/metrics')).body);
+    const s = await scrapeMetrics(port);
     expect(s.get('cairn_consensus_proposals_total{}')).toBe(2);
     expect(replica.followerMatchLag()).toEqual({});
     expect([...s.keys()].some((k) => k.startsWith('cairn_consensus_follower_match_lag_entries'))).toBe(false);

@@ -1,5 +1,5 @@
 import type { EngineStats } from '@cairn/engine';
-import { MetricsServer, httpGet as get, parsePrometheusText } from '@cairn/nest-runtime';
+import { MetricsServer, httpGet as get, parsePrometheusText, scrapeMetrics } from '@cairn/nest-runtime';
 import { NodeMetrics, READY_APPLY_LAG_ENTRIES_MAX } from './node-metrics';
 
 
@@ -32,11 +32,11 @@ describe('NodeMetrics served over HTTP', () => {
   });
 
   it('observes read waits in the read wait histogram, seconds', async () => {
-    let s = parsePrometheusText((await get(port, '/metrics')).body);
+    let s = await scrapeMetrics(port);
     expect(s.get('cairn_storage_node_read_wait_seconds_count{}')).toBe(0);
     metrics.observeReadWait(30);
     metrics.observeReadWait(2);
-    s = parsePrometheusText((await get(port, '/metrics')).body);
+    s = await scrapeMetrics(port);
     expect(s.get('cairn_storage_node_read_wait_seconds_count{}')).toBe(2);
     expect(s.get('cairn_storage_node_read_wait_seconds_sum{}')).toBeCloseTo(0.032);
     expect(s.get('cairn_storage_node_read_wait_seconds_bucket{le="0.0025"}')).toBe(1);
@@ -53,9 +53,9 @@ describe('NodeMetrics served over HTTP', () => {
     figures.snapshotsInstalled = 1;
     expect((await get(port, '/readyz')).body).toMatch(/stores closed/);
     expect((await get(port, '/healthz')).status).toBe(200);
-    expect(parsePrometheusText((await get(port, '/metrics')).body).get('cairn_storage_node_merges_total{}')).toBe(2);
+    expect((await scrapeMetrics(port)).get('cairn_storage_node_merges_total{}')).toBe(2);
     figures.engine = { ...engine, merges: 1 }; // the reopened engine counts from 0 again
-    const s = parsePrometheusText((await get(port, '/metrics')).body);
+    const s = await scrapeMetrics(port);
     expect(s.get('cairn_storage_node_merges_total{}')).toBe(3);
     expect(s.get('cairn_storage_node_snapshots_installed_total{}')).toBe(1);
   });
