@@ -111,6 +111,13 @@ export class ByteWriter {
     return this;
   }
 
+  /** `u32 count | element*`: `write` writes each item to this writer (ByteReader.list reads it back). */
+  list<T>(items: readonly T[], write: (w: ByteWriter, item: T) => unknown): this {
+    this.u32(items.length);
+    for (const item of items) write(this, item);
+    return this;
+  }
+
   /** The encoded bytes. @throws Error `EncodedSizeMismatch` when fewer bytes were written than allocated. */
   finish(): Buffer {
     if (this.pos !== this.buf.length) throw new Error(`EncodedSizeMismatch: wrote ${this.pos} of ${this.buf.length} bytes`);

@@ -180,8 +180,7 @@ function entriesBytes(entries: WireEntry[]): number {
 }
 
 function writeEntries(w: ByteWriter, entries: WireEntry[]): void {
-  w.u32(entries.length);
-  for (const e of entries) w.u64(e.index).u64(e.term).u8(e.type).bytes(e.data);
+  w.list(entries, (x, e) => x.u64(e.index).u64(e.term).u8(e.type).bytes(e.data));
 }
 
 function readEntries(r: ByteReader): WireEntry[] {

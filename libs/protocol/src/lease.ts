@@ -122,9 +122,7 @@ export interface LeaseTtl {
 export function encodeLeaseTtlReply(t: LeaseTtl): Buffer {
   let size = 8 + 8 + 1 + 4;
   for (const k of t.keys) size += 4 + k.length;
-  const w = new ByteWriter(size).u64(t.ttlMs).u64(t.remainingMs).bool(t.more).u32(t.keys.length);
-  for (const k of t.keys) w.bytes(k);
-  return w.finish();
+  return new ByteWriter(size).u64(t.ttlMs).u64(t.remainingMs).bool(t.more).list(t.keys, (w, k) => w.bytes(k)).finish();
 }
 
 /** @throws ProtocolError on truncation or trailing bytes. */
@@ -168,9 +166,7 @@ export interface LeaseListPage {
 
 /** LEASE_LIST OK payload: `bool more · u32 count · (u64 leaseId)*`. */
 export function encodeLeaseListReply(p: LeaseListPage): Buffer {
-  const w = new ByteWriter(1 + 4 + 8 * p.ids.length).bool(p.more).u32(p.ids.length);
-  for (const id of p.ids) w.u64(id);
-  return w.finish();
+  return new ByteWriter(1 + 4 + 8 * p.ids.length).bool(p.more).list(p.ids, (w, id) => w.u64(id)).finish();
 }
 
 /** @throws ProtocolError on truncation or trailing bytes. */
@@ -259,8 +255,7 @@ export function decodeLeaseRequest(b: Uint8Array): LeaseRequest {
 export function encodeLeaseReply(q: LeaseReply): Buffer {
   const message = clampString(q.message);
   const w = new ByteWriter(2 + 1 + stringFieldBytes(q.leaderHint) + stringFieldBytes(message) + 16 + 1 + 4 + 8 * q.ids.length);
-  w.u8(LEASE_REPLY_TYPE).u8(INTERNAL_VERSION).u8(q.status).string(q.leaderHint).string(message).u64(q.ttlMs).u64(q.remainingMs).bool(q.more).u32(q.ids.length);
-  for (const id of q.ids) w.u64(id);
+  w.u8(LEASE_REPLY_TYPE).u8(INTERNAL_VERSION).u8(q.status).string(q.leaderHint).string(message).u64(q.ttlMs).u64(q.remainingMs).bool(q.more).list(q.ids, (x, id) => x.u64(id));
   return w.finish();
 }
 
@@ -336,9 +331,7 @@ export function encodeLeaseKeysReply(q: LeaseKeysReply): Buffer {
   const message = clampString(q.message);
   let size = LEASE_KEYS_REPLY_BASE_BYTES - 2 + stringFieldBytes(message);
   for (const k of q.keys) size += 4 + k.length;
-  const w = new ByteWriter(size).u8(LEASE_KEYS_REPLY_TYPE).u8(INTERNAL_VERSION).u8(q.status).u64(q.appliedIndex).string(message).bool(q.more).u32(q.keys.length);
-  for (const k of q.keys) w.bytes(k);
-  return w.finish();
+  return new ByteWriter(size).u8(LEASE_KEYS_REPLY_TYPE).u8(INTERNAL_VERSION).u8(q.status).u64(q.appliedIndex).string(message).bool(q.more).list(q.keys, (w, k) => w.bytes(k)).finish();
 }
 
 /** @throws ProtocolError on a wrong type/version, an unknown status, truncation or trailing bytes. */

@@ -105,9 +105,10 @@ export const RANGE_PAGE_BASE_BYTES = 8 + 1 + 2 + 4;
 export function encodeRangePage(p: RangePageWire): Buffer {
   let size = RANGE_PAGE_BASE_BYTES + p.token.length;
   for (const it of p.items) size += RANGE_ITEM_OVERHEAD_BYTES + it.key.length + it.value.length;
-  const w = new ByteWriter(size).u64(p.count).bool(p.more).u16(p.token.length).raw(p.token).u32(p.items.length);
-  for (const it of p.items) w.u16(it.key.length).raw(it.key).u64(it.revision).u64(it.createRevision).u64(it.version).u32(it.value.length).raw(it.value);
-  return w.finish();
+  return new ByteWriter(size)
+    .u64(p.count).bool(p.more).u16(p.token.length).raw(p.token)
+    .list(p.items, (w, it) => w.u16(it.key.length).raw(it.key).u64(it.revision).u64(it.createRevision).u64(it.version).u32(it.value.length).raw(it.value))
+    .finish();
 }
 
 /** Keys and values are views of `b`. @throws ProtocolError on truncation, overrun or trailing bytes. */
@@ -232,9 +233,10 @@ export function encodeRangeReply(q: RangeReply): Buffer {
   const message = clampString(q.message);
   let size = RANGE_REPLY_BYTES_BASE - 2 + stringFieldBytes(message);
   for (const it of q.items) size += RANGE_REPLY_ITEM_OVERHEAD_BYTES + it.key.length + it.value.length;
-  const w = new ByteWriter(size).u8(RANGE_REPLY_TYPE).u8(VERSION).u8(q.status).u64(q.revision).u64(q.count).bool(q.more).string(message).u32(q.items.length);
-  for (const it of q.items) w.bytes(it.key).u64(it.revision).u64(it.createRevision).u64(it.version).bytes(it.value);
-  return w.finish();
+  return new ByteWriter(size)
+    .u8(RANGE_REPLY_TYPE).u8(VERSION).u8(q.status).u64(q.revision).u64(q.count).bool(q.more).string(message)
+    .list(q.items, (w, it) => w.bytes(it.key).u64(it.revision).u64(it.createRevision).u64(it.version).bytes(it.value))
+    .finish();
 }
 
 export function decodeRangeReply(b: Uint8Array): RangeReply {

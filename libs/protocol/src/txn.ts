@@ -378,8 +378,7 @@ export function encodeTxnResult(t: TxnResult): Buffer {
       w.bool(x.kv !== undefined);
       if (x.kv) writeKv(w, x.kv);
     } else {
-      w.u32(x.count).bool(x.more).u32(x.kvs.length);
-      for (const kv of x.kvs) writeKv(w, kv);
+      w.u32(x.count).bool(x.more).list(x.kvs, writeKv);
     }
   }
   return w.finish();
