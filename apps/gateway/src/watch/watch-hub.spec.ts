@@ -27,6 +27,16 @@ function fakeBus() {
   };
 }
 
+/** A bus without WatchEvents whose history requests `answer(subject, fromRevision)` answers (an encoded WatchHistoryReply). */
+function historyBus(answer: (subject: string, fromRevision: number) => Uint8Array): Transport {
+  return {
+    maxPayloadBytes: () => 1 << 20,
+    publish: () => undefined,
+    subscribe: () => ({ unsubscribe: () => undefined }),
+    request: (subject, data) => Promise.resolve({ subject, data: answer(subject, decodeWatchHistoryRequest(Buffer.from(data)).fromRevision), respond: () => true }),
+  };
+}
+
 const put = (key: string, rev: number): WatchEvent => ({ type: WatchEventType.Put, key: Buffer.from(key), value: Buffer.from(`v${rev}`), modRevision: rev, createRevision: rev, version: 1, prevValue: null });
 const view = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 0 }] } as unknown as ClusterView;
 const log = { warn: () => undefined, info: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
@@ -132,17 +142,11 @@ describe('WatchHub fan-out', () => {
       return encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: oldest, lastRevision: 20, nextRevision: 21, message: '', events: [put('a/x', 20)] });
     };
     const asked: string[] = [];
-    const bus: Transport = {
-      maxPayloadBytes: () => 1 << 20,
-      publish: () => undefined,
-      subscribe: () => ({ unsubscribe: () => undefined }),
-      request: (subject, data) => {
-        const node = subject.endsWith('s1') ? 's1' : 's2';
-        asked.push(node);
-        const from = decodeWatchHistoryRequest(Buffer.from(data)).fromRevision;
-        return Promise.resolve({ subject, data: reply(node, from), respond: () => true });
-      },
-    };
+    const bus = historyBus((subject, from) => {
+      const node = subject.endsWith('s1') ? 's1' : 's2';
+      asked.push(node);
+      return reply(node, from);
+    });
     const twoNodes = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 20 }, { id: 's2', appliedIndex: 20 }] } as unknown as ClusterView;
     const hub = new WatchHub(bus, new Subjects('t'), twoNodes, limits, log);
     hub.start();
@@ -168,17 +172,11 @@ describe('WatchHub fan-out', () => {
 
   it('catching-up watchers on one range at one position ask ONE history page and share its events; another position asks its own', async () => {
     const asked: number[] = [];
-    const bus: Transport = {
-      maxPayloadBytes: () => 1 << 20,
-      publish: () => undefined,
-      subscribe: () => ({ unsubscribe: () => undefined }),
-      request: (subject, data) => {
-        const from = decodeWatchHistoryRequest(Buffer.from(data)).fromRevision;
-        asked.push(from);
-        const events = [put('a/1', 1), put('a/2', 2), put('a/3', 3)].filter((e) => e.modRevision >= from);
-        return Promise.resolve({ subject, data: encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 3, nextRevision: 4, message: '', events }), respond: () => true });
-      },
-    };
+    const bus = historyBus((_subject, from) => {
+      asked.push(from);
+      const events = [put('a/1', 1), put('a/2', 2), put('a/3', 3)].filter((e) => e.modRevision >= from);
+      return encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 3, nextRevision: 4, message: '', events });
+    });
     const at3 = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 3 }] } as unknown as ClusterView;
     const hub = new WatchHub(bus, new Subjects('t'), at3, limits, log);
     hub.start();
