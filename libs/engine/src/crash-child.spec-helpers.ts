@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /**
@@ -35,6 +36,33 @@ export function runCrashChild(code: string, args: string[]): Promise<{ signal: s
     p.on('error', reject);
     p.on('exit', (exitCode, signal) => resolve({ code: exitCode, signal, out }));
   });
+}
+
+/**
+ * A child's source (ENGINE_CRASH_PRELUDE and the body) that opens the store in dir `a` with the
+ * virtual clock, no auto merge and `openOptions` (members of an object literal, e.g. the test hook),
+ * starts the ticks, awaits `action` (an expression on the open engine `e`), closes it and prints `doneOut`.
+ */
+export function engineCrashChild(openOptions: string, action: string, doneOut = 'done'): string {
+  return `${ENGINE_CRASH_PRELUDE}
+    (async () => {
+      const e = await engine.BitcaskEngine.open({ dir: a, clock, autoMerge: false, ${openOptions} });
+      startTicks();
+      await ${action};
+      await e.close();
+      process.stdout.write(${JSON.stringify(doneOut)});
+    })().catch((err) => { console.error(err); process.exit(2); });
+  `;
+}
+
+/**
+ * Copies the store in `dir` to the empty dir `at` (fs.cpSync) and runs `child` (engineCrashChild) on
+ * the copy, killed where `seed` says (crashPoint with `hookCalls` and `ticks`).
+ */
+export async function crashCopy(child: string, dir: string, at: string, seed: number, hookCalls: number, ticks: { from: number; span: number }): Promise<{ mode: 'hook' | 'ticks'; n: number; res: Awaited<ReturnType<typeof runCrashChild>> }> {
+  fs.cpSync(dir, at, { recursive: true });
+  const { mode, n } = crashPoint(seed, hookCalls, ticks);
+  return { mode, n, res: await runCrashChild(child, [at, mode, String(n)]) };
 }
 
 /** A fraction in [0, 1) fixed by `seed` (Knuth's multiplicative hash): where a seeded crash run dies. */

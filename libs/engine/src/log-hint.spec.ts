@@ -1,4 +1,4 @@
-import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
+import { crashCopy, crashOutcome, engineCrashChild } from './crash-child.spec-helpers';
 import { applyMany, expectContents, flipByte, testClock, useTempEngines, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -245,16 +245,7 @@ describe('hint files of sealed log data files', () => {
     // As merge.spec.ts's crash test: the child compiles the engine's sources with swc, opens a
     // store that has no log hint files (so open starts writing them) and SIGKILLs itself at the
     // seed's hook call or after the seed's number of event-loop turns.
-    const child = `${ENGINE_CRASH_PRELUDE}
-      (async () => {
-        const e = await engine.BitcaskEngine.open({ dir: a, clock, autoMerge: false, segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 2 * 1024, logHintHook: hook });
-        startTicks();
-        await e.writeLogHints();
-        await e.close();
-        process.stdout.write('done');
-      })().catch((err) => { console.error(err); process.exit(2); });
-    `;
-    const runChild = (at: string, mode: string, n: number) => runCrashChild(child, [at, mode, String(n)]);
+    const child = engineCrashChild('segmentBytesMax: 16 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 2 * 1024, logHintHook: hook', 'e.writeLogHints()');
 
     it('hook steps and event-loop turns from 6 seeds', async () => {
       const expected: Expected = new Map();
@@ -263,9 +254,7 @@ describe('hint files of sealed log data files', () => {
       const outcomes: string[] = [];
       for (let seed = 1; seed <= 6; seed++) {
         const at = tempDir();
-        fs.cpSync(dir, at, { recursive: true });
-        const { mode, n } = crashPoint(seed, 3 * sealed, { from: 1, span: 60 });
-        const res = await runChild(at, mode, n);
+        const { mode, n, res } = await crashCopy(child, dir, at, seed, 3 * sealed, { from: 1, span: 60 });
         outcomes.push(`${mode}:${n}:${crashOutcome(res)}:${logHints(at).length}`);
         const r = await open({ logHints: false }, at);
         // Whatever was complete is used, whatever was not is gone; nothing is ever wrong.

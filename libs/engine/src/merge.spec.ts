@@ -1,4 +1,4 @@
-import { ENGINE_CRASH_PRELUDE, crashOutcome, crashPoint, runCrashChild } from './crash-child.spec-helpers';
+import { crashCopy, crashOutcome, engineCrashChild } from './crash-child.spec-helpers';
 import { applyMany, expectContents, flipByte, useTempEngines, workload, type Expected } from './engine-model.spec-helpers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -422,16 +422,7 @@ describe('BitcaskEngine merge and hint files', () => {
     // The child compiles the engine's TypeScript sources with swc (as Jest does) and merges; it
     // SIGKILLs itself at the seed's chosen merge step call or after the seed's number of
     // event-loop turns (so also between steps: mid-write, mid-rename, mid-delete).
-    const child = `${ENGINE_CRASH_PRELUDE}
-      (async () => {
-        const e = await engine.BitcaskEngine.open({ dir: a, clock, autoMerge: false, segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 16 * 1024, logHints: false, mergeHook: hook });
-        startTicks();
-        await e.merge();
-        await e.close();
-        process.stdout.write('merged');
-      })().catch((err) => { console.error(err); process.exit(2); });
-    `;
-    const runChild = (at: string, mode: string, n: number) => runCrashChild(child, [at, mode, String(n)]);
+    const child = engineCrashChild('segmentBytesMax: 64 * 1024, mergeBytesPerSecondMax: Infinity, mergeChunkBytes: 16 * 1024, logHints: false, mergeHook: hook', 'e.merge()', 'merged');
 
     it('hook steps and event-loop turns from 6 seeds', async () => {
       const expected: Expected = new Map();
@@ -443,9 +434,7 @@ describe('BitcaskEngine merge and hint files', () => {
       const outcomes: string[] = [];
       for (let seed = 1; seed <= 6; seed++) {
         const at = tempDir();
-        fs.cpSync(dir, at, { recursive: true });
-        const { mode, n } = crashPoint(seed, 12, { from: 1, span: 400 });
-        const res = await runChild(at, mode, n);
+        const { mode, n, res } = await crashCopy(child, dir, at, seed, 12, { from: 1, span: 400 });
         expect(fs.existsSync(path.join(at, MANIFEST_FILE_NAME))).toBe(true);
         outcomes.push(`${mode}:${n}:${crashOutcome(res, 'merged')}`);
         const r = await open({}, at);
