@@ -193,13 +193,9 @@ class WatchAttempt implements StreamListenerLike {
   /** The next frame, or null once the attempt ended (buffered frames come first, unless it ended SLOW). */
   async take(signal: AbortSignal | undefined): Promise<QueuedFrame | null> {
     for (;;) {
-      if (this.ended && !this.ended.resumable) return null;
-      const f = this.frames.shift();
-      if (f) {
-        this.bytes -= f.res.payload.length;
-        this.events -= f.events;
-        return f;
-      }
+      const f = this.poll();
+      if (f) return f;
+      // No frame: none is buffered, or the attempt ended SLOW (its buffered frames are dropped).
       if (this.ended) return null;
       if (signal?.aborted) throw new AbortError('watch aborted', signal.reason);
       if (signal && signal !== this.signal) {
