@@ -1,12 +1,9 @@
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
 import { authCommands } from './auth';
 import { ExitCode, exitCodeFor } from './exit-codes';
-import { httpHarness as harness } from './cli.spec-helpers';
+import { httpHarness as harness, testPkiOrSay } from './cli.spec-helpers';
 import type { ConnectOptions } from './cli';
 import { authHeader, credentialsOf } from './credentials';
 
@@ -64,11 +61,8 @@ describe('cairn user / role / auth', () => {
   });
 
   it('goes over HTTPS with --tls/--cacert (the given CA trusted); an untrusted certificate is exit 3', async () => {
-    if (!opensslAvailable()) {
-      process.stderr.write('auth.spec: openssl is not installed; the HTTPS calls are not tested\n');
-      return;
-    }
-    const pki = makeTestPki(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-tls-')));
+    const pki = testPkiOrSay('auth.spec: the HTTPS calls are not tested');
+    if (!pki) return;
     const server = pki.issue('gateway', 'server');
     const seen: { url?: string; authorization?: string }[] = [];
     const gw = https.createServer({ cert: server.cert, key: server.key }, (req, res) => {

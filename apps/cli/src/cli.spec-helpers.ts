@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { makeTestPki, opensslAvailable, type TestPki } from '@cairn/messaging/testing';
 import { run, type CliDeps } from './cli';
 
 /** A stdout / stderr stand-in that keeps what the CLI wrote. */
@@ -37,4 +41,16 @@ export function httpHarness(answer: (method: string, url: string, body: unknown)
   }) as typeof fetch;
   const deps: CliDeps = { connect: () => Promise.reject(new Error('this command must not use the TLV connection')), stdout, stderr, env: {}, fetch: fakeFetch, ...extra };
   return { calls, stdout, stderr, cairn: (...args: string[]) => run(['node', 'cairn', ...args], deps) };
+}
+
+/**
+ * A test CA in a fresh temp dir (makeTestPki), or null when openssl is not installed: then
+ * `untested` (what goes untested) is said on stderr and the test returns without its TLS part.
+ */
+export function testPkiOrSay(untested: string): TestPki | null {
+  if (!opensslAvailable()) {
+    process.stderr.write(`${untested}: openssl is not installed\n`);
+    return null;
+  }
+  return makeTestPki(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-tls-')));
 }

@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackupRecordKind, BitcaskEngine, EngineOp, encodeBackupEnd, encodeBackupHeader, encodeBackupMeta, encodeBackupRecord, encodeSnapshotChunk } from '@cairn/engine';
-import { makeTestPki, opensslAvailable } from '@cairn/messaging/testing';
 import { LeaseStateFile } from '@cairn/log';
 import { ByteWriter, encodeKeyMeta, keyMetaRecordKey, leaseRecordKey } from '@cairn/protocol';
 import { realClock } from '@cairn/world';
 import { ExitCode, UsageError, exitCodeFor } from './exit-codes';
 import { AuthRefusedError } from './credentials';
 import { restoreSnapshot, saveSnapshot } from './snapshot';
+import { testPkiOrSay } from './cli.spec-helpers';
 
 type Write = { op: EngineOp.Set | EngineOp.Delete; key: Buffer; value: Buffer };
 /** 300 writes to 120 keys. */
@@ -150,11 +150,8 @@ describe('cairn snapshot save / restore', () => {
   });
 
   it('saves over HTTPS when the gateway\'s HTTP door has TLS (--tls/--cacert), and refuses an untrusted certificate', async () => {
-    if (!opensslAvailable()) {
-      process.stderr.write('snapshot.spec: openssl is not installed; the HTTPS save is not tested\n');
-      return;
-    }
-    const pki = makeTestPki(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-tls-')));
+    const pki = testPkiOrSay('snapshot.spec: the HTTPS save is not tested');
+    if (!pki) return;
     const server = pki.issue('gateway', 'server');
     const gw = https.createServer({ cert: server.cert, key: server.key }, (req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
