@@ -4,10 +4,7 @@ import { Opcode, ResponseDecoder, ResponseFlags, WatchEventType, WatchFrameKind,
 import { Subjects } from '@cairn/messaging';
 import { createLogger } from '@cairn/logging';
 import type { Transport, TransportMsg } from '@cairn/world';
-import type { ClusterView } from '../cluster/cluster-view';
-import type { ReadPath } from '../paths/read-path';
-import type { WritePath } from '../paths/write-path';
-import { WatchHub } from '../watch/watch-hub';
+import { WatchHub, type WatchHubView } from '../watch/watch-hub';
 import { TcpServer } from './tcp-server';
 import { ByteBudget } from './flow';
 import { testFlowLimits, until } from './testing';
@@ -22,13 +19,13 @@ async function start(budgetBytes: number, connectionReplyBytesMax: number) {
     subscribe: (_subject, cb) => ((onWatch = cb), { unsubscribe: () => (onWatch = null) }),
     request: () => Promise.resolve(msg(encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 0, nextRevision: 1, message: '', events: [] }))),
   };
-  const view = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 0 }] } as unknown as ClusterView;
+  const view = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 0 }] } satisfies WatchHubView;
   const log = createLogger('test', 'silent');
   const hub = new WatchHub(bus, new Subjects('t'), view, { watchesPerConnectionMax: 16, watchersMax: 16, watchQueueBytesMax: 64 << 20, watchQueueEventsMax: 1_000_000, watchProgressIntervalMs: 3_600_000, readTimeoutMs: 3000 }, log);
   hub.start();
   const never = () => new Promise<never>(() => undefined);
   const server = new TcpServer(
-    { limits: { keyBytesMax: 64, valueBytesMax: 64 }, inflightMax: 64, flow: testFlowLimits({ connectionReplyBytesMax }), budget: new ByteBudget(budgetBytes), connectionsMax: 8, drainTimeoutMs: 1000, reads: { get: never } as unknown as ReadPath, writes: { submit: never } as unknown as WritePath, status: () => ({}), watches: { hub, perConnectionMax: 16 } },
+    { limits: { keyBytesMax: 64, valueBytesMax: 64 }, inflightMax: 64, flow: testFlowLimits({ connectionReplyBytesMax }), budget: new ByteBudget(budgetBytes), connectionsMax: 8, drainTimeoutMs: 1000, reads: { get: never }, writes: { submit: never }, status: () => ({}), watches: { hub, perConnectionMax: 16 } },
     log,
   );
   await server.listen('127.0.0.1', 0);

@@ -2,9 +2,8 @@ import { WatchCancelReason, WatchEventType, WatchHistoryResult, decodeWatchHisto
 import { Subjects } from '@cairn/messaging';
 import type { Transport, TransportMsg } from '@cairn/world';
 import type { Logger } from '@cairn/logging';
-import type { ClusterView } from '../cluster/cluster-view';
 import { encodedWatchEventsFrame } from '../server/client-connection';
-import { WatchHub, type WatchRequest, type WatchSink } from './watch-hub';
+import { WatchHub, type WatchHubView, type WatchRequest, type WatchSink } from './watch-hub';
 import { until } from '../server/testing';
 
 /** A bus with one storage node whose history is empty; the test publishes WatchEvents by hand. */
@@ -38,8 +37,8 @@ function historyBus(answer: (subject: string, fromRevision: number) => Uint8Arra
 }
 
 const put = (key: string, rev: number): WatchEvent => ({ type: WatchEventType.Put, key: Buffer.from(key), value: Buffer.from(`v${rev}`), modRevision: rev, createRevision: rev, version: 1, prevValue: null });
-const view = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 0 }] } as unknown as ClusterView;
-const log = { warn: () => undefined, info: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
+const view = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 0 }] } satisfies WatchHubView;
+const log = { warn: () => undefined } satisfies Pick<Logger, 'warn'>;
 const limits = { watchesPerConnectionMax: 1024, watchersMax: 100, watchQueueBytesMax: 1 << 20, watchQueueEventsMax: 10_000, watchProgressIntervalMs: 3_600_000, readTimeoutMs: 3000 };
 
 describe('WatchHub fan-out', () => {
@@ -81,7 +80,7 @@ describe('WatchHub fan-out', () => {
   it("a message another storage node already brought is dropped from its head, its events never decoded; a new one that does not decode is dropped with a warning", async () => {
     const { bus, publish, publishRaw } = fakeBus();
     const warned: string[] = [];
-    const hub = new WatchHub(bus, new Subjects('t'), view, limits, { ...log, warn: (_o: unknown, m: string) => warned.push(m) } as unknown as Logger);
+    const hub = new WatchHub(bus, new Subjects('t'), view, limits, { warn: (_o: unknown, m?: string) => void warned.push(m ?? '') });
     hub.start();
     const got: number[] = [];
     hub.open({ start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 0, prevValue: false }, { events: (events, _rev, flushed) => (got.push(...events.map((e) => e.modRevision)), flushed()), progress: () => undefined, canceled: () => undefined });
@@ -147,7 +146,7 @@ describe('WatchHub fan-out', () => {
       asked.push(node);
       return reply(node, from);
     });
-    const twoNodes = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 20 }, { id: 's2', appliedIndex: 20 }] } as unknown as ClusterView;
+    const twoNodes = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 20 }, { id: 's2', appliedIndex: 20 }] } satisfies WatchHubView;
     const hub = new WatchHub(bus, new Subjects('t'), twoNodes, limits, log);
     hub.start();
     const seen: { events: number[]; canceled: number | null }[] = [];
@@ -177,7 +176,7 @@ describe('WatchHub fan-out', () => {
       const events = [put('a/1', 1), put('a/2', 2), put('a/3', 3)].filter((e) => e.modRevision >= from);
       return encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: 3, nextRevision: 4, message: '', events });
     });
-    const at3 = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 3 }] } as unknown as ClusterView;
+    const at3 = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 3 }] } satisfies WatchHubView;
     const hub = new WatchHub(bus, new Subjects('t'), at3, limits, log);
     hub.start();
     const got: WatchEvent[][] = [];

@@ -10,12 +10,12 @@ import {
   type WatchEvent,
   type WatchEventsMessage,
   type WatchHistoryReply,
+  type StorageStatus,
 } from '@cairn/protocol';
 import { asTransport, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
-import type { ClusterView } from '../cluster/cluster-view';
 import { retryBackoffMs } from '../paths/backoff';
 
 /** Gateway watch bounds (GatewayConfig watch…; docs/watch.md "Gateway"). */
@@ -108,6 +108,11 @@ export class Watcher {
   }
 }
 
+/** What the hub reads of the cluster (ClusterView): the live storage nodes, most advanced first. */
+export interface WatchHubView {
+  liveStorageNodes(): readonly Pick<StorageStatus, 'id' | 'appliedIndex'>[];
+}
+
 /**
  * The gateway's side of watch (docs/watch.md "Gateway"; etcd's watchableStore split into synced
  * and unsynced watchers is the model). One subscription to every storage node's WatchEvents
@@ -138,9 +143,9 @@ export class WatchHub {
   constructor(
     bus: Transport | NatsConnection,
     private readonly subjects: Subjects,
-    private readonly view: ClusterView,
+    private readonly view: WatchHubView,
     private readonly limits: WatchLimits,
-    private readonly log: Logger,
+    private readonly log: Pick<Logger, 'warn'>,
     private readonly world: World = realWorld,
   ) {
     this.bus = asTransport(bus);
