@@ -4,7 +4,8 @@
 // - Pure libs are deterministic: no Node built-ins except the few they exist for, and no clock,
 //   timers or Math.random (below a process shell, time and randomness are injected: @cairn/world).
 // - A function-length limit keeps each function one step a reader can hold.
-// - No `x as unknown as T` in source: a double cast hides a type that does not fit (issue 10).
+// - No `x as unknown as T` in source, specs and test helpers included: a double cast hides a type
+//   that does not fit (issue 10).
 import nx from '@nx/eslint-plugin';
 import { builtinRules } from 'eslint/use-at-your-own-risk';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -37,10 +38,15 @@ function noNodeBuiltins(allowed = []) {
   ];
 }
 
-/** `x as unknown as T` (and `as any as T`): give the value a type that fits instead (a Pick<> of what is used, a subclass). */
+/**
+ * `x as unknown as T` (and `as any as T`, and the `<T><unknown>x` spelling): give the value a type
+ * that fits instead (the code under test takes a Pick<> or interface of what it uses, the fake is
+ * checked with `satisfies`; a deliberately malformed input is a typed variable or a
+ * `@ts-expect-error` with its reason).
+ */
 const NO_DOUBLE_CAST = {
-  selector: "TSAsExpression > TSAsExpression.expression[typeAnnotation.type=/^TS(Unknown|Any)Keyword$/]",
-  message: 'no `as unknown as` in source: type the value as what it is (e.g. a Pick<> of the members used)',
+  selector: ':matches(TSAsExpression, TSTypeAssertion) > :matches(TSAsExpression, TSTypeAssertion).expression[typeAnnotation.type=/^TS(Unknown|Any)Keyword$/]',
+  message: "no `as unknown as`: narrow the dependency's type or use satisfies (issue 10)",
 };
 
 const NO_CLOCK_NOR_RANDOM = {
@@ -96,6 +102,12 @@ export default [
         },
       ],
     },
+  },
+  {
+    // Specs and test helpers too (the src-only configs below repeat it: a later config's
+    // no-restricted-syntax replaces an earlier one's).
+    files: ['**/src/**/*.ts'],
+    rules: { 'no-restricted-syntax': ['error', NO_DOUBLE_CAST] },
   },
   {
     // Function length, source only. Warn above 70 lines (about a screen): split it by step. Fail
