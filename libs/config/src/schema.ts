@@ -218,10 +218,11 @@ export class ConsensusConfig {
    * only after its fsync, the leader counts its own entries toward commit only after its own,
    * and a Ready that changes the term or vote, installs a snapshot or truncates the log waits for
    * every earlier write first. Off: each Ready waits for its write (then `leaderAppendsInParallel`
-   * decides whether Appends leave before it).
+   * decides whether Appends leave before it). Default off: on a quiet 2-core box it was slower at 16
+   * and 128 clients and no faster at one (docs/benchmarks.md "Async storage writes").
    */
   @IsBoolean()
-  asyncStorageWrites: boolean = true;
+  asyncStorageWrites: boolean = false;
 
   /** Ready writes in flight at once with asyncStorageWrites; at the bound the loop waits for the oldest before taking another Ready, count. */
   @IntIn(1, 65_536)

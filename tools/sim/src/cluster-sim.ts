@@ -45,6 +45,8 @@ export interface SimOptions {
   tickMs?: number;
   /** Compact the Raft log every 100 ms down to 8 entries below the storage nodes (default: every 3rd seed; otherwise production-like, rarely within a seed). */
   compacting?: boolean;
+  /** The replicas' consensus.asyncStorageWrites (default: on for even seeds, off — the production default — for odd ones, so both Ready loops are simulated). */
+  asyncStorageWrites?: boolean;
   /** Concurrent clients, each one operation at a time (default 4). */
   clients?: number;
   /** Keys the clients share (default 6). */
@@ -216,7 +218,7 @@ const TORN_WRITE_RATE = 0.5;
  */
 const COMPACTION = { compactionIntervalMs: 100, logRetainedEntries: 8, segmentBytesMax: 64 * 1024, logCacheBytesMax: 64 * 1024 };
 
-function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean): ClusterConfig {
+function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean, asyncStorageWrites: boolean): ClusterConfig {
   const config = parseClusterConfig({
     clusterName: 'sim',
     nats: { servers: ['nats://sim.invalid:4222'] },
@@ -228,6 +230,7 @@ function simConfig(maxPayloadBytes: number, tickMs: number, compacting: boolean)
       msgBytesMax: 64 * 1024,
       entriesPerMsgMax: 64,
       memberCatchUpTimeoutMs: 2000,
+      asyncStorageWrites,
       ...(compacting ? COMPACTION : { compactionIntervalMs: 1000 }),
     },
     storage: { nodes: NODES.map((id) => ({ id })), readWaitMs: 1000 },
@@ -303,12 +306,12 @@ export class ClusterSim {
   private readonly o: Required<Omit<SimOptions, 'bugs' | 'logLevel' | 'logLevelEcho'>> & { bugs: BugSwitches; logLevelEcho?: boolean };
 
   constructor(opts: SimOptions) {
-    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, compacting: opts.seed % 3 !== 1, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
+    this.o = { faultyMs: 800, calmMs: 500, convergeMs: 10_000, faultGapMsMin: 50, faultGapMsMax: 300, tickMs: opts.seed % 4 === 0 ? 10 : 25, compacting: opts.seed % 3 !== 1, asyncStorageWrites: opts.seed % 2 === 0, clients: 4, keys: 8, maxPayloadBytes: 576 * 1024, bugs: {}, ...opts };
     this.sched = new SimScheduler(opts.seed);
     this.rnd = seededRandom((opts.seed * 2654435761) >>> 0);
     this.ttlRnd = seededRandom((opts.seed * 2246822519) >>> 0);
     this.net = new SimNetwork(this.sched, { maxPayloadBytes: this.o.maxPayloadBytes, latencyMsMin: 1, latencyMsMax: 4 });
-    this.config = simConfig(this.o.maxPayloadBytes, this.o.tickMs, this.o.compacting);
+    this.config = simConfig(this.o.maxPayloadBytes, this.o.tickMs, this.o.compacting, this.o.asyncStorageWrites);
     this.operator = this.net.connect(this.sched.incarnation(OPERATOR));
     this.clientClock = this.sched.incarnation(CLIENTS).clock;
     // Warnings and worse are read by the simulator (snapshot bootstraps are counted from them).

@@ -63,7 +63,7 @@ export interface ReplicaOptions extends Omit<ProcessWorld, 'onFatal'> {
  * messages → answer committed proposals and ship committed entries to the storage nodes → advance.
  * Inputs arriving while a Ready is being persisted wait in bounded queues and all go into the next
  * Ready, which is how client writes are batched per fsync and per Append. With
- * `consensus.asyncStorageWrites` (default) the loop does not wait for a Ready's write: it starts
+ * `consensus.asyncStorageWrites` (opt-in; default off) the loop does not wait for a Ready's write: it starts
  * it (the log's group commit coalesces writes started meanwhile) and goes on with the next
  * inputs; the write's completion comes back to the node (`RaftNode.persisted`) and releases the
  * messages that acknowledge it (ready-writes.ts, bounded by `writesInflightMax` / `…BytesMax`).
