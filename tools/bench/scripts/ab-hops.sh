@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Hop traces of put/get at 1 client on a private cluster (BASE /tmp/peers-perf, port base 23000), per variant.
+# Hop traces of put/get at 1 client on a private cluster (BENCH_BASE, default /tmp/peers-perf; BENCH_PORT, the port base, default 23000; BENCH_BUS=plain for an open bus), per variant.
 # usage: tools/bench/scripts/ab-hops.sh REPO OUT DURATION name=CONSENSUS_JSON[@GATEWAY_SECTION_JSON] ...; docs/benchmarks.md "Async storage writes"
 set -u
 REPO=$1; OUT=$2; DUR=$3; shift 3
 mkdir -p $OUT; cd $REPO
-C="node apps/cli/dist/main.js"; BASE=/tmp/peers-perf; G=127.0.0.1:30380
+C="node apps/cli/dist/main.js"; BASE=${BENCH_BASE:-/tmp/peers-perf}; PORT=${BENCH_PORT:-23000}; G=127.0.0.1:$((PORT + 7380))
 for v in "$@"; do
   name=${v%%=*}; json=${v#*=}; gw='{}'
   case $json in *@*) gw=${json#*@}; json=${json%%@*} ;; esac
   rm -rf $BASE $OUT/$name.hops; mkdir -p $BASE
-  node tools/bench/scripts/bench-config.js $BASE 23000 "$json" '{}' "$gw"
+  node tools/bench/scripts/bench-config.js $BASE $PORT "$json" '{}' "$gw"
   CAIRN_HOP_TRACE_DIR=$OUT/$name.hops node tools/cluster/dist/main.js --config $BASE/cairn.config.json > $OUT/$name.launcher.log 2>&1 &
   lpid=$!
   for i in $(seq 1 240); do $C -g $G ping --count 1 >/dev/null 2>&1 && break; sleep 0.5; done

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# A/B of consensus settings on a private cluster (BASE /tmp/peers-perf, port base 23000).
+# A/B of consensus settings on a private cluster (BENCH_BASE, default /tmp/peers-perf; BENCH_PORT, the port base, default 23000; BENCH_BUS=plain for an open bus).
 # usage: ab.sh REPO OUT DUR ROUNDS name=json ...
 set -u
 REPO=$1; OUT=$2; DUR=$3; ROUNDS=$4; shift 4
 mkdir -p $OUT; cd $REPO
-C="node apps/cli/dist/main.js"; BASE=/tmp/peers-perf; G=127.0.0.1:30380
+C="node apps/cli/dist/main.js"; BASE=${BENCH_BASE:-/tmp/peers-perf}; PORT=${BENCH_PORT:-23000}; G=127.0.0.1:$((PORT + 7380))
 for round in $(seq 1 $ROUNDS); do
 for v in "$@"; do
   name=${v%%=*}; json=${v#*=}
   rm -rf $BASE; mkdir -p $BASE
-  node tools/bench/scripts/bench-config.js $BASE 23000 "$json" '{}'
+  node tools/bench/scripts/bench-config.js $BASE $PORT "$json" '{}'
   node tools/cluster/dist/main.js --config $BASE/cairn.config.json > $OUT/$name.$round.launcher.log 2>&1 &
   lpid=$!
   for i in $(seq 1 240); do $C -g $G ping --count 1 >/dev/null 2>&1 && break; sleep 0.5; done
