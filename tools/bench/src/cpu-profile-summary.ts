@@ -2,10 +2,11 @@
  * Prints where each profiled Cairn process spent its CPU (docs/benchmarks.md, "Where the time
  * goes"): for every `.cpuprofile` in DIR (the launcher's `--cpu-prof DIR`), busy ms, CPU share of
  * the wall time, busy time by owner, the top functions, and with `--ops N` the CPU µs per
- * operation of the run.
+ * operation of the run; with `--last-s S` only each profile's last S seconds (the measured
+ * window when the benchmark ended just before the processes stopped: no start-up).
  *
  * Run (after `npx tsc -b tools/bench/tsconfig.build.json`):
- *   node tools/bench/dist/cpu-profile-summary.js DIR [--ops N] [--top 15] [--json]
+ *   node tools/bench/dist/cpu-profile-summary.js DIR [--ops N] [--top 15] [--last-s S] [--json]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,14 +20,20 @@ function arg(name: string): string | undefined {
 function main(): void {
   const dir = process.argv[2];
   if (!dir || dir.startsWith('--')) {
-    process.stderr.write('usage: cpu-profile-summary DIR [--ops N] [--top 15] [--json]\n');
+    process.stderr.write('usage: cpu-profile-summary DIR [--ops N] [--top 15] [--last-s S] [--json]\n');
     process.exit(2);
   }
   const ops = Number(arg('--ops') ?? 0);
   const top = Number(arg('--top') ?? 15);
+  const lastS = arg('--last-s');
+  const lastUs = lastS === undefined ? Infinity : Number(lastS) * 1e6;
+  if (!(lastUs > 0)) {
+    process.stderr.write(`--last-s wants seconds > 0, got ${lastS}\n`);
+    process.exit(2);
+  }
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
   const out = files.map((file) => {
-    const s = summarize(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile, top);
+    const s = summarize(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile, top, lastUs);
     return { process: file.replace(/\.cpuprofile$/, ''), ...s, cpuUsPerOp: ops > 0 ? Math.round(s.busyUs / ops) : null };
   });
   if (process.argv.includes('--json')) {

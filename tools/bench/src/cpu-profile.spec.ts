@@ -39,6 +39,29 @@ describe('CPU profile summaries', () => {
     });
   });
 
+  it('counts only the last lastUs µs when asked: the measured window without start-up', () => {
+    const loop = { functionName: 'loop', url: 'file:///w/apps/consensus/dist/replica/replica.js', lineNumber: 9 };
+    const load = { functionName: 'wrapSafe', url: 'node:internal/modules/cjs/loader', lineNumber: 1 };
+    const p: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: load },
+        { id: 2, callFrame: loop },
+      ],
+      startTime: 1000,
+      endTime: 2000,
+      samples: [1, 1, 2, 2, 2],
+      timeDeltas: [0, 400, 200, 100, 100],
+    };
+    // Samples at 1000 (load, 400), 1400 (load, 200), 1600 (loop, 100), 1700 (loop, 100), 1800 (last, no successor).
+    expect(summarize(p, 20, 500)).toEqual({
+      wallUs: 500,
+      busyUs: 200,
+      owners: [{ name: 'cairn:consensus', selfUs: 200 }],
+      functions: [{ name: 'loop apps/consensus/dist/replica/replica.js:10', selfUs: 200 }],
+    });
+    expect(summarize(p).busyUs).toBe(800);
+  });
+
   it('refuses what is not a CPU profile', () => {
     expect(() => summarize({ nodes: [], startTime: 0, endTime: 0, samples: [1], timeDeltas: [] })).toThrow(TypeError);
   });

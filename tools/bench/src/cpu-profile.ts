@@ -55,19 +55,26 @@ function sorted(m: Map<string, number>, max = Infinity): SelfTime[] {
     .slice(0, max);
 }
 
-/** Summarises one profile. @throws TypeError when `p` has no samples/timeDeltas of equal length. */
-export function summarize(p: CpuProfile, functionsMax = 20): ProfileSummary {
+/**
+ * Summarises one profile; with `lastUs`, only the samples of its last `lastUs` µs (the measured
+ * window of a benchmark that ran last, without the process's start-up), and `wallUs` is then that
+ * window. @throws TypeError when `p` has no samples/timeDeltas of equal length.
+ */
+export function summarize(p: CpuProfile, functionsMax = 20, lastUs = Infinity): ProfileSummary {
   if (!Array.isArray(p.samples) || !Array.isArray(p.timeDeltas) || p.samples.length !== p.timeDeltas.length) {
     throw new TypeError('not a V8 CPU profile: samples and timeDeltas missing or of different lengths');
   }
   const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
   const owners = new Map<string, number>();
   const functions = new Map<string, number>();
+  const fromUs = p.endTime - lastUs;
   let busyUs = 0;
+  let atUs = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    atUs += p.timeDeltas[i];
     const us = p.timeDeltas[i + 1] ?? 0;
     const f = byId.get(p.samples[i]);
-    if (!f || us <= 0) continue;
+    if (!f || us <= 0 || atUs < fromUs) continue;
     const owner = ownerOf(f.functionName, f.url);
     if (owner === 'idle') continue;
     busyUs += us;
@@ -76,5 +83,5 @@ export function summarize(p: CpuProfile, functionsMax = 20): ProfileSummary {
     const fn = `${f.functionName || '(anonymous)'}${where}`;
     functions.set(fn, (functions.get(fn) ?? 0) + us);
   }
-  return { wallUs: p.endTime - p.startTime, busyUs, owners: sorted(owners), functions: sorted(functions, functionsMax) };
+  return { wallUs: Math.min(lastUs, p.endTime - p.startTime), busyUs, owners: sorted(owners), functions: sorted(functions, functionsMax) };
 }
