@@ -261,8 +261,11 @@ class Tally {
   /** The numbers since the last tick; starts a new interval. */
   tick(): BenchProgress {
     const t = this.now();
-    const s = this.interval.totalCount ? summarize(this.interval) : { p50: 0, p99: 0 };
-    const p = { elapsedS: (t - this.startedMs) / 1000, opsPerSec: (this.intervalOps * 1000) / Math.max(1, t - this.lastTickMs), p50Us: s.p50, p99Us: s.p99, errors: this.intervalErrors };
+    // Only the two percentiles the line shows: hdr-histogram-js walks its buckets for each one (and
+    // for the mean), which cost 11 % of the bench's own CPU at 128 clients when a tick summarised all.
+    const h = this.interval;
+    const at = (q: number) => (h.totalCount ? Math.min(h.getValueAtPercentile(q), h.maxValue) : 0);
+    const p = { elapsedS: (t - this.startedMs) / 1000, opsPerSec: (this.intervalOps * 1000) / Math.max(1, t - this.lastTickMs), p50Us: at(50), p99Us: at(99), errors: this.intervalErrors };
     this.interval.reset();
     this.intervalOps = 0;
     this.intervalErrors = 0;
