@@ -6,13 +6,15 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { ClientTlsOptions } from '@cairn/client';
 import { loadConfigFile } from './config-file';
-import { BackupCorruptionError, BackupReader, BackupTruncatedError, BitcaskEngine, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
+import { BackupCorruptionError, BackupReader, BackupTruncatedError, SnapshotInstaller, type BackupEvent, type BackupMeta } from '@cairn/engine';
 import { HardStateFile, LeaseStateFile, SnapshotFile, type SavedLeaseState } from '@cairn/log';
-import { reservedRecords } from '@cairn/protocol';
 import { realClock } from '@cairn/world';
 import { UsageError } from './exit-codes';
 import { resolveHttp, MemberUnavailableError } from './member';
 import { authHeader, authRefusal, type CliCredentials } from './credentials';
+import { ReservedRecordScan, type LeaseBounds } from './reserved-scan';
+
+export type { LeaseBounds } from './reserved-scan';
 
 export interface SnapshotDeps {
   env?: NodeJS.ProcessEnv;
@@ -145,48 +147,8 @@ export interface RestoreTarget {
   leaseBounds?: LeaseBounds;
 }
 
-/** Bounds of the lease table a restore rebuilds: the new cluster's `consensus.leasesMax` and `consensus.ttlKeysMax`. */
-export interface LeaseBounds {
-  leasesMax: number;
-  ttlKeysMax: number;
-}
-
 /** `consensus.leasesMax` / `ttlKeysMax` defaults (libs/config schema.ts), used without --config. */
 const LEASE_BOUNDS_DEFAULT: LeaseBounds = { leasesMax: 100_000, ttlKeysMax: 1_000_000 };
-
-/** Where a restore that writes no storage node stages the store to read its leases from: inside the first replica's directory, deleted after. */
-const LEASE_SCAN_DIR_NAME = 'restore-lease-scan.tmp';
-
-/**
- * The consensus replicas' lease table rebuilt from a restored store's reserved keyspace
- * (docs/leases.md "Storage"), as etcd's lessor recovers from the restored backend's lease bucket
- * (etcd server/lease/lessor.go `initAndRecover`; etcdutl snapshot restore keeps the bucket): every
- * granted lease with its TTL, and every key expiry (absolute, Redis RDB style), as of `index` (the
- * backup's revision) with no gap. Keys attached to a lease are the storage nodes' business (their
- * own LeaseIndex, restored with the engine). The first leader of the restored cluster promotes
- * every lease (now + TTL + election timeout), so no lease expires before its holder could renew it.
- * Key expiries beyond `ttlKeysMax` are left out (the replica would not track them either: such a
- * key is still hidden from reads once expired).
- * @throws UsageError when the store holds more than `leasesMax` leases (the new cluster could not track them).
- */
-export async function leaseStateOf(engineDir: string, index: number, bounds: LeaseBounds): Promise<SavedLeaseState> {
-  // Reading only: no background merge or hint files in a directory a storage node will open.
-  const engine = await BitcaskEngine.open({ dir: engineDir, clock: realClock, autoMerge: false, logHints: false });
-  const state: SavedLeaseState = { index, gapThrough: 0, leases: [], keys: [] };
-  try {
-    for (const { record } of reservedRecords((q) => engine.range(q))) {
-      if (record.kind === 'lease') {
-        if (state.leases.length === bounds.leasesMax) throw new UsageError(`the backup holds more than ${bounds.leasesMax} leases, the new cluster's consensus.leasesMax: raise it in the config`);
-        state.leases.push({ leaseId: record.leaseId, ttlMs: record.ttlMs });
-      } else if (record.meta.expiresAtMs > 0 && state.keys.length < bounds.ttlKeysMax) {
-        state.keys.push({ key: record.key, expiresAtMs: record.meta.expiresAtMs });
-      }
-    }
-  } finally {
-    await engine.close();
-  }
-  return state;
-}
 
 /** Whether `dir` is missing or empty. */
 async function isFresh(dir: string): Promise<boolean> {
@@ -201,7 +163,7 @@ async function isFresh(dir: string): Promise<boolean> {
 /**
  * A consensus replica's Raft state as if its log had been compacted at `index` (Raft §7): its
  * snapshot file with the fresh cluster's configuration, its lease table as of `index` (rebuilt
- * from the backup, `leaseStateOf`) and its hard state (term, commit = index, no vote), written by
+ * from the backup, `ReservedRecordScan`) and its hard state (term, commit = index, no vote), written by
  * the same `@cairn/log` classes the replica reads them with. Its log then starts at `index + 1`,
  * so new writes get revisions after the restored one.
  */
@@ -215,12 +177,12 @@ async function writeReplicaState(dir: string, index: number, term: number, conf:
 /**
  * `cairn snapshot restore FILE`: checks the whole backup while installing it into every storage
  * node's engine directory (`<dataDir>/<id>/engine`, SnapshotInstaller: staged, committed only once
- * the END record is read), then writes each consensus replica's Raft snapshot at the backup's
- * revision and its lease table, rebuilt from the store's reserved keyspace (`leaseStateOf`; when
- * no storage node is written, from a copy staged in the first replica's directory and deleted
- * after). Offline, into a fresh cluster: every target directory must be missing or empty.
- * @throws UsageError (exit 2): a target directory is not empty, or the file is corrupt or truncated
- *   (nothing is left behind).
+ * the END record is read) and reading its reserved keyspace from the engine files as they pass
+ * (`ReservedRecordScan`: no second open of the restored engine), then writes each consensus
+ * replica's Raft snapshot at the backup's revision and its lease table rebuilt from those records.
+ * Offline, into a fresh cluster: every target directory must be missing or empty.
+ * @throws UsageError (exit 2): a target directory is not empty, the file is corrupt or truncated,
+ *   or it holds more leases than `leaseBounds.leasesMax` (nothing is left behind).
  */
 export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<SnapshotSummary> {
   const started = Date.now();
@@ -236,22 +198,25 @@ export async function restoreSnapshot(file: string, t: RestoreTarget): Promise<S
   const existed = new Set((await Promise.all(dirs.map(async (d) => ((await fsp.stat(d).catch(() => null)) ? d : null)))).filter((d): d is string => d !== null));
   const installers: SnapshotInstaller[] = [];
   const tally = new Tally();
-  // The store the replicas' lease table is read from: a storage node's, else a copy staged for it.
   const engineDirs = storage.map((id) => join(t.dataDir, id, 'engine'));
-  const leaseScanDir = !storage.length && replicas.length ? join(t.dataDir, replicas[0], LEASE_SCAN_DIR_NAME) : null;
-  if (leaseScanDir) engineDirs.push(leaseScanDir);
+  // The replicas' lease table is read from the engine files as they pass (no store to open after).
+  const scan = replicas.length ? new ReservedRecordScan() : null;
   try {
     for await (const data of createReadStream(file, { highWaterMark: READ_BYTES }) as AsyncIterable<Buffer>) {
       await tally.push(data, async (e) => {
         if (e.kind === 'manifest') for (const dir of engineDirs) installers.push(await SnapshotInstaller.begin(dir, e.bytes, { clock: realClock }));
-        if (e.kind === 'chunk') for (const i of installers) await i.write(e.message);
+        if (e.kind === 'chunk') {
+          scan?.push(e.message);
+          for (const i of installers) await i.write(e.message);
+        }
       });
     }
     const summary = tally.finish(file, started);
+    scan?.finish();
+    // Before any install is committed: a refusal (too many leases) leaves nothing behind.
+    const leases = scan?.leaseState(summary.revision, t.leaseBounds ?? LEASE_BOUNDS_DEFAULT);
     for (const i of installers) await i.finish();
-    if (replicas.length) {
-      const leases = await leaseStateOf(engineDirs[0], summary.revision, t.leaseBounds ?? LEASE_BOUNDS_DEFAULT);
-      if (leaseScanDir) await fsp.rm(leaseScanDir, { recursive: true, force: true });
+    if (leases) {
       for (const id of replicas) await writeReplicaState(join(t.dataDir, id), summary.revision, Math.max(1, summary.term), { voters: t.replicas, storage: t.storage }, leases);
       summary.leases = leases.leases.length;
       summary.keyExpiries = leases.keys.length;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `cairn import` of a TSV file on a private cluster (/tmp/peers-import, port base 24000): rows/s and
+# `cairn import` of a TSV file on a private cluster (BENCH_BASE, default /tmp/peers-import; BENCH_PORT, the port base,
+# default 24000; BENCH_BUS=plain for an open bus): rows/s and
 # each process's CPU µs per row (utime+stime from /proc: the launcher's children and the CLI), per
 # variant, variants alternated per round. A variant is a built tree (its cluster and its CLI) and
 # settings merged into the config's gateway section: name=TREE[@GATEWAY_SECTION_JSON].
@@ -13,14 +14,14 @@ FILE=$(realpath "$1"); OUT=$(realpath -m "$2"); ROUNDS=$3; shift 3
 . "$(dirname "${BASH_SOURCE[0]}")/cpu-ticks.sh"
 SCRIPTS=$(realpath "$(dirname "${BASH_SOURCE[0]}")")
 mkdir -p "$OUT"
-BASE=/tmp/peers-import; G=127.0.0.1:31380
+BASE=${BENCH_BASE:-/tmp/peers-import}; PORT=${BENCH_PORT:-24000}; G=127.0.0.1:$((PORT + 7380))
 rows=$(($(wc -l < "$FILE") - 1))
 for round in $(seq 1 "$ROUNDS"); do
 for v in "$@"; do
   name=${v%%=*}; tree=${v#*=}; gw='{}'
   case $tree in *@*) gw=${tree#*@}; tree=${tree%%@*} ;; esac
   rm -rf $BASE; mkdir -p $BASE
-  (cd "$tree" && node "$SCRIPTS/bench-config.js" $BASE 24000 '{}' '{}' "$gw")
+  (cd "$tree" && node "$SCRIPTS/bench-config.js" $BASE $PORT '{}' '{}' "$gw")
   prof=""; cliprof=""
   if [ "${PROF:-0}" = 1 ]; then
     prof="--cpu-prof $OUT/$name.r$round.prof"; mkdir -p "$OUT/$name.r$round.prof"
