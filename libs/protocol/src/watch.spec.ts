@@ -8,6 +8,9 @@ import {
   WatchEventType,
   decodeWatchFrame,
   decodeWatchSpec,
+  decodeWatchInterest,
+  encodeWatchInterest,
+  WATCH_INTEREST_TYPE,
   encodeWatchEventsFrame,
   encodeWatchSharedEventsFrame,
   encodeWatchSharedEventsFrameInto,
@@ -66,5 +69,17 @@ describe('SHARED_EVENTS watch frames (docs/protocol.md "WATCH")', () => {
     const ids = Array.from({ length: WATCH_FRAME_IDS_MAX }, (_, i) => 0xffff_ffff - i);
     const max = decodeWatchFrame(encodeWatchSharedEventsFrame(ids, []));
     expect(max.kind === WatchFrameKind.SharedEvents && max.watchIds).toEqual(ids);
+  });
+});
+
+describe('WatchInterest (gateway → storage node, docs/protocol.md "Internal messages")', () => {
+  it('is header(43) | u32 forMs and round-trips; a wrong type, truncation and trailing bytes are refused', () => {
+    const b = encodeWatchInterest({ forMs: 3000 });
+    expect(b.toString('hex')).toBe('2b0100000bb8');
+    expect(b[0]).toBe(WATCH_INTEREST_TYPE);
+    expect(decodeWatchInterest(b)).toEqual({ forMs: 3000 });
+    expect(() => decodeWatchInterest(b.subarray(0, 5))).toThrow(ProtocolError);
+    expect(() => decodeWatchInterest(Buffer.concat([b, Buffer.from([0])]))).toThrow(ProtocolError);
+    expect(() => decodeWatchInterest(Buffer.from([42, 1, 0, 0, 0, 0]))).toThrow(ProtocolError);
   });
 });

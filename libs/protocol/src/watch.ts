@@ -115,7 +115,42 @@ export function singleKeyEnd(key: Uint8Array): Buffer {
 export const WATCH_HISTORY_REQUEST_TYPE = 40;
 export const WATCH_HISTORY_REPLY_TYPE = 41;
 export const WATCH_EVENTS_TYPE = 42;
+export const WATCH_INTEREST_TYPE = 43;
 const VERSION = 1;
+
+/**
+ * How long one WatchInterest keeps a storage node publishing its WatchEvents, ms: a gateway with
+ * open watches sends one every WATCH_INTEREST_REFRESH_MS, so two lost in a row stop nothing.
+ */
+export const WATCH_INTEREST_MS = 3000;
+/** How often a gateway with open watches tells each live storage node it wants their events, ms. */
+export const WATCH_INTEREST_REFRESH_MS = 1000;
+/** The longest interest a storage node takes from one WatchInterest, ms (a larger `forMs` is cut to it). */
+export const WATCH_INTEREST_MS_MAX = 60_000;
+
+/**
+ * Gateway → storage node (published on `read.<node>`, no reply): publish your WatchEvents for the
+ * next `forMs` ms (docs/watch.md "Delivery"). A node that heard none recently publishes nothing:
+ * its history still records every batch, and a gateway pages the gap it sees when events resume.
+ */
+export interface WatchInterest {
+  /** How long the node keeps publishing after receiving this, ms (≤ WATCH_INTEREST_MS_MAX is honoured). */
+  forMs: number;
+}
+
+/** `header(43) | u32 forMs`. */
+export function encodeWatchInterest(m: WatchInterest): Buffer {
+  return new ByteWriter(2 + 4).u8(WATCH_INTEREST_TYPE).u8(VERSION).u32(m.forMs).finish();
+}
+
+/** @throws ProtocolError on a malformed message. */
+export function decodeWatchInterest(b: Uint8Array): WatchInterest {
+  const r = new ByteReader(b);
+  r.header(WATCH_INTEREST_TYPE, VERSION, 'WatchInterest');
+  const forMs = r.u32();
+  r.end();
+  return { forMs };
+}
 
 
 /**

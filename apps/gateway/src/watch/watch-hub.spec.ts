@@ -1,6 +1,6 @@
-import { WatchCancelReason, WatchEventType, WatchHistoryResult, decodeWatchHistoryRequest, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
+import { WATCH_INTEREST_MS, WATCH_INTEREST_REFRESH_MS, WatchCancelReason, WatchEventType, WatchHistoryResult, decodeWatchHistoryRequest, decodeWatchInterest, encodeWatchEvents, encodeWatchHistoryReply, type WatchEvent } from '@cairn/protocol';
 import { Subjects } from '@cairn/messaging';
-import type { Transport, TransportMsg } from '@cairn/world';
+import { SimScheduler, type Transport, type TransportMsg } from '@cairn/world';
 import type { Logger } from '@cairn/logging';
 import { encodedWatchEventsFrame } from '../server/client-connection';
 import { WatchHub, type WatchHubView, type WatchRequest, type WatchSink } from './watch-hub';
@@ -193,5 +193,77 @@ describe('WatchHub fan-out', () => {
     } finally {
       hub.stop();
     }
+  });
+});
+
+describe('WatchHub interest (docs/watch.md "Delivery")', () => {
+  it('subscribes and sends WatchInterest to every live node only while a watch is open, refreshing it; a watch opened after a quiet spell pages what was never published, once', async () => {
+    const sched = new SimScheduler(1);
+    const world = { clock: sched.incarnation('g1').clock, random: sched.random };
+    const advance = (ms: number) => {
+      const until = sched.nowMs + ms;
+      while (sched.nextAtMs() <= until) sched.step();
+      sched.nowMs = until;
+    };
+    let onWatch: ((msg: TransportMsg) => void) | null = null;
+    const interests: { subject: string; atMs: number; forMs: number }[] = [];
+    const history = [put('a/1', 1), put('a/2', 2), put('a/3', 3), put('a/4', 4)];
+    let applied = 1; // the nodes' last applied revision: their history holds 1..applied
+    const msg = (data: Uint8Array): TransportMsg => ({ subject: 'x', data, respond: () => true });
+    const bus: Transport = {
+      maxPayloadBytes: () => 1 << 20,
+      publish: (subject, data) => void interests.push({ subject, atMs: sched.nowMs, forMs: decodeWatchInterest(data).forMs }),
+      subscribe: (_subject, cb) => {
+        onWatch = cb;
+        return { unsubscribe: () => (onWatch = null) };
+      },
+      request: (_subject, data) => {
+        const from = decodeWatchHistoryRequest(Buffer.from(data)).fromRevision;
+        const events = history.filter((e) => e.modRevision >= from && e.modRevision <= applied);
+        return Promise.resolve(msg(encodeWatchHistoryReply({ result: WatchHistoryResult.Ok, oldestRevision: 1, lastRevision: applied, nextRevision: applied + 1, message: '', events })));
+      },
+    };
+    const nodes = { liveStorageNodes: () => [{ id: 's1', appliedIndex: 1 }, { id: 's2', appliedIndex: 1 }] } satisfies WatchHubView;
+    const hub = new WatchHub(bus, new Subjects('t'), nodes, limits, log, world);
+    hub.start();
+    const got: number[] = [];
+    const sink: WatchSink = { events: (events, _rev, flushed) => (got.push(...events.map((e) => e.modRevision)), flushed()), progress: () => undefined, canceled: () => undefined };
+    const a: WatchRequest = { start: Buffer.from('a/'), end: Buffer.from('a0'), startRevision: 0, prevValue: false };
+    try {
+      expect(onWatch).toBeNull(); // no watch: no subscription, no interest
+      advance(5 * WATCH_INTEREST_REFRESH_MS);
+      expect(interests).toEqual([]);
+      const first = hub.open(a, sink);
+      expect(onWatch).not.toBeNull();
+      expect(interests.map((i) => [i.subject, i.forMs])).toEqual([
+        [new Subjects('t').read('s1'), WATCH_INTEREST_MS],
+        [new Subjects('t').read('s2'), WATCH_INTEREST_MS],
+      ]);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      applied = 2;
+      onWatch!(msg(encodeWatchEvents({ nodeId: 's1', prevRevision: 1, lastRevision: 2, events: [put('a/2', 2)] })));
+      expect(got).toEqual([2]);
+      advance(3 * WATCH_INTEREST_REFRESH_MS);
+      expect(interests.length).toBe(8); // refreshed every WATCH_INTEREST_REFRESH_MS, to both nodes
+      expect(interests[7].atMs - interests[0].atMs).toBe(3 * WATCH_INTEREST_REFRESH_MS);
+      hub.cancel(first.watcher, WatchCancelReason.Client, 0, '');
+      expect(onWatch).toBeNull();
+      advance(5 * WATCH_INTEREST_REFRESH_MS);
+      expect(interests.length).toBe(8); // quiet: the nodes stop publishing once the last interest expires
+      // Revision 3 was applied (and recorded in the history) while no gateway asked: never published.
+      applied = 3;
+      // A watch from revision 3 opens; the first message chains to 3, so the hub sees the gap and pages it.
+      hub.open({ ...a, startRevision: 3 }, sink);
+      expect(interests.length).toBe(10);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      applied = 4;
+      onWatch!(msg(encodeWatchEvents({ nodeId: 's2', prevRevision: 3, lastRevision: 4, events: [put('a/4', 4)] })));
+      await until(() => got.length >= 3);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(got).toEqual([2, 3, 4]);
+    } finally {
+      hub.stop();
+    }
+    expect(onWatch).toBeNull();
   });
 });

@@ -3,7 +3,10 @@ import {
   decodeWatchHistoryReply,
   peekWatchEventsRange,
   encodeWatchHistoryRequest,
+  encodeWatchInterest,
   inWatchRange,
+  WATCH_INTEREST_MS,
+  WATCH_INTEREST_REFRESH_MS,
   WatchCancelReason,
   WatchHistoryResult,
   clientWatchEventBytes,
@@ -12,7 +15,7 @@ import {
   type WatchHistoryReply,
   type StorageStatus,
 } from '@cairn/protocol';
-import { asTransport, type Subjects } from '@cairn/messaging';
+import { asTransport, publishSafe, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type TimerHandle, type Transport, type TransportSubscription, type World } from '@cairn/world';
 import type { NatsConnection } from 'nats';
@@ -115,8 +118,11 @@ export interface WatchHubView {
 
 /**
  * The gateway's side of watch (docs/watch.md "Gateway"; etcd's watchableStore split into synced
- * and unsynced watchers is the model). One subscription to every storage node's WatchEvents
- * (`watch.*`); every node's stream is the same committed history, so the hub takes each revision
+ * and unsynced watchers is the model). While at least one watch is open: one subscription to every
+ * storage node's WatchEvents (`watch.*`), and a WatchInterest to every live storage node every
+ * WATCH_INTEREST_REFRESH_MS (a node publishes only while some gateway wants its events); with no
+ * watch open, neither (no event is decoded for nobody). Every node's stream is the same committed
+ * history, so the hub takes each revision
  * from whichever node brings it first and drops what it has seen (`seen`). Live watchers get the
  * events of a message that chains to what they have delivered; a watcher that would see a gap (a
  * message lost by core NATS, a new watch from an old revision) catches up from a storage node's
@@ -131,6 +137,8 @@ export class WatchHub {
   private seen: number | null = null;
   private readonly watchers = new Set<Watcher>();
   private progressTimer: TimerHandle | null = null;
+  private interestTimer: TimerHandle | null = null;
+  private started = false;
   /**
    * History pages in flight by range and start revision: catching-up watchers on the same range at
    * the same position ask ONE page and share its events (etcd's syncWatchers reads the history once
@@ -152,6 +160,18 @@ export class WatchHub {
   }
 
   start(): void {
+    this.started = true;
+    this.scheduleProgress();
+  }
+
+  /**
+   * The first watch opened: subscribe to the storage nodes' WatchEvents, then ask them for their
+   * events. Messages of batches applied while no gateway asked were never published; the first
+   * message that comes chains to one of them, so live watchers see a gap (prevRevision > seen)
+   * and page it from the history — the same path as a message core NATS dropped.
+   */
+  private listen(): void {
+    if (this.sub || !this.started) return;
     this.sub = this.bus.subscribe(this.subjects.watch('*'), (msg) => {
       let m: WatchEventsMessage;
       try {
@@ -165,13 +185,32 @@ export class WatchHub {
       }
       this.onMessage(m);
     });
-    this.scheduleProgress();
+    this.sendInterest();
+  }
+
+  /** The last watch closed: no subscription, no interest (the nodes stop publishing once it expires). */
+  private quiet(): void {
+    this.sub?.unsubscribe();
+    this.sub = null;
+    if (this.interestTimer) this.world.clock.clearTimer(this.interestTimer);
+    this.interestTimer = null;
+  }
+
+  /** A WatchInterest (WATCH_INTEREST_MS) to every live storage node, again every WATCH_INTEREST_REFRESH_MS while subscribed. */
+  private sendInterest(): void {
+    const interest = encodeWatchInterest({ forMs: WATCH_INTEREST_MS });
+    // A lost one is covered by the next (the interest outlives two refreshes).
+    for (const n of this.view.liveStorageNodes()) publishSafe(this.bus, this.subjects.read(n.id), interest);
+    this.interestTimer = this.world.clock.setTimeout(() => {
+      this.interestTimer = null;
+      if (this.sub) this.sendInterest();
+    }, WATCH_INTEREST_REFRESH_MS);
   }
 
   /** Cancels every watch SHUTDOWN and stops. */
   stop(): void {
-    this.sub?.unsubscribe();
-    this.sub = null;
+    this.started = false;
+    this.quiet();
     if (this.progressTimer) this.world.clock.clearTimer(this.progressTimer);
     this.progressTimer = null;
     for (const w of [...this.watchers]) this.cancel(w, WatchCancelReason.Shutdown, 0, 'the gateway is shutting down: resume from the last revision seen on another gateway');
@@ -196,6 +235,7 @@ export class WatchHub {
     const revision = req.startRevision > 0 ? req.startRevision - 1 : this.currentRevision();
     const w = new Watcher(req, sink, revision + 1, this.world.clock.nowMs());
     this.watchers.add(w);
+    this.listen();
     void this.catchUp(w);
     return { watcher: w, revision };
   }
@@ -205,6 +245,7 @@ export class WatchHub {
     if (w.closed) return;
     w.closed = true;
     this.watchers.delete(w);
+    if (this.watchers.size === 0) this.quiet();
     if (!silent) w.sink.canceled(reason, oldestRevision, message);
   }
 
@@ -371,7 +412,7 @@ export class WatchHub {
           w.sink.progress(w.next - 1);
         }
       }
-      if (this.sub) this.scheduleProgress();
+      if (this.started) this.scheduleProgress();
     }, Math.max(50, Math.floor(every / 2)));
   }
 }

@@ -15,6 +15,10 @@ import {
   encodeReadRequest,
   encodeShipBatch,
   encodeU64Operand,
+  encodeWatchInterest,
+  decodeWatchEvents,
+  WATCH_INTEREST_MS,
+  WATCH_INTEREST_MS_MAX,
   type Command,
   type ReadReply,
 } from '@cairn/protocol';
@@ -124,6 +128,42 @@ function valueOf(key: string, bytes: number): Buffer {
 }
 
 describe('StorageNode (injected world)', () => {
+  it('publishes WatchEvents only while a gateway asked for them (WatchInterest, at most WATCH_INTEREST_MS_MAX), chained to the history across the batches it did not publish', async () => {
+    const w = new World();
+    await w.start();
+    const got: { prev: number; last: number; revisions: number[] }[] = [];
+    w.peer.subscribe(w.subjects.watch('s1'), (msg) => {
+      const m = decodeWatchEvents(msg.data);
+      got.push({ prev: m.prevRevision, last: m.lastRevision, revisions: m.events.map((e) => e.modRevision) });
+    });
+    w.ship(1, [['a', Buffer.from('1')]]);
+    await w.until(() => w.applied.length === 1);
+    w.peer.publish(w.subjects.read('s1'), encodeWatchInterest({ forMs: WATCH_INTEREST_MS }));
+    const asked = w.sched.nowMs;
+    await w.until(() => w.sched.nowMs >= asked + 5); // the interest arrives (1 ms)
+    w.ship(2, [['b', Buffer.from('2')]]);
+    await w.until(() => got.length === 1);
+    expect(got).toEqual([{ prev: 1, last: 2, revisions: [2] }]); // revision 1 was not published; the gateway pages it
+    // Past the interest: applied and recorded, not published.
+    await w.until(() => w.sched.nowMs >= asked + WATCH_INTEREST_MS + 10, WATCH_INTEREST_MS + 1000);
+    w.ship(3, [['c', Buffer.from('3')]]);
+    await w.until(() => w.applied.length === 3);
+    // An interest longer than the bound is cut to it.
+    w.peer.publish(w.subjects.read('s1'), encodeWatchInterest({ forMs: 0xffff_ffff }));
+    const longAsked = w.sched.nowMs;
+    await w.until(() => w.sched.nowMs >= longAsked + 5);
+    w.ship(4, [['d', Buffer.from('4')]]);
+    await w.until(() => got.length === 2);
+    expect(got[1]).toEqual({ prev: 3, last: 4, revisions: [4] });
+    await w.until(() => w.sched.nowMs >= longAsked + WATCH_INTEREST_MS_MAX + 10, WATCH_INTEREST_MS_MAX + 1000);
+    w.ship(5, [['e', Buffer.from('5')]]);
+    await w.until(() => w.applied.length === 5);
+    const applied5 = w.sched.nowMs;
+    await w.until(() => w.sched.nowMs >= applied5 + 5); // a message published would have arrived (1 ms)
+    expect(got.length).toBe(2);
+    expect(w.fatal).toEqual([]);
+  });
+
   it('answers a read batch larger than max_payload with the prefix that fits; asked again for the rest, it answers them', async () => {
     const w = new World();
     await w.start();

@@ -32,6 +32,9 @@ import {
   STATUS_INTERVAL_MS,
   type StorageStatus,
   WATCH_HISTORY_REQUEST_TYPE,
+  WATCH_INTEREST_MS_MAX,
+  WATCH_INTEREST_TYPE,
+  decodeWatchInterest,
   type WatchEvent,
 } from '@cairn/protocol';
 import { hopTrace, payloadBytesMax, publishSafe, serveRequests } from '@cairn/messaging';
@@ -144,6 +147,12 @@ export class StorageNode {
   private snapshotsInstalled = 0;
   /** The auth revision: mod revision of AUTH_STATE_KEY in the engine (0 = auth never changed), published on the status heartbeat. */
   private authRevision = 0;
+  /**
+   * Watch events are published until this time (clock ms): some gateway has open watches and said
+   * so (WatchInterest, refreshed every WATCH_INTEREST_REFRESH_MS). Until then nothing is encoded or
+   * sent; the history records every batch either way (docs/watch.md "Delivery").
+   */
+  private watchInterestUntilMs = 0;
 
   constructor(private readonly opts: StorageNodeOptions) {
     this.waiters = new ReadWaiters(opts.config.readsWaitingMax, opts.config.readWaitMs, opts.world.clock);
@@ -476,12 +485,14 @@ export class StorageNode {
     this.opts.onReadWait?.(clock.nowMs() - startMs);
   }
 
-  private async onRead(data: Uint8Array): Promise<Uint8Array> {
+  private async onRead(data: Uint8Array): Promise<Uint8Array | null> {
     // The outcome query shares the read subject (same routing, same wait for the applied index).
-    if ((peekMessageType(data) as number) === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
-    if ((peekMessageType(data) as number) === RANGE_REQUEST_TYPE) return this.onRange(data);
-    if ((peekMessageType(data) as number) === LEASE_KEYS_REQUEST_TYPE) return this.onLeaseKeys(data);
-    if ((peekMessageType(data) as number) === WATCH_HISTORY_REQUEST_TYPE) return this.watchSource.history(data, this.bootstrapping || !this.storesOpen ? null : this.history, (e) => this.opts.log.error({ err: e }, 'watch history read failed'));
+    const type = peekMessageType(data) as number;
+    if (type === OUTCOME_REQUEST_TYPE) return this.onOutcome(data);
+    if (type === RANGE_REQUEST_TYPE) return this.onRange(data);
+    if (type === LEASE_KEYS_REQUEST_TYPE) return this.onLeaseKeys(data);
+    if (type === WATCH_INTEREST_TYPE) return this.onWatchInterest(data);
+    if (type === WATCH_HISTORY_REQUEST_TYPE) return this.watchSource.history(data, this.bootstrapping || !this.storesOpen ? null : this.history, (e) => this.opts.log.error({ err: e }, 'watch history read failed'));
     const req = decodeReadRequest(data);
     const minIndex = req.reads.reduce((m, r) => Math.max(m, r.minIndex), 0);
     await this.awaitApplied(minIndex);
@@ -559,9 +570,21 @@ export class StorageNode {
     return encodeOutcomeReply({ appliedIndex: applied, results });
   }
 
-  /** Publishes an applied batch's watch events (WatchEvents messages chained by revision; docs/watch.md "Delivery"). */
+  /** A gateway's WatchInterest: publish watch events for its `forMs` (at most WATCH_INTEREST_MS_MAX) from now; no reply. */
+  private onWatchInterest(data: Uint8Array): null {
+    const { forMs } = decodeWatchInterest(data);
+    this.watchInterestUntilMs = Math.max(this.watchInterestUntilMs, this.opts.world.clock.nowMs() + Math.min(forMs, WATCH_INTEREST_MS_MAX));
+    return null;
+  }
+
+  /**
+   * Publishes an applied batch's watch events (WatchEvents messages chained by revision; docs/watch.md
+   * "Delivery") while a gateway wants them. A batch not published is still in the history, so a
+   * gateway that gets the next message sees its prevRevision above what it has seen and pages the gap.
+   */
   private publishWatchEvents(prevRevision: number, lastRevision: number, events: Parameters<WatchHistory['append']>[2]): void {
     if (lastRevision <= prevRevision) return; // entries applied again after a restart: published before
+    if (this.opts.world.clock.nowMs() >= this.watchInterestUntilMs) return; // no gateway watches
     const subject = this.opts.subjects.watch(this.opts.id);
     const fresh = events.length > 0 && events[0].modRevision <= prevRevision ? events.filter((e) => e.modRevision > prevRevision) : events;
     for (const m of this.watchSource.encode(prevRevision, lastRevision, fresh)) publishSafe(this.opts.bus, subject, m, this.opts.log);
