@@ -18,6 +18,11 @@ export interface TimerOptions {
 export interface Clock {
   /** Milliseconds since the Unix epoch (real clock) or since the simulation began (virtual clock). */
   nowMs(): number;
+  /**
+   * Milliseconds on a clock that never steps back or jumps (real clock: `performance.now()`, may be
+   * fractional), for measuring elapsed time; absent (the virtual clock), `nowMs` is that clock.
+   */
+  monotonicMs?(): number;
   /** Runs `fn` once after `ms` milliseconds (≥ 0). */
   setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
   /** Runs `fn` every `ms` milliseconds (> 0) until cleared. */

@@ -15,7 +15,7 @@ export * from './auth';
 export * as internal from './internal';
 export * from './snapshot-messages';
 export * from './snapshot-receiver';
-export { STATUS_INTERVAL_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status-heartbeat';
+export { STATUS_INTERVAL_MS, STATUS_REFRESH_MS, decodeStatus, encodeStatus, type ConsensusStatus, type StorageStatus } from './status-heartbeat';
 export {
   MemberRequestInvalidError,
   decodeMemberReply,

@@ -81,6 +81,19 @@ export class RaftNode {
   }
 
   /**
+   * How many `tick()` calls from now the first one that may act falls (≥ 1): a follower's or
+   * candidate's election timeout, a leader's next heartbeat, CheckQuorum or transfer deadline;
+   * Infinity when no tick would act (a learner or a removed node, which never campaigns). The
+   * ticks before it only count (election and lease bookkeeping read at the next input), so a
+   * driver may sleep until then and apply the elapsed ticks in a batch before its next input
+   * (apps/consensus Replica) with the same outcome as one by one. Read-only; an input
+   * (step, propose, readIndex) may move it either way, so ask again after each.
+   */
+  ticksUntilDue(): number {
+    return this.r.ticksUntilDue();
+  }
+
+  /**
    * Delivers a message addressed to this node. Term rules (Raft §5.1): a higher term turns this
    * node into a follower of that term first (vote cleared); a lower-term Append/Heartbeat is
    * answered with a rejecting AppendResponse carrying the current term (so the stale leader steps

@@ -147,6 +147,16 @@ export class Raft {
     if (this.electionElapsed >= this.randomizedElectionTimeout && promotable(this)) this.startElection(false);
   }
 
+  /** Ticks until one may act, ≥ 1; Infinity when none would (see RaftNode.ticksUntilDue). */
+  ticksUntilDue(): number {
+    if (this.role === 'leader') {
+      let n = Math.min(this.cfg.heartbeatTicks - this.heartbeatElapsed, this.cfg.electionTicks - this.electionElapsed);
+      if (this.leadTransferee !== null) n = Math.min(n, this.cfg.electionTicks - this.transferElapsed);
+      return Math.max(1, n);
+    }
+    return promotable(this) ? Math.max(1, this.randomizedElectionTimeout - this.electionElapsed) : Infinity;
+  }
+
   /** Leader: CheckQuorum and leadership-transfer deadlines (one `electionTicks` each), heartbeats. */
   private tickHeartbeat(): void {
     this.electionElapsed++;

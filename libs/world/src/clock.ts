@@ -24,6 +24,7 @@ function unrefIf(t: NodeJS.Timeout, options: TimerOptions | undefined): NodeJS.T
 /** Node's timers and `Date.now`: what every process shell passes. */
 export const realClock: Clock = {
   nowMs: () => Date.now(),
+  monotonicMs: () => performance.now(),
   setTimeout: (fn, ms, options) => ({ __timer: { kind: 'timeout', t: unrefIf(setTimeout(fn, ms), options) } satisfies NodeTimer }),
   setInterval: (fn, ms, options) => ({ __timer: { kind: 'interval', t: unrefIf(setInterval(fn, ms), options) } satisfies NodeTimer }),
   clearTimer: (h) => {

@@ -9,6 +9,12 @@ import { clampFetchEntries, packShipBatches } from './bus-batches';
 /** Largest entry count per ShipBatch (bytes: bounded by the server's max_payload, payloadBytesMax). */
 export const SHIP_BATCH_ENTRIES_MAX = 4096;
 const EMPTY = new Uint8Array(0);
+/**
+ * A commit heartbeat that would repeat the last one (same term and commit index) is sent again only
+ * this long after it, ms: an idle leader sends about 3 a second instead of one per heartbeat
+ * interval. A heartbeat carrying news is sent at the next Raft heartbeat, as before.
+ */
+export const COMMIT_HEARTBEAT_REFRESH_MS = 300;
 
 /**
  * What storage nodes receive in place of a Raft config entry: a no-op at the same index (they hold
@@ -24,6 +30,9 @@ export function forStorage(e: Entry): Entry {
  * `log.fetch.<replica>` backfill requests from its log, up to what it has handed on.
  */
 export class LogShipper {
+  /** The last commit heartbeat sent: its term, commit index and when (ms, the world's clock). */
+  private lastHeartbeat = { term: -1, commitIndex: -1, atMs: 0 };
+
   constructor(private readonly o: { id: string; bus: Transport; subjects: Subjects; log: Logger }) {}
 
   /**
@@ -37,9 +46,18 @@ export class LogShipper {
     for (const payload of batches) publishSafe(bus, subjects.ship(), payload, log);
   }
 
-  /** An empty ShipBatch: tells a node that missed a batch how far to backfill. */
-  commitHeartbeat(term: number, commitIndex: number): void {
+  /**
+   * An empty ShipBatch: tells a node that missed a batch (or restarted) how far to backfill. The
+   * leader calls it with each Raft heartbeat it sends, so both leave in one socket write; one that
+   * repeats the last (same term and commit index) is skipped until COMMIT_HEARTBEAT_REFRESH_MS
+   * passed since it. Returns whether it was sent.
+   */
+  commitHeartbeat(term: number, commitIndex: number, nowMs: number): boolean {
+    const last = this.lastHeartbeat;
+    if (last.term === term && last.commitIndex === commitIndex && nowMs - last.atMs < COMMIT_HEARTBEAT_REFRESH_MS) return false;
+    this.lastHeartbeat = { term, commitIndex, atMs: nowMs };
     publishSafe(this.o.bus, this.o.subjects.ship(), encodeShipBatch({ leaderId: this.o.id, term, commitIndex, entries: [] }), this.o.log);
+    return true;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { LEASE_STATE_REQUEST_TYPE, Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
+import { LEASE_STATE_REQUEST_TYPE, Status, decodeCommand, encodeCommand, decodeRaftMessages, encodeFetchReply, encodeStatus, decodeStatus, STATUS_INTERVAL_MS, STATUS_REFRESH_MS, type ConsensusStatus, type WireRaftMessage } from '@cairn/protocol';
 import { EntryType, MessageType, RaftNode, isRaftMessage, type Entry, type Message, type Ready } from '@cairn/raft';
 import { hopTrace, logNetworkFault, payloadBytesMax, publishSafe, serveRequests } from '@cairn/messaging';
 import type { ProcessWorld } from '@cairn/nest-runtime';
@@ -93,7 +93,10 @@ export class Replica {
   /** Set by stop(): hand leadership to this follower before leaving (thesis §3.10). */
   private transferTo: string | null = null;
   private leadershipLost: (() => void) | null = null;
-  private ticks = 0;
+  /** When the next Raft tick falls due, ms on the monotonic clock (applyTicks). */
+  private tickDueMs = 0;
+  /** The one-shot timer that wakes the loop for the next tick that may act (armTickTimer), and when it fires; null when none is armed. */
+  private tickTimer: { handle: TimerHandle; atMs: number } | null = null;
   private running = false;
   /** True while `loop()` runs (a kicked loop waits for its deferred start first). */
   private inLoop = false;
@@ -112,6 +115,8 @@ export class Replica {
   private term = 0;
 
   private timers: TimerHandle[] = [];
+  /** The last status heartbeat published: its JSON without `atMs`, and its `atMs` (publishStatus). */
+  private lastStatus: { json: string; atMs: number } | null = null;
   /** Leases and key expiries (docs/leases.md "Leader lease table"). */
   private readonly leases: LeaseTable;
   /** Set by the expiry timer; the Ready loop proposes what is due. */
@@ -213,24 +218,21 @@ export class Replica {
       }),
     );
     this.timers.push(
-      clock.setInterval(() => {
-        this.ticks++;
-        this.kick();
-      }, config.tickMs),
       clock.setInterval(() => this.publishStatus(), STATUS_INTERVAL_MS),
       clock.setInterval(() => {
         this.compactDue = true;
         this.kick();
       }, config.compactionIntervalMs),
       // The leader's expiry check (docs/leases.md): what is due is proposed from the Ready loop.
+      // An empty table has nothing to expire: no loop turn.
       clock.setInterval(() => {
-        if (this.role !== 'leader') return;
+        if (this.role !== 'leader' || (this.leases.leaseCount === 0 && this.leases.trackedKeyCount === 0)) return;
         this.expiryDue = true;
         this.kick();
       }, config.expiryCheckIntervalMs),
-      // Commit heartbeat to the storage nodes: tells a node that missed a ShipBatch how far to backfill.
-      clock.setInterval(() => this.shipCommitHeartbeat(), config.heartbeatIntervalMs),
     );
+    this.tickDueMs = this.monotonicMs() + config.tickMs;
+    this.armTickTimer();
     this.startLeaseFetch();
   }
 
@@ -249,6 +251,7 @@ export class Replica {
     await this.transferLeadershipAway();
     this.stopped = true;
     for (const t of this.timers) this.opts.world.clock.clearTimer(t);
+    this.opts.world.clock.clearTimer(this.tickTimer?.handle);
     for (const s of this.subs) s.unsubscribe();
     await this.loopDone;
     // A save in progress stops at its next slice (stopped), leaving the previous file; a fetch at its next chunk.
@@ -271,6 +274,7 @@ export class Replica {
   async abandon(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) this.opts.world.clock.clearTimer(t);
+    this.opts.world.clock.clearTimer(this.tickTimer?.handle);
     for (const s of this.subs) s.unsubscribe();
     if (this.inLoop) await this.loopDone;
     await this.store?.close();
@@ -440,7 +444,61 @@ export class Replica {
       this.running = false;
       this.inLoop = false;
     }
-    if (!this.stopped && (this.inbox.length || this.proposals.hasQueued() || this.reads.hasQueued() || this.members.hasQueued() || this.ticks || this.writes.hasCompleted())) this.kick();
+    if (this.stopped) return;
+    if (this.inbox.length || this.proposals.hasQueued() || this.reads.hasQueued() || this.members.hasQueued() || this.writes.hasCompleted()) this.kick();
+    this.armTickTimer();
+  }
+
+  // ---- ticks --------------------------------------------------------------------------------
+
+  /** The world's monotonic clock (Clock.monotonicMs; the virtual clock's nowMs). */
+  private monotonicMs(): number {
+    const { clock } = this.opts.world;
+    return clock.monotonicMs ? clock.monotonicMs() : clock.nowMs();
+  }
+
+  /**
+   * Applies the Raft ticks whose time has come, one per tickMs since the last, before the loop's
+   * other inputs: ticks are counted from the clock, not delivered by a 10 ms interval timer, so an
+   * idle replica does not wake 100 times a second. RaftNode.ticksUntilDue says the ticks before the
+   * one that may act only count, so applying them in a batch here gives the node the same state as
+   * one by one. After a stall of more than an election timeout the surplus is dropped, as an
+   * interval timer's would be (elections and CheckQuorum see at most one election timeout at once).
+   */
+  private applyTicks(): void {
+    const { tickMs } = this.opts.config;
+    const now = this.monotonicMs();
+    if (now < this.tickDueMs) return;
+    let n = Math.floor((now - this.tickDueMs) / tickMs) + 1;
+    this.tickDueMs += n * tickMs;
+    const cap = electionTicksOf(this.opts.config);
+    if (n > cap) {
+      n = cap;
+      this.tickDueMs = now + tickMs;
+    }
+    for (let i = 0; i < n; i++) this.node.tick();
+  }
+
+  /**
+   * Arms a one-shot timer for the next tick that may act (RaftNode.ticksUntilDue: a heartbeat, an
+   * election timeout, CheckQuorum), unless one is armed as early: it kicks the loop, which applies
+   * the ticks due (applyTicks). One armed too early just wakes the loop, which arms the next. No
+   * timer for a node that no tick would move (a learner), until an input changes that.
+   */
+  private armTickTimer(): void {
+    if (this.stopped) return;
+    const k = this.node.ticksUntilDue();
+    if (!Number.isFinite(k)) return;
+    const atMs = this.tickDueMs + (k - 1) * this.opts.config.tickMs;
+    if (this.tickTimer && this.tickTimer.atMs <= atMs) return;
+    const { clock } = this.opts.world;
+    clock.clearTimer(this.tickTimer?.handle);
+    // +1 ms: Node's timers round down to whole ms of a loop time taken earlier than the monotonic clock here.
+    const handle = clock.setTimeout(() => {
+      this.tickTimer = null;
+      this.kick();
+    }, Math.max(0, Math.ceil(atMs - this.monotonicMs())) + (clock.monotonicMs ? 1 : 0));
+    this.tickTimer = { handle, atMs };
   }
 
   /** `asyncStorageWrites` off: the Ready's write completes before the loop goes on; with `leaderAppendsInParallel`, the leader's Appends leave before it (thesis §10.2.1). */
@@ -504,7 +562,7 @@ export class Replica {
   }
 
   private drainInputs(): void {
-    for (; this.ticks > 0; this.ticks--) this.node.tick();
+    this.applyTicks();
     const inbox = this.inbox;
     this.inbox = [];
     for (const m of inbox) {
@@ -573,9 +631,13 @@ export class Replica {
     }
     const { bus, subjects, log } = this.opts;
     const bytesMax = payloadBytesMax(bus);
+    let heartbeat = false;
     for (const [peer, batch] of byPeer) {
       for (const payload of packRaftMessages(batch, this.opts.coalesceRaftMessages ? Infinity : bytesMax)) publishSafe(bus, subjects.raft(peer), payload, log);
+      heartbeat ||= batch.some((m) => m.type === MessageType.Heartbeat);
     }
+    // The storage nodes' commit heartbeat rides with the Raft heartbeat: same turn, one socket write.
+    if (heartbeat && this.role === 'leader') this.shipper.commitHeartbeat(this.term, this.applied, this.opts.world.clock.nowMs());
   }
 
   private handleCommitted(entries: Entry[]): void {
@@ -799,10 +861,6 @@ export class Replica {
 
   // ---- log shipping ------------------------------------------------------------------------
 
-  private shipCommitHeartbeat(): void {
-    if (this.role !== 'leader' || this.stopped) return;
-    this.shipper.commitHeartbeat(this.term, this.applied);
-  }
 
   private publishStatus(): void {
     if (this.stopped) return;
@@ -815,6 +873,11 @@ export class Replica {
       logNetworkFault(this.opts.log, 'status:unavailable', { err: e }, 'status heartbeat skipped', this.opts.world.clock);
       return;
     }
+    // Nothing changed since the last one: only a bounded refresh (STATUS_REFRESH_MS) keeps it alive for the gateways.
+    const { atMs, ...rest } = status;
+    const json = JSON.stringify(rest);
+    if (this.lastStatus?.json === json && atMs - this.lastStatus.atMs < STATUS_REFRESH_MS) return;
+    this.lastStatus = { json, atMs };
     publishSafe(this.opts.bus, this.opts.subjects.consensusStatus(), encodeStatus(status), this.opts.log);
   }
 
