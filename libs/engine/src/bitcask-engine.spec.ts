@@ -148,7 +148,7 @@ describe('BitcaskEngine', () => {
   });
 
   it('a corrupt value raises LogCorruptionError, never wrong bytes', async () => {
-    const e = await open();
+    const e = await open({ valueCacheBytesMax: 0 }); // every get reads the data file
     await e.apply([set(1, 'a', 'value-of-a'), set(2, 'b', 'value-of-b')]);
     const file = path.join(dir, segmentFileName(1));
     const data = fs.readFileSync(file);
@@ -173,6 +173,7 @@ describe('BitcaskEngine', () => {
       segmentBytesMax: 64 * 1024 * 1024,
       keyBytesMax: 64 * 1024,
       valueBytesMax: 8 * 1024 * 1024,
+      valueCacheBytesMax: 8 * 1024 * 1024,
       mergeDeadBytesRatioMin: 0.5,
       mergeFilesMin: 2,
       mergeBytesPerSecondMax: 64 * 1024 * 1024,
@@ -180,7 +181,7 @@ describe('BitcaskEngine', () => {
       snapshotsRetainedMax: 2,
       snapshotChunkBytesMax: 1024 * 1024,
     });
-    for (const bad of [{ segmentBytesMax: 0 }, { segmentBytesMax: 1.5 }, { keyBytesMax: -1 }, { valueBytesMax: NaN }, { mergeDeadBytesRatioMin: 1.5 }, { mergeBytesPerSecondMax: 0 }, { mergeFilesMin: 0 }, { mergeChunkBytes: 0 }, { snapshotsRetainedMax: 0 }, { snapshotChunkBytesMax: 0.5 }]) {
+    for (const bad of [{ segmentBytesMax: 0 }, { segmentBytesMax: 1.5 }, { keyBytesMax: -1 }, { valueBytesMax: NaN }, { valueCacheBytesMax: -1 }, { valueCacheBytesMax: 0.5 }, { mergeDeadBytesRatioMin: 1.5 }, { mergeBytesPerSecondMax: 0 }, { mergeFilesMin: 0 }, { mergeChunkBytes: 0 }, { snapshotsRetainedMax: 0 }, { snapshotChunkBytesMax: 0.5 }]) {
       await expect(BitcaskEngine.open({ dir, clock: testClock, ...bad })).rejects.toBeInstanceOf(RangeError);
     }
     expect(fs.readdirSync(dir)).toEqual([]); // refused before touching the directory

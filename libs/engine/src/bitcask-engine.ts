@@ -11,6 +11,7 @@ import { LogClosedError, LogCorruptionError, SEGMENT_HEADER_BYTES, SegmentedLog,
 import { EngineEntryTooLargeError, EngineGapError, MergeAbortedError, SnapshotAbortedError, SnapshotNotFoundError } from './errors';
 import { Keydir, keyString, type KeydirEntry } from './keydir';
 import { readRange, type RangePage, type RangeQuery } from './range';
+import { ValueCache } from './value-cache';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
 import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
 import { EngineOp, batchRecordBytes, recordBytesMaxOf, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
@@ -76,6 +77,8 @@ export interface EngineOptions {
   keyBytesMax?: number;
   /** Default 8 MiB. */
   valueBytesMax?: number;
+  /** Bound of the values `get` keeps in memory (recently written or read keys; docs/engine.md "Value cache"), bytes; default 8 MiB; 0 = none. */
+  valueCacheBytesMax?: number;
   /** Start a merge in the background after an apply when the triggers below hold; default true. Paused after a failed merge until a `merge()` call succeeds. */
   autoMerge?: boolean;
   /** Merge trigger: dead bytes / record bytes of the immutable data files at least this; default 0.5. */
@@ -210,6 +213,8 @@ export const ENGINE_DEFAULTS = Object.freeze({
   segmentBytesMax: 64 * MiB,
   keyBytesMax: 64 * 1024,
   valueBytesMax: 8 * MiB,
+  /** Values of recently written or read keys kept for `get`. */
+  valueCacheBytesMax: 8 * MiB,
   /** Merge trigger: dead bytes / record bytes of the immutable data files. */
   mergeDeadBytesRatioMin: 0.5,
   mergeFilesMin: 2,
@@ -235,6 +240,7 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
     fsyncPolicy: o.fsyncPolicy,
     keyBytesMax: o.keyBytesMax ?? ENGINE_DEFAULTS.keyBytesMax,
     valueBytesMax: o.valueBytesMax ?? ENGINE_DEFAULTS.valueBytesMax,
+    valueCacheBytesMax: o.valueCacheBytesMax ?? ENGINE_DEFAULTS.valueCacheBytesMax,
     autoMerge: o.autoMerge ?? true,
     mergeDeadBytesRatioMin: o.mergeDeadBytesRatioMin ?? ENGINE_DEFAULTS.mergeDeadBytesRatioMin,
     mergeFilesMin: o.mergeFilesMin ?? ENGINE_DEFAULTS.mergeFilesMin,
@@ -253,6 +259,7 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
     if (!Number.isSafeInteger(r[name]) || r[name] <= 0) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
   }
   if (!(r.mergeDeadBytesRatioMin >= 0 && r.mergeDeadBytesRatioMin <= 1)) throw new RangeError(`mergeDeadBytesRatioMin must be in [0, 1], got ${o.mergeDeadBytesRatioMin}`);
+  if (!Number.isSafeInteger(r.valueCacheBytesMax) || r.valueCacheBytesMax < 0) throw new RangeError(`valueCacheBytesMax must be a non-negative integer, got ${o.valueCacheBytesMax}`);
   if (!Number.isSafeInteger(r.mergeFilesMin) || r.mergeFilesMin < 1) throw new RangeError(`mergeFilesMin must be a positive integer, got ${o.mergeFilesMin}`);
   if (!(r.mergeBytesPerSecondMax > 0)) throw new RangeError(`mergeBytesPerSecondMax must be > 0, got ${o.mergeBytesPerSecondMax}`);
   if (!Number.isSafeInteger(r.mergeChunkBytes) || r.mergeChunkBytes <= 0) throw new RangeError(`mergeChunkBytes must be a positive integer, got ${o.mergeChunkBytes}`);
@@ -286,6 +293,8 @@ interface MergeInput {
 
 export class BitcaskEngine {
   private readonly keydir = new Keydir();
+  /** Values of recently written or read keys (null: valueCacheBytesMax 0). */
+  private readonly cache: ValueCache | null;
   /** Merged data files in use, by keydir file id (-n). */
   private readonly merged = new Map<number, MergedFile>();
   private manifest: MergeManifest;
@@ -328,6 +337,7 @@ export class BitcaskEngine {
     readonly openReport: EngineOpenReport,
   ) {
     this.manifest = manifest ?? { generation: 0, upto: 1, nextFileNumber: 1, files: [] };
+    this.cache = opts.valueCacheBytesMax > 0 ? new ValueCache(opts.valueCacheBytesMax) : null;
   }
 
   /**
@@ -461,6 +471,10 @@ export class BitcaskEngine {
       if (p.index !== e.index) throw new Error(`LogIndexMatchesRevision: record ${p.index} for entry ${e.index}`);
       if (e.op === EngineOp.Batch) this.recordBatch(e.mutations!, batchMetas.get(e.index)!, p.segmentId, p.offset, p.sizeBytes, e.index);
       else this.keydir.record(e.op, e.key, 0, e.key.length, p.segmentId, p.offset, p.sizeBytes, e.index, metas[i].createRevision, metas[i].version);
+      if (this.cache) {
+        if (e.op === EngineOp.Batch) for (const m of e.mutations!) this.cacheWrite(m.op, m.key, m.value, e.index);
+        else this.cacheWrite(e.op, e.key, e.value, e.index);
+      }
     }
     const last = entries[entries.length - 1].index;
     this.assignedIndex = last;
@@ -527,8 +541,18 @@ export class BitcaskEngine {
     this.assertOpen('get');
     const entry = this.keydir.get(key);
     if (!entry) return null;
+    const name = this.cache ? keyString(key) : '';
+    const cached = this.cache?.get(name, entry.revision);
+    if (cached) return { value: cached, revision: entry.revision, createRevision: entry.createRevision, version: entry.version };
     const rec = this.readLive(key, entry);
+    this.cache?.set(name, rec.revision, rec.value);
     return { value: rec.value, revision: rec.revision, createRevision: rec.createRevision, version: rec.version };
+  }
+
+  /** The value cache after an applied mutation (in record order: a key written twice in one batch keeps its last value). */
+  private cacheWrite(op: EngineOp, key: Uint8Array, value: Uint8Array, revision: number): void {
+    if (op === EngineOp.Set) this.cache!.set(keyString(key), revision, value);
+    else if (op === EngineOp.Delete) this.cache!.delete(keyString(key));
   }
 
   /**

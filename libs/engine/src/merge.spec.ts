@@ -353,8 +353,8 @@ describe('BitcaskEngine merge and hint files', () => {
         flipByte(target, at + 8 + 30); // inside the key or value of that record
         await expect(open({ segmentBytesMax: 16 * 1024 }, copy)).rejects.toMatchObject({ code: 'LOG_CORRUPTION', segmentPath: target, offset: at });
       }
-      // The same damage under a running engine: the get of that key throws, the others read.
-      const e = await open({ segmentBytesMax: 16 * 1024 });
+      // The same damage under a running engine reading its data files (no value cache): the get of that key throws, the others read.
+      const e = await open({ segmentBytesMax: 16 * 1024, valueCacheBytesMax: 0 });
       const file = files[files.length - 1];
       const offsets = frameOffsets(file);
       let victim: string | null = null;
