@@ -61,6 +61,23 @@ describe('GatewayAuth', () => {
     expect((await c.stack.gate.authorizeKey(alice, b('app/1'), false))?.status).toBe(Status.Unauthenticated);
   });
 
+  it('decides a key request at once (authorizeKeyNow) exactly as authorizeKey does, and not before the auth state is known', async () => {
+    const c = fakeAuthCluster();
+    expect(c.stack.gate.authorizeKeyNow({ user: null }, b('k'), false)).toBeUndefined(); // not known yet: ask authorizeKey
+    c.heartbeat();
+    expect(c.stack.gate.authorizeKeyNow({ user: null }, b('k'), true)).toBeNull(); // disabled: everything allowed
+    await c.enableWithRoot('rootpw');
+    const a = c.stack.admin;
+    await a.addRole('app');
+    await a.changeRolePermissions('app', [{ prefix: b('app/'), permission: Permission.Read }], true);
+    await a.addUser('alice', 'pw', ['app']);
+    for (const [who, key, write] of [[{ user: 'alice' }, 'app/1', false], [{ user: 'alice' }, 'app/1', true], [{ user: 'alice' }, 'other', false], [{ user: null }, 'app/1', false], [{ user: 'nobody' }, 'app/1', false]] as const) {
+      const now = c.stack.gate.authorizeKeyNow(who, b(key), write);
+      expect(now).toEqual(await c.stack.gate.authorizeKey(who, b(key), write));
+      expect(now === null).toBe(who.user === 'alice' && key === 'app/1' && !write);
+    }
+  });
+
   it('a password change ends the tokens issued before it', async () => {
     const c = fakeAuthCluster();
     await c.enableWithRoot('rootpw');

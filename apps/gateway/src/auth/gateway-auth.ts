@@ -72,9 +72,18 @@ export class GatewayAuth {
   async access(who: AuthIdentity): Promise<KeyAccess | AuthRefusal> {
     const on = await this.enabled();
     if (isRefusal(on)) return on;
-    if (!on) return KeyAccess.ALL;
+    return this.accessNow(who)!;
+  }
+
+  /**
+   * `access` decided now, without waiting: undefined while the auth state is not known yet (the
+   * caller then waits with `access`). The same decision `access` takes once the state is known.
+   */
+  accessNow(who: AuthIdentity): KeyAccess | AuthRefusal | undefined {
+    const snap = this.view.current();
+    if (!snap) return undefined;
+    if (!snap.state.enabled) return KeyAccess.ALL;
     if (who.user === null) return { status: Status.Unauthenticated, message: AUTH_REQUIRED };
-    const snap = this.view.current()!;
     if (this.cache.revision !== snap.revision) this.cache = { revision: snap.revision, access: new Map() };
     let a = this.cache.access.get(who.user);
     if (a === undefined) {
@@ -87,10 +96,13 @@ export class GatewayAuth {
 
   /** null when `who` may read (`write` false) or write `key`, else the refusal. */
   async authorizeKey(who: AuthIdentity, key: Uint8Array, write: boolean): Promise<AuthRefusal | null> {
-    const a = await this.access(who);
-    if (isRefusal(a)) return a;
-    if (write ? a.canWrite(key) : a.canRead(key)) return null;
-    return { status: Status.PermissionDenied, message: `user ${who.user} has no ${write ? 'write' : 'read'} permission on this key` };
+    return keyDecision(who, await this.access(who), key, write);
+  }
+
+  /** `authorizeKey` decided now: undefined while the auth state is not known yet (then ask `authorizeKey`). */
+  authorizeKeyNow(who: AuthIdentity, key: Uint8Array, write: boolean): AuthRefusal | null | undefined {
+    const a = this.accessNow(who);
+    return a === undefined ? undefined : keyDecision(who, a, key, write);
   }
 
   /** null when `who` may read (`write`: write) every key of `[start, end)`, else the refusal. */
@@ -108,6 +120,7 @@ export class GatewayAuth {
   guardFor(who: AuthIdentity): KvGuard {
     return {
       key: (key, write) => this.authorizeKey({ user: who.user }, key, write),
+      keyNow: (key, write) => this.authorizeKeyNow(who, key, write),
       range: (start, end, write) => this.authorizeRange({ user: who.user }, start, end, write),
       authenticated: () => this.access({ user: who.user }).then((a) => (isRefusal(a) ? a : null)),
     };
@@ -162,6 +175,13 @@ export class GatewayAuth {
     this.dummyHash ??= hashPassword('cairn-no-such-user', this.settings.scryptCost);
     return this.dummyHash;
   }
+}
+
+/** The answer to a key request of `who` given its access `a` (or the refusal to look it up). */
+function keyDecision(who: AuthIdentity, a: KeyAccess | AuthRefusal, key: Uint8Array, write: boolean): AuthRefusal | null {
+  if (isRefusal(a)) return a;
+  if (write ? a.canWrite(key) : a.canRead(key)) return null;
+  return { status: Status.PermissionDenied, message: `user ${who.user} has no ${write ? 'write' : 'read'} permission on this key` };
 }
 
 /** The bounds a gateway enforces on auth changes (config `gateway.auth`, each ≤ AUTH_LIMITS). */

@@ -203,6 +203,59 @@ function alongside() {
 /** Lets every settled promise's continuation run. */
 const settle = () => new Promise<void>((r) => setImmediate(r));
 
+describe('KvSession: a guard that decides at once (keyNow)', () => {
+  const paths = (order: string[]): KvPaths => ({
+    reads: { get: async (k: Uint8Array) => (order.push(`read ${Buffer.from(k).toString()}`), { status: Status.Ok, revision: 1, value: Buffer.from('v'), message: '' }) },
+    writes: { submit: async (c: Command): Promise<WriteResult> => (order.push(`write ${Buffer.from(c.key).toString()}`), { status: Status.Ok, revision: 7, message: '' }) },
+    limits: { keyBytesMax: 4, valueBytesMax: 8 },
+  });
+
+  it('runs an allowed request in the same turn, answers a denied one without sending it, and asks `key` while the state is not known', async () => {
+    const order: string[] = [];
+    let known = false;
+    const asked: string[] = [];
+    const guard = {
+      key: async (k: Uint8Array) => (asked.push(Buffer.from(k).toString()), Buffer.from(k).toString() === 'no' ? { status: Status.PermissionDenied, message: 'denied' } : null),
+      keyNow: (k: Uint8Array) => (!known ? undefined : Buffer.from(k).toString() === 'no' ? { status: Status.PermissionDenied, message: 'denied' } : null),
+      range: async () => null,
+    };
+    const s = new KvSession(paths(order), guard);
+    const first = s.set(Buffer.from('a'), Buffer.from('1'));
+    expect(order).toEqual([]); // not known: waits for `key`
+    expect(await first).toMatchObject({ status: Status.Ok });
+    known = true;
+    const second = s.set(Buffer.from('b'), Buffer.from('2'));
+    expect(order).toEqual(['write a', 'write b']); // sent in the caller's turn
+    await second;
+    expect(await s.get(Buffer.from('no'))).toMatchObject({ status: Status.PermissionDenied, message: 'denied' });
+    expect(asked).toEqual(['a']);
+    expect(order).toEqual(['write a', 'write b']);
+  });
+
+  it('while an earlier check of the session waits, later requests wait behind it: pipelined writes keep their order', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let known = false;
+    const guard = {
+      key: async () => (await gate, null),
+      keyNow: () => (known ? null : undefined),
+      range: async () => null,
+    };
+    const s = new KvSession(paths(order), guard);
+    const first = s.set(Buffer.from('a'), Buffer.from('1'));
+    known = true; // the state became known while the first check still waits
+    const second = s.set(Buffer.from('b'), Buffer.from('2'));
+    expect(order).toEqual([]);
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['write a', 'write b']);
+    const third = s.set(Buffer.from('c'), Buffer.from('3'));
+    expect(order).toEqual(['write a', 'write b', 'write c']); // nothing waits any more: at once again
+    await third;
+  });
+});
+
 describe('KvSession: the storage read beside the ReadIndex round (gateway.readAlongsideReadIndex)', () => {
   for (const order of ['read index first', 'read first'] as const) {
     it(`sends both at once and keeps the node's answer when its applied index is at least the read index (${order})`, async () => {

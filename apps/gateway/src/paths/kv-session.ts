@@ -99,6 +99,8 @@ const EMPTY = new Uint8Array(0);
  */
 export interface KvGuard {
   key(key: Uint8Array, write: boolean): Promise<{ status: Status; message: string } | null>;
+  /** `key` decided now, without waiting: undefined when it cannot be yet (the auth state is not known: ask `key`). Absent: always ask `key`. */
+  keyNow?(key: Uint8Array, write: boolean): { status: Status; message: string } | null | undefined;
   /** A range read `[start, end)`, `end` null = no upper bound: it must lie inside what the user may read (`write`: write, a txn's range delete). */
   range(start: Uint8Array, end: Uint8Array | null, write?: boolean): Promise<{ status: Status; message: string } | null>;
   /** A request on no key (lease grant, keep-alive, revoke, time to live, list): any authenticated user (etcd's default for leases). Absent: allowed. */
@@ -115,6 +117,8 @@ export interface KvGuard {
  */
 export class KvSession {
   private lastWriteIndex = 0;
+  /** Guard checks of this session still waiting for their answer (`guarded`). */
+  private guardsWaiting = 0;
 
   constructor(
     private readonly paths: KvPaths,
@@ -148,10 +152,30 @@ export class KvSession {
     return this.guarded(key, false, run);
   }
 
-  /** Runs `fn` once the guard allows `key`; with no guard, at once (no extra turn: pipelined requests keep their order). */
+  /**
+   * Runs `fn` once the guard allows `key`; with no guard, or with a guard that decides at once
+   * (`keyNow`: the auth state is known) while no earlier check of this session waits, at once: no
+   * extra turn, and pipelined requests keep their order.
+   */
   private guarded<T extends KvResult>(key: Uint8Array, write: boolean, fn: () => Promise<T>): Promise<T | KvResult> {
-    if (!this.guard) return fn();
-    return this.guard.key(key, write).then((denied) => (denied ? fail(denied.status, denied.message) : fn()));
+    const guard = this.guard;
+    if (!guard) return fn();
+    if (this.guardsWaiting === 0 && guard.keyNow) {
+      const now = guard.keyNow(key, write);
+      if (now === null) return fn();
+      if (now) return Promise.resolve(fail(now.status, now.message));
+    }
+    this.guardsWaiting++;
+    return guard.key(key, write).then(
+      (denied) => {
+        this.guardsWaiting--;
+        return denied ? fail(denied.status, denied.message) : fn();
+      },
+      (e: unknown) => {
+        this.guardsWaiting--;
+        throw e;
+      },
+    );
   }
 
   private async linearizableGet(key: Uint8Array, reservation: ReadReservation | undefined): Promise<KvResult> {

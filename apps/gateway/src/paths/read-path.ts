@@ -1,4 +1,4 @@
-import { READ_REQUEST_BOUND_BYTES, READ_REQUEST_BYTES_BASE, Status, decodeLeaseKeysReply, decodeRangeReply, decodeReadReply, encodeLeaseKeysRequest, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type LeaseKeysReply, type LeaseKeysRequest, type RangeReply, type RangeRequest } from '@cairn/protocol';
+import { READ_REQUEST_BOUND_BYTES, READ_REQUEST_BYTES_BASE, Status, decodeLeaseKeysReply, decodeRangeReply, decodeReadReply, encodeLeaseKeysRequest, encodeRangeRequest, encodeReadRequest, readRequestItemBytes, type LeaseKeysReply, type LeaseKeysRequest, type RangeReply, type RangeRequest, type StorageStatus } from '@cairn/protocol';
 import { asTransport, payloadBytesMax, type Subjects } from '@cairn/messaging';
 import type { Logger } from '@cairn/logging';
 import { realWorld, sleep, type TimerHandle, type Transport, type World } from '@cairn/world';
@@ -165,11 +165,17 @@ export class ReadPath {
     });
   }
 
-  private choose(minIndex: number, avoid: string | null): string | null {
-    const live = this.view.liveStorageNodes().filter((n) => n.id !== avoid);
-    if (live.length === 0) return avoid && this.view.liveStorageNodes().length ? avoid : null;
-    const ready = live.filter((n) => n.appliedIndex >= minIndex);
-    if (ready.length) return ready[this.rr++ % ready.length].id;
+  /** `nodes`: the live storage nodes, most advanced first (ClusterView.liveStorageNodes; a flush asks once for all its reads). */
+  private choose(minIndex: number, avoid: string | null, nodes: readonly Pick<StorageStatus, 'id' | 'appliedIndex'>[] = this.view.liveStorageNodes()): string | null {
+    const live = avoid === null ? nodes : nodes.filter((n) => n.id !== avoid);
+    if (live.length === 0) return avoid && nodes.length ? avoid : null;
+    // Round robin over the nodes that applied minIndex (counted, not copied: this runs per read).
+    let ready = 0;
+    for (const n of live) if (n.appliedIndex >= minIndex) ready++;
+    if (ready) {
+      let k = this.rr++ % ready;
+      for (const n of live) if (n.appliedIndex >= minIndex && k-- === 0) return n.id;
+    }
     return live[0].id; // most advanced; it waits until it has applied minIndex
   }
 
@@ -177,12 +183,13 @@ export class ReadPath {
     const queue = this.queue;
     this.queue = [];
     const byNode = new Map<string, QueuedRead[]>();
+    const nodes = this.view.liveStorageNodes();
     for (const r of queue) {
       if (r.reservation?.cancelled()) {
         this.finish(r, { status: Status.Unavailable, revision: 0, value: new Uint8Array(0), message: 'the client has gone' });
         continue;
       }
-      const node = this.choose(r.minIndex, r.avoid);
+      const node = this.choose(r.minIndex, r.avoid, nodes);
       if (!node) {
         void this.retry(r, 'no storage node is alive');
         continue;

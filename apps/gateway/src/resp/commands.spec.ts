@@ -133,6 +133,27 @@ describe('RESP commands', () => {
     expect(await Promise.all(replies.map(async (r) => (await r).toString()))).toEqual(['+OK\r\n', '+OK\r\n', '$2\r\nv1\r\n', '*2\r\n$2\r\nv2\r\n$2\r\nv1\r\n', '+OK\r\n', ':1\r\n', '$-1\r\n']);
   });
 
+  it('a command with nothing before it left starts in the caller\'s turn; one behind an unfinished group of another effect waits for it', async () => {
+    const store = fakeStore({ hold: true });
+    const { commands, client } = setup(store);
+    const send = (...a: string[]) => commands.handle(a.map((x) => Buffer.from(x)), client);
+    const set = send('SET', 'k', 'v1');
+    expect(store.held.map((h) => `${h.kind} ${h.key}`)).toEqual(['write k']); // no extra turn
+    const get = send('GET', 'k');
+    await new Promise((r) => setImmediate(r));
+    expect(store.held.map((h) => `${h.kind} ${h.key}`)).toEqual(['write k']); // behind the write
+    store.held.shift()!.release();
+    await set;
+    await new Promise((r) => setImmediate(r));
+    expect(store.held.map((h) => `${h.kind} ${h.key}`)).toEqual(['read k']);
+    store.held.shift()!.release();
+    expect((await get).toString()).toBe('$2\r\nv1\r\n');
+    const again = send('SET', 'k', 'v2');
+    expect(store.held.map((h) => `${h.kind} ${h.key}`)).toEqual(['write k']); // the read group is done: at once
+    store.held.shift()!.release();
+    expect((await again).toString()).toBe('+OK\r\n');
+  });
+
   it('SET options: Redis syntax rules', async () => {
     const { run, store } = setup();
     expect(await run('SET', 'k', 'v', 'EX', 'ten')).toBe('-ERR value is not an integer or out of range\r\n');

@@ -286,9 +286,9 @@ export class RespCommands {
   /**
    * Runs one command. Never throws: a failure is an error reply. `reads`: the connection's read
    * flow control for it (GET and MGET reserve their values through it; docs/resp.md "Large replies").
+   * `name`: `args[0]` in lower case, when the caller has it already.
    */
-  handle(args: Buffer[], client: RespClient, reads?: CommandReads): Reply {
-    const name = lower(args[0]);
+  handle(args: Buffer[], client: RespClient, reads?: CommandReads, name = lower(args[0])): Reply {
     const cmd = Object.prototype.hasOwnProperty.call(this.table, name) ? this.table[name] : undefined;
     const refused = this.refusal(name, cmd, args, client);
     // After MULTI every command but EXEC, DISCARD, MULTI, WATCH and QUIT is queued (a refusal flags the MULTI, as in Redis).
@@ -393,7 +393,8 @@ export class RespCommands {
     if (Buffer.isBuffer(o)) return o;
     const { nx, xx, meta } = o;
     if (o.get) return this.txn.setGet(a[1], a[2], o, session);
-    if (!nx && !xx && !meta) return writeAll(session, [{ key: a[1], value: a[2] }]);
+    // A plain SET: one write (session.set checks the limits as writeAll does).
+    if (!nx && !xx && !meta) return session.set(a[1], a[2]).then((r) => (r.status === Status.Ok ? OK : kvError(r, 'write')));
     return this.conditionalSet(a[1], a[2], nx ? CommandCondition.IfAbsent : xx ? CommandCondition.IfPresent : CommandCondition.None, session, OK, NULL_BULK, meta);
   }
 

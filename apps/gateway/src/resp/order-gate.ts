@@ -7,6 +7,8 @@ interface Group {
   pending: number;
   /** Resolves when the group before this one has finished: members start then. */
   start: Promise<void>;
+  /** `start` has resolved (or there was nothing to wait for): members start at once, in the caller's turn. */
+  started: boolean;
   idleWaiters: (() => void)[];
 }
 
@@ -30,7 +32,12 @@ export class OrderGate {
     let g = this.current;
     if (!g || g.effect !== effect || effect === 'both') {
       const prev = g;
-      g = { effect, pending: 0, start: prev ? idle(prev) : Promise.resolve(), idleWaiters: [] };
+      const waitFor = prev && prev.pending > 0 ? prev : null;
+      const group: Group = { effect, pending: 0, start: waitFor ? idle(waitFor) : Promise.resolve(), started: waitFor === null, idleWaiters: [] };
+      // Registered before any member's reaction: members that join once it has run start at once,
+      // and the ones queued before it run in the same microtask checkpoint, first.
+      if (waitFor) void group.start.then(() => (group.started = true));
+      g = group;
       this.current = g;
     }
     const group = g;
@@ -42,9 +49,23 @@ export class OrderGate {
         for (const w of ws) w();
       }
     };
-    const p = group.start.then(fn);
-    p.then((v) => (hasDone(v) ? v.done.then(done, done) : done()), done);
-    return p;
+    if (!group.started) {
+      const p = group.start.then(fn);
+      p.then((v) => (hasDone(v) ? v.done.then(done, done) : done()), done);
+      return p;
+    }
+    // Nothing before this group is left: run now (no extra turn; members start in arrival order either way).
+    let v: Promise<T> | T;
+    try {
+      v = fn();
+    } catch (e) {
+      done();
+      throw e;
+    }
+    if (v instanceof Promise) v.then((x) => (hasDone(x) ? x.done.then(done, done) : done()), done);
+    else if (hasDone(v)) v.done.then(done, done);
+    else done();
+    return v;
   }
 }
 

@@ -38,6 +38,9 @@ const NOT_READING_CHECK_BYTES = 1024;
 const notReading = (bytes: number) =>
   encodeError(`TRYAGAIN reply of ${bytes} bytes not sent: this connection does not read its replies and the gateway holds pendingBytesMax`);
 
+/** The commands that make a connection's pub/sub state. */
+const PUBSUB_COMMANDS = new Set(['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe']);
+
 /** One reply slot in command order: `reply` is null while the cluster has not answered. */
 interface Slot {
   reply: Buffer | null;
@@ -162,19 +165,25 @@ export class RespConnection {
         this.end(encodeError(`ERR ${ev.message}`));
         break;
       }
-      const readKeys = this.readKeys(ev.args);
+      // The command's name, lower-cased once for every lookup below.
+      const name = ev.args[0].toString('latin1').toLowerCase();
+      const readKeys = this.readKeys(name, ev.args);
       const hold = new RequestHold(this.flow, this.deps.budget, argBytes(ev.args));
-      // GET and MGET reserve what their values are expected to bring back, at most one window.
-      const estimate = this.deps.budget.readEstimate();
-      const windowBytes = this.deps.flow.connectionRequestBytesMax;
-      hold.prepay(Math.min(readKeys, Math.max(1, Math.floor(windowBytes / Math.max(1, estimate)))), estimate);
-      const reads: CommandReads = {
-        reserve: () => hold.read(this.deps.budget.readEstimate()),
-        release: (r) => hold.releaseRead(r),
-        windowBytes,
-        closed: () => this.flow.closed(),
-      };
-      const reply = this.pubsubOf(ev.args)?.handle(ev.args, this.client) ?? this.deps.commands.handle(ev.args, this.client, reads);
+      // GET and MGET reserve what their values are expected to bring back, at most one window;
+      // only they take `reads` (other commands get none: nothing to make for them).
+      let reads: CommandReads | undefined;
+      if (readKeys > 0) {
+        const estimate = this.deps.budget.readEstimate();
+        const windowBytes = this.deps.flow.connectionRequestBytesMax;
+        hold.prepay(Math.min(readKeys, Math.max(1, Math.floor(windowBytes / Math.max(1, estimate)))), estimate);
+        reads = {
+          reserve: () => hold.read(this.deps.budget.readEstimate()),
+          release: (r) => hold.releaseRead(r),
+          windowBytes,
+          closed: () => this.flow.closed(),
+        };
+      }
+      const reply = this.pubsubOf(name)?.handle(ev.args, this.client) ?? this.deps.commands.handle(ev.args, this.client, reads, name);
       if (this.client.quit) {
         hold.release();
         this.end(reply as Buffer);
@@ -195,18 +204,17 @@ export class RespConnection {
    * Keys a command reads (GET 1, MGET n): each reserves what its answer is expected to bring back
    * (ByteBudget.readEstimate). The values of SET, SETNX and MSET feed that estimate.
    */
-  private readKeys(args: Buffer[]): number {
-    const name = args[0].toString('latin1').toLowerCase();
+  private readKeys(name: string, args: Buffer[]): number {
     if (name === 'get' || name === 'mget') return args.length - 1;
     if (name === 'set' || name === 'setnx') this.deps.budget.observeValue(args[2]?.length ?? 0);
     else if (name === 'mset') for (let i = 2; i < args.length; i += 2) this.deps.budget.observeValue(args[i].length);
     return 0;
   }
 
-  /** The connection's pub/sub state when `args` may concern it (made at the first pub/sub command); null otherwise. */
-  private pubsubOf(args: Buffer[]): RespPubSub | null {
+  /** The connection's pub/sub state when command `name` (lower case) may concern it (made at the first pub/sub command); null otherwise. */
+  private pubsubOf(name: string): RespPubSub | null {
     if (this.pubsub || !this.deps.watches) return this.pubsub;
-    if (!/^p?(un)?subscribe$/i.test(args[0].toString('latin1'))) return null;
+    if (!PUBSUB_COMMANDS.has(name)) return null;
     const w = this.deps.watches;
     this.pubsub = new RespPubSub({ hub: w.hub, subscriptionsMax: w.perConnectionMax, auth: this.deps.auth }, {
       push: (b, flushed) => this.push(b, flushed),

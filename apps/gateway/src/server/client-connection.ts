@@ -88,6 +88,10 @@ export class ClientConnection {
   private authFailures = 0;
   /** The client's IP address, for the failed-auth bound per address. */
   private readonly address: string;
+  /** A tracked request's reply is flushed: it is no longer in flight (one closure per connection, not per reply). */
+  private readonly replyFlushed = () => {
+    this.inflight--;
+  };
 
   constructor(
     socket: FlowSocket & { remoteAddress?: string },
@@ -312,44 +316,46 @@ export class ClientConnection {
    * `thenClose`: asked once answered; true closes the connection after this answer (failed AUTHs).
    */
   private track(req: Request, op: RequestOp, startMs: number, hold: RequestHold, p: Promise<KvResult>, thenClose?: () => boolean): void {
-    const requestId = req.requestId;
     this.inflight++;
     this.awaiting++;
-    p.catch((e: Error): KvResult => ({ status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` })).then((r) => {
-      this.awaiting--;
-      if (op === 'get' && r.status === Status.Ok) this.deps.budget.observeValue(r.value.byteLength);
-      if (this.flow.closed() || this.flow.isClosing()) {
-        // Nobody to answer: nothing is encoded, the reservation goes back at once.
-        hold.release();
-        this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
-        this.flow.answered();
-        this.inflight--;
-        return;
-      }
-      if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength, hold.held())) r = notReading(r.value.byteLength);
-      // A refused INCR says why (Redis's text), so does a SET with LEASE ("lease not found"), a LEASE_GRANT and a TXN (refused by a put's lease); other CONDITION_FAILED answers are empty.
-      const saysWhy = req.opcode === Opcode.Incr || req.opcode === Opcode.LeaseGrant || req.opcode === Opcode.Txn || (req.flags & RequestFlags.Lease) !== 0;
-      const emptyFailure = r.status === Status.NotFound || (r.status === Status.ConditionFailed && !saysWhy);
-      let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : emptyFailure ? EMPTY : Buffer.from(r.message);
-      // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
-      const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
-      if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
+    // One reaction for both outcomes (not catch-then-then: a promise fewer per request).
+    p.then((r) => this.answer(req, op, startMs, hold, r, thenClose), (e: Error) => this.answer(req, op, startMs, hold, { status: Status.Error, revision: 0, value: EMPTY, message: `gateway error: ${e.message}` }, thenClose));
+  }
+
+  /** The cluster's (or the gateway's) answer `r` to a tracked request: encoded and written, unless the connection has gone. */
+  private answer(req: Request, op: RequestOp, startMs: number, hold: RequestHold, r: KvResult, thenClose?: () => boolean): void {
+    const requestId = req.requestId;
+    this.awaiting--;
+    if (op === 'get' && r.status === Status.Ok) this.deps.budget.observeValue(r.value.byteLength);
+    if (this.flow.closed() || this.flow.isClosing()) {
+      // Nobody to answer: nothing is encoded, the reservation goes back at once.
+      hold.release();
       this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
       this.flow.answered();
-      if (hopTrace.enabled) hopTrace.mark('tlv.answer');
-      this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : leaseRefusalFlags(r), requestId, revision: r.revision, payload }, () => {
-        this.inflight--;
-      });
-      // Released once the reply's bytes count as written: the value is never held uncounted.
-      hold.release();
-      if (thenClose?.()) {
-        this.backlog = [];
-        this.backlogHead = 0;
-        this.flow.closeAfterFlush();
-        return;
-      }
-      this.processBacklog();
-    });
+      this.inflight--;
+      return;
+    }
+    if (r.status === Status.Ok && r.value.byteLength > 0 && this.flow.replyRefused(RESPONSE_HEADER_BYTES + r.value.byteLength, hold.held())) r = notReading(r.value.byteLength);
+    // A refused INCR says why (Redis's text), so does a SET with LEASE ("lease not found"), a LEASE_GRANT and a TXN (refused by a put's lease); other CONDITION_FAILED answers are empty.
+    const saysWhy = req.opcode === Opcode.Incr || req.opcode === Opcode.LeaseGrant || req.opcode === Opcode.Txn || (req.flags & RequestFlags.Lease) !== 0;
+    const emptyFailure = r.status === Status.NotFound || (r.status === Status.ConditionFailed && !saysWhy);
+    let payload = r.status === Status.Ok ? Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) : emptyFailure ? EMPTY : Buffer.from(r.message);
+    // GET with META: create revision and version before the value (docs/protocol.md "Per-key metadata").
+    const meta = op === 'get' && r.status === Status.Ok && (req.flags & RequestFlags.Meta) !== 0;
+    if (meta) payload = encodeGetMeta({ createRevision: r.createRevision ?? 0, version: r.version ?? 0 }, payload);
+    this.deps.observer?.observe(op, r.status, (performance.now() - startMs) / 1000);
+    this.flow.answered();
+    if (hopTrace.enabled) hopTrace.mark('tlv.answer');
+    this.respond({ status: r.status, flags: meta ? ResponseFlags.Meta : leaseRefusalFlags(r), requestId, revision: r.revision, payload }, this.replyFlushed);
+    // Released once the reply's bytes count as written: the value is never held uncounted.
+    hold.release();
+    if (thenClose?.()) {
+      this.backlog = [];
+      this.backlogHead = 0;
+      this.flow.closeAfterFlush();
+      return;
+    }
+    this.processBacklog();
   }
 
   /** RANGE: the spec in the value (BAD_REQUEST when malformed), one page as the OK payload (docs/protocol.md "RANGE"). */
