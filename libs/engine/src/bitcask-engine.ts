@@ -77,7 +77,7 @@ export interface EngineOptions {
   keyBytesMax?: number;
   /** Default 8 MiB. */
   valueBytesMax?: number;
-  /** Bound of the values `get` keeps in memory (recently written or read keys; docs/engine.md "Value cache"), bytes; default 8 MiB; 0 = none. */
+  /** Bound of the values `get` keeps in memory (recently read keys, kept current as they are written; docs/engine.md "Value cache"), bytes; default 8 MiB; 0 = none. */
   valueCacheBytesMax?: number;
   /** Start a merge in the background after an apply when the triggers below hold; default true. Paused after a failed merge until a `merge()` call succeeds. */
   autoMerge?: boolean;
@@ -213,7 +213,7 @@ export const ENGINE_DEFAULTS = Object.freeze({
   segmentBytesMax: 64 * MiB,
   keyBytesMax: 64 * 1024,
   valueBytesMax: 8 * MiB,
-  /** Values of recently written or read keys kept for `get`. */
+  /** Values of recently read keys kept for `get`. */
   valueCacheBytesMax: 8 * MiB,
   /** Merge trigger: dead bytes / record bytes of the immutable data files. */
   mergeDeadBytesRatioMin: 0.5,
@@ -293,7 +293,7 @@ interface MergeInput {
 
 export class BitcaskEngine {
   private readonly keydir = new Keydir();
-  /** Values of recently written or read keys (null: valueCacheBytesMax 0). */
+  /** Values of recently read keys, kept current as they are written (null: valueCacheBytesMax 0). */
   private readonly cache: ValueCache | null;
   /** Merged data files in use, by keydir file id (-n). */
   private readonly merged = new Map<number, MergedFile>();
@@ -549,10 +549,12 @@ export class BitcaskEngine {
     return { value: rec.value, revision: rec.revision, createRevision: rec.createRevision, version: rec.version };
   }
 
-  /** The value cache after an applied mutation (in record order: a key written twice in one batch keeps its last value). */
+  /** The value cache after an applied mutation of a key it holds (in record order: a key written twice in one batch keeps its last value). */
   private cacheWrite(op: EngineOp, key: Uint8Array, value: Uint8Array, revision: number): void {
-    if (op === EngineOp.Set) this.cache!.set(keyString(key), revision, value);
-    else if (op === EngineOp.Delete) this.cache!.delete(keyString(key));
+    const cache = this.cache!;
+    if (cache.size === 0) return;
+    if (op === EngineOp.Set) cache.update(keyString(key), revision, value);
+    else if (op === EngineOp.Delete) cache.delete(keyString(key));
   }
 
   /**

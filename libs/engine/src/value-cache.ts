@@ -10,9 +10,9 @@ interface Cached {
 }
 
 /**
- * The values of recently written and read keys (BitcaskEngine.get), each with the revision that
- * wrote it, bounded by `bytesMax` (keys, values and VALUE_CACHE_ENTRY_OVERHEAD_BYTES each): the
- * oldest written or missed first goes first. A hit needs the revision the keydir holds for the
+ * The values of recently read keys (BitcaskEngine.get), kept current as they are written, each
+ * with the revision that wrote it, bounded by `bytesMax` (keys, values and
+ * VALUE_CACHE_ENTRY_OVERHEAD_BYTES each): the entry read or written longest ago goes first. A hit needs the revision the keydir holds for the
  * key, so an entry that is not the key's live value is never returned. Values are copies (a value
  * decoded from a message or a read buffer would pin that whole buffer), never handed out for
  * writing. Why: a storage node reads every put's previous value (conditions, INCR, the watch
@@ -22,6 +22,13 @@ interface Cached {
 export class ValueCache {
   private readonly entries = new Map<string, Cached>();
   private bytes = 0;
+  /**
+   * Where eviction goes on: a Map iterator is live (it walks past deleted entries and on to ones
+   * added later), so the oldest entry is the next one it yields. Starting a new iteration at every
+   * eviction would step over every entry deleted since the table was last rehashed: 0.1–0.4 ms a
+   * set once 40,000 entries had been evicted (measured).
+   */
+  private evictFrom: Iterator<[string, Cached]> | null = null;
   private readonly valueBytesMax: number;
 
   /** @throws RangeError when bytesMax is not a non-negative safe integer (0 = no cache). */
@@ -43,12 +50,26 @@ export class ValueCache {
     const bytes = name.length + value.length + VALUE_CACHE_ENTRY_OVERHEAD_BYTES;
     this.entries.set(name, { revision, value: Buffer.from(value), bytes });
     this.bytes += bytes;
-    if (this.bytes <= this.bytesMax) return;
-    for (const [k, c] of this.entries) {
-      if (this.bytes <= this.bytesMax) break;
+    while (this.bytes > this.bytesMax) {
+      this.evictFrom ??= this.entries.entries();
+      const next = this.evictFrom.next();
+      if (next.done) {
+        this.evictFrom = null; // cannot happen while bytes > 0: every counted entry is in the map
+        return;
+      }
+      const [k, c] = next.value;
       this.entries.delete(k);
       this.bytes -= c.bytes;
     }
+  }
+
+  /**
+   * Key `name` was written by `revision`: when its value is cached, the cache takes the new one (a
+   * key someone reads stays answered from memory across writes); a key not cached is not added (a
+   * write-only key, e.g. an import's, costs a lookup, not a copy).
+   */
+  update(name: string, revision: number, value: Uint8Array): void {
+    if (this.entries.has(name)) this.set(name, revision, value);
   }
 
   /** Forgets key `name` (deleted, or written by a record whose value is not cached). */
@@ -57,6 +78,11 @@ export class ValueCache {
     if (c === undefined) return;
     this.entries.delete(name);
     this.bytes -= c.bytes;
+  }
+
+  /** Entries cached. */
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Entries and their bytes (≤ bytesMax). */
