@@ -135,18 +135,23 @@ export class RespParser {
         this.pendingBytes += n - i;
         return out;
       }
-      let line = chunk.subarray(i, lf);
+      // The line is `buf[start, end)`: read in place (no view made per header line) unless it came in pieces.
+      let buf = chunk;
+      let start = i;
+      let end = lf;
       if (this.pendingBytes > 0) {
-        this.pending.push(line);
-        line = Buffer.concat(this.pending, this.pendingBytes + line.length);
+        this.pending.push(chunk.subarray(i, lf));
+        buf = Buffer.concat(this.pending, this.pendingBytes + (lf - i));
+        start = 0;
+        end = buf.length;
         this.pending = [];
         this.pendingBytes = 0;
       }
       i = lf + 1;
-      if (line.length > this.inlineBytesMax) return this.fail(this.tooBigMessage(line[0]), out);
+      if (end - start > this.inlineBytesMax) return this.fail(this.tooBigMessage(buf[start]), out);
       if (this.argsLeft > 0) {
         // Expecting `$<len>\r`. A body wholly inside this chunk is taken as a view.
-        const len = this.bulkHeader(line, out);
+        const len = this.bulkHeader(buf, start, end, out);
         if (len < 0) return out;
         if (n - i >= len + 2) {
           this.endBulk(chunk, i, i + len, out);
@@ -155,10 +160,10 @@ export class RespParser {
           this.body = Buffer.allocUnsafe(len + 2);
           this.bodyFilled = 0;
         }
-      } else if (line.length > 0 && line[0] === STAR) {
-        this.multibulkHeader(line, out);
+      } else if (end > start && buf[start] === STAR) {
+        this.multibulkHeader(buf, start, end, out);
       } else {
-        this.inline(line, out);
+        this.inline(buf.subarray(start, end), out);
       }
     }
     return out;
@@ -169,8 +174,9 @@ export class RespParser {
     return first === STAR ? ProtocolErrors.tooBigMbulkCount : ProtocolErrors.tooBigInline;
   }
 
-  private multibulkHeader(line: Buffer, out: RespEvent[]): void {
-    const count = line[line.length - 1] === CR ? parseRespInteger(line, 1, line.length - 1) : null;
+  /** The line `b[start, end)`, which starts with `*`. */
+  private multibulkHeader(b: Buffer, start: number, end: number, out: RespEvent[]): void {
+    const count = b[end - 1] === CR ? parseRespInteger(b, start + 1, end - 1) : null;
     if (count === null || count > this.limits.arrayLengthMax) {
       this.fail(ProtocolErrors.invalidMultibulkLength, out);
       return;
@@ -181,13 +187,13 @@ export class RespParser {
     this.commandBytes = 0;
   }
 
-  /** @returns the bulk length, or -1 after reporting an error. */
-  private bulkHeader(line: Buffer, out: RespEvent[]): number {
-    if (line.length === 0 || line[0] !== DOLLAR) {
-      this.fail(ProtocolErrors.expectedDollar(line.length ? line[0] : LF), out);
+  /** The header line `b[start, end)`. @returns the bulk length, or -1 after reporting an error. */
+  private bulkHeader(b: Buffer, start: number, end: number, out: RespEvent[]): number {
+    if (end === start || b[start] !== DOLLAR) {
+      this.fail(ProtocolErrors.expectedDollar(end > start ? b[start] : LF), out);
       return -1;
     }
-    const len = line[line.length - 1] === CR ? parseRespInteger(line, 1, line.length - 1) : null;
+    const len = b[end - 1] === CR ? parseRespInteger(b, start + 1, end - 1) : null;
     if (len === null || len < 0 || len > this.limits.bulkBytesMax) {
       this.fail(ProtocolErrors.invalidBulkLength, out);
       return -1;

@@ -5,7 +5,7 @@ import { KvSession, type KvPaths } from '../paths/kv-session';
 import type { RespClient, RespCommands } from './commands';
 import type { CommandReads, PartedReply } from './mget-reply';
 import { OrderGate } from './order-gate';
-import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket } from '../server/flow';
+import { ConnectionFlow, RequestHold, type ByteBudget, type FlowLimits, type FlowSocket, type ReadReservation } from '../server/flow';
 import type { AuthIdentity, GatewayAuth } from '../auth/gateway-auth';
 import type { WatchHub } from '../watch/watch-hub';
 import { RespPubSub } from './pubsub';
@@ -176,12 +176,7 @@ export class RespConnection {
         const estimate = this.deps.budget.readEstimate();
         const windowBytes = this.deps.flow.connectionRequestBytesMax;
         hold.prepay(Math.min(readKeys, Math.max(1, Math.floor(windowBytes / Math.max(1, estimate)))), estimate);
-        reads = {
-          reserve: () => hold.read(this.deps.budget.readEstimate()),
-          release: (r) => hold.releaseRead(r),
-          windowBytes,
-          closed: () => this.flow.closed(),
-        };
+        reads = new HoldReads(hold, this.deps.budget, windowBytes);
       }
       const reply = this.pubsubOf(name)?.handle(ev.args, this.client) ?? this.deps.commands.handle(ev.args, this.client, reads, name);
       if (this.client.quit) {
@@ -334,6 +329,27 @@ export class RespConnection {
     });
   }
 
+}
+
+/** A GET's or MGET's read flow control over its RequestHold (one object per command, no closures). */
+class HoldReads implements CommandReads {
+  constructor(
+    private readonly hold: RequestHold,
+    private readonly budget: ByteBudget,
+    readonly windowBytes: number,
+  ) {}
+
+  reserve(): ReadReservation {
+    return this.hold.read(this.budget.readEstimate());
+  }
+
+  release(r: ReadReservation): void {
+    this.hold.releaseRead(r);
+  }
+
+  closed(): boolean {
+    return this.hold.connectionClosed();
+  }
 }
 
 function argBytes(args: Buffer[]): number {

@@ -186,19 +186,17 @@ export class RequestHold {
       this.prepaidReads--;
       bytes = this.prepaidBytes;
     } else this.add(bytes);
-    const flow = this.flow;
-    const grow = (n: number) => this.add(n);
-    return {
-      budget: this.budget,
-      get bytes() {
-        return bytes;
-      },
-      grow(n: number) {
-        bytes += n;
-        grow(n);
-      },
-      cancelled: () => flow.closed(),
-    };
+    return new HoldReservation(this, this.budget, bytes);
+  }
+
+  /** Adds `bytes` a reservation of this hold grew by (HoldReservation.grow). */
+  grew(bytes: number): void {
+    this.add(bytes);
+  }
+
+  /** True once the connection the request came on has closed. */
+  connectionClosed(): boolean {
+    return this.flow.closed();
   }
 
   /** Releases one read's reservation early (its value was handed to the socket; an MGET in parts). */
@@ -215,6 +213,24 @@ export class RequestHold {
     this.released = true;
     this.flow.releaseRequest(this.heldBytes);
     this.heldBytes = 0;
+  }
+}
+
+/** One read's reservation in a RequestHold (an object per read on the hot path: a class, not closures). */
+class HoldReservation implements ReadReservation {
+  constructor(
+    private readonly hold: RequestHold,
+    readonly budget: ByteBudget,
+    public bytes: number,
+  ) {}
+
+  grow(n: number): void {
+    this.bytes += n;
+    this.hold.grew(n);
+  }
+
+  cancelled(): boolean {
+    return this.hold.connectionClosed();
   }
 }
 
