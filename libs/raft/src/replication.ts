@@ -106,7 +106,7 @@ export function maybeCommit(r: Raft): void {
   const mci = matches[r.quorum() - 1];
   if (mci <= r.commit || r.log.term(mci) !== r.term) return;
   r.commitTo(mci);
-  r.commitBroadcastPending = true;
+  if (r.cfg.broadcastCommit !== false) r.commitBroadcastPending = true;
   if (!r.committedInTerm) {
     r.committedInTerm = true;
     onCommittedInTerm(r);

@@ -15,6 +15,9 @@ import { Simulator } from './testing';
  * caught up with InstallSnapshot. Every fifth seed runs every node with a bounded log cache of
  * about two entries (RaftConfig.logCache), so nearly every read of the log goes to its durable store.
  *
+ * Seeds with `seed % 7 >= 4` run without the commit broadcast (RaftConfig.broadcastCommit false,
+ * as Cairn's replica runs).
+ *
  * Every third seed also changes membership (thesis §4.1): two spare nodes start outside the
  * configuration, and the leader adds learners, promotes them and removes members, the leader
  * included, one change at a time, under the same faults.
@@ -68,6 +71,8 @@ function simulate(seed: number): void {
     inflightMsgsMax: 1 + Math.floor(rng() * 8),
     // Lease reads (thesis §6.4.1) on half of the guarded seeds: the read check below must hold for them too.
     ...(guarded && seed % 4 === 0 ? { readLeaseTicks: 8 } : {}),
+    // No commit broadcast (Cairn's replica) on 3 seeds of 7: followers learn commits from Appends and heartbeats only.
+    ...(seed % 7 >= 4 ? { broadcastCommit: false } : {}),
   };
   const membership = seed % 3 === 0;
   const spares = membership ? [`n${size + 1}`, `n${size + 2}`] : [];
@@ -224,6 +229,12 @@ function simulate(seed: number): void {
       sim.readIndex(leaderNow, ctx);
       sim.stabilize();
       checkAll();
+      // Without the commit broadcast followers learn the last commit from the next heartbeat (2 ticks; a lease read sends none).
+      if (config.broadcastCommit === false) {
+        for (let t = 0; t < 2; t++) sim.tick([leaderNow]);
+        sim.stabilize();
+        checkAll();
+      }
       // Nodes removed from the configuration stop hearing from the leader: only members must converge.
       const { conf } = sim.node(leaderNow).status();
       const members = sim.liveNodes().filter((n) => conf.voters.includes(n.id) || conf.learners.includes(n.id));

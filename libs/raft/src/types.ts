@@ -334,6 +334,16 @@ export interface RaftConfig {
    * message reflects a term or vote not yet durable), and may not reorder writes.
    */
   asyncStorageWrites?: boolean;
+  /**
+   * Whether a leader whose commit index advanced sends each follower it has nothing else for an
+   * empty Append carrying the new commit index at the next `ready()` (etcd raft's `bcastAppend`
+   * after `maybeCommit`), default true. False: a follower learns the commit index from the next
+   * Append or Heartbeat (within `heartbeatTicks`), which saves each follower, per commit with no
+   * entries behind it, a message, a Ready and an AppendResponse; followers' commit indexes lag
+   * the leader's by up to a heartbeat interval, and nothing in safety depends on them (a commit is
+   * a majority's durable copies, Raft §5.4).
+   */
+  broadcastCommit?: boolean;
 }
 
 /**

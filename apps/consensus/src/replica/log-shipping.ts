@@ -10,9 +10,11 @@ import { clampFetchEntries, packShipBatches } from './bus-batches';
 export const SHIP_BATCH_ENTRIES_MAX = 4096;
 const EMPTY = new Uint8Array(0);
 /**
- * A commit heartbeat that would repeat the last one (same term and commit index) is sent again only
- * this long after it, ms: an idle leader sends about 3 a second instead of one per heartbeat
- * interval. A heartbeat carrying news is sent at the next Raft heartbeat, as before.
+ * A commit heartbeat that would repeat what the storage nodes were last sent (same term and commit
+ * index, by a ShipBatch or a commit heartbeat) is sent only this long after that, ms: an idle
+ * leader sends about 3 a second instead of one per heartbeat interval, and a busy one about as
+ * many (its ShipBatches carry the commit index). A node that lost the last ShipBatch hears of it
+ * within this bound; one that lost an earlier one sees the gap at the next batch.
  */
 export const COMMIT_HEARTBEAT_REFRESH_MS = 300;
 
@@ -30,7 +32,7 @@ export function forStorage(e: Entry): Entry {
  * `log.fetch.<replica>` backfill requests from its log, up to what it has handed on.
  */
 export class LogShipper {
-  /** The last commit heartbeat sent: its term, commit index and when (ms, the world's clock). */
+  /** What the storage nodes were last sent (a ShipBatch or a commit heartbeat): its term, commit index and when (ms, the world's clock). */
   private lastHeartbeat = { term: -1, commitIndex: -1, atMs: 0 };
 
   constructor(private readonly o: { id: string; bus: Transport; subjects: Subjects; log: Logger }) {}
@@ -40,17 +42,19 @@ export class LogShipper {
    * payloadBytesMax bytes and SHIP_BATCH_ENTRIES_MAX entries. A lost batch is backfilled: the
    * node sees the gap and fetches (commit heartbeat).
    */
-  ship(entries: Entry[], term: number): void {
+  ship(entries: Entry[], term: number, nowMs: number): void {
     const { bus, subjects, log, id } = this.o;
     const batches = packShipBatches(entries.map(forStorage) as WireEntry[], { leaderId: id, term, bytesMax: payloadBytesMax(bus), entriesMax: SHIP_BATCH_ENTRIES_MAX });
     for (const payload of batches) publishSafe(bus, subjects.ship(), payload, log);
+    // Each batch carries its last index as the commit index: the next commit heartbeat need not repeat it.
+    if (entries.length) this.lastHeartbeat = { term, commitIndex: entries[entries.length - 1].index, atMs: nowMs };
   }
 
   /**
    * An empty ShipBatch: tells a node that missed a batch (or restarted) how far to backfill. The
    * leader calls it with each Raft heartbeat it sends, so both leave in one socket write; one that
-   * repeats the last (same term and commit index) is skipped until COMMIT_HEARTBEAT_REFRESH_MS
-   * passed since it. Returns whether it was sent.
+   * repeats what was last sent (same term and commit index, by a ShipBatch or a commit heartbeat)
+   * is skipped until COMMIT_HEARTBEAT_REFRESH_MS passed since that. Returns whether it was sent.
    */
   commitHeartbeat(term: number, commitIndex: number, nowMs: number): boolean {
     const last = this.lastHeartbeat;

@@ -196,6 +196,10 @@ export class Replica {
       // Older entries are read back from the segment files (docs/raft.md "The log cache").
       logCache: { storage: this.store, bytesMax: config.logCacheBytesMax },
       asyncStorageWrites: config.asyncStorageWrites,
+      // Followers learn a commit from the next Append or heartbeat: per put at low load no empty
+      // Append, follower Ready and AppendResponse just to move their commit index (nothing reads it
+      // there but the lease table's fold and status heartbeats; storage nodes get commits shipped).
+      broadcastCommit: false,
     });
     log.info({ term: hs.term, vote: hs.vote, commit, firstIndex: this.store.firstIndex(), lastIndex: this.store.lastIndex(), snapshotIndex: snap?.index ?? 0 }, 'raft state restored');
 
@@ -649,7 +653,7 @@ export class Replica {
     this.proposals.onCommitted(entries);
     this.foldLeases(entries);
     this.applied = entries[entries.length - 1].index;
-    if (this.role === 'leader') this.shipper.ship(entries, this.term);
+    if (this.role === 'leader') this.shipper.ship(entries, this.term, this.opts.world.clock.nowMs());
   }
 
   /** Folds committed commands into the lease table (every replica: whichever becomes leader has it); those at or below leaseStateIndex are in it already. */
