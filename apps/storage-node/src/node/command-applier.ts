@@ -25,7 +25,7 @@ import {
   type WireEntry,
 } from '@cairn/protocol';
 import type { ApplyResult, SessionRecord } from './apply-result';
-import { LeaseIndex, isReservedKey } from './lease-index';
+import { LeaseIndex, isReservedKey, latin1 } from './lease-index';
 import { LEASE_OPS, attachWrites, clientView, isExpiryCommand, detachBytes, detachWrites, txnWritesReserved, evaluateLeaseOp, leaseWrites, refuseLeaseOnSet, refuseLeasedTxn, targetsReservedKey } from './lease-apply';
 import type { SessionTable } from './session-table';
 import { evaluateTxn, type LeasedKey } from './txn-apply';
@@ -142,7 +142,7 @@ export class CommandApplier {
     // Keys written earlier in this batch (null = deleted): the engine sees them only once the batch is applied.
     const batchState = new Map<string, KeyState | null>();
     const get = (key: Uint8Array): KeyState | null => {
-      const s = batchState.get(Buffer.from(key).toString('latin1'));
+      const s = batchState.get(latin1(key));
       return s !== undefined ? s : this.opts.get(key);
     };
     const out: EngineEntry[] = [];
@@ -158,7 +158,7 @@ export class CommandApplier {
       // An ExpireKey's or an expired lease's delete is time passing (Redis reports it `expired`, not `del`).
       if (ev && expiry && ev.type === WatchEventType.Delete) ev.expired = true;
       if (ev) events.push(ev);
-      batchState.set(Buffer.from(m.key).toString('latin1'), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
+      batchState.set(latin1(m.key), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
     };
     let i = 0;
     for (; i < entries.length; i++) {

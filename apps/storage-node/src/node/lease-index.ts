@@ -55,7 +55,8 @@ function detach(lease: StoredLease | undefined, k: string): void {
 
 const del = (key: Uint8Array): BatchMutation => ({ op: EngineOp.Delete, key, value: EMPTY });
 
-const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
+/** A key's bytes as a latin1 string (one char per byte, no copy of the bytes): a Map key. */
+export const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
 
 /**
  * The in-memory view of the reserved keyspace: leases (with their attached keys) and per-key
