@@ -154,11 +154,13 @@ export class CommandApplier {
     const mutate = (index: number, m: { op: EngineOp; key: Uint8Array; value: Uint8Array }, expiry: boolean): void => {
       // The empty key holds the auth state (AUTH_STATE_KEY), the reserved keyspace the lease state
       // (docs/leases.md): not client keys, so no event.
-      const ev = m.key.length === 0 || isReservedKey(m.key) ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, get(m.key));
+      const k = latin1(m.key);
+      const before = batchState.get(k);
+      const ev = m.key.length === 0 || isReservedKey(m.key) ? null : watchEventOf({ index, op: m.op, key: m.key, value: m.value }, before !== undefined ? before : this.opts.get(m.key));
       // An ExpireKey's or an expired lease's delete is time passing (Redis reports it `expired`, not `del`).
       if (ev && expiry && ev.type === WatchEventType.Delete) ev.expired = true;
       if (ev) events.push(ev);
-      batchState.set(latin1(m.key), m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
+      batchState.set(k, m.op === EngineOp.Set ? { value: m.value, revision: index, createRevision: ev?.createRevision, version: ev?.version } : null);
     };
     let i = 0;
     for (; i < entries.length; i++) {

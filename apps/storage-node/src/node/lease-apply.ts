@@ -1,7 +1,7 @@
 import { ApplyOutcome, CommandOp, LeaseRefusal, RevokeCause, TxnOpKind, decodeCommand, peekCommandOp, decodeExpire, keptExpiry, decodeLeaseGrant, decodeLeaseRevoke, expireHolds, decodeU64Operand, type Command, type TxnRequest } from '@cairn/protocol';
 import { EngineOp, type BatchMutation, type RangePage, type RangeQuery } from '@cairn/engine';
 import type { ApplyResult } from './apply-result';
-import { RESERVED_KEY_PREFIX, isReservedKey, metaDeleteBytes, metaSetBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
+import { RESERVED_KEY_PREFIX, isReservedKey, latin1, metaDeleteBytes, metaSetBytes, revokeBytesOfKey, type LeaseIndex } from './lease-index';
 import type { LeasedKey } from './txn-apply';
 
 /**
@@ -142,8 +142,10 @@ export function detachBytes(mutations: readonly BatchMutation[], leases: LeaseIn
     n += metaSetBytes(l.key);
   }
   for (const m of mutations) {
-    const k = Buffer.from(m.key).toString('latin1');
-    if (seen.has(k) || !leases.meta(m.key)) continue;
+    // Metadata first: with no key holding any (an import), no key string is built.
+    if (!leases.meta(m.key)) continue;
+    const k = latin1(m.key);
+    if (seen.has(k)) continue;
     seen.add(k);
     n += metaDeleteBytes(m.key);
   }
