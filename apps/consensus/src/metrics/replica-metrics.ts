@@ -2,6 +2,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ConsensusStatus } from '@cairn/protocol';
 import { countedCounter, readGauge } from '@cairn/nest-runtime';
 
+/**
+ * Sampling period of the event-loop delay histogram (prom-client's `eventLoopMonitoringPrecision`,
+ * the `nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds` families), ms. prom-client's
+ * default, 10 ms, is a timer that wakes the process 100 times a second: more than everything else
+ * an idle replica does (docs/benchmarks.md "Consensus replicas' CPU").
+ */
+export const EVENT_LOOP_MONITORING_PRECISION_MS = 100;
+
 /** What the metrics read from a replica (Replica implements it; tests pass a fake). */
 export interface ReplicaMetricsSource {
   /** Throws while the log is closed for a moment (a leader's snapshot being installed): that scrape leaves the gauges as they were. */
@@ -34,7 +42,7 @@ export class ReplicaMetrics {
   private leaderId: string | null = null;
 
   constructor(private readonly source: ReplicaMetricsSource) {
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
     const registers = [this.registry];
     this.elections = new Counter({ name: 'cairn_consensus_elections_total', help: 'Elections this replica started (a new term as candidate or leader; Raft §5.2).', registers });
     this.leaderChanges = new Counter({ name: 'cairn_consensus_leader_changes_total', help: 'Changes of the leader this replica knows (including to none).', registers });
