@@ -128,6 +128,25 @@ describe('Txn apply (etcd Txn semantics)', () => {
     expect(n.meta('failed')).toEqual({ value: 'yes', mod: 6, create: 6, version: 1 });
   });
 
+  it("a put over a key it has not read gives that key's create revision and version to the ops after it that read it (looked up late, the store unchanged)", async () => {
+    const n = await node(dir());
+    await n.apply(entriesOf(1, [set('x', '1'), set('x', '1b'), set('y', '1')]));
+    const branch = [put('x', '2'), get('x'), put('x', '3', TxnOpFlags.PrevKv), { kind: TxnOpKind.Range, key: b('x'), end: b('\0'), limit: 0 }, put('y', '2'), put('z', '1'), get('z')];
+    await n.apply(entriesOf(4, [txn({ compares: [], success: branch, failure: [] })]));
+    const kv = (key: string, value: string, mod: number, create: number, version: number) => ({ key: b(key), value: b(value), modRevision: mod, createRevision: create, version });
+    expect(n.result(4).txn?.responses).toEqual([
+      { kind: TxnOpKind.Put },
+      { kind: TxnOpKind.Get, kv: kv('x', '2', 4, 1, 3) },
+      { kind: TxnOpKind.Put, prev: kv('x', '2', 4, 1, 3) },
+      { kind: TxnOpKind.Range, count: 2, more: false, kvs: [kv('x', '3', 4, 1, 4), kv('y', '1', 3, 3, 1)] },
+      { kind: TxnOpKind.Put },
+      { kind: TxnOpKind.Put },
+      { kind: TxnOpKind.Get, kv: kv('z', '1', 4, 4, 1) },
+    ]);
+    expect(n.meta('x')).toEqual({ value: '3', mod: 4, create: 1, version: 4 });
+    expect(n.meta('y')).toEqual({ value: '2', mod: 4, create: 3, version: 2 });
+  });
+
   it('never reaches the empty key (the auth state): a range from the empty key starts at 00', async () => {
     const n = await node(dir());
     await n.engine.apply([{ index: 1, op: EngineOp.Set, key: Buffer.alloc(0), value: b('auth') }]);

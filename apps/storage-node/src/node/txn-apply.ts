@@ -47,10 +47,17 @@ export interface LeasedKey {
   leaseId: number;
 }
 
-/** A key within a txn: its latest state (null = deleted) and the key bytes. */
+/**
+ * A key within a txn: its latest state (null = deleted) and the key bytes. A put over a key the
+ * txn has not touched yet leaves `fromStore` set and its create revision and version unknown: they
+ * follow from the store's state of the key, looked up only when an op reads the key again
+ * (`resolve`). The store does not change while a txn is evaluated, so the late lookup gives what
+ * an eager one would have, and a txn of plain puts (an import's) reads no key at all.
+ */
 interface Local {
   key: Buffer;
   state: TxnKeyState | null;
+  fromStore: boolean;
 }
 
 const latin1 = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
@@ -138,12 +145,17 @@ class TxnRun {
     const flags = op.flags ?? 0;
     switch (op.kind) {
       case TxnOpKind.Put: {
-        const prev = this.get(op.key);
+        const k = latin1(op.key);
+        const l = this.local.get(k);
         this.touch(1);
         const value = op.value ?? EMPTY;
         const meta = flags & TxnOpFlags.KeepTtl ? KEEP : flags & TxnOpFlags.Lease ? (op.lease ?? 0) : 0;
         if (meta > 0) this.leasesNamed.add(meta);
-        this.write(op.key, { value, revision: this.index, createRevision: prev ? (prev.createRevision ?? prev.revision) : this.index, version: prev ? (prev.version ?? 1) + 1 : 1 }, meta);
+        // The previous state is needed now only for PREV_KV or when this txn wrote the key before; else later, if ever (Local).
+        const prev = l ? this.resolve(l) : flags & TxnOpFlags.PrevKv ? this.store.get(op.key) : undefined;
+        const state: TxnKeyState = { value, revision: this.index };
+        if (prev !== undefined) Object.assign(state, after(prev, this.index));
+        this.write(op.key, state, meta, k, prev === undefined);
         return prev && flags & TxnOpFlags.PrevKv ? { kind: op.kind, prev: kv(op.key, prev, false) } : { kind: op.kind };
       }
       case TxnOpKind.Delete: {
@@ -172,15 +184,28 @@ class TxnRun {
 
   private get(key: Uint8Array): TxnKeyState | null {
     const l = this.local.get(latin1(key));
-    return l ? l.state : this.store.get(key);
+    return l ? this.resolve(l) : this.store.get(key);
   }
 
-  /** `leaseId`: the key's lease from now on (0: none and no expiry), or KEEP (KEEP_TTL: as it is). */
-  private write(key: Uint8Array, state: TxnKeyState | null, leaseId: number = 0): void {
-    const k = Buffer.from(key);
-    this.local.set(latin1(k), { key: k, state });
-    if (leaseId !== KEEP) this.metas.set(latin1(k), { key: k, leaseId });
-    this.mutations.push(state ? { op: EngineOp.Set, key: k, value: state.value } : { op: EngineOp.Delete, key: k, value: EMPTY });
+  /** `l`'s state with its create revision and version (looked up in the store once, for a put over a key untouched before it). */
+  private resolve(l: Local): TxnKeyState | null {
+    if (l.fromStore && l.state) {
+      Object.assign(l.state, after(this.store.get(l.key), this.index));
+      l.fromStore = false;
+    }
+    return l.state;
+  }
+
+  /**
+   * `leaseId`: the key's lease from now on (0: none and no expiry), or KEEP (KEEP_TTL: as it is);
+   * `k`: the key as latin1 when known; `fromStore`: a put whose create revision and version follow
+   * from the store's state of the key (Local).
+   */
+  private write(key: Uint8Array, state: TxnKeyState | null, leaseId: number = 0, k: string = latin1(key), fromStore = false): void {
+    const copy = Buffer.from(key);
+    this.local.set(k, { key: copy, state, fromStore });
+    if (leaseId !== KEEP) this.metas.set(k, { key: copy, leaseId });
+    this.mutations.push(state ? { op: EngineOp.Set, key: copy, value: state.value } : { op: EngineOp.Delete, key: copy, value: EMPTY });
   }
 
   /**
@@ -238,7 +263,8 @@ class TxnRun {
       } else {
         j++;
         if (c === 0) i++;
-        if (l.state) kvs.push(kv(l.key, l.state, o.keysOnly));
+        const st = this.resolve(l);
+        if (st) kvs.push(kv(l.key, st, o.keysOnly));
       }
     }
     // The store cut its page by bytes before `want` keys: the whole answer exceeds the budget.
@@ -259,6 +285,11 @@ function matches(diff: number, result: CompareResult): boolean {
     case CompareResult.Less:
       return diff < 0;
   }
+}
+
+/** The create revision and version of a put at `index` over `prev` (etcd mvcc: a live key keeps its create revision, its version + 1; else created here, version 1). */
+function after(prev: TxnKeyState | null, index: number): { createRevision: number; version: number } {
+  return prev ? { createRevision: prev.createRevision ?? prev.revision, version: (prev.version ?? 1) + 1 } : { createRevision: index, version: 1 };
 }
 
 function kv(key: Uint8Array, s: TxnKeyState, keysOnly: boolean): TxnKv {
