@@ -13,7 +13,7 @@ import { authCommands } from './auth';
 import { snapshotCommand } from './snapshot';
 import { createProgress, type ProgressReporter } from './progress';
 import { IMPORT_BATCH_DEFAULT, assertVerified, formatVerify, importRows, verifyRows, type KvConnection, type RowRetry } from './transfer';
-import { fileLines, isSkipHeader, tsvRows, type SkipHeader, type TsvRow } from './tsv';
+import { isSkipHeader, tsvFileRows, type SkipHeader, type TsvRow } from './tsv';
 import { AUTH_HOW, AuthRefusedError, credentialsOf, type CliCredentials } from './credentials';
 import { watchCommand } from './watch';
 import { TXN_SCRIPT_BYTES_MAX, parseTxnScript, responseJson, txnText } from './txn';
@@ -483,7 +483,7 @@ async function transfer<T>(
   const conn = await ctx.connect(cmd, o.inflight, 'none');
   const progress = deps.progress?.(label, size) ?? createProgress({ label, totalBytes: size, stream: deps.stderr as NodeJS.WriteStream });
   try {
-    return await fn(tsvRows(fileLines(file), o.skipHeader as SkipHeader), conn, retry, progress);
+    return await fn(tsvFileRows(file, o.skipHeader as SkipHeader), conn, retry, progress);
   } finally {
     progress.stop();
     await Promise.resolve(conn.close()).catch(() => undefined);

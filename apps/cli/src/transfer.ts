@@ -160,7 +160,7 @@ export const IMPORT_BATCH_DEFAULT: ImportBatch = { rowsMax: 128, bytesMax: 256 *
 const TXN_OP_OVERHEAD_BYTES = 32;
 
 function putOp(row: TsvRow): TxnOp {
-  return { kind: TxnOpKind.Put, key: Buffer.from(row.key, 'utf8'), value: Buffer.from(row.value, 'utf8'), flags: 0 };
+  return { kind: TxnOpKind.Put, key: row.keyBytes, value: row.valueBytes, flags: 0 };
 }
 
 /** Groups `rows` into batches under `b` (ImportBatch); a row alone always forms a batch. */
