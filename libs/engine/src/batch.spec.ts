@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BitcaskEngine, EngineEntryTooLargeError, EngineOp, RECORD_OP_BATCH, decodeRecord, encodeBatchRecord, type BatchMutation, type EngineEntry } from './index';
 import { expectHistoryFromHints, useTempEngines } from './engine-model.spec-helpers';
+import { lastMutationInBatch } from './record';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const set = (index: number, key: string, value = `v${index}`): EngineEntry => ({ index, op: EngineOp.Set, key: b(key), value: b(value) });
@@ -87,4 +88,34 @@ describe('batch records (several key mutations at one revision)', () => {
     });
     expect(decodeRecord(rec.subarray(0, rec.length - 1))).toEqual({ error: expect.stringMatching(/overrun|truncated|fill/) });
   });
+
+  it("a keydir read takes one key's last mutation out of a batch record, refusing what decodeRecord refuses", () => {
+    const muts = [put('ab', '1'), put('b', '2'), del('ab'), put('cb', '3'), put('ab', '4'), put('', 'empty')];
+    const metas = muts.map((_, i) => ({ createRevision: 1 + i, version: 1 }));
+    const rec = encodeBatchRecord(1_700_000_000_000, 9, muts, metas);
+    const full = decodeRecord(rec);
+    if (!('mutations' in full)) throw new Error('not a batch');
+    for (const key of ['ab', 'b', 'cb', '']) {
+      const last = full.mutations.map((m, i) => ({ m, i })).filter(({ m }) => m.key.equals(b(key))).pop()!;
+      expect(lastMutationInBatch(rec, b(key))).toEqual({ ...last.m, timestampMs: 1_700_000_000_000, revision: 9 });
+    }
+    // 'ab' ends with the same byte as 'cb' and 'b': the last-byte filter must not match them.
+    expect(lastMutationInBatch(rec, b('ab'))).toMatchObject({ op: EngineOp.Set, value: b('4'), createRevision: 5 });
+    expect(lastMutationInBatch(rec, b('zz'))).toEqual({ op: EngineOp.Noop, timestampMs: 1_700_000_000_000, revision: 9, key: Buffer.alloc(0), value: Buffer.alloc(0), createRevision: 0, version: 0 });
+    // Every cut and every flipped byte of the sub-records: the same verdict as the full decode.
+    for (let cut = 25; cut < rec.length; cut++) expect(lastMutationInBatch(rec.subarray(0, cut), b('b'))).toEqual({ error: (decodeRecord(rec.subarray(0, cut)) as { error: string }).error });
+    for (let at = 17; at < rec.length; at++) {
+      const bad = Buffer.from(rec);
+      bad[at] ^= 0xff;
+      const want = decodeRecord(bad);
+      if ('error' in want) expect(lastMutationInBatch(bad, b('b'))).toEqual(want);
+    }
+    expect(lastMutationInBatch(encodeRecordOfOneSet(), b('k'))).toEqual({ error: expect.stringMatching(/not a batch record/) });
+  });
 });
+
+function encodeRecordOfOneSet(): Buffer {
+  const r = Buffer.alloc(25);
+  r[0] = EngineOp.Set;
+  return r;
+}

@@ -14,7 +14,7 @@ import { readRange, type RangePage, type RangeQuery } from './range';
 import { ValueCache } from './value-cache';
 import { MANIFEST_FILE_NAME, encodeManifest, readManifest, writeManifest, type MergeManifest } from './manifest';
 import { HintFileWriter, MergedFile, MergedFileWriter, forEachHintEntry, hintFileName, hintFooterSizes, logHintFileName, mergedDataFileName, parseLogHintFileName, parseMergedFileName, readHintFile } from './merged-file';
-import { EngineOp, batchRecordBytes, recordBytesMaxOf, decodeRecord, encodeBatchRecord, encodeRecord, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
+import { EngineOp, RECORD_OP_BATCH, batchRecordBytes, recordBytesMaxOf, decodeRecord, encodeBatchRecord, encodeRecord, lastMutationInBatch, type BatchMutation, type BatchRecord, type DataRecord, type KeyMeta } from './record';
 import { SNAPSHOTS_DIR_NAME, SnapshotReader, copyPrefix, fileCrc32, openEngineDirs, recoverSnapshots, snapshotDirName, type EngineSnapshot, type SnapshotInstallReport } from './snapshot';
 import { SNAPSHOT_MANIFEST_FILE_NAME, encodeSnapshotManifest, type SnapshotFile, type SnapshotManifest } from './snapshot-format';
 import { CodedError } from '@cairn/protocol';
@@ -575,8 +575,7 @@ export class BitcaskEngine {
   /** The record of live `key` at keydir `entry`, checked against the keydir. */
   private readLive(key: Uint8Array, entry: KeydirEntry): DataRecord {
     const payload = entry.fileId > 0 ? this.log.readAt(entry.fileId, entry.offset, entry.sizeBytes) : this.mergedFile(entry.fileId).read(entry.offset, entry.sizeBytes);
-    let rec: DataRecord | BatchRecord = this.decode(payload, entry.fileId, entry.offset);
-    if (rec.op === EngineOp.Batch) rec = lastMutationOf(rec, key);
+    const rec = payload[0] === RECORD_OP_BATCH ? this.decodeMutation(payload, key, entry.fileId, entry.offset) : this.decode(payload, entry.fileId, entry.offset);
     // The keydir and the data file must agree; a mismatch is a bug, not a miss.
     if (rec.op !== EngineOp.Set || rec.revision !== entry.revision || rec.createRevision !== entry.createRevision || rec.version !== entry.version || !rec.key.equals(key)) {
       throw new Error(`KeydirMatchesRecord: keydir entry (revision ${entry.revision}) points to op ${rec.op} revision ${rec.revision}`);
@@ -756,6 +755,13 @@ export class BitcaskEngine {
     const mf = this.merged.get(fileId);
     if (!mf) throw new Error(`KeydirFileExists: no merged data file ${-fileId}`);
     return mf;
+  }
+
+  /** The last mutation of `key` in the batch record `payload` (`lastMutationInBatch`). @throws LogCorruptionError as `decode`. */
+  private decodeMutation(payload: Buffer, key: Uint8Array, fileId: number, offset: number): DataRecord {
+    const rec = lastMutationInBatch(payload, key);
+    if ('error' in rec) throw new LogCorruptionError(this.filePath(fileId), offset, rec.error);
+    return rec;
   }
 
   private decode(payload: Buffer, fileId: number, offset: number): DataRecord | BatchRecord {
@@ -1351,11 +1357,3 @@ function emptyMergeReport(startedAtMs: number): MergeReport {
   return { startedAtMs, durationMs: 0, inputFiles: 0, outputFiles: 0, bytesRead: 0, bytesWritten: 0, recordsCopied: 0, tombstonesDropped: 0, bytesReclaimed: 0, error: null };
 }
 
-/** The last mutation of `key` in batch record `rec` (the one the keydir points at), as a single record; a Noop-shaped miss when absent. */
-function lastMutationOf(rec: BatchRecord, key: Uint8Array): DataRecord {
-  for (let i = rec.mutations.length - 1; i >= 0; i--) {
-    const m = rec.mutations[i];
-    if (Buffer.compare(m.key, key) === 0) return { ...m, timestampMs: rec.timestampMs, revision: rec.revision };
-  }
-  return { op: EngineOp.Noop, timestampMs: rec.timestampMs, revision: rec.revision, key: Buffer.alloc(0), value: Buffer.alloc(0), createRevision: 0, version: 0 };
-}

@@ -108,35 +108,72 @@ export function encodeBatchRecord(timestampMs: number, revision: number, mutatio
   return buf;
 }
 
-function decodeBatchRecord(buf: Buffer, revision: number): BatchRecord | { error: string } {
+/**
+ * Walks the sub-records of batch record `buf` (layout above), checking each as it goes, and hands
+ * each to `visit` as offsets into `buf` (no copies, no objects); returns why the record is corrupt,
+ * or null. One walker for the full decode and for `lastMutationInBatch`, so both refuse the same
+ * records.
+ */
+function walkBatch(buf: Buffer, revision: number, visit: (i: number, set: boolean, keyAt: number, keySize: number, valueSize: number, createRevision: number, version: number) => void): string | null {
   const count = buf.readUInt32BE(17);
-  const mutations: BatchRecord['mutations'] = [];
   let at = RECORD_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
-    if (at + SUB_HEADER_BYTES > buf.length) return { error: `batch record truncated in sub-record ${i} of ${count}` };
+    if (at + SUB_HEADER_BYTES > buf.length) return `batch record truncated in sub-record ${i} of ${count}`;
     const opByte = buf[at];
-    if (opByte !== RECORD_OP_SET_META && opByte !== EngineOp.Delete) return { error: `batch sub-record ${i} has op ${opByte}` };
+    if (opByte !== RECORD_OP_SET_META && opByte !== EngineOp.Delete) return `batch sub-record ${i} has op ${opByte}`;
     const keySize = buf.readUInt32BE(at + 1);
     const valueSize = buf.readUInt32BE(at + 5);
     at += SUB_HEADER_BYTES;
     const set = opByte === RECORD_OP_SET_META;
-    if ((!set && valueSize !== 0) || at + (set ? 16 : 0) + keySize + valueSize > buf.length) return { error: `batch sub-record ${i} sizes (key ${keySize}, value ${valueSize}) overrun the record` };
+    if ((!set && valueSize !== 0) || at + (set ? 16 : 0) + keySize + valueSize > buf.length) return `batch sub-record ${i} sizes (key ${keySize}, value ${valueSize}) overrun the record`;
     let createRevision = 0;
     let version = 0;
     if (set) {
       createRevision = readU64(buf, at);
       version = readU64(buf, at + 8);
       at += 16;
-      if (!(createRevision >= 1 && createRevision <= revision && version >= 1 && Number.isSafeInteger(version))) return { error: `batch sub-record ${i} metadata (create revision ${createRevision}, version ${version}) invalid at revision ${revision}` };
+      if (!(createRevision >= 1 && createRevision <= revision && version >= 1 && Number.isSafeInteger(version))) return `batch sub-record ${i} metadata (create revision ${createRevision}, version ${version}) invalid at revision ${revision}`;
     }
-    const key = buf.subarray(at, at + keySize);
-    at += keySize;
-    const value = buf.subarray(at, at + valueSize);
-    at += valueSize;
-    mutations.push({ op: set ? EngineOp.Set : EngineOp.Delete, key, value, createRevision, version });
+    visit(i, set, at, keySize, valueSize, createRevision, version);
+    at += keySize + valueSize;
   }
-  if (count === 0 || at !== buf.length) return { error: `batch record of ${count} sub-records does not fill its ${buf.length} bytes` };
-  return { op: EngineOp.Batch, timestampMs: readU64(buf, 1), revision, mutations };
+  if (count === 0 || at !== buf.length) return `batch record of ${count} sub-records does not fill its ${buf.length} bytes`;
+  return null;
+}
+
+function decodeBatchRecord(buf: Buffer, revision: number): BatchRecord | { error: string } {
+  const mutations: BatchRecord['mutations'] = [];
+  const error = walkBatch(buf, revision, (_i, set, keyAt, keySize, valueSize, createRevision, version) => {
+    const valueAt = keyAt + keySize;
+    mutations.push({ op: set ? EngineOp.Set : EngineOp.Delete, key: buf.subarray(keyAt, valueAt), value: buf.subarray(valueAt, valueAt + valueSize), createRevision, version });
+  });
+  return error === null ? { op: EngineOp.Batch, timestampMs: readU64(buf, 1), revision, mutations } : { error };
+}
+
+/**
+ * The last mutation of `key` in the batch record `buf` (op byte 4), as a single record whose key
+ * and value are views into `buf`; a Noop-shaped record (empty key) when the batch does not write
+ * `key`. Checks the whole record as `decodeRecord` does (the same errors), but builds no object per
+ * sub-record: a keydir read of one key of a 128-put TXN's record decoded all 128 before.
+ */
+export function lastMutationInBatch(buf: Buffer, key: Uint8Array): DataRecord | { error: string } {
+  if (buf.length < RECORD_HEADER_BYTES || buf[0] !== RECORD_OP_BATCH) return { error: `not a batch record (${buf.length} bytes, op ${buf[0]})` };
+  const revision = readU64(buf, 9);
+  if (!Number.isSafeInteger(revision)) return { error: `data record revision ${revision} above 2^53` };
+  let found = -1;
+  let hit = { set: false, keySize: 0, valueSize: 0, createRevision: 0, version: 0 };
+  const error = walkBatch(buf, revision, (_i, set, keyAt, keySize, valueSize, createRevision, version) => {
+    // The last byte first: keys of one batch often share a prefix, and most differ at the end.
+    if (keySize === key.length && (keySize === 0 || buf[keyAt + keySize - 1] === key[keySize - 1]) && buf.compare(key, 0, keySize, keyAt, keyAt + keySize) === 0) {
+      found = keyAt;
+      hit = { set, keySize, valueSize, createRevision, version };
+    }
+  });
+  if (error !== null) return { error };
+  const timestampMs = readU64(buf, 1);
+  if (found < 0) return { op: EngineOp.Noop, timestampMs, revision, key: Buffer.alloc(0), value: Buffer.alloc(0), createRevision: 0, version: 0 };
+  const valueAt = found + hit.keySize;
+  return { op: hit.set ? EngineOp.Set : EngineOp.Delete, timestampMs, revision, key: buf.subarray(found, valueAt), value: buf.subarray(valueAt, valueAt + hit.valueSize), createRevision: hit.createRevision, version: hit.version };
 }
 
 /** Op byte of a format-2 Set record (with createRevision and version). */
