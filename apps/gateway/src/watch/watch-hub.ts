@@ -192,6 +192,11 @@ export class WatchHub {
   private quiet(): void {
     this.sub?.unsubscribe();
     this.sub = null;
+    // What the hub saw is stale from now on: the nodes go on applying writes it will never see. A
+    // watch opened later from a revision above the stale `seen` would count as live and wait for
+    // a message that chains, which an idle key space never sends; unknown, it pages the history
+    // up to the node's last revision first (catchUp).
+    this.seen = null;
     if (this.interestTimer) this.world.clock.clearTimer(this.interestTimer);
     this.interestTimer = null;
   }
